@@ -1,0 +1,47 @@
+# PRISM's entry points. `make run` and `make test` work on a fresh clone with only Python 3.11+ installed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint fmt schema migrate seed bench install clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("PRISM needs Python 3.11 to 3.13") if not ((3, 11) <= sys.version_info[:2] <= (3, 13)) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install PRISM with its development tools
+
+run: $(STAMP) ## Start PRISM on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
+	$(BIN)/prism serve
+
+test: $(STAMP) ## Run the whole test suite (TEST_DATABASE_URL, else an embedded PostgreSQL)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff, formatting, mypy and the tenant-scope check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python scripts/check_scoped_reads.py
+
+fmt: $(STAMP) ## Format and auto-fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+schema: $(STAMP) ## Re-export schema.graphql from the code
+	$(BIN)/prism schema export --output schema.graphql
+
+migrate: $(STAMP) ## Apply pending migrations
+	$(BIN)/prism db upgrade
+
+seed: $(STAMP) ## Load the demo organization
+	$(BIN)/prism seed --demo
+
+bench: $(STAMP) ## Run the benchmarks against a real server (see docs/performance.md)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean: ## Remove the virtualenv and caches (keeps .prism data)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,123 @@
+"""Per-request DataLoaders: a container that creates each loader lazily, once per request."""
+
+from functools import cached_property
+from uuid import UUID
+
+from loaders.pagination import CountLoader, PageLoader
+from loaders.rows import (
+    ChildCountByRequirementLoader,
+    LabelsByRequirementLoader,
+    MembershipsByUserLoader,
+    OrganizationByIdLoader,
+    ProductByKeyLoader,
+    RequirementByKeyLoader,
+    RowByIdLoader,
+    UserByIdLoader,
+)
+from prism.db.engine import TenantReader
+from prism.db.tables import (
+    Comment,
+    Document,
+    Label,
+    Product,
+    Release,
+    Requirement,
+    RequirementEvent,
+    Roadmap,
+    RoadmapItem,
+    Sprint,
+)
+
+__all__ = ["Loaders"]
+
+
+class Loaders:
+    """Every loader a request may use, built on first access and dropped with the request."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        self.reader = reader
+        self.organization_id = organization_id
+
+    def _by_id(self, model: type) -> RowByIdLoader:
+        return RowByIdLoader(self.reader, self.organization_id, model.__table__)  # type: ignore[attr-defined]
+
+    @cached_property
+    def page(self) -> PageLoader:
+        return PageLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def count(self) -> CountLoader:
+        return CountLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def organization_by_id(self) -> OrganizationByIdLoader:
+        return OrganizationByIdLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def user_by_id(self) -> UserByIdLoader:
+        return UserByIdLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def memberships_by_user(self) -> MembershipsByUserLoader:
+        return MembershipsByUserLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def product_by_id(self) -> RowByIdLoader:
+        return self._by_id(Product)
+
+    @cached_property
+    def product_by_key(self) -> ProductByKeyLoader:
+        return ProductByKeyLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def requirement_by_id(self) -> RowByIdLoader:
+        return self._by_id(Requirement)
+
+    @cached_property
+    def requirement_by_key(self) -> RequirementByKeyLoader:
+        return RequirementByKeyLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def sprint_by_id(self) -> RowByIdLoader:
+        return self._by_id(Sprint)
+
+    @cached_property
+    def release_by_id(self) -> RowByIdLoader:
+        return self._by_id(Release)
+
+    @cached_property
+    def label_by_id(self) -> RowByIdLoader:
+        return self._by_id(Label)
+
+    @cached_property
+    def roadmap_by_id(self) -> RowByIdLoader:
+        return self._by_id(Roadmap)
+
+    @cached_property
+    def roadmap_item_by_id(self) -> RowByIdLoader:
+        return self._by_id(RoadmapItem)
+
+    @cached_property
+    def document_by_id(self) -> RowByIdLoader:
+        return self._by_id(Document)
+
+    @cached_property
+    def comment_by_id(self) -> RowByIdLoader:
+        return self._by_id(Comment)
+
+    @cached_property
+    def requirement_event_by_id(self) -> RowByIdLoader:
+        return self._by_id(RequirementEvent)
+
+    @cached_property
+    def labels_by_requirement(self) -> LabelsByRequirementLoader:
+        return LabelsByRequirementLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def child_count_by_requirement(self) -> ChildCountByRequirementLoader:
+        return ChildCountByRequirementLoader(self.reader, self.organization_id)
+
+    def clear(self) -> None:
+        """Forget every cached result (after a mutation, so the payload reads what was written)."""
+        for name in [n for n in vars(self) if n not in ("reader", "organization_id")]:
+            del self.__dict__[name]

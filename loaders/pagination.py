@@ -1,0 +1,257 @@
+"""Cursor pagination for any list that can grow, batched across parents.
+
+A `ListKey` asks for one page of rows of one table under one parent (a product's requirements, an organization's
+products). Keys that differ only in their parent are answered by a single statement that ranks rows per parent
+with a window function, so a nested connection costs one statement per level, not one per parent.
+Cursors are opaque: they encode the sort value and the id of a row (keyset pagination, stable under inserts).
+"""
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+import sqlalchemy as sa
+from aiodataloader import DataLoader
+
+from loaders.scope import scoped
+from prism.db.engine import TenantReader
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "CountKey",
+    "CountLoader",
+    "InvalidCursorError",
+    "ListKey",
+    "ListSource",
+    "Order",
+    "PageLoader",
+    "PageOfRows",
+    "Window",
+    "decode_cursor",
+    "encode_cursor",
+]
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 50
+
+
+class InvalidCursorError(ValueError):
+    """A cursor that this server did not issue for this list."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which slice of the ordered list: `first` after a cursor, or `last` before one."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    @property
+    def backwards(self) -> bool:
+        return self.last is not None and self.first is None
+
+    @property
+    def size(self) -> int:
+        if self.backwards:
+            assert self.last is not None
+            return self.last
+        return self.first if self.first is not None else DEFAULT_PAGE_SIZE
+
+
+@dataclass(frozen=True)
+class Order:
+    """A sort field (a key of the source's `order_fields`) and its direction."""
+
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ListSource:
+    """What can be listed: a tenant table, the column that names the parent, filters and sort fields."""
+
+    name: str
+    table: sa.Table
+    parent_column: str
+    order_fields: dict[str, Callable[[sa.Table], sa.ColumnElement[Any]]]
+    where: Callable[[sa.Table, Any], list[sa.ColumnElement[bool]]]
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ListSource) and other.name == self.name
+
+
+@dataclass(frozen=True)
+class ListKey:
+    """One page of `source` rows under `parent`, filtered by `filter` (a hashable value the source understands)."""
+
+    source: ListSource
+    parent: UUID
+    filter: Hashable
+    order: Order
+    window: Window
+
+
+@dataclass(frozen=True)
+class PageOfRows:
+    """The rows of one page, their cursors, and whether more lie beyond either end."""
+
+    rows: Sequence[Any]
+    cursors: Sequence[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+
+def encode_cursor(sort_value: Any, row_id: UUID) -> str:
+    """An opaque cursor for a row at a sort position."""
+    if isinstance(sort_value, datetime | date):
+        sort_value = sort_value.isoformat()
+    raw = orjson.dumps([sort_value, str(row_id)])
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[Any, UUID]:
+    """The sort value and row id a cursor encodes; anything malformed raises InvalidCursorError."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value, row_id = orjson.loads(raw)
+        return value, UUID(row_id)
+    except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as err:
+        raise InvalidCursorError("The cursor is not valid for this list.") from err
+
+
+def _typed(value: Any, expression: sa.ColumnElement[Any]) -> Any:
+    python_type = getattr(expression.type, "python_type", None)
+    try:
+        if python_type is datetime and isinstance(value, str):
+            return datetime.fromisoformat(value)
+        if python_type is date and isinstance(value, str):
+            return date.fromisoformat(value)
+        if python_type in (int, float) and not isinstance(value, int | float):
+            raise InvalidCursorError("The cursor is not valid for this list.")
+        if python_type is str and not isinstance(value, str):
+            raise InvalidCursorError("The cursor is not valid for this list.")
+    except (NotImplementedError, ValueError) as err:
+        raise InvalidCursorError("The cursor is not valid for this list.") from err
+    return value
+
+
+def _after(sort: sa.ColumnElement[Any], id_column: sa.ColumnElement[Any], cursor: str, descending: bool) -> Any:
+    value, row_id = decode_cursor(cursor)
+    value = _typed(value, sort)
+    if descending:
+        return sa.tuple_(sort, id_column) < sa.tuple_(sa.literal(value, sort.type), sa.literal(row_id))
+    return sa.tuple_(sort, id_column) > sa.tuple_(sa.literal(value, sort.type), sa.literal(row_id))
+
+
+class PageLoader(DataLoader[ListKey, PageOfRows]):
+    """Pages of any list source; one statement per distinct (source, filter, order, window)."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, keys: Sequence[ListKey]) -> list[PageOfRows]:
+        groups: dict[tuple[Any, ...], list[ListKey]] = defaultdict(list)
+        for key in keys:
+            groups[(key.source, key.filter, key.order, key.window)].append(key)
+        pages: dict[ListKey, PageOfRows] = {}
+        for group in groups.values():
+            pages.update(await self._load_group(group))
+        return [pages[key] for key in keys]
+
+    async def _load_group(self, keys: list[ListKey]) -> dict[ListKey, PageOfRows]:
+        head = keys[0]
+        source, order, window = head.source, head.order, head.window
+        table = source.table
+        sort = source.order_fields[order.field](table)
+        parent = table.c[source.parent_column]
+        # Walking backwards reads the list in reverse and flips the page afterwards.
+        descending = order.descending != window.backwards
+        conditions = [parent.in_([k.parent for k in keys]), *source.where(table, head.filter)]
+        if window.after is not None:
+            conditions.append(_after(sort, table.c.id, window.after, order.descending))
+        if window.before is not None:
+            conditions.append(_after(sort, table.c.id, window.before, not order.descending))
+        ordering = [sort.desc(), table.c.id.desc()] if descending else [sort.asc(), table.c.id.asc()]
+        limit = window.size + 1
+        sort_label = sort.label("_sort")
+        if len(keys) == 1:
+            statement = scoped(table, self._organization_id, *table.c, sort_label).where(*conditions)
+            statement = statement.order_by(*ordering).limit(limit)
+        else:
+            position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
+            inner = scoped(table, self._organization_id, *table.c, sort_label, position).where(*conditions)
+            ranked = inner.subquery("ranked")
+            statement = (
+                sa.select(ranked)
+                .where(ranked.c._position <= limit)
+                .order_by(ranked.c[source.parent_column], ranked.c._position)
+            )
+        rows = await self._reader.all(statement)
+        by_parent: dict[UUID, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_parent[getattr(row, source.parent_column)].append(row)
+        result: dict[ListKey, PageOfRows] = {}
+        for key in keys:
+            found = by_parent.get(key.parent, [])
+            more = len(found) > window.size
+            page = found[: window.size]
+            if window.backwards:
+                page.reverse()
+            cursors = [encode_cursor(row._sort, row.id) for row in page]
+            result[key] = PageOfRows(
+                rows=page,
+                cursors=cursors,
+                has_next_page=more if not window.backwards else window.before is not None,
+                has_previous_page=more if window.backwards else window.after is not None,
+            )
+        return result
+
+
+@dataclass(frozen=True)
+class CountKey:
+    """How many `source` rows lie under `parent` with `filter`."""
+
+    source: ListSource
+    parent: UUID
+    filter: Hashable
+
+
+class CountLoader(DataLoader[CountKey, int]):
+    """Total counts for connections, one grouped statement per distinct (source, filter)."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, keys: Sequence[CountKey]) -> list[int]:
+        groups: dict[tuple[Any, ...], list[CountKey]] = defaultdict(list)
+        for key in keys:
+            groups[(key.source, key.filter)].append(key)
+        counts: dict[CountKey, int] = {}
+        for group in groups.values():
+            source = group[0].source
+            table = source.table
+            parent = table.c[source.parent_column]
+            statement = (
+                scoped(table, self._organization_id, parent.label("parent"), sa.func.count().label("total"))
+                .where(parent.in_([k.parent for k in group]), *source.where(table, group[0].filter))
+                .group_by(parent)
+            )
+            found = {row.parent: row.total for row in await self._reader.all(statement)}
+            counts.update({key: found.get(key.parent, 0) for key in group})
+        return [counts[key] for key in keys]

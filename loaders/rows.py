@@ -1,0 +1,186 @@
+"""Loaders of rows by primary key and of small related lists, one class per key shape."""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from aiodataloader import DataLoader
+
+from loaders.scope import scoped
+from prism.db.engine import TenantReader
+from prism.db.tables import Label, Membership, Organization, Product, Requirement, RequirementLabel, User
+
+__all__ = [
+    "ChildCountByRequirementLoader",
+    "LabelsByRequirementLoader",
+    "MembershipsByUserLoader",
+    "OrganizationByIdLoader",
+    "ProductByKeyLoader",
+    "RequirementByKeyLoader",
+    "RowByIdLoader",
+    "UserByIdLoader",
+]
+
+Row = Any
+
+
+class RowByIdLoader(DataLoader[UUID, Row | None]):
+    """Rows of one tenant table by id, in key order, None for ids that are missing or another tenant's."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID, table: sa.Table) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+        self._table = table
+
+    async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
+        statement = scoped(self._table, self._organization_id).where(self._table.c.id.in_(ids))
+        by_id = {row.id: row for row in await self._reader.all(statement)}
+        return [by_id.get(i) for i in ids]
+
+
+class UserByIdLoader(DataLoader[UUID, Row | None]):
+    """Users by id, limited to members of the request's organization."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
+        user = User.__table__  # type: ignore[attr-defined]
+        membership = Membership.__table__  # type: ignore[attr-defined]
+        statement = (
+            scoped(
+                membership,
+                self._organization_id,
+                user.c.id,
+                user.c.email,
+                user.c.name,
+                user.c.created_at,
+                membership.c.role,
+            )
+            .join(user, user.c.id == membership.c.user_id)
+            .where(user.c.id.in_(ids))
+        )
+        by_id = {row.id: row for row in await self._reader.all(statement)}
+        return [by_id.get(i) for i in ids]
+
+
+class OrganizationByIdLoader(DataLoader[UUID, Row | None]):
+    """Organizations by id; only the request's own organization is visible."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
+        table = Organization.__table__  # type: ignore[attr-defined]
+        wanted = [i for i in ids if i == self._organization_id]
+        if not wanted:
+            return [None for _ in ids]
+        rows = await self._reader.all(sa.select(table).where(table.c.id == self._organization_id))
+        by_id = {row.id: row for row in rows}
+        return [by_id.get(i) for i in ids]
+
+
+class MembershipsByUserLoader(DataLoader[UUID, list[Row]]):
+    """The organizations a user belongs to, with their role in each (the viewer's own list only)."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+
+    async def batch_load_fn(self, user_ids: Sequence[UUID]) -> list[list[Row]]:
+        membership = Membership.__table__  # type: ignore[attr-defined]
+        organization = Organization.__table__  # type: ignore[attr-defined]
+        statement = (
+            sa.select(membership.c.user_id, membership.c.role, organization)
+            .join(organization, organization.c.id == membership.c.organization_id)
+            .where(membership.c.user_id.in_(user_ids))
+            .order_by(membership.c.created_at)
+        )
+        grouped: dict[UUID, list[Row]] = defaultdict(list)
+        for row in await self._reader.all(statement):
+            grouped[row.user_id].append(row)
+        return [grouped.get(i, []) for i in user_ids]
+
+
+class LabelsByRequirementLoader(DataLoader[UUID, list[Row]]):
+    """The labels on each requirement, by name."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, requirement_ids: Sequence[UUID]) -> list[list[Row]]:
+        link = RequirementLabel.__table__  # type: ignore[attr-defined]
+        label = Label.__table__  # type: ignore[attr-defined]
+        statement = (
+            scoped(link, self._organization_id, link.c.requirement_id, *label.c)
+            .join(label, label.c.id == link.c.label_id)
+            .where(link.c.requirement_id.in_(requirement_ids))
+            .order_by(label.c.name)
+        )
+        grouped: dict[UUID, list[Row]] = defaultdict(list)
+        for row in await self._reader.all(statement):
+            grouped[row.requirement_id].append(row)
+        return [grouped.get(i, []) for i in requirement_ids]
+
+
+class ChildCountByRequirementLoader(DataLoader[UUID, int]):
+    """How many direct children each requirement has."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, requirement_ids: Sequence[UUID]) -> list[int]:
+        table = Requirement.__table__  # type: ignore[attr-defined]
+        statement = (
+            scoped(table, self._organization_id, table.c.parent_id, sa.func.count().label("total"))
+            .where(table.c.parent_id.in_(requirement_ids))
+            .group_by(table.c.parent_id)
+        )
+        counts = {row.parent_id: row.total for row in await self._reader.all(statement)}
+        return [counts.get(i, 0) for i in requirement_ids]
+
+
+class RequirementByKeyLoader(DataLoader[tuple[str, int], Row | None]):
+    """Requirements by human key, given as (product key, number)."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, keys: Sequence[tuple[str, int]]) -> list[Row | None]:
+        requirement = Requirement.__table__  # type: ignore[attr-defined]
+        product = Product.__table__  # type: ignore[attr-defined]
+        statement = (
+            scoped(requirement, self._organization_id, *requirement.c, product.c.key.label("_product_key"))
+            .join(product, product.c.id == requirement.c.product_id)
+            .where(sa.tuple_(product.c.key, requirement.c.number).in_(list(keys)))
+        )
+        by_key = {(row._product_key, row.number): row for row in await self._reader.all(statement)}
+        return [by_key.get(k) for k in keys]
+
+
+class ProductByKeyLoader(DataLoader[str, Row | None]):
+    """Products by key (like PRISM)."""
+
+    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[Row | None]:
+        table = Product.__table__  # type: ignore[attr-defined]
+        statement = scoped(table, self._organization_id).where(table.c.key.in_(keys))
+        by_key = {row.key: row for row in await self._reader.all(statement)}
+        return [by_key.get(k) for k in keys]

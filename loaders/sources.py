@@ -1,0 +1,214 @@
+"""The lists PRISM can page through: which table, under which parent, with which filters and sort fields."""
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from loaders.pagination import ListSource
+from prism.db.tables import (
+    Comment,
+    Document,
+    DocumentVersion,
+    Label,
+    Product,
+    Release,
+    Requirement,
+    RequirementEvent,
+    RequirementLabel,
+    Roadmap,
+    RoadmapItem,
+    Sprint,
+)
+
+__all__ = [
+    "COMMENTS_BY_DOCUMENT",
+    "COMMENTS_BY_REQUIREMENT",
+    "DOCUMENTS_BY_PRODUCT",
+    "DOCUMENT_VERSIONS_BY_DOCUMENT",
+    "EVENTS_BY_REQUIREMENT",
+    "LABELS_BY_ORGANIZATION",
+    "PRODUCTS_BY_ORGANIZATION",
+    "RELEASES_BY_PRODUCT",
+    "REQUIREMENTS_BY_ORGANIZATION",
+    "REQUIREMENTS_BY_PARENT",
+    "REQUIREMENTS_BY_PRODUCT",
+    "REQUIREMENTS_BY_SPRINT",
+    "ROADMAPS_BY_PRODUCT",
+    "ROADMAP_ITEMS_BY_ROADMAP",
+    "SPRINTS_BY_PRODUCT",
+    "NoFilter",
+    "ProductListFilter",
+    "RequirementListFilter",
+]
+
+
+def _table(model: Any) -> sa.Table:
+    return model.__table__  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class NoFilter:
+    """A list without filters."""
+
+
+def _no_filter(table: sa.Table, _: Any) -> list[sa.ColumnElement[bool]]:
+    return []
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class ProductListFilter:
+    """Which products to list."""
+
+    include_archived: bool = False
+    search: str | None = None
+
+
+def _product_where(table: sa.Table, f: ProductListFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if not f.include_archived:
+        conditions.append(table.c.archived_at.is_(None))
+    if f.search:
+        pattern = f"%{_escape_like(f.search)}%"
+        conditions.append(sa.or_(table.c.name.ilike(pattern), table.c.key.ilike(pattern)))
+    return conditions
+
+
+@dataclass(frozen=True)
+class RequirementListFilter:
+    """Which requirements to list; each tuple is an OR of values, fields combine with AND."""
+
+    product_ids: tuple[UUID, ...] = ()
+    statuses: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+    assignee_ids: tuple[UUID, ...] = ()
+    unassigned: bool | None = None
+    sprint_ids: tuple[UUID, ...] = ()
+    no_sprint: bool | None = None
+    release_ids: tuple[UUID, ...] = ()
+    label_ids: tuple[UUID, ...] = ()
+    parent_ids: tuple[UUID, ...] = ()
+    top_level: bool | None = None
+    search: str | None = None
+
+
+def _requirement_where(table: sa.Table, f: RequirementListFilter) -> list[sa.ColumnElement[bool]]:
+    c = table.c
+    conditions: list[sa.ColumnElement[bool]] = []
+    for column, values in (
+        (c.product_id, f.product_ids),
+        (c.status, f.statuses),
+        (c.kind, f.kinds),
+        (c.priority, f.priorities),
+        (c.release_id, f.release_ids),
+        (c.parent_id, f.parent_ids),
+    ):
+        if values:
+            conditions.append(column.in_(values))
+    assignee = []
+    if f.assignee_ids:
+        assignee.append(c.assignee_id.in_(f.assignee_ids))
+    if f.unassigned:
+        assignee.append(c.assignee_id.is_(None))
+    if assignee:
+        conditions.append(sa.or_(*assignee))
+    sprint = []
+    if f.sprint_ids:
+        sprint.append(c.sprint_id.in_(f.sprint_ids))
+    if f.no_sprint:
+        sprint.append(c.sprint_id.is_(None))
+    if sprint:
+        conditions.append(sa.or_(*sprint))
+    if f.top_level is not None:
+        conditions.append(c.parent_id.is_(None) if f.top_level else c.parent_id.is_not(None))
+    if f.label_ids:
+        link = _table(RequirementLabel)
+        conditions.append(
+            sa.exists().where(
+                link.c.requirement_id == c.id,
+                link.c.organization_id == c.organization_id,
+                link.c.label_id.in_(f.label_ids),
+            )
+        )
+    if f.search:
+        pattern = f"%{_escape_like(f.search)}%"
+        conditions.append(sa.or_(c.title.ilike(pattern), c.description.ilike(pattern)))
+    return conditions
+
+
+_PRIORITY_ORDER = {"URGENT": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "NONE": 4}
+
+_REQUIREMENT_ORDER = {
+    "RANK": lambda t: t.c.rank,
+    "CREATED_AT": lambda t: t.c.created_at,
+    "UPDATED_AT": lambda t: t.c.updated_at,
+    "NUMBER": lambda t: t.c.number,
+    "TITLE": lambda t: t.c.title,
+    "PRIORITY": lambda t: sa.case(_PRIORITY_ORDER, value=t.c.priority, else_=5),
+    "ESTIMATE": lambda t: sa.func.coalesce(t.c.estimate, -1.0),
+}
+
+
+def _requirements(name: str, parent_column: str) -> ListSource:
+    return ListSource(
+        name=name,
+        table=_table(Requirement),
+        parent_column=parent_column,
+        order_fields=_REQUIREMENT_ORDER,
+        where=_requirement_where,
+    )
+
+
+PRODUCTS_BY_ORGANIZATION = ListSource(
+    name="products",
+    table=_table(Product),
+    parent_column="organization_id",
+    order_fields={"NAME": lambda t: t.c.name, "KEY": lambda t: t.c.key, "CREATED_AT": lambda t: t.c.created_at},
+    where=_product_where,
+)
+REQUIREMENTS_BY_ORGANIZATION = _requirements("requirements", "organization_id")
+REQUIREMENTS_BY_PRODUCT = _requirements("requirements_by_product", "product_id")
+REQUIREMENTS_BY_PARENT = _requirements("requirements_by_parent", "parent_id")
+REQUIREMENTS_BY_SPRINT = _requirements("requirements_by_sprint", "sprint_id")
+
+
+def _simple(name: str, model: Any, parent_column: str, **order: Any) -> ListSource:
+    return ListSource(name=name, table=_table(model), parent_column=parent_column, order_fields=order, where=_no_filter)
+
+
+SPRINTS_BY_PRODUCT = _simple(
+    "sprints",
+    Sprint,
+    "product_id",
+    CREATED_AT=lambda t: t.c.created_at,
+    STARTS_ON=lambda t: sa.func.coalesce(t.c.starts_on, sa.cast(sa.literal("9999-12-31"), sa.Date)),
+)
+RELEASES_BY_PRODUCT = _simple(
+    "releases",
+    Release,
+    "product_id",
+    CREATED_AT=lambda t: t.c.created_at,
+    TARGET_DATE=lambda t: sa.func.coalesce(t.c.target_date, sa.cast(sa.literal("9999-12-31"), sa.Date)),
+)
+ROADMAPS_BY_PRODUCT = _simple("roadmaps", Roadmap, "product_id", CREATED_AT=lambda t: t.c.created_at)
+ROADMAP_ITEMS_BY_ROADMAP = _simple("roadmap_items", RoadmapItem, "roadmap_id", RANK=lambda t: t.c.rank)
+DOCUMENTS_BY_PRODUCT = _simple(
+    "documents", Document, "product_id", UPDATED_AT=lambda t: t.c.updated_at, CREATED_AT=lambda t: t.c.created_at
+)
+DOCUMENT_VERSIONS_BY_DOCUMENT = _simple(
+    "document_versions", DocumentVersion, "document_id", NUMBER=lambda t: t.c.number
+)
+COMMENTS_BY_REQUIREMENT = _simple(
+    "comments_by_requirement", Comment, "requirement_id", CREATED_AT=lambda t: t.c.created_at
+)
+COMMENTS_BY_DOCUMENT = _simple("comments_by_document", Comment, "document_id", CREATED_AT=lambda t: t.c.created_at)
+EVENTS_BY_REQUIREMENT = _simple(
+    "requirement_events", RequirementEvent, "requirement_id", CREATED_AT=lambda t: t.c.created_at
+)
+LABELS_BY_ORGANIZATION = _simple("labels", Label, "organization_id", NAME=lambda t: t.c.name)

@@ -1,0 +1,191 @@
+"""The composition root: build_app(settings) wires the backing services, the schema and the HTTP routes."""
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from prism.auth.rbac import Viewer
+from prism.auth.tokens import TokenIssuer
+from prism.config import Settings
+from prism.context import Context
+from prism.db import migrate
+from prism.db.embedded import start_embedded_postgres
+from prism.db.engine import TenantReader, build_engine
+from prism.db.tables import Membership
+from prism.domain.enums import Role
+from prism.errors import PrismError, UnauthenticatedError
+from prism.observability.logging import configure_logging
+from prism.observability.metrics import Metrics
+from prism.observability.tracing import setup_tracing
+from prism.runtime import Runtime, load_secret_key
+from prism.web.graphql_http import GraphQLHTTP
+from prism.web.middleware import RequestContextMiddleware
+from resolvers.schema import build_schema
+
+__all__ = ["build_app"]
+
+logger = logging.getLogger("prism")
+_MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
+GRAPHQL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class _State:
+    """Holds the runtime once the lifespan has started it."""
+
+    runtime: Runtime | None = None
+
+
+async def _viewer_from(
+    request: Request, runtime: Runtime, reader_for: Any
+) -> tuple[Viewer | None, PrismError | None, TenantReader]:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        return None, None, reader_for(None)
+    if scheme.lower() != "bearer" or not token.strip():
+        return None, UnauthenticatedError("Use `Authorization: Bearer <token>`."), reader_for(None)
+    try:
+        claims = runtime.tokens.verify(token.strip())
+    except PrismError as error:
+        return None, error, reader_for(None)
+    reader = reader_for(claims.organization_id)
+    role = await reader.scalar(
+        sa.select(_MEMBERSHIP.c.role).where(
+            _MEMBERSHIP.c.organization_id == claims.organization_id, _MEMBERSHIP.c.user_id == claims.user_id
+        )
+    )
+    if role is None:
+        return None, UnauthenticatedError("This token's user is no longer a member of its organization."), reader
+    return Viewer(user_id=claims.user_id, organization_id=claims.organization_id, role=Role(role)), None, reader
+
+
+def build_app(settings: Settings | None = None) -> Starlette:
+    """A Starlette app whose lifespan starts and stops every backing service PRISM uses."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    state = _State()
+    metrics = Metrics()
+    schema = build_schema(max_depth=settings.max_query_depth)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        embedded = None
+        url = settings.database_url
+        if url is None:
+            embedded = await asyncio.to_thread(start_embedded_postgres, settings.home_path)
+            url = embedded.url
+            logger.info("using embedded PostgreSQL", extra={"pgdata": str(settings.home_path / "pgdata")})
+        if settings.auto_migrate:
+            await asyncio.to_thread(migrate.upgrade, url)
+        engine = build_engine(url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow)
+        tracer_provider = setup_tracing(engine)
+        state.runtime = Runtime(
+            settings=settings,
+            engine=engine,
+            tokens=TokenIssuer(load_secret_key(settings), settings.access_token_ttl_seconds),
+            embedded=embedded,
+        )
+        # Objects alive after start-up never need collecting; freezing them makes every later GC pass cheaper.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
+        logger.info("PRISM started", extra={"graphql": "/graphql"})
+        try:
+            yield
+        finally:
+            logger.info("PRISM stopping")
+            await engine.dispose()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()
+            if embedded is not None:
+                await asyncio.to_thread(embedded.stop)
+            state.runtime = None
+
+    def runtime() -> Runtime:
+        assert state.runtime is not None, "the app's lifespan has not started"
+        return state.runtime
+
+    async def make_context(request: Request) -> Context:
+        rt = runtime()
+        viewer, auth_error, reader = await _viewer_from(request, rt, lambda org: TenantReader(rt.engine, org))
+        return Context(
+            request=request,
+            request_id=request.state.request_id,
+            runtime=rt,
+            viewer=viewer,
+            reader=reader,
+            auth_error=auth_error,
+        )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            async with runtime().engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), timeout=2)
+            checks["database"] = "ok"
+        except Exception as error:  # noqa: BLE001 - any failure means not ready
+            logger.warning("readiness check failed", extra={"check": "database", "error": type(error).__name__})
+            checks["database"] = "unavailable"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+        )
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    from prism.web.graphiql import graphiql_page, graphiql_routes
+
+    graphql = GraphQLHTTP(
+        schema,
+        make_context,
+        max_body_bytes=settings.max_body_bytes,
+        graphiql=graphiql_page if settings.graphiql else None,
+    )
+    routes = [
+        Route("/graphql", graphql.endpoint, methods=GRAPHQL_METHODS),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *(graphiql_routes() if settings.graphiql else []),
+    ]
+
+    async def internal_error(request: Request, error: Exception) -> Response:
+        request_id = getattr(request.state, "request_id", None)
+        logger.error("unhandled error", exc_info=error, extra={"request_id": request_id})
+        body = {
+            "errors": [
+                {
+                    "message": f"Internal server error. Quote request id {request_id} when reporting it.",
+                    "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+                }
+            ]
+        }
+        return JSONResponse(body, status_code=500)
+
+    app = Starlette(
+        exception_handlers={Exception: internal_error},
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[
+            Middleware(RequestContextMiddleware, metrics=metrics, expose_sql_count=settings.environment != "production")
+        ],
+    )
+    app.state.schema = schema
+    app.state.settings = settings
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,135 @@
+"""The `prism` command: serve, manage the database, seed demo data and export the schema."""
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from prism.config import Settings
+
+__all__ = ["main"]
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured DATABASE_URL, or the embedded server's (started for the command, stopped after)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    from prism.db.embedded import start_embedded_postgres
+
+    embedded = start_embedded_postgres(settings.home_path)
+    try:
+        yield embedded.url
+    finally:
+        embedded.stop()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """PRISM: an AI-powered product-management platform served as a GraphQL API.
+
+    Configuration comes from the environment (DATABASE_URL, PRISM_*); see README.md.
+    """
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default: PRISM_HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port to listen on (default: PRISM_PORT or 8000).")
+@click.option("--reload", is_flag=True, help="Restart when code changes (development only).")
+@click.option("--workers", default=1, show_default=True, help="Worker processes (needs DATABASE_URL when > 1).")
+def serve(host: str | None, port: int | None, reload: bool, workers: int) -> None:
+    """Run the HTTP server: GraphQL and GraphiQL at /graphql, /healthz, /readyz, /metrics."""
+    import uvicorn
+
+    settings = Settings()
+    if workers > 1 and not settings.database_url:
+        raise click.UsageError("Several workers need a shared DATABASE_URL; the embedded database serves one.")
+    uvicorn.run(
+        "prism.main:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        reload=reload,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=20,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Apply, revert and inspect database migrations."""
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from prism.db import migrate
+
+    with database_url(Settings()) as url:
+        migrate.upgrade(url, revision)
+        click.echo(f"database at {migrate.current_revision(url)}")
+
+
+@db.command()
+@click.argument("revision", default="-1")
+def downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (default: one step back; 'base' reverts all)."""
+    from prism.db import migrate
+
+    with database_url(Settings()) as url:
+        migrate.downgrade(url, revision)
+        click.echo(f"database at {migrate.current_revision(url) or 'base'}")
+
+
+@db.command()
+def current() -> None:
+    """Print the revision the database is at."""
+    from prism.db import migrate
+
+    with database_url(Settings()) as url:
+        click.echo(migrate.current_revision(url) or "base (no migration applied)")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, required=True, help="Create the demo organization.")
+def seed(demo: bool) -> None:
+    """Create a realistic demo organization (log in as demo@prism.dev / prism-demo-password)."""
+    from prism.db import migrate
+    from prism.seed import seed_demo
+
+    with database_url(Settings()) as url:
+        migrate.upgrade(url)
+        summary = asyncio.run(seed_demo(url))
+        click.echo(summary)
+
+
+@main.group()
+def schema() -> None:
+    """The GraphQL schema."""
+
+
+@schema.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: standard output).",
+)
+def export(output: Path | None) -> None:
+    """Print the schema in SDL, as committed in schema.graphql."""
+    from resolvers.schema import build_schema, schema_sdl
+
+    sdl = schema_sdl(build_schema())
+    if output is None:
+        sys.stdout.write(sdl)
+    else:
+        output.write_text(sdl)
+        click.echo(f"wrote {output}", err=True)

@@ -1,0 +1,49 @@
+"""Settings: the only place that reads the environment."""
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """PRISM's configuration, read from `PRISM_*` variables and a few well-known names."""
+
+    model_config = SettingsConfigDict(env_prefix="PRISM_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default=Path(".prism"), description="Directory for embedded data (database, secrets).")
+    environment: Literal["development", "production", "test"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="PostgreSQL URL; when unset an embedded PostgreSQL is started under `home`.",
+    )
+    auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+
+    secret_key: SecretStr | None = Field(
+        default=None, description="Signing key for access tokens; generated and kept under `home` when unset."
+    )
+    access_token_ttl_seconds: int = 3600
+
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    graphiql: bool = True
+    max_query_depth: int = 12
+    max_body_bytes: int = 1_000_000
+
+    @cached_property
+    def home_path(self) -> Path:
+        """The resolved home directory, created on first use."""
+        path = self.home.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path

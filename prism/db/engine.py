@@ -1,0 +1,139 @@
+"""The database engine, per-request read connections and per-mutation transactions."""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+__all__ = [
+    "StatementCounter",
+    "TenantReader",
+    "async_url",
+    "build_engine",
+    "count_statements",
+    "set_tenant",
+    "statement_counter",
+    "transaction",
+]
+
+
+@dataclass
+class StatementCounter:
+    """Counts SQL statements sent while it is the current counter (one per request, or one per test)."""
+
+    count: int = 0
+    statements: list[str] = field(default_factory=list)
+
+
+statement_counter: ContextVar[StatementCounter | None] = ContextVar("statement_counter", default=None)
+
+
+def async_url(url: str) -> str:
+    """Normalise a PostgreSQL URL to the asyncpg driver SQLAlchemy expects."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+def build_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    """An engine over asyncpg whose statements are counted per request."""
+    engine = create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        # Connections are returned after COMMIT/ROLLBACK already; a reset would cost a round trip per release.
+        pool_reset_on_return=None,
+        connect_args={"server_settings": {"application_name": "prism"}},
+    )
+    event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
+    return engine
+
+
+def _count_statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+    counter = statement_counter.get()
+    if counter is not None:
+        counter.count += 1
+        counter.statements.append(statement)
+
+
+@asynccontextmanager
+async def count_statements() -> AsyncIterator[StatementCounter]:
+    """Count the SQL statements sent inside the block."""
+    counter = StatementCounter()
+    token = statement_counter.set(counter)
+    try:
+        yield counter
+    finally:
+        statement_counter.reset(token)
+
+
+async def set_tenant(conn: AsyncConnection, organization_id: UUID | None) -> None:
+    """Scope the current transaction to one organization (row-level security reads this setting)."""
+    await conn.execute(sa.text("SELECT set_config('prism.org_id', :org, true)"), {"org": str(organization_id or "")})
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine, organization_id: UUID | None) -> AsyncIterator[AsyncSession]:
+    """One unit of work: a session in a transaction scoped to an organization, committed on success."""
+    async with engine.connect() as conn, conn.begin():
+        await set_tenant(conn, organization_id)
+        session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+        try:
+            yield session
+            await session.flush()
+        finally:
+            await session.close()
+
+
+class TenantReader:
+    """A request's read connection: opened on first use, scoped to the organization, used by one loader at a time.
+
+    Strawberry resolves sibling fields concurrently and an asyncpg connection runs one statement at a time, so the
+    loaders of a request take turns on this connection instead of each borrowing one from the pool.
+    """
+
+    def __init__(self, engine: AsyncEngine, organization_id: UUID | None) -> None:
+        self._engine = engine
+        self._organization_id = organization_id
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def all(self, statement: sa.Executable) -> Sequence[sa.Row[Any]]:
+        """Run a select and return every row."""
+        async with self._lock:
+            conn = await self._connection()
+            result = await conn.execute(statement)
+            return result.all()
+
+    async def scalar(self, statement: sa.Executable) -> Any:
+        """Run a select and return the first column of the first row."""
+        async with self._lock:
+            conn = await self._connection()
+            return (await conn.execute(statement)).scalar()
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await self._engine.connect()
+            await conn.begin()
+            await set_tenant(conn, self._organization_id)
+            self._conn = conn
+        return self._conn
+
+    async def close(self) -> None:
+        """End the read transaction and give the connection back to the pool."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                await conn.rollback()
+            finally:
+                await conn.close()

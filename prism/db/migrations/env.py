@@ -1,0 +1,44 @@
+"""Alembic environment: runs PRISM's migrations over the async engine."""
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+import prism.db.tables  # noqa: F401  (registers every table on the metadata)
+from prism.db.engine import build_engine
+
+target_metadata = SQLModel.metadata
+
+
+def _run(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_async(url: str) -> None:
+    engine = build_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            await conn.run_sync(_run)
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+def run() -> None:
+    """Entry point alembic calls; the URL comes from the config PRISM builds in `prism.db.migrate`."""
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url, "prism.db.migrate sets sqlalchemy.url"
+    asyncio.run(_run_async(url))
+
+
+if context.is_offline_mode():
+    raise SystemExit("PRISM runs migrations online only")
+run()

@@ -1,0 +1,74 @@
+"""Domain errors and their stable codes: one tree, mapped to GraphQL once in `resolvers.errors`."""
+
+import enum
+
+__all__ = [
+    "Code",
+    "ConflictError",
+    "ForbiddenError",
+    "NotFoundError",
+    "PrismError",
+    "UnauthenticatedError",
+    "ValidationError",
+]
+
+
+class Code(enum.StrEnum):
+    """Stable error codes clients may branch on."""
+
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    CONFLICT = "CONFLICT"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    HIERARCHY_CYCLE = "HIERARCHY_CYCLE"
+    INVALID_PARENT = "INVALID_PARENT"
+    TOO_LONG = "TOO_LONG"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    INVALID_STATE = "INVALID_STATE"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    RATE_LIMITED = "RATE_LIMITED"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class PrismError(Exception):
+    """Base of every error PRISM raises on purpose. `field` names the input field concerned, if any."""
+
+    code: Code = Code.BAD_USER_INPUT
+
+    def __init__(self, message: str, *, field: str | None = None, code: Code | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code is not None:
+            self.code = code
+
+
+class ValidationError(PrismError):
+    """Input that breaks a rule: reported as a user error in the mutation's payload."""
+
+
+class ConflictError(PrismError):
+    """The client's view is stale (optimistic concurrency) or the change clashes with existing data."""
+
+    code = Code.CONFLICT
+
+
+class NotFoundError(PrismError):
+    """The thing does not exist, or belongs to another organization (the two are indistinguishable on purpose)."""
+
+    code = Code.NOT_FOUND
+
+
+class UnauthenticatedError(PrismError):
+    """No valid credentials were presented."""
+
+    code = Code.UNAUTHENTICATED
+
+
+class ForbiddenError(PrismError):
+    """The viewer is known but their role does not allow this."""
+
+    code = Code.FORBIDDEN

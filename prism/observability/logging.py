@@ -1,0 +1,49 @@
+"""Structured logs: JSON in production, readable in development, each line carrying the request id."""
+
+import logging
+import sys
+from contextvars import ContextVar
+
+from pythonjsonlogger.json import JsonFormatter
+
+__all__ = ["configure_logging", "request_id_var"]
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class _RequestContext(logging.Filter):
+    """Adds the current request id (and trace id, when tracing) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
+        try:
+            from opentelemetry import trace
+
+            span = trace.get_current_span().get_span_context()
+            record.trace_id = format(span.trace_id, "032x") if span.is_valid else None
+        except ImportError:  # pragma: no cover - opentelemetry is a dependency
+            record.trace_id = None
+        return True
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Send PRISM's and uvicorn's logs to stderr in one format."""
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(
+            JsonFormatter(
+                "{asctime}{levelname}{name}{message}{request_id}{trace_id}",
+                style="{",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"))
+    handler.addFilter(_RequestContext())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

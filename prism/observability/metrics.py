@@ -1,0 +1,34 @@
+"""Prometheus metrics, kept in a registry owned by the app (no module-level mutable state)."""
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+__all__ = ["Metrics"]
+
+
+@dataclass
+class Metrics:
+    """The app's metrics and the registry `/metrics` exposes."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "prism_http_requests_total",
+            "HTTP requests answered.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "prism_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["route"],
+            registry=self.registry,
+        )
+        self.sql_statements = Counter(
+            "prism_sql_statements_total",
+            "SQL statements sent while answering requests.",
+            ["route"],
+            registry=self.registry,
+        )

@@ -1,0 +1,38 @@
+"""The long-lived clients of a running PRISM, created in the app's lifespan and reached through each context."""
+
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from prism.auth.passwords import PasswordHasher, make_hasher
+from prism.auth.tokens import TokenIssuer
+from prism.config import Settings
+from prism.db.embedded import EmbeddedPostgres
+
+__all__ = ["Runtime", "load_secret_key"]
+
+
+@dataclass
+class Runtime:
+    """Everything a request needs that outlives it."""
+
+    settings: Settings
+    engine: AsyncEngine
+    tokens: TokenIssuer
+    hasher: PasswordHasher = field(default_factory=make_hasher)
+    embedded: EmbeddedPostgres | None = None
+
+
+def load_secret_key(settings: Settings) -> bytes:
+    """The token signing key: from settings, else generated once and kept (mode 600) under PRISM's home."""
+    if settings.secret_key is not None:
+        key = settings.secret_key.get_secret_value().encode()
+        if len(key) < 32:
+            raise ValueError("PRISM_SECRET_KEY must be at least 32 characters long")
+        return key
+    path = settings.home_path / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip().encode()

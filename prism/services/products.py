@@ -1,0 +1,93 @@
+"""Products: create, edit and archive; a product's key prefixes its requirement keys."""
+
+import re
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from prism.auth.rbac import Permission, Viewer, require
+from prism.db.base import utcnow
+from prism.db.engine import transaction
+from prism.db.tables import Product
+from prism.errors import Code, ValidationError
+from prism.services.validation import check_version, clean_text, get_for_update
+
+__all__ = ["ProductChanges", "ProductService"]
+
+_KEY = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+
+
+@dataclass(frozen=True)
+class ProductChanges:
+    """The fields an update may set; None leaves a field as it is."""
+
+    name: str | None = None
+    description: str | None = None
+
+
+def clean_key(key: str) -> str:
+    """Product keys are 2-10 upper-case letters and digits starting with a letter, like PRISM."""
+    cleaned = key.strip().upper()
+    if not _KEY.match(cleaned):
+        raise ValidationError(
+            "key must be 2 to 10 letters or digits, starting with a letter (for example PRISM).", field="key"
+        )
+    return cleaned
+
+
+class ProductService:
+    """Writes to products."""
+
+    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+        self._engine = engine
+        self._viewer = viewer
+
+    async def create(self, *, key: str, name: str, description: str = "") -> Product:
+        """Create a product with a key unique in the organization."""
+        require(self._viewer, Permission.MANAGE_PRODUCTS)
+        org = self._viewer.organization_id
+        key = clean_key(key)
+        product = Product(
+            organization_id=org,
+            key=key,
+            name=clean_text(name, "name", max_length=120),
+            description=clean_text(description, "description", max_length=10_000, required=False),
+        )
+        async with transaction(self._engine, org) as session:
+            taken = (
+                await session.exec(select(Product.id).where(Product.organization_id == org, Product.key == key))
+            ).first()
+            if taken is not None:
+                raise ValidationError(f"A product with key {key} exists.", field="key", code=Code.ALREADY_EXISTS)
+            session.add(product)
+        return product
+
+    async def update(self, product_id: UUID, version: int, changes: ProductChanges) -> Product:
+        """Edit a product's name or description, refusing stale versions."""
+        require(self._viewer, Permission.MANAGE_PRODUCTS)
+        async with transaction(self._engine, self._viewer.organization_id) as session:
+            product = await get_for_update(session, Product, product_id, self._viewer.organization_id, "id")
+            check_version(product.version, version, "product")
+            if changes.name is not None:
+                product.name = clean_text(changes.name, "name", max_length=120)
+            if changes.description is not None:
+                product.description = clean_text(changes.description, "description", max_length=10_000, required=False)
+            product.version += 1
+            product.updated_at = utcnow()
+            session.add(product)
+        return product
+
+    async def archive(self, product_id: UUID, version: int) -> Product:
+        """Archive a product: it leaves default lists but keeps its history."""
+        require(self._viewer, Permission.MANAGE_PRODUCTS)
+        async with transaction(self._engine, self._viewer.organization_id) as session:
+            product = await get_for_update(session, Product, product_id, self._viewer.organization_id, "id")
+            check_version(product.version, version, "product")
+            if product.archived_at is None:
+                product.archived_at = utcnow()
+            product.version += 1
+            product.updated_at = utcnow()
+            session.add(product)
+        return product

@@ -1,0 +1,388 @@
+"""Requirements: create, edit, delete, move in the hierarchy, rerank and move through the workflow.
+
+Every change of status, estimate, sprint, assignee, parent or release is recorded as a requirement_event in the same
+transaction; burndown, cycle time and history read those events.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from fractional_indexing import generate_key_between
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from prism.auth.rbac import Permission, Viewer, require
+from prism.db.base import utcnow
+from prism.db.engine import transaction
+from prism.db.tables import (
+    Label,
+    Membership,
+    Product,
+    Release,
+    Requirement,
+    RequirementEvent,
+    RequirementLabel,
+    Sprint,
+)
+from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
+from prism.domain.workflow import can_nest, can_transition
+from prism.errors import Code, NotFoundError, ValidationError
+from prism.services.validation import check_number, check_version, clean_text, get_for_update, get_owned
+
+__all__ = ["ESTIMATE_MAX", "UNSET", "RequirementChanges", "RequirementDraft", "RequirementService"]
+
+ESTIMATE_MAX = 1000.0
+MAX_LABELS = 20
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""Marks an update field the client did not send (as opposed to null, which clears it)."""
+
+
+@dataclass(frozen=True)
+class RequirementDraft:
+    """What a new requirement is made of."""
+
+    product_id: UUID
+    kind: RequirementKind
+    title: str
+    description: str = ""
+    acceptance_criteria: str = ""
+    parent_id: UUID | None = None
+    priority: Priority = Priority.NONE
+    estimate: float | None = None
+    assignee_id: UUID | None = None
+    sprint_id: UUID | None = None
+    release_id: UUID | None = None
+    label_ids: Sequence[UUID] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RequirementChanges:
+    """An edit: each field left UNSET keeps its value; None clears an optional one."""
+
+    title: Any = UNSET
+    description: Any = UNSET
+    acceptance_criteria: Any = UNSET
+    priority: Any = UNSET
+    estimate: Any = UNSET
+    assignee_id: Any = UNSET
+    sprint_id: Any = UNSET
+    release_id: Any = UNSET
+    label_ids: Any = UNSET
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+class RequirementService:
+    """Writes to requirements."""
+
+    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+        self._engine = engine
+        self._viewer = viewer
+
+    @property
+    def _org(self) -> UUID:
+        return self._viewer.organization_id
+
+    def _event(
+        self, requirement: Requirement, kind: RequirementEventKind, before: object, after: object
+    ) -> RequirementEvent:
+        return RequirementEvent(
+            organization_id=self._org,
+            requirement_id=requirement.id,
+            actor_id=self._viewer.user_id,
+            kind=kind.value,
+            from_value=_text(before),
+            to_value=_text(after),
+        )
+
+    async def create(self, draft: RequirementDraft) -> Requirement:
+        """Create a requirement at the bottom of its product's ranking, with the product's next number."""
+        require(self._viewer, Permission.WRITE)
+        title = clean_text(draft.title, "title", max_length=255)
+        description = clean_text(draft.description, "description", max_length=50_000, required=False)
+        criteria = clean_text(draft.acceptance_criteria, "acceptanceCriteria", max_length=20_000, required=False)
+        estimate = check_number(draft.estimate, "estimate", minimum=0, maximum=ESTIMATE_MAX)
+        if len(draft.label_ids) > MAX_LABELS:
+            raise ValidationError(f"A requirement takes at most {MAX_LABELS} labels.", field="labelIds")
+        async with transaction(self._engine, self._org) as session:
+            product = await get_for_update(session, Product, draft.product_id, self._org, "productId")
+            if product.archived_at is not None:
+                raise ValidationError("The product is archived.", field="productId", code=Code.INVALID_STATE)
+            if draft.parent_id is not None:
+                parent = await get_owned(session, Requirement, draft.parent_id, self._org, "parentId")
+                self._check_parent(parent, draft.kind, product.id)
+            await self._check_references(session, product.id, draft.assignee_id, draft.sprint_id, draft.release_id)
+            last_rank = (
+                await session.exec(
+                    select(sa.func.max(Requirement.rank)).where(
+                        Requirement.organization_id == self._org, Requirement.product_id == product.id
+                    )
+                )
+            ).one()
+            number = product.next_number
+            product.next_number += 1
+            session.add(product)
+            requirement = Requirement(
+                organization_id=self._org,
+                product_id=product.id,
+                number=number,
+                kind=draft.kind.value,
+                parent_id=draft.parent_id,
+                title=title,
+                description=description,
+                acceptance_criteria=criteria,
+                priority=draft.priority.value,
+                estimate=estimate,
+                assignee_id=draft.assignee_id,
+                reporter_id=self._viewer.user_id,
+                sprint_id=draft.sprint_id,
+                release_id=draft.release_id,
+                rank=generate_key_between(last_rank, None),
+            )
+            session.add(requirement)
+            await session.flush()
+            session.add(self._event(requirement, RequirementEventKind.CREATED, None, requirement.status))
+            if draft.estimate is not None:
+                session.add(self._event(requirement, RequirementEventKind.ESTIMATE, None, estimate))
+            if draft.sprint_id is not None:
+                session.add(self._event(requirement, RequirementEventKind.SPRINT, None, draft.sprint_id))
+            if draft.assignee_id is not None:
+                session.add(self._event(requirement, RequirementEventKind.ASSIGNEE, None, draft.assignee_id))
+            await self._set_labels(session, requirement, draft.label_ids)
+        return requirement
+
+    async def update(self, requirement_id: UUID, version: int, changes: RequirementChanges) -> Requirement:
+        """Edit fields of a requirement, refusing a stale version and recording tracked changes."""
+        require(self._viewer, Permission.WRITE)
+        async with transaction(self._engine, self._org) as session:
+            requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            check_version(requirement.version, version, "requirement")
+            if changes.title is not UNSET:
+                requirement.title = clean_text(changes.title or "", "title", max_length=255)
+            if changes.description is not UNSET:
+                requirement.description = clean_text(
+                    changes.description or "", "description", max_length=50_000, required=False
+                )
+            if changes.acceptance_criteria is not UNSET:
+                requirement.acceptance_criteria = clean_text(
+                    changes.acceptance_criteria or "", "acceptanceCriteria", max_length=20_000, required=False
+                )
+            if changes.priority is not UNSET:
+                if changes.priority is None:
+                    raise ValidationError("priority cannot be null; use NONE.", field="priority")
+                requirement.priority = Priority(changes.priority).value
+            await self._check_references(
+                session,
+                requirement.product_id,
+                None if changes.assignee_id is UNSET else changes.assignee_id,
+                None if changes.sprint_id is UNSET else changes.sprint_id,
+                None if changes.release_id is UNSET else changes.release_id,
+            )
+            tracked: list[tuple[str, RequirementEventKind, Any]] = [
+                ("estimate", RequirementEventKind.ESTIMATE, changes.estimate),
+                ("assignee_id", RequirementEventKind.ASSIGNEE, changes.assignee_id),
+                ("sprint_id", RequirementEventKind.SPRINT, changes.sprint_id),
+                ("release_id", RequirementEventKind.RELEASE, changes.release_id),
+            ]
+            for attribute, kind, value in tracked:
+                if value is UNSET:
+                    continue
+                if attribute == "estimate":
+                    value = check_number(value, "estimate", minimum=0, maximum=ESTIMATE_MAX)
+                before = getattr(requirement, attribute)
+                if before != value:
+                    setattr(requirement, attribute, value)
+                    session.add(self._event(requirement, kind, before, value))
+            if changes.label_ids is not UNSET:
+                if len(changes.label_ids or ()) > MAX_LABELS:
+                    raise ValidationError(f"A requirement takes at most {MAX_LABELS} labels.", field="labelIds")
+                await session.exec(
+                    sa.delete(RequirementLabel).where(  # type: ignore[call-overload]
+                        col(RequirementLabel.organization_id) == self._org,
+                        col(RequirementLabel.requirement_id) == requirement.id,
+                    )
+                )
+                await self._set_labels(session, requirement, changes.label_ids or ())
+            self._touch(session, requirement)
+        return requirement
+
+    async def delete(self, requirement_id: UUID, version: int) -> Requirement:
+        """Delete a requirement; its children move up to its parent so nothing is orphaned silently."""
+        require(self._viewer, Permission.WRITE)
+        async with transaction(self._engine, self._org) as session:
+            requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            check_version(requirement.version, version, "requirement")
+            await session.exec(
+                sa.update(Requirement)  # type: ignore[call-overload]
+                .where(col(Requirement.organization_id) == self._org, col(Requirement.parent_id) == requirement.id)
+                .values(parent_id=requirement.parent_id, version=Requirement.version + 1, updated_at=utcnow())
+            )
+            await session.delete(requirement)
+        return requirement
+
+    async def move(self, requirement_id: UUID, version: int, parent_id: UUID | None) -> Requirement:
+        """Put a requirement under another parent (or at the top with None), refusing cycles."""
+        require(self._viewer, Permission.WRITE)
+        async with transaction(self._engine, self._org) as session:
+            requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            check_version(requirement.version, version, "requirement")
+            if parent_id is not None:
+                parent = await get_owned(session, Requirement, parent_id, self._org, "parentId")
+                if parent.id == requirement.id or requirement.id in await self._ancestors(session, parent.id):
+                    raise ValidationError(
+                        "A requirement cannot be moved under itself or one of its descendants.",
+                        field="parentId",
+                        code=Code.HIERARCHY_CYCLE,
+                    )
+                self._check_parent(parent, RequirementKind(requirement.kind), requirement.product_id)
+            if requirement.parent_id != parent_id:
+                session.add(self._event(requirement, RequirementEventKind.PARENT, requirement.parent_id, parent_id))
+                requirement.parent_id = parent_id
+            self._touch(session, requirement)
+        return requirement
+
+    async def rerank(self, requirement_id: UUID, *, after_id: UUID | None, before_id: UUID | None) -> Requirement:
+        """Place a requirement right after `after_id` or right before `before_id` in its product's ranking."""
+        require(self._viewer, Permission.WRITE)
+        if (after_id is None) == (before_id is None):
+            raise ValidationError("Give exactly one of afterId and beforeId.", field="afterId")
+        async with transaction(self._engine, self._org) as session:
+            requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            await get_for_update(session, Product, requirement.product_id, self._org, "id")  # serialise reranks
+            anchor_id = after_id if after_id is not None else before_id
+            anchor_field = "afterId" if after_id is not None else "beforeId"
+            assert anchor_id is not None
+            anchor = await get_owned(session, Requirement, anchor_id, self._org, anchor_field)
+            if anchor.product_id != requirement.product_id or anchor.id == requirement.id:
+                raise ValidationError("The anchor must be another requirement of the same product.", field=anchor_field)
+            same_product = (
+                Requirement.organization_id == self._org,
+                Requirement.product_id == requirement.product_id,
+                Requirement.id != requirement.id,
+            )
+            if after_id is not None:
+                neighbour = (
+                    await session.exec(
+                        select(sa.func.min(Requirement.rank)).where(*same_product, Requirement.rank > anchor.rank)
+                    )
+                ).one()
+                requirement.rank = generate_key_between(anchor.rank, neighbour)
+            else:
+                neighbour = (
+                    await session.exec(
+                        select(sa.func.max(Requirement.rank)).where(*same_product, Requirement.rank < anchor.rank)
+                    )
+                ).one()
+                requirement.rank = generate_key_between(neighbour, anchor.rank)
+            self._touch(session, requirement)
+        return requirement
+
+    async def transition(self, requirement_id: UUID, version: int, status: RequirementStatus) -> Requirement:
+        """Move a requirement to another status if the workflow allows it."""
+        require(self._viewer, Permission.WRITE)
+        async with transaction(self._engine, self._org) as session:
+            requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            check_version(requirement.version, version, "requirement")
+            current = RequirementStatus(requirement.status)
+            if current == status:
+                return requirement
+            if not can_transition(current, status):
+                raise ValidationError(
+                    f"A requirement cannot go from {current.value} to {status.value}.",
+                    field="status",
+                    code=Code.INVALID_TRANSITION,
+                )
+            session.add(self._event(requirement, RequirementEventKind.STATUS, current.value, status.value))
+            requirement.status = status.value
+            now = utcnow()
+            if status == RequirementStatus.IN_PROGRESS and requirement.started_at is None:
+                requirement.started_at = now
+            requirement.completed_at = now if status in (RequirementStatus.DONE, RequirementStatus.CANCELED) else None
+            self._touch(session, requirement)
+        return requirement
+
+    def _touch(self, session: AsyncSession, requirement: Requirement) -> None:
+        requirement.version += 1
+        requirement.updated_at = utcnow()
+        session.add(requirement)
+
+    def _check_parent(self, parent: Requirement, kind: RequirementKind, product_id: UUID) -> None:
+        if parent.product_id != product_id:
+            raise ValidationError("The parent belongs to another product.", field="parentId", code=Code.INVALID_PARENT)
+        if not can_nest(RequirementKind(parent.kind), kind):
+            raise ValidationError(
+                f"A {kind.value} cannot sit under a {parent.kind}.", field="parentId", code=Code.INVALID_PARENT
+            )
+
+    async def _ancestors(self, session: AsyncSession, requirement_id: UUID) -> set[UUID]:
+        """Every ancestor of a requirement, found with one recursive query."""
+        base = (
+            select(Requirement.id, Requirement.parent_id)
+            .where(Requirement.organization_id == self._org, Requirement.id == requirement_id)
+            .cte("ancestors", recursive=True)
+        )
+        step = select(Requirement.id, Requirement.parent_id).where(
+            Requirement.organization_id == self._org, Requirement.id == base.c.parent_id
+        )
+        tree = base.union(step)
+        rows = (await session.exec(select(tree.c.id))).all()
+        return set(rows)
+
+    async def _check_references(
+        self,
+        session: AsyncSession,
+        product_id: UUID,
+        assignee_id: UUID | None,
+        sprint_id: UUID | None,
+        release_id: UUID | None,
+    ) -> None:
+        if assignee_id is not None:
+            member = (
+                await session.exec(
+                    select(Membership.id).where(
+                        Membership.organization_id == self._org, Membership.user_id == assignee_id
+                    )
+                )
+            ).first()
+            if member is None:
+                raise NotFoundError("No member with this id.", field="assigneeId")
+        if sprint_id is not None:
+            sprint = await get_owned(session, Sprint, sprint_id, self._org, "sprintId")
+            if sprint.product_id != product_id:
+                raise ValidationError("The sprint belongs to another product.", field="sprintId")
+        if release_id is not None:
+            release = await get_owned(session, Release, release_id, self._org, "releaseId")
+            if release.product_id != product_id:
+                raise ValidationError("The release belongs to another product.", field="releaseId")
+
+    async def _set_labels(self, session: AsyncSession, requirement: Requirement, label_ids: Sequence[UUID]) -> None:
+        unique = list(dict.fromkeys(label_ids))
+        if not unique:
+            return
+        found = set(
+            (
+                await session.exec(
+                    select(Label.id).where(Label.organization_id == self._org, col(Label.id).in_(unique))
+                )
+            ).all()
+        )
+        missing = [i for i in unique if i not in found]
+        if missing:
+            raise NotFoundError("No label with this id.", field="labelIds")
+        session.add_all(
+            RequirementLabel(organization_id=self._org, requirement_id=requirement.id, label_id=label_id)
+            for label_id in unique
+        )

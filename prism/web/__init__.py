@@ -1,0 +1,1 @@
+"""HTTP endpoints: GraphQL over HTTP, GraphiQL, health and metrics."""

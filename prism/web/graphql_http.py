@@ -1,0 +1,236 @@
+"""GraphQL over HTTP (https://graphql.github.io/graphql-over-http/): GET and POST, media types and status codes.
+
+- POST with `application/json` bodies; GET with query parameters, for queries only (a mutation over GET is 405).
+- Answers `application/graphql-response+json` when the client accepts it (request errors are then 4xx), else
+  `application/json` (request errors are 200, as legacy clients expect). Unacceptable `Accept` headers get 406.
+- Malformed requests (bad JSON, wrong parameter types, oversized bodies) get a JSON `errors` body with a code.
+"""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from graphql import GraphQLError, OperationType, parse
+from graphql.language import DocumentNode, OperationDefinitionNode
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry import Schema
+from strawberry.types import ExecutionResult
+
+from prism.context import Context
+
+__all__ = ["GraphQLHTTP", "RequestError"]
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+class RequestError(Exception):
+    """A request that is not a well-formed GraphQL request; answered with `status` and a JSON error body."""
+
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST", headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True)
+class GraphQLParams:
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+
+
+def negotiate(accept: str | None) -> str:
+    """The response media type for an Accept header; no header, or a wildcard, means application/json."""
+    if not accept:
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(accept.split(",")):
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if quality <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            candidate = GRAPHQL_RESPONSE
+        elif media in (JSON, "application/*", "*/*"):
+            candidate = JSON
+        else:
+            continue
+        if best is None or (quality, -position) > (best[0], best[1]):
+            best = (quality, -position, candidate)
+    if best is None:
+        raise RequestError(
+            406, f"Cannot answer with any of: {accept}. Accept {GRAPHQL_RESPONSE} or {JSON}.", code="NOT_ACCEPTABLE"
+        )
+    return best[2]
+
+
+@lru_cache(maxsize=256)
+def _parse(query: str) -> DocumentNode:
+    return parse(query)
+
+
+def operation_type(query: str, operation_name: str | None) -> OperationType | None:
+    """The type of the operation a request would run, or None when the document does not parse."""
+    try:
+        document = _parse(query)
+    except GraphQLError:
+        return None
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    for operation in operations:
+        if operation_name is None or (operation.name and operation.name.value == operation_name):
+            return operation.operation
+    return None
+
+
+def _params(data: Any) -> GraphQLParams:
+    if isinstance(data, list):
+        raise RequestError(400, "Batched requests are not supported; send one operation per request.")
+    if not isinstance(data, dict):
+        raise RequestError(400, "The request body must be a JSON object.")
+    query, variables, operation_name = data.get("query"), data.get("variables"), data.get("operationName")
+    if not isinstance(query, str) or not query.strip():
+        raise RequestError(400, "`query` must be a non-empty string.")
+    if variables is not None and not isinstance(variables, dict):
+        raise RequestError(400, "`variables` must be an object or null.")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise RequestError(400, "`operationName` must be a string or null.")
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestError(400, "`extensions` must be an object or null.")
+    return GraphQLParams(query=query, variables=variables, operation_name=operation_name)
+
+
+class GraphQLHTTP:
+    """The /graphql endpoint: parses the HTTP request, runs the operation, encodes the answer with orjson."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        make_context: Callable[[Request], Awaitable[Context]],
+        *,
+        max_body_bytes: int,
+        graphiql: Callable[[Request], Awaitable[Response]] | None = None,
+    ) -> None:
+        self._schema = schema
+        self._make_context = make_context
+        self._max_body_bytes = max_body_bytes
+        self._graphiql = graphiql
+
+    async def endpoint(self, request: Request) -> Response:
+        """The Starlette endpoint for /graphql."""
+        try:
+            return await self._handle(request)
+        except RequestError as error:
+            body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
+            return Response(orjson.dumps(body), status_code=error.status, media_type=JSON, headers=error.headers)
+
+    async def _handle(self, request: Request) -> Response:
+        if request.method not in ("GET", "POST"):
+            raise RequestError(
+                405, "GraphQL accepts GET and POST only.", code="METHOD_NOT_ALLOWED", headers={"Allow": "GET, POST"}
+            )
+        accept = request.headers.get("accept")
+        wants_page = request.method == "GET" and "query" not in request.query_params
+        if wants_page and self._graphiql is not None and accept and "text/html" in accept:
+            return await self._graphiql(request)
+        media_type = negotiate(accept)
+        params = await (self._get_params(request) if request.method == "GET" else self._post_params(request))
+        if request.method == "GET" and operation_type(params.query, params.operation_name) not in (
+            OperationType.QUERY,
+            None,
+        ):
+            raise RequestError(
+                405,
+                "Mutations and subscriptions must be sent with POST.",
+                code="METHOD_NOT_ALLOWED",
+                headers={"Allow": "POST"},
+            )
+        context = await self._make_context(request)
+        try:
+            result = await self._schema.execute(
+                params.query,
+                variable_values=params.variables,
+                context_value=context,
+                operation_name=params.operation_name,
+            )
+        finally:
+            await context.reader.close()
+        return self._respond(result, media_type, context.request_id)
+
+    async def _get_params(self, request: Request) -> GraphQLParams:
+        query_params = request.query_params
+        variables: Any = None
+        if "variables" in query_params:
+            try:
+                variables = orjson.loads(query_params["variables"])
+            except orjson.JSONDecodeError as err:
+                raise RequestError(400, "`variables` is not valid JSON.") from err
+        extensions: Any = None
+        if "extensions" in query_params:
+            try:
+                extensions = orjson.loads(query_params["extensions"])
+            except orjson.JSONDecodeError as err:
+                raise RequestError(400, "`extensions` is not valid JSON.") from err
+        return _params(
+            {
+                "query": query_params.get("query"),
+                "variables": variables,
+                "operationName": query_params.get("operationName"),
+                "extensions": extensions,
+            }
+        )
+
+    async def _post_params(self, request: Request) -> GraphQLParams:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in (JSON, "application/graphql+json"):
+            raise RequestError(415, "Send the request as application/json.", code="UNSUPPORTED_MEDIA_TYPE")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self._max_body_bytes:
+            raise RequestError(
+                413, f"The request body is larger than {self._max_body_bytes} bytes.", code="PAYLOAD_TOO_LARGE"
+            )
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self._max_body_bytes:
+                raise RequestError(
+                    413, f"The request body is larger than {self._max_body_bytes} bytes.", code="PAYLOAD_TOO_LARGE"
+                )
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as err:
+            raise RequestError(400, "The request body is not valid JSON.", code="BAD_REQUEST") from err
+        return _params(data)
+
+    def _respond(self, result: ExecutionResult, media_type: str, request_id: str) -> Response:
+        payload: dict[str, Any] = {}
+        errors = result.errors or []
+        request_error = result.data is None and bool(errors) and all(e.path is None for e in errors)
+        if not request_error:
+            payload["data"] = result.data
+        if result.errors:
+            payload["errors"] = [error.formatted for error in result.errors]
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        status = 400 if request_error and media_type == GRAPHQL_RESPONSE else 200
+        return Response(
+            orjson.dumps(payload), status_code=status, media_type=media_type, headers={"X-Request-Id": request_id}
+        )
+
+
+def new_request_id() -> str:
+    """A fresh request id."""
+    return uuid.uuid4().hex

@@ -1,0 +1,79 @@
+"""ASGI middleware: request ids, SQL statement counts, access logs and HTTP metrics."""
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from prism.db.engine import StatementCounter, statement_counter
+from prism.observability.logging import request_id_var
+from prism.observability.metrics import Metrics
+
+__all__ = ["RequestContextMiddleware"]
+
+logger = logging.getLogger("prism.access")
+_VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestContextMiddleware:
+    """Gives each HTTP request an id (kept from `X-Request-Id` when sane), counts its SQL, logs and measures it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, expose_sql_count: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.expose_sql_count = expose_sql_count
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _VALID_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        counter = StatementCounter()
+        id_token = request_id_var.set(request_id)
+        counter_token = statement_counter.set(counter)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode()))
+                if self.expose_sql_count:
+                    headers.append((b"x-sql-statements", str(counter.count).encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route(scope)
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            self.metrics.sql_statements.labels(route).inc(counter.count)
+            if route not in ("/healthz", "/metrics"):
+                logger.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "sql_statements": counter.count,
+                    },
+                )
+            statement_counter.reset(counter_token)
+            request_id_var.reset(id_token)
+
+
+def _route(scope: Scope) -> str:
+    path = str(scope.get("path", ""))
+    if path.startswith("/graphiql/"):
+        return "/graphiql/*"
+    return path if path in ("/graphql", "/healthz", "/readyz", "/metrics", "/") else "other"

@@ -1,0 +1,124 @@
+"""Shared GraphQL building blocks: user errors, connections, global ids and pagination arguments."""
+
+import enum
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from uuid import UUID
+
+import strawberry
+from strawberry import relay
+
+from loaders.pagination import MAX_PAGE_SIZE, CountKey, ListKey, ListSource, Order, Window
+from prism.errors import Code, NotFoundError, PrismError, ValidationError
+
+if TYPE_CHECKING:
+    from prism.context import Context
+
+__all__ = [
+    "Connection",
+    "Edge",
+    "SortDirection",
+    "UserError",
+    "decode_id",
+    "load_connection",
+    "user_errors",
+]
+
+NodeType = TypeVar("NodeType")
+
+
+@strawberry.type(description="A problem with the input of a mutation; nothing was changed.")
+class UserError:
+    field: list[str] | None = strawberry.field(
+        description='Path to the input field the error concerns, like ["input", "title"]; null when general.'
+    )
+    message: str = strawberry.field(description="What is wrong, written for a person.")
+    code: str = strawberry.field(description="A stable code clients can branch on, like TOO_LONG or CONFLICT.")
+
+    @classmethod
+    def from_error(cls, error: PrismError) -> "UserError":
+        """The user error for a domain error."""
+        return cls(field=["input", error.field] if error.field else None, message=error.message, code=error.code.value)
+
+
+def user_errors(error: PrismError) -> list[UserError]:
+    """A payload's userErrors for a domain error; authorization problems are not user errors and propagate."""
+    if error.code in (Code.UNAUTHENTICATED, Code.FORBIDDEN):
+        raise error
+    return [UserError.from_error(error)]
+
+
+@strawberry.enum(description="Sort direction.")
+class SortDirection(enum.Enum):
+    ASC = strawberry.enum_value("ASC", description="Smallest first.")
+    DESC = strawberry.enum_value("DESC", description="Largest first.")
+
+
+@strawberry.type(description="A node of a connection with the cursor that points at it.")
+class Edge(Generic[NodeType]):
+    cursor: str = strawberry.field(description="Opaque cursor to pass as `after` or `before`.")
+    node: NodeType = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of a list, with cursors to fetch the pages around it (Relay connection).")
+class Connection(Generic[NodeType]):
+    edges: list[Edge[NodeType]] = strawberry.field(description="The items of this page with their cursors.")
+    nodes: list[NodeType] = strawberry.field(description="The items of this page, without cursors.")
+    page_info: relay.PageInfo = strawberry.field(description="Whether more pages exist, and cursors to reach them.")
+    _count_key: strawberry.Private[CountKey]
+
+    @strawberry.field(description="How many items the whole list holds, across all pages.")
+    async def total_count(self, info: strawberry.Info["Context", None]) -> int:
+        return await info.context.loaders.count.load(self._count_key)
+
+
+def window(first: int | None, after: str | None, last: int | None, before: str | None) -> Window:
+    """Validated pagination arguments: `first` and `last` are 0-100 and not both given."""
+    if first is not None and last is not None:
+        raise ValidationError("Pass either first or last, not both.", field="first")
+    for name, value in (("first", first), ("last", last)):
+        if value is not None and not 0 <= value <= MAX_PAGE_SIZE:
+            raise ValidationError(f"{name} must be between 0 and {MAX_PAGE_SIZE}.", field=name, code=Code.OUT_OF_RANGE)
+    return Window(first=first, after=after, last=last, before=before)
+
+
+async def load_connection(
+    info: strawberry.Info["Context", None],
+    *,
+    source: ListSource,
+    parent: UUID,
+    filter: Hashable,
+    order: Order,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    build: Callable[[Any], NodeType],
+) -> Connection[NodeType]:
+    """Load one page of a list through the request's page loader and wrap it as a connection."""
+    key = ListKey(source=source, parent=parent, filter=filter, order=order, window=window(first, after, last, before))
+    page = await info.context.loaders.page.load(key)
+    nodes = [build(row) for row in page.rows]
+    return Connection(
+        edges=[Edge(cursor=cursor, node=node) for cursor, node in zip(page.cursors, nodes, strict=True)],
+        nodes=nodes,
+        page_info=relay.PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        _count_key=CountKey(source=source, parent=parent, filter=filter),
+    )
+
+
+def decode_id(global_id: relay.GlobalID | strawberry.ID | str, type_name: str, field: str = "id") -> UUID:
+    """The UUID inside a global id of the expected type; an id of another type or shape is simply not found."""
+    try:
+        gid = global_id if isinstance(global_id, relay.GlobalID) else relay.GlobalID.from_id(str(global_id))
+        node_id = UUID(gid.node_id)
+    except (ValueError, TypeError) as err:
+        raise ValidationError(f"{field} is not a valid ID.", field=field, code=Code.BAD_USER_INPUT) from err
+    if gid.type_name != type_name:
+        raise NotFoundError(f"No {type_name} with this id.", field=field)
+    return node_id

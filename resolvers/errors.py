@@ -1,0 +1,75 @@
+"""Maps every GraphQL error to a stable `extensions.code` and hides unexpected ones behind a request id."""
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from prism.errors import Code, PrismError
+
+__all__ = ["ErrorCodes", "classify"]
+
+logger = logging.getLogger("prism.graphql")
+
+_TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "max token", "maximum number of tokens")
+
+
+def classify(error: GraphQLError) -> tuple[str, bool]:
+    """The code for an error, and whether it is unexpected (a bug, to be masked and logged)."""
+    original = error.original_error
+    if isinstance(original, PrismError):
+        return original.code.value, False
+    existing = (error.extensions or {}).get("code")
+    if isinstance(existing, str):
+        return existing, False
+    if original is None or isinstance(original, GraphQLError):
+        message = error.message
+        if message.startswith("Syntax Error"):
+            return "GRAPHQL_PARSE_FAILED", False
+        if any(marker in message for marker in _TOO_COMPLEX_MARKERS):
+            return "QUERY_TOO_COMPLEX", False
+        if message.startswith("Variable '") or error.path is not None:
+            return Code.BAD_USER_INPUT.value, False
+        return "GRAPHQL_VALIDATION_FAILED", False
+    if isinstance(original, ValueError | TypeError) and error.path is None:
+        return Code.BAD_USER_INPUT.value, False
+    return Code.INTERNAL_SERVER_ERROR.value, True
+
+
+class ErrorCodes(SchemaExtension):
+    """Gives each error a code; replaces unexpected errors by a generic message carrying the request id."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is None or not errors:
+            return
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        result.errors = [self._process(error, request_id) for error in errors]
+
+    def _process(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
+        code, unexpected = classify(error)
+        extensions: dict[str, Any] = {**(error.extensions or {}), "code": code}
+        message = error.message
+        if unexpected:
+            logger.error(
+                "unexpected error in GraphQL execution",
+                exc_info=error.original_error,
+                extra={"request_id": request_id, "path": error.path},
+            )
+            message = f"Internal server error. Quote request id {request_id} when reporting it."
+            extensions["requestId"] = request_id
+        elif isinstance(error.original_error, PrismError) and error.original_error.field:
+            extensions.setdefault("field", error.original_error.field)
+        return GraphQLError(
+            message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions=extensions,
+        )

@@ -1,0 +1,222 @@
+"""Products: the type, its queries and its mutations."""
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Self
+
+import strawberry
+from strawberry import relay
+
+from loaders.pagination import Order
+from loaders.sources import PRODUCTS_BY_ORGANIZATION, REQUIREMENTS_BY_PRODUCT, ProductListFilter
+from prism.context import Context
+from prism.errors import PrismError, ValidationError
+from prism.services.products import ProductChanges
+from prism.services.validation import clean_text
+from resolvers.common import Connection, SortDirection, UserError, decode_id, load_connection, user_errors
+from resolvers.node import LoadedNode
+from resolvers.permissions import CanManageProducts, CanRead
+
+if TYPE_CHECKING:
+    from resolvers.requirements import Requirement, RequirementFilter, RequirementOrder
+
+__all__ = ["Product", "ProductMutation", "ProductQuery"]
+
+Info = strawberry.Info[Context, None]
+RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
+RequirementFilterType = Annotated["RequirementFilter", strawberry.lazy("resolvers.requirements")]
+RequirementOrderType = Annotated["RequirementOrder", strawberry.lazy("resolvers.requirements")]
+
+
+@strawberry.type(description="A product: its requirements, sprints, releases, roadmaps and documents.")
+class Product(LoadedNode):
+    loader = "product_by_id"
+
+    id: relay.NodeID[str]
+    key: str = strawberry.field(description="Short upper-case key that prefixes requirement keys, like PRISM.")
+    name: str = strawberry.field(description="Display name.")
+    description: str = strawberry.field(description="What the product is, in markdown.")
+    archived_at: datetime | None = strawberry.field(description="When it was archived; null while active.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last edited.")
+    version: int = strawberry.field(description="Increases with every edit; send it back to update.")
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=str(row.id),
+            key=row.key,
+            name=row.name,
+            description=row.description,
+            archived_at=row.archived_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
+        )
+
+    @strawberry.field(description="The product's requirements, in rank order unless `orderBy` says otherwise.")
+    async def requirements(
+        self,
+        info: Info,
+        filter: Annotated[RequirementFilterType | None, strawberry.argument(description="Which ones.")] = None,
+        order_by: Annotated[RequirementOrderType | None, strawberry.argument(description="Sort order.")] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[RequirementType]:
+        from resolvers.requirements import Requirement, requirement_list_args
+
+        list_filter, order = requirement_list_args(filter, order_by)
+        return await load_connection(
+            info,
+            source=REQUIREMENTS_BY_PRODUCT,
+            parent=self.uuid,
+            filter=list_filter,
+            order=order,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            build=Requirement.from_row,
+        )
+
+
+@strawberry.enum(description="Fields products can be sorted by.")
+class ProductOrderField(enum.Enum):
+    NAME = strawberry.enum_value("NAME", description="Alphabetically by name.")
+    KEY = strawberry.enum_value("KEY", description="Alphabetically by key.")
+    CREATED_AT = strawberry.enum_value("CREATED_AT", description="By creation time.")
+
+
+@strawberry.input(description="How to sort products.")
+class ProductOrder:
+    field: ProductOrderField = strawberry.field(description="The field to sort by.")
+    direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Ascending or descending.")
+
+
+@strawberry.input(description="Which products to list.")
+class ProductFilter:
+    include_archived: bool = strawberry.field(default=False, description="Include archived products.")
+    search: str | None = strawberry.field(default=None, description="Text in the name or key (max 200 characters).")
+
+
+@strawberry.type
+class ProductQuery:
+    @strawberry.field(
+        description="The organization's products, by name unless `orderBy` says otherwise.",
+        permission_classes=[CanRead],
+    )
+    async def products(
+        self,
+        info: Info,
+        filter: Annotated[ProductFilter | None, strawberry.argument(description="Which ones.")] = None,
+        order_by: Annotated[ProductOrder | None, strawberry.argument(description="Sort order.")] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[Product]:
+        f = filter or ProductFilter()
+        search = clean_text(f.search, "search", max_length=200, required=False) if f.search else None
+        order = Order(
+            field=order_by.field.name if order_by else "NAME",
+            descending=bool(order_by and order_by.direction == SortDirection.DESC),
+        )
+        return await load_connection(
+            info,
+            source=PRODUCTS_BY_ORGANIZATION,
+            parent=info.context.member.organization_id,
+            filter=ProductListFilter(include_archived=f.include_archived, search=search or None),
+            order=order,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            build=Product.from_row,
+        )
+
+    @strawberry.field(
+        description="One product, by id or by key. Null when no such product exists.", permission_classes=[CanRead]
+    )
+    async def product(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID | None, strawberry.argument(description="The product's global id.")] = None,
+        key: Annotated[str | None, strawberry.argument(description="The product's key, like PRISM.")] = None,
+    ) -> Product | None:
+        if (id is None) == (key is None):
+            raise ValidationError("Pass exactly one of id and key.", field="id")
+        loaders = info.context.loaders
+        if id is not None:
+            row = await loaders.product_by_id.load(decode_id(id, "Product"))
+        else:
+            assert key is not None
+            row = await loaders.product_by_key.load(key.strip().upper()[:10])
+        return Product.from_row(row) if row else None
+
+
+@strawberry.input(description="A new product.")
+class CreateProductInput:
+    key: str = strawberry.field(description="2-10 letters or digits starting with a letter, unique, like PRISM.")
+    name: str = strawberry.field(description="Display name, at most 120 characters.")
+    description: str = strawberry.field(default="", description="Markdown, at most 10,000 characters.")
+
+
+@strawberry.input(description="Changes to a product; omitted fields stay as they are.")
+class UpdateProductInput:
+    id: strawberry.ID = strawberry.field(description="The product to change.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+    name: str | None = strawberry.field(default=None, description="New name, at most 120 characters.")
+    description: str | None = strawberry.field(default=None, description="New description (markdown).")
+
+
+@strawberry.input(description="A product to archive.")
+class ArchiveProductInput:
+    id: strawberry.ID = strawberry.field(description="The product to archive.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of a product mutation.")
+class ProductPayload:
+    product: Product | None = strawberry.field(description="The product after the change; null if it failed.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type
+class ProductMutation:
+    @strawberry.mutation(description="Create a product.", permission_classes=[CanManageProducts])
+    async def create_product(self, info: Info, input: CreateProductInput) -> ProductPayload:
+        try:
+            row = await info.context.services.products.create(
+                key=input.key, name=input.name, description=input.description
+            )
+        except PrismError as error:
+            return ProductPayload(product=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return ProductPayload(product=Product.from_row(row), user_errors=[])
+
+    @strawberry.mutation(description="Edit a product's name or description.", permission_classes=[CanManageProducts])
+    async def update_product(self, info: Info, input: UpdateProductInput) -> ProductPayload:
+        try:
+            row = await info.context.services.products.update(
+                decode_id(input.id, "Product"),
+                input.version,
+                ProductChanges(name=input.name, description=input.description),
+            )
+        except PrismError as error:
+            return ProductPayload(product=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return ProductPayload(product=Product.from_row(row), user_errors=[])
+
+    @strawberry.mutation(
+        description="Archive a product: it leaves default lists and keeps its history.",
+        permission_classes=[CanManageProducts],
+    )
+    async def archive_product(self, info: Info, input: ArchiveProductInput) -> ProductPayload:
+        try:
+            row = await info.context.services.products.archive(decode_id(input.id, "Product"), input.version)
+        except PrismError as error:
+            return ProductPayload(product=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return ProductPayload(product=Product.from_row(row), user_errors=[])

@@ -1,0 +1,547 @@
+"""Requirements: the type, its history, queries and mutations."""
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Self
+from uuid import UUID
+
+import strawberry
+from strawberry import relay
+
+from loaders.pagination import Order
+from loaders.sources import (
+    EVENTS_BY_REQUIREMENT,
+    REQUIREMENTS_BY_ORGANIZATION,
+    REQUIREMENTS_BY_PARENT,
+    NoFilter,
+    RequirementListFilter,
+)
+from prism.context import Context
+from prism.domain import enums as domain
+from prism.errors import PrismError, ValidationError
+from prism.services.requirements import UNSET as SERVICE_UNSET
+from prism.services.requirements import RequirementChanges, RequirementDraft
+from prism.services.validation import clean_text
+from resolvers.common import Connection, SortDirection, UserError, decode_id, load_connection, user_errors
+from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
+from resolvers.identity import User
+from resolvers.labels import Label
+from resolvers.node import LoadedNode
+from resolvers.permissions import CanRead, CanWrite
+from resolvers.planning import Release, Sprint
+
+if TYPE_CHECKING:
+    from resolvers.products import Product
+
+__all__ = ["Requirement", "RequirementFilter", "RequirementMutation", "RequirementOrder", "RequirementQuery"]
+
+Info = strawberry.Info[Context, None]
+ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
+
+MAX_FILTER_VALUES = 100
+
+
+@strawberry.type(description="One change in a requirement's history.")
+class RequirementEvent(LoadedNode):
+    loader = "requirement_event_by_id"
+
+    id: relay.NodeID[str]
+    kind: RequirementEventKind = strawberry.field(description="Which attribute changed.")
+    from_value: str | None = strawberry.field(description="The value before (an enum name, number or node UUID).")
+    to_value: str | None = strawberry.field(description="The value after.")
+    created_at: datetime = strawberry.field(description="When it happened.")
+    actor_id: strawberry.Private[UUID | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=str(row.id),
+            kind=RequirementEventKind(row.kind),
+            from_value=row.from_value,
+            to_value=row.to_value,
+            created_at=row.created_at,
+            actor_id=row.actor_id,
+        )
+
+    @strawberry.field(description="Who made the change.")
+    async def actor(self, info: Info) -> User | None:
+        if self.actor_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.actor_id)
+        return User.from_row(row) if row else None
+
+
+@strawberry.type(description="An epic, feature, story, task or bug of a product, known by its key like PRISM-12.")
+class Requirement(LoadedNode):
+    loader = "requirement_by_id"
+
+    id: relay.NodeID[str]
+    number: int = strawberry.field(description="Sequence number within the product (the 12 of PRISM-12).")
+    kind: RequirementKind = strawberry.field(description="Epic, feature, story, task or bug.")
+    title: str = strawberry.field(description="One-line summary, at most 255 characters.")
+    description: str = strawberry.field(description="Details, in markdown.")
+    acceptance_criteria: str = strawberry.field(description="What must hold for it to be done, in markdown.")
+    status: RequirementStatus = strawberry.field(description="Where it is in the workflow.")
+    priority: Priority = strawberry.field(description="How urgent it is.")
+    estimate: float | None = strawberry.field(description="Size in story points (0-1000).")
+    rank: str = strawberry.field(description="Manual ordering key; lists sort by it ascending by default.")
+    started_at: datetime | None = strawberry.field(description="When it first went IN_PROGRESS.")
+    completed_at: datetime | None = strawberry.field(description="When it reached DONE or CANCELED.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
+    version: int = strawberry.field(description="Increases with every edit; send it back to update.")
+    product_id: strawberry.Private[UUID]
+    parent_id: strawberry.Private[UUID | None]
+    assignee_id: strawberry.Private[UUID | None]
+    reporter_id: strawberry.Private[UUID | None]
+    sprint_id: strawberry.Private[UUID | None]
+    release_id: strawberry.Private[UUID | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=str(row.id),
+            number=row.number,
+            kind=RequirementKind(row.kind),
+            title=row.title,
+            description=row.description,
+            acceptance_criteria=row.acceptance_criteria,
+            status=RequirementStatus(row.status),
+            priority=Priority(row.priority),
+            estimate=row.estimate,
+            rank=row.rank,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
+            product_id=row.product_id,
+            parent_id=row.parent_id,
+            assignee_id=row.assignee_id,
+            reporter_id=row.reporter_id,
+            sprint_id=row.sprint_id,
+            release_id=row.release_id,
+        )
+
+    @strawberry.field(description="Human key: the product key and number, like PRISM-12.")
+    async def key(self, info: Info) -> str:
+        product = await info.context.loaders.product_by_id.load(self.product_id)
+        assert product is not None, "a requirement's product is in the same organization"
+        return f"{product.key}-{self.number}"
+
+    @strawberry.field(description="The product it belongs to.")
+    async def product(self, info: Info) -> ProductType:
+        from resolvers.products import Product
+
+        return Product.from_row(await info.context.loaders.product_by_id.load(self.product_id))
+
+    @strawberry.field(description="The requirement above it in the hierarchy, if any.")
+    async def parent(self, info: Info) -> "Requirement | None":
+        if self.parent_id is None:
+            return None
+        row = await info.context.loaders.requirement_by_id.load(self.parent_id)
+        return Requirement.from_row(row) if row else None
+
+    @strawberry.field(description="The requirements directly under it, in rank order.")
+    async def children(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection["Requirement"]:
+        return await load_connection(
+            info,
+            source=REQUIREMENTS_BY_PARENT,
+            parent=self.uuid,
+            filter=RequirementListFilter(),
+            order=Order("RANK"),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            build=Requirement.from_row,
+        )
+
+    @strawberry.field(description="How many requirements sit directly under it.")
+    async def child_count(self, info: Info) -> int:
+        return await info.context.loaders.child_count_by_requirement.load(self.uuid)
+
+    @strawberry.field(description="Who is working on it.")
+    async def assignee(self, info: Info) -> User | None:
+        if self.assignee_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.assignee_id)
+        return User.from_row(row) if row else None
+
+    @strawberry.field(description="Who created it.")
+    async def reporter(self, info: Info) -> User | None:
+        if self.reporter_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.reporter_id)
+        return User.from_row(row) if row else None
+
+    @strawberry.field(description="The sprint it is planned into.")
+    async def sprint(self, info: Info) -> Sprint | None:
+        if self.sprint_id is None:
+            return None
+        row = await info.context.loaders.sprint_by_id.load(self.sprint_id)
+        return Sprint.from_row(row) if row else None
+
+    @strawberry.field(description="The release it ships in.")
+    async def release(self, info: Info) -> Release | None:
+        if self.release_id is None:
+            return None
+        row = await info.context.loaders.release_by_id.load(self.release_id)
+        return Release.from_row(row) if row else None
+
+    @strawberry.field(description="Its labels, by name.")
+    async def labels(self, info: Info) -> list[Label]:
+        return [Label.from_row(r) for r in await info.context.loaders.labels_by_requirement.load(self.uuid)]
+
+    @strawberry.field(description="Changes of status, estimate, sprint, assignee, parent and release, oldest first.")
+    async def history(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[RequirementEvent]:
+        return await load_connection(
+            info,
+            source=EVENTS_BY_REQUIREMENT,
+            parent=self.uuid,
+            filter=NoFilter(),
+            order=Order("CREATED_AT"),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            build=RequirementEvent.from_row,
+        )
+
+
+@strawberry.input(
+    description="Which requirements to list. Each list matches any of its values; fields combine with AND."
+)
+class RequirementFilter:
+    product_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="In these products.")
+    statuses: list[RequirementStatus] | None = strawberry.field(default=None, description="In these statuses.")
+    kinds: list[RequirementKind] | None = strawberry.field(default=None, description="Of these kinds.")
+    priorities: list[Priority] | None = strawberry.field(default=None, description="With these priorities.")
+    assignee_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Assigned to these users.")
+    unassigned: bool | None = strawberry.field(default=None, description="True: also (or only) unassigned ones.")
+    sprint_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="In these sprints.")
+    no_sprint: bool | None = strawberry.field(default=None, description="True: also (or only) those in no sprint.")
+    release_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="In these releases.")
+    label_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="With any of these labels.")
+    parent_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Directly under these.")
+    top_level: bool | None = strawberry.field(default=None, description="True: no parent; false: has a parent.")
+    search: str | None = strawberry.field(
+        default=None, description="Text in the title or description, case-insensitive (max 200 characters)."
+    )
+
+
+@strawberry.enum(description="Fields requirements can be sorted by.")
+class RequirementOrderField(enum.Enum):
+    RANK = strawberry.enum_value("RANK", description="Manual ranking (the backlog order).")
+    CREATED_AT = strawberry.enum_value("CREATED_AT", description="Creation time.")
+    UPDATED_AT = strawberry.enum_value("UPDATED_AT", description="Last change.")
+    NUMBER = strawberry.enum_value("NUMBER", description="Number within the product.")
+    TITLE = strawberry.enum_value("TITLE", description="Title, alphabetically.")
+    PRIORITY = strawberry.enum_value("PRIORITY", description="Most urgent first when ascending.")
+    ESTIMATE = strawberry.enum_value("ESTIMATE", description="Estimate; unestimated ones first when ascending.")
+
+
+@strawberry.input(description="How to sort requirements.")
+class RequirementOrder:
+    field: RequirementOrderField = strawberry.field(description="The field to sort by.")
+    direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Ascending or descending.")
+
+
+def _ids(values: list[strawberry.ID] | None, type_name: str, field: str) -> tuple[UUID, ...]:
+    if not values:
+        return ()
+    if len(values) > MAX_FILTER_VALUES:
+        raise ValidationError(f"{field} takes at most {MAX_FILTER_VALUES} values.", field=field)
+    return tuple(decode_id(v, type_name, field) for v in values)
+
+
+def _names(values: list[Any] | None) -> tuple[str, ...]:
+    return tuple(sorted({v.name for v in values})) if values else ()
+
+
+def requirement_list_args(
+    filter: RequirementFilter | None, order_by: RequirementOrder | None
+) -> tuple[RequirementListFilter, Order]:
+    """Translate GraphQL filter and order inputs to the loader's hashable filter and order."""
+    f = filter or RequirementFilter()
+    search = clean_text(f.search, "search", max_length=200, required=False) if f.search else None
+    list_filter = RequirementListFilter(
+        product_ids=_ids(f.product_ids, "Product", "productIds"),
+        statuses=_names(f.statuses),
+        kinds=_names(f.kinds),
+        priorities=_names(f.priorities),
+        assignee_ids=_ids(f.assignee_ids, "User", "assigneeIds"),
+        unassigned=f.unassigned,
+        sprint_ids=_ids(f.sprint_ids, "Sprint", "sprintIds"),
+        no_sprint=f.no_sprint,
+        release_ids=_ids(f.release_ids, "Release", "releaseIds"),
+        label_ids=_ids(f.label_ids, "Label", "labelIds"),
+        parent_ids=_ids(f.parent_ids, "Requirement", "parentIds"),
+        top_level=f.top_level,
+        search=search or None,
+    )
+    order = Order(
+        field=order_by.field.name if order_by else "RANK",
+        descending=bool(order_by and order_by.direction == SortDirection.DESC),
+    )
+    return list_filter, order
+
+
+def parse_key(key: str) -> tuple[str, int]:
+    """Split a human key like PRISM-12 into product key and number."""
+    product_key, _, number = key.strip().upper().rpartition("-")
+    if not product_key or not number.isdigit() or len(number) > 9:
+        raise ValidationError("key must look like PRISM-12.", field="key")
+    return product_key, int(number)
+
+
+@strawberry.type
+class RequirementQuery:
+    @strawberry.field(
+        description="One requirement by key (PRISM-12) or id; null when none matches.", permission_classes=[CanRead]
+    )
+    async def requirement(
+        self,
+        info: Info,
+        key: Annotated[str | None, strawberry.argument(description="Human key, like PRISM-12.")] = None,
+        id: Annotated[strawberry.ID | None, strawberry.argument(description="Global id.")] = None,
+    ) -> Requirement | None:
+        if (key is None) == (id is None):
+            raise ValidationError("Pass exactly one of key and id.", field="key")
+        loaders = info.context.loaders
+        if key is not None:
+            row = await loaders.requirement_by_key.load(parse_key(key))
+        else:
+            assert id is not None
+            row = await loaders.requirement_by_id.load(decode_id(id, "Requirement"))
+        return Requirement.from_row(row) if row else None
+
+    @strawberry.field(
+        description="Requirements across the organization's products, filtered and sorted.",
+        permission_classes=[CanRead],
+    )
+    async def requirements(
+        self,
+        info: Info,
+        filter: Annotated[RequirementFilter | None, strawberry.argument(description="Which ones.")] = None,
+        order_by: Annotated[RequirementOrder | None, strawberry.argument(description="Sort order.")] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[Requirement]:
+        list_filter, order = requirement_list_args(filter, order_by)
+        return await load_connection(
+            info,
+            source=REQUIREMENTS_BY_ORGANIZATION,
+            parent=info.context.member.organization_id,
+            filter=list_filter,
+            order=order,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            build=Requirement.from_row,
+        )
+
+
+@strawberry.input(description="A new requirement.")
+class CreateRequirementInput:
+    product_id: strawberry.ID = strawberry.field(description="The product it belongs to.")
+    kind: RequirementKind = strawberry.field(description="Epic, feature, story, task or bug.")
+    title: str = strawberry.field(description="One-line summary, 1-255 characters.")
+    description: str = strawberry.field(default="", description="Markdown, at most 50,000 characters.")
+    acceptance_criteria: str = strawberry.field(default="", description="Markdown, at most 20,000 characters.")
+    parent_id: strawberry.ID | None = strawberry.field(default=None, description="The requirement to nest under.")
+    priority: Priority = strawberry.field(default=Priority.NONE, description="How urgent it is.")
+    estimate: float | None = strawberry.field(default=None, description="Story points, 0-1000.")
+    assignee_id: strawberry.ID | None = strawberry.field(default=None, description="A member to assign.")
+    sprint_id: strawberry.ID | None = strawberry.field(default=None, description="A sprint of the same product.")
+    release_id: strawberry.ID | None = strawberry.field(default=None, description="A release of the same product.")
+    label_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Up to 20 labels.")
+
+
+@strawberry.input(description="Changes to a requirement. Omitted fields stay as they are; null clears optional ones.")
+class UpdateRequirementInput:
+    id: strawberry.ID = strawberry.field(description="The requirement to change.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+    title: str | None = strawberry.field(default=strawberry.UNSET, description="New title, 1-255 characters.")
+    description: str | None = strawberry.field(default=strawberry.UNSET, description="New description.")
+    acceptance_criteria: str | None = strawberry.field(default=strawberry.UNSET, description="New criteria.")
+    priority: Priority | None = strawberry.field(default=strawberry.UNSET, description="New priority.")
+    estimate: float | None = strawberry.field(default=strawberry.UNSET, description="Points 0-1000; null clears.")
+    assignee_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Null unassigns.")
+    sprint_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Null: out of sprint.")
+    release_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Null: no release.")
+    label_ids: list[strawberry.ID] | None = strawberry.field(
+        default=strawberry.UNSET, description="Replaces all labels (up to 20); null or [] removes them."
+    )
+
+
+@strawberry.input(description="A requirement to delete; its children move up to its parent.")
+class DeleteRequirementInput:
+    id: strawberry.ID = strawberry.field(description="The requirement to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.input(description="A new place in the hierarchy.")
+class MoveRequirementInput:
+    id: strawberry.ID = strawberry.field(description="The requirement to move.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+    parent_id: strawberry.ID | None = strawberry.field(description="The new parent; null makes it top-level.")
+
+
+@strawberry.input(description="A new position in the product's ranking: give exactly one of afterId and beforeId.")
+class RerankRequirementInput:
+    id: strawberry.ID = strawberry.field(description="The requirement to move.")
+    after_id: strawberry.ID | None = strawberry.field(default=None, description="Place it right after this one.")
+    before_id: strawberry.ID | None = strawberry.field(default=None, description="Place it right before this one.")
+
+
+@strawberry.input(description="A workflow step.")
+class TransitionRequirementInput:
+    id: strawberry.ID = strawberry.field(description="The requirement to move.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+    status: RequirementStatus = strawberry.field(description="The status to move to; the workflow must allow it.")
+
+
+@strawberry.type(description="The result of a requirement mutation.")
+class RequirementPayload:
+    requirement: Requirement | None = strawberry.field(description="The requirement after the change; null on failure.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of deleting a requirement.")
+class DeleteRequirementPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted requirement.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+def _optional_id(value: Any, type_name: str, field: str) -> Any:
+    if value is strawberry.UNSET:
+        return SERVICE_UNSET
+    return None if value is None else decode_id(value, type_name, field)
+
+
+def _unset(value: Any) -> Any:
+    return SERVICE_UNSET if value is strawberry.UNSET else value
+
+
+async def _run(info: Info, call: Any) -> RequirementPayload:
+    try:
+        row = await call
+    except PrismError as error:
+        return RequirementPayload(requirement=None, user_errors=user_errors(error))
+    info.context.after_write()
+    return RequirementPayload(requirement=Requirement.from_row(row), user_errors=[])
+
+
+@strawberry.type
+class RequirementMutation:
+    @strawberry.mutation(
+        description="Create a requirement at the bottom of its product's ranking.", permission_classes=[CanWrite]
+    )
+    async def create_requirement(self, info: Info, input: CreateRequirementInput) -> RequirementPayload:
+        async def create() -> Any:
+            draft = RequirementDraft(
+                product_id=decode_id(input.product_id, "Product", "productId"),
+                kind=domain.RequirementKind(input.kind.name),
+                title=input.title,
+                description=input.description,
+                acceptance_criteria=input.acceptance_criteria,
+                parent_id=_optional_id(input.parent_id, "Requirement", "parentId"),
+                priority=domain.Priority(input.priority.name),
+                estimate=input.estimate,
+                assignee_id=_optional_id(input.assignee_id, "User", "assigneeId"),
+                sprint_id=_optional_id(input.sprint_id, "Sprint", "sprintId"),
+                release_id=_optional_id(input.release_id, "Release", "releaseId"),
+                label_ids=_ids(input.label_ids, "Label", "labelIds"),
+            )
+            return await info.context.services.requirements.create(draft)
+
+        return await _run(info, create())
+
+    @strawberry.mutation(description="Edit a requirement's fields.", permission_classes=[CanWrite])
+    async def update_requirement(self, info: Info, input: UpdateRequirementInput) -> RequirementPayload:
+        async def update() -> Any:
+            priority = _unset(input.priority)
+            changes = RequirementChanges(
+                title=_unset(input.title),
+                description=_unset(input.description),
+                acceptance_criteria=_unset(input.acceptance_criteria),
+                priority=priority.name if isinstance(priority, Priority) else priority,
+                estimate=_unset(input.estimate),
+                assignee_id=_optional_id(input.assignee_id, "User", "assigneeId"),
+                sprint_id=_optional_id(input.sprint_id, "Sprint", "sprintId"),
+                release_id=_optional_id(input.release_id, "Release", "releaseId"),
+                label_ids=(
+                    SERVICE_UNSET if input.label_ids is strawberry.UNSET else _ids(input.label_ids, "Label", "labelIds")
+                ),
+            )
+            return await info.context.services.requirements.update(
+                decode_id(input.id, "Requirement"), input.version, changes
+            )
+
+        return await _run(info, update())
+
+    @strawberry.mutation(
+        description="Delete a requirement; its children move up to its parent.", permission_classes=[CanWrite]
+    )
+    async def delete_requirement(self, info: Info, input: DeleteRequirementInput) -> DeleteRequirementPayload:
+        try:
+            await info.context.services.requirements.delete(decode_id(input.id, "Requirement"), input.version)
+        except PrismError as error:
+            return DeleteRequirementPayload(deleted_id=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return DeleteRequirementPayload(deleted_id=input.id, user_errors=[])
+
+    @strawberry.mutation(
+        description="Move a requirement under another parent; cycles are refused.", permission_classes=[CanWrite]
+    )
+    async def move_requirement(self, info: Info, input: MoveRequirementInput) -> RequirementPayload:
+        async def move() -> Any:
+            parent = None if input.parent_id is None else decode_id(input.parent_id, "Requirement", "parentId")
+            return await info.context.services.requirements.move(
+                decode_id(input.id, "Requirement"), input.version, parent
+            )
+
+        return await _run(info, move())
+
+    @strawberry.mutation(
+        description="Change a requirement's position in its product's ranking.", permission_classes=[CanWrite]
+    )
+    async def rerank_requirement(self, info: Info, input: RerankRequirementInput) -> RequirementPayload:
+        async def rerank() -> Any:
+            return await info.context.services.requirements.rerank(
+                decode_id(input.id, "Requirement"),
+                after_id=None if input.after_id is None else decode_id(input.after_id, "Requirement", "afterId"),
+                before_id=None if input.before_id is None else decode_id(input.before_id, "Requirement", "beforeId"),
+            )
+
+        return await _run(info, rerank())
+
+    @strawberry.mutation(
+        description="Move a requirement to another status; invalid transitions are refused.",
+        permission_classes=[CanWrite],
+    )
+    async def transition_requirement(self, info: Info, input: TransitionRequirementInput) -> RequirementPayload:
+        async def transition() -> Any:
+            return await info.context.services.requirements.transition(
+                decode_id(input.id, "Requirement"), input.version, domain.RequirementStatus(input.status.name)
+            )
+
+        return await _run(info, transition())

@@ -1,0 +1,98 @@
+"""Builds the one strawberry.Schema from every area's root types and the schema extensions."""
+
+from typing import Annotated, Any
+
+import strawberry
+from strawberry import relay
+from strawberry.extensions import MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+
+from prism.context import Context
+from prism.errors import NotFoundError, ValidationError
+from resolvers.errors import ErrorCodes
+from resolvers.identity import IdentityMutation, IdentityQuery
+from resolvers.node import NODE_TYPES
+from resolvers.permissions import CanRead
+from resolvers.products import ProductMutation, ProductQuery
+from resolvers.requirements import RequirementMutation, RequirementQuery
+
+__all__ = ["build_schema"]
+
+Info = strawberry.Info[Context, None]
+MAX_NODES = 100
+
+
+async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[Any]:
+    by_type: dict[str, list[str]] = {}
+    for gid in ids:
+        by_type.setdefault(gid.type_name, []).append(gid.node_id)
+    found: dict[tuple[str, str], Any] = {}
+    for type_name, node_ids in by_type.items():
+        node_type = NODE_TYPES.get(type_name)
+        if node_type is None:
+            continue
+        for node_id, node in zip(node_ids, await node_type.resolve_nodes(info=info, node_ids=node_ids), strict=True):
+            found[(type_name, node_id)] = node
+    return [found.get((gid.type_name, gid.node_id)) for gid in ids]
+
+
+@strawberry.type(description="Where every read starts.")
+class Query(IdentityQuery, ProductQuery, RequirementQuery):
+    @strawberry.field(
+        description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
+        permission_classes=[CanRead],
+    )
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[relay.GlobalID, strawberry.argument(description="A global id from any `id` field.")],
+    ) -> relay.Node | None:
+        (node,) = await _resolve_nodes(info, [id])
+        if node is None:
+            raise NotFoundError("Nothing with this id.", field="id")
+        return node  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="Several objects by global id, in order; null for each one not found (max 100).",
+        permission_classes=[CanRead],
+    )
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[list[relay.GlobalID], strawberry.argument(description="Global ids from `id` fields.")],
+    ) -> list[relay.Node | None]:
+        if len(ids) > MAX_NODES:
+            raise ValidationError(f"nodes takes at most {MAX_NODES} ids.", field="ids")
+        return await _resolve_nodes(info, ids)
+
+
+@strawberry.type(description="Every change goes through a mutation; each one is a single transaction.")
+class Mutation(IdentityMutation, ProductMutation, RequirementMutation):
+    pass
+
+
+class PrismSchema(strawberry.Schema):
+    """The schema; errors are logged by the ErrorCodes extension, which knows which ones are bugs."""
+
+    def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
+        return None
+
+
+def build_schema(max_depth: int = 12) -> strawberry.Schema:
+    """The PRISM schema with its extensions (parse and validation caches, depth and token limits, error codes)."""
+    return PrismSchema(
+        query=Query,
+        mutation=Mutation,
+        types=list(NODE_TYPES.values()),
+        extensions=[
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            lambda: QueryDepthLimiter(max_depth=max_depth),
+            lambda: MaxTokensLimiter(max_token_count=5000),
+            ErrorCodes,
+        ],
+    )
+
+
+def schema_sdl(schema: strawberry.Schema) -> str:
+    """The schema as SDL, ending with a newline, exactly as committed in schema.graphql."""
+    return schema.as_str().rstrip("\n") + "\n"

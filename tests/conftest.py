@@ -1,0 +1,126 @@
+"""Fixtures: a fresh PostgreSQL database per test run, the app over it, and GraphQL helpers.
+
+The database is created on the server named by TEST_DATABASE_URL (CI: 127.0.0.1:5432/test) or on an embedded
+PostgreSQL when that is unset. Each run creates its own database and drops it afterwards, so data already on the
+server is neither read nor touched. Tests stay independent by signing up fresh organizations (see `account`).
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from prism.app import build_app
+from prism.config import Settings
+from prism.db import migrate
+from tests.helpers import Account, GraphQLClient, sign_up
+
+REQUIRE_SERVICES = os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1"
+
+
+async def _create_database(server_url: str, name: str) -> str:
+    parsed = make_url(server_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(parsed.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    parsed = make_url(server_url).set(drivername="postgresql")
+    conn = await asyncpg.connect(parsed.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def prism_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("prism-home")
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The PostgreSQL server tests run on: TEST_DATABASE_URL, else an embedded one started for this run."""
+    configured = os.environ.get("TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    if REQUIRE_SERVICES:
+        pytest.fail("PRISM_TEST_REQUIRE_SERVICES=1 needs TEST_DATABASE_URL pointing at a real PostgreSQL")
+    from prism.db.embedded import start_embedded_postgres
+
+    embedded = start_embedded_postgres(Path(os.environ.get("PRISM_TEST_HOME", tmp_path_factory.mktemp("pg"))))
+    try:
+        yield embedded.url
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def database_url(server_url: str) -> AsyncIterator[str]:
+    """A database of its own for this test run, migrated to head, dropped at the end."""
+    name = f"prism_test_{uuid.uuid4().hex[:12]}"
+    try:
+        url = await _create_database(server_url, name)
+    except (OSError, asyncpg.PostgresError) as error:
+        pytest.fail(f"PostgreSQL at {make_url(server_url).render_as_string()} is not usable: {error}")
+    await asyncio.to_thread(migrate.upgrade, url)
+    try:
+        yield url
+    finally:
+        await _drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, prism_home: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        home=prism_home,
+        environment="test",
+        auto_migrate=False,
+        log_format="console",
+        secret_key="test-secret-key-that-is-long-enough-1234567890",
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[Starlette]:
+    application = build_app(settings)
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://prism.test") as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)
+
+
+@pytest.fixture
+async def account(gql: GraphQLClient) -> Account:
+    """A fresh user owning a fresh organization."""
+    return await sign_up(gql)
+
+
+@pytest.fixture
+async def other_account(gql: GraphQLClient) -> Account:
+    """A second, unrelated organization, for isolation tests."""
+    return await sign_up(gql)
