@@ -8,7 +8,7 @@ from strawberry import relay
 
 from resolvers.node import LoadedNode
 
-__all__ = ["Label"]
+__all__ = ["Label", "LabelMutation", "LabelQuery"]
 
 
 @strawberry.type(description="A tag that can be put on requirements, unique by name in an organization.")
@@ -26,3 +26,13 @@ class Label(LoadedNode):
         return cls(
             id=str(row.id), name=row.name, color=row.color, description=row.description, created_at=row.created_at
         )
+
+
+@strawberry.type
+class LabelQuery:
+    pass
+
+
+@strawberry.type
+class LabelMutation:
+    pass

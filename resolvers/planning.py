@@ -9,7 +9,7 @@ from strawberry import relay
 from resolvers.enums import ReleaseState, SprintState
 from resolvers.node import LoadedNode
 
-__all__ = ["Release", "Sprint"]
+__all__ = ["PlanningMutation", "PlanningQuery", "Release", "Sprint"]
 
 
 @strawberry.type(description="A time-box of work in one product.")
@@ -74,3 +74,13 @@ class Release(LoadedNode):
             version=row.version,
             product_id=row.product_id,
         )
+
+
+@strawberry.type
+class PlanningQuery:
+    pass
+
+
+@strawberry.type
+class PlanningMutation:
+    pass

@@ -9,11 +9,16 @@ from strawberry.extensions import MaxTokensLimiter, ParserCache, QueryDepthLimit
 from prism.context import Context
 from prism.errors import NotFoundError, ValidationError
 from resolvers.errors import ErrorCodes
+from resolvers.comments import CommentsMutation, CommentsQuery
+from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.identity import IdentityMutation, IdentityQuery
+from resolvers.labels import LabelMutation, LabelQuery
 from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
+from resolvers.planning import PlanningMutation, PlanningQuery
 from resolvers.products import ProductMutation, ProductQuery
 from resolvers.requirements import RequirementMutation, RequirementQuery
+from resolvers.roadmaps import RoadmapsMutation, RoadmapsQuery
 
 __all__ = ["build_schema"]
 
@@ -36,7 +41,16 @@ async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[Any]:
 
 
 @strawberry.type(description="Where every read starts.")
-class Query(IdentityQuery, ProductQuery, RequirementQuery):
+class Query(
+    IdentityQuery,
+    ProductQuery,
+    RequirementQuery,
+    PlanningQuery,
+    RoadmapsQuery,
+    DocumentsQuery,
+    CommentsQuery,
+    LabelQuery,
+):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
         permission_classes=[CanRead],
@@ -66,7 +80,16 @@ class Query(IdentityQuery, ProductQuery, RequirementQuery):
 
 
 @strawberry.type(description="Every change goes through a mutation; each one is a single transaction.")
-class Mutation(IdentityMutation, ProductMutation, RequirementMutation):
+class Mutation(
+    IdentityMutation,
+    ProductMutation,
+    RequirementMutation,
+    PlanningMutation,
+    RoadmapsMutation,
+    DocumentsMutation,
+    CommentsMutation,
+    LabelMutation,
+):
     pass
 
 
