@@ -196,7 +196,7 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
             inner = scoped(table, self._organization_id, *table.c, sort_label, position).where(*conditions)
             ranked = inner.subquery("ranked")
             statement = (
-                sa.select(ranked)
+                sa.select(ranked)  # unscoped: reads the scoped subquery above
                 .where(ranked.c._position <= limit)
                 .order_by(ranked.c[source.parent_column], ranked.c._position)
             )

@@ -82,7 +82,9 @@ class OrganizationByIdLoader(DataLoader[UUID, Row | None]):
         wanted = [i for i in ids if i == self._organization_id]
         if not wanted:
             return [None for _ in ids]
-        rows = await self._reader.all(sa.select(table).where(table.c.id == self._organization_id))
+        rows = await self._reader.all(
+            sa.select(table).where(table.c.id == self._organization_id)  # unscoped: the tenant row itself
+        )
         by_id = {row.id: row for row in rows}
         return [by_id.get(i) for i in ids]
 
@@ -98,7 +100,7 @@ class MembershipsByUserLoader(DataLoader[UUID, list[Row]]):
         membership = Membership.__table__  # type: ignore[attr-defined]
         organization = Organization.__table__  # type: ignore[attr-defined]
         statement = (
-            sa.select(membership.c.user_id, membership.c.role, organization)
+            sa.select(membership.c.user_id, membership.c.role, organization)  # unscoped: the viewer's own, across orgs
             .join(organization, organization.c.id == membership.c.organization_id)
             .where(membership.c.user_id.in_(user_ids))
             .order_by(membership.c.created_at)
