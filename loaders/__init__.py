@@ -4,6 +4,7 @@ from functools import cached_property
 from uuid import UUID
 
 from loaders.pagination import CountLoader, PageLoader
+from loaders.planning import SprintPointsBySprintLoader
 from loaders.rows import (
     ChildCountByRequirementLoader,
     LabelsByRequirementLoader,
@@ -18,6 +19,7 @@ from prism.db.engine import TenantReader
 from prism.db.tables import (
     Comment,
     Document,
+    DocumentVersion,
     Label,
     Product,
     Release,
@@ -102,6 +104,10 @@ class Loaders:
         return self._by_id(Document)
 
     @cached_property
+    def document_version_by_id(self) -> RowByIdLoader:
+        return self._by_id(DocumentVersion)
+
+    @cached_property
     def comment_by_id(self) -> RowByIdLoader:
         return self._by_id(Comment)
 
@@ -116,6 +122,10 @@ class Loaders:
     @cached_property
     def child_count_by_requirement(self) -> ChildCountByRequirementLoader:
         return ChildCountByRequirementLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def sprint_points_by_sprint(self) -> SprintPointsBySprintLoader:
+        return SprintPointsBySprintLoader(self.reader, self.organization_id)
 
     def clear(self) -> None:
         """Forget every cached result (after a mutation, so the payload reads what was written)."""

@@ -34,13 +34,16 @@ __all__ = [
     "REQUIREMENTS_BY_ORGANIZATION",
     "REQUIREMENTS_BY_PARENT",
     "REQUIREMENTS_BY_PRODUCT",
+    "REQUIREMENTS_BY_RELEASE",
     "REQUIREMENTS_BY_SPRINT",
     "ROADMAPS_BY_PRODUCT",
     "ROADMAP_ITEMS_BY_ROADMAP",
     "SPRINTS_BY_PRODUCT",
+    "DocumentListFilter",
     "NoFilter",
     "ProductListFilter",
     "RequirementListFilter",
+    "StateListFilter",
 ]
 
 
@@ -176,30 +179,73 @@ REQUIREMENTS_BY_ORGANIZATION = _requirements("requirements", "organization_id")
 REQUIREMENTS_BY_PRODUCT = _requirements("requirements_by_product", "product_id")
 REQUIREMENTS_BY_PARENT = _requirements("requirements_by_parent", "parent_id")
 REQUIREMENTS_BY_SPRINT = _requirements("requirements_by_sprint", "sprint_id")
+REQUIREMENTS_BY_RELEASE = _requirements("requirements_by_release", "release_id")
 
 
 def _simple(name: str, model: Any, parent_column: str, **order: Any) -> ListSource:
     return ListSource(name=name, table=_table(model), parent_column=parent_column, order_fields=order, where=_no_filter)
 
 
-SPRINTS_BY_PRODUCT = _simple(
-    "sprints",
-    Sprint,
-    "product_id",
-    CREATED_AT=lambda t: t.c.created_at,
-    STARTS_ON=lambda t: sa.func.coalesce(t.c.starts_on, sa.cast(sa.literal("9999-12-31"), sa.Date)),
+@dataclass(frozen=True)
+class StateListFilter:
+    """Which sprints or releases to list: those in any of `states` (every state when empty)."""
+
+    states: tuple[str, ...] = ()
+
+
+def _state_where(table: sa.Table, f: StateListFilter | NoFilter) -> list[sa.ColumnElement[bool]]:
+    states = getattr(f, "states", ())
+    return [table.c.state.in_(states)] if states else []
+
+
+SPRINTS_BY_PRODUCT = ListSource(
+    name="sprints",
+    table=_table(Sprint),
+    parent_column="product_id",
+    order_fields={
+        "CREATED_AT": lambda t: t.c.created_at,
+        "STARTS_ON": lambda t: sa.func.coalesce(t.c.starts_on, sa.cast(sa.literal("9999-12-31"), sa.Date)),
+    },
+    where=_state_where,
 )
-RELEASES_BY_PRODUCT = _simple(
-    "releases",
-    Release,
-    "product_id",
-    CREATED_AT=lambda t: t.c.created_at,
-    TARGET_DATE=lambda t: sa.func.coalesce(t.c.target_date, sa.cast(sa.literal("9999-12-31"), sa.Date)),
+RELEASES_BY_PRODUCT = ListSource(
+    name="releases",
+    table=_table(Release),
+    parent_column="product_id",
+    order_fields={
+        "CREATED_AT": lambda t: t.c.created_at,
+        "TARGET_DATE": lambda t: sa.func.coalesce(t.c.target_date, sa.cast(sa.literal("9999-12-31"), sa.Date)),
+    },
+    where=_state_where,
 )
 ROADMAPS_BY_PRODUCT = _simple("roadmaps", Roadmap, "product_id", CREATED_AT=lambda t: t.c.created_at)
 ROADMAP_ITEMS_BY_ROADMAP = _simple("roadmap_items", RoadmapItem, "roadmap_id", RANK=lambda t: t.c.rank)
-DOCUMENTS_BY_PRODUCT = _simple(
-    "documents", Document, "product_id", UPDATED_AT=lambda t: t.c.updated_at, CREATED_AT=lambda t: t.c.created_at
+
+
+@dataclass(frozen=True)
+class DocumentListFilter:
+    """Which documents to list: of any of `kinds` and in any of `statuses` (each unrestricted when empty)."""
+
+    kinds: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+
+
+def _document_where(table: sa.Table, f: DocumentListFilter | NoFilter) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    kinds, statuses = getattr(f, "kinds", ()), getattr(f, "statuses", ())
+    if kinds:
+        conditions.append(table.c.kind.in_(kinds))
+    if statuses:
+        conditions.append(table.c.status.in_(statuses))
+    return conditions
+
+
+DOCUMENTS_BY_PRODUCT = ListSource(
+    name="documents",
+    table=_table(Document),
+    parent_column="product_id",
+    order_fields={"UPDATED_AT": lambda t: t.c.updated_at, "CREATED_AT": lambda t: t.c.created_at},
+    where=_document_where,
 )
 DOCUMENT_VERSIONS_BY_DOCUMENT = _simple(
     "document_versions", DocumentVersion, "document_id", NUMBER=lambda t: t.c.number

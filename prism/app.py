@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -27,9 +28,9 @@ from prism.domain.enums import Role
 from prism.errors import PrismError, UnauthenticatedError
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
-from prism.observability.tracing import setup_tracing
+from prism.observability.tracing import setup_tracing, tracing_enabled
 from prism.runtime import Runtime, load_secret_key
-from prism.web.graphql_http import GraphQLHTTP
+from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.middleware import RequestContextMiddleware
 from resolvers.schema import build_schema
 
@@ -76,7 +77,10 @@ def build_app(settings: Settings | None = None) -> Starlette:
     configure_logging(settings.log_level, settings.log_format)
     state = _State()
     metrics = Metrics()
-    schema = build_schema(max_depth=settings.max_query_depth)
+    tracing = tracing_enabled()
+    # PRISM_PERF_BASELINE (benchmarks only) turns off what docs/performance.md measures: caches, gc.freeze, orjson.
+    baseline = settings.perf_baseline
+    schema = build_schema(max_depth=settings.max_query_depth, tracing=tracing, caches=not baseline)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -88,7 +92,12 @@ def build_app(settings: Settings | None = None) -> Starlette:
             logger.info("using embedded PostgreSQL", extra={"pgdata": str(settings.home_path / "pgdata")})
         if settings.auto_migrate:
             await asyncio.to_thread(migrate.upgrade, url)
-        engine = build_engine(url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow)
+        engine = build_engine(
+            url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            reset_on_return=baseline,
+        )
         tracer_provider = setup_tracing(engine)
         state.runtime = Runtime(
             settings=settings,
@@ -96,10 +105,11 @@ def build_app(settings: Settings | None = None) -> Starlette:
             tokens=TokenIssuer(load_secret_key(settings), settings.access_token_ttl_seconds),
             embedded=embedded,
         )
-        # Objects alive after start-up never need collecting; freezing them makes every later GC pass cheaper.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
+        if not baseline:
+            # Objects alive after start-up never need collecting; freezing them makes every later GC pass cheaper.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(50_000, 20, 20)
         logger.info("PRISM started", extra={"graphql": "/graphql"})
         try:
             yield
@@ -155,6 +165,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         make_context,
         max_body_bytes=settings.max_body_bytes,
         graphiql=graphiql_page if settings.graphiql else None,
+        encode=stdlib_json if baseline else orjson.dumps,
     )
     routes = [
         Route("/graphql", graphql.endpoint, methods=GRAPHQL_METHODS),
@@ -175,7 +186,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
                 }
             ]
         }
-        return JSONResponse(body, status_code=500)
+        # ServerErrorMiddleware sends this response outside RequestContextMiddleware, so the id is added here.
+        return JSONResponse(body, status_code=500, headers={"X-Request-Id": request_id or ""})
 
     app = Starlette(
         exception_handlers={Exception: internal_error},
@@ -185,6 +197,10 @@ def build_app(settings: Settings | None = None) -> Starlette:
             Middleware(RequestContextMiddleware, metrics=metrics, expose_sql_count=settings.environment != "production")
         ],
     )
+    if tracing:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        app.add_middleware(OpenTelemetryMiddleware, excluded_urls="healthz,metrics")
     app.state.schema = schema
     app.state.settings = settings
     app.state.runtime = runtime

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_body_bytes: int = 1_000_000
 
+    perf_baseline: bool = Field(
+        default=False,
+        description=(
+            "For benchmarks only: turns the measured optimisations off (parser and validation caches, gc.freeze, "
+            "orjson responses, no pool reset on release) so `python -m bench --baseline` can measure them."
+        ),
+    )
+
     @cached_property
     def home_path(self) -> Path:
         """The resolved home directory, created on first use."""

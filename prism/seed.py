@@ -168,8 +168,7 @@ async def seed_demo(url: str, today: date | None = None) -> str:
             if await _exists(session):
                 return "The demo organization exists already; nothing changed."
             builder = _Builder(organization_id=organization_id, rng=random.Random(42))  # noqa: S311 - demo data
-            summary = await _build(session, builder, today)
-        return summary
+            return await _build(session, builder, today)
     finally:
         await engine.dispose()
 
@@ -181,7 +180,7 @@ async def _build(session: AsyncSession, b: _Builder, today: date) -> str:
     for name, email, _ in PEOPLE:
         existing = (await session.exec(select(User).where(User.email == email))).first()
         b.users.append(existing or User(email=email, name=name, password_hash=password_hash))
-    session.add_all([u for u in b.users])
+    session.add_all(list(b.users))
     await session.flush()
     session.add_all(
         Membership(organization_id=org, user_id=user.id, role=role.value)
@@ -195,7 +194,7 @@ async def _build(session: AsyncSession, b: _Builder, today: date) -> str:
     session.add_all(TeamMember(organization_id=org, team_id=team.id, user_id=u.id) for u in b.users[:5])
 
     counts = {"products": 0, "requirements": 0, "sprints": 0, "events": 0}
-    builders = [u for u in b.users[1:5]]
+    builders = list(b.users[1:5])
     first_product: Product | None = None
     for key, name, description, epics in CATALOGUE:
         product = Product(organization_id=org, key=key, name=name, description=description)
@@ -359,10 +358,11 @@ def _sprints(b: _Builder, product: Product, today: date) -> list[Sprint]:
 
 def _plan_into_sprints(b: _Builder, story: Requirement, sprints: list[Sprint], today: date) -> None:
     """Walk a story through the workflow inside one sprint, recording dated events like real use would."""
-    sprint = b.rng.choice(sprints + [None])  # some stories stay in the backlog
+    sprint = b.rng.choice([*sprints, None])  # some stories stay in the backlog
     if sprint is None:
         return
-    assert sprint.starts_on is not None and sprint.ends_on is not None
+    assert sprint.starts_on is not None
+    assert sprint.ends_on is not None
     story.sprint_id = sprint.id
     day = sprint.starts_on
     b.event(story, RequirementEventKind.SPRINT, None, sprint.id, _at(day, 9))

@@ -9,7 +9,7 @@ from strawberry.extensions import SchemaExtension
 
 from prism.errors import Code, PrismError
 
-__all__ = ["ErrorCodes", "classify"]
+__all__ = ["ErrorCodes", "classify", "coded_errors"]
 
 logger = logging.getLogger("prism.graphql")
 
@@ -38,6 +38,14 @@ def classify(error: GraphQLError) -> tuple[str, bool]:
     return Code.INTERNAL_SERVER_ERROR.value, True
 
 
+def coded_errors(errors: list[GraphQLError], request_id: str | None) -> list[GraphQLError]:
+    """The errors with a code each, unexpected ones logged and masked; errors that have a code are kept as they are.
+
+    Applying it twice changes nothing, so the schema can run it again on results the extension never saw.
+    """
+    return [_process(error, request_id) for error in errors]
+
+
 class ErrorCodes(SchemaExtension):
     """Gives each error a code; replaces unexpected errors by a generic message carrying the request id."""
 
@@ -48,28 +56,31 @@ class ErrorCodes(SchemaExtension):
         if result is None or not errors:
             return
         request_id = getattr(self.execution_context.context, "request_id", None)
-        result.errors = [self._process(error, request_id) for error in errors]
+        result.errors = coded_errors(errors, request_id)
 
-    def _process(self, error: GraphQLError, request_id: str | None) -> GraphQLError:
-        code, unexpected = classify(error)
-        extensions: dict[str, Any] = {**(error.extensions or {}), "code": code}
-        message = error.message
-        if unexpected:
-            logger.error(
-                "unexpected error in GraphQL execution",
-                exc_info=error.original_error,
-                extra={"request_id": request_id, "path": error.path},
-            )
-            message = f"Internal server error. Quote request id {request_id} when reporting it."
-            extensions["requestId"] = request_id
-        elif isinstance(error.original_error, PrismError) and error.original_error.field:
-            extensions.setdefault("field", error.original_error.field)
-        return GraphQLError(
-            message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=None,
-            extensions=extensions,
+
+def _process(error: GraphQLError, request_id: str | None) -> GraphQLError:
+    if "code" in (error.extensions or {}) and error.original_error is None:
+        return error
+    code, unexpected = classify(error)
+    extensions: dict[str, Any] = {**(error.extensions or {}), "code": code}
+    message = error.message
+    if unexpected:
+        logger.error(
+            "unexpected error in GraphQL execution",
+            exc_info=error.original_error,
+            extra={"request_id": request_id, "path": error.path},
         )
+        message = f"Internal server error. Quote request id {request_id} when reporting it."
+        extensions["requestId"] = request_id
+    elif isinstance(error.original_error, PrismError) and error.original_error.field:
+        extensions.setdefault("field", error.original_error.field)
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )

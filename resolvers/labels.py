@@ -1,14 +1,23 @@
 """Labels: tags put on requirements."""
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
 
+from loaders.pagination import Order
+from loaders.sources import LABELS_BY_ORGANIZATION, NoFilter
+from prism.context import Context
+from prism.errors import PrismError
+from prism.services.labels import LabelChanges
+from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
 from resolvers.node import LoadedNode
+from resolvers.permissions import CanRead, CanWrite
 
 __all__ = ["Label", "LabelMutation", "LabelQuery"]
+
+Info = strawberry.Info[Context, None]
 
 
 @strawberry.type(description="A tag that can be put on requirements, unique by name in an organization.")
@@ -30,9 +39,97 @@ class Label(LoadedNode):
 
 @strawberry.type
 class LabelQuery:
-    pass
+    @strawberry.field(description="The organization's labels, by name.", permission_classes=[CanRead])
+    async def labels(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[Label]:
+        return await load_connection(
+            info,
+            source=LABELS_BY_ORGANIZATION,
+            parent=info.context.member.organization_id,
+            filter=NoFilter(),
+            order=Order("NAME"),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            build=Label.from_row,
+        )
+
+
+@strawberry.input(description="A new label.")
+class CreateLabelInput:
+    name: str = strawberry.field(
+        description="Name, 1-64 characters, unique in the organization regardless of case (ALREADY_EXISTS otherwise)."
+    )
+    color: str | None = strawberry.field(
+        default=None, description="Display colour as #rrggbb, like #3b82f6; grey (#6b7280) when omitted."
+    )
+    description: str = strawberry.field(default="", description="What the label means, at most 500 characters.")
+
+
+@strawberry.input(description="Changes to a label; omitted fields stay as they are.")
+class UpdateLabelInput:
+    id: strawberry.ID = strawberry.field(description="The label to change.")
+    name: str | None = strawberry.field(
+        default=None, description="New name, 1-64 characters, unique in the organization regardless of case."
+    )
+    color: str | None = strawberry.field(default=None, description="New colour as #rrggbb.")
+    description: str | None = strawberry.field(default=None, description="New description, at most 500 characters.")
+
+
+@strawberry.input(description="A label to delete; it is taken off every requirement that carries it.")
+class DeleteLabelInput:
+    id: strawberry.ID = strawberry.field(description="The label to delete.")
+
+
+@strawberry.type(description="The result of a label mutation.")
+class LabelPayload:
+    label: Label | None = strawberry.field(description="The label after the change; null on failure.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of deleting a label.")
+class DeleteLabelPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted label.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
 @strawberry.type
 class LabelMutation:
-    pass
+    @strawberry.mutation(description="Create a label.", permission_classes=[CanWrite])
+    async def create_label(self, info: Info, input: CreateLabelInput) -> LabelPayload:
+        try:
+            row = await info.context.services.labels.create(
+                name=input.name, color=input.color, description=input.description
+            )
+        except PrismError as error:
+            return LabelPayload(label=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return LabelPayload(label=Label.from_row(row), user_errors=[])
+
+    @strawberry.mutation(description="Rename, recolour or redescribe a label.", permission_classes=[CanWrite])
+    async def update_label(self, info: Info, input: UpdateLabelInput) -> LabelPayload:
+        try:
+            row = await info.context.services.labels.update(
+                decode_id(input.id, "Label"),
+                LabelChanges(name=input.name, color=input.color, description=input.description),
+            )
+        except PrismError as error:
+            return LabelPayload(label=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return LabelPayload(label=Label.from_row(row), user_errors=[])
+
+    @strawberry.mutation(description="Delete a label and take it off every requirement.", permission_classes=[CanWrite])
+    async def delete_label(self, info: Info, input: DeleteLabelInput) -> DeleteLabelPayload:
+        try:
+            await info.context.services.labels.delete(decode_id(input.id, "Label"))
+        except PrismError as error:
+            return DeleteLabelPayload(deleted_id=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return DeleteLabelPayload(deleted_id=input.id, user_errors=[])

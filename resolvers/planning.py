@@ -1,15 +1,93 @@
-"""Sprints and releases: the types (their mutations live beside them as they grow)."""
+"""Sprints and releases: their types, queries and mutations."""
 
 from datetime import date, datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
+from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
+from loaders.pagination import ListSource, Order
+from loaders.sources import (
+    RELEASES_BY_PRODUCT,
+    REQUIREMENTS_BY_RELEASE,
+    REQUIREMENTS_BY_SPRINT,
+    SPRINTS_BY_PRODUCT,
+    StateListFilter,
+)
+from prism.context import Context
+from prism.domain import enums as domain
+from prism.errors import NotFoundError, PrismError
+from prism.services import releases as release_service
+from prism.services import sprints as sprint_service
+from prism.services.releases import ReleaseChanges, ReleaseDraft
+from prism.services.sprints import SprintChanges, SprintDraft
+from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
 from resolvers.enums import ReleaseState, SprintState
 from resolvers.node import LoadedNode
+from resolvers.permissions import CanRead, CanWrite
 
-__all__ = ["PlanningMutation", "PlanningQuery", "Release", "Sprint"]
+if TYPE_CHECKING:
+    from resolvers.products import Product
+    from resolvers.requirements import Requirement, RequirementFilter, RequirementOrder
+
+__all__ = [
+    "PlanningMutation",
+    "PlanningQuery",
+    "Release",
+    "ReleaseFilter",
+    "Sprint",
+    "SprintFilter",
+    "releases_of_product",
+    "sprints_of_product",
+]
+
+Info = strawberry.Info[Context, None]
+ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
+RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
+RequirementFilterType = Annotated["RequirementFilter", strawberry.lazy("resolvers.requirements")]
+RequirementOrderType = Annotated["RequirementOrder", strawberry.lazy("resolvers.requirements")]
+
+First = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
+After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
+Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
+Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
+
+
+async def _product(info: Info, product_id: UUID) -> Any:
+    from resolvers.products import Product
+
+    row = await info.context.loaders.product_by_id.load(product_id)
+    assert row is not None, "a sprint's or release's product is in the same organization"
+    return Product.from_row(row)
+
+
+async def _requirements(
+    info: Info,
+    source: ListSource,
+    parent: UUID,
+    filter: Any,
+    order_by: Any,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Any:
+    from resolvers.requirements import Requirement, requirement_list_args
+
+    list_filter, order = requirement_list_args(filter, order_by)
+    return await load_connection(
+        info,
+        source=source,
+        parent=parent,
+        filter=list_filter,
+        order=order,
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        build=Requirement.from_row,
+    )
 
 
 @strawberry.type(description="A time-box of work in one product.")
@@ -17,12 +95,12 @@ class Sprint(LoadedNode):
     loader = "sprint_by_id"
 
     id: relay.NodeID[str]
-    name: str = strawberry.field(description='Display name, like "Sprint 14".')
-    goal: str = strawberry.field(description="What the sprint should achieve.")
+    name: str = strawberry.field(description='Display name, like "Sprint 14" (1-120 characters).')
+    goal: str = strawberry.field(description="What the sprint should achieve (at most 2,000 characters).")
     starts_on: date | None = strawberry.field(description="First day.")
-    ends_on: date | None = strawberry.field(description="Last day.")
+    ends_on: date | None = strawberry.field(description="Last day; never before the first.")
     state: SprintState = strawberry.field(description="PLANNED, ACTIVE or CLOSED.")
-    capacity: float | None = strawberry.field(description="Points the team expects to finish.")
+    capacity: float | None = strawberry.field(description="Points the team expects to finish (0-10,000).")
     started_at: datetime | None = strawberry.field(description="When it was started.")
     closed_at: datetime | None = strawberry.field(description="When it was closed.")
     created_at: datetime = strawberry.field(description="When it was created.")
@@ -46,14 +124,43 @@ class Sprint(LoadedNode):
             product_id=row.product_id,
         )
 
+    @strawberry.field(description="The product the sprint belongs to.")
+    async def product(self, info: Info) -> ProductType:
+        return await _product(info, self.product_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="The requirements planned into the sprint, in rank order unless `orderBy` says otherwise."
+    )
+    async def requirements(
+        self,
+        info: Info,
+        filter: Annotated[RequirementFilterType | None, strawberry.argument(description="Which ones.")] = None,
+        order_by: Annotated[RequirementOrderType | None, strawberry.argument(description="Sort order.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[RequirementType]:
+        return await _requirements(  # type: ignore[no-any-return]
+            info, REQUIREMENTS_BY_SPRINT, self.uuid, filter, order_by, first, after, last, before
+        )
+
+    @strawberry.field(description="Sum of the estimates of the requirements in the sprint, whatever their status.")
+    async def committed_points(self, info: Info) -> float:
+        return (await info.context.loaders.sprint_points_by_sprint.load(self.uuid)).committed
+
+    @strawberry.field(description="Sum of the estimates of the sprint's requirements that are DONE.")
+    async def completed_points(self, info: Info) -> float:
+        return (await info.context.loaders.sprint_points_by_sprint.load(self.uuid)).completed
+
 
 @strawberry.type(description="A planned shipment of a product.")
 class Release(LoadedNode):
     loader = "release_by_id"
 
     id: relay.NodeID[str]
-    name: str = strawberry.field(description='Display name, like "2.0".')
-    description: str = strawberry.field(description="Release notes or scope, in markdown.")
+    name: str = strawberry.field(description='Display name, like "2.0" (1-120 characters).')
+    description: str = strawberry.field(description="Release notes or scope, in markdown (at most 10,000 characters).")
     target_date: date | None = strawberry.field(description="When it should ship.")
     state: ReleaseState = strawberry.field(description="Where the release is in its life cycle.")
     released_at: datetime | None = strawberry.field(description="When it shipped.")
@@ -75,12 +182,320 @@ class Release(LoadedNode):
             product_id=row.product_id,
         )
 
+    @strawberry.field(description="The product the release belongs to.")
+    async def product(self, info: Info) -> ProductType:
+        return await _product(info, self.product_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="The requirements that ship in the release, in rank order unless `orderBy` says otherwise."
+    )
+    async def requirements(
+        self,
+        info: Info,
+        filter: Annotated[RequirementFilterType | None, strawberry.argument(description="Which ones.")] = None,
+        order_by: Annotated[RequirementOrderType | None, strawberry.argument(description="Sort order.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[RequirementType]:
+        return await _requirements(  # type: ignore[no-any-return]
+            info, REQUIREMENTS_BY_RELEASE, self.uuid, filter, order_by, first, after, last, before
+        )
+
+
+@strawberry.input(description="Which sprints to list.")
+class SprintFilter:
+    states: list[SprintState] | None = strawberry.field(
+        default=None, description="Only sprints in one of these states; all when omitted or empty."
+    )
+
+
+@strawberry.input(description="Which releases to list.")
+class ReleaseFilter:
+    states: list[ReleaseState] | None = strawberry.field(
+        default=None, description="Only releases in one of these states; all when omitted or empty."
+    )
+
+
+def _states(values: list[Any] | None) -> StateListFilter:
+    return StateListFilter(states=tuple(sorted({v.name for v in values})) if values else ())
+
+
+async def sprints_of_product(
+    info: Info,
+    product_id: UUID,
+    filter: SprintFilter | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Sprint]:
+    """A product's sprints by start date (undated ones last), for `Product.sprints`."""
+    return await load_connection(
+        info,
+        source=SPRINTS_BY_PRODUCT,
+        parent=product_id,
+        filter=_states(filter.states if filter else None),
+        order=Order("STARTS_ON"),
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        build=Sprint.from_row,
+    )
+
+
+async def releases_of_product(
+    info: Info,
+    product_id: UUID,
+    filter: ReleaseFilter | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> Connection[Release]:
+    """A product's releases by target date (undated ones last), for `Product.releases`."""
+    return await load_connection(
+        info,
+        source=RELEASES_BY_PRODUCT,
+        parent=product_id,
+        filter=_states(filter.states if filter else None),
+        order=Order("TARGET_DATE"),
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        build=Release.from_row,
+    )
+
+
+def _lookup_id(value: strawberry.ID, type_name: str) -> UUID | None:
+    """The UUID of a global id, or None when it names another type (so the query answers null)."""
+    try:
+        return decode_id(value, type_name)
+    except NotFoundError:
+        return None
+
 
 @strawberry.type
 class PlanningQuery:
-    pass
+    @strawberry.field(description="One sprint by global id; null when none matches.", permission_classes=[CanRead])
+    async def sprint(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The sprint's global id.")]
+    ) -> Sprint | None:
+        sprint_id = _lookup_id(id, "Sprint")
+        row = None if sprint_id is None else await info.context.loaders.sprint_by_id.load(sprint_id)
+        return Sprint.from_row(row) if row else None
+
+    @strawberry.field(description="One release by global id; null when none matches.", permission_classes=[CanRead])
+    async def release(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The release's global id.")]
+    ) -> Release | None:
+        release_id = _lookup_id(id, "Release")
+        row = None if release_id is None else await info.context.loaders.release_by_id.load(release_id)
+        return Release.from_row(row) if row else None
+
+
+@strawberry.input(description="A new sprint, PLANNED until it is started.")
+class CreateSprintInput:
+    product_id: strawberry.ID = strawberry.field(description="The product it belongs to (not archived).")
+    name: str = strawberry.field(description='Display name, 1-120 characters, like "Sprint 14".')
+    goal: str = strawberry.field(default="", description="What it should achieve, at most 2,000 characters.")
+    starts_on: date | None = strawberry.field(default=None, description="First day.")
+    ends_on: date | None = strawberry.field(default=None, description="Last day; not before startsOn.")
+    capacity: float | None = strawberry.field(default=None, description="Points the team expects to finish, 0-10,000.")
+
+
+@strawberry.input(description="Changes to a sprint. Omitted fields stay as they are; null clears optional ones.")
+class UpdateSprintInput:
+    id: strawberry.ID = strawberry.field(description="The sprint to change.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="New name, 1-120 characters.")
+    goal: str | None = strawberry.field(default=strawberry.UNSET, description="New goal, at most 2,000 characters.")
+    starts_on: date | None = strawberry.field(default=strawberry.UNSET, description="New first day; null clears.")
+    ends_on: date | None = strawberry.field(
+        default=strawberry.UNSET, description="New last day, not before the first day; null clears."
+    )
+    capacity: float | None = strawberry.field(
+        default=strawberry.UNSET, description="New capacity in points, 0-10,000; null clears."
+    )
+
+
+@strawberry.input(description="A PLANNED sprint to start.")
+class StartSprintInput:
+    id: strawberry.ID = strawberry.field(description="The sprint to start; its product may have no other ACTIVE one.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.input(description="An ACTIVE sprint to close, and where its unfinished work goes.")
+class CloseSprintInput:
+    id: strawberry.ID = strawberry.field(description="The sprint to close.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+    move_unfinished_to: strawberry.ID | None = strawberry.field(
+        default=None,
+        description=(
+            "A sprint of the same product, not CLOSED, to receive every requirement that is not DONE or CANCELED; "
+            "null sends them to the backlog (no sprint)."
+        ),
+    )
+
+
+@strawberry.type(description="The result of a sprint mutation.")
+class SprintPayload:
+    sprint: Sprint | None = strawberry.field(description="The sprint after the change; null if it failed.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of closing a sprint.")
+class CloseSprintPayload:
+    sprint: Sprint | None = strawberry.field(description="The closed sprint; null if it failed.")
+    moved_count: int | None = strawberry.field(
+        description="How many unfinished requirements left the sprint; null if it failed."
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.input(description="A new release, PLANNED.")
+class CreateReleaseInput:
+    product_id: strawberry.ID = strawberry.field(description="The product it belongs to (not archived).")
+    name: str = strawberry.field(description='Display name, 1-120 characters, like "2.0".')
+    description: str = strawberry.field(
+        default="", description="Scope or notes in markdown, at most 10,000 characters."
+    )
+    target_date: date | None = strawberry.field(default=None, description="When it should ship.")
+
+
+@strawberry.input(description="Changes to a release. Omitted fields stay as they are; null clears optional ones.")
+class UpdateReleaseInput:
+    id: strawberry.ID = strawberry.field(description="The release to change.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="New name, 1-120 characters.")
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New description, at most 10,000 characters."
+    )
+    target_date: date | None = strawberry.field(default=strawberry.UNSET, description="New target date; null clears.")
+    state: ReleaseState | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "New state: PLANNED -> IN_PROGRESS -> RELEASED, or CANCELED from any state but RELEASED; "
+            "other moves fail with INVALID_TRANSITION. RELEASED records releasedAt."
+        ),
+    )
+
+
+@strawberry.type(description="The result of a release mutation.")
+class ReleasePayload:
+    release: Release | None = strawberry.field(description="The release after the change; null if it failed.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+def _sprint_unset(value: Any) -> Any:
+    return sprint_service.UNSET if value is strawberry.UNSET else value
+
+
+def _release_unset(value: Any) -> Any:
+    return release_service.UNSET if value is strawberry.UNSET else value
 
 
 @strawberry.type
 class PlanningMutation:
-    pass
+    @strawberry.mutation(description="Plan a sprint in a product.", permission_classes=[CanWrite])
+    async def create_sprint(self, info: Info, input: CreateSprintInput) -> SprintPayload:
+        try:
+            draft = SprintDraft(
+                product_id=decode_id(input.product_id, "Product", "productId"),
+                name=input.name,
+                goal=input.goal,
+                starts_on=input.starts_on,
+                ends_on=input.ends_on,
+                capacity=input.capacity,
+            )
+            row = await info.context.services.sprints.create(draft)
+        except PrismError as error:
+            return SprintPayload(sprint=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return SprintPayload(sprint=Sprint.from_row(row), user_errors=[])
+
+    @strawberry.mutation(description="Edit a sprint's name, goal, dates or capacity.", permission_classes=[CanWrite])
+    async def update_sprint(self, info: Info, input: UpdateSprintInput) -> SprintPayload:
+        try:
+            changes = SprintChanges(
+                name=_sprint_unset(input.name),
+                goal=_sprint_unset(input.goal),
+                starts_on=_sprint_unset(input.starts_on),
+                ends_on=_sprint_unset(input.ends_on),
+                capacity=_sprint_unset(input.capacity),
+            )
+            row = await info.context.services.sprints.update(decode_id(input.id, "Sprint"), input.version, changes)
+        except PrismError as error:
+            return SprintPayload(sprint=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return SprintPayload(sprint=Sprint.from_row(row), user_errors=[])
+
+    @strawberry.mutation(
+        description="Start a PLANNED sprint; fails with INVALID_STATE if the product already has an ACTIVE one.",
+        permission_classes=[CanWrite],
+    )
+    async def start_sprint(self, info: Info, input: StartSprintInput) -> SprintPayload:
+        try:
+            row = await info.context.services.sprints.start(decode_id(input.id, "Sprint"), input.version)
+        except PrismError as error:
+            return SprintPayload(sprint=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return SprintPayload(sprint=Sprint.from_row(row), user_errors=[])
+
+    @strawberry.mutation(
+        description=(
+            "Close an ACTIVE sprint. Its requirements that are not DONE or CANCELED move to the backlog, or to "
+            "`moveUnfinishedTo`; each move is recorded in the requirement's history."
+        ),
+        permission_classes=[CanWrite],
+    )
+    async def close_sprint(self, info: Info, input: CloseSprintInput) -> CloseSprintPayload:
+        try:
+            move_to = (
+                None
+                if input.move_unfinished_to is None
+                else decode_id(input.move_unfinished_to, "Sprint", "moveUnfinishedTo")
+            )
+            closure = await info.context.services.sprints.close(
+                decode_id(input.id, "Sprint"), input.version, move_to=move_to
+            )
+        except PrismError as error:
+            return CloseSprintPayload(sprint=None, moved_count=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return CloseSprintPayload(
+            sprint=Sprint.from_row(closure.sprint), moved_count=closure.moved_count, user_errors=[]
+        )
+
+    @strawberry.mutation(description="Plan a release of a product.", permission_classes=[CanWrite])
+    async def create_release(self, info: Info, input: CreateReleaseInput) -> ReleasePayload:
+        try:
+            draft = ReleaseDraft(
+                product_id=decode_id(input.product_id, "Product", "productId"),
+                name=input.name,
+                description=input.description,
+                target_date=input.target_date,
+            )
+            row = await info.context.services.releases.create(draft)
+        except PrismError as error:
+            return ReleasePayload(release=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return ReleasePayload(release=Release.from_row(row), user_errors=[])
+
+    @strawberry.mutation(description="Edit a release or move it to another state.", permission_classes=[CanWrite])
+    async def update_release(self, info: Info, input: UpdateReleaseInput) -> ReleasePayload:
+        try:
+            state = _release_unset(input.state)
+            changes = ReleaseChanges(
+                name=_release_unset(input.name),
+                description=_release_unset(input.description),
+                target_date=_release_unset(input.target_date),
+                state=domain.ReleaseState(state.name) if isinstance(state, ReleaseState) else state,
+            )
+            row = await info.context.services.releases.update(decode_id(input.id, "Release"), input.version, changes)
+        except PrismError as error:
+            return ReleasePayload(release=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return ReleasePayload(release=Release.from_row(row), user_errors=[])

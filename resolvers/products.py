@@ -10,7 +10,7 @@ from strawberry import relay
 from loaders.pagination import Order
 from loaders.sources import PRODUCTS_BY_ORGANIZATION, REQUIREMENTS_BY_PRODUCT, ProductListFilter
 from prism.context import Context
-from prism.errors import PrismError, ValidationError
+from prism.errors import NotFoundError, PrismError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
 from resolvers.common import Connection, SortDirection, UserError, decode_id, load_connection, user_errors
@@ -18,7 +18,10 @@ from resolvers.node import LoadedNode
 from resolvers.permissions import CanManageProducts, CanRead
 
 if TYPE_CHECKING:
+    from resolvers.documents import Document, DocumentFilter
+    from resolvers.planning import Release, ReleaseFilter, Sprint, SprintFilter
     from resolvers.requirements import Requirement, RequirementFilter, RequirementOrder
+    from resolvers.roadmaps import Roadmap
 
 __all__ = ["Product", "ProductMutation", "ProductQuery"]
 
@@ -81,6 +84,70 @@ class Product(LoadedNode):
             build=Requirement.from_row,
         )
 
+    @strawberry.field(description="The product's sprints by start date, undated ones last.")
+    async def sprints(
+        self,
+        info: Info,
+        filter: Annotated[
+            Annotated["SprintFilter", strawberry.lazy("resolvers.planning")] | None,
+            strawberry.argument(description="Which ones."),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[Annotated["Sprint", strawberry.lazy("resolvers.planning")]]:
+        from resolvers.planning import sprints_of_product
+
+        return await sprints_of_product(info, self.uuid, filter, first, after, last, before)
+
+    @strawberry.field(description="The product's releases by target date, undated ones last.")
+    async def releases(
+        self,
+        info: Info,
+        filter: Annotated[
+            Annotated["ReleaseFilter", strawberry.lazy("resolvers.planning")] | None,
+            strawberry.argument(description="Which ones."),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[Annotated["Release", strawberry.lazy("resolvers.planning")]]:
+        from resolvers.planning import releases_of_product
+
+        return await releases_of_product(info, self.uuid, filter, first, after, last, before)
+
+    @strawberry.field(description="The product's roadmaps, oldest first.")
+    async def roadmaps(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[Annotated["Roadmap", strawberry.lazy("resolvers.roadmaps")]]:
+        from resolvers.roadmaps import product_roadmaps
+
+        return await product_roadmaps(info, self.uuid, first=first, after=after, last=last, before=before)
+
+    @strawberry.field(description="The product's documents (PRDs, specs, notes), most recently changed first.")
+    async def documents(
+        self,
+        info: Info,
+        filter: Annotated[
+            Annotated["DocumentFilter", strawberry.lazy("resolvers.documents")] | None,
+            strawberry.argument(description="Which ones."),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[Annotated["Document", strawberry.lazy("resolvers.documents")]]:
+        from resolvers.documents import product_documents
+
+        return await product_documents(info, self.uuid, filter, first=first, after=after, last=last, before=before)
+
 
 @strawberry.enum(description="Fields products can be sorted by.")
 class ProductOrderField(enum.Enum):
@@ -137,7 +204,7 @@ class ProductQuery:
         )
 
     @strawberry.field(
-        description="One product, by id or by key. Null when no such product exists.", permission_classes=[CanRead]
+        description="One product, by id or by key; NOT_FOUND when none of yours matches.", permission_classes=[CanRead]
     )
     async def product(
         self,
@@ -152,8 +219,12 @@ class ProductQuery:
             row = await loaders.product_by_id.load(decode_id(id, "Product"))
         else:
             assert key is not None
-            row = await loaders.product_by_key.load(key.strip().upper()[:10])
-        return Product.from_row(row) if row else None
+            wanted = key.strip().upper()
+            # Keys have at most 10 characters; a longer one names no product (truncating it could name another).
+            row = await loaders.product_by_key.load(wanted) if len(wanted) <= 10 else None
+        if row is None:
+            raise NotFoundError("No product with this id or key.", field="id" if id is not None else "key")
+        return Product.from_row(row)
 
 
 @strawberry.input(description="A new product.")

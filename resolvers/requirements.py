@@ -18,7 +18,7 @@ from loaders.sources import (
 )
 from prism.context import Context
 from prism.domain import enums as domain
-from prism.errors import PrismError, ValidationError
+from prism.errors import NotFoundError, PrismError, ValidationError
 from prism.services.requirements import UNSET as SERVICE_UNSET
 from prism.services.requirements import RequirementChanges, RequirementDraft
 from prism.services.validation import clean_text
@@ -31,6 +31,7 @@ from resolvers.permissions import CanRead, CanWrite
 from resolvers.planning import Release, Sprint
 
 if TYPE_CHECKING:
+    from resolvers.comments import Comment
     from resolvers.products import Product
 
 __all__ = ["Requirement", "RequirementFilter", "RequirementMutation", "RequirementOrder", "RequirementQuery"]
@@ -222,6 +223,19 @@ class Requirement(LoadedNode):
             build=RequirementEvent.from_row,
         )
 
+    @strawberry.field(description="Comments on it, oldest first.")
+    async def comments(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[Annotated["Comment", strawberry.lazy("resolvers.comments")]]:
+        from resolvers.comments import requirement_comments
+
+        return await requirement_comments(info, self.uuid, first=first, after=after, last=last, before=before)
+
 
 @strawberry.input(
     description="Which requirements to list. Each list matches any of its values; fields combine with AND."
@@ -312,7 +326,8 @@ def parse_key(key: str) -> tuple[str, int]:
 @strawberry.type
 class RequirementQuery:
     @strawberry.field(
-        description="One requirement by key (PRISM-12) or id; null when none matches.", permission_classes=[CanRead]
+        description="One requirement by key (PRISM-12) or id; NOT_FOUND when none of yours matches.",
+        permission_classes=[CanRead],
     )
     async def requirement(
         self,
@@ -328,7 +343,9 @@ class RequirementQuery:
         else:
             assert id is not None
             row = await loaders.requirement_by_id.load(decode_id(id, "Requirement"))
-        return Requirement.from_row(row) if row else None
+        if row is None:
+            raise NotFoundError("No requirement with this key or id.", field="key" if key is not None else "id")
+        return Requirement.from_row(row)
 
     @strawberry.field(
         description="Requirements across the organization's products, filtered and sorted.",

@@ -1,15 +1,348 @@
-"""Roadmaps: types, queries and mutations."""
+"""Roadmaps and their items: types, queries and mutations."""
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any, Self
+from uuid import UUID
 
 import strawberry
+from strawberry import relay
 
-__all__ = ["RoadmapsMutation", "RoadmapsQuery"]
+from loaders.pagination import Order
+from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP, ROADMAPS_BY_PRODUCT, NoFilter
+from prism.context import Context
+from prism.errors import PrismError
+from prism.services.requirements import UNSET as SERVICE_UNSET
+from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
+from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.node import LoadedNode
+from resolvers.permissions import CanRead, CanWrite
+
+if TYPE_CHECKING:
+    from resolvers.products import Product
+    from resolvers.requirements import Requirement
+
+__all__ = ["Roadmap", "RoadmapItem", "RoadmapsMutation", "RoadmapsQuery", "product_roadmaps"]
+
+Info = strawberry.Info[Context, None]
+ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
+RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
+
+First = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
+After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
+Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
+Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
+
+
+@strawberry.type(description="One bar on a roadmap: a lane, a time box and usually an epic or feature.")
+class RoadmapItem(LoadedNode):
+    loader = "roadmap_item_by_id"
+
+    id: relay.NodeID[str]
+    title: str = strawberry.field(description="What the bar says, 1-255 characters.")
+    lane: str = strawberry.field(description="The lane (row) it sits in, at most 64 characters; empty for none.")
+    starts_on: date | None = strawberry.field(description="First day of its time box.")
+    ends_on: date | None = strawberry.field(description="Last day of its time box; never before startsOn.")
+    rank: str = strawberry.field(description="Ordering key within the roadmap; items list by it ascending.")
+    created_at: datetime = strawberry.field(description="When it was added.")
+    roadmap_id: strawberry.Private[UUID]
+    requirement_id: strawberry.Private[UUID | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=str(row.id),
+            title=row.title,
+            lane=row.lane,
+            starts_on=row.starts_on,
+            ends_on=row.ends_on,
+            rank=row.rank,
+            created_at=row.created_at,
+            roadmap_id=row.roadmap_id,
+            requirement_id=row.requirement_id,
+        )
+
+    @strawberry.field(description="The epic or feature it stands for, if any.")
+    async def requirement(self, info: Info) -> RequirementType | None:
+        from resolvers.requirements import Requirement
+
+        if self.requirement_id is None:
+            return None
+        row = await info.context.loaders.requirement_by_id.load(self.requirement_id)
+        return Requirement.from_row(row) if row else None
+
+    @strawberry.field(description="The roadmap it is on.")
+    async def roadmap(self, info: Info) -> "Roadmap":
+        row = await info.context.loaders.roadmap_by_id.load(self.roadmap_id)
+        assert row is not None, "an item's roadmap is in the same organization"
+        return Roadmap.from_row(row)
+
+
+@strawberry.type(description="A plan of a product's epics and features laid out over time in lanes.")
+class Roadmap(LoadedNode):
+    loader = "roadmap_by_id"
+
+    id: relay.NodeID[str]
+    name: str = strawberry.field(description="Display name, 1-120 characters.")
+    description: str = strawberry.field(description="What the roadmap is for, in markdown.")
+    created_at: datetime = strawberry.field(description="When it was created.")
+    version: int = strawberry.field(description="Increases with every edit; send it back to update or delete.")
+    product_id: strawberry.Private[UUID]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=str(row.id),
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            version=row.version,
+            product_id=row.product_id,
+        )
+
+    @strawberry.field(description="The product it plans.")
+    async def product(self, info: Info) -> ProductType:
+        from resolvers.products import Product
+
+        return Product.from_row(await info.context.loaders.product_by_id.load(self.product_id))
+
+    @strawberry.field(description="Its items, in rank order.")
+    async def items(
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+    ) -> Connection[RoadmapItem]:
+        return await load_connection(
+            info,
+            source=ROADMAP_ITEMS_BY_ROADMAP,
+            parent=self.uuid,
+            filter=NoFilter(),
+            order=Order("RANK"),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            build=RoadmapItem.from_row,
+        )
+
+
+async def product_roadmaps(
+    info: Info, product_id: UUID, *, first: int | None, after: str | None, last: int | None, before: str | None
+) -> Connection[Roadmap]:
+    """A product's roadmaps, oldest first (the `Product.roadmaps` connection)."""
+    return await load_connection(
+        info,
+        source=ROADMAPS_BY_PRODUCT,
+        parent=product_id,
+        filter=NoFilter(),
+        order=Order("CREATED_AT"),
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        build=Roadmap.from_row,
+    )
 
 
 @strawberry.type
 class RoadmapsQuery:
-    pass
+    @strawberry.field(description="One roadmap by id; null when none matches.", permission_classes=[CanRead])
+    async def roadmap(
+        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The roadmap's global id.")]
+    ) -> Roadmap | None:
+        row = await info.context.loaders.roadmap_by_id.load(decode_id(id, "Roadmap"))
+        return Roadmap.from_row(row) if row else None
+
+
+@strawberry.input(description="A new, empty roadmap.")
+class CreateRoadmapInput:
+    product_id: strawberry.ID = strawberry.field(description="The product it plans (not archived).")
+    name: str = strawberry.field(description="Display name, 1-120 characters.")
+    description: str = strawberry.field(default="", description="Markdown, at most 10,000 characters.")
+
+
+@strawberry.input(description="Changes to a roadmap; omitted fields stay as they are.")
+class UpdateRoadmapInput:
+    id: strawberry.ID = strawberry.field(description="The roadmap to change.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+    name: str | None = strawberry.field(default=None, description="New name, 1-120 characters.")
+    description: str | None = strawberry.field(default=None, description="New description, at most 10,000 characters.")
+
+
+@strawberry.input(description="A roadmap to delete, with its items; the requirements they stood for stay.")
+class DeleteRoadmapInput:
+    id: strawberry.ID = strawberry.field(description="The roadmap to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.input(description="A new item on a roadmap.")
+class AddRoadmapItemInput:
+    roadmap_id: strawberry.ID = strawberry.field(description="The roadmap to put it on.")
+    title: str = strawberry.field(description="What the bar says, 1-255 characters.")
+    lane: str = strawberry.field(default="", description="The lane it sits in, at most 64 characters.")
+    starts_on: date | None = strawberry.field(default=None, description="First day of its time box.")
+    ends_on: date | None = strawberry.field(
+        default=None, description="Last day of its time box; before startsOn fails with OUT_OF_RANGE."
+    )
+    requirement_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="An EPIC or FEATURE of the roadmap's product it stands for; others fail with INVALID_PARENT.",
+    )
+    after_item_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Place it right after this item of the same roadmap; at the end when omitted."
+    )
+
+
+@strawberry.input(description="Changes to a roadmap item. Omitted fields stay as they are; null clears optional ones.")
+class UpdateRoadmapItemInput:
+    id: strawberry.ID = strawberry.field(description="The item to change.")
+    title: str | None = strawberry.field(default=strawberry.UNSET, description="New title, 1-255 characters.")
+    lane: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New lane, at most 64 characters; null or empty for none."
+    )
+    starts_on: date | None = strawberry.field(default=strawberry.UNSET, description="New first day; null clears.")
+    ends_on: date | None = strawberry.field(
+        default=strawberry.UNSET, description="New last day, not before the first day; null clears."
+    )
+    requirement_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="An EPIC or FEATURE of the roadmap's product; null unlinks it."
+    )
+
+
+@strawberry.input(description="An item to take off its roadmap.")
+class RemoveRoadmapItemInput:
+    id: strawberry.ID = strawberry.field(description="The item to remove.")
+
+
+@strawberry.type(description="The result of a roadmap mutation.")
+class RoadmapPayload:
+    roadmap: Roadmap | None = strawberry.field(description="The roadmap after the change; null on failure.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of deleting a roadmap.")
+class DeleteRoadmapPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted roadmap.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of a roadmap item mutation.")
+class RoadmapItemPayload:
+    roadmap_item: RoadmapItem | None = strawberry.field(description="The item after the change; null on failure.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of removing a roadmap item.")
+class RemoveRoadmapItemPayload:
+    removed_id: strawberry.ID | None = strawberry.field(description="The global id of the removed item.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+def _unset(value: Any) -> Any:
+    return SERVICE_UNSET if value is strawberry.UNSET else value
+
+
+def _optional_id(value: Any, type_name: str, field: str) -> Any:
+    if value is strawberry.UNSET:
+        return SERVICE_UNSET
+    return None if value is None else decode_id(value, type_name, field)
+
+
+async def _roadmap(info: Info, call: Any) -> RoadmapPayload:
+    try:
+        row = await call
+    except PrismError as error:
+        return RoadmapPayload(roadmap=None, user_errors=user_errors(error))
+    info.context.after_write()
+    return RoadmapPayload(roadmap=Roadmap.from_row(row), user_errors=[])
+
+
+async def _item(info: Info, call: Any) -> RoadmapItemPayload:
+    try:
+        row = await call
+    except PrismError as error:
+        return RoadmapItemPayload(roadmap_item=None, user_errors=user_errors(error))
+    info.context.after_write()
+    return RoadmapItemPayload(roadmap_item=RoadmapItem.from_row(row), user_errors=[])
 
 
 @strawberry.type
 class RoadmapsMutation:
-    pass
+    @strawberry.mutation(description="Create an empty roadmap for a product.", permission_classes=[CanWrite])
+    async def create_roadmap(self, info: Info, input: CreateRoadmapInput) -> RoadmapPayload:
+        async def create() -> Any:
+            return await info.context.services.roadmaps.create(
+                product_id=decode_id(input.product_id, "Product", "productId"),
+                name=input.name,
+                description=input.description,
+            )
+
+        return await _roadmap(info, create())
+
+    @strawberry.mutation(description="Rename or redescribe a roadmap.", permission_classes=[CanWrite])
+    async def update_roadmap(self, info: Info, input: UpdateRoadmapInput) -> RoadmapPayload:
+        async def update() -> Any:
+            return await info.context.services.roadmaps.update(
+                decode_id(input.id, "Roadmap"),
+                input.version,
+                RoadmapChanges(name=input.name, description=input.description),
+            )
+
+        return await _roadmap(info, update())
+
+    @strawberry.mutation(description="Delete a roadmap with its items.", permission_classes=[CanWrite])
+    async def delete_roadmap(self, info: Info, input: DeleteRoadmapInput) -> DeleteRoadmapPayload:
+        try:
+            await info.context.services.roadmaps.delete(decode_id(input.id, "Roadmap"), input.version)
+        except PrismError as error:
+            return DeleteRoadmapPayload(deleted_id=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return DeleteRoadmapPayload(deleted_id=input.id, user_errors=[])
+
+    @strawberry.mutation(
+        description="Put an item on a roadmap, after a given item or at the end.", permission_classes=[CanWrite]
+    )
+    async def add_roadmap_item(self, info: Info, input: AddRoadmapItemInput) -> RoadmapItemPayload:
+        async def add() -> Any:
+            draft = RoadmapItemDraft(
+                roadmap_id=decode_id(input.roadmap_id, "Roadmap", "roadmapId"),
+                title=input.title,
+                lane=input.lane,
+                starts_on=input.starts_on,
+                ends_on=input.ends_on,
+                requirement_id=(
+                    None
+                    if input.requirement_id is None
+                    else decode_id(input.requirement_id, "Requirement", "requirementId")
+                ),
+                after_item_id=(
+                    None
+                    if input.after_item_id is None
+                    else decode_id(input.after_item_id, "RoadmapItem", "afterItemId")
+                ),
+            )
+            return await info.context.services.roadmaps.add_item(draft)
+
+        return await _item(info, add())
+
+    @strawberry.mutation(
+        description="Edit a roadmap item's title, lane, dates or requirement.", permission_classes=[CanWrite]
+    )
+    async def update_roadmap_item(self, info: Info, input: UpdateRoadmapItemInput) -> RoadmapItemPayload:
+        async def update() -> Any:
+            changes = RoadmapItemChanges(
+                title=_unset(input.title),
+                lane=_unset(input.lane),
+                starts_on=_unset(input.starts_on),
+                ends_on=_unset(input.ends_on),
+                requirement_id=_optional_id(input.requirement_id, "Requirement", "requirementId"),
+            )
+            return await info.context.services.roadmaps.update_item(decode_id(input.id, "RoadmapItem"), changes)
+
+        return await _item(info, update())
+
+    @strawberry.mutation(description="Take an item off its roadmap.", permission_classes=[CanWrite])
+    async def remove_roadmap_item(self, info: Info, input: RemoveRoadmapItemInput) -> RemoveRoadmapItemPayload:
+        try:
+            await info.context.services.roadmaps.remove_item(decode_id(input.id, "RoadmapItem"))
+        except PrismError as error:
+            return RemoveRoadmapItemPayload(removed_id=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return RemoveRoadmapItemPayload(removed_id=input.id, user_errors=[])

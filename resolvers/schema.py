@@ -1,16 +1,24 @@
 """Builds the one strawberry.Schema from every area's root types and the schema extensions."""
 
 from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 from strawberry import relay
-from strawberry.extensions import MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.types import ExecutionResult
 
 from prism.context import Context
 from prism.errors import NotFoundError, ValidationError
-from resolvers.errors import ErrorCodes
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.documents import DocumentsMutation, DocumentsQuery
+from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.labels import LabelMutation, LabelQuery
 from resolvers.node import NODE_TYPES
@@ -60,6 +68,10 @@ class Query(
         info: Info,
         id: Annotated[relay.GlobalID, strawberry.argument(description="A global id from any `id` field.")],
     ) -> relay.Node | None:
+        try:
+            UUID(id.node_id)
+        except ValueError:
+            raise ValidationError("id is not a valid ID.", field="id") from None
         (node,) = await _resolve_nodes(info, [id])
         if node is None:
             raise NotFoundError("Nothing with this id.", field="id")
@@ -99,19 +111,62 @@ class PrismSchema(strawberry.Schema):
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         return None
 
+    async def execute(  # type: ignore[override]
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Any = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        result = await super().execute(
+            query,
+            variable_values=variable_values,
+            context_value=context_value,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=allowed_operation_types,
+            operation_extensions=operation_extensions,
+        )
+        # Some failures end the operation before extensions see its result (a syntax error raised by the parser
+        # cache, an exception in an extension): give those their codes too.
+        if result.errors:
+            result.errors = coded_errors(result.errors, getattr(context_value, "request_id", None))
+        return result
 
-def build_schema(max_depth: int = 12) -> strawberry.Schema:
-    """The PRISM schema with its extensions (parse and validation caches, depth and token limits, error codes)."""
+
+def _no_arguments(arguments: dict[str, Any], info: Any) -> dict[str, Any]:
+    # Arguments carry passwords and tokens (signUp, logIn): traces record which field ran, never its input.
+    return {}
+
+
+def build_schema(max_depth: int = 12, tracing: bool = False, caches: bool = True) -> strawberry.Schema:
+    """The PRISM schema with its extensions (parse and validation caches, depth and token limits, error codes).
+
+    With `tracing`, every operation and resolver becomes an OpenTelemetry span (arguments are not recorded).
+    `caches=False` parses and validates every request again (for `PRISM_PERF_BASELINE` benchmarks only).
+    """
+    # One depth rule for the schema's life: the validation cache is keyed by the rule classes, and a limiter built
+    # per request brings a new class each time, so no validation would ever be a cache hit.
+    depth_rules = QueryDepthLimiter(max_depth=max_depth).validation_rules
+    caching: list[Any] = [lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)] if caches else []
+    extensions: list[Any] = []
+    if tracing:
+        from strawberry.extensions.tracing import OpenTelemetryExtension
+
+        extensions.append(lambda: OpenTelemetryExtension(arg_filter=_no_arguments))
     return PrismSchema(
         query=Query,
         mutation=Mutation,
         types=list(NODE_TYPES.values()),
         extensions=[
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
-            lambda: QueryDepthLimiter(max_depth=max_depth),
+            *caching,
+            lambda: AddValidationRules(depth_rules),
             lambda: MaxTokensLimiter(max_token_count=5000),
             ErrorCodes,
+            *extensions,
         ],
     )
 

@@ -126,3 +126,161 @@ async def create_requirement(
     )
     assert data["createRequirement"]["userErrors"] == [], data
     return data["createRequirement"]["requirement"]  # type: ignore[no-any-return]
+
+
+async def create_sprint(account: Account, product_id: str, name: str = "Sprint 1", **fields: Any) -> dict[str, Any]:
+    """A PLANNED sprint in a product; returns {id, name, state, version}."""
+    data = await account(
+        """mutation($input: CreateSprintInput!) {
+             createSprint(input: $input) { sprint { id name state version } userErrors { field message code } }
+           }""",
+        {"input": {"productId": product_id, "name": name, **fields}},
+    )
+    assert data["createSprint"]["userErrors"] == [], data
+    return data["createSprint"]["sprint"]  # type: ignore[no-any-return]
+
+
+async def create_release(account: Account, product_id: str, name: str = "1.0", **fields: Any) -> dict[str, Any]:
+    """A PLANNED release of a product; returns {id, name, state, version}."""
+    data = await account(
+        """mutation($input: CreateReleaseInput!) {
+             createRelease(input: $input) { release { id name state version } userErrors { field message code } }
+           }""",
+        {"input": {"productId": product_id, "name": name, **fields}},
+    )
+    assert data["createRelease"]["userErrors"] == [], data
+    return data["createRelease"]["release"]  # type: ignore[no-any-return]
+
+
+async def join_organization(
+    gql: GraphQLClient, database_url: str, account: Account, role: str = "MEMBER", name: str = "Teammate"
+) -> Account:
+    """A fresh user who joins `account`'s organization with `role`, signed in to that organization.
+
+    Membership is written straight to the database: the API has no invitation flow for tests to go through yet.
+    """
+    import asyncpg
+    from strawberry.relay import GlobalID
+
+    newcomer = await sign_up(gql, name=name)
+    organization_id = GlobalID.from_id(account.organization_id).node_id
+    user_id = GlobalID.from_id(newcomer.user_id).node_id
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO membership (id, organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, now())",
+            uuid.uuid4(),
+            uuid.UUID(organization_id),
+            uuid.UUID(user_id),
+            role,
+        )
+    finally:
+        await conn.close()
+    data = await gql(
+        """mutation($input: LogInInput!) {
+             logIn(input: $input) { accessToken userErrors { field message code } }
+           }""",
+        {"input": {"email": newcomer.email, "password": newcomer.password, "organizationId": account.organization_id}},
+    )
+    assert data["logIn"]["userErrors"] == [], data
+    return Account(
+        token=data["logIn"]["accessToken"],
+        user_id=newcomer.user_id,
+        organization_id=account.organization_id,
+        email=newcomer.email,
+        password=newcomer.password,
+        gql=gql,
+    )
+
+
+async def create_label(account: Account, name: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A label of the account's organization; returns {id, name, color}."""
+    data = await account(
+        """mutation($input: CreateLabelInput!) {
+             createLabel(input: $input) { label { id name color } userErrors { field message code } }
+           }""",
+        {"input": {"name": name or f"label-{uuid.uuid4().hex[:8]}", **fields}},
+    )
+    assert data["createLabel"]["userErrors"] == [], data
+    return data["createLabel"]["label"]  # type: ignore[no-any-return]
+
+
+async def create_roadmap(account: Account, product_id: str, name: str = "Roadmap", **fields: Any) -> dict[str, Any]:
+    """A roadmap of a product; returns {id, name, version}."""
+    data = await account(
+        """mutation($input: CreateRoadmapInput!) {
+             createRoadmap(input: $input) { roadmap { id name version } userErrors { field message code } }
+           }""",
+        {"input": {"productId": product_id, "name": name, **fields}},
+    )
+    assert data["createRoadmap"]["userErrors"] == [], data
+    return data["createRoadmap"]["roadmap"]  # type: ignore[no-any-return]
+
+
+async def add_roadmap_item(account: Account, roadmap_id: str, title: str = "Item", **fields: Any) -> dict[str, Any]:
+    """An item on a roadmap; returns {id, title, rank}."""
+    data = await account(
+        """mutation($input: AddRoadmapItemInput!) {
+             addRoadmapItem(input: $input) { roadmapItem { id title rank } userErrors { field message code } }
+           }""",
+        {"input": {"roadmapId": roadmap_id, "title": title, **fields}},
+    )
+    assert data["addRoadmapItem"]["userErrors"] == [], data
+    return data["addRoadmapItem"]["roadmapItem"]  # type: ignore[no-any-return]
+
+
+async def create_document(
+    account: Account, product_id: str, title: str = "A PRD", kind: str = "PRD", **fields: Any
+) -> dict[str, Any]:
+    """A DRAFT document of a product; returns {id, title, version}."""
+    data = await account(
+        """mutation($input: CreateDocumentInput!) {
+             createDocument(input: $input) { document { id title version } userErrors { field message code } }
+           }""",
+        {"input": {"productId": product_id, "title": title, "kind": kind, **fields}},
+    )
+    assert data["createDocument"]["userErrors"] == [], data
+    return data["createDocument"]["document"]  # type: ignore[no-any-return]
+
+
+async def add_comment(account: Account, body: str = "Looks good.", **subject: Any) -> dict[str, Any]:
+    """A comment on a requirement or document (pass requirementId= or documentId=); returns {id, body, version}."""
+    data = await account(
+        """mutation($input: AddCommentInput!) {
+             addComment(input: $input) { comment { id body version } userErrors { field message code } }
+           }""",
+        {"input": {"body": body, **subject}},
+    )
+    assert data["addComment"]["userErrors"] == [], data
+    return data["addComment"]["comment"]  # type: ignore[no-any-return]
+
+
+def uuid_of(global_id: str) -> uuid.UUID:
+    """The row id inside a global id."""
+    from strawberry.relay import GlobalID
+
+    return uuid.UUID(GlobalID.from_id(global_id).node_id)
+
+
+def global_id(type_name: str, row_id: uuid.UUID) -> str:
+    """The global id of a row of a Node type."""
+    from strawberry.relay import to_base64
+
+    return to_base64(type_name, str(row_id))
+
+
+async def insert_rows(app: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows of one organization straight into a table, for bulk data or rows no API under test creates.
+
+    Each row carries its `organization_id` (a UUID); the insert runs in one transaction scoped to it, like the app's.
+    """
+    import sqlalchemy as sa
+
+    from prism.db.engine import transaction
+
+    if not rows:
+        return
+    organizations = {row["organization_id"] for row in rows}
+    assert len(organizations) == 1, "insert the rows of one organization at a time"
+    async with transaction(app.state.runtime().engine, organizations.pop()) as session:
+        await (await session.connection()).execute(sa.insert(model.__table__), rows)

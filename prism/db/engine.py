@@ -44,15 +44,22 @@ def async_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
-def build_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
-    """An engine over asyncpg whose statements are counted per request."""
+def build_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, reset_on_return: bool = False
+) -> AsyncEngine:
+    """An engine over asyncpg whose statements are counted per request.
+
+    `reset_on_return=True` restores SQLAlchemy's default rollback-on-release (for `PRISM_PERF_BASELINE` only).
+    """
     engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=False,
-        # Connections are returned after COMMIT/ROLLBACK already; a reset would cost a round trip per release.
-        pool_reset_on_return=None,
+        # Connections come back after their COMMIT or ROLLBACK, so the pool has nothing to reset. (SQLAlchemy's
+        # asyncpg adapter skips the reset's ROLLBACK when no transaction is open, and it never runs asyncpg's own
+        # pool reset, RESET ALL; UNLISTEN *; ...: docs/performance.md shows the statements each setting sends.)
+        pool_reset_on_return="rollback" if reset_on_return else None,
         connect_args={"server_settings": {"application_name": "prism"}},
     )
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)

@@ -5,9 +5,15 @@ from functools import cached_property
 from prism.auth.rbac import Viewer
 from prism.errors import UnauthenticatedError
 from prism.runtime import Runtime
+from prism.services.comments import CommentService
+from prism.services.documents import DocumentService
 from prism.services.identity import IdentityService
+from prism.services.labels import LabelService
 from prism.services.products import ProductService
+from prism.services.releases import ReleaseService
 from prism.services.requirements import RequirementService
+from prism.services.roadmaps import RoadmapService
+from prism.services.sprints import SprintService
 
 __all__ = ["Services"]
 
@@ -36,3 +42,27 @@ class Services:
     @cached_property
     def requirements(self) -> RequirementService:
         return RequirementService(self._runtime.engine, self.viewer)
+
+    @cached_property
+    def sprints(self) -> SprintService:
+        return SprintService(self._runtime.engine, self.viewer)
+
+    @cached_property
+    def releases(self) -> ReleaseService:
+        return ReleaseService(self._runtime.engine, self.viewer)
+
+    @cached_property
+    def roadmaps(self) -> RoadmapService:
+        return RoadmapService(self._runtime.engine, self.viewer)
+
+    @cached_property
+    def documents(self) -> DocumentService:
+        return DocumentService(self._runtime.engine, self.viewer)
+
+    @cached_property
+    def comments(self) -> CommentService:
+        return CommentService(self._runtime.engine, self.viewer)
+
+    @cached_property
+    def labels(self) -> LabelService:
+        return LabelService(self._runtime.engine, self.viewer)

@@ -1,0 +1,192 @@
+"""The benchmark's PostgreSQL: which server, a fresh database on it, what PostgreSQL counted, and cleaning up."""
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+from sqlalchemy.engine import make_url
+
+__all__ = [
+    "BenchDatabase",
+    "DatabaseCounters",
+    "PostgresServer",
+    "create_database",
+    "open_server",
+]
+
+def _plain(url: str, database: str | None = None) -> str:
+    parsed = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server the benchmark may create a database on, and how to stop it if the benchmark started it."""
+
+    admin_url: str
+    description: str
+    stop: Callable[[], None] | None = None
+
+
+def open_server(embedded_home: Path) -> PostgresServer:
+    """BENCH_DATABASE_URL, else DATABASE_URL, else an embedded PostgreSQL kept under `embedded_home`."""
+    for variable in ("BENCH_DATABASE_URL", "DATABASE_URL"):
+        url = os.environ.get(variable)
+        if url:
+            shown = make_url(_plain(url)).render_as_string(hide_password=True)
+            return PostgresServer(admin_url=_plain(url), description=f"{variable} ({shown})")
+    from prism.db.embedded import start_embedded_postgres
+
+    embedded = start_embedded_postgres(embedded_home)
+    return PostgresServer(
+        admin_url=_plain(embedded.url, "postgres"),
+        description=f"embedded PostgreSQL ({embedded_home / 'pgdata'})",
+        stop=embedded.stop,
+    )
+
+
+@dataclass(frozen=True)
+class DatabaseCounters:
+    """PostgreSQL's cumulative counters for one database (pg_stat_database, and pg_stat_statements when loaded)."""
+
+    transactions: int
+    sessions: int | None
+    active_time_ms: float | None
+    rows_fetched: int
+    statements: int | None
+
+    def minus(self, earlier: "DatabaseCounters") -> "DatabaseCounters":
+        """What happened between `earlier` and this reading."""
+
+        def delta(now: Any, then: Any) -> Any:
+            return None if now is None or then is None else now - then
+
+        return DatabaseCounters(
+            transactions=self.transactions - earlier.transactions,
+            sessions=delta(self.sessions, earlier.sessions),
+            active_time_ms=delta(self.active_time_ms, earlier.active_time_ms),
+            rows_fetched=self.rows_fetched - earlier.rows_fetched,
+            statements=delta(self.statements, earlier.statements),
+        )
+
+
+@dataclass
+class BenchDatabase:
+    """A database of the benchmark's own (bench_<random>) on `server`, dropped at the end."""
+
+    server: PostgresServer
+    name: str
+    statement_stats: bool = False
+
+    @property
+    def url(self) -> str:
+        return _plain(self.server.admin_url, self.name)
+
+    async def _admin(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.server.admin_url)
+
+    async def drop(self) -> None:
+        """Drop the database, disconnecting whatever is still connected to it."""
+        conn = await self._admin()
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    async def server_version(self) -> str:
+        conn = await self._admin()
+        try:
+            return str(await conn.fetchval("SHOW server_version"))
+        finally:
+            await conn.close()
+
+    async def vacuum_analyze(self) -> None:
+        """Fresh planner statistics and visibility maps, so autovacuum stays out of the measurements."""
+        conn = await asyncpg.connect(self.url)
+        try:
+            await conn.execute("VACUUM ANALYZE")
+        finally:
+            await conn.close()
+
+    async def enable_statement_stats(self) -> bool:
+        """Install pg_stat_statements in the database when the server preloads it; whether it is now usable."""
+        conn = await asyncpg.connect(self.url)
+        try:
+            preload = str(await conn.fetchval("SHOW shared_preload_libraries"))
+            if "pg_stat_statements" not in preload:
+                return False
+            try:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            except asyncpg.PostgresError:
+                return False
+            self.statement_stats = True
+            return True
+        finally:
+            await conn.close()
+
+    async def counters(self) -> DatabaseCounters:
+        """The database's counters now (read from the admin database, so the reading itself is not counted)."""
+        conn = await self._admin()
+        try:
+            raw = await conn.fetchval(
+                "SELECT to_jsonb(d)::text FROM pg_stat_database d WHERE datname = $1", self.name
+            )
+        finally:
+            await conn.close()
+        stats = orjson.loads(raw)
+        statements = await self._statement_calls() if self.statement_stats else None
+        return DatabaseCounters(
+            transactions=int(stats["xact_commit"]) + int(stats["xact_rollback"]),
+            sessions=stats.get("sessions"),
+            active_time_ms=stats.get("active_time"),
+            rows_fetched=int(stats["tup_fetched"]),
+            statements=statements,
+        )
+
+    async def _statement_calls(self) -> int:
+        # This reading runs in the bench database: it leaves itself out of the sum, but it is one transaction there,
+        # which the caller accounts for.
+        conn = await asyncpg.connect(self.url)
+        try:
+            value = await conn.fetchval(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+                "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "AND query NOT LIKE '%pg_stat_statements%'"
+            )
+            return int(value)
+        finally:
+            await conn.close()
+
+    async def wait_until_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until no connection to the database is left (a backend reports its statistics when it exits)."""
+        deadline = time.monotonic() + timeout
+        conn = await self._admin()
+        try:
+            while time.monotonic() < deadline:
+                left = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", self.name)
+                if left == 0:
+                    return True
+                await asyncio.sleep(0.05)
+            return False
+        finally:
+            await conn.close()
+
+
+async def create_database(server: PostgresServer) -> BenchDatabase:
+    """Create a fresh, empty bench_<random> database on the server."""
+    name = f"bench_{secrets.token_hex(6)}"
+    conn = await asyncpg.connect(server.admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return BenchDatabase(server=server, name=name)

@@ -1,0 +1,89 @@
+"""The load generator: a fixed number of concurrent clients sending one operation, bounded by count and time."""
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import orjson
+
+from bench.operations import Operation
+
+__all__ = ["Phase", "run_phase"]
+
+MAX_REPORTED_FAILURES = 5
+
+
+@dataclass
+class Phase:
+    """What one phase of requests observed."""
+
+    requests: int = 0
+    elapsed_seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    sql_statements: list[int] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    digests: set[str] = field(default_factory=set)
+    failures: list[str] = field(default_factory=list)
+    failed: int = 0
+
+    def check(self, status: int, body: bytes) -> None:
+        """Record a failure unless the response is a 200 with data and no errors."""
+        problem = None
+        if status != 200:
+            problem = f"HTTP {status}: {body[:200]!r}"
+        else:
+            try:
+                document = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                problem = f"not JSON: {body[:200]!r}"
+            else:
+                if document.get("errors"):
+                    problem = f"errors: {orjson.dumps(document['errors'])[:300].decode()}"
+                elif document.get("data") is None:
+                    problem = "no data"
+        if problem is not None:
+            self.failed += 1
+            if len(self.failures) < MAX_REPORTED_FAILURES:
+                self.failures.append(problem)
+
+
+async def run_phase(
+    client: httpx.AsyncClient,
+    operation: Operation,
+    *,
+    concurrency: int,
+    max_requests: int,
+    max_seconds: float | None,
+) -> Phase:
+    """Send `operation` from `concurrency` clients until `max_requests` were sent or `max_seconds` passed.
+
+    Requests already in flight when time is up are awaited and counted; throughput is requests over the time from
+    the first request sent to the last answer received.
+    """
+    phase = Phase()
+    body = operation.body()
+    sent = 0
+    started = time.perf_counter()
+    deadline = None if max_seconds is None else started + max_seconds
+
+    async def client_loop() -> None:
+        nonlocal sent
+        while sent < max_requests and (deadline is None or time.perf_counter() < deadline):
+            sent += 1
+            before = time.perf_counter()
+            response = await client.post("/graphql", content=body)
+            content = response.content
+            phase.latencies.append(time.perf_counter() - before)
+            phase.requests += 1
+            phase.sizes.append(len(content))
+            statements = response.headers.get("x-sql-statements")
+            if statements is not None:
+                phase.sql_statements.append(int(statements))
+            phase.digests.add(hashlib.sha256(content).hexdigest())
+            phase.check(response.status_code, content)
+
+    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    phase.elapsed_seconds = time.perf_counter() - started
+    return phase

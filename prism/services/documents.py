@@ -1,0 +1,112 @@
+"""Documents (PRDs, specs, notes) of a product and their version history.
+
+Every document starts at version 1 of its history; each edit that changes its title or body saves the new text as
+the next document_version, so earlier wordings can always be read back. Status changes alone are not versions.
+"""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
+
+from prism.auth.rbac import Permission, Viewer, require
+from prism.db.base import utcnow
+from prism.db.engine import transaction
+from prism.db.tables import Document, DocumentVersion, Product
+from prism.domain.enums import DocumentKind, DocumentStatus
+from prism.errors import Code, ValidationError
+from prism.services.validation import check_version, clean_text, get_for_update, get_owned
+
+__all__ = ["BODY_MAX", "TITLE_MAX", "DocumentChanges", "DocumentService"]
+
+TITLE_MAX = 255
+BODY_MAX = 200_000
+
+
+@dataclass(frozen=True)
+class DocumentChanges:
+    """The fields an update may set; None leaves a field as it is."""
+
+    title: str | None = None
+    body: str | None = None
+    status: DocumentStatus | None = None
+
+
+class DocumentService:
+    """Writes to documents and their versions."""
+
+    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+        self._engine = engine
+        self._viewer = viewer
+
+    @property
+    def _org(self) -> UUID:
+        return self._viewer.organization_id
+
+    async def create(self, *, product_id: UUID, kind: DocumentKind, title: str, body: str = "") -> Document:
+        """Create a draft document of a product together with its version 1."""
+        require(self._viewer, Permission.WRITE)
+        title = clean_text(title, "title", max_length=TITLE_MAX)
+        body = clean_text(body, "body", max_length=BODY_MAX, required=False)
+        async with transaction(self._engine, self._org) as session:
+            product = await get_owned(session, Product, product_id, self._org, "productId")
+            if product.archived_at is not None:
+                raise ValidationError("The product is archived.", field="productId", code=Code.INVALID_STATE)
+            document = Document(
+                organization_id=self._org,
+                product_id=product.id,
+                kind=kind.value,
+                title=title,
+                body=body,
+                author_id=self._viewer.user_id,
+            )
+            session.add(document)
+            await session.flush()
+            session.add(self._version(document, 1))
+        return document
+
+    async def update(self, document_id: UUID, version: int, changes: DocumentChanges) -> Document:
+        """Edit a document, refusing a stale version; a new title or body is saved as the next version."""
+        require(self._viewer, Permission.WRITE)
+        title = clean_text(changes.title, "title", max_length=TITLE_MAX) if changes.title is not None else None
+        body = (
+            clean_text(changes.body, "body", max_length=BODY_MAX, required=False) if changes.body is not None else None
+        )
+        async with transaction(self._engine, self._org) as session:
+            document = await get_for_update(session, Document, document_id, self._org, "id")
+            check_version(document.version, version, "document")
+            text_changed = (title is not None and title != document.title) or (
+                body is not None and body != document.body
+            )
+            if title is not None:
+                document.title = title
+            if body is not None:
+                document.body = body
+            if changes.status is not None:
+                document.status = changes.status.value
+            document.version += 1
+            document.updated_at = utcnow()
+            session.add(document)
+            if text_changed:
+                # The document row is locked, so no other edit can take the same number.
+                latest = (
+                    await session.exec(
+                        select(sa.func.max(DocumentVersion.number)).where(
+                            DocumentVersion.organization_id == self._org, DocumentVersion.document_id == document.id
+                        )
+                    )
+                ).one()
+                session.add(self._version(document, (latest or 0) + 1))
+        return document
+
+    def _version(self, document: Document, number: int) -> DocumentVersion:
+        return DocumentVersion(
+            organization_id=self._org,
+            document_id=document.id,
+            number=number,
+            title=document.title,
+            body=document.body,
+            author_id=self._viewer.user_id,
+        )

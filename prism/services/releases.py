@@ -1,0 +1,144 @@
+"""Releases: plan a product's shipments and move them through their life cycle.
+
+A release goes PLANNED -> IN_PROGRESS -> RELEASED, and may be CANCELED from any state but RELEASED.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from prism.auth.rbac import Permission, Viewer, require
+from prism.db.base import utcnow
+from prism.db.engine import transaction
+from prism.db.tables import Product, Release
+from prism.domain.enums import ReleaseState
+from prism.errors import Code, ValidationError
+from prism.services.validation import check_version, clean_text, get_for_update
+
+__all__ = [
+    "DESCRIPTION_MAX_LENGTH",
+    "NAME_MAX_LENGTH",
+    "RELEASE_TRANSITIONS",
+    "UNSET",
+    "ReleaseChanges",
+    "ReleaseDraft",
+    "ReleaseService",
+    "can_transition",
+]
+
+NAME_MAX_LENGTH = 120
+DESCRIPTION_MAX_LENGTH = 10_000
+
+R = ReleaseState
+
+RELEASE_TRANSITIONS: dict[ReleaseState, frozenset[ReleaseState]] = {
+    R.PLANNED: frozenset({R.IN_PROGRESS, R.CANCELED}),
+    R.IN_PROGRESS: frozenset({R.RELEASED, R.CANCELED}),
+    R.RELEASED: frozenset(),
+    R.CANCELED: frozenset(),
+}
+"""Which states each release state may move to; RELEASED and CANCELED are final."""
+
+
+def can_transition(current: ReleaseState, target: ReleaseState) -> bool:
+    """Whether a release may move from `current` to `target`."""
+    return target in RELEASE_TRANSITIONS[current]
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""Marks an update field the client did not send (as opposed to null, which clears an optional one)."""
+
+
+@dataclass(frozen=True)
+class ReleaseDraft:
+    """What a new release is made of."""
+
+    product_id: UUID
+    name: str
+    description: str = ""
+    target_date: date | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseChanges:
+    """An edit: each field left UNSET keeps its value; None clears an optional one."""
+
+    name: Any = UNSET
+    description: Any = UNSET
+    target_date: Any = UNSET
+    state: Any = UNSET
+
+
+class ReleaseService:
+    """Writes to releases."""
+
+    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+        self._engine = engine
+        self._viewer = viewer
+
+    @property
+    def _org(self) -> UUID:
+        return self._viewer.organization_id
+
+    async def create(self, draft: ReleaseDraft) -> Release:
+        """Plan a release of a product that is not archived."""
+        require(self._viewer, Permission.WRITE)
+        name = clean_text(draft.name, "name", max_length=NAME_MAX_LENGTH)
+        description = clean_text(draft.description, "description", max_length=DESCRIPTION_MAX_LENGTH, required=False)
+        async with transaction(self._engine, self._org) as session:
+            product = await get_for_update(session, Product, draft.product_id, self._org, "productId")
+            if product.archived_at is not None:
+                raise ValidationError("The product is archived.", field="productId", code=Code.INVALID_STATE)
+            release = Release(
+                organization_id=self._org,
+                product_id=product.id,
+                name=name,
+                description=description,
+                target_date=draft.target_date,
+            )
+            session.add(release)
+        return release
+
+    async def update(self, release_id: UUID, version: int, changes: ReleaseChanges) -> Release:
+        """Edit a release or move it to another state, refusing a stale version and transitions not allowed."""
+        require(self._viewer, Permission.WRITE)
+        async with transaction(self._engine, self._org) as session:
+            release = await get_for_update(session, Release, release_id, self._org, "id")
+            check_version(release.version, version, "release")
+            if changes.name is not UNSET:
+                release.name = clean_text(changes.name or "", "name", max_length=NAME_MAX_LENGTH)
+            if changes.description is not UNSET:
+                release.description = clean_text(
+                    changes.description or "", "description", max_length=DESCRIPTION_MAX_LENGTH, required=False
+                )
+            if changes.target_date is not UNSET:
+                release.target_date = changes.target_date
+            if changes.state is not UNSET:
+                self._move(release, changes.state)
+            release.version += 1
+            session.add(release)
+        return release
+
+    def _move(self, release: Release, target: ReleaseState | None) -> None:
+        if target is None:
+            raise ValidationError("state cannot be null.", field="state")
+        current = ReleaseState(release.state)
+        if target == current:
+            return
+        if not can_transition(current, target):
+            raise ValidationError(
+                f"A release cannot go from {current.value} to {target.value}.",
+                field="state",
+                code=Code.INVALID_TRANSITION,
+            )
+        release.state = target.value
+        if target == ReleaseState.RELEASED:
+            release.released_at = utcnow()

@@ -1,0 +1,230 @@
+"""Sprints: plan, edit, start and close the time-boxes of a product.
+
+A product runs at most one ACTIVE sprint. Closing a sprint moves its unfinished requirements to the backlog or to
+another sprint of the product, and records each move as a SPRINT requirement_event in the same transaction.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from prism.auth.rbac import Permission, Viewer, require
+from prism.db.base import utcnow
+from prism.db.engine import transaction
+from prism.db.tables import Product, Requirement, RequirementEvent, Sprint
+from prism.domain.enums import RequirementEventKind, RequirementStatus, SprintState
+from prism.errors import Code, ValidationError
+from prism.services.validation import check_dates, check_number, check_version, clean_text, get_for_update
+
+__all__ = [
+    "CAPACITY_MAX",
+    "GOAL_MAX_LENGTH",
+    "NAME_MAX_LENGTH",
+    "UNSET",
+    "SprintChanges",
+    "SprintClosure",
+    "SprintDraft",
+    "SprintService",
+]
+
+NAME_MAX_LENGTH = 120
+GOAL_MAX_LENGTH = 2000
+CAPACITY_MAX = 10_000.0
+
+_FINISHED = (RequirementStatus.DONE.value, RequirementStatus.CANCELED.value)
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""Marks an update field the client did not send (as opposed to null, which clears an optional one)."""
+
+
+@dataclass(frozen=True)
+class SprintDraft:
+    """What a new sprint is made of."""
+
+    product_id: UUID
+    name: str
+    goal: str = ""
+    starts_on: date | None = None
+    ends_on: date | None = None
+    capacity: float | None = None
+
+
+@dataclass(frozen=True)
+class SprintChanges:
+    """An edit: each field left UNSET keeps its value; None clears an optional one."""
+
+    name: Any = UNSET
+    goal: Any = UNSET
+    starts_on: Any = UNSET
+    ends_on: Any = UNSET
+    capacity: Any = UNSET
+
+
+@dataclass(frozen=True)
+class SprintClosure:
+    """A closed sprint and how many unfinished requirements left it."""
+
+    sprint: Sprint
+    moved_count: int
+
+
+def _capacity(value: float | None) -> float | None:
+    return check_number(value, "capacity", minimum=0, maximum=CAPACITY_MAX)
+
+
+class SprintService:
+    """Writes to sprints."""
+
+    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+        self._engine = engine
+        self._viewer = viewer
+
+    @property
+    def _org(self) -> UUID:
+        return self._viewer.organization_id
+
+    async def create(self, draft: SprintDraft) -> Sprint:
+        """Plan a sprint in a product that is not archived."""
+        require(self._viewer, Permission.WRITE)
+        name = clean_text(draft.name, "name", max_length=NAME_MAX_LENGTH)
+        goal = clean_text(draft.goal, "goal", max_length=GOAL_MAX_LENGTH, required=False)
+        check_dates(draft.starts_on, draft.ends_on, "endsOn")
+        capacity = _capacity(draft.capacity)
+        async with transaction(self._engine, self._org) as session:
+            product = await get_for_update(session, Product, draft.product_id, self._org, "productId")
+            if product.archived_at is not None:
+                raise ValidationError("The product is archived.", field="productId", code=Code.INVALID_STATE)
+            sprint = Sprint(
+                organization_id=self._org,
+                product_id=product.id,
+                name=name,
+                goal=goal,
+                starts_on=draft.starts_on,
+                ends_on=draft.ends_on,
+                capacity=capacity,
+            )
+            session.add(sprint)
+        return sprint
+
+    async def update(self, sprint_id: UUID, version: int, changes: SprintChanges) -> Sprint:
+        """Edit a sprint's name, goal, dates or capacity, refusing a stale version."""
+        require(self._viewer, Permission.WRITE)
+        async with transaction(self._engine, self._org) as session:
+            sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
+            check_version(sprint.version, version, "sprint")
+            if changes.name is not UNSET:
+                sprint.name = clean_text(changes.name or "", "name", max_length=NAME_MAX_LENGTH)
+            if changes.goal is not UNSET:
+                sprint.goal = clean_text(changes.goal or "", "goal", max_length=GOAL_MAX_LENGTH, required=False)
+            starts_on = sprint.starts_on if changes.starts_on is UNSET else changes.starts_on
+            ends_on = sprint.ends_on if changes.ends_on is UNSET else changes.ends_on
+            check_dates(starts_on, ends_on, "endsOn" if changes.ends_on is not UNSET else "startsOn")
+            sprint.starts_on, sprint.ends_on = starts_on, ends_on
+            if changes.capacity is not UNSET:
+                sprint.capacity = _capacity(changes.capacity)
+            sprint.version += 1
+            session.add(sprint)
+        return sprint
+
+    async def start(self, sprint_id: UUID, version: int) -> Sprint:
+        """Make a PLANNED sprint the product's ACTIVE one; a product runs one active sprint at a time."""
+        require(self._viewer, Permission.WRITE)
+        async with transaction(self._engine, self._org) as session:
+            sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
+            check_version(sprint.version, version, "sprint")
+            if sprint.state != SprintState.PLANNED.value:
+                raise ValidationError(
+                    f"Only a PLANNED sprint can be started; this one is {sprint.state}.",
+                    field="id",
+                    code=Code.INVALID_STATE,
+                )
+            # Locking the product serialises concurrent starts, so two sprints cannot both become active.
+            await get_for_update(session, Product, sprint.product_id, self._org, "id")
+            active = (
+                await session.exec(
+                    select(Sprint.name).where(
+                        Sprint.organization_id == self._org,
+                        Sprint.product_id == sprint.product_id,
+                        Sprint.state == SprintState.ACTIVE.value,
+                    )
+                )
+            ).first()
+            if active is not None:
+                raise ValidationError(
+                    f"The product already has an active sprint ({active}); close it first.",
+                    field="id",
+                    code=Code.INVALID_STATE,
+                )
+            sprint.state = SprintState.ACTIVE.value
+            sprint.started_at = utcnow()
+            sprint.version += 1
+            session.add(sprint)
+        return sprint
+
+    async def close(self, sprint_id: UUID, version: int, *, move_to: UUID | None = None) -> SprintClosure:
+        """Close an ACTIVE sprint, moving its unfinished requirements to the backlog or to `move_to`."""
+        require(self._viewer, Permission.WRITE)
+        async with transaction(self._engine, self._org) as session:
+            sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
+            check_version(sprint.version, version, "sprint")
+            if sprint.state != SprintState.ACTIVE.value:
+                raise ValidationError(
+                    f"Only an ACTIVE sprint can be closed; this one is {sprint.state}.",
+                    field="id",
+                    code=Code.INVALID_STATE,
+                )
+            if move_to is not None:
+                await self._check_destination(session, sprint, move_to)
+            now = utcnow()
+            moved = (
+                await session.exec(
+                    sa.update(Requirement)  # type: ignore[call-overload]
+                    .where(
+                        col(Requirement.organization_id) == self._org,
+                        col(Requirement.sprint_id) == sprint.id,
+                        col(Requirement.status).not_in(_FINISHED),
+                    )
+                    .values(sprint_id=move_to, version=Requirement.version + 1, updated_at=now)
+                    .returning(col(Requirement.id))
+                )
+            ).all()
+            session.add_all(
+                RequirementEvent(
+                    organization_id=self._org,
+                    requirement_id=requirement_id,
+                    actor_id=self._viewer.user_id,
+                    kind=RequirementEventKind.SPRINT.value,
+                    from_value=str(sprint.id),
+                    to_value=None if move_to is None else str(move_to),
+                    created_at=now,
+                )
+                for (requirement_id,) in moved
+            )
+            sprint.state = SprintState.CLOSED.value
+            sprint.closed_at = now
+            sprint.version += 1
+            session.add(sprint)
+        return SprintClosure(sprint=sprint, moved_count=len(moved))
+
+    async def _check_destination(self, session: AsyncSession, sprint: Sprint, move_to: UUID) -> None:
+        if move_to == sprint.id:
+            raise ValidationError("Unfinished work cannot move to the sprint being closed.", field="moveUnfinishedTo")
+        destination = await get_for_update(session, Sprint, move_to, self._org, "moveUnfinishedTo")
+        if destination.product_id != sprint.product_id:
+            raise ValidationError("The sprint belongs to another product.", field="moveUnfinishedTo")
+        if destination.state == SprintState.CLOSED.value:
+            raise ValidationError(
+                "Unfinished work cannot move to a closed sprint.", field="moveUnfinishedTo", code=Code.INVALID_STATE
+            )
