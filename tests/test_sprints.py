@@ -452,3 +452,30 @@ async def test_sprint_points_of_a_page_of_sprints_cost_one_statement(account: Ac
         "query($id: ID!) { product(id: $id) { sprints { nodes { name } } } }", {"id": product["id"]}
     )
     assert statements == [without_points.sql_statements + 1] * 2
+
+
+async def test_work_cannot_be_planned_into_a_closed_sprint(account: Account) -> None:
+    product = await create_product(account)
+    sprint = await start(account, await create_sprint(account, product["id"]))
+    closed = await account(CLOSE, {"input": {"id": sprint["id"], "version": sprint["version"]}})
+    assert closed["closeSprint"]["userErrors"] == []
+
+    created = await account(
+        """mutation($input: CreateRequirementInput!) {
+             createRequirement(input: $input) { requirement { id } userErrors { field code } }
+           }""",
+        {"input": {"productId": product["id"], "kind": "STORY", "title": "Late", "sprintId": sprint["id"]}},
+    )
+    assert created["createRequirement"] == {
+        "requirement": None,
+        "userErrors": [{"field": ["input", "sprintId"], "code": "INVALID_STATE"}],
+    }
+    story = await create_requirement(account, product["id"])
+    updated = await account(
+        """mutation($input: UpdateRequirementInput!) {
+             updateRequirement(input: $input) { requirement { id } userErrors { field code } }
+           }""",
+        {"input": {"id": story["id"], "version": story["version"], "sprintId": sprint["id"]}},
+    )
+    assert updated["updateRequirement"]["userErrors"] == [{"field": ["input", "sprintId"], "code": "INVALID_STATE"}]
+    assert (await account(REQUIREMENT, {"id": story["id"]}))["requirement"]["sprint"] is None

@@ -159,6 +159,13 @@ class Sprint(SQLModel, table=True):
 
     __table_args__ = (
         sa.Index("ix_sprint_organization_id_product_id", "organization_id", "product_id", "starts_on"),
+        sa.Index(
+            "uq_sprint_one_active_per_product",
+            "organization_id",
+            "product_id",
+            unique=True,
+            postgresql_where=sa.text("state = 'ACTIVE'"),
+        ),
         enum_check("state", SprintState, "state"),
         sa.CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity"),
     )

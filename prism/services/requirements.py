@@ -28,7 +28,7 @@ from prism.db.tables import (
     RequirementLabel,
     Sprint,
 )
-from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
+from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus, SprintState
 from prism.domain.workflow import can_nest, can_transition
 from prism.errors import Code, NotFoundError, ValidationError
 from prism.services.validation import check_number, check_version, clean_text, get_for_update, get_owned
@@ -363,6 +363,8 @@ class RequirementService:
             sprint = await get_owned(session, Sprint, sprint_id, self._org, "sprintId")
             if sprint.product_id != product_id:
                 raise ValidationError("The sprint belongs to another product.", field="sprintId")
+            if sprint.state == SprintState.CLOSED.value:
+                raise ValidationError("The sprint is closed.", field="sprintId", code=Code.INVALID_STATE)
         if release_id is not None:
             release = await get_owned(session, Release, release_id, self._org, "releaseId")
             if release.product_id != product_id:
