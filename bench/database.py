@@ -21,6 +21,7 @@ __all__ = [
     "open_server",
 ]
 
+
 def _plain(url: str, database: str | None = None) -> str:
     parsed = make_url(url).set(drivername="postgresql")
     if database is not None:
@@ -62,7 +63,8 @@ class DatabaseCounters:
     sessions: int | None
     active_time_ms: float | None
     rows_fetched: int
-    statements: int | None
+    statements: dict[str, int] | None
+    """Calls per normalised statement text (pg_stat_statements), when the server preloads it."""
 
     def minus(self, earlier: "DatabaseCounters") -> "DatabaseCounters":
         """What happened between `earlier` and this reading."""
@@ -75,8 +77,19 @@ class DatabaseCounters:
             sessions=delta(self.sessions, earlier.sessions),
             active_time_ms=delta(self.active_time_ms, earlier.active_time_ms),
             rows_fetched=self.rows_fetched - earlier.rows_fetched,
-            statements=delta(self.statements, earlier.statements),
+            statements=None
+            if self.statements is None or earlier.statements is None
+            else {
+                query: calls - earlier.statements.get(query, 0)
+                for query, calls in self.statements.items()
+                if calls != earlier.statements.get(query, 0)
+            },
         )
+
+    @property
+    def statement_count(self) -> int | None:
+        """Statements PostgreSQL ran, BEGIN and ROLLBACK included, when pg_stat_statements is loaded."""
+        return None if self.statements is None else sum(self.statements.values())
 
 
 @dataclass
@@ -137,9 +150,7 @@ class BenchDatabase:
         """The database's counters now (read from the admin database, so the reading itself is not counted)."""
         conn = await self._admin()
         try:
-            raw = await conn.fetchval(
-                "SELECT to_jsonb(d)::text FROM pg_stat_database d WHERE datname = $1", self.name
-            )
+            raw = await conn.fetchval("SELECT to_jsonb(d)::text FROM pg_stat_database d WHERE datname = $1", self.name)
         finally:
             await conn.close()
         stats = orjson.loads(raw)
@@ -152,17 +163,17 @@ class BenchDatabase:
             statements=statements,
         )
 
-    async def _statement_calls(self) -> int:
-        # This reading runs in the bench database: it leaves itself out of the sum, but it is one transaction there,
-        # which the caller accounts for.
+    async def _statement_calls(self) -> dict[str, int]:
+        # This reading runs in the bench database: it leaves itself out, but it is one session and one transaction
+        # there, which the caller accounts for.
         conn = await asyncpg.connect(self.url)
         try:
-            value = await conn.fetchval(
-                "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements "
+            rows = await conn.fetch(
+                "SELECT query, sum(calls)::bigint AS calls FROM pg_stat_statements "
                 "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-                "AND query NOT LIKE '%pg_stat_statements%'"
+                "AND query NOT LIKE '%pg_stat_statements%' GROUP BY query"
             )
-            return int(value)
+            return {str(row["query"]): int(row["calls"]) for row in rows}
         finally:
             await conn.close()
 

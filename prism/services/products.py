@@ -4,6 +4,7 @@ import re
 from dataclasses import dataclass
 from uuid import UUID
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
@@ -62,6 +63,15 @@ class ProductService:
             if taken is not None:
                 raise ValidationError(f"A product with key {key} exists.", field="key", code=Code.ALREADY_EXISTS)
             session.add(product)
+            try:
+                await session.flush()
+            except IntegrityError as error:
+                # Another request created the key between the check above and this insert.
+                if "uq_product_organization_id_key" not in str(error.orig):
+                    raise
+                raise ValidationError(
+                    f"A product with key {key} exists.", field="key", code=Code.ALREADY_EXISTS
+                ) from None
         return product
 
     async def update(self, product_id: UUID, version: int, changes: ProductChanges) -> Product:

@@ -35,6 +35,11 @@ BOOTSTRAP = "prism-graphiql.js"
 CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 # Asset URLs carry a digest of their content, so a changed file is a new URL and browsers may keep one for a year.
 IMMUTABLE = "public, max-age=31536000, immutable"
+# sha256 of `width: 10em` and `color: #888`, the only style attributes in graphiql.min.js's HTML strings.
+STYLE_ATTRIBUTE_HASHES = (
+    "'sha256-H22cvujYHDQPJvzf4ie16OHKC3HsNj7RmRT3jO07Y/U='",
+    "'sha256-Eaamrrh0b5a/naRsV/zg7s6+kGvexMXZQARWP6ukkg4='",
+)
 _HOST = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
@@ -81,9 +86,8 @@ def content_security_policy(nonce: str, host: str | None) -> str:
     - style-src: GraphiQL's dialogs (Radix UI through react-remove-scroll) insert one <style> element, admitted
       by a fresh nonce per response instead of 'unsafe-inline'. Everything else GraphiQL styles through the CSSOM
       (React `style` props, CodeMirror's `style.cssText`), which CSP does not restrict.
-    - style-src-attr 'unsafe-inline': CodeMirror's search and jump-to-line dialogs are HTML strings with
-      `style="width: 10em"` attributes. An attribute styles only its own element and, with img-src and font-src
-      limited to this origin, cannot send anything anywhere; <style> elements stay nonce-only.
+    - style-src-attr: CodeMirror's jump-to-line dialog (Alt-G) is an HTML string with two style attributes; the
+      hashes admit exactly those two values ('unsafe-hashes' is what lets a hash match an attribute), nothing else.
     - font-src data: GraphiQL's stylesheet embeds its fonts (Fira Code) as data: URLs. img-src data: likewise.
     - connect-src: 'self' covers ws/wss to the same host in CSP 3 browsers; the explicit ws:// and wss:// sources
       are for older ones, for subscriptions over WebSocket.
@@ -95,7 +99,7 @@ def content_security_policy(nonce: str, host: str | None) -> str:
         "default-src 'self'",
         "script-src 'self'",
         f"style-src 'self' 'nonce-{nonce}'",
-        "style-src-attr 'unsafe-inline'",
+        f"style-src-attr 'unsafe-hashes' {' '.join(STYLE_ATTRIBUTE_HASHES)}",
         "font-src 'self' data:",
         "img-src 'self' data:",
         f"connect-src {' '.join(connect)}",

@@ -84,7 +84,8 @@
     { className: "prism-graphiql-hint" },
     "Signed-in operations: put ",
     h("code", null, HEADERS_HINT),
-    " in the Headers tab (below the query editor). Headers are not saved unless you turn that on in Settings."
+    " in the Headers tab below the query. Headers are forgotten on reload unless you turn on Persist headers in" +
+      " Settings."
   );
 
   var root = ReactDOM.createRoot(document.getElementById("graphiql"));
@@ -100,8 +101,9 @@
         isHeadersEditorEnabled: true,
         defaultEditorToolsVisibility: "headers",
         defaultHeaders: "{}",
-        // Access tokens stay out of localStorage unless the user opts in from GraphiQL's settings.
+        // Access tokens stay out of localStorage unless the user opts in with the toggle in GraphiQL's settings.
         shouldPersistHeaders: false,
+        showPersistHeadersSettings: true,
       },
       h(GraphiQL.Logo, null, "PRISM"),
       h(GraphiQL.Footer, null, hint)
