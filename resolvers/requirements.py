@@ -19,8 +19,8 @@ from loaders.sources import (
 from prism.context import Context
 from prism.domain import enums as domain
 from prism.errors import NotFoundError, PrismError, ValidationError
-from prism.services.requirements import UNSET as SERVICE_UNSET
 from prism.services.requirements import RequirementChanges, RequirementDraft
+from prism.services.validation import UNSET as SERVICE_UNSET
 from prism.services.validation import clean_text
 from resolvers.common import Connection, SortDirection, UserError, decode_id, load_connection, user_errors
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus

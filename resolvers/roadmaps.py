@@ -11,8 +11,8 @@ from loaders.pagination import Order
 from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP, ROADMAPS_BY_PRODUCT, NoFilter
 from prism.context import Context
 from prism.errors import PrismError
-from prism.services.requirements import UNSET as SERVICE_UNSET
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
+from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, CanWrite

@@ -17,6 +17,7 @@ class Permission(enum.StrEnum):
     WRITE = "write"
     MANAGE_PRODUCTS = "manage_products"
     MANAGE_MEMBERS = "manage_members"
+    MODERATE = "moderate"  # remove other people's comments
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -11,14 +11,12 @@ from prism.auth.rbac import Permission, Viewer, require
 from prism.db.base import utcnow
 from prism.db.engine import transaction
 from prism.db.tables import Comment, Document, Requirement
-from prism.domain.enums import Role
 from prism.errors import ForbiddenError, ValidationError
 from prism.services.validation import check_version, clean_text, get_for_update, get_owned
 
-__all__ = ["BODY_MAX", "MODERATOR_ROLES", "CommentService"]
+__all__ = ["BODY_MAX", "CommentService"]
 
 BODY_MAX = 20_000
-MODERATOR_ROLES = frozenset({Role.OWNER, Role.ADMIN})
 """Roles that may delete other members' comments."""
 
 
@@ -74,7 +72,7 @@ class CommentService:
         require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             comment = await get_for_update(session, Comment, comment_id, self._org, "id")
-            if comment.author_id != self._viewer.user_id and self._viewer.role not in MODERATOR_ROLES:
+            if comment.author_id != self._viewer.user_id and not self._viewer.can(Permission.MODERATE):
                 raise ForbiddenError("Only the author of a comment, an OWNER or an ADMIN may delete it.")
             await session.delete(comment)
         return comment

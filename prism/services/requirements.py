@@ -31,21 +31,12 @@ from prism.db.tables import (
 from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus, SprintState
 from prism.domain.workflow import can_nest, can_transition
 from prism.errors import Code, NotFoundError, ValidationError
-from prism.services.validation import check_number, check_version, clean_text, get_for_update, get_owned
+from prism.services.validation import UNSET, check_number, check_version, clean_text, get_for_update, get_owned
 
-__all__ = ["ESTIMATE_MAX", "UNSET", "RequirementChanges", "RequirementDraft", "RequirementService"]
+__all__ = ["ESTIMATE_MAX", "RequirementChanges", "RequirementDraft", "RequirementService"]
 
 ESTIMATE_MAX = 1000.0
 MAX_LABELS = 20
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Any = _Unset()
-"""Marks an update field the client did not send (as opposed to null, which clears it)."""
 
 
 @dataclass(frozen=True)

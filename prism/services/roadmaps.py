@@ -20,8 +20,7 @@ from prism.db.engine import transaction
 from prism.db.tables import Product, Requirement, Roadmap, RoadmapItem
 from prism.domain.enums import RequirementKind
 from prism.errors import Code, ValidationError
-from prism.services.requirements import UNSET
-from prism.services.validation import check_dates, check_version, clean_text, get_for_update, get_owned
+from prism.services.validation import UNSET, check_dates, check_version, clean_text, get_for_update, get_owned
 
 __all__ = [
     "ITEM_KINDS",

@@ -2,7 +2,7 @@
 
 import re
 from datetime import date
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from sqlmodel import SQLModel, select
@@ -10,9 +10,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.errors import Code, ConflictError, NotFoundError, ValidationError
 
-__all__ = ["check_dates", "check_number", "check_version", "clean_text", "get_for_update", "get_owned"]
+__all__ = ["UNSET", "check_dates", "check_number", "check_version", "clean_text", "get_for_update", "get_owned"]
 
 Row = TypeVar("Row", bound=SQLModel)
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""Marks an update field the client did not send (as opposed to null, which clears it)."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
