@@ -172,6 +172,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        # Browsers ask for it on every GraphiQL load; an empty answer keeps their consoles quiet.
+        Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         *(graphiql_routes() if settings.graphiql else []),
     ]
 

@@ -11,9 +11,11 @@ import hashlib
 import html
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -55,7 +57,7 @@ class Asset:
 
     @property
     def url(self) -> str:
-        """The page-relative URL of this version of the file."""
+        """This version's URL, relative to the page at /graphql, so a proxy may mount PRISM under a prefix."""
         return f"{STATIC_PREFIX.lstrip('/')}{self.path}?v={self.digest[:16]}"
 
     @property
@@ -75,9 +77,9 @@ def _load(path: str) -> Asset:
 
 
 @cache
-def _assets() -> dict[str, Asset]:
+def _assets() -> Mapping[str, Asset]:
     """The files the page loads, read once per process; nothing else under the static directory is served."""
-    return {path: _load(path) for path in (*STYLESHEETS, *SCRIPTS)}
+    return MappingProxyType({path: _load(path) for path in (*STYLESHEETS, *SCRIPTS)})
 
 
 def content_security_policy(nonce: str, host: str | None) -> str:

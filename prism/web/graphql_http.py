@@ -230,7 +230,7 @@ class GraphQLHTTP:
             payload["extensions"] = result.extensions
         status = 400 if request_error and media_type == GRAPHQL_RESPONSE else 200
         return Response(
-            self._encode(payload), status_code=status, media_type=media_type, headers={"X-Request-Id": request_id}
+            self._encode(payload), status_code=status, media_type=media_type, headers={"X-Request-Id": request_id, "Vary": "Accept"}
         )
 
 

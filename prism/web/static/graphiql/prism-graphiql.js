@@ -18,7 +18,7 @@
   var endpoint = window.location.pathname;
 
   var DEFAULT_QUERY = [
-    "# The PRISM GraphQL API. Docs: the book icon on the left.",
+    "# PRISM's GraphQL API. Docs: the book icon on the left.",
     "#",
     "# Most operations need a signed-in user:",
     "# 1. Run LogIn below (or signUp, for a new account).",
