@@ -33,12 +33,17 @@ def parse_options(argv: list[str]) -> Options:
         prog="python -m bench", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--requests", type=int, default=300, help="measured requests per scenario, at most (default: 300)"
+        "--requests", type=int, default=1000, help="measured requests per scenario, at most (default: 1000)"
     )
     parser.add_argument(
         "--duration", type=float, default=30.0, help="seconds per measured scenario, at most (default: 30)"
     )
-    parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests before each scenario (default: 20)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=20,
+        help="unmeasured requests before each scenario, at least one per client (default: 20)",
+    )
     parser.add_argument(
         "--concurrency",
         type=_positive_ints,

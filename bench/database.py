@@ -22,6 +22,9 @@ __all__ = [
 ]
 
 
+IDLE_WAIT_SECONDS = 10.0
+
+
 def _plain(url: str, database: str | None = None) -> str:
     parsed = make_url(url).set(drivername="postgresql")
     if database is not None:
@@ -177,14 +180,19 @@ class BenchDatabase:
         finally:
             await conn.close()
 
-    async def wait_until_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no connection to the database is left (a backend reports its statistics when it exits)."""
-        deadline = time.monotonic() + timeout
+    async def wait_until_idle(self) -> bool:
+        """Wait (up to IDLE_WAIT_SECONDS) until no connection to the database is left.
+
+        A backend reports its statistics when it exits, so PostgreSQL's counters are complete only after that.
+        """
+        deadline = time.monotonic() + IDLE_WAIT_SECONDS
         conn = await self._admin()
         try:
             while time.monotonic() < deadline:
                 left = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", self.name)
                 if left == 0:
+                    # A backend leaves pg_stat_activity a moment before it reports its last counters.
+                    await asyncio.sleep(0.3)
                     return True
                 await asyncio.sleep(0.05)
             return False

@@ -3,6 +3,8 @@
 import asyncio
 import hashlib
 import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -10,7 +12,7 @@ import orjson
 
 from bench.operations import Operation
 
-__all__ = ["Phase", "run_phase"]
+__all__ = ["Phase", "make_client", "make_clients", "run_phase"]
 
 MAX_REPORTED_FAILURES = 5
 
@@ -49,15 +51,30 @@ class Phase:
                 self.failures.append(problem)
 
 
+def make_client(base_url: str, token: str | None) -> httpx.AsyncClient:
+    """A client with one keep-alive connection, sending JSON with the bearer token."""
+    headers = {"content-type": "application/json", "accept": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    return httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=300.0)
+
+
+@asynccontextmanager
+async def make_clients(base_url: str, token: str | None, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """`count` independent clients: one shared pool of many connections costs httpx far more CPU per request."""
+    async with AsyncExitStack() as stack:
+        yield [await stack.enter_async_context(make_client(base_url, token)) for _ in range(count)]
+
+
 async def run_phase(
-    client: httpx.AsyncClient,
+    clients: list[httpx.AsyncClient],
     operation: Operation,
     *,
-    concurrency: int,
     max_requests: int,
     max_seconds: float | None,
 ) -> Phase:
-    """Send `operation` from `concurrency` clients until `max_requests` were sent or `max_seconds` passed.
+    """Send `operation` from every client at once until `max_requests` were sent or `max_seconds` passed.
 
     Requests already in flight when time is up are awaited and counted; throughput is requests over the time from
     the first request sent to the last answer received.
@@ -68,7 +85,7 @@ async def run_phase(
     started = time.perf_counter()
     deadline = None if max_seconds is None else started + max_seconds
 
-    async def client_loop() -> None:
+    async def client_loop(client: httpx.AsyncClient) -> None:
         nonlocal sent
         while sent < max_requests and (deadline is None or time.perf_counter() < deadline):
             sent += 1
@@ -84,6 +101,6 @@ async def run_phase(
             phase.digests.add(hashlib.sha256(content).hexdigest())
             phase.check(response.status_code, content)
 
-    await asyncio.gather(*(client_loop() for _ in range(concurrency)))
+    await asyncio.gather(*(client_loop(client) for client in clients))
     phase.elapsed_seconds = time.perf_counter() - started
     return phase

@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 
 from bench import checks
 from bench.database import BenchDatabase, create_database, open_server
-from bench.load import run_phase
+from bench.load import make_client, make_clients, run_phase
 from bench.operations import DASHBOARD, OPERATIONS, Operation, dashboard_shape
 from bench.report import print_checks, print_comparison, print_table
 from bench.results import ScenarioResult, machine, software
@@ -62,20 +61,12 @@ def _log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def _client(base_url: str, token: str | None, concurrency: int) -> httpx.AsyncClient:
-    headers = {"content-type": "application/json", "accept": "application/json"}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return httpx.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=300.0)
-
-
 async def _sign_in(database: BenchDatabase, home: Path, data: DataSet) -> Reference:
     """Log in through the API and record one answer to each operation as the reference."""
     server = ServerProcess(database.url, home)
     await asyncio.to_thread(server.start)
     try:
-        async with _client(server.base_url, None, 1) as client:
+        async with make_client(server.base_url, None) as client:
             response = await client.post(
                 "/graphql",
                 content=orjson.dumps(
@@ -87,7 +78,7 @@ async def _sign_in(database: BenchDatabase, home: Path, data: DataSet) -> Refere
                 raise RuntimeError(f"logIn failed: {payload}")
             token = payload["accessToken"]
         digests, sizes, shape = {}, {}, {}
-        async with _client(server.base_url, token, 1) as client:
+        async with make_client(server.base_url, token) as client:
             for operation in OPERATIONS.values():
                 response = await client.post("/graphql", content=operation.body())
                 document = response.json()
@@ -117,18 +108,13 @@ async def _scenario(
     server = ServerProcess(database.url, home, baseline=configuration == "baseline")
     await asyncio.to_thread(server.start)
     try:
-        async with _client(server.base_url, reference.token, concurrency) as client:
-            warmup = await run_phase(
-                client, operation, concurrency=concurrency, max_requests=options.warmup, max_seconds=None
-            )
+        async with make_clients(server.base_url, reference.token, concurrency) as clients:
+            # Every client sends at least one warm-up request, so its connection (and the server's pooled database
+            # connection behind it) exists before the measurement starts.
+            warmup_requests = max(options.warmup, concurrency)
+            warmup = await run_phase(clients, operation, max_requests=warmup_requests, max_seconds=None)
             cpu_before, client_before = server.cpu_seconds(), time.process_time()
-            measured = await run_phase(
-                client,
-                operation,
-                concurrency=concurrency,
-                max_requests=options.requests,
-                max_seconds=options.duration,
-            )
+            measured = await run_phase(clients, operation, max_requests=options.requests, max_seconds=options.duration)
             cpu_after, client_after = server.cpu_seconds(), time.process_time()
             rss = server.rss_bytes()
     finally:
@@ -187,7 +173,7 @@ async def run(options: Options) -> int:
     """Run every scenario of every configuration; print and save the results. Exit status 1 if any check failed."""
     started = datetime.now(UTC)
     home = Path(tempfile.mkdtemp(prefix="prism-bench-"))
-    _log("starting PostgreSQL" if not options.embedded_home.exists() else "opening PostgreSQL")
+    _log("opening PostgreSQL")
     server = await asyncio.to_thread(open_server, options.embedded_home)
     database: BenchDatabase | None = None
     results: list[ScenarioResult] = []

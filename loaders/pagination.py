@@ -3,7 +3,8 @@
 A `ListKey` asks for one page of rows of one table under one parent (a product's requirements, an organization's
 products). Keys that differ only in their parent are answered by a single statement that ranks rows per parent
 with a window function, so a nested connection costs one statement per level, not one per parent.
-Cursors are opaque: they encode the sort value and the id of a row (keyset pagination, stable under inserts).
+Cursors are opaque: they encode the sort value and the id of a row (keyset pagination, stable under inserts), and
+name the list and sort field they came from, so a cursor handed to another list is refused instead of misread.
 """
 
 import base64
@@ -36,6 +37,8 @@ __all__ = [
     "Window",
     "decode_cursor",
     "encode_cursor",
+    "list_name",
+    "validate_cursor",
 ]
 
 MAX_PAGE_SIZE = 100
@@ -113,22 +116,30 @@ class PageOfRows:
     has_previous_page: bool
 
 
-def encode_cursor(sort_value: Any, row_id: UUID) -> str:
-    """An opaque cursor for a row at a sort position."""
+def list_name(source: ListSource, order: Order) -> str:
+    """What a cursor names as its list: the source and the sort field (the direction may change between pages)."""
+    return f"{source.name}/{order.field}"
+
+
+def encode_cursor(sort_value: Any, row_id: UUID, name: str) -> str:
+    """An opaque cursor for a row at a sort position of the list called `name`."""
     if isinstance(sort_value, datetime | date):
         sort_value = sort_value.isoformat()
-    raw = orjson.dumps([sort_value, str(row_id)])
+    raw = orjson.dumps([name, sort_value, str(row_id)])
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[Any, UUID]:
-    """The sort value and row id a cursor encodes; anything malformed raises InvalidCursorError."""
+def decode_cursor(cursor: str, name: str) -> tuple[Any, UUID]:
+    """The sort value and row id a cursor of list `name` encodes; anything else raises InvalidCursorError."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value, row_id = orjson.loads(raw)
-        return value, UUID(row_id)
+        issued_for, value, row_id = orjson.loads(raw)
+        parsed = UUID(row_id)
     except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as err:
         raise InvalidCursorError("The cursor is not valid for this list.") from err
+    if issued_for != name:
+        raise InvalidCursorError("The cursor belongs to another list or sort order.")
+    return value, parsed
 
 
 def _typed(value: Any, expression: sa.ColumnElement[Any]) -> Any:
@@ -147,9 +158,20 @@ def _typed(value: Any, expression: sa.ColumnElement[Any]) -> Any:
     return value
 
 
-def _after(sort: sa.ColumnElement[Any], id_column: sa.ColumnElement[Any], cursor: str, descending: bool) -> Any:
-    value, row_id = decode_cursor(cursor)
-    value = _typed(value, sort)
+def _position(cursor: str, name: str, sort: sa.ColumnElement[Any]) -> tuple[Any, UUID]:
+    value, row_id = decode_cursor(cursor, name)
+    return _typed(value, sort), row_id
+
+
+def validate_cursor(source: ListSource, order: Order, cursor: str) -> None:
+    """Raise InvalidCursorError unless this list issued the cursor, so callers can refuse it before loading."""
+    _position(cursor, list_name(source, order), source.order_fields[order.field](source.table))
+
+
+def _after(
+    sort: sa.ColumnElement[Any], id_column: sa.ColumnElement[Any], cursor: str, name: str, descending: bool
+) -> Any:
+    value, row_id = _position(cursor, name, sort)
     if descending:
         return sa.tuple_(sort, id_column) < sa.tuple_(sa.literal(value, sort.type), sa.literal(row_id))
     return sa.tuple_(sort, id_column) > sa.tuple_(sa.literal(value, sort.type), sa.literal(row_id))
@@ -181,10 +203,11 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
         # Walking backwards reads the list in reverse and flips the page afterwards.
         descending = order.descending != window.backwards
         conditions = [parent.in_([k.parent for k in keys]), *source.where(table, head.filter)]
+        name = list_name(source, order)
         if window.after is not None:
-            conditions.append(_after(sort, table.c.id, window.after, order.descending))
+            conditions.append(_after(sort, table.c.id, window.after, name, order.descending))
         if window.before is not None:
-            conditions.append(_after(sort, table.c.id, window.before, not order.descending))
+            conditions.append(_after(sort, table.c.id, window.before, name, not order.descending))
         ordering = [sort.desc(), table.c.id.desc()] if descending else [sort.asc(), table.c.id.asc()]
         limit = window.size + 1
         sort_label = sort.label("_sort")
@@ -211,7 +234,7 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
             page = found[: window.size]
             if window.backwards:
                 page.reverse()
-            cursors = [encode_cursor(row._sort, row.id) for row in page]
+            cursors = [encode_cursor(row._sort, row.id, name) for row in page]
             result[key] = PageOfRows(
                 rows=page,
                 cursors=cursors,

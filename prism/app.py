@@ -86,6 +86,10 @@ def build_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         embedded = None
         url = settings.database_url
+        if url is None and settings.environment == "production":
+            raise RuntimeError(
+                "DATABASE_URL is required in production: the embedded PostgreSQL is for laptops and tests."
+            )
         if url is None:
             embedded = await asyncio.to_thread(start_embedded_postgres, settings.home_path)
             url = embedded.url

@@ -57,7 +57,7 @@ def serve(host: str | None, port: int | None, reload: bool, workers: int) -> Non
         log_config=None,
         access_log=False,
         proxy_headers=True,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 

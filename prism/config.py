@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     )
     access_token_ttl_seconds: int = 3600
 
+    shutdown_grace_seconds: int = Field(
+        default=20, ge=0, description="On SIGTERM, how long in-flight requests may finish before the server stops."
+    )
+
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 

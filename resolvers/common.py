@@ -8,7 +8,16 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
-from loaders.pagination import MAX_PAGE_SIZE, CountKey, ListKey, ListSource, Order, Window
+from loaders.pagination import (
+    MAX_PAGE_SIZE,
+    CountKey,
+    InvalidCursorError,
+    ListKey,
+    ListSource,
+    Order,
+    Window,
+    validate_cursor,
+)
 from prism.errors import Code, NotFoundError, PrismError, ValidationError
 
 if TYPE_CHECKING:
@@ -96,7 +105,15 @@ async def load_connection(
     build: Callable[[Any], NodeType],
 ) -> Connection[NodeType]:
     """Load one page of a list through the request's page loader and wrap it as a connection."""
-    key = ListKey(source=source, parent=parent, filter=filter, order=order, window=window(first, after, last, before))
+    page_window = window(first, after, last, before)
+    for field, cursor in (("after", after), ("before", before)):
+        if cursor is None:
+            continue
+        try:
+            validate_cursor(source, order, cursor)
+        except InvalidCursorError as error:
+            raise ValidationError(f"`{field}`: {error}", field=field, code=Code.BAD_USER_INPUT) from None
+    key = ListKey(source=source, parent=parent, filter=filter, order=order, window=page_window)
     page = await info.context.loaders.page.load(key)
     nodes = [build(row) for row in page.rows]
     return Connection(

@@ -13,7 +13,7 @@ __all__ = ["ErrorCodes", "classify", "coded_errors"]
 
 logger = logging.getLogger("prism.graphql")
 
-_TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "max token", "maximum number of tokens")
+_TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "tokens. Parsing aborted")
 
 
 def classify(error: GraphQLError) -> tuple[str, bool]:
@@ -26,10 +26,10 @@ def classify(error: GraphQLError) -> tuple[str, bool]:
         return existing, False
     if original is None or isinstance(original, GraphQLError):
         message = error.message
-        if message.startswith("Syntax Error"):
-            return "GRAPHQL_PARSE_FAILED", False
         if any(marker in message for marker in _TOO_COMPLEX_MARKERS):
             return "QUERY_TOO_COMPLEX", False
+        if message.startswith("Syntax Error"):
+            return "GRAPHQL_PARSE_FAILED", False
         if message.startswith("Variable '") or error.path is not None:
             return Code.BAD_USER_INPUT.value, False
         return "GRAPHQL_VALIDATION_FAILED", False

@@ -2,6 +2,7 @@
 
 import enum
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
@@ -81,7 +82,7 @@ class Product(LoadedNode):
             after=after,
             last=last,
             before=before,
-            build=Requirement.from_row,
+            build=partial(Requirement.from_row, product_key=self.key),
         )
 
     @strawberry.field(description="The product's sprints by start date, undated ones last.")

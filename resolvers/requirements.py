@@ -1,6 +1,7 @@
 """Requirements: the type, its history, queries and mutations."""
 
 import enum
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Self
 from uuid import UUID
@@ -97,9 +98,11 @@ class Requirement(LoadedNode):
     reporter_id: strawberry.Private[UUID | None]
     sprint_id: strawberry.Private[UUID | None]
     release_id: strawberry.Private[UUID | None]
+    product_key: strawberry.Private[str | None] = None
 
     @classmethod
-    def from_row(cls, row: Any) -> Self:
+    def from_row(cls, row: Any, product_key: str | None = None) -> Self:
+        """The node for a requirement row; pass `product_key` when it is known, so `key` needs no loader."""
         return cls(
             id=str(row.id),
             number=row.number,
@@ -122,10 +125,18 @@ class Requirement(LoadedNode):
             reporter_id=row.reporter_id,
             sprint_id=row.sprint_id,
             release_id=row.release_id,
+            product_key=product_key,
         )
 
-    @strawberry.field(description="Human key: the product key and number, like PRISM-12.")
-    async def key(self, info: Info) -> str:
+    # Not async: in a product's requirements the key is known, and an async resolver on a field of a long list costs
+    # a task per row (docs/performance.md). Without the product key it returns an awaitable that loads it.
+    @strawberry.field(description="Human key: the product key and number, like PRISM-12.", graphql_type=str)
+    def key(self, info: Info) -> str | Awaitable[str]:
+        if self.product_key is not None:
+            return f"{self.product_key}-{self.number}"
+        return self._load_key(info)
+
+    async def _load_key(self, info: Info) -> str:
         product = await info.context.loaders.product_by_id.load(self.product_id)
         assert product is not None, "a requirement's product is in the same organization"
         return f"{product.key}-{self.number}"

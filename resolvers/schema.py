@@ -4,6 +4,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
+from graphql import get_named_type
 from strawberry import relay
 from strawberry.extensions import (
     AddValidationRules,
@@ -157,7 +158,7 @@ def build_schema(max_depth: int = 12, tracing: bool = False, caches: bool = True
         from strawberry.extensions.tracing import OpenTelemetryExtension
 
         extensions.append(lambda: OpenTelemetryExtension(arg_filter=_no_arguments))
-    return PrismSchema(
+    schema = PrismSchema(
         query=Query,
         mutation=Mutation,
         types=list(NODE_TYPES.values()),
@@ -169,6 +170,17 @@ def build_schema(max_depth: int = 12, tracing: bool = False, caches: bool = True
             *extensions,
         ],
     )
+    _describe_mutation_inputs(schema)
+    return schema
+
+
+def _describe_mutation_inputs(schema: strawberry.Schema) -> None:
+    """Describe each mutation's `input` argument by its input type, unless the resolver describes it itself."""
+    mutation = schema._schema.mutation_type
+    for field in mutation.fields.values() if mutation else ():
+        argument = field.args.get("input")
+        if argument is not None and not argument.description:
+            argument.description = get_named_type(argument.type).description
 
 
 def schema_sdl(schema: strawberry.Schema) -> str:

@@ -272,7 +272,8 @@ def global_id(type_name: str, row_id: uuid.UUID) -> str:
 async def insert_rows(app: Any, model: Any, rows: list[dict[str, Any]]) -> None:
     """Insert rows of one organization straight into a table, for bulk data or rows no API under test creates.
 
-    Each row carries its `organization_id` (a UUID); the insert runs in one transaction scoped to it, like the app's.
+    Each row carries its `organization_id` (a UUID); columns left out take the model's defaults (ids, timestamps).
+    The insert runs in one transaction scoped to the organization, like the app's.
     """
     import sqlalchemy as sa
 
@@ -282,5 +283,6 @@ async def insert_rows(app: Any, model: Any, rows: list[dict[str, Any]]) -> None:
         return
     organizations = {row["organization_id"] for row in rows}
     assert len(organizations) == 1, "insert the rows of one organization at a time"
+    filled = [model(**row).model_dump() for row in rows]
     async with transaction(app.state.runtime().engine, organizations.pop()) as session:
-        await (await session.connection()).execute(sa.insert(model.__table__), rows)
+        await (await session.connection()).execute(sa.insert(model.__table__), filled)

@@ -218,9 +218,7 @@ async def test_a_streamed_body_over_the_limit_is_413_without_a_content_length(
             yield b" " * 65536
         yield b'"}'
 
-    response = checked(
-        await http.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
-    )
+    response = checked(await http.post("/graphql", content=chunks(), headers={"content-type": "application/json"}))
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
 
@@ -293,3 +291,21 @@ async def test_an_exception_outside_graphql_execution_is_a_500_with_a_request_id
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
     assert "secret detail" not in response.text
     assert any(getattr(r, "request_id", None) == request_id and r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ products { nodes { requirements { nodes { parent { parent { parent { parent { parent { parent { parent"
+        " { parent { parent { id } } } } } } } } } } } } } }",
+        "{ " + " ".join(f"a{n}: __typename" for n in range(3000)) + " }",
+    ],
+    ids=["too deep", "too many tokens"],
+)
+async def test_an_operation_over_the_depth_or_token_limit_is_refused_before_it_runs(
+    http: httpx.AsyncClient, query: str
+) -> None:
+    response = await post(http, {"query": query}, headers={"accept": GRAPHQL_RESPONSE})
+    assert response.status_code == 400
+    assert "data" not in response.json()
+    assert error_codes(response) == ["QUERY_TOO_COMPLEX"]

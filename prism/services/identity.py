@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
@@ -77,7 +78,15 @@ class IdentityService:
             user = User(email=email, name=name, password_hash=password_hash)
             organization = Organization(id=organization_id, name=organization_name, slug=slugify(organization_name))
             session.add_all([user, organization])
-            await session.flush()
+            try:
+                await session.flush()
+            except IntegrityError as error:
+                # Another sign-up took the email between the check above and this insert.
+                if "uq_app_user_email" not in str(error.orig):
+                    raise
+                raise ValidationError(
+                    "An account with this email exists; log in instead.", field="email", code=Code.ALREADY_EXISTS
+                ) from None
             session.add(Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER.value))
         token, expires = self._tokens.issue(user.id, organization.id)
         return AuthResult(user=user, organization=organization, access_token=token, expires_at=expires)

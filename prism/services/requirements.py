@@ -216,10 +216,23 @@ class RequirementService:
         async with transaction(self._engine, self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
             check_version(requirement.version, version, "requirement")
-            await session.exec(
+            moved = await session.exec(
                 sa.update(Requirement)  # type: ignore[call-overload]
                 .where(col(Requirement.organization_id) == self._org, col(Requirement.parent_id) == requirement.id)
                 .values(parent_id=requirement.parent_id, version=Requirement.version + 1, updated_at=utcnow())
+                .returning(col(Requirement.id))
+            )
+            # A child's new parent is a change of its own, recorded in its history like any other move.
+            session.add_all(
+                RequirementEvent(
+                    organization_id=self._org,
+                    requirement_id=child_id,
+                    actor_id=self._viewer.user_id,
+                    kind=RequirementEventKind.PARENT.value,
+                    from_value=_text(requirement.id),
+                    to_value=_text(requirement.parent_id),
+                )
+                for child_id in moved.scalars().all()
             )
             await session.delete(requirement)
         return requirement

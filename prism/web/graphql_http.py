@@ -230,7 +230,10 @@ class GraphQLHTTP:
             payload["extensions"] = result.extensions
         status = 400 if request_error and media_type == GRAPHQL_RESPONSE else 200
         return Response(
-            self._encode(payload), status_code=status, media_type=media_type, headers={"X-Request-Id": request_id, "Vary": "Accept"}
+            self._encode(payload),
+            status_code=status,
+            media_type=media_type,
+            headers={"X-Request-Id": request_id, "Vary": "Accept"},
         )
 
 

@@ -3,6 +3,7 @@
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
@@ -12,9 +13,14 @@ from prism.db.engine import build_engine
 target_metadata = SQLModel.metadata
 
 
+MIGRATION_LOCK = 0x707269736D  # "prism": one migrator at a time, whatever process or replica starts it
+
+
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
     with context.begin_transaction():
+        # Replicas or workers starting together would otherwise apply the same migration twice.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -1,0 +1,88 @@
+"""Migrations: a fresh database goes up, all the way down and up again, and ends exactly as the models describe."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, make_url
+from sqlmodel import SQLModel
+
+import prism.app  # noqa: F401  (imports every module that defines tables, as the running app does)
+from prism.db import migrate
+from prism.db.engine import build_engine
+
+
+@pytest.fixture
+async def fresh_database(server_url: str) -> AsyncIterator[str]:
+    """An empty database of its own on the test server, dropped afterwards."""
+    server = make_url(server_url).set(drivername="postgresql")
+    name = f"prism_migrations_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(server.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(server.render_as_string(hide_password=False))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+async def inspect(url: str, check: Any) -> Any:
+    """Run `check(sync_connection)` against the database."""
+    engine = build_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(check)
+    finally:
+        await engine.dispose()
+
+
+def tables(connection: Connection) -> set[str]:
+    return set(sa.inspect(connection).get_table_names())
+
+
+def differences(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return compare_metadata(context, SQLModel.metadata)  # type: ignore[no-any-return]
+
+
+async def test_upgrade_downgrade_and_upgrade_again_end_at_the_models(fresh_database: str) -> None:
+    head = ScriptDirectory.from_config(migrate.alembic_config(fresh_database)).get_current_head()
+    model_tables = set(SQLModel.metadata.tables)
+
+    await asyncio.to_thread(migrate.upgrade, fresh_database, "head")
+    assert await asyncio.to_thread(migrate.current_revision, fresh_database) == head
+    assert await inspect(fresh_database, tables) == model_tables | {"alembic_version"}
+
+    await asyncio.to_thread(migrate.downgrade, fresh_database, "base")
+    assert await asyncio.to_thread(migrate.current_revision, fresh_database) is None
+    assert await inspect(fresh_database, tables) <= {"alembic_version"}
+
+    await asyncio.to_thread(migrate.upgrade, fresh_database, "head")
+    assert await asyncio.to_thread(migrate.current_revision, fresh_database) == head
+    found = await inspect(fresh_database, differences)
+    assert found == [], (
+        "the migrated schema differs from the SQLModel tables; add a migration "
+        f"(alembic autogenerate, then read and fix it): {found}"
+    )
+
+
+def test_the_migration_history_is_one_line_of_described_steps() -> None:
+    scripts = ScriptDirectory.from_config(migrate.alembic_config("postgresql://unused/unused"))
+    assert len(scripts.get_heads()) == 1, f"several heads: {scripts.get_heads()}; merge them"
+    revisions = list(scripts.walk_revisions())
+    assert revisions[-1].down_revision is None
+    for revision in revisions:
+        assert revision.doc, f"migration {revision.revision} needs a message saying what it does"

@@ -1,0 +1,54 @@
+"""Operating PRISM: start-up guards, the embedded database's recovery after a crash, migrations under a lock."""
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+from asgi_lifespan import LifespanManager
+
+from prism.app import build_app
+from prism.config import Settings
+from prism.db import migrate
+from prism.db.embedded import _forget_dead_owners
+from tests.conftest import _create_database, _drop_database
+
+
+async def test_production_refuses_to_start_without_a_database_url(tmp_path: Path) -> None:
+    app = build_app(Settings(environment="production", database_url=None, home=tmp_path, log_format="console"))
+    with pytest.raises(RuntimeError, match="DATABASE_URL is required in production"):
+        async with LifespanManager(app):
+            pass
+    assert not (tmp_path / "pgdata").exists(), "no embedded server may have been started"
+
+
+def test_a_crashed_owner_of_the_embedded_server_is_forgotten_so_the_next_shutdown_stops_it(tmp_path: Path) -> None:
+    owners = tmp_path / ".handle_pids.json"
+    dead = 2**22 + 12345  # above the default pid_max of 4194304 on Linux: no process has it
+    owners.write_text(json.dumps([os.getpid(), dead]))
+    _forget_dead_owners(tmp_path)
+    assert json.loads(owners.read_text()) == [os.getpid()]
+
+
+def test_the_shutdown_grace_period_comes_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRISM_SHUTDOWN_GRACE_SECONDS", "7")
+    assert Settings().shutdown_grace_seconds == 7
+
+
+async def test_two_migrators_starting_together_both_succeed(server_url: str) -> None:
+    name = f"prism_migrate_race_{uuid.uuid4().hex[:8]}"
+    url = await _create_database(server_url, name)
+    try:
+        # Two processes, like two replicas starting at once (alembic itself is not thread-safe).
+        command = [sys.executable, "-c", f"from prism.db import migrate; migrate.upgrade({url!r})"]
+        migrators = [await asyncio.create_subprocess_exec(*command, stderr=asyncio.subprocess.PIPE) for _ in range(2)]
+        results = [await process.communicate() for process in migrators]
+        assert [process.returncode for process in migrators] == [0, 0], results
+        head = ScriptDirectory.from_config(migrate.alembic_config(url)).get_current_head()
+        assert await asyncio.to_thread(migrate.current_revision, url) == head
+    finally:
+        await _drop_database(server_url, name)

@@ -1,0 +1,240 @@
+"""Cursor pagination of connections: every item once, both directions, honest pageInfo, and clear errors."""
+
+import base64
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.helpers import Account, GraphQLClient, create_product, create_requirement, sign_up
+
+COUNT = 23
+
+PAGE = """
+query($id: ID!, $first: Int, $after: String, $last: Int, $before: String, $order: RequirementOrder) {
+  product(id: $id) {
+    requirements(first: $first, after: $after, last: $last, before: $before, orderBy: $order) {
+      totalCount
+      edges { cursor node { key } }
+      nodes { key }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+async def listed(http: httpx.AsyncClient) -> tuple[Account, str, list[str]]:
+    """An account whose product holds COUNT requirements; returns it, the product id and the keys in rank order."""
+    account = await sign_up(GraphQLClient(http))
+    product = await create_product(account, key="PAGE")
+    keys = [(await create_requirement(account, product["id"], f"Item {n:02d}"))["key"] for n in range(COUNT)]
+    return account, product["id"], keys
+
+
+async def page(account: Account, product_id: str, **arguments: Any) -> dict[str, Any]:
+    data = await account(PAGE, {"id": product_id, **arguments})
+    connection: dict[str, Any] = data["product"]["requirements"]
+    assert [e["node"] for e in connection["edges"]] == connection["nodes"]
+    cursors = [e["cursor"] for e in connection["edges"]]
+    info = connection["pageInfo"]
+    assert (info["startCursor"], info["endCursor"]) == ((cursors[0], cursors[-1]) if cursors else (None, None))
+    return connection
+
+
+def keys_of(connection: dict[str, Any]) -> list[str]:
+    return [node["key"] for node in connection["nodes"]]
+
+
+async def test_paging_forward_sees_every_item_once_in_order(listed: tuple[Account, str, list[str]]) -> None:
+    account, product_id, keys = listed
+    seen: list[str] = []
+    after = None
+    pages = 0
+    while True:
+        connection = await page(account, product_id, first=5, after=after)
+        pages += 1
+        assert connection["totalCount"] == COUNT
+        info = connection["pageInfo"]
+        assert info["hasPreviousPage"] is (after is not None)
+        seen += keys_of(connection)
+        if not info["hasNextPage"]:
+            break
+        after = info["endCursor"]
+    assert seen == keys
+    assert pages == 5
+    assert len(keys_of(connection)) == COUNT - 4 * 5
+
+
+async def test_paging_backward_sees_every_item_once_in_order(listed: tuple[Account, str, list[str]]) -> None:
+    account, product_id, keys = listed
+    chunks: list[list[str]] = []
+    before = None
+    while True:
+        connection = await page(account, product_id, last=6, before=before)
+        info = connection["pageInfo"]
+        assert info["hasNextPage"] is (before is not None)
+        chunks.insert(0, keys_of(connection))
+        if not info["hasPreviousPage"]:
+            break
+        before = info["startCursor"]
+    assert [key for chunk in chunks for key in chunk] == keys
+    assert [len(chunk) for chunk in chunks] == [5, 6, 6, 6]
+
+
+async def test_a_page_that_holds_the_rest_exactly_has_no_next_page(listed: tuple[Account, str, list[str]]) -> None:
+    account, product_id, keys = listed
+    first = await page(account, product_id, first=COUNT - 3)
+    rest = await page(account, product_id, first=3, after=first["pageInfo"]["endCursor"])
+    assert keys_of(rest) == keys[-3:]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    whole = await page(account, product_id, first=COUNT)
+    assert whole["pageInfo"] == {
+        "hasNextPage": False,
+        "hasPreviousPage": False,
+        "startCursor": whole["edges"][0]["cursor"],
+        "endCursor": whole["edges"][-1]["cursor"],
+    }
+
+
+async def test_first_zero_returns_no_items_but_the_total(listed: tuple[Account, str, list[str]]) -> None:
+    account, product_id, _ = listed
+    connection = await page(account, product_id, first=0)
+    assert connection["nodes"] == []
+    assert connection["totalCount"] == COUNT
+    assert connection["pageInfo"]["hasNextPage"] is True
+
+
+async def test_without_first_or_last_a_default_page_is_returned(listed: tuple[Account, str, list[str]]) -> None:
+    account, product_id, keys = listed
+    connection = await page(account, product_id)
+    assert keys_of(connection) == keys  # fewer than the default page size of 50
+
+
+async def test_paging_a_descending_order_sees_every_item_once(listed: tuple[Account, str, list[str]]) -> None:
+    account, product_id, keys = listed
+    order = {"field": "TITLE", "direction": "DESC"}
+    first = await page(account, product_id, first=10, order=order)
+    second = await page(account, product_id, first=10, after=first["pageInfo"]["endCursor"], order=order)
+    third = await page(account, product_id, first=10, after=second["pageInfo"]["endCursor"], order=order)
+    assert keys_of(first) + keys_of(second) + keys_of(third) == list(reversed(keys))
+    back = await page(account, product_id, last=4, before=second["pageInfo"]["startCursor"], order=order)
+    assert keys_of(back) == list(reversed(keys))[6:10]
+
+
+async def test_a_cursor_keeps_working_after_its_row_is_deleted_and_others_are_added(account: Account) -> None:
+    product = await create_product(account)
+    created = [await create_requirement(account, product["id"], f"R{n}") for n in range(6)]
+    first = await page(account, product["id"], first=3)
+    boundary = created[2]
+    deleted = await account(
+        "mutation($input: DeleteRequirementInput!) { deleteRequirement(input: $input) { userErrors { code } } }",
+        {"input": {"id": boundary["id"], "version": boundary["version"]}},
+    )
+    assert deleted["deleteRequirement"]["userErrors"] == []
+    added = await create_requirement(account, product["id"], "R6")
+    rest = await page(account, product["id"], first=10, after=first["pageInfo"]["endCursor"])
+    assert keys_of(rest) == [c["key"] for c in created[3:]] + [added["key"]]
+    assert rest["totalCount"] == 6
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "field"),
+    [
+        ({"first": 101}, "OUT_OF_RANGE", "first"),
+        ({"first": -1}, "OUT_OF_RANGE", "first"),
+        ({"last": 101}, "OUT_OF_RANGE", "last"),
+        ({"last": -5}, "OUT_OF_RANGE", "last"),
+        ({"first": 2, "last": 2}, "BAD_USER_INPUT", "first"),
+    ],
+)
+async def test_page_sizes_out_of_range_are_refused(
+    listed: tuple[Account, str, list[str]], arguments: dict[str, int], code: str, field: str
+) -> None:
+    account, product_id, _ = listed
+    result = await account.run(PAGE, {"id": product_id, **arguments})
+    assert result.codes == [code]
+    assert result.errors[0]["extensions"]["field"] == field
+    assert result.errors[0]["path"] == ["product", "requirements"]
+
+
+def _forge(payload: Any) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(payload)).decode().rstrip("=")
+
+
+async def test_garbage_and_foreign_cursors_are_bad_user_input(listed: tuple[Account, str, list[str]]) -> None:
+    account, product_id, _ = listed
+    products = await account("{ products(first: 1) { pageInfo { endCursor } } }")
+    history = await account('{ requirement(key: "PAGE-1") { history(first: 1) { pageInfo { endCursor } } } }')
+    by_title = await page(account, product_id, first=1, order={"field": "TITLE"})
+    by_rank = await page(account, product_id, first=1)
+    bad_cursors = {
+        "garbage": "not a cursor!",
+        "empty": "",
+        "base64 of nonsense": base64.urlsafe_b64encode(b"hello").decode(),
+        "wrong shape": _forge({"a": 1}),
+        "wrong value type": _forge(["requirements_by_product/RANK", 12, "00000000-0000-0000-0000-000000000000"]),
+        "bad uuid": _forge(["requirements_by_product/RANK", "a0", "nope"]),
+        "from the products list": products["products"]["pageInfo"]["endCursor"],
+        "from a history list": history["requirement"]["history"]["pageInfo"]["endCursor"],
+        "from another sort order": by_title["pageInfo"]["endCursor"],
+    }
+    for name, cursor in bad_cursors.items():
+        for direction, size in (("after", "first"), ("before", "last")):
+            result = await account.run(PAGE, {"id": product_id, size: 5, direction: cursor})
+            assert result.codes == ["BAD_USER_INPUT"], (name, direction, result.body)
+            assert result.errors[0]["extensions"]["field"] == direction
+            assert "cursor" in result.errors[0]["message"]
+    # The same cursor is fine in the list and sort order that issued it.
+    again = await page(account, product_id, first=1, after=by_rank["pageInfo"]["endCursor"])
+    assert again["nodes"]
+
+
+async def test_products_page_by_key_and_count_the_whole_organization(account: Account) -> None:
+    created = sorted([(await create_product(account, key=f"K{n}"))["key"] for n in range(7)])
+    query = """query($after: String) {
+                 products(first: 3, after: $after, orderBy: {field: KEY}) {
+                   totalCount nodes { key } pageInfo { hasNextPage endCursor }
+                 }
+               }"""
+    seen, after = [], None
+    while True:
+        connection = (await account(query, {"after": after}))["products"]
+        assert connection["totalCount"] == 7
+        seen += [n["key"] for n in connection["nodes"]]
+        if not connection["pageInfo"]["hasNextPage"]:
+            break
+        after = connection["pageInfo"]["endCursor"]
+    assert seen == created
+
+
+async def test_history_pages_like_any_other_connection(account: Account) -> None:
+    product = await create_product(account)
+    requirement = await create_requirement(account, product["id"])
+    version = requirement["version"]
+    transition = """mutation($input: TransitionRequirementInput!) {
+                      transitionRequirement(input: $input) { requirement { version } userErrors { code } }
+                    }"""
+    for status in ("TODO", "IN_PROGRESS", "IN_REVIEW", "DONE"):
+        data = await account(transition, {"input": {"id": requirement["id"], "version": version, "status": status}})
+        version = data["transitionRequirement"]["requirement"]["version"]
+    query = """query($id: ID!, $after: String) {
+                 requirement(id: $id) {
+                   history(first: 2, after: $after) { totalCount nodes { kind toValue } pageInfo { endCursor } }
+                 }
+               }"""
+    first = (await account(query, {"id": requirement["id"]}))["requirement"]["history"]
+    after = first["pageInfo"]["endCursor"]
+    second = (await account(query, {"id": requirement["id"], "after": after}))["requirement"]["history"]
+    third = await account(query, {"id": requirement["id"], "after": second["pageInfo"]["endCursor"]})
+    events = first["nodes"] + second["nodes"] + third["requirement"]["history"]["nodes"]
+    assert first["totalCount"] == 5
+    assert events == [
+        {"kind": "CREATED", "toValue": "BACKLOG"},
+        {"kind": "STATUS", "toValue": "TODO"},
+        {"kind": "STATUS", "toValue": "IN_PROGRESS"},
+        {"kind": "STATUS", "toValue": "IN_REVIEW"},
+        {"kind": "STATUS", "toValue": "DONE"},
+    ]

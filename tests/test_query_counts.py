@@ -1,0 +1,204 @@
+"""The N+1 guard: nested reads cost a fixed number of SQL statements, however many rows they return.
+
+The counts are kept in tests/query_counts.json. A change of count fails here; when the change is intended, rewrite
+the baseline with `PRISM_UPDATE_QUERY_COUNTS=1 make test PYTEST_ARGS=tests/test_query_counts.py` and commit it.
+"""
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from prism.db.tables import Label, Product, Requirement, RequirementLabel, Sprint
+from tests.helpers import Account, GraphQLClient, insert_rows, join_organization, sign_up, uuid_of
+
+BASELINE = Path(__file__).with_name("query_counts.json")
+UPDATE = os.environ.get("PRISM_UPDATE_QUERY_COUNTS") == "1"
+REQUIREMENTS_PER_PRODUCT = 21
+LABELS = 4
+
+NESTED = """
+{
+  products(first: 100) {
+    nodes {
+      key
+      requirements(first: 20) {
+        totalCount
+        nodes { key title assignee { name } sprint { name } labels { name } childCount }
+      }
+    }
+  }
+}
+"""
+FLAT = """
+{
+  requirements(first: 100, filter: {topLevel: false}) {
+    totalCount
+    nodes {
+      key status product { key } parent { key } reporter { name }
+      children(first: 5) { totalCount nodes { key } }
+      history(first: 5) { totalCount nodes { kind actor { name } } }
+    }
+  }
+}
+"""
+
+
+@dataclass
+class Organization:
+    account: Account
+    products: int
+
+
+async def populate(app: Starlette, account: Account, teammate: Account, products: int) -> None:
+    """`products` products, each with a sprint and REQUIREMENTS_PER_PRODUCT requirements: an epic and its features,
+    assigned to two members in turn, in the sprint, with two labels each. Written in bulk, straight to the tables."""
+    organization = uuid_of(account.organization_id)
+    members = [uuid_of(account.user_id), uuid_of(teammate.user_id)]
+    start = datetime.now(UTC)
+    labels = [{"id": uuid.uuid4(), "organization_id": organization, "name": f"label-{n}"} for n in range(LABELS)]
+    product_rows, sprint_rows, requirement_rows, link_rows = [], [], [], []
+    for p in range(products):
+        product_id, sprint_id = uuid.uuid4(), uuid.uuid4()
+        product_rows.append(
+            {
+                "id": product_id,
+                "organization_id": organization,
+                "key": f"Q{p:03d}",
+                "name": f"Product {p:03d}",
+                "next_number": REQUIREMENTS_PER_PRODUCT + 1,
+            }
+        )
+        sprint_rows.append(
+            {"id": sprint_id, "organization_id": organization, "product_id": product_id, "name": f"Sprint {p}"}
+        )
+        epic_id = uuid.uuid4()
+        for n in range(REQUIREMENTS_PER_PRODUCT):
+            requirement_id = epic_id if n == 0 else uuid.uuid4()
+            requirement_rows.append(
+                {
+                    "id": requirement_id,
+                    "organization_id": organization,
+                    "product_id": product_id,
+                    "number": n + 1,
+                    "kind": "EPIC" if n == 0 else "FEATURE",
+                    "parent_id": None if n == 0 else epic_id,
+                    "title": f"Requirement {n}",
+                    "assignee_id": members[n % 2],
+                    "reporter_id": members[0],
+                    "sprint_id": sprint_id,
+                    "rank": f"a{n:04d}",
+                    "created_at": start + timedelta(microseconds=n),
+                    "updated_at": start,
+                }
+            )
+            for label in (labels[n % LABELS], labels[(n + 1) % LABELS]):
+                link_rows.append(
+                    {"organization_id": organization, "requirement_id": requirement_id, "label_id": label["id"]}
+                )
+    await insert_rows(app, Label, labels)
+    await insert_rows(app, Product, product_rows)
+    await insert_rows(app, Sprint, sprint_rows)
+    await insert_rows(app, Requirement, requirement_rows)
+    await insert_rows(app, RequirementLabel, link_rows)
+
+
+@pytest.fixture(scope="module")
+async def organizations(http: httpx.AsyncClient, app: Starlette, database_url: str) -> dict[int, Organization]:
+    """Two organizations shaped alike, one with 5 products and one with 50."""
+    gql = GraphQLClient(http)
+    made = {}
+    for products in (5, 50):
+        account = await sign_up(gql, name="Owner")
+        teammate = await join_organization(gql, database_url, account, name="Mate")
+        await populate(app, account, teammate, products)
+        made[products] = Organization(account=account, products=products)
+    return made
+
+
+def baseline() -> dict[str, int]:
+    return json.loads(BASELINE.read_text()) if BASELINE.exists() else {}  # type: ignore[no-any-return]
+
+
+def check_against_baseline(name: str, count: int) -> None:
+    """Compare a statement count with the recorded one, or record it when PRISM_UPDATE_QUERY_COUNTS=1."""
+    counts = baseline()
+    if UPDATE:
+        counts[name] = count
+        BASELINE.write_text(json.dumps(counts, indent=2, sort_keys=True) + "\n")
+        return
+    assert name in counts, f"no baseline for {name}: run with PRISM_UPDATE_QUERY_COUNTS=1 and commit {BASELINE.name}"
+    assert count == counts[name], (
+        f"{name} now sends {count} SQL statements instead of {counts[name]}. If that is intended, rewrite "
+        f"the baseline with PRISM_UPDATE_QUERY_COUNTS=1 and commit {BASELINE.name}."
+    )
+
+
+async def statements(account: Account, query: str) -> tuple[int, Any]:
+    result = await account.run(query)
+    assert result.status == 200
+    assert not result.errors, result.errors
+    return result.sql_statements, result.data
+
+
+async def test_the_nested_product_query_costs_the_same_few_statements_for_5_and_50_products(
+    organizations: dict[int, Organization],
+) -> None:
+    counts = {}
+    for products, organization in organizations.items():
+        count, data = await statements(organization.account, NESTED)
+        nodes = data["products"]["nodes"]
+        assert len(nodes) == products
+        for product in nodes:
+            connection = product["requirements"]
+            assert connection["totalCount"] == REQUIREMENTS_PER_PRODUCT
+            assert len(connection["nodes"]) == 20
+            epic, feature = connection["nodes"][0], connection["nodes"][1]
+            assert epic == {
+                "key": f"{product['key']}-1",
+                "title": "Requirement 0",
+                "assignee": {"name": "Owner"},
+                "sprint": {"name": f"Sprint {int(product['key'][1:])}"},
+                "labels": [{"name": "label-0"}, {"name": "label-1"}],
+                "childCount": REQUIREMENTS_PER_PRODUCT - 1,
+            }
+            assert (feature["assignee"], feature["childCount"]) == ({"name": "Mate"}, 0)
+        counts[products] = count
+    assert counts[5] == counts[50], f"statements grow with the data: {counts}"
+    assert counts[50] <= 12, f"{counts[50]} statements for a query with 8 relations"
+    check_against_baseline("products_requirements_assignee_sprint_labels_child_count", counts[50])
+
+
+async def test_a_flat_list_with_parents_children_and_history_costs_the_same_for_any_size(
+    organizations: dict[int, Organization],
+) -> None:
+    counts = {}
+    for products, organization in organizations.items():
+        count, data = await statements(organization.account, FLAT)
+        connection = data["requirements"]
+        assert connection["totalCount"] == products * (REQUIREMENTS_PER_PRODUCT - 1)
+        assert len(connection["nodes"]) == min(100, connection["totalCount"])
+        assert all(n["parent"]["key"].endswith("-1") for n in connection["nodes"])
+        counts[products] = count
+    assert counts[5] == counts[50], f"statements grow with the data: {counts}"
+    check_against_baseline("requirements_product_parent_reporter_children_history", counts[50])
+
+
+async def test_a_single_requirement_by_key_costs_a_fixed_handful(organizations: dict[int, Organization]) -> None:
+    organization = organizations[50]
+    count, data = await statements(
+        organization.account, '{ requirement(key: "Q007-3") { title assignee { name } labels { name } } }'
+    )
+    assert data["requirement"] == {
+        "title": "Requirement 2",
+        "assignee": {"name": "Owner"},
+        "labels": [{"name": "label-2"}, {"name": "label-3"}],
+    }
+    check_against_baseline("requirement_by_key_assignee_labels", count)
