@@ -6,6 +6,17 @@ from bench.results import ScenarioResult, percentile
 
 __all__ = ["print_checks", "print_comparison", "print_table"]
 
+LEGEND = [
+    "CPU ms/req: the server process's user+system CPU per measured request.",
+    "util: its share of one core while measured (well under 100% for CPU-bound work: something else had the CPUs).",
+    "SQL/req: statements the server sent, from its x-sql-statements header.",
+    "PG xact/req: transactions PostgreSQL counted (pg_stat_database), connection start-up taken away: 1.00 is one",
+    "  transaction per request and nothing else (a pool reset outside it would add more).",
+    "PG stmt/req: statements PostgreSQL ran (pg_stat_statements, with BEGIN and ROLLBACK; n/a unless preloaded).",
+    "PG ms/req: PostgreSQL's active time per request, sending the rows included.",
+    "conns: connections the server opened to PostgreSQL.",
+]
+
 
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
@@ -30,6 +41,7 @@ def print_table(results: list[ScenarioResult]) -> None:
         "p50 ms",
         "p99 ms",
         "CPU ms/req",
+        "util",
         "SQL/req",
         "PG xact/req",
         "PG stmt/req",
@@ -51,6 +63,7 @@ def print_table(results: list[ScenarioResult]) -> None:
                 _fmt(1000 * percentile(latencies, 0.5)),
                 _fmt(1000 * percentile(latencies, 0.99)),
                 _fmt(r.cpu_ms_per_request, 2),
+                f"{100 * r.server_utilisation:.0f}%",
                 _fmt(r.sql_per_request, 2),
                 _fmt(r.transactions_per_request, 2),
                 _fmt(r.statements_per_request, 2),
@@ -62,12 +75,8 @@ def print_table(results: list[ScenarioResult]) -> None:
         )
     print()
     print(_render(header, rows))
-    print(
-        "\nCPU ms/req: server process user+system CPU per measured request. SQL/req: the server's x-sql-statements "
-        "header.\nPG xact/req: transactions PostgreSQL counted (pg_stat_database) per request. PG stmt/req: "
-        "statements it ran\n(pg_stat_statements, BEGIN/ROLLBACK included; n/a when not preloaded). PG ms/req: its "
-        "active time per request.\nconns: connections the server opened."
-    )
+    print()
+    print("\n".join(LEGEND))
 
 
 def print_comparison(results: list[ScenarioResult]) -> None:

@@ -58,6 +58,8 @@ class ScenarioResult:
     database: DatabaseCounters
     readiness_checks: int
     own_transactions: int
+    load_average: tuple[float, float] = (0.0, 0.0)
+    """The machine's 1-minute load average before and after the scenario (other work competing for the CPUs)."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -67,6 +69,12 @@ class ScenarioResult:
     @property
     def throughput(self) -> float:
         return self.measured.requests / self.measured.elapsed_seconds if self.measured.elapsed_seconds else 0.0
+
+    @property
+    def server_utilisation(self) -> float:
+        """The share of one core the server used while measured; well below 1 for CPU-bound work means contention."""
+        elapsed = self.measured.elapsed_seconds
+        return self.server_cpu_seconds / elapsed if elapsed else 0.0
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -117,9 +125,8 @@ class ScenarioResult:
                 "max": round(1000 * max(latencies, default=0.0), 2),
             },
             "server_cpu_ms_per_request": round(self.cpu_ms_per_request, 3),
-            "server_cpu_utilisation": round(self.server_cpu_seconds / self.measured.elapsed_seconds, 3)
-            if self.measured.elapsed_seconds
-            else None,
+            "server_cpu_utilisation": round(self.server_utilisation, 3),
+            "load_average_before_after": list(self.load_average),
             "client_cpu_ms_per_request": round(1000 * self.client_cpu_seconds / max(self.measured.requests, 1), 3),
             "server_rss_mib": round(self.server_rss_bytes / 2**20, 1),
             "sql_statements_per_request": {

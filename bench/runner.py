@@ -2,6 +2,7 @@
 
 import asyncio
 import hashlib
+import os
 import shutil
 import tempfile
 import time
@@ -105,6 +106,7 @@ async def _scenario(
     """One fresh server, a warm-up, the measured phase, then PostgreSQL's counters once the server has gone."""
     await database.wait_until_idle()
     before = await database.counters()
+    load_before = os.getloadavg()[0]
     server = ServerProcess(database.url, home, baseline=configuration == "baseline")
     await asyncio.to_thread(server.start)
     try:
@@ -135,6 +137,7 @@ async def _scenario(
         readiness_checks=server.readiness_checks,
         # Reading pg_stat_statements before the run was one transaction in the bench database.
         own_transactions=1 if database.statement_stats else 0,
+        load_average=(load_before, os.getloadavg()[0]),
     )
     for phase_name, phase in (("warm-up", warmup), ("measured", measured)):
         result.problems += [f"{phase_name}: {failure}" for failure in phase.failures]
