@@ -13,6 +13,8 @@ import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
 
+from prism.db.roles import ensure_login_role, url_for_role
+
 __all__ = [
     "BenchDatabase",
     "DatabaseCounters",
@@ -23,6 +25,8 @@ __all__ = [
 
 
 IDLE_WAIT_SECONDS = 10.0
+APP_ROLE = "prism_bench"
+"""The login role the benchmark's servers connect as: a member of prism_app, created once per PostgreSQL server."""
 
 
 def _plain(url: str, database: str | None = None) -> str:
@@ -102,10 +106,35 @@ class BenchDatabase:
     server: PostgresServer
     name: str
     statement_stats: bool = False
+    app_url: str | None = None
+    """Where the server connects: as a member of prism_app (bound by row-level security) once `use_app_role` ran."""
 
     @property
     def url(self) -> str:
+        """The database as the administrator that created it (migrations, seeding, statistics)."""
         return _plain(self.server.admin_url, self.name)
+
+    @property
+    def server_url(self) -> str:
+        """The database as PRISM's server sees it."""
+        return self.app_url or self.url
+
+    async def use_app_role(self) -> str:
+        """Let the server connect as APP_ROLE, as production does; the role PRISM's server will connect as.
+
+        When that role cannot log in (a server that wants passwords), the server connects as the administrator and
+        row-level security does not apply; the report says so.
+        """
+        await ensure_login_role(self.url, APP_ROLE)
+        candidate = url_for_role(self.url, APP_ROLE)
+        try:
+            conn = await asyncpg.connect(_plain(candidate))
+        except (OSError, asyncpg.PostgresError):
+            self.app_url = self.url
+            return str(make_url(self.url).username)
+        await conn.close()
+        self.app_url = candidate
+        return APP_ROLE
 
     async def _admin(self) -> asyncpg.Connection:
         return await asyncpg.connect(self.server.admin_url)

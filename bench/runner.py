@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from bench import checks
-from bench.database import BenchDatabase, create_database, open_server
+from bench.database import APP_ROLE, BenchDatabase, create_database, open_server
 from bench.load import make_client, make_clients, run_phase
 from bench.operations import DASHBOARD, OPERATIONS, Operation, dashboard_shape
 from bench.report import print_checks, print_comparison, print_table
@@ -64,7 +64,7 @@ def _log(message: str) -> None:
 
 async def _sign_in(database: BenchDatabase, home: Path, data: DataSet) -> Reference:
     """Log in through the API and record one answer to each operation as the reference."""
-    server = ServerProcess(database.url, home)
+    server = ServerProcess(database.server_url, home)
     await asyncio.to_thread(server.start)
     try:
         async with make_client(server.base_url, None) as client:
@@ -107,7 +107,7 @@ async def _scenario(
     await database.wait_until_idle()
     before = await database.counters()
     load_before = os.getloadavg()[0]
-    server = ServerProcess(database.url, home, baseline=configuration == "baseline")
+    server = ServerProcess(database.server_url, home, baseline=configuration == "baseline")
     await asyncio.to_thread(server.start)
     try:
         async with make_clients(server.base_url, reference.token, concurrency) as clients:
@@ -195,7 +195,10 @@ async def run(options: Options) -> int:
             f"in {seed_seconds:.1f} s; PostgreSQL {version}, pg_stat_statements "
             f"{'on' if statement_stats else 'not loaded'}"
         )
-        found = await _checks(database.url)
+        role = await database.use_app_role()
+        if role != APP_ROLE:
+            _log(f"warning: role {APP_ROLE} cannot log in here; the server connects as {role} (row-level security off)")
+        found = await _checks(database.server_url)
         print_checks(found)
         reference = await _sign_in(database, home, data)
         _log(f"signed in; dashboard answer {reference.sizes['dashboard']} bytes, {reference.dashboard}")
@@ -220,7 +223,12 @@ async def run(options: Options) -> int:
             "finished_at": datetime.now(UTC).isoformat(),
             "machine": machine(),
             "software": software(),
-            "postgresql": {"server": server.description, "version": version, "pg_stat_statements": statement_stats},
+            "postgresql": {
+                "server": server.description,
+                "version": version,
+                "pg_stat_statements": statement_stats,
+                "server_role": role,
+            },
             "data_set": {**asdict(data), "organization_id": str(data.organization_id)},
             "reference": {"sizes": reference.sizes, "dashboard": reference.dashboard, "digests": reference.digests},
             "options": {**asdict(options), "output": str(options.output), "embedded_home": str(options.embedded_home)},

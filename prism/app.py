@@ -23,6 +23,7 @@ from prism.context import Context
 from prism.db import migrate
 from prism.db.embedded import start_embedded_postgres
 from prism.db.engine import TenantReader, build_engine
+from prism.db.roles import check_connection_role, ensure_login_role, url_for_role
 from prism.db.tables import Membership
 from prism.domain.enums import Role
 from prism.errors import PrismError, UnauthenticatedError
@@ -53,14 +54,14 @@ async def _viewer_from(
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
-        return None, None, reader_for(None)
+        return None, None, reader_for(None, None)
     if scheme.lower() != "bearer" or not token.strip():
-        return None, UnauthenticatedError("Use `Authorization: Bearer <token>`."), reader_for(None)
+        return None, UnauthenticatedError("Use `Authorization: Bearer <token>`."), reader_for(None, None)
     try:
         claims = runtime.tokens.verify(token.strip())
     except PrismError as error:
-        return None, error, reader_for(None)
-    reader = reader_for(claims.organization_id)
+        return None, error, reader_for(None, None)
+    reader = reader_for(claims.organization_id, claims.user_id)
     role = await reader.scalar(
         sa.select(_MEMBERSHIP.c.role).where(
             _MEMBERSHIP.c.organization_id == claims.organization_id, _MEMBERSHIP.c.user_id == claims.user_id
@@ -90,18 +91,35 @@ def build_app(settings: Settings | None = None) -> Starlette:
             raise RuntimeError(
                 "DATABASE_URL is required in production: the embedded PostgreSQL is for laptops and tests."
             )
+        admin_url = settings.database_admin_url or url
         if url is None:
             embedded = await asyncio.to_thread(start_embedded_postgres, settings.home_path)
-            url = embedded.url
+            admin_url = embedded.url
             logger.info("using embedded PostgreSQL", extra={"pgdata": str(settings.home_path / "pgdata")})
+        assert admin_url is not None
         if settings.auto_migrate:
-            await asyncio.to_thread(migrate.upgrade, url)
+            await asyncio.to_thread(migrate.upgrade, admin_url)
+        if embedded is not None:
+            # The embedded server is ours: connect through a role that row-level security binds, as production does.
+            await ensure_login_role(admin_url, settings.database_app_role)
+            url = url_for_role(admin_url, settings.database_app_role)
+        assert url is not None
         engine = build_engine(
             url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
             reset_on_return=baseline,
         )
+        role = await check_connection_role(engine)
+        if not role.safe:
+            message = (
+                f"The database role {role.name!r} bypasses row-level security (superuser, BYPASSRLS or table owner): "
+                "tenant isolation rests on the application alone. Connect as a member of prism_app (docs/security.md)."
+            )
+            if settings.environment == "production":
+                await engine.dispose()
+                raise RuntimeError(message)
+            logger.warning(message)
         tracer_provider = setup_tracing(engine)
         state.runtime = Runtime(
             settings=settings,
@@ -132,7 +150,9 @@ def build_app(settings: Settings | None = None) -> Starlette:
 
     async def make_context(request: Request) -> Context:
         rt = runtime()
-        viewer, auth_error, reader = await _viewer_from(request, rt, lambda org: TenantReader(rt.engine, org))
+        viewer, auth_error, reader = await _viewer_from(
+            request, rt, lambda org, user: TenantReader(rt.engine, org, user)
+        )
         return Context(
             request=request,
             request_id=request.state.request_id,

@@ -15,9 +15,11 @@ __all__ = ["main"]
 
 @contextmanager
 def database_url(settings: Settings) -> Iterator[str]:
-    """The configured DATABASE_URL, or the embedded server's (started for the command, stopped after)."""
-    if settings.database_url:
-        yield settings.database_url
+    """The owner's URL for administrative commands: DATABASE_ADMIN_URL, else DATABASE_URL, else the embedded
+    server's (started for the command, stopped after)."""
+    configured = settings.database_admin_url or settings.database_url
+    if configured:
+        yield configured
         return
     from prism.db.embedded import start_embedded_postgres
 

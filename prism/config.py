@@ -25,6 +25,15 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="PostgreSQL URL; when unset an embedded PostgreSQL is started under `home`.",
     )
+    database_admin_url: str | None = Field(
+        default=None,
+        validation_alias="DATABASE_ADMIN_URL",
+        description="URL of the role that owns the tables, for migrations; DATABASE_URL when unset.",
+    )
+    database_app_role: str = Field(
+        default="prism_api",
+        description="Embedded mode: the login role (member of prism_app) the server connects as.",
+    )
     auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
     database_pool_size: int = 10
     database_max_overflow: int = 10

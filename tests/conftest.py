@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from prism.app import build_app
 from prism.config import Settings
 from prism.db import migrate
+from prism.db.roles import ensure_login_role, url_for_role
 from tests.helpers import Account, GraphQLClient, sign_up
 
 REQUIRE_SERVICES = os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1"
@@ -83,10 +84,21 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
         await _drop_database(server_url, name)
 
 
+APP_ROLE = "prism_test_api"
+
+
 @pytest.fixture(scope="session")
-def settings(database_url: str, prism_home: Path) -> Settings:
+async def app_database_url(database_url: str) -> str:
+    """The test database as the server sees it: through a login role that row-level security binds."""
+    await ensure_login_role(database_url, APP_ROLE)
+    return url_for_role(database_url, APP_ROLE)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, app_database_url: str, prism_home: Path) -> Settings:
     return Settings(
-        database_url=database_url,
+        database_url=app_database_url,
+        database_admin_url=database_url,
         home=prism_home,
         environment="test",
         auto_migrate=False,

@@ -12,10 +12,10 @@ mutation($input: LogInInput!) { logIn(input: $input) { accessToken userErrors { 
 async def test_the_demo_organization_has_products_hierarchy_sprint_history_and_can_be_seeded_once(
     settings: Settings, gql: GraphQLClient
 ) -> None:
-    assert settings.database_url is not None
-    summary = await seed_demo(settings.database_url)
+    assert settings.database_admin_url is not None
+    summary = await seed_demo(settings.database_admin_url)
     assert summary.startswith("Demo organization created: 3 products")
-    assert await seed_demo(settings.database_url) == "The demo organization exists already; nothing changed."
+    assert await seed_demo(settings.database_admin_url) == "The demo organization exists already; nothing changed."
 
     login = await gql(LOG_IN, {"input": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}})
     token = login["logIn"]["accessToken"]

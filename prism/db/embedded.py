@@ -2,6 +2,7 @@
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,10 @@ def start_embedded_postgres(home: Path) -> EmbeddedPostgres:
     pgdata = home / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
     _forget_dead_owners(pgdata)
-    server = get_server(pgdata, cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback it takes is fine.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        server = get_server(pgdata, cleanup_mode="stop")
     # DATABASE_NAME is a constant: there is no user input in these statements.
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
     if "(1 row)" not in exists:

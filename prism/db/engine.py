@@ -84,16 +84,25 @@ async def count_statements() -> AsyncIterator[StatementCounter]:
         statement_counter.reset(token)
 
 
-async def set_tenant(conn: AsyncConnection, organization_id: UUID | None) -> None:
-    """Scope the current transaction to one organization (row-level security reads this setting)."""
-    await conn.execute(sa.text("SELECT set_config('prism.org_id', :org, true)"), {"org": str(organization_id or "")})
+async def set_tenant(conn: AsyncConnection, organization_id: UUID | None, user_id: UUID | None = None) -> None:
+    """Scope the current transaction to one organization and user; row-level security policies read both.
+
+    `set_config(..., true)` is SET LOCAL: the values end with the transaction, so a pooled connection never carries
+    them over to the next request.
+    """
+    await conn.execute(
+        sa.text("SELECT set_config('prism.org_id', :org, true), set_config('prism.user_id', :user, true)"),
+        {"org": str(organization_id or ""), "user": str(user_id or "")},
+    )
 
 
 @asynccontextmanager
-async def transaction(engine: AsyncEngine, organization_id: UUID | None) -> AsyncIterator[AsyncSession]:
-    """One unit of work: a session in a transaction scoped to an organization, committed on success."""
+async def transaction(
+    engine: AsyncEngine, organization_id: UUID | None, user_id: UUID | None = None
+) -> AsyncIterator[AsyncSession]:
+    """One unit of work: a session in a transaction scoped to an organization (and user), committed on success."""
     async with engine.connect() as conn, conn.begin():
-        await set_tenant(conn, organization_id)
+        await set_tenant(conn, organization_id, user_id)
         session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
         try:
             yield session
@@ -109,9 +118,10 @@ class TenantReader:
     loaders of a request take turns on this connection instead of each borrowing one from the pool.
     """
 
-    def __init__(self, engine: AsyncEngine, organization_id: UUID | None) -> None:
+    def __init__(self, engine: AsyncEngine, organization_id: UUID | None, user_id: UUID | None = None) -> None:
         self._engine = engine
         self._organization_id = organization_id
+        self._user_id = user_id
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
 
@@ -132,7 +142,7 @@ class TenantReader:
         if self._conn is None:
             conn = await self._engine.connect()
             await conn.begin()
-            await set_tenant(conn, self._organization_id)
+            await set_tenant(conn, self._organization_id, self._user_id)
             self._conn = conn
         return self._conn
 

@@ -67,6 +67,7 @@ class Organization(SQLModel, table=True):
     id: UUID = uuid_pk()
     name: str = Field(max_length=120)
     slug: str = Field(max_length=64, unique=True)
+    require_mfa: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = created_at_field()
 
 
@@ -79,6 +80,9 @@ class User(SQLModel, table=True):
     email: str = Field(max_length=254, unique=True)
     name: str = Field(max_length=120)
     password_hash: str | None = Field(default=None, max_length=255)
+    email_verified_at: datetime | None = timestamp_field()
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
 
 
@@ -372,3 +376,7 @@ class Comment(SQLModel, table=True):
     created_at: datetime = created_at_field()
     updated_at: datetime = created_at_field()
     version: int = Field(default=1)
+
+
+# The identity and access tables live in their own module; importing it here registers them wherever tables are.
+import prism.db.access_tables  # noqa: E402, F401

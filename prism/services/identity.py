@@ -102,7 +102,7 @@ class IdentityService:
         valid = await asyncio.to_thread(verify_password, self._hasher, user.password_hash if user else None, password)
         if user is None or not valid:
             raise UnauthenticatedError("The email or password is wrong.", code=Code.INVALID_CREDENTIALS)
-        async with transaction(self._engine, organization_id) as session:
+        async with transaction(self._engine, organization_id, user.id) as session:
             query = (
                 select(Organization)
                 .join(Membership, Membership.organization_id == Organization.id)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
+import prism.db.access_tables
 import prism.db.tables  # noqa: F401  (registers every table on the metadata)
 from prism.db.engine import build_engine
 
