@@ -5,7 +5,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -16,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from prism.auth.rbac import Viewer
+from prism.auth.authenticate import authenticate, credentials_from_header
+from prism.auth.mailer import LogMailer
 from prism.auth.tokens import TokenIssuer
 from prism.config import Settings
 from prism.context import Context
@@ -25,8 +25,7 @@ from prism.db.embedded import start_embedded_postgres
 from prism.db.engine import TenantReader, build_engine
 from prism.db.roles import check_connection_role, ensure_login_role, url_for_role
 from prism.db.tables import Membership
-from prism.domain.enums import Role
-from prism.errors import PrismError, UnauthenticatedError
+from prism.kv import open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
 from prism.observability.tracing import setup_tracing, tracing_enabled
@@ -46,30 +45,6 @@ class _State:
     """Holds the runtime once the lifespan has started it."""
 
     runtime: Runtime | None = None
-
-
-async def _viewer_from(
-    request: Request, runtime: Runtime, reader_for: Any
-) -> tuple[Viewer | None, PrismError | None, TenantReader]:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header:
-        return None, None, reader_for(None, None)
-    if scheme.lower() != "bearer" or not token.strip():
-        return None, UnauthenticatedError("Use `Authorization: Bearer <token>`."), reader_for(None, None)
-    try:
-        claims = runtime.tokens.verify(token.strip())
-    except PrismError as error:
-        return None, error, reader_for(None, None)
-    reader = reader_for(claims.organization_id, claims.user_id)
-    role = await reader.scalar(
-        sa.select(_MEMBERSHIP.c.role).where(
-            _MEMBERSHIP.c.organization_id == claims.organization_id, _MEMBERSHIP.c.user_id == claims.user_id
-        )
-    )
-    if role is None:
-        return None, UnauthenticatedError("This token's user is no longer a member of its organization."), reader
-    return Viewer(user_id=claims.user_id, organization_id=claims.organization_id, role=Role(role)), None, reader
 
 
 def build_app(settings: Settings | None = None) -> Starlette:
@@ -125,6 +100,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
             settings=settings,
             engine=engine,
             tokens=TokenIssuer(load_secret_key(settings), settings.access_token_ttl_seconds),
+            kv=open_store(settings.redis_url),
+            mailer=LogMailer(),
             embedded=embedded,
         )
         if not baseline:
@@ -138,6 +115,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         finally:
             logger.info("PRISM stopping")
             await engine.dispose()
+            await state.runtime.kv.close()
             if tracer_provider is not None:
                 tracer_provider.shutdown()
             if embedded is not None:
@@ -150,9 +128,12 @@ def build_app(settings: Settings | None = None) -> Starlette:
 
     async def make_context(request: Request) -> Context:
         rt = runtime()
-        viewer, auth_error, reader = await _viewer_from(
-            request, rt, lambda org, user: TenantReader(rt.engine, org, user)
+        auth = await authenticate(
+            rt,
+            credentials_from_header(request.headers.get("authorization")),
+            lambda org, user: TenantReader(rt.engine, org, user),
         )
+        viewer, auth_error, reader = auth.viewer, auth.error, auth.reader
         return Context(
             request=request,
             request_id=request.state.request_id,
@@ -174,6 +155,12 @@ def build_app(settings: Settings | None = None) -> Starlette:
         except Exception as error:  # noqa: BLE001 - any failure means not ready
             logger.warning("readiness check failed", extra={"check": "database", "error": type(error).__name__})
             checks["database"] = "unavailable"
+        if settings.redis_url:
+            try:
+                checks["redis"] = "ok" if await asyncio.wait_for(runtime().kv.ping(), timeout=2) else "unavailable"
+            except Exception as error:  # noqa: BLE001 - any failure means not ready
+                logger.warning("readiness check failed", extra={"check": "redis", "error": type(error).__name__})
+                checks["redis"] = "unavailable"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
         default="prism_api",
         description="Embedded mode: the login role (member of prism_app) the server connects as.",
     )
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias="REDIS_URL",
+        description="Redis for revocation, throttling and rate limits shared by every replica; in-process when unset.",
+    )
     auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
     database_pool_size: int = 10
     database_max_overflow: int = 10

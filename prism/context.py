@@ -11,6 +11,7 @@ from prism.auth.rbac import Viewer
 from prism.db.engine import TenantReader
 from prism.errors import PrismError, UnauthenticatedError
 from prism.runtime import Runtime
+from prism.services.audit import RequestMeta
 from prism.services.registry import Services
 
 __all__ = ["Context"]
@@ -48,7 +49,15 @@ class Context:
 
     @cached_property
     def services(self) -> Services:
-        return Services(self.runtime, self.viewer)
+        return Services(self.runtime, self.viewer, self.meta)
+
+    @cached_property
+    def meta(self) -> RequestMeta:
+        """Where the request came from (client address behind the proxy, user agent)."""
+        if self.request is None:
+            return RequestMeta()
+        client = self.request.client
+        return RequestMeta(ip=client.host if client else None, user_agent=self.request.headers.get("user-agent"))
 
     def after_write(self) -> None:
         """Drop cached reads so a mutation's payload shows what was just written."""

@@ -5,10 +5,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prism.auth.mailer import Mailer
 from prism.auth.passwords import PasswordHasher, make_hasher
 from prism.auth.tokens import TokenIssuer
 from prism.config import Settings
 from prism.db.embedded import EmbeddedPostgres
+from prism.kv import KeyValueStore
 
 __all__ = ["Runtime", "load_secret_key"]
 
@@ -20,6 +22,8 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     tokens: TokenIssuer
+    kv: KeyValueStore
+    mailer: Mailer
     hasher: PasswordHasher = field(default_factory=make_hasher)
     embedded: EmbeddedPostgres | None = None
 

@@ -30,15 +30,41 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is making the request, in which organization, with which role."""
+    """Who is making the request, in which organization, with which role.
+
+    A person signed in with a token has a `session_id`; an integrator's API key has an `api_key_id` and `scopes`,
+    which narrow what the key's role allows (the key acts with its creator's `user_id`).
+    """
 
     user_id: UUID
     organization_id: UUID
     role: Role
+    session_id: UUID | None = None
+    api_key_id: UUID | None = None
+    scopes: frozenset[str] | None = None
 
     def can(self, permission: Permission) -> bool:
-        """Whether this viewer's role grants `permission`."""
-        return permission in PERMISSIONS[self.role]
+        """Whether this viewer's role (and, for an API key, its scopes) grant `permission`."""
+        if permission not in PERMISSIONS[self.role]:
+            return False
+        return self.scopes is None or permission in scope_permissions(self.scopes)
+
+
+SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "read": frozenset({Permission.READ}),
+    "write": frozenset({Permission.READ, Permission.WRITE, Permission.MANAGE_PRODUCTS}),
+    "admin": frozenset(Permission),
+    "ai": frozenset({Permission.READ}),
+}
+"""What each API-key scope allows; a key's permissions are the union of its scopes', capped by its role."""
+
+
+def scope_permissions(scopes: frozenset[str]) -> frozenset[Permission]:
+    """The permissions a set of API-key scopes grants."""
+    granted: frozenset[Permission] = frozenset()
+    for scope in scopes:
+        granted |= SCOPE_PERMISSIONS.get(scope, frozenset())
+    return granted
 
 
 def require(viewer: Viewer, permission: Permission) -> None:

@@ -5,6 +5,7 @@ from functools import cached_property
 from prism.auth.rbac import Viewer
 from prism.errors import UnauthenticatedError
 from prism.runtime import Runtime
+from prism.services.audit import RequestMeta
 from prism.services.comments import CommentService
 from prism.services.documents import DocumentService
 from prism.services.identity import IdentityService
@@ -21,9 +22,10 @@ __all__ = ["Services"]
 class Services:
     """Use cases bound to one request's viewer; a service that needs a viewer refuses anonymous callers."""
 
-    def __init__(self, runtime: Runtime, viewer: Viewer | None) -> None:
+    def __init__(self, runtime: Runtime, viewer: Viewer | None, meta: RequestMeta | None = None) -> None:
         self._runtime = runtime
         self._viewer = viewer
+        self._meta = meta or RequestMeta()
 
     @property
     def viewer(self) -> Viewer:

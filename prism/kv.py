@@ -1,0 +1,112 @@
+"""Short-lived shared state: token revocation, throttling counters, persisted queries.
+
+Redis in production (`REDIS_URL`), so every replica sees the same state; an in-process store when embedded.
+Both honour the same contract and are tested against each other (tests/test_kv.py).
+"""
+
+import asyncio
+import time
+from typing import Protocol
+
+__all__ = ["KeyValueStore", "MemoryStore", "RedisStore", "open_store"]
+
+
+class KeyValueStore(Protocol):
+    """String keys and values with expiry, and atomic counters."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        """Add one and return the new value; a new counter expires after `ttl_seconds`."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """The embedded store: a dict with expiry, for one process."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[str, float | None]] = {}
+        self._lock = asyncio.Lock()
+
+    def _live(self, key: str) -> str | None:
+        item = self._values.get(key)
+        if item is None:
+            return None
+        value, expires = item
+        if expires is not None and expires <= time.monotonic():
+            del self._values[key]
+            return None
+        return value
+
+    async def get(self, key: str) -> str | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
+        self._values[key] = (value, None if ttl_seconds is None else time.monotonic() + ttl_seconds)
+
+    async def delete(self, key: str) -> None:
+        self._values.pop(key, None)
+
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        async with self._lock:
+            current = self._live(key)
+            if current is None:
+                self._values[key] = ("1", time.monotonic() + ttl_seconds)
+                return 1
+            value = int(current) + 1
+            self._values[key] = (str(value), self._values[key][1])
+            return value
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        self._values.clear()
+
+
+class RedisStore:
+    """The shared store over Redis (redis-py asyncio)."""
+
+    def __init__(self, url: str, prefix: str = "prism:") -> None:
+        from redis.asyncio import Redis
+
+        self._redis = Redis.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+        self._prefix = prefix
+
+    async def get(self, key: str) -> str | None:
+        value = await self._redis.get(self._prefix + key)
+        return None if value is None else str(value)
+
+    async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
+        px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
+        await self._redis.set(self._prefix + key, value, px=px)
+
+    async def delete(self, key: str) -> None:
+        await self._redis.delete(self._prefix + key)
+
+    async def incr(self, key: str, ttl_seconds: float) -> int:
+        full = self._prefix + key
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(full)
+            pipe.pexpire(full, max(1, int(ttl_seconds * 1000)), nx=True)
+            value, _ = await pipe.execute()
+        return int(value)
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def open_store(redis_url: str | None) -> KeyValueStore:
+    """Redis when a URL is configured, else the in-process store."""
+    return RedisStore(redis_url) if redis_url else MemoryStore()

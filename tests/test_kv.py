@@ -1,0 +1,49 @@
+"""The shared store: Redis and the in-process fallback keep the same contract."""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from prism.kv import KeyValueStore, MemoryStore, RedisStore
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[KeyValueStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    redis = RedisStore(REDIS_URL, prefix=f"prism-test-{uuid.uuid4().hex[:8]}:")
+    try:
+        await redis.ping()
+    except OSError as error:
+        await redis.close()
+        if os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Redis at {REDIS_URL} is required (PRISM_TEST_REQUIRE_SERVICES=1): {error}")
+        pytest.skip(f"Redis at {REDIS_URL} is not reachable")
+    try:
+        yield redis
+    finally:
+        await redis.close()
+
+
+async def test_values_expire_and_can_be_deleted(store: KeyValueStore) -> None:
+    await store.set("a", "1", ttl_seconds=0.2)
+    await store.set("b", "2")
+    assert await store.get("a") == "1"
+    await asyncio.sleep(0.3)
+    assert await store.get("a") is None
+    assert await store.get("b") == "2"
+    await store.delete("b")
+    assert await store.get("b") is None
+
+
+async def test_counters_are_atomic_and_keep_their_first_expiry(store: KeyValueStore) -> None:
+    values = await asyncio.gather(*(store.incr("hits", ttl_seconds=0.5) for _ in range(20)))
+    assert sorted(values) == list(range(1, 21))
+    await asyncio.sleep(0.6)
+    assert await store.incr("hits", ttl_seconds=0.5) == 1
