@@ -17,11 +17,15 @@ from strawberry.types import ExecutionResult
 
 from prism.context import Context
 from prism.errors import NotFoundError, ValidationError
+from resolvers.accounts import AccountsMutation, AccountsQuery
+from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
+from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.labels import LabelMutation, LabelQuery
+from resolvers.members import MembersMutation, MembersQuery
 from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
 from resolvers.planning import PlanningMutation, PlanningQuery
@@ -59,6 +63,10 @@ class Query(
     DocumentsQuery,
     CommentsQuery,
     LabelQuery,
+    AccountsQuery,
+    ApiKeysQuery,
+    MembersQuery,
+    AuditQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
@@ -102,6 +110,10 @@ class Mutation(
     DocumentsMutation,
     CommentsMutation,
     LabelMutation,
+    AccountsMutation,
+    ApiKeysMutation,
+    MembersMutation,
+    AuditMutation,
 ):
     pass
 

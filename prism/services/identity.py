@@ -88,8 +88,7 @@ class IdentityService:
                     "An account with this email exists; log in instead.", field="email", code=Code.ALREADY_EXISTS
                 ) from None
             session.add(Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER.value))
-        token, expires = self._tokens.issue(user.id, organization.id)
-        return AuthResult(user=user, organization=organization, access_token=token, expires_at=expires)
+        return await self.open_session(user, organization)
 
     async def log_in(self, *, email: str, password: str, organization_id: UUID | None) -> AuthResult:
         """Check a password and issue a token for one of the user's organizations (their first by default)."""
@@ -114,5 +113,12 @@ class IdentityService:
             organization = (await session.exec(query)).first()
         if organization is None:
             raise NotFoundError("You are not a member of this organization.", field="organizationId")
+        return await self.open_session(user, organization)
+
+    async def open_session(self, user: User, organization: Organization) -> AuthResult:
+        """Sign a user whose identity is proven (password, SSO, invitation) in to one of their organizations.
+
+        Every way of signing in ends here, so sessions, refresh tokens and audit entries are added in one place.
+        """
         token, expires = self._tokens.issue(user.id, organization.id)
         return AuthResult(user=user, organization=organization, access_token=token, expires_at=expires)

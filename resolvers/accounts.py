@@ -1,0 +1,15 @@
+"""Accounts: types, queries and mutations."""
+
+import strawberry
+
+__all__ = ["AccountsMutation", "AccountsQuery"]
+
+
+@strawberry.type
+class AccountsQuery:
+    pass
+
+
+@strawberry.type
+class AccountsMutation:
+    pass
