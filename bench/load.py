@@ -46,9 +46,13 @@ class Phase:
                 elif document.get("data") is None:
                     problem = "no data"
         if problem is not None:
-            self.failed += 1
-            if len(self.failures) < MAX_REPORTED_FAILURES:
-                self.failures.append(problem)
+            self.fail(problem)
+
+    def fail(self, problem: str) -> None:
+        """Count a failed request, keeping the first few reasons."""
+        self.failed += 1
+        if len(self.failures) < MAX_REPORTED_FAILURES:
+            self.failures.append(problem)
 
 
 def make_client(base_url: str, token: str | None) -> httpx.AsyncClient:
@@ -90,7 +94,12 @@ async def run_phase(
         while sent < max_requests and (deadline is None or time.perf_counter() < deadline):
             sent += 1
             before = time.perf_counter()
-            response = await client.post("/graphql", content=body)
+            try:
+                response = await client.post("/graphql", content=body)
+            except httpx.TransportError as error:
+                phase.requests += 1
+                phase.fail(f"{type(error).__name__}: {error}")
+                continue
             content = response.content
             phase.latencies.append(time.perf_counter() - before)
             phase.requests += 1

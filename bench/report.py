@@ -15,6 +15,8 @@ LEGEND = [
     "PG stmt/req: statements PostgreSQL ran (pg_stat_statements, with BEGIN and ROLLBACK; n/a unless preloaded).",
     "PG ms/req: PostgreSQL's active time per request, sending the rows included.",
     "conns: connections the server opened to PostgreSQL.",
+    "load: the machine's 1-minute load average (the higher of before and after); above the core count, other work",
+    "  competed with the benchmark and its figures are pessimistic.",
 ]
 
 
@@ -47,6 +49,7 @@ def print_table(results: list[ScenarioResult]) -> None:
         "PG stmt/req",
         "PG ms/req",
         "conns",
+        "load",
         "bytes",
         "ok",
     ]
@@ -69,6 +72,7 @@ def print_table(results: list[ScenarioResult]) -> None:
                 _fmt(r.statements_per_request, 2),
                 _fmt(r.database_ms_per_request, 2),
                 "n/a" if r.database.sessions is None else str(r.database.sessions),
+                f"{max(r.load_average):.1f}",
                 str(max(r.measured.sizes, default=0)),
                 "yes" if not r.problems else "NO",
             ]

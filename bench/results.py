@@ -4,6 +4,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -14,7 +15,7 @@ import psutil
 from bench.database import DatabaseCounters
 from bench.load import Phase
 
-__all__ = ["ScenarioResult", "machine", "percentile", "software"]
+__all__ = ["ScenarioResult", "code_version", "machine", "percentile", "software"]
 
 PACKAGES = [
     "strawberry-graphql",
@@ -178,6 +179,23 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "platform": platform.platform(),
         "python": platform.python_version(),
+    }
+
+
+def code_version() -> dict[str, Any]:
+    """The commit the figures come from, and how many files differed from it."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=True)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip()
+
+    status = git("status", "--porcelain")
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "changed_files": None if status is None else len([line for line in status.splitlines() if line.strip()]),
     }
 
 

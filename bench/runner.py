@@ -18,7 +18,7 @@ from bench.database import APP_ROLE, BenchDatabase, create_database, open_server
 from bench.load import make_client, make_clients, run_phase
 from bench.operations import DASHBOARD, OPERATIONS, Operation, dashboard_shape
 from bench.report import print_checks, print_comparison, print_table
-from bench.results import ScenarioResult, machine, software
+from bench.results import ScenarioResult, code_version, machine, software
 from bench.seed import BENCH_PASSWORD, DataSet, seed
 from bench.server import ServerProcess
 from prism.db import migrate
@@ -121,6 +121,7 @@ async def _scenario(
             rss = server.rss_bytes()
     finally:
         await asyncio.to_thread(server.stop)
+    server_log = server.log_tail()
     if not await database.wait_until_idle():
         _log("warning: connections to the bench database outlived the server; PostgreSQL's counts may be short")
     after = await database.counters()
@@ -140,6 +141,8 @@ async def _scenario(
         load_average=(load_before, os.getloadavg()[0]),
     )
     for phase_name, phase in (("warm-up", warmup), ("measured", measured)):
+        if phase.failed:
+            result.problems.append(f"{phase_name}: {phase.failed} of {phase.requests} requests failed")
         result.problems += [f"{phase_name}: {failure}" for failure in phase.failures]
     digests = warmup.digests | measured.digests
     if operation is DASHBOARD and digests != {reference.digests[operation.name]}:
@@ -147,6 +150,8 @@ async def _scenario(
             f"the dashboard answer was not byte-identical: {len(digests)} distinct bodies, "
             f"reference {reference.sizes[operation.name]} bytes"
         )
+    if result.problems and server_log:
+        result.problems.append(f"server log ends with:\n{server_log}")
     return result
 
 
@@ -223,6 +228,7 @@ async def run(options: Options) -> int:
             "finished_at": datetime.now(UTC).isoformat(),
             "machine": machine(),
             "software": software(),
+            "code": code_version(),
             "postgresql": {
                 "server": server.description,
                 "version": version,

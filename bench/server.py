@@ -25,8 +25,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+UNLIMITED = "1000000000/minute"
+"""Rate limits the benchmark cannot reach: the limiter still runs on every request, it never refuses one."""
+
+
 def _environment(database_url: str, home: Path, baseline: bool) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRISM_", "OTEL_"))}
+    # Self-contained: no Redis (in-process stores), no admin URL, no tracing, none of the caller's PRISM_* settings.
+    inherited = ("PRISM_", "OTEL_", "DATABASE_", "REDIS_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
     env.update(
         {
             "DATABASE_URL": database_url,
@@ -36,6 +42,10 @@ def _environment(database_url: str, home: Path, baseline: bool) -> dict[str, str
             "PRISM_SECRET_KEY": SECRET_KEY,
             "PRISM_ENVIRONMENT": "development",
             "PRISM_PERF_BASELINE": "true" if baseline else "false",
+            "PRISM_RATE_LIMIT_PER_IDENTITY": UNLIMITED,
+            "PRISM_RATE_LIMIT_PER_IP": UNLIMITED,
+            "PRISM_RATE_LIMIT_ANONYMOUS_PER_IP": UNLIMITED,
+            "PRISM_QUERY_COST_BUDGET_PER_MINUTE": str(10**15),
             "OTEL_SDK_DISABLED": "true",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         }
@@ -83,6 +93,10 @@ class ServerProcess:
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    # A client that finished its warm-up waits for the others; its connection must outlive uvicorn's
+                    # default 5 s keep-alive, or its next request races the server closing it.
+                    "--timeout-keep-alive",
+                    "300",
                 ],
                 env=_environment(self.database_url, self.home, self.baseline),
                 stdout=log,

@@ -3,6 +3,7 @@
 from functools import cached_property
 from uuid import UUID
 
+from loaders.access import MembersByTeamLoader, ProductOverridesByUserLoader, TeamsByUserLoader
 from loaders.pagination import CountLoader, PageLoader
 from loaders.planning import SprintPointsBySprintLoader
 from loaders.rows import (
@@ -15,6 +16,7 @@ from loaders.rows import (
     RowByIdLoader,
     UserByIdLoader,
 )
+from prism.db.access_tables import Invitation
 from prism.db.engine import TenantReader
 from prism.db.tables import (
     Comment,
@@ -28,6 +30,7 @@ from prism.db.tables import (
     Roadmap,
     RoadmapItem,
     Sprint,
+    Team,
 )
 
 __all__ = ["Loaders"]
@@ -126,6 +129,26 @@ class Loaders:
     @cached_property
     def sprint_points_by_sprint(self) -> SprintPointsBySprintLoader:
         return SprintPointsBySprintLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def team_by_id(self) -> RowByIdLoader:
+        return self._by_id(Team)
+
+    @cached_property
+    def invitation_by_id(self) -> RowByIdLoader:
+        return self._by_id(Invitation)
+
+    @cached_property
+    def teams_by_user(self) -> TeamsByUserLoader:
+        return TeamsByUserLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def members_by_team(self) -> MembersByTeamLoader:
+        return MembersByTeamLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def product_overrides_by_user(self) -> ProductOverridesByUserLoader:
+        return ProductOverridesByUserLoader(self.reader, self.organization_id)
 
     def clear(self) -> None:
         """Forget every cached result (after a mutation, so the payload reads what was written)."""

@@ -7,11 +7,13 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from loaders.pagination import ListSource
+from prism.db.access_tables import ApiKey, Invitation, ProductMember
 from prism.db.tables import (
     Comment,
     Document,
     DocumentVersion,
     Label,
+    Membership,
     Product,
     Release,
     Requirement,
@@ -20,16 +22,21 @@ from prism.db.tables import (
     Roadmap,
     RoadmapItem,
     Sprint,
+    Team,
 )
 
 __all__ = [
+    "API_KEYS_BY_ORGANIZATION",
     "COMMENTS_BY_DOCUMENT",
     "COMMENTS_BY_REQUIREMENT",
     "DOCUMENTS_BY_PRODUCT",
     "DOCUMENT_VERSIONS_BY_DOCUMENT",
     "EVENTS_BY_REQUIREMENT",
+    "INVITATIONS_BY_ORGANIZATION",
     "LABELS_BY_ORGANIZATION",
+    "MEMBERS_BY_ORGANIZATION",
     "PRODUCTS_BY_ORGANIZATION",
+    "PRODUCT_ROLES_BY_PRODUCT",
     "RELEASES_BY_PRODUCT",
     "REQUIREMENTS_BY_ORGANIZATION",
     "REQUIREMENTS_BY_PARENT",
@@ -39,6 +46,8 @@ __all__ = [
     "ROADMAPS_BY_PRODUCT",
     "ROADMAP_ITEMS_BY_ROADMAP",
     "SPRINTS_BY_PRODUCT",
+    "TEAMS_BY_ORGANIZATION",
+    "ApiKeyListFilter",
     "DocumentListFilter",
     "NoFilter",
     "ProductListFilter",
@@ -258,3 +267,43 @@ EVENTS_BY_REQUIREMENT = _simple(
     "requirement_events", RequirementEvent, "requirement_id", CREATED_AT=lambda t: t.c.created_at
 )
 LABELS_BY_ORGANIZATION = _simple("labels", Label, "organization_id", NAME=lambda t: t.c.name)
+
+
+@dataclass(frozen=True)
+class ApiKeyListFilter:
+    """Which API keys to list: live ones only, unless `include_revoked`."""
+
+    include_revoked: bool = False
+
+
+def _api_key_where(table: sa.Table, f: ApiKeyListFilter) -> list[sa.ColumnElement[bool]]:
+    return [] if f.include_revoked else [table.c.revoked_at.is_(None)]
+
+
+API_KEYS_BY_ORGANIZATION = ListSource(
+    name="api_keys",
+    table=_table(ApiKey),
+    parent_column="organization_id",
+    order_fields={"CREATED_AT": lambda t: t.c.created_at},
+    where=_api_key_where,
+)
+
+MEMBERS_BY_ORGANIZATION = _simple(
+    "members", Membership, "organization_id", JOINED_AT=lambda t: t.c.created_at, ROLE=lambda t: t.c.role
+)
+TEAMS_BY_ORGANIZATION = _simple("teams", Team, "organization_id", NAME=lambda t: t.c.name)
+PRODUCT_ROLES_BY_PRODUCT = _simple("product_roles", ProductMember, "product_id", CREATED_AT=lambda t: t.c.created_at)
+
+
+def _pending_where(table: sa.Table, _: Any) -> list[sa.ColumnElement[bool]]:
+    return [table.c.accepted_at.is_(None), table.c.revoked_at.is_(None), table.c.expires_at > sa.func.now()]
+
+
+INVITATIONS_BY_ORGANIZATION = ListSource(
+    name="invitations",
+    table=_table(Invitation),
+    parent_column="organization_id",
+    order_fields={"CREATED_AT": lambda t: t.c.created_at},
+    where=_pending_where,
+)
+"""Pending invitations only: neither accepted, revoked nor expired."""

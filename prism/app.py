@@ -11,13 +11,14 @@ import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from prism.auth.authenticate import authenticate, credentials_from_header
-from prism.auth.mailer import LogMailer
-from prism.auth.tokens import TokenIssuer
+from prism.auth.smtp import mailer_from_settings
+from prism.auth.tokens import issuer_from_settings
 from prism.config import Settings
 from prism.context import Context
 from prism.db import migrate
@@ -32,6 +33,11 @@ from prism.observability.tracing import setup_tracing, tracing_enabled
 from prism.runtime import Runtime, load_secret_key
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.middleware import RequestContextMiddleware
+from prism.web.persisted_queries import PersistedQueries
+from prism.web.ratelimit import RateLimiter
+from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
+from prism.web.sso import sso_routes
+from resolvers.cost import QueryLimits
 from resolvers.schema import build_schema
 
 __all__ = ["build_app"]
@@ -56,7 +62,27 @@ def build_app(settings: Settings | None = None) -> Starlette:
     tracing = tracing_enabled()
     # PRISM_PERF_BASELINE (benchmarks only) turns off what docs/performance.md measures: caches, gc.freeze, orjson.
     baseline = settings.perf_baseline
-    schema = build_schema(max_depth=settings.max_query_depth, tracing=tracing, caches=not baseline)
+    rate_limiter = (
+        RateLimiter(
+            per_identity=settings.rate_limit_per_identity,
+            per_ip=settings.rate_limit_per_ip,
+            anonymous_per_ip=settings.rate_limit_anonymous_per_ip,
+            cost_budget_per_minute=settings.query_cost_budget_per_minute,
+            redis_url=settings.redis_url,
+        )
+        if settings.rate_limit_enabled
+        else None
+    )
+    limits = QueryLimits(
+        max_aliases=settings.max_query_aliases,
+        max_cost=settings.max_query_cost,
+        limiter=rate_limiter,
+        introspection=settings.introspection_enabled,
+        suggestions=settings.suggestions_enabled,
+    )
+    schema = build_schema(max_depth=settings.max_query_depth, tracing=tracing, caches=not baseline, limits=limits)
+    cors_origins = parse_origins(settings.cors_origins)
+    cors = cors_options(cors_origins, settings.cors_allow_credentials) if cors_origins else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -96,12 +122,14 @@ def build_app(settings: Settings | None = None) -> Starlette:
                 raise RuntimeError(message)
             logger.warning(message)
         tracer_provider = setup_tracing(engine)
+        if rate_limiter is not None:
+            rate_limiter.start()
         state.runtime = Runtime(
             settings=settings,
             engine=engine,
-            tokens=TokenIssuer(load_secret_key(settings), settings.access_token_ttl_seconds),
+            tokens=issuer_from_settings(settings, load_secret_key(settings)),
             kv=open_store(settings.redis_url),
-            mailer=LogMailer(),
+            mailer=mailer_from_settings(settings),
             embedded=embedded,
         )
         if not baseline:
@@ -116,6 +144,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
             logger.info("PRISM stopping")
             await engine.dispose()
             await state.runtime.kv.close()
+            if rate_limiter is not None:
+                await rate_limiter.close()
             if tracer_provider is not None:
                 tracer_provider.shutdown()
             if embedded is not None:
@@ -177,6 +207,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
         max_body_bytes=settings.max_body_bytes,
         graphiql=graphiql_page if settings.graphiql else None,
         encode=stdlib_json if baseline else orjson.dumps,
+        rate_limiter=rate_limiter,
+        persisted_queries=PersistedQueries(lambda: runtime().kv, settings.persisted_query_ttl_seconds),
     )
     routes = [
         Route("/graphql", graphql.endpoint, methods=GRAPHQL_METHODS),
@@ -186,6 +218,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         # Browsers ask for it on every GraphiQL load; an empty answer keeps their consoles quiet.
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         *(graphiql_routes() if settings.graphiql else []),
+        *sso_routes(settings, runtime),
     ]
 
     async def internal_error(request: Request, error: Exception) -> Response:
@@ -207,7 +240,14 @@ def build_app(settings: Settings | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[
-            Middleware(RequestContextMiddleware, metrics=metrics, expose_sql_count=settings.environment != "production")
+            Middleware(
+                RequestContextMiddleware, metrics=metrics, expose_sql_count=settings.environment != "production"
+            ),
+            Middleware(
+                SecureHeadersMiddleware,
+                hsts_max_age=settings.hsts_max_age_seconds if settings.environment == "production" else None,
+            ),
+            *([Middleware(CORSMiddleware, **cors)] if cors else []),
         ],
     )
     if tracing:

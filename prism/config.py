@@ -4,10 +4,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["JwtKey", "OidcProvider", "Settings"]
+
+
+class JwtKey(BaseModel):
+    """One access-token signing key and its id."""
+
+    kid: str = Field(min_length=1, max_length=64)
+    secret: SecretStr = Field(min_length=32)
+
+
+class OidcProvider(BaseModel):
+    """An OpenID Connect provider users may sign in with; its endpoints come from the issuer's discovery document."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="The `{provider}` in `/auth/sso/...` URLs.")
+    issuer: str = Field(description="Issuer URL; `/.well-known/openid-configuration` is read under it.")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = Field(default=None, description="Unset for a public client (PKCE only).")
+    scope: str = Field(default="openid email profile", description="Requested scopes; must include `openid`.")
 
 
 class Settings(BaseSettings):
@@ -46,7 +63,49 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         default=None, description="Signing key for access tokens; generated and kept under `home` when unset."
     )
-    access_token_ttl_seconds: int = 3600
+    access_token_ttl_seconds: int = Field(
+        default=900, ge=1, description="Lifetime of an access token; a refresh token gets the next one."
+    )
+    jwt_keys: list[JwtKey] | None = Field(
+        default=None,
+        description=(
+            'Access-token keys as JSON `[{"kid": "2026-11", "secret": "..."}]`: the first signs, all verify '
+            "(rotation without signing anyone out). Unset: `secret_key` under kid `default`."
+        ),
+    )
+    refresh_token_ttl_seconds: int = Field(default=30 * 86400, ge=60, description="Lifetime of a session.")
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="Outgoing mail: `smtp://[user:password@]host:port` (`smtps://` for TLS). Unset: mail is logged.",
+    )
+    mail_from: str = Field(default="PRISM <no-reply@localhost>", description="The From of PRISM's emails.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL of the web app, for links in emails."
+    )
+    login_max_failures_per_account: int = Field(
+        default=5, ge=1, description="Failed log-ins of one account within the window that lock it."
+    )
+    login_max_failures_per_ip: int = Field(
+        default=20, ge=1, description="Failed log-ins from one IP within the window after which it must wait."
+    )
+    login_failure_window_seconds: int = Field(
+        default=900, ge=1, description="The window failed log-ins are counted in, and how long a lock lasts."
+    )
+    oidc_providers: list[OidcProvider] = Field(
+        default_factory=list,
+        description=(
+            'Single sign-on providers as JSON `[{"name": "google", "issuer": "https://accounts.google.com", '
+            '"client_id": "...", "client_secret": "..."}]`; none by default.'
+        ),
+    )
+    sso_redirect_url: str | None = Field(
+        default=None,
+        description="Where SSO sends the browser after sign-in, tokens in the URL fragment; unset: JSON answer.",
+    )
+    sso_callback_base_url: str | None = Field(
+        default=None,
+        description="Public base URL of this API for the SSO callback registered at providers; unset: from request.",
+    )
 
     shutdown_grace_seconds: int = Field(
         default=20, ge=0, description="On SIGTERM, how long in-flight requests may finish before the server stops."
@@ -58,6 +117,51 @@ class Settings(BaseSettings):
     graphiql: bool = True
     max_query_depth: int = 12
     max_body_bytes: int = 1_000_000
+    max_query_aliases: int = Field(default=30, ge=0, description="Most aliased fields one GraphQL document may use.")
+    max_query_cost: int = Field(
+        default=1_000_000, ge=1, description="Most an operation may cost (connections multiply by their page size)."
+    )
+    query_cost_budget_per_minute: int = Field(
+        default=10_000_000, ge=1, description="Query cost each identity (or anonymous IP) may spend per minute."
+    )
+    rate_limit_enabled: bool = Field(default=True, description="Apply request rate limits and the cost budget.")
+    rate_limit_per_identity: str = Field(
+        default="1200/minute", description="Requests per signed-in user or API key (`limits` notation)."
+    )
+    rate_limit_per_ip: str = Field(default="6000/minute", description="Signed-in requests per client address.")
+    rate_limit_anonymous_per_ip: str = Field(
+        default="1200/minute", description="Requests without valid credentials per client address."
+    )
+    graphql_introspection: bool | None = Field(
+        default=None, description="Answer introspection queries; unset: on except in production."
+    )
+    graphql_suggestions: bool | None = Field(
+        default=None, description='Add "Did you mean ...?" hints to errors; unset: on except in production.'
+    )
+    persisted_query_ttl_seconds: int = Field(
+        default=86_400, ge=1, description="How long an automatic persisted query is kept after it last ran."
+    )
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed to call the API from browsers; `*` for any."
+    )
+    cors_allow_credentials: bool = Field(default=False, description="Let browsers send cookies cross-origin.")
+    hsts_max_age_seconds: int = Field(
+        default=63_072_000, ge=0, description="Strict-Transport-Security max-age, sent in production (0: never)."
+    )
+
+    @property
+    def introspection_enabled(self) -> bool:
+        """Whether introspection is answered (setting, else on outside production)."""
+        if self.graphql_introspection is not None:
+            return self.graphql_introspection
+        return self.environment != "production"
+
+    @property
+    def suggestions_enabled(self) -> bool:
+        """Whether errors carry "Did you mean" hints (setting, else on outside production)."""
+        if self.graphql_suggestions is not None:
+            return self.graphql_suggestions
+        return self.environment != "production"
 
     perf_baseline: bool = Field(
         default=False,

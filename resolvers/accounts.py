@@ -1,15 +1,250 @@
-"""Accounts: types, queries and mutations."""
+"""Accounts: email verification, password change and reset, TOTP (MFA) and the organization's MFA requirement."""
+
+from datetime import datetime
 
 import strawberry
 
+from prism.context import Context
+from prism.errors import PrismError
+from resolvers.common import UserError, user_errors
+from resolvers.identity import Anyone, AuthPayload, Organization, User, auth_failed, auth_payload
+from resolvers.permissions import CanManageMembers, IsAuthenticated
+
 __all__ = ["AccountsMutation", "AccountsQuery"]
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(description="The signed-in user's account security.")
+class AccountSecurity:
+    email_verified_at: datetime | None = strawberry.field(
+        description="When the email address was confirmed, if it was."
+    )
+    totp_enabled: bool = strawberry.field(description="Whether log-in asks for a TOTP code.")
+    require_mfa: bool = strawberry.field(description="Whether the organization of this token requires MFA of members.")
 
 
 @strawberry.type
 class AccountsQuery:
-    pass
+    @strawberry.field(description="Your account's security settings.", permission_classes=[IsAuthenticated])
+    async def account_security(self, info: Info) -> AccountSecurity:
+        user, organization = await info.context.services.identity.accounts.security()
+        return AccountSecurity(
+            email_verified_at=user.email_verified_at,
+            totp_enabled=user.totp_enabled_at is not None,
+            require_mfa=organization.require_mfa,
+        )
+
+
+@strawberry.input(description="The token from the verification email.")
+class VerifyEmailInput:
+    token: str = strawberry.field(description="The token mailed at sign-up (valid 24 hours, works once).")
+
+
+@strawberry.input(description="Your current password and the new one.")
+class ChangePasswordInput:
+    current_password: str = strawberry.field(description="The password you use now.")
+    new_password: str = strawberry.field(description="The new password, 10 to 256 characters.")
+
+
+@strawberry.input(description="The address of the account whose password is forgotten.")
+class RequestPasswordResetInput:
+    email: str = strawberry.field(description="Email address; a reset link is mailed if it has an account.")
+
+
+@strawberry.input(description="A reset token and the new password.")
+class ResetPasswordInput:
+    token: str = strawberry.field(description="The token from the reset email (valid 1 hour, works once).")
+    new_password: str = strawberry.field(description="The new password, 10 to 256 characters.")
+
+
+@strawberry.input(description="Start TOTP enrolment.")
+class EnrollTotpInput:
+    mfa_token: str | None = strawberry.field(
+        default=None,
+        description="The mfaToken of a log-in answered MFA_ENROLLMENT_REQUIRED; omit when signed in.",
+    )
+
+
+@strawberry.input(description="A code from the authenticator, to turn TOTP on.")
+class ConfirmTotpInput:
+    code: str = strawberry.field(description="The 6-digit code the authenticator app shows now.")
+    mfa_token: str | None = strawberry.field(
+        default=None,
+        description="The mfaToken of a log-in answered MFA_ENROLLMENT_REQUIRED; omit when signed in.",
+    )
+
+
+@strawberry.input(description="A current code, to turn TOTP off.")
+class DisableTotpInput:
+    code: str = strawberry.field(description="The 6-digit code the authenticator app shows now.")
+
+
+@strawberry.input(description="The second step of a log-in: the mfaToken and a TOTP code or a recovery code.")
+class CompleteMfaLogInInput:
+    mfa_token: str = strawberry.field(description="The mfaToken `logIn` answered with (valid 5 minutes).")
+    code: str | None = strawberry.field(default=None, description="The 6-digit code of the authenticator app.")
+    recovery_code: str | None = strawberry.field(
+        default=None, description="Instead of `code`: one of your recovery codes (each works once)."
+    )
+
+
+@strawberry.input(description="Security settings of the organization of the token.")
+class UpdateOrganizationSecurityInput:
+    require_mfa: bool = strawberry.field(
+        description="When true, members without TOTP must set it up before they can log in to this organization."
+    )
+
+
+@strawberry.type(description="The result of confirming an email address.")
+class VerifyEmailPayload:
+    user: User | None = strawberry.field(description="The account, now verified.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of changing or resetting a password.")
+class PasswordPayload:
+    ok: bool = strawberry.field(description="True when the password was changed.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="A new TOTP secret: add it to an authenticator app, then call `confirmTotp`.")
+class EnrollTotpPayload:
+    secret: str | None = strawberry.field(description="The base32 secret, for typing into an authenticator app.")
+    otpauth_uri: str | None = strawberry.field(description="The `otpauth://` URI, to show as a QR code.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="TOTP is on; keep the recovery codes somewhere safe.")
+class ConfirmTotpPayload:
+    recovery_codes: list[str] | None = strawberry.field(
+        description="10 one-time codes that replace a TOTP code when the authenticator is lost; shown only now."
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of turning TOTP off.")
+class DisableTotpPayload:
+    ok: bool = strawberry.field(description="True when TOTP is off.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The organization's security settings after the change.")
+class UpdateOrganizationSecurityPayload:
+    organization: Organization | None = strawberry.field(description="The organization.")
+    require_mfa: bool | None = strawberry.field(description="Whether members must use MFA.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+def _public_errors(error: PrismError) -> list[UserError]:
+    # Public mutations answer every refusal in the payload: there is no session to be unauthenticated from.
+    return [UserError.from_error(error)]
 
 
 @strawberry.type
 class AccountsMutation:
-    pass
+    @strawberry.mutation(
+        description="Confirm your email address with the mailed token. Needs no token.", permission_classes=[Anyone]
+    )
+    async def verify_email(self, info: Info, input: VerifyEmailInput) -> VerifyEmailPayload:
+        try:
+            user = await info.context.services.identity.accounts.verify_email(input.token)
+        except PrismError as error:
+            return VerifyEmailPayload(user=None, user_errors=_public_errors(error))
+        return VerifyEmailPayload(user=User.from_row(user), user_errors=[])
+
+    @strawberry.mutation(
+        description="Change your password; your other sessions are signed out.", permission_classes=[IsAuthenticated]
+    )
+    async def change_password(self, info: Info, input: ChangePasswordInput) -> PasswordPayload:
+        try:
+            await info.context.services.identity.accounts.change_password(input.current_password, input.new_password)
+        except PrismError as error:
+            return PasswordPayload(ok=False, user_errors=user_errors(error))
+        return PasswordPayload(ok=True, user_errors=[])
+
+    @strawberry.mutation(
+        description=(
+            "Mail a password-reset link if the address has an account. The answer is the same either way, so it "
+            "cannot be used to find out who has an account. Needs no token."
+        ),
+        permission_classes=[Anyone],
+    )
+    async def request_password_reset(self, info: Info, input: RequestPasswordResetInput) -> PasswordPayload:
+        await info.context.services.identity.accounts.request_password_reset(input.email)
+        return PasswordPayload(ok=True, user_errors=[])
+
+    @strawberry.mutation(
+        description="Set a new password with a reset token; every session is signed out. Needs no token.",
+        permission_classes=[Anyone],
+    )
+    async def reset_password(self, info: Info, input: ResetPasswordInput) -> PasswordPayload:
+        try:
+            await info.context.services.identity.accounts.reset_password(input.token, input.new_password)
+        except PrismError as error:
+            return PasswordPayload(ok=False, user_errors=_public_errors(error))
+        return PasswordPayload(ok=True, user_errors=[])
+
+    @strawberry.mutation(
+        description=(
+            "Start TOTP enrolment: returns a secret and an otpauth URI. Signed in, or with the mfaToken of a log-in "
+            "answered MFA_ENROLLMENT_REQUIRED."
+        ),
+        permission_classes=[Anyone],
+    )
+    async def enroll_totp(self, info: Info, input: EnrollTotpInput | None = None) -> EnrollTotpPayload:
+        try:
+            enrollment = await info.context.services.identity.mfa.enroll(input.mfa_token if input else None)
+        except PrismError as error:
+            return EnrollTotpPayload(secret=None, otpauth_uri=None, user_errors=_public_errors(error))
+        return EnrollTotpPayload(secret=enrollment.secret, otpauth_uri=enrollment.uri, user_errors=[])
+
+    @strawberry.mutation(
+        description="Turn TOTP on with a current code; answers 10 recovery codes, shown once.",
+        permission_classes=[Anyone],
+    )
+    async def confirm_totp(self, info: Info, input: ConfirmTotpInput) -> ConfirmTotpPayload:
+        try:
+            codes = await info.context.services.identity.mfa.confirm(input.code, input.mfa_token)
+        except PrismError as error:
+            return ConfirmTotpPayload(recovery_codes=None, user_errors=_public_errors(error))
+        return ConfirmTotpPayload(recovery_codes=codes, user_errors=[])
+
+    @strawberry.mutation(description="Turn TOTP off with a current code.", permission_classes=[IsAuthenticated])
+    async def disable_totp(self, info: Info, input: DisableTotpInput) -> DisableTotpPayload:
+        try:
+            await info.context.services.identity.mfa.disable(input.code)
+        except PrismError as error:
+            return DisableTotpPayload(ok=False, user_errors=user_errors(error))
+        return DisableTotpPayload(ok=True, user_errors=[])
+
+    @strawberry.mutation(
+        description="Finish a log-in that answered mfaRequired, with a TOTP code or a recovery code. Needs no token.",
+        permission_classes=[Anyone],
+    )
+    async def complete_mfa_log_in(self, info: Info, input: CompleteMfaLogInInput) -> AuthPayload:
+        try:
+            result = await info.context.services.identity.mfa.complete_log_in(
+                input.mfa_token, input.code, input.recovery_code
+            )
+        except PrismError as error:
+            return auth_failed(error)
+        return auth_payload(result)
+
+    @strawberry.mutation(
+        description="Require (or stop requiring) MFA of the organization's members. OWNER or ADMIN.",
+        permission_classes=[CanManageMembers],
+    )
+    async def update_organization_security(
+        self, info: Info, input: UpdateOrganizationSecurityInput
+    ) -> UpdateOrganizationSecurityPayload:
+        try:
+            organization = await info.context.services.identity.mfa.update_organization_security(input.require_mfa)
+        except PrismError as error:
+            return UpdateOrganizationSecurityPayload(
+                organization=None, require_mfa=None, user_errors=user_errors(error)
+            )
+        info.context.after_write()
+        return UpdateOrganizationSecurityPayload(
+            organization=Organization.from_row(organization), require_mfa=organization.require_mfa, user_errors=[]
+        )

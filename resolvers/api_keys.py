@@ -1,15 +1,181 @@
-"""ApiKeys: types, queries and mutations."""
+"""API keys for integrators: the type, the `apiKeys` list, and the create and revoke mutations."""
+
+import enum
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
+from strawberry import relay
+from strawberry.permission import BasePermission
 
-__all__ = ["ApiKeysMutation", "ApiKeysQuery"]
+from loaders.pagination import Order
+from loaders.sources import API_KEYS_BY_ORGANIZATION, ApiKeyListFilter
+from prism.auth.rbac import Permission, require
+from prism.context import Context
+from prism.errors import ForbiddenError, PrismError
+from prism.services.api_keys import ApiKeyScope as ServiceScope
+from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.permissions import IsAuthenticated
+
+if TYPE_CHECKING:
+    from resolvers.identity import User
+
+__all__ = ["ApiKey", "ApiKeysMutation", "ApiKeysQuery", "CanManageApiKeys"]
+
+Info = strawberry.Info[Context, None]
+TYPE_NAME = "ApiKey"
+
+
+class CanManageApiKeys(BasePermission):
+    """Owners and admins, signed in as people: an API key never manages API keys."""
+
+    message = "Only owners and admins may manage API keys."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        IsAuthenticated().has_permission(source, info, **kwargs)
+        viewer = info.context.member
+        require(viewer, Permission.MANAGE_API_KEYS)
+        if viewer.api_key_id is not None:
+            raise ForbiddenError("API keys are managed by signed-in people, not by other API keys.")
+        return True
+
+
+@strawberry.enum(description="What an API key may do; never more than its creator's role allows.")
+class ApiKeyScope(enum.Enum):
+    READ = strawberry.enum_value("READ", description="Read everything the creator can read.")
+    WRITE = strawberry.enum_value("WRITE", description="Read, and change requirements, sprints, products and the like.")
+    ADMIN = strawberry.enum_value("ADMIN", description="Everything the creator's role allows.")
+    AI = strawberry.enum_value("AI", description="Read, and use the AI features.")
+
+
+@strawberry.type(description="A key an integrator sends as `Authorization: Bearer <key>`; its secret is never shown.")
+class ApiKey:
+    id: strawberry.ID = strawberry.field(description="Global id; pass it to revokeApiKey.")
+    name: str = strawberry.field(description="What the key is for, like 'CI pipeline'.")
+    prefix: str = strawberry.field(
+        description="The visible part of the key (`prism_<prefix>_...`): tells keys apart in logs and settings."
+    )
+    scopes: list[ApiKeyScope] = strawberry.field(description="What the key may do.")
+    created_at: datetime = strawberry.field(description="When the key was created.")
+    expires_at: datetime | None = strawberry.field(description="When the key stops working; null if never.")
+    last_used_at: datetime | None = strawberry.field(
+        description="When the key last authenticated a request (to the minute); null if never."
+    )
+    revoked_at: datetime | None = strawberry.field(description="When the key was revoked; null while it works.")
+    created_by_id: strawberry.Private[Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=strawberry.ID(relay.to_base64(TYPE_NAME, str(row.id))),
+            name=row.name,
+            prefix=row.prefix,
+            scopes=[ApiKeyScope[scope.upper()] for scope in row.scopes],
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
+            created_by_id=row.created_by_id,
+        )
+
+    @strawberry.field(
+        description="Who created the key; the key acts with this person's role. Null once they have left."
+    )
+    async def created_by(self, info: Info) -> Annotated["User", strawberry.lazy("resolvers.identity")] | None:
+        from resolvers.identity import User
+
+        if self.created_by_id is None:
+            return None
+        row = await info.context.loaders.user_by_id.load(self.created_by_id)
+        return None if row is None else User.from_row(row)
 
 
 @strawberry.type
 class ApiKeysQuery:
-    pass
+    @strawberry.field(
+        description="The organization's API keys, newest first (owners and admins only).",
+        permission_classes=[CanManageApiKeys],
+    )
+    async def api_keys(
+        self,
+        info: Info,
+        include_revoked: Annotated[
+            bool, strawberry.argument(description="Also list revoked keys (hidden by default).")
+        ] = False,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[ApiKey]:
+        return await load_connection(
+            info,
+            source=API_KEYS_BY_ORGANIZATION,
+            parent=info.context.member.organization_id,
+            filter=ApiKeyListFilter(include_revoked=include_revoked),
+            order=Order(field="CREATED_AT", descending=True),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            build=ApiKey.from_row,
+        )
+
+
+@strawberry.input(description="A new API key.")
+class CreateApiKeyInput:
+    name: str = strawberry.field(description="What the key is for, at most 120 characters.")
+    scopes: list[ApiKeyScope] = strawberry.field(description="What the key may do; at least one scope.")
+    expires_at: datetime | None = strawberry.field(
+        default=None, description="When the key stops working, with a time zone; null for never."
+    )
+
+
+@strawberry.type(description="The result of createApiKey: the key, and its secret, shown this once.")
+class CreateApiKeyPayload:
+    api_key: ApiKey | None = strawberry.field(description="The new key; null if it failed.")
+    secret: str | None = strawberry.field(
+        description="The full key, `prism_<prefix>_<secret>`: store it now, it cannot be read again."
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.input(description="An API key to revoke.")
+class RevokeApiKeyInput:
+    id: strawberry.ID = strawberry.field(description="The key's global id.")
+
+
+@strawberry.type(description="The result of revokeApiKey.")
+class RevokeApiKeyPayload:
+    api_key: ApiKey | None = strawberry.field(description="The revoked key; null if it failed.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
 @strawberry.type
 class ApiKeysMutation:
-    pass
+    @strawberry.mutation(
+        description="Create an API key for an integration; the payload's `secret` is the only time it is shown.",
+        permission_classes=[CanManageApiKeys],
+    )
+    async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
+        try:
+            created = await info.context.services.api_keys.create(
+                name=input.name,
+                scopes=[ServiceScope[scope.name] for scope in input.scopes],
+                expires_at=input.expires_at,
+            )
+        except PrismError as error:
+            return CreateApiKeyPayload(api_key=None, secret=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return CreateApiKeyPayload(api_key=ApiKey.from_row(created.row), secret=created.key, user_errors=[])
+
+    @strawberry.mutation(
+        description="Revoke an API key: requests with it fail from now on. Revoking twice changes nothing.",
+        permission_classes=[CanManageApiKeys],
+    )
+    async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
+        try:
+            row = await info.context.services.api_keys.revoke(decode_id(input.id, TYPE_NAME))
+        except PrismError as error:
+            return RevokeApiKeyPayload(api_key=None, user_errors=user_errors(error))
+        info.context.after_write()
+        return RevokeApiKeyPayload(api_key=ApiKey.from_row(row), user_errors=[])

@@ -1,21 +1,45 @@
 """Users, organizations and the viewer; sign-up and log-in."""
 
 from datetime import UTC, datetime
-from typing import Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
+from uuid import UUID
 
 import strawberry
 from strawberry import relay
+from strawberry.permission import BasePermission
+from strawberry.relay import to_base64
 
+from prism.auth.throttle import ThrottledError
 from prism.context import Context
-from prism.errors import PrismError
-from resolvers.common import UserError, decode_id
+from prism.errors import Code, ForbiddenError, PrismError
+from prism.services.identity import MfaChallenge
+from resolvers.common import Connection, UserError, decode_id, user_errors
 from resolvers.enums import Role
 from resolvers.node import LoadedNode
-from resolvers.permissions import IsAuthenticated
+from resolvers.permissions import CanRead, IsAuthenticated
 
-__all__ = ["IdentityMutation", "IdentityQuery", "Organization", "User"]
+if TYPE_CHECKING:
+    from resolvers.members import Member
+
+__all__ = [
+    "Anyone",
+    "AuthPayload",
+    "IdentityMutation",
+    "IdentityQuery",
+    "Organization",
+    "User",
+    "auth_failed",
+    "auth_payload",
+]
 
 Info = strawberry.Info[Context, None]
+
+
+class Anyone(BasePermission):
+    """Declares a mutation public on purpose: it needs no access token (it is how one gets or repairs one)."""
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        return True
 
 
 @strawberry.type(description="A person with an account; only members of your organization are visible.")
@@ -45,11 +69,58 @@ class Organization(LoadedNode):
     def from_row(cls, row: Any) -> Self:
         return cls(id=str(row.id), name=row.name, slug=row.slug, created_at=row.created_at)
 
+    @strawberry.field(
+        description="Its members with their roles and teams, longest-standing first (the token's organization only).",
+        permission_classes=[CanRead],
+    )
+    async def members(
+        self,
+        info: Info,
+        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
+        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
+        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+    ) -> Connection[Annotated["Member", strawberry.lazy("resolvers.members")]]:
+        from resolvers.members import members_of
+
+        if self.uuid != info.context.member.organization_id:
+            raise ForbiddenError("Log in to this organization to list its members.")
+        return await members_of(info, first, after, last, before)
+
 
 @strawberry.type(description="An organization the viewer belongs to, with their role in it.")
 class OrganizationMembership:
     organization: Organization = strawberry.field(description="The organization.")
     role: Role = strawberry.field(description="The viewer's role there.")
+
+
+@strawberry.type(description="A signed-in device: the log-in, its refresh tokens and the access tokens they issued.")
+class Session:
+    id: strawberry.ID = strawberry.field(description="Pass to `revokeSession` to sign this device out.")
+    organization_id: strawberry.ID = strawberry.field(description="ID of the organization this session acts in.")
+    ip: str | None = strawberry.field(description="The client address at log-in.")
+    user_agent: str | None = strawberry.field(description="The client's User-Agent at log-in.")
+    mfa_verified: bool = strawberry.field(description="Whether the log-in passed a second factor.")
+    created_at: datetime = strawberry.field(description="When the user signed in.")
+    last_seen_at: datetime = strawberry.field(description="When its refresh token was last used.")
+    expires_at: datetime = strawberry.field(description="When it ends unless refreshed (30 days by default).")
+    revoked_at: datetime | None = strawberry.field(description="When it was signed out, if it was.")
+    current: bool = strawberry.field(description="True for the session of the token making this request.")
+
+    @classmethod
+    def from_row(cls, row: Any, current_session_id: UUID | None) -> Self:
+        return cls(
+            id=strawberry.ID(to_base64("Session", str(row.id))),
+            organization_id=strawberry.ID(to_base64("Organization", str(row.organization_id))),
+            ip=row.ip,
+            user_agent=row.user_agent,
+            mfa_verified=row.mfa_verified,
+            created_at=row.created_at,
+            last_seen_at=row.last_seen_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            current=row.id == current_session_id,
+        )
 
 
 @strawberry.type(description="The signed-in user and the organization their token acts in.")
@@ -62,6 +133,13 @@ class Viewer:
     async def organizations(self, info: Info) -> list[OrganizationMembership]:
         rows = await info.context.loaders.memberships_by_user.load(info.context.member.user_id)
         return [OrganizationMembership(organization=Organization.from_row(r), role=Role(r.role)) for r in rows]
+
+    @strawberry.field(
+        description="Your live sessions in every organization, newest first (at most 100); `current` marks this one."
+    )
+    async def sessions(self, info: Info) -> list[Session]:
+        rows = await info.context.services.identity.sessions.list_mine()
+        return [Session.from_row(row, info.context.member.session_id) for row in rows]
 
 
 @strawberry.type
@@ -100,29 +178,105 @@ class LogInInput:
     )
 
 
-@strawberry.type(description="The result of signing up or logging in.")
+@strawberry.type(description="The result of signing up, logging in or refreshing: tokens, or why there are none.")
 class AuthPayload:
-    access_token: str | None = strawberry.field(description="Send as `Authorization: Bearer <accessToken>`.")
+    access_token: str | None = strawberry.field(
+        description="Send as `Authorization: Bearer <accessToken>`; short-lived (15 minutes by default)."
+    )
     expires_at: datetime | None = strawberry.field(description="When the access token stops working.")
+    refresh_token: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Shown once: exchange it with `refreshToken` for a new pair before the access token expires. Each "
+            "refresh token works once; presenting a used one signs the whole session out."
+        ),
+    )
     user: User | None = strawberry.field(description="The signed-in user.")
     organization: Organization | None = strawberry.field(description="The organization the token acts in.")
+    mfa_required: bool = strawberry.field(
+        default=False,
+        description="True when the password was right but a second factor is needed: finish with `completeMfaLogIn`.",
+    )
+    mfa_token: str | None = strawberry.field(
+        default=None,
+        description=(
+            "With `mfaRequired`: the one-time token (5 minutes) for `completeMfaLogIn`, or, when the organization "
+            "requires MFA and the account has none (user error MFA_ENROLLMENT_REQUIRED), for `enrollTotp` and "
+            "`confirmTotp`."
+        ),
+    )
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="With ACCOUNT_LOCKED or RATE_LIMITED: how many seconds to wait before trying again."
+    )
     user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
-def _auth_payload(result: Any) -> AuthPayload:
+def auth_payload(result: Any) -> AuthPayload:
+    """The payload of a successful sign-in."""
+    if isinstance(result, MfaChallenge):
+        errors = []
+        if result.enrollment_required:
+            errors.append(
+                UserError(
+                    field=None,
+                    message=(
+                        "This organization requires MFA: set up TOTP with enrollTotp and confirmTotp (pass this "
+                        "mfaToken), then finish with completeMfaLogIn."
+                    ),
+                    code=Code.MFA_ENROLLMENT_REQUIRED.value,
+                )
+            )
+        return AuthPayload(
+            access_token=None,
+            expires_at=None,
+            user=None,
+            organization=None,
+            mfa_required=True,
+            mfa_token=result.mfa_token,
+            user_errors=errors,
+        )
     return AuthPayload(
         access_token=result.access_token,
         expires_at=datetime.fromtimestamp(result.expires_at, UTC),
+        refresh_token=result.refresh_token,
         user=User.from_row(result.user),
         organization=Organization.from_row(result.organization),
         user_errors=[],
     )
 
 
-def _failed(error: PrismError) -> AuthPayload:
+def auth_failed(error: PrismError) -> AuthPayload:
+    """The payload of a refused sign-in; UNAUTHENTICATED-style codes are user errors here, not request errors."""
     return AuthPayload(
-        access_token=None, expires_at=None, user=None, organization=None, user_errors=[UserError.from_error(error)]
+        access_token=None,
+        expires_at=None,
+        user=None,
+        organization=None,
+        retry_after_seconds=error.retry_after_seconds if isinstance(error, ThrottledError) else None,
+        user_errors=[UserError.from_error(error)],
     )
+
+
+@strawberry.input(description="A refresh token to exchange for a new access token and refresh token.")
+class RefreshTokenInput:
+    refresh_token: str = strawberry.field(description="The refresh token of the last sign-in or refresh.")
+
+
+@strawberry.input(description="The session to sign out.")
+class RevokeSessionInput:
+    id: strawberry.ID = strawberry.field(description="ID of one of your sessions (from `viewer.sessions`).")
+
+
+@strawberry.type(description="The result of signing out.")
+class LogOutPayload:
+    ok: bool = strawberry.field(description="True when the session is signed out.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.type(description="The result of revoking a session.")
+class RevokeSessionPayload:
+    session: Session | None = strawberry.field(description="The revoked session, as it is now.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
 @strawberry.type
@@ -137,8 +291,8 @@ class IdentityMutation:
                 organization_name=input.organization_name,
             )
         except PrismError as error:
-            return _failed(error)
-        return _auth_payload(result)
+            return auth_failed(error)
+        return auth_payload(result)
 
     @strawberry.mutation(description="Exchange email and password for an access token. Needs no token.")
     async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
@@ -152,5 +306,43 @@ class IdentityMutation:
                 email=input.email, password=input.password, organization_id=organization_id
             )
         except PrismError as error:
-            return _failed(error)
-        return _auth_payload(result)
+            return auth_failed(error)
+        return auth_payload(result)
+
+    @strawberry.mutation(
+        description=(
+            "Exchange a refresh token for a new access token and refresh token (the old one stops working). "
+            "Needs no access token. A refresh token used twice revokes its session: REFRESH_TOKEN_REUSED."
+        ),
+        permission_classes=[Anyone],
+    )
+    async def refresh_token(self, info: Info, input: RefreshTokenInput) -> AuthPayload:
+        try:
+            result = await info.context.services.identity.sessions.refresh(input.refresh_token)
+        except PrismError as error:
+            return auth_failed(error)
+        return auth_payload(result)
+
+    @strawberry.mutation(
+        description="Sign out: this session's refresh token and access tokens stop working.",
+        permission_classes=[IsAuthenticated],
+    )
+    async def log_out(self, info: Info) -> LogOutPayload:
+        try:
+            await info.context.services.identity.sessions.log_out()
+        except PrismError as error:
+            return LogOutPayload(ok=False, user_errors=user_errors(error))
+        return LogOutPayload(ok=True, user_errors=[])
+
+    @strawberry.mutation(
+        description="Sign one of your sessions out (a lost laptop, an old phone).", permission_classes=[IsAuthenticated]
+    )
+    async def revoke_session(self, info: Info, input: RevokeSessionInput) -> RevokeSessionPayload:
+        sessions = info.context.services.identity.sessions
+        try:
+            session_id = decode_id(input.id, "Session")
+            await sessions.revoke(session_id)
+        except PrismError as error:
+            return RevokeSessionPayload(session=None, user_errors=user_errors(error))
+        row = await sessions.get_mine(session_id)
+        return RevokeSessionPayload(session=Session.from_row(row, info.context.member.session_id), user_errors=[])

@@ -6,6 +6,8 @@ from uuid import UUID
 
 from strawberry import Info, relay
 
+from prism.auth.rbac import Permission
+
 __all__ = ["NODE_TYPES", "LoadedNode"]
 
 NODE_TYPES: dict[str, type["LoadedNode"]] = {}
@@ -16,6 +18,9 @@ class LoadedNode(relay.Node):
     """A Node whose rows come from a by-id loader named `loader` on the request's Loaders."""
 
     loader: ClassVar[str]
+    read_permission: ClassVar[Permission] = Permission.READ
+    """What a viewer needs to fetch this type by id through `node`/`nodes`; the type's own list queries check the
+    same. Without it the node answers as if it did not exist."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -34,6 +39,9 @@ class LoadedNode(relay.Node):
     async def resolve_nodes(  # type: ignore[override]
         cls, *, info: Info, node_ids: Iterable[str], required: bool = False
     ) -> list[Self | None]:
+        node_ids = list(node_ids)
+        if not info.context.member.can(cls.read_permission):
+            return [None for _ in node_ids]
         ids: list[UUID | None] = []
         for node_id in node_ids:
             try:

@@ -9,10 +9,11 @@ from typing import Any
 from strawberry import Info
 from strawberry.permission import BasePermission
 
-from prism.auth.rbac import Permission, require
+from prism.auth.rbac import Permission, effective_role, require
+from prism.domain.enums import Role
 from prism.errors import UnauthenticatedError
 
-__all__ = ["CanManageProducts", "CanRead", "CanWrite", "IsAuthenticated"]
+__all__ = ["CanManageMembers", "CanManageProducts", "CanRead", "CanWrite", "IsAuthenticated"]
 
 
 class IsAuthenticated(BasePermission):
@@ -44,10 +45,36 @@ class CanRead(_RolePermission):
     required = Permission.READ
 
 
-class CanWrite(_RolePermission):
-    """Members who may change requirements, sprints, documents and the like."""
+class CanWrite(IsAuthenticated):
+    """Members who may change requirements, sprints, documents and the like on at least one product.
 
-    required = Permission.WRITE
+    The organization role decides without a query; a role that cannot write (VIEWER) still passes when a
+    product-level role lets the viewer write somewhere (one loader call per request). The service then checks WRITE
+    against the effective role on the product the change concerns.
+    """
+
+    async def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:  # type: ignore[override]
+        super().has_permission(source, info, **kwargs)
+        viewer = info.context.viewer
+        if viewer.can(Permission.WRITE) or not viewer.scopes_allow(Permission.WRITE):
+            require(viewer, Permission.WRITE)
+            return True
+        overrides = await info.context.loaders.product_overrides_by_user.load(viewer.user_id)
+        for product_id in set(overrides.own) | set(overrides.teams):
+            own = overrides.own.get(product_id)
+            role = effective_role(
+                viewer.role, Role(own) if own else None, [Role(r) for r in overrides.teams.get(product_id, ())]
+            )
+            if viewer.can(Permission.WRITE, role=role):
+                return True
+        require(viewer, Permission.WRITE)
+        return True
+
+
+class CanManageMembers(_RolePermission):
+    """OWNERs and ADMINs: members, invitations, teams and product-level roles."""
+
+    required = Permission.MANAGE_MEMBERS
 
 
 class CanManageProducts(_RolePermission):

@@ -21,6 +21,7 @@ from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.comments import CommentsMutation, CommentsQuery
+from resolvers.cost import QueryLimits, limit_extensions
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.identity import IdentityMutation, IdentityQuery
@@ -155,11 +156,14 @@ def _no_arguments(arguments: dict[str, Any], info: Any) -> dict[str, Any]:
     return {}
 
 
-def build_schema(max_depth: int = 12, tracing: bool = False, caches: bool = True) -> strawberry.Schema:
+def build_schema(
+    max_depth: int = 12, tracing: bool = False, caches: bool = True, limits: QueryLimits | None = None
+) -> strawberry.Schema:
     """The PRISM schema with its extensions (parse and validation caches, depth and token limits, error codes).
 
     With `tracing`, every operation and resolver becomes an OpenTelemetry span (arguments are not recorded).
     `caches=False` parses and validates every request again (for `PRISM_PERF_BASELINE` benchmarks only).
+    `limits`: aliases, cost, introspection and suggestions (resolvers/cost.py); the defaults when not given.
     """
     # One depth rule for the schema's life: the validation cache is keyed by the rule classes, and a limiter built
     # per request brings a new class each time, so no validation would ever be a cache hit.
@@ -178,6 +182,7 @@ def build_schema(max_depth: int = 12, tracing: bool = False, caches: bool = True
             *caching,
             lambda: AddValidationRules(depth_rules),
             lambda: MaxTokensLimiter(max_token_count=5000),
+            *limit_extensions(limits or QueryLimits()),
             ErrorCodes,
             *extensions,
         ],

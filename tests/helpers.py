@@ -1,10 +1,14 @@
 """Test helpers: a GraphQL client and factories that create data through the public API."""
 
+import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 
 
 @dataclass
@@ -286,3 +290,46 @@ async def insert_rows(app: Any, model: Any, rows: list[dict[str, Any]]) -> None:
     filled = [model(**row).model_dump() for row in rows]
     async with transaction(app.state.runtime().engine, organizations.pop()) as session:
         await (await session.connection()).execute(sa.insert(model.__table__), filled)
+
+
+async def create_api_key(account: Account, scopes: tuple[str, ...] = ("READ",), **fields: Any) -> dict[str, Any]:
+    """An API key of the account's organization; returns {id, prefix, scopes, secret} (secret: the full key)."""
+    data = await account(
+        """mutation($input: CreateApiKeyInput!) {
+             createApiKey(input: $input) { apiKey { id prefix scopes } secret userErrors { field message code } }
+           }""",
+        {"input": {"name": fields.pop("name", "Integration"), "scopes": list(scopes), **fields}},
+    )
+    payload = data["createApiKey"]
+    assert payload["userErrors"] == [], data
+    return {**payload["apiKey"], "secret": payload["secret"]}
+
+
+@asynccontextmanager
+async def client_from(app: Any, ip: str, user_agent: str = "PRISM tests") -> AsyncIterator[GraphQLClient]:
+    """A GraphQL client whose requests come from `ip` with `user_agent` (sessions, throttling per address)."""
+    transport = httpx.ASGITransport(app=app, client=(ip, 5555))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://prism.test", headers={"user-agent": user_agent}
+    ) as client:
+        yield GraphQLClient(client)
+
+
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+async def store_for(kind: str) -> Any:
+    """The in-process store, or a Redis store under a prefix of its own (required when services are required)."""
+    from prism.kv import MemoryStore, RedisStore
+
+    if kind == "memory":
+        return MemoryStore()
+    store = RedisStore(TEST_REDIS_URL, prefix=f"prism-test-{uuid.uuid4().hex[:8]}:")
+    try:
+        await store.ping()
+    except OSError as error:
+        await store.close()
+        if os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Redis at {TEST_REDIS_URL} is required (PRISM_TEST_REQUIRE_SERVICES=1): {error}")
+        pytest.skip(f"Redis at {TEST_REDIS_URL} is not reachable")
+    return store

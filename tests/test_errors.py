@@ -657,7 +657,18 @@ async def test_a_badly_shaped_product_key_is_bad_user_input(world: World, key: s
 # ---------------------------------------------------------------------------------------------------------------
 # Authentication: every root field but signUp, logIn and introspection needs a valid token.
 
-PUBLIC_FIELDS = {"signUp", "logIn"}
+PUBLIC_FIELDS = {
+    "signUp",
+    "logIn",
+    # Public on purpose (permission class Anyone): they are how a client gets or repairs its credentials.
+    "refreshToken",
+    "verifyEmail",
+    "requestPasswordReset",
+    "resetPassword",
+    "enrollTotp",
+    "confirmTotp",
+    "completeMfaLogIn",
+}
 _SCALAR_LITERALS = {
     "Int": "1",
     "Float": "1.5",

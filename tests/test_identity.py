@@ -1,13 +1,21 @@
 """Signing up, logging in and the viewer: accounts, organizations and the tokens that name them."""
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import logging
 import time
 import uuid
 from datetime import datetime
 
 import pytest
+from pydantic import ValidationError as PydanticValidationError
 
+from prism.auth.tokens import SigningKey, TokenIssuer, issuer_from_settings, signing_keys
+from prism.config import Settings
+from prism.errors import UnauthenticatedError
 from tests.helpers import Account, GraphQLClient, create_product, join_organization
 
 SIGN_UP = """
@@ -51,7 +59,7 @@ async def test_signing_up_creates_an_owner_an_organization_and_a_working_token(g
     assert data["organization"]["name"] == "Analytical Engines"
     assert data["organization"]["slug"].startswith("analytical-engines-")
     expires = datetime.fromisoformat(data["expiresAt"]).timestamp()
-    assert 3500 < expires - time.time() <= 3600
+    assert 890 < expires - time.time() <= 900, "access tokens are short-lived (15 minutes)"
     viewer = (await gql(VIEWER, token=data["accessToken"]))["viewer"]
     assert viewer == {
         "role": "OWNER",
@@ -185,3 +193,103 @@ async def test_passwords_and_tokens_never_reach_the_logs(gql: GraphQLClient, cap
     assert caplog.records
     for secret in ("a-very-secret-passphrase", "a-wrong-secret-passphrase", token):
         assert secret not in logged
+
+
+def _b64decode(part: str) -> dict[str, object]:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # type: ignore[no-any-return]
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unverified_parts(token: str) -> tuple[dict[str, object], dict[str, object]]:
+    header, payload, _ = token.split(".")
+    return _b64decode(header), _b64decode(payload)
+
+
+def _forge(header: dict[str, object], claims: dict[str, object], secret: bytes, algorithm: str) -> str:
+    encode = _b64encode
+    signing_input = f"{encode(json.dumps(header).encode())}.{encode(json.dumps(claims).encode())}"
+    if algorithm == "none":
+        return signing_input + "."
+    digest = {"HS256": hashlib.sha256, "HS512": hashlib.sha512}[algorithm]
+    return f"{signing_input}.{encode(hmac.new(secret, signing_input.encode(), digest).digest())}"
+
+
+OLD_KEY = SigningKey("2026-10", b"o" * 40)
+NEW_KEY = SigningKey("2026-11", b"n" * 40)
+
+
+def test_access_tokens_name_their_key_session_and_id() -> None:
+    issuer = TokenIssuer([NEW_KEY, OLD_KEY], ttl_seconds=900)
+    session_id = uuid.uuid4()
+    token, expires = issuer.issue(uuid.uuid4(), uuid.uuid4(), session_id)
+    header, claims = _unverified_parts(token)
+    assert header == {"alg": "HS256", "typ": "JWT", "kid": "2026-11"}
+    assert claims["sid"] == str(session_id)
+    assert isinstance(claims["jti"], str)
+    assert len(claims["jti"]) == 32
+    assert claims["exp"] == expires
+    again, _ = issuer.issue(uuid.uuid4(), uuid.uuid4(), session_id)
+    assert _unverified_parts(again)[1]["jti"] != claims["jti"], "every token has its own id"
+    assert issuer.verify(token).session_id == session_id
+
+
+def test_a_token_signed_with_the_old_key_verifies_while_that_key_is_listed() -> None:
+    user, organization = uuid.uuid4(), uuid.uuid4()
+    old_token, _ = TokenIssuer([OLD_KEY], 900).issue(user, organization)
+    rotated = TokenIssuer([NEW_KEY, OLD_KEY], 900)
+    assert rotated.verify(old_token).user_id == user
+    new_token, _ = rotated.issue(user, organization)
+    assert _unverified_parts(new_token)[0]["kid"] == "2026-11", "the first key signs"
+    retired = TokenIssuer([NEW_KEY], 900)
+    assert retired.verify(new_token).organization_id == organization
+    with pytest.raises(UnauthenticatedError):
+        retired.verify(old_token)
+
+
+@pytest.mark.parametrize(
+    ("case", "algorithm", "kid"),
+    [
+        ("unknown kid", "HS256", "stolen"),
+        ("no kid", "HS256", None),
+        ("alg none", "none", "2026-11"),
+        ("another algorithm", "HS512", "2026-11"),
+    ],
+)
+def test_tokens_with_an_unknown_key_or_another_algorithm_are_refused(
+    case: str, algorithm: str, kid: str | None
+) -> None:
+    issuer = TokenIssuer([NEW_KEY], 900)
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "iss": "prism",
+        "sub": str(uuid.uuid4()),
+        "org": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + 600,
+    }
+    header: dict[str, object] = {"alg": algorithm, "typ": "JWT"}
+    if kid:
+        header["kid"] = kid
+    forged = _forge(header, claims, NEW_KEY.secret, algorithm)
+    honest = _forge({"alg": "HS256", "typ": "JWT", "kid": "2026-11"}, claims, NEW_KEY.secret, "HS256")
+    assert issuer.verify(honest).session_id == uuid.UUID(str(claims["sid"])), "the forging helper itself is right"
+    with pytest.raises(UnauthenticatedError):
+        issuer.verify(forged)
+
+
+def test_keys_come_from_settings_and_fall_back_to_the_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "PRISM_JWT_KEYS", json.dumps([{"kid": "b", "secret": "b" * 32}, {"kid": "a", "secret": "a" * 32}])
+    )
+    assert signing_keys(Settings(), b"f" * 32) == [SigningKey("b", b"b" * 32), SigningKey("a", b"a" * 32)]
+    monkeypatch.setenv("PRISM_JWT_KEYS", json.dumps([{"kid": "short", "secret": "too-short"}]))
+    with pytest.raises(PydanticValidationError):
+        Settings()
+    monkeypatch.delenv("PRISM_JWT_KEYS")
+    assert signing_keys(Settings(), b"f" * 32) == [SigningKey("default", b"f" * 32)]
+    assert issuer_from_settings(Settings(), b"f" * 32).ttl_seconds == 900

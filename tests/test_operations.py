@@ -1,6 +1,7 @@
 """Operating PRISM: start-up guards, the embedded database's recovery after a crash, migrations under a lock."""
 
 import asyncio
+import base64
 import json
 import os
 import sys
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
 
 from prism.app import build_app
-from prism.config import Settings
+from prism.auth.smtp import SmtpMailer
+from prism.config import JwtKey, Settings
 from prism.db import migrate
 from prism.db.embedded import _forget_dead_owners
 from tests.conftest import _create_database, _drop_database
@@ -52,3 +55,26 @@ async def test_two_migrators_starting_together_both_succeed(server_url: str) -> 
         assert await asyncio.to_thread(migrate.current_revision, url) == head
     finally:
         await _drop_database(server_url, name)
+
+
+async def test_the_running_app_signs_with_the_first_configured_key_and_mails_over_smtp(settings: Settings) -> None:
+    configured = settings.model_copy(
+        update={
+            "jwt_keys": [
+                JwtKey(kid="2026-11", secret=SecretStr("n" * 40)),
+                JwtKey(kid="2026-10", secret=SecretStr("o" * 40)),
+            ],
+            "smtp_url": SecretStr("smtp://127.0.0.1:2525"),
+        }
+    )
+    app = build_app(configured)
+    async with LifespanManager(app):
+        runtime = app.state.runtime()
+        token, _ = runtime.tokens.issue(uuid.uuid4(), uuid.uuid4())
+        assert jwt_header(token)["kid"] == "2026-11"
+        assert isinstance(runtime.mailer, SmtpMailer)
+
+
+def jwt_header(token: str) -> dict[str, object]:
+    head = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))  # type: ignore[no-any-return]

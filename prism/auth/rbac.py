@@ -1,13 +1,30 @@
-"""The permission matrix: which role may do what. Permission classes and services both consult it."""
+"""The permission matrix: which role may do what. Permission classes and services both consult it.
+
+A member has one role in their organization; a product may override it for a user or a team (`product_member`).
+`effective_role` is the one rule that combines them: the user's own override on the product if any, else the
+highest override among their teams, else the organization role. An override may lower or raise the role, but only
+for work on that product (WRITE and MODERATE of its requirements, sprints, releases, roadmaps, documents and
+comments); organization-wide permissions (managing members, products, labels) always follow the organization role.
+"""
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
 from prism.domain.enums import Role
 from prism.errors import ForbiddenError
 
-__all__ = ["PERMISSIONS", "Permission", "Viewer", "require"]
+__all__ = [
+    "PERMISSIONS",
+    "PRODUCT_PERMISSIONS",
+    "ROLE_RANK",
+    "SCOPE_PERMISSIONS",
+    "Permission",
+    "Viewer",
+    "effective_role",
+    "require",
+]
 
 
 class Permission(enum.StrEnum):
@@ -18,6 +35,7 @@ class Permission(enum.StrEnum):
     MANAGE_PRODUCTS = "manage_products"
     MANAGE_MEMBERS = "manage_members"
     MODERATE = "moderate"  # remove other people's comments
+    MANAGE_API_KEYS = "manage_api_keys"  # create, list and revoke the organization's API keys (OWNER and ADMIN)
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -26,6 +44,23 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MEMBER: frozenset({Permission.READ, Permission.WRITE, Permission.MANAGE_PRODUCTS}),
     Role.VIEWER: frozenset({Permission.READ}),
 }
+"""The permission matrix: the permissions of each organization (or effective product) role."""
+
+PRODUCT_PERMISSIONS = frozenset({Permission.WRITE, Permission.MODERATE})
+"""The permissions a product-level override governs on its product; the others follow the organization role."""
+
+ROLE_RANK: dict[Role, int] = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+"""Roles from least to most powerful: an ADMIN may not touch what ranks above ADMIN."""
+
+
+def effective_role(organization_role: Role, user_override: Role | None, team_overrides: Iterable[Role]) -> Role:
+    """A member's role on one product: their own override, else their teams' highest, else the organization's."""
+    if user_override is not None:
+        return user_override
+    teams = list(team_overrides)
+    if teams:
+        return max(teams, key=ROLE_RANK.__getitem__)
+    return organization_role
 
 
 @dataclass(frozen=True)
@@ -43,10 +78,14 @@ class Viewer:
     api_key_id: UUID | None = None
     scopes: frozenset[str] | None = None
 
-    def can(self, permission: Permission) -> bool:
-        """Whether this viewer's role (and, for an API key, its scopes) grant `permission`."""
-        if permission not in PERMISSIONS[self.role]:
+    def can(self, permission: Permission, *, role: Role | None = None) -> bool:
+        """Whether this viewer's role (or `role`, their effective role on a product) and scopes grant `permission`."""
+        if permission not in PERMISSIONS[role or self.role]:
             return False
+        return self.scopes_allow(permission)
+
+    def scopes_allow(self, permission: Permission) -> bool:
+        """Whether an API key's scopes allow `permission` (always true for a person's token)."""
         return self.scopes is None or permission in scope_permissions(self.scopes)
 
 
@@ -67,7 +106,12 @@ def scope_permissions(scopes: frozenset[str]) -> frozenset[Permission]:
     return granted
 
 
-def require(viewer: Viewer, permission: Permission) -> None:
-    """Raise ForbiddenError unless the viewer holds `permission`."""
-    if not viewer.can(permission):
-        raise ForbiddenError(f"Your role ({viewer.role.value}) does not allow this ({permission.value}).")
+def require(viewer: Viewer, permission: Permission, *, role: Role | None = None) -> None:
+    """Raise ForbiddenError unless the viewer (acting with `role` on a product, if given) holds `permission`."""
+    if not viewer.can(permission, role=role):
+        if not viewer.scopes_allow(permission):
+            raise ForbiddenError(f"This API key's scopes do not allow this ({permission.value}).")
+        where = "organization" if role is None else "product"
+        raise ForbiddenError(
+            f"Your {where} role ({(role or viewer.role).value}) does not allow this ({permission.value})."
+        )

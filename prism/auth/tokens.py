@@ -1,9 +1,18 @@
-"""Signed access tokens (JWT, HS256 via authlib.jose) naming the user and the organization they act in."""
+"""Signed access tokens (JWT, HS256 via authlib.jose) naming the user, the organization they act in and the
+session they belong to; and the opaque one-time secrets (refresh tokens, emailed tokens) stored only as hashes.
 
+Keys carry a `kid`: the first key signs, every listed key verifies, so a new key can be put first and the old one
+removed once the tokens it signed have expired (docs/security.md, "Sessions and tokens").
+"""
+
+import hashlib
+import secrets
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from uuid import UUID
+from typing import Any
+from uuid import UUID, uuid4
 
 import authlib.deprecate
 
@@ -13,12 +22,32 @@ with warnings.catch_warnings():
     from authlib.jose import JsonWebToken
     from authlib.jose.errors import JoseError
 
+from prism.config import Settings
 from prism.errors import UnauthenticatedError
 
-__all__ = ["AccessClaims", "TokenIssuer"]
+__all__ = [
+    "DEFAULT_KID",
+    "AccessClaims",
+    "SigningKey",
+    "TokenIssuer",
+    "hash_token",
+    "issuer_from_settings",
+    "new_opaque_token",
+    "signing_keys",
+]
 
 ISSUER = "prism"
-_jwt = JsonWebToken(["HS256"])  # an allow-list: tokens signed with any other algorithm are refused
+DEFAULT_KID = "default"
+_ALGORITHM = "HS256"
+_jwt = JsonWebToken([_ALGORITHM])  # an allow-list: tokens signed with any other algorithm (or none) are refused
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """One HMAC key and the `kid` that names it in a token's header."""
+
+    kid: str
+    secret: bytes
 
 
 @dataclass(frozen=True)
@@ -27,37 +56,96 @@ class AccessClaims:
 
     user_id: UUID
     organization_id: UUID
+    session_id: UUID
+    token_id: str
     expires_at: int
 
 
+class _UnknownKeyError(JoseError):
+    error = "unknown_kid"
+
+
 class TokenIssuer:
-    """Issues and verifies access tokens with one secret key."""
+    """Issues access tokens with the first key and verifies them with any listed key."""
 
-    def __init__(self, secret: bytes, ttl_seconds: int) -> None:
-        self._secret = secret
-        self._ttl = ttl_seconds
+    def __init__(self, keys: bytes | Sequence[SigningKey], ttl_seconds: int) -> None:
+        listed = [SigningKey(DEFAULT_KID, keys)] if isinstance(keys, bytes) else list(keys)
+        if not listed:
+            raise ValueError("at least one signing key is needed")
+        if len({key.kid for key in listed}) != len(listed):
+            raise ValueError("signing key ids (kid) must be unique")
+        self._signing = listed[0]
+        self._keys: Mapping[str, bytes] = {key.kid: key.secret for key in listed}
+        self.ttl_seconds = ttl_seconds
 
-    def issue(self, user_id: UUID, organization_id: UUID) -> tuple[str, int]:
-        """A token for the user acting in the organization, and its expiry (Unix seconds)."""
+    def issue(self, user_id: UUID, organization_id: UUID, session_id: UUID | None = None) -> tuple[str, int]:
+        """A token for the user acting in the organization within a session, and its expiry (Unix seconds).
+
+        Without a session id (tools and tests) the token names a fresh one that no row records.
+        """
         now = int(time.time())
-        expires = now + self._ttl
-        claims = {"iss": ISSUER, "sub": str(user_id), "org": str(organization_id), "iat": now, "exp": expires}
-        token = _jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, self._secret)
+        expires = now + self.ttl_seconds
+        claims = {
+            "iss": ISSUER,
+            "sub": str(user_id),
+            "org": str(organization_id),
+            "sid": str(session_id or uuid4()),
+            "jti": uuid4().hex,
+            "iat": now,
+            "exp": expires,
+        }
+        header = {"alg": _ALGORITHM, "typ": "JWT", "kid": self._signing.kid}
+        token = _jwt.encode(header, claims, self._signing.secret)
         return token.decode("ascii"), expires
+
+    def _key_for(self, header: Mapping[str, Any], payload: Any) -> bytes:
+        kid = header.get("kid")
+        if not isinstance(kid, str) or kid not in self._keys:
+            raise _UnknownKeyError()
+        return self._keys[kid]
 
     def verify(self, token: str) -> AccessClaims:
         """The claims of a valid, unexpired token; anything else raises UnauthenticatedError."""
         try:
             claims = _jwt.decode(
                 token,
-                self._secret,
-                claims_options={"iss": {"essential": True, "value": ISSUER}, "exp": {"essential": True}},
+                self._key_for,
+                claims_options={
+                    "iss": {"essential": True, "value": ISSUER},
+                    "exp": {"essential": True},
+                    "sid": {"essential": True},
+                    "jti": {"essential": True},
+                },
             )
             claims.validate(leeway=5)
             return AccessClaims(
                 user_id=UUID(str(claims["sub"])),
                 organization_id=UUID(str(claims["org"])),
+                session_id=UUID(str(claims["sid"])),
+                token_id=str(claims["jti"]),
                 expires_at=int(claims["exp"]),
             )
         except (JoseError, KeyError, ValueError, TypeError) as err:
             raise UnauthenticatedError("The access token is invalid or has expired.") from err
+
+
+def signing_keys(settings: Settings, fallback_secret: bytes) -> list[SigningKey]:
+    """The keys of `PRISM_JWT_KEYS` (first signs, all verify), else the single secret key as kid "default"."""
+    if not settings.jwt_keys:
+        return [SigningKey(DEFAULT_KID, fallback_secret)]
+    return [SigningKey(key.kid, key.secret.get_secret_value().encode()) for key in settings.jwt_keys]
+
+
+def issuer_from_settings(settings: Settings, fallback_secret: bytes) -> TokenIssuer:
+    """The token issuer the app runs with: its keys and `PRISM_ACCESS_TOKEN_TTL_SECONDS`."""
+    return TokenIssuer(signing_keys(settings, fallback_secret), settings.access_token_ttl_seconds)
+
+
+def new_opaque_token() -> str:
+    """A random, URL-safe secret of 32 bytes: a refresh token or an emailed one-time token."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """How an opaque token is stored and looked up: its SHA-256, hex (64 characters)."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from prism.auth.rbac import Permission, Viewer, require
+from prism.auth.access import require_on_product
+from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
 from prism.db.engine import transaction
 from prism.db.tables import Document, DocumentVersion, Product
@@ -47,11 +48,11 @@ class DocumentService:
 
     async def create(self, *, product_id: UUID, kind: DocumentKind, title: str, body: str = "") -> Document:
         """Create a draft document of a product together with its version 1."""
-        require(self._viewer, Permission.WRITE)
         title = clean_text(title, "title", max_length=TITLE_MAX)
         body = clean_text(body, "body", max_length=BODY_MAX, required=False)
         async with transaction(self._engine, self._org) as session:
             product = await get_owned(session, Product, product_id, self._org, "productId")
+            await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
                 raise ValidationError("The product is archived.", field="productId", code=Code.INVALID_STATE)
             document = Document(
@@ -69,13 +70,13 @@ class DocumentService:
 
     async def update(self, document_id: UUID, version: int, changes: DocumentChanges) -> Document:
         """Edit a document, refusing a stale version; a new title or body is saved as the next version."""
-        require(self._viewer, Permission.WRITE)
         title = clean_text(changes.title, "title", max_length=TITLE_MAX) if changes.title is not None else None
         body = (
             clean_text(changes.body, "body", max_length=BODY_MAX, required=False) if changes.body is not None else None
         )
         async with transaction(self._engine, self._org) as session:
             document = await get_for_update(session, Document, document_id, self._org, "id")
+            await require_on_product(session, self._viewer, document.product_id)
             check_version(document.version, version, "document")
             text_changed = (title is not None and title != document.title) or (
                 body is not None and body != document.body

@@ -1,23 +1,29 @@
-"""Sign-up and log-in: accounts, organizations and the access tokens that name them."""
+"""Sign-up and log-in: accounts, organizations, and the sessions every successful sign-in opens."""
 
 import asyncio
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
+from sqlmodel import col, select
 
-from prism.auth.passwords import PasswordHasher, hash_password, verify_password
-from prism.auth.tokens import TokenIssuer
+from prism.auth.passwords import hash_password, verify_password
+from prism.auth.rbac import Viewer
+from prism.auth.throttle import LoginThrottle
 from prism.db.engine import transaction
 from prism.db.tables import Membership, Organization, User
 from prism.domain.enums import Role
 from prism.errors import Code, NotFoundError, PrismError, UnauthenticatedError, ValidationError
+from prism.runtime import Runtime
+from prism.services.accounts import AccountService
+from prism.services.audit import RequestMeta
+from prism.services.mfa import MfaService
+from prism.services.sessions import AuthResult, SessionService
 from prism.services.validation import clean_text
 
-__all__ = ["PASSWORD_MAX", "PASSWORD_MIN", "AuthResult", "IdentityService"]
+__all__ = ["PASSWORD_MAX", "PASSWORD_MIN", "AuthResult", "IdentityService", "MfaChallenge", "check_password"]
 
 PASSWORD_MIN = 10
 PASSWORD_MAX = 256
@@ -25,13 +31,11 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
-class AuthResult:
-    """A signed-in user, the organization the token acts in, and the token."""
+class MfaChallenge:
+    """The password was right but the account has TOTP (or must enrol): finish with the one-time `mfa_token`."""
 
-    user: User
-    organization: Organization
-    access_token: str
-    expires_at: int
+    mfa_token: str
+    enrollment_required: bool
 
 
 def normalise_email(email: str) -> str:
@@ -42,6 +46,14 @@ def normalise_email(email: str) -> str:
     return cleaned
 
 
+def check_password(password: str, field: str = "password") -> None:
+    """Refuse a new password outside the allowed length."""
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise ValidationError(
+            f"{field} must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long.", field=field, code=Code.OUT_OF_RANGE
+        )
+
+
 def slugify(name: str) -> str:
     """A URL-safe slug for an organization name, with a random suffix so it is unique."""
     base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48] or "org"
@@ -49,24 +61,37 @@ def slugify(name: str) -> str:
 
 
 class IdentityService:
-    """Accounts and access tokens."""
+    """Accounts and sign-in; `sessions`, `accounts` and `mfa` hold the rest of identity."""
 
-    def __init__(self, engine: AsyncEngine, hasher: PasswordHasher, tokens: TokenIssuer) -> None:
-        self._engine = engine
-        self._hasher = hasher
-        self._tokens = tokens
+    def __init__(self, runtime: Runtime, meta: RequestMeta | None = None, viewer: Viewer | None = None) -> None:
+        self._runtime = runtime
+        self._engine = runtime.engine
+        self._hasher = runtime.hasher
+        self._meta = meta or RequestMeta()
+        self._viewer = viewer
+
+    @cached_property
+    def sessions(self) -> SessionService:
+        return SessionService(self._runtime, self._meta, self._viewer)
+
+    @cached_property
+    def accounts(self) -> AccountService:
+        return AccountService(self._runtime, self._meta, self._viewer, self.sessions)
+
+    @cached_property
+    def mfa(self) -> MfaService:
+        return MfaService(self._runtime, self._meta, self._viewer, self.sessions, self.throttle)
+
+    @cached_property
+    def throttle(self) -> LoginThrottle:
+        return LoginThrottle(self._runtime.kv, self._runtime.settings)
 
     async def sign_up(self, *, email: str, password: str, name: str, organization_name: str) -> AuthResult:
-        """Create a user, their organization (they own it) and sign them in."""
+        """Create a user, their organization (they own it), mail an email verification link and sign them in."""
         email = normalise_email(email)
         name = clean_text(name, "name", max_length=120)
         organization_name = clean_text(organization_name, "organizationName", max_length=120)
-        if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-            raise ValidationError(
-                f"password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long.",
-                field="password",
-                code=Code.OUT_OF_RANGE,
-            )
+        check_password(password)
         password_hash = await asyncio.to_thread(hash_password, self._hasher, password)
         organization_id = uuid4()
         async with transaction(self._engine, organization_id) as session:
@@ -88,37 +113,56 @@ class IdentityService:
                     "An account with this email exists; log in instead.", field="email", code=Code.ALREADY_EXISTS
                 ) from None
             session.add(Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER.value))
-        return await self.open_session(user, organization)
+            verification = self.accounts.add_verification_token(session, user)
+        await self.accounts.send_verification(user, verification)
+        return await self.open_session(user, organization, method="sign_up")
 
-    async def log_in(self, *, email: str, password: str, organization_id: UUID | None) -> AuthResult:
-        """Check a password and issue a token for one of the user's organizations (their first by default)."""
+    async def log_in(self, *, email: str, password: str, organization_id: UUID | None) -> AuthResult | MfaChallenge:
+        """Check a password (throttled) and sign in to one of the user's organizations (their first by default).
+
+        With TOTP enabled, or in an organization that requires MFA, the answer is an MFA challenge instead.
+        """
         try:
             email = normalise_email(email)
         except PrismError:
             email = ""
+        await self.throttle.check(email, self._meta.ip)
         async with transaction(self._engine, None) as session:
             user = (await session.exec(select(User).where(User.email == email))).first()
         valid = await asyncio.to_thread(verify_password, self._hasher, user.password_hash if user else None, password)
         if user is None or not valid:
+            await self.throttle.failed(email, self._meta.ip)
             raise UnauthenticatedError("The email or password is wrong.", code=Code.INVALID_CREDENTIALS)
+        organization = await self.organization_of(user, organization_id)
+        if user.totp_enabled_at is not None or organization.require_mfa:
+            # The account's failure count is cleared only by a complete sign-in: a right password between wrong
+            # TOTP codes must not reset it.
+            token = await self.mfa.challenge(user, organization)
+            return MfaChallenge(mfa_token=token, enrollment_required=user.totp_enabled_at is None)
+        await self.throttle.succeeded(email)
+        return await self.open_session(user, organization, method="password")
+
+    async def organization_of(self, user: User, organization_id: UUID | None) -> Organization:
+        """The organization to sign in to: the one asked for if the user is a member, else their first."""
         async with transaction(self._engine, organization_id, user.id) as session:
             query = (
                 select(Organization)
-                .join(Membership, Membership.organization_id == Organization.id)  # type: ignore[arg-type]
+                .join(Membership, col(Membership.organization_id) == col(Organization.id))
                 .where(Membership.user_id == user.id)
-                .order_by(Membership.created_at)  # type: ignore[arg-type]
+                .order_by(col(Membership.created_at))
             )
             if organization_id is not None:
                 query = query.where(Organization.id == organization_id)
             organization = (await session.exec(query)).first()
         if organization is None:
             raise NotFoundError("You are not a member of this organization.", field="organizationId")
-        return await self.open_session(user, organization)
+        return organization
 
-    async def open_session(self, user: User, organization: Organization) -> AuthResult:
+    async def open_session(
+        self, user: User, organization: Organization, *, method: str = "password", mfa_verified: bool = False
+    ) -> AuthResult:
         """Sign a user whose identity is proven (password, SSO, invitation) in to one of their organizations.
 
-        Every way of signing in ends here, so sessions, refresh tokens and audit entries are added in one place.
+        Every way of signing in ends here: it opens a session (refresh token, audit entry `auth.sign_in`).
         """
-        token, expires = self._tokens.issue(user.id, organization.id)
-        return AuthResult(user=user, organization=organization, access_token=token, expires_at=expires)
+        return await self.sessions.open(user, organization, method=method, mfa_verified=mfa_verified)

@@ -16,6 +16,7 @@ from prism.auth.rbac import Permission, Viewer, require
 from prism.db.engine import transaction
 from prism.db.tables import Label, RequirementLabel
 from prism.errors import Code, ValidationError
+from prism.services.audit import RequestMeta, record
 from prism.services.validation import clean_text, get_for_update
 
 __all__ = ["DEFAULT_COLOR", "DESCRIPTION_MAX", "NAME_MAX", "LabelChanges", "LabelService", "clean_color"]
@@ -46,9 +47,10 @@ def clean_color(color: str) -> str:
 class LabelService:
     """Writes to labels."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
         self._engine = engine
         self._viewer = viewer
+        self._meta = meta or RequestMeta()
 
     @property
     def _org(self) -> UUID:
@@ -99,6 +101,16 @@ class LabelService:
                 sa.delete(RequirementLabel).where(  # type: ignore[call-overload]
                     col(RequirementLabel.organization_id) == self._org, col(RequirementLabel.label_id) == label.id
                 )
+            )
+            record(
+                session,
+                organization_id=self._org,
+                action="label.deleted",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="Label",
+                target_id=label.id,
+                details={"name": label.name},
             )
             await session.delete(label)
         return label

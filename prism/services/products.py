@@ -13,6 +13,7 @@ from prism.db.base import utcnow
 from prism.db.engine import transaction
 from prism.db.tables import Product
 from prism.errors import Code, ValidationError
+from prism.services.audit import RequestMeta, record
 from prism.services.validation import check_version, clean_text, get_for_update
 
 __all__ = ["ProductChanges", "ProductService"]
@@ -41,9 +42,10 @@ def clean_key(key: str) -> str:
 class ProductService:
     """Writes to products."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
         self._engine = engine
         self._viewer = viewer
+        self._meta = meta or RequestMeta()
 
     async def create(self, *, key: str, name: str, description: str = "") -> Product:
         """Create a product with a key unique in the organization."""
@@ -97,6 +99,16 @@ class ProductService:
             check_version(product.version, version, "product")
             if product.archived_at is None:
                 product.archived_at = utcnow()
+                record(
+                    session,
+                    organization_id=product.organization_id,
+                    action="product.archived",
+                    meta=self._meta,
+                    actor=self._viewer,
+                    target_type="Product",
+                    target_id=product.id,
+                    details={"key": product.key, "name": product.name},
+                )
             product.version += 1
             product.updated_at = utcnow()
             session.add(product)

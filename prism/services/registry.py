@@ -5,16 +5,20 @@ from functools import cached_property
 from prism.auth.rbac import Viewer
 from prism.errors import UnauthenticatedError
 from prism.runtime import Runtime
+from prism.services.api_keys import ApiKeyService
 from prism.services.audit import RequestMeta
 from prism.services.comments import CommentService
 from prism.services.documents import DocumentService
 from prism.services.identity import IdentityService
+from prism.services.invitations import InvitationService
 from prism.services.labels import LabelService
+from prism.services.members import MemberService
 from prism.services.products import ProductService
 from prism.services.releases import ReleaseService
 from prism.services.requirements import RequirementService
 from prism.services.roadmaps import RoadmapService
 from prism.services.sprints import SprintService
+from prism.services.teams import TeamService
 
 __all__ = ["Services"]
 
@@ -35,19 +39,23 @@ class Services:
 
     @cached_property
     def identity(self) -> IdentityService:
-        return IdentityService(self._runtime.engine, self._runtime.hasher, self._runtime.tokens)
+        return IdentityService(self._runtime, self._meta, self._viewer)
+
+    @cached_property
+    def api_keys(self) -> ApiKeyService:
+        return ApiKeyService(self._runtime.engine, self.viewer, self._meta)
 
     @cached_property
     def products(self) -> ProductService:
-        return ProductService(self._runtime.engine, self.viewer)
+        return ProductService(self._runtime.engine, self.viewer, self._meta)
 
     @cached_property
     def requirements(self) -> RequirementService:
-        return RequirementService(self._runtime.engine, self.viewer)
+        return RequirementService(self._runtime.engine, self.viewer, self._meta)
 
     @cached_property
     def sprints(self) -> SprintService:
-        return SprintService(self._runtime.engine, self.viewer)
+        return SprintService(self._runtime.engine, self.viewer, self._meta)
 
     @cached_property
     def releases(self) -> ReleaseService:
@@ -55,7 +63,7 @@ class Services:
 
     @cached_property
     def roadmaps(self) -> RoadmapService:
-        return RoadmapService(self._runtime.engine, self.viewer)
+        return RoadmapService(self._runtime.engine, self.viewer, self._meta)
 
     @cached_property
     def documents(self) -> DocumentService:
@@ -63,8 +71,20 @@ class Services:
 
     @cached_property
     def comments(self) -> CommentService:
-        return CommentService(self._runtime.engine, self.viewer)
+        return CommentService(self._runtime.engine, self.viewer, self._meta)
 
     @cached_property
     def labels(self) -> LabelService:
-        return LabelService(self._runtime.engine, self.viewer)
+        return LabelService(self._runtime.engine, self.viewer, self._meta)
+
+    @cached_property
+    def members(self) -> MemberService:
+        return MemberService(self._runtime.engine, self.viewer, self._meta)
+
+    @cached_property
+    def teams(self) -> TeamService:
+        return TeamService(self._runtime.engine, self.viewer, self._meta)
+
+    @cached_property
+    def invitations(self) -> InvitationService:
+        return InvitationService(self._runtime.engine, self.viewer, self._runtime.mailer, self.identity, self._meta)

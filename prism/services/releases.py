@@ -10,7 +10,8 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from prism.auth.rbac import Permission, Viewer, require
+from prism.auth.access import require_on_product
+from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
 from prism.db.engine import transaction
 from prism.db.tables import Product, Release
@@ -90,11 +91,11 @@ class ReleaseService:
 
     async def create(self, draft: ReleaseDraft) -> Release:
         """Plan a release of a product that is not archived."""
-        require(self._viewer, Permission.WRITE)
         name = clean_text(draft.name, "name", max_length=NAME_MAX_LENGTH)
         description = clean_text(draft.description, "description", max_length=DESCRIPTION_MAX_LENGTH, required=False)
         async with transaction(self._engine, self._org) as session:
             product = await get_for_update(session, Product, draft.product_id, self._org, "productId")
+            await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
                 raise ValidationError("The product is archived.", field="productId", code=Code.INVALID_STATE)
             release = Release(
@@ -109,9 +110,9 @@ class ReleaseService:
 
     async def update(self, release_id: UUID, version: int, changes: ReleaseChanges) -> Release:
         """Edit a release or move it to another state, refusing a stale version and transitions not allowed."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             release = await get_for_update(session, Release, release_id, self._org, "id")
+            await require_on_product(session, self._viewer, release.product_id)
             check_version(release.version, version, "release")
             if changes.name is not UNSET:
                 release.name = clean_text(changes.name or "", "name", max_length=NAME_MAX_LENGTH)

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from prism.auth.rbac import Permission, Viewer, require
+from prism.auth.access import require_on_product
+from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
 from prism.db.engine import transaction
 from prism.db.tables import (
@@ -31,6 +32,7 @@ from prism.db.tables import (
 from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus, SprintState
 from prism.domain.workflow import can_nest, can_transition
 from prism.errors import Code, NotFoundError, ValidationError
+from prism.services.audit import RequestMeta, record
 from prism.services.validation import UNSET, check_number, check_version, clean_text, get_for_update, get_owned
 
 __all__ = ["ESTIMATE_MAX", "RequirementChanges", "RequirementDraft", "RequirementService"]
@@ -79,9 +81,10 @@ def _text(value: object) -> str | None:
 class RequirementService:
     """Writes to requirements."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
         self._engine = engine
         self._viewer = viewer
+        self._meta = meta or RequestMeta()
 
     @property
     def _org(self) -> UUID:
@@ -101,7 +104,6 @@ class RequirementService:
 
     async def create(self, draft: RequirementDraft) -> Requirement:
         """Create a requirement at the bottom of its product's ranking, with the product's next number."""
-        require(self._viewer, Permission.WRITE)
         title = clean_text(draft.title, "title", max_length=255)
         description = clean_text(draft.description, "description", max_length=50_000, required=False)
         criteria = clean_text(draft.acceptance_criteria, "acceptanceCriteria", max_length=20_000, required=False)
@@ -110,6 +112,7 @@ class RequirementService:
             raise ValidationError(f"A requirement takes at most {MAX_LABELS} labels.", field="labelIds")
         async with transaction(self._engine, self._org) as session:
             product = await get_for_update(session, Product, draft.product_id, self._org, "productId")
+            await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
                 raise ValidationError("The product is archived.", field="productId", code=Code.INVALID_STATE)
             if draft.parent_id is not None:
@@ -157,9 +160,9 @@ class RequirementService:
 
     async def update(self, requirement_id: UUID, version: int, changes: RequirementChanges) -> Requirement:
         """Edit fields of a requirement, refusing a stale version and recording tracked changes."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")
             if changes.title is not UNSET:
                 requirement.title = clean_text(changes.title or "", "title", max_length=255)
@@ -212,9 +215,9 @@ class RequirementService:
 
     async def delete(self, requirement_id: UUID, version: int) -> Requirement:
         """Delete a requirement; its children move up to its parent so nothing is orphaned silently."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")
             moved = await session.exec(
                 sa.update(Requirement)  # type: ignore[call-overload]
@@ -234,14 +237,24 @@ class RequirementService:
                 )
                 for child_id in moved.scalars().all()
             )
+            record(
+                session,
+                organization_id=self._org,
+                action="requirement.deleted",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="Requirement",
+                target_id=requirement.id,
+                details={"title": requirement.title, "number": requirement.number},
+            )
             await session.delete(requirement)
         return requirement
 
     async def move(self, requirement_id: UUID, version: int, parent_id: UUID | None) -> Requirement:
         """Put a requirement under another parent (or at the top with None), refusing cycles."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")
             if parent_id is not None:
                 parent = await get_owned(session, Requirement, parent_id, self._org, "parentId")
@@ -260,11 +273,11 @@ class RequirementService:
 
     async def rerank(self, requirement_id: UUID, *, after_id: UUID | None, before_id: UUID | None) -> Requirement:
         """Place a requirement right after `after_id` or right before `before_id` in its product's ranking."""
-        require(self._viewer, Permission.WRITE)
         if (after_id is None) == (before_id is None):
             raise ValidationError("Give exactly one of afterId and beforeId.", field="afterId")
         async with transaction(self._engine, self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            await require_on_product(session, self._viewer, requirement.product_id)
             await get_for_update(session, Product, requirement.product_id, self._org, "id")  # serialise reranks
             anchor_id = after_id if after_id is not None else before_id
             anchor_field = "afterId" if after_id is not None else "beforeId"
@@ -296,9 +309,9 @@ class RequirementService:
 
     async def transition(self, requirement_id: UUID, version: int, status: RequirementStatus) -> Requirement:
         """Move a requirement to another status if the workflow allows it."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
+            await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")
             current = RequirementStatus(requirement.status)
             if current == status:

@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from prism.auth.rbac import Permission, Viewer, require
+from prism.auth.access import require_on_product
+from prism.auth.rbac import Viewer
 from prism.db.engine import transaction
 from prism.db.tables import Product, Requirement, Roadmap, RoadmapItem
 from prism.domain.enums import RequirementKind
 from prism.errors import Code, ValidationError
+from prism.services.audit import RequestMeta, record
 from prism.services.validation import UNSET, check_dates, check_version, clean_text, get_for_update, get_owned
 
 __all__ = [
@@ -73,9 +75,10 @@ class RoadmapItemChanges:
 class RoadmapService:
     """Writes to roadmaps and their items."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
         self._engine = engine
         self._viewer = viewer
+        self._meta = meta or RequestMeta()
 
     @property
     def _org(self) -> UUID:
@@ -83,11 +86,11 @@ class RoadmapService:
 
     async def create(self, *, product_id: UUID, name: str, description: str = "") -> Roadmap:
         """Create an empty roadmap for a product that is not archived."""
-        require(self._viewer, Permission.WRITE)
         name = clean_text(name, "name", max_length=NAME_MAX)
         description = clean_text(description, "description", max_length=DESCRIPTION_MAX, required=False)
         async with transaction(self._engine, self._org) as session:
             product = await get_owned(session, Product, product_id, self._org, "productId")
+            await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
                 raise ValidationError("The product is archived.", field="productId", code=Code.INVALID_STATE)
             roadmap = Roadmap(organization_id=self._org, product_id=product.id, name=name, description=description)
@@ -96,9 +99,9 @@ class RoadmapService:
 
     async def update(self, roadmap_id: UUID, version: int, changes: RoadmapChanges) -> Roadmap:
         """Rename or redescribe a roadmap, refusing a stale version."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             roadmap = await get_for_update(session, Roadmap, roadmap_id, self._org, "id")
+            await require_on_product(session, self._viewer, roadmap.product_id)
             check_version(roadmap.version, version, "roadmap")
             if changes.name is not None:
                 roadmap.name = clean_text(changes.name, "name", max_length=NAME_MAX)
@@ -112,22 +115,32 @@ class RoadmapService:
 
     async def delete(self, roadmap_id: UUID, version: int) -> Roadmap:
         """Delete a roadmap with its items; the requirements they stood for stay."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             roadmap = await get_for_update(session, Roadmap, roadmap_id, self._org, "id")
+            await require_on_product(session, self._viewer, roadmap.product_id)
             check_version(roadmap.version, version, "roadmap")
+            record(
+                session,
+                organization_id=self._org,
+                action="roadmap.deleted",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="Roadmap",
+                target_id=roadmap.id,
+                details={"name": roadmap.name},
+            )
             await session.delete(roadmap)
         return roadmap
 
     async def add_item(self, draft: RoadmapItemDraft) -> RoadmapItem:
         """Put an item on a roadmap, right after `after_item_id` or at the end."""
-        require(self._viewer, Permission.WRITE)
         title = clean_text(draft.title, "title", max_length=TITLE_MAX)
         lane = clean_text(draft.lane, "lane", max_length=LANE_MAX, required=False)
         check_dates(draft.starts_on, draft.ends_on, "endsOn")
         async with transaction(self._engine, self._org) as session:
             # Locking the roadmap serialises rank computations of its items.
             roadmap = await get_for_update(session, Roadmap, draft.roadmap_id, self._org, "roadmapId")
+            await require_on_product(session, self._viewer, roadmap.product_id)
             if draft.requirement_id is not None:
                 await self._check_requirement(session, roadmap, draft.requirement_id)
             rank = await self._rank_after(session, roadmap.id, draft.after_item_id)
@@ -146,9 +159,10 @@ class RoadmapService:
 
     async def update_item(self, item_id: UUID, changes: RoadmapItemChanges) -> RoadmapItem:
         """Edit an item's title, lane, dates or requirement."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             item = await get_for_update(session, RoadmapItem, item_id, self._org, "id")
+            roadmap = await get_owned(session, Roadmap, item.roadmap_id, self._org, "id")
+            await require_on_product(session, self._viewer, roadmap.product_id)
             if changes.title is not UNSET:
                 item.title = clean_text(changes.title or "", "title", max_length=TITLE_MAX)
             if changes.lane is not UNSET:
@@ -168,9 +182,10 @@ class RoadmapService:
 
     async def remove_item(self, item_id: UUID) -> RoadmapItem:
         """Take an item off its roadmap."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             item = await get_for_update(session, RoadmapItem, item_id, self._org, "id")
+            roadmap = await get_owned(session, Roadmap, item.roadmap_id, self._org, "id")
+            await require_on_product(session, self._viewer, roadmap.product_id)
             await session.delete(item)
         return item
 

@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from prism.auth.rbac import Permission, Viewer, require
+from prism.auth.access import require_on_product
+from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
 from prism.db.engine import transaction
 from prism.db.tables import Product, Requirement, RequirementEvent, Sprint
 from prism.domain.enums import RequirementEventKind, RequirementStatus, SprintState
 from prism.errors import Code, ValidationError
+from prism.services.audit import RequestMeta, record
 from prism.services.validation import check_dates, check_number, check_version, clean_text, get_for_update
 
 __all__ = [
@@ -87,9 +89,10 @@ def _capacity(value: float | None) -> float | None:
 class SprintService:
     """Writes to sprints."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
+    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
         self._engine = engine
         self._viewer = viewer
+        self._meta = meta or RequestMeta()
 
     @property
     def _org(self) -> UUID:
@@ -97,13 +100,13 @@ class SprintService:
 
     async def create(self, draft: SprintDraft) -> Sprint:
         """Plan a sprint in a product that is not archived."""
-        require(self._viewer, Permission.WRITE)
         name = clean_text(draft.name, "name", max_length=NAME_MAX_LENGTH)
         goal = clean_text(draft.goal, "goal", max_length=GOAL_MAX_LENGTH, required=False)
         check_dates(draft.starts_on, draft.ends_on, "endsOn")
         capacity = _capacity(draft.capacity)
         async with transaction(self._engine, self._org) as session:
             product = await get_for_update(session, Product, draft.product_id, self._org, "productId")
+            await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
                 raise ValidationError("The product is archived.", field="productId", code=Code.INVALID_STATE)
             sprint = Sprint(
@@ -120,9 +123,9 @@ class SprintService:
 
     async def update(self, sprint_id: UUID, version: int, changes: SprintChanges) -> Sprint:
         """Edit a sprint's name, goal, dates or capacity, refusing a stale version."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
+            await require_on_product(session, self._viewer, sprint.product_id)
             check_version(sprint.version, version, "sprint")
             if changes.name is not UNSET:
                 sprint.name = clean_text(changes.name or "", "name", max_length=NAME_MAX_LENGTH)
@@ -140,9 +143,9 @@ class SprintService:
 
     async def start(self, sprint_id: UUID, version: int) -> Sprint:
         """Make a PLANNED sprint the product's ACTIVE one; a product runs one active sprint at a time."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
+            await require_on_product(session, self._viewer, sprint.product_id)
             check_version(sprint.version, version, "sprint")
             if sprint.state != SprintState.PLANNED.value:
                 raise ValidationError(
@@ -175,9 +178,9 @@ class SprintService:
 
     async def close(self, sprint_id: UUID, version: int, *, move_to: UUID | None = None) -> SprintClosure:
         """Close an ACTIVE sprint, moving its unfinished requirements to the backlog or to `move_to`."""
-        require(self._viewer, Permission.WRITE)
         async with transaction(self._engine, self._org) as session:
             sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
+            await require_on_product(session, self._viewer, sprint.product_id)
             check_version(sprint.version, version, "sprint")
             if sprint.state != SprintState.ACTIVE.value:
                 raise ValidationError(
@@ -216,6 +219,16 @@ class SprintService:
             sprint.closed_at = now
             sprint.version += 1
             session.add(sprint)
+            record(
+                session,
+                organization_id=self._org,
+                action="sprint.closed",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="Sprint",
+                target_id=sprint.id,
+                details={"name": sprint.name, "movedCount": len(moved)},
+            )
         return SprintClosure(sprint=sprint, moved_count=len(moved))
 
     async def _check_destination(self, session: AsyncSession, sprint: Sprint, move_to: UUID) -> None:

@@ -4,6 +4,10 @@
 - Answers `application/graphql-response+json` when the client accepts it (request errors are then 4xx), else
   `application/json` (request errors are 200, as legacy clients expect). Unacceptable `Accept` headers get 406.
 - Malformed requests (bad JSON, wrong parameter types, oversized bodies) get a JSON `errors` body with a code.
+- One operation per request: a JSON array (a batch) is refused with 400, so a batch limit is 1 (docs/api.md).
+- Automatic persisted queries (`extensions.persistedQuery`), over POST and GET (prism/web/persisted_queries.py).
+- Rate limits per IP and identity before execution, and the query-cost budget during it: both answer 429 with a
+  RATE_LIMITED error and a `Retry-After` header (prism/web/ratelimit.py, resolvers/cost.py).
 """
 
 import json
@@ -22,6 +26,8 @@ from strawberry import Schema
 from strawberry.types import ExecutionResult
 
 from prism.context import Context
+from prism.web.persisted_queries import PersistedQueries, PersistedQueryError, PersistedQueryRequest, requested
+from prism.web.ratelimit import RateLimiter
 
 __all__ = ["GraphQLHTTP", "RequestError", "stdlib_json"]
 
@@ -42,9 +48,10 @@ class RequestError(Exception):
 
 @dataclass(frozen=True)
 class GraphQLParams:
-    query: str
+    query: str | None
     variables: dict[str, Any] | None
     operation_name: str | None
+    extensions: dict[str, Any] | None = None
 
 
 def negotiate(accept: str | None) -> str:
@@ -102,16 +109,17 @@ def _params(data: Any) -> GraphQLParams:
     if not isinstance(data, dict):
         raise RequestError(400, "The request body must be a JSON object.")
     query, variables, operation_name = data.get("query"), data.get("variables"), data.get("operationName")
-    if not isinstance(query, str) or not query.strip():
+    extensions = data.get("extensions")
+    persisted = isinstance(extensions, dict) and "persistedQuery" in extensions
+    if not (query is None and persisted) and (not isinstance(query, str) or not query.strip()):
         raise RequestError(400, "`query` must be a non-empty string.")
     if variables is not None and not isinstance(variables, dict):
         raise RequestError(400, "`variables` must be an object or null.")
     if operation_name is not None and not isinstance(operation_name, str):
         raise RequestError(400, "`operationName` must be a string or null.")
-    extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError(400, "`extensions` must be an object or null.")
-    return GraphQLParams(query=query, variables=variables, operation_name=operation_name)
+    return GraphQLParams(query=query, variables=variables, operation_name=operation_name, extensions=extensions)
 
 
 class GraphQLHTTP:
@@ -125,12 +133,16 @@ class GraphQLHTTP:
         max_body_bytes: int,
         graphiql: Callable[[Request], Awaitable[Response]] | None = None,
         encode: Callable[[Any], bytes] = orjson.dumps,
+        rate_limiter: RateLimiter | None = None,
+        persisted_queries: PersistedQueries | None = None,
     ) -> None:
         self._schema = schema
         self._make_context = make_context
         self._max_body_bytes = max_body_bytes
         self._graphiql = graphiql
         self._encode = encode
+        self._rate_limiter = rate_limiter
+        self._persisted_queries = persisted_queries
 
     async def endpoint(self, request: Request) -> Response:
         """The Starlette endpoint for /graphql."""
@@ -151,7 +163,15 @@ class GraphQLHTTP:
             return await self._graphiql(request)
         media_type = negotiate(accept)
         params = await (self._get_params(request) if request.method == "GET" else self._post_params(request))
-        if request.method == "GET" and operation_type(params.query, params.operation_name) not in (
+        try:
+            persisted = await self._persisted(params)
+        except PersistedQueryError as error:
+            # Apollo clients answer PERSISTED_QUERY_NOT_FOUND by sending the text; legacy JSON clients want a 200.
+            status = 400 if media_type == GRAPHQL_RESPONSE or error.code == "BAD_REQUEST" else 200
+            raise RequestError(status, error.message, code=error.code) from None
+        query = persisted.query if persisted else params.query
+        assert query is not None
+        if request.method == "GET" and operation_type(query, params.operation_name) not in (
             OperationType.QUERY,
             None,
         ):
@@ -162,16 +182,42 @@ class GraphQLHTTP:
                 headers={"Allow": "POST"},
             )
         context = await self._make_context(request)
+        if self._rate_limiter is not None:
+            refusal = await self._rate_limiter.check_request(context.viewer, context.meta.ip)
+            if refusal is not None:
+                await context.reader.close()
+                raise RequestError(
+                    429,
+                    f"Too many requests ({refusal.limit}); retry in {refusal.retry_after} seconds.",
+                    code="RATE_LIMITED",
+                    headers={"Retry-After": str(refusal.retry_after)},
+                )
         try:
             result = await self._schema.execute(
-                params.query,
+                query,
                 variable_values=params.variables,
                 context_value=context,
                 operation_name=params.operation_name,
+                operation_extensions=params.extensions,
             )
         finally:
             await context.reader.close()
+        if persisted is not None and persisted.request.register and result.data is not None and self._persisted_queries:
+            await self._persisted_queries.put(persisted.request.sha256, query)
         return self._respond(result, media_type, context.request_id)
+
+    async def _persisted(self, params: GraphQLParams) -> "_Persisted | None":
+        request = requested(params.extensions, params.query)
+        if request is None:
+            return None
+        if self._persisted_queries is None:
+            raise PersistedQueryError("Persisted queries are not supported here.", "PERSISTED_QUERY_NOT_SUPPORTED")
+        if params.query is not None:
+            return _Persisted(request, params.query)
+        stored = await self._persisted_queries.get(request.sha256)
+        if stored is None:
+            raise PersistedQueryError("PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+        return _Persisted(request, stored)
 
     async def _get_params(self, request: Request) -> GraphQLParams:
         query_params = request.query_params
@@ -229,12 +275,27 @@ class GraphQLHTTP:
         if result.extensions:
             payload["extensions"] = result.extensions
         status = 400 if request_error and media_type == GRAPHQL_RESPONSE else 200
-        return Response(
-            self._encode(payload),
-            status_code=status,
-            media_type=media_type,
-            headers={"X-Request-Id": request_id, "Vary": "Accept"},
-        )
+        headers = {"X-Request-Id": request_id, "Vary": "Accept"}
+        retry_after = _retry_after(errors)
+        if retry_after is not None:
+            status = 429
+            headers["Retry-After"] = str(retry_after)
+        return Response(self._encode(payload), status_code=status, media_type=media_type, headers=headers)
+
+
+@dataclass(frozen=True)
+class _Persisted:
+    request: PersistedQueryRequest
+    query: str
+
+
+def _retry_after(errors: list[GraphQLError]) -> int | None:
+    """The wait asked by a RATE_LIMITED error (the query-cost budget), if the result carries one."""
+    for error in errors:
+        extensions = error.extensions or {}
+        if extensions.get("code") == "RATE_LIMITED" and isinstance(extensions.get("retryAfter"), int):
+            return int(extensions["retryAfter"])
+    return None
 
 
 def stdlib_json(payload: Any) -> bytes:

@@ -1,0 +1,194 @@
+"""Account upkeep: email verification, password change and password reset."""
+
+import asyncio
+import logging
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from prism.auth.mailer import Message
+from prism.auth.passwords import hash_password, verify_password
+from prism.auth.rbac import Viewer
+from prism.db.access_tables import UserToken
+from prism.db.base import utcnow
+from prism.db.engine import transaction
+from prism.db.tables import Membership, Organization, User
+from prism.errors import Code, UnauthenticatedError, ValidationError
+from prism.runtime import Runtime
+from prism.services.audit import RequestMeta, record
+from prism.services.sessions import SessionService
+from prism.services.user_tokens import Purpose, consume_user_token, issue_user_token
+
+__all__ = ["AccountService"]
+
+logger = logging.getLogger("prism.auth")
+
+
+class AccountService:
+    """Verifies emails and changes or resets passwords."""
+
+    def __init__(self, runtime: Runtime, meta: RequestMeta, viewer: Viewer | None, sessions: SessionService) -> None:
+        self._runtime = runtime
+        self._engine = runtime.engine
+        self._meta = meta
+        self._viewer = viewer
+        self._sessions = sessions
+
+    async def security(self) -> tuple[User, Organization]:
+        """The viewer's account and the organization they act in, for their security settings."""
+        viewer = self._viewer
+        if viewer is None:
+            raise UnauthenticatedError("Sign in to do this.")
+        async with transaction(self._engine, viewer.organization_id, viewer.user_id) as session:
+            user = await session.get(User, viewer.user_id)
+            organization = await session.get(Organization, viewer.organization_id)
+        if user is None or organization is None:
+            raise UnauthenticatedError("Sign in again.")
+        return user, organization
+
+    def _link(self, path: str, token: str) -> str:
+        return f"{self._runtime.settings.public_url.rstrip('/')}/{path}?token={token}"
+
+    def add_verification_token(self, session: AsyncSession, user: User) -> str:
+        """A VERIFY_EMAIL token (24 h) in the caller's transaction; mail it with `send_verification` after commit."""
+        return issue_user_token(session, user.id, Purpose.VERIFY_EMAIL)
+
+    async def send_verification(self, user: User, token: str) -> None:
+        """Mail the verification link; a mail failure is logged, never fatal (the user can ask for a new one)."""
+        await self._send(
+            Message(
+                to=user.email,
+                subject="Confirm your email address for PRISM",
+                body=(
+                    f"Hello {user.name},\n\nConfirm your email address by opening this link within 24 hours:\n"
+                    f"{self._link('verify-email', token)}\n\nOr use this code with the verifyEmail mutation: {token}\n"
+                ),
+            )
+        )
+
+    async def _send(self, message: Message) -> None:
+        try:
+            await self._runtime.mailer.send(message)
+        except Exception as error:  # noqa: BLE001 - the account change stands; mail trouble is the operator's
+            logger.error("could not send mail", extra={"subject": message.subject, "error": type(error).__name__})
+
+    async def verify_email(self, token: str) -> User:
+        """Mark the email of the token's user verified; the token works once, within 24 hours."""
+        async with transaction(self._engine, None) as session:
+            row = await consume_user_token(session, token, Purpose.VERIFY_EMAIL)
+            if row is None:
+                raise ValidationError(
+                    "This verification link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN
+                )
+            user = await session.get(User, row.user_id)
+            assert user is not None
+            user.email_verified_at = user.email_verified_at or utcnow()
+            session.add(user)
+        return user
+
+    async def change_password(self, current_password: str, new_password: str) -> User:
+        """Change the viewer's password; every other session of theirs is signed out."""
+        from prism.services.identity import check_password
+
+        viewer = self._viewer
+        if viewer is None or viewer.session_id is None:
+            raise UnauthenticatedError("Sign in with an access token to change your password.")
+        check_password(new_password, "newPassword")
+        async with transaction(self._engine, None, viewer.user_id) as session:
+            user = await session.get(User, viewer.user_id)
+        assert user is not None
+        hasher = self._runtime.hasher
+        if not await asyncio.to_thread(verify_password, hasher, user.password_hash, current_password):
+            raise ValidationError(
+                "The current password is wrong.", field="currentPassword", code=Code.INVALID_CREDENTIALS
+            )
+        password_hash = await asyncio.to_thread(hash_password, hasher, new_password)
+        async with transaction(self._engine, viewer.organization_id, viewer.user_id) as session:
+            await self._set_password(session, user.id, password_hash)
+            record(
+                session,
+                organization_id=viewer.organization_id,
+                action="auth.password_changed",
+                meta=self._meta,
+                actor=viewer,
+                target_type="User",
+                target_id=user.id,
+            )
+        await self._sessions.revoke_all_of_user(user.id, reason="password_changed", keep=viewer.session_id)
+        user.password_hash = password_hash
+        return user
+
+    async def _set_password(self, session: AsyncSession, user_id: UUID, password_hash: str) -> None:
+        await session.exec(sa.update(User).where(col(User.id) == user_id).values(password_hash=password_hash))
+
+    async def request_password_reset(self, email: str) -> None:
+        """Mail a reset link (1 h) when the address has an account; the answer never says whether it does."""
+        from prism.errors import PrismError
+        from prism.services.identity import normalise_email
+
+        try:
+            address = normalise_email(email)
+        except PrismError:
+            return
+        async with transaction(self._engine, None) as session:
+            user = (await session.exec(select(User).where(User.email == address))).first()
+            token = issue_user_token(session, user.id, Purpose.RESET_PASSWORD) if user is not None else None
+        if user is None or token is None:
+            return
+        await self._send(
+            Message(
+                to=user.email,
+                subject="Reset your PRISM password",
+                body=(
+                    f"Hello {user.name},\n\nSomeone (hopefully you) asked to reset your PRISM password. Open this link "
+                    f"within one hour to choose a new one:\n{self._link('reset-password', token)}\n\n"
+                    f"Or use this code with the resetPassword mutation: {token}\n\n"
+                    "If you did not ask for this, ignore this message: your password stays as it is.\n"
+                ),
+            )
+        )
+
+    async def reset_password(self, token: str, new_password: str) -> User:
+        """Set a new password with a reset token (one use, 1 h); every session of the user is signed out."""
+        from prism.services.identity import check_password
+
+        check_password(new_password, "newPassword")
+        password_hash = await asyncio.to_thread(hash_password, self._runtime.hasher, new_password)
+        async with transaction(self._engine, None) as session:
+            row = await consume_user_token(session, token, Purpose.RESET_PASSWORD)
+            if row is None:
+                raise ValidationError(
+                    "This reset link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN
+                )
+            user = await session.get(User, row.user_id)
+            assert user is not None
+            await self._set_password(session, user.id, password_hash)
+            # Other reset links mailed earlier must not work after this one.
+            await session.exec(
+                sa.update(UserToken)
+                .where(
+                    col(UserToken.user_id) == user.id,
+                    col(UserToken.purpose) == Purpose.RESET_PASSWORD.value,
+                    col(UserToken.used_at).is_(None),
+                )
+                .values(used_at=utcnow())
+            )
+        async with transaction(self._engine, None, user.id) as session:
+            organizations = (
+                await session.exec(select(Membership.organization_id).where(Membership.user_id == user.id))
+            ).all()
+        for organization_id in organizations:
+            async with transaction(self._engine, organization_id, user.id) as session:
+                record(
+                    session,
+                    organization_id=organization_id,
+                    action="auth.password_reset",
+                    meta=self._meta,
+                    actor_user_id=user.id,
+                    target_type="User",
+                    target_id=user.id,
+                )
+        await self._sessions.revoke_all_of_user(user.id, reason="password_reset")
+        return user

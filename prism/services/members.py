@@ -1,0 +1,226 @@
+"""Members of an organization: role changes, removal and product-level roles.
+
+An organization always keeps at least one OWNER. The check that another owner remains runs under a per-organization
+advisory lock, so two concurrent demotions (or removals) of the last two owners cannot both pass.
+"""
+
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from prism.auth.rbac import ROLE_RANK, Permission, Viewer, require
+from prism.db.access_tables import ProductMember
+from prism.db.engine import transaction
+from prism.db.tables import Membership, Product, Team, TeamMember
+from prism.domain.enums import Role
+from prism.errors import Code, ForbiddenError, NotFoundError, ValidationError
+from prism.services.audit import RequestMeta, record
+from prism.services.validation import get_owned
+
+__all__ = ["MemberService", "check_grantable"]
+
+
+def check_grantable(viewer: Viewer, role: Role, field: str = "role") -> None:
+    """Refuse a role the viewer may not hand out or take away: only an OWNER manages OWNERs."""
+    if ROLE_RANK[role] > ROLE_RANK[viewer.role]:
+        raise ForbiddenError(f"Your role ({viewer.role.value}) cannot grant or revoke the {role.value} role.")
+
+
+async def lock_owners(session: AsyncSession, organization_id: UUID) -> int:
+    """Take the organization's owner lock (until the transaction ends) and count its owners."""
+    await session.exec(
+        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"prism.owners:{organization_id}", 0)))  # type: ignore[call-overload]
+    )
+    count = (
+        await session.exec(
+            select(sa.func.count()).where(Membership.organization_id == organization_id, Membership.role == Role.OWNER)
+        )
+    ).one()
+    return int(count)
+
+
+class MemberService:
+    """Changes to who belongs to an organization, with which role, and with which role on each product."""
+
+    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+        self._engine = engine
+        self._viewer = viewer
+        self._meta = meta or RequestMeta()
+
+    @property
+    def _org(self) -> UUID:
+        return self._viewer.organization_id
+
+    async def _membership(self, session: AsyncSession, user_id: UUID) -> Membership:
+        membership = (
+            await session.exec(
+                select(Membership)
+                .where(Membership.organization_id == self._org, Membership.user_id == user_id)
+                .with_for_update()
+            )
+        ).first()
+        if membership is None:
+            raise NotFoundError("No member with this id.", field="userId")
+        return membership
+
+    async def change_role(self, user_id: UUID, role: Role) -> Membership:
+        """Give a member another role; an ADMIN cannot touch OWNERs, and the last OWNER keeps the role."""
+        require(self._viewer, Permission.MANAGE_MEMBERS)
+        check_grantable(self._viewer, role)
+        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+            owners = await lock_owners(session, self._org)
+            membership = await self._membership(session, user_id)
+            before = Role(membership.role)
+            check_grantable(self._viewer, before)
+            if before == role:
+                return membership
+            if before == Role.OWNER and owners <= 1:
+                raise ValidationError(
+                    "The organization must keep an owner: make someone else OWNER first.",
+                    field="role",
+                    code=Code.LAST_OWNER,
+                )
+            membership.role = role.value
+            session.add(membership)
+            record(
+                session,
+                organization_id=self._org,
+                action="member.role_changed",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="user",
+                target_id=user_id,
+                details={"from": before.value, "to": role.value},
+            )
+        return membership
+
+    async def remove(self, user_id: UUID) -> Membership:
+        """Remove a member (their team places and product roles go too); the last OWNER cannot be removed."""
+        require(self._viewer, Permission.MANAGE_MEMBERS)
+        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+            owners = await lock_owners(session, self._org)
+            membership = await self._membership(session, user_id)
+            role = Role(membership.role)
+            check_grantable(self._viewer, role)
+            if role == Role.OWNER and owners <= 1:
+                raise ValidationError(
+                    "The organization must keep an owner: make someone else OWNER first.",
+                    field="userId",
+                    code=Code.LAST_OWNER,
+                )
+            await session.exec(
+                sa.delete(TeamMember).where(  # type: ignore[call-overload]
+                    col(TeamMember.organization_id) == self._org, col(TeamMember.user_id) == user_id
+                )
+            )
+            await session.exec(
+                sa.delete(ProductMember).where(  # type: ignore[call-overload]
+                    col(ProductMember.organization_id) == self._org, col(ProductMember.user_id) == user_id
+                )
+            )
+            await session.delete(membership)
+            record(
+                session,
+                organization_id=self._org,
+                action="member.removed",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="user",
+                target_id=user_id,
+                details={"role": role.value},
+            )
+        return membership
+
+    async def set_product_role(
+        self, product_id: UUID, role: Role, *, user_id: UUID | None = None, team_id: UUID | None = None
+    ) -> ProductMember:
+        """Give a member or a team a role on one product, replacing any they had there."""
+        require(self._viewer, Permission.MANAGE_MEMBERS)
+        self._check_subject(user_id, team_id)
+        check_grantable(self._viewer, role)
+        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+            await get_owned(session, Product, product_id, self._org, "productId")
+            await self._check_subject_exists(session, user_id, team_id)
+            if role == Role.OWNER:
+                raise ValidationError(
+                    "Ownership is organization-wide; a product role is ADMIN, MEMBER or VIEWER.", field="role"
+                )
+            existing = await self._product_member(session, product_id, user_id, team_id)
+            before = existing.role if existing is not None else None
+            entry = existing or ProductMember(
+                organization_id=self._org, product_id=product_id, user_id=user_id, team_id=team_id, role=role.value
+            )
+            entry.role = role.value
+            session.add(entry)
+            await session.flush()
+            record(
+                session,
+                organization_id=self._org,
+                action="product_role.set",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="product",
+                target_id=product_id,
+                details={
+                    "user_id": str(user_id) if user_id else None,
+                    "team_id": str(team_id) if team_id else None,
+                    "from": before,
+                    "to": role.value,
+                },
+            )
+        return entry
+
+    async def remove_product_role(
+        self, product_id: UUID, *, user_id: UUID | None = None, team_id: UUID | None = None
+    ) -> ProductMember:
+        """Drop a member's or team's role on a product: the organization role applies there again."""
+        require(self._viewer, Permission.MANAGE_MEMBERS)
+        self._check_subject(user_id, team_id)
+        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+            await get_owned(session, Product, product_id, self._org, "productId")
+            existing = await self._product_member(session, product_id, user_id, team_id)
+            if existing is None:
+                raise NotFoundError("This member or team has no role on this product.", field="productId")
+            check_grantable(self._viewer, Role(existing.role))
+            await session.delete(existing)
+            record(
+                session,
+                organization_id=self._org,
+                action="product_role.removed",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="product",
+                target_id=product_id,
+                details={
+                    "user_id": str(user_id) if user_id else None,
+                    "team_id": str(team_id) if team_id else None,
+                    "role": existing.role,
+                },
+            )
+        return existing
+
+    @staticmethod
+    def _check_subject(user_id: UUID | None, team_id: UUID | None) -> None:
+        if (user_id is None) == (team_id is None):
+            raise ValidationError("Give exactly one of userId and teamId.", field="userId")
+
+    async def _check_subject_exists(self, session: AsyncSession, user_id: UUID | None, team_id: UUID | None) -> None:
+        if user_id is not None:
+            await self._membership(session, user_id)
+        if team_id is not None:
+            await get_owned(session, Team, team_id, self._org, "teamId")
+
+    async def _product_member(
+        self, session: AsyncSession, product_id: UUID, user_id: UUID | None, team_id: UUID | None
+    ) -> ProductMember | None:
+        subject = ProductMember.user_id == user_id if user_id is not None else ProductMember.team_id == team_id
+        return (
+            await session.exec(
+                select(ProductMember)
+                .where(ProductMember.organization_id == self._org, ProductMember.product_id == product_id, subject)
+                .with_for_update()
+            )
+        ).first()

@@ -1,0 +1,80 @@
+"""One-time tokens handed to a user (by email or mid-log-in), stored as SHA-256 hashes with a purpose and expiry."""
+
+import enum
+from datetime import timedelta
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from prism.auth.tokens import hash_token, new_opaque_token
+from prism.db.access_tables import UserToken
+from prism.db.base import utcnow
+
+__all__ = ["Purpose", "consume_user_token", "find_user_token", "issue_user_token"]
+
+
+class Purpose(enum.StrEnum):
+    """What a user token is for, and so how long it lives."""
+
+    VERIFY_EMAIL = "VERIFY_EMAIL"
+    RESET_PASSWORD = "RESET_PASSWORD"  # noqa: S105 - a purpose, not a password
+    MFA_CHALLENGE = "MFA_CHALLENGE"
+
+
+LIFETIMES = {
+    Purpose.VERIFY_EMAIL: timedelta(hours=24),
+    Purpose.RESET_PASSWORD: timedelta(hours=1),
+    Purpose.MFA_CHALLENGE: timedelta(minutes=5),
+}
+
+
+def issue_user_token(
+    session: AsyncSession, user_id: UUID, purpose: Purpose, organization_id: UUID | None = None
+) -> str:
+    """Add a token to the transaction and return its secret (the only time it exists in clear)."""
+    token = new_opaque_token()
+    session.add(
+        UserToken(
+            user_id=user_id,
+            purpose=purpose.value,
+            token_hash=hash_token(token),
+            organization_id=organization_id,
+            expires_at=utcnow() + LIFETIMES[purpose],
+        )
+    )
+    return token
+
+
+async def find_user_token(session: AsyncSession, token: str, purpose: Purpose) -> UserToken | None:
+    """The unused, unexpired token of this purpose, without using it up."""
+    return (
+        await session.exec(
+            select(UserToken).where(
+                UserToken.token_hash == hash_token(token.strip()),
+                UserToken.purpose == purpose.value,
+                col(UserToken.used_at).is_(None),
+                UserToken.expires_at > utcnow(),
+            )
+        )
+    ).first()
+
+
+async def consume_user_token(session: AsyncSession, token: str, purpose: Purpose) -> UserToken | None:
+    """Use the token up and return it; None when it is unknown, used, expired or of another purpose.
+
+    The conditional update lets only one of two concurrent uses win.
+    """
+    row = await find_user_token(session, token, purpose)
+    if row is None:
+        return None
+    won = (
+        await session.exec(
+            sa.update(UserToken)
+            .where(col(UserToken.id) == row.id, col(UserToken.used_at).is_(None))
+            .values(used_at=utcnow())
+            .returning(col(UserToken.id))
+        )
+    ).first()
+    return row if won is not None else None

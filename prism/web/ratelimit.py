@@ -1,0 +1,133 @@
+"""Rate limits per identity and per IP, and the per-identity query-cost budget, kept in Redis or in process.
+
+Built on the `limits` library (sliding-window counters): with `REDIS_URL` every replica shares the counters, else
+they live in this process. Refusals carry the seconds until the window frees up, for the `Retry-After` header.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, RateLimitItemPerMinute, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from prism.auth.rbac import Viewer
+
+__all__ = ["Budget", "RateLimiter", "Refusal", "identity_of"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request over a limit: which one, and how many seconds until it may be retried."""
+
+    limit: str
+    retry_after: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What an identity may spend per window, what is left of it, and when the window frees up."""
+
+    limit: int
+    remaining: int
+    retry_after: int
+
+
+def identity_of(viewer: Viewer | None, ip: str | None) -> str:
+    """The key a caller's limits are counted under: its API key, else its user, else its address."""
+    if viewer is not None and viewer.api_key_id is not None:
+        return f"key:{viewer.api_key_id}"
+    if viewer is not None:
+        return f"user:{viewer.user_id}"
+    return f"ip:{ip or 'unknown'}"
+
+
+def _redis_uri(url: str) -> str:
+    return url if url.startswith("async+") else f"async+{url}"
+
+
+class RateLimiter:
+    """The request limits and the cost budget of one running PRISM; `start` in the lifespan, `close` at its end."""
+
+    def __init__(
+        self,
+        *,
+        per_identity: str,
+        per_ip: str,
+        anonymous_per_ip: str,
+        cost_budget_per_minute: int,
+        redis_url: str | None = None,
+        key_prefix: str = "prism-limits",
+    ) -> None:
+        self._per_identity = parse(per_identity)
+        self._per_ip = parse(per_ip)
+        self._anonymous_per_ip = parse(anonymous_per_ip)
+        self._budget: RateLimitItem = RateLimitItemPerMinute(cost_budget_per_minute)
+        self._redis_url = redis_url
+        self._key_prefix = key_prefix
+        self._storage: Storage | None = None
+        self._strategy: SlidingWindowCounterRateLimiter | None = None
+
+    @property
+    def budget_per_minute(self) -> int:
+        return self._budget.amount
+
+    def start(self) -> None:
+        """Open the storage (Redis when configured)."""
+        if self._redis_url:
+            self._storage = RedisStorage(
+                _redis_uri(self._redis_url), implementation="redispy", key_prefix=self._key_prefix
+            )
+        else:
+            self._storage = MemoryStorage()
+        self._strategy = SlidingWindowCounterRateLimiter(self._storage)
+
+    async def close(self) -> None:
+        """Release the storage's connections and timers."""
+        storage, self._storage, self._strategy = self._storage, None, None
+        if isinstance(storage, RedisStorage):
+            client = getattr(storage.bridge, "storage", None)
+            if client is not None:
+                await client.aclose()
+        elif isinstance(storage, MemoryStorage):
+            timer = getattr(storage, "timer", None)
+            if timer is not None and not timer.done():
+                timer.cancel()
+
+    @property
+    def _limiter(self) -> SlidingWindowCounterRateLimiter:
+        assert self._strategy is not None, "the rate limiter has not been started"
+        return self._strategy
+
+    async def check_request(self, viewer: Viewer | None, ip: str | None) -> Refusal | None:
+        """Count one request against its IP and its identity; the first limit it exceeds, or None."""
+        address = f"ip:{ip or 'unknown'}"
+        if viewer is None:
+            return await self._hit(self._anonymous_per_ip, "anonymous", address)
+        return await self._hit(self._per_ip, "ip", address) or await self._hit(
+            self._per_identity, "identity", identity_of(viewer, ip)
+        )
+
+    async def budget(self, identity: str) -> Budget:
+        """What is left of the identity's query-cost budget in this window."""
+        stats = await self._limiter.get_window_stats(self._budget, "cost", identity)
+        return Budget(self._budget.amount, stats.remaining, _seconds_until(stats.reset_time))
+
+    async def charge(self, identity: str, cost: int) -> Budget:
+        """Take `cost` from the identity's budget (all that is left when it does not cover it); what remains."""
+        left = await self.budget(identity)
+        spend = min(cost, left.remaining)
+        if spend > 0:
+            await self._limiter.hit(self._budget, "cost", identity, cost=spend)
+        return await self.budget(identity)
+
+    async def _hit(self, item: RateLimitItem, kind: str, key: str) -> Refusal | None:
+        if await self._limiter.hit(item, kind, key):
+            return None
+        stats = await self._limiter.get_window_stats(item, kind, key)
+        return Refusal(f"{item} per {kind}", _seconds_until(stats.reset_time))
+
+
+def _seconds_until(reset_time: float) -> int:
+    return max(1, math.ceil(reset_time - time.time()))

@@ -1,0 +1,264 @@
+"""authenticate() on its own: one function turns an HTTP header or a WebSocket `connection_init` payload into a
+viewer, for people's access tokens and integrators' API keys alike."""
+
+import dataclasses
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
+
+from prism.auth.authenticate import (
+    Authentication,
+    authenticate,
+    credentials_from_connection_params,
+    credentials_from_header,
+)
+from prism.auth.rbac import Permission
+from prism.db.engine import TenantReader
+from prism.db.tables import Product
+from prism.domain.enums import Role
+from prism.errors import Code
+from prism.kv import KeyValueStore, MemoryStore, RedisStore
+from prism.runtime import Runtime
+from tests.helpers import Account, create_api_key, create_product, uuid_of
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def runtime(app: Starlette) -> Runtime:
+    return app.state.runtime()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+async def authenticated(runtime: Runtime) -> AsyncIterator[Callable[..., Any]]:
+    """authenticate() with the app's reader factory; every reader it opens is closed after the test."""
+    readers: list[TenantReader] = []
+
+    def reader_for(organization_id: uuid.UUID | None, user_id: uuid.UUID | None) -> TenantReader:
+        reader = TenantReader(runtime.engine, organization_id, user_id)
+        readers.append(reader)
+        return reader
+
+    async def run(credential: str | None, *, using: Runtime | None = None) -> Authentication:
+        return await authenticate(using or runtime, credential, reader_for)
+
+    yield run
+    for reader in readers:
+        await reader.close()
+
+
+async def execute(database_url: str, statement: str, *args: Any) -> None:
+    """Change rows as the database owner, for states no API produces on demand (expiry passed, member gone)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(statement, *args)
+    finally:
+        await conn.close()
+
+
+async def fetch_value(database_url: str, statement: str, *args: Any) -> Any:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(statement, *args)
+    finally:
+        await conn.close()
+
+
+async def visible_product_ids(reader: TenantReader) -> set[uuid.UUID]:
+    """Every product the reader sees with no WHERE clause: row-level security alone decides."""
+    table = Product.__table__  # type: ignore[attr-defined]
+    return {row.id for row in await reader.all(sa.select(table.c.id))}
+
+
+async def test_no_credential_is_an_anonymous_caller_without_error(authenticated: Callable[..., Any]) -> None:
+    auth = await authenticated(None)
+    assert auth.viewer is None
+    assert auth.error is None
+
+
+async def test_an_access_token_in_a_header_authenticates_its_member_and_scopes_the_reader(
+    authenticated: Callable[..., Any], account: Account, other_account: Account
+) -> None:
+    mine = await create_product(account)
+    await create_product(other_account)
+    auth = await authenticated(credentials_from_header(f"Bearer {account.token}"))
+    assert auth.error is None
+    assert auth.viewer is not None
+    assert auth.viewer.user_id == uuid_of(account.user_id)
+    assert auth.viewer.organization_id == uuid_of(account.organization_id)
+    assert auth.viewer.role == Role.OWNER
+    assert auth.viewer.api_key_id is None
+    assert auth.viewer.scopes is None
+    assert await visible_product_ids(auth.reader) == {uuid_of(mine["id"])}
+
+
+async def test_an_api_key_in_a_header_acts_as_its_creator_narrowed_by_its_scopes(
+    authenticated: Callable[..., Any], account: Account, other_account: Account
+) -> None:
+    mine = await create_product(account)
+    await create_product(other_account)
+    key = await create_api_key(account, scopes=("READ",))
+    auth = await authenticated(credentials_from_header(f"Bearer {key['secret']}"))
+    assert auth.error is None
+    viewer = auth.viewer
+    assert viewer is not None
+    assert viewer.user_id == uuid_of(account.user_id)
+    assert viewer.organization_id == uuid_of(account.organization_id)
+    assert viewer.role == Role.OWNER
+    assert viewer.api_key_id == uuid_of(key["id"])
+    assert viewer.scopes == frozenset({"read"})
+    assert viewer.can(Permission.READ)
+    assert not viewer.can(Permission.WRITE)
+    assert not viewer.can(Permission.MANAGE_API_KEYS)
+    assert await visible_product_ids(auth.reader) == {uuid_of(mine["id"])}
+
+
+async def test_a_connection_init_payload_authenticates_like_a_header(
+    authenticated: Callable[..., Any], account: Account
+) -> None:
+    key = await create_api_key(account, scopes=("WRITE",))
+    by_header = await authenticated(credentials_from_header(f"Bearer {key['secret']}"))
+    for payload in (
+        {"Authorization": f"Bearer {key['secret']}"},
+        {"authorization": f"bearer {key['secret']}"},
+        {"token": key["secret"]},
+    ):
+        auth = await authenticated(credentials_from_connection_params(payload))
+        assert auth.error is None, payload
+        assert auth.viewer == by_header.viewer
+    token_auth = await authenticated(credentials_from_connection_params({"Authorization": f"Bearer {account.token}"}))
+    assert token_auth.viewer is not None
+    assert token_auth.viewer.user_id == uuid_of(account.user_id)
+    assert token_auth.viewer.api_key_id is None
+
+
+async def test_a_connection_init_payload_without_a_credential_is_anonymous(
+    authenticated: Callable[..., Any],
+) -> None:
+    for payload in (None, {}, {"other": "value"}, "Bearer x"):
+        auth = await authenticated(credentials_from_connection_params(payload))
+        assert (auth.viewer, auth.error) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("credential", "reason"),
+    [
+        ("", "Authorization: Bearer"),
+        ("not-a-token", "token"),
+        ("prism_short", "malformed"),
+        ("prism_zzzzzzzz_" + "a" * 43, "malformed"),
+        ("prism_0123abcd_" + "a" * 43, "not valid"),
+    ],
+)
+async def test_malformed_and_unknown_credentials_are_unauthenticated_with_a_reason(
+    authenticated: Callable[..., Any], credential: str, reason: str
+) -> None:
+    auth = await authenticated(credential)
+    assert auth.viewer is None
+    assert auth.error is not None
+    assert auth.error.code == Code.UNAUTHENTICATED
+    assert reason in auth.error.message
+
+
+async def test_a_key_with_a_wrong_secret_is_not_valid(authenticated: Callable[..., Any], account: Account) -> None:
+    key = await create_api_key(account)
+    tampered = key["secret"][:-4] + ("AAAA" if not key["secret"].endswith("AAAA") else "BBBB")
+    auth = await authenticated(tampered)
+    assert auth.viewer is None
+    assert auth.error is not None
+    assert auth.error.code == Code.UNAUTHENTICATED
+    assert "not valid" in auth.error.message
+
+
+async def test_a_revoked_key_is_unauthenticated(authenticated: Callable[..., Any], account: Account) -> None:
+    key = await create_api_key(account)
+    data = await account(
+        "mutation($input: RevokeApiKeyInput!) { revokeApiKey(input: $input) { userErrors { code } } }",
+        {"input": {"id": key["id"]}},
+    )
+    assert data["revokeApiKey"]["userErrors"] == []
+    auth = await authenticated(key["secret"])
+    assert auth.viewer is None
+    assert auth.error is not None
+    assert auth.error.code == Code.UNAUTHENTICATED
+    assert "revoked" in auth.error.message
+
+
+async def test_an_expired_key_is_unauthenticated(
+    authenticated: Callable[..., Any], account: Account, database_url: str
+) -> None:
+    key = await create_api_key(account, expiresAt="2099-01-01T00:00:00Z")
+    assert (await authenticated(key["secret"])).viewer is not None
+    await execute(
+        database_url, "UPDATE api_key SET expires_at = now() - interval '1 second' WHERE id = $1", uuid_of(key["id"])
+    )
+    auth = await authenticated(key["secret"])
+    assert auth.viewer is None
+    assert auth.error is not None
+    assert auth.error.code == Code.UNAUTHENTICATED
+    assert "expired" in auth.error.message
+
+
+async def test_a_key_stops_working_when_its_creator_leaves_the_organization(
+    authenticated: Callable[..., Any], account: Account, database_url: str
+) -> None:
+    key = await create_api_key(account)
+    await execute(database_url, "DELETE FROM membership WHERE user_id = $1", uuid_of(account.user_id))
+    auth = await authenticated(key["secret"])
+    assert auth.viewer is None
+    assert auth.error is not None
+    assert auth.error.code == Code.UNAUTHENTICATED
+    assert "no longer a member" in auth.error.message
+
+
+async def test_a_key_acts_with_its_creators_current_role(
+    authenticated: Callable[..., Any], account: Account, database_url: str
+) -> None:
+    key = await create_api_key(account, scopes=("ADMIN",))
+    await execute(database_url, "UPDATE membership SET role = 'VIEWER' WHERE user_id = $1", uuid_of(account.user_id))
+    auth = await authenticated(key["secret"])
+    assert auth.viewer is not None
+    assert auth.viewer.role == Role.VIEWER
+    assert auth.viewer.can(Permission.READ)
+    assert not auth.viewer.can(Permission.WRITE)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[KeyValueStore]:
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    redis = RedisStore(REDIS_URL, prefix=f"prism-test-{uuid.uuid4().hex[:8]}:")
+    try:
+        await redis.ping()
+    except OSError as error:
+        await redis.close()
+        if os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Redis at {REDIS_URL} is required (PRISM_TEST_REQUIRE_SERVICES=1): {error}")
+        pytest.skip(f"Redis at {REDIS_URL} is not reachable")
+    try:
+        yield redis
+    finally:
+        await redis.close()
+
+
+async def test_last_used_at_is_written_at_most_once_a_minute_per_key(
+    authenticated: Callable[..., Any], runtime: Runtime, store: KeyValueStore, account: Account, database_url: str
+) -> None:
+    using = dataclasses.replace(runtime, kv=store)
+    first, second = await create_api_key(account), await create_api_key(account)
+    last_used = "SELECT last_used_at FROM api_key WHERE id = $1"
+    assert await fetch_value(database_url, last_used, uuid_of(first["id"])) is None
+    assert (await authenticated(first["secret"], using=using)).viewer is not None
+    assert await fetch_value(database_url, last_used, uuid_of(first["id"])) is not None
+    await execute(database_url, "UPDATE api_key SET last_used_at = NULL WHERE id = $1", uuid_of(first["id"]))
+    assert (await authenticated(first["secret"], using=using)).viewer is not None
+    assert await fetch_value(database_url, last_used, uuid_of(first["id"])) is None  # within the minute: no write
+    assert (await authenticated(second["secret"], using=using)).viewer is not None
+    assert await fetch_value(database_url, last_used, uuid_of(second["id"])) is not None  # throttled per key
