@@ -204,3 +204,22 @@ async def test_with_rate_limits_turned_off_nothing_is_counted(settings: Settings
         results = [await client.run("{ __typename }") for _ in range(3)]
 
     assert [r.status for r in results] == [200, 200, 200]
+
+
+async def test_requests_are_let_through_when_the_rate_limit_store_is_down() -> None:
+    # Nothing listens on port 1: every Redis call fails, as during a Redis restart.
+    limiter = RateLimiter(
+        per_identity="2/minute",
+        per_ip="2/minute",
+        anonymous_per_ip="2/minute",
+        cost_budget_per_minute=10,
+        redis_url="redis://127.0.0.1:1/0",
+    )
+    limiter.start()
+    try:
+        for _ in range(5):
+            assert await limiter.check_request(None, "198.51.100.7") is None
+        budget = await limiter.charge("user:someone", 50)
+        assert budget.remaining == 10
+    finally:
+        await limiter.close()

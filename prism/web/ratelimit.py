@@ -4,6 +4,7 @@ Built on the `limits` library (sliding-window counters): with `REDIS_URL` every 
 they live in this process. Refusals carry the seconds until the window frees up, for the `Retry-After` header.
 """
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -11,10 +12,13 @@ from dataclasses import dataclass
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
 
 from prism.auth.rbac import Viewer
 
 __all__ = ["Budget", "RateLimiter", "Refusal", "identity_of"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,10 @@ class RateLimiter:
         """Open the storage (Redis when configured)."""
         if self._redis_url:
             self._storage = RedisStorage(
-                _redis_uri(self._redis_url), implementation="redispy", key_prefix=self._key_prefix
+                _redis_uri(self._redis_url),
+                implementation="redispy",
+                key_prefix=self._key_prefix,
+                wrap_exceptions=True,
             )
         else:
             self._storage = MemoryStorage()
@@ -101,17 +108,30 @@ class RateLimiter:
         return self._strategy
 
     async def check_request(self, viewer: Viewer | None, ip: str | None) -> Refusal | None:
-        """Count one request against its IP and its identity; the first limit it exceeds, or None."""
+        """Count one request against its IP and its identity; the first limit it exceeds, or None.
+
+        When the store is unreachable the request is let through and the outage logged: rate limits protect
+        capacity, and refusing every request while Redis restarts would turn a blip into an outage. (Log-in
+        throttling, which protects accounts, fails closed instead: see prism.auth.throttle.)
+        """
         address = f"ip:{ip or 'unknown'}"
-        if viewer is None:
-            return await self._hit(self._anonymous_per_ip, "anonymous", address)
-        return await self._hit(self._per_ip, "ip", address) or await self._hit(
-            self._per_identity, "identity", identity_of(viewer, ip)
-        )
+        try:
+            if viewer is None:
+                return await self._hit(self._anonymous_per_ip, "anonymous", address)
+            return await self._hit(self._per_ip, "ip", address) or await self._hit(
+                self._per_identity, "identity", identity_of(viewer, ip)
+            )
+        except (StorageError, OSError) as error:
+            logger.warning("rate-limit store unavailable; request allowed", extra={"error": type(error).__name__})
+            return None
 
     async def budget(self, identity: str) -> Budget:
-        """What is left of the identity's query-cost budget in this window."""
-        stats = await self._limiter.get_window_stats(self._budget, "cost", identity)
+        """What is left of the identity's query-cost budget in this window (all of it when the store is down)."""
+        try:
+            stats = await self._limiter.get_window_stats(self._budget, "cost", identity)
+        except (StorageError, OSError) as error:
+            logger.warning("rate-limit store unavailable; budget not enforced", extra={"error": type(error).__name__})
+            return Budget(self._budget.amount, self._budget.amount, 60)
         return Budget(self._budget.amount, stats.remaining, _seconds_until(stats.reset_time))
 
     async def charge(self, identity: str, cost: int) -> Budget:
@@ -119,7 +139,10 @@ class RateLimiter:
         left = await self.budget(identity)
         spend = min(cost, left.remaining)
         if spend > 0:
-            await self._limiter.hit(self._budget, "cost", identity, cost=spend)
+            try:
+                await self._limiter.hit(self._budget, "cost", identity, cost=spend)
+            except (StorageError, OSError) as error:
+                logger.warning("rate-limit store unavailable; cost not charged", extra={"error": type(error).__name__})
         return await self.budget(identity)
 
     async def _hit(self, item: RateLimitItem, kind: str, key: str) -> Refusal | None:
