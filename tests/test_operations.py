@@ -14,7 +14,8 @@ from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 
 from prism.app import build_app
-from prism.auth.smtp import SmtpMailer
+from prism.auth.mailer import Message
+from prism.auth.smtp import SmtpMailer, mailer_from_settings
 from prism.config import JwtKey, Settings
 from prism.db import migrate
 from prism.db.embedded import _forget_dead_owners
@@ -78,3 +79,13 @@ async def test_the_running_app_signs_with_the_first_configured_key_and_mails_ove
 def jwt_header(token: str) -> dict[str, object]:
     head = token.split(".")[0]
     return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))  # type: ignore[no-any-return]
+
+
+async def test_without_smtp_production_logs_that_mail_was_due_but_never_its_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mailer = mailer_from_settings(Settings(environment="production", smtp_url=None))
+    with caplog.at_level("INFO", logger="prism.mail"):
+        await mailer.send(Message(to="a@example.com", subject="Reset", body="token: s3cr3t-token"))
+    assert "mail not sent (no SMTP configured)" in [r.getMessage() for r in caplog.records]
+    assert all("s3cr3t-token" not in str(vars(r)) for r in caplog.records)

@@ -24,14 +24,21 @@ class Mailer(Protocol):
     async def send(self, message: Message) -> None: ...
 
 
+@dataclass
 class LogMailer:
-    """Development mailer: writes each message to the log instead of sending it."""
+    """Development mailer: writes each message to the log instead of sending it.
+
+    The body carries one-time tokens, so it is logged only when `include_body` is set (development); in production
+    an operator without SMTP sees that mail was due, never the secret in it.
+    """
+
+    include_body: bool = True
 
     async def send(self, message: Message) -> None:
-        logger.info(
-            "mail not sent (development mailer)",
-            extra={"to": message.to, "subject": message.subject, "body": message.body},
-        )
+        extra = {"to": message.to, "subject": message.subject}
+        if self.include_body:
+            extra["body"] = message.body
+        logger.info("mail not sent (no SMTP configured)", extra=extra)
 
 
 @dataclass

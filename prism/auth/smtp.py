@@ -64,5 +64,6 @@ def mailer_from_settings(settings: Settings) -> Mailer:
     if settings.smtp_url is not None:
         return SmtpMailer(settings.smtp_url.get_secret_value(), settings.mail_from)
     if settings.environment == "production":
-        logger.warning("PRISM_SMTP_URL is not set: verification and password-reset emails are only logged, never sent.")
+        logger.warning("PRISM_SMTP_URL is not set: verification and password-reset emails are not sent.")
+        return LogMailer(include_body=False)
     return LogMailer()
