@@ -13,7 +13,7 @@ from prism.context import Context
 from prism.errors import PrismError
 from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
 from resolvers.identity import User
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanWrite
 
 if TYPE_CHECKING:
@@ -55,28 +55,19 @@ class Comment(LoadedNode):
 
     @strawberry.field(description="Who wrote it; null once they left the organization.")
     async def author(self, info: Info) -> User | None:
-        if self.author_id is None:
-            return None
-        row = await info.context.loaders.user_by_id.load(self.author_id)
-        return User.from_row(row) if row else None
+        return await load_node(info, User, self.author_id)
 
     @strawberry.field(description="The requirement it is on; null when it is on a document.")
     async def requirement(self, info: Info) -> RequirementType | None:
         from resolvers.requirements import Requirement
 
-        if self.requirement_id is None:
-            return None
-        row = await info.context.loaders.requirement_by_id.load(self.requirement_id)
-        return Requirement.from_row(row) if row else None
+        return await load_node(info, Requirement, self.requirement_id)
 
     @strawberry.field(description="The document it is on; null when it is on a requirement.")
     async def document(self, info: Info) -> DocumentType | None:
         from resolvers.documents import Document
 
-        if self.document_id is None:
-            return None
-        row = await info.context.loaders.document_by_id.load(self.document_id)
-        return Document.from_row(row) if row else None
+        return await load_node(info, Document, self.document_id)
 
 
 async def requirement_comments(

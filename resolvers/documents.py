@@ -23,7 +23,7 @@ from resolvers.comments import Comment
 from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
 from resolvers.enums import DocumentKind, DocumentStatus
 from resolvers.identity import User
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
 
 if TYPE_CHECKING:
@@ -45,13 +45,6 @@ First = Annotated[int | None, strawberry.argument(description="Page size from th
 After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
 Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
 Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
-
-
-async def _user(info: Info, user_id: UUID | None) -> User | None:
-    if user_id is None:
-        return None
-    row = await info.context.loaders.user_by_id.load(user_id)
-    return User.from_row(row) if row else None
 
 
 @strawberry.type(description="A saved state of a document: its title and body as of one edit.")
@@ -80,7 +73,7 @@ class DocumentVersion(LoadedNode):
 
     @strawberry.field(description="Who saved this version; null once they left the organization.")
     async def author(self, info: Info) -> User | None:
-        return await _user(info, self.author_id)
+        return await load_node(info, User, self.author_id)
 
     @strawberry.field(description="The document this is a version of.")
     async def document(self, info: Info) -> "Document":
@@ -121,7 +114,7 @@ class Document(LoadedNode):
 
     @strawberry.field(description="Who created it; null once they left the organization.")
     async def author(self, info: Info) -> User | None:
-        return await _user(info, self.author_id)
+        return await load_node(info, User, self.author_id)
 
     @strawberry.field(description="The product it belongs to.")
     async def product(self, info: Info) -> ProductType:
@@ -201,12 +194,11 @@ async def product_documents(
 
 @strawberry.type
 class DocumentsQuery:
-    @strawberry.field(description="One document by id; null when none matches.", permission_classes=[CanRead])
+    @strawberry.field(description="One document by id; NOT_FOUND when none matches.", permission_classes=[CanRead])
     async def document(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The document's global id.")]
     ) -> Document | None:
-        row = await info.context.loaders.document_by_id.load(decode_id(id, "Document"))
-        return Document.from_row(row) if row else None
+        return await find_node(info, Document, id)
 
 
 @strawberry.input(description="A new document; it starts as a DRAFT with its text saved as version 1.")

@@ -1,14 +1,17 @@
 """The Relay `Node` machinery: global ids, and fetching any node by id through the request's loaders."""
 
 from collections.abc import Iterable
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 from uuid import UUID
 
 from strawberry import Info, relay
 
 from prism.auth.rbac import Permission
+from prism.errors import NotFoundError
 
-__all__ = ["NODE_TYPES", "LoadedNode"]
+__all__ = ["NODE_TYPES", "LoadedNode", "find_node", "load_node"]
+
+NodeT = TypeVar("NodeT", bound="LoadedNode")
 
 NODE_TYPES: dict[str, type["LoadedNode"]] = {}
 """Every Node type by GraphQL name, for `node(id:)` and `nodes(ids:)`."""
@@ -52,6 +55,25 @@ class LoadedNode(relay.Node):
         rows = await loader.load_many([i for i in ids if i is not None])
         found = iter(rows)
         return [None if i is None else _build(cls, next(found)) for i in ids]
+
+
+async def load_node(info: Info, node_type: type[NodeT], row_id: UUID | None) -> NodeT | None:
+    """A related node through its type's loader: None when there is no id or the row is not visible."""
+    if row_id is None:
+        return None
+    row = await getattr(info.context.loaders, node_type.loader).load(row_id)
+    return None if row is None else node_type.from_row(row)
+
+
+async def find_node(info: Info, node_type: type[NodeT], global_id: str) -> NodeT:
+    """A root lookup by global id: BAD_USER_INPUT when malformed, NOT_FOUND when absent, of another type or
+    another organization's (the three are indistinguishable on purpose)."""
+    from resolvers.common import decode_id
+
+    node = await load_node(info, node_type, decode_id(global_id, node_type.__name__))
+    if node is None:
+        raise NotFoundError(f"No {node_type.__name__} with this id.", field="id")
+    return node
 
 
 def _build(cls: type[LoadedNode], row: Any) -> Any:

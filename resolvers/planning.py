@@ -17,14 +17,14 @@ from loaders.sources import (
 )
 from prism.context import Context
 from prism.domain import enums as domain
-from prism.errors import NotFoundError, PrismError
+from prism.errors import PrismError
 from prism.services import releases as release_service
 from prism.services import sprints as sprint_service
 from prism.services.releases import ReleaseChanges, ReleaseDraft
 from prism.services.sprints import SprintChanges, SprintDraft
 from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
 from resolvers.enums import ReleaseState, SprintState
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite
 
 if TYPE_CHECKING:
@@ -270,31 +270,21 @@ async def releases_of_product(
     )
 
 
-def _lookup_id(value: strawberry.ID, type_name: str) -> UUID | None:
-    """The UUID of a global id, or None when it names another type (so the query answers null)."""
-    try:
-        return decode_id(value, type_name)
-    except NotFoundError:
-        return None
-
-
 @strawberry.type
 class PlanningQuery:
-    @strawberry.field(description="One sprint by global id; null when none matches.", permission_classes=[CanRead])
+    @strawberry.field(description="One sprint by global id; NOT_FOUND when none matches.", permission_classes=[CanRead])
     async def sprint(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The sprint's global id.")]
     ) -> Sprint | None:
-        sprint_id = _lookup_id(id, "Sprint")
-        row = None if sprint_id is None else await info.context.loaders.sprint_by_id.load(sprint_id)
-        return Sprint.from_row(row) if row else None
+        return await find_node(info, Sprint, id)
 
-    @strawberry.field(description="One release by global id; null when none matches.", permission_classes=[CanRead])
+    @strawberry.field(
+        description="One release by global id; NOT_FOUND when none matches.", permission_classes=[CanRead]
+    )
     async def release(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The release's global id.")]
     ) -> Release | None:
-        release_id = _lookup_id(id, "Release")
-        row = None if release_id is None else await info.context.loaders.release_by_id.load(release_id)
-        return Release.from_row(row) if row else None
+        return await find_node(info, Release, id)
 
 
 @strawberry.input(description="A new sprint, PLANNED until it is started.")

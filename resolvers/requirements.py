@@ -27,7 +27,7 @@ from resolvers.common import Connection, SortDirection, UserError, decode_id, lo
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanRead, CanWrite
 from resolvers.planning import Release, Sprint
 
@@ -67,10 +67,7 @@ class RequirementEvent(LoadedNode):
 
     @strawberry.field(description="Who made the change.")
     async def actor(self, info: Info) -> User | None:
-        if self.actor_id is None:
-            return None
-        row = await info.context.loaders.user_by_id.load(self.actor_id)
-        return User.from_row(row) if row else None
+        return await load_node(info, User, self.actor_id)
 
 
 @strawberry.type(description="An epic, feature, story, task or bug of a product, known by its key like PRISM-12.")
@@ -149,10 +146,7 @@ class Requirement(LoadedNode):
 
     @strawberry.field(description="The requirement above it in the hierarchy, if any.")
     async def parent(self, info: Info) -> "Requirement | None":
-        if self.parent_id is None:
-            return None
-        row = await info.context.loaders.requirement_by_id.load(self.parent_id)
-        return Requirement.from_row(row) if row else None
+        return await load_node(info, Requirement, self.parent_id)
 
     @strawberry.field(description="The requirements directly under it, in rank order.")
     async def children(
@@ -182,31 +176,19 @@ class Requirement(LoadedNode):
 
     @strawberry.field(description="Who is working on it.")
     async def assignee(self, info: Info) -> User | None:
-        if self.assignee_id is None:
-            return None
-        row = await info.context.loaders.user_by_id.load(self.assignee_id)
-        return User.from_row(row) if row else None
+        return await load_node(info, User, self.assignee_id)
 
     @strawberry.field(description="Who created it.")
     async def reporter(self, info: Info) -> User | None:
-        if self.reporter_id is None:
-            return None
-        row = await info.context.loaders.user_by_id.load(self.reporter_id)
-        return User.from_row(row) if row else None
+        return await load_node(info, User, self.reporter_id)
 
     @strawberry.field(description="The sprint it is planned into.")
     async def sprint(self, info: Info) -> Sprint | None:
-        if self.sprint_id is None:
-            return None
-        row = await info.context.loaders.sprint_by_id.load(self.sprint_id)
-        return Sprint.from_row(row) if row else None
+        return await load_node(info, Sprint, self.sprint_id)
 
     @strawberry.field(description="The release it ships in.")
     async def release(self, info: Info) -> Release | None:
-        if self.release_id is None:
-            return None
-        row = await info.context.loaders.release_by_id.load(self.release_id)
-        return Release.from_row(row) if row else None
+        return await load_node(info, Release, self.release_id)
 
     @strawberry.field(description="Its labels, by name.")
     async def labels(self, info: Info) -> list[Label]:

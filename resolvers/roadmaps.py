@@ -14,7 +14,7 @@ from prism.errors import PrismError
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
 
 if TYPE_CHECKING:
@@ -65,10 +65,7 @@ class RoadmapItem(LoadedNode):
     async def requirement(self, info: Info) -> RequirementType | None:
         from resolvers.requirements import Requirement
 
-        if self.requirement_id is None:
-            return None
-        row = await info.context.loaders.requirement_by_id.load(self.requirement_id)
-        return Requirement.from_row(row) if row else None
+        return await load_node(info, Requirement, self.requirement_id)
 
     @strawberry.field(description="The roadmap it is on.")
     async def roadmap(self, info: Info) -> "Roadmap":
@@ -143,12 +140,11 @@ async def product_roadmaps(
 
 @strawberry.type
 class RoadmapsQuery:
-    @strawberry.field(description="One roadmap by id; null when none matches.", permission_classes=[CanRead])
+    @strawberry.field(description="One roadmap by id; NOT_FOUND when none matches.", permission_classes=[CanRead])
     async def roadmap(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The roadmap's global id.")]
     ) -> Roadmap | None:
-        row = await info.context.loaders.roadmap_by_id.load(decode_id(id, "Roadmap"))
-        return Roadmap.from_row(row) if row else None
+        return await find_node(info, Roadmap, id)
 
 
 @strawberry.input(description="A new, empty roadmap.")

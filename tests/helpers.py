@@ -333,3 +333,10 @@ async def store_for(kind: str) -> Any:
             pytest.fail(f"Redis at {TEST_REDIS_URL} is required (PRISM_TEST_REQUIRE_SERVICES=1): {error}")
         pytest.skip(f"Redis at {TEST_REDIS_URL} is not reachable")
     return store
+
+
+async def assert_not_found(account: Account, query: str, variables: dict[str, Any], field: str) -> None:
+    """The root field answers null with a NOT_FOUND error, as for an id that does not exist."""
+    result = await account.run(query, variables)
+    assert result.data == {field: None}, result.body
+    assert result.codes == ["NOT_FOUND"], result.body

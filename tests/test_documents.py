@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from tests.helpers import Account, create_document, create_product
+from tests.helpers import Account, assert_not_found, create_document, create_product
 
 ERRORS = "userErrors { field message code }"
 CREATE = f"""
@@ -185,7 +185,7 @@ async def test_another_organizations_document_ids_are_not_found_and_nothing_is_w
     assert codes(created) == [(["input", "productId"], "NOT_FOUND")]
     edited = await update(other_account, id=document["id"], version=1, body="defaced", status="ARCHIVED")
     assert codes(edited) == [(["input", "id"], "NOT_FOUND")]
-    assert await read(other_account, document["id"]) is None
+    await assert_not_found(other_account, DOCUMENT, {"id": document["id"]}, "document")
 
     read_back = await read(account, document["id"])
     assert (read_back["body"], read_back["status"], read_back["version"]) == ("v1", "DRAFT", 1)

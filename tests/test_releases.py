@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Account, create_product, create_release, create_requirement
+from tests.helpers import Account, assert_not_found, create_product, create_release, create_requirement
 
 RELEASE_FIELDS = "id name description targetDate state releasedAt version product { id }"
 
@@ -182,11 +182,11 @@ async def test_another_organizations_product_and_releases_are_not_found(
     payload = await move(other_account, release, "CANCELED")
     assert payload["release"] is None
     assert [e["code"] for e in payload["userErrors"]] == ["NOT_FOUND"]
-    assert (await other_account(RELEASE, {"id": release["id"]}))["release"] is None
+    await assert_not_found(other_account, RELEASE, {"id": release["id"]}, "release")
     assert await release_count(account, product["id"]) == 1
     assert await read_release(account, release["id"]) == release
 
 
-async def test_a_release_query_answers_null_for_ids_that_are_not_releases(account: Account) -> None:
+async def test_a_release_query_answers_not_found_for_ids_that_are_not_releases(account: Account) -> None:
     product = await create_product(account)
-    assert (await account(RELEASE, {"id": product["id"]}))["release"] is None
+    await assert_not_found(account, RELEASE, {"id": product["id"]}, "release")

@@ -5,6 +5,7 @@ from typing import Any
 from tests.helpers import (
     Account,
     add_roadmap_item,
+    assert_not_found,
     create_product,
     create_requirement,
     create_roadmap,
@@ -116,7 +117,7 @@ async def test_deleting_a_roadmap_removes_its_items_but_keeps_the_requirements(a
     deleted = (await account(DELETE, {"input": {"id": roadmap["id"], "version": 1}}))["deleteRoadmap"]
     assert deleted == {"deletedId": roadmap["id"], "userErrors": []}
 
-    assert await read_roadmap(account, roadmap["id"]) is None
+    await assert_not_found(account, ROADMAP, {"id": roadmap["id"]}, "roadmap")
     data = await account("query($id: ID!) { node(id: $id) { id } }", {"id": epic["id"]})
     assert data["node"] == {"id": epic["id"]}
     result = await account.run("query($id: ID!) { node(id: $id) { id } }", {"id": item["id"]})
@@ -320,7 +321,7 @@ async def test_another_organizations_roadmap_ids_are_not_found_and_nothing_is_wr
         payload = (await other_account(mutation, {"input": given}))[name]
         assert codes(payload) == [(["input", field], "NOT_FOUND")], (name, given)
 
-    assert await read_roadmap(other_account, roadmap["id"]) is None
+    await assert_not_found(other_account, ROADMAP, {"id": roadmap["id"]}, "roadmap")
     ours = await read_roadmap(account, roadmap["id"])
     assert (ours["name"], ours["version"]) == ("Ours", 1)
     assert [n["title"] for n in ours["items"]["nodes"]] == ["Ours too"]

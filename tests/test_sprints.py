@@ -4,7 +4,7 @@ from typing import Any
 
 from strawberry import relay
 
-from tests.helpers import Account, create_product, create_requirement, create_sprint
+from tests.helpers import Account, assert_not_found, create_product, create_requirement, create_sprint
 
 SPRINT_FIELDS = "id name goal startsOn endsOn capacity state startedAt closedAt version product { id }"
 
@@ -398,7 +398,7 @@ async def test_another_organizations_product_and_sprints_are_not_found(
         (["input", "moveUnfinishedTo"], "NOT_FOUND")
     ]
 
-    assert (await other_account(SPRINT, {"id": planned["id"]}))["sprint"] is None
+    await assert_not_found(other_account, SPRINT, {"id": planned["id"]}, "sprint")
     assert await sprint_count(account, product["id"]) == 2
     untouched = await read_sprint(account, planned["id"])
     assert (untouched["name"], untouched["state"], untouched["version"]) == ("Planned", "PLANNED", 1)
@@ -408,9 +408,9 @@ async def test_another_organizations_product_and_sprints_are_not_found(
     assert (kept["sprint"], kept["version"]) == ({"id": active["id"]}, story["version"])
 
 
-async def test_a_sprint_query_answers_null_for_ids_that_are_not_sprints(account: Account) -> None:
+async def test_a_sprint_query_answers_not_found_for_ids_that_are_not_sprints(account: Account) -> None:
     product = await create_product(account)
-    assert (await account(SPRINT, {"id": product["id"]}))["sprint"] is None
+    await assert_not_found(account, SPRINT, {"id": product["id"]}, "sprint")
 
 
 # Points
