@@ -14,7 +14,7 @@ from prism.auth.rbac import Permission, require
 from prism.context import Context
 from prism.errors import ForbiddenError, PrismError
 from prism.services.api_keys import ApiKeyScope as ServiceScope
-from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
 from resolvers.permissions import IsAuthenticated
 
 if TYPE_CHECKING:
@@ -102,10 +102,10 @@ class ApiKeysQuery:
         include_revoked: Annotated[
             bool, strawberry.argument(description="Also list revoked keys (hidden by default).")
         ] = False,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[ApiKey]:
         return await load_connection(
             info,

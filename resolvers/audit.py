@@ -14,7 +14,7 @@ from loaders.pagination import Order
 from prism.auth.rbac import Permission
 from prism.context import Context
 from prism.errors import ValidationError
-from resolvers.common import Connection, decode_id, load_connection
+from resolvers.common import After, Before, Connection, First, Last, decode_id, load_connection
 from resolvers.permissions import _RolePermission
 
 if TYPE_CHECKING:
@@ -129,10 +129,10 @@ class AuditQuery:
         self,
         info: Info,
         filter: Annotated[AuditLogFilter | None, strawberry.argument(description="Which entries.")] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[AuditEntry]:
         return await load_connection(
             info,

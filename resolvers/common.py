@@ -2,7 +2,7 @@
 
 import enum
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -24,8 +24,12 @@ if TYPE_CHECKING:
     from prism.context import Context
 
 __all__ = [
+    "After",
+    "Before",
     "Connection",
     "Edge",
+    "First",
+    "Last",
     "SortDirection",
     "UserError",
     "decode_id",
@@ -34,6 +38,12 @@ __all__ = [
 ]
 
 NodeType = TypeVar("NodeType")
+
+# The Relay pagination arguments, described once for every connection field.
+First = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
+After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
+Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
+Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
 
 
 @strawberry.type(description="A problem with the input of a mutation; nothing was changed.")

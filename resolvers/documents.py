@@ -20,7 +20,7 @@ from prism.domain import enums as domain
 from prism.errors import PrismError
 from prism.services.documents import DocumentChanges
 from resolvers.comments import Comment
-from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
 from resolvers.enums import DocumentKind, DocumentStatus
 from resolvers.identity import User
 from resolvers.node import LoadedNode, find_node, load_node
@@ -40,11 +40,6 @@ __all__ = [
 
 Info = strawberry.Info[Context, None]
 ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
-
-First = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
-After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
-Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
-Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
 
 
 @strawberry.type(description="A saved state of a document: its title and body as of one edit.")

@@ -13,7 +13,7 @@ from prism.auth.throttle import ThrottledError
 from prism.context import Context
 from prism.errors import Code, ForbiddenError, PrismError
 from prism.services.identity import MfaChallenge
-from resolvers.common import Connection, UserError, decode_id, user_errors
+from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, user_errors
 from resolvers.enums import Role
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, IsAuthenticated
@@ -76,10 +76,10 @@ class Organization(LoadedNode):
     async def members(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated["Member", strawberry.lazy("resolvers.members")]]:
         from resolvers.members import members_of
 

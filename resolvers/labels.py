@@ -1,7 +1,7 @@
 """Labels: tags put on requirements."""
 
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
 import strawberry
 from strawberry import relay
@@ -11,7 +11,7 @@ from loaders.sources import LABELS_BY_ORGANIZATION, NoFilter
 from prism.context import Context
 from prism.errors import PrismError
 from prism.services.labels import LabelChanges
-from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, CanWrite
 
@@ -43,10 +43,10 @@ class LabelQuery:
     async def labels(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Label]:
         return await load_connection(
             info,

@@ -21,7 +21,7 @@ from prism.domain.enums import Role as DomainRole
 from prism.errors import NotFoundError, PrismError
 from prism.services.teams import TeamChanges
 from prism.services.validation import UNSET
-from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
 from resolvers.enums import Role
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanManageMembers, CanRead, IsAuthenticated
@@ -36,11 +36,6 @@ Info = strawberry.Info[Context, None]
 UserType = Annotated["User", strawberry.lazy("resolvers.identity")]
 OrganizationType = Annotated["Organization", strawberry.lazy("resolvers.identity")]
 ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
-
-First = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
-After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
-Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
-Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
 
 
 async def _user(info: Info, user_id: UUID | None) -> "User | None":

@@ -22,7 +22,7 @@ from prism.services import releases as release_service
 from prism.services import sprints as sprint_service
 from prism.services.releases import ReleaseChanges, ReleaseDraft
 from prism.services.sprints import SprintChanges, SprintDraft
-from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
 from resolvers.enums import ReleaseState, SprintState
 from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite
@@ -47,11 +47,6 @@ ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
 RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
 RequirementFilterType = Annotated["RequirementFilter", strawberry.lazy("resolvers.requirements")]
 RequirementOrderType = Annotated["RequirementOrder", strawberry.lazy("resolvers.requirements")]
-
-First = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
-After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
-Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
-Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
 
 
 async def _product(info: Info, product_id: UUID) -> Any:

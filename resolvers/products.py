@@ -14,7 +14,18 @@ from prism.context import Context
 from prism.errors import NotFoundError, PrismError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
-from resolvers.common import Connection, SortDirection, UserError, decode_id, load_connection, user_errors
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    SortDirection,
+    UserError,
+    decode_id,
+    load_connection,
+    user_errors,
+)
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanManageProducts, CanRead
 
@@ -64,10 +75,10 @@ class Product(LoadedNode):
         info: Info,
         filter: Annotated[RequirementFilterType | None, strawberry.argument(description="Which ones.")] = None,
         order_by: Annotated[RequirementOrderType | None, strawberry.argument(description="Sort order.")] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[RequirementType]:
         from resolvers.requirements import Requirement, requirement_list_args
 
@@ -93,10 +104,10 @@ class Product(LoadedNode):
             Annotated["SprintFilter", strawberry.lazy("resolvers.planning")] | None,
             strawberry.argument(description="Which ones."),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated["Sprint", strawberry.lazy("resolvers.planning")]]:
         from resolvers.planning import sprints_of_product
 
@@ -110,10 +121,10 @@ class Product(LoadedNode):
             Annotated["ReleaseFilter", strawberry.lazy("resolvers.planning")] | None,
             strawberry.argument(description="Which ones."),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated["Release", strawberry.lazy("resolvers.planning")]]:
         from resolvers.planning import releases_of_product
 
@@ -123,10 +134,10 @@ class Product(LoadedNode):
     async def roadmaps(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated["Roadmap", strawberry.lazy("resolvers.roadmaps")]]:
         from resolvers.roadmaps import product_roadmaps
 
@@ -140,10 +151,10 @@ class Product(LoadedNode):
             Annotated["DocumentFilter", strawberry.lazy("resolvers.documents")] | None,
             strawberry.argument(description="Which ones."),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated["Document", strawberry.lazy("resolvers.documents")]]:
         from resolvers.documents import product_documents
 
@@ -180,10 +191,10 @@ class ProductQuery:
         info: Info,
         filter: Annotated[ProductFilter | None, strawberry.argument(description="Which ones.")] = None,
         order_by: Annotated[ProductOrder | None, strawberry.argument(description="Sort order.")] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Product]:
         f = filter or ProductFilter()
         search = clean_text(f.search, "search", max_length=200, required=False) if f.search else None

@@ -23,7 +23,18 @@ from prism.errors import NotFoundError, PrismError, ValidationError
 from prism.services.requirements import RequirementChanges, RequirementDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from prism.services.validation import clean_text
-from resolvers.common import Connection, SortDirection, UserError, decode_id, load_connection, user_errors
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    SortDirection,
+    UserError,
+    decode_id,
+    load_connection,
+    user_errors,
+)
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
@@ -152,10 +163,10 @@ class Requirement(LoadedNode):
     async def children(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection["Requirement"]:
         return await load_connection(
             info,
@@ -198,10 +209,10 @@ class Requirement(LoadedNode):
     async def history(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[RequirementEvent]:
         return await load_connection(
             info,
@@ -220,10 +231,10 @@ class Requirement(LoadedNode):
     async def comments(
         self,
         info: Info,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated["Comment", strawberry.lazy("resolvers.comments")]]:
         from resolvers.comments import requirement_comments
 
@@ -349,10 +360,10 @@ class RequirementQuery:
         info: Info,
         filter: Annotated[RequirementFilter | None, strawberry.argument(description="Which ones.")] = None,
         order_by: Annotated[RequirementOrder | None, strawberry.argument(description="Sort order.")] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to start after.")] = None,
-        last: Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")] = None,
-        before: Annotated[str | None, strawberry.argument(description="Cursor to end before.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Requirement]:
         list_filter, order = requirement_list_args(filter, order_by)
         return await load_connection(

@@ -13,7 +13,7 @@ from prism.context import Context
 from prism.errors import PrismError
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
-from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
 
@@ -26,11 +26,6 @@ __all__ = ["Roadmap", "RoadmapItem", "RoadmapsMutation", "RoadmapsQuery", "produ
 Info = strawberry.Info[Context, None]
 ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
 RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
-
-First = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
-After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
-Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
-Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
 
 
 @strawberry.type(description="One bar on a roadmap: a lane, a time box and usually an epic or feature.")
