@@ -145,9 +145,9 @@ async def _scenario(
             result.problems.append(f"{phase_name}: {phase.failed} of {phase.requests} requests failed")
         result.problems += [f"{phase_name}: {failure}" for failure in phase.failures]
     digests = warmup.digests | measured.digests
-    if operation is DASHBOARD and digests != {reference.digests[operation.name]}:
+    if digests != {reference.digests[operation.name]}:
         result.problems.append(
-            f"the dashboard answer was not byte-identical: {len(digests)} distinct bodies, "
+            f"the {operation.name} answer was not byte-identical: {len(digests)} distinct bodies, "
             f"reference {reference.sizes[operation.name]} bytes"
         )
     if result.problems and server_log:

@@ -60,7 +60,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
     state = _State()
     metrics = Metrics()
     tracing = tracing_enabled()
-    # PRISM_PERF_BASELINE (benchmarks only) turns off what docs/performance.md measures: caches, gc.freeze, orjson.
+    # PRISM_PERF_BASELINE (benchmarks only) undoes what docs/performance.md measures: caches, gc.freeze, orjson and
+    # the pool reset setting.
     baseline = settings.perf_baseline
     rate_limiter = (
         RateLimiter(
@@ -109,6 +110,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             url,
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout_seconds,
             reset_on_return=baseline,
         )
         role = await check_connection_role(engine)

@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
     database_pool_size: int = 10
     database_max_overflow: int = 10
+    database_pool_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a request waits for a free database connection before answering 503.",
+    )
 
     secret_key: SecretStr | None = Field(
         default=None, description="Signing key for access tokens; generated and kept under `home` when unset."

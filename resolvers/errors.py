@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql import GraphQLError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import SchemaExtension
 
 from prism.errors import Code, PrismError
@@ -35,6 +36,10 @@ def classify(error: GraphQLError) -> tuple[str, bool]:
         return "GRAPHQL_VALIDATION_FAILED", False
     if isinstance(original, ValueError | TypeError) and error.path is None:
         return Code.BAD_USER_INPUT.value, False
+    if isinstance(original, PoolTimeout):
+        # Overload, not a bug: every database connection stayed busy for the whole pool timeout.
+        logger.warning("database pool exhausted", extra={"path": error.path})
+        return "SERVICE_UNAVAILABLE", False
     return Code.INTERNAL_SERVER_ERROR.value, True
 
 

@@ -8,6 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from asgi_lifespan import LifespanManager
@@ -89,3 +90,39 @@ async def test_without_smtp_production_logs_that_mail_was_due_but_never_its_toke
         await mailer.send(Message(to="a@example.com", subject="Reset", body="token: s3cr3t-token"))
     assert "mail not sent (no SMTP configured)" in [r.getMessage() for r in caplog.records]
     assert all("s3cr3t-token" not in str(vars(r)) for r in caplog.records)
+
+
+async def test_when_every_database_connection_is_busy_requests_get_503_not_500(settings: Settings) -> None:
+    app = build_app(
+        settings.model_copy(
+            update={"database_pool_size": 1, "database_max_overflow": 0, "database_pool_timeout_seconds": 0.3}
+        )
+    )
+    async with LifespanManager(app):
+        engine = app.state.runtime().engine
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://prism.test") as client:
+            signed_up = await client.post(
+                "/graphql",
+                json={
+                    "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }",
+                    "variables": {
+                        "i": {
+                            "email": f"pool-{uuid.uuid4().hex[:8]}@example.com",
+                            "password": "correct-horse-battery",
+                            "name": "Pool",
+                            "organizationName": "Pool",
+                        }
+                    },
+                },
+            )
+            token = signed_up.json()["data"]["signUp"]["accessToken"]
+            async with engine.connect():  # the only connection, held
+                response = await client.post(
+                    "/graphql",
+                    json={"query": "{ products { totalCount } }"},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"

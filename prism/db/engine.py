@@ -45,7 +45,12 @@ def async_url(url: str) -> str:
 
 
 def build_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, reset_on_return: bool = False
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    reset_on_return: bool = False,
 ) -> AsyncEngine:
     """An engine over asyncpg whose statements are counted per request.
 
@@ -55,6 +60,7 @@ def build_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
         pool_pre_ping=False,
         # Connections come back after their COMMIT or ROLLBACK, so the pool has nothing to reset. (SQLAlchemy's
         # asyncpg adapter skips the reset's ROLLBACK when no transaction is open, and it never runs asyncpg's own

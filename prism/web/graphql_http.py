@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from graphql import GraphQLError, OperationType, parse
 from graphql.language import DocumentNode, OperationDefinitionNode
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry import Schema
@@ -181,7 +182,15 @@ class GraphQLHTTP:
                 code="METHOD_NOT_ALLOWED",
                 headers={"Allow": "POST"},
             )
-        context = await self._make_context(request)
+        try:
+            context = await self._make_context(request)
+        except PoolTimeout as error:
+            raise RequestError(
+                503,
+                "The server is overloaded: no database connection became free in time. Retry shortly.",
+                code="SERVICE_UNAVAILABLE",
+                headers={"Retry-After": "1"},
+            ) from error
         if self._rate_limiter is not None:
             refusal = await self._rate_limiter.check_request(context.viewer, context.meta.ip)
             if refusal is not None:
