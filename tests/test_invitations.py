@@ -181,3 +181,24 @@ async def test_only_owners_and_admins_can_read_an_invitation_by_id(
     result = await member.run(query, {"id": invitation["id"]})
     assert result.codes == ["NOT_FOUND"]
     assert "reader-check" not in str(result.body)
+
+
+async def test_joining_an_organization_that_requires_mfa_needs_a_second_factor_first(
+    account: Account, gql: GraphQLClient, mailer: RecordingMailer
+) -> None:
+    required = await account(
+        """mutation($input: UpdateOrganizationSecurityInput!) {
+             updateOrganizationSecurity(input: $input) { requireMfa userErrors { code } }
+           }""",
+        {"input": {"requireMfa": True}},
+    )
+    assert required["updateOrganizationSecurity"] == {"requireMfa": True, "userErrors": []}
+    invitee = await sign_up(gql, name="No second factor")
+    await invite(account, invitee.email)
+
+    data = await invitee(ACCEPT, {"input": {"token": token_in(mailer, invitee.email)}})
+    assert data["acceptInvitation"]["accessToken"] is None
+    assert data["acceptInvitation"]["userErrors"][0]["code"] == "MFA_ENROLLMENT_REQUIRED"
+    assert (await account(PENDING))["invitations"]["totalCount"] == 1, "nothing was written"
+    organizations = await invitee("{ viewer { organizations { organization { id } } } }")
+    assert account.organization_id not in str(organizations)

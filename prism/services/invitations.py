@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from prism.auth.mailer import Mailer, Message
 from prism.auth.rbac import Permission, Viewer, require
 from prism.auth.tokens import hash_token, new_opaque_token
-from prism.db.access_tables import Invitation
+from prism.db.access_tables import AuthSession, Invitation
 from prism.db.base import utcnow
 from prism.db.engine import transaction
 from prism.db.tables import Membership, Organization, User
@@ -160,6 +160,7 @@ class InvitationService:
         if user.email.lower() != found.email.lower():
             # Said plainly: the person must sign in with the invited address, and nothing else leaks.
             raise ForbiddenError("This invitation was sent to another email address; sign in with that one.")
+        mfa_verified = await self._check_second_factor(user, found.organization_id)
         async with transaction(self._engine, found.organization_id, user.id) as session:
             invitation = await get_for_update(session, Invitation, found.id, found.organization_id, "token")
             if invitation.accepted_at is not None or invitation.revoked_at is not None:
@@ -197,4 +198,30 @@ class InvitationService:
                 details={"email": invitation.email, "role": invitation.role},
             )
         assert organization is not None
-        return await self._identity.open_session(user, organization, method="invitation")
+        return await self._identity.open_session(user, organization, method="invitation", mfa_verified=mfa_verified)
+
+    async def _check_second_factor(self, user: User, organization_id: UUID) -> bool:
+        """Joining signs the user in to the new organization, so it asks what logIn would: a session proven with a
+        second factor when the user has TOTP or the organization requires MFA. Refused before anything is written."""
+        async with transaction(self._engine, organization_id, user.id) as session:
+            organization = await session.get(Organization, organization_id)
+            current = (
+                None if self._viewer.session_id is None else await session.get(AuthSession, self._viewer.session_id)
+            )
+        required = user.totp_enabled_at is not None or bool(organization and organization.require_mfa)
+        if not required:
+            return False
+        if user.totp_enabled_at is None:
+            raise ValidationError(
+                "This organization requires two-factor sign-in: enable TOTP (enrollTotp, confirmTotp), sign in again "
+                "with it, then accept the invitation.",
+                field="token",
+                code=Code.MFA_ENROLLMENT_REQUIRED,
+            )
+        if current is None or not current.mfa_verified:
+            raise ValidationError(
+                "Sign in with your second factor before joining this organization.",
+                field="token",
+                code=Code.MFA_ENROLLMENT_REQUIRED,
+            )
+        return True
