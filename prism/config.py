@@ -47,6 +47,10 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_ADMIN_URL",
         description="URL of the role that owns the tables, for migrations; DATABASE_URL when unset.",
     )
+    app_role_password: SecretStr | None = Field(
+        default=None,
+        description="`prism db ensure-app-role`: the password to give the server's login role.",
+    )
     database_app_role: str = Field(
         default="prism_api",
         description="Embedded mode: the login role (member of prism_app) the server connects as.",

@@ -205,10 +205,16 @@ def _interpolate(value: str) -> str:
     return substituted.replace("$$", "$")
 
 
+def test_compose_serves_through_an_unprivileged_role_and_migrates_as_the_owner() -> None:
+    environment = _services()["prism"]["environment"]
+    assert environment["DATABASE_URL"].startswith("postgresql://prism_api:")
+    assert not environment["DATABASE_ADMIN_URL"].startswith("postgresql://prism_api:")
+
+
 def test_compose_starts_prism_only_after_the_migrations_completed() -> None:
     services = _services()
     assert services["prism"]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
-    assert services["migrate"]["command"] == ["prism", "db", "upgrade"]
+    assert services["migrate"]["command"] == ["sh", "-c", "prism db upgrade && prism db ensure-app-role prism_api"]
     assert services["migrate"]["depends_on"]["postgres"] == {"condition": "service_healthy"}
     assert services["migrate"]["build"] == services["prism"]["build"]
     assert services["migrate"]["image"] == services["prism"]["image"]

@@ -8,6 +8,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
@@ -126,3 +127,36 @@ async def test_when_every_database_connection_is_busy_requests_get_503_not_500(s
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_prism_db_ensure_app_role_creates_a_member_of_prism_app_with_its_password(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from prism.cli import main
+
+    name = f"prism_cli_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("DATABASE_ADMIN_URL", database_url)
+    monkeypatch.setenv("PRISM_APP_ROLE_PASSWORD", "it's a p@ss'word")
+    runner = CliRunner()
+    for _ in range(2):  # running it again only updates the password
+        result = runner.invoke(main, ["db", "ensure-app-role", name])
+        assert result.exit_code == 0, result.output
+        assert f"role {name} is a member of prism_app" in result.output
+    assert "p@ss" not in result.output
+
+    async def inspect() -> tuple[object, ...]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            row = await conn.fetchrow(
+                "SELECT r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolpassword IS NOT NULL AS has_password, "
+                "pg_has_role(r.rolname, 'prism_app', 'MEMBER') AS member FROM pg_authid r WHERE r.rolname = $1",
+                name,
+            )
+            await conn.execute(f'DROP ROLE "{name}"')
+            return tuple(row.values())
+        finally:
+            await conn.close()
+
+    assert asyncio.run(inspect()) == (True, False, False, True, True)

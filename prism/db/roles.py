@@ -33,8 +33,8 @@ class RoleCheck:
         return not (self.superuser or self.bypass_rls or self.owned_tables)
 
 
-async def ensure_login_role(admin_url: str, name: str) -> None:
-    """Create (once) a login role that is a member of `prism_app` and nothing more."""
+async def ensure_login_role(admin_url: str, name: str, password: str | None = None) -> None:
+    """Create (once) a login role that is a member of `prism_app` and nothing more; set its password if given."""
     if not _ROLE_NAME.match(name):
         raise ValueError(f"invalid role name {name!r}")
     conn = await asyncpg.connect(make_url(admin_url).set(drivername="postgresql").render_as_string(False))
@@ -50,6 +50,12 @@ async def ensure_login_role(admin_url: str, name: str) -> None:
             GRANT {APP_GROUP_ROLE} TO {name};
             """
         )
+        if password is not None:
+            # format() quotes the literal server-side: the password never becomes part of SQL text we build.
+            statement = await conn.fetchval(
+                "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)", name, password
+            )
+            await conn.execute(statement)
     finally:
         await conn.close()
 
