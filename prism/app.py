@@ -56,7 +56,9 @@ class _State:
 def build_app(settings: Settings | None = None) -> Starlette:
     """A Starlette app whose lifespan starts and stops every backing service PRISM uses."""
     settings = settings or Settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(
+        settings.log_level, settings.log_format or ("json" if settings.environment == "production" else "console")
+    )
     state = _State()
     metrics = Metrics()
     tracing = tracing_enabled()

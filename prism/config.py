@@ -121,7 +121,9 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "INFO"
-    log_format: Literal["json", "console"] = "json"
+    log_format: Literal["json", "console"] | None = Field(
+        default=None, description="`json` or `console`; unset: JSON in production, readable lines elsewhere."
+    )
 
     graphiql: bool = True
     max_query_depth: int = 12

