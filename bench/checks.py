@@ -21,7 +21,8 @@ from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
 from bench.operations import Operation
-from prism.db.engine import TenantReader, build_engine
+from prism.db.engine import build_engine
+from prism.db.unit_of_work import UnitOfWork
 
 __all__ = ["CacheCheck", "async_leaf_fields", "check_caches", "pool_release_statements", "selected_fields"]
 
@@ -73,7 +74,7 @@ async def pool_release_statements(database_url: str, *, reset_on_return: bool) -
         record(statement)
 
     async def one_read() -> None:
-        reader = TenantReader(engine, uuid.uuid4())
+        reader = UnitOfWork(engine, uuid.uuid4())
         await reader.scalar(sa.select(sa.literal(1)))
         await reader.close()
         for _ in range(3):  # the query logger reports through loop.call_soon

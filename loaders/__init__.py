@@ -17,7 +17,6 @@ from loaders.rows import (
     UserByIdLoader,
 )
 from prism.db.access_tables import Invitation
-from prism.db.engine import TenantReader
 from prism.db.tables import (
     Comment,
     Document,
@@ -32,6 +31,7 @@ from prism.db.tables import (
     Sprint,
     Team,
 )
+from prism.db.unit_of_work import UnitOfWork
 
 __all__ = ["Loaders"]
 
@@ -39,7 +39,7 @@ __all__ = ["Loaders"]
 class Loaders:
     """Every loader a request may use, built on first access and dropped with the request."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         self.reader = reader
         self.organization_id = organization_id
 

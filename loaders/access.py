@@ -11,8 +11,8 @@ from aiodataloader import DataLoader
 
 from loaders.scope import scoped
 from prism.db.access_tables import ProductMember
-from prism.db.engine import TenantReader
 from prism.db.tables import Membership, Team, TeamMember
+from prism.db.unit_of_work import UnitOfWork
 
 __all__ = ["MembersByTeamLoader", "ProductOverrides", "ProductOverridesByUserLoader", "TeamsByUserLoader"]
 
@@ -26,7 +26,7 @@ def _table(model: Any) -> sa.Table:
 class TeamsByUserLoader(DataLoader[UUID, list[Row]]):
     """The teams each member belongs to, by name."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
@@ -48,7 +48,7 @@ class TeamsByUserLoader(DataLoader[UUID, list[Row]]):
 class MembersByTeamLoader(DataLoader[UUID, list[Row]]):
     """The memberships of each team's members, in the order they joined the team."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
@@ -81,7 +81,7 @@ class ProductOverrides:
 class ProductOverridesByUserLoader(DataLoader[UUID, ProductOverrides]):
     """Every product-level role that applies to a member, directly or through a team (one statement)."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from aiodataloader import DataLoader
 
 from loaders.scope import scoped
-from prism.db.engine import TenantReader
+from prism.db.unit_of_work import UnitOfWork
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",
@@ -180,7 +180,7 @@ def _after(
 class PageLoader(DataLoader[ListKey, PageOfRows]):
     """Pages of any list source; one statement per distinct (source, filter, order, window)."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
@@ -256,7 +256,7 @@ class CountKey:
 class CountLoader(DataLoader[CountKey, int]):
     """Total counts for connections, one grouped statement per distinct (source, filter)."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id

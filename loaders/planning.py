@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from aiodataloader import DataLoader
 
 from loaders.scope import scoped
-from prism.db.engine import TenantReader
 from prism.db.tables import Requirement
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementStatus
 
 __all__ = ["SprintPoints", "SprintPointsBySprintLoader"]
@@ -26,7 +26,7 @@ class SprintPoints:
 class SprintPointsBySprintLoader(DataLoader[UUID, SprintPoints]):
     """Point totals per sprint: one grouped statement for every sprint asked in the same tick."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from aiodataloader import DataLoader
 
 from loaders.scope import scoped
-from prism.db.engine import TenantReader
 from prism.db.tables import Label, Membership, Organization, Product, Requirement, RequirementLabel, User
+from prism.db.unit_of_work import UnitOfWork
 
 __all__ = [
     "ChildCountByRequirementLoader",
@@ -29,7 +29,7 @@ Row = Any
 class RowByIdLoader(DataLoader[UUID, Row | None]):
     """Rows of one tenant table by id, in key order, None for ids that are missing or another tenant's."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID, table: sa.Table) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID, table: sa.Table) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
@@ -44,7 +44,7 @@ class RowByIdLoader(DataLoader[UUID, Row | None]):
 class UserByIdLoader(DataLoader[UUID, Row | None]):
     """Users by id, limited to members of the request's organization."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
@@ -72,7 +72,7 @@ class UserByIdLoader(DataLoader[UUID, Row | None]):
 class OrganizationByIdLoader(DataLoader[UUID, Row | None]):
     """Organizations by id; only the request's own organization is visible."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
@@ -92,7 +92,7 @@ class OrganizationByIdLoader(DataLoader[UUID, Row | None]):
 class MembershipsByUserLoader(DataLoader[UUID, list[Row]]):
     """The organizations a user belongs to, with their role in each (the viewer's own list only)."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
 
@@ -114,7 +114,7 @@ class MembershipsByUserLoader(DataLoader[UUID, list[Row]]):
 class LabelsByRequirementLoader(DataLoader[UUID, list[Row]]):
     """The labels on each requirement, by name."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
@@ -137,7 +137,7 @@ class LabelsByRequirementLoader(DataLoader[UUID, list[Row]]):
 class ChildCountByRequirementLoader(DataLoader[UUID, int]):
     """How many direct children each requirement has."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
@@ -156,7 +156,7 @@ class ChildCountByRequirementLoader(DataLoader[UUID, int]):
 class RequirementByKeyLoader(DataLoader[tuple[str, int], Row | None]):
     """Requirements by human key, given as (product key, number)."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
@@ -176,7 +176,7 @@ class RequirementByKeyLoader(DataLoader[tuple[str, int], Row | None]):
 class ProductByKeyLoader(DataLoader[str, Row | None]):
     """Products by key (like PRISM)."""
 
-    def __init__(self, reader: TenantReader, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id

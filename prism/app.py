@@ -23,9 +23,10 @@ from prism.config import Settings
 from prism.context import Context
 from prism.db import migrate
 from prism.db.embedded import start_embedded_postgres
-from prism.db.engine import TenantReader, build_engine
+from prism.db.engine import build_engine
 from prism.db.roles import check_connection_role, ensure_login_role, url_for_role
 from prism.db.tables import Membership
+from prism.db.unit_of_work import UnitOfWork
 from prism.kv import open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
@@ -162,19 +163,15 @@ def build_app(settings: Settings | None = None) -> Starlette:
 
     async def make_context(request: Request) -> Context:
         rt = runtime()
-        auth = await authenticate(
-            rt,
-            credentials_from_header(request.headers.get("authorization")),
-            lambda org, user: TenantReader(rt.engine, org, user),
-        )
-        viewer, auth_error, reader = auth.viewer, auth.error, auth.reader
+        auth = await authenticate(rt, credentials_from_header(request.headers.get("authorization")))
+        viewer = auth.viewer
         return Context(
             request=request,
             request_id=request.state.request_id,
             runtime=rt,
             viewer=viewer,
-            reader=reader,
-            auth_error=auth_error,
+            uow=UnitOfWork(rt.engine, viewer.organization_id if viewer else None, viewer.user_id if viewer else None),
+            auth_error=auth.error,
         )
 
     async def healthz(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""The per-request context: viewer, organization, read connection, loaders and services."""
+"""The per-request context: viewer, organization, unit of work, loaders and services."""
 
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from loaders import Loaders
 from prism.auth.rbac import Viewer
-from prism.db.engine import TenantReader
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import PrismError, UnauthenticatedError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta
@@ -25,7 +25,7 @@ class Context:
     request_id: str
     runtime: Runtime
     viewer: Viewer | None
-    reader: TenantReader
+    uow: UnitOfWork
     auth_error: PrismError | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
 
@@ -44,12 +44,12 @@ class Context:
     def loaders(self) -> Loaders:
         if self._loaders is None:
             assert self.viewer is not None, "loaders serve signed-in requests only"
-            self._loaders = Loaders(self.reader, self.viewer.organization_id)
+            self._loaders = Loaders(self.uow, self.viewer.organization_id)
         return self._loaders
 
     @cached_property
     def services(self) -> Services:
-        return Services(self.runtime, self.viewer, self.meta)
+        return Services(self.runtime, self.uow, self.viewer, self.meta)
 
     @cached_property
     def meta(self) -> RequestMeta:

@@ -14,7 +14,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.passwords import hash_password, make_hasher
-from prism.db.engine import build_engine, transaction
+from prism.db.engine import build_engine
 from prism.db.tables import (
     Comment,
     Document,
@@ -34,6 +34,7 @@ from prism.db.tables import (
     TeamMember,
     User,
 )
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import (
     DocumentKind,
     DocumentStatus,
@@ -164,7 +165,7 @@ async def seed_demo(url: str, today: date | None = None) -> str:
     engine = build_engine(url, pool_size=1, max_overflow=0)
     try:
         organization_id = uuid4()
-        async with transaction(engine, organization_id) as session:
+        async with UnitOfWork(engine, organization_id) as uow, uow.session(organization_id) as session:
             if await _exists(session):
                 return "The demo organization exists already; nothing changed."
             builder = _Builder(organization_id=organization_id, rng=random.Random(42))  # noqa: S311 - demo data

@@ -244,7 +244,6 @@ class AccountsMutation:
             return UpdateOrganizationSecurityPayload(
                 organization=None, require_mfa=None, user_errors=user_errors(error)
             )
-        info.context.after_write()
         return UpdateOrganizationSecurityPayload(
             organization=Organization.from_row(organization), require_mfa=organization.require_mfa, user_errors=[]
         )

@@ -165,7 +165,6 @@ class ApiKeysMutation:
             )
         except PrismError as error:
             return CreateApiKeyPayload(api_key=None, secret=None, user_errors=user_errors(error))
-        info.context.after_write()
         return CreateApiKeyPayload(api_key=ApiKey.from_row(created.row), secret=created.key, user_errors=[])
 
     @strawberry.mutation(
@@ -177,5 +176,4 @@ class ApiKeysMutation:
             row = await info.context.services.api_keys.revoke(decode_id(input.id, TYPE_NAME))
         except PrismError as error:
             return RevokeApiKeyPayload(api_key=None, user_errors=user_errors(error))
-        info.context.after_write()
         return RevokeApiKeyPayload(api_key=ApiKey.from_row(row), user_errors=[])

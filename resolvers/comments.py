@@ -149,7 +149,6 @@ class CommentsMutation:
             )
         except PrismError as error:
             return CommentPayload(comment=None, user_errors=user_errors(error))
-        info.context.after_write()
         return CommentPayload(comment=Comment.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -160,7 +159,6 @@ class CommentsMutation:
             row = await info.context.services.comments.update(decode_id(input.id, "Comment"), input.version, input.body)
         except PrismError as error:
             return CommentPayload(comment=None, user_errors=user_errors(error))
-        info.context.after_write()
         return CommentPayload(comment=Comment.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -172,5 +170,4 @@ class CommentsMutation:
             await info.context.services.comments.delete(decode_id(input.id, "Comment"))
         except PrismError as error:
             return DeleteCommentPayload(deleted_id=None, user_errors=user_errors(error))
-        info.context.after_write()
         return DeleteCommentPayload(deleted_id=input.id, user_errors=[])

@@ -236,7 +236,6 @@ class DocumentsMutation:
             )
         except PrismError as error:
             return DocumentPayload(document=None, user_errors=user_errors(error))
-        info.context.after_write()
         return DocumentPayload(document=Document.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -256,5 +255,4 @@ class DocumentsMutation:
             )
         except PrismError as error:
             return DocumentPayload(document=None, user_errors=user_errors(error))
-        info.context.after_write()
         return DocumentPayload(document=Document.from_row(row), user_errors=[])

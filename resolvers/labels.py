@@ -110,7 +110,6 @@ class LabelMutation:
             )
         except PrismError as error:
             return LabelPayload(label=None, user_errors=user_errors(error))
-        info.context.after_write()
         return LabelPayload(label=Label.from_row(row), user_errors=[])
 
     @strawberry.mutation(description="Rename, recolour or redescribe a label.", permission_classes=[CanWrite])
@@ -122,7 +121,6 @@ class LabelMutation:
             )
         except PrismError as error:
             return LabelPayload(label=None, user_errors=user_errors(error))
-        info.context.after_write()
         return LabelPayload(label=Label.from_row(row), user_errors=[])
 
     @strawberry.mutation(description="Delete a label and take it off every requirement.", permission_classes=[CanWrite])
@@ -131,5 +129,4 @@ class LabelMutation:
             await info.context.services.labels.delete(decode_id(input.id, "Label"))
         except PrismError as error:
             return DeleteLabelPayload(deleted_id=None, user_errors=user_errors(error))
-        info.context.after_write()
         return DeleteLabelPayload(deleted_id=input.id, user_errors=[])

@@ -400,7 +400,6 @@ class MembersMutation:
             )
         except PrismError as error:
             return MemberPayload(member=None, user_errors=user_errors(error))
-        info.context.after_write()
         return MemberPayload(member=Member.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -412,7 +411,6 @@ class MembersMutation:
             row = await info.context.services.members.remove(decode_id(input.user_id, "User", "userId"))
         except PrismError as error:
             return RemoveMemberPayload(removed_user_id=None, user_errors=user_errors(error))
-        info.context.after_write()
         return RemoveMemberPayload(
             removed_user_id=strawberry.ID(relay.to_base64("User", str(row.user_id))), user_errors=[]
         )
@@ -426,7 +424,6 @@ class MembersMutation:
             row = await info.context.services.invitations.invite(email=input.email, role=DomainRole(input.role.name))
         except PrismError as error:
             return InvitationPayload(invitation=None, user_errors=user_errors(error))
-        info.context.after_write()
         return InvitationPayload(invitation=Invitation.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -437,7 +434,6 @@ class MembersMutation:
             row = await info.context.services.invitations.revoke(decode_id(input.id, "Invitation"))
         except PrismError as error:
             return InvitationPayload(invitation=None, user_errors=user_errors(error))
-        info.context.after_write()
         return InvitationPayload(invitation=Invitation.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -474,7 +470,6 @@ class MembersMutation:
             row = await info.context.services.teams.create(name=input.name, description=input.description)
         except PrismError as error:
             return TeamPayload(team=None, user_errors=user_errors(error))
-        info.context.after_write()
         return TeamPayload(team=Team.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -489,7 +484,6 @@ class MembersMutation:
             row = await info.context.services.teams.update(decode_id(input.id, "Team"), changes)
         except PrismError as error:
             return TeamPayload(team=None, user_errors=user_errors(error))
-        info.context.after_write()
         return TeamPayload(team=Team.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -501,7 +495,6 @@ class MembersMutation:
             row = await info.context.services.teams.delete(decode_id(input.id, "Team"))
         except PrismError as error:
             return DeleteTeamPayload(deleted_team_id=None, user_errors=user_errors(error))
-        info.context.after_write()
         return DeleteTeamPayload(deleted_team_id=strawberry.ID(relay.to_base64("Team", str(row.id))), user_errors=[])
 
     @strawberry.mutation(description="Put a member in a team (OWNER or ADMIN).", permission_classes=[CanManageMembers])
@@ -512,7 +505,6 @@ class MembersMutation:
             )
         except PrismError as error:
             return TeamPayload(team=None, user_errors=user_errors(error))
-        info.context.after_write()
         return TeamPayload(team=Team.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -525,7 +517,6 @@ class MembersMutation:
             )
         except PrismError as error:
             return TeamPayload(team=None, user_errors=user_errors(error))
-        info.context.after_write()
         return TeamPayload(team=Team.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -546,7 +537,6 @@ class MembersMutation:
             )
         except PrismError as error:
             return ProductRolePayload(product_role=None, user_errors=user_errors(error))
-        info.context.after_write()
         return ProductRolePayload(product_role=ProductRole.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -561,5 +551,4 @@ class MembersMutation:
             )
         except PrismError as error:
             return RemoveProductRolePayload(removed_product_role_id=None, user_errors=user_errors(error))
-        info.context.after_write()
         return RemoveProductRolePayload(removed_product_role_id=strawberry.ID(str(row.id)), user_errors=[])

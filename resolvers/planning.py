@@ -399,7 +399,6 @@ class PlanningMutation:
             row = await info.context.services.sprints.create(draft)
         except PrismError as error:
             return SprintPayload(sprint=None, user_errors=user_errors(error))
-        info.context.after_write()
         return SprintPayload(sprint=Sprint.from_row(row), user_errors=[])
 
     @strawberry.mutation(description="Edit a sprint's name, goal, dates or capacity.", permission_classes=[CanWrite])
@@ -415,7 +414,6 @@ class PlanningMutation:
             row = await info.context.services.sprints.update(decode_id(input.id, "Sprint"), input.version, changes)
         except PrismError as error:
             return SprintPayload(sprint=None, user_errors=user_errors(error))
-        info.context.after_write()
         return SprintPayload(sprint=Sprint.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -427,7 +425,6 @@ class PlanningMutation:
             row = await info.context.services.sprints.start(decode_id(input.id, "Sprint"), input.version)
         except PrismError as error:
             return SprintPayload(sprint=None, user_errors=user_errors(error))
-        info.context.after_write()
         return SprintPayload(sprint=Sprint.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -449,7 +446,6 @@ class PlanningMutation:
             )
         except PrismError as error:
             return CloseSprintPayload(sprint=None, moved_count=None, user_errors=user_errors(error))
-        info.context.after_write()
         return CloseSprintPayload(
             sprint=Sprint.from_row(closure.sprint), moved_count=closure.moved_count, user_errors=[]
         )
@@ -466,7 +462,6 @@ class PlanningMutation:
             row = await info.context.services.releases.create(draft)
         except PrismError as error:
             return ReleasePayload(release=None, user_errors=user_errors(error))
-        info.context.after_write()
         return ReleasePayload(release=Release.from_row(row), user_errors=[])
 
     @strawberry.mutation(description="Edit a release or move it to another state.", permission_classes=[CanWrite])
@@ -482,5 +477,4 @@ class PlanningMutation:
             row = await info.context.services.releases.update(decode_id(input.id, "Release"), input.version, changes)
         except PrismError as error:
             return ReleasePayload(release=None, user_errors=user_errors(error))
-        info.context.after_write()
         return ReleasePayload(release=Release.from_row(row), user_errors=[])

@@ -276,7 +276,6 @@ class ProductMutation:
             )
         except PrismError as error:
             return ProductPayload(product=None, user_errors=user_errors(error))
-        info.context.after_write()
         return ProductPayload(product=Product.from_row(row), user_errors=[])
 
     @strawberry.mutation(description="Edit a product's name or description.", permission_classes=[CanManageProducts])
@@ -289,7 +288,6 @@ class ProductMutation:
             )
         except PrismError as error:
             return ProductPayload(product=None, user_errors=user_errors(error))
-        info.context.after_write()
         return ProductPayload(product=Product.from_row(row), user_errors=[])
 
     @strawberry.mutation(
@@ -301,5 +299,4 @@ class ProductMutation:
             row = await info.context.services.products.archive(decode_id(input.id, "Product"), input.version)
         except PrismError as error:
             return ProductPayload(product=None, user_errors=user_errors(error))
-        info.context.after_write()
         return ProductPayload(product=Product.from_row(row), user_errors=[])

@@ -467,7 +467,6 @@ async def _run(info: Info, call: Any) -> RequirementPayload:
         row = await call
     except PrismError as error:
         return RequirementPayload(requirement=None, user_errors=user_errors(error))
-    info.context.after_write()
     return RequirementPayload(requirement=Requirement.from_row(row), user_errors=[])
 
 
@@ -527,7 +526,6 @@ class RequirementMutation:
             await info.context.services.requirements.delete(decode_id(input.id, "Requirement"), input.version)
         except PrismError as error:
             return DeleteRequirementPayload(deleted_id=None, user_errors=user_errors(error))
-        info.context.after_write()
         return DeleteRequirementPayload(deleted_id=input.id, user_errors=[])
 
     @strawberry.mutation(

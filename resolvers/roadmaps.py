@@ -241,7 +241,6 @@ async def _roadmap(info: Info, call: Any) -> RoadmapPayload:
         row = await call
     except PrismError as error:
         return RoadmapPayload(roadmap=None, user_errors=user_errors(error))
-    info.context.after_write()
     return RoadmapPayload(roadmap=Roadmap.from_row(row), user_errors=[])
 
 
@@ -250,7 +249,6 @@ async def _item(info: Info, call: Any) -> RoadmapItemPayload:
         row = await call
     except PrismError as error:
         return RoadmapItemPayload(roadmap_item=None, user_errors=user_errors(error))
-    info.context.after_write()
     return RoadmapItemPayload(roadmap_item=RoadmapItem.from_row(row), user_errors=[])
 
 
@@ -284,7 +282,6 @@ class RoadmapsMutation:
             await info.context.services.roadmaps.delete(decode_id(input.id, "Roadmap"), input.version)
         except PrismError as error:
             return DeleteRoadmapPayload(deleted_id=None, user_errors=user_errors(error))
-        info.context.after_write()
         return DeleteRoadmapPayload(deleted_id=input.id, user_errors=[])
 
     @strawberry.mutation(
@@ -335,5 +332,4 @@ class RoadmapsMutation:
             await info.context.services.roadmaps.remove_item(decode_id(input.id, "RoadmapItem"))
         except PrismError as error:
             return RemoveRoadmapItemPayload(removed_id=None, user_errors=user_errors(error))
-        info.context.after_write()
         return RemoveRoadmapItemPayload(removed_id=input.id, user_errors=[])

@@ -20,6 +20,7 @@ from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.audit import AuditMutation, AuditQuery
+from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.cost import QueryLimits, limit_extensions
 from resolvers.documents import DocumentsMutation, DocumentsQuery
@@ -174,6 +175,7 @@ def build_schema(
         from strawberry.extensions.tracing import OpenTelemetryExtension
 
         extensions.append(lambda: OpenTelemetryExtension(arg_filter=_no_arguments))
+    add_use_case_boundaries(Mutation)
     schema = PrismSchema(
         query=Query,
         mutation=Mutation,

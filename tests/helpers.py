@@ -281,14 +281,15 @@ async def insert_rows(app: Any, model: Any, rows: list[dict[str, Any]]) -> None:
     """
     import sqlalchemy as sa
 
-    from prism.db.engine import transaction
+    from prism.db.unit_of_work import UnitOfWork
 
     if not rows:
         return
     organizations = {row["organization_id"] for row in rows}
     assert len(organizations) == 1, "insert the rows of one organization at a time"
     filled = [model(**row).model_dump() for row in rows]
-    async with transaction(app.state.runtime().engine, organizations.pop()) as session:
+    organization_id = organizations.pop()
+    async with UnitOfWork(app.state.runtime().engine, organization_id) as uow, uow.session(organization_id) as session:
         await (await session.connection()).execute(sa.insert(model.__table__), filled)
 
 

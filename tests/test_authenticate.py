@@ -19,8 +19,8 @@ from prism.auth.authenticate import (
     credentials_from_header,
 )
 from prism.auth.rbac import Permission
-from prism.db.engine import TenantReader
 from prism.db.tables import Product
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import Code
 from prism.kv import KeyValueStore, MemoryStore, RedisStore
@@ -37,20 +37,14 @@ def runtime(app: Starlette) -> Runtime:
 
 @pytest.fixture
 async def authenticated(runtime: Runtime) -> AsyncIterator[Callable[..., Any]]:
-    """authenticate() with the app's reader factory; every reader it opens is closed after the test."""
-    readers: list[TenantReader] = []
-
-    def reader_for(organization_id: uuid.UUID | None, user_id: uuid.UUID | None) -> TenantReader:
-        reader = TenantReader(runtime.engine, organization_id, user_id)
-        readers.append(reader)
-        return reader
+    """authenticate() as the app calls it; it must give back every connection it took."""
 
     async def run(credential: str | None, *, using: Runtime | None = None) -> Authentication:
-        return await authenticate(using or runtime, credential, reader_for)
+        auth = await authenticate(using or runtime, credential)
+        assert (using or runtime).engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        return auth
 
-    yield run
-    for reader in readers:
-        await reader.close()
+    return run
 
 
 async def execute(database_url: str, statement: str, *args: Any) -> None:
@@ -70,10 +64,12 @@ async def fetch_value(database_url: str, statement: str, *args: Any) -> Any:
         await conn.close()
 
 
-async def visible_product_ids(reader: TenantReader) -> set[uuid.UUID]:
-    """Every product the reader sees with no WHERE clause: row-level security alone decides."""
+async def visible_product_ids(runtime: Runtime, auth: Authentication) -> set[uuid.UUID]:
+    """Every product the viewer's unit of work sees with no WHERE clause: row-level security alone decides."""
+    assert auth.viewer is not None
     table = Product.__table__  # type: ignore[attr-defined]
-    return {row.id for row in await reader.all(sa.select(table.c.id))}
+    async with UnitOfWork(runtime.engine, auth.viewer.organization_id, auth.viewer.user_id) as uow:
+        return {row.id for row in await uow.all(sa.select(table.c.id))}
 
 
 async def test_no_credential_is_an_anonymous_caller_without_error(authenticated: Callable[..., Any]) -> None:
@@ -82,8 +78,8 @@ async def test_no_credential_is_an_anonymous_caller_without_error(authenticated:
     assert auth.error is None
 
 
-async def test_an_access_token_in_a_header_authenticates_its_member_and_scopes_the_reader(
-    authenticated: Callable[..., Any], account: Account, other_account: Account
+async def test_an_access_token_in_a_header_authenticates_its_member_whose_scope_row_security_honours(
+    authenticated: Callable[..., Any], runtime: Runtime, account: Account, other_account: Account
 ) -> None:
     mine = await create_product(account)
     await create_product(other_account)
@@ -95,11 +91,11 @@ async def test_an_access_token_in_a_header_authenticates_its_member_and_scopes_t
     assert auth.viewer.role == Role.OWNER
     assert auth.viewer.api_key_id is None
     assert auth.viewer.scopes is None
-    assert await visible_product_ids(auth.reader) == {uuid_of(mine["id"])}
+    assert await visible_product_ids(runtime, auth) == {uuid_of(mine["id"])}
 
 
 async def test_an_api_key_in_a_header_acts_as_its_creator_narrowed_by_its_scopes(
-    authenticated: Callable[..., Any], account: Account, other_account: Account
+    authenticated: Callable[..., Any], runtime: Runtime, account: Account, other_account: Account
 ) -> None:
     mine = await create_product(account)
     await create_product(other_account)
@@ -116,7 +112,7 @@ async def test_an_api_key_in_a_header_acts_as_its_creator_narrowed_by_its_scopes
     assert viewer.can(Permission.READ)
     assert not viewer.can(Permission.WRITE)
     assert not viewer.can(Permission.MANAGE_API_KEYS)
-    assert await visible_product_ids(auth.reader) == {uuid_of(mine["id"])}
+    assert await visible_product_ids(runtime, auth) == {uuid_of(mine["id"])}
 
 
 async def test_a_connection_init_payload_authenticates_like_a_header(

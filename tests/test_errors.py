@@ -33,6 +33,7 @@ from starlette.applications import Starlette
 from prism.auth.rbac import Viewer
 from prism.auth.tokens import TokenIssuer
 from prism.db.tables import Label, Release, Sprint
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementKind, Role
 from prism.errors import Code, ValidationError
 from prism.runtime import load_secret_key
@@ -499,7 +500,8 @@ async def test_a_non_finite_estimate_cannot_even_be_sent(world: World, number: b
 async def test_a_nan_estimate_is_out_of_range_in_the_service(world: World, app: Starlette) -> None:
     """JSON cannot carry NaN, but the service must refuse it from any caller (it compares false with both bounds)."""
     viewer = Viewer(uuid_of(world.mine.user_id), uuid_of(world.mine.organization_id), Role.OWNER)
-    service = RequirementService(app.state.runtime().engine, viewer)
+    uow = UnitOfWork(app.state.runtime().engine, viewer.organization_id, viewer.user_id)
+    service = RequirementService(uow, viewer)
     assert await unchanged(world)
     for infinite_or_nan in (math.nan, math.inf, -math.inf):
         with pytest.raises(ValidationError) as created:
@@ -515,6 +517,7 @@ async def test_a_nan_estimate_is_out_of_range_in_the_service(world: World, app: 
         with pytest.raises(ValidationError) as updated:
             await service.update(uuid_of(world.sibling["id"]), 1, RequirementChanges(estimate=infinite_or_nan))
         assert updated.value.code == Code.OUT_OF_RANGE
+    await uow.close()
     assert await unchanged(world)
 
 

@@ -1,7 +1,6 @@
 """One function authenticates every caller: an HTTP request's Authorization header or a WebSocket
 `connection_init` payload, with an access token (people) or an API key (integrators)."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -10,8 +9,8 @@ import sqlalchemy as sa
 
 from prism.auth.rbac import Viewer
 from prism.auth.revocation import session_revoked
-from prism.db.engine import TenantReader
 from prism.db.tables import Membership
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import PrismError, UnauthenticatedError
 from prism.runtime import Runtime
@@ -23,16 +22,13 @@ _MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
 
 _CREATOR_LEFT = "This API key's creator is no longer a member of its organization; ask an administrator for a new key."
 
-ReaderFactory = Callable[[UUID | None, UUID | None], TenantReader]
-
 
 @dataclass
 class Authentication:
-    """The outcome: a viewer, or the reason there is none; and the request's read connection, scoped accordingly."""
+    """The outcome: a viewer, or the reason there is none."""
 
     viewer: Viewer | None
     error: PrismError | None
-    reader: TenantReader
 
 
 def credentials_from_header(authorization: str | None) -> str | None:
@@ -57,64 +53,73 @@ def credentials_from_connection_params(payload: Any) -> str | None:
     return token.strip() if isinstance(token, str) and token.strip() else None
 
 
-async def authenticate(runtime: Runtime, credential: str | None, reader_for: ReaderFactory) -> Authentication:
-    """Resolve a credential to a viewer; every failure is UNAUTHENTICATED with a reason, never an exception."""
+async def authenticate(runtime: Runtime, credential: str | None) -> Authentication:
+    """Resolve a credential to a viewer; every failure is UNAUTHENTICATED with a reason, never an exception.
+
+    What it reads, it reads in a short unit of work of its own, and gives the connection back before the request
+    runs: a request never holds two connections, and one refused here (or rate-limited next) holds none.
+    """
     if credential is None:
-        return Authentication(None, None, reader_for(None, None))
+        return Authentication(None, None)
     if credential == "":
-        return Authentication(
-            None, UnauthenticatedError("Use `Authorization: Bearer <token or API key>`."), reader_for(None, None)
-        )
-    if is_api_key(credential):
-        return await _authenticate_api_key(runtime, credential, reader_for)
+        return Authentication(None, UnauthenticatedError("Use `Authorization: Bearer <token or API key>`."))
+    async with UnitOfWork(runtime.engine) as uow:
+        if is_api_key(credential):
+            return await _authenticate_api_key(runtime, uow, credential)
+        return await _authenticate_token(runtime, uow, credential)
+
+
+async def _role(uow: UnitOfWork, organization_id: UUID, user_id: UUID) -> Role | None:
+    """The user's role in the organization, read in that organization's scope."""
+    async with uow.session(organization_id, user_id) as session:
+        connection = await session.connection()
+        role = (
+            await connection.execute(
+                sa.select(_MEMBERSHIP.c.role).where(
+                    _MEMBERSHIP.c.organization_id == organization_id, _MEMBERSHIP.c.user_id == user_id
+                )
+            )
+        ).scalar()
+    return Role(role) if role is not None else None
+
+
+async def _authenticate_token(runtime: Runtime, uow: UnitOfWork, credential: str) -> Authentication:
     try:
         claims = runtime.tokens.verify(credential)
     except PrismError as error:
-        return Authentication(None, error, reader_for(None, None))
+        return Authentication(None, error)
     if await session_revoked(runtime.kv, claims.session_id):
-        return Authentication(
-            None, UnauthenticatedError("This session was signed out; log in again."), reader_for(None, None)
-        )
-    reader = reader_for(claims.organization_id, claims.user_id)
-    role = await reader.scalar(
-        sa.select(_MEMBERSHIP.c.role).where(
-            _MEMBERSHIP.c.organization_id == claims.organization_id, _MEMBERSHIP.c.user_id == claims.user_id
-        )
-    )
+        return Authentication(None, UnauthenticatedError("This session was signed out; log in again."))
+    role = await _role(uow, claims.organization_id, claims.user_id)
     if role is None:
         return Authentication(
-            None, UnauthenticatedError("This token's user is no longer a member of its organization."), reader
+            None, UnauthenticatedError("This token's user is no longer a member of its organization.")
         )
     viewer = Viewer(
-        user_id=claims.user_id, organization_id=claims.organization_id, role=Role(role), session_id=claims.session_id
+        user_id=claims.user_id, organization_id=claims.organization_id, role=role, session_id=claims.session_id
     )
-    return Authentication(viewer, None, reader)
+    return Authentication(viewer, None)
 
 
-async def _authenticate_api_key(runtime: Runtime, credential: str, reader_for: ReaderFactory) -> Authentication:
+async def _authenticate_api_key(runtime: Runtime, uow: UnitOfWork, credential: str) -> Authentication:
     """An integrator's key acts as its creator's current role in the key's organization, narrowed by its scopes."""
     try:
-        key = await find_api_key(runtime.engine, credential)
+        key = await find_api_key(uow, credential)
     except PrismError as error:
-        return Authentication(None, error, reader_for(None, None))
+        return Authentication(None, error)
     if key.created_by_id is None:
-        return Authentication(None, UnauthenticatedError(_CREATOR_LEFT), reader_for(None, None))
-    reader = reader_for(key.organization_id, key.created_by_id)
-    role = await reader.scalar(
-        sa.select(_MEMBERSHIP.c.role).where(
-            _MEMBERSHIP.c.organization_id == key.organization_id, _MEMBERSHIP.c.user_id == key.created_by_id
-        )
-    )
+        return Authentication(None, UnauthenticatedError(_CREATOR_LEFT))
+    role = await _role(uow, key.organization_id, key.created_by_id)
     if role is None:
-        return Authentication(None, UnauthenticatedError(_CREATOR_LEFT), reader)
+        return Authentication(None, UnauthenticatedError(_CREATOR_LEFT))
     # One write per key per minute at most: reads stay cheap, and lastUsedAt is accurate to the minute.
     if await runtime.kv.incr(f"api_key:last_used:{key.id}", LAST_USED_RESOLUTION_SECONDS) == 1:
-        await mark_used(runtime.engine, key)
+        await mark_used(uow, key)
     viewer = Viewer(
         user_id=key.created_by_id,
         organization_id=key.organization_id,
-        role=Role(role),
+        role=role,
         api_key_id=key.id,
         scopes=key.scopes,
     )
-    return Authentication(viewer, None, reader)
+    return Authentication(viewer, None)

@@ -18,7 +18,6 @@ import authlib.deprecate
 import httpx
 from authlib.common.security import is_secure_transport
 from joserfc.errors import JoseError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
@@ -29,8 +28,8 @@ with warnings.catch_warnings():
     from authlib.integrations.starlette_client import OAuth, OAuthError
 
 from prism.config import OidcProvider
-from prism.db.engine import transaction
 from prism.db.tables import User
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import NotFoundError, PrismError
 from prism.services.audit import RequestMeta, record
 from prism.services.identity import AuthResult, IdentityService, MfaChallenge, normalise_email
@@ -190,8 +189,8 @@ class OidcClients:
 class SsoSignIn:
     """Links a validated SSO identity to the PRISM account with the same verified email and signs it in."""
 
-    def __init__(self, engine: AsyncEngine, identity: IdentityService, meta: RequestMeta) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, identity: IdentityService, meta: RequestMeta) -> None:
+        self._uow = uow
         self._identity = identity
         self._meta = meta
 
@@ -212,7 +211,7 @@ class SsoSignIn:
             email = normalise_email(sso.email)
         except PrismError:
             email = ""
-        async with transaction(self._engine, None) as session:
+        async with self._uow.session(None) as session:
             user = (await session.exec(select(User).where(User.email == email))).first()
         if user is None:
             raise SsoError(
@@ -224,7 +223,7 @@ class SsoSignIn:
             organization = await self._identity.organization_of(user, organization_id)
         except NotFoundError as error:
             raise SsoError(SsoErrorCode.NOT_A_MEMBER, error.message, 404) from None
-        async with transaction(self._engine, organization.id, user.id) as session:
+        async with self._uow.session(organization.id, user.id) as session:
             # Which provider vouched for the account (open_session's `auth.sign_in` says only `method: sso`).
             record(
                 session,

@@ -1,7 +1,6 @@
-"""The database engine, per-request read connections and per-mutation transactions."""
+"""The database engine, statement counting and the tenant setting of a transaction (see unit_of_work.py)."""
 
-import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -11,17 +10,14 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 __all__ = [
     "StatementCounter",
-    "TenantReader",
     "async_url",
     "build_engine",
     "count_statements",
     "set_tenant",
     "statement_counter",
-    "transaction",
 ]
 
 
@@ -100,63 +96,3 @@ async def set_tenant(conn: AsyncConnection, organization_id: UUID | None, user_i
         sa.text("SELECT set_config('prism.org_id', :org, true), set_config('prism.user_id', :user, true)"),
         {"org": str(organization_id or ""), "user": str(user_id or "")},
     )
-
-
-@asynccontextmanager
-async def transaction(
-    engine: AsyncEngine, organization_id: UUID | None, user_id: UUID | None = None
-) -> AsyncIterator[AsyncSession]:
-    """One unit of work: a session in a transaction scoped to an organization (and user), committed on success."""
-    async with engine.connect() as conn, conn.begin():
-        await set_tenant(conn, organization_id, user_id)
-        session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
-        try:
-            yield session
-            await session.flush()
-        finally:
-            await session.close()
-
-
-class TenantReader:
-    """A request's read connection: opened on first use, scoped to the organization, used by one loader at a time.
-
-    Strawberry resolves sibling fields concurrently and an asyncpg connection runs one statement at a time, so the
-    loaders of a request take turns on this connection instead of each borrowing one from the pool.
-    """
-
-    def __init__(self, engine: AsyncEngine, organization_id: UUID | None, user_id: UUID | None = None) -> None:
-        self._engine = engine
-        self._organization_id = organization_id
-        self._user_id = user_id
-        self._conn: AsyncConnection | None = None
-        self._lock = asyncio.Lock()
-
-    async def all(self, statement: sa.Executable) -> Sequence[sa.Row[Any]]:
-        """Run a select and return every row."""
-        async with self._lock:
-            conn = await self._connection()
-            result = await conn.execute(statement)
-            return result.all()
-
-    async def scalar(self, statement: sa.Executable) -> Any:
-        """Run a select and return the first column of the first row."""
-        async with self._lock:
-            conn = await self._connection()
-            return (await conn.execute(statement)).scalar()
-
-    async def _connection(self) -> AsyncConnection:
-        if self._conn is None:
-            conn = await self._engine.connect()
-            await conn.begin()
-            await set_tenant(conn, self._organization_id, self._user_id)
-            self._conn = conn
-        return self._conn
-
-    async def close(self) -> None:
-        """End the read transaction and give the connection back to the pool."""
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                await conn.rollback()
-            finally:
-                await conn.close()

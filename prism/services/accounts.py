@@ -13,8 +13,8 @@ from prism.auth.passwords import hash_password, verify_password
 from prism.auth.rbac import Viewer
 from prism.db.access_tables import UserToken
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import Membership, Organization, User
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, UnauthenticatedError, ValidationError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta, record
@@ -29,9 +29,11 @@ logger = logging.getLogger("prism.auth")
 class AccountService:
     """Verifies emails and changes or resets passwords."""
 
-    def __init__(self, runtime: Runtime, meta: RequestMeta, viewer: Viewer | None, sessions: SessionService) -> None:
+    def __init__(
+        self, runtime: Runtime, uow: UnitOfWork, meta: RequestMeta, viewer: Viewer | None, sessions: SessionService
+    ) -> None:
         self._runtime = runtime
-        self._engine = runtime.engine
+        self._uow = uow
         self._meta = meta
         self._viewer = viewer
         self._sessions = sessions
@@ -41,7 +43,7 @@ class AccountService:
         viewer = self._viewer
         if viewer is None:
             raise UnauthenticatedError("Sign in to do this.")
-        async with transaction(self._engine, viewer.organization_id, viewer.user_id) as session:
+        async with self._uow.session(viewer.organization_id, viewer.user_id) as session:
             user = await session.get(User, viewer.user_id)
             organization = await session.get(Organization, viewer.organization_id)
         if user is None or organization is None:
@@ -69,14 +71,19 @@ class AccountService:
         )
 
     async def _send(self, message: Message) -> None:
-        try:
-            await self._runtime.mailer.send(message)
-        except Exception as error:  # noqa: BLE001 - the account change stands; mail trouble is the operator's
-            logger.error("could not send mail", extra={"subject": message.subject, "error": type(error).__name__})
+        """Mail once the use case commits: a rolled-back change never mails a link that does not work."""
+
+        async def send() -> None:
+            try:
+                await self._runtime.mailer.send(message)
+            except Exception as error:  # noqa: BLE001 - the account change stands; mail trouble is the operator's
+                logger.error("could not send mail", extra={"subject": message.subject, "error": type(error).__name__})
+
+        self._uow.after_commit(send)
 
     async def verify_email(self, token: str) -> User:
         """Mark the email of the token's user verified; the token works once, within 24 hours."""
-        async with transaction(self._engine, None) as session:
+        async with self._uow.session(None) as session:
             row = await consume_user_token(session, token, Purpose.VERIFY_EMAIL)
             if row is None:
                 raise ValidationError(
@@ -96,7 +103,7 @@ class AccountService:
         if viewer is None or viewer.session_id is None:
             raise UnauthenticatedError("Sign in with an access token to change your password.")
         check_password(new_password, "newPassword")
-        async with transaction(self._engine, None, viewer.user_id) as session:
+        async with self._uow.session(None, viewer.user_id) as session:
             user = await session.get(User, viewer.user_id)
         assert user is not None
         hasher = self._runtime.hasher
@@ -105,7 +112,7 @@ class AccountService:
                 "The current password is wrong.", field="currentPassword", code=Code.INVALID_CREDENTIALS
             )
         password_hash = await asyncio.to_thread(hash_password, hasher, new_password)
-        async with transaction(self._engine, viewer.organization_id, viewer.user_id) as session:
+        async with self._uow.session(viewer.organization_id, viewer.user_id) as session:
             await self._set_password(session, user.id, password_hash)
             record(
                 session,
@@ -132,7 +139,7 @@ class AccountService:
             address = normalise_email(email)
         except PrismError:
             return
-        async with transaction(self._engine, None) as session:
+        async with self._uow.session(None) as session:
             user = (await session.exec(select(User).where(User.email == address))).first()
             token = issue_user_token(session, user.id, Purpose.RESET_PASSWORD) if user is not None else None
         if user is None or token is None:
@@ -156,7 +163,7 @@ class AccountService:
 
         check_password(new_password, "newPassword")
         password_hash = await asyncio.to_thread(hash_password, self._runtime.hasher, new_password)
-        async with transaction(self._engine, None) as session:
+        async with self._uow.session(None) as session:
             row = await consume_user_token(session, token, Purpose.RESET_PASSWORD)
             if row is None:
                 raise ValidationError(
@@ -175,12 +182,12 @@ class AccountService:
                 )
                 .values(used_at=utcnow())
             )
-        async with transaction(self._engine, None, user.id) as session:
+        async with self._uow.session(None, user.id) as session:
             organizations = (
                 await session.exec(select(Membership.organization_id).where(Membership.user_id == user.id))
             ).all()
         for organization_id in organizations:
-            async with transaction(self._engine, organization_id, user.id) as session:
+            async with self._uow.session(organization_id, user.id) as session:
                 record(
                     session,
                     organization_id=organization_id,

@@ -15,13 +15,12 @@ from datetime import datetime
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
 from prism.db.access_tables import ApiKey
 from prism.db.base import utcnow
-from prism.db.engine import transaction
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, ForbiddenError, UnauthenticatedError, ValidationError
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import clean_text, get_for_update
@@ -97,7 +96,7 @@ def parse_api_key(credential: str) -> tuple[str, str] | None:
     return prefix, secret
 
 
-async def find_api_key(engine: AsyncEngine, credential: str, *, now: datetime | None = None) -> FoundApiKey:
+async def find_api_key(uow: UnitOfWork, credential: str, *, now: datetime | None = None) -> FoundApiKey:
     """The live key a credential names; UNAUTHENTICATED, with the reason, for anything else.
 
     The lookup runs through the SECURITY DEFINER function `prism_find_api_key`, since the key's organization (and
@@ -107,16 +106,13 @@ async def find_api_key(engine: AsyncEngine, credential: str, *, now: datetime | 
     if parsed is None:
         raise UnauthenticatedError("This API key is malformed: keys look like `prism_<prefix>_<secret>`.")
     prefix, secret = parsed
-    async with engine.connect() as conn, conn.begin():
-        row = (
-            await conn.execute(
-                sa.text(
-                    "SELECT id, organization_id, secret_hash, scopes, created_by_id, expires_at, revoked_at "
-                    "FROM prism_find_api_key(:prefix)"
-                ),
-                {"prefix": prefix},
-            )
-        ).first()
+    rows = await uow.all(
+        sa.text(
+            "SELECT id, organization_id, secret_hash, scopes, created_by_id, expires_at, revoked_at "
+            "FROM prism_find_api_key(:prefix)"
+        ).bindparams(prefix=prefix)
+    )
+    row = rows[0] if rows else None
     # Compare even when no row matched, so a missing prefix takes as long as a wrong secret.
     expected = row.secret_hash if row is not None else hash_secret("")
     if not hmac.compare_digest(hash_secret(secret), expected) or row is None:
@@ -138,9 +134,9 @@ async def find_api_key(engine: AsyncEngine, credential: str, *, now: datetime | 
     )
 
 
-async def mark_used(engine: AsyncEngine, key: FoundApiKey) -> None:
+async def mark_used(uow: UnitOfWork, key: FoundApiKey) -> None:
     """Record that a key was just used (the caller throttles this to once a minute per key)."""
-    async with transaction(engine, key.organization_id) as session:
+    async with uow.session(key.organization_id) as session:
         connection = await session.connection()
         table = ApiKey.__table__  # type: ignore[attr-defined]
         await connection.execute(
@@ -164,8 +160,8 @@ def _clean_scopes(scopes: Iterable[str]) -> list[str]:
 class ApiKeyService:
     """Creates and revokes the organization's API keys (OWNER and ADMIN, signed in as people)."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta) -> None:
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta
 
@@ -190,7 +186,7 @@ class ApiKeyService:
             if expires_at <= utcnow():
                 raise ValidationError("expiresAt must be in the future.", field="expiresAt", code=Code.OUT_OF_RANGE)
         secret = secrets.token_urlsafe(SECRET_BYTES)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             prefix = await self._unused_prefix(session)
             row = ApiKey(
                 organization_id=self._org,
@@ -223,7 +219,7 @@ class ApiKeyService:
     async def revoke(self, key_id: UUID) -> ApiKey:
         """Revoke a key: it stops working on the next request. Revoking a revoked key changes nothing."""
         self._require_manager()
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             row = await get_for_update(session, ApiKey, key_id, self._org, "id")
             if row.revoked_at is None:
                 row.revoked_at = utcnow()

@@ -5,14 +5,13 @@ Only a comment's author may edit it; its author or an organization OWNER or ADMI
 
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Permission, Viewer
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import Comment, Document, Requirement
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import ForbiddenError, ValidationError
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import check_version, clean_text, get_for_update, get_owned
@@ -26,8 +25,8 @@ BODY_MAX = 20_000
 class CommentService:
     """Writes to comments."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
 
@@ -40,7 +39,7 @@ class CommentService:
         if (requirement_id is None) == (document_id is None):
             raise ValidationError("Give exactly one of requirementId and documentId.", field="requirementId")
         body = clean_text(body, "body", max_length=BODY_MAX)
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             subject: Requirement | Document
             if requirement_id is not None:
                 subject = await get_owned(session, Requirement, requirement_id, self._org, "requirementId")
@@ -61,7 +60,7 @@ class CommentService:
     async def update(self, comment_id: UUID, version: int, body: str) -> Comment:
         """Rewrite a comment: its author only, from its current version."""
         body = clean_text(body, "body", max_length=BODY_MAX)
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             comment = await get_for_update(session, Comment, comment_id, self._org, "id")
             await require_on_product(session, self._viewer, await self._product_of(session, comment))
             if comment.author_id != self._viewer.user_id:
@@ -75,7 +74,7 @@ class CommentService:
 
     async def delete(self, comment_id: UUID) -> Comment:
         """Delete a comment: its author, or an OWNER or ADMIN of the organization."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             comment = await get_for_update(session, Comment, comment_id, self._org, "id")
             await require_on_product(session, self._viewer, await self._product_of(session, comment))
             if comment.author_id != self._viewer.user_id and not self._viewer.can(Permission.MODERATE):

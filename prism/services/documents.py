@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import Document, DocumentVersion, Product
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import DocumentKind, DocumentStatus
 from prism.errors import Code, ValidationError
 from prism.services.validation import check_version, clean_text, get_for_update, get_owned
@@ -38,8 +37,8 @@ class DocumentChanges:
 class DocumentService:
     """Writes to documents and their versions."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer) -> None:
+        self._uow = uow
         self._viewer = viewer
 
     @property
@@ -50,7 +49,7 @@ class DocumentService:
         """Create a draft document of a product together with its version 1."""
         title = clean_text(title, "title", max_length=TITLE_MAX)
         body = clean_text(body, "body", max_length=BODY_MAX, required=False)
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             product = await get_owned(session, Product, product_id, self._org, "productId")
             await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
@@ -74,7 +73,7 @@ class DocumentService:
         body = (
             clean_text(changes.body, "body", max_length=BODY_MAX, required=False) if changes.body is not None else None
         )
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             document = await get_for_update(session, Document, document_id, self._org, "id")
             await require_on_product(session, self._viewer, document.product_id)
             check_version(document.version, version, "document")

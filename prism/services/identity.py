@@ -12,8 +12,8 @@ from sqlmodel import col, select
 from prism.auth.passwords import hash_password, verify_password
 from prism.auth.rbac import Viewer
 from prism.auth.throttle import LoginThrottle
-from prism.db.engine import transaction
 from prism.db.tables import Membership, Organization, User
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import Code, NotFoundError, PrismError, UnauthenticatedError, ValidationError
 from prism.runtime import Runtime
@@ -63,24 +63,26 @@ def slugify(name: str) -> str:
 class IdentityService:
     """Accounts and sign-in; `sessions`, `accounts` and `mfa` hold the rest of identity."""
 
-    def __init__(self, runtime: Runtime, meta: RequestMeta | None = None, viewer: Viewer | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, uow: UnitOfWork, meta: RequestMeta | None = None, viewer: Viewer | None = None
+    ) -> None:
         self._runtime = runtime
-        self._engine = runtime.engine
+        self._uow = uow
         self._hasher = runtime.hasher
         self._meta = meta or RequestMeta()
         self._viewer = viewer
 
     @cached_property
     def sessions(self) -> SessionService:
-        return SessionService(self._runtime, self._meta, self._viewer)
+        return SessionService(self._runtime, self._uow, self._meta, self._viewer)
 
     @cached_property
     def accounts(self) -> AccountService:
-        return AccountService(self._runtime, self._meta, self._viewer, self.sessions)
+        return AccountService(self._runtime, self._uow, self._meta, self._viewer, self.sessions)
 
     @cached_property
     def mfa(self) -> MfaService:
-        return MfaService(self._runtime, self._meta, self._viewer, self.sessions, self.throttle)
+        return MfaService(self._runtime, self._uow, self._meta, self._viewer, self.sessions, self.throttle)
 
     @cached_property
     def throttle(self) -> LoginThrottle:
@@ -94,7 +96,7 @@ class IdentityService:
         check_password(password)
         password_hash = await asyncio.to_thread(hash_password, self._hasher, password)
         organization_id = uuid4()
-        async with transaction(self._engine, organization_id) as session:
+        async with self._uow.session(organization_id) as session:
             taken = (await session.exec(select(User.id).where(User.email == email))).first()
             if taken is not None:
                 raise ValidationError(
@@ -127,7 +129,7 @@ class IdentityService:
         except PrismError:
             email = ""
         await self.throttle.check(email, self._meta.ip)
-        async with transaction(self._engine, None) as session:
+        async with self._uow.session(None) as session:
             user = (await session.exec(select(User).where(User.email == email))).first()
         valid = await asyncio.to_thread(verify_password, self._hasher, user.password_hash if user else None, password)
         if user is None or not valid:
@@ -144,7 +146,7 @@ class IdentityService:
 
     async def organization_of(self, user: User, organization_id: UUID | None) -> Organization:
         """The organization to sign in to: the one asked for if the user is a member, else their first."""
-        async with transaction(self._engine, organization_id, user.id) as session:
+        async with self._uow.session(organization_id, user.id) as session:
             query = (
                 select(Organization)
                 .join(Membership, col(Membership.organization_id) == col(Organization.id))

@@ -9,7 +9,6 @@ from datetime import timedelta
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from prism.auth.mailer import Mailer, Message
@@ -17,8 +16,8 @@ from prism.auth.rbac import Permission, Viewer, require
 from prism.auth.tokens import hash_token, new_opaque_token
 from prism.db.access_tables import AuthSession, Invitation
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import Membership, Organization, User
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import Code, ForbiddenError, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
@@ -36,13 +35,13 @@ class InvitationService:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        uow: UnitOfWork,
         viewer: Viewer,
         mailer: Mailer,
         identity: IdentityService,
         meta: RequestMeta | None = None,
     ) -> None:
-        self._engine = engine
+        self._uow = uow
         self._viewer = viewer
         self._mailer = mailer
         self._identity = identity
@@ -58,7 +57,7 @@ class InvitationService:
         check_grantable(self._viewer, role)
         email = normalise_email(email)
         token = new_opaque_token()
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             member = (
                 await session.exec(
                     select(Membership.id)
@@ -103,24 +102,24 @@ class InvitationService:
                 details={"email": email, "role": role.value},
             )
         name = organization.name if organization is not None else "an organization"
-        await self._mailer.send(
-            Message(
-                to=email,
-                subject=f"You are invited to {name} on PRISM",
-                body=(
-                    f"You have been invited to join {name} on PRISM as {role.value}.\n\n"
-                    f"Sign in (or sign up) with {email}, then accept with this invitation token:\n\n{token}\n\n"
-                    '(GraphQL: mutation { acceptInvitation(input: {token: "..."}) { accessToken } })\n'
-                    f"The invitation expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
-                ),
-            )
+        message = Message(
+            to=email,
+            subject=f"You are invited to {name} on PRISM",
+            body=(
+                f"You have been invited to join {name} on PRISM as {role.value}.\n\n"
+                f"Sign in (or sign up) with {email}, then accept with this invitation token:\n\n{token}\n\n"
+                '(GraphQL: mutation { acceptInvitation(input: {token: "..."}) { accessToken } })\n'
+                f"The invitation expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+            ),
         )
+        # Mailed once the invitation is committed: a rolled-back one must not reach anybody's inbox.
+        self._uow.after_commit(lambda: self._mailer.send(message))
         return invitation
 
     async def revoke(self, invitation_id: UUID) -> Invitation:
         """Withdraw a pending invitation: its token stops working."""
         require(self._viewer, Permission.MANAGE_MEMBERS)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             invitation = await get_for_update(session, Invitation, invitation_id, self._org, "id")
             check_grantable(self._viewer, Role(invitation.role))
             if invitation.accepted_at is not None or invitation.revoked_at is not None:
@@ -148,7 +147,7 @@ class InvitationService:
         token = token.strip()
         if not token or len(token) > 200:
             raise NotFoundError("This invitation does not exist.", field="token")
-        async with transaction(self._engine, None, self._viewer.user_id) as session:
+        async with self._uow.session(None, self._viewer.user_id) as session:
             found = (
                 await (await session.connection()).execute(
                     sa.text("SELECT * FROM prism_find_invitation(:hash)"), {"hash": hash_token(token)}
@@ -161,7 +160,7 @@ class InvitationService:
             # Said plainly: the person must sign in with the invited address, and nothing else leaks.
             raise ForbiddenError("This invitation was sent to another email address; sign in with that one.")
         mfa_verified = await self._check_second_factor(user, found.organization_id)
-        async with transaction(self._engine, found.organization_id, user.id) as session:
+        async with self._uow.session(found.organization_id, user.id) as session:
             invitation = await get_for_update(session, Invitation, found.id, found.organization_id, "token")
             if invitation.accepted_at is not None or invitation.revoked_at is not None:
                 raise ValidationError(
@@ -203,7 +202,7 @@ class InvitationService:
     async def _check_second_factor(self, user: User, organization_id: UUID) -> bool:
         """Joining signs the user in to the new organization, so it asks what logIn would: a session proven with a
         second factor when the user has TOTP or the organization requires MFA. Refused before anything is written."""
-        async with transaction(self._engine, organization_id, user.id) as session:
+        async with self._uow.session(organization_id, user.id) as session:
             organization = await session.get(Organization, organization_id)
             current = (
                 None if self._viewer.session_id is None else await session.get(AuthSession, self._viewer.session_id)

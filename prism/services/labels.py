@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
-from prism.db.engine import transaction
 from prism.db.tables import Label, RequirementLabel
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import clean_text, get_for_update
@@ -47,8 +46,8 @@ def clean_color(color: str) -> str:
 class LabelService:
     """Writes to labels."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
 
@@ -65,7 +64,7 @@ class LabelService:
             color=clean_color(color) if color is not None else DEFAULT_COLOR,
             description=clean_text(description, "description", max_length=DESCRIPTION_MAX, required=False),
         )
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             await self._check_name_free(session, label.name, except_id=None)
             session.add(label)
         return label
@@ -80,7 +79,7 @@ class LabelService:
             if changes.description is not None
             else None
         )
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             label = await get_for_update(session, Label, label_id, self._org, "id")
             if name is not None and name != label.name:
                 await self._check_name_free(session, name, except_id=label.id)
@@ -95,7 +94,7 @@ class LabelService:
     async def delete(self, label_id: UUID) -> Label:
         """Delete a label and take it off every requirement that carries it."""
         require(self._viewer, Permission.WRITE)
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             label = await get_for_update(session, Label, label_id, self._org, "id")
             await session.exec(
                 sa.delete(RequirementLabel).where(  # type: ignore[call-overload]

@@ -7,14 +7,13 @@ advisory lock, so two concurrent demotions (or removals) of the last two owners 
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import ROLE_RANK, Permission, Viewer, require
 from prism.db.access_tables import ProductMember
-from prism.db.engine import transaction
 from prism.db.tables import Membership, Product, Team, TeamMember
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import Code, ForbiddenError, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
@@ -45,8 +44,8 @@ async def lock_owners(session: AsyncSession, organization_id: UUID) -> int:
 class MemberService:
     """Changes to who belongs to an organization, with which role, and with which role on each product."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
 
@@ -70,7 +69,7 @@ class MemberService:
         """Give a member another role; an ADMIN cannot touch OWNERs, and the last OWNER keeps the role."""
         require(self._viewer, Permission.MANAGE_MEMBERS)
         check_grantable(self._viewer, role)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             owners = await lock_owners(session, self._org)
             membership = await self._membership(session, user_id)
             before = Role(membership.role)
@@ -100,7 +99,7 @@ class MemberService:
     async def remove(self, user_id: UUID) -> Membership:
         """Remove a member (their team places and product roles go too); the last OWNER cannot be removed."""
         require(self._viewer, Permission.MANAGE_MEMBERS)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             owners = await lock_owners(session, self._org)
             membership = await self._membership(session, user_id)
             role = Role(membership.role)
@@ -141,7 +140,7 @@ class MemberService:
         require(self._viewer, Permission.MANAGE_MEMBERS)
         self._check_subject(user_id, team_id)
         check_grantable(self._viewer, role)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             await get_owned(session, Product, product_id, self._org, "productId")
             await self._check_subject_exists(session, user_id, team_id)
             if role == Role.OWNER:
@@ -179,7 +178,7 @@ class MemberService:
         """Drop a member's or team's role on a product: the organization role applies there again."""
         require(self._viewer, Permission.MANAGE_MEMBERS)
         self._check_subject(user_id, team_id)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             await get_owned(session, Product, product_id, self._org, "productId")
             existing = await self._product_member(session, product_id, user_id, team_id)
             if existing is None:

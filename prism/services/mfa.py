@@ -14,8 +14,8 @@ from prism.auth.rbac import Permission, Viewer, require
 from prism.auth.throttle import LoginThrottle
 from prism.db.access_tables import RecoveryCode
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import Organization, User
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, NotFoundError, UnauthenticatedError, ValidationError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta, record
@@ -52,13 +52,14 @@ class MfaService:
     def __init__(
         self,
         runtime: Runtime,
+        uow: UnitOfWork,
         meta: RequestMeta,
         viewer: Viewer | None,
         sessions: SessionService,
         throttle: LoginThrottle,
     ) -> None:
         self._runtime = runtime
-        self._engine = runtime.engine
+        self._uow = uow
         self._meta = meta
         self._viewer = viewer
         self._sessions = sessions
@@ -67,7 +68,7 @@ class MfaService:
     async def _enrolling_user(self, mfa_token: str | None) -> tuple[User, UUID]:
         """The user enrolling and the organization to audit in: the viewer, or the holder of a log-in's mfaToken."""
         if mfa_token is not None:
-            async with transaction(self._engine, None) as session:
+            async with self._uow.session(None) as session:
                 row = await find_user_token(session, mfa_token, Purpose.MFA_CHALLENGE)
                 user = await session.get(User, row.user_id) if row is not None else None
             if row is None or user is None or row.organization_id is None:
@@ -77,7 +78,7 @@ class MfaService:
             return user, row.organization_id
         if self._viewer is None or self._viewer.api_key_id is not None:
             raise UnauthenticatedError("Sign in (or pass the mfaToken of your log-in) to set up MFA.")
-        async with transaction(self._engine, None, self._viewer.user_id) as session:
+        async with self._uow.session(None, self._viewer.user_id) as session:
             user = await session.get(User, self._viewer.user_id)
         assert user is not None
         return user, self._viewer.organization_id
@@ -88,7 +89,7 @@ class MfaService:
         if user.totp_enabled_at is not None:
             raise ValidationError("TOTP is already enabled; disable it first to enrol again.", code=Code.INVALID_STATE)
         secret = pyotp.random_base32()
-        async with transaction(self._engine, None, user.id) as session:
+        async with self._uow.session(None, user.id) as session:
             await session.exec(sa.update(User).where(col(User.id) == user.id).values(totp_secret=secret))
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER_NAME)
         return TotpEnrollment(secret=secret, uri=uri)
@@ -114,7 +115,7 @@ class MfaService:
         if not await self._totp_matches(user, code):
             raise ValidationError("The code is wrong or expired.", field="code", code=Code.INVALID_MFA_CODE)
         codes = [_new_recovery_code() for _ in range(RECOVERY_CODES)]
-        async with transaction(self._engine, organization_id, user.id) as session:
+        async with self._uow.session(organization_id, user.id) as session:
             await session.exec(sa.update(User).where(col(User.id) == user.id).values(totp_enabled_at=utcnow()))
             await session.exec(sa.delete(RecoveryCode).where(col(RecoveryCode.user_id) == user.id))
             session.add_all(RecoveryCode(user_id=user.id, code_hash=_recovery_hash(c)) for c in codes)
@@ -137,14 +138,14 @@ class MfaService:
         viewer = self._viewer
         if viewer is None or viewer.session_id is None:
             raise UnauthenticatedError("Sign in with an access token to change MFA.")
-        async with transaction(self._engine, None, viewer.user_id) as session:
+        async with self._uow.session(None, viewer.user_id) as session:
             user = await session.get(User, viewer.user_id)
         assert user is not None
         if user.totp_enabled_at is None:
             raise ValidationError("TOTP is not enabled.", code=Code.INVALID_STATE)
         if not await self._totp_matches(user, code):
             raise ValidationError("The code is wrong or expired.", field="code", code=Code.INVALID_MFA_CODE)
-        async with transaction(self._engine, viewer.organization_id, viewer.user_id) as session:
+        async with self._uow.session(viewer.organization_id, viewer.user_id) as session:
             await session.exec(
                 sa.update(User).where(col(User.id) == user.id).values(totp_enabled_at=None, totp_secret=None)
             )
@@ -156,14 +157,17 @@ class MfaService:
 
     async def challenge(self, user: User, organization: Organization) -> str:
         """The MFA_CHALLENGE token (5 min) a log-in answers with when a second factor is needed."""
-        async with transaction(self._engine, None, user.id) as session:
-            return issue_user_token(session, user.id, Purpose.MFA_CHALLENGE, organization.id)
+        async with self._uow.session(None, user.id) as session:
+            token = issue_user_token(session, user.id, Purpose.MFA_CHALLENGE, organization.id)
+        # The log-in answers with this token and, when enrolment is due, a user error: the token must outlive it.
+        await self._uow.keep_despite_refusal()
+        return token
 
     async def complete_log_in(self, mfa_token: str, code: str | None, recovery_code: str | None) -> AuthResult:
         """Finish a log-in with a TOTP code or a recovery code (each recovery code works once)."""
         if (code is None) == (recovery_code is None):
             raise ValidationError("Give either code or recoveryCode.", field="code")
-        async with transaction(self._engine, None) as session:
+        async with self._uow.session(None) as session:
             row = await find_user_token(session, mfa_token, Purpose.MFA_CHALLENGE)
             user = await session.get(User, row.user_id) if row is not None else None
         if row is None or user is None or row.organization_id is None:
@@ -184,7 +188,7 @@ class MfaService:
             await self._throttle.failed(user.email, self._meta.ip)
             field = "code" if code is not None else "recoveryCode"
             raise ValidationError("The code is wrong or expired.", field=field, code=Code.INVALID_MFA_CODE)
-        async with transaction(self._engine, None, user.id) as session:
+        async with self._uow.session(None, user.id) as session:
             used = await consume_user_token(session, mfa_token, Purpose.MFA_CHALLENGE)
             organization = await session.get(Organization, row.organization_id)
         if used is None or organization is None:
@@ -197,7 +201,7 @@ class MfaService:
         )
 
     async def _use_recovery_code(self, user_id: UUID, recovery_code: str) -> bool:
-        async with transaction(self._engine, None, user_id) as session:
+        async with self._uow.session(None, user_id) as session:
             used = (
                 await session.exec(
                     sa.update(RecoveryCode)
@@ -218,7 +222,7 @@ class MfaService:
         if viewer is None:
             raise UnauthenticatedError("Sign in to do this.")
         require(viewer, Permission.MANAGE_MEMBERS)
-        async with transaction(self._engine, viewer.organization_id, viewer.user_id) as session:
+        async with self._uow.session(viewer.organization_id, viewer.user_id) as session:
             organization = await session.get(Organization, viewer.organization_id)
             if organization is None:
                 raise NotFoundError("No such organization.")

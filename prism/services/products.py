@@ -5,13 +5,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
 from prism.auth.rbac import Permission, Viewer, require
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import Product
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import check_version, clean_text, get_for_update
@@ -42,8 +41,8 @@ def clean_key(key: str) -> str:
 class ProductService:
     """Writes to products."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
 
@@ -58,7 +57,7 @@ class ProductService:
             name=clean_text(name, "name", max_length=120),
             description=clean_text(description, "description", max_length=10_000, required=False),
         )
-        async with transaction(self._engine, org) as session:
+        async with self._uow.session(org) as session:
             taken = (
                 await session.exec(select(Product.id).where(Product.organization_id == org, Product.key == key))
             ).first()
@@ -79,7 +78,7 @@ class ProductService:
     async def update(self, product_id: UUID, version: int, changes: ProductChanges) -> Product:
         """Edit a product's name or description, refusing stale versions."""
         require(self._viewer, Permission.MANAGE_PRODUCTS)
-        async with transaction(self._engine, self._viewer.organization_id) as session:
+        async with self._uow.session(self._viewer.organization_id) as session:
             product = await get_for_update(session, Product, product_id, self._viewer.organization_id, "id")
             check_version(product.version, version, "product")
             if changes.name is not None:
@@ -94,7 +93,7 @@ class ProductService:
     async def archive(self, product_id: UUID, version: int) -> Product:
         """Archive a product: it leaves default lists but keeps its history."""
         require(self._viewer, Permission.MANAGE_PRODUCTS)
-        async with transaction(self._engine, self._viewer.organization_id) as session:
+        async with self._uow.session(self._viewer.organization_id) as session:
             product = await get_for_update(session, Product, product_id, self._viewer.organization_id, "id")
             check_version(product.version, version, "product")
             if product.archived_at is None:

@@ -3,6 +3,7 @@
 from functools import cached_property
 
 from prism.auth.rbac import Viewer
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import UnauthenticatedError
 from prism.runtime import Runtime
 from prism.services.api_keys import ApiKeyService
@@ -24,10 +25,13 @@ __all__ = ["Services"]
 
 
 class Services:
-    """Use cases bound to one request's viewer; a service that needs a viewer refuses anonymous callers."""
+    """Use cases bound to one request's viewer and unit of work; those that need a viewer refuse anonymous callers."""
 
-    def __init__(self, runtime: Runtime, viewer: Viewer | None, meta: RequestMeta | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, uow: UnitOfWork, viewer: Viewer | None, meta: RequestMeta | None = None
+    ) -> None:
         self._runtime = runtime
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
 
@@ -39,52 +43,52 @@ class Services:
 
     @cached_property
     def identity(self) -> IdentityService:
-        return IdentityService(self._runtime, self._meta, self._viewer)
+        return IdentityService(self._runtime, self._uow, self._meta, self._viewer)
 
     @cached_property
     def api_keys(self) -> ApiKeyService:
-        return ApiKeyService(self._runtime.engine, self.viewer, self._meta)
+        return ApiKeyService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def products(self) -> ProductService:
-        return ProductService(self._runtime.engine, self.viewer, self._meta)
+        return ProductService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def requirements(self) -> RequirementService:
-        return RequirementService(self._runtime.engine, self.viewer, self._meta)
+        return RequirementService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def sprints(self) -> SprintService:
-        return SprintService(self._runtime.engine, self.viewer, self._meta)
+        return SprintService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def releases(self) -> ReleaseService:
-        return ReleaseService(self._runtime.engine, self.viewer)
+        return ReleaseService(self._uow, self.viewer)
 
     @cached_property
     def roadmaps(self) -> RoadmapService:
-        return RoadmapService(self._runtime.engine, self.viewer, self._meta)
+        return RoadmapService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def documents(self) -> DocumentService:
-        return DocumentService(self._runtime.engine, self.viewer)
+        return DocumentService(self._uow, self.viewer)
 
     @cached_property
     def comments(self) -> CommentService:
-        return CommentService(self._runtime.engine, self.viewer, self._meta)
+        return CommentService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def labels(self) -> LabelService:
-        return LabelService(self._runtime.engine, self.viewer, self._meta)
+        return LabelService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def members(self) -> MemberService:
-        return MemberService(self._runtime.engine, self.viewer, self._meta)
+        return MemberService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def teams(self) -> TeamService:
-        return TeamService(self._runtime.engine, self.viewer, self._meta)
+        return TeamService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def invitations(self) -> InvitationService:
-        return InvitationService(self._runtime.engine, self.viewer, self._runtime.mailer, self.identity, self._meta)
+        return InvitationService(self._uow, self.viewer, self._runtime.mailer, self.identity, self._meta)

@@ -8,13 +8,11 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import Product, Release
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import ReleaseState
 from prism.errors import Code, ValidationError
 from prism.services.validation import check_version, clean_text, get_for_update
@@ -81,8 +79,8 @@ class ReleaseChanges:
 class ReleaseService:
     """Writes to releases."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer) -> None:
+        self._uow = uow
         self._viewer = viewer
 
     @property
@@ -93,7 +91,7 @@ class ReleaseService:
         """Plan a release of a product that is not archived."""
         name = clean_text(draft.name, "name", max_length=NAME_MAX_LENGTH)
         description = clean_text(draft.description, "description", max_length=DESCRIPTION_MAX_LENGTH, required=False)
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             product = await get_for_update(session, Product, draft.product_id, self._org, "productId")
             await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
@@ -110,7 +108,7 @@ class ReleaseService:
 
     async def update(self, release_id: UUID, version: int, changes: ReleaseChanges) -> Release:
         """Edit a release or move it to another state, refusing a stale version and transitions not allowed."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             release = await get_for_update(session, Release, release_id, self._org, "id")
             await require_on_product(session, self._viewer, release.product_id)
             check_version(release.version, version, "release")

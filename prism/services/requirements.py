@@ -11,14 +11,12 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from fractional_indexing import generate_key_between
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import (
     Label,
     Membership,
@@ -29,6 +27,7 @@ from prism.db.tables import (
     RequirementLabel,
     Sprint,
 )
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus, SprintState
 from prism.domain.workflow import can_nest, can_transition
 from prism.errors import Code, NotFoundError, ValidationError
@@ -81,8 +80,8 @@ def _text(value: object) -> str | None:
 class RequirementService:
     """Writes to requirements."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
 
@@ -110,7 +109,7 @@ class RequirementService:
         estimate = check_number(draft.estimate, "estimate", minimum=0, maximum=ESTIMATE_MAX)
         if len(draft.label_ids) > MAX_LABELS:
             raise ValidationError(f"A requirement takes at most {MAX_LABELS} labels.", field="labelIds")
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             product = await get_for_update(session, Product, draft.product_id, self._org, "productId")
             await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
@@ -160,7 +159,7 @@ class RequirementService:
 
     async def update(self, requirement_id: UUID, version: int, changes: RequirementChanges) -> Requirement:
         """Edit fields of a requirement, refusing a stale version and recording tracked changes."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
             await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")
@@ -215,7 +214,7 @@ class RequirementService:
 
     async def delete(self, requirement_id: UUID, version: int) -> Requirement:
         """Delete a requirement; its children move up to its parent so nothing is orphaned silently."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
             await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")
@@ -252,7 +251,7 @@ class RequirementService:
 
     async def move(self, requirement_id: UUID, version: int, parent_id: UUID | None) -> Requirement:
         """Put a requirement under another parent (or at the top with None), refusing cycles."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
             await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")
@@ -275,7 +274,7 @@ class RequirementService:
         """Place a requirement right after `after_id` or right before `before_id` in its product's ranking."""
         if (after_id is None) == (before_id is None):
             raise ValidationError("Give exactly one of afterId and beforeId.", field="afterId")
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
             await require_on_product(session, self._viewer, requirement.product_id)
             await get_for_update(session, Product, requirement.product_id, self._org, "id")  # serialise reranks
@@ -309,7 +308,7 @@ class RequirementService:
 
     async def transition(self, requirement_id: UUID, version: int, status: RequirementStatus) -> Requirement:
         """Move a requirement to another status if the workflow allows it."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
             await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")

@@ -11,14 +11,13 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from fractional_indexing import generate_key_between
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
-from prism.db.engine import transaction
 from prism.db.tables import Product, Requirement, Roadmap, RoadmapItem
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementKind
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
@@ -75,8 +74,8 @@ class RoadmapItemChanges:
 class RoadmapService:
     """Writes to roadmaps and their items."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
 
@@ -88,7 +87,7 @@ class RoadmapService:
         """Create an empty roadmap for a product that is not archived."""
         name = clean_text(name, "name", max_length=NAME_MAX)
         description = clean_text(description, "description", max_length=DESCRIPTION_MAX, required=False)
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             product = await get_owned(session, Product, product_id, self._org, "productId")
             await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
@@ -99,7 +98,7 @@ class RoadmapService:
 
     async def update(self, roadmap_id: UUID, version: int, changes: RoadmapChanges) -> Roadmap:
         """Rename or redescribe a roadmap, refusing a stale version."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             roadmap = await get_for_update(session, Roadmap, roadmap_id, self._org, "id")
             await require_on_product(session, self._viewer, roadmap.product_id)
             check_version(roadmap.version, version, "roadmap")
@@ -115,7 +114,7 @@ class RoadmapService:
 
     async def delete(self, roadmap_id: UUID, version: int) -> Roadmap:
         """Delete a roadmap with its items; the requirements they stood for stay."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             roadmap = await get_for_update(session, Roadmap, roadmap_id, self._org, "id")
             await require_on_product(session, self._viewer, roadmap.product_id)
             check_version(roadmap.version, version, "roadmap")
@@ -137,7 +136,7 @@ class RoadmapService:
         title = clean_text(draft.title, "title", max_length=TITLE_MAX)
         lane = clean_text(draft.lane, "lane", max_length=LANE_MAX, required=False)
         check_dates(draft.starts_on, draft.ends_on, "endsOn")
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             # Locking the roadmap serialises rank computations of its items.
             roadmap = await get_for_update(session, Roadmap, draft.roadmap_id, self._org, "roadmapId")
             await require_on_product(session, self._viewer, roadmap.product_id)
@@ -159,7 +158,7 @@ class RoadmapService:
 
     async def update_item(self, item_id: UUID, changes: RoadmapItemChanges) -> RoadmapItem:
         """Edit an item's title, lane, dates or requirement."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             item = await get_for_update(session, RoadmapItem, item_id, self._org, "id")
             roadmap = await get_owned(session, Roadmap, item.roadmap_id, self._org, "id")
             await require_on_product(session, self._viewer, roadmap.product_id)
@@ -182,7 +181,7 @@ class RoadmapService:
 
     async def remove_item(self, item_id: UUID) -> RoadmapItem:
         """Take an item off its roadmap."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             item = await get_for_update(session, RoadmapItem, item_id, self._org, "id")
             roadmap = await get_owned(session, Roadmap, item.roadmap_id, self._org, "id")
             await require_on_product(session, self._viewer, roadmap.product_id)

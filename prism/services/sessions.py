@@ -14,8 +14,8 @@ from prism.auth.revocation import mark_session_revoked
 from prism.auth.tokens import hash_token, new_opaque_token
 from prism.db.access_tables import AuthSession, RefreshToken
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import Membership, Organization, User
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, NotFoundError, UnauthenticatedError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta, record
@@ -41,9 +41,9 @@ class AuthResult:
 class SessionService:
     """Opens, rotates, lists and revokes the sessions of users."""
 
-    def __init__(self, runtime: Runtime, meta: RequestMeta, viewer: Viewer | None) -> None:
+    def __init__(self, runtime: Runtime, uow: UnitOfWork, meta: RequestMeta, viewer: Viewer | None) -> None:
         self._runtime = runtime
-        self._engine = runtime.engine
+        self._uow = uow
         self._meta = meta
         self._viewer = viewer
 
@@ -56,7 +56,7 @@ class SessionService:
         """A new session with its first refresh token and access token; audited as `auth.sign_in`."""
         now = utcnow()
         refresh = new_opaque_token()
-        async with transaction(self._engine, organization.id, user.id) as session:
+        async with self._uow.session(organization.id, user.id) as session:
             auth_session = AuthSession(
                 user_id=user.id,
                 organization_id=organization.id,
@@ -95,7 +95,7 @@ class SessionService:
         invalid = UnauthenticatedError(
             "The refresh token is invalid or has expired; log in again.", field="refreshToken", code=Code.INVALID_TOKEN
         )
-        async with transaction(self._engine, None) as session:
+        async with self._uow.session(None) as session:
             row = (
                 await session.exec(
                     select(RefreshToken, AuthSession)
@@ -125,12 +125,13 @@ class SessionService:
                 )
         if won is None:
             await self._revoke_reused(auth_session)
+            await self._uow.keep_despite_refusal()
             raise UnauthenticatedError(
                 "This refresh token was already used: the session is revoked for safety; log in again.",
                 field="refreshToken",
                 code=Code.REFRESH_TOKEN_REUSED,
             )
-        async with transaction(self._engine, auth_session.organization_id, auth_session.user_id) as session:
+        async with self._uow.session(auth_session.organization_id, auth_session.user_id) as session:
             user = await session.get(User, auth_session.user_id)
             organization = await session.get(Organization, auth_session.organization_id)
             member = (
@@ -147,7 +148,7 @@ class SessionService:
         return AuthResult(user, organization, auth_session.id, token, expires, replacement)
 
     async def _revoke_reused(self, auth_session: AuthSession) -> None:
-        async with transaction(self._engine, auth_session.organization_id, auth_session.user_id) as session:
+        async with self._uow.session(auth_session.organization_id, auth_session.user_id) as session:
             await self._revoke_rows(session, [auth_session.id], "refresh_token_reused")
             record(
                 session,
@@ -186,7 +187,7 @@ class SessionService:
         """Revoke one of the viewer's sessions (any organization's); another user's session is NOT_FOUND."""
         me = self._me()
         target = await self.get_mine(session_id)
-        async with transaction(self._engine, target.organization_id, me.user_id) as session:
+        async with self._uow.session(target.organization_id, me.user_id) as session:
             await self._revoke_rows(session, [target.id], reason)
             record(
                 session,
@@ -203,7 +204,7 @@ class SessionService:
 
     async def revoke_all_of_user(self, user_id: UUID, *, reason: str, keep: UUID | None = None) -> list[UUID]:
         """Revoke every live session of a user but `keep` (password changed or reset); returns the revoked ids."""
-        async with transaction(self._engine, None, user_id) as session:
+        async with self._uow.session(None, user_id) as session:
             query = select(AuthSession.id).where(
                 AuthSession.user_id == user_id, col(AuthSession.revoked_at).is_(None), AuthSession.expires_at > utcnow()
             )
@@ -216,7 +217,7 @@ class SessionService:
     async def get_mine(self, session_id: UUID) -> AuthSession:
         """One of the viewer's sessions, revoked or not."""
         me = self._me()
-        async with transaction(self._engine, None, me.user_id) as session:
+        async with self._uow.session(None, me.user_id) as session:
             row = await session.get(AuthSession, session_id)
         if row is None or row.user_id != me.user_id:
             raise NotFoundError("No such session.", field="id")
@@ -225,7 +226,7 @@ class SessionService:
     async def list_mine(self) -> list[AuthSession]:
         """The viewer's live sessions in every organization, newest first (at most 100)."""
         me = self._me()
-        async with transaction(self._engine, None, me.user_id) as session:
+        async with self._uow.session(None, me.user_id) as session:
             rows = await session.exec(
                 select(AuthSession)
                 .where(

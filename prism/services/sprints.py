@@ -10,15 +10,14 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
-from prism.db.engine import transaction
 from prism.db.tables import Product, Requirement, RequirementEvent, Sprint
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementEventKind, RequirementStatus, SprintState
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
@@ -89,8 +88,8 @@ def _capacity(value: float | None) -> float | None:
 class SprintService:
     """Writes to sprints."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
 
@@ -104,7 +103,7 @@ class SprintService:
         goal = clean_text(draft.goal, "goal", max_length=GOAL_MAX_LENGTH, required=False)
         check_dates(draft.starts_on, draft.ends_on, "endsOn")
         capacity = _capacity(draft.capacity)
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             product = await get_for_update(session, Product, draft.product_id, self._org, "productId")
             await require_on_product(session, self._viewer, product.id)
             if product.archived_at is not None:
@@ -123,7 +122,7 @@ class SprintService:
 
     async def update(self, sprint_id: UUID, version: int, changes: SprintChanges) -> Sprint:
         """Edit a sprint's name, goal, dates or capacity, refusing a stale version."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
             await require_on_product(session, self._viewer, sprint.product_id)
             check_version(sprint.version, version, "sprint")
@@ -143,7 +142,7 @@ class SprintService:
 
     async def start(self, sprint_id: UUID, version: int) -> Sprint:
         """Make a PLANNED sprint the product's ACTIVE one; a product runs one active sprint at a time."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
             await require_on_product(session, self._viewer, sprint.product_id)
             check_version(sprint.version, version, "sprint")
@@ -178,7 +177,7 @@ class SprintService:
 
     async def close(self, sprint_id: UUID, version: int, *, move_to: UUID | None = None) -> SprintClosure:
         """Close an ACTIVE sprint, moving its unfinished requirements to the backlog or to `move_to`."""
-        async with transaction(self._engine, self._org) as session:
+        async with self._uow.session(self._org) as session:
             sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
             await require_on_product(session, self._viewer, sprint.product_id)
             check_version(sprint.version, version, "sprint")

@@ -5,13 +5,12 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
-from prism.db.engine import transaction
 from prism.db.tables import Membership, Team, TeamMember
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import UNSET, clean_text, get_for_update
@@ -33,8 +32,8 @@ class TeamChanges:
 class TeamService:
     """Writes to teams and their membership; OWNERs and ADMINs manage them."""
 
-    def __init__(self, engine: AsyncEngine, viewer: Viewer, meta: RequestMeta | None = None) -> None:
-        self._engine = engine
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+        self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
 
@@ -47,7 +46,7 @@ class TeamService:
         require(self._viewer, Permission.MANAGE_MEMBERS)
         name = clean_text(name, "name", max_length=NAME_MAX)
         description = clean_text(description, "description", max_length=DESCRIPTION_MAX, required=False)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             await self._check_name_free(session, name, except_id=None)
             team = Team(organization_id=self._org, name=name, description=description)
             session.add(team)
@@ -67,7 +66,7 @@ class TeamService:
     async def update(self, team_id: UUID, changes: TeamChanges) -> Team:
         """Rename a team or change its description."""
         require(self._viewer, Permission.MANAGE_MEMBERS)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             team = await get_for_update(session, Team, team_id, self._org, "id")
             if changes.name is not UNSET:
                 name = clean_text(changes.name or "", "name", max_length=NAME_MAX)
@@ -84,7 +83,7 @@ class TeamService:
     async def delete(self, team_id: UUID) -> Team:
         """Delete a team; its places and product roles go with it (members stay in the organization)."""
         require(self._viewer, Permission.MANAGE_MEMBERS)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             team = await get_for_update(session, Team, team_id, self._org, "id")
             await session.delete(team)
             record(
@@ -102,7 +101,7 @@ class TeamService:
     async def add_member(self, team_id: UUID, user_id: UUID) -> Team:
         """Put a member of the organization in a team (adding someone already there changes nothing)."""
         require(self._viewer, Permission.MANAGE_MEMBERS)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             team = await get_for_update(session, Team, team_id, self._org, "teamId")
             member = (
                 await session.exec(
@@ -129,7 +128,7 @@ class TeamService:
     async def remove_member(self, team_id: UUID, user_id: UUID) -> Team:
         """Take a member out of a team."""
         require(self._viewer, Permission.MANAGE_MEMBERS)
-        async with transaction(self._engine, self._org, self._viewer.user_id) as session:
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
             team = await get_for_update(session, Team, team_id, self._org, "teamId")
             existing = await session.get(TeamMember, (team.id, user_id))
             if existing is None or existing.organization_id != self._org:

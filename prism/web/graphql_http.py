@@ -185,16 +185,11 @@ class GraphQLHTTP:
         try:
             context = await self._make_context(request)
         except PoolTimeout as error:
-            raise RequestError(
-                503,
-                "The server is overloaded: no database connection became free in time. Retry shortly.",
-                code="SERVICE_UNAVAILABLE",
-                headers={"Retry-After": "1"},
-            ) from error
+            raise _overloaded() from error
         if self._rate_limiter is not None:
             refusal = await self._rate_limiter.check_request(context.viewer, context.meta.ip)
             if refusal is not None:
-                await context.reader.close()
+                await context.uow.close()
                 raise RequestError(
                     429,
                     f"Too many requests ({refusal.limit}); retry in {refusal.retry_after} seconds.",
@@ -210,7 +205,10 @@ class GraphQLHTTP:
                 operation_extensions=params.extensions,
             )
         finally:
-            await context.reader.close()
+            await context.uow.close()
+        if any(_pool_timed_out(error) for error in result.errors or ()):
+            # Wherever in the request the pool ran dry, the answer is the same: overloaded, retry shortly.
+            raise _overloaded()
         if persisted is not None and persisted.request.register and result.data is not None and self._persisted_queries:
             await self._persisted_queries.put(persisted.request.sha256, query)
         return self._respond(result, media_type, context.request_id)
@@ -296,6 +294,20 @@ class GraphQLHTTP:
 class _Persisted:
     request: PersistedQueryRequest
     query: str
+
+
+def _overloaded() -> RequestError:
+    return RequestError(
+        503,
+        "The server is overloaded: no database connection became free in time. Retry shortly.",
+        code="SERVICE_UNAVAILABLE",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _pool_timed_out(error: GraphQLError) -> bool:
+    """Whether a field failed because no database connection became free in time (resolvers/errors.py)."""
+    return (error.extensions or {}).get("code") == "SERVICE_UNAVAILABLE"
 
 
 def _retry_after(errors: list[GraphQLError]) -> int | None:

@@ -24,6 +24,7 @@ from strawberry.relay import GlobalID
 
 from prism.auth.oidc import OidcClients, SsoError, SsoErrorCode, SsoSignIn
 from prism.config import Settings
+from prism.db.unit_of_work import UnitOfWork
 from prism.runtime import Runtime, load_secret_key
 from prism.services.audit import RequestMeta
 from prism.services.identity import MfaChallenge
@@ -107,8 +108,9 @@ def sso_routes(settings: Settings, runtime: Callable[[], Runtime]) -> list[BaseR
         meta = _meta(request)
         try:
             identity, organization_id = await clients.finish(request, provider)
-            services = Services(rt, None, meta)
-            result = await SsoSignIn(rt.engine, services.identity, meta).sign_in(identity, organization_id)
+            async with UnitOfWork(rt.engine) as uow:
+                services = Services(rt, uow, None, meta)
+                result = await SsoSignIn(uow, services.identity, meta).sign_in(identity, organization_id)
         except SsoError as error:
             return refuse(error)
         if isinstance(result, MfaChallenge):

@@ -1,0 +1,235 @@
+"""The unit of work: one request's (or job's) database work on at most one pooled connection.
+
+Why it exists (docs/architecture.md, "One unit of work per request"):
+- A request that holds one connection and asks the pool for a second deadlocks the pool under concurrency, so a
+  request's reads and writes share one connection, checked out lazily on the first statement.
+- Strawberry resolves sibling fields concurrently and an asyncpg connection runs one statement at a time, so
+  statements take turns under a lock. A read runs in a task of its own, shielded from cancellation: when
+  graphql-core cancels the siblings of a failing field, a statement already sent finishes and the connection stays
+  usable instead of being torn mid-protocol.
+- Services never commit: they take a session from `session()` and flush. The boundary that owns the use case (a
+  mutation field, a job, a CLI command, an SSO callback) commits or rolls back, so a use case spanning several
+  services is one transaction. Work to do only once the change is durable (mail, events) is registered with
+  `after_commit` and dropped on rollback.
+- `close()` waits for a statement in flight, rolls back whatever is open and gives the connection back; a
+  connection goes back to the pool only outside a transaction (one that cannot be rolled back is discarded), and a
+  closed unit of work refuses further statements rather than opening a connection nobody will close.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from prism.db.engine import set_tenant
+
+__all__ = ["AfterCommit", "UnitOfWork", "UnitOfWorkClosedError"]
+
+logger = logging.getLogger("prism.db")
+
+T = TypeVar("T")
+Scope = tuple[UUID | None, UUID | None]
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+class UnitOfWorkClosedError(RuntimeError):
+    """A statement arrived after its request ended (a sibling of a failed field, still running)."""
+
+
+class UnitOfWork:
+    """One request's database work: a lazily opened connection, one transaction at a time, a scope to set.
+
+    `organization_id` and `user_id` are the scope reads run in (row-level security reads them from the
+    transaction's settings); `session(organization_id, user_id)` may name another scope for a block of writes
+    (signing in happens before an organization is known).
+    """
+
+    def __init__(self, engine: AsyncEngine, organization_id: UUID | None = None, user_id: UUID | None = None) -> None:
+        self._engine = engine
+        self.organization_id = organization_id
+        self.user_id = user_id
+        self._conn: AsyncConnection | None = None
+        self._applied: Scope | None = None
+        self._lock = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None
+        self._session: AsyncSession | None = None
+        self._after_commit: list[AfterCommit] = []
+        self._closed = False
+
+    @property
+    def scope(self) -> Scope:
+        return (self.organization_id, self.user_id)
+
+    # Reads ----------------------------------------------------------------------------------------------------
+
+    async def all(self, statement: sa.Executable) -> Sequence[sa.Row[Any]]:
+        """Run a select in the unit's scope and return every row."""
+
+        async def run(conn: AsyncConnection) -> Sequence[sa.Row[Any]]:
+            return (await conn.execute(statement)).all()
+
+        return await self._read(run)
+
+    async def scalar(self, statement: sa.Executable) -> Any:
+        """Run a select in the unit's scope and return the first column of the first row."""
+
+        async def run(conn: AsyncConnection) -> Any:
+            return (await conn.execute(statement)).scalar()
+
+        return await self._read(run)
+
+    async def _read(self, run: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
+        if self._owner is not None and self._owner is asyncio.current_task():
+            # A service reading inside its own session block: it holds the connection already.
+            return await run(await self._connection(self.scope))
+
+        async def locked() -> T:
+            async with self._exclusive():
+                return await run(await self._connection(self.scope))
+
+        task = asyncio.ensure_future(locked())
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    # Writes ---------------------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def session(
+        self, organization_id: UUID | None = None, user_id: UUID | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """A session for one step of a use case, in the given scope; flushed at the end of the block, never committed.
+
+        Blocks nest (a service calling another shares its session); the outer block's scope is restored after an
+        inner block that named another.
+        """
+        scope = (organization_id, user_id)
+        async with self._exclusive():
+            conn = await self._connection(scope)
+            outer = self._session
+            outer_scope = self._applied if outer is not None else None
+            if outer is None:
+                self._session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+            session = self._session
+            assert session is not None
+            try:
+                yield session
+                await session.flush()
+                if outer is not None and outer_scope is not None and outer_scope != scope:
+                    await set_tenant(conn, *outer_scope)
+                    self._applied = outer_scope
+            finally:
+                if outer is None:
+                    self._session = None
+                    await session.close()
+
+    def after_commit(self, action: AfterCommit) -> None:
+        """Run `action` once the unit commits (mail, events); it is dropped if the unit rolls back."""
+        self._after_commit.append(action)
+
+    async def keep_despite_refusal(self) -> None:
+        """Commit what the use case wrote so far, because it answers with a refusal that must not undo it.
+
+        The one exception to "services never commit", for security records the answer depends on: the session
+        revoked when a used refresh token comes back, the MFA challenge a log-in hands out with a user error.
+        """
+        await self.commit()
+
+    # Boundaries -----------------------------------------------------------------------------------------------
+
+    async def commit(self) -> None:
+        """End the open transaction, keeping its changes, then run what waited for the commit."""
+        async with self._exclusive():
+            if self._conn is not None and self._conn.in_transaction():
+                await self._conn.commit()
+            self._applied = None
+        actions, self._after_commit = self._after_commit, []
+        for action in actions:
+            try:
+                await action()
+            except Exception:
+                # The change is durable; what followed it failed and is logged (the outbox will retry events).
+                logger.exception("an action after commit failed")
+
+    async def rollback(self) -> None:
+        """End the open transaction, dropping its changes and what waited for its commit."""
+        self._after_commit = []
+        async with self._exclusive():
+            await self._end_transaction()
+
+    async def close(self) -> None:
+        """Roll back what is open and give the connection back; later statements are refused."""
+        self._after_commit = []
+        async with self._exclusive():
+            self._closed = True
+            conn = self._conn
+            if conn is None:
+                return
+            await self._end_transaction()
+            self._conn = None
+            await conn.close()
+
+    async def __aenter__(self) -> "UnitOfWork":
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        """As a context manager the unit is its own boundary: commit on success, roll back on error, then close."""
+        try:
+            if exc_type is None:
+                await self.commit()
+        finally:
+            await self.close()
+
+    # Internals ------------------------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[None]:
+        """The connection, for one task at a time; the task holding it may enter again (nested service calls)."""
+        task = asyncio.current_task()
+        if self._owner is not None and self._owner is task:
+            yield
+            return
+        async with self._lock:
+            self._owner = task
+            try:
+                yield
+            finally:
+                self._owner = None
+
+    async def _connection(self, scope: Scope) -> AsyncConnection:
+        if self._closed:
+            raise UnitOfWorkClosedError("This request has ended; its database work is over.")
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        if not self._conn.in_transaction():
+            await self._conn.begin()
+            self._applied = None
+        if self._applied != scope:
+            await set_tenant(self._conn, *scope)
+            self._applied = scope
+        return self._conn
+
+    async def _end_transaction(self) -> None:
+        conn = self._conn
+        self._applied = None
+        if conn is None or not conn.in_transaction():
+            return
+        try:
+            await conn.rollback()
+        except Exception:
+            # A connection that cannot end its transaction must never serve another request.
+            logger.warning("discarding a connection that could not roll back", exc_info=True)
+            await conn.invalidate()
+            self._conn = None
+            await conn.close()
+
+
+def _retrieve(task: "asyncio.Future[Any]") -> None:
+    """Mark a shielded read's outcome as seen: its awaiter may have been cancelled and gone."""
+    if not task.cancelled():
+        task.exception()

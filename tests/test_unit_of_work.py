@@ -1,0 +1,285 @@
+"""One unit of work per request: one pooled connection at most, one transaction per use case, nothing left open.
+
+These tests run the app on a deliberately small pool, with many concurrent requests, failures in the middle of a
+request and faults injected by the database itself, as a crowd or an attacker would.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+
+from prism.app import build_app
+from prism.auth.mailer import RecordingMailer
+from prism.config import Settings
+from tests.helpers import Account, GraphQLClient, create_product, create_requirement, sign_up, uuid_of
+from tests.test_invitations import ACCEPT, invite, token_in
+
+CREATE_PRODUCT = """
+mutation($input: CreateProductInput!) {
+  createProduct(input: $input) { product { id key } userErrors { field message code } }
+}
+"""
+
+
+@pytest.fixture
+async def small_app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The app on a pool of two connections and no overflow: two requests holding two connections each deadlock."""
+    app = build_app(
+        settings.model_copy(
+            update={
+                "database_pool_size": 2,
+                "database_max_overflow": 0,
+                "database_pool_timeout_seconds": 5,
+                "rate_limit_enabled": False,
+            }
+        )
+    )
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def small_gql(small_app: Starlette) -> AsyncIterator[GraphQLClient]:
+    transport = httpx.ASGITransport(app=small_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://prism.test") as client:
+        yield GraphQLClient(client)
+
+
+async def _connections_in_transaction(database_url: str) -> list[str]:
+    """The server's connections to the test database that sit inside a transaction between statements."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT state FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'prism' "
+            "AND state LIKE 'idle in transaction%'"
+        )
+        return [row["state"] for row in rows]
+    finally:
+        await conn.close()
+
+
+async def _settled(app: Starlette) -> int:
+    """Connections still checked out once the event loop has run what requests left behind."""
+    pool: Any = app.state.runtime().engine.pool
+    for _ in range(50):
+        if pool.checkedout() == 0:
+            break
+        await asyncio.sleep(0.02)
+    return int(pool.checkedout())
+
+
+async def test_concurrent_mutations_on_a_pool_of_two_all_succeed(
+    small_app: Starlette, small_gql: GraphQLClient
+) -> None:
+    account = await sign_up(small_gql)
+
+    async def create(n: int) -> Any:
+        return await small_gql.run(
+            CREATE_PRODUCT, {"input": {"key": f"C{uuid.uuid4().hex[:5].upper()}", "name": f"P{n}"}}, token=account.token
+        )
+
+    results = await asyncio.gather(*(create(n) for n in range(24)))
+    assert [r.status for r in results] == [200] * 24
+    assert [r.errors for r in results] == [[]] * 24
+    assert all(r.data["createProduct"]["userErrors"] == [] for r in results)
+    listed = await account.gql("{ products(first: 100) { totalCount } }", token=account.token)
+    assert listed["products"]["totalCount"] == 24
+    assert await _settled(small_app) == 0
+
+
+async def test_a_request_never_holds_more_than_one_connection(small_app: Starlette, small_gql: GraphQLClient) -> None:
+    account = await sign_up(small_gql)
+    engine = small_app.state.runtime().engine
+    async with engine.connect():  # one of the two connections is taken: a request must manage with the other
+        result = await small_gql.run(
+            CREATE_PRODUCT, {"input": {"key": "ONE" + uuid.uuid4().hex[:4].upper(), "name": "One"}}, token=account.token
+        )
+    assert result.status == 200, result.body
+    assert result.errors == []
+    assert result.data["createProduct"]["product"]["key"].startswith("ONE")
+
+
+async def test_a_pool_timeout_inside_a_mutation_answers_503_with_retry_after(settings: Settings) -> None:
+    app = build_app(
+        settings.model_copy(
+            update={"database_pool_size": 1, "database_max_overflow": 0, "database_pool_timeout_seconds": 0.3}
+        )
+    )
+    async with LifespanManager(app):
+        engine = app.state.runtime().engine
+        transport = httpx.ASGITransport(app=app)
+        # The only connection is held: the anonymous logIn needs one in the middle of the request.
+        async with httpx.AsyncClient(transport=transport, base_url="http://prism.test") as client, engine.connect():
+            response = await client.post(
+                "/graphql",
+                json={
+                    "query": "mutation($i: LogInInput!) { logIn(input: $i) { accessToken } }",
+                    "variables": {"i": {"email": "nobody@example.com", "password": "correct-horse-battery"}},
+                },
+            )
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["SERVICE_UNAVAILABLE"]
+
+
+FAILING_NEXT_TO_READERS = """
+query {
+  products(first: 20) { totalCount nodes { key requirements(first: 20) { totalCount nodes { key title } } } }
+  labels(first: 20) { totalCount nodes { name } }
+  tooMany: products(first: 1000) { totalCount }
+}
+"""
+
+
+async def test_a_failing_field_next_to_reading_siblings_leaves_no_connection_in_a_transaction(
+    small_app: Starlette, small_gql: GraphQLClient, database_url: str
+) -> None:
+    account = await sign_up(small_gql)
+    bystander = await sign_up(small_gql)
+    for n in range(3):
+        product = await create_product(account, name=f"Reading {n}")
+        for m in range(3):
+            await create_requirement(account, product["id"], title=f"Story {m}")
+    bystander_product = await create_product(bystander, name="Bystander")
+
+    async def attack() -> Any:
+        return await small_gql.run(FAILING_NEXT_TO_READERS, token=account.token)
+
+    for _ in range(10):  # 200 requests, 20 at a time
+        results = await asyncio.gather(*(attack() for _ in range(20)))
+        assert {r.status for r in results} == {200}
+        assert all(r.codes == ["OUT_OF_RANGE"] for r in results), results[0].body
+    assert await _settled(small_app) == 0
+    assert await _connections_in_transaction(database_url) == []
+    seen = await small_gql(
+        "query($id: ID!) { node(id: $id) { ... on Product { name } } }",
+        {"id": bystander_product["id"]},
+        token=bystander.token,
+    )
+    assert seen == {"node": {"name": "Bystander"}}
+
+
+@pytest.fixture
+def mailer(app: Starlette) -> Any:
+    runtime = app.state.runtime()
+    previous = runtime.mailer
+    runtime.mailer = RecordingMailer()
+    try:
+        yield runtime.mailer
+    finally:
+        runtime.mailer = previous
+
+
+FAULT = "prism-fault-injection"
+
+
+@pytest.fixture
+async def session_fault(database_url: str) -> AsyncIterator[None]:
+    """A real fault in the middle of a use case: PostgreSQL refuses to open a session for one user agent."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION prism_test_session_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.user_agent = '{FAULT}' THEN RAISE EXCEPTION 'injected fault'; END IF;
+              RETURN NEW;
+            END $$;
+            DROP TRIGGER IF EXISTS prism_test_session_fault ON auth_session;
+            CREATE TRIGGER prism_test_session_fault BEFORE INSERT ON auth_session
+              FOR EACH ROW EXECUTE FUNCTION prism_test_session_fault();
+            """
+        )
+        yield
+    finally:
+        await conn.execute("DROP TRIGGER IF EXISTS prism_test_session_fault ON auth_session")
+        await conn.close()
+
+
+async def test_accepting_an_invitation_is_all_or_nothing(
+    gql: GraphQLClient, mailer: RecordingMailer, database_url: str, session_fault: None
+) -> None:
+    owner = await sign_up(gql)
+    invitee = await sign_up(gql)
+    invitation = await invite(owner, invitee.email)
+    token = token_in(mailer, invitee.email)
+
+    failed = await gql.http.post(
+        "/graphql",
+        json={"query": ACCEPT, "variables": {"input": {"token": token}}},
+        headers={"Authorization": f"Bearer {invitee.token}", "User-Agent": FAULT},
+    )
+    assert failed.status_code == 200
+    assert [e["extensions"]["code"] for e in failed.json()["errors"]] == ["INTERNAL_SERVER_ERROR"]
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        members = await conn.fetchval(
+            "SELECT count(*) FROM membership WHERE organization_id = $1 AND user_id = $2",
+            uuid_of(owner.organization_id),
+            uuid_of(invitee.user_id),
+        )
+        accepted_at = await conn.fetchval("SELECT accepted_at FROM invitation WHERE id = $1", uuid_of(invitation["id"]))
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE organization_id = $1 AND action = 'invitation.accepted'",
+            uuid_of(owner.organization_id),
+        )
+    finally:
+        await conn.close()
+    assert (members, accepted_at, audited) == (0, None, 0)
+
+    accepted = await invitee.run(ACCEPT, {"input": {"token": token}})
+    assert accepted.errors == []
+    assert accepted.data["acceptInvitation"]["userErrors"] == []
+    assert accepted.data["acceptInvitation"]["organization"]["id"] == owner.organization_id
+
+
+async def test_a_mutation_that_answers_user_errors_writes_nothing(account: Account, database_url: str) -> None:
+    product = await create_product(account)
+    # The second requirement's parent does not exist: the payload carries a user error and nothing is kept.
+    result = await account.run(
+        """mutation($input: CreateRequirementInput!) {
+             createRequirement(input: $input) { requirement { id } userErrors { field code } }
+           }""",
+        {"input": {"productId": product["id"], "title": "Orphan", "kind": "STORY", "parentId": product["id"]}},
+    )
+    assert result.data["createRequirement"]["requirement"] is None
+    assert result.data["createRequirement"]["userErrors"] != []
+    conn = await asyncpg.connect(database_url)
+    try:
+        count = await conn.fetchval("SELECT count(*) FROM requirement WHERE product_id = $1", uuid_of(product["id"]))
+    finally:
+        await conn.close()
+    assert count == 0
+
+
+async def test_a_sign_up_that_fails_midway_leaves_no_account_and_mails_nothing(
+    gql: GraphQLClient, mailer: RecordingMailer, database_url: str, session_fault: None
+) -> None:
+    email = f"midway-{uuid.uuid4().hex[:8]}@example.com"
+    failed = await gql.http.post(
+        "/graphql",
+        json={
+            "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken userErrors { code } } }",
+            "variables": {
+                "i": {"email": email, "password": "correct-horse-battery", "name": "Mid", "organizationName": "Way"}
+            },
+        },
+        headers={"User-Agent": FAULT},
+    )
+    assert [e["extensions"]["code"] for e in failed.json()["errors"]] == ["INTERNAL_SERVER_ERROR"]
+    assert [m.to for m in mailer.sent] == []
+    conn = await asyncpg.connect(database_url)
+    try:
+        users = await conn.fetchval("SELECT count(*) FROM app_user WHERE email = $1", email)
+        organizations = await conn.fetchval("SELECT count(*) FROM organization WHERE name = 'Way'")
+    finally:
+        await conn.close()
+    assert (users, organizations) == (0, 0)
