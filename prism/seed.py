@@ -7,7 +7,7 @@ their status changes, one active sprint, releases, a roadmap, a PRD with two ver
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from uuid import UUID, uuid4
+from uuid import UUID, uuid5
 
 from fractional_indexing import generate_n_keys_between
 from sqlmodel import select
@@ -52,6 +52,15 @@ __all__ = ["DEMO_EMAIL", "DEMO_PASSWORD", "DEMO_SLUG", "seed_demo"]
 DEMO_EMAIL = "demo@prism.dev"
 DEMO_PASSWORD = "prism-demo-password"  # noqa: S105 - a published demo credential, not a secret
 DEMO_SLUG = "demo"
+# The demo's organization and people have ids derived from their names: row-level security binds the seed too (even
+# as the tables' owner), so it finds what an earlier run wrote by scoping to those ids, not by searching.
+DEMO_NAMESPACE = UUID("6f0b7c1e-5d2a-4c8e-9a51-3b1f0e7d9c24")
+
+
+def demo_id(name: str) -> UUID:
+    """The fixed id of the demo's organization (by slug) or of one of its people (by email)."""
+    return uuid5(DEMO_NAMESPACE, name)
+
 
 PEOPLE = [
     ("Dana Demo", DEMO_EMAIL, Role.OWNER),
@@ -155,8 +164,8 @@ def _at(day: date, hour: int) -> datetime:
     return datetime.combine(day, time(hour=hour), tzinfo=UTC)
 
 
-async def _exists(session: AsyncSession) -> bool:
-    return (await session.exec(select(Organization.id).where(Organization.slug == DEMO_SLUG))).first() is not None
+async def _exists(session: AsyncSession, organization_id: UUID) -> bool:
+    return await session.get(Organization, organization_id) is not None
 
 
 async def seed_demo(url: str, today: date | None = None) -> str:
@@ -164,24 +173,28 @@ async def seed_demo(url: str, today: date | None = None) -> str:
     today = today or datetime.now(UTC).date()
     engine = build_engine(url, pool_size=1, max_overflow=0)
     try:
-        organization_id = uuid4()
+        organization_id = demo_id(DEMO_SLUG)
         async with UnitOfWork(engine, organization_id) as uow, uow.session(organization_id) as session:
-            if await _exists(session):
+            if await _exists(session, organization_id):
                 return "The demo organization exists already; nothing changed."
             builder = _Builder(organization_id=organization_id, rng=random.Random(42))  # noqa: S311 - demo data
-            return await _build(session, builder, today)
+            return await _build(uow, session, builder, today)
     finally:
         await engine.dispose()
 
 
-async def _build(session: AsyncSession, b: _Builder, today: date) -> str:
+async def _build(uow: UnitOfWork, session: AsyncSession, b: _Builder, today: date) -> str:
     org = b.organization_id
     session.add(Organization(id=org, name="Demo Co", slug=DEMO_SLUG))
     password_hash = hash_password(make_hasher(), DEMO_PASSWORD)
     for name, email, _ in PEOPLE:
-        existing = (await session.exec(select(User).where(User.email == email))).first()
-        b.users.append(existing or User(email=email, name=name, password_hash=password_hash))
-    session.add_all(list(b.users))
+        user_id = demo_id(email)
+        async with uow.session(org, user_id) as own:  # each person is found, or added, in their own scope
+            user = await own.get(User, user_id)
+            if user is None:
+                user = User(id=user_id, email=email, name=name, password_hash=password_hash)
+                own.add(user)
+        b.users.append(user)
     await session.flush()
     session.add_all(
         Membership(organization_id=org, user_id=user.id, role=role.value)

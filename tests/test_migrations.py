@@ -17,6 +17,8 @@ from sqlmodel import SQLModel
 import prism.app  # noqa: F401  (imports every module that defines tables, as the running app does)
 from prism.db import migrate
 from prism.db.engine import build_engine
+from prism.db.roles import url_for_role
+from tests.conftest import APP_ROLE
 
 
 @pytest.fixture
@@ -86,3 +88,66 @@ def test_the_migration_history_is_one_line_of_described_steps() -> None:
     assert revisions[-1].down_revision is None
     for revision in revisions:
         assert revision.doc, f"migration {revision.revision} needs a message saying what it does"
+
+
+@pytest.fixture
+async def database_of_an_unprivileged_owner(server_url: str) -> AsyncIterator[str]:
+    """An empty database owned by a login role that is not a superuser (as on a managed PostgreSQL service)."""
+    server = make_url(server_url).set(drivername="postgresql")
+    suffix = uuid.uuid4().hex[:10]
+    name, owner = f"prism_owned_{suffix}", f"prism_owner_{suffix}"
+    conn = await asyncpg.connect(server.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f"CREATE ROLE {owner} LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS")
+        await conn.execute(f'CREATE DATABASE "{name}" OWNER {owner}')
+    finally:
+        await conn.close()
+    try:
+        yield server.set(database=name, username=owner, password=None).render_as_string(hide_password=False)
+    finally:
+        conn = await asyncpg.connect(server.render_as_string(hide_password=False))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f"DROP OWNED BY {owner}")
+            await conn.execute(f"DROP ROLE {owner}")
+        finally:
+            await conn.close()
+
+
+async def test_an_unprivileged_owner_migrates_and_seeds_and_is_itself_bound_by_row_level_security(
+    database_of_an_unprivileged_owner: str,
+) -> None:
+    from prism.seed import DEMO_EMAIL, DEMO_SLUG, seed_demo
+
+    url = database_of_an_unprivileged_owner
+    await asyncio.to_thread(migrate.upgrade, url)
+    await seed_demo(url)
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user") is False
+        # FORCEd row-level security: the owner, with no organization or user set, sees no tenant or user rows...
+        assert await conn.fetchval("SELECT count(*) FROM organization") == 0
+        assert await conn.fetchval("SELECT count(*) FROM app_user") == 0
+        assert await conn.fetchval("SELECT count(*) FROM requirement") == 0
+    finally:
+        await conn.close()
+    # The server's role finds the demo through the named look-ups and reads it in its scopes; a second seed (as the
+    # owner, who cannot search) finds its earlier run by the demo's fixed ids and changes nothing.
+    conn = await asyncpg.connect(url_for_role(url, APP_ROLE))
+    try:
+        user_id = await conn.fetchval("SELECT prism_user_id_by_email($1)", DEMO_EMAIL)
+        assert user_id is not None
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.user_id', $1, true)", str(user_id))
+            organization_id = await conn.fetchval("SELECT organization_id FROM membership")
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            assert await conn.fetchval("SELECT slug FROM organization") == DEMO_SLUG
+            requirements = await conn.fetchval("SELECT count(*) FROM requirement")
+        assert requirements > 0
+        assert await seed_demo(url) == "The demo organization exists already; nothing changed."
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            assert await conn.fetchval("SELECT count(*) FROM requirement") == requirements
+    finally:
+        await conn.close()

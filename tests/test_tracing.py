@@ -96,7 +96,8 @@ def test_a_request_is_traced_across_http_graphql_and_sql_without_recording_argum
     assert sql, ("no SQL span was recorded", sorted(names))
     http_span = next(span for span in spans if span["name"] == "POST /graphql")
     trace_id = http_span["context"]["trace_id"]  # type: ignore[index]
-    login_sql = [span for span in sql if "app_user" in json.dumps(span["attributes"])]
+    # The log-in looks the address up through the named look-up (prism/db/lookups.py).
+    login_sql = [span for span in sql if "prism_user_id_by_email" in json.dumps(span["attributes"])]
     assert login_sql, "the log-in query was not traced"
     assert all(span["context"]["trace_id"] == trace_id for span in login_sql)  # type: ignore[index]
     assert SECRET_PASSWORD not in stdout

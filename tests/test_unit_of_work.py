@@ -200,6 +200,7 @@ async def session_fault(database_url: str) -> AsyncIterator[None]:
         yield
     finally:
         await conn.execute("DROP TRIGGER IF EXISTS prism_test_session_fault ON auth_session")
+        await conn.execute("DROP FUNCTION IF EXISTS prism_test_session_fault()")
         await conn.close()
 
 

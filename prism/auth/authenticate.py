@@ -5,11 +5,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import sqlalchemy as sa
-
 from prism.auth.rbac import Viewer
 from prism.auth.revocation import session_revoked
-from prism.db.tables import Membership
+from prism.db.lookups import member_role
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import PrismError, UnauthenticatedError
@@ -17,8 +15,6 @@ from prism.runtime import Runtime
 from prism.services.api_keys import LAST_USED_RESOLUTION_SECONDS, find_api_key, is_api_key, mark_used
 
 __all__ = ["Authentication", "authenticate", "credentials_from_connection_params", "credentials_from_header"]
-
-_MEMBERSHIP = Membership.__table__  # type: ignore[attr-defined]
 
 _CREATOR_LEFT = "This API key's creator is no longer a member of its organization; ask an administrator for a new key."
 
@@ -70,16 +66,9 @@ async def authenticate(runtime: Runtime, credential: str | None) -> Authenticati
 
 
 async def _role(uow: UnitOfWork, organization_id: UUID, user_id: UUID) -> Role | None:
-    """The user's role in the organization, read in that organization's scope."""
-    async with uow.session(organization_id, user_id) as session:
-        connection = await session.connection()
-        role = (
-            await connection.execute(
-                sa.select(_MEMBERSHIP.c.role).where(
-                    _MEMBERSHIP.c.organization_id == organization_id, _MEMBERSHIP.c.user_id == user_id
-                )
-            )
-        ).scalar()
+    """The user's role in the organization (a named look-up: one statement, no tenant setting needed)."""
+    async with uow.session() as session:
+        role = await member_role(session, organization_id, user_id)
     return Role(role) if role is not None else None
 
 

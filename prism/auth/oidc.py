@@ -18,7 +18,6 @@ import authlib.deprecate
 import httpx
 from authlib.common.security import is_secure_transport
 from joserfc.errors import JoseError
-from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
@@ -28,11 +27,11 @@ with warnings.catch_warnings():
     from authlib.integrations.starlette_client import OAuth, OAuthError
 
 from prism.config import OidcProvider
-from prism.db.tables import User
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import NotFoundError, PrismError
 from prism.services.audit import RequestMeta, record
 from prism.services.identity import AuthResult, IdentityService, MfaChallenge, normalise_email
+from prism.services.users import find_user_by_email
 
 __all__ = ["ID_TOKEN_ALGORITHMS", "OidcClients", "SsoError", "SsoErrorCode", "SsoIdentity", "SsoSignIn"]
 
@@ -211,8 +210,7 @@ class SsoSignIn:
             email = normalise_email(sso.email)
         except PrismError:
             email = ""
-        async with self._uow.session(None) as session:
-            user = (await session.exec(select(User).where(User.email == email))).first()
+        user = await find_user_by_email(self._uow, email)
         if user is None:
             raise SsoError(
                 SsoErrorCode.ACCOUNT_NOT_FOUND,

@@ -86,8 +86,9 @@ class UnitOfWork:
 
     async def _read(self, run: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
         if self._owner is not None and self._owner is asyncio.current_task():
-            # A service reading inside its own session block: it holds the connection already.
-            return await run(await self._connection(self.scope))
+            # A service reading inside its own session block: it holds the connection, in the block's scope.
+            assert self._conn is not None
+            return await run(self._conn)
 
         async def locked() -> T:
             async with self._exclusive():
@@ -110,9 +111,12 @@ class UnitOfWork:
         """
         scope = (organization_id, user_id)
         async with self._exclusive():
-            conn = await self._connection(scope)
             outer = self._session
             outer_scope = self._applied if outer is not None else None
+            if outer is not None and outer_scope != scope:
+                # What the outer block has pending was written in its scope: flush it before the scope changes.
+                await outer.flush()
+            conn = await self._connection(scope)
             if outer is None:
                 self._session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
             session = self._session
@@ -208,7 +212,8 @@ class UnitOfWork:
             self._conn = await self._engine.connect()
         if not self._conn.in_transaction():
             await self._conn.begin()
-            self._applied = None
+            # Settings made with set_config(..., true) end with their transaction: a new one is unscoped.
+            self._applied = (None, None)
         if self._applied != scope:
             await set_tenant(self._conn, *scope)
             self._applied = scope

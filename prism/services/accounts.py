@@ -20,6 +20,7 @@ from prism.runtime import Runtime
 from prism.services.audit import RequestMeta, record
 from prism.services.sessions import SessionService
 from prism.services.user_tokens import Purpose, consume_user_token, issue_user_token
+from prism.services.users import find_user_by_email, owner_of_user_token
 
 __all__ = ["AccountService"]
 
@@ -83,12 +84,16 @@ class AccountService:
 
     async def verify_email(self, token: str) -> User:
         """Mark the email of the token's user verified; the token works once, within 24 hours."""
-        async with self._uow.session(None) as session:
+        invalid = ValidationError(
+            "This verification link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN
+        )
+        owner = await owner_of_user_token(self._uow, token, Purpose.VERIFY_EMAIL)
+        if owner is None:
+            raise invalid
+        async with self._uow.session(None, owner) as session:
             row = await consume_user_token(session, token, Purpose.VERIFY_EMAIL)
             if row is None:
-                raise ValidationError(
-                    "This verification link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN
-                )
+                raise invalid
             user = await session.get(User, row.user_id)
             assert user is not None
             user.email_verified_at = user.email_verified_at or utcnow()
@@ -139,11 +144,11 @@ class AccountService:
             address = normalise_email(email)
         except PrismError:
             return
-        async with self._uow.session(None) as session:
-            user = (await session.exec(select(User).where(User.email == address))).first()
-            token = issue_user_token(session, user.id, Purpose.RESET_PASSWORD) if user is not None else None
-        if user is None or token is None:
+        user = await find_user_by_email(self._uow, address)
+        if user is None:
             return
+        async with self._uow.session(None, user.id) as session:
+            token = issue_user_token(session, user.id, Purpose.RESET_PASSWORD)
         await self._send(
             Message(
                 to=user.email,
@@ -162,13 +167,18 @@ class AccountService:
         from prism.services.identity import check_password
 
         check_password(new_password, "newPassword")
+        invalid = ValidationError(
+            "This reset link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN
+        )
+        # The token is checked before the password is hashed: a wrong token costs the server no hashing.
+        owner = await owner_of_user_token(self._uow, token, Purpose.RESET_PASSWORD)
+        if owner is None:
+            raise invalid
         password_hash = await asyncio.to_thread(hash_password, self._runtime.hasher, new_password)
-        async with self._uow.session(None) as session:
+        async with self._uow.session(None, owner) as session:
             row = await consume_user_token(session, token, Purpose.RESET_PASSWORD)
             if row is None:
-                raise ValidationError(
-                    "This reset link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN
-                )
+                raise invalid
             user = await session.get(User, row.user_id)
             assert user is not None
             await self._set_password(session, user.id, password_hash)

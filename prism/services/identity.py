@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from prism.auth.passwords import hash_password, verify_password
 from prism.auth.rbac import Viewer
 from prism.auth.throttle import LoginThrottle
+from prism.db.lookups import user_id_by_email
 from prism.db.tables import Membership, Organization, User
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
@@ -21,6 +22,7 @@ from prism.services.accounts import AccountService
 from prism.services.audit import RequestMeta
 from prism.services.mfa import MfaService
 from prism.services.sessions import AuthResult, SessionService
+from prism.services.users import find_user_by_email
 from prism.services.validation import clean_text
 
 __all__ = ["PASSWORD_MAX", "PASSWORD_MIN", "AuthResult", "IdentityService", "MfaChallenge", "check_password"]
@@ -95,14 +97,13 @@ class IdentityService:
         organization_name = clean_text(organization_name, "organizationName", max_length=120)
         check_password(password)
         password_hash = await asyncio.to_thread(hash_password, self._hasher, password)
-        organization_id = uuid4()
-        async with self._uow.session(organization_id) as session:
-            taken = (await session.exec(select(User.id).where(User.email == email))).first()
-            if taken is not None:
+        organization_id, user_id = uuid4(), uuid4()
+        async with self._uow.session(organization_id, user_id) as session:
+            if await user_id_by_email(session, email) is not None:
                 raise ValidationError(
                     "An account with this email exists; log in instead.", field="email", code=Code.ALREADY_EXISTS
                 )
-            user = User(email=email, name=name, password_hash=password_hash)
+            user = User(id=user_id, email=email, name=name, password_hash=password_hash)
             organization = Organization(id=organization_id, name=organization_name, slug=slugify(organization_name))
             session.add_all([user, organization])
             try:
@@ -129,8 +130,7 @@ class IdentityService:
         except PrismError:
             email = ""
         await self.throttle.check(email, self._meta.ip)
-        async with self._uow.session(None) as session:
-            user = (await session.exec(select(User).where(User.email == email))).first()
+        user = await find_user_by_email(self._uow, email)
         valid = await asyncio.to_thread(verify_password, self._hasher, user.password_hash if user else None, password)
         if user is None or not valid:
             await self.throttle.failed(email, self._meta.ip)

@@ -21,6 +21,7 @@ from prism.runtime import Runtime
 from prism.services.audit import RequestMeta, record
 from prism.services.sessions import AuthResult, SessionService
 from prism.services.user_tokens import Purpose, consume_user_token, find_user_token, issue_user_token
+from prism.services.users import owner_of_user_token
 
 __all__ = ["RECOVERY_CODES", "MfaService", "TotpEnrollment"]
 
@@ -68,8 +69,9 @@ class MfaService:
     async def _enrolling_user(self, mfa_token: str | None) -> tuple[User, UUID]:
         """The user enrolling and the organization to audit in: the viewer, or the holder of a log-in's mfaToken."""
         if mfa_token is not None:
-            async with self._uow.session(None) as session:
-                row = await find_user_token(session, mfa_token, Purpose.MFA_CHALLENGE)
+            owner = await owner_of_user_token(self._uow, mfa_token, Purpose.MFA_CHALLENGE)
+            async with self._uow.session(None, owner) as session:
+                row = await find_user_token(session, mfa_token, Purpose.MFA_CHALLENGE) if owner else None
                 user = await session.get(User, row.user_id) if row is not None else None
             if row is None or user is None or row.organization_id is None:
                 raise ValidationError(
@@ -167,8 +169,9 @@ class MfaService:
         """Finish a log-in with a TOTP code or a recovery code (each recovery code works once)."""
         if (code is None) == (recovery_code is None):
             raise ValidationError("Give either code or recoveryCode.", field="code")
-        async with self._uow.session(None) as session:
-            row = await find_user_token(session, mfa_token, Purpose.MFA_CHALLENGE)
+        owner = await owner_of_user_token(self._uow, mfa_token, Purpose.MFA_CHALLENGE)
+        async with self._uow.session(None, owner) as session:
+            row = await find_user_token(session, mfa_token, Purpose.MFA_CHALLENGE) if owner else None
             user = await session.get(User, row.user_id) if row is not None else None
         if row is None or user is None or row.organization_id is None:
             raise ValidationError(

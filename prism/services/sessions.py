@@ -14,6 +14,7 @@ from prism.auth.revocation import mark_session_revoked
 from prism.auth.tokens import hash_token, new_opaque_token
 from prism.db.access_tables import AuthSession, RefreshToken
 from prism.db.base import utcnow
+from prism.db.lookups import refresh_token_owner
 from prism.db.tables import Membership, Organization, User
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, NotFoundError, UnauthenticatedError
@@ -95,7 +96,11 @@ class SessionService:
         invalid = UnauthenticatedError(
             "The refresh token is invalid or has expired; log in again.", field="refreshToken", code=Code.INVALID_TOKEN
         )
-        async with self._uow.session(None) as session:
+        async with self._uow.session() as session:
+            owner = await refresh_token_owner(session, hash_token(refresh_token.strip()))
+        if owner is None:
+            raise invalid
+        async with self._uow.session(None, owner) as session:
             row = (
                 await session.exec(
                     select(RefreshToken, AuthSession)

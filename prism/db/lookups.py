@@ -1,0 +1,43 @@
+"""The named look-ups signing in needs before it knows whose rows it reads (migration 0005).
+
+Row-level security hides every user's rows from a transaction that is not scoped to that user, so finding an account
+by its email, or a token's owner by the token, goes through SECURITY DEFINER functions that answer one question each
+and return an id (or a role), never a row. The caller then scopes its transaction to that user and reads as usual.
+Each takes the session of the step it serves: the look-up runs in that step's transaction.
+"""
+
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+__all__ = ["member_role", "refresh_token_owner", "user_id_by_email", "user_token_owner"]
+
+
+async def _scalar(session: AsyncSession, call: sa.FunctionElement) -> object:  # type: ignore[type-arg]
+    connection = await session.connection()
+    return (await connection.execute(sa.select(call))).scalar()
+
+
+async def member_role(session: AsyncSession, organization_id: UUID, user_id: UUID) -> str | None:
+    """The user's role in the organization, None when they are not a member."""
+    role = await _scalar(session, sa.func.prism_member_role(organization_id, user_id))
+    return str(role) if role is not None else None
+
+
+async def user_id_by_email(session: AsyncSession, email: str) -> UUID | None:
+    """The id of the account with this (normalised) email address."""
+    found = await _scalar(session, sa.func.prism_user_id_by_email(email, type_=sa.Uuid))
+    return found if isinstance(found, UUID) else None
+
+
+async def user_token_owner(session: AsyncSession, token_hash: str, purpose: str) -> UUID | None:
+    """Whose unused, unexpired one-time token of this purpose has this hash."""
+    found = await _scalar(session, sa.func.prism_user_token_owner(token_hash, purpose, type_=sa.Uuid))
+    return found if isinstance(found, UUID) else None
+
+
+async def refresh_token_owner(session: AsyncSession, token_hash: str) -> UUID | None:
+    """Whose session the refresh token with this hash belongs to, used or not (reuse is detected afterwards)."""
+    found = await _scalar(session, sa.func.prism_refresh_token_owner(token_hash, type_=sa.Uuid))
+    return found if isinstance(found, UUID) else None
