@@ -21,10 +21,11 @@ run: $(STAMP) ## Start PRISM on http://127.0.0.1:8000 (embedded PostgreSQL unles
 test: $(STAMP) ## Run the whole test suite (TEST_DATABASE_URL, else an embedded PostgreSQL)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff, formatting, mypy and the tenant-scope check
+lint: $(STAMP) ## ruff, formatting, mypy, the import layers and the tenant-scope check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python scripts/check_scoped_reads.py
 
 fmt: $(STAMP) ## Format and auto-fix

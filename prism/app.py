@@ -16,11 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from prism.auth.authenticate import authenticate, credentials_from_header
 from prism.auth.smtp import mailer_from_settings
 from prism.auth.tokens import issuer_from_settings
 from prism.config import Settings
-from prism.context import Context
 from prism.db import migrate
 from prism.db.embedded import start_embedded_postgres
 from prism.db.engine import build_engine
@@ -31,13 +29,15 @@ from prism.kv import open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
 from prism.observability.tracing import setup_tracing, tracing_enabled
+from prism.ratelimit import RateLimiter
 from prism.runtime import Runtime, load_secret_key
+from prism.services.authentication import authenticate, credentials_from_header
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.middleware import RequestContextMiddleware
 from prism.web.persisted_queries import PersistedQueries
-from prism.web.ratelimit import RateLimiter
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
 from prism.web.sso import sso_routes
+from resolvers.context import Context
 from resolvers.cost import QueryLimits
 from resolvers.schema import build_schema
 

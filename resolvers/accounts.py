@@ -4,9 +4,9 @@ from datetime import datetime
 
 import strawberry
 
-from prism.context import Context
 from prism.errors import PrismError
 from resolvers.common import UserError, user_errors
+from resolvers.context import Context
 from resolvers.identity import Anyone, AuthPayload, Organization, User, auth_failed, auth_payload
 from resolvers.permissions import CanManageMembers, IsAuthenticated
 

@@ -11,10 +11,10 @@ from strawberry.permission import BasePermission
 from loaders.pagination import Order
 from loaders.sources import API_KEYS_BY_ORGANIZATION, ApiKeyListFilter
 from prism.auth.rbac import Permission, require
-from prism.context import Context
 from prism.errors import ForbiddenError, PrismError
 from prism.services.api_keys import ApiKeyScope as ServiceScope
 from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.context import Context
 from resolvers.permissions import IsAuthenticated
 
 if TYPE_CHECKING:

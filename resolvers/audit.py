@@ -12,9 +12,9 @@ from strawberry.scalars import JSON
 from loaders.audit import AUDIT_LOG_BY_ORGANIZATION, AuditListFilter
 from loaders.pagination import Order
 from prism.auth.rbac import Permission
-from prism.context import Context
 from prism.errors import ValidationError
 from resolvers.common import After, Before, Connection, First, Last, decode_id, load_connection
+from resolvers.context import Context
 from resolvers.permissions import _RolePermission
 
 if TYPE_CHECKING:

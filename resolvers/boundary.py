@@ -12,7 +12,7 @@ import strawberry
 from strawberry.extensions import FieldExtension
 from strawberry.extensions.field_extension import AsyncExtensionResolver
 
-from prism.context import Context
+from resolvers.context import Context
 
 __all__ = ["UseCaseBoundary", "add_use_case_boundaries"]
 

@@ -9,9 +9,9 @@ from strawberry import relay
 
 from loaders.pagination import Order
 from loaders.sources import COMMENTS_BY_REQUIREMENT, NoFilter
-from prism.context import Context
 from prism.errors import PrismError
 from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.context import Context
 from resolvers.identity import User
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanWrite

@@ -21,7 +21,7 @@ from loaders.pagination import (
 from prism.errors import Code, NotFoundError, PrismError, ValidationError
 
 if TYPE_CHECKING:
-    from prism.context import Context
+    from resolvers.context import Context
 
 __all__ = [
     "After",

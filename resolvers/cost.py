@@ -40,7 +40,7 @@ from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRul
 from strawberry.extensions import AddValidationRules, SchemaExtension
 
 from loaders.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from prism.web.ratelimit import RateLimiter, identity_of
+from prism.ratelimit import RateLimiter, identity_of
 
 __all__ = [
     "HideSuggestions",

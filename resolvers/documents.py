@@ -15,12 +15,12 @@ from loaders.sources import (
     DocumentListFilter,
     NoFilter,
 )
-from prism.context import Context
 from prism.domain import enums as domain
 from prism.errors import PrismError
 from prism.services.documents import DocumentChanges
 from resolvers.comments import Comment
 from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.context import Context
 from resolvers.enums import DocumentKind, DocumentStatus
 from resolvers.identity import User
 from resolvers.node import LoadedNode, find_node, load_node

@@ -10,10 +10,10 @@ from strawberry.permission import BasePermission
 from strawberry.relay import to_base64
 
 from prism.auth.throttle import ThrottledError
-from prism.context import Context
 from prism.errors import Code, ForbiddenError, PrismError
 from prism.services.identity import MfaChallenge
 from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, user_errors
+from resolvers.context import Context
 from resolvers.enums import Role
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, IsAuthenticated

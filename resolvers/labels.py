@@ -8,10 +8,10 @@ from strawberry import relay
 
 from loaders.pagination import Order
 from loaders.sources import LABELS_BY_ORGANIZATION, NoFilter
-from prism.context import Context
 from prism.errors import PrismError
 from prism.services.labels import LabelChanges
 from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.context import Context
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, CanWrite
 

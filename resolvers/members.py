@@ -16,12 +16,12 @@ from loaders.sources import (
     NoFilter,
 )
 from prism.auth.rbac import Permission
-from prism.context import Context
 from prism.domain.enums import Role as DomainRole
 from prism.errors import NotFoundError, PrismError
 from prism.services.teams import TeamChanges
 from prism.services.validation import UNSET
 from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.context import Context
 from resolvers.enums import Role
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanManageMembers, CanRead, IsAuthenticated

@@ -15,7 +15,6 @@ from loaders.sources import (
     SPRINTS_BY_PRODUCT,
     StateListFilter,
 )
-from prism.context import Context
 from prism.domain import enums as domain
 from prism.errors import PrismError
 from prism.services import releases as release_service
@@ -23,6 +22,7 @@ from prism.services import sprints as sprint_service
 from prism.services.releases import ReleaseChanges, ReleaseDraft
 from prism.services.sprints import SprintChanges, SprintDraft
 from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.context import Context
 from resolvers.enums import ReleaseState, SprintState
 from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite

@@ -10,7 +10,6 @@ from strawberry import relay
 
 from loaders.pagination import Order
 from loaders.sources import PRODUCTS_BY_ORGANIZATION, REQUIREMENTS_BY_PRODUCT, ProductListFilter
-from prism.context import Context
 from prism.errors import NotFoundError, PrismError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
@@ -26,6 +25,7 @@ from resolvers.common import (
     load_connection,
     user_errors,
 )
+from resolvers.context import Context
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanManageProducts, CanRead
 

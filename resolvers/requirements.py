@@ -17,7 +17,6 @@ from loaders.sources import (
     NoFilter,
     RequirementListFilter,
 )
-from prism.context import Context
 from prism.domain import enums as domain
 from prism.errors import NotFoundError, PrismError, ValidationError
 from prism.services.requirements import RequirementChanges, RequirementDraft
@@ -35,6 +34,7 @@ from resolvers.common import (
     load_connection,
     user_errors,
 )
+from resolvers.context import Context
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label

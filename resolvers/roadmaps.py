@@ -9,11 +9,11 @@ from strawberry import relay
 
 from loaders.pagination import Order
 from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP, ROADMAPS_BY_PRODUCT, NoFilter
-from prism.context import Context
 from prism.errors import PrismError
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.context import Context
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
 

@@ -15,13 +15,13 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionResult
 
-from prism.context import Context
 from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
+from resolvers.context import Context
 from resolvers.cost import QueryLimits, limit_extensions
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors

@@ -12,12 +12,6 @@ import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
-from prism.auth.authenticate import (
-    Authentication,
-    authenticate,
-    credentials_from_connection_params,
-    credentials_from_header,
-)
 from prism.auth.rbac import Permission
 from prism.db.tables import Product
 from prism.db.unit_of_work import UnitOfWork
@@ -25,6 +19,12 @@ from prism.domain.enums import Role
 from prism.errors import Code
 from prism.kv import KeyValueStore, MemoryStore, RedisStore
 from prism.runtime import Runtime
+from prism.services.authentication import (
+    Authentication,
+    authenticate,
+    credentials_from_connection_params,
+    credentials_from_header,
+)
 from tests.helpers import Account, create_api_key, create_product, uuid_of
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 
 from prism.app import build_app
 from prism.config import Settings
-from prism.web.ratelimit import RateLimiter
+from prism.ratelimit import RateLimiter
 from tests.helpers import TEST_REDIS_URL, GraphQLClient, GraphQLResult, client_from, sign_up
 
 VIEWER = "{ viewer { user { email } } }"

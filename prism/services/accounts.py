@@ -15,9 +15,10 @@ from prism.db.access_tables import UserToken
 from prism.db.base import utcnow
 from prism.db.tables import Membership, Organization, User
 from prism.db.unit_of_work import UnitOfWork
-from prism.errors import Code, UnauthenticatedError, ValidationError
+from prism.errors import Code, PrismError, UnauthenticatedError, ValidationError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta, record
+from prism.services.credentials import check_password, normalise_email
 from prism.services.sessions import SessionService
 from prism.services.user_tokens import Purpose, consume_user_token, issue_user_token
 from prism.services.users import find_user_by_email, owner_of_user_token
@@ -102,8 +103,6 @@ class AccountService:
 
     async def change_password(self, current_password: str, new_password: str) -> User:
         """Change the viewer's password; every other session of theirs is signed out."""
-        from prism.services.identity import check_password
-
         viewer = self._viewer
         if viewer is None or viewer.session_id is None:
             raise UnauthenticatedError("Sign in with an access token to change your password.")
@@ -137,9 +136,6 @@ class AccountService:
 
     async def request_password_reset(self, email: str) -> None:
         """Mail a reset link (1 h) when the address has an account; the answer never says whether it does."""
-        from prism.errors import PrismError
-        from prism.services.identity import normalise_email
-
         try:
             address = normalise_email(email)
         except PrismError:
@@ -164,8 +160,6 @@ class AccountService:
 
     async def reset_password(self, token: str, new_password: str) -> User:
         """Set a new password with a reset token (one use, 1 h); every session of the user is signed out."""
-        from prism.services.identity import check_password
-
         check_password(new_password, "newPassword")
         invalid = ValidationError(
             "This reset link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN

@@ -20,16 +20,13 @@ from prism.errors import Code, NotFoundError, PrismError, UnauthenticatedError, 
 from prism.runtime import Runtime
 from prism.services.accounts import AccountService
 from prism.services.audit import RequestMeta
+from prism.services.credentials import check_password, normalise_email
 from prism.services.mfa import MfaService
 from prism.services.sessions import AuthResult, SessionService
 from prism.services.users import find_user_by_email
 from prism.services.validation import clean_text
 
-__all__ = ["PASSWORD_MAX", "PASSWORD_MIN", "AuthResult", "IdentityService", "MfaChallenge", "check_password"]
-
-PASSWORD_MIN = 10
-PASSWORD_MAX = 256
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+__all__ = ["AuthResult", "IdentityService", "MfaChallenge"]
 
 
 @dataclass(frozen=True)
@@ -38,22 +35,6 @@ class MfaChallenge:
 
     mfa_token: str
     enrollment_required: bool
-
-
-def normalise_email(email: str) -> str:
-    """Emails are compared case-insensitively and stored in lower case."""
-    cleaned = clean_text(email, "email", max_length=254).lower()
-    if not _EMAIL.match(cleaned):
-        raise ValidationError("email is not a valid address.", field="email")
-    return cleaned
-
-
-def check_password(password: str, field: str = "password") -> None:
-    """Refuse a new password outside the allowed length."""
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise ValidationError(
-            f"{field} must be {PASSWORD_MIN} to {PASSWORD_MAX} characters long.", field=field, code=Code.OUT_OF_RANGE
-        )
 
 
 def slugify(name: str) -> str:

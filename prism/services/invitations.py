@@ -21,7 +21,8 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import Code, ForbiddenError, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
-from prism.services.identity import AuthResult, IdentityService, normalise_email
+from prism.services.credentials import normalise_email
+from prism.services.identity import AuthResult, IdentityService
 from prism.services.members import check_grantable
 from prism.services.validation import get_for_update
 

@@ -7,7 +7,7 @@
 - One operation per request: a JSON array (a batch) is refused with 400, so a batch limit is 1 (docs/api.md).
 - Automatic persisted queries (`extensions.persistedQuery`), over POST and GET (prism/web/persisted_queries.py).
 - Rate limits per IP and identity before execution, and the query-cost budget during it: both answer 429 with a
-  RATE_LIMITED error and a `Retry-After` header (prism/web/ratelimit.py, resolvers/cost.py).
+  RATE_LIMITED error and a `Retry-After` header (prism/ratelimit.py, resolvers/cost.py).
 """
 
 import json
@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from graphql import GraphQLError, OperationType, parse
@@ -26,14 +26,32 @@ from starlette.responses import Response
 from strawberry import Schema
 from strawberry.types import ExecutionResult
 
-from prism.context import Context
+from prism.auth.rbac import Viewer
+from prism.db.unit_of_work import UnitOfWork
+from prism.ratelimit import RateLimiter
+from prism.services.audit import RequestMeta
 from prism.web.persisted_queries import PersistedQueries, PersistedQueryError, PersistedQueryRequest, requested
-from prism.web.ratelimit import RateLimiter
 
-__all__ = ["GraphQLHTTP", "RequestError", "stdlib_json"]
+__all__ = ["GraphQLHTTP", "RequestContext", "RequestError", "stdlib_json"]
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+
+
+class RequestContext(Protocol):
+    """What the endpoint needs of the GraphQL context the composition root builds (resolvers/context.py)."""
+
+    @property
+    def request_id(self) -> str: ...
+
+    @property
+    def viewer(self) -> Viewer | None: ...
+
+    @property
+    def meta(self) -> RequestMeta: ...
+
+    @property
+    def uow(self) -> UnitOfWork: ...
 
 
 class RequestError(Exception):
@@ -129,7 +147,7 @@ class GraphQLHTTP:
     def __init__(
         self,
         schema: Schema,
-        make_context: Callable[[Request], Awaitable[Context]],
+        make_context: Callable[[Request], Awaitable[RequestContext]],
         *,
         max_body_bytes: int,
         graphiql: Callable[[Request], Awaitable[Response]] | None = None,

@@ -22,13 +22,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from strawberry.relay import GlobalID
 
-from prism.auth.oidc import OidcClients, SsoError, SsoErrorCode, SsoSignIn
+from prism.auth.oidc import OidcClients, SsoError, SsoErrorCode
 from prism.config import Settings
 from prism.db.unit_of_work import UnitOfWork
 from prism.runtime import Runtime, load_secret_key
 from prism.services.audit import RequestMeta
 from prism.services.identity import MfaChallenge
 from prism.services.registry import Services
+from prism.services.sso import SsoSignIn
 
 __all__ = ["SESSION_COOKIE", "sso_routes"]
 
