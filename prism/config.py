@@ -68,6 +68,14 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a request waits for a free database connection before answering 503.",
     )
+    database_idle_in_transaction_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "PostgreSQL ends a session left idle inside a transaction this long: a safety net, since every request "
+            "ends its transaction before it gives its connection back."
+        ),
+    )
 
     secret_key: SecretStr | None = Field(
         default=None, description="Signing key for access tokens; generated and kept under `home` when unset."

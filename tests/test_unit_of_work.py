@@ -284,3 +284,11 @@ async def test_a_sign_up_that_fails_midway_leaves_no_account_and_mails_nothing(
     finally:
         await conn.close()
     assert (users, organizations) == (0, 0)
+
+
+async def test_postgresql_ends_a_session_left_idle_in_a_transaction_as_a_safety_net(app: Starlette) -> None:
+    import sqlalchemy as sa
+
+    async with app.state.runtime().engine.connect() as conn:
+        timeout = (await conn.execute(sa.text("SHOW idle_in_transaction_session_timeout"))).scalar()
+    assert timeout == "1min"

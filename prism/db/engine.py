@@ -46,12 +46,16 @@ def build_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     pool_timeout: float = 30.0,
+    idle_in_transaction_timeout: float | None = None,
     reset_on_return: bool = False,
 ) -> AsyncEngine:
     """An engine over asyncpg whose statements are counted per request.
 
     `reset_on_return=True` restores SQLAlchemy's default rollback-on-release (for `PRISM_PERF_BASELINE` only).
     """
+    server_settings = {"application_name": "prism"}
+    if idle_in_transaction_timeout is not None:
+        server_settings["idle_in_transaction_session_timeout"] = str(int(idle_in_transaction_timeout * 1000))
     engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
@@ -62,7 +66,9 @@ def build_engine(
         # asyncpg adapter skips the reset's ROLLBACK when no transaction is open, and it never runs asyncpg's own
         # pool reset, RESET ALL; UNLISTEN *; ...: docs/performance.md shows the statements each setting sends.)
         pool_reset_on_return="rollback" if reset_on_return else None,
-        connect_args={"server_settings": {"application_name": "prism"}},
+        connect_args={"server_settings": server_settings},
+        # Statement parameters carry passwords and tokens: errors and logs show the SQL, never its values.
+        hide_parameters=True,
     )
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     return engine
