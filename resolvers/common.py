@@ -1,7 +1,7 @@
 """Shared GraphQL building blocks: user errors, connections, global ids and pagination arguments."""
 
 import enum
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -79,11 +79,19 @@ class Edge(Generic[NodeType]):
     node: NodeType = strawberry.field(description="The item.")
 
 
+def _edges(root: strawberry.Parent["Connection[Any]"]) -> list[Edge[Any]]:
+    # Built only when a query asks for them: most clients read `nodes`, and an edge object per row costs time.
+    return [Edge(cursor=cursor, node=node) for cursor, node in zip(root._cursors, root.nodes, strict=True)]
+
+
 @strawberry.type(description="A page of a list, with cursors to fetch the pages around it (Relay connection).")
 class Connection(Generic[NodeType]):
-    edges: list[Edge[NodeType]] = strawberry.field(description="The items of this page with their cursors.")
+    edges: list[Edge[NodeType]] = strawberry.field(
+        resolver=_edges, graphql_type=list[Edge[NodeType]], description="The items of this page with their cursors."
+    )
     nodes: list[NodeType] = strawberry.field(description="The items of this page, without cursors.")
     page_info: relay.PageInfo = strawberry.field(description="Whether more pages exist, and cursors to reach them.")
+    _cursors: strawberry.Private[Sequence[str]]
     _count_key: strawberry.Private[CountKey]
 
     @strawberry.field(description="How many items the whole list holds, across all pages.")
@@ -127,8 +135,8 @@ async def load_connection(
     page = await info.context.loaders.page.load(key)
     nodes = [build(row) for row in page.rows]
     return Connection(
-        edges=[Edge(cursor=cursor, node=node) for cursor, node in zip(page.cursors, nodes, strict=True)],
         nodes=nodes,
+        _cursors=page.cursors,
         page_info=relay.PageInfo(
             has_next_page=page.has_next_page,
             has_previous_page=page.has_previous_page,
