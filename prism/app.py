@@ -30,6 +30,7 @@ from prism.kv import open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
 from prism.observability.tracing import setup_tracing, tracing_enabled
+from prism.production import check_production_settings
 from prism.runtime import Runtime, load_secret_key
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.middleware import RequestContextMiddleware
@@ -89,12 +90,9 @@ def build_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        check_production_settings(settings)
         embedded = None
         url = settings.database_url
-        if url is None and settings.environment == "production":
-            raise RuntimeError(
-                "DATABASE_URL is required in production: the embedded PostgreSQL is for laptops and tests."
-            )
         admin_url = settings.database_admin_url or url
         if url is None:
             embedded = await asyncio.to_thread(start_embedded_postgres, settings.home_path)

@@ -47,7 +47,12 @@ def serve(host: str | None, port: int | None, reload: bool, workers: int) -> Non
     """Run the HTTP server: GraphQL and GraphiQL at /graphql, /healthz, /readyz, /metrics."""
     import uvicorn
 
+    from prism.production import production_refusals
+
     settings = Settings()
+    refusals = production_refusals(settings)
+    if refusals:
+        raise click.ClickException(" ".join(refusals))
     if workers > 1 and not settings.database_url:
         raise click.UsageError("Several workers need a shared DATABASE_URL; the embedded database serves one.")
     uvicorn.run(
