@@ -151,7 +151,7 @@ OUTSIDE_PYTHON = [
     # `${VAR:-default}` in compose files
     re.compile(rf"\$\{{{SECRET_NAME}:-([^}}]+)\}}"),
     # VAR=value (env files, shell examples) and VAR: value (YAML), quoted or not
-    re.compile(rf"\b{SECRET_NAME}[ \t]*[=:][ \t]*[\"']?([^\s\"'`${{}}-][^\s\"'`${{}}]*)"),
+    re.compile(rf"\b{SECRET_NAME}[ \t]*[=:][ \t]*[\"']?([^\s\"'`${{}}?-][^\s\"'`${{}}]*)"),
 ]
 IN_PYTHON = [
     # secret_key="...", SECRET_KEY = "...", SecretStr("...")
