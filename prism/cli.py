@@ -13,6 +13,12 @@ from prism.config import Settings
 __all__ = ["main"]
 
 
+UNSHARED_STATE = (
+    "Several workers without REDIS_URL each keep their own session revocations, log-in throttling and rate limits: "
+    "a token logged out on one worker still works on another, and every limit counts per worker."
+)
+
+
 @contextmanager
 def database_url(settings: Settings) -> Iterator[str]:
     """The owner's URL for administrative commands: DATABASE_ADMIN_URL, else DATABASE_URL, else the embedded
@@ -42,8 +48,18 @@ def main() -> None:
 @click.option("--host", default=None, help="Interface to bind (default: PRISM_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default: PRISM_PORT or 8000).")
 @click.option("--reload", is_flag=True, help="Restart when code changes (development only).")
-@click.option("--workers", default=1, show_default=True, help="Worker processes (needs DATABASE_URL when > 1).")
-def serve(host: str | None, port: int | None, reload: bool, workers: int) -> None:
+@click.option(
+    "--workers", default=1, show_default=True, help="Worker processes (needs DATABASE_URL and REDIS_URL when > 1)."
+)
+@click.option(
+    "--accept-per-worker-state",
+    is_flag=True,
+    help=(
+        "Run several workers without REDIS_URL anyway: each worker then keeps its own session revocations, log-in "
+        "throttling and rate limits."
+    ),
+)
+def serve(host: str | None, port: int | None, reload: bool, workers: int, accept_per_worker_state: bool) -> None:
     """Run the HTTP server: GraphQL and GraphiQL at /graphql, /healthz, /readyz, /metrics."""
     import uvicorn
 
@@ -55,6 +71,12 @@ def serve(host: str | None, port: int | None, reload: bool, workers: int) -> Non
         raise click.ClickException(" ".join(refusals))
     if workers > 1 and not settings.database_url:
         raise click.UsageError("Several workers need a shared DATABASE_URL; the embedded database serves one.")
+    if workers > 1 and not settings.redis_url:
+        if not accept_per_worker_state:
+            raise click.UsageError(
+                f"{UNSHARED_STATE} Set REDIS_URL, or pass --accept-per-worker-state to run like this anyway."
+            )
+        click.echo(f"Warning: {UNSHARED_STATE} (--accept-per-worker-state)", err=True)
     uvicorn.run(
         "prism.main:app",
         host=host or settings.host,
