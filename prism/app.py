@@ -207,7 +207,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         schema,
         make_context,
         max_body_bytes=settings.max_body_bytes,
-        graphiql=graphiql_page if settings.graphiql else None,
+        graphiql=graphiql_page if settings.graphiql_enabled else None,
         encode=stdlib_json if baseline else orjson.dumps,
         rate_limiter=rate_limiter,
         persisted_queries=PersistedQueries(lambda: runtime().kv, settings.persisted_query_ttl_seconds),
@@ -219,7 +219,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         # Browsers ask for it on every GraphiQL load; an empty answer keeps their consoles quiet.
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
-        *(graphiql_routes() if settings.graphiql else []),
+        *(graphiql_routes() if settings.graphiql_enabled else []),
         *sso_routes(settings, runtime),
     ]
 

@@ -125,7 +125,9 @@ class Settings(BaseSettings):
         default=None, description="`json` or `console`; unset: JSON in production, readable lines elsewhere."
     )
 
-    graphiql: bool = True
+    graphiql: bool | None = Field(
+        default=None, description="Serve GraphiQL to browsers at /graphql; unset: on except in production."
+    )
     max_query_depth: int = 12
     max_body_bytes: int = 1_000_000
     max_query_aliases: int = Field(default=30, ge=0, description="Most aliased fields one GraphQL document may use.")
@@ -159,6 +161,13 @@ class Settings(BaseSettings):
     hsts_max_age_seconds: int = Field(
         default=63_072_000, ge=0, description="Strict-Transport-Security max-age, sent in production (0: never)."
     )
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        """Whether browsers get GraphiQL at /graphql (setting, else on outside production)."""
+        if self.graphiql is not None:
+            return self.graphiql
+        return self.environment != "production"
 
     @property
     def introspection_enabled(self) -> bool:
