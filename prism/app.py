@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 import orjson
 import sqlalchemy as sa
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -33,6 +32,7 @@ from prism.observability.tracing import setup_tracing, tracing_enabled
 from prism.production import check_production_settings
 from prism.runtime import Runtime, load_secret_key
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
+from prism.web.metrics import metrics_endpoint, serves_metrics
 from prism.web.middleware import RequestContextMiddleware
 from prism.web.persisted_queries import PersistedQueries
 from prism.web.ratelimit import RateLimiter
@@ -198,9 +198,6 @@ def build_app(settings: Settings | None = None) -> Starlette:
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
         )
 
-    async def metrics_endpoint(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
     from prism.web.graphiql import graphiql_page, graphiql_routes
 
     graphql = GraphQLHTTP(
@@ -216,7 +213,11 @@ def build_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", graphql.endpoint, methods=GRAPHQL_METHODS),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *(
+            [Route("/metrics", metrics_endpoint(metrics, settings.metrics_token), methods=["GET"])]
+            if serves_metrics(settings)
+            else []
+        ),
         # Browsers ask for it on every GraphiQL load; an empty answer keeps their consoles quiet.
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         *(graphiql_routes() if settings.graphiql_enabled else []),

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         default=None, description="`json` or `console`; unset: JSON in production, readable lines elsewhere."
     )
 
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics requires; unset: /metrics is open, and in production not served at all.",
+    )
+
     graphiql: bool | None = Field(
         default=None, description="Serve GraphiQL to browsers at /graphql; unset: on except in production."
     )

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from prism.auth.weak_secrets import GENERATE_KEY_HINT, PUBLISHED_SECRETS, signing_key_weakness
+from prism.auth.weak_secrets import GENERATE_KEY_HINT, PUBLISHED_SECRETS, key_weakness
 from prism.config import Settings
 
 __all__ = ["UnsafeProductionSettingsError", "check_production_settings", "production_refusals"]
@@ -29,8 +29,10 @@ def production_refusals(settings: Settings) -> list[str]:
         refusals.append("DATABASE_URL is required in production: the embedded PostgreSQL is for laptops and tests.")
     keys = [("PRISM_SECRET_KEY", settings.secret_key)] if settings.secret_key is not None else []
     keys += [(f"PRISM_JWT_KEYS key {key.kid!r}", key.secret) for key in settings.jwt_keys or []]
+    if settings.metrics_token is not None:
+        keys.append(("PRISM_METRICS_TOKEN", settings.metrics_token))
     for name, key in keys:
-        weakness = signing_key_weakness(key.get_secret_value())
+        weakness = key_weakness(key.get_secret_value())
         if weakness is not None:
             refusals.append(f"{name} {weakness}; {GENERATE_KEY_HINT}")
     passwords = [

@@ -22,7 +22,7 @@ import yaml  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
 from prism import cli
-from prism.auth.weak_secrets import signing_key_weakness
+from prism.auth.weak_secrets import key_weakness
 from prism.config import Settings
 from prism.db.engine import async_url
 from prism.errors import Code
@@ -359,7 +359,7 @@ def test_init_env_fills_every_secret_with_a_fresh_strong_value_and_never_overwri
     env, other = _generated_env(first), _generated_env(second)
     secrets = {name: value for name, value in env.items() if SECRET_VARIABLE.search(name)}
     assert set(secrets) == {"POSTGRES_PASSWORD", "PRISM_APP_ROLE_PASSWORD", "PRISM_SECRET_KEY", "MINIO_ROOT_PASSWORD"}
-    assert all(signing_key_weakness(value) is None for value in secrets.values())
+    assert all(key_weakness(value) is None for value in secrets.values())
     assert len(set(secrets.values())) == len(secrets), "each secret is its own"
     assert all(other[name] != value for name, value in secrets.items()), "each run makes new ones"
     assert {name: value for name, value in env.items() if name not in secrets} == {

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from prism import cli
 from prism.app import build_app
-from prism.auth.weak_secrets import PUBLISHED_SECRETS, signing_key_weakness
+from prism.auth.weak_secrets import PUBLISHED_SECRETS, key_weakness
 from prism.config import JwtKey, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +72,13 @@ async def test_production_refuses_a_published_key_anywhere_in_the_jwt_key_list(s
     message = await refusal(production(settings, jwt_keys=keys))
 
     assert message.startswith("PRISM_JWT_KEYS key '2026-10' is published in PRISM's repository")
+
+
+async def test_production_refuses_a_metrics_token_anyone_could_guess(settings: Settings) -> None:
+    predictable = "metrics" * 5
+    message = await refusal(production(settings, metrics_token=SecretStr(predictable)))
+
+    assert message.startswith("PRISM_METRICS_TOKEN is too predictable")
 
 
 async def test_production_refuses_database_passwords_from_the_repository(settings: Settings) -> None:
@@ -134,7 +141,7 @@ def test_prism_serve_refuses_a_published_key_with_one_sentence_and_no_traceback(
 )
 def test_keys_made_by_the_usual_generators_are_accepted(make_key: Callable[[random.Random], str]) -> None:
     rng = random.Random(7)  # seeded: the same thousand keys on every run
-    refused = [key for key in (make_key(rng) for _ in range(1000)) if signing_key_weakness(key)]
+    refused = [key for key in (make_key(rng) for _ in range(1000)) if key_weakness(key)]
     assert refused == []
 
 

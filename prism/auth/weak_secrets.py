@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 from itertools import pairwise
 
-__all__ = ["GENERATE_KEY_HINT", "MIN_KEY_CHARACTERS", "PUBLISHED_SECRETS", "signing_key_weakness"]
+__all__ = ["GENERATE_KEY_HINT", "MIN_KEY_CHARACTERS", "PUBLISHED_SECRETS", "key_weakness"]
 
 MIN_KEY_CHARACTERS = 32
 GENERATE_KEY_HINT = 'generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
@@ -41,10 +41,10 @@ _MIN_ESTIMATED_BITS = 64
 _MAX_REPEATED_TRIGRAMS = 1 / 3
 
 
-def signing_key_weakness(key: str) -> str | None:
-    """Why `key` must not sign tokens in production (a phrase to put after the setting's name), or None."""
+def key_weakness(key: str) -> str | None:
+    """Why `key` must not sign tokens or guard /metrics in production (a phrase after the setting's name), or None."""
     if key in PUBLISHED_SECRETS:
-        return "is published in PRISM's repository, so anyone can sign tokens with it"
+        return "is published in PRISM's repository, so anyone knows it"
     if len(key) < MIN_KEY_CHARACTERS:
         return f"is shorter than {MIN_KEY_CHARACTERS} characters"
     if _estimated_bits(key) < _MIN_ESTIMATED_BITS or _repeated_trigram_share(key) > _MAX_REPEATED_TRIGRAMS:
