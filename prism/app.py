@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from prism.auth.authenticate import authenticate, credentials_from_header
 from prism.auth.smtp import mailer_from_settings
@@ -257,6 +258,10 @@ def build_app(settings: Settings | None = None) -> Starlette:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         app.add_middleware(OpenTelemetryMiddleware, excluded_urls="healthz,metrics")
+    if settings.trusted_proxy_list:
+        # Outermost, so everything inside (rate limits, sessions, audit) sees the client the proxy names; `prism serve`
+        # turns uvicorn's own handling off, which would otherwise trust any proxy on 127.0.0.1.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     app.state.schema = schema
     app.state.settings = settings
     app.state.runtime = runtime

@@ -5,12 +5,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
 from prism.config import Settings
 
-__all__ = ["main"]
+__all__ = ["main", "server_options"]
 
 
 UNSHARED_STATE = (
@@ -83,11 +84,23 @@ def serve(host: str | None, port: int | None, reload: bool, workers: int, accept
         port=port or settings.port,
         reload=reload,
         workers=workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        **server_options(settings),
     )
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn options `prism serve` always uses.
+
+    No `Server: uvicorn` header, and no proxy headers at uvicorn's level: by default uvicorn believes
+    X-Forwarded-For from any proxy on 127.0.0.1, whereas the app believes it only from PRISM_TRUSTED_PROXIES.
+    """
+    return {
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+    }
 
 
 @main.group()
