@@ -8,13 +8,13 @@ from contextlib import asynccontextmanager
 
 import orjson
 import sqlalchemy as sa
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from prism.auth.smtp import mailer_from_settings
 from prism.auth.tokens import issuer_from_settings
@@ -29,10 +29,12 @@ from prism.kv import open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
 from prism.observability.tracing import setup_tracing, tracing_enabled
+from prism.production import check_production_settings
 from prism.ratelimit import RateLimiter
 from prism.runtime import Runtime, load_secret_key
 from prism.services.authentication import authenticate, credentials_from_header
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
+from prism.web.metrics import metrics_endpoint, serves_metrics
 from prism.web.middleware import RequestContextMiddleware
 from prism.web.persisted_queries import PersistedQueries
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
@@ -90,12 +92,9 @@ def build_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        check_production_settings(settings)
         embedded = None
         url = settings.database_url
-        if url is None and settings.environment == "production":
-            raise RuntimeError(
-                "DATABASE_URL is required in production: the embedded PostgreSQL is for laptops and tests."
-            )
         admin_url = settings.database_admin_url or url
         if url is None:
             embedded = await asyncio.to_thread(start_embedded_postgres, settings.home_path)
@@ -198,16 +197,13 @@ def build_app(settings: Settings | None = None) -> Starlette:
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
         )
 
-    async def metrics_endpoint(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
-
     from prism.web.graphiql import graphiql_page, graphiql_routes
 
     graphql = GraphQLHTTP(
         schema,
         make_context,
         max_body_bytes=settings.max_body_bytes,
-        graphiql=graphiql_page if settings.graphiql else None,
+        graphiql=graphiql_page if settings.graphiql_enabled else None,
         encode=stdlib_json if baseline else orjson.dumps,
         rate_limiter=rate_limiter,
         persisted_queries=PersistedQueries(lambda: runtime().kv, settings.persisted_query_ttl_seconds),
@@ -216,10 +212,14 @@ def build_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", graphql.endpoint, methods=GRAPHQL_METHODS),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *(
+            [Route("/metrics", metrics_endpoint(metrics, settings.metrics_token), methods=["GET"])]
+            if serves_metrics(settings)
+            else []
+        ),
         # Browsers ask for it on every GraphiQL load; an empty answer keeps their consoles quiet.
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
-        *(graphiql_routes() if settings.graphiql else []),
+        *(graphiql_routes() if settings.graphiql_enabled else []),
         *sso_routes(settings, runtime),
     ]
 
@@ -256,6 +256,10 @@ def build_app(settings: Settings | None = None) -> Starlette:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         app.add_middleware(OpenTelemetryMiddleware, excluded_urls="healthz,metrics")
+    if settings.trusted_proxy_list:
+        # Outermost, so everything inside (rate limits, sessions, audit) sees the client the proxy names; `prism serve`
+        # turns uvicorn's own handling off, which would otherwise trust any proxy on 127.0.0.1.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
     app.state.schema = schema
     app.state.settings = settings
     app.state.runtime = runtime

@@ -5,12 +5,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
 from prism.config import Settings
 
-__all__ = ["main"]
+__all__ = ["main", "server_options"]
+
+
+UNSHARED_STATE = (
+    "Several workers without REDIS_URL each keep their own session revocations, log-in throttling and rate limits: "
+    "a token logged out on one worker still works on another, and every limit counts per worker."
+)
 
 
 @contextmanager
@@ -42,25 +49,58 @@ def main() -> None:
 @click.option("--host", default=None, help="Interface to bind (default: PRISM_HOST or 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port to listen on (default: PRISM_PORT or 8000).")
 @click.option("--reload", is_flag=True, help="Restart when code changes (development only).")
-@click.option("--workers", default=1, show_default=True, help="Worker processes (needs DATABASE_URL when > 1).")
-def serve(host: str | None, port: int | None, reload: bool, workers: int) -> None:
+@click.option(
+    "--workers", default=1, show_default=True, help="Worker processes (needs DATABASE_URL and REDIS_URL when > 1)."
+)
+@click.option(
+    "--accept-per-worker-state",
+    is_flag=True,
+    help=(
+        "Run several workers without REDIS_URL anyway: each worker then keeps its own session revocations, log-in "
+        "throttling and rate limits."
+    ),
+)
+def serve(host: str | None, port: int | None, reload: bool, workers: int, accept_per_worker_state: bool) -> None:
     """Run the HTTP server: GraphQL and GraphiQL at /graphql, /healthz, /readyz, /metrics."""
     import uvicorn
 
+    from prism.production import production_refusals
+
     settings = Settings()
+    refusals = production_refusals(settings)
+    if refusals:
+        raise click.ClickException(" ".join(refusals))
     if workers > 1 and not settings.database_url:
         raise click.UsageError("Several workers need a shared DATABASE_URL; the embedded database serves one.")
+    if workers > 1 and not settings.redis_url:
+        if not accept_per_worker_state:
+            raise click.UsageError(
+                f"{UNSHARED_STATE} Set REDIS_URL, or pass --accept-per-worker-state to run like this anyway."
+            )
+        click.echo(f"Warning: {UNSHARED_STATE} (--accept-per-worker-state)", err=True)
     uvicorn.run(
         "prism.main:app",
         host=host or settings.host,
         port=port or settings.port,
         reload=reload,
         workers=workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        **server_options(settings),
     )
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn options `prism serve` always uses.
+
+    No `Server: uvicorn` header, and no proxy headers at uvicorn's level: by default uvicorn believes
+    X-Forwarded-For from any proxy on 127.0.0.1, whereas the app believes it only from PRISM_TRUSTED_PROXIES.
+    """
+    return {
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+    }
 
 
 @main.group()

@@ -1,10 +1,11 @@
 """Settings: the only place that reads the environment."""
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["JwtKey", "OidcProvider", "Settings"]
@@ -36,6 +37,14 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
+    trusted_proxies: str = Field(
+        default="",
+        validation_alias=AliasChoices("PRISM_TRUSTED_PROXIES", "FORWARDED_ALLOW_IPS"),
+        description=(
+            "Comma-separated addresses or networks (`10.0.0.0/8`) of the proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto are believed, or `*` for any; none by default."
+        ),
+    )
 
     database_url: str | None = Field(
         default=None,
@@ -133,7 +142,14 @@ class Settings(BaseSettings):
         default=None, description="`json` or `console`; unset: JSON in production, readable lines elsewhere."
     )
 
-    graphiql: bool = True
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token /metrics requires; unset: /metrics is open, and in production not served at all.",
+    )
+
+    graphiql: bool | None = Field(
+        default=None, description="Serve GraphiQL to browsers at /graphql; unset: on except in production."
+    )
     max_query_depth: int = 12
     max_body_bytes: int = 1_000_000
     max_query_aliases: int = Field(default=30, ge=0, description="Most aliased fields one GraphQL document may use.")
@@ -168,6 +184,26 @@ class Settings(BaseSettings):
         default=63_072_000, ge=0, description="Strict-Transport-Security max-age, sent in production (0: never)."
     )
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for entry in _split(value):
+            if entry != "*":
+                ipaddress.ip_network(entry, strict=False)  # a ValueError names the setting and the entry
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        """The proxies whose forwarding headers are believed: addresses, networks or `*`; empty for none."""
+        return _split(self.trusted_proxies)
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        """Whether browsers get GraphiQL at /graphql (setting, else on outside production)."""
+        if self.graphiql is not None:
+            return self.graphiql
+        return self.environment != "production"
+
     @property
     def introspection_enabled(self) -> bool:
         """Whether introspection is answered (setting, else on outside production)."""
@@ -196,3 +232,7 @@ class Settings(BaseSettings):
         path = self.home.expanduser().resolve()
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def _split(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]

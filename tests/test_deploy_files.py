@@ -5,10 +5,12 @@ No container engine runs where the tests run, so the Dockerfile is parsed as tex
 the settings the environment sets, and the names the docs list.
 """
 
-import inspect
 import json
 import re
 import shlex
+import shutil
+import stat
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,14 +21,17 @@ import yaml  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
 from prism import cli
+from prism.auth.weak_secrets import key_weakness
 from prism.config import Settings
 from prism.db.engine import async_url
 from prism.errors import Code
+from prism.production import production_refusals
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 COMPOSE = ROOT / "deploy" / "compose.yaml"
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
+INIT_ENV = ROOT / "deploy" / "init-env.sh"
 DOCKERIGNORE = ROOT / ".dockerignore"
 OPERATIONS = ROOT / "docs" / "operations.md"
 API = ROOT / "docs" / "api.md"
@@ -199,10 +204,34 @@ def _services() -> dict[str, Any]:
     return _compose()["services"]  # type: ignore[no-any-return]
 
 
-def _interpolate(value: str) -> str:
-    """A compose value with `${VAR:-default}` replaced by its default and `$$` by `$`, as with an empty .env."""
-    substituted = re.sub(r"(?<!\$)\$\{(\w+)(?::-([^}]*))?\}", lambda m: m.group(2) or "", value)
+class MissingVariableError(Exception):
+    """Compose would refuse to start: a `${VAR:?message}` variable is unset or empty."""
+
+
+def _interpolate(value: str, env: dict[str, str] | None = None) -> str:
+    """A compose value as Compose reads it with `env` as deploy/.env: `${VAR}`, `${VAR:-default}`, `${VAR:?error}`
+    (MissingVariableError when VAR is unset or empty) and `$$` for `$`."""
+    env = env or {}
+
+    def substitute(match: re.Match[str]) -> str:
+        name, operator, argument = match.group(1), match.group(2), match.group(3)
+        if env.get(name):
+            return env[name]
+        if operator == ":?":
+            raise MissingVariableError(f"{name}: {argument}")
+        return argument if operator == ":-" else ""
+
+    substituted = re.sub(r"(?<!\$)\$\{(\w+)(?:(:-|:\?)([^}]*))?\}", substitute, value)
     return substituted.replace("$$", "$")
+
+
+def _generated_env(directory: Path) -> dict[str, str]:
+    """The deploy/.env that deploy/init-env.sh writes, run on a copy of deploy/ in `directory`."""
+    for name in (INIT_ENV.name, ENV_EXAMPLE.name):
+        shutil.copy(COMPOSE.parent / name, directory / name)
+    subprocess.run(["sh", str(directory / INIT_ENV.name)], check=True, capture_output=True)
+    lines = (directory / ".env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if re.match(r"^[A-Z][A-Z0-9_]*=", line))
 
 
 def test_compose_serves_through_an_unprivileged_role_and_migrates_as_the_owner() -> None:
@@ -227,18 +256,22 @@ def test_compose_builds_prism_from_the_deploy_dockerfile() -> None:
     assert (context / build["dockerfile"]).resolve() == DOCKERFILE
 
 
-def test_the_prism_environment_in_compose_is_understood_by_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_prism_environment_in_compose_with_generated_secrets_passes_the_production_checks(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env = _generated_env(tmp_path)
     environment = _services()["prism"]["environment"]
-    for name, value in environment.items():
+    for name, value in {**_env(_stages()[1][-1]), **environment}.items():
         if value is not None:
-            monkeypatch.setenv(name, _interpolate(str(value)))
+            monkeypatch.setenv(name, _interpolate(str(value), env))
     settings = Settings()
+    assert settings.environment == "production", "the image sets it"
     assert settings.database_url is not None
     url = make_url(async_url(settings.database_url))
     assert (url.host, url.port, url.database) == ("postgres", 5432, "prism")
     assert settings.auto_migrate is False, "migrations run once, in the migrate service"
     assert settings.secret_key is not None
-    assert len(settings.secret_key.get_secret_value()) >= 32
+    assert production_refusals(settings) == []
 
 
 def test_every_dependency_waits_on_a_condition_its_target_can_meet() -> None:
@@ -287,12 +320,57 @@ def test_stateful_services_keep_their_data_in_named_volumes() -> None:
         assert any(target == path and source in compose["volumes"] for source, target in mounts), name
 
 
-def test_compose_holds_no_credential_except_overridable_local_defaults() -> None:
-    secret_name = re.compile(r"PASSWORD|SECRET|_KEY|DATABASE_URL")
-    for name, service in _services().items():
+SECRET_VARIABLE = re.compile(r"PASSWORD|SECRET|DATABASE_URL|DATABASE_ADMIN_URL")
+
+
+def test_compose_ships_no_secret_and_refuses_to_start_without_each_one() -> None:
+    defaults = re.findall(r"\$\{(\w+):-", COMPOSE.read_text())
+    assert not [name for name in defaults if SECRET_VARIABLE.search(name)], "a secret with a default is published"
+    required = 0
+    for service in _services().values():
         for variable, value in (service.get("environment") or {}).items():
-            if secret_name.search(variable) and value is not None:
-                assert "${" in str(value), f"{name}.{variable} is hard-coded; make it ${{VAR:-local default}}"
+            if SECRET_VARIABLE.search(variable):
+                with pytest.raises(MissingVariableError):
+                    _interpolate(str(value))
+                required += 1
+    assert required >= 8, "the database URLs, passwords, signing key and MinIO password are all checked"
+
+
+def test_every_published_port_is_on_loopback_unless_prism_bind_opens_prism() -> None:
+    def host_addresses(env: dict[str, str]) -> dict[str, list[str]]:
+        return {
+            name: [_interpolate(port, env).rsplit(":", 2)[0] for port in service.get("ports", [])]
+            for name, service in _services().items()
+            if service.get("ports")
+        }
+
+    assert set(host_addresses({})) == {"prism", "postgres", "qdrant", "minio"}
+    assert all(addresses == ["127.0.0.1"] for addresses in host_addresses({}).values())
+    opened = host_addresses({"PRISM_BIND": ALL_INTERFACES})
+    assert opened.pop("prism") == [ALL_INTERFACES]
+    assert all(addresses == ["127.0.0.1"] for addresses in opened.values()), "the databases stay on loopback"
+
+
+def test_init_env_fills_every_secret_with_a_fresh_strong_value_and_never_overwrites(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    env, other = _generated_env(first), _generated_env(second)
+    secrets = {name: value for name, value in env.items() if SECRET_VARIABLE.search(name)}
+    assert set(secrets) == {"POSTGRES_PASSWORD", "PRISM_APP_ROLE_PASSWORD", "PRISM_SECRET_KEY", "MINIO_ROOT_PASSWORD"}
+    assert all(key_weakness(value) is None for value in secrets.values())
+    assert len(set(secrets.values())) == len(secrets), "each secret is its own"
+    assert all(other[name] != value for name, value in secrets.items()), "each run makes new ones"
+    assert {name: value for name, value in env.items() if name not in secrets} == {
+        name: value for name, value in other.items() if name not in secrets
+    }
+    assert stat.S_IMODE((first / ".env").stat().st_mode) == 0o600
+
+    before = (first / ".env").read_text()
+    again = subprocess.run(["sh", str(first / INIT_ENV.name)], capture_output=True, text=True)
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    assert (first / ".env").read_text() == before
 
 
 def test_the_env_example_names_every_variable_compose_reads() -> None:
@@ -306,9 +384,9 @@ def test_the_env_example_names_every_variable_compose_reads() -> None:
 
 
 def test_prism_gets_longer_to_stop_than_uvicorn_takes_to_drain() -> None:
-    assert "timeout_graceful_shutdown=settings.shutdown_grace_seconds" in inspect.getsource(cli)
     drain = _services()["prism"].get("environment", {}).get("PRISM_SHUTDOWN_GRACE_SECONDS")
-    drain_seconds = int(drain) if drain is not None else Settings.model_fields["shutdown_grace_seconds"].default
+    settings = Settings(shutdown_grace_seconds=drain) if drain is not None else Settings()
+    drain_seconds = cli.server_options(settings)["timeout_graceful_shutdown"]
     grace = re.fullmatch(r"(\d+)s", _services()["prism"]["stop_grace_period"])
     assert grace is not None
     assert int(grace.group(1)) > drain_seconds

@@ -2,12 +2,14 @@
 
 import hashlib
 import re
+import secrets
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
 
 from prism.app import build_app
 from prism.config import Settings
@@ -271,3 +273,22 @@ async def test_with_graphiql_turned_off_neither_the_page_nor_its_files_are_serve
     assert "<html" not in page.text
     assert asset.status_code == 404
     assert query.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_production_serves_no_graphiql_unless_told_to(settings: Settings) -> None:
+    production = settings.model_copy(
+        update={"environment": "production", "secret_key": SecretStr(secrets.token_urlsafe(48))}
+    )
+    pages = {}
+    for name, chosen in {"default": production, "told": production.model_copy(update={"graphiql": True})}.items():
+        app = build_app(chosen)
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prism.test") as http,
+        ):
+            page = await http.get("/graphql", headers={"Accept": BROWSER_ACCEPT})
+            asset = await http.get("/graphiql/static/graphiql-3.9.0/graphiql.min.js")
+        pages[name] = (page.headers["content-type"].split(";")[0], asset.status_code)
+
+    assert pages["default"] == ("application/json", 404)
+    assert pages["told"] == ("text/html", 200)

@@ -1,6 +1,15 @@
-"""Operations endpoints: liveness, readiness with its checks, and Prometheus metrics."""
+"""Operations endpoints: liveness, readiness with its checks, and Prometheus metrics (closed in production)."""
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
+from asgi_lifespan import LifespanManager
+from pydantic import SecretStr
+
+from prism.app import build_app
+from prism.config import Settings
 
 
 async def test_healthz_says_the_process_is_alive(http: httpx.AsyncClient) -> None:
@@ -43,3 +52,38 @@ async def test_unknown_paths_are_404_and_measured_under_one_route_label(http: ht
     metrics = (await http.get("/metrics")).text
     assert 'route="other",status="404"' in metrics
     assert "/admin.php" not in metrics, "raw paths as labels would let clients create unbounded time series"
+
+
+@asynccontextmanager
+async def production_app(settings: Settings, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+    """The test settings as production (with a random signing key), served in process."""
+    values = {"environment": "production", "secret_key": SecretStr(secrets.token_urlsafe(48)), **overrides}
+    app = build_app(settings.model_copy(update=values))
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prism.test") as http,
+    ):
+        yield http
+
+
+async def test_production_without_a_metrics_token_does_not_serve_metrics(settings: Settings) -> None:
+    async with production_app(settings) as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 404
+    assert "prism_http_requests_total" not in response.text
+
+
+async def test_with_a_metrics_token_metrics_answer_only_to_its_bearer(settings: Settings) -> None:
+    token = secrets.token_urlsafe(32)
+    async with production_app(settings, metrics_token=SecretStr(token)) as http:
+        anonymous = await http.get("/metrics")
+        wrong = await http.get("/metrics", headers={"Authorization": f"Bearer {secrets.token_urlsafe(32)}"})
+        basic = await http.get("/metrics", headers={"Authorization": f"Basic {token}"})
+        scraper = await http.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+
+    for refused in (anonymous, wrong, basic):
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == 'Bearer realm="metrics"'
+        assert "prism_http_requests_total" not in refused.text
+    assert scraper.status_code == 200
+    assert "# TYPE prism_http_requests_total counter" in scraper.text.splitlines()

@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from prism.auth.mailer import RecordingMailer
 from prism.config import Settings
 from tests.helpers import Account, GraphQLClient, join_organization, sign_up, uuid_of
+from tests.test_mfa import COMPLETE, code_at, enrol, log_in
 
 INVITE = """
 mutation($input: InviteMemberInput!) {
@@ -202,3 +203,25 @@ async def test_joining_an_organization_that_requires_mfa_needs_a_second_factor_f
     assert (await account(PENDING))["invitations"]["totalCount"] == 1, "nothing was written"
     organizations = await invitee("{ viewer { organizations { organization { id } } } }")
     assert account.organization_id not in str(organizations)
+
+
+async def test_a_user_with_totp_joins_only_from_a_session_proven_with_it(
+    account: Account, gql: GraphQLClient, mailer: RecordingMailer
+) -> None:
+    invitee = await sign_up(gql, name="Has TOTP")
+    secret, _ = await enrol(invitee)  # the sign-up session was opened with the password alone
+    await invite(account, invitee.email)
+    token = token_in(mailer, invitee.email)
+
+    refused = (await invitee(ACCEPT, {"input": {"token": token}}))["acceptInvitation"]
+    assert refused["accessToken"] is None
+    assert [e["code"] for e in refused["userErrors"]] == ["MFA_ENROLLMENT_REQUIRED"]
+    assert (await account(PENDING))["invitations"]["totalCount"] == 1, "nothing was written"
+
+    challenge = await log_in(gql, invitee)
+    proven = (await gql(COMPLETE, {"input": {"mfaToken": challenge["mfaToken"], "code": code_at(secret, 1)}}))[
+        "completeMfaLogIn"
+    ]
+    joined = (await gql(ACCEPT, {"input": {"token": token}}, token=proven["accessToken"]))["acceptInvitation"]
+    assert joined["userErrors"] == []
+    assert joined["organization"] == {"id": account.organization_id}

@@ -2,10 +2,14 @@
 
 import asyncio
 import base64
+import gc
 import json
 import os
+import socket
 import sys
+import traceback
 import uuid
+import warnings
 from pathlib import Path
 
 import asyncpg
@@ -13,8 +17,10 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from asgi_lifespan import LifespanManager
+from click.testing import CliRunner, Result
 from pydantic import SecretStr
 
+from prism import cli
 from prism.app import build_app
 from prism.auth.mailer import Message
 from prism.auth.smtp import SmtpMailer, mailer_from_settings
@@ -160,3 +166,57 @@ def test_prism_db_ensure_app_role_creates_a_member_of_prism_app_with_its_passwor
             await conn.close()
 
     assert asyncio.run(inspect()) == (True, False, False, True, True)
+
+
+UVICORN_STARTUP_FAILURE = 3
+
+
+def serve_on_a_taken_port(*options: str) -> Result:
+    """`prism serve` on a port already in use: a command that passes its checks reaches uvicorn, which cannot bind
+    (exit code 3, its start-up failure), so the test never serves."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        with warnings.catch_warnings():
+            # uvicorn exits without closing the socket it failed to bind, and the exit's traceback holds it: free
+            # it here, where its ResourceWarning is uvicorn's and not this test's.
+            warnings.simplefilter("ignore", ResourceWarning)
+            result = CliRunner().invoke(cli.main, ["serve", "--host", "127.0.0.1", "--port", port, *options])
+            if result.exc_info is not None:
+                traceback.clear_frames(result.exc_info[2])
+            gc.collect()
+    return result
+
+
+def test_several_workers_without_redis_are_refused_because_logouts_and_limits_would_not_be_shared(
+    monkeypatch: pytest.MonkeyPatch, app_database_url: str
+) -> None:
+    monkeypatch.setenv("PRISM_ENVIRONMENT", "test")
+    monkeypatch.setenv("DATABASE_URL", app_database_url)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    refused = serve_on_a_taken_port("--workers", "2")
+
+    assert refused.exit_code == 2
+    assert "a token logged out on one worker still works on another" in refused.output
+    assert "Set REDIS_URL, or pass --accept-per-worker-state" in refused.output
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/15")
+    with_redis = serve_on_a_taken_port("--workers", "2")
+    assert with_redis.exit_code == UVICORN_STARTUP_FAILURE, "past the checks, stopped by the taken port"
+    assert "REDIS_URL" not in with_redis.output
+
+
+def test_an_operator_may_accept_per_worker_state_explicitly_and_is_warned(
+    monkeypatch: pytest.MonkeyPatch, app_database_url: str
+) -> None:
+    monkeypatch.setenv("PRISM_ENVIRONMENT", "test")
+    monkeypatch.setenv("DATABASE_URL", app_database_url)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+
+    accepted = serve_on_a_taken_port("--workers", "2", "--accept-per-worker-state")
+
+    assert accepted.exit_code == UVICORN_STARTUP_FAILURE, "past the checks, stopped by the taken port"
+    assert accepted.stderr.startswith("Warning: Several workers without REDIS_URL each keep their own")
+    assert "Set REDIS_URL" not in accepted.output

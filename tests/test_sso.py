@@ -24,6 +24,7 @@ from prism.config import OidcProvider, Settings
 from prism.web.sso import SESSION_COOKIE
 from tests.helpers import Account, GraphQLClient
 from tests.oidc_provider import OidcTestProvider, ProviderUser, running_provider
+from tests.test_mfa import enrol
 
 PROVIDER = "test"
 VIEWER = "{ viewer { user { email } organization { id } } }"
@@ -350,6 +351,22 @@ async def test_an_organization_that_requires_mfa_gets_the_second_step_not_tokens
     assert body["mfaToken"]
     assert "accessToken" not in body
     assert "refreshToken" not in body
+
+
+async def test_a_user_with_totp_gets_the_second_step_not_tokens(
+    provider: OidcTestProvider, browser: httpx.AsyncClient, to_provider: httpx.AsyncClient, account: Account
+) -> None:
+    await enrol(account)
+    provider.user = ProviderUser(sub="sub-14", email=account.email)
+
+    response = await _sign_in(browser, to_provider)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["mfaRequired"] is True
+    assert body["mfaEnrollmentRequired"] is False
+    assert body["mfaToken"]
+    assert "accessToken" not in body
 
 
 async def test_bad_requests_are_refused_with_a_clear_code(browser: httpx.AsyncClient) -> None:
