@@ -1,6 +1,6 @@
 """The Relay `Node` machinery: global ids, and fetching any node by id through the request's loaders."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 from uuid import UUID
 
@@ -8,6 +8,7 @@ from strawberry import Info, relay
 
 from prism.auth.rbac import Permission
 from prism.errors import NotFoundError
+from resolvers.common import Related, decode_id
 
 __all__ = ["NODE_TYPES", "LoadedNode", "find_node", "load_node"]
 
@@ -21,6 +22,8 @@ class LoadedNode(relay.Node):
     """A Node whose rows come from a by-id loader named `loader` on the request's Loaders."""
 
     loader: ClassVar[str]
+    related: ClassVar[Mapping[str, Related]] = {}
+    """The fields a connection may answer for all its nodes at once (see Related)."""
     read_permission: ClassVar[Permission] = Permission.READ
     """What a viewer needs to fetch this type by id through `node`/`nodes`; the type's own list queries check the
     same. Without it the node answers as if it did not exist."""
@@ -32,6 +35,22 @@ class LoadedNode(relay.Node):
     @classmethod
     def from_row(cls, row: Any) -> Self:
         raise NotImplementedError
+
+    def related_value(self, name: str, info: Info) -> Any:
+        """A Related field's value: what the node's connection prefetched, else an awaitable that loads it.
+
+        Resolvers of Related fields are plain functions returning this, so a prefetched value costs no task.
+        """
+        prefetched: dict[str, Any] | None = getattr(self, "prefetched", None)
+        if prefetched is not None and name in prefetched:
+            return prefetched[name]
+        return self._load_related(self.related[name], info)
+
+    async def _load_related(self, related: Related, info: Info) -> Any:
+        key = related.key(self)
+        if key is None:
+            return None
+        return related.build(await getattr(info.context.loaders, related.loader).load(key))
 
     @property
     def uuid(self) -> UUID:
@@ -68,8 +87,6 @@ async def load_node(info: Info, node_type: type[NodeT], row_id: UUID | None) -> 
 async def find_node(info: Info, node_type: type[NodeT], global_id: str) -> NodeT:
     """A root lookup by global id: BAD_USER_INPUT when malformed, NOT_FOUND when absent, of another type or
     another organization's (the three are indistinguishable on purpose)."""
-    from resolvers.common import decode_id
-
     node = await load_node(info, node_type, decode_id(global_id, node_type.__name__))
     if node is None:
         raise NotFoundError(f"No {node_type.__name__} with this id.", field="id")

@@ -1,9 +1,9 @@
 """Requirements: the type, its history, queries and mutations."""
 
 import enum
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, Self
 from uuid import UUID
 
 import strawberry
@@ -28,6 +28,7 @@ from resolvers.common import (
     Connection,
     First,
     Last,
+    Related,
     SortDirection,
     UserError,
     decode_id,
@@ -52,6 +53,16 @@ Info = strawberry.Info[Context, None]
 ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
 
 MAX_FILTER_VALUES = 100
+
+
+def _node(node_type: Any, row: Any) -> Any:
+    return None if row is None else node_type.from_row(row)
+
+
+def _product(row: Any) -> Any:
+    from resolvers.products import Product
+
+    return Product.from_row(row)
 
 
 @strawberry.type(description="One change in a requirement's history.")
@@ -107,6 +118,18 @@ class Requirement(LoadedNode):
     sprint_id: strawberry.Private[UUID | None]
     release_id: strawberry.Private[UUID | None]
     product_key: strawberry.Private[str | None] = None
+    prefetched: strawberry.Private[dict[str, Any] | None] = None
+
+    related: ClassVar[Mapping[str, Related]] = {
+        "product": Related("product_by_id", lambda r: r.product_id, _product),
+        "parent": Related("requirement_by_id", lambda r: r.parent_id, lambda row: _node(Requirement, row)),
+        "assignee": Related("user_by_id", lambda r: r.assignee_id, lambda row: _node(User, row)),
+        "reporter": Related("user_by_id", lambda r: r.reporter_id, lambda row: _node(User, row)),
+        "sprint": Related("sprint_by_id", lambda r: r.sprint_id, lambda row: _node(Sprint, row)),
+        "release": Related("release_by_id", lambda r: r.release_id, lambda row: _node(Release, row)),
+        "labels": Related("labels_by_requirement", lambda r: r.uuid, lambda rows: [Label.from_row(x) for x in rows]),
+        "childCount": Related("child_count_by_requirement", lambda r: r.uuid, lambda count: count),
+    }
 
     @classmethod
     def from_row(cls, row: Any, product_key: str | None = None) -> Self:
@@ -149,15 +172,17 @@ class Requirement(LoadedNode):
         assert product is not None, "a requirement's product is in the same organization"
         return f"{product.key}-{self.number}"
 
-    @strawberry.field(description="The product it belongs to.")
-    async def product(self, info: Info) -> ProductType:
-        from resolvers.products import Product
+    # The relations below are plain functions: a connection answers them for its whole page at once (Related), and
+    # only a requirement fetched alone loads them through an awaitable.
+    @strawberry.field(description="The product it belongs to.", graphql_type=ProductType)
+    def product(self, info: Info) -> Any:
+        return self.related_value("product", info)
 
-        return Product.from_row(await info.context.loaders.product_by_id.load(self.product_id))
-
-    @strawberry.field(description="The requirement above it in the hierarchy, if any.")
-    async def parent(self, info: Info) -> "Requirement | None":
-        return await load_node(info, Requirement, self.parent_id)
+    @strawberry.field(
+        description="The requirement above it in the hierarchy, if any.", graphql_type=Optional["Requirement"]
+    )
+    def parent(self, info: Info) -> Any:
+        return self.related_value("parent", info)
 
     @strawberry.field(description="The requirements directly under it, in rank order.")
     async def children(
@@ -181,29 +206,29 @@ class Requirement(LoadedNode):
             build=Requirement.from_row,
         )
 
-    @strawberry.field(description="How many requirements sit directly under it.")
-    async def child_count(self, info: Info) -> int:
-        return await info.context.loaders.child_count_by_requirement.load(self.uuid)
+    @strawberry.field(description="How many requirements sit directly under it.", graphql_type=int)
+    def child_count(self, info: Info) -> Any:
+        return self.related_value("childCount", info)
 
-    @strawberry.field(description="Who is working on it.")
-    async def assignee(self, info: Info) -> User | None:
-        return await load_node(info, User, self.assignee_id)
+    @strawberry.field(description="Who is working on it.", graphql_type=User | None)
+    def assignee(self, info: Info) -> Any:
+        return self.related_value("assignee", info)
 
-    @strawberry.field(description="Who created it.")
-    async def reporter(self, info: Info) -> User | None:
-        return await load_node(info, User, self.reporter_id)
+    @strawberry.field(description="Who created it.", graphql_type=User | None)
+    def reporter(self, info: Info) -> Any:
+        return self.related_value("reporter", info)
 
-    @strawberry.field(description="The sprint it is planned into.")
-    async def sprint(self, info: Info) -> Sprint | None:
-        return await load_node(info, Sprint, self.sprint_id)
+    @strawberry.field(description="The sprint it is planned into.", graphql_type=Sprint | None)
+    def sprint(self, info: Info) -> Any:
+        return self.related_value("sprint", info)
 
-    @strawberry.field(description="The release it ships in.")
-    async def release(self, info: Info) -> Release | None:
-        return await load_node(info, Release, self.release_id)
+    @strawberry.field(description="The release it ships in.", graphql_type=Release | None)
+    def release(self, info: Info) -> Any:
+        return self.related_value("release", info)
 
-    @strawberry.field(description="Its labels, by name.")
-    async def labels(self, info: Info) -> list[Label]:
-        return [Label.from_row(r) for r in await info.context.loaders.labels_by_requirement.load(self.uuid)]
+    @strawberry.field(description="Its labels, by name.", graphql_type=list[Label])
+    def labels(self, info: Info) -> Any:
+        return self.related_value("labels", info)
 
     @strawberry.field(description="Changes of status, estimate, sprint, assignee, parent and release, oldest first.")
     async def history(

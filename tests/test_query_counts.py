@@ -202,3 +202,36 @@ async def test_a_single_requirement_by_key_costs_a_fixed_handful(organizations: 
         "labels": [{"name": "label-2"}, {"name": "label-3"}],
     }
     check_against_baseline("requirement_by_key_assignee_labels", count)
+
+
+async def tasks_for(account: Account, query: str) -> int:
+    """asyncio tasks started while the request runs (each async field of each object costs one)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    started = 0
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> "asyncio.Task[Any]":
+        nonlocal started
+        started += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counting)
+    try:
+        result = await account.run(query)
+    finally:
+        loop.set_task_factory(previous)
+    assert result.errors == [], result.errors
+    return started
+
+
+async def test_the_nested_product_query_starts_tasks_per_product_not_per_requirement(
+    organizations: dict[int, Organization],
+) -> None:
+    small = await tasks_for(organizations[5].account, NESTED)
+    large = await tasks_for(organizations[50].account, NESTED)
+    # Each product costs a task for its requirements' count (103 per product before, when the assignee, sprint,
+    # labels and childCount of each of its 20 requirements were async fields); those are now answered from what the
+    # connection loaded for the whole page at once.
+    assert (large - small) / 45 <= 1, (small, large)
