@@ -9,9 +9,9 @@ from uuid import UUID
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from loaders.scope import scoped
 from prism.db.access_tables import ProductMember
 from prism.db.tables import Membership, Team, TeamMember
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 
 __all__ = ["MembersByTeamLoader", "ProductOverrides", "ProductOverridesByUserLoader", "TeamsByUserLoader"]
@@ -34,7 +34,7 @@ class TeamsByUserLoader(DataLoader[UUID, list[Row]]):
     async def batch_load_fn(self, user_ids: Sequence[UUID]) -> list[list[Row]]:
         link, team = _table(TeamMember), _table(Team)
         statement = (
-            scoped(link, self._organization_id, link.c.user_id.label("_user_id"), *team.c)
+            tenant_select(link, self._organization_id, link.c.user_id.label("_user_id"), *team.c)
             .join(team, team.c.id == link.c.team_id)
             .where(link.c.user_id.in_(user_ids))
             .order_by(team.c.name)
@@ -56,7 +56,7 @@ class MembersByTeamLoader(DataLoader[UUID, list[Row]]):
     async def batch_load_fn(self, team_ids: Sequence[UUID]) -> list[list[Row]]:
         link, membership = _table(TeamMember), _table(Membership)
         statement = (
-            scoped(link, self._organization_id, link.c.team_id.label("_team_id"), *membership.c)
+            tenant_select(link, self._organization_id, link.c.team_id.label("_team_id"), *membership.c)
             .join(
                 membership,
                 sa.and_(membership.c.user_id == link.c.user_id, membership.c.organization_id == link.c.organization_id),
@@ -90,7 +90,7 @@ class ProductOverridesByUserLoader(DataLoader[UUID, ProductOverrides]):
         pm, tm = _table(ProductMember), _table(TeamMember)
         subject = sa.func.coalesce(pm.c.user_id, tm.c.user_id).label("_user_id")
         statement = (
-            scoped(pm, self._organization_id, subject, pm.c.product_id, pm.c.role, pm.c.team_id)
+            tenant_select(pm, self._organization_id, subject, pm.c.product_id, pm.c.role, pm.c.team_id)
             .outerjoin(tm, sa.and_(tm.c.team_id == pm.c.team_id, tm.c.organization_id == pm.c.organization_id))
             .where(sa.or_(pm.c.user_id.in_(user_ids), tm.c.user_id.in_(user_ids)))
         )

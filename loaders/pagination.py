@@ -20,7 +20,7 @@ import orjson
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from loaders.scope import scoped
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -212,11 +212,11 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
         limit = window.size + 1
         sort_label = sort.label("_sort")
         if len(keys) == 1:
-            statement = scoped(table, self._organization_id, *table.c, sort_label).where(*conditions)
+            statement = tenant_select(table, self._organization_id, *table.c, sort_label).where(*conditions)
             statement = statement.order_by(*ordering).limit(limit)
         else:
             position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
-            inner = scoped(table, self._organization_id, *table.c, sort_label, position).where(*conditions)
+            inner = tenant_select(table, self._organization_id, *table.c, sort_label, position).where(*conditions)
             ranked = inner.subquery("ranked")
             statement = (
                 sa.select(ranked)  # unscoped: reads the scoped subquery above
@@ -271,7 +271,7 @@ class CountLoader(DataLoader[CountKey, int]):
             table = source.table
             parent = table.c[source.parent_column]
             statement = (
-                scoped(table, self._organization_id, parent.label("parent"), sa.func.count().label("total"))
+                tenant_select(table, self._organization_id, parent.label("parent"), sa.func.count().label("total"))
                 .where(parent.in_([k.parent for k in group]), *source.where(table, group[0].filter))
                 .group_by(parent)
             )

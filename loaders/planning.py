@@ -7,8 +7,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from loaders.scope import scoped
 from prism.db.tables import Requirement
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementStatus
 
@@ -35,7 +35,7 @@ class SprintPointsBySprintLoader(DataLoader[UUID, SprintPoints]):
         table = Requirement.__table__  # type: ignore[attr-defined]
         done = table.c.status == RequirementStatus.DONE.value
         statement = (
-            scoped(
+            tenant_select(
                 table,
                 self._organization_id,
                 table.c.sprint_id,

@@ -8,8 +8,8 @@ from uuid import UUID
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from loaders.scope import scoped
 from prism.db.tables import Label, Membership, Organization, Product, Requirement, RequirementLabel, User
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -36,7 +36,7 @@ class RowByIdLoader(DataLoader[UUID, Row | None]):
         self._table = table
 
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
-        statement = scoped(self._table, self._organization_id).where(self._table.c.id.in_(ids))
+        statement = tenant_select(self._table, self._organization_id).where(self._table.c.id.in_(ids))
         by_id = {row.id: row for row in await self._reader.all(statement)}
         return [by_id.get(i) for i in ids]
 
@@ -53,7 +53,7 @@ class UserByIdLoader(DataLoader[UUID, Row | None]):
         user = User.__table__  # type: ignore[attr-defined]
         membership = Membership.__table__  # type: ignore[attr-defined]
         statement = (
-            scoped(
+            tenant_select(
                 membership,
                 self._organization_id,
                 user.c.id,
@@ -82,9 +82,7 @@ class OrganizationByIdLoader(DataLoader[UUID, Row | None]):
         wanted = [i for i in ids if i == self._organization_id]
         if not wanted:
             return [None for _ in ids]
-        rows = await self._reader.all(
-            sa.select(table).where(table.c.id == self._organization_id)  # unscoped: the tenant row itself
-        )
+        rows = await self._reader.all(tenant_select(table, self._organization_id))
         by_id = {row.id: row for row in rows}
         return [by_id.get(i) for i in ids]
 
@@ -123,7 +121,7 @@ class LabelsByRequirementLoader(DataLoader[UUID, list[Row]]):
         link = RequirementLabel.__table__  # type: ignore[attr-defined]
         label = Label.__table__  # type: ignore[attr-defined]
         statement = (
-            scoped(link, self._organization_id, link.c.requirement_id, *label.c)
+            tenant_select(link, self._organization_id, link.c.requirement_id, *label.c)
             .join(label, label.c.id == link.c.label_id)
             .where(link.c.requirement_id.in_(requirement_ids))
             .order_by(label.c.name)
@@ -145,7 +143,7 @@ class ChildCountByRequirementLoader(DataLoader[UUID, int]):
     async def batch_load_fn(self, requirement_ids: Sequence[UUID]) -> list[int]:
         table = Requirement.__table__  # type: ignore[attr-defined]
         statement = (
-            scoped(table, self._organization_id, table.c.parent_id, sa.func.count().label("total"))
+            tenant_select(table, self._organization_id, table.c.parent_id, sa.func.count().label("total"))
             .where(table.c.parent_id.in_(requirement_ids))
             .group_by(table.c.parent_id)
         )
@@ -165,7 +163,7 @@ class RequirementByKeyLoader(DataLoader[tuple[str, int], Row | None]):
         requirement = Requirement.__table__  # type: ignore[attr-defined]
         product = Product.__table__  # type: ignore[attr-defined]
         statement = (
-            scoped(requirement, self._organization_id, *requirement.c, product.c.key.label("_product_key"))
+            tenant_select(requirement, self._organization_id, *requirement.c, product.c.key.label("_product_key"))
             .join(product, product.c.id == requirement.c.product_id)
             .where(sa.tuple_(product.c.key, requirement.c.number).in_(list(keys)))
         )
@@ -183,6 +181,6 @@ class ProductByKeyLoader(DataLoader[str, Row | None]):
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Row | None]:
         table = Product.__table__  # type: ignore[attr-defined]
-        statement = scoped(table, self._organization_id).where(table.c.key.in_(keys))
+        statement = tenant_select(table, self._organization_id).where(table.c.key.in_(keys))
         by_key = {row.key: row for row in await self._reader.all(statement)}
         return [by_key.get(k) for k in keys]
