@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID, uuid5
 
 from fractional_indexing import generate_n_keys_between
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.passwords import hash_password, make_hasher
@@ -34,6 +33,7 @@ from prism.db.tables import (
     TeamMember,
     User,
 )
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import (
     DocumentKind,
@@ -457,9 +457,7 @@ async def _documents(session: AsyncSession, b: _Builder, product: Product, today
     )
     stories = (
         await session.exec(
-            select(Requirement)
-            .where(Requirement.organization_id == org, Requirement.kind == RequirementKind.STORY.value)
-            .limit(5)
+            tenant_select(Requirement, org).where(Requirement.kind == RequirementKind.STORY.value).limit(5)
         )
     ).all()
     for index, story in enumerate(stories):

@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from prism.auth.rbac import Permission, Viewer, effective_role, require
 from prism.db.access_tables import ProductMember
 from prism.db.tables import TeamMember
+from prism.db.tenancy import tenant_select
 from prism.domain.enums import Role
 
 __all__ = ["product_role", "require_on_product"]
@@ -25,26 +26,19 @@ async def product_role(session: AsyncSession, viewer: Viewer, product_id: UUID) 
     pm = _PRODUCT_MEMBER
     tm = _TEAM_MEMBER
     own = (
-        sa.select(pm.c.role)
-        .where(
-            pm.c.organization_id == viewer.organization_id,
-            pm.c.product_id == product_id,
-            pm.c.user_id == viewer.user_id,
-        )
+        tenant_select(pm, viewer.organization_id, pm.c.role)
+        .where(pm.c.product_id == product_id, pm.c.user_id == viewer.user_id)
         .scalar_subquery()
     )
     teams = (
-        sa.select(sa.func.array_agg(pm.c.role))
-        .select_from(pm.join(tm, sa.and_(tm.c.team_id == pm.c.team_id, tm.c.organization_id == pm.c.organization_id)))
-        .where(
-            pm.c.organization_id == viewer.organization_id,
-            pm.c.product_id == product_id,
-            tm.c.user_id == viewer.user_id,
-        )
+        tenant_select(pm, viewer.organization_id, sa.func.array_agg(pm.c.role))
+        .join(tm, sa.and_(tm.c.team_id == pm.c.team_id, tm.c.organization_id == pm.c.organization_id))
+        .where(pm.c.product_id == product_id, tm.c.user_id == viewer.user_id)
         .scalar_subquery()
     )
     connection = await session.connection()
-    found = (await connection.execute(sa.select(own.label("own"), teams.label("teams")))).one()
+    statement = sa.select(own.label("own"), teams.label("teams"))  # unscoped: reads only the two scoped subqueries
+    found = (await connection.execute(statement)).one()
     return effective_role(
         viewer.role, Role(found.own) if found.own else None, [Role(role) for role in found.teams or ()]
     )

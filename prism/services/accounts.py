@@ -5,7 +5,7 @@ import logging
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.mailer import Message
@@ -14,6 +14,7 @@ from prism.auth.rbac import Viewer
 from prism.db.access_tables import UserToken
 from prism.db.base import utcnow
 from prism.db.tables import Membership, Organization, User
+from prism.db.tenancy import user_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, PrismError, UnauthenticatedError, ValidationError
 from prism.runtime import Runtime
@@ -92,7 +93,7 @@ class AccountService:
         if owner is None:
             raise invalid
         async with self._uow.session(None, owner) as session:
-            row = await consume_user_token(session, token, Purpose.VERIFY_EMAIL)
+            row = await consume_user_token(session, owner, token, Purpose.VERIFY_EMAIL)
             if row is None:
                 raise invalid
             user = await session.get(User, row.user_id)
@@ -170,7 +171,7 @@ class AccountService:
             raise invalid
         password_hash = await asyncio.to_thread(hash_password, self._runtime.hasher, new_password)
         async with self._uow.session(None, owner) as session:
-            row = await consume_user_token(session, token, Purpose.RESET_PASSWORD)
+            row = await consume_user_token(session, owner, token, Purpose.RESET_PASSWORD)
             if row is None:
                 raise invalid
             user = await session.get(User, row.user_id)
@@ -187,9 +188,7 @@ class AccountService:
                 .values(used_at=utcnow())
             )
         async with self._uow.session(None, user.id) as session:
-            organizations = (
-                await session.exec(select(Membership.organization_id).where(Membership.user_id == user.id))
-            ).all()
+            organizations = (await session.exec(user_select(Membership, user.id, Membership.organization_id))).all()
         for organization_id in organizations:
             async with self._uow.session(organization_id, user.id) as session:
                 record(

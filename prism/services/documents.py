@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import select
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
 from prism.db.tables import Document, DocumentVersion, Product
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import DocumentKind, DocumentStatus
 from prism.errors import Code, ValidationError
@@ -93,8 +93,8 @@ class DocumentService:
                 # The document row is locked, so no other edit can take the same number.
                 latest = (
                     await session.exec(
-                        select(sa.func.max(DocumentVersion.number)).where(
-                            DocumentVersion.organization_id == self._org, DocumentVersion.document_id == document.id
+                        tenant_select(DocumentVersion, self._org, sa.func.max(DocumentVersion.number)).where(
+                            DocumentVersion.document_id == document.id
                         )
                     )
                 ).one()

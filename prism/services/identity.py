@@ -7,13 +7,14 @@ from functools import cached_property
 from uuid import UUID, uuid4
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import col
 
 from prism.auth.passwords import hash_password, verify_password
 from prism.auth.rbac import Viewer
 from prism.auth.throttle import LoginThrottle
 from prism.db.lookups import user_id_by_email
 from prism.db.tables import Membership, Organization, User
+from prism.db.tenancy import user_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import Code, NotFoundError, PrismError, UnauthenticatedError, ValidationError
@@ -128,10 +129,10 @@ class IdentityService:
     async def organization_of(self, user: User, organization_id: UUID | None) -> Organization:
         """The organization to sign in to: the one asked for if the user is a member, else their first."""
         async with self._uow.session(organization_id, user.id) as session:
+            # The user's own memberships, across organizations: the organization is what is being chosen.
             query = (
-                select(Organization)
-                .join(Membership, col(Membership.organization_id) == col(Organization.id))
-                .where(Membership.user_id == user.id)
+                user_select(Membership, user.id, Organization)
+                .join(Organization, col(Organization.id) == col(Membership.organization_id))
                 .order_by(col(Membership.created_at))
             )
             if organization_id is not None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 
 from prism.auth.mailer import Mailer, Message
 from prism.auth.rbac import Permission, Viewer, require
@@ -17,6 +17,7 @@ from prism.auth.tokens import hash_token, new_opaque_token
 from prism.db.access_tables import AuthSession, Invitation
 from prism.db.base import utcnow
 from prism.db.tables import Membership, Organization, User
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import Code, ForbiddenError, NotFoundError, ValidationError
@@ -61,9 +62,9 @@ class InvitationService:
         async with self._uow.session(self._org, self._viewer.user_id) as session:
             member = (
                 await session.exec(
-                    select(Membership.id)
+                    tenant_select(Membership, self._org, Membership.id)
                     .join(User, col(User.id) == col(Membership.user_id))
-                    .where(Membership.organization_id == self._org, User.email == email)
+                    .where(User.email == email)
                 )
             ).first()
             if member is not None:
@@ -173,8 +174,8 @@ class InvitationService:
                 )
             existing = (
                 await session.exec(
-                    select(Membership.id).where(
-                        Membership.organization_id == invitation.organization_id, Membership.user_id == user.id
+                    tenant_select(Membership, invitation.organization_id, Membership.id).where(
+                        Membership.user_id == user.id
                     )
                 )
             ).first()

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
 from prism.db.tables import Label, RequirementLabel
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
@@ -117,10 +118,9 @@ class LabelService:
     async def _check_name_free(self, session: AsyncSession, name: str, *, except_id: UUID | None) -> None:
         # The unique constraint is case-sensitive; this lock serialises name checks of one organization so two
         # requests cannot both find "Bug" and "bug" free.
-        await session.exec(
-            select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"label-names:{self._org}", 0)))
-        )
-        query = select(Label.id).where(Label.organization_id == self._org, sa.func.lower(Label.name) == name.lower())
+        lock = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"label-names:{self._org}", 0))
+        await session.exec(select(lock))  # unscoped: an advisory lock, reads no table
+        query = tenant_select(Label, self._org, Label.id).where(sa.func.lower(Label.name) == name.lower())
         if except_id is not None:
             query = query.where(Label.id != except_id)
         if (await session.exec(query)).first() is not None:

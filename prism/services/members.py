@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from prism.auth.rbac import ROLE_RANK, Permission, Viewer, require
 from prism.db.access_tables import ProductMember
 from prism.db.tables import Membership, Product, Team, TeamMember
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import Code, ForbiddenError, NotFoundError, ValidationError
@@ -30,12 +31,11 @@ def check_grantable(viewer: Viewer, role: Role, field: str = "role") -> None:
 
 async def lock_owners(session: AsyncSession, organization_id: UUID) -> int:
     """Take the organization's owner lock (until the transaction ends) and count its owners."""
-    await session.exec(
-        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"prism.owners:{organization_id}", 0)))  # type: ignore[call-overload]
-    )
+    lock = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"prism.owners:{organization_id}", 0))
+    await session.exec(select(lock))  # unscoped: an advisory lock, reads no table
     count = (
         await session.exec(
-            select(sa.func.count()).where(Membership.organization_id == organization_id, Membership.role == Role.OWNER)
+            tenant_select(Membership, organization_id, sa.func.count()).where(Membership.role == Role.OWNER)
         )
     ).one()
     return int(count)
@@ -56,9 +56,7 @@ class MemberService:
     async def _membership(self, session: AsyncSession, user_id: UUID) -> Membership:
         membership = (
             await session.exec(
-                select(Membership)
-                .where(Membership.organization_id == self._org, Membership.user_id == user_id)
-                .with_for_update()
+                tenant_select(Membership, self._org).where(Membership.user_id == user_id).with_for_update()
             )
         ).first()
         if membership is None:
@@ -218,8 +216,8 @@ class MemberService:
         subject = ProductMember.user_id == user_id if user_id is not None else ProductMember.team_id == team_id
         return (
             await session.exec(
-                select(ProductMember)
-                .where(ProductMember.organization_id == self._org, ProductMember.product_id == product_id, subject)
+                tenant_select(ProductMember, self._org)
+                .where(ProductMember.product_id == product_id, subject)
                 .with_for_update()
             )
         ).first()

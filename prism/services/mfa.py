@@ -71,7 +71,7 @@ class MfaService:
         if mfa_token is not None:
             owner = await owner_of_user_token(self._uow, mfa_token, Purpose.MFA_CHALLENGE)
             async with self._uow.session(None, owner) as session:
-                row = await find_user_token(session, mfa_token, Purpose.MFA_CHALLENGE) if owner else None
+                row = await find_user_token(session, owner, mfa_token, Purpose.MFA_CHALLENGE) if owner else None
                 user = await session.get(User, row.user_id) if row is not None else None
             if row is None or user is None or row.organization_id is None:
                 raise ValidationError(
@@ -171,7 +171,7 @@ class MfaService:
             raise ValidationError("Give either code or recoveryCode.", field="code")
         owner = await owner_of_user_token(self._uow, mfa_token, Purpose.MFA_CHALLENGE)
         async with self._uow.session(None, owner) as session:
-            row = await find_user_token(session, mfa_token, Purpose.MFA_CHALLENGE) if owner else None
+            row = await find_user_token(session, owner, mfa_token, Purpose.MFA_CHALLENGE) if owner else None
             user = await session.get(User, row.user_id) if row is not None else None
         if row is None or user is None or row.organization_id is None:
             raise ValidationError(
@@ -192,7 +192,7 @@ class MfaService:
             field = "code" if code is not None else "recoveryCode"
             raise ValidationError("The code is wrong or expired.", field=field, code=Code.INVALID_MFA_CODE)
         async with self._uow.session(None, user.id) as session:
-            used = await consume_user_token(session, mfa_token, Purpose.MFA_CHALLENGE)
+            used = await consume_user_token(session, user.id, mfa_token, Purpose.MFA_CHALLENGE)
             organization = await session.get(Organization, row.organization_id)
         if used is None or organization is None:
             raise ValidationError(

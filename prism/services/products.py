@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from prism.auth.rbac import Permission, Viewer, require
 from prism.db.base import utcnow
 from prism.db.tables import Product
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
@@ -58,9 +58,7 @@ class ProductService:
             description=clean_text(description, "description", max_length=10_000, required=False),
         )
         async with self._uow.session(org) as session:
-            taken = (
-                await session.exec(select(Product.id).where(Product.organization_id == org, Product.key == key))
-            ).first()
+            taken = (await session.exec(tenant_select(Product, org, Product.id).where(Product.key == key))).first()
             if taken is not None:
                 raise ValidationError(f"A product with key {key} exists.", field="key", code=Code.ALREADY_EXISTS)
             session.add(product)

@@ -27,6 +27,7 @@ from prism.db.tables import (
     RequirementLabel,
     Sprint,
 )
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus, SprintState
 from prism.domain.workflow import can_nest, can_transition
@@ -120,8 +121,8 @@ class RequirementService:
             await self._check_references(session, product.id, draft.assignee_id, draft.sprint_id, draft.release_id)
             last_rank = (
                 await session.exec(
-                    select(sa.func.max(Requirement.rank)).where(
-                        Requirement.organization_id == self._org, Requirement.product_id == product.id
+                    tenant_select(Requirement, self._org, sa.func.max(Requirement.rank)).where(
+                        Requirement.product_id == product.id
                     )
                 )
             ).one()
@@ -285,21 +286,24 @@ class RequirementService:
             if anchor.product_id != requirement.product_id or anchor.id == requirement.id:
                 raise ValidationError("The anchor must be another requirement of the same product.", field=anchor_field)
             same_product = (
-                Requirement.organization_id == self._org,
                 Requirement.product_id == requirement.product_id,
                 Requirement.id != requirement.id,
             )
             if after_id is not None:
                 neighbour = (
                     await session.exec(
-                        select(sa.func.min(Requirement.rank)).where(*same_product, Requirement.rank > anchor.rank)
+                        tenant_select(Requirement, self._org, sa.func.min(Requirement.rank)).where(
+                            *same_product, Requirement.rank > anchor.rank
+                        )
                     )
                 ).one()
                 requirement.rank = generate_key_between(anchor.rank, neighbour)
             else:
                 neighbour = (
                     await session.exec(
-                        select(sa.func.max(Requirement.rank)).where(*same_product, Requirement.rank < anchor.rank)
+                        tenant_select(Requirement, self._org, sa.func.max(Requirement.rank)).where(
+                            *same_product, Requirement.rank < anchor.rank
+                        )
                     )
                 ).one()
                 requirement.rank = generate_key_between(neighbour, anchor.rank)
@@ -346,15 +350,15 @@ class RequirementService:
     async def _ancestors(self, session: AsyncSession, requirement_id: UUID) -> set[UUID]:
         """Every ancestor of a requirement, found with one recursive query."""
         base = (
-            select(Requirement.id, Requirement.parent_id)
-            .where(Requirement.organization_id == self._org, Requirement.id == requirement_id)
+            tenant_select(Requirement, self._org, Requirement.id, Requirement.parent_id)
+            .where(Requirement.id == requirement_id)
             .cte("ancestors", recursive=True)
         )
-        step = select(Requirement.id, Requirement.parent_id).where(
-            Requirement.organization_id == self._org, Requirement.id == base.c.parent_id
+        step = tenant_select(Requirement, self._org, Requirement.id, Requirement.parent_id).where(
+            Requirement.id == base.c.parent_id
         )
         tree = base.union(step)
-        rows = (await session.exec(select(tree.c.id))).all()
+        rows = (await session.exec(select(tree.c.id))).all()  # unscoped: reads the CTE above, scoped at each step
         return set(rows)
 
     async def _check_references(
@@ -368,9 +372,7 @@ class RequirementService:
         if assignee_id is not None:
             member = (
                 await session.exec(
-                    select(Membership.id).where(
-                        Membership.organization_id == self._org, Membership.user_id == assignee_id
-                    )
+                    tenant_select(Membership, self._org, Membership.id).where(Membership.user_id == assignee_id)
                 )
             ).first()
             if member is None:
@@ -391,11 +393,7 @@ class RequirementService:
         if not unique:
             return
         found = set(
-            (
-                await session.exec(
-                    select(Label.id).where(Label.organization_id == self._org, col(Label.id).in_(unique))
-                )
-            ).all()
+            (await session.exec(tenant_select(Label, self._org, Label.id).where(col(Label.id).in_(unique)))).all()
         )
         missing = [i for i in unique if i not in found]
         if missing:

@@ -11,12 +11,12 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from fractional_indexing import generate_key_between
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.tables import Product, Requirement, Roadmap, RoadmapItem
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementKind
 from prism.errors import Code, ValidationError
@@ -204,9 +204,13 @@ class RoadmapService:
             )
 
     async def _rank_after(self, session: AsyncSession, roadmap_id: UUID, after_item_id: UUID | None) -> str:
-        same_roadmap = (RoadmapItem.organization_id == self._org, RoadmapItem.roadmap_id == roadmap_id)
+        same_roadmap = RoadmapItem.roadmap_id == roadmap_id
         if after_item_id is None:
-            last = (await session.exec(select(sa.func.max(RoadmapItem.rank)).where(*same_roadmap))).one()
+            last = (
+                await session.exec(
+                    tenant_select(RoadmapItem, self._org, sa.func.max(RoadmapItem.rank)).where(same_roadmap)
+                )
+            ).one()
             end: str = generate_key_between(last, None)
             return end
         anchor = await get_owned(session, RoadmapItem, after_item_id, self._org, "afterItemId")
@@ -214,7 +218,9 @@ class RoadmapService:
             raise ValidationError("afterItemId must be an item of the same roadmap.", field="afterItemId")
         following = (
             await session.exec(
-                select(sa.func.min(RoadmapItem.rank)).where(*same_roadmap, RoadmapItem.rank > anchor.rank)
+                tenant_select(RoadmapItem, self._org, sa.func.min(RoadmapItem.rank)).where(
+                    same_roadmap, RoadmapItem.rank > anchor.rank
+                )
             )
         ).one()
         between: str = generate_key_between(anchor.rank, following)

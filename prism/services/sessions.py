@@ -6,7 +6,7 @@ from datetime import timedelta
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Viewer
@@ -16,6 +16,7 @@ from prism.db.access_tables import AuthSession, RefreshToken
 from prism.db.base import utcnow
 from prism.db.lookups import refresh_token_owner
 from prism.db.tables import Membership, Organization, User
+from prism.db.tenancy import tenant_select, user_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, NotFoundError, UnauthenticatedError
 from prism.runtime import Runtime
@@ -103,8 +104,8 @@ class SessionService:
         async with self._uow.session(None, owner) as session:
             row = (
                 await session.exec(
-                    select(RefreshToken, AuthSession)
-                    .join(AuthSession, col(AuthSession.id) == col(RefreshToken.session_id))
+                    user_select(AuthSession, owner, RefreshToken, AuthSession)
+                    .join(RefreshToken, col(RefreshToken.session_id) == col(AuthSession.id))
                     .where(RefreshToken.token_hash == hash_token(refresh_token.strip()))
                 )
             ).first()
@@ -141,9 +142,8 @@ class SessionService:
             organization = await session.get(Organization, auth_session.organization_id)
             member = (
                 await session.exec(
-                    select(Membership.id).where(
-                        Membership.user_id == auth_session.user_id,
-                        Membership.organization_id == auth_session.organization_id,
+                    tenant_select(Membership, auth_session.organization_id, Membership.id).where(
+                        Membership.user_id == auth_session.user_id
                     )
                 )
             ).first()
@@ -210,8 +210,8 @@ class SessionService:
     async def revoke_all_of_user(self, user_id: UUID, *, reason: str, keep: UUID | None = None) -> list[UUID]:
         """Revoke every live session of a user but `keep` (password changed or reset); returns the revoked ids."""
         async with self._uow.session(None, user_id) as session:
-            query = select(AuthSession.id).where(
-                AuthSession.user_id == user_id, col(AuthSession.revoked_at).is_(None), AuthSession.expires_at > utcnow()
+            query = user_select(AuthSession, user_id, AuthSession.id).where(
+                col(AuthSession.revoked_at).is_(None), AuthSession.expires_at > utcnow()
             )
             if keep is not None:
                 query = query.where(AuthSession.id != keep)
@@ -233,12 +233,8 @@ class SessionService:
         me = self._me()
         async with self._uow.session(None, me.user_id) as session:
             rows = await session.exec(
-                select(AuthSession)
-                .where(
-                    AuthSession.user_id == me.user_id,
-                    col(AuthSession.revoked_at).is_(None),
-                    AuthSession.expires_at > utcnow(),
-                )
+                user_select(AuthSession, me.user_id)
+                .where(col(AuthSession.revoked_at).is_(None), AuthSession.expires_at > utcnow())
                 .order_by(col(AuthSession.created_at).desc())
                 .limit(SESSIONS_LISTED)
             )

@@ -10,13 +10,14 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
 from prism.db.tables import Product, Requirement, RequirementEvent, Sprint
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementEventKind, RequirementStatus, SprintState
 from prism.errors import Code, ValidationError
@@ -156,8 +157,7 @@ class SprintService:
             await get_for_update(session, Product, sprint.product_id, self._org, "id")
             active = (
                 await session.exec(
-                    select(Sprint.name).where(
-                        Sprint.organization_id == self._org,
+                    tenant_select(Sprint, self._org, Sprint.name).where(
                         Sprint.product_id == sprint.product_id,
                         Sprint.state == SprintState.ACTIVE.value,
                     )

@@ -5,11 +5,11 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
 from prism.db.tables import Membership, Team, TeamMember
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
@@ -105,7 +105,7 @@ class TeamService:
             team = await get_for_update(session, Team, team_id, self._org, "teamId")
             member = (
                 await session.exec(
-                    select(Membership.id).where(Membership.organization_id == self._org, Membership.user_id == user_id)
+                    tenant_select(Membership, self._org, Membership.id).where(Membership.user_id == user_id)
                 )
             ).first()
             if member is None:
@@ -147,7 +147,7 @@ class TeamService:
         return team
 
     async def _check_name_free(self, session: AsyncSession, name: str, *, except_id: UUID | None) -> None:
-        query = select(Team.id).where(Team.organization_id == self._org, Team.name == name)
+        query = tenant_select(Team, self._org, Team.id).where(Team.name == name)
         if except_id is not None:
             query = query.where(Team.id != except_id)
         if (await session.exec(query)).first() is not None:

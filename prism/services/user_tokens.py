@@ -5,12 +5,13 @@ from datetime import timedelta
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.tokens import hash_token, new_opaque_token
 from prism.db.access_tables import UserToken
 from prism.db.base import utcnow
+from prism.db.tenancy import user_select
 
 __all__ = ["Purpose", "consume_user_token", "find_user_token", "issue_user_token"]
 
@@ -47,11 +48,11 @@ def issue_user_token(
     return token
 
 
-async def find_user_token(session: AsyncSession, token: str, purpose: Purpose) -> UserToken | None:
-    """The unused, unexpired token of this purpose, without using it up."""
+async def find_user_token(session: AsyncSession, user_id: UUID, token: str, purpose: Purpose) -> UserToken | None:
+    """The user's unused, unexpired token of this purpose, without using it up."""
     return (
         await session.exec(
-            select(UserToken).where(
+            user_select(UserToken, user_id).where(
                 UserToken.token_hash == hash_token(token.strip()),
                 UserToken.purpose == purpose.value,
                 col(UserToken.used_at).is_(None),
@@ -61,12 +62,12 @@ async def find_user_token(session: AsyncSession, token: str, purpose: Purpose) -
     ).first()
 
 
-async def consume_user_token(session: AsyncSession, token: str, purpose: Purpose) -> UserToken | None:
+async def consume_user_token(session: AsyncSession, user_id: UUID, token: str, purpose: Purpose) -> UserToken | None:
     """Use the token up and return it; None when it is unknown, used, expired or of another purpose.
 
     The conditional update lets only one of two concurrent uses win.
     """
-    row = await find_user_token(session, token, purpose)
+    row = await find_user_token(session, user_id, token, purpose)
     if row is None:
         return None
     won = (

@@ -5,9 +5,10 @@ from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from prism.db.tenancy import tenant_select
 from prism.errors import Code, ConflictError, NotFoundError, ValidationError
 
 __all__ = ["UNSET", "check_dates", "check_number", "check_version", "clean_text", "get_for_update", "get_owned"]
@@ -69,11 +70,8 @@ def check_version(row_version: int, expected: int, what: str) -> None:
 
 async def get_owned(session: AsyncSession, model: type[Row], id: UUID, organization_id: UUID, field: str) -> Row:
     """A row of the organization by primary key; another tenant's row is reported as not found."""
-    row = (
-        await session.exec(
-            select(model).where(model.id == id, model.organization_id == organization_id)  # type: ignore[attr-defined]
-        )
-    ).first()
+    statement = tenant_select(model, organization_id).where(model.id == id)  # type: ignore[attr-defined]
+    row = (await session.exec(statement)).first()
     if row is None:
         raise NotFoundError(f"No {model.__name__.lower()} with this id.", field=field)
     return row
@@ -81,13 +79,8 @@ async def get_owned(session: AsyncSession, model: type[Row], id: UUID, organizat
 
 async def get_for_update(session: AsyncSession, model: type[Row], id: UUID, organization_id: UUID, field: str) -> Row:
     """Like `get_owned`, but locks the row until the transaction ends."""
-    row = (
-        await session.exec(
-            select(model)
-            .where(model.id == id, model.organization_id == organization_id)  # type: ignore[attr-defined]
-            .with_for_update()
-        )
-    ).first()
+    statement = tenant_select(model, organization_id).where(model.id == id)  # type: ignore[attr-defined]
+    row = (await session.exec(statement.with_for_update())).first()
     if row is None:
         raise NotFoundError(f"No {model.__name__.lower()} with this id.", field=field)
     return row
