@@ -181,7 +181,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
         checks: dict[str, str] = {}
         try:
             async with runtime().engine.connect() as conn:
-                await asyncio.wait_for(conn.execute(sa.text("SELECT 1")), timeout=2)
+                probe = sa.text("SELECT 1")  # unscoped: a readiness probe, reads no table
+                await asyncio.wait_for(conn.execute(probe), timeout=2)
             checks["database"] = "ok"
         except Exception as error:  # noqa: BLE001 - any failure means not ready
             logger.warning("readiness check failed", extra={"check": "database", "error": type(error).__name__})

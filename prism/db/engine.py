@@ -99,6 +99,8 @@ async def set_tenant(conn: AsyncConnection, organization_id: UUID | None, user_i
     them over to the next request.
     """
     await conn.execute(
-        sa.text("SELECT set_config('prism.org_id', :org, true), set_config('prism.user_id', :user, true)"),
+        sa.text(  # unscoped: sets the scope row-level security reads, reads no table
+            "SELECT set_config('prism.org_id', :org, true), set_config('prism.user_id', :user, true)"
+        ),
         {"org": str(organization_id or ""), "user": str(user_id or "")},
     )

@@ -16,7 +16,8 @@ __all__ = ["member_role", "refresh_token_owner", "user_id_by_email", "user_token
 
 async def _scalar(session: AsyncSession, call: sa.FunctionElement) -> object:  # type: ignore[type-arg]
     connection = await session.connection()
-    return (await connection.execute(sa.select(call))).scalar()
+    statement = sa.select(call)  # unscoped: a named SECURITY DEFINER look-up, the step before a scope exists
+    return (await connection.execute(statement)).scalar()
 
 
 async def member_role(session: AsyncSession, organization_id: UUID, user_id: UUID) -> str | None:

@@ -70,7 +70,7 @@ async def check_connection_role(engine: AsyncEngine) -> RoleCheck:
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                sa.text(
+                sa.text(  # unscoped: the connecting role in the PostgreSQL catalog, no tenant table
                     "SELECT current_user AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypass_rls, "
                     "(SELECT count(*) FROM pg_tables t WHERE t.schemaname = 'public' AND t.tableowner = current_user)"
                     " AS owned_tables FROM pg_roles r WHERE r.rolname = current_user"

@@ -107,7 +107,7 @@ async def find_api_key(uow: UnitOfWork, credential: str, *, now: datetime | None
         raise UnauthenticatedError("This API key is malformed: keys look like `prism_<prefix>_<secret>`.")
     prefix, secret = parsed
     rows = await uow.all(
-        sa.text(
+        sa.text(  # unscoped: SECURITY DEFINER look-up; the key's organization is what it finds
             "SELECT id, organization_id, secret_hash, scopes, created_by_id, expires_at, revoked_at "
             "FROM prism_find_api_key(:prefix)"
         ).bindparams(prefix=prefix)
@@ -241,9 +241,9 @@ class ApiKeyService:
         connection = await session.connection()
         for _ in range(5):
             prefix = secrets.token_hex(PREFIX_LENGTH // 2)
-            taken = (
-                await connection.execute(sa.text("SELECT 1 FROM prism_find_api_key(:prefix)"), {"prefix": prefix})
-            ).first()
+            # Prefixes are unique across organizations, and only the SECURITY DEFINER look-up sees them all.
+            lookup = sa.text("SELECT 1 FROM prism_find_api_key(:prefix)")  # unscoped: SECURITY DEFINER look-up
+            taken = (await connection.execute(lookup, {"prefix": prefix})).first()
             if taken is None:
                 return prefix
         raise RuntimeError("could not draw an unused API key prefix")  # 2^32 prefixes: practically unreachable

@@ -150,11 +150,9 @@ class InvitationService:
         if not token or len(token) > 200:
             raise NotFoundError("This invitation does not exist.", field="token")
         async with self._uow.session(None, self._viewer.user_id) as session:
-            found = (
-                await (await session.connection()).execute(
-                    sa.text("SELECT * FROM prism_find_invitation(:hash)"), {"hash": hash_token(token)}
-                )
-            ).first()
+            lookup = sa.text("SELECT * FROM prism_find_invitation(:hash)")  # unscoped: SECURITY DEFINER look-up
+            connection = await session.connection()
+            found = (await connection.execute(lookup, {"hash": hash_token(token)})).first()
             user = await session.get(User, self._viewer.user_id)
         if found is None or user is None:
             raise NotFoundError("This invitation does not exist.", field="token")
