@@ -1,9 +1,10 @@
 """Tables of identity and access: sessions, refresh tokens, one-time tokens, MFA, API keys, invitations,
 product-level roles and the audit log.
 
-Sessions, refresh tokens, user tokens and recovery codes belong to a user, not to an organization, so they carry no
-`organization_id` and no row-level security; the application reaches them only by their hashed secret or the
-signed-in user's id. API keys, invitations, product members and the audit log are tenant rows like any other.
+Sessions, refresh tokens, user tokens and recovery codes belong to a user, not to an organization: row-level security
+admits them by user (migration 0005), and before the user is known the application reaches them only through the
+named look-ups of prism/db/lookups.py. API keys, invitations, product members and the audit log are tenant rows
+like any other.
 """
 
 from datetime import datetime
