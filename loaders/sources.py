@@ -154,7 +154,8 @@ def _requirement_where(table: sa.Table, f: RequirementListFilter) -> list[sa.Col
     return conditions
 
 
-_PRIORITY_ORDER = {"URGENT": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "NONE": 4}
+# Ordered by urgency: descending puts URGENT first, as in Linear; NONE (not yet prioritised) is the lowest.
+_PRIORITY_ORDER = {"NONE": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "URGENT": 4}
 
 _REQUIREMENT_ORDER = {
     "RANK": lambda t: t.c.rank,
@@ -162,7 +163,7 @@ _REQUIREMENT_ORDER = {
     "UPDATED_AT": lambda t: t.c.updated_at,
     "NUMBER": lambda t: t.c.number,
     "TITLE": lambda t: t.c.title,
-    "PRIORITY": lambda t: sa.case(_PRIORITY_ORDER, value=t.c.priority, else_=5),
+    "PRIORITY": lambda t: sa.case(_PRIORITY_ORDER, value=t.c.priority, else_=-1),
     "ESTIMATE": lambda t: sa.func.coalesce(t.c.estimate, -1.0),
 }
 

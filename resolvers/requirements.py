@@ -294,7 +294,7 @@ class RequirementOrderField(enum.Enum):
     UPDATED_AT = strawberry.enum_value("UPDATED_AT", description="Last change.")
     NUMBER = strawberry.enum_value("NUMBER", description="Number within the product.")
     TITLE = strawberry.enum_value("TITLE", description="Title, alphabetically.")
-    PRIORITY = strawberry.enum_value("PRIORITY", description="Most urgent first when ascending.")
+    PRIORITY = strawberry.enum_value("PRIORITY", description="Most urgent first when descending.")
     ESTIMATE = strawberry.enum_value("ESTIMATE", description="Estimate; unestimated ones first when ascending.")
 
 

@@ -614,7 +614,7 @@ async def test_filters_with_malformed_ids_are_bad_user_input(backlog: Backlog) -
     assert foreign.data["requirements"] == {"totalCount": 0, "nodes": []}
 
 
-_PRIORITY = {"URGENT": 0, "HIGH": 1, "MEDIUM": 2, "LOW": 3, "NONE": 4}
+_PRIORITY = {"NONE": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "URGENT": 4}
 SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "RANK": lambda n: n["rank"],
     "CREATED_AT": lambda n: datetime.fromisoformat(n["createdAt"]),
@@ -635,6 +635,15 @@ async def test_order_by_each_field_in_both_directions(backlog: Backlog, field: s
     assert len(nodes) == 6
     expected = sorted(nodes, key=lambda n: (SORT_KEYS[field](n), uuid_of(n["id"])), reverse=direction == "DESC")
     assert [n["title"] for n in nodes] == [n["title"] for n in expected]
+
+
+async def test_sorting_by_priority_descending_puts_the_most_urgent_first(backlog: Backlog) -> None:
+    order = {"field": "PRIORITY", "direction": "DESC"}
+    data = await backlog.account(LIST, {"filter": {"productIds": [backlog.product]}, "order": order})
+    priorities = [n["priority"] for n in data["requirements"]["nodes"]]
+    ranked = ["URGENT", "HIGH", "MEDIUM", "LOW", "NONE"]
+    assert priorities == sorted(priorities, key=ranked.index)
+    assert len(set(priorities)) > 1
 
 
 async def test_the_default_order_is_the_rank(backlog: Backlog) -> None:
