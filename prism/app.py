@@ -34,6 +34,7 @@ from prism.ratelimit import RateLimiter
 from prism.runtime import Runtime, load_secret_key
 from prism.services.authentication import authenticate, credentials_from_header
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
+from prism.web.home import home_endpoint
 from prism.web.metrics import metrics_endpoint, serves_metrics
 from prism.web.middleware import RequestContextMiddleware
 from prism.web.persisted_queries import PersistedQueries
@@ -177,12 +178,15 @@ def build_app(settings: Settings | None = None) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def _probe_database() -> None:
+        async with runtime().engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))  # unscoped: a readiness probe, reads no table
+
     async def readyz(request: Request) -> Response:
         checks: dict[str, str] = {}
         try:
-            async with runtime().engine.connect() as conn:
-                probe = sa.text("SELECT 1")  # unscoped: a readiness probe, reads no table
-                await asyncio.wait_for(conn.execute(probe), timeout=2)
+            # Two seconds for all of it, waiting for a pooled connection included: an exhausted pool is not ready.
+            await asyncio.wait_for(_probe_database(), timeout=2)
             checks["database"] = "ok"
         except Exception as error:  # noqa: BLE001 - any failure means not ready
             logger.warning("readiness check failed", extra={"check": "database", "error": type(error).__name__})
@@ -210,6 +214,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         persisted_queries=PersistedQueries(lambda: runtime().kv, settings.persisted_query_ttl_seconds),
     )
     routes = [
+        Route("/", home_endpoint(graphiql=settings.graphiql_enabled), methods=["GET"]),
         Route("/graphql", graphql.endpoint, methods=GRAPHQL_METHODS),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -10,6 +10,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
+from starlette.applications import Starlette
 
 from prism.app import build_app
 from prism.config import Settings
@@ -292,3 +293,22 @@ async def test_production_serves_no_graphiql_unless_told_to(settings: Settings) 
 
     assert pages["default"] == ("application/json", 404)
     assert pages["told"] == ("text/html", 200)
+
+
+async def test_graphiql_opens_with_one_operation_that_the_schema_accepts(
+    http: httpx.AsyncClient, app: Starlette
+) -> None:
+    import ast
+
+    from graphql import OperationDefinitionNode, parse, validate
+
+    [bootstrap] = [u for u in referenced_urls(await graphiql(http)) if u.split("?")[0].endswith("prism-graphiql.js")]
+    script = (await http.get(bootstrap)).text
+    found = re.search(r"var DEFAULT_QUERY = \[(.*?)\]\.join\(\"\\n\"\);", script, re.S)
+    assert found, "DEFAULT_QUERY not found"
+    lines = ast.literal_eval("[" + found.group(1) + "]")  # the array's string literals read the same in Python
+    document = parse("\n".join(lines))
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    # With two, GraphiQL's Run button becomes a menu and a quick click sends nothing.
+    assert len(operations) == 1
+    assert validate(app.state.schema._schema, document) == []

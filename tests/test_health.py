@@ -28,6 +28,27 @@ async def test_readyz_reports_the_database_ok(http: httpx.AsyncClient) -> None:
     assert all(state == "ok" for state in body["checks"].values())
 
 
+async def test_readyz_answers_unavailable_rather_than_wait_when_every_connection_is_busy(settings: Settings) -> None:
+    import asyncio
+
+    # The pool would make a request wait a minute for a connection; the readiness probe gives up after its 2 s.
+    app = build_app(
+        settings.model_copy(
+            update={"database_pool_size": 1, "database_max_overflow": 0, "database_pool_timeout_seconds": 60}
+        )
+    )
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://prism.test") as client,
+            app.state.runtime().engine.connect(),
+        ):
+            # A guard against hanging, not a measurement: the probe answers long before the pool would.
+            response = await asyncio.wait_for(client.get("/readyz"), timeout=20)
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "checks": {"database": "unavailable"}}
+
+
 async def test_metrics_count_http_requests_by_route_and_status(http: httpx.AsyncClient) -> None:
     await http.post("/graphql", json={"query": "{ __typename }"})
     await http.post("/graphql", content=b"{broken", headers={"content-type": "application/json"})
@@ -87,3 +108,15 @@ async def test_with_a_metrics_token_metrics_answer_only_to_its_bearer(settings: 
         assert "prism_http_requests_total" not in refused.text
     assert scraper.status_code == 200
     assert "# TYPE prism_http_requests_total counter" in scraper.text.splitlines()
+
+
+async def test_the_root_page_points_browsers_at_graphiql_and_the_docs(http: httpx.AsyncClient) -> None:
+    page = await http.get("/", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<a href="/graphql">GraphiQL</a>' in page.text
+    assert "docs/api.md" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    machine = await http.get("/")
+    assert machine.json()["links"]["graphql"] == "/graphql"
+    assert machine.json()["name"] == "PRISM"
