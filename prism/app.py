@@ -114,6 +114,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
             pool_timeout=settings.database_pool_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
             idle_in_transaction_timeout=settings.database_idle_in_transaction_timeout_seconds,
             reset_on_return=baseline,
         )

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a request waits for a free database connection before answering 503.",
     )
+    database_statement_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "PostgreSQL cancels any one statement of the server's that runs longer: no request, however crafted, holds "
+            "a pooled connection longer than this per statement."
+        ),
+    )
     database_idle_in_transaction_timeout_seconds: float = Field(
         default=60.0,
         gt=0,

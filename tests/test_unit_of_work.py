@@ -292,3 +292,23 @@ async def test_postgresql_ends_a_session_left_idle_in_a_transaction_as_a_safety_
     async with app.state.runtime().engine.connect() as conn:
         timeout = (await conn.execute(sa.text("SHOW idle_in_transaction_session_timeout"))).scalar()
     assert timeout == "1min"
+
+
+async def test_postgresql_cancels_a_statement_that_runs_past_the_statement_timeout(
+    app: Starlette, app_database_url: str
+) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+
+    from prism.db.engine import build_engine
+
+    async with app.state.runtime().engine.connect() as conn:
+        assert (await conn.execute(sa.text("SHOW statement_timeout"))).scalar() == "5s"  # the server's default
+    engine = build_engine(app_database_url, pool_size=1, max_overflow=0, statement_timeout=0.2)
+    try:
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError) as cancelled:
+                await conn.execute(sa.text("SELECT pg_sleep(2)"))
+    finally:
+        await engine.dispose()
+    assert getattr(cancelled.value.orig, "sqlstate", None) == "57014"  # query_canceled

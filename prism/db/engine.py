@@ -46,6 +46,7 @@ def build_engine(
     pool_size: int = 10,
     max_overflow: int = 10,
     pool_timeout: float = 30.0,
+    statement_timeout: float | None = None,
     idle_in_transaction_timeout: float | None = None,
     reset_on_return: bool = False,
 ) -> AsyncEngine:
@@ -54,6 +55,8 @@ def build_engine(
     `reset_on_return=True` restores SQLAlchemy's default rollback-on-release (for `PRISM_PERF_BASELINE` only).
     """
     server_settings = {"application_name": "prism"}
+    if statement_timeout is not None:
+        server_settings["statement_timeout"] = str(int(statement_timeout * 1000))
     if idle_in_transaction_timeout is not None:
         server_settings["idle_in_transaction_session_timeout"] = str(int(idle_in_transaction_timeout * 1000))
     engine = create_async_engine(

@@ -11,9 +11,18 @@ from sqlalchemy.engine import Connection
 
 from prism.db.engine import build_engine
 
-__all__ = ["alembic_config", "current_revision", "downgrade", "upgrade"]
+__all__ = ["OPTIONAL_INDEXES", "alembic_config", "current_revision", "downgrade", "include_object", "upgrade"]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+OPTIONAL_INDEXES = frozenset({"ix_requirement_title_trgm", "ix_requirement_description_trgm", "ix_product_name_trgm"})
+"""Indexes that exist only where the server offers an extension (migration 0006), not declared on the models."""
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """What autogenerate compares with the models: everything but the optional indexes."""
+    return not (type_ == "index" and name in OPTIONAL_INDEXES)
+
 
 _ALEMBIC = threading.Lock()
 """Alembic installs its `context` and `op` proxies process-wide, so two commands running at once in one process

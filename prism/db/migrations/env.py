@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 import prism.db.access_tables
 import prism.db.tables  # noqa: F401  (registers every table on the metadata)
 from prism.db.engine import build_engine
+from prism.db.migrate import include_object
 
 target_metadata = SQLModel.metadata
 
@@ -18,7 +19,9 @@ MIGRATION_LOCK = 0x707269736D  # "prism": one migrator at a time, whatever proce
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
+    context.configure(
+        connection=connection, target_metadata=target_metadata, compare_type=True, include_object=include_object
+    )
     with context.begin_transaction():
         # Replicas or workers starting together would otherwise apply the same migration twice.
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
