@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from prism.auth.smtp import mailer_from_settings
+from prism.auth.smtp import mailbox_path, mailer_from_settings
 from prism.auth.tokens import issuer_from_settings
 from prism.config import Settings
 from prism.db import migrate
@@ -33,6 +33,7 @@ from prism.production import check_production_settings
 from prism.ratelimit import RateLimiter
 from prism.runtime import Runtime, load_secret_key
 from prism.services.authentication import authenticate, credentials_from_header
+from prism.web.dev_mail import dev_mail_endpoint
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.home import home_endpoint
 from prism.web.metrics import metrics_endpoint, serves_metrics
@@ -216,6 +217,12 @@ def build_app(settings: Settings | None = None) -> Starlette:
     )
     routes = [
         Route("/", home_endpoint(graphiql=settings.graphiql_enabled), methods=["GET"]),
+        # The development mailbox (one-time tokens in clear): never in production, nor with real mail configured.
+        *(
+            [Route("/dev/mail", dev_mail_endpoint(mailbox_path(settings)), methods=["GET"])]
+            if settings.environment != "production" and settings.smtp_url is None
+            else []
+        ),
         Route("/graphql", graphql.endpoint, methods=GRAPHQL_METHODS),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -170,6 +170,28 @@ def seed(demo: bool) -> None:
 
 
 @main.group()
+def mail() -> None:
+    """The development mailbox: mail PRISM would have sent without SMTP."""
+
+
+@mail.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 200), help="How many messages.")
+def mail_list(limit: int) -> None:
+    """Print the newest messages of the development mailbox (PRISM_HOME/mail), newest first."""
+    from datetime import UTC, datetime
+
+    from prism.auth.mailbox import read_mailbox
+    from prism.auth.smtp import mailbox_path
+
+    messages = read_mailbox(mailbox_path(Settings()), limit)
+    if not messages:
+        click.echo("No mail in the development mailbox.")
+    for message in messages:
+        click.echo(f"--- {datetime.fromtimestamp(message.sent_at, UTC):%Y-%m-%d %H:%M:%S} UTC to {message.to}")
+        click.echo(f"Subject: {message.subject}\n\n{message.body.rstrip()}\n")
+
+
+@main.group()
 def schema() -> None:
     """The GraphQL schema."""
 

@@ -1,7 +1,6 @@
 """Settings: the only place that reads the environment."""
 
 import ipaddress
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -234,9 +233,12 @@ class Settings(BaseSettings):
         ),
     )
 
-    @cached_property
+    @property
     def home_path(self) -> Path:
-        """The resolved home directory, created on first use."""
+        """The resolved home directory, created on first use.
+
+        Not cached: a cached value would survive `model_copy(update={"home": ...})` and point at the old home.
+        """
         path = self.home.expanduser().resolve()
         path.mkdir(parents=True, exist_ok=True)
         return path

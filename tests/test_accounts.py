@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 
+from prism.auth.mailbox import MailboxMailer
 from prism.auth.mailer import LogMailer, Message, RecordingMailer
 from prism.auth.smtp import SmtpMailer, mailer_from_settings
 from prism.auth.throttle import LoginThrottle, ThrottledError
@@ -225,7 +226,7 @@ async def test_the_smtp_mailer_delivers_to_a_real_smtp_server() -> None:
 
 def test_production_without_smtp_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="prism.mail"):
-        assert isinstance(mailer_from_settings(Settings(environment="development")), LogMailer)
+        assert isinstance(mailer_from_settings(Settings(environment="development")), MailboxMailer)
         assert caplog.records == []
         assert isinstance(mailer_from_settings(Settings(environment="production")), LogMailer)
     assert ["PRISM_SMTP_URL is not set" in r.getMessage() for r in caplog.records] == [True]

@@ -5,12 +5,14 @@ import logging
 import smtplib
 import ssl
 from email.message import EmailMessage
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from prism.auth.mailbox import MailboxMailer
 from prism.auth.mailer import LogMailer, Mailer, Message
 from prism.config import Settings
 
-__all__ = ["SmtpMailer", "mailer_from_settings"]
+__all__ = ["SmtpMailer", "mailbox_path", "mailer_from_settings"]
 
 logger = logging.getLogger("prism.mail")
 
@@ -60,10 +62,16 @@ class SmtpMailer:
 
 
 def mailer_from_settings(settings: Settings) -> Mailer:
-    """SMTP when `PRISM_SMTP_URL` is set; otherwise the log mailer, with a warning in production."""
+    """SMTP when `PRISM_SMTP_URL` is set; otherwise the development mailbox, or in production a warning and a log
+    line that mail was due (never its body)."""
     if settings.smtp_url is not None:
         return SmtpMailer(settings.smtp_url.get_secret_value(), settings.mail_from)
     if settings.environment == "production":
         logger.warning("PRISM_SMTP_URL is not set: verification and password-reset emails are not sent.")
         return LogMailer(include_body=False)
-    return LogMailer()
+    return MailboxMailer(mailbox_path(settings))
+
+
+def mailbox_path(settings: Settings) -> Path:
+    """Where the development mailbox keeps mail (prism/auth/mailbox.py)."""
+    return settings.home_path / "mail"

@@ -6,7 +6,7 @@ from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 
-__all__ = ["configure_logging", "request_id_var"]
+__all__ = ["ConsoleFormatter", "configure_logging", "request_id_var"]
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -27,6 +27,41 @@ class _RequestContext(logging.Filter):
         return True
 
 
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "request_id",
+    "trace_id",
+    "taskName",
+    "color_message",
+}
+
+
+class ConsoleFormatter(logging.Formatter):
+    """One readable line per record: time, level, logger, the request id inside a request only, the message, then
+    the record's extra fields as `key=value`. An access line reads `POST /graphql 200 12.3 ms 5 SQL`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = {k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS and v is not None}
+        message = record.getMessage()
+        if record.name == "prism.access" and {"method", "path", "status", "duration_ms"} <= extras.keys():
+            message = (
+                f"{extras.pop('method')} {extras.pop('path')} {extras.pop('status')} {extras.pop('duration_ms')} ms"
+            )
+            if "sql_statements" in extras:
+                message += f" {extras.pop('sql_statements')} SQL"
+        line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}"
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            line += f" [{request_id}]"
+        line += f" {message}"
+        if extras:
+            line += " " + " ".join(f"{key}={value}" for key, value in extras.items())
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     """Send PRISM's and uvicorn's logs to stderr in one format."""
     handler = logging.StreamHandler(sys.stderr)
@@ -39,7 +74,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"))
+        handler.setFormatter(ConsoleFormatter())
     handler.addFilter(_RequestContext())
     root = logging.getLogger()
     root.handlers[:] = [handler]
