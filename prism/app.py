@@ -213,7 +213,13 @@ def build_app(settings: Settings | None = None) -> Starlette:
         graphiql=graphiql_page if settings.graphiql_enabled else None,
         encode=stdlib_json if baseline else orjson.dumps,
         rate_limiter=rate_limiter,
-        persisted_queries=PersistedQueries(lambda: runtime().kv, settings.persisted_query_ttl_seconds),
+        persisted_queries=PersistedQueries(
+            lambda: runtime().kv,
+            settings.persisted_query_ttl_seconds,
+            max_bytes=settings.persisted_query_max_bytes,
+            per_hour=settings.persisted_query_registrations_per_hour,
+            anonymous_per_hour=settings.persisted_query_anonymous_registrations_per_hour,
+        ),
     )
     routes = [
         Route("/", home_endpoint(graphiql=settings.graphiql_enabled), methods=["GET"]),

@@ -183,6 +183,17 @@ class Settings(BaseSettings):
     persisted_query_ttl_seconds: int = Field(
         default=86_400, ge=1, description="How long an automatic persisted query is kept after it last ran."
     )
+    persisted_query_max_bytes: int = Field(
+        default=16_384, ge=1, description="Larger query texts run but are not kept as persisted queries."
+    )
+    persisted_query_registrations_per_hour: int = Field(
+        default=100, ge=0, description="New persisted queries one signed-in user or API key may store per hour."
+    )
+    persisted_query_anonymous_registrations_per_hour: int = Field(
+        default=10,
+        ge=0,
+        description="New persisted queries one address may store per hour without signing in (kept one hour).",
+    )
     cors_origins: str = Field(
         default="", description="Comma-separated origins allowed to call the API from browsers; `*` for any."
     )

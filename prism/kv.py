@@ -32,9 +32,23 @@ class KeyValueStore(Protocol):
 class MemoryStore:
     """The embedded store: a dict with expiry, for one process."""
 
+    SWEEP_EVERY = 1_000
+    """Writes between sweeps of expired entries: keys nobody reads again would otherwise stay for ever."""
+
     def __init__(self) -> None:
         self._values: dict[str, tuple[str, float | None]] = {}
         self._lock = asyncio.Lock()
+        self._writes = 0
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def _written(self) -> None:
+        self._writes += 1
+        if self._writes % self.SWEEP_EVERY == 0:
+            now = time.monotonic()
+            for key in [k for k, (_, expires) in self._values.items() if expires is not None and expires <= now]:
+                del self._values[key]
 
     def _live(self, key: str) -> str | None:
         item = self._values.get(key)
@@ -51,6 +65,7 @@ class MemoryStore:
 
     async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
         self._values[key] = (value, None if ttl_seconds is None else time.monotonic() + ttl_seconds)
+        self._written()
 
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
@@ -60,6 +75,7 @@ class MemoryStore:
             current = self._live(key)
             if current is None:
                 self._values[key] = ("1", time.monotonic() + ttl_seconds)
+                self._written()
                 return 1
             value = int(current) + 1
             self._values[key] = (str(value), self._values[key][1])

@@ -42,7 +42,7 @@ async def app_with(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.
 
 
 def codes(response: httpx.Response) -> list[str]:
-    return [e["extensions"]["code"] for e in response.json()["errors"]]
+    return [e["extensions"]["code"] for e in response.json().get("errors", [])]
 
 
 # --- depth, aliases and cost -----------------------------------------------------------------------------------------
@@ -227,6 +227,36 @@ async def test_a_persisted_query_whose_hash_does_not_match_is_refused_and_not_st
     assert "does not match" in mismatch.json()["errors"][0]["message"]
     assert codes(afterwards) == ["PERSISTED_QUERY_NOT_FOUND"]
     assert codes(bad_version) == ["PERSISTED_QUERY_NOT_SUPPORTED"]
+
+
+async def test_persisted_query_storage_is_bounded_by_size_and_by_each_callers_quota(settings: Settings) -> None:
+    app = build_app(
+        settings.model_copy(
+            update={
+                "persisted_query_max_bytes": 200,
+                "persisted_query_anonymous_registrations_per_hour": 3,
+                "rate_limit_enabled": False,
+            }
+        )
+    )
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prism.test") as http,
+    ):
+
+        async def register_then_fetch(query: str) -> list[str]:
+            ran = await http.post("/graphql", json={"query": query, "extensions": persisted(query)})
+            assert ran.json() == {"data": {"__typename": "Query"}}
+            return codes(await http.post("/graphql", json={"extensions": persisted(query)}))
+
+        # Anonymous callers store three texts an hour; the fourth runs but is not kept.
+        kept = [await register_then_fetch(f"{{ __typename }} # {n}") for n in range(4)]
+        assert kept == [[], [], [], ["PERSISTED_QUERY_NOT_FOUND"]]
+        # A known text costs no quota when it is sent again.
+        assert await register_then_fetch("{ __typename } # 0") == []
+        # A text over the size limit runs but is never kept.
+        big = "{ __typename } #" + "x" * 300
+        assert await register_then_fetch(big) == ["PERSISTED_QUERY_NOT_FOUND"]
 
 
 async def test_a_persisted_mutation_still_cannot_run_over_get(account: Account) -> None:

@@ -47,3 +47,14 @@ async def test_counters_are_atomic_and_keep_their_first_expiry(store: KeyValueSt
     assert sorted(values) == list(range(1, 21))
     await asyncio.sleep(0.6)
     assert await store.incr("hits", ttl_seconds=0.5) == 1
+
+
+async def test_the_memory_store_sweeps_expired_entries_nobody_reads_again() -> None:
+    from prism.kv import MemoryStore
+
+    store = MemoryStore()
+    for n in range(MemoryStore.SWEEP_EVERY - 1):
+        await store.set(f"gone:{n}", "x", ttl_seconds=0)
+    await store.set("kept", "x")
+    assert len(store) == 1
+    assert await store.get("kept") == "x"

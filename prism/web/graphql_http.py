@@ -28,7 +28,7 @@ from strawberry.types import ExecutionResult
 
 from prism.auth.rbac import Viewer
 from prism.db.unit_of_work import UnitOfWork
-from prism.ratelimit import RateLimiter
+from prism.ratelimit import RateLimiter, identity_of
 from prism.services.audit import RequestMeta
 from prism.web.persisted_queries import PersistedQueries, PersistedQueryError, PersistedQueryRequest, requested
 
@@ -228,7 +228,12 @@ class GraphQLHTTP:
             # Wherever in the request the pool ran dry, the answer is the same: overloaded, retry shortly.
             raise _overloaded()
         if persisted is not None and persisted.request.register and result.data is not None and self._persisted_queries:
-            await self._persisted_queries.put(persisted.request.sha256, query)
+            await self._persisted_queries.put(
+                persisted.request.sha256,
+                query,
+                owner=identity_of(context.viewer, context.meta.ip),
+                anonymous=context.viewer is None,
+            )
         return self._respond(result, media_type, context.request_id)
 
     async def _persisted(self, params: GraphQLParams) -> "_Persisted | None":
