@@ -37,7 +37,7 @@ from prism.web.persisted_queries import PersistedQueries
 from prism.web.ratelimit import RateLimiter
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
 from prism.web.sso import sso_routes
-from resolvers.cost import QueryLimits
+from resolvers.limits import QueryLimits
 from resolvers.schema import build_schema
 
 __all__ = ["build_app"]
@@ -77,13 +77,14 @@ def build_app(settings: Settings | None = None) -> Starlette:
         else None
     )
     limits = QueryLimits(
+        max_depth=settings.max_query_depth,
         max_aliases=settings.max_query_aliases,
         max_cost=settings.max_query_cost,
         limiter=rate_limiter,
         introspection=settings.introspection_enabled,
         suggestions=settings.suggestions_enabled,
     )
-    schema = build_schema(max_depth=settings.max_query_depth, tracing=tracing, caches=not baseline, limits=limits)
+    schema = build_schema(tracing=tracing, caches=not baseline, limits=limits)
     cors_origins = parse_origins(settings.cors_origins)
     cors = cors_options(cors_origins, settings.cors_allow_credentials) if cors_origins else None
 

@@ -14,7 +14,7 @@ __all__ = ["ErrorCodes", "classify", "coded_errors"]
 
 logger = logging.getLogger("prism.graphql")
 
-_TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "tokens. Parsing aborted")
+_TOO_COMPLEX_MARKERS = ("tokens. Parsing aborted",)
 
 
 def classify(error: GraphQLError) -> tuple[str, bool]:

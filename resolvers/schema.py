@@ -6,13 +6,7 @@ from uuid import UUID
 import strawberry
 from graphql import get_named_type
 from strawberry import relay
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.types import ExecutionResult
 
 from prism.context import Context
@@ -21,11 +15,11 @@ from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.comments import CommentsMutation, CommentsQuery
-from resolvers.cost import QueryLimits, limit_extensions
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.labels import LabelMutation, LabelQuery
+from resolvers.limits import QueryLimits, limit_extensions
 from resolvers.members import MembersMutation, MembersQuery
 from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
@@ -156,18 +150,13 @@ def _no_arguments(arguments: dict[str, Any], info: Any) -> dict[str, Any]:
     return {}
 
 
-def build_schema(
-    max_depth: int = 12, tracing: bool = False, caches: bool = True, limits: QueryLimits | None = None
-) -> strawberry.Schema:
-    """The PRISM schema with its extensions (parse and validation caches, depth and token limits, error codes).
+def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits | None = None) -> strawberry.Schema:
+    """The PRISM schema with its extensions (parse and validation caches, token and query limits, error codes).
 
     With `tracing`, every operation and resolver becomes an OpenTelemetry span (arguments are not recorded).
     `caches=False` parses and validates every request again (for `PRISM_PERF_BASELINE` benchmarks only).
-    `limits`: aliases, cost, introspection and suggestions (resolvers/cost.py); the defaults when not given.
+    `limits`: depth, aliases, cost, introspection and suggestions (resolvers/limits.py); the defaults when not given.
     """
-    # One depth rule for the schema's life: the validation cache is keyed by the rule classes, and a limiter built
-    # per request brings a new class each time, so no validation would ever be a cache hit.
-    depth_rules = QueryDepthLimiter(max_depth=max_depth).validation_rules
     caching: list[Any] = [lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)] if caches else []
     extensions: list[Any] = []
     if tracing:
@@ -180,7 +169,6 @@ def build_schema(
         types=list(NODE_TYPES.values()),
         extensions=[
             *caching,
-            lambda: AddValidationRules(depth_rules),
             lambda: MaxTokensLimiter(max_token_count=5000),
             *limit_extensions(limits or QueryLimits()),
             ErrorCodes,

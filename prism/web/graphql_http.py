@@ -7,7 +7,7 @@
 - One operation per request: a JSON array (a batch) is refused with 400, so a batch limit is 1 (docs/api.md).
 - Automatic persisted queries (`extensions.persistedQuery`), over POST and GET (prism/web/persisted_queries.py).
 - Rate limits per IP and identity before execution, and the query-cost budget during it: both answer 429 with a
-  RATE_LIMITED error and a `Retry-After` header (prism/web/ratelimit.py, resolvers/cost.py).
+  RATE_LIMITED error and a `Retry-After` header (prism/web/ratelimit.py, resolvers/limits.py).
 """
 
 import json
