@@ -1,8 +1,11 @@
 """The cost model: what an operation may cost, compiled once per document and evaluated with each request's variables.
 
 Every field costs 1. A connection (a field taking `first`/`last` whose type has `edges`/`nodes`) multiplies the cost
-of its items by the page size asked for (`first`, else `last`, else the default page size); a field taking a list
-of `ids` multiplies its selection by their number. Fragments count wherever they are spread.
+of its items by the page size asked for (`first`, else `last`, else the default page size). Any other field that
+returns a list multiplies its selection by the most items it may return (resolvers/list_bounds.py), or by the
+number of `ids` it is given when it takes them (never more than that maximum); the executor enforces the same
+maxima (resolvers/execution.py), so the estimate bounds what an operation can do. Fragments count wherever they are
+spread.
 
 A document is compiled into a small graph: each selection set becomes a `_Cost` holding a fixed part and the parts
 that a factor multiplies (a page size or a number of ids, read from the variables when an argument is a variable).
@@ -38,6 +41,7 @@ from graphql import (
 )
 
 from loaders.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from resolvers.list_bounds import is_list, list_maximum
 
 __all__ = ["COST_CEILING", "CostCompiler", "CostPlans", "TooDeeplyNestedError", "operation_cost"]
 
@@ -81,14 +85,16 @@ class _PageSize:
 
 @dataclass(frozen=True)
 class _Length:
-    """How many values a list argument holds (a single value counts as a list of one, as GraphQL coerces it)."""
+    """How many values a list argument holds (a single value counts as a list of one, as GraphQL coerces it), up to
+    the list field's maximum."""
 
     values: _Argument
+    maximum: int
 
     def __call__(self, variables: Mapping[str, Any]) -> int:
         value = _resolve(self.values, variables)
         if isinstance(value, list):
-            return len(value)
+            return min(len(value), self.maximum)
         return 0 if value is None else 1
 
 
@@ -170,7 +176,7 @@ class CostCompiler:
         self._compiled[name] = compiled
         return compiled
 
-    def _field(self, parent: GraphQLNamedType | None, node: FieldNode) -> _Cost:
+    def _field(self, parent: GraphQLNamedType | None, node: FieldNode, *, page_items: bool = False) -> _Cost:
         cost = _Cost(fixed=1)
         if node.selection_set is None:
             return cost
@@ -181,17 +187,25 @@ class CostCompiler:
             for selection in node.selection_set.selections:
                 if isinstance(selection, FieldNode) and selection.name.value in _ITEMS:
                     self.visited += 1
-                    item = self._field(named, selection)
-                    cost.add(size, item)
+                    cost.add(size, self._field(named, selection, page_items=True))
                 else:
                     cost.add(1, self._selection(named, selection))
             return cost
-        cost.add(self._list_factor(node), self._selections(named, node.selection_set))
+        # The items of a page are counted by the page size above, not again by their list's maximum.
+        factor = (
+            1 if page_items or parent is None or definition is None else self._list_factor(parent, definition, node)
+        )
+        cost.add(factor, self._selections(named, node.selection_set))
         return cost
 
-    def _list_factor(self, node: FieldNode) -> _Factor:
+    def _list_factor(self, parent: GraphQLNamedType, definition: GraphQLField, node: FieldNode) -> _Factor:
+        if not is_list(definition.type):
+            return 1
+        maximum = list_maximum(parent, definition)
+        if maximum is None:  # introspection: bounded by the schema and metered while it runs, not multiplied
+            return 1
         ids = self._argument(node, "ids")
-        return 1 if ids is None else self._factor(_Length(ids))
+        return maximum if ids is None else self._factor(_Length(ids, maximum))
 
     def _factor(self, factor: _PageSize | _Length) -> _Factor:
         # Without variables the factor is known now, and constant parts fold into one number.

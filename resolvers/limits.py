@@ -4,9 +4,11 @@ Depth and aliases are validation rules (resolvers/document_limits.py), so the va
 per document. The cost of an operation (resolvers/cost.py) is compiled once per document and evaluated with each
 request's variables before anything runs: above the maximum it is refused (QUERY_TOO_COMPLEX). One that fits is
 charged to its caller's budget per minute: it may start when the budget left covers that bound (else
-RATE_LIMITED), and the budget is then charged what it actually resolved (one per field in the answer), as Shopify
-does. A request with `extensions: {"cost": true}` gets `extensions.cost` {requested, actual, maximum, limit,
-remaining}; refusals always carry the figures in the error.
+RATE_LIMITED), and the budget is then charged what it actually resolved (one per field in the answer, counted by
+the executor while it ran: resolvers/execution.py), as Shopify does. An operation whose actual work passes the
+maximum is stopped by the executor and answered QUERY_TOO_COMPLEX like one refused beforehand. A request with
+`extensions: {"cost": true}` gets `extensions.cost` {requested, actual, maximum, limit, remaining}; refusals
+always carry the figures in the error.
 """
 
 import re
@@ -14,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, OperationDefinitionNode
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
 from graphql.execution import ExecutionResult as GraphQLExecutionResult
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, SchemaExtension
@@ -22,6 +24,7 @@ from strawberry.extensions import AddValidationRules, SchemaExtension
 from prism.web.ratelimit import RateLimiter, identity_of
 from resolvers.cost import COST_CEILING, CostPlans, TooDeeplyNestedError
 from resolvers.document_limits import document_limits_rule
+from resolvers.execution import OVER_BUDGET, WorkMeter
 
 __all__ = ["HideSuggestions", "QueryCost", "QueryLimits", "limit_extensions", "without_suggestions"]
 
@@ -43,6 +46,7 @@ class QueryCost(SchemaExtension):
         self._plans = plans
         self._limiter = limiter
         self._report: dict[str, Any] | None = None
+        self._truncated: list[dict[str, Any]] = []
 
     async def on_execute(self) -> AsyncIterator[None]:
         context = self.execution_context
@@ -68,50 +72,66 @@ class QueryCost(SchemaExtension):
             )
             yield
             return
-        if self._limiter is None:
-            yield
-            return
-        viewer = getattr(context.context, "viewer", None)
-        meta = getattr(context.context, "meta", None)
-        identity = identity_of(viewer, getattr(meta, "ip", None))
-        budget = await self._limiter.budget(identity)
-        report.update(limit=budget.limit, remaining=budget.remaining)
-        if cost > budget.remaining:
-            context.result = _refused(
-                f"The operation may cost {cost} and {budget.remaining} of the query-cost budget "
-                f"({budget.limit} per minute) is left; retry in {budget.retry_after} seconds.",
-                {
-                    "code": "RATE_LIMITED",
-                    "retryAfter": budget.retry_after,
-                    "cost": cost,
-                    "limit": budget.limit,
-                    "remaining": budget.remaining,
-                },
-            )
-            yield
-            return
+        limiter, identity = self._limiter, ""
+        if limiter is not None:
+            viewer = getattr(context.context, "viewer", None)
+            meta = getattr(context.context, "meta", None)
+            identity = identity_of(viewer, getattr(meta, "ip", None))
+            budget = await limiter.budget(identity)
+            report.update(limit=budget.limit, remaining=budget.remaining)
+            if cost > budget.remaining:
+                context.result = _refused(
+                    f"The operation may cost {cost} and {budget.remaining} of the query-cost budget "
+                    f"({budget.limit} per minute) is left; retry in {budget.retry_after} seconds.",
+                    {
+                        "code": "RATE_LIMITED",
+                        "retryAfter": budget.retry_after,
+                        "cost": cost,
+                        "limit": budget.limit,
+                        "remaining": budget.remaining,
+                    },
+                )
+                yield
+                return
         yield
-        # The budget pays for what was resolved (the bound above only decides whether the operation may start).
-        actual = max(1, _resolved_fields(getattr(context.result, "data", None)))
-        after = await self._limiter.charge(identity, actual)
-        report.update(actual=actual, remaining=after.remaining)
+        meter: WorkMeter | None = getattr(context.result, "meter", None)
+        if meter is None:
+            return
+        self._truncated = meter.truncated[:_TRUNCATIONS_REPORTED]
+        if meter.exceeded:
+            _stop(context.result, meter, operation)
+        report["actual"] = meter.work
+        if limiter is not None:
+            # The budget pays for what was resolved (the bound above only decides whether the operation may start).
+            after = await limiter.charge(identity, max(1, meter.work))
+            report["remaining"] = after.remaining
 
     def get_results(self) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        # Lists cut to their maximum are always reported: the answer holds fewer items than exist.
+        if self._truncated:
+            results["truncated"] = self._truncated
         # Reported to clients that ask (`extensions: {"cost": true}` in the request), so answers stay as they were.
         asked = (self.execution_context.operation_extensions or {}).get("cost") is True
-        return {"cost": self._report} if asked and self._report is not None else {}
+        if asked and self._report is not None:
+            results["cost"] = self._report
+        return results
 
 
-_TOO_COMPLEX = {"code": "QUERY_TOO_COMPLEX"}
+_TOO_COMPLEX = {"code": OVER_BUDGET}
+_TRUNCATIONS_REPORTED = 20
 
 
-def _resolved_fields(data: Any) -> int:
-    """How many fields an answer holds (each key of each object, through lists)."""
-    if isinstance(data, dict):
-        return sum(1 + _resolved_fields(value) for value in data.values())
-    if isinstance(data, list):
-        return sum(_resolved_fields(item) for item in data)
-    return 0
+def _stop(result: Any, meter: WorkMeter, operation: OperationDefinitionNode) -> None:
+    """Answer an operation the executor stopped with one QUERY_TOO_COMPLEX error instead of its partial answer.
+
+    A mutation has already written what it wrote, so its answer is kept, with the one error for what was cut off.
+    The result is changed in place: Strawberry returns the object it holds, not `execution_context.result`.
+    """
+    kept = [e for e in result.errors or () if (e.extensions or {}).get("code") != OVER_BUDGET]
+    if operation.operation is not OperationType.MUTATION:
+        result.data, kept = None, []
+    result.errors = [*kept, meter.refuse()]
 
 
 def _refused(message: str, extensions: dict[str, Any]) -> GraphQLExecutionResult:

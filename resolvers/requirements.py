@@ -20,7 +20,7 @@ from loaders.sources import (
 from prism.context import Context
 from prism.domain import enums as domain
 from prism.errors import NotFoundError, PrismError, ValidationError
-from prism.services.requirements import RequirementChanges, RequirementDraft
+from prism.services.requirements import MAX_LABELS, RequirementChanges, RequirementDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from prism.services.validation import clean_text
 from resolvers.common import (
@@ -34,10 +34,12 @@ from resolvers.common import (
     decode_id,
     load_connection,
     user_errors,
+    user_errors_field,
 )
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
+from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanRead, CanWrite
 from resolvers.planning import Release, Sprint
@@ -201,7 +203,7 @@ class Requirement(LoadedNode):
     async def release(self, info: Info) -> Release | None:
         return await load_node(info, Release, self.release_id)
 
-    @strawberry.field(description="Its labels, by name.")
+    @strawberry.field(description="Its labels, by name.", metadata=max_items(MAX_LABELS))
     async def labels(self, info: Info) -> list[Label]:
         return [Label.from_row(r) for r in await info.context.loaders.labels_by_requirement.load(self.uuid)]
 
@@ -443,13 +445,13 @@ class TransitionRequirementInput:
 @strawberry.type(description="The result of a requirement mutation.")
 class RequirementPayload:
     requirement: Requirement | None = strawberry.field(description="The requirement after the change; null on failure.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of deleting a requirement.")
 class DeleteRequirementPayload:
     deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted requirement.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 def _optional_id(value: Any, type_name: str, field: str) -> Any:

@@ -17,9 +17,11 @@ from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
+from resolvers.execution import metered_executor
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.labels import LabelMutation, LabelQuery
 from resolvers.limits import QueryLimits, limit_extensions
+from resolvers.list_bounds import max_items
 from resolvers.members import MembersMutation, MembersQuery
 from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
@@ -84,6 +86,7 @@ class Query(
     @strawberry.field(
         description="Several objects by global id, in order; null for each one not found (max 100).",
         permission_classes=[CanRead],
+        metadata=max_items(MAX_NODES),
     )
     async def nodes(
         self,
@@ -157,6 +160,7 @@ def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits
     `caches=False` parses and validates every request again (for `PRISM_PERF_BASELINE` benchmarks only).
     `limits`: depth, aliases, cost, introspection and suggestions (resolvers/limits.py); the defaults when not given.
     """
+    limits = limits or QueryLimits()
     caching: list[Any] = [lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)] if caches else []
     extensions: list[Any] = []
     if tracing:
@@ -170,10 +174,11 @@ def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits
         extensions=[
             *caching,
             lambda: MaxTokensLimiter(max_token_count=5000),
-            *limit_extensions(limits or QueryLimits()),
+            *limit_extensions(limits),
             ErrorCodes,
             *extensions,
         ],
+        execution_context_class=metered_executor(limits.max_cost),
     )
     _describe_mutation_inputs(schema)
     return schema

@@ -2,43 +2,19 @@
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from prism.app import build_app
 from prism.config import Settings
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
-from tests.helpers import Account, client_from
+from tests.helpers import Account, app_with, client_from
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-
-
-@asynccontextmanager
-async def app_with(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(
-        Settings(
-            database_url=settings.database_url,
-            home=settings.home,
-            environment="test",
-            auto_migrate=False,
-            log_format="console",
-            secret_key=settings.secret_key,
-            **overrides,
-        )
-    )
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prism.test") as http,
-    ):
-        yield http
 
 
 def codes(response: httpx.Response) -> list[str]:
