@@ -25,6 +25,7 @@ from prism.web.ratelimit import RateLimiter, identity_of
 from resolvers.cost import COST_CEILING, CostPlans, TooDeeplyNestedError
 from resolvers.document_limits import document_limits_rule
 from resolvers.execution import OVER_BUDGET, WorkMeter
+from resolvers.request_checks import NoNulCharactersRule
 
 __all__ = ["HideSuggestions", "QueryCost", "QueryLimits", "limit_extensions", "without_suggestions"]
 
@@ -171,7 +172,10 @@ def limit_extensions(limits: QueryLimits) -> list[Any]:
     Validation rules are built once here: the validation cache is keyed by rule classes, so a class made per request
     would never hit it. The compiled costs are shared by every request for the same reason.
     """
-    rules: list[type[ASTValidationRule]] = [document_limits_rule(limits.max_depth, limits.max_aliases)]
+    rules: list[type[ASTValidationRule]] = [
+        document_limits_rule(limits.max_depth, limits.max_aliases),
+        NoNulCharactersRule,
+    ]
     if not limits.introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
     plans = CostPlans()

@@ -324,7 +324,8 @@ def requirement_list_args(
 def parse_key(key: str) -> tuple[str, int]:
     """Split a human key like PRISM-12 into product key and number."""
     product_key, _, number = key.strip().upper().rpartition("-")
-    if not product_key or not number.isdigit() or len(number) > 9:
+    # ASCII digits only: str.isdigit() also admits "²" and "١٢", which int() refuses or reads as another number.
+    if not product_key or not (number.isascii() and number.isdigit()) or len(number) > 9:
         raise ValidationError("key must look like PRISM-12.", field="key")
     return product_key, int(number)
 

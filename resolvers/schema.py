@@ -4,9 +4,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
-from graphql import get_named_type
+from graphql import GraphQLError, get_named_type
 from strawberry import relay
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from prism.context import Context
@@ -27,6 +29,7 @@ from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
 from resolvers.planning import PlanningMutation, PlanningQuery
 from resolvers.products import ProductMutation, ProductQuery
+from resolvers.request_checks import OPERATION_RESOLUTION_FAILURE, RequestChecks
 from resolvers.requirements import RequirementMutation, RequirementQuery
 from resolvers.roadmaps import RoadmapsMutation, RoadmapsQuery
 
@@ -132,15 +135,23 @@ class PrismSchema(strawberry.Schema):
         allowed_operation_types: Any = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        result = await super().execute(
-            query,
-            variable_values=variable_values,
-            context_value=context_value,
-            root_value=root_value,
-            operation_name=operation_name,
-            allowed_operation_types=allowed_operation_types,
-            operation_extensions=operation_extensions,
-        )
+        try:
+            result = await super().execute(
+                query,
+                variable_values=variable_values,
+                context_value=context_value,
+                root_value=root_value,
+                operation_name=operation_name,
+                allowed_operation_types=allowed_operation_types,
+                operation_extensions=operation_extensions,
+            )
+        except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+            # Strawberry raises these past its extensions (RequestChecks answers the same cases first): a request
+            # error, never an HTTP 500.
+            message = "The request does not name an operation this endpoint can run."
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(message, extensions={"code": OPERATION_RESOLUTION_FAILURE})]
+            )
         # Some failures end the operation before extensions see its result (a syntax error raised by the parser
         # cache, an exception in an extension): give those their codes too.
         if result.errors:
@@ -173,6 +184,7 @@ def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits
         types=list(NODE_TYPES.values()),
         extensions=[
             *caching,
+            RequestChecks,
             lambda: MaxTokensLimiter(max_token_count=5000),
             *limit_extensions(limits),
             ErrorCodes,

@@ -256,7 +256,7 @@ class GraphQLHTTP:
         if content_type not in (JSON, "application/graphql+json"):
             raise RequestError(415, "Send the request as application/json.", code="UNSUPPORTED_MEDIA_TYPE")
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_body_bytes:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > self._max_body_bytes:
             raise RequestError(
                 413, f"The request body is larger than {self._max_body_bytes} bytes.", code="PAYLOAD_TOO_LARGE"
             )

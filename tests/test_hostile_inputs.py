@@ -1,0 +1,139 @@
+"""Hostile input gets a coded error, never INTERNAL_SERVER_ERROR or HTTP 500.
+
+Found by a hostile-user review: NUL bytes, non-ASCII digits in keys, forged cursors, an unknown `operationName`, a
+document of fragments only.
+"""
+
+import base64
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.helpers import (
+    Account,
+    GraphQLClient,
+    create_product,
+    create_requirement,
+)
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+SECURE = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY"}
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [error.get("extensions", {}).get("code") for error in body.get("errors", [])]
+
+
+# --- which operation runs ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+@pytest.mark.parametrize(("accept", "status"), [("application/json", 200), (GRAPHQL_RESPONSE, 400)])
+async def test_an_unknown_operation_name_is_a_request_error_without_a_logged_traceback(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, method: str, accept: str, status: int
+) -> None:
+    params = {"query": "query Known { __typename }", "operationName": "Unknown"}
+    if method == "POST":
+        response = await http.post("/graphql", json=params, headers={"accept": accept})
+    else:
+        response = await http.get("/graphql", params=params, headers={"accept": accept})
+
+    assert response.status_code == status
+    assert codes(response.json()) == ["OPERATION_RESOLUTION_FAILURE"]
+    assert "data" not in response.json()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_document_of_several_operations_without_a_name_runs_none_of_them(account: Account) -> None:
+    document = """mutation Create { createProduct(input: {key: "AMBIG", name: "Ambiguous"}) { product { id } } }
+                  query Read { products { nodes { key } } }"""
+
+    refused = await account.run(document)
+
+    assert refused.codes == ["OPERATION_RESOLUTION_FAILURE"]
+    assert refused.data is None
+    assert await account("{ products { nodes { key } } }") == {"products": {"nodes": []}}
+
+
+async def test_a_document_of_fragments_only_is_a_request_error(gql: GraphQLClient) -> None:
+    result = await gql.run("fragment Role on Viewer { role }")
+
+    assert result.status == 200
+    assert result.codes == ["OPERATION_RESOLUTION_FAILURE"]
+
+
+# --- NUL characters, digits, cursors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query($k: String!) { product(key: $k) { id } }", {"k": "P\x00"}),
+        ("query($k: String!) { requirement(key: $k) { id } }", {"k": "PRISM-1\x00"}),
+        ('{ product(key: "P\\u0000") { id } }', None),
+        (
+            "mutation($i: CreateProductInput!) { createProduct(input: $i) { userErrors { code } } }",
+            {"i": {"key": "NUL", "name": "a", "descr\x00iption": "b"}},
+        ),
+    ],
+    ids=["in a variable", "in a key variable", "in a literal", "in an object key"],
+)
+async def test_a_nul_character_anywhere_is_bad_user_input(
+    account: Account, query: str, variables: dict[str, Any] | None
+) -> None:
+    result = await account.run(query, variables)
+
+    assert result.status == 200
+    assert result.codes == ["BAD_USER_INPUT"]
+    assert result.data is None
+
+
+# Arabic-Indic, superscript, fullwidth and N'Ko digits: str.isdigit() says yes to all of them.
+@pytest.mark.parametrize("key", ["PRISM-\u0661\u0662", "PRISM-\u00b2", "PRISM-\uff11\uff12", "PRISM-\u07c1"])
+async def test_a_key_numbered_with_other_digits_than_ascii_is_bad_user_input(account: Account, key: str) -> None:
+    result = await account.run("query($k: String!) { requirement(key: $k) { id } }", {"k": key})
+
+    assert result.codes == ["BAD_USER_INPUT"]
+    assert result.errors[0]["extensions"]["field"] == "key"
+
+
+def forged_cursor(
+    list_name: str, sort_value_json: str, row_id_json: str = '"00000000-0000-4000-8000-000000000001"'
+) -> str:
+    """A cursor as PRISM encodes them (base64 of a JSON array), with whatever the forger puts inside."""
+    raw = f'["{list_name}", {sort_value_json}, {row_id_json}]'.encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("order", "sort_value", "row_id"),
+    [
+        ("NUMBER", "1" + "0" * 30, None),
+        ("NUMBER", str(2**40), None),
+        ("NUMBER", "1.5e300", None),
+        ("NUMBER", '"12"', None),
+        ("NUMBER", "true", None),
+        ("TITLE", '"a\\u0000b"', None),
+        ("TITLE", "{}", None),
+        ("CREATED_AT", "12", None),
+        ("ESTIMATE", "1" + "0" * 400, None),
+        ("RANK", '"a"', "12"),
+        ("RANK", '"a"', '"\\u0000"'),
+    ],
+)
+async def test_a_forged_cursor_is_bad_user_input(
+    account: Account, order: str, sort_value: str, row_id: str | None
+) -> None:
+    product = await create_product(account)
+    await create_requirement(account, product["id"])
+    cursor = forged_cursor(f"requirements/{order}", sort_value, *([row_id] if row_id else []))
+
+    for direction in ("after", "before"):
+        result = await account.run(
+            f"query($c: String!) {{ requirements({direction}: $c, orderBy: {{field: {order}}}) {{ nodes {{ id }} }} }}",
+            {"c": cursor},
+        )
+        assert result.codes == ["BAD_USER_INPUT"], result.body
+        assert result.errors[0]["extensions"]["field"] == direction
