@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from tests.helpers import (
     Account,
@@ -137,3 +138,18 @@ async def test_a_forged_cursor_is_bad_user_input(
         )
         assert result.codes == ["BAD_USER_INPUT"], result.body
         assert result.errors[0]["extensions"]["field"] == direction
+
+
+async def test_a_failing_field_leaves_its_siblings_statements_and_connection_intact(
+    app: Starlette, account: Account
+) -> None:
+    # The failing field's error nulls the whole answer, so graphql-core cancels its siblings while their statements
+    # run on the request's read connection: that answered HTTP 500 and leaked connections.
+    await create_product(account)
+    query = """{ broken: products(after: "not a cursor") { nodes { id } }
+                 requirements { nodes { id } } labels { nodes { id } } products { nodes { key } } }"""
+
+    results = [await account.run(query) for _ in range(12)]
+
+    assert [(r.status, r.codes) for r in results] == [(200, ["BAD_USER_INPUT"])] * 12
+    assert app.state.runtime().engine.pool.checkedout() == 0

@@ -1,7 +1,7 @@
 """The database engine, per-request read connections and per-mutation transactions."""
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -122,6 +122,10 @@ class TenantReader:
 
     Strawberry resolves sibling fields concurrently and an asyncpg connection runs one statement at a time, so the
     loaders of a request take turns on this connection instead of each borrowing one from the pool.
+
+    A statement runs to its end even when the field that asked for it is cancelled: graphql-core cancels the
+    siblings of a field whose error nulls their parent, and an asyncpg connection interrupted mid-statement can
+    neither run the next statement nor roll back (the request answered HTTP 500 and its connection was lost).
     """
 
     def __init__(self, engine: AsyncEngine, organization_id: UUID | None, user_id: UUID | None = None) -> None:
@@ -130,19 +134,32 @@ class TenantReader:
         self._user_id = user_id
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
+        self._closed = False
 
     async def all(self, statement: sa.Executable) -> Sequence[sa.Row[Any]]:
         """Run a select and return every row."""
-        async with self._lock:
-            conn = await self._connection()
-            result = await conn.execute(statement)
-            return result.all()
+        rows: Sequence[sa.Row[Any]] = await self._uninterrupted(statement, lambda result: result.all())
+        return rows
 
     async def scalar(self, statement: sa.Executable) -> Any:
         """Run a select and return the first column of the first row."""
+        return await self._uninterrupted(statement, lambda result: result.scalar())
+
+    async def _uninterrupted(self, statement: sa.Executable, read: Callable[[sa.CursorResult[Any]], Any]) -> Any:
+        # The statement runs in a task of its own that holds the lock until it ends; cancelling the caller stops
+        # only the wait for it.
+        task = asyncio.ensure_future(self._run(statement, read))
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    async def _run(self, statement: sa.Executable, read: Callable[[sa.CursorResult[Any]], Any]) -> Any:
         async with self._lock:
+            if self._closed:
+                # A loader batch scheduled by a field that was then cancelled may start after the request ended:
+                # it must not open a connection nobody will close.
+                raise ReaderClosedError("The request's read connection is closed.")
             conn = await self._connection()
-            return (await conn.execute(statement)).scalar()
+            return read(await conn.execute(statement))
 
     async def _connection(self) -> AsyncConnection:
         if self._conn is None:
@@ -153,10 +170,23 @@ class TenantReader:
         return self._conn
 
     async def close(self) -> None:
-        """End the read transaction and give the connection back to the pool."""
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            try:
-                await conn.rollback()
-            finally:
-                await conn.close()
+        """End the read transaction and give the connection back to the pool, once no statement runs on it."""
+        async with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                try:
+                    await conn.rollback()
+                finally:
+                    await conn.close()
+
+
+class ReaderClosedError(RuntimeError):
+    """A statement asked for after its request's read connection was closed."""
+
+
+def _retrieve(task: "asyncio.Future[Any]") -> None:
+    # The result of a statement whose caller was cancelled is nobody's; reading its exception keeps asyncio from
+    # reporting it as never retrieved.
+    if not task.cancelled():
+        task.exception()
