@@ -24,6 +24,7 @@ from prism.context import Context
 from prism.db import migrate
 from prism.db.embedded import start_embedded_postgres
 from prism.db.engine import TenantReader, build_engine
+from prism.db.errors import loggable
 from prism.db.roles import check_connection_role, ensure_login_role, url_for_role
 from prism.db.tables import Membership
 from prism.kv import open_store
@@ -32,7 +33,7 @@ from prism.observability.metrics import Metrics
 from prism.observability.tracing import setup_tracing, tracing_enabled
 from prism.runtime import Runtime, load_secret_key
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
-from prism.web.middleware import RequestContextMiddleware
+from prism.web.middleware import InternalErrorMiddleware, RequestContextMiddleware, internal_error_body
 from prism.web.persisted_queries import PersistedQueries
 from prism.web.ratelimit import RateLimiter
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
@@ -227,18 +228,13 @@ def build_app(settings: Settings | None = None) -> Starlette:
     ]
 
     async def internal_error(request: Request, error: Exception) -> Response:
+        # Only for failures of the middleware below (InternalErrorMiddleware answers everything inside it):
+        # ServerErrorMiddleware sends this outside RequestContextMiddleware, so the id is added here.
         request_id = getattr(request.state, "request_id", None)
-        logger.error("unhandled error", exc_info=error, extra={"request_id": request_id})
-        body = {
-            "errors": [
-                {
-                    "message": f"Internal server error. Quote request id {request_id} when reporting it.",
-                    "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-                }
-            ]
-        }
-        # ServerErrorMiddleware sends this response outside RequestContextMiddleware, so the id is added here.
-        return JSONResponse(body, status_code=500, headers={"X-Request-Id": request_id or ""})
+        logger.error("unhandled error", exc_info=loggable(error), extra={"request_id": request_id})
+        return JSONResponse(
+            internal_error_body(request_id), status_code=500, headers={"X-Request-Id": request_id or ""}
+        )
 
     app = Starlette(
         exception_handlers={Exception: internal_error},
@@ -253,6 +249,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
                 hsts_max_age=settings.hsts_max_age_seconds if settings.environment == "production" else None,
             ),
             *([Middleware(CORSMiddleware, **cors)] if cors else []),
+            # Innermost, so its 500s pass through the request id, secure headers and CORS like any answer.
+            Middleware(InternalErrorMiddleware),
         ],
     )
     if tracing:

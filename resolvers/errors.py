@@ -8,6 +8,7 @@ from graphql import GraphQLError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import SchemaExtension
 
+from prism.db.errors import loggable
 from prism.errors import Code, PrismError
 
 __all__ = ["ErrorCodes", "classify", "coded_errors"]
@@ -73,7 +74,7 @@ def _process(error: GraphQLError, request_id: str | None) -> GraphQLError:
     if unexpected:
         logger.error(
             "unexpected error in GraphQL execution",
-            exc_info=error.original_error,
+            exc_info=loggable(error.original_error) if error.original_error is not None else None,
             extra={"request_id": request_id, "path": error.path},
         )
         message = f"Internal server error. Quote request id {request_id} when reporting it."

@@ -1,4 +1,4 @@
-"""Hostile input gets a coded error, never INTERNAL_SERVER_ERROR or HTTP 500.
+"""Hostile input gets a coded error, never INTERNAL_SERVER_ERROR or HTTP 500, and failures log no user input.
 
 Found by a hostile-user review: NUL bytes, non-ASCII digits in keys, forged cursors, an unknown `operationName`, a
 document of fragments only.
@@ -10,8 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from graphql import (
+    GraphQLError,
+)
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 
+from resolvers.errors import coded_errors
 from tests.helpers import (
     Account,
     GraphQLClient,
@@ -153,3 +160,80 @@ async def test_a_failing_field_leaves_its_siblings_statements_and_connection_int
 
     assert [(r.status, r.codes) for r in results] == [(200, ["BAD_USER_INPUT"])] * 12
     assert app.state.runtime().engine.pool.checkedout() == 0
+
+
+# --- error responses keep the secure headers; database errors are logged without their values ------------------------
+
+
+SECRET = "secret-7f3a9c"
+
+
+async def test_an_unexpected_failure_is_a_coded_500_with_the_secure_headers_and_a_log_without_the_values_sent(
+    app: Starlette, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def fails_in_the_database(request: Request) -> Response:
+        async with app.state.runtime().engine.connect() as conn:
+            await conn.execute(sa.text("SELECT CAST(CAST(:value AS text) AS integer)"), {"value": SECRET})
+        return Response("unreachable")
+
+    # A route of this test's own, behind the app's real middleware: no input reaches a bug like this any more.
+    app.router.add_route("/test-only/fails-in-the-database", fails_in_the_database)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://prism.test") as http:
+        response = await http.get("/test-only/fails-in-the-database")
+
+    assert response.status_code == 500
+    request_id = response.headers["x-request-id"]
+    assert response.json()["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+    for header, value in SECURE.items():
+        assert response.headers.get(header) == value, header
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged
+    text = "\n".join(logging.Formatter().format(record) for record in logged)
+    assert "SQLSTATE 22P02" in text  # what failed is logged...
+    assert SECRET not in text  # ...but not the value it was sent
+
+
+@pytest.mark.parametrize(
+    ("statement", "sqlstate"),
+    [
+        # asyncpg cannot encode the value and quotes it; PostgreSQL cannot convert it and quotes it.
+        ("SELECT CAST(:value AS integer)", "22000"),
+        ("SELECT CAST(CAST(:value AS text) AS integer)", "22P02"),
+    ],
+)
+async def test_a_database_error_behind_a_field_is_logged_without_the_values_it_was_sent(
+    app: Starlette, caplog: pytest.LogCaptureFixture, statement: str, sqlstate: str
+) -> None:
+    async with app.state.runtime().engine.connect() as conn:
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            await conn.execute(sa.text(statement), {"value": SECRET})
+    caplog.set_level(logging.ERROR, logger="prism.graphql")
+
+    (error,) = coded_errors([GraphQLError("failed", path=["field"], original_error=raised.value)], "request-1")
+
+    assert error.extensions == {"code": "INTERNAL_SERVER_ERROR", "requestId": "request-1"}
+    text = "\n".join(logging.Formatter().format(record) for record in caplog.records)
+    assert f"SQLSTATE {sqlstate}" in text
+    assert SECRET not in text
+
+
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {"method": "POST", "content": b"{not json", "headers": {"content-type": "application/json"}},
+        {"method": "POST", "json": {"query": "{ nope }"}, "headers": {"accept": GRAPHQL_RESPONSE}},
+        {"method": "POST", "json": [{"query": "{ __typename }"}]},
+        {"method": "PUT", "json": {"query": "{ __typename }"}},
+        {"method": "POST", "json": {"query": "{ __typename }"}, "headers": {"accept": "text/csv"}},
+        {"method": "POST", "content": b"x" * 2_000_000, "headers": {"content-type": "application/json"}},
+    ],
+    ids=["bad json 400", "invalid document 400", "batch 400", "method 405", "accept 406", "too large 413"],
+)
+async def test_request_errors_keep_the_secure_headers(http: httpx.AsyncClient, request_kwargs: dict[str, Any]) -> None:
+    response = await http.request(url="/graphql", **request_kwargs)
+
+    assert 400 <= response.status_code < 500
+    assert codes(response.json())
+    for header, value in SECURE.items():
+        assert response.headers.get(header) == value, header
