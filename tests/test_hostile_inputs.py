@@ -1,29 +1,53 @@
 """Hostile input gets a coded error, never INTERNAL_SERVER_ERROR or HTTP 500, and failures log no user input.
 
 Found by a hostile-user review: NUL bytes, non-ASCII digits in keys, forged cursors, an unknown `operationName`, a
-document of fragments only.
+document of fragments only. The property test at the end sends a list of hostile strings through every string and
+ID argument of every query and mutation of the live schema.
 """
 
+import asyncio
 import base64
 import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from graphql import (
+    GraphQLEnumType,
     GraphQLError,
+    GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    get_named_type,
+    is_leaf_type,
 )
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from prism.config import Settings
 from resolvers.errors import coded_errors
 from tests.helpers import (
     Account,
     GraphQLClient,
+    add_comment,
+    add_roadmap_item,
+    app_with,
+    create_api_key,
+    create_document,
+    create_label,
     create_product,
+    create_release,
     create_requirement,
+    create_roadmap,
+    create_sprint,
 )
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -237,3 +261,233 @@ async def test_request_errors_keep_the_secure_headers(http: httpx.AsyncClient, r
     assert codes(response.json())
     for header, value in SECURE.items():
         assert response.headers.get(header) == value, header
+
+
+# --- every string and ID argument of the schema, against hostile strings ----------------------------------------------
+
+
+def global_id(type_name: str, node_id: str) -> str:
+    return base64.b64encode(f"{type_name}:{node_id}".encode()).decode()
+
+
+HOSTILE = {
+    "nul inside": "PRISM-1\x00; DROP TABLE product",
+    "huge number": "9" * 400,
+    "below int64": "-9223372036854775809",
+    "arabic-indic digits": "PRISM-\u0661\u0662",
+    "superscript digit": "PRISM-\u00b2",
+    "right-to-left override": "\u202egnp.exe\u202c",
+    "100 KB": "x" * 100_000,
+    "sql quote": "' OR '1'='1'; --",
+    "like wildcards": "%_\\",
+    "empty": "",
+    "blank": "   ",
+}
+HOSTILE_IDS = {  # sent to ID positions only: well-formed global ids with something wrong inside
+    "id of nothing": global_id("Product", "\x00"),
+    "id with a huge number": global_id("Requirement", "9" * 40),
+    "id with other digits": global_id("Team", "\u0661\u0662"),
+    "id of an unknown type": global_id("Nope", str(uuid.uuid4())),
+}
+
+STRING_TYPES = {"String": "S", "ID": "I"}
+# Every code but these: an error without a code, INTERNAL_SERVER_ERROR, and GRAPHQL_VALIDATION_FAILED (which would
+# mean this test built a wrong document and tested nothing).
+ACCEPTABLE = {
+    "BAD_USER_INPUT",
+    "NOT_FOUND",
+    "FORBIDDEN",
+    "UNAUTHENTICATED",
+    "TOO_LONG",
+    "OUT_OF_RANGE",
+    "ALREADY_EXISTS",
+    "CONFLICT",
+    "INVALID_STATE",
+    "INVALID_TRANSITION",
+    "INVALID_PARENT",
+    "HIERARCHY_CYCLE",
+    "LAST_OWNER",
+    "RATE_LIMITED",
+    "ACCOUNT_LOCKED",
+    "INVALID_MFA_CODE",
+    "MFA_REQUIRED",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One string or ID position of a root field's arguments: a path of argument and input field names."""
+
+    field: str
+    path: tuple[str, ...]
+    type_name: str  # String or ID
+
+
+def positions(type_: Any, path: tuple[str, ...], depth: int = 0) -> Iterator[tuple[tuple[str, ...], str]]:
+    named = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+    if isinstance(named, GraphQLList):
+        yield from positions(named.of_type, path, depth)
+    elif isinstance(named, GraphQLInputObjectType) and depth < 3:
+        for name, field in named.fields.items():
+            yield from positions(field.type, (*path, name), depth + 1)
+    elif isinstance(named, GraphQLScalarType) and named.name in STRING_TYPES:
+        yield path, named.name
+
+
+def targets(root: GraphQLObjectType) -> list[Target]:
+    return [
+        Target(name, path, type_name)
+        for name, field in root.fields.items()
+        for argument_name, argument in field.args.items()
+        for path, type_name in positions(argument.type, (argument_name,))
+    ]
+
+
+def literal(type_: Any, owner: str, name: str, target: tuple[str, ...] | None, ids: dict[str, str]) -> str | None:
+    """The literal of one argument or input field. `target` is the rest of the target's path below this position
+    (empty: this is the target, which takes the variable; None: not on the target's path, so only required values
+    are filled in, with real ids of the organization where ids are needed). None leaves an optional one out."""
+    required = isinstance(type_, GraphQLNonNull)
+    named = type_.of_type if required else type_
+    if target is None and not required:
+        return None
+    if isinstance(named, GraphQLList):
+        item = literal(named.of_type, owner, name, target, ids)
+        return f"[{item or ''}]"
+    if isinstance(named, GraphQLInputObjectType):
+        fields = []
+        for field_name, field in named.fields.items():
+            below = target[1:] if target and target[0] == field_name else None
+            value = literal(field.type, named.name, field_name, below, ids)
+            if value is not None:
+                fields.append(f"{field_name}: {value}")
+        return "{" + ", ".join(fields) + "}"
+    if target == ():
+        return f"${STRING_TYPES[named.name]}"
+    if isinstance(named, GraphQLEnumType):
+        return next(iter(named.values))
+    if named.name == "ID":
+        return f'"{id_for(owner, name, ids)}"'
+    scalars = {"Int": "1", "Float": "1.0", "Boolean": "false", "DateTime": '"2030-01-01T00:00:00Z"'}
+    return scalars.get(named.name, '"2030-01-01"' if named.name == "Date" else '"Hostile"')
+
+
+def id_for(owner: str, name: str, ids: dict[str, str]) -> str:
+    """A real id for an id argument, guessed from its name (`productId`) or its owner (`UpdateSprintInput.id`)."""
+    guesses = {"parent": "Requirement", "assignee": "User", "user": "User", "item": "RoadmapItem"}
+    stem = name.removesuffix("Ids").removesuffix("Id")
+    if stem != name:
+        wanted = guesses.get(stem, stem[:1].upper() + stem[1:])
+    else:
+        wanted = max((t for t in ids if t.lower() in owner.lower()), key=len, default="Product")
+    return ids.get(wanted, ids["Product"])
+
+
+def document(root: GraphQLObjectType, kind: str, batch: list[Target], ids: dict[str, str]) -> str:
+    """One operation calling each target's field once (aliased), the target taking $S or $I."""
+    used: dict[str, str] = {}
+    selections = []
+    for n, target in enumerate(batch):
+        field: GraphQLField = root.fields[target.field]
+        used[STRING_TYPES[target.type_name]] = target.type_name
+        arguments = []
+        for name, argument in field.args.items():
+            below = target.path[1:] if target.path[0] == name else None
+            value = literal(argument.type, target.field, name, below, ids)
+            if value is not None:
+                arguments.append(f"{name}: {value}")
+        selection = "" if is_leaf_type(get_named_type(field.type)) else " { __typename }"
+        call = f"{target.field}({', '.join(arguments)})" if arguments else target.field
+        selections.append(f"t{n}: {call}{selection}")
+    declared = ", ".join(f"${variable}: {type_name}!" for variable, type_name in used.items())
+    return f"{kind} Hostile({declared}) {{ {' '.join(selections)} }}"
+
+
+@pytest.fixture
+async def organization_with_one_of_everything(account: Account) -> tuple[Account, dict[str, str]]:
+    product = await create_product(account)
+    epic = await create_requirement(account, product["id"], title="Epic", kind="EPIC")
+    story = await create_requirement(account, product["id"], parentId=epic["id"])
+    roadmap = await create_roadmap(account, product["id"])
+    document_ = await create_document(account, product["id"])
+    team = (await account('mutation { createTeam(input: {name: "Hostile"}) { team { id } } }'))["createTeam"]["team"]
+    ids = {
+        "Product": product["id"],
+        "Requirement": story["id"],
+        "Sprint": (await create_sprint(account, product["id"]))["id"],
+        "Release": (await create_release(account, product["id"]))["id"],
+        "Roadmap": roadmap["id"],
+        "RoadmapItem": (await add_roadmap_item(account, roadmap["id"]))["id"],
+        "Document": document_["id"],
+        "Comment": (await add_comment(account, requirementId=story["id"]))["id"],
+        "Label": (await create_label(account))["id"],
+        "Team": team["id"],
+        "ApiKey": (await create_api_key(account))["id"],
+        "User": account.user_id,
+        "Organization": account.organization_id,
+    }
+    return account, ids
+
+
+async def test_no_hostile_string_in_any_string_or_id_argument_gets_an_internal_error(
+    app: Starlette, settings: Settings, organization_with_one_of_everything: tuple[Account, dict[str, str]]
+) -> None:
+    account, ids = organization_with_one_of_everything
+    failures: list[tuple[str, str, str | None]] = []
+    sent = 0
+    # One field per request: in a request of several, the first error of a non-null root field nulls the answer and
+    # stops its siblings, so the others would not really be tried. Rate limits would stop a sweep this size; log-in
+    # throttling stays on.
+    async with app_with(settings, rate_limit_enabled=False) as http:
+        schema = app.state.schema._schema  # the same schema the sweep's own app serves
+        requests = [
+            (label, hostile, target, document(root, kind, [target], ids))
+            for root, kind in ((schema.query_type, "query"), (schema.mutation_type, "mutation"))
+            for target in targets(root)
+            for label, hostile in (HOSTILE | (HOSTILE_IDS if target.type_name == "ID" else {})).items()
+        ]
+        # A few at a time, as clients would: each waits on PostgreSQL about as long as it runs Python.
+        turns = asyncio.Semaphore(8)
+
+        async def send(label: str, hostile: str, target: Target, query: str) -> None:
+            nonlocal sent
+            async with turns:
+                response = await http.post(
+                    "/graphql",
+                    json={"query": query, "variables": {STRING_TYPES[target.type_name]: hostile}},
+                    headers={"authorization": f"Bearer {account.token}"},
+                )
+            sent += 1
+            failures.extend(
+                (label, where, code) for where, code in failed(response, [target]) if code not in ACCEPTABLE
+            )
+
+        await asyncio.gather(*(send(*request) for request in requests))
+    assert sent == len(requests) > 168 * len(HOSTILE)  # 40 positions in queries, 128 in mutation inputs
+    assert not failures, sorted(set(failures))
+
+
+def failed(response: httpx.Response, batch: list[Target]) -> Iterator[tuple[str, str | None]]:
+    """Where and with which code the answer failed, error by error: `field(path)` of the target, or the request."""
+    if response.status_code >= 500:
+        yield "the request", f"HTTP {response.status_code}"
+    for error in response.json().get("errors", []):
+        path = error.get("path")
+        where = "the request"
+        if path:
+            target = batch[int(path[0].removeprefix("t"))]
+            where = f"{target.field}({'.'.join(target.path)})"
+        yield where, error.get("extensions", {}).get("code")
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+async def test_a_lone_utf16_surrogate_in_the_json_is_a_coded_bad_request(http: httpx.AsyncClient, method: str) -> None:
+    query = "query($k: String!) { product(key: $k) { id } }"
+    if method == "POST":
+        body = f'{{"query": "{query}", "variables": {{"k": "\\ud800"}}}}'.encode()
+        response = await http.post("/graphql", content=body, headers={"content-type": "application/json"})
+    else:
+        response = await http.get("/graphql", params={"query": query, "variables": '{"k": "\\ud800"}'})
+
+    assert response.status_code == 400
+    assert codes(response.json()) == ["BAD_REQUEST"]
