@@ -9,6 +9,7 @@ name the list and sort field they came from, so a cursor handed to another list 
 
 import base64
 import binascii
+import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -134,6 +135,8 @@ def decode_cursor(cursor: str, name: str) -> tuple[Any, UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         issued_for, value, row_id = orjson.loads(raw)
+        if not isinstance(row_id, str):
+            raise TypeError("the row id of a cursor is a string")
         parsed = UUID(row_id)
     except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError) as err:
         raise InvalidCursorError("The cursor is not valid for this list.") from err
@@ -143,19 +146,42 @@ def decode_cursor(cursor: str, name: str) -> tuple[Any, UUID]:
 
 
 def _typed(value: Any, expression: sa.ColumnElement[Any]) -> Any:
-    python_type = getattr(expression.type, "python_type", None)
+    """A cursor's sort value as the sort expression's type; one the database could not take is refused here.
+
+    Cursors come back from clients, who may forge them: a number past the column's range, a NUL in a string or a
+    value of another type would otherwise fail in PostgreSQL and answer INTERNAL_SERVER_ERROR.
+    """
+    sql_type = expression.type
     try:
-        if python_type is datetime and isinstance(value, str):
-            return datetime.fromisoformat(value)
-        if python_type is date and isinstance(value, str):
-            return date.fromisoformat(value)
-        if python_type in (int, float) and not isinstance(value, int | float):
-            raise InvalidCursorError("The cursor is not valid for this list.")
-        if python_type is str and not isinstance(value, str):
-            raise InvalidCursorError("The cursor is not valid for this list.")
-    except (NotImplementedError, ValueError) as err:
-        raise InvalidCursorError("The cursor is not valid for this list.") from err
+        python_type = sql_type.python_type
+    except NotImplementedError:
+        python_type = None
+    if python_type in (datetime, date):
+        if not isinstance(value, str):
+            raise _invalid_cursor()
+        try:
+            return datetime.fromisoformat(value) if python_type is datetime else date.fromisoformat(value)
+        except ValueError as err:
+            raise _invalid_cursor() from err
+    if python_type is int:
+        bits = next((size for kind, size in _INTEGER_BITS if isinstance(sql_type, kind)), 64)
+        if isinstance(value, bool) or not isinstance(value, int) or not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+            raise _invalid_cursor()
+        return value
+    if python_type is float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise _invalid_cursor()
+        return value
+    if not isinstance(value, str) or "\x00" in value:
+        raise _invalid_cursor()
     return value
+
+
+_INTEGER_BITS = ((sa.SmallInteger, 16), (sa.BigInteger, 64), (sa.Integer, 32))
+
+
+def _invalid_cursor() -> InvalidCursorError:
+    return InvalidCursorError("The cursor is not valid for this list.")
 
 
 def _position(cursor: str, name: str, sort: sa.ColumnElement[Any]) -> tuple[Any, UUID]:

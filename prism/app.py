@@ -22,6 +22,7 @@ from prism.config import Settings
 from prism.db import migrate
 from prism.db.embedded import start_embedded_postgres
 from prism.db.engine import build_engine
+from prism.db.errors import loggable
 from prism.db.roles import check_connection_role, ensure_login_role, url_for_role
 from prism.db.tables import Membership
 from prism.db.unit_of_work import UnitOfWork
@@ -37,12 +38,12 @@ from prism.web.dev_mail import dev_mail_endpoint
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.home import home_endpoint
 from prism.web.metrics import metrics_endpoint, serves_metrics
-from prism.web.middleware import RequestContextMiddleware
+from prism.web.middleware import InternalErrorMiddleware, RequestContextMiddleware, internal_error_body
 from prism.web.persisted_queries import PersistedQueries
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
 from prism.web.sso import sso_routes
 from resolvers.context import Context
-from resolvers.cost import QueryLimits
+from resolvers.limits import QueryLimits
 from resolvers.schema import build_schema
 
 __all__ = ["build_app"]
@@ -82,13 +83,14 @@ def build_app(settings: Settings | None = None) -> Starlette:
         else None
     )
     limits = QueryLimits(
+        max_depth=settings.max_query_depth,
         max_aliases=settings.max_query_aliases,
         max_cost=settings.max_query_cost,
         limiter=rate_limiter,
         introspection=settings.introspection_enabled,
         suggestions=settings.suggestions_enabled,
     )
-    schema = build_schema(max_depth=settings.max_query_depth, tracing=tracing, caches=not baseline, limits=limits)
+    schema = build_schema(tracing=tracing, caches=not baseline, limits=limits)
     cors_origins = parse_origins(settings.cors_origins)
     cors = cors_options(cors_origins, settings.cors_allow_credentials) if cors_origins else None
 
@@ -244,18 +246,13 @@ def build_app(settings: Settings | None = None) -> Starlette:
     ]
 
     async def internal_error(request: Request, error: Exception) -> Response:
+        # Only for failures of the middleware below (InternalErrorMiddleware answers everything inside it):
+        # ServerErrorMiddleware sends this outside RequestContextMiddleware, so the id is added here.
         request_id = getattr(request.state, "request_id", None)
-        logger.error("unhandled error", exc_info=error, extra={"request_id": request_id})
-        body = {
-            "errors": [
-                {
-                    "message": f"Internal server error. Quote request id {request_id} when reporting it.",
-                    "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
-                }
-            ]
-        }
-        # ServerErrorMiddleware sends this response outside RequestContextMiddleware, so the id is added here.
-        return JSONResponse(body, status_code=500, headers={"X-Request-Id": request_id or ""})
+        logger.error("unhandled error", exc_info=loggable(error), extra={"request_id": request_id})
+        return JSONResponse(
+            internal_error_body(request_id), status_code=500, headers={"X-Request-Id": request_id or ""}
+        )
 
     app = Starlette(
         exception_handlers={Exception: internal_error},
@@ -270,6 +267,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
                 hsts_max_age=settings.hsts_max_age_seconds if settings.environment == "production" else None,
             ),
             *([Middleware(CORSMiddleware, **cors)] if cors else []),
+            # Innermost, so its 500s pass through the request id, secure headers and CORS like any answer.
+            Middleware(InternalErrorMiddleware),
         ],
     )
     if tracing:

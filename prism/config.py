@@ -161,7 +161,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     max_query_aliases: int = Field(default=30, ge=0, description="Most aliased fields one GraphQL document may use.")
     max_query_cost: int = Field(
-        default=1_000_000, ge=1, description="Most an operation may cost (connections multiply by their page size)."
+        default=1_000_000,
+        ge=1,
+        description="Most an operation may cost, and resolve while it runs (lists multiply by their page or maximum).",
     )
     query_cost_budget_per_minute: int = Field(
         default=10_000_000, ge=1, description="Query cost each identity (or anonymous IP) may spend per minute."

@@ -5,7 +5,7 @@ from datetime import datetime
 import strawberry
 
 from prism.errors import PrismError
-from resolvers.common import UserError, user_errors
+from resolvers.common import UserError, user_errors, user_errors_field
 from resolvers.context import Context
 from resolvers.identity import Anyone, AuthPayload, Organization, User, auth_failed, auth_payload
 from resolvers.permissions import CanManageMembers, IsAuthenticated
@@ -99,20 +99,20 @@ class UpdateOrganizationSecurityInput:
 @strawberry.type(description="The result of confirming an email address.")
 class VerifyEmailPayload:
     user: User | None = strawberry.field(description="The account, now verified.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of changing or resetting a password.")
 class PasswordPayload:
     ok: bool = strawberry.field(description="True when the password was changed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="A new TOTP secret: add it to an authenticator app, then call `confirmTotp`.")
 class EnrollTotpPayload:
     secret: str | None = strawberry.field(description="The base32 secret, for typing into an authenticator app.")
     otpauth_uri: str | None = strawberry.field(description="The `otpauth://` URI, to show as a QR code.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="TOTP is on; keep the recovery codes somewhere safe.")
@@ -120,20 +120,20 @@ class ConfirmTotpPayload:
     recovery_codes: list[str] | None = strawberry.field(
         description="10 one-time codes that replace a TOTP code when the authenticator is lost; shown only now."
     )
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of turning TOTP off.")
 class DisableTotpPayload:
     ok: bool = strawberry.field(description="True when TOTP is off.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The organization's security settings after the change.")
 class UpdateOrganizationSecurityPayload:
     organization: Organization | None = strawberry.field(description="The organization.")
     require_mfa: bool | None = strawberry.field(description="Whether members must use MFA.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 def _public_errors(error: PrismError) -> list[UserError]:

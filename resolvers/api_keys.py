@@ -13,7 +13,18 @@ from loaders.sources import API_KEYS_BY_ORGANIZATION, ApiKeyListFilter
 from prism.auth.rbac import Permission, require
 from prism.errors import ForbiddenError, PrismError
 from prism.services.api_keys import ApiKeyScope as ServiceScope
-from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserError,
+    decode_id,
+    load_connection,
+    user_errors,
+    user_errors_field,
+)
 from resolvers.context import Context
 from resolvers.permissions import IsAuthenticated
 
@@ -136,7 +147,7 @@ class CreateApiKeyPayload:
     secret: str | None = strawberry.field(
         description="The full key, `prism_<prefix>_<secret>`: store it now, it cannot be read again."
     )
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.input(description="An API key to revoke.")
@@ -147,7 +158,7 @@ class RevokeApiKeyInput:
 @strawberry.type(description="The result of revokeApiKey.")
 class RevokeApiKeyPayload:
     api_key: ApiKey | None = strawberry.field(description="The revoked key; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type

@@ -10,7 +10,7 @@ from strawberry import relay
 from loaders.pagination import Order
 from loaders.sources import COMMENTS_BY_REQUIREMENT, NoFilter
 from prism.errors import PrismError
-from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors
+from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors, user_errors_field
 from resolvers.context import Context
 from resolvers.identity import User
 from resolvers.node import LoadedNode, load_node
@@ -119,13 +119,13 @@ class DeleteCommentInput:
 @strawberry.type(description="The result of a comment mutation.")
 class CommentPayload:
     comment: Comment | None = strawberry.field(description="The comment after the change; null on failure.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of deleting a comment.")
 class DeleteCommentPayload:
     deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted comment.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type

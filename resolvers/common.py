@@ -21,6 +21,7 @@ from loaders.pagination import (
     validate_cursor,
 )
 from prism.errors import Code, NotFoundError, PrismError, ValidationError
+from resolvers.list_bounds import max_items
 
 if TYPE_CHECKING:
     from resolvers.context import Context
@@ -39,6 +40,7 @@ __all__ = [
     "load_connection",
     "prefetch",
     "user_errors",
+    "user_errors_field",
 ]
 
 NodeType = TypeVar("NodeType")
@@ -78,6 +80,15 @@ class UserError:
         return cls(field=["input", error.field] if error.field else None, message=error.message, code=error.code.value)
 
 
+USER_ERRORS_LISTED = 10
+"""A payload reports at most this many user errors (today one: the first problem found)."""
+
+
+def user_errors_field(description: str = "Why it failed; empty on success.") -> Any:
+    """The `userErrors` field of a mutation payload."""
+    return strawberry.field(description=description, metadata=max_items(USER_ERRORS_LISTED))
+
+
 def user_errors(error: PrismError) -> list[UserError]:
     """A payload's userErrors for a domain error; authorization problems are not user errors and propagate."""
     if error.code in (Code.UNAUTHENTICATED, Code.FORBIDDEN):
@@ -105,9 +116,14 @@ def _edges(root: strawberry.Parent["Connection[Any]"]) -> list[Edge[Any]]:
 @strawberry.type(description="A page of a list, with cursors to fetch the pages around it (Relay connection).")
 class Connection(Generic[NodeType]):
     edges: list[Edge[NodeType]] = strawberry.field(
-        resolver=_edges, graphql_type=list[Edge[NodeType]], description="The items of this page with their cursors."
+        resolver=_edges,
+        graphql_type=list[Edge[NodeType]],
+        description="The items of this page with their cursors.",
+        metadata=max_items(MAX_PAGE_SIZE),
     )
-    nodes: list[NodeType] = strawberry.field(description="The items of this page, without cursors.")
+    nodes: list[NodeType] = strawberry.field(
+        description="The items of this page, without cursors.", metadata=max_items(MAX_PAGE_SIZE)
+    )
     page_info: relay.PageInfo = strawberry.field(description="Whether more pages exist, and cursors to reach them.")
     _cursors: strawberry.Private[Sequence[str]]
     _count_key: strawberry.Private[CountKey]

@@ -1,25 +1,29 @@
-"""Query limits that need the schema: aliases per document, the cost of an operation, field suggestions.
+"""The cost model: what an operation may cost, compiled once per document and evaluated with each request's variables.
 
-Cost: every field costs 1; a connection (a field taking `first`/`last` whose type has `edges`/`nodes`) multiplies
-the cost of its items by the page size asked for (`first`, else `last`, else the default page size); a field taking
-a list of `ids` multiplies its subtree by their number. Fragments count wherever they are spread. An operation
-above the maximum is refused before it runs (QUERY_TOO_COMPLEX); one that fits is charged to its caller's budget
-per minute: it may start when the budget left covers that bound (else RATE_LIMITED), and the budget is then
-charged what it actually resolved (one per field in the answer), as Shopify does. A request with
-`extensions: {"cost": true}` gets `extensions.cost` {requested, actual, maximum, limit, remaining}; refusals always
-carry the figures in the error.
+Every field costs 1. A connection (a field taking `first`/`last` whose type has `edges`/`nodes`) multiplies the cost
+of its items by the page size asked for (`first`, else `last`, else the default page size). Any other field that
+returns a list multiplies its selection by the most items it may return (resolvers/list_bounds.py), or by the
+number of `ids` it is given when it takes them (never more than that maximum); the executor enforces the same
+maxima (resolvers/execution.py), so the estimate bounds what an operation can do. Fragments count wherever they are
+spread.
+
+A document is compiled into a small graph: each selection set becomes a `_Cost` holding a fixed part and the parts
+that a factor multiplies (a page size or a number of ids, read from the variables when an argument is a variable).
+A fragment is compiled once, the first time it is spread, and shared by every spread, so compiling visits each
+selection of the document once and evaluating visits each compiled selection set once, however the fragments nest.
+Compiled costs are cached with the parsed document (which the parser cache keeps), per operation.
 """
 
-import re
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLError,
     GraphQLField,
     GraphQLInterfaceType,
     GraphQLNamedType,
@@ -29,155 +33,202 @@ from graphql import (
     IntValueNode,
     ListValueNode,
     OperationDefinitionNode,
+    SelectionNode,
     SelectionSetNode,
-    ValidationContext,
-    ValidationRule,
+    ValueNode,
     VariableNode,
     get_named_type,
 )
-from graphql.execution import ExecutionResult as GraphQLExecutionResult
-from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, SchemaExtension
 
 from loaders.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from prism.ratelimit import RateLimiter, identity_of
+from resolvers.list_bounds import is_list, list_maximum
 
-__all__ = [
-    "HideSuggestions",
-    "QueryCost",
-    "QueryLimits",
-    "limit_extensions",
-    "max_aliases_rule",
-    "operation_cost",
-    "without_suggestions",
-]
+__all__ = ["COST_CEILING", "CostCompiler", "CostPlans", "TooDeeplyNestedError", "operation_cost"]
 
 _ITEMS = frozenset({"edges", "nodes"})
-_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+COST_CEILING = 2**53 - 1
+"""Costs saturate here: the largest integer every JSON client reads exactly (and orjson writes at all)."""
 
 
-def max_aliases_rule(max_aliases: int) -> type[ValidationRule]:
-    """A validation rule refusing documents with more than `max_aliases` aliased fields (QUERY_TOO_COMPLEX)."""
+@dataclass(frozen=True)
+class _Variable:
+    """An argument given as a variable: its value comes with each request, else from the operation's default."""
 
-    class MaxAliasesRule(ValidationRule):
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(context)
-            document = context.document
-            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-            total = sum(
-                _aliases(d.selection_set, fragments, set())
-                for d in document.definitions
-                if isinstance(d, OperationDefinitionNode)
-            )
-            if total > max_aliases:
-                context.report_error(
-                    GraphQLError(
-                        f"The operation uses {total} aliases; at most {max_aliases} are allowed.",
-                        extensions={"code": "QUERY_TOO_COMPLEX"},
-                    )
-                )
+    name: str
+    default: Any
 
-    return MaxAliasesRule
+    def value(self, variables: Mapping[str, Any]) -> Any:
+        return variables.get(self.name, self.default)
 
 
-def _aliases(
-    selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode], seen: set[str]
-) -> int:
-    if selection_set is None:
-        return 0
-    total = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            total += (1 if selection.alias else 0) + _aliases(selection.selection_set, fragments, seen)
-        elif isinstance(selection, InlineFragmentNode):
-            total += _aliases(selection.selection_set, fragments, seen)
-        elif isinstance(selection, FragmentSpreadNode):
-            fragment = fragments.get(selection.name.value)
-            # Each spread counts again (a fragment spread ten times aliases ten times); cycles are invalid anyway.
-            if fragment is not None and selection.name.value not in seen:
-                total += _aliases(fragment.selection_set, fragments, seen | {selection.name.value})
-    return total
+_Argument: TypeAlias = int | list[Any] | _Variable | None
 
 
-class _Coster:
-    def __init__(
-        self,
-        schema: GraphQLSchema,
-        fragments: Mapping[str, FragmentDefinitionNode],
-        variables: Mapping[str, Any],
-        defaults: Mapping[str, Any],
-    ) -> None:
-        self.schema = schema
-        self.fragments = fragments
-        self.variables = variables
-        self.defaults = defaults
+def _resolve(argument: _Argument, variables: Mapping[str, Any]) -> Any:
+    return argument.value(variables) if isinstance(argument, _Variable) else argument
 
-    def selection_cost(self, parent: GraphQLNamedType | None, selection_set: SelectionSetNode | None) -> int:
-        if selection_set is None:
-            return 0
-        total = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                total += self.field_cost(parent, selection)
-            elif isinstance(selection, InlineFragmentNode):
-                condition = selection.type_condition
-                target = self.schema.get_type(condition.name.value) if condition else parent
-                total += self.selection_cost(target, selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = self.fragments.get(selection.name.value)
-                if fragment is not None:
-                    target = self.schema.get_type(fragment.type_condition.name.value)
-                    total += self.selection_cost(target, fragment.selection_set)
-        return total
 
-    def field_cost(self, parent: GraphQLNamedType | None, node: FieldNode) -> int:
-        definition = _field(parent, node.name.value)
-        if definition is None:  # __typename and introspection meta-fields
-            return 1 + self.selection_cost(None, node.selection_set) if node.selection_set else 1
-        named = get_named_type(definition.type)
-        if node.selection_set is None:
-            return 1
-        if self._is_connection(definition, named):
-            size = self._page_size(node)
-            total = 1
-            for selection in node.selection_set.selections:
-                cost = self.selection_cost(named, SelectionSetNode(selections=(selection,)))
-                is_items = isinstance(selection, FieldNode) and selection.name.value in _ITEMS
-                total += cost * size if is_items else cost
-            return total
-        return 1 + self._list_size(node) * self.selection_cost(named, node.selection_set)
+@dataclass(frozen=True)
+class _PageSize:
+    """A connection's page size: `first`, else `last`, else the default; never more than the maximum."""
 
-    def _is_connection(self, definition: GraphQLField, named: GraphQLNamedType) -> bool:
-        return (
-            ("first" in definition.args or "last" in definition.args)
-            and isinstance(named, GraphQLObjectType | GraphQLInterfaceType)
-            and bool(_ITEMS & set(named.fields))
-        )
+    first: _Argument
+    last: _Argument
 
-    def _argument(self, node: FieldNode, name: str) -> Any:
-        for argument in node.arguments or ():
-            if argument.name.value != name:
-                continue
-            value = argument.value
-            if isinstance(value, VariableNode):
-                variable = value.name.value
-                return self.variables.get(variable, self.defaults.get(variable))
-            if isinstance(value, IntValueNode):
-                return int(value.value)
-            if isinstance(value, ListValueNode):
-                return list(value.values)
-        return None
-
-    def _page_size(self, node: FieldNode) -> int:
-        for name in ("first", "last"):
-            value = self._argument(node, name)
-            if isinstance(value, int):
+    def __call__(self, variables: Mapping[str, Any]) -> int:
+        for argument in (self.first, self.last):
+            value = _resolve(argument, variables)
+            if isinstance(value, int) and not isinstance(value, bool):
                 return max(0, min(value, MAX_PAGE_SIZE))
         return DEFAULT_PAGE_SIZE
 
-    def _list_size(self, node: FieldNode) -> int:
+
+@dataclass(frozen=True)
+class _Length:
+    """How many values a list argument holds (a single value counts as a list of one, as GraphQL coerces it), up to
+    the list field's maximum."""
+
+    values: _Argument
+    maximum: int
+
+    def __call__(self, variables: Mapping[str, Any]) -> int:
+        value = _resolve(self.values, variables)
+        if isinstance(value, list):
+            return min(len(value), self.maximum)
+        return 0 if value is None else 1
+
+
+_Factor: TypeAlias = int | _PageSize | _Length
+
+
+@dataclass(eq=False)
+class _Cost:
+    """The cost of a selection set: `fixed`, plus each part's factor times that part's cost."""
+
+    fixed: int = 0
+    parts: list[tuple[_Factor, "_Cost"]] = field(default_factory=list)
+
+    def add(self, factor: _Factor, cost: "_Cost") -> None:
+        if not cost.parts and isinstance(factor, int):
+            self.fixed = min(COST_CEILING, self.fixed + factor * cost.fixed)
+        elif cost.parts or cost.fixed:
+            self.parts.append((factor, cost))
+
+
+class TooDeeplyNestedError(Exception):
+    """The document nests selections or fragments deeper than the interpreter's recursion allows."""
+
+
+class CostCompiler:
+    """Compiles the operations of one document; `visited` counts the selections it looked at."""
+
+    def __init__(self, schema: GraphQLSchema, document: DocumentNode) -> None:
+        self._schema = schema
+        self._fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+        self._defaults: dict[str, Any] = {}
+        self._compiled: dict[str, _Cost] = {}
+        self._entered: set[str] = set()
+        self.visited = 0
+
+    def operation(self, operation: OperationDefinitionNode) -> "_Cost":
+        """The compiled cost of one operation (fragments are compiled afresh: variable defaults are per operation)."""
+        self._compiled, self._entered = {}, set()
+        self._defaults = {
+            d.variable.name.value: _literal(d.default_value)
+            for d in operation.variable_definitions or ()
+            if d.default_value is not None
+        }
+        root = self._schema.get_root_type(operation.operation)
+        try:
+            return self._selections(root, operation.selection_set)
+        except RecursionError:
+            raise TooDeeplyNestedError from None
+
+    def _selections(self, parent: GraphQLNamedType | None, selection_set: SelectionSetNode) -> _Cost:
+        cost = _Cost()
+        for selection in selection_set.selections:
+            cost.add(1, self._selection(parent, selection))
+        return cost
+
+    def _selection(self, parent: GraphQLNamedType | None, selection: SelectionNode) -> _Cost:
+        self.visited += 1
+        if isinstance(selection, FieldNode):
+            return self._field(parent, selection)
+        if isinstance(selection, InlineFragmentNode):
+            condition = selection.type_condition
+            target = self._schema.get_type(condition.name.value) if condition else parent
+            return self._selections(target, selection.selection_set)
+        if isinstance(selection, FragmentSpreadNode):
+            return self._fragment(selection.name.value)
+        return _Cost()  # pragma: no cover - graphql-core knows no other selection
+
+    def _fragment(self, name: str) -> _Cost:
+        compiled = self._compiled.get(name)
+        if compiled is not None:
+            return compiled
+        fragment = self._fragments.get(name)
+        # Unknown fragments and cycles never get this far (validation refuses them); count nothing for them anyway.
+        if fragment is None or name in self._entered:
+            return _Cost()
+        self._entered.add(name)
+        target = self._schema.get_type(fragment.type_condition.name.value)
+        compiled = self._selections(target, fragment.selection_set)
+        self._compiled[name] = compiled
+        return compiled
+
+    def _field(self, parent: GraphQLNamedType | None, node: FieldNode, *, page_items: bool = False) -> _Cost:
+        cost = _Cost(fixed=1)
+        if node.selection_set is None:
+            return cost
+        definition = _field(parent, node.name.value)
+        named = get_named_type(definition.type) if definition is not None else None
+        if definition is not None and named is not None and _is_connection(definition, named):
+            size = self._factor(_PageSize(self._argument(node, "first"), self._argument(node, "last")))
+            for selection in node.selection_set.selections:
+                if isinstance(selection, FieldNode) and selection.name.value in _ITEMS:
+                    self.visited += 1
+                    cost.add(size, self._field(named, selection, page_items=True))
+                else:
+                    cost.add(1, self._selection(named, selection))
+            return cost
+        # The items of a page are counted by the page size above, not again by their list's maximum.
+        factor = (
+            1 if page_items or parent is None or definition is None else self._list_factor(parent, definition, node)
+        )
+        cost.add(factor, self._selections(named, node.selection_set))
+        return cost
+
+    def _list_factor(self, parent: GraphQLNamedType, definition: GraphQLField, node: FieldNode) -> _Factor:
+        if not is_list(definition.type):
+            return 1
+        maximum = list_maximum(parent, definition)
+        if maximum is None:  # introspection: bounded by the schema and metered while it runs, not multiplied
+            return 1
         ids = self._argument(node, "ids")
-        return max(1, len(ids)) if isinstance(ids, list) else 1
+        return maximum if ids is None else self._factor(_Length(ids, maximum))
+
+    def _factor(self, factor: _PageSize | _Length) -> _Factor:
+        # Without variables the factor is known now, and constant parts fold into one number.
+        arguments = (factor.first, factor.last) if isinstance(factor, _PageSize) else (factor.values,)
+        return factor if any(isinstance(a, _Variable) for a in arguments) else factor({})
+
+    def _argument(self, node: FieldNode, name: str) -> _Argument:
+        for argument in node.arguments or ():
+            if argument.name.value != name:
+                continue
+            if isinstance(argument.value, VariableNode):
+                variable = argument.value.name.value
+                return _Variable(variable, self._defaults.get(variable))
+            return _literal(argument.value)
+        return None
+
+
+def _literal(value: ValueNode) -> int | list[Any] | None:
+    if isinstance(value, IntValueNode):
+        return int(value.value)
+    if isinstance(value, ListValueNode):
+        return list(value.values)
+    return None
 
 
 def _field(parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
@@ -187,147 +238,78 @@ def _field(parent: GraphQLNamedType | None, name: str) -> GraphQLField | None:
     return None
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, IntValueNode):
-        return int(value.value)
-    if isinstance(value, ListValueNode):
-        return list(value.values)
-    return None
+def _is_connection(definition: GraphQLField, named: GraphQLNamedType) -> bool:
+    return (
+        ("first" in definition.args or "last" in definition.args)
+        and isinstance(named, GraphQLObjectType | GraphQLInterfaceType)
+        and bool(_ITEMS & set(named.fields))
+    )
+
+
+def _evaluate(cost: _Cost, variables: Mapping[str, Any], memo: dict[int, int]) -> int:
+    if not cost.parts:
+        return cost.fixed
+    known = memo.get(id(cost))
+    if known is not None:
+        return known
+    total = cost.fixed
+    for factor, part in cost.parts:
+        times = factor if isinstance(factor, int) else factor(variables)
+        if times:
+            total = min(COST_CEILING, total + times * _evaluate(part, variables, memo))
+    memo[id(cost)] = total
+    return total
 
 
 def operation_cost(
     schema: GraphQLSchema,
+    document: DocumentNode,
     operation: OperationDefinitionNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
     variables: Mapping[str, Any] | None,
 ) -> int:
-    """The cost of one operation of a valid document, with the request's variables."""
-    root = schema.get_root_type(operation.operation)
-    definitions = operation.variable_definitions or ()
-    defaults = {d.variable.name.value: _default(d.default_value) for d in definitions if d.default_value}
-    return _Coster(schema, fragments, variables or {}, defaults).selection_cost(root, operation.selection_set)
+    """The cost of one operation of a valid document with the request's variables, at most COST_CEILING (compiled
+    afresh, uncached)."""
+    return _evaluate(CostCompiler(schema, document).operation(operation), variables or {}, {})
 
 
-def _operation(document: Any, operation_name: str | None) -> OperationDefinitionNode | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is None:
-        return operations[0] if len(operations) == 1 else None
-    return next((o for o in operations if o.name and o.name.value == operation_name), None)
+class CostPlans:
+    """Compiled costs, kept with the parsed document they belong to: compiled once per document and operation.
 
-
-class QueryCost(SchemaExtension):
-    """Refuses operations above `max_cost` before they run and charges the rest to the caller's budget."""
-
-    def __init__(self, *, max_cost: int, limiter: RateLimiter | None = None) -> None:
-        self._max_cost = max_cost
-        self._limiter = limiter
-        self._report: dict[str, Any] | None = None
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        operation = _operation(document, context.operation_name) if document is not None else None
-        if document is None or operation is None:
-            yield
-            return
-        fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        cost = operation_cost(context.schema._schema, operation, fragments, context.variables)
-        report: dict[str, Any] = {"requested": cost, "maximum": self._max_cost}
-        self._report = report
-        if cost > self._max_cost:
-            context.result = _refused(
-                f"The operation may cost {cost}; at most {self._max_cost} is allowed. Ask for smaller pages "
-                "(`first`/`last`) or fewer nested connections.",
-                {"code": "QUERY_TOO_COMPLEX", "cost": cost, "maximum": self._max_cost},
-            )
-            yield
-            return
-        if self._limiter is None:
-            yield
-            return
-        viewer = getattr(context.context, "viewer", None)
-        meta = getattr(context.context, "meta", None)
-        identity = identity_of(viewer, getattr(meta, "ip", None))
-        budget = await self._limiter.budget(identity)
-        report.update(limit=budget.limit, remaining=budget.remaining)
-        if cost > budget.remaining:
-            context.result = _refused(
-                f"The operation may cost {cost} and {budget.remaining} of the query-cost budget "
-                f"({budget.limit} per minute) is left; retry in {budget.retry_after} seconds.",
-                {
-                    "code": "RATE_LIMITED",
-                    "retryAfter": budget.retry_after,
-                    "cost": cost,
-                    "limit": budget.limit,
-                    "remaining": budget.remaining,
-                },
-            )
-            yield
-            return
-        yield
-        # The budget pays for what was resolved (the bound above only decides whether the operation may start).
-        actual = max(1, _resolved_fields(getattr(context.result, "data", None)))
-        after = await self._limiter.charge(identity, actual)
-        report.update(actual=actual, remaining=after.remaining)
-
-    def get_results(self) -> dict[str, Any]:
-        # Reported to clients that ask (`extensions: {"cost": true}` in the request), so answers stay as they were.
-        asked = (self.execution_context.operation_extensions or {}).get("cost") is True
-        return {"cost": self._report} if asked and self._report is not None else {}
-
-
-def _resolved_fields(data: Any) -> int:
-    """How many fields an answer holds (each key of each object, through lists)."""
-    if isinstance(data, dict):
-        return sum(1 + _resolved_fields(value) for value in data.values())
-    if isinstance(data, list):
-        return sum(_resolved_fields(item) for item in data)
-    return 0
-
-
-def _refused(message: str, extensions: dict[str, Any]) -> GraphQLExecutionResult:
-    return GraphQLExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
-
-
-class HideSuggestions(SchemaExtension):
-    """Removes graphql-core's "Did you mean ...?" hints, which spell out the schema to whoever probes it."""
-
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        for error in getattr(result, "errors", None) or ():
-            error.message = _SUGGESTION.sub("", error.message)
-
-
-def without_suggestions(message: str) -> str:
-    """The message without its suggestions."""
-    return _SUGGESTION.sub("", message)
-
-
-@dataclass(frozen=True)
-class QueryLimits:
-    """The limits a schema enforces besides depth and tokens; `limiter` charges costs to per-minute budgets."""
-
-    max_aliases: int = 30
-    max_cost: int = 1_000_000
-    limiter: RateLimiter | None = None
-    introspection: bool = True
-    suggestions: bool = True
-
-
-def limit_extensions(limits: QueryLimits) -> list[Any]:
-    """The schema extensions (as factories) that enforce `limits`.
-
-    Validation rules are built once here: the validation cache is keyed by rule classes, so a class made per request
-    would never hit it.
+    The parser cache hands out the same document object for the same query text, so a document seen again finds its
+    compiled costs here; an entry goes when its document is garbage-collected, and at most `maxsize` are kept.
     """
-    rules: list[type[ASTValidationRule]] = [max_aliases_rule(limits.max_aliases)]
-    if not limits.introspection:
-        rules.append(NoSchemaIntrospectionCustomRule)
-    extensions: list[Any] = [
-        lambda: AddValidationRules(rules),
-        lambda: QueryCost(max_cost=limits.max_cost, limiter=limits.limiter),
-    ]
-    if not limits.suggestions:
-        extensions.insert(0, HideSuggestions)
-    return extensions
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self._maxsize = maxsize
+        self._plans: dict[int, tuple[weakref.ref[DocumentNode], dict[str | None, _Cost]]] = {}
+        self.compilations = 0
+
+    def cost(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any] | None,
+    ) -> int:
+        """The cost of `operation` with these variables; TooDeeplyNestedError for documents nested beyond reason."""
+        compiled = self._compiled(schema, document, operation)
+        try:
+            return _evaluate(compiled, variables or {}, {})
+        except RecursionError:
+            raise TooDeeplyNestedError from None
+
+    def _compiled(self, schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode) -> _Cost:
+        key = id(document)
+        entry = self._plans.get(key)
+        if entry is None or entry[0]() is not document:
+            if len(self._plans) >= self._maxsize:
+                del self._plans[next(iter(self._plans))]
+            entry = (weakref.ref(document, lambda _: self._plans.pop(key, None)), {})
+            self._plans[key] = entry
+        name = operation.name.value if operation.name else None
+        compiled = entry[1].get(name)
+        if compiled is None:
+            compiled = CostCompiler(schema, document).operation(operation)
+            self.compilations += 1
+            entry[1][name] = compiled
+        return compiled

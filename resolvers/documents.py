@@ -19,7 +19,18 @@ from prism.domain import enums as domain
 from prism.errors import PrismError
 from prism.services.documents import DocumentChanges
 from resolvers.comments import Comment
-from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserError,
+    decode_id,
+    load_connection,
+    user_errors,
+    user_errors_field,
+)
 from resolvers.context import Context
 from resolvers.enums import DocumentKind, DocumentStatus
 from resolvers.identity import User
@@ -220,7 +231,7 @@ class UpdateDocumentInput:
 @strawberry.type(description="The result of a document mutation.")
 class DocumentPayload:
     document: Document | None = strawberry.field(description="The document after the change; null on failure.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type

@@ -8,13 +8,14 @@ from graphql import GraphQLError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import SchemaExtension
 
+from prism.db.errors import loggable
 from prism.errors import Code, PrismError
 
 __all__ = ["ErrorCodes", "classify", "coded_errors"]
 
 logger = logging.getLogger("prism.graphql")
 
-_TOO_COMPLEX_MARKERS = ("exceeds maximum operation depth", "tokens. Parsing aborted")
+_TOO_COMPLEX_MARKERS = ("tokens. Parsing aborted",)
 
 
 def classify(error: GraphQLError) -> tuple[str, bool]:
@@ -73,7 +74,7 @@ def _process(error: GraphQLError, request_id: str | None) -> GraphQLError:
     if unexpected:
         logger.error(
             "unexpected error in GraphQL execution",
-            exc_info=error.original_error,
+            exc_info=loggable(error.original_error) if error.original_error is not None else None,
             extra={"request_id": request_id, "path": error.path},
         )
         message = f"Internal server error. Quote request id {request_id} when reporting it."

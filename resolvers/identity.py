@@ -12,9 +12,21 @@ from strawberry.relay import to_base64
 from prism.auth.throttle import ThrottledError
 from prism.errors import Code, ForbiddenError, PrismError
 from prism.services.identity import MfaChallenge
-from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, user_errors
+from prism.services.sessions import SESSIONS_LISTED
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserError,
+    decode_id,
+    user_errors,
+    user_errors_field,
+)
 from resolvers.context import Context
 from resolvers.enums import Role
+from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, IsAuthenticated
 
@@ -135,7 +147,8 @@ class Viewer:
         return [OrganizationMembership(organization=Organization.from_row(r), role=Role(r.role)) for r in rows]
 
     @strawberry.field(
-        description="Your live sessions in every organization, newest first (at most 100); `current` marks this one."
+        description="Your live sessions in every organization, newest first (at most 100); `current` marks this one.",
+        metadata=max_items(SESSIONS_LISTED),
     )
     async def sessions(self, info: Info) -> list[Session]:
         rows = await info.context.services.identity.sessions.list_mine()
@@ -208,7 +221,7 @@ class AuthPayload:
     retry_after_seconds: int | None = strawberry.field(
         default=None, description="With ACCOUNT_LOCKED or RATE_LIMITED: how many seconds to wait before trying again."
     )
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 def auth_payload(result: Any) -> AuthPayload:
@@ -270,13 +283,13 @@ class RevokeSessionInput:
 @strawberry.type(description="The result of signing out.")
 class LogOutPayload:
     ok: bool = strawberry.field(description="True when the session is signed out.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of revoking a session.")
 class RevokeSessionPayload:
     session: Session | None = strawberry.field(description="The revoked session, as it is now.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type

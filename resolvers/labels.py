@@ -10,7 +10,18 @@ from loaders.pagination import Order
 from loaders.sources import LABELS_BY_ORGANIZATION, NoFilter
 from prism.errors import PrismError
 from prism.services.labels import LabelChanges
-from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserError,
+    decode_id,
+    load_connection,
+    user_errors,
+    user_errors_field,
+)
 from resolvers.context import Context
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, CanWrite
@@ -91,13 +102,13 @@ class DeleteLabelInput:
 @strawberry.type(description="The result of a label mutation.")
 class LabelPayload:
     label: Label | None = strawberry.field(description="The label after the change; null on failure.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of deleting a label.")
 class DeleteLabelPayload:
     deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted label.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type

@@ -20,9 +20,21 @@ from prism.domain.enums import Role as DomainRole
 from prism.errors import NotFoundError, PrismError
 from prism.services.teams import TeamChanges
 from prism.services.validation import UNSET
-from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserError,
+    decode_id,
+    load_connection,
+    user_errors,
+    user_errors_field,
+)
 from resolvers.context import Context
 from resolvers.enums import Role
+from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanManageMembers, CanRead, IsAuthenticated
 
@@ -33,6 +45,10 @@ if TYPE_CHECKING:
 __all__ = ["Invitation", "Member", "MembersMutation", "MembersQuery", "ProductRole", "Team", "members_of"]
 
 Info = strawberry.Info[Context, None]
+MEMBERS_PER_TEAM_LISTED = 200
+"""`Team.members` lists at most this many (the first who joined); a team is not a place to page through."""
+TEAMS_PER_MEMBER_LISTED = 50
+"""`Member.teams` lists at most this many (by name)."""
 UserType = Annotated["User", strawberry.lazy("resolvers.identity")]
 OrganizationType = Annotated["Organization", strawberry.lazy("resolvers.identity")]
 ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
@@ -64,7 +80,7 @@ class Member:
             raise NotFoundError("This member has left the organization.")
         return user
 
-    @strawberry.field(description="The teams they belong to, by name.")
+    @strawberry.field(description="The teams they belong to, by name.", metadata=max_items(TEAMS_PER_MEMBER_LISTED))
     async def teams(self, info: Info) -> list["Team"]:
         rows = await info.context.loaders.teams_by_user.load(self._user_id)
         return [Team.from_row(row) for row in rows]
@@ -83,7 +99,9 @@ class Team(LoadedNode):
     def from_row(cls, row: Any) -> Self:
         return cls(id=str(row.id), name=row.name, description=row.description, created_at=row.created_at)
 
-    @strawberry.field(description="The team's members, in the order they joined it.")
+    @strawberry.field(
+        description="The team's members, in the order they joined it.", metadata=max_items(MEMBERS_PER_TEAM_LISTED)
+    )
     async def members(self, info: Info) -> list[Member]:
         rows = await info.context.loaders.members_by_team.load(self.uuid)
         return [Member.from_row(row) for row in rows]
@@ -275,13 +293,13 @@ class RemoveMemberInput:
 @strawberry.type(description="The result of changing a member's role.")
 class MemberPayload:
     member: Member | None = strawberry.field(description="The member after the change; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of removing a member.")
 class RemoveMemberPayload:
     removed_user_id: strawberry.ID | None = strawberry.field(description="The removed member; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed (LAST_OWNER, ...); empty on success.")
+    user_errors: list[UserError] = user_errors_field("Why it failed (LAST_OWNER, ...); empty on success.")
 
 
 @strawberry.input(description="An invitation to send.")
@@ -298,7 +316,7 @@ class RevokeInvitationInput:
 @strawberry.type(description="The result of an invitation mutation.")
 class InvitationPayload:
     invitation: Invitation | None = strawberry.field(description="The invitation after the change; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.input(description="An invitation token to accept.")
@@ -312,7 +330,7 @@ class AcceptInvitationPayload:
     refresh_token: str | None = strawberry.field(description="Exchange for new tokens; shown once.")
     expires_at: datetime | None = strawberry.field(description="When the access token stops working.")
     organization: OrganizationType | None = strawberry.field(description="The organization joined.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.input(description="A new team.")
@@ -342,13 +360,13 @@ class TeamMemberInput:
 @strawberry.type(description="The result of a team mutation.")
 class TeamPayload:
     team: Team | None = strawberry.field(description="The team after the change; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of deleting a team.")
 class DeleteTeamPayload:
     deleted_team_id: strawberry.ID | None = strawberry.field(description="The deleted team; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.input(description="A role on one product for a member or a team: give exactly one of userId and teamId.")
@@ -369,7 +387,7 @@ class RemoveProductRoleInput:
 @strawberry.type(description="The result of setting a product-level role.")
 class ProductRolePayload:
     product_role: ProductRole | None = strawberry.field(description="The role after the change; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of removing a product-level role.")
@@ -377,7 +395,7 @@ class RemoveProductRolePayload:
     removed_product_role_id: strawberry.ID | None = strawberry.field(
         description="The removed product role; null if it failed."
     )
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 def _subject(user_id: strawberry.ID | None, team_id: strawberry.ID | None) -> tuple[UUID | None, UUID | None]:

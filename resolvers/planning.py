@@ -21,7 +21,18 @@ from prism.services import releases as release_service
 from prism.services import sprints as sprint_service
 from prism.services.releases import ReleaseChanges, ReleaseDraft
 from prism.services.sprints import SprintChanges, SprintDraft
-from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserError,
+    decode_id,
+    load_connection,
+    user_errors,
+    user_errors_field,
+)
 from resolvers.context import Context
 from resolvers.enums import ReleaseState, SprintState
 from resolvers.node import LoadedNode, find_node
@@ -329,7 +340,7 @@ class CloseSprintInput:
 @strawberry.type(description="The result of a sprint mutation.")
 class SprintPayload:
     sprint: Sprint | None = strawberry.field(description="The sprint after the change; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of closing a sprint.")
@@ -338,7 +349,7 @@ class CloseSprintPayload:
     moved_count: int | None = strawberry.field(
         description="How many unfinished requirements left the sprint; null if it failed."
     )
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.input(description="A new release, PLANNED.")
@@ -372,7 +383,7 @@ class UpdateReleaseInput:
 @strawberry.type(description="The result of a release mutation.")
 class ReleasePayload:
     release: Release | None = strawberry.field(description="The release after the change; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 def _sprint_unset(value: Any) -> Any:

@@ -24,6 +24,7 @@ from resolvers.common import (
     decode_id,
     load_connection,
     user_errors,
+    user_errors_field,
 )
 from resolvers.context import Context
 from resolvers.node import LoadedNode
@@ -263,7 +264,7 @@ class ArchiveProductInput:
 @strawberry.type(description="The result of a product mutation.")
 class ProductPayload:
     product: Product | None = strawberry.field(description="The product after the change; null if it failed.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type

@@ -19,7 +19,7 @@ from loaders.sources import (
 )
 from prism.domain import enums as domain
 from prism.errors import NotFoundError, PrismError, ValidationError
-from prism.services.requirements import RequirementChanges, RequirementDraft
+from prism.services.requirements import MAX_LABELS, RequirementChanges, RequirementDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from prism.services.validation import clean_text
 from resolvers.common import (
@@ -34,11 +34,13 @@ from resolvers.common import (
     decode_id,
     load_connection,
     user_errors,
+    user_errors_field,
 )
 from resolvers.context import Context
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
+from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanRead, CanWrite
 from resolvers.planning import Release, Sprint
@@ -226,7 +228,7 @@ class Requirement(LoadedNode):
     def release(self, info: Info) -> Any:
         return self.related_value("release", info)
 
-    @strawberry.field(description="Its labels, by name.", graphql_type=list[Label])
+    @strawberry.field(description="Its labels, by name.", graphql_type=list[Label], metadata=max_items(MAX_LABELS))
     def labels(self, info: Info) -> Any:
         return self.related_value("labels", info)
 
@@ -347,7 +349,8 @@ def requirement_list_args(
 def parse_key(key: str) -> tuple[str, int]:
     """Split a human key like PRISM-12 into product key and number."""
     product_key, _, number = key.strip().upper().rpartition("-")
-    if not product_key or not number.isdigit() or len(number) > 9:
+    # ASCII digits only: str.isdigit() also admits "²" and "١٢", which int() refuses or reads as another number.
+    if not product_key or not (number.isascii() and number.isdigit()) or len(number) > 9:
         raise ValidationError("key must look like PRISM-12.", field="key")
     return product_key, int(number)
 
@@ -468,13 +471,13 @@ class TransitionRequirementInput:
 @strawberry.type(description="The result of a requirement mutation.")
 class RequirementPayload:
     requirement: Requirement | None = strawberry.field(description="The requirement after the change; null on failure.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of deleting a requirement.")
 class DeleteRequirementPayload:
     deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted requirement.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 def _optional_id(value: Any, type_name: str, field: str) -> Any:

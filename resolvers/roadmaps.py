@@ -12,7 +12,18 @@ from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP, ROADMAPS_BY_PRODUCT, NoFil
 from prism.errors import PrismError
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
-from resolvers.common import After, Before, Connection, First, Last, UserError, decode_id, load_connection, user_errors
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    UserError,
+    decode_id,
+    load_connection,
+    user_errors,
+    user_errors_field,
+)
 from resolvers.context import Context
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
@@ -205,25 +216,25 @@ class RemoveRoadmapItemInput:
 @strawberry.type(description="The result of a roadmap mutation.")
 class RoadmapPayload:
     roadmap: Roadmap | None = strawberry.field(description="The roadmap after the change; null on failure.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of deleting a roadmap.")
 class DeleteRoadmapPayload:
     deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted roadmap.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of a roadmap item mutation.")
 class RoadmapItemPayload:
     roadmap_item: RoadmapItem | None = strawberry.field(description="The item after the change; null on failure.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 @strawberry.type(description="The result of removing a roadmap item.")
 class RemoveRoadmapItemPayload:
     removed_id: strawberry.ID | None = strawberry.field(description="The global id of the removed item.")
-    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+    user_errors: list[UserError] = user_errors_field()
 
 
 def _unset(value: Any) -> Any:

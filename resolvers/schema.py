@@ -4,15 +4,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
-from graphql import get_named_type
+from graphql import GraphQLError, get_named_type
 from strawberry import relay
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.exceptions import MissingQueryError
+from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
 from prism.errors import NotFoundError, ValidationError
@@ -22,16 +18,19 @@ from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.context import Context
-from resolvers.cost import QueryLimits, limit_extensions
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
+from resolvers.execution import metered_executor
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.labels import LabelMutation, LabelQuery
+from resolvers.limits import QueryLimits, limit_extensions
+from resolvers.list_bounds import max_items
 from resolvers.members import MembersMutation, MembersQuery
 from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
 from resolvers.planning import PlanningMutation, PlanningQuery
 from resolvers.products import ProductMutation, ProductQuery
+from resolvers.request_checks import OPERATION_RESOLUTION_FAILURE, RequestChecks
 from resolvers.requirements import RequirementMutation, RequirementQuery
 from resolvers.roadmaps import RoadmapsMutation, RoadmapsQuery
 
@@ -91,6 +90,7 @@ class Query(
     @strawberry.field(
         description="Several objects by global id, in order; null for each one not found (max 100).",
         permission_classes=[CanRead],
+        metadata=max_items(MAX_NODES),
     )
     async def nodes(
         self,
@@ -136,15 +136,23 @@ class PrismSchema(strawberry.Schema):
         allowed_operation_types: Any = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        result = await super().execute(
-            query,
-            variable_values=variable_values,
-            context_value=context_value,
-            root_value=root_value,
-            operation_name=operation_name,
-            allowed_operation_types=allowed_operation_types,
-            operation_extensions=operation_extensions,
-        )
+        try:
+            result = await super().execute(
+                query,
+                variable_values=variable_values,
+                context_value=context_value,
+                root_value=root_value,
+                operation_name=operation_name,
+                allowed_operation_types=allowed_operation_types,
+                operation_extensions=operation_extensions,
+            )
+        except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+            # Strawberry raises these past its extensions (RequestChecks answers the same cases first): a request
+            # error, never an HTTP 500.
+            message = "The request does not name an operation this endpoint can run."
+            return ExecutionResult(
+                data=None, errors=[GraphQLError(message, extensions={"code": OPERATION_RESOLUTION_FAILURE})]
+            )
         # Some failures end the operation before extensions see its result (a syntax error raised by the parser
         # cache, an exception in an extension): give those their codes too.
         if result.errors:
@@ -157,18 +165,14 @@ def _no_arguments(arguments: dict[str, Any], info: Any) -> dict[str, Any]:
     return {}
 
 
-def build_schema(
-    max_depth: int = 12, tracing: bool = False, caches: bool = True, limits: QueryLimits | None = None
-) -> strawberry.Schema:
-    """The PRISM schema with its extensions (parse and validation caches, depth and token limits, error codes).
+def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits | None = None) -> strawberry.Schema:
+    """The PRISM schema with its extensions (parse and validation caches, token and query limits, error codes).
 
     With `tracing`, every operation and resolver becomes an OpenTelemetry span (arguments are not recorded).
     `caches=False` parses and validates every request again (for `PRISM_PERF_BASELINE` benchmarks only).
-    `limits`: aliases, cost, introspection and suggestions (resolvers/cost.py); the defaults when not given.
+    `limits`: depth, aliases, cost, introspection and suggestions (resolvers/limits.py); the defaults when not given.
     """
-    # One depth rule for the schema's life: the validation cache is keyed by the rule classes, and a limiter built
-    # per request brings a new class each time, so no validation would ever be a cache hit.
-    depth_rules = QueryDepthLimiter(max_depth=max_depth).validation_rules
+    limits = limits or QueryLimits()
     caching: list[Any] = [lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)] if caches else []
     extensions: list[Any] = []
     if tracing:
@@ -182,12 +186,13 @@ def build_schema(
         types=list(NODE_TYPES.values()),
         extensions=[
             *caching,
-            lambda: AddValidationRules(depth_rules),
+            RequestChecks,
             lambda: MaxTokensLimiter(max_token_count=5000),
-            *limit_extensions(limits or QueryLimits()),
+            *limit_extensions(limits),
             ErrorCodes,
             *extensions,
         ],
+        execution_context_class=metered_executor(limits.max_cost),
     )
     _describe_mutation_inputs(schema)
     return schema

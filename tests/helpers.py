@@ -307,6 +307,32 @@ async def create_api_key(account: Account, scopes: tuple[str, ...] = ("READ",), 
 
 
 @asynccontextmanager
+async def app_with(settings: Any, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a second app on the test database, its settings changed by `overrides` (limits, flags)."""
+    from asgi_lifespan import LifespanManager
+
+    from prism.app import build_app
+    from prism.config import Settings
+
+    app = build_app(
+        Settings(
+            database_url=settings.database_url,
+            home=settings.home,
+            environment="test",
+            auto_migrate=False,
+            log_format="console",
+            secret_key=settings.secret_key,
+            **overrides,
+        )
+    )
+    async with (
+        LifespanManager(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prism.test") as http,
+    ):
+        yield http
+
+
+@asynccontextmanager
 async def client_from(app: Any, ip: str, user_agent: str = "PRISM tests") -> AsyncIterator[GraphQLClient]:
     """A GraphQL client whose requests come from `ip` with `user_agent` (sessions, throttling per address)."""
     transport = httpx.ASGITransport(app=app, client=(ip, 5555))

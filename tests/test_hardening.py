@@ -2,43 +2,19 @@
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from prism.app import build_app
 from prism.config import Settings
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
-from tests.helpers import Account, client_from
+from tests.helpers import Account, app_with, client_from
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-
-
-@asynccontextmanager
-async def app_with(settings: Settings, **overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(
-        Settings(
-            database_url=settings.database_url,
-            home=settings.home,
-            environment="test",
-            auto_migrate=False,
-            log_format="console",
-            secret_key=settings.secret_key,
-            **overrides,
-        )
-    )
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prism.test") as http,
-    ):
-        yield http
 
 
 def codes(response: httpx.Response) -> list[str]:
@@ -230,19 +206,12 @@ async def test_a_persisted_query_whose_hash_does_not_match_is_refused_and_not_st
 
 
 async def test_persisted_query_storage_is_bounded_by_size_and_by_each_callers_quota(settings: Settings) -> None:
-    app = build_app(
-        settings.model_copy(
-            update={
-                "persisted_query_max_bytes": 200,
-                "persisted_query_anonymous_registrations_per_hour": 3,
-                "rate_limit_enabled": False,
-            }
-        )
-    )
-    async with (
-        LifespanManager(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prism.test") as http,
-    ):
+    async with app_with(
+        settings,
+        persisted_query_max_bytes=200,
+        persisted_query_anonymous_registrations_per_hour=3,
+        rate_limit_enabled=False,
+    ) as http:
 
         async def register_then_fetch(query: str) -> list[str]:
             ran = await http.post("/graphql", json={"query": query, "extensions": persisted(query)})

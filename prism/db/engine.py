@@ -70,7 +70,7 @@ def build_engine(
         # pool reset, RESET ALL; UNLISTEN *; ...: docs/performance.md shows the statements each setting sends.)
         pool_reset_on_return="rollback" if reset_on_return else None,
         connect_args={"server_settings": server_settings},
-        # Statement parameters carry passwords and tokens: errors and logs show the SQL, never its values.
+        # Statement parameters are user input: never in the text of an error (prism/db/errors.py).
         hide_parameters=True,
     )
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)

@@ -103,7 +103,7 @@ class MfaService:
 
     async def _totp_matches(self, user: User, code: str) -> bool:
         code = code.strip().replace(" ", "")
-        if user.totp_secret is None or not code.isdigit() or len(code) != 6:
+        if user.totp_secret is None or not (code.isascii() and code.isdigit()) or len(code) != 6:
             return False
         return pyotp.TOTP(user.totp_secret).verify(code, valid_window=1) and await self._code_is_fresh(user.id, code)
 

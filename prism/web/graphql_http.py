@@ -7,7 +7,7 @@
 - One operation per request: a JSON array (a batch) is refused with 400, so a batch limit is 1 (docs/api.md).
 - Automatic persisted queries (`extensions.persistedQuery`), over POST and GET (prism/web/persisted_queries.py).
 - Rate limits per IP and identity before execution, and the query-cost budget during it: both answer 429 with a
-  RATE_LIMITED error and a `Retry-After` header (prism/ratelimit.py, resolvers/cost.py).
+  RATE_LIMITED error and a `Retry-After` header (prism/ratelimit.py, resolvers/limits.py).
 """
 
 import json
@@ -277,7 +277,7 @@ class GraphQLHTTP:
         if content_type not in (JSON, "application/graphql+json"):
             raise RequestError(415, "Send the request as application/json.", code="UNSUPPORTED_MEDIA_TYPE")
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self._max_body_bytes:
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > self._max_body_bytes:
             raise RequestError(
                 413, f"The request body is larger than {self._max_body_bytes} bytes.", code="PAYLOAD_TOO_LARGE"
             )

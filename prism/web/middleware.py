@@ -1,19 +1,23 @@
-"""ASGI middleware: request ids, SQL statement counts, access logs and HTTP metrics."""
+"""ASGI middleware: request ids, SQL statement counts, access logs and HTTP metrics; unexpected errors as JSON."""
 
 import logging
 import re
 import time
 import uuid
+from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prism.db.engine import StatementCounter, statement_counter
+from prism.db.errors import loggable
 from prism.observability.logging import request_id_var
 from prism.observability.metrics import Metrics
 
-__all__ = ["RequestContextMiddleware"]
+__all__ = ["InternalErrorMiddleware", "RequestContextMiddleware", "internal_error_body"]
 
 logger = logging.getLogger("prism.access")
+errors_logger = logging.getLogger("prism")
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -77,3 +81,49 @@ def _route(scope: Scope) -> str:
     if path.startswith("/graphiql/"):
         return "/graphiql/*"
     return path if path in ("/graphql", "/healthz", "/readyz", "/metrics", "/") else "other"
+
+
+def internal_error_body(request_id: str | None) -> dict[str, Any]:
+    """What a client sees of an unexpected failure: a code and the request id to quote, nothing else."""
+    return {
+        "errors": [
+            {
+                "message": f"Internal server error. Quote request id {request_id} when reporting it.",
+                "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+            }
+        ]
+    }
+
+
+class InternalErrorMiddleware:
+    """Answers an unexpected exception with HTTP 500 and a JSON error carrying the request id, and logs it once.
+
+    Starlette's own handler for exceptions sits outside every middleware, so its 500s lacked the secure headers and
+    CORS headers every other answer carries, and it raised the exception again for the server to log a second time.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as error:
+            request_id = scope.get("state", {}).get("request_id")
+            errors_logger.error("unhandled error", exc_info=loggable(error), extra={"request_id": request_id})
+            if started:  # too late for another answer: the client sees the connection end
+                raise
+            body = orjson.dumps(internal_error_body(request_id))
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 500, "headers": headers})
+            await send({"type": "http.response.body", "body": body})

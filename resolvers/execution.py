@@ -1,0 +1,130 @@
+"""The executor: graphql-core's, metering the work an operation really does and bounding every list it completes.
+
+The cost model decides before execution whether an operation may run; this decides while it runs. Work is counted
+where it is cheap to count, at object boundaries: completing an object adds the number of fields it resolves (the
+keys of that object in the answer), so scalar fields get no hook of their own. An operation whose work passes the
+budget stops: every object and list completed after that point fails instead, and the QueryCost extension answers
+QUERY_TOO_COMPLEX. A list longer than its field's declared maximum (resolvers/list_bounds.py) is cut to that
+maximum before its items are completed, and the cut is reported in the answer's `extensions.truncated`.
+"""
+
+from collections.abc import AsyncIterable, Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, ClassVar
+
+from graphql import GraphQLError, GraphQLList, GraphQLObjectType, GraphQLOutputType, GraphQLResolveInfo
+from graphql.execution import ExecutionResult
+from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
+from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
+from graphql.pyutils import AwaitableOrValue, Path, is_iterable
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from resolvers.list_bounds import list_maximum
+
+__all__ = ["MeteredResult", "WorkMeter", "metered_executor"]
+
+OVER_BUDGET = "QUERY_TOO_COMPLEX"
+
+
+@dataclass
+class WorkMeter:
+    """The fields one operation resolved, against its budget, and the lists cut to their maximum."""
+
+    budget: int
+    work: int = 0
+    exceeded: bool = False
+    truncated: list[dict[str, Any]] = field(default_factory=list)
+
+    def charge(self, fields: int) -> None:
+        self.work += fields
+        if self.work > self.budget:
+            self.exceeded = True
+
+    def refuse(self) -> GraphQLError:
+        return GraphQLError(
+            f"The operation resolved more than {self.budget} fields; at most {self.budget} are allowed.",
+            extensions={"code": OVER_BUDGET, "maximum": self.budget},
+        )
+
+
+class MeteredResult(ExecutionResult):
+    """An execution result that carries the meter of the operation that produced it."""
+
+    __slots__ = ("meter",)
+
+    def __init__(self, result: ExecutionResult, meter: WorkMeter) -> None:
+        super().__init__(result.data, result.errors, result.extensions)
+        self.meter = meter
+
+
+class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor with a work meter; `max_work` is set by `metered_executor`."""
+
+    max_work: ClassVar[int]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Sub-executors are shallow copies, so they share this meter.
+        self.meter = WorkMeter(budget=self.max_work)
+
+    def execute_root_grouped_field_set(
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: GroupedFieldSet,
+        serially: bool,
+        position_context: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        self.meter.charge(len(grouped_field_set))
+        return super().execute_root_grouped_field_set(
+            root_type, root_value, grouped_field_set, serially, position_context
+        )
+
+    def execute_collected_subfields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path,
+        grouped_field_set: GroupedFieldSet,
+        new_defer_usages: Sequence[DeferUsage],
+        delivery_group_map: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        meter = self.meter
+        meter.charge(len(grouped_field_set))
+        if meter.exceeded:
+            raise meter.refuse()
+        return super().execute_collected_subfields(
+            parent_type, source_value, path, grouped_field_set, new_defer_usages, delivery_group_map
+        )
+
+    def complete_list_value(
+        self,
+        return_type: GraphQLList[GraphQLOutputType],
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: AsyncIterable[Any] | Iterable[Any],
+        position_context: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[list[Any]]:
+        meter = self.meter
+        if meter.exceeded:
+            raise meter.refuse()
+        parent = info.parent_type
+        maximum = list_maximum(parent, parent.fields[info.field_name])
+        if maximum is not None and is_iterable(result):
+            items = result if isinstance(result, list | tuple) else list(islice(result, maximum + 1))
+            if len(items) > maximum:
+                meter.truncated.append({"path": path.as_list(), "maximum": maximum})
+                items = items[:maximum]
+            result = items
+        return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        response = super().build_response(data)
+        return MeteredResult(response, self.meter) if isinstance(response, ExecutionResult) else response
+
+
+def metered_executor(max_work: int) -> type[MeteredExecutor]:
+    """The executor class for a schema whose operations may resolve at most `max_work` fields."""
+    return type("MeteredExecutor", (MeteredExecutor,), {"max_work": max_work})
