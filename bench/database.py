@@ -13,7 +13,7 @@ import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
 
-from prism.db.roles import ensure_login_role, url_for_role
+from prism.db.roles import drop_database, ensure_login_role, url_for_role
 
 __all__ = [
     "BenchDatabase",
@@ -26,7 +26,8 @@ __all__ = [
 
 IDLE_WAIT_SECONDS = 10.0
 APP_ROLE = "prism_bench"
-"""The login role the benchmark's servers connect as: a member of prism_app, created once per PostgreSQL server."""
+"""The login role the benchmark's servers connect as: created once per PostgreSQL server, and a member of the group
+role of the benchmark's current database (each dropped with its database)."""
 
 
 def _plain(url: str, database: str | None = None) -> str:
@@ -107,7 +108,7 @@ class BenchDatabase:
     name: str
     statement_stats: bool = False
     app_url: str | None = None
-    """Where the server connects: as a member of prism_app (bound by row-level security) once `use_app_role` ran."""
+    """Where the server connects: as APP_ROLE (bound by row-level security) once `use_app_role` ran."""
 
     @property
     def url(self) -> str:
@@ -140,12 +141,8 @@ class BenchDatabase:
         return await asyncpg.connect(self.server.admin_url)
 
     async def drop(self) -> None:
-        """Drop the database, disconnecting whatever is still connected to it."""
-        conn = await self._admin()
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        """Drop the database, disconnecting whatever is still connected to it, and its group role."""
+        await drop_database(self.server.admin_url, self.name)
 
     async def server_version(self) -> str:
         conn = await self._admin()

@@ -124,8 +124,9 @@ def build_app(settings: Settings | None = None) -> Starlette:
         role = await check_connection_role(engine)
         if not role.safe:
             message = (
-                f"The database role {role.name!r} bypasses row-level security (superuser, BYPASSRLS or table owner): "
-                "tenant isolation rests on the application alone. Connect as a member of prism_app (docs/security.md)."
+                f"The database role {role.name!r} is not bound by row-level security as PRISM's server must be: "
+                f"{'; '.join(role.problems)}. Tenant isolation would rest on the application alone. Connect as a "
+                "login role made by `prism db ensure-app-role` (docs/security.md)."
             )
             if settings.environment == "production":
                 await engine.dispose()

@@ -133,18 +133,19 @@ def downgrade(revision: str) -> None:
 @db.command("ensure-app-role")
 @click.argument("name", default="prism_api")
 def ensure_app_role(name: str) -> None:
-    """Create the login role the server connects as (a member of prism_app, bound by row-level security).
+    """Create the login role the server connects as (in the database's group role, bound by row-level security).
 
     Its password is read from PRISM_APP_ROLE_PASSWORD, never from the command line. Run it after `prism db upgrade`
-    (which creates prism_app) as the tables' owner; running it again only updates the password.
+    (which creates the group, prism_app_<database>) as the tables' owner; running it again only updates the password
+    and moves a role made before migration 0006 from the shared prism_app to the database's own group.
     """
     from prism.db.roles import ensure_login_role
 
     settings = Settings()
     password = settings.app_role_password.get_secret_value() if settings.app_role_password else None
     with database_url(settings) as url:
-        asyncio.run(ensure_login_role(url, name, password))
-    click.echo(f"role {name} is a member of prism_app" + ("" if password else " (no password set)"))
+        group = asyncio.run(ensure_login_role(url, name, password))
+    click.echo(f"role {name} is a member of {group}" + ("" if password else " (no password set)"))
 
 
 @db.command()

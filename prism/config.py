@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     )
     database_app_role: str = Field(
         default="prism_api",
-        description="Embedded mode: the login role (member of prism_app) the server connects as.",
+        description="Embedded mode: the login role (member of the database's group role) the server connects as.",
     )
     redis_url: str | None = Field(
         default=None,

@@ -540,7 +540,8 @@ class MembersMutation:
     @strawberry.mutation(
         description=(
             "Give a member or a team a role on one product, overriding the organization role for work on that "
-            "product, lower or higher (OWNER or ADMIN)."
+            "product, lower or higher (OWNER or ADMIN). Nothing restricts an OWNER: a member who is an OWNER "
+            "cannot be given one, and a team's does not apply to the OWNERs in it."
         ),
         permission_classes=[CanManageMembers],
     )
@@ -558,7 +559,7 @@ class MembersMutation:
         return ProductRolePayload(product_role=ProductRole.from_row(row), user_errors=[])
 
     @strawberry.mutation(
-        description="Take away a member's or team's role on a product (OWNER or ADMIN).",
+        description="Take away a member's or team's role on a product (OWNER or ADMIN; an OWNER's only by an OWNER).",
         permission_classes=[CanManageMembers],
     )
     async def remove_product_role(self, info: Info, input: RemoveProductRoleInput) -> RemoveProductRolePayload:

@@ -21,7 +21,7 @@ from starlette.applications import Starlette
 from prism.app import build_app
 from prism.config import Settings
 from prism.db import migrate
-from prism.db.roles import ensure_login_role, url_for_role
+from prism.db.roles import drop_database, ensure_login_role, url_for_role
 from tests.helpers import Account, GraphQLClient, sign_up
 
 REQUIRE_SERVICES = os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1"
@@ -35,15 +35,6 @@ async def _create_database(server_url: str, name: str) -> str:
     finally:
         await conn.close()
     return parsed.set(database=name).render_as_string(hide_password=False)
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    parsed = make_url(server_url).set(drivername="postgresql")
-    conn = await asyncpg.connect(parsed.render_as_string(hide_password=False))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -81,17 +72,25 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
     try:
         yield url
     finally:
-        await _drop_database(server_url, name)
+        await drop_database(server_url, name)
 
 
-APP_ROLE = "prism_test_api"
+APP_ROLE = f"prism_test_api_{uuid.uuid4().hex[:8]}"
+"""This run's login role: one per database, as in production (a role shared by two databases could read both)."""
 
 
 @pytest.fixture(scope="session")
-async def app_database_url(database_url: str) -> str:
+async def app_database_url(database_url: str) -> AsyncIterator[str]:
     """The test database as the server sees it: through a login role that row-level security binds."""
     await ensure_login_role(database_url, APP_ROLE)
-    return url_for_role(database_url, APP_ROLE)
+    try:
+        yield url_for_role(database_url, APP_ROLE)
+    finally:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f"DROP ROLE IF EXISTS {APP_ROLE}")
+        finally:
+            await conn.close()
 
 
 @pytest.fixture(scope="session")

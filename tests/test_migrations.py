@@ -17,8 +17,7 @@ from sqlmodel import SQLModel
 import prism.app  # noqa: F401  (imports every module that defines tables, as the running app does)
 from prism.db import migrate
 from prism.db.engine import build_engine
-from prism.db.roles import url_for_role
-from tests.conftest import APP_ROLE
+from prism.db.roles import drop_database, ensure_login_role, url_for_role
 
 
 @pytest.fixture
@@ -34,11 +33,7 @@ async def fresh_database(server_url: str) -> AsyncIterator[str]:
     try:
         yield server.set(database=name).render_as_string(hide_password=False)
     finally:
-        conn = await asyncpg.connect(server.render_as_string(hide_password=False))
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await drop_database(server_url, name)
 
 
 async def inspect(url: str, check: Any) -> Any:
@@ -107,9 +102,10 @@ async def database_of_an_unprivileged_owner(server_url: str) -> AsyncIterator[st
     try:
         yield server.set(database=name, username=owner, password=None).render_as_string(hide_password=False)
     finally:
+        await drop_database(server_url, name)
         conn = await asyncpg.connect(server.render_as_string(hide_password=False))
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f"DROP ROLE IF EXISTS {owner}_api")
             await conn.execute(f"DROP OWNED BY {owner}")
             await conn.execute(f"DROP ROLE {owner}")
         finally:
@@ -136,7 +132,9 @@ async def test_an_unprivileged_owner_migrates_and_seeds_and_is_itself_bound_by_r
         await conn.close()
     # The server's role finds the demo through the named look-ups and reads it in its scopes; a second seed (as the
     # owner, who cannot search) finds its earlier run by the demo's fixed ids and changes nothing.
-    conn = await asyncpg.connect(url_for_role(url, APP_ROLE))
+    app_role = f"{make_url(url).username}_api"
+    await ensure_login_role(url, app_role)
+    conn = await asyncpg.connect(url_for_role(url, app_role))
     try:
         user_id = await conn.fetchval("SELECT prism_user_id_by_email($1)", DEMO_EMAIL)
         assert user_id is not None

@@ -27,7 +27,8 @@ from prism.auth.smtp import SmtpMailer, mailer_from_settings
 from prism.config import JwtKey, Settings
 from prism.db import migrate
 from prism.db.embedded import _forget_dead_owners
-from tests.conftest import _create_database, _drop_database
+from prism.db.roles import database_group_role, drop_database
+from tests.conftest import _create_database
 
 
 async def test_production_refuses_to_start_without_a_database_url(tmp_path: Path) -> None:
@@ -63,7 +64,7 @@ async def test_two_migrators_starting_together_both_succeed(server_url: str) -> 
         head = ScriptDirectory.from_config(migrate.alembic_config(url)).get_current_head()
         assert await asyncio.to_thread(migrate.current_revision, url) == head
     finally:
-        await _drop_database(server_url, name)
+        await drop_database(server_url, name)
 
 
 async def test_the_running_app_signs_with_the_first_configured_key_and_mails_over_smtp(settings: Settings) -> None:
@@ -135,7 +136,7 @@ async def test_when_every_database_connection_is_busy_requests_get_503_not_500(s
     assert response.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
 
 
-def test_prism_db_ensure_app_role_creates_a_member_of_prism_app_with_its_password(
+def test_prism_db_ensure_app_role_creates_a_member_of_the_databases_group_with_its_password(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from click.testing import CliRunner
@@ -145,11 +146,14 @@ def test_prism_db_ensure_app_role_creates_a_member_of_prism_app_with_its_passwor
     name = f"prism_cli_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("DATABASE_ADMIN_URL", database_url)
     monkeypatch.setenv("PRISM_APP_ROLE_PASSWORD", "it's a p@ss'word")
+    group = asyncio.run(database_group_role(database_url))
+    assert group is not None
+    assert group.startswith("prism_app_prism_test_")
     runner = CliRunner()
     for _ in range(2):  # running it again only updates the password
         result = runner.invoke(main, ["db", "ensure-app-role", name])
         assert result.exit_code == 0, result.output
-        assert f"role {name} is a member of prism_app" in result.output
+        assert f"role {name} is a member of {group}" in result.output
     assert "p@ss" not in result.output
 
     async def inspect() -> tuple[object, ...]:
@@ -157,7 +161,7 @@ def test_prism_db_ensure_app_role_creates_a_member_of_prism_app_with_its_passwor
         try:
             row = await conn.fetchrow(
                 "SELECT r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolpassword IS NOT NULL AS has_password, "
-                "pg_has_role(r.rolname, 'prism_app', 'MEMBER') AS member FROM pg_authid r WHERE r.rolname = $1",
+                "pg_has_role(r.rolname, prism_app_role(), 'MEMBER') AS member FROM pg_authid r WHERE r.rolname = $1",
                 name,
             )
             await conn.execute(f'DROP ROLE "{name}"')

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from prism.auth.rbac import PERMISSIONS, Permission, Viewer, effective_role
+from prism.auth.rbac import PERMISSIONS, ROLE_RANK, Permission, Viewer, effective_role
 from prism.domain.enums import Role
 from prism.errors import ForbiddenError
 from tests.helpers import (
@@ -72,8 +72,9 @@ def test_require_says_which_role_refused() -> None:
         (MEMBER, VIEWER, [], VIEWER),  # an override may lower
         (VIEWER, MEMBER, [], MEMBER),  # or raise
         (VIEWER, None, [VIEWER, MEMBER], MEMBER),  # the highest of the teams' roles
-        (ADMIN, VIEWER, [ADMIN], VIEWER),  # the member's own override beats their teams'
-        (OWNER, None, [VIEWER], VIEWER),  # and applies to OWNERs and ADMINs too (on that product only)
+        (ADMIN, VIEWER, [ADMIN], VIEWER),  # the member's own override beats their teams', and binds ADMINs too
+        (OWNER, None, [VIEWER], OWNER),  # but nothing restricts an OWNER: not a team's override
+        (OWNER, VIEWER, [], OWNER),  # nor their own (one given before they became OWNER)
     ],
 )
 def test_the_effective_role_on_a_product(
@@ -227,3 +228,94 @@ async def test_product_roles_are_checked_and_managed_by_owners_and_admins(
     assert listed["productRoles"]["totalCount"] == 0
     missing = await account(REMOVE_ROLE, {"input": {"productId": product["id"], "userId": member.user_id}})
     assert missing["removeProductRole"]["userErrors"][0]["code"] == "NOT_FOUND"
+
+
+CHANGE_ROLE = """
+mutation($input: ChangeMemberRoleInput!) { changeMemberRole(input: $input) { userErrors { field message code } } }
+"""
+
+
+def _codes(result: Any, field: str) -> list[str]:
+    """A mutation's top-level error codes, else its user error codes (empty when it passed)."""
+    payload = (result.data or {}).get(field) or {}
+    return result.codes + [e["code"] for e in payload.get("userErrors", [])]
+
+
+def _expected_refusal(actor: Role, target: Role) -> list[str]:
+    """The rule: only OWNERs and ADMINs manage product roles, never of someone above them, and never an OWNER's."""
+    if actor not in (OWNER, ADMIN) or ROLE_RANK[target] > ROLE_RANK[actor]:
+        return ["FORBIDDEN"]
+    return []
+
+
+@pytest.mark.parametrize("target", list(Role), ids=lambda role: f"on-{role.value}")
+@pytest.mark.parametrize("actor", list(Role), ids=lambda role: f"by-{role.value}")
+async def test_a_product_role_cannot_restrict_a_role_above_the_one_who_sets_it(
+    account: Account, gql: GraphQLClient, database_url: str, actor: Role, target: Role
+) -> None:
+    product = await create_product(account)
+    someone = await join_organization(gql, database_url, account, role=target.value, name="Target")
+    setter = await join_organization(gql, database_url, account, role=actor.value, name="Actor")
+
+    result = await setter.run(
+        SET_ROLE, {"input": {"productId": product["id"], "role": "VIEWER", "userId": someone.user_id}}
+    )
+
+    expected = _expected_refusal(actor, target)
+    if not expected and target == OWNER:
+        expected = ["BAD_USER_INPUT"]  # an OWNER may do everything on every product: nothing to set
+    assert _codes(result, "setProductRole") == expected
+    blocked = not expected or target == VIEWER
+    assert await writes(someone, product["id"]) == (["FORBIDDEN"] if blocked else [])
+
+
+@pytest.mark.parametrize("target", list(Role), ids=lambda role: f"of-{role.value}")
+@pytest.mark.parametrize("actor", list(Role), ids=lambda role: f"by-{role.value}")
+async def test_a_product_role_is_removed_only_by_a_role_at_least_as_high_as_its_members(
+    account: Account, gql: GraphQLClient, database_url: str, actor: Role, target: Role
+) -> None:
+    product = await create_product(account)
+    # An OWNER's product role can only be one given before they became OWNER.
+    someone = await join_organization(
+        gql, database_url, account, role=MEMBER.value if target == OWNER else target.value, name="Target"
+    )
+    await set_role(account, product["id"], "VIEWER", userId=someone.user_id)
+    if target == OWNER:
+        promoted = await account(CHANGE_ROLE, {"input": {"userId": someone.user_id, "role": "OWNER"}})
+        assert promoted["changeMemberRole"]["userErrors"] == []
+    remover = await join_organization(gql, database_url, account, role=actor.value, name="Actor")
+
+    result = await remover.run(REMOVE_ROLE, {"input": {"productId": product["id"], "userId": someone.user_id}})
+
+    expected = _expected_refusal(actor, target)
+    assert _codes(result, "removeProductRole") == expected
+    still_viewer = bool(expected) or target == VIEWER
+    # The OWNER writes either way: the VIEWER role left over from before the promotion does not bind them.
+    blocked = still_viewer and target != OWNER
+    assert await writes(someone, product["id"]) == (["FORBIDDEN"] if blocked else [])
+
+
+async def test_a_team_product_role_binds_its_members_except_owners(
+    account: Account, gql: GraphQLClient, database_url: str
+) -> None:
+    product = await create_product(account)
+    admin = await join_organization(gql, database_url, account, role="ADMIN", name="Admin")
+    members = {
+        role: await join_organization(gql, database_url, account, role=role.value, name=role.value)
+        for role in (OWNER, ADMIN, MEMBER)
+    }
+    # An ADMIN builds a team that includes an OWNER (and the organization's first OWNER) and restricts it.
+    team = (await admin('mutation { createTeam(input: {name: "Everyone"}) { team { id } } }'))["createTeam"]["team"]
+    for person in (*members.values(), account):
+        added = await admin(
+            "mutation($t: ID!, $u: ID!) { addTeamMember(input: {teamId: $t, userId: $u}) { userErrors { code } } }",
+            {"t": team["id"], "u": person.user_id},
+        )
+        assert added["addTeamMember"]["userErrors"] == []
+    restricted = await admin(SET_ROLE, {"input": {"productId": product["id"], "role": "VIEWER", "teamId": team["id"]}})
+    assert restricted["setProductRole"]["userErrors"] == []
+
+    assert await writes(members[OWNER], product["id"]) == []
+    assert await writes(account, product["id"]) == []
+    assert await writes(members[ADMIN], product["id"]) == ["FORBIDDEN"]
+    assert await writes(members[MEMBER], product["id"]) == ["FORBIDDEN"]

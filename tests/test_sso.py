@@ -20,11 +20,14 @@ from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 
 from prism.app import build_app
+from prism.auth.mailer import RecordingMailer
 from prism.config import OidcProvider, Settings
 from prism.web.sso import SESSION_COOKIE
-from tests.helpers import Account, GraphQLClient
+from tests.helpers import Account, GraphQLClient, sign_up
 from tests.oidc_provider import OidcTestProvider, ProviderUser, running_provider
-from tests.test_mfa import enrol
+from tests.test_accounts import REQUEST_RESET, RESET, VERIFY, token_in
+from tests.test_mfa import COMPLETE, enrol
+from tests.test_mfa import log_in as log_in_with_password
 
 PROVIDER = "test"
 VIEWER = "{ viewer { user { email } organization { id } } }"
@@ -41,6 +44,33 @@ def fresh_provider(provider: OidcTestProvider) -> None:
     """Each test starts with nobody signed in at the provider and a well-behaved provider."""
     provider.user = None
     provider.id_token_overrides = {}
+
+
+@pytest.fixture
+def mail(app: Starlette) -> Iterator[RecordingMailer]:
+    """What PRISM mails during one test: verification and reset links go to whoever owns the address."""
+    runtime = app.state.runtime()
+    recorder = RecordingMailer()
+    previous, runtime.mailer = runtime.mailer, recorder
+    yield recorder
+    runtime.mailer = previous
+
+
+def _last_mail_to(mail: RecordingMailer, address: str, mutation: str) -> str:
+    """The token in the last message to `address` that carries one for `mutation`."""
+    messages = [m for m in mail.sent if m.to == address and f"the {mutation} mutation" in m.body]
+    assert messages, [m.subject for m in mail.sent]
+    return token_in(messages[-1], mutation)
+
+
+@pytest.fixture
+async def account(gql: GraphQLClient, mail: RecordingMailer) -> Account:
+    """A signed-up account whose owner opened the verification link PRISM mailed: the only kind SSO opens."""
+    signed_up = await sign_up(gql)
+    token = _last_mail_to(mail, signed_up.email, "verifyEmail")
+    verified = (await gql(VERIFY, {"input": {"token": token}}))["verifyEmail"]
+    assert verified["userErrors"] == []
+    return signed_up
 
 
 def _sso_settings(settings: Settings, provider: OidcTestProvider, **extra: Any) -> Settings:
@@ -184,6 +214,78 @@ async def test_a_verified_email_without_an_account_is_refused_and_no_account_is_
         assert await conn.fetchval("SELECT count(*) FROM app_user WHERE email = $1", email) == 0
     finally:
         await conn.close()
+
+
+async def test_an_account_whose_address_prism_never_verified_is_not_opened_by_single_sign_on(
+    provider: OidcTestProvider,
+    browser: httpx.AsyncClient,
+    to_provider: httpx.AsyncClient,
+    gql: GraphQLClient,
+    database_url: str,
+) -> None:
+    # Someone signed up first with the address of a person who will later arrive through their provider.
+    squatter = await sign_up(gql)
+    provider.user = ProviderUser(sub="sub-15", email=squatter.email)
+
+    response = await _sign_in(browser, to_provider)
+
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "SSO_ACCOUNT_NOT_VERIFIED"
+    assert "password reset" in error["message"], "the refusal says how to prove the address"
+    assert "accessToken" not in response.json()
+    assert await _sso_audit(database_url, squatter.email) == []
+
+
+NEW_PASSWORD = "the-owners-own-passphrase"
+
+
+async def _reset_password_from_the_mailbox(gql: GraphQLClient, mail: RecordingMailer, email: str) -> None:
+    """What the address's owner does: ask for a reset and use the link PRISM mailed to them."""
+    asked = (await gql(REQUEST_RESET, {"input": {"email": email}}))["requestPasswordReset"]
+    assert asked["userErrors"] == []
+    token = _last_mail_to(mail, email, "resetPassword")
+    reset = (await gql(RESET, {"input": {"token": token, "newPassword": NEW_PASSWORD}}))["resetPassword"]
+    assert reset["userErrors"] == []
+
+
+async def test_a_password_reset_proves_the_address_shuts_the_squatter_out_and_lets_single_sign_on_in(
+    provider: OidcTestProvider,
+    browser: httpx.AsyncClient,
+    to_provider: httpx.AsyncClient,
+    gql: GraphQLClient,
+    mail: RecordingMailer,
+) -> None:
+    squatter = await sign_up(gql)
+    provider.user = ProviderUser(sub="sub-16", email=squatter.email)
+
+    await _reset_password_from_the_mailbox(gql, mail, squatter.email)
+
+    assert (await squatter.run(VIEWER)).codes == ["UNAUTHENTICATED"], "the squatter's session ended"
+    assert (await log_in_with_password(gql, squatter))["userErrors"][0]["code"] == "INVALID_CREDENTIALS"
+    response = await _sign_in(browser, to_provider)
+    assert response.status_code == 200, response.text
+    token = response.json()["accessToken"]
+    security = await gql("{ accountSecurity { emailVerifiedAt } viewer { user { email } } }", token=token)
+    assert security["accountSecurity"]["emailVerifiedAt"] is not None
+    assert security["viewer"]["user"]["email"] == squatter.email
+
+
+async def test_a_password_reset_voids_the_mfa_challenge_a_squatter_kept_ready(
+    gql: GraphQLClient, mail: RecordingMailer
+) -> None:
+    # The squatter enrolled a second factor of their own and holds a fresh challenge for it.
+    squatter = await sign_up(gql)
+    _, recovery_codes = await enrol(squatter)
+    held = await log_in_with_password(gql, squatter)
+    assert held["mfaRequired"] is True
+
+    await _reset_password_from_the_mailbox(gql, mail, squatter.email)
+
+    attempt = {"mfaToken": held["mfaToken"], "recoveryCode": recovery_codes[0]}
+    completed = (await gql(COMPLETE, {"input": attempt}))["completeMfaLogIn"]
+    assert completed["accessToken"] is None
+    assert [e["code"] for e in completed["userErrors"]] == ["INVALID_TOKEN"]
 
 
 async def test_a_tampered_state_is_refused_before_the_code_is_exchanged(

@@ -1,7 +1,7 @@
 """Tenant isolation in PostgreSQL itself: row-level security holds even when application code forgets a filter.
 
-These tests talk raw SQL through the same login role the server uses (a member of prism_app), with organization A
-set for the transaction, and try to read and write organization B's rows.
+These tests talk raw SQL through the same login role the server uses (a member of the database's group role), with
+organization A set for the transaction, and try to read and write organization B's rows.
 """
 
 from collections.abc import AsyncIterator

@@ -142,13 +142,15 @@ async def test_the_named_look_ups_answer_one_question_each_and_open_nothing_else
 
     conn = await asyncpg.connect(database_url)
     try:
+        # prism_app_role() only names the database's group role (migration 0007): it reads nothing.
         functions = await conn.fetch(
             """
             SELECT p.proname, pg_get_userbyid(p.proowner) = t.tableowner AS owned_like_the_tables, p.prosecdef,
                    p.proconfig, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_call,
-                   has_function_privilege('prism_app', p.oid, 'EXECUTE') AS server_may_call
+                   has_function_privilege(prism_app_role(), p.oid, 'EXECUTE') AS server_may_call
             FROM pg_proc p, pg_tables t
-            WHERE p.proname LIKE 'prism\\_%' AND t.schemaname = 'public' AND t.tablename = 'app_user'
+            WHERE p.proname LIKE 'prism\\_%' AND p.proname <> 'prism_app_role'
+              AND t.schemaname = 'public' AND t.tablename = 'app_user'
             """
         )
         server_is_owner = await conn.fetchval(

@@ -1,10 +1,11 @@
 """The permission matrix: which role may do what. Permission classes and services both consult it.
 
 A member has one role in their organization; a product may override it for a user or a team (`product_member`).
-`effective_role` is the one rule that combines them: the user's own override on the product if any, else the
-highest override among their teams, else the organization role. An override may lower or raise the role, but only
-for work on that product (WRITE and MODERATE of its requirements, sprints, releases, roadmaps, documents and
-comments); organization-wide permissions (managing members, products, labels) always follow the organization role.
+`effective_role` is the one rule that combines them: an OWNER is an OWNER on every product, whatever overrides name
+them; anyone else gets their own override on the product if any, else the highest override among their teams, else
+the organization role. An override may lower or raise the role, but only for work on that product (WRITE and
+MODERATE of its requirements, sprints, releases, roadmaps, documents and comments); organization-wide permissions
+(managing members, products, labels) always follow the organization role.
 """
 
 import enum
@@ -54,7 +55,13 @@ ROLE_RANK: dict[Role, int] = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Rol
 
 
 def effective_role(organization_role: Role, user_override: Role | None, team_overrides: Iterable[Role]) -> Role:
-    """A member's role on one product: their own override, else their teams' highest, else the organization's."""
+    """A member's role on one product: their own override, else their teams' highest, else the organization's.
+
+    OWNERs are never restricted: only an OWNER may manage an OWNER, and an override through a team, or one given
+    before the member became an OWNER, must not let anyone of a lower role lock the organization's owners out.
+    """
+    if organization_role == Role.OWNER:
+        return Role.OWNER
     if user_override is not None:
         return user_override
     teams = list(team_overrides)

@@ -69,6 +69,9 @@ class AccountService:
                 body=(
                     f"Hello {user.name},\n\nConfirm your email address by opening this link within 24 hours:\n"
                     f"{self._link('verify-email', token)}\n\nOr use this code with the verifyEmail mutation: {token}\n"
+                    "\nIf you did not sign up for PRISM, do not open the link: someone else chose this account's "
+                    "password. Ask PRISM for a password reset with this address instead; it makes the account "
+                    "yours and signs everyone else out.\n"
                 ),
             )
         )
@@ -160,7 +163,10 @@ class AccountService:
         )
 
     async def reset_password(self, token: str, new_password: str) -> User:
-        """Set a new password with a reset token (one use, 1 h); every session of the user is signed out."""
+        """Set a new password with a reset token (one use, 1 h); every session and pending token of the user ends.
+
+        Receiving the mail proves the address, so the email counts as verified from then on.
+        """
         check_password(new_password, "newPassword")
         invalid = ValidationError(
             "This reset link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN
@@ -177,14 +183,14 @@ class AccountService:
             user = await session.get(User, row.user_id)
             assert user is not None
             await self._set_password(session, user.id, password_hash)
-            # Other reset links mailed earlier must not work after this one.
+            # The mailed token proves the address: the account now belongs to whoever reads that mailbox.
+            user.email_verified_at = user.email_verified_at or utcnow()
+            session.add(user)
+            # Nothing handed out before this reset may outlive it: earlier reset links, and MFA challenges held by
+            # whoever knew the old password (with a second factor they enrolled, one would open a session).
             await session.exec(
                 sa.update(UserToken)
-                .where(
-                    col(UserToken.user_id) == user.id,
-                    col(UserToken.purpose) == Purpose.RESET_PASSWORD.value,
-                    col(UserToken.used_at).is_(None),
-                )
+                .where(col(UserToken.user_id) == user.id, col(UserToken.used_at).is_(None))
                 .values(used_at=utcnow())
             )
         async with self._uow.session(None, user.id) as session:

@@ -20,13 +20,25 @@ from prism.errors import Code, ForbiddenError, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import get_owned
 
-__all__ = ["MemberService", "check_grantable"]
+__all__ = ["MemberService", "check_grantable", "check_product_role_target"]
 
 
 def check_grantable(viewer: Viewer, role: Role, field: str = "role") -> None:
     """Refuse a role the viewer may not hand out or take away: only an OWNER manages OWNERs."""
     if ROLE_RANK[role] > ROLE_RANK[viewer.role]:
         raise ForbiddenError(f"Your role ({viewer.role.value}) cannot grant or revoke the {role.value} role.")
+
+
+def check_product_role_target(viewer: Viewer, target: Role) -> None:
+    """Refuse to set or remove a product role of a member whose organization role is above the viewer's.
+
+    Roles below cannot restrict roles above: an ADMIN cannot touch an OWNER's product roles (and
+    `prism.auth.rbac.effective_role` ignores overrides on OWNERs anyway, whoever set them).
+    """
+    if ROLE_RANK[target] > ROLE_RANK[viewer.role]:
+        raise ForbiddenError(
+            f"Your role ({viewer.role.value}) cannot set or remove the product roles of an organization {target.value}."
+        )
 
 
 async def lock_owners(session: AsyncSession, organization_id: UUID) -> int:
@@ -134,13 +146,24 @@ class MemberService:
     async def set_product_role(
         self, product_id: UUID, role: Role, *, user_id: UUID | None = None, team_id: UUID | None = None
     ) -> ProductMember:
-        """Give a member or a team a role on one product, replacing any they had there."""
+        """Give a member or a team a role on one product, replacing any they had there.
+
+        A member's product role is set only by someone of at least their organization role, and never on an OWNER
+        (an OWNER may do everything on every product). A team's product role binds its members except OWNERs.
+        """
         require(self._viewer, Permission.MANAGE_MEMBERS)
         self._check_subject(user_id, team_id)
         check_grantable(self._viewer, role)
         async with self._uow.session(self._org, self._viewer.user_id) as session:
             await get_owned(session, Product, product_id, self._org, "productId")
-            await self._check_subject_exists(session, user_id, team_id)
+            target = await self._check_subject_exists(session, user_id, team_id)
+            if target is not None:
+                check_product_role_target(self._viewer, target)
+                if target == Role.OWNER:
+                    raise ValidationError(
+                        "An OWNER may do everything on every product; a product role would not change that.",
+                        field="userId",
+                    )
             if role == Role.OWNER:
                 raise ValidationError(
                     "Ownership is organization-wide; a product role is ADMIN, MEMBER or VIEWER.", field="role"
@@ -173,11 +196,17 @@ class MemberService:
     async def remove_product_role(
         self, product_id: UUID, *, user_id: UUID | None = None, team_id: UUID | None = None
     ) -> ProductMember:
-        """Drop a member's or team's role on a product: the organization role applies there again."""
+        """Drop a member's or team's role on a product: the organization role applies there again.
+
+        Only someone of at least the member's organization role may drop it (an OWNER's, left from before they
+        became OWNER and ignored since, only another OWNER).
+        """
         require(self._viewer, Permission.MANAGE_MEMBERS)
         self._check_subject(user_id, team_id)
         async with self._uow.session(self._org, self._viewer.user_id) as session:
             await get_owned(session, Product, product_id, self._org, "productId")
+            if user_id is not None:
+                check_product_role_target(self._viewer, Role((await self._membership(session, user_id)).role))
             existing = await self._product_member(session, product_id, user_id, team_id)
             if existing is None:
                 raise NotFoundError("This member or team has no role on this product.", field="productId")
@@ -204,11 +233,15 @@ class MemberService:
         if (user_id is None) == (team_id is None):
             raise ValidationError("Give exactly one of userId and teamId.", field="userId")
 
-    async def _check_subject_exists(self, session: AsyncSession, user_id: UUID | None, team_id: UUID | None) -> None:
+    async def _check_subject_exists(
+        self, session: AsyncSession, user_id: UUID | None, team_id: UUID | None
+    ) -> Role | None:
+        """Check that the member or team exists; the member's organization role (None for a team)."""
         if user_id is not None:
-            await self._membership(session, user_id)
+            return Role((await self._membership(session, user_id)).role)
         if team_id is not None:
             await get_owned(session, Team, team_id, self._org, "teamId")
+        return None
 
     async def _product_member(
         self, session: AsyncSession, product_id: UUID, user_id: UUID | None, team_id: UUID | None

@@ -1,5 +1,6 @@
-"""Single sign-on as a use case: link a provider's validated identity to the PRISM account with the same verified
-email, and sign it in (prism/auth/oidc.py runs the OpenID Connect flow that produces the identity)."""
+"""Single sign-on as a use case: link a provider's validated identity to the PRISM account with the same email, verified
+by the provider and by PRISM, and sign it in (prism/auth/oidc.py runs the OpenID Connect flow that produces the
+identity)."""
 
 from uuid import UUID
 
@@ -15,7 +16,7 @@ __all__ = ["SsoSignIn"]
 
 
 class SsoSignIn:
-    """Links a validated SSO identity to the PRISM account with the same verified email and signs it in."""
+    """Links a validated SSO identity to the account with the same email, verified on both sides, and signs it in."""
 
     def __init__(self, uow: UnitOfWork, identity: IdentityService, meta: RequestMeta) -> None:
         self._uow = uow
@@ -23,7 +24,10 @@ class SsoSignIn:
         self._meta = meta
 
     async def sign_in(self, sso: SsoIdentity, organization_id: UUID | None) -> AuthResult | MfaChallenge:
-        """Sign in the account whose email the provider verified; refuse unverified or unknown emails.
+        """Sign in the account whose email both the provider and PRISM verified; refuse anything less.
+
+        PRISM's own proof matters as much as the provider's: an account whose address was never confirmed may have
+        been opened by someone else first (pre-hijacking), who knows its password.
 
         A second factor is asked for exactly as after a password (TOTP enabled, or an organization requiring MFA):
         the provider's sign-in proves the email, not PRISM's second factor.
@@ -44,6 +48,17 @@ class SsoSignIn:
             raise SsoError(
                 SsoErrorCode.ACCOUNT_NOT_FOUND,
                 "No PRISM account uses this email. Sign up or accept an invitation first, then use single sign-on.",
+                403,
+            )
+        if user.email_verified_at is None:
+            # Whoever signed up with this address chose the account's password without proving the address: linking
+            # would hand the address's owner an account a stranger can still log in to.
+            raise SsoError(
+                SsoErrorCode.ACCOUNT_NOT_VERIFIED,
+                "The PRISM account with this email has not confirmed its address, so single sign-on will not open "
+                "it. Ask PRISM for a password reset with this address: the link it mails proves the address is "
+                "yours, lets you choose the password and signs out every session. Then sign in with single "
+                "sign-on again.",
                 403,
             )
         try:
