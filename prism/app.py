@@ -34,6 +34,7 @@ from prism.production import check_production_settings
 from prism.ratelimit import RateLimiter
 from prism.runtime import Runtime, load_secret_key
 from prism.services.authentication import authenticate, credentials_from_header
+from prism.web.concurrency import ConcurrencyLimiter
 from prism.web.dev_mail import dev_mail_endpoint
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.home import home_endpoint
@@ -216,6 +217,9 @@ def build_app(settings: Settings | None = None) -> Starlette:
         graphiql=graphiql_page if settings.graphiql_enabled else None,
         encode=stdlib_json if baseline else orjson.dumps,
         rate_limiter=rate_limiter,
+        concurrency=ConcurrencyLimiter(
+            settings.max_requests_in_progress_per_caller, settings.request_queue_wait_seconds
+        ),
         persisted_queries=PersistedQueries(
             lambda: runtime().kv,
             settings.persisted_query_ttl_seconds,

@@ -182,6 +182,17 @@ class Settings(BaseSettings):
     graphql_suggestions: bool | None = Field(
         default=None, description='Add "Did you mean ...?" hints to errors; unset: on except in production.'
     )
+    max_requests_in_progress_per_caller: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "Requests of one caller (credential, else address) a process works on at once; more wait their turn, "
+            "then get RATE_LIMITED. Keep it well under the pool size so one caller cannot take every connection."
+        ),
+    )
+    request_queue_wait_seconds: float = Field(
+        default=10.0, gt=0, description="How long a caller's request waits for one of its own to finish."
+    )
     persisted_query_ttl_seconds: int = Field(
         default=86_400, ge=1, description="How long an automatic persisted query is kept after it last ran."
     )

@@ -1,11 +1,12 @@
 """The cost model: what an operation may cost, compiled once per document and evaluated with each request's variables.
 
-Every field costs 1. A connection (a field taking `first`/`last` whose type has `edges`/`nodes`) multiplies the cost
-of its items by the page size asked for (`first`, else `last`, else the default page size). Any other field that
-returns a list multiplies its selection by the most items it may return (resolvers/list_bounds.py), or by the
-number of `ids` it is given when it takes them (never more than that maximum); the executor enforces the same
-maxima (resolvers/execution.py), so the estimate bounds what an operation can do. Fragments count wherever they are
-spread.
+Every field costs 1; a text search (a `filter` with a non-empty `search`) costs SEARCH_COST more, since it reads
+every row its list could hold. A connection (a field taking `first`/`last` whose type has `edges`/`nodes`)
+multiplies the cost of its items by the page size asked for (`first`, else `last`, else the default page size).
+Any other field that returns a list multiplies its selection by the most items it may return
+(resolvers/list_bounds.py), or by the number of `ids` it is given when it takes them (never more than that
+maximum); the executor enforces the same maxima (resolvers/execution.py), so the estimate bounds what an operation
+can do. Fragments count wherever they are spread.
 
 A document is compiled into a small graph: each selection set becomes a `_Cost` holding a fixed part and the parts
 that a factor multiplies (a page size or a number of ids, read from the variables when an argument is a variable).
@@ -32,9 +33,11 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionNode,
     SelectionSetNode,
+    StringValueNode,
     ValueNode,
     VariableNode,
     get_named_type,
@@ -43,9 +46,11 @@ from graphql import (
 from loaders.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from resolvers.list_bounds import is_list, list_maximum
 
-__all__ = ["COST_CEILING", "CostCompiler", "CostPlans", "TooDeeplyNestedError", "operation_cost"]
+__all__ = ["COST_CEILING", "SEARCH_COST", "CostCompiler", "CostPlans", "TooDeeplyNestedError", "operation_cost"]
 
 _ITEMS = frozenset({"edges", "nodes"})
+SEARCH_COST = 100
+"""What a text search adds: it reads (or, with trigram indexes, probes) every row its list could hold."""
 COST_CEILING = 2**53 - 1
 """Costs saturate here: the largest integer every JSON client reads exactly (and orjson writes at all)."""
 
@@ -61,7 +66,7 @@ class _Variable:
         return variables.get(self.name, self.default)
 
 
-_Argument: TypeAlias = int | list[Any] | _Variable | None
+_Argument: TypeAlias = int | list[Any] | dict[str, Any] | str | _Variable | None
 
 
 def _resolve(argument: _Argument, variables: Mapping[str, Any]) -> Any:
@@ -98,7 +103,19 @@ class _Length:
         return 0 if value is None else 1
 
 
-_Factor: TypeAlias = int | _PageSize | _Length
+@dataclass(frozen=True)
+class _Search:
+    """SEARCH_COST when a `filter` argument carries a non-empty `search`, else nothing."""
+
+    filter: _Argument
+
+    def __call__(self, variables: Mapping[str, Any]) -> int:
+        value = _resolve(self.filter, variables)
+        search = _resolve(value.get("search"), variables) if isinstance(value, dict) else None
+        return SEARCH_COST if isinstance(search, str) and search.strip() else 0
+
+
+_Factor: TypeAlias = int | _PageSize | _Length | _Search
 
 
 @dataclass(eq=False)
@@ -178,6 +195,9 @@ class CostCompiler:
 
     def _field(self, parent: GraphQLNamedType | None, node: FieldNode, *, page_items: bool = False) -> _Cost:
         cost = _Cost(fixed=1)
+        search = self._argument(node, "filter")
+        if search is not None:
+            cost.add(self._factor(_Search(search)), _Cost(fixed=1))
         if node.selection_set is None:
             return cost
         definition = _field(parent, node.name.value)
@@ -207,9 +227,14 @@ class CostCompiler:
         ids = self._argument(node, "ids")
         return maximum if ids is None else self._factor(_Length(ids, maximum))
 
-    def _factor(self, factor: _PageSize | _Length) -> _Factor:
+    def _factor(self, factor: _PageSize | _Length | _Search) -> _Factor:
         # Without variables the factor is known now, and constant parts fold into one number.
-        arguments = (factor.first, factor.last) if isinstance(factor, _PageSize) else (factor.values,)
+        if isinstance(factor, _PageSize):
+            arguments: tuple[Any, ...] = (factor.first, factor.last)
+        elif isinstance(factor, _Length):
+            arguments = (factor.values,)
+        else:
+            arguments = (factor.filter, *(factor.filter.values() if isinstance(factor.filter, dict) else ()))
         return factor if any(isinstance(a, _Variable) for a in arguments) else factor({})
 
     def _argument(self, node: FieldNode, name: str) -> _Argument:
@@ -219,15 +244,28 @@ class CostCompiler:
             if isinstance(argument.value, VariableNode):
                 variable = argument.value.name.value
                 return _Variable(variable, self._defaults.get(variable))
-            return _literal(argument.value)
+            return self._value(argument.value)
         return None
 
+    def _value(self, value: ValueNode) -> _Argument:
+        if isinstance(value, ObjectValueNode):
+            # Only what the cost reads of an input object (its `search`), variables inside it included.
+            return {
+                f.name.value: _Variable(f.value.name.value, self._defaults.get(f.value.name.value))
+                if isinstance(f.value, VariableNode)
+                else _literal(f.value)
+                for f in value.fields
+            }
+        return _literal(value)
 
-def _literal(value: ValueNode) -> int | list[Any] | None:
+
+def _literal(value: ValueNode) -> int | list[Any] | str | None:
     if isinstance(value, IntValueNode):
         return int(value.value)
     if isinstance(value, ListValueNode):
         return list(value.values)
+    if isinstance(value, StringValueNode):
+        return value.value
     return None
 
 

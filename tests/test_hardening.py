@@ -89,6 +89,28 @@ async def test_the_cost_of_an_operation_is_reported_when_asked_for(account: Acco
     assert response.json()["data"] == {"products": {"nodes": []}}
 
 
+async def test_a_text_search_costs_a_hundred_fields_whether_written_inline_or_in_variables(account: Account) -> None:
+    async def requested(query: str, variables: dict[str, Any] | None = None) -> int:
+        response = await account.gql.http.post(
+            "/graphql",
+            json={"query": query, "variables": variables, "extensions": {"cost": True}},
+            headers={"authorization": f"Bearer {account.token}"},
+        )
+        assert "errors" not in response.json(), response.json()
+        return int(response.json()["extensions"]["cost"]["requested"])
+
+    # requirements 1, nodes 10 * (1 + 1), and 100 for the search.
+    inline = '{ requirements(first: 10, filter: {search: "login"}) { nodes { id } } }'
+    assert await requested(inline) == 1 + 20 + 100
+    assert await requested('{ requirements(first: 10, filter: {search: " "}) { nodes { id } } }') == 1 + 20
+    whole = "query($f: RequirementFilter) { requirements(first: 10, filter: $f) { nodes { id } } }"
+    assert await requested(whole, {"f": {"search": "login"}}) == 1 + 20 + 100
+    assert await requested(whole, {"f": {"statuses": ["TODO"]}}) == 1 + 20
+    inner = "query($q: String) { requirements(first: 10, filter: {search: $q}) { nodes { id } } }"
+    assert await requested(inner, {"q": "login"}) == 1 + 20 + 100
+    assert await requested(inner, {}) == 1 + 20
+
+
 async def test_a_connection_without_first_counts_the_default_page_size(account: Account) -> None:
     response = await account.gql.http.post(
         "/graphql",

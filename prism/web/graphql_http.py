@@ -30,6 +30,7 @@ from prism.auth.rbac import Viewer
 from prism.db.unit_of_work import UnitOfWork
 from prism.ratelimit import RateLimiter, identity_of
 from prism.services.audit import RequestMeta
+from prism.web.concurrency import CallerBusyError, ConcurrencyLimiter, caller_key
 from prism.web.persisted_queries import PersistedQueries, PersistedQueryError, PersistedQueryRequest, requested
 
 __all__ = ["GraphQLHTTP", "RequestContext", "RequestError", "stdlib_json"]
@@ -154,6 +155,7 @@ class GraphQLHTTP:
         encode: Callable[[Any], bytes] = orjson.dumps,
         rate_limiter: RateLimiter | None = None,
         persisted_queries: PersistedQueries | None = None,
+        concurrency: ConcurrencyLimiter | None = None,
     ) -> None:
         self._schema = schema
         self._make_context = make_context
@@ -162,6 +164,7 @@ class GraphQLHTTP:
         self._encode = encode
         self._rate_limiter = rate_limiter
         self._persisted_queries = persisted_queries
+        self._concurrency = concurrency
 
     async def endpoint(self, request: Request) -> Response:
         """The Starlette endpoint for /graphql."""
@@ -200,6 +203,24 @@ class GraphQLHTTP:
                 code="METHOD_NOT_ALLOWED",
                 headers={"Allow": "POST"},
             )
+        if self._concurrency is None:
+            return await self._run(request, params, query, persisted, media_type)
+        client = request.client
+        key = caller_key(request.headers.get("authorization"), client.host if client else None)
+        try:
+            async with self._concurrency.slot(key):
+                return await self._run(request, params, query, persisted, media_type)
+        except CallerBusyError:
+            raise RequestError(
+                429,
+                "Too many of your requests are in progress at once; retry when one has finished.",
+                code="RATE_LIMITED",
+                headers={"Retry-After": "1"},
+            ) from None
+
+    async def _run(
+        self, request: Request, params: GraphQLParams, query: str, persisted: "_Persisted | None", media_type: str
+    ) -> Response:
         try:
             context = await self._make_context(request)
         except PoolTimeout as error:
