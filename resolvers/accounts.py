@@ -4,6 +4,7 @@ from datetime import datetime
 
 import strawberry
 
+from prism.auth.throttle import ThrottledError
 from prism.errors import PrismError
 from resolvers.common import UserError, user_errors
 from resolvers.context import Context
@@ -102,9 +103,12 @@ class VerifyEmailPayload:
     user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
-@strawberry.type(description="The result of changing or resetting a password.")
+@strawberry.type(description="The result of changing or resetting a password, or of asking for a reset.")
 class PasswordPayload:
-    ok: bool = strawberry.field(description="True when the password was changed.")
+    ok: bool = strawberry.field(description="True when the password was changed (or the reset asked for).")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="With ACCOUNT_LOCKED or RATE_LIMITED: how many seconds to wait before trying again."
+    )
     user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
@@ -126,6 +130,9 @@ class ConfirmTotpPayload:
 @strawberry.type(description="The result of turning TOTP off.")
 class DisableTotpPayload:
     ok: bool = strawberry.field(description="True when TOTP is off.")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="With ACCOUNT_LOCKED or RATE_LIMITED: how many seconds to wait before trying again."
+    )
     user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
@@ -134,6 +141,11 @@ class UpdateOrganizationSecurityPayload:
     organization: Organization | None = strawberry.field(description="The organization.")
     require_mfa: bool | None = strawberry.field(description="Whether members must use MFA.")
     user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+def retry_after(error: PrismError) -> int | None:
+    """The seconds a throttled caller must wait, for a payload's `retryAfterSeconds`."""
+    return error.retry_after_seconds if isinstance(error, ThrottledError) else None
 
 
 def _public_errors(error: PrismError) -> list[UserError]:
@@ -160,7 +172,7 @@ class AccountsMutation:
         try:
             await info.context.services.identity.accounts.change_password(input.current_password, input.new_password)
         except PrismError as error:
-            return PasswordPayload(ok=False, user_errors=user_errors(error))
+            return PasswordPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=user_errors(error))
         return PasswordPayload(ok=True, user_errors=[])
 
     @strawberry.mutation(
@@ -215,7 +227,7 @@ class AccountsMutation:
         try:
             await info.context.services.identity.mfa.disable(input.code)
         except PrismError as error:
-            return DisableTotpPayload(ok=False, user_errors=user_errors(error))
+            return DisableTotpPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=user_errors(error))
         return DisableTotpPayload(ok=True, user_errors=[])
 
     @strawberry.mutation(

@@ -274,9 +274,9 @@ async def test_a_lock_written_by_one_replica_holds_on_another_through_redis() ->
     email = f"replica-{uuid.uuid4().hex}@example.com"
     try:
         for _ in range(2):
-            await LoginThrottle(first, shared).failed(email, None)
+            await (await LoginThrottle(first, shared).reserve(email, None)).failed()
         with pytest.raises(ThrottledError) as refused:
-            await LoginThrottle(second, shared).check(email, None)
+            await LoginThrottle(second, shared).reserve(email, None)
         assert refused.value.code.value == "ACCOUNT_LOCKED"
         assert 1 <= refused.value.retry_after_seconds <= 901
     finally:

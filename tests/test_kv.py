@@ -47,3 +47,13 @@ async def test_counters_are_atomic_and_keep_their_first_expiry(store: KeyValueSt
     assert sorted(values) == list(range(1, 21))
     await asyncio.sleep(0.6)
     assert await store.incr("hits", ttl_seconds=0.5) == 1
+
+
+async def test_a_counter_given_back_keeps_its_expiry_and_a_missing_one_stays_missing(store: KeyValueStore) -> None:
+    await asyncio.gather(*(store.incr("tries", ttl_seconds=0.5) for _ in range(5)))
+    assert sorted(await asyncio.gather(*(store.decr("tries") for _ in range(3)))) == [2, 3, 4]
+    assert await store.get("tries") == "2"
+    await asyncio.sleep(0.6)
+    assert await store.get("tries") is None, "giving back does not extend the counter's life"
+    assert await store.decr("never-counted") == 0
+    assert await store.get("never-counted") is None

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from prism.auth.mailer import Message
 from prism.auth.passwords import hash_password, verify_password
 from prism.auth.rbac import Viewer
+from prism.auth.throttle import LoginThrottle
 from prism.db.access_tables import UserToken
 from prism.db.base import utcnow
 from prism.db.tables import Membership, Organization, User
@@ -33,13 +34,20 @@ class AccountService:
     """Verifies emails and changes or resets passwords."""
 
     def __init__(
-        self, runtime: Runtime, uow: UnitOfWork, meta: RequestMeta, viewer: Viewer | None, sessions: SessionService
+        self,
+        runtime: Runtime,
+        uow: UnitOfWork,
+        meta: RequestMeta,
+        viewer: Viewer | None,
+        sessions: SessionService,
+        throttle: LoginThrottle,
     ) -> None:
         self._runtime = runtime
         self._uow = uow
         self._meta = meta
         self._viewer = viewer
         self._sessions = sessions
+        self._throttle = throttle
 
     async def security(self) -> tuple[User, Organization]:
         """The viewer's account and the organization they act in, for their security settings."""
@@ -112,10 +120,14 @@ class AccountService:
             user = await session.get(User, viewer.user_id)
         assert user is not None
         hasher = self._runtime.hasher
+        # Throttled like a log-in: a stolen access token must not be a way to guess the password.
+        attempt = await self._throttle.reserve(user.email, self._meta.ip)
         if not await asyncio.to_thread(verify_password, hasher, user.password_hash, current_password):
+            await attempt.failed()
             raise ValidationError(
                 "The current password is wrong.", field="currentPassword", code=Code.INVALID_CREDENTIALS
             )
+        await attempt.passed()
         password_hash = await asyncio.to_thread(hash_password, hasher, new_password)
         async with self._uow.session(viewer.organization_id, viewer.user_id) as session:
             await self._set_password(session, user.id, password_hash)

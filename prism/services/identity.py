@@ -62,7 +62,7 @@ class IdentityService:
 
     @cached_property
     def accounts(self) -> AccountService:
-        return AccountService(self._runtime, self._uow, self._meta, self._viewer, self.sessions)
+        return AccountService(self._runtime, self._uow, self._meta, self._viewer, self.sessions, self.throttle)
 
     @cached_property
     def mfa(self) -> MfaService:
@@ -111,19 +111,25 @@ class IdentityService:
             email = normalise_email(email)
         except PrismError:
             email = ""
-        await self.throttle.check(email, self._meta.ip)
+        # Counted before the password is verified, so concurrent guesses cannot all pass the check.
+        attempt = await self.throttle.reserve(email, self._meta.ip)
         user = await find_user_by_email(self._uow, email)
         valid = await asyncio.to_thread(verify_password, self._hasher, user.password_hash if user else None, password)
         if user is None or not valid:
-            await self.throttle.failed(email, self._meta.ip)
+            await attempt.failed()
             raise UnauthenticatedError("The email or password is wrong.", code=Code.INVALID_CREDENTIALS)
-        organization = await self.organization_of(user, organization_id)
+        try:
+            organization = await self.organization_of(user, organization_id)
+        except PrismError:
+            await attempt.passed()
+            raise
         if user.totp_enabled_at is not None or organization.require_mfa:
-            # The account's failure count is cleared only by a complete sign-in: a right password between wrong
-            # TOTP codes must not reset it.
+            # The account's count is cleared only by a complete sign-in: a right password between wrong TOTP codes
+            # must not reset it, so the password's try is only given back.
+            await attempt.passed()
             token = await self.mfa.challenge(user, organization)
             return MfaChallenge(mfa_token=token, enrollment_required=user.totp_enabled_at is None)
-        await self.throttle.succeeded(email)
+        await attempt.signed_in()
         return await self.open_session(user, organization, method="password")
 
     async def organization_of(self, user: User, organization_id: UUID | None) -> Organization:

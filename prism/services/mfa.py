@@ -145,8 +145,12 @@ class MfaService:
         assert user is not None
         if user.totp_enabled_at is None:
             raise ValidationError("TOTP is not enabled.", code=Code.INVALID_STATE)
+        # Throttled like a log-in's code: a stolen access token must not be a way to guess codes.
+        attempt = await self._throttle.reserve(user.email, self._meta.ip)
         if not await self._totp_matches(user, code):
+            await attempt.failed()
             raise ValidationError("The code is wrong or expired.", field="code", code=Code.INVALID_MFA_CODE)
+        await attempt.passed()
         async with self._uow.session(viewer.organization_id, viewer.user_id) as session:
             await session.exec(
                 sa.update(User).where(col(User.id) == user.id).values(totp_enabled_at=None, totp_secret=None)
@@ -181,24 +185,26 @@ class MfaService:
             raise ValidationError(
                 "Set up TOTP first (enrollTotp, confirmTotp with this mfaToken).", code=Code.MFA_ENROLLMENT_REQUIRED
             )
-        await self._throttle.check(user.email, self._meta.ip)
+        # Counted before the code is verified, so concurrent guesses cannot all pass the check.
+        attempt = await self._throttle.reserve(user.email, self._meta.ip)
         if code is not None:
             valid = await self._totp_matches(user, code)
         else:
             assert recovery_code is not None
             valid = await self._use_recovery_code(user.id, recovery_code)
         if not valid:
-            await self._throttle.failed(user.email, self._meta.ip)
+            await attempt.failed()
             field = "code" if code is not None else "recoveryCode"
             raise ValidationError("The code is wrong or expired.", field=field, code=Code.INVALID_MFA_CODE)
         async with self._uow.session(None, user.id) as session:
             used = await consume_user_token(session, user.id, mfa_token, Purpose.MFA_CHALLENGE)
             organization = await session.get(Organization, row.organization_id)
         if used is None or organization is None:
+            await attempt.passed()
             raise ValidationError(
                 "The MFA token was already used; log in again.", field="mfaToken", code=Code.INVALID_TOKEN
             )
-        await self._throttle.succeeded(user.email)
+        await attempt.signed_in()
         return await self._sessions.open(
             user, organization, method="recovery_code" if recovery_code is not None else "totp", mfa_verified=True
         )
