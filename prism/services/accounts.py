@@ -17,10 +17,10 @@ from prism.db.base import utcnow
 from prism.db.tables import Membership, Organization, User
 from prism.db.tenancy import user_select
 from prism.db.unit_of_work import UnitOfWork
-from prism.errors import Code, PrismError, UnauthenticatedError, ValidationError
+from prism.errors import Code, UnauthenticatedError, ValidationError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta, record
-from prism.services.credentials import check_password, normalise_email
+from prism.services.credentials import check_password, lookup_forms
 from prism.services.sessions import SessionService
 from prism.services.user_tokens import Purpose, consume_user_token, issue_user_token
 from prism.services.users import find_user_by_email, owner_of_user_token
@@ -149,11 +149,7 @@ class AccountService:
 
     async def request_password_reset(self, email: str) -> None:
         """Mail a reset link (1 h) when the address has an account; the answer never says whether it does."""
-        try:
-            address = normalise_email(email)
-        except PrismError:
-            return
-        user = await find_user_by_email(self._uow, address)
+        user = await find_user_by_email(self._uow, lookup_forms(email))
         if user is None:
             return
         async with self._uow.session(None, user.id) as session:

@@ -21,7 +21,7 @@ from prism.errors import Code, NotFoundError, PrismError, UnauthenticatedError, 
 from prism.runtime import Runtime
 from prism.services.accounts import AccountService
 from prism.services.audit import RequestMeta
-from prism.services.credentials import check_password, normalise_email
+from prism.services.credentials import check_password, lookup_forms, normalise_email
 from prism.services.mfa import MfaService
 from prism.services.sessions import AuthResult, SessionService
 from prism.services.users import find_user_by_email
@@ -81,7 +81,7 @@ class IdentityService:
         password_hash = await asyncio.to_thread(hash_password, self._hasher, password)
         organization_id, user_id = uuid4(), uuid4()
         async with self._uow.session(organization_id, user_id) as session:
-            if await user_id_by_email(session, email) is not None:
+            if any([await user_id_by_email(session, form) for form in lookup_forms(email)]):
                 raise ValidationError(
                     "An account with this email exists; log in instead.", field="email", code=Code.ALREADY_EXISTS
                 )
@@ -107,13 +107,10 @@ class IdentityService:
 
         With TOTP enabled, or in an organization that requires MFA, the answer is an MFA challenge instead.
         """
-        try:
-            email = normalise_email(email)
-        except PrismError:
-            email = ""
+        forms = lookup_forms(email)
         # Counted before the password is verified, so concurrent guesses cannot all pass the check.
-        attempt = await self.throttle.reserve(email, self._meta.ip)
-        user = await find_user_by_email(self._uow, email)
+        attempt = await self.throttle.reserve(forms[0] if forms else "", self._meta.ip)
+        user = await find_user_by_email(self._uow, forms)
         valid = await asyncio.to_thread(verify_password, self._hasher, user.password_hash if user else None, password)
         if user is None or not valid:
             await attempt.failed()
