@@ -177,13 +177,17 @@ class AccountsMutation:
 
     @strawberry.mutation(
         description=(
-            "Mail a password-reset link if the address has an account. The answer is the same either way, so it "
-            "cannot be used to find out who has an account. Needs no token."
+            "Mail a password-reset link if the address has an account (and a notice that it has none otherwise). "
+            "The answer is the same either way, so it cannot be used to find out who has an account. Limited per "
+            "address and per client address: RATE_LIMITED with retryAfterSeconds. Needs no token."
         ),
         permission_classes=[Anyone],
     )
     async def request_password_reset(self, info: Info, input: RequestPasswordResetInput) -> PasswordPayload:
-        await info.context.services.identity.accounts.request_password_reset(input.email)
+        try:
+            await info.context.services.identity.accounts.request_password_reset(input.email)
+        except PrismError as error:
+            return PasswordPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=_public_errors(error))
         return PasswordPayload(ok=True, user_errors=[])
 
     @strawberry.mutation(
@@ -194,7 +198,7 @@ class AccountsMutation:
         try:
             await info.context.services.identity.accounts.reset_password(input.token, input.new_password)
         except PrismError as error:
-            return PasswordPayload(ok=False, user_errors=_public_errors(error))
+            return PasswordPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=_public_errors(error))
         return PasswordPayload(ok=True, user_errors=[])
 
     @strawberry.mutation(

@@ -104,6 +104,11 @@ def settings(database_url: str, app_database_url: str, prism_home: Path) -> Sett
         auto_migrate=False,
         log_format="console",
         secret_key="test-secret-key-that-is-long-enough-1234567890",
+        # The whole suite signs up and resets from one client address; tests/test_account_limits.py tries the limits
+        # on apps of their own. The per-address limits stay as shipped: tests use fresh addresses.
+        sign_up_limit_per_ip="100000/hour",
+        password_reset_request_limit_per_ip="100000/hour",
+        password_reset_limit_per_ip="100000/hour",
     )
 
 

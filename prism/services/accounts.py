@@ -2,12 +2,13 @@
 
 import asyncio
 import logging
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import sqlalchemy as sa
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from prism.auth.attempt_limits import Operation
 from prism.auth.mailer import Message
 from prism.auth.passwords import hash_password, verify_password
 from prism.auth.rbac import Viewer
@@ -20,10 +21,15 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, UnauthenticatedError, ValidationError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta, record
-from prism.services.credentials import check_password, lookup_forms
+from prism.services.credentials import check_password, fold_email, lookup_forms
 from prism.services.sessions import SessionService
-from prism.services.user_tokens import Purpose, consume_user_token, issue_user_token
-from prism.services.users import find_user_by_email, owner_of_user_token
+from prism.services.user_tokens import (
+    Purpose,
+    consume_user_token,
+    issue_user_token,
+    issue_user_token_if_user_exists,
+)
+from prism.services.users import find_user_id_by_email, owner_of_user_token
 
 __all__ = ["AccountService"]
 
@@ -148,12 +154,35 @@ class AccountService:
         await session.exec(sa.update(User).where(col(User.id) == user_id).values(password_hash=password_hash))
 
     async def request_password_reset(self, email: str) -> None:
-        """Mail a reset link (1 h) when the address has an account; the answer never says whether it does."""
-        user = await find_user_by_email(self._uow, lookup_forms(email))
+        """Mail a reset link (1 h) when the address has an account, and a notice saying it has none otherwise.
+
+        Both cases do the same work, so neither the answer nor its timing tells whether an account exists: the same
+        look-up, the same read and the same INSERT ... SELECT (which inserts nothing without an account), one mail
+        after commit. Limited per address and per client IP (mail floods), counted before any of it.
+        """
+        forms = lookup_forms(email)
+        if not forms:
+            return  # not an address at all: the text alone says so
+        address = forms[0]
+        await self._runtime.attempts.hit(Operation.PASSWORD_RESET_REQUEST, address=address, ip=self._meta.ip)
+        # An id no account has stands in for a missing account, so the same statements run in its scope.
+        subject = await find_user_id_by_email(self._uow, forms) or uuid4()
+        async with self._uow.session(None, subject) as session:
+            user = await session.get(User, subject)
+            token = await issue_user_token_if_user_exists(session, subject, Purpose.RESET_PASSWORD)
         if user is None:
+            await self._send(
+                Message(
+                    to=address,
+                    subject="Reset your PRISM password",
+                    body=(
+                        "Hello,\n\nSomeone (hopefully you) asked to reset the password of a PRISM account with this "
+                        "address, but no PRISM account uses it. If you have an account, you may have signed up with "
+                        "another address.\n\nIf you did not ask for this, ignore this message.\n"
+                    ),
+                )
+            )
             return
-        async with self._uow.session(None, user.id) as session:
-            token = issue_user_token(session, user.id, Purpose.RESET_PASSWORD)
         await self._send(
             Message(
                 to=user.email,
@@ -173,10 +202,17 @@ class AccountService:
         invalid = ValidationError(
             "This reset link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN
         )
+        # Counted per client IP before anything else, per account before the hashing.
+        await self._runtime.attempts.hit(Operation.PASSWORD_RESET, address=None, ip=self._meta.ip)
         # The token is checked before the password is hashed: a wrong token costs the server no hashing.
         owner = await owner_of_user_token(self._uow, token, Purpose.RESET_PASSWORD)
         if owner is None:
             raise invalid
+        async with self._uow.session(None, owner) as session:
+            owner_row = await session.get(User, owner)
+        if owner_row is None:
+            raise invalid
+        await self._runtime.attempts.hit(Operation.PASSWORD_RESET, address=fold_email(owner_row.email), ip=None)
         password_hash = await asyncio.to_thread(hash_password, self._runtime.hasher, new_password)
         async with self._uow.session(None, owner) as session:
             row = await consume_user_token(session, owner, token, Purpose.RESET_PASSWORD)
@@ -185,6 +221,12 @@ class AccountService:
             user = await session.get(User, row.user_id)
             assert user is not None
             await self._set_password(session, user.id, password_hash)
+            # The mailed token proves the address.
+            await session.exec(
+                sa.update(User)
+                .where(col(User.id) == user.id, col(User.email_verified_at).is_(None))
+                .values(email_verified_at=utcnow())
+            )
             # Other reset links mailed earlier must not work after this one.
             await session.exec(
                 sa.update(UserToken)

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from prism.auth.attempt_limits import Operation
 from prism.auth.passwords import hash_password, verify_password
 from prism.auth.rbac import Viewer
 from prism.auth.throttle import LoginThrottle
@@ -78,6 +79,8 @@ class IdentityService:
         name = clean_text(name, "name", max_length=120)
         organization_name = clean_text(organization_name, "organizationName", max_length=120)
         check_password(password)
+        # Before the hashing and the mail: sign-up floods cost an argon2 hash, an organization and a mail each.
+        await self._runtime.attempts.hit(Operation.SIGN_UP, address=email, ip=self._meta.ip)
         password_hash = await asyncio.to_thread(hash_password, self._hasher, password)
         organization_id, user_id = uuid4(), uuid4()
         async with self._uow.session(organization_id, user_id) as session:
