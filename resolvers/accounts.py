@@ -156,11 +156,15 @@ def _public_errors(error: PrismError) -> list[UserError]:
 @strawberry.type
 class AccountsMutation:
     @strawberry.mutation(
-        description="Confirm your email address with the mailed token. Needs no token.", permission_classes=[Anyone]
+        description=(
+            "Confirm your email address with the mailed token: after `signUp` this creates the account and its "
+            "organization (log in next). Needs no token."
+        ),
+        permission_classes=[Anyone],
     )
     async def verify_email(self, info: Info, input: VerifyEmailInput) -> VerifyEmailPayload:
         try:
-            user = await info.context.services.identity.accounts.verify_email(input.token)
+            user = await info.context.services.identity.verify_email(input.token)
         except PrismError as error:
             return VerifyEmailPayload(user=None, user_errors=_public_errors(error))
         return VerifyEmailPayload(user=User.from_row(user), user_errors=[])

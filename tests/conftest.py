@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from prism.app import build_app
+from prism.auth.mailer import RecordingMailer
 from prism.config import Settings
 from prism.db import migrate
 from prism.db.roles import ensure_login_role, url_for_role
@@ -116,6 +117,8 @@ def settings(database_url: str, app_database_url: str, prism_home: Path) -> Sett
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     application = build_app(settings)
     async with LifespanManager(application):
+        # Sign-ups are confirmed with a mailed token: tests read it from here (tests.helpers.verification_token).
+        application.state.runtime().mailer = RecordingMailer()
         yield application
 
 

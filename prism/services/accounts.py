@@ -26,7 +26,6 @@ from prism.services.sessions import SessionService
 from prism.services.user_tokens import (
     Purpose,
     consume_user_token,
-    issue_user_token,
     issue_user_token_if_user_exists,
 )
 from prism.services.users import find_user_id_by_email, owner_of_user_token
@@ -70,24 +69,7 @@ class AccountService:
     def _link(self, path: str, token: str) -> str:
         return f"{self._runtime.settings.public_url.rstrip('/')}/{path}?token={token}"
 
-    def add_verification_token(self, session: AsyncSession, user: User) -> str:
-        """A VERIFY_EMAIL token (24 h) in the caller's transaction; mail it with `send_verification` after commit."""
-        return issue_user_token(session, user.id, Purpose.VERIFY_EMAIL)
-
-    async def send_verification(self, user: User, token: str) -> None:
-        """Mail the verification link; a mail failure is logged, never fatal (the user can ask for a new one)."""
-        await self._send(
-            Message(
-                to=user.email,
-                subject="Confirm your email address for PRISM",
-                body=(
-                    f"Hello {user.name},\n\nConfirm your email address by opening this link within 24 hours:\n"
-                    f"{self._link('verify-email', token)}\n\nOr use this code with the verifyEmail mutation: {token}\n"
-                ),
-            )
-        )
-
-    async def _send(self, message: Message) -> None:
+    def send(self, message: Message) -> None:
         """Mail once the use case commits: a rolled-back change never mails a link that does not work."""
 
         async def send() -> None:
@@ -99,7 +81,8 @@ class AccountService:
         self._uow.after_commit(send)
 
     async def verify_email(self, token: str) -> User:
-        """Mark the email of the token's user verified; the token works once, within 24 hours."""
+        """Mark the email of the token's user verified (tokens mailed to accounts made before sign-ups awaited
+        confirmation); the token works once, within 24 hours."""
         invalid = ValidationError(
             "This verification link is invalid, used or expired.", field="token", code=Code.INVALID_TOKEN
         )
@@ -171,7 +154,7 @@ class AccountService:
             user = await session.get(User, subject)
             token = await issue_user_token_if_user_exists(session, subject, Purpose.RESET_PASSWORD)
         if user is None:
-            await self._send(
+            self.send(
                 Message(
                     to=address,
                     subject="Reset your PRISM password",
@@ -183,7 +166,7 @@ class AccountService:
                 )
             )
             return
-        await self._send(
+        self.send(
             Message(
                 to=user.email,
                 subject="Reset your PRISM password",
