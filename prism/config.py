@@ -117,6 +117,14 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(
         default=900, ge=1, description="The window failed log-ins are counted in, and how long a lock lasts."
     )
+    reauthentication_window_seconds: int = Field(
+        default=600,
+        ge=1,
+        description=(
+            "How recent a session's sign-in (or re-authentication) must be to enrol TOTP, create API keys or reset a "
+            "member's MFA."
+        ),
+    )
     sign_up_limit_per_address: str = Field(
         default="3/hour", description="Sign-ups with one email address (each mails that address), `limits` notation."
     )

@@ -1,12 +1,12 @@
 """Accounts: email verification, password change and reset, TOTP (MFA) and the organization's MFA requirement."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import strawberry
 
 from prism.auth.throttle import ThrottledError
 from prism.errors import PrismError
-from resolvers.common import UserError, user_errors
+from resolvers.common import UserError, decode_id, user_errors
 from resolvers.context import Context
 from resolvers.identity import Anyone, AuthPayload, Organization, User, auth_failed, auth_payload
 from resolvers.permissions import CanManageMembers, IsAuthenticated
@@ -88,6 +88,35 @@ class CompleteMfaLogInInput:
     recovery_code: str | None = strawberry.field(
         default=None, description="Instead of `code`: one of your recovery codes (each works once)."
     )
+
+
+@strawberry.input(description="Your password or a current TOTP code, to confirm it is you (one of the two).")
+class ReauthenticateInput:
+    password: str | None = strawberry.field(default=None, description="Your password.")
+    code: str | None = strawberry.field(default=None, description="Instead: the 6-digit code of your authenticator.")
+
+
+@strawberry.type(description="The session is freshly authenticated: sensitive changes are allowed for a while.")
+class ReauthenticatePayload:
+    authenticated_at: datetime | None = strawberry.field(description="When this session proved its user again.")
+    valid_until: datetime | None = strawberry.field(
+        description="Until when enrollTotp, confirmTotp, createApiKey and resetMemberMfa are allowed without asking."
+    )
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="With ACCOUNT_LOCKED or RATE_LIMITED: how many seconds to wait before trying again."
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.input(description="The member whose two-factor authentication to reset.")
+class ResetMemberMfaInput:
+    user_id: strawberry.ID = strawberry.field(description="ID of a member of the organization of the token.")
+
+
+@strawberry.type(description="The member's TOTP is off, their recovery codes gone and their sessions signed out.")
+class ResetMemberMfaPayload:
+    user: User | None = strawberry.field(description="The member.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
 
 
 @strawberry.input(description="Security settings of the organization of the token.")
@@ -250,6 +279,44 @@ class AccountsMutation:
         except PrismError as error:
             return auth_failed(error)
         return auth_payload(result)
+
+    @strawberry.mutation(
+        description=(
+            "Confirm it is you with your password or a TOTP code (throttled like a log-in). Enrolling TOTP, creating "
+            "API keys and resetting a member's MFA need a session signed in or re-authenticated within the last 10 "
+            "minutes (PRISM_REAUTHENTICATION_WINDOW_SECONDS), else REAUTHENTICATION_REQUIRED."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
+    async def reauthenticate(self, info: Info, input: ReauthenticateInput) -> ReauthenticatePayload:
+        try:
+            when = await info.context.services.identity.reauthenticate(password=input.password, code=input.code)
+        except PrismError as error:
+            return ReauthenticatePayload(
+                authenticated_at=None,
+                valid_until=None,
+                retry_after_seconds=retry_after(error),
+                user_errors=user_errors(error),
+            )
+        window = info.context.runtime.settings.reauthentication_window_seconds
+        return ReauthenticatePayload(
+            authenticated_at=when, valid_until=when + timedelta(seconds=window), user_errors=[]
+        )
+
+    @strawberry.mutation(
+        description=(
+            "OWNER only: turn a locked-out member's TOTP off, delete their recovery codes and sign out their "
+            "sessions (they are mailed, and it is audited as mfa.reset). Needs a recent authentication, and that you "
+            "own every organization the member belongs to."
+        ),
+        permission_classes=[CanManageMembers],
+    )
+    async def reset_member_mfa(self, info: Info, input: ResetMemberMfaInput) -> ResetMemberMfaPayload:
+        try:
+            user = await info.context.services.identity.mfa.reset_member(decode_id(input.user_id, "User", "userId"))
+        except PrismError as error:
+            return ResetMemberMfaPayload(user=None, user_errors=user_errors(error))
+        return ResetMemberMfaPayload(user=User.from_row(user), user_errors=[])
 
     @strawberry.mutation(
         description="Require (or stop requiring) MFA of the organization's members. OWNER or ADMIN.",

@@ -48,6 +48,7 @@ class AuthSession(SQLModel, table=True):
     mfa_verified: bool = Field(default=False)
     created_at: datetime = created_at_field()
     last_seen_at: datetime = created_at_field()
+    authenticated_at: datetime = created_at_field()  # sign-in, or the last re-authentication
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
     revoked_at: datetime | None = timestamp_field()
     revoked_reason: str | None = Field(default=None, max_length=64)

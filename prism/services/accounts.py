@@ -117,6 +117,7 @@ class AccountService:
                 "The current password is wrong.", field="currentPassword", code=Code.INVALID_CREDENTIALS
             )
         await attempt.passed()
+        await self._sessions.mark_authenticated()  # the current password re-entered is a re-authentication
         password_hash = await asyncio.to_thread(hash_password, hasher, new_password)
         async with self._uow.session(viewer.organization_id, viewer.user_id) as session:
             await self._set_password(session, user.id, password_hash)

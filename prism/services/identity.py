@@ -3,6 +3,7 @@
 import asyncio
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from uuid import UUID, uuid4
 
@@ -169,6 +170,32 @@ class IdentityService:
             return MfaChallenge(mfa_token=token, enrollment_required=user.totp_enabled_at is None)
         await attempt.signed_in()
         return await self.open_session(user, organization, method="password")
+
+    async def reauthenticate(self, *, password: str | None, code: str | None) -> datetime:
+        """Prove again who the viewer is, with the password or a TOTP code (throttled like a log-in); the session
+        may then make sensitive changes for `reauthentication_window_seconds`. Answers when it was proved."""
+        viewer = self._viewer
+        if viewer is None or viewer.session_id is None:
+            raise UnauthenticatedError("Sign in with an access token to do this.")
+        if (password is None) == (code is None):
+            raise ValidationError("Give either password or code.", field="password")
+        async with self._uow.session(None, viewer.user_id) as session:
+            user = await session.get(User, viewer.user_id)
+        if user is None:
+            raise UnauthenticatedError("Sign in again.")
+        attempt = await self.throttle.reserve(user.email, self._meta.ip)
+        if password is not None:
+            valid = await asyncio.to_thread(verify_password, self._hasher, user.password_hash, password)
+            wrong = ValidationError("The password is wrong.", field="password", code=Code.INVALID_CREDENTIALS)
+        else:
+            assert code is not None
+            valid = user.totp_enabled_at is not None and await self.mfa.totp_matches(user, code)
+            wrong = ValidationError("The code is wrong or expired.", field="code", code=Code.INVALID_MFA_CODE)
+        if not valid:
+            await attempt.failed()
+            raise wrong
+        await attempt.passed()
+        return await self.sessions.mark_authenticated()
 
     async def organization_of(self, user: User, organization_id: UUID | None) -> Organization:
         """The organization to sign in to: the one asked for if the user is a member, else their first."""
