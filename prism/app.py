@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from prism.auth.attempt_limits import AttemptLimits
 from prism.auth.smtp import mailbox_path, mailer_from_settings
 from prism.auth.tokens import issuer_from_settings
 from prism.config import Settings
@@ -136,12 +137,15 @@ def build_app(settings: Settings | None = None) -> Starlette:
         tracer_provider = setup_tracing(engine)
         if rate_limiter is not None:
             rate_limiter.start()
+        attempts = AttemptLimits(settings)
+        attempts.start()
         state.runtime = Runtime(
             settings=settings,
             engine=engine,
             tokens=issuer_from_settings(settings, load_secret_key(settings)),
             kv=open_store(settings.redis_url),
             mailer=mailer_from_settings(settings),
+            attempts=attempts,
             embedded=embedded,
         )
         if not baseline:
@@ -156,6 +160,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             logger.info("PRISM stopping")
             await engine.dispose()
             await state.runtime.kv.close()
+            await state.runtime.attempts.close()
             if rate_limiter is not None:
                 await rate_limiter.close()
             if tracer_provider is not None:

@@ -137,7 +137,7 @@ def ensure_app_role(name: str) -> None:
 
     Its password is read from PRISM_APP_ROLE_PASSWORD, never from the command line. Run it after `prism db upgrade`
     (which creates the group, prism_app_<database>) as the tables' owner; running it again only updates the password
-    and moves a role made before migration 0006 from the shared prism_app to the database's own group.
+    and moves a role made before migration 0007 from the shared prism_app to the database's own group.
     """
     from prism.db.roles import ensure_login_role
 

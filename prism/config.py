@@ -124,6 +124,30 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = Field(
         default=900, ge=1, description="The window failed log-ins are counted in, and how long a lock lasts."
     )
+    reauthentication_window_seconds: int = Field(
+        default=600,
+        ge=1,
+        description=(
+            "How recent a session's sign-in (or re-authentication) must be to enrol TOTP, create API keys or reset a "
+            "member's MFA."
+        ),
+    )
+    sign_up_limit_per_address: str = Field(
+        default="3/hour", description="Sign-ups with one email address (each mails that address), `limits` notation."
+    )
+    sign_up_limit_per_ip: str = Field(default="20/hour", description="Sign-ups from one client address.")
+    password_reset_request_limit_per_address: str = Field(
+        default="3/hour", description="Password-reset mails asked for one email address."
+    )
+    password_reset_request_limit_per_ip: str = Field(
+        default="20/hour", description="Password-reset mails asked for from one client address."
+    )
+    password_reset_limit_per_address: str = Field(
+        default="5/hour", description="Password resets tried with a token of one account."
+    )
+    password_reset_limit_per_ip: str = Field(
+        default="20/hour", description="Password resets tried (any token, valid or not) from one client address."
+    )
     oidc_providers: list[OidcProvider] = Field(
         default_factory=list,
         description=(

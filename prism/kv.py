@@ -24,6 +24,11 @@ class KeyValueStore(Protocol):
         """Add one and return the new value; a new counter expires after `ttl_seconds`."""
         ...
 
+    async def decr(self, key: str) -> int:
+        """Take one from a live counter, keeping its expiry, and return the new value; a missing counter stays missing
+        (0 is returned), so giving back never creates a counter that would not expire."""
+        ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -81,11 +86,28 @@ class MemoryStore:
             self._values[key] = (str(value), self._values[key][1])
             return value
 
+    async def decr(self, key: str) -> int:
+        async with self._lock:
+            current = self._live(key)
+            if current is None:
+                return 0
+            value = int(current) - 1
+            self._values[key] = (str(value), self._values[key][1])
+            return value
+
     async def ping(self) -> bool:
         return True
 
     async def close(self) -> None:
         self._values.clear()
+
+
+_DECR_IF_PRESENT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('DECR', KEYS[1])
+end
+return 0
+"""
 
 
 class RedisStore:
@@ -114,6 +136,12 @@ class RedisStore:
             pipe.incr(full)
             pipe.pexpire(full, max(1, int(ttl_seconds * 1000)), nx=True)
             value, _ = await pipe.execute()
+        return int(value)
+
+    async def decr(self, key: str) -> int:
+        # One script, so the counter cannot expire between the check and the decrement (DECR alone would create a
+        # counter without expiry).
+        value = await self._redis.eval(_DECR_IF_PRESENT, 1, self._prefix + key)  # type: ignore[misc]
         return int(value)
 
     async def ping(self) -> bool:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prism.auth.attempt_limits import AttemptLimits
 from prism.auth.mailer import Mailer
 from prism.auth.passwords import PasswordHasher, make_hasher
 from prism.auth.tokens import TokenIssuer
@@ -24,6 +25,7 @@ class Runtime:
     tokens: TokenIssuer
     kv: KeyValueStore
     mailer: Mailer
+    attempts: AttemptLimits
     hasher: PasswordHasher = field(default_factory=make_hasher)
     embedded: EmbeddedPostgres | None = None
 

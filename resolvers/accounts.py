@@ -1,11 +1,12 @@
 """Accounts: email verification, password change and reset, TOTP (MFA) and the organization's MFA requirement."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import strawberry
 
+from prism.auth.throttle import ThrottledError
 from prism.errors import PrismError
-from resolvers.common import UserError, user_errors, user_errors_field
+from resolvers.common import UserError, decode_id, user_errors, user_errors_field
 from resolvers.context import Context
 from resolvers.identity import Anyone, AuthPayload, Organization, User, auth_failed, auth_payload
 from resolvers.permissions import CanManageMembers, IsAuthenticated
@@ -89,6 +90,35 @@ class CompleteMfaLogInInput:
     )
 
 
+@strawberry.input(description="Your password or a current TOTP code, to confirm it is you (one of the two).")
+class ReauthenticateInput:
+    password: str | None = strawberry.field(default=None, description="Your password.")
+    code: str | None = strawberry.field(default=None, description="Instead: the 6-digit code of your authenticator.")
+
+
+@strawberry.type(description="The session is freshly authenticated: sensitive changes are allowed for a while.")
+class ReauthenticatePayload:
+    authenticated_at: datetime | None = strawberry.field(description="When this session proved its user again.")
+    valid_until: datetime | None = strawberry.field(
+        description="Until when enrollTotp, confirmTotp, createApiKey and resetMemberMfa are allowed without asking."
+    )
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="With ACCOUNT_LOCKED or RATE_LIMITED: how many seconds to wait before trying again."
+    )
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
+@strawberry.input(description="The member whose two-factor authentication to reset.")
+class ResetMemberMfaInput:
+    user_id: strawberry.ID = strawberry.field(description="ID of a member of the organization of the token.")
+
+
+@strawberry.type(description="The member's TOTP is off, their recovery codes gone and their sessions signed out.")
+class ResetMemberMfaPayload:
+    user: User | None = strawberry.field(description="The member.")
+    user_errors: list[UserError] = strawberry.field(description="Why it failed; empty on success.")
+
+
 @strawberry.input(description="Security settings of the organization of the token.")
 class UpdateOrganizationSecurityInput:
     require_mfa: bool = strawberry.field(
@@ -102,9 +132,12 @@ class VerifyEmailPayload:
     user_errors: list[UserError] = user_errors_field()
 
 
-@strawberry.type(description="The result of changing or resetting a password.")
+@strawberry.type(description="The result of changing or resetting a password, or of asking for a reset.")
 class PasswordPayload:
-    ok: bool = strawberry.field(description="True when the password was changed.")
+    ok: bool = strawberry.field(description="True when the password was changed (or the reset asked for).")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="With ACCOUNT_LOCKED or RATE_LIMITED: how many seconds to wait before trying again."
+    )
     user_errors: list[UserError] = user_errors_field()
 
 
@@ -126,6 +159,9 @@ class ConfirmTotpPayload:
 @strawberry.type(description="The result of turning TOTP off.")
 class DisableTotpPayload:
     ok: bool = strawberry.field(description="True when TOTP is off.")
+    retry_after_seconds: int | None = strawberry.field(
+        default=None, description="With ACCOUNT_LOCKED or RATE_LIMITED: how many seconds to wait before trying again."
+    )
     user_errors: list[UserError] = user_errors_field()
 
 
@@ -136,6 +172,11 @@ class UpdateOrganizationSecurityPayload:
     user_errors: list[UserError] = user_errors_field()
 
 
+def retry_after(error: PrismError) -> int | None:
+    """The seconds a throttled caller must wait, for a payload's `retryAfterSeconds`."""
+    return error.retry_after_seconds if isinstance(error, ThrottledError) else None
+
+
 def _public_errors(error: PrismError) -> list[UserError]:
     # Public mutations answer every refusal in the payload: there is no session to be unauthenticated from.
     return [UserError.from_error(error)]
@@ -144,11 +185,15 @@ def _public_errors(error: PrismError) -> list[UserError]:
 @strawberry.type
 class AccountsMutation:
     @strawberry.mutation(
-        description="Confirm your email address with the mailed token. Needs no token.", permission_classes=[Anyone]
+        description=(
+            "Confirm your email address with the mailed token: after `signUp` this creates the account and its "
+            "organization (log in next). Needs no token."
+        ),
+        permission_classes=[Anyone],
     )
     async def verify_email(self, info: Info, input: VerifyEmailInput) -> VerifyEmailPayload:
         try:
-            user = await info.context.services.identity.accounts.verify_email(input.token)
+            user = await info.context.services.identity.verify_email(input.token)
         except PrismError as error:
             return VerifyEmailPayload(user=None, user_errors=_public_errors(error))
         return VerifyEmailPayload(user=User.from_row(user), user_errors=[])
@@ -160,18 +205,22 @@ class AccountsMutation:
         try:
             await info.context.services.identity.accounts.change_password(input.current_password, input.new_password)
         except PrismError as error:
-            return PasswordPayload(ok=False, user_errors=user_errors(error))
+            return PasswordPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=user_errors(error))
         return PasswordPayload(ok=True, user_errors=[])
 
     @strawberry.mutation(
         description=(
-            "Mail a password-reset link if the address has an account. The answer is the same either way, so it "
-            "cannot be used to find out who has an account. Needs no token."
+            "Mail a password-reset link if the address has an account (and a notice that it has none otherwise). "
+            "The answer is the same either way, so it cannot be used to find out who has an account. Limited per "
+            "address and per client address: RATE_LIMITED with retryAfterSeconds. Needs no token."
         ),
         permission_classes=[Anyone],
     )
     async def request_password_reset(self, info: Info, input: RequestPasswordResetInput) -> PasswordPayload:
-        await info.context.services.identity.accounts.request_password_reset(input.email)
+        try:
+            await info.context.services.identity.accounts.request_password_reset(input.email)
+        except PrismError as error:
+            return PasswordPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=_public_errors(error))
         return PasswordPayload(ok=True, user_errors=[])
 
     @strawberry.mutation(
@@ -182,7 +231,7 @@ class AccountsMutation:
         try:
             await info.context.services.identity.accounts.reset_password(input.token, input.new_password)
         except PrismError as error:
-            return PasswordPayload(ok=False, user_errors=_public_errors(error))
+            return PasswordPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=_public_errors(error))
         return PasswordPayload(ok=True, user_errors=[])
 
     @strawberry.mutation(
@@ -215,7 +264,7 @@ class AccountsMutation:
         try:
             await info.context.services.identity.mfa.disable(input.code)
         except PrismError as error:
-            return DisableTotpPayload(ok=False, user_errors=user_errors(error))
+            return DisableTotpPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=user_errors(error))
         return DisableTotpPayload(ok=True, user_errors=[])
 
     @strawberry.mutation(
@@ -230,6 +279,44 @@ class AccountsMutation:
         except PrismError as error:
             return auth_failed(error)
         return auth_payload(result)
+
+    @strawberry.mutation(
+        description=(
+            "Confirm it is you with your password or a TOTP code (throttled like a log-in). Enrolling TOTP, creating "
+            "API keys and resetting a member's MFA need a session signed in or re-authenticated within the last 10 "
+            "minutes (PRISM_REAUTHENTICATION_WINDOW_SECONDS), else REAUTHENTICATION_REQUIRED."
+        ),
+        permission_classes=[IsAuthenticated],
+    )
+    async def reauthenticate(self, info: Info, input: ReauthenticateInput) -> ReauthenticatePayload:
+        try:
+            when = await info.context.services.identity.reauthenticate(password=input.password, code=input.code)
+        except PrismError as error:
+            return ReauthenticatePayload(
+                authenticated_at=None,
+                valid_until=None,
+                retry_after_seconds=retry_after(error),
+                user_errors=user_errors(error),
+            )
+        window = info.context.runtime.settings.reauthentication_window_seconds
+        return ReauthenticatePayload(
+            authenticated_at=when, valid_until=when + timedelta(seconds=window), user_errors=[]
+        )
+
+    @strawberry.mutation(
+        description=(
+            "OWNER only: turn a locked-out member's TOTP off, delete their recovery codes and sign out their "
+            "sessions (they are mailed, and it is audited as mfa.reset). Needs a recent authentication, and that you "
+            "own every organization the member belongs to."
+        ),
+        permission_classes=[CanManageMembers],
+    )
+    async def reset_member_mfa(self, info: Info, input: ResetMemberMfaInput) -> ResetMemberMfaPayload:
+        try:
+            user = await info.context.services.identity.mfa.reset_member(decode_id(input.user_id, "User", "userId"))
+        except PrismError as error:
+            return ResetMemberMfaPayload(user=None, user_errors=user_errors(error))
+        return ResetMemberMfaPayload(user=User.from_row(user), user_errors=[])
 
     @strawberry.mutation(
         description="Require (or stop requiring) MFA of the organization's members. OWNER or ADMIN.",

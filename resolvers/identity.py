@@ -218,6 +218,13 @@ class AuthPayload:
             "`confirmTotp`."
         ),
     )
+    email_verification_required: bool = strawberry.field(
+        default=False,
+        description=(
+            "From `signUp`: true when the sign-up was taken; no account exists until the mailed link (or its token, "
+            "with `verifyEmail`) confirms the address. Then log in."
+        ),
+    )
     retry_after_seconds: int | None = strawberry.field(
         default=None, description="With ACCOUNT_LOCKED or RATE_LIMITED: how many seconds to wait before trying again."
     )
@@ -294,10 +301,17 @@ class RevokeSessionPayload:
 
 @strawberry.type
 class IdentityMutation:
-    @strawberry.mutation(description="Create an account and its organization, and sign in. Needs no token.")
+    @strawberry.mutation(
+        description=(
+            "Ask for an account and its organization. Answers no tokens but `emailVerificationRequired: true`: the "
+            "address is mailed a link (24 hours) whose token `verifyEmail` takes to create the account; then log in. "
+            "The answer is the same for an address that has an account (its owner is mailed instead), so it reveals "
+            "no account. At most 3 an hour per address and 20 per client address (RATE_LIMITED). Needs no token."
+        )
+    )
     async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
         try:
-            result = await info.context.services.identity.sign_up(
+            await info.context.services.identity.sign_up(
                 email=input.email,
                 password=input.password,
                 name=input.name,
@@ -305,7 +319,14 @@ class IdentityMutation:
             )
         except PrismError as error:
             return auth_failed(error)
-        return auth_payload(result)
+        return AuthPayload(
+            access_token=None,
+            expires_at=None,
+            user=None,
+            organization=None,
+            email_verification_required=True,
+            user_errors=[],
+        )
 
     @strawberry.mutation(description="Exchange email and password for an access token. Needs no token.")
     async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from prism.app import build_app
+from prism.auth.mailer import RecordingMailer
 from prism.config import Settings
 from prism.db import migrate
 from prism.db.roles import drop_database, ensure_login_role, url_for_role
@@ -103,6 +104,11 @@ def settings(database_url: str, app_database_url: str, prism_home: Path) -> Sett
         auto_migrate=False,
         log_format="console",
         secret_key="test-secret-key-that-is-long-enough-1234567890",
+        # The whole suite signs up and resets from one client address; tests/test_account_limits.py tries the limits
+        # on apps of their own. The per-address limits stay as shipped: tests use fresh addresses.
+        sign_up_limit_per_ip="100000/hour",
+        password_reset_request_limit_per_ip="100000/hour",
+        password_reset_limit_per_ip="100000/hour",
     )
 
 
@@ -110,6 +116,8 @@ def settings(database_url: str, app_database_url: str, prism_home: Path) -> Sett
 async def app(settings: Settings) -> AsyncIterator[Starlette]:
     application = build_app(settings)
     async with LifespanManager(application):
+        # Sign-ups are confirmed with a mailed token: tests read it from here (tests.helpers.verification_token).
+        application.state.runtime().mailer = RecordingMailer()
         yield application
 
 

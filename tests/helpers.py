@@ -77,21 +77,55 @@ class Account:
 
 SIGN_UP = """
 mutation SignUp($input: SignUpInput!) {
-  signUp(input: $input) { accessToken user { id } organization { id } userErrors { field message code } }
+  signUp(input: $input) { accessToken emailVerificationRequired userErrors { field message code } }
+}
+"""
+VERIFY_EMAIL = """
+mutation($input: VerifyEmailInput!) { verifyEmail(input: $input) { user { id } userErrors { field message code } } }
+"""
+LOG_IN = """
+mutation($input: LogInInput!) {
+  logIn(input: $input) { accessToken user { id } organization { id } userErrors { field message code } }
 }
 """
 
 
+def mailer_of(gql: GraphQLClient) -> Any:
+    """The recording mailer of the in-process app a client talks to (installed when the app has another one)."""
+    from prism.auth.mailer import RecordingMailer
+
+    app = getattr(gql.http, "_transport").app  # noqa: B009 - httpx keeps the ASGI app on its private transport
+    runtime = app.state.runtime()
+    if not isinstance(runtime.mailer, RecordingMailer):
+        runtime.mailer = RecordingMailer()
+    return runtime.mailer
+
+
+def verification_token(gql: GraphQLClient, email: str) -> str:
+    """The token of the last sign-up confirmation mailed to `email`."""
+    import re
+
+    for message in reversed(mailer_of(gql).sent):
+        found = re.search(r"with the verifyEmail mutation: (\S+)", message.body)
+        if message.to == email and found:
+            return found.group(1)
+    raise AssertionError(f"no confirmation was mailed to {email}")
+
+
 async def sign_up(gql: GraphQLClient, *, name: str = "Test User", organization: str = "Test Org") -> Account:
-    """Create a fresh user and organization through the API."""
+    """Create a fresh user and organization through the API: sign up, confirm the mailed token, log in."""
     email = f"user-{uuid.uuid4().hex[:12]}@example.com"
     password = "correct-horse-battery"
+    mailer_of(gql)
     data = await gql(
         SIGN_UP,
         {"input": {"email": email, "password": password, "name": name, "organizationName": organization}},
     )
-    payload = data["signUp"]
-    assert payload["userErrors"] == []
+    assert data["signUp"] == {"accessToken": None, "emailVerificationRequired": True, "userErrors": []}, data
+    verified = (await gql(VERIFY_EMAIL, {"input": {"token": verification_token(gql, email)}}))["verifyEmail"]
+    assert verified["userErrors"] == [], verified
+    payload = (await gql(LOG_IN, {"input": {"email": email, "password": password}}))["logIn"]
+    assert payload["userErrors"] == [], payload
     return Account(
         token=payload["accessToken"],
         user_id=payload["user"]["id"],

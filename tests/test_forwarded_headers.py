@@ -16,18 +16,22 @@ from starlette.applications import Starlette
 from prism import cli
 from prism.app import build_app
 from prism.config import Settings
-from tests.helpers import GraphQLClient, sign_up
+from tests.helpers import LOG_IN, GraphQLClient, sign_up
 
 SESSIONS = "{ viewer { sessions { ip current } } }"
 CLIENT = "203.0.113.50"
 
 
-async def address_recorded(http: httpx.AsyncClient) -> str:
-    """The client address PRISM recorded for a session opened through `http`, which claims to forward CLIENT."""
-    http.headers["x-forwarded-for"] = CLIENT
+async def address_recorded(http: httpx.AsyncClient, accounts: GraphQLClient | None = None) -> str:
+    """The client address PRISM recorded for a session opened through `http`, which claims to forward CLIENT.
+
+    The account is made through `accounts` (an in-process app, whose mail the sign-up helper reads), else `http`.
+    """
     gql = GraphQLClient(http)
-    account = await sign_up(gql)
-    sessions = (await gql(SESSIONS, token=account.token))["viewer"]["sessions"]
+    account = await sign_up(accounts or gql)
+    http.headers["x-forwarded-for"] = CLIENT
+    logged_in = await gql(LOG_IN, {"input": {"email": account.email, "password": account.password}})
+    sessions = (await gql(SESSIONS, token=logged_in["logIn"]["accessToken"]))["viewer"]["sessions"]
     (current,) = [session for session in sessions if session["current"]]
     return str(current["ip"])
 
@@ -101,10 +105,12 @@ async def served_by_uvicorn(settings: Settings) -> AsyncIterator[str]:
         listener.close()
 
 
-async def test_prism_serve_names_no_server_and_uvicorn_believes_no_local_proxy(settings: Settings) -> None:
+async def test_prism_serve_names_no_server_and_uvicorn_believes_no_local_proxy(
+    settings: Settings, gql: GraphQLClient
+) -> None:
     async with served_by_uvicorn(settings) as url, httpx.AsyncClient(base_url=url) as http:
         health = await http.get("/healthz")
-        recorded = await address_recorded(http)
+        recorded = await address_recorded(http, gql)
 
     assert health.status_code == 200
     assert "server" not in health.headers

@@ -16,19 +16,28 @@ from pydantic import ValidationError as PydanticValidationError
 from prism.auth.tokens import SigningKey, TokenIssuer, issuer_from_settings, signing_keys
 from prism.config import Settings
 from prism.errors import UnauthenticatedError
-from tests.helpers import Account, GraphQLClient, create_product, join_organization
+from tests.helpers import (
+    VERIFY_EMAIL,
+    Account,
+    GraphQLClient,
+    create_product,
+    join_organization,
+    mailer_of,
+    verification_token,
+)
 
 SIGN_UP = """
 mutation($input: SignUpInput!) {
   signUp(input: $input) {
-    accessToken expiresAt user { id name email } organization { id name slug } userErrors { field message code }
+    accessToken expiresAt emailVerificationRequired user { id name email } organization { id name slug }
+    userErrors { field message code }
   }
 }
 """
 LOG_IN = """
 mutation($input: LogInInput!) {
   logIn(input: $input) {
-    accessToken expiresAt user { email } organization { id name } userErrors { field message code }
+    accessToken expiresAt user { email } organization { id name slug } userErrors { field message code }
   }
 }
 """
@@ -50,47 +59,92 @@ def signup_input(**overrides: str) -> dict[str, str]:
     } | overrides
 
 
-async def test_signing_up_creates_an_owner_an_organization_and_a_working_token(gql: GraphQLClient) -> None:
+async def confirm(gql: GraphQLClient, email: str) -> dict[str, object]:
+    """Open the confirmation mailed to `email`: verifyEmail with its token."""
+    return (await gql(VERIFY_EMAIL, {"input": {"token": verification_token(gql, email)}}))[  # type: ignore[no-any-return]
+        "verifyEmail"
+    ]
+
+
+async def test_signing_up_creates_an_owner_and_an_organization_once_the_address_is_confirmed(
+    gql: GraphQLClient,
+) -> None:
     wanted = signup_input(name="  Ada Lovelace ")
     data = (await gql(SIGN_UP, {"input": wanted}))["signUp"]
-    assert data["userErrors"] == []
-    assert data["user"]["email"] == wanted["email"].lower()
-    assert data["user"]["name"] == "Ada Lovelace"
-    assert data["organization"]["name"] == "Analytical Engines"
-    assert data["organization"]["slug"].startswith("analytical-engines-")
-    expires = datetime.fromisoformat(data["expiresAt"]).timestamp()
-    assert 890 < expires - time.time() <= 900, "access tokens are short-lived (15 minutes)"
-    viewer = (await gql(VIEWER, token=data["accessToken"]))["viewer"]
-    assert viewer == {
-        "role": "OWNER",
-        "user": data["user"],
-        "organization": {"id": data["organization"]["id"], "name": "Analytical Engines"},
-        "organizations": [{"role": "OWNER", "organization": {"id": data["organization"]["id"]}}],
+    assert data == {
+        "accessToken": None,
+        "expiresAt": None,
+        "emailVerificationRequired": True,
+        "user": None,
+        "organization": None,
+        "userErrors": [],
     }
+    early = (await gql(LOG_IN, {"input": {"email": wanted["email"], "password": wanted["password"]}}))["logIn"]
+    assert [e["code"] for e in early["userErrors"]] == ["INVALID_CREDENTIALS"], "no account before confirmation"
+    assert (await confirm(gql, wanted["email"].lower()))["userErrors"] == []
+    logged_in = (await gql(LOG_IN, {"input": {"email": wanted["email"], "password": wanted["password"]}}))["logIn"]
+    assert logged_in["userErrors"] == []
+    expires = datetime.fromisoformat(logged_in["expiresAt"]).timestamp()
+    assert 890 < expires - time.time() <= 900, "access tokens are short-lived (15 minutes)"
+    viewer = (await gql(VIEWER, token=logged_in["accessToken"]))["viewer"]
+    organization = logged_in["organization"]
+    assert viewer["role"] == "OWNER"
+    assert viewer["user"]["email"] == wanted["email"].lower()
+    assert viewer["user"]["name"] == "Ada Lovelace"
+    assert viewer["organization"] == {"id": organization["id"], "name": "Analytical Engines"}
+    assert viewer["organizations"] == [{"role": "OWNER", "organization": {"id": organization["id"]}}]
+    security = await gql("{ accountSecurity { emailVerifiedAt } }", token=logged_in["accessToken"])
+    assert security["accountSecurity"]["emailVerifiedAt"] is not None
 
 
-async def test_an_email_is_taken_whatever_its_case(gql: GraphQLClient) -> None:
-    first = signup_input()
-    await gql(SIGN_UP, {"input": first})
-    data = await gql(SIGN_UP, {"input": signup_input(email=first["email"].upper())})
-    assert data["signUp"]["accessToken"] is None
-    assert data["signUp"]["userErrors"] == [
-        {
-            "field": ["input", "email"],
-            "message": "An account with this email exists; log in instead.",
-            "code": "ALREADY_EXISTS",
-        }
+async def test_signing_up_with_a_taken_address_answers_alike_and_mails_its_owner(
+    account: Account, gql: GraphQLClient
+) -> None:
+    mailer = mailer_of(gql)
+    local, _, domain = account.email.partition("@")
+    fresh = await gql.run(SIGN_UP, {"input": signup_input()})
+    sent_before = len(mailer.sent)
+    answers = [
+        await gql.run(SIGN_UP, {"input": signup_input(email=typed, password="the-intruders-passphrase")})
+        for typed in (account.email.upper(), "".join(chr(ord(c) + 0xFEE0) for c in local) + "@" + domain)
     ]
+    for taken in answers:
+        assert taken.body == fresh.body, "the same answer as for a new address"
+        assert taken.sql_statements == fresh.sql_statements, "and the same statements"
+    owner_mails = mailer.sent[sent_before:]
+    assert [m.to for m in owner_mails] == [account.email] * 2
+    assert all("has an account already" in m.body and "verifyEmail" not in m.body for m in owner_mails)
+    intruder = await gql(LOG_IN, {"input": {"email": account.email, "password": "the-intruders-passphrase"}})
+    assert [e["code"] for e in intruder["logIn"]["userErrors"]] == ["INVALID_CREDENTIALS"]
+    owner = (await gql(LOG_IN, {"input": {"email": account.email, "password": account.password}}))["logIn"]
+    assert owner["userErrors"] == []
 
 
 async def test_concurrent_sign_ups_with_one_email_make_one_account(gql: GraphQLClient) -> None:
     wanted = signup_input()
+    email = wanted["email"].lower()
+    mailer = mailer_of(gql)
     results = await asyncio.gather(*(gql.run(SIGN_UP, {"input": wanted}) for _ in range(3)))
-    assert [r.errors for r in results] == [[]] * 3, "a lost race must be a user error, not a bug"
-    codes = sorted(str([e["code"] for e in r.data["signUp"]["userErrors"]]) for r in results)
-    assert codes == ["['ALREADY_EXISTS']", "['ALREADY_EXISTS']", "[]"]
+    assert [r.errors for r in results] == [[]] * 3
+    assert [r.data["signUp"]["userErrors"] for r in results] == [[]] * 3
+    tokens = [verification_token_in(m.body) for m in mailer.sent if m.to == email]
+    assert len(tokens) == 3
+    confirmed = [(await gql(VERIFY_EMAIL, {"input": {"token": t}}))["verifyEmail"] for t in tokens]
+    assert sorted(str([e["code"] for e in c["userErrors"]]) for c in confirmed) == [
+        "['INVALID_TOKEN']",
+        "['INVALID_TOKEN']",
+        "[]",
+    ]
     logged_in = await gql(LOG_IN, {"input": {"email": wanted["email"], "password": wanted["password"]}})
     assert logged_in["logIn"]["userErrors"] == []
+
+
+def verification_token_in(body: str) -> str:
+    import re
+
+    found = re.search(r"with the verifyEmail mutation: (\S+)", body)
+    assert found, body
+    return found.group(1)
 
 
 @pytest.mark.parametrize(
@@ -185,8 +239,11 @@ async def test_the_organization_query_names_the_tokens_organization(account: Acc
 async def test_passwords_and_tokens_never_reach_the_logs(gql: GraphQLClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     wanted = signup_input(password="a-very-secret-passphrase")
-    token = (await gql(SIGN_UP, {"input": wanted}))["signUp"]["accessToken"]
-    await gql(LOG_IN, {"input": {"email": wanted["email"], "password": wanted["password"]}})
+    await gql(SIGN_UP, {"input": wanted})
+    await confirm(gql, wanted["email"].lower())
+    token = (await gql(LOG_IN, {"input": {"email": wanted["email"], "password": wanted["password"]}}))["logIn"][
+        "accessToken"
+    ]
     await gql(LOG_IN, {"input": {"email": wanted["email"], "password": "a-wrong-secret-passphrase"}})
     await gql("{ viewer { role } }", token=token)
     logged = "\n".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)

@@ -58,3 +58,13 @@ async def test_the_memory_store_sweeps_expired_entries_nobody_reads_again() -> N
     await store.set("kept", "x")
     assert len(store) == 1
     assert await store.get("kept") == "x"
+
+
+async def test_a_counter_given_back_keeps_its_expiry_and_a_missing_one_stays_missing(store: KeyValueStore) -> None:
+    await asyncio.gather(*(store.incr("tries", ttl_seconds=0.5) for _ in range(5)))
+    assert sorted(await asyncio.gather(*(store.decr("tries") for _ in range(3)))) == [2, 3, 4]
+    assert await store.get("tries") == "2"
+    await asyncio.sleep(0.6)
+    assert await store.get("tries") is None, "giving back does not extend the counter's life"
+    assert await store.decr("never-counted") == 0
+    assert await store.get("never-counted") is None

@@ -29,6 +29,7 @@ from prism.db import migrate
 from prism.db.embedded import _forget_dead_owners
 from prism.db.roles import database_group_role, drop_database
 from tests.conftest import _create_database
+from tests.helpers import GraphQLClient, sign_up
 
 
 async def test_production_refuses_to_start_without_a_database_url(tmp_path: Path) -> None:
@@ -110,21 +111,7 @@ async def test_when_every_database_connection_is_busy_requests_get_503_not_500(s
         engine = app.state.runtime().engine
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://prism.test") as client:
-            signed_up = await client.post(
-                "/graphql",
-                json={
-                    "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }",
-                    "variables": {
-                        "i": {
-                            "email": f"pool-{uuid.uuid4().hex[:8]}@example.com",
-                            "password": "correct-horse-battery",
-                            "name": "Pool",
-                            "organizationName": "Pool",
-                        }
-                    },
-                },
-            )
-            token = signed_up.json()["data"]["signUp"]["accessToken"]
+            token = (await sign_up(GraphQLClient(client))).token
             async with engine.connect():  # the only connection, held
                 response = await client.post(
                     "/graphql",

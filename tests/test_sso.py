@@ -25,7 +25,7 @@ from prism.config import OidcProvider, Settings
 from prism.web.sso import SESSION_COOKIE
 from tests.helpers import Account, GraphQLClient, sign_up
 from tests.oidc_provider import OidcTestProvider, ProviderUser, running_provider
-from tests.test_accounts import REQUEST_RESET, RESET, VERIFY, token_in
+from tests.test_accounts import REQUEST_RESET, RESET, token_in
 from tests.test_mfa import COMPLETE, enrol
 from tests.test_mfa import log_in as log_in_with_password
 
@@ -65,12 +65,9 @@ def _last_mail_to(mail: RecordingMailer, address: str, mutation: str) -> str:
 
 @pytest.fixture
 async def account(gql: GraphQLClient, mail: RecordingMailer) -> Account:
-    """A signed-up account whose owner opened the verification link PRISM mailed: the only kind SSO opens."""
-    signed_up = await sign_up(gql)
-    token = _last_mail_to(mail, signed_up.email, "verifyEmail")
-    verified = (await gql(VERIFY, {"input": {"token": token}}))["verifyEmail"]
-    assert verified["userErrors"] == []
-    return signed_up
+    """A signed-up account: its owner confirmed the address PRISM mailed (sign-ups await it), the only kind SSO
+    opens."""
+    return await sign_up(gql)
 
 
 def _sso_settings(settings: Settings, provider: OidcTestProvider, **extra: Any) -> Settings:
@@ -223,8 +220,14 @@ async def test_an_account_whose_address_prism_never_verified_is_not_opened_by_si
     gql: GraphQLClient,
     database_url: str,
 ) -> None:
-    # Someone signed up first with the address of a person who will later arrive through their provider.
+    # Someone signed up first with the address of a person who will later arrive through their provider. Sign-ups
+    # now await the address's confirmation, so only an account made before that holds an unverified address.
     squatter = await sign_up(gql)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE app_user SET email_verified_at = NULL WHERE email = $1", squatter.email)
+    finally:
+        await conn.close()
     provider.user = ProviderUser(sub="sub-15", email=squatter.email)
 
     response = await _sign_in(browser, to_provider)

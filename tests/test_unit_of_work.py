@@ -18,7 +18,16 @@ from starlette.applications import Starlette
 from prism.app import build_app
 from prism.auth.mailer import RecordingMailer
 from prism.config import Settings
-from tests.helpers import Account, GraphQLClient, create_product, create_requirement, sign_up, uuid_of
+from tests.helpers import (
+    VERIFY_EMAIL,
+    Account,
+    GraphQLClient,
+    create_product,
+    create_requirement,
+    sign_up,
+    uuid_of,
+    verification_token,
+)
 from tests.test_invitations import ACCEPT, invite, token_in
 
 CREATE_PRODUCT = """
@@ -261,29 +270,51 @@ async def test_a_mutation_that_answers_user_errors_writes_nothing(account: Accou
     assert count == 0
 
 
-async def test_a_sign_up_that_fails_midway_leaves_no_account_and_mails_nothing(
-    gql: GraphQLClient, mailer: RecordingMailer, database_url: str, session_fault: None
+@pytest.fixture
+async def organization_fault(database_url: str) -> AsyncIterator[None]:
+    """A real fault in the middle of confirming a sign-up: PostgreSQL refuses an organization named FAULT."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            f"""
+            CREATE OR REPLACE FUNCTION prism_test_organization_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.name = '{FAULT}' THEN RAISE EXCEPTION 'injected fault'; END IF;
+              RETURN NEW;
+            END $$;
+            DROP TRIGGER IF EXISTS prism_test_organization_fault ON organization;
+            CREATE TRIGGER prism_test_organization_fault BEFORE INSERT ON organization
+              FOR EACH ROW EXECUTE FUNCTION prism_test_organization_fault();
+            """
+        )
+        yield
+    finally:
+        await conn.execute("DROP TRIGGER IF EXISTS prism_test_organization_fault ON organization")
+        await conn.execute("DROP FUNCTION IF EXISTS prism_test_organization_fault()")
+        await conn.close()
+
+
+async def test_a_sign_up_confirmation_that_fails_midway_leaves_no_account(
+    gql: GraphQLClient, mailer: RecordingMailer, database_url: str, organization_fault: None
 ) -> None:
     email = f"midway-{uuid.uuid4().hex[:8]}@example.com"
+    asked = await gql(
+        "mutation($i: SignUpInput!) { signUp(input: $i) { emailVerificationRequired userErrors { code } } }",
+        {"i": {"email": email, "password": "correct-horse-battery", "name": "Mid", "organizationName": FAULT}},
+    )
+    assert asked["signUp"] == {"emailVerificationRequired": True, "userErrors": []}
     failed = await gql.http.post(
         "/graphql",
-        json={
-            "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken userErrors { code } } }",
-            "variables": {
-                "i": {"email": email, "password": "correct-horse-battery", "name": "Mid", "organizationName": "Way"}
-            },
-        },
-        headers={"User-Agent": FAULT},
+        json={"query": VERIFY_EMAIL, "variables": {"input": {"token": verification_token(gql, email)}}},
     )
     assert [e["extensions"]["code"] for e in failed.json()["errors"]] == ["INTERNAL_SERVER_ERROR"]
-    assert [m.to for m in mailer.sent] == []
     conn = await asyncpg.connect(database_url)
     try:
         users = await conn.fetchval("SELECT count(*) FROM app_user WHERE email = $1", email)
-        organizations = await conn.fetchval("SELECT count(*) FROM organization WHERE name = 'Way'")
+        organizations = await conn.fetchval("SELECT count(*) FROM organization WHERE name = $1", FAULT)
     finally:
         await conn.close()
-    assert (users, organizations) == (0, 0)
+    assert (users, organizations) == (0, 0), "the user written before the fault is rolled back with it"
 
 
 async def test_postgresql_ends_a_session_left_idle_in_a_transaction_as_a_safety_net(app: Starlette) -> None:

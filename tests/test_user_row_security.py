@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.helpers import Account, GraphQLClient, join_organization, uuid_of
+from tests.helpers import Account, GraphQLClient, join_organization, sign_up, uuid_of
 
 USER_TABLES = ("app_user", "auth_session", "refresh_token", "user_token", "recovery_code")
 
@@ -67,6 +67,10 @@ async def test_as_one_user_raw_sql_sees_only_their_own_sessions_tokens_and_codes
     account: Account, other_account: Account, app_connection: asyncpg.Connection
 ) -> None:
     me, them = uuid_of(account.user_id), uuid_of(other_account.user_id)
+    for someone in (account, other_account):  # a one-time token each (sign-up mails none: no account exists then)
+        await someone.gql(
+            "mutation($e: String!) { requestPasswordReset(input: {email: $e}) { ok } }", {"e": someone.email}
+        )
     transaction = await _scoped(app_connection, uuid_of(account.organization_id), me)
     try:
         for table in ("auth_session", "user_token"):
@@ -161,8 +165,10 @@ async def test_the_named_look_ups_answer_one_question_each_and_open_nothing_else
         await conn.close()
     assert {row["proname"] for row in functions} == {
         "prism_find_api_key",
+        "prism_claim_sign_up",
         "prism_find_invitation",
         "prism_member_role",
+        "prism_request_sign_up",
         "prism_refresh_token_owner",
         "prism_user_id_by_email",
         "prism_user_token_owner",
@@ -174,3 +180,22 @@ async def test_the_named_look_ups_answer_one_question_each_and_open_nothing_else
         for row in functions
     ), [dict(row) for row in functions]
     assert server_is_owner is False
+
+
+async def test_sign_ups_awaiting_confirmation_are_closed_to_the_servers_role(
+    gql: Any, app_connection: asyncpg.Connection
+) -> None:
+    await sign_up(gql)  # leaves nothing behind; a request for a fresh address stays until it is confirmed
+    await gql(
+        "mutation($i: SignUpInput!) { signUp(input: $i) { emailVerificationRequired } }",
+        {
+            "i": {
+                "email": f"pending-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "correct-horse-battery",
+                "name": "Pending",
+                "organizationName": "Pending",
+            }
+        },
+    )
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await app_connection.fetch("SELECT * FROM sign_up_request")

@@ -26,6 +26,7 @@ __all__ = [
     "ProductMember",
     "RecoveryCode",
     "RefreshToken",
+    "SignUpRequest",
     "UserToken",
 ]
 
@@ -47,6 +48,7 @@ class AuthSession(SQLModel, table=True):
     mfa_verified: bool = Field(default=False)
     created_at: datetime = created_at_field()
     last_seen_at: datetime = created_at_field()
+    authenticated_at: datetime = created_at_field()  # sign-in, or the last re-authentication
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
     revoked_at: datetime | None = timestamp_field()
     revoked_reason: str | None = Field(default=None, max_length=64)
@@ -83,6 +85,22 @@ class UserToken(SQLModel, table=True):
     created_at: datetime = created_at_field()
     expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
     used_at: datetime | None = timestamp_field()
+
+
+class SignUpRequest(SQLModel, table=True):
+    """A sign-up awaiting the confirmation of its address (24 h), reached only through migration 0008's functions."""
+
+    __tablename__ = "sign_up_request"
+    __table_args__ = (sa.Index("ix_sign_up_request_expires_at", "expires_at"),)
+
+    id: UUID = uuid_pk()
+    email: str = Field(max_length=254)
+    name: str = Field(max_length=120)
+    organization_name: str = Field(max_length=120)
+    password_hash: str = Field(max_length=255)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = created_at_field()
+    expires_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
 
 
 class RecoveryCode(SQLModel, table=True):

@@ -6,12 +6,23 @@ and return an id (or a role), never a row. The caller then scopes its transactio
 Each takes the session of the step it serves: the look-up runs in that step's transaction.
 """
 
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["member_role", "refresh_token_owner", "user_id_by_email", "user_token_owner"]
+__all__ = [
+    "ClaimedSignUp",
+    "claim_sign_up",
+    "member_role",
+    "refresh_token_owner",
+    "request_sign_up",
+    "user_id_by_email",
+    "user_token_owner",
+]
 
 
 async def _scalar(session: AsyncSession, call: sa.FunctionElement) -> object:  # type: ignore[type-arg]
@@ -42,3 +53,52 @@ async def refresh_token_owner(session: AsyncSession, token_hash: str) -> UUID | 
     """Whose session the refresh token with this hash belongs to, used or not (reuse is detected afterwards)."""
     found = await _scalar(session, sa.func.prism_refresh_token_owner(token_hash, type_=sa.Uuid))
     return found if isinstance(found, UUID) else None
+
+
+async def request_sign_up(
+    session: AsyncSession,
+    *,
+    request_id: UUID,
+    emails: list[str],
+    name: str,
+    organization_name: str,
+    password_hash: str,
+    token_hash: str,
+    expires_at: datetime,
+) -> str | None:
+    """Record a sign-up awaiting confirmation, unless one of the address's forms has an account: then nothing is
+    recorded and the account's stored address is answered. One statement either way (migration 0008)."""
+    existing = await _scalar(
+        session,
+        sa.func.prism_request_sign_up(
+            request_id,
+            sa.literal(emails, type_=postgresql.ARRAY(sa.Text)),
+            name,
+            organization_name,
+            password_hash,
+            token_hash,
+            expires_at,
+            type_=sa.Text,
+        ),
+    )
+    return str(existing) if existing is not None else None
+
+
+@dataclass(frozen=True)
+class ClaimedSignUp:
+    """What a confirmed sign-up asked for."""
+
+    email: str
+    name: str
+    organization_name: str
+    password_hash: str
+
+
+async def claim_sign_up(session: AsyncSession, token_hash: str) -> ClaimedSignUp | None:
+    """Take (delete) the unexpired sign-up request whose mailed token has this hash; None when there is none."""
+    connection = await session.connection()
+    statement = sa.text(  # unscoped: a named SECURITY DEFINER function, the step before an account exists
+        "SELECT email, name, organization_name, password_hash FROM prism_claim_sign_up(:hash)"
+    )
+    row = (await connection.execute(statement, {"hash": token_hash})).first()
+    return ClaimedSignUp(row.email, row.name, row.organization_name, row.password_hash) if row is not None else None

@@ -23,6 +23,7 @@ from prism.db.base import utcnow
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, ForbiddenError, UnauthenticatedError, ValidationError
 from prism.services.audit import RequestMeta, record
+from prism.services.sessions import require_recent_authentication
 from prism.services.validation import clean_text, get_for_update
 
 __all__ = [
@@ -160,10 +161,13 @@ def _clean_scopes(scopes: Iterable[str]) -> list[str]:
 class ApiKeyService:
     """Creates and revokes the organization's API keys (OWNER and ADMIN, signed in as people)."""
 
-    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta) -> None:
+    def __init__(
+        self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta, reauthentication_window_seconds: int
+    ) -> None:
         self._uow = uow
         self._viewer = viewer
         self._meta = meta
+        self._window = reauthentication_window_seconds
 
     @property
     def _org(self) -> UUID:
@@ -178,6 +182,8 @@ class ApiKeyService:
     async def create(self, name: str, scopes: Iterable[str], expires_at: datetime | None) -> CreatedApiKey:
         """Create a key with a fresh random prefix and secret; the full key is in the result and nowhere else."""
         self._require_manager()
+        # A key outlives the session: a stolen access token alone must not be able to mint one.
+        await require_recent_authentication(self._uow, self._viewer, self._window)
         clean_name = clean_text(name, "name", max_length=NAME_MAX_LENGTH)
         clean_scopes = _clean_scopes(scopes)
         if expires_at is not None:

@@ -22,7 +22,7 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import Code, ForbiddenError, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
-from prism.services.credentials import normalise_email
+from prism.services.credentials import fold_email, lookup_forms, normalise_email
 from prism.services.identity import AuthResult, IdentityService
 from prism.services.members import check_grantable
 from prism.services.validation import get_for_update
@@ -64,7 +64,7 @@ class InvitationService:
                 await session.exec(
                     tenant_select(Membership, self._org, Membership.id)
                     .join(User, col(User.id) == col(Membership.user_id))
-                    .where(User.email == email)
+                    .where(col(User.email).in_(lookup_forms(email)))
                 )
             ).first()
             if member is not None:
@@ -156,7 +156,7 @@ class InvitationService:
             user = await session.get(User, self._viewer.user_id)
         if found is None or user is None:
             raise NotFoundError("This invitation does not exist.", field="token")
-        if user.email.lower() != found.email.lower():
+        if fold_email(user.email) != fold_email(found.email):
             # Said plainly: the person must sign in with the invited address, and nothing else leaks.
             raise ForbiddenError("This invitation was sent to another email address; sign in with that one.")
         mfa_verified = await self._check_second_factor(user, found.organization_id)

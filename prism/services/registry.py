@@ -47,7 +47,7 @@ class Services:
 
     @cached_property
     def api_keys(self) -> ApiKeyService:
-        return ApiKeyService(self._uow, self.viewer, self._meta)
+        return ApiKeyService(self._uow, self.viewer, self._meta, self._runtime.settings.reauthentication_window_seconds)
 
     @cached_property
     def products(self) -> ProductService:

@@ -2,7 +2,7 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -18,11 +18,11 @@ from prism.db.lookups import refresh_token_owner
 from prism.db.tables import Membership, Organization, User
 from prism.db.tenancy import tenant_select, user_select
 from prism.db.unit_of_work import UnitOfWork
-from prism.errors import Code, NotFoundError, UnauthenticatedError
+from prism.errors import Code, ForbiddenError, NotFoundError, UnauthenticatedError, ValidationError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta, record
 
-__all__ = ["AuthResult", "SessionService"]
+__all__ = ["AuthResult", "SessionService", "require_recent_authentication"]
 
 logger = logging.getLogger("prism.auth")
 SESSIONS_LISTED = 100
@@ -38,6 +38,23 @@ class AuthResult:
     access_token: str
     expires_at: int
     refresh_token: str
+
+
+async def require_recent_authentication(uow: UnitOfWork, viewer: Viewer, window_seconds: int) -> None:
+    """Refuse a sensitive change unless the viewer's session signed in or re-authenticated within the window.
+
+    A stolen access token alone must not be enough to enrol a second factor, mint an API key or reset someone's MFA.
+    """
+    if viewer.session_id is None:
+        raise ForbiddenError("Only a person signed in with an access token can do this, not an API key.")
+    async with uow.session(None, viewer.user_id) as session:
+        row = await session.get(AuthSession, viewer.session_id)
+    if row is None or row.authenticated_at < utcnow() - timedelta(seconds=window_seconds):
+        raise ValidationError(
+            f"Confirm it is you first: call reauthenticate with your password (or a TOTP code), then repeat this "
+            f"within {window_seconds // 60} minutes.",
+            code=Code.REAUTHENTICATION_REQUIRED,
+        )
 
 
 class SessionService:
@@ -218,6 +235,21 @@ class SessionService:
             ids = await self._revoke_rows(session, list((await session.exec(query)).all()), reason)
         await self._mark(ids)
         return ids
+
+    async def mark_authenticated(self) -> datetime:
+        """Record that the viewer's session just proved its user again (password or TOTP re-entered); when."""
+        me = self._me()
+        now = utcnow()
+        async with self._uow.session(None, me.user_id) as session:
+            updated = await session.exec(
+                sa.update(AuthSession)
+                .where(col(AuthSession.id) == me.session_id, col(AuthSession.revoked_at).is_(None))
+                .values(authenticated_at=now)
+                .returning(col(AuthSession.id))
+            )
+            if updated.scalars().first() is None:
+                raise UnauthenticatedError("This session was signed out; log in again.")
+        return now
 
     async def get_mine(self, session_id: UUID) -> AuthSession:
         """One of the viewer's sessions, revoked or not."""

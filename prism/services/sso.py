@@ -6,9 +6,9 @@ from uuid import UUID
 
 from prism.auth.oidc import SsoError, SsoErrorCode, SsoIdentity
 from prism.db.unit_of_work import UnitOfWork
-from prism.errors import NotFoundError, PrismError
+from prism.errors import NotFoundError
 from prism.services.audit import RequestMeta, record
-from prism.services.credentials import normalise_email
+from prism.services.credentials import lookup_forms
 from prism.services.identity import AuthResult, IdentityService, MfaChallenge
 from prism.services.users import find_user_by_email
 
@@ -39,11 +39,7 @@ class SsoSignIn:
                 "Verify it with the provider, or log in with your password.",
                 403,
             )
-        try:
-            email = normalise_email(sso.email)
-        except PrismError:
-            email = ""
-        user = await find_user_by_email(self._uow, email)
+        user = await find_user_by_email(self._uow, lookup_forms(sso.email))
         if user is None:
             raise SsoError(
                 SsoErrorCode.ACCOUNT_NOT_FOUND,

@@ -2,7 +2,7 @@
 
 import enum
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -11,9 +11,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from prism.auth.tokens import hash_token, new_opaque_token
 from prism.db.access_tables import UserToken
 from prism.db.base import utcnow
+from prism.db.tables import User
 from prism.db.tenancy import user_select
 
-__all__ = ["Purpose", "consume_user_token", "find_user_token", "issue_user_token"]
+__all__ = [
+    "Purpose",
+    "consume_user_token",
+    "find_user_token",
+    "issue_user_token",
+    "issue_user_token_if_user_exists",
+]
 
 
 class Purpose(enum.StrEnum):
@@ -45,6 +52,26 @@ def issue_user_token(
             expires_at=utcnow() + LIFETIMES[purpose],
         )
     )
+    return token
+
+
+async def issue_user_token_if_user_exists(session: AsyncSession, user_id: UUID, purpose: Purpose) -> str:
+    """Like `issue_user_token`, as one INSERT ... SELECT from the user's row: it inserts nothing when there is no such
+    user, and sends the same statement either way (a use case that must not reveal whether an account exists)."""
+    token = new_opaque_token()
+    now = utcnow()
+    columns = ["id", "user_id", "purpose", "token_hash", "created_at", "expires_at"]
+    source = user_select(
+        User,
+        user_id,
+        sa.literal(uuid4(), type_=sa.Uuid),
+        col(User.id),
+        sa.literal(purpose.value),
+        sa.literal(hash_token(token)),
+        sa.literal(now, type_=sa.DateTime(timezone=True)),
+        sa.literal(now + LIFETIMES[purpose], type_=sa.DateTime(timezone=True)),
+    )
+    await session.exec(sa.insert(UserToken).from_select(columns, source))
     return token
 
 
