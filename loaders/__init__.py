@@ -12,6 +12,7 @@ from loaders.rows import (
     MembershipsByUserLoader,
     OrganizationByIdLoader,
     ProductByKeyLoader,
+    RequirementByIdLoader,
     RequirementByKeyLoader,
     RowByIdLoader,
     UserByIdLoader,
@@ -24,7 +25,6 @@ from prism.db.tables import (
     Label,
     Product,
     Release,
-    Requirement,
     RequirementEvent,
     Roadmap,
     RoadmapItem,
@@ -75,8 +75,8 @@ class Loaders:
         return ProductByKeyLoader(self.reader, self.organization_id)
 
     @cached_property
-    def requirement_by_id(self) -> RowByIdLoader:
-        return self._by_id(Requirement)
+    def requirement_by_id(self) -> RequirementByIdLoader:
+        return RequirementByIdLoader(self.reader, self.organization_id)
 
     @cached_property
     def requirement_by_key(self) -> RequirementByKeyLoader:

@@ -133,7 +133,8 @@ class Requirement(LoadedNode):
 
     @classmethod
     def from_row(cls, row: Any, product_key: str | None = None) -> Self:
-        """The node for a requirement row; pass `product_key` when it is known, so `key` needs no loader."""
+        """The node for a requirement row; pass `product_key` when it is known (rows of the by-id and by-key
+        loaders carry it), so `key` needs no loader."""
         return cls(
             id=str(row.id),
             number=row.number,
@@ -156,7 +157,7 @@ class Requirement(LoadedNode):
             reporter_id=row.reporter_id,
             sprint_id=row.sprint_id,
             release_id=row.release_id,
-            product_key=product_key,
+            product_key=product_key or getattr(row, "_product_key", None),
         )
 
     # Not async: in a product's requirements the key is known, and an async resolver on a field of a long list costs
