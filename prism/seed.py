@@ -46,6 +46,7 @@ from prism.domain.enums import (
     Role,
     SprintState,
 )
+from prism.domain.history import stored_value
 
 __all__ = ["DEMO_EMAIL", "DEMO_PASSWORD", "DEMO_SLUG", "seed_demo"]
 
@@ -153,8 +154,8 @@ class _Builder:
                 requirement_id=requirement.id,
                 actor_id=requirement.assignee_id or self.users[0].id,
                 kind=kind.value,
-                from_value=None if before is None else str(before),
-                to_value=None if after is None else str(after),
+                from_value=stored_value(before),
+                to_value=stored_value(after),
                 created_at=when,
             )
         )

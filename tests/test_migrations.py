@@ -151,3 +151,75 @@ async def test_an_unprivileged_owner_migrates_and_seeds_and_is_itself_bound_by_r
             assert await conn.fetchval("SELECT count(*) FROM requirement") == requirements
     finally:
         await conn.close()
+
+
+async def _insert_history_at_0005(conn: asyncpg.Connection, organization_id: uuid.UUID) -> uuid.UUID:
+    """An organization with one story, its history written as PRISM wrote it before migration 0006."""
+    product_id, requirement_id = uuid.uuid4(), uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO organization (id, name, slug, require_mfa, created_at) VALUES ($1, 'Old', $2, false, now())",
+        organization_id,
+        f"old-{organization_id.hex[:8]}",
+    )
+    await conn.execute(
+        "INSERT INTO product (id, organization_id, key, name, description, next_number, created_at, updated_at, "
+        "version) VALUES ($1, $2, 'OLD', 'Old', '', 2, now(), now(), 1)",
+        product_id,
+        organization_id,
+    )
+    await conn.execute(
+        "INSERT INTO requirement (id, organization_id, product_id, number, kind, title, description, "
+        "acceptance_criteria, status, priority, estimate, rank, created_at, updated_at, version) "
+        "VALUES ($1, $2, $3, 1, 'STORY', 'Old story', '', '', 'TODO', 'NONE', 1000, 'a0', now(), now(), 1)",
+        requirement_id,
+        organization_id,
+        product_id,
+    )
+    for seconds, kind, before, after in (
+        (0, "CREATED", None, "BACKLOG"),
+        (1, "ESTIMATE", None, "3.0"),
+        (2, "ESTIMATE", "3.0", "2.5"),
+        (3, "ESTIMATE", "2.5", "1000.0"),
+        (4, "STATUS", "BACKLOG", "TODO"),
+    ):
+        await conn.execute(
+            "INSERT INTO requirement_event (id, organization_id, requirement_id, kind, from_value, to_value, "
+            "created_at) VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+            uuid.uuid4(),
+            organization_id,
+            requirement_id,
+            kind,
+            before,
+            after,
+            seconds,
+        )
+    return requirement_id
+
+
+async def test_upgrading_rewrites_recorded_estimates_as_plain_numbers_even_under_forced_row_security(
+    database_of_an_unprivileged_owner: str,
+) -> None:
+    url = database_of_an_unprivileged_owner
+    await asyncio.to_thread(migrate.upgrade, url, "0005")
+    organization_id = uuid.uuid4()
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            await _insert_history_at_0005(conn, organization_id)
+        await asyncio.to_thread(migrate.upgrade, url, "head")
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            values = await conn.fetch("SELECT kind, from_value, to_value FROM requirement_event ORDER BY created_at")
+        assert [tuple(row) for row in values] == [
+            ("CREATED", None, "BACKLOG"),
+            ("ESTIMATE", None, "3"),
+            ("ESTIMATE", "3", "2.5"),
+            ("ESTIMATE", "2.5", "1000"),
+            ("STATUS", "BACKLOG", "TODO"),
+        ]
+        # The owner is bound by row-level security again once the migration is done.
+        assert await conn.fetchval("SELECT count(*) FROM requirement_event") == 0
+        assert await conn.fetchval("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'requirement_event'")
+    finally:
+        await conn.close()

@@ -2,8 +2,6 @@
 
 from typing import Any
 
-from strawberry import relay
-
 from tests.helpers import Account, assert_not_found, create_product, create_requirement, create_sprint
 
 SPRINT_FIELDS = "id name goal startsOn endsOn capacity state startedAt closedAt version product { id }"
@@ -30,18 +28,13 @@ REQUIREMENT = """
 query($id: ID!) {
   requirement(id: $id) {
     version status sprint { id }
-    history { nodes { kind fromValue toValue actor { id } } }
+    history { nodes { kind fromValue toValue fromSprint { id } toSprint { id } actor { id } } }
   }
 }"""
 TRANSITION = """
 mutation($input: TransitionRequirementInput!) {
   transitionRequirement(input: $input) { requirement { version status } userErrors { code } }
 }"""
-
-
-def uuid_of(global_id: str) -> str:
-    """The row UUID inside a global id, as history events record it."""
-    return relay.GlobalID.from_id(global_id).node_id
 
 
 async def start(account: Account, sprint: dict[str, Any]) -> dict[str, Any]:
@@ -226,15 +219,24 @@ async def test_closing_a_sprint_moves_unfinished_stories_to_the_backlog(account:
     sprint_events = [e for e in moved["history"]["nodes"] if e["kind"] == "SPRINT"]
     assert sprint_events[-1] == {
         "kind": "SPRINT",
-        "fromValue": uuid_of(sprint["id"]),
+        "fromValue": sprint["id"],
         "toValue": None,
+        "fromSprint": {"id": sprint["id"]},
+        "toSprint": None,
         "actor": {"id": account.user_id},
     }
     for finished in (done_story, canceled_story):
         kept = (await account(REQUIREMENT, {"id": finished["id"]}))["requirement"]
         assert kept["sprint"] == {"id": sprint["id"]}
         assert [e for e in kept["history"]["nodes"] if e["kind"] == "SPRINT"] == [
-            {"kind": "SPRINT", "fromValue": None, "toValue": uuid_of(sprint["id"]), "actor": {"id": account.user_id}}
+            {
+                "kind": "SPRINT",
+                "fromValue": None,
+                "toValue": sprint["id"],
+                "fromSprint": None,
+                "toSprint": {"id": sprint["id"]},
+                "actor": {"id": account.user_id},
+            }
         ]
     untouched = (await account(REQUIREMENT, {"id": elsewhere["id"]}))["requirement"]
     assert untouched["version"] == elsewhere["version"]
@@ -256,9 +258,9 @@ async def test_closing_a_sprint_can_move_unfinished_stories_to_a_named_sprint(ac
         moved = (await account(REQUIREMENT, {"id": story["id"]}))["requirement"]
         assert moved["sprint"] == {"id": next_sprint["id"]}
         assert moved["version"] == story["version"] + 1
-        assert [e["toValue"] for e in moved["history"]["nodes"] if e["kind"] == "SPRINT"] == [
-            uuid_of(sprint["id"]),
-            uuid_of(next_sprint["id"]),
+        assert [e["toSprint"] for e in moved["history"]["nodes"] if e["kind"] == "SPRINT"] == [
+            {"id": sprint["id"]},
+            {"id": next_sprint["id"]},
         ]
     listed = await account(
         "query($id: ID!) { sprint(id: $id) { state requirements { totalCount } } }", {"id": next_sprint["id"]}

@@ -262,7 +262,10 @@ class RequirementLabel(SQLModel, table=True):
 
 
 class RequirementEvent(SQLModel, table=True):
-    """One change of a requirement's status, estimate, sprint, assignee, parent or release: its history."""
+    """One change of a requirement people can see (status, title, labels, sprint...): its history.
+
+    `from_value` and `to_value` hold what the attribute held before and after, as prism.domain.history keeps them.
+    """
 
     __tablename__ = "requirement_event"
     __table_args__ = (
@@ -279,9 +282,9 @@ class RequirementEvent(SQLModel, table=True):
     organization_id: UUID = tenant_fk()
     requirement_id: UUID = Field(foreign_key="requirement.id", ondelete="CASCADE")
     actor_id: UUID | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
-    kind: str = Field(max_length=16)
-    from_value: str | None = Field(default=None, max_length=64)
-    to_value: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=32)
+    from_value: str | None = Field(default=None, max_length=255)
+    to_value: str | None = Field(default=None, max_length=255)
     created_at: datetime = created_at_field()
 
 
