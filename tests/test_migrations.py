@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -221,5 +222,85 @@ async def test_upgrading_rewrites_recorded_estimates_as_plain_numbers_even_under
         # The owner is bound by row-level security again once the migration is done.
         assert await conn.fetchval("SELECT count(*) FROM requirement_event") == 0
         assert await conn.fetchval("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'requirement_event'")
+    finally:
+        await conn.close()
+
+
+async def test_upgrading_rebuilds_the_commitments_of_sprints_started_before_from_their_history(
+    database_of_an_unprivileged_owner: str,
+) -> None:
+    url = database_of_an_unprivileged_owner
+    await asyncio.to_thread(migrate.upgrade, url, "0006")
+    organization_id, sprint_id, planned_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    committed, late, gone_before, at_start, in_planned, estimated_after = (uuid.uuid4() for _ in range(6))
+    started = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    day = timedelta(days=1)
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            await _insert_history_at_0005(conn, organization_id)
+            product_id = await conn.fetchval("SELECT id FROM product")
+            for sprint, state, began, closed in (
+                (sprint_id, "CLOSED", started, started + 10 * day),
+                (planned_id, "PLANNED", None, None),
+            ):
+                await conn.execute(
+                    "INSERT INTO sprint (id, organization_id, product_id, name, goal, state, started_at, closed_at, "
+                    "created_at, version) VALUES ($1, $2, $3, 'S', '', $4, $5, $6, now(), 1)",
+                    sprint,
+                    organization_id,
+                    product_id,
+                    state,
+                    began,
+                    closed,
+                )
+            requirements = (committed, late, gone_before, at_start, in_planned, estimated_after)
+            for number, requirement in enumerate(requirements, start=2):
+                await conn.execute(
+                    "INSERT INTO requirement (id, organization_id, product_id, number, kind, title, description, "
+                    "acceptance_criteria, status, priority, rank, created_at, updated_at, version) "
+                    "VALUES ($1, $2, $3, $4, 'STORY', 'S', '', '', 'TODO', 'NONE', $5, now(), now(), 1)",
+                    requirement,
+                    organization_id,
+                    product_id,
+                    number,
+                    f"b{number}",
+                )
+            for requirement, kind, before, after, when in (
+                (committed, "ESTIMATE", None, "3", started - 2 * day),
+                (committed, "SPRINT", None, sprint_id, started - day),
+                (committed, "ESTIMATE", "3", "5", started + day),
+                (late, "SPRINT", None, sprint_id, started + day),
+                (gone_before, "SPRINT", None, sprint_id, started - 3 * day),
+                (gone_before, "SPRINT", sprint_id, None, started - day),
+                (at_start, "SPRINT", None, sprint_id, started),
+                (in_planned, "SPRINT", None, planned_id, started),
+                # Estimated in the planning meeting right after the start (as the demo data once was).
+                (estimated_after, "SPRINT", None, sprint_id, started - day),
+                (estimated_after, "ESTIMATE", None, "2", started + timedelta(hours=1)),
+                (estimated_after, "ESTIMATE", "2", "8", started + 2 * day),
+            ):
+                await conn.execute(
+                    "INSERT INTO requirement_event (id, organization_id, requirement_id, kind, from_value, to_value, "
+                    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    uuid.uuid4(),
+                    organization_id,
+                    requirement,
+                    kind,
+                    None if before is None else str(before),
+                    None if after is None else str(after),
+                    when,
+                )
+        await asyncio.to_thread(migrate.upgrade, url, "head")
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            rows = await conn.fetch("SELECT sprint_id, requirement_id, estimate, created_at FROM sprint_commitment")
+        assert {tuple(row) for row in rows} == {
+            (sprint_id, committed, 3.0, started),
+            (sprint_id, at_start, None, started),
+            (sprint_id, estimated_after, 2.0, started),
+        }
+        assert await conn.fetchval("SELECT count(*) FROM sprint_commitment") == 0, "row-level security is forced again"
     finally:
         await conn.close()
