@@ -5,7 +5,7 @@ from uuid import UUID
 
 from loaders.access import MembersByTeamLoader, ProductOverridesByUserLoader, TeamsByUserLoader
 from loaders.pagination import CountLoader, PageLoader
-from loaders.planning import SprintPointsBySprintLoader
+from loaders.planning import SprintPointsBySprintLoader, SprintReportBySprintLoader
 from loaders.rows import (
     ChildCountByRequirementLoader,
     LabelsByRequirementLoader,
@@ -129,6 +129,10 @@ class Loaders:
     @cached_property
     def sprint_points_by_sprint(self) -> SprintPointsBySprintLoader:
         return SprintPointsBySprintLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def sprint_report_by_sprint(self) -> SprintReportBySprintLoader:
+        return SprintReportBySprintLoader(self.reader, self.organization_id)
 
     @cached_property
     def team_by_id(self) -> RowByIdLoader:

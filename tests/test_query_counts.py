@@ -22,6 +22,7 @@ from tests.helpers import (
     GraphQLClient,
     create_product,
     create_requirement,
+    create_sprint,
     insert_rows,
     join_organization,
     sign_up,
@@ -336,3 +337,76 @@ async def test_a_page_of_history_with_actors_and_the_objects_changed_costs_the_s
     assert counts[6] == counts[96], f"statements grow with the history: {counts}"
     assert tasks[6] == tasks[96], f"asyncio tasks grow with the history: {tasks}"
     check_against_baseline("requirement_history_with_actors_and_changed_objects", counts[96])
+
+
+SPRINT_REPORTS = """
+{
+  product(key: "KEY") {
+    sprints(first: 50) {
+      nodes {
+        name
+        report {
+          committed { count points } added { count } removed { count } carriedOver { count points }
+          completed { points requirements { key assignee { name } labels { name } } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+async def closed_sprints(account: Account, product_key: str, sprints: int) -> None:
+    """A product with `sprints` closed sprints, each committed to four stories and closed with three of them done."""
+    product = await create_product(account, key=product_key)
+    transition = """mutation($input: TransitionRequirementInput!) {
+                      transitionRequirement(input: $input) { requirement { version } userErrors { code } }
+                    }"""
+    sprint_mutation = """mutation($id: ID!, $version: Int!) {
+                           startSprint(input: {id: $id, version: $version}) { sprint { version } userErrors { code } }
+                         }"""
+    close = """mutation($id: ID!, $version: Int!) {
+                 closeSprint(input: {id: $id, version: $version}) { userErrors { code } }
+               }"""
+    for n in range(sprints):
+        sprint = await create_sprint(account, product["id"], name=f"Sprint {n}")
+        finished = [
+            await create_requirement(
+                account, product["id"], f"Done {n}.{d}", sprintId=sprint["id"], estimate=2, assigneeId=account.user_id
+            )
+            for d in range(3)
+        ]
+        await create_requirement(account, product["id"], f"Open {n}", sprintId=sprint["id"], estimate=3)
+        started = await account(sprint_mutation, {"id": sprint["id"], "version": sprint["version"]})
+        for done in finished:
+            version = done["version"]
+            for status in ("IN_PROGRESS", "DONE"):
+                data = await account(transition, {"input": {"id": done["id"], "version": version, "status": status}})
+                version = data["transitionRequirement"]["requirement"]["version"]
+        await account(close, {"id": sprint["id"], "version": started["startSprint"]["sprint"]["version"]})
+
+
+async def test_the_reports_of_a_products_sprints_cost_the_same_for_any_number_of_sprints(account: Account) -> None:
+    await closed_sprints(account, "FEW", 2)
+    await closed_sprints(account, "MANY", 6)
+    counts, tasks = {}, {}
+    for key, sprints in (("FEW", 2), ("MANY", 6)):
+        query = SPRINT_REPORTS.replace("KEY", key)
+        count, data = await statements(account, query)
+        nodes = data["product"]["sprints"]["nodes"]
+        assert len(nodes) == sprints
+        for node in nodes:
+            report = node["report"]
+            assert (report["committed"], report["carriedOver"]) == (
+                {"count": 4, "points": 9},
+                {"count": 1, "points": 3},
+            )
+            assert report["completed"]["points"] == 6
+            assert [r["assignee"]["name"] for r in report["completed"]["requirements"]] == ["Test User"] * 3
+        counts[sprints] = count
+        tasks[sprints] = await tasks_for(account, query)
+    assert counts[2] == counts[6], f"statements grow with the sprints: {counts}"
+    # Each sprint's list of completed requirements costs one task (as a product's requirement count does in the
+    # nested query); the requirements in it, their assignees and labels cost none.
+    assert (tasks[6] - tasks[2]) / 4 <= 1, f"asyncio tasks grow faster than the sprints: {tasks}"
+    check_against_baseline("product_sprint_reports_with_completed_requirements", counts[6])
