@@ -5,13 +5,14 @@ from uuid import UUID
 
 from loaders.access import MembersByTeamLoader, ProductOverridesByUserLoader, TeamsByUserLoader
 from loaders.pagination import CountLoader, PageLoader
-from loaders.planning import SprintPointsBySprintLoader
+from loaders.planning import SprintPointsBySprintLoader, SprintReportBySprintLoader
 from loaders.rows import (
     ChildCountByRequirementLoader,
     LabelsByRequirementLoader,
     MembershipsByUserLoader,
     OrganizationByIdLoader,
     ProductByKeyLoader,
+    RequirementByIdLoader,
     RequirementByKeyLoader,
     RowByIdLoader,
     UserByIdLoader,
@@ -24,7 +25,6 @@ from prism.db.tables import (
     Label,
     Product,
     Release,
-    Requirement,
     RequirementEvent,
     Roadmap,
     RoadmapItem,
@@ -75,8 +75,8 @@ class Loaders:
         return ProductByKeyLoader(self.reader, self.organization_id)
 
     @cached_property
-    def requirement_by_id(self) -> RowByIdLoader:
-        return self._by_id(Requirement)
+    def requirement_by_id(self) -> RequirementByIdLoader:
+        return RequirementByIdLoader(self.reader, self.organization_id)
 
     @cached_property
     def requirement_by_key(self) -> RequirementByKeyLoader:
@@ -129,6 +129,10 @@ class Loaders:
     @cached_property
     def sprint_points_by_sprint(self) -> SprintPointsBySprintLoader:
         return SprintPointsBySprintLoader(self.reader, self.organization_id)
+
+    @cached_property
+    def sprint_report_by_sprint(self) -> SprintReportBySprintLoader:
+        return SprintReportBySprintLoader(self.reader, self.organization_id)
 
     @cached_property
     def team_by_id(self) -> RowByIdLoader:

@@ -1,18 +1,28 @@
-"""Loaders of sprint and release figures that are computed from their requirements."""
+"""Loaders of sprint and release figures that are computed from their requirements and their history."""
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from prism.db.tables import Requirement
+from prism.db.tables import Requirement, RequirementEvent, SprintCommitment
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
-from prism.domain.enums import RequirementStatus
+from prism.domain.enums import RequirementEventKind, RequirementStatus
+from prism.domain.sprint_report import Change, SprintReport, sprint_report
 
-__all__ = ["SprintPoints", "SprintPointsBySprintLoader"]
+__all__ = ["SprintPeriod", "SprintPoints", "SprintPointsBySprintLoader", "SprintReportBySprintLoader"]
+
+_REPORTED_KINDS = (
+    RequirementEventKind.SPRINT.value,
+    RequirementEventKind.STATUS.value,
+    RequirementEventKind.CREATED.value,
+    RequirementEventKind.ESTIMATE.value,
+)
 
 
 @dataclass(frozen=True)
@@ -50,3 +60,73 @@ class SprintPointsBySprintLoader(DataLoader[UUID, SprintPoints]):
             for row in await self._reader.all(statement)
         }
         return [found.get(i, SprintPoints()) for i in sprint_ids]
+
+
+@dataclass(frozen=True)
+class SprintPeriod:
+    """A started sprint and when it ran: what its report is computed for."""
+
+    sprint_id: UUID
+    started_at: datetime
+    closed_at: datetime | None = None
+
+
+class SprintReportBySprintLoader(DataLoader[SprintPeriod, SprintReport]):
+    """Sprint reports (prism.domain.sprint_report): two statements for every sprint asked in the same tick, one for
+    their start snapshots and one for the history of every requirement that was ever in one of them."""
+
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, periods: Sequence[SprintPeriod]) -> list[SprintReport]:
+        commitment = SprintCommitment.__table__  # type: ignore[attr-defined]
+        event = RequirementEvent.__table__  # type: ignore[attr-defined]
+        org = self._organization_id
+        sprint_ids = list(dict.fromkeys(p.sprint_id for p in periods))
+        committed: dict[UUID, dict[UUID, float | None]] = defaultdict(dict)
+        snapshot = tenant_select(
+            commitment, org, commitment.c.sprint_id, commitment.c.requirement_id, commitment.c.estimate
+        ).where(commitment.c.sprint_id.in_(sprint_ids))
+        for row in await self._reader.all(snapshot):
+            committed[row.sprint_id][row.requirement_id] = row.estimate
+        entered = tenant_select(event, org, event.c.requirement_id).where(
+            event.c.kind == RequirementEventKind.SPRINT.value, event.c.to_value.in_([str(i) for i in sprint_ids])
+        )
+        held = tenant_select(commitment, org, commitment.c.requirement_id).where(commitment.c.sprint_id.in_(sprint_ids))
+        history = (
+            tenant_select(
+                event,
+                org,
+                event.c.requirement_id,
+                event.c.kind,
+                event.c.from_value,
+                event.c.to_value,
+                event.c.created_at,
+            )
+            .where(event.c.kind.in_(_REPORTED_KINDS), event.c.requirement_id.in_(sa.union(entered, held)))
+            .order_by(event.c.created_at, event.c.id)
+        )
+        changes: dict[UUID, list[Change]] = defaultdict(list)
+        members: dict[str, set[UUID]] = defaultdict(set)
+        for row in await self._reader.all(history):
+            change = Change(
+                row.requirement_id, RequirementEventKind(row.kind), row.from_value, row.to_value, row.created_at
+            )
+            changes[row.requirement_id].append(change)
+            if change.kind is RequirementEventKind.SPRINT and change.to_value is not None:
+                members[change.to_value].add(row.requirement_id)
+        reports = []
+        for period in periods:
+            relevant = set(committed[period.sprint_id]) | members[str(period.sprint_id)]
+            reports.append(
+                sprint_report(
+                    period.sprint_id,
+                    period.started_at,
+                    period.closed_at,
+                    committed[period.sprint_id],
+                    (change for requirement in relevant for change in changes[requirement]),
+                )
+            )
+        return reports

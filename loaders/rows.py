@@ -18,6 +18,7 @@ __all__ = [
     "MembershipsByUserLoader",
     "OrganizationByIdLoader",
     "ProductByKeyLoader",
+    "RequirementByIdLoader",
     "RequirementByKeyLoader",
     "RowByIdLoader",
     "UserByIdLoader",
@@ -149,6 +150,27 @@ class ChildCountByRequirementLoader(DataLoader[UUID, int]):
         )
         counts = {row.parent_id: row.total for row in await self._reader.all(statement)}
         return [counts.get(i, 0) for i in requirement_ids]
+
+
+class RequirementByIdLoader(DataLoader[UUID, Row | None]):
+    """Requirements by id, each with its product's key as `_product_key`: a requirement reached through a relation
+    (a parent, the subject of a history event) then knows its human key without another load."""
+
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
+        requirement = Requirement.__table__  # type: ignore[attr-defined]
+        product = Product.__table__  # type: ignore[attr-defined]
+        statement = (
+            tenant_select(requirement, self._organization_id, *requirement.c, product.c.key.label("_product_key"))
+            .join(product, product.c.id == requirement.c.product_id)
+            .where(requirement.c.id.in_(ids))
+        )
+        by_id = {row.id: row for row in await self._reader.all(statement)}
+        return [by_id.get(i) for i in ids]
 
 
 class RequirementByKeyLoader(DataLoader[tuple[str, int], Row | None]):

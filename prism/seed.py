@@ -1,7 +1,8 @@
 """The demo organization: realistic data to explore PRISM with (`prism seed --demo`).
 
 Rows are written directly, in one transaction, so that history can be dated in the past: three closed sprints with
-their status changes, one active sprint, releases, a roadmap, a PRD with two versions and comments.
+their commitments, scope changes, status changes and carried-over work, one active sprint, releases, a roadmap, a
+PRD with two versions and comments.
 """
 
 import random
@@ -29,6 +30,7 @@ from prism.db.tables import (
     Roadmap,
     RoadmapItem,
     Sprint,
+    SprintCommitment,
     Team,
     TeamMember,
     User,
@@ -46,6 +48,7 @@ from prism.domain.enums import (
     Role,
     SprintState,
 )
+from prism.domain.history import stored_value
 
 __all__ = ["DEMO_EMAIL", "DEMO_PASSWORD", "DEMO_SLUG", "seed_demo"]
 
@@ -81,16 +84,33 @@ CATALOGUE: list[tuple[str, str, str, list[tuple[str, list[tuple[str, list[str]]]
             (
                 "Self-serve onboarding",
                 [
-                    ("Sign-up flow", ["Sign up with email", "Verify email address", "Invite teammates on sign-up"]),
-                    ("Workspace setup", ["Create the first product", "Import issues from CSV", "Pick a workflow"]),
+                    (
+                        "Sign-up flow",
+                        [
+                            "Sign up with email",
+                            "Verify email address",
+                            "Invite teammates on sign-up",
+                            "Sign up with SSO",
+                        ],
+                    ),
+                    (
+                        "Workspace setup",
+                        ["Create the first product", "Import issues from CSV", "Pick a workflow", "Sample data tour"],
+                    ),
                 ],
             ),
             (
                 "Planning board",
                 [
-                    ("Backlog ranking", ["Drag to rerank the backlog", "Bulk-move stories to a sprint"]),
-                    ("Sprint view", ["Show sprint burndown", "Close sprint with carry-over", "Sprint goal banner"]),
-                    ("Filters", ["Filter by label and assignee", "Save a filter as a view"]),
+                    (
+                        "Backlog ranking",
+                        ["Drag to rerank the backlog", "Bulk-move stories to a sprint", "Keyboard reranking"],
+                    ),
+                    (
+                        "Sprint view",
+                        ["Show sprint burndown", "Close sprint with carry-over", "Sprint goal banner", "Sprint report"],
+                    ),
+                    ("Filters", ["Filter by label and assignee", "Save a filter as a view", "Share a view by link"]),
                 ],
             ),
         ],
@@ -143,6 +163,21 @@ class _Builder:
     rng: random.Random
     users: list[User] = field(default_factory=list)
     rows: list[object] = field(default_factory=list)
+    planned: int = 0
+    """How many stories were planned into sprints so far."""
+
+    def commit(self, sprint: Sprint, requirement: Requirement) -> None:
+        """Record that `sprint` held `requirement` when it started, as starting it would."""
+        assert sprint.started_at is not None
+        self.rows.append(
+            SprintCommitment(
+                organization_id=self.organization_id,
+                requirement_id=requirement.id,
+                sprint_id=sprint.id,
+                estimate=requirement.estimate,
+                created_at=sprint.started_at,
+            )
+        )
 
     def event(
         self, requirement: Requirement, kind: RequirementEventKind, before: object, after: object, when: datetime
@@ -153,8 +188,8 @@ class _Builder:
                 requirement_id=requirement.id,
                 actor_id=requirement.assignee_id or self.users[0].id,
                 kind=kind.value,
-                from_value=None if before is None else str(before),
-                to_value=None if after is None else str(after),
+                from_value=stored_value(before),
+                to_value=stored_value(after),
                 created_at=when,
             )
         )
@@ -371,35 +406,68 @@ def _sprints(b: _Builder, product: Product, today: date) -> list[Sprint]:
 
 
 def _plan_into_sprints(b: _Builder, story: Requirement, sprints: list[Sprint], today: date) -> None:
-    """Walk a story through the workflow inside one sprint, recording dated events like real use would."""
-    sprint = b.rng.choice([*sprints, None])  # some stories stay in the backlog
-    if sprint is None:
+    """Walk a story through the workflow and the sprints, recording dated events like real use would.
+
+    Most stories are planned into a sprint the day before it starts (its commitment); some join after the start,
+    a few are dropped from it, and what a closed sprint did not finish is carried over to the next sprint (or, now
+    and then, back to the backlog), where it is committed again and carries on.
+    """
+    if b.rng.random() < 0.15:  # some stories stay in the backlog
         return
+    index = b.planned % len(sprints)  # in turn, so every sprint gets its share of a product's stories
+    b.planned += 1
+    sprint = sprints[index]
     assert sprint.starts_on is not None
-    assert sprint.ends_on is not None
-    story.sprint_id = sprint.id
-    day = sprint.starts_on
-    b.event(story, RequirementEventKind.SPRINT, None, sprint.id, _at(day, 9))
-    b.event(story, RequirementEventKind.ESTIMATE, None, story.estimate, _at(day, 10))
-    last_day = min(sprint.ends_on, today)
+    b.event(story, RequirementEventKind.ESTIMATE, None, story.estimate, _at(sprint.starts_on - timedelta(days=2), 11))
+    late = b.rng.random() < 0.25
+    if late:
+        day = sprint.starts_on + timedelta(days=b.rng.randint(1, 3))
+        b.event(story, RequirementEventKind.SPRINT, None, sprint.id, _at(day, 10))
+    else:
+        day = sprint.starts_on - timedelta(days=1)
+        b.event(story, RequirementEventKind.SPRINT, None, sprint.id, _at(day, 16))
+        b.commit(sprint, story)
     steps = [RequirementStatus.TODO, RequirementStatus.IN_PROGRESS, RequirementStatus.IN_REVIEW, RequirementStatus.DONE]
-    finished = sprint.state == SprintState.CLOSED.value and b.rng.random() < 0.85
-    reached = len(steps) if finished else b.rng.randint(1, 3)
     status = RequirementStatus.BACKLOG
-    for step in steps[:reached]:
-        day = min(day + timedelta(days=b.rng.randint(1, 3)), last_day)
-        when = _at(day, b.rng.randint(9, 17))
-        b.event(story, RequirementEventKind.STATUS, status.value, step.value, when)
-        status = step
-        if step == RequirementStatus.IN_PROGRESS:
-            story.started_at = when
-        if step == RequirementStatus.DONE:
-            story.completed_at = when
+    while True:
+        assert sprint.starts_on is not None
+        assert sprint.ends_on is not None
+        day = max(day, sprint.starts_on)
+        last_day = min(sprint.ends_on, today)
+        closed = sprint.state == SprintState.CLOSED.value
+        if not late and b.rng.random() < 0.07:
+            # Dropped from the sprint while it ran, back to the backlog.
+            when = _at(min(day + timedelta(days=b.rng.randint(2, 5)), last_day), 15)
+            b.event(story, RequirementEventKind.SPRINT, sprint.id, None, when)
+            story.sprint_id = None
+            break
+        finished = b.rng.random() < (0.8 if closed else 0.3)
+        reached = steps.index(status) + 1 if status in steps else 0
+        target = len(steps) if finished else max(reached, b.rng.randint(1, 3))
+        for step in steps[reached:target]:
+            day = min(day + timedelta(days=b.rng.randint(1, 3)), last_day)
+            when = _at(day, b.rng.randint(9, 17))
+            b.event(story, RequirementEventKind.STATUS, status.value, step.value, when)
+            status = step
+            if step == RequirementStatus.IN_PROGRESS:
+                story.started_at = when
+            if step == RequirementStatus.DONE:
+                story.completed_at = when
+        if not closed or status == RequirementStatus.DONE:
+            story.sprint_id = sprint.id
+            break
+        # Closing the sprint carried the unfinished story over: to the next sprint, or back to the backlog.
+        assert sprint.closed_at is not None
+        following = sprints[index + 1] if index + 1 < len(sprints) and b.rng.random() < 0.75 else None
+        b.event(
+            story, RequirementEventKind.SPRINT, sprint.id, None if following is None else following.id, sprint.closed_at
+        )
+        if following is None:
+            story.sprint_id = None
+            break
+        index, sprint, late = index + 1, following, False
+        b.commit(sprint, story)
     story.status = status.value
-    if sprint.state == SprintState.CLOSED.value and status != RequirementStatus.DONE:
-        # Closing the sprint carried the unfinished story back to the backlog.
-        b.event(story, RequirementEventKind.SPRINT, sprint.id, None, _at(sprint.ends_on, 17))
-        story.sprint_id = None
     story.updated_at = _at(day, 18)
 
 

@@ -182,17 +182,19 @@ async def load_connection(
     )
 
 
-async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any]) -> None:
+async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any], *, plain_list: bool = False) -> None:
     """Answer the Related fields the query selects on a page's nodes with one loader call per field.
 
     Without it, every node's assignee (say) would be an async resolver awaiting the same batched loader: one asyncio
     task per node and field, about a thousand for a dashboard page. The loaders still batch across sibling pages,
-    since every page of a level gets here in the same tick.
+    since every page of a level gets here in the same tick. `plain_list`: the nodes are the items of a list field
+    (`[Requirement!]!`), not of a connection, so their fields are selected directly on it.
     """
     if not nodes:
         return
     related: Mapping[str, Related] = getattr(type(nodes[0]), "related", {})
-    wanted = [name for name in _node_fields(info) if name in related] if related else []
+    selected = _list_fields(info) if plain_list else _node_fields(info)
+    wanted = [name for name in selected if name in related] if related else []
     if not wanted:
         return
     pending = []
@@ -223,6 +225,11 @@ def _node_fields(info: strawberry.Info["Context", None]) -> list[str]:
                     if edge_field.name == "node":
                         names.update((f.name, None) for f in _fields(edge_field.selections))
     return list(names)
+
+
+def _list_fields(info: strawberry.Info["Context", None]) -> list[str]:
+    """The names of the fields selected on the items of a plain list field."""
+    return list(dict.fromkeys(f.name for field in info.selected_fields for f in _fields(field.selections)))
 
 
 def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:

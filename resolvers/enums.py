@@ -87,10 +87,19 @@ class DocumentStatus(enum.Enum):
 
 @strawberry.enum(description="Which attribute of a requirement a history event records.")
 class RequirementEventKind(enum.Enum):
-    CREATED = v("CREATED", description="The requirement was created.")
-    STATUS = v("STATUS", description="Its status changed.")
-    ESTIMATE = v("ESTIMATE", description="Its estimate changed.")
-    SPRINT = v("SPRINT", description="It moved into, out of or between sprints.")
-    ASSIGNEE = v("ASSIGNEE", description="Its assignee changed.")
-    PARENT = v("PARENT", description="It moved in the hierarchy.")
-    RELEASE = v("RELEASE", description="Its release changed.")
+    CREATED = v("CREATED", description="The requirement was created (toStatus: the status it started in).")
+    STATUS = v("STATUS", description="Its status changed (fromStatus, toStatus).")
+    ESTIMATE = v("ESTIMATE", description="Its estimate changed (fromEstimate, toEstimate).")
+    SPRINT = v("SPRINT", description="It moved into, out of or between sprints (fromSprint, toSprint).")
+    ASSIGNEE = v("ASSIGNEE", description="Its assignee changed (fromAssignee, toAssignee).")
+    PARENT = v("PARENT", description="It moved in the hierarchy (fromParent, toParent).")
+    RELEASE = v("RELEASE", description="Its release changed (fromRelease, toRelease).")
+    TITLE = v("TITLE", description="Its title changed (fromTitle, toTitle).")
+    DESCRIPTION = v("DESCRIPTION", description="Its description changed; the texts are not kept in history.")
+    ACCEPTANCE_CRITERIA = v(
+        "ACCEPTANCE_CRITERIA", description="Its acceptance criteria changed; the texts are not kept in history."
+    )
+    PRIORITY = v("PRIORITY", description="Its priority changed (fromPriority, toPriority).")
+    KIND = v("KIND", description="Its kind changed, say from STORY to BUG (fromKind, toKind).")
+    LABEL_ADDED = v("LABEL_ADDED", description="A label was put on it (label).")
+    LABEL_REMOVED = v("LABEL_REMOVED", description="A label was taken off it (label).")

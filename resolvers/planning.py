@@ -1,13 +1,15 @@
 """Sprints and releases: their types, queries and mutations."""
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
 from loaders.pagination import ListSource, Order
+from loaders.planning import SprintPeriod
 from loaders.sources import (
     RELEASES_BY_PRODUCT,
     REQUIREMENTS_BY_RELEASE,
@@ -16,6 +18,7 @@ from loaders.sources import (
     StateListFilter,
 )
 from prism.domain import enums as domain
+from prism.domain import sprint_report as report
 from prism.errors import PrismError
 from prism.services import releases as release_service
 from prism.services import sprints as sprint_service
@@ -27,14 +30,17 @@ from resolvers.common import (
     Connection,
     First,
     Last,
+    Related,
     UserError,
     decode_id,
     load_connection,
+    prefetch,
     user_errors,
     user_errors_field,
 )
 from resolvers.context import Context
 from resolvers.enums import ReleaseState, SprintState
+from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite
 
@@ -48,7 +54,9 @@ __all__ = [
     "Release",
     "ReleaseFilter",
     "Sprint",
+    "SprintFigure",
     "SprintFilter",
+    "SprintReport",
     "releases_of_product",
     "sprints_of_product",
 ]
@@ -96,6 +104,86 @@ async def _requirements(
     )
 
 
+MAX_SPRINT_FIGURE_ITEMS = 200
+"""The most requirements one sprint figure lists: more than any sprint a team plans."""
+
+
+@strawberry.type(description="A set of requirements in a sprint report: how many, their story points, and which.")
+class SprintFigure:
+    count: int = strawberry.field(description="How many requirements.")
+    points: float = strawberry.field(description="Their story points (unestimated ones count 0).")
+    requirement_ids: strawberry.Private[tuple[UUID, ...]]
+
+    @classmethod
+    def from_domain(cls, figure: report.Figure) -> Self:
+        return cls(count=figure.count, points=figure.points, requirement_ids=figure.requirement_ids)
+
+    @strawberry.field(
+        description=(
+            "The requirements, in rank order, as they are now (their sprint and status may have changed since). "
+            "A requirement deleted since is left out, here and in the figures (at most 200)."
+        ),
+        graphql_type=list[RequirementType],
+        metadata=max_items(MAX_SPRINT_FIGURE_ITEMS),
+    )
+    async def requirements(self, info: Info) -> Any:
+        from resolvers.requirements import Requirement
+
+        rows = await info.context.loaders.requirement_by_id.load_many(list(self.requirement_ids))
+        found = sorted((row for row in rows if row is not None), key=lambda row: (row.rank, row.id))
+        nodes = [Requirement.from_row(row) for row in found]
+        await prefetch(info, nodes, plain_list=True)
+        return nodes
+
+
+@strawberry.type(
+    description=(
+        "What a started sprint committed to, what changed while it ran and how it ended; true after it closes and "
+        "its unfinished work moves on. committed + added - removed = completed + canceled + carriedOver, in "
+        "requirements. See the sprint rules in the API guide."
+    )
+)
+class SprintReport:
+    committed: SprintFigure = strawberry.field(
+        description="What the sprint held when it started; the points are the estimates at that moment."
+    )
+    added: SprintFigure = strawberry.field(
+        description="Requirements that entered the sprint after it started without having been committed."
+    )
+    removed: SprintFigure = strawberry.field(
+        description="Committed or added requirements that left the sprint while it ran (not moved out by the close)."
+    )
+    completed: SprintFigure = strawberry.field(description="In the sprint and DONE when it closed (or now).")
+    canceled: SprintFigure = strawberry.field(description="In the sprint and CANCELED when it closed (or now).")
+    carried_over: SprintFigure = strawberry.field(
+        description=(
+            "In the sprint and not finished when it closed: the close moved them to the backlog or the next sprint. "
+            "For an active sprint: what is not finished yet."
+        )
+    )
+    as_of: datetime | None = strawberry.field(
+        description="When the figures hold: the sprint's close; null for an active sprint (they hold now)."
+    )
+
+    @classmethod
+    def from_domain(cls, found: report.SprintReport) -> Self:
+        return cls(
+            committed=SprintFigure.from_domain(found.committed),
+            added=SprintFigure.from_domain(found.added),
+            removed=SprintFigure.from_domain(found.removed),
+            completed=SprintFigure.from_domain(found.completed),
+            canceled=SprintFigure.from_domain(found.canceled),
+            carried_over=SprintFigure.from_domain(found.carried_over),
+            as_of=found.as_of,
+        )
+
+
+def _period(sprint: "Sprint") -> SprintPeriod | None:
+    if sprint.started_at is None:
+        return None
+    return SprintPeriod(sprint_id=sprint.uuid, started_at=sprint.started_at, closed_at=sprint.closed_at)
+
+
 @strawberry.type(description="A time-box of work in one product.")
 class Sprint(LoadedNode):
     loader = "sprint_by_id"
@@ -112,6 +200,11 @@ class Sprint(LoadedNode):
     created_at: datetime = strawberry.field(description="When it was created.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
     product_id: strawberry.Private[Any]
+    prefetched: strawberry.Private[dict[str, Any] | None] = None
+
+    related: ClassVar[Mapping[str, Related]] = {
+        "report": Related("sprint_report_by_sprint", _period, SprintReport.from_domain),
+    }
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
@@ -151,13 +244,39 @@ class Sprint(LoadedNode):
             info, REQUIREMENTS_BY_SPRINT, self.uuid, filter, order_by, first, after, last, before
         )
 
-    @strawberry.field(description="Sum of the estimates of the requirements in the sprint, whatever their status.")
-    async def committed_points(self, info: Info) -> float:
-        return (await info.context.loaders.sprint_points_by_sprint.load(self.uuid)).committed
+    @strawberry.field(
+        description=(
+            "What it committed to, what was added and removed while it ran, what was completed, canceled and "
+            "carried over; null until it starts."
+        ),
+        graphql_type=SprintReport | None,
+    )
+    def report(self, info: Info) -> Any:
+        return self.related_value("report", info)
 
-    @strawberry.field(description="Sum of the estimates of the sprint's requirements that are DONE.")
+    @strawberry.field(
+        description=(
+            "Story points committed: once started, the estimates of what it held when it started (report.committed); "
+            "before, the sum of the estimates of what is planned into it now."
+        )
+    )
+    async def committed_points(self, info: Info) -> float:
+        period = _period(self)
+        if period is None:
+            return (await info.context.loaders.sprint_points_by_sprint.load(self.uuid)).committed
+        return (await info.context.loaders.sprint_report_by_sprint.load(period)).committed.points
+
+    @strawberry.field(
+        description=(
+            "Story points completed: once started, those of its requirements DONE at its close, or now while it runs "
+            "(report.completed); before, those of its requirements that are DONE."
+        )
+    )
     async def completed_points(self, info: Info) -> float:
-        return (await info.context.loaders.sprint_points_by_sprint.load(self.uuid)).completed
+        period = _period(self)
+        if period is None:
+            return (await info.context.loaders.sprint_points_by_sprint.load(self.uuid)).completed
+        return (await info.context.loaders.sprint_report_by_sprint.load(period)).completed.points
 
 
 @strawberry.type(description="A planned shipment of a product.")

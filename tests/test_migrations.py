@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -179,3 +180,155 @@ async def test_text_search_is_served_by_trigram_indexes_where_postgresql_has_pg_
         assert "ix_requirement_description_trgm" in plan, plan
     else:
         assert indexes == set()
+
+
+async def _insert_history_before_0010(conn: asyncpg.Connection, organization_id: uuid.UUID) -> uuid.UUID:
+    """An organization with one story, its history written as PRISM wrote it before migration 0010."""
+    product_id, requirement_id = uuid.uuid4(), uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO organization (id, name, slug, require_mfa, created_at) VALUES ($1, 'Old', $2, false, now())",
+        organization_id,
+        f"old-{organization_id.hex[:8]}",
+    )
+    await conn.execute(
+        "INSERT INTO product (id, organization_id, key, name, description, next_number, created_at, updated_at, "
+        "version) VALUES ($1, $2, 'OLD', 'Old', '', 2, now(), now(), 1)",
+        product_id,
+        organization_id,
+    )
+    await conn.execute(
+        "INSERT INTO requirement (id, organization_id, product_id, number, kind, title, description, "
+        "acceptance_criteria, status, priority, estimate, rank, created_at, updated_at, version) "
+        "VALUES ($1, $2, $3, 1, 'STORY', 'Old story', '', '', 'TODO', 'NONE', 1000, 'a0', now(), now(), 1)",
+        requirement_id,
+        organization_id,
+        product_id,
+    )
+    for seconds, kind, before, after in (
+        (0, "CREATED", None, "BACKLOG"),
+        (1, "ESTIMATE", None, "3.0"),
+        (2, "ESTIMATE", "3.0", "2.5"),
+        (3, "ESTIMATE", "2.5", "1000.0"),
+        (4, "STATUS", "BACKLOG", "TODO"),
+    ):
+        await conn.execute(
+            "INSERT INTO requirement_event (id, organization_id, requirement_id, kind, from_value, to_value, "
+            "created_at) VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+            uuid.uuid4(),
+            organization_id,
+            requirement_id,
+            kind,
+            before,
+            after,
+            seconds,
+        )
+    return requirement_id
+
+
+async def test_upgrading_rewrites_recorded_estimates_as_plain_numbers_even_under_forced_row_security(
+    database_of_an_unprivileged_owner: str,
+) -> None:
+    url = database_of_an_unprivileged_owner
+    await asyncio.to_thread(migrate.upgrade, url, "0009")
+    organization_id = uuid.uuid4()
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            await _insert_history_before_0010(conn, organization_id)
+        await asyncio.to_thread(migrate.upgrade, url, "head")
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            values = await conn.fetch("SELECT kind, from_value, to_value FROM requirement_event ORDER BY created_at")
+        assert [tuple(row) for row in values] == [
+            ("CREATED", None, "BACKLOG"),
+            ("ESTIMATE", None, "3"),
+            ("ESTIMATE", "3", "2.5"),
+            ("ESTIMATE", "2.5", "1000"),
+            ("STATUS", "BACKLOG", "TODO"),
+        ]
+        # The owner is bound by row-level security again once the migration is done.
+        assert await conn.fetchval("SELECT count(*) FROM requirement_event") == 0
+        assert await conn.fetchval("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'requirement_event'")
+    finally:
+        await conn.close()
+
+
+async def test_upgrading_rebuilds_the_commitments_of_sprints_started_before_from_their_history(
+    database_of_an_unprivileged_owner: str,
+) -> None:
+    url = database_of_an_unprivileged_owner
+    await asyncio.to_thread(migrate.upgrade, url, "0010")
+    organization_id, sprint_id, planned_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    committed, late, gone_before, at_start, in_planned, estimated_after = (uuid.uuid4() for _ in range(6))
+    started = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    day = timedelta(days=1)
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            await _insert_history_before_0010(conn, organization_id)
+            product_id = await conn.fetchval("SELECT id FROM product")
+            for sprint, state, began, closed in (
+                (sprint_id, "CLOSED", started, started + 10 * day),
+                (planned_id, "PLANNED", None, None),
+            ):
+                await conn.execute(
+                    "INSERT INTO sprint (id, organization_id, product_id, name, goal, state, started_at, closed_at, "
+                    "created_at, version) VALUES ($1, $2, $3, 'S', '', $4, $5, $6, now(), 1)",
+                    sprint,
+                    organization_id,
+                    product_id,
+                    state,
+                    began,
+                    closed,
+                )
+            requirements = (committed, late, gone_before, at_start, in_planned, estimated_after)
+            for number, requirement in enumerate(requirements, start=2):
+                await conn.execute(
+                    "INSERT INTO requirement (id, organization_id, product_id, number, kind, title, description, "
+                    "acceptance_criteria, status, priority, rank, created_at, updated_at, version) "
+                    "VALUES ($1, $2, $3, $4, 'STORY', 'S', '', '', 'TODO', 'NONE', $5, now(), now(), 1)",
+                    requirement,
+                    organization_id,
+                    product_id,
+                    number,
+                    f"b{number}",
+                )
+            for requirement, kind, before, after, when in (
+                (committed, "ESTIMATE", None, "3", started - 2 * day),
+                (committed, "SPRINT", None, sprint_id, started - day),
+                (committed, "ESTIMATE", "3", "5", started + day),
+                (late, "SPRINT", None, sprint_id, started + day),
+                (gone_before, "SPRINT", None, sprint_id, started - 3 * day),
+                (gone_before, "SPRINT", sprint_id, None, started - day),
+                (at_start, "SPRINT", None, sprint_id, started),
+                (in_planned, "SPRINT", None, planned_id, started),
+                # Estimated in the planning meeting right after the start (as the demo data once was).
+                (estimated_after, "SPRINT", None, sprint_id, started - day),
+                (estimated_after, "ESTIMATE", None, "2", started + timedelta(hours=1)),
+                (estimated_after, "ESTIMATE", "2", "8", started + 2 * day),
+            ):
+                await conn.execute(
+                    "INSERT INTO requirement_event (id, organization_id, requirement_id, kind, from_value, to_value, "
+                    "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    uuid.uuid4(),
+                    organization_id,
+                    requirement,
+                    kind,
+                    None if before is None else str(before),
+                    None if after is None else str(after),
+                    when,
+                )
+        await asyncio.to_thread(migrate.upgrade, url, "head")
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            rows = await conn.fetch("SELECT sprint_id, requirement_id, estimate, created_at FROM sprint_commitment")
+        assert {tuple(row) for row in rows} == {
+            (sprint_id, committed, 3.0, started),
+            (sprint_id, at_start, None, started),
+            (sprint_id, estimated_after, 2.0, started),
+        }
+        assert await conn.fetchval("SELECT count(*) FROM sprint_commitment") == 0, "row-level security is forced again"
+    finally:
+        await conn.close()

@@ -16,8 +16,18 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from prism.db.tables import Label, Product, Requirement, RequirementLabel, Sprint
-from tests.helpers import Account, GraphQLClient, insert_rows, join_organization, sign_up, uuid_of
+from prism.db.tables import Label, Product, Release, Requirement, RequirementEvent, RequirementLabel, Sprint
+from tests.helpers import (
+    Account,
+    GraphQLClient,
+    create_product,
+    create_requirement,
+    create_sprint,
+    insert_rows,
+    join_organization,
+    sign_up,
+    uuid_of,
+)
 
 BASELINE = Path(__file__).with_name("query_counts.json")
 UPDATE = os.environ.get("PRISM_UPDATE_QUERY_COUNTS") == "1"
@@ -235,3 +245,168 @@ async def test_the_nested_product_query_starts_tasks_per_product_not_per_require
     # labels and childCount of each of its 20 requirements were async fields); those are now answered from what the
     # connection loaded for the whole page at once.
     assert (large - small) / 45 <= 1, (small, large)
+
+
+HISTORY = """
+{
+  requirement(key: "KEY") {
+    history(first: 100) {
+      totalCount
+      nodes {
+        kind fromEstimate toEstimate actor { name } fromAssignee { name } toAssignee { name }
+        fromSprint { name } toSprint { name } fromRelease { name } toRelease { name }
+        fromParent { key } toParent { key } label { name }
+      }
+    }
+  }
+}
+"""
+
+
+async def a_long_history(app: Starlette, account: Account, teammate: Account, product_key: str, events: int) -> str:
+    """A story under an epic whose history holds `events` changes of every kind that points at an object, cycling
+    through two members, two sprints, two releases, two labels and two parents. Written straight to the tables."""
+    product = await create_product(account, key=product_key)
+    epic = await create_requirement(account, product["id"], "Epic", kind="EPIC")
+    other_epic = await create_requirement(account, product["id"], "Other epic", kind="EPIC")
+    story = await create_requirement(account, product["id"], "Story", parentId=epic["id"])
+    organization, product_id = uuid_of(account.organization_id), uuid_of(product["id"])
+    sprints = [
+        {"id": uuid.uuid4(), "organization_id": organization, "product_id": product_id, "name": f"S{n}"}
+        for n in range(2)
+    ]
+    releases = [
+        {"id": uuid.uuid4(), "organization_id": organization, "product_id": product_id, "name": f"R{n}"}
+        for n in range(2)
+    ]
+    labels = [{"id": uuid.uuid4(), "organization_id": organization, "name": f"{product_key}-{n}"} for n in range(2)]
+    await insert_rows(app, Sprint, sprints)
+    await insert_rows(app, Release, releases)
+    await insert_rows(app, Label, labels)
+    pairs = {
+        "ASSIGNEE": [uuid_of(account.user_id), uuid_of(teammate.user_id)],
+        "SPRINT": [row["id"] for row in sprints],
+        "RELEASE": [row["id"] for row in releases],
+        "PARENT": [uuid_of(epic["id"]), uuid_of(other_epic["id"])],
+        "LABEL_ADDED": [row["id"] for row in labels],
+        "ESTIMATE": ["3", "5"],
+    }
+    start = datetime.now(UTC)
+    rows = []
+    for n in range(events):
+        kind = list(pairs)[n % len(pairs)]
+        flip = n // len(pairs) % 2
+        before, after = pairs[kind][flip], pairs[kind][1 - flip]
+        rows.append(
+            {
+                "organization_id": organization,
+                "requirement_id": uuid_of(story["id"]),
+                "actor_id": uuid_of((account, teammate)[n % 2].user_id),
+                "kind": kind,
+                "from_value": None if kind == "LABEL_ADDED" else str(before),
+                "to_value": str(after),
+                "created_at": start + timedelta(seconds=n),
+            }
+        )
+    await insert_rows(app, RequirementEvent, rows)
+    return f"{product_key}-3"
+
+
+async def test_a_page_of_history_with_actors_and_the_objects_changed_costs_the_same_for_any_length(
+    app: Starlette, account: Account, gql: GraphQLClient, database_url: str
+) -> None:
+    teammate = await join_organization(gql, database_url, account, name="Mate")
+    short = await a_long_history(app, account, teammate, "SHORT", 6)
+    long = await a_long_history(app, account, teammate, "LONG", 96)
+    counts, tasks = {}, {}
+    for key, events in ((short, 6), (long, 96)):
+        query = HISTORY.replace("KEY", key)
+        count, data = await statements(account, query)
+        history = data["requirement"]["history"]
+        assert history["totalCount"] == events + 1  # and the CREATED event
+        changes = history["nodes"][1:]
+        assert {e["actor"]["name"] for e in changes} == {"Test User", "Mate"}
+        sprints = [e for e in changes if e["kind"] == "SPRINT"]
+        assert sprints
+        assert {(e["fromSprint"]["name"], e["toSprint"]["name"]) for e in sprints} <= {("S0", "S1"), ("S1", "S0")}
+        assert all(e["toParent"]["key"].endswith(("-1", "-2")) for e in changes if e["kind"] == "PARENT")
+        assert all(e["label"]["name"].startswith(key.split("-")[0]) for e in changes if e["kind"] == "LABEL_ADDED")
+        assert {(e["fromEstimate"], e["toEstimate"]) for e in changes if e["kind"] == "ESTIMATE"} <= {(3, 5), (5, 3)}
+        counts[events] = count
+        tasks[events] = await tasks_for(account, query)
+    assert counts[6] == counts[96], f"statements grow with the history: {counts}"
+    assert tasks[6] == tasks[96], f"asyncio tasks grow with the history: {tasks}"
+    check_against_baseline("requirement_history_with_actors_and_changed_objects", counts[96])
+
+
+SPRINT_REPORTS = """
+{
+  product(key: "KEY") {
+    sprints(first: 50) {
+      nodes {
+        name
+        report {
+          committed { count points } added { count } removed { count } carriedOver { count points }
+          completed { points requirements { key assignee { name } labels { name } } }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+async def closed_sprints(account: Account, product_key: str, sprints: int) -> None:
+    """A product with `sprints` closed sprints, each committed to four stories and closed with three of them done."""
+    product = await create_product(account, key=product_key)
+    transition = """mutation($input: TransitionRequirementInput!) {
+                      transitionRequirement(input: $input) { requirement { version } userErrors { code } }
+                    }"""
+    sprint_mutation = """mutation($id: ID!, $version: Int!) {
+                           startSprint(input: {id: $id, version: $version}) { sprint { version } userErrors { code } }
+                         }"""
+    close = """mutation($id: ID!, $version: Int!) {
+                 closeSprint(input: {id: $id, version: $version}) { userErrors { code } }
+               }"""
+    for n in range(sprints):
+        sprint = await create_sprint(account, product["id"], name=f"Sprint {n}")
+        finished = [
+            await create_requirement(
+                account, product["id"], f"Done {n}.{d}", sprintId=sprint["id"], estimate=2, assigneeId=account.user_id
+            )
+            for d in range(3)
+        ]
+        await create_requirement(account, product["id"], f"Open {n}", sprintId=sprint["id"], estimate=3)
+        started = await account(sprint_mutation, {"id": sprint["id"], "version": sprint["version"]})
+        for done in finished:
+            version = done["version"]
+            for status in ("IN_PROGRESS", "DONE"):
+                data = await account(transition, {"input": {"id": done["id"], "version": version, "status": status}})
+                version = data["transitionRequirement"]["requirement"]["version"]
+        await account(close, {"id": sprint["id"], "version": started["startSprint"]["sprint"]["version"]})
+
+
+async def test_the_reports_of_a_products_sprints_cost_the_same_for_any_number_of_sprints(account: Account) -> None:
+    await closed_sprints(account, "FEW", 2)
+    await closed_sprints(account, "MANY", 6)
+    counts, tasks = {}, {}
+    for key, sprints in (("FEW", 2), ("MANY", 6)):
+        query = SPRINT_REPORTS.replace("KEY", key)
+        count, data = await statements(account, query)
+        nodes = data["product"]["sprints"]["nodes"]
+        assert len(nodes) == sprints
+        for node in nodes:
+            report = node["report"]
+            assert (report["committed"], report["carriedOver"]) == (
+                {"count": 4, "points": 9},
+                {"count": 1, "points": 3},
+            )
+            assert report["completed"]["points"] == 6
+            assert [r["assignee"]["name"] for r in report["completed"]["requirements"]] == ["Test User"] * 3
+        counts[sprints] = count
+        tasks[sprints] = await tasks_for(account, query)
+    assert counts[2] == counts[6], f"statements grow with the sprints: {counts}"
+    # Each sprint's list of completed requirements costs one task (as a product's requirement count does in the
+    # nested query); the requirements in it, their assignees and labels cost none.
+    assert (tasks[6] - tasks[2]) / 4 <= 1, f"asyncio tasks grow faster than the sprints: {tasks}"
+    check_against_baseline("product_sprint_reports_with_completed_requirements", counts[6])

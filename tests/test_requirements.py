@@ -14,6 +14,7 @@ from tests.helpers import (
     Account,
     GraphQLClient,
     create_product,
+    create_release,
     create_requirement,
     global_id,
     insert_rows,
@@ -29,6 +30,20 @@ query($id: ID!) {
     startedAt completedAt childCount
     parent { key } assignee { id name } reporter { id } sprint { id name } release { id } labels { id name }
     history(first: 100) { totalCount nodes { kind fromValue toValue actor { id name } } }
+  }
+}
+"""
+HISTORY = """
+query($id: ID!) {
+  requirement(id: $id) {
+    history(first: 100) {
+      nodes {
+        kind actor { name } createdAt
+        fromStatus toStatus fromPriority toPriority fromKind toKind fromEstimate toEstimate fromTitle toTitle
+        fromAssignee { id } toAssignee { id } fromSprint { id } toSprint { id } fromRelease { id } toRelease { id }
+        fromParent { key } toParent { key } label { name }
+      }
+    }
   }
 }
 """
@@ -48,6 +63,15 @@ mutation($input: TransitionRequirementInput!) {
 
 async def details(account: Account, requirement_id: str) -> dict[str, Any]:
     return (await account(DETAILS, {"id": requirement_id}))["requirement"]  # type: ignore[no-any-return]
+
+
+async def history_of(account: Account, requirement_id: str) -> list[dict[str, Any]]:
+    """The requirement's events, oldest first, each with only its kind and the typed fields that are set."""
+    data = await account(HISTORY, {"id": requirement_id})
+    return [
+        {key: value for key, value in event.items() if value is not None and key not in ("actor", "createdAt")}
+        for event in data["requirement"]["history"]["nodes"]
+    ]
 
 
 async def labels_and_sprint(app: Starlette, account: Account, product_id: str, *names: str) -> tuple[list[str], str]:
@@ -198,7 +222,13 @@ async def test_an_update_changes_only_the_fields_sent(account: Account, app: Sta
     changed = await update(account, id=created["id"], version=1, title="After")
     assert changed == {"version": 2}
     after = await details(account, created["id"])
+    assert after.pop("history")["totalCount"] == before.pop("history")["totalCount"] + 1
     assert after == before | {"title": "After", "version": 2}
+    assert (await history_of(account, created["id"]))[-1] == {
+        "kind": "TITLE",
+        "fromTitle": "Before",
+        "toTitle": "After",
+    }
 
 
 async def test_null_clears_assignee_sprint_and_estimate_and_records_it(account: Account, app: Starlette) -> None:
@@ -213,21 +243,26 @@ async def test_null_clears_assignee_sprint_and_estimate_and_records_it(account: 
     assert got["description"] == "kept"
     cleared = {(e["kind"], e["toValue"]) for e in got["history"]["nodes"] if e["kind"] != "CREATED"}
     assert cleared == {
-        ("ASSIGNEE", str(uuid_of(account.user_id))),
-        ("SPRINT", str(uuid_of(sprint))),
-        ("ESTIMATE", "8.0"),
+        ("ASSIGNEE", account.user_id),
+        ("SPRINT", sprint),
+        ("ESTIMATE", "8"),
         ("ASSIGNEE", None),
         ("SPRINT", None),
         ("ESTIMATE", None),
     }
+    events = await history_of(account, created["id"])
+    assert events[-3:] == [
+        {"kind": "ESTIMATE", "fromEstimate": 8},
+        {"kind": "ASSIGNEE", "fromAssignee": {"id": account.user_id}},
+        {"kind": "SPRINT", "fromSprint": {"id": sprint}},
+    ]
 
 
 async def test_an_update_that_changes_nothing_tracked_records_no_event(account: Account) -> None:
     product = await create_product(account)
     created = await create_requirement(account, product["id"], estimate=2)
-    await update(account, id=created["id"], version=1, estimate=2, priority="URGENT")
+    await update(account, id=created["id"], version=1, estimate=2, priority="NONE", title="A story", description="")
     got = await details(account, created["id"])
-    assert got["priority"] == "URGENT"
     assert [e["kind"] for e in got["history"]["nodes"]] == ["CREATED", "ESTIMATE"]
 
 
@@ -282,10 +317,14 @@ async def test_deleting_a_requirement_moves_its_children_up_to_its_parent(accoun
         assert moves == [
             {
                 "kind": "PARENT",
-                "fromValue": str(uuid_of(feature["id"])),
-                "toValue": str(uuid_of(epic["id"])),
+                "fromValue": feature["id"],
+                "toValue": epic["id"],
                 "actor": {"id": account.user_id, "name": "Test User"},
             }
+        ]
+        # The deleted parent can no longer be shown: its global id stays in fromValue, fromParent is null.
+        assert [e for e in await history_of(account, child["id"]) if e["kind"] == "PARENT"] == [
+            {"kind": "PARENT", "toParent": {"key": "TREE-1"}}
         ]
     assert (await details(account, epic["id"]))["childCount"] == 2
     gone = await account.run("query($id: ID!) { requirement(id: $id) { key } }", {"id": feature["id"]})
@@ -320,8 +359,12 @@ async def test_moving_in_the_hierarchy_changes_the_parent_and_records_it(account
     assert top["moveRequirement"]["requirement"] == {"parent": None, "version": 3}
     history = (await details(account, story["id"]))["history"]["nodes"]
     assert [(e["kind"], e["fromValue"], e["toValue"]) for e in history if e["kind"] == "PARENT"] == [
-        ("PARENT", str(uuid_of(first["id"])), str(uuid_of(second["id"]))),
-        ("PARENT", str(uuid_of(second["id"])), None),
+        ("PARENT", first["id"], second["id"]),
+        ("PARENT", second["id"], None),
+    ]
+    assert [e for e in await history_of(account, story["id"]) if e["kind"] == "PARENT"] == [
+        {"kind": "PARENT", "fromParent": {"key": "MOVE-1"}, "toParent": {"key": "MOVE-2"}},
+        {"kind": "PARENT", "fromParent": {"key": "MOVE-2"}},
     ]
     counts = await account(
         "query($a: ID!, $b: ID!) { a: requirement(id: $a) { childCount } b: requirement(id: $b) { childCount } }",
@@ -451,6 +494,110 @@ async def test_the_history_names_the_member_who_made_each_change(
     await transition(teammate, created["id"], 1, "TODO")
     history = (await details(account, created["id"]))["history"]["nodes"]
     assert [(e["kind"], e["actor"]["name"]) for e in history] == [("CREATED", "Test User"), ("STATUS", "Grace")]
+
+
+async def test_every_visible_change_is_recorded_with_its_values_as_objects_and_numbers(
+    account: Account, app: Starlette, gql: GraphQLClient, database_url: str
+) -> None:
+    teammate = await join_organization(gql, database_url, account, name="Grace")
+    product = await create_product(account, key="FEED")
+    (ux, backend, api), sprint = await labels_and_sprint(app, account, product["id"], "ux", "backend", "api")
+    release = await create_release(account, product["id"])
+    epic = await create_requirement(account, product["id"], "Epic", kind="EPIC")
+    created = await create_requirement(account, product["id"], "Draft", estimate=3, priority="LOW", labelIds=[ux])
+    await update(
+        account,
+        id=created["id"],
+        version=1,
+        title="Export as CSV",
+        description="Every column.",
+        acceptanceCriteria="- opens in a spreadsheet",
+        priority="HIGH",
+        kind="BUG",
+        estimate=2.5,
+        assigneeId=teammate.user_id,
+        sprintId=sprint,
+        releaseId=release["id"],
+        labelIds=[api, backend],
+    )
+    move = "mutation($input: MoveRequirementInput!) { moveRequirement(input: $input) { userErrors { code } } }"
+    await account(move, {"input": {"id": created["id"], "version": 2, "parentId": epic["id"]}})
+    await transition(account, created["id"], 3, "TODO")
+
+    events = await history_of(account, created["id"])
+    # Events written by one mutation share its moment; their order among themselves is not part of the contract.
+    assert sorted(events[:2], key=repr) == [
+        {"kind": "CREATED", "toStatus": "BACKLOG"},
+        {"kind": "ESTIMATE", "toEstimate": 3},
+    ]
+    assert sorted(events[2:-2], key=repr) == sorted(
+        [
+            {"kind": "TITLE", "fromTitle": "Draft", "toTitle": "Export as CSV"},
+            {"kind": "DESCRIPTION"},
+            {"kind": "ACCEPTANCE_CRITERIA"},
+            {"kind": "PRIORITY", "fromPriority": "LOW", "toPriority": "HIGH"},
+            {"kind": "KIND", "fromKind": "STORY", "toKind": "BUG"},
+            {"kind": "ESTIMATE", "fromEstimate": 3, "toEstimate": 2.5},
+            {"kind": "ASSIGNEE", "toAssignee": {"id": teammate.user_id}},
+            {"kind": "SPRINT", "toSprint": {"id": sprint}},
+            {"kind": "RELEASE", "toRelease": {"id": release["id"]}},
+            {"kind": "LABEL_REMOVED", "label": {"name": "ux"}},
+            {"kind": "LABEL_ADDED", "label": {"name": "api"}},
+            {"kind": "LABEL_ADDED", "label": {"name": "backend"}},
+        ],
+        key=repr,
+    )
+    assert events[-2:] == [
+        {"kind": "PARENT", "toParent": {"key": "FEED-1"}},
+        {"kind": "STATUS", "fromStatus": "BACKLOG", "toStatus": "TODO"},
+    ]
+    # The deprecated text values never show a database id, and numbers are written as numbers.
+    nodes = (await details(account, created["id"]))["history"]["nodes"]
+    texts = {(e["kind"], e["fromValue"], e["toValue"]) for e in nodes}
+    assert {t for t in texts if t[0] in ("ESTIMATE", "ASSIGNEE", "SPRINT", "RELEASE", "PARENT", "LABEL_REMOVED")} == {
+        ("ESTIMATE", None, "3"),
+        ("ESTIMATE", "3", "2.5"),
+        ("ASSIGNEE", None, teammate.user_id),
+        ("SPRINT", None, sprint),
+        ("RELEASE", None, release["id"]),
+        ("PARENT", None, epic["id"]),
+        ("LABEL_REMOVED", ux, None),
+    }
+
+
+async def test_an_edit_that_keeps_a_value_records_nothing_for_it(account: Account, app: Starlette) -> None:
+    product = await create_product(account)
+    (a, b), sprint = await labels_and_sprint(app, account, product["id"], "a", "b")
+    created = await create_requirement(
+        account, product["id"], "Same", description="d", priority="LOW", sprintId=sprint, labelIds=[a, b]
+    )
+    before = len(await history_of(account, created["id"]))
+    await update(
+        account,
+        id=created["id"],
+        version=1,
+        title="Same",
+        description="d",
+        priority="LOW",
+        kind="STORY",
+        sprintId=sprint,
+        labelIds=[b, a],
+    )
+    assert len(await history_of(account, created["id"])) == before
+
+
+async def test_a_kind_must_still_fit_its_parent_and_children(account: Account) -> None:
+    product = await create_product(account)
+    story = await create_requirement(account, product["id"], "Story")
+    task = await create_requirement(account, product["id"], "Task", kind="TASK", parentId=story["id"])
+    for target, kind in ((task, "FEATURE"), (story, "BUG")):
+        data = await account(UPDATE, {"input": {"id": target["id"], "version": 1, "kind": kind}})
+        assert [(e["field"], e["code"]) for e in data["updateRequirement"]["userErrors"]] == [
+            (["input", "kind"], "INVALID_PARENT")
+        ]
+    assert [e["kind"] for e in await history_of(account, story["id"])] == ["CREATED"]
+    assert (await update(account, id=story["id"], version=1, kind="FEATURE")) == {"version": 2}
+    assert (await details(account, story["id"]))["kind"] == "FEATURE"
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from typing import Any
 
-from strawberry import relay
-
 from tests.helpers import Account, assert_not_found, create_product, create_requirement, create_sprint
 
 SPRINT_FIELDS = "id name goal startsOn endsOn capacity state startedAt closedAt version product { id }"
@@ -30,18 +28,13 @@ REQUIREMENT = """
 query($id: ID!) {
   requirement(id: $id) {
     version status sprint { id }
-    history { nodes { kind fromValue toValue actor { id } } }
+    history { nodes { kind fromValue toValue fromSprint { id } toSprint { id } actor { id } } }
   }
 }"""
 TRANSITION = """
 mutation($input: TransitionRequirementInput!) {
   transitionRequirement(input: $input) { requirement { version status } userErrors { code } }
 }"""
-
-
-def uuid_of(global_id: str) -> str:
-    """The row UUID inside a global id, as history events record it."""
-    return relay.GlobalID.from_id(global_id).node_id
 
 
 async def start(account: Account, sprint: dict[str, Any]) -> dict[str, Any]:
@@ -226,15 +219,24 @@ async def test_closing_a_sprint_moves_unfinished_stories_to_the_backlog(account:
     sprint_events = [e for e in moved["history"]["nodes"] if e["kind"] == "SPRINT"]
     assert sprint_events[-1] == {
         "kind": "SPRINT",
-        "fromValue": uuid_of(sprint["id"]),
+        "fromValue": sprint["id"],
         "toValue": None,
+        "fromSprint": {"id": sprint["id"]},
+        "toSprint": None,
         "actor": {"id": account.user_id},
     }
     for finished in (done_story, canceled_story):
         kept = (await account(REQUIREMENT, {"id": finished["id"]}))["requirement"]
         assert kept["sprint"] == {"id": sprint["id"]}
         assert [e for e in kept["history"]["nodes"] if e["kind"] == "SPRINT"] == [
-            {"kind": "SPRINT", "fromValue": None, "toValue": uuid_of(sprint["id"]), "actor": {"id": account.user_id}}
+            {
+                "kind": "SPRINT",
+                "fromValue": None,
+                "toValue": sprint["id"],
+                "fromSprint": None,
+                "toSprint": {"id": sprint["id"]},
+                "actor": {"id": account.user_id},
+            }
         ]
     untouched = (await account(REQUIREMENT, {"id": elsewhere["id"]}))["requirement"]
     assert untouched["version"] == elsewhere["version"]
@@ -256,9 +258,9 @@ async def test_closing_a_sprint_can_move_unfinished_stories_to_a_named_sprint(ac
         moved = (await account(REQUIREMENT, {"id": story["id"]}))["requirement"]
         assert moved["sprint"] == {"id": next_sprint["id"]}
         assert moved["version"] == story["version"] + 1
-        assert [e["toValue"] for e in moved["history"]["nodes"] if e["kind"] == "SPRINT"] == [
-            uuid_of(sprint["id"]),
-            uuid_of(next_sprint["id"]),
+        assert [e["toSprint"] for e in moved["history"]["nodes"] if e["kind"] == "SPRINT"] == [
+            {"id": sprint["id"]},
+            {"id": next_sprint["id"]},
         ]
     listed = await account(
         "query($id: ID!) { sprint(id: $id) { state requirements { totalCount } } }", {"id": next_sprint["id"]}
@@ -479,3 +481,141 @@ async def test_work_cannot_be_planned_into_a_closed_sprint(account: Account) -> 
     )
     assert updated["updateRequirement"]["userErrors"] == [{"field": ["input", "sprintId"], "code": "INVALID_STATE"}]
     assert (await account(REQUIREMENT, {"id": story["id"]}))["requirement"]["sprint"] is None
+
+
+# The sprint report: commitments kept
+
+REPORT = """
+query($id: ID!) {
+  sprint(id: $id) {
+    state committedPoints completedPoints
+    report {
+      asOf
+      committed { count points requirements { title } }
+      added { count points requirements { title } }
+      removed { count points requirements { title } }
+      completed { count points requirements { title } }
+      canceled { count points requirements { title } }
+      carriedOver { count points requirements { title } }
+    }
+  }
+}"""
+EDIT = """
+mutation($input: UpdateRequirementInput!) {
+  updateRequirement(input: $input) { requirement { version } userErrors { code } }
+}"""
+
+
+def figure(titles: list[str], points: float) -> dict[str, Any]:
+    return {"count": len(titles), "points": points, "requirements": [{"title": t} for t in titles]}
+
+
+async def edit(account: Account, requirement: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """Update a requirement from its latest version; returns it with the new version."""
+    current = (await account(REQUIREMENT, {"id": requirement["id"]}))["requirement"]
+    data = await account(EDIT, {"input": {"id": requirement["id"], "version": current["version"], **changes}})
+    assert data["updateRequirement"]["userErrors"] == [], data
+    return requirement | data["updateRequirement"]["requirement"]
+
+
+async def report_of(account: Account, sprint_id: str) -> dict[str, Any]:
+    return (await account(REPORT, {"id": sprint_id}))["sprint"]  # type: ignore[no-any-return]
+
+
+async def latest(account: Account, requirement: dict[str, Any]) -> dict[str, Any]:
+    return requirement | {"version": (await account(REQUIREMENT, {"id": requirement["id"]}))["requirement"]["version"]}
+
+
+async def test_a_closed_sprint_keeps_what_it_committed_to_and_how_it_ended_after_its_work_moves_on(
+    account: Account,
+) -> None:
+    product = await create_product(account)
+    sprint = await create_sprint(account, product["id"], name="One")
+    following = await create_sprint(account, product["id"], name="Two")
+    shipped = await create_requirement(account, product["id"], title="Shipped", sprintId=sprint["id"], estimate=3)
+    also = await create_requirement(account, product["id"], title="Also shipped", sprintId=sprint["id"], estimate=5)
+    slipped = await create_requirement(account, product["id"], title="Slipped", sprintId=sprint["id"], estimate=2)
+    dropped = await create_requirement(account, product["id"], title="Dropped", sprintId=sprint["id"], estimate=1)
+    urgent = await create_requirement(account, product["id"], title="Urgent", estimate=8)
+    planned = await report_of(account, sprint["id"])
+    assert (planned["report"], planned["committedPoints"], planned["completedPoints"]) == (None, 11.0, 0.0)
+
+    sprint = await start(account, sprint)
+    await edit(account, urgent, sprintId=sprint["id"])  # added after the start
+    await edit(account, dropped, sprintId=None)  # removed while it runs
+    await edit(account, slipped, estimate=3)  # re-estimated: the commitment keeps the estimate at the start
+    await finish(account, await latest(account, shipped))
+    await finish(account, await latest(account, also))
+    data = await account(
+        CLOSE, {"input": {"id": sprint["id"], "version": sprint["version"], "moveUnfinishedTo": following["id"]}}
+    )
+    assert data["closeSprint"]["movedCount"] == 2
+
+    expected = {
+        "state": "CLOSED",
+        "committedPoints": 11.0,
+        "completedPoints": 8.0,
+        "report": {
+            "asOf": data["closeSprint"]["sprint"]["closedAt"],
+            "committed": figure(["Shipped", "Also shipped", "Slipped", "Dropped"], 11.0),
+            "added": figure(["Urgent"], 8.0),
+            "removed": figure(["Dropped"], 1.0),
+            "completed": figure(["Shipped", "Also shipped"], 8.0),
+            "canceled": figure([], 0.0),
+            "carriedOver": figure(["Slipped", "Urgent"], 11.0),
+        },
+    }
+    assert await report_of(account, sprint["id"]) == expected
+
+    # The carried-over work is the next sprint's commitment; finishing it there, moving shipped work elsewhere and
+    # re-estimating changes nothing in the closed sprint's report.
+    following = await start(account, following)
+    await finish(account, await latest(account, slipped))
+    await edit(account, shipped, sprintId=None, estimate=13)
+    await edit(account, urgent, estimate=1)
+    await account(CLOSE, {"input": {"id": following["id"], "version": following["version"]}})
+    assert await report_of(account, sprint["id"]) == expected
+    second = (await report_of(account, following["id"]))["report"]
+    assert second["committed"] == figure(["Slipped", "Urgent"], 11.0)
+    assert second["completed"] == figure(["Slipped"], 3.0)
+    assert second["carriedOver"] == figure(["Urgent"], 1.0)
+    assert (second["added"]["count"], second["removed"]["count"]) == (0, 0)
+
+
+async def test_an_active_sprint_reports_its_scope_and_progress_so_far(account: Account) -> None:
+    product = await create_product(account)
+    sprint = await create_sprint(account, product["id"])
+    done = await create_requirement(account, product["id"], title="Done", sprintId=sprint["id"], estimate=2)
+    canceled = await create_requirement(account, product["id"], title="Canceled", sprintId=sprint["id"], estimate=3)
+    await create_requirement(account, product["id"], title="Open", sprintId=sprint["id"], estimate=5)
+    sprint = await start(account, sprint)
+    await create_requirement(account, product["id"], title="Late", sprintId=sprint["id"])
+    await finish(account, await latest(account, done))
+    await finish(account, await latest(account, canceled), "CANCELED")
+    got = await report_of(account, sprint["id"])
+    assert (got["state"], got["committedPoints"], got["completedPoints"]) == ("ACTIVE", 10.0, 2.0)
+    assert got["report"] == {
+        "asOf": None,
+        "committed": figure(["Done", "Canceled", "Open"], 10.0),
+        "added": figure(["Late"], 0.0),
+        "removed": figure([], 0.0),
+        "completed": figure(["Done"], 2.0),
+        "canceled": figure(["Canceled"], 3.0),
+        "carriedOver": figure(["Open", "Late"], 5.0),
+    }
+
+
+async def test_work_that_leaves_a_sprint_and_comes_back_is_neither_added_nor_removed(account: Account) -> None:
+    product = await create_product(account)
+    sprint = await create_sprint(account, product["id"])
+    story = await create_requirement(account, product["id"], title="Back again", sprintId=sprint["id"], estimate=3)
+    sprint = await start(account, sprint)
+    await edit(account, story, sprintId=None)
+    await edit(account, story, sprintId=sprint["id"])
+    brief = await create_requirement(account, product["id"], title="Came and went", sprintId=sprint["id"], estimate=1)
+    await edit(account, brief, sprintId=None)
+    report = (await report_of(account, sprint["id"]))["report"]
+    assert report["committed"] == figure(["Back again"], 3.0)
+    assert report["added"] == figure(["Came and went"], 1.0)
+    assert report["removed"] == figure(["Came and went"], 1.0)
+    assert report["carriedOver"] == figure(["Back again"], 3.0)

@@ -36,6 +36,7 @@ __all__ = [
     "Roadmap",
     "RoadmapItem",
     "Sprint",
+    "SprintCommitment",
     "Team",
     "TeamMember",
     "User",
@@ -51,6 +52,7 @@ TENANT_TABLES = (
     "requirement_label",
     "requirement_event",
     "sprint",
+    "sprint_commitment",
     "release",
     "roadmap",
     "roadmap_item",
@@ -189,6 +191,22 @@ class Sprint(SQLModel, table=True):
     version: int = Field(default=1)
 
 
+class SprintCommitment(SQLModel, table=True):
+    """A requirement a sprint held when it started, with its estimate then: what the team committed to.
+
+    Written once, by starting the sprint; the sprint report compares it with the history of what happened next.
+    """
+
+    __tablename__ = "sprint_commitment"
+    __table_args__ = (sa.Index("ix_sprint_commitment_organization_id_sprint_id", "organization_id", "sprint_id"),)
+
+    organization_id: UUID = tenant_fk()
+    requirement_id: UUID = Field(foreign_key="requirement.id", ondelete="CASCADE", primary_key=True)
+    sprint_id: UUID = Field(foreign_key="sprint.id", ondelete="CASCADE", primary_key=True)
+    estimate: float | None = None
+    created_at: datetime = created_at_field()
+
+
 class Release(SQLModel, table=True):
     """A planned shipment of a product."""
 
@@ -262,7 +280,10 @@ class RequirementLabel(SQLModel, table=True):
 
 
 class RequirementEvent(SQLModel, table=True):
-    """One change of a requirement's status, estimate, sprint, assignee, parent or release: its history."""
+    """One change of a requirement people can see (status, title, labels, sprint...): its history.
+
+    `from_value` and `to_value` hold what the attribute held before and after, as prism.domain.history keeps them.
+    """
 
     __tablename__ = "requirement_event"
     __table_args__ = (
@@ -272,6 +293,13 @@ class RequirementEvent(SQLModel, table=True):
             "requirement_id",
             "created_at",
         ),
+        # The requirements that ever entered a sprint, for its report.
+        sa.Index(
+            "ix_requirement_event_organization_id_to_value_sprint",
+            "organization_id",
+            "to_value",
+            postgresql_where=sa.text("kind = 'SPRINT'"),
+        ),
         enum_check("kind", RequirementEventKind, "kind"),
     )
 
@@ -279,9 +307,9 @@ class RequirementEvent(SQLModel, table=True):
     organization_id: UUID = tenant_fk()
     requirement_id: UUID = Field(foreign_key="requirement.id", ondelete="CASCADE")
     actor_id: UUID | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
-    kind: str = Field(max_length=16)
-    from_value: str | None = Field(default=None, max_length=64)
-    to_value: str | None = Field(default=None, max_length=64)
+    kind: str = Field(max_length=32)
+    from_value: str | None = Field(default=None, max_length=255)
+    to_value: str | None = Field(default=None, max_length=255)
     created_at: datetime = created_at_field()
 
 

@@ -1,7 +1,9 @@
 """Requirements: create, edit, delete, move in the hierarchy, rerank and move through the workflow.
 
-Every change of status, estimate, sprint, assignee, parent or release is recorded as a requirement_event in the same
-transaction; burndown, cycle time and history read those events.
+Every change people see is recorded as a requirement_event in the same transaction: title, description, acceptance
+criteria, priority, kind, labels added and removed, parent, sprint, release, assignee, status and estimate (not the
+rank: reordering is not a change of the requirement). History, sprint reports and burndown read those events;
+prism.domain.history says how their values are kept.
 """
 
 from collections.abc import Sequence
@@ -30,6 +32,7 @@ from prism.db.tables import (
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus, SprintState
+from prism.domain.history import WITHOUT_VALUES, stored_value
 from prism.domain.workflow import can_nest, can_transition
 from prism.errors import Code, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
@@ -67,15 +70,12 @@ class RequirementChanges:
     description: Any = UNSET
     acceptance_criteria: Any = UNSET
     priority: Any = UNSET
+    kind: Any = UNSET
     estimate: Any = UNSET
     assignee_id: Any = UNSET
     sprint_id: Any = UNSET
     release_id: Any = UNSET
     label_ids: Any = UNSET
-
-
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 class RequirementService:
@@ -91,16 +91,26 @@ class RequirementService:
         return self._viewer.organization_id
 
     def _event(
-        self, requirement: Requirement, kind: RequirementEventKind, before: object, after: object
+        self, requirement: Requirement | UUID, kind: RequirementEventKind, before: object, after: object
     ) -> RequirementEvent:
+        keep = kind not in WITHOUT_VALUES
         return RequirementEvent(
             organization_id=self._org,
-            requirement_id=requirement.id,
+            requirement_id=requirement if isinstance(requirement, UUID) else requirement.id,
             actor_id=self._viewer.user_id,
             kind=kind.value,
-            from_value=_text(before),
-            to_value=_text(after),
+            from_value=stored_value(before) if keep else None,
+            to_value=stored_value(after) if keep else None,
         )
+
+    def _change(
+        self, session: AsyncSession, requirement: Requirement, attribute: str, kind: RequirementEventKind, value: Any
+    ) -> None:
+        """Set an attribute and record the change, unless it already holds that value."""
+        before = getattr(requirement, attribute)
+        if before != value:
+            setattr(requirement, attribute, value)
+            session.add(self._event(requirement, kind, before, value))
 
     async def create(self, draft: RequirementDraft) -> Requirement:
         """Create a requirement at the bottom of its product's ranking, with the product's next number."""
@@ -165,19 +175,30 @@ class RequirementService:
             await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")
             if changes.title is not UNSET:
-                requirement.title = clean_text(changes.title or "", "title", max_length=255)
+                title = clean_text(changes.title or "", "title", max_length=255)
+                self._change(session, requirement, "title", RequirementEventKind.TITLE, title)
             if changes.description is not UNSET:
-                requirement.description = clean_text(
-                    changes.description or "", "description", max_length=50_000, required=False
-                )
+                description = clean_text(changes.description or "", "description", max_length=50_000, required=False)
+                self._change(session, requirement, "description", RequirementEventKind.DESCRIPTION, description)
             if changes.acceptance_criteria is not UNSET:
-                requirement.acceptance_criteria = clean_text(
+                criteria = clean_text(
                     changes.acceptance_criteria or "", "acceptanceCriteria", max_length=20_000, required=False
+                )
+                self._change(
+                    session, requirement, "acceptance_criteria", RequirementEventKind.ACCEPTANCE_CRITERIA, criteria
                 )
             if changes.priority is not UNSET:
                 if changes.priority is None:
                     raise ValidationError("priority cannot be null; use NONE.", field="priority")
-                requirement.priority = Priority(changes.priority).value
+                priority = Priority(changes.priority).value
+                self._change(session, requirement, "priority", RequirementEventKind.PRIORITY, priority)
+            if changes.kind is not UNSET:
+                if changes.kind is None:
+                    raise ValidationError("kind cannot be null.", field="kind")
+                kind = RequirementKind(changes.kind)
+                if kind.value != requirement.kind:
+                    await self._check_kind_fits(session, requirement, kind)
+                self._change(session, requirement, "kind", RequirementEventKind.KIND, kind.value)
             await self._check_references(
                 session,
                 requirement.product_id,
@@ -185,31 +206,19 @@ class RequirementService:
                 None if changes.sprint_id is UNSET else changes.sprint_id,
                 None if changes.release_id is UNSET else changes.release_id,
             )
+            if changes.estimate is not UNSET:
+                estimate = check_number(changes.estimate, "estimate", minimum=0, maximum=ESTIMATE_MAX)
+                self._change(session, requirement, "estimate", RequirementEventKind.ESTIMATE, estimate)
             tracked: list[tuple[str, RequirementEventKind, Any]] = [
-                ("estimate", RequirementEventKind.ESTIMATE, changes.estimate),
                 ("assignee_id", RequirementEventKind.ASSIGNEE, changes.assignee_id),
                 ("sprint_id", RequirementEventKind.SPRINT, changes.sprint_id),
                 ("release_id", RequirementEventKind.RELEASE, changes.release_id),
             ]
-            for attribute, kind, value in tracked:
-                if value is UNSET:
-                    continue
-                if attribute == "estimate":
-                    value = check_number(value, "estimate", minimum=0, maximum=ESTIMATE_MAX)
-                before = getattr(requirement, attribute)
-                if before != value:
-                    setattr(requirement, attribute, value)
-                    session.add(self._event(requirement, kind, before, value))
+            for attribute, event_kind, value in tracked:
+                if value is not UNSET:
+                    self._change(session, requirement, attribute, event_kind, value)
             if changes.label_ids is not UNSET:
-                if len(changes.label_ids or ()) > MAX_LABELS:
-                    raise ValidationError(f"A requirement takes at most {MAX_LABELS} labels.", field="labelIds")
-                await session.exec(
-                    sa.delete(RequirementLabel).where(  # type: ignore[call-overload]
-                        col(RequirementLabel.organization_id) == self._org,
-                        col(RequirementLabel.requirement_id) == requirement.id,
-                    )
-                )
-                await self._set_labels(session, requirement, changes.label_ids or ())
+                await self._replace_labels(session, requirement, changes.label_ids or ())
             self._touch(session, requirement)
         return requirement
 
@@ -227,14 +236,7 @@ class RequirementService:
             )
             # A child's new parent is a change of its own, recorded in its history like any other move.
             session.add_all(
-                RequirementEvent(
-                    organization_id=self._org,
-                    requirement_id=child_id,
-                    actor_id=self._viewer.user_id,
-                    kind=RequirementEventKind.PARENT.value,
-                    from_value=_text(requirement.id),
-                    to_value=_text(requirement.parent_id),
-                )
+                self._event(child_id, RequirementEventKind.PARENT, requirement.id, requirement.parent_id)
                 for child_id in moved.scalars().all()
             )
             record(
@@ -325,7 +327,7 @@ class RequirementService:
                     field="status",
                     code=Code.INVALID_TRANSITION,
                 )
-            session.add(self._event(requirement, RequirementEventKind.STATUS, current.value, status.value))
+            session.add(self._event(requirement, RequirementEventKind.STATUS, current, status))
             requirement.status = status.value
             now = utcnow()
             if status == RequirementStatus.IN_PROGRESS and requirement.started_at is None:
@@ -346,6 +348,29 @@ class RequirementService:
             raise ValidationError(
                 f"A {kind.value} cannot sit under a {parent.kind}.", field="parentId", code=Code.INVALID_PARENT
             )
+
+    async def _check_kind_fits(self, session: AsyncSession, requirement: Requirement, kind: RequirementKind) -> None:
+        """A new kind must still sit under the requirement's parent and still hold each of its children."""
+        if requirement.parent_id is not None:
+            parent = await get_owned(session, Requirement, requirement.parent_id, self._org, "kind")
+            if not can_nest(RequirementKind(parent.kind), kind):
+                raise ValidationError(
+                    f"A {kind.value} cannot sit under its parent, a {parent.kind}.",
+                    field="kind",
+                    code=Code.INVALID_PARENT,
+                )
+        child_kinds = (
+            await session.exec(
+                tenant_select(Requirement, self._org, Requirement.kind)
+                .where(Requirement.parent_id == requirement.id)
+                .distinct()
+            )
+        ).all()
+        for child_kind in sorted(child_kinds):
+            if not can_nest(kind, RequirementKind(child_kind)):
+                raise ValidationError(
+                    f"A {kind.value} cannot hold its {child_kind} children.", field="kind", code=Code.INVALID_PARENT
+                )
 
     async def _ancestors(self, session: AsyncSession, requirement_id: UUID) -> set[UUID]:
         """Every ancestor of a requirement, found with one recursive query."""
@@ -402,3 +427,31 @@ class RequirementService:
             RequirementLabel(organization_id=self._org, requirement_id=requirement.id, label_id=label_id)
             for label_id in unique
         )
+
+    async def _replace_labels(self, session: AsyncSession, requirement: Requirement, label_ids: Sequence[UUID]) -> None:
+        """Give a requirement exactly these labels, recording each one added and each one removed."""
+        if len(label_ids) > MAX_LABELS:
+            raise ValidationError(f"A requirement takes at most {MAX_LABELS} labels.", field="labelIds")
+        wanted = list(dict.fromkeys(label_ids))
+        current = set(
+            (
+                await session.exec(
+                    tenant_select(RequirementLabel, self._org, RequirementLabel.label_id).where(
+                        RequirementLabel.requirement_id == requirement.id
+                    )
+                )
+            ).all()
+        )
+        removed = sorted(current - set(wanted))
+        added = [label_id for label_id in wanted if label_id not in current]
+        if removed:
+            await session.exec(
+                sa.delete(RequirementLabel).where(  # type: ignore[call-overload]
+                    col(RequirementLabel.organization_id) == self._org,
+                    col(RequirementLabel.requirement_id) == requirement.id,
+                    col(RequirementLabel.label_id).in_(removed),
+                )
+            )
+        await self._set_labels(session, requirement, added)
+        session.add_all(self._event(requirement, RequirementEventKind.LABEL_REMOVED, i, None) for i in removed)
+        session.add_all(self._event(requirement, RequirementEventKind.LABEL_ADDED, None, i) for i in added)

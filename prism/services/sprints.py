@@ -1,7 +1,9 @@
 """Sprints: plan, edit, start and close the time-boxes of a product.
 
-A product runs at most one ACTIVE sprint. Closing a sprint moves its unfinished requirements to the backlog or to
-another sprint of the product, and records each move as a SPRINT requirement_event in the same transaction.
+A product runs at most one ACTIVE sprint. Starting a sprint records what it holds then, with the estimates
+(sprint_commitment): what the team committed to. Closing it moves its unfinished requirements to the backlog or to
+another sprint of the product, and records each move as a SPRINT requirement_event in the same transaction. The
+sprint report (prism.domain.sprint_report) reads both.
 """
 
 from dataclasses import dataclass
@@ -16,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
-from prism.db.tables import Product, Requirement, RequirementEvent, Sprint
+from prism.db.tables import Product, Requirement, RequirementEvent, Sprint, SprintCommitment
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementEventKind, RequirementStatus, SprintState
@@ -169,10 +171,25 @@ class SprintService:
                     field="id",
                     code=Code.INVALID_STATE,
                 )
+            now = utcnow()
             sprint.state = SprintState.ACTIVE.value
-            sprint.started_at = utcnow()
+            sprint.started_at = now
             sprint.version += 1
             session.add(sprint)
+            await session.exec(
+                sa.insert(SprintCommitment).from_select(  # type: ignore[call-overload]
+                    ["organization_id", "requirement_id", "sprint_id", "estimate", "created_at"],
+                    tenant_select(
+                        Requirement,
+                        self._org,
+                        sa.literal(self._org, sa.Uuid),
+                        Requirement.id,
+                        sa.literal(sprint.id, sa.Uuid),
+                        Requirement.estimate,
+                        sa.literal(now, sa.DateTime(timezone=True)),
+                    ).where(Requirement.sprint_id == sprint.id),
+                )
+            )
         return sprint
 
     async def close(self, sprint_id: UUID, version: int, *, move_to: UUID | None = None) -> SprintClosure:
