@@ -38,6 +38,7 @@ def database_url(settings: Settings) -> Iterator[str]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="prism", prog_name="prism", message="%(prog)s %(version)s")
 def main() -> None:
     """PRISM: an AI-powered product-management platform served as a GraphQL API.
 
