@@ -5,11 +5,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from prism.config import Settings
+
+if TYPE_CHECKING:
+    from prism.db.migrate import MigrationStatus
 
 __all__ = ["main", "server_options"]
 
@@ -149,12 +152,33 @@ def ensure_app_role(name: str) -> None:
 
 
 @db.command()
-def current() -> None:
-    """Print the revision the database is at."""
+@click.option("--check", is_flag=True, help="Exit with status 1 unless the database is at head.")
+def current(check: bool) -> None:
+    """Print the revision the database is at, and the migrations it still needs."""
     from prism.db import migrate
 
     with database_url(Settings()) as url:
-        click.echo(migrate.current_revision(url) or "base (no migration applied)")
+        state = migrate.status(url)
+    click.echo(describe_migrations(state))
+    if check and not state.at_head:
+        sys.exit(1)
+
+
+def describe_migrations(state: "MigrationStatus") -> str:
+    """What `prism db current` says: the revision, and what is pending or why the revision is unknown."""
+    at = state.current or "base (no migration applied)"
+    if not state.known:
+        return (
+            f"database at {at}, a revision this PRISM does not know (head is {state.head}): a newer PRISM migrated "
+            f"it; run that version, or its `prism db downgrade {state.head}`"
+        )
+    if state.at_head:
+        return f"database at {at} (head): up to date"
+    count = len(state.pending)
+    lines = [f"database at {at}, {count} migration{'s' if count > 1 else ''} behind head {state.head}:"]
+    lines += [f"  {migration.revision}  {migration.title}" for migration in state.pending]
+    lines.append(f"run `prism db upgrade` to apply {'them' if count > 1 else 'it'}")
+    return "\n".join(lines)
 
 
 @main.command()

@@ -1,13 +1,108 @@
 """The `prism` command's own behaviour: its version, what it says about the database, and its refusals."""
 
+import asyncio
+import uuid
+from collections.abc import Iterator
 from importlib.metadata import version
 
-from click.testing import CliRunner
+import asyncpg
+import pytest
+from click.testing import CliRunner, Result
 
 from prism.cli import main
+from prism.db import migrate
+from tests.conftest import _create_database, _drop_database
 
 
 def test_prism_version_prints_the_installed_version() -> None:
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0, result.output
     assert result.output == f"prism {version('prism')}\n"
+
+
+@pytest.fixture
+def empty_database(server_url: str) -> Iterator[str]:
+    """A database of its own on the test server, with no migration applied; dropped afterwards."""
+    name = f"prism_cli_{uuid.uuid4().hex[:8]}"
+    url = asyncio.run(_create_database(server_url, name))
+    try:
+        yield url
+    finally:
+        asyncio.run(_drop_database(server_url, name))
+
+
+def prism(*arguments: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, list(arguments), input=input)
+
+
+def test_db_current_lists_the_migrations_a_database_behind_head_still_needs(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_ADMIN_URL", empty_database)
+    migrate.upgrade(empty_database, "0003")
+
+    result = prism("db", "current")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "database at 0003, 2 migrations behind head 0005:"
+    assert lines[1].startswith("  0004  row-level security on every tenant table")
+    assert lines[2].startswith("  0005  row-level security for the tables people own")
+    assert lines[3] == "run `prism db upgrade` to apply them"
+
+
+def test_db_current_says_an_empty_database_has_every_migration_pending(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_ADMIN_URL", empty_database)
+
+    result = prism("db", "current")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == "database at base (no migration applied), 5 migrations behind head 0005:"
+
+
+def test_db_current_says_a_database_at_head_is_up_to_date(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_ADMIN_URL", database_url)
+
+    result = prism("db", "current")
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "database at 0005 (head): up to date\n"
+    assert prism("db", "current", "--check").exit_code == 0
+
+
+def test_db_current_check_fails_when_migrations_are_pending_so_a_deploy_script_can_stop(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_ADMIN_URL", empty_database)
+    migrate.upgrade(empty_database, "0004")
+
+    result = prism("db", "current", "--check")
+
+    assert result.exit_code == 1
+    assert "database at 0004, 1 migration behind head 0005:" in result.output
+
+
+def test_db_current_says_when_a_newer_prism_migrated_the_database(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_ADMIN_URL", empty_database)
+    migrate.upgrade(empty_database)
+
+    async def jump_ahead() -> None:
+        conn = await asyncpg.connect(empty_database)
+        try:
+            await conn.execute("UPDATE alembic_version SET version_num = '0099'")
+        finally:
+            await conn.close()
+
+    asyncio.run(jump_ahead())
+
+    result = prism("db", "current", "--check")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "database at 0099, a revision this PRISM does not know (head is 0005): a newer PRISM migrated it; "
+        "run that version, or its `prism db downgrade 0005`\n"
+    )
