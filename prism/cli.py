@@ -183,12 +183,26 @@ def describe_migrations(state: "MigrationStatus") -> str:
 
 @main.command()
 @click.option("--demo", is_flag=True, required=True, help="Create the demo organization.")
-def seed(demo: bool) -> None:
-    """Create a realistic demo organization (log in as demo@prism.dev / prism-demo-password)."""
+@click.option("--force", is_flag=True, help="Seed even when PRISM_ENVIRONMENT is production.")
+def seed(demo: bool, force: bool) -> None:
+    """Create a realistic demo organization (log in as demo@prism.dev with the published demo password
+    prism-demo-password). Refused in production unless --force."""
     from prism.db import migrate
-    from prism.seed import seed_demo
+    from prism.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 
-    with database_url(Settings()) as url:
+    settings = Settings()
+    if settings.environment == "production":
+        if not force:
+            raise click.ClickException(
+                "PRISM_ENVIRONMENT is production and the demo accounts share a published password "
+                f"({DEMO_PASSWORD}): anyone could sign in as their owner; pass --force to seed them anyway."
+            )
+        click.echo(
+            "Warning: seeding the demo organization in production (--force): anyone who has read PRISM's README can "
+            f"sign in as {DEMO_EMAIL} with {DEMO_PASSWORD}.",
+            err=True,
+        )
+    with database_url(settings) as url:
         migrate.upgrade(url)
         summary = asyncio.run(seed_demo(url))
         click.echo(summary)

@@ -106,3 +106,30 @@ def test_db_current_says_when_a_newer_prism_migrated_the_database(
         "database at 0099, a revision this PRISM does not know (head is 0005): a newer PRISM migrated it; "
         "run that version, or its `prism db downgrade 0005`\n"
     )
+
+
+def test_seed_demo_refuses_production_because_the_demo_password_is_published(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRISM_ENVIRONMENT", "production")
+    monkeypatch.setenv("DATABASE_ADMIN_URL", empty_database)
+
+    result = prism("seed", "--demo")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: PRISM_ENVIRONMENT is production and the demo accounts share a published password "
+        "(prism-demo-password): anyone could sign in as their owner; pass --force to seed them anyway.\n"
+    )
+    assert migrate.current_revision(empty_database) is None, "nothing was touched"
+
+
+def test_seed_demo_force_seeds_production_with_a_warning(empty_database: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRISM_ENVIRONMENT", "production")
+    monkeypatch.setenv("DATABASE_ADMIN_URL", empty_database)
+
+    result = prism("seed", "--demo", "--force")
+
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith("Warning: seeding the demo organization in production (--force)")
+    assert result.stdout.startswith("Demo organization created:")
