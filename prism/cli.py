@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from prism.config import Settings
+from prism.config import ConfigurationError, Settings
 
 if TYPE_CHECKING:
     from prism.db.migrate import MigrationStatus
@@ -25,10 +25,14 @@ UNSHARED_STATE = (
 
 @contextmanager
 def database_url(settings: Settings) -> Iterator[str]:
-    """The owner's URL for administrative commands: DATABASE_ADMIN_URL, else DATABASE_URL, else the embedded
-    server's (started for the command, stopped after)."""
+    """The owner's URL for administrative commands: DATABASE_ADMIN_URL, else DATABASE_URL (either checked first, so a
+    mistake in it is one sentence), else the embedded server's (started for the command, stopped after)."""
+    from prism.preflight import check_database
+
+    setting = "DATABASE_ADMIN_URL" if settings.database_admin_url else "DATABASE_URL"
     configured = settings.database_admin_url or settings.database_url
     if configured:
+        asyncio.run(check_database(configured, setting))
         yield configured
         return
     from prism.db.embedded import start_embedded_postgres
@@ -40,7 +44,17 @@ def database_url(settings: Settings) -> Iterator[str]:
         embedded.stop()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PrismCommands(click.Group):
+    """The `prism` group: a configuration mistake found by any command ends it with one `Error:` line, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=PrismCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="prism", prog_name="prism", message="%(prog)s %(version)s")
 def main() -> None:
     """PRISM: an AI-powered product-management platform served as a GraphQL API.
@@ -68,6 +82,7 @@ def serve(host: str | None, port: int | None, reload: bool, workers: int, accept
     """Run the HTTP server: GraphQL and GraphiQL at /graphql, /healthz, /readyz, /metrics."""
     import uvicorn
 
+    from prism.preflight import check_port
     from prism.production import production_refusals
 
     settings = Settings()
@@ -82,14 +97,31 @@ def serve(host: str | None, port: int | None, reload: bool, workers: int, accept
                 f"{UNSHARED_STATE} Set REDIS_URL, or pass --accept-per-worker-state to run like this anyway."
             )
         click.echo(f"Warning: {UNSHARED_STATE} (--accept-per-worker-state)", err=True)
+    host, port = host or settings.host, port or settings.port
+    # Before uvicorn: its lifespan migrates the database before it binds the port.
+    check_port(host, port)
+    asyncio.run(check_backing_services(settings))
     uvicorn.run(
         "prism.main:app",
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         reload=reload,
         workers=workers,
         **server_options(settings),
     )
+
+
+async def check_backing_services(settings: Settings) -> None:
+    """What the server connects to answers: DATABASE_URL, DATABASE_ADMIN_URL when it migrates, REDIS_URL when set.
+    (The embedded PostgreSQL, used without DATABASE_URL, is started by the server itself.)"""
+    from prism.preflight import check_database, check_redis
+
+    if settings.database_url:
+        await check_database(settings.database_url, "DATABASE_URL")
+        if settings.database_admin_url and settings.auto_migrate:
+            await check_database(settings.database_admin_url, "DATABASE_ADMIN_URL")
+    if settings.redis_url:
+        await check_redis(settings.redis_url)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:

@@ -8,7 +8,12 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["JwtKey", "OidcProvider", "Settings"]
+__all__ = ["ConfigurationError", "JwtKey", "OidcProvider", "Settings"]
+
+
+class ConfigurationError(RuntimeError):
+    """A setting PRISM cannot work with. The message is one sentence for the operator: which setting, what is wrong
+    and what to do, never a secret it holds."""
 
 
 class JwtKey(BaseModel):
