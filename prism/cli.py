@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from prism.config import ConfigurationError, Settings
+from prism.config import ConfigurationError, Settings, load_settings
 
 if TYPE_CHECKING:
     from prism.db.migrate import MigrationStatus
@@ -85,7 +85,7 @@ def serve(host: str | None, port: int | None, reload: bool, workers: int, accept
     from prism.preflight import check_port
     from prism.production import production_refusals
 
-    settings = Settings()
+    settings = load_settings()
     refusals = production_refusals(settings)
     if refusals:
         raise click.ClickException(" ".join(refusals))
@@ -150,7 +150,7 @@ def upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
     from prism.db import migrate
 
-    with database_url(Settings()) as url:
+    with database_url(load_settings()) as url:
         migrate.upgrade(url, revision)
         click.echo(f"database at {migrate.current_revision(url)}")
 
@@ -161,7 +161,7 @@ def downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (default: one step back; 'base' reverts all)."""
     from prism.db import migrate
 
-    with database_url(Settings()) as url:
+    with database_url(load_settings()) as url:
         migrate.downgrade(url, revision)
         click.echo(f"database at {migrate.current_revision(url) or 'base'}")
 
@@ -176,7 +176,7 @@ def ensure_app_role(name: str) -> None:
     """
     from prism.db.roles import ensure_login_role
 
-    settings = Settings()
+    settings = load_settings()
     password = settings.app_role_password.get_secret_value() if settings.app_role_password else None
     with database_url(settings) as url:
         asyncio.run(ensure_login_role(url, name, password))
@@ -189,7 +189,7 @@ def current(check: bool) -> None:
     """Print the revision the database is at, and the migrations it still needs."""
     from prism.db import migrate
 
-    with database_url(Settings()) as url:
+    with database_url(load_settings()) as url:
         state = migrate.status(url)
     click.echo(describe_migrations(state))
     if check and not state.at_head:
@@ -222,7 +222,7 @@ def seed(demo: bool, force: bool) -> None:
     from prism.db import migrate
     from prism.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 
-    settings = Settings()
+    settings = load_settings()
     if settings.environment == "production":
         if not force:
             raise click.ClickException(

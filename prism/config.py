@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-__all__ = ["ConfigurationError", "JwtKey", "OidcProvider", "Settings"]
+__all__ = ["ConfigurationError", "JwtKey", "OidcProvider", "Settings", "load_settings"]
 
 
 class ConfigurationError(RuntimeError):
@@ -241,3 +242,24 @@ class Settings(BaseSettings):
 
 def _split(value: str) -> list[str]:
     return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; an invalid one is a ConfigurationError naming each variable and what is
+    wrong with it, never its value (pydantic's own message quotes the input, which may be a secret)."""
+    try:
+        return Settings()
+    except PydanticValidationError as error:
+        problems = [
+            " ".join(filter(None, [_variable(str(item["loc"][0])), ".".join(str(part) for part in item["loc"][1:])]))
+            + f": {item['msg']}"
+            for item in error.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise ConfigurationError(f"Invalid settings: {'; '.join(problems)}.") from None
+    except SettingsError as error:
+        raise ConfigurationError(f"Invalid settings: {error}.") from None
+
+
+def _variable(name: str) -> str:
+    """The environment variable a field (or alias) of Settings is read from."""
+    return f"PRISM_{name.upper()}" if name in Settings.model_fields else name

