@@ -74,20 +74,35 @@ class IdentityService:
 
     async def sign_up(self, *, email: str, password: str, name: str, organization_name: str) -> AuthResult:
         """Create a user, their organization (they own it), mail an email verification link and sign them in."""
+        user, organization = await self.create_account(
+            email=email, password=password, name=name, organization_name=organization_name
+        )
+        assert organization is not None
+        return await self.open_session(user, organization, method="sign_up")
+
+    async def create_account(
+        self, *, email: str, password: str, name: str, organization_name: str | None
+    ) -> tuple[User, Organization | None]:
+        """Create a user, and their organization (they own it) when one is named; mail an email verification link.
+
+        Signing up is this and a first session; `prism users create` is this alone, and may name no organization.
+        """
         email = normalise_email(email)
         name = clean_text(name, "name", max_length=120)
-        organization_name = clean_text(organization_name, "organizationName", max_length=120)
+        if organization_name is not None:
+            organization_name = clean_text(organization_name, "organizationName", max_length=120)
         check_password(password)
         password_hash = await asyncio.to_thread(hash_password, self._hasher, password)
-        organization_id, user_id = uuid4(), uuid4()
-        async with self._uow.session(organization_id, user_id) as session:
+        user = User(id=uuid4(), email=email, name=name, password_hash=password_hash)
+        organization = None
+        if organization_name is not None:
+            organization = Organization(id=uuid4(), name=organization_name, slug=slugify(organization_name))
+        async with self._uow.session(organization.id if organization else None, user.id) as session:
             if await user_id_by_email(session, email) is not None:
                 raise ValidationError(
                     "An account with this email exists; log in instead.", field="email", code=Code.ALREADY_EXISTS
                 )
-            user = User(id=user_id, email=email, name=name, password_hash=password_hash)
-            organization = Organization(id=organization_id, name=organization_name, slug=slugify(organization_name))
-            session.add_all([user, organization])
+            session.add_all([user, *([organization] if organization is not None else [])])
             try:
                 await session.flush()
             except IntegrityError as error:
@@ -97,10 +112,11 @@ class IdentityService:
                 raise ValidationError(
                     "An account with this email exists; log in instead.", field="email", code=Code.ALREADY_EXISTS
                 ) from None
-            session.add(Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER.value))
+            if organization is not None:
+                session.add(Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER.value))
             verification = self.accounts.add_verification_token(session, user)
         await self.accounts.send_verification(user, verification)
-        return await self.open_session(user, organization, method="sign_up")
+        return user, organization
 
     async def log_in(self, *, email: str, password: str, organization_id: UUID | None) -> AuthResult | MfaChallenge:
         """Check a password (throttled) and sign in to one of the user's organizations (their first by default).
