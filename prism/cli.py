@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from prism.config import ConfigurationError, Settings, load_settings
+from prism.operator_commands import users
 
 if TYPE_CHECKING:
     from prism.db.migrate import MigrationStatus
@@ -238,6 +239,9 @@ def seed(demo: bool, force: bool) -> None:
         migrate.upgrade(url)
         summary = asyncio.run(seed_demo(url))
         click.echo(summary)
+
+
+main.add_command(users)
 
 
 @main.group()

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
         default=None,
         description="`prism db ensure-app-role`: the password to give the server's login role.",
     )
+    user_password: SecretStr | None = Field(
+        default=None,
+        description="`prism users create`: the new account's password (else `--password-stdin` or a prompt).",
+    )
     database_app_role: str = Field(
         default="prism_api",
         description="Embedded mode: the login role (member of prism_app) the server connects as.",

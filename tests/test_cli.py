@@ -1,8 +1,6 @@
 """The `prism` command's own behaviour: its version, what it says about the database, and its refusals."""
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from importlib.metadata import version
 
 import asyncpg
@@ -11,24 +9,12 @@ from click.testing import CliRunner, Result
 
 from prism.cli import main
 from prism.db import migrate
-from tests.conftest import _create_database, _drop_database
 
 
 def test_prism_version_prints_the_installed_version() -> None:
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0, result.output
     assert result.output == f"prism {version('prism')}\n"
-
-
-@pytest.fixture
-def empty_database(server_url: str) -> Iterator[str]:
-    """A database of its own on the test server, with no migration applied; dropped afterwards."""
-    name = f"prism_cli_{uuid.uuid4().hex[:8]}"
-    url = asyncio.run(_create_database(server_url, name))
-    try:
-        yield url
-    finally:
-        asyncio.run(_drop_database(server_url, name))
 
 
 def prism(*arguments: str, input: str | None = None) -> Result:
