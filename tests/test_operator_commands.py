@@ -8,10 +8,12 @@ loop of its own, as it does for an operator.
 
 import asyncio
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -216,12 +218,24 @@ async def test_operator_commands_warn_when_their_role_bypasses_row_level_securit
     assert (await log_in(gql, warned_email))["userErrors"] == []
 
 
+@pytest.fixture
+def embedded_home() -> Iterator[Path]:
+    """A PRISM_HOME outside pytest's temporary directories. Run as root, the embedded server runs as a system user that
+    must traverse the path to its data, and each pytest session starting on the machine sets the root of those
+    directories back to mode 700."""
+    path = Path(tempfile.mkdtemp(prefix="prism-embedded-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_without_database_url_the_commands_use_the_embedded_server_through_its_login_role(tmp_path: Path) -> None:
+def test_without_database_url_the_commands_use_the_embedded_server_through_its_login_role(embedded_home: Path) -> None:
     """As `make run` does: the embedded PostgreSQL, reached as the role row-level security binds (no warning)."""
     prism_command = str(Path(sys.executable).parent / "prism")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PRISM_", "DATABASE_", "REDIS_"))}
-    env = {**base, "PRISM_HOME": str(tmp_path), "PRISM_USER_PASSWORD": PASSWORD}
+    env = {**base, "PRISM_HOME": str(embedded_home), "PRISM_USER_PASSWORD": PASSWORD}
 
     def run(*arguments: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
