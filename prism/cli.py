@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from prism.config import ConfigurationError, Settings, load_settings
-from prism.operator_commands import users
+from prism.operator_commands import members, users
 
 if TYPE_CHECKING:
     from prism.db.migrate import MigrationStatus
@@ -242,6 +242,7 @@ def seed(demo: bool, force: bool) -> None:
 
 
 main.add_command(users)
+main.add_command(members)
 
 
 @main.group()

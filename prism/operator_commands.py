@@ -1,4 +1,4 @@
-"""The operators' commands of `prism`: `users create`.
+"""The operators' commands of `prism`: `users create`, `members add`.
 
 They connect the way the server does, as its login role (DATABASE_URL, or the embedded server's), so row-level
 security binds them as it binds the API, and run one use case of `prism.services.operators` inside a unit of work
@@ -18,19 +18,24 @@ from typing import TYPE_CHECKING
 import click
 
 from prism.config import ConfigurationError, Settings, load_settings
-from prism.errors import PrismError
+from prism.domain.enums import Role
+from prism.errors import ForbiddenError, PrismError
 
 if TYPE_CHECKING:  # the services and migrations take a second to import: `prism --help` needs neither
     from prism.db.migrate import MigrationStatus
     from prism.services.audit import RequestMeta
     from prism.services.operators import OperatorService
 
-__all__ = ["operator_meta", "users"]
+__all__ = ["members", "operator_meta", "users"]
 
 OPTIONS = {
     "email": "--email",
+    "userId": "--email",
     "name": "--name",
     "organizationName": "--organization",
+    "organization": "--organization",
+    "by": "--by",
+    "role": "--role",
 }
 """The option a service's error field (named for the GraphQL input) stands for on the command line."""
 
@@ -124,12 +129,13 @@ async def operator_service(settings: Settings, url: str) -> AsyncIterator["Opera
 
 
 @contextmanager
-def refusals_as_errors() -> Iterator[None]:
-    """A rule a service enforces ends the command with one line, naming the option it concerns."""
+def refusals_as_errors(by: str | None = None) -> Iterator[None]:
+    """A rule a service enforces ends the command with one line, naming the option it concerns (for a refused role,
+    the member acted for: the service's "your role" is theirs)."""
     try:
         yield
     except PrismError as error:
-        option = OPTIONS.get(error.field or "")
+        option = f"--by {by}" if by and isinstance(error, ForbiddenError) else OPTIONS.get(error.field or "")
         raise click.ClickException(f"{option}: {error.message}" if option else error.message) from None
 
 
@@ -178,3 +184,44 @@ def create_user(email: str, name: str, organization_name: str | None, password_s
 
     with refusals_as_errors(), server_database(settings) as url:
         asyncio.run(create(url))
+
+
+@click.group()
+def members() -> None:
+    """Members of an organization."""
+
+
+ORGANIZATION = click.option("--organization", required=True, help="The organization's slug or id.")
+BY = click.option(
+    "--by",
+    required=True,
+    metavar="EMAIL",
+    help="An OWNER or ADMIN of the organization in whose name you act: their role's limits apply, the audit log "
+    "names them.",
+)
+
+
+@members.command("add")
+@ORGANIZATION
+@click.option("--email", required=True, help="The account to add (it must exist: see `prism users create`).")
+@click.option(
+    "--role",
+    type=click.Choice([role.value for role in Role], case_sensitive=False),
+    default=Role.MEMBER.value,
+    show_default=True,
+    help="Their role in the organization.",
+)
+@BY
+def add_member(organization: str, email: str, role: str, by: str) -> None:
+    """Add an existing account to an organization with a role (only an OWNER may add an OWNER)."""
+    settings = load_settings()
+
+    async def add(url: str) -> None:
+        async with operator_service(settings, url) as operators:
+            user, acting = await operators.add_member(
+                organization=organization, by=by, email=email, role=Role(role.upper())
+            )
+        click.echo(f"Added {user.email} to {acting.organization.name!r} as {role.upper()}, by {acting.user.email}.")
+
+    with refusals_as_errors(by), server_database(settings) as url:
+        asyncio.run(add(url))

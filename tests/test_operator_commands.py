@@ -1,5 +1,5 @@
-"""`prism users create`: an operator's command, through the same services, rules, audit entries and row-level
-security as the API.
+"""`prism users create`, `prism members add`: operators' commands, through the same services, rules, audit
+entries and row-level security as the API.
 
 The commands connect as the server's login role (DATABASE_URL is the test database through `prism_test_api`, which
 row-level security binds), and what they did is checked through the API. Each runs in a thread: it starts an event
@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from prism.cli import main
-from tests.helpers import Account, GraphQLClient
+from tests.helpers import Account, GraphQLClient, join_organization, sign_up, uuid_of
 
 PASSWORD = "operator-chosen-password"
 LOG_IN = """
@@ -69,6 +69,10 @@ async def log_in(gql: GraphQLClient, email: str, password: str = PASSWORD, organ
 async def audit_entries(gql: GraphQLClient, token: str, action: str) -> list[dict[str, Any]]:
     data = await gql(AUDIT_LOG, {"filter": {"actions": [action]}}, token=token)
     return data["auditLog"]["nodes"]  # type: ignore[no-any-return]
+
+
+def organization_of(account: Account) -> str:
+    return str(uuid_of(account.organization_id))
 
 
 # --- prism users create ---------------------------------------------------------------------------------------------
@@ -176,6 +180,120 @@ async def test_users_create_refuses_an_email_that_has_an_account(
     assert result.output == "Error: --email: An account with this email exists; log in instead.\n"
 
 
+# --- prism members add ----------------------------------------------------------------------------------------------
+
+
+async def test_members_add_gives_an_existing_account_a_role_in_the_name_of_an_owner(
+    operator_env: dict[str, str], account: Account, gql: GraphQLClient
+) -> None:
+    newcomer = await sign_up(gql, organization="Elsewhere")
+
+    result = await prism(
+        "members", "add", "--organization", organization_of(account), "--email", newcomer.email, "--role", "ADMIN",
+        "--by", account.email,
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Added {newcomer.email} to 'Test Org' as ADMIN, by {account.email}.\n"
+    signed_in = await log_in(gql, newcomer.email, newcomer.password, organization=account.organization_id)
+    assert (await gql("{ viewer { role } }", token=signed_in["accessToken"]))["viewer"]["role"] == "ADMIN"
+    (entry,) = await audit_entries(gql, account.token, "member.added")
+    assert entry["actor"] == {"email": account.email}
+    assert entry["userAgent"].startswith("prism-cli/")
+    assert entry["details"] == {"role": "ADMIN"}
+
+
+async def test_a_user_created_without_an_organization_signs_in_once_a_member_adds_them(
+    operator_env: dict[str, str], account: Account, gql: GraphQLClient
+) -> None:
+    email = new_email()
+    created = await prism("users", "create", "--email", email, "--name", "Loner", env={"PRISM_USER_PASSWORD": PASSWORD})
+    assert created.exit_code == 0, created.output
+    assert len(created.stdout.splitlines()) == 1, "no organization was created"
+    assert (await log_in(gql, email))["userErrors"] == [
+        {
+            "field": ["input", "organizationId"],
+            "message": "You are not a member of this organization.",
+            "code": "NOT_FOUND",
+        }
+    ]
+
+    added = await prism(
+        "members", "add", "--organization", organization_of(account), "--email", email, "--role", "viewer",
+        "--by", account.email,
+    )  # fmt: skip
+
+    assert added.exit_code == 0, added.output
+    signed_in = await log_in(gql, email)
+    assert signed_in["organization"] == {"name": "Test Org"}
+    viewer = await gql("{ viewer { role } }", token=signed_in["accessToken"])
+    assert viewer["viewer"]["role"] == "VIEWER"
+
+
+async def test_members_add_finds_the_organization_by_its_slug(operator_env: dict[str, str], gql: GraphQLClient) -> None:
+    owner = new_email()
+    created = await prism(
+        "users", "create", "--email", owner, "--name", "Slug Owner", "--organization", "Slug Co",
+        env={"PRISM_USER_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    slug = created.stdout.split("(slug ")[1].split(",")[0]
+    newcomer = await sign_up(gql)
+
+    result = await prism("members", "add", "--organization", slug, "--email", newcomer.email, "--by", owner)
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Added {newcomer.email} to 'Slug Co' as MEMBER, by {owner}.\n"
+
+
+async def test_members_add_follows_the_role_rules_of_the_member_it_acts_for(
+    operator_env: dict[str, str], account: Account, gql: GraphQLClient, database_url: str
+) -> None:
+    admin = await join_organization(gql, database_url, account, role="ADMIN", name="Admin")
+    member = await join_organization(gql, database_url, account, role="MEMBER", name="Member")
+    newcomer = await sign_up(gql)
+    organization = organization_of(account)
+
+    as_admin = await prism(
+        "members", "add", "--organization", organization, "--email", newcomer.email, "--role", "OWNER",
+        "--by", admin.email,
+    )  # fmt: skip
+    as_member = await prism(
+        "members", "add", "--organization", organization, "--email", newcomer.email, "--by", member.email
+    )
+
+    assert as_admin.exit_code == 1
+    assert as_admin.output == f"Error: --by {admin.email}: Your role (ADMIN) cannot grant or revoke the OWNER role.\n"
+    assert as_member.exit_code == 1
+    assert as_member.output == (
+        f"Error: --by {member.email}: Your organization role (MEMBER) does not allow this (manage_members).\n"
+    )
+    viewer = await log_in(gql, newcomer.email, newcomer.password, organization=account.organization_id)
+    assert viewer["userErrors"][0]["code"] == "NOT_FOUND", "nobody was added"
+
+
+async def test_members_add_refuses_a_member_twice_and_strangers(
+    operator_env: dict[str, str], account: Account, other_account: Account, gql: GraphQLClient
+) -> None:
+    organization = organization_of(account)
+
+    twice = await prism(
+        "members", "add", "--organization", organization, "--email", account.email, "--by", account.email
+    )
+    stranger = await prism(
+        "members", "add", "--organization", organization, "--email", account.email, "--by", other_account.email
+    )
+    nobody = await prism(
+        "members", "add", "--organization", organization, "--email", new_email(), "--by", account.email
+    )
+
+    assert twice.output == "Error: --email: This account is a member already.\n"
+    assert stranger.output == (
+        f"Error: --by: {other_account.email} is not a member of an organization {organization!r}.\n"
+    )
+    assert nobody.output.startswith("Error: --email: No account has the email ")
+    assert [twice.exit_code, stranger.exit_code, nobody.exit_code] == [1, 1, 1]
+
+
 # --- how the commands connect ---------------------------------------------------------------------------------------
 
 
@@ -255,3 +373,9 @@ def test_without_database_url_the_commands_use_the_embedded_server_through_its_l
     created = run(*create)
     assert created.returncode == 0, created.stderr
     assert created.stderr == ""
+    newcomer = new_email()
+    assert run("users", "create", "--email", newcomer, "--name", "Second").returncode == 0
+    slug = created.stdout.split("(slug ")[1].split(",")[0]
+    added = run("members", "add", "--organization", slug, "--email", newcomer, "--by", email)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == f"Added {newcomer} to 'Local Co' as MEMBER, by {email}.\n"
