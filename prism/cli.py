@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from prism.config import ConfigurationError, Settings, load_settings
-from prism.operator_commands import members, users
+from prism.operator_commands import api_keys, members, users
 
 if TYPE_CHECKING:
     from prism.db.migrate import MigrationStatus
@@ -243,6 +243,7 @@ def seed(demo: bool, force: bool) -> None:
 
 main.add_command(users)
 main.add_command(members)
+main.add_command(api_keys)
 
 
 @main.group()

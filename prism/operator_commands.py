@@ -1,4 +1,4 @@
-"""The operators' commands of `prism`: `users create`, `members add`.
+"""The operators' commands of `prism`: `users create`, `members add`, `api-keys create`.
 
 They connect the way the server does, as its login role (DATABASE_URL, or the embedded server's), so row-level
 security binds them as it binds the API, and run one use case of `prism.services.operators` inside a unit of work
@@ -12,6 +12,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # the services and migrations take a second to import: `prism
     from prism.services.audit import RequestMeta
     from prism.services.operators import OperatorService
 
-__all__ = ["members", "operator_meta", "users"]
+__all__ = ["api_keys", "members", "operator_meta", "users"]
 
 OPTIONS = {
     "email": "--email",
@@ -36,6 +37,8 @@ OPTIONS = {
     "organization": "--organization",
     "by": "--by",
     "role": "--role",
+    "scopes": "--scope",
+    "expiresAt": "--expires-at",
 }
 """The option a service's error field (named for the GraphQL input) stands for on the command line."""
 
@@ -225,3 +228,68 @@ def add_member(organization: str, email: str, role: str, by: str) -> None:
 
     with refusals_as_errors(by), server_database(settings) as url:
         asyncio.run(add(url))
+
+
+@click.group("api-keys")
+def api_keys() -> None:
+    """API keys integrators send as `Authorization: Bearer prism_...`."""
+
+
+def expiry(expires_at: str | None, expires_in_days: int | None) -> datetime | None:
+    """When a new key expires: a date (midnight UTC) or a time with its zone, or a number of days from now."""
+    if expires_at is not None and expires_in_days is not None:
+        raise click.UsageError("Give --expires-at or --expires-in-days, not both.")
+    if expires_in_days is not None:
+        return datetime.now(UTC) + timedelta(days=expires_in_days)
+    if expires_at is None:
+        return None
+    try:
+        if len(expires_at) == len("2027-01-31"):
+            return datetime.combine(date.fromisoformat(expires_at), datetime.min.time(), tzinfo=UTC)
+        return datetime.fromisoformat(expires_at)
+    except ValueError:
+        raise click.BadParameter(
+            "write a date (2027-01-31) or a time with its zone (2027-01-31T09:00:00+00:00)", param_hint="--expires-at"
+        ) from None
+
+
+@api_keys.command("create")
+@ORGANIZATION
+@BY
+@click.option("--name", required=True, help="What the key is for, such as CI or Roadmap sync.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="What the key may do: read, write, admin or ai (repeat for several); capped by the role of --by.",
+)
+@click.option("--expires-at", default=None, help="Expiry: a date (midnight UTC) or a time with its zone.")
+@click.option("--expires-in-days", type=click.IntRange(min=1), default=None, help="Expiry, in days from now.")
+def create_api_key(
+    organization: str, by: str, name: str, scopes: tuple[str, ...], expires_at: str | None, expires_in_days: int | None
+) -> None:
+    """Create an API key of an organization and print it, once: PRISM keeps only its hash.
+
+    The key goes to standard output alone (`KEY=$(prism api-keys create ...)`); what it is, to standard error. It
+    acts with the role of the member who created it (--by), narrowed by its scopes, and never expires unless told.
+    """
+    settings = load_settings()
+    expires = expiry(expires_at, expires_in_days)
+
+    async def create(url: str) -> None:
+        async with operator_service(settings, url) as operators:
+            created, acting = await operators.create_api_key(
+                organization=organization, by=by, name=name, scopes=list(scopes), expires_at=expires
+            )
+        row = created.row
+        until = f"expires {row.expires_at.isoformat()}" if row.expires_at else "never expires"
+        click.echo(created.key)
+        click.echo(
+            f"Created API key {row.name!r} (prefix {row.prefix}, scopes {', '.join(row.scopes)}, {until}) in "
+            f"{acting.organization.name!r}, by {acting.user.email}. It is shown once, above: store it now.",
+            err=True,
+        )
+
+    with refusals_as_errors(by), server_database(settings) as url:
+        asyncio.run(create(url))

@@ -1,5 +1,5 @@
-"""`prism users create`, `prism members add`: operators' commands, through the same services, rules, audit
-entries and row-level security as the API.
+"""`prism users create`, `prism members add`, `prism api-keys create`: operators' commands, through the same services,
+rules, audit entries and row-level security as the API.
 
 The commands connect as the server's login role (DATABASE_URL is the test database through `prism_test_api`, which
 row-level security binds), and what they did is checked through the API. Each runs in a thread: it starts an event
@@ -294,6 +294,94 @@ async def test_members_add_refuses_a_member_twice_and_strangers(
     assert [twice.exit_code, stranger.exit_code, nobody.exit_code] == [1, 1, 1]
 
 
+# --- prism api-keys create ------------------------------------------------------------------------------------------
+
+
+async def test_api_keys_create_prints_the_key_once_and_it_works_within_its_scopes(
+    operator_env: dict[str, str], account: Account, gql: GraphQLClient
+) -> None:
+    result = await prism(
+        "api-keys", "create", "--organization", organization_of(account), "--by", account.email, "--name", "CI",
+        "--scope", "read",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip()
+    assert key.startswith("prism_")
+    assert result.stderr.startswith("Created API key 'CI' (prefix ")
+    assert "scopes read, never expires) in 'Test Org', by " in result.stderr
+    assert key not in result.stderr
+    read = await gql.run("{ products(first: 1) { totalCount } }", token=key)
+    assert read.errors == []
+    write = await gql.run('mutation { createProduct(input: {key: "CLI", name: "No"}) { product { id } } }', token=key)
+    assert write.codes == ["FORBIDDEN"]
+    (entry,) = await audit_entries(gql, account.token, "api_key.created")
+    assert entry["actor"] == {"email": account.email}
+    assert entry["userAgent"].startswith("prism-cli/")
+    assert entry["details"]["scopes"] == ["read"]
+
+
+async def test_api_keys_create_sets_an_expiry_by_date_or_days(operator_env: dict[str, str], account: Account) -> None:
+    organization = organization_of(account)
+
+    dated = await prism(
+        "api-keys", "create", "--organization", organization, "--by", account.email, "--name", "Dated",
+        "--scope", "read", "--expires-at", "2099-01-31",
+    )  # fmt: skip
+    counted = await prism(
+        "api-keys", "create", "--organization", organization, "--by", account.email, "--name", "Counted",
+        "--scope", "read", "--scope", "write", "--expires-in-days", "30",
+    )  # fmt: skip
+
+    assert dated.exit_code == 0, dated.output
+    assert "scopes read, expires 2099-01-31T00:00:00+00:00)" in dated.stderr
+    assert counted.exit_code == 0, counted.output
+    assert "scopes read, write, expires " in counted.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        (["--scope", "root"], "Error: --scope: Unknown scopes: root.\n"),
+        (["--scope", "read", "--expires-at", "2001-01-01"], "Error: --expires-at: expiresAt must be in the future.\n"),
+        (["--scope", "read", "--expires-at", "tomorrow"], None),
+        (["--scope", "read", "--name", " "], "Error: --name: name must not be empty.\n"),
+    ],
+    ids=["scope", "past", "unreadable", "name"],
+)
+async def test_api_keys_create_applies_the_rules_of_the_api(
+    operator_env: dict[str, str], account: Account, options: list[str], error: str | None
+) -> None:
+    result = await prism(
+        "api-keys", "create", "--organization", organization_of(account), "--by", account.email, "--name", "K",
+        *options,
+    )  # fmt: skip
+
+    assert result.exit_code in (1, 2)
+    if error is None:
+        assert (
+            "Error: Invalid value for --expires-at: write a date (2027-01-31) or a time with its zone" in result.output
+        )
+    else:
+        assert result.output == error
+
+
+async def test_api_keys_are_created_only_in_the_name_of_an_owner_or_admin(
+    operator_env: dict[str, str], account: Account, gql: GraphQLClient, database_url: str
+) -> None:
+    member = await join_organization(gql, database_url, account, role="MEMBER", name="Member")
+
+    result = await prism(
+        "api-keys", "create", "--organization", organization_of(account), "--by", member.email, "--name", "Mine",
+        "--scope", "read",
+    )  # fmt: skip
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: --by {member.email}: Your organization role (MEMBER) does not allow this (manage_api_keys).\n"
+    )
+
+
 # --- how the commands connect ---------------------------------------------------------------------------------------
 
 
@@ -373,9 +461,7 @@ def test_without_database_url_the_commands_use_the_embedded_server_through_its_l
     created = run(*create)
     assert created.returncode == 0, created.stderr
     assert created.stderr == ""
-    newcomer = new_email()
-    assert run("users", "create", "--email", newcomer, "--name", "Second").returncode == 0
     slug = created.stdout.split("(slug ")[1].split(",")[0]
-    added = run("members", "add", "--organization", slug, "--email", newcomer, "--by", email)
-    assert added.returncode == 0, added.stderr
-    assert added.stdout == f"Added {newcomer} to 'Local Co' as MEMBER, by {email}.\n"
+    key = run("api-keys", "create", "--organization", slug, "--by", email, "--name", "Local", "--scope", "read")
+    assert key.returncode == 0, key.stderr
+    assert key.stdout.startswith("prism_")

@@ -1,13 +1,14 @@
-"""What operators do from the `prism` command: create accounts and add members.
+"""What operators do from the `prism` command: create accounts, add members and create API keys.
 
-Each use case goes through the services the API uses (sign-up's account creation, `MemberService`), so the same
-validation, role rules, audit entries and row-level security apply. An operator is not a PRISM user: inside an
-organization they act through a member they name (`--by`), with that member's role and its limits, and the audit
-entry names that member as the actor and the command line as the client (`RequestMeta.user_agent`). The caller owns
-the unit of work and commits it (`async with UnitOfWork(engine) as uow:`).
+Each use case goes through the services the API uses (sign-up's account creation, `MemberService`, `ApiKeyService`),
+so the same validation, role rules, audit entries and row-level security apply. An operator is not a PRISM user:
+inside an organization they act through a member they name (`--by`), with that member's role and its limits, and
+the audit entry names that member as the actor and the command line as the client (`RequestMeta.user_agent`). The
+caller owns the unit of work and commits it (`async with UnitOfWork(engine) as uow:`).
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.errors import NotFoundError, ValidationError
 from prism.runtime import Runtime
+from prism.services.api_keys import ApiKeyService, CreatedApiKey
 from prism.services.audit import RequestMeta, record
 from prism.services.credentials import normalise_email
 from prism.services.identity import IdentityService
@@ -47,7 +49,7 @@ class ActingMember:
 
 
 class OperatorService:
-    """The `prism users` and `prism members` use cases on one unit of work."""
+    """The `prism users`, `prism members` and `prism api-keys` use cases on one unit of work."""
 
     def __init__(self, runtime: Runtime, uow: UnitOfWork, meta: RequestMeta) -> None:
         self._runtime = runtime
@@ -99,6 +101,15 @@ class OperatorService:
         user = await self._account(email, "email")
         await MemberService(self._uow, acting.viewer, self._meta).add(user.id, role)
         return user, acting
+
+    async def create_api_key(
+        self, *, organization: str, by: str, name: str, scopes: list[str], expires_at: datetime | None
+    ) -> tuple[CreatedApiKey, ActingMember]:
+        """Create an API key of an organization, created by (and acting with the role of) one of its OWNERs or
+        ADMINs; the full key is in the result and nowhere else."""
+        acting = await self.acting_member(by, organization)
+        created = await ApiKeyService(self._uow, acting.viewer, self._meta).create(name, scopes, expires_at)
+        return created, acting
 
     async def _account(self, email: str, field: str) -> User:
         try:
