@@ -170,9 +170,8 @@ def create_user(email: str, name: str, organization_name: str | None, password_s
     `ps` would show to every user of the machine.
     """
     settings = load_settings()
-    password = read_password(settings, password_stdin)
 
-    async def create(url: str) -> None:
+    async def create(url: str, password: str) -> None:
         async with operator_service(settings, url) as operators:
             account = await operators.create_user(
                 email=email, name=name, password=password, organization_name=organization_name
@@ -186,7 +185,8 @@ def create_user(email: str, name: str, organization_name: str | None, password_s
             )
 
     with refusals_as_errors(), server_database(settings) as url:
-        asyncio.run(create(url))
+        # Asked once the database is known to answer, so a typed password is not wasted on a configuration mistake.
+        asyncio.run(create(url, read_password(settings, password_stdin)))
 
 
 @click.group()

@@ -140,6 +140,18 @@ async def test_users_create_prompts_for_the_password_twice_without_echoing_it(
     assert (await log_in(gql, email))["userErrors"] == []
 
 
+async def test_users_create_asks_for_the_password_only_once_the_database_answers(
+    operator_env: dict[str, str], empty_database: str
+) -> None:
+    result = await prism(
+        "users", "create", "--email", new_email(), "--name", "Early", env={"DATABASE_URL": empty_database}
+    )
+
+    assert result.exit_code == 1
+    assert "Password" not in result.output
+    assert result.output.startswith("Error: The database is at base")
+
+
 async def test_users_create_takes_no_password_argument_that_ps_would_show(operator_env: dict[str, str]) -> None:
     result = await prism("users", "create", "--email", new_email(), "--name", "X", "--password", PASSWORD)
 
@@ -288,7 +300,7 @@ async def test_members_add_refuses_a_member_twice_and_strangers(
 
     assert twice.output == "Error: --email: This account is a member already.\n"
     assert stranger.output == (
-        f"Error: --by: {other_account.email} is not a member of an organization {organization!r}.\n"
+        f"Error: --by: {other_account.email} is not a member of an organization with the slug or id {organization!r}.\n"
     )
     assert nobody.output.startswith("Error: --email: No account has the email ")
     assert [twice.exit_code, stranger.exit_code, nobody.exit_code] == [1, 1, 1]

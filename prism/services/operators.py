@@ -90,7 +90,9 @@ class OperatorService:
             )
             found = (await session.exec(query)).first()
         if found is None:
-            raise NotFoundError(f"{user.email} is not a member of an organization {organization!r}.", field="by")
+            raise NotFoundError(
+                f"{user.email} is not a member of an organization with the slug or id {organization!r}.", field="by"
+            )
         row, role = found
         viewer = Viewer(user_id=user.id, organization_id=row.id, role=Role(role))
         return ActingMember(user=user, organization=row, viewer=viewer)
