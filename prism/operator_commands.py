@@ -7,7 +7,8 @@ with one `Error:` line naming the option concerned.
 """
 
 import asyncio
-import getpass
+import os
+import pwd
 import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -47,10 +48,12 @@ def operator_meta() -> "RequestMeta":
     """How the audit log names the command line as the client: `prism-cli/<version> (<OS user>@<host>)`, no IP."""
     from prism.services.audit import RequestMeta
 
+    # The account the process runs as, from the password database: USER and LOGNAME are whatever the shell says.
+    uid = os.geteuid()
     try:
-        who = getpass.getuser()
-    except (KeyError, OSError):  # a container user with no name
-        who = "unknown"
+        who = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a container user with no entry
+        who = f"uid {uid}"
     return RequestMeta(ip=None, user_agent=f"prism-cli/{version('prism')} ({who}@{socket.gethostname()})")
 
 

@@ -8,12 +8,15 @@ loop of its own, as it does for an operator.
 
 import asyncio
 import os
+import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +88,7 @@ async def test_users_create_makes_an_account_owning_a_new_organization_and_audit
 
     result = await prism(
         "users", "create", "--email", email, "--name", "Ada Ops", "--organization", "Acme Ops",
-        env={"PRISM_USER_PASSWORD": PASSWORD},
+        env={"PRISM_USER_PASSWORD": PASSWORD, "USER": "someone-else", "LOGNAME": "someone-else"},
     )  # fmt: skip
 
     assert result.exit_code == 0, result.output
@@ -106,7 +109,8 @@ async def test_users_create_makes_an_account_owning_a_new_organization_and_audit
     (entry,) = await audit_entries(gql, signed_in["accessToken"], "organization.created")
     assert entry["actor"] is None
     assert entry["ip"] is None
-    assert entry["userAgent"].startswith("prism-cli/0.1.0 (")
+    operator = pwd.getpwuid(os.geteuid()).pw_name  # the OS account, not what USER claims
+    assert entry["userAgent"] == f"prism-cli/{version('prism')} ({operator}@{socket.gethostname()})"
     assert entry["details"]["owner"] == email
 
 
