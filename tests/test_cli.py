@@ -5,6 +5,7 @@ from importlib.metadata import version
 
 import asyncpg
 import pytest
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner, Result
 
 from prism.cli import main
@@ -21,6 +22,18 @@ def prism(*arguments: str, input: str | None = None) -> Result:
     return CliRunner().invoke(main, list(arguments), input=input)
 
 
+SCRIPTS = ScriptDirectory.from_config(migrate.alembic_config("postgresql://unused/unused"))
+HEAD = SCRIPTS.get_current_head()
+MIGRATIONS = list(reversed(list(SCRIPTS.walk_revisions())))
+"""Every migration this PRISM ships, oldest first (the tests hold no revision number that a new migration changes)."""
+
+
+def after(revision: str | None) -> list[str]:
+    """The lines `prism db current` lists for the migrations after `revision`."""
+    index = 0 if revision is None else [m.revision for m in MIGRATIONS].index(revision) + 1
+    return [f"  {migration.revision}  {migration.doc}" for migration in MIGRATIONS[index:]]
+
+
 def test_db_current_lists_the_migrations_a_database_behind_head_still_needs(
     empty_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -30,11 +43,13 @@ def test_db_current_lists_the_migrations_a_database_behind_head_still_needs(
     result = prism("db", "current")
 
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    assert lines[0] == "database at 0003, 2 migrations behind head 0005:"
-    assert lines[1].startswith("  0004  row-level security on every tenant table")
-    assert lines[2].startswith("  0005  row-level security for the tables people own")
-    assert lines[3] == "run `prism db upgrade` to apply them"
+    pending = after("0003")
+    assert result.output.splitlines() == [
+        f"database at 0003, {len(pending)} migrations behind head {HEAD}:",
+        *pending,
+        "run `prism db upgrade` to apply them",
+    ]
+    assert pending[0].startswith("  0004  row-level security on every tenant table")
 
 
 def test_db_current_says_an_empty_database_has_every_migration_pending(
@@ -45,7 +60,10 @@ def test_db_current_says_an_empty_database_has_every_migration_pending(
     result = prism("db", "current")
 
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0] == "database at base (no migration applied), 5 migrations behind head 0005:"
+    assert result.output.splitlines()[:2] == [
+        f"database at base (no migration applied), {len(MIGRATIONS)} migrations behind head {HEAD}:",
+        "  0001  create the product-management model",
+    ]
 
 
 def test_db_current_says_a_database_at_head_is_up_to_date(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,7 +72,7 @@ def test_db_current_says_a_database_at_head_is_up_to_date(database_url: str, mon
     result = prism("db", "current")
 
     assert result.exit_code == 0, result.output
-    assert result.output == "database at 0005 (head): up to date\n"
+    assert result.output == f"database at {HEAD} (head): up to date\n"
     assert prism("db", "current", "--check").exit_code == 0
 
 
@@ -62,12 +80,17 @@ def test_db_current_check_fails_when_migrations_are_pending_so_a_deploy_script_c
     empty_database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DATABASE_ADMIN_URL", empty_database)
-    migrate.upgrade(empty_database, "0004")
+    one_before = MIGRATIONS[-2].revision
+    migrate.upgrade(empty_database, one_before)
 
     result = prism("db", "current", "--check")
 
     assert result.exit_code == 1
-    assert "database at 0004, 1 migration behind head 0005:" in result.output
+    assert result.output.splitlines() == [
+        f"database at {one_before}, 1 migration behind head {HEAD}:",
+        *after(one_before),
+        "run `prism db upgrade` to apply it",
+    ]
 
 
 def test_db_current_says_when_a_newer_prism_migrated_the_database(
@@ -79,7 +102,7 @@ def test_db_current_says_when_a_newer_prism_migrated_the_database(
     async def jump_ahead() -> None:
         conn = await asyncpg.connect(empty_database)
         try:
-            await conn.execute("UPDATE alembic_version SET version_num = '0099'")
+            await conn.execute("UPDATE alembic_version SET version_num = 'f999'")
         finally:
             await conn.close()
 
@@ -89,8 +112,8 @@ def test_db_current_says_when_a_newer_prism_migrated_the_database(
 
     assert result.exit_code == 1
     assert result.output == (
-        "database at 0099, a revision this PRISM does not know (head is 0005): a newer PRISM migrated it; "
-        "run that version, or its `prism db downgrade 0005`\n"
+        f"database at f999, a revision this PRISM does not know (head is {HEAD}): a newer PRISM migrated it; "
+        f"run that version, or its `prism db downgrade {HEAD}`\n"
     )
 
 

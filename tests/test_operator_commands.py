@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner, Result
 
 from prism.cli import main
+from prism.db import migrate
 from tests.helpers import Account, GraphQLClient, join_organization, sign_up, uuid_of
 
 PASSWORD = "operator-chosen-password"
+HEAD = ScriptDirectory.from_config(migrate.alembic_config("postgresql://unused/unused")).get_current_head()
 LOG_IN = """
 mutation($input: LogInInput!) {
   logIn(input: $input) { accessToken organization { name } userErrors { field message code } }
@@ -412,7 +415,7 @@ async def test_operator_commands_refuse_a_database_behind_the_code(
     assert result.exit_code == 1
     assert (
         result.output
-        == "Error: The database is at base, behind this PRISM's head 0005: run `prism db upgrade` first.\n"
+        == f"Error: The database is at base, behind this PRISM's head {HEAD}: run `prism db upgrade` first.\n"
     )
 
 
@@ -470,7 +473,7 @@ def test_without_database_url_the_commands_use_the_embedded_server_through_its_l
     assert before.returncode == 1
     assert (
         before.stderr
-        == "Error: The database is at base, behind this PRISM's head 0005: run `prism db upgrade` first.\n"
+        == f"Error: The database is at base, behind this PRISM's head {HEAD}: run `prism db upgrade` first.\n"
     )
 
     assert run("db", "upgrade").returncode == 0
