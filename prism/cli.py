@@ -5,11 +5,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from prism.config import Settings
+from prism.config import ConfigurationError, Settings, load_settings
+from prism.operator_commands import api_keys, members, users
+
+if TYPE_CHECKING:
+    from prism.db.migrate import MigrationStatus
 
 __all__ = ["main", "server_options"]
 
@@ -22,10 +26,14 @@ UNSHARED_STATE = (
 
 @contextmanager
 def database_url(settings: Settings) -> Iterator[str]:
-    """The owner's URL for administrative commands: DATABASE_ADMIN_URL, else DATABASE_URL, else the embedded
-    server's (started for the command, stopped after)."""
+    """The owner's URL for administrative commands: DATABASE_ADMIN_URL, else DATABASE_URL (either checked first, so a
+    mistake in it is one sentence), else the embedded server's (started for the command, stopped after)."""
+    from prism.preflight import check_database
+
+    setting = "DATABASE_ADMIN_URL" if settings.database_admin_url else "DATABASE_URL"
     configured = settings.database_admin_url or settings.database_url
     if configured:
+        asyncio.run(check_database(configured, setting))
         yield configured
         return
     from prism.db.embedded import start_embedded_postgres
@@ -37,7 +45,18 @@ def database_url(settings: Settings) -> Iterator[str]:
         embedded.stop()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PrismCommands(click.Group):
+    """The `prism` group: a configuration mistake found by any command ends it with one `Error:` line, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigurationError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=PrismCommands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="prism", prog_name="prism", message="%(prog)s %(version)s")
 def main() -> None:
     """PRISM: an AI-powered product-management platform served as a GraphQL API.
 
@@ -64,9 +83,10 @@ def serve(host: str | None, port: int | None, reload: bool, workers: int, accept
     """Run the HTTP server: GraphQL and GraphiQL at /graphql, /healthz, /readyz, /metrics."""
     import uvicorn
 
+    from prism.preflight import check_port
     from prism.production import production_refusals
 
-    settings = Settings()
+    settings = load_settings()
     refusals = production_refusals(settings)
     if refusals:
         raise click.ClickException(" ".join(refusals))
@@ -78,14 +98,31 @@ def serve(host: str | None, port: int | None, reload: bool, workers: int, accept
                 f"{UNSHARED_STATE} Set REDIS_URL, or pass --accept-per-worker-state to run like this anyway."
             )
         click.echo(f"Warning: {UNSHARED_STATE} (--accept-per-worker-state)", err=True)
+    host, port = host or settings.host, port or settings.port
+    # Before uvicorn: its lifespan migrates the database before it binds the port.
+    check_port(host, port)
+    asyncio.run(check_backing_services(settings))
     uvicorn.run(
         "prism.main:app",
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         reload=reload,
         workers=workers,
         **server_options(settings),
     )
+
+
+async def check_backing_services(settings: Settings) -> None:
+    """What the server connects to answers: DATABASE_URL, DATABASE_ADMIN_URL when it migrates, REDIS_URL when set.
+    (The embedded PostgreSQL, used without DATABASE_URL, is started by the server itself.)"""
+    from prism.preflight import check_database, check_redis
+
+    if settings.database_url:
+        await check_database(settings.database_url, "DATABASE_URL")
+        if settings.database_admin_url and settings.auto_migrate:
+            await check_database(settings.database_admin_url, "DATABASE_ADMIN_URL")
+    if settings.redis_url:
+        await check_redis(settings.redis_url)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -114,7 +151,7 @@ def upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head)."""
     from prism.db import migrate
 
-    with database_url(Settings()) as url:
+    with database_url(load_settings()) as url:
         migrate.upgrade(url, revision)
         click.echo(f"database at {migrate.current_revision(url)}")
 
@@ -125,7 +162,7 @@ def downgrade(revision: str) -> None:
     """Revert migrations down to REVISION (default: one step back; 'base' reverts all)."""
     from prism.db import migrate
 
-    with database_url(Settings()) as url:
+    with database_url(load_settings()) as url:
         migrate.downgrade(url, revision)
         click.echo(f"database at {migrate.current_revision(url) or 'base'}")
 
@@ -141,7 +178,7 @@ def ensure_app_role(name: str) -> None:
     """
     from prism.db.roles import ensure_login_role
 
-    settings = Settings()
+    settings = load_settings()
     password = settings.app_role_password.get_secret_value() if settings.app_role_password else None
     with database_url(settings) as url:
         group = asyncio.run(ensure_login_role(url, name, password))
@@ -149,25 +186,65 @@ def ensure_app_role(name: str) -> None:
 
 
 @db.command()
-def current() -> None:
-    """Print the revision the database is at."""
+@click.option("--check", is_flag=True, help="Exit with status 1 unless the database is at head.")
+def current(check: bool) -> None:
+    """Print the revision the database is at, and the migrations it still needs."""
     from prism.db import migrate
 
-    with database_url(Settings()) as url:
-        click.echo(migrate.current_revision(url) or "base (no migration applied)")
+    with database_url(load_settings()) as url:
+        state = migrate.status(url)
+    click.echo(describe_migrations(state))
+    if check and not state.at_head:
+        sys.exit(1)
+
+
+def describe_migrations(state: "MigrationStatus") -> str:
+    """What `prism db current` says: the revision, and what is pending or why the revision is unknown."""
+    at = state.current or "base (no migration applied)"
+    if not state.known:
+        return (
+            f"database at {at}, a revision this PRISM does not know (head is {state.head}): a newer PRISM migrated "
+            f"it; run that version, or its `prism db downgrade {state.head}`"
+        )
+    if state.at_head:
+        return f"database at {at} (head): up to date"
+    count = len(state.pending)
+    lines = [f"database at {at}, {count} migration{'s' if count > 1 else ''} behind head {state.head}:"]
+    lines += [f"  {migration.revision}  {migration.title}" for migration in state.pending]
+    lines.append(f"run `prism db upgrade` to apply {'them' if count > 1 else 'it'}")
+    return "\n".join(lines)
 
 
 @main.command()
 @click.option("--demo", is_flag=True, required=True, help="Create the demo organization.")
-def seed(demo: bool) -> None:
-    """Create a realistic demo organization (log in as demo@prism.dev / prism-demo-password)."""
+@click.option("--force", is_flag=True, help="Seed even when PRISM_ENVIRONMENT is production.")
+def seed(demo: bool, force: bool) -> None:
+    """Create a realistic demo organization (log in as demo@prism.dev with the published demo password
+    prism-demo-password). Refused in production unless --force."""
     from prism.db import migrate
-    from prism.seed import seed_demo
+    from prism.seed import DEMO_EMAIL, DEMO_PASSWORD, seed_demo
 
-    with database_url(Settings()) as url:
+    settings = load_settings()
+    if settings.environment == "production":
+        if not force:
+            raise click.ClickException(
+                "PRISM_ENVIRONMENT is production and the demo accounts share a published password "
+                f"({DEMO_PASSWORD}): anyone could sign in as their owner; pass --force to seed them anyway."
+            )
+        click.echo(
+            "Warning: seeding the demo organization in production (--force): anyone who has read PRISM's README can "
+            f"sign in as {DEMO_EMAIL} with {DEMO_PASSWORD}.",
+            err=True,
+        )
+    with database_url(settings) as url:
         migrate.upgrade(url)
         summary = asyncio.run(seed_demo(url))
         click.echo(summary)
+
+
+main.add_command(users)
+main.add_command(members)
+main.add_command(api_keys)
 
 
 @main.group()

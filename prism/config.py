@@ -5,9 +5,15 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-__all__ = ["JwtKey", "OidcProvider", "Settings"]
+__all__ = ["ConfigurationError", "JwtKey", "OidcProvider", "Settings", "load_settings"]
+
+
+class ConfigurationError(RuntimeError):
+    """A setting PRISM cannot work with. The message is one sentence for the operator: which setting, what is wrong
+    and what to do, never a secret it holds."""
 
 
 class JwtKey(BaseModel):
@@ -58,6 +64,10 @@ class Settings(BaseSettings):
     app_role_password: SecretStr | None = Field(
         default=None,
         description="`prism db ensure-app-role`: the password to give the server's login role.",
+    )
+    user_password: SecretStr | None = Field(
+        default=None,
+        description="`prism users create`: the new account's password (else `--password-stdin` or a prompt).",
     )
     database_app_role: str = Field(
         default="prism_api",
@@ -294,3 +304,24 @@ class Settings(BaseSettings):
 
 def _split(value: str) -> list[str]:
     return [entry.strip() for entry in value.split(",") if entry.strip()]
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; an invalid one is a ConfigurationError naming each variable and what is
+    wrong with it, never its value (pydantic's own message quotes the input, which may be a secret)."""
+    try:
+        return Settings()
+    except PydanticValidationError as error:
+        problems = [
+            " ".join(filter(None, [_variable(str(item["loc"][0])), ".".join(str(part) for part in item["loc"][1:])]))
+            + f": {item['msg']}"
+            for item in error.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise ConfigurationError(f"Invalid settings: {'; '.join(problems)}.") from None
+    except SettingsError as error:
+        raise ConfigurationError(f"Invalid settings: {error}.") from None
+
+
+def _variable(name: str) -> str:
+    """The environment variable a field (or alias) of Settings is read from."""
+    return f"PRISM_{name.upper()}" if name in Settings.model_fields else name

@@ -76,6 +76,18 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
         await drop_database(server_url, name)
 
 
+@pytest.fixture
+def empty_database(server_url: str) -> Iterator[str]:
+    """A database of its own on the test server, with no migration applied; dropped afterwards (a sync fixture, for
+    tests that run commands which start event loops of their own)."""
+    name = f"prism_empty_{uuid.uuid4().hex[:8]}"
+    url = asyncio.run(_create_database(server_url, name))
+    try:
+        yield url
+    finally:
+        asyncio.run(drop_database(server_url, name))
+
+
 APP_ROLE = f"prism_test_api_{uuid.uuid4().hex[:8]}"
 """This run's login role: one per database, as in production (a role shared by two databases could read both)."""
 

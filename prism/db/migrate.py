@@ -2,16 +2,29 @@
 
 import asyncio
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
 from sqlalchemy.engine import Connection
 
 from prism.db.engine import build_engine
 
-__all__ = ["OPTIONAL_INDEXES", "alembic_config", "current_revision", "downgrade", "include_object", "upgrade"]
+__all__ = [
+    "OPTIONAL_INDEXES",
+    "Migration",
+    "MigrationStatus",
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "include_object",
+    "status",
+    "upgrade",
+]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -64,3 +77,40 @@ def current_revision(url: str) -> str | None:
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One migration script: its revision and the first line of its docstring."""
+
+    revision: str
+    title: str
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """Where a database stands against the migrations this PRISM ships."""
+
+    current: str | None
+    head: str
+    pending: list[Migration]
+    known: bool
+    """False when the database is at a revision these scripts do not contain (a newer PRISM migrated it)."""
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+
+def status(url: str) -> MigrationStatus:
+    """The database's revision, this code's head, and the migrations between them, oldest first."""
+    scripts = ScriptDirectory.from_config(alembic_config(url))
+    head = scripts.get_current_head()
+    assert head is not None, "PRISM ships at least one migration"
+    current = current_revision(url)
+    try:
+        between = list(scripts.iterate_revisions(head, current or "base"))
+    except RevisionError:
+        return MigrationStatus(current=current, head=head, pending=[], known=False)
+    pending = [Migration(script.revision, script.doc) for script in reversed(between) if script.revision != current]
+    return MigrationStatus(current=current, head=head, pending=pending, known=True)

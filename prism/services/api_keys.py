@@ -162,8 +162,10 @@ class ApiKeyService:
     """Creates and revokes the organization's API keys (OWNER and ADMIN, signed in as people)."""
 
     def __init__(
-        self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta, reauthentication_window_seconds: int
+        self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta, reauthentication_window_seconds: int | None
     ) -> None:
+        """`reauthentication_window_seconds=None` only for an operator at the server (`prism api-keys create`), who
+        proves nothing through a session: the command line is the authentication."""
         self._uow = uow
         self._viewer = viewer
         self._meta = meta
@@ -183,7 +185,8 @@ class ApiKeyService:
         """Create a key with a fresh random prefix and secret; the full key is in the result and nowhere else."""
         self._require_manager()
         # A key outlives the session: a stolen access token alone must not be able to mint one.
-        await require_recent_authentication(self._uow, self._viewer, self._window)
+        if self._window is not None:
+            await require_recent_authentication(self._uow, self._viewer, self._window)
         clean_name = clean_text(name, "name", max_length=NAME_MAX_LENGTH)
         clean_scopes = _clean_scopes(scopes)
         if expires_at is not None:

@@ -16,7 +16,7 @@ from prism.auth.rbac import Viewer
 from prism.auth.throttle import LoginThrottle
 from prism.auth.tokens import hash_token, new_opaque_token
 from prism.db.base import utcnow
-from prism.db.lookups import claim_sign_up, request_sign_up
+from prism.db.lookups import claim_sign_up, request_sign_up, user_id_by_email
 from prism.db.tables import Membership, Organization, User
 from prism.db.tenancy import user_select
 from prism.db.unit_of_work import UnitOfWork
@@ -26,9 +26,10 @@ from prism.runtime import Runtime
 from prism.services.accounts import AccountService
 from prism.services.audit import RequestMeta
 from prism.services.credentials import check_password, lookup_forms, normalise_email
-from prism.services.mails import SIGN_UP_LIFETIME, account_exists_message, sign_up_message
+from prism.services.mails import SIGN_UP_LIFETIME, account_exists_message, sign_up_message, verification_message
 from prism.services.mfa import MfaService
 from prism.services.sessions import AuthResult, SessionService
+from prism.services.user_tokens import Purpose, issue_user_token
 from prism.services.users import find_user_by_email
 from prism.services.validation import clean_text
 
@@ -143,6 +144,41 @@ class IdentityService:
                 ) from None
             session.add(Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER.value))
         return user
+
+    async def create_account(
+        self, *, email: str, password: str, name: str, organization_name: str | None
+    ) -> tuple[User, Organization | None]:
+        """Create a user, and their organization (they own it) when one is named, for an operator (`prism users
+        create`): no sign-up request to confirm, since the operator vouches for it; the address is still mailed a
+        link that verifies it (`verifyEmail`), as accounts made before sign-ups awaited confirmation were."""
+        address = normalise_email(email)
+        name = clean_text(name, "name", max_length=120)
+        if organization_name is not None:
+            organization_name = clean_text(organization_name, "organizationName", max_length=120)
+        check_password(password)
+        password_hash = await asyncio.to_thread(hash_password, self._hasher, password)
+        user = User(id=uuid4(), email=address, name=name, password_hash=password_hash)
+        organization = None
+        if organization_name is not None:
+            organization = Organization(id=uuid4(), name=organization_name, slug=slugify(organization_name))
+        async with self._uow.session(organization.id if organization else None, user.id) as session:
+            for form in lookup_forms(email):
+                if await user_id_by_email(session, form) is not None:
+                    raise ValidationError("An account with this email exists.", field="email", code=Code.ALREADY_EXISTS)
+            session.add_all([user, *([organization] if organization is not None else [])])
+            try:
+                await session.flush()
+            except IntegrityError as error:
+                if "uq_app_user_email" not in str(error.orig):
+                    raise
+                raise ValidationError(
+                    "An account with this email exists.", field="email", code=Code.ALREADY_EXISTS
+                ) from None
+            if organization is not None:
+                session.add(Membership(organization_id=organization.id, user_id=user.id, role=Role.OWNER.value))
+            token = issue_user_token(session, user.id, Purpose.VERIFY_EMAIL)
+        self.accounts.send(verification_message(self._link("verify-email", token), address, name, token))
+        return user, organization
 
     async def log_in(self, *, email: str, password: str, organization_id: UUID | None) -> AuthResult | MfaChallenge:
         """Check a password (throttled) and sign in to one of the user's organizations (their first by default).

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from prism.auth.mailer import Message
 
-__all__ = ["SIGN_UP_LIFETIME", "account_exists_message", "sign_up_message"]
+__all__ = ["SIGN_UP_LIFETIME", "account_exists_message", "sign_up_message", "verification_message"]
 
 SIGN_UP_LIFETIME = timedelta(hours=24)
 
@@ -31,5 +31,18 @@ def account_exists_message(to: str, reset_link: str) -> Message:
             "Hello,\n\nSomeone (hopefully you) tried to sign up for PRISM with this address, which has an account "
             "already, so nothing was changed. To get in, log in; if you forgot your password, reset it at "
             f"{reset_link}.\n\nIf it was not you, ignore this message.\n"
+        ),
+    )
+
+
+def verification_message(link: str, to: str, name: str, token: str) -> Message:
+    """The link an account an operator created gets, to prove its address."""
+    return Message(
+        to=to,
+        subject="Confirm your email address for PRISM",
+        body=(
+            f"Hello {name},\n\nAn administrator created a PRISM account for this address. Confirm it within 24 hours:"
+            f"\n{link}\n\nOr use this code with the verifyEmail mutation: {token}\n\nIf you expected no account, "
+            "tell your administrator.\n"
         ),
     )

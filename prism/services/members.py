@@ -1,4 +1,4 @@
-"""Members of an organization: role changes, removal and product-level roles.
+"""Members of an organization: adding one, role changes, removal and product-level roles.
 
 An organization always keeps at least one OWNER. The check that another owner remains runs under a per-organization
 advisory lock, so two concurrent demotions (or removals) of the last two owners cannot both pass.
@@ -7,6 +7,7 @@ advisory lock, so two concurrent demotions (or removals) of the last two owners 
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -73,6 +74,40 @@ class MemberService:
         ).first()
         if membership is None:
             raise NotFoundError("No member with this id.", field="userId")
+        return membership
+
+    async def add(self, user_id: UUID, role: Role) -> Membership:
+        """Make an existing account a member with a role, at once (operators, through `prism members add`; people
+        join through the API by accepting an invitation). An ADMIN cannot add an OWNER."""
+        require(self._viewer, Permission.MANAGE_MEMBERS)
+        check_grantable(self._viewer, role)
+        already = ValidationError("This account is a member already.", field="userId", code=Code.ALREADY_EXISTS)
+        async with self._uow.session(self._org, self._viewer.user_id) as session:
+            existing = (
+                await session.exec(
+                    tenant_select(Membership, self._org, Membership.id).where(Membership.user_id == user_id)
+                )
+            ).first()
+            if existing is not None:
+                raise already
+            membership = Membership(organization_id=self._org, user_id=user_id, role=role.value)
+            session.add(membership)
+            try:
+                await session.flush()
+            except IntegrityError as error:
+                if "uq_membership_organization_id_user_id" not in str(error.orig):
+                    raise
+                raise already from None  # added concurrently, between the check and the insert
+            record(
+                session,
+                organization_id=self._org,
+                action="member.added",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="user",
+                target_id=user_id,
+                details={"role": role.value},
+            )
         return membership
 
     async def change_role(self, user_id: UUID, role: Role) -> Membership:

@@ -4,7 +4,6 @@ Row-level security shows a transaction only its own user's rows (and its organiz
 ask a named look-up (prism/db/lookups.py) for the id first, then read the row in that user's scope.
 """
 
-from collections.abc import Sequence
 from uuid import UUID
 
 from prism.auth.tokens import hash_token
@@ -16,7 +15,7 @@ from prism.services.user_tokens import Purpose
 __all__ = ["find_user_by_email", "find_user_id_by_email", "owner_of_user_token"]
 
 
-async def find_user_id_by_email(uow: UnitOfWork, forms: Sequence[str]) -> UUID | None:
+async def find_user_id_by_email(uow: UnitOfWork, forms: list[str]) -> UUID | None:
     """The id of the account stored under one of these forms of an address (`credentials.lookup_forms`).
 
     Every form is looked up, found or not, so the statements sent depend on the address's text, never on whether
@@ -30,7 +29,7 @@ async def find_user_id_by_email(uow: UnitOfWork, forms: Sequence[str]) -> UUID |
     return found
 
 
-async def find_user_by_email(uow: UnitOfWork, forms: Sequence[str]) -> User | None:
+async def find_user_by_email(uow: UnitOfWork, forms: list[str]) -> User | None:
     """The account stored under one of these forms of an address, read in its own scope."""
     user_id = await find_user_id_by_email(uow, forms)
     if user_id is None:
