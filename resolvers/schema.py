@@ -7,7 +7,7 @@ import strawberry
 from graphql import GraphQLError, get_named_type
 from strawberry import relay
 from strawberry.exceptions import MissingQueryError
-from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions import MaxTokensLimiter
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 
@@ -18,6 +18,7 @@ from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.context import Context
+from resolvers.document_caches import BoundedParserCache, BoundedValidationCache
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.execution import metered_executor
@@ -173,7 +174,9 @@ def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits
     `limits`: depth, aliases, cost, introspection and suggestions (resolvers/limits.py); the defaults when not given.
     """
     limits = limits or QueryLimits()
-    caching: list[Any] = [lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)] if caches else []
+    caching: list[Any] = (
+        [lambda: BoundedParserCache(maxsize=512), lambda: BoundedValidationCache(maxsize=512)] if caches else []
+    )
     extensions: list[Any] = []
     if tracing:
         from strawberry.extensions.tracing import OpenTelemetryExtension

@@ -375,3 +375,22 @@ async def test_a_body_over_the_limit_is_refused_before_it_is_parsed(settings: Se
 
     assert response.status_code == 413
     assert codes(response) == ["PAYLOAD_TOO_LARGE"]
+
+
+async def test_a_huge_document_is_parsed_and_validated_but_never_kept_in_the_caches(http: httpx.AsyncClient) -> None:
+    from strawberry.extensions.parser_cache import _get_parse_cache
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    from resolvers.document_caches import CACHED_DOCUMENT_MAX_BYTES
+
+    parses, validations = _get_parse_cache(512), _get_validate_cache(512)
+    huge = "# " + "x" * CACHED_DOCUMENT_MAX_BYTES + "\n{ __typename }"
+    before = (parses.cache_info().misses, validations.cache_info().misses)
+    for _ in range(3):
+        response = await http.post("/graphql", json={"query": huge})
+        assert response.json() == {"data": {"__typename": "Query"}}
+    assert (parses.cache_info().misses, validations.cache_info().misses) == before
+    small = "{ __typename } # " + "small-and-kept"
+    for _ in range(2):
+        await http.post("/graphql", json={"query": small})
+    assert parses.cache_info().misses == before[0] + 1
