@@ -35,6 +35,7 @@ from prism.production import check_production_settings
 from prism.ratelimit import RateLimiter
 from prism.runtime import Runtime, load_secret_key
 from prism.services.authentication import authenticate, credentials_from_header
+from prism.web.account_pages import account_page_routes
 from prism.web.concurrency import ConcurrencyLimiter
 from prism.web.dev_mail import dev_mail_endpoint
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
@@ -242,6 +243,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             else []
         ),
         Route("/graphql", graphql.endpoint, methods=GRAPHQL_METHODS),
+        *account_page_routes(runtime),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *(
