@@ -31,7 +31,7 @@ async def test_the_sign_up_link_opens_a_page_whose_button_creates_the_account(
     for _ in range(2):  # a mail scanner, then the person: showing the page spends nothing
         page = await http.get(path)
         assert page.status_code == 200
-        assert "<form method=\"post\" action=\"/verify-email\">" in page.text
+        assert '<form method="post" action="/verify-email">' in page.text
     assert "form-action 'self'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store"
     refused_before = (await gql.run(LOG_IN, {"input": {"email": email, "password": PASSWORD}})).data["logIn"]
