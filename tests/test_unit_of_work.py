@@ -343,3 +343,18 @@ async def test_postgresql_cancels_a_statement_that_runs_past_the_statement_timeo
     finally:
         await engine.dispose()
     assert getattr(cancelled.value.orig, "sqlstate", None) == "57014"  # query_canceled
+
+
+async def test_the_servers_login_role_carries_a_statement_timeout_of_its_own(
+    app_database_url: str, database_url: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        settings = await conn.fetchval(
+            "SELECT rolconfig FROM pg_roles WHERE rolname = $1", make_url(app_database_url).username
+        )
+    finally:
+        await conn.close()
+    assert "statement_timeout=60s" in settings

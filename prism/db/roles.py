@@ -74,6 +74,10 @@ async def drop_database(server_url: str, name: str) -> None:
         await conn.close()
 
 
+ROLE_STATEMENT_TIMEOUT = "60s"
+"""The statement timeout `prism db ensure-app-role` gives the server's login role itself."""
+
+
 async def ensure_login_role(admin_url: str, name: str, password: str | None = None) -> str:
     """Create (once) a login role that is a member of the database's group role and nothing more; the group.
 
@@ -96,6 +100,9 @@ async def ensure_login_role(admin_url: str, name: str, password: str | None = No
             GRANT {group} TO {name};
             """
         )
+        # A backstop for any client of the role: the server also sets a tighter timeout on each connection
+        # (PRISM_DATABASE_STATEMENT_TIMEOUT_SECONDS); another client using the role cannot run a statement forever.
+        await conn.execute(f"ALTER ROLE {name} SET statement_timeout = '{ROLE_STATEMENT_TIMEOUT}'")
         if group != SHARED_GROUP_ROLE and await conn.fetchval(
             "SELECT EXISTS (SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
             "JOIN pg_roles r ON r.oid = m.member WHERE g.rolname = $1 AND r.rolname = $2)",
