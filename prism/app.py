@@ -27,6 +27,7 @@ from prism.db.errors import loggable
 from prism.db.roles import check_connection_role, ensure_login_role, url_for_role
 from prism.db.tables import Membership
 from prism.db.unit_of_work import UnitOfWork
+from prism.errors import PrismError
 from prism.kv import open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
@@ -34,6 +35,7 @@ from prism.observability.tracing import setup_tracing, tracing_enabled
 from prism.production import check_production_settings
 from prism.ratelimit import RateLimiter
 from prism.runtime import Runtime, load_secret_key
+from prism.services.api_keys import is_api_key
 from prism.services.authentication import authenticate, credentials_from_header
 from prism.web.account_pages import account_page_routes
 from prism.web.concurrency import ConcurrencyLimiter
@@ -214,6 +216,15 @@ def build_app(settings: Settings | None = None) -> Starlette:
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
         )
 
+    def token_user(credential: str) -> str | None:
+        """The user a valid access token names (its signature checked, no database), for the concurrency limiter."""
+        if is_api_key(credential):
+            return None
+        try:
+            return str(runtime().tokens.verify(credential).user_id)
+        except PrismError:
+            return None
+
     from prism.web.graphiql import graphiql_page, graphiql_routes
 
     graphql = GraphQLHTTP(
@@ -226,6 +237,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         concurrency=ConcurrencyLimiter(
             settings.max_requests_in_progress_per_caller, settings.request_queue_wait_seconds
         ),
+        token_user=token_user,
         persisted_queries=PersistedQueries(
             lambda: runtime().kv,
             settings.persisted_query_ttl_seconds,

@@ -44,11 +44,17 @@ async def test_a_callers_requests_beyond_its_share_wait_then_are_refused_while_o
     assert limiter.in_progress("a") == 0
 
 
-def test_callers_are_told_apart_by_credential_else_by_address() -> None:
-    assert caller_key("Bearer one", "10.0.0.1") != caller_key("Bearer two", "10.0.0.1")
-    assert caller_key("Bearer one", "10.0.0.1") == caller_key("Bearer one", "10.0.0.2")
-    assert caller_key(None, "10.0.0.1") == "ip:10.0.0.1"
-    assert "Bearer" not in caller_key("Bearer secret-token", None)
+def test_only_a_valid_token_names_a_caller_and_anything_else_counts_against_the_address() -> None:
+    def verify(credential: str) -> str | None:
+        return {"good-token": "u1", "other-token": "u2"}.get(credential)
+
+    assert caller_key("Bearer good-token", "10.0.0.1", verify) == "user:u1"
+    assert caller_key("Bearer good-token", "10.0.0.2", verify) == "user:u1"
+    assert caller_key("Bearer other-token", "10.0.0.1", verify) == "user:u2"
+    # Spellings of one header, invented credentials and none at all all count against the address.
+    spellings = ["bearer made-up", "Bearer  made-up", "BEARER other-made-up", "Basic xyz", None, ""]
+    assert {caller_key(h, "10.0.0.1", verify) for h in spellings} == {"ip:10.0.0.1"}
+    assert caller_key("Bearer good-token", None, lambda credential: None) == "ip:unknown"
 
 
 async def test_over_http_a_caller_past_its_share_gets_429_while_another_is_served(settings: Settings) -> None:

@@ -358,3 +358,40 @@ async def test_the_servers_login_role_carries_a_statement_timeout_of_its_own(
     finally:
         await conn.close()
     assert "statement_timeout=60s" in settings
+
+
+SCOPE = "SELECT current_setting('prism.org_id', true), current_setting('prism.user_id', true)"
+
+
+async def test_an_outer_block_that_catches_an_inner_blocks_error_goes_on_in_its_own_scope(app: Starlette) -> None:
+    import sqlalchemy as sa
+
+    from prism.db.unit_of_work import UnitOfWork
+
+    a, b = uuid.uuid4(), uuid.uuid4()
+    uow = UnitOfWork(app.state.runtime().engine)
+    try:
+        async with uow.session(a, a) as outer:
+            inner_scope = None
+            try:
+                async with uow.session(b, b) as inner:
+                    inner_scope = tuple((await (await inner.connection()).execute(sa.text(SCOPE))).one())
+                    raise ValueError("refused")
+            except ValueError:
+                pass  # the outer block goes on, as a use case that tolerates one step's refusal would
+            assert inner_scope == (str(b), str(b))
+            assert tuple((await (await outer.connection()).execute(sa.text(SCOPE))).one()) == (str(a), str(a))
+    finally:
+        await uow.close()
+
+
+async def test_committing_inside_a_session_block_is_refused(app: Starlette) -> None:
+    from prism.db.unit_of_work import UnitOfWork
+
+    uow = UnitOfWork(app.state.runtime().engine)
+    try:
+        async with uow.session(uuid.uuid4()):
+            with pytest.raises(RuntimeError, match="inside a session"):
+                await uow.keep_despite_refusal()
+    finally:
+        await uow.close()

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -121,16 +122,32 @@ class UnitOfWork:
                 self._session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
             session = self._session
             assert session is not None
+            restore = outer_scope if outer is not None and outer_scope is not None and outer_scope != scope else None
             try:
                 yield session
                 await session.flush()
-                if outer is not None and outer_scope is not None and outer_scope != scope:
-                    await set_tenant(conn, *outer_scope)
-                    self._applied = outer_scope
+            except BaseException:
+                if restore is not None:
+                    # The outer block may catch the error and go on: it must not go on in this block's scope.
+                    await self._restore_scope(conn, restore)
+                raise
+            else:
+                if restore is not None:
+                    await set_tenant(conn, *restore)
+                    self._applied = restore
             finally:
                 if outer is None:
                     self._session = None
                     await session.close()
+
+    async def _restore_scope(self, conn: AsyncConnection, scope: Scope) -> None:
+        try:
+            await set_tenant(conn, *scope)
+            self._applied = scope
+        except DBAPIError:
+            # The transaction is aborted: nothing runs in it until the boundary rolls it back, which resets the
+            # scope. Marked unknown, so the next statement through this unit sets it again.
+            self._applied = None
 
     def after_commit(self, action: AfterCommit) -> None:
         """Run `action` once the unit commits (mail, events); it is dropped if the unit rolls back."""
@@ -148,6 +165,9 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """End the open transaction, keeping its changes, then run what waited for the commit."""
+        if self._session is not None and self._owner is asyncio.current_task():
+            # The rest of the block would run in a new transaction without its scope.
+            raise RuntimeError("commit() inside a session() block: end the block first")
         async with self._exclusive():
             if self._conn is not None and self._conn.in_transaction():
                 await self._conn.commit()

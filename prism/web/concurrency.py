@@ -4,14 +4,15 @@ A request holds a pooled database connection while it runs, so one caller firing
 (searches, wide pages) could take every connection of a process and leave other tenants waiting for one. Each caller
 may have `per_caller` requests in progress; further ones wait their turn, holding nothing, for at most `wait_seconds`,
 then are refused with RATE_LIMITED. The caller is known before authentication (which itself reads the database): by
-its credential when it sends one, else by its address.
+the user of a valid access token (its signature is checked, nothing else), else by its address.
 """
 
 import asyncio
-import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+
+from prism.services.authentication import credentials_from_header
 
 __all__ = ["CallerBusyError", "ConcurrencyLimiter", "caller_key"]
 
@@ -20,10 +21,18 @@ class CallerBusyError(Exception):
     """The caller already has as many requests in progress as allowed, and none finished in time."""
 
 
-def caller_key(authorization: str | None, ip: str | None) -> str:
-    """Who a request counts against: a hash of its credential, else its address."""
-    if authorization:
-        return "credential:" + hashlib.sha256(authorization.encode()).hexdigest()
+def caller_key(authorization: str | None, ip: str | None, verify: Callable[[str], str | None]) -> str:
+    """Who a request counts against: the user of a valid access token, else the address.
+
+    Only a token whose signature verifies (no database needed) names a caller: anything else (no credential, a
+    malformed one, an API key, which the database alone can check) counts against the address, so varying the
+    header's spelling or inventing credentials buys no extra slots. `verify` returns the token's user, or None.
+    """
+    credential = credentials_from_header(authorization)
+    if credential:
+        user = verify(credential)
+        if user is not None:
+            return f"user:{user}"
     return f"ip:{ip or 'unknown'}"
 
 

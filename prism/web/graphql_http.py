@@ -156,6 +156,7 @@ class GraphQLHTTP:
         rate_limiter: RateLimiter | None = None,
         persisted_queries: PersistedQueries | None = None,
         concurrency: ConcurrencyLimiter | None = None,
+        token_user: Callable[[str], str | None] = lambda credential: None,
     ) -> None:
         self._schema = schema
         self._make_context = make_context
@@ -165,6 +166,7 @@ class GraphQLHTTP:
         self._rate_limiter = rate_limiter
         self._persisted_queries = persisted_queries
         self._concurrency = concurrency
+        self._token_user = token_user
 
     async def endpoint(self, request: Request) -> Response:
         """The Starlette endpoint for /graphql."""
@@ -206,7 +208,7 @@ class GraphQLHTTP:
         if self._concurrency is None:
             return await self._run(request, params, query, persisted, media_type)
         client = request.client
-        key = caller_key(request.headers.get("authorization"), client.host if client else None)
+        key = caller_key(request.headers.get("authorization"), client.host if client else None, self._token_user)
         try:
             async with self._concurrency.slot(key):
                 return await self._run(request, params, query, persisted, media_type)
