@@ -103,15 +103,17 @@ def on_server(server_url: str, **parts: object) -> str:
 def mistakes(server_url: str, password_refusing_port: int) -> dict[str, tuple[str, str]]:
     """Each mistake: a DATABASE_URL, and the sentence PRISM answers it with."""
     port = closed_port()
+    server = make_url(server_url)
+    where = f"{server.host or 'localhost'}:{server.port or 5432}"  # CI's 127.0.0.1:5432, or the embedded server
     return {
         "unknown database": (
             on_server(server_url, database="prism_no_such_database"),
-            'Error: Database "prism_no_such_database" does not exist on the PostgreSQL server at 127.0.0.1:5432 '
+            f'Error: Database "prism_no_such_database" does not exist on the PostgreSQL server at {where} '
             "(DATABASE_URL): create it, or correct the database name.",
         ),
         "unknown user": (
             on_server(server_url, username="prism_no_such_role", password=SECRET),
-            'Error: The PostgreSQL server at 127.0.0.1:5432 refused user "prism_no_such_role" (DATABASE_URL): '
+            f'Error: The PostgreSQL server at {where} refused user "prism_no_such_role" (DATABASE_URL): '
             'role "prism_no_such_role" does not exist; correct the user name or password.',
         ),
         "wrong password": (
