@@ -1,6 +1,7 @@
 """The lists PRISM can page through: which table, under which parent, with which filters and sort fields."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -108,6 +109,10 @@ class RequirementListFilter:
     parent_ids: tuple[UUID, ...] = ()
     top_level: bool | None = None
     search: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
 
 
 def _requirement_where(table: sa.Table, f: RequirementListFilter) -> list[sa.ColumnElement[bool]]:
@@ -139,6 +144,15 @@ def _requirement_where(table: sa.Table, f: RequirementListFilter) -> list[sa.Col
         conditions.append(sa.or_(*sprint))
     if f.top_level is not None:
         conditions.append(c.parent_id.is_(None) if f.top_level else c.parent_id.is_not(None))
+    # Time ranges: `after` is exclusive (what changed since the last sync's newest updatedAt), `before` too.
+    for column, after, before in (
+        (c.created_at, f.created_after, f.created_before),
+        (c.updated_at, f.updated_after, f.updated_before),
+    ):
+        if after is not None:
+            conditions.append(column > after)
+        if before is not None:
+            conditions.append(column < before)
     if f.label_ids:
         link = _table(RequirementLabel)
         conditions.append(

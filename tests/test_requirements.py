@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -799,3 +800,58 @@ async def test_the_default_order_is_the_rank(backlog: Backlog) -> None:
     assert default == by_rank
     ranks = [n["rank"] for n in default["requirements"]["nodes"]]
     assert ranks == sorted(ranks)
+
+
+async def test_an_integrator_syncs_incrementally_by_updated_at_and_filters_by_creation_time(account: Account) -> None:
+    product = await create_product(account)
+    first, second, third = [await create_requirement(account, product["id"], title=t) for t in ("one", "two", "three")]
+    listed = await account(LIST, {"filter": {"productIds": [product["id"]]}, "order": {"field": "CREATED_AT"}})
+    times = {n["title"]: (n["createdAt"], n["updatedAt"]) for n in listed["requirements"]["nodes"]}
+    since = times["two"][1]  # the newest updatedAt the integrator holds after its last sync of "one" and "two"
+
+    def changed_after(moment: str) -> dict[str, Any]:
+        return {
+            "filter": {"productIds": [product["id"]], "updatedAt": {"after": moment}},
+            "order": {"field": "UPDATED_AT"},
+        }
+
+    assert [n["title"] for n in (await account(LIST, changed_after(since)))["requirements"]["nodes"]] == ["three"]
+    edited = await account(
+        """mutation($input: UpdateRequirementInput!) { updateRequirement(input: $input) { userErrors { code } } }""",
+        {"input": {"id": first["id"], "version": first["version"], "title": "one, edited"}},
+    )
+    assert edited["updateRequirement"]["userErrors"] == []
+    again = (await account(LIST, changed_after(since)))["requirements"]
+    assert [n["title"] for n in again["nodes"]] == ["three", "one, edited"]
+    assert again["totalCount"] == 2
+
+    created_before = {"productIds": [product["id"]], "createdAt": {"before": times["two"][0]}}
+    assert [n["title"] for n in (await account(LIST, {"filter": created_before}))["requirements"]["nodes"]] == [
+        "one, edited"
+    ]
+    between = {"productIds": [product["id"]], "createdAt": {"after": times["one"][0], "before": times["three"][0]}}
+    assert [n["id"] for n in (await account(LIST, {"filter": between}))["requirements"]["nodes"]] == [second["id"]]
+    assert third["id"] not in [n["id"] for n in listed["requirements"]["nodes"][:2]]
+
+
+async def test_a_time_range_without_a_zone_is_refused(account: Account) -> None:
+    result = await account.run(LIST, {"filter": {"updatedAt": {"after": "2026-01-01T00:00:00"}}})
+    assert result.codes == ["BAD_USER_INPUT"]
+    assert "time zone" in result.errors[0]["message"]
+
+
+API_MD = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+
+
+async def test_the_incremental_sync_example_in_api_md_runs_as_written(account: Account) -> None:
+    import re
+
+    text = API_MD.read_text()
+    section = text[text.index("**Incremental sync.**") :]
+    found = re.search(r"```graphql\n(.*?)```", section, re.S)
+    assert found
+    product = await create_product(account)
+    await create_requirement(account, product["id"], title="synced")
+    data = await account(found.group(1), {"since": "2000-01-01T00:00:00Z", "cursor": None})
+    assert [n["title"] for n in data["requirements"]["nodes"]] == ["synced"]
+    assert data["requirements"]["pageInfo"]["hasNextPage"] is False
