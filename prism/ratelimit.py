@@ -16,7 +16,7 @@ from limits.errors import StorageError
 
 from prism.auth.rbac import Viewer
 
-__all__ = ["Budget", "RateLimiter", "Refusal", "identity_of"]
+__all__ = ["Budget", "RateLimiter", "Refusal", "RequestAllowance", "identity_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,24 @@ class Refusal:
 
     limit: str
     retry_after: int
+
+
+@dataclass(frozen=True)
+class RequestAllowance:
+    """Where a caller stands against its own request limit (its identity's, or its address's when anonymous)."""
+
+    limit: int
+    remaining: int
+    reset_at: int
+    """When the window frees up, in seconds since the epoch."""
+
+    def headers(self) -> dict[str, str]:
+        """As Linear names them: `X-RateLimit-Requests-Limit`, `-Remaining` and `-Reset`."""
+        return {
+            "X-RateLimit-Requests-Limit": str(self.limit),
+            "X-RateLimit-Requests-Remaining": str(self.remaining),
+            "X-RateLimit-Requests-Reset": str(self.reset_at),
+        }
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,19 @@ class RateLimiter:
         except (StorageError, OSError) as error:
             logger.warning("rate-limit store unavailable; request allowed", extra={"error": type(error).__name__})
             return None
+
+    async def allowance(self, viewer: Viewer | None, ip: str | None) -> RequestAllowance | None:
+        """What is left of the caller's own request limit in this window; None when the store is down."""
+        item, kind, key = (
+            (self._anonymous_per_ip, "anonymous", f"ip:{ip or 'unknown'}")
+            if viewer is None
+            else (self._per_identity, "identity", identity_of(viewer, ip))
+        )
+        try:
+            stats = await self._limiter.get_window_stats(item, kind, key)
+        except (StorageError, OSError):
+            return None
+        return RequestAllowance(item.amount, max(0, stats.remaining), math.ceil(stats.reset_time))
 
     async def budget(self, identity: str) -> Budget:
         """What is left of the identity's query-cost budget in this window (all of it when the store is down)."""

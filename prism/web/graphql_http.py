@@ -227,15 +227,18 @@ class GraphQLHTTP:
             context = await self._make_context(request)
         except PoolTimeout as error:
             raise _overloaded() from error
+        limit_headers: dict[str, str] = {}
         if self._rate_limiter is not None:
             refusal = await self._rate_limiter.check_request(context.viewer, context.meta.ip)
+            allowance = await self._rate_limiter.allowance(context.viewer, context.meta.ip)
+            limit_headers = allowance.headers() if allowance is not None else {}
             if refusal is not None:
                 await context.uow.close()
                 raise RequestError(
                     429,
                     f"Too many requests ({refusal.limit}); retry in {refusal.retry_after} seconds.",
                     code="RATE_LIMITED",
-                    headers={"Retry-After": str(refusal.retry_after)},
+                    headers={"Retry-After": str(refusal.retry_after), **limit_headers},
                 )
         try:
             result = await self._schema.execute(
@@ -257,7 +260,9 @@ class GraphQLHTTP:
                 owner=identity_of(context.viewer, context.meta.ip),
                 anonymous=context.viewer is None,
             )
-        return self._respond(result, media_type, context.request_id)
+        response = self._respond(result, media_type, context.request_id)
+        response.headers.update(limit_headers)
+        return response
 
     async def _persisted(self, params: GraphQLParams) -> "_Persisted | None":
         request = requested(params.extensions, params.query)
