@@ -6,9 +6,12 @@ Both honour the same contract and are tested against each other (tests/test_kv.p
 
 import asyncio
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["KeyValueStore", "MemoryStore", "RedisStore", "open_store"]
+if TYPE_CHECKING:
+    from limits.aio.storage import Storage
+
+__all__ = ["KeyValueStore", "MemoryStore", "RedisStore", "close_limits_storage", "open_limits_storage", "open_store"]
 
 
 class KeyValueStore(Protocol):
@@ -154,3 +157,27 @@ class RedisStore:
 def open_store(redis_url: str | None) -> KeyValueStore:
     """Redis when a URL is configured, else the in-process store."""
     return RedisStore(redis_url) if redis_url else MemoryStore()
+
+
+def open_limits_storage(redis_url: str | None, key_prefix: str, *, wrap_exceptions: bool = False) -> "Storage":
+    """The `limits` library's storage for PRISM's counters: Redis when a URL is configured, else in process."""
+    from limits.aio.storage import MemoryStorage, RedisStorage
+
+    if not redis_url:
+        return MemoryStorage()
+    uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+    return RedisStorage(uri, implementation="redispy", key_prefix=key_prefix, wrap_exceptions=wrap_exceptions)
+
+
+async def close_limits_storage(storage: "Storage | None") -> None:
+    """Release a `limits` storage's connections (Redis) or its expiry timer (in process)."""
+    from limits.aio.storage import MemoryStorage, RedisStorage
+
+    if isinstance(storage, RedisStorage):
+        client = getattr(storage.bridge, "storage", None)
+        if client is not None:
+            await client.aclose()
+    elif isinstance(storage, MemoryStorage):
+        timer = getattr(storage, "timer", None)
+        if timer is not None and not timer.done():
+            timer.cancel()

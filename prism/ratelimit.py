@@ -10,11 +10,12 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, RateLimitItemPerMinute, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
 from prism.auth.rbac import Viewer
+from prism.kv import close_limits_storage, open_limits_storage
 
 __all__ = ["Budget", "RateLimiter", "Refusal", "RequestAllowance", "identity_of"]
 
@@ -65,10 +66,6 @@ def identity_of(viewer: Viewer | None, ip: str | None) -> str:
     return f"ip:{ip or 'unknown'}"
 
 
-def _redis_uri(url: str) -> str:
-    return url if url.startswith("async+") else f"async+{url}"
-
-
 class RateLimiter:
     """The request limits and the cost budget of one running PRISM; `start` in the lifespan, `close` at its end."""
 
@@ -97,28 +94,13 @@ class RateLimiter:
 
     def start(self) -> None:
         """Open the storage (Redis when configured)."""
-        if self._redis_url:
-            self._storage = RedisStorage(
-                _redis_uri(self._redis_url),
-                implementation="redispy",
-                key_prefix=self._key_prefix,
-                wrap_exceptions=True,
-            )
-        else:
-            self._storage = MemoryStorage()
+        self._storage = open_limits_storage(self._redis_url, self._key_prefix, wrap_exceptions=True)
         self._strategy = SlidingWindowCounterRateLimiter(self._storage)
 
     async def close(self) -> None:
         """Release the storage's connections and timers."""
         storage, self._storage, self._strategy = self._storage, None, None
-        if isinstance(storage, RedisStorage):
-            client = getattr(storage.bridge, "storage", None)
-            if client is not None:
-                await client.aclose()
-        elif isinstance(storage, MemoryStorage):
-            timer = getattr(storage, "timer", None)
-            if timer is not None and not timer.done():
-                timer.cancel()
+        await close_limits_storage(storage)
 
     @property
     def _limiter(self) -> SlidingWindowCounterRateLimiter:

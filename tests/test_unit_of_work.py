@@ -7,6 +7,7 @@ request and faults injected by the database itself, as a crowd or an attacker wo
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -189,28 +190,35 @@ def mailer(app: Starlette) -> Any:
 FAULT = "prism-fault-injection"
 
 
-@pytest.fixture
-async def session_fault(database_url: str) -> AsyncIterator[None]:
-    """A real fault in the middle of a use case: PostgreSQL refuses to open a session for one user agent."""
+@asynccontextmanager
+async def fault_on_insert(database_url: str, table: str, column: str) -> AsyncIterator[None]:
+    """A real fault in the middle of a use case: PostgreSQL refuses a row of `table` whose `column` is FAULT."""
+    name = f"prism_test_{table}_fault"
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(
             f"""
-            CREATE OR REPLACE FUNCTION prism_test_session_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-              IF NEW.user_agent = '{FAULT}' THEN RAISE EXCEPTION 'injected fault'; END IF;
+              IF NEW.{column} = '{FAULT}' THEN RAISE EXCEPTION 'injected fault'; END IF;
               RETURN NEW;
             END $$;
-            DROP TRIGGER IF EXISTS prism_test_session_fault ON auth_session;
-            CREATE TRIGGER prism_test_session_fault BEFORE INSERT ON auth_session
-              FOR EACH ROW EXECUTE FUNCTION prism_test_session_fault();
+            DROP TRIGGER IF EXISTS {name} ON {table};
+            CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}();
             """
         )
         yield
     finally:
-        await conn.execute("DROP TRIGGER IF EXISTS prism_test_session_fault ON auth_session")
-        await conn.execute("DROP FUNCTION IF EXISTS prism_test_session_fault()")
+        await conn.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        await conn.execute(f"DROP FUNCTION IF EXISTS {name}()")
         await conn.close()
+
+
+@pytest.fixture
+async def session_fault(database_url: str) -> AsyncIterator[None]:
+    """PostgreSQL refuses to open a session for the FAULT user agent."""
+    async with fault_on_insert(database_url, "auth_session", "user_agent"):
+        yield
 
 
 async def test_accepting_an_invitation_is_all_or_nothing(
@@ -272,26 +280,9 @@ async def test_a_mutation_that_answers_user_errors_writes_nothing(account: Accou
 
 @pytest.fixture
 async def organization_fault(database_url: str) -> AsyncIterator[None]:
-    """A real fault in the middle of confirming a sign-up: PostgreSQL refuses an organization named FAULT."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(
-            f"""
-            CREATE OR REPLACE FUNCTION prism_test_organization_fault() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-              IF NEW.name = '{FAULT}' THEN RAISE EXCEPTION 'injected fault'; END IF;
-              RETURN NEW;
-            END $$;
-            DROP TRIGGER IF EXISTS prism_test_organization_fault ON organization;
-            CREATE TRIGGER prism_test_organization_fault BEFORE INSERT ON organization
-              FOR EACH ROW EXECUTE FUNCTION prism_test_organization_fault();
-            """
-        )
+    """PostgreSQL refuses an organization named FAULT, in the middle of confirming a sign-up."""
+    async with fault_on_insert(database_url, "organization", "name"):
         yield
-    finally:
-        await conn.execute("DROP TRIGGER IF EXISTS prism_test_organization_fault ON organization")
-        await conn.execute("DROP FUNCTION IF EXISTS prism_test_organization_fault()")
-        await conn.close()
 
 
 async def test_a_sign_up_confirmation_that_fails_midway_leaves_no_account(

@@ -15,12 +15,13 @@ import math
 import time
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from prism.auth.throttle import ThrottledError
 from prism.config import Settings
 from prism.errors import Code
+from prism.kv import close_limits_storage, open_limits_storage
 
 __all__ = ["AttemptLimits", "Operation"]
 
@@ -31,10 +32,6 @@ class Operation(enum.StrEnum):
     SIGN_UP = "sign-up"
     PASSWORD_RESET_REQUEST = "password-reset-request"  # noqa: S105 - an operation, not a password
     PASSWORD_RESET = "password-reset"  # noqa: S105 - an operation, not a password
-
-
-def _redis_uri(url: str) -> str:
-    return url if url.startswith("async+") else f"async+{url}"
 
 
 class AttemptLimits:
@@ -59,25 +56,13 @@ class AttemptLimits:
 
     def start(self) -> None:
         """Open the storage (Redis when configured)."""
-        if self._redis_url:
-            self._storage = RedisStorage(
-                _redis_uri(self._redis_url), implementation="redispy", key_prefix=self._key_prefix
-            )
-        else:
-            self._storage = MemoryStorage()
+        self._storage = open_limits_storage(self._redis_url, self._key_prefix)
         self._strategy = MovingWindowRateLimiter(self._storage)
 
     async def close(self) -> None:
         """Release the storage's connections and timers."""
         storage, self._storage, self._strategy = self._storage, None, None
-        if isinstance(storage, RedisStorage):
-            client = getattr(storage.bridge, "storage", None)
-            if client is not None:
-                await client.aclose()
-        elif isinstance(storage, MemoryStorage):
-            timer = getattr(storage, "timer", None)
-            if timer is not None and not timer.done():
-                timer.cancel()
+        await close_limits_storage(storage)
 
     async def hit(self, operation: Operation, *, address: str | None, ip: str | None) -> None:
         """Count one attempt for the client IP and for the address; ThrottledError (RATE_LIMITED) over a limit."""

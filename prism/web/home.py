@@ -15,8 +15,9 @@ DOCS = ["README.md", "docs/api.md", "docs/operations.md", "docs/security.md", "d
 def home_endpoint(*, graphiql: bool) -> Callable[[Request], Awaitable[Response]]:
     """The `/` endpoint: HTML for browsers, JSON for everything else; it mentions GraphiQL only where it is served."""
 
+    release = version("prism")  # read once: the installed package's metadata does not change while PRISM runs
+
     async def home(request: Request) -> Response:
-        release = version("prism")
         links = {
             "graphql": "/graphql",
             "graphiql": "/graphql" if graphiql else None,
