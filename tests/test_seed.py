@@ -13,8 +13,8 @@ async def test_the_demo_organization_has_products_hierarchy_sprint_history_and_c
     settings: Settings, gql: GraphQLClient
 ) -> None:
     assert settings.database_admin_url is not None
-    summary = await seed_demo(settings.database_admin_url)
-    assert summary.startswith("Demo organization created: 3 products")
+    summary = await seed_demo(settings.database_admin_url)  # unless tests/test_demo_data.py seeded it first
+    assert summary.startswith("Demo organization created: 3 products") or summary.endswith("nothing changed.")
     assert await seed_demo(settings.database_admin_url) == "The demo organization exists already; nothing changed."
 
     login = await gql(LOG_IN, {"input": {"email": DEMO_EMAIL, "password": DEMO_PASSWORD}})
@@ -33,7 +33,7 @@ async def test_the_demo_organization_has_products_hierarchy_sprint_history_and_c
     )
     assert data["viewer"] == {"role": "OWNER", "organization": {"name": "Demo Co"}}
     assert sorted(p["key"] for p in data["products"]["nodes"]) == ["BILLING", "MOBILE", "PRISM"]
-    assert data["epics"]["totalCount"] == 5
+    assert data["epics"]["totalCount"] == 6
     done = data["stories"]["nodes"]
     assert len(done) >= 5
     for story in done:
@@ -65,7 +65,10 @@ async def test_the_demo_s_closed_sprints_report_what_they_committed_to_and_carri
     for product in data["products"]["nodes"]:
         for sprint in product["sprints"]["nodes"]:
             report = sprint["report"]
-            assert report is not None, "every demo sprint has started"
+            if sprint["state"] == "PLANNED":
+                assert report is None
+                continue
+            assert report is not None, "every demo sprint but the next one has started"
             inside = report["committed"]["count"] + report["added"]["count"] - report["removed"]["count"]
             ended = report["completed"]["count"] + report["canceled"]["count"] + report["carriedOver"]["count"]
             assert inside == ended
