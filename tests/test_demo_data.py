@@ -12,8 +12,8 @@ from prism.db.tables import Sprint
 from prism.domain.enums import RequirementEventKind, RequirementKind, RequirementStatus, Role
 from prism.domain.workflow import can_transition, rolled_up_status
 from prism.seed import DEMO_SLUG, DataBuilder, InvariantError, build_demo, demo_id, seed_demo
+from prism.seed.artifacts import NEXT_HORIZON
 from prism.seed.catalogue import labels_for
-from prism.seed.demo import NEXT_HORIZON
 
 ORGANIZATION = demo_id(DEMO_SLUG)
 S = RequirementStatus
