@@ -152,8 +152,13 @@ class DataBuilder:
         )
         team.created_at = at
         for user_id in member_ids:
-            self._add(TeamMember(organization_id=self.organization_id, team_id=team.id, user_id=user_id, created_at=at))
+            self.team_member(team.id, user_id, at)
         return team
+
+    def team_member(self, team_id: UUID, user_id: UUID, at: datetime) -> TeamMember:
+        return self._add(
+            TeamMember(organization_id=self.organization_id, team_id=team_id, user_id=user_id, created_at=at)
+        )
 
     def label(self, name: str, color: str, description: str, at: datetime) -> Label:
         return self._add(
