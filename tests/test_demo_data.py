@@ -20,11 +20,12 @@ S = RequirementStatus
 
 
 class Demo:
-    """The seeded demo organization's rows, read once as the database's owner."""
+    """A demo organization's rows by table, the day it is dated from, and the moment it is looked at."""
 
-    def __init__(self, tables: dict[str, list[dict[str, Any]]], today: date) -> None:
+    def __init__(self, tables: dict[str, list[dict[str, Any]]], today: date, now: datetime) -> None:
         self.tables = tables
         self.today = today
+        self.now = now
         self.requirements = {r["id"]: r for r in tables["requirement"]}
 
     def __getitem__(self, table: str) -> list[dict[str, Any]]:
@@ -61,8 +62,8 @@ TABLES = (
 _SELECT = "SELECT * FROM {table} WHERE organization_id = $1"
 
 
-@pytest.fixture(scope="module")
-async def demo(settings: Settings) -> Demo:
+async def _seeded(settings: Settings) -> Demo:
+    """The demo `prism seed --demo` wrote to the test database, read as the database's owner."""
     assert settings.database_admin_url is not None
     await seed_demo(settings.database_admin_url)  # or finds the one an earlier test seeded
     conn = await asyncpg.connect(settings.database_admin_url)
@@ -75,7 +76,27 @@ async def demo(settings: Settings) -> Demo:
     finally:
         await conn.close()
     # The demo is dated from the moment it was seeded: the organization was founded 75 days before that day.
-    return Demo(tables, joined.date() + timedelta(days=75))
+    return Demo(tables, joined.date() + timedelta(days=75), datetime.now(UTC))
+
+
+def _built(now: datetime, seed: int) -> Demo:
+    """The demo as the builder makes it for another moment and seed, before any database."""
+    builder = build_demo(now, "hash", seed)
+    tables = {table.__tablename__: [row.model_dump() for row in rows] for table, rows in builder.rows.items()}  # type: ignore[attr-defined]
+    return Demo(tables, now.date(), now)
+
+
+@pytest.fixture(
+    scope="module",
+    params=["seeded today", "built on 29 February 2028 from seed 7", "built on 1 January 2027 from seed 1"],
+)
+async def demo(request: pytest.FixtureRequest, settings: Settings) -> Demo:
+    """The same rules hold for the seeded demo and for the demo of other days and seeds."""
+    if request.param == "seeded today":
+        return await _seeded(settings)
+    if request.param.endswith("seed 7"):
+        return _built(datetime(2028, 2, 29, 8, 5, tzinfo=UTC), 7)
+    return _built(datetime(2027, 1, 1, 23, 59, tzinfo=UTC), 1)
 
 
 def test_the_demo_has_three_products_with_their_work(demo: Demo) -> None:
@@ -134,8 +155,23 @@ def test_every_product_runs_exactly_one_active_sprint_with_work_in_progress(demo
         assert all(s["started_at"] is None for s in sprints if s["state"] == "PLANNED")
 
 
+def test_each_active_sprint_burns_down_over_several_days_until_yesterday(demo: Demo) -> None:
+    for sprint in (s for s in demo["sprint"] if s["state"] == "ACTIVE"):
+        committed = [c for c in demo["sprint_commitment"] if c["sprint_id"] == sprint["id"]]
+        assert committed, sprint["name"]
+        assert all(c["created_at"] == sprint["started_at"] for c in committed)
+        moved = {
+            e["created_at"].date()
+            for c in committed
+            for e in demo.events(c["requirement_id"], "STATUS")
+            if e["created_at"] >= sprint["started_at"]
+        }
+        assert len(moved) >= 2, sprint
+        assert max(moved) < demo.today
+
+
 def test_history_replays_to_every_requirement_as_it_is_now_and_nothing_is_dated_in_the_future(demo: Demo) -> None:
-    now = datetime.now(UTC)
+    now = demo.now
     for requirement in demo["requirement"]:
         events = demo.events(requirement["id"])
         assert events[0]["kind"] == "CREATED"
@@ -221,7 +257,7 @@ def test_labels_descriptions_and_acceptance_criteria_fit_their_items(demo: Demo)
 
 
 def test_comments_follow_the_work_they_discuss(demo: Demo) -> None:
-    now = datetime.now(UTC)
+    now = demo.now
     on_requirements = [c for c in demo["comment"] if c["requirement_id"] is not None]
     assert len(on_requirements) >= 15
     for comment in on_requirements:
