@@ -74,7 +74,7 @@ async def populate(app: Starlette, account: Account, teammate: Account, products
     assigned to two members in turn, in the sprint, with two labels each. Made by the data builder, written in bulk."""
     members = [uuid_of(account.user_id), uuid_of(teammate.user_id)]
     start = datetime.now(UTC)
-    b = DataBuilder(organization_id=uuid_of(account.organization_id), existing_users=set(members))
+    b = DataBuilder(organization_id=uuid_of(account.organization_id))  # the members exist already
     labels = [b.label(f"label-{n}", "#6b7280", "", start) for n in range(LABELS)]
     for p in range(products):
         product = b.product(f"Q{p:03d}", f"Product {p:03d}", "", start)

@@ -101,8 +101,6 @@ class DataBuilder:
 
     organization_id: UUID
     rows: dict[type[SQLModel], list[SQLModel]] = field(default_factory=lambda: defaultdict(list))
-    existing_users: set[UUID] = field(default_factory=set)
-    """Users the organization's rows refer to that are already in the database (not written again)."""
     _ids: "itertools.count[int]" = field(default_factory=itertools.count)
     _last_rank: dict[UUID, str | None] = field(default_factory=dict)
 

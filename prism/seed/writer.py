@@ -31,8 +31,6 @@ async def write_rows(engine: AsyncEngine, builder: DataBuilder) -> None:
             if organizations:
                 await (await session.connection()).execute(sa.insert(_table(Organization)), organizations)
         for user in builder.all(User):
-            if user.id in builder.existing_users:
-                continue
             async with uow.session(organization_id, user.id) as own:
                 if await own.get(User, user.id) is None:
                     await (await own.connection()).execute(sa.insert(_table(User)), [user.model_dump()])
