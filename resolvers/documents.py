@@ -18,16 +18,20 @@ from loaders.sources import (
 from prism.domain import enums as domain
 from prism.errors import PrismError
 from prism.services.documents import DocumentChanges
-from resolvers.comments import Comment
+from resolvers.comments import Comment, CommentFilter, comment_filter
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
     After,
     Before,
     Connection,
     First,
     Last,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
+    time_filter,
     user_errors,
     user_errors_field,
 )
@@ -147,13 +151,19 @@ class Document(LoadedNode):
 
     @strawberry.field(description="Comments on it, oldest first.")
     async def comments(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self,
+        info: Info,
+        filter: Annotated[CommentFilter | None, strawberry.argument(description="Which ones.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Comment]:
         return await load_connection(
             info,
             source=COMMENTS_BY_DOCUMENT,
             parent=self.uuid,
-            filter=NoFilter(),
+            filter=comment_filter(filter),
             order=Order("CREATED_AT"),
             first=first,
             after=after,
@@ -167,6 +177,8 @@ class Document(LoadedNode):
 class DocumentFilter:
     kinds: list[DocumentKind] | None = strawberry.field(default=None, description="Of these kinds.")
     statuses: list[DocumentStatus] | None = strawberry.field(default=None, description="In these statuses.")
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
 async def product_documents(
@@ -188,6 +200,7 @@ async def product_documents(
         filter=DocumentListFilter(
             kinds=tuple(sorted({k.name for k in f.kinds or ()})),
             statuses=tuple(sorted({s.name for s in f.statuses or ()})),
+            times=time_filter(f.created_at, f.updated_at),
         ),
         order=Order("UPDATED_AT", descending=True),
         first=first,

@@ -14,15 +14,19 @@ from prism.errors import NotFoundError, PrismError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
     After,
     Before,
     Connection,
     First,
     Last,
     SortDirection,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
+    time_filter,
     user_errors,
     user_errors_field,
 )
@@ -167,6 +171,7 @@ class ProductOrderField(enum.Enum):
     NAME = strawberry.enum_value("NAME", description="Alphabetically by name.")
     KEY = strawberry.enum_value("KEY", description="Alphabetically by key.")
     CREATED_AT = strawberry.enum_value("CREATED_AT", description="By creation time.")
+    UPDATED_AT = strawberry.enum_value("UPDATED_AT", description="By the time of the last change.")
 
 
 @strawberry.input(description="How to sort products.")
@@ -179,6 +184,10 @@ class ProductOrder:
 class ProductFilter:
     include_archived: bool = strawberry.field(default=False, description="Include archived products.")
     search: str | None = strawberry.field(default=None, description="Text in the name or key (max 200 characters).")
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(
+        default=None, description=f"{UPDATED_AT_DESCRIPTION} Archiving and unarchiving count as changes."
+    )
 
 
 @strawberry.type
@@ -207,7 +216,11 @@ class ProductQuery:
             info,
             source=PRODUCTS_BY_ORGANIZATION,
             parent=info.context.member.organization_id,
-            filter=ProductListFilter(include_archived=f.include_archived, search=search or None),
+            filter=ProductListFilter(
+                include_archived=f.include_archived,
+                search=search or None,
+                times=time_filter(f.created_at, f.updated_at),
+            ),
             order=order,
             first=first,
             after=after,

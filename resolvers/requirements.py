@@ -31,9 +31,11 @@ from resolvers.common import (
     Last,
     Related,
     SortDirection,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
+    time_filter,
     user_errors,
     user_errors_field,
 )
@@ -47,7 +49,7 @@ from resolvers.permissions import CanRead, CanWrite
 from resolvers.planning import Release, Sprint
 
 if TYPE_CHECKING:
-    from resolvers.comments import Comment
+    from resolvers.comments import Comment, CommentFilter
     from resolvers.products import Product
 
 __all__ = ["Requirement", "RequirementFilter", "RequirementMutation", "RequirementOrder", "RequirementQuery"]
@@ -450,6 +452,10 @@ class Requirement(LoadedNode):
     async def comments(
         self,
         info: Info,
+        filter: Annotated[
+            Annotated["CommentFilter", strawberry.lazy("resolvers.comments")] | None,
+            strawberry.argument(description="Which ones."),
+        ] = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -457,7 +463,7 @@ class Requirement(LoadedNode):
     ) -> Connection[Annotated["Comment", strawberry.lazy("resolvers.comments")]]:
         from resolvers.comments import requirement_comments
 
-        return await requirement_comments(info, self.uuid, first=first, after=after, last=last, before=before)
+        return await requirement_comments(info, self.uuid, filter, first=first, after=after, last=last, before=before)
 
 
 @strawberry.input(
@@ -479,26 +485,14 @@ class RequirementFilter:
     search: str | None = strawberry.field(
         default=None, description="Text in the title or description, case-insensitive (max 200 characters)."
     )
-    created_at: "TimeRange | None" = strawberry.field(default=None, description="Created within this range.")
-    updated_at: "TimeRange | None" = strawberry.field(
+    created_at: TimeRange | None = strawberry.field(default=None, description="Created within this range.")
+    updated_at: TimeRange | None = strawberry.field(
         default=None,
         description=(
             "Changed within this range. For incremental sync, pass `{after: <the newest updatedAt you hold>}` and "
             "sort by UPDATED_AT ascending."
         ),
     )
-
-
-@strawberry.input(description="A range of times; both ends are exclusive, either may be omitted.")
-class TimeRange:
-    after: datetime | None = strawberry.field(default=None, description="Strictly after this time (with a zone).")
-    before: datetime | None = strawberry.field(default=None, description="Strictly before this time (with a zone).")
-
-
-def _time(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValidationError(f"{field} needs a time zone, like 2027-01-31T00:00:00Z.", field=field)
-    return value
 
 
 @strawberry.enum(description="Fields requirements can be sorted by.")
@@ -550,10 +544,7 @@ def requirement_list_args(
         parent_ids=_ids(f.parent_ids, "Requirement", "parentIds"),
         top_level=f.top_level,
         search=search or None,
-        created_after=_time(f.created_at.after, "createdAt.after") if f.created_at else None,
-        created_before=_time(f.created_at.before, "createdAt.before") if f.created_at else None,
-        updated_after=_time(f.updated_at.after, "updatedAt.after") if f.updated_at else None,
-        updated_before=_time(f.updated_at.before, "updatedAt.before") if f.updated_at else None,
+        times=time_filter(f.created_at, f.updated_at),
     )
     order = Order(
         field=order_by.field.name if order_by else "RANK",

@@ -101,6 +101,7 @@ class Membership(SQLModel, table=True):
     user_id: UUID = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
     role: str = Field(max_length=16)
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class Team(SQLModel, table=True):
@@ -158,6 +159,7 @@ class Label(SQLModel, table=True):
     color: str = Field(default="#6b7280", max_length=7)
     description: str = Field(default="", max_length=500)
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class Sprint(SQLModel, table=True):
@@ -188,6 +190,7 @@ class Sprint(SQLModel, table=True):
     started_at: datetime | None = timestamp_field()
     closed_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
     version: int = Field(default=1)
 
 
@@ -224,6 +227,7 @@ class Release(SQLModel, table=True):
     state: str = Field(default=ReleaseState.PLANNED.value, max_length=16)
     released_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
     version: int = Field(default=1)
 
 

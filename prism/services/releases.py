@@ -123,6 +123,7 @@ class ReleaseService:
             if changes.state is not UNSET:
                 self._move(release, changes.state)
             release.version += 1
+            release.updated_at = utcnow()
             session.add(release)
         return release
 

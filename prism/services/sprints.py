@@ -140,6 +140,7 @@ class SprintService:
             if changes.capacity is not UNSET:
                 sprint.capacity = _capacity(changes.capacity)
             sprint.version += 1
+            sprint.updated_at = utcnow()
             session.add(sprint)
         return sprint
 
@@ -174,6 +175,7 @@ class SprintService:
             now = utcnow()
             sprint.state = SprintState.ACTIVE.value
             sprint.started_at = now
+            sprint.updated_at = now
             sprint.version += 1
             session.add(sprint)
             await session.exec(
@@ -233,6 +235,7 @@ class SprintService:
             )
             sprint.state = SprintState.CLOSED.value
             sprint.closed_at = now
+            sprint.updated_at = now
             sprint.version += 1
             session.add(sprint)
             record(

@@ -1,0 +1,172 @@
+"""Incremental sync: every list that grows filters by creation and change time."""
+
+from typing import Any
+
+from tests.helpers import (
+    Account,
+    GraphQLClient,
+    add_comment,
+    create_document,
+    create_label,
+    create_product,
+    create_release,
+    create_requirement,
+    create_sprint,
+    join_organization,
+)
+
+PLANNING = """
+query($id: ID!, $sprints: SprintFilter, $releases: ReleaseFilter, $documents: DocumentFilter) {
+  product(id: $id) {
+    sprints(first: 100, filter: $sprints) { totalCount nodes { name createdAt updatedAt } }
+    releases(first: 100, filter: $releases) { totalCount nodes { name createdAt updatedAt } }
+    documents(first: 100, filter: $documents) { totalCount nodes { title createdAt updatedAt } }
+  }
+}
+"""
+
+
+def newest(*lists: list[dict[str, Any]]) -> str:
+    """The newest updatedAt of the nodes: what a sync client keeps as its high-water mark."""
+    return max(node["updatedAt"] for nodes in lists for node in nodes)
+
+
+def names(connection: dict[str, Any], field: str = "name") -> list[str]:
+    assert connection["totalCount"] == len(connection["nodes"])
+    return sorted(node[field] for node in connection["nodes"])
+
+
+async def test_sprints_releases_and_documents_changed_since_a_sync_are_listed_alone(account: Account) -> None:
+    product = await create_product(account)
+    sprints = [await create_sprint(account, product["id"], name=n) for n in ("S1", "S2")]
+    releases = [await create_release(account, product["id"], name=n) for n in ("R1", "R2")]
+    documents = [await create_document(account, product["id"], title=t) for t in ("D1", "D2")]
+    synced = (await account(PLANNING, {"id": product["id"]}))["product"]
+    mark = newest(synced["sprints"]["nodes"], synced["releases"]["nodes"], synced["documents"]["nodes"])
+
+    await account(
+        "mutation($input: UpdateSprintInput!) { updateSprint(input: $input) { userErrors { code } } }",
+        {"input": {"id": sprints[1]["id"], "version": 1, "goal": "Ship"}},
+    )
+    await account(
+        "mutation($input: StartSprintInput!) { startSprint(input: $input) { userErrors { code } } }",
+        {"input": {"id": sprints[0]["id"], "version": 1}},
+    )
+    await account(
+        "mutation($input: UpdateReleaseInput!) { updateRelease(input: $input) { userErrors { code } } }",
+        {"input": {"id": releases[0]["id"], "version": 1, "state": "IN_PROGRESS"}},
+    )
+    await account(
+        "mutation($input: UpdateDocumentInput!) { updateDocument(input: $input) { userErrors { code } } }",
+        {"input": {"id": documents[1]["id"], "version": 1, "body": "More"}},
+    )
+    await create_sprint(account, product["id"], name="S3")
+
+    changed = {"updatedAt": {"after": mark}}
+    found = (
+        await account(PLANNING, {"id": product["id"], "sprints": changed, "releases": changed, "documents": changed})
+    )["product"]
+    assert names(found["sprints"]) == ["S1", "S2", "S3"]
+    assert names(found["releases"]) == ["R1"]
+    assert names(found["documents"], "title") == ["D2"]
+
+    created = {"createdAt": {"after": mark}}
+    found = (
+        await account(PLANNING, {"id": product["id"], "sprints": created, "releases": created, "documents": created})
+    )["product"]
+    assert names(found["sprints"]) == ["S3"]
+    assert found["releases"]["totalCount"] == found["documents"]["totalCount"] == 0
+
+    second_created = next(n["createdAt"] for n in synced["sprints"]["nodes"] if n["name"] == "S2")
+    earlier = {"createdAt": {"before": second_created}, "states": ["ACTIVE"]}
+    found = (await account(PLANNING, {"id": product["id"], "sprints": earlier}))["product"]
+    assert names(found["sprints"]) == ["S1"]
+
+
+async def test_products_labels_comments_and_members_changed_since_a_sync_are_listed_alone(
+    account: Account, gql: GraphQLClient, database_url: str
+) -> None:
+    teammate = await join_organization(gql, database_url, account, role="MEMBER", name="Tess")
+    product = await create_product(account, key="SYNCA")
+    other = await create_product(account, key="SYNCB")
+    label = await create_label(account, name="sync-a")
+    await create_label(account, name="sync-b")
+    requirement = await create_requirement(account, product["id"])
+    comments = [await add_comment(account, body=b, requirementId=requirement["id"]) for b in ("c1", "c2")]
+    query = """
+      query($products: ProductFilter, $labels: LabelFilter, $members: MemberFilter, $comments: CommentFilter,
+            $id: ID!) {
+        products(first: 100, filter: $products) { totalCount nodes { name: key updatedAt } }
+        labels(first: 100, filter: $labels) { totalCount nodes { name updatedAt } }
+        members(first: 100, filter: $members) { totalCount nodes { name: role updatedAt } }
+        requirement(id: $id) { comments(first: 100, filter: $comments) { totalCount nodes { name: body updatedAt } } }
+      }"""
+    synced = await account(query, {"id": requirement["id"]})
+    mark = newest(
+        synced["products"]["nodes"],
+        synced["labels"]["nodes"],
+        synced["members"]["nodes"],
+        synced["requirement"]["comments"]["nodes"],
+    )
+
+    await account(
+        "mutation($input: UpdateProductInput!) { updateProduct(input: $input) { userErrors { code } } }",
+        {"input": {"id": other["id"], "version": 1, "name": "Renamed"}},
+    )
+    await account(
+        "mutation($input: UpdateLabelInput!) { updateLabel(input: $input) { userErrors { code } } }",
+        {"input": {"id": label["id"], "color": "#000000"}},
+    )
+    changed_role = await account(
+        "mutation($input: ChangeMemberRoleInput!) { changeMemberRole(input: $input) { userErrors { code } } }",
+        {"input": {"userId": teammate.user_id, "role": "VIEWER"}},
+    )
+    assert changed_role["changeMemberRole"]["userErrors"] == []
+    await account(
+        "mutation($input: UpdateCommentInput!) { updateComment(input: $input) { userErrors { code } } }",
+        {"input": {"id": comments[0]["id"], "version": 1, "body": "c1, edited"}},
+    )
+
+    changed = {"updatedAt": {"after": mark}}
+    variables = {"id": requirement["id"], "products": changed, "labels": changed, "members": changed}
+    found = await account(query, variables | {"comments": changed})
+    assert names(found["products"]) == ["SYNCB"]
+    assert names(found["labels"]) == ["sync-a"]
+    assert names(found["members"]) == ["VIEWER"]
+    assert names(found["requirement"]["comments"]) == ["c1, edited"]
+
+    created = {"createdAt": {"after": mark}}
+    found = await account(
+        query,
+        {
+            "id": requirement["id"],
+            "products": created,
+            "labels": created,
+            "members": {"joinedAt": created["createdAt"]},
+            "comments": created,
+        },
+    )
+    assert [found[f]["totalCount"] for f in ("products", "labels", "members")] == [0, 0, 0]
+    assert found["requirement"]["comments"]["totalCount"] == 0
+    by_change = await account(
+        "{ products(first: 10, orderBy: {field: UPDATED_AT, direction: DESC}) { nodes { key } } }"
+    )
+    assert [n["key"] for n in by_change["products"]["nodes"]] == ["SYNCB", "SYNCA"]
+
+
+async def test_a_time_without_a_zone_is_refused_on_every_list(account: Account) -> None:
+    product = await create_product(account)
+    naive = {"after": "2026-01-01T00:00:00"}
+    for query, variables, field in (
+        ("query($f: ProductFilter) { products(filter: $f) { totalCount } }", {"f": {"updatedAt": naive}}, "updatedAt"),
+        ("query($f: LabelFilter) { labels(filter: $f) { totalCount } }", {"f": {"createdAt": naive}}, "createdAt"),
+        ("query($f: MemberFilter) { members(filter: $f) { totalCount } }", {"f": {"joinedAt": naive}}, "joinedAt"),
+        (
+            "query($id: ID!, $f: SprintFilter) { product(id: $id) { sprints(filter: $f) { totalCount } } }",
+            {"id": product["id"], "f": {"updatedAt": naive}},
+            "updatedAt",
+        ),
+    ):
+        result = await account.run(query, variables)
+        assert result.codes == ["BAD_USER_INPUT"], result.body
+        assert f"{field}.after needs a time zone" in result.errors[0]["message"]
