@@ -11,6 +11,7 @@ from loaders.pagination import ListSource
 from prism.db.access_tables import ApiKey, Invitation, ProductMember
 from prism.db.tables import (
     Comment,
+    DeletedRequirement,
     Document,
     DocumentVersion,
     Label,
@@ -30,6 +31,8 @@ __all__ = [
     "API_KEYS_BY_ORGANIZATION",
     "COMMENTS_BY_DOCUMENT",
     "COMMENTS_BY_REQUIREMENT",
+    "DELETED_REQUIREMENTS_BY_ORGANIZATION",
+    "DELETED_REQUIREMENTS_BY_PRODUCT",
     "DOCUMENTS_BY_PRODUCT",
     "DOCUMENT_VERSIONS_BY_DOCUMENT",
     "EVENTS_BY_REQUIREMENT",
@@ -49,6 +52,7 @@ __all__ = [
     "SPRINTS_BY_PRODUCT",
     "TEAMS_BY_ORGANIZATION",
     "ApiKeyListFilter",
+    "DeletedSinceFilter",
     "DocumentListFilter",
     "NoFilter",
     "ProductListFilter",
@@ -359,3 +363,28 @@ INVITATIONS_BY_ORGANIZATION = ListSource(
     where=_pending_where,
 )
 """Pending invitations only: neither accepted, revoked nor expired."""
+
+
+@dataclass(frozen=True)
+class DeletedSinceFilter:
+    """Tombstones of requirements deleted strictly after `since` (all that are kept when None)."""
+
+    since: datetime | None = None
+
+
+def _deleted_where(table: sa.Table, f: DeletedSinceFilter) -> list[sa.ColumnElement[bool]]:
+    return [] if f.since is None else [table.c.deleted_at > f.since]
+
+
+def _deleted_requirements(name: str, parent_column: str) -> ListSource:
+    return ListSource(
+        name=name,
+        table=_table(DeletedRequirement),
+        parent_column=parent_column,
+        order_fields={"DELETED_AT": lambda t: t.c.deleted_at},
+        where=_deleted_where,
+    )
+
+
+DELETED_REQUIREMENTS_BY_ORGANIZATION = _deleted_requirements("deleted_requirements", "organization_id")
+DELETED_REQUIREMENTS_BY_PRODUCT = _deleted_requirements("deleted_requirements_by_product", "product_id")

@@ -143,6 +143,7 @@ SNAPSHOT = """
       }
     }
   }
+  deletedRequirements(first: 100) { totalCount nodes { id } }
 }
 """
 

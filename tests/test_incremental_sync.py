@@ -1,7 +1,13 @@
-"""Incremental sync: every list that grows filters by creation and change time."""
+"""Incremental sync: every list that grows filters by creation and change time, and deletions leave tombstones."""
 
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from prism.db.tables import DeletedRequirement
+from prism.services.requirements import TOMBSTONE_RETENTION
 from tests.helpers import (
     Account,
     GraphQLClient,
@@ -12,7 +18,9 @@ from tests.helpers import (
     create_release,
     create_requirement,
     create_sprint,
+    insert_rows,
     join_organization,
+    uuid_of,
 )
 
 PLANNING = """
@@ -170,3 +178,124 @@ async def test_a_time_without_a_zone_is_refused_on_every_list(account: Account) 
         result = await account.run(query, variables)
         assert result.codes == ["BAD_USER_INPUT"], result.body
         assert f"{field}.after needs a time zone" in result.errors[0]["message"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tombstones
+
+API_MD = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+DELETE = """
+mutation($input: DeleteRequirementInput!) { deleteRequirement(input: $input) { deletedId userErrors { code } } }
+"""
+TOMBSTONES = """
+query($productId: ID, $since: DateTime, $after: String) {
+  deletedRequirements(productId: $productId, since: $since, first: 2, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes { id key deletedAt product { id key } deletedBy { id name } }
+  }
+}
+"""
+
+
+async def test_a_deleted_requirement_leaves_a_tombstone_a_sync_client_pages_through(account: Account) -> None:
+    product = await create_product(account, key="TOMB")
+    other = await create_product(account, key="TOMBX")
+    doomed = [await create_requirement(account, product["id"], title=f"r{n}") for n in range(3)]
+    elsewhere = await create_requirement(account, other["id"])
+    before = (await account(TOMBSTONES, {"productId": product["id"]}))["deletedRequirements"]
+    assert before["totalCount"] == 0
+    for requirement in [*doomed, elsewhere]:
+        assert (await account(DELETE, {"input": {"id": requirement["id"], "version": 1}}))["deleteRequirement"][
+            "userErrors"
+        ] == []
+
+    first = (await account(TOMBSTONES, {"productId": product["id"]}))["deletedRequirements"]
+    assert first["totalCount"] == 3
+    assert first["pageInfo"]["hasNextPage"] is True
+    second = (await account(TOMBSTONES, {"productId": product["id"], "after": first["pageInfo"]["endCursor"]}))[
+        "deletedRequirements"
+    ]
+    assert second["pageInfo"]["hasNextPage"] is False
+    tombstones = first["nodes"] + second["nodes"]
+    assert [t["id"] for t in tombstones] == [r["id"] for r in doomed]  # the global ids they had, oldest first
+    assert [t["key"] for t in tombstones] == ["TOMB-1", "TOMB-2", "TOMB-3"]
+    assert {t["product"]["key"] for t in tombstones} == {"TOMB"}
+    assert {t["deletedBy"]["id"] for t in tombstones} == {account.user_id}
+
+    since = tombstones[0]["deletedAt"]
+    later = (await account(TOMBSTONES, {"productId": product["id"], "since": since}))["deletedRequirements"]
+    assert [t["key"] for t in later["nodes"]] == ["TOMB-2", "TOMB-3"]
+    everywhere = (await account(TOMBSTONES, {"since": since}))["deletedRequirements"]
+    assert everywhere["totalCount"] == 3  # TOMB-2, TOMB-3 and TOMBX-1
+    gone = await account.run("query($id: ID!) { requirement(id: $id) { id } }", {"id": doomed[0]["id"]})
+    assert gone.codes == ["NOT_FOUND"]
+
+
+async def test_a_refused_delete_leaves_no_tombstone(account: Account) -> None:
+    product = await create_product(account)
+    requirement = await create_requirement(account, product["id"])
+    stale = await account(DELETE, {"input": {"id": requirement["id"], "version": 9}})
+    assert stale["deleteRequirement"] == {"deletedId": None, "userErrors": [{"code": "CONFLICT"}]}
+    assert (await account(TOMBSTONES, {}))["deletedRequirements"]["totalCount"] == 0
+
+
+async def test_tombstones_are_the_organizations_own(
+    account: Account, other_account: Account, gql: GraphQLClient, database_url: str
+) -> None:
+    product = await create_product(account)
+    requirement = await create_requirement(account, product["id"])
+    await account(DELETE, {"input": {"id": requirement["id"], "version": 1}})
+    assert (await other_account(TOMBSTONES, {}))["deletedRequirements"]["totalCount"] == 0
+    foreign = await other_account.run(TOMBSTONES, {"productId": product["id"]})
+    assert foreign.codes == ["NOT_FOUND"]
+    assert foreign.data is None
+    viewer = await join_organization(gql, database_url, account, role="VIEWER")
+    assert (await viewer(TOMBSTONES, {}))["deletedRequirements"]["totalCount"] == 1
+    anonymous = await gql.run(TOMBSTONES, {})
+    assert anonymous.codes == ["UNAUTHENTICATED"]
+
+
+async def test_a_since_without_a_zone_or_older_than_the_retention_is_refused(account: Account) -> None:
+    naive = await account.run(TOMBSTONES, {"since": "2026-01-01T00:00:00"})
+    assert naive.codes == ["BAD_USER_INPUT"]
+    too_old = (datetime.now(UTC) - TOMBSTONE_RETENTION - timedelta(days=1)).isoformat()
+    old = await account.run(TOMBSTONES, {"since": too_old})
+    assert old.codes == ["OUT_OF_RANGE"]
+    assert "resync in full" in old.errors[0]["message"]
+    wrong_type = await account.run(TOMBSTONES, {"productId": "not-an-id"})
+    assert wrong_type.codes == ["BAD_USER_INPUT"]
+
+
+async def test_tombstones_past_the_retention_are_purged_by_the_next_delete(app: Any, account: Account) -> None:
+    product = await create_product(account, key="PURGE")
+    organization = uuid_of(account.organization_id)
+    old = datetime.now(UTC) - TOMBSTONE_RETENTION - timedelta(hours=1)
+    recent = datetime.now(UTC) - TOMBSTONE_RETENTION + timedelta(hours=1)
+    rows = [
+        {"id": uuid.uuid4(), "organization_id": organization, "product_id": uuid_of(product["id"]), "key": key}
+        | {"deleted_at": at}
+        for key, at in (("PURGE-OLD", old), ("PURGE-RECENT", recent))
+    ]
+    await insert_rows(app, DeletedRequirement, rows)
+    assert (await account(TOMBSTONES, {"productId": product["id"]}))["deletedRequirements"]["totalCount"] == 2
+    doomed = await create_requirement(account, product["id"])
+    await account(DELETE, {"input": {"id": doomed["id"], "version": 1}})
+    kept = (await account(TOMBSTONES, {"productId": product["id"]}))["deletedRequirements"]
+    assert [t["key"] for t in kept["nodes"]] == ["PURGE-RECENT", "PURGE-1"]
+
+
+async def test_the_deleted_requirements_example_in_api_md_runs_as_written(account: Account) -> None:
+    text = API_MD.read_text()
+    section = text[text.index("**Deleted requirements.**") :]
+    found = re.search(r"```graphql\n(.*?)```", section, re.S)
+    assert found
+    product = await create_product(account, key="DOC")
+    requirement = await create_requirement(account, product["id"])
+    await account(DELETE, {"input": {"id": requirement["id"], "version": 1}})
+    since = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    data = await account(found.group(1), {"since": since, "cursor": None})
+    assert [(n["id"], n["key"], n["product"]) for n in data["deletedRequirements"]["nodes"]] == [
+        (requirement["id"], "DOC-1", {"key": "DOC"})
+    ]
+    assert data["deletedRequirements"]["pageInfo"]["hasNextPage"] is False

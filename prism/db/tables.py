@@ -23,6 +23,7 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 __all__ = [
     "Comment",
+    "DeletedRequirement",
     "Document",
     "DocumentVersion",
     "Label",
@@ -51,6 +52,7 @@ TENANT_TABLES = (
     "requirement",
     "requirement_label",
     "requirement_event",
+    "deleted_requirement",
     "sprint",
     "sprint_commitment",
     "release",
@@ -315,6 +317,32 @@ class RequirementEvent(SQLModel, table=True):
     from_value: str | None = Field(default=None, max_length=255)
     to_value: str | None = Field(default=None, max_length=255)
     created_at: datetime = created_at_field()
+
+
+class DeletedRequirement(SQLModel, table=True):
+    """A tombstone: a requirement that was deleted, so that sync clients can remove what they mirrored.
+
+    `id` is the deleted requirement's id (its global id stays `Requirement:<id>`); tombstones are purged after
+    prism.services.requirements.TOMBSTONE_RETENTION.
+    """
+
+    __tablename__ = "deleted_requirement"
+    __table_args__ = (
+        sa.Index("ix_deleted_requirement_organization_id_deleted_at", "organization_id", "deleted_at"),
+        sa.Index(
+            "ix_deleted_requirement_organization_id_product_id_deleted_at",
+            "organization_id",
+            "product_id",
+            "deleted_at",
+        ),
+    )
+
+    id: UUID = Field(primary_key=True)
+    organization_id: UUID = tenant_fk()
+    product_id: UUID = Field(foreign_key="product.id", ondelete="CASCADE")
+    key: str = Field(max_length=32)
+    deleted_at: datetime = created_at_field()
+    deleted_by_id: UUID | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
 
 
 class Roadmap(SQLModel, table=True):
