@@ -247,6 +247,18 @@ class DocumentPayload:
     user_errors: list[UserError] = user_errors_field()
 
 
+@strawberry.input(description="A document to delete, with its versions and comments.")
+class DeleteDocumentInput:
+    id: strawberry.ID = strawberry.field(description="The document to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of deleting a document.")
+class DeleteDocumentPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted document.")
+    user_errors: list[UserError] = user_errors_field()
+
+
 @strawberry.type
 class DocumentsMutation:
     @strawberry.mutation(description="Create a document of a product, with version 1.", permission_classes=[CanWrite])
@@ -280,3 +292,13 @@ class DocumentsMutation:
         except PrismError as error:
             return DocumentPayload(document=None, user_errors=user_errors(error))
         return DocumentPayload(document=Document.from_row(row), user_errors=[])
+
+    @strawberry.mutation(
+        description="Delete a document of a product, with all its versions and comments.", permission_classes=[CanWrite]
+    )
+    async def delete_document(self, info: Info, input: DeleteDocumentInput) -> DeleteDocumentPayload:
+        try:
+            await info.context.services.documents.delete(decode_id(input.id, "Document"), input.version)
+        except PrismError as error:
+            return DeleteDocumentPayload(deleted_id=None, user_errors=user_errors(error))
+        return DeleteDocumentPayload(deleted_id=input.id, user_errors=[])

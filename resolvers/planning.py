@@ -523,6 +523,36 @@ class ReleasePayload:
     user_errors: list[UserError] = user_errors_field()
 
 
+@strawberry.input(description="A PLANNED sprint to delete; its requirements go back to the backlog.")
+class DeleteSprintInput:
+    id: strawberry.ID = strawberry.field(description="The sprint to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of deleting a sprint.")
+class DeleteSprintPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted sprint.")
+    moved_count: int | None = strawberry.field(
+        description="How many requirements went back to the backlog; null if it failed."
+    )
+    user_errors: list[UserError] = user_errors_field()
+
+
+@strawberry.input(description="A release that has not shipped, to delete; its requirements are un-assigned.")
+class DeleteReleaseInput:
+    id: strawberry.ID = strawberry.field(description="The release to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of deleting a release.")
+class DeleteReleasePayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted release.")
+    unassigned_count: int | None = strawberry.field(
+        description="How many requirements no longer ship in a release; null if it failed."
+    )
+    user_errors: list[UserError] = user_errors_field()
+
+
 def _sprint_unset(value: Any) -> Any:
     return sprint_service.UNSET if value is strawberry.UNSET else value
 
@@ -598,6 +628,20 @@ class PlanningMutation:
             sprint=Sprint.from_row(closure.sprint), moved_count=closure.moved_count, user_errors=[]
         )
 
+    @strawberry.mutation(
+        description=(
+            "Delete a PLANNED sprint; its requirements go back to the backlog, each move recorded in their history. "
+            "An ACTIVE sprint must be closed first and a CLOSED one is kept as history (INVALID_STATE)."
+        ),
+        permission_classes=[CanWrite],
+    )
+    async def delete_sprint(self, info: Info, input: DeleteSprintInput) -> DeleteSprintPayload:
+        try:
+            moved = await info.context.services.sprints.delete(decode_id(input.id, "Sprint"), input.version)
+        except PrismError as error:
+            return DeleteSprintPayload(deleted_id=None, moved_count=None, user_errors=user_errors(error))
+        return DeleteSprintPayload(deleted_id=input.id, moved_count=moved, user_errors=[])
+
     @strawberry.mutation(description="Plan a release of a product.", permission_classes=[CanWrite])
     async def create_release(self, info: Info, input: CreateReleaseInput) -> ReleasePayload:
         try:
@@ -626,3 +670,17 @@ class PlanningMutation:
         except PrismError as error:
             return ReleasePayload(release=None, user_errors=user_errors(error))
         return ReleasePayload(release=Release.from_row(row), user_errors=[])
+
+    @strawberry.mutation(
+        description=(
+            "Delete a release that is not RELEASED; its requirements no longer ship in any release, each change "
+            "recorded in their history. A RELEASED release is the record of what shipped (INVALID_STATE)."
+        ),
+        permission_classes=[CanWrite],
+    )
+    async def delete_release(self, info: Info, input: DeleteReleaseInput) -> DeleteReleasePayload:
+        try:
+            count = await info.context.services.releases.delete(decode_id(input.id, "Release"), input.version)
+        except PrismError as error:
+            return DeleteReleasePayload(deleted_id=None, unassigned_count=None, user_errors=user_errors(error))
+        return DeleteReleasePayload(deleted_id=input.id, unassigned_count=count, user_errors=[])

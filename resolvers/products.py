@@ -274,6 +274,12 @@ class ArchiveProductInput:
     version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
 
 
+@strawberry.input(description="An archived product to bring back.")
+class UnarchiveProductInput:
+    id: strawberry.ID = strawberry.field(description="The product to unarchive.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
 @strawberry.type(description="The result of a product mutation.")
 class ProductPayload:
     product: Product | None = strawberry.field(description="The product after the change; null if it failed.")
@@ -311,6 +317,17 @@ class ProductMutation:
     async def archive_product(self, info: Info, input: ArchiveProductInput) -> ProductPayload:
         try:
             row = await info.context.services.products.archive(decode_id(input.id, "Product"), input.version)
+        except PrismError as error:
+            return ProductPayload(product=None, user_errors=user_errors(error))
+        return ProductPayload(product=Product.from_row(row), user_errors=[])
+
+    @strawberry.mutation(
+        description="Unarchive a product: it is back in default lists and takes new work; the inverse of archive.",
+        permission_classes=[CanManageProducts],
+    )
+    async def unarchive_product(self, info: Info, input: UnarchiveProductInput) -> ProductPayload:
+        try:
+            row = await info.context.services.products.unarchive(decode_id(input.id, "Product"), input.version)
         except PrismError as error:
             return ProductPayload(product=None, user_errors=user_errors(error))
         return ProductPayload(product=Product.from_row(row), user_errors=[])

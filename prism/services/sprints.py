@@ -4,6 +4,9 @@ A product runs at most one ACTIVE sprint. Starting a sprint records what it hold
 (sprint_commitment): what the team committed to. Closing it moves its unfinished requirements to the backlog or to
 another sprint of the product, and records each move as a SPRINT requirement_event in the same transaction. The
 sprint report (prism.domain.sprint_report) reads both.
+
+Only a PLANNED sprint can be deleted: its requirements go back to the backlog (each move recorded). An ACTIVE sprint
+is closed first, and a CLOSED one is history (its report is what the team committed to and did), as in Jira.
 """
 
 from dataclasses import dataclass
@@ -249,6 +252,53 @@ class SprintService:
                 details={"name": sprint.name, "movedCount": len(moved)},
             )
         return SprintClosure(sprint=sprint, moved_count=len(moved))
+
+    async def delete(self, sprint_id: UUID, version: int) -> int:
+        """Delete a PLANNED sprint, moving its requirements to the backlog; returns how many moved."""
+        async with self._uow.session(self._org) as session:
+            sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
+            await require_on_product(session, self._viewer, sprint.product_id)
+            check_version(sprint.version, version, "sprint")
+            if sprint.state != SprintState.PLANNED.value:
+                raise ValidationError(
+                    f"Only a PLANNED sprint can be deleted; this one is {sprint.state}"
+                    + (": close it first." if sprint.state == SprintState.ACTIVE.value else ", and kept as history."),
+                    field="id",
+                    code=Code.INVALID_STATE,
+                )
+            now = utcnow()
+            moved = (
+                await session.exec(
+                    sa.update(Requirement)  # type: ignore[call-overload]
+                    .where(col(Requirement.organization_id) == self._org, col(Requirement.sprint_id) == sprint.id)
+                    .values(sprint_id=None, version=Requirement.version + 1, updated_at=now)
+                    .returning(col(Requirement.id))
+                )
+            ).all()
+            session.add_all(
+                RequirementEvent(
+                    organization_id=self._org,
+                    requirement_id=requirement_id,
+                    actor_id=self._viewer.user_id,
+                    kind=RequirementEventKind.SPRINT.value,
+                    from_value=str(sprint.id),
+                    to_value=None,
+                    created_at=now,
+                )
+                for (requirement_id,) in moved
+            )
+            record(
+                session,
+                organization_id=self._org,
+                action="sprint.deleted",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="Sprint",
+                target_id=sprint.id,
+                details={"name": sprint.name, "movedCount": len(moved)},
+            )
+            await session.delete(sprint)
+        return len(moved)
 
     async def _check_destination(self, session: AsyncSession, sprint: Sprint, move_to: UUID) -> None:
         if move_to == sprint.id:
