@@ -281,8 +281,8 @@ RELEASES_BY_PRODUCT = ListSource(
     },
     where=_state_where,
 )
-ROADMAPS_BY_PRODUCT = _simple("roadmaps", Roadmap, "product_id", CREATED_AT=lambda t: t.c.created_at)
-ROADMAP_ITEMS_BY_ROADMAP = _simple("roadmap_items", RoadmapItem, "roadmap_id", RANK=lambda t: t.c.rank)
+ROADMAPS_BY_PRODUCT = _timed("roadmaps", Roadmap, "product_id", CREATED_AT=lambda t: t.c.created_at)
+ROADMAP_ITEMS_BY_ROADMAP = _timed("roadmap_items", RoadmapItem, "roadmap_id", RANK=lambda t: t.c.rank)
 
 
 @dataclass(frozen=True)
@@ -347,7 +347,7 @@ API_KEYS_BY_ORGANIZATION = ListSource(
 MEMBERS_BY_ORGANIZATION = _timed(
     "members", Membership, "organization_id", JOINED_AT=lambda t: t.c.created_at, ROLE=lambda t: t.c.role
 )
-TEAMS_BY_ORGANIZATION = _simple("teams", Team, "organization_id", NAME=lambda t: t.c.name)
+TEAMS_BY_ORGANIZATION = _timed("teams", Team, "organization_id", NAME=lambda t: t.c.name)
 PRODUCT_ROLES_BY_PRODUCT = _simple("product_roles", ProductMember, "product_id", CREATED_AT=lambda t: t.c.created_at)
 
 

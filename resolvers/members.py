@@ -22,6 +22,7 @@ from prism.errors import NotFoundError, PrismError
 from prism.services.teams import TeamChanges
 from prism.services.validation import UNSET
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
     After,
     Before,
@@ -54,6 +55,7 @@ __all__ = [
     "MembersQuery",
     "ProductRole",
     "Team",
+    "TeamFilter",
     "members_of",
 ]
 
@@ -108,10 +110,19 @@ class Team(LoadedNode):
     name: str = strawberry.field(description="Name, unique in the organization.")
     description: str = strawberry.field(description="What the team does.")
     created_at: datetime = strawberry.field(description="When the team was created.")
+    updated_at: datetime = strawberry.field(
+        description="When it was last renamed or redescribed, or gained or lost a member."
+    )
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        return cls(id=str(row.id), name=row.name, description=row.description, created_at=row.created_at)
+        return cls(
+            id=str(row.id),
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
     @strawberry.field(
         description="The team's members, in the order they joined it.", metadata=max_items(MEMBERS_PER_TEAM_LISTED)
@@ -198,6 +209,12 @@ class ProductRole:
         return None if row is None else Team.from_row(row)
 
 
+@strawberry.input(description="Which teams to list; fields combine with AND.")
+class TeamFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
+
+
 @strawberry.input(description="Which members to list; fields combine with AND.")
 class MemberFilter:
     joined_at: TimeRange | None = strawberry.field(default=None, description="Joined within this range.")
@@ -248,13 +265,19 @@ class MembersQuery:
 
     @strawberry.field(description="The organization's teams, by name.", permission_classes=[CanRead])
     async def teams(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self,
+        info: Info,
+        filter: Annotated[TeamFilter | None, strawberry.argument(description="Which ones.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Team]:
         return await load_connection(
             info,
             source=TEAMS_BY_ORGANIZATION,
             parent=info.context.member.organization_id,
-            filter=NoFilter(),
+            filter=time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter(),
             order=Order(field="NAME"),
             first=first,
             after=after,

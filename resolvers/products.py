@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from resolvers.documents import Document, DocumentFilter
     from resolvers.planning import Release, ReleaseFilter, Sprint, SprintFilter
     from resolvers.requirements import Requirement, RequirementFilter, RequirementOrder
-    from resolvers.roadmaps import Roadmap
+    from resolvers.roadmaps import Roadmap, RoadmapFilter
 
 __all__ = ["Product", "ProductMutation", "ProductQuery"]
 
@@ -139,6 +139,10 @@ class Product(LoadedNode):
     async def roadmaps(
         self,
         info: Info,
+        filter: Annotated[
+            Annotated["RoadmapFilter", strawberry.lazy("resolvers.roadmaps")] | None,
+            strawberry.argument(description="Which ones."),
+        ] = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -146,7 +150,7 @@ class Product(LoadedNode):
     ) -> Connection[Annotated["Roadmap", strawberry.lazy("resolvers.roadmaps")]]:
         from resolvers.roadmaps import product_roadmaps
 
-        return await product_roadmaps(info, self.uuid, first=first, after=after, last=last, before=before)
+        return await product_roadmaps(info, self.uuid, filter, first=first, after=after, last=last, before=before)
 
     @strawberry.field(description="The product's documents (PRDs, specs, notes), most recently changed first.")
     async def documents(

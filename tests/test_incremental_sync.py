@@ -12,11 +12,13 @@ from tests.helpers import (
     Account,
     GraphQLClient,
     add_comment,
+    add_roadmap_item,
     create_document,
     create_label,
     create_product,
     create_release,
     create_requirement,
+    create_roadmap,
     create_sprint,
     insert_rows,
     join_organization,
@@ -160,6 +162,55 @@ async def test_products_labels_comments_and_members_changed_since_a_sync_are_lis
         "{ products(first: 10, orderBy: {field: UPDATED_AT, direction: DESC}) { nodes { key } } }"
     )
     assert [n["key"] for n in by_change["products"]["nodes"]] == ["SYNCB", "SYNCA"]
+
+
+async def test_roadmaps_their_items_and_teams_changed_since_a_sync_are_listed_alone(account: Account) -> None:
+    product = await create_product(account)
+    roadmaps = [await create_roadmap(account, product["id"], name=n) for n in ("M1", "M2")]
+    items = [await add_roadmap_item(account, roadmaps[0]["id"], title=t) for t in ("I1", "I2")]
+    teams = []
+    for name in ("T1", "T2"):
+        created = await account(
+            "mutation($input: CreateTeamInput!) { createTeam(input: $input) { team { id } userErrors { code } } }",
+            {"input": {"name": name}},
+        )
+        teams.append(created["createTeam"]["team"])
+    query = """
+      query($product: ID!, $roadmaps: RoadmapFilter, $items: RoadmapItemFilter, $teams: TeamFilter) {
+        product(id: $product) {
+          roadmaps(filter: $roadmaps) { totalCount nodes { name updatedAt
+            items(filter: $items) { totalCount nodes { name: title updatedAt } } } }
+        }
+        teams(filter: $teams) { totalCount nodes { name updatedAt } }
+      }"""
+    synced = await account(query, {"product": product["id"]})
+    roadmap_nodes = synced["product"]["roadmaps"]["nodes"]
+    mark = newest(roadmap_nodes, roadmap_nodes[0]["items"]["nodes"], synced["teams"]["nodes"])
+
+    await account(
+        "mutation($input: UpdateRoadmapInput!) { updateRoadmap(input: $input) { userErrors { code } } }",
+        {"input": {"id": roadmaps[1]["id"], "version": 1, "name": "M2, renamed"}},
+    )
+    await account(
+        "mutation($input: UpdateRoadmapItemInput!) { updateRoadmapItem(input: $input) { userErrors { code } } }",
+        {"input": {"id": items[1]["id"], "lane": "Later"}},
+    )
+    joined = await account(
+        "mutation($input: TeamMemberInput!) { addTeamMember(input: $input) { userErrors { code } } }",
+        {"input": {"teamId": teams[0]["id"], "userId": account.user_id}},
+    )
+    assert joined["addTeamMember"]["userErrors"] == []
+
+    changed = {"updatedAt": {"after": mark}}
+    found = await account(query, {"product": product["id"], "roadmaps": changed, "teams": changed})
+    assert names(found["product"]["roadmaps"]) == ["M2, renamed"]
+    assert names(found["teams"]) == ["T1"]
+    items_changed = await account(query, {"product": product["id"], "items": changed})
+    first_roadmap = next(r for r in items_changed["product"]["roadmaps"]["nodes"] if r["name"] == "M1")
+    assert names(first_roadmap["items"]) == ["I2"]
+    created = {"createdAt": {"after": mark}}
+    nothing = await account(query, {"product": product["id"], "roadmaps": created, "teams": created})
+    assert nothing["product"]["roadmaps"]["totalCount"] == nothing["teams"]["totalCount"] == 0
 
 
 async def test_a_time_without_a_zone_is_refused_on_every_list(account: Account) -> None:

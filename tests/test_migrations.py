@@ -334,7 +334,7 @@ async def test_upgrading_rebuilds_the_commitments_of_sprints_started_before_from
         await conn.close()
 
 
-async def test_upgrading_gives_sprints_releases_labels_and_memberships_the_last_time_they_changed(
+async def test_upgrading_gives_the_objects_people_edit_the_last_time_they_changed(
     database_of_an_unprivileged_owner: str,
 ) -> None:
     url = database_of_an_unprivileged_owner
@@ -374,15 +374,26 @@ async def test_upgrading_gives_sprints_releases_labels_and_memberships_the_last_
                 organization_id,
                 created,
             )
+            await conn.execute(
+                "INSERT INTO team (id, organization_id, name, description, created_at) VALUES ($1, $2, 't', '', $3)",
+                uuid.uuid4(),
+                organization_id,
+                created,
+            )
         await asyncio.to_thread(migrate.upgrade, url, "head")
         async with conn.transaction():
             await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
             found = await conn.fetchrow(
                 "SELECT (SELECT updated_at FROM sprint) AS sprint, (SELECT updated_at FROM release) AS release, "
-                "(SELECT updated_at FROM label) AS label"
+                "(SELECT updated_at FROM label) AS label, (SELECT updated_at FROM team) AS team"
             )
         assert found is not None
-        assert (found["sprint"], found["release"], found["label"]) == (closed, released, created)
+        assert (found["sprint"], found["release"], found["label"], found["team"]) == (
+            closed,
+            released,
+            created,
+            created,
+        )
         assert await conn.fetchval("SELECT count(*) FROM sprint") == 0, "row-level security is forced again"
     finally:
         await conn.close()

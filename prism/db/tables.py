@@ -116,6 +116,7 @@ class Team(SQLModel, table=True):
     name: str = Field(max_length=120)
     description: str = Field(default="", max_length=2000)
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class TeamMember(SQLModel, table=True):
@@ -356,6 +357,7 @@ class Roadmap(SQLModel, table=True):
     name: str = Field(max_length=120)
     description: str = Field(default="", max_length=10_000)
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
     version: int = Field(default=1)
 
 
@@ -378,6 +380,7 @@ class RoadmapItem(SQLModel, table=True):
     ends_on: date | None = None
     rank: str = Field(sa_type=sa.String(64, collation="C"))  # type: ignore[call-overload]
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class Document(SQLModel, table=True):
