@@ -3,7 +3,7 @@
 import enum
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -47,6 +47,7 @@ __all__ = [
     "time_filter",
     "user_errors",
     "user_errors_field",
+    "zoned_time",
 ]
 
 NodeType = TypeVar("NodeType")
@@ -108,10 +109,17 @@ class TimeRange:
     before: datetime | None = strawberry.field(default=None, description="Strictly before this time (with a zone).")
 
 
-def _zoned(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+def zoned_time(value: datetime | None, field: str) -> datetime | None:
+    """A time argument in UTC; one without a zone is refused, and one that UTC cannot hold (year 0 or 10000 once
+    its offset is applied) is OUT_OF_RANGE rather than an internal error."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise ValidationError(f"{field} needs a time zone, like 2027-01-31T00:00:00Z.", field=field)
-    return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(f"{field} is out of range.", field=field, code=Code.OUT_OF_RANGE) from None
 
 
 def time_filter(
@@ -119,10 +127,10 @@ def time_filter(
 ) -> TimeFilter:
     """The loader's time filter for a list's `createdAt` and `updatedAt` ranges; times without a zone are refused."""
     return TimeFilter(
-        created_after=_zoned(created_at.after, f"{created_name}.after") if created_at else None,
-        created_before=_zoned(created_at.before, f"{created_name}.before") if created_at else None,
-        updated_after=_zoned(updated_at.after, "updatedAt.after") if updated_at else None,
-        updated_before=_zoned(updated_at.before, "updatedAt.before") if updated_at else None,
+        created_after=zoned_time(created_at.after, f"{created_name}.after") if created_at else None,
+        created_before=zoned_time(created_at.before, f"{created_name}.before") if created_at else None,
+        updated_after=zoned_time(updated_at.after, "updatedAt.after") if updated_at else None,
+        updated_before=zoned_time(updated_at.before, "updatedAt.before") if updated_at else None,
     )
 
 

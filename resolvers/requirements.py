@@ -42,6 +42,7 @@ from resolvers.common import (
     time_filter,
     user_errors,
     user_errors_field,
+    zoned_time,
 )
 from resolvers.context import Context
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
@@ -608,10 +609,9 @@ class DeletedRequirement:
 
 
 def _deleted_since(since: datetime | None) -> DeletedSinceFilter:
+    since = zoned_time(since, "since")
     if since is None:
         return DeletedSinceFilter()
-    if since.tzinfo is None:
-        raise ValidationError("since needs a time zone, like 2027-01-31T00:00:00Z.", field="since")
     if since < utcnow() - TOMBSTONE_RETENTION:
         raise ValidationError(
             f"Tombstones are kept {TOMBSTONE_RETENTION.days} days and some since then may be gone: resync in full.",

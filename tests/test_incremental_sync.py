@@ -231,6 +231,34 @@ async def test_a_time_without_a_zone_is_refused_on_every_list(account: Account) 
         assert f"{field}.after needs a time zone" in result.errors[0]["message"]
 
 
+async def test_a_time_out_of_utcs_range_or_without_a_zone_is_refused_not_an_internal_error(account: Account) -> None:
+    """Year 1 at +01:00 is year 0 in UTC, and 9999-12-31 at -14:00 is year 10000: neither fits a timestamp."""
+    early, late = "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-14:00"
+    for query, variables, field in (
+        (
+            "query($f: ProductFilter) { products(filter: $f) { totalCount } }",
+            {"f": {"updatedAt": {"after": early}}},
+            "updatedAt.after",
+        ),
+        (
+            "query($f: RequirementFilter) { requirements(filter: $f) { totalCount } }",
+            {"f": {"createdAt": {"before": late}}},
+            "createdAt.before",
+        ),
+        ("query($s: DateTime) { deletedRequirements(since: $s) { totalCount } }", {"s": late}, "since"),
+        ("query($f: AuditLogFilter) { auditLog(filter: $f) { totalCount } }", {"f": {"until": early}}, "until"),
+    ):
+        result = await account.run(query, variables)
+        assert result.codes == ["OUT_OF_RANGE"], result.body
+        assert result.errors[0]["message"] == f"{field} is out of range."
+    naive = await account.run(
+        "query($f: AuditLogFilter) { auditLog(filter: $f) { totalCount } }",
+        {"f": {"since": "2026-01-01T00:00:00", "until": "2026-02-01T00:00:00Z"}},
+    )
+    assert naive.codes == ["BAD_USER_INPUT"]
+    assert "since needs a time zone" in naive.errors[0]["message"]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Tombstones
 
