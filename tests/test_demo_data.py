@@ -43,6 +43,8 @@ class Demo:
 
 
 TABLES = (
+    "membership",
+    "team",
     "product",
     "requirement",
     "requirement_event",
@@ -191,6 +193,16 @@ def test_history_replays_to_every_requirement_as_it_is_now_and_nothing_is_dated_
         numbers = [r["number"] for r in demo["requirement"] if r["product_id"] == product["id"]]
         assert sorted(numbers) == list(range(1, len(numbers) + 1))
         assert product["next_number"] == len(numbers) + 1  # the next requirement created through the API fits
+
+
+def test_nothing_in_the_demo_is_dated_after_the_moment_it_describes(demo: Demo) -> None:
+    for table, rows in demo.tables.items():
+        for row in rows:
+            for column in ("created_at", "updated_at", "started_at", "completed_at", "closed_at", "released_at"):
+                value = row.get(column)
+                assert value is None or value < demo.now, (table, column, row)
+            if "updated_at" in row:
+                assert row["updated_at"] >= row["created_at"], (table, row)
 
 
 def test_the_roadmap_lanes_match_today(demo: Demo) -> None:

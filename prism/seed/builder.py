@@ -141,14 +141,21 @@ class DataBuilder:
                 user_id=user_id,
                 role=role.value,
                 created_at=at,
+                updated_at=at,
             )
         )
 
     def team(self, name: str, description: str, member_ids: list[UUID], at: datetime) -> Team:
         team = self._add(
-            Team(id=self.new_id("team"), organization_id=self.organization_id, name=name, description=description)
+            Team(
+                id=self.new_id("team"),
+                organization_id=self.organization_id,
+                name=name,
+                description=description,
+                created_at=at,
+                updated_at=at,
+            )
         )
-        team.created_at = at
         for user_id in member_ids:
             self.team_member(team.id, user_id, at)
         return team
@@ -167,6 +174,7 @@ class DataBuilder:
                 color=color,
                 description=description,
                 created_at=at,
+                updated_at=at,
             )
         )
 
@@ -217,6 +225,7 @@ class DataBuilder:
                 capacity=capacity,
                 state=SprintState.PLANNED.value,
                 created_at=at,
+                updated_at=at,
             )
         )
 
@@ -228,7 +237,7 @@ class DataBuilder:
             if other.product_id == sprint.product_id and other.state == SprintState.ACTIVE.value:
                 raise InvariantError(f"the product already runs {other.name}")
         sprint.state = SprintState.ACTIVE.value
-        sprint.started_at = at
+        sprint.started_at = sprint.updated_at = at
         return [
             self._add(
                 SprintCommitment(
@@ -254,7 +263,7 @@ class DataBuilder:
         for requirement in moved:
             self.change(requirement, K.SPRINT, None if move_to is None else move_to.id, at, actor_id)
         sprint.state = SprintState.CLOSED.value
-        sprint.closed_at = at
+        sprint.closed_at = sprint.updated_at = at
         return moved
 
     def in_sprint(self, sprint: Sprint) -> list[Requirement]:
@@ -272,6 +281,7 @@ class DataBuilder:
                 target_date=target_date,
                 state=ReleaseState.PLANNED.value,
                 created_at=at,
+                updated_at=at,
             )
         )
 
@@ -431,6 +441,7 @@ class DataBuilder:
                 name=name,
                 description=description,
                 created_at=at,
+                updated_at=at,
             )
         )
 
@@ -460,6 +471,7 @@ class DataBuilder:
                 ends_on=ends_on,
                 rank=generate_key_between(items[-1].rank if items else None, None),
                 created_at=at,
+                updated_at=at,
             )
         )
 

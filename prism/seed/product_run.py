@@ -207,6 +207,7 @@ class ProductRun:
                 b.close(sprint, at(sprint.ends_on, 17), move_to=self.sprints[n + 1], actor_id=self.pm.id)
         upcoming = self.sprints[-1]
         upcoming.goal = self._goal(planned_next)
+        upcoming.updated_at = at(self.last_working_moment, 15)
         for requirement in planned_next:
             b.change(requirement, K.SPRINT, upcoming.id, at(self.last_working_moment, 15), self.pm.id)
 
@@ -267,7 +268,7 @@ class ProductRun:
         shipped_at = at(shipped_on, 16)
         created = at(self.today - timedelta(days=60), 10)
         first = b.release(self.product, "1.0", "The first public release.", shipped_on, created)
-        first.state, first.released_at = ReleaseState.RELEASED.value, shipped_at
+        first.state, first.released_at, first.updated_at = ReleaseState.RELEASED.value, shipped_at, shipped_at
         features = ", ".join(p.title for p, _ in self.parents if p.kind == RequirementKind.FEATURE.value)
         upcoming = b.release(
             self.product, "1.1", f"Next: {features}.", self.today + timedelta(days=28), at(shipped_on, 17)
