@@ -2,7 +2,7 @@
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
@@ -26,10 +26,8 @@ from resolvers.common import (
     user_errors_field,
 )
 from resolvers.context import Context
+from resolvers.identity import User
 from resolvers.permissions import IsAuthenticated
-
-if TYPE_CHECKING:
-    from resolvers.identity import User
 
 __all__ = ["ApiKey", "ApiKeysMutation", "ApiKeysQuery", "CanManageApiKeys"]
 
@@ -92,9 +90,7 @@ class ApiKey:
     @strawberry.field(
         description="Who created the key; the key acts with this person's role. Null once they have left."
     )
-    async def created_by(self, info: Info) -> Annotated["User", strawberry.lazy("resolvers.identity")] | None:
-        from resolvers.identity import User
-
+    async def created_by(self, info: Info) -> User | None:
         if self.created_by_id is None:
             return None
         row = await info.context.loaders.user_by_id.load(self.created_by_id)

@@ -1,7 +1,7 @@
 """Audit: the organization's audit log, readable by owners and admins."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import Annotated, Any, Self
 from uuid import UUID
 
 import strawberry
@@ -15,10 +15,8 @@ from prism.auth.rbac import Permission
 from prism.errors import ValidationError
 from resolvers.common import After, Before, Connection, First, Last, decode_id, load_connection
 from resolvers.context import Context
+from resolvers.identity import User
 from resolvers.permissions import _RolePermission
-
-if TYPE_CHECKING:
-    from resolvers.identity import User
 
 __all__ = ["AuditEntry", "AuditLogFilter", "AuditMutation", "AuditQuery", "CanReadAuditLog"]
 
@@ -56,11 +54,9 @@ class AuditEntry:
         description="The person who acted (for an API key, the key's creator); null for anonymous actions or "
         "when they are no longer a member."
     )
-    async def actor(self, info: Info) -> Annotated["User", strawberry.lazy("resolvers.identity")] | None:
+    async def actor(self, info: Info) -> User | None:
         if self._actor_user_id is None:
             return None
-        from resolvers.identity import User
-
         row = await info.context.loaders.user_by_id.load(self._actor_user_id)
         return None if row is None else User.from_row(row)
 

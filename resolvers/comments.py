@@ -1,30 +1,24 @@
 """Comments: the type, and the mutations that add, edit and delete comments on requirements and documents."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import Any, Self
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
-from loaders.pagination import Order
-from loaders.sources import COMMENTS_BY_REQUIREMENT, NoFilter
 from prism.errors import PrismError
-from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors, user_errors_field
+from resolvers.common import UserError, decode_id, user_errors, user_errors_field
 from resolvers.context import Context
+from resolvers.documents import Document
 from resolvers.identity import User
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanWrite
+from resolvers.requirements import Requirement
 
-if TYPE_CHECKING:
-    from resolvers.documents import Document
-    from resolvers.requirements import Requirement
-
-__all__ = ["Comment", "CommentsMutation", "CommentsQuery", "requirement_comments"]
+__all__ = ["Comment", "CommentsMutation", "CommentsQuery"]
 
 Info = strawberry.Info[Context, None]
-DocumentType = Annotated["Document", strawberry.lazy("resolvers.documents")]
-RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
 
 
 @strawberry.type(description="A remark on a requirement or a document.")
@@ -58,34 +52,12 @@ class Comment(LoadedNode):
         return await load_node(info, User, self.author_id)
 
     @strawberry.field(description="The requirement it is on; null when it is on a document.")
-    async def requirement(self, info: Info) -> RequirementType | None:
-        from resolvers.requirements import Requirement
-
+    async def requirement(self, info: Info) -> Requirement | None:
         return await load_node(info, Requirement, self.requirement_id)
 
     @strawberry.field(description="The document it is on; null when it is on a requirement.")
-    async def document(self, info: Info) -> DocumentType | None:
-        from resolvers.documents import Document
-
+    async def document(self, info: Info) -> Document | None:
         return await load_node(info, Document, self.document_id)
-
-
-async def requirement_comments(
-    info: Info, requirement_id: UUID, *, first: int | None, after: str | None, last: int | None, before: str | None
-) -> Connection[Comment]:
-    """A requirement's comments, oldest first (the `Requirement.comments` connection)."""
-    return await load_connection(
-        info,
-        source=COMMENTS_BY_REQUIREMENT,
-        parent=requirement_id,
-        filter=NoFilter(),
-        order=Order("CREATED_AT"),
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        build=Comment.from_row,
-    )
 
 
 @strawberry.type

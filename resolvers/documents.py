@@ -11,14 +11,11 @@ from loaders.pagination import Order
 from loaders.sources import (
     COMMENTS_BY_DOCUMENT,
     DOCUMENT_VERSIONS_BY_DOCUMENT,
-    DOCUMENTS_BY_PRODUCT,
-    DocumentListFilter,
     NoFilter,
 )
 from prism.domain import enums as domain
 from prism.errors import PrismError
 from prism.services.documents import DocumentChanges
-from resolvers.comments import Comment
 from resolvers.common import (
     After,
     Before,
@@ -31,14 +28,16 @@ from resolvers.common import (
     user_errors,
     user_errors_field,
 )
+from resolvers.connections import connection_field
 from resolvers.context import Context
 from resolvers.enums import DocumentKind, DocumentStatus
 from resolvers.identity import User
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
+from resolvers.products import Product, load_product
 
 if TYPE_CHECKING:
-    from resolvers.products import Product
+    from resolvers.comments import Comment
 
 __all__ = [
     "Document",
@@ -46,11 +45,10 @@ __all__ = [
     "DocumentVersion",
     "DocumentsMutation",
     "DocumentsQuery",
-    "product_documents",
 ]
 
 Info = strawberry.Info[Context, None]
-ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
+CommentType = Annotated["Comment", strawberry.lazy("resolvers.comments")]
 
 
 @strawberry.type(description="A saved state of a document: its title and body as of one edit.")
@@ -123,10 +121,8 @@ class Document(LoadedNode):
         return await load_node(info, User, self.author_id)
 
     @strawberry.field(description="The product it belongs to.")
-    async def product(self, info: Info) -> ProductType:
-        from resolvers.products import Product
-
-        return Product.from_row(await info.context.loaders.product_by_id.load(self.product_id))
+    async def product(self, info: Info) -> Product:
+        return await load_product(info, self.product_id)
 
     @strawberry.field(description="Every saved state of its title and body, newest first.")
     async def versions(
@@ -145,57 +141,15 @@ class Document(LoadedNode):
             build=DocumentVersion.from_row,
         )
 
-    @strawberry.field(description="Comments on it, oldest first.")
-    async def comments(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
-    ) -> Connection[Comment]:
-        return await load_connection(
-            info,
-            source=COMMENTS_BY_DOCUMENT,
-            parent=self.uuid,
-            filter=NoFilter(),
-            order=Order("CREATED_AT"),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=Comment.from_row,
-        )
+    comments = connection_field(
+        CommentType, source=COMMENTS_BY_DOCUMENT, order=Order("CREATED_AT"), description="Comments on it, oldest first."
+    )
 
 
 @strawberry.input(description="Which documents to list. Each list matches any of its values; fields combine with AND.")
 class DocumentFilter:
     kinds: list[DocumentKind] | None = strawberry.field(default=None, description="Of these kinds.")
     statuses: list[DocumentStatus] | None = strawberry.field(default=None, description="In these statuses.")
-
-
-async def product_documents(
-    info: Info,
-    product_id: UUID,
-    filter: DocumentFilter | None,
-    *,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-) -> Connection[Document]:
-    """A product's documents, most recently changed first (the `Product.documents` connection)."""
-    f = filter or DocumentFilter()
-    return await load_connection(
-        info,
-        source=DOCUMENTS_BY_PRODUCT,
-        parent=product_id,
-        filter=DocumentListFilter(
-            kinds=tuple(sorted({k.name for k in f.kinds or ()})),
-            statuses=tuple(sorted({s.name for s in f.statuses or ()})),
-        ),
-        order=Order("UPDATED_AT", descending=True),
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        build=Document.from_row,
-    )
 
 
 @strawberry.type

@@ -9,21 +9,19 @@ from strawberry import relay
 from strawberry.permission import BasePermission
 from strawberry.relay import to_base64
 
+from loaders.pagination import Order
+from loaders.sources import MEMBERS_BY_ORGANIZATION
 from prism.auth.throttle import ThrottledError
 from prism.errors import Code, ForbiddenError, PrismError
 from prism.services.identity import MfaChallenge
 from prism.services.sessions import SESSIONS_LISTED
 from resolvers.common import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
     UserError,
     decode_id,
     user_errors,
     user_errors_field,
 )
+from resolvers.connections import connection_field
 from resolvers.context import Context
 from resolvers.enums import Role
 from resolvers.list_bounds import max_items
@@ -68,6 +66,12 @@ class User(LoadedNode):
         return cls(id=str(row.id), name=row.name, email=row.email, created_at=row.created_at)
 
 
+def _own_organization(organization: "Organization", info: strawberry.Info) -> UUID:
+    if organization.uuid != info.context.member.organization_id:
+        raise ForbiddenError("Log in to this organization to list its members.")
+    return organization.uuid
+
+
 @strawberry.type(description="A tenant: a company or group whose products and members are kept apart from others.")
 class Organization(LoadedNode):
     loader = "organization_by_id"
@@ -81,23 +85,14 @@ class Organization(LoadedNode):
     def from_row(cls, row: Any) -> Self:
         return cls(id=str(row.id), name=row.name, slug=row.slug, created_at=row.created_at)
 
-    @strawberry.field(
+    members = connection_field(
+        Annotated["Member", strawberry.lazy("resolvers.members")],
+        source=MEMBERS_BY_ORGANIZATION,
+        order=Order("JOINED_AT"),
+        parent=_own_organization,
         description="Its members with their roles and teams, longest-standing first (the token's organization only).",
         permission_classes=[CanRead],
     )
-    async def members(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Annotated["Member", strawberry.lazy("resolvers.members")]]:
-        from resolvers.members import members_of
-
-        if self.uuid != info.context.member.organization_id:
-            raise ForbiddenError("Log in to this organization to list its members.")
-        return await members_of(info, first, after, last, before)
 
 
 @strawberry.type(description="An organization the viewer belongs to, with their role in it.")

@@ -1,6 +1,5 @@
-"""Requirements: the type, its history, queries and mutations."""
+"""The Requirement type and its history (RequirementEvent); queries and mutations live in their own modules."""
 
-import enum
 from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Optional, Self
@@ -11,51 +10,33 @@ from strawberry import relay
 
 from loaders.pagination import Order
 from loaders.sources import (
+    COMMENTS_BY_REQUIREMENT,
     EVENTS_BY_REQUIREMENT,
-    REQUIREMENTS_BY_ORGANIZATION,
     REQUIREMENTS_BY_PARENT,
-    NoFilter,
     RequirementListFilter,
 )
 from prism.domain import enums as domain
 from prism.domain.history import number_of
-from prism.errors import NotFoundError, PrismError, ValidationError
-from prism.services.requirements import MAX_LABELS, RequirementChanges, RequirementDraft
-from prism.services.validation import UNSET as SERVICE_UNSET
-from prism.services.validation import clean_text
-from resolvers.common import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
-    Related,
-    SortDirection,
-    UserError,
-    decode_id,
-    load_connection,
-    user_errors,
-    user_errors_field,
-)
+from prism.services.requirements import MAX_LABELS
+from resolvers.common import Related
+from resolvers.connections import connection_field
 from resolvers.context import Context
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode
-from resolvers.permissions import CanRead, CanWrite
-from resolvers.planning import Release, Sprint
+from resolvers.products import Product
+from resolvers.releases import Release
+from resolvers.sprints import Sprint
 
 if TYPE_CHECKING:
     from resolvers.comments import Comment
-    from resolvers.products import Product
 
-__all__ = ["Requirement", "RequirementFilter", "RequirementMutation", "RequirementOrder", "RequirementQuery"]
+__all__ = ["Requirement", "RequirementEvent"]
 
 Info = strawberry.Info[Context, None]
-ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
-
-MAX_FILTER_VALUES = 100
+CommentType = Annotated["Comment", strawberry.lazy("resolvers.comments")]
 
 
 def _node(node_type: Any, row: Any) -> Any:
@@ -63,8 +44,6 @@ def _node(node_type: Any, row: Any) -> Any:
 
 
 def _product(row: Any) -> Any:
-    from resolvers.products import Product
-
     return Product.from_row(row)
 
 
@@ -363,7 +342,7 @@ class Requirement(LoadedNode):
 
     # The relations below are plain functions: a connection answers them for its whole page at once (Related), and
     # only a requirement fetched alone loads them through an awaitable.
-    @strawberry.field(description="The product it belongs to.", graphql_type=ProductType)
+    @strawberry.field(description="The product it belongs to.", graphql_type=Product)
     def product(self, info: Info) -> Any:
         return self.related_value("product", info)
 
@@ -373,27 +352,13 @@ class Requirement(LoadedNode):
     def parent(self, info: Info) -> Any:
         return self.related_value("parent", info)
 
-    @strawberry.field(description="The requirements directly under it, in rank order.")
-    async def children(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection["Requirement"]:
-        return await load_connection(
-            info,
-            source=REQUIREMENTS_BY_PARENT,
-            parent=self.uuid,
-            filter=RequirementListFilter(),
-            order=Order("RANK"),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=Requirement.from_row,
-        )
+    children = connection_field(
+        Annotated["Requirement", strawberry.lazy("resolvers.requirements")],
+        source=REQUIREMENTS_BY_PARENT,
+        order=Order("RANK"),
+        filter=RequirementListFilter(),
+        description="The requirements directly under it, in rank order.",
+    )
 
     @strawberry.field(description="How many requirements sit directly under it.", graphql_type=int)
     def child_count(self, info: Info) -> Any:
@@ -419,398 +384,18 @@ class Requirement(LoadedNode):
     def labels(self, info: Info) -> Any:
         return self.related_value("labels", info)
 
-    @strawberry.field(
+    history = connection_field(
+        RequirementEvent,
+        source=EVENTS_BY_REQUIREMENT,
+        order=Order("CREATED_AT"),
         description=(
             "Every change people can see, oldest first: status, title, description, acceptance criteria, priority, "
             "kind, labels, parent, sprint, release, assignee and estimate (not the rank)."
-        )
-    )
-    async def history(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[RequirementEvent]:
-        return await load_connection(
-            info,
-            source=EVENTS_BY_REQUIREMENT,
-            parent=self.uuid,
-            filter=NoFilter(),
-            order=Order("CREATED_AT"),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=RequirementEvent.from_row,
-        )
-
-    @strawberry.field(description="Comments on it, oldest first.")
-    async def comments(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Annotated["Comment", strawberry.lazy("resolvers.comments")]]:
-        from resolvers.comments import requirement_comments
-
-        return await requirement_comments(info, self.uuid, first=first, after=after, last=last, before=before)
-
-
-@strawberry.input(
-    description="Which requirements to list. Each list matches any of its values; fields combine with AND."
-)
-class RequirementFilter:
-    product_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="In these products.")
-    statuses: list[RequirementStatus] | None = strawberry.field(default=None, description="In these statuses.")
-    kinds: list[RequirementKind] | None = strawberry.field(default=None, description="Of these kinds.")
-    priorities: list[Priority] | None = strawberry.field(default=None, description="With these priorities.")
-    assignee_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Assigned to these users.")
-    unassigned: bool | None = strawberry.field(default=None, description="True: also (or only) unassigned ones.")
-    sprint_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="In these sprints.")
-    no_sprint: bool | None = strawberry.field(default=None, description="True: also (or only) those in no sprint.")
-    release_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="In these releases.")
-    label_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="With any of these labels.")
-    parent_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Directly under these.")
-    top_level: bool | None = strawberry.field(default=None, description="True: no parent; false: has a parent.")
-    search: str | None = strawberry.field(
-        default=None, description="Text in the title or description, case-insensitive (max 200 characters)."
-    )
-    created_at: "TimeRange | None" = strawberry.field(default=None, description="Created within this range.")
-    updated_at: "TimeRange | None" = strawberry.field(
-        default=None,
-        description=(
-            "Changed within this range. For incremental sync, pass `{after: <the newest updatedAt you hold>}` and "
-            "sort by UPDATED_AT ascending."
         ),
     )
-
-
-@strawberry.input(description="A range of times; both ends are exclusive, either may be omitted.")
-class TimeRange:
-    after: datetime | None = strawberry.field(default=None, description="Strictly after this time (with a zone).")
-    before: datetime | None = strawberry.field(default=None, description="Strictly before this time (with a zone).")
-
-
-def _time(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValidationError(f"{field} needs a time zone, like 2027-01-31T00:00:00Z.", field=field)
-    return value
-
-
-@strawberry.enum(description="Fields requirements can be sorted by.")
-class RequirementOrderField(enum.Enum):
-    RANK = strawberry.enum_value("RANK", description="Manual ranking (the backlog order).")
-    CREATED_AT = strawberry.enum_value("CREATED_AT", description="Creation time.")
-    UPDATED_AT = strawberry.enum_value("UPDATED_AT", description="Last change.")
-    NUMBER = strawberry.enum_value("NUMBER", description="Number within the product.")
-    TITLE = strawberry.enum_value("TITLE", description="Title, alphabetically.")
-    PRIORITY = strawberry.enum_value("PRIORITY", description="Most urgent first when descending.")
-    ESTIMATE = strawberry.enum_value("ESTIMATE", description="Estimate; unestimated ones first when ascending.")
-
-
-@strawberry.input(description="How to sort requirements.")
-class RequirementOrder:
-    field: RequirementOrderField = strawberry.field(description="The field to sort by.")
-    direction: SortDirection = strawberry.field(default=SortDirection.ASC, description="Ascending or descending.")
-
-
-def _ids(values: list[strawberry.ID] | None, type_name: str, field: str) -> tuple[UUID, ...]:
-    if not values:
-        return ()
-    if len(values) > MAX_FILTER_VALUES:
-        raise ValidationError(f"{field} takes at most {MAX_FILTER_VALUES} values.", field=field)
-    return tuple(decode_id(v, type_name, field) for v in values)
-
-
-def _names(values: list[Any] | None) -> tuple[str, ...]:
-    return tuple(sorted({v.name for v in values})) if values else ()
-
-
-def requirement_list_args(
-    filter: RequirementFilter | None, order_by: RequirementOrder | None
-) -> tuple[RequirementListFilter, Order]:
-    """Translate GraphQL filter and order inputs to the loader's hashable filter and order."""
-    f = filter or RequirementFilter()
-    search = clean_text(f.search, "search", max_length=200, required=False) if f.search else None
-    list_filter = RequirementListFilter(
-        product_ids=_ids(f.product_ids, "Product", "productIds"),
-        statuses=_names(f.statuses),
-        kinds=_names(f.kinds),
-        priorities=_names(f.priorities),
-        assignee_ids=_ids(f.assignee_ids, "User", "assigneeIds"),
-        unassigned=f.unassigned,
-        sprint_ids=_ids(f.sprint_ids, "Sprint", "sprintIds"),
-        no_sprint=f.no_sprint,
-        release_ids=_ids(f.release_ids, "Release", "releaseIds"),
-        label_ids=_ids(f.label_ids, "Label", "labelIds"),
-        parent_ids=_ids(f.parent_ids, "Requirement", "parentIds"),
-        top_level=f.top_level,
-        search=search or None,
-        created_after=_time(f.created_at.after, "createdAt.after") if f.created_at else None,
-        created_before=_time(f.created_at.before, "createdAt.before") if f.created_at else None,
-        updated_after=_time(f.updated_at.after, "updatedAt.after") if f.updated_at else None,
-        updated_before=_time(f.updated_at.before, "updatedAt.before") if f.updated_at else None,
+    comments = connection_field(
+        CommentType,
+        source=COMMENTS_BY_REQUIREMENT,
+        order=Order("CREATED_AT"),
+        description="Comments on it, oldest first.",
     )
-    order = Order(
-        field=order_by.field.name if order_by else "RANK",
-        descending=bool(order_by and order_by.direction == SortDirection.DESC),
-    )
-    return list_filter, order
-
-
-def parse_key(key: str) -> tuple[str, int]:
-    """Split a human key like PRISM-12 into product key and number."""
-    product_key, _, number = key.strip().upper().rpartition("-")
-    # ASCII digits only: str.isdigit() also admits "²" and "١٢", which int() refuses or reads as another number.
-    if not product_key or not (number.isascii() and number.isdigit()) or len(number) > 9:
-        raise ValidationError("key must look like PRISM-12.", field="key")
-    return product_key, int(number)
-
-
-@strawberry.type
-class RequirementQuery:
-    @strawberry.field(
-        description="One requirement by key (PRISM-12) or id; NOT_FOUND when none of yours matches.",
-        permission_classes=[CanRead],
-    )
-    async def requirement(
-        self,
-        info: Info,
-        key: Annotated[str | None, strawberry.argument(description="Human key, like PRISM-12.")] = None,
-        id: Annotated[strawberry.ID | None, strawberry.argument(description="Global id.")] = None,
-    ) -> Requirement | None:
-        if (key is None) == (id is None):
-            raise ValidationError("Pass exactly one of key and id.", field="key")
-        loaders = info.context.loaders
-        if key is not None:
-            row = await loaders.requirement_by_key.load(parse_key(key))
-        else:
-            assert id is not None
-            row = await loaders.requirement_by_id.load(decode_id(id, "Requirement"))
-        if row is None:
-            raise NotFoundError("No requirement with this key or id.", field="key" if key is not None else "id")
-        return Requirement.from_row(row)
-
-    @strawberry.field(
-        description="Requirements across the organization's products, filtered and sorted.",
-        permission_classes=[CanRead],
-    )
-    async def requirements(
-        self,
-        info: Info,
-        filter: Annotated[RequirementFilter | None, strawberry.argument(description="Which ones.")] = None,
-        order_by: Annotated[RequirementOrder | None, strawberry.argument(description="Sort order.")] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Requirement]:
-        list_filter, order = requirement_list_args(filter, order_by)
-        return await load_connection(
-            info,
-            source=REQUIREMENTS_BY_ORGANIZATION,
-            parent=info.context.member.organization_id,
-            filter=list_filter,
-            order=order,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=Requirement.from_row,
-        )
-
-
-@strawberry.input(description="A new requirement.")
-class CreateRequirementInput:
-    product_id: strawberry.ID = strawberry.field(description="The product it belongs to.")
-    kind: RequirementKind = strawberry.field(description="Epic, feature, story, task or bug.")
-    title: str = strawberry.field(description="One-line summary, 1-255 characters.")
-    description: str = strawberry.field(default="", description="Markdown, at most 50,000 characters.")
-    acceptance_criteria: str = strawberry.field(default="", description="Markdown, at most 20,000 characters.")
-    parent_id: strawberry.ID | None = strawberry.field(default=None, description="The requirement to nest under.")
-    priority: Priority = strawberry.field(default=Priority.NONE, description="How urgent it is.")
-    estimate: float | None = strawberry.field(default=None, description="Story points, 0-1000.")
-    assignee_id: strawberry.ID | None = strawberry.field(default=None, description="A member to assign.")
-    sprint_id: strawberry.ID | None = strawberry.field(default=None, description="A sprint of the same product.")
-    release_id: strawberry.ID | None = strawberry.field(default=None, description="A release of the same product.")
-    label_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Up to 20 labels.")
-
-
-@strawberry.input(description="Changes to a requirement. Omitted fields stay as they are; null clears optional ones.")
-class UpdateRequirementInput:
-    id: strawberry.ID = strawberry.field(description="The requirement to change.")
-    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
-    title: str | None = strawberry.field(default=strawberry.UNSET, description="New title, 1-255 characters.")
-    description: str | None = strawberry.field(default=strawberry.UNSET, description="New description.")
-    acceptance_criteria: str | None = strawberry.field(default=strawberry.UNSET, description="New criteria.")
-    priority: Priority | None = strawberry.field(default=strawberry.UNSET, description="New priority.")
-    kind: RequirementKind | None = strawberry.field(
-        default=strawberry.UNSET,
-        description="New kind; it must still fit under the parent and over the children (else INVALID_PARENT).",
-    )
-    estimate: float | None = strawberry.field(default=strawberry.UNSET, description="Points 0-1000; null clears.")
-    assignee_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Null unassigns.")
-    sprint_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Null: out of sprint.")
-    release_id: strawberry.ID | None = strawberry.field(default=strawberry.UNSET, description="Null: no release.")
-    label_ids: list[strawberry.ID] | None = strawberry.field(
-        default=strawberry.UNSET, description="Replaces all labels (up to 20); null or [] removes them."
-    )
-
-
-@strawberry.input(description="A requirement to delete; its children move up to its parent.")
-class DeleteRequirementInput:
-    id: strawberry.ID = strawberry.field(description="The requirement to delete.")
-    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
-
-
-@strawberry.input(description="A new place in the hierarchy.")
-class MoveRequirementInput:
-    id: strawberry.ID = strawberry.field(description="The requirement to move.")
-    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
-    parent_id: strawberry.ID | None = strawberry.field(description="The new parent; null makes it top-level.")
-
-
-@strawberry.input(description="A new position in the product's ranking: give exactly one of afterId and beforeId.")
-class RerankRequirementInput:
-    id: strawberry.ID = strawberry.field(description="The requirement to move.")
-    after_id: strawberry.ID | None = strawberry.field(default=None, description="Place it right after this one.")
-    before_id: strawberry.ID | None = strawberry.field(default=None, description="Place it right before this one.")
-
-
-@strawberry.input(description="A workflow step.")
-class TransitionRequirementInput:
-    id: strawberry.ID = strawberry.field(description="The requirement to move.")
-    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
-    status: RequirementStatus = strawberry.field(description="The status to move to; the workflow must allow it.")
-
-
-@strawberry.type(description="The result of a requirement mutation.")
-class RequirementPayload:
-    requirement: Requirement | None = strawberry.field(description="The requirement after the change; null on failure.")
-    user_errors: list[UserError] = user_errors_field()
-
-
-@strawberry.type(description="The result of deleting a requirement.")
-class DeleteRequirementPayload:
-    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted requirement.")
-    user_errors: list[UserError] = user_errors_field()
-
-
-def _optional_id(value: Any, type_name: str, field: str) -> Any:
-    if value is strawberry.UNSET:
-        return SERVICE_UNSET
-    return None if value is None else decode_id(value, type_name, field)
-
-
-def _unset(value: Any) -> Any:
-    return SERVICE_UNSET if value is strawberry.UNSET else value
-
-
-async def _run(info: Info, call: Any) -> RequirementPayload:
-    try:
-        row = await call
-    except PrismError as error:
-        return RequirementPayload(requirement=None, user_errors=user_errors(error))
-    return RequirementPayload(requirement=Requirement.from_row(row), user_errors=[])
-
-
-@strawberry.type
-class RequirementMutation:
-    @strawberry.mutation(
-        description="Create a requirement at the bottom of its product's ranking.", permission_classes=[CanWrite]
-    )
-    async def create_requirement(self, info: Info, input: CreateRequirementInput) -> RequirementPayload:
-        async def create() -> Any:
-            draft = RequirementDraft(
-                product_id=decode_id(input.product_id, "Product", "productId"),
-                kind=domain.RequirementKind(input.kind.name),
-                title=input.title,
-                description=input.description,
-                acceptance_criteria=input.acceptance_criteria,
-                parent_id=_optional_id(input.parent_id, "Requirement", "parentId"),
-                priority=domain.Priority(input.priority.name),
-                estimate=input.estimate,
-                assignee_id=_optional_id(input.assignee_id, "User", "assigneeId"),
-                sprint_id=_optional_id(input.sprint_id, "Sprint", "sprintId"),
-                release_id=_optional_id(input.release_id, "Release", "releaseId"),
-                label_ids=_ids(input.label_ids, "Label", "labelIds"),
-            )
-            return await info.context.services.requirements.create(draft)
-
-        return await _run(info, create())
-
-    @strawberry.mutation(description="Edit a requirement's fields.", permission_classes=[CanWrite])
-    async def update_requirement(self, info: Info, input: UpdateRequirementInput) -> RequirementPayload:
-        async def update() -> Any:
-            priority = _unset(input.priority)
-            kind = _unset(input.kind)
-            changes = RequirementChanges(
-                title=_unset(input.title),
-                description=_unset(input.description),
-                acceptance_criteria=_unset(input.acceptance_criteria),
-                priority=priority.name if isinstance(priority, Priority) else priority,
-                kind=kind.name if isinstance(kind, RequirementKind) else kind,
-                estimate=_unset(input.estimate),
-                assignee_id=_optional_id(input.assignee_id, "User", "assigneeId"),
-                sprint_id=_optional_id(input.sprint_id, "Sprint", "sprintId"),
-                release_id=_optional_id(input.release_id, "Release", "releaseId"),
-                label_ids=(
-                    SERVICE_UNSET if input.label_ids is strawberry.UNSET else _ids(input.label_ids, "Label", "labelIds")
-                ),
-            )
-            return await info.context.services.requirements.update(
-                decode_id(input.id, "Requirement"), input.version, changes
-            )
-
-        return await _run(info, update())
-
-    @strawberry.mutation(
-        description="Delete a requirement; its children move up to its parent.", permission_classes=[CanWrite]
-    )
-    async def delete_requirement(self, info: Info, input: DeleteRequirementInput) -> DeleteRequirementPayload:
-        try:
-            await info.context.services.requirements.delete(decode_id(input.id, "Requirement"), input.version)
-        except PrismError as error:
-            return DeleteRequirementPayload(deleted_id=None, user_errors=user_errors(error))
-        return DeleteRequirementPayload(deleted_id=input.id, user_errors=[])
-
-    @strawberry.mutation(
-        description="Move a requirement under another parent; cycles are refused.", permission_classes=[CanWrite]
-    )
-    async def move_requirement(self, info: Info, input: MoveRequirementInput) -> RequirementPayload:
-        async def move() -> Any:
-            parent = None if input.parent_id is None else decode_id(input.parent_id, "Requirement", "parentId")
-            return await info.context.services.requirements.move(
-                decode_id(input.id, "Requirement"), input.version, parent
-            )
-
-        return await _run(info, move())
-
-    @strawberry.mutation(
-        description="Change a requirement's position in its product's ranking.", permission_classes=[CanWrite]
-    )
-    async def rerank_requirement(self, info: Info, input: RerankRequirementInput) -> RequirementPayload:
-        async def rerank() -> Any:
-            return await info.context.services.requirements.rerank(
-                decode_id(input.id, "Requirement"),
-                after_id=None if input.after_id is None else decode_id(input.after_id, "Requirement", "afterId"),
-                before_id=None if input.before_id is None else decode_id(input.before_id, "Requirement", "beforeId"),
-            )
-
-        return await _run(info, rerank())
-
-    @strawberry.mutation(
-        description="Move a requirement to another status; invalid transitions are refused.",
-        permission_classes=[CanWrite],
-    )
-    async def transition_requirement(self, info: Info, input: TransitionRequirementInput) -> RequirementPayload:
-        async def transition() -> Any:
-            return await info.context.services.requirements.transition(
-                decode_id(input.id, "Requirement"), input.version, domain.RequirementStatus(input.status.name)
-            )
-
-        return await _run(info, transition())

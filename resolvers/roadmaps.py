@@ -1,42 +1,33 @@
 """Roadmaps and their items: types, queries and mutations."""
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import Annotated, Any, Self
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP, ROADMAPS_BY_PRODUCT, NoFilter
+from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP
 from prism.errors import PrismError
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
     UserError,
     decode_id,
-    load_connection,
     user_errors,
     user_errors_field,
 )
+from resolvers.connections import connection_field
 from resolvers.context import Context
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
+from resolvers.products import Product, load_product
+from resolvers.requirements import Requirement
 
-if TYPE_CHECKING:
-    from resolvers.products import Product
-    from resolvers.requirements import Requirement
-
-__all__ = ["Roadmap", "RoadmapItem", "RoadmapsMutation", "RoadmapsQuery", "product_roadmaps"]
+__all__ = ["Roadmap", "RoadmapItem", "RoadmapsMutation", "RoadmapsQuery"]
 
 Info = strawberry.Info[Context, None]
-ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
-RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
 
 
 @strawberry.type(description="One bar on a roadmap: a lane, a time box and usually an epic or feature.")
@@ -68,9 +59,7 @@ class RoadmapItem(LoadedNode):
         )
 
     @strawberry.field(description="The epic or feature it stands for, if any.")
-    async def requirement(self, info: Info) -> RequirementType | None:
-        from resolvers.requirements import Requirement
-
+    async def requirement(self, info: Info) -> Requirement | None:
         return await load_node(info, Requirement, self.requirement_id)
 
     @strawberry.field(description="The roadmap it is on.")
@@ -103,44 +92,11 @@ class Roadmap(LoadedNode):
         )
 
     @strawberry.field(description="The product it plans.")
-    async def product(self, info: Info) -> ProductType:
-        from resolvers.products import Product
+    async def product(self, info: Info) -> Product:
+        return await load_product(info, self.product_id)
 
-        return Product.from_row(await info.context.loaders.product_by_id.load(self.product_id))
-
-    @strawberry.field(description="Its items, in rank order.")
-    async def items(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
-    ) -> Connection[RoadmapItem]:
-        return await load_connection(
-            info,
-            source=ROADMAP_ITEMS_BY_ROADMAP,
-            parent=self.uuid,
-            filter=NoFilter(),
-            order=Order("RANK"),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=RoadmapItem.from_row,
-        )
-
-
-async def product_roadmaps(
-    info: Info, product_id: UUID, *, first: int | None, after: str | None, last: int | None, before: str | None
-) -> Connection[Roadmap]:
-    """A product's roadmaps, oldest first (the `Product.roadmaps` connection)."""
-    return await load_connection(
-        info,
-        source=ROADMAPS_BY_PRODUCT,
-        parent=product_id,
-        filter=NoFilter(),
-        order=Order("CREATED_AT"),
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        build=Roadmap.from_row,
+    items = connection_field(
+        RoadmapItem, source=ROADMAP_ITEMS_BY_ROADMAP, order=Order("RANK"), description="Its items, in rank order."
     )
 
 

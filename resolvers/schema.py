@@ -23,17 +23,22 @@ from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.execution import metered_executor
 from resolvers.identity import IdentityMutation, IdentityQuery
+from resolvers.invitations import InvitationsMutation, InvitationsQuery
 from resolvers.labels import LabelMutation, LabelQuery
 from resolvers.limits import QueryLimits, limit_extensions
 from resolvers.list_bounds import max_items
 from resolvers.members import MembersMutation, MembersQuery
 from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
-from resolvers.planning import PlanningMutation, PlanningQuery
+from resolvers.product_roles import ProductRolesMutation, ProductRolesQuery
 from resolvers.products import ProductMutation, ProductQuery
+from resolvers.releases import ReleasesMutation, ReleasesQuery
 from resolvers.request_checks import OPERATION_RESOLUTION_FAILURE, RequestChecks
-from resolvers.requirements import RequirementMutation, RequirementQuery
+from resolvers.requirement_mutations import RequirementMutation
+from resolvers.requirement_queries import RequirementQuery
 from resolvers.roadmaps import RoadmapsMutation, RoadmapsQuery
+from resolvers.sprints import SprintsMutation, SprintsQuery
+from resolvers.teams import TeamsMutation, TeamsQuery
 
 __all__ = ["build_schema"]
 
@@ -60,7 +65,8 @@ class Query(
     IdentityQuery,
     ProductQuery,
     RequirementQuery,
-    PlanningQuery,
+    SprintsQuery,
+    ReleasesQuery,
     RoadmapsQuery,
     DocumentsQuery,
     CommentsQuery,
@@ -68,6 +74,9 @@ class Query(
     AccountsQuery,
     ApiKeysQuery,
     MembersQuery,
+    TeamsQuery,
+    InvitationsQuery,
+    ProductRolesQuery,
     AuditQuery,
 ):
     @strawberry.field(
@@ -108,7 +117,8 @@ class Mutation(
     IdentityMutation,
     ProductMutation,
     RequirementMutation,
-    PlanningMutation,
+    SprintsMutation,
+    ReleasesMutation,
     RoadmapsMutation,
     DocumentsMutation,
     CommentsMutation,
@@ -116,6 +126,9 @@ class Mutation(
     AccountsMutation,
     ApiKeysMutation,
     MembersMutation,
+    InvitationsMutation,
+    TeamsMutation,
+    ProductRolesMutation,
     AuditMutation,
 ):
     pass

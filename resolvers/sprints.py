@@ -1,4 +1,4 @@
-"""Sprints and releases: their types, queries and mutations."""
+"""Sprints: the type with its report, the sprint query and the mutations that plan, start and close sprints."""
 
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -8,101 +8,29 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
-from loaders.pagination import ListSource, Order
 from loaders.planning import SprintPeriod
-from loaders.sources import (
-    RELEASES_BY_PRODUCT,
-    REQUIREMENTS_BY_RELEASE,
-    REQUIREMENTS_BY_SPRINT,
-    SPRINTS_BY_PRODUCT,
-    StateListFilter,
-)
-from prism.domain import enums as domain
+from loaders.sources import REQUIREMENTS_BY_SPRINT
 from prism.domain import sprint_report as report
 from prism.errors import PrismError
-from prism.services import releases as release_service
 from prism.services import sprints as sprint_service
-from prism.services.releases import ReleaseChanges, ReleaseDraft
 from prism.services.sprints import SprintChanges, SprintDraft
-from resolvers.common import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
-    Related,
-    UserError,
-    decode_id,
-    load_connection,
-    prefetch,
-    user_errors,
-    user_errors_field,
-)
+from resolvers.common import Related, UserError, decode_id, prefetch, user_errors, user_errors_field
+from resolvers.connections import connection_field, node_class
 from resolvers.context import Context
-from resolvers.enums import ReleaseState, SprintState
+from resolvers.enums import SprintState
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite
+from resolvers.products import Product, load_product
+from resolvers.requirement_filters import REQUIREMENT_LIST
 
 if TYPE_CHECKING:
-    from resolvers.products import Product
-    from resolvers.requirements import Requirement, RequirementFilter, RequirementOrder
+    from resolvers.requirements import Requirement
 
-__all__ = [
-    "PlanningMutation",
-    "PlanningQuery",
-    "Release",
-    "ReleaseFilter",
-    "Sprint",
-    "SprintFigure",
-    "SprintFilter",
-    "SprintReport",
-    "releases_of_product",
-    "sprints_of_product",
-]
+__all__ = ["Sprint", "SprintFigure", "SprintFilter", "SprintReport", "SprintsMutation", "SprintsQuery"]
 
 Info = strawberry.Info[Context, None]
-ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
 RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
-RequirementFilterType = Annotated["RequirementFilter", strawberry.lazy("resolvers.requirements")]
-RequirementOrderType = Annotated["RequirementOrder", strawberry.lazy("resolvers.requirements")]
-
-
-async def _product(info: Info, product_id: UUID) -> Any:
-    from resolvers.products import Product
-
-    row = await info.context.loaders.product_by_id.load(product_id)
-    assert row is not None, "a sprint's or release's product is in the same organization"
-    return Product.from_row(row)
-
-
-async def _requirements(
-    info: Info,
-    source: ListSource,
-    parent: UUID,
-    filter: Any,
-    order_by: Any,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-) -> Any:
-    from resolvers.requirements import Requirement, requirement_list_args
-
-    list_filter, order = requirement_list_args(filter, order_by)
-    return await load_connection(
-        info,
-        source=source,
-        parent=parent,
-        filter=list_filter,
-        order=order,
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        build=Requirement.from_row,
-    )
-
 
 MAX_SPRINT_FIGURE_ITEMS = 200
 """The most requirements one sprint figure lists: more than any sprint a team plans."""
@@ -127,11 +55,10 @@ class SprintFigure:
         metadata=max_items(MAX_SPRINT_FIGURE_ITEMS),
     )
     async def requirements(self, info: Info) -> Any:
-        from resolvers.requirements import Requirement
-
         rows = await info.context.loaders.requirement_by_id.load_many(list(self.requirement_ids))
         found = sorted((row for row in rows if row is not None), key=lambda row: (row.rank, row.id))
-        nodes = [Requirement.from_row(row) for row in found]
+        build = node_class(RequirementType).from_row
+        nodes = [build(row) for row in found]
         await prefetch(info, nodes, plain_list=True)
         return nodes
 
@@ -224,25 +151,15 @@ class Sprint(LoadedNode):
         )
 
     @strawberry.field(description="The product the sprint belongs to.")
-    async def product(self, info: Info) -> ProductType:
-        return await _product(info, self.product_id)  # type: ignore[no-any-return]
+    async def product(self, info: Info) -> Product:
+        return await load_product(info, self.product_id)
 
-    @strawberry.field(
-        description="The requirements planned into the sprint, in rank order unless `orderBy` says otherwise."
+    requirements = connection_field(
+        RequirementType,
+        source=REQUIREMENTS_BY_SPRINT,
+        arguments=REQUIREMENT_LIST,
+        description="The requirements planned into the sprint, in rank order unless `orderBy` says otherwise.",
     )
-    async def requirements(
-        self,
-        info: Info,
-        filter: Annotated[RequirementFilterType | None, strawberry.argument(description="Which ones.")] = None,
-        order_by: Annotated[RequirementOrderType | None, strawberry.argument(description="Sort order.")] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[RequirementType]:
-        return await _requirements(  # type: ignore[no-any-return]
-            info, REQUIREMENTS_BY_SPRINT, self.uuid, filter, order_by, first, after, last, before
-        )
 
     @strawberry.field(
         description=(
@@ -279,56 +196,6 @@ class Sprint(LoadedNode):
         return (await info.context.loaders.sprint_report_by_sprint.load(period)).completed.points
 
 
-@strawberry.type(description="A planned shipment of a product.")
-class Release(LoadedNode):
-    loader = "release_by_id"
-
-    id: relay.NodeID[str]
-    name: str = strawberry.field(description='Display name, like "2.0" (1-120 characters).')
-    description: str = strawberry.field(description="Release notes or scope, in markdown (at most 10,000 characters).")
-    target_date: date | None = strawberry.field(description="When it should ship.")
-    state: ReleaseState = strawberry.field(description="Where the release is in its life cycle.")
-    released_at: datetime | None = strawberry.field(description="When it shipped.")
-    created_at: datetime = strawberry.field(description="When it was created.")
-    version: int = strawberry.field(description="Increases with every edit; send it back to update.")
-    product_id: strawberry.Private[Any]
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            description=row.description,
-            target_date=row.target_date,
-            state=ReleaseState(row.state),
-            released_at=row.released_at,
-            created_at=row.created_at,
-            version=row.version,
-            product_id=row.product_id,
-        )
-
-    @strawberry.field(description="The product the release belongs to.")
-    async def product(self, info: Info) -> ProductType:
-        return await _product(info, self.product_id)  # type: ignore[no-any-return]
-
-    @strawberry.field(
-        description="The requirements that ship in the release, in rank order unless `orderBy` says otherwise."
-    )
-    async def requirements(
-        self,
-        info: Info,
-        filter: Annotated[RequirementFilterType | None, strawberry.argument(description="Which ones.")] = None,
-        order_by: Annotated[RequirementOrderType | None, strawberry.argument(description="Sort order.")] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[RequirementType]:
-        return await _requirements(  # type: ignore[no-any-return]
-            info, REQUIREMENTS_BY_RELEASE, self.uuid, filter, order_by, first, after, last, before
-        )
-
-
 @strawberry.input(description="Which sprints to list.")
 class SprintFilter:
     states: list[SprintState] | None = strawberry.field(
@@ -336,80 +203,13 @@ class SprintFilter:
     )
 
 
-@strawberry.input(description="Which releases to list.")
-class ReleaseFilter:
-    states: list[ReleaseState] | None = strawberry.field(
-        default=None, description="Only releases in one of these states; all when omitted or empty."
-    )
-
-
-def _states(values: list[Any] | None) -> StateListFilter:
-    return StateListFilter(states=tuple(sorted({v.name for v in values})) if values else ())
-
-
-async def sprints_of_product(
-    info: Info,
-    product_id: UUID,
-    filter: SprintFilter | None,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-) -> Connection[Sprint]:
-    """A product's sprints by start date (undated ones last), for `Product.sprints`."""
-    return await load_connection(
-        info,
-        source=SPRINTS_BY_PRODUCT,
-        parent=product_id,
-        filter=_states(filter.states if filter else None),
-        order=Order("STARTS_ON"),
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        build=Sprint.from_row,
-    )
-
-
-async def releases_of_product(
-    info: Info,
-    product_id: UUID,
-    filter: ReleaseFilter | None,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-) -> Connection[Release]:
-    """A product's releases by target date (undated ones last), for `Product.releases`."""
-    return await load_connection(
-        info,
-        source=RELEASES_BY_PRODUCT,
-        parent=product_id,
-        filter=_states(filter.states if filter else None),
-        order=Order("TARGET_DATE"),
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        build=Release.from_row,
-    )
-
-
 @strawberry.type
-class PlanningQuery:
+class SprintsQuery:
     @strawberry.field(description="One sprint by global id; NOT_FOUND when none matches.", permission_classes=[CanRead])
     async def sprint(
         self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The sprint's global id.")]
     ) -> Sprint | None:
         return await find_node(info, Sprint, id)
-
-    @strawberry.field(
-        description="One release by global id; NOT_FOUND when none matches.", permission_classes=[CanRead]
-    )
-    async def release(
-        self, info: Info, id: Annotated[strawberry.ID, strawberry.argument(description="The release's global id.")]
-    ) -> Release | None:
-        return await find_node(info, Release, id)
 
 
 @strawberry.input(description="A new sprint, PLANNED until it is started.")
@@ -471,50 +271,12 @@ class CloseSprintPayload:
     user_errors: list[UserError] = user_errors_field()
 
 
-@strawberry.input(description="A new release, PLANNED.")
-class CreateReleaseInput:
-    product_id: strawberry.ID = strawberry.field(description="The product it belongs to (not archived).")
-    name: str = strawberry.field(description='Display name, 1-120 characters, like "2.0".')
-    description: str = strawberry.field(
-        default="", description="Scope or notes in markdown, at most 10,000 characters."
-    )
-    target_date: date | None = strawberry.field(default=None, description="When it should ship.")
-
-
-@strawberry.input(description="Changes to a release. Omitted fields stay as they are; null clears optional ones.")
-class UpdateReleaseInput:
-    id: strawberry.ID = strawberry.field(description="The release to change.")
-    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
-    name: str | None = strawberry.field(default=strawberry.UNSET, description="New name, 1-120 characters.")
-    description: str | None = strawberry.field(
-        default=strawberry.UNSET, description="New description, at most 10,000 characters."
-    )
-    target_date: date | None = strawberry.field(default=strawberry.UNSET, description="New target date; null clears.")
-    state: ReleaseState | None = strawberry.field(
-        default=strawberry.UNSET,
-        description=(
-            "New state: PLANNED -> IN_PROGRESS -> RELEASED, or CANCELED from any state but RELEASED; "
-            "other moves fail with INVALID_TRANSITION. RELEASED records releasedAt."
-        ),
-    )
-
-
-@strawberry.type(description="The result of a release mutation.")
-class ReleasePayload:
-    release: Release | None = strawberry.field(description="The release after the change; null if it failed.")
-    user_errors: list[UserError] = user_errors_field()
-
-
 def _sprint_unset(value: Any) -> Any:
     return sprint_service.UNSET if value is strawberry.UNSET else value
 
 
-def _release_unset(value: Any) -> Any:
-    return release_service.UNSET if value is strawberry.UNSET else value
-
-
 @strawberry.type
-class PlanningMutation:
+class SprintsMutation:
     @strawberry.mutation(description="Plan a sprint in a product.", permission_classes=[CanWrite])
     async def create_sprint(self, info: Info, input: CreateSprintInput) -> SprintPayload:
         try:
@@ -579,32 +341,3 @@ class PlanningMutation:
         return CloseSprintPayload(
             sprint=Sprint.from_row(closure.sprint), moved_count=closure.moved_count, user_errors=[]
         )
-
-    @strawberry.mutation(description="Plan a release of a product.", permission_classes=[CanWrite])
-    async def create_release(self, info: Info, input: CreateReleaseInput) -> ReleasePayload:
-        try:
-            draft = ReleaseDraft(
-                product_id=decode_id(input.product_id, "Product", "productId"),
-                name=input.name,
-                description=input.description,
-                target_date=input.target_date,
-            )
-            row = await info.context.services.releases.create(draft)
-        except PrismError as error:
-            return ReleasePayload(release=None, user_errors=user_errors(error))
-        return ReleasePayload(release=Release.from_row(row), user_errors=[])
-
-    @strawberry.mutation(description="Edit a release or move it to another state.", permission_classes=[CanWrite])
-    async def update_release(self, info: Info, input: UpdateReleaseInput) -> ReleasePayload:
-        try:
-            state = _release_unset(input.state)
-            changes = ReleaseChanges(
-                name=_release_unset(input.name),
-                description=_release_unset(input.description),
-                target_date=_release_unset(input.target_date),
-                state=domain.ReleaseState(state.name) if isinstance(state, ReleaseState) else state,
-            )
-            row = await info.context.services.releases.update(decode_id(input.id, "Release"), input.version, changes)
-        except PrismError as error:
-            return ReleasePayload(release=None, user_errors=user_errors(error))
-        return ReleasePayload(release=Release.from_row(row), user_errors=[])

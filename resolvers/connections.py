@@ -1,0 +1,201 @@
+"""Declarative list fields and mutation payloads: a connection or a mutation in a few lines instead of a dozen.
+
+`connection_field` builds a Relay connection field from what makes one list differ from another: the node type,
+the `ListSource` it pages through, the parent row, the default order, and optionally a filter (and ordering) input
+with the function that turns it into the source's filter. The node type may be a lazy reference
+(`Annotated["Sprint", strawberry.lazy("resolvers.sprints")]`): a product's sprints are declared on `Product`
+without `resolvers.products` importing `resolvers.sprints`, which imports it. The node class is resolved the way
+Strawberry resolves the annotation, on first use, once the schema holds every type.
+
+`payload` runs a mutation's service call and answers its payload: the result built into the payload's fields, or
+the domain error as `userErrors` with those fields null.
+"""
+
+import inspect
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ForwardRef, Generic, TypeVar, get_args, get_origin
+from uuid import UUID
+
+import strawberry
+from strawberry.types.lazy_type import LazyType, StrawberryLazyReference
+
+from loaders.pagination import ListSource, Order
+from loaders.sources import NoFilter
+from prism.errors import PrismError
+from resolvers.common import After, Before, Connection, First, Last, load_connection, user_errors
+
+__all__ = ["ListArguments", "connection_field", "node_class", "payload"]
+
+FilterT = TypeVar("FilterT")
+OrderT = TypeVar("OrderT")
+PayloadT = TypeVar("PayloadT")
+ResultT = TypeVar("ResultT")
+
+
+def node_class(node: Any) -> type[Any]:
+    """The class a GraphQL type annotation names: the class itself, or the one a lazy reference points at."""
+    if get_origin(node) is Annotated:
+        target, *metadata = get_args(node)
+        for reference in metadata:
+            if isinstance(reference, StrawberryLazyReference):
+                name = target.__forward_arg__ if isinstance(target, ForwardRef) else str(target)
+                return reference.resolve_forward_ref(ForwardRef(name)).resolve_type()  # type: ignore[no-any-return]
+        return node_class(target)
+    if isinstance(node, LazyType):
+        return node.resolve_type()  # type: ignore[no-any-return]
+    if not isinstance(node, type):
+        raise TypeError(f"{node!r} names no GraphQL type")
+    return node
+
+
+@dataclass(frozen=True)
+class ListArguments(Generic[FilterT, OrderT]):
+    """The `filter` (and `orderBy`) arguments of a list field and how they become the source's filter and order."""
+
+    filter: Any
+    """The filter's input type (or a lazy reference to it)."""
+    convert: Callable[[FilterT | None, OrderT | None], tuple[Hashable, Order]]
+    """The source's filter and order for the arguments given (None when omitted)."""
+    order_by: Any = None
+    """The ordering's input type, when the list can be sorted by the client."""
+    filter_description: str = "Which ones."
+    order_by_description: str = "Sort order."
+
+
+def _root_uuid(root: Any, info: strawberry.Info) -> UUID:
+    return root.uuid  # type: ignore[no-any-return]
+
+
+def _organization(root: Any, info: strawberry.Info) -> UUID:
+    return info.context.member.organization_id  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _ConnectionSpec:
+    node: Any
+    source: ListSource
+    order: Order
+    parent: Callable[[Any, strawberry.Info], UUID]
+    arguments: ListArguments[Any, Any] | None
+    build: Callable[[Any, type[Any]], Callable[[Any], Any]] | None
+    filter: Hashable
+    _node_class: list[type[Any]] = field(default_factory=list)
+
+    def node_type(self) -> type[Any]:
+        if not self._node_class:
+            self._node_class.append(node_class(self.node))
+        return self._node_class[0]
+
+    async def resolve(self, root: Any, info: strawberry.Info, kwargs: dict[str, Any]) -> Connection[Any]:
+        if self.arguments is None:
+            list_filter, order = self.filter, self.order
+        else:
+            list_filter, order = self.arguments.convert(kwargs.get("filter"), kwargs.get("order_by"))
+        node_type = self.node_type()
+        return await load_connection(
+            info,
+            source=self.source,
+            parent=self.parent(root, info),
+            filter=list_filter,
+            order=order,
+            first=kwargs["first"],
+            after=kwargs["after"],
+            last=kwargs["last"],
+            before=kwargs["before"],
+            build=node_type.from_row if self.build is None else self.build(root, node_type),
+        )
+
+
+def connection_field(
+    node: Any,
+    *,
+    source: ListSource,
+    description: str,
+    order: Order | None = None,
+    filter: Hashable | None = None,
+    arguments: ListArguments[Any, Any] | None = None,
+    parent: Callable[[Any, strawberry.Info], UUID] = _root_uuid,
+    of_organization: bool = False,
+    build: Callable[[Any, type[Any]], Callable[[Any], Any]] | None = None,
+    permission_classes: Sequence[type[Any]] = (),
+) -> Any:
+    """A Relay connection field over `source`, with `first/after/last/before` (and `filter`/`orderBy` when
+        `arguments` says so).
+
+        The parent is the node the field is on (its `uuid`), the viewer's organization with `of_organization`, or what
+        `parent(root, info)` returns. Rows become nodes with the node type's `from_row`, or with the function
+        `build(root, node_class)` returns. Without `arguments`, the list is sorted by `order` and restricted by `filter`
+    (the source's filter object; none by default).
+    """
+    if arguments is None and order is None:
+        raise TypeError("a connection without arguments needs an order")
+    if arguments is not None and (order is not None or filter is not None):
+        raise TypeError("a connection's arguments give its filter and order")
+    spec = _ConnectionSpec(
+        node=node,
+        source=source,
+        order=order or Order("ID"),
+        parent=_organization if of_organization else parent,
+        arguments=arguments,
+        build=build,
+        filter=NoFilter() if filter is None else filter,
+    )
+
+    async def resolve_connection(self: Any, info: strawberry.Info, **kwargs: Any) -> Connection[Any]:
+        return await spec.resolve(self, info, kwargs)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=strawberry.Info),
+    ]
+    if arguments is not None:
+        parameters.append(
+            inspect.Parameter(
+                "filter",
+                keyword,
+                default=None,
+                annotation=Annotated[
+                    arguments.filter | None, strawberry.argument(description=arguments.filter_description)
+                ],
+            )
+        )
+        if arguments.order_by is not None:
+            parameters.append(
+                inspect.Parameter(
+                    "order_by",
+                    keyword,
+                    default=None,
+                    annotation=Annotated[
+                        arguments.order_by | None, strawberry.argument(description=arguments.order_by_description)
+                    ],
+                )
+            )
+    for name, annotation in (("first", First), ("after", After), ("last", Last), ("before", Before)):
+        parameters.append(inspect.Parameter(name, keyword, default=None, annotation=annotation))
+    resolve_connection.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters,
+        return_annotation=Connection[node],  # type: ignore[valid-type]
+    )
+    return strawberry.field(
+        resolver=resolve_connection, description=description, permission_classes=list(permission_classes)
+    )
+
+
+async def payload(
+    payload_type: Callable[..., PayloadT],
+    call: Callable[[], Awaitable[ResultT]],
+    **fields: Callable[[ResultT], Any],
+) -> PayloadT:
+    """A mutation's payload: each of `fields` built from what `call()` returned and no user errors, or, when
+    `call()` raises a domain error, those fields null and the error in `userErrors`.
+
+    Authorization errors are not user errors and propagate (see `user_errors`). Everything the call decodes or
+    validates belongs inside `call`, so a malformed id answers as a user error like any other.
+    """
+    try:
+        result = await call()
+    except PrismError as error:
+        return payload_type(**dict.fromkeys(fields), user_errors=user_errors(error))
+    return payload_type(**{name: build(result) for name, build in fields.items()}, user_errors=[])
