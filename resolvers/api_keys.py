@@ -9,6 +9,7 @@ from strawberry import relay
 from strawberry.permission import BasePermission
 
 from loaders.pagination import Order
+from loaders.rows import UserByIdLoader
 from loaders.sources import API_KEYS_BY_ORGANIZATION, ApiKeyListFilter
 from prism.auth.rbac import Permission, require
 from prism.errors import ForbiddenError, PrismError
@@ -93,7 +94,7 @@ class ApiKey:
     async def created_by(self, info: Info) -> User | None:
         if self.created_by_id is None:
             return None
-        row = await info.context.loaders.user_by_id.load(self.created_by_id)
+        row = await info.context.loaders.get(UserByIdLoader).load(self.created_by_id)
         return None if row is None else User.from_row(row)
 
 

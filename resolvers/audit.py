@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from loaders.audit import AUDIT_LOG_BY_ORGANIZATION, AuditListFilter
 from loaders.pagination import Order
+from loaders.rows import UserByIdLoader
 from prism.auth.rbac import Permission
 from prism.errors import ValidationError
 from resolvers.common import After, Before, Connection, First, Last, decode_id, load_connection
@@ -57,7 +58,7 @@ class AuditEntry:
     async def actor(self, info: Info) -> User | None:
         if self._actor_user_id is None:
             return None
-        row = await info.context.loaders.user_by_id.load(self._actor_user_id)
+        row = await info.context.loaders.get(UserByIdLoader).load(self._actor_user_id)
         return None if row is None else User.from_row(row)
 
     @classmethod

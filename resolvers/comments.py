@@ -7,6 +7,7 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
+from loaders.rows import CommentByIdLoader
 from prism.errors import PrismError
 from resolvers.common import UserError, decode_id, user_errors, user_errors_field
 from resolvers.context import Context
@@ -23,7 +24,7 @@ Info = strawberry.Info[Context, None]
 
 @strawberry.type(description="A remark on a requirement or a document.")
 class Comment(LoadedNode):
-    loader = "comment_by_id"
+    loader = CommentByIdLoader
 
     id: relay.NodeID[str]
     body: str = strawberry.field(description="The text, in markdown (1-20,000 characters).")

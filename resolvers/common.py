@@ -7,16 +7,19 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import strawberry
+from aiodataloader import DataLoader
 from strawberry import relay
 from strawberry.types.nodes import SelectedField, Selection
 
 from loaders.pagination import (
     MAX_PAGE_SIZE,
     CountKey,
+    CountLoader,
     InvalidCursorError,
     ListKey,
     ListSource,
     Order,
+    PageLoader,
     Window,
     validate_cursor,
 )
@@ -58,8 +61,8 @@ class Related:
     every node of its page with one loader call (`resolvers.common.prefetch`), instead of an asyncio task per node.
     """
 
-    loader: str
-    """The loader's name on the request's Loaders."""
+    loader: type[DataLoader[Any, Any]]
+    """The loader class; the request's Loaders builds it once."""
     key: Callable[[Any], Hashable | None]
     """The loader key for a node (None: the field is null, nothing to load)."""
     build: Callable[[Any], Any]
@@ -130,7 +133,7 @@ class Connection(Generic[NodeType]):
 
     @strawberry.field(description="How many items the whole list holds, across all pages.")
     async def total_count(self, info: strawberry.Info["Context", None]) -> int:
-        return await info.context.loaders.count.load(self._count_key)
+        return await info.context.loaders.get(CountLoader).load(self._count_key)
 
 
 def window(first: int | None, after: str | None, last: int | None, before: str | None) -> Window:
@@ -166,7 +169,7 @@ async def load_connection(
         except InvalidCursorError as error:
             raise ValidationError(f"`{field}`: {error}", field=field, code=Code.BAD_USER_INPUT) from None
     key = ListKey(source=source, parent=parent, filter=filter, order=order, window=page_window)
-    page = await info.context.loaders.page.load(key)
+    page = await info.context.loaders.get(PageLoader).load(key)
     nodes = [build(row) for row in page.rows]
     await prefetch(info, nodes)
     return Connection(
@@ -202,7 +205,7 @@ async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any],
         field = related[name]
         keys = [field.key(node) for node in nodes]
         distinct = [k for k in dict.fromkeys(keys) if k is not None]
-        answer = getattr(info.context.loaders, field.loader).load_many(distinct)
+        answer = info.context.loaders.get(field.loader).load_many(distinct)
         pending.append((name, field, keys, distinct, answer))
     for node in nodes:
         if node.prefetched is None:

@@ -8,6 +8,7 @@ import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
+from loaders.rows import DocumentByIdLoader, DocumentVersionByIdLoader
 from loaders.sources import (
     COMMENTS_BY_DOCUMENT,
     DOCUMENT_VERSIONS_BY_DOCUMENT,
@@ -53,7 +54,7 @@ CommentType = Annotated["Comment", strawberry.lazy("resolvers.comments")]
 
 @strawberry.type(description="A saved state of a document: its title and body as of one edit.")
 class DocumentVersion(LoadedNode):
-    loader = "document_version_by_id"
+    loader = DocumentVersionByIdLoader
 
     id: relay.NodeID[str]
     number: int = strawberry.field(description="1 for the text the document was created with, then 2, 3, ...")
@@ -81,14 +82,14 @@ class DocumentVersion(LoadedNode):
 
     @strawberry.field(description="The document this is a version of.")
     async def document(self, info: Info) -> "Document":
-        row = await info.context.loaders.document_by_id.load(self.document_id)
+        row = await info.context.loaders.get(DocumentByIdLoader).load(self.document_id)
         assert row is not None, "a version's document is in the same organization"
         return Document.from_row(row)
 
 
 @strawberry.type(description="A markdown document of a product (PRD, spec or note); every edit of its text is kept.")
 class Document(LoadedNode):
-    loader = "document_by_id"
+    loader = DocumentByIdLoader
 
     id: relay.NodeID[str]
     kind: DocumentKind = strawberry.field(description="PRD, spec or note.")

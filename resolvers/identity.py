@@ -10,6 +10,7 @@ from strawberry.permission import BasePermission
 from strawberry.relay import to_base64
 
 from loaders.pagination import Order
+from loaders.rows import MembershipsByUserLoader, OrganizationByIdLoader, UserByIdLoader
 from loaders.sources import MEMBERS_BY_ORGANIZATION
 from prism.auth.throttle import ThrottledError
 from prism.errors import Code, ForbiddenError, PrismError
@@ -54,7 +55,7 @@ class Anyone(BasePermission):
 
 @strawberry.type(description="A person with an account; only members of your organization are visible.")
 class User(LoadedNode):
-    loader = "user_by_id"
+    loader = UserByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Display name.")
@@ -74,7 +75,7 @@ def _own_organization(organization: "Organization", info: strawberry.Info) -> UU
 
 @strawberry.type(description="A tenant: a company or group whose products and members are kept apart from others.")
 class Organization(LoadedNode):
-    loader = "organization_by_id"
+    loader = OrganizationByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Display name.")
@@ -138,7 +139,7 @@ class Viewer:
 
     @strawberry.field(description="Every organization the user belongs to; log in with its id to act in another.")
     async def organizations(self, info: Info) -> list[OrganizationMembership]:
-        rows = await info.context.loaders.memberships_by_user.load(info.context.member.user_id)
+        rows = await info.context.loaders.get(MembershipsByUserLoader).load(info.context.member.user_id)
         return [OrganizationMembership(organization=Organization.from_row(r), role=Role(r.role)) for r in rows]
 
     @strawberry.field(
@@ -155,8 +156,8 @@ class IdentityQuery:
     @strawberry.field(description="Who is signed in, and where.", permission_classes=[IsAuthenticated])
     async def viewer(self, info: Info) -> Viewer:
         context = info.context
-        user = await context.loaders.user_by_id.load(context.member.user_id)
-        organization = await context.loaders.organization_by_id.load(context.member.organization_id)
+        user = await context.loaders.get(UserByIdLoader).load(context.member.user_id)
+        organization = await context.loaders.get(OrganizationByIdLoader).load(context.member.organization_id)
         return Viewer(
             user=User.from_row(user),
             organization=Organization.from_row(organization),
@@ -165,7 +166,7 @@ class IdentityQuery:
 
     @strawberry.field(description="The organization the access token acts in.", permission_classes=[IsAuthenticated])
     async def organization(self, info: Info) -> Organization:
-        row = await info.context.loaders.organization_by_id.load(info.context.member.organization_id)
+        row = await info.context.loaders.get(OrganizationByIdLoader).load(info.context.member.organization_id)
         return Organization.from_row(row)
 
 

@@ -8,6 +8,7 @@ import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
+from loaders.rows import InvitationByIdLoader
 from loaders.sources import (
     INVITATIONS_BY_ORGANIZATION,
 )
@@ -36,7 +37,7 @@ Info = strawberry.Info[Context, None]
     description="A pending invitation to join the organization with a role (readable by OWNERs and ADMINs)."
 )
 class Invitation(LoadedNode):
-    loader = "invitation_by_id"
+    loader = InvitationByIdLoader
     read_permission = Permission.MANAGE_MEMBERS
 
     id: relay.NodeID[str]

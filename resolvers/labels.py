@@ -7,6 +7,7 @@ import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
+from loaders.rows import LabelByIdLoader
 from loaders.sources import LABELS_BY_ORGANIZATION, NoFilter
 from prism.errors import PrismError
 from prism.services.labels import LabelChanges
@@ -33,7 +34,7 @@ Info = strawberry.Info[Context, None]
 
 @strawberry.type(description="A tag that can be put on requirements, unique by name in an organization.")
 class Label(LoadedNode):
-    loader = "label_by_id"
+    loader = LabelByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Name, at most 64 characters.")

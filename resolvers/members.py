@@ -7,6 +7,7 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
+from loaders.access import TeamsByUserLoader
 from loaders.pagination import Order
 from loaders.sources import (
     MEMBERS_BY_ORGANIZATION,
@@ -59,7 +60,7 @@ class Member:
 
     @strawberry.field(description="The teams they belong to, by name.", metadata=max_items(TEAMS_PER_MEMBER_LISTED))
     async def teams(self, info: Info) -> list[TeamType]:
-        rows = await info.context.loaders.teams_by_user.load(self._user_id)
+        rows = await info.context.loaders.get(TeamsByUserLoader).load(self._user_id)
         build = node_class(TeamType).from_row
         return [build(row) for row in rows]
 

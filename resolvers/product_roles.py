@@ -7,6 +7,7 @@ from uuid import UUID
 import strawberry
 
 from loaders.pagination import Order
+from loaders.rows import ProductByIdLoader, TeamByIdLoader
 from loaders.sources import (
     PRODUCT_ROLES_BY_PRODUCT,
     NoFilter,
@@ -62,7 +63,7 @@ class ProductRole:
 
     @strawberry.field(description="The product.")
     async def product(self, info: Info) -> Product:
-        row = await info.context.loaders.product_by_id.load(self._product_id)
+        row = await info.context.loaders.get(ProductByIdLoader).load(self._product_id)
         if row is None:
             raise NotFoundError("The product is gone.")
         return Product.from_row(row)
@@ -75,7 +76,7 @@ class ProductRole:
     async def team(self, info: Info) -> Team | None:
         if self._team_id is None:
             return None
-        row = await info.context.loaders.team_by_id.load(self._team_id)
+        row = await info.context.loaders.get(TeamByIdLoader).load(self._team_id)
         return None if row is None else Team.from_row(row)
 
 
@@ -94,7 +95,7 @@ class ProductRolesQuery:
         before: Before = None,
     ) -> Connection[ProductRole]:
         product = decode_id(product_id, "Product", "productId")
-        if await info.context.loaders.product_by_id.load(product) is None:
+        if await info.context.loaders.get(ProductByIdLoader).load(product) is None:
             raise NotFoundError("No product with this id.", field="productId")
         return await load_connection(
             info,

@@ -10,6 +10,7 @@ import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
+from loaders.rows import ProductByIdLoader, ProductByKeyLoader
 from loaders.sources import (
     DOCUMENTS_BY_PRODUCT,
     PRODUCTS_BY_ORGANIZATION,
@@ -74,7 +75,7 @@ DOCUMENT_LIST: ListArguments[Any, None] = ListArguments(
 
 @strawberry.type(description="A product: its requirements, sprints, releases, roadmaps and documents.")
 class Product(LoadedNode):
-    loader = "product_by_id"
+    loader = ProductByIdLoader
 
     id: relay.NodeID[str]
     key: str = strawberry.field(description="Short upper-case key that prefixes requirement keys, like PRISM.")
@@ -134,7 +135,7 @@ class Product(LoadedNode):
 
 async def load_product(info: Info, product_id: UUID) -> Product:
     """The product a row of the same organization belongs to (a sprint's, a release's, a roadmap's...)."""
-    row = await info.context.loaders.product_by_id.load(product_id)
+    row = await info.context.loaders.get(ProductByIdLoader).load(product_id)
     assert row is not None, "a row's product is in the same organization"
     return Product.from_row(row)
 
@@ -197,12 +198,12 @@ class ProductQuery:
             raise ValidationError("Pass exactly one of id and key.", field="id")
         loaders = info.context.loaders
         if id is not None:
-            row = await loaders.product_by_id.load(decode_id(id, "Product"))
+            row = await loaders.get(ProductByIdLoader).load(decode_id(id, "Product"))
         else:
             assert key is not None
             wanted = key.strip().upper()
             # Keys have at most 10 characters; a longer one names no product (truncating it could name another).
-            row = await loaders.product_by_key.load(wanted) if len(wanted) <= 10 else None
+            row = await loaders.get(ProductByKeyLoader).load(wanted) if len(wanted) <= 10 else None
         if row is None:
             raise NotFoundError("No product with this id or key.", field="id" if id is not None else "key")
         return Product.from_row(row)

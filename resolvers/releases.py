@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Self
 import strawberry
 from strawberry import relay
 
+from loaders.rows import ReleaseByIdLoader
 from loaders.sources import REQUIREMENTS_BY_RELEASE
 from prism.domain import enums as domain
 from prism.errors import PrismError
@@ -31,7 +32,7 @@ RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requiremen
 
 @strawberry.type(description="A planned shipment of a product.")
 class Release(LoadedNode):
-    loader = "release_by_id"
+    loader = ReleaseByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description='Display name, like "2.0" (1-120 characters).')

@@ -9,6 +9,17 @@ import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
+from loaders.rows import (
+    ChildCountByRequirementLoader,
+    LabelByIdLoader,
+    LabelsByRequirementLoader,
+    ProductByIdLoader,
+    ReleaseByIdLoader,
+    RequirementByIdLoader,
+    RequirementEventByIdLoader,
+    SprintByIdLoader,
+    UserByIdLoader,
+)
 from loaders.sources import (
     COMMENTS_BY_REQUIREMENT,
     EVENTS_BY_REQUIREMENT,
@@ -122,7 +133,7 @@ def _label(row: Any) -> Any:
     )
 )
 class RequirementEvent(LoadedNode):
-    loader = "requirement_event_by_id"
+    loader = RequirementEventByIdLoader
 
     id: relay.NodeID[str]
     kind: RequirementEventKind = strawberry.field(description="Which attribute changed.")
@@ -156,16 +167,16 @@ class RequirementEvent(LoadedNode):
     prefetched: strawberry.Private[dict[str, Any] | None] = None
 
     related: ClassVar[Mapping[str, Related]] = {
-        "actor": Related("user_by_id", lambda e: e.actor_id, _user),
-        "fromAssignee": Related("user_by_id", _side(_EventKind.ASSIGNEE, "from"), _user),
-        "toAssignee": Related("user_by_id", _side(_EventKind.ASSIGNEE, "to"), _user),
-        "fromSprint": Related("sprint_by_id", _side(_EventKind.SPRINT, "from"), _sprint),
-        "toSprint": Related("sprint_by_id", _side(_EventKind.SPRINT, "to"), _sprint),
-        "fromRelease": Related("release_by_id", _side(_EventKind.RELEASE, "from"), _release),
-        "toRelease": Related("release_by_id", _side(_EventKind.RELEASE, "to"), _release),
-        "fromParent": Related("requirement_by_id", _side(_EventKind.PARENT, "from"), _requirement),
-        "toParent": Related("requirement_by_id", _side(_EventKind.PARENT, "to"), _requirement),
-        "label": Related("label_by_id", _label_key, _label),
+        "actor": Related(UserByIdLoader, lambda e: e.actor_id, _user),
+        "fromAssignee": Related(UserByIdLoader, _side(_EventKind.ASSIGNEE, "from"), _user),
+        "toAssignee": Related(UserByIdLoader, _side(_EventKind.ASSIGNEE, "to"), _user),
+        "fromSprint": Related(SprintByIdLoader, _side(_EventKind.SPRINT, "from"), _sprint),
+        "toSprint": Related(SprintByIdLoader, _side(_EventKind.SPRINT, "to"), _sprint),
+        "fromRelease": Related(ReleaseByIdLoader, _side(_EventKind.RELEASE, "from"), _release),
+        "toRelease": Related(ReleaseByIdLoader, _side(_EventKind.RELEASE, "to"), _release),
+        "fromParent": Related(RequirementByIdLoader, _side(_EventKind.PARENT, "from"), _requirement),
+        "toParent": Related(RequirementByIdLoader, _side(_EventKind.PARENT, "to"), _requirement),
+        "label": Related(LabelByIdLoader, _label_key, _label),
     }
 
     @classmethod
@@ -261,7 +272,7 @@ class RequirementEvent(LoadedNode):
 
 @strawberry.type(description="An epic, feature, story, task or bug of a product, known by its key like PRISM-12.")
 class Requirement(LoadedNode):
-    loader = "requirement_by_id"
+    loader = RequirementByIdLoader
 
     id: relay.NodeID[str]
     number: int = strawberry.field(description="Sequence number within the product (the 12 of PRISM-12).")
@@ -288,14 +299,14 @@ class Requirement(LoadedNode):
     prefetched: strawberry.Private[dict[str, Any] | None] = None
 
     related: ClassVar[Mapping[str, Related]] = {
-        "product": Related("product_by_id", lambda r: r.product_id, _product),
-        "parent": Related("requirement_by_id", lambda r: r.parent_id, lambda row: _node(Requirement, row)),
-        "assignee": Related("user_by_id", lambda r: r.assignee_id, lambda row: _node(User, row)),
-        "reporter": Related("user_by_id", lambda r: r.reporter_id, lambda row: _node(User, row)),
-        "sprint": Related("sprint_by_id", lambda r: r.sprint_id, lambda row: _node(Sprint, row)),
-        "release": Related("release_by_id", lambda r: r.release_id, lambda row: _node(Release, row)),
-        "labels": Related("labels_by_requirement", lambda r: r.uuid, lambda rows: [Label.from_row(x) for x in rows]),
-        "childCount": Related("child_count_by_requirement", lambda r: r.uuid, lambda count: count),
+        "product": Related(ProductByIdLoader, lambda r: r.product_id, _product),
+        "parent": Related(RequirementByIdLoader, lambda r: r.parent_id, lambda row: _node(Requirement, row)),
+        "assignee": Related(UserByIdLoader, lambda r: r.assignee_id, lambda row: _node(User, row)),
+        "reporter": Related(UserByIdLoader, lambda r: r.reporter_id, lambda row: _node(User, row)),
+        "sprint": Related(SprintByIdLoader, lambda r: r.sprint_id, lambda row: _node(Sprint, row)),
+        "release": Related(ReleaseByIdLoader, lambda r: r.release_id, lambda row: _node(Release, row)),
+        "labels": Related(LabelsByRequirementLoader, lambda r: r.uuid, lambda rows: [Label.from_row(x) for x in rows]),
+        "childCount": Related(ChildCountByRequirementLoader, lambda r: r.uuid, lambda count: count),
     }
 
     @classmethod
@@ -336,7 +347,7 @@ class Requirement(LoadedNode):
         return self._load_key(info)
 
     async def _load_key(self, info: Info) -> str:
-        product = await info.context.loaders.product_by_id.load(self.product_id)
+        product = await info.context.loaders.get(ProductByIdLoader).load(self.product_id)
         assert product is not None, "a requirement's product is in the same organization"
         return f"{product.key}-{self.number}"
 

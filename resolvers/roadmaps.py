@@ -8,6 +8,7 @@ import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
+from loaders.rows import RoadmapByIdLoader, RoadmapItemByIdLoader
 from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP
 from prism.errors import PrismError
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
@@ -32,7 +33,7 @@ Info = strawberry.Info[Context, None]
 
 @strawberry.type(description="One bar on a roadmap: a lane, a time box and usually an epic or feature.")
 class RoadmapItem(LoadedNode):
-    loader = "roadmap_item_by_id"
+    loader = RoadmapItemByIdLoader
 
     id: relay.NodeID[str]
     title: str = strawberry.field(description="What the bar says, 1-255 characters.")
@@ -64,14 +65,14 @@ class RoadmapItem(LoadedNode):
 
     @strawberry.field(description="The roadmap it is on.")
     async def roadmap(self, info: Info) -> "Roadmap":
-        row = await info.context.loaders.roadmap_by_id.load(self.roadmap_id)
+        row = await info.context.loaders.get(RoadmapByIdLoader).load(self.roadmap_id)
         assert row is not None, "an item's roadmap is in the same organization"
         return Roadmap.from_row(row)
 
 
 @strawberry.type(description="A plan of a product's epics and features laid out over time in lanes.")
 class Roadmap(LoadedNode):
-    loader = "roadmap_by_id"
+    loader = RoadmapByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Display name, 1-120 characters.")

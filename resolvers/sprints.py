@@ -8,7 +8,8 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
-from loaders.planning import SprintPeriod
+from loaders.planning import SprintPeriod, SprintPointsBySprintLoader, SprintReportBySprintLoader
+from loaders.rows import RequirementByIdLoader, SprintByIdLoader
 from loaders.sources import REQUIREMENTS_BY_SPRINT
 from prism.domain import sprint_report as report
 from prism.errors import PrismError
@@ -55,7 +56,7 @@ class SprintFigure:
         metadata=max_items(MAX_SPRINT_FIGURE_ITEMS),
     )
     async def requirements(self, info: Info) -> Any:
-        rows = await info.context.loaders.requirement_by_id.load_many(list(self.requirement_ids))
+        rows = await info.context.loaders.get(RequirementByIdLoader).load_many(list(self.requirement_ids))
         found = sorted((row for row in rows if row is not None), key=lambda row: (row.rank, row.id))
         build = node_class(RequirementType).from_row
         nodes = [build(row) for row in found]
@@ -113,7 +114,7 @@ def _period(sprint: "Sprint") -> SprintPeriod | None:
 
 @strawberry.type(description="A time-box of work in one product.")
 class Sprint(LoadedNode):
-    loader = "sprint_by_id"
+    loader = SprintByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description='Display name, like "Sprint 14" (1-120 characters).')
@@ -130,7 +131,7 @@ class Sprint(LoadedNode):
     prefetched: strawberry.Private[dict[str, Any] | None] = None
 
     related: ClassVar[Mapping[str, Related]] = {
-        "report": Related("sprint_report_by_sprint", _period, SprintReport.from_domain),
+        "report": Related(SprintReportBySprintLoader, _period, SprintReport.from_domain),
     }
 
     @classmethod
@@ -180,8 +181,8 @@ class Sprint(LoadedNode):
     async def committed_points(self, info: Info) -> float:
         period = _period(self)
         if period is None:
-            return (await info.context.loaders.sprint_points_by_sprint.load(self.uuid)).committed
-        return (await info.context.loaders.sprint_report_by_sprint.load(period)).committed.points
+            return (await info.context.loaders.get(SprintPointsBySprintLoader).load(self.uuid)).committed
+        return (await info.context.loaders.get(SprintReportBySprintLoader).load(period)).committed.points
 
     @strawberry.field(
         description=(
@@ -192,8 +193,8 @@ class Sprint(LoadedNode):
     async def completed_points(self, info: Info) -> float:
         period = _period(self)
         if period is None:
-            return (await info.context.loaders.sprint_points_by_sprint.load(self.uuid)).completed
-        return (await info.context.loaders.sprint_report_by_sprint.load(period)).completed.points
+            return (await info.context.loaders.get(SprintPointsBySprintLoader).load(self.uuid)).completed
+        return (await info.context.loaders.get(SprintReportBySprintLoader).load(period)).completed.points
 
 
 @strawberry.input(description="Which sprints to list.")

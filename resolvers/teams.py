@@ -6,7 +6,9 @@ from typing import Any, Self
 import strawberry
 from strawberry import relay
 
+from loaders.access import MembersByTeamLoader
 from loaders.pagination import Order
+from loaders.rows import TeamByIdLoader
 from loaders.sources import (
     TEAMS_BY_ORGANIZATION,
 )
@@ -33,7 +35,7 @@ Info = strawberry.Info[Context, None]
 
 @strawberry.type(description="A group of members; a product-level role can be given to a whole team.")
 class Team(LoadedNode):
-    loader = "team_by_id"
+    loader = TeamByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Name, unique in the organization.")
@@ -48,7 +50,7 @@ class Team(LoadedNode):
         description="The team's members, in the order they joined it.", metadata=max_items(MEMBERS_PER_TEAM_LISTED)
     )
     async def members(self, info: Info) -> list[Member]:
-        rows = await info.context.loaders.members_by_team.load(self.uuid)
+        rows = await info.context.loaders.get(MembersByTeamLoader).load(self.uuid)
         return [Member.from_row(row) for row in rows]
 
 

@@ -133,3 +133,33 @@ async def test_payload_lets_authorization_errors_through() -> None:
 
     with pytest.raises(ForbiddenError):
         await payload(_ThingPayload, create, thing=lambda name: _Thing(name=name))
+
+
+async def test_loaders_are_built_once_per_request_by_class_and_dropped_by_clear() -> None:
+    from loaders import Loaders
+    from loaders.rows import ProductByIdLoader, RowByIdLoader, SprintByIdLoader
+    from prism.db.tables import Product, Sprint
+
+    loaders = Loaders(reader=None, organization_id=uuid4())  # type: ignore[arg-type]
+    products = loaders.get(ProductByIdLoader)
+    assert loaders.get(ProductByIdLoader) is products
+    assert loaders.get(SprintByIdLoader) is not products
+    assert products.table is Product.__table__  # type: ignore[attr-defined]
+    assert SprintByIdLoader.table is Sprint.__table__  # type: ignore[attr-defined]
+    assert isinstance(products, RowByIdLoader)
+    loaders.clear()
+    assert loaders.get(ProductByIdLoader) is not products
+
+
+def test_every_node_type_names_a_loader_class() -> None:
+    from aiodataloader import DataLoader
+
+    from resolvers.node import NODE_TYPES
+
+    build_schema()
+    assert len(NODE_TYPES) >= 15
+    for name, node_type in NODE_TYPES.items():
+        assert isinstance(node_type.loader, type), name
+        assert issubclass(node_type.loader, DataLoader), name
+        for field, related in node_type.related.items():
+            assert issubclass(related.loader, DataLoader), f"{name}.{field}"
