@@ -26,6 +26,7 @@ from resolvers.common import (
     user_errors,
     user_errors_field,
 )
+from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.identity import User
 from resolvers.permissions import IsAuthenticated
@@ -180,8 +181,8 @@ class ApiKeysMutation:
         permission_classes=[CanManageApiKeys],
     )
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
-        try:
-            row = await info.context.services.api_keys.revoke(decode_id(input.id, TYPE_NAME))
-        except PrismError as error:
-            return RevokeApiKeyPayload(api_key=None, user_errors=user_errors(error))
-        return RevokeApiKeyPayload(api_key=ApiKey.from_row(row), user_errors=[])
+        return await payload(
+            RevokeApiKeyPayload,
+            lambda: info.context.services.api_keys.revoke(decode_id(input.id, TYPE_NAME)),
+            api_key=ApiKey.from_row,
+        )

@@ -1,7 +1,7 @@
 """Audit: the organization's audit log, readable by owners and admins."""
 
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Any, Self
 from uuid import UUID
 
 import strawberry
@@ -14,7 +14,8 @@ from loaders.pagination import Order
 from loaders.rows import UserByIdLoader
 from prism.auth.rbac import Permission
 from prism.errors import ValidationError
-from resolvers.common import After, Before, Connection, First, Last, decode_id, load_connection
+from resolvers.common import decode_id
+from resolvers.connections import ListArguments, connection_field
 from resolvers.context import Context
 from resolvers.identity import User
 from resolvers.permissions import _RolePermission
@@ -117,32 +118,22 @@ def _list_filter(f: AuditLogFilter) -> AuditListFilter:
 
 @strawberry.type
 class AuditQuery:
-    @strawberry.field(
+    audit_log = connection_field(
+        AuditEntry,
+        source=AUDIT_LOG_BY_ORGANIZATION,
+        of_organization=True,
+        arguments=ListArguments(
+            filter=AuditLogFilter,
+            convert=lambda entries, _: (
+                _list_filter(entries or AuditLogFilter()),
+                Order(field="CREATED_AT", descending=True),
+            ),
+            filter_description="Which entries.",
+        ),
         description="The organization's audit log, newest first: sign-ins, permission changes, key creation and "
         "destructive actions. Owners and admins only (FORBIDDEN otherwise).",
         permission_classes=[CanReadAuditLog],
     )
-    async def audit_log(
-        self,
-        info: Info,
-        filter: Annotated[AuditLogFilter | None, strawberry.argument(description="Which entries.")] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[AuditEntry]:
-        return await load_connection(
-            info,
-            source=AUDIT_LOG_BY_ORGANIZATION,
-            parent=info.context.member.organization_id,
-            filter=_list_filter(filter or AuditLogFilter()),
-            order=Order(field="CREATED_AT", descending=True),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=AuditEntry.from_row,
-        )
 
 
 @strawberry.type

@@ -8,8 +8,8 @@ import strawberry
 from strawberry import relay
 
 from loaders.rows import CommentByIdLoader
-from prism.errors import PrismError
-from resolvers.common import UserError, decode_id, user_errors, user_errors_field
+from resolvers.common import UserError, decode_id, user_errors_field
+from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.documents import Document
 from resolvers.identity import User
@@ -108,8 +108,9 @@ class CommentsMutation:
         permission_classes=[CanWrite],
     )
     async def add_comment(self, info: Info, input: AddCommentInput) -> CommentPayload:
-        try:
-            row = await info.context.services.comments.add(
+        return await payload(
+            CommentPayload,
+            lambda: info.context.services.comments.add(
                 requirement_id=(
                     None
                     if input.requirement_id is None
@@ -119,28 +120,27 @@ class CommentsMutation:
                 if input.document_id is None
                 else decode_id(input.document_id, "Document", "documentId"),
                 body=input.body,
-            )
-        except PrismError as error:
-            return CommentPayload(comment=None, user_errors=user_errors(error))
-        return CommentPayload(comment=Comment.from_row(row), user_errors=[])
+            ),
+            comment=Comment.from_row,
+        )
 
     @strawberry.mutation(
         description="Edit a comment. Only its author may; anyone else gets FORBIDDEN.", permission_classes=[CanWrite]
     )
     async def update_comment(self, info: Info, input: UpdateCommentInput) -> CommentPayload:
-        try:
-            row = await info.context.services.comments.update(decode_id(input.id, "Comment"), input.version, input.body)
-        except PrismError as error:
-            return CommentPayload(comment=None, user_errors=user_errors(error))
-        return CommentPayload(comment=Comment.from_row(row), user_errors=[])
+        return await payload(
+            CommentPayload,
+            lambda: info.context.services.comments.update(decode_id(input.id, "Comment"), input.version, input.body),
+            comment=Comment.from_row,
+        )
 
     @strawberry.mutation(
         description="Delete a comment. Its author, an OWNER or an ADMIN may; anyone else gets FORBIDDEN.",
         permission_classes=[CanWrite],
     )
     async def delete_comment(self, info: Info, input: DeleteCommentInput) -> DeleteCommentPayload:
-        try:
-            await info.context.services.comments.delete(decode_id(input.id, "Comment"))
-        except PrismError as error:
-            return DeleteCommentPayload(deleted_id=None, user_errors=user_errors(error))
-        return DeleteCommentPayload(deleted_id=input.id, user_errors=[])
+        return await payload(
+            DeleteCommentPayload,
+            lambda: info.context.services.comments.delete(decode_id(input.id, "Comment")),
+            deleted_id=lambda _: input.id,
+        )

@@ -12,24 +12,15 @@ from loaders.rows import DocumentByIdLoader, DocumentVersionByIdLoader
 from loaders.sources import (
     COMMENTS_BY_DOCUMENT,
     DOCUMENT_VERSIONS_BY_DOCUMENT,
-    NoFilter,
 )
 from prism.domain import enums as domain
-from prism.errors import PrismError
 from prism.services.documents import DocumentChanges
 from resolvers.common import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
     UserError,
     decode_id,
-    load_connection,
-    user_errors,
     user_errors_field,
 )
-from resolvers.connections import connection_field
+from resolvers.connections import connection_field, payload
 from resolvers.context import Context
 from resolvers.enums import DocumentKind, DocumentStatus
 from resolvers.identity import User
@@ -125,22 +116,12 @@ class Document(LoadedNode):
     async def product(self, info: Info) -> Product:
         return await load_product(info, self.product_id)
 
-    @strawberry.field(description="Every saved state of its title and body, newest first.")
-    async def versions(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
-    ) -> Connection[DocumentVersion]:
-        return await load_connection(
-            info,
-            source=DOCUMENT_VERSIONS_BY_DOCUMENT,
-            parent=self.uuid,
-            filter=NoFilter(),
-            order=Order("NUMBER", descending=True),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=DocumentVersion.from_row,
-        )
+    versions = connection_field(
+        DocumentVersion,
+        source=DOCUMENT_VERSIONS_BY_DOCUMENT,
+        order=Order("NUMBER", descending=True),
+        description="Every saved state of its title and body, newest first.",
+    )
 
     comments = connection_field(
         CommentType, source=COMMENTS_BY_DOCUMENT, order=Order("CREATED_AT"), description="Comments on it, oldest first."
@@ -193,24 +174,25 @@ class DocumentPayload:
 class DocumentsMutation:
     @strawberry.mutation(description="Create a document of a product, with version 1.", permission_classes=[CanWrite])
     async def create_document(self, info: Info, input: CreateDocumentInput) -> DocumentPayload:
-        try:
-            row = await info.context.services.documents.create(
+        return await payload(
+            DocumentPayload,
+            lambda: info.context.services.documents.create(
                 product_id=decode_id(input.product_id, "Product", "productId"),
                 kind=domain.DocumentKind(input.kind.name),
                 title=input.title,
                 body=input.body,
-            )
-        except PrismError as error:
-            return DocumentPayload(document=None, user_errors=user_errors(error))
-        return DocumentPayload(document=Document.from_row(row), user_errors=[])
+            ),
+            document=Document.from_row,
+        )
 
     @strawberry.mutation(
         description="Edit a document's title, body or status; a new title or body is saved as the next version.",
         permission_classes=[CanWrite],
     )
     async def update_document(self, info: Info, input: UpdateDocumentInput) -> DocumentPayload:
-        try:
-            row = await info.context.services.documents.update(
+        return await payload(
+            DocumentPayload,
+            lambda: info.context.services.documents.update(
                 decode_id(input.id, "Document"),
                 input.version,
                 DocumentChanges(
@@ -218,7 +200,6 @@ class DocumentsMutation:
                     body=input.body,
                     status=None if input.status is None else domain.DocumentStatus(input.status.name),
                 ),
-            )
-        except PrismError as error:
-            return DocumentPayload(document=None, user_errors=user_errors(error))
-        return DocumentPayload(document=Document.from_row(row), user_errors=[])
+            ),
+            document=Document.from_row,
+        )

@@ -8,21 +8,14 @@ from strawberry import relay
 
 from loaders.pagination import Order
 from loaders.rows import LabelByIdLoader
-from loaders.sources import LABELS_BY_ORGANIZATION, NoFilter
-from prism.errors import PrismError
+from loaders.sources import LABELS_BY_ORGANIZATION
 from prism.services.labels import LabelChanges
 from resolvers.common import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
     UserError,
     decode_id,
-    load_connection,
-    user_errors,
     user_errors_field,
 )
+from resolvers.connections import connection_field, payload
 from resolvers.context import Context
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, CanWrite
@@ -51,27 +44,14 @@ class Label(LoadedNode):
 
 @strawberry.type
 class LabelQuery:
-    @strawberry.field(description="The organization's labels, by name.", permission_classes=[CanRead])
-    async def labels(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Label]:
-        return await load_connection(
-            info,
-            source=LABELS_BY_ORGANIZATION,
-            parent=info.context.member.organization_id,
-            filter=NoFilter(),
-            order=Order("NAME"),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=Label.from_row,
-        )
+    labels = connection_field(
+        Label,
+        source=LABELS_BY_ORGANIZATION,
+        of_organization=True,
+        order=Order("NAME"),
+        description="The organization's labels, by name.",
+        permission_classes=[CanRead],
+    )
 
 
 @strawberry.input(description="A new label.")
@@ -116,29 +96,29 @@ class DeleteLabelPayload:
 class LabelMutation:
     @strawberry.mutation(description="Create a label.", permission_classes=[CanWrite])
     async def create_label(self, info: Info, input: CreateLabelInput) -> LabelPayload:
-        try:
-            row = await info.context.services.labels.create(
+        return await payload(
+            LabelPayload,
+            lambda: info.context.services.labels.create(
                 name=input.name, color=input.color, description=input.description
-            )
-        except PrismError as error:
-            return LabelPayload(label=None, user_errors=user_errors(error))
-        return LabelPayload(label=Label.from_row(row), user_errors=[])
+            ),
+            label=Label.from_row,
+        )
 
     @strawberry.mutation(description="Rename, recolour or redescribe a label.", permission_classes=[CanWrite])
     async def update_label(self, info: Info, input: UpdateLabelInput) -> LabelPayload:
-        try:
-            row = await info.context.services.labels.update(
+        return await payload(
+            LabelPayload,
+            lambda: info.context.services.labels.update(
                 decode_id(input.id, "Label"),
                 LabelChanges(name=input.name, color=input.color, description=input.description),
-            )
-        except PrismError as error:
-            return LabelPayload(label=None, user_errors=user_errors(error))
-        return LabelPayload(label=Label.from_row(row), user_errors=[])
+            ),
+            label=Label.from_row,
+        )
 
     @strawberry.mutation(description="Delete a label and take it off every requirement.", permission_classes=[CanWrite])
     async def delete_label(self, info: Info, input: DeleteLabelInput) -> DeleteLabelPayload:
-        try:
-            await info.context.services.labels.delete(decode_id(input.id, "Label"))
-        except PrismError as error:
-            return DeleteLabelPayload(deleted_id=None, user_errors=user_errors(error))
-        return DeleteLabelPayload(deleted_id=input.id, user_errors=[])
+        return await payload(
+            DeleteLabelPayload,
+            lambda: info.context.services.labels.delete(decode_id(input.id, "Label")),
+            deleted_id=lambda _: input.id,
+        )

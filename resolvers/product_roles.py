@@ -26,6 +26,7 @@ from resolvers.common import (
     user_errors,
     user_errors_field,
 )
+from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.enums import Role
 from resolvers.identity import User
@@ -158,17 +159,16 @@ class ProductRolesMutation:
         permission_classes=[CanManageMembers],
     )
     async def set_product_role(self, info: Info, input: SetProductRoleInput) -> ProductRolePayload:
-        try:
+        async def give() -> Any:
             user_id, team_id = _subject(input.user_id, input.team_id)
-            row = await info.context.services.members.set_product_role(
+            return await info.context.services.members.set_product_role(
                 decode_id(input.product_id, "Product", "productId"),
                 DomainRole(input.role.name),
                 user_id=user_id,
                 team_id=team_id,
             )
-        except PrismError as error:
-            return ProductRolePayload(product_role=None, user_errors=user_errors(error))
-        return ProductRolePayload(product_role=ProductRole.from_row(row), user_errors=[])
+
+        return await payload(ProductRolePayload, give, product_role=ProductRole.from_row)
 
     @strawberry.mutation(
         description="Take away a member's or team's role on a product (OWNER or ADMIN; an OWNER's only by an OWNER).",

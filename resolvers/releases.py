@@ -9,11 +9,10 @@ from strawberry import relay
 from loaders.rows import ReleaseByIdLoader
 from loaders.sources import REQUIREMENTS_BY_RELEASE
 from prism.domain import enums as domain
-from prism.errors import PrismError
 from prism.services import releases as release_service
 from prism.services.releases import ReleaseChanges, ReleaseDraft
-from resolvers.common import UserError, decode_id, user_errors, user_errors_field
-from resolvers.connections import connection_field
+from resolvers.common import UserError, decode_id, user_errors_field
+from resolvers.connections import connection_field, payload
 from resolvers.context import Context
 from resolvers.enums import ReleaseState
 from resolvers.node import LoadedNode, find_node
@@ -130,21 +129,20 @@ def _release_unset(value: Any) -> Any:
 class ReleasesMutation:
     @strawberry.mutation(description="Plan a release of a product.", permission_classes=[CanWrite])
     async def create_release(self, info: Info, input: CreateReleaseInput) -> ReleasePayload:
-        try:
+        async def create() -> Any:
             draft = ReleaseDraft(
                 product_id=decode_id(input.product_id, "Product", "productId"),
                 name=input.name,
                 description=input.description,
                 target_date=input.target_date,
             )
-            row = await info.context.services.releases.create(draft)
-        except PrismError as error:
-            return ReleasePayload(release=None, user_errors=user_errors(error))
-        return ReleasePayload(release=Release.from_row(row), user_errors=[])
+            return await info.context.services.releases.create(draft)
+
+        return await payload(ReleasePayload, create, release=Release.from_row)
 
     @strawberry.mutation(description="Edit a release or move it to another state.", permission_classes=[CanWrite])
     async def update_release(self, info: Info, input: UpdateReleaseInput) -> ReleasePayload:
-        try:
+        async def update() -> Any:
             state = _release_unset(input.state)
             changes = ReleaseChanges(
                 name=_release_unset(input.name),
@@ -152,7 +150,6 @@ class ReleasesMutation:
                 target_date=_release_unset(input.target_date),
                 state=domain.ReleaseState(state.name) if isinstance(state, ReleaseState) else state,
             )
-            row = await info.context.services.releases.update(decode_id(input.id, "Release"), input.version, changes)
-        except PrismError as error:
-            return ReleasePayload(release=None, user_errors=user_errors(error))
-        return ReleasePayload(release=Release.from_row(row), user_errors=[])
+            return await info.context.services.releases.update(decode_id(input.id, "Release"), input.version, changes)
+
+        return await payload(ReleasePayload, update, release=Release.from_row)

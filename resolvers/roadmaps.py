@@ -10,16 +10,14 @@ from strawberry import relay
 from loaders.pagination import Order
 from loaders.rows import RoadmapByIdLoader, RoadmapItemByIdLoader
 from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP
-from prism.errors import PrismError
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import (
     UserError,
     decode_id,
-    user_errors,
     user_errors_field,
 )
-from resolvers.connections import connection_field
+from resolvers.connections import connection_field, payload
 from resolvers.context import Context
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
@@ -204,22 +202,6 @@ def _optional_id(value: Any, type_name: str, field: str) -> Any:
     return None if value is None else decode_id(value, type_name, field)
 
 
-async def _roadmap(info: Info, call: Any) -> RoadmapPayload:
-    try:
-        row = await call
-    except PrismError as error:
-        return RoadmapPayload(roadmap=None, user_errors=user_errors(error))
-    return RoadmapPayload(roadmap=Roadmap.from_row(row), user_errors=[])
-
-
-async def _item(info: Info, call: Any) -> RoadmapItemPayload:
-    try:
-        row = await call
-    except PrismError as error:
-        return RoadmapItemPayload(roadmap_item=None, user_errors=user_errors(error))
-    return RoadmapItemPayload(roadmap_item=RoadmapItem.from_row(row), user_errors=[])
-
-
 @strawberry.type
 class RoadmapsMutation:
     @strawberry.mutation(description="Create an empty roadmap for a product.", permission_classes=[CanWrite])
@@ -231,7 +213,7 @@ class RoadmapsMutation:
                 description=input.description,
             )
 
-        return await _roadmap(info, create())
+        return await payload(RoadmapPayload, create, roadmap=Roadmap.from_row)
 
     @strawberry.mutation(description="Rename or redescribe a roadmap.", permission_classes=[CanWrite])
     async def update_roadmap(self, info: Info, input: UpdateRoadmapInput) -> RoadmapPayload:
@@ -242,15 +224,15 @@ class RoadmapsMutation:
                 RoadmapChanges(name=input.name, description=input.description),
             )
 
-        return await _roadmap(info, update())
+        return await payload(RoadmapPayload, update, roadmap=Roadmap.from_row)
 
     @strawberry.mutation(description="Delete a roadmap with its items.", permission_classes=[CanWrite])
     async def delete_roadmap(self, info: Info, input: DeleteRoadmapInput) -> DeleteRoadmapPayload:
-        try:
-            await info.context.services.roadmaps.delete(decode_id(input.id, "Roadmap"), input.version)
-        except PrismError as error:
-            return DeleteRoadmapPayload(deleted_id=None, user_errors=user_errors(error))
-        return DeleteRoadmapPayload(deleted_id=input.id, user_errors=[])
+        return await payload(
+            DeleteRoadmapPayload,
+            lambda: info.context.services.roadmaps.delete(decode_id(input.id, "Roadmap"), input.version),
+            deleted_id=lambda _: input.id,
+        )
 
     @strawberry.mutation(
         description="Put an item on a roadmap, after a given item or at the end.", permission_classes=[CanWrite]
@@ -276,7 +258,7 @@ class RoadmapsMutation:
             )
             return await info.context.services.roadmaps.add_item(draft)
 
-        return await _item(info, add())
+        return await payload(RoadmapItemPayload, add, roadmap_item=RoadmapItem.from_row)
 
     @strawberry.mutation(
         description="Edit a roadmap item's title, lane, dates or requirement.", permission_classes=[CanWrite]
@@ -292,12 +274,12 @@ class RoadmapsMutation:
             )
             return await info.context.services.roadmaps.update_item(decode_id(input.id, "RoadmapItem"), changes)
 
-        return await _item(info, update())
+        return await payload(RoadmapItemPayload, update, roadmap_item=RoadmapItem.from_row)
 
     @strawberry.mutation(description="Take an item off its roadmap.", permission_classes=[CanWrite])
     async def remove_roadmap_item(self, info: Info, input: RemoveRoadmapItemInput) -> RemoveRoadmapItemPayload:
-        try:
-            await info.context.services.roadmaps.remove_item(decode_id(input.id, "RoadmapItem"))
-        except PrismError as error:
-            return RemoveRoadmapItemPayload(removed_id=None, user_errors=user_errors(error))
-        return RemoveRoadmapItemPayload(removed_id=input.id, user_errors=[])
+        return await payload(
+            RemoveRoadmapItemPayload,
+            lambda: info.context.services.roadmaps.remove_item(decode_id(input.id, "RoadmapItem")),
+            removed_id=lambda _: input.id,
+        )

@@ -16,7 +16,7 @@ from prism.errors import PrismError
 from prism.services import sprints as sprint_service
 from prism.services.sprints import SprintChanges, SprintDraft
 from resolvers.common import Related, UserError, decode_id, prefetch, user_errors, user_errors_field
-from resolvers.connections import connection_field, node_class
+from resolvers.connections import connection_field, node_class, payload
 from resolvers.context import Context
 from resolvers.enums import SprintState
 from resolvers.list_bounds import max_items
@@ -280,7 +280,7 @@ def _sprint_unset(value: Any) -> Any:
 class SprintsMutation:
     @strawberry.mutation(description="Plan a sprint in a product.", permission_classes=[CanWrite])
     async def create_sprint(self, info: Info, input: CreateSprintInput) -> SprintPayload:
-        try:
+        async def create() -> Any:
             draft = SprintDraft(
                 product_id=decode_id(input.product_id, "Product", "productId"),
                 name=input.name,
@@ -289,14 +289,13 @@ class SprintsMutation:
                 ends_on=input.ends_on,
                 capacity=input.capacity,
             )
-            row = await info.context.services.sprints.create(draft)
-        except PrismError as error:
-            return SprintPayload(sprint=None, user_errors=user_errors(error))
-        return SprintPayload(sprint=Sprint.from_row(row), user_errors=[])
+            return await info.context.services.sprints.create(draft)
+
+        return await payload(SprintPayload, create, sprint=Sprint.from_row)
 
     @strawberry.mutation(description="Edit a sprint's name, goal, dates or capacity.", permission_classes=[CanWrite])
     async def update_sprint(self, info: Info, input: UpdateSprintInput) -> SprintPayload:
-        try:
+        async def update() -> Any:
             changes = SprintChanges(
                 name=_sprint_unset(input.name),
                 goal=_sprint_unset(input.goal),
@@ -304,21 +303,20 @@ class SprintsMutation:
                 ends_on=_sprint_unset(input.ends_on),
                 capacity=_sprint_unset(input.capacity),
             )
-            row = await info.context.services.sprints.update(decode_id(input.id, "Sprint"), input.version, changes)
-        except PrismError as error:
-            return SprintPayload(sprint=None, user_errors=user_errors(error))
-        return SprintPayload(sprint=Sprint.from_row(row), user_errors=[])
+            return await info.context.services.sprints.update(decode_id(input.id, "Sprint"), input.version, changes)
+
+        return await payload(SprintPayload, update, sprint=Sprint.from_row)
 
     @strawberry.mutation(
         description="Start a PLANNED sprint; fails with INVALID_STATE if the product already has an ACTIVE one.",
         permission_classes=[CanWrite],
     )
     async def start_sprint(self, info: Info, input: StartSprintInput) -> SprintPayload:
-        try:
-            row = await info.context.services.sprints.start(decode_id(input.id, "Sprint"), input.version)
-        except PrismError as error:
-            return SprintPayload(sprint=None, user_errors=user_errors(error))
-        return SprintPayload(sprint=Sprint.from_row(row), user_errors=[])
+        return await payload(
+            SprintPayload,
+            lambda: info.context.services.sprints.start(decode_id(input.id, "Sprint"), input.version),
+            sprint=Sprint.from_row,
+        )
 
     @strawberry.mutation(
         description=(

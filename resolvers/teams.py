@@ -12,13 +12,11 @@ from loaders.rows import TeamByIdLoader
 from loaders.sources import (
     TEAMS_BY_ORGANIZATION,
 )
-from prism.errors import PrismError
 from prism.services.teams import TeamChanges
 from prism.services.validation import UNSET
 from resolvers.common import (
     UserError,
     decode_id,
-    user_errors,
     user_errors_field,
 )
 from resolvers.connections import connection_field, payload
@@ -116,15 +114,14 @@ class TeamsMutation:
         description="Rename a team or change its description (OWNER or ADMIN).", permission_classes=[CanManageMembers]
     )
     async def update_team(self, info: Info, input: UpdateTeamInput) -> TeamPayload:
-        try:
+        async def update() -> Any:
             changes = TeamChanges(
                 name=UNSET if input.name is None else input.name,
                 description=UNSET if input.description is None else input.description,
             )
-            row = await info.context.services.teams.update(decode_id(input.id, "Team"), changes)
-        except PrismError as error:
-            return TeamPayload(team=None, user_errors=user_errors(error))
-        return TeamPayload(team=Team.from_row(row), user_errors=[])
+            return await info.context.services.teams.update(decode_id(input.id, "Team"), changes)
+
+        return await payload(TeamPayload, update, team=Team.from_row)
 
     @strawberry.mutation(
         description="Delete a team and its product roles; its members stay in the organization (OWNER or ADMIN).",
