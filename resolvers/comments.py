@@ -1,16 +1,17 @@
 """Comments: the type, and the mutations that add, edit and delete comments on requirements and documents."""
 
 from datetime import datetime
-from typing import Any, Self
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
 from loaders.rows import CommentByIdLoader
+from prism.db.tables import Comment as CommentTable
 from resolvers.common import UserError, decode_id, user_errors_field
 from resolvers.connections import payload
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.documents import Document
 from resolvers.identity import User
 from resolvers.node import LoadedNode, load_node
@@ -22,6 +23,7 @@ __all__ = ["Comment", "CommentsMutation", "CommentsQuery"]
 Info = strawberry.Info[Context, None]
 
 
+@reads(CommentTable)
 @strawberry.type(description="A remark on a requirement or a document.")
 class Comment(LoadedNode):
     loader = CommentByIdLoader
@@ -34,19 +36,6 @@ class Comment(LoadedNode):
     author_id: strawberry.Private[UUID | None]
     requirement_id: strawberry.Private[UUID | None]
     document_id: strawberry.Private[UUID | None]
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            body=row.body,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-            author_id=row.author_id,
-            requirement_id=row.requirement_id,
-            document_id=row.document_id,
-        )
 
     @strawberry.field(description="Who wrote it; null once they left the organization.")
     async def author(self, info: Info) -> User | None:

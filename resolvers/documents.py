@@ -1,7 +1,7 @@
 """Documents (PRDs, specs, notes) and their versions: types, queries and mutations."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
@@ -13,6 +13,8 @@ from loaders.sources import (
     COMMENTS_BY_DOCUMENT,
     DOCUMENT_VERSIONS_BY_DOCUMENT,
 )
+from prism.db.tables import Document as DocumentTable
+from prism.db.tables import DocumentVersion as DocumentVersionTable
 from prism.domain import enums as domain
 from prism.services.documents import DocumentChanges
 from resolvers.common import (
@@ -22,6 +24,7 @@ from resolvers.common import (
 )
 from resolvers.connections import connection_field, payload
 from resolvers.context import Context
+from resolvers.declarations import Read, reads
 from resolvers.enums import DocumentKind, DocumentStatus
 from resolvers.identity import User
 from resolvers.node import LoadedNode, find_node, load_node
@@ -43,6 +46,7 @@ Info = strawberry.Info[Context, None]
 CommentType = Annotated["Comment", strawberry.lazy("resolvers.comments")]
 
 
+@reads(DocumentVersionTable)
 @strawberry.type(description="A saved state of a document: its title and body as of one edit.")
 class DocumentVersion(LoadedNode):
     loader = DocumentVersionByIdLoader
@@ -55,18 +59,6 @@ class DocumentVersion(LoadedNode):
     author_id: strawberry.Private[UUID | None]
     document_id: strawberry.Private[UUID]
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            number=row.number,
-            title=row.title,
-            body=row.body,
-            created_at=row.created_at,
-            author_id=row.author_id,
-            document_id=row.document_id,
-        )
-
     @strawberry.field(description="Who saved this version; null once they left the organization.")
     async def author(self, info: Info) -> User | None:
         return await load_node(info, User, self.author_id)
@@ -78,6 +70,7 @@ class DocumentVersion(LoadedNode):
         return Document.from_row(row)
 
 
+@reads(DocumentTable, kind=Read("kind", DocumentKind), status=Read("status", DocumentStatus))
 @strawberry.type(description="A markdown document of a product (PRD, spec or note); every edit of its text is kept.")
 class Document(LoadedNode):
     loader = DocumentByIdLoader
@@ -92,21 +85,6 @@ class Document(LoadedNode):
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
     product_id: strawberry.Private[UUID]
     author_id: strawberry.Private[UUID | None]
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            kind=DocumentKind(row.kind),
-            title=row.title,
-            body=row.body,
-            status=DocumentStatus(row.status),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-            product_id=row.product_id,
-            author_id=row.author_id,
-        )
 
     @strawberry.field(description="Who created it; null once they left the organization.")
     async def author(self, info: Info) -> User | None:

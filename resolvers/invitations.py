@@ -1,7 +1,6 @@
 """Invitations: the type, the list of pending ones and the mutations that send, withdraw and accept them."""
 
 from datetime import UTC, datetime
-from typing import Any, Self
 from uuid import UUID
 
 import strawberry
@@ -13,6 +12,7 @@ from loaders.sources import (
     INVITATIONS_BY_ORGANIZATION,
 )
 from prism.auth.rbac import Permission
+from prism.db.access_tables import Invitation as InvitationTable
 from prism.domain.enums import Role as DomainRole
 from prism.errors import PrismError
 from resolvers.common import (
@@ -23,6 +23,7 @@ from resolvers.common import (
 )
 from resolvers.connections import connection_field, payload
 from resolvers.context import Context
+from resolvers.declarations import Read, reads
 from resolvers.enums import Role
 from resolvers.identity import Organization, User
 from resolvers.node import LoadedNode, load_node
@@ -33,6 +34,7 @@ __all__ = ["Invitation", "InvitationsMutation", "InvitationsQuery"]
 Info = strawberry.Info[Context, None]
 
 
+@reads(InvitationTable, role=Read("role", Role), _invited_by_id="invited_by_id")
 @strawberry.type(
     description="A pending invitation to join the organization with a role (readable by OWNERs and ADMINs)."
 )
@@ -48,19 +50,6 @@ class Invitation(LoadedNode):
     accepted_at: datetime | None = strawberry.field(description="When it was accepted; null while pending.")
     revoked_at: datetime | None = strawberry.field(description="When it was revoked; null unless revoked.")
     _invited_by_id: strawberry.Private[UUID | None]
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            email=row.email,
-            role=Role(row.role),
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            accepted_at=row.accepted_at,
-            revoked_at=row.revoked_at,
-            _invited_by_id=row.invited_by_id,
-        )
 
     @strawberry.field(description="Who sent it; null if they have left.")
     async def invited_by(self, info: Info) -> User | None:

@@ -1,7 +1,6 @@
 """Labels: tags put on requirements."""
 
 from datetime import datetime
-from typing import Any, Self
 
 import strawberry
 from strawberry import relay
@@ -9,6 +8,7 @@ from strawberry import relay
 from loaders.pagination import Order
 from loaders.rows import LabelByIdLoader
 from loaders.sources import LABELS_BY_ORGANIZATION
+from prism.db.tables import Label as LabelTable
 from prism.services.labels import LabelChanges
 from resolvers.common import (
     UserError,
@@ -17,6 +17,7 @@ from resolvers.common import (
 )
 from resolvers.connections import connection_field, payload
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, CanWrite
 
@@ -25,6 +26,7 @@ __all__ = ["Label", "LabelMutation", "LabelQuery"]
 Info = strawberry.Info[Context, None]
 
 
+@reads(LabelTable)
 @strawberry.type(description="A tag that can be put on requirements, unique by name in an organization.")
 class Label(LoadedNode):
     loader = LabelByIdLoader
@@ -34,12 +36,6 @@ class Label(LoadedNode):
     color: str = strawberry.field(description="Display colour as #rrggbb.")
     description: str = strawberry.field(description="What the label means.")
     created_at: datetime = strawberry.field(description="When it was created.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id), name=row.name, color=row.color, description=row.description, created_at=row.created_at
-        )
 
 
 @strawberry.type

@@ -3,7 +3,7 @@
 import enum
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -22,12 +22,14 @@ from loaders.sources import (
     ProductListFilter,
     StateListFilter,
 )
+from prism.db.tables import Product as ProductTable
 from prism.errors import NotFoundError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
 from resolvers.common import SortDirection, UserError, decode_id, user_errors_field
 from resolvers.connections import ListArguments, connection_field, payload
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanManageProducts, CanRead
 from resolvers.requirement_filters import REQUIREMENT_LIST
@@ -73,6 +75,7 @@ DOCUMENT_LIST: ListArguments[Any, None] = ListArguments(
 )
 
 
+@reads(ProductTable)
 @strawberry.type(description="A product: its requirements, sprints, releases, roadmaps and documents.")
 class Product(LoadedNode):
     loader = ProductByIdLoader
@@ -85,19 +88,6 @@ class Product(LoadedNode):
     created_at: datetime = strawberry.field(description="When it was created.")
     updated_at: datetime = strawberry.field(description="When it was last edited.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            key=row.key,
-            name=row.name,
-            description=row.description,
-            archived_at=row.archived_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-        )
 
     requirements = connection_field(
         Annotated["Requirement", strawberry.lazy("resolvers.requirements")],

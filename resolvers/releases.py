@@ -1,19 +1,21 @@
 """Releases: the type, the release query and the mutations that plan and move releases."""
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
 
 from loaders.rows import ReleaseByIdLoader
 from loaders.sources import REQUIREMENTS_BY_RELEASE
+from prism.db.tables import Release as ReleaseTable
 from prism.domain import enums as domain
 from prism.services import releases as release_service
 from prism.services.releases import ReleaseChanges, ReleaseDraft
 from resolvers.common import UserError, decode_id, user_errors_field
 from resolvers.connections import connection_field, payload
 from resolvers.context import Context
+from resolvers.declarations import Read, reads
 from resolvers.enums import ReleaseState
 from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite
@@ -29,6 +31,7 @@ Info = strawberry.Info[Context, None]
 RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
 
 
+@reads(ReleaseTable, state=Read("state", ReleaseState))
 @strawberry.type(description="A planned shipment of a product.")
 class Release(LoadedNode):
     loader = ReleaseByIdLoader
@@ -42,20 +45,6 @@ class Release(LoadedNode):
     created_at: datetime = strawberry.field(description="When it was created.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
     product_id: strawberry.Private[Any]
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            description=row.description,
-            target_date=row.target_date,
-            state=ReleaseState(row.state),
-            released_at=row.released_at,
-            created_at=row.created_at,
-            version=row.version,
-            product_id=row.product_id,
-        )
 
     @strawberry.field(description="The product the release belongs to.")
     async def product(self, info: Info) -> Product:

@@ -26,12 +26,14 @@ from loaders.sources import (
     REQUIREMENTS_BY_PARENT,
     RequirementListFilter,
 )
+from prism.db.tables import Requirement as RequirementTable
 from prism.domain import enums as domain
 from prism.domain.history import number_of
 from prism.services.requirements import MAX_LABELS
 from resolvers.common import Related
 from resolvers.connections import connection_field
 from resolvers.context import Context
+from resolvers.declarations import Read, reads
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
@@ -270,6 +272,12 @@ class RequirementEvent(LoadedNode):
         return self.related_value("label", info)
 
 
+@reads(
+    RequirementTable,
+    kind=Read("kind", RequirementKind),
+    status=Read("status", RequirementStatus),
+    priority=Read("priority", Priority),
+)
 @strawberry.type(description="An epic, feature, story, task or bug of a product, known by its key like PRISM-12.")
 class Requirement(LoadedNode):
     loader = RequirementByIdLoader
@@ -313,30 +321,9 @@ class Requirement(LoadedNode):
     def from_row(cls, row: Any, product_key: str | None = None) -> Self:
         """The node for a requirement row; pass `product_key` when it is known (rows of the by-id and by-key
         loaders carry it), so `key` needs no loader."""
-        return cls(
-            id=str(row.id),
-            number=row.number,
-            kind=RequirementKind(row.kind),
-            title=row.title,
-            description=row.description,
-            acceptance_criteria=row.acceptance_criteria,
-            status=RequirementStatus(row.status),
-            priority=Priority(row.priority),
-            estimate=row.estimate,
-            rank=row.rank,
-            started_at=row.started_at,
-            completed_at=row.completed_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-            product_id=row.product_id,
-            parent_id=row.parent_id,
-            assignee_id=row.assignee_id,
-            reporter_id=row.reporter_id,
-            sprint_id=row.sprint_id,
-            release_id=row.release_id,
-            product_key=product_key or getattr(row, "_product_key", None),
-        )
+        node: Self = cls.from_columns(row)  # type: ignore[attr-defined]
+        node.product_key = product_key or getattr(row, "_product_key", None)
+        return node
 
     # Not async: in a product's requirements the key is known, and an async resolver on a field of a long list costs
     # a task per row (docs/performance.md). Without the product key it returns an awaitable that loads it.

@@ -1,7 +1,7 @@
 """Roadmaps and their items: types, queries and mutations."""
 
 from datetime import date, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -10,6 +10,8 @@ from strawberry import relay
 from loaders.pagination import Order
 from loaders.rows import RoadmapByIdLoader, RoadmapItemByIdLoader
 from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP
+from prism.db.tables import Roadmap as RoadmapTable
+from prism.db.tables import RoadmapItem as RoadmapItemTable
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import (
@@ -19,6 +21,7 @@ from resolvers.common import (
 )
 from resolvers.connections import connection_field, payload
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
 from resolvers.products import Product, load_product
@@ -29,6 +32,7 @@ __all__ = ["Roadmap", "RoadmapItem", "RoadmapsMutation", "RoadmapsQuery"]
 Info = strawberry.Info[Context, None]
 
 
+@reads(RoadmapItemTable)
 @strawberry.type(description="One bar on a roadmap: a lane, a time box and usually an epic or feature.")
 class RoadmapItem(LoadedNode):
     loader = RoadmapItemByIdLoader
@@ -43,20 +47,6 @@ class RoadmapItem(LoadedNode):
     roadmap_id: strawberry.Private[UUID]
     requirement_id: strawberry.Private[UUID | None]
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            title=row.title,
-            lane=row.lane,
-            starts_on=row.starts_on,
-            ends_on=row.ends_on,
-            rank=row.rank,
-            created_at=row.created_at,
-            roadmap_id=row.roadmap_id,
-            requirement_id=row.requirement_id,
-        )
-
     @strawberry.field(description="The epic or feature it stands for, if any.")
     async def requirement(self, info: Info) -> Requirement | None:
         return await load_node(info, Requirement, self.requirement_id)
@@ -68,6 +58,7 @@ class RoadmapItem(LoadedNode):
         return Roadmap.from_row(row)
 
 
+@reads(RoadmapTable)
 @strawberry.type(description="A plan of a product's epics and features laid out over time in lanes.")
 class Roadmap(LoadedNode):
     loader = RoadmapByIdLoader
@@ -78,17 +69,6 @@ class Roadmap(LoadedNode):
     created_at: datetime = strawberry.field(description="When it was created.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update or delete.")
     product_id: strawberry.Private[UUID]
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            description=row.description,
-            created_at=row.created_at,
-            version=row.version,
-            product_id=row.product_id,
-        )
 
     @strawberry.field(description="The product it plans.")
     async def product(self, info: Info) -> Product:

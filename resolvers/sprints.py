@@ -11,6 +11,7 @@ from strawberry import relay
 from loaders.planning import SprintPeriod, SprintPointsBySprintLoader, SprintReportBySprintLoader
 from loaders.rows import RequirementByIdLoader, SprintByIdLoader
 from loaders.sources import REQUIREMENTS_BY_SPRINT
+from prism.db.tables import Sprint as SprintTable
 from prism.domain import sprint_report as report
 from prism.errors import PrismError
 from prism.services import sprints as sprint_service
@@ -18,6 +19,7 @@ from prism.services.sprints import SprintChanges, SprintDraft
 from resolvers.common import Related, UserError, decode_id, prefetch, user_errors, user_errors_field
 from resolvers.connections import connection_field, node_class, payload
 from resolvers.context import Context
+from resolvers.declarations import Read, reads
 from resolvers.enums import SprintState
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, find_node
@@ -112,6 +114,7 @@ def _period(sprint: "Sprint") -> SprintPeriod | None:
     return SprintPeriod(sprint_id=sprint.uuid, started_at=sprint.started_at, closed_at=sprint.closed_at)
 
 
+@reads(SprintTable, state=Read("state", SprintState))
 @strawberry.type(description="A time-box of work in one product.")
 class Sprint(LoadedNode):
     loader = SprintByIdLoader
@@ -133,23 +136,6 @@ class Sprint(LoadedNode):
     related: ClassVar[Mapping[str, Related]] = {
         "report": Related(SprintReportBySprintLoader, _period, SprintReport.from_domain),
     }
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            goal=row.goal,
-            starts_on=row.starts_on,
-            ends_on=row.ends_on,
-            state=SprintState(row.state),
-            capacity=row.capacity,
-            started_at=row.started_at,
-            closed_at=row.closed_at,
-            created_at=row.created_at,
-            version=row.version,
-            product_id=row.product_id,
-        )
 
     @strawberry.field(description="The product the sprint belongs to.")
     async def product(self, info: Info) -> Product:

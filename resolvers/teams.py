@@ -1,7 +1,7 @@
 """Teams: the type, the `teams` list and the mutations that create, change and fill teams."""
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 import strawberry
 from strawberry import relay
@@ -12,6 +12,7 @@ from loaders.rows import TeamByIdLoader
 from loaders.sources import (
     TEAMS_BY_ORGANIZATION,
 )
+from prism.db.tables import Team as TeamTable
 from prism.services.teams import TeamChanges
 from prism.services.validation import UNSET
 from resolvers.common import (
@@ -21,6 +22,7 @@ from resolvers.common import (
 )
 from resolvers.connections import connection_field, payload
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.list_bounds import max_items
 from resolvers.members import MEMBERS_PER_TEAM_LISTED, Member
 from resolvers.node import LoadedNode
@@ -31,6 +33,7 @@ __all__ = ["Team", "TeamsMutation", "TeamsQuery"]
 Info = strawberry.Info[Context, None]
 
 
+@reads(TeamTable)
 @strawberry.type(description="A group of members; a product-level role can be given to a whole team.")
 class Team(LoadedNode):
     loader = TeamByIdLoader
@@ -39,10 +42,6 @@ class Team(LoadedNode):
     name: str = strawberry.field(description="Name, unique in the organization.")
     description: str = strawberry.field(description="What the team does.")
     created_at: datetime = strawberry.field(description="When the team was created.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(id=str(row.id), name=row.name, description=row.description, created_at=row.created_at)
 
     @strawberry.field(
         description="The team's members, in the order they joined it.", metadata=max_items(MEMBERS_PER_TEAM_LISTED)

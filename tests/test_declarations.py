@@ -1,0 +1,114 @@
+"""GraphQL types declared against their tables: every field is backed, every column exists, from_row follows."""
+
+import enum
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+from uuid import uuid4
+
+import pytest
+import sqlalchemy as sa
+import strawberry
+
+from prism.db.tables import Label as LabelTable
+from resolvers.declarations import Declaration, Read, declaration, reads
+from resolvers.node import NODE_TYPES
+from resolvers.schema import build_schema
+
+DECLARED = [
+    "Comment",
+    "Document",
+    "DocumentVersion",
+    "Invitation",
+    "Label",
+    "Product",
+    "Release",
+    "Requirement",
+    "Roadmap",
+    "RoadmapItem",
+    "Sprint",
+    "Team",
+]
+
+
+def _declared_types() -> dict[str, type]:
+    build_schema()
+    return {name: NODE_TYPES[name] for name in DECLARED}
+
+
+def test_every_declared_column_exists_on_the_declared_table() -> None:
+    for name, node_type in _declared_types().items():
+        found = declaration(node_type)
+        assert isinstance(found.table, sa.Table), name
+        for field, read in found.fields.items():
+            assert read.column in found.table.c, f"{name}.{field} reads {read.column}, not a column of {found.table}"
+        assert [column.name for column in found.columns] == list(dict.fromkeys(r.column for r in found.fields.values()))
+
+
+def test_every_graphql_field_of_a_declared_type_is_backed_by_a_column_or_a_resolver() -> None:
+    for name, node_type in _declared_types().items():
+        reads_of = declaration(node_type).fields
+        for field in node_type.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+            backed = field.python_name in reads_of or field.base_resolver is not None
+            assert backed, f"{name}.{field.name} reads no column and has no resolver"
+
+
+def _sample(column: sa.Column[Any]) -> Any:
+    python_type = column.type.python_type
+    if python_type is str:
+        return f"{column.name}-value"
+    if python_type is int:
+        return 7
+    if python_type is float:
+        return 2.5
+    if python_type is datetime:
+        return datetime(2027, 1, 31, tzinfo=UTC)
+    if python_type is bool:
+        return True
+    return uuid4()
+
+
+def test_from_row_builds_every_declared_field_from_its_column() -> None:
+    for name, node_type in _declared_types().items():
+        found: Declaration = declaration(node_type)
+        values = {column.name: _sample(column) for column in found.table.c}
+        for read in found.fields.values():
+            if read.convert is not None and isinstance(read.convert, type) and issubclass(read.convert, enum.Enum):
+                values[read.column] = next(iter(read.convert)).value
+        node = node_type.from_row(SimpleNamespace(**values))  # type: ignore[attr-defined]
+        for field, read in found.fields.items():
+            raw = values[read.column]
+            expected = read.convert(raw) if read.convert is not None else raw
+            assert getattr(node, field) == expected, f"{name}.{field}"
+
+
+def test_a_declaration_naming_a_column_the_table_lacks_is_refused_at_import() -> None:
+    with pytest.raises(TypeError, match="no column `colour`"):
+
+        @reads(LabelTable, color="colour")
+        @strawberry.type
+        class Label:
+            name: str
+            color: str
+
+
+def test_a_field_without_a_column_or_a_default_is_refused_at_import() -> None:
+    with pytest.raises(TypeError, match="no column `shade`"):
+
+        @reads(LabelTable)
+        @strawberry.type
+        class Label:
+            name: str
+            shade: str
+
+
+def test_a_type_can_fill_in_what_its_row_does_not_hold() -> None:
+    @reads(LabelTable, title=Read("name", str.upper))
+    @strawberry.type
+    class Tag:
+        title: str
+        note: strawberry.Private[str | None] = None
+
+    tag = Tag.from_row(SimpleNamespace(name="urgent"))  # type: ignore[attr-defined]
+    assert tag == Tag(title="URGENT", note=None)
+    assert declaration(Tag).fields == {"title": Read("name", str.upper)}
