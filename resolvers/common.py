@@ -1,14 +1,16 @@
 """Shared GraphQL building blocks: user errors, connections, global ids and pagination arguments."""
 
 import enum
+import operator
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ForwardRef, Generic, TypeVar, get_args, get_origin
 from uuid import UUID
 
 import strawberry
 from aiodataloader import DataLoader
 from strawberry import relay
+from strawberry.types.lazy_type import LazyType, StrawberryLazyReference
 from strawberry.types.nodes import SelectedField, Selection
 
 from loaders.pagination import (
@@ -41,6 +43,7 @@ __all__ = [
     "UserError",
     "decode_id",
     "load_connection",
+    "node_class",
     "prefetch",
     "user_errors",
     "user_errors_field",
@@ -67,6 +70,25 @@ class Related:
     """The loader key for a node (None: the field is null, nothing to load)."""
     build: Callable[[Any], Any]
     """The field's value from what the loader answered for that key."""
+    column: str | None = None
+    """For a to-one relation declared with `joins`: the node's attribute (a column it reads) holding the key."""
+    target: Any = None
+    """For a to-one relation declared with `joins`: the type it points at (or a lazy reference to it)."""
+
+    @classmethod
+    def joins(cls, loader: type[DataLoader[Any, Any]], column: str, target: Any) -> "Related":
+        """A to-one relation a planner can read: the `target` row whose id is in the node's `column` (the field is
+        null when the column is, or when the row is not visible), loaded by id with `loader`."""
+        resolved: list[Callable[[Any], Any]] = []
+
+        def build(row: Any) -> Any:
+            if row is None:
+                return None
+            if not resolved:
+                resolved.append(node_class(target).from_row)
+            return resolved[0](row)
+
+        return cls(loader=loader, key=operator.attrgetter(column), build=build, column=column, target=target)
 
 
 @strawberry.type(description="A problem with the input of a mutation; nothing was changed.")
@@ -242,6 +264,22 @@ def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
             yield selection
         else:
             yield from _fields(selection.selections)
+
+
+def node_class(node: Any) -> type[Any]:
+    """The class a GraphQL type annotation names: the class itself, or the one a lazy reference points at."""
+    if get_origin(node) is Annotated:
+        target, *metadata = get_args(node)
+        for reference in metadata:
+            if isinstance(reference, StrawberryLazyReference):
+                name = target.__forward_arg__ if isinstance(target, ForwardRef) else str(target)
+                return reference.resolve_forward_ref(ForwardRef(name)).resolve_type()  # type: ignore[no-any-return]
+        return node_class(target)
+    if isinstance(node, LazyType):
+        return node.resolve_type()  # type: ignore[no-any-return]
+    if not isinstance(node, type):
+        raise TypeError(f"{node!r} names no GraphQL type")
+    return node
 
 
 def decode_id(global_id: relay.GlobalID | strawberry.ID | str, type_name: str, field: str = "id") -> UUID:

@@ -14,16 +14,15 @@ the domain error as `userErrors` with those fields null.
 import inspect
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ForwardRef, Generic, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 import strawberry
-from strawberry.types.lazy_type import LazyType, StrawberryLazyReference
 
 from loaders.pagination import ListSource, Order
 from loaders.sources import NoFilter
 from prism.errors import PrismError
-from resolvers.common import After, Before, Connection, First, Last, load_connection, user_errors
+from resolvers.common import After, Before, Connection, First, Last, load_connection, node_class, user_errors
 
 __all__ = ["ListArguments", "connection_field", "node_class", "payload"]
 
@@ -31,22 +30,6 @@ FilterT = TypeVar("FilterT")
 OrderT = TypeVar("OrderT")
 PayloadT = TypeVar("PayloadT")
 ResultT = TypeVar("ResultT")
-
-
-def node_class(node: Any) -> type[Any]:
-    """The class a GraphQL type annotation names: the class itself, or the one a lazy reference points at."""
-    if get_origin(node) is Annotated:
-        target, *metadata = get_args(node)
-        for reference in metadata:
-            if isinstance(reference, StrawberryLazyReference):
-                name = target.__forward_arg__ if isinstance(target, ForwardRef) else str(target)
-                return reference.resolve_forward_ref(ForwardRef(name)).resolve_type()  # type: ignore[no-any-return]
-        return node_class(target)
-    if isinstance(node, LazyType):
-        return node.resolve_type()  # type: ignore[no-any-return]
-    if not isinstance(node, type):
-        raise TypeError(f"{node!r} names no GraphQL type")
-    return node
 
 
 @dataclass(frozen=True)

@@ -56,10 +56,6 @@ def _node(node_type: Any, row: Any) -> Any:
     return None if row is None else node_type.from_row(row)
 
 
-def _product(row: Any) -> Any:
-    return Product.from_row(row)
-
-
 _EventKind = domain.RequirementEventKind
 _REFERENCE_TYPES: dict[domain.RequirementEventKind, str] = {
     _EventKind.ASSIGNEE: "User",
@@ -307,12 +303,14 @@ class Requirement(LoadedNode):
     prefetched: strawberry.Private[dict[str, Any] | None] = None
 
     related: ClassVar[Mapping[str, Related]] = {
-        "product": Related(ProductByIdLoader, lambda r: r.product_id, _product),
-        "parent": Related(RequirementByIdLoader, lambda r: r.parent_id, lambda row: _node(Requirement, row)),
-        "assignee": Related(UserByIdLoader, lambda r: r.assignee_id, lambda row: _node(User, row)),
-        "reporter": Related(UserByIdLoader, lambda r: r.reporter_id, lambda row: _node(User, row)),
-        "sprint": Related(SprintByIdLoader, lambda r: r.sprint_id, lambda row: _node(Sprint, row)),
-        "release": Related(ReleaseByIdLoader, lambda r: r.release_id, lambda row: _node(Release, row)),
+        "product": Related.joins(ProductByIdLoader, "product_id", Product),
+        "parent": Related.joins(
+            RequirementByIdLoader, "parent_id", Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
+        ),
+        "assignee": Related.joins(UserByIdLoader, "assignee_id", User),
+        "reporter": Related.joins(UserByIdLoader, "reporter_id", User),
+        "sprint": Related.joins(SprintByIdLoader, "sprint_id", Sprint),
+        "release": Related.joins(ReleaseByIdLoader, "release_id", Release),
         "labels": Related(LabelsByRequirementLoader, lambda r: r.uuid, lambda rows: [Label.from_row(x) for x in rows]),
         "childCount": Related(ChildCountByRequirementLoader, lambda r: r.uuid, lambda count: count),
     }

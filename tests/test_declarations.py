@@ -11,6 +11,7 @@ import sqlalchemy as sa
 import strawberry
 
 from prism.db.tables import Label as LabelTable
+from resolvers.common import node_class
 from resolvers.declarations import Declaration, Read, declaration, reads
 from resolvers.node import NODE_TYPES
 from resolvers.schema import build_schema
@@ -112,3 +113,28 @@ def test_a_type_can_fill_in_what_its_row_does_not_hold() -> None:
     tag = Tag.from_row(SimpleNamespace(name="urgent"))  # type: ignore[attr-defined]
     assert tag == Tag(title="URGENT", note=None)
     assert declaration(Tag).fields == {"title": Read("name", str.upper)}
+
+
+def test_the_to_one_relations_of_a_requirement_name_the_column_they_join_on() -> None:
+    from resolvers.identity import User
+    from resolvers.products import Product
+    from resolvers.releases import Release
+    from resolvers.requirements import Requirement
+    from resolvers.sprints import Sprint
+
+    build_schema()
+    expected = {
+        "product": ("product_id", Product),
+        "parent": ("parent_id", Requirement),
+        "assignee": ("assignee_id", User),
+        "reporter": ("reporter_id", User),
+        "sprint": ("sprint_id", Sprint),
+        "release": ("release_id", Release),
+    }
+    fields = declaration(Requirement).fields
+    for name, (attribute, target) in expected.items():
+        related = Requirement.related[name]
+        assert related.column == attribute
+        assert node_class(related.target) is target
+        assert fields[attribute].column == attribute, f"{name} joins on a column the type reads"
+        assert related.build(None) is None
