@@ -180,8 +180,12 @@ async def load_connection(
     last: int | None,
     before: str | None,
     build: Callable[[Any], NodeType],
+    columns: Sequence[str] = (),
 ) -> Connection[NodeType]:
-    """Load one page of a list through the request's page loader and wrap it as a connection."""
+    """Load one page of a list through the request's page loader and wrap it as a connection.
+
+    `columns`: the columns `build` reads (a declared type's, see resolvers/declarations.py); all when empty.
+    """
     page_window = window(first, after, last, before)
     for field, cursor in (("after", after), ("before", before)):
         if cursor is None:
@@ -190,7 +194,7 @@ async def load_connection(
             validate_cursor(source, order, cursor)
         except InvalidCursorError as error:
             raise ValidationError(f"`{field}`: {error}", field=field, code=Code.BAD_USER_INPUT) from None
-    key = ListKey(source=source, parent=parent, filter=filter, order=order, window=page_window)
+    key = ListKey(source=source, parent=parent, filter=filter, order=order, window=page_window, columns=tuple(columns))
     page = await info.context.loaders.get(PageLoader).load(key)
     nodes = [build(row) for row in page.rows]
     await prefetch(info, nodes)

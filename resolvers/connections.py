@@ -63,11 +63,14 @@ class _ConnectionSpec:
     arguments: ListArguments[Any, Any] | None
     build: Callable[[Any, type[Any]], Callable[[Any], Any]] | None
     filter: Hashable
-    _node_class: list[type[Any]] = field(default_factory=list)
+    _node_class: list[tuple[type[Any], tuple[str, ...]]] = field(default_factory=list)
 
-    def node_type(self) -> type[Any]:
+    def node_type(self) -> tuple[type[Any], tuple[str, ...]]:
+        """The node class and the columns its declaration reads (all, when it declares none)."""
         if not self._node_class:
-            self._node_class.append(node_class(self.node))
+            found = node_class(self.node)
+            declared = getattr(found, "__declaration__", None)
+            self._node_class.append((found, tuple(c.name for c in declared.columns) if declared else ()))
         return self._node_class[0]
 
     async def resolve(self, root: Any, info: strawberry.Info, kwargs: dict[str, Any]) -> Connection[Any]:
@@ -75,7 +78,7 @@ class _ConnectionSpec:
             list_filter, order = self.filter, self.order
         else:
             list_filter, order = self.arguments.convert(kwargs.get("filter"), kwargs.get("order_by"))
-        node_type = self.node_type()
+        node_type, columns = self.node_type()
         return await load_connection(
             info,
             source=self.source,
@@ -87,6 +90,7 @@ class _ConnectionSpec:
             last=kwargs["last"],
             before=kwargs["before"],
             build=node_type.from_row if self.build is None else self.build(root, node_type),
+            columns=columns,
         )
 
 

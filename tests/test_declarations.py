@@ -138,3 +138,37 @@ def test_the_to_one_relations_of_a_requirement_name_the_column_they_join_on() ->
         assert node_class(related.target) is target
         assert fields[attribute].column == attribute, f"{name} joins on a column the type reads"
         assert related.build(None) is None
+
+
+class _CapturingReader:
+    """A reader that records the statements a loader sends and answers no rows."""
+
+    def __init__(self) -> None:
+        self.statements: list[Any] = []
+
+    async def all(self, statement: Any) -> list[Any]:
+        self.statements.append(statement)
+        return []
+
+
+@pytest.mark.parametrize("parents", [1, 2])
+async def test_a_page_of_a_declared_type_reads_only_the_columns_it_declares(parents: int) -> None:
+    from loaders.pagination import ListKey, Order, PageLoader, Window
+    from loaders.sources import SPRINTS_BY_PRODUCT, StateListFilter
+    from resolvers.sprints import Sprint
+
+    build_schema()
+    declared = tuple(column.name for column in declaration(Sprint).columns)
+    reader = _CapturingReader()
+    loader = PageLoader(reader, uuid4())  # type: ignore[arg-type]
+    keys = [
+        ListKey(SPRINTS_BY_PRODUCT, uuid4(), StateListFilter(states=()), Order("STARTS_ON"), Window(), declared)
+        for _ in range(parents)
+    ]
+    await loader.load_many(keys)
+    (statement,) = reader.statements
+    inner = statement if parents == 1 else statement.get_final_froms()[0].element
+    read = {column.name for column in inner.selected_columns} - {"_sort", "_position"}
+    assert read == set(declared)
+    assert "organization_id" not in read
+    assert set(declared) < {column.name for column in declaration(Sprint).table.c}
