@@ -17,11 +17,11 @@ Relations are declared next to the fields that answer them (`Related`, `connecti
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
 
-__all__ = ["Declaration", "Read", "declaration", "reads"]
+__all__ = ["Declaration", "Read", "RowType", "declaration", "reads"]
 
 TypeT = TypeVar("TypeT", bound=type)
 
@@ -47,6 +47,14 @@ class Declaration:
         """The table's columns the type reads, each once, in declaration order."""
         names = dict.fromkeys(read.column for read in self.fields.values())
         return [self.table.c[name] for name in names]
+
+
+class RowType:
+    """The base of a type built from rows that is not a Node: `from_row` comes from its declaration (`reads`)."""
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        raise NotImplementedError(f"{cls.__name__} declares no table (resolvers.declarations.reads)")
 
 
 def _table(source: Any) -> sa.Table:

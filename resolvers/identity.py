@@ -13,6 +13,8 @@ from loaders.pagination import Order
 from loaders.rows import MembershipsByUserLoader, OrganizationByIdLoader, UserByIdLoader
 from loaders.sources import MEMBERS_BY_ORGANIZATION
 from prism.auth.throttle import ThrottledError
+from prism.db.tables import Organization as OrganizationTable
+from prism.db.tables import User as UserTable
 from prism.errors import Code, ForbiddenError, PrismError
 from prism.services.identity import MfaChallenge
 from prism.services.sessions import SESSIONS_LISTED
@@ -24,6 +26,7 @@ from resolvers.common import (
 )
 from resolvers.connections import connection_field
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.enums import Role
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode
@@ -53,6 +56,7 @@ class Anyone(BasePermission):
         return True
 
 
+@reads(UserTable)
 @strawberry.type(description="A person with an account; only members of your organization are visible.")
 class User(LoadedNode):
     loader = UserByIdLoader
@@ -62,10 +66,6 @@ class User(LoadedNode):
     email: str = strawberry.field(description="Email address, in lower case.")
     created_at: datetime = strawberry.field(description="When the account was created.")
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(id=str(row.id), name=row.name, email=row.email, created_at=row.created_at)
-
 
 def _own_organization(organization: "Organization", info: strawberry.Info) -> UUID:
     if organization.uuid != info.context.member.organization_id:
@@ -73,6 +73,7 @@ def _own_organization(organization: "Organization", info: strawberry.Info) -> UU
     return organization.uuid
 
 
+@reads(OrganizationTable)
 @strawberry.type(description="A tenant: a company or group whose products and members are kept apart from others.")
 class Organization(LoadedNode):
     loader = OrganizationByIdLoader
@@ -81,10 +82,6 @@ class Organization(LoadedNode):
     name: str = strawberry.field(description="Display name.")
     slug: str = strawberry.field(description="Unique, URL-safe identifier.")
     created_at: datetime = strawberry.field(description="When the organization was created.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(id=str(row.id), name=row.name, slug=row.slug, created_at=row.created_at)
 
     members = connection_field(
         Annotated["Member", strawberry.lazy("resolvers.members")],

@@ -1,7 +1,7 @@
 """Members of the organization: the type, the `members` list and the mutations that change roles and remove people."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
@@ -12,6 +12,7 @@ from loaders.pagination import Order
 from loaders.sources import (
     MEMBERS_BY_ORGANIZATION,
 )
+from prism.db.tables import Membership as MembershipTable
 from prism.domain.enums import Role as DomainRole
 from prism.errors import NotFoundError, PrismError
 from resolvers.common import (
@@ -22,6 +23,7 @@ from resolvers.common import (
 )
 from resolvers.connections import connection_field, node_class, payload
 from resolvers.context import Context
+from resolvers.declarations import Read, RowType, reads
 from resolvers.enums import Role
 from resolvers.identity import User
 from resolvers.list_bounds import max_items
@@ -41,15 +43,12 @@ TEAMS_PER_MEMBER_LISTED = 50
 TeamType = Annotated["Team", strawberry.lazy("resolvers.teams")]
 
 
+@reads(MembershipTable, role=Read("role", Role), joined_at="created_at", _user_id="user_id")
 @strawberry.type(description="A person's place in the organization: their role, their teams, since when.")
-class Member:
+class Member(RowType):
     role: Role = strawberry.field(description="Their role in the organization.")
     joined_at: datetime = strawberry.field(description="When they joined the organization.")
     _user_id: strawberry.Private[UUID]
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(role=Role(row.role), joined_at=row.created_at, _user_id=row.user_id)
 
     @strawberry.field(description="The person.")
     async def user(self, info: Info) -> User:

@@ -1,7 +1,7 @@
 """Product-level roles: a member's or a team's role on one product, its list and the mutations that set it."""
 
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -12,6 +12,7 @@ from loaders.sources import (
     PRODUCT_ROLES_BY_PRODUCT,
     NoFilter,
 )
+from prism.db.access_tables import ProductMember as ProductMemberTable
 from prism.domain.enums import Role as DomainRole
 from prism.errors import NotFoundError, PrismError
 from resolvers.common import (
@@ -28,6 +29,7 @@ from resolvers.common import (
 )
 from resolvers.connections import payload
 from resolvers.context import Context
+from resolvers.declarations import Read, RowType, reads
 from resolvers.enums import Role
 from resolvers.identity import User
 from resolvers.node import load_node
@@ -40,27 +42,17 @@ __all__ = ["ProductRole", "ProductRolesMutation", "ProductRolesQuery"]
 Info = strawberry.Info[Context, None]
 
 
+@reads(ProductMemberTable, role=Read("role", Role), _product_id="product_id", _user_id="user_id", _team_id="team_id")
 @strawberry.type(
     description="A role on one product for a member or a team, overriding the organization role for work on it."
 )
-class ProductRole:
+class ProductRole(RowType):
     id: strawberry.ID = strawberry.field(description="Identifies this product role.")
     role: Role = strawberry.field(description="The role on the product (ADMIN, MEMBER or VIEWER).")
     created_at: datetime = strawberry.field(description="When it was given.")
     _product_id: strawberry.Private[UUID]
     _user_id: strawberry.Private[UUID | None]
     _team_id: strawberry.Private[UUID | None]
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            role=Role(row.role),
-            created_at=row.created_at,
-            _product_id=row.product_id,
-            _user_id=row.user_id,
-            _team_id=row.team_id,
-        )
 
     @strawberry.field(description="The product.")
     async def product(self, info: Info) -> Product:

@@ -22,6 +22,7 @@ DECLARED = [
     "DocumentVersion",
     "Invitation",
     "Label",
+    "Organization",
     "Product",
     "Release",
     "Requirement",
@@ -29,12 +30,16 @@ DECLARED = [
     "RoadmapItem",
     "Sprint",
     "Team",
+    "User",
 ]
 
 
 def _declared_types() -> dict[str, type]:
+    from resolvers.members import Member
+    from resolvers.product_roles import ProductRole
+
     build_schema()
-    return {name: NODE_TYPES[name] for name in DECLARED}
+    return {**{name: NODE_TYPES[name] for name in DECLARED}, "Member": Member, "ProductRole": ProductRole}
 
 
 def test_every_declared_column_exists_on_the_declared_table() -> None:
