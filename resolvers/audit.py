@@ -1,7 +1,7 @@
 """Audit: the organization's audit log, readable by owners and admins."""
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -13,10 +13,12 @@ from loaders.audit import AUDIT_LOG_BY_ORGANIZATION, AuditListFilter
 from loaders.pagination import Order
 from loaders.rows import UserByIdLoader
 from prism.auth.rbac import Permission
+from prism.db.access_tables import AuditLog
 from prism.errors import ValidationError
 from resolvers.common import decode_id
 from resolvers.connections import ListArguments, connection_field
 from resolvers.context import Context
+from resolvers.declarations import Read, RowType, reads
 from resolvers.identity import User
 from resolvers.permissions import _RolePermission
 
@@ -32,8 +34,22 @@ class CanReadAuditLog(_RolePermission):
     required = Permission.MANAGE_MEMBERS
 
 
+def _api_key_id(key: UUID | None) -> strawberry.ID | None:
+    return None if key is None else strawberry.ID(str(relay.GlobalID("ApiKey", str(key))))
+
+
+def _details(details: Any) -> JSON:
+    return JSON(details or {})
+
+
+@reads(
+    AuditLog,
+    api_key_id=Read("actor_api_key_id", _api_key_id),
+    details=Read("details", _details),
+    _actor_user_id="actor_user_id",
+)
 @strawberry.type(description="One audited action: who did what to which target, when and from where.")
-class AuditEntry:
+class AuditEntry(RowType):
     id: strawberry.ID = strawberry.field(description="The entry's id.")
     action: str = strawberry.field(
         description="What happened, as a stable dotted name such as `auth.sign_in`, `member.role_changed`, "
@@ -61,22 +77,6 @@ class AuditEntry:
             return None
         row = await info.context.loaders.get(UserByIdLoader).load(self._actor_user_id)
         return None if row is None else User.from_row(row)
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        key = row.actor_api_key_id
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            action=row.action,
-            target_type=row.target_type,
-            target_id=row.target_id,
-            api_key_id=None if key is None else strawberry.ID(str(relay.GlobalID("ApiKey", str(key)))),
-            ip=row.ip,
-            user_agent=row.user_agent,
-            details=JSON(row.details or {}),
-            created_at=row.created_at,
-            _actor_user_id=row.actor_user_id,
-        )
 
 
 @strawberry.input(description="Which audit entries to list; every given field narrows the list.")

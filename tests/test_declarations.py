@@ -35,11 +35,14 @@ DECLARED = [
 
 
 def _declared_types() -> dict[str, type]:
+    from resolvers.api_keys import ApiKey
+    from resolvers.audit import AuditEntry
     from resolvers.members import Member
     from resolvers.product_roles import ProductRole
 
     build_schema()
-    return {**{name: NODE_TYPES[name] for name in DECLARED}, "Member": Member, "ProductRole": ProductRole}
+    others = {"ApiKey": ApiKey, "AuditEntry": AuditEntry, "Member": Member, "ProductRole": ProductRole}
+    return {**{name: NODE_TYPES[name] for name in DECLARED}, **others}
 
 
 def test_every_declared_column_exists_on_the_declared_table() -> None:
@@ -71,6 +74,10 @@ def _sample(column: sa.Column[Any]) -> Any:
         return datetime(2027, 1, 31, tzinfo=UTC)
     if python_type is bool:
         return True
+    if python_type is list:
+        return ["read"]
+    if python_type is dict:
+        return {"from": "a column"}
     return uuid4()
 
 
