@@ -8,7 +8,14 @@ from strawberry import relay
 
 from loaders.rows import CommentByIdLoader
 from prism.db.tables import Comment as CommentTable
-from resolvers.common import UserError, decode_id, user_errors_field
+from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
+    TimeRange,
+    UserError,
+    decode_id,
+    user_errors_field,
+)
 from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.declarations import reads
@@ -18,7 +25,7 @@ from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanWrite
 from resolvers.requirements import Requirement
 
-__all__ = ["Comment", "CommentsMutation", "CommentsQuery"]
+__all__ = ["Comment", "CommentFilter", "CommentsMutation", "CommentsQuery"]
 
 Info = strawberry.Info[Context, None]
 
@@ -48,6 +55,12 @@ class Comment(LoadedNode):
     @strawberry.field(description="The document it is on; null when it is on a requirement.")
     async def document(self, info: Info) -> Document | None:
         return await load_node(info, Document, self.document_id)
+
+
+@strawberry.input(description="Which comments to list; fields combine with AND.")
+class CommentFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
 @strawberry.type

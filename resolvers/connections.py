@@ -20,11 +20,21 @@ from uuid import UUID
 import strawberry
 
 from loaders.pagination import ListSource, Order
-from loaders.sources import NoFilter
+from loaders.sources import NoFilter, TimeFilter
 from prism.errors import PrismError
-from resolvers.common import After, Before, Connection, First, Last, load_connection, node_class, user_errors
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    load_connection,
+    node_class,
+    time_filter,
+    user_errors,
+)
 
-__all__ = ["ListArguments", "connection_field", "node_class", "payload"]
+__all__ = ["ListArguments", "connection_field", "node_class", "payload", "time_ranges"]
 
 FilterT = TypeVar("FilterT")
 OrderT = TypeVar("OrderT")
@@ -44,6 +54,18 @@ class ListArguments(Generic[FilterT, OrderT]):
     """The ordering's input type, when the list can be sorted by the client."""
     filter_description: str = "Which ones."
     order_by_description: str = "Sort order."
+
+
+def time_ranges(filter: Any, order: Order, *, created: str = "created_at", created_name: str = "createdAt") -> Any:
+    """The `filter` argument of a list that filters only by its `createdAt` and `updatedAt` ranges (a filter input
+    with those two fields, or `created` for the first), sorted by `order`."""
+
+    def convert(given: Any, order_by: None) -> tuple[Hashable, Order]:
+        if given is None:
+            return TimeFilter(), order
+        return time_filter(getattr(given, created), given.updated_at, created_name=created_name), order
+
+    return ListArguments(filter=filter, convert=convert)
 
 
 def _root_uuid(root: Any, info: strawberry.Info) -> UUID:

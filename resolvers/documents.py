@@ -18,11 +18,14 @@ from prism.db.tables import DocumentVersion as DocumentVersionTable
 from prism.domain import enums as domain
 from prism.services.documents import DocumentChanges
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
+    TimeRange,
     UserError,
     decode_id,
     user_errors_field,
 )
-from resolvers.connections import connection_field, payload
+from resolvers.connections import connection_field, payload, time_ranges
 from resolvers.context import Context
 from resolvers.declarations import Read, reads
 from resolvers.enums import DocumentKind, DocumentStatus
@@ -32,7 +35,7 @@ from resolvers.permissions import CanRead, CanWrite
 from resolvers.products import Product, load_product
 
 if TYPE_CHECKING:
-    from resolvers.comments import Comment
+    from resolvers.comments import Comment, CommentFilter
 
 __all__ = [
     "Document",
@@ -44,6 +47,7 @@ __all__ = [
 
 Info = strawberry.Info[Context, None]
 CommentType = Annotated["Comment", strawberry.lazy("resolvers.comments")]
+CommentFilterType = Annotated["CommentFilter", strawberry.lazy("resolvers.comments")]
 
 
 @reads(DocumentVersionTable)
@@ -102,7 +106,10 @@ class Document(LoadedNode):
     )
 
     comments = connection_field(
-        CommentType, source=COMMENTS_BY_DOCUMENT, order=Order("CREATED_AT"), description="Comments on it, oldest first."
+        CommentType,
+        source=COMMENTS_BY_DOCUMENT,
+        arguments=time_ranges(CommentFilterType, Order("CREATED_AT")),
+        description="Comments on it, oldest first.",
     )
 
 
@@ -110,6 +117,8 @@ class Document(LoadedNode):
 class DocumentFilter:
     kinds: list[DocumentKind] | None = strawberry.field(default=None, description="Of these kinds.")
     statuses: list[DocumentStatus] | None = strawberry.field(default=None, description="In these statuses.")
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
 @strawberry.type
@@ -148,6 +157,18 @@ class DocumentPayload:
     user_errors: list[UserError] = user_errors_field()
 
 
+@strawberry.input(description="A document to delete, with its versions and comments.")
+class DeleteDocumentInput:
+    id: strawberry.ID = strawberry.field(description="The document to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of deleting a document.")
+class DeleteDocumentPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted document.")
+    user_errors: list[UserError] = user_errors_field()
+
+
 @strawberry.type
 class DocumentsMutation:
     @strawberry.mutation(description="Create a document of a product, with version 1.", permission_classes=[CanWrite])
@@ -180,4 +201,14 @@ class DocumentsMutation:
                 ),
             ),
             document=Document.from_row,
+        )
+
+    @strawberry.mutation(
+        description="Delete a document of a product, with all its versions and comments.", permission_classes=[CanWrite]
+    )
+    async def delete_document(self, info: Info, input: DeleteDocumentInput) -> DeleteDocumentPayload:
+        return await payload(
+            DeleteDocumentPayload,
+            lambda: info.context.services.documents.delete(decode_id(input.id, "Document"), input.version),
+            deleted_id=lambda _: input.id,
         )

@@ -11,17 +11,20 @@ from loaders.sources import LABELS_BY_ORGANIZATION
 from prism.db.tables import Label as LabelTable
 from prism.services.labels import LabelChanges
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
+    TimeRange,
     UserError,
     decode_id,
     user_errors_field,
 )
-from resolvers.connections import connection_field, payload
+from resolvers.connections import connection_field, payload, time_ranges
 from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, CanWrite
 
-__all__ = ["Label", "LabelMutation", "LabelQuery"]
+__all__ = ["Label", "LabelFilter", "LabelMutation", "LabelQuery"]
 
 Info = strawberry.Info[Context, None]
 
@@ -36,6 +39,13 @@ class Label(LoadedNode):
     color: str = strawberry.field(description="Display colour as #rrggbb.")
     description: str = strawberry.field(description="What the label means.")
     created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last renamed, recoloured or redescribed.")
+
+
+@strawberry.input(description="Which labels to list; fields combine with AND.")
+class LabelFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
 @strawberry.type
@@ -44,7 +54,7 @@ class LabelQuery:
         Label,
         source=LABELS_BY_ORGANIZATION,
         of_organization=True,
-        order=Order("NAME"),
+        arguments=time_ranges(LabelFilter, Order("NAME")),
         description="The organization's labels, by name.",
         permission_classes=[CanRead],
     )

@@ -16,12 +16,14 @@ from prism.db.tables import Membership as MembershipTable
 from prism.domain.enums import Role as DomainRole
 from prism.errors import NotFoundError, PrismError
 from resolvers.common import (
+    UPDATED_AT_DESCRIPTION,
+    TimeRange,
     UserError,
     decode_id,
     user_errors,
     user_errors_field,
 )
-from resolvers.connections import connection_field, node_class, payload
+from resolvers.connections import connection_field, node_class, payload, time_ranges
 from resolvers.context import Context
 from resolvers.declarations import Read, RowType, reads
 from resolvers.enums import Role
@@ -33,7 +35,14 @@ from resolvers.permissions import CanManageMembers, CanRead
 if TYPE_CHECKING:
     from resolvers.teams import Team
 
-__all__ = ["MEMBERS_PER_TEAM_LISTED", "TEAMS_PER_MEMBER_LISTED", "Member", "MembersMutation", "MembersQuery"]
+__all__ = [
+    "MEMBERS_PER_TEAM_LISTED",
+    "TEAMS_PER_MEMBER_LISTED",
+    "Member",
+    "MemberFilter",
+    "MembersMutation",
+    "MembersQuery",
+]
 
 Info = strawberry.Info[Context, None]
 MEMBERS_PER_TEAM_LISTED = 200
@@ -48,6 +57,7 @@ TeamType = Annotated["Team", strawberry.lazy("resolvers.teams")]
 class Member(RowType):
     role: Role = strawberry.field(description="Their role in the organization.")
     joined_at: datetime = strawberry.field(description="When they joined the organization.")
+    updated_at: datetime = strawberry.field(description="When their role last changed (or they joined).")
     _user_id: strawberry.Private[UUID]
 
     @strawberry.field(description="The person.")
@@ -64,13 +74,21 @@ class Member(RowType):
         return [build(row) for row in rows]
 
 
+@strawberry.input(description="Which members to list; fields combine with AND.")
+class MemberFilter:
+    joined_at: TimeRange | None = strawberry.field(default=None, description="Joined within this range.")
+    updated_at: TimeRange | None = strawberry.field(
+        default=None, description=f"{UPDATED_AT_DESCRIPTION} A role change counts; leaving is not listed."
+    )
+
+
 @strawberry.type
 class MembersQuery:
     members = connection_field(
         Member,
         source=MEMBERS_BY_ORGANIZATION,
         of_organization=True,
-        order=Order(field="JOINED_AT"),
+        arguments=time_ranges(MemberFilter, Order(field="JOINED_AT"), created="joined_at", created_name="joinedAt"),
         description="The organization's members with their roles and teams, longest-standing first.",
         permission_classes=[CanRead],
     )

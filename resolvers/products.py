@@ -21,13 +21,23 @@ from loaders.sources import (
     DocumentListFilter,
     ProductListFilter,
     StateListFilter,
+    TimeFilter,
 )
 from prism.db.tables import Product as ProductTable
 from prism.errors import NotFoundError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
-from resolvers.common import SortDirection, UserError, decode_id, user_errors_field
-from resolvers.connections import ListArguments, connection_field, payload
+from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
+    SortDirection,
+    TimeRange,
+    UserError,
+    decode_id,
+    time_filter,
+    user_errors_field,
+)
+from resolvers.connections import ListArguments, connection_field, payload, time_ranges
 from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.node import LoadedNode
@@ -38,7 +48,7 @@ if TYPE_CHECKING:
     from resolvers.documents import Document, DocumentFilter
     from resolvers.releases import Release, ReleaseFilter
     from resolvers.requirements import Requirement
-    from resolvers.roadmaps import Roadmap
+    from resolvers.roadmaps import Roadmap, RoadmapFilter
     from resolvers.sprints import Sprint, SprintFilter
 
 __all__ = ["Product", "ProductMutation", "ProductQuery", "load_product"]
@@ -47,15 +57,22 @@ Info = strawberry.Info[Context, None]
 
 
 def _states(filter: Any, order_by: None, field: str) -> tuple[StateListFilter, Order]:
-    states = filter.states if filter is not None else None
-    return StateListFilter(states=tuple(sorted({v.name for v in states})) if states else ()), Order(field)
+    if filter is None:
+        return StateListFilter(), Order(field)
+    states = filter.states
+    return StateListFilter(
+        states=tuple(sorted({v.name for v in states})) if states else (),
+        times=time_filter(filter.created_at, filter.updated_at),
+    ), Order(field)
 
 
 def _documents(filter: Any, order_by: None) -> tuple[DocumentListFilter, Order]:
     kinds = filter.kinds if filter is not None else None
     statuses = filter.statuses if filter is not None else None
     list_filter = DocumentListFilter(
-        kinds=tuple(sorted({k.name for k in kinds or ()})), statuses=tuple(sorted({s.name for s in statuses or ()}))
+        kinds=tuple(sorted({k.name for k in kinds or ()})),
+        statuses=tuple(sorted({s.name for s in statuses or ()})),
+        times=time_filter(filter.created_at, filter.updated_at) if filter is not None else TimeFilter(),
     )
     return list_filter, Order("UPDATED_AT", descending=True)
 
@@ -112,7 +129,7 @@ class Product(LoadedNode):
     roadmaps = connection_field(
         Annotated["Roadmap", strawberry.lazy("resolvers.roadmaps")],
         source=ROADMAPS_BY_PRODUCT,
-        order=Order("CREATED_AT"),
+        arguments=time_ranges(Annotated["RoadmapFilter", strawberry.lazy("resolvers.roadmaps")], Order("CREATED_AT")),
         description="The product's roadmaps, oldest first.",
     )
     documents = connection_field(
@@ -135,6 +152,7 @@ class ProductOrderField(enum.Enum):
     NAME = strawberry.enum_value("NAME", description="Alphabetically by name.")
     KEY = strawberry.enum_value("KEY", description="Alphabetically by key.")
     CREATED_AT = strawberry.enum_value("CREATED_AT", description="By creation time.")
+    UPDATED_AT = strawberry.enum_value("UPDATED_AT", description="By the time of the last change.")
 
 
 @strawberry.input(description="How to sort products.")
@@ -147,6 +165,10 @@ class ProductOrder:
 class ProductFilter:
     include_archived: bool = strawberry.field(default=False, description="Include archived products.")
     search: str | None = strawberry.field(default=None, description="Text in the name or key (max 200 characters).")
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(
+        default=None, description=f"{UPDATED_AT_DESCRIPTION} Archiving and unarchiving count as changes."
+    )
 
 
 def _product_list_args(filter: ProductFilter | None, order_by: ProductOrder | None) -> tuple[ProductListFilter, Order]:
@@ -156,7 +178,8 @@ def _product_list_args(filter: ProductFilter | None, order_by: ProductOrder | No
         field=order_by.field.name if order_by else "NAME",
         descending=bool(order_by and order_by.direction == SortDirection.DESC),
     )
-    return ProductListFilter(include_archived=f.include_archived, search=search or None), order
+    times = time_filter(f.created_at, f.updated_at)
+    return ProductListFilter(include_archived=f.include_archived, search=search or None, times=times), order
 
 
 PRODUCT_LIST: ListArguments[ProductFilter, ProductOrder] = ListArguments(
@@ -220,6 +243,12 @@ class ArchiveProductInput:
     version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
 
 
+@strawberry.input(description="An archived product to bring back.")
+class UnarchiveProductInput:
+    id: strawberry.ID = strawberry.field(description="The product to unarchive.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
 @strawberry.type(description="The result of a product mutation.")
 class ProductPayload:
     product: Product | None = strawberry.field(description="The product after the change; null if it failed.")
@@ -258,5 +287,16 @@ class ProductMutation:
         return await payload(
             ProductPayload,
             lambda: info.context.services.products.archive(decode_id(input.id, "Product"), input.version),
+            product=Product.from_row,
+        )
+
+    @strawberry.mutation(
+        description="Unarchive a product: it is back in default lists and takes new work; the inverse of archive.",
+        permission_classes=[CanManageProducts],
+    )
+    async def unarchive_product(self, info: Info, input: UnarchiveProductInput) -> ProductPayload:
+        return await payload(
+            ProductPayload,
+            lambda: info.context.services.products.unarchive(decode_id(input.id, "Product"), input.version),
             product=Product.from_row,
         )

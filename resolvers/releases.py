@@ -12,7 +12,14 @@ from prism.db.tables import Release as ReleaseTable
 from prism.domain import enums as domain
 from prism.services import releases as release_service
 from prism.services.releases import ReleaseChanges, ReleaseDraft
-from resolvers.common import UserError, decode_id, user_errors_field
+from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
+    TimeRange,
+    UserError,
+    decode_id,
+    user_errors_field,
+)
 from resolvers.connections import connection_field, payload
 from resolvers.context import Context
 from resolvers.declarations import Read, reads
@@ -43,6 +50,7 @@ class Release(LoadedNode):
     state: ReleaseState = strawberry.field(description="Where the release is in its life cycle.")
     released_at: datetime | None = strawberry.field(description="When it shipped.")
     created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last edited or changed state.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
     product_id: strawberry.Private[Any]
 
@@ -63,6 +71,8 @@ class ReleaseFilter:
     states: list[ReleaseState] | None = strawberry.field(
         default=None, description="Only releases in one of these states; all when omitted or empty."
     )
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
 @strawberry.type
@@ -110,6 +120,21 @@ class ReleasePayload:
     user_errors: list[UserError] = user_errors_field()
 
 
+@strawberry.input(description="A release that has not shipped, to delete; its requirements are un-assigned.")
+class DeleteReleaseInput:
+    id: strawberry.ID = strawberry.field(description="The release to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of deleting a release.")
+class DeleteReleasePayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted release.")
+    unassigned_count: int | None = strawberry.field(
+        description="How many requirements no longer ship in a release; null if it failed."
+    )
+    user_errors: list[UserError] = user_errors_field()
+
+
 def _release_unset(value: Any) -> Any:
     return release_service.UNSET if value is strawberry.UNSET else value
 
@@ -142,3 +167,18 @@ class ReleasesMutation:
             return await info.context.services.releases.update(decode_id(input.id, "Release"), input.version, changes)
 
         return await payload(ReleasePayload, update, release=Release.from_row)
+
+    @strawberry.mutation(
+        description=(
+            "Delete a release that is not RELEASED; its requirements no longer ship in any release, each change "
+            "recorded in their history. A RELEASED release is the record of what shipped (INVALID_STATE)."
+        ),
+        permission_classes=[CanWrite],
+    )
+    async def delete_release(self, info: Info, input: DeleteReleaseInput) -> DeleteReleasePayload:
+        return await payload(
+            DeleteReleasePayload,
+            lambda: info.context.services.releases.delete(decode_id(input.id, "Release"), input.version),
+            deleted_id=lambda _: input.id,
+            unassigned_count=lambda count: count,
+        )

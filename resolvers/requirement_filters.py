@@ -5,7 +5,6 @@ with these inputs without importing the type's module.
 """
 
 import enum
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +14,7 @@ from loaders.pagination import Order
 from loaders.sources import RequirementListFilter
 from prism.errors import ValidationError
 from prism.services.validation import clean_text
-from resolvers.common import SortDirection, decode_id
+from resolvers.common import SortDirection, TimeRange, decode_id, time_filter
 from resolvers.connections import ListArguments
 from resolvers.enums import Priority, RequirementKind, RequirementStatus
 
@@ -25,7 +24,6 @@ __all__ = [
     "RequirementFilter",
     "RequirementOrder",
     "RequirementOrderField",
-    "TimeRange",
     "decode_ids",
     "parse_key",
     "requirement_list_args",
@@ -53,26 +51,14 @@ class RequirementFilter:
     search: str | None = strawberry.field(
         default=None, description="Text in the title or description, case-insensitive (max 200 characters)."
     )
-    created_at: "TimeRange | None" = strawberry.field(default=None, description="Created within this range.")
-    updated_at: "TimeRange | None" = strawberry.field(
+    created_at: TimeRange | None = strawberry.field(default=None, description="Created within this range.")
+    updated_at: TimeRange | None = strawberry.field(
         default=None,
         description=(
             "Changed within this range. For incremental sync, pass `{after: <the newest updatedAt you hold>}` and "
             "sort by UPDATED_AT ascending."
         ),
     )
-
-
-@strawberry.input(description="A range of times; both ends are exclusive, either may be omitted.")
-class TimeRange:
-    after: datetime | None = strawberry.field(default=None, description="Strictly after this time (with a zone).")
-    before: datetime | None = strawberry.field(default=None, description="Strictly before this time (with a zone).")
-
-
-def _time(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValidationError(f"{field} needs a time zone, like 2027-01-31T00:00:00Z.", field=field)
-    return value
 
 
 @strawberry.enum(description="Fields requirements can be sorted by.")
@@ -124,10 +110,7 @@ def requirement_list_args(
         parent_ids=decode_ids(f.parent_ids, "Requirement", "parentIds"),
         top_level=f.top_level,
         search=search or None,
-        created_after=_time(f.created_at.after, "createdAt.after") if f.created_at else None,
-        created_before=_time(f.created_at.before, "createdAt.before") if f.created_at else None,
-        updated_after=_time(f.updated_at.after, "updatedAt.after") if f.updated_at else None,
-        updated_before=_time(f.updated_at.before, "updatedAt.before") if f.updated_at else None,
+        times=time_filter(f.created_at, f.updated_at),
     )
     order = Order(
         field=order_by.field.name if order_by else "RANK",

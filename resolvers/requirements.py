@@ -27,7 +27,7 @@ from loaders.sources import (
 from prism.db.tables import Requirement as RequirementTable
 from prism.services.requirements import MAX_LABELS
 from resolvers.common import Related
-from resolvers.connections import connection_field
+from resolvers.connections import connection_field, time_ranges
 from resolvers.context import Context
 from resolvers.declarations import Read, reads
 from resolvers.enums import Priority, RequirementKind, RequirementStatus
@@ -41,7 +41,7 @@ from resolvers.requirement_history import RequirementEvent
 from resolvers.sprints import Sprint
 
 if TYPE_CHECKING:
-    from resolvers.comments import Comment
+    from resolvers.comments import Comment, CommentFilter
 
 __all__ = ["Requirement"]
 
@@ -177,6 +177,6 @@ class Requirement(LoadedNode):
     comments = connection_field(
         CommentType,
         source=COMMENTS_BY_REQUIREMENT,
-        order=Order("CREATED_AT"),
+        arguments=time_ranges(Annotated["CommentFilter", strawberry.lazy("resolvers.comments")], Order("CREATED_AT")),
         description="Comments on it, oldest first.",
     )

@@ -15,11 +15,14 @@ from prism.db.tables import RoadmapItem as RoadmapItemTable
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
+    TimeRange,
     UserError,
     decode_id,
     user_errors_field,
 )
-from resolvers.connections import connection_field, payload
+from resolvers.connections import connection_field, payload, time_ranges
 from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.node import LoadedNode, find_node, load_node
@@ -27,7 +30,7 @@ from resolvers.permissions import CanRead, CanWrite
 from resolvers.products import Product, load_product
 from resolvers.requirements import Requirement
 
-__all__ = ["Roadmap", "RoadmapItem", "RoadmapsMutation", "RoadmapsQuery"]
+__all__ = ["Roadmap", "RoadmapFilter", "RoadmapItem", "RoadmapItemFilter", "RoadmapsMutation", "RoadmapsQuery"]
 
 Info = strawberry.Info[Context, None]
 
@@ -44,6 +47,7 @@ class RoadmapItem(LoadedNode):
     ends_on: date | None = strawberry.field(description="Last day of its time box; never before startsOn.")
     rank: str = strawberry.field(description="Ordering key within the roadmap; items list by it ascending.")
     created_at: datetime = strawberry.field(description="When it was added.")
+    updated_at: datetime = strawberry.field(description="When it was last edited.")
     roadmap_id: strawberry.Private[UUID]
     requirement_id: strawberry.Private[UUID | None]
 
@@ -58,6 +62,18 @@ class RoadmapItem(LoadedNode):
         return Roadmap.from_row(row)
 
 
+@strawberry.input(description="Which roadmap items to list; fields combine with AND.")
+class RoadmapItemFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
+
+
+@strawberry.input(description="Which roadmaps to list; fields combine with AND.")
+class RoadmapFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
+
+
 @reads(RoadmapTable)
 @strawberry.type(description="A plan of a product's epics and features laid out over time in lanes.")
 class Roadmap(LoadedNode):
@@ -67,6 +83,7 @@ class Roadmap(LoadedNode):
     name: str = strawberry.field(description="Display name, 1-120 characters.")
     description: str = strawberry.field(description="What the roadmap is for, in markdown.")
     created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last renamed or redescribed.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update or delete.")
     product_id: strawberry.Private[UUID]
 
@@ -75,7 +92,10 @@ class Roadmap(LoadedNode):
         return await load_product(info, self.product_id)
 
     items = connection_field(
-        RoadmapItem, source=ROADMAP_ITEMS_BY_ROADMAP, order=Order("RANK"), description="Its items, in rank order."
+        RoadmapItem,
+        source=ROADMAP_ITEMS_BY_ROADMAP,
+        arguments=time_ranges(RoadmapItemFilter, Order("RANK")),
+        description="Its items, in rank order.",
     )
 
 

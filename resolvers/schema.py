@@ -18,6 +18,7 @@ from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.context import Context
+from resolvers.deleted_requirements import DeletedRequirementsQuery
 from resolvers.document_caches import BoundedParserCache, BoundedValidationCache
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
@@ -65,6 +66,7 @@ class Query(
     IdentityQuery,
     ProductQuery,
     RequirementQuery,
+    DeletedRequirementsQuery,
     SprintsQuery,
     ReleasesQuery,
     RoadmapsQuery,

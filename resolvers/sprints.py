@@ -16,7 +16,17 @@ from prism.domain import sprint_report as report
 from prism.errors import PrismError
 from prism.services import sprints as sprint_service
 from prism.services.sprints import SprintChanges, SprintDraft
-from resolvers.common import Related, UserError, decode_id, prefetch, user_errors, user_errors_field
+from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
+    Related,
+    TimeRange,
+    UserError,
+    decode_id,
+    prefetch,
+    user_errors,
+    user_errors_field,
+)
 from resolvers.connections import connection_field, node_class, payload
 from resolvers.context import Context
 from resolvers.declarations import Read, reads
@@ -129,6 +139,7 @@ class Sprint(LoadedNode):
     started_at: datetime | None = strawberry.field(description="When it was started.")
     closed_at: datetime | None = strawberry.field(description="When it was closed.")
     created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last edited, started or closed.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
     product_id: strawberry.Private[Any]
     prefetched: strawberry.Private[dict[str, Any] | None] = None
@@ -188,6 +199,8 @@ class SprintFilter:
     states: list[SprintState] | None = strawberry.field(
         default=None, description="Only sprints in one of these states; all when omitted or empty."
     )
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
 @strawberry.type
@@ -254,6 +267,21 @@ class CloseSprintPayload:
     sprint: Sprint | None = strawberry.field(description="The closed sprint; null if it failed.")
     moved_count: int | None = strawberry.field(
         description="How many unfinished requirements left the sprint; null if it failed."
+    )
+    user_errors: list[UserError] = user_errors_field()
+
+
+@strawberry.input(description="A PLANNED sprint to delete; its requirements go back to the backlog.")
+class DeleteSprintInput:
+    id: strawberry.ID = strawberry.field(description="The sprint to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of deleting a sprint.")
+class DeleteSprintPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted sprint.")
+    moved_count: int | None = strawberry.field(
+        description="How many requirements went back to the backlog; null if it failed."
     )
     user_errors: list[UserError] = user_errors_field()
 
@@ -325,4 +353,19 @@ class SprintsMutation:
             return CloseSprintPayload(sprint=None, moved_count=None, user_errors=user_errors(error))
         return CloseSprintPayload(
             sprint=Sprint.from_row(closure.sprint), moved_count=closure.moved_count, user_errors=[]
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Delete a PLANNED sprint; its requirements go back to the backlog, each move recorded in their history. "
+            "An ACTIVE sprint must be closed first and a CLOSED one is kept as history (INVALID_STATE)."
+        ),
+        permission_classes=[CanWrite],
+    )
+    async def delete_sprint(self, info: Info, input: DeleteSprintInput) -> DeleteSprintPayload:
+        return await payload(
+            DeleteSprintPayload,
+            lambda: info.context.services.sprints.delete(decode_id(input.id, "Sprint"), input.version),
+            deleted_id=lambda _: input.id,
+            moved_count=lambda moved: moved,
         )

@@ -16,11 +16,14 @@ from prism.db.tables import Team as TeamTable
 from prism.services.teams import TeamChanges
 from prism.services.validation import UNSET
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
+    TimeRange,
     UserError,
     decode_id,
     user_errors_field,
 )
-from resolvers.connections import connection_field, payload
+from resolvers.connections import connection_field, payload, time_ranges
 from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.list_bounds import max_items
@@ -28,7 +31,7 @@ from resolvers.members import MEMBERS_PER_TEAM_LISTED, Member
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanManageMembers, CanRead
 
-__all__ = ["Team", "TeamsMutation", "TeamsQuery"]
+__all__ = ["Team", "TeamFilter", "TeamsMutation", "TeamsQuery"]
 
 Info = strawberry.Info[Context, None]
 
@@ -42,6 +45,9 @@ class Team(LoadedNode):
     name: str = strawberry.field(description="Name, unique in the organization.")
     description: str = strawberry.field(description="What the team does.")
     created_at: datetime = strawberry.field(description="When the team was created.")
+    updated_at: datetime = strawberry.field(
+        description="When it was last renamed or redescribed, or gained or lost a member."
+    )
 
     @strawberry.field(
         description="The team's members, in the order they joined it.", metadata=max_items(MEMBERS_PER_TEAM_LISTED)
@@ -51,13 +57,19 @@ class Team(LoadedNode):
         return [Member.from_row(row) for row in rows]
 
 
+@strawberry.input(description="Which teams to list; fields combine with AND.")
+class TeamFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
+
+
 @strawberry.type
 class TeamsQuery:
     teams = connection_field(
         Team,
         source=TEAMS_BY_ORGANIZATION,
         of_organization=True,
-        order=Order(field="NAME"),
+        arguments=time_ranges(TeamFilter, Order(field="NAME")),
         description="The organization's teams, by name.",
         permission_classes=[CanRead],
     )

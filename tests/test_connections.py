@@ -74,7 +74,7 @@ def test_factory_built_lists_answer_with_their_node_type_and_filter_input() -> N
         "requirements": ("RequirementConnection", ["filter", "orderBy", *RELAY_ARGUMENTS]),
         "sprints": ("SprintConnection", ["filter", *RELAY_ARGUMENTS]),
         "releases": ("ReleaseConnection", ["filter", *RELAY_ARGUMENTS]),
-        "roadmaps": ("RoadmapConnection", RELAY_ARGUMENTS),
+        "roadmaps": ("RoadmapConnection", ["filter", *RELAY_ARGUMENTS]),
         "documents": ("DocumentConnection", ["filter", *RELAY_ARGUMENTS]),
     }
     for name, (connection, arguments) in expected.items():

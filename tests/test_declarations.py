@@ -37,11 +37,18 @@ DECLARED = [
 def _declared_types() -> dict[str, type]:
     from resolvers.api_keys import ApiKey
     from resolvers.audit import AuditEntry
+    from resolvers.deleted_requirements import DeletedRequirement
     from resolvers.members import Member
     from resolvers.product_roles import ProductRole
 
     build_schema()
-    others = {"ApiKey": ApiKey, "AuditEntry": AuditEntry, "Member": Member, "ProductRole": ProductRole}
+    others = {
+        "ApiKey": ApiKey,
+        "AuditEntry": AuditEntry,
+        "DeletedRequirement": DeletedRequirement,
+        "Member": Member,
+        "ProductRole": ProductRole,
+    }
     return {**{name: NODE_TYPES[name] for name in DECLARED}, **others}
 
 
