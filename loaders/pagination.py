@@ -114,7 +114,7 @@ class ListKey:
 class PageOfRows:
     """The rows of one page, their cursors, and whether more lie beyond either end."""
 
-    rows: Sequence[Any]
+    rows: Sequence[sa.Row[Any]]
     cursors: Sequence[str]
     has_next_page: bool
     has_previous_page: bool

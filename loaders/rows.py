@@ -54,7 +54,8 @@ __all__ = [
     "UserByIdLoader",
 ]
 
-Row = Any
+Row = sa.Row[Any]
+"""A row of a Core select: columns by attribute, as SQLAlchemy returns them."""
 
 
 class RowByIdLoader(DataLoader[UUID, Row | None]):
