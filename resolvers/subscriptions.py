@@ -22,12 +22,15 @@ from prism.domain.events import Action, DomainEvent
 from prism.errors import Code, PrismError, ValidationError
 from prism.events.hub import CursorExpiredError, SubscriptionClosedError
 from prism.services.authentication import authenticate
+from resolvers.comments import Comment
 from resolvers.context import Context
+from resolvers.documents import Document
 from resolvers.identity import User
-from resolvers.node import NODE_TYPES, find_node, load_node
+from resolvers.node import NODE_TYPES, LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead
 from resolvers.products import Product
 from resolvers.requirements import Requirement
+from resolvers.sprints import Sprint
 
 __all__ = ["Subscription"]
 
@@ -123,6 +126,70 @@ class RequirementChange:
         )
 
 
+@strawberry.type(description="One committed change to a sprint.")
+class SprintChange:
+    cursor: str = strawberry.field(description="Pass as `since` to resume after this change.")
+    action: ChangeAction = strawberry.field(description="Created, updated or removed.")
+    sprint_id: relay.GlobalID = strawberry.field(description="The sprint's global id (also once removed).")
+    changed_fields: list[str] = strawberry.field(description="For an update, the fields that changed (`state`, ...).")
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    event: strawberry.Private[DomainEvent]
+
+    @strawberry.field(description="The sprint as it is now; null once removed.")
+    async def sprint(self, info: Info) -> Sprint | None:
+        if self.event.action is Action.REMOVE:
+            return None
+        return await load_node(info, Sprint, self.event.entity_id)
+
+    @strawberry.field(description="Who made the change; null for the system or a departed member.")
+    async def actor(self, info: Info) -> User | None:
+        return await load_node(info, User, self.event.actor_user_id)
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> "SprintChange":
+        return cls(
+            cursor=str(event.sequence),
+            action=_action(event),
+            sprint_id=relay.GlobalID("Sprint", str(event.entity_id)),
+            changed_fields=_changed(event),
+            occurred_at=event.occurred_at,
+            event=event,
+        )
+
+
+@strawberry.type(description="One committed change to a document: a new version, a new status, or its deletion.")
+class DocumentChange:
+    cursor: str = strawberry.field(description="Pass as `since` to resume after this change.")
+    action: ChangeAction = strawberry.field(description="Created, updated or removed.")
+    document_id: relay.GlobalID = strawberry.field(description="The document's global id (also once removed).")
+    changed_fields: list[str] = strawberry.field(
+        description="For an update, the fields that changed (`title`, `body`, `status`)."
+    )
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    event: strawberry.Private[DomainEvent]
+
+    @strawberry.field(description="The document as it is now; null once removed.")
+    async def document(self, info: Info) -> Document | None:
+        if self.event.action is Action.REMOVE:
+            return None
+        return await load_node(info, Document, self.event.entity_id)
+
+    @strawberry.field(description="Who made the change; null for the system or a departed member.")
+    async def actor(self, info: Info) -> User | None:
+        return await load_node(info, User, self.event.actor_user_id)
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> "DocumentChange":
+        return cls(
+            cursor=str(event.sequence),
+            action=_action(event),
+            document_id=relay.GlobalID("Document", str(event.entity_id)),
+            changed_fields=_changed(event),
+            occurred_at=event.occurred_at,
+            event=event,
+        )
+
+
 def _cursor(since: str | None) -> int | None:
     if since is None:
         return None
@@ -153,19 +220,24 @@ async def _still_allowed(info: Info) -> bool:
     return True
 
 
-async def _product_events(
-    info: Info, product_id: relay.GlobalID, since: str | None, keep: Callable[[DomainEvent], bool]
+async def _product_of(info: Info, node_type: type[LoadedNode], global_id: relay.GlobalID) -> tuple[UUID, UUID]:
+    """The (id, product id) of the object a subscription follows; NOT_FOUND as for a query."""
+    async with info.context.event_scope():
+        node = await find_node(info, node_type, str(global_id))
+    product_id = node.uuid if isinstance(node, Product) else node.product_id  # type: ignore[attr-defined]
+    return node.uuid, product_id
+
+
+async def _events(
+    info: Info, product_id: UUID, since: str | None, keep: Callable[[DomainEvent], bool]
 ) -> AsyncGenerator[DomainEvent, None]:
     """The product's events that `keep` accepts, each yielded inside a fresh event scope, after an access check."""
     context = info.context
     viewer = context.member
     cursor = _cursor(since)
-    async with context.event_scope():
-        product = await find_node(info, Product, str(product_id))
-    wanted: UUID = product.uuid
     try:
         async with context.runtime.hub.subscribe(
-            viewer.organization_id, since=cursor, predicate=lambda e: e.product_id == wanted and keep(e)
+            viewer.organization_id, since=cursor, predicate=lambda e: e.product_id == product_id and keep(e)
         ) as subscription:
             async for event in subscription:
                 if not await _still_allowed(info):
@@ -195,7 +267,8 @@ class Subscription:
     async def product_activity(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[ActivityEvent, None]:
-        async for event in _product_events(info, product_id, since, lambda e: True):
+        _, product = await _product_of(info, Product, product_id)
+        async for event in _events(info, product, since, lambda e: True):
             yield ActivityEvent.of(event)
 
     @strawberry.subscription(
@@ -205,5 +278,69 @@ class Subscription:
     async def requirement_changed(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[RequirementChange, None]:
-        async for event in _product_events(info, product_id, since, lambda e: e.type == "Requirement"):
+        _, product = await _product_of(info, Product, product_id)
+        async for event in _events(info, product, since, lambda e: e.type == "Requirement"):
             yield RequirementChange.of(event)
+
+    @strawberry.subscription(
+        description="Sprints of a product created, changed (started, closed, renamed, ...) or deleted.",
+        permission_classes=[CanRead],
+    )
+    async def sprint_changed(
+        self, info: Info, product_id: ProductId, since: Since = None
+    ) -> AsyncGenerator[SprintChange, None]:
+        _, product = await _product_of(info, Product, product_id)
+        async for event in _events(info, product, since, lambda e: e.type == "Sprint"):
+            yield SprintChange.of(event)
+
+    @strawberry.subscription(
+        description="Comments added to one requirement or one document (pass exactly one of the two ids).",
+        permission_classes=[CanRead],
+    )
+    async def comment_added(
+        self,
+        info: Info,
+        requirement_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="Follow this requirement's comments.")
+        ] = None,
+        document_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="Follow this document's comments.")
+        ] = None,
+        since: Since = None,
+    ) -> AsyncGenerator[Comment, None]:
+        if (requirement_id is None) == (document_id is None):
+            raise ValidationError("Pass exactly one of requirementId and documentId.", field="requirementId")
+        if requirement_id is not None:
+            subject, product = await _product_of(info, Requirement, requirement_id)
+            key = "requirementId"
+        else:
+            assert document_id is not None
+            subject, product = await _product_of(info, Document, document_id)
+            key = "documentId"
+        wanted = str(subject)
+
+        def added_here(event: DomainEvent) -> bool:
+            return (
+                event.type == "Comment"
+                and event.action is Action.CREATE
+                and event.payload.get("data", {}).get(key) == wanted
+            )
+
+        async for event in _events(info, product, since, added_here):
+            comment = await load_node(info, Comment, event.entity_id)
+            if comment is not None:  # deleted again before this event was read
+                yield comment
+
+    @strawberry.subscription(
+        description="One document changed (title, body, status: a new version) or deleted.",
+        permission_classes=[CanRead],
+    )
+    async def document_changed(
+        self,
+        info: Info,
+        document_id: Annotated[relay.GlobalID, strawberry.argument(description="The document to follow.")],
+        since: Since = None,
+    ) -> AsyncGenerator[DocumentChange, None]:
+        document, product = await _product_of(info, Document, document_id)
+        async for event in _events(info, product, since, lambda e: e.type == "Document" and e.entity_id == document):
+            yield DocumentChange.of(event)

@@ -28,6 +28,7 @@ from tests.helpers import (
     GraphQLClient,
     add_comment,
     create_api_key,
+    create_document,
     create_product,
     create_requirement,
     create_sprint,
@@ -176,6 +177,55 @@ async def test_product_activity_follows_one_product_and_nothing_else(account: Ac
         ("Comment", "CREATED", comment["id"]),
     ]
     assert [e["node"]["id"] for e in got] == [sprint["id"], requirement["id"], comment["id"]]
+
+
+async def test_sprints_comments_and_documents_each_have_their_subscription(account: Account, ws_url: str) -> None:
+    product = await create_product(account)
+    story, other = await create_requirement(account, product["id"]), await create_requirement(account, product["id"])
+    document = await create_document(account, product["id"], title="PRD v1")
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(
+            "subscription($p: ID!) { sprintChanged(productId: $p) { action sprintId sprint { name state } } }",
+            {"p": product["id"]},
+            id="sprints",
+        )
+        await subscriber.subscribe(
+            "subscription($r: ID!) { commentAdded(requirementId: $r) { id body author { name } } }",
+            {"r": story["id"]},
+            id="comments",
+        )
+        await subscriber.subscribe(
+            "subscription($d: ID!) { documentChanged(documentId: $d) { action changedFields document { title } } }",
+            {"d": document["id"]},
+            id="document",
+        )
+        await asyncio.sleep(0.3)
+        sprint = await create_sprint(account, product["id"], name="Sprint 9")
+        await add_comment(account, body="Not this one", requirementId=other["id"])
+        comment = await add_comment(account, body="On the story", requirementId=story["id"])
+        edited = await account(
+            """mutation($i: UpdateDocumentInput!) { updateDocument(input: $i) { userErrors { code } } }""",
+            {"i": {"id": document["id"], "version": document["version"], "title": "PRD v2"}},
+        )
+        assert edited["updateDocument"]["userErrors"] == []
+        received: dict[str, Any] = {}
+        for _ in range(3):
+            message = await subscriber.receive()
+            assert message["type"] == "next", message
+            received[message["id"]] = message["payload"]["data"]
+    assert received["sprints"]["sprintChanged"] == {
+        "action": "CREATED",
+        "sprintId": sprint["id"],
+        "sprint": {"name": "Sprint 9", "state": "PLANNED"},
+    }
+    assert received["comments"]["commentAdded"] == {
+        "id": comment["id"],
+        "body": "On the story",
+        "author": {"name": "Test User"},
+    }
+    assert received["document"]["documentChanged"]["changedFields"] == ["title"]
+    assert received["document"]["documentChanged"]["document"] == {"title": "PRD v2"}
 
 
 async def test_resuming_since_a_cursor_delivers_what_was_missed_first(account: Account, ws_url: str) -> None:
