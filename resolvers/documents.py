@@ -1,14 +1,15 @@
 """Documents (PRDs, specs, notes) and their versions: types, queries and mutations."""
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.rows import DocumentByIdLoader, DocumentVersionByIdLoader
+from loaders.rows import DocumentByIdLoader, DocumentVersionByIdLoader, ProductByIdLoader
 from loaders.sources import (
     COMMENTS_BY_DOCUMENT,
     DOCUMENT_VERSIONS_BY_DOCUMENT,
@@ -20,6 +21,7 @@ from prism.services.documents import DocumentChanges
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
+    Related,
     TimeRange,
     UserError,
     decode_id,
@@ -32,7 +34,7 @@ from resolvers.enums import DocumentKind, DocumentStatus
 from resolvers.identity import User
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
-from resolvers.products import Product, load_product
+from resolvers.products import Product
 
 if TYPE_CHECKING:
     from resolvers.comments import Comment, CommentFilter
@@ -88,15 +90,20 @@ class Document(LoadedNode):
     updated_at: datetime = strawberry.field(description="When it last changed.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
     product_id: strawberry.Private[UUID]
+    prefetched: strawberry.Private[dict[str, Any] | None] = None
+
+    related: ClassVar[Mapping[str, Related]] = {
+        "product": Related.joins(ProductByIdLoader, "product_id", Product),
+    }
     author_id: strawberry.Private[UUID | None]
 
     @strawberry.field(description="Who created it; null once they left the organization.")
     async def author(self, info: Info) -> User | None:
         return await load_node(info, User, self.author_id)
 
-    @strawberry.field(description="The product it belongs to.")
-    async def product(self, info: Info) -> Product:
-        return await load_product(info, self.product_id)
+    @strawberry.field(description="The product it belongs to.", graphql_type=Product)
+    def product(self, info: Info) -> Any:
+        return self.related_value("product", info)
 
     versions = connection_field(
         DocumentVersion,

@@ -1,12 +1,13 @@
 """Releases: the type, the release query and the mutations that plan and move releases."""
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import strawberry
 from strawberry import relay
 
-from loaders.rows import ReleaseByIdLoader
+from loaders.rows import ProductByIdLoader, ReleaseByIdLoader
 from loaders.sources import REQUIREMENTS_BY_RELEASE
 from prism.db.tables import Release as ReleaseTable
 from prism.domain import enums as domain
@@ -15,6 +16,7 @@ from prism.services.releases import ReleaseChanges, ReleaseDraft
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
+    Related,
     TimeRange,
     UserError,
     decode_id,
@@ -26,7 +28,7 @@ from resolvers.declarations import Read, reads
 from resolvers.enums import ReleaseState
 from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite
-from resolvers.products import Product, load_product
+from resolvers.products import Product
 from resolvers.requirement_filters import REQUIREMENT_LIST
 
 if TYPE_CHECKING:
@@ -53,10 +55,15 @@ class Release(LoadedNode):
     updated_at: datetime = strawberry.field(description="When it was last edited or changed state.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
     product_id: strawberry.Private[Any]
+    prefetched: strawberry.Private[dict[str, Any] | None] = None
 
-    @strawberry.field(description="The product the release belongs to.")
-    async def product(self, info: Info) -> Product:
-        return await load_product(info, self.product_id)
+    related: ClassVar[Mapping[str, Related]] = {
+        "product": Related.joins(ProductByIdLoader, "product_id", Product),
+    }
+
+    @strawberry.field(description="The product the release belongs to.", graphql_type=Product)
+    def product(self, info: Info) -> Any:
+        return self.related_value("product", info)
 
     requirements = connection_field(
         RequirementType,

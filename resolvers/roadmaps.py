@@ -1,14 +1,15 @@
 """Roadmaps and their items: types, queries and mutations."""
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.rows import RoadmapByIdLoader, RoadmapItemByIdLoader
+from loaders.rows import ProductByIdLoader, RoadmapByIdLoader, RoadmapItemByIdLoader
 from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP
 from prism.db.tables import Roadmap as RoadmapTable
 from prism.db.tables import RoadmapItem as RoadmapItemTable
@@ -17,6 +18,7 @@ from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
+    Related,
     TimeRange,
     UserError,
     decode_id,
@@ -27,7 +29,7 @@ from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
-from resolvers.products import Product, load_product
+from resolvers.products import Product
 from resolvers.requirements import Requirement
 
 __all__ = ["Roadmap", "RoadmapFilter", "RoadmapItem", "RoadmapItemFilter", "RoadmapsMutation", "RoadmapsQuery"]
@@ -86,10 +88,15 @@ class Roadmap(LoadedNode):
     updated_at: datetime = strawberry.field(description="When it was last renamed or redescribed.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update or delete.")
     product_id: strawberry.Private[UUID]
+    prefetched: strawberry.Private[dict[str, Any] | None] = None
 
-    @strawberry.field(description="The product it plans.")
-    async def product(self, info: Info) -> Product:
-        return await load_product(info, self.product_id)
+    related: ClassVar[Mapping[str, Related]] = {
+        "product": Related.joins(ProductByIdLoader, "product_id", Product),
+    }
+
+    @strawberry.field(description="The product it plans.", graphql_type=Product)
+    def product(self, info: Info) -> Any:
+        return self.related_value("product", info)
 
     items = connection_field(
         RoadmapItem,

@@ -9,7 +9,7 @@ import strawberry
 from strawberry import relay
 
 from loaders.planning import SprintPeriod, SprintPointsBySprintLoader, SprintReportBySprintLoader
-from loaders.rows import RequirementByIdLoader, SprintByIdLoader
+from loaders.rows import ProductByIdLoader, RequirementByIdLoader, SprintByIdLoader
 from loaders.sources import REQUIREMENTS_BY_SPRINT
 from prism.db.tables import Sprint as SprintTable
 from prism.domain import sprint_report as report
@@ -34,7 +34,7 @@ from resolvers.enums import SprintState
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite
-from resolvers.products import Product, load_product
+from resolvers.products import Product
 from resolvers.requirement_filters import REQUIREMENT_LIST
 
 if TYPE_CHECKING:
@@ -145,12 +145,13 @@ class Sprint(LoadedNode):
     prefetched: strawberry.Private[dict[str, Any] | None] = None
 
     related: ClassVar[Mapping[str, Related]] = {
+        "product": Related.joins(ProductByIdLoader, "product_id", Product),
         "report": Related(SprintReportBySprintLoader, _period, SprintReport.from_domain),
     }
 
-    @strawberry.field(description="The product the sprint belongs to.")
-    async def product(self, info: Info) -> Product:
-        return await load_product(info, self.product_id)
+    @strawberry.field(description="The product the sprint belongs to.", graphql_type=Product)
+    def product(self, info: Info) -> Any:
+        return self.related_value("product", info)
 
     requirements = connection_field(
         RequirementType,

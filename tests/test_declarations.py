@@ -191,3 +191,18 @@ async def test_a_page_of_a_declared_type_reads_only_the_columns_it_declares(pare
     assert read == set(declared)
     assert "organization_id" not in read
     assert set(declared) < {column.name for column in declaration(Sprint).table.c}
+
+
+def test_sprints_releases_documents_and_roadmaps_join_their_product_on_product_id() -> None:
+    from resolvers.documents import Document
+    from resolvers.products import Product
+    from resolvers.releases import Release
+    from resolvers.roadmaps import Roadmap
+    from resolvers.sprints import Sprint
+
+    build_schema()
+    for node_type in (Sprint, Release, Document, Roadmap):
+        related = node_type.related["product"]
+        assert related.column == "product_id", node_type.__name__
+        assert node_class(related.target) is Product
+        assert declaration(node_type).fields["product_id"].column == "product_id"
