@@ -425,3 +425,22 @@ async def test_no_pooled_connection_waits_while_an_event_is_sent_to_a_stalled_cl
         gate.set()
         assert (await subscriber.next())["data"]["requirementChanged"]["requirement"]["title"] == "One"
     assert held == 0, f"{held} pooled connection(s) held while the event waits for the client"
+
+
+async def test_the_python_gql_client_subscribes_unmodified(account: Account, ws_url: str) -> None:
+    from gql import Client, GraphQLRequest
+    from gql.transport.websockets import WebsocketsTransport
+
+    product = await create_product(account)
+    for subprotocol in ("graphql-transport-ws", "graphql-ws"):
+        transport = WebsocketsTransport(
+            url=ws_url, init_payload={"Authorization": f"Bearer {account.token}"}, subprotocols=[subprotocol]
+        )
+        async with Client(transport=transport) as session:
+            stream = session.subscribe(GraphQLRequest(REQUIREMENTS, variable_values={"product": product["id"]}))
+            first = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.3)
+            requirement = await create_requirement(account, product["id"], title=f"Via gql {subprotocol}")
+            result = await asyncio.wait_for(first, timeout=10)
+            await stream.aclose()
+        assert result["requirementChanged"]["requirementId"] == requirement["id"], subprotocol
