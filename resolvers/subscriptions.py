@@ -27,9 +27,9 @@ from resolvers.documents import Document
 from resolvers.identity import User
 from resolvers.node import NODE_TYPES, LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead
-from resolvers.planning import Sprint
 from resolvers.products import Product
 from resolvers.requirements import Requirement
+from resolvers.sprints import Sprint
 
 __all__ = ["Subscription"]
 
