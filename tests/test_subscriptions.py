@@ -425,3 +425,84 @@ async def test_no_pooled_connection_waits_while_an_event_is_sent_to_a_stalled_cl
         gate.set()
         assert (await subscriber.next())["data"]["requirementChanged"]["requirement"]["title"] == "One"
     assert held == 0, f"{held} pooled connection(s) held while the event waits for the client"
+
+
+async def test_the_python_gql_client_subscribes_unmodified(account: Account, ws_url: str) -> None:
+    from gql import Client, GraphQLRequest
+    from gql.transport.websockets import WebsocketsTransport
+
+    product = await create_product(account)
+    for subprotocol in ("graphql-transport-ws", "graphql-ws"):
+        transport = WebsocketsTransport(
+            url=ws_url, init_payload={"Authorization": f"Bearer {account.token}"}, subprotocols=[subprotocol]
+        )
+        async with Client(transport=transport) as session:
+            stream = session.subscribe(GraphQLRequest(REQUIREMENTS, variable_values={"product": product["id"]}))
+            first = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.3)
+            requirement = await create_requirement(account, product["id"], title=f"Via gql {subprotocol}")
+            result = await asyncio.wait_for(first, timeout=10)
+            await stream.aclose()
+        assert result["requirementChanged"]["requirementId"] == requirement["id"], subprotocol
+
+
+async def test_events_cost_no_full_authentication_until_an_event_concerns_the_access(
+    account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prism.services import authentication
+
+    calls: list[str | None] = []
+    original = authentication.authenticate
+
+    async def counted(runtime: Any, credential: str | None) -> Any:
+        calls.append(credential)
+        return await original(runtime, credential)
+
+    monkeypatch.setattr(authentication, "authenticate", counted)
+    product = await create_product(account)
+    key = await create_api_key(account, scopes=("READ",))
+    async with connect(ws_url, key["secret"]) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await asyncio.sleep(0.2)
+        for i in range(5):
+            await create_requirement(account, product["id"], title=f"Cheap {i}")
+        for _ in range(5):
+            await subscriber.next()
+        assert calls == []  # expiry and session checks only: no database read per event
+        # Revoking the key is an event of the organization: the socket closes at once, no product change needed.
+        await account(
+            "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { userErrors { code } } }",
+            {"i": {"id": key["id"]}},
+        )
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await subscriber.receive()
+    assert calls == [key["secret"]]
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+
+
+async def test_an_access_token_that_expires_mid_stream_ends_the_stream(settings: Settings) -> None:
+    from prism.auth.mailer import RecordingMailer
+    from tests.helpers import app_with
+
+    async with app_with(settings, access_token_ttl_seconds=1) as http:
+        app = http._transport.app  # type: ignore[attr-defined]
+        app.state.runtime().mailer = RecordingMailer()
+        owner = await sign_up(GraphQLClient(http))
+        product = await create_product(owner)
+        key = await create_api_key(owner, scopes=("READ", "WRITE"))  # makes the change after the token expired
+        async with serve(app) as url, connect(url, owner.token) as raw:
+            subscriber = await acked(raw)
+            await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+            await asyncio.sleep(2)  # past the token's 1 s lifetime
+            created = await owner.gql(
+                "mutation($i: CreateRequirementInput!) { createRequirement(input: $i) { userErrors { code } } }",
+                {"i": {"productId": product["id"], "title": "After expiry", "kind": "STORY"}},
+                token=key["secret"],
+            )
+            assert created["createRequirement"]["userErrors"] == []
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await subscriber.receive()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, "expired" in closed.value.rcvd.reason) == (4403, True)
