@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     ws_max_subscriptions_per_connection: int = Field(
         default=20, ge=1, le=1000, description="Subscriptions (operations) one WebSocket connection may run at once."
     )
+    ws_max_subscriptions_per_identity: int = Field(
+        default=100,
+        ge=1,
+        description="Subscriptions one user or API key may hold at once on one server process, over all connections.",
+    )
     ws_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,
