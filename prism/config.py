@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the relay looks for committed events the broker did not get (a crash, Redis down).",
     )
+    event_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="How long the event log keeps published events (the window `since` can resume from).",
+    )
     event_relay_grace_seconds: float = Field(
         default=5.0,
         ge=0,
