@@ -167,6 +167,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             state.runtime.publisher,
             grace=timedelta(seconds=settings.event_relay_grace_seconds),
             interval_seconds=settings.event_relay_interval_seconds,
+            retention=timedelta(days=settings.event_retention_days),
         )
         relay.start()
         await state.runtime.hub.start()

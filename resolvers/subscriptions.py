@@ -20,7 +20,7 @@ from strawberry import relay
 from prism.auth.rbac import Permission
 from prism.domain.events import Action, DomainEvent
 from prism.errors import Code, PrismError, ValidationError
-from prism.events.hub import CursorExpiredError, SubscriptionClosedError
+from prism.events.hub import CursorExpiredError, SubscriptionClosedError, TooManySubscriptionsError
 from resolvers.comments import Comment
 from resolvers.context import Context
 from resolvers.documents import Document
@@ -241,7 +241,12 @@ async def _events(
 
     try:
         async with context.runtime.hub.subscribe(
-            viewer.organization_id, since=cursor, predicate=relevant, product_id=product_id
+            viewer.organization_id,
+            since=cursor,
+            predicate=relevant,
+            product_id=product_id,
+            owner=viewer.api_key_id or viewer.user_id,
+            limit_per_owner=context.runtime.settings.ws_max_subscriptions_per_identity,
         ) as subscription:
             async for event in subscription:
                 if access is not None and access.concerns(event):
@@ -255,6 +260,8 @@ async def _events(
                     yield event
     except CursorExpiredError as error:
         raise ValidationError(str(error), field="since", code=Code.OUT_OF_RANGE) from None
+    except TooManySubscriptionsError as error:
+        raise PrismError(str(error), code=Code.RATE_LIMITED) from None
     except SubscriptionClosedError as error:
         raise PrismError(error.reason, code=Code.SUBSCRIPTION_CLOSED) from None
 

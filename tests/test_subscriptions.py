@@ -506,3 +506,36 @@ async def test_an_access_token_that_expires_mid_stream_ends_the_stream(settings:
                 await subscriber.receive()
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, "expired" in closed.value.rcvd.reason) == (4403, True)
+
+
+async def test_one_identity_holds_a_bounded_number_of_subscriptions_across_its_connections(
+    settings: Settings,
+) -> None:
+    from prism.auth.mailer import RecordingMailer
+    from tests.helpers import app_with
+
+    async with app_with(settings, ws_max_subscriptions_per_identity=2) as http:
+        app = http._transport.app  # type: ignore[attr-defined]
+        app.state.runtime().mailer = RecordingMailer()
+        owner = await sign_up(GraphQLClient(http))
+        product = await create_product(owner)
+        async with serve(app) as url, connect(url, owner.token) as first, connect(url, owner.token) as second:
+            one, two = await acked(first), await acked(second)
+            await one.subscribe(REQUIREMENTS, {"product": product["id"]}, id="a")
+            await two.subscribe(REQUIREMENTS, {"product": product["id"]}, id="b")
+            await asyncio.sleep(0.3)
+            await two.subscribe(REQUIREMENTS, {"product": product["id"]}, id="c")
+            refused = await two.receive()
+            assert refused["id"] == "c"
+            assert [e["extensions"]["code"] for e in refused["payload"]["errors"]] == ["RATE_LIMITED"]
+            await one.socket.send(json.dumps({"id": "a", "type": "complete"}))  # ending one frees a place
+            await asyncio.sleep(0.3)
+            await two.subscribe(REQUIREMENTS, {"product": product["id"]}, id="d")
+            await asyncio.sleep(0.3)
+            await create_requirement(owner, product["id"], title="Counted")
+            delivered = set()
+            while len(delivered) < 2:
+                message = await two.receive()
+                if message["type"] == "next":  # (the refused one's "complete" may come first)
+                    delivered.add(message["id"])
+    assert delivered == {"b", "d"}
