@@ -9,9 +9,9 @@ fields someone remembered to declare.
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import pytest
 from graphql import (
     GraphQLEnumType,
@@ -32,6 +32,9 @@ from graphql import (
 )
 from starlette.applications import Starlette
 
+from prism.db.engine import build_engine
+from prism.domain.enums import Role
+from prism.seed import DataBuilder, write_rows
 from resolvers.cost import operation_cost
 from resolvers.list_bounds import is_list, list_maximum
 from resolvers.members import MEMBERS_PER_TEAM_LISTED, TEAMS_PER_MEMBER_LISTED
@@ -372,24 +375,17 @@ async def test_a_list_longer_than_its_maximum_is_cut_to_it_and_the_cut_is_report
 ) -> None:
     team = (await account('mutation { createTeam(input: {name: "Crowd"}) { team { id } } }'))["createTeam"]["team"]
     organization, team_id = uuid_of(account.organization_id), uuid_of(team["id"])
-    users = [uuid.uuid4() for _ in range(MEMBERS_PER_TEAM_LISTED + 1)]
-    conn = await asyncpg.connect(database_url)
+    now = datetime.now(UTC)
+    crowd = DataBuilder(organization_id=organization)
+    for _ in range(MEMBERS_PER_TEAM_LISTED + 1):
+        user = crowd.user("Crowd", f"crowd-{uuid.uuid4().hex}@example.com", None, now)
+        crowd.member(user.id, Role.VIEWER, now)
+        crowd.team_member(team_id, user.id, now)
+    engine = build_engine(database_url, pool_size=1, max_overflow=0)
     try:
-        await conn.executemany(
-            "INSERT INTO app_user (id, email, name, created_at) VALUES ($1, $2, 'Crowd', now())",
-            [(u, f"crowd-{u.hex}@example.com") for u in users],
-        )
-        await conn.executemany(
-            "INSERT INTO membership (id, organization_id, user_id, role, created_at, updated_at)"
-            " VALUES ($1, $2, $3, 'VIEWER', now(), now())",
-            [(uuid.uuid4(), organization, u) for u in users],
-        )
-        await conn.executemany(
-            "INSERT INTO team_member (organization_id, team_id, user_id, created_at) VALUES ($1, $2, $3, now())",
-            [(organization, team_id, u) for u in users],
-        )
+        await write_rows(engine, crowd)
     finally:
-        await conn.close()
+        await engine.dispose()
 
     response = await account.gql.http.post(
         "/graphql",

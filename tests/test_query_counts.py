@@ -16,7 +16,9 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from prism.db.tables import Label, Product, Release, Requirement, RequirementEvent, RequirementLabel, Sprint
+from prism.db.tables import Label, Release, Requirement, RequirementEvent, Sprint
+from prism.domain.enums import RequirementEventKind, RequirementKind
+from prism.seed import DataBuilder, write_rows
 from tests.helpers import (
     Account,
     GraphQLClient,
@@ -69,55 +71,29 @@ class Organization:
 
 async def populate(app: Starlette, account: Account, teammate: Account, products: int) -> None:
     """`products` products, each with a sprint and REQUIREMENTS_PER_PRODUCT requirements: an epic and its features,
-    assigned to two members in turn, in the sprint, with two labels each. Written in bulk, straight to the tables."""
-    organization = uuid_of(account.organization_id)
+    assigned to two members in turn, in the sprint, with two labels each. Made by the data builder, written in bulk."""
     members = [uuid_of(account.user_id), uuid_of(teammate.user_id)]
     start = datetime.now(UTC)
-    labels = [{"id": uuid.uuid4(), "organization_id": organization, "name": f"label-{n}"} for n in range(LABELS)]
-    product_rows, sprint_rows, requirement_rows, link_rows = [], [], [], []
+    b = DataBuilder(organization_id=uuid_of(account.organization_id))  # the members exist already
+    labels = [b.label(f"label-{n}", "#6b7280", "", start) for n in range(LABELS)]
     for p in range(products):
-        product_id, sprint_id = uuid.uuid4(), uuid.uuid4()
-        product_rows.append(
-            {
-                "id": product_id,
-                "organization_id": organization,
-                "key": f"Q{p:03d}",
-                "name": f"Product {p:03d}",
-                "next_number": REQUIREMENTS_PER_PRODUCT + 1,
-            }
-        )
-        sprint_rows.append(
-            {"id": sprint_id, "organization_id": organization, "product_id": product_id, "name": f"Sprint {p}"}
-        )
-        epic_id = uuid.uuid4()
+        product = b.product(f"Q{p:03d}", f"Product {p:03d}", "", start)
+        sprint = b.sprint(product, f"Sprint {p}", at=start)
+        epic: Requirement | None = None
         for n in range(REQUIREMENTS_PER_PRODUCT):
-            requirement_id = epic_id if n == 0 else uuid.uuid4()
-            requirement_rows.append(
-                {
-                    "id": requirement_id,
-                    "organization_id": organization,
-                    "product_id": product_id,
-                    "number": n + 1,
-                    "kind": "EPIC" if n == 0 else "FEATURE",
-                    "parent_id": None if n == 0 else epic_id,
-                    "title": f"Requirement {n}",
-                    "assignee_id": members[n % 2],
-                    "reporter_id": members[0],
-                    "sprint_id": sprint_id,
-                    "rank": f"a{n:04d}",
-                    "created_at": start + timedelta(microseconds=n),
-                    "updated_at": start,
-                }
+            requirement = b.requirement(
+                product,
+                RequirementKind.EPIC if epic is None else RequirementKind.FEATURE,
+                f"Requirement {n}",
+                at=start + timedelta(microseconds=n),
+                reporter_id=members[0],
+                parent=epic,
+                assignee_id=members[n % 2],
+                labels=[labels[n % LABELS], labels[(n + 1) % LABELS]],
             )
-            for label in (labels[n % LABELS], labels[(n + 1) % LABELS]):
-                link_rows.append(
-                    {"organization_id": organization, "requirement_id": requirement_id, "label_id": label["id"]}
-                )
-    await insert_rows(app, Label, labels)
-    await insert_rows(app, Product, product_rows)
-    await insert_rows(app, Sprint, sprint_rows)
-    await insert_rows(app, Requirement, requirement_rows)
-    await insert_rows(app, RequirementLabel, link_rows)
+            b.change(requirement, RequirementEventKind.SPRINT, sprint.id, start + timedelta(seconds=2), members[0])
+            epic = epic or requirement
+    await write_rows(app.state.runtime().engine, b)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,17 @@
 """Pure rules of the requirement workflow and hierarchy."""
 
+from collections.abc import Iterable
+
 from prism.domain.enums import RequirementKind, RequirementStatus
 
-__all__ = ["ALLOWED_TRANSITIONS", "KIND_LEVEL", "can_nest", "can_transition", "is_finished"]
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "KIND_LEVEL",
+    "can_nest",
+    "can_transition",
+    "is_finished",
+    "rolled_up_status",
+]
 
 S = RequirementStatus
 
@@ -41,3 +50,25 @@ def can_nest(parent: RequirementKind, child: RequirementKind) -> bool:
     if parent in (RequirementKind.TASK, RequirementKind.BUG):
         return False
     return KIND_LEVEL[parent] <= KIND_LEVEL[child]
+
+
+def rolled_up_status(children: Iterable[RequirementStatus]) -> RequirementStatus | None:
+    """The status an epic or feature shows for its children's (None when it has none).
+
+    Done when every child that was not canceled is done; canceled when all were; in progress once any child has
+    started; to do when a child is planned; otherwise in the backlog. Each change between these is a transition the
+    workflow allows, since a child passes IN_PROGRESS before it is done.
+    """
+    statuses = list(children)
+    if not statuses:
+        return None
+    live = [s for s in statuses if s != S.CANCELED]
+    if not live:
+        return S.CANCELED
+    if all(s == S.DONE for s in live):
+        return S.DONE
+    if any(s in (S.IN_PROGRESS, S.IN_REVIEW, S.DONE) for s in live):
+        return S.IN_PROGRESS
+    if any(s == S.TODO for s in live):
+        return S.TODO
+    return S.BACKLOG
