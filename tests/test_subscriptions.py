@@ -539,3 +539,16 @@ async def test_one_identity_holds_a_bounded_number_of_subscriptions_across_its_c
                 if message["type"] == "next":  # (the refused one's "complete" may come first)
                     delivered.add(message["id"])
     assert delivered == {"b", "d"}
+
+
+async def test_the_query_limits_apply_to_subscription_documents(account: Account, ws_url: str) -> None:
+    product = await create_product(account)
+    aliases = " ".join(f"a{i}: cursor" for i in range(40))
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(
+            f"subscription($p: ID!) {{ requirementChanged(productId: $p) {{ {aliases} }} }}", {"p": product["id"]}
+        )
+        message = await subscriber.receive()
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert [e["extensions"]["code"] for e in errors] == ["QUERY_TOO_COMPLEX"], message
