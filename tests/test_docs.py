@@ -1,0 +1,508 @@
+"""The examples in README.md and docs/*.md run, or are checked, against the code as it is.
+
+The convention is in tests/doc_examples.py: each fenced block is run or checked by its info string, or carries a
+`<!-- docs-test: skip|check ... -->` marker. Shell sessions run for real (bash, curl and jq, as a reader runs them)
+against the test app served on a loopback port, with four substitutions a reader makes too: the server's address,
+a fresh email address per file (the database is shared by the whole run), the token the app mailed, and the
+`TOKEN=...` a reader fills in from the answer before.
+
+Why not Sybil or pytest-examples: both run Python blocks in a namespace (Sybil can take other languages through
+custom parsers and evaluators); ours are bash sessions that need the async app fixtures of tests/conftest.py and state
+carried from block to block, and GraphQL documents to validate. What they would add, finding fenced blocks, is forty
+lines here, with the marker convention and the counts we want to see.
+"""
+
+import ast
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import graphql
+import httpx
+import pytest
+import uvicorn
+import yaml  # type: ignore[import-untyped]
+from pydantic import AliasChoices
+from starlette.applications import Starlette
+
+from prism import cli
+from prism.auth.mailer import RecordingMailer
+from prism.config import Settings
+from prism.observability.logging import configure_logging
+from resolvers.schema import build_schema
+from tests.doc_examples import (
+    ROOT,
+    Block,
+    commands_of,
+    document_blocks,
+    json_values,
+    mismatches,
+    shown_value,
+)
+from tests.helpers import Account
+
+BLOCKS = document_blocks()
+SCHEMA = build_schema()._schema
+ELIDED_ID = re.compile(r'"[A-Za-z0-9+/=]*\.\.\."')
+PLACEHOLDER = re.compile(r'"<[^">]+>"')
+SENTINEL = f"__docs_test_done_{uuid.uuid4().hex}__"
+
+
+def _of_kind(*kinds: str) -> list[Block]:
+    return [block for block in BLOCKS if block.kind in kinds]
+
+
+def _ids(blocks: list[Block]) -> list[str]:
+    return [block.where for block in blocks]
+
+
+# --- The convention -----------------------------------------------------------------------------------------------
+
+
+def test_every_block_is_run_checked_or_marked_illustrative_and_few_are_illustrative() -> None:
+    unknown = [block.where for block in BLOCKS if block.kind == "unknown"]
+    assert not unknown, f"blocks no test runs or checks (give them an info string or a marker): {unknown}"
+    unnamed = [block.where for block in BLOCKS if block.kind.startswith("check:") and block.kind[6:] not in CHECKERS]
+    assert not unnamed, f"markers naming no checker of tests/test_docs.py: {unnamed}"
+    skipped = _of_kind("skip")
+    assert len(skipped) * 8 <= len(BLOCKS), f"more than one block in 8 is illustrative: {_ids(skipped)}"
+
+
+# --- GraphQL ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", _of_kind("graphql"), ids=_ids(_of_kind("graphql")))
+def test_graphql_documents_are_valid_against_the_schema(block: Block) -> None:
+    for document in _graphql_documents(block.text):
+        errors = graphql.validate(SCHEMA, graphql.parse(document))
+        assert not errors, f"{block.where}: {[error.message for error in errors]}"
+
+
+def _graphql_documents(text: str) -> list[str]:
+    """A block may show several one-line operations; each is validated on its own."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and all(re.match(r"(query|mutation)\b.*\}\s*$", line) for line in lines):
+        return lines
+    return [text]
+
+
+@pytest.mark.parametrize("block", _of_kind("graphql-sdl"), ids=_ids(_of_kind("graphql-sdl")))
+def test_type_definitions_shown_match_schema_graphql(block: Block) -> None:
+    schema = graphql.build_schema((ROOT / "schema.graphql").read_text())
+    for name, body in re.findall(r"(?:type|input|interface)\s+(\w+)\s*\{(.*?)\n\}", block.text, re.DOTALL):
+        definition = schema.get_type(name)
+        assert isinstance(definition, graphql.GraphQLObjectType | graphql.GraphQLInputObjectType), name
+        shown = dict(re.findall(r"^\s*(\w+)\s*:\s*([\w!\[\]]+)", body, re.MULTILINE))
+        actual = {field_name: str(field.type) for field_name, field in definition.fields.items()}
+        wrong = {f: t for f, t in shown.items() if actual.get(f) != t}
+        assert not wrong, f"{block.where}: {name} has no such fields: {wrong} (schema.graphql: {actual})"
+
+
+def _runnable(document: str) -> bool:
+    """An operation a session can run as it is: no variables, no elided id, no placeholder the session cannot fill."""
+    placeholders = set(PLACEHOLDER.findall(document)) - set(GRAPHQL_PLACEHOLDERS)
+    return not ELIDED_ID.search(document) and "$" not in document and not placeholders
+
+
+# --- Shell sessions -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ShellSession:
+    """One bash process that runs a file's commands one after another, as a reader's terminal would."""
+
+    process: asyncio.subprocess.Process
+    outputs: list[str] = field(default_factory=list)
+
+    @classmethod
+    async def start(cls, workdir: Path) -> "ShellSession":
+        missing = [tool for tool in ("bash", "curl", "jq") if shutil.which(tool) is None]
+        assert not missing, f"the docs' sessions need {missing} on PATH (apt-get install {' '.join(missing)})"
+        process = await asyncio.create_subprocess_exec(
+            "bash",
+            "--noprofile",
+            "--norc",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=workdir,
+            env={"PATH": os.environ["PATH"], "HOME": str(workdir), "LANG": "C.UTF-8"},
+        )
+        return cls(process)
+
+    async def run(self, command: str) -> tuple[int, str]:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(f"{command}\nprintf '\\n{SENTINEL} %s\\n' $?\n".encode())
+        await self.process.stdin.drain()
+        lines: list[str] = []
+        while True:
+            raw = await asyncio.wait_for(self.process.stdout.readline(), timeout=60)
+            assert raw, f"bash ended while running {command!r}: {''.join(lines)}"
+            line = raw.decode()
+            if line.startswith(SENTINEL):
+                output = "".join(lines)
+                self.outputs.append(output)
+                return int(line.split()[1]), output
+            lines.append(line)
+
+    async def value(self, name: str) -> str:
+        status, output = await self.run(f'printf %s "${name}"')
+        assert status == 0
+        return output.rstrip("\n")
+
+    async def close(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+@pytest.fixture(scope="session")
+async def live_url(app: Starlette) -> AsyncIterator[str]:
+    """The test app served over TCP on a free loopback port, for curl."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not serving.done(), "the docs' server did not start"
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+def _mailed_token(app: Starlette, email: str) -> str:
+    mailer = app.state.runtime().mailer
+    assert isinstance(mailer, RecordingMailer)
+    for message in reversed(mailer.sent):
+        found = re.search(r"with the verifyEmail mutation: (\S+)", message.body)
+        if message.to == email and found:
+            return found.group(1)
+    raise AssertionError(f"no confirmation was mailed to {email}")
+
+
+def _find(value: Any, key: str) -> Any:
+    if isinstance(value, dict):
+        if value.get(key):
+            return value[key]
+        value = list(value.values())
+    if isinstance(value, list):
+        for item in value:
+            if (found := _find(item, key)) is not None:
+                return found
+    return None
+
+
+def _problems(values: list[object]) -> list[object]:
+    """Top-level errors and non-empty userErrors in what a command printed."""
+    found: list[object] = []
+    for value in values:
+        if isinstance(value, dict) and value.get("errors"):
+            found.append(value["errors"])
+        stack: list[object] = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                if item.get("userErrors"):
+                    found.append(item["userErrors"])
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return found
+
+
+GRAPHQL_PLACEHOLDERS = ('"<product id>"',)
+SESSION_FILES = sorted({block.path for block in _of_kind("session", "check:after-session")})
+
+
+@pytest.mark.parametrize("path", SESSION_FILES, ids=[str(path.relative_to(ROOT)) for path in SESSION_FILES])
+async def test_the_curl_sessions_of_a_file_run_in_order_and_answer_what_they_show(
+    path: Path, app: Starlette, live_url: str, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    shell = await ShellSession.start(tmp_path)
+    in_file = [block for block in BLOCKS if block.path == path]
+    deferred = [block for block in in_file if block.kind == "check:after-session"]
+    try:
+        ran = 0
+        for block in [block for block in in_file if block.kind == "session"] + deferred:
+            email = f"ada-{uuid.uuid4().hex[:12]}@example.com"  # one address per block: each block signs up anew
+            for command in commands_of(block):
+                text = command.text.replace("http://localhost:8000", live_url)
+                text = text.replace("http://127.0.0.1:8000", live_url).replace("ada@example.com", email)
+                if "<token from the mail>" in text:
+                    text = text.replace("<token from the mail>", _mailed_token(app, email))
+                if re.match(r"TOKEN=\.\.\.", text):
+                    token = _find([json_values(output) for output in shell.outputs], "accessToken")
+                    assert token, f"{block.where}: no accessToken was answered before `TOKEN=...`"
+                    text = f"TOKEN={token}"
+                status, output = await shell.run(text)
+                where = f"{path.name}:{command.line}"
+                assert status == 0, f"{where}: `{command.text}` exited {status}: {output}"
+                values = json_values(output)
+                if command.shown_output is not None:
+                    assert len(values) == 1, f"{where}: expected one JSON answer, got {output!r}"
+                    wrong = mismatches(shown_value(command.shown_output), values[0])
+                    assert not wrong, f"{where}: the answer is not what the docs show: {wrong}"
+                else:
+                    assert not _problems(values), f"{where}: `{command.text}` answered errors: {output}"
+                ran += 1
+        assert ran
+        token = await shell.value("TOKEN")
+        assert token.startswith("ey"), f"{path.name}: the session ends without a signed-in TOKEN ({token!r})"
+        await _run_graphql_blocks(path, http, token)
+    finally:
+        await shell.close()
+
+
+async def _run_graphql_blocks(path: Path, http: httpx.AsyncClient, token: str) -> None:
+    """After the file's session, its runnable GraphQL examples run as its user and answer no error."""
+    headers = {"Authorization": f"Bearer {token}"}
+    for block in (b for b in BLOCKS if b.path == path and b.kind == "graphql"):
+        for document in _graphql_documents(block.text):
+            if not _runnable(document):
+                continue
+            if '"<product id>"' in document:
+                product = await http.post(
+                    "/graphql", json={"query": '{ product(key: "PRISM") { id } }'}, headers=headers
+                )
+                document = document.replace('"<product id>"', json.dumps(product.json()["data"]["product"]["id"]))
+            answer = (await http.post("/graphql", json={"query": document}, headers=headers)).json()
+            assert not _problems([answer]), f"{block.where}: {answer}"
+            assert answer["data"], f"{block.where}: {answer}"
+
+
+# --- Commands -----------------------------------------------------------------------------------------------------
+
+
+def _environment_names() -> set[str]:
+    """Every environment variable PRISM, its tests, its tools and its deployment files read."""
+    names = {"PRISM_TEST_HOME", "PRISM_TEST_REQUIRE_SERVICES", "TEST_DATABASE_URL", "TEST_REDIS_URL"}
+    names |= {"BENCH_DATABASE_URL", "PGSERVER_POSTGRES_VERSION", "PYTEST_ARGS", "BENCH_ARGS", "CI"}
+    for name, setting in Settings.model_fields.items():
+        alias = setting.validation_alias
+        if isinstance(alias, AliasChoices):
+            names |= {choice for choice in alias.choices if isinstance(choice, str)}
+        else:
+            names.add(alias if isinstance(alias, str) else f"PRISM_{name.upper()}")
+    for deployment_file in ("deploy/compose.yaml", "deploy/.env.example", "deploy/Dockerfile"):
+        text = (ROOT / deployment_file).read_text()
+        names |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", text))
+        names |= set(re.findall(r"^\s*(?:ENV\s+)?([A-Z][A-Z0-9_]+)[:=]", text, re.MULTILINE))
+    return names
+
+
+ENVIRONMENT = _environment_names()
+MAKE_TARGETS = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.MULTILINE))
+COMPOSE_SERVICES = set(yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())["services"])
+
+
+def _prism_command_problems(words: list[str]) -> list[str]:
+    """What is wrong with `prism <words>`: a subcommand or an option the CLI does not have."""
+    command: click.Command = cli.main
+    path = ["prism"]
+    rest = list(words)
+    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+        name = rest.pop(0)
+        if name in ("|", "[", "]"):
+            break
+        sub = command.commands.get(name)
+        if sub is None:
+            return [f"`{' '.join(path)}` has no subcommand {name!r}"]
+        command, path = sub, [*path, name]
+    options = {option for parameter in command.params for option in getattr(parameter, "opts", [])}
+    options |= {"--help", "-h"} | ({"--version"} if command is cli.main else set())
+    used = {re.sub(r"[=\]].*$", "", word.lstrip("[")) for word in rest if word.lstrip("[").startswith("-")}
+    return [f"`{' '.join(path)}` has no option {option}" for option in sorted(used - options)]
+
+
+def _command_problems(line: str) -> list[str]:
+    """What is wrong with one line of commands: each command must exist, with the options it is given."""
+    problems: list[str] = []
+    line = re.sub(r"(^|\s)#.*$", "", line).strip()
+    for part in re.split(r"\s*(?:\|\||&&|;|\|)\s*|\$\(", line):
+        words = part.replace(")", " ").split()
+        while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+            name = words.pop(0).split("=", 1)[0]
+            if name.isupper() and name not in ENVIRONMENT and name not in ("KEY", "TOKEN"):
+                problems.append(f"nothing reads the environment variable {name}")
+        if not words:
+            continue
+        program, arguments = words[0], words[1:]
+        if program in ("prism", ".venv/bin/prism"):
+            problems += _prism_command_problems(arguments)
+        elif program == "make":
+            problems += [
+                f"the Makefile has no target {t!r}" for t in arguments if "=" not in t and t not in MAKE_TARGETS
+            ]
+        elif program == "sh":
+            problems += [f"no file {arguments[0]}"] if not (ROOT / arguments[0]).exists() else []
+        elif program == "docker":
+            problems += _docker_problems(arguments)
+        elif program in (".venv/bin/python", "python") and arguments[:2] == ["-m", "bench"]:
+            options = set(re.findall(r"--[a-z][\w-]*", BENCH_HELP))
+            problems += [f"the benchmark has no option {word}" for word in arguments[2:] if word not in options]
+        elif program not in ("cd", "export", "echo"):
+            problems.append(f"a command the docs test cannot check: {program} (mark the block)")
+    return problems
+
+
+BENCH_HELP = subprocess.run(
+    [sys.executable, "-m", "bench", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+).stdout
+
+
+def _docker_problems(arguments: list[str]) -> list[str]:
+    problems = [f"no file {arguments[i + 1]}" for i, word in enumerate(arguments[:-1]) if word == "-f"]
+    problems = [problem for problem in problems if not (ROOT / problem.removeprefix("no file ")).exists()]
+    if "compose" in arguments:
+        for verb in ("run", "exec", "logs"):
+            if verb in arguments:
+                service = next(w for w in arguments[arguments.index(verb) + 1 :] if not w.startswith("-"))
+                if service not in COMPOSE_SERVICES:
+                    problems.append(f"deploy/compose.yaml has no service {service!r}")
+    if "prism" in arguments[1:]:
+        at = len(arguments) - 1 - arguments[::-1].index("prism")
+        problems += _prism_command_problems(arguments[at + 1 :])
+    return problems
+
+
+@pytest.mark.parametrize("block", _of_kind("commands"), ids=_ids(_of_kind("commands")))
+def test_the_commands_shown_exist_with_the_options_they_are_given(block: Block) -> None:
+    joined = re.sub(r"\\\n\s*", " ", block.text)
+    problems = [f"{block.where}: {problem}" for line in joined.splitlines() for problem in _command_problems(line)]
+    assert not problems, problems
+
+
+# --- Blocks compared with the code by a named checker -------------------------------------------------------------
+
+API_GUIDE = (ROOT / "docs" / "api.md").read_text()
+OPERATIONS_GUIDE = (ROOT / "docs" / "operations.md").read_text()
+
+
+TIMES = "\N{MULTIPLICATION SIGN}"
+
+
+def _arithmetic(expression: str) -> int:
+    """The value of a sum of products as the docs write it (`1 + 100 x (1 + 2)`, with a multiplication sign)."""
+    tree = ast.parse(expression.replace(TIMES, "*").replace(",", ""), mode="eval")
+    allowed = (ast.Expression, ast.BinOp, ast.Add, ast.Mult, ast.Constant)
+    assert all(isinstance(node, allowed) for node in ast.walk(tree)), expression
+    return int(eval(compile(tree, "<docs>", "eval"), {"__builtins__": {}}))  # noqa: S307 - sums and products of numbers only
+
+
+def _prose(text: str, pattern: str) -> re.Match[str]:
+    found = re.search(pattern, re.sub(r"\s*\n\s*", " ", text))
+    assert found, f"the docs no longer say {pattern!r}: update tests/test_docs.py with them"
+    return found
+
+
+async def _check_cost(block: Block, http: httpx.AsyncClient, token: str) -> None:
+    """The cost example of docs/api.md: its arithmetic, and what the cost model and the budget answer."""
+    example = _prose(API_GUIDE, r"`(products\(first: 100\) [^`]+)` may cost `([^`=]+)= ([\d,]+)`")
+    stated = int(example[3].replace(",", ""))
+    assert _arithmetic(example[2]) == stated, f"docs/api.md: {example[2]} is not {example[3]}"
+    headers = {"Authorization": f"Bearer {token}"}
+    answer = await http.post(
+        "/graphql", json={"query": f"{{ {example[1]} }}", "extensions": {"cost": True}}, headers=headers
+    )
+    cost = answer.json()["extensions"]["cost"]
+    assert cost["requested"] == stated, f"docs/api.md says {stated}, the cost model says {cost['requested']}"
+    shown = shown_value(block.text)
+    assert isinstance(shown, dict)
+    shown_cost = shown["extensions"]["cost"]
+    assert set(shown_cost) == set(cost), f"{block.where}: {sorted(shown_cost)} is not {sorted(cost)}"
+    assert {k: shown_cost[k] for k in ("requested", "maximum", "limit")} == {
+        k: cost[k] for k in ("requested", "maximum", "limit")
+    }, f"{block.where}: {shown_cost} against {cost}"
+    assert shown_cost["actual"] <= shown_cost["requested"]
+    assert shown_cost["remaining"] <= shown_cost["limit"] - shown_cost["actual"]
+    refusal = json.loads(_prose(API_GUIDE, r"an error `(\{\"code\": \"RATE_LIMITED\"[^`]+)`")[1])
+    assert refusal["cost"] == stated, refusal
+    assert refusal["limit"] == cost["limit"], refusal
+    too_costly = _prose(API_GUIDE, r"and so does `(teams [^`]+)` \(.*?: `([\d " + TIMES + r"]+)` items\)")
+    refused = await http.post("/graphql", json={"query": f"{{ {too_costly[1]} }}"}, headers=headers)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", refused.json()
+    assert _arithmetic(too_costly[2]) > cost["maximum"]
+
+
+async def _check_persisted_query(block: Block, http: httpx.AsyncClient, token: str) -> None:
+    """The APQ example: the hash is that of the text named, and an unknown hash is answered as the prose says."""
+    request = json.loads(block.text)
+    text = _prose(API_GUIDE, r"\(here of `([^`]+)`\)")[1]
+    assert request["extensions"]["persistedQuery"]["sha256Hash"] == hashlib.sha256(text.encode()).hexdigest()
+    said = json.loads(_prose(API_GUIDE, r"An unknown hash is answered `([^`]+)`")[1])
+    answer = await http.post("/graphql", json=request, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    assert answer.json() == said
+
+
+class _Recording(logging.Handler):
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def _check_json_log(block: Block, http: httpx.AsyncClient, token: str) -> None:
+    """The JSON access-log line shown has the fields a real request's line has, under the same names."""
+    records: list[logging.LogRecord] = []
+    handler = _Recording(records)
+    access = logging.getLogger("prism.access")
+    access.addHandler(handler)
+    try:
+        await http.post(
+            "/graphql", json={"query": "{ viewer { user { id } } }"}, headers={"Authorization": f"Bearer {token}"}
+        )
+    finally:
+        access.removeHandler(handler)
+    root = logging.getLogger()
+    kept, level = list(root.handlers), root.level
+    try:
+        configure_logging("INFO", "json")
+        formatter, filters = root.handlers[0].formatter, root.handlers[0].filters
+    finally:
+        root.handlers[:], root.level = kept, level
+    assert formatter is not None
+    assert records
+    for context in filters:  # the request-id filter adds `request_id` and `trace_id`, as on the root handler
+        if isinstance(context, logging.Filter):
+            context.filter(records[-1])
+    line = json.loads(formatter.format(records[-1]))
+    shown = json.loads(block.text)
+    assert set(shown) == set(line), f"{block.where}: shows {sorted(shown)}, PRISM logs {sorted(line)}"
+    assert {k: shown[k] for k in ("level", "logger", "message", "method", "path", "status")} == {
+        k: line[k] for k in ("level", "logger", "message", "method", "path", "status")
+    }
+
+
+CHECKERS: dict[str, Any] = {
+    "after-session": "a curl session block that needs the data of the file's other sessions: run after them",
+    "cost": _check_cost,
+    "persisted-query": _check_persisted_query,
+    "json-log": _check_json_log,
+}
+CHECKED = [block for block in BLOCKS if block.kind.startswith("check:") and block.kind != "check:after-session"]
+
+
+@pytest.mark.parametrize("block", CHECKED, ids=_ids(CHECKED))
+async def test_the_blocks_a_checker_compares_with_the_code_agree_with_it(
+    block: Block, http: httpx.AsyncClient, account: Account
+) -> None:
+    await CHECKERS[block.kind.removeprefix("check:")](block, http, account.token)
