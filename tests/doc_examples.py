@@ -188,3 +188,10 @@ def json_values(output: str) -> list[object]:
         while position < len(text) and text[position].isspace():
             position += 1
     return values
+
+
+def documented_answers(endpoint: str) -> list[tuple[int, object]]:
+    """The answers docs/operations.md's table of endpoints shows for `GET <endpoint>`: (status, JSON body) pairs."""
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    row = next(line for line in guide.splitlines() if line.startswith(f"| `GET {endpoint}` |"))
+    return [(int(status), json.loads(body)) for status, body in re.findall(r"`(\d{3}) (\{[^`]*\})`", row)]

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import click.testing
 import graphql
 import httpx
 import pytest
@@ -294,6 +295,7 @@ def _environment_names() -> set[str]:
     names = {"PRISM_TEST_HOME", "PRISM_TEST_REQUIRE_SERVICES", "TEST_DATABASE_URL", "TEST_REDIS_URL"}
     names |= {"BENCH_DATABASE_URL", "PGSERVER_POSTGRES_VERSION", "PYTEST_ARGS", "BENCH_ARGS", "CI"}
     for name, setting in Settings.model_fields.items():
+        names.add(f"PRISM_{name.upper()}")  # pydantic-settings reads the prefixed name of an aliased field too
         alias = setting.validation_alias
         if isinstance(alias, AliasChoices):
             names |= {choice for choice in alias.choices if isinstance(choice, str)}
@@ -316,10 +318,8 @@ def _prism_command_problems(words: list[str]) -> list[str]:
     command: click.Command = cli.main
     path = ["prism"]
     rest = list(words)
-    while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+    while isinstance(command, click.Group) and rest and re.match(r"^[a-z][a-z-]*$", rest[0]):
         name = rest.pop(0)
-        if name in ("|", "[", "]"):
-            break
         sub = command.commands.get(name)
         if sub is None:
             return [f"`{' '.join(path)}` has no subcommand {name!r}"]
@@ -506,3 +506,142 @@ async def test_the_blocks_a_checker_compares_with_the_code_agree_with_it(
     block: Block, http: httpx.AsyncClient, account: Account
 ) -> None:
     await CHECKERS[block.kind.removeprefix("check:")](block, http, account.token)
+
+
+# --- What the prose claims ----------------------------------------------------------------------------------------
+
+SETTINGS_ENVIRONMENT = {f"PRISM_{name.upper()}" for name in Settings.model_fields} | {
+    name
+    for setting_name, setting in Settings.model_fields.items()
+    for name in (
+        [c for c in setting.validation_alias.choices if isinstance(c, str)]
+        if isinstance(setting.validation_alias, AliasChoices)
+        else [
+            setting.validation_alias if isinstance(setting.validation_alias, str) else f"PRISM_{setting_name.upper()}"
+        ]
+    )
+}
+
+
+def test_the_compose_table_names_each_service_its_image_and_whether_prism_uses_it() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    table = OPERATIONS_GUIDE.split("| Service | Image | Role |", 1)[1].split("\n\n", 1)[0]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    described: dict[str, tuple[str, str]] = {}
+    for services, images, role in rows:
+        names, shown_images = re.findall(r"`([^`]+)`", services), re.findall(r"`([^`]+)`", images)
+        for index, name in enumerate(names):
+            described[name] = (shown_images[index] if index < len(shown_images) else images, role)
+    assert set(described) == set(compose["services"]), "docs/operations.md's compose table names other services"
+    prism_environment = compose["services"]["prism"]["environment"]
+    for name, (image, role) in described.items():
+        actual = compose["services"][name].get("image", "")
+        if image != "the PRISM image":
+            assert actual == image or actual.split(":", 1)[0] == image, (
+                f"{name}: the table says {image}, compose {actual}"
+            )
+        else:
+            assert actual.startswith("prism:"), name
+        # A service PRISM reaches through a variable its settings read is used, whatever the table says.
+        variables = [key for key, value in prism_environment.items() if f"//{name}:" in str(value)]
+        used = any(variable in SETTINGS_ENVIRONMENT for variable in variables)
+        assert not (used and "not used" in role), f"{name}: PRISM reads {variables}, the table says {role!r}"
+        assert used or not variables or "not used" in role, f"{name}: PRISM does not read {variables}: say so"
+
+
+DOCUMENT_TEXTS = {str(path.relative_to(ROOT)): path.read_text() for path in sorted({block.path for block in BLOCKS})}
+LIBRARY_PREFIXES = ("OTEL_",)
+
+
+def test_every_environment_variable_the_docs_name_is_read_by_prism_its_tests_or_its_deployment() -> None:
+    pattern = r"\b(?:PRISM|DATABASE|REDIS|TEST|BENCH|PGSERVER|S3|QDRANT|POSTGRES|MINIO|OTEL)_[A-Z0-9_]*[A-Z0-9]\b"
+    shell_variables = {
+        name for block in BLOCKS if block.info == "sh" for name in re.findall(r"^([A-Z_]+)=", block.text, re.MULTILINE)
+    }
+    unknown = {
+        f"{name}: {path}"
+        for path, text in DOCUMENT_TEXTS.items()
+        for name in re.findall(pattern, text)
+        if name not in ENVIRONMENT | shell_variables and not name.startswith(LIBRARY_PREFIXES)
+    }
+    assert not unknown, f"the docs name variables nothing reads: {sorted(unknown)}"
+
+
+def test_every_prism_command_the_prose_names_exists_with_its_options() -> None:
+    problems = [
+        f"{path}: `{command}`: {problem}"
+        for path, text in DOCUMENT_TEXTS.items()
+        for command in re.findall(r"`(?:\.venv/bin/)?prism ([a-z][^`]*)`", text)
+        for problem in _prism_command_problems(command.split())
+    ]
+    assert not problems, problems
+
+
+def test_every_graphql_name_the_prose_names_is_in_the_schema() -> None:
+    mutations = set(SCHEMA.mutation_type.fields) if SCHEMA.mutation_type else set()
+    queries = set(SCHEMA.query_type.fields) if SCHEMA.query_type else set()
+    problems: list[str] = []
+    for path, text in DOCUMENT_TEXTS.items():
+        integrators = path in ("README.md", "docs/api.md", "docs/security.md")  # the others name Python classes
+        for name in re.findall(r"`([a-z]\w+)\(input\b", text):
+            if name not in mutations:
+                problems.append(f"{path}: no mutation {name}")
+        for type_name, field_name in re.findall(r"`([A-Z]\w+)\.([a-z]\w+)", text):
+            definition = SCHEMA.get_type(type_name)
+            if not integrators or not isinstance(definition, graphql.GraphQLObjectType | graphql.GraphQLInterfaceType):
+                continue
+            if field_name not in definition.fields:
+                problems.append(f"{path}: no field {type_name}.{field_name}")
+    table = API_GUIDE.split("| Area | Mutations |", 1)[1].split("\n\n", 1)[0]
+    problems += [f"docs/api.md: no mutation {name}" for name in re.findall(r"`(\w+)`", table) if name not in mutations]
+    reads = API_GUIDE.split("| Query field | Returns |", 1)[1].split("\n\n", 1)[0]
+    firsts = [line.split("|")[1] for line in reads.splitlines()[2:]]
+    problems += [
+        f"docs/api.md: no query field {name}"
+        for cell in firsts
+        for name in re.findall(r"`(\w+)[`(]", cell)
+        if name not in queries
+    ]
+    assert not problems, problems
+
+
+def _built() -> dict[str, bool]:
+    """Features the docs call planned, by a word that names them, and whether the code has them now."""
+    queries = SCHEMA.query_type.fields if SCHEMA.query_type else {}
+    deploy = " ".join(path.read_text() for path in (ROOT / "deploy").rglob("*") if path.is_file())
+    return {
+        "subscription": SCHEMA.subscription_type is not None,
+        "tombstone": any(name.startswith("deleted") for name in queries),
+        "kubernetes": "kind: Deployment" in deploy,
+        "qdrant": "QDRANT_URL" in SETTINGS_ENVIRONMENT,
+        "s3": any(name.startswith("S3_") for name in SETTINGS_ENVIRONMENT),
+        "llm": (ROOT / "prism" / "ai").exists(),
+        "background jobs": (ROOT / "prism" / "jobs").exists(),
+        "rate limit": (ROOT / "prism" / "ratelimit.py").exists(),
+        "read replica": any("replica" in name for name in Settings.model_fields),
+        "outbox": "outbox" in (ROOT / "prism" / "db" / "tables.py").read_text(),
+    }
+
+
+def test_what_the_docs_call_planned_is_not_built_yet() -> None:
+    built = _built()
+    problems: list[str] = []
+    for path, text in DOCUMENT_TEXTS.items():
+        # A paragraph or list item that calls something planned is a claim about each feature it names.
+        for chunk in re.split(r"\n\s*\n|\n(?=\s*[-|] )", text):
+            if not re.search(r"\bplanned\b", chunk, re.IGNORECASE) or "planned executor" in chunk:
+                continue
+            problems += [
+                f"{path}: calls {feature!r} planned, and it is built: {chunk.strip()[:120]}"
+                for feature, exists in built.items()
+                if exists and re.search(rf"\b{feature}", chunk, re.IGNORECASE)
+            ]
+    assert not problems, problems
+
+
+def test_nothing_calls_prism_ai_powered_while_it_has_no_ai_feature() -> None:
+    assert not (ROOT / "prism" / "ai").exists(), "PRISM has AI features now: this test has done its job, drop it"
+    texts = {**DOCUMENT_TEXTS, "pyproject.toml": (ROOT / "pyproject.toml").read_text()}
+    texts["prism --help"] = click.testing.CliRunner().invoke(cli.main, ["--help"]).output
+    claims = [name for name, text in texts.items() if re.search(r"\bAI[- ]powered\b", text, re.IGNORECASE)]
+    assert not claims, f"{claims} call PRISM AI-powered; it has no AI feature yet"
