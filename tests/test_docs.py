@@ -41,6 +41,7 @@ from starlette.applications import Starlette
 from prism import cli
 from prism.auth.mailer import RecordingMailer
 from prism.config import Settings
+from prism.errors import Code
 from prism.observability.logging import configure_logging
 from resolvers.schema import build_schema
 from tests.doc_examples import (
@@ -645,3 +646,42 @@ def test_nothing_calls_prism_ai_powered_while_it_has_no_ai_feature() -> None:
     texts["prism --help"] = click.testing.CliRunner().invoke(cli.main, ["--help"]).output
     claims = [name for name, text in texts.items() if re.search(r"\bAI[- ]powered\b", text, re.IGNORECASE)]
     assert not claims, f"{claims} call PRISM AI-powered; it has no AI feature yet"
+
+
+# --- What the code has, the docs name (moved from tests/test_deploy_files.py) --------------------------------------
+
+
+def _environment_variable(name: str) -> str:
+    alias = Settings.model_fields[name].validation_alias
+    return alias if isinstance(alias, str) else f"PRISM_{name.upper()}"
+
+
+def test_the_operations_guide_documents_every_setting_by_its_environment_variable() -> None:
+    guide = OPERATIONS_GUIDE
+    missing = [
+        _environment_variable(name) for name in Settings.model_fields if f"`{_environment_variable(name)}`" not in guide
+    ]
+    assert not missing, f"docs/operations.md does not document {missing}"
+
+
+def _commands(group: click.Group, prefix: str) -> list[str]:
+    found: list[str] = []
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}"
+        found += _commands(command, path) if isinstance(command, click.Group) else [path]
+    return found
+
+
+def test_the_operations_guide_documents_every_cli_command() -> None:
+    guide = OPERATIONS_GUIDE
+    missing = [command for command in _commands(cli.main, "prism") if command not in guide]
+    assert not missing, f"docs/operations.md does not document {missing}"
+
+
+def test_the_api_guide_documents_every_error_code() -> None:
+    codes = {code.value for code in Code}
+    codes |= set(re.findall(r'code="([A-Z_]+)"', (ROOT / "prism" / "web" / "graphql_http.py").read_text()))
+    codes |= set(re.findall(r'return "([A-Z_]+)"', (ROOT / "resolvers" / "errors.py").read_text()))
+    guide = API_GUIDE
+    missing = sorted(code for code in codes if f"`{code}`" not in guide)
+    assert not missing, f"docs/api.md does not document {missing}"
