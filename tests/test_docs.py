@@ -38,7 +38,7 @@ import yaml  # type: ignore[import-untyped]
 from pydantic import AliasChoices
 from starlette.applications import Starlette
 
-from prism import cli
+from prism import cli, seed
 from prism.auth.mailer import RecordingMailer
 from prism.config import Settings
 from prism.errors import Code
@@ -575,7 +575,20 @@ def test_every_prism_command_the_prose_names_exists_with_its_options() -> None:
         for command in re.findall(r"`(?:\.venv/bin/)?prism ([a-z][^`]*)`", text)
         for problem in _prism_command_problems(command.split())
     ]
+    problems += [
+        f"{path}: `make {target}`: the Makefile has no such target"
+        for path, text in DOCUMENT_TEXTS.items()
+        for target in re.findall(r"`(?:\w+=\S+ )*make ([a-z][\w-]*)", text)
+        if target not in MAKE_TARGETS
+    ]
     assert not problems, problems
+
+
+def test_the_demo_sign_in_the_docs_give_is_the_one_prism_seed_creates() -> None:
+    for path in ("README.md", "docs/operations.md"):
+        shown = re.search(r"`([\w.]+@[\w.]+)` / `([\w-]+)`", DOCUMENT_TEXTS[path])
+        assert shown, f"{path} no longer shows the demo sign-in"
+        assert (shown[1], shown[2]) == (seed.DEMO_EMAIL, seed.DEMO_PASSWORD), path
 
 
 def test_every_graphql_name_the_prose_names_is_in_the_schema() -> None:
