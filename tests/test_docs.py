@@ -35,7 +35,7 @@ import httpx
 import pytest
 import uvicorn
 import yaml  # type: ignore[import-untyped]
-from pydantic import AliasChoices
+from pydantic import AliasChoices, TypeAdapter
 from starlette.applications import Starlette
 
 from prism import cli, seed
@@ -683,6 +683,31 @@ def _commands(group: click.Group, prefix: str) -> list[str]:
         path = f"{prefix} {name}"
         found += _commands(command, path) if isinstance(command, click.Group) else [path]
     return found
+
+
+def test_each_default_the_operations_guide_gives_is_the_settings_default() -> None:
+    fields = {_environment_variable(name): name for name in Settings.model_fields}
+    compared, wrong = 0, []
+    for variable, shown in re.findall(r"^\| `([A-Z0-9_]+)` \| `([^`]*)`[^|]*\|", OPERATIONS_GUIDE, re.MULTILINE):
+        if variable not in fields:
+            continue
+        setting = Settings.model_fields[fields[variable]]
+        assert setting.annotation is not None
+        adapter: TypeAdapter[Any] = TypeAdapter(setting.annotation)
+        value = adapter.validate_json(shown) if shown.startswith(("[", "{")) else adapter.validate_python(shown)
+        compared += 1
+        if value != setting.get_default(call_default_factory=True):
+            wrong.append(f"{variable}: the guide says {shown}, the default is {setting.get_default()!r}")
+    assert compared >= 40, f"only {compared} defaults were compared: has the table's layout changed?"
+    assert not wrong, wrong
+
+
+def test_the_api_guide_names_every_query_and_mutation() -> None:
+    assert SCHEMA.query_type is not None
+    assert SCHEMA.mutation_type is not None
+    fields = [*SCHEMA.query_type.fields, *SCHEMA.mutation_type.fields]
+    missing = [name for name in fields if f"`{name}" not in API_GUIDE]
+    assert not missing, f"docs/api.md does not name {missing}"
 
 
 def test_the_operations_guide_documents_every_cli_command() -> None:
