@@ -15,6 +15,7 @@ lines here, with the marker convention and the counts we want to see.
 import ast
 import asyncio
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -723,3 +724,43 @@ def test_the_api_guide_documents_every_error_code() -> None:
     guide = API_GUIDE
     missing = sorted(code for code in codes if f"`{code}`" not in guide)
     assert not missing, f"docs/api.md does not document {missing}"
+
+
+NOT_CODE = {
+    "prism/context.py": "architecture.md tells where the context used to be meant to live",
+    "prism/ai": "planned",
+    "prism.org_id": "a PostgreSQL setting",
+    "prism.user_id": "a PostgreSQL setting",
+    "prism.access": "a logger",
+    "prism.graphql": "a logger",
+    "deploy/.env": "written by deploy/init-env.sh, never committed",
+    "bench/results": "written by the benchmark, never committed",
+}
+
+
+def _importable(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for index in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:index]))
+        except ImportError:
+            continue
+        for attribute in parts[index:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+def test_every_file_and_module_the_docs_name_exists() -> None:
+    problems: list[str] = []
+    for path, text in DOCUMENT_TEXTS.items():
+        pattern = r"(?<![.\w/])((?:prism|tests|scripts|deploy|resolvers|loaders|bench|docs)/[\w./-]*\w)"
+        for name in set(re.findall(pattern, text)) - set(NOT_CODE):
+            if not (ROOT / name).exists():
+                problems.append(f"{path}: no file {name}")
+        for name in set(re.findall(r"`((?:prism|resolvers|loaders)\.[\w.]+)", text)) - set(NOT_CODE):
+            if not _importable(name):
+                problems.append(f"{path}: nothing to import as {name}")
+    assert not problems, problems
