@@ -2,9 +2,10 @@
 
 Every fenced block is an example a test runs or checks, chosen by its info string (what follows the opening fence):
 
-- ```graphql: an operation is validated against the live schema and, when it names no elided id (`"UHJvZHVjdDo..."`)
-  and declares no variables, run after the file's shell session as its signed-in user; type definitions (SDL) are
-  compared field by field with `schema.graphql`.
+- ```graphql: an operation is validated against the live schema, then run after the file's shell session as its
+  signed-in user, its elided ids (`"UHJvZHVjdDo..."`, `Product:` in base64) and `"<product id>"` replaced by the
+  session's own objects, unless it declares variables, sends a `version` or names a type the session has none of;
+  type definitions (SDL) are compared field by field with `schema.graphql`.
 - ```sh holding `curl`: a session, run in one bash per file (blocks in document order, so variables carry over)
   against the test app served on a loopback port. A comment line right after a command that starts with `# [` or
   `# {` is the output it shows, compared with what it printed (`...` ends a string that is compared by its start,

@@ -14,6 +14,7 @@ lines here, with the marker convention and the counts we want to see.
 
 import ast
 import asyncio
+import base64
 import hashlib
 import importlib
 import json
@@ -113,10 +114,31 @@ def test_type_definitions_shown_match_schema_graphql(block: Block) -> None:
         assert not wrong, f"{block.where}: {name} has no such fields: {wrong} (schema.graphql: {actual})"
 
 
-def _runnable(document: str) -> bool:
-    """An operation a session can run as it is: no variables, no elided id, no placeholder the session cannot fill."""
-    placeholders = set(PLACEHOLDER.findall(document)) - set(GRAPHQL_PLACEHOLDERS)
-    return not ELIDED_ID.search(document) and "$" not in document and not placeholders
+def _elided_type(literal: str) -> str | None:
+    """The type an elided global id names (`"UHJvZHVjdDo..."` is `Product:` in base64), if it can be read."""
+    prefix = literal.strip('"').removesuffix("...")
+    for candidate in (prefix + "=" * (-len(prefix) % 4), prefix[: len(prefix) // 4 * 4]):
+        try:
+            decoded = base64.b64decode(candidate).decode()
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if ":" in decoded:
+            return decoded.split(":", 1)[0]
+    return None
+
+
+def _filled(document: str, ids: dict[str, str]) -> str | None:
+    """The operation with its placeholders and elided ids replaced by the session's own, or None when it cannot run
+    as it is: it declares variables, sends a `version` (which depends on the history before it), or names an object
+    the session has none of."""
+    if "$" in document or re.search(r"\bversion:", document):
+        return None
+    for literal in set(ELIDED_ID.findall(document)) | set(PLACEHOLDER.findall(document)):
+        type_name = "Product" if literal == '"<product id>"' else _elided_type(literal)
+        if type_name not in ids:
+            return None
+        document = document.replace(literal, json.dumps(ids[type_name]))
+    return document
 
 
 # --- Shell sessions -----------------------------------------------------------------------------------------------
@@ -229,7 +251,6 @@ def _problems(values: list[object]) -> list[object]:
     return found
 
 
-GRAPHQL_PLACEHOLDERS = ('"<product id>"',)
 SESSION_FILES = sorted({block.path for block in _of_kind("session", "check:after-session")})
 
 
@@ -267,26 +288,36 @@ async def test_the_curl_sessions_of_a_file_run_in_order_and_answer_what_they_sho
         assert ran
         token = await shell.value("TOKEN")
         assert token.startswith("ey"), f"{path.name}: the session ends without a signed-in TOKEN ({token!r})"
-        await _run_graphql_blocks(path, http, token)
+        assert await _run_graphql_blocks(path, http, token) >= 2, f"{path.name}: fewer GraphQL examples ran than before"
     finally:
         await shell.close()
 
 
-async def _run_graphql_blocks(path: Path, http: httpx.AsyncClient, token: str) -> None:
-    """After the file's session, its runnable GraphQL examples run as its user and answer no error."""
+async def _run_graphql_blocks(path: Path, http: httpx.AsyncClient, token: str) -> int:
+    """After the file's session, its GraphQL examples that can run as they are run as its user and answer no error;
+    returns how many ran."""
     headers = {"Authorization": f"Bearer {token}"}
+    own = await http.post(
+        "/graphql",
+        json={"query": "{ products(first: 1) { nodes { id } } requirements(first: 1) { nodes { id } } }"},
+        headers=headers,
+    )
+    ids = {
+        type_name: nodes[0]["id"]
+        for type_name, field_name in (("Product", "products"), ("Requirement", "requirements"))
+        if (nodes := own.json()["data"][field_name]["nodes"])
+    }
+    ran = 0
     for block in (b for b in BLOCKS if b.path == path and b.kind == "graphql"):
         for document in _graphql_documents(block.text):
-            if not _runnable(document):
+            filled = _filled(document, ids)
+            if filled is None:
                 continue
-            if '"<product id>"' in document:
-                product = await http.post(
-                    "/graphql", json={"query": '{ product(key: "PRISM") { id } }'}, headers=headers
-                )
-                document = document.replace('"<product id>"', json.dumps(product.json()["data"]["product"]["id"]))
-            answer = (await http.post("/graphql", json={"query": document}, headers=headers)).json()
+            answer = (await http.post("/graphql", json={"query": filled}, headers=headers)).json()
             assert not _problems([answer]), f"{block.where}: {answer}"
             assert answer["data"], f"{block.where}: {answer}"
+            ran += 1
+    return ran
 
 
 # --- Commands -----------------------------------------------------------------------------------------------------
