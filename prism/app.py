@@ -5,6 +5,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import orjson
 import sqlalchemy as sa
@@ -26,8 +27,9 @@ from prism.db.engine import build_engine
 from prism.db.errors import loggable
 from prism.db.roles import check_connection_role, ensure_login_role, url_for_role
 from prism.db.tables import Membership
-from prism.db.unit_of_work import UnitOfWork
 from prism.errors import PrismError
+from prism.events.broker import open_broker
+from prism.events.relay import OutboxRelay
 from prism.kv import open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
@@ -150,7 +152,15 @@ def build_app(settings: Settings | None = None) -> Starlette:
             mailer=mailer_from_settings(settings),
             attempts=attempts,
             embedded=embedded,
+            broker=open_broker(settings.redis_url),
         )
+        relay = OutboxRelay(
+            engine,
+            state.runtime.publisher,
+            grace=timedelta(seconds=settings.event_relay_grace_seconds),
+            interval_seconds=settings.event_relay_interval_seconds,
+        )
+        relay.start()
         if not baseline:
             # Objects alive after start-up never need collecting; freezing them makes every later GC pass cheaper.
             gc.collect()
@@ -161,6 +171,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             logger.info("PRISM stopping")
+            await relay.stop()
+            await state.runtime.broker.close()
             await engine.dispose()
             await state.runtime.kv.close()
             await state.runtime.attempts.close()
@@ -185,7 +197,11 @@ def build_app(settings: Settings | None = None) -> Starlette:
             request_id=request.state.request_id,
             runtime=rt,
             viewer=viewer,
-            uow=UnitOfWork(rt.engine, viewer.organization_id if viewer else None, viewer.user_id if viewer else None),
+            uow=rt.unit_of_work(
+                viewer.organization_id if viewer else None,
+                viewer.user_id if viewer else None,
+                api_key_id=viewer.api_key_id if viewer else None,
+            ),
             auth_error=auth.error,
         )
 

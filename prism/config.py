@@ -78,6 +78,16 @@ class Settings(BaseSettings):
         validation_alias="REDIS_URL",
         description="Redis for revocation, throttling and rate limits shared by every replica; in-process when unset.",
     )
+    event_relay_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the relay looks for committed events the broker did not get (a crash, Redis down).",
+    )
+    event_relay_grace_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How old an unpublished event must be before the relay publishes it (the commit path goes first).",
+    )
     auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
     database_pool_size: int = 10
     database_max_overflow: int = 10

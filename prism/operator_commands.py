@@ -102,7 +102,7 @@ async def operator_service(settings: Settings, url: str) -> AsyncIterator["Opera
     from prism.auth.tokens import issuer_from_settings
     from prism.db.engine import build_engine
     from prism.db.roles import check_connection_role
-    from prism.db.unit_of_work import UnitOfWork
+    from prism.events.broker import open_broker
     from prism.kv import open_store
     from prism.runtime import Runtime, load_secret_key
     from prism.services.operators import OperatorService
@@ -126,12 +126,14 @@ async def operator_service(settings: Settings, url: str) -> AsyncIterator["Opera
             kv=open_store(settings.redis_url),
             mailer=mailer_from_settings(settings),
             attempts=AttemptLimits(settings),
+            broker=open_broker(settings.redis_url),
         )
         try:
-            async with UnitOfWork(engine) as uow:
+            async with runtime.unit_of_work() as uow:
                 yield OperatorService(runtime, uow, operator_meta())
         finally:
             await runtime.kv.close()
+            await runtime.broker.close()
     finally:
         await engine.dispose()
 

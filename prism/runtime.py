@@ -2,6 +2,7 @@
 
 import secrets
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -11,6 +12,10 @@ from prism.auth.passwords import PasswordHasher, make_hasher
 from prism.auth.tokens import TokenIssuer
 from prism.config import Settings
 from prism.db.embedded import EmbeddedPostgres
+from prism.db.outbox import Actor
+from prism.db.unit_of_work import UnitOfWork
+from prism.events.broker import Broker, InProcessBroker
+from prism.events.publisher import EventPublisher
 from prism.kv import KeyValueStore
 
 __all__ = ["Runtime", "load_secret_key"]
@@ -28,6 +33,23 @@ class Runtime:
     attempts: AttemptLimits
     hasher: PasswordHasher = field(default_factory=make_hasher)
     embedded: EmbeddedPostgres | None = None
+    broker: Broker = field(default_factory=InProcessBroker)
+    publisher: EventPublisher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.publisher = EventPublisher(self.broker)
+
+    def unit_of_work(
+        self, organization_id: UUID | None = None, user_id: UUID | None = None, *, api_key_id: UUID | None = None
+    ) -> UnitOfWork:
+        """A unit of work whose committed events go to the broker right away (the relay covers the rest)."""
+        return UnitOfWork(
+            self.engine,
+            organization_id,
+            user_id,
+            actor=Actor(user_id=user_id, api_key_id=api_key_id),
+            publish=self.publisher,
+        )
 
 
 def load_secret_key(settings: Settings) -> bytes:

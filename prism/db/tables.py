@@ -407,4 +407,5 @@ class Comment(SQLModel, table=True):
 
 
 # The identity and access tables live in their own module; importing it here registers them wherever tables are.
-import prism.db.access_tables  # noqa: E402, F401
+import prism.db.access_tables  # noqa: E402
+import prism.db.event_tables  # noqa: E402, F401

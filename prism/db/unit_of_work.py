@@ -11,6 +11,9 @@ Why it exists (docs/architecture.md, "One unit of work per request"):
   mutation field, a job, a CLI command, an SSO callback) commits or rolls back, so a use case spanning several
   services is one transaction. Work to do only once the change is durable (mail, events) is registered with
   `after_commit` and dropped on rollback.
+- Every change to an entity becomes an event in the same transaction (prism/db/outbox.py): the session's flushes are
+  recorded, and `commit()` writes the recorded changes to the event log just before COMMIT, then hands the numbered
+  events to `publish` (the broker) once they are durable, and marks them published.
 - `close()` waits for a statement in flight, rolls back whatever is open and gives the connection back; a
   connection goes back to the pool only outside a transaction (one that cannot be rolled back is discarded), and a
   closed unit of work refuses further statements rather than opening a connection nobody will close.
@@ -29,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.db.engine import set_tenant
+from prism.db.outbox import RECORDER, Actor, ChangeRecorder, mark_published, write_events
+from prism.domain.events import DomainEvent
 
 __all__ = ["AfterCommit", "UnitOfWork", "UnitOfWorkClosedError"]
 
@@ -37,6 +42,8 @@ logger = logging.getLogger("prism.db")
 T = TypeVar("T")
 Scope = tuple[UUID | None, UUID | None]
 AfterCommit = Callable[[], Awaitable[None]]
+Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
+"""Hands committed events to the broker; raises when it could not (the relay publishes them later)."""
 
 
 class UnitOfWorkClosedError(RuntimeError):
@@ -51,10 +58,21 @@ class UnitOfWork:
     (signing in happens before an organization is known).
     """
 
-    def __init__(self, engine: AsyncEngine, organization_id: UUID | None = None, user_id: UUID | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        organization_id: UUID | None = None,
+        user_id: UUID | None = None,
+        *,
+        actor: Actor | None = None,
+        publish: Publish | None = None,
+    ) -> None:
         self._engine = engine
         self.organization_id = organization_id
         self.user_id = user_id
+        self.actor = actor or Actor(user_id=user_id)
+        self._publish = publish
+        self._changes = ChangeRecorder()
         self._conn: AsyncConnection | None = None
         self._applied: Scope | None = None
         self._lock = asyncio.Lock()
@@ -120,6 +138,7 @@ class UnitOfWork:
             conn = await self._connection(scope)
             if outer is None:
                 self._session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+                self._session.sync_session.info[RECORDER] = self._changes
             session = self._session
             assert session is not None
             restore = outer_scope if outer is not None and outer_scope is not None and outer_scope != scope else None
@@ -168,10 +187,16 @@ class UnitOfWork:
         if self._session is not None and self._owner is asyncio.current_task():
             # The rest of the block would run in a new transaction without its scope.
             raise RuntimeError("commit() inside a session() block: end the block first")
+        events: list[DomainEvent] = []
         async with self._exclusive():
             if self._conn is not None and self._conn.in_transaction():
+                if self._changes:
+                    events = await write_events(self._conn, self._changes, self.actor)
                 await self._conn.commit()
+            self._changes.clear()
             self._applied = None
+        if events:
+            await self._publish_events(events)
         actions, self._after_commit = self._after_commit, []
         for action in actions:
             try:
@@ -180,15 +205,39 @@ class UnitOfWork:
                 # The change is durable; what followed it failed and is logged (the outbox will retry events).
                 logger.exception("an action after commit failed")
 
+    async def _publish_events(self, events: list[DomainEvent]) -> None:
+        """Hand committed events to the broker and mark them published; on failure the relay publishes them later."""
+        if self._publish is None:
+            return
+        try:
+            await self._publish(events)
+            async with self._exclusive():
+                conn = await self._connection(self.scope)
+                by_organization: dict[UUID, list[int]] = {}
+                for event in events:
+                    by_organization.setdefault(event.organization_id, []).append(event.sequence)
+                for organization_id, sequences in by_organization.items():
+                    await set_tenant(conn, organization_id, self.user_id)
+                    await mark_published(conn, organization_id, sequences)
+                await conn.commit()
+                self._applied = None
+        except Exception:
+            # Durable in the log, not yet (known to be) on the broker: the relay takes it from here.
+            logger.warning("events committed but not published; the relay will publish them", exc_info=True)
+            async with self._exclusive():
+                await self._end_transaction()
+
     async def rollback(self) -> None:
         """End the open transaction, dropping its changes and what waited for its commit."""
         self._after_commit = []
+        self._changes.clear()
         async with self._exclusive():
             await self._end_transaction()
 
     async def close(self) -> None:
         """Roll back what is open and give the connection back; later statements are refused."""
         self._after_commit = []
+        self._changes.clear()
         async with self._exclusive():
             self._closed = True
             conn = self._conn

@@ -59,7 +59,7 @@ async def authenticate(runtime: Runtime, credential: str | None) -> Authenticati
         return Authentication(None, None)
     if credential == "":
         return Authentication(None, UnauthenticatedError("Use `Authorization: Bearer <token or API key>`."))
-    async with UnitOfWork(runtime.engine) as uow:
+    async with runtime.unit_of_work() as uow:
         if is_api_key(credential):
             return await _authenticate_api_key(runtime, uow, credential)
         return await _authenticate_token(runtime, uow, credential)

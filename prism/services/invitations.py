@@ -72,16 +72,17 @@ class InvitationService:
                     "This address belongs to a member already.", field="email", code=Code.ALREADY_EXISTS
                 )
             now = utcnow()
-            await session.exec(
-                sa.update(Invitation)  # type: ignore[call-overload]
+            pending = await session.exec(
+                tenant_select(Invitation, self._org)
                 .where(
-                    col(Invitation.organization_id) == self._org,
                     col(Invitation.email) == email,
                     col(Invitation.accepted_at).is_(None),
                     col(Invitation.revoked_at).is_(None),
                 )
-                .values(revoked_at=now)
+                .with_for_update()
             )
+            for earlier in pending.all():
+                earlier.revoked_at = now
             invitation = Invitation(
                 organization_id=self._org,
                 email=email,

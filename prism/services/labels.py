@@ -97,11 +97,13 @@ class LabelService:
         require(self._viewer, Permission.WRITE)
         async with self._uow.session(self._org) as session:
             label = await get_for_update(session, Label, label_id, self._org, "id")
-            await session.exec(
-                sa.delete(RequirementLabel).where(  # type: ignore[call-overload]
-                    col(RequirementLabel.organization_id) == self._org, col(RequirementLabel.label_id) == label.id
-                )
+            # One by one, so each requirement that carried the label gets its event (labels removed).
+            links = await session.exec(
+                tenant_select(RequirementLabel, self._org).where(col(RequirementLabel.label_id) == label.id)
             )
+            for link in links.all():
+                await session.delete(link)
+            await session.flush()  # the links first: the label's own delete would cascade them away unseen
             record(
                 session,
                 organization_id=self._org,

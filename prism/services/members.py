@@ -155,16 +155,11 @@ class MemberService:
                     field="userId",
                     code=Code.LAST_OWNER,
                 )
-            await session.exec(
-                sa.delete(TeamMember).where(  # type: ignore[call-overload]
-                    col(TeamMember.organization_id) == self._org, col(TeamMember.user_id) == user_id
-                )
-            )
-            await session.exec(
-                sa.delete(ProductMember).where(  # type: ignore[call-overload]
-                    col(ProductMember.organization_id) == self._org, col(ProductMember.user_id) == user_id
-                )
-            )
+            # Row by row, so each team and product role the member leaves gets its event.
+            for table in (TeamMember, ProductMember):
+                rows = await session.exec(tenant_select(table, self._org).where(col(table.user_id) == user_id))
+                for row in rows.all():
+                    await session.delete(row)
             await session.delete(membership)
             record(
                 session,

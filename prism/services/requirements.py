@@ -228,17 +228,19 @@ class RequirementService:
             requirement = await get_for_update(session, Requirement, requirement_id, self._org, "id")
             await require_on_product(session, self._viewer, requirement.product_id)
             check_version(requirement.version, version, "requirement")
-            moved = await session.exec(
-                sa.update(Requirement)  # type: ignore[call-overload]
-                .where(col(Requirement.organization_id) == self._org, col(Requirement.parent_id) == requirement.id)
-                .values(parent_id=requirement.parent_id, version=Requirement.version + 1, updated_at=utcnow())
-                .returning(col(Requirement.id))
-            )
-            # A child's new parent is a change of its own, recorded in its history like any other move.
-            session.add_all(
-                self._event(child_id, RequirementEventKind.PARENT, requirement.id, requirement.parent_id)
-                for child_id in moved.scalars().all()
-            )
+            children = (
+                await session.exec(
+                    tenant_select(Requirement, self._org)
+                    .where(col(Requirement.parent_id) == requirement.id)
+                    .with_for_update()
+                )
+            ).all()
+            now = utcnow()
+            for child in children:
+                # A child's new parent is a change of its own, recorded in its history like any other move.
+                self._change(session, child, "parent_id", RequirementEventKind.PARENT, requirement.parent_id)
+                child.version += 1
+                child.updated_at = now
             record(
                 session,
                 organization_id=self._org,
@@ -445,13 +447,14 @@ class RequirementService:
         removed = sorted(current - set(wanted))
         added = [label_id for label_id in wanted if label_id not in current]
         if removed:
-            await session.exec(
-                sa.delete(RequirementLabel).where(  # type: ignore[call-overload]
-                    col(RequirementLabel.organization_id) == self._org,
+            links = await session.exec(
+                tenant_select(RequirementLabel, self._org).where(
                     col(RequirementLabel.requirement_id) == requirement.id,
                     col(RequirementLabel.label_id).in_(removed),
                 )
             )
+            for link in links.all():
+                await session.delete(link)
         await self._set_labels(session, requirement, added)
         session.add_all(self._event(requirement, RequirementEventKind.LABEL_REMOVED, i, None) for i in removed)
         session.add_all(self._event(requirement, RequirementEventKind.LABEL_ADDED, None, i) for i in added)

@@ -207,18 +207,18 @@ class SprintService:
             if move_to is not None:
                 await self._check_destination(session, sprint, move_to)
             now = utcnow()
-            moved = (
+            unfinished = (
                 await session.exec(
-                    sa.update(Requirement)  # type: ignore[call-overload]
-                    .where(
-                        col(Requirement.organization_id) == self._org,
-                        col(Requirement.sprint_id) == sprint.id,
-                        col(Requirement.status).not_in(_FINISHED),
-                    )
-                    .values(sprint_id=move_to, version=Requirement.version + 1, updated_at=now)
-                    .returning(col(Requirement.id))
+                    tenant_select(Requirement, self._org)
+                    .where(col(Requirement.sprint_id) == sprint.id, col(Requirement.status).not_in(_FINISHED))
+                    .with_for_update()
                 )
             ).all()
+            for requirement in unfinished:
+                requirement.sprint_id = move_to
+                requirement.version += 1
+                requirement.updated_at = now
+            moved = [requirement.id for requirement in unfinished]
             session.add_all(
                 RequirementEvent(
                     organization_id=self._org,
@@ -229,7 +229,7 @@ class SprintService:
                     to_value=None if move_to is None else str(move_to),
                     created_at=now,
                 )
-                for (requirement_id,) in moved
+                for requirement_id in moved
             )
             sprint.state = SprintState.CLOSED.value
             sprint.closed_at = now

@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from prism.db.unit_of_work import UnitOfWork
 from prism.errors import PrismError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta
@@ -58,7 +57,7 @@ def account_page_routes(runtime: Callable[[], Runtime]) -> list[Route]:
         """Run the use case; the user's error message when it is refused."""
         rt = runtime()
         try:
-            async with UnitOfWork(rt.engine) as uow:
+            async with rt.unit_of_work() as uow:
                 await use_case(Services(rt, uow, None, _meta(request)))
         except PrismError as error:
             return error.message

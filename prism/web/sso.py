@@ -24,7 +24,6 @@ from strawberry.relay import GlobalID
 
 from prism.auth.oidc import OidcClients, SsoError, SsoErrorCode
 from prism.config import Settings
-from prism.db.unit_of_work import UnitOfWork
 from prism.runtime import Runtime, load_secret_key
 from prism.services.audit import RequestMeta
 from prism.services.identity import MfaChallenge
@@ -109,7 +108,7 @@ def sso_routes(settings: Settings, runtime: Callable[[], Runtime]) -> list[BaseR
         meta = _meta(request)
         try:
             identity, organization_id = await clients.finish(request, provider)
-            async with UnitOfWork(rt.engine) as uow:
+            async with rt.unit_of_work() as uow:
                 services = Services(rt, uow, None, meta)
                 result = await SsoSignIn(uow, services.identity, meta).sign_in(identity, organization_id)
         except SsoError as error:

@@ -1,0 +1,25 @@
+"""Publishing committed events, right after their commit and again by the relay."""
+
+import logging
+from collections.abc import Sequence
+
+from prism.domain.events import DomainEvent
+from prism.events.broker import EVENTS_TOPIC, Broker
+
+__all__ = ["EventPublisher"]
+
+logger = logging.getLogger("prism.events")
+
+
+class EventPublisher:
+    """Hands events to the broker on the one topic every process listens to; raises when the broker is down."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        self.published = 0
+        """Events handed to the broker by this process (a counter for tests and metrics)."""
+
+    async def __call__(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            await self._broker.publish(EVENTS_TOPIC, event.to_message())
+            self.published += 1
