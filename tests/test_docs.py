@@ -27,6 +27,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ from starlette.applications import Starlette
 from prism import cli, seed
 from prism.auth.mailer import RecordingMailer
 from prism.config import Settings
+from prism.db import event_catalog
+from prism.domain.events import Action, DomainEvent, EntityChange, RelationChange
 from prism.errors import Code
 from prism.observability.logging import configure_logging
 from resolvers.schema import build_schema
@@ -525,11 +528,55 @@ async def _check_json_log(block: Block, http: httpx.AsyncClient, token: str) -> 
     }
 
 
+async def _check_event(block: Block, http: httpx.AsyncClient, token: str) -> None:
+    """The event shown has the envelope and payload PRISM's events have, with an entity, fields and relations the
+    event catalogue knows."""
+    shown = json.loads(block.text)
+    change = EntityChange(
+        type="Requirement",
+        action=Action.UPDATE,
+        entity_id=uuid.uuid4(),
+        organization_id=uuid.uuid4(),
+        product_id=uuid.uuid4(),
+        version=1,
+        data={"title": "New title"},
+        updated_from={"title": "Old title"},
+        changed=["title"],
+        relations={"labelIds": RelationChange(added=["x"])},
+    )
+    event = DomainEvent(
+        organization_id=change.organization_id,
+        sequence=1,
+        id=uuid.uuid4(),
+        type=change.type,
+        action=change.action,
+        version=change.version,
+        entity_id=change.entity_id,
+        product_id=change.product_id,
+        actor_user_id=uuid.uuid4(),
+        actor_api_key_id=None,
+        occurred_at=datetime.now(UTC),
+        payload=change.payload(),
+    )
+    real = json.loads(event.to_message())
+    assert list(shown) == list(real), f"{block.where}: shows {list(shown)}, PRISM sends {list(real)}"
+    assert set(shown["payload"]) == set(real["payload"]), f"{block.where}: payload {sorted(real['payload'])}"
+    spec = next(spec for spec in event_catalog.ENTITIES.values() if spec.name == shown["type"])
+    names = {event_catalog.json_name(name) for name in (*spec.fields, *spec.opaque)}
+    relations = {r.relation for r in event_catalog.RELATIONS.values() if r.entity is spec.table}
+    payload = shown["payload"]
+    assert shown["action"] in {action.value for action in Action}
+    assert set(payload["data"]) - {"\N{HORIZONTAL ELLIPSIS}"} <= names, f"{block.where}: {set(payload['data']) - names}"
+    assert set(payload["changed"]) | set(payload["updatedFrom"]) <= names
+    assert set(payload["relations"]) <= relations, f"{block.where}: {spec.name} has the relations {relations}"
+
+
 CHECKERS: dict[str, Any] = {
     "after-session": "a curl session block that needs the data of the file's other sessions: run after them",
     "cost": _check_cost,
     "persisted-query": _check_persisted_query,
     "json-log": _check_json_log,
+    "event": _check_event,
 }
 CHECKED = [block for block in BLOCKS if block.kind.startswith("check:") and block.kind != "check:after-session"]
 
