@@ -161,6 +161,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             interval_seconds=settings.event_relay_interval_seconds,
         )
         relay.start()
+        await state.runtime.hub.start()
         if not baseline:
             # Objects alive after start-up never need collecting; freezing them makes every later GC pass cheaper.
             gc.collect()
@@ -172,6 +173,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         finally:
             logger.info("PRISM stopping")
             await relay.stop()
+            await state.runtime.hub.stop()
             await state.runtime.broker.close()
             await engine.dispose()
             await state.runtime.kv.close()

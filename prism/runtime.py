@@ -15,6 +15,7 @@ from prism.db.embedded import EmbeddedPostgres
 from prism.db.outbox import Actor
 from prism.db.unit_of_work import UnitOfWork
 from prism.events.broker import Broker, InProcessBroker
+from prism.events.hub import EventHub
 from prism.events.publisher import EventPublisher
 from prism.kv import KeyValueStore
 
@@ -35,9 +36,12 @@ class Runtime:
     embedded: EmbeddedPostgres | None = None
     broker: Broker = field(default_factory=InProcessBroker)
     publisher: EventPublisher = field(init=False)
+    hub: EventHub = field(init=False)
+    """This process's listener to the broker, which subscriptions read from (started by the server's lifespan)."""
 
     def __post_init__(self) -> None:
         self.publisher = EventPublisher(self.broker)
+        self.hub = EventHub(self.broker, self.engine)
 
     def unit_of_work(
         self, organization_id: UUID | None = None, user_id: UUID | None = None, *, api_key_id: UUID | None = None

@@ -41,6 +41,7 @@ __all__ = [
     "ChangeRecorder",
     "mark_published",
     "read_events",
+    "sequence_bounds",
     "write_events",
 ]
 
@@ -369,3 +370,13 @@ async def read_events(
         # Two relays (replicas) never publish the same rows at once; one skips what the other holds.
         statement = statement.with_for_update(skip_locked=True)
     return [event_from_row(row) for row in await conn.execute(statement)]
+
+
+async def sequence_bounds(conn: AsyncConnection, organization_id: UUID) -> tuple[int, int]:
+    """The organization's last sequence number given out, and the oldest still in the log (last + 1 when empty)."""
+    counter = EventCounter.__table__  # type: ignore[attr-defined]
+    log = Event.__table__  # type: ignore[attr-defined]
+    last = (await conn.execute(tenant_select(counter, organization_id, counter.c.last_sequence))).scalar()
+    oldest = (await conn.execute(tenant_select(log, organization_id, sa.func.min(log.c.sequence)))).scalar()
+    last = int(last or 0)
+    return last, int(oldest) if oldest is not None else last + 1

@@ -82,10 +82,12 @@ class InProcessBroker:
 class RedisBroker:
     """The shared broker over Redis pub/sub (redis-py asyncio); channels are `<prefix><topic>`."""
 
-    def __init__(self, url: str, prefix: str = "prism:") -> None:
+    def __init__(self, url: str, prefix: str = "prism:", *, client_name: str = "prism-broker") -> None:
         from redis.asyncio import Redis
 
-        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
+        self._redis: Redis = Redis.from_url(
+            url, socket_connect_timeout=2, health_check_interval=10, client_name=client_name
+        )
         self._prefix = prefix
 
     async def publish(self, topic: str, message: bytes) -> None:
