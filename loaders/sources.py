@@ -11,6 +11,7 @@ from loaders.pagination import ListSource
 from prism.db.access_tables import ApiKey, Invitation, ProductMember
 from prism.db.tables import (
     Comment,
+    DeletedRequirement,
     Document,
     DocumentVersion,
     Label,
@@ -30,6 +31,8 @@ __all__ = [
     "API_KEYS_BY_ORGANIZATION",
     "COMMENTS_BY_DOCUMENT",
     "COMMENTS_BY_REQUIREMENT",
+    "DELETED_REQUIREMENTS_BY_ORGANIZATION",
+    "DELETED_REQUIREMENTS_BY_PRODUCT",
     "DOCUMENTS_BY_PRODUCT",
     "DOCUMENT_VERSIONS_BY_DOCUMENT",
     "EVENTS_BY_REQUIREMENT",
@@ -49,11 +52,14 @@ __all__ = [
     "SPRINTS_BY_PRODUCT",
     "TEAMS_BY_ORGANIZATION",
     "ApiKeyListFilter",
+    "DeletedSinceFilter",
     "DocumentListFilter",
     "NoFilter",
     "ProductListFilter",
     "RequirementListFilter",
     "StateListFilter",
+    "TimeFilter",
+    "time_conditions",
 ]
 
 
@@ -70,6 +76,34 @@ def _no_filter(table: sa.Table, _: Any) -> list[sa.ColumnElement[bool]]:
     return []
 
 
+@dataclass(frozen=True)
+class TimeFilter:
+    """Creation and change time ranges, each end exclusive and optional: what an incremental sync asks for."""
+
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+
+def time_conditions(table: sa.Table, f: TimeFilter) -> list[sa.ColumnElement[bool]]:
+    """The conditions of a time filter on a table with `created_at` (and `updated_at`, when it is asked for)."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    for column, after, before in (
+        ("created_at", f.created_after, f.created_before),
+        ("updated_at", f.updated_after, f.updated_before),
+    ):
+        if after is not None:
+            conditions.append(table.c[column] > after)
+        if before is not None:
+            conditions.append(table.c[column] < before)
+    return conditions
+
+
+def _time_where(table: sa.Table, f: TimeFilter | NoFilter) -> list[sa.ColumnElement[bool]]:
+    return time_conditions(table, f) if isinstance(f, TimeFilter) else []
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -80,6 +114,7 @@ class ProductListFilter:
 
     include_archived: bool = False
     search: str | None = None
+    times: TimeFilter = TimeFilter()
 
 
 def _product_where(table: sa.Table, f: ProductListFilter) -> list[sa.ColumnElement[bool]]:
@@ -89,7 +124,7 @@ def _product_where(table: sa.Table, f: ProductListFilter) -> list[sa.ColumnEleme
     if f.search:
         pattern = f"%{_escape_like(f.search)}%"
         conditions.append(sa.or_(table.c.name.ilike(pattern), table.c.key.ilike(pattern)))
-    return conditions
+    return conditions + time_conditions(table, f.times)
 
 
 @dataclass(frozen=True)
@@ -109,10 +144,7 @@ class RequirementListFilter:
     parent_ids: tuple[UUID, ...] = ()
     top_level: bool | None = None
     search: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    updated_after: datetime | None = None
-    updated_before: datetime | None = None
+    times: TimeFilter = TimeFilter()
 
 
 def _requirement_where(table: sa.Table, f: RequirementListFilter) -> list[sa.ColumnElement[bool]]:
@@ -145,14 +177,7 @@ def _requirement_where(table: sa.Table, f: RequirementListFilter) -> list[sa.Col
     if f.top_level is not None:
         conditions.append(c.parent_id.is_(None) if f.top_level else c.parent_id.is_not(None))
     # Time ranges: `after` is exclusive (what changed since the last sync's newest updatedAt), `before` too.
-    for column, after, before in (
-        (c.created_at, f.created_after, f.created_before),
-        (c.updated_at, f.updated_after, f.updated_before),
-    ):
-        if after is not None:
-            conditions.append(column > after)
-        if before is not None:
-            conditions.append(column < before)
+    conditions += time_conditions(table, f.times)
     if f.label_ids:
         link = _table(RequirementLabel)
         conditions.append(
@@ -196,7 +221,12 @@ PRODUCTS_BY_ORGANIZATION = ListSource(
     name="products",
     table=_table(Product),
     parent_column="organization_id",
-    order_fields={"NAME": lambda t: t.c.name, "KEY": lambda t: t.c.key, "CREATED_AT": lambda t: t.c.created_at},
+    order_fields={
+        "NAME": lambda t: t.c.name,
+        "KEY": lambda t: t.c.key,
+        "CREATED_AT": lambda t: t.c.created_at,
+        "UPDATED_AT": lambda t: t.c.updated_at,
+    },
     where=_product_where,
 )
 REQUIREMENTS_BY_ORGANIZATION = _requirements("requirements", "organization_id")
@@ -210,16 +240,25 @@ def _simple(name: str, model: Any, parent_column: str, **order: Any) -> ListSour
     return ListSource(name=name, table=_table(model), parent_column=parent_column, order_fields=order, where=_no_filter)
 
 
+def _timed(name: str, model: Any, parent_column: str, **order: Any) -> ListSource:
+    """A list filtered by nothing but a TimeFilter (or NoFilter)."""
+    return ListSource(
+        name=name, table=_table(model), parent_column=parent_column, order_fields=order, where=_time_where
+    )
+
+
 @dataclass(frozen=True)
 class StateListFilter:
     """Which sprints or releases to list: those in any of `states` (every state when empty)."""
 
     states: tuple[str, ...] = ()
+    times: TimeFilter = TimeFilter()
 
 
 def _state_where(table: sa.Table, f: StateListFilter | NoFilter) -> list[sa.ColumnElement[bool]]:
-    states = getattr(f, "states", ())
-    return [table.c.state.in_(states)] if states else []
+    if not isinstance(f, StateListFilter):
+        return []
+    return ([table.c.state.in_(f.states)] if f.states else []) + time_conditions(table, f.times)
 
 
 SPRINTS_BY_PRODUCT = ListSource(
@@ -242,8 +281,8 @@ RELEASES_BY_PRODUCT = ListSource(
     },
     where=_state_where,
 )
-ROADMAPS_BY_PRODUCT = _simple("roadmaps", Roadmap, "product_id", CREATED_AT=lambda t: t.c.created_at)
-ROADMAP_ITEMS_BY_ROADMAP = _simple("roadmap_items", RoadmapItem, "roadmap_id", RANK=lambda t: t.c.rank)
+ROADMAPS_BY_PRODUCT = _timed("roadmaps", Roadmap, "product_id", CREATED_AT=lambda t: t.c.created_at)
+ROADMAP_ITEMS_BY_ROADMAP = _timed("roadmap_items", RoadmapItem, "roadmap_id", RANK=lambda t: t.c.rank)
 
 
 @dataclass(frozen=True)
@@ -252,16 +291,18 @@ class DocumentListFilter:
 
     kinds: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
+    times: TimeFilter = TimeFilter()
 
 
 def _document_where(table: sa.Table, f: DocumentListFilter | NoFilter) -> list[sa.ColumnElement[bool]]:
+    if not isinstance(f, DocumentListFilter):
+        return []
     conditions: list[sa.ColumnElement[bool]] = []
-    kinds, statuses = getattr(f, "kinds", ()), getattr(f, "statuses", ())
-    if kinds:
-        conditions.append(table.c.kind.in_(kinds))
-    if statuses:
-        conditions.append(table.c.status.in_(statuses))
-    return conditions
+    if f.kinds:
+        conditions.append(table.c.kind.in_(f.kinds))
+    if f.statuses:
+        conditions.append(table.c.status.in_(f.statuses))
+    return conditions + time_conditions(table, f.times)
 
 
 DOCUMENTS_BY_PRODUCT = ListSource(
@@ -274,14 +315,14 @@ DOCUMENTS_BY_PRODUCT = ListSource(
 DOCUMENT_VERSIONS_BY_DOCUMENT = _simple(
     "document_versions", DocumentVersion, "document_id", NUMBER=lambda t: t.c.number
 )
-COMMENTS_BY_REQUIREMENT = _simple(
+COMMENTS_BY_REQUIREMENT = _timed(
     "comments_by_requirement", Comment, "requirement_id", CREATED_AT=lambda t: t.c.created_at
 )
-COMMENTS_BY_DOCUMENT = _simple("comments_by_document", Comment, "document_id", CREATED_AT=lambda t: t.c.created_at)
+COMMENTS_BY_DOCUMENT = _timed("comments_by_document", Comment, "document_id", CREATED_AT=lambda t: t.c.created_at)
 EVENTS_BY_REQUIREMENT = _simple(
     "requirement_events", RequirementEvent, "requirement_id", CREATED_AT=lambda t: t.c.created_at
 )
-LABELS_BY_ORGANIZATION = _simple("labels", Label, "organization_id", NAME=lambda t: t.c.name)
+LABELS_BY_ORGANIZATION = _timed("labels", Label, "organization_id", NAME=lambda t: t.c.name)
 
 
 @dataclass(frozen=True)
@@ -303,10 +344,10 @@ API_KEYS_BY_ORGANIZATION = ListSource(
     where=_api_key_where,
 )
 
-MEMBERS_BY_ORGANIZATION = _simple(
+MEMBERS_BY_ORGANIZATION = _timed(
     "members", Membership, "organization_id", JOINED_AT=lambda t: t.c.created_at, ROLE=lambda t: t.c.role
 )
-TEAMS_BY_ORGANIZATION = _simple("teams", Team, "organization_id", NAME=lambda t: t.c.name)
+TEAMS_BY_ORGANIZATION = _timed("teams", Team, "organization_id", NAME=lambda t: t.c.name)
 PRODUCT_ROLES_BY_PRODUCT = _simple("product_roles", ProductMember, "product_id", CREATED_AT=lambda t: t.c.created_at)
 
 
@@ -322,3 +363,28 @@ INVITATIONS_BY_ORGANIZATION = ListSource(
     where=_pending_where,
 )
 """Pending invitations only: neither accepted, revoked nor expired."""
+
+
+@dataclass(frozen=True)
+class DeletedSinceFilter:
+    """Tombstones of requirements deleted strictly after `since` (all that are kept when None)."""
+
+    since: datetime | None = None
+
+
+def _deleted_where(table: sa.Table, f: DeletedSinceFilter) -> list[sa.ColumnElement[bool]]:
+    return [] if f.since is None else [table.c.deleted_at > f.since]
+
+
+def _deleted_requirements(name: str, parent_column: str) -> ListSource:
+    return ListSource(
+        name=name,
+        table=_table(DeletedRequirement),
+        parent_column=parent_column,
+        order_fields={"DELETED_AT": lambda t: t.c.deleted_at},
+        where=_deleted_where,
+    )
+
+
+DELETED_REQUIREMENTS_BY_ORGANIZATION = _deleted_requirements("deleted_requirements", "organization_id")
+DELETED_REQUIREMENTS_BY_PRODUCT = _deleted_requirements("deleted_requirements_by_product", "product_id")

@@ -13,7 +13,7 @@ from loaders.audit import AUDIT_LOG_BY_ORGANIZATION, AuditListFilter
 from loaders.pagination import Order
 from prism.auth.rbac import Permission
 from prism.errors import ValidationError
-from resolvers.common import After, Before, Connection, First, Last, decode_id, load_connection
+from resolvers.common import After, Before, Connection, First, Last, decode_id, load_connection, zoned_time
 from resolvers.context import Context
 from resolvers.permissions import _RolePermission
 
@@ -90,8 +90,10 @@ class AuditLogFilter:
     target_id: strawberry.ID | None = strawberry.field(
         default=None, description="Only actions on this target: its global id or the entry's `targetId`."
     )
-    since: datetime | None = strawberry.field(default=None, description="Only entries at or after this time.")
-    until: datetime | None = strawberry.field(default=None, description="Only entries before this time.")
+    since: datetime | None = strawberry.field(
+        default=None, description="Only entries at or after this time (with a zone)."
+    )
+    until: datetime | None = strawberry.field(default=None, description="Only entries before this time (with a zone).")
 
 
 def _target(value: str) -> str:
@@ -107,14 +109,15 @@ def _list_filter(f: AuditLogFilter) -> AuditListFilter:
     actions = tuple(sorted(set(f.actions or ())))
     if len(actions) > MAX_ACTIONS:
         raise ValidationError(f"actions takes at most {MAX_ACTIONS} values.", field="actions")
-    if f.since is not None and f.until is not None and f.since >= f.until:
+    since, until = zoned_time(f.since, "since"), zoned_time(f.until, "until")
+    if since is not None and until is not None and since >= until:
         raise ValidationError("since must be before until.", field="since")
     return AuditListFilter(
         actions=actions,
         actor_id=decode_id(f.actor_id, "User", field="actorId") if f.actor_id is not None else None,
         target_id=_target(str(f.target_id)) if f.target_id is not None else None,
-        since=f.since,
-        until=f.until,
+        since=since,
+        until=until,
     )
 
 

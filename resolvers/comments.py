@@ -8,9 +8,20 @@ import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.sources import COMMENTS_BY_REQUIREMENT, NoFilter
+from loaders.sources import COMMENTS_BY_REQUIREMENT, TimeFilter
 from prism.errors import PrismError
-from resolvers.common import Connection, UserError, decode_id, load_connection, user_errors, user_errors_field
+from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
+    Connection,
+    TimeRange,
+    UserError,
+    decode_id,
+    load_connection,
+    time_filter,
+    user_errors,
+    user_errors_field,
+)
 from resolvers.context import Context
 from resolvers.identity import User
 from resolvers.node import LoadedNode, load_node
@@ -20,7 +31,7 @@ if TYPE_CHECKING:
     from resolvers.documents import Document
     from resolvers.requirements import Requirement
 
-__all__ = ["Comment", "CommentsMutation", "CommentsQuery", "requirement_comments"]
+__all__ = ["Comment", "CommentFilter", "CommentsMutation", "CommentsQuery", "comment_filter", "requirement_comments"]
 
 Info = strawberry.Info[Context, None]
 DocumentType = Annotated["Document", strawberry.lazy("resolvers.documents")]
@@ -70,15 +81,33 @@ class Comment(LoadedNode):
         return await load_node(info, Document, self.document_id)
 
 
+@strawberry.input(description="Which comments to list; fields combine with AND.")
+class CommentFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
+
+
+def comment_filter(filter: CommentFilter | None) -> TimeFilter:
+    """The loader's filter for a `comments` connection."""
+    return time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter()
+
+
 async def requirement_comments(
-    info: Info, requirement_id: UUID, *, first: int | None, after: str | None, last: int | None, before: str | None
+    info: Info,
+    requirement_id: UUID,
+    filter: CommentFilter | None = None,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
 ) -> Connection[Comment]:
     """A requirement's comments, oldest first (the `Requirement.comments` connection)."""
     return await load_connection(
         info,
         source=COMMENTS_BY_REQUIREMENT,
         parent=requirement_id,
-        filter=NoFilter(),
+        filter=comment_filter(filter),
         order=Order("CREATED_AT"),
         first=first,
         after=after,

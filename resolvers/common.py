@@ -3,6 +3,7 @@
 import enum
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from loaders.pagination import (
     Window,
     validate_cursor,
 )
+from loaders.sources import TimeFilter
 from prism.errors import Code, NotFoundError, PrismError, ValidationError
 from resolvers.list_bounds import max_items
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from resolvers.context import Context
 
 __all__ = [
+    "CREATED_AT_DESCRIPTION",
+    "UPDATED_AT_DESCRIPTION",
     "After",
     "Before",
     "Connection",
@@ -35,12 +39,15 @@ __all__ = [
     "Last",
     "Related",
     "SortDirection",
+    "TimeRange",
     "UserError",
     "decode_id",
     "load_connection",
     "prefetch",
+    "time_filter",
     "user_errors",
     "user_errors_field",
+    "zoned_time",
 ]
 
 NodeType = TypeVar("NodeType")
@@ -94,6 +101,44 @@ def user_errors(error: PrismError) -> list[UserError]:
     if error.code in (Code.UNAUTHENTICATED, Code.FORBIDDEN):
         raise error
     return [UserError.from_error(error)]
+
+
+@strawberry.input(description="A range of times; both ends are exclusive, either may be omitted.")
+class TimeRange:
+    after: datetime | None = strawberry.field(default=None, description="Strictly after this time (with a zone).")
+    before: datetime | None = strawberry.field(default=None, description="Strictly before this time (with a zone).")
+
+
+def zoned_time(value: datetime | None, field: str) -> datetime | None:
+    """A time argument in UTC; one without a zone is refused, and one that UTC cannot hold (year 0 or 10000 once
+    its offset is applied) is OUT_OF_RANGE rather than an internal error."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValidationError(f"{field} needs a time zone, like 2027-01-31T00:00:00Z.", field=field)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(f"{field} is out of range.", field=field, code=Code.OUT_OF_RANGE) from None
+
+
+def time_filter(
+    created_at: TimeRange | None, updated_at: TimeRange | None = None, *, created_name: str = "createdAt"
+) -> TimeFilter:
+    """The loader's time filter for a list's `createdAt` and `updatedAt` ranges; times without a zone are refused."""
+    return TimeFilter(
+        created_after=zoned_time(created_at.after, f"{created_name}.after") if created_at else None,
+        created_before=zoned_time(created_at.before, f"{created_name}.before") if created_at else None,
+        updated_after=zoned_time(updated_at.after, "updatedAt.after") if updated_at else None,
+        updated_before=zoned_time(updated_at.before, "updatedAt.before") if updated_at else None,
+    )
+
+
+CREATED_AT_DESCRIPTION = "Created within this range."
+UPDATED_AT_DESCRIPTION = (
+    "Changed within this range. For incremental sync, pass `{after: <the newest updatedAt you hold>}` and read "
+    "every page."
+)
 
 
 @strawberry.enum(description="Sort direction.")

@@ -18,16 +18,20 @@ from loaders.sources import (
 from prism.domain import enums as domain
 from prism.errors import PrismError
 from prism.services.documents import DocumentChanges
-from resolvers.comments import Comment
+from resolvers.comments import Comment, CommentFilter, comment_filter
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
     After,
     Before,
     Connection,
     First,
     Last,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
+    time_filter,
     user_errors,
     user_errors_field,
 )
@@ -147,13 +151,19 @@ class Document(LoadedNode):
 
     @strawberry.field(description="Comments on it, oldest first.")
     async def comments(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self,
+        info: Info,
+        filter: Annotated[CommentFilter | None, strawberry.argument(description="Which ones.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Comment]:
         return await load_connection(
             info,
             source=COMMENTS_BY_DOCUMENT,
             parent=self.uuid,
-            filter=NoFilter(),
+            filter=comment_filter(filter),
             order=Order("CREATED_AT"),
             first=first,
             after=after,
@@ -167,6 +177,8 @@ class Document(LoadedNode):
 class DocumentFilter:
     kinds: list[DocumentKind] | None = strawberry.field(default=None, description="Of these kinds.")
     statuses: list[DocumentStatus] | None = strawberry.field(default=None, description="In these statuses.")
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
 async def product_documents(
@@ -188,6 +200,7 @@ async def product_documents(
         filter=DocumentListFilter(
             kinds=tuple(sorted({k.name for k in f.kinds or ()})),
             statuses=tuple(sorted({s.name for s in f.statuses or ()})),
+            times=time_filter(f.created_at, f.updated_at),
         ),
         order=Order("UPDATED_AT", descending=True),
         first=first,
@@ -234,6 +247,18 @@ class DocumentPayload:
     user_errors: list[UserError] = user_errors_field()
 
 
+@strawberry.input(description="A document to delete, with its versions and comments.")
+class DeleteDocumentInput:
+    id: strawberry.ID = strawberry.field(description="The document to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of deleting a document.")
+class DeleteDocumentPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted document.")
+    user_errors: list[UserError] = user_errors_field()
+
+
 @strawberry.type
 class DocumentsMutation:
     @strawberry.mutation(description="Create a document of a product, with version 1.", permission_classes=[CanWrite])
@@ -267,3 +292,13 @@ class DocumentsMutation:
         except PrismError as error:
             return DocumentPayload(document=None, user_errors=user_errors(error))
         return DocumentPayload(document=Document.from_row(row), user_errors=[])
+
+    @strawberry.mutation(
+        description="Delete a document of a product, with all its versions and comments.", permission_classes=[CanWrite]
+    )
+    async def delete_document(self, info: Info, input: DeleteDocumentInput) -> DeleteDocumentPayload:
+        try:
+            await info.context.services.documents.delete(decode_id(input.id, "Document"), input.version)
+        except PrismError as error:
+            return DeleteDocumentPayload(deleted_id=None, user_errors=user_errors(error))
+        return DeleteDocumentPayload(deleted_id=input.id, user_errors=[])

@@ -1,24 +1,28 @@
 """Labels: tags put on requirements."""
 
 from datetime import datetime
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.sources import LABELS_BY_ORGANIZATION, NoFilter
+from loaders.sources import LABELS_BY_ORGANIZATION, TimeFilter
 from prism.errors import PrismError
 from prism.services.labels import LabelChanges
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
     After,
     Before,
     Connection,
     First,
     Last,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
+    time_filter,
     user_errors,
     user_errors_field,
 )
@@ -26,7 +30,7 @@ from resolvers.context import Context
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, CanWrite
 
-__all__ = ["Label", "LabelMutation", "LabelQuery"]
+__all__ = ["Label", "LabelFilter", "LabelMutation", "LabelQuery"]
 
 Info = strawberry.Info[Context, None]
 
@@ -40,12 +44,24 @@ class Label(LoadedNode):
     color: str = strawberry.field(description="Display colour as #rrggbb.")
     description: str = strawberry.field(description="What the label means.")
     created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last renamed, recoloured or redescribed.")
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
         return cls(
-            id=str(row.id), name=row.name, color=row.color, description=row.description, created_at=row.created_at
+            id=str(row.id),
+            name=row.name,
+            color=row.color,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
         )
+
+
+@strawberry.input(description="Which labels to list; fields combine with AND.")
+class LabelFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
 @strawberry.type
@@ -54,6 +70,7 @@ class LabelQuery:
     async def labels(
         self,
         info: Info,
+        filter: Annotated[LabelFilter | None, strawberry.argument(description="Which ones.")] = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -63,7 +80,7 @@ class LabelQuery:
             info,
             source=LABELS_BY_ORGANIZATION,
             parent=info.context.member.organization_id,
-            filter=NoFilter(),
+            filter=time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter(),
             order=Order("NAME"),
             first=first,
             after=after,

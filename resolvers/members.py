@@ -14,6 +14,7 @@ from loaders.sources import (
     PRODUCT_ROLES_BY_PRODUCT,
     TEAMS_BY_ORGANIZATION,
     NoFilter,
+    TimeFilter,
 )
 from prism.auth.rbac import Permission
 from prism.domain.enums import Role as DomainRole
@@ -21,14 +22,18 @@ from prism.errors import NotFoundError, PrismError
 from prism.services.teams import TeamChanges
 from prism.services.validation import UNSET
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
     After,
     Before,
     Connection,
     First,
     Last,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
+    time_filter,
     user_errors,
     user_errors_field,
 )
@@ -42,7 +47,17 @@ if TYPE_CHECKING:
     from resolvers.identity import Organization, User
     from resolvers.products import Product
 
-__all__ = ["Invitation", "Member", "MembersMutation", "MembersQuery", "ProductRole", "Team", "members_of"]
+__all__ = [
+    "Invitation",
+    "Member",
+    "MemberFilter",
+    "MembersMutation",
+    "MembersQuery",
+    "ProductRole",
+    "Team",
+    "TeamFilter",
+    "members_of",
+]
 
 Info = strawberry.Info[Context, None]
 MEMBERS_PER_TEAM_LISTED = 200
@@ -67,11 +82,12 @@ async def _user(info: Info, user_id: UUID | None) -> "User | None":
 class Member:
     role: Role = strawberry.field(description="Their role in the organization.")
     joined_at: datetime = strawberry.field(description="When they joined the organization.")
+    updated_at: datetime = strawberry.field(description="When their role last changed (or they joined).")
     _user_id: strawberry.Private[UUID]
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        return cls(role=Role(row.role), joined_at=row.created_at, _user_id=row.user_id)
+        return cls(role=Role(row.role), joined_at=row.created_at, updated_at=row.updated_at, _user_id=row.user_id)
 
     @strawberry.field(description="The person.")
     async def user(self, info: Info) -> UserType:
@@ -94,10 +110,19 @@ class Team(LoadedNode):
     name: str = strawberry.field(description="Name, unique in the organization.")
     description: str = strawberry.field(description="What the team does.")
     created_at: datetime = strawberry.field(description="When the team was created.")
+    updated_at: datetime = strawberry.field(
+        description="When it was last renamed or redescribed, or gained or lost a member."
+    )
 
     @classmethod
     def from_row(cls, row: Any) -> Self:
-        return cls(id=str(row.id), name=row.name, description=row.description, created_at=row.created_at)
+        return cls(
+            id=str(row.id),
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
 
     @strawberry.field(
         description="The team's members, in the order they joined it.", metadata=max_items(MEMBERS_PER_TEAM_LISTED)
@@ -184,15 +209,34 @@ class ProductRole:
         return None if row is None else Team.from_row(row)
 
 
+@strawberry.input(description="Which teams to list; fields combine with AND.")
+class TeamFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
+
+
+@strawberry.input(description="Which members to list; fields combine with AND.")
+class MemberFilter:
+    joined_at: TimeRange | None = strawberry.field(default=None, description="Joined within this range.")
+    updated_at: TimeRange | None = strawberry.field(
+        default=None, description=f"{UPDATED_AT_DESCRIPTION} A role change counts; leaving is not listed."
+    )
+
+
 async def members_of(
-    info: Info, first: int | None, after: str | None, last: int | None, before: str | None
+    info: Info,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    filter: MemberFilter | None = None,
 ) -> Connection[Member]:
     """The organization's members, longest-standing first."""
     return await load_connection(
         info,
         source=MEMBERS_BY_ORGANIZATION,
         parent=info.context.member.organization_id,
-        filter=NoFilter(),
+        filter=time_filter(filter.joined_at, filter.updated_at, created_name="joinedAt") if filter else TimeFilter(),
         order=Order(field="JOINED_AT"),
         first=first,
         after=after,
@@ -209,19 +253,31 @@ class MembersQuery:
         permission_classes=[CanRead],
     )
     async def members(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self,
+        info: Info,
+        filter: Annotated[MemberFilter | None, strawberry.argument(description="Which ones.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Member]:
-        return await members_of(info, first, after, last, before)
+        return await members_of(info, first, after, last, before, filter)
 
     @strawberry.field(description="The organization's teams, by name.", permission_classes=[CanRead])
     async def teams(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self,
+        info: Info,
+        filter: Annotated[TeamFilter | None, strawberry.argument(description="Which ones.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Team]:
         return await load_connection(
             info,
             source=TEAMS_BY_ORGANIZATION,
             parent=info.context.member.organization_id,
-            filter=NoFilter(),
+            filter=time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter(),
             order=Order(field="NAME"),
             first=first,
             after=after,

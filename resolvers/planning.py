@@ -25,16 +25,20 @@ from prism.services import sprints as sprint_service
 from prism.services.releases import ReleaseChanges, ReleaseDraft
 from prism.services.sprints import SprintChanges, SprintDraft
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
     After,
     Before,
     Connection,
     First,
     Last,
     Related,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
     prefetch,
+    time_filter,
     user_errors,
     user_errors_field,
 )
@@ -198,6 +202,7 @@ class Sprint(LoadedNode):
     started_at: datetime | None = strawberry.field(description="When it was started.")
     closed_at: datetime | None = strawberry.field(description="When it was closed.")
     created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last edited, started or closed.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
     product_id: strawberry.Private[Any]
     prefetched: strawberry.Private[dict[str, Any] | None] = None
@@ -219,6 +224,7 @@ class Sprint(LoadedNode):
             started_at=row.started_at,
             closed_at=row.closed_at,
             created_at=row.created_at,
+            updated_at=row.updated_at,
             version=row.version,
             product_id=row.product_id,
         )
@@ -290,6 +296,7 @@ class Release(LoadedNode):
     state: ReleaseState = strawberry.field(description="Where the release is in its life cycle.")
     released_at: datetime | None = strawberry.field(description="When it shipped.")
     created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last edited or changed state.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
     product_id: strawberry.Private[Any]
 
@@ -303,6 +310,7 @@ class Release(LoadedNode):
             state=ReleaseState(row.state),
             released_at=row.released_at,
             created_at=row.created_at,
+            updated_at=row.updated_at,
             version=row.version,
             product_id=row.product_id,
         )
@@ -334,6 +342,8 @@ class SprintFilter:
     states: list[SprintState] | None = strawberry.field(
         default=None, description="Only sprints in one of these states; all when omitted or empty."
     )
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
 @strawberry.input(description="Which releases to list.")
@@ -341,10 +351,18 @@ class ReleaseFilter:
     states: list[ReleaseState] | None = strawberry.field(
         default=None, description="Only releases in one of these states; all when omitted or empty."
     )
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
-def _states(values: list[Any] | None) -> StateListFilter:
-    return StateListFilter(states=tuple(sorted({v.name for v in values})) if values else ())
+def _states(filter: SprintFilter | ReleaseFilter | None) -> StateListFilter:
+    if filter is None:
+        return StateListFilter()
+    values = filter.states
+    return StateListFilter(
+        states=tuple(sorted({v.name for v in values})) if values else (),
+        times=time_filter(filter.created_at, filter.updated_at),
+    )
 
 
 async def sprints_of_product(
@@ -361,7 +379,7 @@ async def sprints_of_product(
         info,
         source=SPRINTS_BY_PRODUCT,
         parent=product_id,
-        filter=_states(filter.states if filter else None),
+        filter=_states(filter),
         order=Order("STARTS_ON"),
         first=first,
         after=after,
@@ -385,7 +403,7 @@ async def releases_of_product(
         info,
         source=RELEASES_BY_PRODUCT,
         parent=product_id,
-        filter=_states(filter.states if filter else None),
+        filter=_states(filter),
         order=Order("TARGET_DATE"),
         first=first,
         after=after,
@@ -505,6 +523,36 @@ class ReleasePayload:
     user_errors: list[UserError] = user_errors_field()
 
 
+@strawberry.input(description="A PLANNED sprint to delete; its requirements go back to the backlog.")
+class DeleteSprintInput:
+    id: strawberry.ID = strawberry.field(description="The sprint to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of deleting a sprint.")
+class DeleteSprintPayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted sprint.")
+    moved_count: int | None = strawberry.field(
+        description="How many requirements went back to the backlog; null if it failed."
+    )
+    user_errors: list[UserError] = user_errors_field()
+
+
+@strawberry.input(description="A release that has not shipped, to delete; its requirements are un-assigned.")
+class DeleteReleaseInput:
+    id: strawberry.ID = strawberry.field(description="The release to delete.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
+@strawberry.type(description="The result of deleting a release.")
+class DeleteReleasePayload:
+    deleted_id: strawberry.ID | None = strawberry.field(description="The global id of the deleted release.")
+    unassigned_count: int | None = strawberry.field(
+        description="How many requirements no longer ship in a release; null if it failed."
+    )
+    user_errors: list[UserError] = user_errors_field()
+
+
 def _sprint_unset(value: Any) -> Any:
     return sprint_service.UNSET if value is strawberry.UNSET else value
 
@@ -580,6 +628,20 @@ class PlanningMutation:
             sprint=Sprint.from_row(closure.sprint), moved_count=closure.moved_count, user_errors=[]
         )
 
+    @strawberry.mutation(
+        description=(
+            "Delete a PLANNED sprint; its requirements go back to the backlog, each move recorded in their history. "
+            "An ACTIVE sprint must be closed first and a CLOSED one is kept as history (INVALID_STATE)."
+        ),
+        permission_classes=[CanWrite],
+    )
+    async def delete_sprint(self, info: Info, input: DeleteSprintInput) -> DeleteSprintPayload:
+        try:
+            moved = await info.context.services.sprints.delete(decode_id(input.id, "Sprint"), input.version)
+        except PrismError as error:
+            return DeleteSprintPayload(deleted_id=None, moved_count=None, user_errors=user_errors(error))
+        return DeleteSprintPayload(deleted_id=input.id, moved_count=moved, user_errors=[])
+
     @strawberry.mutation(description="Plan a release of a product.", permission_classes=[CanWrite])
     async def create_release(self, info: Info, input: CreateReleaseInput) -> ReleasePayload:
         try:
@@ -608,3 +670,17 @@ class PlanningMutation:
         except PrismError as error:
             return ReleasePayload(release=None, user_errors=user_errors(error))
         return ReleasePayload(release=Release.from_row(row), user_errors=[])
+
+    @strawberry.mutation(
+        description=(
+            "Delete a release that is not RELEASED; its requirements no longer ship in any release, each change "
+            "recorded in their history. A RELEASED release is the record of what shipped (INVALID_STATE)."
+        ),
+        permission_classes=[CanWrite],
+    )
+    async def delete_release(self, info: Info, input: DeleteReleaseInput) -> DeleteReleasePayload:
+        try:
+            count = await info.context.services.releases.delete(decode_id(input.id, "Release"), input.version)
+        except PrismError as error:
+            return DeleteReleasePayload(deleted_id=None, unassigned_count=None, user_errors=user_errors(error))
+        return DeleteReleasePayload(deleted_id=input.id, unassigned_count=count, user_errors=[])

@@ -14,15 +14,19 @@ from prism.errors import NotFoundError, PrismError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
     After,
     Before,
     Connection,
     First,
     Last,
     SortDirection,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
+    time_filter,
     user_errors,
     user_errors_field,
 )
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
     from resolvers.documents import Document, DocumentFilter
     from resolvers.planning import Release, ReleaseFilter, Sprint, SprintFilter
     from resolvers.requirements import Requirement, RequirementFilter, RequirementOrder
-    from resolvers.roadmaps import Roadmap
+    from resolvers.roadmaps import Roadmap, RoadmapFilter
 
 __all__ = ["Product", "ProductMutation", "ProductQuery"]
 
@@ -135,6 +139,10 @@ class Product(LoadedNode):
     async def roadmaps(
         self,
         info: Info,
+        filter: Annotated[
+            Annotated["RoadmapFilter", strawberry.lazy("resolvers.roadmaps")] | None,
+            strawberry.argument(description="Which ones."),
+        ] = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -142,7 +150,7 @@ class Product(LoadedNode):
     ) -> Connection[Annotated["Roadmap", strawberry.lazy("resolvers.roadmaps")]]:
         from resolvers.roadmaps import product_roadmaps
 
-        return await product_roadmaps(info, self.uuid, first=first, after=after, last=last, before=before)
+        return await product_roadmaps(info, self.uuid, filter, first=first, after=after, last=last, before=before)
 
     @strawberry.field(description="The product's documents (PRDs, specs, notes), most recently changed first.")
     async def documents(
@@ -167,6 +175,7 @@ class ProductOrderField(enum.Enum):
     NAME = strawberry.enum_value("NAME", description="Alphabetically by name.")
     KEY = strawberry.enum_value("KEY", description="Alphabetically by key.")
     CREATED_AT = strawberry.enum_value("CREATED_AT", description="By creation time.")
+    UPDATED_AT = strawberry.enum_value("UPDATED_AT", description="By the time of the last change.")
 
 
 @strawberry.input(description="How to sort products.")
@@ -179,6 +188,10 @@ class ProductOrder:
 class ProductFilter:
     include_archived: bool = strawberry.field(default=False, description="Include archived products.")
     search: str | None = strawberry.field(default=None, description="Text in the name or key (max 200 characters).")
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(
+        default=None, description=f"{UPDATED_AT_DESCRIPTION} Archiving and unarchiving count as changes."
+    )
 
 
 @strawberry.type
@@ -207,7 +220,11 @@ class ProductQuery:
             info,
             source=PRODUCTS_BY_ORGANIZATION,
             parent=info.context.member.organization_id,
-            filter=ProductListFilter(include_archived=f.include_archived, search=search or None),
+            filter=ProductListFilter(
+                include_archived=f.include_archived,
+                search=search or None,
+                times=time_filter(f.created_at, f.updated_at),
+            ),
             order=order,
             first=first,
             after=after,
@@ -261,6 +278,12 @@ class ArchiveProductInput:
     version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
 
 
+@strawberry.input(description="An archived product to bring back.")
+class UnarchiveProductInput:
+    id: strawberry.ID = strawberry.field(description="The product to unarchive.")
+    version: int = strawberry.field(description="The version you last saw; a newer one fails with CONFLICT.")
+
+
 @strawberry.type(description="The result of a product mutation.")
 class ProductPayload:
     product: Product | None = strawberry.field(description="The product after the change; null if it failed.")
@@ -298,6 +321,17 @@ class ProductMutation:
     async def archive_product(self, info: Info, input: ArchiveProductInput) -> ProductPayload:
         try:
             row = await info.context.services.products.archive(decode_id(input.id, "Product"), input.version)
+        except PrismError as error:
+            return ProductPayload(product=None, user_errors=user_errors(error))
+        return ProductPayload(product=Product.from_row(row), user_errors=[])
+
+    @strawberry.mutation(
+        description="Unarchive a product: it is back in default lists and takes new work; the inverse of archive.",
+        permission_classes=[CanManageProducts],
+    )
+    async def unarchive_product(self, info: Info, input: UnarchiveProductInput) -> ProductPayload:
+        try:
+            row = await info.context.services.products.unarchive(decode_id(input.id, "Product"), input.version)
         except PrismError as error:
             return ProductPayload(product=None, user_errors=user_errors(error))
         return ProductPayload(product=Product.from_row(row), user_errors=[])

@@ -11,16 +11,20 @@ from strawberry import relay
 
 from loaders.pagination import Order
 from loaders.sources import (
+    DELETED_REQUIREMENTS_BY_ORGANIZATION,
+    DELETED_REQUIREMENTS_BY_PRODUCT,
     EVENTS_BY_REQUIREMENT,
     REQUIREMENTS_BY_ORGANIZATION,
     REQUIREMENTS_BY_PARENT,
+    DeletedSinceFilter,
     NoFilter,
     RequirementListFilter,
 )
+from prism.db.base import utcnow
 from prism.domain import enums as domain
 from prism.domain.history import number_of
-from prism.errors import NotFoundError, PrismError, ValidationError
-from prism.services.requirements import MAX_LABELS, RequirementChanges, RequirementDraft
+from prism.errors import Code, NotFoundError, PrismError, ValidationError
+from prism.services.requirements import MAX_LABELS, TOMBSTONE_RETENTION, RequirementChanges, RequirementDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from prism.services.validation import clean_text
 from resolvers.common import (
@@ -31,26 +35,36 @@ from resolvers.common import (
     Last,
     Related,
     SortDirection,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
+    time_filter,
     user_errors,
     user_errors_field,
+    zoned_time,
 )
 from resolvers.context import Context
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
 from resolvers.list_bounds import max_items
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanRead, CanWrite
 from resolvers.planning import Release, Sprint
 
 if TYPE_CHECKING:
-    from resolvers.comments import Comment
+    from resolvers.comments import Comment, CommentFilter
     from resolvers.products import Product
 
-__all__ = ["Requirement", "RequirementFilter", "RequirementMutation", "RequirementOrder", "RequirementQuery"]
+__all__ = [
+    "DeletedRequirement",
+    "Requirement",
+    "RequirementFilter",
+    "RequirementMutation",
+    "RequirementOrder",
+    "RequirementQuery",
+]
 
 Info = strawberry.Info[Context, None]
 ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
@@ -450,6 +464,10 @@ class Requirement(LoadedNode):
     async def comments(
         self,
         info: Info,
+        filter: Annotated[
+            Annotated["CommentFilter", strawberry.lazy("resolvers.comments")] | None,
+            strawberry.argument(description="Which ones."),
+        ] = None,
         first: First = None,
         after: After = None,
         last: Last = None,
@@ -457,7 +475,7 @@ class Requirement(LoadedNode):
     ) -> Connection[Annotated["Comment", strawberry.lazy("resolvers.comments")]]:
         from resolvers.comments import requirement_comments
 
-        return await requirement_comments(info, self.uuid, first=first, after=after, last=last, before=before)
+        return await requirement_comments(info, self.uuid, filter, first=first, after=after, last=last, before=before)
 
 
 @strawberry.input(
@@ -479,26 +497,14 @@ class RequirementFilter:
     search: str | None = strawberry.field(
         default=None, description="Text in the title or description, case-insensitive (max 200 characters)."
     )
-    created_at: "TimeRange | None" = strawberry.field(default=None, description="Created within this range.")
-    updated_at: "TimeRange | None" = strawberry.field(
+    created_at: TimeRange | None = strawberry.field(default=None, description="Created within this range.")
+    updated_at: TimeRange | None = strawberry.field(
         default=None,
         description=(
             "Changed within this range. For incremental sync, pass `{after: <the newest updatedAt you hold>}` and "
             "sort by UPDATED_AT ascending."
         ),
     )
-
-
-@strawberry.input(description="A range of times; both ends are exclusive, either may be omitted.")
-class TimeRange:
-    after: datetime | None = strawberry.field(default=None, description="Strictly after this time (with a zone).")
-    before: datetime | None = strawberry.field(default=None, description="Strictly before this time (with a zone).")
-
-
-def _time(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValidationError(f"{field} needs a time zone, like 2027-01-31T00:00:00Z.", field=field)
-    return value
 
 
 @strawberry.enum(description="Fields requirements can be sorted by.")
@@ -550,10 +556,7 @@ def requirement_list_args(
         parent_ids=_ids(f.parent_ids, "Requirement", "parentIds"),
         top_level=f.top_level,
         search=search or None,
-        created_after=_time(f.created_at.after, "createdAt.after") if f.created_at else None,
-        created_before=_time(f.created_at.before, "createdAt.before") if f.created_at else None,
-        updated_after=_time(f.updated_at.after, "updatedAt.after") if f.updated_at else None,
-        updated_before=_time(f.updated_at.before, "updatedAt.before") if f.updated_at else None,
+        times=time_filter(f.created_at, f.updated_at),
     )
     order = Order(
         field=order_by.field.name if order_by else "RANK",
@@ -569,6 +572,53 @@ def parse_key(key: str) -> tuple[str, int]:
     if not product_key or not (number.isascii() and number.isdigit()) or len(number) > 9:
         raise ValidationError("key must look like PRISM-12.", field="key")
     return product_key, int(number)
+
+
+@strawberry.type(
+    description=(
+        "A deleted requirement, for sync clients to remove what they mirrored. Tombstones are kept "
+        f"{TOMBSTONE_RETENTION.days} days."
+    )
+)
+class DeletedRequirement:
+    id: strawberry.ID = strawberry.field(description="The global id the requirement had.")
+    key: str = strawberry.field(description="The key it had, like PRISM-12.")
+    deleted_at: datetime = strawberry.field(description="When it was deleted.")
+    product_id: strawberry.Private[UUID]
+    deleted_by_id: strawberry.Private[UUID | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        return cls(
+            id=strawberry.ID(str(relay.GlobalID("Requirement", str(row.id)))),
+            key=row.key,
+            deleted_at=row.deleted_at,
+            product_id=row.product_id,
+            deleted_by_id=row.deleted_by_id,
+        )
+
+    @strawberry.field(description="The product it belonged to.")
+    async def product(self, info: Info) -> ProductType:
+        from resolvers.products import Product
+
+        return Product.from_row(await info.context.loaders.product_by_id.load(self.product_id))
+
+    @strawberry.field(description="Who deleted it; null once they left the organization.")
+    async def deleted_by(self, info: Info) -> User | None:
+        return await load_node(info, User, self.deleted_by_id)
+
+
+def _deleted_since(since: datetime | None) -> DeletedSinceFilter:
+    since = zoned_time(since, "since")
+    if since is None:
+        return DeletedSinceFilter()
+    if since < utcnow() - TOMBSTONE_RETENTION:
+        raise ValidationError(
+            f"Tombstones are kept {TOMBSTONE_RETENTION.days} days and some since then may be gone: resync in full.",
+            field="since",
+            code=Code.OUT_OF_RANGE,
+        )
+    return DeletedSinceFilter(since=since)
 
 
 @strawberry.type
@@ -621,6 +671,46 @@ class RequirementQuery:
             last=last,
             before=before,
             build=Requirement.from_row,
+        )
+
+    @strawberry.field(
+        description=(
+            "Requirements deleted strictly after `since`, oldest deletion first: what a sync client must remove. "
+            f"Tombstones are kept {TOMBSTONE_RETENTION.days} days; an older `since` fails with OUT_OF_RANGE."
+        ),
+        permission_classes=[CanRead],
+    )
+    async def deleted_requirements(
+        self,
+        info: Info,
+        product_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this product's; every product's when null.")
+        ] = None,
+        since: Annotated[
+            datetime | None, strawberry.argument(description="Deleted strictly after this time (with a zone).")
+        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+    ) -> Connection[DeletedRequirement]:
+        source, parent = DELETED_REQUIREMENTS_BY_ORGANIZATION, info.context.member.organization_id
+        if product_id is not None:
+            parent = decode_id(product_id, "Product", "productId")
+            if await info.context.loaders.product_by_id.load(parent) is None:
+                raise NotFoundError("No product with this id.", field="productId")
+            source = DELETED_REQUIREMENTS_BY_PRODUCT
+        return await load_connection(
+            info,
+            source=source,
+            parent=parent,
+            filter=_deleted_since(since),
+            order=Order("DELETED_AT"),
+            first=first,
+            after=after,
+            last=last,
+            before=before,
+            build=DeletedRequirement.from_row,
         )
 
 

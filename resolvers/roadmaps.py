@@ -8,19 +8,23 @@ import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP, ROADMAPS_BY_PRODUCT, NoFilter
+from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP, ROADMAPS_BY_PRODUCT, TimeFilter
 from prism.errors import PrismError
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import (
+    CREATED_AT_DESCRIPTION,
+    UPDATED_AT_DESCRIPTION,
     After,
     Before,
     Connection,
     First,
     Last,
+    TimeRange,
     UserError,
     decode_id,
     load_connection,
+    time_filter,
     user_errors,
     user_errors_field,
 )
@@ -32,7 +36,15 @@ if TYPE_CHECKING:
     from resolvers.products import Product
     from resolvers.requirements import Requirement
 
-__all__ = ["Roadmap", "RoadmapItem", "RoadmapsMutation", "RoadmapsQuery", "product_roadmaps"]
+__all__ = [
+    "Roadmap",
+    "RoadmapFilter",
+    "RoadmapItem",
+    "RoadmapItemFilter",
+    "RoadmapsMutation",
+    "RoadmapsQuery",
+    "product_roadmaps",
+]
 
 Info = strawberry.Info[Context, None]
 ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
@@ -50,6 +62,7 @@ class RoadmapItem(LoadedNode):
     ends_on: date | None = strawberry.field(description="Last day of its time box; never before startsOn.")
     rank: str = strawberry.field(description="Ordering key within the roadmap; items list by it ascending.")
     created_at: datetime = strawberry.field(description="When it was added.")
+    updated_at: datetime = strawberry.field(description="When it was last edited.")
     roadmap_id: strawberry.Private[UUID]
     requirement_id: strawberry.Private[UUID | None]
 
@@ -63,6 +76,7 @@ class RoadmapItem(LoadedNode):
             ends_on=row.ends_on,
             rank=row.rank,
             created_at=row.created_at,
+            updated_at=row.updated_at,
             roadmap_id=row.roadmap_id,
             requirement_id=row.requirement_id,
         )
@@ -80,6 +94,18 @@ class RoadmapItem(LoadedNode):
         return Roadmap.from_row(row)
 
 
+@strawberry.input(description="Which roadmap items to list; fields combine with AND.")
+class RoadmapItemFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
+
+
+@strawberry.input(description="Which roadmaps to list; fields combine with AND.")
+class RoadmapFilter:
+    created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
+    updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
+
+
 @strawberry.type(description="A plan of a product's epics and features laid out over time in lanes.")
 class Roadmap(LoadedNode):
     loader = "roadmap_by_id"
@@ -88,6 +114,7 @@ class Roadmap(LoadedNode):
     name: str = strawberry.field(description="Display name, 1-120 characters.")
     description: str = strawberry.field(description="What the roadmap is for, in markdown.")
     created_at: datetime = strawberry.field(description="When it was created.")
+    updated_at: datetime = strawberry.field(description="When it was last renamed or redescribed.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update or delete.")
     product_id: strawberry.Private[UUID]
 
@@ -98,6 +125,7 @@ class Roadmap(LoadedNode):
             name=row.name,
             description=row.description,
             created_at=row.created_at,
+            updated_at=row.updated_at,
             version=row.version,
             product_id=row.product_id,
         )
@@ -110,13 +138,19 @@ class Roadmap(LoadedNode):
 
     @strawberry.field(description="Its items, in rank order.")
     async def items(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None
+        self,
+        info: Info,
+        filter: Annotated[RoadmapItemFilter | None, strawberry.argument(description="Which ones.")] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[RoadmapItem]:
         return await load_connection(
             info,
             source=ROADMAP_ITEMS_BY_ROADMAP,
             parent=self.uuid,
-            filter=NoFilter(),
+            filter=time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter(),
             order=Order("RANK"),
             first=first,
             after=after,
@@ -127,14 +161,21 @@ class Roadmap(LoadedNode):
 
 
 async def product_roadmaps(
-    info: Info, product_id: UUID, *, first: int | None, after: str | None, last: int | None, before: str | None
+    info: Info,
+    product_id: UUID,
+    filter: RoadmapFilter | None = None,
+    *,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
 ) -> Connection[Roadmap]:
     """A product's roadmaps, oldest first (the `Product.roadmaps` connection)."""
     return await load_connection(
         info,
         source=ROADMAPS_BY_PRODUCT,
         parent=product_id,
-        filter=NoFilter(),
+        filter=time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter(),
         order=Order("CREATED_AT"),
         first=first,
         after=after,

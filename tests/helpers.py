@@ -206,7 +206,8 @@ async def join_organization(
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(
-            "INSERT INTO membership (id, organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4, now())",
+            "INSERT INTO membership (id, organization_id, user_id, role, created_at, updated_at) "
+            "VALUES ($1, $2, $3, $4, now(), now())",
             uuid.uuid4(),
             uuid.UUID(organization_id),
             uuid.UUID(user_id),

@@ -68,6 +68,7 @@ VERBS = (
     "update",
     "delete",
     "archive",
+    "unarchive",
     "move",
     "rerank",
     "transition",

@@ -132,6 +132,8 @@ SNAPSHOT = """
     totalCount
     nodes {
       id key name description version archivedAt updatedAt
+      sprints(first: 100) { nodes { id state version updatedAt } }
+      releases(first: 100) { nodes { id state version updatedAt } }
       requirements(first: 100) {
         totalCount
         nodes {
@@ -143,6 +145,7 @@ SNAPSHOT = """
       }
     }
   }
+  deletedRequirements(first: 100) { totalCount nodes { id } }
 }
 """
 
@@ -156,6 +159,9 @@ MUTATION_INPUTS = {
     "createProduct": "CreateProductInput",
     "updateProduct": "UpdateProductInput",
     "archiveProduct": "ArchiveProductInput",
+    "unarchiveProduct": "UnarchiveProductInput",
+    "deleteSprint": "DeleteSprintInput",
+    "deleteRelease": "DeleteReleaseInput",
     "createRequirement": "CreateRequirementInput",
     "updateRequirement": "UpdateRequirementInput",
     "deleteRequirement": "DeleteRequirementInput",
@@ -274,6 +280,9 @@ ID_CASES: list[IdCase] = [
     ("transitionRequirement", lambda w, i: {"id": i, "version": 1, "status": "TODO"}, "id", "Requirement"),
     ("updateProduct", lambda w, i: {"id": i, "version": 1, "name": "changed"}, "id", "Product"),
     ("archiveProduct", lambda w, i: {"id": i, "version": 1}, "id", "Product"),
+    ("unarchiveProduct", lambda w, i: {"id": i, "version": 1}, "id", "Product"),
+    ("deleteSprint", lambda w, i: {"id": i, "version": 1}, "id", "Sprint"),
+    ("deleteRelease", lambda w, i: {"id": i, "version": 1}, "id", "Release"),
 ]
 CASE_IDS = [f"{mutation}-{field}" for mutation, _, field, _ in ID_CASES]
 
@@ -600,6 +609,9 @@ async def test_an_invalid_status_transition_is_refused(world: World, status: str
         ("transitionRequirement", lambda w: {"id": w.sibling["id"], "version": 7, "status": "TODO"}),
         ("updateProduct", lambda w: {"id": w.product["id"], "version": 0, "name": "stale"}),
         ("archiveProduct", lambda w: {"id": w.product["id"], "version": 2}),
+        ("unarchiveProduct", lambda w: {"id": w.product["id"], "version": 2}),
+        ("deleteSprint", lambda w: {"id": w.sprint, "version": 2}),
+        ("deleteRelease", lambda w: {"id": w.release, "version": 2}),
     ],
 )
 async def test_a_stale_version_is_a_conflict(

@@ -380,8 +380,8 @@ async def test_a_list_longer_than_its_maximum_is_cut_to_it_and_the_cut_is_report
             [(u, f"crowd-{u.hex}@example.com") for u in users],
         )
         await conn.executemany(
-            "INSERT INTO membership (id, organization_id, user_id, role, created_at)"
-            " VALUES ($1, $2, $3, 'VIEWER', now())",
+            "INSERT INTO membership (id, organization_id, user_id, role, created_at, updated_at)"
+            " VALUES ($1, $2, $3, 'VIEWER', now(), now())",
             [(uuid.uuid4(), organization, u) for u in users],
         )
         await conn.executemany(

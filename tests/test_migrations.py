@@ -332,3 +332,68 @@ async def test_upgrading_rebuilds_the_commitments_of_sprints_started_before_from
         assert await conn.fetchval("SELECT count(*) FROM sprint_commitment") == 0, "row-level security is forced again"
     finally:
         await conn.close()
+
+
+async def test_upgrading_gives_the_objects_people_edit_the_last_time_they_changed(
+    database_of_an_unprivileged_owner: str,
+) -> None:
+    url = database_of_an_unprivileged_owner
+    await asyncio.to_thread(migrate.upgrade, url, "0011")
+    organization_id, sprint_id, release_id, label_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    created = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    started, closed, released = created + timedelta(days=1), created + timedelta(days=11), created + timedelta(days=5)
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            await _insert_history_before_0010(conn, organization_id)
+            product_id = await conn.fetchval("SELECT id FROM product")
+            await conn.execute(
+                "INSERT INTO sprint (id, organization_id, product_id, name, goal, state, started_at, closed_at, "
+                "created_at, version) VALUES ($1, $2, $3, 'S', '', 'CLOSED', $4, $5, $6, 3)",
+                sprint_id,
+                organization_id,
+                product_id,
+                started,
+                closed,
+                created,
+            )
+            await conn.execute(
+                "INSERT INTO release (id, organization_id, product_id, name, description, state, released_at, "
+                "created_at, version) VALUES ($1, $2, $3, 'R', '', 'RELEASED', $4, $5, 3)",
+                release_id,
+                organization_id,
+                product_id,
+                released,
+                created,
+            )
+            await conn.execute(
+                "INSERT INTO label (id, organization_id, name, color, description, created_at) "
+                "VALUES ($1, $2, 'l', '#000000', '', $3)",
+                label_id,
+                organization_id,
+                created,
+            )
+            await conn.execute(
+                "INSERT INTO team (id, organization_id, name, description, created_at) VALUES ($1, $2, 't', '', $3)",
+                uuid.uuid4(),
+                organization_id,
+                created,
+            )
+        await asyncio.to_thread(migrate.upgrade, url, "head")
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            found = await conn.fetchrow(
+                "SELECT (SELECT updated_at FROM sprint) AS sprint, (SELECT updated_at FROM release) AS release, "
+                "(SELECT updated_at FROM label) AS label, (SELECT updated_at FROM team) AS team"
+            )
+        assert found is not None
+        assert (found["sprint"], found["release"], found["label"], found["team"]) == (
+            closed,
+            released,
+            created,
+            created,
+        )
+        assert await conn.fetchval("SELECT count(*) FROM sprint") == 0, "row-level security is forced again"
+    finally:
+        await conn.close()

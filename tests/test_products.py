@@ -18,6 +18,12 @@ mutation($input: ArchiveProductInput!) {
 }
 """
 
+UNARCHIVE = """
+mutation($input: UnarchiveProductInput!) {
+  unarchiveProduct(input: $input) { product { archivedAt version } userErrors { field message code } }
+}
+"""
+
 
 async def product_of(account: Account, product_id: str) -> dict[str, Any]:
     return (await account(PRODUCT, {"id": product_id}))["product"]  # type: ignore[no-any-return]
@@ -111,6 +117,34 @@ async def test_an_archived_product_leaves_default_lists_and_takes_no_new_require
     assert kept["key"] == "KEPT"
 
 
+async def test_unarchiving_brings_a_product_back_to_default_lists_and_new_work(account: Account) -> None:
+    product = await create_product(account, key="BACK")
+    await account(ARCHIVE, {"input": {"id": product["id"], "version": 1}})
+    assert await listed_keys(account) == []
+    data = await account(UNARCHIVE, {"input": {"id": product["id"], "version": 2}})
+    assert data["unarchiveProduct"] == {"product": {"archivedAt": None, "version": 3}, "userErrors": []}
+    assert await listed_keys(account) == ["BACK"]
+    await create_requirement(account, product["id"], "New work")
+    again = await account(UNARCHIVE, {"input": {"id": product["id"], "version": 3}})
+    assert again["unarchiveProduct"]["product"] == {"archivedAt": None, "version": 4}  # an active product stays so
+    stale = await account(UNARCHIVE, {"input": {"id": product["id"], "version": 3}})
+    assert stale["unarchiveProduct"] == {
+        "product": None,
+        "userErrors": [
+            {
+                "field": ["input", "version"],
+                "message": stale["unarchiveProduct"]["userErrors"][0]["message"],
+                "code": "CONFLICT",
+            }
+        ],
+    }
+    audit = await account(
+        '{ auditLog(first: 10, filter: {actions: ["product.archived", "product.unarchived"]}) '
+        "{ nodes { action targetId } } }"
+    )
+    assert [n["action"] for n in audit["auditLog"]["nodes"]] == ["product.unarchived", "product.archived"]
+
+
 async def test_products_are_searched_by_name_or_key_case_insensitively(account: Account) -> None:
     await create_product(account, key="ALPHA", name="Checkout service")
     await create_product(account, key="BETA", name="Mobile app")
@@ -157,6 +191,7 @@ async def test_a_viewer_reads_products_but_may_not_change_them(
         ("createProduct", "CreateProductInput", {"key": "NOPE", "name": "Nope"}),
         ("updateProduct", "UpdateProductInput", {"id": created["id"], "version": 1, "name": "Nope"}),
         ("archiveProduct", "ArchiveProductInput", {"id": created["id"], "version": 1}),
+        ("unarchiveProduct", "UnarchiveProductInput", {"id": created["id"], "version": 1}),
     ]
     for mutation, input_type, payload in attempts:
         result = await viewer.run(

@@ -119,8 +119,8 @@ async def test_an_owner_cannot_reset_the_mfa_of_a_member_of_an_organization_some
     conn = await asyncpg.connect(database_url)
     try:  # the member also joins `account`'s organization
         await conn.execute(
-            "INSERT INTO membership (id, organization_id, user_id, role, created_at) "
-            "VALUES (gen_random_uuid(), $1, $2, 'MEMBER', now())",
+            "INSERT INTO membership (id, organization_id, user_id, role, created_at, updated_at) "
+            "VALUES (gen_random_uuid(), $1, $2, 'MEMBER', now(), now())",
             uuid_of(account.organization_id),
             uuid_of(member.user_id),
         )

@@ -106,8 +106,8 @@ async def test_with_organization_a_set_raw_sql_cannot_change_organization_b(
         )
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
             await app_connection.execute(
-                "INSERT INTO label (id, organization_id, name, color, description, created_at) "
-                "VALUES (gen_random_uuid(), $1::uuid, 'planted', '#000000', '', now())",
+                "INSERT INTO label (id, organization_id, name, color, description, created_at, updated_at) "
+                "VALUES (gen_random_uuid(), $1::uuid, 'planted', '#000000', '', now(), now())",
                 org_b,
             )
     finally:

@@ -34,6 +34,7 @@ from prism.db.access_tables import (
 from prism.db.event_tables import Event, EventCounter
 from prism.db.tables import (
     Comment,
+    DeletedRequirement,
     Document,
     DocumentVersion,
     Label,
@@ -170,6 +171,7 @@ NOT_EVENTS: dict[type[SQLModel], str] = {
     RequirementEvent: "the requirement's history, written beside the Requirement event of the same change",
     SprintCommitment: "written by starting a sprint; the Sprint event of that change carries it",
     DocumentVersion: "written by editing a document; the Document event of that change carries it",
+    DeletedRequirement: "a tombstone written beside the Requirement remove event of the same deletion",
     Event: "the event log itself",
     EventCounter: "the event log's numbering",
 }

@@ -23,6 +23,7 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 __all__ = [
     "Comment",
+    "DeletedRequirement",
     "Document",
     "DocumentVersion",
     "Label",
@@ -51,6 +52,7 @@ TENANT_TABLES = (
     "requirement",
     "requirement_label",
     "requirement_event",
+    "deleted_requirement",
     "sprint",
     "sprint_commitment",
     "release",
@@ -101,6 +103,7 @@ class Membership(SQLModel, table=True):
     user_id: UUID = Field(foreign_key="app_user.id", ondelete="CASCADE", index=True)
     role: str = Field(max_length=16)
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class Team(SQLModel, table=True):
@@ -113,6 +116,7 @@ class Team(SQLModel, table=True):
     name: str = Field(max_length=120)
     description: str = Field(default="", max_length=2000)
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class TeamMember(SQLModel, table=True):
@@ -158,6 +162,7 @@ class Label(SQLModel, table=True):
     color: str = Field(default="#6b7280", max_length=7)
     description: str = Field(default="", max_length=500)
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class Sprint(SQLModel, table=True):
@@ -188,6 +193,7 @@ class Sprint(SQLModel, table=True):
     started_at: datetime | None = timestamp_field()
     closed_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
     version: int = Field(default=1)
 
 
@@ -224,6 +230,7 @@ class Release(SQLModel, table=True):
     state: str = Field(default=ReleaseState.PLANNED.value, max_length=16)
     released_at: datetime | None = timestamp_field()
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
     version: int = Field(default=1)
 
 
@@ -313,6 +320,32 @@ class RequirementEvent(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
+class DeletedRequirement(SQLModel, table=True):
+    """A tombstone: a requirement that was deleted, so that sync clients can remove what they mirrored.
+
+    `id` is the deleted requirement's id (its global id stays `Requirement:<id>`); tombstones are purged after
+    prism.services.requirements.TOMBSTONE_RETENTION.
+    """
+
+    __tablename__ = "deleted_requirement"
+    __table_args__ = (
+        sa.Index("ix_deleted_requirement_organization_id_deleted_at", "organization_id", "deleted_at"),
+        sa.Index(
+            "ix_deleted_requirement_organization_id_product_id_deleted_at",
+            "organization_id",
+            "product_id",
+            "deleted_at",
+        ),
+    )
+
+    id: UUID = Field(primary_key=True)
+    organization_id: UUID = tenant_fk()
+    product_id: UUID = Field(foreign_key="product.id", ondelete="CASCADE")
+    key: str = Field(max_length=32)
+    deleted_at: datetime = created_at_field()
+    deleted_by_id: UUID | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+
+
 class Roadmap(SQLModel, table=True):
     """A plan of epics and features laid out over time in lanes."""
 
@@ -324,6 +357,7 @@ class Roadmap(SQLModel, table=True):
     name: str = Field(max_length=120)
     description: str = Field(default="", max_length=10_000)
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
     version: int = Field(default=1)
 
 
@@ -346,6 +380,7 @@ class RoadmapItem(SQLModel, table=True):
     ends_on: date | None = None
     rank: str = Field(sa_type=sa.String(64, collation="C"))  # type: ignore[call-overload]
     created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
 
 
 class Document(SQLModel, table=True):

@@ -2,6 +2,7 @@
 
 Every document starts at version 1 of its history; each edit that changes its title or body saves the new text as
 the next document_version, so earlier wordings can always be read back. Status changes alone are not versions.
+Deleting a document deletes its versions and comments with it (the database cascades).
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import DocumentKind, DocumentStatus
 from prism.errors import Code, ValidationError
+from prism.services.audit import RequestMeta, record
 from prism.services.validation import check_version, clean_text, get_for_update, get_owned
 
 __all__ = ["BODY_MAX", "TITLE_MAX", "DocumentChanges", "DocumentService"]
@@ -37,9 +39,10 @@ class DocumentChanges:
 class DocumentService:
     """Writes to documents and their versions."""
 
-    def __init__(self, uow: UnitOfWork, viewer: Viewer) -> None:
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
         self._uow = uow
         self._viewer = viewer
+        self._meta = meta or RequestMeta()
 
     @property
     def _org(self) -> UUID:
@@ -99,6 +102,25 @@ class DocumentService:
                     )
                 ).one()
                 session.add(self._version(document, (latest or 0) + 1))
+        return document
+
+    async def delete(self, document_id: UUID, version: int) -> Document:
+        """Delete a document with its versions and comments, refusing a stale version."""
+        async with self._uow.session(self._org) as session:
+            document = await get_for_update(session, Document, document_id, self._org, "id")
+            await require_on_product(session, self._viewer, document.product_id)
+            check_version(document.version, version, "document")
+            record(
+                session,
+                organization_id=self._org,
+                action="document.deleted",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="Document",
+                target_id=document.id,
+                details={"title": document.title, "kind": document.kind},
+            )
+            await session.delete(document)
         return document
 
     def _version(self, document: Document, number: int) -> DocumentVersion:

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
+from prism.db.base import utcnow
 from prism.db.tables import Label, RequirementLabel
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
@@ -89,6 +90,7 @@ class LabelService:
                 label.color = color
             if description is not None:
                 label.description = description
+            label.updated_at = utcnow()
             session.add(label)
         return label
 

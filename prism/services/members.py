@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import ROLE_RANK, Permission, Viewer, require
 from prism.db.access_tables import ProductMember
+from prism.db.base import utcnow
 from prism.db.tables import Membership, Product, Team, TeamMember
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
@@ -128,6 +129,7 @@ class MemberService:
                     code=Code.LAST_OWNER,
                 )
             membership.role = role.value
+            membership.updated_at = utcnow()
             session.add(membership)
             record(
                 session,

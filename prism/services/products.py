@@ -1,4 +1,4 @@
-"""Products: create, edit and archive; a product's key prefixes its requirement keys."""
+"""Products: create, edit, archive and unarchive; a product's key prefixes its requirement keys."""
 
 import re
 from dataclasses import dataclass
@@ -100,6 +100,29 @@ class ProductService:
                     session,
                     organization_id=product.organization_id,
                     action="product.archived",
+                    meta=self._meta,
+                    actor=self._viewer,
+                    target_type="Product",
+                    target_id=product.id,
+                    details={"key": product.key, "name": product.name},
+                )
+            product.version += 1
+            product.updated_at = utcnow()
+            session.add(product)
+        return product
+
+    async def unarchive(self, product_id: UUID, version: int) -> Product:
+        """Bring an archived product back into default lists, where its work can go on; the inverse of archive."""
+        require(self._viewer, Permission.MANAGE_PRODUCTS)
+        async with self._uow.session(self._viewer.organization_id) as session:
+            product = await get_for_update(session, Product, product_id, self._viewer.organization_id, "id")
+            check_version(product.version, version, "product")
+            if product.archived_at is not None:
+                product.archived_at = None
+                record(
+                    session,
+                    organization_id=product.organization_id,
+                    action="product.unarchived",
                     meta=self._meta,
                     actor=self._viewer,
                     target_type="Product",

@@ -63,7 +63,7 @@ class Services:
 
     @cached_property
     def releases(self) -> ReleaseService:
-        return ReleaseService(self._uow, self.viewer)
+        return ReleaseService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def roadmaps(self) -> RoadmapService:
@@ -71,7 +71,7 @@ class Services:
 
     @cached_property
     def documents(self) -> DocumentService:
-        return DocumentService(self._uow, self.viewer)
+        return DocumentService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def comments(self) -> CommentService:

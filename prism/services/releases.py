@@ -1,6 +1,8 @@
 """Releases: plan a product's shipments and move them through their life cycle.
 
 A release goes PLANNED -> IN_PROGRESS -> RELEASED, and may be CANCELED from any state but RELEASED.
+A release that is not RELEASED can be deleted: its requirements are un-assigned (each change recorded). A RELEASED
+one is the record of what shipped and stays.
 """
 
 from dataclasses import dataclass
@@ -13,8 +15,10 @@ from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
 from prism.db.tables import Product, Release
 from prism.db.unit_of_work import UnitOfWork
-from prism.domain.enums import ReleaseState
+from prism.domain.enums import ReleaseState, RequirementEventKind
 from prism.errors import Code, ValidationError
+from prism.services.audit import RequestMeta, record
+from prism.services.requirements import reassign_requirements
 from prism.services.validation import check_version, clean_text, get_for_update
 
 __all__ = [
@@ -79,9 +83,10 @@ class ReleaseChanges:
 class ReleaseService:
     """Writes to releases."""
 
-    def __init__(self, uow: UnitOfWork, viewer: Viewer) -> None:
+    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
         self._uow = uow
         self._viewer = viewer
+        self._meta = meta or RequestMeta()
 
     @property
     def _org(self) -> UUID:
@@ -123,8 +128,42 @@ class ReleaseService:
             if changes.state is not UNSET:
                 self._move(release, changes.state)
             release.version += 1
+            release.updated_at = utcnow()
             session.add(release)
         return release
+
+    async def delete(self, release_id: UUID, version: int) -> int:
+        """Delete a release that has not shipped, un-assigning its requirements; returns how many were."""
+        async with self._uow.session(self._org) as session:
+            release = await get_for_update(session, Release, release_id, self._org, "id")
+            await require_on_product(session, self._viewer, release.product_id)
+            check_version(release.version, version, "release")
+            if release.state == ReleaseState.RELEASED.value:
+                raise ValidationError(
+                    "A RELEASED release is the record of what shipped and cannot be deleted.",
+                    field="id",
+                    code=Code.INVALID_STATE,
+                )
+            unassigned = await reassign_requirements(
+                session,
+                self._viewer,
+                attribute="release_id",
+                kind=RequirementEventKind.RELEASE,
+                current=release.id,
+                new=None,
+            )
+            record(
+                session,
+                organization_id=self._org,
+                action="release.deleted",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="Release",
+                target_id=release.id,
+                details={"name": release.name, "unassignedCount": len(unassigned)},
+            )
+            await session.delete(release)
+        return len(unassigned)
 
     def _move(self, release: Release, target: ReleaseState | None) -> None:
         if target is None:

@@ -8,6 +8,7 @@ prism.domain.history says how their values are kept.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
 from prism.db.tables import (
+    DeletedRequirement,
     Label,
     Membership,
     Product,
@@ -38,10 +40,14 @@ from prism.errors import Code, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import UNSET, check_number, check_version, clean_text, get_for_update, get_owned
 
-__all__ = ["ESTIMATE_MAX", "RequirementChanges", "RequirementDraft", "RequirementService"]
+__all__ = ["ESTIMATE_MAX", "TOMBSTONE_RETENTION", "RequirementChanges", "RequirementDraft", "RequirementService"]
 
 ESTIMATE_MAX = 1000.0
 MAX_LABELS = 20
+FINISHED = (RequirementStatus.DONE.value, RequirementStatus.CANCELED.value)
+"""States a closing sprint leaves its requirements in."""
+TOMBSTONE_RETENTION = timedelta(days=90)
+"""How long the tombstone of a deleted requirement is kept for sync clients; a client away longer resyncs in full."""
 
 
 @dataclass(frozen=True)
@@ -251,8 +257,34 @@ class RequirementService:
                 target_id=requirement.id,
                 details={"title": requirement.title, "number": requirement.number},
             )
+            await self._leave_tombstone(session, requirement)
             await session.delete(requirement)
         return requirement
+
+    async def _leave_tombstone(self, session: AsyncSession, requirement: Requirement) -> None:
+        """Record the deletion for sync clients, and purge the organization's tombstones past their retention."""
+        product_key = (
+            await session.exec(
+                tenant_select(Product, self._org, Product.key).where(Product.id == requirement.product_id)
+            )
+        ).one()
+        now = utcnow()
+        await session.exec(
+            sa.delete(DeletedRequirement).where(  # type: ignore[call-overload]
+                col(DeletedRequirement.organization_id) == self._org,
+                col(DeletedRequirement.deleted_at) < now - TOMBSTONE_RETENTION,
+            )
+        )
+        session.add(
+            DeletedRequirement(
+                id=requirement.id,
+                organization_id=self._org,
+                product_id=requirement.product_id,
+                key=f"{product_key}-{requirement.number}",
+                deleted_at=now,
+                deleted_by_id=self._viewer.user_id,
+            )
+        )
 
     async def move(self, requirement_id: UUID, version: int, parent_id: UUID | None) -> Requirement:
         """Put a requirement under another parent (or at the top with None), refusing cycles."""
@@ -458,3 +490,43 @@ class RequirementService:
         await self._set_labels(session, requirement, added)
         session.add_all(self._event(requirement, RequirementEventKind.LABEL_REMOVED, i, None) for i in removed)
         session.add_all(self._event(requirement, RequirementEventKind.LABEL_ADDED, None, i) for i in added)
+
+
+async def reassign_requirements(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    attribute: str,
+    kind: RequirementEventKind,
+    current: UUID,
+    new: UUID | None,
+    unfinished_only: bool = False,
+    now: datetime | None = None,
+) -> list[UUID]:
+    """Move every requirement whose `attribute` (sprint_id, release_id) is `current` to `new`, recording each move.
+
+    Rows are loaded and changed one by one (under `FOR UPDATE`), not by one `UPDATE ... WHERE`, so each move is a
+    history entry and an event of its own. Returns the ids moved.
+    """
+    column = getattr(Requirement, attribute)
+    statement = tenant_select(Requirement, viewer.organization_id).where(column == current)
+    if unfinished_only:
+        statement = statement.where(col(Requirement.status).not_in(FINISHED))
+    requirements = (await session.exec(statement.with_for_update())).all()
+    now = now or utcnow()
+    for requirement in requirements:
+        setattr(requirement, attribute, new)
+        requirement.version += 1
+        requirement.updated_at = now
+        session.add(
+            RequirementEvent(
+                organization_id=viewer.organization_id,
+                requirement_id=requirement.id,
+                actor_id=viewer.user_id,
+                kind=kind.value,
+                from_value=str(current),
+                to_value=None if new is None else str(new),
+                created_at=now,
+            )
+        )
+    return [requirement.id for requirement in requirements]

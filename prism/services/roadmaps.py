@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
+from prism.db.base import utcnow
 from prism.db.tables import Product, Requirement, Roadmap, RoadmapItem
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
@@ -109,6 +110,7 @@ class RoadmapService:
                     changes.description, "description", max_length=DESCRIPTION_MAX, required=False
                 )
             roadmap.version += 1
+            roadmap.updated_at = utcnow()
             session.add(roadmap)
         return roadmap
 
@@ -176,6 +178,7 @@ class RoadmapService:
                     roadmap = await get_owned(session, Roadmap, item.roadmap_id, self._org, "id")
                     await self._check_requirement(session, roadmap, changes.requirement_id)
                 item.requirement_id = changes.requirement_id
+            item.updated_at = utcnow()
             session.add(item)
         return item
 

@@ -4,6 +4,9 @@ A product runs at most one ACTIVE sprint. Starting a sprint records what it hold
 (sprint_commitment): what the team committed to. Closing it moves its unfinished requirements to the backlog or to
 another sprint of the product, and records each move as a SPRINT requirement_event in the same transaction. The
 sprint report (prism.domain.sprint_report) reads both.
+
+Only a PLANNED sprint can be deleted: its requirements go back to the backlog (each move recorded). An ACTIVE sprint
+is closed first, and a CLOSED one is history (its report is what the team committed to and did), as in Jira.
 """
 
 from dataclasses import dataclass
@@ -12,18 +15,18 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
-from prism.db.tables import Product, Requirement, RequirementEvent, Sprint, SprintCommitment
+from prism.db.tables import Product, Requirement, Sprint, SprintCommitment
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
-from prism.domain.enums import RequirementEventKind, RequirementStatus, SprintState
+from prism.domain.enums import RequirementEventKind, SprintState
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
+from prism.services.requirements import reassign_requirements
 from prism.services.validation import check_dates, check_number, check_version, clean_text, get_for_update
 
 __all__ = [
@@ -40,8 +43,6 @@ __all__ = [
 NAME_MAX_LENGTH = 120
 GOAL_MAX_LENGTH = 2000
 CAPACITY_MAX = 10_000.0
-
-_FINISHED = (RequirementStatus.DONE.value, RequirementStatus.CANCELED.value)
 
 
 class _Unset:
@@ -140,6 +141,7 @@ class SprintService:
             if changes.capacity is not UNSET:
                 sprint.capacity = _capacity(changes.capacity)
             sprint.version += 1
+            sprint.updated_at = utcnow()
             session.add(sprint)
         return sprint
 
@@ -174,6 +176,7 @@ class SprintService:
             now = utcnow()
             sprint.state = SprintState.ACTIVE.value
             sprint.started_at = now
+            sprint.updated_at = now
             sprint.version += 1
             session.add(sprint)
             await session.exec(
@@ -207,32 +210,19 @@ class SprintService:
             if move_to is not None:
                 await self._check_destination(session, sprint, move_to)
             now = utcnow()
-            unfinished = (
-                await session.exec(
-                    tenant_select(Requirement, self._org)
-                    .where(col(Requirement.sprint_id) == sprint.id, col(Requirement.status).not_in(_FINISHED))
-                    .with_for_update()
-                )
-            ).all()
-            for requirement in unfinished:
-                requirement.sprint_id = move_to
-                requirement.version += 1
-                requirement.updated_at = now
-            moved = [requirement.id for requirement in unfinished]
-            session.add_all(
-                RequirementEvent(
-                    organization_id=self._org,
-                    requirement_id=requirement_id,
-                    actor_id=self._viewer.user_id,
-                    kind=RequirementEventKind.SPRINT.value,
-                    from_value=str(sprint.id),
-                    to_value=None if move_to is None else str(move_to),
-                    created_at=now,
-                )
-                for requirement_id in moved
+            moved = await reassign_requirements(
+                session,
+                self._viewer,
+                attribute="sprint_id",
+                kind=RequirementEventKind.SPRINT,
+                current=sprint.id,
+                new=move_to,
+                unfinished_only=True,
+                now=now,
             )
             sprint.state = SprintState.CLOSED.value
             sprint.closed_at = now
+            sprint.updated_at = now
             sprint.version += 1
             session.add(sprint)
             record(
@@ -246,6 +236,40 @@ class SprintService:
                 details={"name": sprint.name, "movedCount": len(moved)},
             )
         return SprintClosure(sprint=sprint, moved_count=len(moved))
+
+    async def delete(self, sprint_id: UUID, version: int) -> int:
+        """Delete a PLANNED sprint, moving its requirements to the backlog; returns how many moved."""
+        async with self._uow.session(self._org) as session:
+            sprint = await get_for_update(session, Sprint, sprint_id, self._org, "id")
+            await require_on_product(session, self._viewer, sprint.product_id)
+            check_version(sprint.version, version, "sprint")
+            if sprint.state != SprintState.PLANNED.value:
+                raise ValidationError(
+                    f"Only a PLANNED sprint can be deleted; this one is {sprint.state}"
+                    + (": close it first." if sprint.state == SprintState.ACTIVE.value else ", and kept as history."),
+                    field="id",
+                    code=Code.INVALID_STATE,
+                )
+            moved = await reassign_requirements(
+                session,
+                self._viewer,
+                attribute="sprint_id",
+                kind=RequirementEventKind.SPRINT,
+                current=sprint.id,
+                new=None,
+            )
+            record(
+                session,
+                organization_id=self._org,
+                action="sprint.deleted",
+                meta=self._meta,
+                actor=self._viewer,
+                target_type="Sprint",
+                target_id=sprint.id,
+                details={"name": sprint.name, "movedCount": len(moved)},
+            )
+            await session.delete(sprint)
+        return len(moved)
 
     async def _check_destination(self, session: AsyncSession, sprint: Sprint, move_to: UUID) -> None:
         if move_to == sprint.id:

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
+from prism.db.base import utcnow
 from prism.db.tables import Membership, Team, TeamMember
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
@@ -76,6 +77,7 @@ class TeamService:
                 team.description = clean_text(
                     changes.description or "", "description", max_length=DESCRIPTION_MAX, required=False
                 )
+            team.updated_at = utcnow()
             session.add(team)
             await self._flush_unique(session)
         return team
@@ -113,6 +115,7 @@ class TeamService:
             existing = await session.get(TeamMember, (team.id, user_id))
             if existing is None:
                 session.add(TeamMember(organization_id=self._org, team_id=team.id, user_id=user_id))
+                team.updated_at = utcnow()
                 record(
                     session,
                     organization_id=self._org,
@@ -134,6 +137,7 @@ class TeamService:
             if existing is None or existing.organization_id != self._org:
                 raise NotFoundError("This user is not in the team.", field="userId")
             await session.delete(existing)
+            team.updated_at = utcnow()
             record(
                 session,
                 organization_id=self._org,
