@@ -4,7 +4,8 @@ Every fenced block is an example a test runs or checks, chosen by its info strin
 
 - ```graphql: an operation is validated against the live schema, then run after the file's shell session as its
   signed-in user, its elided ids (`"UHJvZHVjdDo..."`, `Product:` in base64) and `"<product id>"` replaced by the
-  session's own objects, unless it declares variables, sends a `version` or names a type the session has none of;
+  session's own objects and a `DateTime` variable an hour ago, unless it sends a `version`, needs another variable
+  or names a type the session has none of;
   type definitions (SDL) are compared field by field with `schema.graphql`.
 - ```sh holding `curl`: a session, run in one bash per file (blocks in document order, so variables carry over)
   against the test app served on a loopback port. A comment line right after a command that starts with `# [` or

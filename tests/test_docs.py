@@ -27,7 +27,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,18 +130,27 @@ def _elided_type(literal: str) -> str | None:
     return None
 
 
-def _filled(document: str, ids: dict[str, str]) -> str | None:
-    """The operation with its placeholders and elided ids replaced by the session's own, or None when it cannot run
-    as it is: it declares variables, sends a `version` (which depends on the history before it), or names an object
-    the session has none of."""
-    if "$" in document or re.search(r"\bversion:", document):
+def _filled(document: str, ids: dict[str, str]) -> tuple[str, dict[str, Any]] | None:
+    """The operation with its placeholders and elided ids replaced by the session's own, and its variables (a
+    `DateTime` is an hour ago, a nullable other is left out), or None when it cannot run as it is: it sends a
+    `version` (which depends on the history before it), needs another kind of variable, or names an object the
+    session has none of."""
+    if re.search(r"\bversion:", document):
         return None
+    variables: dict[str, Any] = {}
+    for definition in graphql.parse(document).definitions:
+        for variable in getattr(definition, "variable_definitions", None) or ():
+            declared = graphql.print_ast(variable.type)
+            if declared.rstrip("!") == "DateTime":
+                variables[variable.variable.name.value] = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+            elif declared.endswith("!"):
+                return None
     for literal in set(ELIDED_ID.findall(document)) | set(PLACEHOLDER.findall(document)):
-        type_name = "Product" if literal == '"<product id>"' else _elided_type(literal)
-        if type_name not in ids:
+        named = "Product" if literal == '"<product id>"' else _elided_type(literal)
+        if named not in ids:
             return None
-        document = document.replace(literal, json.dumps(ids[type_name]))
-    return document
+        document = document.replace(literal, json.dumps(ids[named]))
+    return document, variables
 
 
 # --- Shell sessions -----------------------------------------------------------------------------------------------
@@ -316,7 +325,10 @@ async def _run_graphql_blocks(path: Path, http: httpx.AsyncClient, token: str) -
             filled = _filled(document, ids)
             if filled is None:
                 continue
-            answer = (await http.post("/graphql", json={"query": filled}, headers=headers)).json()
+            query, variables = filled
+            answer = (
+                await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
+            ).json()
             assert not _problems([answer]), f"{block.where}: {answer}"
             assert answer["data"], f"{block.where}: {answer}"
             ran += 1
