@@ -3,6 +3,7 @@
 import asyncio
 import gc
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,7 +15,8 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from prism.auth.attempt_limits import AttemptLimits
@@ -27,7 +29,7 @@ from prism.db.engine import build_engine
 from prism.db.errors import loggable
 from prism.db.roles import check_connection_role, ensure_login_role, url_for_role
 from prism.db.tables import Membership
-from prism.errors import PrismError
+from prism.errors import PrismError, UnauthenticatedError
 from prism.events.broker import open_broker
 from prism.events.relay import OutboxRelay
 from prism.kv import open_store
@@ -38,11 +40,12 @@ from prism.production import check_production_settings
 from prism.ratelimit import RateLimiter
 from prism.runtime import Runtime, load_secret_key
 from prism.services.api_keys import is_api_key
-from prism.services.authentication import authenticate, credentials_from_header
+from prism.services.authentication import authenticate, credentials_from_connection_params, credentials_from_header
 from prism.web.account_pages import account_page_routes
 from prism.web.concurrency import ConcurrencyLimiter
 from prism.web.dev_mail import dev_mail_endpoint
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
+from prism.web.graphql_ws import GraphQLWebSocket, WebSocketRejectedError
 from prism.web.home import home_endpoint
 from prism.web.metrics import metrics_endpoint, serves_metrics
 from prism.web.middleware import InternalErrorMiddleware, RequestContextMiddleware, internal_error_body
@@ -199,13 +202,36 @@ def build_app(settings: Settings | None = None) -> Starlette:
             request_id=request.state.request_id,
             runtime=rt,
             viewer=viewer,
-            uow=rt.unit_of_work(
+            request_uow=rt.unit_of_work(
                 viewer.organization_id if viewer else None,
                 viewer.user_id if viewer else None,
                 api_key_id=viewer.api_key_id if viewer else None,
             ),
             auth_error=auth.error,
         )
+
+    async def make_ws_context(websocket: WebSocket) -> Context:
+        """A WebSocket connection's context: nobody signed in until `connection_init` (sign_in_ws)."""
+        rt = runtime()
+        return Context(
+            request=websocket,
+            request_id=uuid.uuid4().hex,
+            runtime=rt,
+            viewer=None,
+            request_uow=rt.unit_of_work(),
+        )
+
+    async def sign_in_ws(context: Context) -> None:
+        """Authenticate `connection_init`'s credential (else the upgrade request's Authorization header)."""
+        credential = credentials_from_connection_params(context.connection_params)
+        if credential is None and context.request is not None:
+            credential = credentials_from_header(context.request.headers.get("authorization"))
+        auth = await authenticate(context.runtime, credential)
+        if auth.viewer is None:
+            error = auth.error or UnauthenticatedError("Send a token or API key in connection_init's payload.")
+            raise WebSocketRejectedError(error.code.value, error.message)
+        context.viewer = auth.viewer
+        context.credential = credential
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -264,6 +290,14 @@ def build_app(settings: Settings | None = None) -> Starlette:
             anonymous_per_hour=settings.persisted_query_anonymous_registrations_per_hour,
         ),
     )
+    subscriptions = GraphQLWebSocket(
+        schema,
+        make_ws_context,
+        sign_in_ws,
+        max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
+        keep_alive_seconds=settings.ws_keepalive_seconds,
+        connection_init_timeout_seconds=settings.ws_connection_init_timeout_seconds,
+    )
     routes = [
         Route("/", home_endpoint(graphiql=settings.graphiql_enabled), methods=["GET"]),
         # The development mailbox (one-time tokens in clear): never in production, nor with real mail configured.
@@ -273,6 +307,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             else []
         ),
         Route("/graphql", graphql.endpoint, methods=GRAPHQL_METHODS),
+        WebSocketRoute("/graphql", subscriptions),
         *account_page_routes(runtime),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

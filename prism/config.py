@@ -88,6 +88,17 @@ class Settings(BaseSettings):
         ge=0,
         description="How old an unpublished event must be before the relay publishes it (the commit path goes first).",
     )
+    ws_max_subscriptions_per_connection: int = Field(
+        default=20, ge=1, le=1000, description="Subscriptions (operations) one WebSocket connection may run at once."
+    )
+    ws_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often the server pings a WebSocket connection to keep it (and proxies) alive.",
+    )
+    ws_connection_init_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long a new WebSocket connection has to send `connection_init` (then 4408)."
+    )
     auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
     database_pool_size: int = 10
     database_max_overflow: int = 10

@@ -1,10 +1,21 @@
-"""The per-request context: viewer, organization, unit of work, loaders and services."""
+"""The per-request context: viewer, organization, unit of work, loaders and services.
 
+Over HTTP one context serves one request. Over WebSocket one context serves the connection, and each event a
+subscription delivers is resolved in a scope of its own (`event_scope`): a fresh unit of work (its own short
+transaction, scoped to the viewer) and fresh loaders, so an event never reads what an earlier one cached and no
+connection is held between events. The scope is a context variable, so the subscriptions of one connection, each
+running in a task of its own, never see each other's.
+"""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 from uuid import UUID
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from loaders import Loaders
 from prism.auth.rbac import Viewer
@@ -14,20 +25,41 @@ from prism.runtime import Runtime
 from prism.services.audit import RequestMeta
 from prism.services.registry import Services
 
-__all__ = ["Context"]
+__all__ = ["Context", "EventScope"]
+
+
+@dataclass
+class EventScope:
+    """One subscription event's unit of work and loaders."""
+
+    uow: UnitOfWork
+    loaders: Loaders | None = None
+
+
+_EVENT_SCOPE: ContextVar[EventScope | None] = ContextVar("prism_event_scope", default=None)
 
 
 @dataclass
 class Context:
     """What every resolver of one request (or one subscription event) shares."""
 
-    request: Request | None
+    request: Request | HTTPConnection | None
     request_id: str
     runtime: Runtime
     viewer: Viewer | None
-    uow: UnitOfWork
+    request_uow: UnitOfWork
     auth_error: PrismError | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
+    connection_params: dict[str, Any] | None = None
+    """What a WebSocket client sent in `connection_init` (its credentials)."""
+    credential: str | None = field(default=None, repr=False)
+    """A WebSocket connection's credential, authenticated again before each event its subscriptions deliver."""
+
+    @property
+    def uow(self) -> UnitOfWork:
+        """The request's unit of work, or the current subscription event's."""
+        scope = _EVENT_SCOPE.get()
+        return scope.uow if scope is not None else self.request_uow
 
     @property
     def organization_id(self) -> UUID | None:
@@ -42,10 +74,32 @@ class Context:
 
     @property
     def loaders(self) -> Loaders:
+        assert self.viewer is not None, "loaders serve signed-in requests only"
+        scope = _EVENT_SCOPE.get()
+        if scope is not None:
+            if scope.loaders is None:
+                scope.loaders = Loaders(scope.uow, self.viewer.organization_id)
+            return scope.loaders
         if self._loaders is None:
-            assert self.viewer is not None, "loaders serve signed-in requests only"
             self._loaders = Loaders(self.uow, self.viewer.organization_id)
         return self._loaders
+
+    @asynccontextmanager
+    async def event_scope(self) -> AsyncIterator[EventScope]:
+        """A fresh unit of work and loaders for resolving one subscription event, closed at the end of the block."""
+        assert self.viewer is not None, "subscriptions serve signed-in connections only"
+        viewer = self.viewer
+        scope = EventScope(
+            self.runtime.unit_of_work(viewer.organization_id, viewer.user_id, api_key_id=viewer.api_key_id)
+        )
+        token = _EVENT_SCOPE.set(scope)
+        try:
+            yield scope
+        finally:
+            # A subscription abandoned mid-event is finalized outside its task; its own context goes with it.
+            with suppress(ValueError):
+                _EVENT_SCOPE.reset(token)
+            await scope.uow.close()
 
     @cached_property
     def services(self) -> Services:

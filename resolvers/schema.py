@@ -1,5 +1,7 @@
 """Builds the one strawberry.Schema from every area's root types and the schema extensions."""
 
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -34,6 +36,7 @@ from resolvers.products import ProductMutation, ProductQuery
 from resolvers.request_checks import OPERATION_RESOLUTION_FAILURE, RequestChecks
 from resolvers.requirements import RequirementMutation, RequirementQuery
 from resolvers.roadmaps import RoadmapsMutation, RoadmapsQuery
+from resolvers.subscriptions import Subscription
 
 __all__ = ["build_schema"]
 
@@ -160,6 +163,21 @@ class PrismSchema(strawberry.Schema):
             result.errors = coded_errors(result.errors, getattr(context_value, "request_id", None))
         return result
 
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Subscriptions: each result's errors get their codes, as `execute` gives them to queries."""
+        source = await super().stream(*args, **kwargs)
+        request_id = getattr(kwargs.get("context_value"), "request_id", None)
+
+        async def coded() -> AsyncIterator[Any]:
+            async with aclosing(source):
+                async for result in source:
+                    errors = getattr(result, "errors", None)
+                    if errors:
+                        result.errors = coded_errors(errors, request_id)  # type: ignore[union-attr]
+                    yield result
+
+        return coded()
+
 
 def _no_arguments(arguments: dict[str, Any], info: Any) -> dict[str, Any]:
     # Arguments carry passwords and tokens (signUp, logIn): traces record which field ran, never its input.
@@ -186,6 +204,7 @@ def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits
     schema = PrismSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=list(NODE_TYPES.values()),
         extensions=[
             *caching,

@@ -277,3 +277,34 @@ async def test_ids_of_another_organization_are_indistinguishable_from_ids_that_d
     assert foreign.body == unknown.body
     assert foreign.codes == ["NOT_FOUND"]
     assert _uuid(b_ids["Requirement"]) not in str(foreign.body)
+
+
+async def test_every_subscription_argument_with_another_organizations_ids_is_not_found(
+    app: Starlette, account: Account, b_ids: dict[str, str]
+) -> None:
+    from tests.test_subscriptions import acked, connect, serve
+
+    schema: GraphQLSchema = app.state.schema._schema
+    assert schema.subscription_type is not None
+    tried = []
+    async with serve(app) as url, connect(url, account.token) as raw:
+        subscriber = await acked(raw)
+        for name, field in schema.subscription_type.fields.items():
+            for arg_name, arg in field.args.items():
+                if not _takes_ids(arg.type):
+                    continue
+                target = arg_name.removesuffix("Id")
+                value = b_ids[target[0].upper() + target[1:]]
+                operation_id = f"{name}.{arg_name}"
+                await subscriber.subscribe(
+                    f"subscription($v: {arg.type}) {{ {name}({arg_name}: $v) {{ __typename }} }}",
+                    {"v": value},
+                    id=operation_id,
+                )
+                message = await subscriber.receive()
+                errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+                assert {e["extensions"]["code"] for e in errors} & DENIED, f"{operation_id} answered {message}"
+                if message["type"] == "next":
+                    assert (await subscriber.receive())["type"] == "complete"
+                tried.append(operation_id)
+    assert len(tried) >= 2, tried

@@ -205,6 +205,10 @@ class GraphQLHTTP:
                 code="METHOD_NOT_ALLOWED",
                 headers={"Allow": "POST"},
             )
+        if operation_type(query, params.operation_name) is OperationType.SUBSCRIPTION:
+            raise RequestError(
+                400, "Subscriptions run over WebSocket at /graphql (graphql-transport-ws or graphql-ws), not over HTTP."
+            )
         if self._concurrency is None:
             return await self._run(request, params, query, persisted, media_type)
         client = request.client

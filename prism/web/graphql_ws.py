@@ -1,0 +1,112 @@
+"""GraphQL subscriptions over WebSocket at `/graphql`: the `graphql-transport-ws` protocol and the legacy `graphql-ws`.
+
+Strawberry speaks both protocols; this view adds PRISM's rules around them:
+
+- **Authentication in `connection_init`.** The payload carries the credential (`{"Authorization": "Bearer <token or
+  API key>"}`, or `{"token": "..."}`), checked by the same `authenticate()` as HTTP; the upgrade request's own
+  Authorization header is accepted too, for clients that can set one. A connection without a valid credential is
+  closed with 4403 (`Forbidden`) before any subscription runs; one that never sends `connection_init` is closed
+  after `PRISM_WS_CONNECTION_INIT_TIMEOUT_SECONDS` (4408).
+- **Subscriptions only.** Queries and mutations go over HTTP, where rate limits, the concurrency limit and the
+  mutation boundary apply; over WebSocket they are refused with BAD_REQUEST.
+- **Limits.** At most `PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION` operations per connection; keep-alive pings every
+  `PRISM_WS_KEEPALIVE_SECONDS`; the query-cost rules, which are schema extensions, apply to subscription documents as
+  to any other.
+"""
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, cast
+
+from graphql import OperationType
+from strawberry import Schema
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.unset import UNSET
+
+from prism.web.graphql_http import operation_type
+
+__all__ = ["GraphQLWebSocket", "WebSocketRejectedError"]
+
+
+class WebSocketRejectedError(Exception):
+    """The connection's credential was refused; `code` and `message` say why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _refusal(payload: Any) -> dict[str, Any] | None:
+    """The error for an operation this transport does not run (a query or mutation), None for a subscription."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return None  # malformed: the protocol handler answers it
+    name = payload.get("operationName")
+    kind = operation_type(payload["query"], name if isinstance(name, str) else None)
+    if kind in (None, OperationType.SUBSCRIPTION):
+        return None
+    return {
+        "message": "Over WebSocket PRISM runs subscriptions; send queries and mutations with POST /graphql.",
+        "extensions": {"code": "BAD_REQUEST"},
+    }
+
+
+class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+    async def handle_subscribe(self, message: Any) -> None:
+        refusal = _refusal(message.get("payload")) if self.connection_acknowledged else None
+        if refusal is not None:
+            await self.send_message(cast("Any", {"id": message["id"], "type": "error", "payload": [refusal]}))
+            return
+        await super().handle_subscribe(message)
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
+    async def handle_start(self, message: Any) -> None:
+        refusal = _refusal(message.get("payload")) if self.connection_acknowledged else None
+        if refusal is not None:
+            await self.send_message(cast("Any", {"type": "error", "id": message["id"], "payload": refusal}))
+            return
+        await super().handle_start(message)
+
+
+class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
+    """The WebSocket side of `/graphql`; HTTP requests stay with prism.web.graphql_http."""
+
+    graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _LegacyWSHandler
+
+    def __init__(
+        self,
+        schema: Schema,
+        make_context: Callable[[Any], Awaitable[Any]],
+        sign_in: Callable[[Any], Awaitable[None]],
+        *,
+        max_subscriptions_per_connection: int,
+        keep_alive_seconds: float,
+        connection_init_timeout_seconds: float,
+    ) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            keep_alive=True,
+            keep_alive_interval=keep_alive_seconds,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            connection_init_wait_timeout=timedelta(seconds=connection_init_timeout_seconds),
+            max_subscriptions_per_connection=max_subscriptions_per_connection,
+        )
+        self._make_context = make_context
+        self._sign_in = sign_in
+
+    async def get_context(self, request: Any, response: Any) -> Any:
+        return await self._make_context(request)
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        try:
+            await self._sign_in(context)
+        except WebSocketRejectedError as error:
+            raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
+        return UNSET

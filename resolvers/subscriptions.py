@@ -1,0 +1,346 @@
+"""Subscriptions: a product's changes as they are committed, over WebSocket (prism/web/graphql_ws.py).
+
+Every subscription reads the organization's event log through this process's event hub (prism/events/hub.py): in
+commit order, each event once, resumable with `since` (the `cursor` of the last event received). Access is checked
+when the subscription starts and again before every event: the connection's credential is authenticated anew (an
+expired token, a revoked session or key, a member removed or demoted take effect at the next event: the socket is
+closed with 4403 and the reason), and each event is resolved in a fresh unit of work and loaders scoped to the
+viewer, so what it shows is what a query would show at that moment.
+"""
+
+import enum
+from collections.abc import AsyncGenerator, Callable
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import strawberry
+from strawberry import relay
+
+from prism.auth.rbac import Permission
+from prism.domain.events import Action, DomainEvent
+from prism.errors import Code, PrismError, ValidationError
+from prism.events.hub import CursorExpiredError, SubscriptionClosedError
+from prism.services.authentication import authenticate
+from resolvers.comments import Comment
+from resolvers.context import Context
+from resolvers.documents import Document
+from resolvers.identity import User
+from resolvers.node import NODE_TYPES, LoadedNode, find_node, load_node
+from resolvers.permissions import CanRead
+from resolvers.planning import Sprint
+from resolvers.products import Product
+from resolvers.requirements import Requirement
+
+__all__ = ["Subscription"]
+
+Info = strawberry.Info[Context, None]
+
+ACCESS_LOST_CLOSE_CODE = 4403
+
+
+@strawberry.enum(description="What happened to an object.")
+class ChangeAction(enum.Enum):
+    CREATED = strawberry.enum_value("create", description="It was created.")
+    UPDATED = strawberry.enum_value("update", description="Some of its fields or relations changed.")
+    REMOVED = strawberry.enum_value("remove", description="It was deleted (its children and links with it).")
+
+
+def _action(event: DomainEvent) -> ChangeAction:
+    return ChangeAction(event.action.value)
+
+
+def _changed(event: DomainEvent) -> list[str]:
+    changed = list(event.payload.get("changed", []))
+    return changed + [name for name in event.payload.get("relations", {}) if name not in changed]
+
+
+@strawberry.type(description="One committed change to an object of a product, as an activity feed shows it.")
+class ActivityEvent:
+    cursor: str = strawberry.field(description="Pass as `since` to resume after this event.")
+    action: ChangeAction = strawberry.field(description="Created, updated or removed.")
+    object_type: str = strawberry.field(description="The object's GraphQL type: Requirement, Sprint, Comment, ...")
+    object_id: relay.GlobalID = strawberry.field(description="The object's global id (also once removed).")
+    changed_fields: list[str] = strawberry.field(
+        description="For an update, the fields and relations that changed (`title`, `status`, `labelIds`, ...)."
+    )
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    event: strawberry.Private[DomainEvent]
+
+    @strawberry.field(description="The object as it is now; null once removed, or when you may not see it.")
+    async def node(self, info: Info) -> relay.Node | None:
+        if self.event.action is Action.REMOVE:
+            return None
+        node_type = NODE_TYPES.get(self.event.type)
+        if node_type is None or not info.context.member.can(node_type.read_permission):
+            return None
+        return await load_node(info, node_type, self.event.entity_id)
+
+    @strawberry.field(description="Who made the change; null for the system or a departed member.")
+    async def actor(self, info: Info) -> User | None:
+        return await load_node(info, User, self.event.actor_user_id)
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> "ActivityEvent":
+        return cls(
+            cursor=str(event.sequence),
+            action=_action(event),
+            object_type=event.type,
+            object_id=relay.GlobalID(event.type, str(event.entity_id)),
+            changed_fields=_changed(event),
+            occurred_at=event.occurred_at,
+            event=event,
+        )
+
+
+@strawberry.type(description="One committed change to a requirement.")
+class RequirementChange:
+    cursor: str = strawberry.field(description="Pass as `since` to resume after this change.")
+    action: ChangeAction = strawberry.field(description="Created, updated or removed.")
+    requirement_id: relay.GlobalID = strawberry.field(description="The requirement's global id (also once removed).")
+    changed_fields: list[str] = strawberry.field(
+        description="For an update, the fields and relations that changed (`title`, `status`, `labelIds`, ...)."
+    )
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    event: strawberry.Private[DomainEvent]
+
+    @strawberry.field(description="The requirement as it is now; null once removed.")
+    async def requirement(self, info: Info) -> Requirement | None:
+        if self.event.action is Action.REMOVE:
+            return None
+        return await load_node(info, Requirement, self.event.entity_id)
+
+    @strawberry.field(description="Who made the change; null for the system or a departed member.")
+    async def actor(self, info: Info) -> User | None:
+        return await load_node(info, User, self.event.actor_user_id)
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> "RequirementChange":
+        return cls(
+            cursor=str(event.sequence),
+            action=_action(event),
+            requirement_id=relay.GlobalID("Requirement", str(event.entity_id)),
+            changed_fields=_changed(event),
+            occurred_at=event.occurred_at,
+            event=event,
+        )
+
+
+@strawberry.type(description="One committed change to a sprint.")
+class SprintChange:
+    cursor: str = strawberry.field(description="Pass as `since` to resume after this change.")
+    action: ChangeAction = strawberry.field(description="Created, updated or removed.")
+    sprint_id: relay.GlobalID = strawberry.field(description="The sprint's global id (also once removed).")
+    changed_fields: list[str] = strawberry.field(description="For an update, the fields that changed (`state`, ...).")
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    event: strawberry.Private[DomainEvent]
+
+    @strawberry.field(description="The sprint as it is now; null once removed.")
+    async def sprint(self, info: Info) -> Sprint | None:
+        if self.event.action is Action.REMOVE:
+            return None
+        return await load_node(info, Sprint, self.event.entity_id)
+
+    @strawberry.field(description="Who made the change; null for the system or a departed member.")
+    async def actor(self, info: Info) -> User | None:
+        return await load_node(info, User, self.event.actor_user_id)
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> "SprintChange":
+        return cls(
+            cursor=str(event.sequence),
+            action=_action(event),
+            sprint_id=relay.GlobalID("Sprint", str(event.entity_id)),
+            changed_fields=_changed(event),
+            occurred_at=event.occurred_at,
+            event=event,
+        )
+
+
+@strawberry.type(description="One committed change to a document: a new version, a new status, or its deletion.")
+class DocumentChange:
+    cursor: str = strawberry.field(description="Pass as `since` to resume after this change.")
+    action: ChangeAction = strawberry.field(description="Created, updated or removed.")
+    document_id: relay.GlobalID = strawberry.field(description="The document's global id (also once removed).")
+    changed_fields: list[str] = strawberry.field(
+        description="For an update, the fields that changed (`title`, `body`, `status`)."
+    )
+    occurred_at: datetime = strawberry.field(description="When the change was committed.")
+    event: strawberry.Private[DomainEvent]
+
+    @strawberry.field(description="The document as it is now; null once removed.")
+    async def document(self, info: Info) -> Document | None:
+        if self.event.action is Action.REMOVE:
+            return None
+        return await load_node(info, Document, self.event.entity_id)
+
+    @strawberry.field(description="Who made the change; null for the system or a departed member.")
+    async def actor(self, info: Info) -> User | None:
+        return await load_node(info, User, self.event.actor_user_id)
+
+    @classmethod
+    def of(cls, event: DomainEvent) -> "DocumentChange":
+        return cls(
+            cursor=str(event.sequence),
+            action=_action(event),
+            document_id=relay.GlobalID("Document", str(event.entity_id)),
+            changed_fields=_changed(event),
+            occurred_at=event.occurred_at,
+            event=event,
+        )
+
+
+def _cursor(since: str | None) -> int | None:
+    if since is None:
+        return None
+    if not since.isdigit() or len(since) > 18:
+        raise ValidationError("since is not a cursor this API gave out.", field="since")
+    return int(since)
+
+
+async def _still_allowed(info: Info) -> bool:
+    """Authenticate the connection's credential again; on failure close the socket, saying why."""
+    context = info.context
+    auth = await authenticate(context.runtime, context.credential)
+    viewer = auth.viewer
+    reason = None
+    if viewer is None:
+        reason = auth.error.message if auth.error else "Sign in again."
+    elif context.viewer is None or viewer.organization_id != context.viewer.organization_id:
+        reason = "The credential no longer names this organization."
+    elif not viewer.can(Permission.READ):
+        reason = "You may no longer read this organization's data."
+    if reason is not None:
+        websocket = context.request
+        close = getattr(websocket, "close", None)
+        if close is not None:
+            await close(code=ACCESS_LOST_CLOSE_CODE, reason=f"Forbidden: {reason}"[:120])
+        return False
+    context.viewer = viewer
+    return True
+
+
+async def _product_of(info: Info, node_type: type[LoadedNode], global_id: relay.GlobalID) -> tuple[UUID, UUID]:
+    """The (id, product id) of the object a subscription follows; NOT_FOUND as for a query."""
+    async with info.context.event_scope():
+        node = await find_node(info, node_type, str(global_id))
+    product_id = node.uuid if isinstance(node, Product) else node.product_id  # type: ignore[attr-defined]
+    return node.uuid, product_id
+
+
+async def _events(
+    info: Info, product_id: UUID, since: str | None, keep: Callable[[DomainEvent], bool]
+) -> AsyncGenerator[DomainEvent, None]:
+    """The product's events that `keep` accepts, each yielded inside a fresh event scope, after an access check."""
+    context = info.context
+    viewer = context.member
+    cursor = _cursor(since)
+    try:
+        async with context.runtime.hub.subscribe(
+            viewer.organization_id, since=cursor, predicate=lambda e: e.product_id == product_id and keep(e)
+        ) as subscription:
+            async for event in subscription:
+                if not await _still_allowed(info):
+                    return
+                async with context.event_scope():
+                    yield event
+    except CursorExpiredError as error:
+        raise ValidationError(str(error), field="since", code=Code.OUT_OF_RANGE) from None
+    except SubscriptionClosedError as error:
+        raise PrismError(error.reason, code=Code.SUBSCRIPTION_CLOSED) from None
+
+
+ProductId = Annotated[relay.GlobalID, strawberry.argument(description="The product to follow.")]
+Since = Annotated[
+    str | None,
+    strawberry.argument(description="Resume after this cursor: first what was missed since, then live changes."),
+]
+
+
+@strawberry.type(description="Changes as they are committed, over WebSocket at /graphql (graphql-transport-ws).")
+class Subscription:
+    @strawberry.subscription(
+        description="Everything that changes in a product: requirements, sprints, releases, documents, comments, "
+        "roadmaps and the product itself, in commit order.",
+        permission_classes=[CanRead],
+    )
+    async def product_activity(
+        self, info: Info, product_id: ProductId, since: Since = None
+    ) -> AsyncGenerator[ActivityEvent, None]:
+        _, product = await _product_of(info, Product, product_id)
+        async for event in _events(info, product, since, lambda e: True):
+            yield ActivityEvent.of(event)
+
+    @strawberry.subscription(
+        description="Requirements of a product created, changed or deleted, in commit order.",
+        permission_classes=[CanRead],
+    )
+    async def requirement_changed(
+        self, info: Info, product_id: ProductId, since: Since = None
+    ) -> AsyncGenerator[RequirementChange, None]:
+        _, product = await _product_of(info, Product, product_id)
+        async for event in _events(info, product, since, lambda e: e.type == "Requirement"):
+            yield RequirementChange.of(event)
+
+    @strawberry.subscription(
+        description="Sprints of a product created, changed (started, closed, renamed, ...) or deleted.",
+        permission_classes=[CanRead],
+    )
+    async def sprint_changed(
+        self, info: Info, product_id: ProductId, since: Since = None
+    ) -> AsyncGenerator[SprintChange, None]:
+        _, product = await _product_of(info, Product, product_id)
+        async for event in _events(info, product, since, lambda e: e.type == "Sprint"):
+            yield SprintChange.of(event)
+
+    @strawberry.subscription(
+        description="Comments added to one requirement or one document (pass exactly one of the two ids).",
+        permission_classes=[CanRead],
+    )
+    async def comment_added(
+        self,
+        info: Info,
+        requirement_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="Follow this requirement's comments.")
+        ] = None,
+        document_id: Annotated[
+            relay.GlobalID | None, strawberry.argument(description="Follow this document's comments.")
+        ] = None,
+        since: Since = None,
+    ) -> AsyncGenerator[Comment, None]:
+        if (requirement_id is None) == (document_id is None):
+            raise ValidationError("Pass exactly one of requirementId and documentId.", field="requirementId")
+        if requirement_id is not None:
+            subject, product = await _product_of(info, Requirement, requirement_id)
+            key = "requirementId"
+        else:
+            assert document_id is not None
+            subject, product = await _product_of(info, Document, document_id)
+            key = "documentId"
+        wanted = str(subject)
+
+        def added_here(event: DomainEvent) -> bool:
+            return (
+                event.type == "Comment"
+                and event.action is Action.CREATE
+                and event.payload.get("data", {}).get(key) == wanted
+            )
+
+        async for event in _events(info, product, since, added_here):
+            comment = await load_node(info, Comment, event.entity_id)
+            if comment is not None:  # deleted again before this event was read
+                yield comment
+
+    @strawberry.subscription(
+        description="One document changed (title, body, status: a new version) or deleted.",
+        permission_classes=[CanRead],
+    )
+    async def document_changed(
+        self,
+        info: Info,
+        document_id: Annotated[relay.GlobalID, strawberry.argument(description="The document to follow.")],
+        since: Since = None,
+    ) -> AsyncGenerator[DocumentChange, None]:
+        document, product = await _product_of(info, Document, document_id)
+        async for event in _events(info, product, since, lambda e: e.type == "Document" and e.entity_id == document):
+            yield DocumentChange.of(event)

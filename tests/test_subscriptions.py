@@ -1,0 +1,398 @@
+"""Subscriptions over real WebSockets against a real uvicorn server (graphql-transport-ws and graphql-ws).
+
+The server runs in this process on 127.0.0.1 (a real socket, the test app's own runtime); the cross-replica test
+runs a second app with its own broker connection to Redis, so a change made through one app reaches a subscriber
+of the other only through Redis.
+"""
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import uvicorn
+import websockets
+from asgi_lifespan import LifespanManager
+from starlette.applications import Starlette
+from websockets.asyncio.client import ClientConnection
+
+from prism.app import build_app
+from prism.config import Settings
+from tests.helpers import (
+    TEST_REDIS_URL,
+    Account,
+    GraphQLClient,
+    add_comment,
+    create_api_key,
+    create_document,
+    create_product,
+    create_requirement,
+    create_sprint,
+    join_organization,
+    sign_up,
+)
+
+REQUIREMENTS = """
+subscription($product: ID!, $since: String) {
+  requirementChanged(productId: $product, since: $since) {
+    cursor action requirementId changedFields
+    requirement { title status }
+    actor { name }
+  }
+}"""
+
+ACTIVITY = """
+subscription($product: ID!) {
+  productActivity(productId: $product) { cursor action objectType objectId changedFields node { id } }
+}"""
+
+
+@asynccontextmanager
+async def serve(app: Starlette) -> AsyncIterator[str]:
+    """Serve an app whose lifespan already runs on a real socket; yields its ws:// URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning"))
+    task = asyncio.get_running_loop().create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+        if task.done():
+            task.result()
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def ws_url(app: Starlette) -> AsyncIterator[str]:
+    async with serve(app) as url:
+        yield url
+
+
+class Subscriber:
+    """A graphql-transport-ws client: connection_init, subscribe, next messages (pings answered)."""
+
+    def __init__(self, socket: ClientConnection) -> None:
+        self.socket = socket
+
+    async def receive(self) -> dict[str, Any]:
+        while True:
+            message = json.loads(await asyncio.wait_for(self.socket.recv(), timeout=10))
+            if message["type"] == "ping":
+                await self.socket.send(json.dumps({"type": "pong"}))
+                continue
+            return message  # type: ignore[no-any-return]
+
+    async def subscribe(self, query: str, variables: dict[str, Any], id: str = "1") -> None:
+        await self.socket.send(
+            json.dumps({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}})
+        )
+
+    async def next(self) -> dict[str, Any]:
+        message = await self.receive()
+        assert message["type"] == "next", message
+        return message["payload"]  # type: ignore[no-any-return]
+
+
+@asynccontextmanager
+async def connect(
+    url: str, credential: str | None, protocol: str = "graphql-transport-ws"
+) -> AsyncIterator[Subscriber]:
+    async with websockets.connect(url, subprotocols=[protocol]) as socket:  # type: ignore[list-item]
+        init: dict[str, Any] = {"type": "connection_init", "payload": {}}
+        if credential is not None:
+            init["payload"] = {"Authorization": f"Bearer {credential}"}
+        await socket.send(json.dumps(init))
+        subscriber = Subscriber(socket)
+        yield subscriber
+
+
+async def acked(subscriber: Subscriber) -> Subscriber:
+    message = await subscriber.receive()
+    assert message["type"] == "connection_ack", message
+    return subscriber
+
+
+async def update_title(account: Account, requirement: dict[str, Any], title: str) -> dict[str, Any]:
+    data = await account(
+        """mutation($i: UpdateRequirementInput!) {
+             updateRequirement(input: $i) { requirement { id version } userErrors { code } }
+           }""",
+        {"i": {"id": requirement["id"], "version": requirement["version"], "title": title}},
+    )
+    assert data["updateRequirement"]["userErrors"] == []
+    return data["updateRequirement"]["requirement"]  # type: ignore[no-any-return]
+
+
+async def test_a_subscriber_sees_requirements_created_changed_and_deleted_in_order(
+    account: Account, ws_url: str
+) -> None:
+    product = await create_product(account)
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await asyncio.sleep(0.2)  # let the subscription reach the hub before the first change
+        requirement = await create_requirement(account, product["id"], title="First")
+        updated = await update_title(account, requirement, "Renamed")
+        deleted = await account(
+            "mutation($i: DeleteRequirementInput!) { deleteRequirement(input: $i) { userErrors { code } } }",
+            {"i": {"id": requirement["id"], "version": updated["version"]}},
+        )
+        assert deleted["deleteRequirement"]["userErrors"] == []
+        created, changed, removed = [(await subscriber.next())["data"]["requirementChanged"] for _ in range(3)]
+    assert (created["action"], created["requirementId"], created["requirement"]) == (
+        "CREATED",
+        requirement["id"],
+        {"title": "First", "status": "BACKLOG"},
+    )
+    assert created["actor"] == {"name": "Test User"}
+    assert (changed["action"], changed["changedFields"], changed["requirement"]["title"]) == (
+        "UPDATED",
+        ["title"],
+        "Renamed",
+    )
+    assert (removed["action"], removed["requirement"]) == ("REMOVED", None)
+    assert int(created["cursor"]) < int(changed["cursor"]) < int(removed["cursor"])
+
+
+async def test_product_activity_follows_one_product_and_nothing_else(account: Account, ws_url: str) -> None:
+    product, elsewhere = await create_product(account), await create_product(account)
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(ACTIVITY, {"product": product["id"]})
+        await asyncio.sleep(0.2)
+        await create_requirement(account, elsewhere["id"])
+        sprint = await create_sprint(account, product["id"])
+        requirement = await create_requirement(account, product["id"], sprintId=sprint["id"])
+        comment = await add_comment(account, requirementId=requirement["id"])
+        got = [(await subscriber.next())["data"]["productActivity"] for _ in range(3)]
+    assert [(e["objectType"], e["action"], e["objectId"]) for e in got] == [
+        ("Sprint", "CREATED", sprint["id"]),
+        ("Requirement", "CREATED", requirement["id"]),
+        ("Comment", "CREATED", comment["id"]),
+    ]
+    assert [e["node"]["id"] for e in got] == [sprint["id"], requirement["id"], comment["id"]]
+
+
+async def test_sprints_comments_and_documents_each_have_their_subscription(account: Account, ws_url: str) -> None:
+    product = await create_product(account)
+    story, other = await create_requirement(account, product["id"]), await create_requirement(account, product["id"])
+    document = await create_document(account, product["id"], title="PRD v1")
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(
+            "subscription($p: ID!) { sprintChanged(productId: $p) { action sprintId sprint { name state } } }",
+            {"p": product["id"]},
+            id="sprints",
+        )
+        await subscriber.subscribe(
+            "subscription($r: ID!) { commentAdded(requirementId: $r) { id body author { name } } }",
+            {"r": story["id"]},
+            id="comments",
+        )
+        await subscriber.subscribe(
+            "subscription($d: ID!) { documentChanged(documentId: $d) { action changedFields document { title } } }",
+            {"d": document["id"]},
+            id="document",
+        )
+        await asyncio.sleep(0.3)
+        sprint = await create_sprint(account, product["id"], name="Sprint 9")
+        await add_comment(account, body="Not this one", requirementId=other["id"])
+        comment = await add_comment(account, body="On the story", requirementId=story["id"])
+        edited = await account(
+            """mutation($i: UpdateDocumentInput!) { updateDocument(input: $i) { userErrors { code } } }""",
+            {"i": {"id": document["id"], "version": document["version"], "title": "PRD v2"}},
+        )
+        assert edited["updateDocument"]["userErrors"] == []
+        received: dict[str, Any] = {}
+        for _ in range(3):
+            message = await subscriber.receive()
+            assert message["type"] == "next", message
+            received[message["id"]] = message["payload"]["data"]
+    assert received["sprints"]["sprintChanged"] == {
+        "action": "CREATED",
+        "sprintId": sprint["id"],
+        "sprint": {"name": "Sprint 9", "state": "PLANNED"},
+    }
+    assert received["comments"]["commentAdded"] == {
+        "id": comment["id"],
+        "body": "On the story",
+        "author": {"name": "Test User"},
+    }
+    assert received["document"]["documentChanged"]["changedFields"] == ["title"]
+    assert received["document"]["documentChanged"]["document"] == {"title": "PRD v2"}
+
+
+async def test_resuming_since_a_cursor_delivers_what_was_missed_first(account: Account, ws_url: str) -> None:
+    product = await create_product(account)
+    first = await create_requirement(account, product["id"], title="Seen")
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await asyncio.sleep(0.2)
+        await update_title(account, first, "Seen again")
+        seen = (await subscriber.next())["data"]["requirementChanged"]
+    missed = [await create_requirement(account, product["id"], title=f"Missed {i}") for i in range(2)]
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"], "since": seen["cursor"]})
+        replayed = [(await subscriber.next())["data"]["requirementChanged"] for _ in range(2)]
+        live = await create_requirement(account, product["id"], title="Live")
+        after = (await subscriber.next())["data"]["requirementChanged"]
+    assert [r["requirementId"] for r in replayed] == [m["id"] for m in missed]
+    assert after["requirementId"] == live["id"]
+
+
+async def test_a_connection_without_a_valid_credential_is_refused(ws_url: str) -> None:
+    for credential in (None, "not-a-token", "prism_" + uuid.uuid4().hex):
+        async with connect(ws_url, credential) as subscriber:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await subscriber.receive()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4403
+
+
+async def test_another_organizations_product_is_not_found(
+    account: Account, other_account: Account, ws_url: str
+) -> None:
+    theirs = await create_product(other_account)
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        for query in (REQUIREMENTS, ACTIVITY):
+            await subscriber.subscribe(query, {"product": theirs["id"]})
+            message = await subscriber.receive()
+            errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+            assert [e["extensions"]["code"] for e in errors] == ["NOT_FOUND"], message
+            if message["type"] == "next":
+                assert (await subscriber.receive())["type"] == "complete"
+
+
+async def test_a_key_revoked_mid_stream_stops_the_stream_and_says_why(account: Account, ws_url: str) -> None:
+    product = await create_product(account)
+    key = await create_api_key(account, scopes=("READ",))
+    async with connect(ws_url, key["secret"]) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await asyncio.sleep(0.2)
+        await create_requirement(account, product["id"], title="Before")
+        assert (await subscriber.next())["data"]["requirementChanged"]["requirement"]["title"] == "Before"
+        revoked = await account(
+            "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { userErrors { code } } }",
+            {"i": {"id": key["id"]}},
+        )
+        assert revoked["revokeApiKey"]["userErrors"] == []
+        await create_requirement(account, product["id"], title="After")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await subscriber.receive()  # nothing more arrives: the socket closes instead
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+    assert "revoked" in closed.value.rcvd.reason.lower()
+
+
+async def test_a_member_removed_mid_stream_stops_receiving(
+    account: Account, gql: GraphQLClient, database_url: str, ws_url: str
+) -> None:
+    product = await create_product(account)
+    member = await join_organization(gql, database_url, account, role="MEMBER")
+    async with connect(ws_url, member.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await asyncio.sleep(0.2)
+        removed = await account(
+            "mutation($i: RemoveMemberInput!) { removeMember(input: $i) { userErrors { code } } }",
+            {"i": {"userId": member.user_id}},
+        )
+        assert removed["removeMember"]["userErrors"] == []
+        await create_requirement(account, product["id"], title="Secret")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await subscriber.receive()  # nothing more arrives: the socket closes instead
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+
+
+async def test_queries_and_mutations_go_over_http_and_subscriptions_over_websocket(
+    account: Account, ws_url: str
+) -> None:
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe("{ viewer { user { name } } }", {})
+        message = await subscriber.receive()
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert [e["extensions"]["code"] for e in errors] == ["BAD_REQUEST"]
+    product = await create_product(account)
+    over_http = await account.run(REQUIREMENTS, {"product": product["id"]})
+    assert over_http.status == 400
+    assert "WebSocket" in over_http.errors[0]["message"]
+
+
+async def test_the_legacy_graphql_ws_protocol_is_served_too(account: Account, ws_url: str) -> None:
+    product = await create_product(account)
+    async with websockets.connect(ws_url, subprotocols=["graphql-ws"]) as socket:  # type: ignore[list-item]
+        await socket.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {account.token}"}})
+        )
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        await socket.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "start",
+                    "payload": {"query": REQUIREMENTS, "variables": {"product": product["id"]}},
+                }
+            )
+        )
+        await asyncio.sleep(0.2)
+        requirement = await create_requirement(account, product["id"], title="Legacy")
+        while True:
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+            if message["type"] == "data":
+                break
+    assert message["payload"]["data"]["requirementChanged"]["requirementId"] == requirement["id"]
+
+
+@pytest.fixture
+def redis_url() -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2).ping()
+    except (redis.ConnectionError, OSError) as error:
+        if os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Redis at {TEST_REDIS_URL} is required (PRISM_TEST_REQUIRE_SERVICES=1): {error}")
+        pytest.skip(f"Redis at {TEST_REDIS_URL} is not reachable")
+    return TEST_REDIS_URL
+
+
+async def test_a_change_made_on_one_replica_reaches_a_subscriber_of_another_through_redis(
+    settings: Settings, redis_url: str
+) -> None:
+    overrides = settings.model_dump() | {"redis_url": redis_url}
+
+    @asynccontextmanager
+    async def replica() -> AsyncIterator[Starlette]:
+        app = build_app(Settings(**{k: v for k, v in overrides.items() if k in Settings.model_fields}))
+        async with LifespanManager(app):
+            from prism.auth.mailer import RecordingMailer
+
+            app.state.runtime().mailer = RecordingMailer()
+            yield app
+
+    import httpx
+
+    async with replica() as a, replica() as b, serve(b) as b_url:
+        assert a.state.runtime().broker is not b.state.runtime().broker
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://prism.test") as http:
+            owner = await sign_up(GraphQLClient(http))
+            product = await create_product(owner)
+            async with connect(b_url, owner.token) as raw:
+                subscriber = await acked(raw)
+                await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+                await asyncio.sleep(0.3)
+                requirement = await create_requirement(owner, product["id"], title="Made on A")
+                got = (await subscriber.next())["data"]["requirementChanged"]
+    assert (got["requirementId"], got["requirement"]["title"]) == (requirement["id"], "Made on A")
