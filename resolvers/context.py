@@ -25,7 +25,7 @@ from prism.runtime import Runtime
 from prism.services.audit import RequestMeta
 from prism.services.registry import Services
 
-__all__ = ["Context", "EventScope"]
+__all__ = ["Context", "EventScope", "release_event_connection"]
 
 
 @dataclass
@@ -37,6 +37,16 @@ class EventScope:
 
 
 _EVENT_SCOPE: ContextVar[EventScope | None] = ContextVar("prism_event_scope", default=None)
+
+
+async def release_event_connection() -> None:
+    """Give back the current subscription event's connection once its result is computed, before it is sent.
+
+    Sending waits for the client (a slow or stalled one for long): no pooled connection may wait with it.
+    """
+    scope = _EVENT_SCOPE.get()
+    if scope is not None:
+        await scope.uow.close()
 
 
 @dataclass

@@ -19,7 +19,7 @@ from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
-from resolvers.context import Context
+from resolvers.context import Context, release_event_connection
 from resolvers.document_caches import BoundedParserCache, BoundedValidationCache
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
@@ -174,6 +174,7 @@ class PrismSchema(strawberry.Schema):
                     errors = getattr(result, "errors", None)
                     if errors:
                         result.errors = coded_errors(errors, request_id)  # type: ignore[union-attr]
+                    await release_event_connection()
                     yield result
 
         return coded()

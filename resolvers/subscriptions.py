@@ -237,7 +237,10 @@ async def _events(
     cursor = _cursor(since)
     try:
         async with context.runtime.hub.subscribe(
-            viewer.organization_id, since=cursor, predicate=lambda e: e.product_id == product_id and keep(e)
+            viewer.organization_id,
+            since=cursor,
+            predicate=lambda e: e.product_id == product_id and keep(e),
+            product_id=product_id,
         ) as subscription:
             async for event in subscription:
                 if not await _still_allowed(info):

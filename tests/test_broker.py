@@ -79,3 +79,11 @@ async def test_publishing_to_an_unreachable_redis_is_a_clear_disconnection() -> 
                 pass
     finally:
         await unreachable.close()
+
+
+async def test_a_batch_is_delivered_in_order_like_single_messages(broker: Broker) -> None:
+    async with broker.subscribe("t") as messages:
+        await broker.publish("t", b"first")
+        await broker.publish_many("t", [b"second", b"third", b"fourth"])
+        await broker.publish_many("t", [])
+        assert await take(messages, 4) == [b"first", b"second", b"third", b"fourth"]

@@ -166,6 +166,9 @@ async def test_a_slow_consumer_is_disconnected_instead_of_growing_memory(
     event_hub, broker = hub  # buffer: 8 events
     product = await create_product(account)
     async with event_hub.subscribe(uuid_of(account.organization_id)) as subscription:
+        first = await new_events(app, account, product["id"], 1)
+        await publish(broker, *first)
+        assert [e.id for e in await take(subscription, 1)] == [first[0].id]  # caught up: live from here
         events = await new_events(app, account, product["id"], 10)
         await publish(broker, *events)
         for _ in range(50):
@@ -222,3 +225,63 @@ async def test_events_committed_while_the_hubs_redis_connection_is_down_arrive_a
     finally:
         await admin.aclose()
         await event_hub.stop()
+
+
+async def test_live_events_during_a_catch_up_are_neither_lost_nor_doubled(
+    app: Starlette, account: Account, hub: Any, quiet: None
+) -> None:
+    event_hub, broker = hub
+    product = await create_product(account)
+    missed = await new_events(app, account, product["id"], 3)
+    live: list[DomainEvent] = []
+    original = event_hub._read_batch
+
+    async def read_while_changes_land(organization_id: Any, **kwargs: Any) -> Any:
+        if not live:
+            # A change commits and is published while the catch-up's read is in flight.
+            live.extend(await new_events(app, account, product["id"], 1))
+            await publish(broker, *live)
+        return await original(organization_id, **kwargs)
+
+    event_hub._read_batch = read_while_changes_land  # type: ignore[method-assign]
+    async with event_hub.subscribe(uuid_of(account.organization_id), since=missed[0].sequence - 1) as subscription:
+        got = await take(subscription, 4)
+        later = await new_events(app, account, product["id"], 1)
+        await publish(broker, *later, *live)
+        got += await take(subscription, 1)
+    assert [e.sequence for e in got] == [e.sequence for e in (*missed, *live, *later)]
+
+
+async def test_a_catch_up_longer_than_the_buffer_is_read_a_batch_at_a_time(
+    app: Starlette, account: Account, hub: Any, quiet: None
+) -> None:
+    event_hub, _ = hub  # buffer: 8
+    product = await create_product(account)
+    missed = await new_events(app, account, product["id"], 20)
+    async with event_hub.subscribe(uuid_of(account.organization_id), since=missed[0].sequence - 1) as subscription:
+        first = await take(subscription, 1)
+        assert len(subscription._queue) <= 8  # never more than a batch in memory
+        rest = await take(subscription, 19)
+    assert [e.id for e in (*first, *rest)] == [e.id for e in missed]
+
+
+async def test_a_product_subscription_catches_up_past_other_products_events_and_goes_live(
+    app: Starlette, account: Account, hub: Any, quiet: None
+) -> None:
+    event_hub, broker = hub
+    mine, other = await create_product(account), await create_product(account)
+    wanted = uuid_of(mine["id"])
+    mine_before = await new_events(app, account, mine["id"], 1)
+    noise = await new_events(app, account, other["id"], 30)  # more than a batch of someone else's events
+    async with event_hub.subscribe(
+        uuid_of(account.organization_id),
+        since=mine_before[0].sequence - 1,
+        predicate=lambda e: e.product_id == wanted,
+        product_id=wanted,
+    ) as subscription:
+        got = await take(subscription, 1)
+        assert subscription.read_from_log == 1  # the product's index: none of the 30 others was read
+        live = await new_events(app, account, mine["id"], 1)
+        await publish(broker, *noise, *live)
+        got += await take(subscription, 1)
+    assert [e.id for e in got] == [mine_before[0].id, live[0].id]

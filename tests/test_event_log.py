@@ -29,10 +29,14 @@ from prism.events.relay import OutboxRelay
 from tests.helpers import (
     Account,
     GraphQLClient,
+    add_comment,
+    add_roadmap_item,
     app_with,
+    create_document,
     create_label,
     create_product,
     create_requirement,
+    create_roadmap,
     create_sprint,
     sign_up,
     uuid_of,
@@ -344,3 +348,67 @@ async def test_the_server_runs_the_relay_until_it_stops(settings: Any, database_
             await asyncio.sleep(0.05)
         assert rows
         assert all(row["published_at"] is not None for row in rows)
+
+
+async def test_rows_a_delete_would_cascade_get_events_of_their_own(account: Account, database_url: str) -> None:
+    product = await create_product(account)
+    epic = await create_requirement(account, product["id"], title="Epic", kind="EPIC")
+    roadmap = await create_roadmap(account, product["id"])
+    item = await add_roadmap_item(account, roadmap["id"], requirementId=epic["id"])
+    comment = await add_comment(account, requirementId=epic["id"])
+    team = (await account('mutation { createTeam(input: {name: "Crew"}) { team { id } } }'))["createTeam"]["team"]
+    role = await account(
+        "mutation($i: SetProductRoleInput!) { setProductRole(input: $i) { productRole { id } userErrors { code } } }",
+        {"i": {"productId": product["id"], "teamId": team["id"], "role": "VIEWER"}},
+    )
+    assert role["setProductRole"]["userErrors"] == []
+    before = await last_sequence(database_url, account.organization_id)
+
+    await account(
+        "mutation($i: DeleteTeamInput!) { deleteTeam(input: $i) { deletedTeamId } }", {"i": {"id": team["id"]}}
+    )
+    await account(
+        "mutation($i: DeleteRequirementInput!) { deleteRequirement(input: $i) { userErrors { code } } }",
+        {"i": {"id": epic["id"], "version": epic["version"]}},
+    )
+    events = [
+        DomainEvent.from_message(_message(e)) for e in await events_of(database_url, account.organization_id, before)
+    ]
+    seen = {(e.type, e.action.value, e.entity_id) for e in events}
+    role_id = role["setProductRole"]["productRole"]["id"]  # not a Node: its id is the row's own
+    assert ("ProductRole", "remove", uuid.UUID(role_id)) in seen
+    assert ("Team", "remove", uuid_of(team["id"])) in seen
+    assert ("Comment", "remove", uuid_of(comment["id"])) in seen
+    assert ("RoadmapItem", "update", uuid_of(item["id"])) in seen
+    assert ("Requirement", "remove", uuid_of(epic["id"])) in seen
+    [detached] = [e for e in events if e.type == "RoadmapItem"]
+    assert detached.payload["updatedFrom"] == {"requirementId": str(uuid_of(epic["id"]))}
+    assert detached.product_id == uuid_of(product["id"])
+
+
+async def test_deleting_a_roadmap_or_a_document_removes_its_items_and_comments_with_events(
+    account: Account, database_url: str
+) -> None:
+    product = await create_product(account)
+    roadmap = await create_roadmap(account, product["id"])
+    item = await add_roadmap_item(account, roadmap["id"])
+    document = await create_document(account, product["id"])
+    comment = await add_comment(account, documentId=document["id"])
+    before = await last_sequence(database_url, account.organization_id)
+    await account(
+        "mutation($i: DeleteRoadmapInput!) { deleteRoadmap(input: $i) { userErrors { code } } }",
+        {"i": {"id": roadmap["id"], "version": roadmap["version"]}},
+    )
+    await account(
+        "mutation($i: DeleteDocumentInput!) { deleteDocument(input: $i) { userErrors { code } } }",
+        {"i": {"id": document["id"], "version": document["version"]}},
+    )
+    seen = {
+        (e["type"], e["action"], e["entity_id"]) for e in await events_of(database_url, account.organization_id, before)
+    }
+    assert seen == {
+        ("RoadmapItem", "remove", uuid_of(item["id"])),
+        ("Roadmap", "remove", uuid_of(roadmap["id"])),
+        ("Comment", "remove", uuid_of(comment["id"])),
+        ("Document", "remove", uuid_of(document["id"])),
+    }

@@ -396,3 +396,51 @@ async def test_a_change_made_on_one_replica_reaches_a_subscriber_of_another_thro
                 requirement = await create_requirement(owner, product["id"], title="Made on A")
                 got = (await subscriber.next())["data"]["requirementChanged"]
     assert (got["requirementId"], got["requirement"]["title"]) == (requirement["id"], "Made on A")
+
+
+async def test_no_pooled_connection_waits_while_an_event_is_sent_to_a_stalled_client(
+    app: Starlette, account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prism.web import graphql_ws
+
+    gate, sending = asyncio.Event(), asyncio.Event()
+    original = graphql_ws._TransportWSHandler.send_message
+
+    async def stalled(self: Any, message: Any) -> None:
+        if message.get("type") == "next":
+            sending.set()
+            await gate.wait()  # a client that stopped reading: its socket's buffer is full
+        await original(self, message)
+
+    monkeypatch.setattr(graphql_ws._TransportWSHandler, "send_message", stalled)
+    pool = app.state.runtime().engine.pool
+    product = await create_product(account)
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await asyncio.sleep(0.3)
+        await create_requirement(account, product["id"], title="One")
+        await asyncio.wait_for(sending.wait(), timeout=10)
+        held = pool.checkedout()  # type: ignore[attr-defined]
+        gate.set()
+        assert (await subscriber.next())["data"]["requirementChanged"]["requirement"]["title"] == "One"
+    assert held == 0, f"{held} pooled connection(s) held while the event waits for the client"
+
+
+async def test_the_python_gql_client_subscribes_unmodified(account: Account, ws_url: str) -> None:
+    from gql import Client, GraphQLRequest
+    from gql.transport.websockets import WebsocketsTransport
+
+    product = await create_product(account)
+    for subprotocol in ("graphql-transport-ws", "graphql-ws"):
+        transport = WebsocketsTransport(
+            url=ws_url, init_payload={"Authorization": f"Bearer {account.token}"}, subprotocols=[subprotocol]
+        )
+        async with Client(transport=transport) as session:
+            stream = session.subscribe(GraphQLRequest(REQUIREMENTS, variable_values={"product": product["id"]}))
+            first = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.3)
+            requirement = await create_requirement(account, product["id"], title=f"Via gql {subprotocol}")
+            result = await asyncio.wait_for(first, timeout=10)
+            await stream.aclose()
+        assert result["requirementChanged"]["requirementId"] == requirement["id"], subprotocol

@@ -248,9 +248,12 @@ async def write_events(
     conn: AsyncConnection,
     recorder: ChangeRecorder,
     actor: Actor,
+    scoped_to: tuple[UUID | None, UUID | None] | None = None,
 ) -> list[DomainEvent]:
     """Number the recorded changes and insert them into the log, in the connection's open transaction.
 
+    `scoped_to` is the scope the transaction is in, so it is not set again. Organizations are written in the order
+    of their ids: two transactions that touch the same two organizations take their counters' locks in one order.
     Leaves the transaction scoped to the last organization written: the caller commits right after.
     """
     changes, parents = recorder.drain()
@@ -263,8 +266,10 @@ async def write_events(
     events: list[DomainEvent] = []
     counter = EventCounter.__table__  # type: ignore[attr-defined]
     log = Event.__table__  # type: ignore[attr-defined]
-    for organization_id, batch in by_organization.items():
-        await set_tenant(conn, organization_id, actor.user_id)
+    for organization_id, batch in sorted(by_organization.items(), key=lambda item: item[0]):
+        if scoped_to != (organization_id, actor.user_id):
+            await set_tenant(conn, organization_id, actor.user_id)
+            scoped_to = (organization_id, actor.user_id)
         await _resolve_products(conn, organization_id, batch, parents)
         insert = pg_insert(counter).values(organization_id=organization_id, last_sequence=len(batch))
         last = (

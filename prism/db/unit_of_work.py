@@ -191,7 +191,7 @@ class UnitOfWork:
         async with self._exclusive():
             if self._conn is not None and self._conn.in_transaction():
                 if self._changes:
-                    events = await write_events(self._conn, self._changes, self.actor)
+                    events = await write_events(self._conn, self._changes, self.actor, scoped_to=self._applied)
                 await self._conn.commit()
             self._changes.clear()
             self._applied = None
@@ -211,15 +211,16 @@ class UnitOfWork:
             return
         try:
             await self._publish(events)
+            by_organization: dict[UUID, list[int]] = {}
+            for event in events:
+                by_organization.setdefault(event.organization_id, []).append(event.sequence)
             async with self._exclusive():
-                conn = await self._connection(self.scope)
-                by_organization: dict[UUID, list[int]] = {}
-                for event in events:
-                    by_organization.setdefault(event.organization_id, []).append(event.sequence)
                 for organization_id, sequences in by_organization.items():
-                    await set_tenant(conn, organization_id, self.user_id)
+                    # One short transaction, opened directly in the events' organization.
+                    conn = await self._connection((organization_id, self.user_id))
                     await mark_published(conn, organization_id, sequences)
-                await conn.commit()
+                assert self._conn is not None
+                await self._conn.commit()
                 self._applied = None
         except Exception:
             # Durable in the log, not yet (known to be) on the broker: the relay takes it from here.

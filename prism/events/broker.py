@@ -9,7 +9,7 @@ from the event log, which is the record (prism/db/outbox.py), never from the bro
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,6 +32,10 @@ class Broker(Protocol):
         """Send `message` to every current subscriber of `topic`; raises ConnectionError when the broker is down."""
         ...
 
+    async def publish_many(self, topic: str, messages: Sequence[bytes]) -> None:
+        """Send several messages in order, in one round trip where the broker allows it."""
+        ...
+
     def subscribe(self, topic: str) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
         """Subscribe to `topic` for the duration of the block; iterate to receive messages."""
         ...
@@ -50,6 +54,10 @@ class InProcessBroker:
     async def publish(self, topic: str, message: bytes) -> None:
         for queue in self._subscribers.get(topic, ()):
             queue.put_nowait(message)
+
+    async def publish_many(self, topic: str, messages: Sequence[bytes]) -> None:
+        for message in messages:
+            await self.publish(topic, message)
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[bytes]]:
@@ -96,6 +104,18 @@ class RedisBroker:
 
         try:
             await self._redis.publish(self._prefix + topic, message)
+        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+            raise BrokerDisconnectedError(f"Redis is unreachable: {error}") from error
+
+    async def publish_many(self, topic: str, messages: Sequence[bytes]) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for message in messages:
+                    pipe.publish(self._prefix + topic, message)
+                await pipe.execute()
         except (RedisConnectionError, RedisTimeoutError, OSError) as error:
             raise BrokerDisconnectedError(f"Redis is unreachable: {error}") from error
 

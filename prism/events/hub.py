@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -59,10 +59,25 @@ class CursorExpiredError(Exception):
     """A `since` cursor older than what the event log keeps: the client must refetch, then subscribe anew."""
 
 
-class EventSubscription:
-    """One subscriber's events of one organization, in sequence order, filtered by its predicate."""
+ReadLog = Callable[[int, int], Awaitable[tuple[list[DomainEvent], int]]]
+"""`read(after, limit)`: up to `limit` of the subscription's events after a sequence from the log, and the horizon:
+the organization's last sequence number read just before them. Every event numbered up to the horizon is committed,
+so when fewer than `limit` came back, none the subscription wants up to the horizon is missing."""
 
-    def __init__(self, organization_id: UUID, predicate: Predicate, buffer: int) -> None:
+
+class EventSubscription:
+    """One subscriber's events of one organization, in sequence order, filtered by its predicate.
+
+    It starts by *catching up*: it reads the log after its cursor, one batch at a time as the consumer asks, until
+    it has read past everything the hub has dispatched; then it switches to the live events the hub hands it. Live
+    events that arrive while it catches up are not kept (the log has them), so a catch-up of any length takes at
+    most one batch of memory, and nothing is lost or doubled at the switch: the switch happens, without awaiting,
+    at a moment when the cursor is at or past the last event the hub dispatched.
+    """
+
+    def __init__(
+        self, organization_id: UUID, predicate: Predicate, buffer: int, *, read: ReadLog, stream: "_Stream"
+    ) -> None:
         self.organization_id = organization_id
         self.last = 0
         """The last sequence this subscription has passed, delivered or filtered out: its resumption cursor."""
@@ -71,17 +86,14 @@ class EventSubscription:
         self._queue: deque[DomainEvent] = deque()
         self._ready = asyncio.Event()
         self._closed: SubscriptionClosedError | None = None
-        self._held: list[DomainEvent] | None = None
+        self._read = read
+        self._stream = stream
+        self._catching_up = True
         self.delivered = 0
+        self.read_from_log = 0
 
     def _offer(self, event: DomainEvent) -> None:
-        if self._closed is not None:
-            return
-        if self._held is not None:
-            # Catching up from the log: live events wait until the log's are in.
-            self._held.append(event)
-            return
-        if event.sequence <= self.last:
+        if self._closed is not None or self._catching_up or event.sequence <= self.last:
             return
         self.last = event.sequence
         if not self._predicate(event):
@@ -107,10 +119,31 @@ class EventSubscription:
         while not self._queue:
             if self._closed is not None:
                 raise self._closed
+            if self._catching_up:
+                await self._catch_up()
+                continue
             self._ready.clear()
             await self._ready.wait()
         self.delivered += 1
         return self._queue.popleft()
+
+    async def _catch_up(self) -> None:
+        """Read the next batch from the log; switch to live events once past what the hub has dispatched."""
+        batch, horizon = await self._read(self.last, self._buffer)
+        self.read_from_log += len(batch)
+        for event in batch:
+            if event.sequence > self.last:
+                self.last = event.sequence
+                if self._predicate(event):
+                    self._queue.append(event)
+        if len(batch) >= self._buffer:
+            return
+        # Nothing more for this subscription up to the horizon (a product's reads skip other products' events).
+        self.last = max(self.last, horizon)
+        dispatched = self._stream.last
+        if dispatched is not None and dispatched <= self.last:
+            # No await between this check and the switch: every event the hub dispatches from now on is newer.
+            self._catching_up = False
 
 
 @dataclass
@@ -171,10 +204,11 @@ class EventHub:
             with attempt:
                 async with self._broker.subscribe(EVENTS_TOPIC) as messages:
                     if self._listening.is_set():
-                        # Back after an outage: read what every organization missed meanwhile.
                         self.reconnects += 1
-                        for organization_id in list(self._streams):
-                            self._schedule_backfill(organization_id)
+                    # Read what every organization missed while nothing listened (an outage, or a start while the
+                    # broker was down and subscriptions were already made).
+                    for organization_id in list(self._streams):
+                        self._schedule_backfill(organization_id)
                     self._listening.set()
                     async for message in messages:
                         try:
@@ -188,21 +222,33 @@ class EventHub:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, organization_id: UUID, *, since: int | None = None, predicate: Predicate | None = None
+        self,
+        organization_id: UUID,
+        *,
+        since: int | None = None,
+        predicate: Predicate | None = None,
+        product_id: UUID | None = None,
     ) -> AsyncIterator[EventSubscription]:
-        """A subscription to the organization's events from now (or from after `since`), for the block's duration."""
-        subscription = EventSubscription(organization_id, predicate or (lambda event: True), self._buffer)
-        subscription._held = []
+        """A subscription to the organization's events from now (or from after `since`), for the block's duration.
+
+        `product_id`, when the predicate keeps one product's events only, lets the catch-up read just those.
+        """
         stream = self._streams.get(organization_id)
         if stream is None:
             stream = self._streams[organization_id] = _Stream()
+
+        async def read(after: int, limit: int) -> tuple[list[DomainEvent], int]:
+            return await self._read_batch(organization_id, after=after, limit=limit, product_id=product_id)
+
+        subscription = EventSubscription(
+            organization_id, predicate or (lambda event: True), self._buffer, read=read, stream=stream
+        )
         stream.subscriptions.add(subscription)
         try:
             last, oldest = await self._bounds(organization_id)
             if stream.last is None:
                 stream.last = last
                 self._drain(organization_id, stream)
-            start = last if since is None else since
             if since is not None:
                 if since < 0 or since > last:
                     raise CursorExpiredError(f"The cursor {since} is not one this organization's events have had.")
@@ -211,13 +257,7 @@ class EventHub:
                         f"Events after {since} are no longer kept (the oldest kept is {oldest}): refetch, then "
                         "subscribe again."
                     )
-            subscription.last = start
-            held, subscription._held = subscription._held, None
-            if since is not None:
-                async for event in self._read(organization_id, after=since, until=last):
-                    subscription._offer(event)
-            for event in held:
-                subscription._offer(event)
+            subscription.last = last if since is None else since
             yield subscription
         finally:
             stream.subscriptions.discard(subscription)
@@ -291,11 +331,18 @@ class EventHub:
             await set_tenant(conn, organization_id)
             return await sequence_bounds(conn, organization_id)
 
+    async def _read_batch(
+        self, organization_id: UUID, *, after: int, limit: int, product_id: UUID | None = None
+    ) -> tuple[list[DomainEvent], int]:
+        async with self._engine.connect() as conn, conn.begin():
+            await set_tenant(conn, organization_id)
+            horizon, _ = await sequence_bounds(conn, organization_id)
+            events = await read_events(conn, organization_id, after=after, limit=limit, product_id=product_id)
+            return events, horizon
+
     async def _read(self, organization_id: UUID, *, after: int, until: int | None) -> AsyncIterator[DomainEvent]:
         while until is None or after < until:
-            async with self._engine.connect() as conn, conn.begin():
-                await set_tenant(conn, organization_id)
-                events = await read_events(conn, organization_id, after=after, limit=self._batch)
+            events, _ = await self._read_batch(organization_id, after=after, limit=self._batch)
             for event in events:
                 if until is not None and event.sequence > until:
                     return

@@ -20,6 +20,5 @@ class EventPublisher:
         """Events handed to the broker by this process (a counter for tests and metrics)."""
 
     async def __call__(self, events: Sequence[DomainEvent]) -> None:
-        for event in events:
-            await self._broker.publish(EVENTS_TOPIC, event.to_message())
-            self.published += 1
+        await self._broker.publish_many(EVENTS_TOPIC, [event.to_message() for event in events])
+        self.published += len(events)

@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
-from prism.db.tables import Document, DocumentVersion, Product
+from prism.db.tables import Comment, Document, DocumentVersion, Product
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import DocumentKind, DocumentStatus
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
+from prism.services.dependents import delete_dependents
 from prism.services.validation import check_version, clean_text, get_for_update, get_owned
 
 __all__ = ["BODY_MAX", "TITLE_MAX", "DocumentChanges", "DocumentService"]
@@ -120,6 +121,7 @@ class DocumentService:
                 target_id=document.id,
                 details={"title": document.title, "kind": document.kind},
             )
+            await delete_dependents(session, self._org, Comment, "document_id", document.id)
             await session.delete(document)
         return document
 

@@ -21,6 +21,7 @@ from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
 from prism.db.tables import (
+    Comment,
     DeletedRequirement,
     Label,
     Membership,
@@ -29,6 +30,7 @@ from prism.db.tables import (
     Requirement,
     RequirementEvent,
     RequirementLabel,
+    RoadmapItem,
     Sprint,
 )
 from prism.db.tenancy import tenant_select
@@ -38,6 +40,7 @@ from prism.domain.history import WITHOUT_VALUES, stored_value
 from prism.domain.workflow import can_nest, can_transition
 from prism.errors import Code, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
+from prism.services.dependents import delete_dependents, detach_dependents
 from prism.services.validation import UNSET, check_number, check_version, clean_text, get_for_update, get_owned
 
 __all__ = ["ESTIMATE_MAX", "TOMBSTONE_RETENTION", "RequirementChanges", "RequirementDraft", "RequirementService"]
@@ -258,6 +261,8 @@ class RequirementService:
                 details={"title": requirement.title, "number": requirement.number},
             )
             await self._leave_tombstone(session, requirement)
+            await delete_dependents(session, self._org, Comment, "requirement_id", requirement.id)
+            await detach_dependents(session, self._org, RoadmapItem, "requirement_id", requirement.id)
             await session.delete(requirement)
         return requirement
 

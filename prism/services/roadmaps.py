@@ -22,6 +22,7 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementKind
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
+from prism.services.dependents import delete_dependents
 from prism.services.validation import UNSET, check_dates, check_version, clean_text, get_for_update, get_owned
 
 __all__ = [
@@ -130,6 +131,7 @@ class RoadmapService:
                 target_id=roadmap.id,
                 details={"name": roadmap.name},
             )
+            await delete_dependents(session, self._org, RoadmapItem, "roadmap_id", roadmap.id)
             await session.delete(roadmap)
         return roadmap
 

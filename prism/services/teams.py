@@ -8,12 +8,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
+from prism.db.access_tables import ProductMember
 from prism.db.base import utcnow
 from prism.db.tables import Membership, Team, TeamMember
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, NotFoundError, ValidationError
 from prism.services.audit import RequestMeta, record
+from prism.services.dependents import delete_dependents
 from prism.services.validation import UNSET, clean_text, get_for_update
 
 __all__ = ["DESCRIPTION_MAX", "NAME_MAX", "TeamChanges", "TeamService"]
@@ -87,6 +89,7 @@ class TeamService:
         require(self._viewer, Permission.MANAGE_MEMBERS)
         async with self._uow.session(self._org, self._viewer.user_id) as session:
             team = await get_for_update(session, Team, team_id, self._org, "id")
+            await delete_dependents(session, self._org, ProductMember, "team_id", team.id)
             await session.delete(team)
             record(
                 session,
