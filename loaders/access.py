@@ -16,7 +16,8 @@ from prism.db.unit_of_work import UnitOfWork
 
 __all__ = ["MembersByTeamLoader", "ProductOverrides", "ProductOverridesByUserLoader", "TeamsByUserLoader"]
 
-Row = Any
+Row = sa.Row[Any]
+"""A row of a Core select: columns by attribute, as SQLAlchemy returns them."""
 
 
 def _table(model: Any) -> sa.Table:

@@ -105,13 +105,16 @@ class ListKey:
     filter: Hashable
     order: Order
     window: Window
+    columns: tuple[str, ...] = ()
+    """The columns the rows need (those the node type declares); empty: every column of the table. The id, the
+    parent column and the sort value are always read, for cursors and grouping."""
 
 
 @dataclass(frozen=True)
 class PageOfRows:
     """The rows of one page, their cursors, and whether more lie beyond either end."""
 
-    rows: Sequence[Any]
+    rows: Sequence[sa.Row[Any]]
     cursors: Sequence[str]
     has_next_page: bool
     has_previous_page: bool
@@ -204,7 +207,7 @@ def _after(
 
 
 class PageLoader(DataLoader[ListKey, PageOfRows]):
-    """Pages of any list source; one statement per distinct (source, filter, order, window)."""
+    """Pages of any list source; one statement per distinct (source, filter, order, window, columns)."""
 
     def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
@@ -214,7 +217,7 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
     async def batch_load_fn(self, keys: Sequence[ListKey]) -> list[PageOfRows]:
         groups: dict[tuple[Any, ...], list[ListKey]] = defaultdict(list)
         for key in keys:
-            groups[(key.source, key.filter, key.order, key.window)].append(key)
+            groups[(key.source, key.filter, key.order, key.window, key.columns)].append(key)
         pages: dict[ListKey, PageOfRows] = {}
         for group in groups.values():
             pages.update(await self._load_group(group))
@@ -237,12 +240,17 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
         ordering = [sort.desc(), table.c.id.desc()] if descending else [sort.asc(), table.c.id.asc()]
         limit = window.size + 1
         sort_label = sort.label("_sort")
+        columns = (
+            [table.c[name] for name in dict.fromkeys(("id", source.parent_column, *head.columns))]
+            if head.columns
+            else list(table.c)
+        )
         if len(keys) == 1:
-            statement = tenant_select(table, self._organization_id, *table.c, sort_label).where(*conditions)
+            statement = tenant_select(table, self._organization_id, *columns, sort_label).where(*conditions)
             statement = statement.order_by(*ordering).limit(limit)
         else:
             position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
-            inner = tenant_select(table, self._organization_id, *table.c, sort_label, position).where(*conditions)
+            inner = tenant_select(table, self._organization_id, *columns, sort_label, position).where(*conditions)
             ranked = inner.subquery("ranked")
             statement = (
                 sa.select(ranked)  # unscoped: reads the scoped subquery above

@@ -2,44 +2,154 @@
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from prism.db.tables import Label, Membership, Organization, Product, Requirement, RequirementLabel, User
+from prism.db.access_tables import Invitation
+from prism.db.tables import (
+    Comment,
+    Document,
+    DocumentVersion,
+    Label,
+    Membership,
+    Organization,
+    Product,
+    Release,
+    Requirement,
+    RequirementEvent,
+    RequirementLabel,
+    Roadmap,
+    RoadmapItem,
+    Sprint,
+    Team,
+    User,
+)
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 
 __all__ = [
     "ChildCountByRequirementLoader",
+    "CommentByIdLoader",
+    "DocumentByIdLoader",
+    "DocumentVersionByIdLoader",
+    "InvitationByIdLoader",
+    "LabelByIdLoader",
     "LabelsByRequirementLoader",
     "MembershipsByUserLoader",
     "OrganizationByIdLoader",
+    "ProductByIdLoader",
     "ProductByKeyLoader",
+    "ReleaseByIdLoader",
     "RequirementByIdLoader",
     "RequirementByKeyLoader",
+    "RequirementEventByIdLoader",
+    "RoadmapByIdLoader",
+    "RoadmapItemByIdLoader",
     "RowByIdLoader",
+    "SprintByIdLoader",
+    "TeamByIdLoader",
     "UserByIdLoader",
 ]
 
-Row = Any
+Row = sa.Row[Any]
+"""A row of a Core select: columns by attribute, as SQLAlchemy returns them."""
 
 
 class RowByIdLoader(DataLoader[UUID, Row | None]):
-    """Rows of one tenant table by id, in key order, None for ids that are missing or another tenant's."""
+    """Rows of one tenant table (`table`, set by each subclass) by id, in key order, None for ids that are missing
+    or another tenant's."""
 
-    def __init__(self, reader: UnitOfWork, organization_id: UUID, table: sa.Table) -> None:
+    table: ClassVar[sa.Table]
+
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
-        self._table = table
 
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
-        statement = tenant_select(self._table, self._organization_id).where(self._table.c.id.in_(ids))
+        table = self.table
+        statement = tenant_select(table, self._organization_id).where(table.c.id.in_(ids))
         by_id = {row.id: row for row in await self._reader.all(statement)}
         return [by_id.get(i) for i in ids]
+
+
+def _table(model: type) -> sa.Table:
+    return model.__table__  # type: ignore[attr-defined, no-any-return]
+
+
+class ProductByIdLoader(RowByIdLoader):
+    """Products by id."""
+
+    table = _table(Product)
+
+
+class SprintByIdLoader(RowByIdLoader):
+    """Sprints by id."""
+
+    table = _table(Sprint)
+
+
+class ReleaseByIdLoader(RowByIdLoader):
+    """Releases by id."""
+
+    table = _table(Release)
+
+
+class LabelByIdLoader(RowByIdLoader):
+    """Labels by id."""
+
+    table = _table(Label)
+
+
+class RoadmapByIdLoader(RowByIdLoader):
+    """Roadmaps by id."""
+
+    table = _table(Roadmap)
+
+
+class RoadmapItemByIdLoader(RowByIdLoader):
+    """Roadmap items by id."""
+
+    table = _table(RoadmapItem)
+
+
+class DocumentByIdLoader(RowByIdLoader):
+    """Documents by id."""
+
+    table = _table(Document)
+
+
+class DocumentVersionByIdLoader(RowByIdLoader):
+    """Saved versions of documents by id."""
+
+    table = _table(DocumentVersion)
+
+
+class CommentByIdLoader(RowByIdLoader):
+    """Comments by id."""
+
+    table = _table(Comment)
+
+
+class RequirementEventByIdLoader(RowByIdLoader):
+    """Entries of requirements' history by id."""
+
+    table = _table(RequirementEvent)
+
+
+class TeamByIdLoader(RowByIdLoader):
+    """Teams by id."""
+
+    table = _table(Team)
+
+
+class InvitationByIdLoader(RowByIdLoader):
+    """Invitations by id."""
+
+    table = _table(Invitation)
 
 
 class UserByIdLoader(DataLoader[UUID, Row | None]):

@@ -40,7 +40,12 @@ from prism.production import check_production_settings
 from prism.ratelimit import RateLimiter
 from prism.runtime import Runtime, load_secret_key
 from prism.services.api_keys import is_api_key
-from prism.services.authentication import authenticate, credentials_from_connection_params, credentials_from_header
+from prism.services.authentication import (
+    ConnectionAccess,
+    authenticate,
+    credentials_from_connection_params,
+    credentials_from_header,
+)
 from prism.web.account_pages import account_page_routes
 from prism.web.concurrency import ConcurrencyLimiter
 from prism.web.dev_mail import dev_mail_endpoint
@@ -162,6 +167,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             state.runtime.publisher,
             grace=timedelta(seconds=settings.event_relay_grace_seconds),
             interval_seconds=settings.event_relay_interval_seconds,
+            retention=timedelta(days=settings.event_retention_days),
         )
         relay.start()
         await state.runtime.hub.start()
@@ -231,7 +237,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             error = auth.error or UnauthenticatedError("Send a token or API key in connection_init's payload.")
             raise WebSocketRejectedError(error.code.value, error.message)
         context.viewer = auth.viewer
-        context.credential = credential
+        context.access = ConnectionAccess(credential, auth.viewer, auth.expires_at)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

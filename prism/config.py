@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the relay looks for committed events the broker did not get (a crash, Redis down).",
     )
+    event_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="How long the event log keeps published events (the window `since` can resume from).",
+    )
     event_relay_grace_seconds: float = Field(
         default=5.0,
         ge=0,
@@ -90,6 +95,11 @@ class Settings(BaseSettings):
     )
     ws_max_subscriptions_per_connection: int = Field(
         default=20, ge=1, le=1000, description="Subscriptions (operations) one WebSocket connection may run at once."
+    )
+    ws_max_subscriptions_per_identity: int = Field(
+        default=100,
+        ge=1,
+        description="Subscriptions one user or API key may hold at once on one server process, over all connections.",
     )
     ws_keepalive_seconds: float = Field(
         default=15.0,

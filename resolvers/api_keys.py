@@ -2,15 +2,17 @@
 
 import enum
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
 from strawberry.permission import BasePermission
 
 from loaders.pagination import Order
+from loaders.rows import UserByIdLoader
 from loaders.sources import API_KEYS_BY_ORGANIZATION, ApiKeyListFilter
 from prism.auth.rbac import Permission, require
+from prism.db.access_tables import ApiKey as ApiKeyTable
 from prism.errors import ForbiddenError, PrismError
 from prism.services.api_keys import ApiKeyScope as ServiceScope
 from resolvers.common import (
@@ -25,11 +27,11 @@ from resolvers.common import (
     user_errors,
     user_errors_field,
 )
+from resolvers.connections import payload
 from resolvers.context import Context
+from resolvers.declarations import Read, RowType, reads
+from resolvers.identity import User
 from resolvers.permissions import IsAuthenticated
-
-if TYPE_CHECKING:
-    from resolvers.identity import User
 
 __all__ = ["ApiKey", "ApiKeysMutation", "ApiKeysQuery", "CanManageApiKeys"]
 
@@ -59,8 +61,17 @@ class ApiKeyScope(enum.Enum):
     AI = strawberry.enum_value("AI", description="Read, and use the AI features.")
 
 
+def _global_id(row_id: Any) -> strawberry.ID:
+    return strawberry.ID(relay.to_base64(TYPE_NAME, str(row_id)))
+
+
+def _scopes(stored: list[str]) -> list["ApiKeyScope"]:
+    return [ApiKeyScope[scope.upper()] for scope in stored]
+
+
+@reads(ApiKeyTable, id=Read("id", _global_id), scopes=Read("scopes", _scopes))
 @strawberry.type(description="A key an integrator sends as `Authorization: Bearer <key>`; its secret is never shown.")
-class ApiKey:
+class ApiKey(RowType):
     id: strawberry.ID = strawberry.field(description="Global id; pass it to revokeApiKey.")
     name: str = strawberry.field(description="What the key is for, like 'CI pipeline'.")
     prefix: str = strawberry.field(
@@ -75,29 +86,13 @@ class ApiKey:
     revoked_at: datetime | None = strawberry.field(description="When the key was revoked; null while it works.")
     created_by_id: strawberry.Private[Any]
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=strawberry.ID(relay.to_base64(TYPE_NAME, str(row.id))),
-            name=row.name,
-            prefix=row.prefix,
-            scopes=[ApiKeyScope[scope.upper()] for scope in row.scopes],
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            last_used_at=row.last_used_at,
-            revoked_at=row.revoked_at,
-            created_by_id=row.created_by_id,
-        )
-
     @strawberry.field(
         description="Who created the key; the key acts with this person's role. Null once they have left."
     )
-    async def created_by(self, info: Info) -> Annotated["User", strawberry.lazy("resolvers.identity")] | None:
-        from resolvers.identity import User
-
+    async def created_by(self, info: Info) -> User | None:
         if self.created_by_id is None:
             return None
-        row = await info.context.loaders.user_by_id.load(self.created_by_id)
+        row = await info.context.loaders.get(UserByIdLoader).load(self.created_by_id)
         return None if row is None else User.from_row(row)
 
 
@@ -183,8 +178,8 @@ class ApiKeysMutation:
         permission_classes=[CanManageApiKeys],
     )
     async def revoke_api_key(self, info: Info, input: RevokeApiKeyInput) -> RevokeApiKeyPayload:
-        try:
-            row = await info.context.services.api_keys.revoke(decode_id(input.id, TYPE_NAME))
-        except PrismError as error:
-            return RevokeApiKeyPayload(api_key=None, user_errors=user_errors(error))
-        return RevokeApiKeyPayload(api_key=ApiKey.from_row(row), user_errors=[])
+        return await payload(
+            RevokeApiKeyPayload,
+            lambda: info.context.services.api_keys.revoke(decode_id(input.id, TYPE_NAME)),
+            api_key=ApiKey.from_row,
+        )

@@ -1,7 +1,7 @@
 """Audit: the organization's audit log, readable by owners and admins."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -11,14 +11,16 @@ from strawberry.scalars import JSON
 
 from loaders.audit import AUDIT_LOG_BY_ORGANIZATION, AuditListFilter
 from loaders.pagination import Order
+from loaders.rows import UserByIdLoader
 from prism.auth.rbac import Permission
+from prism.db.access_tables import AuditLog
 from prism.errors import ValidationError
-from resolvers.common import After, Before, Connection, First, Last, decode_id, load_connection, zoned_time
+from resolvers.common import decode_id, zoned_time
+from resolvers.connections import ListArguments, connection_field
 from resolvers.context import Context
+from resolvers.declarations import Read, RowType, reads
+from resolvers.identity import User
 from resolvers.permissions import _RolePermission
-
-if TYPE_CHECKING:
-    from resolvers.identity import User
 
 __all__ = ["AuditEntry", "AuditLogFilter", "AuditMutation", "AuditQuery", "CanReadAuditLog"]
 
@@ -32,8 +34,22 @@ class CanReadAuditLog(_RolePermission):
     required = Permission.MANAGE_MEMBERS
 
 
+def _api_key_id(key: UUID | None) -> strawberry.ID | None:
+    return None if key is None else strawberry.ID(str(relay.GlobalID("ApiKey", str(key))))
+
+
+def _details(details: Any) -> JSON:
+    return JSON(details or {})
+
+
+@reads(
+    AuditLog,
+    api_key_id=Read("actor_api_key_id", _api_key_id),
+    details=Read("details", _details),
+    _actor_user_id="actor_user_id",
+)
 @strawberry.type(description="One audited action: who did what to which target, when and from where.")
-class AuditEntry:
+class AuditEntry(RowType):
     id: strawberry.ID = strawberry.field(description="The entry's id.")
     action: str = strawberry.field(
         description="What happened, as a stable dotted name such as `auth.sign_in`, `member.role_changed`, "
@@ -56,29 +72,11 @@ class AuditEntry:
         description="The person who acted (for an API key, the key's creator); null for anonymous actions or "
         "when they are no longer a member."
     )
-    async def actor(self, info: Info) -> Annotated["User", strawberry.lazy("resolvers.identity")] | None:
+    async def actor(self, info: Info) -> User | None:
         if self._actor_user_id is None:
             return None
-        from resolvers.identity import User
-
-        row = await info.context.loaders.user_by_id.load(self._actor_user_id)
+        row = await info.context.loaders.get(UserByIdLoader).load(self._actor_user_id)
         return None if row is None else User.from_row(row)
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        key = row.actor_api_key_id
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            action=row.action,
-            target_type=row.target_type,
-            target_id=row.target_id,
-            api_key_id=None if key is None else strawberry.ID(str(relay.GlobalID("ApiKey", str(key)))),
-            ip=row.ip,
-            user_agent=row.user_agent,
-            details=JSON(row.details or {}),
-            created_at=row.created_at,
-            _actor_user_id=row.actor_user_id,
-        )
 
 
 @strawberry.input(description="Which audit entries to list; every given field narrows the list.")
@@ -123,32 +121,22 @@ def _list_filter(f: AuditLogFilter) -> AuditListFilter:
 
 @strawberry.type
 class AuditQuery:
-    @strawberry.field(
+    audit_log = connection_field(
+        AuditEntry,
+        source=AUDIT_LOG_BY_ORGANIZATION,
+        of_organization=True,
+        arguments=ListArguments(
+            filter=AuditLogFilter,
+            convert=lambda entries, _: (
+                _list_filter(entries or AuditLogFilter()),
+                Order(field="CREATED_AT", descending=True),
+            ),
+            filter_description="Which entries.",
+        ),
         description="The organization's audit log, newest first: sign-ins, permission changes, key creation and "
         "destructive actions. Owners and admins only (FORBIDDEN otherwise).",
         permission_classes=[CanReadAuditLog],
     )
-    async def audit_log(
-        self,
-        info: Info,
-        filter: Annotated[AuditLogFilter | None, strawberry.argument(description="Which entries.")] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[AuditEntry]:
-        return await load_connection(
-            info,
-            source=AUDIT_LOG_BY_ORGANIZATION,
-            parent=info.context.member.organization_id,
-            filter=_list_filter(filter or AuditLogFilter()),
-            order=Order(field="CREATED_AT", descending=True),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=AuditEntry.from_row,
-        )
 
 
 @strawberry.type

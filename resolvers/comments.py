@@ -1,46 +1,39 @@
 """Comments: the type, and the mutations that add, edit and delete comments on requirements and documents."""
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
-from loaders.pagination import Order
-from loaders.sources import COMMENTS_BY_REQUIREMENT, TimeFilter
-from prism.errors import PrismError
+from loaders.rows import CommentByIdLoader
+from prism.db.tables import Comment as CommentTable
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
-    Connection,
     TimeRange,
     UserError,
     decode_id,
-    load_connection,
-    time_filter,
-    user_errors,
     user_errors_field,
 )
+from resolvers.connections import payload
 from resolvers.context import Context
+from resolvers.declarations import reads
+from resolvers.documents import Document
 from resolvers.identity import User
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanWrite
+from resolvers.requirements import Requirement
 
-if TYPE_CHECKING:
-    from resolvers.documents import Document
-    from resolvers.requirements import Requirement
-
-__all__ = ["Comment", "CommentFilter", "CommentsMutation", "CommentsQuery", "comment_filter", "requirement_comments"]
+__all__ = ["Comment", "CommentFilter", "CommentsMutation", "CommentsQuery"]
 
 Info = strawberry.Info[Context, None]
-DocumentType = Annotated["Document", strawberry.lazy("resolvers.documents")]
-RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
 
 
+@reads(CommentTable)
 @strawberry.type(description="A remark on a requirement or a document.")
 class Comment(LoadedNode):
-    loader = "comment_by_id"
+    loader = CommentByIdLoader
 
     id: relay.NodeID[str]
     body: str = strawberry.field(description="The text, in markdown (1-20,000 characters).")
@@ -51,33 +44,16 @@ class Comment(LoadedNode):
     requirement_id: strawberry.Private[UUID | None]
     document_id: strawberry.Private[UUID | None]
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            body=row.body,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-            author_id=row.author_id,
-            requirement_id=row.requirement_id,
-            document_id=row.document_id,
-        )
-
     @strawberry.field(description="Who wrote it; null once they left the organization.")
     async def author(self, info: Info) -> User | None:
         return await load_node(info, User, self.author_id)
 
     @strawberry.field(description="The requirement it is on; null when it is on a document.")
-    async def requirement(self, info: Info) -> RequirementType | None:
-        from resolvers.requirements import Requirement
-
+    async def requirement(self, info: Info) -> Requirement | None:
         return await load_node(info, Requirement, self.requirement_id)
 
     @strawberry.field(description="The document it is on; null when it is on a requirement.")
-    async def document(self, info: Info) -> DocumentType | None:
-        from resolvers.documents import Document
-
+    async def document(self, info: Info) -> Document | None:
         return await load_node(info, Document, self.document_id)
 
 
@@ -85,36 +61,6 @@ class Comment(LoadedNode):
 class CommentFilter:
     created_at: TimeRange | None = strawberry.field(default=None, description=CREATED_AT_DESCRIPTION)
     updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
-
-
-def comment_filter(filter: CommentFilter | None) -> TimeFilter:
-    """The loader's filter for a `comments` connection."""
-    return time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter()
-
-
-async def requirement_comments(
-    info: Info,
-    requirement_id: UUID,
-    filter: CommentFilter | None = None,
-    *,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-) -> Connection[Comment]:
-    """A requirement's comments, oldest first (the `Requirement.comments` connection)."""
-    return await load_connection(
-        info,
-        source=COMMENTS_BY_REQUIREMENT,
-        parent=requirement_id,
-        filter=comment_filter(filter),
-        order=Order("CREATED_AT"),
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        build=Comment.from_row,
-    )
 
 
 @strawberry.type
@@ -164,8 +110,9 @@ class CommentsMutation:
         permission_classes=[CanWrite],
     )
     async def add_comment(self, info: Info, input: AddCommentInput) -> CommentPayload:
-        try:
-            row = await info.context.services.comments.add(
+        return await payload(
+            CommentPayload,
+            lambda: info.context.services.comments.add(
                 requirement_id=(
                     None
                     if input.requirement_id is None
@@ -175,28 +122,27 @@ class CommentsMutation:
                 if input.document_id is None
                 else decode_id(input.document_id, "Document", "documentId"),
                 body=input.body,
-            )
-        except PrismError as error:
-            return CommentPayload(comment=None, user_errors=user_errors(error))
-        return CommentPayload(comment=Comment.from_row(row), user_errors=[])
+            ),
+            comment=Comment.from_row,
+        )
 
     @strawberry.mutation(
         description="Edit a comment. Only its author may; anyone else gets FORBIDDEN.", permission_classes=[CanWrite]
     )
     async def update_comment(self, info: Info, input: UpdateCommentInput) -> CommentPayload:
-        try:
-            row = await info.context.services.comments.update(decode_id(input.id, "Comment"), input.version, input.body)
-        except PrismError as error:
-            return CommentPayload(comment=None, user_errors=user_errors(error))
-        return CommentPayload(comment=Comment.from_row(row), user_errors=[])
+        return await payload(
+            CommentPayload,
+            lambda: info.context.services.comments.update(decode_id(input.id, "Comment"), input.version, input.body),
+            comment=Comment.from_row,
+        )
 
     @strawberry.mutation(
         description="Delete a comment. Its author, an OWNER or an ADMIN may; anyone else gets FORBIDDEN.",
         permission_classes=[CanWrite],
     )
     async def delete_comment(self, info: Info, input: DeleteCommentInput) -> DeleteCommentPayload:
-        try:
-            await info.context.services.comments.delete(decode_id(input.id, "Comment"))
-        except PrismError as error:
-            return DeleteCommentPayload(deleted_id=None, user_errors=user_errors(error))
-        return DeleteCommentPayload(deleted_id=input.id, user_errors=[])
+        return await payload(
+            DeleteCommentPayload,
+            lambda: info.context.services.comments.delete(decode_id(input.id, "Comment")),
+            deleted_id=lambda _: input.id,
+        )

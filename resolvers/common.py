@@ -1,23 +1,28 @@
 """Shared GraphQL building blocks: user errors, connections, global ids and pagination arguments."""
 
 import enum
+import operator
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ForwardRef, Generic, TypeVar, get_args, get_origin
 from uuid import UUID
 
 import strawberry
+from aiodataloader import DataLoader
 from strawberry import relay
+from strawberry.types.lazy_type import LazyType, StrawberryLazyReference
 from strawberry.types.nodes import SelectedField, Selection
 
 from loaders.pagination import (
     MAX_PAGE_SIZE,
     CountKey,
+    CountLoader,
     InvalidCursorError,
     ListKey,
     ListSource,
     Order,
+    PageLoader,
     Window,
     validate_cursor,
 )
@@ -43,6 +48,7 @@ __all__ = [
     "UserError",
     "decode_id",
     "load_connection",
+    "node_class",
     "prefetch",
     "time_filter",
     "user_errors",
@@ -65,12 +71,31 @@ class Related:
     every node of its page with one loader call (`resolvers.common.prefetch`), instead of an asyncio task per node.
     """
 
-    loader: str
-    """The loader's name on the request's Loaders."""
+    loader: type[DataLoader[Any, Any]]
+    """The loader class; the request's Loaders builds it once."""
     key: Callable[[Any], Hashable | None]
     """The loader key for a node (None: the field is null, nothing to load)."""
     build: Callable[[Any], Any]
     """The field's value from what the loader answered for that key."""
+    column: str | None = None
+    """For a to-one relation declared with `joins`: the node's attribute (a column it reads) holding the key."""
+    target: Any = None
+    """For a to-one relation declared with `joins`: the type it points at (or a lazy reference to it)."""
+
+    @classmethod
+    def joins(cls, loader: type[DataLoader[Any, Any]], column: str, target: Any) -> "Related":
+        """A to-one relation a planner can read: the `target` row whose id is in the node's `column` (the field is
+        null when the column is, or when the row is not visible), loaded by id with `loader`."""
+        resolved: list[Callable[[Any], Any]] = []
+
+        def build(row: Any) -> Any:
+            if row is None:
+                return None
+            if not resolved:
+                resolved.append(node_class(target).from_row)
+            return resolved[0](row)
+
+        return cls(loader=loader, key=operator.attrgetter(column), build=build, column=column, target=target)
 
 
 @strawberry.type(description="A problem with the input of a mutation; nothing was changed.")
@@ -175,7 +200,7 @@ class Connection(Generic[NodeType]):
 
     @strawberry.field(description="How many items the whole list holds, across all pages.")
     async def total_count(self, info: strawberry.Info["Context", None]) -> int:
-        return await info.context.loaders.count.load(self._count_key)
+        return await info.context.loaders.get(CountLoader).load(self._count_key)
 
 
 def window(first: int | None, after: str | None, last: int | None, before: str | None) -> Window:
@@ -200,8 +225,12 @@ async def load_connection(
     last: int | None,
     before: str | None,
     build: Callable[[Any], NodeType],
+    columns: Sequence[str] = (),
 ) -> Connection[NodeType]:
-    """Load one page of a list through the request's page loader and wrap it as a connection."""
+    """Load one page of a list through the request's page loader and wrap it as a connection.
+
+    `columns`: the columns `build` reads (a declared type's, see resolvers/declarations.py); all when empty.
+    """
     page_window = window(first, after, last, before)
     for field, cursor in (("after", after), ("before", before)):
         if cursor is None:
@@ -210,8 +239,8 @@ async def load_connection(
             validate_cursor(source, order, cursor)
         except InvalidCursorError as error:
             raise ValidationError(f"`{field}`: {error}", field=field, code=Code.BAD_USER_INPUT) from None
-    key = ListKey(source=source, parent=parent, filter=filter, order=order, window=page_window)
-    page = await info.context.loaders.page.load(key)
+    key = ListKey(source=source, parent=parent, filter=filter, order=order, window=page_window, columns=tuple(columns))
+    page = await info.context.loaders.get(PageLoader).load(key)
     nodes = [build(row) for row in page.rows]
     await prefetch(info, nodes)
     return Connection(
@@ -247,7 +276,7 @@ async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any],
         field = related[name]
         keys = [field.key(node) for node in nodes]
         distinct = [k for k in dict.fromkeys(keys) if k is not None]
-        answer = getattr(info.context.loaders, field.loader).load_many(distinct)
+        answer = info.context.loaders.get(field.loader).load_many(distinct)
         pending.append((name, field, keys, distinct, answer))
     for node in nodes:
         if node.prefetched is None:
@@ -284,6 +313,22 @@ def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
             yield selection
         else:
             yield from _fields(selection.selections)
+
+
+def node_class(node: Any) -> type[Any]:
+    """The class a GraphQL type annotation names: the class itself, or the one a lazy reference points at."""
+    if get_origin(node) is Annotated:
+        target, *metadata = get_args(node)
+        for reference in metadata:
+            if isinstance(reference, StrawberryLazyReference):
+                name = target.__forward_arg__ if isinstance(target, ForwardRef) else str(target)
+                return reference.resolve_forward_ref(ForwardRef(name)).resolve_type()  # type: ignore[no-any-return]
+        return node_class(target)
+    if isinstance(node, LazyType):
+        return node.resolve_type()  # type: ignore[no-any-return]
+    if not isinstance(node, type):
+        raise TypeError(f"{node!r} names no GraphQL type")
+    return node
 
 
 def decode_id(global_id: relay.GlobalID | strawberry.ID | str, type_name: str, field: str = "id") -> UUID:

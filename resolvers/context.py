@@ -23,6 +23,7 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.errors import PrismError, UnauthenticatedError
 from prism.runtime import Runtime
 from prism.services.audit import RequestMeta
+from prism.services.authentication import ConnectionAccess
 from prism.services.registry import Services
 
 __all__ = ["Context", "EventScope", "release_event_connection"]
@@ -62,8 +63,8 @@ class Context:
     _loaders: Loaders | None = field(default=None, repr=False)
     connection_params: dict[str, Any] | None = None
     """What a WebSocket client sent in `connection_init` (its credentials)."""
-    credential: str | None = field(default=None, repr=False)
-    """A WebSocket connection's credential, authenticated again before each event its subscriptions deliver."""
+    access: ConnectionAccess | None = field(default=None, repr=False)
+    """A WebSocket connection's credential, checked again before each event its subscriptions deliver."""
 
     @property
     def uow(self) -> UnitOfWork:

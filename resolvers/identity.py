@@ -9,22 +9,24 @@ from strawberry import relay
 from strawberry.permission import BasePermission
 from strawberry.relay import to_base64
 
+from loaders.pagination import Order
+from loaders.rows import MembershipsByUserLoader, OrganizationByIdLoader, UserByIdLoader
+from loaders.sources import MEMBERS_BY_ORGANIZATION
 from prism.auth.throttle import ThrottledError
+from prism.db.tables import Organization as OrganizationTable
+from prism.db.tables import User as UserTable
 from prism.errors import Code, ForbiddenError, PrismError
 from prism.services.identity import MfaChallenge
 from prism.services.sessions import SESSIONS_LISTED
 from resolvers.common import (
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
     UserError,
     decode_id,
     user_errors,
     user_errors_field,
 )
+from resolvers.connections import connection_field
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.enums import Role
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode
@@ -54,50 +56,41 @@ class Anyone(BasePermission):
         return True
 
 
+@reads(UserTable)
 @strawberry.type(description="A person with an account; only members of your organization are visible.")
 class User(LoadedNode):
-    loader = "user_by_id"
+    loader = UserByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Display name.")
     email: str = strawberry.field(description="Email address, in lower case.")
     created_at: datetime = strawberry.field(description="When the account was created.")
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(id=str(row.id), name=row.name, email=row.email, created_at=row.created_at)
+
+def _own_organization(organization: "Organization", info: strawberry.Info) -> UUID:
+    if organization.uuid != info.context.member.organization_id:
+        raise ForbiddenError("Log in to this organization to list its members.")
+    return organization.uuid
 
 
+@reads(OrganizationTable)
 @strawberry.type(description="A tenant: a company or group whose products and members are kept apart from others.")
 class Organization(LoadedNode):
-    loader = "organization_by_id"
+    loader = OrganizationByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Display name.")
     slug: str = strawberry.field(description="Unique, URL-safe identifier.")
     created_at: datetime = strawberry.field(description="When the organization was created.")
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(id=str(row.id), name=row.name, slug=row.slug, created_at=row.created_at)
-
-    @strawberry.field(
+    members = connection_field(
+        Annotated["Member", strawberry.lazy("resolvers.members")],
+        source=MEMBERS_BY_ORGANIZATION,
+        order=Order("JOINED_AT"),
+        parent=_own_organization,
         description="Its members with their roles and teams, longest-standing first (the token's organization only).",
         permission_classes=[CanRead],
     )
-    async def members(
-        self,
-        info: Info,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Annotated["Member", strawberry.lazy("resolvers.members")]]:
-        from resolvers.members import members_of
-
-        if self.uuid != info.context.member.organization_id:
-            raise ForbiddenError("Log in to this organization to list its members.")
-        return await members_of(info, first, after, last, before)
 
 
 @strawberry.type(description="An organization the viewer belongs to, with their role in it.")
@@ -143,7 +136,7 @@ class Viewer:
 
     @strawberry.field(description="Every organization the user belongs to; log in with its id to act in another.")
     async def organizations(self, info: Info) -> list[OrganizationMembership]:
-        rows = await info.context.loaders.memberships_by_user.load(info.context.member.user_id)
+        rows = await info.context.loaders.get(MembershipsByUserLoader).load(info.context.member.user_id)
         return [OrganizationMembership(organization=Organization.from_row(r), role=Role(r.role)) for r in rows]
 
     @strawberry.field(
@@ -160,8 +153,8 @@ class IdentityQuery:
     @strawberry.field(description="Who is signed in, and where.", permission_classes=[IsAuthenticated])
     async def viewer(self, info: Info) -> Viewer:
         context = info.context
-        user = await context.loaders.user_by_id.load(context.member.user_id)
-        organization = await context.loaders.organization_by_id.load(context.member.organization_id)
+        user = await context.loaders.get(UserByIdLoader).load(context.member.user_id)
+        organization = await context.loaders.get(OrganizationByIdLoader).load(context.member.organization_id)
         return Viewer(
             user=User.from_row(user),
             organization=Organization.from_row(organization),
@@ -170,7 +163,7 @@ class IdentityQuery:
 
     @strawberry.field(description="The organization the access token acts in.", permission_classes=[IsAuthenticated])
     async def organization(self, info: Info) -> Organization:
-        row = await info.context.loaders.organization_by_id.load(info.context.member.organization_id)
+        row = await info.context.loaders.get(OrganizationByIdLoader).load(info.context.member.organization_id)
         return Organization.from_row(row)
 
 

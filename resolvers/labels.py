@@ -1,32 +1,26 @@
 """Labels: tags put on requirements."""
 
 from datetime import datetime
-from typing import Annotated, Any, Self
 
 import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.sources import LABELS_BY_ORGANIZATION, TimeFilter
-from prism.errors import PrismError
+from loaders.rows import LabelByIdLoader
+from loaders.sources import LABELS_BY_ORGANIZATION
+from prism.db.tables import Label as LabelTable
 from prism.services.labels import LabelChanges
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
     TimeRange,
     UserError,
     decode_id,
-    load_connection,
-    time_filter,
-    user_errors,
     user_errors_field,
 )
+from resolvers.connections import connection_field, payload, time_ranges
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanRead, CanWrite
 
@@ -35,9 +29,10 @@ __all__ = ["Label", "LabelFilter", "LabelMutation", "LabelQuery"]
 Info = strawberry.Info[Context, None]
 
 
+@reads(LabelTable)
 @strawberry.type(description="A tag that can be put on requirements, unique by name in an organization.")
 class Label(LoadedNode):
-    loader = "label_by_id"
+    loader = LabelByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Name, at most 64 characters.")
@@ -45,17 +40,6 @@ class Label(LoadedNode):
     description: str = strawberry.field(description="What the label means.")
     created_at: datetime = strawberry.field(description="When it was created.")
     updated_at: datetime = strawberry.field(description="When it was last renamed, recoloured or redescribed.")
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            color=row.color,
-            description=row.description,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
 
 
 @strawberry.input(description="Which labels to list; fields combine with AND.")
@@ -66,28 +50,14 @@ class LabelFilter:
 
 @strawberry.type
 class LabelQuery:
-    @strawberry.field(description="The organization's labels, by name.", permission_classes=[CanRead])
-    async def labels(
-        self,
-        info: Info,
-        filter: Annotated[LabelFilter | None, strawberry.argument(description="Which ones.")] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Label]:
-        return await load_connection(
-            info,
-            source=LABELS_BY_ORGANIZATION,
-            parent=info.context.member.organization_id,
-            filter=time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter(),
-            order=Order("NAME"),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=Label.from_row,
-        )
+    labels = connection_field(
+        Label,
+        source=LABELS_BY_ORGANIZATION,
+        of_organization=True,
+        arguments=time_ranges(LabelFilter, Order("NAME")),
+        description="The organization's labels, by name.",
+        permission_classes=[CanRead],
+    )
 
 
 @strawberry.input(description="A new label.")
@@ -132,29 +102,29 @@ class DeleteLabelPayload:
 class LabelMutation:
     @strawberry.mutation(description="Create a label.", permission_classes=[CanWrite])
     async def create_label(self, info: Info, input: CreateLabelInput) -> LabelPayload:
-        try:
-            row = await info.context.services.labels.create(
+        return await payload(
+            LabelPayload,
+            lambda: info.context.services.labels.create(
                 name=input.name, color=input.color, description=input.description
-            )
-        except PrismError as error:
-            return LabelPayload(label=None, user_errors=user_errors(error))
-        return LabelPayload(label=Label.from_row(row), user_errors=[])
+            ),
+            label=Label.from_row,
+        )
 
     @strawberry.mutation(description="Rename, recolour or redescribe a label.", permission_classes=[CanWrite])
     async def update_label(self, info: Info, input: UpdateLabelInput) -> LabelPayload:
-        try:
-            row = await info.context.services.labels.update(
+        return await payload(
+            LabelPayload,
+            lambda: info.context.services.labels.update(
                 decode_id(input.id, "Label"),
                 LabelChanges(name=input.name, color=input.color, description=input.description),
-            )
-        except PrismError as error:
-            return LabelPayload(label=None, user_errors=user_errors(error))
-        return LabelPayload(label=Label.from_row(row), user_errors=[])
+            ),
+            label=Label.from_row,
+        )
 
     @strawberry.mutation(description="Delete a label and take it off every requirement.", permission_classes=[CanWrite])
     async def delete_label(self, info: Info, input: DeleteLabelInput) -> DeleteLabelPayload:
-        try:
-            await info.context.services.labels.delete(decode_id(input.id, "Label"))
-        except PrismError as error:
-            return DeleteLabelPayload(deleted_id=None, user_errors=user_errors(error))
-        return DeleteLabelPayload(deleted_id=input.id, user_errors=[])
+        return await payload(
+            DeleteLabelPayload,
+            lambda: info.context.services.labels.delete(decode_id(input.id, "Label")),
+            deleted_id=lambda _: input.id,
+        )

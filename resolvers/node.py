@@ -4,6 +4,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 from uuid import UUID
 
+from aiodataloader import DataLoader
 from strawberry import Info, relay
 
 from prism.auth.rbac import Permission
@@ -19,9 +20,9 @@ NODE_TYPES: dict[str, type["LoadedNode"]] = {}
 
 
 class LoadedNode(relay.Node):
-    """A Node whose rows come from a by-id loader named `loader` on the request's Loaders."""
+    """A Node whose rows come from a by-id loader, `loader`, built once per request by the request's Loaders."""
 
-    loader: ClassVar[str]
+    loader: ClassVar[type[DataLoader[UUID, Any]]]
     related: ClassVar[Mapping[str, Related]] = {}
     """The fields a connection may answer for all its nodes at once (see Related)."""
     read_permission: ClassVar[Permission] = Permission.READ
@@ -50,7 +51,7 @@ class LoadedNode(relay.Node):
         key = related.key(self)
         if key is None:
             return None
-        return related.build(await getattr(info.context.loaders, related.loader).load(key))
+        return related.build(await info.context.loaders.get(related.loader).load(key))
 
     @property
     def uuid(self) -> UUID:
@@ -70,7 +71,7 @@ class LoadedNode(relay.Node):
                 ids.append(UUID(node_id))
             except ValueError:
                 ids.append(None)
-        loader = getattr(info.context.loaders, cls.loader)
+        loader = info.context.loaders.get(cls.loader)
         rows = await loader.load_many([i for i in ids if i is not None])
         found = iter(rows)
         return [None if i is None else _build(cls, next(found)) for i in ids]
@@ -80,7 +81,7 @@ async def load_node(info: Info, node_type: type[NodeT], row_id: UUID | None) -> 
     """A related node through its type's loader: None when there is no id or the row is not visible."""
     if row_id is None:
         return None
-    row = await getattr(info.context.loaders, node_type.loader).load(row_id)
+    row = await info.context.loaders.get(node_type.loader).load(row_id)
     return None if row is None else node_type.from_row(row)
 
 

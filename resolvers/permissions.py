@@ -9,6 +9,7 @@ from typing import Any
 from strawberry import Info
 from strawberry.permission import BasePermission
 
+from loaders.access import ProductOverridesByUserLoader
 from prism.auth.rbac import Permission, effective_role, require
 from prism.domain.enums import Role
 from prism.errors import UnauthenticatedError
@@ -59,7 +60,7 @@ class CanWrite(IsAuthenticated):
         if viewer.can(Permission.WRITE) or not viewer.scopes_allow(Permission.WRITE):
             require(viewer, Permission.WRITE)
             return True
-        overrides = await info.context.loaders.product_overrides_by_user.load(viewer.user_id)
+        overrides = await info.context.loaders.get(ProductOverridesByUserLoader).load(viewer.user_id)
         for product_id in set(overrides.own) | set(overrides.teams):
             own = overrides.own.get(product_id)
             role = effective_role(

@@ -3,54 +3,99 @@
 import enum
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any
+from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.sources import PRODUCTS_BY_ORGANIZATION, REQUIREMENTS_BY_PRODUCT, ProductListFilter
-from prism.errors import NotFoundError, PrismError, ValidationError
+from loaders.rows import ProductByIdLoader, ProductByKeyLoader
+from loaders.sources import (
+    DOCUMENTS_BY_PRODUCT,
+    PRODUCTS_BY_ORGANIZATION,
+    RELEASES_BY_PRODUCT,
+    REQUIREMENTS_BY_PRODUCT,
+    ROADMAPS_BY_PRODUCT,
+    SPRINTS_BY_PRODUCT,
+    DocumentListFilter,
+    ProductListFilter,
+    StateListFilter,
+    TimeFilter,
+)
+from prism.db.tables import Product as ProductTable
+from prism.errors import NotFoundError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
     SortDirection,
     TimeRange,
     UserError,
     decode_id,
-    load_connection,
     time_filter,
-    user_errors,
     user_errors_field,
 )
+from resolvers.connections import ListArguments, connection_field, payload, time_ranges
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.node import LoadedNode
 from resolvers.permissions import CanManageProducts, CanRead
+from resolvers.requirement_filters import REQUIREMENT_LIST
 
 if TYPE_CHECKING:
     from resolvers.documents import Document, DocumentFilter
-    from resolvers.planning import Release, ReleaseFilter, Sprint, SprintFilter
-    from resolvers.requirements import Requirement, RequirementFilter, RequirementOrder
+    from resolvers.releases import Release, ReleaseFilter
+    from resolvers.requirements import Requirement
     from resolvers.roadmaps import Roadmap, RoadmapFilter
+    from resolvers.sprints import Sprint, SprintFilter
 
-__all__ = ["Product", "ProductMutation", "ProductQuery"]
+__all__ = ["Product", "ProductMutation", "ProductQuery", "load_product"]
 
 Info = strawberry.Info[Context, None]
-RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
-RequirementFilterType = Annotated["RequirementFilter", strawberry.lazy("resolvers.requirements")]
-RequirementOrderType = Annotated["RequirementOrder", strawberry.lazy("resolvers.requirements")]
 
 
+def _states(filter: Any, order_by: None, field: str) -> tuple[StateListFilter, Order]:
+    if filter is None:
+        return StateListFilter(), Order(field)
+    states = filter.states
+    return StateListFilter(
+        states=tuple(sorted({v.name for v in states})) if states else (),
+        times=time_filter(filter.created_at, filter.updated_at),
+    ), Order(field)
+
+
+def _documents(filter: Any, order_by: None) -> tuple[DocumentListFilter, Order]:
+    kinds = filter.kinds if filter is not None else None
+    statuses = filter.statuses if filter is not None else None
+    list_filter = DocumentListFilter(
+        kinds=tuple(sorted({k.name for k in kinds or ()})),
+        statuses=tuple(sorted({s.name for s in statuses or ()})),
+        times=time_filter(filter.created_at, filter.updated_at) if filter is not None else TimeFilter(),
+    )
+    return list_filter, Order("UPDATED_AT", descending=True)
+
+
+# The lists of a product hold types whose modules import this one (a sprint's product): they are named lazily, and
+# their filters are read by attribute, so this module imports none of them.
+SPRINT_LIST: ListArguments[Any, None] = ListArguments(
+    filter=Annotated["SprintFilter", strawberry.lazy("resolvers.sprints")],
+    convert=lambda states, _: _states(states, None, "STARTS_ON"),
+)
+RELEASE_LIST: ListArguments[Any, None] = ListArguments(
+    filter=Annotated["ReleaseFilter", strawberry.lazy("resolvers.releases")],
+    convert=lambda states, _: _states(states, None, "TARGET_DATE"),
+)
+DOCUMENT_LIST: ListArguments[Any, None] = ListArguments(
+    filter=Annotated["DocumentFilter", strawberry.lazy("resolvers.documents")], convert=_documents
+)
+
+
+@reads(ProductTable)
 @strawberry.type(description="A product: its requirements, sprints, releases, roadmaps and documents.")
 class Product(LoadedNode):
-    loader = "product_by_id"
+    loader = ProductByIdLoader
 
     id: relay.NodeID[str]
     key: str = strawberry.field(description="Short upper-case key that prefixes requirement keys, like PRISM.")
@@ -61,113 +106,45 @@ class Product(LoadedNode):
     updated_at: datetime = strawberry.field(description="When it was last edited.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update.")
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            key=row.key,
-            name=row.name,
-            description=row.description,
-            archived_at=row.archived_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-        )
+    requirements = connection_field(
+        Annotated["Requirement", strawberry.lazy("resolvers.requirements")],
+        source=REQUIREMENTS_BY_PRODUCT,
+        arguments=REQUIREMENT_LIST,
+        # The product's key is known: each requirement's `key` needs no loader.
+        build=lambda product, requirement: partial(requirement.from_row, product_key=product.key),
+        description="The product's requirements, in rank order unless `orderBy` says otherwise.",
+    )
+    sprints = connection_field(
+        Annotated["Sprint", strawberry.lazy("resolvers.sprints")],
+        source=SPRINTS_BY_PRODUCT,
+        arguments=SPRINT_LIST,
+        description="The product's sprints by start date, undated ones last.",
+    )
+    releases = connection_field(
+        Annotated["Release", strawberry.lazy("resolvers.releases")],
+        source=RELEASES_BY_PRODUCT,
+        arguments=RELEASE_LIST,
+        description="The product's releases by target date, undated ones last.",
+    )
+    roadmaps = connection_field(
+        Annotated["Roadmap", strawberry.lazy("resolvers.roadmaps")],
+        source=ROADMAPS_BY_PRODUCT,
+        arguments=time_ranges(Annotated["RoadmapFilter", strawberry.lazy("resolvers.roadmaps")], Order("CREATED_AT")),
+        description="The product's roadmaps, oldest first.",
+    )
+    documents = connection_field(
+        Annotated["Document", strawberry.lazy("resolvers.documents")],
+        source=DOCUMENTS_BY_PRODUCT,
+        arguments=DOCUMENT_LIST,
+        description="The product's documents (PRDs, specs, notes), most recently changed first.",
+    )
 
-    @strawberry.field(description="The product's requirements, in rank order unless `orderBy` says otherwise.")
-    async def requirements(
-        self,
-        info: Info,
-        filter: Annotated[RequirementFilterType | None, strawberry.argument(description="Which ones.")] = None,
-        order_by: Annotated[RequirementOrderType | None, strawberry.argument(description="Sort order.")] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[RequirementType]:
-        from resolvers.requirements import Requirement, requirement_list_args
 
-        list_filter, order = requirement_list_args(filter, order_by)
-        return await load_connection(
-            info,
-            source=REQUIREMENTS_BY_PRODUCT,
-            parent=self.uuid,
-            filter=list_filter,
-            order=order,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=partial(Requirement.from_row, product_key=self.key),
-        )
-
-    @strawberry.field(description="The product's sprints by start date, undated ones last.")
-    async def sprints(
-        self,
-        info: Info,
-        filter: Annotated[
-            Annotated["SprintFilter", strawberry.lazy("resolvers.planning")] | None,
-            strawberry.argument(description="Which ones."),
-        ] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Annotated["Sprint", strawberry.lazy("resolvers.planning")]]:
-        from resolvers.planning import sprints_of_product
-
-        return await sprints_of_product(info, self.uuid, filter, first, after, last, before)
-
-    @strawberry.field(description="The product's releases by target date, undated ones last.")
-    async def releases(
-        self,
-        info: Info,
-        filter: Annotated[
-            Annotated["ReleaseFilter", strawberry.lazy("resolvers.planning")] | None,
-            strawberry.argument(description="Which ones."),
-        ] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Annotated["Release", strawberry.lazy("resolvers.planning")]]:
-        from resolvers.planning import releases_of_product
-
-        return await releases_of_product(info, self.uuid, filter, first, after, last, before)
-
-    @strawberry.field(description="The product's roadmaps, oldest first.")
-    async def roadmaps(
-        self,
-        info: Info,
-        filter: Annotated[
-            Annotated["RoadmapFilter", strawberry.lazy("resolvers.roadmaps")] | None,
-            strawberry.argument(description="Which ones."),
-        ] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Annotated["Roadmap", strawberry.lazy("resolvers.roadmaps")]]:
-        from resolvers.roadmaps import product_roadmaps
-
-        return await product_roadmaps(info, self.uuid, filter, first=first, after=after, last=last, before=before)
-
-    @strawberry.field(description="The product's documents (PRDs, specs, notes), most recently changed first.")
-    async def documents(
-        self,
-        info: Info,
-        filter: Annotated[
-            Annotated["DocumentFilter", strawberry.lazy("resolvers.documents")] | None,
-            strawberry.argument(description="Which ones."),
-        ] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Annotated["Document", strawberry.lazy("resolvers.documents")]]:
-        from resolvers.documents import product_documents
-
-        return await product_documents(info, self.uuid, filter, first=first, after=after, last=last, before=before)
+async def load_product(info: Info, product_id: UUID) -> Product:
+    """The product a row of the same organization belongs to (a sprint's, a release's, a roadmap's...)."""
+    row = await info.context.loaders.get(ProductByIdLoader).load(product_id)
+    assert row is not None, "a row's product is in the same organization"
+    return Product.from_row(row)
 
 
 @strawberry.enum(description="Fields products can be sorted by.")
@@ -194,44 +171,32 @@ class ProductFilter:
     )
 
 
+def _product_list_args(filter: ProductFilter | None, order_by: ProductOrder | None) -> tuple[ProductListFilter, Order]:
+    f = filter or ProductFilter()
+    search = clean_text(f.search, "search", max_length=200, required=False) if f.search else None
+    order = Order(
+        field=order_by.field.name if order_by else "NAME",
+        descending=bool(order_by and order_by.direction == SortDirection.DESC),
+    )
+    times = time_filter(f.created_at, f.updated_at)
+    return ProductListFilter(include_archived=f.include_archived, search=search or None, times=times), order
+
+
+PRODUCT_LIST: ListArguments[ProductFilter, ProductOrder] = ListArguments(
+    filter=ProductFilter, order_by=ProductOrder, convert=_product_list_args
+)
+
+
 @strawberry.type
 class ProductQuery:
-    @strawberry.field(
+    products = connection_field(
+        Product,
+        source=PRODUCTS_BY_ORGANIZATION,
+        of_organization=True,
+        arguments=PRODUCT_LIST,
         description="The organization's products, by name unless `orderBy` says otherwise.",
         permission_classes=[CanRead],
     )
-    async def products(
-        self,
-        info: Info,
-        filter: Annotated[ProductFilter | None, strawberry.argument(description="Which ones.")] = None,
-        order_by: Annotated[ProductOrder | None, strawberry.argument(description="Sort order.")] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[Product]:
-        f = filter or ProductFilter()
-        search = clean_text(f.search, "search", max_length=200, required=False) if f.search else None
-        order = Order(
-            field=order_by.field.name if order_by else "NAME",
-            descending=bool(order_by and order_by.direction == SortDirection.DESC),
-        )
-        return await load_connection(
-            info,
-            source=PRODUCTS_BY_ORGANIZATION,
-            parent=info.context.member.organization_id,
-            filter=ProductListFilter(
-                include_archived=f.include_archived,
-                search=search or None,
-                times=time_filter(f.created_at, f.updated_at),
-            ),
-            order=order,
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=Product.from_row,
-        )
 
     @strawberry.field(
         description="One product, by id or by key; NOT_FOUND when none of yours matches.", permission_classes=[CanRead]
@@ -246,12 +211,12 @@ class ProductQuery:
             raise ValidationError("Pass exactly one of id and key.", field="id")
         loaders = info.context.loaders
         if id is not None:
-            row = await loaders.product_by_id.load(decode_id(id, "Product"))
+            row = await loaders.get(ProductByIdLoader).load(decode_id(id, "Product"))
         else:
             assert key is not None
             wanted = key.strip().upper()
             # Keys have at most 10 characters; a longer one names no product (truncating it could name another).
-            row = await loaders.product_by_key.load(wanted) if len(wanted) <= 10 else None
+            row = await loaders.get(ProductByKeyLoader).load(wanted) if len(wanted) <= 10 else None
         if row is None:
             raise NotFoundError("No product with this id or key.", field="id" if id is not None else "key")
         return Product.from_row(row)
@@ -294,44 +259,44 @@ class ProductPayload:
 class ProductMutation:
     @strawberry.mutation(description="Create a product.", permission_classes=[CanManageProducts])
     async def create_product(self, info: Info, input: CreateProductInput) -> ProductPayload:
-        try:
-            row = await info.context.services.products.create(
+        return await payload(
+            ProductPayload,
+            lambda: info.context.services.products.create(
                 key=input.key, name=input.name, description=input.description
-            )
-        except PrismError as error:
-            return ProductPayload(product=None, user_errors=user_errors(error))
-        return ProductPayload(product=Product.from_row(row), user_errors=[])
+            ),
+            product=Product.from_row,
+        )
 
     @strawberry.mutation(description="Edit a product's name or description.", permission_classes=[CanManageProducts])
     async def update_product(self, info: Info, input: UpdateProductInput) -> ProductPayload:
-        try:
-            row = await info.context.services.products.update(
+        return await payload(
+            ProductPayload,
+            lambda: info.context.services.products.update(
                 decode_id(input.id, "Product"),
                 input.version,
                 ProductChanges(name=input.name, description=input.description),
-            )
-        except PrismError as error:
-            return ProductPayload(product=None, user_errors=user_errors(error))
-        return ProductPayload(product=Product.from_row(row), user_errors=[])
+            ),
+            product=Product.from_row,
+        )
 
     @strawberry.mutation(
         description="Archive a product: it leaves default lists and keeps its history.",
         permission_classes=[CanManageProducts],
     )
     async def archive_product(self, info: Info, input: ArchiveProductInput) -> ProductPayload:
-        try:
-            row = await info.context.services.products.archive(decode_id(input.id, "Product"), input.version)
-        except PrismError as error:
-            return ProductPayload(product=None, user_errors=user_errors(error))
-        return ProductPayload(product=Product.from_row(row), user_errors=[])
+        return await payload(
+            ProductPayload,
+            lambda: info.context.services.products.archive(decode_id(input.id, "Product"), input.version),
+            product=Product.from_row,
+        )
 
     @strawberry.mutation(
         description="Unarchive a product: it is back in default lists and takes new work; the inverse of archive.",
         permission_classes=[CanManageProducts],
     )
     async def unarchive_product(self, info: Info, input: UnarchiveProductInput) -> ProductPayload:
-        try:
-            row = await info.context.services.products.unarchive(decode_id(input.id, "Product"), input.version)
-        except PrismError as error:
-            return ProductPayload(product=None, user_errors=user_errors(error))
-        return ProductPayload(product=Product.from_row(row), user_errors=[])
+        return await payload(
+            ProductPayload,
+            lambda: info.context.services.products.unarchive(decode_id(input.id, "Product"), input.version),
+            product=Product.from_row,
+        )

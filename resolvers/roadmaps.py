@@ -1,59 +1,46 @@
 """Roadmaps and their items: types, queries and mutations."""
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import Annotated, Any, ClassVar
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP, ROADMAPS_BY_PRODUCT, TimeFilter
-from prism.errors import PrismError
+from loaders.rows import ProductByIdLoader, RoadmapByIdLoader, RoadmapItemByIdLoader
+from loaders.sources import ROADMAP_ITEMS_BY_ROADMAP
+from prism.db.tables import Roadmap as RoadmapTable
+from prism.db.tables import RoadmapItem as RoadmapItemTable
 from prism.services.roadmaps import RoadmapChanges, RoadmapItemChanges, RoadmapItemDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
-    After,
-    Before,
-    Connection,
-    First,
-    Last,
+    Related,
     TimeRange,
     UserError,
     decode_id,
-    load_connection,
-    time_filter,
-    user_errors,
     user_errors_field,
 )
+from resolvers.connections import connection_field, payload, time_ranges
 from resolvers.context import Context
+from resolvers.declarations import reads
 from resolvers.node import LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead, CanWrite
+from resolvers.products import Product
+from resolvers.requirements import Requirement
 
-if TYPE_CHECKING:
-    from resolvers.products import Product
-    from resolvers.requirements import Requirement
-
-__all__ = [
-    "Roadmap",
-    "RoadmapFilter",
-    "RoadmapItem",
-    "RoadmapItemFilter",
-    "RoadmapsMutation",
-    "RoadmapsQuery",
-    "product_roadmaps",
-]
+__all__ = ["Roadmap", "RoadmapFilter", "RoadmapItem", "RoadmapItemFilter", "RoadmapsMutation", "RoadmapsQuery"]
 
 Info = strawberry.Info[Context, None]
-ProductType = Annotated["Product", strawberry.lazy("resolvers.products")]
-RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
 
 
+@reads(RoadmapItemTable)
 @strawberry.type(description="One bar on a roadmap: a lane, a time box and usually an epic or feature.")
 class RoadmapItem(LoadedNode):
-    loader = "roadmap_item_by_id"
+    loader = RoadmapItemByIdLoader
 
     id: relay.NodeID[str]
     title: str = strawberry.field(description="What the bar says, 1-255 characters.")
@@ -66,30 +53,13 @@ class RoadmapItem(LoadedNode):
     roadmap_id: strawberry.Private[UUID]
     requirement_id: strawberry.Private[UUID | None]
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            title=row.title,
-            lane=row.lane,
-            starts_on=row.starts_on,
-            ends_on=row.ends_on,
-            rank=row.rank,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            roadmap_id=row.roadmap_id,
-            requirement_id=row.requirement_id,
-        )
-
     @strawberry.field(description="The epic or feature it stands for, if any.")
-    async def requirement(self, info: Info) -> RequirementType | None:
-        from resolvers.requirements import Requirement
-
+    async def requirement(self, info: Info) -> Requirement | None:
         return await load_node(info, Requirement, self.requirement_id)
 
     @strawberry.field(description="The roadmap it is on.")
     async def roadmap(self, info: Info) -> "Roadmap":
-        row = await info.context.loaders.roadmap_by_id.load(self.roadmap_id)
+        row = await info.context.loaders.get(RoadmapByIdLoader).load(self.roadmap_id)
         assert row is not None, "an item's roadmap is in the same organization"
         return Roadmap.from_row(row)
 
@@ -106,9 +76,10 @@ class RoadmapFilter:
     updated_at: TimeRange | None = strawberry.field(default=None, description=UPDATED_AT_DESCRIPTION)
 
 
+@reads(RoadmapTable)
 @strawberry.type(description="A plan of a product's epics and features laid out over time in lanes.")
 class Roadmap(LoadedNode):
-    loader = "roadmap_by_id"
+    loader = RoadmapByIdLoader
 
     id: relay.NodeID[str]
     name: str = strawberry.field(description="Display name, 1-120 characters.")
@@ -117,71 +88,21 @@ class Roadmap(LoadedNode):
     updated_at: datetime = strawberry.field(description="When it was last renamed or redescribed.")
     version: int = strawberry.field(description="Increases with every edit; send it back to update or delete.")
     product_id: strawberry.Private[UUID]
+    prefetched: strawberry.Private[dict[str, Any] | None] = None
 
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            description=row.description,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-            product_id=row.product_id,
-        )
+    related: ClassVar[Mapping[str, Related]] = {
+        "product": Related.joins(ProductByIdLoader, "product_id", Product),
+    }
 
-    @strawberry.field(description="The product it plans.")
-    async def product(self, info: Info) -> ProductType:
-        from resolvers.products import Product
+    @strawberry.field(description="The product it plans.", graphql_type=Product)
+    def product(self, info: Info) -> Any:
+        return self.related_value("product", info)
 
-        return Product.from_row(await info.context.loaders.product_by_id.load(self.product_id))
-
-    @strawberry.field(description="Its items, in rank order.")
-    async def items(
-        self,
-        info: Info,
-        filter: Annotated[RoadmapItemFilter | None, strawberry.argument(description="Which ones.")] = None,
-        first: First = None,
-        after: After = None,
-        last: Last = None,
-        before: Before = None,
-    ) -> Connection[RoadmapItem]:
-        return await load_connection(
-            info,
-            source=ROADMAP_ITEMS_BY_ROADMAP,
-            parent=self.uuid,
-            filter=time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter(),
-            order=Order("RANK"),
-            first=first,
-            after=after,
-            last=last,
-            before=before,
-            build=RoadmapItem.from_row,
-        )
-
-
-async def product_roadmaps(
-    info: Info,
-    product_id: UUID,
-    filter: RoadmapFilter | None = None,
-    *,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-) -> Connection[Roadmap]:
-    """A product's roadmaps, oldest first (the `Product.roadmaps` connection)."""
-    return await load_connection(
-        info,
-        source=ROADMAPS_BY_PRODUCT,
-        parent=product_id,
-        filter=time_filter(filter.created_at, filter.updated_at) if filter else TimeFilter(),
-        order=Order("CREATED_AT"),
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        build=Roadmap.from_row,
+    items = connection_field(
+        RoadmapItem,
+        source=ROADMAP_ITEMS_BY_ROADMAP,
+        arguments=time_ranges(RoadmapItemFilter, Order("RANK")),
+        description="Its items, in rank order.",
     )
 
 
@@ -288,22 +209,6 @@ def _optional_id(value: Any, type_name: str, field: str) -> Any:
     return None if value is None else decode_id(value, type_name, field)
 
 
-async def _roadmap(info: Info, call: Any) -> RoadmapPayload:
-    try:
-        row = await call
-    except PrismError as error:
-        return RoadmapPayload(roadmap=None, user_errors=user_errors(error))
-    return RoadmapPayload(roadmap=Roadmap.from_row(row), user_errors=[])
-
-
-async def _item(info: Info, call: Any) -> RoadmapItemPayload:
-    try:
-        row = await call
-    except PrismError as error:
-        return RoadmapItemPayload(roadmap_item=None, user_errors=user_errors(error))
-    return RoadmapItemPayload(roadmap_item=RoadmapItem.from_row(row), user_errors=[])
-
-
 @strawberry.type
 class RoadmapsMutation:
     @strawberry.mutation(description="Create an empty roadmap for a product.", permission_classes=[CanWrite])
@@ -315,7 +220,7 @@ class RoadmapsMutation:
                 description=input.description,
             )
 
-        return await _roadmap(info, create())
+        return await payload(RoadmapPayload, create, roadmap=Roadmap.from_row)
 
     @strawberry.mutation(description="Rename or redescribe a roadmap.", permission_classes=[CanWrite])
     async def update_roadmap(self, info: Info, input: UpdateRoadmapInput) -> RoadmapPayload:
@@ -326,15 +231,15 @@ class RoadmapsMutation:
                 RoadmapChanges(name=input.name, description=input.description),
             )
 
-        return await _roadmap(info, update())
+        return await payload(RoadmapPayload, update, roadmap=Roadmap.from_row)
 
     @strawberry.mutation(description="Delete a roadmap with its items.", permission_classes=[CanWrite])
     async def delete_roadmap(self, info: Info, input: DeleteRoadmapInput) -> DeleteRoadmapPayload:
-        try:
-            await info.context.services.roadmaps.delete(decode_id(input.id, "Roadmap"), input.version)
-        except PrismError as error:
-            return DeleteRoadmapPayload(deleted_id=None, user_errors=user_errors(error))
-        return DeleteRoadmapPayload(deleted_id=input.id, user_errors=[])
+        return await payload(
+            DeleteRoadmapPayload,
+            lambda: info.context.services.roadmaps.delete(decode_id(input.id, "Roadmap"), input.version),
+            deleted_id=lambda _: input.id,
+        )
 
     @strawberry.mutation(
         description="Put an item on a roadmap, after a given item or at the end.", permission_classes=[CanWrite]
@@ -360,7 +265,7 @@ class RoadmapsMutation:
             )
             return await info.context.services.roadmaps.add_item(draft)
 
-        return await _item(info, add())
+        return await payload(RoadmapItemPayload, add, roadmap_item=RoadmapItem.from_row)
 
     @strawberry.mutation(
         description="Edit a roadmap item's title, lane, dates or requirement.", permission_classes=[CanWrite]
@@ -376,12 +281,12 @@ class RoadmapsMutation:
             )
             return await info.context.services.roadmaps.update_item(decode_id(input.id, "RoadmapItem"), changes)
 
-        return await _item(info, update())
+        return await payload(RoadmapItemPayload, update, roadmap_item=RoadmapItem.from_row)
 
     @strawberry.mutation(description="Take an item off its roadmap.", permission_classes=[CanWrite])
     async def remove_roadmap_item(self, info: Info, input: RemoveRoadmapItemInput) -> RemoveRoadmapItemPayload:
-        try:
-            await info.context.services.roadmaps.remove_item(decode_id(input.id, "RoadmapItem"))
-        except PrismError as error:
-            return RemoveRoadmapItemPayload(removed_id=None, user_errors=user_errors(error))
-        return RemoveRoadmapItemPayload(removed_id=input.id, user_errors=[])
+        return await payload(
+            RemoveRoadmapItemPayload,
+            lambda: info.context.services.roadmaps.remove_item(decode_id(input.id, "RoadmapItem")),
+            removed_id=lambda _: input.id,
+        )

@@ -20,23 +20,29 @@ from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.context import Context, release_event_connection
+from resolvers.deleted_requirements import DeletedRequirementsQuery
 from resolvers.document_caches import BoundedParserCache, BoundedValidationCache
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.execution import metered_executor
 from resolvers.identity import IdentityMutation, IdentityQuery
+from resolvers.invitations import InvitationsMutation, InvitationsQuery
 from resolvers.labels import LabelMutation, LabelQuery
 from resolvers.limits import QueryLimits, limit_extensions
 from resolvers.list_bounds import max_items
 from resolvers.members import MembersMutation, MembersQuery
 from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
-from resolvers.planning import PlanningMutation, PlanningQuery
+from resolvers.product_roles import ProductRolesMutation, ProductRolesQuery
 from resolvers.products import ProductMutation, ProductQuery
+from resolvers.releases import ReleasesMutation, ReleasesQuery
 from resolvers.request_checks import OPERATION_RESOLUTION_FAILURE, RequestChecks
-from resolvers.requirements import RequirementMutation, RequirementQuery
+from resolvers.requirement_mutations import RequirementMutation
+from resolvers.requirement_queries import RequirementQuery
 from resolvers.roadmaps import RoadmapsMutation, RoadmapsQuery
+from resolvers.sprints import SprintsMutation, SprintsQuery
 from resolvers.subscriptions import Subscription
+from resolvers.teams import TeamsMutation, TeamsQuery
 
 __all__ = ["build_schema"]
 
@@ -63,7 +69,9 @@ class Query(
     IdentityQuery,
     ProductQuery,
     RequirementQuery,
-    PlanningQuery,
+    DeletedRequirementsQuery,
+    SprintsQuery,
+    ReleasesQuery,
     RoadmapsQuery,
     DocumentsQuery,
     CommentsQuery,
@@ -71,6 +79,9 @@ class Query(
     AccountsQuery,
     ApiKeysQuery,
     MembersQuery,
+    TeamsQuery,
+    InvitationsQuery,
+    ProductRolesQuery,
     AuditQuery,
 ):
     @strawberry.field(
@@ -111,7 +122,8 @@ class Mutation(
     IdentityMutation,
     ProductMutation,
     RequirementMutation,
-    PlanningMutation,
+    SprintsMutation,
+    ReleasesMutation,
     RoadmapsMutation,
     DocumentsMutation,
     CommentsMutation,
@@ -119,6 +131,9 @@ class Mutation(
     AccountsMutation,
     ApiKeysMutation,
     MembersMutation,
+    InvitationsMutation,
+    TeamsMutation,
+    ProductRolesMutation,
     AuditMutation,
 ):
     pass

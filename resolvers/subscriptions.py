@@ -20,17 +20,16 @@ from strawberry import relay
 from prism.auth.rbac import Permission
 from prism.domain.events import Action, DomainEvent
 from prism.errors import Code, PrismError, ValidationError
-from prism.events.hub import CursorExpiredError, SubscriptionClosedError
-from prism.services.authentication import authenticate
+from prism.events.hub import CursorExpiredError, SubscriptionClosedError, TooManySubscriptionsError
 from resolvers.comments import Comment
 from resolvers.context import Context
 from resolvers.documents import Document
 from resolvers.identity import User
 from resolvers.node import NODE_TYPES, LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead
-from resolvers.planning import Sprint
 from resolvers.products import Product
 from resolvers.requirements import Requirement
+from resolvers.sprints import Sprint
 
 __all__ = ["Subscription"]
 
@@ -199,24 +198,21 @@ def _cursor(since: str | None) -> int | None:
 
 
 async def _still_allowed(info: Info) -> bool:
-    """Authenticate the connection's credential again; on failure close the socket, saying why."""
+    """Check the connection's access again (cheaply unless an event made it stale); on failure close the socket,
+    saying why."""
     context = info.context
-    auth = await authenticate(context.runtime, context.credential)
-    viewer = auth.viewer
-    reason = None
-    if viewer is None:
-        reason = auth.error.message if auth.error else "Sign in again."
-    elif context.viewer is None or viewer.organization_id != context.viewer.organization_id:
-        reason = "The credential no longer names this organization."
-    elif not viewer.can(Permission.READ):
-        reason = "You may no longer read this organization's data."
-    if reason is not None:
-        websocket = context.request
-        close = getattr(websocket, "close", None)
-        if close is not None:
-            await close(code=ACCESS_LOST_CLOSE_CODE, reason=f"Forbidden: {reason}"[:120])
+    access = context.access
+    if access is None:
         return False
-    context.viewer = viewer
+    error = await access.recheck(context.runtime)
+    if error is None and not access.viewer.can(Permission.READ):
+        error = PrismError("You may no longer read this organization's data.", code=Code.FORBIDDEN)
+    if error is not None:
+        close = getattr(context.request, "close", None)
+        if close is not None:
+            await close(code=ACCESS_LOST_CLOSE_CODE, reason=f"Forbidden: {error.message}"[:120])
+        return False
+    context.viewer = access.viewer
     return True
 
 
@@ -234,21 +230,38 @@ async def _events(
     """The product's events that `keep` accepts, each yielded inside a fresh event scope, after an access check."""
     context = info.context
     viewer = context.member
+    access = context.access
     cursor = _cursor(since)
+
+    def wanted(event: DomainEvent) -> bool:
+        return event.product_id == product_id and keep(event)
+
+    def relevant(event: DomainEvent) -> bool:
+        return wanted(event) or (access is not None and access.concerns(event))
+
     try:
         async with context.runtime.hub.subscribe(
             viewer.organization_id,
             since=cursor,
-            predicate=lambda e: e.product_id == product_id and keep(e),
+            predicate=relevant,
             product_id=product_id,
+            owner=viewer.api_key_id or viewer.user_id,
+            limit_per_owner=context.runtime.settings.ws_max_subscriptions_per_identity,
         ) as subscription:
             async for event in subscription:
+                if access is not None and access.concerns(event):
+                    # The member's role, the key or the organization changed: check in full, now.
+                    access.stale = True
                 if not await _still_allowed(info):
                     return
+                if not wanted(event):
+                    continue
                 async with context.event_scope():
                     yield event
     except CursorExpiredError as error:
         raise ValidationError(str(error), field="since", code=Code.OUT_OF_RANGE) from None
+    except TooManySubscriptionsError as error:
+        raise PrismError(str(error), code=Code.RATE_LIMITED) from None
     except SubscriptionClosedError as error:
         raise PrismError(error.reason, code=Code.SUBSCRIPTION_CLOSED) from None
 

@@ -24,6 +24,7 @@ from prism.db.tables import Requirement
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.events import DomainEvent
 from prism.events.broker import EVENTS_TOPIC, InProcessBroker
+from prism.events.hub import CursorExpiredError
 from prism.events.publisher import EventPublisher
 from prism.events.relay import OutboxRelay
 from tests.helpers import (
@@ -412,3 +413,31 @@ async def test_deleting_a_roadmap_or_a_document_removes_its_items_and_comments_w
         ("Comment", "remove", uuid_of(comment["id"])),
         ("Document", "remove", uuid_of(document["id"])),
     }
+
+
+async def test_the_log_is_trimmed_past_its_retention_but_never_of_unpublished_events(
+    app: Starlette, account: Account, database_url: str
+) -> None:
+    runtime = app.state.runtime()
+    product = await create_product(account)
+    await create_requirement(account, product["id"])
+    working, runtime.publisher = runtime.publisher, BrokenPublisher()
+    try:
+        waiting = await create_requirement(account, product["id"], title="Still owed to the broker")
+    finally:
+        runtime.publisher = working
+    organization = uuid_of(account.organization_id)
+    conn = await asyncpg.connect(database_url)
+    try:  # this organization's events are ten days old; everyone else's are recent
+        await conn.execute(
+            "UPDATE event SET occurred_at = occurred_at - interval '10 days' WHERE organization_id = $1", organization
+        )
+    finally:
+        await conn.close()
+    relay = OutboxRelay(runtime.engine, EventPublisher(InProcessBroker()), retention=timedelta(days=1))
+    assert await relay.trim(batch=2) >= 3  # in batches of 2, until none is left
+    left = await events_of(database_url, account.organization_id)
+    assert [(e["entity_id"], e["published_at"]) for e in left] == [(uuid_of(waiting["id"]), None)]
+    with pytest.raises(CursorExpiredError, match="no longer kept"):
+        async with runtime.hub.subscribe(organization, since=0):
+            pass

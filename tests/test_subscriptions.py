@@ -444,3 +444,98 @@ async def test_the_python_gql_client_subscribes_unmodified(account: Account, ws_
             result = await asyncio.wait_for(first, timeout=10)
             await stream.aclose()
         assert result["requirementChanged"]["requirementId"] == requirement["id"], subprotocol
+
+
+async def test_events_cost_no_full_authentication_until_an_event_concerns_the_access(
+    account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prism.services import authentication
+
+    calls: list[str | None] = []
+    original = authentication.authenticate
+
+    async def counted(runtime: Any, credential: str | None) -> Any:
+        calls.append(credential)
+        return await original(runtime, credential)
+
+    monkeypatch.setattr(authentication, "authenticate", counted)
+    product = await create_product(account)
+    key = await create_api_key(account, scopes=("READ",))
+    async with connect(ws_url, key["secret"]) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await asyncio.sleep(0.2)
+        for i in range(5):
+            await create_requirement(account, product["id"], title=f"Cheap {i}")
+        for _ in range(5):
+            await subscriber.next()
+        assert calls == []  # expiry and session checks only: no database read per event
+        # Revoking the key is an event of the organization: the socket closes at once, no product change needed.
+        await account(
+            "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { userErrors { code } } }",
+            {"i": {"id": key["id"]}},
+        )
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await subscriber.receive()
+    assert calls == [key["secret"]]
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+
+
+async def test_an_access_token_that_expires_mid_stream_ends_the_stream(settings: Settings) -> None:
+    from prism.auth.mailer import RecordingMailer
+    from tests.helpers import app_with
+
+    async with app_with(settings, access_token_ttl_seconds=1) as http:
+        app = http._transport.app  # type: ignore[attr-defined]
+        app.state.runtime().mailer = RecordingMailer()
+        owner = await sign_up(GraphQLClient(http))
+        product = await create_product(owner)
+        key = await create_api_key(owner, scopes=("READ", "WRITE"))  # makes the change after the token expired
+        async with serve(app) as url, connect(url, owner.token) as raw:
+            subscriber = await acked(raw)
+            await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+            await asyncio.sleep(2)  # past the token's 1 s lifetime
+            created = await owner.gql(
+                "mutation($i: CreateRequirementInput!) { createRequirement(input: $i) { userErrors { code } } }",
+                {"i": {"productId": product["id"], "title": "After expiry", "kind": "STORY"}},
+                token=key["secret"],
+            )
+            assert created["createRequirement"]["userErrors"] == []
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await subscriber.receive()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, "expired" in closed.value.rcvd.reason) == (4403, True)
+
+
+async def test_one_identity_holds_a_bounded_number_of_subscriptions_across_its_connections(
+    settings: Settings,
+) -> None:
+    from prism.auth.mailer import RecordingMailer
+    from tests.helpers import app_with
+
+    async with app_with(settings, ws_max_subscriptions_per_identity=2) as http:
+        app = http._transport.app  # type: ignore[attr-defined]
+        app.state.runtime().mailer = RecordingMailer()
+        owner = await sign_up(GraphQLClient(http))
+        product = await create_product(owner)
+        async with serve(app) as url, connect(url, owner.token) as first, connect(url, owner.token) as second:
+            one, two = await acked(first), await acked(second)
+            await one.subscribe(REQUIREMENTS, {"product": product["id"]}, id="a")
+            await two.subscribe(REQUIREMENTS, {"product": product["id"]}, id="b")
+            await asyncio.sleep(0.3)
+            await two.subscribe(REQUIREMENTS, {"product": product["id"]}, id="c")
+            refused = await two.receive()
+            assert refused["id"] == "c"
+            assert [e["extensions"]["code"] for e in refused["payload"]["errors"]] == ["RATE_LIMITED"]
+            await one.socket.send(json.dumps({"id": "a", "type": "complete"}))  # ending one frees a place
+            await asyncio.sleep(0.3)
+            await two.subscribe(REQUIREMENTS, {"product": product["id"]}, id="d")
+            await asyncio.sleep(0.3)
+            await create_requirement(owner, product["id"], title="Counted")
+            delivered = set()
+            while len(delivered) < 2:
+                message = await two.receive()
+                if message["type"] == "next":  # (the refused one's "complete" may come first)
+                    delivered.add(message["id"])
+    assert delivered == {"b", "d"}

@@ -32,6 +32,7 @@ class Event(SQLModel, table=True):
         sa.Index(
             "ix_event_unpublished", "organization_id", "sequence", postgresql_where=sa.text("published_at IS NULL")
         ),
+        sa.Index("ix_event_occurred_at", "occurred_at"),
         sa.CheckConstraint(f"action IN ({', '.join(repr(a.value) for a in Action)})", name="action"),
     )
 

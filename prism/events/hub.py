@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -34,7 +34,14 @@ from prism.db.outbox import read_events, sequence_bounds
 from prism.domain.events import DomainEvent
 from prism.events.broker import EVENTS_TOPIC, Broker
 
-__all__ = ["CursorExpiredError", "EventHub", "EventSubscription", "SlowConsumerError", "SubscriptionClosedError"]
+__all__ = [
+    "CursorExpiredError",
+    "EventHub",
+    "EventSubscription",
+    "SlowConsumerError",
+    "SubscriptionClosedError",
+    "TooManySubscriptionsError",
+]
 
 logger = logging.getLogger("prism.events")
 
@@ -53,6 +60,10 @@ class SubscriptionClosedError(Exception):
 
 class SlowConsumerError(SubscriptionClosedError):
     reason = "The subscriber fell too far behind and was disconnected; reconnect with `since` to resume."
+
+
+class TooManySubscriptionsError(Exception):
+    """One identity already holds as many subscriptions as it may."""
 
 
 class CursorExpiredError(Exception):
@@ -165,6 +176,7 @@ class EventHub:
         self._buffer = buffer
         self._batch = batch
         self._streams: dict[UUID, _Stream] = {}
+        self._owned: dict[Hashable, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self.reconnects = 0
@@ -228,11 +240,21 @@ class EventHub:
         since: int | None = None,
         predicate: Predicate | None = None,
         product_id: UUID | None = None,
+        owner: Hashable | None = None,
+        limit_per_owner: int | None = None,
     ) -> AsyncIterator[EventSubscription]:
         """A subscription to the organization's events from now (or from after `since`), for the block's duration.
 
         `product_id`, when the predicate keeps one product's events only, lets the catch-up read just those.
+        `owner` (a user, an API key) with `limit_per_owner` caps the subscriptions one identity holds in this process:
+        one more raises `TooManySubscriptionsError`.
         """
+        if owner is not None and limit_per_owner is not None and self._owned.get(owner, 0) >= limit_per_owner:
+            raise TooManySubscriptionsError(
+                f"At most {limit_per_owner} subscriptions per user or API key at once; end one to start another."
+            )
+        if owner is not None:
+            self._owned[owner] = self._owned.get(owner, 0) + 1
         stream = self._streams.get(organization_id)
         if stream is None:
             stream = self._streams[organization_id] = _Stream()
@@ -260,6 +282,10 @@ class EventHub:
             subscription.last = last if since is None else since
             yield subscription
         finally:
+            if owner is not None:
+                remaining = self._owned.pop(owner, 1) - 1
+                if remaining > 0:
+                    self._owned[owner] = remaining
             stream.subscriptions.discard(subscription)
             subscription.close()
             if not stream.subscriptions and self._streams.get(organization_id) is stream:

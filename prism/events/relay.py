@@ -40,6 +40,8 @@ class OutboxRelay:
         interval_seconds: float = 5.0,
         batch: int = 500,
         organizations_per_pass: int = 100,
+        retention: timedelta | None = None,
+        trim_every_seconds: float = 3600.0,
     ) -> None:
         self._engine = engine
         self._publish = publish
@@ -47,6 +49,9 @@ class OutboxRelay:
         self._interval = interval_seconds
         self._batch = batch
         self._organizations = organizations_per_pass
+        self._retention = retention
+        self._trim_every = trim_every_seconds
+        self._trimmed_at: float | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def backlog(self, before: datetime) -> list[UUID]:
@@ -89,11 +94,37 @@ class OutboxRelay:
             if len(events) < self._batch:
                 return published
 
+    async def trim(self, *, now: datetime | None = None, batch: int = 10_000) -> int:
+        """Delete published events older than the retention (`prism_trim_event_log`, migration 0016); how many."""
+        if self._retention is None:
+            return 0
+        before = (now or utcnow()) - self._retention
+        deleted = 0
+        while True:
+            async with self._engine.connect() as conn, conn.begin():
+                count = (
+                    await conn.execute(
+                        sa.select(  # unscoped: the named SECURITY DEFINER trim of the log (migration 0016)
+                            sa.func.prism_trim_event_log(before, batch, type_=sa.BigInteger)
+                        )
+                    )
+                ).scalar_one()
+            deleted += int(count)
+            if count < batch:
+                return deleted
+
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 if published := await self.run_once():
                     logger.info("relayed %d unpublished events", published)
+                if self._retention is not None and (
+                    self._trimmed_at is None or loop.time() - self._trimmed_at >= self._trim_every
+                ):
+                    self._trimmed_at = loop.time()
+                    if trimmed := await self.trim():
+                        logger.info("trimmed %d events past their retention", trimmed)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -2,6 +2,7 @@
 `connection_init` payload, with an access token (people) or an API key (integrators)."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,11 +11,18 @@ from prism.auth.revocation import session_revoked
 from prism.db.lookups import member_role
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
+from prism.domain.events import DomainEvent
 from prism.errors import PrismError, UnauthenticatedError
 from prism.runtime import Runtime
 from prism.services.api_keys import LAST_USED_RESOLUTION_SECONDS, find_api_key, is_api_key, mark_used
 
-__all__ = ["Authentication", "authenticate", "credentials_from_connection_params", "credentials_from_header"]
+__all__ = [
+    "Authentication",
+    "ConnectionAccess",
+    "authenticate",
+    "credentials_from_connection_params",
+    "credentials_from_header",
+]
 
 _CREATOR_LEFT = "This API key's creator is no longer a member of its organization; ask an administrator for a new key."
 
@@ -25,6 +33,53 @@ class Authentication:
 
     viewer: Viewer | None
     error: PrismError | None
+    expires_at: datetime | None = None
+    """When the credential stops being valid by itself (the token's expiry, the key's), if it does."""
+
+
+@dataclass
+class ConnectionAccess:
+    """A long-lived connection's credential (a WebSocket's), rechecked cheaply between full checks.
+
+    A full check (`authenticate`) reads the database; between events a connection needs only what can change
+    without an event of its organization: the credential's own expiry and its session's revocation (a key-value
+    read). What does come as an event (the member's role changed or removed, the API key revoked, the
+    organization's settings) marks the access stale through `concerns`, and the next check is a full one.
+    """
+
+    credential: str | None
+    viewer: Viewer
+    expires_at: datetime | None = None
+    stale: bool = False
+    full_checks: int = 0
+
+    def concerns(self, event: DomainEvent) -> bool:
+        """Whether an event of the organization may change this access."""
+        viewer = self.viewer
+        if event.organization_id != viewer.organization_id:
+            return False
+        if event.type == "Member":
+            return bool(event.payload.get("data", {}).get("userId") == str(viewer.user_id))
+        if event.type == "ApiKey":
+            return viewer.api_key_id is not None and event.entity_id == viewer.api_key_id
+        return event.type == "Organization"
+
+    async def recheck(self, runtime: Runtime) -> PrismError | None:
+        """None while the access holds (the viewer may have been refreshed), else why it no longer does."""
+        if self.stale:
+            auth = await authenticate(runtime, self.credential)
+            self.full_checks += 1
+            if auth.viewer is None:
+                return auth.error or UnauthenticatedError("Sign in again.")
+            if auth.viewer.organization_id != self.viewer.organization_id:
+                return UnauthenticatedError("The credential no longer names this organization.")
+            self.viewer, self.expires_at, self.stale = auth.viewer, auth.expires_at, False
+            return None
+        if self.expires_at is not None and datetime.now(UTC) >= self.expires_at:
+            return UnauthenticatedError("The credential expired; sign in again and reconnect.")
+        if self.viewer.session_id is not None and await session_revoked(runtime.kv, self.viewer.session_id):
+            return UnauthenticatedError("This session was signed out; log in again.")
+        return None
 
 
 def credentials_from_header(authorization: str | None) -> str | None:
@@ -87,7 +142,7 @@ async def _authenticate_token(runtime: Runtime, uow: UnitOfWork, credential: str
     viewer = Viewer(
         user_id=claims.user_id, organization_id=claims.organization_id, role=role, session_id=claims.session_id
     )
-    return Authentication(viewer, None)
+    return Authentication(viewer, None, expires_at=datetime.fromtimestamp(claims.expires_at, UTC))
 
 
 async def _authenticate_api_key(runtime: Runtime, uow: UnitOfWork, credential: str) -> Authentication:
@@ -111,4 +166,4 @@ async def _authenticate_api_key(runtime: Runtime, uow: UnitOfWork, credential: s
         api_key_id=key.id,
         scopes=key.scopes,
     )
-    return Authentication(viewer, None)
+    return Authentication(viewer, None, expires_at=key.expires_at)

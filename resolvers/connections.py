@@ -1,0 +1,210 @@
+"""Declarative list fields and mutation payloads: a connection or a mutation in a few lines instead of a dozen.
+
+`connection_field` builds a Relay connection field from what makes one list differ from another: the node type,
+the `ListSource` it pages through, the parent row, the default order, and optionally a filter (and ordering) input
+with the function that turns it into the source's filter. The node type may be a lazy reference
+(`Annotated["Sprint", strawberry.lazy("resolvers.sprints")]`): a product's sprints are declared on `Product`
+without `resolvers.products` importing `resolvers.sprints`, which imports it. The node class is resolved the way
+Strawberry resolves the annotation, on first use, once the schema holds every type.
+
+`payload` runs a mutation's service call and answers its payload: the result built into the payload's fields, or
+the domain error as `userErrors` with those fields null.
+"""
+
+import inspect
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
+
+import strawberry
+
+from loaders.pagination import ListSource, Order
+from loaders.sources import NoFilter, TimeFilter
+from prism.errors import PrismError
+from resolvers.common import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    load_connection,
+    node_class,
+    time_filter,
+    user_errors,
+)
+
+__all__ = ["ListArguments", "connection_field", "node_class", "payload", "time_ranges"]
+
+FilterT = TypeVar("FilterT")
+OrderT = TypeVar("OrderT")
+PayloadT = TypeVar("PayloadT")
+ResultT = TypeVar("ResultT")
+
+
+@dataclass(frozen=True)
+class ListArguments(Generic[FilterT, OrderT]):
+    """The `filter` (and `orderBy`) arguments of a list field and how they become the source's filter and order."""
+
+    filter: Any
+    """The filter's input type (or a lazy reference to it)."""
+    convert: Callable[[FilterT | None, OrderT | None], tuple[Hashable, Order]]
+    """The source's filter and order for the arguments given (None when omitted)."""
+    order_by: Any = None
+    """The ordering's input type, when the list can be sorted by the client."""
+    filter_description: str = "Which ones."
+    order_by_description: str = "Sort order."
+
+
+def time_ranges(filter: Any, order: Order, *, created: str = "created_at", created_name: str = "createdAt") -> Any:
+    """The `filter` argument of a list that filters only by its `createdAt` and `updatedAt` ranges (a filter input
+    with those two fields, or `created` for the first), sorted by `order`."""
+
+    def convert(given: Any, order_by: None) -> tuple[Hashable, Order]:
+        if given is None:
+            return TimeFilter(), order
+        return time_filter(getattr(given, created), given.updated_at, created_name=created_name), order
+
+    return ListArguments(filter=filter, convert=convert)
+
+
+def _root_uuid(root: Any, info: strawberry.Info) -> UUID:
+    return root.uuid  # type: ignore[no-any-return]
+
+
+def _organization(root: Any, info: strawberry.Info) -> UUID:
+    return info.context.member.organization_id  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _ConnectionSpec:
+    node: Any
+    source: ListSource
+    order: Order
+    parent: Callable[[Any, strawberry.Info], UUID]
+    arguments: ListArguments[Any, Any] | None
+    build: Callable[[Any, type[Any]], Callable[[Any], Any]] | None
+    filter: Hashable
+    _node_class: list[tuple[type[Any], tuple[str, ...]]] = field(default_factory=list)
+
+    def node_type(self) -> tuple[type[Any], tuple[str, ...]]:
+        """The node class and the columns its declaration reads (all, when it declares none)."""
+        if not self._node_class:
+            found = node_class(self.node)
+            declared = getattr(found, "__declaration__", None)
+            self._node_class.append((found, tuple(c.name for c in declared.columns) if declared else ()))
+        return self._node_class[0]
+
+    async def resolve(self, root: Any, info: strawberry.Info, kwargs: dict[str, Any]) -> Connection[Any]:
+        if self.arguments is None:
+            list_filter, order = self.filter, self.order
+        else:
+            list_filter, order = self.arguments.convert(kwargs.get("filter"), kwargs.get("order_by"))
+        node_type, columns = self.node_type()
+        return await load_connection(
+            info,
+            source=self.source,
+            parent=self.parent(root, info),
+            filter=list_filter,
+            order=order,
+            first=kwargs["first"],
+            after=kwargs["after"],
+            last=kwargs["last"],
+            before=kwargs["before"],
+            build=node_type.from_row if self.build is None else self.build(root, node_type),
+            columns=columns,
+        )
+
+
+def connection_field(
+    node: Any,
+    *,
+    source: ListSource,
+    description: str,
+    order: Order | None = None,
+    filter: Hashable | None = None,
+    arguments: ListArguments[Any, Any] | None = None,
+    parent: Callable[[Any, strawberry.Info], UUID] = _root_uuid,
+    of_organization: bool = False,
+    build: Callable[[Any, type[Any]], Callable[[Any], Any]] | None = None,
+    permission_classes: Sequence[type[Any]] = (),
+) -> Any:
+    """A Relay connection field over `source`, with `first/after/last/before` (and `filter`/`orderBy` when
+        `arguments` says so).
+
+        The parent is the node the field is on (its `uuid`), the viewer's organization with `of_organization`, or what
+        `parent(root, info)` returns. Rows become nodes with the node type's `from_row`, or with the function
+        `build(root, node_class)` returns. Without `arguments`, the list is sorted by `order` and restricted by `filter`
+    (the source's filter object; none by default).
+    """
+    if arguments is None and order is None:
+        raise TypeError("a connection without arguments needs an order")
+    if arguments is not None and (order is not None or filter is not None):
+        raise TypeError("a connection's arguments give its filter and order")
+    spec = _ConnectionSpec(
+        node=node,
+        source=source,
+        order=order or Order("ID"),
+        parent=_organization if of_organization else parent,
+        arguments=arguments,
+        build=build,
+        filter=NoFilter() if filter is None else filter,
+    )
+
+    async def resolve_connection(self: Any, info: strawberry.Info, **kwargs: Any) -> Connection[Any]:
+        return await spec.resolve(self, info, kwargs)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=strawberry.Info),
+    ]
+    if arguments is not None:
+        parameters.append(
+            inspect.Parameter(
+                "filter",
+                keyword,
+                default=None,
+                annotation=Annotated[
+                    arguments.filter | None, strawberry.argument(description=arguments.filter_description)
+                ],
+            )
+        )
+        if arguments.order_by is not None:
+            parameters.append(
+                inspect.Parameter(
+                    "order_by",
+                    keyword,
+                    default=None,
+                    annotation=Annotated[
+                        arguments.order_by | None, strawberry.argument(description=arguments.order_by_description)
+                    ],
+                )
+            )
+    for name, annotation in (("first", First), ("after", After), ("last", Last), ("before", Before)):
+        parameters.append(inspect.Parameter(name, keyword, default=None, annotation=annotation))
+    resolve_connection.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters,
+        return_annotation=Connection[node],  # type: ignore[valid-type]
+    )
+    return strawberry.field(
+        resolver=resolve_connection, description=description, permission_classes=list(permission_classes)
+    )
+
+
+async def payload(
+    payload_type: Callable[..., PayloadT],
+    call: Callable[[], Awaitable[ResultT]],
+    **fields: Callable[[ResultT], Any],
+) -> PayloadT:
+    """A mutation's payload: each of `fields` built from what `call()` returned and no user errors, or, when
+    `call()` raises a domain error, those fields null and the error in `userErrors`.
+
+    Authorization errors are not user errors and propagate (see `user_errors`). Everything the call decodes or
+    validates belongs inside `call`, so a malformed id answers as a user error like any other.
+    """
+    try:
+        result = await call()
+    except PrismError as error:
+        return payload_type(**dict.fromkeys(fields), user_errors=user_errors(error))
+    return payload_type(**{name: build(result) for name, build in fields.items()}, user_errors=[])

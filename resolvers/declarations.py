@@ -1,0 +1,129 @@
+"""GraphQL types declared against their tables: which field reads which column, said once.
+
+`@reads(tables.Product)` above `@strawberry.type` declares that each field of the type (public or private) reads
+the column of the same name, unless `columns` names another column or a conversion (`kind=Read("kind",
+RequirementKind)`). From that declaration follow:
+
+- `from_row`, generated once per type as one constructor call (`cls(id=str(row.id), key=row.key, ...)`), as fast as
+  the hand-written methods it replaces;
+- `declaration(Type)`: the table, and for each field the column it reads and how, which a planner (issue 10) can turn
+  into SQL without calling Python per field, and `Declaration.columns`, the columns a loader of the type needs.
+
+A field with a default that no column backs (`prefetched`, a value filled in later) is not read from the row. A field
+without a default that no column backs is an error when the module is imported, as is a column the table lacks.
+Relations are declared next to the fields that answer them (`Related`, `connection_field`).
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
+
+import sqlalchemy as sa
+
+__all__ = ["Declaration", "Read", "RowType", "declaration", "reads"]
+
+TypeT = TypeVar("TypeT", bound=type)
+
+
+@dataclass(frozen=True)
+class Read:
+    """The column a field reads, and the function that turns the column's value into the field's (None: as is)."""
+
+    column: str
+    convert: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """What a GraphQL type reads from its table."""
+
+    table: sa.Table
+    fields: Mapping[str, Read]
+    """Python attribute name -> the column read, for every field built from the row."""
+
+    @property
+    def columns(self) -> list[sa.Column[Any]]:
+        """The table's columns the type reads, each once, in declaration order."""
+        names = dict.fromkeys(read.column for read in self.fields.values())
+        return [self.table.c[name] for name in names]
+
+
+class RowType:
+    """The base of a type built from rows that is not a Node: `from_row` comes from its declaration (`reads`)."""
+
+    @classmethod
+    def from_row(cls, row: Any) -> Self:
+        raise NotImplementedError(f"{cls.__name__} declares no table (resolvers.declarations.reads)")
+
+
+def _table(source: Any) -> sa.Table:
+    table = getattr(source, "__table__", source)
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{source!r} is not a table")
+    return table
+
+
+def reads(source: Any, **columns: str | Read) -> Callable[[TypeT], TypeT]:
+    """Declare that a Strawberry type's fields read `source`'s columns; derive its `from_row` (see the module).
+
+    When the class defines `from_row` itself (to add what the row does not hold), the derived function is
+    `from_columns` and the class's `from_row` calls it.
+    """
+    table = _table(source)
+
+    def decorate(cls: TypeT) -> TypeT:
+        declared: dict[str, Read] = {}
+        for field in dataclasses.fields(cls):
+            if not field.init:
+                continue
+            spec = columns.get(field.name)
+            if spec is None:
+                if field.name == "id":
+                    spec = Read("id", str)
+                elif field.name in table.c:
+                    spec = Read(field.name)
+                elif field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING:
+                    continue
+                else:
+                    raise TypeError(f"{cls.__name__}.{field.name}: no column `{field.name}` in {table.name}")
+            read = Read(spec) if isinstance(spec, str) else spec
+            if read.column not in table.c:
+                raise TypeError(f"{cls.__name__}.{field.name}: no column `{read.column}` in {table.name}")
+            declared[field.name] = read
+        unknown = set(columns) - set(declared)
+        if unknown:
+            raise TypeError(f"{cls.__name__}: {sorted(unknown)} are not fields")
+        cls.__declaration__ = Declaration(table=table, fields=declared)  # type: ignore[attr-defined]
+        derived = _from_row(cls.__name__, declared)
+        name = "from_columns" if "from_row" in vars(cls) else "from_row"
+        setattr(cls, name, classmethod(derived))
+        return cls
+
+    return decorate
+
+
+def declaration(cls: type) -> Declaration:
+    """What `cls` reads from its table (TypeError when it declares nothing)."""
+    found = getattr(cls, "__declaration__", None)
+    if not isinstance(found, Declaration):
+        raise TypeError(f"{cls.__name__} declares no table")
+    return found
+
+
+def _from_row(type_name: str, fields: Mapping[str, Read]) -> Callable[..., Any]:
+    # One generated constructor call, as dataclasses generate __init__: a loop over the declaration per row would
+    # cost several times the hand-written method on a page of a thousand rows.
+    namespace: dict[str, Any] = {}
+    arguments = []
+    for index, (name, read) in enumerate(fields.items()):
+        value = f"row.{read.column}"
+        if read.convert is not None:
+            namespace[f"_convert_{index}"] = read.convert
+            value = f"_convert_{index}({value})"
+        arguments.append(f"{name}={value}")
+    source = f"def from_row(cls, row):\n    return cls({', '.join(arguments)})\n"
+    exec(compile(source, f"<from_row of {type_name}>", "exec"), namespace)  # noqa: S102 - generated from the declaration
+    function: Callable[..., Any] = namespace["from_row"]
+    function.__qualname__ = f"{type_name}.from_row"
+    return function

@@ -1,0 +1,208 @@
+"""GraphQL types declared against their tables: every field is backed, every column exists, from_row follows."""
+
+import enum
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+from uuid import uuid4
+
+import pytest
+import sqlalchemy as sa
+import strawberry
+
+from prism.db.tables import Label as LabelTable
+from resolvers.common import node_class
+from resolvers.declarations import Declaration, Read, declaration, reads
+from resolvers.node import NODE_TYPES
+from resolvers.schema import build_schema
+
+DECLARED = [
+    "Comment",
+    "Document",
+    "DocumentVersion",
+    "Invitation",
+    "Label",
+    "Organization",
+    "Product",
+    "Release",
+    "Requirement",
+    "Roadmap",
+    "RoadmapItem",
+    "Sprint",
+    "Team",
+    "User",
+]
+
+
+def _declared_types() -> dict[str, type]:
+    from resolvers.api_keys import ApiKey
+    from resolvers.audit import AuditEntry
+    from resolvers.deleted_requirements import DeletedRequirement
+    from resolvers.members import Member
+    from resolvers.product_roles import ProductRole
+
+    build_schema()
+    others = {
+        "ApiKey": ApiKey,
+        "AuditEntry": AuditEntry,
+        "DeletedRequirement": DeletedRequirement,
+        "Member": Member,
+        "ProductRole": ProductRole,
+    }
+    return {**{name: NODE_TYPES[name] for name in DECLARED}, **others}
+
+
+def test_every_declared_column_exists_on_the_declared_table() -> None:
+    for name, node_type in _declared_types().items():
+        found = declaration(node_type)
+        assert isinstance(found.table, sa.Table), name
+        for field, read in found.fields.items():
+            assert read.column in found.table.c, f"{name}.{field} reads {read.column}, not a column of {found.table}"
+        assert [column.name for column in found.columns] == list(dict.fromkeys(r.column for r in found.fields.values()))
+
+
+def test_every_graphql_field_of_a_declared_type_is_backed_by_a_column_or_a_resolver() -> None:
+    for name, node_type in _declared_types().items():
+        reads_of = declaration(node_type).fields
+        for field in node_type.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+            backed = field.python_name in reads_of or field.base_resolver is not None
+            assert backed, f"{name}.{field.name} reads no column and has no resolver"
+
+
+def _sample(column: sa.Column[Any]) -> Any:
+    python_type = column.type.python_type
+    if python_type is str:
+        return f"{column.name}-value"
+    if python_type is int:
+        return 7
+    if python_type is float:
+        return 2.5
+    if python_type is datetime:
+        return datetime(2027, 1, 31, tzinfo=UTC)
+    if python_type is bool:
+        return True
+    if python_type is list:
+        return ["read"]
+    if python_type is dict:
+        return {"from": "a column"}
+    return uuid4()
+
+
+def test_from_row_builds_every_declared_field_from_its_column() -> None:
+    for name, node_type in _declared_types().items():
+        found: Declaration = declaration(node_type)
+        values = {column.name: _sample(column) for column in found.table.c}
+        for read in found.fields.values():
+            if read.convert is not None and isinstance(read.convert, type) and issubclass(read.convert, enum.Enum):
+                values[read.column] = next(iter(read.convert)).value
+        node = node_type.from_row(SimpleNamespace(**values))  # type: ignore[attr-defined]
+        for field, read in found.fields.items():
+            raw = values[read.column]
+            expected = read.convert(raw) if read.convert is not None else raw
+            assert getattr(node, field) == expected, f"{name}.{field}"
+
+
+def test_a_declaration_naming_a_column_the_table_lacks_is_refused_at_import() -> None:
+    with pytest.raises(TypeError, match="no column `colour`"):
+
+        @reads(LabelTable, color="colour")
+        @strawberry.type
+        class Label:
+            name: str
+            color: str
+
+
+def test_a_field_without_a_column_or_a_default_is_refused_at_import() -> None:
+    with pytest.raises(TypeError, match="no column `shade`"):
+
+        @reads(LabelTable)
+        @strawberry.type
+        class Label:
+            name: str
+            shade: str
+
+
+def test_a_type_can_fill_in_what_its_row_does_not_hold() -> None:
+    @reads(LabelTable, title=Read("name", str.upper))
+    @strawberry.type
+    class Tag:
+        title: str
+        note: strawberry.Private[str | None] = None
+
+    tag = Tag.from_row(SimpleNamespace(name="urgent"))  # type: ignore[attr-defined]
+    assert tag == Tag(title="URGENT", note=None)
+    assert declaration(Tag).fields == {"title": Read("name", str.upper)}
+
+
+def test_the_to_one_relations_of_a_requirement_name_the_column_they_join_on() -> None:
+    from resolvers.identity import User
+    from resolvers.products import Product
+    from resolvers.releases import Release
+    from resolvers.requirements import Requirement
+    from resolvers.sprints import Sprint
+
+    build_schema()
+    expected = {
+        "product": ("product_id", Product),
+        "parent": ("parent_id", Requirement),
+        "assignee": ("assignee_id", User),
+        "reporter": ("reporter_id", User),
+        "sprint": ("sprint_id", Sprint),
+        "release": ("release_id", Release),
+    }
+    fields = declaration(Requirement).fields
+    for name, (attribute, target) in expected.items():
+        related = Requirement.related[name]
+        assert related.column == attribute
+        assert node_class(related.target) is target
+        assert fields[attribute].column == attribute, f"{name} joins on a column the type reads"
+        assert related.build(None) is None
+
+
+class _CapturingReader:
+    """A reader that records the statements a loader sends and answers no rows."""
+
+    def __init__(self) -> None:
+        self.statements: list[Any] = []
+
+    async def all(self, statement: Any) -> list[Any]:
+        self.statements.append(statement)
+        return []
+
+
+@pytest.mark.parametrize("parents", [1, 2])
+async def test_a_page_of_a_declared_type_reads_only_the_columns_it_declares(parents: int) -> None:
+    from loaders.pagination import ListKey, Order, PageLoader, Window
+    from loaders.sources import SPRINTS_BY_PRODUCT, StateListFilter
+    from resolvers.sprints import Sprint
+
+    build_schema()
+    declared = tuple(column.name for column in declaration(Sprint).columns)
+    reader = _CapturingReader()
+    loader = PageLoader(reader, uuid4())  # type: ignore[arg-type]
+    keys = [
+        ListKey(SPRINTS_BY_PRODUCT, uuid4(), StateListFilter(states=()), Order("STARTS_ON"), Window(), declared)
+        for _ in range(parents)
+    ]
+    await loader.load_many(keys)
+    (statement,) = reader.statements
+    inner = statement if parents == 1 else statement.get_final_froms()[0].element
+    read = {column.name for column in inner.selected_columns} - {"_sort", "_position"}
+    assert read == set(declared)
+    assert "organization_id" not in read
+    assert set(declared) < {column.name for column in declaration(Sprint).table.c}
+
+
+def test_sprints_releases_documents_and_roadmaps_join_their_product_on_product_id() -> None:
+    from resolvers.documents import Document
+    from resolvers.products import Product
+    from resolvers.releases import Release
+    from resolvers.roadmaps import Roadmap
+    from resolvers.sprints import Sprint
+
+    build_schema()
+    for node_type in (Sprint, Release, Document, Roadmap):
+        related = node_type.related["product"]
+        assert related.column == "product_id", node_type.__name__
+        assert node_class(related.target) is Product
+        assert declaration(node_type).fields["product_id"].column == "product_id"
