@@ -628,6 +628,59 @@ async def _check_websocket_client(block: Block, http: httpx.AsyncClient, token: 
     assert change["requirement"]["key"].startswith(f"{key}-"), change
 
 
+def _project_definitions() -> dict[str, ast.AST]:
+    """Every module-level class, function and assignment of resolvers/, loaders/ and prism/, by name."""
+    found: dict[str, ast.AST] = {}
+    imported: dict[str, ast.AST] = {}
+    for package in ("resolvers", "loaders", "prism"):
+        for source in (ROOT / package).rglob("*.py"):
+            for node in ast.parse(source.read_text()).body:
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    found.setdefault(node.name, node)
+                elif isinstance(node, ast.ImportFrom):  # an alias (`Sprint as SprintTable`); definitions win
+                    for alias in node.names:
+                        imported.setdefault(alias.asname or alias.name, node)
+                elif isinstance(node, ast.Assign | ast.AnnAssign):
+                    for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                        if isinstance(target, ast.Name):
+                            found.setdefault(target.id, node)
+    return {**imported, **found}
+
+
+EXTERNAL_NAMES = {"strawberry", "relay", "Annotated", "UUID", "Info", "info", "input", "self", "str", "int"}
+
+
+async def _check_python_names(block: Block, http: httpx.AsyncClient, token: str) -> None:
+    """A Python sketch of PRISM's own code parses, every name it uses is defined in PRISM, and every keyword it
+    passes to a PRISM function is a parameter of that function."""
+    tree = ast.parse(block.text.replace('"..."', '""'))
+    defined = _project_definitions()
+    local = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    local |= {arg.arg for node in ast.walk(tree) if isinstance(node, ast.arguments) for arg in node.args}
+    local |= {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef | ast.AsyncFunctionDef)}
+    used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    unknown = sorted(used - local - EXTERNAL_NAMES - set(defined))
+    assert not unknown, f"{block.where}: PRISM defines no {unknown}"
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call) or not isinstance(call.func, ast.Name):
+            continue
+        name = call.func.id
+        definition = defined.get(name)
+        if isinstance(definition, ast.FunctionDef | ast.AsyncFunctionDef) and definition.args.kwarg is None:
+            parameters = {a.arg for a in (*definition.args.args, *definition.args.kwonlyargs)}
+            wrong = [k.arg for k in call.keywords if k.arg is not None and k.arg not in parameters]
+            assert not wrong, f"{block.where}: {name}() takes no {wrong}"
+
+
+async def _check_module_map(block: Block, http: httpx.AsyncClient, token: str) -> None:
+    """Every module a map of a package names exists in that package."""
+    package = block.text.split("/", 1)[0].strip()
+    named = set(re.findall(r"\b([a-z_]+\.py)\b", block.text))
+    missing = sorted(name for name in named if not (ROOT / package / name).exists())
+    assert named, block.where
+    assert not missing, f"{block.where}: {package}/ has no {missing}"
+
+
 CHECKERS: dict[str, Any] = {
     "after-session": "a curl session block that needs the data of the file's other sessions: run after them",
     "cost": _check_cost,
@@ -635,6 +688,8 @@ CHECKERS: dict[str, Any] = {
     "json-log": _check_json_log,
     "event": _check_event,
     "websocket-client": _check_websocket_client,
+    "python-names": _check_python_names,
+    "module-map": _check_module_map,
 }
 CHECKED = [block for block in BLOCKS if block.kind.startswith("check:") and block.kind != "check:after-session"]
 
