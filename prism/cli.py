@@ -58,7 +58,7 @@ class PrismCommands(click.Group):
 @click.group(cls=PrismCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="prism", prog_name="prism", message="%(prog)s %(version)s")
 def main() -> None:
-    """PRISM: an AI-powered product-management platform served as a GraphQL API.
+    """PRISM: a product-management platform served as a GraphQL API.
 
     Configuration comes from the environment (DATABASE_URL, PRISM_*); see README.md.
     """

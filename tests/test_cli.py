@@ -1,7 +1,9 @@
 """The `prism` command's own behaviour: its version, what it says about the database, and its refusals."""
 
 import asyncio
+import re
 from importlib.metadata import version
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -11,11 +13,21 @@ from click.testing import CliRunner, Result
 from prism.cli import main
 from prism.db import migrate
 
+OPERATIONS_GUIDE = (Path(__file__).resolve().parent.parent / "docs" / "operations.md").read_text()
 
-def test_prism_version_prints_the_installed_version() -> None:
+
+def _shown(pattern: str) -> str:
+    """What docs/operations.md shows a command printing."""
+    found = re.search(pattern, OPERATIONS_GUIDE)
+    assert found, f"docs/operations.md no longer shows {pattern!r}"
+    return found[1]
+
+
+def test_prism_version_prints_the_installed_version_as_the_operations_guide_shows() -> None:
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0, result.output
     assert result.output == f"prism {version('prism')}\n"
+    assert result.output == _shown(r"\(`(prism [\d.]+)`\)") + "\n"
 
 
 def prism(*arguments: str, input: str | None = None) -> Result:
@@ -73,6 +85,7 @@ def test_db_current_says_a_database_at_head_is_up_to_date(database_url: str, mon
 
     assert result.exit_code == 0, result.output
     assert result.output == f"database at {HEAD} (head): up to date\n"
+    assert result.output == _shown(r"`(database at \w+ \(head\): up to date)`") + "\n"
     assert prism("db", "current", "--check").exit_code == 0
 
 
