@@ -9,7 +9,7 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ import uvicorn
 import websockets
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
+from strawberry.relay import GlobalID
 from websockets.asyncio.client import ClientConnection
 
 from prism.app import build_app
@@ -72,6 +73,25 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
 async def ws_url(app: Starlette) -> AsyncIterator[str]:
     async with serve(app) as url:
         yield url
+
+
+Subscribed = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def subscribed(app: Starlette) -> Subscribed:
+    """Waits until the organization has `count` subscriptions that receive every change committed from then on."""
+
+    async def wait(organization_id: str, count: int = 1, *, on: Starlette | None = None) -> None:
+        hub = (on or app).state.runtime().hub
+        organization = uuid.UUID(GlobalID.from_id(organization_id).node_id)
+        for _ in range(1000):  # bounded: at most about 10 s
+            if hub.ready_subscriptions(organization) >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{count} subscription(s) never became ready")
+
+    return wait
 
 
 class Subscriber:
@@ -130,13 +150,13 @@ async def update_title(account: Account, requirement: dict[str, Any], title: str
 
 
 async def test_a_subscriber_sees_requirements_created_changed_and_deleted_in_order(
-    account: Account, ws_url: str
+    account: Account, ws_url: str, subscribed: Subscribed
 ) -> None:
     product = await create_product(account)
     async with connect(ws_url, account.token) as raw:
         subscriber = await acked(raw)
         await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
-        await asyncio.sleep(0.2)  # let the subscription reach the hub before the first change
+        await subscribed(account.organization_id)
         requirement = await create_requirement(account, product["id"], title="First")
         updated = await update_title(account, requirement, "Renamed")
         deleted = await account(
@@ -160,12 +180,14 @@ async def test_a_subscriber_sees_requirements_created_changed_and_deleted_in_ord
     assert int(created["cursor"]) < int(changed["cursor"]) < int(removed["cursor"])
 
 
-async def test_product_activity_follows_one_product_and_nothing_else(account: Account, ws_url: str) -> None:
+async def test_product_activity_follows_one_product_and_nothing_else(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
     product, elsewhere = await create_product(account), await create_product(account)
     async with connect(ws_url, account.token) as raw:
         subscriber = await acked(raw)
         await subscriber.subscribe(ACTIVITY, {"product": product["id"]})
-        await asyncio.sleep(0.2)
+        await subscribed(account.organization_id)
         await create_requirement(account, elsewhere["id"])
         sprint = await create_sprint(account, product["id"])
         requirement = await create_requirement(account, product["id"], sprintId=sprint["id"])
@@ -179,7 +201,9 @@ async def test_product_activity_follows_one_product_and_nothing_else(account: Ac
     assert [e["node"]["id"] for e in got] == [sprint["id"], requirement["id"], comment["id"]]
 
 
-async def test_sprints_comments_and_documents_each_have_their_subscription(account: Account, ws_url: str) -> None:
+async def test_sprints_comments_and_documents_each_have_their_subscription(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
     product = await create_product(account)
     story, other = await create_requirement(account, product["id"]), await create_requirement(account, product["id"])
     document = await create_document(account, product["id"], title="PRD v1")
@@ -200,7 +224,7 @@ async def test_sprints_comments_and_documents_each_have_their_subscription(accou
             {"d": document["id"]},
             id="document",
         )
-        await asyncio.sleep(0.3)
+        await subscribed(account.organization_id, 3)
         sprint = await create_sprint(account, product["id"], name="Sprint 9")
         await add_comment(account, body="Not this one", requirementId=other["id"])
         comment = await add_comment(account, body="On the story", requirementId=story["id"])
@@ -228,13 +252,15 @@ async def test_sprints_comments_and_documents_each_have_their_subscription(accou
     assert received["document"]["documentChanged"]["document"] == {"title": "PRD v2"}
 
 
-async def test_resuming_since_a_cursor_delivers_what_was_missed_first(account: Account, ws_url: str) -> None:
+async def test_resuming_since_a_cursor_delivers_what_was_missed_first(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
     product = await create_product(account)
     first = await create_requirement(account, product["id"], title="Seen")
     async with connect(ws_url, account.token) as raw:
         subscriber = await acked(raw)
         await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
-        await asyncio.sleep(0.2)
+        await subscribed(account.organization_id)
         await update_title(account, first, "Seen again")
         seen = (await subscriber.next())["data"]["requirementChanged"]
     missed = [await create_requirement(account, product["id"], title=f"Missed {i}") for i in range(2)]
@@ -272,13 +298,15 @@ async def test_another_organizations_product_is_not_found(
                 assert (await subscriber.receive())["type"] == "complete"
 
 
-async def test_a_key_revoked_mid_stream_stops_the_stream_and_says_why(account: Account, ws_url: str) -> None:
+async def test_a_key_revoked_mid_stream_stops_the_stream_and_says_why(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
     product = await create_product(account)
     key = await create_api_key(account, scopes=("READ",))
     async with connect(ws_url, key["secret"]) as raw:
         subscriber = await acked(raw)
         await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
-        await asyncio.sleep(0.2)
+        await subscribed(account.organization_id)
         await create_requirement(account, product["id"], title="Before")
         assert (await subscriber.next())["data"]["requirementChanged"]["requirement"]["title"] == "Before"
         revoked = await account(
@@ -295,14 +323,14 @@ async def test_a_key_revoked_mid_stream_stops_the_stream_and_says_why(account: A
 
 
 async def test_a_member_removed_mid_stream_stops_receiving(
-    account: Account, gql: GraphQLClient, database_url: str, ws_url: str
+    account: Account, gql: GraphQLClient, database_url: str, ws_url: str, subscribed: Subscribed
 ) -> None:
     product = await create_product(account)
     member = await join_organization(gql, database_url, account, role="MEMBER")
     async with connect(ws_url, member.token) as raw:
         subscriber = await acked(raw)
         await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
-        await asyncio.sleep(0.2)
+        await subscribed(account.organization_id)
         removed = await account(
             "mutation($i: RemoveMemberInput!) { removeMember(input: $i) { userErrors { code } } }",
             {"i": {"userId": member.user_id}},
@@ -330,7 +358,9 @@ async def test_queries_and_mutations_go_over_http_and_subscriptions_over_websock
     assert "WebSocket" in over_http.errors[0]["message"]
 
 
-async def test_the_legacy_graphql_ws_protocol_is_served_too(account: Account, ws_url: str) -> None:
+async def test_the_legacy_graphql_ws_protocol_is_served_too(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
     product = await create_product(account)
     async with websockets.connect(ws_url, subprotocols=["graphql-ws"]) as socket:  # type: ignore[list-item]
         await socket.send(
@@ -346,7 +376,7 @@ async def test_the_legacy_graphql_ws_protocol_is_served_too(account: Account, ws
                 }
             )
         )
-        await asyncio.sleep(0.2)
+        await subscribed(account.organization_id)
         requirement = await create_requirement(account, product["id"], title="Legacy")
         while True:
             message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
@@ -369,7 +399,7 @@ def redis_url() -> str:
 
 
 async def test_a_change_made_on_one_replica_reaches_a_subscriber_of_another_through_redis(
-    settings: Settings, redis_url: str
+    settings: Settings, redis_url: str, subscribed: Subscribed
 ) -> None:
     overrides = settings.model_dump() | {"redis_url": redis_url}
 
@@ -392,14 +422,14 @@ async def test_a_change_made_on_one_replica_reaches_a_subscriber_of_another_thro
             async with connect(b_url, owner.token) as raw:
                 subscriber = await acked(raw)
                 await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
-                await asyncio.sleep(0.3)
+                await subscribed(owner.organization_id, on=b)
                 requirement = await create_requirement(owner, product["id"], title="Made on A")
                 got = (await subscriber.next())["data"]["requirementChanged"]
     assert (got["requirementId"], got["requirement"]["title"]) == (requirement["id"], "Made on A")
 
 
 async def test_no_pooled_connection_waits_while_an_event_is_sent_to_a_stalled_client(
-    app: Starlette, account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch
+    app: Starlette, account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch, subscribed: Subscribed
 ) -> None:
     from prism.web import graphql_ws
 
@@ -418,7 +448,7 @@ async def test_no_pooled_connection_waits_while_an_event_is_sent_to_a_stalled_cl
     async with connect(ws_url, account.token) as raw:
         subscriber = await acked(raw)
         await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
-        await asyncio.sleep(0.3)
+        await subscribed(account.organization_id)
         await create_requirement(account, product["id"], title="One")
         await asyncio.wait_for(sending.wait(), timeout=10)
         held = pool.checkedout()  # type: ignore[attr-defined]
@@ -427,7 +457,9 @@ async def test_no_pooled_connection_waits_while_an_event_is_sent_to_a_stalled_cl
     assert held == 0, f"{held} pooled connection(s) held while the event waits for the client"
 
 
-async def test_the_python_gql_client_subscribes_unmodified(account: Account, ws_url: str) -> None:
+async def test_the_python_gql_client_subscribes_unmodified(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
     from gql import Client, GraphQLRequest
     from gql.transport.websockets import WebsocketsTransport
 
@@ -439,7 +471,7 @@ async def test_the_python_gql_client_subscribes_unmodified(account: Account, ws_
         async with Client(transport=transport) as session:
             stream = session.subscribe(GraphQLRequest(REQUIREMENTS, variable_values={"product": product["id"]}))
             first = asyncio.ensure_future(anext(stream))
-            await asyncio.sleep(0.3)
+            await subscribed(account.organization_id)
             requirement = await create_requirement(account, product["id"], title=f"Via gql {subprotocol}")
             result = await asyncio.wait_for(first, timeout=10)
             await stream.aclose()
@@ -447,7 +479,7 @@ async def test_the_python_gql_client_subscribes_unmodified(account: Account, ws_
 
 
 async def test_events_cost_no_full_authentication_until_an_event_concerns_the_access(
-    account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch
+    account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch, subscribed: Subscribed
 ) -> None:
     from prism.services import authentication
 
@@ -464,7 +496,7 @@ async def test_events_cost_no_full_authentication_until_an_event_concerns_the_ac
     async with connect(ws_url, key["secret"]) as raw:
         subscriber = await acked(raw)
         await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
-        await asyncio.sleep(0.2)
+        await subscribed(account.organization_id)
         for i in range(5):
             await create_requirement(account, product["id"], title=f"Cheap {i}")
         for _ in range(5):
@@ -509,7 +541,7 @@ async def test_an_access_token_that_expires_mid_stream_ends_the_stream(settings:
 
 
 async def test_one_identity_holds_a_bounded_number_of_subscriptions_across_its_connections(
-    settings: Settings,
+    settings: Settings, subscribed: Subscribed
 ) -> None:
     from prism.auth.mailer import RecordingMailer
     from tests.helpers import app_with
@@ -523,15 +555,19 @@ async def test_one_identity_holds_a_bounded_number_of_subscriptions_across_its_c
             one, two = await acked(first), await acked(second)
             await one.subscribe(REQUIREMENTS, {"product": product["id"]}, id="a")
             await two.subscribe(REQUIREMENTS, {"product": product["id"]}, id="b")
-            await asyncio.sleep(0.3)
+            await subscribed(owner.organization_id, 2, on=app)
             await two.subscribe(REQUIREMENTS, {"product": product["id"]}, id="c")
             refused = await two.receive()
             assert refused["id"] == "c"
             assert [e["extensions"]["code"] for e in refused["payload"]["errors"]] == ["RATE_LIMITED"]
             await one.socket.send(json.dumps({"id": "a", "type": "complete"}))  # ending one frees a place
-            await asyncio.sleep(0.3)
+            hub = app.state.runtime().hub
+            for _ in range(1000):  # bounded: the server ends "a" and frees its place
+                if hub.ready_subscriptions(uuid.UUID(GlobalID.from_id(owner.organization_id).node_id)) < 2:
+                    break
+                await asyncio.sleep(0.01)
             await two.subscribe(REQUIREMENTS, {"product": product["id"]}, id="d")
-            await asyncio.sleep(0.3)
+            await subscribed(owner.organization_id, 2, on=app)
             await create_requirement(owner, product["id"], title="Counted")
             delivered = set()
             while len(delivered) < 2:

@@ -100,6 +100,8 @@ class EventSubscription:
         self._read = read
         self._stream = stream
         self._catching_up = True
+        self.ready = False
+        """Set once the subscription's starting point is fixed: every event committed from then on reaches it."""
         self.delivered = 0
         self.read_from_log = 0
 
@@ -207,6 +209,11 @@ class EventHub:
     def subscriptions(self) -> int:
         return sum(len(stream.subscriptions) for stream in self._streams.values())
 
+    def ready_subscriptions(self, organization_id: UUID) -> int:
+        """How many of the organization's subscriptions in this process receive every event committed from now."""
+        stream = self._streams.get(organization_id)
+        return 0 if stream is None else sum(1 for subscription in stream.subscriptions if subscription.ready)
+
     async def _listen(self) -> None:
         # Any failure (Redis restarted, a network blip) means: subscribe again after a pause, then catch up.
         async for attempt in AsyncRetrying(
@@ -280,6 +287,7 @@ class EventHub:
                         "subscribe again."
                     )
             subscription.last = last if since is None else since
+            subscription.ready = True
             yield subscription
         finally:
             if owner is not None:
