@@ -3,7 +3,7 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -12,10 +12,18 @@ from aiodataloader import DataLoader
 from prism.db.tables import Requirement, RequirementEvent, SprintCommitment
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
+from prism.domain.burndown import BurndownDay, burndown
 from prism.domain.enums import RequirementEventKind, RequirementStatus
 from prism.domain.sprint_report import Change, SprintReport, sprint_report
 
-__all__ = ["SprintPeriod", "SprintPoints", "SprintPointsBySprintLoader", "SprintReportBySprintLoader"]
+__all__ = [
+    "SprintBurndownBySprintLoader",
+    "SprintPeriod",
+    "SprintPoints",
+    "SprintPointsBySprintLoader",
+    "SprintReportBySprintLoader",
+    "SprintSchedule",
+]
 
 _REPORTED_KINDS = (
     RequirementEventKind.SPRINT.value,
@@ -71,6 +79,69 @@ class SprintPeriod:
     closed_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class SprintSchedule:
+    """A started sprint, when it ran and when it is due to end: what its burndown is computed for."""
+
+    sprint_id: UUID
+    started_at: datetime
+    closed_at: datetime | None = None
+    ends_on: date | None = None
+
+
+@dataclass
+class _SprintInputs:
+    """What a sprint's report and burndown are computed from: start snapshots and the requirements' history."""
+
+    committed: dict[UUID, dict[UUID, float | None]]
+    changes: dict[UUID, list[Change]]
+    members: dict[str, set[UUID]]
+
+    def of(self, sprint_id: UUID) -> tuple[dict[UUID, float | None], list[Change]]:
+        relevant = set(self.committed[sprint_id]) | self.members[str(sprint_id)]
+        return self.committed[sprint_id], [change for r in relevant for change in self.changes[r]]
+
+
+async def _sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUID]) -> _SprintInputs:
+    """Two statements for all the sprints: their start snapshots, and the history of every requirement that was
+    ever in one of them."""
+    commitment = SprintCommitment.__table__  # type: ignore[attr-defined]
+    event = RequirementEvent.__table__  # type: ignore[attr-defined]
+    committed: dict[UUID, dict[UUID, float | None]] = defaultdict(dict)
+    snapshot = tenant_select(
+        commitment, org, commitment.c.sprint_id, commitment.c.requirement_id, commitment.c.estimate
+    ).where(commitment.c.sprint_id.in_(sprint_ids))
+    for row in await reader.all(snapshot):
+        committed[row.sprint_id][row.requirement_id] = row.estimate
+    entered = tenant_select(event, org, event.c.requirement_id).where(
+        event.c.kind == RequirementEventKind.SPRINT.value, event.c.to_value.in_([str(i) for i in sprint_ids])
+    )
+    held = tenant_select(commitment, org, commitment.c.requirement_id).where(commitment.c.sprint_id.in_(sprint_ids))
+    history = (
+        tenant_select(
+            event,
+            org,
+            event.c.requirement_id,
+            event.c.kind,
+            event.c.from_value,
+            event.c.to_value,
+            event.c.created_at,
+        )
+        .where(event.c.kind.in_(_REPORTED_KINDS), event.c.requirement_id.in_(sa.union(entered, held)))
+        .order_by(event.c.created_at, event.c.id)
+    )
+    changes: dict[UUID, list[Change]] = defaultdict(list)
+    members: dict[str, set[UUID]] = defaultdict(set)
+    for row in await reader.all(history):
+        change = Change(
+            row.requirement_id, RequirementEventKind(row.kind), row.from_value, row.to_value, row.created_at
+        )
+        changes[row.requirement_id].append(change)
+        if change.kind is RequirementEventKind.SPRINT and change.to_value is not None:
+            members[change.to_value].add(row.requirement_id)
+    return _SprintInputs(committed, changes, members)
+
+
 class SprintReportBySprintLoader(DataLoader[SprintPeriod, SprintReport]):
     """Sprint reports (prism.domain.sprint_report): two statements for every sprint asked in the same tick, one for
     their start snapshots and one for the history of every requirement that was ever in one of them."""
@@ -81,52 +152,41 @@ class SprintReportBySprintLoader(DataLoader[SprintPeriod, SprintReport]):
         self._organization_id = organization_id
 
     async def batch_load_fn(self, periods: Sequence[SprintPeriod]) -> list[SprintReport]:
-        commitment = SprintCommitment.__table__  # type: ignore[attr-defined]
-        event = RequirementEvent.__table__  # type: ignore[attr-defined]
-        org = self._organization_id
-        sprint_ids = list(dict.fromkeys(p.sprint_id for p in periods))
-        committed: dict[UUID, dict[UUID, float | None]] = defaultdict(dict)
-        snapshot = tenant_select(
-            commitment, org, commitment.c.sprint_id, commitment.c.requirement_id, commitment.c.estimate
-        ).where(commitment.c.sprint_id.in_(sprint_ids))
-        for row in await self._reader.all(snapshot):
-            committed[row.sprint_id][row.requirement_id] = row.estimate
-        entered = tenant_select(event, org, event.c.requirement_id).where(
-            event.c.kind == RequirementEventKind.SPRINT.value, event.c.to_value.in_([str(i) for i in sprint_ids])
+        inputs = await _sprint_inputs(
+            self._reader, self._organization_id, list(dict.fromkeys(p.sprint_id for p in periods))
         )
-        held = tenant_select(commitment, org, commitment.c.requirement_id).where(commitment.c.sprint_id.in_(sprint_ids))
-        history = (
-            tenant_select(
-                event,
-                org,
-                event.c.requirement_id,
-                event.c.kind,
-                event.c.from_value,
-                event.c.to_value,
-                event.c.created_at,
-            )
-            .where(event.c.kind.in_(_REPORTED_KINDS), event.c.requirement_id.in_(sa.union(entered, held)))
-            .order_by(event.c.created_at, event.c.id)
-        )
-        changes: dict[UUID, list[Change]] = defaultdict(list)
-        members: dict[str, set[UUID]] = defaultdict(set)
-        for row in await self._reader.all(history):
-            change = Change(
-                row.requirement_id, RequirementEventKind(row.kind), row.from_value, row.to_value, row.created_at
-            )
-            changes[row.requirement_id].append(change)
-            if change.kind is RequirementEventKind.SPRINT and change.to_value is not None:
-                members[change.to_value].add(row.requirement_id)
         reports = []
         for period in periods:
-            relevant = set(committed[period.sprint_id]) | members[str(period.sprint_id)]
-            reports.append(
-                sprint_report(
-                    period.sprint_id,
-                    period.started_at,
-                    period.closed_at,
-                    committed[period.sprint_id],
-                    (change for requirement in relevant for change in changes[requirement]),
+            commitments, changes = inputs.of(period.sprint_id)
+            reports.append(sprint_report(period.sprint_id, period.started_at, period.closed_at, commitments, changes))
+        return reports
+
+
+class SprintBurndownBySprintLoader(DataLoader[SprintSchedule, list[BurndownDay]]):
+    """Sprint burndowns (prism.domain.burndown), from the same two statements as the reports."""
+
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, schedules: Sequence[SprintSchedule]) -> list[list[BurndownDay]]:
+        inputs = await _sprint_inputs(
+            self._reader, self._organization_id, list(dict.fromkeys(s.sprint_id for s in schedules))
+        )
+        now = datetime.now(UTC)
+        series = []
+        for schedule in schedules:
+            commitments, changes = inputs.of(schedule.sprint_id)
+            series.append(
+                burndown(
+                    schedule.sprint_id,
+                    schedule.started_at,
+                    schedule.closed_at,
+                    schedule.ends_on,
+                    commitments,
+                    changes,
+                    now=now,
                 )
             )
-        return reports
+        return series

@@ -2,13 +2,20 @@
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from datetime import date as date_type
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
-from loaders.planning import SprintPeriod, SprintPointsBySprintLoader, SprintReportBySprintLoader
+from loaders.planning import (
+    SprintBurndownBySprintLoader,
+    SprintPeriod,
+    SprintPointsBySprintLoader,
+    SprintReportBySprintLoader,
+    SprintSchedule,
+)
 from loaders.rows import ProductByIdLoader, RequirementByIdLoader, SprintByIdLoader
 from loaders.sources import REQUIREMENTS_BY_SPRINT
 from prism.db.tables import Sprint as SprintTable
@@ -40,13 +47,15 @@ from resolvers.requirement_filters import REQUIREMENT_LIST
 if TYPE_CHECKING:
     from resolvers.requirements import Requirement
 
-__all__ = ["Sprint", "SprintFigure", "SprintFilter", "SprintReport", "SprintsMutation", "SprintsQuery"]
+__all__ = ["BurndownDay", "Sprint", "SprintFigure", "SprintFilter", "SprintReport", "SprintsMutation", "SprintsQuery"]
 
 Info = strawberry.Info[Context, None]
 RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
 
 MAX_SPRINT_FIGURE_ITEMS = 200
 """The most requirements one sprint figure lists: more than any sprint a team plans."""
+MAX_BURNDOWN_DAYS = 200
+"""The most days a burndown lists (the last ones): more than any sprint lasts."""
 
 
 @strawberry.type(description="A set of requirements in a sprint report: how many, their story points, and which.")
@@ -116,6 +125,19 @@ class SprintReport:
             carried_over=SprintFigure.from_domain(found.carried_over),
             as_of=found.as_of,
         )
+
+
+@strawberry.type(description="One day of a sprint's burndown, as of the end of that day (UTC).")
+class BurndownDay:
+    date: date_type = strawberry.field(description="The day.")
+    scope_points: float = strawberry.field(
+        description="Points of what was in the sprint at the end of the day: done, canceled and not finished."
+    )
+    done_points: float = strawberry.field(description="Points of what was in the sprint and DONE.")
+    remaining_points: float = strawberry.field(description="Points of what was in the sprint and not finished.")
+    ideal_points: float = strawberry.field(
+        description="The committed points falling in a straight line to zero on the sprint's last day."
+    )
 
 
 def _period(sprint: "Sprint") -> SprintPeriod | None:
@@ -193,6 +215,32 @@ class Sprint(LoadedNode):
         if period is None:
             return (await info.context.loaders.get(SprintPointsBySprintLoader).load(self.uuid)).completed
         return (await info.context.loaders.get(SprintReportBySprintLoader).load(period)).completed.points
+
+    @strawberry.field(
+        description=(
+            "Day by day from its start: scope, done and remaining points and the ideal line, up to today while it "
+            "runs, up to its close once closed; null until it starts. Scope added or removed mid-sprint moves the "
+            "scope line. See the sprint rules in the API guide."
+        ),
+        metadata=max_items(MAX_BURNDOWN_DAYS),
+    )
+    async def burndown(self, info: Info) -> list[BurndownDay] | None:
+        if self.started_at is None:
+            return None
+        schedule = SprintSchedule(
+            sprint_id=self.uuid, started_at=self.started_at, closed_at=self.closed_at, ends_on=self.ends_on
+        )
+        days = await info.context.loaders.get(SprintBurndownBySprintLoader).load(schedule)
+        return [
+            BurndownDay(
+                date=day.day,
+                scope_points=day.scope,
+                done_points=day.done,
+                remaining_points=day.remaining,
+                ideal_points=day.ideal,
+            )
+            for day in days[-MAX_BURNDOWN_DAYS:]
+        ]
 
 
 @strawberry.input(description="Which sprints to list.")

@@ -310,6 +310,43 @@ class Subscription:
             yield SprintChange.of(event)
 
     @strawberry.subscription(
+        description=(
+            "A sprint's live dashboard: the sprint as it is now (select its report, burndown and requirements), first "
+            "when you subscribe, then again after every change to the sprint or to a requirement in it, entering it "
+            "or leaving it. Ends when the sprint is deleted."
+        ),
+        permission_classes=[CanRead],
+    )
+    async def sprint_dashboard(
+        self,
+        info: Info,
+        sprint_id: Annotated[relay.GlobalID, strawberry.argument(description="The sprint to follow.")],
+    ) -> AsyncGenerator[Sprint, None]:
+        sprint, product = await _product_of(info, Sprint, sprint_id)
+        wanted = str(sprint)
+        # Changes committed from here on are replayed: none is missed between the first answer and the live ones.
+        cursor = await info.context.runtime.hub.position(info.context.member.organization_id)
+        async with info.context.event_scope():
+            first = await load_node(info, Sprint, sprint)
+            if first is None:
+                return
+            yield first
+
+        def in_sprint(event: DomainEvent) -> bool:
+            if event.type == "Sprint":
+                return event.entity_id == sprint
+            if event.type != "Requirement":
+                return False
+            now, before = event.payload.get("data", {}), event.payload.get("updatedFrom", {})
+            return bool(now.get("sprintId") == wanted or before.get("sprintId") == wanted)
+
+        async for _event in _events(info, product, str(cursor), in_sprint):
+            current = await load_node(info, Sprint, sprint)
+            if current is None:  # deleted
+                return
+            yield current
+
+    @strawberry.subscription(
         description="Comments added to one requirement or one document (pass exactly one of the two ids).",
         permission_classes=[CanRead],
     )

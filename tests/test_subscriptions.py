@@ -588,3 +588,47 @@ async def test_the_query_limits_apply_to_subscription_documents(account: Account
         message = await subscriber.receive()
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert [e["extensions"]["code"] for e in errors] == ["QUERY_TOO_COMPLEX"], message
+
+
+async def test_a_sprint_dashboard_pushes_fresh_figures_after_each_change_in_the_sprint(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
+    product = await create_product(account)
+    sprint = await create_sprint(account, product["id"])
+    story = await create_requirement(account, product["id"], sprintId=sprint["id"], estimate=3)
+    await create_requirement(account, product["id"], sprintId=sprint["id"], estimate=2)
+    started = await account(
+        "mutation($i: StartSprintInput!) { startSprint(input: $i) { userErrors { code } } }",
+        {"i": {"id": sprint["id"], "version": sprint["version"]}},
+    )
+    assert started["startSprint"]["userErrors"] == []
+    dashboard = """subscription($s: ID!) {
+      sprintDashboard(sprintId: $s) {
+        state
+        report { completed { points } carriedOver { points } }
+        burndown { scopePoints donePoints remainingPoints }
+      }
+    }"""
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(dashboard, {"s": sprint["id"]})
+        first = (await subscriber.next())["data"]["sprintDashboard"]
+        await subscribed(account.organization_id)
+        await create_requirement(account, product["id"])  # not in the sprint: nothing to push
+        version = story["version"]
+        for status in ("IN_PROGRESS", "DONE"):
+            moved = await account(
+                """mutation($i: TransitionRequirementInput!) {
+                     transitionRequirement(input: $i) { requirement { version } userErrors { code } }
+                   }""",
+                {"i": {"id": story["id"], "version": version, "status": status}},
+            )
+            assert moved["transitionRequirement"]["userErrors"] == []
+            version = moved["transitionRequirement"]["requirement"]["version"]
+        # One push per change; each shows the sprint as it is when it is sent (by then, maybe already DONE).
+        await subscriber.next()
+        second = (await subscriber.next())["data"]["sprintDashboard"]
+    assert first["report"] == {"completed": {"points": 0}, "carriedOver": {"points": 5}}
+    assert first["burndown"][-1] == {"scopePoints": 5, "donePoints": 0, "remainingPoints": 5}
+    assert second["report"] == {"completed": {"points": 3}, "carriedOver": {"points": 2}}
+    assert second["burndown"][-1] == {"scopePoints": 5, "donePoints": 3, "remainingPoints": 2}

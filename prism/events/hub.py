@@ -209,6 +209,11 @@ class EventHub:
     def subscriptions(self) -> int:
         return sum(len(stream.subscriptions) for stream in self._streams.values())
 
+    async def position(self, organization_id: UUID) -> int:
+        """The organization's last event sequence committed so far: a cursor for "from here on"."""
+        last, _ = await self._bounds(organization_id)
+        return last
+
     def ready_subscriptions(self, organization_id: UUID) -> int:
         """How many of the organization's subscriptions in this process receive every event committed from now."""
         stream = self._streams.get(organization_id)
