@@ -31,6 +31,7 @@ from prism.db.roles import check_connection_role, ensure_login_role, url_for_rol
 from prism.db.tables import Membership
 from prism.errors import PrismError, UnauthenticatedError
 from prism.events.broker import open_broker
+from prism.events.presence import open_presence
 from prism.events.relay import OutboxRelay
 from prism.kv import open_store
 from prism.observability.logging import configure_logging
@@ -161,6 +162,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             attempts=attempts,
             embedded=embedded,
             broker=open_broker(settings.redis_url),
+            presence_store=open_presence(settings.redis_url),
         )
         relay = OutboxRelay(
             engine,
@@ -171,6 +173,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         )
         relay.start()
         await state.runtime.hub.start()
+        await state.runtime.presence.start()
         if not baseline:
             # Objects alive after start-up never need collecting; freezing them makes every later GC pass cheaper.
             gc.collect()
@@ -183,6 +186,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             logger.info("PRISM stopping")
             await relay.stop()
             await state.runtime.hub.stop()
+            await state.runtime.presence.stop()
             await state.runtime.broker.close()
             await engine.dispose()
             await state.runtime.kv.close()

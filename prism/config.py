@@ -101,6 +101,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Subscriptions one user or API key may hold at once on one server process, over all connections.",
     )
+    presence_ttl_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a presence entry lives without a heartbeat: a vanished client is gone after this.",
+    )
+    presence_heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="How often a present client renews its entry (well under the TTL)."
+    )
     ws_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,

@@ -16,6 +16,7 @@ from prism.db.outbox import Actor
 from prism.db.unit_of_work import UnitOfWork
 from prism.events.broker import Broker, InProcessBroker
 from prism.events.hub import EventHub
+from prism.events.presence import MemoryPresence, Presence, PresenceHub
 from prism.events.publisher import EventPublisher
 from prism.kv import KeyValueStore
 
@@ -35,13 +36,17 @@ class Runtime:
     hasher: PasswordHasher = field(default_factory=make_hasher)
     embedded: EmbeddedPostgres | None = None
     broker: Broker = field(default_factory=InProcessBroker)
+    presence_store: Presence = field(default_factory=MemoryPresence)
     publisher: EventPublisher = field(init=False)
     hub: EventHub = field(init=False)
     """This process's listener to the broker, which subscriptions read from (started by the server's lifespan)."""
+    presence: PresenceHub = field(init=False)
+    """Who is viewing or editing what, and this process's listener to changes of it (started by the lifespan)."""
 
     def __post_init__(self) -> None:
         self.publisher = EventPublisher(self.broker)
         self.hub = EventHub(self.broker, self.engine)
+        self.presence = PresenceHub(self.broker, self.presence_store)
 
     def unit_of_work(
         self, organization_id: UUID | None = None, user_id: UUID | None = None, *, api_key_id: UUID | None = None

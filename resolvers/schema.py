@@ -33,6 +33,7 @@ from resolvers.list_bounds import max_items
 from resolvers.members import MembersMutation, MembersQuery
 from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
+from resolvers.presence import PresenceQuery
 from resolvers.product_roles import ProductRolesMutation, ProductRolesQuery
 from resolvers.products import ProductMutation, ProductQuery
 from resolvers.releases import ReleasesMutation, ReleasesQuery
@@ -83,6 +84,7 @@ class Query(
     InvitationsQuery,
     ProductRolesQuery,
     AuditQuery,
+    PresenceQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",

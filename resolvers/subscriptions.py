@@ -17,7 +17,6 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
-from prism.auth.rbac import Permission
 from prism.domain.events import Action, DomainEvent
 from prism.errors import Code, PrismError, ValidationError
 from prism.events.hub import CursorExpiredError, SubscriptionClosedError, TooManySubscriptionsError
@@ -25,8 +24,10 @@ from resolvers.comments import Comment
 from resolvers.context import Context
 from resolvers.documents import Document
 from resolvers.identity import User
+from resolvers.live import still_allowed
 from resolvers.node import NODE_TYPES, LoadedNode, find_node, load_node
 from resolvers.permissions import CanRead
+from resolvers.presence import PresenceSubscription
 from resolvers.products import Product
 from resolvers.requirements import Requirement
 from resolvers.sprints import Sprint
@@ -34,8 +35,6 @@ from resolvers.sprints import Sprint
 __all__ = ["Subscription"]
 
 Info = strawberry.Info[Context, None]
-
-ACCESS_LOST_CLOSE_CODE = 4403
 
 
 @strawberry.enum(description="What happened to an object.")
@@ -197,25 +196,6 @@ def _cursor(since: str | None) -> int | None:
     return int(since)
 
 
-async def _still_allowed(info: Info) -> bool:
-    """Check the connection's access again (cheaply unless an event made it stale); on failure close the socket,
-    saying why."""
-    context = info.context
-    access = context.access
-    if access is None:
-        return False
-    error = await access.recheck(context.runtime)
-    if error is None and not access.viewer.can(Permission.READ):
-        error = PrismError("You may no longer read this organization's data.", code=Code.FORBIDDEN)
-    if error is not None:
-        close = getattr(context.request, "close", None)
-        if close is not None:
-            await close(code=ACCESS_LOST_CLOSE_CODE, reason=f"Forbidden: {error.message}"[:120])
-        return False
-    context.viewer = access.viewer
-    return True
-
-
 async def _product_of(info: Info, node_type: type[LoadedNode], global_id: relay.GlobalID) -> tuple[UUID, UUID]:
     """The (id, product id) of the object a subscription follows; NOT_FOUND as for a query."""
     async with info.context.event_scope():
@@ -252,7 +232,7 @@ async def _events(
                 if access is not None and access.concerns(event):
                     # The member's role, the key or the organization changed: check in full, now.
                     access.stale = True
-                if not await _still_allowed(info):
+                if not await still_allowed(info):
                     return
                 if not wanted(event):
                     continue
@@ -274,7 +254,7 @@ Since = Annotated[
 
 
 @strawberry.type(description="Changes as they are committed, over WebSocket at /graphql (graphql-transport-ws).")
-class Subscription:
+class Subscription(PresenceSubscription):
     @strawberry.subscription(
         description="Everything that changes in a product: requirements, sprints, releases, documents, comments, "
         "roadmaps and the product itself, in commit order.",

@@ -38,6 +38,7 @@ from tests.helpers import (
 )
 
 ID_TYPES = {
+    "targetId": "Requirement",
     "productId": "Product",
     "productIds": "Product",
     "requirementId": "Requirement",
@@ -293,8 +294,7 @@ async def test_every_subscription_argument_with_another_organizations_ids_is_not
             for arg_name, arg in field.args.items():
                 if not _takes_ids(arg.type):
                     continue
-                target = arg_name.removesuffix("Id")
-                value = b_ids[target[0].upper() + target[1:]]
+                value = b_ids[ID_TYPES[arg_name]]
                 operation_id = f"{name}.{arg_name}"
                 await subscriber.subscribe(
                     f"subscription($v: {arg.type}) {{ {name}({arg_name}: $v) {{ __typename }} }}",
