@@ -296,6 +296,8 @@ async def test_the_curl_sessions_of_a_file_run_in_order_and_answer_what_they_sho
                     wrong = mismatches(shown_value(command.shown_output), values[0])
                     assert not wrong, f"{where}: the answer is not what the docs show: {wrong}"
                 else:
+                    # Whatever a command prints must be JSON: an HTML or plain-text answer (a 404, a 500) is drift.
+                    assert values or not output.strip(), f"{where}: `{command.text}` printed no JSON: {output!r}"
                     assert not _problems(values), f"{where}: `{command.text}` answered errors: {output}"
                 ran += 1
         assert ran

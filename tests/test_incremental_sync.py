@@ -378,3 +378,57 @@ async def test_the_deleted_requirements_example_in_api_md_runs_as_written(accoun
         (requirement["id"], "DOC-1", {"key": "DOC"})
     ]
     assert data["deletedRequirements"]["pageInfo"]["hasNextPage"] is False
+
+
+async def test_changes_made_by_deleting_something_else_are_seen_by_a_sync(
+    account: Account, gql: GraphQLClient, database_url: str
+) -> None:
+    """Deleting a label, a requirement or a member changes other objects: each shows as changed since the mark."""
+    product = await create_product(account)
+    label = await create_label(account)
+    carrier = await create_requirement(account, product["id"], labelIds=[label["id"]])
+    epic = await create_requirement(account, product["id"], kind="EPIC", title="Going")
+    roadmap = await create_roadmap(account, product["id"])
+    item = await add_roadmap_item(account, roadmap["id"], requirementId=epic["id"])
+    teammate = await join_organization(gql, database_url, account, role="MEMBER", name="Leaving")
+    team = (await account('mutation { createTeam(input: {name: "Crew"}) { team { id } } }'))["createTeam"]["team"]
+    joined = await account(
+        "mutation($input: TeamMemberInput!) { addTeamMember(input: $input) { userErrors { code } } }",
+        {"input": {"teamId": team["id"], "userId": teammate.user_id}},
+    )
+    assert joined["addTeamMember"]["userErrors"] == []
+    query = """query($id: ID!, $roadmap: ID!, $since: DateTime!) {
+      product(id: $id) {
+        requirements(first: 100, filter: {updatedAt: {after: $since}}) { nodes { id updatedAt labels { name } } }
+      }
+      roadmap: node(id: $roadmap) {
+        ... on Roadmap {
+          items(first: 100, filter: {updatedAt: {after: $since}}) { nodes { id updatedAt requirement { id } } }
+        }
+      }
+      teams(first: 100, filter: {updatedAt: {after: $since}}) { nodes { id updatedAt members { user { name } } } }
+    }"""
+    everything = await account(
+        query, {"id": product["id"], "roadmap": roadmap["id"], "since": "2000-01-01T00:00:00+00:00"}
+    )
+    mark = newest(
+        everything["product"]["requirements"]["nodes"],
+        everything["roadmap"]["items"]["nodes"],
+        everything["teams"]["nodes"],
+    )
+
+    await account(
+        "mutation($i: DeleteLabelInput!) { deleteLabel(input: $i) { userErrors { code } } }", {"i": {"id": label["id"]}}
+    )
+    await account(
+        "mutation($i: DeleteRequirementInput!) { deleteRequirement(input: $i) { userErrors { code } } }",
+        {"i": {"id": epic["id"], "version": epic["version"]}},
+    )
+    await account(
+        "mutation($i: RemoveMemberInput!) { removeMember(input: $i) { userErrors { code } } }",
+        {"i": {"userId": teammate.user_id}},
+    )
+    changed = await account(query, {"id": product["id"], "roadmap": roadmap["id"], "since": mark})
+    assert [(n["id"], n["labels"]) for n in changed["product"]["requirements"]["nodes"]] == [(carrier["id"], [])]
+    assert [(n["id"], n["requirement"]) for n in changed["roadmap"]["items"]["nodes"]] == [(item["id"], None)]
+    assert [(n["id"], n["members"]) for n in changed["teams"]["nodes"]] == [(team["id"], [])]

@@ -13,6 +13,7 @@ from uuid import UUID
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from prism.db.base import utcnow
 from prism.db.tenancy import tenant_select
 
 __all__ = ["delete_dependents", "detach_dependents"]
@@ -41,7 +42,13 @@ async def detach_dependents(
 ) -> int:
     """Clear `column` on the rows of `table` that point at `row_id`, each with its event; returns how many."""
     rows = await _pointing_at(session, organization_id, table, column, row_id)
+    now = utcnow()
     for row in rows:
         setattr(row, column, None)
+        # A change like any other: a client syncing by updatedAt (or holding a version) must see it.
+        if hasattr(row, "updated_at"):
+            row.updated_at = now
+        if hasattr(row, "version"):
+            row.version += 1
     await session.flush()
     return len(rows)

@@ -13,9 +13,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
 from prism.db.base import utcnow
-from prism.db.tables import Label, RequirementLabel
+from prism.db.tables import Label, Requirement, RequirementEvent, RequirementLabel
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
+from prism.domain.enums import RequirementEventKind
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import clean_text, get_for_update
@@ -99,11 +100,36 @@ class LabelService:
         require(self._viewer, Permission.WRITE)
         async with self._uow.session(self._org) as session:
             label = await get_for_update(session, Label, label_id, self._org, "id")
-            # One by one, so each requirement that carried the label gets its event (labels removed).
-            links = await session.exec(
-                tenant_select(RequirementLabel, self._org).where(col(RequirementLabel.label_id) == label.id)
-            )
-            for link in links.all():
+            # One by one, so each requirement that carried the label gets its event (labels removed), its history
+            # entry, and a new version and updatedAt (a client syncing by updatedAt must see the change).
+            links = (
+                await session.exec(
+                    tenant_select(RequirementLabel, self._org).where(col(RequirementLabel.label_id) == label.id)
+                )
+            ).all()
+            carriers = (
+                await session.exec(
+                    tenant_select(Requirement, self._org)
+                    .where(col(Requirement.id).in_([link.requirement_id for link in links]))
+                    .with_for_update()
+                )
+            ).all()
+            now = utcnow()
+            for requirement in carriers:
+                requirement.version += 1
+                requirement.updated_at = now
+                session.add(
+                    RequirementEvent(
+                        organization_id=self._org,
+                        requirement_id=requirement.id,
+                        actor_id=self._viewer.user_id,
+                        kind=RequirementEventKind.LABEL_REMOVED.value,
+                        from_value=str(label.id),
+                        to_value=None,
+                        created_at=now,
+                    )
+                )
+            for link in links:
                 await session.delete(link)
             await session.flush()  # the links first: the label's own delete would cascade them away unseen
             record(

@@ -158,10 +158,26 @@ class MemberService:
                     code=Code.LAST_OWNER,
                 )
             # Row by row, so each team and product role the member leaves gets its event.
-            for table in (TeamMember, ProductMember):
-                rows = await session.exec(tenant_select(table, self._org).where(col(table.user_id) == user_id))
-                for row in rows.all():
-                    await session.delete(row)
+            places = (
+                await session.exec(tenant_select(TeamMember, self._org).where(col(TeamMember.user_id) == user_id))
+            ).all()
+            teams = (
+                await session.exec(
+                    tenant_select(Team, self._org)
+                    .where(col(Team.id).in_([place.team_id for place in places]))
+                    .with_for_update()
+                )
+            ).all()
+            now = utcnow()
+            for team in teams:
+                team.updated_at = now  # a member leaving changes the team, as teams.remove_member says
+            for place in places:
+                await session.delete(place)
+            roles = await session.exec(
+                tenant_select(ProductMember, self._org).where(col(ProductMember.user_id) == user_id)
+            )
+            for role_row in roles.all():
+                await session.delete(role_row)
             await session.delete(membership)
             record(
                 session,
