@@ -632,3 +632,30 @@ async def test_a_sprint_dashboard_pushes_fresh_figures_after_each_change_in_the_
     assert first["burndown"][-1] == {"scopePoints": 5, "donePoints": 0, "remainingPoints": 5}
     assert second["report"] == {"completed": {"points": 3}, "carriedOver": {"points": 2}}
     assert second["burndown"][-1] == {"scopePoints": 5, "donePoints": 3, "remainingPoints": 2}
+
+
+async def test_a_server_shutting_down_closes_subscribers_with_service_restart(
+    app: Starlette, account: Account, subscribed: Subscribed
+) -> None:
+    product = await create_product(account)
+    hub = app.state.runtime().hub
+    organization = uuid.UUID(GlobalID.from_id(account.organization_id).node_id)
+    async with serve(app) as url:
+        socket = await websockets.connect(url, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+        subscriber = Subscriber(socket)
+        await socket.send(
+            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {account.token}"}})
+        )
+        await acked(subscriber)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await subscribed(account.organization_id)
+    # The server stopped (uvicorn's graceful shutdown): the client is told to come back, and nothing is left behind.
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await subscriber.receive()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1012  # Service Restart: reconnect (with `since`) to another replica
+    for _ in range(500):  # bounded: the server ends the subscription as its connection goes
+        if hub.ready_subscriptions(organization) == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert hub.ready_subscriptions(organization) == 0
