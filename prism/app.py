@@ -307,6 +307,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
         keep_alive_seconds=settings.ws_keepalive_seconds,
         connection_init_timeout_seconds=settings.ws_connection_init_timeout_seconds,
+        max_document_bytes=settings.max_body_bytes,
     )
     routes = [
         Route("/", home_endpoint(graphiql=settings.graphiql_enabled), methods=["GET"]),

@@ -137,6 +137,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "proxy_headers": False,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        # A WebSocket message (a subscribe with its document) is bounded like an HTTP body.
+        "ws_max_size": settings.max_body_bytes,
     }
 
 

@@ -659,3 +659,16 @@ async def test_a_server_shutting_down_closes_subscribers_with_service_restart(
             break
         await asyncio.sleep(0.01)
     assert hub.ready_subscriptions(organization) == 0
+
+
+async def test_a_document_larger_than_an_http_body_is_refused_over_websocket_before_parsing(
+    account: Account, ws_url: str
+) -> None:
+    product = await create_product(account)
+    padding = "#" + "x" * 1_100_000 + "\n"  # a comment: cheap to send, costly to tokenize
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(padding + REQUIREMENTS, {"product": product["id"]})
+        message = await subscriber.receive()
+    assert message["type"] == "error", message
+    assert [e["extensions"]["code"] for e in message["payload"]] == ["PAYLOAD_TOO_LARGE"]

@@ -41,10 +41,16 @@ class WebSocketRejectedError(Exception):
         self.message = message
 
 
-def _refusal(payload: Any) -> dict[str, Any] | None:
-    """The error for an operation this transport does not run (a query or mutation), None for a subscription."""
+def _refusal(payload: Any, max_bytes: int) -> dict[str, Any] | None:
+    """The error for an operation this transport does not run (a query or mutation, a document larger than an HTTP
+    body may be), None for a subscription."""
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         return None  # malformed: the protocol handler answers it
+    if len(payload["query"]) > max_bytes:
+        return {
+            "message": f"The document is larger than {max_bytes} characters.",
+            "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+        }
     name = payload.get("operationName")
     kind = operation_type(payload["query"], name if isinstance(name, str) else None)
     if kind in (None, OperationType.SUBSCRIPTION):
@@ -57,7 +63,8 @@ def _refusal(payload: Any) -> dict[str, Any] | None:
 
 class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
     async def handle_subscribe(self, message: Any) -> None:
-        refusal = _refusal(message.get("payload")) if self.connection_acknowledged else None
+        limit = self.view.max_document_bytes  # type: ignore[attr-defined]
+        refusal = _refusal(message.get("payload"), limit) if self.connection_acknowledged else None
         if refusal is not None:
             await self.send_message(cast("Any", {"id": message["id"], "type": "error", "payload": [refusal]}))
             return
@@ -66,7 +73,8 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
 
 class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     async def handle_start(self, message: Any) -> None:
-        refusal = _refusal(message.get("payload")) if self.connection_acknowledged else None
+        limit = self.view.max_document_bytes  # type: ignore[attr-defined]
+        refusal = _refusal(message.get("payload"), limit) if self.connection_acknowledged else None
         if refusal is not None:
             await self.send_message(cast("Any", {"type": "error", "id": message["id"], "payload": refusal}))
             return
@@ -88,6 +96,7 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         max_subscriptions_per_connection: int,
         keep_alive_seconds: float,
         connection_init_timeout_seconds: float,
+        max_document_bytes: int = 1_000_000,
     ) -> None:
         super().__init__(
             schema,
@@ -100,6 +109,7 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         )
         self._make_context = make_context
         self._sign_in = sign_in
+        self.max_document_bytes = max_document_bytes
 
     async def get_context(self, request: Any, response: Any) -> Any:
         return await self._make_context(request)
