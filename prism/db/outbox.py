@@ -298,26 +298,8 @@ async def write_events(
             )
             for index, change in enumerate(batch)
         ]
-        await conn.execute(
-            log.insert(),
-            [
-                {
-                    "organization_id": e.organization_id,
-                    "sequence": e.sequence,
-                    "id": e.id,
-                    "type": e.type,
-                    "action": e.action.value,
-                    "version": e.version,
-                    "entity_id": e.entity_id,
-                    "product_id": e.product_id,
-                    "actor_user_id": e.actor_user_id,
-                    "actor_api_key_id": e.actor_api_key_id,
-                    "payload": e.payload,
-                    "occurred_at": e.occurred_at,
-                }
-                for e in numbered
-            ],
-        )
+        # The columns are the event's fields, by name (the action stored as its value).
+        await conn.execute(log.insert(), [{**vars(e), "action": e.action.value} for e in numbered])
         events.extend(numbered)
     return events
 
