@@ -146,7 +146,7 @@ async def test_every_script_and_stylesheet_the_page_loads_comes_from_this_server
     page = await graphiql(http)
     urls = referenced_urls(page)
 
-    assert len(urls) == 6
+    assert len(urls) == 7
     for url in urls:
         assert urlsplit(url).netloc == "prism.test"
         assert urlsplit(url).path.startswith("/graphiql/static/")
@@ -166,6 +166,7 @@ async def test_react_loads_before_react_dom_before_graphiql_before_prisms_bootst
         "react.production.min.js",
         "react-dom.production.min.js",
         "graphiql.min.js",
+        "prism-graphql-ws.js",
         "prism-graphiql.js",
     ]
 

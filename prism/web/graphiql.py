@@ -31,6 +31,7 @@ SCRIPTS = (
     "react-18.3.1/react.production.min.js",
     "react-dom-18.3.1/react-dom.production.min.js",
     "graphiql-3.9.0/graphiql.min.js",
+    "prism-graphql-ws.js",
     "prism-graphiql.js",
 )
 BOOTSTRAP = "prism-graphiql.js"

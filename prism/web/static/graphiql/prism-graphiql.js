@@ -48,8 +48,52 @@
     return { errors: [{ message: message }] };
   }
 
-  // Posts one operation with the headers typed in the Headers editor, which may override the defaults.
+  // Subscriptions go over WebSocket at the same path (graphql-transport-ws, prism-graphql-ws.js).
+  var socketUrl = (window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + endpoint;
+
+  // Whether the operation to run is a subscription: from the parsed document GraphiQL passes, else from the text.
+  function isSubscription(params, options) {
+    var document = options && options.documentAST;
+    if (document && document.definitions) {
+      var operations = document.definitions.filter(function (d) {
+        return d.kind === "OperationDefinition";
+      });
+      var chosen = operations.filter(function (d) {
+        return !params.operationName || (d.name && d.name.value === params.operationName);
+      })[0];
+      return Boolean(chosen && chosen.operation === "subscription");
+    }
+    return /^\s*subscription\b/m.test(String(params.query || "").replace(/#[^\n]*/g, ""));
+  }
+
+  // Posts one operation with the headers typed in the Headers editor, which may override the defaults; a
+  // subscription is answered with an observable GraphiQL shows result by result.
   function fetcher(params, options) {
+    if (isSubscription(params, options)) {
+      var headers = (options && options.headers) || {};
+      return {
+        subscribe: function (observer) {
+          var stop = window.PrismGraphQLWS.subscribe(socketUrl, params, headers, {
+            next: function (result) {
+              observer.next(result);
+            },
+            error: function (result) {
+              observer.next(result);
+            },
+            complete: function () {
+              if (observer.complete) {
+                observer.complete();
+              }
+            },
+          });
+          return { unsubscribe: stop };
+        },
+      };
+    }
+    return post(params, options);
+  }
+
+  function post(params, options) {
     var headers = new Headers({ "Content-Type": "application/json", Accept: ACCEPT });
     var fromEditor = (options && options.headers) || {};
     Object.keys(fromEditor).forEach(function (name) {
