@@ -73,6 +73,11 @@ async def _target(info: Info, target_id: relay.GlobalID) -> str:
     return f"{target_id.type_name}:{node.uuid}"
 
 
+async def _leave(hub: Any, organization: UUID, target: str, user_id: UUID, connection: str) -> None:
+    await hub.store.leave(organization, target, user_id, connection)
+    await hub.announce(organization, target)
+
+
 TargetId = Annotated[
     relay.GlobalID, strawberry.argument(description="A product, requirement or document, by global id.")
 ]
@@ -128,9 +133,13 @@ class PresenceSubscription:
                             yield _presences(people)
                         last = people
                     try:
-                        await asyncio.wait_for(changed.wait(), timeout=settings.presence_heartbeat_seconds)
+                        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that
+                        # races its timeout, and a subscription whose client left would then heartbeat for ever.
+                        async with asyncio.timeout(settings.presence_heartbeat_seconds):
+                            await changed.wait()
                     except TimeoutError:
                         await hub.store.touch(organization, target, viewer.user_id, connection, doing, ttl)
             finally:
-                await hub.store.leave(organization, target, viewer.user_id, connection)
-                await hub.announce(organization, target)
+                # Shielded: a subscription ended by a disconnect may be cancelled again while it leaves, and an
+                # unfinished leave would keep the user present until the TTL.
+                await asyncio.shield(_leave(hub, organization, target, viewer.user_id, connection))

@@ -11,7 +11,7 @@ viewer, so what it shows is what a query would show at that moment.
 import enum
 from collections.abc import AsyncGenerator, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -48,6 +48,17 @@ def _action(event: DomainEvent) -> ChangeAction:
     return ChangeAction(event.action.value)
 
 
+def _envelope(event: DomainEvent) -> dict[str, Any]:
+    """The fields every change type carries: its cursor, action, changed fields, time, and the event itself."""
+    return {
+        "cursor": str(event.sequence),
+        "action": _action(event),
+        "changed_fields": _changed(event),
+        "occurred_at": event.occurred_at,
+        "event": event,
+    }
+
+
 def _changed(event: DomainEvent) -> list[str]:
     changed = list(event.payload.get("changed", []))
     return changed + [name for name in event.payload.get("relations", {}) if name not in changed]
@@ -81,13 +92,7 @@ class ActivityEvent:
     @classmethod
     def of(cls, event: DomainEvent) -> "ActivityEvent":
         return cls(
-            cursor=str(event.sequence),
-            action=_action(event),
-            object_type=event.type,
-            object_id=relay.GlobalID(event.type, str(event.entity_id)),
-            changed_fields=_changed(event),
-            occurred_at=event.occurred_at,
-            event=event,
+            object_type=event.type, object_id=relay.GlobalID(event.type, str(event.entity_id)), **_envelope(event)
         )
 
 
@@ -114,14 +119,7 @@ class RequirementChange:
 
     @classmethod
     def of(cls, event: DomainEvent) -> "RequirementChange":
-        return cls(
-            cursor=str(event.sequence),
-            action=_action(event),
-            requirement_id=relay.GlobalID("Requirement", str(event.entity_id)),
-            changed_fields=_changed(event),
-            occurred_at=event.occurred_at,
-            event=event,
-        )
+        return cls(requirement_id=relay.GlobalID("Requirement", str(event.entity_id)), **_envelope(event))
 
 
 @strawberry.type(description="One committed change to a sprint.")
@@ -145,14 +143,7 @@ class SprintChange:
 
     @classmethod
     def of(cls, event: DomainEvent) -> "SprintChange":
-        return cls(
-            cursor=str(event.sequence),
-            action=_action(event),
-            sprint_id=relay.GlobalID("Sprint", str(event.entity_id)),
-            changed_fields=_changed(event),
-            occurred_at=event.occurred_at,
-            event=event,
-        )
+        return cls(sprint_id=relay.GlobalID("Sprint", str(event.entity_id)), **_envelope(event))
 
 
 @strawberry.type(description="One committed change to a document: a new version, a new status, or its deletion.")
@@ -178,14 +169,7 @@ class DocumentChange:
 
     @classmethod
     def of(cls, event: DomainEvent) -> "DocumentChange":
-        return cls(
-            cursor=str(event.sequence),
-            action=_action(event),
-            document_id=relay.GlobalID("Document", str(event.entity_id)),
-            changed_fields=_changed(event),
-            occurred_at=event.occurred_at,
-            event=event,
-        )
+        return cls(document_id=relay.GlobalID("Document", str(event.entity_id)), **_envelope(event))
 
 
 def _cursor(since: str | None) -> int | None:

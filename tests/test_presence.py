@@ -127,7 +127,9 @@ async def test_presence_is_shared_by_replicas_through_redis(settings: Any, datab
             pytest.fail(f"Redis at {TEST_REDIS_URL} is required (PRISM_TEST_REQUIRE_SERVICES=1): {error}")
         pytest.skip(f"Redis at {TEST_REDIS_URL} is not reachable")
     overrides = {k: v for k, v in settings.model_dump().items() if k in Settings.model_fields}
-    first_app, second_app = (build_app(Settings(**(overrides | {"redis_url": TEST_REDIS_URL}))) for _ in range(2))
+    # Short heartbeats: what an announcement does not bring (one lost while a replica starts), a re-read does.
+    shared = {"redis_url": TEST_REDIS_URL, "presence_heartbeat_seconds": 0.5, "presence_ttl_seconds": 5}
+    first_app, second_app = (build_app(Settings(**(overrides | shared))) for _ in range(2))
     async with LifespanManager(first_app), LifespanManager(second_app):
         for app in (first_app, second_app):
             app.state.runtime().mailer = RecordingMailer()

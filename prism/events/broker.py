@@ -9,14 +9,16 @@ from the event log, which is the record (prism/db/outbox.py), never from the bro
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Protocol
+
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["Broker", "BrokerDisconnectedError", "InProcessBroker", "RedisBroker", "open_broker"]
+__all__ = ["Broker", "BrokerDisconnectedError", "InProcessBroker", "Listener", "RedisBroker", "open_broker"]
 
 EVENTS_TOPIC = "events"
 
@@ -152,6 +154,55 @@ class RedisBroker:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+
+class Listener:
+    """Listens to one topic in a task of its own for as long as it runs: subscribes, hands each message to
+    `handle`, and after any failure (Redis restarted, a network blip) subscribes again with backoff (tenacity),
+    calling `on_subscribed(again)` each time it is subscribed (`again` is False the first time)."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        topic: str,
+        handle: Callable[[bytes], None],
+        on_subscribed: Callable[[bool], None] | None = None,
+        *,
+        name: str,
+    ) -> None:
+        self._broker = broker
+        self._topic = topic
+        self._handle = handle
+        self._on_subscribed = on_subscribed
+        self._name = name
+        self._listening = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, wait_seconds: float = 5.0) -> None:
+        """Start listening; returns once subscribed (or after `wait_seconds`, while it keeps trying)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self._name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._listening.wait(), timeout=wait_seconds)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(Exception), wait=wait_exponential_jitter(multiplier=0.1, max=5, jitter=0.1)
+        ):
+            with attempt:
+                async with self._broker.subscribe(self._topic) as messages:
+                    if self._on_subscribed is not None:
+                        self._on_subscribed(self._listening.is_set())
+                    self._listening.set()
+                    async for message in messages:
+                        self._handle(message)
 
 
 def open_broker(redis_url: str | None, prefix: str = "prism:") -> Broker:

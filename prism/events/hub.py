@@ -27,12 +27,11 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from prism.db.engine import set_tenant
 from prism.db.outbox import read_events, sequence_bounds
 from prism.domain.events import DomainEvent
-from prism.events.broker import EVENTS_TOPIC, Broker
+from prism.events.broker import EVENTS_TOPIC, Broker, Listener
 
 __all__ = [
     "CursorExpiredError",
@@ -179,26 +178,18 @@ class EventHub:
         self._batch = batch
         self._streams: dict[UUID, _Stream] = {}
         self._owned: dict[Hashable, int] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
+        self._listener = Listener(broker, EVENTS_TOPIC, self._message, self._subscribed, name="prism-event-hub")
         self.reconnects = 0
 
     # Lifecycle ------------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Listen to the broker in a task of this process (returns once the first subscription is in place)."""
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._listen(), name="prism-event-hub")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._listening.wait(), timeout=5)
+        await self._listener.start()
 
     async def stop(self) -> None:
         """Stop listening and end every subscription (the server is shutting down)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._listener.stop()
         for stream in list(self._streams.values()):
             if stream.backfill is not None:
                 stream.backfill.cancel()
@@ -219,28 +210,21 @@ class EventHub:
         stream = self._streams.get(organization_id)
         return 0 if stream is None else sum(1 for subscription in stream.subscriptions if subscription.ready)
 
-    async def _listen(self) -> None:
-        # Any failure (Redis restarted, a network blip) means: subscribe again after a pause, then catch up.
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(Exception),
-            wait=wait_exponential_jitter(multiplier=0.1, max=5, jitter=0.1),
-        ):
-            with attempt:
-                async with self._broker.subscribe(EVENTS_TOPIC) as messages:
-                    if self._listening.is_set():
-                        self.reconnects += 1
-                    # Read what every organization missed while nothing listened (an outage, or a start while the
-                    # broker was down and subscriptions were already made).
-                    for organization_id in list(self._streams):
-                        self._schedule_backfill(organization_id)
-                    self._listening.set()
-                    async for message in messages:
-                        try:
-                            event = DomainEvent.from_message(message)
-                        except (ValueError, KeyError, TypeError):
-                            logger.warning("ignored a message that is not an event")
-                            continue
-                        self._receive(event)
+    def _subscribed(self, again: bool) -> None:
+        if again:
+            self.reconnects += 1
+        # Read what every organization missed while nothing listened (an outage, or a start while the broker was
+        # down and subscriptions were already made).
+        for organization_id in list(self._streams):
+            self._schedule_backfill(organization_id)
+
+    def _message(self, message: bytes) -> None:
+        try:
+            event = DomainEvent.from_message(message)
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignored a message that is not an event")
+            return
+        self._receive(event)
 
     # Subscribing ----------------------------------------------------------------------------------------------
 
@@ -323,12 +307,18 @@ class EventHub:
         assert stream.last is not None
         for sequence in [s for s in stream.pending if s <= stream.last]:
             del stream.pending[sequence]
+        self._dispatch_contiguous(stream)
+        if stream.pending:
+            self._schedule_backfill(organization_id)
+
+    @staticmethod
+    def _dispatch_contiguous(stream: _Stream) -> None:
+        """Hand every pending event that directly follows the last one dispatched to the stream's subscriptions."""
+        assert stream.last is not None
         while (event := stream.pending.pop(stream.last + 1, None)) is not None:
             stream.last = event.sequence
             for subscription in list(stream.subscriptions):
                 subscription._offer(event)
-        if stream.pending:
-            self._schedule_backfill(organization_id)
 
     def _schedule_backfill(self, organization_id: UUID) -> None:
         stream = self._streams.get(organization_id)
@@ -344,24 +334,18 @@ class EventHub:
             async for event in self._read(organization_id, after=stream.last, until=None):
                 if event.sequence > stream.last:
                     stream.pending.setdefault(event.sequence, event)
-            self._drain_without_backfill(stream)
+            self._drain_after_backfill(stream)
         except Exception:
             logger.warning("could not read missed events from the log; retrying on the next event", exc_info=True)
 
-    def _drain_without_backfill(self, stream: _Stream) -> None:
-        assert stream.last is not None
-        while (event := stream.pending.pop(stream.last + 1, None)) is not None:
-            stream.last = event.sequence
-            for subscription in list(stream.subscriptions):
-                subscription._offer(event)
-        if stream.pending:
-            # The log lacks a number the broker skipped past: a transaction that took it and then failed to commit
-            # cannot leave one (numbers are taken just before COMMIT, under the counter's lock), so this is a gap
-            # that no read will fill; go on from the next number held.
+    def _drain_after_backfill(self, stream: _Stream) -> None:
+        """Dispatch what the log filled in; a gap the log could not fill (events trimmed since) is skipped."""
+        self._dispatch_contiguous(stream)
+        while stream.pending:
             skipped_to = min(stream.pending)
             logger.warning("event sequence gap before %d: continuing", skipped_to)
             stream.last = skipped_to - 1
-            self._drain_without_backfill(stream)
+            self._dispatch_contiguous(stream)
 
     # The log --------------------------------------------------------------------------------------------------
 

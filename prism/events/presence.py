@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 import orjson
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from prism.events.broker import Broker
+from prism.events.broker import Broker, Listener
 
 if TYPE_CHECKING:
     pass
@@ -166,7 +165,7 @@ class PresenceHub:
         self._broker = broker
         self.store = store
         self._watchers: dict[tuple[UUID, str], set[asyncio.Event]] = defaultdict(set)
-        self._task: asyncio.Task[None] | None = None
+        self._listener = Listener(broker, PRESENCE_TOPIC, self._wake, name="prism-presence-hub")
 
     async def announce(self, organization_id: UUID, target: str) -> None:
         """Tell every replica's watchers of the target that it changed (a lost announcement waits a heartbeat)."""
@@ -189,25 +188,12 @@ class PresenceHub:
                 del self._watchers[key]
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._listen(), name="prism-presence-hub")
+        """Listen for announcements (returns once subscribed, so none made after the start is missed)."""
+        await self._listener.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._listener.stop()
         await self.store.close()
-
-    async def _listen(self) -> None:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(Exception), wait=wait_exponential_jitter(multiplier=0.1, max=5, jitter=0.1)
-        ):
-            with attempt:
-                async with self._broker.subscribe(PRESENCE_TOPIC) as messages:
-                    async for message in messages:
-                        self._wake(message)
 
     def _wake(self, message: bytes) -> None:
         try:
