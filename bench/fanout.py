@@ -1,13 +1,17 @@
 """`python -m bench.fanout`: how fast one committed change reaches N WebSocket subscribers, and what they cost.
 
-One PRISM server process (uvicorn, in-process broker) on a bench database seeded like `python -m bench`. For each
-subscriber count, this client opens that many graphql-transport-ws connections, each subscribed to
-`requirementChanged` of one product (`cursor action requirementId`, no nested reads), then makes `--rounds` changes
-over HTTP one after another and records, for each change, when every subscriber received it. Reported: the delay from
-sending the mutation to each delivery (p50, p99, max over all deliveries; the mutation's own round trip included, so
-an upper bound of commit-to-delivery), the mutation's round trip alone, and the server's resident memory per idle
-subscription (RSS after subscribing minus RSS before, divided by N). The client runs in this process: at 1,000
-subscribers on a 2-core machine it competes with the server for CPU, so the figures are pessimistic.
+One PRISM server process (uvicorn, in-process broker) on a bench database seeded like `python -m bench`, or with
+`--redis-url` two processes sharing events through that Redis (subscribers spread over both, every change made on
+the first, so half the deliveries cross Redis). For each subscriber count, this client opens that many
+graphql-transport-ws connections, each subscribed to `requirementChanged` of one product (`cursor action
+requirementId`, no nested reads), then makes `--rounds` changes over HTTP one after another and records, for each
+change, when every subscriber received it (a first, unmeasured change proves every subscription live). Reported: the
+delay from sending the mutation to each delivery (p50, p99, max over all deliveries; the mutation's own round trip
+included, so an upper bound of commit-to-delivery), the delay from the mutation's response to each delivery (a lower
+bound: the commit happened before the response), the mutation's round trip alone, the server's CPU time per change
+and per delivery (mutation included; unlike the delays, not inflated by other work on the machine), and the server's
+resident memory per idle subscription (RSS after subscribing minus RSS before, divided by N). The client runs in one
+process on the same 2-core machine and competes with the server for CPU, so the figures are pessimistic.
 """
 
 import argparse
@@ -38,13 +42,52 @@ RENAME = """mutation($i: UpdateRequirementInput!) {
 SUBSCRIPTION = """subscription($p: ID!) { requirementChanged(productId: $p) { cursor action requirementId } }"""
 
 
+class Arrivals:
+    """How many subscribers received the current round's event; `wait_for(n)` returns once n have."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._target: int | None = None
+        self._reached = asyncio.Event()
+
+    def clear(self) -> None:
+        self._count, self._target = 0, None
+        self._reached.clear()
+
+    def record(self) -> None:
+        self._count += 1
+        if self._target is not None and self._count >= self._target:
+            self._reached.set()
+
+    async def wait_for(self, target: int) -> None:
+        self._target = target
+        if self._count >= target:
+            return
+        await self._reached.wait()
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def _subscriber(url: str, token: str, product: str, ready: asyncio.Event, received: list[float]) -> None:
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"], max_queue=None) as socket:  # type: ignore[list-item]
+async def _subscriber(
+    url: str,
+    token: str,
+    product: str,
+    opening: asyncio.Semaphore,
+    ready: asyncio.Event,
+    received: list[float],
+    arrived: Arrivals,
+) -> None:
+    async with opening:  # a bounded number of handshakes at a time: the benchmark measures delivery, not a stampede
+        socket = await websockets.connect(
+            url,
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            max_queue=None,
+            compression=None,
+            open_timeout=60,
+        )
         await socket.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}))
         ack = json.loads(await socket.recv())
         if ack["type"] != "connection_ack":
@@ -54,39 +97,51 @@ async def _subscriber(url: str, token: str, product: str, ready: asyncio.Event, 
                 {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {"p": product}}}
             )
         )
-        ready.set()
+    ready.set()
+    async with socket:
         async for raw in socket:
+            if '"next"' in raw:  # the one message type that matters here: timestamp it before parsing anything
+                received.append(time.perf_counter())
+                arrived.record()
+                if '"errors"' in raw:
+                    raise RuntimeError(f"an event came with errors: {raw[:500]}")
+                continue
             message = json.loads(raw)
             if message["type"] == "ping":
                 await socket.send(json.dumps({"type": "pong"}))
-            elif message["type"] == "next":
-                received.append(time.perf_counter())
             elif message["type"] in ("error", "complete"):
                 raise RuntimeError(f"subscription ended: {message}")
 
 
 async def _measure(
-    server: ServerProcess, token: str, product: str, requirement: dict[str, Any], count: int, rounds: int
+    servers: list[ServerProcess], token: str, product: str, requirement: dict[str, Any], count: int, rounds: int
 ) -> dict[str, Any]:
-    url = f"ws://127.0.0.1:{server.port}/graphql"
+    """Subscribers spread over the servers in turn; every change is made on the first."""
+    server = servers[0]
+    urls = [f"ws://127.0.0.1:{each.port}/graphql" for each in servers]
     received: list[list[float]] = [[] for _ in range(count)]
     readiness = [asyncio.Event() for _ in range(count)]
-    rss_before = server.rss_bytes()
-    tasks = []
-    for i in range(count):
-        tasks.append(asyncio.create_task(_subscriber(url, token, product, readiness[i], received[i])))
-        if i % 50 == 49:
-            await asyncio.sleep(0.05)  # do not open them all in one burst
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readiness)), timeout=120)
-    await asyncio.sleep(1.0)  # every subscribe message processed and registered with the hub
-    rss_after = server.rss_bytes()
+    rss_before = sum(each.rss_bytes() for each in servers)
+    opening = asyncio.Semaphore(20)
+    arrived = Arrivals()
+    tasks = [
+        asyncio.create_task(
+            _subscriber(urls[i % len(urls)], token, product, opening, readiness[i], received[i], arrived)
+        )
+        for i in range(count)
+    ]
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readiness)), timeout=300)
+    rss_after = sum(each.rss_bytes() for each in servers)
     delays: list[float] = []
+    after_response: list[float] = []
     round_trips: list[float] = []
     async with httpx.AsyncClient(
         base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
     ) as http:
-        for round_number in range(rounds):
+        # Round 0 is a warm-up, not measured: once every subscriber has received it, every subscription is live.
+        for round_number in range(rounds + 1):
             counts = [len(r) for r in received]
+            arrived.clear()
             sent = time.perf_counter()
             response = await http.post(
                 "/graphql",
@@ -101,23 +156,29 @@ async def _measure(
                     },
                 },
             )
-            round_trips.append(time.perf_counter() - sent)
+            answered = time.perf_counter()
             payload = response.json()["data"]["updateRequirement"]
             if payload["userErrors"]:
                 raise RuntimeError(f"the change failed: {payload}")
             requirement["version"] = payload["requirement"]["version"]
-            deadline = time.perf_counter() + 30
-            while any(len(r) <= c for r, c in zip(received, counts, strict=True)):
-                if time.perf_counter() > deadline:
-                    missing = sum(1 for r, c in zip(received, counts, strict=True) if len(r) <= c)
-                    raise RuntimeError(f"{missing} of {count} subscribers did not receive round {round_number}")
-                await asyncio.sleep(0.001)
+            try:
+                await asyncio.wait_for(arrived.wait_for(count), timeout=120 if round_number == 0 else 30)
+            except TimeoutError:
+                missing = sum(1 for r, c in zip(received, counts, strict=True) if len(r) <= c)
+                raise RuntimeError(f"{missing} of {count} subscribers did not receive round {round_number}") from None
+            if round_number == 0:
+                cpu_before = sum(each.cpu_seconds() for each in servers)
+                continue
+            round_trips.append(answered - sent)
             delays += [r[c] - sent for r, c in zip(received, counts, strict=True)]
+            after_response += [max(0.0, r[c] - answered) for r, c in zip(received, counts, strict=True)]
             await asyncio.sleep(0.05)
+    cpu = sum(each.cpu_seconds() for each in servers) - cpu_before
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return {
+        "processes": len(servers),
         "subscribers": count,
         "rounds": rounds,
         "deliveries": len(delays),
@@ -126,12 +187,20 @@ async def _measure(
             "p99": percentile(delays, 0.99) * 1000,
             "max": max(delays) * 1000,
         },
+        "delay_after_response_ms": {
+            "p50": percentile(after_response, 0.50) * 1000,
+            "p99": percentile(after_response, 0.99) * 1000,
+        },
         "mutation_round_trip_ms": {"p50": statistics.median(round_trips) * 1000},
+        "server_cpu_ms_per_change": cpu / rounds * 1000,
+        "server_cpu_us_per_delivery": cpu / (rounds * count) * 1_000_000,
         "rss_bytes_per_subscription": (rss_after - rss_before) / count,
     }
 
 
-async def run(counts: tuple[int, ...], rounds: int, embedded_home: Path, output: Path) -> int:
+async def run(
+    counts: tuple[int, ...], rounds: int, embedded_home: Path, output: Path, redis_url: str | None = None
+) -> int:
     home = Path(tempfile.mkdtemp(prefix="prism-fanout-"))
     postgres = await asyncio.to_thread(open_server, embedded_home)
     database = None
@@ -140,8 +209,15 @@ async def run(counts: tuple[int, ...], rounds: int, embedded_home: Path, output:
         await asyncio.to_thread(migrate.upgrade, database.url)
         data = await seed(database.url, products=1, requirements=1)
         await database.use_app_role()
-        server = ServerProcess(database.server_url, home)
-        await asyncio.to_thread(server.start)
+        # One process with the in-process broker; with a Redis URL, two replicas that share events through it.
+        environment = {} if redis_url is None else {"REDIS_URL": redis_url}
+        servers = [
+            ServerProcess(database.server_url, home, environment=environment)
+            for _ in range(1 if redis_url is None else 2)
+        ]
+        for each in servers:
+            await asyncio.to_thread(each.start)
+        server = servers[0]
         try:
             async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
                 login = await http.post(
@@ -159,17 +235,22 @@ async def run(counts: tuple[int, ...], rounds: int, embedded_home: Path, output:
             product, requirement = product_node["id"], product_node["requirements"]["nodes"][0]
             results = []
             for count in counts:
-                _log(f"fan-out to {count} subscribers, {rounds} changes")
-                result = await _measure(server, token, product, requirement, count, rounds)
+                _log(f"fan-out to {count} subscribers on {len(servers)} process(es), {rounds} changes")
+                result = await _measure(servers, token, product, requirement, count, rounds)
                 results.append(result)
                 _log(
                     f"  delay p50 {result['delay_ms']['p50']:.1f} ms, p99 {result['delay_ms']['p99']:.1f} ms, "
-                    f"max {result['delay_ms']['max']:.1f} ms; "
+                    f"max {result['delay_ms']['max']:.1f} ms; after the mutation's response p50 "
+                    f"{result['delay_after_response_ms']['p50']:.1f} ms, "
+                    f"p99 {result['delay_after_response_ms']['p99']:.1f} ms; "
                     f"mutation {result['mutation_round_trip_ms']['p50']:.1f} ms; "
+                    f"server CPU {result['server_cpu_ms_per_change']:.1f} ms per change "
+                    f"({result['server_cpu_us_per_delivery']:.0f} us per delivery); "
                     f"{result['rss_bytes_per_subscription'] / 1024:.1f} KiB per subscription"
                 )
         finally:
-            await asyncio.to_thread(server.stop)
+            for each in servers:
+                await asyncio.to_thread(each.stop)
         path = output / f"{time.strftime('%Y%m%d-%H%M%S')}-fanout.json"
         await asyncio.to_thread(_write, path, {"results": results})
         _log(f"results written to {path}")
@@ -193,9 +274,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=20, help="changes per subscriber count (default: 20)")
     parser.add_argument("--output", type=Path, default=Path("bench/results"))
     parser.add_argument("--embedded-home", type=Path, default=Path(".prism/bench"))
+    parser.add_argument(
+        "--redis-url",
+        help="run two server processes sharing events through this Redis, subscribers spread over both, every change "
+        "made on the first (default: one process, in-process broker)",
+    )
     args = parser.parse_args(argv)
     counts = tuple(int(part) for part in args.subscribers.split(","))
-    return asyncio.run(run(counts, args.rounds, args.embedded_home, args.output))
+    return asyncio.run(run(counts, args.rounds, args.embedded_home, args.output, args.redis_url))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ UNLIMITED = "1000000000/minute"
 """Rate limits the benchmark cannot reach: the limiter still runs on every request, it never refuses one."""
 
 
-def _environment(database_url: str, home: Path, baseline: bool) -> dict[str, str]:
+def _environment(database_url: str, home: Path, baseline: bool, extra: dict[str, str]) -> dict[str, str]:
     # Self-contained: no Redis (in-process stores), no admin URL, no tracing, none of the caller's PRISM_* settings.
     inherited = ("PRISM_", "OTEL_", "DATABASE_", "REDIS_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(inherited)}
@@ -46,10 +46,13 @@ def _environment(database_url: str, home: Path, baseline: bool) -> dict[str, str
             "PRISM_RATE_LIMIT_PER_IP": UNLIMITED,
             "PRISM_RATE_LIMIT_ANONYMOUS_PER_IP": UNLIMITED,
             "PRISM_QUERY_COST_BUDGET_PER_MINUTE": str(10**15),
+            # The fan-out benchmark subscribes one identity many times: it measures delivery, not the limit.
+            "PRISM_WS_MAX_SUBSCRIPTIONS_PER_IDENTITY": str(10**6),
             "OTEL_SDK_DISABLED": "true",
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         }
     )
+    env.update(extra)
     return env
 
 
@@ -60,6 +63,8 @@ class ServerProcess:
     database_url: str
     home: Path
     baseline: bool = False
+    environment: dict[str, str] = field(default_factory=dict)
+    """Settings beyond the self-contained defaults (the fan-out benchmark's REDIS_URL for two replicas)."""
     port: int = field(default_factory=free_port)
     readiness_checks: int = 0
     """How many /readyz requests reached the app (each one is a database transaction)."""
@@ -93,12 +98,17 @@ class ServerProcess:
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    # As `prism serve` runs it (prism/cli.py server_options).
+                    "--no-server-header",
+                    "--no-proxy-headers",
+                    "--ws-per-message-deflate",
+                    "false",
                     # A client that finished its warm-up waits for the others; its connection must outlive uvicorn's
                     # default 5 s keep-alive, or its next request races the server closing it.
                     "--timeout-keep-alive",
                     "300",
                 ],
-                env=_environment(self.database_url, self.home, self.baseline),
+                env=_environment(self.database_url, self.home, self.baseline, self.environment),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

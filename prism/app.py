@@ -31,6 +31,7 @@ from prism.db.roles import check_connection_role, ensure_login_role, url_for_rol
 from prism.db.tables import Membership
 from prism.errors import PrismError, UnauthenticatedError
 from prism.events.broker import open_broker
+from prism.events.leases import open_leases
 from prism.events.presence import open_presence
 from prism.events.relay import OutboxRelay
 from prism.kv import open_store
@@ -163,6 +164,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             embedded=embedded,
             broker=open_broker(settings.redis_url),
             presence_store=open_presence(settings.redis_url),
+            subscription_leases=open_leases(settings.redis_url),
         )
         relay = OutboxRelay(
             engine,
@@ -186,6 +188,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             logger.info("PRISM stopping")
             await relay.stop()
             await state.runtime.hub.stop()
+            await state.runtime.subscription_leases.close()
             await state.runtime.presence.stop()
             await state.runtime.broker.close()
             await engine.dispose()

@@ -139,6 +139,9 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         # A WebSocket message (a subscribe with its document) is bounded like an HTTP body.
         "ws_max_size": settings.max_body_bytes,
+        # No per-message compression (as the reference graphql-ws server): GraphQL results are small, and a zlib
+        # context on each connection costs more memory than all the rest of an idle subscription.
+        "ws_per_message_deflate": False,
     }
 
 

@@ -6,6 +6,7 @@ Both honour the same contract and are tested against each other (tests/test_kv.p
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -18,6 +19,10 @@ class KeyValueStore(Protocol):
     """String keys and values with expiry, and atomic counters."""
 
     async def get(self, key: str) -> str | None: ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        """The values of several keys in one round trip, in order (None where absent)."""
+        ...
 
     async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None: ...
 
@@ -70,6 +75,9 @@ class MemoryStore:
 
     async def get(self, key: str) -> str | None:
         return self._live(key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        return [self._live(key) for key in keys]
 
     async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
         self._values[key] = (value, None if ttl_seconds is None else time.monotonic() + ttl_seconds)
@@ -125,6 +133,12 @@ class RedisStore:
     async def get(self, key: str) -> str | None:
         value = await self._redis.get(self._prefix + key)
         return None if value is None else str(value)
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        if not keys:
+            return []
+        values = await self._redis.mget([self._prefix + key for key in keys])
+        return [None if value is None else str(value) for value in values]
 
     async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
         px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))

@@ -16,6 +16,7 @@ from prism.db.outbox import Actor
 from prism.db.unit_of_work import UnitOfWork
 from prism.events.broker import Broker, InProcessBroker
 from prism.events.hub import EventHub
+from prism.events.leases import Leases, MemoryLeases
 from prism.events.presence import MemoryPresence, Presence, PresenceHub
 from prism.events.publisher import EventPublisher
 from prism.kv import KeyValueStore
@@ -37,6 +38,8 @@ class Runtime:
     embedded: EmbeddedPostgres | None = None
     broker: Broker = field(default_factory=InProcessBroker)
     presence_store: Presence = field(default_factory=MemoryPresence)
+    subscription_leases: Leases = field(default_factory=MemoryLeases)
+    """How many subscriptions each user or API key holds, counted across replicas (Redis) or in this process."""
     publisher: EventPublisher = field(init=False)
     hub: EventHub = field(init=False)
     """This process's listener to the broker, which subscriptions read from (started by the server's lifespan)."""
@@ -45,7 +48,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.publisher = EventPublisher(self.broker)
-        self.hub = EventHub(self.broker, self.engine)
+        self.hub = EventHub(self.broker, self.engine, leases=self.subscription_leases)
         self.presence = PresenceHub(self.broker, self.presence_store)
 
     def unit_of_work(

@@ -9,11 +9,12 @@ maximum before its items are completed, and the cut is reported in the answer's 
 """
 
 from collections.abc import AsyncIterable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, ClassVar
 
-from graphql import GraphQLError, GraphQLList, GraphQLObjectType, GraphQLOutputType, GraphQLResolveInfo
+from graphql import GraphQLError, GraphQLList, GraphQLObjectType, GraphQLOutputType, GraphQLResolveInfo, OperationType
 from graphql.execution import ExecutionResult
 from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
 from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
@@ -22,7 +23,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.list_bounds import list_maximum
 
-__all__ = ["MeteredResult", "WorkMeter", "metered_executor"]
+__all__ = ["MeteredExecutor", "MeteredResult", "WorkMeter", "metered_executor", "subscription_executor"]
 
 OVER_BUDGET = "QUERY_TOO_COMPLEX"
 
@@ -67,6 +68,17 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # Sub-executors are shallow copies, so they share this meter.
         self.meter = WorkMeter(budget=self.max_work)
+        if self.operation.operation is OperationType.SUBSCRIPTION:
+            # Built in the operation's own task just before its subscription resolver is called.
+            _SUBSCRIPTION_EXECUTOR.set(self)
+
+    def build_per_event_executor(self, payload: Any) -> "MeteredExecutor":
+        """Each event of a subscription is an execution of its own, with a budget of its own: a copy sharing the
+        subscription's meter would count every event ever delivered against one operation's budget."""
+        executor = super().build_per_event_executor(payload)
+        assert isinstance(executor, MeteredExecutor)
+        executor.meter = WorkMeter(budget=self.max_work)
+        return executor
 
     def execute_root_grouped_field_set(
         self,
@@ -123,6 +135,15 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
     def build_response(self, data: dict[str, Any] | None) -> Any:
         response = super().build_response(data)
         return MeteredResult(response, self.meter) if isinstance(response, ExecutionResult) else response
+
+
+_SUBSCRIPTION_EXECUTOR: ContextVar[MeteredExecutor | None] = ContextVar("prism_subscription_executor", default=None)
+
+
+def subscription_executor() -> MeteredExecutor | None:
+    """The executor of the subscription operation whose resolver runs in this task (its document, variables and
+    context, validated): `build_per_event_executor(payload).execute_operation(False)` answers one event."""
+    return _SUBSCRIPTION_EXECUTOR.get()
 
 
 def metered_executor(max_work: int) -> type[MeteredExecutor]:

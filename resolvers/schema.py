@@ -25,6 +25,7 @@ from resolvers.document_caches import BoundedParserCache, BoundedValidationCache
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.execution import metered_executor
+from resolvers.fanout import Renderings
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.invitations import InvitationsMutation, InvitationsQuery
 from resolvers.labels import LabelMutation, LabelQuery
@@ -144,6 +145,8 @@ class Mutation(
 class PrismSchema(strawberry.Schema):
     """The schema; errors are logged by the ErrorCodes extension, which knows which ones are bugs."""
 
+    renderings: Renderings
+
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         return None
 
@@ -235,6 +238,8 @@ def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits
         execution_context_class=metered_executor(limits.max_cost),
     )
     _describe_mutation_inputs(schema)
+    # Subscriptions over WebSocket share each event's rendering among the subscribers that see the same answer.
+    schema.renderings = Renderings()
     return schema
 
 

@@ -8,9 +8,12 @@ closed with 4403 and the reason), and each event is resolved in a fresh unit of 
 viewer, so what it shows is what a query would show at that moment.
 """
 
+import asyncio
 import enum
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import suppress
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -19,10 +22,18 @@ from strawberry import relay
 
 from prism.domain.events import Action, DomainEvent
 from prism.errors import Code, PrismError, ValidationError
-from prism.events.hub import CursorExpiredError, SubscriptionClosedError, TooManySubscriptionsError
+from prism.events.hub import (
+    CursorExpiredError,
+    SlowConsumerError,
+    SubscriptionClosedError,
+    TooManySubscriptionsError,
+)
+from prism.web.graphql_ws import SLOW_CONSUMER_CLOSE_CODE, SinkClosedError, current_sink
 from resolvers.comments import Comment
 from resolvers.context import Context
 from resolvers.documents import Document
+from resolvers.execution import subscription_executor
+from resolvers.fanout import END, SKIP, Rendering, Renderings, render_event, standing
 from resolvers.identity import User
 from resolvers.live import still_allowed
 from resolvers.node import NODE_TYPES, LoadedNode, find_node, load_node
@@ -172,6 +183,18 @@ class DocumentChange:
         return cls(document_id=relay.GlobalID("Document", str(event.entity_id)), **_envelope(event))
 
 
+Keep = Callable[[DomainEvent], bool]
+
+
+def _of(build: Callable[[DomainEvent], Any]) -> Callable[[DomainEvent], Awaitable[Any]]:
+    """A payload function for changes built from the event alone."""
+
+    async def make(event: DomainEvent) -> Any:
+        return build(event)
+
+    return make
+
+
 def _cursor(since: str | None) -> int | None:
     if since is None:
         return None
@@ -188,10 +211,8 @@ async def _product_of(info: Info, node_type: type[LoadedNode], global_id: relay.
     return node.uuid, product_id
 
 
-async def _events(
-    info: Info, product_id: UUID, since: str | None, keep: Callable[[DomainEvent], bool]
-) -> AsyncGenerator[DomainEvent, None]:
-    """The product's events that `keep` accepts, each yielded inside a fresh event scope, after an access check."""
+async def _events(info: Info, product_id: UUID, since: str | None, keep: Keep) -> AsyncGenerator[DomainEvent, None]:
+    """The product's events that `keep` accepts, each after an access check."""
     context = info.context
     viewer = context.member
     access = context.access
@@ -218,16 +239,114 @@ async def _events(
                     access.stale = True
                 if not await still_allowed(info):
                     return
-                if not wanted(event):
-                    continue
-                async with context.event_scope():
+                if wanted(event):
                     yield event
     except CursorExpiredError as error:
         raise ValidationError(str(error), field="since", code=Code.OUT_OF_RANGE) from None
     except TooManySubscriptionsError as error:
         raise PrismError(str(error), code=Code.RATE_LIMITED) from None
-    except SubscriptionClosedError as error:
+
+
+class _Delivery:
+    """How one subscription's payloads reach its client.
+
+    Over WebSocket (a sink and the operation's executor in this task), each event is rendered once for every
+    subscriber with the same selection and standing (resolvers/fanout.py) and sent straight to the socket; the
+    subscription's generator then never yields. Elsewhere (the schema called directly) payloads are yielded to
+    graphql-core, which executes the selection for each.
+    """
+
+    def __init__(self, info: Info) -> None:
+        self.context = info.context
+        self.sink = current_sink()
+        self.executor = subscription_executor()
+        self.renderings: Renderings = info.schema.renderings  # type: ignore[attr-defined]
+
+    @property
+    def direct(self) -> bool:
+        return self.sink is not None and self.executor is not None
+
+    async def _render(self, make: Callable[[], Awaitable[Any]]) -> Rendering:
+        assert self.executor is not None
+        # The event's reads run in a scope of their own, closed (its connection given back) before anything is sent.
+        async with self.context.event_scope():
+            payload = await make()
+            if payload is SKIP or payload is END:
+                return Rendering(None, payload)
+            return await render_event(self.executor, payload, self.context.request_id)
+
+    async def send(self, make: Callable[[], Awaitable[Any]], *, event: DomainEvent | None = None) -> object | None:
+        """Render (or reuse) and send one payload; returns `END` when the subscription should end."""
+        assert self.sink is not None
+        if event is None:
+            rendering = await self._render(make)
+        else:
+            key = (self.sink.key, standing(self.context.member), event.sequence)
+            rendering = await self.renderings.get(key, lambda: self._render(make))
+        if rendering.text is not None:
+            await self.sink.send(rendering.text)
+        return rendering.outcome
+
+    async def closed(self, error: SubscriptionClosedError) -> None:
+        """The hub ended the subscription: a slow consumer loses its connection, saying why; anything else is told
+        in the subscription's last result."""
+        if isinstance(error, SlowConsumerError) and self.sink is not None:
+            with suppress(TimeoutError, SinkClosedError, RuntimeError, OSError):
+                async with asyncio.timeout(_CLOSE_WAIT_SECONDS):  # a client that reads nothing cannot stall us
+                    await self.sink.close(SLOW_CONSUMER_CLOSE_CODE, error.reason[:_CLOSE_REASON_BYTES])
+            return
         raise PrismError(error.reason, code=Code.SUBSCRIPTION_CLOSED) from None
+
+
+_CLOSE_WAIT_SECONDS = 5.0
+_CLOSE_REASON_BYTES = 120  # a close frame's reason is at most 123 bytes
+
+
+async def _stream(
+    info: Info,
+    product_id: UUID,
+    since: str | None,
+    keep: Keep,
+    make: Callable[[DomainEvent], Awaitable[Any]],
+) -> AsyncGenerator[Any, None]:
+    """The subscription's payloads: `make(event)` for each wanted event (`SKIP` skips it, `END` ends the stream)."""
+    delivery = _Delivery(info)
+    try:
+        async for event in _events(info, product_id, since, keep):
+            if delivery.direct:
+                if await delivery.send(partial(make, event), event=event) is END:
+                    return
+                continue
+            async with info.context.event_scope():
+                payload = await make(event)
+                if payload is END:
+                    return
+                if payload is not SKIP:
+                    yield payload
+    except SubscriptionClosedError as error:
+        await delivery.closed(error)
+    except SinkClosedError:
+        return
+
+
+async def _first(info: Info, payload: Callable[[], Awaitable[Any]]) -> AsyncGenerator[Any, None]:
+    """One payload of this subscriber's own (a dashboard's first state), by the same route as the events'."""
+    delivery = _Delivery(info)
+    if delivery.direct:
+        with suppress(SinkClosedError):
+            if await delivery.send(payload) is not END:
+                return
+        raise _EndedError
+    async with info.context.event_scope():
+        value = await payload()
+        if value is END:
+            raise _EndedError
+        if value is not SKIP:
+            yield value
+
+
+class _EndedError(Exception):
+    """The subscription ended before its first event."""
 
 
 ProductId = Annotated[relay.GlobalID, strawberry.argument(description="The product to follow.")]
@@ -248,8 +367,8 @@ class Subscription(PresenceSubscription):
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[ActivityEvent, None]:
         _, product = await _product_of(info, Product, product_id)
-        async for event in _events(info, product, since, lambda e: True):
-            yield ActivityEvent.of(event)
+        async for change in _stream(info, product, since, lambda e: True, _of(ActivityEvent.of)):
+            yield change
 
     @strawberry.subscription(
         description="Requirements of a product created, changed or deleted, in commit order.",
@@ -259,8 +378,8 @@ class Subscription(PresenceSubscription):
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[RequirementChange, None]:
         _, product = await _product_of(info, Product, product_id)
-        async for event in _events(info, product, since, lambda e: e.type == "Requirement"):
-            yield RequirementChange.of(event)
+        async for change in _stream(info, product, since, lambda e: e.type == "Requirement", _of(RequirementChange.of)):
+            yield change
 
     @strawberry.subscription(
         description="Sprints of a product created, changed (started, closed, renamed, ...) or deleted.",
@@ -270,8 +389,8 @@ class Subscription(PresenceSubscription):
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[SprintChange, None]:
         _, product = await _product_of(info, Product, product_id)
-        async for event in _events(info, product, since, lambda e: e.type == "Sprint"):
-            yield SprintChange.of(event)
+        async for change in _stream(info, product, since, lambda e: e.type == "Sprint", _of(SprintChange.of)):
+            yield change
 
     @strawberry.subscription(
         description=(
@@ -290,11 +409,16 @@ class Subscription(PresenceSubscription):
         wanted = str(sprint)
         # Changes committed from here on are replayed: none is missed between the first answer and the live ones.
         cursor = await info.context.runtime.hub.position(info.context.member.organization_id)
-        async with info.context.event_scope():
-            first = await load_node(info, Sprint, sprint)
-            if first is None:
-                return
-            yield first
+
+        async def current(_event: DomainEvent | None = None) -> Sprint | object:
+            found = await load_node(info, Sprint, sprint)
+            return END if found is None else found  # deleted
+
+        try:
+            async for first in _first(info, current):
+                yield first
+        except _EndedError:
+            return
 
         def in_sprint(event: DomainEvent) -> bool:
             if event.type == "Sprint":
@@ -304,11 +428,8 @@ class Subscription(PresenceSubscription):
             now, before = event.payload.get("data", {}), event.payload.get("updatedFrom", {})
             return bool(now.get("sprintId") == wanted or before.get("sprintId") == wanted)
 
-        async for _event in _events(info, product, str(cursor), in_sprint):
-            current = await load_node(info, Sprint, sprint)
-            if current is None:  # deleted
-                return
-            yield current
+        async for state in _stream(info, product, str(cursor), in_sprint, current):
+            yield state
 
     @strawberry.subscription(
         description="Comments added to one requirement or one document (pass exactly one of the two ids).",
@@ -343,10 +464,12 @@ class Subscription(PresenceSubscription):
                 and event.payload.get("data", {}).get(key) == wanted
             )
 
-        async for event in _events(info, product, since, added_here):
-            comment = await load_node(info, Comment, event.entity_id)
-            if comment is not None:  # deleted again before this event was read
-                yield comment
+        async def comment(event: DomainEvent) -> Comment | object:
+            found = await load_node(info, Comment, event.entity_id)
+            return SKIP if found is None else found  # deleted again before this event was read
+
+        async for added in _stream(info, product, since, added_here, comment):
+            yield added
 
     @strawberry.subscription(
         description="One document changed (title, body, status: a new version) or deleted.",
@@ -359,5 +482,9 @@ class Subscription(PresenceSubscription):
         since: Since = None,
     ) -> AsyncGenerator[DocumentChange, None]:
         document, product = await _product_of(info, Document, document_id)
-        async for event in _events(info, product, since, lambda e: e.type == "Document" and e.entity_id == document):
-            yield DocumentChange.of(event)
+
+        def this_document(event: DomainEvent) -> bool:
+            return event.type == "Document" and event.entity_id == document
+
+        async for change in _stream(info, product, since, this_document, _of(DocumentChange.of)):
+            yield change

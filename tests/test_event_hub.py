@@ -19,6 +19,7 @@ from prism.db.outbox import read_events
 from prism.domain.events import DomainEvent
 from prism.events.broker import EVENTS_TOPIC, Broker, InProcessBroker, RedisBroker
 from prism.events.hub import CursorExpiredError, EventHub, EventSubscription, SlowConsumerError
+from prism.events.leases import Leases, MemoryLeases, RedisLeases
 from tests.helpers import TEST_REDIS_URL, Account, create_product, create_requirement, uuid_of
 
 
@@ -285,3 +286,52 @@ async def test_a_product_subscription_catches_up_past_other_products_events_and_
         await publish(broker, *noise, *live)
         got += await take(subscription, 1)
     assert [e.id for e in got] == [mine_before[0].id, live[0].id]
+
+
+@pytest.fixture
+async def redis_leases(redis_broker: RedisBroker) -> AsyncIterator[RedisLeases]:
+    """Leases in the test Redis (reachable: `redis_broker` checked), under a prefix of their own."""
+    store = RedisLeases(TEST_REDIS_URL, prefix=f"prism-test-{uuid.uuid4().hex}:")
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def leases(request: pytest.FixtureRequest) -> Leases:
+    """The subscription leases, in process and in Redis: one contract."""
+    if request.param == "memory":
+        return MemoryLeases()
+    return request.getfixturevalue("redis_leases")  # type: ignore[no-any-return]
+
+
+async def test_leases_stop_at_the_limit_and_free_a_place_when_one_is_given_back_or_lapses(leases: Leases) -> None:
+    owner = uuid.uuid4().hex
+    assert [await leases.acquire(owner, name, 2, ttl=30) for name in ("a", "b", "c")] == [True, True, False]
+    assert await leases.acquire(uuid.uuid4().hex, "other owner", 2, ttl=30)  # owners are counted apart
+    await leases.release(owner, "a")
+    assert await leases.acquire(owner, "c", 2, ttl=30)
+    await leases.renew(owner, ["b"], ttl=0.2)  # "b" now lapses soon, unless renewed again
+    await leases.renew(owner, ["a"], ttl=30)  # given back already: renewing does not bring it back
+    await asyncio.sleep(0.3)
+    assert await leases.acquire(owner, "d", 2, ttl=30)
+    assert not await leases.acquire(owner, "e", 2, ttl=30)
+
+
+async def test_two_hubs_sharing_leases_count_one_identitys_subscriptions_together(
+    app: Starlette, account: Account, redis_leases: RedisLeases
+) -> None:
+    from prism.events.hub import TooManySubscriptionsError
+
+    runtime = app.state.runtime()
+    one = EventHub(InProcessBroker(), runtime.engine, leases=redis_leases)
+    two = EventHub(InProcessBroker(), runtime.engine, leases=redis_leases)
+    organization, owner = uuid_of(account.organization_id), uuid.uuid4()
+    async with (
+        one.subscribe(organization, owner=owner, limit_per_owner=2),
+        two.subscribe(organization, owner=owner, limit_per_owner=2),
+    ):
+        with pytest.raises(TooManySubscriptionsError):
+            async with one.subscribe(organization, owner=owner, limit_per_owner=2):
+                pass
+    async with two.subscribe(organization, owner=owner, limit_per_owner=2):  # both ended: places are free
+        pass

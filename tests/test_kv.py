@@ -3,7 +3,7 @@
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -68,3 +68,35 @@ async def test_a_counter_given_back_keeps_its_expiry_and_a_missing_one_stays_mis
     assert await store.get("tries") is None, "giving back does not extend the counter's life"
     assert await store.decr("never-counted") == 0
     assert await store.get("never-counted") is None
+
+
+async def test_several_values_are_read_in_one_call_in_the_order_asked(store: KeyValueStore) -> None:
+    await store.set("one", "1")
+    await store.set("three", "3")
+    assert await store.get_many(["three", "two", "one"]) == ["3", None, "1"]
+    assert await store.get_many([]) == []
+
+
+class CountingStore(MemoryStore):
+    """The in-process store, counting the reads that reach it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[list[str]] = []
+
+    async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+        self.reads.append(list(keys))
+        return await super().get_many(keys)
+
+
+async def test_revocation_checks_made_together_read_the_store_once() -> None:
+    from prism.auth.revocation import mark_session_revoked, session_revoked
+
+    store = CountingStore()
+    sessions = [uuid.uuid4() for _ in range(50)]
+    await mark_session_revoked(store, sessions[7], access_token_ttl_seconds=60)
+    answers = await asyncio.gather(*(session_revoked(store, session) for session in [*sessions, sessions[7]]))
+    assert answers == [i == 7 for i in range(50)] + [True]
+    assert [len(keys) for keys in store.reads] == [50]  # one read, each session once
+    assert await session_revoked(store, sessions[0]) is False  # a later check is a read of its own
+    assert len(store.reads) == 2

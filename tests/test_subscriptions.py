@@ -431,18 +431,18 @@ async def test_a_change_made_on_one_replica_reaches_a_subscriber_of_another_thro
 async def test_no_pooled_connection_waits_while_an_event_is_sent_to_a_stalled_client(
     app: Starlette, account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch, subscribed: Subscribed
 ) -> None:
-    from prism.web import graphql_ws
+    from starlette.websockets import WebSocket
 
     gate, sending = asyncio.Event(), asyncio.Event()
-    original = graphql_ws._TransportWSHandler.send_message
+    original = WebSocket.send_text
 
-    async def stalled(self: Any, message: Any) -> None:
-        if message.get("type") == "next":
+    async def stalled(self: WebSocket, text: str) -> None:
+        if '"type":"next"' in text:
             sending.set()
             await gate.wait()  # a client that stopped reading: its socket's buffer is full
-        await original(self, message)
+        await original(self, text)
 
-    monkeypatch.setattr(graphql_ws._TransportWSHandler, "send_message", stalled)
+    monkeypatch.setattr(WebSocket, "send_text", stalled)
     pool = app.state.runtime().engine.pool
     product = await create_product(account)
     async with connect(ws_url, account.token) as raw:
@@ -672,3 +672,26 @@ async def test_a_document_larger_than_an_http_body_is_refused_over_websocket_bef
         message = await subscriber.receive()
     assert message["type"] == "error", message
     assert [e["extensions"]["code"] for e in message["payload"]] == ["PAYLOAD_TOO_LARGE"]
+
+
+async def test_a_session_signed_out_mid_stream_ends_the_stream_at_the_next_event(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
+    product = await create_product(account)
+    key = await create_api_key(account, scopes=("READ", "WRITE"))  # makes the change after the sign-out
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await subscribed(account.organization_id)
+        signed_out = await account("mutation { logOut { ok } }")
+        assert signed_out["logOut"]["ok"] is True
+        created = await account.gql(
+            "mutation($i: CreateRequirementInput!) { createRequirement(input: $i) { userErrors { code } } }",
+            {"i": {"productId": product["id"], "title": "After sign-out", "kind": "STORY"}},
+            token=key["secret"],
+        )
+        assert created["createRequirement"]["userErrors"] == []
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await subscriber.receive()  # the event is not sent: the socket closes instead
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, "signed out" in closed.value.rcvd.reason) == (4403, True)

@@ -16,11 +16,15 @@ hands every event to the local subscriptions of its organization. It guarantees 
   closed with `SlowConsumerError` instead of growing the process.
 - **Broker outages.** When the broker connection drops, the hub reconnects with backoff (tenacity) and then reads
   from the log whatever its organizations missed meanwhile, so no subscriber loses an event to a Redis restart.
+- **A limit per identity, across replicas.** A subscription with an owner (a user, an API key) takes a lease
+  (prism/events/leases.py, in Redis when there is one) and gives it back when it ends; the hub renews its process's
+  leases, so those of a crashed replica lapse.
 """
 
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
@@ -32,6 +36,7 @@ from prism.db.engine import set_tenant
 from prism.db.outbox import read_events, sequence_bounds
 from prism.domain.events import DomainEvent
 from prism.events.broker import EVENTS_TOPIC, Broker, Listener
+from prism.events.leases import Leases, MemoryLeases
 
 __all__ = [
     "CursorExpiredError",
@@ -171,13 +176,26 @@ class _Stream:
 class EventHub:
     """Listens to the broker once for this process and dispatches each organization's events in order."""
 
-    def __init__(self, broker: Broker, engine: AsyncEngine, *, buffer: int = 256, batch: int = 500) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        engine: AsyncEngine,
+        *,
+        buffer: int = 256,
+        batch: int = 500,
+        leases: Leases | None = None,
+        lease_seconds: float = 60.0,
+    ) -> None:
         self._broker = broker
         self._engine = engine
         self._buffer = buffer
         self._batch = batch
         self._streams: dict[UUID, _Stream] = {}
-        self._owned: dict[Hashable, int] = {}
+        self.leases: Leases = leases or MemoryLeases()
+        self._lease_seconds = lease_seconds
+        self._held: dict[str, set[str]] = {}
+        """This process's leases by owner, renewed every third of their lifetime."""
+        self._renewing: asyncio.Task[None] | None = None
         self._listener = Listener(broker, EVENTS_TOPIC, self._message, self._subscribed, name="prism-event-hub")
         self.reconnects = 0
 
@@ -186,9 +204,14 @@ class EventHub:
     async def start(self) -> None:
         """Listen to the broker in a task of this process (returns once the first subscription is in place)."""
         await self._listener.start()
+        self._renewing = asyncio.get_running_loop().create_task(self._renew_leases(), name="prism-lease-renewal")
 
     async def stop(self) -> None:
         """Stop listening and end every subscription (the server is shutting down)."""
+        if self._renewing is not None:
+            self._renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewing
         await self._listener.stop()
         for stream in list(self._streams.values()):
             if stream.backfill is not None:
@@ -245,12 +268,7 @@ class EventHub:
         `owner` (a user, an API key) with `limit_per_owner` caps the subscriptions one identity holds in this process:
         one more raises `TooManySubscriptionsError`.
         """
-        if owner is not None and limit_per_owner is not None and self._owned.get(owner, 0) >= limit_per_owner:
-            raise TooManySubscriptionsError(
-                f"At most {limit_per_owner} subscriptions per user or API key at once; end one to start another."
-            )
-        if owner is not None:
-            self._owned[owner] = self._owned.get(owner, 0) + 1
+        lease = await self._lease(owner, limit_per_owner)
         stream = self._streams.get(organization_id)
         if stream is None:
             stream = self._streams[organization_id] = _Stream()
@@ -279,16 +297,51 @@ class EventHub:
             subscription.ready = True
             yield subscription
         finally:
-            if owner is not None:
-                remaining = self._owned.pop(owner, 1) - 1
-                if remaining > 0:
-                    self._owned[owner] = remaining
+            if lease is not None:
+                await self._give_back(*lease)
             stream.subscriptions.discard(subscription)
             subscription.close()
             if not stream.subscriptions and self._streams.get(organization_id) is stream:
                 del self._streams[organization_id]
                 if stream.backfill is not None:
                     stream.backfill.cancel()
+
+    async def _lease(self, owner: Hashable | None, limit: int | None) -> tuple[str, str] | None:
+        """Take a lease for the owner, or raise TooManySubscriptionsError; None when unlimited or the store is down."""
+        if owner is None or limit is None:
+            return None
+        key, name = str(owner), uuid.uuid4().hex
+        try:
+            taken = await self.leases.acquire(key, name, limit, self._lease_seconds)
+        except Exception:  # the limit is a guard, not a dependency: with Redis down, subscriptions still start
+            logger.warning("could not count the subscriptions of %s; letting this one start", key, exc_info=True)
+            return None
+        if not taken:
+            raise TooManySubscriptionsError(
+                f"At most {limit} subscriptions per user or API key at once; end one to start another."
+            )
+        self._held.setdefault(key, set()).add(name)
+        return key, name
+
+    async def _give_back(self, key: str, name: str) -> None:
+        held = self._held.get(key)
+        if held is not None:
+            held.discard(name)
+            if not held:
+                del self._held[key]
+        try:
+            await self.leases.release(key, name)
+        except Exception:  # an unreleased lease lapses by itself
+            logger.warning("could not give back a subscription lease of %s", key, exc_info=True)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_seconds / 3)
+            for key, names in list(self._held.items()):
+                try:
+                    await self.leases.renew(key, list(names), self._lease_seconds)
+                except Exception:  # renewed next round; a lapse only frees a place
+                    logger.warning("could not renew the subscription leases of %s", key, exc_info=True)
 
     # Dispatching ----------------------------------------------------------------------------------------------
 

@@ -12,13 +12,22 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
 - **Limits.** At most `PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION` operations per connection; keep-alive pings every
   `PRISM_WS_KEEPALIVE_SECONDS`; the query-cost rules, which are schema extensions, apply to subscription documents as
   to any other.
+- **Direct delivery.** Each operation runs with an `OperationSink` in its context: where its results go (the socket,
+  the operation's id, the protocol's framing). A subscription that renders an event once for many subscribers
+  (resolvers/fanout.py) sends the rendered payload through the sink, framed per operation by string concatenation,
+  instead of through Strawberry's per-result pipeline.
 """
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, cast
 
+import orjson
 from graphql import OperationType
+from starlette.websockets import WebSocketDisconnect
 from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -29,7 +38,92 @@ from strawberry.types.unset import UNSET
 
 from prism.web.graphql_http import operation_type
 
-__all__ = ["GraphQLWebSocket", "WebSocketRejectedError"]
+__all__ = [
+    "SLOW_CONSUMER_CLOSE_CODE",
+    "GraphQLWebSocket",
+    "OperationSink",
+    "SinkClosedError",
+    "WebSocketRejectedError",
+    "current_sink",
+]
+
+SLOW_CONSUMER_CLOSE_CODE = 1013
+"""Close code for a connection whose client fell too far behind ("Try Again Later": reconnect and resume)."""
+
+
+class SinkClosedError(Exception):
+    """The operation was completed or its socket is gone: nothing more can be sent for it."""
+
+
+class OperationSink:
+    """Where one subscription operation's results go: its socket, under its id, in its protocol's framing.
+
+    `send` takes a result already encoded as the JSON of a GraphQL response (`{"data": ...}`): one encoding serves
+    every operation that shows the same result, and each operation only wraps it in its own message.
+    """
+
+    __slots__ = ("_closed", "_prefix", "_send_text", "close", "key")
+
+    def __init__(
+        self,
+        *,
+        operation_id: str,
+        message_type: str,
+        send_text: Callable[[str], Awaitable[None]],
+        closed: Callable[[], bool],
+        close: Callable[[int, str], Awaitable[None]],
+        query: str,
+        operation_name: str | None,
+        variables: Any,
+    ) -> None:
+        self._prefix = f'{{"id":{json.dumps(operation_id)},"type":"{message_type}","payload":'
+        self._send_text = send_text
+        self._closed = closed
+        self.close = close
+        """Close the whole connection with a code and a reason (a slow consumer, lost access)."""
+        self.key: tuple[str, str | None, bytes] = (
+            query,
+            operation_name,
+            orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b"",
+        )
+        """What makes two operations show the same result for the same event and viewer: document, name, variables."""
+
+    async def send(self, payload_json: str) -> None:
+        if self._closed():
+            raise SinkClosedError
+        try:
+            await self._send_text(f"{self._prefix}{payload_json}}}")
+        except (WebSocketDisconnect, RuntimeError, OSError) as error:
+            # Starlette raises RuntimeError once the socket is closed, uvicorn ClientDisconnected (an OSError).
+            raise SinkClosedError from error
+
+
+_SINK: ContextVar[OperationSink | None] = ContextVar("prism_operation_sink", default=None)
+
+
+def current_sink() -> OperationSink | None:
+    """The sink of the WebSocket operation running in this task, None elsewhere (HTTP, tests calling the schema)."""
+    return _SINK.get()
+
+
+def _sink(
+    handler: Any, operation_id: str, message_type: str, closed: Callable[[], bool], payload: Any
+) -> OperationSink:
+    ws = handler.websocket.ws
+
+    async def close(code: int, reason: str) -> None:
+        await handler.websocket.close(code=code, reason=reason)
+
+    return OperationSink(
+        operation_id=operation_id,
+        message_type=message_type,
+        send_text=ws.send_text,
+        closed=closed,
+        close=close,
+        query=payload["query"],
+        operation_name=payload.get("operationName"),
+        variables=payload.get("variables"),
+    )
 
 
 class WebSocketRejectedError(Exception):
@@ -70,6 +164,15 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
             return
         await super().handle_subscribe(message)
 
+    async def run_operation(self, operation: Any) -> None:
+        payload = {
+            "query": operation.query,
+            "variables": operation.variables,
+            "operationName": operation.operation_name,
+        }
+        _SINK.set(_sink(self, operation.id, "next", lambda: operation.completed, payload))  # this operation's task
+        await super().run_operation(operation)
+
 
 class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     async def handle_start(self, message: Any) -> None:
@@ -79,6 +182,15 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
             await self.send_message(cast("Any", {"type": "error", "id": message["id"], "payload": refusal}))
             return
         await super().handle_start(message)
+
+    async def handle_async_results(
+        self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
+    ) -> None:
+        payload = {"query": query, "variables": variables, "operationName": operation_name}
+        tasks = self.tasks
+        current = asyncio.current_task()
+        _SINK.set(_sink(self, operation_id, "data", lambda: tasks.get(operation_id) is not current, payload))
+        await super().handle_async_results(operation_id, query, operation_name, variables)
 
 
 class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
@@ -110,6 +222,9 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         self._make_context = make_context
         self._sign_in = sign_in
         self.max_document_bytes = max_document_bytes
+
+    def encode_json(self, data: object) -> str:
+        return orjson.dumps(data).decode()
 
     async def get_context(self, request: Any, response: Any) -> Any:
         return await self._make_context(request)

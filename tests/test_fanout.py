@@ -1,0 +1,164 @@
+"""Fan-out (resolvers/fanout.py): an event is rendered once per distinct selection and standing, then sent to each
+subscriber under its own operation id, over real WebSockets to a real uvicorn server."""
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import websockets
+from starlette.applications import Starlette
+
+from resolvers.fanout import Renderings
+from tests.helpers import Account, GraphQLClient, create_product, create_requirement, join_organization
+from tests.test_subscriptions import REQUIREMENTS, Subscribed, acked, connect, subscribed, ws_url
+
+__all__ = ["subscribed", "ws_url"]  # fixtures, shared with tests/test_subscriptions.py
+
+TITLES = """
+subscription($product: ID!) { requirementChanged(productId: $product) { cursor requirement { title } } }"""
+
+
+def renderings(app: Starlette) -> Renderings:
+    return app.state.schema.renderings  # type: ignore[no-any-return]
+
+
+async def test_subscribers_who_see_the_same_answer_share_one_rendering_of_each_event(
+    app: Starlette, account: Account, gql: GraphQLClient, database_url: str, ws_url: str, subscribed: Subscribed
+) -> None:
+    product = await create_product(account)
+    first = await join_organization(gql, database_url, account, role="MEMBER", name="First")
+    second = await join_organization(gql, database_url, account, role="MEMBER", name="Second")
+    memo = renderings(app)
+    async with (
+        connect(ws_url, first.token) as a,
+        connect(ws_url, second.token) as b,
+        connect(ws_url, account.token) as owner,
+    ):
+        clients = [await acked(a), await acked(b), await acked(owner)]
+        variables = {"product": product["id"]}
+        await clients[0].subscribe(REQUIREMENTS, variables, id="same-1")
+        await clients[1].subscribe(REQUIREMENTS, variables, id="same-2")  # another member, same role: shares
+        await clients[2].subscribe(REQUIREMENTS, variables, id="owner")  # another role: renders its own
+        await clients[0].subscribe(TITLES, variables, id="other-selection")  # another selection: its own
+        await subscribed(account.organization_id, 4)
+        computed, reused = memo.computed, memo.reused
+        await create_requirement(account, product["id"], title="Shared")
+        received = [await clients[0].receive(), await clients[0].receive(), await clients[1].receive()]
+        received.append(await clients[2].receive())
+    by_id = {message["id"]: message for message in received}
+    assert set(by_id) == {"same-1", "same-2", "owner", "other-selection"}
+    assert (memo.computed - computed, memo.reused - reused) == (3, 1)
+    assert by_id["same-1"]["payload"] == by_id["same-2"]["payload"] == by_id["owner"]["payload"]
+    assert by_id["same-1"]["payload"]["data"]["requirementChanged"]["requirement"]["title"] == "Shared"
+    assert by_id["other-selection"]["payload"]["data"]["requirementChanged"]["requirement"] == {"title": "Shared"}
+
+
+async def test_a_long_subscription_is_not_charged_for_every_event_it_ever_delivered(
+    app: Starlette, account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product = await create_product(account)
+    query = "subscription($p: ID!) { requirementChanged(productId: $p) { cursor action requirement { title } } }"
+    create = "mutation($i: CreateRequirementInput!) { createRequirement(input: $i) { userErrors { code } } }"
+    # Each event resolves 5 fields (the subscription field, cursor, action, requirement, title): the budget allows
+    # one event's work, not four events' together.
+    monkeypatch.setattr(app.state.schema.execution_context_class, "max_work", 8)
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(query, {"p": product["id"]})
+        await subscribed(account.organization_id)
+        for number in range(4):
+            await account(create, {"i": {"productId": product["id"], "title": f"Event {number}", "kind": "STORY"}})
+        payloads = [await subscriber.next() for _ in range(4)]
+    assert [p.get("errors") for p in payloads] == [None] * 4
+    assert [p["data"]["requirementChanged"]["requirement"]["title"] for p in payloads] == [
+        f"Event {n}" for n in range(4)
+    ]
+
+
+async def test_a_subscriber_too_far_behind_is_disconnected_with_try_again_later_and_the_reason(
+    app: Starlette, account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.websockets import WebSocket
+
+    hub = app.state.runtime().hub
+    monkeypatch.setattr(hub, "_buffer", 3)
+    gate, sending = asyncio.Event(), asyncio.Event()
+    original = WebSocket.send_text
+
+    async def stalled(self: WebSocket, text: str) -> None:
+        if '"type":"next"' in text and not gate.is_set():
+            sending.set()
+            await gate.wait()  # the client reads nothing meanwhile: its socket's buffer is full
+        await original(self, text)
+
+    monkeypatch.setattr(WebSocket, "send_text", stalled)
+    product = await create_product(account)
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await subscribed(account.organization_id)
+        await create_requirement(account, product["id"], title="Being sent")
+        await asyncio.wait_for(sending.wait(), timeout=10)
+        for number in range(5):  # more than the 3 the subscription may hold
+            await create_requirement(account, product["id"], title=f"Behind {number}")
+        gate.set()
+        received: list[dict[str, Any]] = []
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await _receive_all(subscriber, received)
+    assert [m["payload"]["data"]["requirementChanged"]["requirement"]["title"] for m in received] == ["Being sent"]
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1013
+    assert "since" in closed.value.rcvd.reason
+
+
+async def _receive_all(subscriber: Any, received: list[dict[str, Any]]) -> None:
+    while True:
+        received.append(await subscriber.receive())
+
+
+async def test_a_rendering_whose_renderer_fails_is_rendered_again_by_each_who_waited() -> None:
+    from resolvers.fanout import Rendering
+
+    memo = Renderings()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def failing() -> Rendering:
+        started.set()
+        await release.wait()
+        raise RuntimeError("the database went away")
+
+    async def working() -> Rendering:
+        return Rendering('{"data":{}}')
+
+    first = asyncio.create_task(memo.get("key", failing))
+    await started.wait()
+    second = asyncio.create_task(memo.get("key", working))
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(RuntimeError):
+        await first
+    assert (await second).text == '{"data":{}}'
+    assert (memo.computed, memo.reused) == (2, 0)
+
+
+async def test_the_legacy_protocol_gets_shared_renderings_in_its_own_framing(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
+    product = await create_product(account)
+    async with websockets.connect(ws_url, subprotocols=["graphql-ws"]) as socket:  # type: ignore[list-item]
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"token": account.token}}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        await socket.send(
+            json.dumps(
+                {"id": "7", "type": "start", "payload": {"query": TITLES, "variables": {"product": product["id"]}}}
+            )
+        )
+        await subscribed(account.organization_id)
+        await create_requirement(account, product["id"], title="Legacy")
+        while (message := json.loads(await asyncio.wait_for(socket.recv(), timeout=10)))["type"] == "ka":
+            pass
+    assert (message["id"], message["type"]) == ("7", "data")
+    change = message["payload"]["data"]["requirementChanged"]
+    assert change["requirement"] == {"title": "Legacy"}
+    assert int(change["cursor"]) > 0
