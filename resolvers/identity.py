@@ -1,7 +1,8 @@
 """Users, organizations and the viewer; sign-up and log-in."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -13,6 +14,7 @@ from loaders.pagination import Order
 from loaders.rows import MembershipsByUserLoader, OrganizationByIdLoader, UserByIdLoader
 from loaders.sources import MEMBERS_BY_ORGANIZATION
 from prism.auth.throttle import ThrottledError
+from prism.db.access_tables import AuthSession as AuthSessionTable
 from prism.db.tables import Organization as OrganizationTable
 from prism.db.tables import User as UserTable
 from prism.errors import Code, ForbiddenError, PrismError
@@ -26,7 +28,7 @@ from resolvers.common import (
 )
 from resolvers.connections import connection_field
 from resolvers.context import Context
-from resolvers.declarations import reads
+from resolvers.declarations import Read, RowType, reads
 from resolvers.enums import Role
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode
@@ -99,8 +101,21 @@ class OrganizationMembership:
     role: Role = strawberry.field(description="The viewer's role there.")
 
 
+def _global_id(type_name: str) -> Callable[[UUID], strawberry.ID]:
+    def global_id(row_id: UUID) -> strawberry.ID:
+        return strawberry.ID(to_base64(type_name, str(row_id)))
+
+    return global_id
+
+
+@reads(
+    AuthSessionTable,
+    id=Read("id", _global_id("Session")),
+    organization_id=Read("organization_id", _global_id("Organization")),
+    session_id=Read("id"),
+)
 @strawberry.type(description="A signed-in device: the log-in, its refresh tokens and the access tokens they issued.")
-class Session:
+class Session(RowType):
     id: strawberry.ID = strawberry.field(description="Pass to `revokeSession` to sign this device out.")
     organization_id: strawberry.ID = strawberry.field(description="ID of the organization this session acts in.")
     ip: str | None = strawberry.field(description="The client address at log-in.")
@@ -110,22 +125,11 @@ class Session:
     last_seen_at: datetime = strawberry.field(description="When its refresh token was last used.")
     expires_at: datetime = strawberry.field(description="When it ends unless refreshed (30 days by default).")
     revoked_at: datetime | None = strawberry.field(description="When it was signed out, if it was.")
-    current: bool = strawberry.field(description="True for the session of the token making this request.")
+    session_id: strawberry.Private[UUID]
 
-    @classmethod
-    def from_row(cls, row: Any, current_session_id: UUID | None) -> Self:
-        return cls(
-            id=strawberry.ID(to_base64("Session", str(row.id))),
-            organization_id=strawberry.ID(to_base64("Organization", str(row.organization_id))),
-            ip=row.ip,
-            user_agent=row.user_agent,
-            mfa_verified=row.mfa_verified,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-            current=row.id == current_session_id,
-        )
+    @strawberry.field(description="True for the session of the token making this request.")
+    def current(self, info: Info) -> bool:
+        return self.session_id == info.context.member.session_id
 
 
 @strawberry.type(description="The signed-in user and the organization their token acts in.")
@@ -145,7 +149,7 @@ class Viewer:
     )
     async def sessions(self, info: Info) -> list[Session]:
         rows = await info.context.services.identity.sessions.list_mine()
-        return [Session.from_row(row, info.context.member.session_id) for row in rows]
+        return [Session.from_row(row) for row in rows]
 
 
 @strawberry.type
@@ -155,6 +159,8 @@ class IdentityQuery:
         context = info.context
         user = await context.loaders.get(UserByIdLoader).load(context.member.user_id)
         organization = await context.loaders.get(OrganizationByIdLoader).load(context.member.organization_id)
+        assert user is not None, "authentication found the viewer's membership"
+        assert organization is not None, "authentication found the viewer's organization"
         return Viewer(
             user=User.from_row(user),
             organization=Organization.from_row(organization),
@@ -164,6 +170,7 @@ class IdentityQuery:
     @strawberry.field(description="The organization the access token acts in.", permission_classes=[IsAuthenticated])
     async def organization(self, info: Info) -> Organization:
         row = await info.context.loaders.get(OrganizationByIdLoader).load(info.context.member.organization_id)
+        assert row is not None, "authentication found the viewer's organization"
         return Organization.from_row(row)
 
 
@@ -372,4 +379,4 @@ class IdentityMutation:
         except PrismError as error:
             return RevokeSessionPayload(session=None, user_errors=user_errors(error))
         row = await sessions.get_mine(session_id)
-        return RevokeSessionPayload(session=Session.from_row(row, info.context.member.session_id), user_errors=[])
+        return RevokeSessionPayload(session=Session.from_row(row), user_errors=[])

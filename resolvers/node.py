@@ -10,6 +10,7 @@ from strawberry import Info, relay
 from prism.auth.rbac import Permission
 from prism.errors import NotFoundError
 from resolvers.common import Related, decode_id
+from resolvers.declarations import Row
 
 __all__ = ["NODE_TYPES", "LoadedNode", "find_node", "load_node"]
 
@@ -34,8 +35,9 @@ class LoadedNode(relay.Node):
         NODE_TYPES[cls.__name__] = cls
 
     @classmethod
-    def from_row(cls, row: Any) -> Self:
-        raise NotImplementedError
+    def from_row(cls, row: Row, /, **given: object) -> Self:
+        """The node for `row`, derived from the type's declaration (resolvers.declarations.reads)."""
+        raise NotImplementedError(f"{cls.__name__} declares no table (resolvers.declarations.reads)")
 
     def related_value(self, name: str, info: Info) -> Any:
         """A Related field's value: what the node's connection prefetched, else an awaitable that loads it.
@@ -94,5 +96,5 @@ async def find_node(info: Info, node_type: type[NodeT], global_id: str) -> NodeT
     return node
 
 
-def _build(cls: type[LoadedNode], row: Any) -> Any:
+def _build(cls: type[LoadedNode], row: Row | None) -> Any:
     return None if row is None else cls.from_row(row)

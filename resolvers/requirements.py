@@ -29,7 +29,7 @@ from prism.services.requirements import MAX_LABELS
 from resolvers.common import Related
 from resolvers.connections import connection_field, time_ranges
 from resolvers.context import Context
-from resolvers.declarations import Read, reads
+from resolvers.declarations import Read, Row, reads
 from resolvers.enums import Priority, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
@@ -100,12 +100,15 @@ class Requirement(LoadedNode):
         "childCount": Related(ChildCountByRequirementLoader, lambda r: r.uuid, lambda count: count),
     }
 
+    # Written by hand on top of the derived `from_columns`: the product key is no column of the requirement. The
+    # by-id and by-key loaders join it in as `_product_key`; a product's list passes it (`product_key=`).
     @classmethod
-    def from_row(cls, row: Any, product_key: str | None = None) -> Self:
-        """The node for a requirement row; pass `product_key` when it is known (rows of the by-id and by-key
-        loaders carry it), so `key` needs no loader."""
-        node: Self = cls.from_columns(row)  # type: ignore[attr-defined]
-        node.product_key = product_key or getattr(row, "_product_key", None)
+    def from_row(cls, row: Row, /, **given: object) -> Self:
+        """The node for a requirement row; `product_key` (given, or the row's `_product_key`) lets `key` answer
+        without a loader."""
+        node: Self = cls.from_columns(row, **given)  # type: ignore[attr-defined]
+        if node.product_key is None:
+            node.product_key = getattr(row, "_product_key", None)
         return node
 
     # Not async: in a product's requirements the key is known, and an async resolver on a field of a long list costs
