@@ -9,7 +9,6 @@ from strawberry import relay
 from strawberry.permission import BasePermission
 
 from loaders.pagination import Order
-from loaders.rows import UserByIdLoader
 from loaders.sources import API_KEYS_BY_ORGANIZATION, ApiKeyListFilter
 from prism.auth.rbac import Permission, require
 from prism.db.access_tables import ApiKey as ApiKeyTable
@@ -31,6 +30,7 @@ from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.declarations import Read, RowType, reads
 from resolvers.identity import User
+from resolvers.node import load_node
 from resolvers.permissions import IsAuthenticated
 
 __all__ = ["ApiKey", "ApiKeysMutation", "ApiKeysQuery", "CanManageApiKeys"]
@@ -90,10 +90,7 @@ class ApiKey(RowType):
         description="Who created the key; the key acts with this person's role. Null once they have left."
     )
     async def created_by(self, info: Info) -> User | None:
-        if self.created_by_id is None:
-            return None
-        row = await info.context.loaders.get(UserByIdLoader).load(self.created_by_id)
-        return None if row is None else User.from_row(row)
+        return await load_node(info, User, self.created_by_id)
 
 
 @strawberry.type

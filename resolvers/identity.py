@@ -31,7 +31,7 @@ from resolvers.context import Context
 from resolvers.declarations import Read, RowType, reads
 from resolvers.enums import Role
 from resolvers.list_bounds import max_items
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanRead, IsAuthenticated
 
 if TYPE_CHECKING:
@@ -157,21 +157,21 @@ class IdentityQuery:
     @strawberry.field(description="Who is signed in, and where.", permission_classes=[IsAuthenticated])
     async def viewer(self, info: Info) -> Viewer:
         context = info.context
-        user = await context.loaders.get(UserByIdLoader).load(context.member.user_id)
-        organization = await context.loaders.get(OrganizationByIdLoader).load(context.member.organization_id)
+        user = await load_node(info, User, context.member.user_id)
+        organization = await load_node(info, Organization, context.member.organization_id)
         assert user is not None, "authentication found the viewer's membership"
         assert organization is not None, "authentication found the viewer's organization"
         return Viewer(
-            user=User.from_row(user),
-            organization=Organization.from_row(organization),
+            user=user,
+            organization=organization,
             role=Role(context.member.role.value),
         )
 
     @strawberry.field(description="The organization the access token acts in.", permission_classes=[IsAuthenticated])
     async def organization(self, info: Info) -> Organization:
-        row = await info.context.loaders.get(OrganizationByIdLoader).load(info.context.member.organization_id)
-        assert row is not None, "authentication found the viewer's organization"
-        return Organization.from_row(row)
+        organization = await load_node(info, Organization, info.context.member.organization_id)
+        assert organization is not None, "authentication found the viewer's organization"
+        return organization
 
 
 @strawberry.input(description="A new account and the organization it will own.")

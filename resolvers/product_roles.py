@@ -7,7 +7,6 @@ from uuid import UUID
 import strawberry
 
 from loaders.pagination import Order
-from loaders.rows import ProductByIdLoader, TeamByIdLoader
 from loaders.sources import (
     PRODUCT_ROLES_BY_PRODUCT,
     NoFilter,
@@ -56,10 +55,10 @@ class ProductRole(RowType):
 
     @strawberry.field(description="The product.")
     async def product(self, info: Info) -> Product:
-        row = await info.context.loaders.get(ProductByIdLoader).load(self._product_id)
-        if row is None:
+        product = await load_node(info, Product, self._product_id)
+        if product is None:
             raise NotFoundError("The product is gone.")
-        return Product.from_row(row)
+        return product
 
     @strawberry.field(description="The member the role is given to; null when given to a team.")
     async def user(self, info: Info) -> User | None:
@@ -67,10 +66,7 @@ class ProductRole(RowType):
 
     @strawberry.field(description="The team the role is given to; null when given to a member.")
     async def team(self, info: Info) -> Team | None:
-        if self._team_id is None:
-            return None
-        row = await info.context.loaders.get(TeamByIdLoader).load(self._team_id)
-        return None if row is None else Team.from_row(row)
+        return await load_node(info, Team, self._team_id)
 
 
 @strawberry.type
@@ -88,7 +84,7 @@ class ProductRolesQuery:
         before: Before = None,
     ) -> Connection[ProductRole]:
         product = decode_id(product_id, "Product", "productId")
-        if await info.context.loaders.get(ProductByIdLoader).load(product) is None:
+        if await Product.rows(info).load(product) is None:
             raise NotFoundError("No product with this id.", field="productId")
         return await load_connection(
             info,

@@ -19,7 +19,7 @@ from loaders.rows import (
 from prism.db.tables import RequirementEvent as RequirementEventTable
 from prism.domain import enums as domain
 from prism.domain.history import number_of
-from resolvers.common import Related, node_class
+from resolvers.common import Related
 from resolvers.context import Context
 from resolvers.declarations import Read, reads
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
@@ -36,10 +36,6 @@ __all__ = ["RequirementEvent"]
 
 Info = strawberry.Info[Context, None]
 RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
-
-
-def _node(node_type: Any, row: Any) -> Any:
-    return None if row is None else node_type.from_row(row)
 
 
 _EventKind = domain.RequirementEventKind
@@ -111,26 +107,6 @@ def _label_key(event: "RequirementEvent") -> UUID | None:
     return None
 
 
-def _user(row: Any) -> Any:
-    return _node(User, row)
-
-
-def _sprint(row: Any) -> Any:
-    return _node(Sprint, row)
-
-
-def _release(row: Any) -> Any:
-    return _node(Release, row)
-
-
-def _requirement(row: Any) -> Any:
-    return _node(node_class(RequirementType), row)
-
-
-def _label(row: Any) -> Any:
-    return _node(Label, row)
-
-
 @reads(
     RequirementEventTable,
     kind=Read("kind", RequirementEventKind),
@@ -193,16 +169,16 @@ class RequirementEvent(LoadedNode):
     prefetched: strawberry.Private[dict[str, Any] | None] = None
 
     related: ClassVar[Mapping[str, Related]] = {
-        "actor": Related(UserByIdLoader, lambda e: e.actor_id, _user),
-        "fromAssignee": Related(UserByIdLoader, _side(_EventKind.ASSIGNEE, "from"), _user),
-        "toAssignee": Related(UserByIdLoader, _side(_EventKind.ASSIGNEE, "to"), _user),
-        "fromSprint": Related(SprintByIdLoader, _side(_EventKind.SPRINT, "from"), _sprint),
-        "toSprint": Related(SprintByIdLoader, _side(_EventKind.SPRINT, "to"), _sprint),
-        "fromRelease": Related(ReleaseByIdLoader, _side(_EventKind.RELEASE, "from"), _release),
-        "toRelease": Related(ReleaseByIdLoader, _side(_EventKind.RELEASE, "to"), _release),
-        "fromParent": Related(RequirementByIdLoader, _side(_EventKind.PARENT, "from"), _requirement),
-        "toParent": Related(RequirementByIdLoader, _side(_EventKind.PARENT, "to"), _requirement),
-        "label": Related(LabelByIdLoader, _label_key, _label),
+        "actor": Related.joins(UserByIdLoader, "actor_id", User),
+        "fromAssignee": Related.to(UserByIdLoader, _side(_EventKind.ASSIGNEE, "from"), User),
+        "toAssignee": Related.to(UserByIdLoader, _side(_EventKind.ASSIGNEE, "to"), User),
+        "fromSprint": Related.to(SprintByIdLoader, _side(_EventKind.SPRINT, "from"), Sprint),
+        "toSprint": Related.to(SprintByIdLoader, _side(_EventKind.SPRINT, "to"), Sprint),
+        "fromRelease": Related.to(ReleaseByIdLoader, _side(_EventKind.RELEASE, "from"), Release),
+        "toRelease": Related.to(ReleaseByIdLoader, _side(_EventKind.RELEASE, "to"), Release),
+        "fromParent": Related.to(RequirementByIdLoader, _side(_EventKind.PARENT, "from"), RequirementType),
+        "toParent": Related.to(RequirementByIdLoader, _side(_EventKind.PARENT, "to"), RequirementType),
+        "label": Related.to(LabelByIdLoader, _label_key, Label),
     }
 
     # Plain functions, like Requirement's relations: a history page answers each for all its events at once.

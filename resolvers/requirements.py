@@ -34,7 +34,7 @@ from resolvers.enums import Priority, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
 from resolvers.list_bounds import max_items
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, load_node
 from resolvers.products import Product
 from resolvers.releases import Release
 from resolvers.requirement_history import RequirementEvent
@@ -120,7 +120,7 @@ class Requirement(LoadedNode):
         return self._load_key(info)
 
     async def _load_key(self, info: Info) -> str:
-        product = await info.context.loaders.get(ProductByIdLoader).load(self.product_id)
+        product = await load_node(info, Product, self.product_id)
         assert product is not None, "a requirement's product is in the same organization"
         return f"{product.key}-{self.number}"
 

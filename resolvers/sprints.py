@@ -16,7 +16,7 @@ from loaders.planning import (
     SprintReportBySprintLoader,
     SprintSchedule,
 )
-from loaders.rows import ProductByIdLoader, RequirementByIdLoader, SprintByIdLoader
+from loaders.rows import ProductByIdLoader, SprintByIdLoader
 from loaders.sources import REQUIREMENTS_BY_SPRINT
 from prism.db.tables import Sprint as SprintTable
 from prism.domain import sprint_report as report
@@ -77,10 +77,10 @@ class SprintFigure:
         metadata=max_items(MAX_SPRINT_FIGURE_ITEMS),
     )
     async def requirements(self, info: Info) -> Any:
-        rows = await info.context.loaders.get(RequirementByIdLoader).load_many(list(self.requirement_ids))
+        requirement = node_class(RequirementType)
+        rows = await requirement.rows(info).load_many(list(self.requirement_ids))
         found = sorted((row for row in rows if row is not None), key=lambda row: (row.rank, row.id))
-        build = node_class(RequirementType).from_row
-        nodes = [build(row) for row in found]
+        nodes = [requirement.from_row(row) for row in found]
         await prefetch(info, nodes, plain_list=True)
         return nodes
 
