@@ -12,7 +12,7 @@ from loaders.pagination import Order
 from loaders.sources import API_KEYS_BY_ORGANIZATION, ApiKeyListFilter
 from prism.auth.rbac import Permission, require
 from prism.db.access_tables import ApiKey as ApiKeyTable
-from prism.errors import ForbiddenError, PrismError
+from prism.errors import ForbiddenError
 from prism.services.api_keys import ApiKeyScope as ServiceScope
 from resolvers.common import (
     After,
@@ -23,7 +23,6 @@ from resolvers.common import (
     UserError,
     decode_id,
     load_connection,
-    user_errors,
     user_errors_field,
 )
 from resolvers.connections import payload
@@ -160,15 +159,16 @@ class ApiKeysMutation:
         permission_classes=[CanManageApiKeys],
     )
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
-        try:
-            created = await info.context.services.api_keys.create(
+        return await payload(
+            CreateApiKeyPayload,
+            lambda: info.context.services.api_keys.create(
                 name=input.name,
                 scopes=[ServiceScope[scope.name] for scope in input.scopes],
                 expires_at=input.expires_at,
-            )
-        except PrismError as error:
-            return CreateApiKeyPayload(api_key=None, secret=None, user_errors=user_errors(error))
-        return CreateApiKeyPayload(api_key=ApiKey.from_row(created.row), secret=created.key, user_errors=[])
+            ),
+            api_key=lambda created: ApiKey.from_row(created.row),
+            secret=lambda created: created.key,
+        )
 
     @strawberry.mutation(
         description="Revoke an API key: requests with it fail from now on. Revoking twice changes nothing.",

@@ -1,6 +1,6 @@
 """Users, organizations and the viewer; sign-up and log-in."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
@@ -23,10 +23,9 @@ from prism.services.sessions import SESSIONS_LISTED
 from resolvers.common import (
     UserError,
     decode_id,
-    user_errors,
     user_errors_field,
 )
-from resolvers.connections import connection_field
+from resolvers.connections import answer, connection_field, payload
 from resolvers.context import Context
 from resolvers.declarations import Read, RowType, reads
 from resolvers.enums import Role
@@ -277,6 +276,26 @@ def auth_failed(error: PrismError) -> AuthPayload:
     )
 
 
+def _verification_mailed(result: object) -> AuthPayload:
+    """The payload of a sign-up: no tokens yet, the address is mailed a link to verify first."""
+    return AuthPayload(
+        access_token=None,
+        expires_at=None,
+        user=None,
+        organization=None,
+        email_verification_required=True,
+        user_errors=[],
+    )
+
+
+def _signed_out(result: object) -> bool:
+    return True
+
+
+def _not_signed_out(error: PrismError) -> Mapping[str, object]:
+    return {"ok": False}
+
+
 @strawberry.input(description="A refresh token to exchange for a new access token and refresh token.")
 class RefreshTokenInput:
     refresh_token: str = strawberry.field(description="The refresh token of the last sign-in or refresh.")
@@ -310,38 +329,30 @@ class IdentityMutation:
         )
     )
     async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
-        try:
-            await info.context.services.identity.sign_up(
+        return await answer(
+            lambda: info.context.services.identity.sign_up(
                 email=input.email,
                 password=input.password,
                 name=input.name,
                 organization_name=input.organization_name,
-            )
-        except PrismError as error:
-            return auth_failed(error)
-        return AuthPayload(
-            access_token=None,
-            expires_at=None,
-            user=None,
-            organization=None,
-            email_verification_required=True,
-            user_errors=[],
+            ),
+            _verification_mailed,
+            auth_failed,
         )
 
     @strawberry.mutation(description="Exchange email and password for an access token. Needs no token.")
     async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
-        try:
+        async def log_in() -> Any:
             organization_id = (
                 decode_id(input.organization_id, "Organization", "organizationId")
                 if input.organization_id is not None
                 else None
             )
-            result = await info.context.services.identity.log_in(
+            return await info.context.services.identity.log_in(
                 email=input.email, password=input.password, organization_id=organization_id
             )
-        except PrismError as error:
-            return auth_failed(error)
-        return auth_payload(result)
+
+        return await answer(log_in, auth_payload, auth_failed)
 
     @strawberry.mutation(
         description=(
@@ -351,32 +362,31 @@ class IdentityMutation:
         permission_classes=[Anyone],
     )
     async def refresh_token(self, info: Info, input: RefreshTokenInput) -> AuthPayload:
-        try:
-            result = await info.context.services.identity.sessions.refresh(input.refresh_token)
-        except PrismError as error:
-            return auth_failed(error)
-        return auth_payload(result)
+        return await answer(
+            lambda: info.context.services.identity.sessions.refresh(input.refresh_token), auth_payload, auth_failed
+        )
 
     @strawberry.mutation(
         description="Sign out: this session's refresh token and access tokens stop working.",
         permission_classes=[IsAuthenticated],
     )
     async def log_out(self, info: Info) -> LogOutPayload:
-        try:
-            await info.context.services.identity.sessions.log_out()
-        except PrismError as error:
-            return LogOutPayload(ok=False, user_errors=user_errors(error))
-        return LogOutPayload(ok=True, user_errors=[])
+        return await payload(
+            LogOutPayload,
+            lambda: info.context.services.identity.sessions.log_out(),
+            refused=_not_signed_out,
+            ok=_signed_out,
+        )
 
     @strawberry.mutation(
         description="Sign one of your sessions out (a lost laptop, an old phone).", permission_classes=[IsAuthenticated]
     )
     async def revoke_session(self, info: Info, input: RevokeSessionInput) -> RevokeSessionPayload:
         sessions = info.context.services.identity.sessions
-        try:
+
+        async def revoke() -> AuthSessionTable:
             session_id = decode_id(input.id, "Session")
             await sessions.revoke(session_id)
-        except PrismError as error:
-            return RevokeSessionPayload(session=None, user_errors=user_errors(error))
-        row = await sessions.get_mine(session_id)
-        return RevokeSessionPayload(session=Session.from_row(row), user_errors=[])
+            return await sessions.get_mine(session_id)
+
+        return await payload(RevokeSessionPayload, revoke, session=Session.from_row)

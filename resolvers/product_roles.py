@@ -13,7 +13,7 @@ from loaders.sources import (
 )
 from prism.db.access_tables import ProductMember as ProductMemberTable
 from prism.domain.enums import Role as DomainRole
-from prism.errors import NotFoundError, PrismError
+from prism.errors import NotFoundError
 from resolvers.common import (
     After,
     Before,
@@ -23,7 +23,6 @@ from resolvers.common import (
     UserError,
     decode_id,
     load_connection,
-    user_errors,
     user_errors_field,
 )
 from resolvers.connections import payload
@@ -163,11 +162,12 @@ class ProductRolesMutation:
         permission_classes=[CanManageMembers],
     )
     async def remove_product_role(self, info: Info, input: RemoveProductRoleInput) -> RemoveProductRolePayload:
-        try:
+        async def remove() -> Any:
             user_id, team_id = _subject(input.user_id, input.team_id)
-            row = await info.context.services.members.remove_product_role(
+            return await info.context.services.members.remove_product_role(
                 decode_id(input.product_id, "Product", "productId"), user_id=user_id, team_id=team_id
             )
-        except PrismError as error:
-            return RemoveProductRolePayload(removed_product_role_id=None, user_errors=user_errors(error))
-        return RemoveProductRolePayload(removed_product_role_id=strawberry.ID(str(row.id)), user_errors=[])
+
+        return await payload(
+            RemoveProductRolePayload, remove, removed_product_role_id=lambda role: strawberry.ID(str(role.id))
+        )
