@@ -3,6 +3,7 @@
 import enum
 from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 from strawberry import relay
@@ -60,7 +61,7 @@ class ApiKeyScope(enum.Enum):
     AI = strawberry.enum_value("AI", description="Read, and use the AI features.")
 
 
-def _global_id(row_id: Any) -> strawberry.ID:
+def _global_id(row_id: UUID) -> strawberry.ID:
     return strawberry.ID(relay.to_base64(TYPE_NAME, str(row_id)))
 
 

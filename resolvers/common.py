@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, ForwardRef, Generic, TypeVar, get_args, get_origin
 from uuid import UUID
 
+import sqlalchemy as sa
 import strawberry
 from aiodataloader import DataLoader
 from strawberry import relay
@@ -254,7 +255,7 @@ async def load_connection(
     after: str | None,
     last: int | None,
     before: str | None,
-    build: Callable[[Any], NodeType],
+    build: Callable[[sa.Row[Any]], NodeType],
     columns: Sequence[str] = (),
 ) -> Connection[NodeType]:
     """Load one page of a list through the request's page loader and wrap it as a connection.

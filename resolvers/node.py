@@ -107,5 +107,5 @@ async def find_node(info: Info, node_type: type[NodeT], global_id: str) -> NodeT
     return node
 
 
-def _build(cls: type[LoadedNode], row: Row | None) -> Any:
+def _build(cls: type[NodeT], row: Row | None) -> NodeT | None:
     return None if row is None else cls.from_row(row)

@@ -49,10 +49,6 @@ Info = strawberry.Info[Context, None]
 CommentType = Annotated["Comment", strawberry.lazy("resolvers.comments")]
 
 
-def _node(node_type: Any, row: Any) -> Any:
-    return None if row is None else node_type.from_row(row)
-
-
 @reads(
     RequirementTable,
     kind=Read("kind", RequirementKind),
