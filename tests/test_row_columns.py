@@ -85,7 +85,7 @@ async def test_a_by_key_loader_reads_the_declared_columns_and_what_it_keys_on(
     assert _selected(statement) == {*declared, *keyed_on}
 
 
-def test_loads_of_one_type_share_one_loader_per_column_set() -> None:
+async def test_loads_of_one_type_share_one_loader_per_column_set() -> None:
     build_schema()
     loaders = Loaders(reader=None, organization_id=uuid4())  # type: ignore[arg-type]
     sprint = NODE_TYPES["Sprint"]
