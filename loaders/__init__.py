@@ -1,13 +1,16 @@
 """Per-request DataLoaders: a container that creates each loader lazily, once per request, by its class."""
 
-from typing import Protocol, TypeVar
+from collections.abc import Hashable, Sequence
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
+from loaders.rows import RowLoader
 from prism.db.unit_of_work import UnitOfWork
 
 __all__ = ["Loaders", "RequestLoader"]
 
 LoaderT = TypeVar("LoaderT", bound="RequestLoader")
+RowLoaderT = TypeVar("RowLoaderT", bound=RowLoader[Any])
 
 
 class RequestLoader(Protocol):
@@ -27,13 +30,24 @@ class Loaders:
     def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         self.reader = reader
         self.organization_id = organization_id
-        self._built: dict[type[RequestLoader], RequestLoader] = {}
+        self._built: dict[Hashable, RequestLoader] = {}
 
     def get(self, loader: type[LoaderT]) -> LoaderT:
         """The request's loader of this class, built on first use."""
         built = self._built.get(loader)
         if built is None:
             built = self._built[loader] = loader(self.reader, self.organization_id)
+        return built  # type: ignore[return-value]
+
+    def rows(self, loader: type[RowLoaderT], columns: Sequence[str]) -> RowLoaderT:
+        """The request's loader of this class reading `columns` (a type's declared columns; see RowLoader).
+
+        Loads of one type always ask for the same columns, so they share one loader and batch together.
+        """
+        key = (loader, tuple(columns))
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = loader(self.reader, self.organization_id, columns)
         return built  # type: ignore[return-value]
 
     def clear(self) -> None:

@@ -1,8 +1,8 @@
 """Loaders of rows by primary key and of small related lists, one class per key shape."""
 
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Hashable, Sequence
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -49,6 +49,7 @@ __all__ = [
     "RoadmapByIdLoader",
     "RoadmapItemByIdLoader",
     "RowByIdLoader",
+    "RowLoader",
     "SprintByIdLoader",
     "TeamByIdLoader",
     "UserByIdLoader",
@@ -57,21 +58,38 @@ __all__ = [
 Row = sa.Row[Any]
 """A row of a Core select: columns by attribute, as SQLAlchemy returns them."""
 
+KeyT = TypeVar("KeyT", bound=Hashable)
 
-class RowByIdLoader(DataLoader[UUID, Row | None]):
-    """Rows of one tenant table (`table`, set by each subclass) by id, in key order, None for ids that are missing
-    or another tenant's."""
 
-    table: ClassVar[sa.Table]
+class RowLoader(DataLoader[KeyT, Row | None]):
+    """Rows of a tenant table by a key, in key order, None for keys that match nothing visible.
 
-    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
+    `columns` names the columns the rows need (those the GraphQL type built from them declares), and the loader
+    reads those, with what it keys on, and no others; without `columns` it reads every column. The request's
+    Loaders builds one loader per class and column set (`Loaders.rows`).
+    """
+
+    def __init__(self, reader: UnitOfWork, organization_id: UUID, columns: Sequence[str] = ()) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
+        self.columns = tuple(columns)
+
+    def _read(self, table: sa.Table, *always: str) -> list[sa.Column[Any]]:
+        """The columns of `table` to select: `always` and the ones asked for, or all of them."""
+        if not self.columns:
+            return list(table.c)
+        return [table.c[name] for name in dict.fromkeys((*always, *self.columns))]
+
+
+class RowByIdLoader(RowLoader[UUID]):
+    """Rows of one tenant table (`table`, set by each subclass) by id."""
+
+    table: ClassVar[sa.Table]
 
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
         table = self.table
-        statement = tenant_select(table, self._organization_id).where(table.c.id.in_(ids))
+        statement = tenant_select(table, self._organization_id, *self._read(table, "id")).where(table.c.id.in_(ids))
         by_id = {row.id: row for row in await self._reader.all(statement)}
         return [by_id.get(i) for i in ids]
 
@@ -152,27 +170,20 @@ class InvitationByIdLoader(RowByIdLoader):
     table = _table(Invitation)
 
 
-class UserByIdLoader(DataLoader[UUID, Row | None]):
-    """Users by id, limited to members of the request's organization."""
-
-    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
-        super().__init__()
-        self._reader = reader
-        self._organization_id = organization_id
+class UserByIdLoader(RowLoader[UUID]):
+    """Users by id, limited to members of the request's organization (without `columns`: the user's id, email,
+    name and creation time, and the role of their membership)."""
 
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
         user = User.__table__  # type: ignore[attr-defined]
         membership = Membership.__table__  # type: ignore[attr-defined]
+        read = (
+            [user.c[name] for name in dict.fromkeys(("id", *self.columns))]
+            if self.columns
+            else [user.c.id, user.c.email, user.c.name, user.c.created_at, membership.c.role]
+        )
         statement = (
-            tenant_select(
-                membership,
-                self._organization_id,
-                user.c.id,
-                user.c.email,
-                user.c.name,
-                user.c.created_at,
-                membership.c.role,
-            )
+            tenant_select(membership, self._organization_id, *read)
             .join(user, user.c.id == membership.c.user_id)
             .where(user.c.id.in_(ids))
         )
@@ -180,20 +191,15 @@ class UserByIdLoader(DataLoader[UUID, Row | None]):
         return [by_id.get(i) for i in ids]
 
 
-class OrganizationByIdLoader(DataLoader[UUID, Row | None]):
+class OrganizationByIdLoader(RowLoader[UUID]):
     """Organizations by id; only the request's own organization is visible."""
-
-    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
-        super().__init__()
-        self._reader = reader
-        self._organization_id = organization_id
 
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
         table = Organization.__table__  # type: ignore[attr-defined]
         wanted = [i for i in ids if i == self._organization_id]
         if not wanted:
             return [None for _ in ids]
-        rows = await self._reader.all(tenant_select(table, self._organization_id))
+        rows = await self._reader.all(tenant_select(table, self._organization_id, *self._read(table, "id")))
         by_id = {row.id: row for row in rows}
         return [by_id.get(i) for i in ids]
 
@@ -262,20 +268,16 @@ class ChildCountByRequirementLoader(DataLoader[UUID, int]):
         return [counts.get(i, 0) for i in requirement_ids]
 
 
-class RequirementByIdLoader(DataLoader[UUID, Row | None]):
+class RequirementByIdLoader(RowLoader[UUID]):
     """Requirements by id, each with its product's key as `_product_key`: a requirement reached through a relation
     (a parent, the subject of a history event) then knows its human key without another load."""
-
-    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
-        super().__init__()
-        self._reader = reader
-        self._organization_id = organization_id
 
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
         requirement = Requirement.__table__  # type: ignore[attr-defined]
         product = Product.__table__  # type: ignore[attr-defined]
+        read = self._read(requirement, "id")
         statement = (
-            tenant_select(requirement, self._organization_id, *requirement.c, product.c.key.label("_product_key"))
+            tenant_select(requirement, self._organization_id, *read, product.c.key.label("_product_key"))
             .join(product, product.c.id == requirement.c.product_id)
             .where(requirement.c.id.in_(ids))
         )
@@ -283,19 +285,15 @@ class RequirementByIdLoader(DataLoader[UUID, Row | None]):
         return [by_id.get(i) for i in ids]
 
 
-class RequirementByKeyLoader(DataLoader[tuple[str, int], Row | None]):
-    """Requirements by human key, given as (product key, number)."""
-
-    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
-        super().__init__()
-        self._reader = reader
-        self._organization_id = organization_id
+class RequirementByKeyLoader(RowLoader[tuple[str, int]]):
+    """Requirements by human key, given as (product key, number), each with its product's key as `_product_key`."""
 
     async def batch_load_fn(self, keys: Sequence[tuple[str, int]]) -> list[Row | None]:
         requirement = Requirement.__table__  # type: ignore[attr-defined]
         product = Product.__table__  # type: ignore[attr-defined]
+        read = self._read(requirement, "id", "number")
         statement = (
-            tenant_select(requirement, self._organization_id, *requirement.c, product.c.key.label("_product_key"))
+            tenant_select(requirement, self._organization_id, *read, product.c.key.label("_product_key"))
             .join(product, product.c.id == requirement.c.product_id)
             .where(sa.tuple_(product.c.key, requirement.c.number).in_(list(keys)))
         )
@@ -303,16 +301,13 @@ class RequirementByKeyLoader(DataLoader[tuple[str, int], Row | None]):
         return [by_key.get(k) for k in keys]
 
 
-class ProductByKeyLoader(DataLoader[str, Row | None]):
+class ProductByKeyLoader(RowLoader[str]):
     """Products by key (like PRISM)."""
-
-    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
-        super().__init__()
-        self._reader = reader
-        self._organization_id = organization_id
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Row | None]:
         table = Product.__table__  # type: ignore[attr-defined]
-        statement = tenant_select(table, self._organization_id).where(table.c.key.in_(keys))
+        statement = tenant_select(table, self._organization_id, *self._read(table, "id", "key")).where(
+            table.c.key.in_(keys)
+        )
         by_key = {row.key: row for row in await self._reader.all(statement)}
         return [by_key.get(k) for k in keys]

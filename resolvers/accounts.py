@@ -1,12 +1,14 @@
 """Accounts: email verification, password change and reset, TOTP (MFA) and the organization's MFA requirement."""
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import strawberry
 
 from prism.auth.throttle import ThrottledError
 from prism.errors import PrismError
-from resolvers.common import UserError, decode_id, user_errors, user_errors_field
+from resolvers.common import UserError, decode_id, user_errors_field
+from resolvers.connections import answer, payload, public_user_errors
 from resolvers.context import Context
 from resolvers.identity import Anyone, AuthPayload, Organization, User, auth_failed, auth_payload
 from resolvers.permissions import CanManageMembers, IsAuthenticated
@@ -177,9 +179,17 @@ def retry_after(error: PrismError) -> int | None:
     return error.retry_after_seconds if isinstance(error, ThrottledError) else None
 
 
-def _public_errors(error: PrismError) -> list[UserError]:
-    # Public mutations answer every refusal in the payload: there is no session to be unauthenticated from.
-    return [UserError.from_error(error)]
+def _done(result: object) -> bool:
+    return True
+
+
+def _not_done(error: PrismError) -> Mapping[str, object]:
+    # `ok` is never null: false, with how long to wait when the refusal was a throttle.
+    return {"ok": False, "retry_after_seconds": retry_after(error)}
+
+
+def _throttled(error: PrismError) -> Mapping[str, object]:
+    return {"retry_after_seconds": retry_after(error)}
 
 
 @strawberry.type
@@ -192,21 +202,23 @@ class AccountsMutation:
         permission_classes=[Anyone],
     )
     async def verify_email(self, info: Info, input: VerifyEmailInput) -> VerifyEmailPayload:
-        try:
-            user = await info.context.services.identity.verify_email(input.token)
-        except PrismError as error:
-            return VerifyEmailPayload(user=None, user_errors=_public_errors(error))
-        return VerifyEmailPayload(user=User.from_row(user), user_errors=[])
+        return await payload(
+            VerifyEmailPayload,
+            lambda: info.context.services.identity.verify_email(input.token),
+            errors=public_user_errors,
+            user=User.from_row,
+        )
 
     @strawberry.mutation(
         description="Change your password; your other sessions are signed out.", permission_classes=[IsAuthenticated]
     )
     async def change_password(self, info: Info, input: ChangePasswordInput) -> PasswordPayload:
-        try:
-            await info.context.services.identity.accounts.change_password(input.current_password, input.new_password)
-        except PrismError as error:
-            return PasswordPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=user_errors(error))
-        return PasswordPayload(ok=True, user_errors=[])
+        return await payload(
+            PasswordPayload,
+            lambda: info.context.services.identity.accounts.change_password(input.current_password, input.new_password),
+            refused=_not_done,
+            ok=_done,
+        )
 
     @strawberry.mutation(
         description=(
@@ -217,22 +229,26 @@ class AccountsMutation:
         permission_classes=[Anyone],
     )
     async def request_password_reset(self, info: Info, input: RequestPasswordResetInput) -> PasswordPayload:
-        try:
-            await info.context.services.identity.accounts.request_password_reset(input.email)
-        except PrismError as error:
-            return PasswordPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=_public_errors(error))
-        return PasswordPayload(ok=True, user_errors=[])
+        return await payload(
+            PasswordPayload,
+            lambda: info.context.services.identity.accounts.request_password_reset(input.email),
+            errors=public_user_errors,
+            refused=_not_done,
+            ok=_done,
+        )
 
     @strawberry.mutation(
         description="Set a new password with a reset token; every session is signed out. Needs no token.",
         permission_classes=[Anyone],
     )
     async def reset_password(self, info: Info, input: ResetPasswordInput) -> PasswordPayload:
-        try:
-            await info.context.services.identity.accounts.reset_password(input.token, input.new_password)
-        except PrismError as error:
-            return PasswordPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=_public_errors(error))
-        return PasswordPayload(ok=True, user_errors=[])
+        return await payload(
+            PasswordPayload,
+            lambda: info.context.services.identity.accounts.reset_password(input.token, input.new_password),
+            errors=public_user_errors,
+            refused=_not_done,
+            ok=_done,
+        )
 
     @strawberry.mutation(
         description=(
@@ -242,43 +258,47 @@ class AccountsMutation:
         permission_classes=[Anyone],
     )
     async def enroll_totp(self, info: Info, input: EnrollTotpInput | None = None) -> EnrollTotpPayload:
-        try:
-            enrollment = await info.context.services.identity.mfa.enroll(input.mfa_token if input else None)
-        except PrismError as error:
-            return EnrollTotpPayload(secret=None, otpauth_uri=None, user_errors=_public_errors(error))
-        return EnrollTotpPayload(secret=enrollment.secret, otpauth_uri=enrollment.uri, user_errors=[])
+        return await payload(
+            EnrollTotpPayload,
+            lambda: info.context.services.identity.mfa.enroll(input.mfa_token if input else None),
+            errors=public_user_errors,
+            secret=lambda enrollment: enrollment.secret,
+            otpauth_uri=lambda enrollment: enrollment.uri,
+        )
 
     @strawberry.mutation(
         description="Turn TOTP on with a current code; answers 10 recovery codes, shown once.",
         permission_classes=[Anyone],
     )
     async def confirm_totp(self, info: Info, input: ConfirmTotpInput) -> ConfirmTotpPayload:
-        try:
-            codes = await info.context.services.identity.mfa.confirm(input.code, input.mfa_token)
-        except PrismError as error:
-            return ConfirmTotpPayload(recovery_codes=None, user_errors=_public_errors(error))
-        return ConfirmTotpPayload(recovery_codes=codes, user_errors=[])
+        return await payload(
+            ConfirmTotpPayload,
+            lambda: info.context.services.identity.mfa.confirm(input.code, input.mfa_token),
+            errors=public_user_errors,
+            recovery_codes=lambda codes: codes,
+        )
 
     @strawberry.mutation(description="Turn TOTP off with a current code.", permission_classes=[IsAuthenticated])
     async def disable_totp(self, info: Info, input: DisableTotpInput) -> DisableTotpPayload:
-        try:
-            await info.context.services.identity.mfa.disable(input.code)
-        except PrismError as error:
-            return DisableTotpPayload(ok=False, retry_after_seconds=retry_after(error), user_errors=user_errors(error))
-        return DisableTotpPayload(ok=True, user_errors=[])
+        return await payload(
+            DisableTotpPayload,
+            lambda: info.context.services.identity.mfa.disable(input.code),
+            refused=_not_done,
+            ok=_done,
+        )
 
     @strawberry.mutation(
         description="Finish a log-in that answered mfaRequired, with a TOTP code or a recovery code. Needs no token.",
         permission_classes=[Anyone],
     )
     async def complete_mfa_log_in(self, info: Info, input: CompleteMfaLogInInput) -> AuthPayload:
-        try:
-            result = await info.context.services.identity.mfa.complete_log_in(
+        return await answer(
+            lambda: info.context.services.identity.mfa.complete_log_in(
                 input.mfa_token, input.code, input.recovery_code
-            )
-        except PrismError as error:
-            return auth_failed(error)
-        return auth_payload(result)
+            ),
+            auth_payload,
+            auth_failed,
+        )
 
     @strawberry.mutation(
         description=(
@@ -289,18 +309,13 @@ class AccountsMutation:
         permission_classes=[IsAuthenticated],
     )
     async def reauthenticate(self, info: Info, input: ReauthenticateInput) -> ReauthenticatePayload:
-        try:
-            when = await info.context.services.identity.reauthenticate(password=input.password, code=input.code)
-        except PrismError as error:
-            return ReauthenticatePayload(
-                authenticated_at=None,
-                valid_until=None,
-                retry_after_seconds=retry_after(error),
-                user_errors=user_errors(error),
-            )
-        window = info.context.runtime.settings.reauthentication_window_seconds
-        return ReauthenticatePayload(
-            authenticated_at=when, valid_until=when + timedelta(seconds=window), user_errors=[]
+        window = timedelta(seconds=info.context.runtime.settings.reauthentication_window_seconds)
+        return await payload(
+            ReauthenticatePayload,
+            lambda: info.context.services.identity.reauthenticate(password=input.password, code=input.code),
+            refused=_throttled,
+            authenticated_at=lambda when: when,
+            valid_until=lambda when: when + window,
         )
 
     @strawberry.mutation(
@@ -312,11 +327,11 @@ class AccountsMutation:
         permission_classes=[CanManageMembers],
     )
     async def reset_member_mfa(self, info: Info, input: ResetMemberMfaInput) -> ResetMemberMfaPayload:
-        try:
-            user = await info.context.services.identity.mfa.reset_member(decode_id(input.user_id, "User", "userId"))
-        except PrismError as error:
-            return ResetMemberMfaPayload(user=None, user_errors=user_errors(error))
-        return ResetMemberMfaPayload(user=User.from_row(user), user_errors=[])
+        return await payload(
+            ResetMemberMfaPayload,
+            lambda: info.context.services.identity.mfa.reset_member(decode_id(input.user_id, "User", "userId")),
+            user=User.from_row,
+        )
 
     @strawberry.mutation(
         description="Require (or stop requiring) MFA of the organization's members. OWNER or ADMIN.",
@@ -325,12 +340,9 @@ class AccountsMutation:
     async def update_organization_security(
         self, info: Info, input: UpdateOrganizationSecurityInput
     ) -> UpdateOrganizationSecurityPayload:
-        try:
-            organization = await info.context.services.identity.mfa.update_organization_security(input.require_mfa)
-        except PrismError as error:
-            return UpdateOrganizationSecurityPayload(
-                organization=None, require_mfa=None, user_errors=user_errors(error)
-            )
-        return UpdateOrganizationSecurityPayload(
-            organization=Organization.from_row(organization), require_mfa=organization.require_mfa, user_errors=[]
+        return await payload(
+            UpdateOrganizationSecurityPayload,
+            lambda: info.context.services.identity.mfa.update_organization_security(input.require_mfa),
+            organization=Organization.from_row,
+            require_mfa=lambda organization: organization.require_mfa,
         )

@@ -3,17 +3,17 @@
 import enum
 from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 from strawberry import relay
 from strawberry.permission import BasePermission
 
 from loaders.pagination import Order
-from loaders.rows import UserByIdLoader
 from loaders.sources import API_KEYS_BY_ORGANIZATION, ApiKeyListFilter
 from prism.auth.rbac import Permission, require
 from prism.db.access_tables import ApiKey as ApiKeyTable
-from prism.errors import ForbiddenError, PrismError
+from prism.errors import ForbiddenError
 from prism.services.api_keys import ApiKeyScope as ServiceScope
 from resolvers.common import (
     After,
@@ -24,13 +24,13 @@ from resolvers.common import (
     UserError,
     decode_id,
     load_connection,
-    user_errors,
     user_errors_field,
 )
 from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.declarations import Read, RowType, reads
 from resolvers.identity import User
+from resolvers.node import load_node
 from resolvers.permissions import IsAuthenticated
 
 __all__ = ["ApiKey", "ApiKeysMutation", "ApiKeysQuery", "CanManageApiKeys"]
@@ -61,7 +61,7 @@ class ApiKeyScope(enum.Enum):
     AI = strawberry.enum_value("AI", description="Read, and use the AI features.")
 
 
-def _global_id(row_id: Any) -> strawberry.ID:
+def _global_id(row_id: UUID) -> strawberry.ID:
     return strawberry.ID(relay.to_base64(TYPE_NAME, str(row_id)))
 
 
@@ -90,10 +90,7 @@ class ApiKey(RowType):
         description="Who created the key; the key acts with this person's role. Null once they have left."
     )
     async def created_by(self, info: Info) -> User | None:
-        if self.created_by_id is None:
-            return None
-        row = await info.context.loaders.get(UserByIdLoader).load(self.created_by_id)
-        return None if row is None else User.from_row(row)
+        return await load_node(info, User, self.created_by_id)
 
 
 @strawberry.type
@@ -163,15 +160,16 @@ class ApiKeysMutation:
         permission_classes=[CanManageApiKeys],
     )
     async def create_api_key(self, info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
-        try:
-            created = await info.context.services.api_keys.create(
+        return await payload(
+            CreateApiKeyPayload,
+            lambda: info.context.services.api_keys.create(
                 name=input.name,
                 scopes=[ServiceScope[scope.name] for scope in input.scopes],
                 expires_at=input.expires_at,
-            )
-        except PrismError as error:
-            return CreateApiKeyPayload(api_key=None, secret=None, user_errors=user_errors(error))
-        return CreateApiKeyPayload(api_key=ApiKey.from_row(created.row), secret=created.key, user_errors=[])
+            ),
+            api_key=lambda created: ApiKey.from_row(created.row),
+            secret=lambda created: created.key,
+        )
 
     @strawberry.mutation(
         description="Revoke an API key: requests with it fail from now on. Revoking twice changes nothing.",

@@ -11,7 +11,6 @@ from strawberry.scalars import JSON
 
 from loaders.audit import AUDIT_LOG_BY_ORGANIZATION, AuditListFilter
 from loaders.pagination import Order
-from loaders.rows import UserByIdLoader
 from prism.auth.rbac import Permission
 from prism.db.access_tables import AuditLog
 from prism.errors import ValidationError
@@ -20,6 +19,7 @@ from resolvers.connections import ListArguments, connection_field
 from resolvers.context import Context
 from resolvers.declarations import Read, RowType, reads
 from resolvers.identity import User
+from resolvers.node import load_node
 from resolvers.permissions import _RolePermission
 
 __all__ = ["AuditEntry", "AuditLogFilter", "AuditMutation", "AuditQuery", "CanReadAuditLog"]
@@ -73,10 +73,7 @@ class AuditEntry(RowType):
         "when they are no longer a member."
     )
     async def actor(self, info: Info) -> User | None:
-        if self._actor_user_id is None:
-            return None
-        row = await info.context.loaders.get(UserByIdLoader).load(self._actor_user_id)
-        return None if row is None else User.from_row(row)
+        return await load_node(info, User, self._actor_user_id)
 
 
 @strawberry.input(description="Which audit entries to list; every given field narrows the list.")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, ForwardRef, Generic, TypeVar, get_args, get_origin
 from uuid import UUID
 
+import sqlalchemy as sa
 import strawberry
 from aiodataloader import DataLoader
 from strawberry import relay
@@ -26,8 +27,10 @@ from loaders.pagination import (
     Window,
     validate_cursor,
 )
+from loaders.rows import RowLoader
 from loaders.sources import TimeFilter
 from prism.errors import Code, NotFoundError, PrismError, ValidationError
+from resolvers.declarations import Row
 from resolvers.list_bounds import max_items
 
 if TYPE_CHECKING:
@@ -50,6 +53,7 @@ __all__ = [
     "load_connection",
     "node_class",
     "prefetch",
+    "row_loader",
     "time_filter",
     "user_errors",
     "user_errors_field",
@@ -57,12 +61,20 @@ __all__ = [
 ]
 
 NodeType = TypeVar("NodeType")
+RowLoaderT = TypeVar("RowLoaderT", bound=RowLoader[Any])
 
 # The Relay pagination arguments, described once for every connection field.
 First = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
 After = Annotated[str | None, strawberry.argument(description="Cursor to start after.")]
 Last = Annotated[int | None, strawberry.argument(description="Page size from the end (max 100).")]
 Before = Annotated[str | None, strawberry.argument(description="Cursor to end before.")]
+
+
+def row_loader(info: strawberry.Info["Context", None], loader: type[RowLoaderT], node_type: type[Any]) -> RowLoaderT:
+    """The request's `loader` of rows that become `node_type`, reading only the columns its declaration names (every
+    column for a type that declares none)."""
+    declared = getattr(node_type, "__declaration__", None)
+    return info.context.loaders.rows(loader, declared.column_names if declared is not None else ())
 
 
 @dataclass(frozen=True)
@@ -80,22 +92,41 @@ class Related:
     column: str | None = None
     """For a to-one relation declared with `joins`: the node's attribute (a column it reads) holding the key."""
     target: Any = None
-    """For a to-one relation declared with `joins`: the type it points at (or a lazy reference to it)."""
+    """For a to-one relation (`joins`, `to`): the type it points at (or a lazy reference to it). Its rows are read
+    with the columns it declares."""
 
     @classmethod
-    def joins(cls, loader: type[DataLoader[Any, Any]], column: str, target: Any) -> "Related":
+    def joins(cls, loader: type[RowLoader[Any]], column: str, target: Any) -> "Related":
         """A to-one relation a planner can read: the `target` row whose id is in the node's `column` (the field is
         null when the column is, or when the row is not visible), loaded by id with `loader`."""
-        resolved: list[Callable[[Any], Any]] = []
+        return cls.to(loader, operator.attrgetter(column), target, column=column)
 
-        def build(row: Any) -> Any:
+    @classmethod
+    def to(
+        cls,
+        loader: type[RowLoader[Any]],
+        key: Callable[[Any], Hashable | None],
+        target: Any,
+        *,
+        column: str | None = None,
+    ) -> "Related":
+        """A to-one relation whose key the node computes (`key`): the `target` row `loader` answers for it, or null."""
+        resolved: list[Callable[[Row], Any]] = []
+
+        def build(row: Row | None) -> Any:
             if row is None:
                 return None
             if not resolved:
                 resolved.append(node_class(target).from_row)
             return resolved[0](row)
 
-        return cls(loader=loader, key=operator.attrgetter(column), build=build, column=column, target=target)
+        return cls(loader=loader, key=key, build=build, column=column, target=target)
+
+    def request_loader(self, info: strawberry.Info["Context", None]) -> DataLoader[Any, Any]:
+        """The request's loader for this field: for a to-one relation, the one reading its target's columns."""
+        if self.target is None:
+            return info.context.loaders.get(self.loader)
+        return row_loader(info, self.loader, node_class(self.target))  # type: ignore[type-var]
 
 
 @strawberry.type(description="A problem with the input of a mutation; nothing was changed.")
@@ -224,7 +255,7 @@ async def load_connection(
     after: str | None,
     last: int | None,
     before: str | None,
-    build: Callable[[Any], NodeType],
+    build: Callable[[sa.Row[Any]], NodeType],
     columns: Sequence[str] = (),
 ) -> Connection[NodeType]:
     """Load one page of a list through the request's page loader and wrap it as a connection.
@@ -276,7 +307,7 @@ async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any],
         field = related[name]
         keys = [field.key(node) for node in nodes]
         distinct = [k for k in dict.fromkeys(keys) if k is not None]
-        answer = info.context.loaders.get(field.loader).load_many(distinct)
+        answer = field.request_loader(info).load_many(distinct)
         pending.append((name, field, keys, distinct, answer))
     for node in nodes:
         if node.prefetched is None:

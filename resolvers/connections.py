@@ -8,11 +8,12 @@ without `resolvers.products` importing `resolvers.sprints`, which imports it. Th
 Strawberry resolves the annotation, on first use, once the schema holds every type.
 
 `payload` runs a mutation's service call and answers its payload: the result built into the payload's fields, or
-the domain error as `userErrors` with those fields null.
+the domain error as `userErrors` with those fields null (and whatever `refused` adds). `answer` is its general form,
+for a payload built as a whole.
 """
 
 import inspect
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
@@ -28,13 +29,22 @@ from resolvers.common import (
     Connection,
     First,
     Last,
+    UserError,
     load_connection,
     node_class,
     time_filter,
     user_errors,
 )
 
-__all__ = ["ListArguments", "connection_field", "node_class", "payload", "time_ranges"]
+__all__ = [
+    "ListArguments",
+    "answer",
+    "connection_field",
+    "node_class",
+    "payload",
+    "public_user_errors",
+    "time_ranges",
+]
 
 FilterT = TypeVar("FilterT")
 OrderT = TypeVar("OrderT")
@@ -192,19 +202,52 @@ def connection_field(
     )
 
 
+def _nothing_more(error: PrismError) -> Mapping[str, object]:
+    return {}
+
+
 async def payload(
     payload_type: Callable[..., PayloadT],
     call: Callable[[], Awaitable[ResultT]],
-    **fields: Callable[[ResultT], Any],
+    /,
+    *,
+    errors: Callable[[PrismError], list[UserError]] = user_errors,
+    refused: Callable[[PrismError], Mapping[str, object]] = _nothing_more,
+    **fields: Callable[[ResultT], object],
 ) -> PayloadT:
     """A mutation's payload: each of `fields` built from what `call()` returned and no user errors, or, when
     `call()` raises a domain error, those fields null and the error in `userErrors`.
 
-    Authorization errors are not user errors and propagate (see `user_errors`). Everything the call decodes or
-    validates belongs inside `call`, so a malformed id answers as a user error like any other.
+    Authorization errors are not user errors and propagate (see `user_errors`); a mutation that needs no token
+    answers every refusal in its payload (`errors=public_user_errors`). `refused(error)` gives the payload's other
+    fields when the call fails (`ok: false`, `retryAfterSeconds`). Everything the call decodes or validates belongs
+    inside `call`, so a malformed id answers as a user error like any other.
     """
+
+    def failed(error: PrismError) -> PayloadT:
+        return payload_type(**{**dict.fromkeys(fields), **refused(error), "user_errors": errors(error)})
+
+    def built(result: ResultT) -> PayloadT:
+        return payload_type(**{name: build(result) for name, build in fields.items()}, user_errors=[])
+
+    return await answer(call, built, failed)
+
+
+async def answer(
+    call: Callable[[], Awaitable[ResultT]],
+    built: Callable[[ResultT], PayloadT],
+    failed: Callable[[PrismError], PayloadT],
+) -> PayloadT:
+    """A mutation's payload when `payload`'s field-by-field form does not fit (a sign-in answers an MFA challenge
+    with its own user error): `built(result)`, or `failed(error)` when `call()` raises a domain error."""
     try:
         result = await call()
     except PrismError as error:
-        return payload_type(**dict.fromkeys(fields), user_errors=user_errors(error))
-    return payload_type(**{name: build(result) for name, build in fields.items()}, user_errors=[])
+        return failed(error)
+    return built(result)
+
+
+def public_user_errors(error: PrismError) -> list[UserError]:
+    """userErrors for a mutation that needs no token: every refusal, authentication ones included, is answered in
+    the payload, since there is no session to be unauthenticated from."""
+    return [UserError.from_error(error)]

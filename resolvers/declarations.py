@@ -2,12 +2,16 @@
 
 `@reads(tables.Product)` above `@strawberry.type` declares that each field of the type (public or private) reads
 the column of the same name, unless `columns` names another column or a conversion (`kind=Read("kind",
-RequirementKind)`). From that declaration follow:
+RequirementKind)`). A conversion that needs another column of the row too names it (`Read("from_value",
+status_of, using=("kind",))`: the value before a change means a status only for a STATUS event). From that
+declaration follow:
 
 - `from_row`, generated once per type as one constructor call (`cls(id=str(row.id), key=row.key, ...)`), as fast as
-  the hand-written methods it replaces;
-- `declaration(Type)`: the table, and for each field the column it reads and how, which a planner (issue 10) can turn
-  into SQL without calling Python per field, and `Declaration.columns`, the columns a loader of the type needs.
+  the hand-written methods it replaces; fields that no column backs may be given to it by keyword
+  (`Session.from_row(row, current=True)`);
+- `declaration(Type)`: the table, and for each field the columns it reads and how, which a planner (issue 10) can
+  turn into SQL without calling Python per field, and `Declaration.columns`, the columns a loader of the type needs
+  (pages and by-id loads read those and no others).
 
 A field with a default that no column backs (`prefetched`, a value filled in later) is not read from the row. A field
 without a default that no column backs is an error when the module is imported, as is a column the table lacks.
@@ -17,21 +21,36 @@ Relations are declared next to the fields that answer them (`Related`, `connecti
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from functools import cached_property
+from typing import Any, Self, TypeAlias, TypeVar
 
 import sqlalchemy as sa
+from sqlmodel import SQLModel
 
-__all__ = ["Declaration", "Read", "RowType", "declaration", "reads"]
+__all__ = ["Declaration", "Read", "Row", "RowType", "declaration", "reads"]
 
 TypeT = TypeVar("TypeT", bound=type)
+
+Row: TypeAlias = sa.Row[Any] | SQLModel
+"""What a type is built from: a row of a Core select (what loaders answer) or a table model (what services
+return). Either has the table's columns as attributes; a Core row may hold only the columns its select named."""
 
 
 @dataclass(frozen=True)
 class Read:
-    """The column a field reads, and the function that turns the column's value into the field's (None: as is)."""
+    """The column a field reads, and the function that turns the column's value into the field's (None: as is).
+
+    `using`: other columns the conversion needs, passed after the value (`convert(row.from_value, row.kind)`).
+    """
 
     column: str
-    convert: Callable[[Any], Any] | None = None
+    convert: Callable[..., Any] | None = None
+    using: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column the field reads: its own, then those its conversion uses."""
+        return (self.column, *self.using)
 
 
 @dataclass(frozen=True)
@@ -42,29 +61,34 @@ class Declaration:
     fields: Mapping[str, Read]
     """Python attribute name -> the column read, for every field built from the row."""
 
+    @cached_property
+    def column_names(self) -> tuple[str, ...]:
+        """The names of the table's columns the type reads, each once, in declaration order."""
+        return tuple(dict.fromkeys(name for read in self.fields.values() for name in read.columns))
+
     @property
     def columns(self) -> list[sa.Column[Any]]:
         """The table's columns the type reads, each once, in declaration order."""
-        names = dict.fromkeys(read.column for read in self.fields.values())
-        return [self.table.c[name] for name in names]
+        return [self.table.c[name] for name in self.column_names]
 
 
 class RowType:
     """The base of a type built from rows that is not a Node: `from_row` comes from its declaration (`reads`)."""
 
     @classmethod
-    def from_row(cls, row: Any) -> Self:
+    def from_row(cls, row: Row, /, **given: object) -> Self:
+        """The object for `row`; `given`: the fields no column backs (see `reads`)."""
         raise NotImplementedError(f"{cls.__name__} declares no table (resolvers.declarations.reads)")
 
 
-def _table(source: Any) -> sa.Table:
+def _table(source: type[SQLModel] | sa.Table) -> sa.Table:
     table = getattr(source, "__table__", source)
     if not isinstance(table, sa.Table):
         raise TypeError(f"{source!r} is not a table")
     return table
 
 
-def reads(source: Any, **columns: str | Read) -> Callable[[TypeT], TypeT]:
+def reads(source: type[SQLModel] | sa.Table, **columns: str | Read) -> Callable[[TypeT], TypeT]:
     """Declare that a Strawberry type's fields read `source`'s columns; derive its `from_row` (see the module).
 
     When the class defines `from_row` itself (to add what the row does not hold), the derived function is
@@ -88,8 +112,9 @@ def reads(source: Any, **columns: str | Read) -> Callable[[TypeT], TypeT]:
                 else:
                     raise TypeError(f"{cls.__name__}.{field.name}: no column `{field.name}` in {table.name}")
             read = Read(spec) if isinstance(spec, str) else spec
-            if read.column not in table.c:
-                raise TypeError(f"{cls.__name__}.{field.name}: no column `{read.column}` in {table.name}")
+            for name in read.columns:
+                if name not in table.c:
+                    raise TypeError(f"{cls.__name__}.{field.name}: no column `{name}` in {table.name}")
             declared[field.name] = read
         unknown = set(columns) - set(declared)
         if unknown:
@@ -117,12 +142,14 @@ def _from_row(type_name: str, fields: Mapping[str, Read]) -> Callable[..., Any]:
     namespace: dict[str, Any] = {}
     arguments = []
     for index, (name, read) in enumerate(fields.items()):
-        value = f"row.{read.column}"
+        value = ", ".join(f"row.{column}" for column in read.columns)
         if read.convert is not None:
             namespace[f"_convert_{index}"] = read.convert
             value = f"_convert_{index}({value})"
         arguments.append(f"{name}={value}")
-    source = f"def from_row(cls, row):\n    return cls({', '.join(arguments)})\n"
+    # `given`: the fields no column backs, when the caller knows them (they keep their defaults otherwise).
+    arguments.append("**given")
+    source = f"def from_row(cls, row, /, **given):\n    return cls({', '.join(arguments)})\n"
     exec(compile(source, f"<from_row of {type_name}>", "exec"), namespace)  # noqa: S102 - generated from the declaration
     function: Callable[..., Any] = namespace["from_row"]
     function.__qualname__ = f"{type_name}.from_row"

@@ -8,7 +8,6 @@ import strawberry
 from strawberry import relay
 
 from loaders.pagination import Order
-from loaders.rows import ProductByIdLoader
 from loaders.sources import DELETED_REQUIREMENTS_BY_ORGANIZATION, DELETED_REQUIREMENTS_BY_PRODUCT, DeletedSinceFilter
 from prism.db.base import utcnow
 from prism.db.tables import DeletedRequirement as DeletedRequirementTable
@@ -93,7 +92,7 @@ class DeletedRequirementsQuery:
         source, parent = DELETED_REQUIREMENTS_BY_ORGANIZATION, info.context.member.organization_id
         if product_id is not None:
             parent = decode_id(product_id, "Product", "productId")
-            if await info.context.loaders.get(ProductByIdLoader).load(parent) is None:
+            if await Product.rows(info).load(parent) is None:
                 raise NotFoundError("No product with this id.", field="productId")
             source = DELETED_REQUIREMENTS_BY_PRODUCT
         return await load_connection(

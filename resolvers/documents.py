@@ -71,9 +71,9 @@ class DocumentVersion(LoadedNode):
 
     @strawberry.field(description="The document this is a version of.")
     async def document(self, info: Info) -> "Document":
-        row = await info.context.loaders.get(DocumentByIdLoader).load(self.document_id)
-        assert row is not None, "a version's document is in the same organization"
-        return Document.from_row(row)
+        document = await load_node(info, Document, self.document_id)
+        assert document is not None, "a version's document is in the same organization"
+        return document
 
 
 @reads(DocumentTable, kind=Read("kind", DocumentKind), status=Read("status", DocumentStatus))

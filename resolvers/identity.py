@@ -1,7 +1,8 @@
 """Users, organizations and the viewer; sign-up and log-in."""
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -13,6 +14,7 @@ from loaders.pagination import Order
 from loaders.rows import MembershipsByUserLoader, OrganizationByIdLoader, UserByIdLoader
 from loaders.sources import MEMBERS_BY_ORGANIZATION
 from prism.auth.throttle import ThrottledError
+from prism.db.access_tables import AuthSession as AuthSessionTable
 from prism.db.tables import Organization as OrganizationTable
 from prism.db.tables import User as UserTable
 from prism.errors import Code, ForbiddenError, PrismError
@@ -21,15 +23,14 @@ from prism.services.sessions import SESSIONS_LISTED
 from resolvers.common import (
     UserError,
     decode_id,
-    user_errors,
     user_errors_field,
 )
-from resolvers.connections import connection_field
+from resolvers.connections import answer, connection_field, payload
 from resolvers.context import Context
-from resolvers.declarations import reads
+from resolvers.declarations import Read, RowType, reads
 from resolvers.enums import Role
 from resolvers.list_bounds import max_items
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanRead, IsAuthenticated
 
 if TYPE_CHECKING:
@@ -99,8 +100,21 @@ class OrganizationMembership:
     role: Role = strawberry.field(description="The viewer's role there.")
 
 
+def _global_id(type_name: str) -> Callable[[UUID], strawberry.ID]:
+    def global_id(row_id: UUID) -> strawberry.ID:
+        return strawberry.ID(to_base64(type_name, str(row_id)))
+
+    return global_id
+
+
+@reads(
+    AuthSessionTable,
+    id=Read("id", _global_id("Session")),
+    organization_id=Read("organization_id", _global_id("Organization")),
+    session_id=Read("id"),
+)
 @strawberry.type(description="A signed-in device: the log-in, its refresh tokens and the access tokens they issued.")
-class Session:
+class Session(RowType):
     id: strawberry.ID = strawberry.field(description="Pass to `revokeSession` to sign this device out.")
     organization_id: strawberry.ID = strawberry.field(description="ID of the organization this session acts in.")
     ip: str | None = strawberry.field(description="The client address at log-in.")
@@ -110,22 +124,11 @@ class Session:
     last_seen_at: datetime = strawberry.field(description="When its refresh token was last used.")
     expires_at: datetime = strawberry.field(description="When it ends unless refreshed (30 days by default).")
     revoked_at: datetime | None = strawberry.field(description="When it was signed out, if it was.")
-    current: bool = strawberry.field(description="True for the session of the token making this request.")
+    session_id: strawberry.Private[UUID]
 
-    @classmethod
-    def from_row(cls, row: Any, current_session_id: UUID | None) -> Self:
-        return cls(
-            id=strawberry.ID(to_base64("Session", str(row.id))),
-            organization_id=strawberry.ID(to_base64("Organization", str(row.organization_id))),
-            ip=row.ip,
-            user_agent=row.user_agent,
-            mfa_verified=row.mfa_verified,
-            created_at=row.created_at,
-            last_seen_at=row.last_seen_at,
-            expires_at=row.expires_at,
-            revoked_at=row.revoked_at,
-            current=row.id == current_session_id,
-        )
+    @strawberry.field(description="True for the session of the token making this request.")
+    def current(self, info: Info) -> bool:
+        return self.session_id == info.context.member.session_id
 
 
 @strawberry.type(description="The signed-in user and the organization their token acts in.")
@@ -145,7 +148,7 @@ class Viewer:
     )
     async def sessions(self, info: Info) -> list[Session]:
         rows = await info.context.services.identity.sessions.list_mine()
-        return [Session.from_row(row, info.context.member.session_id) for row in rows]
+        return [Session.from_row(row) for row in rows]
 
 
 @strawberry.type
@@ -153,18 +156,21 @@ class IdentityQuery:
     @strawberry.field(description="Who is signed in, and where.", permission_classes=[IsAuthenticated])
     async def viewer(self, info: Info) -> Viewer:
         context = info.context
-        user = await context.loaders.get(UserByIdLoader).load(context.member.user_id)
-        organization = await context.loaders.get(OrganizationByIdLoader).load(context.member.organization_id)
+        user = await load_node(info, User, context.member.user_id)
+        organization = await load_node(info, Organization, context.member.organization_id)
+        assert user is not None, "authentication found the viewer's membership"
+        assert organization is not None, "authentication found the viewer's organization"
         return Viewer(
-            user=User.from_row(user),
-            organization=Organization.from_row(organization),
+            user=user,
+            organization=organization,
             role=Role(context.member.role.value),
         )
 
     @strawberry.field(description="The organization the access token acts in.", permission_classes=[IsAuthenticated])
     async def organization(self, info: Info) -> Organization:
-        row = await info.context.loaders.get(OrganizationByIdLoader).load(info.context.member.organization_id)
-        return Organization.from_row(row)
+        organization = await load_node(info, Organization, info.context.member.organization_id)
+        assert organization is not None, "authentication found the viewer's organization"
+        return organization
 
 
 @strawberry.input(description="A new account and the organization it will own.")
@@ -270,6 +276,26 @@ def auth_failed(error: PrismError) -> AuthPayload:
     )
 
 
+def _verification_mailed(result: object) -> AuthPayload:
+    """The payload of a sign-up: no tokens yet, the address is mailed a link to verify first."""
+    return AuthPayload(
+        access_token=None,
+        expires_at=None,
+        user=None,
+        organization=None,
+        email_verification_required=True,
+        user_errors=[],
+    )
+
+
+def _signed_out(result: object) -> bool:
+    return True
+
+
+def _not_signed_out(error: PrismError) -> Mapping[str, object]:
+    return {"ok": False}
+
+
 @strawberry.input(description="A refresh token to exchange for a new access token and refresh token.")
 class RefreshTokenInput:
     refresh_token: str = strawberry.field(description="The refresh token of the last sign-in or refresh.")
@@ -303,38 +329,30 @@ class IdentityMutation:
         )
     )
     async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
-        try:
-            await info.context.services.identity.sign_up(
+        return await answer(
+            lambda: info.context.services.identity.sign_up(
                 email=input.email,
                 password=input.password,
                 name=input.name,
                 organization_name=input.organization_name,
-            )
-        except PrismError as error:
-            return auth_failed(error)
-        return AuthPayload(
-            access_token=None,
-            expires_at=None,
-            user=None,
-            organization=None,
-            email_verification_required=True,
-            user_errors=[],
+            ),
+            _verification_mailed,
+            auth_failed,
         )
 
     @strawberry.mutation(description="Exchange email and password for an access token. Needs no token.")
     async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
-        try:
+        async def log_in() -> Any:
             organization_id = (
                 decode_id(input.organization_id, "Organization", "organizationId")
                 if input.organization_id is not None
                 else None
             )
-            result = await info.context.services.identity.log_in(
+            return await info.context.services.identity.log_in(
                 email=input.email, password=input.password, organization_id=organization_id
             )
-        except PrismError as error:
-            return auth_failed(error)
-        return auth_payload(result)
+
+        return await answer(log_in, auth_payload, auth_failed)
 
     @strawberry.mutation(
         description=(
@@ -344,32 +362,31 @@ class IdentityMutation:
         permission_classes=[Anyone],
     )
     async def refresh_token(self, info: Info, input: RefreshTokenInput) -> AuthPayload:
-        try:
-            result = await info.context.services.identity.sessions.refresh(input.refresh_token)
-        except PrismError as error:
-            return auth_failed(error)
-        return auth_payload(result)
+        return await answer(
+            lambda: info.context.services.identity.sessions.refresh(input.refresh_token), auth_payload, auth_failed
+        )
 
     @strawberry.mutation(
         description="Sign out: this session's refresh token and access tokens stop working.",
         permission_classes=[IsAuthenticated],
     )
     async def log_out(self, info: Info) -> LogOutPayload:
-        try:
-            await info.context.services.identity.sessions.log_out()
-        except PrismError as error:
-            return LogOutPayload(ok=False, user_errors=user_errors(error))
-        return LogOutPayload(ok=True, user_errors=[])
+        return await payload(
+            LogOutPayload,
+            lambda: info.context.services.identity.sessions.log_out(),
+            refused=_not_signed_out,
+            ok=_signed_out,
+        )
 
     @strawberry.mutation(
         description="Sign one of your sessions out (a lost laptop, an old phone).", permission_classes=[IsAuthenticated]
     )
     async def revoke_session(self, info: Info, input: RevokeSessionInput) -> RevokeSessionPayload:
         sessions = info.context.services.identity.sessions
-        try:
+
+        async def revoke() -> AuthSessionTable:
             session_id = decode_id(input.id, "Session")
             await sessions.revoke(session_id)
-        except PrismError as error:
-            return RevokeSessionPayload(session=None, user_errors=user_errors(error))
-        row = await sessions.get_mine(session_id)
-        return RevokeSessionPayload(session=Session.from_row(row, info.context.member.session_id), user_errors=[])
+            return await sessions.get_mine(session_id)
+
+        return await payload(RevokeSessionPayload, revoke, session=Session.from_row)

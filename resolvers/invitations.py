@@ -14,11 +14,9 @@ from loaders.sources import (
 from prism.auth.rbac import Permission
 from prism.db.access_tables import Invitation as InvitationTable
 from prism.domain.enums import Role as DomainRole
-from prism.errors import PrismError
 from resolvers.common import (
     UserError,
     decode_id,
-    user_errors,
     user_errors_field,
 )
 from resolvers.connections import connection_field, payload
@@ -130,20 +128,11 @@ class InvitationsMutation:
         permission_classes=[IsAuthenticated],
     )
     async def accept_invitation(self, info: Info, input: AcceptInvitationInput) -> AcceptInvitationPayload:
-        try:
-            result = await info.context.services.invitations.accept(input.token)
-        except PrismError as error:
-            return AcceptInvitationPayload(
-                access_token=None,
-                refresh_token=None,
-                expires_at=None,
-                organization=None,
-                user_errors=user_errors(error),
-            )
-        return AcceptInvitationPayload(
-            access_token=result.access_token,
-            refresh_token=result.refresh_token,
-            expires_at=datetime.fromtimestamp(result.expires_at, UTC),
-            organization=Organization.from_row(result.organization),
-            user_errors=[],
+        return await payload(
+            AcceptInvitationPayload,
+            lambda: info.context.services.invitations.accept(input.token),
+            access_token=lambda joined: joined.access_token,
+            refresh_token=lambda joined: joined.refresh_token,
+            expires_at=lambda joined: datetime.fromtimestamp(joined.expires_at, UTC),
+            organization=lambda joined: Organization.from_row(joined.organization),
         )

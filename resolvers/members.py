@@ -14,13 +14,12 @@ from loaders.sources import (
 )
 from prism.db.tables import Membership as MembershipTable
 from prism.domain.enums import Role as DomainRole
-from prism.errors import NotFoundError, PrismError
+from prism.errors import NotFoundError
 from resolvers.common import (
     UPDATED_AT_DESCRIPTION,
     TimeRange,
     UserError,
     decode_id,
-    user_errors,
     user_errors_field,
 )
 from resolvers.connections import connection_field, node_class, payload, time_ranges
@@ -137,10 +136,8 @@ class MembersMutation:
         permission_classes=[CanManageMembers],
     )
     async def remove_member(self, info: Info, input: RemoveMemberInput) -> RemoveMemberPayload:
-        try:
-            row = await info.context.services.members.remove(decode_id(input.user_id, "User", "userId"))
-        except PrismError as error:
-            return RemoveMemberPayload(removed_user_id=None, user_errors=user_errors(error))
-        return RemoveMemberPayload(
-            removed_user_id=strawberry.ID(relay.to_base64("User", str(row.user_id))), user_errors=[]
+        return await payload(
+            RemoveMemberPayload,
+            lambda: info.context.services.members.remove(decode_id(input.user_id, "User", "userId")),
+            removed_user_id=lambda membership: strawberry.ID(relay.to_base64("User", str(membership.user_id))),
         )

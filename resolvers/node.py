@@ -4,25 +4,28 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self, TypeVar
 from uuid import UUID
 
-from aiodataloader import DataLoader
 from strawberry import Info, relay
 
+from loaders.rows import RowLoader
 from prism.auth.rbac import Permission
 from prism.errors import NotFoundError
-from resolvers.common import Related, decode_id
+from resolvers.common import Related, decode_id, row_loader
+from resolvers.declarations import Row
 
 __all__ = ["NODE_TYPES", "LoadedNode", "find_node", "load_node"]
 
 NodeT = TypeVar("NodeT", bound="LoadedNode")
+RowLoaderT = TypeVar("RowLoaderT", bound=RowLoader[Any])
 
 NODE_TYPES: dict[str, type["LoadedNode"]] = {}
 """Every Node type by GraphQL name, for `node(id:)` and `nodes(ids:)`."""
 
 
 class LoadedNode(relay.Node):
-    """A Node whose rows come from a by-id loader, `loader`, built once per request by the request's Loaders."""
+    """A Node whose rows come from a by-id loader, `loader`, built once per request by the request's Loaders and
+    reading the columns the type declares (`rows`)."""
 
-    loader: ClassVar[type[DataLoader[UUID, Any]]]
+    loader: ClassVar[type[RowLoader[UUID]]]
     related: ClassVar[Mapping[str, Related]] = {}
     """The fields a connection may answer for all its nodes at once (see Related)."""
     read_permission: ClassVar[Permission] = Permission.READ
@@ -34,8 +37,19 @@ class LoadedNode(relay.Node):
         NODE_TYPES[cls.__name__] = cls
 
     @classmethod
-    def from_row(cls, row: Any) -> Self:
-        raise NotImplementedError
+    def from_row(cls, row: Row, /, **given: object) -> Self:
+        """The node for `row`, derived from the type's declaration (resolvers.declarations.reads)."""
+        raise NotImplementedError(f"{cls.__name__} declares no table (resolvers.declarations.reads)")
+
+    @classmethod
+    def rows(cls, info: Info) -> RowLoader[UUID]:
+        """The request's loader of this type's rows by id, reading only the columns the type's declaration names."""
+        return row_loader(info, cls.loader, cls)
+
+    @classmethod
+    def rows_by(cls, info: Info, loader: type[RowLoaderT]) -> RowLoaderT:
+        """The request's `loader` (rows of this type by another key), reading the columns the type declares."""
+        return row_loader(info, loader, cls)
 
     def related_value(self, name: str, info: Info) -> Any:
         """A Related field's value: what the node's connection prefetched, else an awaitable that loads it.
@@ -51,7 +65,7 @@ class LoadedNode(relay.Node):
         key = related.key(self)
         if key is None:
             return None
-        return related.build(await info.context.loaders.get(related.loader).load(key))
+        return related.build(await related.request_loader(info).load(key))
 
     @property
     def uuid(self) -> UUID:
@@ -71,8 +85,7 @@ class LoadedNode(relay.Node):
                 ids.append(UUID(node_id))
             except ValueError:
                 ids.append(None)
-        loader = info.context.loaders.get(cls.loader)
-        rows = await loader.load_many([i for i in ids if i is not None])
+        rows = await cls.rows(info).load_many([i for i in ids if i is not None])
         found = iter(rows)
         return [None if i is None else _build(cls, next(found)) for i in ids]
 
@@ -81,7 +94,7 @@ async def load_node(info: Info, node_type: type[NodeT], row_id: UUID | None) -> 
     """A related node through its type's loader: None when there is no id or the row is not visible."""
     if row_id is None:
         return None
-    row = await info.context.loaders.get(node_type.loader).load(row_id)
+    row = await node_type.rows(info).load(row_id)
     return None if row is None else node_type.from_row(row)
 
 
@@ -94,5 +107,5 @@ async def find_node(info: Info, node_type: type[NodeT], global_id: str) -> NodeT
     return node
 
 
-def _build(cls: type[LoadedNode], row: Any) -> Any:
+def _build(cls: type[NodeT], row: Row | None) -> NodeT | None:
     return None if row is None else cls.from_row(row)

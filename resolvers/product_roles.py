@@ -7,14 +7,13 @@ from uuid import UUID
 import strawberry
 
 from loaders.pagination import Order
-from loaders.rows import ProductByIdLoader, TeamByIdLoader
 from loaders.sources import (
     PRODUCT_ROLES_BY_PRODUCT,
     NoFilter,
 )
 from prism.db.access_tables import ProductMember as ProductMemberTable
 from prism.domain.enums import Role as DomainRole
-from prism.errors import NotFoundError, PrismError
+from prism.errors import NotFoundError
 from resolvers.common import (
     After,
     Before,
@@ -24,7 +23,6 @@ from resolvers.common import (
     UserError,
     decode_id,
     load_connection,
-    user_errors,
     user_errors_field,
 )
 from resolvers.connections import payload
@@ -56,10 +54,10 @@ class ProductRole(RowType):
 
     @strawberry.field(description="The product.")
     async def product(self, info: Info) -> Product:
-        row = await info.context.loaders.get(ProductByIdLoader).load(self._product_id)
-        if row is None:
+        product = await load_node(info, Product, self._product_id)
+        if product is None:
             raise NotFoundError("The product is gone.")
-        return Product.from_row(row)
+        return product
 
     @strawberry.field(description="The member the role is given to; null when given to a team.")
     async def user(self, info: Info) -> User | None:
@@ -67,10 +65,7 @@ class ProductRole(RowType):
 
     @strawberry.field(description="The team the role is given to; null when given to a member.")
     async def team(self, info: Info) -> Team | None:
-        if self._team_id is None:
-            return None
-        row = await info.context.loaders.get(TeamByIdLoader).load(self._team_id)
-        return None if row is None else Team.from_row(row)
+        return await load_node(info, Team, self._team_id)
 
 
 @strawberry.type
@@ -88,7 +83,7 @@ class ProductRolesQuery:
         before: Before = None,
     ) -> Connection[ProductRole]:
         product = decode_id(product_id, "Product", "productId")
-        if await info.context.loaders.get(ProductByIdLoader).load(product) is None:
+        if await Product.rows(info).load(product) is None:
             raise NotFoundError("No product with this id.", field="productId")
         return await load_connection(
             info,
@@ -167,11 +162,12 @@ class ProductRolesMutation:
         permission_classes=[CanManageMembers],
     )
     async def remove_product_role(self, info: Info, input: RemoveProductRoleInput) -> RemoveProductRolePayload:
-        try:
+        async def remove() -> Any:
             user_id, team_id = _subject(input.user_id, input.team_id)
-            row = await info.context.services.members.remove_product_role(
+            return await info.context.services.members.remove_product_role(
                 decode_id(input.product_id, "Product", "productId"), user_id=user_id, team_id=team_id
             )
-        except PrismError as error:
-            return RemoveProductRolePayload(removed_product_role_id=None, user_errors=user_errors(error))
-        return RemoveProductRolePayload(removed_product_role_id=strawberry.ID(str(row.id)), user_errors=[])
+
+        return await payload(
+            RemoveProductRolePayload, remove, removed_product_role_id=lambda role: strawberry.ID(str(role.id))
+        )

@@ -40,7 +40,7 @@ from resolvers.common import (
 from resolvers.connections import ListArguments, connection_field, payload, time_ranges
 from resolvers.context import Context
 from resolvers.declarations import reads
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanManageProducts, CanRead
 from resolvers.requirement_filters import REQUIREMENT_LIST
 
@@ -142,9 +142,9 @@ class Product(LoadedNode):
 
 async def load_product(info: Info, product_id: UUID) -> Product:
     """The product a row of the same organization belongs to (a sprint's, a release's, a roadmap's...)."""
-    row = await info.context.loaders.get(ProductByIdLoader).load(product_id)
-    assert row is not None, "a row's product is in the same organization"
-    return Product.from_row(row)
+    product = await load_node(info, Product, product_id)
+    assert product is not None, "a row's product is in the same organization"
+    return product
 
 
 @strawberry.enum(description="Fields products can be sorted by.")
@@ -209,14 +209,13 @@ class ProductQuery:
     ) -> Product | None:
         if (id is None) == (key is None):
             raise ValidationError("Pass exactly one of id and key.", field="id")
-        loaders = info.context.loaders
         if id is not None:
-            row = await loaders.get(ProductByIdLoader).load(decode_id(id, "Product"))
+            row = await Product.rows(info).load(decode_id(id, "Product"))
         else:
             assert key is not None
             wanted = key.strip().upper()
             # Keys have at most 10 characters; a longer one names no product (truncating it could name another).
-            row = await loaders.get(ProductByKeyLoader).load(wanted) if len(wanted) <= 10 else None
+            row = await Product.rows_by(info, ProductByKeyLoader).load(wanted) if len(wanted) <= 10 else None
         if row is None:
             raise NotFoundError("No product with this id or key.", field="id" if id is not None else "key")
         return Product.from_row(row)

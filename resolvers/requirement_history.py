@@ -1,8 +1,8 @@
 """A requirement's history: one RequirementEvent per change people can see, with its values typed by kind."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from uuid import UUID
 
 import strawberry
@@ -16,10 +16,12 @@ from loaders.rows import (
     SprintByIdLoader,
     UserByIdLoader,
 )
+from prism.db.tables import RequirementEvent as RequirementEventTable
 from prism.domain import enums as domain
 from prism.domain.history import number_of
-from resolvers.common import Related, node_class
+from resolvers.common import Related
 from resolvers.context import Context
+from resolvers.declarations import Read, reads
 from resolvers.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
@@ -34,10 +36,6 @@ __all__ = ["RequirementEvent"]
 
 Info = strawberry.Info[Context, None]
 RequirementType = Annotated["Requirement", strawberry.lazy("resolvers.requirements")]
-
-
-def _node(node_type: Any, row: Any) -> Any:
-    return None if row is None else node_type.from_row(row)
 
 
 _EventKind = domain.RequirementEventKind
@@ -60,16 +58,39 @@ def _row_id(text: str | None) -> UUID | None:
         return None
 
 
-def _legacy_value(kind: domain.RequirementEventKind, text: str | None) -> str | None:
+def _legacy_value(text: str | None, kind: str) -> str | None:
     """fromValue/toValue: a reference as its global id (never a row id), anything else as stored."""
-    type_name = _REFERENCE_TYPES.get(kind)
+    type_name = _REFERENCE_TYPES.get(domain.RequirementEventKind(kind))
     if text is None or type_name is None:
         return text
     return relay.to_base64(type_name, text)
 
 
-def _typed(kind: domain.RequirementEventKind, wanted: frozenset[domain.RequirementEventKind], text: str | None) -> Any:
-    return text if kind in wanted else None
+def _of_kind(
+    *kinds: domain.RequirementEventKind, convert: Callable[[str], Any] = str
+) -> Callable[[str | None, str], Any]:
+    """A typed side of an event (fromStatus, toEstimate...): the stored value, converted, for an event of one of
+    `kinds`; None for other kinds and for a side without a value."""
+    wanted = frozenset(kind.value for kind in kinds)
+
+    def typed(text: str | None, kind: str) -> Any:
+        return None if text is None or kind not in wanted else convert(text)
+
+    return typed
+
+
+def _reference(text: str | None, kind: str) -> UUID | None:
+    """The row id a side of a reference event (assignee, sprint, label...) points at; None for other kinds."""
+    return _row_id(text) if kind in _REFERENCE_KINDS else None
+
+
+_REFERENCE_KINDS = frozenset(kind.value for kind in _REFERENCE_TYPES)
+_STATUS = _of_kind(_EventKind.STATUS, _EventKind.CREATED, convert=RequirementStatus)
+_PRIORITY = _of_kind(_EventKind.PRIORITY, convert=Priority)
+_KIND = _of_kind(_EventKind.KIND, convert=RequirementKind)
+_ESTIMATE = _of_kind(_EventKind.ESTIMATE, convert=number_of)
+_TITLE = _of_kind(_EventKind.TITLE)
+_BY_KIND = ("kind",)
 
 
 def _side(kind: domain.RequirementEventKind, side: str) -> Any:
@@ -86,26 +107,25 @@ def _label_key(event: "RequirementEvent") -> UUID | None:
     return None
 
 
-def _user(row: Any) -> Any:
-    return _node(User, row)
-
-
-def _sprint(row: Any) -> Any:
-    return _node(Sprint, row)
-
-
-def _release(row: Any) -> Any:
-    return _node(Release, row)
-
-
-def _requirement(row: Any) -> Any:
-    return _node(node_class(RequirementType), row)
-
-
-def _label(row: Any) -> Any:
-    return _node(Label, row)
-
-
+@reads(
+    RequirementEventTable,
+    kind=Read("kind", RequirementEventKind),
+    from_value=Read("from_value", _legacy_value, using=_BY_KIND),
+    to_value=Read("to_value", _legacy_value, using=_BY_KIND),
+    from_status=Read("from_value", _STATUS, using=_BY_KIND),
+    to_status=Read("to_value", _STATUS, using=_BY_KIND),
+    from_priority=Read("from_value", _PRIORITY, using=_BY_KIND),
+    to_priority=Read("to_value", _PRIORITY, using=_BY_KIND),
+    from_kind=Read("from_value", _KIND, using=_BY_KIND),
+    to_kind=Read("to_value", _KIND, using=_BY_KIND),
+    from_estimate=Read("from_value", _ESTIMATE, using=_BY_KIND),
+    to_estimate=Read("to_value", _ESTIMATE, using=_BY_KIND),
+    from_title=Read("from_value", _TITLE, using=_BY_KIND),
+    to_title=Read("to_value", _TITLE, using=_BY_KIND),
+    event_kind=Read("kind", domain.RequirementEventKind),
+    from_ref=Read("from_value", _reference, using=_BY_KIND),
+    to_ref=Read("to_value", _reference, using=_BY_KIND),
+)
 @strawberry.type(
     description=(
         "One change in a requirement's history: what changed (`kind`), who changed it and when, and the values "
@@ -149,52 +169,17 @@ class RequirementEvent(LoadedNode):
     prefetched: strawberry.Private[dict[str, Any] | None] = None
 
     related: ClassVar[Mapping[str, Related]] = {
-        "actor": Related(UserByIdLoader, lambda e: e.actor_id, _user),
-        "fromAssignee": Related(UserByIdLoader, _side(_EventKind.ASSIGNEE, "from"), _user),
-        "toAssignee": Related(UserByIdLoader, _side(_EventKind.ASSIGNEE, "to"), _user),
-        "fromSprint": Related(SprintByIdLoader, _side(_EventKind.SPRINT, "from"), _sprint),
-        "toSprint": Related(SprintByIdLoader, _side(_EventKind.SPRINT, "to"), _sprint),
-        "fromRelease": Related(ReleaseByIdLoader, _side(_EventKind.RELEASE, "from"), _release),
-        "toRelease": Related(ReleaseByIdLoader, _side(_EventKind.RELEASE, "to"), _release),
-        "fromParent": Related(RequirementByIdLoader, _side(_EventKind.PARENT, "from"), _requirement),
-        "toParent": Related(RequirementByIdLoader, _side(_EventKind.PARENT, "to"), _requirement),
-        "label": Related(LabelByIdLoader, _label_key, _label),
+        "actor": Related.joins(UserByIdLoader, "actor_id", User),
+        "fromAssignee": Related.to(UserByIdLoader, _side(_EventKind.ASSIGNEE, "from"), User),
+        "toAssignee": Related.to(UserByIdLoader, _side(_EventKind.ASSIGNEE, "to"), User),
+        "fromSprint": Related.to(SprintByIdLoader, _side(_EventKind.SPRINT, "from"), Sprint),
+        "toSprint": Related.to(SprintByIdLoader, _side(_EventKind.SPRINT, "to"), Sprint),
+        "fromRelease": Related.to(ReleaseByIdLoader, _side(_EventKind.RELEASE, "from"), Release),
+        "toRelease": Related.to(ReleaseByIdLoader, _side(_EventKind.RELEASE, "to"), Release),
+        "fromParent": Related.to(RequirementByIdLoader, _side(_EventKind.PARENT, "from"), RequirementType),
+        "toParent": Related.to(RequirementByIdLoader, _side(_EventKind.PARENT, "to"), RequirementType),
+        "label": Related.to(LabelByIdLoader, _label_key, Label),
     }
-
-    @classmethod
-    def from_row(cls, row: Any) -> Self:
-        kind = domain.RequirementEventKind(row.kind)
-        before, after = row.from_value, row.to_value
-        statuses = frozenset({_EventKind.STATUS, _EventKind.CREATED})
-        estimate = frozenset({_EventKind.ESTIMATE})
-        from_status = _typed(kind, statuses, before)
-        to_status = _typed(kind, statuses, after)
-        from_priority = _typed(kind, frozenset({_EventKind.PRIORITY}), before)
-        to_priority = _typed(kind, frozenset({_EventKind.PRIORITY}), after)
-        from_kind = _typed(kind, frozenset({_EventKind.KIND}), before)
-        to_kind = _typed(kind, frozenset({_EventKind.KIND}), after)
-        references = kind in _REFERENCE_TYPES
-        return cls(
-            id=str(row.id),
-            kind=RequirementEventKind(row.kind),
-            created_at=row.created_at,
-            from_value=_legacy_value(kind, before),
-            to_value=_legacy_value(kind, after),
-            from_status=None if from_status is None else RequirementStatus(from_status),
-            to_status=None if to_status is None else RequirementStatus(to_status),
-            from_priority=None if from_priority is None else Priority(from_priority),
-            to_priority=None if to_priority is None else Priority(to_priority),
-            from_kind=None if from_kind is None else RequirementKind(from_kind),
-            to_kind=None if to_kind is None else RequirementKind(to_kind),
-            from_estimate=number_of(_typed(kind, estimate, before)),
-            to_estimate=number_of(_typed(kind, estimate, after)),
-            from_title=_typed(kind, frozenset({_EventKind.TITLE}), before),
-            to_title=_typed(kind, frozenset({_EventKind.TITLE}), after),
-            event_kind=kind,
-            actor_id=row.actor_id,
-            from_ref=_row_id(before) if references else None,
-            to_ref=_row_id(after) if references else None,
-        )
 
     # Plain functions, like Requirement's relations: a history page answers each for all its events at once.
     @strawberry.field(description="Who made the change; null if they are no longer a member.", graphql_type=User | None)

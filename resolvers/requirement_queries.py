@@ -4,7 +4,7 @@ from typing import Annotated
 
 import strawberry
 
-from loaders.rows import RequirementByIdLoader, RequirementByKeyLoader
+from loaders.rows import RequirementByKeyLoader
 from loaders.sources import REQUIREMENTS_BY_ORGANIZATION
 from prism.errors import NotFoundError, ValidationError
 from resolvers.common import decode_id
@@ -33,12 +33,11 @@ class RequirementQuery:
     ) -> Requirement | None:
         if (key is None) == (id is None):
             raise ValidationError("Pass exactly one of key and id.", field="key")
-        loaders = info.context.loaders
         if key is not None:
-            row = await loaders.get(RequirementByKeyLoader).load(parse_key(key))
+            row = await Requirement.rows_by(info, RequirementByKeyLoader).load(parse_key(key))
         else:
             assert id is not None
-            row = await loaders.get(RequirementByIdLoader).load(decode_id(id, "Requirement"))
+            row = await Requirement.rows(info).load(decode_id(id, "Requirement"))
         if row is None:
             raise NotFoundError("No requirement with this key or id.", field="key" if key is not None else "id")
         return Requirement.from_row(row)

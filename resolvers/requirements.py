@@ -29,12 +29,12 @@ from prism.services.requirements import MAX_LABELS
 from resolvers.common import Related
 from resolvers.connections import connection_field, time_ranges
 from resolvers.context import Context
-from resolvers.declarations import Read, reads
+from resolvers.declarations import Read, Row, reads
 from resolvers.enums import Priority, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
 from resolvers.list_bounds import max_items
-from resolvers.node import LoadedNode
+from resolvers.node import LoadedNode, load_node
 from resolvers.products import Product
 from resolvers.releases import Release
 from resolvers.requirement_history import RequirementEvent
@@ -47,10 +47,6 @@ __all__ = ["Requirement"]
 
 Info = strawberry.Info[Context, None]
 CommentType = Annotated["Comment", strawberry.lazy("resolvers.comments")]
-
-
-def _node(node_type: Any, row: Any) -> Any:
-    return None if row is None else node_type.from_row(row)
 
 
 @reads(
@@ -100,12 +96,15 @@ class Requirement(LoadedNode):
         "childCount": Related(ChildCountByRequirementLoader, lambda r: r.uuid, lambda count: count),
     }
 
+    # Written by hand on top of the derived `from_columns`: the product key is no column of the requirement. The
+    # by-id and by-key loaders join it in as `_product_key`; a product's list passes it (`product_key=`).
     @classmethod
-    def from_row(cls, row: Any, product_key: str | None = None) -> Self:
-        """The node for a requirement row; pass `product_key` when it is known (rows of the by-id and by-key
-        loaders carry it), so `key` needs no loader."""
-        node: Self = cls.from_columns(row)  # type: ignore[attr-defined]
-        node.product_key = product_key or getattr(row, "_product_key", None)
+    def from_row(cls, row: Row, /, **given: object) -> Self:
+        """The node for a requirement row; `product_key` (given, or the row's `_product_key`) lets `key` answer
+        without a loader."""
+        node: Self = cls.from_columns(row, **given)  # type: ignore[attr-defined]
+        if node.product_key is None:
+            node.product_key = getattr(row, "_product_key", None)
         return node
 
     # Not async: in a product's requirements the key is known, and an async resolver on a field of a long list costs
@@ -117,7 +116,7 @@ class Requirement(LoadedNode):
         return self._load_key(info)
 
     async def _load_key(self, info: Info) -> str:
-        product = await info.context.loaders.get(ProductByIdLoader).load(self.product_id)
+        product = await load_node(info, Product, self.product_id)
         assert product is not None, "a requirement's product is in the same organization"
         return f"{product.key}-{self.number}"
 

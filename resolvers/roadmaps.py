@@ -59,9 +59,9 @@ class RoadmapItem(LoadedNode):
 
     @strawberry.field(description="The roadmap it is on.")
     async def roadmap(self, info: Info) -> "Roadmap":
-        row = await info.context.loaders.get(RoadmapByIdLoader).load(self.roadmap_id)
-        assert row is not None, "an item's roadmap is in the same organization"
-        return Roadmap.from_row(row)
+        roadmap = await load_node(info, Roadmap, self.roadmap_id)
+        assert roadmap is not None, "an item's roadmap is in the same organization"
+        return roadmap
 
 
 @strawberry.input(description="Which roadmap items to list; fields combine with AND.")

@@ -16,13 +16,12 @@ from loaders.planning import (
     SprintReportBySprintLoader,
     SprintSchedule,
 )
-from loaders.rows import ProductByIdLoader, RequirementByIdLoader, SprintByIdLoader
+from loaders.rows import ProductByIdLoader, SprintByIdLoader
 from loaders.sources import REQUIREMENTS_BY_SPRINT
 from prism.db.tables import Sprint as SprintTable
 from prism.domain import sprint_report as report
-from prism.errors import PrismError
 from prism.services import sprints as sprint_service
-from prism.services.sprints import SprintChanges, SprintDraft
+from prism.services.sprints import SprintChanges, SprintClosure, SprintDraft
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
@@ -31,7 +30,6 @@ from resolvers.common import (
     UserError,
     decode_id,
     prefetch,
-    user_errors,
     user_errors_field,
 )
 from resolvers.connections import connection_field, node_class, payload
@@ -77,10 +75,10 @@ class SprintFigure:
         metadata=max_items(MAX_SPRINT_FIGURE_ITEMS),
     )
     async def requirements(self, info: Info) -> Any:
-        rows = await info.context.loaders.get(RequirementByIdLoader).load_many(list(self.requirement_ids))
+        requirement = node_class(RequirementType)
+        rows = await requirement.rows(info).load_many(list(self.requirement_ids))
         found = sorted((row for row in rows if row is not None), key=lambda row: (row.rank, row.id))
-        build = node_class(RequirementType).from_row
-        nodes = [build(row) for row in found]
+        nodes = [requirement.from_row(row) for row in found]
         await prefetch(info, nodes, plain_list=True)
         return nodes
 
@@ -389,19 +387,21 @@ class SprintsMutation:
         permission_classes=[CanWrite],
     )
     async def close_sprint(self, info: Info, input: CloseSprintInput) -> CloseSprintPayload:
-        try:
+        async def close() -> SprintClosure:
             move_to = (
                 None
                 if input.move_unfinished_to is None
                 else decode_id(input.move_unfinished_to, "Sprint", "moveUnfinishedTo")
             )
-            closure = await info.context.services.sprints.close(
+            return await info.context.services.sprints.close(
                 decode_id(input.id, "Sprint"), input.version, move_to=move_to
             )
-        except PrismError as error:
-            return CloseSprintPayload(sprint=None, moved_count=None, user_errors=user_errors(error))
-        return CloseSprintPayload(
-            sprint=Sprint.from_row(closure.sprint), moved_count=closure.moved_count, user_errors=[]
+
+        return await payload(
+            CloseSprintPayload,
+            close,
+            sprint=lambda closure: Sprint.from_row(closure.sprint),
+            moved_count=lambda closure: closure.moved_count,
         )
 
     @strawberry.mutation(

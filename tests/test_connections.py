@@ -135,6 +135,80 @@ async def test_payload_lets_authorization_errors_through() -> None:
         await payload(_ThingPayload, create, thing=lambda name: _Thing(name=name))
 
 
+@dataclass
+class _PasswordPayload:
+    ok: bool
+    user_errors: list[UserError]
+    retry_after_seconds: int | None = None
+
+
+async def test_payload_fills_in_what_a_refusal_answers_besides_the_null_fields() -> None:
+    from prism.auth.throttle import ThrottledError
+    from resolvers.accounts import retry_after
+
+    async def change() -> None:
+        raise ThrottledError("Too many attempts.", code=Code.RATE_LIMITED, retry_after_seconds=30)
+
+    def refused(error: Any) -> dict[str, object]:
+        return {"ok": False, "retry_after_seconds": retry_after(error)}
+
+    answer = await payload(_PasswordPayload, change, refused=refused, ok=lambda _: True)
+    assert (answer.ok, answer.retry_after_seconds) == (False, 30)
+    assert len(answer.user_errors) == 1
+    succeeded = await payload(_PasswordPayload, lambda: _returns(None), refused=refused, ok=lambda _: True)
+    assert succeeded == _PasswordPayload(ok=True, user_errors=[])
+
+
+async def _returns(value: Any) -> Any:
+    return value
+
+
+async def test_a_mutation_that_needs_no_token_answers_even_authentication_errors_in_its_payload() -> None:
+    from prism.errors import UnauthenticatedError
+    from resolvers.connections import public_user_errors
+
+    async def verify() -> str:
+        raise UnauthenticatedError("The link has expired.")
+
+    answer = await payload(_ThingPayload, verify, errors=public_user_errors, thing=lambda name: _Thing(name=name))
+    assert answer.thing is None
+    assert [error.code for error in answer.user_errors] == ["UNAUTHENTICATED"]
+
+
+async def test_answer_builds_the_whole_payload_from_the_result_or_the_refusal() -> None:
+    from resolvers.connections import answer
+
+    def failed(error: Any) -> _ThingPayload:
+        return _ThingPayload(thing=None, user_errors=[UserError.from_error(error)])
+
+    def built(name: str) -> _ThingPayload:
+        return _ThingPayload(thing=_Thing(name=name), user_errors=[])
+
+    assert await answer(lambda: _returns("roadmap"), built, failed) == built("roadmap")
+
+    async def refuse() -> str:
+        raise ValidationError("Too long.", field="title", code=Code.TOO_LONG)
+
+    refusal = await answer(refuse, built, failed)
+    assert (refusal.thing, [e.code for e in refusal.user_errors]) == (None, ["TOO_LONG"])
+
+
+def test_no_mutation_catches_domain_errors_by_hand() -> None:
+    """Every mutation answers through `payload` (or `answer`): a try/except PrismError in a resolver is the
+    hand-written payload the helpers replace."""
+    import ast
+    from pathlib import Path
+
+    by_hand = []
+    for module in sorted(Path("resolvers").glob("*.py")):
+        if module.name == "connections.py":
+            continue
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.ExceptHandler) and ast.unparse(node.type or ast.Constant(None)) == "PrismError":
+                by_hand.append(f"{module}:{node.lineno}")
+    assert by_hand == []
+
+
 async def test_loaders_are_built_once_per_request_by_class_and_dropped_by_clear() -> None:
     from loaders import Loaders
     from loaders.rows import ProductByIdLoader, RowByIdLoader, SprintByIdLoader
