@@ -4,6 +4,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -68,3 +69,19 @@ async def test_a_counter_given_back_keeps_its_expiry_and_a_missing_one_stays_mis
     assert await store.get("tries") is None, "giving back does not extend the counter's life"
     assert await store.decr("never-counted") == 0
     assert await store.get("never-counted") is None
+
+
+async def test_the_redis_store_reconnects_after_redis_restarted(tmp_path: Path) -> None:
+    from tests.processes import running_redis
+
+    async with running_redis(tmp_path) as redis:
+        store = RedisStore(redis.url)
+        try:
+            await store.set("before", "1")
+            redis.kill()
+            await redis.start()  # same port, nothing kept
+            # The pooled connection died with the old server: the first command reconnects instead of failing.
+            assert await store.get("before") is None
+            assert await store.incr("after", ttl_seconds=60) == 1
+        finally:
+            await store.close()
