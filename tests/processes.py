@@ -51,9 +51,10 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def server_environment(settings: Settings, redis_url: str, home: Path, **overrides: str) -> dict[str, str]:
+def server_environment(settings: Settings, redis_url: str | None, home: Path, **overrides: str) -> dict[str, str]:
     """The environment of a `prism serve` on the test database (as the test app's login role), with its secret key
-    (so the suite's tokens are valid there) and `redis_url`; none of the caller's PRISM_*, DATABASE_* or REDIS_*."""
+    (so the suite's tokens are valid there) and `redis_url` (None: in-process stores and broker); none of the
+    caller's PRISM_*, DATABASE_* or REDIS_*."""
     inherited = ("PRISM_", "OTEL_", "DATABASE_", "REDIS_")
     environment = {name: value for name, value in os.environ.items() if not name.startswith(inherited)}
     assert settings.database_url is not None
@@ -61,7 +62,6 @@ def server_environment(settings: Settings, redis_url: str, home: Path, **overrid
     environment.update(
         {
             "DATABASE_URL": settings.database_url,
-            "REDIS_URL": redis_url,
             "PRISM_HOME": str(home),
             "PRISM_SECRET_KEY": settings.secret_key.get_secret_value(),
             "PRISM_ENVIRONMENT": "test",
@@ -76,6 +76,8 @@ def server_environment(settings: Settings, redis_url: str, home: Path, **overrid
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         }
     )
+    if redis_url is not None:
+        environment["REDIS_URL"] = redis_url
     environment.update(overrides)
     return environment
 
