@@ -46,7 +46,10 @@ client.subscribe(
       }
     },
     error: (error) => {
-      const detail = Array.isArray(error) ? error : { code: error?.code, reason: error?.reason, message: String(error) };
+      // GraphQL errors (an array), a close event (code, reason) or a socket error event (its message).
+      const detail = Array.isArray(error)
+        ? error
+        : { code: error?.code, reason: error?.reason, message: error?.message ?? error?.error?.message ?? String(error) };
       print({ event: "error", error: detail });
       finish(1);
     },
