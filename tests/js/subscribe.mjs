@@ -1,7 +1,8 @@
 // Subscribes to a PRISM server with the reference graphql-ws client and prints what it receives as JSON lines.
 //
-//   PRISM_TOKEN=<access token or API key> node subscribe.mjs ws://127.0.0.1:8000/graphql '<subscription>' '<variables JSON>' [count]
+//   node subscribe.mjs ws://127.0.0.1:8000/graphql '<subscription>' '<variables JSON>' [count]
 //
+// with the credential (an access token or API key) in the environment variable PRISM_TOKEN.
 // Lines: {"event":"connected"} once the server acknowledged connection_init, {"event":"next","payload":...} per
 // result, then {"event":"complete"} after `count` results (or when the server completes the subscription),
 // {"event":"error",...} when the subscription fails, {"event":"closed","code":...,"reason":...} when the socket closes.
