@@ -148,7 +148,9 @@ async def running_servers(
     try:
         for server in servers:
             server.launch()
-        await asyncio.gather(*(server.wait_ready() for server in servers))
+        async with asyncio.TaskGroup() as starting:  # one failing cancels the others' waits
+            for server in servers:
+                starting.create_task(server.wait_ready())
         yield servers
     finally:
         await asyncio.gather(*(asyncio.to_thread(server.stop) for server in servers))
