@@ -126,8 +126,14 @@ class RedisStore:
 
     def __init__(self, url: str, prefix: str = "prism:") -> None:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
-        self._redis = Redis.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+        # One retry on a fresh connection: after a Redis restart a pooled connection is dead, and without it the first
+        # command on each (a token's session check, say) would fail although Redis is back.
+        self._redis = Redis.from_url(
+            url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
+        )
         self._prefix = prefix
 
     async def get(self, key: str) -> str | None:

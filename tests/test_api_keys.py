@@ -234,3 +234,23 @@ async def test_a_key_cannot_act_on_its_creators_account(gql: GraphQLClient, acco
         {"input": {"email": account.email, "password": account.password}},
     )
     assert log_in["logIn"]["userErrors"] == []
+
+
+async def test_a_key_keeps_working_while_redis_is_unreachable_and_its_use_is_still_recorded(
+    gql: GraphQLClient, account: Account, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    key = await create_api_key(account, scopes=("WRITE",))
+
+    async def unreachable(key: str, ttl_seconds: float) -> int:
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    # The once-a-minute counter of the key's use lives in Redis: a Redis restart must not refuse the key's requests
+    # (mutations go on committing, their events wait in the log for the relay).
+    monkeypatch.setattr(app.state.runtime().kv, "incr", unreachable)
+    created = await gql(CREATE_PRODUCT, {"input": {"key": "RD", "name": "Made during an outage"}}, token=key["secret"])
+    assert created["createProduct"]["userErrors"] == []
+    monkeypatch.undo()
+    listing = await account(LIST, {"includeRevoked": False})
+    assert listing["apiKeys"]["nodes"][0]["lastUsedAt"] is not None

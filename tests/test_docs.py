@@ -344,6 +344,7 @@ async def _run_graphql_blocks(path: Path, http: httpx.AsyncClient, token: str) -
 def _environment_names() -> set[str]:
     """Every environment variable PRISM, its tests, its tools and its deployment files read."""
     names = {"PRISM_TEST_HOME", "PRISM_TEST_REQUIRE_SERVICES", "TEST_DATABASE_URL", "TEST_REDIS_URL"}
+    names |= {"PRISM_TOKEN"}  # the credential of the graphql-ws client in tests/js/subscribe.mjs
     names |= {"BENCH_DATABASE_URL", "PGSERVER_POSTGRES_VERSION", "PYTEST_ARGS", "BENCH_ARGS", "CI"}
     for name, setting in Settings.model_fields.items():
         names.add(f"PRISM_{name.upper()}")  # pydantic-settings reads the prefixed name of an aliased field too
@@ -402,6 +403,11 @@ def _command_problems(line: str) -> list[str]:
             ]
         elif program == "sh":
             problems += [f"no file {arguments[0]}"] if not (ROOT / arguments[0]).exists() else []
+        elif program == "node":
+            problems += [f"no script {arguments[0]}"] if not (ROOT / arguments[0]).is_file() else []
+        elif program == "npm" and arguments[:2] == ["ci", "--prefix"]:
+            lockfile = ROOT / arguments[2] / "package-lock.json"
+            problems += [f"no lockfile for npm ci in {arguments[2]}"] if not lockfile.is_file() else []
         elif program == "docker":
             problems += _docker_problems(arguments)
         elif program in (".venv/bin/python", "python") and arguments[:2] == ["-m", "bench"]:

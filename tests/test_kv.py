@@ -4,6 +4,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,19 @@ async def test_revocation_checks_made_together_read_the_store_once() -> None:
     assert [len(keys) for keys in store.reads] == [50]  # one read, each session once
     assert await session_revoked(store, sessions[0]) is False  # a later check is a read of its own
     assert len(store.reads) == 2
+
+
+async def test_the_redis_store_reconnects_after_redis_restarted(tmp_path: Path) -> None:
+    from tests.processes import running_redis
+
+    async with running_redis(tmp_path) as redis:
+        store = RedisStore(redis.url)
+        try:
+            await store.set("before", "1")
+            redis.kill()
+            await redis.start()  # same port, nothing kept
+            # The pooled connection died with the old server: the first command reconnects instead of failing.
+            assert await store.get("before") is None
+            assert await store.incr("after", ttl_seconds=60) == 1
+        finally:
+            await store.close()

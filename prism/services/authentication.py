@@ -1,6 +1,7 @@
 """One function authenticates every caller: an HTTP request's Authorization header or a WebSocket
 `connection_init` payload, with an access token (people) or an API key (integrators)."""
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +24,8 @@ __all__ = [
     "credentials_from_connection_params",
     "credentials_from_header",
 ]
+
+logger = logging.getLogger("prism.auth")
 
 _CREATOR_LEFT = "This API key's creator is no longer a member of its organization; ask an administrator for a new key."
 
@@ -156,8 +159,14 @@ async def _authenticate_api_key(runtime: Runtime, uow: UnitOfWork, credential: s
     role = await _role(uow, key.organization_id, key.created_by_id)
     if role is None:
         return Authentication(None, UnauthenticatedError(_CREATOR_LEFT))
-    # One write per key per minute at most: reads stay cheap, and lastUsedAt is accurate to the minute.
-    if await runtime.kv.incr(f"api_key:last_used:{key.id}", LAST_USED_RESOLUTION_SECONDS) == 1:
+    # One write per key per minute at most: reads stay cheap, and lastUsedAt is accurate to the minute. The counter is
+    # bookkeeping: with Redis unreachable (a restart) the key still works and each use is written.
+    try:
+        first_use_this_minute = await runtime.kv.incr(f"api_key:last_used:{key.id}", LAST_USED_RESOLUTION_SECONDS) == 1
+    except Exception as error:  # noqa: BLE001 - whatever the store raises, the request goes on
+        logger.warning("could not count an API key's use; recording it", extra={"error": type(error).__name__})
+        first_use_this_minute = True
+    if first_use_this_minute:
         await mark_used(uow, key)
     viewer = Viewer(
         user_id=key.created_by_id,
