@@ -34,7 +34,7 @@ from prism.events.broker import open_broker
 from prism.events.leases import open_leases
 from prism.events.presence import open_presence
 from prism.events.relay import OutboxRelay
-from prism.kv import open_store
+from prism.kv import StoreUnavailableError, open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
 from prism.observability.tracing import setup_tracing, tracing_enabled
@@ -239,7 +239,12 @@ def build_app(settings: Settings | None = None) -> Starlette:
         credential = credentials_from_connection_params(context.connection_params)
         if credential is None and context.request is not None:
             credential = credentials_from_header(context.request.headers.get("authorization"))
-        auth = await authenticate(context.runtime, credential)
+        try:
+            auth = await authenticate(context.runtime, credential)
+        except StoreUnavailableError:
+            raise WebSocketRejectedError(
+                "SERVICE_UNAVAILABLE", "A service the server depends on is unavailable; reconnect shortly."
+            ) from None
         if auth.viewer is None:
             error = auth.error or UnauthenticatedError("Send a token or API key in connection_init's payload.")
             raise WebSocketRejectedError(error.code.value, error.message)

@@ -5,14 +5,28 @@ Both honour the same contract and are tested against each other (tests/test_kv.p
 """
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from limits.aio.storage import Storage
 
-__all__ = ["KeyValueStore", "MemoryStore", "RedisStore", "close_limits_storage", "open_limits_storage", "open_store"]
+__all__ = [
+    "KeyValueStore",
+    "MemoryStore",
+    "RedisStore",
+    "StoreUnavailableError",
+    "close_limits_storage",
+    "open_limits_storage",
+    "open_store",
+]
+
+
+class StoreUnavailableError(Exception):
+    """The shared store (Redis) did not answer: the request is answered 503 (Retry-After), never 500, and nothing
+    that needs the store to be safe (a revoked session's check) is assumed."""
 
 
 class KeyValueStore(Protocol):
@@ -121,6 +135,18 @@ return 0
 """
 
 
+@contextlib.contextmanager
+def _answering() -> Iterator[None]:
+    """Redis's connection and timeout errors as StoreUnavailableError (the store's callers know no Redis)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+        raise StoreUnavailableError(f"the shared store did not answer ({type(error).__name__})") from error
+
+
 class RedisStore:
     """The shared store over Redis (redis-py asyncio)."""
 
@@ -137,34 +163,40 @@ class RedisStore:
         self._prefix = prefix
 
     async def get(self, key: str) -> str | None:
-        value = await self._redis.get(self._prefix + key)
+        with _answering():
+            value = await self._redis.get(self._prefix + key)
         return None if value is None else str(value)
 
     async def get_many(self, keys: Sequence[str]) -> list[str | None]:
         if not keys:
             return []
-        values = await self._redis.mget([self._prefix + key for key in keys])
+        with _answering():
+            values = await self._redis.mget([self._prefix + key for key in keys])
         return [None if value is None else str(value) for value in values]
 
     async def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
         px = None if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
-        await self._redis.set(self._prefix + key, value, px=px)
+        with _answering():
+            await self._redis.set(self._prefix + key, value, px=px)
 
     async def delete(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
+        with _answering():
+            await self._redis.delete(self._prefix + key)
 
     async def incr(self, key: str, ttl_seconds: float) -> int:
         full = self._prefix + key
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(full)
-            pipe.pexpire(full, max(1, int(ttl_seconds * 1000)), nx=True)
-            value, _ = await pipe.execute()
+        with _answering():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(full)
+                pipe.pexpire(full, max(1, int(ttl_seconds * 1000)), nx=True)
+                value, _ = await pipe.execute()
         return int(value)
 
     async def decr(self, key: str) -> int:
         # One script, so the counter cannot expire between the check and the decrement (DECR alone would create a
         # counter without expiry).
-        value = await self._redis.eval(_DECR_IF_PRESENT, 1, self._prefix + key)  # type: ignore[misc]
+        with _answering():
+            value = await self._redis.eval(_DECR_IF_PRESENT, 1, self._prefix + key)  # type: ignore[misc]
         return int(value)
 
     async def ping(self) -> bool:

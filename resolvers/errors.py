@@ -10,6 +10,7 @@ from strawberry.extensions import SchemaExtension
 
 from prism.db.errors import loggable
 from prism.errors import Code, PrismError
+from prism.kv import StoreUnavailableError
 
 __all__ = ["ErrorCodes", "classify", "coded_errors"]
 
@@ -40,6 +41,9 @@ def classify(error: GraphQLError) -> tuple[str, bool]:
     if isinstance(original, PoolTimeout):
         # Overload, not a bug: every database connection stayed busy for the whole pool timeout.
         logger.warning("database pool exhausted", extra={"path": error.path})
+        return "SERVICE_UNAVAILABLE", False
+    if isinstance(original, StoreUnavailableError):
+        logger.warning("shared store unavailable", extra={"path": error.path})
         return "SERVICE_UNAVAILABLE", False
     return Code.INTERNAL_SERVER_ERROR.value, True
 

@@ -258,3 +258,35 @@ async def test_last_used_at_is_written_at_most_once_a_minute_per_key(
     assert await fetch_value(database_url, last_used, uuid_of(first["id"])) is None  # within the minute: no write
     assert (await authenticated(second["secret"], using=using)).viewer is not None
     assert await fetch_value(database_url, last_used, uuid_of(second["id"])) is not None  # throttled per key
+
+
+async def test_a_token_is_refused_with_503_not_500_while_the_shared_store_is_unreachable(
+    app: Starlette, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    # Nothing listens on port 1: every command fails at once, as against a Redis that is down.
+    unreachable = RedisStore("redis://127.0.0.1:1/0")
+    key = await create_api_key(account, scopes=("READ",))
+    monkeypatch.setattr(app.state.runtime(), "kv", unreachable)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prism.test") as http:
+            # A token names its session, which may have been signed out: without the store it cannot be trusted.
+            refused = await http.post(
+                "/graphql",
+                json={"query": "{ viewer { user { id } } }"},
+                headers={"Authorization": f"Bearer {account.token}"},
+            )
+            # An API key has no session: the store only counts its use, and a failed count is not a refusal.
+            served = await http.post(
+                "/graphql",
+                json={"query": "{ viewer { user { id } } }"},
+                headers={"Authorization": f"Bearer {key['secret']}"},
+            )
+    finally:
+        await unreachable.close()
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "1"
+    assert [e["extensions"]["code"] for e in refused.json()["errors"]] == ["SERVICE_UNAVAILABLE"]
+    assert served.status_code == 200, served.text
+    assert "errors" not in served.json()

@@ -695,3 +695,31 @@ async def test_a_session_signed_out_mid_stream_ends_the_stream_at_the_next_event
             await subscriber.receive()  # the event is not sent: the socket closes instead
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, "signed out" in closed.value.rcvd.reason) == (4403, True)
+
+
+async def test_a_subscriber_whose_session_cannot_be_checked_is_told_to_come_back_not_served(
+    app: Starlette, account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prism.kv import RedisStore
+
+    product = await create_product(account)
+    key = await create_api_key(account, scopes=("READ", "WRITE"))
+    unreachable = RedisStore("redis://127.0.0.1:1/0")  # nothing listens there: as a Redis that is down
+    try:
+        async with connect(ws_url, account.token) as raw:
+            subscriber = await acked(raw)
+            await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+            await subscribed(account.organization_id)
+            monkeypatch.setattr(app.state.runtime(), "kv", unreachable)
+            created = await account.gql(
+                "mutation($i: CreateRequirementInput!) { createRequirement(input: $i) { userErrors { code } } }",
+                {"i": {"productId": product["id"], "title": "During the outage", "kind": "STORY"}},
+                token=key["secret"],
+            )
+            assert created["createRequirement"]["userErrors"] == []
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await subscriber.receive()  # the session may have been signed out meanwhile: no event is sent
+    finally:
+        await unreachable.close()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, "Try again later" in closed.value.rcvd.reason) == (1013, True)

@@ -28,6 +28,7 @@ from strawberry.types import ExecutionResult
 
 from prism.auth.rbac import Viewer
 from prism.db.unit_of_work import UnitOfWork
+from prism.kv import StoreUnavailableError
 from prism.ratelimit import RateLimiter, identity_of
 from prism.services.audit import RequestMeta
 from prism.web.concurrency import CallerBusyError, ConcurrencyLimiter, caller_key
@@ -231,6 +232,9 @@ class GraphQLHTTP:
             context = await self._make_context(request)
         except PoolTimeout as error:
             raise _overloaded() from error
+        except StoreUnavailableError as error:
+            # Without the shared store a token's session cannot be checked against sign-outs: refuse, do not guess.
+            raise _store_unavailable() from error
         limit_headers: dict[str, str] = {}
         if self._rate_limiter is not None:
             refusal = await self._rate_limiter.check_request(context.viewer, context.meta.ip)
@@ -254,9 +258,11 @@ class GraphQLHTTP:
             )
         finally:
             await context.uow.close()
-        if any(_pool_timed_out(error) for error in result.errors or ()):
-            # Wherever in the request the pool ran dry, the answer is the same: overloaded, retry shortly.
-            raise _overloaded()
+        unavailable = [error for error in result.errors or () if _pool_timed_out(error)]
+        if unavailable:
+            # Wherever in the request the pool ran dry (or the shared store failed), the answer is the same: retry.
+            store = any(isinstance(error.original_error, StoreUnavailableError) for error in unavailable)
+            raise _store_unavailable() if store else _overloaded()
         if persisted is not None and persisted.request.register and result.data is not None and self._persisted_queries:
             await self._persisted_queries.put(
                 persisted.request.sha256,
@@ -355,6 +361,15 @@ def _overloaded() -> RequestError:
     return RequestError(
         503,
         "The server is overloaded: no database connection became free in time. Retry shortly.",
+        code="SERVICE_UNAVAILABLE",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _store_unavailable() -> RequestError:
+    return RequestError(
+        503,
+        "A service the server depends on (its shared store) is unavailable. Retry shortly.",
         code="SERVICE_UNAVAILABLE",
         headers={"Retry-After": "1"},
     )
