@@ -118,8 +118,13 @@ class RedisPresence:
 
     def __init__(self, url: str, prefix: str = "prism:") -> None:
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
-        self._redis: Redis = Redis.from_url(url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2)
+        # One retry on a fresh connection, as prism/kv.py: a pooled connection is dead after a Redis restart.
+        self._redis: Redis = Redis.from_url(
+            url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
+        )
         self._prefix = prefix
 
     def _key(self, organization_id: UUID, target: str) -> str:
