@@ -18,11 +18,13 @@ from prism.domain.sprint_report import Change, SprintReport, sprint_report
 
 __all__ = [
     "SprintBurndownBySprintLoader",
+    "SprintInputs",
     "SprintPeriod",
     "SprintPoints",
     "SprintPointsBySprintLoader",
     "SprintReportBySprintLoader",
     "SprintSchedule",
+    "load_sprint_inputs",
 ]
 
 _REPORTED_KINDS = (
@@ -90,7 +92,7 @@ class SprintSchedule:
 
 
 @dataclass
-class _SprintInputs:
+class SprintInputs:
     """What a sprint's report and burndown are computed from: start snapshots and the requirements' history."""
 
     committed: dict[UUID, dict[UUID, float | None]]
@@ -102,7 +104,7 @@ class _SprintInputs:
         return self.committed[sprint_id], [change for r in relevant for change in self.changes[r]]
 
 
-async def _sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUID]) -> _SprintInputs:
+async def load_sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUID]) -> SprintInputs:
     """Two statements for all the sprints: their start snapshots, and the history of every requirement that was
     ever in one of them."""
     commitment = SprintCommitment.__table__  # type: ignore[attr-defined]
@@ -139,7 +141,7 @@ async def _sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUID]) 
         changes[row.requirement_id].append(change)
         if change.kind is RequirementEventKind.SPRINT and change.to_value is not None:
             members[change.to_value].add(row.requirement_id)
-    return _SprintInputs(committed, changes, members)
+    return SprintInputs(committed, changes, members)
 
 
 class SprintReportBySprintLoader(DataLoader[SprintPeriod, SprintReport]):
@@ -152,7 +154,7 @@ class SprintReportBySprintLoader(DataLoader[SprintPeriod, SprintReport]):
         self._organization_id = organization_id
 
     async def batch_load_fn(self, periods: Sequence[SprintPeriod]) -> list[SprintReport]:
-        inputs = await _sprint_inputs(
+        inputs = await load_sprint_inputs(
             self._reader, self._organization_id, list(dict.fromkeys(p.sprint_id for p in periods))
         )
         reports = []
@@ -171,7 +173,7 @@ class SprintBurndownBySprintLoader(DataLoader[SprintSchedule, list[BurndownDay]]
         self._organization_id = organization_id
 
     async def batch_load_fn(self, schedules: Sequence[SprintSchedule]) -> list[list[BurndownDay]]:
-        inputs = await _sprint_inputs(
+        inputs = await load_sprint_inputs(
             self._reader, self._organization_id, list(dict.fromkeys(s.sprint_id for s in schedules))
         )
         now = datetime.now(UTC)

@@ -27,6 +27,7 @@ from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.execution import metered_executor
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.invitations import InvitationsMutation, InvitationsQuery
+from resolvers.jobs import JobsMutation, JobsQuery
 from resolvers.labels import LabelMutation, LabelQuery
 from resolvers.limits import QueryLimits, limit_extensions
 from resolvers.list_bounds import max_items
@@ -84,6 +85,7 @@ class Query(
     InvitationsQuery,
     ProductRolesQuery,
     AuditQuery,
+    JobsQuery,
     PresenceQuery,
 ):
     @strawberry.field(
@@ -137,6 +139,7 @@ class Mutation(
     TeamsMutation,
     ProductRolesMutation,
     AuditMutation,
+    JobsMutation,
 ):
     pass
 
