@@ -31,10 +31,12 @@ from tests.helpers import (
     TEST_REDIS_URL,
     Account,
     GraphQLClient,
+    app_with,
     create_product,
     create_requirement,
     create_sprint,
     join_organization,
+    sign_up,
     uuid_of,
 )
 
@@ -416,3 +418,35 @@ def test_a_separate_worker_or_scheduler_needs_a_database_of_its_own_and_the_work
     )
     assert result.exit_code == 2
     assert "needs REDIS_URL" in result.output
+
+
+async def test_a_server_with_the_embedded_worker_relays_events_through_its_jobs(
+    settings: Settings, database_url: str
+) -> None:
+    relay_jobs = "SELECT count(*) AS n FROM procrastinate_jobs WHERE task_name = 'prism:relay_events'"
+    [before] = await fetch(database_url, relay_jobs)
+    async with app_with(
+        settings, embedded_worker=True, event_relay_interval_seconds=1, event_relay_grace_seconds=0
+    ) as http:
+        runtime = http._transport.app.state.runtime()  # type: ignore[attr-defined]
+        owner = await sign_up(GraphQLClient(http))
+
+        async def broken(events: Any) -> None:
+            raise ConnectionError("Redis is down")
+
+        working, runtime.publisher = runtime.publisher, broken
+        try:
+            await create_product(owner)
+        finally:
+            runtime.publisher = working
+        organization = uuid_of(owner.organization_id)
+        unpublished = "SELECT 1 FROM event WHERE organization_id = $1 AND published_at IS NULL"
+        assert await fetch(database_url, unpublished, organization) != []
+        # The worker inside the server defers `prism:relay_events` every second and runs it (bounded wait).
+        for _ in range(400):
+            if await fetch(database_url, unpublished, organization) == []:
+                break
+            await asyncio.sleep(0.05)
+        assert await fetch(database_url, unpublished, organization) == []
+        [after] = await fetch(database_url, relay_jobs)
+        assert after["n"] > before["n"]  # the relay ran as jobs of the server's own worker
