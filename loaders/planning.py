@@ -4,12 +4,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from prism.db.tables import Requirement, RequirementEvent, SprintCommitment
+from prism.db.tables import Requirement, RequirementEvent, SprintCommitment, SprintSnapshot
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.burndown import BurndownDay, burndown
@@ -24,6 +25,7 @@ __all__ = [
     "SprintPointsBySprintLoader",
     "SprintReportBySprintLoader",
     "SprintSchedule",
+    "SprintSnapshotsBySprintLoader",
     "load_sprint_inputs",
 ]
 
@@ -192,3 +194,24 @@ class SprintBurndownBySprintLoader(DataLoader[SprintSchedule, list[BurndownDay]]
                 )
             )
         return series
+
+
+class SprintSnapshotsBySprintLoader(DataLoader[UUID, list[sa.Row[Any]]]):
+    """The nightly snapshots of sprints (`sprint_snapshot`), oldest day first: one statement per tick."""
+
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, sprint_ids: Sequence[UUID]) -> list[list[sa.Row[Any]]]:
+        table = SprintSnapshot.__table__  # type: ignore[attr-defined]
+        statement = (
+            tenant_select(table, self._organization_id)
+            .where(table.c.sprint_id.in_(sprint_ids))
+            .order_by(table.c.sprint_id, table.c.day)
+        )
+        found: dict[UUID, list[sa.Row[Any]]] = defaultdict(list)
+        for row in await self._reader.all(statement):
+            found[row.sprint_id].append(row)
+        return [found.get(i, []) for i in sprint_ids]

@@ -298,9 +298,15 @@ def snapshot_arguments(organization: uuid.UUID) -> dict[str, Any]:
 
 
 async def test_the_nightly_snapshot_records_each_running_sprint_once_a_day_however_often_it_runs(
-    app: Starlette, account: Account, job_app: App, resources: JobResources, database_url: str
+    app: Starlette,
+    account: Account,
+    other_account: Account,
+    job_app: App,
+    resources: JobResources,
+    database_url: str,
 ) -> None:
-    sprint_id = uuid_of(await running_sprint(account))
+    sprint_global_id = await running_sprint(account)
+    sprint_id = uuid_of(sprint_global_id)
     organization = uuid_of(account.organization_id)
     for _ in range(2):
         job_id = await defer(app, TASK_NAMES["take_sprint_snapshots"], snapshot_arguments(organization))
@@ -311,6 +317,27 @@ async def test_the_nightly_snapshot_records_each_running_sprint_once_a_day_howev
         await work_until(job_app, resources, taken)
     rows = [tuple(row) for row in await fetch(database_url, SNAPSHOTS, sprint_id)]
     assert rows == [(datetime.now(UTC).date(), 5.0, 2.0, 3.0, 2, 1, 1)]
+    shown = await account(
+        """query($id: ID!) { node(id: $id) { ... on Sprint {
+             snapshots { day scopePoints donePoints remainingPoints scopeCount doneCount remainingCount }
+             burndown { date scopePoints donePoints remainingPoints } } } }""",
+        {"id": sprint_global_id},
+    )
+    [snapshot] = shown["node"]["snapshots"]
+    today = shown["node"]["burndown"][-1]
+    assert snapshot == {
+        "day": today["date"],
+        "scopePoints": today["scopePoints"],
+        "donePoints": today["donePoints"],
+        "remainingPoints": today["remainingPoints"],
+        "scopeCount": 2,
+        "doneCount": 1,
+        "remainingCount": 1,
+    }
+    # Another organization finds neither the sprint nor, through it, its snapshots.
+    assert (await other_account.run("query($id: ID!) { node(id: $id) { id } }", {"id": sprint_global_id})).codes == [
+        "NOT_FOUND"
+    ]
 
 
 def worker_environment(app_database_url: str, home: Path) -> dict[str, str]:

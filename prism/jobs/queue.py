@@ -5,6 +5,7 @@ worker`, `prism scheduler`, tests). Nothing here is module state: the tasks are 
 registered on each app with the retry policy and schedules the settings give.
 """
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,10 @@ def _conninfo(url: str) -> str:
 def build_job_app(settings: Settings, database_url: str, *, pool_size: int = 4, periodic: bool = True) -> App:
     """A procrastinate app on `database_url` (the server's role) with PRISM's tasks, retries and (unless `periodic`
     is false: the tasks alone, deferred by hand) their schedules."""
+    if settings.log_level.upper() != "DEBUG":
+        # Procrastinate logs each task it registers and every job's start and end at INFO: the relay alone would
+        # write two lines every 5 s. Its warnings and errors (a failed job, with its traceback) still show.
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
     app = App(
         connector=PsycopgConnector(conninfo=_conninfo(database_url), min_size=1, max_size=pool_size),
         periodic_defaults={"max_delay": 600},

@@ -64,9 +64,6 @@ async def run_worker(
     """Run PRISM's jobs until stopped (SIGTERM or SIGINT with the handlers, else cancellation); `wait=False` returns
     once the queue has no job ready to run. `queues` defaults to PRISM's. The app must be open."""
     settings = resources.settings
-    if settings.log_level.upper() != "DEBUG":
-        # Procrastinate logs every job's start and end at INFO: the relay alone would write two lines every 5 s.
-        logging.getLogger("procrastinate").setLevel(logging.WARNING)
     await app.run_worker_async(
         queues=queues or [JOB_QUEUE],
         name=name,
