@@ -35,7 +35,7 @@ class DeadLetterJob(RowType):
     id: strawberry.ID = strawberry.field(description="The job's id in the queue; pass it to retryJob.")
     task_name: str = strawberry.field(description="What the job does, as its task's name, like `prism:relay_events`.")
     queue_name: str = strawberry.field(description="The queue it ran on.")
-    runs: int = strawberry.field(description="How many times it ran (each run failed).")
+    runs: int = strawberry.field(description="How many times it ran (each run failed, or was cut short).")
     status: str = strawberry.field(description="Its state in the queue: `failed` for every dead letter.")
     last_error: str | None = strawberry.field(
         description="Why its last run failed: the error's type, message and where it was raised; null if unknown."
@@ -65,7 +65,7 @@ class RetryJobInput:
 @strawberry.type(description="The result of retryJob.")
 class RetryJobPayload:
     job_id: strawberry.ID | None = strawberry.field(
-        description="The job put back in the queue (it runs again at once, with its retries); null if it failed."
+        description="The job put back in the queue (it runs once more, at once); null if it failed."
     )
     user_errors: list[UserError] = user_errors_field()
 
@@ -73,8 +73,9 @@ class RetryJobPayload:
 @strawberry.type
 class JobsMutation:
     @strawberry.mutation(
-        description="Run a failed job of the organization again, with a fresh round of retries: it leaves the "
-        "dead letters. NOT_FOUND (a user error) for a job of another organization or one that has not failed.",
+        description="Run a failed job of the organization once more, now: it leaves the dead letters, and comes "
+        "back to them if that run fails too. NOT_FOUND (a user error) for a job of another organization or one that "
+        "has not failed.",
         permission_classes=[CanManageJobs],
     )
     async def retry_job(self, info: Info, input: RetryJobInput) -> RetryJobPayload:

@@ -180,22 +180,40 @@ async def test_a_failing_job_is_retried_with_growing_waits_then_kept_as_a_dead_l
     assert (await account(DEAD_LETTERS, {"first": 10}))["deadLetterJobs"]["totalCount"] == listed["totalCount"] - 1
     again = (await account(RETRY, {"i": {"id": str(job_id)}}))["retryJob"]
     assert [e["code"] for e in again["userErrors"]] == ["NOT_FOUND"]  # no longer a dead letter
-    await work_until(job_app, resources, failed, queue="test-failing")  # and it fails for good once more
+    await work_until(job_app, resources, failed, queue="test-failing")  # one more run, which fails too
+    [again_listed] = [
+        edge["node"]
+        for edge in (await account(DEAD_LETTERS, {"first": 10}))["deadLetterJobs"]["edges"]
+        if edge["node"]["id"] == str(job_id)
+    ]
+    assert again_listed["runs"] == 4
 
 
-async def test_a_job_deferred_in_a_transaction_exists_only_if_the_transaction_commits(
-    app: Starlette, database_url: str
+async def test_a_job_a_use_case_defers_in_its_unit_of_work_exists_only_if_the_unit_commits(
+    app: Starlette, account: Account, database_url: str
 ) -> None:
+    runtime = app.state.runtime()
+    organization, user = uuid_of(account.organization_id), uuid_of(account.user_id)
     marker = uuid.uuid4().hex
-
-    engine = app.state.runtime().engine
-    async with engine.connect() as conn:
-        transaction = await conn.begin()
-        await defer_job(conn, "test.nothing", {"marker": marker}, queue="test-rolled-back")
-        await transaction.rollback()
-    kept = await defer(app, "test.nothing", {"marker": marker}, queue="test-rolled-back")
-    rows = await fetch(database_url, "SELECT id FROM procrastinate_jobs WHERE args->>'marker' = $1", marker)
-    assert [row["id"] for row in rows] == [kept]
+    deferred: list[int] = []
+    for outcome in ("rolled back", "committed"):
+        uow = runtime.unit_of_work(organization, user)
+        try:
+            async with uow.session(organization, user) as session:
+                arguments = {"organization_id": str(organization), "marker": marker, "outcome": outcome}
+                deferred.append(await defer_job(session, "test.nothing", arguments, queue="test-unit-of-work"))
+            if outcome == "committed":
+                await uow.commit()
+            else:
+                await uow.rollback()
+        finally:
+            await uow.close()
+    rows = await fetch(
+        database_url,
+        "SELECT id, args->>'outcome' AS outcome FROM procrastinate_jobs WHERE args->>'marker' = $1",
+        marker,
+    )
+    assert [(row["id"], row["outcome"]) for row in rows] == [(deferred[1], "committed")]
 
 
 async def test_the_periodic_relay_job_publishes_an_event_the_commit_path_left_unpublished(
@@ -358,11 +376,16 @@ def worker_environment(app_database_url: str, home: Path) -> dict[str, str]:
     }
 
 
-def start_worker(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_prism(command: str, environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`prism <command>` as a process of its own, its output appended to `log`."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [str(Path(sys.executable).parent / "prism"), "worker"], env=environment, stdout=out, stderr=out
+            [str(Path(sys.executable).parent / "prism"), command], env=environment, stdout=out, stderr=out
         )
+
+
+def start_worker(environment: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return start_prism("worker", environment, log)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -430,6 +453,34 @@ async def test_a_job_of_a_worker_killed_mid_job_runs_again_on_another_worker_whi
             stop(second)
         if not holder.is_closed():
             await holder.close()
+
+
+@pytest.mark.slow
+async def test_prism_scheduler_defers_the_periodic_jobs_it_is_due_and_stops_on_sigterm(
+    app_database_url: str, database_url: str, tmp_path: Path
+) -> None:
+    relay_defers = (
+        "SELECT count(*) AS n FROM procrastinate_periodic_defers d JOIN procrastinate_jobs j ON j.id = d.job_id "
+        "WHERE d.task_name = 'prism:relay_events'"
+    )
+    [before] = await fetch(database_url, relay_defers)
+    environment = {**worker_environment(app_database_url, tmp_path), "PRISM_EVENT_RELAY_INTERVAL_SECONDS": "1"}
+    log = tmp_path / "scheduler.log"
+    scheduler = start_prism("scheduler", environment, log)
+    try:
+        # No worker runs here: a deferred run is recorded in procrastinate_periodic_defers with its job.
+        for _ in range(600):
+            [now] = await fetch(database_url, relay_defers)
+            if now["n"] > before["n"]:
+                break
+            assert scheduler.poll() is None, log.read_text()
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"the scheduler deferred nothing: {log.read_text()}")
+        scheduler.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(scheduler.wait, 60) == 0, log.read_text()
+    finally:
+        stop(scheduler)
 
 
 def test_a_separate_worker_or_scheduler_needs_a_database_of_its_own_and_the_worker_redis(tmp_path: Path) -> None:

@@ -45,7 +45,9 @@ async def defer_job(
 
     A job for an organization carries `organization_id` in `arguments`, so its admins see it if it fails for good.
     """
-    result = await connection.execute(
+    # A unit of work's session runs on its connection, in its transaction: the statement goes there.
+    conn = await connection.connection() if isinstance(connection, AsyncSession) else connection
+    result = await conn.execute(
         _DEFER,
         {
             "queue": queue,
