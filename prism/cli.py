@@ -13,6 +13,8 @@ from prism.config import ConfigurationError, Settings, load_settings
 from prism.operator_commands import api_keys, members, users
 
 if TYPE_CHECKING:
+    from procrastinate import App
+
     from prism.db.migrate import MigrationStatus
 
 __all__ = ["main", "server_options"]
@@ -152,6 +154,14 @@ def _job_database(settings: Settings, command: str) -> str:
     return settings.database_url
 
 
+async def _require_job_queue(app: "App") -> None:
+    """The database has the job queue's tables (migration 0017), or a ConfigurationError saying what to run."""
+    if not await app.check_connection_async():
+        raise ConfigurationError(
+            "The database at DATABASE_URL has no job queue yet (migration 0017): run `prism db upgrade` first."
+        )
+
+
 @main.command()
 @click.option(
     "--concurrency", type=click.IntRange(1, 100), default=None, help="Jobs at once (PRISM_WORKER_CONCURRENCY)."
@@ -195,6 +205,7 @@ def worker(concurrency: int | None) -> None:
         app = build_job_app(settings, url, pool_size=settings.worker_concurrency + 2)
         try:
             async with app.open_async():
+                await _require_job_queue(app)
                 resources = JobResources(settings=settings, engine=engine, publisher=EventPublisher(broker))
                 await run_worker(app, resources)
         finally:
@@ -226,6 +237,7 @@ def scheduler() -> None:
     async def run() -> None:
         app = build_job_app(settings, url, pool_size=2)
         async with app.open_async():
+            await _require_job_queue(app)
             task = asyncio.ensure_future(run_scheduler(app))
             loop = asyncio.get_running_loop()
             for received in (signal.SIGTERM, signal.SIGINT):

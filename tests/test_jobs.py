@@ -528,3 +528,14 @@ async def test_a_server_with_the_embedded_worker_relays_events_through_its_jobs(
         assert await fetch(database_url, unpublished, organization) == []
         [after] = await fetch(database_url, relay_jobs)
         assert after["n"] > before["n"]  # the relay ran as jobs of the server's own worker
+
+
+def test_a_worker_or_scheduler_on_a_database_without_the_job_queue_says_to_migrate(
+    empty_database: str, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    environment = {"PRISM_HOME": str(tmp_path), "DATABASE_URL": empty_database, "REDIS_URL": TEST_REDIS_URL}
+    for command in ("worker", "scheduler"):
+        result = runner.invoke(main, [command], env=environment)
+        assert result.exit_code == 1, result.output
+        assert "no job queue yet (migration 0017): run `prism db upgrade` first" in result.output
