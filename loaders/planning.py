@@ -4,12 +4,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from prism.db.tables import Requirement, RequirementEvent, SprintCommitment
+from prism.db.tables import Requirement, RequirementEvent, SprintCommitment, SprintSnapshot
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.burndown import BurndownDay, burndown
@@ -18,11 +19,14 @@ from prism.domain.sprint_report import Change, SprintReport, sprint_report
 
 __all__ = [
     "SprintBurndownBySprintLoader",
+    "SprintInputs",
     "SprintPeriod",
     "SprintPoints",
     "SprintPointsBySprintLoader",
     "SprintReportBySprintLoader",
     "SprintSchedule",
+    "SprintSnapshotsBySprintLoader",
+    "load_sprint_inputs",
 ]
 
 _REPORTED_KINDS = (
@@ -90,7 +94,7 @@ class SprintSchedule:
 
 
 @dataclass
-class _SprintInputs:
+class SprintInputs:
     """What a sprint's report and burndown are computed from: start snapshots and the requirements' history."""
 
     committed: dict[UUID, dict[UUID, float | None]]
@@ -102,7 +106,7 @@ class _SprintInputs:
         return self.committed[sprint_id], [change for r in relevant for change in self.changes[r]]
 
 
-async def _sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUID]) -> _SprintInputs:
+async def load_sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUID]) -> SprintInputs:
     """Two statements for all the sprints: their start snapshots, and the history of every requirement that was
     ever in one of them."""
     commitment = SprintCommitment.__table__  # type: ignore[attr-defined]
@@ -139,7 +143,7 @@ async def _sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUID]) 
         changes[row.requirement_id].append(change)
         if change.kind is RequirementEventKind.SPRINT and change.to_value is not None:
             members[change.to_value].add(row.requirement_id)
-    return _SprintInputs(committed, changes, members)
+    return SprintInputs(committed, changes, members)
 
 
 class SprintReportBySprintLoader(DataLoader[SprintPeriod, SprintReport]):
@@ -152,7 +156,7 @@ class SprintReportBySprintLoader(DataLoader[SprintPeriod, SprintReport]):
         self._organization_id = organization_id
 
     async def batch_load_fn(self, periods: Sequence[SprintPeriod]) -> list[SprintReport]:
-        inputs = await _sprint_inputs(
+        inputs = await load_sprint_inputs(
             self._reader, self._organization_id, list(dict.fromkeys(p.sprint_id for p in periods))
         )
         reports = []
@@ -171,7 +175,7 @@ class SprintBurndownBySprintLoader(DataLoader[SprintSchedule, list[BurndownDay]]
         self._organization_id = organization_id
 
     async def batch_load_fn(self, schedules: Sequence[SprintSchedule]) -> list[list[BurndownDay]]:
-        inputs = await _sprint_inputs(
+        inputs = await load_sprint_inputs(
             self._reader, self._organization_id, list(dict.fromkeys(s.sprint_id for s in schedules))
         )
         now = datetime.now(UTC)
@@ -190,3 +194,24 @@ class SprintBurndownBySprintLoader(DataLoader[SprintSchedule, list[BurndownDay]]
                 )
             )
         return series
+
+
+class SprintSnapshotsBySprintLoader(DataLoader[UUID, list[sa.Row[Any]]]):
+    """The nightly snapshots of sprints (`sprint_snapshot`), oldest day first: one statement per tick."""
+
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
+        super().__init__()
+        self._reader = reader
+        self._organization_id = organization_id
+
+    async def batch_load_fn(self, sprint_ids: Sequence[UUID]) -> list[list[sa.Row[Any]]]:
+        table = SprintSnapshot.__table__  # type: ignore[attr-defined]
+        statement = (
+            tenant_select(table, self._organization_id)
+            .where(table.c.sprint_id.in_(sprint_ids))
+            .order_by(table.c.sprint_id, table.c.day)
+        )
+        found: dict[UUID, list[sa.Row[Any]]] = defaultdict(list)
+        for row in await self._reader.all(statement):
+            found[row.sprint_id].append(row)
+        return [found.get(i, []) for i in sprint_ids]

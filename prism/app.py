@@ -1,15 +1,18 @@
 """The composition root: build_app(settings) wires the backing services, the schema and the HTTP routes."""
 
 import asyncio
+import contextlib
 import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
 import sqlalchemy as sa
+from procrastinate import App
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -34,6 +37,7 @@ from prism.events.broker import open_broker
 from prism.events.leases import open_leases
 from prism.events.presence import open_presence
 from prism.events.relay import OutboxRelay
+from prism.jobs import JobResources, build_job_app, run_worker
 from prism.kv import StoreUnavailableError, open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
@@ -74,6 +78,64 @@ class _State:
     """Holds the runtime once the lifespan has started it."""
 
     runtime: Runtime | None = None
+
+
+@dataclass
+class BackgroundWork:
+    """What of the background work runs in the server process: a job worker, or the relay alone, or nothing."""
+
+    worker: asyncio.Task[None] | None = None
+    job_app: App | None = None
+    relay: OutboxRelay | None = None
+
+    async def stop(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.worker is not None:
+            # Cancelling asks the worker to stop: no new job, running ones finish (or are aborted after the grace).
+            self.worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.worker
+        if self.job_app is not None:
+            await self.job_app.close_async()
+
+
+def _log_worker_end(task: "asyncio.Task[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("the embedded job worker stopped", exc_info=task.exception())
+
+
+async def start_background_work(settings: Settings, url: str, runtime: Runtime) -> BackgroundWork:
+    """Start what of the background work belongs in this process (docs/architecture.md, "Jobs").
+
+    With the embedded worker (PRISM_EMBEDDED_WORKER; on by default with the embedded PostgreSQL) the server runs
+    jobs itself, the relay's passes among them. Without it, a process of its own (`prism worker`) runs them, and
+    relays events through Redis; without REDIS_URL no other process reaches this one's subscribers, so the server
+    keeps relaying its own events in a task, as before the job queue.
+    """
+    if settings.embedded_worker_enabled:
+        job_app = build_job_app(settings, url)
+        await job_app.open_async()
+        resources = JobResources(settings=settings, engine=runtime.engine, publisher=runtime.publisher)
+        worker = asyncio.get_running_loop().create_task(
+            run_worker(job_app, resources, name="prism-embedded-worker", install_signal_handlers=False),
+            name="prism-embedded-worker",
+        )
+        worker.add_done_callback(_log_worker_end)
+        logger.info("running jobs in the server process (PRISM_EMBEDDED_WORKER)")
+        return BackgroundWork(worker=worker, job_app=job_app)
+    if settings.redis_url is None:
+        relay = OutboxRelay(
+            runtime.engine,
+            runtime.publisher,
+            grace=timedelta(seconds=settings.event_relay_grace_seconds),
+            interval_seconds=settings.event_relay_interval_seconds,
+            retention=timedelta(days=settings.event_retention_days),
+        )
+        relay.start()
+        return BackgroundWork(relay=relay)
+    logger.info("jobs, the event relay among them, run in `prism worker` processes (PRISM_EMBEDDED_WORKER is off)")
+    return BackgroundWork()
 
 
 def build_app(settings: Settings | None = None) -> Starlette:
@@ -166,14 +228,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             presence_store=open_presence(settings.redis_url),
             subscription_leases=open_leases(settings.redis_url),
         )
-        relay = OutboxRelay(
-            engine,
-            state.runtime.publisher,
-            grace=timedelta(seconds=settings.event_relay_grace_seconds),
-            interval_seconds=settings.event_relay_interval_seconds,
-            retention=timedelta(days=settings.event_retention_days),
-        )
-        relay.start()
+        background = await start_background_work(settings, url, state.runtime)
         await state.runtime.hub.start()
         await state.runtime.presence.start()
         if not baseline:
@@ -186,7 +241,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             logger.info("PRISM stopping")
-            await relay.stop()
+            await background.stop()
             await state.runtime.hub.stop()
             await state.runtime.subscription_leases.close()
             await state.runtime.presence.stop()

@@ -1,4 +1,4 @@
-"""The `prism` command: serve, manage the database, seed demo data and export the schema."""
+"""The `prism` command: serve, run jobs, manage the database, seed demo data and export the schema."""
 
 import asyncio
 import sys
@@ -13,6 +13,8 @@ from prism.config import ConfigurationError, Settings, load_settings
 from prism.operator_commands import api_keys, members, users
 
 if TYPE_CHECKING:
+    from procrastinate import App
+
     from prism.db.migrate import MigrationStatus
 
 __all__ = ["main", "server_options"]
@@ -143,6 +145,112 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # context on each connection costs more memory than all the rest of an idle subscription.
         "ws_per_message_deflate": False,
     }
+
+
+def _job_database(settings: Settings, command: str) -> str:
+    """The database a separate job process works on: DATABASE_URL; the embedded one belongs to the server."""
+    if not settings.database_url:
+        raise click.UsageError(
+            f"`prism {command}` needs DATABASE_URL: the embedded PostgreSQL belongs to `prism serve`, which runs jobs "
+            "itself (PRISM_EMBEDDED_WORKER)."
+        )
+    return settings.database_url
+
+
+async def _require_job_queue(app: "App") -> None:
+    """The database has the job queue's tables (migration 0017), or a ConfigurationError saying what to run."""
+    if not await app.check_connection_async():
+        raise ConfigurationError(
+            "The database at DATABASE_URL has no job queue yet (migration 0017): run `prism db upgrade` first."
+        )
+
+
+@main.command()
+@click.option(
+    "--concurrency", type=click.IntRange(1, 100), default=None, help="Jobs at once (PRISM_WORKER_CONCURRENCY)."
+)
+def worker(concurrency: int | None) -> None:
+    """Run background jobs (the event relay, retention, sprint snapshots) until SIGTERM or Ctrl-C.
+
+    Needs DATABASE_URL and REDIS_URL (the relay publishes to the broker the servers listen to). On SIGTERM it takes no
+    new job and lets running ones finish for PRISM_SHUTDOWN_GRACE_SECONDS.
+    """
+    from prism.db.engine import build_engine
+    from prism.events.broker import open_broker
+    from prism.events.publisher import EventPublisher
+    from prism.jobs import JobResources, build_job_app, run_worker
+    from prism.observability.logging import configure_logging
+    from prism.preflight import check_database, check_redis
+
+    settings = load_settings()
+    if concurrency is not None:
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
+    url = _job_database(settings, "worker")
+    if not settings.redis_url:
+        raise click.UsageError(
+            "`prism worker` needs REDIS_URL: it relays events to subscribers through the broker the servers listen "
+            "to. Without Redis, run jobs inside the server (PRISM_EMBEDDED_WORKER=true)."
+        )
+    asyncio.run(check_database(url, "DATABASE_URL"))
+    asyncio.run(check_redis(settings.redis_url))
+    configure_logging(
+        settings.log_level, settings.log_format or ("json" if settings.environment == "production" else "console")
+    )
+
+    async def run() -> None:
+        engine = build_engine(
+            url,
+            pool_size=settings.worker_concurrency + 1,
+            max_overflow=2,
+            statement_timeout=settings.job_statement_timeout_seconds,
+        )
+        broker = open_broker(settings.redis_url)
+        app = build_job_app(settings, url, pool_size=settings.worker_concurrency + 2)
+        try:
+            async with app.open_async():
+                await _require_job_queue(app)
+                resources = JobResources(settings=settings, engine=engine, publisher=EventPublisher(broker))
+                await run_worker(app, resources)
+        finally:
+            await broker.close()
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@main.command()
+def scheduler() -> None:
+    """Defer the periodic jobs as they fall due, and run none (workers do that too; see docs/operations.md).
+
+    Needs DATABASE_URL. Stops on SIGTERM or Ctrl-C.
+    """
+    import signal
+
+    from prism.jobs import build_job_app, run_scheduler
+    from prism.observability.logging import configure_logging
+    from prism.preflight import check_database
+
+    settings = load_settings()
+    url = _job_database(settings, "scheduler")
+    asyncio.run(check_database(url, "DATABASE_URL"))
+    configure_logging(
+        settings.log_level, settings.log_format or ("json" if settings.environment == "production" else "console")
+    )
+
+    async def run() -> None:
+        app = build_job_app(settings, url, pool_size=2)
+        async with app.open_async():
+            await _require_job_queue(app)
+            task = asyncio.ensure_future(run_scheduler(app))
+            loop = asyncio.get_running_loop()
+            for received in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(received, task.cancel)
+            try:
+                await task
+            except asyncio.CancelledError:
+                click.echo("scheduler stopped", err=True)
+
+    asyncio.run(run())
 
 
 @main.group()

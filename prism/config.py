@@ -93,6 +93,47 @@ class Settings(BaseSettings):
         ge=0,
         description="How old an unpublished event must be before the relay publishes it (the commit path goes first).",
     )
+    embedded_worker: bool | None = Field(
+        default=None,
+        description=(
+            "Run a job worker inside the server process (`make run` then does everything); unset: on with the "
+            "embedded PostgreSQL, off with DATABASE_URL (run `prism worker`)."
+        ),
+    )
+    worker_concurrency: int = Field(default=4, ge=1, le=100, description="Jobs one worker runs at once.")
+    job_max_attempts: int = Field(
+        default=6, ge=1, le=50, description="Runs of a failing job before it is a dead letter (the first included)."
+    )
+    job_retry_base_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Exponential backoff between runs of a failing job: waits of base x 2^attempt seconds.",
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="How often a worker tells the database it is alive."
+    )
+    worker_stalled_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description=(
+            "A worker silent this long is dead: the jobs it was running are run again (keep it well above the "
+            "heartbeat)."
+        ),
+    )
+    stalled_job_check_seconds: float = Field(
+        default=30.0, gt=0, description="How often a worker looks for jobs of dead workers to run again."
+    )
+    job_statement_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="PostgreSQL cancels any one statement of a job that runs longer."
+    )
+    sprint_snapshot_cron: str = Field(
+        default="5 0 * * *",
+        description="When the nightly sprint snapshots are taken (cron, UTC; five fields, or six with seconds).",
+    )
+    job_failed_retention_days: float = Field(
+        default=30, gt=0, description="How long finished jobs are kept; dead letters are kept as long."
+    )
+
     ws_max_subscriptions_per_connection: int = Field(
         default=20, ge=1, le=1000, description="Subscriptions (operations) one WebSocket connection may run at once."
     )
@@ -329,6 +370,13 @@ class Settings(BaseSettings):
             "orjson responses, no pool reset on release) so `python -m bench --baseline` can measure them."
         ),
     )
+
+    @property
+    def embedded_worker_enabled(self) -> bool:
+        """Whether the server runs a job worker in its own process (setting, else only with embedded PostgreSQL)."""
+        if self.embedded_worker is not None:
+            return self.embedded_worker
+        return self.database_url is None
 
     @property
     def home_path(self) -> Path:

@@ -28,6 +28,7 @@ from resolvers.execution import metered_executor
 from resolvers.fanout import Renderings
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.invitations import InvitationsMutation, InvitationsQuery
+from resolvers.jobs import JobsMutation, JobsQuery
 from resolvers.labels import LabelMutation, LabelQuery
 from resolvers.limits import QueryLimits, limit_extensions
 from resolvers.list_bounds import max_items
@@ -85,6 +86,7 @@ class Query(
     InvitationsQuery,
     ProductRolesQuery,
     AuditQuery,
+    JobsQuery,
     PresenceQuery,
 ):
     @strawberry.field(
@@ -138,6 +140,7 @@ class Mutation(
     TeamsMutation,
     ProductRolesMutation,
     AuditMutation,
+    JobsMutation,
 ):
     pass
 

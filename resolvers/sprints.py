@@ -15,6 +15,7 @@ from loaders.planning import (
     SprintPointsBySprintLoader,
     SprintReportBySprintLoader,
     SprintSchedule,
+    SprintSnapshotsBySprintLoader,
 )
 from loaders.rows import ProductByIdLoader, SprintByIdLoader
 from loaders.sources import REQUIREMENTS_BY_SPRINT
@@ -123,6 +124,23 @@ class SprintReport:
             carried_over=SprintFigure.from_domain(found.carried_over),
             as_of=found.as_of,
         )
+
+
+@strawberry.type(
+    description="A running sprint's figures as one day ended (UTC), kept by the nightly snapshot job: the same "
+    "figures as that day of the burndown, in points and in requirements."
+)
+class SprintSnapshot:
+    day: date_type = strawberry.field(description="The day the figures are for, as of its end.")
+    scope_points: float = strawberry.field(
+        description="Points of what was in the sprint: done, canceled, not finished."
+    )
+    done_points: float = strawberry.field(description="Points of what was in the sprint and DONE.")
+    remaining_points: float = strawberry.field(description="Points of what was in the sprint and not finished.")
+    scope_count: int = strawberry.field(description="Requirements in the sprint: done, canceled and not finished.")
+    done_count: int = strawberry.field(description="Requirements of the sprint that were DONE.")
+    remaining_count: int = strawberry.field(description="Requirements of the sprint not finished.")
+    taken_at: datetime = strawberry.field(description="When the snapshot was taken (or last retaken).")
 
 
 @strawberry.type(description="One day of a sprint's burndown, as of the end of that day (UTC).")
@@ -238,6 +256,29 @@ class Sprint(LoadedNode):
                 ideal_points=day.ideal,
             )
             for day in days[-MAX_BURNDOWN_DAYS:]
+        ]
+
+    @strawberry.field(
+        description=(
+            "The nightly snapshots of the sprint's figures while it ran, one per day, oldest first (the last "
+            f"{MAX_BURNDOWN_DAYS}); empty until the first night after it started."
+        ),
+        metadata=max_items(MAX_BURNDOWN_DAYS),
+    )
+    async def snapshots(self, info: Info) -> list[SprintSnapshot]:
+        rows = await info.context.loaders.get(SprintSnapshotsBySprintLoader).load(self.uuid)
+        return [
+            SprintSnapshot(
+                day=row.day,
+                scope_points=row.scope_points,
+                done_points=row.done_points,
+                remaining_points=row.remaining_points,
+                scope_count=row.scope_count,
+                done_count=row.done_count,
+                remaining_count=row.remaining_count,
+                taken_at=row.taken_at,
+            )
+            for row in rows[-MAX_BURNDOWN_DAYS:]
         ]
 
 

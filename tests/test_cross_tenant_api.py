@@ -10,6 +10,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+import asyncpg
 import pytest
 from graphql import (
     GraphQLEnumType,
@@ -82,6 +83,7 @@ VERBS = (
     "set",
     "accept",
     "complete",
+    "retry",
 )
 DENIED = {"NOT_FOUND", "FORBIDDEN"}
 
@@ -182,9 +184,19 @@ def _codes(body: dict[str, Any], field_name: str) -> set[str]:
 
 
 @pytest.fixture
-async def b_ids(other_account: Account) -> dict[str, str]:
+async def b_ids(other_account: Account, database_url: str) -> dict[str, str]:
     """One object of every kind in organization B, by GraphQL type name."""
     b = other_account
+    conn = await asyncpg.connect(database_url)
+    try:  # a job of B's that failed for good (a dead letter), which only B's admins may run again
+        job_id = await conn.fetchval(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, args, status) "
+            "VALUES ('test-cross-tenant', 'test.b', jsonb_build_object('organization_id', $1::text), 'failed') "
+            "RETURNING id",
+            GlobalID.from_id(b.organization_id).node_id,
+        )
+    finally:
+        await conn.close()
     product = await create_product(b, key="BSECRET")
     epic = await create_requirement(b, product["id"], title="B epic", kind="EPIC")
     story = await create_requirement(b, product["id"], title="B story", parentId=epic["id"])
@@ -209,6 +221,7 @@ async def b_ids(other_account: Account) -> dict[str, str]:
         "Comment": comment["id"],
         "User": b.user_id,
         "Organization": b.organization_id,
+        "Job": str(job_id),
     }
 
 

@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 import prism.app  # noqa: F401  (imports every module that defines tables, as the running app does)
 from prism.db import migrate
 from prism.db.engine import build_engine
+from prism.db.job_tables import JOB_QUEUE_TABLES
 from prism.db.roles import drop_database, ensure_login_role, url_for_role
 
 
@@ -64,7 +65,7 @@ async def test_upgrade_downgrade_and_upgrade_again_end_at_the_models(fresh_datab
 
     await asyncio.to_thread(migrate.upgrade, fresh_database, "head")
     assert await asyncio.to_thread(migrate.current_revision, fresh_database) == head
-    assert await inspect(fresh_database, tables) == model_tables | {"alembic_version"}
+    assert await inspect(fresh_database, tables) == model_tables | {"alembic_version"} | JOB_QUEUE_TABLES
 
     await asyncio.to_thread(migrate.downgrade, fresh_database, "base")
     assert await asyncio.to_thread(migrate.current_revision, fresh_database) is None

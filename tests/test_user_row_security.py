@@ -168,6 +168,7 @@ async def test_the_named_look_ups_answer_one_question_each_and_open_nothing_else
         "prism_claim_sign_up",
         "prism_event_backlog",
         "prism_trim_event_log",
+        "prism_active_sprints",
         "prism_find_invitation",
         "prism_member_role",
         "prism_request_sign_up",

@@ -32,6 +32,7 @@ from prism.db.access_tables import (
     UserToken,
 )
 from prism.db.event_tables import Event, EventCounter
+from prism.db.job_tables import JobError
 from prism.db.tables import (
     Comment,
     DeletedRequirement,
@@ -49,6 +50,7 @@ from prism.db.tables import (
     RoadmapItem,
     Sprint,
     SprintCommitment,
+    SprintSnapshot,
     Team,
     TeamMember,
     User,
@@ -174,6 +176,8 @@ NOT_EVENTS: dict[type[SQLModel], str] = {
     DeletedRequirement: "a tombstone written beside the Requirement remove event of the same deletion",
     Event: "the event log itself",
     EventCounter: "the event log's numbering",
+    SprintSnapshot: "figures a nightly job computes from the history, itself already in the log; nobody edits them",
+    JobError: "the job queue's bookkeeping (why a job failed), no organization's data",
 }
 
 

@@ -16,6 +16,7 @@ from prism.db.engine import build_engine
 
 __all__ = [
     "OPTIONAL_INDEXES",
+    "QUEUE_TABLE_PREFIX",
     "Migration",
     "MigrationStatus",
     "alembic_config",
@@ -32,8 +33,14 @@ OPTIONAL_INDEXES = frozenset({"ix_requirement_title_trgm", "ix_requirement_descr
 """Indexes that exist only where the server offers an extension (migration 0006), not declared on the models."""
 
 
+QUEUE_TABLE_PREFIX = "procrastinate_"
+"""The job queue's tables (migration 0017) are procrastinate's schema, not models of PRISM's."""
+
+
 def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    """What autogenerate compares with the models: everything but the optional indexes."""
+    """What autogenerate compares with the models: everything but the optional indexes and the job queue's tables."""
+    if type_ == "table" and name is not None and name.startswith(QUEUE_TABLE_PREFIX):
+        return False
     return not (type_ == "index" and name in OPTIONAL_INDEXES)
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "RoadmapItem",
     "Sprint",
     "SprintCommitment",
+    "SprintSnapshot",
     "Team",
     "TeamMember",
     "User",
@@ -55,6 +56,7 @@ TENANT_TABLES = (
     "deleted_requirement",
     "sprint",
     "sprint_commitment",
+    "sprint_snapshot",
     "release",
     "roadmap",
     "roadmap_item",
@@ -211,6 +213,29 @@ class SprintCommitment(SQLModel, table=True):
     sprint_id: UUID = Field(foreign_key="sprint.id", ondelete="CASCADE", primary_key=True)
     estimate: float | None = None
     created_at: datetime = created_at_field()
+
+
+class SprintSnapshot(SQLModel, table=True):
+    """A running sprint's figures as one day ended, taken by the nightly job (prism.jobs): one row per sprint and day.
+
+    The same figures the burndown computes for that day (prism.domain.burndown), kept so they need not be recomputed
+    from the history and so they survive a history that is later trimmed. Taking the snapshot again the same day
+    replaces the row.
+    """
+
+    __tablename__ = "sprint_snapshot"
+    __table_args__ = (sa.PrimaryKeyConstraint("organization_id", "sprint_id", "day"),)
+
+    organization_id: UUID = tenant_fk()
+    sprint_id: UUID = Field(foreign_key="sprint.id", ondelete="CASCADE")
+    day: date
+    scope_points: float
+    done_points: float
+    remaining_points: float
+    scope_count: int
+    done_count: int
+    remaining_count: int
+    taken_at: datetime = created_at_field()
 
 
 class Release(SQLModel, table=True):
@@ -443,4 +468,5 @@ class Comment(SQLModel, table=True):
 
 # The identity and access tables live in their own module; importing it here registers them wherever tables are.
 import prism.db.access_tables  # noqa: E402
-import prism.db.event_tables  # noqa: E402, F401
+import prism.db.event_tables  # noqa: E402
+import prism.db.job_tables  # noqa: E402, F401

@@ -12,6 +12,7 @@ from prism.services.comments import CommentService
 from prism.services.documents import DocumentService
 from prism.services.identity import IdentityService
 from prism.services.invitations import InvitationService
+from prism.services.jobs import JobService
 from prism.services.labels import LabelService
 from prism.services.members import MemberService
 from prism.services.products import ProductService
@@ -48,6 +49,10 @@ class Services:
     @cached_property
     def api_keys(self) -> ApiKeyService:
         return ApiKeyService(self._uow, self.viewer, self._meta, self._runtime.settings.reauthentication_window_seconds)
+
+    @cached_property
+    def jobs(self) -> JobService:
+        return JobService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def products(self) -> ProductService:

@@ -1,0 +1,37 @@
+"""What PRISM's tasks work with: the database engine, the event publisher and the settings, one set per worker."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from procrastinate import JobContext
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from prism.config import Settings
+from prism.events.publisher import EventPublisher
+
+__all__ = ["CONTEXT_KEY", "JobResources", "resources_of"]
+
+CONTEXT_KEY = "prism"
+"""The key of a job context's `additional_context` that holds the worker's JobResources."""
+
+
+@dataclass(frozen=True)
+class JobResources:
+    """The long-lived clients a worker's jobs share (the server's own, for a worker inside the server)."""
+
+    settings: Settings
+    engine: AsyncEngine
+    publisher: EventPublisher
+
+    def as_context(self) -> dict[str, Any]:
+        return {CONTEXT_KEY: self}
+
+
+def resources_of(context: JobContext) -> JobResources:
+    """The resources of the worker running a job."""
+    found = context.additional_context.get(CONTEXT_KEY)
+    if not isinstance(found, JobResources):
+        raise RuntimeError(
+            "PRISM's tasks run on a worker started by prism.jobs (run_worker), which gives them resources"
+        )
+    return found
