@@ -189,6 +189,31 @@ async def test_a_failing_job_is_retried_with_growing_waits_then_kept_as_a_dead_l
     assert again_listed["runs"] == 4
 
 
+async def test_the_dead_letter_view_keeps_to_the_organization_the_transaction_is_scoped_to(
+    app: Starlette, account: Account, other_account: Account, database_url: str, app_database_url: str
+) -> None:
+    ours, theirs = uuid_of(account.organization_id), uuid_of(other_account.organization_id)
+    jobs = [
+        await defer(app, "test.always_fails", {"organization_id": str(o)}, queue="test-view") for o in (ours, theirs)
+    ]
+    owner = await owner_connection(database_url)
+    try:
+        await owner.execute("UPDATE procrastinate_jobs SET status = 'failed' WHERE id = ANY($1::bigint[])", jobs)
+    finally:
+        await owner.close()
+    conn = await asyncpg.connect(app_database_url.replace("+asyncpg", ""))
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(ours))
+            # No condition on the organization: the view applies the transaction's own.
+            seen = await conn.fetch("SELECT job_id FROM dead_letter_job WHERE job_id = ANY($1::bigint[])", jobs)
+        unscoped = await conn.fetch("SELECT job_id FROM dead_letter_job WHERE job_id = ANY($1::bigint[])", jobs)
+    finally:
+        await conn.close()
+    assert [row["job_id"] for row in seen] == [jobs[0]]
+    assert unscoped == []
+
+
 async def test_a_job_a_use_case_defers_in_its_unit_of_work_exists_only_if_the_unit_commits(
     app: Starlette, account: Account, database_url: str
 ) -> None:

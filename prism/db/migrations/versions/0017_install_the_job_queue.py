@@ -56,6 +56,8 @@ CROSS JOIN LATERAL (
 ) o
 LEFT JOIN job_error e ON e.job_id = j.id
 WHERE j.status = 'failed' AND o.organization_id IS NOT NULL
+  -- As row-level security would: only the organization the transaction is scoped to, whatever the query asks.
+  AND o.organization_id = NULLIF(current_setting('prism.org_id', true), '')::uuid
 """
 DROP_QUEUE = """
 DO $$
