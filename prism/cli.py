@@ -142,7 +142,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # A WebSocket message (a subscribe with its document) is bounded like an HTTP body.
         "ws_max_size": settings.max_body_bytes,
         # No per-message compression (as the reference graphql-ws server): GraphQL results are small, and a zlib
-        # context on each connection costs more memory than all the rest of an idle subscription.
+        # context on each connection cost about 40 KiB of an idle subscription's 100 (bench/fanout.py).
         "ws_per_message_deflate": False,
     }
 

@@ -81,10 +81,11 @@ class OperationSink:
         self._closed = closed
         self.close = close
         """Close the whole connection with a code and a reason (a slow consumer, lost access)."""
-        self.key: tuple[str, str | None, bytes] = (
+        self.key: tuple[str, str | None, str] = (
             query,
             operation_name,
-            orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b"",
+            # As text: orjson's bytes keep the whole of their 4 KiB buffer, held here for the subscription's life.
+            orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode() if variables else "",
         )
         """What makes two operations show the same result for the same event and viewer: document, name, variables."""
 
