@@ -156,6 +156,22 @@ async def running_servers(
         await asyncio.gather(*(asyncio.to_thread(server.stop) for server in servers))
 
 
+def _spawn_worker(environment: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        command = [str(Path(sys.executable).with_name("prism")), "worker"]
+        return subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+
+
+@asynccontextmanager
+async def running_worker(environment: dict[str, str], directory: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """`prism worker` (jobs, the event relay among them), stopped by PID afterwards whatever happened."""
+    process = _spawn_worker(environment, directory / "worker.log")
+    try:
+        yield process
+    finally:
+        await asyncio.to_thread(_stop, process)
+
+
 def redis_server_binary() -> str | None:
     """`redis-server` on the PATH (or /usr/bin); None when absent: the test skips, or fails when services are
     required (PRISM_TEST_REQUIRE_SERVICES=1)."""

@@ -4,6 +4,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,18 @@ async def test_a_batch_is_delivered_in_order_like_single_messages(broker: Broker
         await broker.publish_many("t", [b"second", b"third", b"fourth"])
         await broker.publish_many("t", [])
         assert await take(messages, 4) == [b"first", b"second", b"third", b"fourth"]
+
+
+async def test_a_publish_right_after_a_redis_restart_goes_out_on_a_fresh_connection(tmp_path: Path) -> None:
+    from tests.processes import running_redis
+
+    async with running_redis(tmp_path) as redis:
+        broker = RedisBroker(redis.url, prefix=f"prism-test-{uuid.uuid4().hex}:")
+        try:
+            await broker.publish("topic", b"before")  # a pooled connection, which dies with the server
+            redis.kill()
+            await redis.start()  # same port
+            await broker.publish_many("topic", [b"after"])  # no BrokerDisconnectedError: the commit path publishes
+            await broker.publish("topic", b"again")
+        finally:
+            await broker.close()

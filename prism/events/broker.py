@@ -101,25 +101,25 @@ class RedisBroker:
         self._prefix = prefix
 
     async def publish(self, topic: str, message: bytes) -> None:
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
-
-        try:
-            await self._redis.publish(self._prefix + topic, message)
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            raise BrokerDisconnectedError(f"Redis is unreachable: {error}") from error
+        await self.publish_many(topic, [message])
 
     async def publish_many(self, topic: str, messages: Sequence[bytes]) -> None:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError
 
-        try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for message in messages:
-                    pipe.publish(self._prefix + topic, message)
-                await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError, OSError) as error:
-            raise BrokerDisconnectedError(f"Redis is unreachable: {error}") from error
+        # Twice at most: after a Redis restart the pooled connection is dead, and the failed attempt drops it, so the
+        # second goes out on a fresh one. (Not a client-level retry: that would also reconnect the subscription
+        # silently, and the hub must know when it reconnects, to read what it missed from the log.)
+        for attempt in (1, 2):
+            try:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for message in messages:
+                        pipe.publish(self._prefix + topic, message)
+                    await pipe.execute()
+                return
+            except (RedisConnectionError, RedisTimeoutError, OSError) as error:
+                if attempt == 2:
+                    raise BrokerDisconnectedError(f"Redis is unreachable: {error}") from error
 
     @asynccontextmanager
     async def subscribe(self, topic: str) -> AsyncIterator[AsyncIterator[bytes]]:
