@@ -4,9 +4,12 @@ The counts are kept in tests/query_counts.json. A change of count fails here; wh
 the baseline with `PRISM_UPDATE_QUERY_COUNTS=1 make test PYTEST_ARGS=tests/test_query_counts.py` and commit it.
 """
 
+import functools
 import json
 import os
+import sys
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 from starlette.applications import Starlette
+from strawberry import relay
+from strawberry.types.base import get_object_definition, has_object_definition
 
 from prism.db.tables import Label, Release, Requirement, RequirementEvent, Sprint
 from prism.domain.enums import RequirementEventKind, RequirementKind
@@ -221,6 +226,93 @@ async def test_the_nested_product_query_starts_tasks_per_product_not_per_require
     # labels and childCount of each of its 20 requirements were async fields); those are now answered from what the
     # connection loaded for the whole page at once.
     assert (large - small) / 45 <= 1, (small, large)
+
+
+def answer_types() -> list[type]:
+    """The GraphQL object types a request can build for its answer: every Strawberry object type defined in the
+    `resolvers` package (nodes, row types, connections, edges, payloads), and Strawberry's `PageInfo`."""
+    found: list[type] = [relay.PageInfo]
+    for name, module in list(sys.modules.items()):
+        if name != "resolvers" and not name.startswith("resolvers."):
+            continue
+        for value in vars(module).values():
+            if not (isinstance(value, type) and value.__module__ == name and has_object_definition(value)):
+                continue
+            if not get_object_definition(value, strict=True).is_input:
+                found.append(value)
+    return found
+
+
+async def objects_for(account: Account, query: str) -> Counter[str]:
+    """The GraphQL objects the request builds for its answer, counted by type name.
+
+    Each answer type's `__init__` is wrapped while the request runs and counts the instances whose class resolves
+    `__init__` to it (so a subclass's call to its base is not counted twice, and a subclass without an `__init__`
+    of its own is counted under its own name). Every way of building one goes through `__init__`: the
+    declarations' generated `from_row` calls the class, and edges, connections and page infos are made by calling
+    theirs. Counting calls rather than live instances does not depend on when the garbage collector runs, and
+    counts objects that are built and thrown away before the answer is serialised.
+    """
+    built: Counter[str] = Counter()
+    originals: dict[type, Any] = {}
+
+    def counting(init: Any) -> Any:
+        @functools.wraps(init)
+        def counted_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            if type(self).__init__ is counted_init:
+                built[type(self).__name__] += 1
+            init(self, *args, **kwargs)
+
+        return counted_init
+
+    for cls in answer_types():
+        if "__init__" in vars(cls):
+            originals[cls] = vars(cls)["__init__"]
+            cls.__init__ = counting(originals[cls])  # type: ignore[misc]
+    try:
+        result = await account.run(query)
+    finally:
+        for cls, init in originals.items():
+            cls.__init__ = init  # type: ignore[misc]
+    assert result.errors == [], result.errors
+    return built
+
+
+def answer_of_the_nested_query(products: int) -> Counter[str]:
+    """The objects the nested query builds for `products` products with 20 requirements on each page."""
+    rows = products * 20
+    return Counter(
+        Connection=products + 1,  # the products' page and each product's requirements
+        PageInfo=products + 1,
+        Product=products,
+        Requirement=rows,
+        Label=rows * 2,  # one per label of each requirement
+        # A to-one relation builds one object per distinct row it points at on a page, not one per requirement:
+        # each product's page has two assignees and one sprint.
+        User=products * 2,
+        Sprint=products,
+    )
+
+
+async def test_the_nested_product_query_builds_objects_per_requirement_and_no_edges(
+    organizations: dict[int, Organization],
+) -> None:
+    for products, organization in organizations.items():
+        built = await objects_for(organization.account, NESTED)
+        # Only `nodes` is selected, so no Edge is built (there was one per row and per product before issue 6, and
+        # an assignee and a sprint object per requirement: 6,202 objects for 50 products instead of 3,302).
+        assert built == answer_of_the_nested_query(products), (products, built)
+
+
+async def test_a_connection_builds_edges_only_where_a_query_selects_them(
+    organizations: dict[int, Organization],
+) -> None:
+    with_edges = NESTED.replace("nodes { key title", "edges { node { key title")
+    with_edges = with_edges.replace("childCount }", "childCount } }")
+    built = await objects_for(organizations[5].account, with_edges)
+    # The requirements are read through `edges`, the products through `nodes`: an edge per requirement, none for
+    # a product.
+    assert built == answer_of_the_nested_query(5) + Counter(Edge=5 * 20), built
 
 
 HISTORY = """
