@@ -112,12 +112,29 @@ class ListKey:
 
 @dataclass(frozen=True)
 class PageOfRows:
-    """The rows of one page, their cursors, and whether more lie beyond either end."""
+    """The rows of one page, whether more lie beyond either end, and the cursors of its rows on demand.
+
+    A cursor is encoded only when asked for (`cursor`): a query that selects `nodes` needs the page's two ends at
+    most (`pageInfo`), not a cursor per row.
+    """
 
     rows: Sequence[sa.Row[Any]]
-    cursors: Sequence[str]
+    list_name: str
     has_next_page: bool
     has_previous_page: bool
+
+    def cursor(self, index: int) -> str:
+        """The cursor of the row at `index` (negative counts from the end)."""
+        row = self.rows[index]
+        return encode_cursor(row._sort, row.id, self.list_name)
+
+    @property
+    def start_cursor(self) -> str | None:
+        return self.cursor(0) if self.rows else None
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursor(-1) if self.rows else None
 
 
 def list_name(source: ListSource, order: Order) -> str:
@@ -268,10 +285,9 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
             page = found[: window.size]
             if window.backwards:
                 page.reverse()
-            cursors = [encode_cursor(row._sort, row.id, name) for row in page]
             result[key] = PageOfRows(
                 rows=page,
-                cursors=cursors,
+                list_name=name,
                 has_next_page=more if not window.backwards else window.before is not None,
                 has_previous_page=more if window.backwards else window.after is not None,
             )

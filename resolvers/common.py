@@ -24,6 +24,7 @@ from loaders.pagination import (
     ListSource,
     Order,
     PageLoader,
+    PageOfRows,
     Window,
     validate_cursor,
 )
@@ -211,7 +212,19 @@ class Edge(Generic[NodeType]):
 
 def _edges(root: strawberry.Parent["Connection[Any]"]) -> list[Edge[Any]]:
     # Built only when a query asks for them: most clients read `nodes`, and an edge object per row costs time.
-    return [Edge(cursor=cursor, node=node) for cursor, node in zip(root._cursors, root.nodes, strict=True)]
+    page = root._page
+    return [Edge(cursor=page.cursor(index), node=node) for index, node in enumerate(root.nodes)]
+
+
+def _page_info(root: strawberry.Parent["Connection[Any]"]) -> relay.PageInfo:
+    # Built only when a query asks for it: its two cursors are encoded then, not for every page.
+    page = root._page
+    return relay.PageInfo(
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=page.start_cursor,
+        end_cursor=page.end_cursor,
+    )
 
 
 @strawberry.type(description="A page of a list, with cursors to fetch the pages around it (Relay connection).")
@@ -225,8 +238,13 @@ class Connection(Generic[NodeType]):
     nodes: list[NodeType] = strawberry.field(
         description="The items of this page, without cursors.", metadata=max_items(MAX_PAGE_SIZE)
     )
-    page_info: relay.PageInfo = strawberry.field(description="Whether more pages exist, and cursors to reach them.")
-    _cursors: strawberry.Private[Sequence[str]]
+    page_info: relay.PageInfo = strawberry.field(
+        resolver=_page_info,
+        graphql_type=relay.PageInfo,
+        description="Whether more pages exist, and cursors to reach them.",
+    )
+    _page: strawberry.Private[PageOfRows]
+    """The rows behind `nodes`, whose cursors are encoded only for `edges`."""
     _count_key: strawberry.Private[CountKey]
 
     @strawberry.field(description="How many items the whole list holds, across all pages.")
@@ -276,13 +294,7 @@ async def load_connection(
     await prefetch(info, nodes)
     return Connection(
         nodes=nodes,
-        _cursors=page.cursors,
-        page_info=relay.PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=page.has_previous_page,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
-        ),
+        _page=page,
         _count_key=CountKey(source=source, parent=parent, filter=filter),
     )
 

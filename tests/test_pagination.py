@@ -238,3 +238,28 @@ async def test_history_pages_like_any_other_connection(account: Account) -> None
         {"kind": "STATUS", "toValue": "IN_REVIEW"},
         {"kind": "STATUS", "toValue": "DONE"},
     ]
+
+
+async def test_cursors_are_encoded_only_for_edges_and_the_pages_two_ends(
+    listed: tuple[Account, str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loaders import pagination
+
+    account, product_id, _ = listed
+    encoded: list[str] = []
+    original = pagination.encode_cursor
+
+    def counting(sort_value: Any, row_id: Any, name: str) -> str:
+        encoded.append(name)
+        return original(sort_value, row_id, name)
+
+    monkeypatch.setattr(pagination, "encode_cursor", counting)
+    query = "query($id: ID!) { product(id: $id) { requirements(first: 20) { nodes { key } %s } } }"
+    await account(query % "", {"id": product_id})
+    nodes_only = len(encoded)
+    await account(query % "pageInfo { endCursor }", {"id": product_id})
+    with_page_info = len(encoded) - nodes_only
+    await account(query % "edges { cursor }", {"id": product_id})
+    with_edges = len(encoded) - nodes_only - with_page_info
+    # Nothing for nodes alone; pageInfo encodes its two ends, edges one cursor per row.
+    assert (nodes_only, with_page_info, with_edges) == (0, 2, 20)
