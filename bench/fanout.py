@@ -5,13 +5,14 @@ One PRISM server process (uvicorn, in-process broker) on a bench database seeded
 the first, so half the deliveries cross Redis). For each subscriber count, this client opens that many
 graphql-transport-ws connections, each subscribed to `requirementChanged` of one product (`cursor action
 requirementId`, no nested reads), then makes `--rounds` changes over HTTP one after another and records, for each
-change, when every subscriber received it (a first, unmeasured change proves every subscription live). Reported: the
-delay from sending the mutation to each delivery (p50, p99, max over all deliveries; the mutation's own round trip
-included, so an upper bound of commit-to-delivery), the delay from the mutation's response to each delivery (a lower
-bound: the commit happened before the response), the mutation's round trip alone, the server's CPU time per change
-and per delivery (mutation included; unlike the delays, not inflated by other work on the machine), and the server's
-resident memory per idle subscription (RSS after subscribing minus RSS before, divided by N). The client runs in one
-process on the same 2-core machine and competes with the server for CPU, so the figures are pessimistic.
+change, when every subscriber received it (after unmeasured changes until every subscriber has received one).
+Reported: the delay from sending the mutation to each delivery (p50, p99, max over all deliveries; the mutation's
+own round trip included, so an upper bound of commit-to-delivery), the delay from the mutation's response to each
+delivery (a lower bound: the commit happened before the response), the mutation's round trip alone, the server's CPU
+time per change and per delivery (mutation included; unlike the delays, not inflated by other work on the machine),
+and the server's resident memory per idle subscription (RSS after subscribing minus RSS before, divided by N). The
+client runs in one process on the same 2-core machine and competes with the server for CPU, so the figures are
+pessimistic.
 """
 
 import argparse
@@ -113,6 +114,24 @@ async def _subscriber(
                 raise RuntimeError(f"subscription ended: {message}")
 
 
+async def _change(http: httpx.AsyncClient, requirement: dict[str, Any], title: str) -> tuple[float, float]:
+    """Rename the requirement; when the mutation was sent and when its answer came."""
+    sent = time.perf_counter()
+    response = await http.post(
+        "/graphql",
+        json={
+            "query": RENAME,
+            "variables": {"i": {"id": requirement["id"], "version": requirement["version"], "title": title}},
+        },
+    )
+    answered = time.perf_counter()
+    payload = response.json()["data"]["updateRequirement"]
+    if payload["userErrors"]:
+        raise RuntimeError(f"the change failed: {payload}")
+    requirement["version"] = payload["requirement"]["version"]
+    return sent, answered
+
+
 async def _measure(
     servers: list[ServerProcess], token: str, product: str, requirement: dict[str, Any], count: int, rounds: int
 ) -> dict[str, Any]:
@@ -138,37 +157,26 @@ async def _measure(
     async with httpx.AsyncClient(
         base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
     ) as http:
-        # Round 0 is a warm-up, not measured: once every subscriber has received it, every subscription is live.
-        for round_number in range(rounds + 1):
+        # Warm-up, not measured: changes until every subscriber has received one, so every subscription is live (a
+        # subscribe message may still be on its way to another process when the first change commits).
+        for attempt in range(120):
+            await _change(http, requirement, f"Warm-up {attempt}")
+            await asyncio.sleep(0.5)
+            if all(received):
+                break
+        else:
+            missing = sum(1 for r in received if not r)
+            raise RuntimeError(f"{missing} of {count} subscribers never received a change")
+        cpu_before = sum(each.cpu_seconds() for each in servers)
+        for round_number in range(1, rounds + 1):
             counts = [len(r) for r in received]
             arrived.clear()
-            sent = time.perf_counter()
-            response = await http.post(
-                "/graphql",
-                json={
-                    "query": RENAME,
-                    "variables": {
-                        "i": {
-                            "id": requirement["id"],
-                            "version": requirement["version"],
-                            "title": f"Round {round_number}",
-                        }
-                    },
-                },
-            )
-            answered = time.perf_counter()
-            payload = response.json()["data"]["updateRequirement"]
-            if payload["userErrors"]:
-                raise RuntimeError(f"the change failed: {payload}")
-            requirement["version"] = payload["requirement"]["version"]
+            sent, answered = await _change(http, requirement, f"Round {round_number}")
             try:
-                await asyncio.wait_for(arrived.wait_for(count), timeout=120 if round_number == 0 else 30)
+                await asyncio.wait_for(arrived.wait_for(count), timeout=30)
             except TimeoutError:
                 missing = sum(1 for r, c in zip(received, counts, strict=True) if len(r) <= c)
                 raise RuntimeError(f"{missing} of {count} subscribers did not receive round {round_number}") from None
-            if round_number == 0:
-                cpu_before = sum(each.cpu_seconds() for each in servers)
-                continue
             round_trips.append(answered - sent)
             delays += [r[c] - sent for r, c in zip(received, counts, strict=True)]
             after_response += [max(0.0, r[c] - answered) for r, c in zip(received, counts, strict=True)]
