@@ -4,13 +4,14 @@ from collections.abc import Hashable, Sequence
 from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
-from loaders.rows import RowLoader
+from loaders.rows import LabelsByRequirementLoader, RowLoader
 from prism.db.unit_of_work import UnitOfWork
 
 __all__ = ["Loaders", "RequestLoader"]
 
 LoaderT = TypeVar("LoaderT", bound="RequestLoader")
-RowLoaderT = TypeVar("RowLoaderT", bound=RowLoader[Any])
+RowLoaderT = TypeVar("RowLoaderT", bound=RowLoader[Any] | LabelsByRequirementLoader)
+"""A loader that reads the columns it is given: by id or key (RowLoader), or a to-many relation's rows."""
 
 
 class RequestLoader(Protocol):

@@ -227,18 +227,20 @@ class MembershipsByUserLoader(DataLoader[UUID, list[Row]]):
 
 
 class LabelsByRequirementLoader(DataLoader[UUID, list[Row]]):
-    """The labels on each requirement, by name."""
+    """The labels on each requirement, by name, read with `columns` (the Label type's declared ones) or all."""
 
-    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
+    def __init__(self, reader: UnitOfWork, organization_id: UUID, columns: Sequence[str] = ()) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
+        self.columns = tuple(columns)
 
     async def batch_load_fn(self, requirement_ids: Sequence[UUID]) -> list[list[Row]]:
         link = RequirementLabel.__table__  # type: ignore[attr-defined]
         label = Label.__table__  # type: ignore[attr-defined]
+        read = [label.c[name] for name in dict.fromkeys(("id", *self.columns))] if self.columns else list(label.c)
         statement = (
-            tenant_select(link, self._organization_id, link.c.requirement_id, *label.c)
+            tenant_select(link, self._organization_id, link.c.requirement_id, *read)
             .join(label, label.c.id == link.c.label_id)
             .where(link.c.requirement_id.in_(requirement_ids))
             .order_by(label.c.name)

@@ -28,7 +28,7 @@ from loaders.pagination import (
     Window,
     validate_cursor,
 )
-from loaders.rows import RowLoader
+from loaders.rows import LabelsByRequirementLoader, RowLoader
 from loaders.sources import TimeFilter
 from prism.errors import Code, NotFoundError, PrismError, ValidationError
 from resolvers.declarations import Row
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 NodeType = TypeVar("NodeType")
-RowLoaderT = TypeVar("RowLoaderT", bound=RowLoader[Any])
+RowLoaderT = TypeVar("RowLoaderT", bound=RowLoader[Any] | LabelsByRequirementLoader)
 
 # The Relay pagination arguments, described once for every connection field.
 First = Annotated[int | None, strawberry.argument(description="Page size from the start (max 100).")]
@@ -122,6 +122,19 @@ class Related:
             return resolved[0](row)
 
         return cls(loader=loader, key=key, build=build, column=column, target=target)
+
+    @classmethod
+    def many(cls, loader: type[RowLoaderT], key: Callable[[Any], Hashable | None], target: Any) -> "Related":
+        """A to-many relation: the `target` rows `loader` answers for the node's key, read with the columns `target`
+        declares."""
+        resolved: list[Callable[[Row], Any]] = []
+
+        def build(rows: Sequence[Row]) -> list[Any]:
+            if not resolved:
+                resolved.append(node_class(target).from_row)
+            return [resolved[0](row) for row in rows]
+
+        return cls(loader=loader, key=key, build=build, target=target)
 
     def request_loader(self, info: strawberry.Info["Context", None]) -> DataLoader[Any, Any]:
         """The request's loader for this field: for a to-one relation, the one reading its target's columns."""

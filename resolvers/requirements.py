@@ -92,7 +92,7 @@ class Requirement(LoadedNode):
         "reporter": Related.joins(UserByIdLoader, "reporter_id", User),
         "sprint": Related.joins(SprintByIdLoader, "sprint_id", Sprint),
         "release": Related.joins(ReleaseByIdLoader, "release_id", Release),
-        "labels": Related(LabelsByRequirementLoader, lambda r: r.uuid, lambda rows: [Label.from_row(x) for x in rows]),
+        "labels": Related.many(LabelsByRequirementLoader, lambda r: r.uuid, Label),
         "childCount": Related(ChildCountByRequirementLoader, lambda r: r.uuid, lambda count: count),
     }
 

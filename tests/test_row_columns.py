@@ -147,3 +147,26 @@ async def test_nodes_and_relations_loaded_by_id_select_only_declared_columns(acc
         for select_list in select_lists:
             for column in columns:
                 assert column not in select_list, f"{table}.{column} was read: {select_list}"
+
+
+async def test_a_requirements_labels_are_read_with_the_label_types_columns(account: Account, app: Starlette) -> None:
+    product = await create_product(account)
+    created = await account(
+        "mutation($i: CreateLabelInput!) { createLabel(input: $i) { label { id } userErrors { code } } }",
+        {"i": {"name": "Backend", "color": "#112233"}},
+    )
+    label = created["createLabel"]["label"]["id"]
+    requirement = await create_requirement(account, product["id"], labelIds=[label])
+    query = """query($id: ID!) { product(id: $id) { requirements(first: 5) {
+        nodes { key labels { name color } } } } }"""
+    with captured_sql(app) as statements:
+        result = await account.run(query, {"id": product["id"]})
+    assert not result.errors, result.errors
+    assert result.data["product"]["requirements"]["nodes"] == [
+        {"key": requirement["key"], "labels": [{"name": "Backend", "color": "#112233"}]}
+    ]
+    reads = [s for s in statements if "JOIN label" in s]
+    assert len(reads) == 1, statements
+    [select_list] = re.findall(r"SELECT (.*?)\sFROM\b", reads[0], re.DOTALL)
+    assert "label.name" in select_list
+    assert "label.organization_id" not in select_list  # declared by no GraphQL field of Label
