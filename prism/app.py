@@ -37,7 +37,7 @@ from prism.events.broker import open_broker
 from prism.events.leases import open_leases
 from prism.events.presence import open_presence
 from prism.events.relay import OutboxRelay
-from prism.jobs import JobResources, build_job_app, run_worker
+from prism.jobs import JobResources, build_job_app, keep_running, run_worker
 from prism.kv import StoreUnavailableError, open_store
 from prism.observability.logging import configure_logging
 from prism.observability.metrics import Metrics
@@ -118,7 +118,10 @@ async def start_background_work(settings: Settings, url: str, runtime: Runtime) 
         await job_app.open_async()
         resources = JobResources(settings=settings, engine=runtime.engine, publisher=runtime.publisher)
         worker = asyncio.get_running_loop().create_task(
-            run_worker(job_app, resources, name="prism-embedded-worker", install_signal_handlers=False),
+            keep_running(
+                lambda: run_worker(job_app, resources, name="prism-embedded-worker", install_signal_handlers=False),
+                what="the embedded job worker",
+            ),
             name="prism-embedded-worker",
         )
         worker.add_done_callback(_log_worker_end)

@@ -173,12 +173,15 @@ def worker(concurrency: int | None) -> None:
     """Run background jobs (the event relay, retention, sprint snapshots) until SIGTERM or Ctrl-C.
 
     Needs DATABASE_URL and REDIS_URL (the relay publishes to the broker the servers listen to). On SIGTERM it takes no
-    new job and lets running ones finish for PRISM_SHUTDOWN_GRACE_SECONDS.
+    new job and lets running ones finish for PRISM_SHUTDOWN_GRACE_SECONDS. A worker that stops by itself (a lost
+    database connection) is started again.
     """
+    import signal
+
     from prism.db.engine import build_engine
     from prism.events.broker import open_broker
     from prism.events.publisher import EventPublisher
-    from prism.jobs import JobResources, build_job_app, run_worker
+    from prism.jobs import JobResources, build_job_app, keep_running, run_worker
     from prism.observability.logging import configure_logging
     from prism.preflight import check_database, check_redis
 
@@ -210,7 +213,18 @@ def worker(concurrency: int | None) -> None:
             async with app.open_async():
                 await _require_job_queue(app)
                 resources = JobResources(settings=settings, engine=engine, publisher=EventPublisher(broker))
-                await run_worker(app, resources)
+                # Started again if it stops by itself (prism/jobs/worker.py keep_running); SIGTERM or Ctrl-C cancels
+                # it, which lets running jobs finish for PRISM_SHUTDOWN_GRACE_SECONDS.
+                task = asyncio.ensure_future(
+                    keep_running(lambda: run_worker(app, resources, install_signal_handlers=False))
+                )
+                loop = asyncio.get_running_loop()
+                for received in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(received, task.cancel)
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    click.echo("worker stopped", err=True)
         finally:
             await broker.close()
             await engine.dispose()

@@ -564,3 +564,31 @@ def test_a_worker_or_scheduler_on_a_database_without_the_job_queue_says_to_migra
         result = runner.invoke(main, [command], env=environment)
         assert result.exit_code == 1, result.output
         assert "no job queue yet (migration 0017): run `prism db upgrade` first" in result.output
+
+
+async def test_a_worker_that_stops_by_itself_is_started_again_and_cancelling_stops_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from prism.jobs import keep_running
+
+    runs: list[str] = []
+    blocked = asyncio.Event()
+
+    async def run() -> None:
+        runs.append("run")
+        if len(runs) == 1:
+            return  # as procrastinate's worker does when its heartbeat loop fails: it returns as if asked to stop
+        if len(runs) == 2:
+            raise OSError("the database went away")
+        blocked.set()
+        await asyncio.Event().wait()  # the third run keeps working
+
+    task = asyncio.ensure_future(keep_running(run, what="the test worker", first_delay=0.01))
+    await asyncio.wait_for(blocked.wait(), timeout=10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert runs == ["run", "run", "run"]
+    messages = [record.getMessage() for record in caplog.records if record.name == "prism.jobs"]
+    assert "the test worker stopped by itself" in messages
+    assert "the test worker failed" in messages

@@ -10,6 +10,6 @@ A use case that starts background work with its change writes the job in its own
 
 from prism.jobs.queue import TASK_NAMES, build_job_app, cron_every
 from prism.jobs.resources import JobResources
-from prism.jobs.worker import run_scheduler, run_worker
+from prism.jobs.worker import keep_running, run_scheduler, run_worker
 
-__all__ = ["TASK_NAMES", "JobResources", "build_job_app", "cron_every", "run_scheduler", "run_worker"]
+__all__ = ["TASK_NAMES", "JobResources", "build_job_app", "cron_every", "keep_running", "run_scheduler", "run_worker"]

@@ -12,8 +12,10 @@ The scheduler only defers periodic jobs and runs none: for deployments whose wor
 to other queues. Workers defer them too, so it is optional (docs/architecture.md).
 """
 
+import asyncio
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from procrastinate import App, JobContext
@@ -23,7 +25,7 @@ from procrastinate.worker import Worker
 from prism.db.job_queue import JOB_QUEUE, record_job_error
 from prism.jobs.resources import JobResources
 
-__all__ = ["run_scheduler", "run_worker"]
+__all__ = ["keep_running", "run_scheduler", "run_worker"]
 
 logger = logging.getLogger("prism.jobs")
 
@@ -76,6 +78,36 @@ async def run_worker(
         additional_context=resources.as_context(),
         worker_middleware=[_error_recorder(resources)],
     )
+
+
+async def keep_running(
+    run: Callable[[], Awaitable[None]], *, what: str = "the job worker", first_delay: float = 1.0, longest: float = 60.0
+) -> None:
+    """Run `run` until cancelled, starting it again whenever it ends by itself.
+
+    A procrastinate worker stops altogether, and returns as if asked to, when one of its background loops fails (its
+    heartbeat during a database restart, say): nothing would then relay events, trim the log or take snapshots, and
+    a `prism worker` would exit 0 for its supervisor to leave stopped. Here that is logged as an error and the
+    worker starts again after a pause that doubles while it keeps failing fast (up to `longest` seconds). Stopping
+    is cancelling (the server's shutdown, or `prism worker`'s SIGTERM handler), which the worker honours gracefully.
+    """
+    delay = first_delay
+    loop = asyncio.get_running_loop()
+    while True:
+        started = loop.time()
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("%s failed", what)
+        else:
+            logger.error("%s stopped by itself", what)
+        if loop.time() - started > longest:
+            delay = first_delay  # it ran a good while: this is a new failure, not the same one again
+        logger.error("starting %s again in %.0f s", what, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, longest)
 
 
 async def run_scheduler(app: App) -> None:
