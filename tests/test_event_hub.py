@@ -311,10 +311,17 @@ async def test_leases_stop_at_the_limit_and_free_a_place_when_one_is_given_back_
     await leases.release(owner, "a")
     assert await leases.acquire(owner, "c", 2, ttl=30)
     await leases.renew(owner, ["b"], ttl=0.2)  # "b" now lapses soon, unless renewed again
-    await leases.renew(owner, ["a"], ttl=30)  # given back already: renewing does not bring it back
     await asyncio.sleep(0.3)
     assert await leases.acquire(owner, "d", 2, ttl=30)
     assert not await leases.acquire(owner, "e", 2, ttl=30)
+
+
+async def test_renewing_adds_back_the_leases_a_store_lost(leases: Leases) -> None:
+    owner = uuid.uuid4().hex
+    assert await leases.acquire(owner, "a", 2, ttl=0.2)
+    await asyncio.sleep(0.3)  # lapsed, as every lease does when Redis restarts empty
+    await leases.renew(owner, ["a", "b"], ttl=30)  # the hub still holds both: both count again
+    assert not await leases.acquire(owner, "c", 2, ttl=30)
 
 
 async def test_two_hubs_sharing_leases_count_one_identitys_subscriptions_together(
@@ -335,3 +342,34 @@ async def test_two_hubs_sharing_leases_count_one_identitys_subscriptions_togethe
                 pass
     async with two.subscribe(organization, owner=owner, limit_per_owner=2):  # both ended: places are free
         pass
+
+
+async def test_a_subscription_cancelled_while_its_lease_goes_back_leaves_the_hub(
+    app: Starlette, account: Account
+) -> None:
+    class SlowLeases(MemoryLeases):
+        """Leases whose release waits, as one to a Redis that does not answer does."""
+
+        async def release(self, owner: str, lease: str) -> None:
+            await asyncio.sleep(3600)
+
+    hub = EventHub(InProcessBroker(), app.state.runtime().engine, leases=SlowLeases())
+    organization = uuid_of(account.organization_id)
+
+    async def hold() -> None:
+        async with hub.subscribe(organization, owner=uuid.uuid4(), limit_per_owner=5):
+            await asyncio.Event().wait()
+
+    task = asyncio.ensure_future(hold())
+    for _ in range(1000):  # bounded
+        if hub.subscriptions == 1:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.sleep(0)
+    task.cancel()  # a second cancellation, while the lease is being given back
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert hub.subscriptions == 0
+    for releasing in list(hub._releasing):
+        releasing.cancel()

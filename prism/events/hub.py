@@ -196,6 +196,7 @@ class EventHub:
         self._held: dict[str, set[str]] = {}
         """This process's leases by owner, renewed every third of their lifetime."""
         self._renewing: asyncio.Task[None] | None = None
+        self._releasing: set[asyncio.Task[None]] = set()
         self._listener = Listener(broker, EVENTS_TOPIC, self._message, self._subscribed, name="prism-event-hub")
         self.reconnects = 0
 
@@ -297,14 +298,18 @@ class EventHub:
             subscription.ready = True
             yield subscription
         finally:
-            if lease is not None:
-                await self._give_back(*lease)
+            # Deregister first, without awaiting: a cancellation arriving while the lease goes back to Redis must not
+            # leave the subscription in the hub, still fed.
             stream.subscriptions.discard(subscription)
             subscription.close()
             if not stream.subscriptions and self._streams.get(organization_id) is stream:
                 del self._streams[organization_id]
                 if stream.backfill is not None:
                     stream.backfill.cancel()
+            if lease is not None:
+                # Given back before the block ends (a client that ends one subscription to start another finds its
+                # place free); a cancellation meanwhile leaves the release to finish on its own.
+                await asyncio.shield(self._give_back(*lease))
 
     async def _lease(self, owner: Hashable | None, limit: int | None) -> tuple[str, str] | None:
         """Take a lease for the owner, or raise TooManySubscriptionsError; None when unlimited or the store is down."""
@@ -323,12 +328,19 @@ class EventHub:
         self._held.setdefault(key, set()).add(name)
         return key, name
 
-    async def _give_back(self, key: str, name: str) -> None:
+    def _give_back(self, key: str, name: str) -> "asyncio.Task[None]":
+        """Stop renewing the lease and release it in a task of its own (the subscription is gone already)."""
         held = self._held.get(key)
         if held is not None:
             held.discard(name)
             if not held:
                 del self._held[key]
+        task = asyncio.get_running_loop().create_task(self._release(key, name))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+        return task
+
+    async def _release(self, key: str, name: str) -> None:
         try:
             await self.leases.release(key, name)
         except Exception:  # an unreleased lease lapses by itself
@@ -337,9 +349,10 @@ class EventHub:
     async def _renew_leases(self) -> None:
         while True:
             await asyncio.sleep(self._lease_seconds / 3)
-            for key, names in list(self._held.items()):
+            for key in list(self._held):
                 try:
-                    await self.leases.renew(key, list(names), self._lease_seconds)
+                    # The leases held at this moment, re-added if the store lost them (a Redis restart).
+                    await self.leases.renew(key, list(self._held.get(key, ())), self._lease_seconds)
                 except Exception:  # renewed next round; a lapse only frees a place
                     logger.warning("could not renew the subscription leases of %s", key, exc_info=True)
 

@@ -23,7 +23,8 @@ class Leases(Protocol):
         ...
 
     async def renew(self, owner: str, leases: Iterable[str], ttl: float) -> None:
-        """Extend the owner's given leases to `ttl` seconds from now (ones already given back stay gone)."""
+        """Keep the owner's given leases alive for `ttl` seconds from now, adding back any the store lost (a Redis
+        restart forgets them all). The caller passes only the leases it still holds."""
         ...
 
     async def release(self, owner: str, lease: str) -> None: ...
@@ -52,10 +53,9 @@ class MemoryLeases:
         return True
 
     async def renew(self, owner: str, leases: Iterable[str], ttl: float) -> None:
-        held = self._owners.get(owner, {})
+        held = self._owners[owner]
         for lease in leases:
-            if lease in held:
-                held[lease] = time.monotonic() + ttl
+            held[lease] = time.monotonic() + ttl
 
     async def release(self, owner: str, lease: str) -> None:
         held = self._owners.get(owner)
@@ -74,9 +74,22 @@ if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
   return 0
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[5]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+end
 return 1
 """
+
+_RENEW = """
+for i = 3, #ARGV do
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+"""
+"""The set itself lives as long as its longest lease: a short renewal never shortens it."""
 
 
 class RedisLeases:
@@ -104,14 +117,11 @@ class RedisLeases:
         return bool(taken)
 
     async def renew(self, owner: str, leases: Iterable[str], ttl: float) -> None:
-        expires = time.time() + ttl
-        mapping = dict.fromkeys(leases, expires)
-        if mapping:
-            key = self._key(owner)
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.zadd(key, mapping, xx=True)  # XX: a lease given back is not brought back
-                pipe.pexpire(key, max(1, int(ttl * 1000)))
-                await pipe.execute()
+        names = list(leases)
+        if names:
+            await self._redis.eval(  # type: ignore[misc]
+                _RENEW, 1, self._key(owner), time.time() + ttl, max(1, int(ttl * 1000)), *names
+            )
 
     async def release(self, owner: str, lease: str) -> None:
         await self._redis.zrem(self._key(owner), lease)
