@@ -117,3 +117,19 @@ async def test_the_redis_store_reconnects_after_redis_restarted(tmp_path: Path) 
             assert await store.incr("after", ttl_seconds=60) == 1
         finally:
             await store.close()
+
+
+async def test_a_revocation_check_whose_read_goes_wrong_fails_instead_of_waiting_for_ever() -> None:
+    from prism.auth.revocation import session_revoked
+
+    class ShortStore(MemoryStore):
+        """Answers one value fewer than asked: a broken store must not leave its callers waiting."""
+
+        async def get_many(self, keys: Sequence[str]) -> list[str | None]:
+            return (await super().get_many(keys))[:-1]
+
+    store = ShortStore()
+    results = await asyncio.wait_for(
+        asyncio.gather(*(session_revoked(store, uuid.uuid4()) for _ in range(3)), return_exceptions=True), timeout=5
+    )
+    assert [type(result) for result in results] == [RuntimeError] * 3

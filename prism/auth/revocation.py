@@ -9,7 +9,6 @@ a thousand subscribers cost one round trip to Redis, not a thousand.
 """
 
 import asyncio
-import weakref
 from uuid import UUID
 
 from prism.kv import KeyValueStore
@@ -30,9 +29,9 @@ async def mark_session_revoked(kv: KeyValueStore, session_id: UUID, access_token
 
 async def session_revoked(kv: KeyValueStore, session_id: UUID) -> bool:
     """Whether the session was revoked (signed out, reuse detected, password changed) since its token was issued."""
-    batch = _batches.get(kv)
-    if batch is None or batch.sent:
-        batch = _batches[kv] = _Batch(kv)
+    batch = _open.get(id(kv))
+    if batch is None:
+        batch = _open[id(kv)] = _Batch(kv)
     return await batch.check(_key(session_id))
 
 
@@ -42,7 +41,6 @@ class _Batch:
     def __init__(self, kv: KeyValueStore) -> None:
         self._kv = kv
         self._waiting: dict[str, list[asyncio.Future[bool]]] = {}
-        self.sent = False
         asyncio.get_running_loop().call_soon(self._send)
 
     def check(self, key: str) -> "asyncio.Future[bool]":
@@ -51,28 +49,41 @@ class _Batch:
         return future
 
     def _send(self) -> None:
-        self.sent = True
-        asyncio.get_running_loop().create_task(self._read())
+        # Closed to new checks from here on; the batch and its store are held only until the read is done.
+        if _open.get(id(self._kv)) is self:
+            del _open[id(self._kv)]
+        task = asyncio.get_running_loop().create_task(self._read())
+        _reading.add(task)
+        task.add_done_callback(_reading.discard)
 
     async def _read(self) -> None:
-        keys = list(self._waiting)
+        error: BaseException | None = None
+        answers: dict[str, bool] = {}
         try:
+            keys = list(self._waiting)
             values = await self._kv.get_many(keys)
-        except BaseException as error:  # each check fails as its own read would have, or is cancelled with it
-            for futures in self._waiting.values():
-                for future in futures:
-                    if not future.done():
-                        if isinstance(error, asyncio.CancelledError):
-                            future.cancel()
-                        else:
-                            future.set_exception(error)
-            if isinstance(error, asyncio.CancelledError):
+            if len(values) != len(keys):
+                raise RuntimeError(f"the store answered {len(values)} values for {len(keys)} keys")
+            answers = {key: value is not None for key, value in zip(keys, values, strict=True)}
+        except BaseException as failure:  # each check fails as its own read would have, or is cancelled with it
+            error = failure
+            if not isinstance(failure, Exception):
                 raise
-            return
-        for key, value in zip(keys, values, strict=True):
-            for future in self._waiting[key]:
-                if not future.done():
-                    future.set_result(value is not None)
+        finally:
+            # Whatever happened, nobody waits for ever.
+            for key, futures in self._waiting.items():
+                for future in futures:
+                    if future.done():
+                        continue
+                    if key in answers:
+                        future.set_result(answers[key])
+                    elif isinstance(error, Exception):
+                        future.set_exception(error)
+                    else:
+                        future.cancel()
 
 
-_batches: "weakref.WeakKeyDictionary[KeyValueStore, _Batch]" = weakref.WeakKeyDictionary()
+_open: dict[int, _Batch] = {}
+"""The batch of this turn of the event loop, by store (a batch leaves it when it is read: nothing accumulates)."""
+_reading: set["asyncio.Task[None]"] = set()
+"""The reads in flight, referenced so that none is collected before it answers its checks."""
