@@ -592,3 +592,33 @@ async def test_a_worker_that_stops_by_itself_is_started_again_and_cancelling_sto
     messages = [record.getMessage() for record in caplog.records if record.name == "prism.jobs"]
     assert "the test worker stopped by itself" in messages
     assert "the test worker failed" in messages
+
+
+async def test_one_organizations_failing_snapshot_does_not_cost_the_others_theirs(
+    app: Starlette, account: Account, other_account: Account, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prism.jobs import snapshots
+
+    failing = uuid_of(account.organization_id)
+    healthy_sprint = uuid_of(await running_sprint(other_account))
+    await running_sprint(account)
+    original = snapshots._figures
+
+    async def figures(engine: Any, organization: uuid.UUID, sprint_ids: Any, day: Any) -> Any:
+        if organization == failing:
+            raise OSError("the connection dropped")  # a fault injected for one organization only
+        return await original(engine, organization, sprint_ids, day)
+
+    monkeypatch.setattr(snapshots, "_figures", figures)
+    with pytest.raises(snapshots.SnapshotsFailedError, match=str(failing)):
+        await snapshots.take_snapshots(app.state.runtime().engine, datetime.now(UTC).date())
+    assert len(await fetch(database_url, SNAPSHOTS, healthy_sprint)) == 1
+
+
+@pytest.mark.parametrize("job_id", ["²", "1.5", "-3", "0", "12x", " "])
+def test_a_job_id_that_is_not_a_plain_positive_number_is_a_user_error(job_id: str) -> None:
+    from prism.errors import ValidationError
+    from prism.services.jobs import parse_job_id
+
+    with pytest.raises(ValidationError):
+        parse_job_id(job_id)

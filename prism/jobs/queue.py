@@ -15,17 +15,10 @@ from sqlalchemy.engine import make_url
 from prism.config import Settings
 from prism.db.job_queue import JOB_QUEUE
 from prism.jobs import tasks
+from prism.jobs.names import FREQUENT, TASK_NAMES
 from prism.jobs.retry import Backoff
 
-__all__ = ["TASK_NAMES", "build_job_app", "cron_every"]
-
-TASK_NAMES = {
-    "relay_events": "prism:relay_events",
-    "trim_old_records": "prism:trim_old_records",
-    "take_sprint_snapshots": "prism:take_sprint_snapshots",
-    "retry_stalled_jobs": "prism:retry_stalled_jobs",
-}
-"""Each task's name in the queue: stable, whatever module the function lives in."""
+__all__ = ["FREQUENT", "TASK_NAMES", "build_job_app", "cron_every"]
 
 TRIM_CRON = "17 * * * *"
 """The retention runs hourly (at a minute nobody else picks)."""
@@ -75,7 +68,9 @@ def build_job_app(settings: Settings, database_url: str, *, pool_size: int = 4, 
             name=TASK_NAMES[key],
             queue=JOB_QUEUE,
             pass_context=True,
-            retry=retry,
+            # The frequent passes are not retried: the next one, seconds later, does the same work, and a retry
+            # would collide with it on the queueing lock (one waiting job per task). The hourly and nightly ones are.
+            retry=False if key in FREQUENT else retry,
             # At most one waiting job per periodic task: a backlog of passes would only repeat each other.
             queueing_lock=TASK_NAMES[key],
         )(function)

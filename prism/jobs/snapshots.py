@@ -5,8 +5,10 @@ requirements, as of the end of the day or now if the day has not ended. Taking a
 row, so a job that runs twice (a retry, a worker killed mid-job) changes nothing more.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -21,7 +23,9 @@ from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.sprint_report import sprint_report
 
-__all__ = ["SnapshotFigures", "active_sprints", "snapshot_day", "take_snapshots"]
+__all__ = ["SnapshotFigures", "SnapshotsFailedError", "active_sprints", "snapshot_day", "take_snapshots"]
+
+logger = logging.getLogger("prism.jobs")
 
 PAGE = 500
 
@@ -110,20 +114,37 @@ async def take_snapshots(engine: AsyncEngine, day: date, organization_id: UUID |
         sprints = {organization_id: sprints.get(organization_id, [])}
     table = SprintSnapshot.__table__  # type: ignore[attr-defined]
     written = 0
+    failed: list[UUID] = []
     for organization, sprint_ids in sprints.items():
         if not sprint_ids:
             continue
-        figures = await _figures(engine, organization, sprint_ids, day)
-        if not figures:
-            continue
-        rows = [{"organization_id": organization, "day": day, "taken_at": utcnow(), **vars(f)} for f in figures]
-        statement = pg_insert(table).values(rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=["organization_id", "sprint_id", "day"],
-            set_={name: statement.excluded[name] for name in (*vars(figures[0]), "taken_at") if name != "sprint_id"},
-        )
-        async with engine.connect() as conn, conn.begin():
-            await set_tenant(conn, organization)
-            await conn.execute(statement)
-        written += len(rows)
+        try:
+            written += await _snapshot(engine, table, organization, sprint_ids, day)
+        except Exception:
+            # One organization's failure must not cost the others their snapshot: log it, go on, fail at the end
+            # (the job's retry writes them all again; a snapshot already written is rewritten, not doubled).
+            logger.exception("could not take the sprint snapshots of organization %s", organization)
+            failed.append(organization)
+    if failed:
+        raise SnapshotsFailedError(f"no snapshot for {len(failed)} organization(s): {', '.join(map(str, failed))}")
     return written
+
+
+class SnapshotsFailedError(Exception):
+    """Some organizations' snapshots could not be taken (the others' were)."""
+
+
+async def _snapshot(engine: AsyncEngine, table: Any, organization: UUID, sprint_ids: list[UUID], day: date) -> int:
+    figures = await _figures(engine, organization, sprint_ids, day)
+    if not figures:
+        return 0
+    rows = [{"organization_id": organization, "day": day, "taken_at": utcnow(), **vars(f)} for f in figures]
+    statement = pg_insert(table).values(rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=["organization_id", "sprint_id", "day"],
+        set_={name: statement.excluded[name] for name in (*vars(figures[0]), "taken_at") if name != "sprint_id"},
+    )
+    async with engine.connect() as conn, conn.begin():
+        await set_tenant(conn, organization)
+        await conn.execute(statement)
+    return len(rows)

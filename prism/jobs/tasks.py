@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from procrastinate import JobContext
+from procrastinate.jobs import Status
 
 from prism.db.base import utcnow
 from prism.events.relay import OutboxRelay
+from prism.jobs.names import FREQUENT, TASK_NAMES
 from prism.jobs.resources import resources_of
 from prism.jobs.snapshots import snapshot_day, take_snapshots
 
@@ -71,9 +73,20 @@ async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
     settings = resources_of(context).settings
     manager = context.app.job_manager
     stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=settings.worker_stalled_seconds))
+    frequent = {TASK_NAMES[key] for key in FREQUENT}
+    retried = 0
     for job in stalled:
-        logger.warning(
-            "running again job %s of a worker that stopped", job.id, extra={"task": job.task_name, "job_id": job.id}
-        )
-        await manager.retry_job(job, retry_at=utcnow())
-    return len(stalled)
+        try:
+            if job.task_name in frequent:
+                # The next pass, seconds away, does its work; putting it back would collide with that pass's job
+                # on the queueing lock.
+                await manager.finish_job(job, status=Status.ABORTED, delete_job=False)
+                continue
+            logger.warning(
+                "running again job %s of a worker that stopped", job.id, extra={"task": job.task_name, "job_id": job.id}
+            )
+            await manager.retry_job(job, retry_at=utcnow())
+            retried += 1
+        except Exception:  # one job that cannot be put back must not keep the others stalled
+            logger.exception("could not run again job %s of a worker that stopped", job.id)
+    return retried

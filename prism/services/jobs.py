@@ -14,7 +14,7 @@ MAX_JOB_ID = 2**63 - 1
 def parse_job_id(value: str) -> int:
     """A job id as the dead-letter list shows it (a positive whole number); anything else is a user error."""
     text = value.strip()
-    if not text.isdigit() or not 0 < int(text) <= MAX_JOB_ID:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_JOB_ID:
         raise ValidationError("A job id is a positive whole number, as `deadLetterJobs` lists it.", field="id")
     return int(text)
 
