@@ -256,6 +256,8 @@ class _Delivery:
     graphql-core, which executes the selection for each.
     """
 
+    __slots__ = ("context", "executor", "renderings", "sink")
+
     def __init__(self, info: Info) -> None:
         self.context = info.context
         self.sink = current_sink()
