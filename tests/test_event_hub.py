@@ -190,10 +190,10 @@ async def test_an_idle_subscription_holds_one_waiting_future_and_nothing_per_sub
         assert not hasattr(subscription, "__dict__")  # slots: no attribute dict per subscription
         assert isinstance(subscription._queue, list)  # not a deque (760 bytes even when empty)
         waiting = asyncio.ensure_future(anext(subscription))
-        for _ in range(100):
-            await asyncio.sleep(0)
+        for _ in range(1000):  # it first catches up from the log, then waits
             if subscription._waiter is not None:
                 break
+            await asyncio.sleep(0.01)
         waiter = subscription._waiter
         assert waiter is not None  # one future while it waits, none kept otherwise
         assert not waiter.done()
