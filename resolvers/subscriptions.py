@@ -211,42 +211,6 @@ async def _product_of(info: Info, node_type: type[LoadedNode], global_id: relay.
     return node.uuid, product_id
 
 
-async def _events(info: Info, product_id: UUID, since: str | None, keep: Keep) -> AsyncGenerator[DomainEvent, None]:
-    """The product's events that `keep` accepts, each after an access check."""
-    context = info.context
-    viewer = context.member
-    access = context.access
-    cursor = _cursor(since)
-
-    def wanted(event: DomainEvent) -> bool:
-        return event.product_id == product_id and keep(event)
-
-    def relevant(event: DomainEvent) -> bool:
-        return wanted(event) or (access is not None and access.concerns(event))
-
-    try:
-        async with context.runtime.hub.subscribe(
-            viewer.organization_id,
-            since=cursor,
-            predicate=relevant,
-            product_id=product_id,
-            owner=viewer.api_key_id or viewer.user_id,
-            limit_per_owner=context.runtime.settings.ws_max_subscriptions_per_identity,
-        ) as subscription:
-            async for event in subscription:
-                if access is not None and access.concerns(event):
-                    # The member's role, the key or the organization changed: check in full, now.
-                    access.stale = True
-                if not await still_allowed(info):
-                    return
-                if wanted(event):
-                    yield event
-    except CursorExpiredError as error:
-        raise ValidationError(str(error), field="since", code=Code.OUT_OF_RANGE) from None
-    except TooManySubscriptionsError as error:
-        raise PrismError(str(error), code=Code.RATE_LIMITED) from None
-
-
 class _Delivery:
     """How one subscription's payloads reach its client.
 
@@ -255,6 +219,8 @@ class _Delivery:
     subscription's generator then never yields. Elsewhere (the schema called directly) payloads are yielded to
     graphql-core, which executes the selection for each.
     """
+
+    __slots__ = ("context", "executor", "renderings", "sink")
 
     def __init__(self, info: Info) -> None:
         self.context = info.context
@@ -309,20 +275,52 @@ async def _stream(
     keep: Keep,
     make: Callable[[DomainEvent], Awaitable[Any]],
 ) -> AsyncGenerator[Any, None]:
-    """The subscription's payloads: `make(event)` for each wanted event (`SKIP` skips it, `END` ends the stream)."""
+    """The product's events that `keep` accepts, each after an access check, as `make(event)` (`SKIP` skips one,
+    `END` ends the stream). One generator from the hub's subscription to the delivery: a suspended subscription
+    holds one frame here, and an event passes through no generator in between."""
     delivery = _Delivery(info)
+    context = info.context
+    viewer = context.member
+    access = context.access
+    cursor = _cursor(since)
+
+    def wanted(event: DomainEvent) -> bool:
+        return event.product_id == product_id and keep(event)
+
+    def relevant(event: DomainEvent) -> bool:
+        return wanted(event) or (access is not None and access.concerns(event))
+
     try:
-        async for event in _events(info, product_id, since, keep):
-            if delivery.direct:
-                if await delivery.send(partial(make, event), event=event) is END:
+        async with context.runtime.hub.subscribe(
+            viewer.organization_id,
+            since=cursor,
+            predicate=relevant,
+            product_id=product_id,
+            owner=viewer.api_key_id or viewer.user_id,
+            limit_per_owner=context.runtime.settings.ws_max_subscriptions_per_identity,
+        ) as subscription:
+            async for event in subscription:
+                if access is not None and access.concerns(event):
+                    # The member's role, the key or the organization changed: check in full, now.
+                    access.stale = True
+                if not await still_allowed(info):
                     return
-                continue
-            async with info.context.event_scope():
-                payload = await make(event)
-                if payload is END:
-                    return
-                if payload is not SKIP:
-                    yield payload
+                if not wanted(event):
+                    continue
+                if delivery.direct:
+                    if await delivery.send(partial(make, event), event=event) is END:
+                        return
+                    continue
+                async with context.event_scope():
+                    payload = await make(event)
+                    if payload is END:
+                        return
+                    if payload is not SKIP:
+                        yield payload
+    except CursorExpiredError as error:
+        raise ValidationError(str(error), field="since", code=Code.OUT_OF_RANGE) from None
+    except TooManySubscriptionsError as error:
+        raise PrismError(str(error), code=Code.RATE_LIMITED) from None
     except SubscriptionClosedError as error:
         await delivery.closed(error)
     except SinkClosedError:

@@ -181,6 +181,36 @@ async def test_a_slow_consumer_is_disconnected_instead_of_growing_memory(
     assert len(subscription._queue) == 0
 
 
+async def test_an_idle_subscription_holds_one_waiting_future_and_nothing_per_subscription_besides(
+    app: Starlette, account: Account, hub: Any, quiet: None
+) -> None:
+    event_hub, broker = hub
+    product = await create_product(account)
+    async with event_hub.subscribe(uuid_of(account.organization_id)) as subscription:
+        assert not hasattr(subscription, "__dict__")  # slots: no attribute dict per subscription
+        assert isinstance(subscription._queue, list)  # not a deque (760 bytes even when empty)
+        waiting = asyncio.ensure_future(anext(subscription))
+        for _ in range(1000):  # it first catches up from the log, then waits
+            if subscription._waiter is not None:
+                break
+            await asyncio.sleep(0.01)
+        waiter = subscription._waiter
+        assert waiter is not None  # one future while it waits, none kept otherwise
+        assert not waiter.done()
+        [event] = await new_events(app, account, product["id"], 1)
+        await publish(broker, event)
+        got = await asyncio.wait_for(waiting, timeout=10)
+        assert got.id == event.id
+        assert subscription._waiter is None
+        assert waiter.done()
+        waiting = asyncio.ensure_future(anext(subscription))
+        await asyncio.sleep(0.01)
+        waiting.cancel()  # a cancelled consumer leaves no waiter behind
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert subscription._waiter is None
+
+
 @pytest.fixture
 async def redis_broker() -> AsyncIterator[RedisBroker]:
     name = f"prism-test-hub-{uuid.uuid4().hex[:8]}"

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -90,6 +89,22 @@ class EventSubscription:
     at a moment when the cursor is at or past the last event the hub dispatched.
     """
 
+    __slots__ = (
+        "_buffer",
+        "_catching_up",
+        "_closed",
+        "_predicate",
+        "_queue",
+        "_read",
+        "_stream",
+        "_waiter",
+        "delivered",
+        "last",
+        "organization_id",
+        "read_from_log",
+        "ready",
+    )
+
     def __init__(
         self, organization_id: UUID, predicate: Predicate, buffer: int, *, read: ReadLog, stream: "_Stream"
     ) -> None:
@@ -98,8 +113,11 @@ class EventSubscription:
         """The last sequence this subscription has passed, delivered or filtered out: its resumption cursor."""
         self._predicate = predicate
         self._buffer = buffer
-        self._queue: deque[DomainEvent] = deque()
-        self._ready = asyncio.Event()
+        # A list, not a deque (an empty deque is 760 bytes, a list 56): it holds a few events at most, at most
+        # `buffer` while catching up.
+        self._queue: list[DomainEvent] = []
+        self._waiter: asyncio.Future[None] | None = None
+        """The consumer's wait for an event, only while it waits (no asyncio.Event kept per subscription)."""
         self._closed: SubscriptionClosedError | None = None
         self._read = read
         self._stream = stream
@@ -119,7 +137,14 @@ class EventSubscription:
             self.close(SlowConsumerError())
             return
         self._queue.append(event)
-        self._ready.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def close(self, reason: SubscriptionClosedError | None = None) -> None:
         """End the subscription; the consumer gets what is buffered (unless it was too slow), then `reason`."""
@@ -127,7 +152,7 @@ class EventSubscription:
             self._closed = reason or SubscriptionClosedError()
             if isinstance(self._closed, SlowConsumerError):
                 self._queue.clear()
-            self._ready.set()
+            self._wake()
 
     def __aiter__(self) -> "EventSubscription":
         return self
@@ -139,10 +164,14 @@ class EventSubscription:
             if self._catching_up:
                 await self._catch_up()
                 continue
-            self._ready.clear()
-            await self._ready.wait()
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                if self._waiter is waiter:
+                    self._waiter = None
         self.delivered += 1
-        return self._queue.popleft()
+        return self._queue.pop(0)
 
     async def _catch_up(self) -> None:
         """Read the next batch from the log; switch to live events once past what the hub has dispatched."""

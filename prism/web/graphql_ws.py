@@ -108,7 +108,13 @@ def current_sink() -> OperationSink | None:
 
 
 def _sink(
-    handler: Any, operation_id: str, message_type: str, closed: Callable[[], bool], payload: Any
+    handler: Any,
+    operation_id: str,
+    message_type: str,
+    closed: Callable[[], bool],
+    query: str,
+    operation_name: str | None,
+    variables: Any,
 ) -> OperationSink:
     ws = handler.websocket.ws
 
@@ -121,9 +127,9 @@ def _sink(
         send_text=ws.send_text,
         closed=closed,
         close=close,
-        query=payload["query"],
-        operation_name=payload.get("operationName"),
-        variables=payload.get("variables"),
+        query=query,
+        operation_name=operation_name,
+        variables=variables,
     )
 
 
@@ -166,12 +172,18 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Any) -> None:
-        payload = {
-            "query": operation.query,
-            "variables": operation.variables,
-            "operationName": operation.operation_name,
-        }
-        _SINK.set(_sink(self, operation.id, "next", lambda: operation.completed, payload))  # this operation's task
+        # In this operation's task; nothing of the subscribe message is kept beyond what the sink needs.
+        _SINK.set(
+            _sink(
+                self,
+                operation.id,
+                "next",
+                lambda: operation.completed,
+                operation.query,
+                operation.operation_name,
+                operation.variables,
+            )
+        )
         await super().run_operation(operation)
 
 
@@ -187,10 +199,10 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     async def handle_async_results(
         self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
     ) -> None:
-        payload = {"query": query, "variables": variables, "operationName": operation_name}
         tasks = self.tasks
         current = asyncio.current_task()
-        _SINK.set(_sink(self, operation_id, "data", lambda: tasks.get(operation_id) is not current, payload))
+        closed = lambda: tasks.get(operation_id) is not current  # noqa: E731
+        _SINK.set(_sink(self, operation_id, "data", closed, query, operation_name, variables))
         await super().handle_async_results(operation_id, query, operation_name, variables)
 
 
