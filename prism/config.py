@@ -158,6 +158,27 @@ class Settings(BaseSettings):
     ws_connection_init_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long a new WebSocket connection has to send `connection_init` (then 4408)."
     )
+    llm_model: str = Field(
+        default="prism-offline/offline",
+        description=(
+            "The LiteLLM model AI features use (`openai/gpt-4o-mini`, `anthropic/...`, `ollama/...`); by default "
+            "PRISM's offline provider, which needs no network and says so in every result."
+        ),
+    )
+    embedding_model: str | None = Field(
+        default=None,
+        description="A LiteLLM embedding model for retrieval; unset: the offline hashed n-gram embedder.",
+    )
+    qdrant_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PRISM_QDRANT_URL", "QDRANT_URL"),
+        description="A Qdrant server for retrieval; unset: Qdrant's local mode on disk under `home` (`qdrant/`).",
+    )
+    qdrant_path: str | None = Field(
+        default=None,
+        description="Local mode: where Qdrant keeps its files (`:memory:` for none); `home`/qdrant when unset.",
+    )
+    qdrant_collection: str = Field(default="prism", description="The Qdrant collection PRISM's vectors live in.")
     auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
     database_pool_size: int = 10
     database_max_overflow: int = 10

@@ -13,7 +13,7 @@ from procrastinate import App, PsycopgConnector
 from sqlalchemy.engine import make_url
 
 from prism.config import Settings
-from prism.db.job_queue import JOB_QUEUE
+from prism.db.job_queue import INDEX_REQUIREMENTS_TASK, JOB_QUEUE
 from prism.jobs import tasks
 from prism.jobs.retry import Backoff
 
@@ -24,6 +24,7 @@ TASK_NAMES = {
     "trim_old_records": "prism:trim_old_records",
     "take_sprint_snapshots": "prism:take_sprint_snapshots",
     "retry_stalled_jobs": "prism:retry_stalled_jobs",
+    "index_requirements": INDEX_REQUIREMENTS_TASK,
 }
 """Each task's name in the queue: stable, whatever module the function lives in."""
 
@@ -81,4 +82,8 @@ def build_job_app(settings: Settings, database_url: str, *, pool_size: int = 4, 
         )(function)
         if periodic:
             app.periodic(cron=schedule)(task)
+    # Deferred by use cases, never on a schedule; several may wait at once (each names its own rows).
+    app.task(name=TASK_NAMES["index_requirements"], queue=JOB_QUEUE, pass_context=True, retry=retry)(
+        tasks.index_requirements
+    )
     return app
