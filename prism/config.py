@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     )
     qdrant_url: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("PRISM_QDRANT_URL", "QDRANT_URL"),
+        validation_alias="QDRANT_URL",
         description="A Qdrant server for retrieval; unset: Qdrant's local mode on disk under `home` (`qdrant/`).",
     )
     qdrant_path: str | None = Field(
