@@ -32,7 +32,7 @@ class RequirementMatch:
 
 @strawberry.type(description="What a retrieval found, best first, and how it searched.")
 class RetrievalResult:
-    nodes: list[RequirementMatch] = strawberry.field(
+    matches: list[RequirementMatch] = strawberry.field(
         description="The matches, best first: the sources an AI feature would use.",
         metadata=max_items(MAX_MATCHES),
     )
@@ -64,7 +64,7 @@ async def _matches(info: Info, text: str, first: int, **filters: object) -> Retr
             found.append(RequirementMatch(requirement=node, key=key, score=round(hit.score, 4)))
         if len(found) == first:
             break
-    return RetrievalResult(nodes=found, embedder=gateway.index.embedder.name, offline=gateway.offline)
+    return RetrievalResult(matches=found, embedder=gateway.index.embedder.name, offline=gateway.offline)
 
 
 @strawberry.type

@@ -19,11 +19,11 @@ from tests.helpers import Account, create_product, create_requirement, uuid_of
 
 SIMILAR = """query($id: ID, $text: String, $first: Int) {
   similarRequirements(id: $id, text: $text, first: $first) {
-    embedder offline nodes { key score requirement { id title } }
+    embedder offline matches { key score requirement { id title } }
   }
 }"""
 SEARCH = """query($q: String!, $p: ID, $first: Int) {
-  semanticSearch(query: $q, productId: $p, first: $first) { offline nodes { key score requirement { id title } } }
+  semanticSearch(query: $q, productId: $p, first: $first) { offline matches { key score requirement { id title } } }
 }"""
 
 
@@ -85,13 +85,13 @@ async def test_requirements_are_indexed_by_jobs_and_found_by_meaningful_words(
     found = (await account(SIMILAR, {"id": export["id"]}))["similarRequirements"]
     assert found["offline"] is True
     assert found["embedder"] == "offline-hashed-ngrams"
-    assert found["nodes"][0]["requirement"]["id"] == duplicate["id"]
-    assert found["nodes"][0]["key"] == duplicate["key"]
-    assert export["id"] not in [node["requirement"]["id"] for node in found["nodes"]]
-    assert found["nodes"][0]["score"] > found["nodes"][-1]["score"]
+    assert found["matches"][0]["requirement"]["id"] == duplicate["id"]
+    assert found["matches"][0]["key"] == duplicate["key"]
+    assert export["id"] not in [node["requirement"]["id"] for node in found["matches"]]
+    assert found["matches"][0]["score"] > found["matches"][-1]["score"]
 
     search = (await account(SEARCH, {"q": "forgotten password", "p": product["id"], "first": 1}))["semanticSearch"]
-    assert [node["requirement"]["title"] for node in search["nodes"]] == ["Reset a forgotten password by email"]
+    assert [node["requirement"]["title"] for node in search["matches"]] == ["Reset a forgotten password by email"]
 
 
 async def test_changes_and_deletions_reach_the_index_through_the_job_queue(
@@ -107,7 +107,7 @@ async def test_changes_and_deletions_reach_the_index_through_the_job_queue(
     )
     assert changed["updateRequirement"]["userErrors"] == []
     await index_pending(app, job_app, settings)
-    hits = (await account(SEARCH, {"q": "onboarding tour translation"}))["semanticSearch"]["nodes"]
+    hits = (await account(SEARCH, {"q": "onboarding tour translation"}))["semanticSearch"]["matches"]
     assert [node["requirement"]["id"] for node in hits][:1] == [requirement["id"]]
 
     deleted = await account(
@@ -141,7 +141,7 @@ async def test_another_organization_neither_finds_nor_names_an_organizations_req
     assert "Zanzibar" not in str(foreign.body)
     in_foreign_product = await other_account.run(SEARCH, {"q": "Zanzibar", "p": product["id"]})
     assert in_foreign_product.codes == ["NOT_FOUND"]
-    mine = (await account(SEARCH, {"q": "Bluefin diligence"}))["semanticSearch"]["nodes"]
+    mine = (await account(SEARCH, {"q": "Bluefin diligence"}))["semanticSearch"]["matches"]
     assert mine[0]["requirement"]["id"] == secret["id"]
 
 

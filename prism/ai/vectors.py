@@ -12,11 +12,15 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from prism.ai.embeddings import Embedder
+from prism.errors import AiUnavailableError
 
 if TYPE_CHECKING:
     from qdrant_client import AsyncQdrantClient
 
-__all__ = ["Hit", "IndexedText", "VectorIndex"]
+__all__ = ["MAX_EMBEDDED_CHARACTERS", "Hit", "IndexedText", "VectorIndex"]
+
+MAX_EMBEDDED_CHARACTERS = 8000
+"""Text past this is not embedded: embedding models take a few thousand tokens, and the start says what it is about."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,14 @@ class VectorIndex:
             if self._client is None or self._collection is None:
                 from qdrant_client import AsyncQdrantClient, models
 
-                client = AsyncQdrantClient(url=self._url) if self._url else AsyncQdrantClient(path=self._path)
+                try:
+                    client = AsyncQdrantClient(url=self._url) if self._url else AsyncQdrantClient(path=self._path)
+                except RuntimeError as error:
+                    # Local mode locks its directory: a second process (or server) cannot open it.
+                    raise AiUnavailableError(
+                        f"The vector index at {self._path} is open in another process (Qdrant's local mode allows "
+                        "one); set QDRANT_URL to share a Qdrant server."
+                    ) from error
                 if not self.embedder.dimensions:
                     self.embedder.dimensions = len((await self.embedder.embed(["dimension probe"]))[0])
                 slug = re.sub(r"[^a-z0-9]+", "-", self.embedder.name.lower()).strip("-")
@@ -93,7 +104,7 @@ class VectorIndex:
         from qdrant_client import models
 
         client, name = await self._ready()
-        vectors = await self.embedder.embed([item.text for item in items])
+        vectors = await self.embedder.embed([item.text[:MAX_EMBEDDED_CHARACTERS] for item in items])
         await client.upsert(
             name,
             points=[
@@ -151,7 +162,7 @@ class VectorIndex:
         from qdrant_client import models
 
         client, name = await self._ready()
-        vector = (await self.embedder.embed([text]))[0]
+        vector = (await self.embedder.embed([text[:MAX_EMBEDDED_CHARACTERS]]))[0]
         must: list[Any] = [self._tenant(organization_id)]
         if product_id is not None:
             must.append(models.FieldCondition(key="product_id", match=models.MatchValue(value=str(product_id))))
