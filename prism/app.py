@@ -116,7 +116,7 @@ async def start_background_work(settings: Settings, url: str, runtime: Runtime) 
     if settings.embedded_worker_enabled:
         job_app = build_job_app(settings, url)
         await job_app.open_async()
-        resources = JobResources(settings=settings, engine=runtime.engine, publisher=runtime.publisher)
+        resources = JobResources(settings=settings, engine=runtime.engine, publisher=runtime.publisher, ai=runtime.ai)
         worker = asyncio.get_running_loop().create_task(
             keep_running(
                 lambda: run_worker(job_app, resources, name="prism-embedded-worker", install_signal_handlers=False),
@@ -252,6 +252,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
             await state.runtime.kv.close()
             await state.runtime.attempts.close()
+            await state.runtime.ai.close()
             if rate_limiter is not None:
                 await rate_limiter.close()
             if tracer_provider is not None:

@@ -178,6 +178,7 @@ def worker(concurrency: int | None) -> None:
     """
     import signal
 
+    from prism.ai.gateway import build_gateway
     from prism.db.engine import build_engine
     from prism.events.broker import open_broker
     from prism.events.publisher import EventPublisher
@@ -209,10 +210,11 @@ def worker(concurrency: int | None) -> None:
         )
         broker = open_broker(settings.redis_url)
         app = build_job_app(settings, url, pool_size=settings.worker_concurrency + 2)
+        gateway = build_gateway(settings)
         try:
             async with app.open_async():
                 await _require_job_queue(app)
-                resources = JobResources(settings=settings, engine=engine, publisher=EventPublisher(broker))
+                resources = JobResources(settings=settings, engine=engine, publisher=EventPublisher(broker), ai=gateway)
                 # Started again if it stops by itself (prism/jobs/worker.py keep_running); SIGTERM or Ctrl-C cancels
                 # it, which lets running jobs finish for PRISM_SHUTDOWN_GRACE_SECONDS.
                 task = asyncio.ensure_future(
@@ -226,6 +228,7 @@ def worker(concurrency: int | None) -> None:
                 except asyncio.CancelledError:
                     click.echo("worker stopped", err=True)
         finally:
+            await gateway.close()
             await broker.close()
             await engine.dispose()
 
@@ -367,6 +370,39 @@ def seed(demo: bool, force: bool) -> None:
         migrate.upgrade(url)
         summary = asyncio.run(seed_demo(url))
         click.echo(summary)
+
+
+@main.group()
+def ai() -> None:
+    """AI: the vector index retrieval searches."""
+
+
+@ai.command("reindex")
+@click.option("--organization", "organization", default=None, help="Only this organization's id; every one if unset.")
+def ai_reindex(organization: str | None) -> None:
+    """Embed every requirement again and replace the organization's vectors (after changing the embedder)."""
+    from uuid import UUID
+
+    from prism.ai.gateway import build_gateway
+    from prism.ai.retrieval import organization_ids, reindex_organization
+    from prism.db.engine import build_engine
+
+    settings = load_settings()
+
+    async def run(url: str) -> list[tuple[UUID, int]]:
+        engine = build_engine(url, pool_size=2, max_overflow=0)
+        gateway = build_gateway(settings)
+        try:
+            targets = [UUID(organization)] if organization else await organization_ids(engine)
+            return [(target, await reindex_organization(gateway.index, engine, target)) for target in targets]
+        finally:
+            await gateway.close()
+            await engine.dispose()
+
+    with database_url(settings) as url:
+        done = asyncio.run(run(url))
+    for target, count in done:
+        click.echo(f"organization {target}: {count} requirements indexed")
 
 
 main.add_command(users)

@@ -158,6 +158,57 @@ class Settings(BaseSettings):
     ws_connection_init_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long a new WebSocket connection has to send `connection_init` (then 4408)."
     )
+    llm_model: str = Field(
+        default="prism-offline/offline",
+        description=(
+            "The LiteLLM model AI features use (`openai/gpt-4o-mini`, `anthropic/...`, `ollama/...`); by default "
+            "PRISM's offline provider, which needs no network and says so in every result."
+        ),
+    )
+    llm_api_base: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible server for the models (Ollama, vLLM, llama.cpp, a proxy).",
+    )
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="API key sent to that server; providers' own variables (OPENAI_API_KEY) also work."
+    )
+    llm_feature_models: dict[str, str] = Field(
+        default_factory=dict,
+        description='Per-feature models overriding PRISM_LLM_MODEL, as JSON: `{"generate_stories": "openai/gpt-4o"}`.',
+    )
+    llm_fallback_models: list[str] = Field(
+        default_factory=list,
+        description="Models tried in turn when the feature's model still fails after its retries (JSON list).",
+    )
+    llm_timeout_seconds: float = Field(default=60.0, gt=0, description="How long one model call may take.")
+    llm_max_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a model call answered 429, 5xx or a timeout, with backoff."
+    )
+    llm_retry_base_seconds: float = Field(
+        default=1.0, ge=0, description="Backoff before the first retry of a model call; doubled at each retry."
+    )
+    ai_monthly_budget_usd: float = Field(
+        default=20.0, ge=0, description="AI spend one organization may run up in a calendar month (UTC), in USD."
+    )
+    ai_monthly_token_budget: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="Tokens (in and out) one organization may use in a calendar month, whatever the model's price.",
+    )
+    embedding_model: str | None = Field(
+        default=None,
+        description="A LiteLLM embedding model for retrieval; unset: the offline hashed n-gram embedder.",
+    )
+    qdrant_url: str | None = Field(
+        default=None,
+        validation_alias="QDRANT_URL",
+        description="A Qdrant server for retrieval; unset: Qdrant's local mode on disk under `home` (`qdrant/`).",
+    )
+    qdrant_path: str | None = Field(
+        default=None,
+        description="Local mode: where Qdrant keeps its files (`:memory:` for none); `home`/qdrant when unset.",
+    )
+    qdrant_collection: str = Field(default="prism", description="The Qdrant collection PRISM's vectors live in.")
     auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
     database_pool_size: int = 10
     database_max_overflow: int = 10

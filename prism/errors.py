@@ -3,6 +3,8 @@
 import enum
 
 __all__ = [
+    "AiBudgetExhaustedError",
+    "AiUnavailableError",
     "Code",
     "ConflictError",
     "ForbiddenError",
@@ -38,6 +40,8 @@ class Code(enum.StrEnum):
     MFA_ENROLLMENT_REQUIRED = "MFA_ENROLLMENT_REQUIRED"
     REAUTHENTICATION_REQUIRED = "REAUTHENTICATION_REQUIRED"
     SUBSCRIPTION_CLOSED = "SUBSCRIPTION_CLOSED"
+    AI_BUDGET_EXHAUSTED = "AI_BUDGET_EXHAUSTED"
+    AI_UNAVAILABLE = "AI_UNAVAILABLE"
     INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
 
 
@@ -52,6 +56,18 @@ class PrismError(Exception):
         self.field = field
         if code is not None:
             self.code = code
+
+
+class AiBudgetExhaustedError(PrismError):
+    """The organization has spent its AI budget for the month (PRISM_AI_MONTHLY_BUDGET_USD or _TOKEN_BUDGET)."""
+
+    code = Code.AI_BUDGET_EXHAUSTED
+
+
+class AiUnavailableError(PrismError):
+    """No configured model answered usable output (after retries, fallbacks and one repair)."""
+
+    code = Code.AI_UNAVAILABLE
 
 
 class ValidationError(PrismError):

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prism.ai.gateway import AiGateway, build_gateway
 from prism.auth.attempt_limits import AttemptLimits
 from prism.auth.mailer import Mailer
 from prism.auth.passwords import PasswordHasher, make_hasher
@@ -45,11 +46,14 @@ class Runtime:
     """This process's listener to the broker, which subscriptions read from (started by the server's lifespan)."""
     presence: PresenceHub = field(init=False)
     """Who is viewing or editing what, and this process's listener to changes of it (started by the lifespan)."""
+    ai: AiGateway = field(init=False)
+    """Embeddings and the vector index; opened on first use, closed by the lifespan."""
 
     def __post_init__(self) -> None:
         self.publisher = EventPublisher(self.broker)
         self.hub = EventHub(self.broker, self.engine, leases=self.subscription_leases)
         self.presence = PresenceHub(self.broker, self.presence_store)
+        self.ai = build_gateway(self.settings)
 
     def unit_of_work(
         self, organization_id: UUID | None = None, user_id: UUID | None = None, *, api_key_id: UUID | None = None

@@ -15,6 +15,7 @@ from strawberry.types import ExecutionResult
 
 from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
+from resolvers.ai import AiQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.boundary import add_use_case_boundaries
@@ -88,6 +89,7 @@ class Query(
     AuditQuery,
     JobsQuery,
     PresenceQuery,
+    AiQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",

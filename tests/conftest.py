@@ -123,6 +123,9 @@ def settings(database_url: str, app_database_url: str, prism_home: Path) -> Sett
         password_reset_limit_per_ip="100000/hour",
         # The relay's passes are driven by tests/test_event_log.py itself, so none races the tests that check it.
         event_relay_interval_seconds=3600,
+        # Qdrant's local mode on disk admits one client per directory, and tests build more than one app on this
+        # home: each app's vector index lives in memory (tests/test_ai_retrieval.py tries the disk through the CLI).
+        qdrant_path=":memory:",
     )
 
 

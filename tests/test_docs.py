@@ -860,14 +860,6 @@ def test_what_the_docs_call_planned_is_not_built_yet() -> None:
     assert not problems, problems
 
 
-def test_nothing_calls_prism_ai_powered_while_it_has_no_ai_feature() -> None:
-    assert not (ROOT / "prism" / "ai").exists(), "PRISM has AI features now: this test has done its job, drop it"
-    texts = {**DOCUMENT_TEXTS, "pyproject.toml": (ROOT / "pyproject.toml").read_text()}
-    texts["prism --help"] = click.testing.CliRunner().invoke(cli.main, ["--help"]).output
-    claims = [name for name, text in texts.items() if re.search(r"\bAI[- ]powered\b", text, re.IGNORECASE)]
-    assert not claims, f"{claims} call PRISM AI-powered; it has no AI feature yet"
-
-
 # --- What the code has, the docs name (moved from tests/test_deploy_files.py) --------------------------------------
 
 
@@ -934,7 +926,6 @@ def test_the_api_guide_documents_every_error_code() -> None:
 
 NOT_CODE = {
     "prism/context.py": "architecture.md tells where the context used to be meant to live",
-    "prism/ai": "planned",
     "prism.org_id": "a PostgreSQL setting",
     "prism.user_id": "a PostgreSQL setting",
     "prism.access": "a logger",

@@ -57,7 +57,7 @@ async def always_fails(context: JobContext, organization_id: str) -> None:
 @pytest.fixture
 def resources(app: Starlette, settings: Settings) -> JobResources:
     runtime = app.state.runtime()
-    return JobResources(settings=settings, engine=runtime.engine, publisher=runtime.publisher)
+    return JobResources(settings=settings, engine=runtime.engine, publisher=runtime.publisher, ai=runtime.ai)
 
 
 @pytest.fixture

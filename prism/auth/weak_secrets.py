@@ -19,6 +19,8 @@ GENERATE_KEY_HINT = 'generate one with: python -c "import secrets; print(secrets
 
 PUBLISHED_SECRETS: frozenset[str] = frozenset(
     {
+        # tests/test_ai_generation.py: the key its fake OpenAI-compatible server is sent
+        "test-key",
         # deploy/compose.yaml and deploy/.env.example defaults before compose required its secrets
         "local-development-only-secret-key-0123456789",
         "prism-local-password",

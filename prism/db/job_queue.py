@@ -17,10 +17,20 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-__all__ = ["JOB_QUEUE", "DeadLetterNotFoundError", "defer_job", "record_job_error", "retry_dead_letter"]
+__all__ = [
+    "INDEX_REQUIREMENTS_TASK",
+    "JOB_QUEUE",
+    "DeadLetterNotFoundError",
+    "defer_job",
+    "record_job_error",
+    "retry_dead_letter",
+]
 
 JOB_QUEUE = "prism"
 """The queue PRISM's tasks run on."""
+
+INDEX_REQUIREMENTS_TASK = "prism:index_requirements"
+"""The task that brings requirements' vectors in step with their rows (prism.jobs.tasks.index_requirements)."""
 
 _DEFER = sa.text(  # unscoped: writes a row of procrastinate's queue, no tenant table (migration 0017)
     "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW("

@@ -466,6 +466,32 @@ class Comment(SQLModel, table=True):
     version: int = Field(default=1)
 
 
+class AiRun(SQLModel, table=True):
+    """One call of an AI feature to a model: what it cost, how long it took, and whether it worked.
+
+    Written by the AI gateway (prism.ai) for every call, offline ones included; the per-organization budget is the
+    month's sum of these rows.
+    """
+
+    __tablename__ = "ai_run"
+    __table_args__ = (sa.Index("ix_ai_run_organization_id_created_at", "organization_id", "created_at"),)
+
+    id: UUID = uuid_pk()
+    organization_id: UUID = tenant_fk()
+    feature: str = Field(max_length=64)
+    model: str = Field(max_length=200, description="The model that answered, or the last one tried.")
+    prompt_version: str = Field(max_length=32)
+    offline: bool
+    succeeded: bool
+    repaired: bool = Field(description="Whether the answer needed the one repair attempt to validate.")
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    latency_ms: int
+    error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = created_at_field()
+
+
 # The identity and access tables live in their own module; importing it here registers them wherever tables are.
 import prism.db.access_tables  # noqa: E402
 import prism.db.event_tables  # noqa: E402

@@ -1,5 +1,7 @@
 """The periodic tasks' names in the queue, and which of them run every few seconds."""
 
+from prism.db.job_queue import INDEX_REQUIREMENTS_TASK
+
 __all__ = ["FREQUENT", "TASK_NAMES"]
 
 TASK_NAMES = {
@@ -7,6 +9,7 @@ TASK_NAMES = {
     "trim_old_records": "prism:trim_old_records",
     "take_sprint_snapshots": "prism:take_sprint_snapshots",
     "retry_stalled_jobs": "prism:retry_stalled_jobs",
+    "index_requirements": INDEX_REQUIREMENTS_TASK,
 }
 """Each task's name in the queue: stable, whatever module the function lives in."""
 

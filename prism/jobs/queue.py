@@ -76,4 +76,8 @@ def build_job_app(settings: Settings, database_url: str, *, pool_size: int = 4, 
         )(function)
         if periodic:
             app.periodic(cron=schedule)(task)
+    # Deferred by use cases, never on a schedule; several may wait at once (each names its own rows).
+    app.task(name=TASK_NAMES["index_requirements"], queue=JOB_QUEUE, pass_context=True, retry=retry)(
+        tasks.index_requirements
+    )
     return app

@@ -6,6 +6,7 @@ from typing import Any
 from procrastinate import JobContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prism.ai.gateway import AiGateway
 from prism.config import Settings
 from prism.events.publisher import EventPublisher
 
@@ -22,6 +23,8 @@ class JobResources:
     settings: Settings
     engine: AsyncEngine
     publisher: EventPublisher
+    ai: AiGateway | None = None
+    """The vector index jobs keep in step (the server's own for an embedded worker)."""
 
     def as_context(self) -> dict[str, Any]:
         return {CONTEXT_KEY: self}

@@ -12,13 +12,14 @@ from uuid import UUID
 from procrastinate import JobContext
 from procrastinate.jobs import Status
 
+from prism.ai.retrieval import index_requirements as index_requirement_vectors
 from prism.db.base import utcnow
 from prism.events.relay import OutboxRelay
 from prism.jobs.names import FREQUENT, TASK_NAMES
 from prism.jobs.resources import resources_of
 from prism.jobs.snapshots import snapshot_day, take_snapshots
 
-__all__ = ["relay_events", "retry_stalled_jobs", "take_sprint_snapshots", "trim_old_records"]
+__all__ = ["index_requirements", "relay_events", "retry_stalled_jobs", "take_sprint_snapshots", "trim_old_records"]
 
 logger = logging.getLogger("prism.jobs")
 
@@ -90,3 +91,17 @@ async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
         except Exception:  # one job that cannot be put back must not keep the others stalled
             logger.exception("could not run again job %s of a worker that stopped", job.id)
     return retried
+
+
+async def index_requirements(context: JobContext, organization_id: str, requirement_ids: list[str]) -> dict[str, int]:
+    """Bring these requirements' vectors in step with their rows: (re)embed those that exist, drop those deleted.
+
+    It reads the rows when it runs, so jobs run late or twice, in any order, leave the index as the database is.
+    """
+    found = resources_of(context)
+    if found.ai is None:
+        raise RuntimeError("this worker has no AI gateway (JobResources.ai)")
+    indexed, dropped = await index_requirement_vectors(
+        found.ai.index, found.engine, UUID(organization_id), [UUID(i) for i in requirement_ids]
+    )
+    return {"indexed": indexed, "dropped": dropped}

@@ -20,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
+from prism.db.job_queue import INDEX_REQUIREMENTS_TASK, defer_job
 from prism.db.tables import (
     Comment,
     DeletedRequirement,
@@ -175,6 +176,7 @@ class RequirementService:
             if draft.assignee_id is not None:
                 session.add(self._event(requirement, RequirementEventKind.ASSIGNEE, None, draft.assignee_id))
             await self._set_labels(session, requirement, draft.label_ids)
+            await self._reindex(session, requirement.id)
         return requirement
 
     async def update(self, requirement_id: UUID, version: int, changes: RequirementChanges) -> Requirement:
@@ -229,6 +231,8 @@ class RequirementService:
             if changes.label_ids is not UNSET:
                 await self._replace_labels(session, requirement, changes.label_ids or ())
             self._touch(session, requirement)
+            if any(value is not UNSET for value in (changes.title, changes.description, changes.acceptance_criteria)):
+                await self._reindex(session, requirement.id)
         return requirement
 
     async def delete(self, requirement_id: UUID, version: int) -> Requirement:
@@ -264,7 +268,16 @@ class RequirementService:
             await delete_dependents(session, self._org, Comment, "requirement_id", requirement.id)
             await detach_dependents(session, self._org, RoadmapItem, "requirement_id", requirement.id)
             await session.delete(requirement)
+            await self._reindex(session, requirement.id)
         return requirement
+
+    async def _reindex(self, session: AsyncSession, requirement_id: UUID) -> None:
+        """Queue the requirement's vector update with the change: it exists exactly when the change commits."""
+        await defer_job(
+            session,
+            INDEX_REQUIREMENTS_TASK,
+            {"organization_id": str(self._org), "requirement_ids": [str(requirement_id)]},
+        )
 
     async def _leave_tombstone(self, session: AsyncSession, requirement: Requirement) -> None:
         """Record the deletion for sync clients, and purge the organization's tombstones past their retention."""

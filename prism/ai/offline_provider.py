@@ -1,0 +1,110 @@
+"""PRISM's offline model, registered with LiteLLM as the `prism-offline` provider: no network, no weights.
+
+It answers deterministically from what it is given: a JSON schema's fields are filled from the sentences of the
+request and of the retrieved context (so two different requests get different answers, and the same request the
+same one), and plain text is an extract of the request. It cannot reason or invent; docs/ai.md says what that
+means for each feature. Every answer starts (text) or is marked (the gateway's `offline`) as offline.
+"""
+
+import hashlib
+import json
+import re
+from typing import Any
+
+__all__ = ["OFFLINE_PREFIX", "OFFLINE_PROVIDER", "offline_handler", "offline_reply"]
+
+OFFLINE_PROVIDER = "prism-offline"
+OFFLINE_PREFIX = "[offline]"
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+_SCHEMA_BLOCK = re.compile(r"<schema>(.*?)</schema>", re.DOTALL)
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.findall(text) if len(s.strip().split()) >= 2]
+
+
+def _pick(options: list[str], *salt: str) -> str:
+    digest = hashlib.sha256("\x1f".join(salt).encode()).digest()
+    return options[int.from_bytes(digest[:4], "big") % len(options)]
+
+
+def _fill(schema: dict[str, Any], name: str, sentences: list[str], defs: dict[str, Any]) -> Any:
+    if "$ref" in schema:
+        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if "anyOf" in schema:
+        schema = next((option for option in schema["anyOf"] if option.get("type") != "null"), {})
+    if "enum" in schema:
+        return _pick(list(schema["enum"]), name, *sentences[:3])
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {key: _fill(value, key, sentences, defs) for key, value in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        count = min(3, max(1, len(sentences)), schema.get("maxItems", 3))
+        count = max(count, schema.get("minItems", 0))
+        rotated = [sentences[(i + len(name)) % len(sentences)] for i in range(count)] if sentences else [name] * count
+        return [_fill(schema.get("items", {}), name, [sentence], defs) for sentence in rotated]
+    if kind == "integer":
+        words = sum(len(s.split()) for s in sentences)
+        return min(max(int(schema.get("minimum", 0)), [1, 2, 3, 5, 8, 13][words % 6]), int(schema.get("maximum", 100)))
+    if kind == "number":
+        return float(round(sum(len(s) for s in sentences) % 100 / 10, 1))
+    if kind == "boolean":
+        return False
+    text = _pick(sentences, name) if sentences else name.replace("_", " ")
+    return f"{OFFLINE_PREFIX} {text}"
+
+
+def _request_text(messages: list[dict[str, Any]]) -> str:
+    parts = [str(m.get("content") or "") for m in messages if m.get("role") in ("user", "system")]
+    return _SCHEMA_BLOCK.sub("", "\n".join(parts))
+
+
+def _schema_of(messages: list[dict[str, Any]], optional_params: dict[str, Any]) -> dict[str, Any] | None:
+    response_format = optional_params.get("response_format") or {}
+    if isinstance(response_format, dict) and "json_schema" in response_format:
+        found = response_format["json_schema"].get("schema")
+        if isinstance(found, dict):
+            return found
+    for message in messages:
+        match = _SCHEMA_BLOCK.search(str(message.get("content") or ""))
+        if match:
+            loaded = json.loads(match.group(1))
+            return loaded if isinstance(loaded, dict) else None
+    return None
+
+
+def offline_reply(messages: list[dict[str, Any]], optional_params: dict[str, Any]) -> str:
+    """The offline answer to a chat request: JSON filling its schema when it has one, else an extract."""
+    sentences = _sentences(_request_text(messages))
+    schema = _schema_of(messages, optional_params)
+    if schema is not None:
+        return json.dumps(_fill(schema, "root", sentences, schema.get("$defs", {})))
+    return f"{OFFLINE_PREFIX} " + " ".join(sentences[-3:])
+
+
+def offline_handler() -> Any:
+    """The CustomLLM LiteLLM calls for `prism-offline/...` models (built on first use: it subclasses litellm's)."""
+    from litellm.llms.custom_llm import CustomLLM
+    from litellm.types.utils import ModelResponse
+
+    class OfflineModel(CustomLLM):
+        def _respond(self, model: str, messages: list[dict[str, Any]], optional_params: dict[str, Any]) -> Any:
+            content = offline_reply(messages, optional_params)
+            prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
+            return ModelResponse(
+                model=f"{OFFLINE_PROVIDER}/{model}",
+                choices=[{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                usage={
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": len(content.split()),
+                    "total_tokens": prompt_tokens + len(content.split()),
+                },
+            )
+
+        def completion(self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+            return self._respond(model, messages, kwargs.get("optional_params") or {})
+
+        async def acompletion(self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+            return self._respond(model, messages, kwargs.get("optional_params") or {})
+
+    return OfflineModel()

@@ -1,0 +1,121 @@
+"""AI retrieval: requirements near a requirement or a text, found in the organization's vector index."""
+
+from typing import Annotated
+
+import strawberry
+
+from prism.ai.retrieval import requirement_text
+from prism.errors import Code, NotFoundError, ValidationError
+from resolvers.common import decode_id
+from resolvers.context import Context
+from resolvers.list_bounds import max_items
+from resolvers.node import find_node, load_node
+from resolvers.permissions import CanRead
+from resolvers.requirements import Requirement
+
+__all__ = ["AiQuery", "RequirementMatch", "RetrievalResult"]
+
+Info = strawberry.Info[Context, None]
+
+MAX_MATCHES = 50
+"""The most matches one retrieval answers."""
+
+
+@strawberry.type(description="A requirement found by a retrieval, with how close it is to what was asked.")
+class RequirementMatch:
+    requirement: Requirement = strawberry.field(description="The requirement found.")
+    key: str = strawberry.field(description="Its key, like PRISM-12: the source to cite.")
+    score: float = strawberry.field(
+        description="Cosine similarity of its text to the query, from -1 to 1 (1: the same words)."
+    )
+
+
+@strawberry.type(description="What a retrieval found, best first, and how it searched.")
+class RetrievalResult:
+    matches: list[RequirementMatch] = strawberry.field(
+        description="The matches, best first: the sources an AI feature would use.",
+        metadata=max_items(MAX_MATCHES),
+    )
+    embedder: str = strawberry.field(description="The embedding model the index was searched with.")
+    offline: bool = strawberry.field(
+        description="True when the offline embedder answered (shared words, not meaning; see docs/ai.md)."
+    )
+
+
+def _first(first: int | None) -> int:
+    count = 10 if first is None else first
+    if not 1 <= count <= MAX_MATCHES:
+        raise ValidationError(f"first must be between 1 and {MAX_MATCHES}.", field="first", code=Code.BAD_USER_INPUT)
+    return count
+
+
+async def _matches(info: Info, text: str, first: int, **filters: object) -> RetrievalResult:
+    gateway = info.context.runtime.ai
+    # A little more than asked: a hit the viewer may not read (a product they have no role on) or deleted since
+    # its vector was written is skipped, not returned.
+    hits = await gateway.index.search(info.context.member.organization_id, text, limit=first + 10, **filters)  # type: ignore[arg-type]
+    found: list[RequirementMatch] = []
+    for hit in hits:
+        node = await load_node(info, Requirement, hit.id)
+        if node is not None:
+            key = node.key(info)
+            if not isinstance(key, str):
+                key = await key
+            found.append(RequirementMatch(requirement=node, key=key, score=round(hit.score, 4)))
+        if len(found) == first:
+            break
+    return RetrievalResult(matches=found, embedder=gateway.index.embedder.name, offline=gateway.offline)
+
+
+@strawberry.type
+class AiQuery:
+    @strawberry.field(
+        description=(
+            "Requirements like a given one (`id`) or like a text (`text`), best first, from the organization's "
+            "vector index. Another organization's requirement is NOT_FOUND."
+        ),
+        permission_classes=[CanRead],
+    )
+    async def similar_requirements(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="A requirement whose likes to find (not itself).")
+        ] = None,
+        text: Annotated[str | None, strawberry.argument(description="A text to find requirements like.")] = None,
+        first: Annotated[int | None, strawberry.argument(description="How many, 1-50; 10 when omitted.")] = None,
+    ) -> RetrievalResult:
+        if (id is None) == (text is None):
+            raise ValidationError("Give either id or text.", field="id", code=Code.BAD_USER_INPUT)
+        count = _first(first)
+        if id is not None:
+            requirement = await find_node(info, Requirement, id)
+            query = requirement_text(requirement.title, requirement.description, requirement.acceptance_criteria)
+            return await _matches(info, query, count, exclude=requirement.uuid)
+        assert text is not None
+        return await _matches(info, text, count)
+
+    @strawberry.field(
+        description="Requirements whose text is nearest a search query, best first, optionally in one product.",
+        permission_classes=[CanRead],
+    )
+    async def semantic_search(
+        self,
+        info: Info,
+        query: Annotated[str, strawberry.argument(description="What to look for, in words.")],
+        product_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this product's requirements.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="How many, 1-50; 10 when omitted.")] = None,
+    ) -> RetrievalResult:
+        count = _first(first)
+        if not query.strip():
+            raise ValidationError("query is empty.", field="query", code=Code.BAD_USER_INPUT)
+        if product_id is None:
+            return await _matches(info, query, count)
+        from resolvers.products import Product
+
+        product = await load_node(info, Product, decode_id(product_id, "Product", "productId"))
+        if product is None:
+            raise NotFoundError("No Product with this id.", field="productId")
+        return await _matches(info, query, count, product_id=product.uuid)

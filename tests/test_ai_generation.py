@@ -1,0 +1,209 @@
+"""Structured generation through LiteLLM: against a local OpenAI-compatible server, and offline by default."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import uvicorn
+from pydantic import BaseModel, Field, SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from prism.ai.completion import GenerationRequest, Generator
+from prism.config import Settings
+from prism.errors import AiBudgetExhaustedError, Code
+from tests.helpers import Account, uuid_of
+
+
+class Story(BaseModel):
+    """What the tests ask for: a small structured answer."""
+
+    title: str = Field(min_length=3)
+    points: int = Field(ge=0, le=100)
+    criteria: list[str]
+
+
+GOOD = {"title": "Export the sprint report", "points": 5, "criteria": ["Given a sprint, when exported, then a PDF"]}
+
+
+@dataclass
+class FakeModelServer:
+    """An OpenAI-compatible chat endpoint whose answers each test scripts per model name."""
+
+    scripts: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    port: int = 0
+
+    async def chat(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        model = body["model"]
+        self.calls.append(model)
+        script = self.scripts.get(model) or [(200, json.dumps(GOOD))]
+        status, content = script.pop(0) if len(script) > 1 else script[0]
+        if status != 200:
+            return JSONResponse({"error": {"message": content, "type": "server_error"}}, status_code=status)
+        return JSONResponse(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "created": 0,
+                "model": model,
+                "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                ],
+                "usage": {"prompt_tokens": 40, "completion_tokens": 10, "total_tokens": 50},
+            }
+        )
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[FakeModelServer]:
+    fake = FakeModelServer()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        fake.port = probe.getsockname()[1]
+    app = Starlette(routes=[Route("/v1/chat/completions", fake.chat, methods=["POST"])])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=fake.port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        threading.Event().wait(0.02)
+    yield fake
+    server.should_exit = True
+    thread.join(timeout=5)
+
+
+def generator_for(app: Starlette, settings: Settings, server: FakeModelServer | None, **overrides: Any) -> Generator:
+    if server is not None:
+        overrides.setdefault("llm_api_base", f"http://127.0.0.1:{server.port}/v1")
+        overrides.setdefault("llm_api_key", SecretStr("test-key"))
+    overrides.setdefault("llm_retry_base_seconds", 0.01)
+    return Generator(settings.model_copy(update=overrides), app.state.runtime().engine)
+
+
+def request_for(
+    account: Account, text: str = "Managers print the sprint report. They need a PDF."
+) -> GenerationRequest:
+    return GenerationRequest(
+        feature="generate_stories",
+        prompt_version="test-1",
+        organization_id=uuid_of(account.organization_id),
+        messages=[{"role": "user", "content": text}],
+    )
+
+
+async def runs_of(app: Starlette, account: Account) -> list[Any]:
+    async with app.state.runtime().engine.connect() as conn:
+        await conn.execute(
+            sa.text("SELECT set_config('prism.org_id', :o, true)"),
+            {"o": str(uuid_of(account.organization_id))},
+        )
+        rows = (
+            await conn.execute(
+                sa.text(  # unscoped: the test reads its own organization's runs
+                    "SELECT model, offline, succeeded, repaired, input_tokens, output_tokens FROM ai_run "
+                    "ORDER BY created_at"
+                )
+            )
+        ).all()
+        await conn.rollback()
+    return list(rows)
+
+
+async def test_a_configured_model_answers_through_litellm_and_the_run_is_recorded(
+    app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
+) -> None:
+    generator = generator_for(app, settings, model_server, llm_model="openai/normal")
+    result = await generator.generate(request_for(account), Story)
+    assert result.output == Story(**GOOD)
+    assert (result.model, result.offline, result.repaired) == ("openai/normal", False, False)
+    assert (result.input_tokens, result.output_tokens) == (40, 10)
+    assert [tuple(r) for r in await runs_of(app, account)] == [("openai/normal", False, True, False, 40, 10)]
+
+
+async def test_malformed_json_gets_one_repair_attempt(
+    app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
+) -> None:
+    model_server.scripts["malformed"] = [(200, '{"title": "Export", "points": "many"'), (200, json.dumps(GOOD))]
+    generator = generator_for(app, settings, model_server, llm_model="openai/malformed")
+    result = await generator.generate(request_for(account), Story)
+    assert result.repaired is True
+    assert result.output.points == 5
+    assert result.input_tokens == 80
+
+
+async def test_a_429_is_retried_with_backoff_then_succeeds(
+    app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
+) -> None:
+    model_server.scripts["busy"] = [(429, "slow down"), (200, json.dumps(GOOD))]
+    before = model_server.calls.count("busy")
+    generator = generator_for(app, settings, model_server, llm_model="openai/busy")
+    result = await generator.generate(request_for(account), Story)
+    assert result.model == "openai/busy"
+    assert model_server.calls.count("busy") - before == 2
+
+
+async def test_a_failing_model_falls_back_to_the_next_one(
+    app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
+) -> None:
+    model_server.scripts["broken"] = [(500, "internal error")]
+    before = model_server.calls.count("broken")
+    generator = generator_for(
+        app,
+        settings,
+        model_server,
+        llm_model="openai/cheap",
+        llm_feature_models={"generate_stories": "openai/broken"},
+        llm_fallback_models=["openai/normal"],
+        llm_max_retries=1,
+    )
+    result = await generator.generate(request_for(account), Story)
+    assert result.model == "openai/normal"
+    assert model_server.calls.count("broken") - before == 2  # the call and its one retry
+    assert "openai/cheap" not in model_server.calls
+
+
+async def test_the_offline_provider_answers_from_the_input_and_says_it_is_offline(
+    app: Starlette, settings: Settings, account: Account
+) -> None:
+    generator = generator_for(app, settings, None)
+    first = await generator.generate(
+        request_for(account, "Invoices are emailed monthly. Customers pay by card."), Story
+    )
+    again = await generator.generate(
+        request_for(account, "Invoices are emailed monthly. Customers pay by card."), Story
+    )
+    other = await generator.generate(request_for(account, "Teams plan sprints together. Velocity guides them."), Story)
+    assert first.offline is True
+    assert first.model == "prism-offline/offline"
+    assert first.output == again.output  # deterministic
+    assert first.output != other.output  # derived from the input, not canned
+    assert first.output.title.startswith("[offline] ")
+    assert any(word in first.output.title for word in ("Invoices", "Customers"))
+    assert first.cost_usd == 0
+
+
+async def test_an_organization_past_its_budget_gets_a_coded_error(
+    app: Starlette, settings: Settings, account: Account, other_account: Account
+) -> None:
+    generator = generator_for(app, settings, None, ai_monthly_token_budget=30)
+    await generator.generate(request_for(account), Story)
+    with pytest.raises(AiBudgetExhaustedError) as raised:
+        await generator.generate(request_for(account), Story)
+    assert raised.value.code == Code.AI_BUDGET_EXHAUSTED
+    assert "budget" in raised.value.message
+    await generator.generate(request_for(other_account), Story)  # another organization's budget is its own
+
+
+def test_litellm_is_not_imported_by_starting_prism() -> None:
+    code = "import sys, prism.app, resolvers.schema; sys.exit(1 if 'litellm' in sys.modules else 0)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

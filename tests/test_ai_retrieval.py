@@ -1,0 +1,173 @@
+"""Retrieval: requirements embedded offline into the vector index by jobs, searched only within their organization."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from procrastinate import App
+from starlette.applications import Starlette
+
+from prism.ai.embeddings import HashedEmbedder
+from prism.ai.vectors import IndexedText, VectorIndex
+from prism.cli import main
+from prism.config import Settings
+from prism.db.job_queue import JOB_QUEUE
+from prism.jobs import JobResources, build_job_app, run_worker
+from tests.helpers import Account, create_product, create_requirement, uuid_of
+
+SIMILAR = """query($id: ID, $text: String, $first: Int) {
+  similarRequirements(id: $id, text: $text, first: $first) {
+    embedder offline matches { key score requirement { id title } }
+  }
+}"""
+SEARCH = """query($q: String!, $p: ID, $first: Int) {
+  semanticSearch(query: $q, productId: $p, first: $first) { offline matches { key score requirement { id title } } }
+}"""
+
+
+@pytest.fixture
+async def job_app(settings: Settings, app_database_url: str) -> AsyncIterator[App]:
+    queue_app = build_job_app(settings, app_database_url, periodic=False)
+    async with queue_app.open_async():
+        yield queue_app
+
+
+async def index_pending(app: Starlette, job_app: App, settings: Settings) -> None:
+    """Run the queued jobs (the index jobs among them) as a worker would, until none is ready."""
+    runtime = app.state.runtime()
+    resources = JobResources(settings=settings, engine=runtime.engine, publisher=runtime.publisher, ai=runtime.ai)
+    await run_worker(job_app, resources, wait=False, install_signal_handlers=False, queues=[JOB_QUEUE])
+
+
+def cosine(left: list[float], right: list[float]) -> float:
+    return sum(a * b for a, b in zip(left, right, strict=True))
+
+
+def test_the_offline_embedder_puts_rewordings_closer_than_unrelated_texts() -> None:
+    embedder = HashedEmbedder()
+    export = embedder.embed_one("Export the sprint report as a PDF file")
+    reworded = embedder.embed_one("As a manager I want to export sprint reports to PDF")
+    unrelated = embedder.embed_one("Reset a forgotten password by email")
+    assert cosine(export, reworded) > 0.4 > cosine(export, unrelated)
+    assert embedder.embed_one("Export the sprint report as a PDF file") == export  # deterministic
+    assert abs(cosine(export, export) - 1) < 1e-9
+
+
+async def test_a_search_never_leaves_the_organization_it_names() -> None:
+    index = VectorIndex(HashedEmbedder(), url=None, path=":memory:", collection="isolation")
+    import uuid
+
+    org_a, org_b, product = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    secret = uuid.uuid4()
+    await index.upsert(
+        [IndexedText(secret, org_a, product, "requirement", "Acquire Globex quietly before the earnings call")]
+    )
+    assert [hit.id for hit in await index.search(org_a, "acquire Globex", limit=5)] == [secret]
+    assert await index.search(org_b, "acquire Globex before the earnings call", limit=5) == []
+    await index.delete(org_b, [secret])  # another organization cannot delete it either
+    assert [hit.id for hit in await index.search(org_a, "Globex", limit=5)] == [secret]
+    await index.close()
+
+
+async def test_requirements_are_indexed_by_jobs_and_found_by_meaningful_words(
+    app: Starlette, job_app: App, settings: Settings, account: Account
+) -> None:
+    product = await create_product(account)
+    export = await create_requirement(
+        account, product["id"], "Export the sprint report as PDF", description="Managers print the burndown."
+    )
+    await create_requirement(account, product["id"], "Reset a forgotten password by email")
+    duplicate = await create_requirement(account, product["id"], "Sprint report export to a PDF file")
+    await index_pending(app, job_app, settings)
+
+    found = (await account(SIMILAR, {"id": export["id"]}))["similarRequirements"]
+    assert found["offline"] is True
+    assert found["embedder"] == "offline-hashed-ngrams"
+    assert found["matches"][0]["requirement"]["id"] == duplicate["id"]
+    assert found["matches"][0]["key"] == duplicate["key"]
+    assert export["id"] not in [node["requirement"]["id"] for node in found["matches"]]
+    assert found["matches"][0]["score"] > found["matches"][-1]["score"]
+
+    search = (await account(SEARCH, {"q": "forgotten password", "p": product["id"], "first": 1}))["semanticSearch"]
+    assert [node["requirement"]["title"] for node in search["matches"]] == ["Reset a forgotten password by email"]
+
+
+async def test_changes_and_deletions_reach_the_index_through_the_job_queue(
+    app: Starlette, job_app: App, settings: Settings, account: Account
+) -> None:
+    product = await create_product(account)
+    requirement = await create_requirement(account, product["id"], "Invoice customers monthly")
+    await index_pending(app, job_app, settings)
+    changed = await account(
+        """mutation($i: UpdateRequirementInput!) { updateRequirement(input: $i) {
+             requirement { version } userErrors { code } } }""",
+        {"i": {"id": requirement["id"], "version": requirement["version"], "title": "Translate the onboarding tour"}},
+    )
+    assert changed["updateRequirement"]["userErrors"] == []
+    await index_pending(app, job_app, settings)
+    hits = (await account(SEARCH, {"q": "onboarding tour translation"}))["semanticSearch"]["matches"]
+    assert [node["requirement"]["id"] for node in hits][:1] == [requirement["id"]]
+
+    deleted = await account(
+        """mutation($i: DeleteRequirementInput!) { deleteRequirement(input: $i) { userErrors { code } } }""",
+        {"i": {"id": requirement["id"], "version": changed["updateRequirement"]["requirement"]["version"]}},
+    )
+    assert deleted["deleteRequirement"]["userErrors"] == []
+    await index_pending(app, job_app, settings)
+    index = app.state.runtime().ai.index
+    hits_after = await index.search(uuid_of(account.organization_id), "onboarding tour", limit=10)
+    assert requirement["id"] not in [str(hit.id) for hit in hits_after]
+
+
+async def test_another_organization_neither_finds_nor_names_an_organizations_requirements(
+    app: Starlette, job_app: App, settings: Settings, account: Account, other_account: Account
+) -> None:
+    product = await create_product(account)
+    secret = await create_requirement(account, product["id"], "Zanzibar merger codename Bluefin diligence")
+    await create_product(other_account)
+    await index_pending(app, job_app, settings)
+
+    for query, variables in (
+        (SEARCH, {"q": "Zanzibar merger codename Bluefin diligence"}),
+        (SIMILAR, {"text": "Zanzibar merger codename Bluefin diligence"}),
+    ):
+        result = await other_account.run(query, variables)
+        assert "Zanzibar" not in str(result.body)
+        assert secret["id"] not in str(result.body)
+    foreign = await other_account.run(SIMILAR, {"id": secret["id"]})
+    assert foreign.codes == ["NOT_FOUND"]
+    assert "Zanzibar" not in str(foreign.body)
+    in_foreign_product = await other_account.run(SEARCH, {"q": "Zanzibar", "p": product["id"]})
+    assert in_foreign_product.codes == ["NOT_FOUND"]
+    mine = (await account(SEARCH, {"q": "Bluefin diligence"}))["semanticSearch"]["matches"]
+    assert mine[0]["requirement"]["id"] == secret["id"]
+
+
+async def test_retrieval_arguments_are_checked(account: Account) -> None:
+    assert (await account.run(SIMILAR, {})).codes == ["BAD_USER_INPUT"]
+    assert (await account.run(SIMILAR, {"text": "x", "first": 500})).codes == ["BAD_USER_INPUT"]
+    assert (await account.run(SEARCH, {"q": "  "})).codes == ["BAD_USER_INPUT"]
+
+
+async def test_prism_ai_reindex_rebuilds_an_organizations_vectors(
+    account: Account, database_url: str, tmp_path: Path
+) -> None:
+    product = await create_product(account)
+    await create_requirement(account, product["id"], "Archive closed sprints after a year")
+    await create_requirement(account, product["id"], "Show velocity on the dashboard")
+    organization = str(uuid_of(account.organization_id))
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        main,
+        ["ai", "reindex", "--organization", organization],
+        env={"DATABASE_URL": database_url, "DATABASE_ADMIN_URL": None, "PRISM_HOME": str(tmp_path)},  # type: ignore[dict-item]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"organization {organization}: 2 requirements indexed" in result.output
+    index = VectorIndex(HashedEmbedder(), url=None, path=str(tmp_path / "qdrant"), collection="prism")
+    hits = await index.search(uuid_of(account.organization_id), "velocity dashboard", limit=5)
+    await index.close()
+    assert len(hits) == 2
+    assert hits[0].score > hits[1].score
