@@ -52,9 +52,11 @@ from prism.services.authentication import (
     credentials_from_connection_params,
     credentials_from_header,
 )
+from prism.storage import open_storage
 from prism.web.account_pages import account_page_routes
 from prism.web.concurrency import ConcurrencyLimiter
 from prism.web.dev_mail import dev_mail_endpoint
+from prism.web.downloads import download_routes
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.graphql_ws import GraphQLWebSocket, WebSocketRejectedError
 from prism.web.home import home_endpoint
@@ -216,8 +218,11 @@ def build_app(settings: Settings | None = None) -> Starlette:
             rate_limiter.start()
         attempts = AttemptLimits(settings)
         attempts.start()
+        storage = open_storage(settings)
+        await storage.start()
         state.runtime = Runtime(
             settings=settings,
+            storage=storage,
             engine=engine,
             tokens=issuer_from_settings(settings, load_secret_key(settings)),
             kv=open_store(settings.redis_url),
@@ -348,6 +353,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         schema,
         make_context,
         max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.attachment_max_bytes,
         graphiql=graphiql_page if settings.graphiql_enabled else None,
         encode=stdlib_json if baseline else orjson.dumps,
         rate_limiter=rate_limiter,
@@ -394,6 +400,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         *(graphiql_routes() if settings.graphiql_enabled else []),
         *sso_routes(settings, runtime),
+        *download_routes(runtime),
     ]
 
     async def internal_error(request: Request, error: Exception) -> Response:

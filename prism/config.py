@@ -351,7 +351,9 @@ class Settings(BaseSettings):
         description="Talk HTTPS to S3 (turn off only for a local test server).",
     )
     s3_region: str | None = Field(
-        default=None, validation_alias=AliasChoices("PRISM_S3_REGION", "S3_REGION"), description="The bucket's region."
+        default=None,
+        validation_alias=AliasChoices("PRISM_S3_REGION", "S3_REGION"),
+        description="The bucket's region (us-east-1 when unset).",
     )
     attachment_max_bytes: int = Field(default=10_000_000, ge=1, description="Largest file one upload may carry.")
     attachment_content_types: str = Field(

@@ -16,6 +16,7 @@ from strawberry.types import ExecutionResult
 from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
+from resolvers.attachments import AttachmentsMutation
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
@@ -132,6 +133,7 @@ class Mutation(
     RoadmapsMutation,
     DocumentsMutation,
     CommentsMutation,
+    AttachmentsMutation,
     LabelMutation,
     AccountsMutation,
     ApiKeysMutation,

@@ -5,7 +5,6 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,21 +25,7 @@ from prism.storage import (
 )
 from prism.storage.base import read_limited
 from prism.storage.signing import DownloadGrant
-from tests.object_stores import S3Server, running_seaweedfs
-
-REQUIRE_SERVICES = os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1"
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """A SeaweedFS S3 server for this run; skipped when it cannot start, unless services are required."""
-    try:
-        with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-            yield server
-    except RuntimeError as error:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"an S3 server is required (PRISM_TEST_REQUIRE_SERVICES=1): {error}")
-        pytest.skip(f"no S3 server: {error}")
+from tests.object_stores import S3Server
 
 
 def s3_settings(server: S3Server, bucket: str) -> Settings:

@@ -9,7 +9,15 @@ from uuid import UUID
 
 from prism.errors import Code, PrismError
 
-__all__ = ["ObjectNotFoundError", "ObjectStore", "StorageLimitError", "StoredObject", "object_key", "read_limited"]
+__all__ = [
+    "ObjectNotFoundError",
+    "ObjectStore",
+    "StorageLimitError",
+    "StoredObject",
+    "object_key",
+    "read_limited",
+    "sha256_hex",
+]
 
 CHUNK_BYTES = 256 * 1024
 
@@ -39,6 +47,11 @@ class StoredObject:
 def object_key(organization_id: UUID, object_id: UUID) -> str:
     """The key of an object: under its organization's prefix, so no key of one tenant names another's object."""
     return f"org/{organization_id}/{object_id}"
+
+
+def sha256_hex(content: bytes) -> str:
+    """The sha256 of a content, as 64 hex digits (what an attachment reports)."""
+    return hashlib.sha256(content).hexdigest()
 
 
 async def read_limited(chunks: AsyncIterator[bytes], max_bytes: int) -> tuple[bytes, str]:

@@ -18,7 +18,8 @@ def open_storage(settings: Settings) -> ObjectStore:
             access_key=settings.s3_access_key.get_secret_value() if settings.s3_access_key else None,
             secret_key=settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None,
             secure=settings.s3_secure,
-            region=settings.s3_region,
+            # With a region set, presigning is pure computation (no bucket-location request).
+            region=settings.s3_region or "us-east-1",
         )
         return S3Store(client, settings.s3_bucket)
     return LocalStore(settings.home_path / "files")
