@@ -331,29 +331,33 @@ class Settings(BaseSettings):
 
     s3_endpoint: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("PRISM_S3_ENDPOINT", "S3_ENDPOINT"),
-        description="S3 host[:port] for attachments (no scheme); unset: files are kept under `home`/files.",
+        validation_alias="S3_ENDPOINT",
+        description=(
+            "S3 (or MinIO, SeaweedFS) for attachments: `https://host[:port]`, `http://` for a local server, or a bare "
+            "`host[:port]` (HTTPS unless PRISM_S3_SECURE is off); unset: files are kept under `home`/files."
+        ),
+    )
+    s3_public_endpoint: str | None = Field(
+        default=None,
+        validation_alias="S3_PUBLIC_ENDPOINT",
+        description="The S3 address browsers reach, for presigned download URLs; unset: S3_ENDPOINT.",
     )
     s3_access_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("PRISM_S3_ACCESS_KEY", "S3_ACCESS_KEY"), description="S3 key id."
+        default=None, validation_alias="S3_ACCESS_KEY_ID", description="The S3 access key id."
     )
     s3_secret_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("PRISM_S3_SECRET_KEY", "S3_SECRET_KEY"), description="S3 secret."
+        default=None, validation_alias="S3_SECRET_ACCESS_KEY", description="The S3 secret access key."
     )
     s3_bucket: str = Field(
-        default="prism-attachments",
-        validation_alias=AliasChoices("PRISM_S3_BUCKET", "S3_BUCKET"),
+        default="prism",
+        validation_alias="S3_BUCKET",
         description="The bucket attachments go to; created at start-up when missing.",
     )
     s3_secure: bool = Field(
-        default=True,
-        validation_alias=AliasChoices("PRISM_S3_SECURE", "S3_SECURE"),
-        description="Talk HTTPS to S3 (turn off only for a local test server).",
+        default=True, description="HTTPS to an S3_ENDPOINT given without a scheme (off only for a local server)."
     )
     s3_region: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("PRISM_S3_REGION", "S3_REGION"),
-        description="The bucket's region (us-east-1 when unset).",
+        default=None, validation_alias="S3_REGION", description="The bucket's region (us-east-1 when unset)."
     )
     attachment_max_bytes: int = Field(default=10_000_000, ge=1, description="Largest file one upload may carry.")
     attachment_content_types: str = Field(

@@ -30,11 +30,10 @@ from tests.object_stores import S3Server
 
 def s3_settings(server: S3Server, bucket: str) -> Settings:
     return Settings(
-        s3_endpoint=server.endpoint,
+        s3_endpoint=f"http://{server.endpoint}",
         s3_access_key=server.access_key,
         s3_secret_key=server.secret_key,
         s3_bucket=bucket,
-        s3_secure=False,
     )
 
 
@@ -145,3 +144,19 @@ def test_a_download_token_is_refused_when_forged_tampered_or_expired() -> None:
     with pytest.raises(InvalidDownloadTokenError):
         signer.verify(expired)
     assert time.time() > 0
+
+
+def test_presigned_urls_name_the_public_endpoint_when_one_is_set() -> None:
+    store = open_storage(
+        Settings(
+            s3_endpoint="http://minio:9000",
+            s3_public_endpoint="https://files.example.com",
+            s3_access_key="key",
+            s3_secret_key="secret",
+            s3_bucket="prism",
+        )
+    )
+    url = store.download_url("org/a/b", name="a.txt", content_type="text/plain", expires=timedelta(minutes=5))
+    assert url is not None
+    assert url.startswith("https://files.example.com/prism/org/a/b?")
+    assert "X-Amz-Expires=300" in url

@@ -18,9 +18,11 @@ _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
 class S3Store:
     """Objects in one bucket; downloads are presigned GET URLs that expire."""
 
-    def __init__(self, client: Minio, bucket: str) -> None:
+    def __init__(self, client: Minio, bucket: str, *, presigner: Minio | None = None) -> None:
         self._client = client
         self._bucket = bucket
+        # Signs download URLs for the address browsers use, which may differ from the one PRISM reaches.
+        self._presigner = presigner or client
 
     async def start(self) -> None:
         await asyncio.to_thread(self._ensure_bucket)
@@ -76,7 +78,7 @@ class S3Store:
         return True
 
     def download_url(self, key: str, *, name: str, content_type: str, expires: timedelta) -> str | None:
-        return self._client.presigned_get_object(
+        return self._presigner.presigned_get_object(
             self._bucket,
             key,
             expires=expires,
