@@ -333,6 +333,13 @@ def build_app(settings: Settings | None = None) -> Starlette:
             except Exception as error:  # noqa: BLE001 - any failure means not ready
                 logger.warning("readiness check failed", extra={"check": "redis", "error": type(error).__name__})
                 checks["redis"] = "unavailable"
+        if settings.s3_endpoint:
+            try:
+                reachable = await asyncio.wait_for(runtime().object_store.reachable(), timeout=2)
+                checks["storage"] = "ok" if reachable else "unavailable"
+            except Exception as error:  # noqa: BLE001 - any failure means not ready
+                logger.warning("readiness check failed", extra={"check": "storage", "error": type(error).__name__})
+                checks["storage"] = "unavailable"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503

@@ -310,6 +310,8 @@ async def test_uploads_go_to_s3_and_download_through_presigned_urls(settings: Se
                 content_type="application/json",
             )
         )
+        ready = await http.get("/readyz")
+        assert ready.json()["checks"]["storage"] == "ok"
         url = attachment["downloadUrl"]
         assert url.startswith(f"http://{s3_server.endpoint}/prism-app-attachments/org/")
         async with httpx.AsyncClient() as outside:

@@ -80,6 +80,10 @@ async def test_a_deleted_object_is_gone_and_deleting_twice_is_harmless(store: Ob
         await store.get(key)
 
 
+async def test_a_started_store_is_reachable(store: ObjectStore) -> None:
+    assert await store.reachable()
+
+
 async def test_a_missing_key_is_not_found(store: ObjectStore) -> None:
     with pytest.raises(ObjectNotFoundError):
         await store.get(object_key(uuid.uuid4(), uuid.uuid4()))

@@ -72,6 +72,9 @@ class ObjectStore(Protocol):
     async def start(self) -> None:
         """Make the store usable (create the bucket or directory when missing)."""
 
+    async def reachable(self) -> bool:
+        """Whether the store answers now (its bucket or directory is there), for /readyz."""
+
     async def put(self, key: str, content: bytes, content_type: str) -> None:
         """Store `content` under `key`, replacing what was there."""
 

@@ -29,6 +29,9 @@ class LocalStore:
     async def start(self) -> None:
         await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
 
+    async def reachable(self) -> bool:
+        return await asyncio.to_thread(self._root.is_dir)
+
     async def put(self, key: str, content: bytes, content_type: str) -> None:
         await asyncio.to_thread(self._write, self._path(key), content)
 

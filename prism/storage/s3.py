@@ -36,6 +36,9 @@ class S3Store:
                 if error.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                     raise
 
+    async def reachable(self) -> bool:
+        return await asyncio.to_thread(self._client.bucket_exists, self._bucket)
+
     async def put(self, key: str, content: bytes, content_type: str) -> None:
         await asyncio.to_thread(
             self._client.put_object,
