@@ -10,6 +10,7 @@ from aiodataloader import DataLoader
 
 from prism.db.access_tables import Invitation
 from prism.db.tables import (
+    Attachment,
     Comment,
     Document,
     DocumentVersion,
@@ -31,6 +32,7 @@ from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 
 __all__ = [
+    "AttachmentByIdLoader",
     "ChildCountByRequirementLoader",
     "CommentByIdLoader",
     "DocumentByIdLoader",
@@ -144,6 +146,12 @@ class DocumentVersionByIdLoader(RowByIdLoader):
     """Saved versions of documents by id."""
 
     table = _table(DocumentVersion)
+
+
+class AttachmentByIdLoader(RowByIdLoader):
+    """Attachments by id."""
+
+    table = _table(Attachment)
 
 
 class CommentByIdLoader(RowByIdLoader):

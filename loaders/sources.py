@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from loaders.pagination import ListSource
 from prism.db.access_tables import ApiKey, Invitation, ProductMember
 from prism.db.tables import (
+    Attachment,
     Comment,
     DeletedRequirement,
     Document,
@@ -29,6 +30,9 @@ from prism.db.tables import (
 
 __all__ = [
     "API_KEYS_BY_ORGANIZATION",
+    "ATTACHMENTS_BY_COMMENT",
+    "ATTACHMENTS_BY_DOCUMENT",
+    "ATTACHMENTS_BY_REQUIREMENT",
     "COMMENTS_BY_DOCUMENT",
     "COMMENTS_BY_REQUIREMENT",
     "DELETED_REQUIREMENTS_BY_ORGANIZATION",
@@ -319,6 +323,15 @@ COMMENTS_BY_REQUIREMENT = _timed(
     "comments_by_requirement", Comment, "requirement_id", CREATED_AT=lambda t: t.c.created_at
 )
 COMMENTS_BY_DOCUMENT = _timed("comments_by_document", Comment, "document_id", CREATED_AT=lambda t: t.c.created_at)
+ATTACHMENTS_BY_REQUIREMENT = _simple(
+    "attachments_by_requirement", Attachment, "requirement_id", CREATED_AT=lambda t: t.c.created_at
+)
+ATTACHMENTS_BY_COMMENT = _simple(
+    "attachments_by_comment", Attachment, "comment_id", CREATED_AT=lambda t: t.c.created_at
+)
+ATTACHMENTS_BY_DOCUMENT = _simple(
+    "attachments_by_document", Attachment, "document_id", CREATED_AT=lambda t: t.c.created_at
+)
 EVENTS_BY_REQUIREMENT = _simple(
     "requirement_events", RequirementEvent, "requirement_id", CREATED_AT=lambda t: t.c.created_at
 )

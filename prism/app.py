@@ -52,9 +52,11 @@ from prism.services.authentication import (
     credentials_from_connection_params,
     credentials_from_header,
 )
+from prism.storage import open_storage
 from prism.web.account_pages import account_page_routes
 from prism.web.concurrency import ConcurrencyLimiter
 from prism.web.dev_mail import dev_mail_endpoint
+from prism.web.downloads import download_routes
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.graphql_ws import GraphQLWebSocket, WebSocketRejectedError
 from prism.web.home import home_endpoint
@@ -219,8 +221,11 @@ def build_app(settings: Settings | None = None) -> Starlette:
             rate_limiter.start()
         attempts = AttemptLimits(settings)
         attempts.start()
+        storage = open_storage(settings)
+        await storage.start()
         state.runtime = Runtime(
             settings=settings,
+            storage=storage,
             engine=engine,
             tokens=issuer_from_settings(settings, load_secret_key(settings)),
             kv=open_store(settings.redis_url),
@@ -332,6 +337,13 @@ def build_app(settings: Settings | None = None) -> Starlette:
             except Exception as error:  # noqa: BLE001 - any failure means not ready
                 logger.warning("readiness check failed", extra={"check": "redis", "error": type(error).__name__})
                 checks["redis"] = "unavailable"
+        if settings.s3_endpoint:
+            try:
+                reachable = await asyncio.wait_for(runtime().object_store.reachable(), timeout=2)
+                checks["storage"] = "ok" if reachable else "unavailable"
+            except Exception as error:  # noqa: BLE001 - any failure means not ready
+                logger.warning("readiness check failed", extra={"check": "storage", "error": type(error).__name__})
+                checks["storage"] = "unavailable"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
@@ -352,6 +364,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         schema,
         make_context,
         max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.attachment_max_bytes,
         graphiql=graphiql_page if settings.graphiql_enabled else None,
         encode=stdlib_json if baseline else orjson.dumps,
         rate_limiter=rate_limiter,
@@ -398,6 +411,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         *(graphiql_routes() if settings.graphiql_enabled else []),
         *sso_routes(settings, runtime),
+        *download_routes(runtime),
     ]
 
     async def internal_error(request: Request, error: Exception) -> Response:

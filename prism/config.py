@@ -380,6 +380,48 @@ class Settings(BaseSettings):
         default=63_072_000, ge=0, description="Strict-Transport-Security max-age, sent in production (0: never)."
     )
 
+    s3_endpoint: str | None = Field(
+        default=None,
+        validation_alias="S3_ENDPOINT",
+        description=(
+            "S3 (or MinIO, SeaweedFS) for attachments: `https://host[:port]`, `http://` for a local server, or a bare "
+            "`host[:port]` (HTTPS unless PRISM_S3_SECURE is off); unset: files are kept under `home`/files."
+        ),
+    )
+    s3_public_endpoint: str | None = Field(
+        default=None,
+        validation_alias="S3_PUBLIC_ENDPOINT",
+        description="The S3 address browsers reach, for presigned download URLs; unset: S3_ENDPOINT.",
+    )
+    s3_access_key: SecretStr | None = Field(
+        default=None, validation_alias="S3_ACCESS_KEY_ID", description="The S3 access key id."
+    )
+    s3_secret_key: SecretStr | None = Field(
+        default=None, validation_alias="S3_SECRET_ACCESS_KEY", description="The S3 secret access key."
+    )
+    s3_bucket: str = Field(
+        default="prism",
+        validation_alias="S3_BUCKET",
+        description="The bucket attachments go to; created at start-up when missing.",
+    )
+    s3_secure: bool = Field(
+        default=True, description="HTTPS to an S3_ENDPOINT given without a scheme (off only for a local server)."
+    )
+    s3_region: str | None = Field(
+        default=None, validation_alias="S3_REGION", description="The bucket's region (us-east-1 when unset)."
+    )
+    attachment_max_bytes: int = Field(default=10_000_000, ge=1, description="Largest file one upload may carry.")
+    attachment_content_types: str = Field(
+        default=(
+            "image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain,text/markdown,text/csv,"
+            "application/json,application/zip"
+        ),
+        description="Comma-separated content types an attachment may have; `*` for any.",
+    )
+    download_url_ttl_seconds: int = Field(
+        default=900, ge=10, le=7 * 86400, description="How long an attachment's downloadUrl works."
+    )
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxies_are_addresses(cls, value: str) -> str:
@@ -392,6 +434,11 @@ class Settings(BaseSettings):
     def trusted_proxy_list(self) -> list[str]:
         """The proxies whose forwarding headers are believed: addresses, networks or `*`; empty for none."""
         return _split(self.trusted_proxies)
+
+    @property
+    def attachment_content_type_list(self) -> list[str]:
+        """The content types attachments may have (lower case); `["*"]` for any."""
+        return [entry.lower() for entry in _split(self.attachment_content_types)]
 
     @property
     def graphiql_enabled(self) -> bool:

@@ -40,6 +40,7 @@ def production_refusals(settings: Settings) -> list[str]:
         ("DATABASE_ADMIN_URL", _database_password(settings.database_admin_url)),
         ("PRISM_APP_ROLE_PASSWORD", _reveal(settings.app_role_password)),
         ("PRISM_SMTP_URL", _url_password(_reveal(settings.smtp_url))),
+        ("S3_SECRET_ACCESS_KEY", _reveal(settings.s3_secret_key)),
     ]
     passwords += [
         (f"PRISM_OIDC_PROVIDERS {provider.name!r} client_secret", provider.client_secret.get_secret_value())

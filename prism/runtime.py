@@ -2,6 +2,7 @@
 
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +22,7 @@ from prism.events.leases import Leases, MemoryLeases
 from prism.events.presence import MemoryPresence, Presence, PresenceHub
 from prism.events.publisher import EventPublisher
 from prism.kv import KeyValueStore
+from prism.storage import DownloadSigner, LocalStore, ObjectStore
 
 __all__ = ["Runtime", "load_secret_key"]
 
@@ -40,6 +42,8 @@ class Runtime:
     broker: Broker = field(default_factory=InProcessBroker)
     presence_store: Presence = field(default_factory=MemoryPresence)
     subscription_leases: Leases = field(default_factory=MemoryLeases)
+    storage: ObjectStore | None = None
+    """Where attachment contents live (prism.storage); unset: a directory under PRISM's home, opened lazily."""
     """How many subscriptions each user or API key holds, counted across replicas (Redis) or in this process."""
     publisher: EventPublisher = field(init=False)
     hub: EventHub = field(init=False)
@@ -54,6 +58,18 @@ class Runtime:
         self.hub = EventHub(self.broker, self.engine, leases=self.subscription_leases)
         self.presence = PresenceHub(self.broker, self.presence_store)
         self.ai = build_gateway(self.settings)
+
+    @property
+    def object_store(self) -> ObjectStore:
+        """The attachment store: the one the lifespan opened, else the directory under PRISM's home."""
+        if self.storage is None:
+            self.storage = LocalStore(self.settings.home_path / "files")
+        return self.storage
+
+    @cached_property
+    def download_signer(self) -> DownloadSigner:
+        """Signs and checks the tokens of PRISM's `/files/<token>` download route, with the server's secret key."""
+        return DownloadSigner(load_secret_key(self.settings))
 
     def unit_of_work(
         self, organization_id: UUID | None = None, user_id: UUID | None = None, *, api_key_id: UUID | None = None

@@ -1,12 +1,15 @@
 """Comments: the type, and the mutations that add, edit and delete comments on requirements and documents."""
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
 from strawberry import relay
 
+from loaders.pagination import Order
 from loaders.rows import CommentByIdLoader
+from loaders.sources import ATTACHMENTS_BY_COMMENT
 from prism.db.tables import Comment as CommentTable
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
@@ -16,7 +19,7 @@ from resolvers.common import (
     decode_id,
     user_errors_field,
 )
-from resolvers.connections import payload
+from resolvers.connections import connection_field, payload
 from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.documents import Document
@@ -24,6 +27,9 @@ from resolvers.identity import User
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanWrite
 from resolvers.requirements import Requirement
+
+if TYPE_CHECKING:
+    from resolvers.attachments import Attachment
 
 __all__ = ["Comment", "CommentFilter", "CommentsMutation", "CommentsQuery"]
 
@@ -55,6 +61,13 @@ class Comment(LoadedNode):
     @strawberry.field(description="The document it is on; null when it is on a requirement.")
     async def document(self, info: Info) -> Document | None:
         return await load_node(info, Document, self.document_id)
+
+    attachments = connection_field(
+        Annotated["Attachment", strawberry.lazy("resolvers.attachments")],
+        source=ATTACHMENTS_BY_COMMENT,
+        order=Order("CREATED_AT"),
+        description="Files attached to it, oldest first.",
+    )
 
 
 @strawberry.input(description="Which comments to list; fields combine with AND.")

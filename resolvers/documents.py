@@ -11,6 +11,7 @@ from strawberry import relay
 from loaders.pagination import Order
 from loaders.rows import DocumentByIdLoader, DocumentVersionByIdLoader, ProductByIdLoader
 from loaders.sources import (
+    ATTACHMENTS_BY_DOCUMENT,
     COMMENTS_BY_DOCUMENT,
     DOCUMENT_VERSIONS_BY_DOCUMENT,
 )
@@ -37,6 +38,7 @@ from resolvers.permissions import CanRead, CanWrite
 from resolvers.products import Product
 
 if TYPE_CHECKING:
+    from resolvers.attachments import Attachment
     from resolvers.comments import Comment, CommentFilter
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
 Info = strawberry.Info[Context, None]
 CommentType = Annotated["Comment", strawberry.lazy("resolvers.comments")]
 CommentFilterType = Annotated["CommentFilter", strawberry.lazy("resolvers.comments")]
+AttachmentType = Annotated["Attachment", strawberry.lazy("resolvers.attachments")]
 
 
 @reads(DocumentVersionTable)
@@ -117,6 +120,13 @@ class Document(LoadedNode):
         source=COMMENTS_BY_DOCUMENT,
         arguments=time_ranges(CommentFilterType, Order("CREATED_AT")),
         description="Comments on it, oldest first.",
+    )
+
+    attachments = connection_field(
+        AttachmentType,
+        source=ATTACHMENTS_BY_DOCUMENT,
+        order=Order("CREATED_AT"),
+        description="Files attached to it, oldest first (not those of its comments).",
     )
 
 

@@ -19,6 +19,7 @@ from loaders.rows import (
     UserByIdLoader,
 )
 from loaders.sources import (
+    ATTACHMENTS_BY_REQUIREMENT,
     COMMENTS_BY_REQUIREMENT,
     EVENTS_BY_REQUIREMENT,
     REQUIREMENTS_BY_PARENT,
@@ -41,12 +42,14 @@ from resolvers.requirement_history import RequirementEvent
 from resolvers.sprints import Sprint
 
 if TYPE_CHECKING:
+    from resolvers.attachments import Attachment
     from resolvers.comments import Comment, CommentFilter
 
 __all__ = ["Requirement"]
 
 Info = strawberry.Info[Context, None]
 CommentType = Annotated["Comment", strawberry.lazy("resolvers.comments")]
+AttachmentType = Annotated["Attachment", strawberry.lazy("resolvers.attachments")]
 
 
 @reads(
@@ -178,4 +181,10 @@ class Requirement(LoadedNode):
         source=COMMENTS_BY_REQUIREMENT,
         arguments=time_ranges(Annotated["CommentFilter", strawberry.lazy("resolvers.comments")], Order("CREATED_AT")),
         description="Comments on it, oldest first.",
+    )
+    attachments = connection_field(
+        AttachmentType,
+        source=ATTACHMENTS_BY_REQUIREMENT,
+        order=Order("CREATED_AT"),
+        description="Files attached to it, oldest first (not those of its comments).",
     )

@@ -17,6 +17,7 @@ from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.ai import AiQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
+from resolvers.attachments import AttachmentsMutation
 from resolvers.audit import AuditMutation, AuditQuery
 from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
@@ -134,6 +135,7 @@ class Mutation(
     RoadmapsMutation,
     DocumentsMutation,
     CommentsMutation,
+    AttachmentsMutation,
     LabelMutation,
     AccountsMutation,
     ApiKeysMutation,

@@ -24,6 +24,7 @@ from prism.config import Settings
 from prism.db import migrate
 from prism.db.roles import drop_database, ensure_login_role, url_for_role
 from tests.helpers import Account, GraphQLClient, sign_up
+from tests.object_stores import S3Server, running_seaweedfs
 
 REQUIRE_SERVICES = os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1"
 
@@ -160,3 +161,16 @@ async def account(gql: GraphQLClient) -> Account:
 async def other_account(gql: GraphQLClient) -> Account:
     """A second, unrelated organization, for isolation tests."""
     return await sign_up(gql)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS) for this run; skipped when it cannot start, unless
+    PRISM_TEST_REQUIRE_SERVICES=1, when that fails the test."""
+    try:
+        with running_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+            yield server
+    except RuntimeError as error:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"an S3 server is required (PRISM_TEST_REQUIRE_SERVICES=1): {error}")
+        pytest.skip(f"no S3 server: {error}")

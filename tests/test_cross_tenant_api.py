@@ -55,6 +55,7 @@ ID_TYPES = {
     "roadmapId": "Roadmap",
     "afterItemId": "RoadmapItem",
     "documentId": "Document",
+    "commentId": "Comment",
     "labelIds": "Label",
     "assigneeId": "User",
     "assigneeIds": "User",

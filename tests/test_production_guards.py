@@ -192,3 +192,15 @@ def test_every_secret_written_in_the_repository_is_on_the_list_production_refuse
     assert "tests/conftest.py" in found.get("test-secret-key-that-is-long-enough-1234567890", set()), "scanner works"
     unlisted = {value: sorted(files) for value, files in found.items() if value not in PUBLISHED_SECRETS}
     assert not unlisted, f"add these to prism.auth.weak_secrets.PUBLISHED_SECRETS: {unlisted}"
+
+
+async def test_production_refuses_an_s3_secret_from_the_repository(settings: Settings) -> None:
+    message = await refusal(
+        production(
+            settings,
+            s3_endpoint="https://s3.example.com",
+            s3_secret_key=SecretStr("prism-test-secret-0123456789abcdef"),
+        )
+    )
+
+    assert message == "S3_SECRET_ACCESS_KEY uses a password published in PRISM's repository; choose a secret one."

@@ -35,6 +35,7 @@ from prism.db.event_tables import Event, EventCounter
 from prism.db.job_tables import JobError
 from prism.db.tables import (
     AiRun,
+    Attachment,
     Comment,
     DeletedRequirement,
     Document,
@@ -149,6 +150,21 @@ ENTITIES: dict[type[SQLModel], EntitySpec] = {
             ("requirement_id", "document_id", "author_id"),
             opaque=("body",),
             product_via=(("requirement_id", Requirement), ("document_id", Document)),
+        ),
+        EntitySpec(
+            Attachment,
+            "Attachment",
+            (
+                "requirement_id",
+                "comment_id",
+                "document_id",
+                "name",
+                "content_type",
+                "size",
+                "sha256",
+                "uploaded_by_id",
+            ),
+            product="product_id",
         ),
         EntitySpec(Invitation, "Invitation", ("role", "expires_at", "accepted_at", "revoked_at")),
         EntitySpec(ApiKey, "ApiKey", ("name", "scopes", "expires_at", "revoked_at")),

@@ -492,6 +492,31 @@ class AiRun(SQLModel, table=True):
     created_at: datetime = created_at_field()
 
 
+class Attachment(SQLModel, table=True):
+    """A file on a requirement, a comment or a document; its content lives in object storage (prism.storage)."""
+
+    __table_args__ = (
+        sa.Index("ix_attachment_organization_id_requirement_id", "organization_id", "requirement_id", "created_at"),
+        sa.Index("ix_attachment_organization_id_comment_id", "organization_id", "comment_id", "created_at"),
+        sa.Index("ix_attachment_organization_id_document_id", "organization_id", "document_id", "created_at"),
+        sa.CheckConstraint("num_nonnulls(requirement_id, comment_id, document_id) = 1", name="one_subject"),
+    )
+
+    id: UUID = uuid_pk()
+    organization_id: UUID = tenant_fk()
+    product_id: UUID = Field(foreign_key="product.id", ondelete="CASCADE")
+    requirement_id: UUID | None = Field(default=None, foreign_key="requirement.id", ondelete="CASCADE")
+    comment_id: UUID | None = Field(default=None, foreign_key="comment.id", ondelete="CASCADE")
+    document_id: UUID | None = Field(default=None, foreign_key="document.id", ondelete="CASCADE")
+    name: str = Field(max_length=255)
+    content_type: str = Field(max_length=255)
+    size: int = Field(sa_type=sa.BigInteger)  # type: ignore[call-overload]
+    sha256: str = Field(max_length=64)
+    object_key: str = Field(max_length=255)
+    uploaded_by_id: UUID | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    created_at: datetime = created_at_field()
+
+
 # The identity and access tables live in their own module; importing it here registers them wherever tables are.
 import prism.db.access_tables  # noqa: E402
 import prism.db.event_tables  # noqa: E402

@@ -13,8 +13,10 @@ from prism.db.base import utcnow
 from prism.db.tables import Comment, Document, Requirement
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import ForbiddenError, ValidationError
+from prism.services.attachments import delete_attachments
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import check_version, clean_text, get_for_update, get_owned
+from prism.storage import ObjectStore
 
 __all__ = ["BODY_MAX", "CommentService"]
 
@@ -25,10 +27,13 @@ BODY_MAX = 20_000
 class CommentService:
     """Writes to comments."""
 
-    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+    def __init__(
+        self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None, storage: ObjectStore | None = None
+    ) -> None:
         self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
+        self._storage = storage
 
     @property
     def _org(self) -> UUID:
@@ -89,6 +94,7 @@ class CommentService:
                 target_id=comment.id,
                 details={"authorId": str(comment.author_id)},
             )
+            await delete_attachments(session, self._uow, self._storage, self._org, "comment_id", comment.id)
             await session.delete(comment)
         return comment
 

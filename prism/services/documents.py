@@ -18,9 +18,11 @@ from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import DocumentKind, DocumentStatus
 from prism.errors import Code, ValidationError
+from prism.services.attachments import delete_attachments
 from prism.services.audit import RequestMeta, record
 from prism.services.dependents import delete_dependents
 from prism.services.validation import check_version, clean_text, get_for_update, get_owned
+from prism.storage import ObjectStore
 
 __all__ = ["BODY_MAX", "TITLE_MAX", "DocumentChanges", "DocumentService"]
 
@@ -40,10 +42,13 @@ class DocumentChanges:
 class DocumentService:
     """Writes to documents and their versions."""
 
-    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+    def __init__(
+        self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None, storage: ObjectStore | None = None
+    ) -> None:
         self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
+        self._storage = storage
 
     @property
     def _org(self) -> UUID:
@@ -121,6 +126,7 @@ class DocumentService:
                 target_id=document.id,
                 details={"title": document.title, "kind": document.kind},
             )
+            await delete_attachments(session, self._uow, self._storage, self._org, "document_id", document.id)
             await delete_dependents(session, self._org, Comment, "document_id", document.id)
             await session.delete(document)
         return document

@@ -7,6 +7,7 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.errors import UnauthenticatedError
 from prism.runtime import Runtime
 from prism.services.api_keys import ApiKeyService
+from prism.services.attachments import AttachmentLimits, AttachmentService
 from prism.services.audit import RequestMeta
 from prism.services.comments import CommentService
 from prism.services.documents import DocumentService
@@ -60,7 +61,7 @@ class Services:
 
     @cached_property
     def requirements(self) -> RequirementService:
-        return RequirementService(self._uow, self.viewer, self._meta)
+        return RequirementService(self._uow, self.viewer, self._meta, storage=self._runtime.object_store)
 
     @cached_property
     def sprints(self) -> SprintService:
@@ -76,11 +77,17 @@ class Services:
 
     @cached_property
     def documents(self) -> DocumentService:
-        return DocumentService(self._uow, self.viewer, self._meta)
+        return DocumentService(self._uow, self.viewer, self._meta, storage=self._runtime.object_store)
+
+    @cached_property
+    def attachments(self) -> AttachmentService:
+        settings = self._runtime.settings
+        limits = AttachmentLimits(settings.attachment_max_bytes, tuple(settings.attachment_content_type_list))
+        return AttachmentService(self._uow, self.viewer, self._runtime.object_store, limits, self._meta)
 
     @cached_property
     def comments(self) -> CommentService:
-        return CommentService(self._uow, self.viewer, self._meta)
+        return CommentService(self._uow, self.viewer, self._meta, storage=self._runtime.object_store)
 
     @cached_property
     def labels(self) -> LabelService:

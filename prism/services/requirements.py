@@ -40,9 +40,11 @@ from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, 
 from prism.domain.history import WITHOUT_VALUES, stored_value
 from prism.domain.workflow import can_nest, can_transition
 from prism.errors import Code, NotFoundError, ValidationError
+from prism.services.attachments import delete_attachments
 from prism.services.audit import RequestMeta, record
 from prism.services.dependents import delete_dependents, detach_dependents
 from prism.services.validation import UNSET, check_number, check_version, clean_text, get_for_update, get_owned
+from prism.storage import ObjectStore
 
 __all__ = ["ESTIMATE_MAX", "TOMBSTONE_RETENTION", "RequirementChanges", "RequirementDraft", "RequirementService"]
 
@@ -91,10 +93,13 @@ class RequirementChanges:
 class RequirementService:
     """Writes to requirements."""
 
-    def __init__(self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None) -> None:
+    def __init__(
+        self, uow: UnitOfWork, viewer: Viewer, meta: RequestMeta | None = None, storage: ObjectStore | None = None
+    ) -> None:
         self._uow = uow
         self._viewer = viewer
         self._meta = meta or RequestMeta()
+        self._storage = storage
 
     @property
     def _org(self) -> UUID:
@@ -265,6 +270,7 @@ class RequirementService:
                 details={"title": requirement.title, "number": requirement.number},
             )
             await self._leave_tombstone(session, requirement)
+            await delete_attachments(session, self._uow, self._storage, self._org, "requirement_id", requirement.id)
             await delete_dependents(session, self._org, Comment, "requirement_id", requirement.id)
             await detach_dependents(session, self._org, RoadmapItem, "requirement_id", requirement.id)
             await session.delete(requirement)

@@ -1,6 +1,8 @@
 """GraphQL over HTTP (https://graphql.github.io/graphql-over-http/): GET and POST, media types and status codes.
 
-- POST with `application/json` bodies; GET with query parameters, for queries only (a mutation over GET is 405).
+- POST with `application/json` bodies, or `multipart/form-data` for file uploads (the GraphQL multipart request,
+  prism/web/multipart.py, behind a preflight header against CSRF).
+- GET with query parameters, for queries only (a mutation over GET is 405).
 - Answers `application/graphql-response+json` when the client accepts it (request errors are then 4xx), else
   `application/json` (request errors are 200, as legacy clients expect). Unacceptable `Accept` headers get 406.
 - Malformed requests (bad JSON, wrong parameter types, oversized bodies) get a JSON `errors` body with a code.
@@ -32,6 +34,7 @@ from prism.kv import StoreUnavailableError
 from prism.ratelimit import RateLimiter, identity_of
 from prism.services.audit import RequestMeta
 from prism.web.concurrency import CallerBusyError, ConcurrencyLimiter, caller_key
+from prism.web.multipart import MultipartError, read_multipart
 from prism.web.persisted_queries import PersistedQueries, PersistedQueryError, PersistedQueryRequest, requested
 
 __all__ = ["GraphQLHTTP", "RequestContext", "RequestError", "stdlib_json"]
@@ -158,6 +161,7 @@ class GraphQLHTTP:
         persisted_queries: PersistedQueries | None = None,
         concurrency: ConcurrencyLimiter | None = None,
         token_user: Callable[[str], str | None] = lambda credential: None,
+        max_upload_bytes: int = 0,
     ) -> None:
         self._schema = schema
         self._make_context = make_context
@@ -168,6 +172,7 @@ class GraphQLHTTP:
         self._persisted_queries = persisted_queries
         self._concurrency = concurrency
         self._token_user = token_user
+        self._max_upload_bytes = max_upload_bytes
 
     async def endpoint(self, request: Request) -> Response:
         """The Starlette endpoint for /graphql."""
@@ -176,6 +181,10 @@ class GraphQLHTTP:
         except RequestError as error:
             body = {"errors": [{"message": error.message, "extensions": {"code": error.code}}]}
             return Response(orjson.dumps(body), status_code=error.status, media_type=JSON, headers=error.headers)
+        finally:
+            form = getattr(request.state, "upload_form", None)
+            if form is not None:
+                await form.close()
 
     async def _handle(self, request: Request) -> Response:
         if request.method not in ("GET", "POST"):
@@ -312,6 +321,15 @@ class GraphQLHTTP:
 
     async def _post_params(self, request: Request) -> GraphQLParams:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type == "multipart/form-data" and self._max_upload_bytes > 0:
+            try:
+                operations, form = await read_multipart(
+                    request, max_body_bytes=self._max_body_bytes, max_upload_bytes=self._max_upload_bytes
+                )
+            except MultipartError as error:
+                raise RequestError(error.status, error.message, code=error.code) from None
+            request.state.upload_form = form
+            return _params(operations)
         if content_type not in (JSON, "application/graphql+json"):
             raise RequestError(415, "Send the request as application/json.", code="UNSUPPORTED_MEDIA_TYPE")
         declared = request.headers.get("content-length")
