@@ -27,6 +27,17 @@ from prism.db.tables import Product as ProductTable
 from prism.errors import NotFoundError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
+from resolvers.analytics import (
+    MAX_THROUGHPUT_WEEKS,
+    MAX_VELOCITY_SPRINTS,
+    FlowTimes,
+    TimeUnit,
+    Velocity,
+    WeekThroughput,
+    flow_times,
+    product_throughput,
+    product_velocity,
+)
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
@@ -40,6 +51,8 @@ from resolvers.common import (
 from resolvers.connections import ListArguments, connection_field, payload, time_ranges
 from resolvers.context import Context
 from resolvers.declarations import reads
+from resolvers.enums import RequirementKind
+from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanManageProducts, CanRead
 from resolvers.requirement_filters import REQUIREMENT_LIST
@@ -138,6 +151,53 @@ class Product(LoadedNode):
         arguments=DOCUMENT_LIST,
         description="The product's documents (PRDs, specs, notes), most recently changed first.",
     )
+
+    @strawberry.field(
+        description=(
+            "Committed and completed story points of the last closed sprints (1-50), with the mean and standard "
+            "deviation of the completed points; counted as the sprint report counts (see docs/analytics.md)."
+        )
+    )
+    async def velocity(
+        self,
+        info: Info,
+        last_sprints: Annotated[
+            int, strawberry.argument(description=f"How many closed sprints, the latest (1-{MAX_VELOCITY_SPRINTS}).")
+        ] = 6,
+    ) -> Velocity:
+        return await product_velocity(info, self.uuid, last_sprints)
+
+    @strawberry.field(
+        description=(
+            "Cycle time (first IN_PROGRESS to last DONE) and lead time (created to last DONE) percentiles of the "
+            "requirements finished since a moment; canceled requirements are left out (see docs/analytics.md)."
+        )
+    )
+    async def cycle_time(
+        self,
+        info: Info,
+        kind: Annotated[
+            RequirementKind | None, strawberry.argument(description="Only requirements of this kind; all when null.")
+        ] = None,
+        since: Annotated[
+            datetime | None, strawberry.argument(description="Only requirements finished at or after this moment.")
+        ] = None,
+        unit: Annotated[TimeUnit, strawberry.argument(description="HOURS (the default) or DAYS.")] = TimeUnit.HOURS,
+    ) -> FlowTimes:
+        return await flow_times(info, self.uuid, kind, since, unit)
+
+    @strawberry.field(
+        description="Requirements finished per ISO week (UTC), oldest first, the current week last.",
+        metadata=max_items(MAX_THROUGHPUT_WEEKS),
+    )
+    async def throughput(
+        self,
+        info: Info,
+        weeks: Annotated[
+            int, strawberry.argument(description=f"How many weeks, up to the current one (1-{MAX_THROUGHPUT_WEEKS}).")
+        ] = 12,
+    ) -> list[WeekThroughput]:
+        return await product_throughput(info, self.uuid, weeks)
 
 
 async def load_product(info: Info, product_id: UUID) -> Product:

@@ -477,3 +477,36 @@ async def test_the_reports_of_a_products_sprints_cost_the_same_for_any_number_of
     # nested query); the requirements in it, their assignees and labels cost none.
     assert (tasks[6] - tasks[2]) / 4 <= 1, f"asyncio tasks grow faster than the sprints: {tasks}"
     check_against_baseline("product_sprint_reports_with_completed_requirements", counts[6])
+
+
+ANALYTICS = """
+{
+  products(first: 10) {
+    nodes {
+      key
+      velocity(lastSprints: 10) { sprints { committedPoints completedPoints } meanCompletedPoints }
+      cycleTime { finished cycleTime { p50 p85 } leadTime { p95 } }
+      throughput(weeks: 4) { count }
+    }
+  }
+}
+"""
+
+
+async def test_the_analytics_of_products_cost_the_same_for_any_number_of_products_and_sprints(
+    account: Account,
+) -> None:
+    await closed_sprints(account, "ONE", 2)
+    one, data = await statements(account, ANALYTICS)
+    [only] = data["products"]["nodes"]
+    assert [s["completedPoints"] for s in only["velocity"]["sprints"]] == [6, 6]
+    await closed_sprints(account, "TWO", 4)
+    await closed_sprints(account, "THREE", 1)
+    many, data = await statements(account, ANALYTICS)
+    assert {node["key"]: node["cycleTime"]["finished"] for node in data["products"]["nodes"]} == {
+        "ONE": 6,
+        "TWO": 12,
+        "THREE": 3,
+    }
+    assert one == many, f"statements grow with the products or sprints: {one} then {many}"
+    check_against_baseline("product_velocity_cycle_time_throughput", many)
