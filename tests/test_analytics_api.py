@@ -90,3 +90,19 @@ async def test_another_organizations_product_analytics_are_not_found(account: Ac
         {"id": foreign["id"]},
         "product",
     )
+
+
+async def test_a_requirement_reopened_after_done_counts_once_and_only_while_done(account: Account) -> None:
+    product = await create_product(account)
+    story = await create_requirement(account, product["id"])
+    query = "query($id: ID!) { product(id: $id) { cycleTime { finished } throughput(weeks: 1) { count } } }"
+    transition = """mutation($input: TransitionRequirementInput!) {
+      transitionRequirement(input: $input) { requirement { version } userErrors { code } }
+    }"""
+    version = story["version"]
+    for step, finished in (("IN_PROGRESS", 0), ("DONE", 1), ("IN_PROGRESS", 0), ("DONE", 1)):
+        data = await account(transition, {"input": {"id": story["id"], "version": version, "status": step}})
+        assert data["transitionRequirement"]["userErrors"] == [], data
+        version = data["transitionRequirement"]["requirement"]["version"]
+        found = (await account(query, {"id": product["id"]}))["product"]
+        assert (found["cycleTime"]["finished"], found["throughput"][0]["count"]) == (finished, finished), step
