@@ -171,3 +171,32 @@ async def test_prism_ai_reindex_rebuilds_an_organizations_vectors(
     await index.close()
     assert len(hits) == 2
     assert hits[0].score > hits[1].score
+
+
+CREATE = """mutation($i: CreateRequirementInput!) {
+  createRequirement(input: $i) { requirement { id key } userErrors { code } warnings { field message code } }
+}"""
+
+
+async def test_creating_a_near_copy_warns_of_a_likely_duplicate_and_still_creates_it(
+    app: Starlette, job_app: App, settings: Settings, account: Account
+) -> None:
+    product = await create_product(account)
+    other_product = await create_product(account)
+    original = await create_requirement(account, product["id"], "Export the sprint report as a PDF")
+    await create_requirement(account, other_product["id"], "Export the sprint report as a PDF file")
+    await index_pending(app, job_app, settings)
+
+    copy = await account(
+        CREATE, {"i": {"productId": product["id"], "kind": "STORY", "title": "Export sprint reports to PDF"}}
+    )
+    created = copy["createRequirement"]
+    assert created["userErrors"] == []
+    assert created["requirement"]["id"]
+    assert [w["code"] for w in created["warnings"]] == ["LIKELY_DUPLICATE"]  # not the other product's
+    assert original["key"] in created["warnings"][0]["message"]
+    assert created["warnings"][0]["field"] == ["input", "title"]
+
+    for title in ("Reset a forgotten password by email", "Export the invoice as CSV"):
+        unrelated = await account(CREATE, {"i": {"productId": product["id"], "kind": "STORY", "title": title}})
+        assert unrelated["createRequirement"]["warnings"] == [], title
