@@ -199,7 +199,7 @@ class Settings(BaseSettings):
         default=0.75,
         ge=0,
         le=1,
-        description="Similarity (cosine) above which createRequirement warns LIKELY_DUPLICATE; see docs/ai.md.",
+        description="Similarity (cosine) from which creating or retitling a requirement warns LIKELY_DUPLICATE.",
     )
     embedding_model: str | None = Field(
         default=None,

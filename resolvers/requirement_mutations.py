@@ -93,8 +93,9 @@ class RequirementPayload:
     warnings: list[UserError] = strawberry.field(
         default_factory=list,
         description=(
-            "What the client may want to show though the change succeeded: LIKELY_DUPLICATE when createRequirement "
-            "finds a requirement of the same product that reads almost the same (docs/ai.md)."
+            "What the client may want to show though the change succeeded: LIKELY_DUPLICATE when createRequirement, "
+            "or updateRequirement changing the title, finds a requirement of the same product that reads almost the "
+            "same (docs/ai.md)."
         ),
         metadata=max_items(DUPLICATES_WARNED),
     )
@@ -169,7 +170,10 @@ class RequirementMutation:
                 decode_id(input.id, "Requirement"), input.version, changes
             )
 
-        return await payload(RequirementPayload, update, requirement=Requirement.from_row)
+        result = await payload(RequirementPayload, update, requirement=Requirement.from_row)
+        if result.requirement is not None and input.title is not strawberry.UNSET:
+            result.warnings = await duplicate_warnings(info, result.requirement)
+        return result
 
     @strawberry.mutation(
         description="Delete a requirement; its children move up to its parent.", permission_classes=[CanWrite]
