@@ -195,6 +195,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Tokens (in and out) one organization may use in a calendar month, whatever the model's price.",
     )
+    ai_duplicate_threshold: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="Similarity (cosine) from which creating or retitling a requirement warns LIKELY_DUPLICATE.",
+    )
     embedding_model: str | None = Field(
         default=None,
         description="A LiteLLM embedding model for retrieval; unset: the offline hashed n-gram embedder.",

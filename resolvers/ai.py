@@ -1,19 +1,25 @@
 """AI retrieval: requirements near a requirement or a text, found in the organization's vector index."""
 
+import logging
 from typing import Annotated
 
 import strawberry
 
 from prism.ai.retrieval import requirement_text
 from prism.errors import Code, NotFoundError, ValidationError
-from resolvers.common import decode_id
+from resolvers.common import UserError, decode_id
 from resolvers.context import Context
 from resolvers.list_bounds import max_items
 from resolvers.node import find_node, load_node
 from resolvers.permissions import CanRead
 from resolvers.requirements import Requirement
 
-__all__ = ["AiQuery", "RequirementMatch", "RetrievalResult"]
+__all__ = ["AiQuery", "RequirementMatch", "RetrievalResult", "duplicate_warnings"]
+
+logger = logging.getLogger(__name__)
+
+DUPLICATES_WARNED = 3
+"""The most LIKELY_DUPLICATE warnings one creation answers."""
 
 Info = strawberry.Info[Context, None]
 
@@ -65,6 +71,31 @@ async def _matches(info: Info, text: str, first: int, **filters: object) -> Retr
         if len(found) == first:
             break
     return RetrievalResult(matches=found, embedder=gateway.index.embedder.name, offline=gateway.offline)
+
+
+async def duplicate_warnings(info: Info, requirement: Requirement) -> list[UserError]:
+    """LIKELY_DUPLICATE warnings for the requirements of the same product whose text is at least
+    PRISM_AI_DUPLICATE_THRESHOLD similar to `requirement`'s, best first. The index is only as fresh as its jobs (a
+    requirement created a moment ago may not be in it yet), and a retrieval failure warns of nothing: a warning
+    never stands in the way of the change."""
+    threshold = info.context.runtime.settings.ai_duplicate_threshold
+    text = requirement_text(requirement.title, requirement.description, requirement.acceptance_criteria)
+    try:
+        found = await _matches(
+            info, text, DUPLICATES_WARNED, product_id=requirement.product_id, exclude=requirement.uuid
+        )
+    except Exception:
+        logger.warning("duplicate check failed", exc_info=True)
+        return []
+    return [
+        UserError(
+            field=["input", "title"],
+            message=f"This looks like {match.key} ({match.requirement.title!r}, {match.score:.2f} similar).",
+            code=Code.LIKELY_DUPLICATE.value,
+        )
+        for match in found.matches
+        if match.score >= threshold
+    ]
 
 
 @strawberry.type

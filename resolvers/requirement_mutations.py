@@ -7,10 +7,12 @@ import strawberry
 from prism.domain import enums as domain
 from prism.services.requirements import RequirementChanges, RequirementDraft
 from prism.services.validation import UNSET as SERVICE_UNSET
+from resolvers.ai import DUPLICATES_WARNED, duplicate_warnings
 from resolvers.common import UserError, decode_id, user_errors_field
 from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.enums import Priority, RequirementKind, RequirementStatus
+from resolvers.list_bounds import max_items
 from resolvers.permissions import CanWrite
 from resolvers.requirement_filters import decode_ids
 from resolvers.requirements import Requirement
@@ -88,6 +90,15 @@ class TransitionRequirementInput:
 class RequirementPayload:
     requirement: Requirement | None = strawberry.field(description="The requirement after the change; null on failure.")
     user_errors: list[UserError] = user_errors_field()
+    warnings: list[UserError] = strawberry.field(
+        default_factory=list,
+        description=(
+            "What the client may want to show though the change succeeded: LIKELY_DUPLICATE when createRequirement, "
+            "or updateRequirement changing the title, finds a requirement of the same product that reads almost the "
+            "same (docs/ai.md)."
+        ),
+        metadata=max_items(DUPLICATES_WARNED),
+    )
 
 
 @strawberry.type(description="The result of deleting a requirement.")
@@ -129,7 +140,10 @@ class RequirementMutation:
             )
             return await info.context.services.requirements.create(draft)
 
-        return await payload(RequirementPayload, create, requirement=Requirement.from_row)
+        result = await payload(RequirementPayload, create, requirement=Requirement.from_row)
+        if result.requirement is not None:
+            result.warnings = await duplicate_warnings(info, result.requirement)
+        return result
 
     @strawberry.mutation(description="Edit a requirement's fields.", permission_classes=[CanWrite])
     async def update_requirement(self, info: Info, input: UpdateRequirementInput) -> RequirementPayload:
@@ -156,7 +170,10 @@ class RequirementMutation:
                 decode_id(input.id, "Requirement"), input.version, changes
             )
 
-        return await payload(RequirementPayload, update, requirement=Requirement.from_row)
+        result = await payload(RequirementPayload, update, requirement=Requirement.from_row)
+        if result.requirement is not None and input.title is not strawberry.UNSET:
+            result.warnings = await duplicate_warnings(info, result.requirement)
+        return result
 
     @strawberry.mutation(
         description="Delete a requirement; its children move up to its parent.", permission_classes=[CanWrite]

@@ -16,6 +16,7 @@ from strawberry.types import ExecutionResult
 from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.ai import AiQuery
+from resolvers.ai_priorities import AiPriorityQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.attachments import AttachmentsMutation
 from resolvers.audit import AuditMutation, AuditQuery
@@ -91,6 +92,7 @@ class Query(
     JobsQuery,
     PresenceQuery,
     AiQuery,
+    AiPriorityQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",

@@ -171,3 +171,56 @@ async def test_prism_ai_reindex_rebuilds_an_organizations_vectors(
     await index.close()
     assert len(hits) == 2
     assert hits[0].score > hits[1].score
+
+
+CREATE = """mutation($i: CreateRequirementInput!) {
+  createRequirement(input: $i) { requirement { id key } userErrors { code } warnings { field message code } }
+}"""
+
+
+async def test_creating_a_near_copy_warns_of_a_likely_duplicate_and_still_creates_it(
+    app: Starlette, job_app: App, settings: Settings, account: Account
+) -> None:
+    product = await create_product(account)
+    other_product = await create_product(account)
+    original = await create_requirement(account, product["id"], "Export the sprint report as a PDF")
+    await create_requirement(account, other_product["id"], "Export the sprint report as a PDF file")
+    await index_pending(app, job_app, settings)
+
+    copy = await account(
+        CREATE, {"i": {"productId": product["id"], "kind": "STORY", "title": "Export sprint reports to PDF"}}
+    )
+    created = copy["createRequirement"]
+    assert created["userErrors"] == []
+    assert created["requirement"]["id"]
+    assert [w["code"] for w in created["warnings"]] == ["LIKELY_DUPLICATE"]  # not the other product's
+    assert original["key"] in created["warnings"][0]["message"]
+    assert created["warnings"][0]["field"] == ["input", "title"]
+
+    for title in ("Reset a forgotten password by email", "Export the invoice as CSV"):
+        unrelated = await account(CREATE, {"i": {"productId": product["id"], "kind": "STORY", "title": title}})
+        assert unrelated["createRequirement"]["warnings"] == [], title
+
+
+async def test_retitling_a_requirement_into_a_near_copy_warns_and_a_near_miss_does_not(
+    app: Starlette, job_app: App, settings: Settings, account: Account
+) -> None:
+    product = await create_product(account)
+    original = await create_requirement(account, product["id"], "Single sign-on with SAML")
+    other = await create_requirement(account, product["id"], "Audit log retention")
+    await index_pending(app, job_app, settings)
+    update = """mutation($i: UpdateRequirementInput!) {
+      updateRequirement(input: $i) { requirement { version } userErrors { code } warnings { code message } }
+    }"""
+
+    near_miss = await account(update, {"i": {"id": other["id"], "version": 1, "title": "Single sign-on with OIDC"}})
+    assert near_miss["updateRequirement"]["userErrors"] == []
+    assert near_miss["updateRequirement"]["warnings"] == []  # shares words, means something else (0.67 < 0.75)
+
+    copy = await account(update, {"i": {"id": other["id"], "version": 2, "title": "Single sign-on via SAML"}})
+    assert copy["updateRequirement"]["userErrors"] == []
+    assert [w["code"] for w in copy["updateRequirement"]["warnings"]] == ["LIKELY_DUPLICATE"]
+    assert original["key"] in copy["updateRequirement"]["warnings"][0]["message"]
+
+    unchanged_title = await account(update, {"i": {"id": other["id"], "version": 3, "estimate": 3}})
+    assert unchanged_title["updateRequirement"]["warnings"] == []  # only a title change is checked

@@ -275,7 +275,18 @@ async def test_every_query_argument_with_another_organizations_ids_finds_nothing
             selection = "" if isinstance(named, GraphQLScalarType | GraphQLEnumType) else "{ __typename }"
             if hasattr(named, "fields") and "totalCount" in named.fields:
                 selection = "{ totalCount }"
-            result = await account.run(f"query($v: {arg.type}) {{ {name}({arg_name}: $v) {selection} }}", {"v": value})
+            # Other required arguments (a framework, a search text) get valid values: the id is what is under test.
+            others = {
+                other: spec
+                for other, spec in field.args.items()
+                if other != arg_name and isinstance(spec.type, GraphQLNonNull) and not _takes_ids(spec.type)
+            }
+            definitions = "".join(f", ${other}: {spec.type}" for other, spec in others.items())
+            arguments = "".join(f", {other}: ${other}" for other in others)
+            variables = {"v": value, **{o: _sample(s.type, name, o, b_ids, {}, None) for o, s in others.items()}}
+            result = await account.run(
+                f"query($v: {arg.type}{definitions}) {{ {name}({arg_name}: $v{arguments}) {selection} }}", variables
+            )
             data = (result.data or {}).get(name)
             denied = {e.get("extensions", {}).get("code") for e in result.errors} & DENIED
             empty = data in (None, [None], {"totalCount": 0})
