@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -164,9 +165,28 @@ def _spawn_worker(environment: dict[str, str], log_path: Path) -> subprocess.Pop
 
 @asynccontextmanager
 async def running_worker(environment: dict[str, str], directory: Path) -> AsyncIterator[subprocess.Popen[bytes]]:
-    """`prism worker` (jobs, the event relay among them), stopped by PID afterwards whatever happened."""
-    process = _spawn_worker(environment, directory / "worker.log")
+    """`prism worker` (jobs, the event relay among them), registered with the queue when yielded (so a test that then
+    stops Redis or the database does not race its start-up checks), stopped by PID afterwards whatever happened."""
+    database = environment["DATABASE_URL"].replace("+asyncpg", "")
+    conn = await asyncpg.connect(database)
     try:
+        registered = await conn.fetchval("SELECT coalesce(max(id), 0) FROM procrastinate_workers")
+    finally:
+        await conn.close()
+    log_path = directory / "worker.log"
+    process = _spawn_worker(environment, log_path)
+    try:
+        async with asyncio.timeout(START_TIMEOUT_SECONDS):
+            while True:
+                if process.poll() is not None:
+                    raise AssertionError(f"prism worker exited with {process.returncode}:\n{_tail(log_path)}")
+                conn = await asyncpg.connect(database)
+                try:
+                    if await conn.fetchval("SELECT count(*) FROM procrastinate_workers WHERE id > $1", registered):
+                        break
+                finally:
+                    await conn.close()
+                await asyncio.sleep(0.1)
         yield process
     finally:
         await asyncio.to_thread(_stop, process)

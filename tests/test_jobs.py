@@ -488,6 +488,13 @@ async def test_prism_scheduler_defers_the_periodic_jobs_it_is_due_and_stops_on_s
         "SELECT count(*) AS n FROM procrastinate_periodic_defers d JOIN procrastinate_jobs j ON j.id = d.job_id "
         "WHERE d.task_name = 'prism:relay_events'"
     )
+    # A relay run another test deferred and no worker ran still holds the task's queueing lock (one waiting job per
+    # periodic task): clear it, or this scheduler could defer nothing.
+    await fetch(
+        database_url,
+        "DELETE FROM procrastinate_jobs WHERE task_name = $1 AND status = 'todo'",
+        TASK_NAMES["relay_events"],
+    )
     [before] = await fetch(database_url, relay_defers)
     environment = {**worker_environment(app_database_url, tmp_path), "PRISM_EVENT_RELAY_INTERVAL_SECONDS": "1"}
     log = tmp_path / "scheduler.log"
