@@ -1,22 +1,20 @@
 """recommendPriorities: a product's open backlog scored by RICE, WSJF or MoSCoW, AI estimates where inputs are missing.
 
-The arithmetic is prism.domain.prioritization's. What a requirement gives: its `estimate` is RICE's effort and
-WSJF's job size, its priority a MoSCoW category (URGENT MUST, HIGH SHOULD, MEDIUM and LOW COULD). Everything else
-(reach, impact, confidence, business value, time criticality, risk reduction; the category of an unprioritised
-item) is estimated by the gateway's structured output, offline by default, one `ai_run` per item estimated.
+The arithmetic is prism.domain.prioritization's, the use case (the backlog read, the estimates) PriorityService's
+(prism/services/priorities.py); this module shapes the answer. What a requirement gives: its `estimate` is RICE's
+effort and WSJF's job size, its priority a MoSCoW category (URGENT MUST, HIGH SHOULD, MEDIUM and LOW COULD).
+Everything else (reach, impact, confidence, business value, time criticality, risk reduction; the category of an
+unprioritised item) is estimated by the gateway's structured output, offline by default, one `ai_run` per item
+estimated.
 """
 
 import enum
 from fractions import Fraction
-from typing import Annotated, Literal
+from typing import Annotated
 
 import sqlalchemy as sa
 import strawberry
-from pydantic import BaseModel, Field
 
-from prism.ai.completion import GenerationRequest, Generator
-from prism.db.tables import Requirement as RequirementRow
-from prism.db.tenancy import tenant_select
 from prism.domain import prioritization as prio
 from prism.errors import Code, NotFoundError, ValidationError
 from resolvers.common import decode_id
@@ -32,9 +30,6 @@ Info = strawberry.Info[Context, None]
 
 MAX_ITEMS = 50
 """The most backlog items one recommendation scores."""
-PROMPT_VERSION = "recommend-priorities-1"
-_TABLE = RequirementRow.__table__  # type: ignore[attr-defined]
-_CLOSED = ("DONE", "CANCELED")
 
 
 @strawberry.enum(description="A prioritisation framework (docs/ai.md gives the formulas).")
@@ -80,77 +75,6 @@ class PriorityRecommendations:
     )
     offline: bool = strawberry.field(description="True when the offline model made the estimates (or none).")
     ai_runs: int = strawberry.field(description="How many AI calls (ai_run rows) the estimates took.")
-
-
-class RiceEstimate(BaseModel):
-    """What the model estimates for RICE; effort is used only when the requirement has no estimate."""
-
-    reach: int = Field(ge=1, le=100_000, description="People or events affected per quarter.")
-    impact: int = Field(ge=1, le=3, description="1 low, 2 high, 3 massive.")
-    confidence_percent: int = Field(ge=10, le=100, description="Confidence in the estimates, in percent.")
-    effort: int = Field(ge=1, le=100, description="Story points.")
-    rationale: str = Field(max_length=1000)
-
-
-class WsjfEstimate(BaseModel):
-    """What the model estimates for WSJF, each on the 1-20 scale; job size only when the item has no estimate."""
-
-    business_value: int = Field(ge=1, le=20)
-    time_criticality: int = Field(ge=1, le=20)
-    risk_reduction: int = Field(ge=1, le=20)
-    job_size: int = Field(ge=1, le=20)
-    rationale: str = Field(max_length=1000)
-
-
-class MoscowEstimate(BaseModel):
-    """What the model estimates for an unprioritised item."""
-
-    category: Literal["MUST", "SHOULD", "COULD", "WONT"]
-    rationale: str = Field(max_length=1000)
-
-
-_ESTIMATES: dict[prio.Framework, type[BaseModel]] = {
-    prio.Framework.RICE: RiceEstimate,
-    prio.Framework.WSJF: WsjfEstimate,
-    prio.Framework.MOSCOW: MoscowEstimate,
-}
-_INSTRUCTIONS = {
-    prio.Framework.RICE: "Estimate RICE inputs for the backlog item between the markers.",
-    prio.Framework.WSJF: "Estimate WSJF inputs on the 1-20 scale for the backlog item between the markers.",
-    prio.Framework.MOSCOW: "Choose a MoSCoW category for the backlog item between the markers.",
-}
-
-
-def _messages(framework: prio.Framework, row: sa.Row) -> list[dict[str, str]]:
-    """The estimate's prompt: the instruction, then the item's text between markers it cannot close itself."""
-    text = "\n".join((f"{row.title}.", row.description, row.acceptance_criteria)).replace("</item>", "")
-    return [
-        {"role": "system", "content": _INSTRUCTIONS[framework]},
-        {"role": "user", "content": f"<item>\n{text}\n</item>"},
-    ]
-
-
-def _given(framework: prio.Framework, row: sa.Row) -> dict[str, Fraction | prio.Moscow | None]:
-    estimate = None if row.estimate is None else Fraction(row.estimate)
-    if framework is prio.Framework.RICE:
-        return {"effort": estimate}
-    if framework is prio.Framework.WSJF:
-        return {"job_size": estimate}
-    return {"category": prio.moscow_of_priority(row.priority)}
-
-
-def _estimated(framework: prio.Framework, answer: BaseModel) -> dict[str, Fraction | prio.Moscow]:
-    if isinstance(answer, RiceEstimate):
-        return {
-            "reach": Fraction(answer.reach),
-            "impact": Fraction(answer.impact),
-            "confidence": Fraction(answer.confidence_percent, 100),
-            "effort": Fraction(answer.effort),
-        }
-    if isinstance(answer, WsjfEstimate):
-        return {name: Fraction(getattr(answer, name)) for name in prio.FRAMEWORK_INPUTS[framework]}
-    assert isinstance(answer, MoscowEstimate)
-    return {"category": prio.Moscow(answer.category)}
 
 
 def _shown(value: Fraction | prio.Moscow) -> str:
@@ -200,45 +124,10 @@ class AiPriorityQuery:
         product = await load_node(info, Product, decode_id(product_id, "Product", "productId"))
         if product is None:
             raise NotFoundError("No Product with this id.", field="productId")
-        organization_id = info.context.member.organization_id
-        rows = await info.context.uow.all(
-            tenant_select(_TABLE, organization_id, *_TABLE.c)
-            .where(_TABLE.c.product_id == product.uuid, _TABLE.c.status.not_in(_CLOSED))
-            .order_by(_TABLE.c.rank)
-            .limit(count)
-        )
         chosen = prio.Framework(framework.name)
-        runtime = info.context.runtime
-        generator = Generator(runtime.settings, runtime.engine)
-        offline, runs = True, 0
-        scored: list[prio.Scored] = []
-        reasons: dict[object, str] = {}
-        for row in rows:
-            given = _given(chosen, row)
-            key = f"{product.key}-{row.number}"
-            estimated: dict[str, Fraction | prio.Moscow] = {}
-            if any(given.get(name) is None for name in prio.FRAMEWORK_INPUTS[chosen]):
-                answer = await generator.generate(
-                    GenerationRequest(
-                        feature="recommend_priorities",
-                        prompt_version=PROMPT_VERSION,
-                        organization_id=organization_id,
-                        messages=_messages(chosen, row),
-                    ),
-                    _ESTIMATES[chosen],
-                )
-                runs += 1
-                offline = offline and answer.offline
-                estimated = _estimated(chosen, answer.output)
-                reasons[row.id] = str(getattr(answer.output, "rationale", ""))
-            try:
-                scored.append(prio.score(chosen, row, given, estimated))
-            except prio.PriorityInputError as error:
-                raise ValidationError(
-                    f"{key} cannot be scored by {chosen.value}: {error}", field="productId", code=Code.BAD_USER_INPUT
-                ) from error
+        found = await info.context.services.priorities.recommend(product.uuid, product.key, chosen, count)
         items = []
-        for place, result in enumerate(prio.rank(scored), start=1):
+        for place, result in enumerate(found.ranked, start=1):
             scored_row = result.item
             assert isinstance(scored_row, sa.Row)
             items.append(
@@ -257,7 +146,7 @@ class AiPriorityQuery:
                         )
                         for i in result.inputs
                     ],
-                    rationale=_rationale(chosen, result, reasons.get(scored_row.id)),
+                    rationale=_rationale(chosen, result, found.reasons.get(scored_row.id)),
                 )
             )
-        return PriorityRecommendations(framework=framework, items=items, offline=offline, ai_runs=runs)
+        return PriorityRecommendations(framework=framework, items=items, offline=found.offline, ai_runs=found.runs)

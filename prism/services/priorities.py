@@ -1,0 +1,161 @@
+"""Scoring a product's open backlog by RICE, WSJF or MoSCoW, with AI estimates of the inputs a requirement lacks.
+
+The arithmetic is prism.domain.prioritization's; this service reads the backlog, asks the AI gateway for what is
+missing (offline by default, one `ai_run` per item estimated) and ranks. recommendPriorities
+(resolvers/ai_priorities.py) shapes the answer.
+"""
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+from uuid import UUID
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+
+from prism.ai.completion import GenerationRequest, Generator
+from prism.auth.rbac import Viewer
+from prism.db.tables import Requirement as RequirementRow
+from prism.db.tenancy import tenant_select
+from prism.db.unit_of_work import UnitOfWork
+from prism.domain import prioritization as prio
+from prism.errors import Code, ValidationError
+from prism.runtime import Runtime
+
+__all__ = ["PriorityService", "Recommendations"]
+
+PROMPT_VERSION = "recommend-priorities-1"
+_TABLE = RequirementRow.__table__  # type: ignore[attr-defined]
+_CLOSED = ("DONE", "CANCELED")
+
+
+class RiceEstimate(BaseModel):
+    """What the model estimates for RICE; effort is used only when the requirement has no estimate."""
+
+    reach: int = Field(ge=1, le=100_000, description="People or events affected per quarter.")
+    impact: int = Field(ge=1, le=3, description="1 low, 2 high, 3 massive.")
+    confidence_percent: int = Field(ge=10, le=100, description="Confidence in the estimates, in percent.")
+    effort: int = Field(ge=1, le=100, description="Story points.")
+    rationale: str = Field(max_length=1000)
+
+
+class WsjfEstimate(BaseModel):
+    """What the model estimates for WSJF, each on the 1-20 scale; job size only when the item has no estimate."""
+
+    business_value: int = Field(ge=1, le=20)
+    time_criticality: int = Field(ge=1, le=20)
+    risk_reduction: int = Field(ge=1, le=20)
+    job_size: int = Field(ge=1, le=20)
+    rationale: str = Field(max_length=1000)
+
+
+class MoscowEstimate(BaseModel):
+    """What the model estimates for an unprioritised item."""
+
+    category: Literal["MUST", "SHOULD", "COULD", "WONT"]
+    rationale: str = Field(max_length=1000)
+
+
+_ESTIMATES: dict[prio.Framework, type[BaseModel]] = {
+    prio.Framework.RICE: RiceEstimate,
+    prio.Framework.WSJF: WsjfEstimate,
+    prio.Framework.MOSCOW: MoscowEstimate,
+}
+_INSTRUCTIONS = {
+    prio.Framework.RICE: "Estimate RICE inputs for the backlog item between the markers.",
+    prio.Framework.WSJF: "Estimate WSJF inputs on the 1-20 scale for the backlog item between the markers.",
+    prio.Framework.MOSCOW: "Choose a MoSCoW category for the backlog item between the markers.",
+}
+
+
+def _messages(framework: prio.Framework, row: sa.Row) -> list[dict[str, str]]:
+    """The estimate's prompt: the instruction, then the item's text between markers it cannot close itself."""
+    text = "\n".join((f"{row.title}.", row.description, row.acceptance_criteria)).replace("</item>", "")
+    return [
+        {"role": "system", "content": _INSTRUCTIONS[framework]},
+        {"role": "user", "content": f"<item>\n{text}\n</item>"},
+    ]
+
+
+def _given(framework: prio.Framework, row: sa.Row) -> dict[str, Fraction | prio.Moscow | None]:
+    estimate = None if row.estimate is None else Fraction(row.estimate)
+    if framework is prio.Framework.RICE:
+        return {"effort": estimate}
+    if framework is prio.Framework.WSJF:
+        return {"job_size": estimate}
+    return {"category": prio.moscow_of_priority(row.priority)}
+
+
+def _estimated(framework: prio.Framework, answer: BaseModel) -> dict[str, Fraction | prio.Moscow]:
+    if isinstance(answer, RiceEstimate):
+        return {
+            "reach": Fraction(answer.reach),
+            "impact": Fraction(answer.impact),
+            "confidence": Fraction(answer.confidence_percent, 100),
+            "effort": Fraction(answer.effort),
+        }
+    if isinstance(answer, WsjfEstimate):
+        return {name: Fraction(getattr(answer, name)) for name in prio.FRAMEWORK_INPUTS[framework]}
+    assert isinstance(answer, MoscowEstimate)
+    return {"category": prio.Moscow(answer.category)}
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """The backlog's items scored and ranked (each `Scored.item` is the requirement's row), why the AI estimated
+    what it did (by requirement id), whether every estimate was offline, and how many model calls were made."""
+
+    ranked: list[prio.Scored]
+    reasons: dict[object, str]
+    offline: bool
+    runs: int
+
+
+class PriorityService:
+    def __init__(self, runtime: Runtime, uow: UnitOfWork, viewer: Viewer) -> None:
+        self._runtime = runtime
+        self._uow = uow
+        self._viewer = viewer
+
+    async def recommend(
+        self, product_id: UUID, product_key: str, framework: prio.Framework, count: int
+    ) -> Recommendations:
+        """The first `count` open items of the product's backlog, scored and ranked; an input that cannot be scored
+        (an estimate of 0) is BAD_USER_INPUT naming the item."""
+        organization_id = self._viewer.organization_id
+        rows = await self._uow.all(
+            tenant_select(_TABLE, organization_id, *_TABLE.c)
+            .where(_TABLE.c.product_id == product_id, _TABLE.c.status.not_in(_CLOSED))
+            .order_by(_TABLE.c.rank)
+            .limit(count)
+        )
+        generator = Generator(self._runtime.settings, self._runtime.engine)
+        offline, runs = True, 0
+        scored: list[prio.Scored] = []
+        reasons: dict[object, str] = {}
+        for row in rows:
+            given = _given(framework, row)
+            estimated: dict[str, Fraction | prio.Moscow] = {}
+            if any(given.get(name) is None for name in prio.FRAMEWORK_INPUTS[framework]):
+                answer = await generator.generate(
+                    GenerationRequest(
+                        feature="recommend_priorities",
+                        prompt_version=PROMPT_VERSION,
+                        organization_id=organization_id,
+                        messages=_messages(framework, row),
+                    ),
+                    _ESTIMATES[framework],
+                )
+                runs += 1
+                offline = offline and answer.offline
+                estimated = _estimated(framework, answer.output)
+                reasons[row.id] = str(getattr(answer.output, "rationale", ""))
+            try:
+                scored.append(prio.score(framework, row, given, estimated))
+            except prio.PriorityInputError as error:
+                raise ValidationError(
+                    f"{product_key}-{row.number} cannot be scored by {framework.value}: {error}",
+                    field="productId",
+                    code=Code.BAD_USER_INPUT,
+                ) from error
+        return Recommendations(ranked=prio.rank(scored), reasons=reasons, offline=offline, runs=runs)
