@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from limits.aio.storage import Storage
+    from redis.asyncio import Redis
 
 __all__ = [
     "KeyValueStore",
@@ -21,6 +22,7 @@ __all__ = [
     "close_limits_storage",
     "open_limits_storage",
     "open_store",
+    "redis_client",
 ]
 
 
@@ -135,6 +137,20 @@ return 0
 """
 
 
+def redis_client(url: str) -> "Redis":
+    """A client of the shared stores (key-value, presence, subscription leases): text answers, 2 s timeouts, and one
+    retry on a fresh connection, since after a Redis restart a pooled connection is dead and without it the first
+    command on each (a token's session check, say) would fail although Redis is back. (Not for the broker's
+    subscription, which must know when it reconnects: prism/events/broker.py.)"""
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return Redis.from_url(
+        url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
+    )
+
+
 @contextlib.contextmanager
 def _answering() -> Iterator[None]:
     """Redis's connection and timeout errors as StoreUnavailableError (the store's callers know no Redis)."""
@@ -151,15 +167,7 @@ class RedisStore:
     """The shared store over Redis (redis-py asyncio)."""
 
     def __init__(self, url: str, prefix: str = "prism:") -> None:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        # One retry on a fresh connection: after a Redis restart a pooled connection is dead, and without it the first
-        # command on each (a token's session check, say) would fail although Redis is back.
-        self._redis = Redis.from_url(
-            url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
-        )
+        self._redis = redis_client(url)
         self._prefix = prefix
 
     async def get(self, key: str) -> str | None:

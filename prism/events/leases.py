@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Protocol
 
+from prism.kv import redis_client
+
 __all__ = ["Leases", "MemoryLeases", "RedisLeases", "open_leases"]
 
 
@@ -96,14 +98,7 @@ class RedisLeases:
     """Leases shared by every replica: a sorted set per owner, each lease scored by its expiry (epoch seconds)."""
 
     def __init__(self, url: str, prefix: str = "prism:") -> None:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        # One retry on a fresh connection, as prism/kv.py: a pooled connection is dead after a Redis restart.
-        self._redis = Redis.from_url(
-            url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
-        )
+        self._redis = redis_client(url)
         self._prefix = prefix
 
     def _key(self, owner: str) -> str:

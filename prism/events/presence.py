@@ -24,6 +24,7 @@ from uuid import UUID
 import orjson
 
 from prism.events.broker import Broker, Listener
+from prism.kv import redis_client
 
 if TYPE_CHECKING:
     pass
@@ -117,14 +118,7 @@ class RedisPresence:
     """The shared store: a sorted set per target, members scored by their expiry (seconds since the epoch)."""
 
     def __init__(self, url: str, prefix: str = "prism:") -> None:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        # One retry on a fresh connection, as prism/kv.py: a pooled connection is dead after a Redis restart.
-        self._redis: Redis = Redis.from_url(
-            url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 1)
-        )
+        self._redis = redis_client(url)
         self._prefix = prefix
 
     def _key(self, organization_id: UUID, target: str) -> str:
