@@ -48,6 +48,20 @@ class RetrievalResult:
     )
 
 
+MAX_SEARCH_CHARACTERS = 10_000
+"""The longest `text` or `query` a search takes: a requirement's own text is searched by its id."""
+
+
+def _search_text(text: str, field: str) -> str:
+    if not text.strip():
+        raise ValidationError(f"{field} is empty.", field=field, code=Code.BAD_USER_INPUT)
+    if len(text) > MAX_SEARCH_CHARACTERS:
+        raise ValidationError(
+            f"{field} is longer than {MAX_SEARCH_CHARACTERS} characters.", field=field, code=Code.BAD_USER_INPUT
+        )
+    return text
+
+
 def _first(first: int | None) -> int:
     count = 10 if first is None else first
     if not 1 <= count <= MAX_MATCHES:
@@ -113,7 +127,9 @@ class AiQuery:
         id: Annotated[
             strawberry.ID | None, strawberry.argument(description="A requirement whose likes to find (not itself).")
         ] = None,
-        text: Annotated[str | None, strawberry.argument(description="A text to find requirements like.")] = None,
+        text: Annotated[
+            str | None, strawberry.argument(description="A text to find requirements like (at most 10,000 characters).")
+        ] = None,
         first: Annotated[int | None, strawberry.argument(description="How many, 1-50; 10 when omitted.")] = None,
     ) -> RetrievalResult:
         if (id is None) == (text is None):
@@ -124,7 +140,7 @@ class AiQuery:
             query = requirement_text(requirement.title, requirement.description, requirement.acceptance_criteria)
             return await _matches(info, query, count, exclude=requirement.uuid)
         assert text is not None
-        return await _matches(info, text, count)
+        return await _matches(info, _search_text(text, "text"), count)
 
     @strawberry.field(
         description="Requirements whose text is nearest a search query, best first, optionally in one product.",
@@ -133,15 +149,16 @@ class AiQuery:
     async def semantic_search(
         self,
         info: Info,
-        query: Annotated[str, strawberry.argument(description="What to look for, in words.")],
+        query: Annotated[
+            str, strawberry.argument(description="What to look for, in words (at most 10,000 characters).")
+        ],
         product_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this product's requirements.")
         ] = None,
         first: Annotated[int | None, strawberry.argument(description="How many, 1-50; 10 when omitted.")] = None,
     ) -> RetrievalResult:
         count = _first(first)
-        if not query.strip():
-            raise ValidationError("query is empty.", field="query", code=Code.BAD_USER_INPUT)
+        query = _search_text(query, "query")
         if product_id is None:
             return await _matches(info, query, count)
         from resolvers.products import Product

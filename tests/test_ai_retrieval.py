@@ -151,6 +151,14 @@ async def test_retrieval_arguments_are_checked(account: Account) -> None:
     assert (await account.run(SEARCH, {"q": "  "})).codes == ["BAD_USER_INPUT"]
 
 
+async def test_a_search_text_longer_than_the_limit_is_refused_before_any_embedding(account: Account) -> None:
+    long = "word " * 2_001  # 10,005 characters
+    refused = [await account.run(SIMILAR, {"text": long}), await account.run(SEARCH, {"q": long})]
+    assert [r.codes for r in refused] == [["BAD_USER_INPUT"], ["BAD_USER_INPUT"]]
+    assert [r.errors[0]["extensions"]["field"] for r in refused] == ["text", "query"]
+    assert (await account.run(SEARCH, {"q": "word " * 1_999})).codes == []  # 9,995 characters: searched
+
+
 async def test_prism_ai_reindex_rebuilds_an_organizations_vectors(
     account: Account, database_url: str, tmp_path: Path
 ) -> None:
