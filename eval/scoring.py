@@ -1,0 +1,61 @@
+"""Scores pairs through PRISM's real index path: embed, upsert into Qdrant (local mode in a temporary directory),
+search with the tenant and product filter, as createRequirement's duplicate check does."""
+
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eval.pairs import LabelledPair
+from prism.ai.embeddings import Embedder
+from prism.ai.vectors import IndexedText, VectorIndex
+
+__all__ = ["PairScore", "ScoringRun", "score_pairs"]
+
+_NAMESPACE = uuid.UUID("6d1f4f9e-8a53-4c1b-9a55-3f1b8c0e2a71")
+
+
+@dataclass(frozen=True)
+class PairScore:
+    """The similarity the index gave one pair."""
+
+    pair: LabelledPair
+    score: float
+
+
+@dataclass(frozen=True)
+class ScoringRun:
+    """Every pair's score, and how long embedding and searching took."""
+
+    scores: list[PairScore]
+    index_seconds: float
+    search_seconds: float
+
+
+async def score_pairs(embedder: Embedder, pairs: Sequence[LabelledPair]) -> ScoringRun:
+    """Each pair's `b` is indexed as a requirement alone in its own product; `a` is then searched within that
+    product (the duplicate check searches the requirement's product), and the best hit's score is the pair's."""
+    organization = uuid.uuid5(_NAMESPACE, "evaluation")
+    products = {pair.id: uuid.uuid5(_NAMESPACE, f"product {pair.id}") for pair in pairs}
+    with tempfile.TemporaryDirectory(prefix="prism-eval-") as directory:
+        index = VectorIndex(embedder, url=None, path=directory, collection="eval")
+        try:
+            started = time.perf_counter()
+            await index.upsert(
+                [
+                    IndexedText(uuid.uuid5(_NAMESPACE, pair.id), organization, products[pair.id], "requirement", pair.b)
+                    for pair in pairs
+                ]
+            )
+            indexed = time.perf_counter()
+            scores: list[PairScore] = []
+            for pair in pairs:
+                hits = await index.search(organization, pair.a, limit=1, product_id=products[pair.id])
+                if len(hits) != 1:
+                    raise RuntimeError(f"pair {pair.id}: the index returned {len(hits)} hits for its product, not 1")
+                scores.append(PairScore(pair, hits[0].score))
+            searched = time.perf_counter()
+        finally:
+            await index.close()
+    return ScoringRun(scores, indexed - started, searched - indexed)
