@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from statistics import mean
 
 from eval.metrics import Confusion, Scored, best_threshold, confusion, curve, thresholds
-from eval.pairs import LABELS, LabelledPair
+from eval.pairs import LABELS, STYLES, LabelledPair
 from eval.scoring import PairScore, score_pairs
 from prism.ai.embeddings import Embedder
 
@@ -30,6 +30,8 @@ class EmbedderEvaluation:
     """The best threshold found on the tuning half (see metrics.best_threshold)."""
     tuned_on_holdout: Confusion
     """That threshold applied to the held-out half: the figure that was not fitted."""
+    recall_by_style: dict[str, tuple[int, int]]
+    """At the documented threshold, per style of duplicate: (found, of how many)."""
     curve: list[Confusion]
     mean_score: dict[str, float]
     scores: list[PairScore]
@@ -77,6 +79,13 @@ def summarise(
         },
         tuned=tuned,
         tuned_on_holdout=confusion(holdout, tuned.threshold),
+        recall_by_style={
+            style: (
+                len([s for s in scores if s.pair.style == style and s.score >= threshold]),
+                len([s for s in scores if s.pair.style == style]),
+            )
+            for style in STYLES
+        },
         curve=curve(every, thresholds()),
         mean_score={label: round(mean(values), 4) for label, values in by_label.items() if values},
         scores=scores,

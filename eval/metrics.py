@@ -32,9 +32,9 @@ class Confusion:
 
     @property
     def recall(self) -> float:
-        """Of the duplicates, the share warned of."""
+        """Of the duplicates, the share warned of (0 when there are none: no figure to claim)."""
         duplicates = self.true_positives + self.false_negatives
-        return self.true_positives / duplicates if duplicates else 1.0
+        return self.true_positives / duplicates if duplicates else 0.0
 
     @property
     def f1(self) -> float:

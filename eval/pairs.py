@@ -4,13 +4,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_PAIRS", "LABELS", "SPLITS", "LabelledPair", "load_pairs"]
+__all__ = ["DEFAULT_PAIRS", "LABELS", "SPLITS", "STYLES", "LabelledPair", "load_pairs"]
 
 DEFAULT_PAIRS = Path(__file__).with_name("pairs.jsonl")
 LABELS = ("duplicate", "near_miss", "unrelated")
 """A duplicate is the same requirement phrased differently; a near miss shares words but asks for something else."""
 SPLITS = ("tune", "holdout")
 """Thresholds are chosen on the tuning half and checked on the held-out half, so a figure is not fitted to its data."""
+STYLES = ("reworded", "paraphrase")
+"""How a duplicate differs: a title filed again in other words, or the same request told in a different way."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class LabelledPair:
     split: str
     a: str
     b: str
+    style: str = ""
 
     @property
     def is_duplicate(self) -> bool:
@@ -44,9 +47,12 @@ def load_pairs(path: Path = DEFAULT_PAIRS) -> list[LabelledPair]:
             split=str(row["split"]),
             a=str(row["a"]).strip(),
             b=str(row["b"]).strip(),
+            style=str(row.get("style", "")),
         )
         if pair.label not in LABELS or pair.split not in SPLITS or not pair.a or not pair.b or pair.id in seen:
             raise ValueError(f"{path}:{number}: a pair needs a unique id, a label in {LABELS}, a split in {SPLITS}")
+        if pair.style not in ((*STYLES, "") if pair.is_duplicate else ("",)):
+            raise ValueError(f"{path}:{number}: a duplicate's style is one of {STYLES}; other pairs have none")
         seen.add(pair.id)
         pairs.append(pair)
     return pairs

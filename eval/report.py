@@ -25,6 +25,10 @@ def as_text(result: EmbedderEvaluation, *, extra: str = "") -> str:
         f"   at the documented threshold {result.threshold:.2f}:",
     ]
     lines += [f"     {split:<8} {_counts(c)}" for split, c in result.at_threshold.items()]
+    lines.append(
+        "     duplicates found, by style: "
+        + ", ".join(f"{style} {found}/{total}" for style, (found, total) in result.recall_by_style.items())
+    )
     verdict = "meets" if result.meets_target else "misses"
     lines.append(f"   target precision >= {TARGET_PRECISION} at recall >= {TARGET_RECALL}: {verdict} it")
     lines.append(f"   best threshold on the tuning half: {result.tuned.threshold:.4f}: {_counts(result.tuned)}")
@@ -55,6 +59,7 @@ def as_json(result: EmbedderEvaluation) -> dict[str, Any]:
         "at_threshold": {split: _confusion(c) for split, c in result.at_threshold.items()},
         "tuned": _confusion(result.tuned),
         "tuned_on_holdout": _confusion(result.tuned_on_holdout),
+        "recall_by_style": {style: {"found": f, "of": t} for style, (f, t) in result.recall_by_style.items()},
         "curve": [_confusion(c) for c in result.curve],
         "mean_score": result.mean_score,
         "index_seconds": round(result.index_seconds, 3),

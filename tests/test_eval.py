@@ -7,7 +7,7 @@ import pytest
 
 from eval.__main__ import main
 from eval.metrics import Scored, best_threshold, confusion, curve
-from eval.pairs import LABELS, SPLITS, load_pairs
+from eval.pairs import LABELS, SPLITS, STYLES, load_pairs
 
 
 def test_the_labelled_set_has_at_least_eighty_pairs_of_every_label_in_both_halves() -> None:
@@ -16,6 +16,8 @@ def test_the_labelled_set_has_at_least_eighty_pairs_of_every_label_in_both_halve
     for label in LABELS:
         for split in SPLITS:
             assert len([p for p in pairs if p.label == label and p.split == split]) >= 10, (label, split)
+    for style in STYLES:
+        assert len([p for p in pairs if p.style == style]) >= 20, style
     assert len({(p.a, p.b) for p in pairs}) == len(pairs)  # no pair twice
     assert all(p.a != p.b for p in pairs)
 
@@ -54,22 +56,21 @@ def test_the_best_threshold_keeps_precision_and_takes_the_most_recall() -> None:
 
 def test_the_evaluation_scores_pairs_through_the_index_and_counts_them_exactly(tmp_path: Path) -> None:
     rows = [
-        ("duplicate", "tune", "Export the sprint report as a PDF", "Export the sprint report as PDF"),
-        ("near_miss", "tune", "Export the sprint report as a PDF", "Export the sprint report, as a PDF!"),
-        ("duplicate", "holdout", "Sign out of all devices", "End every browser session everywhere"),
-        ("unrelated", "holdout", "Reset a forgotten password by email", "Burndown chart of the current sprint"),
+        ("duplicate", "tune", "Export the sprint report as a PDF", "Export the sprint report as PDF", "reworded"),
+        ("near_miss", "tune", "Export the sprint report as a PDF", "Export the sprint report, as a PDF!", ""),
+        ("duplicate", "holdout", "Sign out of all devices", "End every browser session everywhere", "paraphrase"),
+        ("unrelated", "holdout", "Reset a forgotten password by email", "Burndown chart of the current sprint", ""),
     ]
     pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text(
-        "".join(
-            json.dumps({"id": f"p{i}", "label": label, "split": split, "a": a, "b": b}) + "\n"
-            for i, (label, split, a, b) in enumerate(rows)
-        )
-    )
+    lines = [
+        {"id": f"p{i}", "label": label, "split": split, "a": a, "b": b} | ({"style": style} if style else {})
+        for i, (label, split, a, b, style) in enumerate(rows)
+    ]
+    pairs.write_text("".join(json.dumps(line) + "\n" for line in lines))
     output = tmp_path / "figures.json"
     assert main(["--pairs", str(pairs), "--embedder", "offline", "--threshold", "0.75", "--output", str(output)]) == 0
     [figures] = json.loads(output.read_text())
-    assert figures["embedder"] == "offline-hashed-ngrams"
+    assert figures["embedder"] == "offline-stemmed-ngrams"
     assert figures["pairs"] == 4
     scores = figures["scores"]
     assert scores["p0"] == pytest.approx(1.0)  # the same words after stop words: the same vector
@@ -82,6 +83,7 @@ def test_the_evaluation_scores_pairs_through_the_index_and_counts_them_exactly(t
     assert (every["precision"], every["recall"]) == (0.5, 0.5)
     assert figures["at_threshold"]["tune"]["false_positives"] == 1
     assert figures["at_threshold"]["holdout"]["false_negatives"] == 1
+    assert figures["recall_by_style"] == {"reworded": {"found": 1, "of": 1}, "paraphrase": {"found": 0, "of": 1}}
     assert figures["meets_target"] is False
 
 
