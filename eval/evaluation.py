@@ -35,6 +35,9 @@ class EmbedderEvaluation:
     curve: list[Confusion]
     mean_score: dict[str, float]
     scores: list[PairScore]
+    ranks: dict[str, int | None]
+    """Each duplicate's rank among every text of the set (scoring.ScoringRun.ranks)."""
+    candidates: int
     index_seconds: float
     search_seconds: float
 
@@ -42,6 +45,10 @@ class EmbedderEvaluation:
     def meets_target(self) -> bool:
         """Precision >= 0.9 at recall >= 0.8 at the documented threshold, on every pair and on each half."""
         return all(c.precision >= TARGET_PRECISION and c.recall >= TARGET_RECALL for c in self.at_threshold.values())
+
+    def ranked_within(self, depth: int) -> int:
+        """How many duplicates came within the first `depth` matches of a search over every text."""
+        return len([rank for rank in self.ranks.values() if rank is not None and rank <= depth])
 
     def mistakes(self) -> tuple[list[PairScore], list[PairScore]]:
         """At the documented threshold: the non-duplicates warned of, and the duplicates missed."""
@@ -60,6 +67,8 @@ def summarise(
     scores: list[PairScore],
     threshold: float,
     *,
+    ranks: dict[str, int | None] | None = None,
+    candidates: int = 0,
     index_seconds: float = 0.0,
     search_seconds: float = 0.0,
 ) -> EmbedderEvaluation:
@@ -89,6 +98,8 @@ def summarise(
         curve=curve(every, thresholds()),
         mean_score={label: round(mean(values), 4) for label, values in by_label.items() if values},
         scores=scores,
+        ranks=ranks or {},
+        candidates=candidates,
         index_seconds=index_seconds,
         search_seconds=search_seconds,
     )
@@ -102,6 +113,8 @@ async def evaluate(embedder: Embedder, pairs: Sequence[LabelledPair], threshold:
         embedder.dimensions,
         run.scores,
         threshold,
+        ranks=run.ranks,
+        candidates=run.candidates,
         index_seconds=run.index_seconds,
         search_seconds=run.search_seconds,
     )

@@ -33,6 +33,12 @@ def as_text(result: EmbedderEvaluation, *, extra: str = "") -> str:
     lines.append(f"   target precision >= {TARGET_PRECISION} at recall >= {TARGET_RECALL}: {verdict} it")
     lines.append(f"   best threshold on the tuning half: {result.tuned.threshold:.4f}: {_counts(result.tuned)}")
     lines.append(f"     the same threshold on the held-out half:  {_counts(result.tuned_on_holdout)}")
+    if result.ranks:
+        first, first_3, total = result.ranked_within(1), result.ranked_within(3), len(result.ranks)
+        lines.append(
+            f"   ranking (a search of each duplicate's text over all {result.candidates} texts): "
+            f"its duplicate first {first}/{total}, in the first 3 {first_3}/{total}"
+        )
     lines.append("   mean score: " + ", ".join(f"{label} {value:.3f}" for label, value in result.mean_score.items()))
     lines.append("   curve (all pairs): threshold  precision  recall")
     lines += [f"     {c.threshold:.2f}  {c.precision:.3f}  {c.recall:.3f}" for c in result.curve]
@@ -61,6 +67,12 @@ def as_json(result: EmbedderEvaluation) -> dict[str, Any]:
         "tuned_on_holdout": _confusion(result.tuned_on_holdout),
         "recall_by_style": {style: {"found": f, "of": t} for style, (f, t) in result.recall_by_style.items()},
         "curve": [_confusion(c) for c in result.curve],
+        "ranking": {
+            "candidates": result.candidates,
+            "duplicates": len(result.ranks),
+            "first": result.ranked_within(1),
+            "first_3": result.ranked_within(3),
+        },
         "mean_score": result.mean_score,
         "index_seconds": round(result.index_seconds, 3),
         "search_seconds": round(result.search_seconds, 3),
