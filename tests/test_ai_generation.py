@@ -41,12 +41,14 @@ class FakeModelServer:
 
     scripts: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
+    response_formats: list[Any] = field(default_factory=list)
     port: int = 0
 
     async def chat(self, request: Request) -> JSONResponse:
         body = await request.json()
         model = body["model"]
         self.calls.append(model)
+        self.response_formats.append(body.get("response_format"))
         script = self.scripts.get(model) or [(200, json.dumps(GOOD))]
         status, content = script.pop(0) if len(script) > 1 else script[0]
         if status != 200:
@@ -128,6 +130,22 @@ async def test_a_configured_model_answers_through_litellm_and_the_run_is_recorde
     assert (result.model, result.offline, result.repaired) == ("openai/normal", False, False)
     assert (result.input_tokens, result.output_tokens) == (40, 10)
     assert [tuple(r) for r in await runs_of(app, account)] == [("openai/normal", False, True, False, 40, 10)]
+
+
+async def test_json_mode_sends_the_schema_beside_json_object_for_servers_without_structured_outputs(
+    app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
+) -> None:
+    default = generator_for(app, settings, model_server, llm_model="openai/structured")
+    await default.generate(request_for(account), Story)
+    json_mode = generator_for(
+        app, settings, model_server, llm_model="openai/json-mode", llm_response_format="json_object"
+    )
+    result = await json_mode.generate(request_for(account), Story)
+    assert result.output == Story(**GOOD)
+    asked = dict(zip(model_server.calls, model_server.response_formats, strict=True))
+    assert asked["structured"]["type"] == "json_schema"
+    assert asked["structured"]["json_schema"]["schema"] == Story.model_json_schema()
+    assert asked["json-mode"] == {"type": "json_object", "schema": Story.model_json_schema()}
 
 
 async def test_malformed_json_gets_one_repair_attempt(
