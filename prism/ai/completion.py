@@ -40,12 +40,14 @@ REPAIR_INSTRUCTION = (
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """What a feature asks: its name, its prompt's version, the messages, and the organization that pays."""
+    """What a feature asks: its name, its prompt's version (and key, the feature's when empty), the messages, and
+    the organization that pays."""
 
     feature: str
     prompt_version: str
     organization_id: UUID
     messages: list[dict[str, str]]
+    prompt_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class Generator:
                     AiRun(
                         organization_id=request.organization_id,
                         feature=request.feature,
+                        prompt_key=request.prompt_key or request.feature,
                         prompt_version=request.prompt_version,
                         **columns,
                     )

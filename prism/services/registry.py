@@ -6,6 +6,7 @@ from prism.auth.rbac import Viewer
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import UnauthenticatedError
 from prism.runtime import Runtime
+from prism.services.ai_prompts import PromptService
 from prism.services.api_keys import ApiKeyService
 from prism.services.attachments import AttachmentLimits, AttachmentService
 from prism.services.audit import RequestMeta
@@ -55,6 +56,10 @@ class Services:
     @cached_property
     def jobs(self) -> JobService:
         return JobService(self._uow, self.viewer, self._meta)
+
+    @cached_property
+    def ai_prompts(self) -> PromptService:
+        return PromptService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def priorities(self) -> PriorityService:
