@@ -1,12 +1,14 @@
 """The organization's AI prompts: what each feature asks the model, and admins' overrides of the defaults."""
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
 import strawberry
 
 from prism.services.ai_prompts import PromptView
-from resolvers.common import UserError, user_errors_field
+from prism.services.ai_usage import MAX_GROUPS, PromptUsage
+from resolvers.common import UserError, user_errors_field, zoned_time
 from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.list_bounds import max_items
@@ -68,6 +70,30 @@ class AiPrompt:
         )
 
 
+@strawberry.type(description="What one AI feature's runs with one prompt version came to in a time range.")
+class AiPromptUsage:
+    feature: str = strawberry.field(description="The AI feature, like recommend_priorities.")
+    prompt_key: str = strawberry.field(description="The prompt's key (aiPrompts).")
+    prompt_version: str = strawberry.field(description="The prompt's version, like recommend-priorities-org-2.")
+    runs: int = strawberry.field(description="Calls made (each an ai_run), failed and cached ones included.")
+    failed_runs: int = strawberry.field(description="Calls no model answered usably.")
+    cached_runs: int = strawberry.field(description="Calls answered from the response cache, at no cost.")
+    offline_runs: int = strawberry.field(description="Calls the offline model answered.")
+    input_tokens: int = strawberry.field(description="Tokens sent, in total.")
+    output_tokens: int = strawberry.field(description="Tokens received, in total.")
+    cost_usd: float = strawberry.field(description="What the calls cost, in USD (LiteLLM's price table; 0 offline).")
+    latency_p50_ms: int | None = strawberry.field(
+        description="Median latency of the calls that reached a model, in ms; null when all were cache hits."
+    )
+    latency_p95_ms: int | None = strawberry.field(
+        description="95th-percentile latency of the calls that reached a model, in ms; null when all were cache hits."
+    )
+
+    @classmethod
+    def from_usage(cls, usage: PromptUsage) -> "AiPromptUsage":
+        return cls(**vars(usage))
+
+
 @strawberry.input(description="A new prompt template for one AI feature of the organization.")
 class SetAiPromptOverrideInput:
     key: str = strawberry.field(description="The feature's prompt key, as aiPrompts lists it.")
@@ -95,7 +121,31 @@ class AiPromptQuery:
         metadata=max_items(MAX_PROMPTS),
     )
     async def ai_prompts(self, info: Info) -> list[AiPrompt]:
-        return [AiPrompt.from_view(view) for view in await info.context.services.ai_prompts.list()]
+        return [AiPrompt.from_view(view) for view in await info.context.services.ai_prompts.prompts()]
+
+    @strawberry.field(
+        description=(
+            "The organization's AI runs from `since` to `until` grouped by feature and prompt version, the most "
+            "used first (at most 200 groups): runs, tokens, cost and latency, to compare two prompt versions. "
+            "`until` before `since` is BAD_USER_INPUT."
+        ),
+        permission_classes=[CanRead],
+        metadata=max_items(MAX_GROUPS),
+    )
+    async def ai_usage(
+        self,
+        info: Info,
+        since: Annotated[datetime, strawberry.argument(description="From this time (inclusive, with a zone).")],
+        until: Annotated[
+            datetime | None,
+            strawberry.argument(description="Until this time (exclusive, with a zone); now if omitted."),
+        ] = None,
+    ) -> list[AiPromptUsage]:
+        start = zoned_time(since, "since")
+        end = zoned_time(until, "until") or datetime.now(UTC)
+        assert start is not None
+        found = await info.context.services.ai_prompts.usage(start, end)
+        return [AiPromptUsage.from_usage(usage) for usage in found]
 
 
 @strawberry.type

@@ -13,7 +13,15 @@ from prism.ai.prompts import (
     delimited,
     render_messages,
 )
-from tests.helpers import Account, GraphQLClient, create_product, create_requirement, join_organization, uuid_of
+from tests.helpers import (
+    Account,
+    GraphQLClient,
+    create_product,
+    create_requirement,
+    insert_rows,
+    join_organization,
+    uuid_of,
+)
 
 PROMPTS = """{ aiPrompts { key version source text defaultVersion defaultText placeholders { name required } } }"""
 SET = """mutation($i: SetAiPromptOverrideInput!) { setAiPromptOverride(input: $i) {
@@ -161,3 +169,65 @@ async def test_only_owners_and_admins_may_override_prompts(
     assert saved["setAiPromptOverride"]["userErrors"] == []
     reset = await member.run(RESET, {"i": {"key": "recommend_priorities"}})
     assert reset.codes == ["FORBIDDEN"], reset.body
+
+
+USAGE = """query($since: DateTime!, $until: DateTime) { aiUsage(since: $since, until: $until) {
+  feature promptKey promptVersion runs failedRuns cachedRuns offlineRuns inputTokens outputTokens costUsd
+  latencyP50Ms latencyP95Ms } }"""
+
+
+def _run(account: Account, version: str, latency: int, **columns: object) -> dict[str, object]:
+    return {
+        "organization_id": uuid_of(account.organization_id),
+        "feature": "generate_stories",
+        "prompt_key": "generate_stories",
+        "prompt_version": version,
+        "model": "openai/test",
+        "offline": False,
+        "succeeded": True,
+        "repaired": False,
+        "input_tokens": 100,
+        "output_tokens": 20,
+        "cost_usd": 0.002,
+        "latency_ms": latency,
+        **columns,
+    }
+
+
+async def test_ai_usage_compares_two_prompt_versions_with_exact_percentiles(
+    app: Starlette, account: Account, other_account: Account
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from prism.db.tables import AiRun
+
+    now = datetime.now(UTC)
+    rows = [_run(account, "generate-stories-1", latency) for latency in range(10, 101, 10)]  # 10 runs, 10..100 ms
+    rows += [_run(account, "generate-stories-org-1", 500), _run(account, "generate-stories-org-1", 700)]
+    rows += [_run(account, "generate-stories-org-1", 0, cached=True, cost_usd=0.0, input_tokens=0, output_tokens=0)]
+    rows += [_run(account, "generate-stories-org-1", 900, succeeded=False)]
+    rows += [_run(account, "generate-stories-1", 5, created_at=now - timedelta(days=40))]  # outside the range
+    await insert_rows(app, AiRun, rows)
+
+    since = (now - timedelta(days=1)).isoformat()
+    usage = (await account(USAGE, {"since": since}))["aiUsage"]
+    by_version = {group["promptVersion"]: group for group in usage}
+    assert set(by_version) == {"generate-stories-1", "generate-stories-org-1"}
+    default, override = by_version["generate-stories-1"], by_version["generate-stories-org-1"]
+    assert (default["runs"], default["failedRuns"], default["cachedRuns"], default["offlineRuns"]) == (10, 0, 0, 0)
+    assert (default["inputTokens"], default["outputTokens"]) == (1000, 200)
+    assert default["costUsd"] == pytest.approx(0.02)
+    assert (default["latencyP50Ms"], default["latencyP95Ms"]) == (50, 100)
+    assert (override["runs"], override["failedRuns"], override["cachedRuns"]) == (4, 1, 1)
+    assert (override["latencyP50Ms"], override["latencyP95Ms"]) == (700, 900)  # the cache hit is not a latency
+    assert usage[0]["promptVersion"] == "generate-stories-1"  # the most used first
+
+    earlier = (await account(USAGE, {"since": (now - timedelta(days=41)).isoformat(), "until": since}))["aiUsage"]
+    assert [(g["promptVersion"], g["runs"]) for g in earlier] == [("generate-stories-1", 1)]
+    assert (await other_account(USAGE, {"since": since}))["aiUsage"] == []  # another organization's runs are its own
+
+    backwards = await account.run(USAGE, {"since": since, "until": (now - timedelta(days=2)).isoformat()})
+    assert backwards.codes == ["BAD_USER_INPUT"], backwards.body
+    assert "until is before since" in backwards.errors[0]["message"]
+    zoneless = await account.run(USAGE, {"since": "2026-01-01T00:00:00"})
+    assert zoneless.codes == ["BAD_USER_INPUT"], zoneless.body

@@ -27,6 +27,7 @@ from prism.db.tables import AiPrompt
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, NotFoundError, ValidationError
+from prism.services.ai_usage import PromptUsage, usage_by_prompt
 from prism.services.audit import RequestMeta, record
 from prism.services.validation import clean_text
 
@@ -85,7 +86,7 @@ class PromptService:
     def _org(self) -> UUID:
         return self._viewer.organization_id
 
-    async def list(self) -> list[PromptView]:
+    async def prompts(self) -> list[PromptView]:
         """Every prompt key, in key order, as the organization uses it."""
         current: dict[str, sa.Row] = {}
         for row in await self._uow.all(_overrides(self._org)):
@@ -99,9 +100,13 @@ class PromptService:
             for key, template in sorted(default_prompts().items())
         ]
 
+    async def usage(self, since: datetime, until: datetime) -> list[PromptUsage]:
+        """The organization's AI runs in [since, until) by feature and prompt version (runs, tokens, cost, latency)."""
+        return await usage_by_prompt(self._uow, self._org, since, until)
+
     async def view(self, key: str) -> PromptView:
         """One key's prompt as the organization uses it."""
-        return next(view for view in await self.list() if view.current.key == key)
+        return next(view for view in await self.prompts() if view.current.key == key)
 
     async def set_override(self, key: str, text: str) -> PromptView:
         """Save `text` as the organization's prompt for `key` (a new revision); a template that would not render is
