@@ -18,6 +18,7 @@ from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.ai import AiQuery
 from resolvers.ai_priorities import AiPriorityQuery
 from resolvers.ai_prompts import AiPromptMutation, AiPromptQuery
+from resolvers.ai_stories import AiStoriesMutation, AiStoriesQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.attachments import AttachmentsMutation
 from resolvers.audit import AuditMutation, AuditQuery
@@ -95,6 +96,7 @@ class Query(
     AiQuery,
     AiPriorityQuery,
     AiPromptQuery,
+    AiStoriesQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
@@ -150,6 +152,7 @@ class Mutation(
     AuditMutation,
     JobsMutation,
     AiPromptMutation,
+    AiStoriesMutation,
 ):
     pass
 

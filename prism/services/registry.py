@@ -23,6 +23,7 @@ from prism.services.releases import ReleaseService
 from prism.services.requirements import RequirementService
 from prism.services.roadmaps import RoadmapService
 from prism.services.sprints import SprintService
+from prism.services.story_generation import StoryGenerationService
 from prism.services.teams import TeamService
 
 __all__ = ["Services"]
@@ -72,6 +73,10 @@ class Services:
     @cached_property
     def requirements(self) -> RequirementService:
         return RequirementService(self._uow, self.viewer, self._meta, storage=self._runtime.object_store)
+
+    @cached_property
+    def story_generation(self) -> StoryGenerationService:
+        return StoryGenerationService(self._runtime, self._uow, self.viewer, self.requirements)
 
     @cached_property
     def sprints(self) -> SprintService:

@@ -19,6 +19,7 @@ from functools import cache
 from importlib import resources
 
 __all__ = [
+    "MARKERS",
     "SYSTEM_MESSAGE",
     "Prompt",
     "PromptTemplate",
@@ -123,11 +124,16 @@ def check_template(template: PromptTemplate, text: str) -> None:
         raise PromptTemplateError(f"The template must use {', '.join('{' + m + '}' for m in missing)}.")
 
 
+MARKERS = ("brief", "epic", "item", "requirement", "source", "schema")
+"""The tags PRISM wraps data in; none may appear inside the data."""
+_MARKER = re.compile(rf"<\s*/?\s*(?:{'|'.join(MARKERS)})\b[^>]*>", re.IGNORECASE)
+
+
 def delimited(tag: str, text: str, **attributes: str) -> str:
-    """`text` between `<tag>` markers, with any marker of that tag inside it removed, so the text cannot close its
-    markers early and pass for instructions."""
+    """`text` between `<tag>` markers, with every PRISM marker inside it removed, so the text can neither close its
+    markers early nor open one that passes for another source or for instructions."""
     assert _TAG.fullmatch(tag), tag
-    inner = re.sub(rf"</?\s*{tag}\b[^>]*>", "", text, flags=re.IGNORECASE)
+    inner = _MARKER.sub("", text)
     shown = "".join(f' {name}="{value.replace(chr(34), "")}"' for name, value in attributes.items())
     return f"<{tag}{shown}>\n{inner.strip()}\n</{tag}>"
 
