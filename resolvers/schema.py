@@ -16,6 +16,7 @@ from strawberry.types import ExecutionResult
 from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.ai import AiQuery
+from resolvers.ai_analysis import AiAnalysisQuery
 from resolvers.ai_priorities import AiPriorityQuery
 from resolvers.ai_prompts import AiPromptMutation, AiPromptQuery
 from resolvers.ai_stories import AiStoriesMutation, AiStoriesQuery
@@ -97,6 +98,7 @@ class Query(
     AiPriorityQuery,
     AiPromptQuery,
     AiStoriesQuery,
+    AiAnalysisQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",

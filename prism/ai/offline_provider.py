@@ -222,8 +222,20 @@ def _offline_stories(messages: list[dict[str, Any]], schema: dict[str, Any]) -> 
     return {"stories": stories}
 
 
+def _offline_review(messages: list[dict[str, Any]], schema: dict[str, Any]) -> dict[str, Any]:
+    """No findings of its own (it cannot judge), and a summary that says so and what it read."""
+    body = next((body for tag, _, body in _blocks(messages) if tag == "requirement"), "")
+    sentences = _sentences(body)
+    return {
+        "findings": [],
+        "summary": f"{OFFLINE_PREFIX} No model reviewed this requirement ({len(sentences)} sentences read): the "
+        "findings are PRISM's rules only.",
+    }
+
+
 _SHAPED: dict[str, Callable[[list[dict[str, Any]], dict[str, Any]], dict[str, Any]]] = {
     "StoryDrafts": _offline_stories,
+    "ModelFindings": _offline_review,
 }
 """Answers whose shape the offline model writes on purpose (by the schema's title), not by filling fields."""
 

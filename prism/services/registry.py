@@ -20,6 +20,7 @@ from prism.services.members import MemberService
 from prism.services.priorities import PriorityService
 from prism.services.products import ProductService
 from prism.services.releases import ReleaseService
+from prism.services.requirement_analysis import AnalysisService
 from prism.services.requirements import RequirementService
 from prism.services.roadmaps import RoadmapService
 from prism.services.sprints import SprintService
@@ -61,6 +62,10 @@ class Services:
     @cached_property
     def ai_prompts(self) -> PromptService:
         return PromptService(self._uow, self.viewer, self._meta)
+
+    @cached_property
+    def analysis(self) -> AnalysisService:
+        return AnalysisService(self._runtime, self._uow, self.viewer)
 
     @cached_property
     def priorities(self) -> PriorityService:
