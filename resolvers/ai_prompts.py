@@ -135,15 +135,20 @@ class AiPromptQuery:
     async def ai_usage(
         self,
         info: Info,
-        since: Annotated[datetime, strawberry.argument(description="From this time (inclusive, with a zone).")],
+        since: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="From this time (inclusive, with a zone); the 1st of this month (UTC) if omitted."
+            ),
+        ] = None,
         until: Annotated[
             datetime | None,
             strawberry.argument(description="Until this time (exclusive, with a zone); now if omitted."),
         ] = None,
     ) -> list[AiPromptUsage]:
-        start = zoned_time(since, "since")
-        end = zoned_time(until, "until") or datetime.now(UTC)
-        assert start is not None
+        now = datetime.now(UTC)
+        start = zoned_time(since, "since") or now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = zoned_time(until, "until") or now
         found = await info.context.services.ai_prompts.usage(start, end)
         return [AiPromptUsage.from_usage(usage) for usage in found]
 

@@ -171,7 +171,7 @@ async def test_only_owners_and_admins_may_override_prompts(
     assert reset.codes == ["FORBIDDEN"], reset.body
 
 
-USAGE = """query($since: DateTime!, $until: DateTime) { aiUsage(since: $since, until: $until) {
+USAGE = """query($since: DateTime, $until: DateTime) { aiUsage(since: $since, until: $until) {
   feature promptKey promptVersion runs failedRuns cachedRuns offlineRuns inputTokens outputTokens costUsd
   latencyP50Ms latencyP95Ms } }"""
 
@@ -225,6 +225,10 @@ async def test_ai_usage_compares_two_prompt_versions_with_exact_percentiles(
     earlier = (await account(USAGE, {"since": (now - timedelta(days=41)).isoformat(), "until": since}))["aiUsage"]
     assert [(g["promptVersion"], g["runs"]) for g in earlier] == [("generate-stories-1", 1)]
     assert (await other_account(USAGE, {"since": since}))["aiUsage"] == []  # another organization's runs are its own
+    this_month = {
+        g["promptVersion"]: g["runs"] for g in (await account("{ aiUsage { promptVersion runs } }"))["aiUsage"]
+    }
+    assert this_month == {"generate-stories-1": 10, "generate-stories-org-1": 4}  # since the 1st of the month (UTC)
 
     backwards = await account.run(USAGE, {"since": since, "until": (now - timedelta(days=2)).isoformat()})
     assert backwards.codes == ["BAD_USER_INPUT"], backwards.body
