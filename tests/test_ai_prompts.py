@@ -136,6 +136,16 @@ async def test_an_admin_overrides_a_prompt_and_each_run_records_the_version_it_u
     third = await account(SET, {"i": {"key": "recommend_priorities", "text": OVERRIDE}})
     assert third["setAiPromptOverride"]["prompt"]["version"] == "recommend-priorities-org-3"
 
+    audit = await account(
+        """query($f: AuditLogFilter) { auditLog(filter: $f, first: 10) { nodes { action targetId details } } }""",
+        {"f": {"actions": ["ai_prompt.overridden", "ai_prompt.reset"]}},
+    )
+    assert [(n["action"], n["targetId"]) for n in audit["auditLog"]["nodes"]] == [
+        ("ai_prompt.overridden", "recommend_priorities"),
+        ("ai_prompt.reset", "recommend_priorities"),
+        ("ai_prompt.overridden", "recommend_priorities"),
+        ("ai_prompt.overridden", "recommend_priorities"),
+    ]  # newest first
     theirs = {p["key"]: p for p in (await other_account(PROMPTS))["aiPrompts"]}
     assert theirs["recommend_priorities"]["source"] == "DEFAULT"  # another organization's override is its own
 
