@@ -245,3 +245,16 @@ async def test_ai_usage_compares_two_prompt_versions_with_exact_percentiles(
     assert "until is before since" in backwards.errors[0]["message"]
     zoneless = await account.run(USAGE, {"since": "2026-01-01T00:00:00"})
     assert zoneless.codes == ["BAD_USER_INPUT"], zoneless.body
+
+
+def test_the_offline_model_answers_from_the_request_not_from_prisms_fixed_system_message() -> None:
+    import json
+
+    from prism.ai.offline_provider import offline_reply
+
+    template = default_prompts()["recommend_priorities"]
+    prompt = Prompt(template.key, template.version_label, "{item}", overridden=True)
+    messages = render_messages(prompt, {"item": delimited("item", "Invoices are emailed monthly. Customers pay.")})
+    schema = {"type": "object", "properties": {"rationale": {"type": "string"}}, "title": "Why"}
+    answer = json.loads(offline_reply(messages, {"response_format": {"json_schema": {"schema": schema}}}))
+    assert answer["rationale"] in ("[offline] Invoices are emailed monthly.", "[offline] Customers pay.")

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from prism.ai.prompts import SYSTEM_MESSAGE
 from prism.domain.stories import FIBONACCI_POINTS, article
 
 __all__ = ["OFFLINE_PREFIX", "OFFLINE_PROVIDER", "offline_handler", "offline_reply"]
@@ -58,7 +59,12 @@ def _fill(schema: dict[str, Any], name: str, sentences: list[str], defs: dict[st
 
 
 def _request_text(messages: list[dict[str, Any]]) -> str:
-    parts = [str(m.get("content") or "") for m in messages if m.get("role") in ("user", "system")]
+    # PRISM's fixed system message says how to read markers; it is not the request's content.
+    parts = [
+        str(m.get("content") or "")
+        for m in messages
+        if m.get("role") in ("user", "system") and m.get("content") != SYSTEM_MESSAGE
+    ]
     return _SCHEMA_BLOCK.sub("", "\n".join(parts))
 
 
