@@ -80,4 +80,5 @@ def build_job_app(settings: Settings, database_url: str, *, pool_size: int = 4, 
     app.task(name=TASK_NAMES["index_requirements"], queue=JOB_QUEUE, pass_context=True, retry=retry)(
         tasks.index_requirements
     )
+    app.task(name=TASK_NAMES["index_documents"], queue=JOB_QUEUE, pass_context=True, retry=retry)(tasks.index_documents)
     return app

@@ -12,6 +12,7 @@ from uuid import UUID
 from procrastinate import JobContext
 from procrastinate.jobs import Status
 
+from prism.ai.retrieval import index_documents as index_document_vectors
 from prism.ai.retrieval import index_requirements as index_requirement_vectors
 from prism.db.base import utcnow
 from prism.events.relay import OutboxRelay
@@ -19,7 +20,14 @@ from prism.jobs.names import FREQUENT, TASK_NAMES
 from prism.jobs.resources import resources_of
 from prism.jobs.snapshots import snapshot_day, take_snapshots
 
-__all__ = ["index_requirements", "relay_events", "retry_stalled_jobs", "take_sprint_snapshots", "trim_old_records"]
+__all__ = [
+    "index_documents",
+    "index_requirements",
+    "relay_events",
+    "retry_stalled_jobs",
+    "take_sprint_snapshots",
+    "trim_old_records",
+]
 
 logger = logging.getLogger("prism.jobs")
 
@@ -103,5 +111,16 @@ async def index_requirements(context: JobContext, organization_id: str, requirem
         raise RuntimeError("this worker has no AI gateway (JobResources.ai)")
     indexed, dropped = await index_requirement_vectors(
         found.ai.index, found.engine, UUID(organization_id), [UUID(i) for i in requirement_ids]
+    )
+    return {"indexed": indexed, "dropped": dropped}
+
+
+async def index_documents(context: JobContext, organization_id: str, document_ids: list[str]) -> dict[str, int]:
+    """Bring these documents' vectors in step with their rows: (re)embed those that exist, drop those deleted."""
+    found = resources_of(context)
+    if found.ai is None:
+        raise RuntimeError("this worker has no AI gateway (JobResources.ai)")
+    indexed, dropped = await index_document_vectors(
+        found.ai.index, found.engine, UUID(organization_id), [UUID(i) for i in document_ids]
     )
     return {"indexed": indexed, "dropped": dropped}
