@@ -21,6 +21,7 @@ from prism.services.products import ProductService
 from prism.services.releases import ReleaseService
 from prism.services.requirements import RequirementService
 from prism.services.roadmaps import RoadmapService
+from prism.services.sprint_planning import SprintPlanningService
 from prism.services.sprints import SprintService
 from prism.services.teams import TeamService
 
@@ -71,6 +72,10 @@ class Services:
     @cached_property
     def sprints(self) -> SprintService:
         return SprintService(self._uow, self.viewer, self._meta)
+
+    @cached_property
+    def sprint_planning(self) -> SprintPlanningService:
+        return SprintPlanningService(self._runtime, self._uow, self.viewer, self._meta)
 
     @cached_property
     def releases(self) -> ReleaseService:
