@@ -16,6 +16,7 @@ from strawberry.types import ExecutionResult
 from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.ai import AiQuery
+from resolvers.ai_prd import AiPrdMutation
 from resolvers.ai_priorities import AiPriorityQuery
 from resolvers.ai_sprint_plans import AiSprintPlanMutation, AiSprintPlanQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
@@ -150,6 +151,7 @@ class Mutation(
     AuditMutation,
     JobsMutation,
     AiSprintPlanMutation,
+    AiPrdMutation,
 ):
     pass
 

@@ -19,8 +19,10 @@ from prism.events.relay import OutboxRelay
 from prism.jobs.names import FREQUENT, TASK_NAMES
 from prism.jobs.resources import resources_of
 from prism.jobs.snapshots import snapshot_day, take_snapshots
+from prism.services.prd_generation import generate_prd as stream_prd
 
 __all__ = [
+    "generate_prd",
     "index_documents",
     "index_requirements",
     "relay_events",
@@ -124,3 +126,34 @@ async def index_documents(context: JobContext, organization_id: str, document_id
         found.ai.index, found.engine, UUID(organization_id), [UUID(i) for i in document_ids]
     )
     return {"indexed": indexed, "dropped": dropped}
+
+
+async def generate_prd(
+    context: JobContext,
+    organization_id: str,
+    run_id: str,
+    user_id: str,
+    product_id: str,
+    document_id: str,
+    brief: str,
+) -> dict[str, str | None]:
+    """Stream a PRD over the broker (topic `prd-generation:<run_id>`) and save it as the document's next version."""
+    found = resources_of(context)
+    if found.ai is None:
+        raise RuntimeError("this worker has no AI gateway (JobResources.ai)")
+    final = await stream_prd(
+        found.settings,
+        found.engine,
+        found.ai,
+        found.publisher.broker,
+        found.publisher,
+        {
+            "organization_id": organization_id,
+            "run_id": run_id,
+            "user_id": user_id,
+            "product_id": product_id,
+            "document_id": document_id,
+            "brief": brief,
+        },
+    )
+    return {"status": final.status, "document_id": final.document_id}

@@ -16,6 +16,7 @@ from prism.services.invitations import InvitationService
 from prism.services.jobs import JobService
 from prism.services.labels import LabelService
 from prism.services.members import MemberService
+from prism.services.prd_generation import PrdGenerationService
 from prism.services.priorities import PriorityService
 from prism.services.products import ProductService
 from prism.services.releases import ReleaseService
@@ -60,6 +61,10 @@ class Services:
     @cached_property
     def priorities(self) -> PriorityService:
         return PriorityService(self._runtime, self._uow, self.viewer)
+
+    @cached_property
+    def prd_generation(self) -> PrdGenerationService:
+        return PrdGenerationService(self._runtime, self._uow, self.viewer, self._meta)
 
     @cached_property
     def products(self) -> ProductService:
