@@ -4,11 +4,14 @@ import json
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import uvicorn
+from asgi_lifespan import LifespanManager
 from procrastinate import App
 from pydantic import SecretStr
 from starlette.applications import Starlette
@@ -18,14 +21,24 @@ from starlette.routing import Route
 
 from prism.ai.completion import GenerationRequest
 from prism.ai.streaming import StreamingGenerator
+from prism.app import build_app
 from prism.config import Settings
 from prism.errors import AiUnavailableError
 from prism.services.prd_generation import PRD_SECTIONS
-from tests.helpers import Account, create_document, create_product, create_requirement, uuid_of
+from tests.helpers import (
+    Account,
+    GraphQLClient,
+    create_document,
+    create_product,
+    create_requirement,
+    sign_up,
+    uuid_of,
+)
 from tests.test_ai_generation import runs_of
 from tests.test_ai_retrieval import index_pending
 from tests.test_ai_retrieval import job_app as job_app
-from tests.test_subscriptions import Subscriber, acked, connect
+from tests.test_subscriptions import Subscriber, acked, connect, serve
+from tests.test_subscriptions import redis_url as redis_url
 from tests.test_subscriptions import ws_url as ws_url
 
 GENERATE = """mutation($i: GeneratePrdInput!) {
@@ -124,6 +137,37 @@ async def test_a_prd_is_streamed_offline_over_a_websocket_grounded_and_saved_as_
         message = await foreign.receive()
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert [e["extensions"]["code"] for e in errors] == ["NOT_FOUND"], message
+
+
+async def test_a_prd_written_by_a_worker_of_one_replica_streams_to_a_subscriber_of_another_through_redis(
+    settings: Settings, job_app: App, redis_url: str
+) -> None:
+    overrides = settings.model_dump() | {"redis_url": redis_url}
+
+    @asynccontextmanager
+    async def replica() -> AsyncIterator[Starlette]:
+        app = build_app(Settings(**{k: v for k, v in overrides.items() if k in Settings.model_fields}))
+        async with LifespanManager(app):
+            from prism.auth.mailer import RecordingMailer
+
+            app.state.runtime().mailer = RecordingMailer()
+            yield app
+
+    async with replica() as a, replica() as b, serve(b) as b_url:
+        assert a.state.runtime().broker is not b.state.runtime().broker
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://prism.test") as http:
+            owner = await sign_up(GraphQLClient(http))
+            product = await create_product(owner)
+            started = await generate(owner, product["id"], "Managers print the sprint report. They need a PDF.")
+            async with connect(b_url, owner.token) as raw:
+                subscriber = await acked(raw)
+                await subscriber.subscribe(STREAM, {"r": started["runId"]})
+                assert (await subscriber.next())["data"]["prdGeneration"]["status"] == "QUEUED"
+                await index_pending(a, job_app, settings)  # replica A's worker writes it
+                messages = await read_stream(subscriber)
+    assert [m["status"] for m in messages][-1] == "SUCCEEDED"
+    assert len([m for m in messages if m["delta"]]) > len(PRD_SECTIONS)
+    assert "Managers print the sprint report" in messages[-1]["text"]
 
 
 async def test_a_prd_can_be_saved_to_an_existing_document_and_bad_input_queues_nothing(
