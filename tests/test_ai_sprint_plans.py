@@ -137,6 +137,35 @@ async def test_accepting_a_plan_assigns_every_item_or_none_when_one_changed(acco
     assert (again["alreadyPlannedPoints"], again["items"]) == (9, [])
 
 
+async def test_an_item_of_another_product_or_finished_is_refused_and_nothing_is_assigned(account: Account) -> None:
+    product = await create_product(account)
+    sprint = await create_sprint(account, product["id"])
+    mine = await create_requirement(account, product["id"], "Mine", estimate=1)
+    elsewhere = await create_requirement(account, (await create_product(account))["id"], "Elsewhere", estimate=1)
+    done = await create_requirement(account, product["id"], "Done already", estimate=1)
+    await finish(account, done)
+    done_version = (await account(REQUIREMENT, {"id": done["id"]}))["requirement"]["version"]
+    for other, version, code in (
+        (elsewhere, elsewhere["version"], "BAD_USER_INPUT"),
+        (done, done_version, "INVALID_STATE"),
+    ):
+        items = [
+            {"requirementId": mine["id"], "version": mine["version"]},
+            {"requirementId": other["id"], "version": version},
+        ]
+        refused = (await account(ACCEPT, {"i": {"sprintId": sprint["id"], "items": items}}))["acceptSprintPlan"]
+        assert [e["code"] for e in refused["userErrors"]] == [code], refused
+        assert refused["userErrors"][0]["field"][1].startswith("items.1.")
+    assert (await account(REQUIREMENT, {"id": mine["id"]}))["requirement"]["sprint"] is None
+    twice = [{"requirementId": mine["id"], "version": mine["version"]}] * 2
+    assert [
+        e["code"]
+        for e in (await account(ACCEPT, {"i": {"sprintId": sprint["id"], "items": twice}}))["acceptSprintPlan"][
+            "userErrors"
+        ]
+    ] == ["BAD_USER_INPUT"]
+
+
 async def test_another_organization_gets_not_found_and_a_viewer_may_plan_but_not_accept(
     gql: GraphQLClient, database_url: str, account: Account, other_account: Account
 ) -> None:
