@@ -76,7 +76,10 @@ def _outline_reply(headings: list[str], messages: list[dict[str, Any]]) -> str:
     lines = [line.strip() for line in re.sub(r"</?[a-z]+>", "\n", user_text).splitlines() if line.strip()]
     cited = [line for line in lines if _CITATION.match(line)]
     sentences = _sentences("\n".join(line for line in lines if not _CITATION.match(line)))
-    sentences += [s for line in cited for s in _sentences(line)]
+    for line in cited:
+        # Each sentence of a cited source keeps its citation, at its end: "Engineers work offline. [PRISM-12]".
+        label = line[: line.index("]") + 1]
+        sentences += [f"{sentence} {label}" for sentence in _sentences(line[len(label) :])]
     parts = [f"{OFFLINE_PREFIX} Drafted offline from the brief and the product's own sources; a model would write it."]
     for index, heading in enumerate(headings):
         parts.append(f"\n## {heading}\n")
