@@ -34,7 +34,7 @@ class GherkinScenario:
 
 
 @strawberry.type(description="A requirement or document that grounded an AI answer: the source to cite.")
-class AiSource:
+class StorySource:
     id: strawberry.ID = strawberry.field(description="Its global id (a Requirement or a Document).")
     kind: str = strawberry.field(description="requirement or document.")
     key: str | None = strawberry.field(description="Its key, like PRISM-12; null for a document.")
@@ -42,7 +42,7 @@ class AiSource:
     score: float = strawberry.field(description="Cosine similarity of its text to the brief (1: the same words).")
 
     @classmethod
-    def from_source(cls, source: generation.Source) -> "AiSource":
+    def from_source(cls, source: generation.Source) -> "StorySource":
         type_name = "Requirement" if source.kind == "requirement" else "Document"
         return cls(
             id=strawberry.ID(str(relay.GlobalID(type_name, str(source.id)))),
@@ -90,7 +90,7 @@ class GeneratedStories:
     stories: list[GeneratedStory] = strawberry.field(
         description="The stories, at most `count`.", metadata=max_items(MAX_STORIES)
     )
-    sources: list[AiSource] = strawberry.field(
+    sources: list[StorySource] = strawberry.field(
         description="The product's requirements (and documents) nearest the brief, best first, given to the model.",
         metadata=max_items(10),
     )
@@ -102,7 +102,7 @@ class GeneratedStories:
     def from_result(cls, result: generation.GeneratedStories) -> "GeneratedStories":
         return cls(
             stories=[GeneratedStory.from_story(story) for story in result.stories],
-            sources=[AiSource.from_source(source) for source in result.sources],
+            sources=[StorySource.from_source(source) for source in result.sources],
             offline=result.offline,
             cached=result.cached,
             prompt_version=result.prompt_version,

@@ -2,25 +2,30 @@
 
 It answers deterministically from what it is given: a JSON schema's fields are filled from the sentences of the
 request and of the retrieved context (so two different requests get different answers, and the same request the
-same one), and plain text is an extract of the request. It cannot reason or invent; docs/ai.md says what that
-means for each feature. Every answer starts (text) or is marked (the gateway's `offline`) as offline.
+same one), a markdown outline (`<outline>` of `## ` headings) is filled section by section with the request's
+sentences nearest each heading, and plain text is an extract of the request. It streams too, a line a chunk. It
+cannot reason or invent; docs/ai.md says what that means for each feature. Every answer starts (text) or is marked
+(the gateway's `offline`) as offline.
 """
 
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
+from prism.ai.offline_features import shaped_answer
 from prism.ai.prompts import SYSTEM_MESSAGE
-from prism.domain.stories import FIBONACCI_POINTS, article
 
-__all__ = ["OFFLINE_PREFIX", "OFFLINE_PROVIDER", "offline_handler", "offline_reply"]
+__all__ = ["OFFLINE_PREFIX", "OFFLINE_PROVIDER", "offline_chunks", "offline_handler", "offline_reply"]
 
 OFFLINE_PROVIDER = "prism-offline"
 OFFLINE_PREFIX = "[offline]"
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _SCHEMA_BLOCK = re.compile(r"<schema>(.*?)</schema>", re.DOTALL)
+_OUTLINE_BLOCK = re.compile(r"<outline>(.*?)</outline>", re.DOTALL)
+_WORD = re.compile(r"[a-z0-9]+")
+_CITATION = re.compile(r"^\[[^\]]+\]")
 
 
 def _sentences(text: str) -> list[str]:
@@ -65,7 +70,38 @@ def _request_text(messages: list[dict[str, Any]]) -> str:
         for m in messages
         if m.get("role") in ("user", "system") and m.get("content") != SYSTEM_MESSAGE
     ]
-    return _SCHEMA_BLOCK.sub("", "\n".join(parts))
+    return _OUTLINE_BLOCK.sub("", _SCHEMA_BLOCK.sub("", "\n".join(parts)))
+
+
+def _words(text: str) -> set[str]:
+    return {word for word in _WORD.findall(text.lower()) if len(word) > 2}
+
+
+def _outline_reply(headings: list[str], messages: list[dict[str, Any]]) -> str:
+    """Each heading followed by the request's sentences that share most words with it (the user's own first), and
+    the cited context lines (`[KEY] ...`) under a heading about requirements."""
+    user_text = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
+    lines = [line.strip() for line in re.sub(r"</?[a-z]+>", "\n", user_text).splitlines() if line.strip()]
+    cited = [line for line in lines if _CITATION.match(line)]
+    sentences = _sentences("\n".join(line for line in lines if not _CITATION.match(line)))
+    for line in cited:
+        # Each sentence of a cited source keeps its citation, at its end: "Engineers work offline. [PRISM-12]".
+        label = line[: line.index("]") + 1]
+        sentences += [f"{sentence} {label}" for sentence in _sentences(line[len(label) :])]
+    parts = [f"{OFFLINE_PREFIX} Drafted offline from the brief and the product's own sources; a model would write it."]
+    for index, heading in enumerate(headings):
+        parts.append(f"\n## {heading}\n")
+        if "requirement" in heading.lower() and cited:
+            parts += [f"- {line[:300]}" for line in cited[:8]]
+            continue
+        wanted = _words(heading)
+        ranked = sorted(
+            range(len(sentences)),
+            key=lambda i: (-len(wanted & _words(sentences[i])), (i + index) % max(len(sentences), 1)),
+        )
+        chosen = [sentences[i] for i in ranked[:2]] if sentences else [f"To be written: {heading.lower()}."]
+        parts += [f"- {sentence}" for sentence in chosen]
+    return "\n".join(parts) + "\n"
 
 
 def _schema_of(messages: list[dict[str, Any]], optional_params: dict[str, Any]) -> dict[str, Any] | None:
@@ -82,186 +118,33 @@ def _schema_of(messages: list[dict[str, Any]], optional_params: dict[str, Any]) 
     return None
 
 
-# As prism.ai.prompts.delimited writes them: the tag alone on its line, then the text, then the closing tag.
-_BLOCK = re.compile(r"<(brief|epic|source|requirement)((?:\s+\w+=\"[^\"]*\")*)>\n(.*?)\n</\1>", re.DOTALL)
-_ATTRIBUTE = re.compile(r'(\w+)="([^"]*)"')
-_WORD = re.compile(r"[A-Za-z][A-Za-z-]{3,}")
-_COMMON = frozenset(
-    [
-        "able",
-        "also",
-        "been",
-        "being",
-        "from",
-        "have",
-        "into",
-        "need",
-        "needs",
-        "should",
-        "that",
-        "their",
-        "them",
-        "then",
-        "there",
-        "they",
-        "this",
-        "through",
-        "want",
-        "wants",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "will",
-        "with",
-        "would",
-        "your",
-        "about",
-        "after",
-        "before",
-        "every",
-        "other",
-        "could",
-        "must",
-    ]
-)
-_PERSONAS = (
-    "product manager", "team lead", "support agent", "administrator", "admin", "manager", "customer", "developer",
-    "designer", "analyst", "tester", "owner", "buyer", "seller", "reviewer", "viewer", "member", "user",
-)  # fmt: skip
-_AS_A = re.compile(r"\bas an? ([a-z][a-z -]{1,40}?)(?:,|\s+i want|\.|$)", re.IGNORECASE)
-_NEED = re.compile(
-    r"^(?:.{0,60}?\b(?:need|needs|want|wants|would like|should be able|must be able|are able|is able|can|could)"
-    r"\s+to\s+|i want\s+(?:to\s+)?)",
-    re.IGNORECASE,
-)
-_PURPOSE = re.compile(r"\s+(?:so that|so|because|in order to)\s+", re.IGNORECASE)
-_GAIN = re.compile(r"\b(?:save|faster|avoid|without|reduce|fewer|less|never|easier|quick|sooner)\w*", re.IGNORECASE)
-
-
-def _blocks(messages: list[dict[str, Any]]) -> list[tuple[str, dict[str, str], str]]:
-    """The marked blocks of the user's messages (the system message only names the markers)."""
-    text = "\n".join(str(m.get("content") or "") for m in messages if m.get("role") == "user")
-    return [(tag, dict(_ATTRIBUTE.findall(attrs)), body.strip()) for tag, attrs, body in _BLOCK.findall(text)]
-
-
-def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text)} - _COMMON
-
-
-def _persona(text: str) -> str:
-    found = _AS_A.search(text)
-    if found:
-        return found.group(1).strip().lower()
-    return next((p for p in _PERSONAS if re.search(rf"\b{p}s?\b", text, re.IGNORECASE)), "user")
-
-
-def _lower_first(text: str) -> str:
-    return text[0].lower() + text[1:] if len(text) > 1 and not text[1].isupper() else text
-
-
-def _title(goal: str) -> str:
-    words, title = goal.split(), ""
-    for word in words:
-        if len(title) + len(word) + 1 > 80:
-            break
-        title = f"{title} {word}".strip()
-    return (title[:1].upper() + title[1:]) or "Story"
-
-
-def _offline_stories(messages: list[dict[str, Any]], schema: dict[str, Any]) -> dict[str, Any]:
-    """Stories from the brief's sentences, then from the sources (each extended for the brief), up to the schema's
-    count: persona from the brief, goal and benefit from each sentence, two Gherkin scenarios, points by size."""
-    blocks = _blocks(messages)
-    brief = next((body for tag, _, body in blocks if tag == "brief"), "")
-    sources = [(attrs.get("key", ""), body) for tag, attrs, body in blocks if tag == "source"]
-    count = int(schema.get("properties", {}).get("stories", {}).get("maxItems", 3))
-    persona = _persona(brief)
-    sentences = _sentences(brief) or [brief or "the brief"]
-    gains = [s for s in sentences if _GAIN.search(s)]
-    topic = " ".join(sorted(_words(brief), key=lambda w: (-brief.lower().count(w), w))[:3]) or "this product"
-    candidates = [(sentence, f"the brief's sentence {i}") for i, sentence in enumerate(sentences, start=1)]
-    for key, body in sources:
-        title = body.split("\n", 1)[0].rstrip(".")
-        candidates.append((f"Extend {title} for {topic}", f"{key or 'a source'} ({title})"))
-    stories = []
-    for sentence, origin in candidates[: max(1, count)]:
-        parts = _PURPOSE.split(sentence.rstrip(".!?"), maxsplit=1)
-        wanted = _NEED.match(parts[0]) is not None  # "X need to <goal>": an action; otherwise a statement
-        goal = _lower_first(_NEED.sub("", parts[0]).strip()) or _lower_first(parts[0])
-        action = f"I {goal}" if wanted else f"I check that {goal}"
-        wish = goal if wanted else f"that {goal}"
-        if len(parts) > 1:
-            benefit = parts[1]
-        else:
-            gain = next((g for g in gains if g != sentence), None)
-            fallback = f"I no longer have to {goal} outside PRISM" if wanted else f"{topic} works as the brief says"
-            benefit = _lower_first(gain.rstrip(".!?")) if gain else fallback
-        related = [key for key, body in sources if key and _words(body) & _words(sentence)]
-        given = f"I am signed in as {article(persona)} {persona}"
-        if related:
-            given += f" and {related[0]} is in place"
-        size = len(goal.split()) + 2 * len(related)
-        stories.append(
-            {
-                "title": _title(goal),
-                "persona": persona,
-                "goal": wish,
-                "benefit": benefit,
-                "scenarios": [
-                    {"name": f"{_title(goal)} works", "given": given, "when": action, "then": benefit},
-                    {
-                        "name": f"{_title(goal)} with missing information",
-                        "given": given,
-                        "when": f"{action} without the information it needs",
-                        "then": "I see what is missing and nothing is changed",
-                    },
-                ],
-                "estimate": FIBONACCI_POINTS[min(4, size // 4)],
-                "source_keys": related[:3],
-                "notes": f"{OFFLINE_PREFIX} Drawn from {origin}"
-                + (f"; related: {', '.join(related[:3])}." if related else "."),
-            }
-        )
-    return {"stories": stories}
-
-
-def _offline_review(messages: list[dict[str, Any]], schema: dict[str, Any]) -> dict[str, Any]:
-    """No findings of its own (it cannot judge), and a summary that says so and what it read."""
-    body = next((body for tag, _, body in _blocks(messages) if tag == "requirement"), "")
-    sentences = _sentences(body)
-    return {
-        "findings": [],
-        "summary": f"{OFFLINE_PREFIX} No model reviewed this requirement ({len(sentences)} sentences read): the "
-        "findings are PRISM's rules only.",
-    }
-
-
-_SHAPED: dict[str, Callable[[list[dict[str, Any]], dict[str, Any]], dict[str, Any]]] = {
-    "StoryDrafts": _offline_stories,
-    "ModelFindings": _offline_review,
-}
-"""Answers whose shape the offline model writes on purpose (by the schema's title), not by filling fields."""
-
-
 def offline_reply(messages: list[dict[str, Any]], optional_params: dict[str, Any]) -> str:
     """The offline answer to a chat request: JSON filling its schema when it has one, else an extract."""
+    for message in messages:
+        outline = _OUTLINE_BLOCK.search(str(message.get("content") or ""))
+        if outline:
+            headings = [line[3:].strip() for line in outline.group(1).splitlines() if line.startswith("## ")]
+            return _outline_reply(headings, messages)
     sentences = _sentences(_request_text(messages))
     schema = _schema_of(messages, optional_params)
     if schema is not None:
-        shaped = _SHAPED.get(str(schema.get("title", "")))
+        shaped = shaped_answer(messages, schema, OFFLINE_PREFIX)
         if shaped is not None:
-            return json.dumps(shaped(messages, schema))
+            return json.dumps(shaped)
         return json.dumps(_fill(schema, "root", sentences, schema.get("$defs", {})))
     return f"{OFFLINE_PREFIX} " + " ".join(sentences[-3:])
+
+
+def offline_chunks(content: str) -> list[str]:
+    """How the offline model streams an answer: a line a chunk, each keeping its newline."""
+    return content.splitlines(keepends=True) or [content]
 
 
 def offline_handler() -> Any:
     """The CustomLLM LiteLLM calls for `prism-offline/...` models (built on first use: it subclasses litellm's)."""
     from litellm.llms.custom_llm import CustomLLM
-    from litellm.types.utils import ModelResponse
+    from litellm.types.llms.openai import ChatCompletionUsageBlock
+    from litellm.types.utils import GenericStreamingChunk, ModelResponse
 
     class OfflineModel(CustomLLM):
         def _respond(self, model: str, messages: list[dict[str, Any]], optional_params: dict[str, Any]) -> Any:
@@ -282,5 +165,28 @@ def offline_handler() -> Any:
 
         async def acompletion(self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
             return self._respond(model, messages, kwargs.get("optional_params") or {})
+
+        async def astreaming(  # type: ignore[override]
+            self, model: str, messages: list[dict[str, Any]], *args: Any, **kwargs: Any
+        ) -> AsyncIterator[GenericStreamingChunk]:
+            content = offline_reply(messages, kwargs.get("optional_params") or {})
+            chunks = offline_chunks(content)
+            prompt_tokens = sum(len(str(m.get("content") or "").split()) for m in messages)
+            for index, chunk in enumerate(chunks):
+                last = index == len(chunks) - 1
+                yield GenericStreamingChunk(
+                    text=chunk,
+                    tool_use=None,
+                    is_finished=last,
+                    finish_reason="stop" if last else "",
+                    usage=ChatCompletionUsageBlock(
+                        prompt_tokens=prompt_tokens,
+                        completion_tokens=len(content.split()),
+                        total_tokens=prompt_tokens + len(content.split()),
+                    )
+                    if last
+                    else None,
+                    index=0,
+                )
 
     return OfflineModel()
