@@ -249,3 +249,19 @@ def test_the_story_statement_and_gherkin_read_as_written() -> None:
         "Scenario: It works\n  Given x\n  When y\n  Then z"
     )
     assert [nearest_fibonacci(p) for p in (0, 1.4, 4, 6.5, 10, 40)] == [1, 1, 5, 8, 8, 13]
+
+
+async def test_a_document_of_the_product_grounds_stories_too(app: Starlette, account: Account) -> None:
+    from prism.ai.retrieval import index_documents
+    from tests.helpers import create_document
+
+    product = await create_product(account)
+    spec = await create_document(
+        account, product["id"], "Sprint report PDF export spec", body="The sprint report PDF shows the burndown chart."
+    )
+    runtime = app.state.runtime()
+    await index_documents(runtime.ai.index, runtime.engine, uuid_of(account.organization_id), [uuid_of(spec["id"])])
+    result = (await account(GENERATE, {"p": product["id"], "brief": BRIEF, "count": 1}))["generateStories"]
+    assert [(s["kind"], s["key"], s["title"], s["id"]) for s in result["sources"]] == [
+        ("document", None, "Sprint report PDF export spec", spec["id"])
+    ]
