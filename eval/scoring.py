@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from eval.pairs import LabelledPair
 from prism.ai.embeddings import Embedder
+from prism.ai.retrieval import REQUIREMENT
 from prism.ai.vectors import IndexedText, VectorIndex
 
 __all__ = ["RANKED", "PairScore", "ScoringRun", "score_pairs"]
@@ -56,15 +57,15 @@ async def score_pairs(embedder: Embedder, pairs: Sequence[LabelledPair]) -> Scor
             started = time.perf_counter()
             await index.upsert(
                 [
-                    IndexedText(uuid.uuid5(_NAMESPACE, pair.id), organization, products[pair.id], "requirement", pair.b)
+                    IndexedText(uuid.uuid5(_NAMESPACE, pair.id), organization, products[pair.id], REQUIREMENT, pair.b)
                     for pair in pairs
                 ]
-                + [IndexedText(_text_id(text), organization, pool, "requirement", text) for text in texts]
+                + [IndexedText(_text_id(text), organization, pool, REQUIREMENT, text) for text in texts]
             )
             indexed = time.perf_counter()
             scores: list[PairScore] = []
             for pair in pairs:
-                hits = await index.search(organization, pair.a, limit=1, product_id=products[pair.id])
+                hits = await index.search(organization, pair.a, limit=1, product_id=products[pair.id], kind=REQUIREMENT)
                 if len(hits) != 1:
                     raise RuntimeError(f"pair {pair.id}: the index returned {len(hits)} hits for its product, not 1")
                 scores.append(PairScore(pair, hits[0].score))
@@ -74,7 +75,7 @@ async def score_pairs(embedder: Embedder, pairs: Sequence[LabelledPair]) -> Scor
                     # The same text elsewhere in the set is not a match to count: the search excludes it, as
                     # similarRequirements(id:) excludes the requirement itself.
                     hits = await index.search(
-                        organization, pair.a, limit=RANKED, product_id=pool, exclude=_text_id(pair.a)
+                        organization, pair.a, limit=RANKED, product_id=pool, exclude=_text_id(pair.a), kind=REQUIREMENT
                     )
                     found = [hit.id for hit in hits]
                     ranks[pair.id] = found.index(_text_id(pair.b)) + 1 if _text_id(pair.b) in found else None

@@ -202,6 +202,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Tokens (in and out) one organization may use in a calendar month, whatever the model's price.",
     )
+    ai_cache_ttl_seconds: float = Field(
+        default=86400.0,
+        ge=0,
+        description="How long an AI answer is cached per organization, model, prompt version and input; 0: no cache.",
+    )
     ai_duplicate_threshold: float = Field(
         default=0.75,
         ge=0,

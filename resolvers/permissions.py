@@ -14,7 +14,7 @@ from prism.auth.rbac import Permission, effective_role, require
 from prism.domain.enums import Role
 from prism.errors import UnauthenticatedError
 
-__all__ = ["CanManageMembers", "CanManageProducts", "CanRead", "CanWrite", "IsAuthenticated"]
+__all__ = ["CanManageAi", "CanManageMembers", "CanManageProducts", "CanRead", "CanWrite", "IsAuthenticated"]
 
 
 class IsAuthenticated(BasePermission):
@@ -82,3 +82,9 @@ class CanManageProducts(_RolePermission):
     """Members who may create and archive products."""
 
     required = Permission.MANAGE_PRODUCTS
+
+
+class CanManageAi(_RolePermission):
+    """OWNERs and ADMINs: the organization's AI prompt overrides."""
+
+    required = Permission.MANAGE_AI

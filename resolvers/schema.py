@@ -16,7 +16,12 @@ from strawberry.types import ExecutionResult
 from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.ai import AiQuery
+from resolvers.ai_analysis import AiAnalysisQuery
+from resolvers.ai_prd import AiPrdMutation
 from resolvers.ai_priorities import AiPriorityQuery
+from resolvers.ai_prompts import AiPromptMutation, AiPromptQuery
+from resolvers.ai_sprint_plans import AiSprintPlanMutation, AiSprintPlanQuery
+from resolvers.ai_stories import AiStoriesMutation, AiStoriesQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.attachments import AttachmentsMutation
 from resolvers.audit import AuditMutation, AuditQuery
@@ -93,6 +98,10 @@ class Query(
     PresenceQuery,
     AiQuery,
     AiPriorityQuery,
+    AiPromptQuery,
+    AiStoriesQuery,
+    AiAnalysisQuery,
+    AiSprintPlanQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
@@ -147,6 +156,10 @@ class Mutation(
     ProductRolesMutation,
     AuditMutation,
     JobsMutation,
+    AiPromptMutation,
+    AiStoriesMutation,
+    AiSprintPlanMutation,
+    AiPrdMutation,
 ):
     pass
 

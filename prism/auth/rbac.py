@@ -37,6 +37,7 @@ class Permission(enum.StrEnum):
     MANAGE_MEMBERS = "manage_members"
     MODERATE = "moderate"  # remove other people's comments
     MANAGE_API_KEYS = "manage_api_keys"  # create, list and revoke the organization's API keys (OWNER and ADMIN)
+    MANAGE_AI = "manage_ai"  # override and reset the organization's AI prompts (OWNER and ADMIN)
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {

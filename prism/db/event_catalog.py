@@ -34,6 +34,7 @@ from prism.db.access_tables import (
 from prism.db.event_tables import Event, EventCounter
 from prism.db.job_tables import JobError
 from prism.db.tables import (
+    AiPrompt,
     AiRun,
     Attachment,
     Comment,
@@ -195,6 +196,7 @@ NOT_EVENTS: dict[type[SQLModel], str] = {
     EventCounter: "the event log's numbering",
     SprintSnapshot: "figures a nightly job computes from the history, itself already in the log; nobody edits them",
     JobError: "the job queue's bookkeeping (why a job failed), no organization's data",
+    AiPrompt: "an organization's prompt overrides, audited when saved or reset; no client follows them live",
     AiRun: "metering of AI calls (tokens, cost, latency), written by the gateway; nobody edits it or follows it",
 }
 
