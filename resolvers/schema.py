@@ -42,6 +42,7 @@ from resolvers.presence import PresenceQuery
 from resolvers.product_roles import ProductRolesMutation, ProductRolesQuery
 from resolvers.products import ProductMutation, ProductQuery
 from resolvers.releases import ReleasesMutation, ReleasesQuery
+from resolvers.reports import ReportsMutation, ReportsQuery
 from resolvers.request_checks import OPERATION_RESOLUTION_FAILURE, RequestChecks
 from resolvers.requirement_mutations import RequirementMutation
 from resolvers.requirement_queries import RequirementQuery
@@ -93,6 +94,7 @@ class Query(
     PresenceQuery,
     AiQuery,
     AiPriorityQuery,
+    ReportsQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
@@ -147,6 +149,7 @@ class Mutation(
     ProductRolesMutation,
     AuditMutation,
     JobsMutation,
+    ReportsMutation,
 ):
     pass
 

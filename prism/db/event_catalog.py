@@ -33,6 +33,7 @@ from prism.db.access_tables import (
 )
 from prism.db.event_tables import Event, EventCounter
 from prism.db.job_tables import JobError
+from prism.db.report_tables import Report
 from prism.db.tables import (
     AiRun,
     Attachment,
@@ -196,6 +197,7 @@ NOT_EVENTS: dict[type[SQLModel], str] = {
     SprintSnapshot: "figures a nightly job computes from the history, itself already in the log; nobody edits them",
     JobError: "the job queue's bookkeeping (why a job failed), no organization's data",
     AiRun: "metering of AI calls (tokens, cost, latency), written by the gateway; nobody edits it or follows it",
+    Report: "a generated file's record, followed by polling `report(id:)`; its changes are a job's progress, no edit",
 }
 
 

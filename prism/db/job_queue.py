@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 __all__ = [
+    "BUILD_REPORT_TASK",
     "INDEX_REQUIREMENTS_TASK",
     "JOB_QUEUE",
     "DeadLetterNotFoundError",
@@ -31,6 +32,9 @@ JOB_QUEUE = "prism"
 
 INDEX_REQUIREMENTS_TASK = "prism:index_requirements"
 """The task that brings requirements' vectors in step with their rows (prism.jobs.tasks.index_requirements)."""
+
+BUILD_REPORT_TASK = "prism:build_report"
+"""The task that builds a requested sprint or release report and stores its file (prism.jobs.tasks.build_report)."""
 
 _DEFER = sa.text(  # unscoped: writes a row of procrastinate's queue, no tenant table (migration 0017)
     "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW("
