@@ -8,6 +8,8 @@ import asyncio
 import csv
 import hashlib
 import io
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -409,3 +411,20 @@ async def test_reports_go_to_s3_under_the_organizations_prefix_and_download_thro
         assert [item["title"] for item in orjson.loads(body)["items"]] == ["On S3"]
         runtime = application.state.runtime()
         assert await runtime.object_store.exists(f"org/{organization}/{uuid_of(report['id'])}")
+
+
+def test_the_server_and_the_job_queue_start_without_the_chart_and_pdf_libraries() -> None:
+    # matplotlib and fpdf2 cost over a second to import: only the report job loads them, when it renders a PDF.
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, prism.app, prism.jobs, prism.jobs.reports, resolvers.schema; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'fpdf'}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert loaded.stdout.strip() == "[]"
