@@ -341,12 +341,30 @@ async def test_a_report_the_store_cannot_take_is_retried_then_failed_with_a_reas
     async with worker_for(attempts, app_database_url) as queue_app:
         [report] = await work_until_finished(queue_app, broken, account, [asked["id"]])
     assert (report["state"], report["attempts"], report["downloadUrl"], report["size"]) == ("FAILED", 2, None, None)
-    assert report["error"].startswith("The report could not be built or stored (attempt 2 of 2); giving up.")
+    assert report["error"].startswith("The report could not be built or stored on attempt 2; giving up.")
     assert str(blocked) not in report["error"]  # no server detail in what members read
-    letters = await account("{ deadLetterJobs(first: 50) { nodes { taskName runs lastError } } }")
+    letters = await account("{ deadLetterJobs(first: 50) { nodes { id taskName runs lastError } } }")
     [letter] = [n for n in letters["deadLetterJobs"]["nodes"] if n["taskName"] == "prism:build_report"]
     assert letter["runs"] == 2
     assert "NotADirectoryError" in letter["lastError"]
+
+    # Once the store is back, an admin runs the dead letter again: the same report is built.
+    retried = await account(
+        "mutation($i: RetryJobInput!) { retryJob(input: $i) { jobId userErrors { code } } }",
+        {"i": {"id": letter["id"]}},
+    )
+    assert retried["retryJob"]["userErrors"] == []
+    async with worker_for(attempts, app_database_url) as queue_app:
+        for _ in range(300):
+            await run_worker(
+                queue_app, resources_of(app, attempts), wait=False, install_signal_handlers=False, queues=[JOB_QUEUE]
+            )
+            report = (await account(REPORT, {"id": asked["id"]}))["report"]
+            if report["state"] == "READY":
+                break
+            await asyncio.sleep(0.05)
+    assert (report["state"], report["error"], report["attempts"]) == ("READY", None, 3)
+    assert report["downloadUrl"] is not None
 
 
 async def test_a_local_download_link_expires(

@@ -3,8 +3,9 @@
 The job marks the report RUNNING, gathers its figures (prism.jobs.report_data: the GraphQL queries' loaders and
 rules), renders the asked format (prism.jobs.report_files), stores the file under the organization's prefix in
 object storage, and marks the report READY with the file's key, size and sha256, each step its own short
-transaction scoped to the organization. Running it twice does no harm: a report already READY or FAILED is left as
-it is, and storing again replaces the same object.
+transaction scoped to the organization. Running it twice does no harm: a report already READY is left as it is, and
+storing again replaces the same object. A FAILED report's job run again by an admin (`retryJob` on its dead letter)
+builds it again.
 
 A report whose sprint or release is gone fails at once, with that reason. Any other failure is retried by the job
 queue (PRISM_JOB_MAX_ATTEMPTS, with backoff); meanwhile the report is QUEUED again with the failed attempt's
@@ -54,13 +55,17 @@ def file_name(content: ReportContent, report_format: ReportFormat) -> str:
     return f"{content.kind.value.lower()}-report-{slug}-{day}.{report_format.extension}"
 
 
-async def _set(engine: AsyncEngine, organization_id: UUID, report_id: UUID, **values: object) -> Report | None:
+async def _set(
+    engine: AsyncEngine, organization_id: UUID, report_id: UUID, *, starting: bool = False, **values: object
+) -> Report | None:
     async with UnitOfWork(engine, organization_id) as uow, uow.session(organization_id) as session:
         report = await get_for_update(session, Report, report_id, organization_id, "id")
-        if "state" in values and report.state in (ReportState.READY.value, ReportState.FAILED.value):
-            return None  # finished already (a job run twice): leave it as it is
+        if report.state == ReportState.READY.value:
+            return None  # built already (a job run twice): leave it as it is
         for name, value in values.items():
             setattr(report, name, value)
+        if starting:
+            report.attempts += 1
         return report
 
 
@@ -72,12 +77,13 @@ async def build_report(
         engine,
         organization_id,
         report_id,
+        starting=True,
         state=ReportState.RUNNING.value,
         started_at=utcnow(),
-        attempts=attempt.number,
+        finished_at=None,
     )
     if started is None:
-        return "already finished"
+        return ReportState.READY.value
     kind, report_format = ReportKind(started.kind), ReportFormat(started.format)
     try:
         async with UnitOfWork(engine, organization_id) as reader:
@@ -95,7 +101,7 @@ async def build_report(
         return ReportState.FAILED.value
     except Exception:
         logger.exception("could not build report %s (attempt %d of %d)", report_id, attempt.number, attempt.of)
-        reason = f"The report could not be built or stored (attempt {attempt.number} of {attempt.of}); " + (
+        reason = f"The report could not be built or stored on attempt {started.attempts}; " + (
             "giving up. The error is kept for the organization's admins (deadLetterJobs)."
             if attempt.last
             else "trying again."
