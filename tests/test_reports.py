@@ -18,12 +18,14 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
 import orjson
 import pytest
 from asgi_lifespan import LifespanManager
 from procrastinate import App
 from pypdf import PdfReader
+from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from prism.app import build_app
@@ -446,3 +448,22 @@ def test_the_server_and_the_job_queue_start_without_the_chart_and_pdf_libraries(
         timeout=120,
     )
     assert loaded.stdout.strip() == "[]"
+
+
+async def test_row_level_security_keeps_another_organizations_reports_from_raw_sql(
+    account: Account, other_account: Account, app_database_url: str
+) -> None:
+    product = await create_product(other_account)
+    theirs = await request(other_account, "RELEASE", (await create_release(other_account, product["id"]))["id"], "CSV")
+    conn = await asyncpg.connect(make_url(app_database_url).render_as_string(hide_password=False))
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(uuid_of(account.organization_id)))
+            assert await conn.fetchval("SELECT count(*) FROM report") == 0
+            changed = await conn.execute("UPDATE report SET state = 'READY' WHERE id = $1", uuid_of(theirs["id"]))
+            assert changed == "UPDATE 0"
+            assert await conn.fetchval("SELECT relrowsecurity FROM pg_class WHERE relname = 'report'") is True
+    finally:
+        await conn.close()
+    still = (await other_account(REPORT, {"id": theirs["id"]}))["report"]
+    assert still["state"] == "QUEUED"
