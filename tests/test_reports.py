@@ -41,6 +41,7 @@ from tests.helpers import (
     create_release,
     create_requirement,
     create_sprint,
+    join_organization,
     sign_up,
     uuid_of,
 )
@@ -467,3 +468,22 @@ async def test_row_level_security_keeps_another_organizations_reports_from_raw_s
         await conn.close()
     still = (await other_account(REPORT, {"id": theirs["id"]}))["report"]
     assert still["state"] == "QUEUED"
+
+
+async def test_a_viewer_may_ask_for_a_report_and_sees_who_asked(
+    account: Account, gql: GraphQLClient, database_url: str
+) -> None:
+    product = await create_product(account)
+    release = await create_release(account, product["id"])
+    viewer = await join_organization(gql, database_url, account, role="VIEWER", name="Stakeholder")
+    asked = await request(viewer, "RELEASE", release["id"], "PDF")
+    found = await account(
+        "query($id: ID!) { report(id: $id) { requestedBy { id name } kind format } }", {"id": asked["id"]}
+    )
+    assert found["report"] == {
+        "requestedBy": {"id": viewer.user_id, "name": "Stakeholder"},
+        "kind": "RELEASE",
+        "format": "PDF",
+    }
+    listed = await viewer("{ reports(first: 5) { totalCount nodes { id } } }")
+    assert listed["reports"] == {"totalCount": 1, "nodes": [{"id": asked["id"]}]}
