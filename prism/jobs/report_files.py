@@ -86,7 +86,7 @@ def _burndown_chart(content: ReportContent) -> bytes:
     axes.set_title("Burndown")
     axes.set_ylabel("Points")
     axes.set_ylim(bottom=0)
-    axes.legend(loc="upper right", fontsize="small")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=4, fontsize="small", frameon=False)
     figure.autofmt_xdate()
     return _png(figure)
 
@@ -105,7 +105,7 @@ def _velocity_chart(content: ReportContent) -> bytes:
     axes.set_xticks(places, [s.name for s in sprints], fontsize="small")
     axes.set_title("Velocity (last closed sprints)")
     axes.set_ylabel("Points")
-    axes.legend(loc="upper left", fontsize="small")
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, fontsize="small", frameon=False)
     return _png(figure)
 
 
