@@ -32,6 +32,7 @@ from prism.app import build_app
 from prism.config import Settings
 from prism.db.job_queue import JOB_QUEUE
 from prism.jobs import JobResources, build_job_app, run_worker
+from prism.services.reports import MAX_PENDING_REPORTS
 from prism.storage import LocalStore
 from tests.helpers import (
     Account,
@@ -487,3 +488,19 @@ async def test_a_viewer_may_ask_for_a_report_and_sees_who_asked(
     }
     listed = await viewer("{ reports(first: 5) { totalCount nodes { id } } }")
     assert listed["reports"] == {"totalCount": 1, "nodes": [{"id": asked["id"]}]}
+
+
+async def test_an_organization_with_too_many_reports_waiting_is_refused_until_they_are_built(
+    account: Account, other_account: Account
+) -> None:
+    product = await create_product(account)
+    release = await create_release(account, product["id"])
+    for _ in range(MAX_PENDING_REPORTS):
+        await request(account, "RELEASE", release["id"], "CSV")
+    data = await account(REQUEST, {"input": {"kind": "RELEASE", "subjectId": release["id"], "format": "PDF"}})
+    assert data["requestReport"]["report"] is None
+    assert [e["code"] for e in data["requestReport"]["userErrors"]] == ["RATE_LIMITED"]
+    assert (await account("{ reports { totalCount } }"))["reports"]["totalCount"] == MAX_PENDING_REPORTS
+    # Another organization's queue is its own.
+    theirs = await create_release(other_account, (await create_product(other_account))["id"])
+    await request(other_account, "RELEASE", theirs["id"], "CSV")

@@ -7,17 +7,25 @@ NOT_FOUND, as an id that does not exist.
 
 from uuid import UUID, uuid4
 
+import sqlalchemy as sa
+from sqlmodel import col
+
 from prism.auth.rbac import Permission, Viewer, require
 from prism.db.job_queue import BUILD_REPORT_TASK, defer_job
 from prism.db.report_tables import Report
 from prism.db.tables import Release, Sprint
+from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.reports import ReportFormat, ReportKind, ReportState
 from prism.errors import Code, ValidationError
 from prism.services.audit import RequestMeta
 from prism.services.validation import get_owned
 
-__all__ = ["ReportService"]
+__all__ = ["MAX_PENDING_REPORTS", "ReportService"]
+
+MAX_PENDING_REPORTS = 20
+"""The most reports an organization may have waiting or being built at once: each PDF costs a worker seconds of CPU,
+so a client looping on requestReport is refused (RATE_LIMITED) rather than filling the queue."""
 
 
 class ReportService:
@@ -34,6 +42,18 @@ class ReportService:
         require(self._viewer, Permission.READ)
         organization_id = self._viewer.organization_id
         async with self._uow.session(organization_id, self._viewer.user_id) as session:
+            pending = (
+                await session.exec(
+                    tenant_select(Report, organization_id, sa.func.count()).where(
+                        col(Report.state).in_((ReportState.QUEUED.value, ReportState.RUNNING.value))
+                    )
+                )
+            ).one()
+            if pending >= MAX_PENDING_REPORTS:
+                raise ValidationError(
+                    f"The organization has {pending} reports waiting or being built; ask again once some are READY.",
+                    code=Code.RATE_LIMITED,
+                )
             if kind is ReportKind.SPRINT:
                 sprint = await get_owned(session, Sprint, subject_id, organization_id, "subjectId")
                 if sprint.started_at is None:
