@@ -63,6 +63,7 @@ ID_TYPES = {
     "actorId": "User",
     "teamId": "Team",
     "organizationId": "Organization",
+    "subjectId": "Sprint",  # requestReport: its `kind` samples as SPRINT, the enum's first value
 }
 """Target type of each id argument by name; a bare `id` takes its type from the mutation's name."""
 
