@@ -11,6 +11,7 @@ import io
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ from prism.app import build_app
 from prism.config import Settings
 from prism.db.job_queue import JOB_QUEUE
 from prism.jobs import JobResources, build_job_app, run_worker
+from prism.jobs.reports import ReportAttempt, build_report
 from prism.services.reports import MAX_PENDING_REPORTS
 from prism.storage import LocalStore
 from tests.helpers import (
@@ -504,3 +506,12 @@ async def test_an_organization_with_too_many_reports_waiting_is_refused_until_th
     # Another organization's queue is its own.
     theirs = await create_release(other_account, (await create_product(other_account))["id"])
     await request(other_account, "RELEASE", theirs["id"], "CSV")
+
+
+async def test_a_job_for_a_report_that_no_longer_exists_ends_without_a_retry(app: Starlette, account: Account) -> None:
+    runtime = app.state.runtime()
+    attempt = ReportAttempt(number=1, of=6)
+    outcome = await build_report(
+        runtime.engine, runtime.object_store, uuid_of(account.organization_id), uuid.uuid4(), attempt
+    )
+    assert outcome == "gone"

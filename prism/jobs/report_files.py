@@ -7,6 +7,7 @@ else in PRISM loads them.
 
 import csv
 import io
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,10 @@ CSV_COLUMNS = ("key", "title", "status", "points", "committed", "completed", "ca
 """The CSV's header, one line per requirement after it."""
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+_CHARTS = threading.Lock()
+"""matplotlib keeps process-wide state (its font cache, rcParams) and is not thread-safe; reports render in worker
+threads (prism.jobs.reports), so charts are drawn one at a time."""
 
 
 def _cell(text: str) -> str:
@@ -182,7 +187,9 @@ def pdf_file(content: ReportContent) -> bytes:
         pdf.ln(2)
         pdf.set_font("DejaVu", "B", 12)
         pdf.cell(0, 7, heading, new_x="LMARGIN", new_y="NEXT")
-        pdf.image(io.BytesIO(draw(content)), w=170)
+        with _CHARTS:
+            chart = draw(content)
+        pdf.image(io.BytesIO(chart), w=170)
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 12)
     pdf.cell(0, 7, "Requirements", new_x="LMARGIN", new_y="NEXT")

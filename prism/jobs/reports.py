@@ -13,6 +13,7 @@ reason, and after the last attempt it is FAILED. The reason names no server deta
 exception is logged, and kept in the dead-letter view of the organization's admins.
 """
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -25,6 +26,7 @@ from prism.db.base import utcnow
 from prism.db.report_tables import Report
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.reports import ReportFormat, ReportKind, ReportState
+from prism.errors import NotFoundError
 from prism.jobs.report_data import ReportContent, SubjectGoneError, gather_release, gather_sprint
 from prism.jobs.report_files import render
 from prism.services.validation import get_for_update
@@ -72,16 +74,20 @@ async def _set(
 async def build_report(
     engine: AsyncEngine, store: ObjectStore, organization_id: UUID, report_id: UUID, attempt: ReportAttempt
 ) -> str:
-    """Build and store one report; the state it ends in (READY, FAILED, or QUEUED for a retry: then it raises)."""
-    started = await _set(
-        engine,
-        organization_id,
-        report_id,
-        starting=True,
-        state=ReportState.RUNNING.value,
-        started_at=utcnow(),
-        finished_at=None,
-    )
+    """Build and store one report; the state it ends in (READY, FAILED, or QUEUED for a retry: then it raises), or
+    `gone` when the report itself no longer exists."""
+    try:
+        started = await _set(
+            engine,
+            organization_id,
+            report_id,
+            starting=True,
+            state=ReportState.RUNNING.value,
+            started_at=utcnow(),
+            finished_at=None,
+        )
+    except NotFoundError:
+        return "gone"  # the report went with its organization: nothing to build, nothing to retry
     if started is None:
         return ReportState.READY.value
     kind, report_format = ReportKind(started.kind), ReportFormat(started.format)
@@ -91,7 +97,9 @@ async def build_report(
                 content = await gather_sprint(reader, organization_id, started.subject_id)
             else:
                 content = await gather_release(reader, organization_id, started.subject_id)
-        body = render(content, report_format)
+        # Rendering (a PDF's charts above all) is seconds of CPU: off the event loop, which an embedded worker
+        # shares with the server's requests.
+        body = await asyncio.to_thread(render, content, report_format)
         key = object_key(organization_id, report_id)
         await store.put(key, body, report_format.content_type)
     except SubjectGoneError as gone:
