@@ -32,7 +32,10 @@ from starlette.applications import Starlette
 from prism.app import build_app
 from prism.config import Settings
 from prism.db.job_queue import JOB_QUEUE
-from prism.jobs import JobResources, build_job_app, run_worker
+from prism.domain.reports import ReportKind
+from prism.domain.velocity import Velocity
+from prism.jobs import JobResources, build_job_app, report_files, run_worker
+from prism.jobs.report_data import ReportContent, ReportItem
 from prism.jobs.reports import ReportAttempt, build_report
 from prism.services.reports import MAX_PENDING_REPORTS
 from prism.storage import LocalStore
@@ -515,3 +518,30 @@ async def test_a_job_for_a_report_that_no_longer_exists_ends_without_a_retry(app
         runtime.engine, runtime.object_store, uuid_of(account.organization_id), uuid.uuid4(), attempt
     )
     assert outcome == "gone"
+
+
+def test_a_pdf_lists_at_most_its_bound_of_requirements_and_says_how_many_more_there_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(report_files, "PDF_MAX_ITEMS", 3)
+    items = tuple(
+        ReportItem(f"BIG-{n}", f"Story {n}", "BACKLOG", None, committed=True, completed=False, carried=True)
+        for n in range(1, 6)
+    )
+    content = ReportContent(
+        kind=ReportKind.RELEASE,
+        title="Release report: big (BIG)",
+        subject={"name": "big", "state": "PLANNED", "product": {"key": "BIG", "name": "Big"}, "targetDate": None},
+        summary={"total": {"count": 5, "points": 0}},
+        velocity=Velocity(sprints=(), mean_completed=None, standard_deviation=None),
+        velocity_sprints=(),
+        items=items,
+        by_status={"BACKLOG": {"count": 5, "points": 0}},
+    )
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(report_files.pdf_file(content))).pages)
+    assert "BIG-3" in text
+    assert "BIG-4" not in text
+    assert "and 2 more requirements" in text
+    rows = list(csv.DictReader(io.StringIO(report_files.csv_file(content).decode())))
+    assert [row["key"] for row in rows] == ["BIG-1", "BIG-2", "BIG-3", "BIG-4", "BIG-5"]
+    assert rows[0]["points"] == ""

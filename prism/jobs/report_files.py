@@ -19,7 +19,11 @@ from prism.jobs.report_data import ReportContent
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["CSV_COLUMNS", "csv_file", "json_file", "pdf_file", "render"]
+__all__ = ["CSV_COLUMNS", "PDF_MAX_ITEMS", "csv_file", "json_file", "pdf_file", "render"]
+
+PDF_MAX_ITEMS = 300
+"""The most requirements a PDF's table lists (laying out a table row costs fpdf2 about 10 ms); the CSV and the JSON
+list them all, and the PDF says how many it left out."""
 
 CSV_COLUMNS = ("key", "title", "status", "points", "committed", "completed", "carried")
 """The CSV's header, one line per requirement after it."""
@@ -196,7 +200,7 @@ def pdf_file(content: ReportContent) -> bytes:
     pdf.set_font("DejaVu", "", 8)
     with pdf.table(col_widths=(20, 70, 24, 14, 18, 18, 16)) as table:
         table.row(["Key", "Title", "Status", "Points", "Committed", "Completed", "Carried"])
-        for item in content.items:
+        for item in content.items[:PDF_MAX_ITEMS]:
             table.row(
                 [
                     item.key,
@@ -206,6 +210,12 @@ def pdf_file(content: ReportContent) -> bytes:
                     *("yes" if flag else "" for flag in (item.committed, item.completed, item.carried)),
                 ]
             )
+    left_out = len(content.items) - PDF_MAX_ITEMS
+    if left_out > 0:
+        pdf.ln(2)
+        pdf.multi_cell(
+            0, 5, f"... and {left_out} more requirements: the CSV and JSON reports list them all.", new_x="LMARGIN"
+        )
     return bytes(pdf.output())
 
 
