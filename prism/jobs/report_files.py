@@ -82,7 +82,7 @@ def _png(figure: "Figure") -> bytes:
 def _burndown_chart(content: ReportContent) -> bytes:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7, 3.2), layout="constrained")
+    figure = Figure(figsize=(7, 2.9), layout="constrained")
     axes = figure.add_subplot()
     # matplotlib plots dates on a date axis; its stubs type x values as numbers only.
     days: Any = [day.day for day in content.burndown]
@@ -103,7 +103,7 @@ def _burndown_chart(content: ReportContent) -> bytes:
 def _velocity_chart(content: ReportContent) -> bytes:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7, 3.2), layout="constrained")
+    figure = Figure(figsize=(7, 2.9), layout="constrained")
     axes = figure.add_subplot()
     sprints = content.velocity_sprints
     places = list(range(len(sprints)))
@@ -121,7 +121,7 @@ def _velocity_chart(content: ReportContent) -> bytes:
 def _status_chart(content: ReportContent) -> bytes:
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(7, 3.2), layout="constrained")
+    figure = Figure(figsize=(7, 2.9), layout="constrained")
     axes = figure.add_subplot()
     statuses = list(content.by_status)
     axes.bar(statuses, [content.by_status[s]["points"] for s in statuses], color="#264653")
@@ -193,7 +193,7 @@ def pdf_file(content: ReportContent) -> bytes:
         pdf.cell(0, 7, heading, new_x="LMARGIN", new_y="NEXT")
         with _CHARTS:
             chart = draw(content)
-        pdf.image(io.BytesIO(chart), w=170)
+        pdf.image(io.BytesIO(chart), w=160)
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 12)
     pdf.cell(0, 7, "Requirements", new_x="LMARGIN", new_y="NEXT")
