@@ -118,7 +118,13 @@ async def start_background_work(settings: Settings, url: str, runtime: Runtime) 
     if settings.embedded_worker_enabled:
         job_app = build_job_app(settings, url)
         await job_app.open_async()
-        resources = JobResources(settings=settings, engine=runtime.engine, publisher=runtime.publisher, ai=runtime.ai)
+        resources = JobResources(
+            settings=settings,
+            engine=runtime.engine,
+            publisher=runtime.publisher,
+            ai=runtime.ai,
+            storage=runtime.object_store,
+        )
         worker = asyncio.get_running_loop().create_task(
             keep_running(
                 lambda: run_worker(job_app, resources, name="prism-embedded-worker", install_signal_handlers=False),

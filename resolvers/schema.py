@@ -47,6 +47,7 @@ from resolvers.presence import PresenceQuery
 from resolvers.product_roles import ProductRolesMutation, ProductRolesQuery
 from resolvers.products import ProductMutation, ProductQuery
 from resolvers.releases import ReleasesMutation, ReleasesQuery
+from resolvers.reports import ReportsMutation, ReportsQuery
 from resolvers.request_checks import OPERATION_RESOLUTION_FAILURE, RequestChecks
 from resolvers.requirement_mutations import RequirementMutation
 from resolvers.requirement_queries import RequirementQuery
@@ -102,6 +103,7 @@ class Query(
     AiStoriesQuery,
     AiAnalysisQuery,
     AiSprintPlanQuery,
+    ReportsQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
@@ -160,6 +162,7 @@ class Mutation(
     AiStoriesMutation,
     AiSprintPlanMutation,
     AiPrdMutation,
+    ReportsMutation,
 ):
     pass
 

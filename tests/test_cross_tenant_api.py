@@ -65,6 +65,7 @@ ID_TYPES = {
     "organizationId": "Organization",
     "epicId": "Requirement",
     "runId": "PrdGeneration",
+    "subjectId": "Sprint",  # requestReport: its `kind` samples as SPRINT, the enum's first value
 }
 """Target type of each id argument by name; a bare `id` takes its type from the mutation's name."""
 

@@ -33,6 +33,7 @@ from prism.db.access_tables import (
 )
 from prism.db.event_tables import Event, EventCounter
 from prism.db.job_tables import JobError
+from prism.db.report_tables import Report
 from prism.db.tables import (
     AiPrompt,
     AiRun,
@@ -198,6 +199,7 @@ NOT_EVENTS: dict[type[SQLModel], str] = {
     JobError: "the job queue's bookkeeping (why a job failed), no organization's data",
     AiPrompt: "an organization's prompt overrides, audited when saved or reset; no client follows them live",
     AiRun: "metering of AI calls (tokens, cost, latency), written by the gateway; nobody edits it or follows it",
+    Report: "a generated file's record, followed by polling `report(id:)`; its changes are a job's progress, no edit",
 }
 
 

@@ -21,6 +21,7 @@ from prism.services.prd_generation import PrdGenerationService
 from prism.services.priorities import PriorityService
 from prism.services.products import ProductService
 from prism.services.releases import ReleaseService
+from prism.services.reports import ReportService
 from prism.services.requirement_analysis import AnalysisService
 from prism.services.requirements import RequirementService
 from prism.services.roadmaps import RoadmapService
@@ -114,6 +115,10 @@ class Services:
         settings = self._runtime.settings
         limits = AttachmentLimits(settings.attachment_max_bytes, tuple(settings.attachment_content_type_list))
         return AttachmentService(self._uow, self.viewer, self._runtime.object_store, limits, self._meta)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        return ReportService(self._uow, self.viewer, self._meta)
 
     @cached_property
     def comments(self) -> CommentService:
