@@ -14,7 +14,7 @@ from prism.auth.rbac import Permission, effective_role, require
 from prism.domain.enums import Role
 from prism.errors import UnauthenticatedError
 
-__all__ = ["CanManageMembers", "CanManageProducts", "CanRead", "CanWrite", "IsAuthenticated"]
+__all__ = ["CanManageMembers", "CanManageProducts", "CanRead", "CanRecordUsage", "CanWrite", "IsAuthenticated"]
 
 
 class IsAuthenticated(BasePermission):
@@ -82,3 +82,9 @@ class CanManageProducts(_RolePermission):
     """Members who may create and archive products."""
 
     required = Permission.MANAGE_PRODUCTS
+
+
+class CanRecordUsage(_RolePermission):
+    """Callers who may report usage events: members and up, and API keys with the `usage:write` (or `admin`) scope."""
+
+    required = Permission.RECORD_USAGE
