@@ -89,6 +89,8 @@ async def test_bad_events_are_rejected_one_by_one_as_in_graphql(http: httpx.Asyn
             _event("HTTPREJ", "nope", eventId="unknown"),
             _event("HTTPREJ", "search", eventId="big", properties={"blob": "x" * 5000}),
             _event("HTTPREJ", "search", eventId="naive", occurredAt="2026-11-03T10:00:00"),
+            # PostgreSQL's jsonb cannot store NUL: rejected, not a 500.
+            _event("HTTPREJ", "search", eventId="nul", properties={"note": {"deep": ["a\u0000b"]}}),
         ]
     }
     answer = await _post(http, key, batch)
@@ -99,6 +101,7 @@ async def test_bad_events_are_rejected_one_by_one_as_in_graphql(http: httpx.Asyn
         (1, "unknown", "NOT_FOUND", "feature"),
         (2, "big", "TOO_LONG", "properties"),
         (3, "naive", "BAD_USER_INPUT", "occurredAt"),
+        (4, "nul", "BAD_USER_INPUT", "properties"),
     ]
     assert await _events_of(account, feature["id"]) == 1
 

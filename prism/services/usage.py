@@ -107,6 +107,22 @@ def _text(value: Any, name: str, maximum: int) -> str:
     return cleaned
 
 
+def _holds_nul(value: Any) -> bool:
+    """Whether a JSON value has a NUL character in any key or string (iteratively: nesting may be deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 class UsageService:
     """Records batches of usage events for the viewer's organization (RECORD_USAGE: the `usage:write` scope)."""
 
@@ -177,9 +193,13 @@ class UsageService:
         if not isinstance(properties, dict):
             raise _RejectedError(Code.BAD_USER_INPUT, "properties", "properties must be a JSON object.")
         try:
-            size = len(orjson.dumps(properties))
-        except TypeError:
+            encoded = orjson.dumps(properties)
+        except TypeError:  # a lone surrogate, an integer past 64 bits
             raise _RejectedError(Code.BAD_USER_INPUT, "properties", "properties must be plain JSON.") from None
+        if _holds_nul(properties):
+            # PostgreSQL's jsonb cannot hold a NUL character.
+            raise _RejectedError(Code.BAD_USER_INPUT, "properties", "properties must not contain NUL characters.")
+        size = len(encoded)
         if size > self._limits.max_properties_bytes:
             raise _RejectedError(
                 Code.TOO_LONG,
