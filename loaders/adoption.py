@@ -100,8 +100,16 @@ def _utc(column: Any) -> Any:
     return sa.func.timezone("UTC", column)
 
 
+@dataclass(frozen=True)
+class _Window:
+    since: datetime
+    until: datetime
+    retention_weeks: int
+
+
 class AdoptionByFeatureLoader(DataLoader[AdoptionKey, Adoption]):
-    """Adoption figures: three statements per feature asked (totals, the day and week series, retention)."""
+    """Adoption figures: three statements for every window asked in the same tick, whatever the number of features
+    (totals with the products' active users, the day and week series, retention)."""
 
     def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
@@ -109,93 +117,124 @@ class AdoptionByFeatureLoader(DataLoader[AdoptionKey, Adoption]):
         self._organization_id = organization_id
 
     async def batch_load_fn(self, keys: Sequence[AdoptionKey]) -> list[Adoption]:
-        return [await self._adoption(key) for key in keys]
+        windows: dict[_Window, list[AdoptionKey]] = {}
+        for key in keys:
+            windows.setdefault(_Window(key.since, key.until, key.retention_weeks), []).append(key)
+        found: dict[AdoptionKey, Adoption] = {}
+        for window, of_window in windows.items():
+            found.update(await self._adoptions(window, of_window))
+        return [found[key] for key in keys]
 
-    def _events(self, key: AdoptionKey) -> sa.Select[Any]:
-        """The window's events of the feature's product (any feature), scoped to the organization."""
+    async def _adoptions(self, window: _Window, keys: list[AdoptionKey]) -> dict[AdoptionKey, Adoption]:
+        features = {key.feature_id for key in keys}
+        products = {key.product_id for key in keys}
         u = _USAGE
-        return tenant_select(u, self._organization_id, u.c.feature_id, u.c.user_key, u.c.occurred_at).where(
-            u.c.product_id == key.product_id, u.c.occurred_at >= key.since, u.c.occurred_at < key.until
+        events = (
+            tenant_select(u, self._organization_id, u.c.feature_id, u.c.product_id, u.c.user_key, u.c.occurred_at)
+            .where(u.c.product_id.in_(products), u.c.occurred_at >= window.since, u.c.occurred_at < window.until)
+            .subquery("window_events")
         )
-
-    async def _adoption(self, key: AdoptionKey) -> Adoption:
-        window = self._events(key).subquery("window_events")
-        of_feature = window.c.feature_id == key.feature_id
+        users = sa.func.count(sa.distinct(events.c.user_key))
         totals = sa.select(  # unscoped: reads the tenant-scoped subquery above
-            sa.func.count(sa.distinct(window.c.user_key)).filter(of_feature).label("feature_users"),
-            sa.func.count(sa.distinct(window.c.user_key)).label("active_users"),
-            sa.func.count().filter(of_feature).label("events"),
-        )
-        total = (await self._reader.all(totals))[0]
+            events.c.feature_id,
+            events.c.product_id,
+            sa.func.grouping(events.c.feature_id).label("by_product"),
+            users.label("users"),
+            sa.func.count().label("events"),
+        ).group_by(sa.func.grouping_sets(sa.tuple_(events.c.feature_id), sa.tuple_(events.c.product_id)))
+        feature_totals: dict[UUID, tuple[int, int]] = {}
+        active: dict[UUID, int] = {}
+        for row in await self._reader.all(totals):
+            if row.by_product:
+                active[row.product_id] = row.users
+            else:
+                feature_totals[row.feature_id] = (row.users, row.events)
 
-        day = sa.func.date_trunc("day", _utc(window.c.occurred_at)).label("day")
-        week = sa.func.date_trunc("week", _utc(window.c.occurred_at)).label("week")
+        day = sa.func.date_trunc("day", _utc(events.c.occurred_at)).label("day")
+        week = sa.func.date_trunc("week", _utc(events.c.occurred_at)).label("week")
         series = (
             sa.select(  # unscoped: reads the tenant-scoped subquery above
-                day,
-                week,
-                sa.func.grouping(day).label("by_week"),
-                sa.func.count(sa.distinct(window.c.user_key)).label("users"),
+                events.c.feature_id, day, week, sa.func.grouping(day).label("by_week"), users.label("users")
             )
-            .where(of_feature)
-            .group_by(sa.func.grouping_sets(sa.tuple_(day), sa.tuple_(week)))
+            .where(events.c.feature_id.in_(features))
+            .group_by(sa.func.grouping_sets(sa.tuple_(events.c.feature_id, day), sa.tuple_(events.c.feature_id, week)))
         )
-        daily: dict[date, int] = {}
-        weekly: dict[date, int] = {}
+        daily: dict[UUID, dict[date, int]] = {feature: {} for feature in features}
+        weekly: dict[UUID, dict[date, int]] = {feature: {} for feature in features}
         for row in await self._reader.all(series):
             if row.by_week:
-                weekly[row.week.date()] = row.users
+                weekly[row.feature_id][row.week.date()] = row.users
             else:
-                daily[row.day.date()] = row.users
-        return Adoption(
-            feature_users=total.feature_users,
-            active_users=total.active_users,
-            events=total.events,
-            daily=daily,
-            weekly=weekly,
-            retention=await self._retention(key),
-        )
+                daily[row.feature_id][row.day.date()] = row.users
 
-    async def _retention(self, key: AdoptionKey) -> Retention:
+        retention = await self._retention(window, features)
+        found: dict[AdoptionKey, Adoption] = {}
+        for key in keys:
+            feature_users, feature_events = feature_totals.get(key.feature_id, (0, 0))
+            found[key] = Adoption(
+                feature_users=feature_users,
+                active_users=active.get(key.product_id, 0),
+                events=feature_events,
+                daily=daily[key.feature_id],
+                weekly=weekly[key.feature_id],
+                retention=retention.get(key.feature_id, Retention(week_zero=None, cohort_size=0, retained={})),
+            )
+        return found
+
+    async def _retention(self, window: _Window, features: set[UUID]) -> dict[UUID, Retention]:
+        """Per feature: week 0 (the ISO week of its first use), its cohort, and the cohort's users in weeks 1..N."""
         u = _USAGE
         used = (
-            tenant_select(u, self._organization_id, u.c.user_key, _utc(u.c.occurred_at).label("at"))
-            .where(u.c.feature_id == key.feature_id, u.c.occurred_at < key.until)
+            tenant_select(u, self._organization_id, u.c.feature_id, u.c.user_key, _utc(u.c.occurred_at).label("at"))
+            .where(u.c.feature_id.in_(features), u.c.occurred_at < window.until)
             .cte("feature_events")
         )
         firsts = (
-            sa.select(used.c.user_key, sa.func.min(used.c.at).label("first_at"))  # unscoped: the CTE above
-            .group_by(used.c.user_key)
+            sa.select(  # unscoped: reads the CTE above
+                used.c.feature_id, used.c.user_key, sa.func.min(used.c.at).label("first_at")
+            )
+            .group_by(used.c.feature_id, used.c.user_key)
             .cte("first_uses")
         )
-        zero = sa.select(  # unscoped: reads the CTE above
-            sa.func.date_trunc("week", sa.func.min(firsts.c.first_at)).label("start")
-        ).cte("week_zero")
-        seven_days = sa.text("interval '7 days'")
+        zero = (
+            sa.select(  # unscoped: reads the CTE above
+                firsts.c.feature_id, sa.func.date_trunc("week", sa.func.min(firsts.c.first_at)).label("start")
+            )
+            .group_by(firsts.c.feature_id)
+            .cte("week_zero")
+        )
         cohort = (
-            sa.select(firsts.c.user_key)  # unscoped: reads the CTEs above
-            .join(zero, sa.true())
-            .where(firsts.c.first_at < zero.c.start + seven_days)
+            sa.select(firsts.c.feature_id, firsts.c.user_key)  # unscoped: reads the CTEs above
+            .join(zero, zero.c.feature_id == firsts.c.feature_id)
+            .where(firsts.c.first_at < zero.c.start + sa.text("interval '7 days'"))
             .cte("cohort")
         )
         week_number = sa.cast(sa.func.floor(sa.extract("epoch", used.c.at - zero.c.start) / WEEK_SECONDS), sa.Integer)
         statement = (
             sa.select(  # unscoped: reads the CTEs above
+                used.c.feature_id,
                 zero.c.start.label("week_zero"),
                 week_number.label("week"),
                 sa.func.count(sa.distinct(used.c.user_key)).label("users"),
             )
-            .select_from(used.join(zero, sa.true()).join(cohort, cohort.c.user_key == used.c.user_key))
-            .where(week_number <= key.retention_weeks)
-            .group_by(zero.c.start, week_number)
-            .order_by(week_number)
+            .select_from(
+                used.join(zero, zero.c.feature_id == used.c.feature_id).join(
+                    cohort, sa.and_(cohort.c.feature_id == used.c.feature_id, cohort.c.user_key == used.c.user_key)
+                )
+            )
+            .where(week_number <= window.retention_weeks)
+            .group_by(used.c.feature_id, zero.c.start, week_number)
         )
-        rows = await self._reader.all(statement)
-        if not rows:
-            return Retention(week_zero=None, cohort_size=0, retained={})
-        by_week = {row.week: row.users for row in rows}
-        return Retention(
-            week_zero=rows[0].week_zero.date(),
-            cohort_size=by_week.get(0, 0),
-            retained={week: users for week, users in by_week.items() if week >= 1},
-        )
+        weeks: dict[UUID, dict[int, int]] = {}
+        starts: dict[UUID, date] = {}
+        for row in await self._reader.all(statement):
+            weeks.setdefault(row.feature_id, {})[row.week] = row.users
+            starts[row.feature_id] = row.week_zero.date()
+        return {
+            feature: Retention(
+                week_zero=starts[feature],
+                cohort_size=by_week.get(0, 0),
+                retained={week: count for week, count in by_week.items() if week >= 1},
+            )
+            for feature, by_week in weeks.items()
+        }

@@ -376,3 +376,45 @@ async def test_adoption_arguments_are_checked(account: Account, constructed: dic
     assert (adoption["featureUsers"], adoption["activeUsers"], adoption["adoptionRate"]) == (0, 0, None)
     assert adoption["retention"] == {"weekZero": None, "cohortSize": 0, "weeks": []}
     assert len(adoption["daily"]) == 28
+
+
+async def test_every_feature_of_a_product_answers_its_adoption_in_the_same_few_statements(
+    account: Account, constructed: dict[str, Any]
+) -> None:
+    query = """
+    query($first: Int!) {
+      product(key: "ADOPT") {
+        features(first: $first) {
+          nodes {
+            key
+            adoption(since: "2026-11-02T00:00:00Z", until: "2026-11-23T00:00:00Z", retentionWeeks: 4) {
+              featureUsers activeUsers adoptionRate events
+              weekly { start users }
+              retention { weekZero cohortSize weeks { week users } }
+            }
+          }
+        }
+      }
+    }
+    """
+    one = await account.run(query, {"first": 1})
+    both = await account.run(query, {"first": 10})
+    assert not one.errors, one.body
+    assert not both.errors, both.body
+    assert both.sql_statements == one.sql_statements
+    by_key = {node["key"]: node["adoption"] for node in both.data["product"]["features"]["nodes"]}
+    assert (by_key["search"]["featureUsers"], by_key["search"]["retention"]["cohortSize"]) == (5, 3)
+    export = by_key["export"]
+    # export: u1 (11-04), u6 (11-05) and u7 (11-20) in the window; its first user, u8, came on 30 October only.
+    assert (export["featureUsers"], export["activeUsers"], export["events"]) == (3, 6, 3)
+    assert export["adoptionRate"] == 0.5
+    assert export["weekly"] == [
+        {"start": "2026-11-02", "users": 2},
+        {"start": "2026-11-09", "users": 0},
+        {"start": "2026-11-16", "users": 1},
+    ]
+    assert export["retention"] == {
+        "weekZero": "2026-10-26",
+        "cohortSize": 1,
+        "weeks": [{"week": 1, "users": 0}, {"week": 2, "users": 0}, {"week": 3, "users": 0}],
+    }
