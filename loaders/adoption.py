@@ -134,38 +134,77 @@ class AdoptionByFeatureLoader(DataLoader[AdoptionKey, Adoption]):
             .where(u.c.product_id.in_(products), u.c.occurred_at >= window.since, u.c.occurred_at < window.until)
             .subquery("window_events")
         )
-        users = sa.func.count(sa.distinct(events.c.user_key))
-        totals = sa.select(  # unscoped: reads the tenant-scoped subquery above
-            events.c.feature_id,
-            events.c.product_id,
-            sa.func.grouping(events.c.feature_id).label("by_product"),
-            users.label("users"),
-            sa.func.count().label("events"),
-        ).group_by(sa.func.grouping_sets(sa.tuple_(events.c.feature_id), sa.tuple_(events.c.product_id)))
+        # No count(DISTINCT ...): distinct rows first (hash aggregates), then plain counts, which PostgreSQL can
+        # hash too instead of sorting every event of the window.
+        pairs = (
+            sa.select(  # unscoped: reads the tenant-scoped subquery above
+                events.c.feature_id, events.c.product_id, events.c.user_key, sa.func.count().label("n")
+            )
+            .group_by(events.c.feature_id, events.c.product_id, events.c.user_key)
+            .cte("pairs")
+        )
+        product_users = (
+            sa.select(pairs.c.product_id, pairs.c.user_key)  # unscoped: reads the CTE above
+            .distinct()
+            .subquery("product_users")
+        )
+        totals = sa.union_all(
+            sa.select(  # unscoped: reads the CTE above
+                sa.literal(False).label("by_product"),
+                pairs.c.feature_id.label("id"),
+                sa.func.count().label("users"),
+                sa.func.sum(pairs.c.n).label("events"),
+            )
+            .where(pairs.c.feature_id.in_(features))
+            .group_by(pairs.c.feature_id),
+            sa.select(  # unscoped: reads the CTE above
+                sa.literal(True), product_users.c.product_id, sa.func.count(), sa.literal(0)
+            ).group_by(product_users.c.product_id),
+        )
         feature_totals: dict[UUID, tuple[int, int]] = {}
         active: dict[UUID, int] = {}
         for row in await self._reader.all(totals):
             if row.by_product:
-                active[row.product_id] = row.users
+                active[row.id] = row.users
             else:
-                feature_totals[row.feature_id] = (row.users, row.events)
+                feature_totals[row.id] = (row.users, int(row.events))
 
-        day = sa.func.date_trunc("day", _utc(events.c.occurred_at)).label("day")
-        week = sa.func.date_trunc("week", _utc(events.c.occurred_at)).label("week")
-        series = (
+        of_features = events.c.feature_id.in_(features)
+        per_day = (
             sa.select(  # unscoped: reads the tenant-scoped subquery above
-                events.c.feature_id, day, week, sa.func.grouping(day).label("by_week"), users.label("users")
+                events.c.feature_id,
+                sa.func.date_trunc("day", _utc(events.c.occurred_at)).label("start"),
+                events.c.user_key,
             )
-            .where(events.c.feature_id.in_(features))
-            .group_by(sa.func.grouping_sets(sa.tuple_(events.c.feature_id, day), sa.tuple_(events.c.feature_id, week)))
+            .where(of_features)
+            .distinct()
+            .subquery("day_users")
+        )
+        per_week = (
+            sa.select(  # unscoped: reads the tenant-scoped subquery above
+                events.c.feature_id,
+                sa.func.date_trunc("week", _utc(events.c.occurred_at)).label("start"),
+                events.c.user_key,
+            )
+            .where(of_features)
+            .distinct()
+            .subquery("week_users")
+        )
+        series = sa.union_all(
+            sa.select(  # unscoped: reads the subquery above
+                sa.literal(False).label("by_week"),
+                per_day.c.feature_id,
+                per_day.c.start,
+                sa.func.count().label("users"),
+            ).group_by(per_day.c.feature_id, per_day.c.start),
+            sa.select(  # unscoped: reads the subquery above
+                sa.literal(True), per_week.c.feature_id, per_week.c.start, sa.func.count()
+            ).group_by(per_week.c.feature_id, per_week.c.start),
         )
         daily: dict[UUID, dict[date, int]] = {feature: {} for feature in features}
         weekly: dict[UUID, dict[date, int]] = {feature: {} for feature in features}
         for row in await self._reader.all(series):
-            if row.by_week:
-                weekly[row.feature_id][row.week.date()] = row.users
-            else:
-                daily[row.feature_id][row.day.date()] = row.users
+            (weekly if row.by_week else daily)[row.feature_id][row.start.date()] = row.users
 
         retention = await self._retention(window, features)
         found: dict[AdoptionKey, Adoption] = {}
@@ -182,48 +221,39 @@ class AdoptionByFeatureLoader(DataLoader[AdoptionKey, Adoption]):
         return found
 
     async def _retention(self, window: _Window, features: set[UUID]) -> dict[UUID, Retention]:
-        """Per feature: week 0 (the ISO week of its first use), its cohort, and the cohort's users in weeks 1..N."""
+        """Per feature: week 0 (the ISO week of its first use), its cohort, and the cohort's users in weeks 1..N.
+
+        No join: the events become distinct (feature, user, week) rows, and two window functions mark each row with
+        its user's first week and its feature's first week; a row belongs to the cohort when the two are equal.
+        """
         u = _USAGE
-        used = (
-            tenant_select(u, self._organization_id, u.c.feature_id, u.c.user_key, _utc(u.c.occurred_at).label("at"))
+        week = sa.func.date_trunc("week", _utc(u.c.occurred_at))
+        user_weeks = (
+            tenant_select(u, self._organization_id, u.c.feature_id, u.c.user_key, week.label("week"))
             .where(u.c.feature_id.in_(features), u.c.occurred_at < window.until)
-            .cte("feature_events")
+            .group_by(u.c.feature_id, u.c.user_key, week)
+            .subquery("user_weeks")
         )
-        firsts = (
-            sa.select(  # unscoped: reads the CTE above
-                used.c.feature_id, used.c.user_key, sa.func.min(used.c.at).label("first_at")
-            )
-            .group_by(used.c.feature_id, used.c.user_key)
-            .cte("first_uses")
+        marked = sa.select(  # unscoped: reads the tenant-scoped subquery above
+            user_weeks.c.feature_id,
+            user_weeks.c.week,
+            sa.func.min(user_weeks.c.week)
+            .over(partition_by=(user_weeks.c.feature_id, user_weeks.c.user_key))
+            .label("first_week"),
+            sa.func.min(user_weeks.c.week).over(partition_by=user_weeks.c.feature_id).label("week_zero"),
+        ).subquery("marked")
+        week_number = sa.cast(
+            sa.func.floor(sa.extract("epoch", marked.c.week - marked.c.week_zero) / WEEK_SECONDS), sa.Integer
         )
-        zero = (
-            sa.select(  # unscoped: reads the CTE above
-                firsts.c.feature_id, sa.func.date_trunc("week", sa.func.min(firsts.c.first_at)).label("start")
-            )
-            .group_by(firsts.c.feature_id)
-            .cte("week_zero")
-        )
-        cohort = (
-            sa.select(firsts.c.feature_id, firsts.c.user_key)  # unscoped: reads the CTEs above
-            .join(zero, zero.c.feature_id == firsts.c.feature_id)
-            .where(firsts.c.first_at < zero.c.start + sa.text("interval '7 days'"))
-            .cte("cohort")
-        )
-        week_number = sa.cast(sa.func.floor(sa.extract("epoch", used.c.at - zero.c.start) / WEEK_SECONDS), sa.Integer)
         statement = (
-            sa.select(  # unscoped: reads the CTEs above
-                used.c.feature_id,
-                zero.c.start.label("week_zero"),
+            sa.select(  # unscoped: reads the tenant-scoped subqueries above
+                marked.c.feature_id,
+                marked.c.week_zero,
                 week_number.label("week"),
-                sa.func.count(sa.distinct(used.c.user_key)).label("users"),
+                sa.func.count().label("users"),
             )
-            .select_from(
-                used.join(zero, zero.c.feature_id == used.c.feature_id).join(
-                    cohort, sa.and_(cohort.c.feature_id == used.c.feature_id, cohort.c.user_key == used.c.user_key)
-                )
-            )
-            .where(week_number <= window.retention_weeks)
-            .group_by(used.c.feature_id, zero.c.start, week_number)
+            .where(marked.c.first_week == marked.c.week_zero, week_number <= window.retention_weeks)
+            .group_by(marked.c.feature_id, marked.c.week_zero, week_number)
         )
         weeks: dict[UUID, dict[int, int]] = {}
         starts: dict[UUID, date] = {}
