@@ -209,7 +209,12 @@ async def b_ids(other_account: Account, database_url: str) -> dict[str, str]:
     label = await create_label(b)
     comment = await add_comment(b, requirementId=story["id"])
     api_key = await create_api_key(b)
+    feature = await b(
+        """mutation($input: CreateFeatureInput!) { createFeature(input: $input) { feature { id } } }""",
+        {"input": {"productId": product["id"], "key": "b-secret", "name": "B's feature"}},
+    )
     return {
+        "Feature": feature["createFeature"]["feature"]["id"],
         "ApiKey": api_key["id"],
         "Product": product["id"],
         "Requirement": story["id"],

@@ -12,6 +12,7 @@ from tests.helpers import (
     create_api_key,
     create_product,
     create_requirement,
+    join_organization,
 )
 
 CREATE_FEATURE = """
@@ -136,6 +137,27 @@ async def test_feature_keys_are_unique_in_a_product_and_requirements_must_be_of_
     assert [(e["field"], e["code"]) for e in crossed["createFeature"]["userErrors"]] == [
         (["input", "requirementId"], "BAD_USER_INPUT")
     ]
+
+
+async def test_viewers_read_features_and_adoption_but_neither_manage_features_nor_record_usage(
+    gql: GraphQLClient, database_url: str, account: Account
+) -> None:
+    product = await create_product(account, key="VIEW")
+    feature = await create_feature(account, product["id"], "search")
+    viewer = await join_organization(gql, database_url, account, role="VIEWER")
+    member = await join_organization(gql, database_url, account, role="MEMBER")
+
+    refused = await viewer.run(CREATE_FEATURE, {"input": {"productId": product["id"], "key": "x", "name": "X"}})
+    assert refused.codes == ["FORBIDDEN"]
+    recording = {"input": {"events": [event("VIEW", "search", "u1", "2026-11-03T10:00:00Z")]}}
+    assert (await viewer.run(RECORD, recording)).codes == ["FORBIDDEN"]
+    read = await viewer(ADOPTION, {"id": feature["id"], "since": None, "until": None, "weeks": 2})
+    assert read["node"]["key"] == "search"
+
+    # A member may do both (with a person's token; SDKs use a USAGE_WRITE key).
+    await create_feature(member, product["id"], "export")
+    recorded = await member(RECORD, recording)
+    assert recorded["recordUsageEvents"]["accepted"] == 1
 
 
 async def test_a_replayed_batch_records_nothing_new_and_says_so(gql: GraphQLClient, account: Account) -> None:
