@@ -117,6 +117,28 @@ async def test_a_feature_is_linked_to_the_requirement_that_shipped_it_and_listed
     assert (await account.run(ADOPTION, {"id": feature["id"], "weeks": 1})).codes == ["NOT_FOUND"]
 
 
+async def test_deleting_the_requirement_that_shipped_a_feature_unlinks_it_as_a_change_of_its_own(
+    account: Account,
+) -> None:
+    product = await create_product(account)
+    story = await create_requirement(account, product["id"], title="Search")
+    feature = await create_feature(account, product["id"], "search", requirementId=story["id"])
+    before = await account("query($id: ID!) { node(id: $id) { ... on Feature { updatedAt } } }", {"id": feature["id"]})
+    deleted = await account(
+        "mutation($input: DeleteRequirementInput!) { deleteRequirement(input: $input) { userErrors { code } } }",
+        {"input": {"id": story["id"], "version": story["version"]}},
+    )
+    assert deleted["deleteRequirement"]["userErrors"] == []
+    after = await account(
+        "query($id: ID!) { node(id: $id) { ... on Feature { key updatedAt requirement { id } } } }",
+        {"id": feature["id"]},
+    )
+    # Unlinked through the session (so the change has its event and a new updatedAt), not by the foreign key alone.
+    assert after["node"]["key"] == "search"
+    assert after["node"]["requirement"] is None
+    assert after["node"]["updatedAt"] > before["node"]["updatedAt"]
+
+
 async def test_feature_keys_are_unique_in_a_product_and_requirements_must_be_of_the_same_product(
     account: Account,
 ) -> None:
