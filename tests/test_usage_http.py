@@ -130,11 +130,13 @@ async def test_refusals_are_coded_json_and_record_nothing(http: httpx.AsyncClien
         (await _post(http, key, {"events": [_event("HTTPERR", "search")] * 1001}), 413, "TOO_MANY_EVENTS"),
         (await _post(http, key, b" " * 2_000_001), 413, "PAYLOAD_TOO_LARGE"),
         (await _post(http, key, {"events": "all of them"}), 422, "VALIDATION_FAILED"),
+        (await _post(http, key, "[]"), 422, "VALIDATION_FAILED"),
     ]
     for response, status, code in cases:
         assert (response.status_code, _code(response)) == (status, code), response.text
         assert response.headers["content-type"] == "application/json"
     assert cases[0][0].headers["www-authenticate"] == "Bearer"
+    assert cases[-1][0].json()["errors"][0]["extensions"]["field"] == "body"
 
     shapeless = copy.deepcopy(good)
     shapeless["events"][0]["occurredAt"] = "yesterday"

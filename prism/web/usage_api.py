@@ -241,7 +241,8 @@ def _refused(refusal: _RefusedError) -> Response:
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc)
+    """A problem's place in the body, like `events.0.occurredAt`; `body` for the body as a whole."""
+    return ".".join(str(part) for part in loc) or "body"
 
 
 def usage_api_routes(
