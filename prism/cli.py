@@ -380,16 +380,17 @@ def ai() -> None:
 @ai.command("reindex")
 @click.option("--organization", "organization", default=None, help="Only this organization's id; every one if unset.")
 def ai_reindex(organization: str | None) -> None:
-    """Embed every requirement again and replace the organization's vectors (after changing the embedder)."""
+    """Embed every requirement and document again and replace the organization's vectors (after changing the
+    embedder)."""
     from uuid import UUID
 
     from prism.ai.gateway import build_gateway
-    from prism.ai.retrieval import organization_ids, reindex_organization
+    from prism.ai.retrieval import Reindexed, organization_ids, reindex_organization
     from prism.db.engine import build_engine
 
     settings = load_settings()
 
-    async def run(url: str) -> list[tuple[UUID, int]]:
+    async def run(url: str) -> list[tuple[UUID, Reindexed]]:
         engine = build_engine(url, pool_size=2, max_overflow=0)
         gateway = build_gateway(settings)
         try:
@@ -402,7 +403,7 @@ def ai_reindex(organization: str | None) -> None:
     with database_url(settings) as url:
         done = asyncio.run(run(url))
     for target, count in done:
-        click.echo(f"organization {target}: {count} requirements indexed")
+        click.echo(f"organization {target}: {count.requirements} requirements indexed, {count.documents} documents")
 
 
 main.add_command(users)

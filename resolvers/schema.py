@@ -16,7 +16,9 @@ from strawberry.types import ExecutionResult
 from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.ai import AiQuery
+from resolvers.ai_prd import AiPrdMutation
 from resolvers.ai_priorities import AiPriorityQuery
+from resolvers.ai_sprint_plans import AiSprintPlanMutation, AiSprintPlanQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.attachments import AttachmentsMutation
 from resolvers.audit import AuditMutation, AuditQuery
@@ -95,6 +97,7 @@ class Query(
     PresenceQuery,
     AiQuery,
     AiPriorityQuery,
+    AiSprintPlanQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
@@ -149,6 +152,8 @@ class Mutation(
     ProductRolesMutation,
     AuditMutation,
     JobsMutation,
+    AiSprintPlanMutation,
+    AiPrdMutation,
     FeaturesMutation,
     UsageMutation,
 ):

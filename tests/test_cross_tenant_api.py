@@ -63,6 +63,7 @@ ID_TYPES = {
     "actorId": "User",
     "teamId": "Team",
     "organizationId": "Organization",
+    "runId": "PrdGeneration",
 }
 """Target type of each id argument by name; a bare `id` takes its type from the mutation's name."""
 
@@ -209,11 +210,16 @@ async def b_ids(other_account: Account, database_url: str) -> dict[str, str]:
     label = await create_label(b)
     comment = await add_comment(b, requirementId=story["id"])
     api_key = await create_api_key(b)
+    generation = await b(
+        "mutation($i: GeneratePrdInput!) { generatePrd(input: $i) { runId userErrors { code } } }",
+        {"i": {"productId": product["id"], "brief": "B's secret plans."}},
+    )
     feature = await b(
         """mutation($input: CreateFeatureInput!) { createFeature(input: $input) { feature { id } } }""",
         {"input": {"productId": product["id"], "key": "b-secret", "name": "B's feature"}},
     )
     return {
+        "PrdGeneration": generation["generatePrd"]["runId"],
         "Feature": feature["createFeature"]["feature"]["id"],
         "ApiKey": api_key["id"],
         "Product": product["id"],

@@ -80,4 +80,7 @@ def build_job_app(settings: Settings, database_url: str, *, pool_size: int = 4, 
     app.task(name=TASK_NAMES["index_requirements"], queue=JOB_QUEUE, pass_context=True, retry=retry)(
         tasks.index_requirements
     )
+    app.task(name=TASK_NAMES["index_documents"], queue=JOB_QUEUE, pass_context=True, retry=retry)(tasks.index_documents)
+    # Not retried: a second run would stream and charge the model again; a failure is a dead letter to look at.
+    app.task(name=TASK_NAMES["generate_prd"], queue=JOB_QUEUE, pass_context=True, retry=False)(tasks.generate_prd)
     return app

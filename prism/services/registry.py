@@ -17,11 +17,13 @@ from prism.services.invitations import InvitationService
 from prism.services.jobs import JobService
 from prism.services.labels import LabelService
 from prism.services.members import MemberService
+from prism.services.prd_generation import PrdGenerationService
 from prism.services.priorities import PriorityService
 from prism.services.products import ProductService
 from prism.services.releases import ReleaseService
 from prism.services.requirements import RequirementService
 from prism.services.roadmaps import RoadmapService
+from prism.services.sprint_planning import SprintPlanningService
 from prism.services.sprints import SprintService
 from prism.services.teams import TeamService
 from prism.services.usage import UsageLimits, UsageService
@@ -63,6 +65,10 @@ class Services:
         return PriorityService(self._runtime, self._uow, self.viewer)
 
     @cached_property
+    def prd_generation(self) -> PrdGenerationService:
+        return PrdGenerationService(self._runtime, self._uow, self.viewer, self._meta)
+
+    @cached_property
     def products(self) -> ProductService:
         return ProductService(self._uow, self.viewer, self._meta)
 
@@ -73,6 +79,10 @@ class Services:
     @cached_property
     def sprints(self) -> SprintService:
         return SprintService(self._uow, self.viewer, self._meta)
+
+    @cached_property
+    def sprint_planning(self) -> SprintPlanningService:
+        return SprintPlanningService(self._runtime, self._uow, self.viewer, self._meta)
 
     @cached_property
     def releases(self) -> ReleaseService:
