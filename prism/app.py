@@ -65,6 +65,7 @@ from prism.web.middleware import InternalErrorMiddleware, RequestContextMiddlewa
 from prism.web.persisted_queries import PersistedQueries
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
 from prism.web.sso import sso_routes
+from prism.web.usage_api import usage_api_routes
 from resolvers.context import Context
 from resolvers.limits import QueryLimits
 from resolvers.schema import build_schema
@@ -418,6 +419,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         *(graphiql_routes() if settings.graphiql_enabled else []),
         *sso_routes(settings, runtime),
         *download_routes(runtime),
+        *usage_api_routes(settings, runtime, rate_limiter),
     ]
 
     async def internal_error(request: Request, error: Exception) -> Response:

@@ -432,6 +432,15 @@ class Settings(BaseSettings):
     download_url_ttl_seconds: int = Field(
         default=900, ge=10, le=7 * 86400, description="How long an attachment's downloadUrl works."
     )
+    usage_events_max_batch: int = Field(
+        default=1000, ge=1, le=2000, description="Most usage events one batch may carry (recordUsageEvents, the API)."
+    )
+    usage_event_max_properties_bytes: int = Field(
+        default=4096, ge=2, le=8192, description="Largest `properties` of one usage event, as compact JSON."
+    )
+    usage_events_max_body_bytes: int = Field(
+        default=2_000_000, ge=1000, description="Largest body POST /api/v1/usage-events accepts."
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

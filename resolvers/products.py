@@ -9,6 +9,7 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
+from loaders.adoption import FEATURES_BY_PRODUCT
 from loaders.pagination import Order
 from loaders.rows import ProductByIdLoader, ProductByKeyLoader
 from loaders.sources import (
@@ -59,6 +60,7 @@ from resolvers.requirement_filters import REQUIREMENT_LIST
 
 if TYPE_CHECKING:
     from resolvers.documents import Document, DocumentFilter
+    from resolvers.features import Feature
     from resolvers.releases import Release, ReleaseFilter
     from resolvers.requirements import Requirement
     from resolvers.roadmaps import Roadmap, RoadmapFilter
@@ -150,6 +152,12 @@ class Product(LoadedNode):
         source=DOCUMENTS_BY_PRODUCT,
         arguments=DOCUMENT_LIST,
         description="The product's documents (PRDs, specs, notes), most recently changed first.",
+    )
+    features = connection_field(
+        Annotated["Feature", strawberry.lazy("resolvers.features")],
+        source=FEATURES_BY_PRODUCT,
+        order=Order("KEY"),
+        description="The features it ships whose usage SDKs report, by key (docs/analytics.md, Feature adoption).",
     )
 
     @strawberry.field(

@@ -34,6 +34,7 @@ from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.execution import metered_executor
 from resolvers.fanout import Renderings
+from resolvers.features import FeaturesMutation
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.invitations import InvitationsMutation, InvitationsQuery
 from resolvers.jobs import JobsMutation, JobsQuery
@@ -55,6 +56,7 @@ from resolvers.roadmaps import RoadmapsMutation, RoadmapsQuery
 from resolvers.sprints import SprintsMutation, SprintsQuery
 from resolvers.subscriptions import Subscription
 from resolvers.teams import TeamsMutation, TeamsQuery
+from resolvers.usage import UsageMutation
 
 __all__ = ["build_schema"]
 
@@ -163,6 +165,8 @@ class Mutation(
     AiSprintPlanMutation,
     AiPrdMutation,
     ReportsMutation,
+    FeaturesMutation,
+    UsageMutation,
 ):
     pass
 

@@ -544,6 +544,7 @@ class Attachment(SQLModel, table=True):
 
 # The identity and access tables live in their own module; importing it here registers them wherever tables are.
 import prism.db.access_tables  # noqa: E402
+import prism.db.adoption_tables  # noqa: E402
 import prism.db.event_tables  # noqa: E402
 import prism.db.job_tables  # noqa: E402
 import prism.db.report_tables  # noqa: E402, F401
