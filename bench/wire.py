@@ -158,7 +158,7 @@ class WireProxy:
             for writer in (client_writer, upstream_writer):
                 if writer is not None:
                     writer.close()
-                    with contextlib.suppress(Exception):
+                    with contextlib.suppress(Exception, asyncio.CancelledError):
                         await writer.wait_closed()
             self._tasks.discard(task)
 

@@ -247,7 +247,8 @@ def test_the_report_gives_medians_of_the_rounds_and_prisms_throughput_as_a_multi
         *_measurement(POSTGRAPHILE, "dashboard", [(400, 25.0, 0.4), (400, 25.0, 0.4), (1000, 10.0, 1.0)]),
         *_measurement(POSTGRAPHILE_RLS, "dashboard", [(800, 12.0, 0.8)]),
     ]
-    summaries = summarize(measurements)
+    # Rounds are measured in a shuffled order; the summaries follow the servers' order.
+    summaries = summarize(measurements[::-1], ["PRISM resolvers", POSTGRAPHILE, POSTGRAPHILE_RLS])
     prism = summaries[0]
     assert (prism.target, prism.rounds, prism.requests_per_second) == ("PRISM resolvers", 3, 20.0)
     assert (prism.p50_ms, prism.p99_ms, prism.cpu_ms_per_request, prism.statements_per_request) == (50, 50, 10, 4)
@@ -266,5 +267,8 @@ def test_the_command_line_defaults_to_three_interleaved_rounds_at_10_and_50() ->
     assert (options.rounds, options.concurrency, options.queries) == (3, (10, 50), ("dashboard", "small"))
     assert options.postgraphile
     assert options.proxy
-    custom: Any = parse_options(["--prism-paths", "resolvers", "--query", "small", "--concurrency", "5"])
+    custom: Any = parse_options(
+        ["--prism-paths", "resolvers", "--query", "small", "--concurrency", "5", "--prism-env", "PRISM_X=1=2"]
+    )
     assert (custom.prism_paths, custom.queries, custom.concurrency) == (("resolvers",), ("small",), (5,))
+    assert custom.prism_environment == {"PRISM_X": "1=2"}

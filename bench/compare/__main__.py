@@ -46,6 +46,13 @@ def parse_options(argv: list[str]) -> CompareOptions:
         "--prism-paths",
         help="comma-separated PRISM paths: planned, resolvers (default: both when PRISM has PRISM_PLANNER)",
     )
+    parser.add_argument(
+        "--prism-env",
+        action="append",
+        default=[],
+        metavar="PRISM_NAME=VALUE",
+        help="a setting for PRISM's servers, repeatable (PRISM_DATABASE_POOL_SIZE=10)",
+    )
     parser.add_argument("--no-postgraphile", action="store_true", help="measure PRISM only (no npm needed)")
     parser.add_argument(
         "--no-proxy", action="store_true", help="connect straight to PostgreSQL (SQL/req and sessions become n/a)"
@@ -72,6 +79,12 @@ def parse_options(argv: list[str]) -> CompareOptions:
         paths = tuple(part.strip() for part in args.prism_paths.split(",") if part.strip())
         if not paths or set(paths) - {"planned", "resolvers"}:
             parser.error("--prism-paths takes planned and/or resolvers")
+    environment = {}
+    for setting in args.prism_env:
+        name, equals, value = setting.partition("=")
+        if not equals or not name.startswith("PRISM_"):
+            parser.error(f"--prism-env takes PRISM_NAME=VALUE, not {setting!r}")
+        environment[name] = value
     return CompareOptions(
         duration=args.duration,
         requests=args.requests,
@@ -84,6 +97,7 @@ def parse_options(argv: list[str]) -> CompareOptions:
         prism_paths=paths,
         postgraphile=not args.no_postgraphile,
         proxy=not args.no_proxy,
+        prism_environment=environment,
         output=args.output,
         home=args.home,
     )

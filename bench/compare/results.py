@@ -90,11 +90,21 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else 0.0
 
 
-def summarize(measurements: list[Measurement]) -> list[Summary]:
-    """One summary per (query, concurrency, server), in the order they were first measured."""
+def summarize(measurements: list[Measurement], targets: list[str] | None = None) -> list[Summary]:
+    """One summary per (query, concurrency, server): queries and concurrencies in the order first measured, servers
+    in the order of `targets` (default: first measured)."""
     groups: dict[tuple[str, int, str], list[Measurement]] = {}
     for m in measurements:
         groups.setdefault((m.query, m.concurrency, m.target), []).append(m)
+    queries = list(dict.fromkeys(m.query for m in measurements))
+    concurrencies = list(dict.fromkeys(m.concurrency for m in measurements))
+    servers = targets or list(dict.fromkeys(m.target for m in measurements))
+    groups = dict(
+        sorted(
+            groups.items(),
+            key=lambda item: (queries.index(item[0][0]), concurrencies.index(item[0][1]), servers.index(item[0][2])),
+        )
+    )
     summaries = []
     for (query, concurrency, target), group in groups.items():
         statements = [m.statements_per_request for m in group if m.statements_per_request is not None]

@@ -62,6 +62,8 @@ class CompareOptions:
     """"planned" and/or "resolvers"; None: both when the server has PRISM_PLANNER, else resolvers."""
     postgraphile: bool
     proxy: bool
+    prism_environment: dict[str, str]
+    """Settings for PRISM's servers beyond the benchmark's own (`--prism-env PRISM_DATABASE_POOL_SIZE=10`)."""
     output: Path
     home: Path
 
@@ -257,7 +259,7 @@ async def _start_targets(
     setting = planner_setting()
     for path in _prism_paths(options):
         wire = proxy()
-        environment = dict(PRISM_ENVIRONMENT)
+        environment = {**PRISM_ENVIRONMENT, **options.prism_environment}
         if setting is not None:
             environment[PLANNER_VARIABLE] = "on" if path == "planned" else "off"
         server = ServerProcess(url(database.server_url, wire), home, environment=environment)
@@ -343,7 +345,7 @@ async def run(options: CompareOptions) -> int:
                             )
                             + (f", {result.failed} failed" if result.failed else "")
                         )
-        summaries = summarize(measurements)
+        summaries = summarize(measurements, [target.name for target in targets])
         print()
         print(summary_table(summaries))
         print()
