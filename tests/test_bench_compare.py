@@ -13,7 +13,7 @@ from bench.compare.__main__ import parse_options
 from bench.compare.queries import compared_queries
 from bench.compare.report import POSTGRAPHILE, POSTGRAPHILE_RLS, comparison_table, summary_table
 from bench.compare.results import Measurement, summarize
-from bench.compare.runner import Answer, compare_answers
+from bench.compare.runner import Answer, compare_answers, executor_problem
 from bench.wire import SSL_REQUEST, MessageCounter, WireCounts, WireProxy
 from resolvers.schema import build_schema
 
@@ -272,3 +272,13 @@ def test_the_command_line_defaults_to_three_interleaved_rounds_at_10_and_50() ->
     )
     assert (custom.prism_paths, custom.queries, custom.concurrency) == (("resolvers",), ("small",), (5,))
     assert custom.prism_environment == {"PRISM_X": "1=2"}
+
+
+def test_a_prism_server_answering_on_another_path_than_its_label_is_a_problem() -> None:
+    assert executor_problem("PRISM planned", "dashboard", "planned") is None
+    assert executor_problem("PRISM resolvers", "dashboard", "resolvers") is None
+    fallen_back = executor_problem("PRISM planned", "small", "resolvers")
+    assert fallen_back is not None
+    assert "small on the resolvers path" in fallen_back
+    assert executor_problem("PRISM resolvers", "dashboard", "planned") is not None
+    assert executor_problem(POSTGRAPHILE, "dashboard", "anything") is None

@@ -36,9 +36,19 @@ from bench.server import ServerProcess
 from prism.config import Settings
 from prism.db import migrate
 
-__all__ = ["Answer", "CompareOptions", "Equivalence", "check_equivalence", "compare_answers", "planner_setting", "run"]
+__all__ = [
+    "Answer",
+    "CompareOptions",
+    "Equivalence",
+    "check_equivalence",
+    "compare_answers",
+    "executor_problem",
+    "planner_setting",
+    "run",
+]
 
 PLANNER_VARIABLE = "PRISM_PLANNER"
+EXECUTOR_HEADER = "x-prism-executor"
 PRISM_ENVIRONMENT = {
     # A request waiting for its caller's turn (8 in progress per caller) waits as long as the load needs: the
     # limiter runs, it never refuses a request of the benchmark's one caller.
@@ -89,7 +99,8 @@ class Equivalence:
     sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
     """SHA-256 of each query's normalized data (the same for every server when they agree)."""
-    planner_headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    executors: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Which executor each PRISM server says answered each query (its X-Prism-Executor header, outside production)."""
     problems: list[str] = field(default_factory=list)
 
 
@@ -131,6 +142,15 @@ def compare_answers(query: ComparedQuery, answers: list[Answer]) -> tuple[str | 
     return digest, problems
 
 
+def executor_problem(target: str, query: str, executor: str) -> str | None:
+    """What is wrong when "PRISM planned" (or "PRISM resolvers") says another executor answered: its figures
+    would be labelled with the wrong path."""
+    expected = target.removeprefix("PRISM ")
+    if target.startswith("PRISM ") and expected in ("planned", "resolvers") and executor != expected:
+        return f"{target} answered {query} on the {executor} path: its figures would not be the {expected} path's"
+    return None
+
+
 async def check_equivalence(targets: list[Target], queries: dict[str, ComparedQuery]) -> Equivalence:
     """Ask every server every query once; each must answer without errors, with the same data as the first."""
     found = Equivalence()
@@ -141,9 +161,12 @@ async def check_equivalence(targets: list[Target], queries: dict[str, ComparedQu
                 response = await client.post("/graphql", content=query.operation(target.schema).body())
             answers.append(Answer(target.name, target.schema, response.status_code, response.content))
             found.sizes.setdefault(query.name, {})[target.name] = len(response.content)
-            headers = {k: v for k, v in response.headers.items() if "plan" in k.lower()}
-            if headers:
-                found.planner_headers.setdefault(query.name, {})[target.name] = str(headers)
+            executor = response.headers.get(EXECUTOR_HEADER)
+            if executor is not None:
+                found.executors.setdefault(query.name, {})[target.name] = executor
+                problem = executor_problem(target.name, query.name, executor)
+                if problem is not None:
+                    found.problems.append(problem)
         digest, problems = compare_answers(query, answers)
         if digest is not None:
             found.digests[query.name] = digest
@@ -319,12 +342,15 @@ async def run(options: CompareOptions) -> int:
         targets = await _start_targets(options, database, data, home, stack)
         equivalence = await check_equivalence(targets, queries)
         for name, sizes in equivalence.sizes.items():
-            _log(f"{name}: every server answered the same data ({', '.join(f'{t} {n:,} B' for t, n in sizes.items())})")
+            _log(f"{name}: answers of {', '.join(f'{t} {n:,} B' for t, n in sizes.items())}")
+            if name in equivalence.executors:
+                _log(f"{name}: executors {equivalence.executors[name]}")
         if equivalence.problems:
             problems += equivalence.problems
             for problem in problems:
                 _log(f"FAILED CHECK: {problem}")
             return 1
+        _log("every server answered every query with the same data")
         shuffle = random.Random(started.timestamp())
         for round_number in range(1, options.rounds + 1):
             for query in queries.values():
