@@ -10,7 +10,8 @@ The proxy refuses TLS and GSS encryption (it answers `N`), so clients that prefe
 in the clear and the proxy can read the messages; it listens on 127.0.0.1 only.
 
 Run on its own (`python -m bench.wire --upstream 127.0.0.1:5432`), it prints `listening <port>`, then answers each
-line `counts` on its standard input with one JSON line of its counters, and stops at end of input.
+line `counts` on its standard input with one JSON line of its counters and the local ports of its open connections
+to PostgreSQL (`pg_stat_activity.client_port`, to find their backends), and stops at end of input.
 """
 
 import argparse
@@ -104,6 +105,8 @@ class WireProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.counts = WireCounts()
+        self.upstream_ports: set[int] = set()
+        """The local ports of the connections to PostgreSQL open now: its `pg_stat_activity.client_port`s."""
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -130,6 +133,7 @@ class WireProxy:
         self._tasks.add(task)
         counter = MessageCounter(self.counts)
         upstream_writer: asyncio.StreamWriter | None = None
+        upstream_port: int | None = None
         try:
             # Answer the encryption requests ourselves (`N`), so the session stays readable.
             received = bytearray()
@@ -144,6 +148,8 @@ class WireProxy:
                     counter.pending_refusals = 0
                     await client_writer.drain()
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
+            upstream_port = int(upstream_writer.get_extra_info("sockname")[1])
+            self.upstream_ports.add(upstream_port)
             forwarded = _without_refused_requests(bytes(received))
             self.counts.bytes_to_server += len(forwarded)
             upstream_writer.write(forwarded)
@@ -161,6 +167,8 @@ class WireProxy:
                     with contextlib.suppress(Exception, asyncio.CancelledError):
                         await writer.wait_closed()
             self._tasks.discard(task)
+            if upstream_port is not None:
+                self.upstream_ports.discard(upstream_port)
 
     async def _pipe(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, counter: MessageCounter | None
@@ -201,7 +209,8 @@ async def _main(upstream: str, port: int) -> None:
     try:
         while line := await reader.readline():
             if line.strip() == b"counts":
-                sys.stdout.write(orjson.dumps(asdict(proxy.counts)).decode() + "\n")
+                report = {**asdict(proxy.counts), "upstream_ports": sorted(proxy.upstream_ports)}
+                sys.stdout.write(orjson.dumps(report).decode() + "\n")
                 sys.stdout.flush()
     finally:
         await proxy.stop()

@@ -10,10 +10,11 @@ from graphql import parse, validate
 from sqlalchemy.engine import make_url
 
 from bench.compare.__main__ import parse_options
+from bench.compare.equivalence import Answer, compare_answers, executor_problem
 from bench.compare.queries import compared_queries
 from bench.compare.report import POSTGRAPHILE, POSTGRAPHILE_RLS, comparison_table, summary_table
 from bench.compare.results import Measurement, summarize
-from bench.compare.runner import Answer, compare_answers, executor_problem
+from bench.compare.servers import backend_cpu_times
 from bench.wire import SSL_REQUEST, MessageCounter, WireCounts, WireProxy
 from resolvers.schema import build_schema
 
@@ -215,6 +216,16 @@ async def test_the_proxy_counts_what_a_real_client_sends_postgresql(server_url: 
             assert await first.fetchval("SELECT $1::int + 1", value) == value + 1
         async with second.transaction():  # BEGIN and COMMIT, each a simple query
             assert await second.fetch("SELECT 1 AS one") == [(1,)]
+        # Each session's backend is found by the port the proxy connected from.
+        admin = await asyncpg.connect(
+            make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        try:
+            times = await backend_cpu_times(admin, sorted(proxy.upstream_ports))
+        finally:
+            await admin.close()
+        assert times is not None
+        assert set(times) == {first.get_server_pid(), second.get_server_pid()}
         await asyncio.gather(first.close(), second.close())
         assert proxy.counts.statements - before == 3 + 3
         assert proxy.counts.sessions == 2
@@ -236,6 +247,7 @@ def _measurement(target: str, query: str, rounds: list[tuple[int, float, float]]
             cpu_seconds=cpu,
             statements=4 * requests,
             sessions=0,
+            database_cpu_seconds=cpu / 2,
         )
         for number, (requests, latency, cpu) in enumerate(rounds, start=1)
     ]
@@ -252,6 +264,7 @@ def test_the_report_gives_medians_of_the_rounds_and_prisms_throughput_as_a_multi
     prism = summaries[0]
     assert (prism.target, prism.rounds, prism.requests_per_second) == ("PRISM resolvers", 3, 20.0)
     assert (prism.p50_ms, prism.p99_ms, prism.cpu_ms_per_request, prism.statements_per_request) == (50, 50, 10, 4)
+    assert prism.database_cpu_ms_per_request == 5
     assert [s.requests_per_second for s in summaries[1:]] == [40.0, 80.0]
     table = summary_table(summaries)
     assert "PostGraphile RLS" in table

@@ -25,6 +25,8 @@ class Measurement:
     """Statements the server sent PostgreSQL while measured (its proxy's count); None without a proxy."""
     sessions: int | None
     """PostgreSQL sessions the server opened while measured."""
+    database_cpu_seconds: float | None = None
+    """CPU time of the PostgreSQL backends serving the server while measured; None when they cannot be read."""
     failed: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -39,6 +41,11 @@ class Measurement:
     @property
     def statements_per_request(self) -> float | None:
         return None if self.statements is None else self.statements / max(self.requests, 1)
+
+    @property
+    def database_cpu_ms_per_request(self) -> float | None:
+        cpu = self.database_cpu_seconds
+        return None if cpu is None else 1000 * cpu / max(self.requests, 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +62,9 @@ class Measurement:
                 "max": round(1000 * max(self.latencies, default=0.0), 2),
             },
             "server_cpu_ms_per_request": round(self.cpu_ms_per_request, 3),
+            "database_cpu_ms_per_request": None
+            if self.database_cpu_ms_per_request is None
+            else round(self.database_cpu_ms_per_request, 3),
             "statements": self.statements,
             "statements_per_request": None
             if self.statements_per_request is None
@@ -77,6 +87,7 @@ class Summary:
     p50_ms: float
     p99_ms: float
     cpu_ms_per_request: float
+    database_cpu_ms_per_request: float | None
     statements_per_request: float | None
     sessions_opened: int | None
     """The most sessions the server opened in one measured phase (0: no churn)."""
@@ -109,6 +120,7 @@ def summarize(measurements: list[Measurement], targets: list[str] | None = None)
     for (query, concurrency, target), group in groups.items():
         statements = [m.statements_per_request for m in group if m.statements_per_request is not None]
         sessions = [m.sessions for m in group if m.sessions is not None]
+        database = [m.database_cpu_ms_per_request for m in group if m.database_cpu_ms_per_request is not None]
         summaries.append(
             Summary(
                 target=target,
@@ -119,6 +131,7 @@ def summarize(measurements: list[Measurement], targets: list[str] | None = None)
                 p50_ms=_median([1000 * percentile(m.latencies, 0.50) for m in group]),
                 p99_ms=_median([1000 * percentile(m.latencies, 0.99) for m in group]),
                 cpu_ms_per_request=_median([m.cpu_ms_per_request for m in group]),
+                database_cpu_ms_per_request=_median(database) if database else None,
                 statements_per_request=_median(statements) if statements else None,
                 sessions_opened=max(sessions) if sessions else None,
                 failed=sum(m.failed for m in group),

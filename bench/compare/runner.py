@@ -1,13 +1,12 @@
 """Runs the comparison: database and data, the servers behind their proxies, the equivalence check, the rounds."""
 
 import asyncio
-import hashlib
 import os
 import random
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,13 +16,15 @@ import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
 
-from bench.compare.queries import ComparedQuery, Schema, compared_queries
+from bench.compare.equivalence import check_equivalence
+from bench.compare.queries import ComparedQuery, compared_queries
 from bench.compare.report import POSTGRAPHILE, POSTGRAPHILE_RLS, comparison_table, summary_table
 from bench.compare.results import Measurement, summarize
 from bench.compare.servers import (
     PostGraphileProcess,
     Target,
     WireProxyProcess,
+    backend_cpu_times,
     install_postgraphile,
     through_proxy,
 )
@@ -36,19 +37,9 @@ from bench.server import ServerProcess
 from prism.config import Settings
 from prism.db import migrate
 
-__all__ = [
-    "Answer",
-    "CompareOptions",
-    "Equivalence",
-    "check_equivalence",
-    "compare_answers",
-    "executor_problem",
-    "planner_setting",
-    "run",
-]
+__all__ = ["CompareOptions", "planner_setting", "run"]
 
 PLANNER_VARIABLE = "PRISM_PLANNER"
-EXECUTOR_HEADER = "x-prism-executor"
 PRISM_ENVIRONMENT = {
     # A request waiting for its caller's turn (8 in progress per caller) waits as long as the load needs: the
     # limiter runs, it never refuses a request of the benchmark's one caller.
@@ -92,88 +83,6 @@ def _log(message: str) -> None:
     print(f"[bench-compare {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-@dataclass
-class Equivalence:
-    """What each server answered to each query before timing, and whether it agreed with the reference."""
-
-    sizes: dict[str, dict[str, int]] = field(default_factory=dict)
-    digests: dict[str, str] = field(default_factory=dict)
-    """SHA-256 of each query's normalized data (the same for every server when they agree)."""
-    executors: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Which executor each PRISM server says answered each query (its X-Prism-Executor header, outside production)."""
-    problems: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One server's HTTP answer to one query."""
-
-    target: str
-    schema: Schema
-    status: int
-    body: bytes
-
-
-def compare_answers(query: ComparedQuery, answers: list[Answer]) -> tuple[str | None, list[str]]:
-    """Whether every answer is a success holding the same data as the first: its data's digest, and the problems."""
-    problems: list[str] = []
-    reference: Any = None
-    reference_target: str | None = None
-    digest = None
-    for answer in answers:
-        try:
-            document = orjson.loads(answer.body)
-        except orjson.JSONDecodeError:
-            document = {}
-        if answer.status != 200 or not isinstance(document, dict) or document.get("errors") or not document.get("data"):
-            problems.append(f"{answer.target} failed {query.name}: HTTP {answer.status} {answer.body[:500]!r}")
-            continue
-        data = query.normalize(answer.schema, document["data"])
-        if not data:
-            problems.append(f"{answer.target} answered {query.name} with no data: is the data set seeded?")
-        if reference_target is None:
-            reference, reference_target = data, answer.target
-            digest = hashlib.sha256(orjson.dumps(data)).hexdigest()
-        elif data != reference:
-            problems.append(
-                f"{answer.target} answered {query.name} with other data than {reference_target}: "
-                f"{orjson.dumps(data)[:300].decode()} against {orjson.dumps(reference)[:300].decode()}"
-            )
-    return digest, problems
-
-
-def executor_problem(target: str, query: str, executor: str) -> str | None:
-    """What is wrong when "PRISM planned" (or "PRISM resolvers") says another executor answered: its figures
-    would be labelled with the wrong path."""
-    expected = target.removeprefix("PRISM ")
-    if target.startswith("PRISM ") and expected in ("planned", "resolvers") and executor != expected:
-        return f"{target} answered {query} on the {executor} path: its figures would not be the {expected} path's"
-    return None
-
-
-async def check_equivalence(targets: list[Target], queries: dict[str, ComparedQuery]) -> Equivalence:
-    """Ask every server every query once; each must answer without errors, with the same data as the first."""
-    found = Equivalence()
-    for query in queries.values():
-        answers = []
-        for target in targets:
-            async with make_client(target.server.base_url, target.token, target.headers) as client:
-                response = await client.post("/graphql", content=query.operation(target.schema).body())
-            answers.append(Answer(target.name, target.schema, response.status_code, response.content))
-            found.sizes.setdefault(query.name, {})[target.name] = len(response.content)
-            executor = response.headers.get(EXECUTOR_HEADER)
-            if executor is not None:
-                found.executors.setdefault(query.name, {})[target.name] = executor
-                problem = executor_problem(target.name, query.name, executor)
-                if problem is not None:
-                    found.problems.append(problem)
-        digest, problems = compare_answers(query, answers)
-        if digest is not None:
-            found.digests[query.name] = digest
-        found.problems += problems
-    return found
-
-
 async def _viewer_id(database: BenchDatabase, data: DataSet) -> UUID:
     conn = await asyncpg.connect(database.url)
     try:
@@ -196,18 +105,38 @@ async def _sign_in(target: Target, data: DataSet) -> str:
     return str(payload["accessToken"])
 
 
+async def _backends(admin: asyncpg.Connection | None, wire: dict[str, Any] | None) -> dict[int, float] | None:
+    if admin is None or wire is None:
+        return None
+    return await backend_cpu_times(admin, list(wire["upstream_ports"]))
+
+
+def _database_cpu(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
+    # A backend that started during the phase counts whole; one that ended during it is lost (sessions shows it).
+    if before is None or after is None:
+        return None
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 async def _measure(
-    target: Target, query: ComparedQuery, concurrency: int, round_number: int, options: CompareOptions
+    target: Target,
+    query: ComparedQuery,
+    concurrency: int,
+    round_number: int,
+    options: CompareOptions,
+    admin: asyncpg.Connection | None,
 ) -> Measurement:
     """Warm up, then measure one server on one query at one concurrency."""
     operation = query.operation(target.schema)
     async with make_clients(target.server.base_url, target.token, concurrency, target.headers) as clients:
         warmup = await run_phase(clients, operation, max_requests=max(options.warmup, concurrency), max_seconds=None)
         wire_before = target.wire_counts()
+        backends_before = await _backends(admin, wire_before)
         cpu_before = target.cpu_seconds()
         measured = await run_phase(clients, operation, max_requests=options.requests, max_seconds=options.duration)
         cpu_after = target.cpu_seconds()
         wire_after = target.wire_counts()
+        backends_after = await _backends(admin, wire_after)
     result = Measurement(
         target=target.name,
         query=query.name,
@@ -223,6 +152,7 @@ async def _measure(
         sessions=None
         if wire_before is None or wire_after is None
         else wire_after["sessions"] - wire_before["sessions"],
+        database_cpu_seconds=_database_cpu(backends_before, backends_after),
         failed=warmup.failed + measured.failed,
     )
     for phase_name, phase in (("warm-up", warmup), ("measured", measured)):
@@ -318,6 +248,7 @@ async def run(options: CompareOptions) -> int:
     _log("opening PostgreSQL")
     postgres = await asyncio.to_thread(open_server, options.home)
     database: BenchDatabase | None = None
+    admin: asyncpg.Connection | None = None
     measurements: list[Measurement] = []
     problems: list[str] = []
     try:
@@ -340,6 +271,8 @@ async def run(options: CompareOptions) -> int:
             if name in options.queries
         }
         targets = await _start_targets(options, database, data, home, stack)
+        # Reads pg_stat_activity to find each server's backends; one more session, idle while measuring.
+        admin = await asyncpg.connect(postgres.admin_url) if options.proxy else None
         equivalence = await check_equivalence(targets, queries)
         for name, sizes in equivalence.sizes.items():
             _log(f"{name}: answers of {', '.join(f'{t} {n:,} B' for t, n in sizes.items())}")
@@ -358,7 +291,7 @@ async def run(options: CompareOptions) -> int:
                     order = list(targets)
                     shuffle.shuffle(order)
                     for target in order:
-                        result = await _measure(target, query, concurrency, round_number, options)
+                        result = await _measure(target, query, concurrency, round_number, options, admin)
                         measurements.append(result)
                         problems += [f"{target.name} {query.name} c={concurrency}: {p}" for p in result.problems]
                         _log(
@@ -398,6 +331,8 @@ async def run(options: CompareOptions) -> int:
         path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
         _log(f"results written to {path}")
     finally:
+        if admin is not None:
+            await admin.close()
         await stack.close()
         if database is not None:
             await database.drop()

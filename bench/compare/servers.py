@@ -14,8 +14,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+import asyncpg
 import httpx
 import psutil
 from sqlalchemy.engine import make_url
@@ -27,6 +28,7 @@ __all__ = [
     "PostGraphileProcess",
     "Target",
     "WireProxyProcess",
+    "backend_cpu_times",
     "install_postgraphile",
     "process_cpu_seconds",
     "through_proxy",
@@ -81,6 +83,27 @@ def process_cpu_seconds(pid: int) -> float:
     return total
 
 
+async def backend_cpu_times(admin: asyncpg.Connection, ports: list[int]) -> dict[int, float] | None:
+    """CPU time so far of each PostgreSQL backend serving a connection from one of these local ports, by pid.
+
+    None when the backends' processes cannot be read (PostgreSQL on another machine, or another user's processes
+    hidden): the database's CPU per request is then not reported.
+    """
+    if not ports:
+        return {}
+    rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", ports)
+    times: dict[int, float] = {}
+    for row in rows:
+        try:
+            cpu = psutil.Process(int(row["pid"])).cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        except psutil.AccessDenied:
+            return None
+        times[int(row["pid"])] = cpu.user + cpu.system
+    return times if times or not rows else None
+
+
 class WireProxyProcess:
     """`python -m bench.wire` in a process of its own (its relaying then costs the load generator nothing)."""
 
@@ -103,7 +126,7 @@ class WireProxyProcess:
     def pid(self) -> int:
         return self._process.pid
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[str, Any]:
         """The proxy's counters now: statements, sessions, bytes each way (bench/wire.py)."""
         assert self._process.stdin is not None
         assert self._process.stdout is not None
@@ -226,5 +249,5 @@ class Target:
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.server.pid)
 
-    def wire_counts(self) -> dict[str, int] | None:
+    def wire_counts(self) -> dict[str, Any] | None:
         return None if self.proxy is None else self.proxy.counts()
