@@ -95,4 +95,22 @@ async def check_equivalence(targets: list[Target], queries: dict[str, ComparedQu
         if digest is not None:
             found.digests[query.name] = digest
         found.problems += problems
+    for target in targets:
+        if target.headers and "dashboard" in queries:
+            found.problems += await _scope_problems(target, queries["dashboard"])
     return found
+
+
+async def _scope_problems(target: Target, query: ComparedQuery) -> list[str]:
+    """A server that sets the organization per request must see nothing without it: else row-level security does
+    not bind it, and its figures would not be the ones with row-level security."""
+    async with make_client(target.server.base_url, target.token, None) as client:
+        response = await client.post("/graphql", content=query.operation(target.schema).body())
+    try:
+        document = orjson.loads(response.content) if response.status_code == 200 else {}
+    except orjson.JSONDecodeError:
+        document = {}
+    data = document.get("data") if isinstance(document, dict) else None
+    if data is None or query.normalize(target.schema, data):
+        return [f"{target.name} answered {query.name} without its organization header: row-level security is off"]
+    return []

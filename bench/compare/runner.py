@@ -194,7 +194,7 @@ class _Stack:
 
 
 async def _start_targets(
-    options: CompareOptions, database: BenchDatabase, data: DataSet, home: Path, stack: _Stack
+    options: CompareOptions, database: BenchDatabase, data: DataSet, home: Path, stack: _Stack, *, with_rls: bool
 ) -> list[Target]:
     host, port = _upstream(database.url)
     targets: list[Target] = []
@@ -227,10 +227,12 @@ async def _start_targets(
         node = await asyncio.to_thread(install_postgraphile, options.home / "postgraphile")
         viewer = await _viewer_id(database, data)
         scope = {"x-prism-org": str(data.organization_id), "x-prism-user": str(viewer)}
-        for name, base, headers in (
-            (POSTGRAPHILE, database.url, {}),
-            (POSTGRAPHILE_RLS, database.server_url, scope),
-        ):
+        variants: list[tuple[str, str, dict[str, str]]] = [(POSTGRAPHILE, database.url, {})]
+        if with_rls:
+            variants.append((POSTGRAPHILE_RLS, database.server_url, scope))
+        else:
+            _log(f"warning: {POSTGRAPHILE_RLS} left out: {APP_ROLE} cannot log in, so nothing binds it")
+        for name, base, headers in variants:
             wire = proxy()
             pgl = PostGraphileProcess(node, url(base, wire), home)
             stack.push(pgl.stop)
@@ -262,7 +264,7 @@ async def run(options: CompareOptions) -> int:
         await database.vacuum_analyze()
         role = await database.use_app_role()
         if role != APP_ROLE:
-            _log(f"warning: {APP_ROLE} cannot log in here; PRISM and PostGraphile RLS connect as {role}")
+            _log(f"warning: {APP_ROLE} cannot log in here; PRISM connects as {role}, row-level security off")
         queries = {
             name: query
             for name, query in compared_queries(
@@ -270,7 +272,7 @@ async def run(options: CompareOptions) -> int:
             ).items()
             if name in options.queries
         }
-        targets = await _start_targets(options, database, data, home, stack)
+        targets = await _start_targets(options, database, data, home, stack, with_rls=role == APP_ROLE)
         # Reads pg_stat_activity to find each server's backends; one more session, idle while measuring.
         admin = await asyncpg.connect(postgres.admin_url) if options.proxy else None
         equivalence = await check_equivalence(targets, queries)
