@@ -221,8 +221,22 @@ class Settings(BaseSettings):
     )
     qdrant_collection: str = Field(default="prism", description="The Qdrant collection PRISM's vectors live in.")
     auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
-    database_pool_size: int = 10
-    database_max_overflow: int = 10
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Connections each server process keeps open to PostgreSQL, opened as needed and kept: size it for the "
+            "requests a process works on at once."
+        ),
+    )
+    database_max_overflow: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Extra connections beyond the pool under load. Each is closed when it comes back, so anything above 0 "
+            "opens and closes PostgreSQL sessions under steady load: raise the pool size instead."
+        ),
+    )
     database_pool_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
