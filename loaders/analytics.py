@@ -1,8 +1,10 @@
-"""Loaders of a product's delivery analytics (velocity, cycle and lead time, throughput) from the event history."""
+"""Loaders of a product's delivery analytics (velocity, carry-over, cycle and lead time, throughput) from the event
+history."""
 
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,30 +17,42 @@ from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementEventKind, RequirementStatus, SprintState
 from prism.domain.flow import Finished, finished_requirements
-from prism.domain.sprint_report import Change, sprint_report
-from prism.domain.velocity import Velocity, velocity
+from prism.domain.sprint_report import Change, SprintReport, sprint_report
 
-__all__ = ["FinishedByProductLoader", "FlowKey", "VelocityByProductLoader", "VelocityKey"]
+__all__ = ["ClosedSprint", "ClosedSprintsByProductLoader", "ClosedSprintsKey", "FinishedByProductLoader", "FlowKey"]
 
 
 @dataclass(frozen=True)
-class VelocityKey:
-    """A product and how many of its last closed sprints its velocity covers."""
+class ClosedSprintsKey:
+    """A product and how many of its last closed sprints to read (for its velocity or its carry-over)."""
 
     product_id: UUID
     last_sprints: int
 
 
-class VelocityByProductLoader(DataLoader[VelocityKey, Velocity]):
-    """Velocities (prism.domain.velocity): three statements for every product asked in the same tick, one for their
-    last closed sprints, and the two of the sprint reports (loaders.planning.load_sprint_inputs)."""
+@dataclass(frozen=True)
+class ClosedSprint:
+    """A closed sprint with its report and what the report was computed from."""
+
+    sprint_id: UUID
+    started_at: datetime
+    closed_at: datetime
+    report: SprintReport
+    commitments: dict[UUID, float | None]
+    changes: list[Change]
+
+
+class ClosedSprintsByProductLoader(DataLoader[ClosedSprintsKey, list[ClosedSprint]]):
+    """A product's last closed sprints, oldest first, with their reports (prism.domain.sprint_report): three
+    statements for every product asked in the same tick, one for their last closed sprints, and the two of the sprint
+    reports (loaders.planning.load_sprint_inputs)."""
 
     def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
 
-    async def batch_load_fn(self, keys: Sequence[VelocityKey]) -> list[Velocity]:
+    async def batch_load_fn(self, keys: Sequence[ClosedSprintsKey]) -> list[list[ClosedSprint]]:
         table = Sprint.__table__  # type: ignore[attr-defined]
         widest = max(key.last_sprints for key in keys)
         recent = (
@@ -69,12 +83,13 @@ class VelocityByProductLoader(DataLoader[VelocityKey, Velocity]):
         inputs = await load_sprint_inputs(self._reader, self._organization_id, sprint_ids) if sprint_ids else None
         found = []
         for key in keys:
-            reports = []
+            sprints = []
             for row in reversed(closed[key.product_id][: key.last_sprints]):
                 assert inputs is not None
                 commitments, changes = inputs.of(row.id)
-                reports.append((row.id, sprint_report(row.id, row.started_at, row.closed_at, commitments, changes)))
-            found.append(velocity(reports))
+                report = sprint_report(row.id, row.started_at, row.closed_at, commitments, changes)
+                sprints.append(ClosedSprint(row.id, row.started_at, row.closed_at, report, commitments, changes))
+            found.append(sprints)
         return found
 
 
