@@ -22,10 +22,11 @@ def test_the_same_seed_gives_the_same_forecast_and_the_shares_follow_the_history
     history = [0, 1, 3, 0, 2, 5, 1, 0]
     first = monte_carlo(12, history, start=START, trials=20_000, seed=42, target=START + timedelta(weeks=8))
     assert monte_carlo(12, history, start=START, trials=20_000, seed=42, target=START + timedelta(weeks=8)) == first
-    assert first.p50 is not None and first.p85 is not None and first.p95 is not None
-    assert first.p50 <= first.p85 <= first.p95
+    assert None not in (first.p50, first.p85, first.p95)
+    assert first.p50 <= first.p85 <= first.p95  # type: ignore[operator]
     # A mean of 1.5 a week: twelve take eight weeks on average, so about half the trials make the eighth week.
-    assert first.probability is not None and 0.4 < first.probability < 0.7
+    assert first.probability is not None
+    assert 0.4 < first.probability < 0.7
 
 
 def test_nothing_left_is_finished_on_the_start_date() -> None:
