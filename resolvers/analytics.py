@@ -54,8 +54,8 @@ MAX_VELOCITY_SPRINTS = 50
 """The most closed sprints a velocity covers."""
 MAX_THROUGHPUT_WEEKS = 104
 """The most weeks a throughput lists: two years."""
-MAX_FLOW_POINTS = 366
-"""The most points a cumulative flow lists: a year of days."""
+MAX_FLOW_POINTS = 200
+"""The most points a cumulative flow lists: 200 days, or almost four years of weeks (every list's bound)."""
 
 
 @strawberry.enum(description="The unit durations are given in.")

@@ -14,6 +14,7 @@ from prism.domain.forecast import monte_carlo
 from prism.errors import NotFoundError, ValidationError
 from resolvers.common import decode_id
 from resolvers.context import Context
+from resolvers.list_bounds import max_items
 
 __all__ = [
     "DEFAULT_TRIALS",
@@ -50,7 +51,8 @@ class Forecast:
     seed: int = strawberry.field(description="The seed of the random draws.")
     start_date: date = strawberry.field(description="The day the simulated futures start from.")
     weekly_throughput: list[int] = strawberry.field(
-        description="The finished requirements of each full ISO week of history, oldest first: what was sampled."
+        description="The finished requirements of each full ISO week of history, oldest first: what was sampled.",
+        metadata=max_items(MAX_HISTORY_WEEKS),
     )
     completion_date50: date | None = strawberry.field(
         description="Finished by this date in half the trials; null if they ran past ten years."
