@@ -1,5 +1,5 @@
-"""Loaders of a product's delivery analytics (velocity, carry-over, cycle and lead time, throughput) from the event
-history."""
+"""Loaders of a product's closed sprints with their reports, for its velocity and carry-over (see loaders.flow for
+cycle time and throughput)."""
 
 from collections import defaultdict
 from collections.abc import Sequence
@@ -12,14 +12,15 @@ import sqlalchemy as sa
 from aiodataloader import DataLoader
 
 from loaders.planning import load_sprint_inputs
-from prism.db.tables import Requirement, RequirementEvent, Sprint
+from prism.db.tables import Sprint
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
-from prism.domain.enums import RequirementEventKind, RequirementStatus, SprintState
-from prism.domain.flow import Finished, finished_requirements
+from prism.domain.enums import RequirementStatus, SprintState
 from prism.domain.sprint_report import Change, SprintReport, sprint_report
 
-__all__ = ["ClosedSprint", "ClosedSprintsByProductLoader", "ClosedSprintsKey", "FinishedByProductLoader", "FlowKey"]
+DONE = RequirementStatus.DONE.value
+
+__all__ = ["ClosedSprint", "ClosedSprintsByProductLoader", "ClosedSprintsKey"]
 
 
 @dataclass(frozen=True)
@@ -91,57 +92,3 @@ class ClosedSprintsByProductLoader(DataLoader[ClosedSprintsKey, list[ClosedSprin
                 sprints.append(ClosedSprint(row.id, row.started_at, row.closed_at, report, commitments, changes))
             found.append(sprints)
         return found
-
-
-@dataclass(frozen=True)
-class FlowKey:
-    """A product's requirements, of one kind or of all kinds (None)."""
-
-    product_id: UUID
-    kind: str | None = None
-
-
-class FinishedByProductLoader(DataLoader[FlowKey, list[Finished]]):
-    """A product's finished requirements (prism.domain.flow), with when each was created, started and finished:
-    one statement for every product asked in the same tick, the status history of its requirements that are DONE."""
-
-    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
-        super().__init__()
-        self._reader = reader
-        self._organization_id = organization_id
-
-    async def batch_load_fn(self, keys: Sequence[FlowKey]) -> list[list[Finished]]:
-        event = RequirementEvent.__table__  # type: ignore[attr-defined]
-        requirement = Requirement.__table__  # type: ignore[attr-defined]
-        # Only a requirement DONE now can be finished: its last status is DONE.
-        done = tenant_select(requirement, self._organization_id, requirement.c.id).where(
-            requirement.c.product_id.in_({key.product_id for key in keys}),
-            requirement.c.status == RequirementStatus.DONE.value,
-        )
-        statement = (
-            tenant_select(
-                event,
-                self._organization_id,
-                event.c.requirement_id,
-                event.c.kind,
-                event.c.from_value,
-                event.c.to_value,
-                event.c.created_at,
-                requirement.c.product_id,
-                requirement.c.kind.label("requirement_kind"),
-            )
-            .join(requirement, requirement.c.id == event.c.requirement_id)
-            .where(
-                event.c.kind.in_((RequirementEventKind.STATUS.value, RequirementEventKind.CREATED.value)),
-                event.c.requirement_id.in_(done),
-            )
-            .order_by(event.c.created_at, event.c.id)
-        )
-        changes: dict[FlowKey, list[Change]] = defaultdict(list)
-        for row in await self._reader.all(statement):
-            change = Change(
-                row.requirement_id, RequirementEventKind(row.kind), row.from_value, row.to_value, row.created_at
-            )
-            changes[FlowKey(row.product_id)].append(change)
-            changes[FlowKey(row.product_id, row.requirement_kind)].append(change)
-        return [finished_requirements(changes.get(key, [])) for key in keys]

@@ -9,8 +9,9 @@ from uuid import UUID
 
 import strawberry
 
-from loaders.analytics import ClosedSprintsByProductLoader, ClosedSprintsKey, FinishedByProductLoader, FlowKey
+from loaders.analytics import ClosedSprintsByProductLoader, ClosedSprintsKey
 from loaders.cumulative_flow import CumulativeFlowByProductLoader, CumulativeFlowKey
+from loaders.flow import FlowTimesByProductLoader, FlowTimesKey, WeeklyFinishedByProductLoader, WeeklyKey
 from prism.domain import burndown, flow
 from prism.domain.carry_over import carry_over
 from prism.domain.velocity import velocity
@@ -173,8 +174,7 @@ def _in(unit: TimeUnit, duration: timedelta | None) -> float | None:
     return duration.total_seconds() / (3600 if unit is TimeUnit.HOURS else 86400)
 
 
-def _percentiles(unit: TimeUnit, durations: list[timedelta | None]) -> DurationPercentiles:
-    found = flow.percentiles(durations)
+def _percentiles(unit: TimeUnit, found: flow.Percentiles) -> DurationPercentiles:
     return DurationPercentiles(
         count=found.count, p50=_in(unit, found.p50), p85=_in(unit, found.p85), p95=_in(unit, found.p95)
     )
@@ -186,14 +186,13 @@ async def flow_times(
     """Cycle and lead time percentiles of a product's requirements finished since `since` (all when None)."""
     if since is not None and since.tzinfo is None:
         raise ValidationError("since must carry a time zone.", field="since")
-    key = FlowKey(product_id, None if kind is None else kind.name)
-    items = await info.context.loaders.get(FinishedByProductLoader).load(key)
-    kept = [item for item in items if since is None or item.finished_at >= since]
+    key = FlowTimesKey(product_id, None if kind is None else kind.name, since)
+    found = await info.context.loaders.get(FlowTimesByProductLoader).load(key)
     return FlowTimes(
         unit=unit,
-        finished=len(kept),
-        cycle_time=_percentiles(unit, [item.cycle_time for item in kept]),
-        lead_time=_percentiles(unit, [item.lead_time for item in kept]),
+        finished=found.finished,
+        cycle_time=_percentiles(unit, found.cycle_time),
+        lead_time=_percentiles(unit, found.lead_time),
     )
 
 
@@ -201,8 +200,12 @@ async def product_throughput(info: Info, product_id: UUID, weeks: int) -> list[W
     """Requirements a product finished per ISO week over the last `weeks` weeks, the current one last."""
     if not 1 <= weeks <= MAX_THROUGHPUT_WEEKS:
         raise ValidationError(f"weeks must be between 1 and {MAX_THROUGHPUT_WEEKS}.", field="weeks")
-    items = await info.context.loaders.get(FinishedByProductLoader).load(FlowKey(product_id))
-    counts = flow.throughput(items, weeks=weeks, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    mondays = flow.last_weeks(weeks, now)
+    found = await info.context.loaders.get(WeeklyFinishedByProductLoader).load(
+        WeeklyKey(product_id, mondays[0], mondays[-1])
+    )
+    counts = flow.weekly(found, weeks=weeks, now=now)
     return [WeekThroughput(week_start=week.week_start, count=week.count) for week in counts]
 
 

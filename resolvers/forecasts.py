@@ -7,7 +7,7 @@ from uuid import UUID
 
 import strawberry
 
-from loaders.analytics import FinishedByProductLoader, FlowKey
+from loaders.flow import WeeklyFinishedByProductLoader, WeeklyKey
 from loaders.forecasts import RequirementSet, UnfinishedCountByReleaseLoader, UnfinishedCountByRequirementsLoader
 from prism.domain import flow
 from prism.domain.forecast import monte_carlo
@@ -104,10 +104,13 @@ async def _forecast(
 ) -> Forecast:
     _check(options)
     start = options.start_date or datetime.now(UTC).date()
-    items = await info.context.loaders.get(FinishedByProductLoader).load(FlowKey(product_id))
     # The week holding `start` is not over: the history is the full weeks before it.
     moment = datetime(start.year, start.month, start.day, tzinfo=UTC) - timedelta(weeks=1)
-    history = [week.count for week in flow.throughput(items, weeks=options.history_weeks, now=moment)]
+    mondays = flow.last_weeks(options.history_weeks, moment)
+    counts = await info.context.loaders.get(WeeklyFinishedByProductLoader).load(
+        WeeklyKey(product_id, mondays[0], mondays[-1])
+    )
+    history = [week.count for week in flow.weekly(counts, weeks=options.history_weeks, now=moment)]
     left = await remaining()
     found = monte_carlo(left, history, start=start, trials=options.trials, seed=options.seed, target=target)
     return Forecast(
