@@ -136,10 +136,9 @@ async def load_sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUI
     )
     changes: dict[UUID, list[Change]] = defaultdict(list)
     members: dict[str, set[UUID]] = defaultdict(set)
+    kinds = {kind.value: kind for kind in RequirementEventKind}
     for row in await reader.all(history):
-        change = Change(
-            row.requirement_id, RequirementEventKind(row.kind), row.from_value, row.to_value, row.created_at
-        )
+        change = Change(row.requirement_id, kinds[row.kind], row.from_value, row.to_value, row.created_at)
         changes[row.requirement_id].append(change)
         if change.kind is RequirementEventKind.SPRINT and change.to_value is not None:
             members[change.to_value].add(row.requirement_id)

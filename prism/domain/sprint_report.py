@@ -34,7 +34,7 @@ __all__ = ["Change", "Figure", "SprintReport", "sprint_report"]
 K = RequirementEventKind
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One recorded change of a requirement, as the report needs it."""
 
@@ -83,19 +83,28 @@ class _Requirement:
 
     def __init__(self, changes: Sequence[Change]) -> None:
         self.changes = changes
+        self._moves = [c for c in changes if c.kind is K.SPRINT]
+        self._statuses = [c for c in changes if c.kind is K.STATUS or c.kind is K.CREATED]
+        self._estimates = [c for c in changes if c.kind is K.ESTIMATE]
 
     def moves(self) -> list[Change]:
-        return [c for c in self.changes if c.kind is K.SPRINT]
+        return self._moves
+
+    @staticmethod
+    def _value_at(changes: list[Change], moment: datetime | None) -> str | None:
+        for change in reversed(changes):
+            if moment is None or change.at <= moment:
+                return change.to_value
+        return None
 
     def status_at(self, moment: datetime | None) -> str | None:
-        kept = (c for c in self.changes if c.kind in (K.STATUS, K.CREATED) and (moment is None or c.at <= moment))
-        last = _last(kept)
-        return None if last is None else last.to_value
+        return self._value_at(self._statuses, moment)
 
     def estimate_at(self, moment: datetime | None) -> float | None:
-        kept = (c for c in self.changes if c.kind is K.ESTIMATE and (moment is None or c.at <= moment))
-        last = _last(kept)
-        return None if last is None else number_of(last.to_value)
+        for change in reversed(self._estimates):
+            if moment is None or change.at <= moment:
+                return number_of(change.to_value)
+        return None
 
 
 def sprint_report(
