@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from uuid import UUID
 
-from prism.domain.sprint_report import Change, sprint_report
+from prism.domain.sprint_report import Change, Histories, sprint_report
 
 __all__ = ["BurndownDay", "burndown"]
 
@@ -59,7 +59,7 @@ def burndown(
     now: datetime,
 ) -> list[BurndownDay]:
     """The daily series of a started sprint (see the module's rules)."""
-    history = list(changes)
+    history = Histories(changes)
     first = started_at.astimezone(UTC).date()
     ended = closed_at.astimezone(UTC).date() if closed_at is not None else None
     last = ends_on or ended or now.astimezone(UTC).date()

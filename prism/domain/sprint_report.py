@@ -29,7 +29,7 @@ from uuid import UUID
 from prism.domain.enums import RequirementEventKind, RequirementStatus
 from prism.domain.history import number_of
 
-__all__ = ["Change", "Figure", "SprintReport", "sprint_report"]
+__all__ = ["Change", "Figure", "Histories", "SprintReport", "sprint_report"]
 
 K = RequirementEventKind
 
@@ -107,20 +107,27 @@ class _Requirement:
         return None
 
 
+class Histories:
+    """Changes grouped by requirement once, for reports asked of the same history at several moments (a burndown)."""
+
+    def __init__(self, changes: Iterable[Change]) -> None:
+        grouped: dict[UUID, list[Change]] = defaultdict(list)
+        for change in changes:
+            grouped[change.requirement_id].append(change)
+        self.by_requirement = {requirement: _Requirement(found) for requirement, found in grouped.items()}
+
+
 def sprint_report(
     sprint_id: UUID,
     started_at: datetime,
     closed_at: datetime | None,
     commitments: Mapping[UUID, float | None],
-    changes: Iterable[Change],
+    changes: Iterable[Change] | Histories,
 ) -> SprintReport:
     """The report of a started sprint from its start snapshot (`commitments`: requirement -> estimate at the start)
-    and the changes of its requirements, oldest first."""
+    and the changes of its requirements, oldest first (or already grouped)."""
     sprint = str(sprint_id)
-    grouped: dict[UUID, list[Change]] = defaultdict(list)
-    for change in changes:
-        grouped[change.requirement_id].append(change)
-    histories = {requirement: _Requirement(found) for requirement, found in grouped.items()}
+    histories = (changes if isinstance(changes, Histories) else Histories(changes)).by_requirement
     empty = _Requirement(())
 
     def before_end(change: Change) -> bool:
