@@ -10,10 +10,14 @@ moves into it minus the number out of it up to then. The rules:
 - DONE and CANCELED are statuses like the others: a requirement reopened after DONE leaves DONE that day, one
   canceled stays in CANCELED (the bands of a cumulative flow diagram never lose finished work otherwise);
 - points are every `interval` days from `since`, up to and including `until` when it falls on one.
+
+It counts backwards from now: the counts at the start of `since` are the requirements' statuses now (kept equal to
+their history's last status by the one place that changes a status) minus every move made since; then each day adds
+its moves. So only the history from `since` on is read, not the product's whole history.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -43,16 +47,22 @@ class FlowDay:
         return dict(self.counts)[status]
 
 
-def cumulative_flow(moves: Iterable[StatusMove], *, since: date, until: date, interval: int) -> list[FlowDay]:
-    """The counts per status at the end of `since`, `since + interval` days, ... up to `until` (see the rules)."""
+def cumulative_flow(
+    now: Mapping[str, int], moves: Iterable[StatusMove], *, since: date, until: date, interval: int
+) -> list[FlowDay]:
+    """The counts per status at the end of `since`, `since + interval` days, ... up to `until`, from the counts per
+    status now and the moves of every day from `since` to now (see the rules)."""
     delta: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    running: dict[str, int] = defaultdict(int, now)
     for move in moves:
-        day = max(move.day, since)  # what happened before the first point is where the first point starts from
+        if move.day < since:
+            continue
         if move.to_status is not None:
-            delta[day][move.to_status] += move.count
+            delta[move.day][move.to_status] += move.count
+            running[move.to_status] -= move.count
         if move.from_status is not None:
-            delta[day][move.from_status] -= move.count
-    running: dict[str, int] = defaultdict(int)
+            delta[move.day][move.from_status] -= move.count
+            running[move.from_status] += move.count
     days: list[FlowDay] = []
     pending = sorted(delta)
     index = 0
