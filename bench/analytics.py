@@ -61,6 +61,9 @@ def queries(data: AnalyticsDataSet) -> dict[str, str]:
     release = relay.to_base64("Release", str(data.release_id))
     year_ago = (data.now - timedelta(days=364)).date().isoformat()
     return {
+        "velocity6": f"{{ {product} {{ velocity {{ sprints {{ committedPoints completedPoints }} "
+        "meanCompletedPoints } } }",
+        "carryOver6": f"{{ {product} {{ carryOver {{ sprints {{ carriedOver {{ count points }} }} }} }} }}",
         "velocity": f"{{ {product} {{ velocity(lastSprints: 25) {{ sprints {{ committedPoints completedPoints }} "
         "meanCompletedPoints completedPointsStandardDeviation } } }",
         "carryOver": f"{{ {product} {{ carryOver(lastSprints: 25) {{ sprints {{ carriedOver {{ count points }} "

@@ -16,7 +16,7 @@ from prism.db.tables import Sprint
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementStatus, SprintState
-from prism.domain.sprint_report import Change, SprintReport, sprint_report
+from prism.domain.sprint_report import Histories, SprintReport, sprint_report
 
 DONE = RequirementStatus.DONE.value
 
@@ -40,7 +40,7 @@ class ClosedSprint:
     closed_at: datetime
     report: SprintReport
     commitments: dict[UUID, float | None]
-    changes: list[Change]
+    changes: Histories
 
 
 class ClosedSprintsByProductLoader(DataLoader[ClosedSprintsKey, list[ClosedSprint]]):
@@ -87,7 +87,7 @@ class ClosedSprintsByProductLoader(DataLoader[ClosedSprintsKey, list[ClosedSprin
             sprints = []
             for row in reversed(closed[key.product_id][: key.last_sprints]):
                 assert inputs is not None
-                commitments, changes = inputs.of(row.id)
+                commitments, changes = inputs.grouped_of(row.id)
                 report = sprint_report(row.id, row.started_at, row.closed_at, commitments, changes)
                 sprints.append(ClosedSprint(row.id, row.started_at, row.closed_at, report, commitments, changes))
             found.append(sprints)

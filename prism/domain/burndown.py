@@ -54,12 +54,12 @@ def burndown(
     closed_at: datetime | None,
     ends_on: date | None,
     commitments: Mapping[UUID, float | None],
-    changes: Iterable[Change],
+    changes: Iterable[Change] | Histories,
     *,
     now: datetime,
 ) -> list[BurndownDay]:
     """The daily series of a started sprint (see the module's rules)."""
-    history = Histories(changes)
+    history = changes if isinstance(changes, Histories) else Histories(changes)
     first = started_at.astimezone(UTC).date()
     ended = closed_at.astimezone(UTC).date() if closed_at is not None else None
     last = ends_on or ended or now.astimezone(UTC).date()

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from prism.domain.enums import RequirementEventKind
 from prism.domain.history import number_of
-from prism.domain.sprint_report import Change, Figure, SprintReport
+from prism.domain.sprint_report import Change, Figure, Histories, SprintReport
 
 __all__ = ["CarryOver", "carry_over"]
 
@@ -51,12 +51,12 @@ def carry_over(
     closed_at: datetime,
     report: SprintReport,
     commitments: Mapping[UUID, float | None],
-    changes: Iterable[Change],
+    changes: Iterable[Change] | Histories,
 ) -> CarryOver:
     """The carry-over of a closed sprint from its report, its start snapshot and its requirements' history."""
     sprint = str(sprint_id)
     history: dict[UUID, list[Change]] = {}
-    for change in changes:
+    for change in changes.changes() if isinstance(changes, Histories) else changes:
         history.setdefault(change.requirement_id, []).append(change)
     to_sprint: dict[UUID, float] = {}
     to_backlog: dict[UUID, float] = {}

@@ -21,7 +21,7 @@ estimates may change while the sprint runs).
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -32,6 +32,8 @@ from prism.domain.history import number_of
 __all__ = ["Change", "Figure", "Histories", "SprintReport", "sprint_report"]
 
 K = RequirementEventKind
+# Read once: looking an enum member up on its class costs more than the rest of a history's split.
+_SPRINT, _STATUS, _CREATED, _ESTIMATE = K.SPRINT, K.STATUS, K.CREATED, K.ESTIMATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +85,17 @@ class _Requirement:
 
     def __init__(self, changes: Sequence[Change]) -> None:
         self.changes = changes
-        self._moves = [c for c in changes if c.kind is K.SPRINT]
-        self._statuses = [c for c in changes if c.kind is K.STATUS or c.kind is K.CREATED]
-        self._estimates = [c for c in changes if c.kind is K.ESTIMATE]
+        self._moves: list[Change] = []
+        self._statuses: list[Change] = []
+        self._estimates: list[Change] = []
+        for change in changes:
+            kind = change.kind
+            if kind is _SPRINT:
+                self._moves.append(change)
+            elif kind is _STATUS or kind is _CREATED:
+                self._statuses.append(change)
+            elif kind is _ESTIMATE:
+                self._estimates.append(change)
 
     def moves(self) -> list[Change]:
         return self._moves
@@ -110,11 +120,29 @@ class _Requirement:
 class Histories:
     """Changes grouped by requirement once, for reports asked of the same history at several moments (a burndown)."""
 
-    def __init__(self, changes: Iterable[Change]) -> None:
+    def __init__(self, changes: Iterable[Change] = ()) -> None:
         grouped: dict[UUID, list[Change]] = defaultdict(list)
         for change in changes:
             grouped[change.requirement_id].append(change)
         self.by_requirement = {requirement: _Requirement(found) for requirement, found in grouped.items()}
+
+    @classmethod
+    def of_grouped(cls, grouped: Mapping[UUID, Sequence[Change]]) -> "Histories":
+        """Histories from changes already grouped by requirement, each oldest first."""
+        found = cls()
+        found.by_requirement = {requirement: _Requirement(changes) for requirement, changes in grouped.items()}
+        return found
+
+    def subset(self, requirements: Iterable[UUID]) -> "Histories":
+        """The histories of some of the requirements (those it has)."""
+        found = Histories()
+        found.by_requirement = {r: self.by_requirement[r] for r in requirements if r in self.by_requirement}
+        return found
+
+    def changes(self) -> Iterator[Change]:
+        """Every change, requirement by requirement."""
+        for history in self.by_requirement.values():
+            yield from history.changes
 
 
 def sprint_report(
