@@ -32,6 +32,8 @@ def test_the_same_seed_gives_the_same_forecast_and_the_shares_follow_the_history
 def test_nothing_left_is_finished_on_the_start_date() -> None:
     found = monte_carlo(0, [1], start=START, trials=100, seed=1, target=START - timedelta(days=1))
     assert (found.p50, found.p95, found.probability) == (START, START, 1.0)
+    # Nothing left needs no history either.
+    assert monte_carlo(0, [], start=START, trials=100, seed=1).p85 == START
 
 
 def test_trials_that_never_finish_have_no_date() -> None:

@@ -12,8 +12,8 @@ The method (the one Troy Magennis and ActionableAgile popularised, and Jira and 
 
 Draws come from numpy's PCG64 generator seeded with the `seed` given, so the same history, remaining count, start,
 trials and seed give the same forecast. Without any finished requirement in the history the forecast cannot say
-anything: INSUFFICIENT_HISTORY. A trial that has not finished after MAX_WEEKS weeks is counted as never finishing
-(its date is null, and it misses every target).
+anything: INSUFFICIENT_HISTORY (unless nothing is left to finish: then every date is the start). A trial that has
+not finished after MAX_WEEKS weeks is counted as never finishing (its date is null, and it misses every target).
 """
 
 import math
@@ -79,6 +79,9 @@ def monte_carlo(
     target: date | None = None,
 ) -> Forecast:
     """The forecast for `remaining` requirements from weekly finished counts (see the module's method)."""
+    if remaining <= 0:  # finished already: nothing to simulate, whatever the history
+        done = None if target is None else 1.0
+        return Forecast(0, trials, tuple(history), start, start, start, start, target, done)
     if not history or sum(history) == 0:
         raise ValidationError(
             "No requirement was finished in the weeks of history: there is nothing to forecast from.",
