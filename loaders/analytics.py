@@ -17,10 +17,11 @@ from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementStatus, SprintState
 from prism.domain.sprint_report import Histories, SprintReport, sprint_report
+from prism.domain.velocity import Velocity, velocity
 
 DONE = RequirementStatus.DONE.value
 
-__all__ = ["ClosedSprint", "ClosedSprintsByProductLoader", "ClosedSprintsKey"]
+__all__ = ["ClosedSprint", "ClosedSprintsByProductLoader", "ClosedSprintsKey", "VelocityByProductLoader", "VelocityKey"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,20 @@ class ClosedSprintsByProductLoader(DataLoader[ClosedSprintsKey, list[ClosedSprin
                 sprints.append(ClosedSprint(row.id, row.started_at, row.closed_at, report, commitments, changes))
             found.append(sprints)
         return found
+
+
+VelocityKey = ClosedSprintsKey
+"""A product and how many of its last closed sprints its velocity covers."""
+
+
+class VelocityByProductLoader(DataLoader[ClosedSprintsKey, Velocity]):
+    """Velocities (prism.domain.velocity) of the products' last closed sprints, for readers that want only those:
+    the statements of ClosedSprintsByProductLoader."""
+
+    def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
+        super().__init__()
+        self._sprints = ClosedSprintsByProductLoader(reader, organization_id)
+
+    async def batch_load_fn(self, keys: Sequence[ClosedSprintsKey]) -> list[Velocity]:
+        found = await self._sprints.batch_load_fn(keys)
+        return [velocity([(sprint.sprint_id, sprint.report) for sprint in sprints]) for sprints in found]

@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
+from loaders.analytics import VelocityByProductLoader, VelocityKey
 from prism.db.tables import Requirement
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import RequirementEventKind, RequirementKind, RequirementStatus
 from prism.seed import DataBuilder, write_rows
 from tests.helpers import Account, assert_not_found, create_product, create_requirement, global_id, uuid_of
@@ -349,3 +351,13 @@ async def test_another_organizations_analytics_and_requirements_are_not_found(
         {"id": theirs["id"], "ids": [history.requirements["H"]]},
     )
     assert result.codes == ["NOT_FOUND"], result.body
+
+
+async def test_the_velocity_loader_other_readers_use_agrees_with_product_velocity(
+    app: Starlette, account: Account, history: History
+) -> None:
+    organization_id = uuid_of(account.organization_id)
+    async with UnitOfWork(app.state.runtime().engine, organization_id) as reader:
+        found = await VelocityByProductLoader(reader, organization_id).load(VelocityKey(uuid_of(history.product), 6))
+    assert [(s.committed, s.completed) for s in found.sprints] == [(20, 13), (11, 7)]
+    assert (found.mean_completed, found.standard_deviation) == (10, 3)
