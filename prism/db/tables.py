@@ -335,6 +335,15 @@ class RequirementEvent(SQLModel, table=True):
             "to_value",
             postgresql_where=sa.text("kind = 'SPRINT'"),
         ),
+        # The history analytics read (sprint reports, burndowns, cumulative flow), covered (migration 0024).
+        sa.Index(
+            "ix_requirement_event_organization_id_analytics",
+            "organization_id",
+            "requirement_id",
+            "created_at",
+            postgresql_include=["kind", "from_value", "to_value"],
+            postgresql_where=sa.text("kind IN ('SPRINT', 'STATUS', 'CREATED', 'ESTIMATE')"),
+        ),
         enum_check("kind", RequirementEventKind, "kind"),
     )
 
