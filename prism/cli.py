@@ -170,7 +170,7 @@ async def _require_job_queue(app: "App") -> None:
     "--concurrency", type=click.IntRange(1, 100), default=None, help="Jobs at once (PRISM_WORKER_CONCURRENCY)."
 )
 def worker(concurrency: int | None) -> None:
-    """Run background jobs (the event relay, retention, sprint snapshots) until SIGTERM or Ctrl-C.
+    """Run background jobs (the event relay, retention, sprint snapshots, reports) until SIGTERM or Ctrl-C.
 
     Needs DATABASE_URL and REDIS_URL (the relay publishes to the broker the servers listen to). On SIGTERM it takes no
     new job and lets running ones finish for PRISM_SHUTDOWN_GRACE_SECONDS. A worker that stops by itself (a lost
@@ -185,6 +185,7 @@ def worker(concurrency: int | None) -> None:
     from prism.jobs import JobResources, build_job_app, keep_running, run_worker
     from prism.observability.logging import configure_logging
     from prism.preflight import check_database, check_redis
+    from prism.storage import open_storage
 
     settings = load_settings()
     if concurrency is not None:
@@ -211,10 +212,14 @@ def worker(concurrency: int | None) -> None:
         broker = open_broker(settings.redis_url)
         app = build_job_app(settings, url, pool_size=settings.worker_concurrency + 2)
         gateway = build_gateway(settings)
+        storage = open_storage(settings)
         try:
+            await storage.start()
             async with app.open_async():
                 await _require_job_queue(app)
-                resources = JobResources(settings=settings, engine=engine, publisher=EventPublisher(broker), ai=gateway)
+                resources = JobResources(
+                    settings=settings, engine=engine, publisher=EventPublisher(broker), ai=gateway, storage=storage
+                )
                 # Started again if it stops by itself (prism/jobs/worker.py keep_running); SIGTERM or Ctrl-C cancels
                 # it, which lets running jobs finish for PRISM_SHUTDOWN_GRACE_SECONDS.
                 task = asyncio.ensure_future(

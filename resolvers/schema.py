@@ -34,6 +34,7 @@ from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.execution import metered_executor
 from resolvers.fanout import Renderings
+from resolvers.features import FeaturesMutation
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.invitations import InvitationsMutation, InvitationsQuery
 from resolvers.jobs import JobsMutation, JobsQuery
@@ -47,6 +48,7 @@ from resolvers.presence import PresenceQuery
 from resolvers.product_roles import ProductRolesMutation, ProductRolesQuery
 from resolvers.products import ProductMutation, ProductQuery
 from resolvers.releases import ReleasesMutation, ReleasesQuery
+from resolvers.reports import ReportsMutation, ReportsQuery
 from resolvers.request_checks import OPERATION_RESOLUTION_FAILURE, RequestChecks
 from resolvers.requirement_mutations import RequirementMutation
 from resolvers.requirement_queries import RequirementQuery
@@ -54,6 +56,7 @@ from resolvers.roadmaps import RoadmapsMutation, RoadmapsQuery
 from resolvers.sprints import SprintsMutation, SprintsQuery
 from resolvers.subscriptions import Subscription
 from resolvers.teams import TeamsMutation, TeamsQuery
+from resolvers.usage import UsageMutation
 
 __all__ = ["build_schema"]
 
@@ -102,6 +105,7 @@ class Query(
     AiStoriesQuery,
     AiAnalysisQuery,
     AiSprintPlanQuery,
+    ReportsQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
@@ -160,6 +164,9 @@ class Mutation(
     AiStoriesMutation,
     AiSprintPlanMutation,
     AiPrdMutation,
+    ReportsMutation,
+    FeaturesMutation,
+    UsageMutation,
 ):
     pass
 

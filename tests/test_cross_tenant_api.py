@@ -65,6 +65,7 @@ ID_TYPES = {
     "organizationId": "Organization",
     "epicId": "Requirement",
     "runId": "PrdGeneration",
+    "subjectId": "Sprint",  # requestReport: its `kind` samples as SPRINT, the enum's first value
 }
 """Target type of each id argument by name; a bare `id` takes its type from the mutation's name."""
 
@@ -215,8 +216,13 @@ async def b_ids(other_account: Account, database_url: str) -> dict[str, str]:
         "mutation($i: GeneratePrdInput!) { generatePrd(input: $i) { runId userErrors { code } } }",
         {"i": {"productId": product["id"], "brief": "B's secret plans."}},
     )
+    feature = await b(
+        """mutation($input: CreateFeatureInput!) { createFeature(input: $input) { feature { id } } }""",
+        {"input": {"productId": product["id"], "key": "b-secret", "name": "B's feature"}},
+    )
     return {
         "PrdGeneration": generation["generatePrd"]["runId"],
+        "Feature": feature["createFeature"]["feature"]["id"],
         "ApiKey": api_key["id"],
         "Product": product["id"],
         "Requirement": story["id"],

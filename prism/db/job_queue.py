@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 __all__ = [
+    "BUILD_REPORT_TASK",
     "GENERATE_PRD_TASK",
     "INDEX_DOCUMENTS_TASK",
     "INDEX_REQUIREMENTS_TASK",
@@ -42,6 +43,8 @@ INDEX_DOCUMENTS_TASK = "prism:index_documents"
 
 GENERATE_PRD_TASK = "prism:generate_prd"
 """The task that streams a PRD and saves it as a document version (prism.jobs.tasks.generate_prd)."""
+BUILD_REPORT_TASK = "prism:build_report"
+"""The task that builds a requested sprint or release report and stores its file (prism.jobs.tasks.build_report)."""
 
 _DEFER = sa.text(  # unscoped: writes a row of procrastinate's queue, no tenant table (migration 0017)
     "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW("

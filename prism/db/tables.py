@@ -335,6 +335,15 @@ class RequirementEvent(SQLModel, table=True):
             "to_value",
             postgresql_where=sa.text("kind = 'SPRINT'"),
         ),
+        # The history analytics read (sprint reports, burndowns, cumulative flow), covered (migration 0024).
+        sa.Index(
+            "ix_requirement_event_organization_id_analytics",
+            "organization_id",
+            "requirement_id",
+            "created_at",
+            postgresql_include=["kind", "from_value", "to_value"],
+            postgresql_where=sa.text("kind IN ('SPRINT', 'STATUS', 'CREATED', 'ESTIMATE')"),
+        ),
         enum_check("kind", RequirementEventKind, "kind"),
     )
 
@@ -544,5 +553,7 @@ class Attachment(SQLModel, table=True):
 
 # The identity and access tables live in their own module; importing it here registers them wherever tables are.
 import prism.db.access_tables  # noqa: E402
+import prism.db.adoption_tables  # noqa: E402
 import prism.db.event_tables  # noqa: E402
-import prism.db.job_tables  # noqa: E402, F401
+import prism.db.job_tables  # noqa: E402
+import prism.db.report_tables  # noqa: E402, F401

@@ -1,6 +1,6 @@
 """The periodic tasks' names in the queue, and which of them run every few seconds."""
 
-from prism.db.job_queue import GENERATE_PRD_TASK, INDEX_DOCUMENTS_TASK, INDEX_REQUIREMENTS_TASK
+from prism.db.job_queue import BUILD_REPORT_TASK, GENERATE_PRD_TASK, INDEX_DOCUMENTS_TASK, INDEX_REQUIREMENTS_TASK
 
 __all__ = ["FREQUENT", "TASK_NAMES"]
 
@@ -12,6 +12,7 @@ TASK_NAMES = {
     "index_requirements": INDEX_REQUIREMENTS_TASK,
     "index_documents": INDEX_DOCUMENTS_TASK,
     "generate_prd": GENERATE_PRD_TASK,
+    "build_report": BUILD_REPORT_TASK,
 }
 """Each task's name in the queue: stable, whatever module the function lives in."""
 

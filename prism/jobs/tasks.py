@@ -17,11 +17,14 @@ from prism.ai.retrieval import index_requirements as index_requirement_vectors
 from prism.db.base import utcnow
 from prism.events.relay import OutboxRelay
 from prism.jobs.names import FREQUENT, TASK_NAMES
+from prism.jobs.reports import ReportAttempt
+from prism.jobs.reports import build_report as build_report_file
 from prism.jobs.resources import resources_of
 from prism.jobs.snapshots import snapshot_day, take_snapshots
 from prism.services.prd_generation import generate_prd as stream_prd
 
 __all__ = [
+    "build_report",
     "generate_prd",
     "index_documents",
     "index_requirements",
@@ -157,3 +160,12 @@ async def generate_prd(
         },
     )
     return {"status": final.status, "document_id": final.document_id}
+
+
+async def build_report(context: JobContext, organization_id: str, report_id: str) -> str:
+    """Build a requested report and store its file (prism.jobs.reports); the state the report ends in."""
+    found = resources_of(context)
+    if found.storage is None:
+        raise RuntimeError("this worker has no object store (JobResources.storage)")
+    attempt = ReportAttempt(number=context.job.attempts + 1, of=found.settings.job_max_attempts)
+    return await build_report_file(found.engine, found.storage, UUID(organization_id), UUID(report_id), attempt)

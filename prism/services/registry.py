@@ -12,6 +12,7 @@ from prism.services.attachments import AttachmentLimits, AttachmentService
 from prism.services.audit import RequestMeta
 from prism.services.comments import CommentService
 from prism.services.documents import DocumentService
+from prism.services.features import FeatureService
 from prism.services.identity import IdentityService
 from prism.services.invitations import InvitationService
 from prism.services.jobs import JobService
@@ -21,6 +22,7 @@ from prism.services.prd_generation import PrdGenerationService
 from prism.services.priorities import PriorityService
 from prism.services.products import ProductService
 from prism.services.releases import ReleaseService
+from prism.services.reports import ReportService
 from prism.services.requirement_analysis import AnalysisService
 from prism.services.requirements import RequirementService
 from prism.services.roadmaps import RoadmapService
@@ -28,6 +30,7 @@ from prism.services.sprint_planning import SprintPlanningService
 from prism.services.sprints import SprintService
 from prism.services.story_generation import StoryGenerationService
 from prism.services.teams import TeamService
+from prism.services.usage import UsageLimits, UsageService
 
 __all__ = ["Services"]
 
@@ -114,6 +117,20 @@ class Services:
         settings = self._runtime.settings
         limits = AttachmentLimits(settings.attachment_max_bytes, tuple(settings.attachment_content_type_list))
         return AttachmentService(self._uow, self.viewer, self._runtime.object_store, limits, self._meta)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        return ReportService(self._uow, self.viewer, self._meta)
+
+    @cached_property
+    def features(self) -> FeatureService:
+        return FeatureService(self._uow, self.viewer, self._meta)
+
+    @cached_property
+    def usage(self) -> UsageService:
+        settings = self._runtime.settings
+        limits = UsageLimits(settings.usage_events_max_batch, settings.usage_event_max_properties_bytes)
+        return UsageService(self._uow, self.viewer, limits)
 
     @cached_property
     def comments(self) -> CommentService:
