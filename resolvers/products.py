@@ -125,6 +125,7 @@ class Product(LoadedNode):
         arguments=REQUIREMENT_LIST,
         # The product's key is known: each requirement's `key` needs no loader.
         build=lambda product, requirement: partial(requirement.from_row, product_key=product.key),
+        build_gives=("key",),
         description="The product's requirements, in rank order unless `orderBy` says otherwise.",
     )
     sprints = connection_field(

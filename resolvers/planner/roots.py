@@ -1,0 +1,139 @@
+"""The root fields the planner answers besides the organization's lists: each translates its arguments as its
+resolver does, and leaves every refusal (a bad argument, NOT_FOUND) to that resolver.
+
+Adding one: a function compiling the field into a `Lookup` (a row found from the arguments) or a `ContextObject` (an
+object made from the request's context), registered in ROOTS under the field's GraphQL name. The resolver stays the
+reference: tests/test_planner_differential.py runs both on the same data.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from graphql import GraphQLField, GraphQLObjectType
+from graphql.execution.collect_fields import FieldDetailsList
+from strawberry.types.field import StrawberryField
+
+from loaders.rows import (
+    OrganizationByIdLoader,
+    ProductByIdLoader,
+    ProductByKeyLoader,
+    RequirementByIdLoader,
+    RequirementByKeyLoader,
+    UserByIdLoader,
+)
+from resolvers.common import Related, decode_id
+from resolvers.declarations import declaration
+from resolvers.enums import Role
+from resolvers.identity import Organization, User
+from resolvers.planner.compile import Compiler, NotPlannableError, RootCompiler
+from resolvers.planner.plans import Constant, ContextObject, FieldPlan, Leaf, Lookup, ObjectPlan, Relation
+from resolvers.planner.run import PlanRun
+from resolvers.products import Product
+from resolvers.requirement_filters import parse_key
+from resolvers.requirements import Requirement
+
+__all__ = ["ROOTS"]
+
+
+def _product(
+    compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
+) -> FieldPlan:
+    columns = declaration(Product).column_names
+
+    async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
+        given_id, key = arguments.get("id"), arguments.get("key")
+        if (given_id is None) == (key is None):
+            return None
+        if given_id is not None:
+            return await run.loaders.rows(ProductByIdLoader, columns).load(decode_id(given_id, "Product"))
+        wanted = str(key).strip().upper()
+        return await run.loaders.rows(ProductByKeyLoader, columns).load(wanted) if len(wanted) <= 10 else None
+
+    return Lookup(
+        definition=definition, node=details[0].node, find=find, child=compiler.object(definition.type, details)
+    )
+
+
+def _requirement(
+    compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
+) -> FieldPlan:
+    columns = declaration(Requirement).column_names
+
+    async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
+        key, given_id = arguments.get("key"), arguments.get("id")
+        if (key is None) == (given_id is None):
+            return None
+        if key is not None:
+            return await run.loaders.rows(RequirementByKeyLoader, columns).load(parse_key(key))
+        return await run.loaders.rows(RequirementByIdLoader, columns).load(decode_id(str(given_id), "Requirement"))
+
+    return Lookup(
+        definition=definition, node=details[0].node, find=find, child=compiler.object(definition.type, details)
+    )
+
+
+def _organization(
+    compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
+) -> FieldPlan:
+    columns = declaration(Organization).column_names
+
+    async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
+        return await run.loaders.rows(OrganizationByIdLoader, columns).load(run.context.member.organization_id)
+
+    return Lookup(
+        definition=definition, node=details[0].node, find=find, child=compiler.object(definition.type, details)
+    )
+
+
+@dataclass(frozen=True)
+class _ViewerRow:
+    """What `viewer` is made of: the signed-in user, their organization and their role there."""
+
+    user_id: UUID
+    organization_id: UUID
+    role: str
+
+
+def _viewer(
+    compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
+) -> FieldPlan:
+    viewer_type = definition.type.of_type if hasattr(definition.type, "of_type") else definition.type
+    assert isinstance(viewer_type, GraphQLObjectType)
+    plan = ObjectPlan(type_name=viewer_type.name)
+    relations = {
+        "user": Related.joins(UserByIdLoader, "user_id", User),
+        "organization": Related.joins(OrganizationByIdLoader, "organization_id", Organization),
+    }
+    for key, field_details in compiler.subfields(viewer_type, details).items():
+        name = field_details[0].node.name.value
+        if name == "__typename":
+            plan.fields.append((key, Constant(viewer_type.name)))
+        elif name == "role":
+            plan.fields.append((key, Leaf(_role)))
+        elif name in relations:
+            source = compiler.relation_source(relations[name], _ViewerRow, None)
+            child = compiler.object(viewer_type.fields[name].type, field_details)
+            plan.fields.append((key, Relation("one", source, child, nullable=False)))
+        else:
+            raise NotPlannableError(f"{viewer_type.name}.{name}")
+
+    def make(context: Any) -> _ViewerRow:
+        member = context.member
+        return _ViewerRow(member.user_id, member.organization_id, member.role.value)
+
+    return ContextObject(make=make, child=plan)
+
+
+def _role(row: _ViewerRow) -> str:
+    return Role(row.role).name
+
+
+ROOTS: Mapping[str, RootCompiler] = {
+    "product": _product,
+    "requirement": _requirement,
+    "organization": _organization,
+    "viewer": _viewer,
+}
+"""The root fields with a planner of their own, by GraphQL name (connections of the organization need none)."""
