@@ -57,7 +57,8 @@ class Read:
 class Derived:
     """A field computed from the row of a to-one relation and the row's own columns, declared next to the resolver
     that computes it, so that a planner (resolvers/planner) can answer it without calling that resolver: a
-    requirement's `key` is `Derived("product", ("number",), lambda product, number: f"{product.key}-{number}")`.
+    requirement's `key` is `Derived("product", ("number",), lambda product, number: f"{product.key}-{number}",
+    reads=("key",))`.
 
     Declared in the type's `derived` mapping (GraphQL field name -> Derived); `relation` names a to-one `Related` of
     the same type.
@@ -67,6 +68,8 @@ class Derived:
     columns: tuple[str, ...]
     value: Callable[..., Any]
     """The field's value from the related row (never None: the relation must be non-null) and the columns."""
+    reads: tuple[str, ...] = ()
+    """The columns of the related row that `value` reads."""
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ class Requirement(LoadedNode):
         "childCount": Related.count(ChildCountByRequirementLoader, lambda r: r.uuid, column="id"),
     }
     derived: ClassVar[Mapping[str, Derived]] = {
-        "key": Derived("product", ("number",), lambda product, number: f"{product.key}-{number}"),
+        "key": Derived("product", ("number",), lambda product, number: f"{product.key}-{number}", reads=("key",)),
     }
     """What `key` computes, for the planner (resolvers/planner): the product's key and the number."""
 

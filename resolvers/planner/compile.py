@@ -21,6 +21,7 @@ and `@skip`/`@include` give the same keys in the same order as on the resolver p
 """
 
 from collections.abc import Callable, Mapping
+from enum import EnumMeta
 from operator import attrgetter
 from typing import Any
 
@@ -76,10 +77,12 @@ class NotPlannableError(Exception):
 
 
 class Parent:
-    """The object whose list the nodes being compiled are in: its class and the list's parent column."""
+    """The object whose list the nodes being compiled are in: its class, its plan (whose rows a relation to it
+    reads) and the list's parent column."""
 
-    def __init__(self, cls: type[Any], column: str) -> None:
+    def __init__(self, cls: type[Any], plan: ObjectPlan, column: str) -> None:
         self.cls = cls
+        self.plan = plan
         self.column = column
 
 
@@ -150,7 +153,7 @@ class Compiler:
             raise NotPlannableError(gql_type.name)
         plan = ObjectPlan(type_name=gql_type.name)
         for key, field_details in self.subfields(gql_type, details).items():
-            plan.fields.append((key, self._field(gql_type, cls, declared, field_details, parent)))
+            plan.fields.append((key, self._field(gql_type, cls, declared, field_details, parent, plan)))
         return plan
 
     def _field(
@@ -160,6 +163,7 @@ class Compiler:
         declared: Declaration,
         details: FieldDetailsList,
         parent: Parent | None,
+        plan: ObjectPlan,
     ) -> FieldPlan:
         name = details[0].node.name.value
         if name == "__typename":
@@ -176,20 +180,21 @@ class Compiler:
         if strawberry_field.base_resolver is None and not strawberry_field.extensions:
             read = declared.fields.get(python_name)
             if read is not None:
+                plan.columns.update(dict.fromkeys(read.columns))
                 return Leaf(_leaf(read, definition.type))
         related: Mapping[str, Related] = getattr(cls, "related", {})
         derived: Mapping[str, Derived] = getattr(cls, "derived", {})
         if strawberry_field.extensions:
             self._permissions(strawberry_field)
         if name in related:
-            return self._related(gql_type, related[name], definition, details, cls, parent)
+            return self._related(gql_type, related[name], definition, details, cls, parent, plan)
         if name in derived:
-            return self._derived(derived[name], related, cls, parent)
+            return self._derived(derived[name], related, cls, parent, plan)
         spec = connection_spec(strawberry_field)
         if spec is not None and spec.parent_kind == "node":
             if spec.build is not None and not set(spec.build_gives) <= set(getattr(spec.node_type()[0], "derived", {})):
                 raise NotPlannableError(f"{gql_type.name}.{name} builds its nodes itself")
-            return self.connection(definition, strawberry_field, spec, details, cls)
+            return self.connection(definition, strawberry_field, spec, details, cls, plan)
         raise NotPlannableError(f"{gql_type.name}.{name}")
 
     def _related(
@@ -200,30 +205,41 @@ class Compiler:
         details: FieldDetailsList,
         cls: type[Any],
         parent: Parent | None,
+        plan: ObjectPlan,
     ) -> FieldPlan:
         if related.kind == "count":
             assert related.column is not None
+            plan.columns[related.column] = None
             return Count(loader=related.loader, column=related.column)
         if related.kind == "one":
-            source = self.relation_source(related, cls, parent)
             child = self.object(definition.type, details, None)
+            source = self.relation_source(related, cls, parent, plan, tuple(child.columns))
             return Relation("one", source, child, nullable=not isinstance(definition.type, GraphQLNonNull))
         if related.kind == "many" and related.column is not None:
-            source = self.relation_source(related, cls, parent)
             child = self.object(definition.type, details, None)
+            source = self.relation_source(related, cls, parent, plan, tuple(child.columns))
             return Relation("many", source, child, maximum=list_maximum(gql_type, definition))
         raise NotPlannableError(f"{gql_type.name}.{definition.ast_node}")
 
     def _derived(
-        self, derived: Derived, related: Mapping[str, Related], cls: type[Any], parent: Parent | None
+        self,
+        derived: Derived,
+        related: Mapping[str, Related],
+        cls: type[Any],
+        parent: Parent | None,
+        plan: ObjectPlan,
     ) -> FieldPlan:
         relation = related.get(derived.relation)
         if relation is None or relation.kind != "one":
             raise NotPlannableError(f"{cls.__name__}: derived from {derived.relation}")
-        return DerivedValue(derived, self.relation_source(relation, cls, parent))
+        plan.columns.update(dict.fromkeys(derived.columns))
+        return DerivedValue(derived, self.relation_source(relation, cls, parent, plan, ("id", *derived.reads)))
 
-    def relation_source(self, related: Related, cls: type[Any], parent: Parent | None) -> RelationSource:
-        """Where a relation's rows come from, for nodes of `cls` (in the list of `parent`, if any)."""
+    def relation_source(
+        self, related: Related, cls: type[Any], parent: Parent | None, plan: ObjectPlan, columns: tuple[str, ...]
+    ) -> RelationSource:
+        """Where a relation's rows come from, for nodes of `cls` planned by `plan` (in the list of `parent`, if
+        any), reading `columns` of the target rows."""
         target = node_class(related.target)
         declared: Declaration | None = getattr(target, "__declaration__", None)
         if declared is None:
@@ -235,10 +251,20 @@ class Compiler:
             and related.column == parent.column
             and parent.cls is target
         )
-        build_node = None if related.column is not None else cls.from_row
+        if from_parent:
+            assert parent is not None
+            parent.plan.columns.update(dict.fromkeys(columns))
+        if related.column is not None:
+            plan.columns[related.column] = None
+            build_node = None
+        else:
+            # The key comes from the node the resolvers would build (a history event's sides): build it the same way.
+            own: Declaration = getattr(cls, "__declaration__")  # noqa: B009 - declared types only get here
+            plan.columns.update(dict.fromkeys(own.column_names))
+            build_node = cls.from_row
         return RelationSource(
             loader=related.loader,
-            columns=declared.column_names,
+            columns=columns,
             column=related.column,
             key=related.key,
             build_node=build_node,
@@ -252,13 +278,15 @@ class Compiler:
         spec: ConnectionSpec,
         details: FieldDetailsList,
         cls: type[Any] | None,
+        plan: ObjectPlan | None = None,
     ) -> Connection:
-        """The plan of a connection field (on a node of `cls`, or of the organization when `cls` is None)."""
+        """The plan of a connection field (on a node of `cls` planned by `plan`, or of the organization when `cls` is
+        None)."""
         for permission in spec.permission_classes:
             self._permission(permission)
         connection_type = _object_type(definition.type)
         node_cls, _ = spec.node_type()
-        nodes_parent = Parent(cls, spec.source.parent_column) if cls is not None else None
+        nodes_parent = Parent(cls, plan, spec.source.parent_column) if cls is not None and plan is not None else None
         parts: list[tuple[str, ConnectionPart]] = []
         for key, part_details in self.subfields(connection_type, details).items():
             name = part_details[0].node.name.value
@@ -375,6 +403,19 @@ def _leaf(read: Read, output: GraphQLOutputType) -> Callable[[Any], Any]:
     serialize = None if named in (GraphQLString, GraphQLID) and convert is None else named.serialize  # type: ignore[attr-defined]
     if len(read.columns) == 1:
         fetch = attrgetter(read.column)
+        if isinstance(convert, EnumMeta) and serialize is not None:
+            # An enum column: each stored value's answer is known now, one dictionary lookup per row.
+            names = {member.value: serialize(member) for member in convert}  # type: ignore[var-annotated]
+
+            def enum(row: Any) -> Any:
+                value = fetch(row)
+                if value is None:
+                    if nullable:
+                        return None
+                    raise FallbackError(read.column)
+                return names[value]
+
+            return enum
         if convert is None and serialize is None:
 
             def plain(row: Any) -> Any:

@@ -67,7 +67,7 @@ class RelationSource:
 
     loader: type[DataLoader[Any, Any]]
     columns: tuple[str, ...]
-    """The target type's declared columns (what the resolvers read too, so loaders are shared)."""
+    """The columns of the target rows to read (what the plan of the relation's objects needs)."""
     column: str | None
     key: Callable[[Any], Any]
     build_node: Callable[[Row], Any] | None
@@ -155,6 +155,9 @@ class ObjectPlan:
 
     type_name: str
     fields: list[tuple[str, FieldPlan]] = field(default_factory=list)
+    columns: dict[str, None] = field(default_factory=lambda: {"id": None})
+    """The columns its rows need (an ordered set): what its fields read, and what its children's keys are in. Rows
+    are read with these and no others, as PostgreSQL-side projection would."""
 
 
 @dataclass(eq=False)

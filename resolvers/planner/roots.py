@@ -24,15 +24,12 @@ from loaders.rows import (
     UserByIdLoader,
 )
 from resolvers.common import Related, decode_id
-from resolvers.declarations import declaration
 from resolvers.enums import Role
 from resolvers.identity import Organization, User
 from resolvers.planner.compile import Compiler, NotPlannableError, RootCompiler
 from resolvers.planner.plans import Constant, ContextObject, FieldPlan, Leaf, Lookup, ObjectPlan, Relation
 from resolvers.planner.run import PlanRun
-from resolvers.products import Product
 from resolvers.requirement_filters import parse_key
-from resolvers.requirements import Requirement
 
 __all__ = ["ROOTS"]
 
@@ -40,7 +37,8 @@ __all__ = ["ROOTS"]
 def _product(
     compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
 ) -> FieldPlan:
-    columns = declaration(Product).column_names
+    child = compiler.object(definition.type, details)
+    columns = tuple(child.columns)
 
     async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
         given_id, key = arguments.get("id"), arguments.get("key")
@@ -59,7 +57,8 @@ def _product(
 def _requirement(
     compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
 ) -> FieldPlan:
-    columns = declaration(Requirement).column_names
+    child = compiler.object(definition.type, details)
+    columns = tuple(child.columns)
 
     async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
         key, given_id = arguments.get("key"), arguments.get("id")
@@ -77,7 +76,8 @@ def _requirement(
 def _organization(
     compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
 ) -> FieldPlan:
-    columns = declaration(Organization).column_names
+    child = compiler.object(definition.type, details)
+    columns = tuple(child.columns)
 
     async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
         return await run.loaders.rows(OrganizationByIdLoader, columns).load(run.context.member.organization_id)
@@ -113,8 +113,8 @@ def _viewer(
         elif name == "role":
             plan.fields.append((key, Leaf(_role)))
         elif name in relations:
-            source = compiler.relation_source(relations[name], _ViewerRow, None)
             child = compiler.object(viewer_type.fields[name].type, field_details)
+            source = compiler.relation_source(relations[name], _ViewerRow, None, plan, tuple(child.columns))
             plan.fields.append((key, Relation("one", source, child, nullable=False)))
         else:
             raise NotPlannableError(f"{viewer_type.name}.{name}")

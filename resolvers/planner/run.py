@@ -162,7 +162,7 @@ class PlanRun:
             return values
         keys = self._keys(field.source, rows)
         wanted = list(dict.fromkeys(keys))
-        lists = await self.loaders.rows(field.source.loader, field.source.columns).load_many(distinct)
+        lists = await self.loaders.rows(field.source.loader, field.source.columns).load_many(wanted)
         by_key = dict(zip(wanted, lists, strict=True))
         if field.maximum is not None and any(len(items) > field.maximum for items in lists):
             raise FallbackError("a list over its maximum")
@@ -198,7 +198,10 @@ class PlanRun:
                     validate_cursor(spec.source, order, cursor)
         except (PrismError, InvalidCursorError) as error:
             raise FallbackError("connection arguments") from error
-        _, columns = spec.node_type()
+        columns: dict[str, None] = {"id": None}
+        for _, part in field.parts:
+            if part.child is not None:
+                columns.update(part.child.columns)
         parents: list[UUID] = (
             [self.context.member.organization_id] * len(rows)
             if spec.parent_kind == "organization"
