@@ -468,7 +468,7 @@ class Settings(BaseSettings):
         return self.environment != "production"
 
     planner: bool = Field(
-        default=False,
+        default=True,
         description=(
             "Answer queries whose every field is plannable with the planned executor (one batched statement per "
             "relation level, no per-field resolvers); the others run on the resolvers. docs/architecture.md."
