@@ -2,17 +2,17 @@
 
 They count the resolver path (the Strawberry resolvers, which answer every operation the planned executor does not):
 this module's client is an app without the planner. The planned executor's statements are bounded in
-tests/test_planner_coverage.py. The counts are kept in tests/query_counts.json. A change of count fails here; when the change is intended, rewrite
-the baseline with `PRISM_UPDATE_QUERY_COUNTS=1 make test PYTEST_ARGS=tests/test_query_counts.py` and commit it.
+tests/test_planner_coverage.py. The counts are kept in tests/query_counts.json. A change of count fails here; when
+the change is intended, rewrite the baseline with `PRISM_UPDATE_QUERY_COUNTS=1 make test PYTEST_ARGS=tests/test_query_counts.py` and commit it.
 """
 
 import functools
-from collections.abc import AsyncIterator
 import json
 import os
 import sys
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
