@@ -3,7 +3,8 @@
 They count the resolver path (the Strawberry resolvers, which answer every operation the planned executor does not):
 this module's client is an app without the planner. The planned executor's statements are bounded in
 tests/test_planner_coverage.py. The counts are kept in tests/query_counts.json. A change of count fails here; when
-the change is intended, rewrite the baseline with `PRISM_UPDATE_QUERY_COUNTS=1 make test PYTEST_ARGS=tests/test_query_counts.py` and commit it.
+the change is intended, rewrite the baseline with
+`PRISM_UPDATE_QUERY_COUNTS=1 make test PYTEST_ARGS=tests/test_query_counts.py` and commit it.
 """
 
 import functools
