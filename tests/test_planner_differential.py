@@ -115,8 +115,15 @@ async def seeded(http: httpx.AsyncClient, app: Starlette, database_url: str) -> 
 
 @pytest.fixture(scope="module")
 async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A second app on the same database, with the planned executor."""
+    """An app on the test database with the planned executor."""
     async with app_with(settings, planner=True) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def resolvers(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app on the same database without it: the resolvers, the reference."""
+    async with app_with(settings, planner=False) as client:
         yield client
 
 
@@ -137,11 +144,11 @@ async def _post(client: httpx.AsyncClient, token: str | None, query: str, **extr
 
 
 async def both(
-    http: httpx.AsyncClient, planned: httpx.AsyncClient, token: str | None, query: str, **extra: Any
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, token: str | None, query: str, **extra: Any
 ) -> tuple[Answer, Answer]:
     """The resolvers' answer and the planned app's, which must be the same bytes (except the cost budget left, which
     each app keeps for itself)."""
-    reference = await _post(http, token, query, **extra)
+    reference = await _post(resolvers, token, query, **extra)
     answer = await _post(planned, token, query, **extra)
     reference.body, answer.body = (_BUDGET_LEFT.sub(b'"remaining":0', a.body) for a in (reference, answer))
     assert answer.body == reference.body, (
@@ -315,13 +322,13 @@ class QueryWriter:
 
 
 async def test_generated_queries_answer_the_same_bytes_on_both_paths_and_are_planned(
-    http: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
 ) -> None:
     writer = QueryWriter(random.Random(SEED), seeded)
     executors: dict[str | None, int] = {}
     for _ in range(QUERIES):
         query, variables = writer.query()
-        reference, answer = await both(http, planned, seeded.owner.token, query, variables=variables)
+        reference, answer = await both(resolvers, planned, seeded.owner.token, query, variables=variables)
         executors[answer.executor] = executors.get(answer.executor, 0) + 1
         assert reference.executor == "resolvers"
         if b'"errors"' not in answer.body:
@@ -330,7 +337,7 @@ async def test_generated_queries_answer_the_same_bytes_on_both_paths_and_are_pla
 
 
 async def test_other_organizations_ids_and_keys_answer_alike_on_both_paths(
-    http: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
 ) -> None:
     s = seeded
     cases = [
@@ -343,14 +350,14 @@ async def test_other_organizations_ids_and_keys_answer_alike_on_both_paths(
         "{ products(first: 50) { totalCount nodes { key } } }",
     ]
     for query in cases:
-        _, answer = await both(http, planned, s.owner.token, query)
+        _, answer = await both(resolvers, planned, s.owner.token, query)
         assert s.foreign_product_keys[0].encode() not in answer.body
-    not_found = await both(http, planned, s.owner.token, cases[0])
+    not_found = await both(resolvers, planned, s.owner.token, cases[0])
     assert b'"NOT_FOUND"' in not_found[1].body
 
 
 async def test_errors_and_limits_answer_the_same_bytes_on_both_paths(
-    http: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
 ) -> None:
     s = seeded
     deep = "{ products(first: 1) { nodes { requirements(first: 1) { nodes { " + "parent { " * 10 + "key" + " }" * 14
@@ -378,25 +385,25 @@ async def test_errors_and_limits_answer_the_same_bytes_on_both_paths(
         (s.owner.token, costly),
     ]
     for token, query in cases:
-        await both(http, planned, token, query)
+        await both(resolvers, planned, token, query)
 
 
 async def test_cost_reports_and_cursors_answer_the_same_on_both_paths(
-    http: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
 ) -> None:
     s = seeded
     query = (
         "{ products(first: 2) { pageInfo { endCursor hasNextPage } nodes { key "
         "requirements(first: 2) { edges { cursor node { key labels { name } } } } } } }"
     )
-    _, answer = await both(http, planned, s.owner.token, query, extensions={"cost": True})
+    _, answer = await both(resolvers, planned, s.owner.token, query, extensions={"cost": True})
     assert answer.executor == "planned"
     assert b'"actual"' in answer.body
     cursor = httpx.Response(200, content=answer.body).json()["data"]["products"]["pageInfo"]["endCursor"]
     following = f'{{ products(first: 2, after: "{cursor}") {{ pageInfo {{ hasPreviousPage }} nodes {{ key }} }} }}'
-    _, answer = await both(http, planned, s.owner.token, following)
+    _, answer = await both(resolvers, planned, s.owner.token, following)
     assert answer.executor == "planned"
     backwards = (
         f'{{ products(last: 2, before: "{cursor}") {{ pageInfo {{ hasNextPage startCursor }} nodes {{ key }} }} }}'
     )
-    await both(http, planned, s.owner.token, backwards)
+    await both(resolvers, planned, s.owner.token, backwards)

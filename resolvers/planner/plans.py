@@ -158,6 +158,30 @@ class ObjectPlan:
     columns: dict[str, None] = field(default_factory=lambda: {"id": None})
     """The columns its rows need (an ordered set): what its fields read, and what its children's keys are in. Rows
     are read with these and no others, as PostgreSQL-side projection would."""
+    _assemble: Callable[[list[list[Any]]], list[dict[str, Any]]] | None = None
+
+    def assemble(self, columns: list[list[Any]]) -> list[dict[str, Any]]:
+        """One dict per row from the values of each key for every row (`columns[i]` holds the i-th key's)."""
+        if self._assemble is None:
+            self._assemble = _assembler([key for key, _ in self.fields])
+        return self._assemble(columns)
+
+
+def _assembler(keys: list[str]) -> Callable[[list[list[Any]]], list[dict[str, Any]]]:
+    # Generated once per plan: a dict display per row is several times faster than dict(zip(keys, values)), and
+    # this runs once for every object of the answer.
+    names = [f"v{index}" for index in range(len(keys))]
+    columns = [f"c{index}" for index in range(len(keys))]
+    entries = ", ".join(f"{key!r}: {name}" for key, name in zip(keys, names, strict=True))
+    source = (
+        f"def assemble(columns):\n"
+        f"    {', '.join(columns)}, = columns\n"
+        f"    return [{{{entries}}} for {', '.join(names)}, in zip({', '.join(columns)})]\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<planned object>", "exec"), namespace)  # noqa: S102 - keys are GraphQL names, quoted by repr
+    function: Callable[[list[list[Any]]], list[dict[str, Any]]] = namespace["assemble"]
+    return function
 
 
 @dataclass(eq=False)

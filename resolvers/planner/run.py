@@ -106,7 +106,7 @@ class PlanRun:
             for (index, _), column in zip(pending, await asyncio.gather(*(a for _, a in pending)), strict=True):
                 columns[index] = column
         self.work += len(keys) * len(rows)
-        return [dict(zip(keys, values, strict=True)) for values in zip(*columns, strict=True)]  # type: ignore[arg-type]
+        return plan.assemble(columns)  # type: ignore[arg-type]
 
     async def _column(self, field: FieldPlan, rows: Sequence[Any], parents: Sequence[Any] | None) -> list[Any]:
         if isinstance(field, Relation):
