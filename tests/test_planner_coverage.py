@@ -152,3 +152,19 @@ async def test_a_query_with_a_field_the_planner_does_not_know_runs_on_the_resolv
     mutation = 'mutation { createLabel(input: {name: "planned-or-not"}) { label { name } userErrors { code } } }'
     response = await planned.post("/graphql", json={"query": mutation}, headers=headers)
     assert response.headers["x-prism-executor"] == "resolvers"
+
+
+async def test_which_executor_answered_is_counted_in_the_metrics(
+    planned: httpx.AsyncClient, organizations: list[Account]
+) -> None:
+    def counted(metrics: str, executor: str) -> float:
+        found = re.search(rf'^prism_graphql_executor_total\{{executor="{executor}"\}} (\S+)$', metrics, re.MULTILINE)
+        return float(found.group(1)) if found else 0.0
+
+    headers = {"Authorization": f"Bearer {organizations[0].token}"}
+    before = (await planned.get("/metrics")).text
+    await planned.post("/graphql", json={"query": "{ viewer { role } }"}, headers=headers)
+    await planned.post("/graphql", json={"query": "{ viewer { organizations { role } } }"}, headers=headers)
+    after = (await planned.get("/metrics")).text
+    assert counted(after, "planned") - counted(before, "planned") == 1
+    assert counted(after, "resolvers") - counted(before, "resolvers") == 1

@@ -198,7 +198,8 @@ class QueryWriter:
     def query(self) -> tuple[str, dict[str, Any]]:
         self.fragments, self.variables = [], {}
         roots = self.rng.sample(
-            ["products", "requirements", "product", "requirement", "viewer", "organization"], self.rng.randint(1, 2)
+            ["products", "requirements", "product", "requirement", "viewer", "organization", "node"],
+            self.rng.randint(1, 2),
         )
         body = " ".join(self._root(root) for root in roots)
         declarations = "".join(f"${name}: Boolean!" for name in self.variables)
@@ -213,9 +214,9 @@ class QueryWriter:
         assert query_type is not None
         field = query_type.fields[root]
         target = get_named_type(field.type)
-        assert isinstance(target, GraphQLObjectType)
         if root in ("products", "requirements"):
             return f"{self._key(root)}{self._connection_arguments(field)} {{ {self._connection(target, 0)} }}"
+        assert isinstance(target, GraphQLObjectType) or root == "node"
         if root == "viewer":
             parts = self.rng.sample(["user", "organization", "role", "__typename"], self.rng.randint(1, 3))
             inner = " ".join(
@@ -227,6 +228,16 @@ class QueryWriter:
             return f"{self._key(root)} {{ {inner} }}"
         if root == "organization":
             return f"{self._key(root)} {{ {self._selection(target, 1)} }}"
+        s = self.seeded
+        if root == "node":
+            node_id = self.rng.choice(
+                [*s.product_ids, *s.requirement_ids, s.foreign_product_ids[0], s.foreign_requirement_ids[0]]
+            )
+            fragments = " ".join(
+                f"... on {name} {{ {self._selection(SCHEMA.type_map[name], 1)} }}"  # type: ignore[arg-type]
+                for name in self.rng.sample(["Product", "Requirement", "User"], self.rng.randint(1, 2))
+            )
+            return f'{self._key(root)}(id: "{node_id}") {{ id __typename {fragments} }}'
         s = self.seeded
         if root == "product":
             argument = self.rng.choice(
@@ -370,6 +381,9 @@ async def test_errors_and_limits_answer_the_same_bytes_on_both_paths(
         (s.owner.token, '{ product(id: "not-an-id") { id } }'),
         (s.owner.token, f'{{ product(id: "{s.product_ids[0]}", key: "{s.product_keys[0]}") {{ id }} }}'),
         (s.owner.token, '{ requirement(key: "BAD KEY") { id } }'),
+        (s.owner.token, '{ node(id: "bm9wZQ==") { id } }'),
+        (s.owner.token, '{ node(id: "U3ByaW50Om5vdC1hLXV1aWQ=") { id } }'),
+        (s.owner.token, '{ node(id: "TWFkZVVwOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA==") { id } }'),
         (s.owner.token, "{ products(first: 500) { nodes { key } } }"),
         (s.owner.token, '{ products(first: 2, after: "bm9wZQ") { nodes { key } } }'),
         (s.owner.token, "{ products(first: 2) { nodes { requirements(first: 101) { totalCount } } } }"),

@@ -53,7 +53,8 @@ class Planner:
         run = PlanRun(context, executor.variable_values, executor.schema._strawberry_schema)
         try:
             data = await run.root(plan)
-        except FallbackError:
+        except FallbackError as reason:
+            logger.debug("the resolvers answer this request of a planned operation: %s", reason)
             return None
         except (PoolTimeout, StoreUnavailableError):
             raise

@@ -5,7 +5,7 @@ A plan says, for each object the answer holds, which value each of its keys take
 that depend on variables are read again for each request (`Connection.arguments`, `Lookup.arguments`).
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -27,6 +27,7 @@ __all__ = [
     "FieldPlan",
     "Leaf",
     "Lookup",
+    "NodeLookup",
     "ObjectPlan",
     "Relation",
     "RelationSource",
@@ -139,6 +140,16 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class NodeLookup:
+    """`node(id:)`: the row of the type the global id names, planned for each type that may answer; a type whose
+    selection is not plannable (None) leaves the request to the resolvers."""
+
+    definition: GraphQLField
+    node: FieldNode
+    types: Mapping[str, tuple[type[Any], "ObjectPlan | None"]]
+
+
+@dataclass(frozen=True)
 class ContextObject:
     """A root field whose object is made from the request's context (`viewer`): `make(context)` is its row."""
 
@@ -146,7 +157,9 @@ class ContextObject:
     child: "ObjectPlan"
 
 
-FieldPlan: TypeAlias = Constant | Leaf | Relation | Count | DerivedValue | Connection | Lookup | ContextObject
+FieldPlan: TypeAlias = (
+    Constant | Leaf | Relation | Count | DerivedValue | Connection | Lookup | NodeLookup | ContextObject
+)
 
 
 @dataclass(eq=False)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from graphql import GraphQLField, GraphQLObjectType
+from graphql import GraphQLField, GraphQLInterfaceType, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.collect_fields import FieldDetailsList
 from strawberry.types.field import StrawberryField
 
@@ -26,8 +26,18 @@ from loaders.rows import (
 from resolvers.common import Related, decode_id
 from resolvers.enums import Role
 from resolvers.identity import Organization, User
+from resolvers.node import NODE_TYPES
 from resolvers.planner.compile import Compiler, NotPlannableError, RootCompiler
-from resolvers.planner.plans import Constant, ContextObject, FieldPlan, Leaf, Lookup, ObjectPlan, Relation
+from resolvers.planner.plans import (
+    Constant,
+    ContextObject,
+    FieldPlan,
+    Leaf,
+    Lookup,
+    NodeLookup,
+    ObjectPlan,
+    Relation,
+)
 from resolvers.planner.run import PlanRun
 from resolvers.requirement_filters import parse_key
 
@@ -126,6 +136,22 @@ def _viewer(
     return ContextObject(make=make, child=plan)
 
 
+def _node(compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList) -> FieldPlan:
+    interface = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+    assert isinstance(interface, GraphQLInterfaceType)
+    types: dict[str, tuple[type[Any], ObjectPlan | None]] = {}
+    for gql_type in compiler.schema.get_possible_types(interface):
+        cls = NODE_TYPES.get(gql_type.name)
+        if cls is None:
+            continue
+        try:
+            plan: ObjectPlan | None = compiler.object(gql_type, details)
+        except NotPlannableError:
+            plan = None
+        types[gql_type.name] = (cls, plan)
+    return NodeLookup(definition=definition, node=details[0].node, types=types)
+
+
 def _role(row: _ViewerRow) -> str:
     return Role(row.role).name
 
@@ -135,5 +161,6 @@ ROOTS: Mapping[str, RootCompiler] = {
     "requirement": _requirement,
     "organization": _organization,
     "viewer": _viewer,
+    "node": _node,
 }
 """The root fields with a planner of their own, by GraphQL name (connections of the organization need none)."""

@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Sequence
 from typing import Any
 from uuid import UUID
 
+from graphql import GraphQLError
 from graphql.execution.values import get_argument_values
+from strawberry import relay
 from strawberry.types.arguments import convert_arguments
 
 from loaders.pagination import CountKey, CountLoader, InvalidCursorError, ListKey, PageLoader, validate_cursor
@@ -27,6 +29,7 @@ from resolvers.planner.plans import (
     FieldPlan,
     Leaf,
     Lookup,
+    NodeLookup,
     ObjectPlan,
     Relation,
     RelationSource,
@@ -129,6 +132,8 @@ class PlanRun:
             return await self._connection(field, rows)
         if isinstance(field, Lookup):
             return await self._lookup(field)
+        if isinstance(field, NodeLookup):
+            return await self._node(field)
         if isinstance(field, ContextObject):
             return await self.objects(field.child, [field.make(self.context)])
         raise AssertionError(f"unknown field plan {field!r}")
@@ -174,11 +179,26 @@ class PlanRun:
     async def _lookup(self, field: Lookup) -> list[Any]:
         try:
             row = await field.find(self, self.arguments_of(field))
-        except PrismError as error:
+        except (PrismError, GraphQLError) as error:
             raise FallbackError("lookup") from error
         if row is None:
             raise FallbackError("not found")
         return await self.objects(field.child, [row])
+
+    async def _node(self, field: NodeLookup) -> list[Any]:
+        try:
+            given = get_argument_values(field.definition, field.node, self.variables)["id"]
+            global_id = given if isinstance(given, relay.GlobalID) else relay.GlobalID.from_id(str(given))
+            row_id = UUID(global_id.node_id)
+        except (GraphQLError, ValueError, TypeError, KeyError) as error:
+            raise FallbackError("node id") from error
+        cls, plan = field.types.get(global_id.type_name, (None, None))
+        if cls is None or plan is None or not self.context.member.can(cls.read_permission):
+            raise FallbackError("node type")
+        row = await self.loaders.rows(cls.loader, tuple(plan.columns)).load(row_id)
+        if row is None:
+            raise FallbackError("node not found")
+        return await self.objects(plan, [row])
 
     def arguments_of(self, field: Lookup) -> dict[str, Any]:
         """A root lookup's arguments for this request, as GraphQL values (ids and keys are strings)."""
@@ -196,7 +216,7 @@ class PlanRun:
             for cursor in (arguments["after"], arguments["before"]):
                 if cursor is not None:
                     validate_cursor(spec.source, order, cursor)
-        except (PrismError, InvalidCursorError) as error:
+        except (PrismError, InvalidCursorError, GraphQLError) as error:
             raise FallbackError("connection arguments") from error
         columns: dict[str, None] = {"id": None}
         for _, part in field.parts:
