@@ -20,7 +20,7 @@ is planned or not as a whole. Fields are collected with graphql-core's own `coll
 and `@skip`/`@include` give the same keys in the same order as on the resolver path.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from enum import EnumMeta
 from operator import attrgetter
 from typing import Any
@@ -181,7 +181,7 @@ class Compiler:
             read = declared.fields.get(python_name)
             if read is not None:
                 plan.columns.update(dict.fromkeys(read.columns))
-                return Leaf(_leaf(read, definition.type))
+                return Leaf(_leaf(read, definition.type), _leaf_column(read, definition.type))
         related: Mapping[str, Related] = getattr(cls, "related", {})
         derived: Mapping[str, Derived] = getattr(cls, "derived", {})
         if strawberry_field.extensions:
@@ -390,6 +390,39 @@ def _global_id(type_name: str) -> Callable[[Any], str]:
         return relay.to_base64(type_name, str(row.id))
 
     return global_id
+
+
+def _leaf_column(read: Read, output: GraphQLOutputType) -> Callable[[Sequence[Any]], list[Any]] | None:
+    """Every row's value of a column read as is, or of an enum column, in one pass at C speed; None for others."""
+    nullable = not isinstance(output, GraphQLNonNull)
+    named = output.of_type if isinstance(output, GraphQLNonNull) else output
+    convert = read.convert
+    if len(read.columns) != 1:
+        return None
+    fetch = attrgetter(read.column)
+    if convert is None and named in (GraphQLString, GraphQLID):
+
+        def column(rows: Sequence[Any]) -> list[Any]:
+            values = list(map(fetch, rows))
+            if not nullable and None in values:
+                raise FallbackError(read.column)
+            return values
+
+        return column
+    if isinstance(convert, EnumMeta) and is_leaf_type(named):
+        names: dict[Any, Any] = {member.value: named.serialize(member) for member in convert}  # type: ignore[attr-defined, var-annotated]
+        if nullable:
+            names[None] = None
+        answer = names.__getitem__
+
+        def enum_column(rows: Sequence[Any]) -> list[Any]:
+            try:
+                return list(map(answer, map(fetch, rows)))
+            except KeyError:
+                raise FallbackError(read.column) from None
+
+        return enum_column
+    return None
 
 
 def _leaf(read: Read, output: GraphQLOutputType) -> Callable[[Any], Any]:

@@ -55,9 +55,17 @@ class Constant:
 @dataclass(frozen=True)
 class Leaf:
     """A scalar or enum read from the row: `get(row)` is the serialized value (FallbackError for a null where the
-    schema says non-null)."""
+    schema says non-null); `many(rows)`, when given, every row's at once (a column read as is, an enum)."""
 
     get: Callable[[Row], Any]
+    many: Callable[[Sequence[Row]], list[Any]] | None = None
+
+    def values(self, rows: Sequence[Row]) -> list[Any]:
+        """The value for each row."""
+        if self.many is not None:
+            return self.many(rows)
+        get = self.get
+        return [get(row) for row in rows]
 
 
 @dataclass(frozen=True)

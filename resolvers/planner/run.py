@@ -8,6 +8,8 @@ one dict per row. Every object counts its keys as work, as the metered executor 
 
 import asyncio
 from collections.abc import Awaitable, Sequence
+from itertools import accumulate
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -96,8 +98,7 @@ class PlanRun:
         pending: list[tuple[int, Awaitable[list[Any]]]] = []
         for index, (_, field) in enumerate(plan.fields):
             if isinstance(field, Leaf):
-                get = field.get
-                columns[index] = [get(row) for row in rows]
+                columns[index] = field.values(rows)
             elif isinstance(field, Constant):
                 columns[index] = [field.value] * len(rows)
             else:
@@ -122,12 +123,13 @@ class PlanRun:
         if isinstance(field, DerivedValue):
             targets = await self._targets(field.source, rows, parents)
             derived = field.derived
-            values = []
-            for row, target in zip(rows, targets, strict=True):
-                if target is None:
-                    raise FallbackError(derived.relation)
-                values.append(derived.value(target, *(getattr(row, c) for c in derived.columns)))
-            return values
+            if None in targets:
+                raise FallbackError(derived.relation)
+            value = derived.value
+            if len(derived.columns) == 1:
+                return list(map(value, targets, map(attrgetter(derived.columns[0]), rows)))
+            fetch = attrgetter(*derived.columns)
+            return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
         if isinstance(field, Connection):
             return await self._connection(field, rows)
         if isinstance(field, Lookup):
@@ -252,8 +254,9 @@ class PlanRun:
         built_parts: dict[int, list[list[dict[str, Any]]]] = {}
         for number, (_, part) in enumerate(field.parts):
             if part.child is not None:
-                built = iter(await self.objects(part.child, flat, flat_parents))
-                built_parts[number] = [[next(built) for _ in page.rows] for page in pages]
+                built = await self.objects(part.child, flat, flat_parents)
+                ends = list(accumulate(len(page.rows) for page in pages))
+                built_parts[number] = [built[end - len(page.rows) : end] for page, end in zip(pages, ends, strict=True)]
         answers = []
         for index, page in enumerate(pages):
             answer: dict[str, Any] = {}
