@@ -66,7 +66,8 @@ def test_a_plan_is_compiled_once_per_document_and_shape_of_its_boolean_variables
     assert planner.compilations == 1
     hidden = plan_of(planner, executor("", {"first": 7, "show": False}, document))
     assert planner.compilations == 2
-    assert first is not None and hidden is not None
+    assert first is not None
+    assert hidden is not None
     nodes = first.root.fields[0][1]
     assert isinstance(nodes, Connection)
     shown_keys = [key for key, _ in nodes.parts[0][1].child.fields]  # type: ignore[union-attr]
