@@ -24,6 +24,7 @@ from asgi_lifespan import LifespanManager
 from bench.database import create_database, open_server
 from bench.operations import OPERATIONS
 from bench.seed import BENCH_PASSWORD, seed
+from bench.server import SECRET_KEY
 from prism.app import build_app
 from prism.config import Settings
 from prism.db import migrate
@@ -64,7 +65,7 @@ async def main(requests: int, products: int, per_product: int) -> None:
                 environment="development",
                 auto_migrate=False,
                 log_level="WARNING",
-                secret_key="planner-timing-secret-key-that-is-long-enough-123",  # noqa: S106 - a throwaway database
+                secret_key=SECRET_KEY,
                 planner=planner,
                 rate_limit_enabled=False,
             )

@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from resolvers.roadmaps import Roadmap, RoadmapFilter
     from resolvers.sprints import Sprint, SprintFilter
 
-__all__ = ["Product", "ProductMutation", "ProductQuery", "load_product"]
+__all__ = ["Product", "ProductMutation", "ProductQuery", "load_product", "product_not_found"]
 
 Info = strawberry.Info[Context, None]
 
@@ -201,6 +201,11 @@ class Product(LoadedNode):
         return await product_throughput(info, self.uuid, weeks)
 
 
+def product_not_found(*, by_id: bool) -> NotFoundError:
+    """What `product(id:|key:)` answers when no product of the viewer's organization matches (the planner too)."""
+    return NotFoundError("No product with this id or key.", field="id" if by_id else "key")
+
+
 async def load_product(info: Info, product_id: UUID) -> Product:
     """The product a row of the same organization belongs to (a sprint's, a release's, a roadmap's...)."""
     product = await load_node(info, Product, product_id)
@@ -278,7 +283,7 @@ class ProductQuery:
             # Keys have at most 10 characters; a longer one names no product (truncating it could name another).
             row = await Product.rows_by(info, ProductByKeyLoader).load(wanted) if len(wanted) <= 10 else None
         if row is None:
-            raise NotFoundError("No product with this id or key.", field="id" if id is not None else "key")
+            raise product_not_found(by_id=id is not None)
         return Product.from_row(row)
 
 

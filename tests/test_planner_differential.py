@@ -363,8 +363,9 @@ async def test_other_organizations_ids_and_keys_answer_alike_on_both_paths(
     for query in cases:
         _, answer = await both(resolvers, planned, s.owner.token, query)
         assert s.foreign_product_keys[0].encode() not in answer.body
-    not_found = await both(resolvers, planned, s.owner.token, cases[0])
-    assert b'"NOT_FOUND"' in not_found[1].body
+    _, not_found = await both(resolvers, planned, s.owner.token, cases[0])
+    assert b'"NOT_FOUND"' in not_found.body
+    assert not_found.executor == "planned", "a lookup that finds nothing is answered by the plan itself"
 
 
 async def test_errors_and_limits_answer_the_same_bytes_on_both_paths(
@@ -381,6 +382,9 @@ async def test_errors_and_limits_answer_the_same_bytes_on_both_paths(
         (s.owner.token, '{ product(id: "not-an-id") { id } }'),
         (s.owner.token, f'{{ product(id: "{s.product_ids[0]}", key: "{s.product_keys[0]}") {{ id }} }}'),
         (s.owner.token, '{ requirement(key: "BAD KEY") { id } }'),
+        (s.owner.token, '{ a: product(key: "NOPE") { id } b: requirement(key: "NOPE-1") { id } }'),
+        (s.owner.token, f'{{ a: product(key: "{s.product_keys[0]}") {{ id }} b: product(key: "NOPE") {{ id }} }}'),
+        (s.owner.token, '{ product(key: "NOPE") { id } product(key: "NOPE") { name } }'),
         (s.owner.token, '{ node(id: "bm9wZQ==") { id } }'),
         (s.owner.token, '{ node(id: "U3ByaW50Om5vdC1hLXV1aWQ=") { id } }'),
         (s.owner.token, '{ node(id: "TWFkZVVwOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA==") { id } }'),

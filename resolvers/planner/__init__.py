@@ -65,7 +65,11 @@ class Planner:
         meter = executor.meter
         if meter.work + run.work > meter.budget:
             return None  # the resolvers stop it at the same point and answer QUERY_TOO_COMPLEX
+        if len(run.errors) > 1:
+            return None  # the resolvers report several errors in the order their fields fail
         meter.charge(run.work)
+        for error, path in run.errors:
+            executor.collected_errors.add(error, path)
         context.executor = "planned"
         return data
 

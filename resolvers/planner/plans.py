@@ -139,12 +139,16 @@ class Connection:
 @dataclass(frozen=True)
 class Lookup:
     """A root field answering one row (product(id:|key:), requirement(key:|id:)): `find(run, arguments)` returns the
-    row or None (the field is then NOT_FOUND, which the resolvers answer)."""
+    row or None; then the field is null with the error `missing(arguments)` (NOT_FOUND), as its resolver answers,
+    or, without `missing`, the resolvers answer the request."""
 
     definition: GraphQLField
     node: FieldNode
     find: Callable[..., Any]
     child: "ObjectPlan"
+    nodes: tuple[FieldNode, ...] = ()
+    """Every node of the field in the document (an error names them all, as graphql-core's do)."""
+    missing: Callable[[dict[str, Any]], Exception] | None = None
 
 
 @dataclass(frozen=True)

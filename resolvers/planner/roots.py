@@ -31,6 +31,7 @@ from resolvers.planner.compile import Compiler, NotPlannableError, RootCompiler
 from resolvers.planner.plans import (
     Constant,
     ContextObject,
+    FallbackError,
     FieldPlan,
     Leaf,
     Lookup,
@@ -39,7 +40,9 @@ from resolvers.planner.plans import (
     Relation,
 )
 from resolvers.planner.run import PlanRun
+from resolvers.products import product_not_found
 from resolvers.requirement_filters import parse_key
+from resolvers.requirement_queries import requirement_not_found
 
 __all__ = ["ROOTS"]
 
@@ -53,14 +56,19 @@ def _product(
     async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
         given_id, key = arguments.get("id"), arguments.get("key")
         if (given_id is None) == (key is None):
-            return None
+            raise FallbackError("pass exactly one of id and key")
         if given_id is not None:
             return await run.loaders.rows(ProductByIdLoader, columns).load(decode_id(given_id, "Product"))
         wanted = str(key).strip().upper()
         return await run.loaders.rows(ProductByKeyLoader, columns).load(wanted) if len(wanted) <= 10 else None
 
     return Lookup(
-        definition=definition, node=details[0].node, find=find, child=compiler.object(definition.type, details)
+        definition=definition,
+        node=details[0].node,
+        find=find,
+        child=child,
+        nodes=tuple(d.node for d in details),
+        missing=lambda arguments: product_not_found(by_id=arguments.get("id") is not None),
     )
 
 
@@ -73,13 +81,18 @@ def _requirement(
     async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
         key, given_id = arguments.get("key"), arguments.get("id")
         if (key is None) == (given_id is None):
-            return None
+            raise FallbackError("pass exactly one of key and id")
         if key is not None:
             return await run.loaders.rows(RequirementByKeyLoader, columns).load(parse_key(key))
         return await run.loaders.rows(RequirementByIdLoader, columns).load(decode_id(str(given_id), "Requirement"))
 
     return Lookup(
-        definition=definition, node=details[0].node, find=find, child=compiler.object(definition.type, details)
+        definition=definition,
+        node=details[0].node,
+        find=find,
+        child=child,
+        nodes=tuple(d.node for d in details),
+        missing=lambda arguments: requirement_not_found(by_key=arguments.get("key") is not None),
     )
 
 
@@ -93,7 +106,11 @@ def _organization(
         return await run.loaders.rows(OrganizationByIdLoader, columns).load(run.context.member.organization_id)
 
     return Lookup(
-        definition=definition, node=details[0].node, find=find, child=compiler.object(definition.type, details)
+        definition=definition,
+        node=details[0].node,
+        find=find,
+        child=child,
+        nodes=tuple(d.node for d in details),
     )
 
 

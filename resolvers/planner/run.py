@@ -13,8 +13,9 @@ from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLNonNull, located_error
 from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path
 from strawberry import relay
 from strawberry.types.arguments import convert_arguments
 
@@ -56,6 +57,8 @@ class PlanRun:
         self.variables = variable_values
         self._schema = strawberry_schema
         self.work = 0
+        self.errors: list[tuple[GraphQLError, Path]] = []
+        """Field errors to report (a root lookup's NOT_FOUND), with where they are."""
 
     @property
     def loaders(self) -> Any:
@@ -101,6 +104,8 @@ class PlanRun:
                 columns[index] = field.values(rows)
             elif isinstance(field, Constant):
                 columns[index] = [field.value] * len(rows)
+            elif isinstance(field, Lookup):
+                pending.append((index, self._lookup(field, keys[index])))
             else:
                 pending.append((index, self._column(field, rows, parents)))
         if len(pending) == 1:
@@ -132,8 +137,6 @@ class PlanRun:
             return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
         if isinstance(field, Connection):
             return await self._connection(field, rows)
-        if isinstance(field, Lookup):
-            return await self._lookup(field)
         if isinstance(field, NodeLookup):
             return await self._node(field)
         if isinstance(field, ContextObject):
@@ -178,13 +181,18 @@ class PlanRun:
         built_lists = {key: [next(built_rows) for _ in by_key[key]] for key in wanted}
         return [list(built_lists[key]) for key in keys]
 
-    async def _lookup(self, field: Lookup) -> list[Any]:
+    async def _lookup(self, field: Lookup, key: str) -> list[Any]:
         try:
-            row = await field.find(self, self.arguments_of(field))
+            arguments = self.arguments_of(field)
+            row = await field.find(self, arguments)
         except (PrismError, GraphQLError) as error:
             raise FallbackError("lookup") from error
         if row is None:
-            raise FallbackError("not found")
+            if field.missing is None or isinstance(field.definition.type, GraphQLNonNull):
+                raise FallbackError("not found")
+            path = Path(None, key, None)
+            self.errors.append((located_error(field.missing(arguments), list(field.nodes), path.as_list()), path))
+            return [None]
         return await self.objects(field.child, [row])
 
     async def _node(self, field: NodeLookup) -> list[Any]:
