@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint fmt schema migrate seed bench bench-fanout install clean
+.PHONY: run test lint fmt schema migrate seed bench bench-fanout bench-compare bench-analytics install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PRISM needs Python 3.11 to 3.13") if not ((3, 11) <= sys.version_info[:2] <= (3, 13)) else None'
@@ -46,6 +46,12 @@ bench: $(STAMP) ## Run the benchmarks against a real server (see docs/performanc
 
 bench-fanout: $(STAMP) ## Delivery of one change to 1, 100 and 1,000 WebSocket subscribers (see docs/performance.md)
 	$(BIN)/python -m bench.fanout $(BENCH_ARGS)
+
+bench-compare: $(STAMP) ## PRISM against PostGraphile v5 on the same database and data (npm needed; see docs/performance.md)
+	$(BIN)/python -m bench.compare $(BENCH_ARGS)
+
+bench-analytics: $(STAMP) ## Each analytics query on 10,000 requirements and 200,000 events (see docs/performance.md)
+	$(BIN)/python -m bench.analytics $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches (keeps .prism data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

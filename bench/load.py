@@ -55,9 +55,9 @@ class Phase:
             self.failures.append(problem)
 
 
-def make_client(base_url: str, token: str | None) -> httpx.AsyncClient:
-    """A client with one keep-alive connection, sending JSON with the bearer token."""
-    headers = {"content-type": "application/json", "accept": "application/json"}
+def make_client(base_url: str, token: str | None, extra_headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+    """A client with one keep-alive connection, sending JSON with the bearer token (and `extra_headers`)."""
+    headers = {"content-type": "application/json", "accept": "application/json", **(extra_headers or {})}
     if token:
         headers["authorization"] = f"Bearer {token}"
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -65,10 +65,12 @@ def make_client(base_url: str, token: str | None) -> httpx.AsyncClient:
 
 
 @asynccontextmanager
-async def make_clients(base_url: str, token: str | None, count: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+async def make_clients(
+    base_url: str, token: str | None, count: int, extra_headers: dict[str, str] | None = None
+) -> AsyncIterator[list[httpx.AsyncClient]]:
     """`count` independent clients: one shared pool of many connections costs httpx far more CPU per request."""
     async with AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(make_client(base_url, token)) for _ in range(count)]
+        yield [await stack.enter_async_context(make_client(base_url, token, extra_headers)) for _ in range(count)]
 
 
 async def run_phase(

@@ -4,7 +4,7 @@ from typing import Any
 
 from bench.results import ScenarioResult, percentile
 
-__all__ = ["print_checks", "print_comparison", "print_table"]
+__all__ = ["print_checks", "print_comparison", "print_table", "render_table"]
 
 LEGEND = [
     "CPU ms/req: the server process's user+system CPU per measured request.",
@@ -31,6 +31,11 @@ def _render(header: list[str], rows: list[list[str]]) -> str:
     lines.append("  ".join("-" * width for width in widths))
     lines += ["  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
     return "\n".join(lines)
+
+
+def render_table(header: list[str], rows: list[list[str]]) -> str:
+    """Right-aligned columns under a header and a rule (shared with bench/compare/report.py)."""
+    return _render(header, rows)
 
 
 def print_table(results: list[ScenarioResult]) -> None:

@@ -1,8 +1,10 @@
-"""Loaders of a product's delivery analytics (velocity, cycle and lead time, throughput) from the event history."""
+"""Loaders of a product's closed sprints with their reports, for its velocity and carry-over (see loaders.flow for
+cycle time and throughput)."""
 
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,35 +12,49 @@ import sqlalchemy as sa
 from aiodataloader import DataLoader
 
 from loaders.planning import load_sprint_inputs
-from prism.db.tables import Requirement, RequirementEvent, Sprint
+from prism.db.tables import Sprint
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
-from prism.domain.enums import RequirementEventKind, RequirementStatus, SprintState
-from prism.domain.flow import Finished, finished_requirements
-from prism.domain.sprint_report import Change, sprint_report
+from prism.domain.enums import RequirementStatus, SprintState
+from prism.domain.sprint_report import Histories, SprintReport, sprint_report
 from prism.domain.velocity import Velocity, velocity
 
-__all__ = ["FinishedByProductLoader", "FlowKey", "VelocityByProductLoader", "VelocityKey"]
+DONE = RequirementStatus.DONE.value
+
+__all__ = ["ClosedSprint", "ClosedSprintsByProductLoader", "ClosedSprintsKey", "VelocityByProductLoader", "VelocityKey"]
 
 
 @dataclass(frozen=True)
-class VelocityKey:
-    """A product and how many of its last closed sprints its velocity covers."""
+class ClosedSprintsKey:
+    """A product and how many of its last closed sprints to read (for its velocity or its carry-over)."""
 
     product_id: UUID
     last_sprints: int
 
 
-class VelocityByProductLoader(DataLoader[VelocityKey, Velocity]):
-    """Velocities (prism.domain.velocity): three statements for every product asked in the same tick, one for their
-    last closed sprints, and the two of the sprint reports (loaders.planning.load_sprint_inputs)."""
+@dataclass(frozen=True)
+class ClosedSprint:
+    """A closed sprint with its report and what the report was computed from."""
+
+    sprint_id: UUID
+    started_at: datetime
+    closed_at: datetime
+    report: SprintReport
+    commitments: dict[UUID, float | None]
+    changes: Histories
+
+
+class ClosedSprintsByProductLoader(DataLoader[ClosedSprintsKey, list[ClosedSprint]]):
+    """A product's last closed sprints, oldest first, with their reports (prism.domain.sprint_report): three
+    statements for every product asked in the same tick, one for their last closed sprints, and the two of the sprint
+    reports (loaders.planning.load_sprint_inputs)."""
 
     def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
 
-    async def batch_load_fn(self, keys: Sequence[VelocityKey]) -> list[Velocity]:
+    async def batch_load_fn(self, keys: Sequence[ClosedSprintsKey]) -> list[list[ClosedSprint]]:
         table = Sprint.__table__  # type: ignore[attr-defined]
         widest = max(key.last_sprints for key in keys)
         recent = (
@@ -69,64 +85,28 @@ class VelocityByProductLoader(DataLoader[VelocityKey, Velocity]):
         inputs = await load_sprint_inputs(self._reader, self._organization_id, sprint_ids) if sprint_ids else None
         found = []
         for key in keys:
-            reports = []
+            sprints = []
             for row in reversed(closed[key.product_id][: key.last_sprints]):
                 assert inputs is not None
-                commitments, changes = inputs.of(row.id)
-                reports.append((row.id, sprint_report(row.id, row.started_at, row.closed_at, commitments, changes)))
-            found.append(velocity(reports))
+                commitments, changes = inputs.grouped_of(row.id)
+                report = sprint_report(row.id, row.started_at, row.closed_at, commitments, changes)
+                sprints.append(ClosedSprint(row.id, row.started_at, row.closed_at, report, commitments, changes))
+            found.append(sprints)
         return found
 
 
-@dataclass(frozen=True)
-class FlowKey:
-    """A product's requirements, of one kind or of all kinds (None)."""
-
-    product_id: UUID
-    kind: str | None = None
+VelocityKey = ClosedSprintsKey
+"""A product and how many of its last closed sprints its velocity covers."""
 
 
-class FinishedByProductLoader(DataLoader[FlowKey, list[Finished]]):
-    """A product's finished requirements (prism.domain.flow), with when each was created, started and finished:
-    one statement for every product asked in the same tick, the status history of its requirements that are DONE."""
+class VelocityByProductLoader(DataLoader[ClosedSprintsKey, Velocity]):
+    """Velocities (prism.domain.velocity) of the products' last closed sprints, for readers that want only those:
+    the statements of ClosedSprintsByProductLoader."""
 
     def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
-        self._reader = reader
-        self._organization_id = organization_id
+        self._sprints = ClosedSprintsByProductLoader(reader, organization_id)
 
-    async def batch_load_fn(self, keys: Sequence[FlowKey]) -> list[list[Finished]]:
-        event = RequirementEvent.__table__  # type: ignore[attr-defined]
-        requirement = Requirement.__table__  # type: ignore[attr-defined]
-        # Only a requirement DONE now can be finished: its last status is DONE.
-        done = tenant_select(requirement, self._organization_id, requirement.c.id).where(
-            requirement.c.product_id.in_({key.product_id for key in keys}),
-            requirement.c.status == RequirementStatus.DONE.value,
-        )
-        statement = (
-            tenant_select(
-                event,
-                self._organization_id,
-                event.c.requirement_id,
-                event.c.kind,
-                event.c.from_value,
-                event.c.to_value,
-                event.c.created_at,
-                requirement.c.product_id,
-                requirement.c.kind.label("requirement_kind"),
-            )
-            .join(requirement, requirement.c.id == event.c.requirement_id)
-            .where(
-                event.c.kind.in_((RequirementEventKind.STATUS.value, RequirementEventKind.CREATED.value)),
-                event.c.requirement_id.in_(done),
-            )
-            .order_by(event.c.created_at, event.c.id)
-        )
-        changes: dict[FlowKey, list[Change]] = defaultdict(list)
-        for row in await self._reader.all(statement):
-            change = Change(
-                row.requirement_id, RequirementEventKind(row.kind), row.from_value, row.to_value, row.created_at
-            )
-            changes[FlowKey(row.product_id)].append(change)
-            changes[FlowKey(row.product_id, row.requirement_kind)].append(change)
-        return [finished_requirements(changes.get(key, [])) for key in keys]
+    async def batch_load_fn(self, keys: Sequence[ClosedSprintsKey]) -> list[Velocity]:
+        found = await self._sprints.batch_load_fn(keys)
+        return [velocity([(sprint.sprint_id, sprint.report) for sprint in sprints]) for sprints in found]

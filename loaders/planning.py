@@ -15,7 +15,7 @@ from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.burndown import BurndownDay, burndown
 from prism.domain.enums import RequirementEventKind, RequirementStatus
-from prism.domain.sprint_report import Change, SprintReport, sprint_report
+from prism.domain.sprint_report import Change, Histories, SprintReport, sprint_report
 
 __all__ = [
     "SprintBurndownBySprintLoader",
@@ -101,9 +101,18 @@ class SprintInputs:
     changes: dict[UUID, list[Change]]
     members: dict[str, set[UUID]]
 
+    histories: Histories | None = None
+
     def of(self, sprint_id: UUID) -> tuple[dict[UUID, float | None], list[Change]]:
         relevant = set(self.committed[sprint_id]) | self.members[str(sprint_id)]
         return self.committed[sprint_id], [change for r in relevant for change in self.changes[r]]
+
+    def grouped_of(self, sprint_id: UUID) -> tuple[dict[UUID, float | None], Histories]:
+        """A sprint's start snapshot and the histories of its requirements, grouped once for all the sprints."""
+        if self.histories is None:
+            self.histories = Histories.of_grouped(self.changes)
+        relevant = set(self.committed[sprint_id]) | self.members[str(sprint_id)]
+        return self.committed[sprint_id], self.histories.subset(relevant)
 
 
 async def load_sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUID]) -> SprintInputs:
@@ -136,13 +145,14 @@ async def load_sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUI
     )
     changes: dict[UUID, list[Change]] = defaultdict(list)
     members: dict[str, set[UUID]] = defaultdict(set)
-    for row in await reader.all(history):
-        change = Change(
-            row.requirement_id, RequirementEventKind(row.kind), row.from_value, row.to_value, row.created_at
-        )
-        changes[row.requirement_id].append(change)
-        if change.kind is RequirementEventKind.SPRINT and change.to_value is not None:
-            members[change.to_value].add(row.requirement_id)
+    kinds = {kind.value: kind for kind in RequirementEventKind}
+    sprint = RequirementEventKind.SPRINT
+    rows: list[tuple[Any, ...]] = [tuple(row) for row in await reader.all(history)]
+    for requirement_id, kind_name, from_value, to_value, created_at in rows:
+        kind = kinds[kind_name]
+        changes[requirement_id].append(Change(requirement_id, kind, from_value, to_value, created_at))
+        if kind is sprint and to_value is not None:
+            members[to_value].add(requirement_id)
     return SprintInputs(committed, changes, members)
 
 
@@ -161,7 +171,7 @@ class SprintReportBySprintLoader(DataLoader[SprintPeriod, SprintReport]):
         )
         reports = []
         for period in periods:
-            commitments, changes = inputs.of(period.sprint_id)
+            commitments, changes = inputs.grouped_of(period.sprint_id)
             reports.append(sprint_report(period.sprint_id, period.started_at, period.closed_at, commitments, changes))
         return reports
 
@@ -181,7 +191,7 @@ class SprintBurndownBySprintLoader(DataLoader[SprintSchedule, list[BurndownDay]]
         now = datetime.now(UTC)
         series = []
         for schedule in schedules:
-            commitments, changes = inputs.of(schedule.sprint_id)
+            commitments, changes = inputs.grouped_of(schedule.sprint_id)
             series.append(
                 burndown(
                     schedule.sprint_id,

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from aiodataloader import DataLoader
 
 from prism.db.access_tables import Invitation
+from prism.db.report_tables import Report
 from prism.db.tables import (
     Attachment,
     Comment,
@@ -45,6 +46,7 @@ __all__ = [
     "ProductByIdLoader",
     "ProductByKeyLoader",
     "ReleaseByIdLoader",
+    "ReportByIdLoader",
     "RequirementByIdLoader",
     "RequirementByKeyLoader",
     "RequirementEventByIdLoader",
@@ -152,6 +154,12 @@ class AttachmentByIdLoader(RowByIdLoader):
     """Attachments by id."""
 
     table = _table(Attachment)
+
+
+class ReportByIdLoader(RowByIdLoader):
+    """Reports by id."""
+
+    table = _table(Report)
 
 
 class CommentByIdLoader(RowByIdLoader):

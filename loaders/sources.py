@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from loaders.pagination import ListSource
 from prism.db.access_tables import ApiKey, Invitation, ProductMember
+from prism.db.report_tables import Report
 from prism.db.tables import (
     Attachment,
     Comment,
@@ -46,6 +47,7 @@ __all__ = [
     "PRODUCTS_BY_ORGANIZATION",
     "PRODUCT_ROLES_BY_PRODUCT",
     "RELEASES_BY_PRODUCT",
+    "REPORTS_BY_ORGANIZATION",
     "REQUIREMENTS_BY_ORGANIZATION",
     "REQUIREMENTS_BY_PARENT",
     "REQUIREMENTS_BY_PRODUCT",
@@ -360,6 +362,7 @@ API_KEYS_BY_ORGANIZATION = ListSource(
 MEMBERS_BY_ORGANIZATION = _timed(
     "members", Membership, "organization_id", JOINED_AT=lambda t: t.c.created_at, ROLE=lambda t: t.c.role
 )
+REPORTS_BY_ORGANIZATION = _simple("reports", Report, "organization_id", CREATED_AT=lambda t: t.c.created_at)
 TEAMS_BY_ORGANIZATION = _timed("teams", Team, "organization_id", NAME=lambda t: t.c.name)
 PRODUCT_ROLES_BY_PRODUCT = _simple("product_roles", ProductMember, "product_id", CREATED_AT=lambda t: t.c.created_at)
 

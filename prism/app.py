@@ -65,6 +65,7 @@ from prism.web.middleware import InternalErrorMiddleware, RequestContextMiddlewa
 from prism.web.persisted_queries import PersistedQueries
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
 from prism.web.sso import sso_routes
+from prism.web.usage_api import usage_api_routes
 from resolvers.context import Context
 from resolvers.limits import QueryLimits
 from resolvers.schema import build_schema
@@ -118,7 +119,13 @@ async def start_background_work(settings: Settings, url: str, runtime: Runtime) 
     if settings.embedded_worker_enabled:
         job_app = build_job_app(settings, url)
         await job_app.open_async()
-        resources = JobResources(settings=settings, engine=runtime.engine, publisher=runtime.publisher, ai=runtime.ai)
+        resources = JobResources(
+            settings=settings,
+            engine=runtime.engine,
+            publisher=runtime.publisher,
+            ai=runtime.ai,
+            storage=runtime.object_store,
+        )
         worker = asyncio.get_running_loop().create_task(
             keep_running(
                 lambda: run_worker(job_app, resources, name="prism-embedded-worker", install_signal_handlers=False),
@@ -414,6 +421,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         *(graphiql_routes() if settings.graphiql_enabled else []),
         *sso_routes(settings, runtime),
         *download_routes(runtime),
+        *usage_api_routes(settings, runtime, rate_limiter),
     ]
 
     async def internal_error(request: Request, error: Exception) -> Response:

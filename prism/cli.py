@@ -170,7 +170,7 @@ async def _require_job_queue(app: "App") -> None:
     "--concurrency", type=click.IntRange(1, 100), default=None, help="Jobs at once (PRISM_WORKER_CONCURRENCY)."
 )
 def worker(concurrency: int | None) -> None:
-    """Run background jobs (the event relay, retention, sprint snapshots) until SIGTERM or Ctrl-C.
+    """Run background jobs (the event relay, retention, sprint snapshots, reports) until SIGTERM or Ctrl-C.
 
     Needs DATABASE_URL and REDIS_URL (the relay publishes to the broker the servers listen to). On SIGTERM it takes no
     new job and lets running ones finish for PRISM_SHUTDOWN_GRACE_SECONDS. A worker that stops by itself (a lost
@@ -185,6 +185,7 @@ def worker(concurrency: int | None) -> None:
     from prism.jobs import JobResources, build_job_app, keep_running, run_worker
     from prism.observability.logging import configure_logging
     from prism.preflight import check_database, check_redis
+    from prism.storage import open_storage
 
     settings = load_settings()
     if concurrency is not None:
@@ -211,10 +212,14 @@ def worker(concurrency: int | None) -> None:
         broker = open_broker(settings.redis_url)
         app = build_job_app(settings, url, pool_size=settings.worker_concurrency + 2)
         gateway = build_gateway(settings)
+        storage = open_storage(settings)
         try:
+            await storage.start()
             async with app.open_async():
                 await _require_job_queue(app)
-                resources = JobResources(settings=settings, engine=engine, publisher=EventPublisher(broker), ai=gateway)
+                resources = JobResources(
+                    settings=settings, engine=engine, publisher=EventPublisher(broker), ai=gateway, storage=storage
+                )
                 # Started again if it stops by itself (prism/jobs/worker.py keep_running); SIGTERM or Ctrl-C cancels
                 # it, which lets running jobs finish for PRISM_SHUTDOWN_GRACE_SECONDS.
                 task = asyncio.ensure_future(
@@ -380,16 +385,17 @@ def ai() -> None:
 @ai.command("reindex")
 @click.option("--organization", "organization", default=None, help="Only this organization's id; every one if unset.")
 def ai_reindex(organization: str | None) -> None:
-    """Embed every requirement again and replace the organization's vectors (after changing the embedder)."""
+    """Embed every requirement and document again and replace the organization's vectors (after changing the
+    embedder)."""
     from uuid import UUID
 
     from prism.ai.gateway import build_gateway
-    from prism.ai.retrieval import organization_ids, reindex_organization
+    from prism.ai.retrieval import Reindexed, organization_ids, reindex_organization
     from prism.db.engine import build_engine
 
     settings = load_settings()
 
-    async def run(url: str) -> list[tuple[UUID, int]]:
+    async def run(url: str) -> list[tuple[UUID, Reindexed]]:
         engine = build_engine(url, pool_size=2, max_overflow=0)
         gateway = build_gateway(settings)
         try:
@@ -402,7 +408,7 @@ def ai_reindex(organization: str | None) -> None:
     with database_url(settings) as url:
         done = asyncio.run(run(url))
     for target, count in done:
-        click.echo(f"organization {target}: {count} requirements indexed")
+        click.echo(f"organization {target}: {count.requirements} requirements indexed, {count.documents} documents")
 
 
 main.add_command(users)

@@ -195,6 +195,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Tokens (in and out) one organization may use in a calendar month, whatever the model's price.",
     )
+    ai_cache_ttl_seconds: float = Field(
+        default=86400.0,
+        ge=0,
+        description="How long an AI answer is cached per organization, model, prompt version and input; 0: no cache.",
+    )
     ai_duplicate_threshold: float = Field(
         default=0.75,
         ge=0,
@@ -216,8 +221,22 @@ class Settings(BaseSettings):
     )
     qdrant_collection: str = Field(default="prism", description="The Qdrant collection PRISM's vectors live in.")
     auto_migrate: bool = Field(default=True, description="Apply pending migrations when the server starts.")
-    database_pool_size: int = 10
-    database_max_overflow: int = 10
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description=(
+            "Connections each server process keeps open to PostgreSQL, opened as needed and kept: size it for the "
+            "requests a process works on at once."
+        ),
+    )
+    database_max_overflow: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Extra connections beyond the pool under load. Each is closed when it comes back, so anything above 0 "
+            "opens and closes PostgreSQL sessions under steady load: raise the pool size instead."
+        ),
+    )
     database_pool_timeout_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -426,6 +445,15 @@ class Settings(BaseSettings):
     )
     download_url_ttl_seconds: int = Field(
         default=900, ge=10, le=7 * 86400, description="How long an attachment's downloadUrl works."
+    )
+    usage_events_max_batch: int = Field(
+        default=1000, ge=1, le=2000, description="Most usage events one batch may carry (recordUsageEvents, the API)."
+    )
+    usage_event_max_properties_bytes: int = Field(
+        default=4096, ge=2, le=8192, description="Largest `properties` of one usage event, as compact JSON."
+    )
+    usage_events_max_body_bytes: int = Field(
+        default=2_000_000, ge=1000, description="Largest body POST /api/v1/usage-events accepts."
     )
 
     @field_validator("trusted_proxies")

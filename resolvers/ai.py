@@ -1,20 +1,22 @@
-"""AI retrieval: requirements near a requirement or a text, found in the organization's vector index."""
+"""AI retrieval: requirements and documents near a requirement or a text, found in the organization's vector index."""
 
 import logging
 from typing import Annotated
+from uuid import UUID
 
 import strawberry
 
-from prism.ai.retrieval import requirement_text
+from prism.ai.retrieval import DOCUMENT, REQUIREMENT, requirement_text
 from prism.errors import Code, NotFoundError, ValidationError
 from resolvers.common import UserError, decode_id
 from resolvers.context import Context
+from resolvers.documents import Document
 from resolvers.list_bounds import max_items
 from resolvers.node import find_node, load_node
 from resolvers.permissions import CanRead
 from resolvers.requirements import Requirement
 
-__all__ = ["AiQuery", "RequirementMatch", "RetrievalResult", "duplicate_warnings"]
+__all__ = ["AiQuery", "DocumentMatch", "RequirementMatch", "RetrievalResult", "duplicate_warnings"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +38,53 @@ class RequirementMatch:
     )
 
 
+@strawberry.type(description="A document (PRD, spec, note) found by a retrieval, with how close it is.")
+class DocumentMatch:
+    document: Document = strawberry.field(description="The document found.")
+    title: str = strawberry.field(description="Its title: the source to cite.")
+    score: float = strawberry.field(
+        description="Cosine similarity of its title and body to the query, from -1 to 1 (1: the same words)."
+    )
+
+
 @strawberry.type(description="What a retrieval found, best first, and how it searched.")
 class RetrievalResult:
     matches: list[RequirementMatch] = strawberry.field(
-        description="The matches, best first: the sources an AI feature would use.",
+        description="The requirements found, best first: the sources an AI feature would use.",
         metadata=max_items(MAX_MATCHES),
     )
     embedder: str = strawberry.field(description="The embedding model the index was searched with.")
     offline: bool = strawberry.field(
         description="True when the offline embedder answered (shared words, not meaning; see docs/ai.md)."
     )
+    search_text: strawberry.Private[str] = ""
+    count: strawberry.Private[int] = 0
+    product_id: strawberry.Private[UUID | None] = None
+
+    @strawberry.field(
+        description=(
+            "The documents (PRDs, specs, notes) nearest the same text, best first, as many as `first` at most; "
+            "searched only when asked for."
+        ),
+        metadata=max_items(MAX_MATCHES),
+    )
+    async def documents(self, info: Info) -> list[DocumentMatch]:
+        hits = await info.context.runtime.ai.index.search(
+            info.context.member.organization_id,
+            self.search_text,
+            limit=self.count + 10,
+            product_id=self.product_id,
+            kind=DOCUMENT,
+        )
+        found: list[DocumentMatch] = []
+        for hit in hits:
+            # Loaded like any read (tenant and product roles): a stale or unreadable vector is skipped.
+            node = await load_node(info, Document, hit.id)
+            if node is not None:
+                found.append(DocumentMatch(document=node, title=node.title, score=round(hit.score, 4)))
+            if len(found) == self.count:
+                break
+        return found
 
 
 MAX_SEARCH_CHARACTERS = 10_000
@@ -69,11 +108,20 @@ def _first(first: int | None) -> int:
     return count
 
 
-async def _matches(info: Info, text: str, first: int, **filters: object) -> RetrievalResult:
+async def _matches(
+    info: Info, text: str, first: int, *, product_id: UUID | None = None, exclude: UUID | None = None
+) -> RetrievalResult:
     gateway = info.context.runtime.ai
     # A little more than asked: a hit the viewer may not read (a product they have no role on) or deleted since
     # its vector was written is skipped, not returned.
-    hits = await gateway.index.search(info.context.member.organization_id, text, limit=first + 10, **filters)  # type: ignore[arg-type]
+    hits = await gateway.index.search(
+        info.context.member.organization_id,
+        text,
+        limit=first + 10,
+        product_id=product_id,
+        exclude=exclude,
+        kind=REQUIREMENT,
+    )
     found: list[RequirementMatch] = []
     for hit in hits:
         node = await load_node(info, Requirement, hit.id)
@@ -84,7 +132,14 @@ async def _matches(info: Info, text: str, first: int, **filters: object) -> Retr
             found.append(RequirementMatch(requirement=node, key=key, score=round(hit.score, 4)))
         if len(found) == first:
             break
-    return RetrievalResult(matches=found, embedder=gateway.index.embedder.name, offline=gateway.offline)
+    return RetrievalResult(
+        matches=found,
+        embedder=gateway.index.embedder.name,
+        offline=gateway.offline,
+        search_text=text,
+        count=first,
+        product_id=product_id,
+    )
 
 
 async def duplicate_warnings(info: Info, requirement: Requirement) -> list[UserError]:
@@ -143,7 +198,10 @@ class AiQuery:
         return await _matches(info, _search_text(text, "text"), count)
 
     @strawberry.field(
-        description="Requirements whose text is nearest a search query, best first, optionally in one product.",
+        description=(
+            "Requirements (`matches`) and documents (`documents`) whose text is nearest a search query, best first, "
+            "optionally in one product."
+        ),
         permission_classes=[CanRead],
     )
     async def semantic_search(

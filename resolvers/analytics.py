@@ -1,18 +1,24 @@
-"""Delivery analytics of a product: velocity, cycle and lead time, and throughput (see docs/analytics.md)."""
+"""Delivery analytics of a product: velocity, carry-over, cycle and lead time, throughput and cumulative flow, and a
+sprint's burnup (see docs/analytics.md)."""
 
 import enum
 from datetime import UTC, date, datetime, timedelta
+from datetime import date as date_type
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
 
-from loaders.analytics import FinishedByProductLoader, FlowKey, VelocityByProductLoader, VelocityKey
-from prism.domain import flow
+from loaders.analytics import ClosedSprintsByProductLoader, ClosedSprintsKey
+from loaders.cumulative_flow import CumulativeFlowByProductLoader, CumulativeFlowKey
+from loaders.flow import FlowTimesByProductLoader, FlowTimesKey, WeeklyFinishedByProductLoader, WeeklyKey
+from prism.domain import burndown, flow
+from prism.domain.carry_over import carry_over
+from prism.domain.velocity import velocity
 from prism.errors import ValidationError
 from resolvers.common import node_class
 from resolvers.context import Context
-from resolvers.enums import RequirementKind
+from resolvers.enums import RequirementKind, RequirementStatus
 from resolvers.list_bounds import max_items
 from resolvers.node import load_node
 
@@ -20,15 +26,24 @@ if TYPE_CHECKING:
     from resolvers.sprints import Sprint
 
 __all__ = [
+    "MAX_FLOW_POINTS",
     "MAX_THROUGHPUT_WEEKS",
     "MAX_VELOCITY_SPRINTS",
+    "BurnupDay",
+    "CarryOver",
+    "CumulativeFlowDay",
     "DurationPercentiles",
+    "FlowInterval",
     "FlowTimes",
+    "SprintCarryOver",
     "SprintVelocity",
+    "StatusCount",
     "TimeUnit",
     "Velocity",
     "WeekThroughput",
     "flow_times",
+    "product_carry_over",
+    "product_cumulative_flow",
     "product_throughput",
     "product_velocity",
 ]
@@ -40,6 +55,8 @@ MAX_VELOCITY_SPRINTS = 50
 """The most closed sprints a velocity covers."""
 MAX_THROUGHPUT_WEEKS = 104
 """The most weeks a throughput lists: two years."""
+MAX_FLOW_POINTS = 200
+"""The most points a cumulative flow lists: 200 days, or almost four years of weeks (every list's bound)."""
 
 
 @strawberry.enum(description="The unit durations are given in.")
@@ -96,6 +113,37 @@ class FlowTimes:
     lead_time: DurationPercentiles = strawberry.field(description="From creation to the last DONE.")
 
 
+@strawberry.type(description="One day of a sprint's burnup, as of the end of that day (UTC).")
+class BurnupDay:
+    date: date_type = strawberry.field(description="The day.")
+    scope_points: float = strawberry.field(
+        description="Points of what was in the sprint at the end of the day: done, canceled and not finished."
+    )
+    done_points: float = strawberry.field(description="Points of what was in the sprint and DONE.")
+    ideal_points: float = strawberry.field(
+        description="The committed points climbing in a straight line from zero to all of them on the last day."
+    )
+    committed_points: float = strawberry.field(description="What the sprint committed to when it started.")
+    scope_added_points: float = strawberry.field(
+        description="Points of what was added to the sprint after it started, from its start to the end of the day."
+    )
+    scope_removed_points: float = strawberry.field(
+        description="Points of what left the sprint while it ran, from its start to the end of the day."
+    )
+
+    @classmethod
+    def from_domain(cls, day: burndown.BurndownDay) -> "BurnupDay":
+        return cls(
+            date=day.day,
+            scope_points=day.scope,
+            done_points=day.done,
+            ideal_points=day.ideal_done,
+            committed_points=day.committed,
+            scope_added_points=day.added,
+            scope_removed_points=day.removed,
+        )
+
+
 @strawberry.type(description="How many requirements finished in one ISO week (Monday to Sunday, UTC).")
 class WeekThroughput:
     week_start: date = strawberry.field(description="The Monday of the week.")
@@ -106,7 +154,10 @@ async def product_velocity(info: Info, product_id: UUID, last_sprints: int) -> V
     """A product's velocity over its last `last_sprints` closed sprints."""
     if not 1 <= last_sprints <= MAX_VELOCITY_SPRINTS:
         raise ValidationError(f"lastSprints must be between 1 and {MAX_VELOCITY_SPRINTS}.", field="lastSprints")
-    found = await info.context.loaders.get(VelocityByProductLoader).load(VelocityKey(product_id, last_sprints))
+    sprints = await info.context.loaders.get(ClosedSprintsByProductLoader).load(
+        ClosedSprintsKey(product_id, last_sprints)
+    )
+    found = velocity([(sprint.sprint_id, sprint.report) for sprint in sprints])
     return Velocity(
         sprints=[
             SprintVelocity(sprint_id=s.sprint_id, committed_points=s.committed, completed_points=s.completed)
@@ -123,8 +174,7 @@ def _in(unit: TimeUnit, duration: timedelta | None) -> float | None:
     return duration.total_seconds() / (3600 if unit is TimeUnit.HOURS else 86400)
 
 
-def _percentiles(unit: TimeUnit, durations: list[timedelta | None]) -> DurationPercentiles:
-    found = flow.percentiles(durations)
+def _percentiles(unit: TimeUnit, found: flow.Percentiles) -> DurationPercentiles:
     return DurationPercentiles(
         count=found.count, p50=_in(unit, found.p50), p85=_in(unit, found.p85), p95=_in(unit, found.p95)
     )
@@ -136,14 +186,13 @@ async def flow_times(
     """Cycle and lead time percentiles of a product's requirements finished since `since` (all when None)."""
     if since is not None and since.tzinfo is None:
         raise ValidationError("since must carry a time zone.", field="since")
-    key = FlowKey(product_id, None if kind is None else kind.name)
-    items = await info.context.loaders.get(FinishedByProductLoader).load(key)
-    kept = [item for item in items if since is None or item.finished_at >= since]
+    key = FlowTimesKey(product_id, None if kind is None else kind.name, since)
+    found = await info.context.loaders.get(FlowTimesByProductLoader).load(key)
     return FlowTimes(
         unit=unit,
-        finished=len(kept),
-        cycle_time=_percentiles(unit, [item.cycle_time for item in kept]),
-        lead_time=_percentiles(unit, [item.lead_time for item in kept]),
+        finished=found.finished,
+        cycle_time=_percentiles(unit, found.cycle_time),
+        lead_time=_percentiles(unit, found.lead_time),
     )
 
 
@@ -151,6 +200,140 @@ async def product_throughput(info: Info, product_id: UUID, weeks: int) -> list[W
     """Requirements a product finished per ISO week over the last `weeks` weeks, the current one last."""
     if not 1 <= weeks <= MAX_THROUGHPUT_WEEKS:
         raise ValidationError(f"weeks must be between 1 and {MAX_THROUGHPUT_WEEKS}.", field="weeks")
-    items = await info.context.loaders.get(FinishedByProductLoader).load(FlowKey(product_id))
-    counts = flow.throughput(items, weeks=weeks, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    mondays = flow.last_weeks(weeks, now)
+    found = await info.context.loaders.get(WeeklyFinishedByProductLoader).load(
+        WeeklyKey(product_id, mondays[0], mondays[-1])
+    )
+    counts = flow.weekly(found, weeks=weeks, now=now)
     return [WeekThroughput(week_start=week.week_start, count=week.count) for week in counts]
+
+
+@strawberry.type(description="A number of requirements and their story points.")
+class PointsFigure:
+    count: int = strawberry.field(description="How many requirements.")
+    points: float = strawberry.field(description="Their story points (unestimated ones count 0).")
+
+
+@strawberry.type(
+    description="One closed sprint's unfinished work: how much, where its close moved it, and what it "
+    "had itself received from earlier sprints."
+)
+class SprintCarryOver:
+    sprint_id: strawberry.Private[UUID]
+    moved_to_sprint_id: strawberry.Private[UUID | None]
+    carried_over: PointsFigure = strawberry.field(
+        description="In the sprint at its close and neither DONE nor CANCELED (its report's carriedOver)."
+    )
+    moved_to_next_sprint: PointsFigure = strawberry.field(
+        description="Of the carried-over work, what the close moved into another sprint (movedTo)."
+    )
+    moved_to_backlog: PointsFigure = strawberry.field(
+        description="Of the carried-over work, what the close moved back to the backlog."
+    )
+    carried_in: PointsFigure = strawberry.field(
+        description="What the sprint committed to when it started that came from another sprint, at its estimates then."
+    )
+
+    @strawberry.field(description="The sprint.", graphql_type=SprintType | None)
+    async def sprint(self, info: Info) -> Any:
+        return await load_node(info, node_class(SprintType), self.sprint_id)
+
+    @strawberry.field(
+        description="The sprint its close moved the carried-over work into; null when it went to the backlog.",
+        graphql_type=SprintType | None,
+    )
+    async def moved_to(self, info: Info) -> Any:
+        if self.moved_to_sprint_id is None:
+            return None
+        return await load_node(info, node_class(SprintType), self.moved_to_sprint_id)
+
+
+@strawberry.type(description="Work carried over from sprint to sprint over the last closed sprints.")
+class CarryOver:
+    sprints: list[SprintCarryOver] = strawberry.field(
+        description=f"The last closed sprints, oldest first (at most {MAX_VELOCITY_SPRINTS}).",
+        metadata=max_items(MAX_VELOCITY_SPRINTS),
+    )
+    carried_over: PointsFigure = strawberry.field(
+        description="The sum over those sprints (an item carried over twice counts twice)."
+    )
+
+
+def _figure(count: int, points: float) -> PointsFigure:
+    return PointsFigure(count=count, points=points)
+
+
+async def product_carry_over(info: Info, product_id: UUID, last_sprints: int) -> CarryOver:
+    """The carry-over of a product's last `last_sprints` closed sprints."""
+    if not 1 <= last_sprints <= MAX_VELOCITY_SPRINTS:
+        raise ValidationError(f"lastSprints must be between 1 and {MAX_VELOCITY_SPRINTS}.", field="lastSprints")
+    sprints = await info.context.loaders.get(ClosedSprintsByProductLoader).load(
+        ClosedSprintsKey(product_id, last_sprints)
+    )
+    found = [carry_over(s.sprint_id, s.started_at, s.closed_at, s.report, s.commitments, s.changes) for s in sprints]
+    return CarryOver(
+        sprints=[
+            SprintCarryOver(
+                sprint_id=item.sprint_id,
+                moved_to_sprint_id=item.moved_to_sprint_id,
+                carried_over=_figure(item.carried_over.count, item.carried_over.points),
+                moved_to_next_sprint=_figure(item.moved_to_sprint.count, item.moved_to_sprint.points),
+                moved_to_backlog=_figure(item.moved_to_backlog.count, item.moved_to_backlog.points),
+                carried_in=_figure(item.carried_in.count, item.carried_in.points),
+            )
+            for item in found
+        ],
+        carried_over=_figure(
+            sum(item.carried_over.count for item in found), sum(item.carried_over.points for item in found)
+        ),
+    )
+
+
+@strawberry.enum(description="The time between two points of a cumulative flow.")
+class FlowInterval(enum.Enum):
+    DAY = strawberry.enum_value("DAY", description="A point for every day.")
+    WEEK = strawberry.enum_value("WEEK", description="A point every seven days from `since`.")
+
+
+_INTERVAL_DAYS = {FlowInterval.DAY: 1, FlowInterval.WEEK: 7}
+
+
+@strawberry.type(description="How many requirements were in one status.")
+class StatusCount:
+    status: RequirementStatus = strawberry.field(description="The status.")
+    count: int = strawberry.field(description="How many requirements were in it.")
+
+
+@strawberry.type(description="A product's requirements per status at the end of one day (UTC).")
+class CumulativeFlowDay:
+    date: date_type = strawberry.field(description="The day.")
+    counts: list[StatusCount] = strawberry.field(
+        description="One count per status, in workflow order (BACKLOG to CANCELED), zeros included.",
+        metadata=max_items(len(RequirementStatus)),
+    )
+    total: int = strawberry.field(description="Requirements that existed then: the sum of the counts.")
+
+
+async def product_cumulative_flow(
+    info: Info, product_id: UUID, since: date | None, until: date | None, interval: FlowInterval
+) -> list[CumulativeFlowDay]:
+    """A product's requirements per status at the end of every `interval` from `since` to `until`."""
+    last = until or datetime.now(UTC).date()
+    first = since or last - timedelta(days=29)
+    if first > last:
+        raise ValidationError("since must not be after until.", field="since")
+    step = _INTERVAL_DAYS[interval]
+    if (last - first).days // step + 1 > MAX_FLOW_POINTS:
+        raise ValidationError(f"A cumulative flow lists at most {MAX_FLOW_POINTS} points.", field="since")
+    days = await info.context.loaders.get(CumulativeFlowByProductLoader).load(
+        CumulativeFlowKey(product_id, first, last, step)
+    )
+    return [
+        CumulativeFlowDay(
+            date=day.day,
+            counts=[StatusCount(status=RequirementStatus[status.value], count=count) for status, count in day.counts],
+            total=sum(count for _, count in day.counts),
+        )
+        for day in days
+    ]

@@ -59,6 +59,10 @@ class ApiKeyScope(enum.Enum):
     WRITE = strawberry.enum_value("WRITE", description="Read, and change requirements, sprints, products and the like.")
     ADMIN = strawberry.enum_value("ADMIN", description="Everything the creator's role allows.")
     AI = strawberry.enum_value("AI", description="Read, and use the AI features.")
+    USAGE_WRITE = strawberry.enum_value(
+        "USAGE_WRITE",
+        description="Only report usage events of features (recordUsageEvents, POST /api/v1/usage-events): for SDKs.",
+    )
 
 
 def _global_id(row_id: UUID) -> strawberry.ID:
@@ -66,7 +70,7 @@ def _global_id(row_id: UUID) -> strawberry.ID:
 
 
 def _scopes(stored: list[str]) -> list["ApiKeyScope"]:
-    return [ApiKeyScope[scope.upper()] for scope in stored]
+    return [ApiKeyScope[ServiceScope(scope).name] for scope in stored]
 
 
 @reads(ApiKeyTable, id=Read("id", _global_id), scopes=Read("scopes", _scopes))

@@ -1,7 +1,7 @@
 """Attachments: the type, and the mutations that upload (GraphQL multipart request) and delete files."""
 
-from datetime import datetime, timedelta
-from typing import Any, cast
+from datetime import datetime
+from typing import cast
 from uuid import UUID
 
 import strawberry
@@ -11,13 +11,13 @@ from strawberry.file_uploads import Upload
 from loaders.rows import AttachmentByIdLoader
 from prism.db.tables import Attachment as AttachmentTable
 from prism.services.attachments import UploadedFile
-from prism.storage.signing import DownloadGrant
 from resolvers.comments import Comment
 from resolvers.common import UserError, decode_id, user_errors_field
 from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.documents import Document
+from resolvers.downloads import download_url as signed_download_url
 from resolvers.identity import User
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanWrite
@@ -69,16 +69,7 @@ class Attachment(LoadedNode):
         )
     )
     def download_url(self, info: Info) -> str:
-        runtime = info.context.runtime
-        ttl = runtime.settings.download_url_ttl_seconds
-        url = runtime.object_store.download_url(
-            self.object_key, name=self.name, content_type=self.content_type, expires=timedelta(seconds=ttl)
-        )
-        if url is not None:
-            return url
-        token = runtime.download_signer.sign(DownloadGrant(self.object_key, self.name, self.content_type), ttl)
-        request: Any = info.context.request
-        return f"{str(request.base_url).rstrip('/')}/files/{token}"
+        return signed_download_url(info, self.object_key, self.name, self.content_type)
 
 
 @strawberry.input(description="A file to attach to exactly one requirement, comment or document.")

@@ -14,7 +14,15 @@ from prism.auth.rbac import Permission, effective_role, require
 from prism.domain.enums import Role
 from prism.errors import UnauthenticatedError
 
-__all__ = ["CanManageMembers", "CanManageProducts", "CanRead", "CanWrite", "IsAuthenticated"]
+__all__ = [
+    "CanManageAi",
+    "CanManageMembers",
+    "CanManageProducts",
+    "CanRead",
+    "CanRecordUsage",
+    "CanWrite",
+    "IsAuthenticated",
+]
 
 
 class IsAuthenticated(BasePermission):
@@ -82,3 +90,15 @@ class CanManageProducts(_RolePermission):
     """Members who may create and archive products."""
 
     required = Permission.MANAGE_PRODUCTS
+
+
+class CanManageAi(_RolePermission):
+    """OWNERs and ADMINs: the organization's AI prompt overrides."""
+
+    required = Permission.MANAGE_AI
+
+
+class CanRecordUsage(_RolePermission):
+    """Callers who may report usage events: members and up, and API keys with the `usage:write` (or `admin`) scope."""
+
+    required = Permission.RECORD_USAGE

@@ -1,7 +1,7 @@
 """Products: the type, its queries and its mutations."""
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
@@ -9,6 +9,7 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
+from loaders.adoption import FEATURES_BY_PRODUCT
 from loaders.pagination import Order
 from loaders.rows import ProductByIdLoader, ProductByKeyLoader
 from loaders.sources import (
@@ -28,13 +29,19 @@ from prism.errors import NotFoundError, ValidationError
 from prism.services.products import ProductChanges
 from prism.services.validation import clean_text
 from resolvers.analytics import (
+    MAX_FLOW_POINTS,
     MAX_THROUGHPUT_WEEKS,
     MAX_VELOCITY_SPRINTS,
+    CarryOver,
+    CumulativeFlowDay,
+    FlowInterval,
     FlowTimes,
     TimeUnit,
     Velocity,
     WeekThroughput,
     flow_times,
+    product_carry_over,
+    product_cumulative_flow,
     product_throughput,
     product_velocity,
 )
@@ -52,6 +59,7 @@ from resolvers.connections import ListArguments, connection_field, payload, time
 from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.enums import RequirementKind
+from resolvers.forecasts import Forecast, ForecastOptions, requirements_forecast
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanManageProducts, CanRead
@@ -59,6 +67,7 @@ from resolvers.requirement_filters import REQUIREMENT_LIST
 
 if TYPE_CHECKING:
     from resolvers.documents import Document, DocumentFilter
+    from resolvers.features import Feature
     from resolvers.releases import Release, ReleaseFilter
     from resolvers.requirements import Requirement
     from resolvers.roadmaps import Roadmap, RoadmapFilter
@@ -152,6 +161,12 @@ class Product(LoadedNode):
         arguments=DOCUMENT_LIST,
         description="The product's documents (PRDs, specs, notes), most recently changed first.",
     )
+    features = connection_field(
+        Annotated["Feature", strawberry.lazy("resolvers.features")],
+        source=FEATURES_BY_PRODUCT,
+        order=Order("KEY"),
+        description="The features it ships whose usage SDKs report, by key (docs/analytics.md, Feature adoption).",
+    )
 
     @strawberry.field(
         description=(
@@ -199,6 +214,60 @@ class Product(LoadedNode):
         ] = 12,
     ) -> list[WeekThroughput]:
         return await product_throughput(info, self.uuid, weeks)
+
+    @strawberry.field(
+        description=(
+            "Work carried over from sprint to sprint: for each of the last closed sprints (1-50), what it had not "
+            "finished at its close and where that went, and what it had received from earlier sprints."
+        )
+    )
+    async def carry_over(
+        self,
+        info: Info,
+        last_sprints: Annotated[
+            int, strawberry.argument(description=f"How many closed sprints, the latest (1-{MAX_VELOCITY_SPRINTS}).")
+        ] = 6,
+    ) -> CarryOver:
+        return await product_carry_over(info, self.uuid, last_sprints)
+
+    @strawberry.field(
+        description=(
+            "Cumulative flow: how many of the product's requirements were in each status at the end of each day "
+            f"(UTC) from `since` to `until` (at most {MAX_FLOW_POINTS} points; see docs/analytics.md)."
+        ),
+        metadata=max_items(MAX_FLOW_POINTS),
+    )
+    async def cumulative_flow(
+        self,
+        info: Info,
+        since: Annotated[
+            date | None, strawberry.argument(description="The first day; 29 days before `until` when null.")
+        ] = None,
+        until: Annotated[date | None, strawberry.argument(description="The last day; today when null.")] = None,
+        interval: Annotated[
+            FlowInterval, strawberry.argument(description="A point every day (the default) or every week.")
+        ] = FlowInterval.DAY,
+    ) -> list[CumulativeFlowDay]:
+        return await product_cumulative_flow(info, self.uuid, since, until, interval)
+
+    @strawberry.field(
+        description=(
+            "When a set of the product's requirements will be finished: a Monte Carlo forecast from its weekly "
+            "throughput (see docs/analytics.md). INSUFFICIENT_HISTORY when nothing was finished in the history."
+        )
+    )
+    async def forecast(
+        self,
+        info: Info,
+        requirement_ids: Annotated[
+            list[strawberry.ID],
+            strawberry.argument(description="The requirements to forecast (1-1,000 global ids of this product)."),
+        ],
+        options: Annotated[
+            ForecastOptions | None, strawberry.argument(description="Target date, seed, trials, history.")
+        ] = None,
+    ) -> Forecast:
+        return await requirements_forecast(info, self.uuid, requirement_ids, options or ForecastOptions())
 
 
 def product_not_found(*, by_id: bool) -> NotFoundError:

@@ -26,6 +26,7 @@ from resolvers.connections import connection_field, payload
 from resolvers.context import Context
 from resolvers.declarations import Read, reads
 from resolvers.enums import ReleaseState
+from resolvers.forecasts import Forecast, ForecastOptions, release_forecast
 from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite
 from resolvers.products import Product
@@ -71,6 +72,22 @@ class Release(LoadedNode):
         arguments=REQUIREMENT_LIST,
         description="The requirements that ship in the release, in rank order unless `orderBy` says otherwise.",
     )
+
+    @strawberry.field(
+        description=(
+            "When the release's unfinished requirements will be finished: a Monte Carlo forecast from the product's "
+            "weekly throughput, with the probability of meeting its target date (see docs/analytics.md). "
+            "INSUFFICIENT_HISTORY when nothing was finished in the history."
+        )
+    )
+    async def forecast(
+        self,
+        info: Info,
+        options: Annotated[
+            ForecastOptions | None, strawberry.argument(description="Target date, seed, trials, history.")
+        ] = None,
+    ) -> Forecast:
+        return await release_forecast(info, self.product_id, self.uuid, self.target_date, options or ForecastOptions())
 
 
 @strawberry.input(description="Which releases to list.")

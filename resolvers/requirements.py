@@ -8,6 +8,7 @@ from uuid import UUID
 import strawberry
 from strawberry import relay
 
+from loaders.adoption import FEATURES_BY_REQUIREMENT
 from loaders.pagination import Order
 from loaders.rows import (
     ChildCountByRequirementLoader,
@@ -44,6 +45,7 @@ from resolvers.sprints import Sprint
 if TYPE_CHECKING:
     from resolvers.attachments import Attachment
     from resolvers.comments import Comment, CommentFilter
+    from resolvers.features import Feature
 
 __all__ = ["Requirement"]
 
@@ -191,4 +193,10 @@ class Requirement(LoadedNode):
         source=ATTACHMENTS_BY_REQUIREMENT,
         order=Order("CREATED_AT"),
         description="Files attached to it, oldest first (not those of its comments).",
+    )
+    features = connection_field(
+        Annotated["Feature", strawberry.lazy("resolvers.features")],
+        source=FEATURES_BY_REQUIREMENT,
+        order=Order("KEY"),
+        description="The features it shipped (those that name it), by key.",
     )

@@ -16,7 +16,12 @@ from strawberry.types import ExecutionResult
 from prism.errors import NotFoundError, ValidationError
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.ai import AiQuery
+from resolvers.ai_analysis import AiAnalysisQuery
+from resolvers.ai_prd import AiPrdMutation
 from resolvers.ai_priorities import AiPriorityQuery
+from resolvers.ai_prompts import AiPromptMutation, AiPromptQuery
+from resolvers.ai_sprint_plans import AiSprintPlanMutation, AiSprintPlanQuery
+from resolvers.ai_stories import AiStoriesMutation, AiStoriesQuery
 from resolvers.api_keys import ApiKeysMutation, ApiKeysQuery
 from resolvers.attachments import AttachmentsMutation
 from resolvers.audit import AuditMutation, AuditQuery
@@ -29,6 +34,7 @@ from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.execution import metered_executor
 from resolvers.fanout import Renderings
+from resolvers.features import FeaturesMutation
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.invitations import InvitationsMutation, InvitationsQuery
 from resolvers.jobs import JobsMutation, JobsQuery
@@ -43,6 +49,7 @@ from resolvers.presence import PresenceQuery
 from resolvers.product_roles import ProductRolesMutation, ProductRolesQuery
 from resolvers.products import ProductMutation, ProductQuery
 from resolvers.releases import ReleasesMutation, ReleasesQuery
+from resolvers.reports import ReportsMutation, ReportsQuery
 from resolvers.request_checks import OPERATION_RESOLUTION_FAILURE, RequestChecks
 from resolvers.requirement_mutations import RequirementMutation
 from resolvers.requirement_queries import RequirementQuery
@@ -50,6 +57,7 @@ from resolvers.roadmaps import RoadmapsMutation, RoadmapsQuery
 from resolvers.sprints import SprintsMutation, SprintsQuery
 from resolvers.subscriptions import Subscription
 from resolvers.teams import TeamsMutation, TeamsQuery
+from resolvers.usage import UsageMutation
 
 __all__ = ["build_schema"]
 
@@ -94,6 +102,11 @@ class Query(
     PresenceQuery,
     AiQuery,
     AiPriorityQuery,
+    AiPromptQuery,
+    AiStoriesQuery,
+    AiAnalysisQuery,
+    AiSprintPlanQuery,
+    ReportsQuery,
 ):
     @strawberry.field(
         description="Any object by its global id; NOT_FOUND when it does not exist or is not yours.",
@@ -148,6 +161,13 @@ class Mutation(
     ProductRolesMutation,
     AuditMutation,
     JobsMutation,
+    AiPromptMutation,
+    AiStoriesMutation,
+    AiSprintPlanMutation,
+    AiPrdMutation,
+    ReportsMutation,
+    FeaturesMutation,
+    UsageMutation,
 ):
     pass
 

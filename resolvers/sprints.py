@@ -23,6 +23,7 @@ from prism.db.tables import Sprint as SprintTable
 from prism.domain import sprint_report as report
 from prism.services import sprints as sprint_service
 from prism.services.sprints import SprintChanges, SprintClosure, SprintDraft
+from resolvers.analytics import BurnupDay
 from resolvers.common import (
     CREATED_AT_DESCRIPTION,
     UPDATED_AT_DESCRIPTION,
@@ -154,6 +155,12 @@ class BurndownDay:
     ideal_points: float = strawberry.field(
         description="The committed points falling in a straight line to zero on the sprint's last day."
     )
+    scope_added_points: float = strawberry.field(
+        description="Points of what was added to the sprint after it started, from its start to the end of the day."
+    )
+    scope_removed_points: float = strawberry.field(
+        description="Points of what left the sprint while it ran, from its start to the end of the day."
+    )
 
 
 def _period(sprint: "Sprint") -> SprintPeriod | None:
@@ -254,9 +261,28 @@ class Sprint(LoadedNode):
                 done_points=day.done,
                 remaining_points=day.remaining,
                 ideal_points=day.ideal,
+                scope_added_points=day.added,
+                scope_removed_points=day.removed,
             )
             for day in days[-MAX_BURNDOWN_DAYS:]
         ]
+
+    @strawberry.field(
+        description=(
+            "The burnup: day by day from its start, the scope line (moving with scope added or removed mid-sprint), "
+            "the done line and the ideal line climbing to the committed points on its last day; the same days as "
+            "the burndown; null until it starts. See docs/analytics.md."
+        ),
+        metadata=max_items(MAX_BURNDOWN_DAYS),
+    )
+    async def burnup(self, info: Info) -> list[BurnupDay] | None:
+        if self.started_at is None:
+            return None
+        schedule = SprintSchedule(
+            sprint_id=self.uuid, started_at=self.started_at, closed_at=self.closed_at, ends_on=self.ends_on
+        )
+        days = await info.context.loaders.get(SprintBurndownBySprintLoader).load(schedule)
+        return [BurnupDay.from_domain(day) for day in days[-MAX_BURNDOWN_DAYS:]]
 
     @strawberry.field(
         description=(

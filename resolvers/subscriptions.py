@@ -29,6 +29,7 @@ from prism.events.hub import (
     TooManySubscriptionsError,
 )
 from prism.web.graphql_ws import SLOW_CONSUMER_CLOSE_CODE, SinkClosedError, current_sink
+from resolvers.ai_prd import AiPrdSubscription
 from resolvers.comments import Comment
 from resolvers.context import Context
 from resolvers.documents import Document
@@ -355,7 +356,7 @@ Since = Annotated[
 
 
 @strawberry.type(description="Changes as they are committed, over WebSocket at /graphql (graphql-transport-ws).")
-class Subscription(PresenceSubscription):
+class Subscription(PresenceSubscription, AiPrdSubscription):
     @strawberry.subscription(
         description="Everything that changes in a product: requirements, sprints, releases, documents, comments, "
         "roadmaps and the product itself, in commit order.",

@@ -1,27 +1,27 @@
 """Structured generation through LiteLLM: against a local OpenAI-compatible server, and offline by default."""
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from pydantic import BaseModel, Field, SecretStr
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from prism.ai.completion import GenerationRequest, Generator
 from prism.config import Settings
 from prism.errors import AiBudgetExhaustedError, Code
 from tests.helpers import Account, uuid_of
+from tests.model_server import GOOD, FakeModelServer, running_model_server
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[FakeModelServer]:
+    with running_model_server() as fake:
+        yield fake
 
 
 class Story(BaseModel):
@@ -30,56 +30,6 @@ class Story(BaseModel):
     title: str = Field(min_length=3)
     points: int = Field(ge=0, le=100)
     criteria: list[str]
-
-
-GOOD = {"title": "Export the sprint report", "points": 5, "criteria": ["Given a sprint, when exported, then a PDF"]}
-
-
-@dataclass
-class FakeModelServer:
-    """An OpenAI-compatible chat endpoint whose answers each test scripts per model name."""
-
-    scripts: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
-    port: int = 0
-
-    async def chat(self, request: Request) -> JSONResponse:
-        body = await request.json()
-        model = body["model"]
-        self.calls.append(model)
-        script = self.scripts.get(model) or [(200, json.dumps(GOOD))]
-        status, content = script.pop(0) if len(script) > 1 else script[0]
-        if status != 200:
-            return JSONResponse({"error": {"message": content, "type": "server_error"}}, status_code=status)
-        return JSONResponse(
-            {
-                "id": "chatcmpl-test",
-                "object": "chat.completion",
-                "created": 0,
-                "model": model,
-                "choices": [
-                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
-                ],
-                "usage": {"prompt_tokens": 40, "completion_tokens": 10, "total_tokens": 50},
-            }
-        )
-
-
-@pytest.fixture(scope="module")
-def model_server() -> Iterator[FakeModelServer]:
-    fake = FakeModelServer()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        fake.port = probe.getsockname()[1]
-    app = Starlette(routes=[Route("/v1/chat/completions", fake.chat, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=fake.port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.02)
-    yield fake
-    server.should_exit = True
-    thread.join(timeout=5)
 
 
 def generator_for(app: Starlette, settings: Settings, server: FakeModelServer | None, **overrides: Any) -> Generator:

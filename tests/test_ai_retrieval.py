@@ -15,7 +15,7 @@ from prism.cli import main
 from prism.config import Settings
 from prism.db.job_queue import JOB_QUEUE
 from prism.jobs import JobResources, build_job_app, run_worker
-from tests.helpers import Account, create_product, create_requirement, uuid_of
+from tests.helpers import Account, create_document, create_product, create_requirement, uuid_of
 
 SIMILAR = """query($id: ID, $text: String, $first: Int) {
   similarRequirements(id: $id, text: $text, first: $first) {
@@ -173,7 +173,7 @@ async def test_prism_ai_reindex_rebuilds_an_organizations_vectors(
         env={"DATABASE_URL": database_url, "DATABASE_ADMIN_URL": None, "PRISM_HOME": str(tmp_path)},  # type: ignore[dict-item]
     )
     assert result.exit_code == 0, result.output
-    assert f"organization {organization}: 2 requirements indexed" in result.output
+    assert f"organization {organization}: 2 requirements indexed, 0 documents" in result.output
     index = VectorIndex(HashedEmbedder(), url=None, path=str(tmp_path / "qdrant"), collection="prism")
     hits = await index.search(uuid_of(account.organization_id), "velocity dashboard", limit=5)
     await index.close()
@@ -232,3 +232,93 @@ async def test_retitling_a_requirement_into_a_near_copy_warns_and_a_near_miss_do
 
     unchanged_title = await account(update, {"i": {"id": other["id"], "version": 3, "estimate": 3}})
     assert unchanged_title["updateRequirement"]["warnings"] == []  # only a title change is checked
+
+
+DOCUMENT_SEARCH = """query($q: String!, $p: ID, $first: Int) {
+  semanticSearch(query: $q, productId: $p, first: $first) {
+    matches { key requirement { id } } documents { title score document { id title } }
+  }
+}"""
+
+
+async def test_documents_are_indexed_by_jobs_kept_in_step_and_found_beside_requirements(
+    app: Starlette, job_app: App, settings: Settings, account: Account
+) -> None:
+    product = await create_product(account)
+    other_product = await create_product(account)
+    prd = await create_document(
+        account, product["id"], "Offline mode PRD", body="Field engineers sync work orders without a network."
+    )
+    await create_document(account, product["id"], "Billing spec", body="Invoices are emailed monthly.")
+    await create_document(account, other_product["id"], "Offline sync notes", body="Work orders sync offline.")
+    requirement = await create_requirement(account, product["id"], "Sync work orders offline")
+    await index_pending(app, job_app, settings)
+
+    found = await account(DOCUMENT_SEARCH, {"q": "sync work orders without network", "p": product["id"]})
+    search = found["semanticSearch"]
+    assert [m["requirement"]["id"] for m in search["matches"]] == [requirement["id"]]  # requirements only
+    assert search["documents"][0]["document"]["id"] == prd["id"]
+    assert search["documents"][0]["title"] == "Offline mode PRD"
+    assert len(search["documents"]) == 2  # the other product's document is not in this product's search
+    assert search["documents"][0]["score"] > search["documents"][1]["score"]
+    everywhere = (await account(DOCUMENT_SEARCH, {"q": "sync work orders offline", "first": 5}))["semanticSearch"]
+    assert len(everywhere["documents"]) == 3
+
+    changed = await account(
+        """mutation($i: UpdateDocumentInput!) {
+             updateDocument(input: $i) { document { version } userErrors { code } } }""",
+        {"i": {"id": prd["id"], "version": prd["version"], "body": "Dark mode for the dashboard at night."}},
+    )
+    assert changed["updateDocument"]["userErrors"] == []
+    await index_pending(app, job_app, settings)
+    night = (await account(DOCUMENT_SEARCH, {"q": "dark mode at night", "first": 1}))["semanticSearch"]
+    assert [d["document"]["id"] for d in night["documents"]] == [prd["id"]]
+
+    deleted = await account(
+        """mutation($i: DeleteDocumentInput!) { deleteDocument(input: $i) { userErrors { code } } }""",
+        {"i": {"id": prd["id"], "version": changed["updateDocument"]["document"]["version"]}},
+    )
+    assert deleted["deleteDocument"]["userErrors"] == []
+    await index_pending(app, job_app, settings)
+    hits = await app.state.runtime().ai.index.search(
+        uuid_of(account.organization_id), "dark mode at night", limit=10, kind="document"
+    )
+    assert str(uuid_of(prd["id"])) not in [str(hit.id) for hit in hits]
+
+
+async def test_another_organization_never_finds_an_organizations_documents(
+    app: Starlette, job_app: App, settings: Settings, account: Account, other_account: Account
+) -> None:
+    product = await create_product(account)
+    await create_document(account, product["id"], "Project Bluefin PRD", body="Acquire Zanzibar before the merger.")
+    await create_product(other_account)
+    await index_pending(app, job_app, settings)
+    foreign = await other_account.run(DOCUMENT_SEARCH, {"q": "Project Bluefin acquire Zanzibar merger"})
+    assert foreign.body["data"]["semanticSearch"]["documents"] == []
+    assert "Zanzibar" not in str(foreign.body)
+    assert "Bluefin" not in str(foreign.body)
+    mine = (await account(DOCUMENT_SEARCH, {"q": "Project Bluefin acquire Zanzibar merger"}))["semanticSearch"]
+    assert [d["title"] for d in mine["documents"]] == ["Project Bluefin PRD"]
+
+
+async def test_prism_ai_reindex_counts_and_indexes_documents(
+    account: Account, database_url: str, tmp_path: Path
+) -> None:
+    product = await create_product(account)
+    await create_requirement(account, product["id"], "Show velocity on the dashboard")
+    await create_document(account, product["id"], "Dashboard PRD", body="Velocity and burndown at a glance.")
+    organization = str(uuid_of(account.organization_id))
+    result = await asyncio.to_thread(
+        CliRunner().invoke,
+        main,
+        ["ai", "reindex", "--organization", organization],
+        env={"DATABASE_URL": database_url, "DATABASE_ADMIN_URL": None, "PRISM_HOME": str(tmp_path)},  # type: ignore[dict-item]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"organization {organization}: 1 requirements indexed, 1 documents" in result.output
+    index = VectorIndex(HashedEmbedder(), url=None, path=str(tmp_path / "qdrant"), collection="prism")
+    documents = await index.search(uuid_of(account.organization_id), "velocity burndown", limit=5, kind="document")
+    requirements = await index.search(uuid_of(account.organization_id), "velocity", limit=5, kind="requirement")
+    await index.close()
+    assert [hit.kind for hit in documents] == ["document"]
+    assert [hit.kind for hit in requirements] == ["requirement"]

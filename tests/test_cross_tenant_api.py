@@ -63,6 +63,9 @@ ID_TYPES = {
     "actorId": "User",
     "teamId": "Team",
     "organizationId": "Organization",
+    "epicId": "Requirement",
+    "runId": "PrdGeneration",
+    "subjectId": "Sprint",  # requestReport: its `kind` samples as SPRINT, the enum's first value
 }
 """Target type of each id argument by name; a bare `id` takes its type from the mutation's name."""
 
@@ -209,7 +212,17 @@ async def b_ids(other_account: Account, database_url: str) -> dict[str, str]:
     label = await create_label(b)
     comment = await add_comment(b, requirementId=story["id"])
     api_key = await create_api_key(b)
+    generation = await b(
+        "mutation($i: GeneratePrdInput!) { generatePrd(input: $i) { runId userErrors { code } } }",
+        {"i": {"productId": product["id"], "brief": "B's secret plans."}},
+    )
+    feature = await b(
+        """mutation($input: CreateFeatureInput!) { createFeature(input: $input) { feature { id } } }""",
+        {"input": {"productId": product["id"], "key": "b-secret", "name": "B's feature"}},
+    )
     return {
+        "PrdGeneration": generation["generatePrd"]["runId"],
+        "Feature": feature["createFeature"]["feature"]["id"],
         "ApiKey": api_key["id"],
         "Product": product["id"],
         "Requirement": story["id"],

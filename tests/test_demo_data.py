@@ -58,6 +58,8 @@ TABLES = (
     "document",
     "document_version",
     "comment",
+    "feature",
+    "usage_event",
 )
 
 
@@ -293,6 +295,35 @@ def test_comments_follow_the_work_they_discuss(demo: Demo) -> None:
 
 def _rows(builder: DataBuilder) -> list[tuple[str, dict[str, Any]]]:
     return [(table.__name__, row.model_dump()) for table, rows in builder.rows.items() for row in rows]
+
+
+def test_every_product_has_features_shipped_by_done_work_and_used_only_since_their_launch(demo: Demo) -> None:
+    products = {p["id"]: p for p in demo["product"]}
+    features = {f["id"]: f for f in demo["feature"]}
+    assert {f["product_id"] for f in features.values()} == set(products)
+    shipped = [f for f in features.values() if f["requirement_id"] is not None]
+    assert shipped, "some feature names the requirement that shipped it"
+    for feature in shipped:
+        requirement = demo.requirements[feature["requirement_id"]]
+        assert (requirement["product_id"], requirement["kind"], requirement["status"]) == (
+            feature["product_id"],
+            "FEATURE",
+            "DONE",
+        )
+        assert feature["created_at"] == requirement["completed_at"]
+    events = demo["usage_event"]
+    assert len({e["event_id"] for e in events}) == len(events)
+    used = defaultdict(set)
+    for event in events:
+        feature = features[event["feature_id"]]
+        assert event["product_id"] == feature["product_id"]
+        assert feature["created_at"] <= event["occurred_at"] < demo.now
+        used[event["feature_id"]].add(event["user_key"])
+    # The board is nearly everyone's; shipped features are used by some of their product's 40 users (one shipped
+    # in the last days may not be used yet).
+    assert all(len(used[f["id"]]) >= 20 for f in features.values() if f["key"] == "board")
+    assert all(len(used[f["id"]]) <= 40 for f in features.values())
+    assert any(used[f["id"]] for f in shipped)
 
 
 def test_the_demo_is_the_same_for_the_same_seed_and_moment_and_moves_with_the_clock() -> None:

@@ -119,4 +119,5 @@ async def test_the_root_page_points_browsers_at_graphiql_and_the_docs(http: http
     assert "default-src 'none'" in page.headers["content-security-policy"]
     machine = await http.get("/")
     assert machine.json()["links"]["graphql"] == "/graphql"
+    assert (await http.get(machine.json()["links"]["usageEventsOpenapi"])).json()["openapi"] == "3.1.0"
     assert machine.json()["name"] == "PRISM"

@@ -34,6 +34,7 @@ from tests.helpers import (
     GraphQLClient,
     app_with,
     create_product,
+    create_release,
     create_requirement,
     create_sprint,
     insert_rows,
@@ -523,3 +524,50 @@ async def test_the_analytics_of_products_cost_the_same_for_any_number_of_product
     }
     assert one == many, f"statements grow with the products or sprints: {one} then {many}"
     check_against_baseline("product_velocity_cycle_time_throughput", many)
+
+
+def _next_monday() -> str:
+    today = datetime.now(UTC).date()
+    return (today + timedelta(days=7 - today.weekday())).isoformat()
+
+
+CHARTS_AND_FORECASTS = """
+{
+  products(first: 10) {
+    nodes {
+      key
+      carryOver(lastSprints: 10) { sprints { carriedOver { count points } movedTo { name } } carriedOver { count } }
+      cumulativeFlow(interval: DAY) { date counts { status count } }
+      sprints(first: 10) { nodes { burnup { donePoints idealPoints } burndown { remainingPoints scopeAddedPoints } } }
+      releases(first: 5) {
+        nodes {
+          forecast(options: {startDate: "NEXT_MONDAY", historyWeeks: 2, trials: 500}) { remaining completionDate85 }
+        }
+      }
+    }
+  }
+}
+""".replace("NEXT_MONDAY", _next_monday())
+
+
+async def test_carry_over_flow_burnup_and_forecasts_cost_the_same_for_any_number_of_products_and_sprints(
+    account: Account,
+) -> None:
+    await closed_sprints(account, "ONE", 2)
+    await create_release(account, (await account('{ product(key: "ONE") { id } }'))["product"]["id"])
+    one, data = await statements(account, CHARTS_AND_FORECASTS)
+    [only] = data["products"]["nodes"]
+    assert [s["carriedOver"]["count"] for s in only["carryOver"]["sprints"]] == [1, 1]
+    assert [len(s["burnup"]) for s in only["sprints"]["nodes"]] == [1, 1]
+    for key, sprints in (("TWO", 4), ("THREE", 1)):
+        await closed_sprints(account, key, sprints)
+        await create_release(account, (await account(f'{{ product(key: "{key}") {{ id }} }}'))["product"]["id"])
+    many, data = await statements(account, CHARTS_AND_FORECASTS)
+    assert {node["key"]: len(node["carryOver"]["sprints"]) for node in data["products"]["nodes"]} == {
+        "ONE": 2,
+        "TWO": 4,
+        "THREE": 1,
+    }
+    assert {node["releases"]["nodes"][0]["forecast"]["remaining"] for node in data["products"]["nodes"]} == {0}
+    assert one == many, f"statements grow with the products or sprints: {one} then {many}"
+    check_against_baseline("product_carry_over_cumulative_flow_burnup_forecast", many)

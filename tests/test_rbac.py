@@ -26,6 +26,8 @@ MATRIX: dict[Permission, set[Role]] = {
     Permission.MANAGE_MEMBERS: {OWNER, ADMIN},
     Permission.MODERATE: {OWNER, ADMIN},
     Permission.MANAGE_API_KEYS: {OWNER, ADMIN},
+    Permission.MANAGE_AI: {OWNER, ADMIN},
+    Permission.RECORD_USAGE: {OWNER, ADMIN, MEMBER},
 }
 """The specification: which roles hold each permission. A new Permission must be added here."""
 

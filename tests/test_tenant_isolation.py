@@ -14,11 +14,12 @@ from strawberry.relay import GlobalID
 
 from prism.app import build_app  # noqa: F401  (registers every table)
 from prism.db.access_tables import ACCESS_TENANT_TABLES
+from prism.db.adoption_tables import ADOPTION_TENANT_TABLES
 from prism.db.event_tables import EVENT_TENANT_TABLES
 from prism.db.tables import TENANT_TABLES
 from tests.helpers import Account, create_product, create_requirement
 
-ALL_TENANT_TABLES = (*TENANT_TABLES, *ACCESS_TENANT_TABLES, *EVENT_TENANT_TABLES)
+ALL_TENANT_TABLES = (*TENANT_TABLES, *ACCESS_TENANT_TABLES, *EVENT_TENANT_TABLES, *ADOPTION_TENANT_TABLES)
 
 
 def _uuid(global_id: str) -> str:

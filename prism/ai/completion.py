@@ -5,9 +5,16 @@ PRISM_LLM_MODEL; the offline provider by default) with the model's JSON schema, 
 on 429, 5xx, timeouts and connection errors (tenacity), moves to each fallback model in turn when retries run out,
 and gets one repair attempt when the answer does not validate. Each call is an `ai_run` row; the organization's
 monthly spend (USD and tokens) is checked before the call.
+
+Answers are cached (the shared store: Redis, or in process when embedded) for PRISM_AI_CACHE_TTL_SECONDS under a
+key made of the organization, the feature's model, the prompt's key and version and a hash of the messages and
+schema: the same question in the same organization is answered again at no cost (an `ai_run` with `cached`), and
+no organization is ever served another's answer. A cache that does not answer is skipped, never a failure.
 """
 
+import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,10 +34,12 @@ from prism.db.tables import AiRun
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import AiBudgetExhaustedError, AiUnavailableError
+from prism.kv import KeyValueStore, StoreUnavailableError
 
 __all__ = ["Generation", "GenerationRequest", "Generator", "is_retryable"]
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
+logger = logging.getLogger(__name__)
 
 _RUN = AiRun.__table__  # type: ignore[attr-defined]
 REPAIR_INSTRUCTION = (
@@ -40,12 +49,14 @@ REPAIR_INSTRUCTION = (
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    """What a feature asks: its name, its prompt's version, the messages, and the organization that pays."""
+    """What a feature asks: its name, its prompt's version (and key, the feature's when empty), the messages, and
+    the organization that pays."""
 
     feature: str
     prompt_version: str
     organization_id: UUID
     messages: list[dict[str, str]]
+    prompt_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class Generation(Generic[OutputT]):
     output_tokens: int
     cost_usd: float
     latency_ms: int
+    cached: bool = False
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -74,9 +86,10 @@ def is_retryable(error: BaseException) -> bool:
 class Generator:
     """Runs structured generations for one process's settings, metering them in `ai_run` through `engine`."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine, cache: KeyValueStore | None = None) -> None:
         self._settings = settings
         self._engine = engine
+        self._cache = cache if settings.ai_cache_ttl_seconds > 0 else None
 
     def models_for(self, feature: str) -> list[str]:
         """The models a feature tries, in order: its own (or the default), then the fallbacks."""
@@ -112,6 +125,7 @@ class Generator:
                     AiRun(
                         organization_id=request.organization_id,
                         feature=request.feature,
+                        prompt_key=request.prompt_key or request.feature,
                         prompt_version=request.prompt_version,
                         **columns,
                     )
@@ -149,10 +163,77 @@ class Generator:
                 )
         raise AssertionError("unreachable: tenacity reraises the last failure")
 
+    def cache_key(self, request: GenerationRequest, schema: dict[str, Any]) -> str:
+        """Where an answer to `request` is cached: under its organization, by model, prompt and a hash of the input."""
+        question = {
+            "model": self.models_for(request.feature)[0],
+            "feature": request.feature,
+            "prompt": [request.prompt_key or request.feature, request.prompt_version],
+            "messages": request.messages,
+            "schema": schema,
+        }
+        digest = hashlib.sha256(json.dumps(question, sort_keys=True).encode()).hexdigest()
+        return f"ai-cache:{request.organization_id}:{digest}"
+
+    async def _cached(self, key: str, output: type[OutputT]) -> tuple[OutputT, str, bool] | None:
+        if self._cache is None:
+            return None
+        try:
+            found = await self._cache.get(key)
+        except StoreUnavailableError:
+            logger.warning("the AI response cache did not answer; asking the model")
+            return None
+        if found is None:
+            return None
+        try:
+            entry = json.loads(found)
+            return output.model_validate(entry["output"]), str(entry["model"]), bool(entry["offline"])
+        except (ValueError, KeyError, TypeError, PydanticValidationError):
+            return None  # an entry of another shape (the model changed since): ask again
+
+    async def _keep(self, key: str, generation: "Generation[OutputT]") -> None:
+        if self._cache is None:
+            return
+        entry = {
+            "output": generation.output.model_dump(mode="json"),
+            "model": generation.model,
+            "offline": generation.offline,
+        }
+        try:
+            await self._cache.set(key, json.dumps(entry), ttl_seconds=self._settings.ai_cache_ttl_seconds)
+        except StoreUnavailableError:
+            logger.warning("the AI response cache did not answer; the answer is not cached")
+
     async def generate(self, request: GenerationRequest, output: type[OutputT]) -> Generation[OutputT]:
         """The feature's answer as `output`, or AiBudgetExhaustedError / AiUnavailableError."""
-        await self._check_budget(request.organization_id)
         schema = output.model_json_schema()
+        key = self.cache_key(request, schema)
+        started = time.perf_counter()
+        hit = await self._cached(key, output)
+        if hit is not None:
+            parsed, model, offline = hit
+            latency = int((time.perf_counter() - started) * 1000)
+            await self._record(
+                request,
+                model=model,
+                offline=offline,
+                cached=True,
+                succeeded=True,
+                repaired=False,
+                input_tokens=0,
+                output_tokens=0,
+                cost_usd=0.0,
+                latency_ms=latency,
+            )
+            return Generation(parsed, model, offline, False, 0, 0, 0.0, latency, cached=True)
+        generation = await self._generate(request, output, schema)
+        await self._keep(key, generation)
+        return generation
+
+    async def _generate(
+        self, request: GenerationRequest, output: type[OutputT], schema: dict[str, Any]
+    ) -> Generation[OutputT]:
+        await self._check_budget(request.organization_id)
         # The schema goes in the prompt too: not every provider honours response_format.
         messages = [
             *request.messages,

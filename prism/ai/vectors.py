@@ -1,4 +1,5 @@
-"""The vector index: one Qdrant collection of requirement vectors, every read filtered to one organization.
+"""The vector index: one Qdrant collection of requirement and document vectors, every read filtered to one
+organization.
 
 Local mode (files under PRISM's home, one process at a time) by default, a Qdrant server with QDRANT_URL. The
 collection is named for the embedder, so vectors of two embedders never mix: changing the embedder means
@@ -91,9 +92,10 @@ class VectorIndex:
                             ),
                             wait=True,
                         )
-                        await client.create_payload_index(
-                            name, field_name="product_id", field_schema=models.PayloadSchemaType.KEYWORD, wait=True
-                        )
+                        for field in ("product_id", "kind"):
+                            await client.create_payload_index(
+                                name, field_name=field, field_schema=models.PayloadSchemaType.KEYWORD, wait=True
+                            )
                 self._client, self._collection = client, name
             return self._client, self._collection
 
@@ -157,8 +159,10 @@ class VectorIndex:
         limit: int,
         product_id: UUID | None = None,
         exclude: UUID | None = None,
+        kind: str | None = None,
     ) -> list[Hit]:
-        """The sources of `organization_id` nearest to `text`, best first. There is no search without a tenant."""
+        """The sources of `organization_id` (of one `kind`, when given) nearest to `text`, best first. There is no
+        search without a tenant."""
         from qdrant_client import models
 
         client, name = await self._ready()
@@ -166,6 +170,8 @@ class VectorIndex:
         must: list[Any] = [self._tenant(organization_id)]
         if product_id is not None:
             must.append(models.FieldCondition(key="product_id", match=models.MatchValue(value=str(product_id))))
+        if kind is not None:
+            must.append(models.FieldCondition(key="kind", match=models.MatchValue(value=kind)))
         must_not: list[Any] = [models.HasIdCondition(has_id=[str(exclude)])] if exclude is not None else []
         response = await client.query_points(
             name,

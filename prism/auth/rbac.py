@@ -37,12 +37,14 @@ class Permission(enum.StrEnum):
     MANAGE_MEMBERS = "manage_members"
     MODERATE = "moderate"  # remove other people's comments
     MANAGE_API_KEYS = "manage_api_keys"  # create, list and revoke the organization's API keys (OWNER and ADMIN)
+    MANAGE_AI = "manage_ai"  # override and reset the organization's AI prompts (OWNER and ADMIN)
+    RECORD_USAGE = "record_usage"  # report usage events of features (an SDK's key with the usage:write scope)
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
     Role.ADMIN: frozenset(Permission),
-    Role.MEMBER: frozenset({Permission.READ, Permission.WRITE, Permission.MANAGE_PRODUCTS}),
+    Role.MEMBER: frozenset({Permission.READ, Permission.WRITE, Permission.MANAGE_PRODUCTS, Permission.RECORD_USAGE}),
     Role.VIEWER: frozenset({Permission.READ}),
 }
 """The permission matrix: the permissions of each organization (or effective product) role."""
@@ -101,6 +103,7 @@ SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "write": frozenset({Permission.READ, Permission.WRITE, Permission.MANAGE_PRODUCTS}),
     "admin": frozenset(Permission),
     "ai": frozenset({Permission.READ}),
+    "usage:write": frozenset({Permission.RECORD_USAGE}),
 }
 """What each API-key scope allows; a key's permissions are the union of its scopes', capped by its role."""
 

@@ -31,9 +31,12 @@ from prism.db.access_tables import (
     SignUpRequest,
     UserToken,
 )
+from prism.db.adoption_tables import Feature, UsageEvent
 from prism.db.event_tables import Event, EventCounter
 from prism.db.job_tables import JobError
+from prism.db.report_tables import Report
 from prism.db.tables import (
+    AiPrompt,
     AiRun,
     Attachment,
     Comment,
@@ -166,6 +169,7 @@ ENTITIES: dict[type[SQLModel], EntitySpec] = {
             ),
             product="product_id",
         ),
+        EntitySpec(Feature, "Feature", ("key", "name", "requirement_id"), product="product_id"),
         EntitySpec(Invitation, "Invitation", ("role", "expires_at", "accepted_at", "revoked_at")),
         EntitySpec(ApiKey, "ApiKey", ("name", "scopes", "expires_at", "revoked_at")),
     )
@@ -195,7 +199,10 @@ NOT_EVENTS: dict[type[SQLModel], str] = {
     EventCounter: "the event log's numbering",
     SprintSnapshot: "figures a nightly job computes from the history, itself already in the log; nobody edits them",
     JobError: "the job queue's bookkeeping (why a job failed), no organization's data",
+    AiPrompt: "an organization's prompt overrides, audited when saved or reset; no client follows them live",
     AiRun: "metering of AI calls (tokens, cost, latency), written by the gateway; nobody edits it or follows it",
+    Report: "a generated file's record, followed by polling `report(id:)`; its changes are a job's progress, no edit",
+    UsageEvent: "reports of use from SDKs, many per second and never edited; adoption queries read them in bulk",
 }
 
 

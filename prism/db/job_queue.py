@@ -9,6 +9,7 @@ Procrastinate's tables are not tenant tables (migration 0017): a job that works 
 arguments as `organization_id`, which is what the dead-letter view (`dead_letter_job`) filters on.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,10 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 __all__ = [
+    "BUILD_REPORT_TASK",
+    "GENERATE_PRD_TASK",
+    "INDEX_DOCUMENTS_TASK",
     "INDEX_REQUIREMENTS_TASK",
     "JOB_QUEUE",
     "DeadLetterNotFoundError",
+    "QueuedRun",
     "defer_job",
+    "find_run",
     "record_job_error",
     "retry_dead_letter",
 ]
@@ -31,6 +37,14 @@ JOB_QUEUE = "prism"
 
 INDEX_REQUIREMENTS_TASK = "prism:index_requirements"
 """The task that brings requirements' vectors in step with their rows (prism.jobs.tasks.index_requirements)."""
+
+INDEX_DOCUMENTS_TASK = "prism:index_documents"
+"""The task that brings documents' vectors in step with their rows (prism.jobs.tasks.index_documents)."""
+
+GENERATE_PRD_TASK = "prism:generate_prd"
+"""The task that streams a PRD and saves it as a document version (prism.jobs.tasks.generate_prd)."""
+BUILD_REPORT_TASK = "prism:build_report"
+"""The task that builds a requested sprint or release report and stores its file (prism.jobs.tasks.build_report)."""
 
 _DEFER = sa.text(  # unscoped: writes a row of procrastinate's queue, no tenant table (migration 0017)
     "SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW("
@@ -103,3 +117,28 @@ async def retry_dead_letter(connection: AsyncConnection, organization_id: UUID, 
         sa.text("SELECT procrastinate_retry_job_v2(:job_id, now(), NULL, NULL, NULL)"),  # unscoped: the queue
         {"job_id": job_id},
     )
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    """A job that works for an organization under a `run_id` of its own: its status (procrastinate's: todo,
+    doing, succeeded, failed, cancelled, aborted) and its arguments."""
+
+    status: str
+    arguments: dict[str, Any]
+
+
+async def find_run(
+    connection: AsyncConnection, task_name: str, organization_id: UUID, run_id: UUID
+) -> QueuedRun | None:
+    """The newest job of `task_name` deferred for the organization with this `run_id`; None for another
+    organization's run or none."""
+    found = await connection.execute(
+        sa.text(  # unscoped: a job whose arguments name the organization (migration 0017)
+            "SELECT status, args FROM procrastinate_jobs WHERE task_name = :task "
+            "AND args->>'organization_id' = :organization_id AND args->>'run_id' = :run_id ORDER BY id DESC LIMIT 1"
+        ),
+        {"task": task_name, "organization_id": str(organization_id), "run_id": str(run_id)},
+    )
+    row = found.first()
+    return None if row is None else QueuedRun(status=str(row.status), arguments=dict(row.args))

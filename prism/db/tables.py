@@ -22,6 +22,8 @@ from prism.domain.enums import (
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 __all__ = [
+    "AiPrompt",
+    "AiRun",
     "Comment",
     "DeletedRequirement",
     "Document",
@@ -63,6 +65,7 @@ TENANT_TABLES = (
     "document",
     "document_version",
     "comment",
+    "ai_prompt",
 )
 """Tables whose rows belong to one organization (and get row-level security)."""
 
@@ -332,6 +335,15 @@ class RequirementEvent(SQLModel, table=True):
             "to_value",
             postgresql_where=sa.text("kind = 'SPRINT'"),
         ),
+        # The history analytics read (sprint reports, burndowns, cumulative flow), covered (migration 0024).
+        sa.Index(
+            "ix_requirement_event_organization_id_analytics",
+            "organization_id",
+            "requirement_id",
+            "created_at",
+            postgresql_include=["kind", "from_value", "to_value"],
+            postgresql_where=sa.text("kind IN ('SPRINT', 'STATUS', 'CREATED', 'ESTIMATE')"),
+        ),
         enum_check("kind", RequirementEventKind, "kind"),
     )
 
@@ -480,8 +492,10 @@ class AiRun(SQLModel, table=True):
     organization_id: UUID = tenant_fk()
     feature: str = Field(max_length=64)
     model: str = Field(max_length=200, description="The model that answered, or the last one tried.")
+    prompt_key: str = Field(max_length=64, description="The prompt template's key (prism/ai/prompts).")
     prompt_version: str = Field(max_length=32)
     offline: bool
+    cached: bool = Field(default=False, description="Whether the answer came from the response cache (no cost).")
     succeeded: bool
     repaired: bool = Field(description="Whether the answer needed the one repair attempt to validate.")
     input_tokens: int
@@ -490,6 +504,26 @@ class AiRun(SQLModel, table=True):
     latency_ms: int
     error: str | None = Field(default=None, max_length=500)
     created_at: datetime = created_at_field()
+
+
+class AiPrompt(SQLModel, table=True):
+    """One saved revision of an organization's override of a prompt template PRISM ships (prism/ai/prompts).
+
+    The current override of a key is its newest revision not retired; resetting retires it. Revisions are kept so
+    the runs made with each (`ai_run.prompt_version`) stay comparable.
+    """
+
+    __tablename__ = "ai_prompt"
+    __table_args__ = (sa.UniqueConstraint("organization_id", "key", "revision"),)
+
+    id: UUID = uuid_pk()
+    organization_id: UUID = tenant_fk()
+    key: str = Field(max_length=64)
+    revision: int
+    text: str = Field(max_length=20_000)
+    created_by_id: UUID | None = Field(default=None, foreign_key="app_user.id", ondelete="SET NULL")
+    created_at: datetime = created_at_field()
+    retired_at: datetime | None = timestamp_field()
 
 
 class Attachment(SQLModel, table=True):
@@ -519,5 +553,7 @@ class Attachment(SQLModel, table=True):
 
 # The identity and access tables live in their own module; importing it here registers them wherever tables are.
 import prism.db.access_tables  # noqa: E402
+import prism.db.adoption_tables  # noqa: E402
 import prism.db.event_tables  # noqa: E402
-import prism.db.job_tables  # noqa: E402, F401
+import prism.db.job_tables  # noqa: E402
+import prism.db.report_tables  # noqa: E402, F401

@@ -15,7 +15,7 @@ The rules, over the STATUS and CREATED events of each requirement, oldest first:
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
@@ -28,8 +28,11 @@ __all__ = [
     "Percentiles",
     "WeekCount",
     "finished_requirements",
+    "last_weeks",
     "percentiles",
     "throughput",
+    "week_of",
+    "weekly",
 ]
 
 K = RequirementEventKind
@@ -117,14 +120,21 @@ def week_of(moment: datetime) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def last_weeks(weeks: int, now: datetime) -> list[date]:
+    """The Mondays of the last `weeks` ISO weeks up to the one holding `now`, oldest first."""
+    current = week_of(now)
+    return [current - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
+
+
+def weekly(counts: Mapping[date, int], *, weeks: int, now: datetime) -> list[WeekCount]:
+    """Counts by Monday over the last `weeks` weeks up to the current one, oldest first, zero where none."""
+    return [WeekCount(week_start=start, count=counts.get(start, 0)) for start in last_weeks(weeks, now)]
+
+
 def throughput(finished: Iterable[Finished], *, weeks: int, now: datetime) -> list[WeekCount]:
     """Requirements finished per ISO week over the last `weeks` weeks up to the current one, oldest first, with
     zero for weeks without any."""
-    current = week_of(now)
-    starts = [current - timedelta(weeks=back) for back in range(weeks - 1, -1, -1)]
-    counts = dict.fromkeys(starts, 0)
+    counts: dict[date, int] = defaultdict(int)
     for item in finished:
-        week = week_of(item.finished_at)
-        if week in counts:
-            counts[week] += 1
-    return [WeekCount(week_start=start, count=counts[start]) for start in starts]
+        counts[week_of(item.finished_at)] += 1
+    return weekly(counts, weeks=weeks, now=now)

@@ -21,7 +21,7 @@ estimates may change while the sprint runs).
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -29,12 +29,14 @@ from uuid import UUID
 from prism.domain.enums import RequirementEventKind, RequirementStatus
 from prism.domain.history import number_of
 
-__all__ = ["Change", "Figure", "SprintReport", "sprint_report"]
+__all__ = ["Change", "Figure", "Histories", "SprintReport", "sprint_report"]
 
 K = RequirementEventKind
+# Read once: looking an enum member up on its class costs more than the rest of a history's split.
+_SPRINT, _STATUS, _CREATED, _ESTIMATE = K.SPRINT, K.STATUS, K.CREATED, K.ESTIMATE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     """One recorded change of a requirement, as the report needs it."""
 
@@ -83,19 +85,64 @@ class _Requirement:
 
     def __init__(self, changes: Sequence[Change]) -> None:
         self.changes = changes
+        self._moves: list[Change] = []
+        self._statuses: list[Change] = []
+        self._estimates: list[Change] = []
+        for change in changes:
+            kind = change.kind
+            if kind is _SPRINT:
+                self._moves.append(change)
+            elif kind is _STATUS or kind is _CREATED:
+                self._statuses.append(change)
+            elif kind is _ESTIMATE:
+                self._estimates.append(change)
 
     def moves(self) -> list[Change]:
-        return [c for c in self.changes if c.kind is K.SPRINT]
+        return self._moves
+
+    @staticmethod
+    def _value_at(changes: list[Change], moment: datetime | None) -> str | None:
+        for change in reversed(changes):
+            if moment is None or change.at <= moment:
+                return change.to_value
+        return None
 
     def status_at(self, moment: datetime | None) -> str | None:
-        kept = (c for c in self.changes if c.kind in (K.STATUS, K.CREATED) and (moment is None or c.at <= moment))
-        last = _last(kept)
-        return None if last is None else last.to_value
+        return self._value_at(self._statuses, moment)
 
     def estimate_at(self, moment: datetime | None) -> float | None:
-        kept = (c for c in self.changes if c.kind is K.ESTIMATE and (moment is None or c.at <= moment))
-        last = _last(kept)
-        return None if last is None else number_of(last.to_value)
+        for change in reversed(self._estimates):
+            if moment is None or change.at <= moment:
+                return number_of(change.to_value)
+        return None
+
+
+class Histories:
+    """Changes grouped by requirement once, for reports asked of the same history at several moments (a burndown)."""
+
+    def __init__(self, changes: Iterable[Change] = ()) -> None:
+        grouped: dict[UUID, list[Change]] = defaultdict(list)
+        for change in changes:
+            grouped[change.requirement_id].append(change)
+        self.by_requirement = {requirement: _Requirement(found) for requirement, found in grouped.items()}
+
+    @classmethod
+    def of_grouped(cls, grouped: Mapping[UUID, Sequence[Change]]) -> "Histories":
+        """Histories from changes already grouped by requirement, each oldest first."""
+        found = cls()
+        found.by_requirement = {requirement: _Requirement(changes) for requirement, changes in grouped.items()}
+        return found
+
+    def subset(self, requirements: Iterable[UUID]) -> "Histories":
+        """The histories of some of the requirements (those it has)."""
+        found = Histories()
+        found.by_requirement = {r: self.by_requirement[r] for r in requirements if r in self.by_requirement}
+        return found
+
+    def changes(self) -> Iterator[Change]:
+        """Every change, requirement by requirement."""
+        for history in self.by_requirement.values():
+            yield from history.changes
 
 
 def sprint_report(
@@ -103,15 +150,12 @@ def sprint_report(
     started_at: datetime,
     closed_at: datetime | None,
     commitments: Mapping[UUID, float | None],
-    changes: Iterable[Change],
+    changes: Iterable[Change] | Histories,
 ) -> SprintReport:
     """The report of a started sprint from its start snapshot (`commitments`: requirement -> estimate at the start)
-    and the changes of its requirements, oldest first."""
+    and the changes of its requirements, oldest first (or already grouped)."""
     sprint = str(sprint_id)
-    grouped: dict[UUID, list[Change]] = defaultdict(list)
-    for change in changes:
-        grouped[change.requirement_id].append(change)
-    histories = {requirement: _Requirement(found) for requirement, found in grouped.items()}
+    histories = (changes if isinstance(changes, Histories) else Histories(changes)).by_requirement
     empty = _Requirement(())
 
     def before_end(change: Change) -> bool:

@@ -19,6 +19,11 @@ class EventPublisher:
         self.published = 0
         """Events handed to the broker by this process (a counter for tests and metrics)."""
 
+    @property
+    def broker(self) -> Broker:
+        """The broker it publishes on (jobs publish their own topics, like a PRD's stream, on it too)."""
+        return self._broker
+
     async def __call__(self, events: Sequence[DomainEvent]) -> None:
         await self._broker.publish_many(EVENTS_TOPIC, [event.to_message() for event in events])
         self.published += len(events)

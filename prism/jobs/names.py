@@ -1,6 +1,6 @@
 """The periodic tasks' names in the queue, and which of them run every few seconds."""
 
-from prism.db.job_queue import INDEX_REQUIREMENTS_TASK
+from prism.db.job_queue import BUILD_REPORT_TASK, GENERATE_PRD_TASK, INDEX_DOCUMENTS_TASK, INDEX_REQUIREMENTS_TASK
 
 __all__ = ["FREQUENT", "TASK_NAMES"]
 
@@ -10,6 +10,9 @@ TASK_NAMES = {
     "take_sprint_snapshots": "prism:take_sprint_snapshots",
     "retry_stalled_jobs": "prism:retry_stalled_jobs",
     "index_requirements": INDEX_REQUIREMENTS_TASK,
+    "index_documents": INDEX_DOCUMENTS_TASK,
+    "generate_prd": GENERATE_PRD_TASK,
+    "build_report": BUILD_REPORT_TASK,
 }
 """Each task's name in the queue: stable, whatever module the function lives in."""
 

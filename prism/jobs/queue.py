@@ -51,6 +51,8 @@ def build_job_app(settings: Settings, database_url: str, *, pool_size: int = 4, 
         # Procrastinate logs each task it registers and every job's start and end at INFO: the relay alone would
         # write two lines every 5 s. Its warnings and errors (a failed job, with its traceback) still show.
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+        # fpdf2 subsets a report's font through fontTools, which logs a line per table of the font at INFO.
+        logging.getLogger("fontTools.subset").setLevel(logging.WARNING)
     app = App(
         connector=PsycopgConnector(conninfo=_conninfo(database_url), min_size=1, max_size=pool_size),
         periodic_defaults={"max_delay": 600},
@@ -80,4 +82,8 @@ def build_job_app(settings: Settings, database_url: str, *, pool_size: int = 4, 
     app.task(name=TASK_NAMES["index_requirements"], queue=JOB_QUEUE, pass_context=True, retry=retry)(
         tasks.index_requirements
     )
+    app.task(name=TASK_NAMES["index_documents"], queue=JOB_QUEUE, pass_context=True, retry=retry)(tasks.index_documents)
+    # Not retried: a second run would stream and charge the model again; a failure is a dead letter to look at.
+    app.task(name=TASK_NAMES["generate_prd"], queue=JOB_QUEUE, pass_context=True, retry=False)(tasks.generate_prd)
+    app.task(name=TASK_NAMES["build_report"], queue=JOB_QUEUE, pass_context=True, retry=retry)(tasks.build_report)
     return app

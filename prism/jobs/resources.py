@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from prism.ai.gateway import AiGateway
 from prism.config import Settings
 from prism.events.publisher import EventPublisher
+from prism.storage import ObjectStore
 
 __all__ = ["CONTEXT_KEY", "JobResources", "resources_of"]
 
@@ -25,6 +26,8 @@ class JobResources:
     publisher: EventPublisher
     ai: AiGateway | None = None
     """The vector index jobs keep in step (the server's own for an embedded worker)."""
+    storage: ObjectStore | None = None
+    """Where report files go (the server's own store for an embedded worker)."""
 
     def as_context(self) -> dict[str, Any]:
         return {CONTEXT_KEY: self}

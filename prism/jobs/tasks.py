@@ -12,14 +12,27 @@ from uuid import UUID
 from procrastinate import JobContext
 from procrastinate.jobs import Status
 
+from prism.ai.retrieval import index_documents as index_document_vectors
 from prism.ai.retrieval import index_requirements as index_requirement_vectors
 from prism.db.base import utcnow
 from prism.events.relay import OutboxRelay
 from prism.jobs.names import FREQUENT, TASK_NAMES
+from prism.jobs.reports import ReportAttempt
+from prism.jobs.reports import build_report as build_report_file
 from prism.jobs.resources import resources_of
 from prism.jobs.snapshots import snapshot_day, take_snapshots
+from prism.services.prd_generation import generate_prd as stream_prd
 
-__all__ = ["index_requirements", "relay_events", "retry_stalled_jobs", "take_sprint_snapshots", "trim_old_records"]
+__all__ = [
+    "build_report",
+    "generate_prd",
+    "index_documents",
+    "index_requirements",
+    "relay_events",
+    "retry_stalled_jobs",
+    "take_sprint_snapshots",
+    "trim_old_records",
+]
 
 logger = logging.getLogger("prism.jobs")
 
@@ -105,3 +118,54 @@ async def index_requirements(context: JobContext, organization_id: str, requirem
         found.ai.index, found.engine, UUID(organization_id), [UUID(i) for i in requirement_ids]
     )
     return {"indexed": indexed, "dropped": dropped}
+
+
+async def index_documents(context: JobContext, organization_id: str, document_ids: list[str]) -> dict[str, int]:
+    """Bring these documents' vectors in step with their rows: (re)embed those that exist, drop those deleted."""
+    found = resources_of(context)
+    if found.ai is None:
+        raise RuntimeError("this worker has no AI gateway (JobResources.ai)")
+    indexed, dropped = await index_document_vectors(
+        found.ai.index, found.engine, UUID(organization_id), [UUID(i) for i in document_ids]
+    )
+    return {"indexed": indexed, "dropped": dropped}
+
+
+async def generate_prd(
+    context: JobContext,
+    organization_id: str,
+    run_id: str,
+    user_id: str,
+    product_id: str,
+    document_id: str,
+    brief: str,
+) -> dict[str, str | None]:
+    """Stream a PRD over the broker (topic `prd-generation:<run_id>`) and save it as the document's next version."""
+    found = resources_of(context)
+    if found.ai is None:
+        raise RuntimeError("this worker has no AI gateway (JobResources.ai)")
+    final = await stream_prd(
+        found.settings,
+        found.engine,
+        found.ai,
+        found.publisher.broker,
+        found.publisher,
+        {
+            "organization_id": organization_id,
+            "run_id": run_id,
+            "user_id": user_id,
+            "product_id": product_id,
+            "document_id": document_id,
+            "brief": brief,
+        },
+    )
+    return {"status": final.status, "document_id": final.document_id}
+
+
+async def build_report(context: JobContext, organization_id: str, report_id: str) -> str:
+    """Build a requested report and store its file (prism.jobs.reports); the state the report ends in."""
+    found = resources_of(context)
+    if found.storage is None:
+        raise RuntimeError("this worker has no object store (JobResources.storage)")
+    attempt = ReportAttempt(number=context.job.attempts + 1, of=found.settings.job_max_attempts)
+    return await build_report_file(found.engine, found.storage, UUID(organization_id), UUID(report_id), attempt)

@@ -19,6 +19,7 @@ from uuid import UUID, uuid5
 from fractional_indexing import generate_key_between
 from sqlmodel import SQLModel
 
+from prism.db.adoption_tables import Feature, UsageEvent
 from prism.db.tables import (
     Comment,
     Document,
@@ -79,6 +80,8 @@ WRITE_ORDER: tuple[type[SQLModel], ...] = (
     Document,
     DocumentVersion,
     Comment,
+    Feature,
+    UsageEvent,
 )
 """The tables in the order their foreign keys need."""
 

@@ -19,6 +19,7 @@ from prism.auth.passwords import hash_password, make_hasher
 from prism.db.engine import build_engine
 from prism.db.tables import Organization
 from prism.db.unit_of_work import UnitOfWork
+from prism.seed.adoption import add_usage
 from prism.seed.artifacts import add_comments, place_roadmap, write_documents
 from prism.seed.builder import DataBuilder
 from prism.seed.catalogue import CATALOGUE, LABELS, PEOPLE
@@ -62,12 +63,18 @@ def build_demo(now: datetime, password_hash: str, seed: int = DEMO_SEED) -> Data
     b.team("Core team", "Builds the planning experience.", [u.id for u in people[:5]], joined)
     for label in LABELS:
         b.label(label.name, label.color, label.description, joined)
+    runs = []
     for plan in CATALOGUE:
         run = ProductRun(b, rng, plan, today, people)
         run.run()
         place_roadmap(run)
         write_documents(run)
         add_comments(run)
+        runs.append(run)
+    # Usage draws from a generator of its own, after everything else: the work above stays what it was without it.
+    usage = random.Random(seed + 1)  # noqa: S311 - demo data, not secrets
+    for run in runs:
+        add_usage(b, run, usage, now)
     return b
 
 
@@ -84,7 +91,8 @@ async def seed_demo(url: str, now: datetime | None = None, seed: int = DEMO_SEED
     counts = b.counts()
     return (
         f"Demo organization created: {counts['product']} products, {counts['requirement']} requirements, "
-        f"{counts['sprint']} sprints, {counts['requirement_event']} history events, {counts['document']} documents. "
+        f"{counts['sprint']} sprints, {counts['requirement_event']} history events, {counts['document']} documents, "
+        f"{counts['feature']} features with {counts['usage_event']} usage events. "
         f"Log in as {DEMO_EMAIL} / {DEMO_PASSWORD}."
     )
 

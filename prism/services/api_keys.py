@@ -53,6 +53,7 @@ class ApiKeyScope(enum.StrEnum):
     WRITE = "write"
     ADMIN = "admin"
     AI = "ai"
+    USAGE_WRITE = "usage:write"
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
+from prism.db.job_queue import INDEX_DOCUMENTS_TASK, defer_job
 from prism.db.tables import Comment, Document, DocumentVersion, Product
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
@@ -74,6 +76,7 @@ class DocumentService:
             session.add(document)
             await session.flush()
             session.add(self._version(document, 1))
+            await self._reindex(session, document.id)
         return document
 
     async def update(self, document_id: UUID, version: int, changes: DocumentChanges) -> Document:
@@ -108,6 +111,7 @@ class DocumentService:
                     )
                 ).one()
                 session.add(self._version(document, (latest or 0) + 1))
+                await self._reindex(session, document.id)
         return document
 
     async def delete(self, document_id: UUID, version: int) -> Document:
@@ -129,7 +133,14 @@ class DocumentService:
             await delete_attachments(session, self._uow, self._storage, self._org, "document_id", document.id)
             await delete_dependents(session, self._org, Comment, "document_id", document.id)
             await session.delete(document)
+            await self._reindex(session, document.id)
         return document
+
+    async def _reindex(self, session: AsyncSession, document_id: UUID) -> None:
+        """Queue the document's vector update with the change: it exists exactly when the change commits."""
+        await defer_job(
+            session, INDEX_DOCUMENTS_TASK, {"organization_id": str(self._org), "document_ids": [str(document_id)]}
+        )
 
     def _version(self, document: Document, number: int) -> DocumentVersion:
         return DocumentVersion(

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, Field
 
 from prism.ai.completion import GenerationRequest, Generator
+from prism.ai.prompts import Prompt, delimited, render_messages
 from prism.auth.rbac import Viewer
 from prism.db.tables import Requirement as RequirementRow
 from prism.db.tenancy import tenant_select
@@ -21,10 +22,11 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.domain import prioritization as prio
 from prism.errors import Code, ValidationError
 from prism.runtime import Runtime
+from prism.services.ai_prompts import current_prompt
 
 __all__ = ["PriorityService", "Recommendations"]
 
-PROMPT_VERSION = "recommend-priorities-1"
+PROMPT_KEY = "recommend_priorities"
 _TABLE = RequirementRow.__table__  # type: ignore[attr-defined]
 _CLOSED = ("DONE", "CANCELED")
 
@@ -61,20 +63,22 @@ _ESTIMATES: dict[prio.Framework, type[BaseModel]] = {
     prio.Framework.WSJF: WsjfEstimate,
     prio.Framework.MOSCOW: MoscowEstimate,
 }
-_INSTRUCTIONS = {
-    prio.Framework.RICE: "Estimate RICE inputs for the backlog item between the markers.",
-    prio.Framework.WSJF: "Estimate WSJF inputs on the 1-20 scale for the backlog item between the markers.",
-    prio.Framework.MOSCOW: "Choose a MoSCoW category for the backlog item between the markers.",
+_INPUTS = {
+    prio.Framework.RICE: (
+        "reach (people or events affected per quarter, 1-100000), impact (1 low, 2 high, 3 massive), confidence "
+        "(10-100 percent) and effort (1-100 story points)"
+    ),
+    prio.Framework.WSJF: "business value, time criticality, risk reduction and job size, each on the 1-20 scale",
+    prio.Framework.MOSCOW: "its category: MUST, SHOULD, COULD or WONT have",
 }
 
 
-def _messages(framework: prio.Framework, row: sa.Row) -> list[dict[str, str]]:
-    """The estimate's prompt: the instruction, then the item's text between markers it cannot close itself."""
-    text = "\n".join((f"{row.title}.", row.description, row.acceptance_criteria)).replace("</item>", "")
-    return [
-        {"role": "system", "content": _INSTRUCTIONS[framework]},
-        {"role": "user", "content": f"<item>\n{text}\n</item>"},
-    ]
+def _messages(prompt: Prompt, framework: prio.Framework, row: sa.Row) -> list[dict[str, str]]:
+    """The estimate's prompt: the organization's template with the item's text between markers it cannot close."""
+    text = "\n".join((f"{row.title}.", row.description, row.acceptance_criteria))
+    return render_messages(
+        prompt, {"framework": framework.value, "inputs": _INPUTS[framework], "item": delimited("item", text)}
+    )
 
 
 def _given(framework: prio.Framework, row: sa.Row) -> dict[str, Fraction | prio.Moscow | None]:
@@ -129,7 +133,8 @@ class PriorityService:
             .order_by(_TABLE.c.rank)
             .limit(count)
         )
-        generator = Generator(self._runtime.settings, self._runtime.engine)
+        generator = Generator(self._runtime.settings, self._runtime.engine, cache=self._runtime.kv)
+        prompt = await current_prompt(self._uow, organization_id, PROMPT_KEY)
         offline, runs = True, 0
         scored: list[prio.Scored] = []
         reasons: dict[object, str] = {}
@@ -139,10 +144,11 @@ class PriorityService:
             if any(given.get(name) is None for name in prio.FRAMEWORK_INPUTS[framework]):
                 answer = await generator.generate(
                     GenerationRequest(
-                        feature="recommend_priorities",
-                        prompt_version=PROMPT_VERSION,
+                        feature=PROMPT_KEY,
+                        prompt_key=prompt.key,
+                        prompt_version=prompt.version,
                         organization_id=organization_id,
-                        messages=_messages(framework, row),
+                        messages=_messages(prompt, framework, row),
                     ),
                     _ESTIMATES[framework],
                 )

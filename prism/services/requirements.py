@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
+from prism.db.adoption_tables import Feature
 from prism.db.base import utcnow
 from prism.db.job_queue import INDEX_REQUIREMENTS_TASK, defer_job
 from prism.db.tables import (
@@ -273,6 +274,7 @@ class RequirementService:
             await delete_attachments(session, self._uow, self._storage, self._org, "requirement_id", requirement.id)
             await delete_dependents(session, self._org, Comment, "requirement_id", requirement.id)
             await detach_dependents(session, self._org, RoadmapItem, "requirement_id", requirement.id)
+            await detach_dependents(session, self._org, Feature, "requirement_id", requirement.id)
             await session.delete(requirement)
             await self._reindex(session, requirement.id)
         return requirement

@@ -23,6 +23,7 @@ def home_endpoint(*, graphiql: bool) -> Callable[[Request], Awaitable[Response]]
             "graphiql": "/graphql" if graphiql else None,
             "health": "/healthz",
             "readiness": "/readyz",
+            "usageEventsOpenapi": "/api/v1/openapi.json",
         }
         if "text/html" not in request.headers.get("accept", ""):
             return JSONResponse({"name": "PRISM", "version": release, "links": links, "docs": DOCS})
@@ -37,6 +38,8 @@ def home_endpoint(*, graphiql: bool) -> Callable[[Request], Awaitable[Response]]
             "<p>A GraphQL API for product management. Send queries with POST to <code>/graphql</code>.</p>"
             f"<ul>{explorer}"
             f"<li>Documentation ships with PRISM's source: {', '.join(f'<code>{d}</code>' for d in DOCS)}.</li>"
+            '<li><a href="/api/v1/openapi.json">/api/v1/openapi.json</a>: the OpenAPI document of '
+            "<code>POST /api/v1/usage-events</code>, where SDKs report feature usage.</li>"
             '<li><a href="/healthz">/healthz</a> and <a href="/readyz">/readyz</a>: health and readiness.</li>'
             "</ul></body></html>"
         )

@@ -1,0 +1,1 @@
+"""`python -m bench.compare` (`make bench-compare`): PRISM against PostGraphile v5 on the same database and data."""

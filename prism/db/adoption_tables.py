@@ -1,0 +1,66 @@
+"""Feature adoption: the features a product ships and the usage events SDKs report for them (docs/analytics.md)."""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from prism.db.base import created_at_field, tenant_fk, uuid_pk
+
+__all__ = ["ADOPTION_TENANT_TABLES", "PROPERTIES_MAX_STORED_BYTES", "Feature", "UsageEvent"]
+
+ADOPTION_TENANT_TABLES = ("feature", "usage_event")
+"""The adoption tables: each belongs to one organization and gets row-level security (migration 0023)."""
+
+PROPERTIES_MAX_STORED_BYTES = 16_384
+"""The database's backstop on an event's properties as jsonb text, which spaces what compact JSON does not (at most
+1.5 times longer): the configured limit on the compact form (PRISM_USAGE_EVENT_MAX_PROPERTIES_BYTES) is at most
+half of it, so the check never fails a request."""
+
+
+class Feature(SQLModel, table=True):
+    """Something a product ships that people use, known to SDKs by its key, linked to the requirement that shipped
+    it."""
+
+    __table_args__ = (
+        sa.UniqueConstraint("organization_id", "product_id", "key"),
+        sa.Index("ix_feature_organization_id_requirement_id", "organization_id", "requirement_id"),
+    )
+
+    id: UUID = uuid_pk()
+    organization_id: UUID = tenant_fk()
+    product_id: UUID = Field(foreign_key="product.id", ondelete="CASCADE")
+    requirement_id: UUID | None = Field(default=None, foreign_key="requirement.id", ondelete="SET NULL")
+    key: str = Field(max_length=64)
+    name: str = Field(max_length=120)
+    created_at: datetime = created_at_field()
+    updated_at: datetime = created_at_field()
+
+
+class UsageEvent(SQLModel, table=True):
+    """One use of a feature by one (pseudonymous) user, as an SDK reported it; `event_id` makes reports idempotent."""
+
+    __tablename__ = "usage_event"
+    __table_args__ = (
+        sa.UniqueConstraint("organization_id", "event_id"),
+        sa.Index(
+            "ix_usage_event_organization_id_feature_id_occurred_at", "organization_id", "feature_id", "occurred_at"
+        ),
+        sa.Index(
+            "ix_usage_event_organization_id_product_id_occurred_at", "organization_id", "product_id", "occurred_at"
+        ),
+        sa.CheckConstraint(f"octet_length(properties::text) <= {PROPERTIES_MAX_STORED_BYTES}", name="properties_size"),
+    )
+
+    id: UUID = uuid_pk()
+    organization_id: UUID = tenant_fk()
+    product_id: UUID = Field(foreign_key="product.id", ondelete="CASCADE")
+    feature_id: UUID = Field(foreign_key="feature.id", ondelete="CASCADE")
+    event_id: str = Field(max_length=128)
+    user_key: str = Field(max_length=255)
+    occurred_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    received_at: datetime = created_at_field()
+    properties: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(JSONB, nullable=False))
