@@ -502,6 +502,14 @@ class Settings(BaseSettings):
             return self.graphql_suggestions
         return self.environment != "production"
 
+    planner: bool = Field(
+        default=True,
+        description=(
+            "Answer queries whose every field is plannable with the planned executor (one batched statement per "
+            "relation level, no per-field resolvers); the others run on the resolvers. docs/architecture.md."
+        ),
+    )
+
     perf_baseline: bool = Field(
         default=False,
         description=(
