@@ -20,10 +20,12 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import sqlalchemy as sa
 from fractional_indexing import generate_key_between
 
 from prism.auth.passwords import hash_password, make_hasher
 from prism.db.engine import build_engine
+from prism.db.sprint_history import backfill_sprint_figures
 from prism.db.tables import Product, Release, Requirement, RequirementEvent, Sprint, SprintCommitment, User
 from prism.domain.enums import ReleaseState, RequirementEventKind, RequirementKind, RequirementStatus, Role, SprintState
 from prism.domain.history import stored_value
@@ -212,6 +214,18 @@ def _rows(b: DataBuilder, play: _Play, items: list[_Item], release_id: UUID) -> 
     return records, columns
 
 
+async def _store_sprint_figures(admin_url: str) -> None:
+    """The closed sprints' figures, as closing them through the service would have stored them (migration 0025's
+    backfill: the sprints were written closed, with their history, rather than closed one by one)."""
+    engine = build_engine(admin_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("SELECT set_config('prism.org_id', :org, true)"), {"org": str(ORGANIZATION)})
+            await conn.run_sync(backfill_sprint_figures, ORGANIZATION)
+    finally:
+        await engine.dispose()
+
+
 async def seed_analytics(
     admin_url: str, database_url: str, *, requirements: int, events: int, seed_value: int = 11
 ) -> AnalyticsDataSet:
@@ -282,6 +296,7 @@ async def seed_analytics(
             )
     finally:
         await conn.close()
+    await _store_sprint_figures(admin_url)
     return AnalyticsDataSet(
         email=owner.email,
         product_key="FLOW",

@@ -1,7 +1,7 @@
 """What a sprint or release report says, gathered with the loaders and domain rules the GraphQL queries use.
 
 A sprint report is `Sprint.report`, `Sprint.burndown` and the product's `velocity` (prism.domain.sprint_report,
-burndown, velocity, through loaders.planning), plus one line per requirement that was in the
+burndown, velocity, through loaders.planning and loaders.analytics), plus one line per requirement that was in the
 sprint. A release report is the release's requirements by status, and the product's velocity. Figures are computed
 when the job runs, from the history, so they are those a query would answer at that moment.
 """
@@ -14,21 +14,21 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from loaders.analytics import ClosedSprintsKey, SprintFiguresByProductLoader
 from loaders.planning import (
     SprintBurndownBySprintLoader,
     SprintPeriod,
     SprintReportBySprintLoader,
     SprintSchedule,
-    load_sprint_inputs,
 )
 from prism.db.tables import Product, Release, Requirement, Sprint
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.burndown import BurndownDay
-from prism.domain.enums import RequirementStatus, SprintState
+from prism.domain.enums import RequirementStatus
 from prism.domain.reports import ReportKind
-from prism.domain.sprint_report import Figure, sprint_report
-from prism.domain.velocity import Velocity, velocity
+from prism.domain.sprint_report import Figure
+from prism.domain.velocity import Velocity, velocity_of_figures
 
 __all__ = [
     "VELOCITY_SPRINTS",
@@ -192,31 +192,19 @@ async def _requirements(
 async def _velocity(
     reader: UnitOfWork, organization_id: UUID, product_id: UUID
 ) -> tuple[Velocity, tuple[VelocitySprint, ...]]:
-    """The product's velocity over its last closed sprints, as `Product.velocity` computes it: each sprint's report
-    (prism.domain.sprint_report, from loaders.planning's inputs) into prism.domain.velocity."""
-    table = Sprint.__table__  # type: ignore[attr-defined]
-    closed = list(
-        await reader.all(
-            tenant_select(table, organization_id, table.c.id, table.c.name, table.c.started_at, table.c.closed_at)
-            .where(
-                table.c.product_id == product_id,
-                table.c.state == SprintState.CLOSED.value,
-                table.c.started_at.is_not(None),
-                table.c.closed_at.is_not(None),
-            )
-            .order_by(table.c.closed_at.desc(), table.c.id.desc())
-            .limit(VELOCITY_SPRINTS)
-        )
+    """The product's velocity over its last closed sprints, as `Product.velocity` computes it: their stored figures
+    (loaders.analytics) into prism.domain.velocity."""
+    [figures] = await SprintFiguresByProductLoader(reader, organization_id).batch_load_fn(
+        [ClosedSprintsKey(product_id, VELOCITY_SPRINTS)]
     )
-    closed.reverse()  # oldest first, as velocity lists them
-    inputs = await load_sprint_inputs(reader, organization_id, [row.id for row in closed]) if closed else None
-    reports = []
-    for row in closed:
-        assert inputs is not None
-        commitments, changes = inputs.of(row.id)
-        reports.append((row.id, sprint_report(row.id, row.started_at, row.closed_at, commitments, changes)))
-    found = velocity(reports)
-    names = {row.id: row.name for row in closed}
+    found = velocity_of_figures(figures)
+    table = Sprint.__table__  # type: ignore[attr-defined]
+    names: dict[UUID, str] = {}
+    if figures:
+        statement = tenant_select(table, organization_id, table.c.id, table.c.name).where(
+            table.c.id.in_([f.sprint_id for f in figures])
+        )
+        names = {row.id: row.name for row in await reader.all(statement)}
     return found, tuple(
         VelocitySprint(s.sprint_id, names[s.sprint_id], s.committed, s.completed) for s in found.sprints
     )
