@@ -23,7 +23,7 @@ import orjson
 from asgi_lifespan import LifespanManager
 from strawberry import relay
 
-from bench.analytics_data import ANALYTICS_PASSWORD, AnalyticsDataSet, seed_analytics
+from bench.analytics_data import ANALYTICS_PASSWORD, AnalyticsDataSet, check_sprint_figures, seed_analytics
 from bench.database import create_database, open_server
 from bench.results import machine
 from prism.app import build_app
@@ -117,6 +117,10 @@ async def run(options: argparse.Namespace) -> int:
         )
         seed_seconds = time.perf_counter() - started
         await database.vacuum_analyze()
+        compared, differ = await check_sprint_figures(database.url)
+        if differ:
+            raise RuntimeError(f"stored figures differ from the replay of their history for: {', '.join(differ)}")
+        _log(f"the stored figures of all {compared} closed sprints equal the replay of their history")
         _log(
             f"seeded {data.requirements} requirements, {data.events} events, {data.commitments} sprint commitments, "
             f"{data.sprints} sprints in {seed_seconds:.1f} s"

@@ -1,27 +1,31 @@
-"""Loaders of a product's closed sprints with their reports, for its velocity and carry-over (see loaders.flow for
-cycle time and throughput)."""
+"""Loaders of a product's closed sprints' stored figures, for its velocity and carry-over (see loaders.flow for cycle
+time and throughput)."""
 
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from loaders.planning import load_sprint_inputs
-from prism.db.tables import Sprint
+from prism.db.sprint_history import load_sprint_inputs
+from prism.db.tables import Sprint, SprintFigures
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
-from prism.domain.enums import RequirementStatus, SprintState
-from prism.domain.sprint_report import Histories, SprintReport, sprint_report
-from prism.domain.velocity import Velocity, velocity
+from prism.domain.enums import SprintState
+from prism.domain.sprint_figures import Points, sprint_figures
+from prism.domain.sprint_figures import SprintFigures as Figures
+from prism.domain.velocity import Velocity, velocity_of_figures
 
-DONE = RequirementStatus.DONE.value
-
-__all__ = ["ClosedSprint", "ClosedSprintsByProductLoader", "ClosedSprintsKey", "VelocityByProductLoader", "VelocityKey"]
+__all__ = [
+    "ClosedSprintsKey",
+    "SprintFiguresByProductLoader",
+    "VelocityByProductLoader",
+    "VelocityKey",
+    "last_closed_sprints",
+]
 
 
 @dataclass(frozen=True)
@@ -32,67 +36,83 @@ class ClosedSprintsKey:
     last_sprints: int
 
 
-@dataclass(frozen=True)
-class ClosedSprint:
-    """A closed sprint with its report and what the report was computed from."""
-
-    sprint_id: UUID
-    started_at: datetime
-    closed_at: datetime
-    report: SprintReport
-    commitments: dict[UUID, float | None]
-    changes: Histories
+def _points(row: sa.Row[Any], name: str) -> Points:
+    return Points(count=getattr(row, f"{name}_count"), points=getattr(row, f"{name}_points"))
 
 
-class ClosedSprintsByProductLoader(DataLoader[ClosedSprintsKey, list[ClosedSprint]]):
-    """A product's last closed sprints, oldest first, with their reports (prism.domain.sprint_report): three
-    statements for every product asked in the same tick, one for their last closed sprints, and the two of the sprint
-    reports (loaders.planning.load_sprint_inputs)."""
+def _figures(row: sa.Row[Any]) -> Figures:
+    return Figures(
+        sprint_id=row.sprint_id,
+        committed=_points(row, "committed"),
+        added=_points(row, "added"),
+        removed=_points(row, "removed"),
+        completed=_points(row, "completed"),
+        canceled=_points(row, "canceled"),
+        carried_over=_points(row, "carried_over"),
+        moved_to_sprint_id=row.moved_to_sprint_id,
+        moved_to_sprint=_points(row, "moved_to_sprint"),
+        moved_to_backlog=_points(row, "moved_to_backlog"),
+        carried_in=_points(row, "carried_in"),
+    )
+
+
+def last_closed_sprints(organization_id: UUID, product_ids: set[UUID], last_sprints: int) -> sa.Select[Any]:
+    """The products' last `last_sprints` closed sprints with their stored figures (null columns for a sprint without
+    any), newest first per product."""
+    sprint = Sprint.__table__  # type: ignore[attr-defined]
+    figures = SprintFigures.__table__  # type: ignore[attr-defined]
+    recent = (
+        sa.func.row_number()
+        .over(partition_by=sprint.c.product_id, order_by=(sprint.c.closed_at.desc(), sprint.c.id.desc()))
+        .label("recent")
+    )
+    ranked = (
+        tenant_select(sprint, organization_id, sprint.c.id, sprint.c.product_id, sprint.c.started_at)
+        .add_columns(sprint.c.closed_at, recent)
+        .where(
+            sprint.c.product_id.in_(product_ids),
+            sprint.c.state == SprintState.CLOSED.value,
+            sprint.c.started_at.is_not(None),
+            sprint.c.closed_at.is_not(None),
+        )
+        .subquery()
+    )
+    stored = tenant_select(figures, organization_id).subquery()
+    return (
+        sa.select(ranked, stored)  # unscoped: joins two tenant-scoped subqueries
+        .outerjoin(stored, stored.c.sprint_id == ranked.c.id)
+        .where(ranked.c.recent <= last_sprints)
+        .order_by(ranked.c.product_id, ranked.c.recent)
+    )
+
+
+class SprintFiguresByProductLoader(DataLoader[ClosedSprintsKey, list[Figures]]):
+    """A product's last closed sprints' figures (prism.domain.sprint_figures, stored by their close), oldest first:
+    one statement for every product asked in the same tick (and the two of prism.db.sprint_history's replay, only
+    when some sprint has no stored figures)."""
 
     def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
         self._reader = reader
         self._organization_id = organization_id
 
-    async def batch_load_fn(self, keys: Sequence[ClosedSprintsKey]) -> list[list[ClosedSprint]]:
-        table = Sprint.__table__  # type: ignore[attr-defined]
+    async def batch_load_fn(self, keys: Sequence[ClosedSprintsKey]) -> list[list[Figures]]:
         widest = max(key.last_sprints for key in keys)
-        recent = (
-            sa.func.row_number()
-            .over(partition_by=table.c.product_id, order_by=(table.c.closed_at.desc(), table.c.id.desc()))
-            .label("recent")
-        )
-        ranked = (
-            tenant_select(table, self._organization_id, table.c.id, table.c.product_id, table.c.started_at)
-            .add_columns(table.c.closed_at, recent)
-            .where(
-                table.c.product_id.in_({key.product_id for key in keys}),
-                table.c.state == SprintState.CLOSED.value,
-                table.c.started_at.is_not(None),
-                table.c.closed_at.is_not(None),
-            )
-            .subquery()
-        )
-        statement = (
-            sa.select(ranked)  # unscoped: reads the tenant-scoped subquery above
-            .where(ranked.c.recent <= widest)
-            .order_by(ranked.c.product_id, ranked.c.recent)
-        )
-        closed: dict[UUID, list[sa.Row[Any]]] = defaultdict(list)
-        for row in await self._reader.all(statement):
-            closed[row.product_id].append(row)
-        sprint_ids = [row.id for rows in closed.values() for row in rows]
-        inputs = await load_sprint_inputs(self._reader, self._organization_id, sprint_ids) if sprint_ids else None
-        found = []
-        for key in keys:
-            sprints = []
-            for row in reversed(closed[key.product_id][: key.last_sprints]):
-                assert inputs is not None
+        statement = last_closed_sprints(self._organization_id, {key.product_id for key in keys}, widest)
+        rows = list(await self._reader.all(statement))
+        # A sprint closed around the services (rows written directly) has no stored figures: computed here from its
+        # history with the same rule, as the close would have.
+        unstored = [row for row in rows if row.sprint_id is None]
+        computed: dict[UUID, Figures] = {}
+        if unstored:
+            inputs = await load_sprint_inputs(self._reader, self._organization_id, [row.id for row in unstored])
+            for row in unstored:
                 commitments, changes = inputs.grouped_of(row.id)
-                report = sprint_report(row.id, row.started_at, row.closed_at, commitments, changes)
-                sprints.append(ClosedSprint(row.id, row.started_at, row.closed_at, report, commitments, changes))
-            found.append(sprints)
-        return found
+                computed[row.id] = sprint_figures(row.id, row.started_at, row.closed_at, commitments, changes)
+        closed: dict[UUID, list[Figures]] = defaultdict(list)
+        for row in rows:
+            closed[row.product_id].append(computed[row.id] if row.sprint_id is None else _figures(row))
+        return [list(reversed(closed[key.product_id][: key.last_sprints])) for key in keys]
 
 
 VelocityKey = ClosedSprintsKey
@@ -101,12 +121,12 @@ VelocityKey = ClosedSprintsKey
 
 class VelocityByProductLoader(DataLoader[ClosedSprintsKey, Velocity]):
     """Velocities (prism.domain.velocity) of the products' last closed sprints, for readers that want only those:
-    the statements of ClosedSprintsByProductLoader."""
+    the statement of SprintFiguresByProductLoader."""
 
     def __init__(self, reader: UnitOfWork, organization_id: UUID) -> None:
         super().__init__()
-        self._sprints = ClosedSprintsByProductLoader(reader, organization_id)
+        self._sprints = SprintFiguresByProductLoader(reader, organization_id)
 
     async def batch_load_fn(self, keys: Sequence[ClosedSprintsKey]) -> list[Velocity]:
         found = await self._sprints.batch_load_fn(keys)
-        return [velocity([(sprint.sprint_id, sprint.report) for sprint in sprints]) for sprints in found]
+        return [velocity_of_figures(sprints) for sprints in found]

@@ -10,12 +10,13 @@ from uuid import UUID
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from prism.db.tables import Requirement, RequirementEvent, SprintCommitment, SprintSnapshot
+from prism.db.sprint_history import SprintInputs, load_sprint_inputs
+from prism.db.tables import Requirement, SprintSnapshot
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.burndown import BurndownDay, burndown
-from prism.domain.enums import RequirementEventKind, RequirementStatus
-from prism.domain.sprint_report import Change, Histories, SprintReport, sprint_report
+from prism.domain.enums import RequirementStatus
+from prism.domain.sprint_report import SprintReport, sprint_report
 
 __all__ = [
     "SprintBurndownBySprintLoader",
@@ -28,13 +29,6 @@ __all__ = [
     "SprintSnapshotsBySprintLoader",
     "load_sprint_inputs",
 ]
-
-_REPORTED_KINDS = (
-    RequirementEventKind.SPRINT.value,
-    RequirementEventKind.STATUS.value,
-    RequirementEventKind.CREATED.value,
-    RequirementEventKind.ESTIMATE.value,
-)
 
 
 @dataclass(frozen=True)
@@ -91,69 +85,6 @@ class SprintSchedule:
     started_at: datetime
     closed_at: datetime | None = None
     ends_on: date | None = None
-
-
-@dataclass
-class SprintInputs:
-    """What a sprint's report and burndown are computed from: start snapshots and the requirements' history."""
-
-    committed: dict[UUID, dict[UUID, float | None]]
-    changes: dict[UUID, list[Change]]
-    members: dict[str, set[UUID]]
-
-    histories: Histories | None = None
-
-    def of(self, sprint_id: UUID) -> tuple[dict[UUID, float | None], list[Change]]:
-        relevant = set(self.committed[sprint_id]) | self.members[str(sprint_id)]
-        return self.committed[sprint_id], [change for r in relevant for change in self.changes[r]]
-
-    def grouped_of(self, sprint_id: UUID) -> tuple[dict[UUID, float | None], Histories]:
-        """A sprint's start snapshot and the histories of its requirements, grouped once for all the sprints."""
-        if self.histories is None:
-            self.histories = Histories.of_grouped(self.changes)
-        relevant = set(self.committed[sprint_id]) | self.members[str(sprint_id)]
-        return self.committed[sprint_id], self.histories.subset(relevant)
-
-
-async def load_sprint_inputs(reader: UnitOfWork, org: UUID, sprint_ids: list[UUID]) -> SprintInputs:
-    """Two statements for all the sprints: their start snapshots, and the history of every requirement that was
-    ever in one of them."""
-    commitment = SprintCommitment.__table__  # type: ignore[attr-defined]
-    event = RequirementEvent.__table__  # type: ignore[attr-defined]
-    committed: dict[UUID, dict[UUID, float | None]] = defaultdict(dict)
-    snapshot = tenant_select(
-        commitment, org, commitment.c.sprint_id, commitment.c.requirement_id, commitment.c.estimate
-    ).where(commitment.c.sprint_id.in_(sprint_ids))
-    for row in await reader.all(snapshot):
-        committed[row.sprint_id][row.requirement_id] = row.estimate
-    entered = tenant_select(event, org, event.c.requirement_id).where(
-        event.c.kind == RequirementEventKind.SPRINT.value, event.c.to_value.in_([str(i) for i in sprint_ids])
-    )
-    held = tenant_select(commitment, org, commitment.c.requirement_id).where(commitment.c.sprint_id.in_(sprint_ids))
-    history = (
-        tenant_select(
-            event,
-            org,
-            event.c.requirement_id,
-            event.c.kind,
-            event.c.from_value,
-            event.c.to_value,
-            event.c.created_at,
-        )
-        .where(event.c.kind.in_(_REPORTED_KINDS), event.c.requirement_id.in_(sa.union(entered, held)))
-        .order_by(event.c.created_at, event.c.id)
-    )
-    changes: dict[UUID, list[Change]] = defaultdict(list)
-    members: dict[str, set[UUID]] = defaultdict(set)
-    kinds = {kind.value: kind for kind in RequirementEventKind}
-    sprint = RequirementEventKind.SPRINT
-    rows: list[tuple[Any, ...]] = [tuple(row) for row in await reader.all(history)]
-    for requirement_id, kind_name, from_value, to_value, created_at in rows:
-        kind = kinds[kind_name]
-        changes[requirement_id].append(Change(requirement_id, kind, from_value, to_value, created_at))
-        if kind is sprint and to_value is not None:
-            members[to_value].add(requirement_id)
-    return SprintInputs(committed, changes, members)
 
 
 class SprintReportBySprintLoader(DataLoader[SprintPeriod, SprintReport]):

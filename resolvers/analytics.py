@@ -9,12 +9,11 @@ from uuid import UUID
 
 import strawberry
 
-from loaders.analytics import ClosedSprintsByProductLoader, ClosedSprintsKey
+from loaders.analytics import ClosedSprintsKey, SprintFiguresByProductLoader
 from loaders.cumulative_flow import CumulativeFlowByProductLoader, CumulativeFlowKey
 from loaders.flow import FlowTimesByProductLoader, FlowTimesKey, WeeklyFinishedByProductLoader, WeeklyKey
 from prism.domain import burndown, flow
-from prism.domain.carry_over import carry_over
-from prism.domain.velocity import velocity
+from prism.domain.velocity import velocity_of_figures
 from prism.errors import ValidationError
 from resolvers.common import node_class
 from resolvers.context import Context
@@ -154,10 +153,10 @@ async def product_velocity(info: Info, product_id: UUID, last_sprints: int) -> V
     """A product's velocity over its last `last_sprints` closed sprints."""
     if not 1 <= last_sprints <= MAX_VELOCITY_SPRINTS:
         raise ValidationError(f"lastSprints must be between 1 and {MAX_VELOCITY_SPRINTS}.", field="lastSprints")
-    sprints = await info.context.loaders.get(ClosedSprintsByProductLoader).load(
+    sprints = await info.context.loaders.get(SprintFiguresByProductLoader).load(
         ClosedSprintsKey(product_id, last_sprints)
     )
-    found = velocity([(sprint.sprint_id, sprint.report) for sprint in sprints])
+    found = velocity_of_figures(sprints)
     return Velocity(
         sprints=[
             SprintVelocity(sprint_id=s.sprint_id, committed_points=s.committed, completed_points=s.completed)
@@ -268,10 +267,9 @@ async def product_carry_over(info: Info, product_id: UUID, last_sprints: int) ->
     """The carry-over of a product's last `last_sprints` closed sprints."""
     if not 1 <= last_sprints <= MAX_VELOCITY_SPRINTS:
         raise ValidationError(f"lastSprints must be between 1 and {MAX_VELOCITY_SPRINTS}.", field="lastSprints")
-    sprints = await info.context.loaders.get(ClosedSprintsByProductLoader).load(
+    found = await info.context.loaders.get(SprintFiguresByProductLoader).load(
         ClosedSprintsKey(product_id, last_sprints)
     )
-    found = [carry_over(s.sprint_id, s.started_at, s.closed_at, s.report, s.commitments, s.changes) for s in sprints]
     return CarryOver(
         sprints=[
             SprintCarryOver(

@@ -39,8 +39,13 @@ class ReportKind(enum.Enum):
 @strawberry.enum(description="The file a report is produced as.")
 class ReportFormat(enum.Enum):
     CSV = v("CSV", description="One line per requirement: key, title, status, points, committed, completed, carried.")
-    JSON = v("JSON", description="Every figure: summary, burndown series, velocity and items (docs/analytics.md).")
-    PDF = v("PDF", description="A printable summary with charts (burndown or points by status, and velocity).")
+    JSON = v(
+        "JSON",
+        description="Every figure: summary, burndown series, cumulative flow, velocity and items (docs/analytics.md).",
+    )
+    PDF = v(
+        "PDF", description="A printable summary with charts (burndown or points by status, velocity, cumulative flow)."
+    )
 
 
 @strawberry.enum(description="Where a report is.")

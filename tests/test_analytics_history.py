@@ -361,3 +361,23 @@ async def test_the_velocity_loader_other_readers_use_agrees_with_product_velocit
         found = await VelocityByProductLoader(reader, organization_id).load(VelocityKey(uuid_of(history.product), 6))
     assert [(s.committed, s.completed) for s in found.sprints] == [(20, 13), (11, 7)]
     assert (found.mean_completed, found.standard_deviation) == (10, 3)
+
+
+async def test_the_figures_stored_at_each_close_are_what_replaying_the_history_gives(
+    app: Starlette, account: Account, history: History
+) -> None:
+    from tests.test_sprint_figures import replayed, stored_figures
+
+    organization_id = uuid_of(account.organization_id)
+    found = await stored_figures(app, organization_id)
+    first, second = (uuid_of(sprint) for sprint in history.sprints)
+    assert set(found) == {first, second}
+    for sprint in (first, second):
+        assert found[sprint] == await replayed(app, organization_id, sprint)
+    # The figures worked out above: Sprint 1 committed 20, added C 2, removed G 2, completed A, B and C (13),
+    # canceled D 3, carried E 5 and F 2 into Sprint 2; Sprint 2 committed 11, carried in 7, sent H 6 to the backlog.
+    one, two = found[first], found[second]
+    assert (one.committed.points, one.added.points, one.removed.points, one.completed.points) == (20, 2, 2, 13)
+    assert (one.canceled.points, one.carried_over.points, one.moved_to_sprint_id) == (3, 7, second)
+    assert (two.committed.points, two.completed.points, two.carried_in.points) == (11, 7, 7)
+    assert (two.moved_to_backlog.count, two.moved_to_backlog.points, two.moved_to_sprint_id) == (1, 6, None)

@@ -398,3 +398,76 @@ async def test_upgrading_gives_the_objects_people_edit_the_last_time_they_change
         assert await conn.fetchval("SELECT count(*) FROM sprint") == 0, "row-level security is forced again"
     finally:
         await conn.close()
+
+
+async def test_upgrading_stores_the_figures_of_sprints_closed_before_as_their_close_would_have(
+    database_of_an_unprivileged_owner: str,
+) -> None:
+    from prism.db.tables import SprintFigures
+    from prism.domain.enums import RequirementEventKind, RequirementKind, RequirementStatus, Role
+    from prism.seed import DataBuilder, write_rows
+
+    url = database_of_an_unprivileged_owner
+    await asyncio.to_thread(migrate.upgrade, url, "0024")
+    organization_id = uuid.uuid4()
+    b = DataBuilder(organization_id=organization_id)
+    started = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    day = timedelta(days=1)
+    b.organization("Before", f"before-{organization_id.hex[:8]}", started - 9 * day)
+    me = b.user("Pat", f"pat-{organization_id.hex[:8]}@example.com", None, started - 9 * day)
+    b.member(me.id, Role.OWNER, started - 9 * day)
+    product = b.product("OLD", "Old", "", started - 8 * day)
+    first = b.sprint(product, "Sprint 1", at=started - 8 * day)
+    second = b.sprint(product, "Sprint 2", at=started - 8 * day)
+    done, open_, late = (
+        b.requirement(product, RequirementKind.STORY, title, at=started - 7 * day, reporter_id=me.id, estimate=points)
+        for title, points in (("Done", 3), ("Open", 5), ("Late", 2))
+    )
+    for item in (done, open_):
+        b.change(item, RequirementEventKind.SPRINT, first.id, started - day, me.id)
+    b.start(first, started)
+    b.change(late, RequirementEventKind.SPRINT, first.id, started + day, me.id)  # added mid-sprint
+    hours = [timedelta(hours=n) for n in range(4)]  # one step of the workflow an hour
+    b.advance(done, RequirementStatus.DONE, [started + 2 * day + h for h in hours], me.id)
+    b.advance(late, RequirementStatus.DONE, [started + 3 * day + h for h in hours], me.id)
+    b.change(open_, RequirementEventKind.ESTIMATE, 8, started + 4 * day, me.id)
+    b.close(first, started + 9 * day, move_to=second, actor_id=me.id)
+    b.start(second, started + 10 * day)
+    b.close(second, started + 19 * day, move_to=None, actor_id=me.id)
+    # What each close stored (the data builder closes as the service does), kept out of the 0024 database.
+    expected = {row.sprint_id: row for row in b.rows.pop(SprintFigures)}  # type: ignore[attr-defined]
+    engine = build_engine(url, pool_size=1, max_overflow=0)
+    try:
+        await write_rows(engine, b)
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(migrate.upgrade, url, "head")
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            rows = {row["sprint_id"]: dict(row) for row in await conn.fetch("SELECT * FROM sprint_figures")}
+        assert await conn.fetchval("SELECT count(*) FROM sprint_figures") == 0, "row-level security is forced"
+        forced = await conn.fetch(
+            "SELECT relname FROM pg_class WHERE relforcerowsecurity AND relname = ANY($1::text[])",
+            ["sprint", "sprint_commitment", "requirement_event", "sprint_figures"],
+        )
+        assert len(forced) == 4
+    finally:
+        await conn.close()
+    assert set(rows) == set(expected) == {first.id, second.id}
+    for sprint_id, row in rows.items():
+        want = expected[sprint_id].model_dump()
+        assert {k: v for k, v in row.items() if k != "computed_at"} == {
+            k: v for k, v in want.items() if k != "computed_at"
+        }
+    # By hand: Sprint 1 committed Done 3 and Open 5, added Late 2, completed 5, carried Open at its new 8 to Sprint 2;
+    # Sprint 2 committed and carried in Open 8, and sent it to the backlog.
+    one, two = rows[first.id], rows[second.id]
+    assert (one["committed_points"], one["added_points"], one["completed_points"], one["carried_over_points"]) == (
+        8,
+        2,
+        5,
+        8,
+    )
+    assert (one["moved_to_sprint_id"], two["carried_in_points"], two["moved_to_backlog_points"]) == (second.id, 8, 8)

@@ -60,6 +60,9 @@ REQUEST = f"""mutation($input: RequestReportInput!) {{
   requestReport(input: $input) {{ report {{ {REPORT_FIELDS} }} userErrors {{ field message code }} }}
 }}"""
 REPORT = f"query($id: ID!) {{ report(id: $id) {{ {REPORT_FIELDS} sprint {{ id }} release {{ id }} }} }}"
+CUMULATIVE_FLOW = """query($id: ID!, $since: Date, $until: Date) {
+  product(id: $id) { cumulativeFlow(since: $since, until: $until) { date counts { status count } total } }
+}"""
 SPRINT_FIGURES = """query($id: ID!) {
   sprint(id: $id) {
     name
@@ -69,6 +72,7 @@ SPRINT_FIGURES = """query($id: ID!) {
     }
     burndown { date scopePoints donePoints remainingPoints idealPoints }
     product {
+      id
       velocity {
         sprints { sprint { name } committedPoints completedPoints }
         meanCompletedPoints completedPointsStandardDeviation
@@ -197,6 +201,12 @@ async def test_a_sprint_report_in_each_format_carries_the_figures_the_graphql_qu
     assert [s["name"] for s in figures["velocity"]["sprints"]] == ["Sprint 1", "Sprint 2"]
     assert figures["velocity"]["meanCompletedPoints"] == velocity["meanCompletedPoints"] == 4
     assert figures["velocity"]["completedPointsStandardDeviation"] == velocity["completedPointsStandardDeviation"]
+    # The product's cumulative flow over the sprint's days, as Product.cumulativeFlow gives it.
+    days = {"since": figures["burndown"][0]["date"], "until": figures["burndown"][-1]["date"]}
+    flow = await account(CUMULATIVE_FLOW, {"id": graphql["product"]["id"], **days})
+    assert figures["cumulativeFlow"] == flow["product"]["cumulativeFlow"]
+    assert [d["date"] for d in figures["cumulativeFlow"]] == [d["date"] for d in figures["burndown"]]
+    assert figures["cumulativeFlow"][-1]["total"] == 4 + 1  # this sprint's four and Sprint 1's warm-up
     items = {item["key"]: item for item in figures["items"]}
     assert set(items) == {story["key"] for story in stories.values()}
     assert items[stories["added"]["key"]] == {
@@ -238,9 +248,17 @@ async def test_a_sprint_report_in_each_format_carries_the_figures_the_graphql_qu
 
     pdf = PdfReader(io.BytesIO(await download(http, by_format["PDF"])))
     text = "\n".join(page.extract_text() for page in pdf.pages)
-    for expected in ("Sprint report: Sprint 2", "Summary", "Burndown", "Velocity", "Done story", "Canceled task"):
+    for expected in (
+        "Sprint report: Sprint 2",
+        "Summary",
+        "Burndown",
+        "Velocity",
+        "Cumulative flow",
+        "Done story",
+        "Canceled task",
+    ):
         assert expected in text, expected
-    assert sum(len(page.images) for page in pdf.pages) == 2  # the burndown and the velocity charts
+    assert sum(len(page.images) for page in pdf.pages) == 3  # the burndown, velocity and cumulative flow charts
 
 
 async def test_a_release_report_lists_its_requirements_by_status_as_json_and_csv(
@@ -272,6 +290,11 @@ async def test_a_release_report_lists_its_requirements_by_status_as_json_and_csv
         "open": {"count": 1, "points": 2},
     }
     assert figures["byStatus"] == {"BACKLOG": {"count": 1, "points": 2}, "DONE": {"count": 1, "points": 8}}
+    # The product's cumulative flow of the last 30 days (Product.cumulativeFlow's default): all three requirements.
+    flow = (await account(CUMULATIVE_FLOW, {"id": product["id"]}))["product"]["cumulativeFlow"]
+    assert figures["cumulativeFlow"] == flow
+    assert len(flow) == 30
+    assert {c["status"]: c["count"] for c in flow[-1]["counts"] if c["count"]} == {"BACKLOG": 2, "DONE": 1}
     rows = list(csv.DictReader(io.StringIO((await download(http, reports[1])).decode())))
     assert [(r["title"], r["completed"], r["carried"]) for r in rows] == [
         ("Shipped", "true", "false"),
@@ -279,7 +302,9 @@ async def test_a_release_report_lists_its_requirements_by_status_as_json_and_csv
     ]
     pdf = PdfReader(io.BytesIO(await download(http, reports[2])))
     assert "Release report: 2.0" in pdf.pages[0].extract_text()
-    assert sum(len(page.images) for page in pdf.pages) == 1  # points by status; no closed sprint, so no velocity
+    assert "Cumulative flow" in "\n".join(page.extract_text() for page in pdf.pages)
+    # Points by status and the cumulative flow; no closed sprint, so no velocity.
+    assert sum(len(page.images) for page in pdf.pages) == 2
 
 
 async def test_another_organizations_report_and_subjects_are_not_found(

@@ -40,6 +40,7 @@ __all__ = [
     "RoadmapItem",
     "Sprint",
     "SprintCommitment",
+    "SprintFigures",
     "SprintSnapshot",
     "Team",
     "TeamMember",
@@ -58,6 +59,7 @@ TENANT_TABLES = (
     "deleted_requirement",
     "sprint",
     "sprint_commitment",
+    "sprint_figures",
     "sprint_snapshot",
     "release",
     "roadmap",
@@ -239,6 +241,42 @@ class SprintSnapshot(SQLModel, table=True):
     done_count: int
     remaining_count: int
     taken_at: datetime = created_at_field()
+
+
+class SprintFigures(SQLModel, table=True):
+    """A closed sprint's report and carry-over figures, stored by closing it (prism.domain.sprint_figures).
+
+    They depend only on history before the close, so they are computed once, in the close's transaction (migration
+    0025 computed them for sprints closed before), and velocity and carry-over read them instead of replaying the
+    history. `moved_to_sprint_id` has no foreign key: the sprint the close moved work into may later be deleted
+    (a PLANNED one), and the figure still says where the work went.
+    """
+
+    __tablename__ = "sprint_figures"
+    __table_args__ = (sa.PrimaryKeyConstraint("organization_id", "sprint_id"),)
+
+    organization_id: UUID = tenant_fk()
+    sprint_id: UUID = Field(foreign_key="sprint.id", ondelete="CASCADE")
+    committed_count: int
+    committed_points: float
+    added_count: int
+    added_points: float
+    removed_count: int
+    removed_points: float
+    completed_count: int
+    completed_points: float
+    canceled_count: int
+    canceled_points: float
+    carried_over_count: int
+    carried_over_points: float
+    moved_to_sprint_id: UUID | None = None
+    moved_to_sprint_count: int
+    moved_to_sprint_points: float
+    moved_to_backlog_count: int
+    moved_to_backlog_points: float
+    carried_in_count: int
+    carried_in_points: float
+    computed_at: datetime = created_at_field()
 
 
 class Release(SQLModel, table=True):

@@ -13,9 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
+from prism.domain.sprint_figures import SprintFigures
 from prism.domain.sprint_report import SprintReport
 
-__all__ = ["SprintVelocity", "Velocity", "velocity"]
+__all__ = ["SprintVelocity", "Velocity", "velocity", "velocity_of_figures"]
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,28 @@ class Velocity:
 
 def velocity(reports: Sequence[tuple[UUID, SprintReport]]) -> Velocity:
     """The velocity over closed sprints' reports, given oldest first (None figures for no sprints)."""
-    sprints = tuple(
-        SprintVelocity(sprint_id=sprint_id, committed=report.committed.points, completed=report.completed.points)
-        for sprint_id, report in reports
+    return _velocity(
+        [
+            SprintVelocity(sprint_id=sprint_id, committed=report.committed.points, completed=report.completed.points)
+            for sprint_id, report in reports
+        ]
     )
+
+
+def velocity_of_figures(figures: Sequence[SprintFigures]) -> Velocity:
+    """The velocity over closed sprints' stored figures, given oldest first: the same as over their reports."""
+    return _velocity(
+        [
+            SprintVelocity(sprint_id=f.sprint_id, committed=f.committed.points, completed=f.completed.points)
+            for f in figures
+        ]
+    )
+
+
+def _velocity(sprints: Sequence[SprintVelocity]) -> Velocity:
     if not sprints:
         return Velocity(sprints=(), mean_completed=None, standard_deviation=None)
     completed = [sprint.completed for sprint in sprints]
     mean = sum(completed) / len(completed)
     spread = math.sqrt(sum((points - mean) ** 2 for points in completed) / len(completed))
-    return Velocity(sprints=sprints, mean_completed=mean, standard_deviation=spread)
+    return Velocity(sprints=tuple(sprints), mean_completed=mean, standard_deviation=spread)

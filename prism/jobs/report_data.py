@@ -1,36 +1,40 @@
 """What a sprint or release report says, gathered with the loaders and domain rules the GraphQL queries use.
 
 A sprint report is `Sprint.report`, `Sprint.burndown` and the product's `velocity` (prism.domain.sprint_report,
-burndown, velocity, through loaders.planning), plus one line per requirement that was in the
-sprint. A release report is the release's requirements by status, and the product's velocity. Figures are computed
+burndown, velocity, through loaders.planning and loaders.analytics), plus one line per requirement that was in the
+sprint. A release report is the release's requirements by status, and the product's velocity. Both carry the
+product's cumulative flow (over the sprint's days, or the last 30 days for a release). Figures are computed
 when the job runs, from the history, so they are those a query would answer at that moment.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 
+from loaders.analytics import ClosedSprintsKey, SprintFiguresByProductLoader
+from loaders.cumulative_flow import CumulativeFlowByProductLoader, CumulativeFlowKey
 from loaders.planning import (
     SprintBurndownBySprintLoader,
     SprintPeriod,
     SprintReportBySprintLoader,
     SprintSchedule,
-    load_sprint_inputs,
 )
 from prism.db.tables import Product, Release, Requirement, Sprint
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.burndown import BurndownDay
-from prism.domain.enums import RequirementStatus, SprintState
+from prism.domain.cumulative_flow import FlowDay
+from prism.domain.enums import RequirementStatus
 from prism.domain.reports import ReportKind
-from prism.domain.sprint_report import Figure, sprint_report
-from prism.domain.velocity import Velocity, velocity
+from prism.domain.sprint_report import Figure
+from prism.domain.velocity import Velocity, velocity_of_figures
 
 __all__ = [
+    "RELEASE_FLOW_DAYS",
     "VELOCITY_SPRINTS",
     "ReportContent",
     "ReportItem",
@@ -41,6 +45,8 @@ __all__ = [
 
 VELOCITY_SPRINTS = 6
 """How many of the product's last closed sprints a report's velocity covers (`velocity`'s default)."""
+RELEASE_FLOW_DAYS = 30
+"""How many days, up to today, a release report's cumulative flow covers (`cumulativeFlow`'s default)."""
 
 DONE = RequirementStatus.DONE.value
 CANCELED = RequirementStatus.CANCELED.value
@@ -89,6 +95,9 @@ class ReportContent:
     items: tuple[ReportItem, ...]
     burndown: tuple[BurndownDay, ...] = ()
     by_status: dict[str, dict[str, float]] = field(default_factory=dict)
+    cumulative_flow: tuple[FlowDay, ...] = ()
+    """The product's requirements per status at the end of each day: of the sprint's days, or of the last
+    RELEASE_FLOW_DAYS for a release (`Product.cumulativeFlow`)."""
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def as_json(self) -> dict[str, Any]:
@@ -113,6 +122,14 @@ class ReportContent:
             ]
         else:
             found["byStatus"] = self.by_status
+        found["cumulativeFlow"] = [
+            {
+                "date": day.day.isoformat(),
+                "counts": [{"status": status.value, "count": count} for status, count in day.counts],
+                "total": sum(count for _, count in day.counts),
+            }
+            for day in self.cumulative_flow
+        ]
         found["velocity"] = {
             "sprints": [
                 {
@@ -192,33 +209,28 @@ async def _requirements(
 async def _velocity(
     reader: UnitOfWork, organization_id: UUID, product_id: UUID
 ) -> tuple[Velocity, tuple[VelocitySprint, ...]]:
-    """The product's velocity over its last closed sprints, as `Product.velocity` computes it: each sprint's report
-    (prism.domain.sprint_report, from loaders.planning's inputs) into prism.domain.velocity."""
-    table = Sprint.__table__  # type: ignore[attr-defined]
-    closed = list(
-        await reader.all(
-            tenant_select(table, organization_id, table.c.id, table.c.name, table.c.started_at, table.c.closed_at)
-            .where(
-                table.c.product_id == product_id,
-                table.c.state == SprintState.CLOSED.value,
-                table.c.started_at.is_not(None),
-                table.c.closed_at.is_not(None),
-            )
-            .order_by(table.c.closed_at.desc(), table.c.id.desc())
-            .limit(VELOCITY_SPRINTS)
-        )
+    """The product's velocity over its last closed sprints, as `Product.velocity` computes it: their stored figures
+    (loaders.analytics) into prism.domain.velocity."""
+    [figures] = await SprintFiguresByProductLoader(reader, organization_id).batch_load_fn(
+        [ClosedSprintsKey(product_id, VELOCITY_SPRINTS)]
     )
-    closed.reverse()  # oldest first, as velocity lists them
-    inputs = await load_sprint_inputs(reader, organization_id, [row.id for row in closed]) if closed else None
-    reports = []
-    for row in closed:
-        assert inputs is not None
-        commitments, changes = inputs.of(row.id)
-        reports.append((row.id, sprint_report(row.id, row.started_at, row.closed_at, commitments, changes)))
-    found = velocity(reports)
-    names = {row.id: row.name for row in closed}
+    found = velocity_of_figures(figures)
+    table = Sprint.__table__  # type: ignore[attr-defined]
+    names: dict[UUID, str] = {}
+    if figures:
+        statement = tenant_select(table, organization_id, table.c.id, table.c.name).where(
+            table.c.id.in_([f.sprint_id for f in figures])
+        )
+        names = {row.id: row.name for row in await reader.all(statement)}
     return found, tuple(
         VelocitySprint(s.sprint_id, names[s.sprint_id], s.committed, s.completed) for s in found.sprints
+    )
+
+
+async def _flow(reader: UnitOfWork, organization_id: UUID, product_id: UUID, since: date, until: date) -> list[FlowDay]:
+    """The product's cumulative flow, a point a day from `since` to `until`, as `Product.cumulativeFlow` gives it."""
+    return await CumulativeFlowByProductLoader(reader, organization_id).load(
+        CumulativeFlowKey(product_id, since, until, 1)
     )
 
 
@@ -240,6 +252,7 @@ async def gather_sprint(reader: UnitOfWork, organization_id: UUID, sprint_id: UU
         )
     )
     velocity, velocity_sprints = await _velocity(reader, organization_id, sprint.product_id)
+    flow = await _flow(reader, organization_id, sprint.product_id, days[0].day, days[-1].day) if days else []
     figures = {
         "committed": report.committed,
         "added": report.added,
@@ -283,6 +296,7 @@ async def gather_sprint(reader: UnitOfWork, organization_id: UUID, sprint_id: UU
         },
         summary={name: _figure(figure) for name, figure in figures.items()},
         burndown=tuple(days),
+        cumulative_flow=tuple(flow),
         velocity=velocity,
         velocity_sprints=velocity_sprints,
         items=items,
@@ -306,6 +320,8 @@ async def gather_release(reader: UnitOfWork, organization_id: UUID, release_id: 
     requirement = Requirement.__table__  # type: ignore[attr-defined]
     found = await _requirements(reader, organization_id, product.key, requirement.c.release_id == release.id)
     velocity, velocity_sprints = await _velocity(reader, organization_id, release.product_id)
+    today = datetime.now(UTC).date()
+    flow = await _flow(reader, organization_id, release.product_id, today - timedelta(RELEASE_FLOW_DAYS - 1), today)
     open_statuses = {status.value for status in RequirementStatus} - {DONE, CANCELED}
     by_status = {
         status.value: _totals(found, {status.value})
@@ -343,6 +359,7 @@ async def gather_release(reader: UnitOfWork, organization_id: UUID, release_id: 
             "open": _totals(found, open_statuses),
         },
         by_status=by_status,
+        cumulative_flow=tuple(flow),
         velocity=velocity,
         velocity_sprints=velocity_sprints,
         items=items,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from prism.domain.enums import RequirementStatus
 from prism.domain.reports import ReportFormat, ReportKind
 from prism.jobs.report_data import ReportContent
 
@@ -130,6 +131,39 @@ def _status_chart(content: ReportContent) -> bytes:
     return _png(figure)
 
 
+_FLOW_COLORS = {
+    RequirementStatus.BACKLOG: "#d9d9d9",
+    RequirementStatus.TODO: "#8ab17d",
+    RequirementStatus.IN_PROGRESS: "#e9c46a",
+    RequirementStatus.IN_REVIEW: "#f4a261",
+    RequirementStatus.DONE: "#2a9d8f",
+    RequirementStatus.CANCELED: "#888888",
+}
+
+
+def _cumulative_flow_chart(content: ReportContent) -> bytes:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 2.9), layout="constrained")
+    axes = figure.add_subplot()
+    days: Any = [day.day for day in content.cumulative_flow]
+    # Stacked bottom to top as work flows: finished bands at the bottom, the backlog on top.
+    statuses = [status for status, _ in reversed(content.cumulative_flow[0].counts)]
+    axes.stackplot(
+        days,
+        [[day.count(status) for day in content.cumulative_flow] for status in statuses],
+        labels=[status.value.replace("_", " ").capitalize() for status in statuses],
+        colors=[_FLOW_COLORS[status] for status in statuses],
+    )
+    first, last = content.cumulative_flow[0].day, content.cumulative_flow[-1].day
+    axes.set_title(f"Cumulative flow of the product ({first:%d %b} to {last:%d %b %Y})")
+    axes.set_ylabel("Requirements")
+    axes.set_ylim(bottom=0)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncols=6, fontsize="small", frameon=False)
+    figure.autofmt_xdate()
+    return _png(figure)
+
+
 def _charts(content: ReportContent) -> list[tuple[str, Callable[[ReportContent], bytes]]]:
     charts: list[tuple[str, Callable[[ReportContent], bytes]]] = []
     if content.kind is ReportKind.SPRINT and content.burndown:
@@ -138,6 +172,8 @@ def _charts(content: ReportContent) -> list[tuple[str, Callable[[ReportContent],
         charts.append(("Points by status", _status_chart))
     if content.velocity_sprints:
         charts.append(("Velocity", _velocity_chart))
+    if content.cumulative_flow:
+        charts.append(("Cumulative flow", _cumulative_flow_chart))
     return charts
 
 
@@ -149,8 +185,8 @@ def _font_path() -> str:
 
 
 def pdf_file(content: ReportContent) -> bytes:
-    """A PDF with the report's summary, its charts (a sprint's burndown, a release's points by status, and the
-    product's velocity) and the table of its requirements."""
+    """A PDF with the report's summary, its charts (a sprint's burndown, a release's points by status, the
+    product's velocity and its cumulative flow) and the table of its requirements."""
     import matplotlib
 
     matplotlib.use("Agg")

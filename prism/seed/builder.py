@@ -6,7 +6,7 @@ services keep: a requirement's number comes from its product's `next_number`; a 
 `prism.domain.workflow.can_nest` allows; statuses move only along `can_transition` and set `started_at` and
 `completed_at` as a transition does; every change is a dated `requirement_event`; a product runs at most one ACTIVE
 sprint; starting a sprint records what it holds as its commitment, and closing it moves its unfinished work on, with
-events, as `SprintService` does. `write_rows` then inserts everything in one transaction.
+events, and stores its figures, as `SprintService` does. `write_rows` then inserts everything in one transaction.
 """
 
 import itertools
@@ -20,6 +20,7 @@ from fractional_indexing import generate_key_between
 from sqlmodel import SQLModel
 
 from prism.db.adoption_tables import Feature, UsageEvent
+from prism.db.sprint_history import REPORTED_KINDS, figures_row
 from prism.db.tables import (
     Comment,
     Document,
@@ -36,6 +37,7 @@ from prism.db.tables import (
     RoadmapItem,
     Sprint,
     SprintCommitment,
+    SprintFigures,
     Team,
     TeamMember,
     User,
@@ -52,6 +54,9 @@ from prism.domain.enums import (
     SprintState,
 )
 from prism.domain.history import WITHOUT_VALUES, stored_value
+from prism.domain.sprint_figures import SprintFigures as Figures
+from prism.domain.sprint_figures import sprint_figures
+from prism.domain.sprint_report import Change
 from prism.domain.workflow import can_nest, can_transition, is_finished
 
 __all__ = ["WRITE_ORDER", "DataBuilder", "InvariantError"]
@@ -75,6 +80,7 @@ WRITE_ORDER: tuple[type[SQLModel], ...] = (
     RequirementLabel,
     RequirementEvent,
     SprintCommitment,
+    SprintFigures,
     Roadmap,
     RoadmapItem,
     Document,
@@ -267,7 +273,24 @@ class DataBuilder:
             self.change(requirement, K.SPRINT, None if move_to is None else move_to.id, at, actor_id)
         sprint.state = SprintState.CLOSED.value
         sprint.closed_at = sprint.updated_at = at
+        self._add(figures_row(self.organization_id, self._figures(sprint), at))
         return moved
+
+    def _figures(self, sprint: Sprint) -> Figures:
+        """A closing sprint's figures from the history built so far, read as the close's own read would."""
+        assert sprint.started_at is not None
+        assert sprint.closed_at is not None
+        commitments = {c.requirement_id: c.estimate for c in self.all(SprintCommitment) if c.sprint_id == sprint.id}
+        events = self.all(RequirementEvent)
+        held = set(commitments) | {
+            e.requirement_id for e in events if e.kind == K.SPRINT.value and e.to_value == str(sprint.id)
+        }
+        read = sorted(
+            (e for e in events if e.requirement_id in held and e.kind in REPORTED_KINDS),
+            key=lambda e: (e.created_at, e.id),
+        )
+        changes = [Change(e.requirement_id, K(e.kind), e.from_value, e.to_value, e.created_at) for e in read]
+        return sprint_figures(sprint.id, sprint.started_at, sprint.closed_at, commitments, changes)
 
     def in_sprint(self, sprint: Sprint) -> list[Requirement]:
         return [r for r in self.all(Requirement) if r.sprint_id == sprint.id]

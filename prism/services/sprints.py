@@ -3,7 +3,8 @@
 A product runs at most one ACTIVE sprint. Starting a sprint records what it holds then, with the estimates
 (sprint_commitment): what the team committed to. Closing it moves its unfinished requirements to the backlog or to
 another sprint of the product, and records each move as a SPRINT requirement_event in the same transaction. The
-sprint report (prism.domain.sprint_report) reads both.
+sprint report (prism.domain.sprint_report) reads both; the close also stores the closed sprint's figures
+(prism.domain.sprint_figures: its report and carry-over, which can no longer change) in that transaction.
 
 Only a PLANNED sprint can be deleted: its requirements go back to the backlog (each move recorded). An ACTIVE sprint
 is closed first, and a CLOSED one is history (its report is what the team committed to and did), as in Jira.
@@ -20,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from prism.auth.access import require_on_product
 from prism.auth.rbac import Viewer
 from prism.db.base import utcnow
+from prism.db.sprint_history import figures_row, load_sprint_figures
 from prism.db.tables import Product, Requirement, Sprint, SprintCommitment
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
@@ -225,6 +227,11 @@ class SprintService:
             sprint.updated_at = now
             sprint.version += 1
             session.add(sprint)
+            # Its figures cannot change any more: keep them, so velocity and carry-over need not replay its history.
+            await session.flush()
+            assert sprint.started_at is not None
+            figures = await load_sprint_figures(self._uow, self._org, sprint.id, sprint.started_at, now)
+            session.add(figures_row(self._org, figures, now))
             record(
                 session,
                 organization_id=self._org,
