@@ -11,6 +11,7 @@ import re
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,11 @@ async def test_the_dashboard_signs_in_draws_the_product_and_redraws_the_burndown
         owner = replace(account, gql=GraphQLClient(http))
         product = await create_product(owner, name="Dashboard product")
         await closed_sprint(owner, product["id"], "Sprint 1", 2)
-        sprint = await create_sprint(owner, product["id"], "Sprint 2")
+        today = datetime.now(UTC).date()
+        ends = today + timedelta(days=9)
+        sprint = await create_sprint(
+            owner, product["id"], "Sprint 2", startsOn=today.isoformat(), endsOn=ends.isoformat()
+        )
         small = await create_requirement(owner, product["id"], title="Small", sprintId=sprint["id"], estimate=3)
         await create_requirement(owner, product["id"], title="Large", sprintId=sprint["id"], estimate=5)
         await start(owner, sprint)
@@ -114,7 +119,9 @@ async def test_the_dashboard_signs_in_draws_the_product_and_redraws_the_burndown
         await page.wait_for_selector("#live[data-state=live]", timeout=WAIT_MS)
         remaining = "#burndown polyline[data-series=remaining]"
         assert await attribute(page, "#burndown-panel", "data-remaining-points") == "8"
-        assert await attribute(page, remaining, "data-values") == "8"
+        # Today's figure, then the nine days to the sprint's end, which have none yet.
+        assert await attribute(page, remaining, "data-values") == "8" + "," * 9
+        assert (await attribute(page, "#burndown svg", "data-labels") or "").split(",")[-1] == ends.isoformat()[5:]
         assert await page.text_content("#sprint-name") == "Sprint 2"
         assert await attribute(page, "#velocity g[data-series=committed]", "data-values") == "2"
         assert await attribute(page, "#velocity g[data-series=completed]", "data-values") == "2"
@@ -128,8 +135,8 @@ async def test_the_dashboard_signs_in_draws_the_product_and_redraws_the_burndown
         await finish(owner, small)  # through the API, on the server the page is subscribed to
 
         await page.wait_for_selector("#burndown-panel[data-remaining-points='5']", timeout=WAIT_MS)
-        assert await attribute(page, remaining, "data-values") == "5"
-        assert await attribute(page, "#burndown polyline[data-series=scope]", "data-values") == "8"
+        assert await attribute(page, remaining, "data-values") == "5" + "," * 9
+        assert await attribute(page, "#burndown polyline[data-series=scope]", "data-values") == "8" + "," * 9
         # The product-wide figures are read again after a live change: DONE grows in the cumulative flow.
         # (Polled from Python: the page's CSP refuses the string evaluation wait_for_function would use.)
         await expect(page.locator(done_band)).to_have_attribute("data-values", re.compile(r"(^|,)2$"), timeout=WAIT_MS)

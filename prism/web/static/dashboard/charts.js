@@ -72,7 +72,8 @@ function xLabels(svg, labels, x) {
   // Counted back from the last label, so today's date is always shown and never overlaps another.
   labels.forEach((label, index) => {
     if ((labels.length - 1 - index) % every === 0) {
-      text(label, { x: x(index), y: HEIGHT - MARGIN.bottom + 16, class: "tick", "text-anchor": "middle" }, axis);
+      const anchor = index === labels.length - 1 && labels.length > 1 ? "end" : "middle";
+      text(label, { x: x(index), y: HEIGHT - MARGIN.bottom + 16, class: "tick", "text-anchor": anchor }, axis);
     }
   });
 }
