@@ -108,3 +108,13 @@ async def test_the_dashboard_is_served_where_graphiql_is_not(settings: Settings)
         assert (await http.get("/dashboard/static/prism-graphql-ws.js")).status_code == 200
         home = await http.get("/")
         assert home.json()["links"]["dashboard"] == "/dashboard"
+
+
+async def test_the_dashboard_is_measured_under_one_route_label(http: httpx.AsyncClient) -> None:
+    await http.get("/dashboard")
+    await http.get("/dashboard/static/charts.js")
+    await http.get("/dashboard/static/no-such-file.js")
+    metrics = (await http.get("/metrics")).text
+    assert 'route="/dashboard*",status="200"' in metrics
+    assert 'route="/dashboard*",status="404"' in metrics
+    assert "no-such-file" not in metrics
