@@ -18,9 +18,21 @@ from typing import Any
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
+from starlette.applications import Starlette
 
 from prism.config import Settings
-from tests.helpers import Account, GraphQLClient, create_product, create_requirement, create_sprint, sign_up
+from prism.domain.enums import RequirementEventKind, RequirementKind, RequirementStatus
+from prism.seed import DataBuilder, write_rows
+from tests.helpers import (
+    Account,
+    GraphQLClient,
+    create_product,
+    create_requirement,
+    create_sprint,
+    global_id,
+    sign_up,
+    uuid_of,
+)
 from tests.processes import REQUIRE_SERVICES, ServerProcess, running_servers, server_environment
 from tests.test_sprints import CLOSE, finish, start
 
@@ -146,6 +158,88 @@ async def test_the_dashboard_signs_in_draws_the_product_and_redraws_the_burndown
         screenshot = os.environ.get("PRISM_TEST_SCREENSHOT")
         if screenshot:
             await page.screenshot(path=screenshot, full_page=True)
+        assert page_errors(page) == []
+        await page.context.close()
+
+
+RELEASE_FORECAST = """query($id: ID!) {
+  node(id: $id) { ... on Release { forecast { remaining completionDate50 completionDate85 completionDate95 } } }
+}"""
+
+
+async def product_with_history(app: Starlette, account: Account) -> dict[str, Any]:
+    """A product that finished 2 requirements in each of the last 3 full weeks, with release 2.0 holding three open
+    ones, two of them (3 and 5 points) in the sprint that started two days ago."""
+    now = datetime.now(UTC)
+    b = DataBuilder(organization_id=uuid_of(account.organization_id))
+    me = uuid_of(account.user_id)
+    product = b.product(
+        "F" + uuid_of(account.organization_id).hex[:6].upper(), "Forecast product", "", now - timedelta(60)
+    )
+    release = b.release(product, "2.0", "", (now + timedelta(days=28)).date(), now - timedelta(days=60))
+    sprint = b.sprint(
+        product,
+        "Sprint 9",
+        starts_on=(now - timedelta(days=2)).date(),
+        ends_on=(now + timedelta(days=8)).date(),
+        at=now - timedelta(days=30),
+    )
+    monday = (now - timedelta(days=now.weekday())).replace(hour=12, minute=0, second=0, microsecond=0)
+    for week in (1, 2, 3):
+        for index in range(2):
+            done = b.requirement(
+                product, RequirementKind.STORY, f"Done {week}.{index}", at=now - timedelta(50), reporter_id=me
+            )
+            finished = monday - timedelta(weeks=week) + timedelta(days=index)
+            for step in (RequirementStatus.TODO, RequirementStatus.IN_PROGRESS, RequirementStatus.DONE):
+                b.transition(done, step, finished - timedelta(hours=1), me)
+    open_work = {}
+    for title, points in (("Checkout", 3), ("Refunds", 5), ("Invoices", 8)):
+        row = b.requirement(
+            product, RequirementKind.STORY, title, at=now - timedelta(20), reporter_id=me, estimate=points
+        )
+        b.change(row, RequirementEventKind.RELEASE, release.id, now - timedelta(days=19), me)
+        b.transition(row, RequirementStatus.TODO, now - timedelta(days=19), me)
+        open_work[title] = row
+    for title in ("Checkout", "Refunds"):
+        b.change(open_work[title], RequirementEventKind.SPRINT, sprint.id, now - timedelta(days=10), me)
+    b.start(sprint, now - timedelta(days=2))
+    await write_rows(app.state.runtime().engine, b)
+    return {
+        "key": product.key,
+        "release": global_id("Release", release.id),
+        "checkout": {
+            "id": global_id("Requirement", open_work["Checkout"].id),
+            "version": open_work["Checkout"].version,
+        },
+    }
+
+
+async def test_the_forecast_of_the_next_release_follows_work_finished_in_the_sprint(
+    app: Starlette, account: Account, server: ServerProcess, browser: Browser
+) -> None:
+    built = await product_with_history(app, account)
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        owner = replace(account, gql=GraphQLClient(http))
+        expected = (await owner(RELEASE_FORECAST, {"id": built["release"]}))["node"]["forecast"]
+        assert expected["remaining"] == 3
+
+        page = await open_dashboard(browser, server, account, f"?product={built['key']}")
+        await page.wait_for_selector("#live[data-state=live]", timeout=WAIT_MS)
+        assert await page.text_content("#forecast-subject") == "release 2.0"
+        assert await attribute(page, "#forecast", "data-remaining") == "3"
+        assert await attribute(page, "#forecast", "data-completion-date85") == expected["completionDate85"]
+        forecast = await page.text_content("#forecast") or ""
+        assert f"50% likely by{expected['completionDate50']}" in forecast
+        assert "Weekly throughput sampled0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2" in forecast
+        # Started two days ago: three days so far, 8 points remaining each.
+        remaining = "#burndown polyline[data-series=remaining]"
+        assert (await attribute(page, remaining, "data-values") or "").split(",")[:3] == ["8", "8", "8"]
+
+        await finish(owner, built["checkout"])
+
+        await page.wait_for_selector("#burndown-panel[data-remaining-points='5']", timeout=WAIT_MS)
+        await expect(page.locator("#forecast")).to_have_attribute("data-remaining", "2", timeout=WAIT_MS)
         assert page_errors(page) == []
         await page.context.close()
 
