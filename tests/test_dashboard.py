@@ -85,6 +85,7 @@ def test_every_graphql_document_the_dashboard_sends_is_valid_against_the_schema(
     documents = dict(re.findall(r"const ([A-Z_]+) = `((?:query|mutation|subscription)[^`]*)`;", script))
     assert sorted(documents) == [
         "LOG_IN",
+        "LOG_OUT",
         "PRODUCT",
         "PRODUCTS",
         "REFRESH",

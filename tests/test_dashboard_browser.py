@@ -6,6 +6,7 @@ Without Chromium the tests skip, unless services are required (PRISM_TEST_REQUIR
 CI): then they fail. PRISM_TEST_SCREENSHOT=<path> saves a screenshot of the page once it has updated.
 """
 
+import asyncio
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ from tests.test_sprints import CLOSE, finish, start
 pytestmark = pytest.mark.slow
 
 WAIT_MS = 30_000
+LOG_IN = "mutation($input: LogInInput!) { logIn(input: $input) { accessToken } }"
 
 
 def unavailable(message: str) -> None:
@@ -76,13 +78,20 @@ async def browser() -> AsyncIterator[Browser]:
             await launched.close()
 
 
-async def open_dashboard(browser: Browser, server: ServerProcess, account: Account, query: str) -> Page:
-    """A fresh page at /dashboard, signed in through its form with the account's email and password."""
+async def open_dashboard(
+    browser: Browser, server: ServerProcess, account: Account, query: str, token: str | None = None
+) -> Page:
+    """A fresh page at /dashboard, signed in through its form with the account's email and password (or, given a
+    token, with the token pasted into the token form)."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     page.on("console", lambda message: page_errors(page).append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: page_errors(page).append(str(error)))
     await page.goto(f"{server.url}/dashboard{query}")
+    if token is not None:
+        await page.fill("#token-form input[name=token]", f"Bearer {token}")
+        await page.click("#token-form button[type=submit]")
+        return page
     await page.fill("#sign-in input[name=email]", account.email)
     await page.fill("#sign-in input[name=password]", account.password)
     await page.click("#sign-in button[type=submit]")
@@ -263,6 +272,18 @@ async def test_the_dashboard_lists_only_the_signed_in_organizations_products(
     assert options == [[mine["id"], f"Yours ({mine['key']})"]]
     assert await page.input_value("#product") == mine["id"]
     assert await attribute(page, "#live", "data-state") != "live"  # no active sprint to follow
+
+    # Signing out ends the session the page signed in with (sessions lists those still open); the first one stays.
+    sessions = "{ viewer { sessions { current } } }"
+    assert [s["current"] for s in (await stranger(sessions))["viewer"]["sessions"]] in ([True, False], [False, True])
+    await page.click("#sign-out")
+    await expect(page.locator("#sign-in-panel")).to_be_visible(timeout=WAIT_MS)
+    for _attempt in range(100):
+        listed = (await stranger(sessions))["viewer"]["sessions"]
+        if len(listed) == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert listed == [{"current": True}]
     assert page_errors(page) == []
     await page.context.close()
 
@@ -276,3 +297,31 @@ async def test_a_wrong_password_keeps_the_page_signed_out_with_the_reason(
     assert await page.is_hidden("#panels")
     assert [e for e in page_errors(page) if "401" not in e] == []
     await page.context.close()
+
+
+async def test_a_pasted_token_that_is_signed_out_signs_the_page_out_at_the_next_change(
+    account: Account, server: ServerProcess, browser: Browser
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        owner = replace(account, gql=GraphQLClient(http))
+        product = await create_product(owner)
+        sprint = await create_sprint(owner, product["id"])
+        story = await create_requirement(owner, product["id"], sprintId=sprint["id"], estimate=2)
+        await start(owner, sprint)
+        credentials = {"input": {"email": account.email, "password": account.password}}
+        session = (await owner.gql(LOG_IN, credentials))["logIn"]
+
+        page = await open_dashboard(browser, server, account, "", token=session["accessToken"])
+        await page.wait_for_selector("#live[data-state=live]", timeout=WAIT_MS)
+        assert await attribute(page, "#burndown-panel", "data-remaining-points") == "2"
+
+        signed_out = await owner.gql("mutation { logOut { ok } }", token=session["accessToken"])
+        assert signed_out == {"logOut": {"ok": True}}
+        await finish(owner, story)  # the owner's own session: the page's is over
+
+        await expect(page.locator("#sign-in-panel")).to_be_visible(timeout=WAIT_MS)
+        assert (await page.text_content("#sign-in-error") or "").startswith("Signed out")
+        assert await page.is_hidden("#panels")
+        assert await attribute(page, "#live", "data-state") == "offline"
+        assert await attribute(page, "#burndown-panel", "data-remaining-points") == "2"  # never drawn again
+        await page.context.close()

@@ -18,6 +18,7 @@ const LOG_IN = `mutation DashboardLogIn($input: LogInInput!) {
 const REFRESH = `mutation DashboardRefresh($input: RefreshTokenInput!) {
   refreshToken(input: $input) { accessToken expiresAt refreshToken userErrors { message code } }
 }`;
+const LOG_OUT = `mutation DashboardLogOut { logOut { ok } }`;
 const PRODUCTS = `query DashboardProducts { products(first: 100) { nodes { id key name } } }`;
 const PRODUCT = `query DashboardProduct($id: ID!) {
   product(id: $id) {
@@ -121,6 +122,20 @@ function signedOut(reason) {
   setLive("offline", "offline");
   $("sign-in-error").textContent = reason || "";
   say("");
+}
+
+// Ends the session the page signed in with (a pasted token belongs to whoever pasted it: it is only forgotten).
+async function signOut() {
+  const ownSession = state.refreshToken !== null;
+  const token = state.token;
+  signedOut("");
+  if (ownSession && token) {
+    try {
+      await graphql(LOG_OUT, {}, { token: token });
+    } catch (failure) {
+      $("sign-in-error").textContent = `The session may still be open: ${failure.message}`;
+    }
+  }
 }
 
 function scheduleRefresh(expiresAt) {
@@ -500,5 +515,5 @@ function lost(reason) {
 $("sign-in").addEventListener("submit", logIn);
 $("token-form").addEventListener("submit", useToken);
 $("product").addEventListener("change", (event) => selectProduct(event.target.value));
-$("sign-out").addEventListener("click", () => signedOut(""));
+$("sign-out").addEventListener("click", signOut);
 signedOut("");
