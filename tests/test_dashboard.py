@@ -90,6 +90,7 @@ def test_every_graphql_document_the_dashboard_sends_is_valid_against_the_schema(
         "PRODUCTS",
         "REFRESH",
         "RELEASE_FORECAST",
+        "SPRINT_CHANGES",
         "SPRINT_DASHBOARD",
         "SPRINT_FORECAST",
     ]

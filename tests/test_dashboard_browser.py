@@ -253,6 +253,34 @@ async def test_the_forecast_of_the_next_release_follows_work_finished_in_the_spr
         await page.context.close()
 
 
+async def test_a_sprint_started_while_the_page_is_open_is_followed_from_then_on(
+    account: Account, server: ServerProcess, browser: Browser
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        owner = replace(account, gql=GraphQLClient(http))
+        product = await create_product(owner)
+        sprint = await create_sprint(owner, product["id"], "Next sprint")
+        await create_requirement(owner, product["id"], sprintId=sprint["id"], estimate=4)
+
+        page = await open_dashboard(browser, server, account, "")
+        await page.wait_for_selector("#live[data-state=idle]", timeout=WAIT_MS)
+        assert "No active sprint" in (await page.text_content("#burndown") or "")
+
+        started = await start(owner, sprint)
+
+        await page.wait_for_selector("#burndown-panel[data-remaining-points='4']", timeout=WAIT_MS)
+        assert await page.text_content("#sprint-name") == "Next sprint"
+        await expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+
+        closed = await owner(CLOSE, {"input": {"id": sprint["id"], "version": started["version"]}})
+        assert closed["closeSprint"]["userErrors"] == []
+
+        await expect(page.locator("#live")).to_have_attribute("data-state", "idle", timeout=WAIT_MS)
+        assert "No active sprint" in (await page.text_content("#burndown") or "")
+        assert page_errors(page) == []
+        await page.context.close()
+
+
 async def test_the_dashboard_lists_only_the_signed_in_organizations_products(
     account: Account, server: ServerProcess, browser: Browser, gql: GraphQLClient
 ) -> None:

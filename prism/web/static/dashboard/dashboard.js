@@ -41,6 +41,9 @@ const RELEASE_FORECAST = `query DashboardReleaseForecast($id: ID!) {
 const SPRINT_FORECAST = `query DashboardSprintForecast($product: ID!, $ids: [ID!]!) {
   product(id: $product) { forecast(requirementIds: $ids) { ${FORECAST_FIELDS} } }
 }`;
+const SPRINT_CHANGES = `subscription DashboardSprints($product: ID!) {
+  sprintChanged(productId: $product) { action sprintId }
+}`;
 const SPRINT_DASHBOARD = `subscription DashboardSprint($sprint: ID!) {
   sprintDashboard(sprintId: $sprint) {
     id name state startsOn endsOn committedPoints completedPoints
@@ -56,7 +59,9 @@ const state = {
   productId: null,
   product: null,
   sprint: null,
-  stopSubscription: null,
+  stops: [],
+  generation: 0,
+  subscribedSprintId: null,
   retry: 0,
   retryTimer: null,
   refreshFiguresTimer: null,
@@ -430,73 +435,118 @@ function renderForecast(container, forecast) {
 function stopLive() {
   clearTimeout(state.retryTimer);
   clearTimeout(state.refreshFiguresTimer);
-  if (state.stopSubscription) {
-    const stop = state.stopSubscription;
-    state.stopSubscription = null;
-    stop();
-  }
+  state.generation += 1; // callbacks of the subscriptions stopped here see they are stale and do nothing
+  const stops = state.stops;
+  state.stops = [];
+  stops.forEach((stop) => stop());
 }
 
-// Follows the product's active sprint; the first event is the sprint as it is, each later one a change in it.
+function messages(result) {
+  return ((result && result.errors) || []).map((e) => e.message).join("; ") || "the connection closed";
+}
+
+function activeSprintId() {
+  const [sprint] = state.product ? state.product.activeSprints.nodes : [];
+  return sprint ? sprint.id : null;
+}
+
+// Two subscriptions: the product's sprints (one starting or closing changes what to follow) and, while one runs,
+// the active sprint's dashboard, whose first event is the sprint as it is and each later one a change in it.
 function subscribe() {
   stopLive();
   const product = state.product;
-  const [sprint] = product ? product.activeSprints.nodes : [];
-  if (!sprint || !state.token) {
-    setLive("idle", product ? "no active sprint" : "offline");
+  if (!product || !state.token) {
+    setLive("offline", "offline");
+    return;
+  }
+  const generation = state.generation;
+  const current = () => state.generation === generation;
+  const credential = { Authorization: `Bearer ${state.token}` };
+  const ended = (reason) => {
+    if (current()) {
+      stopLive();
+      lost(reason);
+    }
+  };
+  const sprintId = activeSprintId();
+  state.subscribedSprintId = sprintId;
+  state.stops.push(
+    window.PrismGraphQLWS.subscribe(
+      socketUrl,
+      { query: SPRINT_CHANGES, variables: { product: product.id }, operationName: "DashboardSprints" },
+      credential,
+      {
+        next: (result) => {
+          if (!current()) {
+            return;
+          }
+          if (result.errors && result.errors.length) {
+            ended(messages(result));
+            return;
+          }
+          refreshFiguresSoon();
+        },
+        error: (result) => ended(messages(result)),
+        complete: () => ended("the product's sprint changes ended (the product was deleted?)"),
+      }
+    )
+  );
+  if (!sprintId) {
+    setLive("idle", "no active sprint");
     return;
   }
   setLive("connecting", "connecting…");
   let first = true;
-  let stop = null;
-  stop = window.PrismGraphQLWS.subscribe(
-    socketUrl,
-    { query: SPRINT_DASHBOARD, variables: { sprint: sprint.id }, operationName: "DashboardSprint" },
-    { Authorization: `Bearer ${state.token}` },
-    {
-      next: (result) => {
-        if (state.stopSubscription !== stop) {
-          return;
-        }
-        if (result.errors && result.errors.length) {
-          stopLive();
-          lost(result.errors.map((e) => e.message).join("; "));
-          return;
-        }
-        state.retry = 0;
-        setLive("live", "live");
-        state.sprint = result.data.sprintDashboard;
-        drawBurndown(state.sprint);
-        if (first) {
-          first = false;
-          if (!product.openReleases.nodes.length) {
-            drawForecast();
+  state.stops.push(
+    window.PrismGraphQLWS.subscribe(
+      socketUrl,
+      { query: SPRINT_DASHBOARD, variables: { sprint: sprintId }, operationName: "DashboardSprint" },
+      credential,
+      {
+        next: (result) => {
+          if (!current()) {
+            return;
           }
-        } else {
-          refreshFiguresSoon();
-        }
-      },
-      error: (result) => lost((result.errors || []).map((e) => e.message).join("; ")),
-      complete: () => {
-        if (state.stopSubscription === stop) {
-          lost("the sprint's dashboard ended (the sprint was deleted?)");
-        }
-      },
-    }
+          if (result.errors && result.errors.length) {
+            ended(messages(result));
+            return;
+          }
+          state.retry = 0;
+          setLive("live", "live");
+          state.sprint = result.data.sprintDashboard;
+          drawBurndown(state.sprint);
+          if (first) {
+            first = false;
+            if (!product.openReleases.nodes.length) {
+              drawForecast();
+            }
+          } else {
+            refreshFiguresSoon();
+          }
+        },
+        error: (result) => ended(messages(result)),
+        complete: () => ended("the sprint's dashboard ended (the sprint was deleted?)"),
+      }
+    )
   );
-  state.stopSubscription = stop;
 }
 
-// A change in the sprint moves velocity, flow and forecast too: reread them once a burst of changes settles.
+// A change in the sprint moves velocity, flow and forecast too: reread them once a burst of changes settles, and
+// follow another sprint when the active one changed.
 function refreshFiguresSoon() {
   clearTimeout(state.refreshFiguresTimer);
   state.refreshFiguresTimer = setTimeout(() => {
-    loadFigures().catch((failure) => say(failure.message));
+    loadFigures()
+      .then(() => {
+        if (activeSprintId() !== state.subscribedSprintId) {
+          subscribe();
+        }
+      })
+      .catch((failure) => say(failure.message));
   }, REFRESH_DELAY_MS);
 }
 
 function lost(reason) {
-  state.stopSubscription = null;
   if (/4403|UNAUTHENTICATED|Forbidden/.test(reason)) {
     signedOut(`Signed out: ${reason}`);
     return;
