@@ -293,7 +293,7 @@ async def test_the_dashboard_lists_only_the_signed_in_organizations_products(
 
     # Asking for the other organization's product by key shows the stranger their own product, and only theirs.
     page = await open_dashboard(browser, server, stranger, f"?product={theirs['key']}")
-    await page.wait_for_selector("#product-picker:not([hidden])", timeout=WAIT_MS)
+    await expect(page.locator("#product-picker")).to_be_visible(timeout=WAIT_MS)
     options: list[Any] = await page.eval_on_selector_all(
         "#product option", "options => options.map(o => [o.value, o.textContent])"
     )
@@ -322,7 +322,8 @@ async def test_a_wrong_password_keeps_the_page_signed_out_with_the_reason(
     page = await open_dashboard(browser, server, replace(account, password="not the password"), "")
     await expect(page.locator("#sign-in-error")).not_to_be_empty(timeout=WAIT_MS)
     assert await page.is_visible("#sign-in-panel")
-    assert await page.is_hidden("#panels")
+    for signed_in_only in ("#panels", "#product-picker", "#sign-out"):
+        assert await page.is_hidden(signed_in_only), signed_in_only
     assert [e for e in page_errors(page) if "401" not in e] == []
     await page.context.close()
 
