@@ -55,6 +55,7 @@ from prism.services.authentication import (
 from prism.storage import open_storage
 from prism.web.account_pages import account_page_routes
 from prism.web.concurrency import ConcurrencyLimiter
+from prism.web.dashboard import dashboard_routes
 from prism.web.dev_mail import dev_mail_endpoint
 from prism.web.downloads import download_routes
 from prism.web.graphql_http import GraphQLHTTP, stdlib_json
@@ -419,6 +420,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         # Browsers ask for it on every GraphiQL load; an empty answer keeps their consoles quiet.
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         *(graphiql_routes() if settings.graphiql_enabled else []),
+        *dashboard_routes(),
         *sso_routes(settings, runtime),
         *download_routes(runtime),
         *usage_api_routes(settings, runtime, rate_limiter),

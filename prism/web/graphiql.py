@@ -21,7 +21,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
-__all__ = ["STATIC_DIR", "STATIC_PREFIX", "graphiql_page", "graphiql_routes"]
+__all__ = [
+    "STATIC_DIR",
+    "STATIC_PREFIX",
+    "Asset",
+    "asset_response",
+    "connect_sources",
+    "graphiql_page",
+    "graphiql_routes",
+    "load_asset",
+]
 
 STATIC_DIR = Path(__file__).parent / "static" / "graphiql"
 STATIC_PREFIX = "/graphiql/static/"
@@ -66,8 +75,9 @@ class Asset:
         return f'"{self.digest[:32]}"'
 
 
-def _load(path: str) -> Asset:
-    body = (STATIC_DIR / path).read_bytes()
+def load_asset(path: str, directory: Path = STATIC_DIR) -> Asset:
+    """One static file read into memory (GraphiQL's, or the dashboard's: prism/web/dashboard.py)."""
+    body = (directory / path).read_bytes()
     return Asset(
         path=path,
         body=body,
@@ -80,7 +90,15 @@ def _load(path: str) -> Asset:
 @cache
 def _assets() -> Mapping[str, Asset]:
     """The files the page loads, read once per process; nothing else under the static directory is served."""
-    return MappingProxyType({path: _load(path) for path in (*STYLESHEETS, *SCRIPTS)})
+    return MappingProxyType({path: load_asset(path) for path in (*STYLESHEETS, *SCRIPTS)})
+
+
+def connect_sources(host: str | None) -> list[str]:
+    """connect-src: 'self', plus this host's ws:// and wss:// for pre-CSP 3 browsers (none for a malformed Host)."""
+    connect = ["'self'"]
+    if host and _HOST.match(host):
+        connect += [f"ws://{host}", f"wss://{host}"]
+    return connect
 
 
 def content_security_policy(nonce: str, host: str | None) -> str:
@@ -95,9 +113,7 @@ def content_security_policy(nonce: str, host: str | None) -> str:
     - connect-src: 'self' covers ws/wss to the same host in CSP 3 browsers; the explicit ws:// and wss:// sources
       are for older ones, for subscriptions over WebSocket.
     """
-    connect = ["'self'"]
-    if host and _HOST.match(host):
-        connect += [f"ws://{host}", f"wss://{host}"]
+    connect = connect_sources(host)
     directives = [
         "default-src 'self'",
         "script-src 'self'",
@@ -170,11 +186,15 @@ def _accepts_gzip(accept_encoding: str) -> bool:
 
 
 async def _static(request: Request) -> Response:
-    asset = _assets().get(request.path_params["path"])
+    return asset_response(request, _assets().get(request.path_params["path"]))
+
+
+def asset_response(request: Request, asset: Asset | None, cache_control: str = IMMUTABLE) -> Response:
+    """One static file (404 when None), gzip-compressed when the client takes it, 304 when its ETag matches."""
     if asset is None:
         return Response("Not found.", status_code=404, media_type="text/plain")
     headers = {
-        "Cache-Control": IMMUTABLE,
+        "Cache-Control": cache_control,
         "ETag": asset.etag,
         "X-Content-Type-Options": "nosniff",
         "Cross-Origin-Resource-Policy": "same-origin",

@@ -24,6 +24,7 @@ def home_endpoint(*, graphiql: bool) -> Callable[[Request], Awaitable[Response]]
             "health": "/healthz",
             "readiness": "/readyz",
             "usageEventsOpenapi": "/api/v1/openapi.json",
+            "dashboard": "/dashboard",
         }
         if "text/html" not in request.headers.get("accept", ""):
             return JSONResponse({"name": "PRISM", "version": release, "links": links, "docs": DOCS})
@@ -37,6 +38,8 @@ def home_endpoint(*, graphiql: bool) -> Callable[[Request], Awaitable[Response]]
             f"<h1>PRISM {escape(release)}</h1>"
             "<p>A GraphQL API for product management. Send queries with POST to <code>/graphql</code>.</p>"
             f"<ul>{explorer}"
+            '<li><a href="/dashboard">Dashboard</a>: a product\'s sprint burndown, velocity, cumulative flow and '
+            "forecast, updating live.</li>"
             f"<li>Documentation ships with PRISM's source: {', '.join(f'<code>{d}</code>' for d in DOCS)}.</li>"
             '<li><a href="/api/v1/openapi.json">/api/v1/openapi.json</a>: the OpenAPI document of '
             "<code>POST /api/v1/usage-events</code>, where SDKs report feature usage.</li>"

@@ -80,6 +80,8 @@ def _route(scope: Scope) -> str:
     path = str(scope.get("path", ""))
     if path.startswith("/graphiql/"):
         return "/graphiql/*"
+    if path == "/dashboard" or path.startswith("/dashboard/"):
+        return "/dashboard*"
     return path if path in ("/graphql", "/healthz", "/readyz", "/metrics", "/") else "other"
 
 
