@@ -23,6 +23,7 @@ from prism.ai.completion import GenerationRequest
 from prism.ai.streaming import StreamingGenerator
 from prism.app import build_app
 from prism.config import Settings
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import AiUnavailableError
 from prism.services.prd_generation import PRD_SECTIONS
 from tests.helpers import (
@@ -288,7 +289,7 @@ async def test_a_configured_model_streams_through_litellm_falls_back_before_any_
                 "llm_retry_base_seconds": 0.01,
             }
         ),
-        app.state.runtime().engine,
+        UnitOfWork(app.state.runtime().engine, uuid_of(account.organization_id)),
     )
     pieces: list[str] = []
 
@@ -311,7 +312,8 @@ async def test_a_configured_model_streams_through_litellm_falls_back_before_any_
     assert [(r.model, r.succeeded, r.input_tokens, r.output_tokens) for r in runs] == [("openai/streamer", True, 30, 6)]
 
     only_broken = StreamingGenerator(
-        generator._settings.model_copy(update={"llm_fallback_models": []}), app.state.runtime().engine
+        generator._settings.model_copy(update={"llm_fallback_models": []}),
+        UnitOfWork(app.state.runtime().engine, uuid_of(account.organization_id)),
     )
     with pytest.raises(AiUnavailableError):
         await only_broken.stream(request, collect)

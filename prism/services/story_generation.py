@@ -236,7 +236,7 @@ class StoryGenerationService:
             "brief": delimited("brief", brief),
             "sources": "\n".join(_source_block(s) for s in sources) or "(The product has no related requirements.)",
         }
-        generator = Generator(self._runtime.settings, self._runtime.engine, cache=self._runtime.kv)
+        generator = Generator(self._runtime.settings, self._uow, cache=self._runtime.kv)
         answer = await generator.generate(
             GenerationRequest(
                 feature=PROMPT_KEY,
