@@ -138,7 +138,7 @@ async def test_more_concurrent_ai_queries_than_pool_connections_all_complete_one
 
     assert [r.status for r in results] == [200] * CONCURRENT, [r.body for r in results]
     assert [r.errors for r in results] == [[]] * CONCURRENT
-    for (label, query, _), result in zip(work, results, strict=True):
+    for (_, query, _), result in zip(work, results, strict=True):
         if query is ANALYZE:
             assert result.data["analyzeRequirement"]["summary"] == "Reviewed slowly."
             assert result.data["analyzeRequirement"]["offline"] is False
