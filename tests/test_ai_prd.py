@@ -355,3 +355,34 @@ async def test_a_prd_written_by_a_configured_model_keeps_injected_source_text_in
     assert saved["version"] == 2
     assert saved["body"].startswith("## Problem\nEngineers lose work offline.")
     assert "## Sources" in saved["body"]
+
+
+async def test_a_prd_is_written_with_the_organizations_override_of_its_prompt_and_the_run_records_it(
+    app: Starlette, job_app: App, settings: Settings, account: Account
+) -> None:
+    override = "Write the PRD in the outline's sections for a B2B audience.\n\n{outline}\n\n{brief}\n\n{context}"
+    saved = await account(
+        """mutation($i: SetAiPromptOverrideInput!) {
+             setAiPromptOverride(input: $i) { prompt { version } userErrors { code } } }""",
+        {"i": {"key": "generate_prd", "text": override}},
+    )
+    assert saved["setAiPromptOverride"] == {"prompt": {"version": "generate-prd-org-1"}, "userErrors": []}
+    product = await create_product(account)
+    started = await generate(account, product["id"], "Field engineers need offline sync of work orders.")
+    assert started["userErrors"] == []
+    await index_pending(app, job_app, settings)  # the worker runs the job
+
+    body = (await account(VERSIONS, {"id": started["document"]["id"]}))["document"]["body"]
+    for section in PRD_SECTIONS:
+        assert f"## {section}\n" in body  # the outline still reaches the model through the override
+    async with app.state.runtime().engine.connect() as conn:
+        await conn.execute(
+            sa.text("SELECT set_config('prism.org_id', :o, true)"), {"o": str(uuid_of(account.organization_id))}
+        )
+        runs = (
+            await conn.execute(
+                sa.text("SELECT feature, prompt_key, prompt_version, succeeded FROM ai_run")  # unscoped: own runs
+            )
+        ).all()
+        await conn.rollback()
+    assert [tuple(run) for run in runs] == [("generate_prd", "generate_prd", "generate-prd-org-1", True)]
