@@ -214,12 +214,13 @@ async def _grounding(
     sources: list[PrdSource] = []
     lines: list[str] = []
     try:
-        requirement_hits = await gateway.index.search(
-            organization_id, brief, limit=GROUNDING, product_id=product_id, kind=REQUIREMENT
-        )
-        document_hits = await gateway.index.search(
-            organization_id, brief, limit=GROUNDING + 1, product_id=product_id, kind=DOCUMENT, exclude=document_id
-        )
+        async with reader.without_connection():  # embedding the brief may call a model
+            requirement_hits = await gateway.index.search(
+                organization_id, brief, limit=GROUNDING, product_id=product_id, kind=REQUIREMENT
+            )
+            document_hits = await gateway.index.search(
+                organization_id, brief, limit=GROUNDING + 1, product_id=product_id, kind=DOCUMENT, exclude=document_id
+            )
     except Exception:
         logger.warning("PRD grounding search failed", exc_info=True)
         return [], ""
@@ -297,11 +298,11 @@ async def generate_prd(
                 role = await member_role(session, organization_id, user_id)
             if role is None:
                 raise NotFoundError("The member who asked for this PRD left the organization.")
+            await uow.rollback()  # only a read: nothing to keep, and no transaction to hold while models are asked
             sources, context = await _grounding(
                 gateway, uow, organization_id, product_id, document_id, arguments["brief"]
             )
             prompt = await current_prompt(uow, organization_id, PROMPT_KEY)
-            await uow.rollback()  # only reads so far: nothing to keep, and no connection to hold while the model writes
             viewer = Viewer(user_id=user_id, organization_id=organization_id, role=Role(role))
             await publish(PrdMessage(sequence=sequence, status="RUNNING", sources=sources))
 

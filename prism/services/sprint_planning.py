@@ -223,9 +223,10 @@ class SprintPlanningService:
         """The product's documents nearest the sprint's goal, with their scores; none without a goal or an index."""
         goal = (sprint.goal or "").strip() or sprint.name
         try:
-            hits = await self._runtime.ai.index.search(
-                self._org, goal, limit=GROUNDING_DOCUMENTS, product_id=sprint.product_id, kind=DOCUMENT
-            )
+            async with self._uow.without_connection():  # embedding the goal may call a model
+                hits = await self._runtime.ai.index.search(
+                    self._org, goal, limit=GROUNDING_DOCUMENTS, product_id=sprint.product_id, kind=DOCUMENT
+                )
         except Exception:
             logger.warning("sprint plan grounding search failed", exc_info=True)
             return []

@@ -171,9 +171,10 @@ class StoryGenerationService:
     async def sources(self, product_id: UUID, product_key: str, text: str, exclude: UUID | None) -> list[Source]:
         """The product's requirements and documents nearest `text`, best first, as the viewer's organization may read
         them (a vector whose row is gone, or not this organization's, is dropped)."""
-        hits = await self._runtime.ai.index.search(
-            self._org, text, limit=SOURCES, product_id=product_id, exclude=exclude
-        )
+        async with self._uow.without_connection():  # embedding the text may call a model
+            hits = await self._runtime.ai.index.search(
+                self._org, text, limit=SOURCES, product_id=product_id, exclude=exclude
+            )
         hits = [hit for hit in hits if hit.score > 0]
         requirement_ids = [hit.id for hit in hits if hit.kind == "requirement"]
         document_ids = [hit.id for hit in hits if hit.kind == "document"]
