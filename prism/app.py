@@ -181,7 +181,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         introspection=settings.introspection_enabled,
         suggestions=settings.suggestions_enabled,
     )
-    schema = build_schema(tracing=tracing, caches=not baseline, limits=limits)
+    schema = build_schema(tracing=tracing, caches=not baseline, limits=limits, planner=settings.planner)
     cors_origins = parse_origins(settings.cors_origins)
     cors = cors_options(cors_origins, settings.cors_allow_credentials) if cors_origins else None
 
@@ -379,6 +379,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
             settings.max_requests_in_progress_per_caller, settings.request_queue_wait_seconds
         ),
         token_user=token_user,
+        executor_header=settings.environment != "production",
+        count_executor=lambda executor: metrics.executors.labels(executor).inc(),
         persisted_queries=PersistedQueries(
             lambda: runtime().kv,
             settings.persisted_query_ttl_seconds,

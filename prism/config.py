@@ -187,6 +187,13 @@ class Settings(BaseSettings):
     llm_retry_base_seconds: float = Field(
         default=1.0, ge=0, description="Backoff before the first retry of a model call; doubled at each retry."
     )
+    llm_response_format: Literal["json_schema", "json_object"] = Field(
+        default="json_schema",
+        description=(
+            "How a model call asks for JSON: `json_schema` (OpenAI's structured outputs), or `json_object` with the "
+            "schema beside it, for servers that take only that (llama-cpp-python's)."
+        ),
+    )
     ai_monthly_budget_usd: float = Field(
         default=20.0, ge=0, description="AI spend one organization may run up in a calendar month (UTC), in USD."
     )
@@ -494,6 +501,14 @@ class Settings(BaseSettings):
         if self.graphql_suggestions is not None:
             return self.graphql_suggestions
         return self.environment != "production"
+
+    planner: bool = Field(
+        default=True,
+        description=(
+            "Answer queries whose every field is plannable with the planned executor (one batched statement per "
+            "relation level, no per-field resolvers); the others run on the resolvers. docs/architecture.md."
+        ),
+    )
 
     perf_baseline: bool = Field(
         default=False,

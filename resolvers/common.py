@@ -95,6 +95,9 @@ class Related:
     target: Any = None
     """For a to-one relation (`joins`, `to`): the type it points at (or a lazy reference to it). Its rows are read
     with the columns it declares."""
+    kind: str = "custom"
+    """What the planner (resolvers/planner) may make of it: "one" (a row of `target` or null), "many" (a list of
+    `target` rows), "count" (an integer), "custom" (nothing: the field makes the operation fall back)."""
 
     @classmethod
     def joins(cls, loader: type[RowLoader[Any]], column: str, target: Any) -> "Related":
@@ -121,12 +124,14 @@ class Related:
                 resolved.append(node_class(target).from_row)
             return resolved[0](row)
 
-        return cls(loader=loader, key=key, build=build, column=column, target=target)
+        return cls(loader=loader, key=key, build=build, column=column, target=target, kind="one")
 
     @classmethod
-    def many(cls, loader: type[RowLoaderT], key: Callable[[Any], Hashable | None], target: Any) -> "Related":
+    def many(
+        cls, loader: type[RowLoaderT], key: Callable[[Any], Hashable | None], target: Any, *, column: str | None = None
+    ) -> "Related":
         """A to-many relation: the `target` rows `loader` answers for the node's key, read with the columns `target`
-        declares."""
+        declares. `column`: the row's column holding that key, for a planner (the node's `uuid` is its `id`)."""
         resolved: list[Callable[[Row], Any]] = []
 
         def build(rows: Sequence[Row]) -> list[Any]:
@@ -134,13 +139,24 @@ class Related:
                 resolved.append(node_class(target).from_row)
             return [resolved[0](row) for row in rows]
 
-        return cls(loader=loader, key=key, build=build, target=target)
+        return cls(loader=loader, key=key, build=build, target=target, column=column, kind="many")
+
+    @classmethod
+    def count(
+        cls, loader: type[DataLoader[Any, int]], key: Callable[[Any], Hashable | None], *, column: str
+    ) -> "Related":
+        """An integer `loader` answers for the node's key (how many children), found in the row's `column`."""
+        return cls(loader=loader, key=key, build=_same, column=column, kind="count")
 
     def request_loader(self, info: strawberry.Info["Context", None]) -> DataLoader[Any, Any]:
         """The request's loader for this field: for a to-one relation, the one reading its target's columns."""
         if self.target is None:
             return info.context.loaders.get(self.loader)
         return row_loader(info, self.loader, node_class(self.target))  # type: ignore[type-var]
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 @strawberry.type(description="A problem with the input of a mutation; nothing was changed.")

@@ -37,6 +37,7 @@ from resolvers.common import (
 )
 
 __all__ = [
+    "ConnectionSpec",
     "ListArguments",
     "answer",
     "connection_field",
@@ -87,7 +88,9 @@ def _organization(root: Any, info: strawberry.Info) -> UUID:
 
 
 @dataclass(frozen=True)
-class _ConnectionSpec:
+class ConnectionSpec:
+    """What makes one connection field differ from another (see `connection_field`); the planner reads it too."""
+
     node: Any
     source: ListSource
     order: Order
@@ -95,7 +98,16 @@ class _ConnectionSpec:
     arguments: ListArguments[Any, Any] | None
     build: Callable[[Any, type[Any]], Callable[[Any], Any]] | None
     filter: Hashable
+    build_gives: tuple[str, ...] = ()
+    permission_classes: tuple[type[Any], ...] = ()
     _node_class: list[tuple[type[Any], tuple[str, ...]]] = field(default_factory=list)
+
+    @property
+    def parent_kind(self) -> str:
+        """Whose list it is: "node" (the node the field is on), "organization" (the viewer's), else "custom"."""
+        if self.parent is _root_uuid:
+            return "node"
+        return "organization" if self.parent is _organization else "custom"
 
     def node_type(self) -> tuple[type[Any], tuple[str, ...]]:
         """The node class and the columns its declaration reads (all, when it declares none)."""
@@ -137,6 +149,7 @@ def connection_field(
     parent: Callable[[Any, strawberry.Info], UUID] = _root_uuid,
     of_organization: bool = False,
     build: Callable[[Any, type[Any]], Callable[[Any], Any]] | None = None,
+    build_gives: Sequence[str] = (),
     permission_classes: Sequence[type[Any]] = (),
 ) -> Any:
     """A Relay connection field over `source`, with `first/after/last/before` (and `filter`/`orderBy` when
@@ -145,13 +158,14 @@ def connection_field(
         The parent is the node the field is on (its `uuid`), the viewer's organization with `of_organization`, or what
         `parent(root, info)` returns. Rows become nodes with the node type's `from_row`, or with the function
         `build(root, node_class)` returns. Without `arguments`, the list is sorted by `order` and restricted by `filter`
-    (the source's filter object; none by default).
+    (the source's filter object; none by default). `build_gives`: the fields `build` fills in that the node type
+    also declares `Derived` (resolvers/declarations.py), so a planner may answer the list without calling `build`.
     """
     if arguments is None and order is None:
         raise TypeError("a connection without arguments needs an order")
     if arguments is not None and (order is not None or filter is not None):
         raise TypeError("a connection's arguments give its filter and order")
-    spec = _ConnectionSpec(
+    spec = ConnectionSpec(
         node=node,
         source=source,
         order=order or Order("ID"),
@@ -159,10 +173,15 @@ def connection_field(
         arguments=arguments,
         build=build,
         filter=NoFilter() if filter is None else filter,
+        build_gives=tuple(build_gives),
+        permission_classes=tuple(permission_classes),
     )
 
     async def resolve_connection(self: Any, info: strawberry.Info, **kwargs: Any) -> Connection[Any]:
         return await spec.resolve(self, info, kwargs)
+
+    # What the planner (resolvers/planner) reads to answer the field without this resolver.
+    resolve_connection.connection = spec  # type: ignore[attr-defined]
 
     keyword = inspect.Parameter.KEYWORD_ONLY
     parameters = [

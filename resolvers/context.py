@@ -65,6 +65,8 @@ class Context:
     """What a WebSocket client sent in `connection_init` (its credentials)."""
     access: ConnectionAccess | None = field(default=None, repr=False)
     """A WebSocket connection's credential, checked again before each event its subscriptions deliver."""
+    executor: str = "resolvers"
+    """Which executor answered the request's operation: "planned" (resolvers/planner) or "resolvers"."""
 
     @property
     def uow(self) -> UnitOfWork:

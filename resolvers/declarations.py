@@ -27,7 +27,7 @@ from typing import Any, Self, TypeAlias, TypeVar
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
-__all__ = ["Declaration", "Read", "Row", "RowType", "declaration", "reads"]
+__all__ = ["Declaration", "Derived", "Read", "Row", "RowType", "declaration", "reads"]
 
 TypeT = TypeVar("TypeT", bound=type)
 
@@ -51,6 +51,25 @@ class Read:
     def columns(self) -> tuple[str, ...]:
         """Every column the field reads: its own, then those its conversion uses."""
         return (self.column, *self.using)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A field computed from the row of a to-one relation and the row's own columns, declared next to the resolver
+    that computes it, so that a planner (resolvers/planner) can answer it without calling that resolver: a
+    requirement's `key` is `Derived("product", ("number",), lambda product, number: f"{product.key}-{number}",
+    reads=("key",))`.
+
+    Declared in the type's `derived` mapping (GraphQL field name -> Derived); `relation` names a to-one `Related` of
+    the same type.
+    """
+
+    relation: str
+    columns: tuple[str, ...]
+    value: Callable[..., Any]
+    """The field's value from the related row (never None: the relation must be non-null) and the columns."""
+    reads: tuple[str, ...] = ()
+    """The columns of the related row that `value` reads."""
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ QUERY_TOO_COMPLEX. A list longer than its field's declared maximum (resolvers/li
 maximum before its items are completed, and the cut is reported in the answer's `extensions.truncated`.
 """
 
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from graphql import GraphQLError, GraphQLList, GraphQLObjectType, GraphQLOutputType, GraphQLResolveInfo, OperationType
 from graphql.execution import ExecutionResult
@@ -23,7 +23,14 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.list_bounds import list_maximum
 
-__all__ = ["MeteredExecutor", "MeteredResult", "WorkMeter", "metered_executor", "subscription_executor"]
+__all__ = [
+    "MeteredExecutor",
+    "MeteredResult",
+    "PlannedReads",
+    "WorkMeter",
+    "metered_executor",
+    "subscription_executor",
+]
 
 OVER_BUDGET = "QUERY_TOO_COMPLEX"
 
@@ -59,10 +66,22 @@ class MeteredResult(ExecutionResult):
         self.meter = meter
 
 
+class PlannedReads(Protocol):
+    """The planned executor as this one sees it (resolvers/planner): the answer of a query, or None to resolve it."""
+
+    def answer(self, executor: "MeteredExecutor") -> Awaitable[dict[str, Any] | None] | None: ...
+
+
 class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor with a work meter; `max_work` is set by `metered_executor`."""
+    """Strawberry's executor with a work meter; `max_work` (and `planner`) are set by `metered_executor`.
+
+    With a planner, a query the planner can answer is answered by it (the root fields' values straight from
+    batched SQL), after parsing, validation and the cost limits, which ran before execution as for any operation;
+    whatever it declines runs on the resolvers below.
+    """
 
     max_work: ClassVar[int]
+    planner: ClassVar[PlannedReads | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,6 +100,36 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         return executor
 
     def execute_root_grouped_field_set(
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: GroupedFieldSet,
+        serially: bool,
+        position_context: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        planner = self.planner
+        planned = planner.answer(self) if planner is not None and not serially and position_context is None else None
+        if planned is not None:
+            return self._planned_or_resolved(planned, root_type, root_value, grouped_field_set, position_context)
+        return self._resolve_root(root_type, root_value, grouped_field_set, serially, position_context)
+
+    async def _planned_or_resolved(
+        self,
+        planned: Awaitable[dict[str, Any] | None],
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: GroupedFieldSet,
+        position_context: DeliveryGroupMap | None,
+    ) -> dict[str, Any]:
+        data = await planned
+        if data is not None:
+            return data
+        resolved = self._resolve_root(root_type, root_value, grouped_field_set, False, position_context)
+        if self.is_awaitable(resolved):
+            return await resolved  # type: ignore[no-any-return]
+        return resolved  # type: ignore[return-value]
+
+    def _resolve_root(
         self,
         root_type: GraphQLObjectType,
         root_value: Any,
@@ -146,6 +195,7 @@ def subscription_executor() -> MeteredExecutor | None:
     return _SUBSCRIPTION_EXECUTOR.get()
 
 
-def metered_executor(max_work: int) -> type[MeteredExecutor]:
-    """The executor class for a schema whose operations may resolve at most `max_work` fields."""
-    return type("MeteredExecutor", (MeteredExecutor,), {"max_work": max_work})
+def metered_executor(max_work: int, planner: PlannedReads | None = None) -> type[MeteredExecutor]:
+    """The executor class for a schema whose operations may resolve at most `max_work` fields, answering the queries
+    `planner` can plan with their plans."""
+    return type("MeteredExecutor", (MeteredExecutor,), {"max_work": max_work, "planner": planner})

@@ -73,7 +73,7 @@ if TYPE_CHECKING:
     from resolvers.roadmaps import Roadmap, RoadmapFilter
     from resolvers.sprints import Sprint, SprintFilter
 
-__all__ = ["Product", "ProductMutation", "ProductQuery", "load_product"]
+__all__ = ["Product", "ProductMutation", "ProductQuery", "load_product", "product_not_found"]
 
 Info = strawberry.Info[Context, None]
 
@@ -134,6 +134,7 @@ class Product(LoadedNode):
         arguments=REQUIREMENT_LIST,
         # The product's key is known: each requirement's `key` needs no loader.
         build=lambda product, requirement: partial(requirement.from_row, product_key=product.key),
+        build_gives=("key",),
         description="The product's requirements, in rank order unless `orderBy` says otherwise.",
     )
     sprints = connection_field(
@@ -269,6 +270,11 @@ class Product(LoadedNode):
         return await requirements_forecast(info, self.uuid, requirement_ids, options or ForecastOptions())
 
 
+def product_not_found(*, by_id: bool) -> NotFoundError:
+    """What `product(id:|key:)` answers when no product of the viewer's organization matches (the planner too)."""
+    return NotFoundError("No product with this id or key.", field="id" if by_id else "key")
+
+
 async def load_product(info: Info, product_id: UUID) -> Product:
     """The product a row of the same organization belongs to (a sprint's, a release's, a roadmap's...)."""
     product = await load_node(info, Product, product_id)
@@ -346,7 +352,7 @@ class ProductQuery:
             # Keys have at most 10 characters; a longer one names no product (truncating it could name another).
             row = await Product.rows_by(info, ProductByKeyLoader).load(wanted) if len(wanted) <= 10 else None
         if row is None:
-            raise NotFoundError("No product with this id or key.", field="id" if id is not None else "key")
+            raise product_not_found(by_id=id is not None)
         return Product.from_row(row)
 
 

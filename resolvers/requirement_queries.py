@@ -14,9 +14,15 @@ from resolvers.permissions import CanRead
 from resolvers.requirement_filters import REQUIREMENT_LIST, parse_key
 from resolvers.requirements import Requirement
 
-__all__ = ["RequirementQuery"]
+__all__ = ["RequirementQuery", "requirement_not_found"]
 
 Info = strawberry.Info[Context, None]
+
+
+def requirement_not_found(*, by_key: bool) -> NotFoundError:
+    """What `requirement(key:|id:)` answers when no requirement of the viewer's organization matches (the planner
+    too)."""
+    return NotFoundError("No requirement with this key or id.", field="key" if by_key else "id")
 
 
 @strawberry.type
@@ -39,7 +45,7 @@ class RequirementQuery:
             assert id is not None
             row = await Requirement.rows(info).load(decode_id(id, "Requirement"))
         if row is None:
-            raise NotFoundError("No requirement with this key or id.", field="key" if key is not None else "id")
+            raise requirement_not_found(by_key=key is not None)
         return Requirement.from_row(row)
 
     requirements = connection_field(

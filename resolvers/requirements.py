@@ -31,7 +31,7 @@ from prism.services.requirements import MAX_LABELS
 from resolvers.common import Related
 from resolvers.connections import connection_field, time_ranges
 from resolvers.context import Context
-from resolvers.declarations import Read, Row, reads
+from resolvers.declarations import Derived, Read, Row, reads
 from resolvers.enums import Priority, RequirementKind, RequirementStatus
 from resolvers.identity import User
 from resolvers.labels import Label
@@ -97,9 +97,13 @@ class Requirement(LoadedNode):
         "reporter": Related.joins(UserByIdLoader, "reporter_id", User),
         "sprint": Related.joins(SprintByIdLoader, "sprint_id", Sprint),
         "release": Related.joins(ReleaseByIdLoader, "release_id", Release),
-        "labels": Related.many(LabelsByRequirementLoader, lambda r: r.uuid, Label),
-        "childCount": Related(ChildCountByRequirementLoader, lambda r: r.uuid, lambda count: count),
+        "labels": Related.many(LabelsByRequirementLoader, lambda r: r.uuid, Label, column="id"),
+        "childCount": Related.count(ChildCountByRequirementLoader, lambda r: r.uuid, column="id"),
     }
+    derived: ClassVar[Mapping[str, Derived]] = {
+        "key": Derived("product", ("number",), lambda product, number: f"{product.key}-{number}", reads=("key",)),
+    }
+    """What `key` computes, for the planner (resolvers/planner): the product's key and the number."""
 
     # Written by hand on top of the derived `from_columns`: the product key is no column of the requirement. The
     # by-id and by-key loaders join it in as `_product_key`; a product's list passes it (`product_key=`).

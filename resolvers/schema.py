@@ -44,6 +44,7 @@ from resolvers.list_bounds import max_items
 from resolvers.members import MembersMutation, MembersQuery
 from resolvers.node import NODE_TYPES
 from resolvers.permissions import CanRead
+from resolvers.planner import Planner
 from resolvers.presence import PresenceQuery
 from resolvers.product_roles import ProductRolesMutation, ProductRolesQuery
 from resolvers.products import ProductMutation, ProductQuery
@@ -234,12 +235,15 @@ def _no_arguments(arguments: dict[str, Any], info: Any) -> dict[str, Any]:
     return {}
 
 
-def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits | None = None) -> strawberry.Schema:
+def build_schema(
+    tracing: bool = False, caches: bool = True, limits: QueryLimits | None = None, planner: bool = False
+) -> strawberry.Schema:
     """The PRISM schema with its extensions (parse and validation caches, token and query limits, error codes).
 
     With `tracing`, every operation and resolver becomes an OpenTelemetry span (arguments are not recorded).
     `caches=False` parses and validates every request again (for `PRISM_PERF_BASELINE` benchmarks only).
     `limits`: depth, aliases, cost, introspection and suggestions (resolvers/limits.py); the defaults when not given.
+    `planner`: answer the queries the planned executor can plan with it (resolvers/planner).
     """
     limits = limits or QueryLimits()
     caching: list[Any] = (
@@ -264,7 +268,7 @@ def build_schema(tracing: bool = False, caches: bool = True, limits: QueryLimits
             ErrorCodes,
             *extensions,
         ],
-        execution_context_class=metered_executor(limits.max_cost),
+        execution_context_class=metered_executor(limits.max_cost, Planner() if planner else None),
     )
     _describe_mutation_inputs(schema)
     # Subscriptions over WebSocket share each event's rendering among the subscribers that see the same answer.

@@ -84,6 +84,22 @@ async def test_a_configured_model_answers_through_litellm_and_the_run_is_recorde
     assert [tuple(r) for r in await runs_of(app, account)] == [("openai/normal", False, True, False, 40, 10)]
 
 
+async def test_json_mode_sends_the_schema_beside_json_object_for_servers_without_structured_outputs(
+    app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
+) -> None:
+    default = generator_for(app, settings, model_server, llm_model="openai/structured")
+    await default.generate(request_for(account), Story)
+    json_mode = generator_for(
+        app, settings, model_server, llm_model="openai/json-mode", llm_response_format="json_object"
+    )
+    result = await json_mode.generate(request_for(account), Story)
+    assert result.output == Story(**GOOD)
+    asked = {body["model"]: body.get("response_format") for body in model_server.requests}
+    assert asked["structured"]["type"] == "json_schema"
+    assert asked["structured"]["json_schema"]["schema"] == Story.model_json_schema()
+    assert asked["json-mode"] == {"type": "json_object", "schema": Story.model_json_schema()}
+
+
 async def test_malformed_json_gets_one_repair_attempt(
     app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
 ) -> None:

@@ -84,7 +84,7 @@ async def test_requirements_are_indexed_by_jobs_and_found_by_meaningful_words(
 
     found = (await account(SIMILAR, {"id": export["id"]}))["similarRequirements"]
     assert found["offline"] is True
-    assert found["embedder"] == "offline-hashed-ngrams"
+    assert found["embedder"] == "offline-stemmed-ngrams"
     assert found["matches"][0]["requirement"]["id"] == duplicate["id"]
     assert found["matches"][0]["key"] == duplicate["key"]
     assert export["id"] not in [node["requirement"]["id"] for node in found["matches"]]

@@ -1,7 +1,10 @@
 """The N+1 guard: nested reads cost a fixed number of SQL statements, however many rows they return.
 
-The counts are kept in tests/query_counts.json. A change of count fails here; when the change is intended, rewrite
-the baseline with `PRISM_UPDATE_QUERY_COUNTS=1 make test PYTEST_ARGS=tests/test_query_counts.py` and commit it.
+They count the resolver path (the Strawberry resolvers, which answer every operation the planned executor does not):
+this module's client is an app without the planner. The planned executor's statements are bounded in
+tests/test_planner_coverage.py. The counts are kept in tests/query_counts.json. A change of count fails here; when
+the change is intended, rewrite the baseline with
+`PRISM_UPDATE_QUERY_COUNTS=1 make test PYTEST_ARGS=tests/test_query_counts.py` and commit it.
 """
 
 import functools
@@ -10,6 +13,7 @@ import os
 import sys
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,12 +25,14 @@ from starlette.applications import Starlette
 from strawberry import relay
 from strawberry.types.base import get_object_definition, has_object_definition
 
+from prism.config import Settings
 from prism.db.tables import Label, Release, Requirement, RequirementEvent, Sprint
 from prism.domain.enums import RequirementEventKind, RequirementKind
 from prism.seed import DataBuilder, write_rows
 from tests.helpers import (
     Account,
     GraphQLClient,
+    app_with,
     create_product,
     create_release,
     create_requirement,
@@ -100,6 +106,13 @@ async def populate(app: Starlette, account: Account, teammate: Account, products
             b.change(requirement, RequirementEventKind.SPRINT, sprint.id, start + timedelta(seconds=2), members[0])
             epic = epic or requirement
     await write_rows(app.state.runtime().engine, b)
+
+
+@pytest.fixture(scope="module")
+async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app answering with the resolvers only (PRISM_PLANNER off): the path these counts are of."""
+    async with app_with(settings, planner=False) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

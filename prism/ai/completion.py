@@ -140,6 +140,13 @@ class Generator:
             )
         await self._uow.commit()
 
+    def _response_format(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """The request's `response_format`: OpenAI's structured outputs, or the JSON mode some servers take instead
+        (llama-cpp-python's server refuses `json_schema` and constrains `json_object` to a `schema` given beside)."""
+        if self._settings.llm_response_format == "json_object":
+            return {"type": "json_object", "schema": schema}
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
+
     async def _call(self, model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> Any:
         litellm = litellm_module()
         endpoint: dict[str, Any] = {}
@@ -158,10 +165,7 @@ class Generator:
                 return await litellm.acompletion(
                     model=model,
                     messages=messages,
-                    response_format={
-                        "type": "json_schema",
-                        "json_schema": {"name": "answer", "schema": schema, "strict": False},
-                    },
+                    response_format=self._response_format(schema),
                     timeout=self._settings.llm_timeout_seconds,
                     # PRISM retries itself (above), so one policy governs every provider.
                     num_retries=0,

@@ -1,58 +1,15 @@
-"""Embedders: text to a unit vector. Offline (hashed words and character n-grams) by default, LiteLLM when set."""
+"""Embedders: text to a unit vector. Offline (hashed stemmed words and character n-grams) by default, else LiteLLM."""
 
 import hashlib
 import itertools
 import math
-import re
 from typing import Protocol
+
+from prism.ai.offline_terms import english_stemmer, terms
 
 __all__ = ["OFFLINE_DIMENSIONS", "Embedder", "HashedEmbedder", "LiteLLMEmbedder", "build_embedder"]
 
 OFFLINE_DIMENSIONS = 512
-_WORD = re.compile(r"[a-z0-9]+")
-# Words that say nothing about what a requirement is about; left in, they make every pair look alike.
-_STOP_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "for",
-        "from",
-        "has",
-        "have",
-        "i",
-        "in",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "so",
-        "that",
-        "the",
-        "their",
-        "then",
-        "this",
-        "to",
-        "was",
-        "we",
-        "when",
-        "will",
-        "with",
-        "want",
-        "should",
-        "must",
-        "user",
-        "users",
-    ]
-)
 
 
 class Embedder(Protocol):
@@ -70,22 +27,25 @@ def _normalized(vector: list[float]) -> list[float]:
 
 
 class HashedEmbedder:
-    """An embedder that needs nothing downloaded: words, word pairs and character trigrams hashed into buckets.
+    """An embedder that needs nothing downloaded: stemmed words, word pairs and character trigrams hashed to buckets.
 
-    Texts sharing vocabulary land close together, so duplicates phrased with the same words are found; synonyms are
-    not (that takes a trained model: set PRISM_EMBEDDING_MODEL).
+    Texts sharing vocabulary land close together, so duplicates phrased with the same words (in any of their forms,
+    or a few common synonyms: offline_terms) are found; paraphrases are not (that takes a trained model: set
+    PRISM_EMBEDDING_MODEL). `make eval` measures both.
     """
 
-    name = "offline-hashed-ngrams"
+    # Named for its features: vectors of another feature set must not share its collection (vectors.py).
+    name = "offline-stemmed-ngrams"
 
     def __init__(self, dimensions: int = OFFLINE_DIMENSIONS) -> None:
         self.dimensions = dimensions
+        self._stemmer = english_stemmer()
 
     def _features(self, text: str) -> list[tuple[str, float]]:
-        words = [word for word in _WORD.findall(text.lower()) if word not in _STOP_WORDS]
-        features: list[tuple[str, float]] = [(f"w:{word}", 1.0) for word in words]
-        features += [(f"b:{first} {second}", 0.5) for first, second in itertools.pairwise(words)]
-        for word in words:
+        found = terms(text, self._stemmer)
+        features: list[tuple[str, float]] = [(f"w:{stem}", 1.0) for stem in found.stems]
+        features += [(f"b:{first} {second}", 0.5) for first, second in itertools.pairwise(found.stems)]
+        for word in found.written:
             padded = f" {word} "
             features += [(f"c:{padded[i : i + 3]}", 0.25) for i in range(len(padded) - 2)]
         return features

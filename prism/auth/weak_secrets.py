@@ -28,6 +28,7 @@ PUBLISHED_SECRETS: frozenset[str] = frozenset(
         # tests and benchmarks
         "test-secret-key-that-is-long-enough-1234567890",
         "bench-secret-key-that-is-long-enough-0123456789",
+        "analytics-bench-secret-key-long-enough-0123456789",  # bench/analytics.py
         "too-short",
         "prism-test-secret-0123456789abcdef",  # the SeaweedFS identity of tests/object_stores.py
         # placeholders in docs and examples, and the demo account's published password

@@ -32,3 +32,9 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
+        self.executors = Counter(
+            "prism_graphql_executor_total",
+            "GraphQL operations answered over HTTP, by executor: planned or resolvers (docs/architecture.md).",
+            ["executor"],
+            registry=self.registry,
+        )

@@ -162,6 +162,8 @@ class GraphQLHTTP:
         concurrency: ConcurrencyLimiter | None = None,
         token_user: Callable[[str], str | None] = lambda credential: None,
         max_upload_bytes: int = 0,
+        executor_header: bool = False,
+        count_executor: Callable[[str], None] | None = None,
     ) -> None:
         self._schema = schema
         self._make_context = make_context
@@ -173,6 +175,8 @@ class GraphQLHTTP:
         self._concurrency = concurrency
         self._token_user = token_user
         self._max_upload_bytes = max_upload_bytes
+        self._executor_header = executor_header
+        self._count_executor = count_executor
 
     async def endpoint(self, request: Request) -> Response:
         """The Starlette endpoint for /graphql."""
@@ -281,6 +285,13 @@ class GraphQLHTTP:
             )
         response = self._respond(result, media_type, context.request_id)
         response.headers.update(limit_headers)
+        # Which executor answered (the planned one or the resolvers): a header outside production, a metric always.
+        executor = getattr(context, "executor", None)
+        if isinstance(executor, str):
+            if self._executor_header:
+                response.headers["X-Prism-Executor"] = executor
+            if self._count_executor is not None:
+                self._count_executor(executor)
         return response
 
     async def _persisted(self, params: GraphQLParams) -> "_Persisted | None":

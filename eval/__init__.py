@@ -1,0 +1,1 @@
+"""`python -m eval`: precision and recall of PRISM's duplicate detection on labelled requirement pairs (docs/ai.md)."""

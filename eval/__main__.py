@@ -1,0 +1,67 @@
+"""`python -m eval` (`make eval`): measure similarRequirements' duplicate detection for every available embedder."""
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+from eval.embedders import candidates
+from eval.evaluation import EmbedderEvaluation, evaluate
+from eval.pairs import DEFAULT_PAIRS, load_pairs
+from eval.report import as_json, as_text
+from prism.config import Settings
+
+DESCRIPTION = """\
+Score labelled requirement pairs (eval/pairs.jsonl: duplicates phrased differently, near misses that share words,
+unrelated pairs) through PRISM's vector index (embed, Qdrant local mode in a temporary directory, a tenant- and
+product-filtered search), for the offline embedder, all-MiniLM-L6-v2 when installed and PRISM_EMBEDDING_MODEL when
+set. Reports precision and recall at PRISM_AI_DUPLICATE_THRESHOLD on all pairs and on each half, the best threshold
+of the tuning half checked on the held-out half, and the precision/recall curve.
+"""
+
+
+async def _run(options: argparse.Namespace) -> int:
+    settings = Settings()
+    threshold = options.threshold if options.threshold is not None else settings.ai_duplicate_threshold
+    pairs = load_pairs(options.pairs)
+    print(f"{len(pairs)} pairs from {options.pairs}; documented threshold {threshold}")
+    results: list[EmbedderEvaluation] = []
+    for candidate in candidates(settings.embedding_model):
+        if options.embedders and candidate.key not in options.embedders:
+            continue
+        if candidate.build is None:
+            print(f"== {candidate.key}: skipped, {candidate.unavailable}")
+            continue
+        started = time.perf_counter()
+        embedder = candidate.build()
+        loaded = time.perf_counter() - started
+        result = await evaluate(embedder, pairs, threshold)
+        print(as_text(result, extra=f", loaded in {loaded:.2f} s"))
+        results.append(result)
+    if options.output:
+        options.output.write_text(json.dumps([as_json(r) for r in results], indent=2) + "\n", encoding="utf-8")
+        print(f"written to {options.output}")
+    return 0 if results else 1
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval", description=DESCRIPTION)
+    parser.add_argument("--pairs", type=Path, default=DEFAULT_PAIRS, help="a JSON-lines file of labelled pairs")
+    parser.add_argument(
+        "--embedder",
+        dest="embedders",
+        action="append",
+        choices=["offline", "minilm", "litellm"],
+        help="measure only this embedder (repeatable; default: every one available)",
+    )
+    parser.add_argument(
+        "--threshold", type=float, default=None, help="the threshold to judge (default: PRISM_AI_DUPLICATE_THRESHOLD)"
+    )
+    parser.add_argument("--output", type=Path, default=None, help="also write the figures and scores as JSON here")
+    return asyncio.run(_run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

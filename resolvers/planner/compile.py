@@ -1,0 +1,484 @@
+"""Compiling an operation into a plan, from the types' declarations, or deciding that the resolvers answer it.
+
+A field is plannable when its type declares what it reads (resolvers/declarations.py, resolvers/common.Related,
+resolvers/connections.connection_field):
+
+- a column: a field of a `@reads` type without a resolver of its own, read with the declared conversion and
+  serialized by its GraphQL type; a Node's `id` is its global id;
+- a relation in the type's `related`: to-one ("one", the row whose id is in a column), to-many ("many") or a count;
+- a field in the type's `derived` (a requirement's key);
+- a connection made by `connection_field` over the node it is on or the viewer's organization, with `first/after/
+  last/before`, its `filter`/`orderBy` turned into the source's filter and order as the resolver does, and any of
+  `nodes`, `edges { cursor node }`, `pageInfo` and `totalCount`;
+- `__typename` anywhere;
+- the root fields of resolvers/planner/roots.py.
+
+A field may carry permission classes that depend on the viewer's role only (IsAuthenticated, CanRead): they are
+checked once per request before the plan runs. Anything else (a resolver with Python logic, a union or interface,
+a list of scalars, a mutation or subscription) makes the whole operation fall back to the resolvers: one operation
+is planned or not as a whole. Fields are collected with graphql-core's own `collect_fields`, so fragments, aliases
+and `@skip`/`@include` give the same keys in the same order as on the resolver path.
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from enum import EnumMeta
+from operator import attrgetter
+from typing import Any
+
+from graphql import (
+    GraphQLField,
+    GraphQLID,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    GraphQLString,
+    OperationDefinitionNode,
+    OperationType,
+    is_leaf_type,
+)
+from graphql.execution.collect_fields import FieldDetailsList, collect_fields, collect_subfields
+from strawberry import relay
+from strawberry.permission import PermissionExtension
+from strawberry.types.field import StrawberryField
+
+from resolvers.common import Related, node_class
+from resolvers.connections import ConnectionSpec
+from resolvers.declarations import Declaration, Derived, Read
+from resolvers.list_bounds import list_maximum
+from resolvers.permissions import CanRead, IsAuthenticated
+from resolvers.planner.plans import (
+    Connection,
+    ConnectionPart,
+    Constant,
+    Count,
+    DerivedValue,
+    FallbackError,
+    FieldPlan,
+    Leaf,
+    ObjectPlan,
+    Relation,
+    RelationSource,
+    RootPlan,
+)
+
+__all__ = ["ROLE_PERMISSIONS", "Compiler", "NotPlannableError", "Parent"]
+
+ROLE_PERMISSIONS: tuple[type[Any], ...] = (IsAuthenticated, CanRead)
+"""Permission classes whose answer depends on the viewer's role only, never on the row: checked once per request."""
+
+_EDGE_FIELDS = frozenset({"cursor", "node"})
+_PAGE_INFO_FIELDS = frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"})
+
+
+class NotPlannableError(Exception):
+    """The operation selects something the planner does not answer; the resolvers answer the whole operation."""
+
+
+class Parent:
+    """The object whose list the nodes being compiled are in: its class, its plan (whose rows a relation to it
+    reads) and the list's parent column."""
+
+    def __init__(self, cls: type[Any], plan: ObjectPlan, column: str) -> None:
+        self.cls = cls
+        self.plan = plan
+        self.column = column
+
+
+RootCompiler = Callable[["Compiler", GraphQLField, StrawberryField, FieldDetailsList], FieldPlan]
+
+
+class Compiler:
+    """Compiles one operation of a validated document for one shape of its variables."""
+
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        fragments: Any,
+        variable_values: Any,
+        operation: OperationDefinitionNode,
+        roots: Mapping[str, RootCompiler],
+    ) -> None:
+        self.schema = schema
+        self._fragments = fragments
+        self._variables = variable_values
+        self._operation = operation
+        self._roots = roots
+        self.permissions: dict[type[Any], None] = {}
+
+    def compile(self) -> RootPlan:
+        """The plan of the operation; NotPlannableError when any field of it is not plannable."""
+        if self._operation.operation is not OperationType.QUERY:
+            raise NotPlannableError("only queries are planned")
+        root_type = self.schema.query_type
+        assert root_type is not None
+        collected = collect_fields(self.schema, self._fragments, self._variables, root_type, self._operation)
+        if collected.new_defer_usages:
+            raise NotPlannableError("@defer")
+        plan = ObjectPlan(type_name=root_type.name)
+        for key, details in collected.grouped_field_set.items():
+            name = details[0].node.name.value
+            if name == "__typename":
+                plan.fields.append((key, Constant(root_type.name)))
+                continue
+            definition = root_type.fields.get(name)
+            strawberry_field = _strawberry_field(definition)
+            if definition is None or strawberry_field is None:
+                raise NotPlannableError(name)
+            self._permissions(strawberry_field)
+            spec = connection_spec(strawberry_field)
+            if spec is not None and spec.parent_kind == "organization":
+                plan.fields.append((key, self.connection(definition, strawberry_field, spec, details, None)))
+                continue
+            compile_root = self._roots.get(name)
+            if compile_root is None:
+                raise NotPlannableError(name)
+            plan.fields.append((key, compile_root(self, definition, strawberry_field, details)))
+        return RootPlan(root=plan, permissions=tuple(self.permissions))
+
+    def subfields(self, gql_type: GraphQLObjectType, details: FieldDetailsList) -> dict[str, FieldDetailsList]:
+        """The grouped fields selected on an object of `gql_type` by these field nodes."""
+        collected = collect_subfields(self.schema, self._fragments, self._variables, self._operation, gql_type, details)
+        if collected.new_defer_usages:
+            raise NotPlannableError("@defer")
+        return collected.grouped_field_set
+
+    def object(self, output: GraphQLOutputType, details: FieldDetailsList, parent: Parent | None = None) -> ObjectPlan:
+        """The plan of an object of a declared type (a Node or a row type) selected by `details`."""
+        gql_type = _object_type(output)
+        cls = _origin(gql_type)
+        declared: Declaration | None = getattr(cls, "__declaration__", None)
+        if declared is None:
+            raise NotPlannableError(gql_type.name)
+        plan = ObjectPlan(type_name=gql_type.name)
+        for key, field_details in self.subfields(gql_type, details).items():
+            plan.fields.append((key, self._field(gql_type, cls, declared, field_details, parent, plan)))
+        return plan
+
+    def _field(
+        self,
+        gql_type: GraphQLObjectType,
+        cls: type[Any],
+        declared: Declaration,
+        details: FieldDetailsList,
+        parent: Parent | None,
+        plan: ObjectPlan,
+    ) -> FieldPlan:
+        name = details[0].node.name.value
+        if name == "__typename":
+            return Constant(gql_type.name)
+        definition = gql_type.fields[name]
+        strawberry_field = _strawberry_field(definition)
+        if strawberry_field is None:
+            raise NotPlannableError(f"{gql_type.name}.{name}")
+        python_name = strawberry_field.python_name
+        if name == "id" and python_name in ("id", "_id") and issubclass(cls, relay.Node):
+            return Leaf(_global_id(gql_type.name))
+        if definition.args and connection_spec(strawberry_field) is None:
+            raise NotPlannableError(f"{gql_type.name}.{name} takes arguments")
+        if strawberry_field.base_resolver is None and not strawberry_field.extensions:
+            read = declared.fields.get(python_name)
+            if read is not None:
+                plan.columns.update(dict.fromkeys(read.columns))
+                return Leaf(_leaf(read, definition.type), _leaf_column(read, definition.type))
+        related: Mapping[str, Related] = getattr(cls, "related", {})
+        derived: Mapping[str, Derived] = getattr(cls, "derived", {})
+        if strawberry_field.extensions:
+            self._permissions(strawberry_field)
+        if name in related:
+            return self._related(gql_type, related[name], definition, details, cls, parent, plan)
+        if name in derived:
+            return self._derived(derived[name], related, cls, parent, plan)
+        spec = connection_spec(strawberry_field)
+        if spec is not None and spec.parent_kind == "node":
+            if spec.build is not None and not set(spec.build_gives) <= set(getattr(spec.node_type()[0], "derived", {})):
+                raise NotPlannableError(f"{gql_type.name}.{name} builds its nodes itself")
+            return self.connection(definition, strawberry_field, spec, details, cls, plan)
+        raise NotPlannableError(f"{gql_type.name}.{name}")
+
+    def _related(
+        self,
+        gql_type: GraphQLObjectType,
+        related: Related,
+        definition: GraphQLField,
+        details: FieldDetailsList,
+        cls: type[Any],
+        parent: Parent | None,
+        plan: ObjectPlan,
+    ) -> FieldPlan:
+        if related.kind == "count":
+            assert related.column is not None
+            plan.columns[related.column] = None
+            return Count(loader=related.loader, column=related.column)
+        if related.kind == "one":
+            child = self.object(definition.type, details, None)
+            source = self.relation_source(related, cls, parent, plan, tuple(child.columns))
+            return Relation("one", source, child, nullable=not isinstance(definition.type, GraphQLNonNull))
+        if related.kind == "many" and related.column is not None:
+            child = self.object(definition.type, details, None)
+            source = self.relation_source(related, cls, parent, plan, tuple(child.columns))
+            return Relation("many", source, child, maximum=list_maximum(gql_type, definition))
+        raise NotPlannableError(f"{gql_type.name}.{definition.ast_node}")
+
+    def _derived(
+        self,
+        derived: Derived,
+        related: Mapping[str, Related],
+        cls: type[Any],
+        parent: Parent | None,
+        plan: ObjectPlan,
+    ) -> FieldPlan:
+        relation = related.get(derived.relation)
+        if relation is None or relation.kind != "one":
+            raise NotPlannableError(f"{cls.__name__}: derived from {derived.relation}")
+        plan.columns.update(dict.fromkeys(derived.columns))
+        return DerivedValue(derived, self.relation_source(relation, cls, parent, plan, ("id", *derived.reads)))
+
+    def relation_source(
+        self, related: Related, cls: type[Any], parent: Parent | None, plan: ObjectPlan, columns: tuple[str, ...]
+    ) -> RelationSource:
+        """Where a relation's rows come from, for nodes of `cls` planned by `plan` (in the list of `parent`, if
+        any), reading `columns` of the target rows."""
+        target = node_class(related.target)
+        declared: Declaration | None = getattr(target, "__declaration__", None)
+        if declared is None:
+            raise NotPlannableError(target.__name__)
+        from_parent = (
+            related.kind == "one"
+            and parent is not None
+            and related.column is not None
+            and related.column == parent.column
+            and parent.cls is target
+        )
+        if from_parent:
+            assert parent is not None
+            parent.plan.columns.update(dict.fromkeys(columns))
+        if related.column is not None:
+            plan.columns[related.column] = None
+            build_node = None
+        else:
+            # The key comes from the node the resolvers would build (a history event's sides): build it the same way.
+            own: Declaration = getattr(cls, "__declaration__")  # noqa: B009 - declared types only get here
+            plan.columns.update(dict.fromkeys(own.column_names))
+            build_node = cls.from_row
+        return RelationSource(
+            loader=related.loader,
+            columns=columns,
+            column=related.column,
+            key=related.key,
+            build_node=build_node,
+            from_parent=from_parent,
+        )
+
+    def connection(
+        self,
+        definition: GraphQLField,
+        strawberry_field: StrawberryField,
+        spec: ConnectionSpec,
+        details: FieldDetailsList,
+        cls: type[Any] | None,
+        plan: ObjectPlan | None = None,
+    ) -> Connection:
+        """The plan of a connection field (on a node of `cls` planned by `plan`, or of the organization when `cls` is
+        None)."""
+        for permission in spec.permission_classes:
+            self._permission(permission)
+        connection_type = _object_type(definition.type)
+        node_cls, _ = spec.node_type()
+        nodes_parent = Parent(cls, plan, spec.source.parent_column) if cls is not None and plan is not None else None
+        parts: list[tuple[str, ConnectionPart]] = []
+        for key, part_details in self.subfields(connection_type, details).items():
+            name = part_details[0].node.name.value
+            if name == "__typename":
+                parts.append((key, ConnectionPart("constant", constant=connection_type.name)))
+            elif name == "nodes":
+                child = self.object(connection_type.fields[name].type, part_details, nodes_parent)
+                parts.append((key, ConnectionPart("nodes", child=child)))
+            elif name == "totalCount":
+                parts.append((key, ConnectionPart("totalCount")))
+            elif name == "edges":
+                edge_type = _object_type(connection_type.fields[name].type)
+                fields: list[tuple[str, str | Constant]] = []
+                child = None
+                for edge_key, edge_details in self.subfields(edge_type, part_details).items():
+                    edge_field = edge_details[0].node.name.value
+                    if edge_field == "__typename":
+                        fields.append((edge_key, Constant(edge_type.name)))
+                    elif edge_field in _EDGE_FIELDS:
+                        if edge_field == "node":
+                            # Two keys for the node (aliases) would need two plans; one is all clients send.
+                            if child is not None:
+                                raise NotPlannableError("edges with two node keys")
+                            child = self.object(edge_type.fields["node"].type, edge_details, nodes_parent)
+                        fields.append((edge_key, edge_field))
+                    else:
+                        raise NotPlannableError(f"{edge_type.name}.{edge_field}")
+                parts.append((key, ConnectionPart("edges", child=child, fields=fields)))
+            elif name == "pageInfo":
+                info_type = _object_type(connection_type.fields[name].type)
+                info_fields: list[tuple[str, str | Constant]] = []
+                for info_key, info_details in self.subfields(info_type, part_details).items():
+                    info_field = info_details[0].node.name.value
+                    if info_field == "__typename":
+                        info_fields.append((info_key, Constant(info_type.name)))
+                    elif info_field in _PAGE_INFO_FIELDS:
+                        info_fields.append((info_key, info_field))
+                    else:
+                        raise NotPlannableError(f"{info_type.name}.{info_field}")
+                parts.append((key, ConnectionPart("pageInfo", fields=info_fields)))
+            else:
+                raise NotPlannableError(f"{connection_type.name}.{name}")
+        if node_cls is None:
+            raise NotPlannableError("connection without a node type")
+        return Connection(
+            spec=spec,
+            definition=definition,
+            strawberry_field=strawberry_field,
+            node=details[0].node,
+            parts=parts,
+            nullable=not isinstance(definition.type, GraphQLNonNull),
+        )
+
+    def _permissions(self, strawberry_field: StrawberryField) -> None:
+        for extension in strawberry_field.extensions:
+            if not isinstance(extension, PermissionExtension):
+                raise NotPlannableError(f"{strawberry_field.python_name}: a field extension")
+            for permission in extension.permissions:
+                self._permission(type(permission))
+
+    def _permission(self, permission: type[Any]) -> None:
+        if permission not in ROLE_PERMISSIONS:
+            raise NotPlannableError(f"{permission.__name__} is not a role check")
+        self.permissions[permission] = None
+
+
+def connection_spec(strawberry_field: StrawberryField) -> ConnectionSpec | None:
+    """The declaration of a field made by `connection_field`, or None."""
+    resolver = strawberry_field.base_resolver
+    spec = getattr(resolver.wrapped_func, "connection", None) if resolver is not None else None
+    return spec if isinstance(spec, ConnectionSpec) else None
+
+
+def _strawberry_field(definition: GraphQLField | None) -> StrawberryField | None:
+    if definition is None:
+        return None
+    found = definition.extensions.get("strawberry-definition")
+    return found if isinstance(found, StrawberryField) else None
+
+
+def _object_type(output: GraphQLOutputType) -> GraphQLObjectType:
+    named = output.of_type if isinstance(output, GraphQLNonNull) else output
+    if isinstance(named, GraphQLList):
+        named = named.of_type
+        named = named.of_type if isinstance(named, GraphQLNonNull) else named
+    if not isinstance(named, GraphQLObjectType):
+        raise NotPlannableError(f"{named} is not an object type")
+    return named
+
+
+def _origin(gql_type: GraphQLObjectType) -> type[Any]:
+    definition = gql_type.extensions.get("strawberry-definition")
+    origin = getattr(definition, "origin", None)
+    if not isinstance(origin, type):
+        raise NotPlannableError(gql_type.name)
+    return origin
+
+
+def _global_id(type_name: str) -> Callable[[Any], str]:
+    def global_id(row: Any) -> str:
+        return relay.to_base64(type_name, str(row.id))
+
+    return global_id
+
+
+def _leaf_column(read: Read, output: GraphQLOutputType) -> Callable[[Sequence[Any]], list[Any]] | None:
+    """Every row's value of a column read as is, or of an enum column, in one pass at C speed; None for others."""
+    nullable = not isinstance(output, GraphQLNonNull)
+    named = output.of_type if isinstance(output, GraphQLNonNull) else output
+    convert = read.convert
+    if len(read.columns) != 1:
+        return None
+    fetch = attrgetter(read.column)
+    if convert is None and named in (GraphQLString, GraphQLID):
+
+        def column(rows: Sequence[Any]) -> list[Any]:
+            values = list(map(fetch, rows))
+            if not nullable and None in values:
+                raise FallbackError(read.column)
+            return values
+
+        return column
+    if isinstance(convert, EnumMeta) and is_leaf_type(named):
+        names: dict[Any, Any] = {member.value: named.serialize(member) for member in convert}  # type: ignore[attr-defined, var-annotated]
+        if nullable:
+            names[None] = None
+        answer = names.__getitem__
+
+        def enum_column(rows: Sequence[Any]) -> list[Any]:
+            try:
+                return list(map(answer, map(fetch, rows)))
+            except KeyError:
+                raise FallbackError(read.column) from None
+
+        return enum_column
+    return None
+
+
+def _leaf(read: Read, output: GraphQLOutputType) -> Callable[[Any], Any]:
+    """The serialized value of a declared column for a row, as graphql-core would write it."""
+    nullable = not isinstance(output, GraphQLNonNull)
+    named = output.of_type if isinstance(output, GraphQLNonNull) else output
+    if not is_leaf_type(named):
+        raise NotPlannableError(f"{named} is not a scalar or an enum")
+    convert = read.convert
+    # Text read as text: graphql-core's String and ID serializers return a str as it is.
+    serialize = None if named in (GraphQLString, GraphQLID) and convert is None else named.serialize  # type: ignore[attr-defined]
+    if len(read.columns) == 1:
+        fetch = attrgetter(read.column)
+        if isinstance(convert, EnumMeta) and serialize is not None:
+            # An enum column: each stored value's answer is known now, one dictionary lookup per row.
+            names = {member.value: serialize(member) for member in convert}  # type: ignore[var-annotated]
+
+            def enum(row: Any) -> Any:
+                value = fetch(row)
+                if value is None:
+                    if nullable:
+                        return None
+                    raise FallbackError(read.column)
+                return names[value]
+
+            return enum
+        if convert is None and serialize is None:
+
+            def plain(row: Any) -> Any:
+                value = fetch(row)
+                if value is None and not nullable:
+                    raise FallbackError(read.column)
+                return value
+
+            return plain
+
+        def converted(row: Any) -> Any:
+            value = fetch(row)
+            if convert is not None:
+                value = convert(value)
+            if value is None:
+                if nullable:
+                    return None
+                raise FallbackError(read.column)
+            return value if serialize is None else serialize(value)
+
+        return converted
+    fetch_all = attrgetter(*read.columns)
+
+    def combined(row: Any) -> Any:
+        assert convert is not None, "a field reading several columns converts them"
+        value = convert(*fetch_all(row))
+        if value is None:
+            if nullable:
+                return None
+            raise FallbackError(read.column)
+        return value if serialize is None else serialize(value)
+
+    return combined

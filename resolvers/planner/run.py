@@ -1,0 +1,311 @@
+"""Running a plan: one batched loader call per relation and list of each level, rows assembled straight into dicts.
+
+The loaders are the request's own (the same classes, keys and columns the resolvers use), so the SQL is the same
+tenant-scoped batch SQL, row-level security applies as on the resolver path, and what one path loaded the other
+finds cached. A level's values are computed a column at a time (every row's value of one key), then zipped into
+one dict per row. Every object counts its keys as work, as the metered executor counts them on the resolver path.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Sequence
+from itertools import accumulate
+from operator import attrgetter
+from typing import Any
+from uuid import UUID
+
+from graphql import GraphQLError, GraphQLNonNull, located_error
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path
+from strawberry import relay
+from strawberry.types.arguments import convert_arguments
+
+from loaders.pagination import CountKey, CountLoader, InvalidCursorError, ListKey, PageLoader, validate_cursor
+from prism.errors import PrismError
+from resolvers.common import window
+from resolvers.planner.plans import (
+    Connection,
+    Constant,
+    ContextObject,
+    Count,
+    DerivedValue,
+    FallbackError,
+    FieldPlan,
+    Leaf,
+    Lookup,
+    NodeLookup,
+    ObjectPlan,
+    Relation,
+    RelationSource,
+    RootPlan,
+)
+
+__all__ = ["PlanRun"]
+
+
+class _Info:
+    """What a permission class or an argument conversion reads of `info`: the context."""
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+
+class PlanRun:
+    """One request's execution of a plan; `work` counts the keys of every object built."""
+
+    def __init__(self, context: Any, variable_values: Any, strawberry_schema: Any) -> None:
+        self.context = context
+        self.variables = variable_values
+        self._schema = strawberry_schema
+        self.work = 0
+        self.errors: list[tuple[GraphQLError, Path]] = []
+        """Field errors to report (a root lookup's NOT_FOUND), with where they are."""
+
+    @property
+    def loaders(self) -> Any:
+        """The request's loaders (only once the permission checks have let a signed-in viewer through)."""
+        return self.context.loaders
+
+    def check_permissions(self, plan: RootPlan) -> None:
+        """The role checks of the plan's fields, once; a refusal is answered by the resolvers (FallbackError)."""
+        info = _Info(self.context)
+        for permission in plan.permissions:
+            try:
+                permission().has_permission(None, info)
+            except PrismError as error:
+                raise FallbackError("permission") from error
+
+    async def root(self, plan: RootPlan) -> dict[str, Any]:
+        """The answer's `data`."""
+        self.check_permissions(plan)
+        (data,) = await self.objects(plan.root, [None])
+        return data
+
+    def arguments(self, definition: Any, node: Any, strawberry_field: Any) -> dict[str, Any]:
+        """A field's arguments for this request, converted to Python as Strawberry gives them to its resolver."""
+        raw = get_argument_values(definition, node, self.variables)
+        return convert_arguments(
+            raw,
+            strawberry_field.arguments,
+            scalar_registry=self._schema.schema_converter.scalar_registry,
+            config=self._schema.config,
+        )
+
+    async def objects(
+        self, plan: ObjectPlan, rows: Sequence[Any], parents: Sequence[Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """One dict per row; `parents`: for nodes of a list, the row of the object each one's list belongs to."""
+        if not rows:
+            return []
+        keys = [key for key, _ in plan.fields]
+        columns: list[list[Any] | None] = [None] * len(keys)
+        pending: list[tuple[int, Awaitable[list[Any]]]] = []
+        for index, (_, field) in enumerate(plan.fields):
+            if isinstance(field, Leaf):
+                columns[index] = field.values(rows)
+            elif isinstance(field, Constant):
+                columns[index] = [field.value] * len(rows)
+            elif isinstance(field, Lookup):
+                pending.append((index, self._lookup(field, keys[index])))
+            else:
+                pending.append((index, self._column(field, rows, parents)))
+        if len(pending) == 1:
+            index, awaitable = pending[0]
+            columns[index] = await awaitable
+        elif pending:
+            for (index, _), column in zip(pending, await asyncio.gather(*(a for _, a in pending)), strict=True):
+                columns[index] = column
+        self.work += len(keys) * len(rows)
+        return plan.assemble(columns)  # type: ignore[arg-type]
+
+    async def _column(self, field: FieldPlan, rows: Sequence[Any], parents: Sequence[Any] | None) -> list[Any]:
+        if isinstance(field, Relation):
+            return await self._relation(field, rows, parents)
+        if isinstance(field, Count):
+            keys = [getattr(row, field.column) for row in rows]
+            counts = await self.loaders.get(field.loader).load_many(list(dict.fromkeys(keys)))
+            found = dict(zip(dict.fromkeys(keys), counts, strict=True))
+            return [found[key] for key in keys]
+        if isinstance(field, DerivedValue):
+            targets = await self._targets(field.source, rows, parents)
+            derived = field.derived
+            if None in targets:
+                raise FallbackError(derived.relation)
+            value = derived.value
+            if len(derived.columns) == 1:
+                return list(map(value, targets, map(attrgetter(derived.columns[0]), rows)))
+            fetch = attrgetter(*derived.columns)
+            return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
+        if isinstance(field, Connection):
+            return await self._connection(field, rows)
+        if isinstance(field, NodeLookup):
+            return await self._node(field)
+        if isinstance(field, ContextObject):
+            return await self.objects(field.child, [field.make(self.context)])
+        raise AssertionError(f"unknown field plan {field!r}")
+
+    def _keys(self, source: RelationSource, rows: Sequence[Any]) -> list[Any]:
+        if source.column is not None:
+            column = source.column
+            return [getattr(row, column) for row in rows]
+        assert source.build_node is not None
+        build, key = source.build_node, source.key
+        return [key(build(row)) for row in rows]
+
+    async def _targets(self, source: RelationSource, rows: Sequence[Any], parents: Sequence[Any] | None) -> list[Any]:
+        """The related row of each row (None when the key is null or the row is not visible)."""
+        if source.from_parent and parents is not None:
+            return list(parents)
+        keys = self._keys(source, rows)
+        distinct = [key for key in dict.fromkeys(keys) if key is not None]
+        loaded = await self.loaders.rows(source.loader, source.columns).load_many(distinct)
+        found = dict(zip(distinct, loaded, strict=True))
+        return [None if key is None else found.get(key) for key in keys]
+
+    async def _relation(self, field: Relation, rows: Sequence[Any], parents: Sequence[Any] | None) -> list[Any]:
+        if field.kind == "one":
+            targets = await self._targets(field.source, rows, parents)
+            distinct = {id(target): target for target in targets if target is not None}
+            built = dict(zip(distinct, await self.objects(field.child, list(distinct.values())), strict=True))
+            values = [None if target is None else built[id(target)] for target in targets]
+            if not field.nullable and any(value is None for value in values):
+                raise FallbackError("a null in a non-null relation")
+            return values
+        keys = self._keys(field.source, rows)
+        wanted = list(dict.fromkeys(keys))
+        lists = await self.loaders.rows(field.source.loader, field.source.columns).load_many(wanted)
+        by_key = dict(zip(wanted, lists, strict=True))
+        if field.maximum is not None and any(len(items) > field.maximum for items in lists):
+            raise FallbackError("a list over its maximum")
+        flat = [row for key in wanted for row in by_key[key]]
+        built_rows = iter(await self.objects(field.child, flat))
+        built_lists = {key: [next(built_rows) for _ in by_key[key]] for key in wanted}
+        return [list(built_lists[key]) for key in keys]
+
+    async def _lookup(self, field: Lookup, key: str) -> list[Any]:
+        try:
+            arguments = self.arguments_of(field)
+            row = await field.find(self, arguments)
+        except (PrismError, GraphQLError) as error:
+            raise FallbackError("lookup") from error
+        if row is None:
+            if field.missing is None or isinstance(field.definition.type, GraphQLNonNull):
+                raise FallbackError("not found")
+            path = Path(None, key, None)
+            self.errors.append((located_error(field.missing(arguments), list(field.nodes), path.as_list()), path))
+            return [None]
+        return await self.objects(field.child, [row])
+
+    async def _node(self, field: NodeLookup) -> list[Any]:
+        try:
+            given = get_argument_values(field.definition, field.node, self.variables)["id"]
+            global_id = given if isinstance(given, relay.GlobalID) else relay.GlobalID.from_id(str(given))
+            row_id = UUID(global_id.node_id)
+        except (GraphQLError, ValueError, TypeError, KeyError) as error:
+            raise FallbackError("node id") from error
+        cls, plan = field.types.get(global_id.type_name, (None, None))
+        if cls is None or plan is None or not self.context.member.can(cls.read_permission):
+            raise FallbackError("node type")
+        row = await self.loaders.rows(cls.loader, tuple(plan.columns)).load(row_id)
+        if row is None:
+            raise FallbackError("node not found")
+        return await self.objects(plan, [row])
+
+    def arguments_of(self, field: Lookup) -> dict[str, Any]:
+        """A root lookup's arguments for this request, as GraphQL values (ids and keys are strings)."""
+        return get_argument_values(field.definition, field.node, self.variables)
+
+    async def _connection(self, field: Connection, rows: Sequence[Any]) -> list[Any]:
+        spec = field.spec
+        try:
+            arguments = self.arguments(field.definition, field.node, field.strawberry_field)
+            if spec.arguments is None:
+                list_filter, order = spec.filter, spec.order
+            else:
+                list_filter, order = spec.arguments.convert(arguments.get("filter"), arguments.get("order_by"))
+            page_window = window(arguments["first"], arguments["after"], arguments["last"], arguments["before"])
+            for cursor in (arguments["after"], arguments["before"]):
+                if cursor is not None:
+                    validate_cursor(spec.source, order, cursor)
+        except (PrismError, InvalidCursorError, GraphQLError) as error:
+            raise FallbackError("connection arguments") from error
+        columns: dict[str, None] = {"id": None}
+        for _, part in field.parts:
+            if part.child is not None:
+                columns.update(part.child.columns)
+        parents: list[UUID] = (
+            [self.context.member.organization_id] * len(rows)
+            if spec.parent_kind == "organization"
+            else [row.id for row in rows]
+        )
+        list_keys = [
+            ListKey(
+                source=spec.source,
+                parent=parent,
+                filter=list_filter,
+                order=order,
+                window=page_window,
+                columns=tuple(columns),
+            )
+            for parent in parents
+        ]
+        wants_count = any(part.kind == "totalCount" for _, part in field.parts)
+        if wants_count:
+            count_keys = [CountKey(source=spec.source, parent=parent, filter=list_filter) for parent in parents]
+            pages, totals = await asyncio.gather(
+                self.loaders.get(PageLoader).load_many(list_keys),
+                self.loaders.get(CountLoader).load_many(count_keys),
+            )
+        else:
+            pages, totals = await self.loaders.get(PageLoader).load_many(list_keys), None
+        flat = [row for page in pages for row in page.rows]
+        flat_parents = [row for page, row in zip(pages, rows, strict=True) for _ in page.rows]
+        built_parts: dict[int, list[list[dict[str, Any]]]] = {}
+        for number, (_, part) in enumerate(field.parts):
+            if part.child is not None:
+                built = await self.objects(part.child, flat, flat_parents)
+                ends = list(accumulate(len(page.rows) for page in pages))
+                built_parts[number] = [built[end - len(page.rows) : end] for page, end in zip(pages, ends, strict=True)]
+        answers = []
+        for index, page in enumerate(pages):
+            answer: dict[str, Any] = {}
+            for number, (key, part) in enumerate(field.parts):
+                if part.kind == "nodes":
+                    answer[key] = built_parts[number][index]
+                elif part.kind == "totalCount":
+                    assert totals is not None
+                    answer[key] = totals[index]
+                elif part.kind == "constant":
+                    answer[key] = part.constant
+                elif part.kind == "edges":
+                    edges = []
+                    nodes = built_parts[number][index] if number in built_parts else page.rows
+                    for position, node in enumerate(nodes):
+                        edge: dict[str, Any] = {}
+                        for edge_key, edge_field in part.fields:
+                            if isinstance(edge_field, Constant):
+                                edge[edge_key] = edge_field.value
+                            elif edge_field == "cursor":
+                                edge[edge_key] = page.cursor(position)
+                            else:
+                                edge[edge_key] = node
+                        edges.append(edge)
+                    self.work += len(part.fields) * len(edges)
+                    answer[key] = edges
+                else:
+                    info: dict[str, Any] = {}
+                    for info_key, info_field in part.fields:
+                        if isinstance(info_field, Constant):
+                            info[info_key] = info_field.value
+                        elif info_field == "hasNextPage":
+                            info[info_key] = page.has_next_page
+                        elif info_field == "hasPreviousPage":
+                            info[info_key] = page.has_previous_page
+                        elif info_field == "startCursor":
+                            info[info_key] = page.start_cursor
+                        else:
+                            info[info_key] = page.end_cursor
+                    self.work += len(part.fields)
+                    answer[key] = info
+            answers.append(answer)
+        self.work += len(field.parts) * len(pages)
+        return answers

@@ -1,0 +1,88 @@
+"""What the planner decides from a document alone: which operations it plans, what it caches, which permission checks
+a plan carries. No database: the documents are compiled against the schema, as the executor compiles them."""
+
+from typing import Any
+
+import pytest
+from graphql import parse
+from graphql.execution.executor import Executor
+
+from resolvers.permissions import CanRead, IsAuthenticated
+from resolvers.planner import Planner
+from resolvers.planner.plans import Connection, Leaf, RootPlan
+from resolvers.schema import build_schema
+
+SCHEMA = build_schema()._schema
+
+
+def executor(query: str, variables: dict[str, Any] | None = None, document: Any = None) -> Executor:
+    built = Executor.build(SCHEMA, document or parse(query), raw_variable_values=variables or {})
+    assert isinstance(built, Executor), built
+    return built
+
+
+def plan_of(planner: Planner, built: Executor) -> RootPlan | None:
+    return planner.plan(SCHEMA, built.fragments, built.variable_values, built.operation)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ products(first: 5) { nodes { key name requirements(first: 3) { totalCount nodes { key status } } } } }",
+        '{ product(key: "A") { id key sprints(first: 2) { edges { cursor node { name } } pageInfo { endCursor } } } }',
+        '{ requirement(key: "A-1") { title labels { name } childCount parent { key } assignee { name } } }',
+        "{ viewer { user { name } organization { slug } role } }",
+        '{ node(id: "UHJvZHVjdDox") { id ... on Product { key } ... on Requirement { title } } }',
+        "query($show: Boolean!) { products { nodes { key @include(if: $show) ...Named } } } "
+        "fragment Named on Product { name }",
+    ],
+)
+def test_queries_over_declared_fields_are_planned(query: str) -> None:
+    assert plan_of(Planner(), executor(query, {"show": True})) is not None
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        ("{ products { nodes { velocity { meanCompletedPoints } } } }", "a resolver with Python logic"),
+        ("{ viewer { organizations { role } } }", "a resolver that is not a declared relation"),
+        ("{ organization { members { nodes { role } } } }", "a list whose parent is computed"),
+        ("{ __schema { queryType { name } } }", "introspection"),
+        ('mutation { createLabel(input: {name: "x"}) { label { name } } }', "a mutation"),
+    ],
+)
+def test_an_operation_with_one_field_the_planner_does_not_know_is_left_to_the_resolvers(query: str, why: str) -> None:
+    assert plan_of(Planner(), executor(query)) is None, why
+
+
+def test_a_plan_is_compiled_once_per_document_and_shape_of_its_boolean_variables() -> None:
+    planner = Planner()
+    document = parse(
+        "query($first: Int, $show: Boolean!) { products(first: $first) { nodes { key name @include(if: $show) } } }"
+    )
+    first = plan_of(planner, executor("", {"first": 2, "show": True}, document))
+    again = plan_of(planner, executor("", {"first": 7, "show": True}, document))
+    assert first is again
+    assert planner.compilations == 1
+    hidden = plan_of(planner, executor("", {"first": 7, "show": False}, document))
+    assert planner.compilations == 2
+    assert first is not None
+    assert hidden is not None
+    nodes = first.root.fields[0][1]
+    assert isinstance(nodes, Connection)
+    shown_keys = [key for key, _ in nodes.parts[0][1].child.fields]  # type: ignore[union-attr]
+    assert isinstance(hidden.root.fields[0][1], Connection)
+    hidden_keys = [key for key, _ in hidden.root.fields[0][1].parts[0][1].child.fields]  # type: ignore[union-attr]
+    assert (shown_keys, hidden_keys) == (["key", "name"], ["key"])
+
+
+def test_a_plan_carries_the_role_checks_of_its_root_fields_and_reads_only_the_columns_it_needs() -> None:
+    plan = plan_of(Planner(), executor("{ viewer { role } products(first: 1) { nodes { key } } }"))
+    assert plan is not None
+    assert set(plan.permissions) == {IsAuthenticated, CanRead}
+    products = plan.root.fields[1][1]
+    assert isinstance(products, Connection)
+    child = products.parts[0][1].child
+    assert child is not None
+    assert list(child.columns) == ["id", "key"]
+    assert isinstance(child.fields[0][1], Leaf)

@@ -1,0 +1,429 @@
+"""The planned executor answers exactly as the resolvers do: byte for byte, errors included.
+
+A generator walks the type declarations (the columns a type `@reads`, its `related` and `derived` fields, its
+`connection_field`s) from the root fields the planner knows, and writes random queries over them: aliases,
+fragments, `__typename`, `@include`, page sizes, sort orders, filters, cursors, and ids and keys of another
+organization. Each query runs on an app with the planner (PRISM_PLANNER) and on one without, over the same seeded
+data, and the two answers must be the same bytes. A fixed list adds the errors (NOT_FOUND, BAD_USER_INPUT,
+UNAUTHENTICATED, the depth and cost limits) and the cost report (`extensions: {"cost": true}`).
+"""
+
+import os
+import random
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema, get_named_type
+from starlette.applications import Starlette
+from strawberry.types.field import StrawberryField
+
+from prism.config import Settings
+from prism.db.tables import Requirement
+from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
+from prism.seed import DataBuilder, write_rows
+from resolvers.connections import ConnectionSpec
+from resolvers.schema import build_schema
+from tests.helpers import Account, GraphQLClient, app_with, global_id, join_organization, sign_up, uuid_of
+
+QUERIES = 200
+"""Generated queries per run: each runs on both paths (a few seconds in all; bounded for CI)."""
+SEED = int(os.environ.get("PRISM_PLANNER_TEST_SEED", "20261202"))
+"""Fixed, so a failure replays; set PRISM_PLANNER_TEST_SEED to explore other queries."""
+SCHEMA: GraphQLSchema = build_schema()._schema
+MAX_DEPTH = 3
+
+
+@dataclass
+class Seeded:
+    """The data both paths read: an organization's keys and ids, and another organization's."""
+
+    owner: Account
+    viewer: Account
+    product_keys: list[str]
+    requirement_keys: list[str]
+    product_ids: list[str]
+    requirement_ids: list[str]
+    foreign_product_keys: list[str]
+    foreign_product_ids: list[str]
+    foreign_requirement_keys: list[str]
+    foreign_requirement_ids: list[str]
+
+
+async def _populate(app: Starlette, owner: Account, mate: Account, prefix: str, products: int) -> tuple[list, list]:
+    """`products` products of up to 7 requirements: an epic and its features, some estimated, assigned, labelled,
+    in a sprint or a release, moved through the workflow."""
+    members = [uuid_of(owner.user_id), uuid_of(mate.user_id)]
+    start = datetime.now(UTC) - timedelta(days=2)
+    b = DataBuilder(organization_id=uuid_of(owner.organization_id))
+    labels = [b.label(f"{prefix}-label-{n}", "#6b7280", "", start) for n in range(3)]
+    made_products, made_requirements = [], []
+    for p in range(products):
+        product = b.product(f"{prefix}{p:02d}", f"Product {prefix} {p}", f"About {p}", start)
+        sprint = b.sprint(product, f"Sprint {p}", at=start)
+        release = b.release(product, f"1.{p}", "", None, start)
+        made_products.append(product)
+        epic: Requirement | None = None
+        for n in range(3 + p % 5):
+            requirement = b.requirement(
+                product,
+                RequirementKind.EPIC if epic is None else RequirementKind.FEATURE,
+                f"Requirement {n} of {p}",
+                at=start + timedelta(minutes=n),
+                reporter_id=members[n % 2],
+                parent=epic,
+                priority=list(Priority)[n % len(Priority)],
+                estimate=float(n) if n % 2 else None,
+                assignee_id=members[n % 2] if n % 3 else None,
+                labels=labels[: n % 4],
+            )
+            if n % 2:
+                b.change(requirement, RequirementEventKind.SPRINT, sprint.id, start + timedelta(hours=1), members[0])
+            if n % 3 == 2:
+                b.change(requirement, RequirementEventKind.RELEASE, release.id, start + timedelta(hours=2), None)
+            made_requirements.append((product, requirement))
+            epic = epic or requirement
+    await write_rows(app.state.runtime().engine, b)
+    return made_products, made_requirements
+
+
+@pytest.fixture(scope="module")
+async def seeded(http: httpx.AsyncClient, app: Starlette, database_url: str) -> Seeded:
+    gql = GraphQLClient(http)
+    owner = await sign_up(gql, name="Owner")
+    mate = await join_organization(gql, database_url, owner, name="Mate")
+    viewer = await join_organization(gql, database_url, owner, role="VIEWER", name="Watcher")
+    products, requirements = await _populate(app, owner, mate, "D", 6)
+    stranger = await sign_up(gql, name="Stranger")
+    stranger_mate = await join_organization(gql, database_url, stranger, name="Other")
+    foreign_products, foreign_requirements = await _populate(app, stranger, stranger_mate, "F", 2)
+    return Seeded(
+        owner=owner,
+        viewer=viewer,
+        product_keys=[p.key for p in products],
+        requirement_keys=[f"{p.key}-{r.number}" for p, r in requirements],
+        product_ids=[global_id("Product", p.id) for p in products],
+        requirement_ids=[global_id("Requirement", r.id) for _, r in requirements],
+        foreign_product_keys=[p.key for p in foreign_products],
+        foreign_product_ids=[global_id("Product", p.id) for p in foreign_products],
+        foreign_requirement_keys=[f"{p.key}-{r.number}" for p, r in foreign_requirements],
+        foreign_requirement_ids=[global_id("Requirement", r.id) for _, r in foreign_requirements],
+    )
+
+
+@pytest.fixture(scope="module")
+async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app on the test database with the planned executor."""
+    async with app_with(settings, planner=True) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def resolvers(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app on the same database without it: the resolvers, the reference."""
+    async with app_with(settings, planner=False) as client:
+        yield client
+
+
+_BUDGET_LEFT = re.compile(rb'"remaining":\d+')
+
+
+@dataclass
+class Answer:
+    body: bytes
+    executor: str | None
+
+
+async def _post(client: httpx.AsyncClient, token: str | None, query: str, **extra: Any) -> Answer:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = await client.post("/graphql", json={"query": query, **extra}, headers=headers)
+    assert response.status_code in (200, 429), response.text
+    return Answer(response.content, response.headers.get("x-prism-executor"))
+
+
+async def both(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, token: str | None, query: str, **extra: Any
+) -> tuple[Answer, Answer]:
+    """The resolvers' answer and the planned app's, which must be the same bytes (except the cost budget left, which
+    each app keeps for itself)."""
+    reference = await _post(resolvers, token, query, **extra)
+    answer = await _post(planned, token, query, **extra)
+    reference.body, answer.body = (_BUDGET_LEFT.sub(b'"remaining":0', a.body) for a in (reference, answer))
+    assert answer.body == reference.body, (
+        f"{query}\nresolvers: {reference.body[:800]!r}\nplanned: {answer.body[:800]!r}"
+    )
+    return reference, answer
+
+
+# --- The generator -------------------------------------------------------------------------------------------------
+
+
+def _fields_of(gql_type: GraphQLObjectType) -> Iterator[tuple[str, str]]:
+    """The plannable fields a declared type offers, with their kind: "leaf", "object", "list" or "connection"."""
+    definition = gql_type.extensions.get("strawberry-definition")
+    cls = getattr(definition, "origin", None)
+    declared = getattr(cls, "__declaration__", None)
+    if declared is None:
+        return
+    related = getattr(cls, "related", {})
+    derived = getattr(cls, "derived", {})
+    for name, field in gql_type.fields.items():
+        strawberry_field = field.extensions.get("strawberry-definition")
+        assert isinstance(strawberry_field, StrawberryField)
+        resolver = strawberry_field.base_resolver
+        spec = getattr(resolver.wrapped_func, "connection", None) if resolver is not None else None
+        if name == "id" or name in derived:
+            yield name, "leaf"
+        elif name in related and related[name].kind in ("one", "many", "count"):
+            yield name, {"one": "object", "many": "list", "count": "leaf"}[related[name].kind]
+        elif (
+            isinstance(spec, ConnectionSpec) and spec.parent_kind == "node" and (spec.build is None or spec.build_gives)
+        ):
+            yield name, "connection"
+        elif resolver is None and not field.args and strawberry_field.python_name in declared.fields:
+            yield name, "leaf"
+
+
+class QueryWriter:
+    """Random queries over the declared types, seeded so that a failure can be replayed."""
+
+    def __init__(self, rng: random.Random, seeded: Seeded) -> None:
+        self.rng = rng
+        self.seeded = seeded
+        self.fragments: list[str] = []
+        self.variables: dict[str, Any] = {}
+
+    def query(self) -> tuple[str, dict[str, Any]]:
+        self.fragments, self.variables = [], {}
+        roots = self.rng.sample(
+            ["products", "requirements", "product", "requirement", "viewer", "organization", "node"],
+            self.rng.randint(1, 2),
+        )
+        body = " ".join(self._root(root) for root in roots)
+        declarations = "".join(f"${name}: Boolean!" for name in self.variables)
+        header = f"query Generated({declarations})" if declarations else "query Generated"
+        return f"{header} {{ {body} }} {' '.join(self.fragments)}", dict(self.variables)
+
+    def _key(self, name: str) -> str:
+        return f"a{self.rng.randint(0, 99)}: {name}" if self.rng.random() < 0.15 else name
+
+    def _root(self, root: str) -> str:
+        query_type = SCHEMA.query_type
+        assert query_type is not None
+        field = query_type.fields[root]
+        target = get_named_type(field.type)
+        if root in ("products", "requirements"):
+            return f"{self._key(root)}{self._connection_arguments(field)} {{ {self._connection(target, 0)} }}"
+        assert isinstance(target, GraphQLObjectType) or root == "node"
+        if root == "viewer":
+            parts = self.rng.sample(["user", "organization", "role", "__typename"], self.rng.randint(1, 3))
+            inner = " ".join(
+                p
+                if p in ("role", "__typename")
+                else f"{p} {{ {self._selection(get_named_type(target.fields[p].type), 1)} }}"
+                for p in parts
+            )  # type: ignore[arg-type]
+            return f"{self._key(root)} {{ {inner} }}"
+        if root == "organization":
+            return f"{self._key(root)} {{ {self._selection(target, 1)} }}"
+        s = self.seeded
+        if root == "node":
+            node_id = self.rng.choice(
+                [*s.product_ids, *s.requirement_ids, s.foreign_product_ids[0], s.foreign_requirement_ids[0]]
+            )
+            fragments = " ".join(
+                f"... on {name} {{ {self._selection(SCHEMA.type_map[name], 1)} }}"  # type: ignore[arg-type]
+                for name in self.rng.sample(["Product", "Requirement", "User"], self.rng.randint(1, 2))
+            )
+            return f'{self._key(root)}(id: "{node_id}") {{ id __typename {fragments} }}'
+        s = self.seeded
+        if root == "product":
+            argument = self.rng.choice(
+                [f'key: "{self.rng.choice(s.product_keys).lower()}"', f'id: "{self.rng.choice(s.product_ids)}"']
+            )
+        else:
+            argument = self.rng.choice(
+                [f'key: "{self.rng.choice(s.requirement_keys)}"', f'id: "{self.rng.choice(s.requirement_ids)}"']
+            )
+        return f"{self._key(root)}({argument}) {{ {self._selection(target, 1)} }}"
+
+    def _connection_arguments(self, field: Any) -> str:
+        arguments = [f"first: {self.rng.randint(0, 6)}"]
+        if "orderBy" in field.args and self.rng.random() < 0.5:
+            order = get_named_type(field.args["orderBy"].type)
+            assert not isinstance(order, GraphQLEnumType)
+            enum = get_named_type(order.fields["field"].type)  # type: ignore[attr-defined]
+            assert isinstance(enum, GraphQLEnumType)
+            direction = self.rng.choice(["ASC", "DESC"])
+            arguments.append(f"orderBy: {{field: {self.rng.choice(list(enum.values))}, direction: {direction}}}")
+        filter_type = get_named_type(field.args["filter"].type) if "filter" in field.args else None
+        if filter_type is not None and self.rng.random() < 0.4:
+            options = []
+            names = set(getattr(filter_type, "fields", {}))
+            if "statuses" in names:
+                statuses = self.rng.sample([s.name for s in RequirementStatus], 2)
+                options.append(f"statuses: [{', '.join(statuses)}]")
+            if "productIds" in names:
+                ids = [self.rng.choice(self.seeded.product_ids), self.rng.choice(self.seeded.foreign_product_ids)]
+                options.append(f'productIds: ["{ids[0]}", "{ids[1]}"]')
+            if "includeArchived" in names:
+                options.append("includeArchived: true")
+            if "search" in names:
+                options.append('search: "1"')
+            if options:
+                arguments.append(f"filter: {{{self.rng.choice(options)}}}")
+        return f"({', '.join(arguments)})"
+
+    def _connection(self, connection: GraphQLObjectType, depth: int) -> str:
+        node = get_named_type(connection.fields["nodes"].type)
+        assert isinstance(node, GraphQLObjectType)
+        parts = []
+        for part in self.rng.sample(["nodes", "edges", "totalCount", "pageInfo", "__typename"], self.rng.randint(1, 3)):
+            if part == "nodes":
+                parts.append(f"{self._key('nodes')} {{ {self._selection(node, depth + 1)} }}")
+            elif part == "edges":
+                parts.append(f"edges {{ cursor node {{ {self._selection(node, depth + 1)} }} }}")
+            elif part == "pageInfo":
+                parts.append("pageInfo { hasNextPage hasPreviousPage startCursor endCursor }")
+            else:
+                parts.append(part)
+        return " ".join(parts)
+
+    def _selection(self, gql_type: GraphQLObjectType, depth: int) -> str:
+        offered = list(_fields_of(gql_type))
+        assert offered, gql_type.name
+        chosen = self.rng.sample(offered, min(len(offered), self.rng.randint(1, 5)))
+        parts = []
+        for name, kind in chosen:
+            field = gql_type.fields[name]
+            target = get_named_type(field.type)
+            if kind == "leaf":
+                parts.append(self._key(name))
+            elif depth >= MAX_DEPTH:
+                continue
+            elif kind in ("object", "list"):
+                assert isinstance(target, GraphQLObjectType)
+                parts.append(f"{self._key(name)} {{ {self._selection(target, depth + 1)} }}")
+            else:
+                assert isinstance(target, GraphQLObjectType)
+                arguments = self._connection_arguments(field)
+                parts.append(f"{self._key(name)}{arguments} {{ {self._connection(target, depth)} }}")
+        if not parts:
+            parts.append("__typename")
+        if self.rng.random() < 0.2:
+            parts.append("__typename")
+        if self.rng.random() < 0.15:
+            variable = f"show{len(self.variables)}"
+            self.variables[variable] = self.rng.random() < 0.5
+            parts[0] = f"{parts[0]} @include(if: ${variable})"
+            parts.append("__typename")
+        selection = " ".join(parts)
+        if self.rng.random() < 0.2:
+            name = f"F{len(self.fragments)}"
+            self.fragments.append(f"fragment {name} on {gql_type.name} {{ {selection} }}")
+            return f"...{name}"
+        if self.rng.random() < 0.1:
+            return f"... on {gql_type.name} {{ {selection} }}"
+        return selection
+
+
+# --- The tests -----------------------------------------------------------------------------------------------------
+
+
+async def test_generated_queries_answer_the_same_bytes_on_both_paths_and_are_planned(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    writer = QueryWriter(random.Random(SEED), seeded)
+    executors: dict[str | None, int] = {}
+    for _ in range(QUERIES):
+        query, variables = writer.query()
+        reference, answer = await both(resolvers, planned, seeded.owner.token, query, variables=variables)
+        executors[answer.executor] = executors.get(answer.executor, 0) + 1
+        assert reference.executor == "resolvers"
+        if b'"errors"' not in answer.body:
+            assert answer.executor == "planned", query
+    assert executors.get("planned", 0) >= QUERIES * 0.8, executors
+
+
+async def test_other_organizations_ids_and_keys_answer_alike_on_both_paths(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    s = seeded
+    cases = [
+        f'{{ product(key: "{s.foreign_product_keys[0]}") {{ id name }} }}',
+        f'{{ product(id: "{s.foreign_product_ids[0]}") {{ id name }} }}',
+        f'{{ requirement(key: "{s.foreign_requirement_keys[0]}") {{ id title }} }}',
+        f'{{ requirement(id: "{s.foreign_requirement_ids[0]}") {{ id title }} }}',
+        f'{{ requirements(first: 5, filter: {{productIds: ["{s.foreign_product_ids[0]}"]}}) '
+        "{ totalCount nodes { key } } }",
+        "{ products(first: 50) { totalCount nodes { key } } }",
+    ]
+    for query in cases:
+        _, answer = await both(resolvers, planned, s.owner.token, query)
+        assert s.foreign_product_keys[0].encode() not in answer.body
+    _, not_found = await both(resolvers, planned, s.owner.token, cases[0])
+    assert b'"NOT_FOUND"' in not_found.body
+    assert not_found.executor == "planned", "a lookup that finds nothing is answered by the plan itself"
+
+
+async def test_errors_and_limits_answer_the_same_bytes_on_both_paths(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    s = seeded
+    deep = "{ products(first: 1) { nodes { requirements(first: 1) { nodes { " + "parent { " * 10 + "key" + " }" * 14
+    costly = (
+        "{ products(first: 100) { nodes { requirements(first: 100) { nodes { children(first: 100) { nodes { "
+        "children(first: 100) { nodes { key } } } } } } } } }"
+    )
+    cases: list[tuple[str | None, str]] = [
+        (s.owner.token, '{ product(key: "NOPE") { id } }'),
+        (s.owner.token, '{ product(id: "not-an-id") { id } }'),
+        (s.owner.token, f'{{ product(id: "{s.product_ids[0]}", key: "{s.product_keys[0]}") {{ id }} }}'),
+        (s.owner.token, '{ requirement(key: "BAD KEY") { id } }'),
+        (s.owner.token, '{ a: product(key: "NOPE") { id } b: requirement(key: "NOPE-1") { id } }'),
+        (s.owner.token, f'{{ a: product(key: "{s.product_keys[0]}") {{ id }} b: product(key: "NOPE") {{ id }} }}'),
+        (s.owner.token, '{ product(key: "NOPE") { id } product(key: "NOPE") { name } }'),
+        (s.owner.token, '{ node(id: "bm9wZQ==") { id } }'),
+        (s.owner.token, '{ node(id: "U3ByaW50Om5vdC1hLXV1aWQ=") { id } }'),
+        (s.owner.token, '{ node(id: "TWFkZVVwOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA==") { id } }'),
+        (s.owner.token, "{ products(first: 500) { nodes { key } } }"),
+        (s.owner.token, '{ products(first: 2, after: "bm9wZQ") { nodes { key } } }'),
+        (s.owner.token, "{ products(first: 2) { nodes { requirements(first: 101) { totalCount } } } }"),
+        (
+            s.owner.token,
+            '{ products(first: 2, filter: {search: "x", createdAt: {after: "2020-01-01T00:00:00"}}) { totalCount } }',
+        ),
+        (None, "{ products(first: 2) { nodes { key } } }"),
+        (None, "{ viewer { user { name } } }"),
+        ("not-a-token", "{ viewer { user { name } } }"),
+        (s.viewer.token, "{ viewer { role user { name } } products(first: 2) { nodes { key } } }"),
+        (s.owner.token, deep),
+        (s.owner.token, costly),
+    ]
+    for token, query in cases:
+        await both(resolvers, planned, token, query)
+
+
+async def test_cost_reports_and_cursors_answer_the_same_on_both_paths(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    s = seeded
+    query = (
+        "{ products(first: 2) { pageInfo { endCursor hasNextPage } nodes { key "
+        "requirements(first: 2) { edges { cursor node { key labels { name } } } } } } }"
+    )
+    _, answer = await both(resolvers, planned, s.owner.token, query, extensions={"cost": True})
+    assert answer.executor == "planned"
+    assert b'"actual"' in answer.body
+    cursor = httpx.Response(200, content=answer.body).json()["data"]["products"]["pageInfo"]["endCursor"]
+    following = f'{{ products(first: 2, after: "{cursor}") {{ pageInfo {{ hasPreviousPage }} nodes {{ key }} }} }}'
+    _, answer = await both(resolvers, planned, s.owner.token, following)
+    assert answer.executor == "planned"
+    backwards = (
+        f'{{ products(last: 2, before: "{cursor}") {{ pageInfo {{ hasNextPage startCursor }} nodes {{ key }} }} }}'
+    )
+    await both(resolvers, planned, s.owner.token, backwards)
