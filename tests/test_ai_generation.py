@@ -87,10 +87,10 @@ async def test_a_configured_model_answers_through_litellm_and_the_run_is_recorde
 async def test_json_mode_sends_the_schema_beside_json_object_for_servers_without_structured_outputs(
     app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
 ) -> None:
-    default = generator_for(app, settings, model_server, llm_model="openai/structured")
+    default = generator_for(app, settings, model_server, account, llm_model="openai/structured")
     await default.generate(request_for(account), Story)
     json_mode = generator_for(
-        app, settings, model_server, llm_model="openai/json-mode", llm_response_format="json_object"
+        app, settings, model_server, account, llm_model="openai/json-mode", llm_response_format="json_object"
     )
     result = await json_mode.generate(request_for(account), Story)
     assert result.output == Story(**GOOD)
