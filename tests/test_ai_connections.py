@@ -22,14 +22,15 @@ from starlette.applications import Starlette
 from prism.ai.litellm_setup import litellm_module
 from prism.app import build_app
 from prism.config import Settings
-from tests.helpers import Account, GraphQLClient, create_product, create_requirement, sign_up
+from tests.helpers import Account, GraphQLClient, create_product, create_requirement, create_sprint, sign_up
 from tests.model_server import FakeModelServer, running_model_server
 
 ANALYZE = """query($id: ID!) { analyzeRequirement(id: $id) { offline summary requirement { title } } }"""
 RECOMMEND = """query($p: ID!) {
   recommendPriorities(productId: $p, framework: MOSCOW) { offline aiRuns items { requirement { title } } }
 }"""
-CONCURRENT = 8
+PLAN = """query($s: ID!) { planSprint(sprintId: $s, capacity: 10) { offline aiRuns items { rationale } } }"""
+CONCURRENT = 9
 POOL = 2
 
 _label: contextvars.ContextVar[str | None] = contextvars.ContextVar("ai_connections_label", default=None)
@@ -40,7 +41,8 @@ def slow_model() -> Iterator[FakeModelServer]:
     with running_model_server() as fake:
         fake.scripts["slow-review"] = [(200, json.dumps({"findings": [], "summary": "Reviewed slowly."}))]
         fake.scripts["slow-priority"] = [(200, json.dumps({"category": "SHOULD", "rationale": "Estimated slowly."}))]
-        fake.delay_seconds = {"slow-review": 0.4, "slow-priority": 0.4}
+        fake.scripts["slow-plan"] = [(200, json.dumps({"rationale": "Fits the goal.", "risk_note": ""}))]
+        fake.delay_seconds = {"slow-review": 0.4, "slow-priority": 0.4, "slow-plan": 0.4}
         yield fake
 
 
@@ -58,6 +60,7 @@ async def small_ai_app(settings: Settings, slow_model: FakeModelServer) -> Async
             "llm_feature_models": {
                 "analyze_requirement": "openai/slow-review",
                 "recommend_priorities": "openai/slow-priority",
+                "plan_sprint": "openai/slow-plan",
             },
             "llm_api_base": f"http://127.0.0.1:{slow_model.port}/v1",
             "llm_api_key": SecretStr("test-key"),
@@ -107,10 +110,13 @@ async def test_more_concurrent_ai_queries_than_pool_connections_all_complete_one
             label = f"label{n}x"
             product = await create_product(account)
             requirement = await create_requirement(account, product["id"], f"Export report {label}", priority="NONE")
-            if n % 2:
+            if n % 3 == 0:
+                work.append((label, ANALYZE, {"id": requirement["id"]}))
+            elif n % 3 == 1:
                 work.append((label, RECOMMEND, {"p": product["id"]}))
             else:
-                work.append((label, ANALYZE, {"id": requirement["id"]}))
+                sprint = await create_sprint(account, product["id"], goal="Ship the report.")
+                work.append((label, PLAN, {"s": sprint["id"]}))
 
         counts = ConnectionsPerRequest()
         at_model_call: list[tuple[str, int]] = []
@@ -142,9 +148,12 @@ async def test_more_concurrent_ai_queries_than_pool_connections_all_complete_one
         if query is ANALYZE:
             assert result.data["analyzeRequirement"]["summary"] == "Reviewed slowly."
             assert result.data["analyzeRequirement"]["offline"] is False
-        else:
+        elif query is RECOMMEND:
             assert result.data["recommendPriorities"]["aiRuns"] == 1
             assert result.data["recommendPriorities"]["offline"] is False
+        else:
+            assert result.data["planSprint"]["aiRuns"] == 1
+            assert result.data["planSprint"]["items"][0]["rationale"].endswith("Fits the goal.")
     # Every request used the database (reads, the budget, its run) on one connection at a time ...
     assert sorted(counts.most) == sorted(label for label, _, _ in work)
     assert set(counts.most.values()) == {1}
