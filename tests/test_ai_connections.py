@@ -53,7 +53,7 @@ async def small_ai_app(settings: Settings, slow_model: FakeModelServer) -> Async
         update={
             "database_pool_size": POOL,
             "database_max_overflow": 0,
-            "database_pool_timeout_seconds": 3,
+            "database_pool_timeout_seconds": 10,
             "rate_limit_enabled": False,
             "max_requests_in_progress_per_caller": 4 * CONCURRENT,
             "llm_model": "openai/slow-review",
