@@ -1,10 +1,12 @@
 """AI retrieval: requirements and documents near a requirement or a text, found in the organization's vector index."""
 
 import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Annotated
 from uuid import UUID
 
 import strawberry
+from graphql import OperationType
 
 from prism.ai.retrieval import DOCUMENT, REQUIREMENT, requirement_text
 from prism.errors import Code, NotFoundError, ValidationError
@@ -27,6 +29,14 @@ Info = strawberry.Info[Context, None]
 
 MAX_MATCHES = 50
 """The most matches one retrieval answers."""
+
+
+def _while_embedding(info: Info) -> AbstractAsyncContextManager[None]:
+    """Where a text is embedded (a model call with a remote embedding model): without holding the request's
+    connection, except beside a mutation's uncommitted writes (duplicate warnings), which must keep it."""
+    if info.operation.operation is OperationType.MUTATION:
+        return nullcontext()
+    return info.context.uow.without_connection()
 
 
 @strawberry.type(description="A requirement found by a retrieval, with how close it is to what was asked.")
@@ -69,13 +79,14 @@ class RetrievalResult:
         metadata=max_items(MAX_MATCHES),
     )
     async def documents(self, info: Info) -> list[DocumentMatch]:
-        hits = await info.context.runtime.ai.index.search(
-            info.context.member.organization_id,
-            self.search_text,
-            limit=self.count + 10,
-            product_id=self.product_id,
-            kind=DOCUMENT,
-        )
+        async with _while_embedding(info):
+            hits = await info.context.runtime.ai.index.search(
+                info.context.member.organization_id,
+                self.search_text,
+                limit=self.count + 10,
+                product_id=self.product_id,
+                kind=DOCUMENT,
+            )
         found: list[DocumentMatch] = []
         for hit in hits:
             # Loaded like any read (tenant and product roles): a stale or unreadable vector is skipped.
@@ -114,14 +125,15 @@ async def _matches(
     gateway = info.context.runtime.ai
     # A little more than asked: a hit the viewer may not read (a product they have no role on) or deleted since
     # its vector was written is skipped, not returned.
-    hits = await gateway.index.search(
-        info.context.member.organization_id,
-        text,
-        limit=first + 10,
-        product_id=product_id,
-        exclude=exclude,
-        kind=REQUIREMENT,
-    )
+    async with _while_embedding(info):
+        hits = await gateway.index.search(
+            info.context.member.organization_id,
+            text,
+            limit=first + 10,
+            product_id=product_id,
+            exclude=exclude,
+            kind=REQUIREMENT,
+        )
     found: list[RequirementMatch] = []
     for hit in hits:
         node = await load_node(info, Requirement, hit.id)

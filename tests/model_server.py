@@ -1,9 +1,10 @@
 """A local OpenAI-compatible chat server for the AI tests: each test scripts its answers per model name."""
 
+import asyncio
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,12 +28,19 @@ class FakeModelServer:
     calls: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     port: int = 0
+    delay_seconds: dict[str, float] = field(default_factory=dict)
+    """How long the model named takes to answer (a slow model)."""
+    on_request: Callable[[dict[str, Any]], None] | None = None
+    """Called (in the server's thread) with each request as it arrives."""
 
     async def chat(self, request: Request) -> JSONResponse:
         body = await request.json()
         model = body["model"]
         self.calls.append(model)
         self.requests.append(body)
+        if self.on_request is not None:
+            self.on_request(body)
+        await asyncio.sleep(self.delay_seconds.get(model, 0))
         script = self.scripts.get(model) or [(200, json.dumps(GOOD))]
         status, content = script.pop(0) if len(script) > 1 else script[0]
         if status != 200:

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from prism.ai.completion import GenerationRequest, Generator
 from prism.config import Settings
+from prism.db.unit_of_work import UnitOfWork
 from prism.kv import KeyValueStore, MemoryStore, RedisStore
 from tests.helpers import Account, create_product, create_requirement, uuid_of
 from tests.model_server import GOOD, FakeModelServer, running_model_server
@@ -36,7 +37,12 @@ async def redis_cache() -> AsyncIterator[KeyValueStore]:
 
 
 def generator(
-    app: Starlette, settings: Settings, server: FakeModelServer, cache: KeyValueStore | None, **more: Any
+    app: Starlette,
+    settings: Settings,
+    server: FakeModelServer,
+    cache: KeyValueStore | None,
+    account: Account,
+    **more: Any,
 ) -> Generator:
     overrides: dict[str, Any] = {
         "llm_api_base": f"http://127.0.0.1:{server.port}/v1",
@@ -45,7 +51,8 @@ def generator(
         "llm_max_retries": 0,
         **more,
     }
-    return Generator(settings.model_copy(update=overrides), app.state.runtime().engine, cache=cache)
+    uow = UnitOfWork(app.state.runtime().engine, uuid_of(account.organization_id))
+    return Generator(settings.model_copy(update=overrides), uow, cache=cache)
 
 
 def ask(account: Account, text: str, version: str = "stories-1") -> GenerationRequest:
@@ -83,7 +90,7 @@ async def test_a_repeated_question_is_answered_from_the_cache_at_no_cost(
     app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
 ) -> None:
     model_server.scripts["cached"] = [answer("First answer"), answer("Second answer")]
-    ai = generator(app, settings, model_server, MemoryStore(), llm_model="openai/cached")
+    ai = generator(app, settings, model_server, MemoryStore(), account, llm_model="openai/cached")
     first = await ai.generate(ask(account, "Managers print the sprint report."), Story)
     again = await ai.generate(ask(account, "Managers print the sprint report."), Story)
     assert (first.cached, again.cached) == (False, True)
@@ -111,10 +118,11 @@ async def test_organization_b_never_gets_organization_a_cached_answer_in_redis(
     redis_cache: KeyValueStore,
 ) -> None:
     model_server.scripts["tenants"] = [answer("A's confidential answer"), answer("B's own answer")]
-    ai = generator(app, settings, model_server, redis_cache, llm_model="openai/tenants")
+    ai = generator(app, settings, model_server, redis_cache, account, llm_model="openai/tenants")
+    other = generator(app, settings, model_server, redis_cache, other_account, llm_model="openai/tenants")
     question = "Plan the acquisition of Globex."
     mine = await ai.generate(ask(account, question), Story)
-    theirs = await ai.generate(ask(other_account, question), Story)
+    theirs = await other.generate(ask(other_account, question), Story)
     assert theirs.cached is False
     assert theirs.output.title == "B's own answer"
     assert model_server.calls.count("tenants") == 2
@@ -129,12 +137,12 @@ async def test_a_cache_that_does_not_answer_is_skipped_and_a_ttl_of_zero_turns_i
     app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
 ) -> None:
     unreachable = RedisStore("redis://127.0.0.1:1/0")
-    ai = generator(app, settings, model_server, unreachable, llm_model="openai/down")
+    ai = generator(app, settings, model_server, unreachable, account, llm_model="openai/down")
     assert (await ai.generate(ask(account, "Invoices are emailed monthly."), Story)).cached is False
     await unreachable.close()
 
     store = MemoryStore()
-    off = generator(app, settings, model_server, store, llm_model="openai/off", ai_cache_ttl_seconds=0)
+    off = generator(app, settings, model_server, store, account, llm_model="openai/off", ai_cache_ttl_seconds=0)
     await off.generate(ask(account, "Customers pay by card."), Story)
     assert (await off.generate(ask(account, "Customers pay by card."), Story)).cached is False
     assert len(store) == 0

@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from prism.ai.completion import GenerationRequest, Generator
 from prism.config import Settings
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import AiBudgetExhaustedError, Code
 from tests.helpers import Account, uuid_of
 from tests.model_server import GOOD, FakeModelServer, running_model_server
@@ -32,12 +33,15 @@ class Story(BaseModel):
     criteria: list[str]
 
 
-def generator_for(app: Starlette, settings: Settings, server: FakeModelServer | None, **overrides: Any) -> Generator:
+def generator_for(
+    app: Starlette, settings: Settings, server: FakeModelServer | None, account: Account, **overrides: Any
+) -> Generator:
     if server is not None:
         overrides.setdefault("llm_api_base", f"http://127.0.0.1:{server.port}/v1")
         overrides.setdefault("llm_api_key", SecretStr("test-key"))
     overrides.setdefault("llm_retry_base_seconds", 0.01)
-    return Generator(settings.model_copy(update=overrides), app.state.runtime().engine)
+    uow = UnitOfWork(app.state.runtime().engine, uuid_of(account.organization_id))
+    return Generator(settings.model_copy(update=overrides), uow)
 
 
 def request_for(
@@ -72,7 +76,7 @@ async def runs_of(app: Starlette, account: Account) -> list[Any]:
 async def test_a_configured_model_answers_through_litellm_and_the_run_is_recorded(
     app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
 ) -> None:
-    generator = generator_for(app, settings, model_server, llm_model="openai/normal")
+    generator = generator_for(app, settings, model_server, account, llm_model="openai/normal")
     result = await generator.generate(request_for(account), Story)
     assert result.output == Story(**GOOD)
     assert (result.model, result.offline, result.repaired) == ("openai/normal", False, False)
@@ -83,10 +87,10 @@ async def test_a_configured_model_answers_through_litellm_and_the_run_is_recorde
 async def test_json_mode_sends_the_schema_beside_json_object_for_servers_without_structured_outputs(
     app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
 ) -> None:
-    default = generator_for(app, settings, model_server, llm_model="openai/structured")
+    default = generator_for(app, settings, model_server, account, llm_model="openai/structured")
     await default.generate(request_for(account), Story)
     json_mode = generator_for(
-        app, settings, model_server, llm_model="openai/json-mode", llm_response_format="json_object"
+        app, settings, model_server, account, llm_model="openai/json-mode", llm_response_format="json_object"
     )
     result = await json_mode.generate(request_for(account), Story)
     assert result.output == Story(**GOOD)
@@ -100,7 +104,7 @@ async def test_malformed_json_gets_one_repair_attempt(
     app: Starlette, settings: Settings, account: Account, model_server: FakeModelServer
 ) -> None:
     model_server.scripts["malformed"] = [(200, '{"title": "Export", "points": "many"'), (200, json.dumps(GOOD))]
-    generator = generator_for(app, settings, model_server, llm_model="openai/malformed")
+    generator = generator_for(app, settings, model_server, account, llm_model="openai/malformed")
     result = await generator.generate(request_for(account), Story)
     assert result.repaired is True
     assert result.output.points == 5
@@ -112,7 +116,7 @@ async def test_a_429_is_retried_with_backoff_then_succeeds(
 ) -> None:
     model_server.scripts["busy"] = [(429, "slow down"), (200, json.dumps(GOOD))]
     before = model_server.calls.count("busy")
-    generator = generator_for(app, settings, model_server, llm_model="openai/busy")
+    generator = generator_for(app, settings, model_server, account, llm_model="openai/busy")
     result = await generator.generate(request_for(account), Story)
     assert result.model == "openai/busy"
     assert model_server.calls.count("busy") - before == 2
@@ -127,6 +131,7 @@ async def test_a_failing_model_falls_back_to_the_next_one(
         app,
         settings,
         model_server,
+        account,
         llm_model="openai/cheap",
         llm_feature_models={"generate_stories": "openai/broken"},
         llm_fallback_models=["openai/normal"],
@@ -141,7 +146,7 @@ async def test_a_failing_model_falls_back_to_the_next_one(
 async def test_the_offline_provider_answers_from_the_input_and_says_it_is_offline(
     app: Starlette, settings: Settings, account: Account
 ) -> None:
-    generator = generator_for(app, settings, None)
+    generator = generator_for(app, settings, None, account)
     first = await generator.generate(
         request_for(account, "Invoices are emailed monthly. Customers pay by card."), Story
     )
@@ -161,13 +166,14 @@ async def test_the_offline_provider_answers_from_the_input_and_says_it_is_offlin
 async def test_an_organization_past_its_budget_gets_a_coded_error(
     app: Starlette, settings: Settings, account: Account, other_account: Account
 ) -> None:
-    generator = generator_for(app, settings, None, ai_monthly_token_budget=30)
+    generator = generator_for(app, settings, None, account, ai_monthly_token_budget=30)
     await generator.generate(request_for(account), Story)
     with pytest.raises(AiBudgetExhaustedError) as raised:
         await generator.generate(request_for(account), Story)
     assert raised.value.code == Code.AI_BUDGET_EXHAUSTED
     assert "budget" in raised.value.message
-    await generator.generate(request_for(other_account), Story)  # another organization's budget is its own
+    theirs = generator_for(app, settings, None, other_account, ai_monthly_token_budget=30)
+    await theirs.generate(request_for(other_account), Story)  # another organization's budget is its own
 
 
 def test_litellm_is_not_imported_by_starting_prism() -> None:

@@ -23,6 +23,7 @@ from prism.ai.completion import GenerationRequest
 from prism.ai.streaming import StreamingGenerator
 from prism.app import build_app
 from prism.config import Settings
+from prism.db.unit_of_work import UnitOfWork
 from prism.errors import AiUnavailableError
 from prism.services.prd_generation import PRD_SECTIONS
 from tests.helpers import (
@@ -288,7 +289,7 @@ async def test_a_configured_model_streams_through_litellm_falls_back_before_any_
                 "llm_retry_base_seconds": 0.01,
             }
         ),
-        app.state.runtime().engine,
+        UnitOfWork(app.state.runtime().engine, uuid_of(account.organization_id)),
     )
     pieces: list[str] = []
 
@@ -311,7 +312,8 @@ async def test_a_configured_model_streams_through_litellm_falls_back_before_any_
     assert [(r.model, r.succeeded, r.input_tokens, r.output_tokens) for r in runs] == [("openai/streamer", True, 30, 6)]
 
     only_broken = StreamingGenerator(
-        generator._settings.model_copy(update={"llm_fallback_models": []}), app.state.runtime().engine
+        generator._settings.model_copy(update={"llm_fallback_models": []}),
+        UnitOfWork(app.state.runtime().engine, uuid_of(account.organization_id)),
     )
     with pytest.raises(AiUnavailableError):
         await only_broken.stream(request, collect)
@@ -353,3 +355,34 @@ async def test_a_prd_written_by_a_configured_model_keeps_injected_source_text_in
     assert saved["version"] == 2
     assert saved["body"].startswith("## Problem\nEngineers lose work offline.")
     assert "## Sources" in saved["body"]
+
+
+async def test_a_prd_is_written_with_the_organizations_override_of_its_prompt_and_the_run_records_it(
+    app: Starlette, job_app: App, settings: Settings, account: Account
+) -> None:
+    override = "Write the PRD in the outline's sections for a B2B audience.\n\n{outline}\n\n{brief}\n\n{context}"
+    saved = await account(
+        """mutation($i: SetAiPromptOverrideInput!) {
+             setAiPromptOverride(input: $i) { prompt { version } userErrors { code } } }""",
+        {"i": {"key": "generate_prd", "text": override}},
+    )
+    assert saved["setAiPromptOverride"] == {"prompt": {"version": "generate-prd-org-1"}, "userErrors": []}
+    product = await create_product(account)
+    started = await generate(account, product["id"], "Field engineers need offline sync of work orders.")
+    assert started["userErrors"] == []
+    await index_pending(app, job_app, settings)  # the worker runs the job
+
+    body = (await account(VERSIONS, {"id": started["document"]["id"]}))["document"]["body"]
+    for section in PRD_SECTIONS:
+        assert f"## {section}\n" in body  # the outline still reaches the model through the override
+    async with app.state.runtime().engine.connect() as conn:
+        await conn.execute(
+            sa.text("SELECT set_config('prism.org_id', :o, true)"), {"o": str(uuid_of(account.organization_id))}
+        )
+        runs = (
+            await conn.execute(
+                sa.text("SELECT feature, prompt_key, prompt_version, succeeded FROM ai_run")  # unscoped: own runs
+            )
+        ).all()
+        await conn.rollback()
+    assert [tuple(run) for run in runs] == [("generate_prd", "generate_prd", "generate-prd-org-1", True)]

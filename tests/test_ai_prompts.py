@@ -18,6 +18,7 @@ from tests.helpers import (
     GraphQLClient,
     create_product,
     create_requirement,
+    create_sprint,
     insert_rows,
     join_organization,
     uuid_of,
@@ -258,3 +259,40 @@ def test_the_offline_model_answers_from_the_request_not_from_prisms_fixed_system
     schema = {"type": "object", "properties": {"rationale": {"type": "string"}}, "title": "Why"}
     answer = json.loads(offline_reply(messages, {"response_format": {"json_schema": {"schema": schema}}}))
     assert answer["rationale"] in ("[offline] Invoices are emailed monthly.", "[offline] Customers pay.")
+
+
+PLAN = """query($s: ID!) { planSprint(sprintId: $s, capacity: 10) { aiRuns items { rationale } } }"""
+PLAN_OVERRIDE = "Say why this item fits the sprint, in one sentence.\n\n{sprint}\n{facts}\n\n{item}"
+
+
+async def test_plan_sprint_and_generate_prd_prompts_are_in_the_registry_overridable_and_recorded_per_run(
+    app: Starlette, account: Account
+) -> None:
+    listed = {p["key"]: p for p in (await account(PROMPTS))["aiPrompts"]}
+    assert (listed["plan_sprint"]["version"], listed["plan_sprint"]["source"]) == ("plan-sprint-2", "DEFAULT")
+    assert listed["generate_prd"]["version"] == "generate-prd-2"
+    assert {"name": "item", "required": True} in listed["plan_sprint"]["placeholders"]
+    assert {"name": "outline", "required": True} in listed["generate_prd"]["placeholders"]
+    refused = await account(SET, {"i": {"key": "generate_prd", "text": "Write a PRD for {brief}."}})
+    assert [e["code"] for e in refused["setAiPromptOverride"]["userErrors"]] == ["BAD_USER_INPUT"]  # no {outline}
+
+    product = await create_product(account)
+    sprint = await create_sprint(account, product["id"], goal="Print the sprint report.")
+    await create_requirement(account, product["id"], "Export the sprint report as a PDF", estimate=3)
+    assert (await account(PLAN, {"s": sprint["id"]}))["planSprint"]["aiRuns"] == 1
+    saved = (await account(SET, {"i": {"key": "plan_sprint", "text": PLAN_OVERRIDE}}))["setAiPromptOverride"]
+    assert (saved["userErrors"], saved["prompt"]["version"]) == ([], "plan-sprint-org-1")
+    first = (await account(PLAN, {"s": sprint["id"]}))["planSprint"]
+    again = (await account(PLAN, {"s": sprint["id"]}))["planSprint"]
+    assert again == first  # the same question, answered from the response cache
+
+    assert await runs_of(app, account) == [
+        ("plan_sprint", "plan_sprint", "plan-sprint-2"),
+        ("plan_sprint", "plan_sprint", "plan-sprint-org-1"),
+        ("plan_sprint", "plan_sprint", "plan-sprint-org-1"),
+    ]
+    usage = (await account("{ aiUsage { promptVersion runs cachedRuns } }"))["aiUsage"]
+    assert {g["promptVersion"]: (g["runs"], g["cachedRuns"]) for g in usage} == {
+        "plan-sprint-2": (1, 0),
+        "plan-sprint-org-1": (2, 1),
+    }

@@ -386,3 +386,46 @@ async def test_committing_inside_a_session_block_is_refused(app: Starlette) -> N
                 await uow.keep_despite_refusal()
     finally:
         await uow.close()
+
+
+async def test_without_connection_gives_the_connection_back_and_each_read_in_it_takes_one_briefly(
+    app: Starlette, account: Account
+) -> None:
+    import sqlalchemy as sa
+
+    from prism.db.unit_of_work import UnitOfWork
+
+    uow = UnitOfWork(app.state.runtime().engine, uuid_of(account.organization_id))
+    try:
+        assert await uow.scalar(sa.text("SELECT current_setting('prism.org_id', true)")) == str(uow.organization_id)
+        assert uow.holds_connection
+        async with uow.without_connection():
+            assert not uow.holds_connection  # the read transaction ended: the connection is back in the pool
+            # A read in the block runs in its own short transaction, scoped as ever, and gives the connection back.
+            assert await uow.scalar(sa.text("SELECT current_setting('prism.org_id', true)")) == str(uow.organization_id)
+            assert not uow.holds_connection
+        await uow.scalar(sa.text("SELECT 1"))
+        assert uow.holds_connection  # outside the block the unit keeps its connection again
+    finally:
+        await uow.close()
+
+
+async def test_without_connection_is_refused_while_writes_are_uncommitted(app: Starlette, account: Account) -> None:
+    import sqlalchemy as sa
+
+    from prism.db.unit_of_work import UnitOfWork
+
+    organization = uuid_of(account.organization_id)
+    uow = UnitOfWork(app.state.runtime().engine, organization)
+    try:
+        async with uow.session(organization) as session:
+            await session.exec(sa.text("SELECT 1"))  # type: ignore[call-overload]
+        with pytest.raises(RuntimeError, match="uncommitted writes"):
+            async with uow.without_connection():
+                pass
+        assert uow.holds_connection  # nothing was given back: the writes are still there to commit
+        await uow.rollback()
+        async with uow.without_connection():
+            assert not uow.holds_connection
+    finally:
+        await uow.close()

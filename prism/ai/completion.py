@@ -6,6 +6,11 @@ on 429, 5xx, timeouts and connection errors (tenacity), moves to each fallback m
 and gets one repair attempt when the answer does not validate. Each call is an `ai_run` row; the organization's
 monthly spend (USD and tokens) is checked before the call.
 
+Metering runs on the caller's unit of work (the request's, or a job's), never on a connection of its own: a request
+holding one connection while asking the pool for a second stalls the pool under concurrency. And no connection is
+held while the model thinks: a generation runs inside `UnitOfWork.without_connection()`, so the budget check and the
+`ai_run` row are each a short transaction of their own, and the connection is back in the pool during the call.
+
 Answers are cached (the shared store: Redis, or in process when embedded) for PRISM_AI_CACHE_TTL_SECONDS under a
 key made of the organization, the feature's model, the prompt's key and version and a hash of the messages and
 schema: the same question in the same organization is answered again at no cost (an `ai_run` with `cached`), and
@@ -24,7 +29,6 @@ from uuid import UUID
 import sqlalchemy as sa
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from prism.ai.litellm_setup import litellm_module
@@ -84,11 +88,12 @@ def is_retryable(error: BaseException) -> bool:
 
 
 class Generator:
-    """Runs structured generations for one process's settings, metering them in `ai_run` through `engine`."""
+    """Runs structured generations for one process's settings, metering them in `ai_run` through `uow`, the unit of
+    work of the request (or job) that asks, scoped to the organization that pays."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, cache: KeyValueStore | None = None) -> None:
+    def __init__(self, settings: Settings, uow: UnitOfWork, cache: KeyValueStore | None = None) -> None:
         self._settings = settings
-        self._engine = engine
+        self._uow = uow
         self._cache = cache if settings.ai_cache_ttl_seconds > 0 else None
 
     def models_for(self, feature: str) -> list[str]:
@@ -105,8 +110,10 @@ class Generator:
             sa.func.coalesce(sa.func.sum(_RUN.c.cost_usd), 0.0),
             sa.func.coalesce(sa.func.sum(_RUN.c.input_tokens + _RUN.c.output_tokens), 0),
         ).where(_RUN.c.created_at >= start)
-        async with UnitOfWork(self._engine, organization_id) as reader:
-            values: list[Any] = list((await reader.all(statement))[0])
+        if organization_id != self._uow.organization_id:
+            # Row-level security reads the unit's organization: another's spend would read as nothing.
+            raise ValueError("a generation is metered in the unit of work of the organization that pays")
+        values: list[Any] = list((await self._uow.all(statement))[0])
         return float(values[0]), int(values[1])
 
     async def _check_budget(self, organization_id: UUID) -> None:
@@ -119,18 +126,19 @@ class Generator:
             )
 
     async def _record(self, request: GenerationRequest, **columns: Any) -> None:
-        async with UnitOfWork(self._engine, request.organization_id) as writer:
-            async with writer.session(request.organization_id) as session:
-                session.add(
-                    AiRun(
-                        organization_id=request.organization_id,
-                        feature=request.feature,
-                        prompt_key=request.prompt_key or request.feature,
-                        prompt_version=request.prompt_version,
-                        **columns,
-                    )
+        """The run's `ai_run` row, committed at once (a short transaction): a run is paid for even if the request
+        then fails."""
+        async with self._uow.session(request.organization_id) as session:
+            session.add(
+                AiRun(
+                    organization_id=request.organization_id,
+                    feature=request.feature,
+                    prompt_key=request.prompt_key or request.feature,
+                    prompt_version=request.prompt_version,
+                    **columns,
                 )
-            await writer.commit()
+            )
+        await self._uow.commit()
 
     def _response_format(self, schema: dict[str, Any]) -> dict[str, Any]:
         """The request's `response_format`: OpenAI's structured outputs, or the JSON mode some servers take instead
@@ -209,7 +217,12 @@ class Generator:
             logger.warning("the AI response cache did not answer; the answer is not cached")
 
     async def generate(self, request: GenerationRequest, output: type[OutputT]) -> Generation[OutputT]:
-        """The feature's answer as `output`, or AiBudgetExhaustedError / AiUnavailableError."""
+        """The feature's answer as `output`, or AiBudgetExhaustedError / AiUnavailableError; the unit of work holds
+        no connection meanwhile (it must have no uncommitted writes)."""
+        async with self._uow.without_connection():
+            return await self._answer(request, output)
+
+    async def _answer(self, request: GenerationRequest, output: type[OutputT]) -> Generation[OutputT]:
         schema = output.model_json_schema()
         key = self.cache_key(request, schema)
         started = time.perf_counter()

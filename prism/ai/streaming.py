@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -37,9 +38,10 @@ class StreamedText:
 class StreamingGenerator(Generator):
     """Structured generation (Generator) plus streamed text."""
 
-    async def check_budget(self, request: GenerationRequest) -> None:
-        """AiBudgetExhaustedError when the organization's month is spent (so a job is not even queued)."""
-        await self._check_budget(request.organization_id)
+    async def check_budget(self, organization_id: UUID) -> None:
+        """AiBudgetExhaustedError when the organization's month is spent (so a job is not even queued); a read on the
+        unit of work, in its transaction."""
+        await self._check_budget(organization_id)
 
     async def _open(self, model: str, messages: list[dict[str, str]]) -> Any:
         litellm = litellm_module()
@@ -71,7 +73,11 @@ class StreamingGenerator(Generator):
 
     async def stream(self, request: GenerationRequest, on_text: Callable[[str], Awaitable[None]]) -> StreamedText:
         """Stream the feature's answer, handing each piece of text to `on_text` as it arrives; the whole answer, or
-        AiBudgetExhaustedError / AiUnavailableError."""
+        AiBudgetExhaustedError / AiUnavailableError. The unit of work holds no connection meanwhile."""
+        async with self._uow.without_connection():
+            return await self._stream(request, on_text)
+
+    async def _stream(self, request: GenerationRequest, on_text: Callable[[str], Awaitable[None]]) -> StreamedText:
         await self._check_budget(request.organization_id)
         started = time.perf_counter()
         last_error = "no model configured"

@@ -17,6 +17,9 @@ Why it exists (docs/architecture.md, "One unit of work per request"):
 - `close()` waits for a statement in flight, rolls back whatever is open and gives the connection back; a
   connection goes back to the pool only outside a transaction (one that cannot be rolled back is discarded), and a
   closed unit of work refuses further statements rather than opening a connection nobody will close.
+- `without_connection()` holds no connection for a while (a call to a model, which may take seconds): the read
+  transaction open so far ends and the connection goes back to the pool; a statement during the block checks one
+  out for its own short transaction and gives it back. A unit with uncommitted writes refuses it.
 """
 
 import asyncio
@@ -80,6 +83,8 @@ class UnitOfWork:
         self._session: AsyncSession | None = None
         self._after_commit: list[AfterCommit] = []
         self._closed = False
+        self._wrote = False
+        self._detached = 0
 
     @property
     def scope(self) -> Scope:
@@ -111,7 +116,10 @@ class UnitOfWork:
 
         async def locked() -> T:
             async with self._exclusive():
-                return await run(await self._connection(self.scope))
+                try:
+                    return await run(await self._connection(self.scope))
+                finally:
+                    await self._give_back_if_detached()
 
         task = asyncio.ensure_future(locked())
         task.add_done_callback(_retrieve)
@@ -136,6 +144,7 @@ class UnitOfWork:
                 # What the outer block has pending was written in its scope: flush it before the scope changes.
                 await outer.flush()
             conn = await self._connection(scope)
+            self._wrote = True
             if outer is None:
                 self._session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
                 self._session.sync_session.info[RECORDER] = self._changes
@@ -180,6 +189,33 @@ class UnitOfWork:
         """
         await self.commit()
 
+    @asynccontextmanager
+    async def without_connection(self) -> AsyncIterator[None]:
+        """Hold no connection during the block (a model call): the read transaction open so far ends and the
+        connection goes back to the pool; statements in the block each take one for a short transaction of their own.
+
+        One request then never pins a pooled connection while it waits for something slow outside the database.
+        Refused (RuntimeError) with uncommitted writes: ending their transaction would lose them.
+        """
+        async with self._exclusive():
+            if self._wrote:
+                raise RuntimeError("without_connection() with uncommitted writes: commit or roll back first")
+            self._detached += 1
+            try:
+                await self._give_back_if_detached()
+            except BaseException:
+                self._detached -= 1
+                raise
+        try:
+            yield
+        finally:
+            self._detached -= 1
+
+    @property
+    def holds_connection(self) -> bool:
+        """Whether a pooled connection is checked out for this unit right now."""
+        return self._conn is not None
+
     # Boundaries -----------------------------------------------------------------------------------------------
 
     async def commit(self) -> None:
@@ -195,6 +231,8 @@ class UnitOfWork:
                 await self._conn.commit()
             self._changes.clear()
             self._applied = None
+            self._wrote = False
+            await self._give_back_if_detached()
         if events:
             await self._publish_events(events)
         actions, self._after_commit = self._after_commit, []
@@ -222,6 +260,7 @@ class UnitOfWork:
                 assert self._conn is not None
                 await self._conn.commit()
                 self._applied = None
+                await self._give_back_if_detached()
         except Exception:
             # Durable in the log, not yet (known to be) on the broker: the relay takes it from here.
             logger.warning("events committed but not published; the relay will publish them", exc_info=True)
@@ -289,9 +328,19 @@ class UnitOfWork:
             self._applied = scope
         return self._conn
 
+    async def _give_back_if_detached(self) -> None:
+        """Inside `without_connection()`, end the (read) transaction and return the connection to the pool."""
+        if not self._detached or self._wrote or self._session is not None or self._conn is None:
+            return
+        await self._end_transaction()
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
     async def _end_transaction(self) -> None:
         conn = self._conn
         self._applied = None
+        self._wrote = False
         if conn is None or not conn.in_transaction():
             return
         try:

@@ -133,7 +133,7 @@ class PriorityService:
             .order_by(_TABLE.c.rank)
             .limit(count)
         )
-        generator = Generator(self._runtime.settings, self._runtime.engine, cache=self._runtime.kv)
+        generator = Generator(self._runtime.settings, self._uow, cache=self._runtime.kv)
         prompt = await current_prompt(self._uow, organization_id, PROMPT_KEY)
         offline, runs = True, 0
         scored: list[prio.Scored] = []

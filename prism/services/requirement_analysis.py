@@ -77,7 +77,7 @@ class AnalysisService:
             "requirement": delimited("requirement", body),
             "rule_findings": _listed(found),
         }
-        generator = Generator(self._runtime.settings, self._runtime.engine, cache=self._runtime.kv)
+        generator = Generator(self._runtime.settings, self._uow, cache=self._runtime.kv)
         answer = await generator.generate(
             GenerationRequest(
                 feature=PROMPT_KEY,

@@ -171,9 +171,10 @@ class StoryGenerationService:
     async def sources(self, product_id: UUID, product_key: str, text: str, exclude: UUID | None) -> list[Source]:
         """The product's requirements and documents nearest `text`, best first, as the viewer's organization may read
         them (a vector whose row is gone, or not this organization's, is dropped)."""
-        hits = await self._runtime.ai.index.search(
-            self._org, text, limit=SOURCES, product_id=product_id, exclude=exclude
-        )
+        async with self._uow.without_connection():  # embedding the text may call a model
+            hits = await self._runtime.ai.index.search(
+                self._org, text, limit=SOURCES, product_id=product_id, exclude=exclude
+            )
         hits = [hit for hit in hits if hit.score > 0]
         requirement_ids = [hit.id for hit in hits if hit.kind == "requirement"]
         document_ids = [hit.id for hit in hits if hit.kind == "document"]
@@ -236,7 +237,7 @@ class StoryGenerationService:
             "brief": delimited("brief", brief),
             "sources": "\n".join(_source_block(s) for s in sources) or "(The product has no related requirements.)",
         }
-        generator = Generator(self._runtime.settings, self._runtime.engine, cache=self._runtime.kv)
+        generator = Generator(self._runtime.settings, self._uow, cache=self._runtime.kv)
         answer = await generator.generate(
             GenerationRequest(
                 feature=PROMPT_KEY,

@@ -124,7 +124,7 @@ def check_template(template: PromptTemplate, text: str) -> None:
         raise PromptTemplateError(f"The template must use {', '.join('{' + m + '}' for m in missing)}.")
 
 
-MARKERS = ("brief", "epic", "item", "requirement", "source", "schema")
+MARKERS = ("brief", "epic", "item", "requirement", "source", "schema", "sprint", "context", "outline")
 """The tags PRISM wraps data in; none may appear inside the data."""
 _MARKER = re.compile(rf"<\s*/?\s*(?:{'|'.join(MARKERS)})\b[^>]*>", re.IGNORECASE)
 
