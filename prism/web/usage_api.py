@@ -206,7 +206,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         ),
                         "415": _error_response("The body is not application/json (UNSUPPORTED_MEDIA_TYPE)."),
                         "422": _error_response("The body has the wrong shape (VALIDATION_FAILED), each problem named."),
-                        "429": _error_response("Too many requests (RATE_LIMITED); see Retry-After."),
+                        "429": _error_response(
+                            "Too many requests, or too many of the caller's in progress at once (RATE_LIMITED); "
+                            "see Retry-After."
+                        ),
                         "503": _error_response("PRISM is overloaded or its store unreachable; retry shortly."),
                     },
                 }
