@@ -368,6 +368,8 @@ def build_app(settings: Settings | None = None) -> Starlette:
 
     from prism.web.graphiql import graphiql_page, graphiql_routes
 
+    # One limiter for /graphql and the usage endpoint: a caller's requests in progress count across both.
+    concurrency = ConcurrencyLimiter(settings.max_requests_in_progress_per_caller, settings.request_queue_wait_seconds)
     graphql = GraphQLHTTP(
         schema,
         make_context,
@@ -376,9 +378,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         graphiql=graphiql_page if settings.graphiql_enabled else None,
         encode=stdlib_json if baseline else orjson.dumps,
         rate_limiter=rate_limiter,
-        concurrency=ConcurrencyLimiter(
-            settings.max_requests_in_progress_per_caller, settings.request_queue_wait_seconds
-        ),
+        concurrency=concurrency,
         token_user=token_user,
         executor_header=settings.environment != "production",
         count_executor=lambda executor: metrics.executors.labels(executor).inc(),
@@ -423,7 +423,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         *dashboard_routes(),
         *sso_routes(settings, runtime),
         *download_routes(runtime),
-        *usage_api_routes(settings, runtime, rate_limiter),
+        *usage_api_routes(settings, runtime, rate_limiter, concurrency, token_user),
     ]
 
     async def internal_error(request: Request, error: Exception) -> Response:

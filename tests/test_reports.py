@@ -570,3 +570,18 @@ def test_a_pdf_lists_at_most_its_bound_of_requirements_and_says_how_many_more_th
     rows = list(csv.DictReader(io.StringIO(report_files.csv_file(content).decode())))
     assert [row["key"] for row in rows] == ["BIG-1", "BIG-2", "BIG-3", "BIG-4", "BIG-5"]
     assert rows[0]["points"] == ""
+
+
+async def test_concurrent_requests_cannot_take_the_organization_past_its_pending_report_limit(
+    account: Account,
+) -> None:
+    product = await create_product(account)
+    release = await create_release(account, product["id"])
+    for _ in range(MAX_PENDING_REPORTS - 3):
+        await request(account, "RELEASE", release["id"], "CSV")
+    variables = {"input": {"kind": "RELEASE", "subjectId": release["id"], "format": "CSV"}}
+    answers = await asyncio.gather(*(account(REQUEST, variables) for _ in range(8)))
+    refused = [a for a in answers if a["requestReport"]["userErrors"]]
+    assert len(answers) - len(refused) == 3
+    assert {e["code"] for a in refused for e in a["requestReport"]["userErrors"]} == {"RATE_LIMITED"}
+    assert (await account("{ reports { totalCount } }"))["reports"]["totalCount"] == MAX_PENDING_REPORTS

@@ -8,7 +8,7 @@ NOT_FOUND, as an id that does not exist.
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
-from sqlmodel import col
+from sqlmodel import col, select
 
 from prism.auth.rbac import Permission, Viewer, require
 from prism.db.job_queue import BUILD_REPORT_TASK, defer_job
@@ -42,6 +42,10 @@ class ReportService:
         require(self._viewer, Permission.READ)
         organization_id = self._viewer.organization_id
         async with self._uow.session(organization_id, self._viewer.user_id) as session:
+            # Count and insert under one lock per organization, held to the end of the transaction: otherwise
+            # concurrent requests each count the same pending reports and together pass the limit.
+            lock = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"pending-reports:{organization_id}", 0))
+            await session.exec(select(lock))  # unscoped: an advisory lock, reads no table
             pending = (
                 await session.exec(
                     tenant_select(Report, organization_id, sa.func.count()).where(

@@ -1,16 +1,18 @@
 """Usage events: SDKs report that a (pseudonymous) user used a feature; PRISM keeps each report once.
 
 One batch is one transaction. A batch over the size limit is refused whole (OUT_OF_RANGE); inside a batch each event
-is checked on its own, and an event that fails (an unknown product or feature key, properties over the limit, a time
-without a zone or in the future) is rejected with a code while the others are kept. Unknown feature keys are rejected,
-never created: features are curated (named, linked to the requirement that shipped them), and an SDK's typo must not
-become a feature. Events are idempotent by `event_id` within the organization: an id already recorded (or repeated
-in the batch) is counted as a duplicate and changes nothing, so a client may resend a batch it is unsure about.
+is checked on its own, and an event that fails (an unknown product or feature key, properties over the limit or that
+jsonb cannot hold, a time without a zone, before 1970 or in the future) is rejected with a code while the others are
+kept. Unknown feature keys are rejected, never created: features are curated (named, linked to the requirement that
+shipped them), and an SDK's typo must not become a feature. Events are idempotent by `event_id` within the
+organization: an id already recorded (or repeated in the batch) is counted as a duplicate and changes nothing, so a
+client may resend a batch it is unsure about.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -27,6 +29,7 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, ValidationError
 
 __all__ = [
+    "EARLIEST_OCCURRED_AT",
     "EVENT_ID_MAX",
     "FUTURE_TOLERANCE",
     "USER_ID_MAX",
@@ -43,6 +46,8 @@ PRODUCT_KEY_MAX = 10
 FEATURE_KEY_MAX = 64
 FUTURE_TOLERANCE = timedelta(hours=1)
 """How far ahead of PRISM's clock an event's time may be (the reporting device's clock may run fast)."""
+EARLIEST_OCCURRED_AT = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest time an event may carry: earlier is a client's bug (an unset clock, a zero value), not a use."""
 
 _FEATURE: sa.Table = Feature.__table__  # type: ignore[attr-defined]
 _PRODUCT: sa.Table = Product.__table__  # type: ignore[attr-defined]
@@ -107,20 +112,28 @@ def _text(value: Any, name: str, maximum: int) -> str:
     return cleaned
 
 
-def _holds_nul(value: Any) -> bool:
-    """Whether a JSON value has a NUL character in any key or string (iteratively: nesting may be deep)."""
+def _unfit_for_jsonb(value: Any) -> str | None:
+    """Why PostgreSQL's jsonb cannot hold a JSON value, or None (iteratively: nesting may be deep).
+
+    jsonb holds no NUL character and no infinite or NaN number. The size check cannot see the numbers: orjson writes
+    them as null, while the driver sends `Infinity`, which jsonb refuses. A float literal too large for a double
+    (`1e400` written inline in a GraphQL document) parses to infinity.
+    """
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
-                return True
+                return "properties must not contain NUL characters."
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "properties must hold finite numbers only (a double's range, no NaN)."
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return False
+    return None
 
 
 class UsageService:
@@ -185,6 +198,12 @@ class UsageService:
             raise _RejectedError(
                 Code.BAD_USER_INPUT, "occurredAt", "occurredAt must be a time with a zone, like 2026-12-01T09:30:00Z."
             )
+        if occurred_at < EARLIEST_OCCURRED_AT:
+            # Also keeps out times that exist in their zone but not in UTC (the first hour of year 1, east of
+            # Greenwich): the driver cannot convert them and would fail the whole batch.
+            raise _RejectedError(
+                Code.OUT_OF_RANGE, "occurredAt", "occurredAt is before 1970-01-01T00:00:00Z; send when it happened."
+            )
         if occurred_at > now + FUTURE_TOLERANCE:
             raise _RejectedError(
                 Code.OUT_OF_RANGE, "occurredAt", "occurredAt is more than an hour ahead of the server's clock."
@@ -196,9 +215,9 @@ class UsageService:
             encoded = orjson.dumps(properties)
         except TypeError:  # a lone surrogate, an integer past 64 bits
             raise _RejectedError(Code.BAD_USER_INPUT, "properties", "properties must be plain JSON.") from None
-        if _holds_nul(properties):
-            # PostgreSQL's jsonb cannot hold a NUL character.
-            raise _RejectedError(Code.BAD_USER_INPUT, "properties", "properties must not contain NUL characters.")
+        unfit = _unfit_for_jsonb(properties)
+        if unfit is not None:
+            raise _RejectedError(Code.BAD_USER_INPUT, "properties", unfit)
         size = len(encoded)
         if size > self._limits.max_properties_bytes:
             raise _RejectedError(

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from prism.auth.rbac import Viewer
 from prism.config import Settings
 from prism.errors import ForbiddenError, PrismError, UnauthenticatedError
 from prism.kv import StoreUnavailableError
@@ -38,6 +39,7 @@ from prism.services.usage import (
     UsageLimits,
     UsageService,
 )
+from prism.web.concurrency import CallerBusyError, ConcurrencyLimiter, caller_key
 
 __all__ = [
     "EXAMPLE_REQUEST",
@@ -204,7 +206,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         ),
                         "415": _error_response("The body is not application/json (UNSUPPORTED_MEDIA_TYPE)."),
                         "422": _error_response("The body has the wrong shape (VALIDATION_FAILED), each problem named."),
-                        "429": _error_response("Too many requests (RATE_LIMITED); see Retry-After."),
+                        "429": _error_response(
+                            "Too many requests, or too many of the caller's in progress at once (RATE_LIMITED); "
+                            "see Retry-After."
+                        ),
                         "503": _error_response("PRISM is overloaded or its store unreachable; retry shortly."),
                     },
                 }
@@ -246,9 +251,17 @@ def _location(loc: tuple[int | str, ...]) -> str:
 
 
 def usage_api_routes(
-    settings: Settings, runtime: Callable[[], Runtime], rate_limiter: RateLimiter | None
+    settings: Settings,
+    runtime: Callable[[], Runtime],
+    rate_limiter: RateLimiter | None,
+    concurrency: ConcurrencyLimiter | None = None,
+    token_user: Callable[[str], str | None] = lambda credential: None,
 ) -> list[Route]:
-    """The endpoint and its OpenAPI document."""
+    """The endpoint and its OpenAPI document.
+
+    `concurrency` is /graphql's limiter, shared so that a caller's requests in progress count across both endpoints;
+    `token_user` names the user of a valid access token for it (see prism.web.concurrency.caller_key).
+    """
     document = orjson.dumps(openapi_document(settings))
     limits = UsageLimits(settings.usage_events_max_batch, settings.usage_event_max_properties_bytes)
     max_body = settings.usage_events_max_body_bytes
@@ -293,7 +306,20 @@ def usage_api_routes(
 
     async def record(request: Request) -> Response:
         try:
-            return await handle(request)
+            if concurrency is None:
+                return await handle(request)
+            client = request.client
+            key = caller_key(request.headers.get("authorization"), client.host if client else None, token_user)
+            try:
+                async with concurrency.slot(key):
+                    return await handle(request)
+            except CallerBusyError:
+                raise _RefusedError(
+                    429,
+                    "RATE_LIMITED",
+                    "Too many of your requests are in progress at once; retry when one has finished.",
+                    headers={"Retry-After": "1"},
+                ) from None
         except _RefusedError as refusal:
             return _refused(refusal)
         except PoolTimeout:
@@ -312,6 +338,19 @@ def usage_api_routes(
                 )
             )
 
+    async def check_rate(request: Request, viewer: Viewer | None) -> None:
+        if rate_limiter is None:
+            return
+        client = request.client
+        refusal = await rate_limiter.check_request(viewer, client.host if client else None)
+        if refusal is not None:
+            raise _RefusedError(
+                429,
+                "RATE_LIMITED",
+                f"Too many requests ({refusal.limit}); retry in {refusal.retry_after} seconds.",
+                headers={"Retry-After": str(refusal.retry_after)},
+            )
+
     async def handle(request: Request) -> Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != JSON:
@@ -320,19 +359,12 @@ def usage_api_routes(
         credential = credentials_from_header(request.headers.get("authorization"))
         auth = await authenticate(rt, credential)
         viewer = auth.viewer
+        # A request without a valid key counts against its address's anonymous limit, as on /graphql: otherwise
+        # made-up keys (each a connection and a look-up) would never be limited.
+        await check_rate(request, viewer)
         if viewer is None:
             error = auth.error or UnauthenticatedError("Send `Authorization: Bearer <API key>` (scope USAGE_WRITE).")
             raise _RefusedError(401, error.code.value, error.message, headers={"WWW-Authenticate": "Bearer"})
-        if rate_limiter is not None:
-            client = request.client
-            refusal = await rate_limiter.check_request(viewer, client.host if client else None)
-            if refusal is not None:
-                raise _RefusedError(
-                    429,
-                    "RATE_LIMITED",
-                    f"Too many requests ({refusal.limit}); retry in {refusal.retry_after} seconds.",
-                    headers={"Retry-After": str(refusal.retry_after)},
-                )
         batch = batch_of(await body_of(request))
         reports = [
             UsageEventReport(
