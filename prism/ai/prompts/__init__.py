@@ -16,7 +16,7 @@ import tomllib
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 __all__ = [
@@ -139,7 +139,7 @@ ESCAPED_ANGLE = "&lt;"
 """What the `<` of a marker in user text becomes: the text stays readable, and no marker can be made of it."""
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _folded(character: str) -> str:
     """The one character `character` reads as (a full-width `<` as `<`, `İ` as `i`), `_IGNORABLE` for an
     invisible one, or the character itself when it reads as several."""
