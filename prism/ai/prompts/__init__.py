@@ -13,12 +13,14 @@ an organization's override `<key>-org-<revision>`, so `aiUsage` can compare them
 import re
 import string
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 __all__ = [
+    "ESCAPED_ANGLE",
     "MARKERS",
     "SYSTEM_MESSAGE",
     "Prompt",
@@ -27,6 +29,7 @@ __all__ = [
     "check_template",
     "default_prompts",
     "delimited",
+    "neutralised",
     "override_version",
     "render_messages",
 ]
@@ -39,7 +42,6 @@ SYSTEM_MESSAGE = (
 """The first message of every prompt; no override changes it."""
 
 MAX_TEMPLATE_CHARACTERS = 20_000
-_TAG = re.compile(r"[a-z][a-z0-9-]*")
 
 
 class PromptTemplateError(ValueError):
@@ -126,16 +128,68 @@ def check_template(template: PromptTemplate, text: str) -> None:
 
 MARKERS = ("brief", "epic", "item", "requirement", "source", "schema", "sprint", "context", "outline")
 """The tags PRISM wraps data in; none may appear inside the data."""
-_MARKER = re.compile(rf"<\s*/?\s*(?:{'|'.join(MARKERS)})\b[^>]*>", re.IGNORECASE)
+
+# A marker as a reader (or a model) would see one: `<`, an optional `/`, then a marker's name, in any case, with
+# whitespace around the slash and invisible characters (zero-width spaces, soft hyphens, lone accents) anywhere
+# before the name ends. It is matched on the text's skeleton (below), so look-alike letters count too.
+_IGNORABLE = "\x00"
+_NAMES = "|".join(f"{_IGNORABLE}*".join(name) for name in MARKERS)
+_MARKER_START = re.compile(rf"<[\s{_IGNORABLE}]*(?:/[\s{_IGNORABLE}]*)?(?:{_NAMES}){_IGNORABLE}*(?![a-z0-9_])")
+ESCAPED_ANGLE = "&lt;"
+"""What the `<` of a marker in user text becomes: the text stays readable, and no marker can be made of it."""
+
+
+@lru_cache(maxsize=4096)
+def _folded(character: str) -> str:
+    """The one character `character` reads as (a full-width `<` as `<`, `İ` as `i`), `_IGNORABLE` for an
+    invisible one, or the character itself when it reads as several."""
+    if character.isspace():
+        return " "
+    if unicodedata.category(character) == "Cf":
+        return _IGNORABLE
+    base = "".join(c for c in unicodedata.normalize("NFKD", character) if unicodedata.category(c) != "Mn")
+    folded = base.casefold()
+    if not folded:
+        return _IGNORABLE
+    return folded if len(folded) == 1 else character
+
+
+def _skeleton(text: str) -> str:
+    """`text` as its markers would be read, one character for each of `text`'s, so positions match."""
+    if text.isascii():
+        return text.lower()
+    return "".join(map(_folded, text))
+
+
+def neutralised(text: str) -> str:
+    """`text` with the `<` of every marker-like tag in it escaped (`&lt;brief>`), in one pass over the original.
+
+    Nothing is removed, so removing one marker cannot join the pieces around it into another (`</bri</brief>ef>`),
+    and the escape adds no `<`, so no marker can form after it."""
+    starts = [found.start() for found in _MARKER_START.finditer(_skeleton(text))]
+    if not starts:
+        return text
+    pieces, previous = [], 0
+    for start in starts:
+        pieces += [text[previous:start], ESCAPED_ANGLE]
+        previous = start + 1
+    pieces.append(text[previous:])
+    return "".join(pieces)
 
 
 def delimited(tag: str, text: str, **attributes: str) -> str:
-    """`text` between `<tag>` markers, with every PRISM marker inside it removed, so the text can neither close its
-    markers early nor open one that passes for another source or for instructions."""
-    assert _TAG.fullmatch(tag), tag
-    inner = _MARKER.sub("", text)
-    shown = "".join(f' {name}="{value.replace(chr(34), "")}"' for name, value in attributes.items())
-    return f"<{tag}{shown}>\n{inner.strip()}\n</{tag}>"
+    """`text` between `<tag>` markers, with every marker-like tag inside it neutralised (see `neutralised`), so the
+    text can neither close its markers early nor open one that passes for another source or for instructions.
+    This is the one sanitiser every AI feature uses for what users wrote."""
+    assert tag in MARKERS, tag
+    inner = neutralised(text.strip())
+    shown = "".join(f' {name}="{_attribute(value)}"' for name, value in attributes.items())
+    return f"<{tag}{shown}>\n{inner}\n</{tag}>"
+
+
+def _attribute(value: str) -> str:
+    """An attribute's value that cannot end its quotes or its tag early."""
+    return value.replace(chr(34), "").replace("<", ESCAPED_ANGLE).replace(">", "&gt;")
 
 
 def render_messages(prompt: Prompt, values: Mapping[str, str]) -> list[dict[str, str]]:
