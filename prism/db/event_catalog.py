@@ -55,6 +55,7 @@ from prism.db.tables import (
     RoadmapItem,
     Sprint,
     SprintCommitment,
+    SprintFigures,
     SprintSnapshot,
     Team,
     TeamMember,
@@ -203,6 +204,7 @@ NOT_EVENTS: dict[type[SQLModel], str] = {
     AiRun: "metering of AI calls (tokens, cost, latency), written by the gateway; nobody edits it or follows it",
     Report: "a generated file's record, followed by polling `report(id:)`; its changes are a job's progress, no edit",
     UsageEvent: "reports of use from SDKs, many per second and never edited; adoption queries read them in bulk",
+    SprintFigures: "figures a sprint's close computes from the history in its own transaction: the close is the event",
 }
 
 
