@@ -3,8 +3,10 @@
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from uuid import UUID
 
+import anyio.to_thread
 import strawberry
 
 from loaders.flow import WeeklyFinishedByProductLoader, WeeklyKey
@@ -14,10 +16,13 @@ from prism.domain.forecast import monte_carlo
 from prism.errors import NotFoundError, ValidationError
 from resolvers.common import decode_id
 from resolvers.context import Context
+from resolvers.cost import cost_from_argument
+from resolvers.execution import charge_work
 from resolvers.list_bounds import max_items
 
 __all__ = [
     "DEFAULT_TRIALS",
+    "FORECAST_COST",
     "MAX_FORECAST_REQUIREMENTS",
     "MAX_HISTORY_WEEKS",
     "MAX_TRIALS",
@@ -36,6 +41,9 @@ MIN_TRIALS = 100
 MAX_HISTORY_WEEKS = 104
 MAX_FORECAST_REQUIREMENTS = 1_000
 """The most requirement ids one forecast takes."""
+FORECAST_COST = cost_from_argument("options", "trials", default=DEFAULT_TRIALS, maximum=MAX_TRIALS)
+"""A forecast field's metadata: it costs one more per trial, since a trial takes about what resolving a field does
+(up to 520 weekly draws when the history is thin)."""
 
 
 @strawberry.type(
@@ -112,7 +120,13 @@ async def _forecast(
     )
     history = [week.count for week in flow.weekly(counts, weeks=options.history_weeks, now=moment)]
     left = await remaining()
-    found = monte_carlo(left, history, start=start, trials=options.trials, seed=options.seed, target=target)
+    # CPU-bound (about a second at the most trials): in a worker thread, so the event loop serves other requests,
+    # and at most `forecast_threads` at once in this process.
+    found = await anyio.to_thread.run_sync(
+        partial(monte_carlo, left, history, start=start, trials=options.trials, seed=options.seed, target=target),
+        limiter=info.context.runtime.simulations,
+    )
+    charge_work(options.trials)
     return Forecast(
         remaining=found.remaining,
         trials=found.trials,

@@ -59,7 +59,7 @@ from resolvers.connections import ListArguments, connection_field, payload, time
 from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.enums import RequirementKind
-from resolvers.forecasts import Forecast, ForecastOptions, requirements_forecast
+from resolvers.forecasts import FORECAST_COST, Forecast, ForecastOptions, requirements_forecast
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanManageProducts, CanRead
@@ -253,8 +253,10 @@ class Product(LoadedNode):
     @strawberry.field(
         description=(
             "When a set of the product's requirements will be finished: a Monte Carlo forecast from its weekly "
-            "throughput (see docs/analytics.md). INSUFFICIENT_HISTORY when nothing was finished in the history."
-        )
+            "throughput (see docs/analytics.md). INSUFFICIENT_HISTORY when nothing was finished in the history. "
+            "Costs 1 more per trial."
+        ),
+        metadata=FORECAST_COST,
     )
     async def forecast(
         self,
