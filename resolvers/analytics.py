@@ -17,6 +17,7 @@ from prism.domain.velocity import velocity_of_figures
 from prism.errors import ValidationError
 from resolvers.common import node_class
 from resolvers.context import Context
+from resolvers.date_bounds import check_date
 from resolvers.enums import RequirementKind, RequirementStatus
 from resolvers.list_bounds import max_items
 from resolvers.node import load_node
@@ -317,6 +318,8 @@ async def product_cumulative_flow(
     info: Info, product_id: UUID, since: date | None, until: date | None, interval: FlowInterval
 ) -> list[CumulativeFlowDay]:
     """A product's requirements per status at the end of every `interval` from `since` to `until`."""
+    check_date(since, "since")
+    check_date(until, "until")
     last = until or datetime.now(UTC).date()
     first = since or last - timedelta(days=29)
     if first > last:

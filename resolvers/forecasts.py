@@ -17,6 +17,7 @@ from prism.errors import NotFoundError, ValidationError
 from resolvers.common import decode_id
 from resolvers.context import Context
 from resolvers.cost import cost_from_argument
+from resolvers.date_bounds import check_date
 from resolvers.execution import charge_work
 from resolvers.list_bounds import max_items
 
@@ -80,7 +81,10 @@ class Forecast:
 @strawberry.input(description="How to run a forecast; every field has a default.")
 class ForecastOptions:
     target_date: date | None = strawberry.field(
-        default=None, description="The date to give the probability for (a release's own target date by default)."
+        default=None,
+        description=(
+            "The date to give the probability for (a release's own target date by default; 1900-01-01 to 9000-12-31)."
+        ),
     )
     seed: int = strawberry.field(default=1, description="The seed of the random draws: the same seed, the same answer.")
     trials: int = strawberry.field(
@@ -90,7 +94,11 @@ class ForecastOptions:
         default=12, description=f"Full ISO weeks of throughput to sample from, the latest (1-{MAX_HISTORY_WEEKS})."
     )
     start_date: date | None = strawberry.field(
-        default=None, description="The day the futures start from, and whose week ends the history (today by default)."
+        default=None,
+        description=(
+            "The day the futures start from, and whose week ends the history (today by default; 1900-01-01 to "
+            "9000-12-31)."
+        ),
     )
 
 
@@ -101,6 +109,8 @@ def _check(options: ForecastOptions) -> None:
         raise ValidationError(f"historyWeeks must be between 1 and {MAX_HISTORY_WEEKS}.", field="historyWeeks")
     if not 0 <= options.seed < 2**63:
         raise ValidationError("seed must be between 0 and 2^63 - 1.", field="seed")
+    check_date(options.start_date, "startDate")
+    check_date(options.target_date, "targetDate")
 
 
 async def _forecast(

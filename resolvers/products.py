@@ -233,7 +233,8 @@ class Product(LoadedNode):
     @strawberry.field(
         description=(
             "Cumulative flow: how many of the product's requirements were in each status at the end of each day "
-            f"(UTC) from `since` to `until` (at most {MAX_FLOW_POINTS} points; see docs/analytics.md)."
+            f"(UTC) from `since` to `until` (at most {MAX_FLOW_POINTS} points, days from 1900-01-01 to 9000-12-31; "
+            "see docs/analytics.md)."
         ),
         metadata=max_items(MAX_FLOW_POINTS),
     )
