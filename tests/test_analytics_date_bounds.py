@@ -88,3 +88,27 @@ def test_the_points_of_a_cumulative_flow_may_end_on_the_calendars_last_day() -> 
     assert [day.day for day in days] == [date(9999, 12, 25), date(9999, 12, 28), date(9999, 12, 31)]
     assert {day.counts[0][1] for day in days} == {2}
     assert cumulative_flow({}, [], since=date(2026, 3, 2), until=date(2026, 3, 1), interval=1) == []
+
+
+CYCLE_TIME = """query($p: ID!, $since: DateTime) { product(id: $p) { cycleTime(since: $since) { finished } } }"""
+
+
+@pytest.mark.parametrize(
+    ("since", "codes"),
+    [
+        ("0001-01-01T00:00:00+14:00", ["OUT_OF_RANGE"]),
+        ("9999-12-31T23:59:59-14:00", ["OUT_OF_RANGE"]),
+        ("0001-01-01T00:00:00Z", []),
+        ("9999-12-31T23:59:59Z", []),
+    ],
+)
+async def test_a_cycle_time_since_a_moment_utc_cannot_hold_is_out_of_range(
+    account: Account, since: str, codes: list[str]
+) -> None:
+    product = await create_product(account)
+    result = await account.run(CYCLE_TIME, {"p": product["id"], "since": since})
+    assert result.codes == codes, result.body
+    if codes:
+        assert result.errors[0]["extensions"]["field"] == "since", result.body
+    else:
+        assert result.data == {"product": {"cycleTime": {"finished": 0}}}
