@@ -362,6 +362,9 @@ class Settings(BaseSettings):
         ge=1,
         description="Most an operation may cost, and resolve while it runs (lists multiply by their page or maximum).",
     )
+    forecast_threads: int = Field(
+        default=2, ge=1, description="Worker threads that may run Monte Carlo forecasts at once in each process."
+    )
     query_cost_budget_per_minute: int = Field(
         default=10_000_000, ge=1, description="Query cost each identity (or anonymous IP) may spend per minute."
     )

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from uuid import UUID
 
+import anyio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prism.ai.gateway import AiGateway, build_gateway
@@ -52,12 +53,15 @@ class Runtime:
     """Who is viewing or editing what, and this process's listener to changes of it (started by the lifespan)."""
     ai: AiGateway = field(init=False)
     """Embeddings and the vector index; opened on first use, closed by the lifespan."""
+    simulations: anyio.CapacityLimiter = field(init=False)
+    """The worker threads CPU-bound simulations (forecasts) may use at once in this process."""
 
     def __post_init__(self) -> None:
         self.publisher = EventPublisher(self.broker)
         self.hub = EventHub(self.broker, self.engine, leases=self.subscription_leases)
         self.presence = PresenceHub(self.broker, self.presence_store)
         self.ai = build_gateway(self.settings)
+        self.simulations = anyio.CapacityLimiter(self.settings.forecast_threads)
 
     @property
     def object_store(self) -> ObjectStore:

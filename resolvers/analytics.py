@@ -15,8 +15,9 @@ from loaders.flow import FlowTimesByProductLoader, FlowTimesKey, WeeklyFinishedB
 from prism.domain import burndown, flow
 from prism.domain.velocity import velocity_of_figures
 from prism.errors import ValidationError
-from resolvers.common import node_class
+from resolvers.common import node_class, zoned_time
 from resolvers.context import Context
+from resolvers.date_bounds import check_date
 from resolvers.enums import RequirementKind, RequirementStatus
 from resolvers.list_bounds import max_items
 from resolvers.node import load_node
@@ -185,6 +186,8 @@ async def flow_times(
     """Cycle and lead time percentiles of a product's requirements finished since `since` (all when None)."""
     if since is not None and since.tzinfo is None:
         raise ValidationError("since must carry a time zone.", field="since")
+    # In UTC, so a moment UTC cannot hold (year 1 ahead of UTC, year 9999 behind it) is OUT_OF_RANGE, not a 500.
+    since = zoned_time(since, "since")
     key = FlowTimesKey(product_id, None if kind is None else kind.name, since)
     found = await info.context.loaders.get(FlowTimesByProductLoader).load(key)
     return FlowTimes(
@@ -317,6 +320,8 @@ async def product_cumulative_flow(
     info: Info, product_id: UUID, since: date | None, until: date | None, interval: FlowInterval
 ) -> list[CumulativeFlowDay]:
     """A product's requirements per status at the end of every `interval` from `since` to `until`."""
+    check_date(since, "since")
+    check_date(until, "until")
     last = until or datetime.now(UTC).date()
     first = since or last - timedelta(days=29)
     if first > last:

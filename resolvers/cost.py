@@ -1,8 +1,10 @@
 """The cost model: what an operation may cost, compiled once per document and evaluated with each request's variables.
 
 Every field costs 1; a text search (a `filter` with a non-empty `search`) costs SEARCH_COST more, since it reads
-every row its list could hold. A connection (a field taking `first`/`last` whose type has `edges`/`nodes`)
-multiplies the cost of its items by the page size asked for (`first`, else `last`, else the default page size).
+every row its list could hold. A field whose work grows with one of its arguments declares it next to the field
+(`metadata=cost_from_argument(...)`) and costs that argument's value more: a forecast costs its `trials`.
+A connection (a field taking `first`/`last` whose type has `edges`/`nodes`) multiplies the cost of its items by the
+page size asked for (`first`, else `last`, else the default page size).
 Any other field that returns a list multiplies its selection by the most items it may return
 (resolvers/list_bounds.py), or by the number of `ids` it is given when it takes them (never more than that
 maximum); the executor enforces the same maxima (resolvers/execution.py), so the estimate bounds what an operation
@@ -46,13 +48,47 @@ from graphql import (
 from loaders.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from resolvers.list_bounds import is_list, list_maximum
 
-__all__ = ["COST_CEILING", "SEARCH_COST", "CostCompiler", "CostPlans", "TooDeeplyNestedError", "operation_cost"]
+__all__ = [
+    "COST_CEILING",
+    "SEARCH_COST",
+    "CostCompiler",
+    "CostPlans",
+    "TooDeeplyNestedError",
+    "cost_from_argument",
+    "operation_cost",
+]
 
 _ITEMS = frozenset({"edges", "nodes"})
 SEARCH_COST = 100
 """What a text search adds: it reads (or, with trigram indexes, probes) every row its list could hold."""
 COST_CEILING = 2**53 - 1
 """Costs saturate here: the largest integer every JSON client reads exactly (and orjson writes at all)."""
+
+
+_COST_FROM = "prism.cost_from_argument"
+
+
+@dataclass(frozen=True)
+class ArgumentCost:
+    """What a field declares it costs beyond 1: the value of `field` of its input-object argument `argument`
+    (`default` when absent), at most `maximum` (the resolver refuses more with a coded error of its own)."""
+
+    argument: str
+    field: str
+    default: int
+    maximum: int
+
+
+def cost_from_argument(argument: str, field: str, *, default: int, maximum: int) -> dict[str, ArgumentCost]:
+    """Field metadata declaring that the field costs the value of `argument.field` more than 1, e.g. a forecast its
+    `options.trials`: the work it does grows with that value, whatever it returns."""
+    return {_COST_FROM: ArgumentCost(argument, field, default, maximum)}
+
+
+def _declared_cost(definition: GraphQLField | None) -> ArgumentCost | None:
+    strawberry_field = definition.extensions.get("strawberry-definition") if definition is not None else None
+    declared = (getattr(strawberry_field, "metadata", None) or {}).get(_COST_FROM)
+    return declared if isinstance(declared, ArgumentCost) else None
 
 
 @dataclass(frozen=True)
@@ -115,7 +151,22 @@ class _Search:
         return SEARCH_COST if isinstance(search, str) and search.strip() else 0
 
 
-_Factor: TypeAlias = int | _PageSize | _Length | _Search
+@dataclass(frozen=True)
+class _Declared:
+    """A field's declared cost (ArgumentCost) read from its argument, an input object given inline or as a variable."""
+
+    value: _Argument
+    declared: ArgumentCost
+
+    def __call__(self, variables: Mapping[str, Any]) -> int:
+        value = _resolve(self.value, variables)
+        amount = _resolve(value.get(self.declared.field), variables) if isinstance(value, dict) else None
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            return self.declared.default
+        return max(0, min(amount, self.declared.maximum))
+
+
+_Factor: TypeAlias = int | _PageSize | _Length | _Search | _Declared
 
 
 @dataclass(eq=False)
@@ -198,9 +249,12 @@ class CostCompiler:
         search = self._argument(node, "filter")
         if search is not None:
             cost.add(self._factor(_Search(search)), _Cost(fixed=1))
+        definition = _field(parent, node.name.value)
+        declared = _declared_cost(definition)
+        if declared is not None:
+            cost.add(self._factor(_Declared(self._argument(node, declared.argument), declared)), _Cost(fixed=1))
         if node.selection_set is None:
             return cost
-        definition = _field(parent, node.name.value)
         named = get_named_type(definition.type) if definition is not None else None
         if definition is not None and named is not None and _is_connection(definition, named):
             size = self._factor(_PageSize(self._argument(node, "first"), self._argument(node, "last")))
@@ -227,12 +281,14 @@ class CostCompiler:
         ids = self._argument(node, "ids")
         return maximum if ids is None else self._factor(_Length(ids, maximum))
 
-    def _factor(self, factor: _PageSize | _Length | _Search) -> _Factor:
+    def _factor(self, factor: _PageSize | _Length | _Search | _Declared) -> _Factor:
         # Without variables the factor is known now, and constant parts fold into one number.
         if isinstance(factor, _PageSize):
             arguments: tuple[Any, ...] = (factor.first, factor.last)
         elif isinstance(factor, _Length):
             arguments = (factor.values,)
+        elif isinstance(factor, _Declared):
+            arguments = (factor.value, *(factor.value.values() if isinstance(factor.value, dict) else ()))
         else:
             arguments = (factor.filter, *(factor.filter.values() if isinstance(factor.filter, dict) else ()))
         return factor if any(isinstance(a, _Variable) for a in arguments) else factor({})

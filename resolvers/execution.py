@@ -28,6 +28,7 @@ __all__ = [
     "MeteredResult",
     "PlannedReads",
     "WorkMeter",
+    "charge_work",
     "metered_executor",
     "subscription_executor",
 ]
@@ -87,6 +88,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # Sub-executors are shallow copies, so they share this meter.
         self.meter = WorkMeter(budget=self.max_work)
+        _METER.set(self.meter)
         if self.operation.operation is OperationType.SUBSCRIPTION:
             # Built in the operation's own task just before its subscription resolver is called.
             _SUBSCRIPTION_EXECUTOR.set(self)
@@ -97,6 +99,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         executor = super().build_per_event_executor(payload)
         assert isinstance(executor, MeteredExecutor)
         executor.meter = WorkMeter(budget=self.max_work)
+        _METER.set(executor.meter)
         return executor
 
     def execute_root_grouped_field_set(
@@ -187,6 +190,15 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
 
 
 _SUBSCRIPTION_EXECUTOR: ContextVar[MeteredExecutor | None] = ContextVar("prism_subscription_executor", default=None)
+_METER: ContextVar[WorkMeter | None] = ContextVar("prism_work_meter", default=None)
+
+
+def charge_work(amount: int) -> None:
+    """Count `amount` more work against the running operation, for a resolver whose work is not its fields (a
+    forecast's trials, as the cost model charges them): the caller's budget is charged it like resolved fields."""
+    meter = _METER.get()
+    if meter is not None:
+        meter.charge(amount)
 
 
 def subscription_executor() -> MeteredExecutor | None:

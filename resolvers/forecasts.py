@@ -3,8 +3,10 @@
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from uuid import UUID
 
+import anyio.to_thread
 import strawberry
 
 from loaders.flow import WeeklyFinishedByProductLoader, WeeklyKey
@@ -14,10 +16,14 @@ from prism.domain.forecast import monte_carlo
 from prism.errors import NotFoundError, ValidationError
 from resolvers.common import decode_id
 from resolvers.context import Context
+from resolvers.cost import cost_from_argument
+from resolvers.date_bounds import check_date
+from resolvers.execution import charge_work
 from resolvers.list_bounds import max_items
 
 __all__ = [
     "DEFAULT_TRIALS",
+    "FORECAST_COST",
     "MAX_FORECAST_REQUIREMENTS",
     "MAX_HISTORY_WEEKS",
     "MAX_TRIALS",
@@ -36,6 +42,9 @@ MIN_TRIALS = 100
 MAX_HISTORY_WEEKS = 104
 MAX_FORECAST_REQUIREMENTS = 1_000
 """The most requirement ids one forecast takes."""
+FORECAST_COST = cost_from_argument("options", "trials", default=DEFAULT_TRIALS, maximum=MAX_TRIALS)
+"""A forecast field's metadata: it costs one more per trial, since a trial takes about what resolving a field does
+(up to 520 weekly draws when the history is thin)."""
 
 
 @strawberry.type(
@@ -72,7 +81,10 @@ class Forecast:
 @strawberry.input(description="How to run a forecast; every field has a default.")
 class ForecastOptions:
     target_date: date | None = strawberry.field(
-        default=None, description="The date to give the probability for (a release's own target date by default)."
+        default=None,
+        description=(
+            "The date to give the probability for (a release's own target date by default; 1900-01-01 to 9000-12-31)."
+        ),
     )
     seed: int = strawberry.field(default=1, description="The seed of the random draws: the same seed, the same answer.")
     trials: int = strawberry.field(
@@ -82,7 +94,11 @@ class ForecastOptions:
         default=12, description=f"Full ISO weeks of throughput to sample from, the latest (1-{MAX_HISTORY_WEEKS})."
     )
     start_date: date | None = strawberry.field(
-        default=None, description="The day the futures start from, and whose week ends the history (today by default)."
+        default=None,
+        description=(
+            "The day the futures start from, and whose week ends the history (today by default; 1900-01-01 to "
+            "9000-12-31)."
+        ),
     )
 
 
@@ -93,6 +109,8 @@ def _check(options: ForecastOptions) -> None:
         raise ValidationError(f"historyWeeks must be between 1 and {MAX_HISTORY_WEEKS}.", field="historyWeeks")
     if not 0 <= options.seed < 2**63:
         raise ValidationError("seed must be between 0 and 2^63 - 1.", field="seed")
+    check_date(options.start_date, "startDate")
+    check_date(options.target_date, "targetDate")
 
 
 async def _forecast(
@@ -112,7 +130,13 @@ async def _forecast(
     )
     history = [week.count for week in flow.weekly(counts, weeks=options.history_weeks, now=moment)]
     left = await remaining()
-    found = monte_carlo(left, history, start=start, trials=options.trials, seed=options.seed, target=target)
+    # CPU-bound (about a second at the most trials): in a worker thread, so the event loop serves other requests,
+    # and at most `forecast_threads` at once in this process.
+    found = await anyio.to_thread.run_sync(
+        partial(monte_carlo, left, history, start=start, trials=options.trials, seed=options.seed, target=target),
+        limiter=info.context.runtime.simulations,
+    )
+    charge_work(options.trials)
     return Forecast(
         remaining=found.remaining,
         trials=found.trials,

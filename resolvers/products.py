@@ -59,7 +59,7 @@ from resolvers.connections import ListArguments, connection_field, payload, time
 from resolvers.context import Context
 from resolvers.declarations import reads
 from resolvers.enums import RequirementKind
-from resolvers.forecasts import Forecast, ForecastOptions, requirements_forecast
+from resolvers.forecasts import FORECAST_COST, Forecast, ForecastOptions, requirements_forecast
 from resolvers.list_bounds import max_items
 from resolvers.node import LoadedNode, load_node
 from resolvers.permissions import CanManageProducts, CanRead
@@ -233,7 +233,8 @@ class Product(LoadedNode):
     @strawberry.field(
         description=(
             "Cumulative flow: how many of the product's requirements were in each status at the end of each day "
-            f"(UTC) from `since` to `until` (at most {MAX_FLOW_POINTS} points; see docs/analytics.md)."
+            f"(UTC) from `since` to `until` (at most {MAX_FLOW_POINTS} points, days from 1900-01-01 to 9000-12-31; "
+            "see docs/analytics.md)."
         ),
         metadata=max_items(MAX_FLOW_POINTS),
     )
@@ -253,8 +254,10 @@ class Product(LoadedNode):
     @strawberry.field(
         description=(
             "When a set of the product's requirements will be finished: a Monte Carlo forecast from its weekly "
-            "throughput (see docs/analytics.md). INSUFFICIENT_HISTORY when nothing was finished in the history."
-        )
+            "throughput (see docs/analytics.md). INSUFFICIENT_HISTORY when nothing was finished in the history. "
+            "Costs 1 more per trial."
+        ),
+        metadata=FORECAST_COST,
     )
     async def forecast(
         self,

@@ -26,7 +26,7 @@ from resolvers.connections import connection_field, payload
 from resolvers.context import Context
 from resolvers.declarations import Read, reads
 from resolvers.enums import ReleaseState
-from resolvers.forecasts import Forecast, ForecastOptions, release_forecast
+from resolvers.forecasts import FORECAST_COST, Forecast, ForecastOptions, release_forecast
 from resolvers.node import LoadedNode, find_node
 from resolvers.permissions import CanRead, CanWrite
 from resolvers.products import Product
@@ -77,8 +77,9 @@ class Release(LoadedNode):
         description=(
             "When the release's unfinished requirements will be finished: a Monte Carlo forecast from the product's "
             "weekly throughput, with the probability of meeting its target date (see docs/analytics.md). "
-            "INSUFFICIENT_HISTORY when nothing was finished in the history."
-        )
+            "INSUFFICIENT_HISTORY when nothing was finished in the history. Costs 1 more per trial."
+        ),
+        metadata=FORECAST_COST,
     )
     async def forecast(
         self,

@@ -1,6 +1,9 @@
 """The deterministic requirement checks (prism.domain.requirement_analysis): exact findings for exact texts."""
 
 from prism.domain.requirement_analysis import (
+    _BULLET,
+    _GIVEN_WHEN,
+    _THEN,
     Finding,
     FindingCategory,
     RequirementText,
@@ -127,3 +130,35 @@ def test_merge_keeps_the_rules_drops_a_model_repeat_and_orders_by_severity() -> 
     extra_high = Finding(None, FindingCategory.INVEST, Severity.HIGH, "title", "It is two epics.", "Split.")
     extra_low = Finding(None, FindingCategory.AMBIGUITY, Severity.LOW, "description", "Who is 'they'?", "Name them.")
     assert merge([rule], [extra_low, repeat, extra_high]) == [rule, extra_high, extra_low]
+
+
+def test_a_then_step_is_matched_within_its_own_line() -> None:
+    found = _THEN.search("Given a sprint\n\n\n\nThen the report lists it")
+    assert found is not None
+    assert found.group(0).startswith("Then")
+
+
+def test_the_then_search_does_not_scan_past_its_line_from_every_blank_line() -> None:
+    # Review finding: `^\s*` let a match start at a blank line and run over all the blank lines after it, which is
+    # quadratic in the criteria (19,998 newlines took 16.5 s). A match may only span its own line.
+    text = "Scenario" + "\n" * 50 + "Then it works"
+    found = _THEN.search(text)
+    assert found is not None
+    assert "\n" not in found.group(0)
+    for pattern in (_THEN, _GIVEN_WHEN, _BULLET):
+        assert pattern.match("\n\n  - Then it works", 0) is None
+        assert pattern.match("\n\n  - Then it works", 1) is None
+
+
+def test_steps_and_bullets_are_indented_with_spaces_and_tabs_within_their_line() -> None:
+    assert _THEN.match(" \t- and then it works") is not None
+    assert _GIVEN_WHEN.match("\t* When I export it") is not None
+    assert _BULLET.sub("", "  12) the PDF has the burndown") == "the PDF has the burndown"
+
+
+def test_criteria_of_only_line_breaks_around_a_then_step_are_testable() -> None:
+    assert analyze(story(acceptance_criteria="Given a sprint" + "\n" * 19_980 + "  Then the report lists it")) == []
+    (finding,) = analyze(story(acceptance_criteria="- The PDF has the burndown" + "\n" * 19_970 + "- Works offline"))
+    assert finding.rule == "untestable-acceptance-criteria"
+    assert finding.suggested_rewrite is not None
+    assert finding.suggested_rewrite.endswith("  Then the PDF has the burndown\n  And works offline")

@@ -66,12 +66,12 @@ def cumulative_flow(
     days: list[FlowDay] = []
     pending = sorted(delta)
     index = 0
-    point = since
-    while point <= until:
+    # Each point from `since` (never one past `until`, which may be the calendar's last day).
+    for number in range(max(0, (until - since).days // interval + 1)):
+        point = since + timedelta(days=number * interval)
         while index < len(pending) and pending[index] <= point:
             for status, change in delta[pending[index]].items():
                 running[status] += change
             index += 1
         days.append(FlowDay(day=point, counts=tuple((s, running[s.value]) for s in RequirementStatus)))
-        point += timedelta(days=interval)
     return days

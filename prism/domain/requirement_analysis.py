@@ -108,8 +108,10 @@ _KEY = re.compile(r"\b[A-Z][A-Z0-9]{1,9}-\d+\b")
 _DEPENDENCY = re.compile(r"\b(depends on|dependent on|blocked by|waiting for|requires|after)\b", re.IGNORECASE)
 _PRESCRIPTIVE = re.compile(r"\b(?:must|shall|has to) (?:use|be implemented (?:in|with)|be built (?:in|with))\b", re.I)
 _BENEFIT = re.compile(r"\b(so that|in order to|because|so we can|so they can|so I can)\b", re.IGNORECASE)
-_THEN = re.compile(r"^\s*(?:[-*]\s*)?(?:then|and then)\b", re.IGNORECASE | re.MULTILINE)
-_GIVEN_WHEN = re.compile(r"^\s*(?:[-*]\s*)?(?:given|when)\b", re.IGNORECASE | re.MULTILINE)
+# A step is looked for within its own line: `[^\S\n]` is white space other than a line break. `\s` would let a match
+# started at each blank line run over all the blank lines after it, which is quadratic in the criteria.
+_THEN = re.compile(r"^[^\S\n]*(?:[-*][^\S\n]*)?(?:then|and then)\b", re.IGNORECASE | re.MULTILINE)
+_GIVEN_WHEN = re.compile(r"^[^\S\n]*(?:[-*][^\S\n]*)?(?:given|when)\b", re.IGNORECASE | re.MULTILINE)
 _AS_A = re.compile(r"\bas an? ([a-z][a-z -]{1,40}?)(?:,|\s+i want)", re.IGNORECASE)
 
 SPLIT_ABOVE = 8
@@ -119,7 +121,7 @@ CRITERIA_KINDS = {"STORY": Severity.HIGH, "BUG": Severity.HIGH, "FEATURE": Sever
 """Kinds that need acceptance criteria, and how bad it is when they have none (an epic's are its children's)."""
 
 
-_BULLET = re.compile(r"^\s*(?:[-*]|\d+[.)])\s*")
+_BULLET = re.compile(r"^[^\S\n]*(?:[-*]|\d+[.)])[^\S\n]*")
 
 
 def _sentence_with(text: str, start: int) -> str:
