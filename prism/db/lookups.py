@@ -12,12 +12,14 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 __all__ = [
     "ClaimedSignUp",
     "claim_sign_up",
     "member_role",
+    "member_role_outside_transaction",
     "refresh_token_owner",
     "request_sign_up",
     "user_id_by_email",
@@ -34,6 +36,20 @@ async def _scalar(session: AsyncSession, call: sa.FunctionElement) -> object:  #
 async def member_role(session: AsyncSession, organization_id: UUID, user_id: UUID) -> str | None:
     """The user's role in the organization, None when they are not a member."""
     role = await _scalar(session, sa.func.prism_member_role(organization_id, user_id))
+    return str(role) if role is not None else None
+
+
+async def member_role_outside_transaction(engine: AsyncEngine, organization_id: UUID, user_id: UUID) -> str | None:
+    """`member_role` in one round trip: the look-up alone on a pooled connection in autocommit, no BEGIN or COMMIT.
+
+    Authentication asks it on every request. The function is one read that needs no tenant setting (so no
+    transaction to scope), and the connection goes back to the pool before the request runs, as before; autocommit
+    is the connection's client-side mode for this checkout only (SQLAlchemy restores the pool's default on return).
+    """
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        statement = sa.select(sa.func.prism_member_role(organization_id, user_id))  # unscoped: a named look-up
+        role = (await autocommit.execute(statement)).scalar()
     return str(role) if role is not None else None
 
 
