@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from bench.wire import WireProxy
 from prism.app import build_app
 from prism.config import Settings
-from tests.helpers import Account, GraphQLClient, create_product
+from tests.helpers import Account, GraphQLClient, create_api_key, create_product
 
 SMALL = "query($key: String!) { product(key: $key) { key name description } }"
 
@@ -76,3 +76,19 @@ async def test_a_forged_token_is_refused_before_any_statement_reaches_postgresql
     assert result.errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
     # A token that fails its signature is refused before any statement.
     assert proxy.counts.statements == before
+
+
+async def test_an_api_key_request_authenticates_in_two_statements_and_records_its_use_once_a_minute(
+    account: Account, counted: GraphQLClient, proxy: WireProxy
+) -> None:
+    product = await create_product(account)
+    key = await create_api_key(account)
+    # The first use of the minute also writes lastUsedAt, in a short transaction: BEGIN, set_config, UPDATE, COMMIT.
+    before = proxy.counts.statements
+    await counted(SMALL, {"key": product["key"]}, token=key["secret"])
+    first = proxy.counts.statements - before
+    # Later uses: the key and its creator's role, each alone (before, both in a transaction: 4), then the request's 4.
+    assert await wire_statements(proxy, counted, key["secret"], product["key"]) == 6
+    assert first == 6 + 4
+    listing = await account("{ apiKeys(includeRevoked: false) { nodes { id lastUsedAt } } }")
+    assert [node["lastUsedAt"] is not None for node in listing["apiKeys"]["nodes"] if node["id"] == key["id"]] == [True]

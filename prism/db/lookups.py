@@ -6,8 +6,10 @@ and return an id (or a role), never a row. The caller then scopes its transactio
 Each takes the session of the step it serves: the look-up runs in that step's transaction.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -20,6 +22,7 @@ __all__ = [
     "claim_sign_up",
     "member_role",
     "member_role_outside_transaction",
+    "outside_transaction",
     "refresh_token_owner",
     "request_sign_up",
     "user_id_by_email",
@@ -39,17 +42,24 @@ async def member_role(session: AsyncSession, organization_id: UUID, user_id: UUI
     return str(role) if role is not None else None
 
 
-async def member_role_outside_transaction(engine: AsyncEngine, organization_id: UUID, user_id: UUID) -> str | None:
-    """`member_role` in one round trip: the look-up alone on a pooled connection in autocommit, no BEGIN or COMMIT.
+async def outside_transaction(engine: AsyncEngine, statement: sa.Executable) -> Sequence[sa.Row[Any]]:
+    """The rows of one named look-up, alone on a pooled connection in autocommit: one round trip, no BEGIN or COMMIT.
 
-    Authentication asks it on every request. The function is one read that needs no tenant setting (so no
-    transaction to scope), and the connection goes back to the pool before the request runs, as before; autocommit
-    is the connection's client-side mode for this checkout only (SQLAlchemy restores the pool's default on return).
+    For the look-ups authentication makes on every request: each is one read of a SECURITY DEFINER function that needs
+    no tenant setting (so no transaction to scope), and the connection goes back to the pool before the request runs.
+    Autocommit is the connection's client-side mode for this checkout only (SQLAlchemy restores the pool's default
+    when the connection is returned).
     """
     async with engine.connect() as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        statement = sa.select(sa.func.prism_member_role(organization_id, user_id))  # unscoped: a named look-up
-        role = (await autocommit.execute(statement)).scalar()
+        return (await autocommit.execute(statement)).all()
+
+
+async def member_role_outside_transaction(engine: AsyncEngine, organization_id: UUID, user_id: UUID) -> str | None:
+    """`member_role` in one round trip, outside any transaction (`outside_transaction`)."""
+    statement = sa.select(sa.func.prism_member_role(organization_id, user_id))  # unscoped: a named look-up
+    rows = await outside_transaction(engine, statement)
+    role = rows[0][0] if rows else None
     return str(role) if role is not None else None
 
 

@@ -5,12 +5,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from prism.auth.rbac import Viewer
 from prism.auth.revocation import session_revoked
-from prism.db.lookups import member_role, member_role_outside_transaction
-from prism.db.unit_of_work import UnitOfWork
+from prism.db.lookups import member_role_outside_transaction
 from prism.domain.enums import Role
 from prism.domain.events import DomainEvent
 from prism.errors import PrismError, UnauthenticatedError
@@ -111,9 +109,9 @@ async def authenticate(runtime: Runtime, credential: str | None) -> Authenticati
     """Resolve a credential to a viewer; every failure is UNAUTHENTICATED with a reason, never an exception.
 
     What it reads, it reads on a connection of its own that goes back to the pool before the request runs: a request
-    never holds two connections, and one refused here (or rate-limited next) holds none. An access token costs one
-    statement (the role, outside any transaction); an API key a short unit of work (its look-up, and a write of its
-    last use once a minute).
+    never holds two connections, and one refused here (or rate-limited next) holds none. Its look-ups are named ones
+    run outside any transaction, one statement each (an access token's role; an API key's key and role), plus, once a
+    minute per API key, a short unit of work that records the key's last use.
     """
     if credential is None:
         return Authentication(None, None)
@@ -121,15 +119,7 @@ async def authenticate(runtime: Runtime, credential: str | None) -> Authenticati
         return Authentication(None, UnauthenticatedError("Use `Authorization: Bearer <token or API key>`."))
     if not is_api_key(credential):
         return await _authenticate_token(runtime, credential)
-    async with runtime.unit_of_work() as uow:
-        return await _authenticate_api_key(runtime, uow, credential)
-
-
-async def _role(uow: UnitOfWork, organization_id: UUID, user_id: UUID) -> Role | None:
-    """The user's role in the organization (a named look-up: one statement, no tenant setting needed)."""
-    async with uow.session() as session:
-        role = await member_role(session, organization_id, user_id)
-    return Role(role) if role is not None else None
+    return await _authenticate_api_key(runtime, credential)
 
 
 async def _authenticate_token(runtime: Runtime, credential: str) -> Authentication:
@@ -152,15 +142,16 @@ async def _authenticate_token(runtime: Runtime, credential: str) -> Authenticati
     return Authentication(viewer, None, expires_at=datetime.fromtimestamp(claims.expires_at, UTC))
 
 
-async def _authenticate_api_key(runtime: Runtime, uow: UnitOfWork, credential: str) -> Authentication:
+async def _authenticate_api_key(runtime: Runtime, credential: str) -> Authentication:
     """An integrator's key acts as its creator's current role in the key's organization, narrowed by its scopes."""
     try:
-        key = await find_api_key(uow, credential)
+        key = await find_api_key(runtime.engine, credential)
     except PrismError as error:
         return Authentication(None, error)
     if key.created_by_id is None:
         return Authentication(None, UnauthenticatedError(_CREATOR_LEFT))
-    role = await _role(uow, key.organization_id, key.created_by_id)
+    found = await member_role_outside_transaction(runtime.engine, key.organization_id, key.created_by_id)
+    role = Role(found) if found is not None else None
     if role is None:
         return Authentication(None, UnauthenticatedError(_CREATOR_LEFT))
     # One write per key per minute at most: reads stay cheap, and lastUsedAt is accurate to the minute. The counter is
@@ -171,7 +162,8 @@ async def _authenticate_api_key(runtime: Runtime, uow: UnitOfWork, credential: s
         logger.warning("could not count an API key's use; recording it", extra={"error": type(error).__name__})
         first_use_this_minute = True
     if first_use_this_minute:
-        await mark_used(uow, key)
+        async with runtime.unit_of_work() as uow:
+            await mark_used(uow, key)
     viewer = Viewer(
         user_id=key.created_by_id,
         organization_id=key.organization_id,
