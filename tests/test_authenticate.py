@@ -1,6 +1,7 @@
 """authenticate() on its own: one function turns an HTTP header or a WebSocket `connection_init` payload into a
 viewer, for people's access tokens and integrators' API keys alike."""
 
+import asyncio
 import dataclasses
 import os
 import uuid
@@ -40,8 +41,15 @@ async def authenticated(runtime: Runtime) -> AsyncIterator[Callable[..., Any]]:
     """authenticate() as the app calls it; it must give back every connection it took."""
 
     async def run(credential: str | None, *, using: Runtime | None = None) -> Authentication:
+        pool = (using or runtime).engine.pool
+        for _ in range(500):
+            # The app's event relay makes one pass when it starts, on a pooled connection: let it give that back.
+            if pool.checkedout() == 0:  # type: ignore[attr-defined]
+                break
+            await asyncio.sleep(0.01)
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
         auth = await authenticate(using or runtime, credential)
-        assert (using or runtime).engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
         return auth
 
     return run

@@ -6,18 +6,23 @@ and return an id (or a role), never a row. The caller then scopes its transactio
 Each takes the session of the step it serves: the look-up runs in that step's transaction.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 __all__ = [
     "ClaimedSignUp",
     "claim_sign_up",
     "member_role",
+    "member_role_outside_transaction",
+    "outside_transaction",
     "refresh_token_owner",
     "request_sign_up",
     "user_id_by_email",
@@ -34,6 +39,27 @@ async def _scalar(session: AsyncSession, call: sa.FunctionElement) -> object:  #
 async def member_role(session: AsyncSession, organization_id: UUID, user_id: UUID) -> str | None:
     """The user's role in the organization, None when they are not a member."""
     role = await _scalar(session, sa.func.prism_member_role(organization_id, user_id))
+    return str(role) if role is not None else None
+
+
+async def outside_transaction(engine: AsyncEngine, statement: sa.Executable) -> Sequence[sa.Row[Any]]:
+    """The rows of one named look-up, alone on a pooled connection in autocommit: one round trip, no BEGIN or COMMIT.
+
+    For the look-ups authentication makes on every request: each is one read of a SECURITY DEFINER function that needs
+    no tenant setting (so no transaction to scope), and the connection goes back to the pool before the request runs.
+    Autocommit is the connection's client-side mode for this checkout only (SQLAlchemy restores the pool's default
+    when the connection is returned).
+    """
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return (await autocommit.execute(statement)).all()
+
+
+async def member_role_outside_transaction(engine: AsyncEngine, organization_id: UUID, user_id: UUID) -> str | None:
+    """`member_role` in one round trip, outside any transaction (`outside_transaction`)."""
+    statement = sa.select(sa.func.prism_member_role(organization_id, user_id))  # unscoped: a named look-up
+    rows = await outside_transaction(engine, statement)
+    role = rows[0][0] if rows else None
     return str(role) if role is not None else None
 
 

@@ -15,11 +15,13 @@ from datetime import datetime
 from uuid import UUID
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.auth.rbac import Permission, Viewer, require
 from prism.db.access_tables import ApiKey
 from prism.db.base import utcnow
+from prism.db.lookups import outside_transaction
 from prism.db.unit_of_work import UnitOfWork
 from prism.errors import Code, ForbiddenError, UnauthenticatedError, ValidationError
 from prism.services.audit import RequestMeta, record
@@ -98,21 +100,23 @@ def parse_api_key(credential: str) -> tuple[str, str] | None:
     return prefix, secret
 
 
-async def find_api_key(uow: UnitOfWork, credential: str, *, now: datetime | None = None) -> FoundApiKey:
+async def find_api_key(engine: AsyncEngine, credential: str, *, now: datetime | None = None) -> FoundApiKey:
     """The live key a credential names; UNAUTHENTICATED, with the reason, for anything else.
 
     The lookup runs through the SECURITY DEFINER function `prism_find_api_key`, since the key's organization (and
-    so the row-level security scope) is what the lookup is for.
+    so the row-level security scope) is what the lookup is for; one statement outside any transaction, like the
+    other look-ups authentication makes on every request.
     """
     parsed = parse_api_key(credential)
     if parsed is None:
         raise UnauthenticatedError("This API key is malformed: keys look like `prism_<prefix>_<secret>`.")
     prefix, secret = parsed
-    rows = await uow.all(
+    rows = await outside_transaction(
+        engine,
         sa.text(  # unscoped: SECURITY DEFINER look-up; the key's organization is what it finds
             "SELECT id, organization_id, secret_hash, scopes, created_by_id, expires_at, revoked_at "
             "FROM prism_find_api_key(:prefix)"
-        ).bindparams(prefix=prefix)
+        ).bindparams(prefix=prefix),
     )
     row = rows[0] if rows else None
     # Compare even when no row matched, so a missing prefix takes as long as a wrong secret.

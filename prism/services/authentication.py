@@ -5,12 +5,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from prism.auth.rbac import Viewer
 from prism.auth.revocation import session_revoked
-from prism.db.lookups import member_role
-from prism.db.unit_of_work import UnitOfWork
+from prism.db.lookups import member_role_outside_transaction
 from prism.domain.enums import Role
 from prism.domain.events import DomainEvent
 from prism.errors import PrismError, UnauthenticatedError
@@ -110,34 +108,30 @@ def credentials_from_connection_params(payload: Any) -> str | None:
 async def authenticate(runtime: Runtime, credential: str | None) -> Authentication:
     """Resolve a credential to a viewer; every failure is UNAUTHENTICATED with a reason, never an exception.
 
-    What it reads, it reads in a short unit of work of its own, and gives the connection back before the request
-    runs: a request never holds two connections, and one refused here (or rate-limited next) holds none.
+    What it reads, it reads on a connection of its own that goes back to the pool before the request runs: a request
+    never holds two connections, and one refused here (or rate-limited next) holds none. Its look-ups are named ones
+    run outside any transaction, one statement each (an access token's role; an API key's key and role), plus, once a
+    minute per API key, a short unit of work that records the key's last use.
     """
     if credential is None:
         return Authentication(None, None)
     if credential == "":
         return Authentication(None, UnauthenticatedError("Use `Authorization: Bearer <token or API key>`."))
-    async with runtime.unit_of_work() as uow:
-        if is_api_key(credential):
-            return await _authenticate_api_key(runtime, uow, credential)
-        return await _authenticate_token(runtime, uow, credential)
+    if not is_api_key(credential):
+        return await _authenticate_token(runtime, credential)
+    return await _authenticate_api_key(runtime, credential)
 
 
-async def _role(uow: UnitOfWork, organization_id: UUID, user_id: UUID) -> Role | None:
-    """The user's role in the organization (a named look-up: one statement, no tenant setting needed)."""
-    async with uow.session() as session:
-        role = await member_role(session, organization_id, user_id)
-    return Role(role) if role is not None else None
-
-
-async def _authenticate_token(runtime: Runtime, uow: UnitOfWork, credential: str) -> Authentication:
+async def _authenticate_token(runtime: Runtime, credential: str) -> Authentication:
     try:
         claims = runtime.tokens.verify(credential)
     except PrismError as error:
         return Authentication(None, error)
     if await session_revoked(runtime.kv, claims.session_id):
         return Authentication(None, UnauthenticatedError("This session was signed out; log in again."))
-    role = await _role(uow, claims.organization_id, claims.user_id)
+    # The token's one database read, on every request: one statement on the wire, no transaction around it.
+    found = await member_role_outside_transaction(runtime.engine, claims.organization_id, claims.user_id)
+    role = Role(found) if found is not None else None
     if role is None:
         return Authentication(
             None, UnauthenticatedError("This token's user is no longer a member of its organization.")
@@ -148,15 +142,16 @@ async def _authenticate_token(runtime: Runtime, uow: UnitOfWork, credential: str
     return Authentication(viewer, None, expires_at=datetime.fromtimestamp(claims.expires_at, UTC))
 
 
-async def _authenticate_api_key(runtime: Runtime, uow: UnitOfWork, credential: str) -> Authentication:
+async def _authenticate_api_key(runtime: Runtime, credential: str) -> Authentication:
     """An integrator's key acts as its creator's current role in the key's organization, narrowed by its scopes."""
     try:
-        key = await find_api_key(uow, credential)
+        key = await find_api_key(runtime.engine, credential)
     except PrismError as error:
         return Authentication(None, error)
     if key.created_by_id is None:
         return Authentication(None, UnauthenticatedError(_CREATOR_LEFT))
-    role = await _role(uow, key.organization_id, key.created_by_id)
+    found = await member_role_outside_transaction(runtime.engine, key.organization_id, key.created_by_id)
+    role = Role(found) if found is not None else None
     if role is None:
         return Authentication(None, UnauthenticatedError(_CREATOR_LEFT))
     # One write per key per minute at most: reads stay cheap, and lastUsedAt is accurate to the minute. The counter is
@@ -167,7 +162,8 @@ async def _authenticate_api_key(runtime: Runtime, uow: UnitOfWork, credential: s
         logger.warning("could not count an API key's use; recording it", extra={"error": type(error).__name__})
         first_use_this_minute = True
     if first_use_this_minute:
-        await mark_used(uow, key)
+        async with runtime.unit_of_work() as uow:
+            await mark_used(uow, key)
     viewer = Viewer(
         user_id=key.created_by_id,
         organization_id=key.organization_id,
