@@ -269,16 +269,27 @@ _CLOSE_WAIT_SECONDS = 5.0
 _CLOSE_REASON_BYTES = 120  # a close frame's reason is at most 123 bytes
 
 
+def _in(node_type: type[LoadedNode], global_id: relay.GlobalID) -> tuple[type[LoadedNode], relay.GlobalID]:
+    """The product of this object, looked up when the stream starts (NOT_FOUND then, as for a query)."""
+    return node_type, global_id
+
+
 async def _stream(
     info: Info,
-    product_id: UUID,
+    product: UUID | tuple[type[LoadedNode], relay.GlobalID],
     since: str | None,
     keep: Keep,
     make: Callable[[DomainEvent], Awaitable[Any]],
 ) -> AsyncGenerator[Any, None]:
     """The product's events that `keep` accepts, each after an access check, as `make(event)` (`SKIP` skips one,
     `END` ends the stream). One generator from the hub's subscription to the delivery: a suspended subscription
-    holds one frame here, and an event passes through no generator in between."""
+    holds one frame here, and an event passes through no generator in between. A resolver returns this generator
+    itself (an `async def` returning it, not an async generator iterating it), with `product` as `_in(...)` to look
+    up on its first step: so a subscription is one suspended generator, not two."""
+    if isinstance(product, tuple):
+        _, product_id = await _product_of(info, *product)
+    else:
+        product_id = product
     delivery = _Delivery(info)
     context = info.context
     viewer = context.member
@@ -365,9 +376,7 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def product_activity(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[ActivityEvent, None]:
-        _, product = await _product_of(info, Product, product_id)
-        async for change in _stream(info, product, since, lambda e: True, _of(ActivityEvent.of)):
-            yield change
+        return _stream(info, _in(Product, product_id), since, lambda e: True, _of(ActivityEvent.of))
 
     @strawberry.subscription(
         description="Requirements of a product created, changed or deleted, in commit order.",
@@ -376,9 +385,9 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def requirement_changed(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[RequirementChange, None]:
-        _, product = await _product_of(info, Product, product_id)
-        async for change in _stream(info, product, since, lambda e: e.type == "Requirement", _of(RequirementChange.of)):
-            yield change
+        return _stream(
+            info, _in(Product, product_id), since, lambda e: e.type == "Requirement", _of(RequirementChange.of)
+        )
 
     @strawberry.subscription(
         description="Sprints of a product created, changed (started, closed, renamed, ...) or deleted.",
@@ -387,9 +396,7 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def sprint_changed(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[SprintChange, None]:
-        _, product = await _product_of(info, Product, product_id)
-        async for change in _stream(info, product, since, lambda e: e.type == "Sprint", _of(SprintChange.of)):
-            yield change
+        return _stream(info, _in(Product, product_id), since, lambda e: e.type == "Sprint", _of(SprintChange.of))
 
     @strawberry.subscription(
         description=(
