@@ -168,6 +168,7 @@ async def test_the_legacy_protocol_gets_shared_renderings_in_its_own_framing(
 
 
 IDLE = 20
+COMMENTS = "subscription($r: ID!) { commentAdded(requirementId: $r) { id body } }"
 """Idle subscriptions opened to count what each holds."""
 
 
@@ -199,9 +200,13 @@ async def test_an_idle_subscription_is_one_suspended_generator_and_its_connectio
         await first.subscribe(REQUIREMENTS, {"product": product["id"]})
         await subscribed(account.organization_id, 1)
         generators, tasks = _subscription_generators(), _server_tasks()
-        for _ in range(IDLE):
+        requirement = await create_requirement(account, product["id"], title="Commented")
+        for number in range(IDLE):
             subscriber = await acked(await stack.enter_async_context(connect(ws_url, account.token)))
-            await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+            if number % 2:
+                await subscriber.subscribe(COMMENTS, {"r": requirement["id"]})
+            else:
+                await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
         await subscribed(account.organization_id, IDLE + 1)
         new_tasks = _server_tasks() - tasks
         per_subscription = _subscription_generators() - generators
