@@ -269,16 +269,32 @@ _CLOSE_WAIT_SECONDS = 5.0
 _CLOSE_REASON_BYTES = 120  # a close frame's reason is at most 123 bytes
 
 
+Locate = Callable[[], Awaitable[tuple[UUID, Keep]]]
+"""What a stream follows, found on its first step: the product, and which of its events to keep."""
+
+
+def _in(info: Info, node_type: type[LoadedNode], global_id: relay.GlobalID, keep: Keep) -> Locate:
+    """The product of this object, looked up when the stream starts (NOT_FOUND then, as for a query)."""
+
+    async def locate() -> tuple[UUID, Keep]:
+        _, product = await _product_of(info, node_type, global_id)
+        return product, keep
+
+    return locate
+
+
 async def _stream(
     info: Info,
-    product_id: UUID,
+    target: tuple[UUID, Keep] | Locate,
     since: str | None,
-    keep: Keep,
     make: Callable[[DomainEvent], Awaitable[Any]],
 ) -> AsyncGenerator[Any, None]:
     """The product's events that `keep` accepts, each after an access check, as `make(event)` (`SKIP` skips one,
     `END` ends the stream). One generator from the hub's subscription to the delivery: a suspended subscription
-    holds one frame here, and an event passes through no generator in between."""
+    holds one frame here, and an event passes through no generator in between. A resolver returns this generator
+    itself (an `async def` returning it, not an async generator iterating it), with a `target` to look up on its
+    first step (`_in(...)` or a `Locate` of its own): so a subscription is one suspended generator, not two."""
+    product_id, keep = target if isinstance(target, tuple) else await target()
     delivery = _Delivery(info)
     context = info.context
     viewer = context.member
@@ -365,9 +381,7 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def product_activity(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[ActivityEvent, None]:
-        _, product = await _product_of(info, Product, product_id)
-        async for change in _stream(info, product, since, lambda e: True, _of(ActivityEvent.of)):
-            yield change
+        return _stream(info, _in(info, Product, product_id, lambda e: True), since, _of(ActivityEvent.of))
 
     @strawberry.subscription(
         description="Requirements of a product created, changed or deleted, in commit order.",
@@ -376,9 +390,9 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def requirement_changed(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[RequirementChange, None]:
-        _, product = await _product_of(info, Product, product_id)
-        async for change in _stream(info, product, since, lambda e: e.type == "Requirement", _of(RequirementChange.of)):
-            yield change
+        return _stream(
+            info, _in(info, Product, product_id, lambda e: e.type == "Requirement"), since, _of(RequirementChange.of)
+        )
 
     @strawberry.subscription(
         description="Sprints of a product created, changed (started, closed, renamed, ...) or deleted.",
@@ -387,9 +401,7 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def sprint_changed(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[SprintChange, None]:
-        _, product = await _product_of(info, Product, product_id)
-        async for change in _stream(info, product, since, lambda e: e.type == "Sprint", _of(SprintChange.of)):
-            yield change
+        return _stream(info, _in(info, Product, product_id, lambda e: e.type == "Sprint"), since, _of(SprintChange.of))
 
     @strawberry.subscription(
         description=(
@@ -427,7 +439,7 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
             now, before = event.payload.get("data", {}), event.payload.get("updatedFrom", {})
             return bool(now.get("sprintId") == wanted or before.get("sprintId") == wanted)
 
-        async for state in _stream(info, product, str(cursor), in_sprint, current):
+        async for state in _stream(info, (product, in_sprint), str(cursor), current):
             yield state
 
     @strawberry.subscription(
@@ -445,30 +457,32 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
         ] = None,
         since: Since = None,
     ) -> AsyncGenerator[Comment, None]:
-        if (requirement_id is None) == (document_id is None):
-            raise ValidationError("Pass exactly one of requirementId and documentId.", field="requirementId")
-        if requirement_id is not None:
-            subject, product = await _product_of(info, Requirement, requirement_id)
-            key = "requirementId"
-        else:
-            assert document_id is not None
-            subject, product = await _product_of(info, Document, document_id)
-            key = "documentId"
-        wanted = str(subject)
+        async def locate() -> tuple[UUID, Keep]:
+            if (requirement_id is None) == (document_id is None):
+                raise ValidationError("Pass exactly one of requirementId and documentId.", field="requirementId")
+            if requirement_id is not None:
+                subject, product = await _product_of(info, Requirement, requirement_id)
+                key = "requirementId"
+            else:
+                assert document_id is not None
+                subject, product = await _product_of(info, Document, document_id)
+                key = "documentId"
+            wanted = str(subject)
 
-        def added_here(event: DomainEvent) -> bool:
-            return (
-                event.type == "Comment"
-                and event.action is Action.CREATE
-                and event.payload.get("data", {}).get(key) == wanted
-            )
+            def added_here(event: DomainEvent) -> bool:
+                return (
+                    event.type == "Comment"
+                    and event.action is Action.CREATE
+                    and event.payload.get("data", {}).get(key) == wanted
+                )
+
+            return product, added_here
 
         async def comment(event: DomainEvent) -> Comment | object:
             found = await load_node(info, Comment, event.entity_id)
             return SKIP if found is None else found  # deleted again before this event was read
 
-        async for added in _stream(info, product, since, added_here, comment):
-            yield added
+        return _stream(info, locate, since, comment)
 
     @strawberry.subscription(
         description="One document changed (title, body, status: a new version) or deleted.",
@@ -480,10 +494,12 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
         document_id: Annotated[relay.GlobalID, strawberry.argument(description="The document to follow.")],
         since: Since = None,
     ) -> AsyncGenerator[DocumentChange, None]:
-        document, product = await _product_of(info, Document, document_id)
+        async def locate() -> tuple[UUID, Keep]:
+            document, product = await _product_of(info, Document, document_id)
 
-        def this_document(event: DomainEvent) -> bool:
-            return event.type == "Document" and event.entity_id == document
+            def this_document(event: DomainEvent) -> bool:
+                return event.type == "Document" and event.entity_id == document
 
-        async for change in _stream(info, product, since, this_document, _of(DocumentChange.of)):
-            yield change
+            return product, this_document
+
+        return _stream(info, locate, since, _of(DocumentChange.of))

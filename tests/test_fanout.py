@@ -2,7 +2,10 @@
 subscriber under its own operation id, over real WebSockets to a real uvicorn server."""
 
 import asyncio
+import gc
 import json
+from contextlib import AsyncExitStack
+from types import AsyncGeneratorType
 from typing import Any
 
 import pytest
@@ -162,3 +165,55 @@ async def test_the_legacy_protocol_gets_shared_renderings_in_its_own_framing(
     change = message["payload"]["data"]["requirementChanged"]
     assert change["requirement"] == {"title": "Legacy"}
     assert int(change["cursor"]) > 0
+
+
+IDLE = 20
+COMMENTS = "subscription($r: ID!) { commentAdded(requirementId: $r) { id body } }"
+"""Idle subscriptions opened to count what each holds."""
+
+
+def _server_tasks() -> set["asyncio.Task[Any]"]:
+    """This loop's unfinished tasks but the client's (the websockets client reads its connections in tasks)."""
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and "/websockets/asyncio/" not in task.get_coro().cr_code.co_filename  # type: ignore[union-attr]
+    }
+
+
+def _subscription_generators() -> int:
+    """Async generators of resolvers/subscriptions.py alive in this process."""
+    return sum(
+        1
+        for each in gc.get_objects()
+        if type(each) is AsyncGeneratorType and each.ag_code.co_filename.endswith("resolvers/subscriptions.py")
+    )
+
+
+async def test_an_idle_subscription_is_one_suspended_generator_and_its_connection_a_bounded_number_of_tasks(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
+    product = await create_product(account)
+    async with AsyncExitStack() as stack:
+        # One warm-up subscription first: what the first one sets up (the organization's stream) is shared.
+        first = await acked(await stack.enter_async_context(connect(ws_url, account.token)))
+        await first.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await subscribed(account.organization_id, 1)
+        generators, tasks = _subscription_generators(), _server_tasks()
+        requirement = await create_requirement(account, product["id"], title="Commented")
+        for number in range(IDLE):
+            subscriber = await acked(await stack.enter_async_context(connect(ws_url, account.token)))
+            if number % 2:
+                await subscriber.subscribe(COMMENTS, {"r": requirement["id"]})
+            else:
+                await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await subscribed(account.organization_id, IDLE + 1)
+        new_tasks = _server_tasks() - tasks
+        per_subscription = _subscription_generators() - generators
+    names = sorted(getattr(task.get_coro(), "__qualname__", "?") for task in new_tasks)
+    # The resolver returns the stream itself: one suspended generator per subscription, not one iterating another.
+    assert per_subscription == IDLE
+    # Per connection with one subscription: uvicorn's ASGI task and Strawberry's operation task; no task per
+    # subscription in the hub or the fan-out (the client's closing handshakes may add one or two in passing).
+    assert names.count("_TransportWSHandler.run_operation") == IDLE
+    assert len(new_tasks) <= 2 * IDLE + 2, names

@@ -723,3 +723,19 @@ async def test_a_subscriber_whose_session_cannot_be_checked_is_told_to_come_back
         await unreachable.close()
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, "Try again later" in closed.value.rcvd.reason) == (1013, True)
+
+
+async def test_comment_added_with_neither_or_both_ids_is_refused_in_the_stream_then_completed(
+    account: Account, ws_url: str
+) -> None:
+    product = await create_product(account)
+    requirement = await create_requirement(account, product["id"], title="Commented")
+    query = "subscription($r: ID, $d: ID) { commentAdded(requirementId: $r, documentId: $d) { id } }"
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        for operation_id, variables in (("neither", {}), ("both", {"r": requirement["id"], "d": requirement["id"]})):
+            await subscriber.subscribe(query, variables, id=operation_id)
+            message = await subscriber.receive()
+            assert (message["id"], message["type"]) == (operation_id, "next"), message
+            assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["BAD_USER_INPUT"], message
+            assert (await subscriber.receive())["type"] == "complete"
