@@ -6,7 +6,8 @@ from uuid import UUID
 import strawberry
 
 from loaders.adoption import AdoptionByFeatureLoader, AdoptionKey
-from prism.errors import ValidationError
+from prism.errors import Code, ValidationError
+from resolvers.common import zoned_time
 from resolvers.context import Context
 from resolvers.list_bounds import max_items
 
@@ -95,13 +96,21 @@ def _window(since: datetime | None, until: datetime | None) -> tuple[datetime, d
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise ValidationError(f"{name} must carry a time zone, like 2026-12-01T00:00:00Z.", field=name)
-    end = until or datetime.now(UTC)
-    start = since or end - timedelta(days=DEFAULT_WINDOW_DAYS)
+    # In UTC first: a time UTC cannot hold (year 0 or 10000 once its offset is applied) is OUT_OF_RANGE.
+    end = zoned_time(until, "until") or datetime.now(UTC)
+    try:
+        start = zoned_time(since, "since") or end - timedelta(days=DEFAULT_WINDOW_DAYS)
+    except OverflowError:  # the default window would start before year 1
+        raise ValidationError(
+            f"until leaves no room for the default {DEFAULT_WINDOW_DAYS}-day window; give since.",
+            field="until",
+            code=Code.OUT_OF_RANGE,
+        ) from None
     if start >= end:
         raise ValidationError("since must come before until.", field="since")
     if end - start > timedelta(days=MAX_WINDOW_DAYS):
         raise ValidationError(f"since and until may be at most {MAX_WINDOW_DAYS} days apart.", field="since")
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return start, end
 
 
 async def feature_adoption(

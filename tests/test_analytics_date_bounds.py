@@ -112,3 +112,68 @@ async def test_a_cycle_time_since_a_moment_utc_cannot_hold_is_out_of_range(
         assert result.errors[0]["extensions"]["field"] == "since", result.body
     else:
         assert result.data == {"product": {"cycleTime": {"finished": 0}}}
+
+
+ADOPTION = """query($id: ID!, $since: DateTime, $until: DateTime) {
+  node(id: $id) {
+    ... on Feature { adoption(since: $since, until: $until) { since until featureUsers daily { start } } }
+  }
+}"""
+CREATE_FEATURE = """mutation($input: CreateFeatureInput!) {
+  createFeature(input: $input) { feature { id } userErrors { field code } }
+}"""
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "field"),
+    [
+        ("0001-01-01T00:00:00+14:00", "0001-01-02T00:00:00Z", "since"),
+        ("9999-12-31T00:00:00Z", "9999-12-31T23:59:59-14:00", "until"),
+        (None, "0001-01-01T00:00:00Z", "until"),  # the default window (28 days before until) starts before year 1
+        (None, "0001-01-10T00:00:00+05:00", "until"),
+    ],
+)
+async def test_a_feature_adoption_window_utc_cannot_hold_is_out_of_range(
+    account: Account, since: Any, until: Any, field: str
+) -> None:
+    product = await create_product(account)
+    created = await account(CREATE_FEATURE, {"input": {"productId": product["id"], "key": "edge", "name": "Edge"}})
+    feature = created["createFeature"]["feature"]
+    result = await account.run(ADOPTION, {"id": feature["id"], "since": since, "until": until})
+    assert result.codes == ["OUT_OF_RANGE"], result.body
+    assert result.errors[0]["extensions"]["field"] == field, result.body
+
+
+async def test_a_feature_adoption_window_at_the_ends_of_utc_is_answered(account: Account) -> None:
+    product = await create_product(account)
+    created = await account(CREATE_FEATURE, {"input": {"productId": product["id"], "key": "edge", "name": "Edge"}})
+    feature_id = created["createFeature"]["feature"]["id"]
+    first = {"id": feature_id, "since": "0001-01-01T00:00:00Z", "until": "0001-01-03T00:00:00Z"}
+    adoption = (await account(ADOPTION, first))["node"]["adoption"]
+    assert ([d["start"] for d in adoption["daily"]], adoption["featureUsers"]) == (["0001-01-01", "0001-01-02"], 0)
+    last = {"id": feature_id, "since": "9999-12-30T00:00:00Z", "until": "9999-12-31T23:59:59Z"}
+    adoption = (await account(ADOPTION, last))["node"]["adoption"]
+    assert [d["start"] for d in adoption["daily"]] == ["9999-12-30", "9999-12-31"]
+
+
+AI_USAGE = """query($since: DateTime, $until: DateTime) { aiUsage(since: $since, until: $until) { runs } }"""
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "codes", "field"),
+    [
+        ("0001-01-01T00:00:00+14:00", None, ["OUT_OF_RANGE"], "since"),
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00", ["OUT_OF_RANGE"], "until"),
+        (None, "0001-01-01T00:00:00Z", ["BAD_USER_INPUT"], "until"),  # before the 1st of this month
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", [], None),
+    ],
+)
+async def test_ai_usage_at_the_ends_of_the_calendar_is_answered_or_refused_naming_the_time(
+    account: Account, since: Any, until: Any, codes: list[str], field: str | None
+) -> None:
+    result = await account.run(AI_USAGE, {"since": since, "until": until})
+    assert result.codes == codes, result.body
+    if field:
+        assert result.errors[0]["extensions"]["field"] == field, result.body
+    else:
+        assert result.data == {"aiUsage": []}

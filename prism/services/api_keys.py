@@ -11,7 +11,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -197,6 +197,10 @@ class ApiKeyService:
         if expires_at is not None:
             if expires_at.tzinfo is None:
                 raise ValidationError("expiresAt needs a time zone, like 2027-01-31T00:00:00Z.", field="expiresAt")
+            try:  # a time UTC cannot hold (year 10000 once its offset is applied) is out of range, not a 500
+                expires_at = expires_at.astimezone(UTC)
+            except OverflowError:
+                raise ValidationError("expiresAt is out of range.", field="expiresAt", code=Code.OUT_OF_RANGE) from None
             if expires_at <= utcnow():
                 raise ValidationError("expiresAt must be in the future.", field="expiresAt", code=Code.OUT_OF_RANGE)
         secret = secrets.token_urlsafe(SECRET_BYTES)
