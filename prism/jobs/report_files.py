@@ -178,7 +178,8 @@ def _charts(content: ReportContent) -> list[tuple[str, Callable[[ReportContent],
 
 
 def _font_path() -> str:
-    # DejaVu Sans ships with matplotlib: a Unicode font, so titles in any script print as written.
+    # DejaVu Sans ships with matplotlib: Latin, Greek, Cyrillic, Hebrew and Arabic print as written; scripts it lacks
+    # (CJK, Thai) are dropped from the PDF until a fallback font is configured (docs/analytics.md).
     import matplotlib
 
     return f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf"
