@@ -1,7 +1,8 @@
 """`python -m bench.analytics` (`make bench-analytics`): what each delivery analytics query costs on a big product.
 
 Creates a bench_<random> database (on BENCH_DATABASE_URL, else DATABASE_URL, else an embedded PostgreSQL), migrates
-it, seeds one product with 10,000 requirements and 200,000 events (bench/analytics_data.py), then serves PRISM in
+it, seeds one product with 10,000 requirements and 200,000 events, and 20 features with 200,000 usage events from
+10,000 users over 90 days (bench/analytics_data.py), then serves PRISM in
 this process (the real app: middleware, GraphQL schema, loaders, connecting as a role bound by row-level security)
 and sends each analytics query over ASGI: a few warm-up rounds, then `--rounds` measured ones, one at a time. Prints
 the median, p95 and fastest time of each, its SQL statements and answer size; writes JSON to --output; exits 1 when
@@ -60,6 +61,13 @@ def queries(data: AnalyticsDataSet) -> dict[str, str]:
     sprint = relay.to_base64("Sprint", str(data.active_sprint_id))
     release = relay.to_base64("Release", str(data.release_id))
     year_ago = (data.now - timedelta(days=364)).date().isoformat()
+    busiest = relay.to_base64("Feature", str(data.feature_ids[0])) if data.feature_ids else ""
+    window = f'since: "{(data.now - timedelta(days=28)).isoformat()}", until: "{data.now.isoformat()}"'
+    adoption = (
+        f"adoption({window}, retentionWeeks: 4) {{ featureUsers activeUsers adoptionRate events "
+        "daily { start users } weekly { start users } "
+        "retention { weekZero cohortSize weeks { week start users share } } }"
+    )
     return {
         "velocity6": f"{{ {product} {{ velocity {{ sprints {{ committedPoints completedPoints }} "
         "meanCompletedPoints } } }",
@@ -81,6 +89,8 @@ def queries(data: AnalyticsDataSet) -> dict[str, str]:
         "idealPoints scopeAddedPoints } burnup { date scopePoints donePoints idealPoints } } } }",
         "releaseForecast": f'{{ node(id: "{release}") {{ ... on Release {{ forecast(options: {{ seed: 7 }}) '
         "{ remaining completionDate50 completionDate85 completionDate95 probabilityOnTarget } } } }",
+        "adoptionBusiest": f'{{ node(id: "{busiest}") {{ ... on Feature {{ key {adoption} }} }} }}',
+        "adoptionAll": f"{{ {product} {{ features(first: 100) {{ nodes {{ key {adoption} }} }} }} }}",
     }
 
 
@@ -113,7 +123,12 @@ async def run(options: argparse.Namespace) -> int:
         await asyncio.to_thread(migrate.upgrade, database.url)
         started = time.perf_counter()
         data = await seed_analytics(
-            database.url, database.url, requirements=options.requirements, events=options.events
+            database.url,
+            database.url,
+            requirements=options.requirements,
+            events=options.events,
+            features=options.features,
+            usage_events=options.usage_events,
         )
         seed_seconds = time.perf_counter() - started
         await database.vacuum_analyze()
@@ -123,7 +138,8 @@ async def run(options: argparse.Namespace) -> int:
         _log(f"the stored figures of all {compared} closed sprints equal the replay of their history")
         _log(
             f"seeded {data.requirements} requirements, {data.events} events, {data.commitments} sprint commitments, "
-            f"{data.sprints} sprints in {seed_seconds:.1f} s"
+            f"{data.sprints} sprints, {len(data.feature_ids)} features, {data.usage_events} usage events "
+            f"in {seed_seconds:.1f} s"
         )
         role = await database.use_app_role()
         with tempfile.TemporaryDirectory(prefix="prism-bench-analytics-") as home:
@@ -166,6 +182,8 @@ async def run(options: argparse.Namespace) -> int:
                 "events": data.events,
                 "sprints": data.sprints,
                 "commitments": data.commitments,
+                "features": len(data.feature_ids),
+                "usage_events": data.usage_events,
                 "seed_seconds": round(seed_seconds, 1),
             },
             "rounds": options.rounds,
@@ -195,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--requirements", type=int, default=10_000, help="requirements (default: 10000)")
     parser.add_argument("--events", type=int, default=200_000, help="requirement events in all (default: 200000)")
+    parser.add_argument("--features", type=int, default=20, help="features of the product (default: 20)")
+    parser.add_argument(
+        "--usage-events", type=int, default=200_000, help="usage events of its features (default: 200000)"
+    )
     parser.add_argument("--rounds", type=int, default=20, help="measured rounds per query (default: 20)")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured rounds first (default: 3)")
     parser.add_argument("--budget-ms", type=float, default=100.0, help="the median each query must stay under")

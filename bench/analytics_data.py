@@ -1,4 +1,5 @@
-"""The analytics benchmark's data set: one product with a year of sprints, 10,000 requirements and 200,000 events.
+"""The analytics benchmark's data set: one product with a year of sprints, 10,000 requirements and 200,000 events,
+and 20 features with 200,000 usage events from 10,000 pseudonymous users over 90 days.
 
 The organization, its owner, the product, its sprints and a release are made by PRISM's data builder; the
 requirements, their history and the sprints' commitments are drawn here as plain tuples (a seeded generator, so the
@@ -10,6 +11,10 @@ estimated, planned into the next sprint (one in ten added to a running sprint in
 carried over by each close that finds it unfinished; a few are canceled, re-estimated mid-sprint or reopened after
 DONE and finished again. What is left to reach the event count are edits of titles and descriptions, spread over
 the requirements' lives (the analytics must skip them, as they would in production).
+
+Feature adoption: the product's 20 features are used as a product's are, a few a lot and most a little (feature k of
+20 gets a share of the usage events proportional to 1/k^2, so the busiest has about 60%), by users drawn from 10,000
+pseudonymous ids, at moments spread evenly over the last 90 days; written with COPY like the history.
 """
 
 import random
@@ -25,6 +30,7 @@ from fractional_indexing import generate_key_between
 
 from loaders.analytics import ClosedSprintsKey, SprintFiguresByProductLoader
 from prism.auth.passwords import hash_password, make_hasher
+from prism.db.adoption_tables import Feature, UsageEvent
 from prism.db.engine import build_engine
 from prism.db.sprint_history import backfill_sprint_figures, load_sprint_inputs
 from prism.db.tables import (
@@ -43,7 +49,7 @@ from prism.domain.history import stored_value
 from prism.domain.sprint_figures import sprint_figures
 from prism.seed import DataBuilder, write_rows
 
-__all__ = ["ANALYTICS_PASSWORD", "AnalyticsDataSet", "check_sprint_figures", "seed_analytics"]
+__all__ = ["ANALYTICS_PASSWORD", "AnalyticsDataSet", "check_sprint_figures", "seed_analytics", "usage_rows"]
 
 ANALYTICS_PASSWORD = "analytics-bench-password-not-a-secret"  # noqa: S105 - a throwaway account in a throwaway database
 ORGANIZATION = uuid.uuid5(UUID("0b6f3c2a-8d41-4e5f-a7c9-2e1d0f9b8a63"), "analytics-bench")
@@ -51,6 +57,10 @@ SPRINTS = 26
 SPRINT_DAYS = 14
 RELEASE_SIZE = 300
 """Requirements of the release the forecast is measured for: the last ones created."""
+FEATURES = 20
+USAGE_EVENTS = 200_000
+USAGE_USERS = 10_000
+USAGE_DAYS = 90
 ESTIMATES = [1.0, 2.0, 3.0, 5.0, 8.0, 13.0, None]
 K = RequirementEventKind
 S = RequirementStatus
@@ -69,6 +79,9 @@ class AnalyticsDataSet:
     active_sprint_id: UUID
     release_id: UUID
     now: datetime
+    feature_ids: list[UUID] = field(default_factory=list)
+    """The product's features, the busiest first."""
+    usage_events: int = 0
 
 
 @dataclass
@@ -226,6 +239,44 @@ def _rows(b: DataBuilder, play: _Play, items: list[_Item], release_id: UUID) -> 
     return records, columns
 
 
+def usage_rows(
+    rng: random.Random, now: datetime, product_id: UUID, features: int, usage_events: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The features (the busiest first) and their usage events, as COPY tuples in the tables' column order."""
+    launched = now - timedelta(days=USAGE_DAYS)
+    feature_rows = [
+        (
+            UUID(int=rng.getrandbits(128), version=4),
+            ORGANIZATION,
+            product_id,
+            None,
+            f"feature-{k:02d}",
+            f"Feature {k}",
+            launched,
+            launched,
+        )
+        for k in range(1, features + 1)
+    ]
+    ids = [row[0] for row in feature_rows]
+    chosen = rng.choices(ids, weights=[1 / k**2 for k in range(1, features + 1)], k=usage_events)
+    span = (now - launched).total_seconds() - 1
+    event_rows = [
+        (
+            UUID(int=rng.getrandbits(128), version=4),
+            ORGANIZATION,
+            product_id,
+            feature,
+            f"bench-{index}",
+            f"user-{rng.randrange(USAGE_USERS):05d}",
+            launched + timedelta(seconds=rng.uniform(0, span)),
+            now,
+            "{}",
+        )
+        for index, feature in enumerate(chosen)
+    ]
+    return feature_rows, event_rows
+
+
 async def _store_sprint_figures(admin_url: str) -> None:
     """The closed sprints' figures, as closing them through the service would have stored them (migration 0025's
     backfill: the sprints were written closed, with their history, rather than closed one by one)."""
@@ -276,7 +327,14 @@ async def check_sprint_figures(admin_url: str) -> tuple[int, list[str]]:
 
 
 async def seed_analytics(
-    admin_url: str, database_url: str, *, requirements: int, events: int, seed_value: int = 11
+    admin_url: str,
+    database_url: str,
+    *,
+    requirements: int,
+    events: int,
+    features: int = FEATURES,
+    usage_events: int = USAGE_EVENTS,
+    seed_value: int = 11,
 ) -> AnalyticsDataSet:
     """Fill an empty, migrated database with the analytics data set (see the module); `admin_url` writes it."""
     rng = random.Random(seed_value)
@@ -328,6 +386,30 @@ async def seed_analytics(
         for sprint, held in play.commitments.items()
         for requirement, estimate in held.items()
     ]
+    feature_rows, usage_records = usage_rows(rng, now, b.all(Product)[0].id, features, usage_events)
+    feature_columns = [c.name for c in Feature.__table__.columns]  # type: ignore[attr-defined]
+    usage_columns = [c.name for c in UsageEvent.__table__.columns]  # type: ignore[attr-defined]
+    assert feature_columns == [
+        "id",
+        "organization_id",
+        "product_id",
+        "requirement_id",
+        "key",
+        "name",
+        "created_at",
+        "updated_at",
+    ], feature_columns
+    assert usage_columns == [
+        "id",
+        "organization_id",
+        "product_id",
+        "feature_id",
+        "event_id",
+        "user_key",
+        "occurred_at",
+        "received_at",
+        "properties",
+    ], usage_columns
     conn = await asyncpg.connect(admin_url)
     try:
         async with conn.transaction():
@@ -340,6 +422,8 @@ async def seed_analytics(
                 records=commitments,
                 columns=["organization_id", "requirement_id", "sprint_id", "estimate", "created_at"],
             )
+            await conn.copy_records_to_table("feature", records=feature_rows, columns=feature_columns)
+            await conn.copy_records_to_table("usage_event", records=usage_records, columns=usage_columns)
             await conn.execute(
                 "UPDATE product SET next_number = $1 WHERE organization_id = $2", requirements + 1, ORGANIZATION
             )
@@ -356,4 +440,6 @@ async def seed_analytics(
         active_sprint_id=sprints[-1].id,
         release_id=release.id,
         now=now,
+        feature_ids=[row[0] for row in feature_rows],
+        usage_events=len(usage_records),
     )

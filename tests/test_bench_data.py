@@ -1,7 +1,11 @@
 """The benchmark's data set keeps the shape docs/performance.md describes, made by the same builder as the demo."""
 
+import random
+import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
+from bench.analytics_data import usage_rows
 from bench.seed import build
 from prism.db.tables import Label, Product, Requirement, RequirementEvent, Sprint, SprintCommitment, User
 from prism.domain.enums import RequirementStatus
@@ -38,3 +42,24 @@ def test_the_benchmark_data_set_is_the_same_for_the_same_arguments() -> None:
     assert [r.model_dump() for r in first.all(RequirementEvent)] == [
         r.model_dump() for r in again.all(RequirementEvent)
     ]
+
+
+def test_the_analytics_benchmark_usage_is_twenty_features_skewed_over_ninety_days_and_the_same_for_a_seed() -> None:
+    now = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
+    product = uuid.uuid4()
+
+    features, events = usage_rows(random.Random(11), now, product, 20, 20_000)
+    _, again = usage_rows(random.Random(11), now, product, 20, 20_000)
+
+    assert events == again
+    assert len(features) == 20
+    assert [f[4] for f in features] == [f"feature-{k:02d}" for k in range(1, 21)]
+    assert len(events) == 20_000
+    assert len({e[4] for e in events}) == 20_000  # event ids are unique
+    assert all(e[2] == product and now - timedelta(days=90) <= e[6] < now for e in events)
+    by_feature = Counter(e[3] for e in events)
+    assert set(by_feature) == {f[0] for f in features}
+    assert by_feature.most_common(1)[0][0] == features[0][0]  # the first is the busiest: about 60%
+    assert 0.55 < by_feature[features[0][0]] / len(events) < 0.68
+    users = {e[5] for e in events}
+    assert 8_000 < len(users) <= 10_000  # 20,000 draws from 10,000 ids reach about 86% of them
