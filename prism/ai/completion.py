@@ -40,7 +40,7 @@ from prism.db.unit_of_work import UnitOfWork
 from prism.errors import AiBudgetExhaustedError, AiUnavailableError
 from prism.kv import KeyValueStore, StoreUnavailableError
 
-__all__ = ["Generation", "GenerationRequest", "Generator", "is_retryable"]
+__all__ = ["Generation", "GenerationRequest", "Generator", "call_model", "is_retryable"]
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
 logger = logging.getLogger(__name__)
@@ -85,6 +85,45 @@ def is_retryable(error: BaseException) -> bool:
         return True
     status = getattr(error, "status_code", None)
     return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+async def call_model(
+    settings: Settings,
+    model: str,
+    messages: list[dict[str, str]],
+    *,
+    remote_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> Any:
+    """One LiteLLM completion under PRISM's endpoint settings and retry policy (429, 5xx and timeouts retried with
+    exponential backoff); `options` go to every model, `remote_options` only to a model that is not the offline one."""
+    litellm = litellm_module()
+    endpoint: dict[str, Any] = {}
+    if not model.startswith(f"{OFFLINE_PROVIDER}/"):
+        if settings.llm_api_base:
+            endpoint["api_base"] = settings.llm_api_base
+        if settings.llm_api_key is not None:
+            endpoint["api_key"] = settings.llm_api_key.get_secret_value()
+        endpoint.update(remote_options or {})
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_retryable),
+        stop=stop_after_attempt(settings.llm_max_retries + 1),
+        wait=wait_exponential(multiplier=settings.llm_retry_base_seconds, max=30),
+        reraise=True,
+    ):
+        with attempt:
+            return await litellm.acompletion(
+                model=model,
+                messages=messages,
+                timeout=settings.llm_timeout_seconds,
+                # PRISM retries itself (above), so one policy governs every provider.
+                num_retries=0,
+                max_retries=0,
+                drop_params=True,
+                **options,
+                **endpoint,
+            )
+    raise AssertionError("unreachable: tenacity reraises the last failure")
 
 
 class Generator:
@@ -148,32 +187,7 @@ class Generator:
         return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": False}}
 
     async def _call(self, model: str, messages: list[dict[str, str]], schema: dict[str, Any]) -> Any:
-        litellm = litellm_module()
-        endpoint: dict[str, Any] = {}
-        if not model.startswith(f"{OFFLINE_PROVIDER}/"):
-            if self._settings.llm_api_base:
-                endpoint["api_base"] = self._settings.llm_api_base
-            if self._settings.llm_api_key is not None:
-                endpoint["api_key"] = self._settings.llm_api_key.get_secret_value()
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(is_retryable),
-            stop=stop_after_attempt(self._settings.llm_max_retries + 1),
-            wait=wait_exponential(multiplier=self._settings.llm_retry_base_seconds, max=30),
-            reraise=True,
-        ):
-            with attempt:
-                return await litellm.acompletion(
-                    model=model,
-                    messages=messages,
-                    response_format=self._response_format(schema),
-                    timeout=self._settings.llm_timeout_seconds,
-                    # PRISM retries itself (above), so one policy governs every provider.
-                    num_retries=0,
-                    max_retries=0,
-                    drop_params=True,
-                    **endpoint,
-                )
-        raise AssertionError("unreachable: tenacity reraises the last failure")
+        return await call_model(self._settings, model, messages, response_format=self._response_format(schema))
 
     def cache_key(self, request: GenerationRequest, schema: dict[str, Any]) -> str:
         """Where an answer to `request` is cached: under its organization, by model, prompt and a hash of the input."""

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
-
-from prism.ai.completion import GenerationRequest, Generator, is_retryable
+from prism.ai.completion import GenerationRequest, Generator, call_model
 from prism.ai.litellm_setup import litellm_module
 from prism.ai.offline_provider import OFFLINE_PROVIDER
 from prism.errors import AiUnavailableError
@@ -44,32 +42,9 @@ class StreamingGenerator(Generator):
         await self._check_budget(organization_id)
 
     async def _open(self, model: str, messages: list[dict[str, str]]) -> Any:
-        litellm = litellm_module()
-        endpoint: dict[str, Any] = {}
-        if not model.startswith(f"{OFFLINE_PROVIDER}/"):
-            if self._settings.llm_api_base:
-                endpoint["api_base"] = self._settings.llm_api_base
-            if self._settings.llm_api_key is not None:
-                endpoint["api_key"] = self._settings.llm_api_key.get_secret_value()
-            endpoint["stream_options"] = {"include_usage": True}
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(is_retryable),
-            stop=stop_after_attempt(self._settings.llm_max_retries + 1),
-            wait=wait_exponential(multiplier=self._settings.llm_retry_base_seconds, max=30),
-            reraise=True,
-        ):
-            with attempt:
-                return await litellm.acompletion(
-                    model=model,
-                    messages=messages,
-                    stream=True,
-                    timeout=self._settings.llm_timeout_seconds,
-                    num_retries=0,
-                    max_retries=0,
-                    drop_params=True,
-                    **endpoint,
-                )
-        raise AssertionError("unreachable: tenacity reraises the last failure")
+        return await call_model(
+            self._settings, model, messages, stream=True, remote_options={"stream_options": {"include_usage": True}}
+        )
 
     async def stream(self, request: GenerationRequest, on_text: Callable[[str], Awaitable[None]]) -> StreamedText:
         """Stream the feature's answer, handing each piece of text to `on_text` as it arrives; the whole answer, or
