@@ -202,6 +202,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Tokens (in and out) one organization may use in a calendar month, whatever the model's price.",
     )
+    ai_viewers_may_use_models: bool = Field(
+        default=False,
+        description=(
+            "Let VIEWERs run the AI features that call a model and spend the organization's AI budget "
+            "(generateStories, generatePrd, analyzeRequirement, recommendPriorities, planSprint); searches are open "
+            "to them either way."
+        ),
+    )
     ai_cache_ttl_seconds: float = Field(
         default=86400.0,
         ge=0,

@@ -107,7 +107,7 @@ def _search_text(text: str, field: str) -> str:
         raise ValidationError(f"{field} is empty.", field=field, code=Code.BAD_USER_INPUT)
     if len(text) > MAX_SEARCH_CHARACTERS:
         raise ValidationError(
-            f"{field} is longer than {MAX_SEARCH_CHARACTERS} characters.", field=field, code=Code.BAD_USER_INPUT
+            f"{field} is longer than {MAX_SEARCH_CHARACTERS} characters.", field=field, code=Code.TOO_LONG
         )
     return text
 
@@ -195,7 +195,8 @@ class AiQuery:
             strawberry.ID | None, strawberry.argument(description="A requirement whose likes to find (not itself).")
         ] = None,
         text: Annotated[
-            str | None, strawberry.argument(description="A text to find requirements like (at most 10,000 characters).")
+            str | None,
+            strawberry.argument(description="A text to find requirements like (at most 10,000 characters: TOO_LONG)."),
         ] = None,
         first: Annotated[int | None, strawberry.argument(description="How many, 1-50; 10 when omitted.")] = None,
     ) -> RetrievalResult:
@@ -220,7 +221,7 @@ class AiQuery:
         self,
         info: Info,
         query: Annotated[
-            str, strawberry.argument(description="What to look for, in words (at most 10,000 characters).")
+            str, strawberry.argument(description="What to look for, in words (at most 10,000 characters: TOO_LONG).")
         ],
         product_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this product's requirements.")

@@ -13,7 +13,7 @@ from prism.domain import requirement_analysis as rules
 from resolvers.context import Context
 from resolvers.list_bounds import max_items
 from resolvers.node import find_node
-from resolvers.permissions import CanRead
+from resolvers.permissions import CanUseAi
 from resolvers.requirements import Requirement
 
 __all__ = ["AiAnalysisQuery", "RequirementAnalysis"]
@@ -95,7 +95,7 @@ class AiAnalysisQuery:
             "size, each with a severity and a suggested rewrite, from PRISM's rules and the model's review. Another "
             "organization's requirement is NOT_FOUND; a spent AI budget is AI_BUDGET_EXHAUSTED."
         ),
-        permission_classes=[CanRead],
+        permission_classes=[CanUseAi],
     )
     async def analyze_requirement(
         self,

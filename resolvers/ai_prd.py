@@ -23,7 +23,7 @@ from resolvers.documents import Document
 from resolvers.list_bounds import max_items
 from resolvers.live import still_allowed
 from resolvers.node import load_node
-from resolvers.permissions import CanRead, CanWrite
+from resolvers.permissions import CanRead, CanUseAi, CanWrite
 from resolvers.products import Product
 
 __all__ = ["AiPrdMutation", "AiPrdSubscription", "PrdGenerationEvent"]
@@ -113,7 +113,7 @@ class AiPrdMutation:
             "questions) grounded in the product's requirements and documents, written by a job and streamed through "
             "`prdGeneration(runId)`; saved as the document's next version when done. Answers at once."
         ),
-        permission_classes=[CanWrite],
+        permission_classes=[CanWrite, CanUseAi],
     )
     async def generate_prd(self, info: Info, input: GeneratePrdInput) -> GeneratePrdPayload:
         async def start() -> Any:

@@ -21,7 +21,7 @@ from resolvers.common import decode_id
 from resolvers.context import Context
 from resolvers.list_bounds import max_items
 from resolvers.node import load_node
-from resolvers.permissions import CanRead
+from resolvers.permissions import CanUseAi
 from resolvers.requirements import Requirement
 
 __all__ = ["AiPriorityQuery", "PriorityFramework", "PriorityRecommendations"]
@@ -105,7 +105,7 @@ class AiPriorityQuery:
             "framework and ranked. Inputs the requirements lack are estimated by the AI (offline by default) and "
             "marked `estimated`. Another organization's product is NOT_FOUND; an estimate of 0 is BAD_USER_INPUT."
         ),
-        permission_classes=[CanRead],
+        permission_classes=[CanUseAi],
     )
     async def recommend_priorities(
         self,

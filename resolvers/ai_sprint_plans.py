@@ -19,7 +19,7 @@ from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.list_bounds import max_items
 from resolvers.node import load_node
-from resolvers.permissions import CanRead, CanWrite
+from resolvers.permissions import CanUseAi, CanWrite
 from resolvers.products import Product
 from resolvers.requirements import Requirement
 from resolvers.sprints import Sprint
@@ -196,7 +196,7 @@ class AiSprintPlanQuery:
             "organization's sprint is NOT_FOUND; without `capacity`, velocity or the sprint's capacity, "
             "BAD_USER_INPUT."
         ),
-        permission_classes=[CanRead],
+        permission_classes=[CanUseAi],
     )
     async def plan_sprint(
         self,

@@ -17,7 +17,7 @@ from resolvers.connections import payload
 from resolvers.context import Context
 from resolvers.list_bounds import max_items
 from resolvers.node import find_node, load_node
-from resolvers.permissions import CanRead, CanWrite
+from resolvers.permissions import CanUseAi, CanWrite
 from resolvers.requirements import Requirement
 
 __all__ = ["AiStoriesMutation", "AiStoriesQuery"]
@@ -152,10 +152,11 @@ class AiStoriesQuery:
         description=(
             "User stories for a brief in a product (under an epic when given), with Gherkin acceptance criteria and "
             "Fibonacci estimates, grounded in the product's nearest requirements (`sources`). A suggestion: nothing "
-            "is created until acceptGeneratedStories. Another organization's product or epic is NOT_FOUND; a spent "
-            "AI budget is AI_BUDGET_EXHAUSTED."
+            "is created until acceptGeneratedStories. Another organization's product or epic is NOT_FOUND; an empty "
+            "brief is BAD_USER_INPUT, a longer one than 10,000 characters TOO_LONG; a spent AI budget is "
+            "AI_BUDGET_EXHAUSTED."
         ),
-        permission_classes=[CanRead],
+        permission_classes=[CanUseAi],
     )
     async def generate_stories(
         self,

@@ -58,7 +58,9 @@ class ApiKeyScope(enum.Enum):
     READ = strawberry.enum_value("READ", description="Read everything the creator can read.")
     WRITE = strawberry.enum_value("WRITE", description="Read, and change requirements, sprints, products and the like.")
     ADMIN = strawberry.enum_value("ADMIN", description="Everything the creator's role allows.")
-    AI = strawberry.enum_value("AI", description="Read, and use the AI features.")
+    AI = strawberry.enum_value(
+        "AI", description="Read, and run the AI features that call a model (they spend the organization's AI budget)."
+    )
     USAGE_WRITE = strawberry.enum_value(
         "USAGE_WRITE",
         description="Only report usage events of features (recordUsageEvents, POST /api/v1/usage-events): for SDKs.",

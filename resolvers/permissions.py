@@ -10,7 +10,7 @@ from strawberry import Info
 from strawberry.permission import BasePermission
 
 from loaders.access import ProductOverridesByUserLoader
-from prism.auth.rbac import Permission, effective_role, require
+from prism.auth.rbac import Permission, effective_role, require, require_ai
 from prism.domain.enums import Role
 from prism.errors import UnauthenticatedError
 
@@ -20,6 +20,7 @@ __all__ = [
     "CanManageProducts",
     "CanRead",
     "CanRecordUsage",
+    "CanUseAi",
     "CanWrite",
     "IsAuthenticated",
 ]
@@ -96,6 +97,17 @@ class CanManageAi(_RolePermission):
     """OWNERs and ADMINs: the organization's AI prompt overrides."""
 
     required = Permission.MANAGE_AI
+
+
+class CanUseAi(IsAuthenticated):
+    """Members who may run AI features that call a model and spend the organization's AI budget: MEMBERs and up
+    (VIEWERs too with PRISM_AI_VIEWERS_MAY_USE_MODELS), and API keys with the `ai` or `admin` scope."""
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        super().has_permission(source, info, **kwargs)
+        settings = info.context.runtime.settings
+        require_ai(info.context.viewer, viewers_allowed=settings.ai_viewers_may_use_models)
+        return True
 
 
 class CanRecordUsage(_RolePermission):

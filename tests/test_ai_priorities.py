@@ -79,14 +79,16 @@ async def test_a_zero_estimate_is_refused_with_a_clear_error(account: Account) -
     assert f"{zero['key']} cannot be scored by RICE: effort must be greater than 0" in str(result.body)
 
 
-async def test_a_viewer_may_ask_and_another_organization_gets_not_found(
+async def test_a_member_may_ask_a_viewer_may_not_and_another_organization_gets_not_found(
     gql: GraphQLClient, database_url: str, account: Account, other_account: Account
 ) -> None:
     product = await create_product(account)
     await create_requirement(account, product["id"], "Audit log export")
-    viewer = await join_organization(gql, database_url, account, role="VIEWER")
-    items = (await viewer(RECOMMEND, {"p": product["id"], "f": "WSJF"}))["recommendPriorities"]["items"]
+    member = await join_organization(gql, database_url, account, role="MEMBER")
+    items = (await member(RECOMMEND, {"p": product["id"], "f": "WSJF"}))["recommendPriorities"]["items"]
     assert [item["requirement"]["title"] for item in items] == ["Audit log export"]
+    viewer = await join_organization(gql, database_url, account, role="VIEWER", name="Reader")
+    assert (await viewer.run(RECOMMEND, {"p": product["id"], "f": "WSJF"})).codes == ["FORBIDDEN"]
     foreign = await other_account.run(RECOMMEND, {"p": product["id"], "f": "RICE"})
     assert foreign.codes == ["NOT_FOUND"], foreign.body
     assert "Audit log export" not in str(foreign.body)

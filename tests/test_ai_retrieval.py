@@ -154,7 +154,7 @@ async def test_retrieval_arguments_are_checked(account: Account) -> None:
 async def test_a_search_text_longer_than_the_limit_is_refused_before_any_embedding(account: Account) -> None:
     long = "word " * 2_001  # 10,005 characters
     refused = [await account.run(SIMILAR, {"text": long}), await account.run(SEARCH, {"q": long})]
-    assert [r.codes for r in refused] == [["BAD_USER_INPUT"], ["BAD_USER_INPUT"]]
+    assert [r.codes for r in refused] == [["TOO_LONG"], ["TOO_LONG"]]
     assert [r.errors[0]["extensions"]["field"] for r in refused] == ["text", "query"]
     assert (await account.run(SEARCH, {"q": "word " * 1_999})).codes == []  # 9,995 characters: searched
 

@@ -185,7 +185,9 @@ async def test_another_organization_gets_not_found_and_a_viewer_may_plan_but_not
     assert [e["code"] for e in mine["acceptSprintPlan"]["userErrors"]] in (["NOT_FOUND"], ["BAD_USER_INPUT"])
 
     viewer = await join_organization(gql, database_url, account, role="VIEWER")
-    assert [i["key"] for i in (await plan(viewer, sprint["id"], 10))["items"]] == [secret["key"]]
+    # A VIEWER may not spend the AI budget on a plan (test_ai_permissions), nor accept one.
+    assert (await viewer.run(PLAN, {"s": sprint["id"], "c": 10})).codes == ["FORBIDDEN"]
+    assert [i["key"] for i in (await plan(account, sprint["id"], 10))["items"]] == [secret["key"]]
     refused = await viewer.run(
         ACCEPT, {"i": {"sprintId": sprint["id"], "items": [{"requirementId": secret["id"], "version": 1}]}}
     )

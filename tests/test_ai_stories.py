@@ -111,7 +111,8 @@ async def test_bad_input_is_refused_with_a_code(account: Account) -> None:
     many = await account.run(GENERATE, {"p": product["id"], "brief": BRIEF, "count": 11})
     assert many.codes == ["BAD_USER_INPUT"], many.body
     huge = await account.run(GENERATE, {"p": product["id"], "brief": "x" * 10_001, "count": 1})
-    assert huge.codes == ["BAD_USER_INPUT"], huge.body
+    assert huge.codes == ["TOO_LONG"], huge.body
+    assert "brief is longer than 10000 characters" in str(huge.body)
 
 
 async def test_accepted_stories_are_created_under_the_epic_all_or_none(account: Account) -> None:

@@ -28,6 +28,7 @@ MATRIX: dict[Permission, set[Role]] = {
     Permission.MANAGE_API_KEYS: {OWNER, ADMIN},
     Permission.MANAGE_AI: {OWNER, ADMIN},
     Permission.RECORD_USAGE: {OWNER, ADMIN, MEMBER},
+    Permission.USE_AI: {OWNER, ADMIN, MEMBER},
 }
 """The specification: which roles hold each permission. A new Permission must be added here."""
 
@@ -65,6 +66,20 @@ def test_require_says_which_role_refused() -> None:
         require(_viewer(VIEWER), Permission.WRITE)
     with pytest.raises(ForbiddenError, match="product role \\(VIEWER\\)"):
         require(_viewer(OWNER), Permission.WRITE, role=VIEWER)
+
+
+def test_spending_the_ai_budget_takes_a_member_or_a_deployment_that_lets_viewers() -> None:
+    from prism.auth.rbac import require_ai
+
+    require_ai(_viewer(MEMBER))
+    require_ai(_viewer(VIEWER), viewers_allowed=True)
+    with pytest.raises(ForbiddenError, match="organization role \\(VIEWER\\) may search"):
+        require_ai(_viewer(VIEWER))
+    require_ai(_viewer(MEMBER, scopes=frozenset({"ai"})))
+    with pytest.raises(ForbiddenError, match="give it the `ai` scope"):
+        require_ai(_viewer(OWNER, scopes=frozenset({"read", "write"})))
+    with pytest.raises(ForbiddenError, match="`ai` scope"):
+        require_ai(_viewer(VIEWER, scopes=frozenset({"read"})), viewers_allowed=True)
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ __all__ = [
     "Viewer",
     "effective_role",
     "require",
+    "require_ai",
 ]
 
 
@@ -39,12 +40,15 @@ class Permission(enum.StrEnum):
     MANAGE_API_KEYS = "manage_api_keys"  # create, list and revoke the organization's API keys (OWNER and ADMIN)
     MANAGE_AI = "manage_ai"  # override and reset the organization's AI prompts (OWNER and ADMIN)
     RECORD_USAGE = "record_usage"  # report usage events of features (an SDK's key with the usage:write scope)
+    USE_AI = "use_ai"  # run AI features that call a model, spending the organization's AI budget (MEMBER and up)
 
 
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
     Role.ADMIN: frozenset(Permission),
-    Role.MEMBER: frozenset({Permission.READ, Permission.WRITE, Permission.MANAGE_PRODUCTS, Permission.RECORD_USAGE}),
+    Role.MEMBER: frozenset(
+        {Permission.READ, Permission.WRITE, Permission.MANAGE_PRODUCTS, Permission.RECORD_USAGE, Permission.USE_AI}
+    ),
     Role.VIEWER: frozenset({Permission.READ}),
 }
 """The permission matrix: the permissions of each organization (or effective product) role."""
@@ -102,7 +106,7 @@ SCOPE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "read": frozenset({Permission.READ}),
     "write": frozenset({Permission.READ, Permission.WRITE, Permission.MANAGE_PRODUCTS}),
     "admin": frozenset(Permission),
-    "ai": frozenset({Permission.READ}),
+    "ai": frozenset({Permission.READ, Permission.USE_AI}),
     "usage:write": frozenset({Permission.RECORD_USAGE}),
 }
 """What each API-key scope allows; a key's permissions are the union of its scopes', capped by its role."""
@@ -125,3 +129,21 @@ def require(viewer: Viewer, permission: Permission, *, role: Role | None = None)
         raise ForbiddenError(
             f"Your {where} role ({(role or viewer.role).value}) does not allow this ({permission.value})."
         )
+
+
+def require_ai(viewer: Viewer, *, viewers_allowed: bool = False) -> None:
+    """Raise ForbiddenError unless the viewer may run an AI feature that calls a model, and so spends the
+    organization's AI budget: MEMBERs and up, and VIEWERs too when the deployment allows it (`viewers_allowed`,
+    PRISM_AI_VIEWERS_MAY_USE_MODELS). The budget is the organization's, so the organization role decides, not a
+    product override; an API key also needs the `ai` (or `admin`) scope."""
+    if not viewer.scopes_allow(Permission.USE_AI):
+        raise ForbiddenError(
+            "This API key's scopes do not allow AI features that call a model (use_ai): give it the `ai` scope."
+        )
+    if viewer.can(Permission.USE_AI) or (viewers_allowed and viewer.role == Role.VIEWER):
+        return
+    raise ForbiddenError(
+        f"Your organization role ({viewer.role.value}) may search (similarRequirements, semanticSearch) but not run "
+        "AI features that call a model and spend the organization's AI budget (use_ai): ask an admin for the MEMBER "
+        "role."
+    )

@@ -23,7 +23,7 @@ from prism.ai.prompts import delimited, render_messages
 from prism.ai.retrieval import DOCUMENT, REQUIREMENT
 from prism.ai.streaming import StreamingGenerator
 from prism.auth.access import require_on_product
-from prism.auth.rbac import Viewer
+from prism.auth.rbac import Viewer, require_ai
 from prism.config import Settings
 from prism.db.job_queue import GENERATE_PRD_TASK, defer_job, find_run
 from prism.db.lookups import member_role
@@ -171,6 +171,7 @@ class PrdGenerationService:
     async def start(self, product_id: UUID, brief: str, document_id: UUID | None = None) -> StartedPrd:
         """Queue a PRD for the product from `brief`, to be saved to `document_id` (a PRD of the product) or to a new
         DRAFT PRD created now; refused up front when the organization's AI budget is spent."""
+        require_ai(self._viewer, viewers_allowed=self._runtime.settings.ai_viewers_may_use_models)
         brief = brief.strip()
         if not brief:
             raise ValidationError("brief is empty.", field="brief")

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from prism.ai.completion import GenerationRequest, Generator
 from prism.ai.prompts import Prompt, delimited, render_messages
-from prism.auth.rbac import Viewer
+from prism.auth.rbac import Viewer, require_ai
 from prism.db.tables import Requirement as RequirementRow
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
@@ -126,6 +126,7 @@ class PriorityService:
     ) -> Recommendations:
         """The first `count` open items of the product's backlog, scored and ranked; an input that cannot be scored
         (an estimate of 0) is BAD_USER_INPUT naming the item."""
+        require_ai(self._viewer, viewers_allowed=self._runtime.settings.ai_viewers_may_use_models)
         organization_id = self._viewer.organization_id
         rows = await self._uow.all(
             tenant_select(_TABLE, organization_id, *_TABLE.c)

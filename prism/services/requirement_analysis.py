@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from prism.ai.completion import GenerationRequest, Generator
 from prism.ai.prompts import delimited, render_messages
-from prism.auth.rbac import Viewer
+from prism.auth.rbac import Viewer, require_ai
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain import requirement_analysis as rules
 from prism.runtime import Runtime
@@ -63,6 +63,7 @@ class AnalysisService:
 
     async def analyze(self, text: rules.RequirementText) -> Analysis:
         """The requirement's findings: the rules', then the model's that add something, the most severe first."""
+        require_ai(self._viewer, viewers_allowed=self._runtime.settings.ai_viewers_may_use_models)
         organization_id: UUID = self._viewer.organization_id
         found = rules.analyze(text)
         prompt = await current_prompt(self._uow, organization_id, PROMPT_KEY)

@@ -21,7 +21,7 @@ from prism.ai.completion import GenerationRequest, Generator
 from prism.ai.prompts import delimited, render_messages
 from prism.ai.retrieval import DOCUMENT
 from prism.auth.access import require_on_product
-from prism.auth.rbac import Viewer
+from prism.auth.rbac import Viewer, require_ai
 from prism.db.tables import Document, Requirement, Sprint
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
@@ -132,6 +132,7 @@ class SprintPlanningService:
     ) -> SprintProposal:
         """A plan for the sprint from its product's ranked backlog. `velocity_points` is the product's mean completed
         points over its last closed sprints (None without any)."""
+        require_ai(self._viewer, viewers_allowed=self._runtime.settings.ai_viewers_may_use_models)
         found = await self._uow.all(tenant_select(_SPRINT, self._org, *_SPRINT.c).where(_SPRINT.c.id == sprint_id))
         if not found:
             raise ValidationError("No Sprint with this id.", field="sprintId", code=Code.NOT_FOUND)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, create_model
 
 from prism.ai.completion import GenerationRequest, Generator
 from prism.ai.prompts import delimited, render_messages
-from prism.auth.rbac import Viewer
+from prism.auth.rbac import Viewer, require_ai
 from prism.db.tables import Document, Requirement
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
@@ -215,11 +215,12 @@ class StoryGenerationService:
         epic: EpicText | None = None,
     ) -> GeneratedStories:
         """Up to `count` stories for `brief` in the product (under `epic`, when given)."""
+        require_ai(self._viewer, viewers_allowed=self._runtime.settings.ai_viewers_may_use_models)
         if not brief.strip():
             raise ValidationError("brief is empty.", field="brief", code=Code.BAD_USER_INPUT)
         if len(brief) > MAX_BRIEF_CHARACTERS:
             raise ValidationError(
-                f"brief is longer than {MAX_BRIEF_CHARACTERS} characters.", field="brief", code=Code.BAD_USER_INPUT
+                f"brief is longer than {MAX_BRIEF_CHARACTERS} characters.", field="brief", code=Code.TOO_LONG
             )
         if not 1 <= count <= MAX_STORIES:
             raise ValidationError(
