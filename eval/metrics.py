@@ -3,7 +3,17 @@
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Confusion", "Scored", "best_threshold", "confusion", "curve", "thresholds"]
+__all__ = [
+    "Checked",
+    "Confusion",
+    "Scored",
+    "best_policy",
+    "best_threshold",
+    "confusion",
+    "curve",
+    "gated",
+    "thresholds",
+]
 
 
 @dataclass(frozen=True)
@@ -76,3 +86,39 @@ def best_threshold(scored: Sequence[Scored], *, min_precision: float = 0.9) -> C
     if precise:
         return max(precise, key=lambda c: (c.recall, c.threshold))
     return max(candidates, key=lambda c: (c.f1, c.threshold))
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One pair's cosine, its second-stage word coverage, and whether it truly is a duplicate."""
+
+    score: float
+    coverage: float
+    is_duplicate: bool
+
+
+def gated(checked: Iterable[Checked], coverage: float) -> list[Scored]:
+    """The pairs as the two-stage check sees them at `coverage`: a pair whose coverage falls short is never warned
+    of (its score becomes -1), the others keep their cosine, so `confusion` at a threshold counts both stages. A
+    coverage of 0 or less is no check at all (as in prism.ai.duplicates)."""
+    return [
+        Scored(item.score if coverage <= 0 or item.coverage >= coverage else -1.0, item.is_duplicate)
+        for item in checked
+    ]
+
+
+def best_policy(checked: Sequence[Checked], *, min_precision: float = 0.9) -> tuple[float, Confusion]:
+    """The coverage and threshold with the best recall at precision >= `min_precision` (ties: the higher
+    threshold, then the higher coverage); when none is that precise, the best F1. Candidates are the pairs' own
+    coverages (and 0, no check), and for each its best threshold (`best_threshold`)."""
+    options: list[tuple[float, Confusion]] = []
+    for coverage in sorted({0.0, *(item.coverage for item in checked if item.coverage > 0)}):
+        scored = gated(checked, coverage)
+        candidates = [confusion(scored, s.score) for s in scored if s.score >= 0]
+        options += [(coverage, c) for c in candidates]
+    if not options:
+        return 0.0, confusion(gated(checked, 0.0), 1.0)
+    precise = [(cov, c) for cov, c in options if c.precision >= min_precision and c.true_positives]
+    if precise:
+        return max(precise, key=lambda option: (option[1].recall, option[1].threshold, option[0]))
+    return max(options, key=lambda option: (option[1].f1, option[1].threshold, option[0]))

@@ -8,6 +8,8 @@ from eval.metrics import Confusion
 
 __all__ = ["as_json", "as_text"]
 
+_SPLITS = {"all": "all pairs", "tune": "dev half", "holdout": "test half"}
+
 
 def _counts(c: Confusion) -> str:
     return (
@@ -17,22 +19,33 @@ def _counts(c: Confusion) -> str:
 
 
 def as_text(result: EmbedderEvaluation, *, extra: str = "") -> str:
-    """One embedder's figures: threshold, halves, best threshold, curve, mean scores, mistakes."""
+    """One embedder's figures: the policy on each half, each stage tuned on dev and judged on test, the curves,
+    mean scores and the policy's mistakes."""
+    policy = result.policy
+    check = f", word check at coverage {policy.coverage:.3f}" if policy.coverage > 0 else ", no word check"
     lines = [
         f"== {result.embedder} ({result.dimensions} dimensions, {result.pairs} pairs){extra}",
-        f"   indexing {result.index_seconds:.2f} s, searching {result.search_seconds:.2f} s "
-        f"({1000 * result.search_seconds / max(result.pairs, 1):.1f} ms a search, embedding included)",
-        f"   at the documented threshold {result.threshold:.2f}:",
+        f"   indexing {result.index_seconds:.2f} s, searching and checking {result.search_seconds:.2f} s "
+        f"({1000 * result.search_seconds / max(result.pairs, 1):.1f} ms a pair, embedding included)",
+        f"   at the documented policy (cosine >= {policy.threshold:.3f}{check}):",
     ]
-    lines += [f"     {split:<8} {_counts(c)}" for split, c in result.at_threshold.items()]
+    lines += [f"     {_SPLITS[split]:<10} {_counts(c)}" for split, c in result.at_threshold.items()]
     lines.append(
         "     duplicates found, by style: "
         + ", ".join(f"{style} {found}/{total}" for style, (found, total) in result.recall_by_style.items())
     )
     verdict = "meets" if result.meets_target else "misses"
-    lines.append(f"   target precision >= {TARGET_PRECISION} at recall >= {TARGET_RECALL}: {verdict} it")
-    lines.append(f"   best threshold on the tuning half: {result.tuned.threshold:.4f}: {_counts(result.tuned)}")
-    lines.append(f"     the same threshold on the held-out half:  {_counts(result.tuned_on_holdout)}")
+    lines.append(
+        f"   target precision >= {TARGET_PRECISION} at recall >= {TARGET_RECALL} (all pairs and test half): "
+        f"{verdict} it"
+    )
+    for stage in result.stages:
+        chosen = f"threshold {stage.dev.threshold:.4f}" + (
+            f", coverage {stage.coverage:.4f}" if stage.coverage > 0 else ""
+        )
+        lines.append(f"   {stage.name}, chosen on the dev half: {chosen}")
+        lines.append(f"     dev half   {_counts(stage.dev)}")
+        lines.append(f"     test half  {_counts(stage.test)}")
     if result.ranks:
         first, first_3, total = result.ranked_within(1), result.ranked_within(3), len(result.ranks)
         lines.append(
@@ -40,13 +53,19 @@ def as_text(result: EmbedderEvaluation, *, extra: str = "") -> str:
             f"its duplicate first {first}/{total}, in the first 3 {first_3}/{total}"
         )
     lines.append("   mean score: " + ", ".join(f"{label} {value:.3f}" for label, value in result.mean_score.items()))
-    lines.append("   curve (all pairs): threshold  precision  recall")
-    lines += [f"     {c.threshold:.2f}  {c.precision:.3f}  {c.recall:.3f}" for c in result.curve]
+    lines.append(
+        "   mean word coverage: " + ", ".join(f"{label} {value:.3f}" for label, value in result.mean_coverage.items())
+    )
+    lines.append("   curve (test half): threshold  cosine: precision recall  checked: precision recall")
+    lines += [
+        f"     {c.threshold:.2f}  {c.precision:.3f} {c.recall:.3f}  {k.precision:.3f} {k.recall:.3f}"
+        for c, k in zip(result.curve["cosine"], result.curve["checked"], strict=True)
+    ]
     false_alarms, missed = result.mistakes()
     lines.append(f"   warned of but not duplicates ({len(false_alarms)}):")
-    lines += [f"     {s.score:.3f} {s.pair.id}: {s.pair.a!r} / {s.pair.b!r}" for s in false_alarms]
+    lines += [f"     {s.score:.3f}/{s.coverage:.3f} {s.pair.id}: {s.pair.a!r} / {s.pair.b!r}" for s in false_alarms]
     lines.append(f"   duplicates missed ({len(missed)}):")
-    lines += [f"     {s.score:.3f} {s.pair.id}: {s.pair.a!r} / {s.pair.b!r}" for s in missed]
+    lines += [f"     {s.score:.3f}/{s.coverage:.3f} {s.pair.id}: {s.pair.a!r} / {s.pair.b!r}" for s in missed]
     return "\n".join(lines)
 
 
@@ -55,18 +74,21 @@ def _confusion(c: Confusion) -> dict[str, Any]:
 
 
 def as_json(result: EmbedderEvaluation) -> dict[str, Any]:
-    """One embedder's figures and every pair's score, for machines."""
+    """One embedder's figures and every pair's score and coverage, for machines."""
     return {
         "embedder": result.embedder,
         "dimensions": result.dimensions,
         "pairs": result.pairs,
-        "threshold": result.threshold,
+        "threshold": result.policy.threshold,
+        "coverage": result.policy.coverage,
         "meets_target": result.meets_target,
         "at_threshold": {split: _confusion(c) for split, c in result.at_threshold.items()},
-        "tuned": _confusion(result.tuned),
-        "tuned_on_holdout": _confusion(result.tuned_on_holdout),
+        "stages": [
+            {"name": s.name, "coverage": s.coverage, "dev": _confusion(s.dev), "test": _confusion(s.test)}
+            for s in result.stages
+        ],
         "recall_by_style": {style: {"found": f, "of": t} for style, (f, t) in result.recall_by_style.items()},
-        "curve": [_confusion(c) for c in result.curve],
+        "curve": {name: [_confusion(c) for c in points] for name, points in result.curve.items()},
         "ranking": {
             "candidates": result.candidates,
             "duplicates": len(result.ranks),
@@ -74,7 +96,9 @@ def as_json(result: EmbedderEvaluation) -> dict[str, Any]:
             "first_3": result.ranked_within(3),
         },
         "mean_score": result.mean_score,
+        "mean_coverage": result.mean_coverage,
         "index_seconds": round(result.index_seconds, 3),
         "search_seconds": round(result.search_seconds, 3),
         "scores": {s.pair.id: round(s.score, 4) for s in result.scores},
+        "coverages": {s.pair.id: round(s.coverage, 4) for s in result.scores},
     }

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eval.pairs import LabelledPair
+from prism.ai.duplicates import DuplicateCheck
 from prism.ai.embeddings import Embedder
 from prism.ai.retrieval import REQUIREMENT
 from prism.ai.vectors import IndexedText, VectorIndex
@@ -19,10 +20,11 @@ _NAMESPACE = uuid.UUID("6d1f4f9e-8a53-4c1b-9a55-3f1b8c0e2a71")
 
 @dataclass(frozen=True)
 class PairScore:
-    """The similarity the index gave one pair."""
+    """The similarity the index gave one pair, and the second stage's word coverage (prism.ai.duplicates)."""
 
     pair: LabelledPair
     score: float
+    coverage: float
 
 
 RANKED = 3
@@ -51,6 +53,7 @@ async def score_pairs(embedder: Embedder, pairs: Sequence[LabelledPair]) -> Scor
     products = {pair.id: uuid.uuid5(_NAMESPACE, f"product {pair.id}") for pair in pairs}
     pool = uuid.uuid5(_NAMESPACE, "every text")
     texts = sorted({pair.b for pair in pairs})
+    check = DuplicateCheck(embedder)
     with tempfile.TemporaryDirectory(prefix="prism-eval-") as directory:
         index = VectorIndex(embedder, url=None, path=directory, collection="eval")
         try:
@@ -68,7 +71,7 @@ async def score_pairs(embedder: Embedder, pairs: Sequence[LabelledPair]) -> Scor
                 hits = await index.search(organization, pair.a, limit=1, product_id=products[pair.id], kind=REQUIREMENT)
                 if len(hits) != 1:
                     raise RuntimeError(f"pair {pair.id}: the index returned {len(hits)} hits for its product, not 1")
-                scores.append(PairScore(pair, hits[0].score))
+                scores.append(PairScore(pair, hits[0].score, await check.coverage(pair.a, pair.b)))
             ranks: dict[str, int | None] = {}
             for pair in pairs:
                 if pair.is_duplicate:

@@ -215,15 +215,36 @@ class Settings(BaseSettings):
         ge=0,
         description="How long an AI answer is cached per organization, model, prompt version and input; 0: no cache.",
     )
-    ai_duplicate_threshold: float = Field(
-        default=0.75,
+    ai_duplicate_threshold: float | None = Field(
+        default=None,
         ge=0,
         le=1,
-        description="Similarity (cosine) from which creating or retitling a requirement warns LIKELY_DUPLICATE.",
+        description=(
+            "Similarity (cosine) from which creating or retitling a requirement warns LIKELY_DUPLICATE; unset: the "
+            "documented threshold of the active embedder (prism.ai.duplicates.DOCUMENTED_POLICIES)."
+        ),
+    )
+    ai_duplicate_coverage: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description=(
+            "The duplicate warning's second check: how close (cosine of word vectors) the least-matched word of the "
+            "shorter text must come to a word of the other; 0 turns the check off; unset: the active embedder's "
+            "documented value."
+        ),
+    )
+    embedder: Literal["offline", "minilm", "auto"] = Field(
+        default="offline",
+        description=(
+            "The local embedder when PRISM_EMBEDDING_MODEL is unset: `offline` (hashed n-grams, nothing to "
+            "install), `minilm` (all-MiniLM-L6-v2 from the `[minilm]` extra; refused when not installed) or `auto` "
+            "(MiniLM when installed, else offline)."
+        ),
     )
     embedding_model: str | None = Field(
         default=None,
-        description="A LiteLLM embedding model for retrieval; unset: the offline hashed n-gram embedder.",
+        description="A LiteLLM embedding model for retrieval (wins over PRISM_EMBEDDER); unset: PRISM_EMBEDDER's.",
     )
     qdrant_url: str | None = Field(
         default=None,

@@ -155,28 +155,32 @@ async def _matches(
 
 
 async def duplicate_warnings(info: Info, requirement: Requirement) -> list[UserError]:
-    """LIKELY_DUPLICATE warnings for the requirements of the same product whose text is at least
-    PRISM_AI_DUPLICATE_THRESHOLD similar to `requirement`'s, best first. The index is only as fresh as its jobs (a
-    requirement created a moment ago may not be in it yet), and a retrieval failure warns of nothing: a warning
-    never stands in the way of the change."""
-    threshold = info.context.runtime.settings.ai_duplicate_threshold
+    """LIKELY_DUPLICATE warnings for the requirements of the same product that the active embedder's duplicate
+    policy calls likely duplicates of `requirement` (prism.ai.duplicates: cosine, then the word check), best first.
+    The index is only as fresh as its jobs (a requirement created a moment ago may not be in it yet), and a
+    failure warns of nothing: a warning never stands in the way of the change."""
+    gateway = info.context.runtime.ai
     text = requirement_text(requirement.title, requirement.description, requirement.acceptance_criteria)
+    warnings: list[UserError] = []
     try:
         found = await _matches(
             info, text, DUPLICATES_WARNED, product_id=requirement.product_id, exclude=requirement.uuid
         )
+        for match in found.matches:
+            other = match.requirement
+            other_text = requirement_text(other.title, other.description, other.acceptance_criteria)
+            if await gateway.duplicates.likely_duplicate(gateway.duplicate_policy, text, other_text, match.score):
+                warnings.append(
+                    UserError(
+                        field=["input", "title"],
+                        message=f"This looks like {match.key} ({other.title!r}, {match.score:.2f} similar).",
+                        code=Code.LIKELY_DUPLICATE.value,
+                    )
+                )
     except Exception:
         logger.warning("duplicate check failed", exc_info=True)
         return []
-    return [
-        UserError(
-            field=["input", "title"],
-            message=f"This looks like {match.key} ({match.requirement.title!r}, {match.score:.2f} similar).",
-            code=Code.LIKELY_DUPLICATE.value,
-        )
-        for match in found.matches
-        if match.score >= threshold
-    ]
+    return warnings
 
 
 @strawberry.type

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from eval.__main__ import main
-from eval.metrics import Scored, best_threshold, confusion, curve
+from eval.metrics import Checked, Scored, best_policy, best_threshold, confusion, curve, gated
 from eval.pairs import LABELS, SPLITS, STYLES, load_pairs
 
 
@@ -54,6 +54,23 @@ def test_the_best_threshold_keeps_precision_and_takes_the_most_recall() -> None:
     assert best_threshold(noisy, min_precision=0.9).threshold == 0.6
 
 
+def test_the_word_check_turns_away_pairs_short_of_the_coverage_and_is_chosen_with_the_threshold() -> None:
+    checked = [
+        Checked(0.90, 0.80, True),
+        Checked(0.85, 0.10, False),  # a near miss: close vectors, one word without a counterpart
+        Checked(0.70, 0.60, True),
+        Checked(0.60, 0.05, False),
+        Checked(0.40, 0.70, True),  # a paraphrase under every useful threshold
+    ]
+    assert [s.score for s in gated(checked, 0.5)] == [0.90, -1.0, 0.70, -1.0, 0.40]
+    assert [s.score for s in gated(checked, 0.0)] == [0.90, 0.85, 0.70, 0.60, 0.40]  # 0: no check
+    cosine = best_threshold(gated(checked, 0.0), min_precision=0.9)
+    assert (cosine.threshold, cosine.true_positives, cosine.false_positives) == (0.90, 1, 0)
+    coverage, both = best_policy(checked, min_precision=0.9)
+    # Every duplicate clears the check at 0.6, no near miss does; the highest coverage keeping that is taken.
+    assert (coverage, both.threshold, both.true_positives, both.false_positives) == (0.6, 0.40, 3, 0)
+
+
 def test_the_evaluation_scores_pairs_through_the_index_and_counts_them_exactly(tmp_path: Path) -> None:
     rows = [
         ("duplicate", "tune", "Export the sprint report as a PDF", "Export the sprint report as PDF", "reworded"),
@@ -88,6 +105,10 @@ def test_the_evaluation_scores_pairs_through_the_index_and_counts_them_exactly(t
     # the only one sharing any of its words.
     assert figures["ranking"] == {"candidates": 4, "duplicates": 2, "first": 2, "first_3": 2}
     assert figures["meets_target"] is False
+    # The word check of the offline policy: the near miss's extra word is in the longer text, so it passes too.
+    assert figures["coverages"]["p0"] == pytest.approx(1.0)
+    assert figures["coverages"]["p3"] < 0.2
+    assert [stage["name"] for stage in figures["stages"]] == ["cosine", "cosine + word check"]
 
 
 def test_a_malformed_pairs_file_is_refused(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Embedders: text to a unit vector. Offline (hashed stemmed words and character n-grams) by default, else LiteLLM."""
+"""Embedders: text to a unit vector. Offline (hashed stemmed words and character n-grams) by default;
+all-MiniLM-L6-v2 when installed and chosen (prism.ai.minilm); or any LiteLLM embedding model."""
 
 import hashlib
 import itertools
@@ -80,8 +81,21 @@ class LiteLLMEmbedder:
         return [_normalized([float(value) for value in item["embedding"]]) for item in response.data]
 
 
-def build_embedder(model: str | None, dimensions: int | None = None) -> Embedder:
-    """The offline embedder when `model` is None, else LiteLLM's (its vector size must be given or is probed)."""
-    if model is None:
+def build_embedder(model: str | None, dimensions: int | None = None, *, local: str = "offline") -> Embedder:
+    """LiteLLM's embedder when `model` names one (its vector size given or probed); else the local one `local`
+    names (PRISM_EMBEDDER): `offline`, `minilm` (all-MiniLM-L6-v2, refused when not installed) or `auto` (MiniLM
+    when installed, else offline)."""
+    if model is not None:
+        return LiteLLMEmbedder(model, dimensions or 0)
+    if local == "offline":
         return HashedEmbedder()
-    return LiteLLMEmbedder(model, dimensions or 0)
+    from prism.ai.minilm import MINILM_INSTALL_HINT, MiniLMEmbedder, minilm_missing
+
+    missing = minilm_missing()
+    if not missing:
+        return MiniLMEmbedder()
+    if local == "auto":
+        return HashedEmbedder()
+    raise ValueError(
+        f"PRISM_EMBEDDER={local} needs {', '.join(missing)}, which are not installed: {MINILM_INSTALL_HINT}"
+    )

