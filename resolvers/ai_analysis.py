@@ -93,7 +93,8 @@ class AiAnalysisQuery:
         description=(
             "Findings on a requirement's quality: INVEST, ambiguity, missing or untestable acceptance criteria and "
             "size, each with a severity and a suggested rewrite, from PRISM's rules and the model's review. Another "
-            "organization's requirement is NOT_FOUND; a spent AI budget is AI_BUDGET_EXHAUSTED."
+            "organization's requirement is NOT_FOUND; a spent AI budget is AI_BUDGET_EXHAUSTED. It spends the "
+            "organization's AI budget: a VIEWER (or an API key without the `ai` scope) gets FORBIDDEN."
         ),
         permission_classes=[CanUseAi],
     )

@@ -111,7 +111,9 @@ class AiPrdMutation:
         description=(
             "Queue a PRD (problem, goals and non-goals, personas, requirements, success metrics, risks, open "
             "questions) grounded in the product's requirements and documents, written by a job and streamed through "
-            "`prdGeneration(runId)`; saved as the document's next version when done. Answers at once."
+            "`prdGeneration(runId)`; saved as the document's next version when done. Answers at once. Needs the "
+            "write permission and spends the organization's AI budget: a VIEWER (or an API key without the `ai` "
+            "scope) gets FORBIDDEN."
         ),
         permission_classes=[CanWrite, CanUseAi],
     )

@@ -103,7 +103,8 @@ class AiPriorityQuery:
         description=(
             "A product's open backlog (not DONE or CANCELED, in backlog order, the first `first`) scored by a "
             "framework and ranked. Inputs the requirements lack are estimated by the AI (offline by default) and "
-            "marked `estimated`. Another organization's product is NOT_FOUND; an estimate of 0 is BAD_USER_INPUT."
+            "marked `estimated`. Another organization's product is NOT_FOUND; an estimate of 0 is BAD_USER_INPUT. It "
+            "spends the organization's AI budget: a VIEWER (or an API key without the `ai` scope) gets FORBIDDEN."
         ),
         permission_classes=[CanUseAi],
     )

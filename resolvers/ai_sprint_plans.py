@@ -194,7 +194,8 @@ class AiSprintPlanQuery:
             "children before their parent, epics never as work, with risks flagged and a reason for each item from "
             "the AI (offline by default). Nothing is changed: acceptSprintPlan assigns the items. Another "
             "organization's sprint is NOT_FOUND; without `capacity`, velocity or the sprint's capacity, "
-            "BAD_USER_INPUT."
+            "BAD_USER_INPUT. It spends the organization's AI budget: a VIEWER (or an API key without the `ai` scope) "
+            "gets FORBIDDEN."
         ),
         permission_classes=[CanUseAi],
     )

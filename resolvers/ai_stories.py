@@ -154,7 +154,8 @@ class AiStoriesQuery:
             "Fibonacci estimates, grounded in the product's nearest requirements (`sources`). A suggestion: nothing "
             "is created until acceptGeneratedStories. Another organization's product or epic is NOT_FOUND; an empty "
             "brief is BAD_USER_INPUT, a longer one than 10,000 characters TOO_LONG; a spent AI budget is "
-            "AI_BUDGET_EXHAUSTED."
+            "AI_BUDGET_EXHAUSTED. It spends the organization's AI budget: a VIEWER (or an API key without the `ai` "
+            "scope) gets FORBIDDEN."
         ),
         permission_classes=[CanUseAi],
     )
