@@ -39,9 +39,10 @@ async def _run(options: argparse.Namespace) -> int:
             continue
         started = time.perf_counter()
         embedder = candidate.build()
+        await embedder.embed(["a first text"])  # a model loads on its first embedding
         loaded = time.perf_counter() - started
         result = await evaluate(embedder, pairs, duplicate_policy(embedder.name, threshold, coverage))
-        print(as_text(result, extra=f", loaded in {loaded:.2f} s"))
+        print(as_text(result, extra=f", built and first text embedded in {loaded:.2f} s"))
         results.append(result)
     if options.output:
         options.output.write_text(json.dumps([as_json(r) for r in results], indent=2) + "\n", encoding="utf-8")
