@@ -121,14 +121,15 @@ class PlanRun:
         if isinstance(field, Relation):
             return await self._relation(field, rows, parents)
         if isinstance(field, Count):
-            keys = [getattr(row, field.column) for row in rows]
+            keys = list(map(attrgetter(field.column), rows))
             counts = await self.loaders.get(field.loader).load_many(list(dict.fromkeys(keys)))
             found = dict(zip(dict.fromkeys(keys), counts, strict=True))
             return [found[key] for key in keys]
         if isinstance(field, DerivedValue):
             targets = await self._targets(field.source, rows, parents)
             derived = field.derived
-            if None in targets:
+            # Not `None in targets`: that compares every row with None through the row's __eq__.
+            if any(target is None for target in targets):
                 raise FallbackError(derived.relation)
             value = derived.value
             if len(derived.columns) == 1:
@@ -145,8 +146,7 @@ class PlanRun:
 
     def _keys(self, source: RelationSource, rows: Sequence[Any]) -> list[Any]:
         if source.column is not None:
-            column = source.column
-            return [getattr(row, column) for row in rows]
+            return list(map(attrgetter(source.column), rows))
         assert source.build_node is not None
         build, key = source.build_node, source.key
         return [key(build(row)) for row in rows]
