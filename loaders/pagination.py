@@ -21,8 +21,8 @@ from uuid import UUID
 import orjson
 import sqlalchemy as sa
 from aiodataloader import DataLoader
-from sqlalchemy.dialects import postgresql
 
+from prism.db.statements import any_of, kept
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 
@@ -225,10 +225,6 @@ def _after(
     return sa.tuple_(sort, id_column) > sa.tuple_(sa.literal(value, sort.type), sa.literal(row_id))
 
 
-_STATEMENTS: dict[tuple[Any, ...], sa.Select[Any]] = {}
-_STATEMENTS_KEPT = 512
-
-
 def _page_statement(
     source: ListSource,
     list_filter: Hashable,
@@ -238,23 +234,30 @@ def _page_statement(
     single: bool,
     organization_id: UUID,
 ) -> sa.Select[Any]:
-    """The statement of one page of each of a group's parents, the parents bound as one array (`:parents`).
+    """The statement of one page of each of a group's parents, the parents bound as one array (`:parents`), built
+    once per shape (`prism.db.statements.kept`)."""
+    key = ("page", source, list_filter, order, window, columns, single, organization_id)
+    built: sa.Select[Any] = kept(
+        key, lambda: _build_page_statement(source, list_filter, order, window, columns, single, organization_id)
+    )
+    return built
 
-    Built once per shape and kept (a bounded number, oldest first out): building a select with SQLAlchemy's
-    constructors costs more CPU than the statement takes PostgreSQL to run. An array instead of an `IN` list keeps
-    the SQL text the same whatever the number of parents, so asyncpg prepares it once per connection.
-    """
-    key = (source, list_filter, order, window, columns, single, organization_id)
-    statement = _STATEMENTS.get(key)
-    if statement is not None:
-        return statement
+
+def _build_page_statement(
+    source: ListSource,
+    list_filter: Hashable,
+    order: Order,
+    window: Window,
+    columns: tuple[str, ...],
+    single: bool,
+    organization_id: UUID,
+) -> sa.Select[Any]:
     table = source.table
     sort = source.order_fields[order.field](table)
     parent = table.c[source.parent_column]
     # Walking backwards reads the list in reverse and flips the page afterwards.
     descending = order.descending != window.backwards
-    parents = sa.bindparam("parents", type_=postgresql.ARRAY(parent.type))
-    conditions = [parent == sa.any_(parents), *source.where(table, list_filter)]
+    conditions = [any_of(parent, "parents"), *source.where(table, list_filter)]
     name = list_name(source, order)
     if window.after is not None:
         conditions.append(_after(sort, table.c.id, window.after, name, order.descending))
@@ -278,9 +281,6 @@ def _page_statement(
             .where(ranked.c._position <= limit)
             .order_by(ranked.c[source.parent_column], ranked.c._position)
         )
-    if len(_STATEMENTS) >= _STATEMENTS_KEPT:
-        del _STATEMENTS[next(iter(_STATEMENTS))]
-    _STATEMENTS[key] = statement
     return statement
 
 
@@ -338,6 +338,16 @@ class CountKey:
     filter: Hashable
 
 
+def _count_statement(source: ListSource, list_filter: Hashable, organization_id: UUID) -> sa.Select[Any]:
+    table = source.table
+    parent = table.c[source.parent_column]
+    return (
+        tenant_select(table, organization_id, parent.label("parent"), sa.func.count().label("total"))
+        .where(any_of(parent, "parents"), *source.where(table, list_filter))
+        .group_by(parent)
+    )
+
+
 class CountLoader(DataLoader[CountKey, int]):
     """Total counts for connections, one grouped statement per distinct (source, filter)."""
 
@@ -352,14 +362,14 @@ class CountLoader(DataLoader[CountKey, int]):
             groups[(key.source, key.filter)].append(key)
         counts: dict[CountKey, int] = {}
         for group in groups.values():
-            source = group[0].source
-            table = source.table
-            parent = table.c[source.parent_column]
-            statement = (
-                tenant_select(table, self._organization_id, parent.label("parent"), sa.func.count().label("total"))
-                .where(parent.in_([k.parent for k in group]), *source.where(table, group[0].filter))
-                .group_by(parent)
+            source, list_filter = group[0].source, group[0].filter
+            statement = kept(
+                ("count", source, list_filter, self._organization_id),
+                lambda source=source, list_filter=list_filter: _count_statement(  # type: ignore[misc]
+                    source, list_filter, self._organization_id
+                ),
             )
-            found = {row.parent: row.total for row in await self._reader.all(statement)}
+            rows = await self._reader.all(statement, {"parents": [k.parent for k in group]})
+            found = {row.parent: row.total for row in rows}
             counts.update({key: found.get(key.parent, 0) for key in group})
         return [counts[key] for key in keys]
