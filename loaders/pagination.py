@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +22,7 @@ import orjson
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
+from prism.db.statements import any_of, kept
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 
@@ -223,6 +225,65 @@ def _after(
     return sa.tuple_(sort, id_column) > sa.tuple_(sa.literal(value, sort.type), sa.literal(row_id))
 
 
+def _page_statement(
+    source: ListSource,
+    list_filter: Hashable,
+    order: Order,
+    window: Window,
+    columns: tuple[str, ...],
+    single: bool,
+    organization_id: UUID,
+) -> sa.Select[Any]:
+    """The statement of one page of each of a group's parents, the parents bound as one array (`:parents`), built
+    once per shape (`prism.db.statements.kept`)."""
+    key = ("page", source, list_filter, order, window, columns, single, organization_id)
+    built: sa.Select[Any] = kept(
+        key, lambda: _build_page_statement(source, list_filter, order, window, columns, single, organization_id)
+    )
+    return built
+
+
+def _build_page_statement(
+    source: ListSource,
+    list_filter: Hashable,
+    order: Order,
+    window: Window,
+    columns: tuple[str, ...],
+    single: bool,
+    organization_id: UUID,
+) -> sa.Select[Any]:
+    table = source.table
+    sort = source.order_fields[order.field](table)
+    parent = table.c[source.parent_column]
+    # Walking backwards reads the list in reverse and flips the page afterwards.
+    descending = order.descending != window.backwards
+    conditions = [any_of(parent, "parents"), *source.where(table, list_filter)]
+    name = list_name(source, order)
+    if window.after is not None:
+        conditions.append(_after(sort, table.c.id, window.after, name, order.descending))
+    if window.before is not None:
+        conditions.append(_after(sort, table.c.id, window.before, name, not order.descending))
+    ordering = [sort.desc(), table.c.id.desc()] if descending else [sort.asc(), table.c.id.asc()]
+    limit = window.size + 1
+    sort_label = sort.label("_sort")
+    read = (
+        [table.c[name] for name in dict.fromkeys(("id", source.parent_column, *columns))] if columns else list(table.c)
+    )
+    if single:
+        statement = tenant_select(table, organization_id, *read, sort_label).where(*conditions)
+        statement = statement.order_by(*ordering).limit(limit)
+    else:
+        position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
+        inner = tenant_select(table, organization_id, *read, sort_label, position).where(*conditions)
+        ranked = inner.subquery("ranked")
+        statement = (
+            sa.select(ranked)  # unscoped: reads the scoped subquery above
+            .where(ranked.c._position <= limit)
+            .order_by(ranked.c[source.parent_column], ranked.c._position)
+        )
+    return statement
+
+
 class PageLoader(DataLoader[ListKey, PageOfRows]):
     """Pages of any list source; one statement per distinct (source, filter, order, window, columns)."""
 
@@ -242,42 +303,16 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
 
     async def _load_group(self, keys: list[ListKey]) -> dict[ListKey, PageOfRows]:
         head = keys[0]
-        source, order, window = head.source, head.order, head.window
-        table = source.table
-        sort = source.order_fields[order.field](table)
-        parent = table.c[source.parent_column]
-        # Walking backwards reads the list in reverse and flips the page afterwards.
-        descending = order.descending != window.backwards
-        conditions = [parent.in_([k.parent for k in keys]), *source.where(table, head.filter)]
-        name = list_name(source, order)
-        if window.after is not None:
-            conditions.append(_after(sort, table.c.id, window.after, name, order.descending))
-        if window.before is not None:
-            conditions.append(_after(sort, table.c.id, window.before, name, not order.descending))
-        ordering = [sort.desc(), table.c.id.desc()] if descending else [sort.asc(), table.c.id.asc()]
-        limit = window.size + 1
-        sort_label = sort.label("_sort")
-        columns = (
-            [table.c[name] for name in dict.fromkeys(("id", source.parent_column, *head.columns))]
-            if head.columns
-            else list(table.c)
+        source, window = head.source, head.window
+        name = list_name(source, head.order)
+        statement = _page_statement(
+            source, head.filter, head.order, window, head.columns, len(keys) == 1, self._organization_id
         )
-        if len(keys) == 1:
-            statement = tenant_select(table, self._organization_id, *columns, sort_label).where(*conditions)
-            statement = statement.order_by(*ordering).limit(limit)
-        else:
-            position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
-            inner = tenant_select(table, self._organization_id, *columns, sort_label, position).where(*conditions)
-            ranked = inner.subquery("ranked")
-            statement = (
-                sa.select(ranked)  # unscoped: reads the scoped subquery above
-                .where(ranked.c._position <= limit)
-                .order_by(ranked.c[source.parent_column], ranked.c._position)
-            )
-        rows = await self._reader.all(statement)
+        parents = [k.parent for k in keys]
+        rows = await self._reader.all(statement, {"parents": parents})
         by_parent: dict[UUID, list[Any]] = defaultdict(list)
-        for row in rows:
-            by_parent[getattr(row, source.parent_column)].append(row)
+        for parent, row in zip(map(attrgetter(source.parent_column), rows), rows, strict=True):
+            by_parent[parent].append(row)
         result: dict[ListKey, PageOfRows] = {}
         for key in keys:
             found = by_parent.get(key.parent, [])
@@ -303,6 +338,16 @@ class CountKey:
     filter: Hashable
 
 
+def _count_statement(source: ListSource, list_filter: Hashable, organization_id: UUID) -> sa.Select[Any]:
+    table = source.table
+    parent = table.c[source.parent_column]
+    return (
+        tenant_select(table, organization_id, parent.label("parent"), sa.func.count().label("total"))
+        .where(any_of(parent, "parents"), *source.where(table, list_filter))
+        .group_by(parent)
+    )
+
+
 class CountLoader(DataLoader[CountKey, int]):
     """Total counts for connections, one grouped statement per distinct (source, filter)."""
 
@@ -317,14 +362,14 @@ class CountLoader(DataLoader[CountKey, int]):
             groups[(key.source, key.filter)].append(key)
         counts: dict[CountKey, int] = {}
         for group in groups.values():
-            source = group[0].source
-            table = source.table
-            parent = table.c[source.parent_column]
-            statement = (
-                tenant_select(table, self._organization_id, parent.label("parent"), sa.func.count().label("total"))
-                .where(parent.in_([k.parent for k in group]), *source.where(table, group[0].filter))
-                .group_by(parent)
+            source, list_filter = group[0].source, group[0].filter
+            statement = kept(
+                ("count", source, list_filter, self._organization_id),
+                lambda source=source, list_filter=list_filter: _count_statement(  # type: ignore[misc]
+                    source, list_filter, self._organization_id
+                ),
             )
-            found = {row.parent: row.total for row in await self._reader.all(statement)}
+            rows = await self._reader.all(statement, {"parents": [k.parent for k in group]})
+            found = {row.parent: row.total for row in rows}
             counts.update({key: found.get(key.parent, 0) for key in group})
         return [counts[key] for key in keys]

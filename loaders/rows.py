@@ -10,6 +10,7 @@ from aiodataloader import DataLoader
 
 from prism.db.access_tables import Invitation
 from prism.db.report_tables import Report
+from prism.db.statements import any_of, kept
 from prism.db.tables import (
     Attachment,
     Comment,
@@ -91,10 +92,20 @@ class RowByIdLoader(RowLoader[UUID]):
 
     table: ClassVar[sa.Table]
 
+    def _statement(self) -> sa.Select[Any]:
+        table = self.table
+        statement: sa.Select[Any] = tenant_select(table, self._organization_id, *self._read(table, "id"))
+        return statement.where(any_of(table.c.id, "ids"))
+
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
         table = self.table
-        statement = tenant_select(table, self._organization_id, *self._read(table, "id")).where(table.c.id.in_(ids))
-        by_id = {row.id: row for row in await self._reader.all(statement)}
+        statement = kept(
+            ("by id", table, self.columns, self._organization_id),
+            lambda: tenant_select(table, self._organization_id, *self._read(table, "id")).where(
+                any_of(table.c.id, "ids")
+            ),
+        )
+        by_id = {row.id: row for row in await self._reader.all(statement, {"ids": list(ids)})}
         return [by_id.get(i) for i in ids]
 
 
@@ -191,6 +202,11 @@ class UserByIdLoader(RowLoader[UUID]):
     name and creation time, and the role of their membership)."""
 
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
+        statement = kept(("users by id", self.columns, self._organization_id), self._statement)
+        by_id = {row.id: row for row in await self._reader.all(statement, {"ids": list(ids)})}
+        return [by_id.get(i) for i in ids]
+
+    def _statement(self) -> sa.Select[Any]:
         user = User.__table__  # type: ignore[attr-defined]
         membership = Membership.__table__  # type: ignore[attr-defined]
         read = (
@@ -198,13 +214,8 @@ class UserByIdLoader(RowLoader[UUID]):
             if self.columns
             else [user.c.id, user.c.email, user.c.name, user.c.created_at, membership.c.role]
         )
-        statement = (
-            tenant_select(membership, self._organization_id, *read)
-            .join(user, user.c.id == membership.c.user_id)
-            .where(user.c.id.in_(ids))
-        )
-        by_id = {row.id: row for row in await self._reader.all(statement)}
-        return [by_id.get(i) for i in ids]
+        statement: sa.Select[Any] = tenant_select(membership, self._organization_id, *read)
+        return statement.join(user, user.c.id == membership.c.user_id).where(any_of(user.c.id, "ids"))
 
 
 class OrganizationByIdLoader(RowLoader[UUID]):

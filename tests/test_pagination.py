@@ -265,3 +265,30 @@ async def test_cursors_are_encoded_only_for_edges_and_the_pages_two_ends(
     # the one asked for), edges one cursor per row.
     assert (nodes_only, with_edges) == (0, 20)
     assert with_page_info in (1, 2)
+
+
+def test_a_page_statement_is_built_once_per_shape_and_binds_its_parents_as_one_array() -> None:
+    """Building a select costs more CPU than PostgreSQL spends running it: the loader keeps one per shape (source,
+    filter, order, window, columns, organization), and its SQL does not change with the number of parents."""
+    from uuid import uuid4
+
+    from sqlalchemy.dialects import postgresql
+
+    from loaders.pagination import Order, Window, _page_statement
+    from loaders.sources import PRODUCTS_BY_ORGANIZATION, ProductListFilter
+
+    organization, other = uuid4(), uuid4()
+    order = Order(field="NAME")
+    shape = (PRODUCTS_BY_ORGANIZATION, ProductListFilter(), order, Window(first=20), ("key",), False)
+    first = _page_statement(*shape, organization)
+    assert _page_statement(*shape, organization) is first
+    assert _page_statement(*shape, other) is not first
+    assert (
+        _page_statement(
+            PRODUCTS_BY_ORGANIZATION, ProductListFilter(), order, Window(first=5), ("key",), False, organization
+        )
+        is not first
+    )
+    sql = str(first.compile(dialect=postgresql.dialect()))
+    assert "= ANY (%(parents)s" in sql
+    assert "IN (" not in sql

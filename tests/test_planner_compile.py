@@ -1,15 +1,19 @@
 """What the planner decides from a document alone: which operations it plans, what it caches, which permission checks
 a plan carries. No database: the documents are compiled against the schema, as the executor compiles them."""
 
+import math
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from graphql import parse
+from graphql import GraphQLBoolean, GraphQLError, GraphQLFloat, GraphQLInt, GraphQLNonNull, parse
 from graphql.execution.executor import Executor
 
+from resolvers.declarations import Read
 from resolvers.permissions import CanRead, IsAuthenticated
 from resolvers.planner import Planner
-from resolvers.planner.plans import Connection, Leaf, RootPlan
+from resolvers.planner.compile import _leaf_column
+from resolvers.planner.plans import Connection, FallbackError, Leaf, RootPlan
 from resolvers.schema import build_schema
 
 SCHEMA = build_schema()._schema
@@ -86,3 +90,53 @@ def test_a_plan_carries_the_role_checks_of_its_root_fields_and_reads_only_the_co
     assert child is not None
     assert list(child.columns) == ["id", "key"]
     assert isinstance(child.fields[0][1], Leaf)
+
+
+class _Row:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@pytest.mark.parametrize(
+    ("output", "values"),
+    [
+        (GraphQLFloat, [1.5, None, 0.0, -2.25]),
+        (GraphQLFloat, [1.5, 2, Decimal("3.5"), True]),
+        (GraphQLInt, [1, None, -2147483648, 2147483647]),
+        (GraphQLInt, [1.0, 2, False]),
+        (GraphQLBoolean, [True, None, False]),
+        (GraphQLBoolean, [1, 0, True]),
+    ],
+)
+def test_a_number_or_boolean_column_answers_as_graphql_cores_serializer_would(output: Any, values: list[Any]) -> None:
+    """The planner's column of Float, Int and Boolean values: those the serializer returns as they are pass at C
+    speed, the others (an int for a Float, a Decimal, a float for an Int) go through the serializer."""
+    column = _leaf_column(Read("value"), output)
+    assert column is not None
+    answer = column([_Row(value) for value in values])
+    assert answer == [None if value is None else output.serialize(value) for value in values]
+    assert [type(item) for item in answer] == [
+        type(None) if value is None else type(output.serialize(value)) for value in values
+    ]
+
+
+@pytest.mark.parametrize(
+    ("output", "value"),
+    [(GraphQLFloat, math.inf), (GraphQLFloat, math.nan), (GraphQLInt, 2147483648), (GraphQLInt, 1.5)],
+)
+def test_a_number_graphql_cannot_represent_is_left_to_the_resolvers(output: Any, value: Any) -> None:
+    """graphql-core refuses the value (a field error on the resolver path): the resolvers answer the request."""
+    column = _leaf_column(Read("value"), output)
+    assert column is not None
+    with pytest.raises(GraphQLError):
+        output.serialize(value)
+    with pytest.raises(FallbackError):
+        column([_Row(1), _Row(value)])
+
+
+def test_a_null_in_a_non_null_number_column_is_left_to_the_resolvers() -> None:
+    column = _leaf_column(Read("value"), GraphQLNonNull(GraphQLFloat))
+    assert column is not None
+    assert column([_Row(1.0)]) == [1.0]
+    with pytest.raises(FallbackError):
+        column([_Row(1.0), _Row(None)])

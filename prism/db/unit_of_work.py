@@ -92,11 +92,11 @@ class UnitOfWork:
 
     # Reads ----------------------------------------------------------------------------------------------------
 
-    async def all(self, statement: sa.Executable) -> Sequence[sa.Row[Any]]:
-        """Run a select in the unit's scope and return every row."""
+    async def all(self, statement: sa.Executable, parameters: dict[str, Any] | None = None) -> Sequence[sa.Row[Any]]:
+        """Run a select in the unit's scope (with the values of its bound `parameters`) and return every row."""
 
         async def run(conn: AsyncConnection) -> Sequence[sa.Row[Any]]:
-            return (await conn.execute(statement)).all()
+            return (await conn.execute(statement, parameters)).all()
 
         return await self._read(run)
 

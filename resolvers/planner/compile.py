@@ -22,12 +22,17 @@ and `@skip`/`@include` give the same keys in the same order as on the resolver p
 
 from collections.abc import Callable, Mapping, Sequence
 from enum import EnumMeta
+from math import isfinite
 from operator import attrgetter
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLError,
     GraphQLField,
+    GraphQLFloat,
     GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -392,6 +397,10 @@ def _global_id(type_name: str) -> Callable[[Any], str]:
     return global_id
 
 
+_FLOAT_TYPES = frozenset((float, type(None)))
+_BOOLEAN_TYPES = frozenset((bool, type(None)))
+
+
 def _leaf_column(read: Read, output: GraphQLOutputType) -> Callable[[Sequence[Any]], list[Any]] | None:
     """Every row's value of a column read as is, or of an enum column, in one pass at C speed; None for others."""
     nullable = not isinstance(output, GraphQLNonNull)
@@ -409,6 +418,45 @@ def _leaf_column(read: Read, output: GraphQLOutputType) -> Callable[[Sequence[An
             return values
 
         return column
+    if convert is None and named in (GraphQLFloat, GraphQLInt, GraphQLBoolean):
+        serialize = named.serialize  # type: ignore[attr-defined]
+        # The values graphql-core's serializer returns unchanged pass at C speed; others (a Decimal, an int for a
+        # Float, a value out of range) go through the serializer, so the answer and its errors stay the same.
+        if named is GraphQLFloat:
+
+            def passes(value: Any) -> bool:
+                return value is None or (type(value) is float and isfinite(value))
+
+            def all_pass(values: list[Any]) -> bool:
+                # Only floats and nulls, and no infinity or NaN among them (a sum that overflows takes the slow path).
+                return set(map(type, values)) <= _FLOAT_TYPES and isfinite(sum(filter(None, values)))
+        elif named is GraphQLInt:
+
+            def passes(value: Any) -> bool:
+                return value is None or (type(value) is int and -2147483648 <= value <= 2147483647)
+
+            def all_pass(values: list[Any]) -> bool:
+                return all(map(passes, values))
+        else:
+
+            def passes(value: Any) -> bool:
+                return value is None or type(value) is bool
+
+            def all_pass(values: list[Any]) -> bool:
+                return set(map(type, values)) <= _BOOLEAN_TYPES
+
+        def scalar_column(rows: Sequence[Any]) -> list[Any]:
+            values = list(map(fetch, rows))
+            if not all_pass(values):
+                try:
+                    values = [value if passes(value) else serialize(value) for value in values]
+                except GraphQLError:
+                    raise FallbackError(read.column) from None  # the resolvers answer with the field's error
+            if not nullable and None in values:
+                raise FallbackError(read.column)
+            return values
+
+        return scalar_column
     if isinstance(convert, EnumMeta) and is_leaf_type(named):
         names: dict[Any, Any] = {member.value: named.serialize(member) for member in convert}  # type: ignore[attr-defined, var-annotated]
         if nullable:

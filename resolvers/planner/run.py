@@ -7,9 +7,9 @@ one dict per row. Every object counts its keys as work, as the metered executor 
 """
 
 import asyncio
-from collections.abc import Awaitable, Sequence
-from itertools import accumulate
-from operator import attrgetter
+from collections.abc import Awaitable, Callable, Sequence
+from itertools import accumulate, repeat
+from operator import attrgetter, is_
 from typing import Any
 from uuid import UUID
 
@@ -121,14 +121,15 @@ class PlanRun:
         if isinstance(field, Relation):
             return await self._relation(field, rows, parents)
         if isinstance(field, Count):
-            keys = [getattr(row, field.column) for row in rows]
+            keys = list(map(attrgetter(field.column), rows))
             counts = await self.loaders.get(field.loader).load_many(list(dict.fromkeys(keys)))
             found = dict(zip(dict.fromkeys(keys), counts, strict=True))
             return [found[key] for key in keys]
         if isinstance(field, DerivedValue):
             targets = await self._targets(field.source, rows, parents)
             derived = field.derived
-            if None in targets:
+            # Not `None in targets`: that compares every row with None through the row's __eq__.
+            if not (field.source.from_parent and parents is not None) and any(map(is_, targets, repeat(None))):
                 raise FallbackError(derived.relation)
             value = derived.value
             if len(derived.columns) == 1:
@@ -145,8 +146,7 @@ class PlanRun:
 
     def _keys(self, source: RelationSource, rows: Sequence[Any]) -> list[Any]:
         if source.column is not None:
-            column = source.column
-            return [getattr(row, column) for row in rows]
+            return list(map(attrgetter(source.column), rows))
         assert source.build_node is not None
         build, key = source.build_node, source.key
         return [key(build(row)) for row in rows]
@@ -158,16 +158,27 @@ class PlanRun:
         keys = self._keys(source, rows)
         distinct = [key for key in dict.fromkeys(keys) if key is not None]
         loaded = await self.loaders.rows(source.loader, source.columns).load_many(distinct)
-        found = dict(zip(distinct, loaded, strict=True))
-        return [None if key is None else found.get(key) for key in keys]
+        # A null key is in no batch, so `found.get` answers it None as it does a row that is not visible.
+        return list(map(dict(zip(distinct, loaded, strict=True)).get, keys))
 
     async def _relation(self, field: Relation, rows: Sequence[Any], parents: Sequence[Any] | None) -> list[Any]:
         if field.kind == "one":
-            targets = await self._targets(field.source, rows, parents)
-            distinct = {id(target): target for target in targets if target is not None}
-            built = dict(zip(distinct, await self.objects(field.child, list(distinct.values())), strict=True))
-            values = [None if target is None else built[id(target)] for target in targets]
-            if not field.nullable and any(value is None for value in values):
+            source = field.source
+            if source.from_parent and parents is not None:
+                distinct = {id(parent): parent for parent in parents}
+                built = dict(zip(distinct, await self.objects(field.child, list(distinct.values())), strict=True))
+                values = [built[id(parent)] for parent in parents]
+            else:
+                # One object per distinct key; a key that is null or names no visible row answers null.
+                keys = self._keys(source, rows)
+                wanted = [key for key in dict.fromkeys(keys) if key is not None]
+                loaded = await self.loaders.rows(source.loader, source.columns).load_many(wanted)
+                found = [(key, row) for key, row in zip(wanted, loaded, strict=True) if row is not None]
+                objects = await self.objects(field.child, [row for _, row in found])
+                by_key = dict(zip([key for key, _ in found], objects, strict=True))
+                answer: Callable[[Any], Any] = by_key.get
+                values = list(map(answer, keys))
+            if not field.nullable and None in values:
                 raise FallbackError("a null in a non-null relation")
             return values
         keys = self._keys(field.source, rows)
