@@ -12,13 +12,15 @@ from prism.errors import NotFoundError
 from resolvers.common import Related, decode_id, row_loader
 from resolvers.declarations import Row
 
-__all__ = ["NODE_TYPES", "LoadedNode", "find_node", "load_node"]
+__all__ = ["MAX_NODES", "NODE_TYPES", "LoadedNode", "find_node", "load_node"]
 
 NodeT = TypeVar("NodeT", bound="LoadedNode")
 RowLoaderT = TypeVar("RowLoaderT", bound=RowLoader[Any])
 
 NODE_TYPES: dict[str, type["LoadedNode"]] = {}
 """Every Node type by GraphQL name, for `node(id:)` and `nodes(ids:)`."""
+MAX_NODES = 100
+"""The most ids `nodes(ids:)` takes."""
 
 
 class LoadedNode(relay.Node):

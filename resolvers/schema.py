@@ -42,7 +42,7 @@ from resolvers.labels import LabelMutation, LabelQuery
 from resolvers.limits import QueryLimits, limit_extensions
 from resolvers.list_bounds import max_items
 from resolvers.members import MembersMutation, MembersQuery
-from resolvers.node import NODE_TYPES
+from resolvers.node import MAX_NODES, NODE_TYPES
 from resolvers.permissions import CanRead
 from resolvers.planner import Planner
 from resolvers.presence import PresenceQuery
@@ -62,7 +62,6 @@ from resolvers.usage import UsageMutation
 __all__ = ["build_schema"]
 
 Info = strawberry.Info[Context, None]
-MAX_NODES = 100
 
 
 async def _resolve_nodes(info: Info, ids: list[relay.GlobalID]) -> list[Any]:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema, get_named_type
 from starlette.applications import Starlette
@@ -427,3 +428,41 @@ async def test_cost_reports_and_cursors_answer_the_same_on_both_paths(
         f'{{ products(last: 2, before: "{cursor}") {{ pageInfo {{ hasNextPage startCursor }} nodes {{ key }} }} }}'
     )
     await both(resolvers, planned, s.owner.token, backwards)
+
+
+async def test_nodes_by_ids_answer_alike_on_both_paths_and_are_planned(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    """`nodes(ids:)`: in the ids' order, repeats included, null for another organization's id, an unknown type, an
+    id that is not a UUID; the same bytes as the resolvers', answered by the plan."""
+    s = seeded
+    unknown_type = "TWFkZVVwOjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMA=="  # MadeUp:00000000-...
+    not_a_uuid = "U3ByaW50Om5vdC1hLXV1aWQ="  # Sprint:not-a-uuid
+    ids = [
+        s.requirement_ids[0],
+        s.product_ids[0],
+        s.foreign_product_ids[0],
+        s.requirement_ids[0],
+        unknown_type,
+        s.foreign_requirement_ids[0],
+        not_a_uuid,
+        s.product_ids[1],
+        s.owner.user_id,
+    ]
+    query = (
+        "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id "
+        "... on Product { key name requirements(first: 2) { totalCount nodes { key } } } "
+        "... on Requirement { key title status estimate assignee { name } } ... on User { name } } }"
+    )
+    for token in (s.owner.token, s.viewer.token):
+        _, answer = await both(resolvers, planned, token, query, variables={"ids": ids})
+        assert answer.executor == "planned", answer.body[:300]
+        data = orjson.loads(answer.body)["data"]["nodes"]
+        assert [node is None for node in data] == [False, False, True, False, True, True, True, False, False]
+        assert data[0] == data[3]
+    for case in (
+        "{ nodes(ids: []) { id } }",
+        '{ nodes(ids: ["bm9wZQ=="]) { id } }',
+        "{ nodes(ids: [" + ", ".join(f'"{s.product_ids[0]}"' for _ in range(101)) + "]) { id } }",
+    ):
+        await both(resolvers, planned, s.owner.token, case)

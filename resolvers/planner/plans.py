@@ -154,11 +154,13 @@ class Lookup:
 @dataclass(frozen=True)
 class NodeLookup:
     """`node(id:)`: the row of the type the global id names, planned for each type that may answer; a type whose
-    selection is not plannable (None) leaves the request to the resolvers."""
+    selection is not plannable (None) leaves the request to the resolvers. With `many`, `nodes(ids:)`: a list in
+    the ids' order, null for each id that names nothing visible."""
 
     definition: GraphQLField
     node: FieldNode
     types: Mapping[str, tuple[type[Any], "ObjectPlan | None"]]
+    many: bool = False
 
 
 @dataclass(frozen=True)

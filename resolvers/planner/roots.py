@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from graphql import GraphQLField, GraphQLInterfaceType, GraphQLNonNull, GraphQLObjectType
+from graphql import GraphQLField, GraphQLInterfaceType, GraphQLList, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.collect_fields import FieldDetailsList
 from strawberry.types.field import StrawberryField
 
@@ -154,7 +154,20 @@ def _viewer(
 
 
 def _node(compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList) -> FieldPlan:
-    interface = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+    return _node_lookup(compiler, definition, details, many=False)
+
+
+def _nodes(
+    compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
+) -> FieldPlan:
+    return _node_lookup(compiler, definition, details, many=True)
+
+
+def _node_lookup(compiler: Compiler, definition: GraphQLField, details: FieldDetailsList, *, many: bool) -> FieldPlan:
+    output = definition.type.of_type if isinstance(definition.type, GraphQLNonNull) else definition.type
+    if many:
+        output = output.of_type if isinstance(output, GraphQLList) else output
+    interface = output.of_type if isinstance(output, GraphQLNonNull) else output
     assert isinstance(interface, GraphQLInterfaceType)
     types: dict[str, tuple[type[Any], ObjectPlan | None]] = {}
     for gql_type in compiler.schema.get_possible_types(interface):
@@ -166,7 +179,7 @@ def _node(compiler: Compiler, definition: GraphQLField, field: StrawberryField, 
         except NotPlannableError:
             plan = None
         types[gql_type.name] = (cls, plan)
-    return NodeLookup(definition=definition, node=details[0].node, types=types)
+    return NodeLookup(definition=definition, node=details[0].node, types=types, many=many)
 
 
 def _role(row: _ViewerRow) -> str:
@@ -179,5 +192,6 @@ ROOTS: Mapping[str, RootCompiler] = {
     "organization": _organization,
     "viewer": _viewer,
     "node": _node,
+    "nodes": _nodes,
 }
 """The root fields with a planner of their own, by GraphQL name (connections of the organization need none)."""
