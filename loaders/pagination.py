@@ -216,13 +216,24 @@ def validate_cursor(source: ListSource, order: Order, cursor: str) -> None:
     _position(cursor, list_name(source, order), source.order_fields[order.field](source.table))
 
 
-def _after(
-    sort: sa.ColumnElement[Any], id_column: sa.ColumnElement[Any], cursor: str, name: str, descending: bool
-) -> Any:
-    value, row_id = _position(cursor, name, sort)
+def _after(sort: sa.ColumnElement[Any], id_column: sa.ColumnElement[Any], end: str, descending: bool) -> Any:
+    """Rows past a cursor's position, the position bound as `:<end>_value` and `:<end>_id` (`_cursor_parameters`)."""
+    position = sa.tuple_(sa.bindparam(f"{end}_value", type_=sort.type), sa.bindparam(f"{end}_id", type_=id_column.type))
     if descending:
-        return sa.tuple_(sort, id_column) < sa.tuple_(sa.literal(value, sort.type), sa.literal(row_id))
-    return sa.tuple_(sort, id_column) > sa.tuple_(sa.literal(value, sort.type), sa.literal(row_id))
+        return sa.tuple_(sort, id_column) < position
+    return sa.tuple_(sort, id_column) > position
+
+
+def _cursor_parameters(source: ListSource, order: Order, window: Window) -> dict[str, Any]:
+    """The bound values of a page statement's cursor positions; a cursor this list did not issue raises
+    InvalidCursorError."""
+    parameters: dict[str, Any] = {}
+    name = list_name(source, order)
+    sort = source.order_fields[order.field](source.table)
+    for end, cursor in (("after", window.after), ("before", window.before)):
+        if cursor is not None:
+            parameters[f"{end}_value"], parameters[f"{end}_id"] = _position(cursor, name, sort)
+    return parameters
 
 
 def _page_statement(
@@ -234,11 +245,18 @@ def _page_statement(
     single: bool,
     organization_id: UUID,
 ) -> sa.Select[Any]:
-    """The statement of one page of each of a group's parents, the parents bound as one array (`:parents`), built
-    once per shape (`prism.db.statements.kept`)."""
-    key = ("page", source, list_filter, order, window, columns, single, organization_id)
+    """The statement of one page of each of a group's parents, the parents bound as one array (`:parents`), and the
+    cursors' positions as parameters too (`_cursor_parameters`), built once per shape (`prism.db.statements.kept`):
+    the shape has whether a cursor is given, never the cursor itself, which is client input of any length."""
+    shape = Window(
+        first=window.first,
+        after="" if window.after is not None else None,
+        last=window.last,
+        before="" if window.before is not None else None,
+    )
+    key = ("page", source, list_filter, order, shape, columns, single, organization_id)
     built: sa.Select[Any] = kept(
-        key, lambda: _build_page_statement(source, list_filter, order, window, columns, single, organization_id)
+        key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, organization_id)
     )
     return built
 
@@ -258,11 +276,10 @@ def _build_page_statement(
     # Walking backwards reads the list in reverse and flips the page afterwards.
     descending = order.descending != window.backwards
     conditions = [any_of(parent, "parents"), *source.where(table, list_filter)]
-    name = list_name(source, order)
     if window.after is not None:
-        conditions.append(_after(sort, table.c.id, window.after, name, order.descending))
+        conditions.append(_after(sort, table.c.id, "after", order.descending))
     if window.before is not None:
-        conditions.append(_after(sort, table.c.id, window.before, name, not order.descending))
+        conditions.append(_after(sort, table.c.id, "before", not order.descending))
     ordering = [sort.desc(), table.c.id.desc()] if descending else [sort.asc(), table.c.id.asc()]
     limit = window.size + 1
     sort_label = sort.label("_sort")
@@ -308,8 +325,9 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
         statement = _page_statement(
             source, head.filter, head.order, window, head.columns, len(keys) == 1, self._organization_id
         )
-        parents = [k.parent for k in keys]
-        rows = await self._reader.all(statement, {"parents": parents})
+        parameters = _cursor_parameters(source, head.order, window)
+        parameters["parents"] = [k.parent for k in keys]
+        rows = await self._reader.all(statement, parameters)
         by_parent: dict[UUID, list[Any]] = defaultdict(list)
         for parent, row in zip(map(attrgetter(source.parent_column), rows), rows, strict=True):
             by_parent[parent].append(row)
