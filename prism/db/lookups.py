@@ -64,18 +64,19 @@ async def member_role_outside_transaction(engine: AsyncEngine, organization_id: 
     return str(role) if role is not None else None
 
 
-_SCOPE_AND_MEMBER_ROLE = sa.text(  # unscoped: sets the scope row-level security reads, then a named look-up
-    "SELECT set_config('prism.org_id', :org, true), set_config('prism.user_id', :user, true), "
-    "prism_member_role(CAST(:org AS uuid), CAST(:user AS uuid))"
+_SCOPE_AND_MEMBER_ROLE = (  # unscoped: sets the scope row-level security reads, then a named look-up
+    "SELECT set_config('prism.org_id', $1, true), set_config('prism.user_id', $2, true), "
+    "prism_member_role(CAST($1 AS uuid), CAST($2 AS uuid))"
 )
 
 
 async def member_role_setting_scope(connection: AsyncConnection, organization_id: UUID, user_id: UUID) -> str | None:
     """`member_role`, asked by the statement that scopes the connection's open transaction to the organization and
-    user (what `prism.db.engine.set_tenant` does): one round trip for both. The look-up reads no tenant row, so a
-    caller refused for not being a member has read nothing in the scope."""
-    parameters = {"org": str(organization_id), "user": str(user_id)}
-    role = (await connection.execute(_SCOPE_AND_MEMBER_ROLE, parameters)).one()[2]
+    user (what `prism.db.engine.set_tenant` does, and sent the same way): one round trip for both. The look-up reads
+    no tenant row, so a caller refused for not being a member has read nothing in the scope."""
+    scope = (str(organization_id), str(user_id))
+    result = await connection.exec_driver_sql(_SCOPE_AND_MEMBER_ROLE, scope)  # unscoped: a named look-up
+    role = result.one()[2]
     return str(role) if role is not None else None
 
 
