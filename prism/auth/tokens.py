@@ -25,8 +25,7 @@ import authlib.deprecate
 with warnings.catch_warnings():
     # authlib announces joserfc as the successor of authlib.jose; the API used here stays until authlib 2.0.
     warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
-    from authlib.jose import JsonWebToken
-    from authlib.jose import JWTClaims
+    from authlib.jose import JsonWebToken, JWTClaims
     from authlib.jose.errors import JoseError
 
 from prism.config import Settings

@@ -76,7 +76,7 @@ async def member_role_setting_scope(connection: AsyncConnection, organization_id
     no tenant row, so a caller refused for not being a member has read nothing in the scope."""
     scope = (str(organization_id), str(user_id))
     result = await connection.exec_driver_sql(_SCOPE_AND_MEMBER_ROLE, scope)  # unscoped: a named look-up
-    role = result.one()[2]
+    role = result.scalars(2).one()  # the third column: the role
     return str(role) if role is not None else None
 
 
