@@ -127,7 +127,8 @@ async def authenticate(runtime: Runtime, credential: str | None, *, for_request:
     - otherwise (a WebSocket's sign-in and rechecks, the usage endpoint): on a connection of its own that goes back
       to the pool before the caller goes on, alone in autocommit, one statement.
     An API key is first looked up that second way (one statement; its organization and creator are not known
-    before); once a minute per key a short unit of work records the key's last use.
+    before); once a minute per key its last use is recorded, in a short unit of work of its own, or with
+    `for_request` committed in the request's unit before the request's work.
     """
     if credential is None:
         return Authentication(None, None)
