@@ -280,20 +280,22 @@ def build_app(settings: Settings | None = None) -> Starlette:
 
     async def make_context(request: Request) -> Context:
         rt = runtime()
-        auth = await authenticate(rt, credentials_from_header(request.headers.get("authorization")))
-        viewer = auth.viewer
-        return Context(
-            request=request,
-            request_id=request.state.request_id,
-            runtime=rt,
-            viewer=viewer,
-            request_uow=rt.unit_of_work(
-                viewer.organization_id if viewer else None,
-                viewer.user_id if viewer else None,
-                api_key_id=viewer.api_key_id if viewer else None,
-            ),
-            auth_error=auth.error,
-        )
+        # The request's unit of work comes from authentication, its transaction opened (and scoped) by the role
+        # look-up; without a viewer the request runs unscoped, as the sign-up and log-in mutations do.
+        auth = await authenticate(rt, credentials_from_header(request.headers.get("authorization")), for_request=True)
+        try:
+            return Context(
+                request=request,
+                request_id=request.state.request_id,
+                runtime=rt,
+                viewer=auth.viewer,
+                request_uow=auth.unit_of_work or rt.unit_of_work(),
+                auth_error=auth.error,
+            )
+        except BaseException:
+            if auth.unit_of_work is not None:
+                await auth.unit_of_work.close()
+            raise
 
     async def make_ws_context(websocket: WebSocket) -> Context:
         """A WebSocket connection's context: nobody signed in until `connection_init` (sign_in_ws)."""

@@ -2,8 +2,9 @@
 
 Checked: every module of loaders/, resolvers/ and prism/ (services, auth, web, the seed and any package added later),
 except the seam itself and the migrations. A `select(...)` call (`sa.select`, `sqlmodel.select`, `table.select`)
-there fails, and so does `text(...)` SQL that reads (a literal starting with SELECT or WITH, or SQL built at run
-time), unless its first line carries `# unscoped: <reason>`: a select that reads no table (an advisory lock), that
+there fails, and so does SQL in `text(...)` or `exec_driver_sql(...)` that reads (a literal starting with SELECT or
+WITH, or SQL built at run time), unless its first line carries `# unscoped: <reason>`: a select that reads no table
+(an advisory lock), that
 reads only selects built by the seam (a subquery, a CTE), or that crosses the seam on purpose (the viewer's own
 memberships across organizations, the SECURITY DEFINER look-ups of sign-in). Run by `make lint`;
 `--list-unscoped` prints the marked lines for review.
@@ -47,7 +48,7 @@ def _reads(call: ast.Call) -> bool:
     name = _name(call)
     if name == "select":
         return True
-    if name != "text" or not call.args:
+    if name not in ("text", "exec_driver_sql") or not call.args:
         return False
     sql = call.args[0]
     if isinstance(sql, ast.Constant) and isinstance(sql.value, str):

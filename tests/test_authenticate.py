@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from prism.auth.rbac import Permission
+from prism.config import Settings
+from prism.db.engine import count_statements
 from prism.db.tables import Product
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
@@ -266,6 +268,110 @@ async def test_last_used_at_is_written_at_most_once_a_minute_per_key(
     assert await fetch_value(database_url, last_used, uuid_of(first["id"])) is None  # within the minute: no write
     assert (await authenticated(second["secret"], using=using)).viewer is not None
     assert await fetch_value(database_url, last_used, uuid_of(second["id"])) is not None  # throttled per key
+
+
+async def idle_pool(runtime: Runtime) -> Any:
+    """The runtime's pool once every connection is back (the app's relay makes one pass when it starts)."""
+    pool = runtime.engine.pool
+    for _ in range(500):
+        if pool.checkedout() == 0:  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.01)
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    return pool
+
+
+@pytest.mark.parametrize("credential", ["token", "api key"])
+async def test_for_a_request_the_role_is_read_by_the_statement_that_scopes_the_requests_transaction(
+    runtime: Runtime, account: Account, other_account: Account, credential: str
+) -> None:
+    mine = await create_product(account)
+    await create_product(other_account)
+    secret = account.token if credential == "token" else (await create_api_key(account, scopes=("READ",)))["secret"]
+    if credential == "api key":
+        await authenticate(runtime, secret)  # this minute's use is recorded: the request below only reads
+    pool = await idle_pool(runtime)
+    async with count_statements() as authentication:
+        auth = await authenticate(runtime, secret, for_request=True)
+    assert auth.error is None
+    assert auth.viewer is not None
+    assert auth.viewer.role == Role.OWNER
+    uow = auth.unit_of_work
+    assert uow is not None
+    assert uow.scope == (auth.viewer.organization_id, auth.viewer.user_id)
+    assert uow.holds_connection
+    assert pool.checkedout() == 1, "the request's one connection, opened by authentication"
+    # (BEGIN is sent by the driver, not counted here.) An API key is first found alone, outside any transaction.
+    assert authentication.count == (1 if credential == "token" else 2)
+    try:
+        table = Product.__table__  # type: ignore[attr-defined]
+        async with count_statements() as reads:
+            visible = {row.id for row in await uow.all(sa.select(table.c.id))}
+        assert visible == {uuid_of(mine["id"])}, "row-level security scoped to the viewer's organization"
+        assert reads.count == 1, "the scope was set with the role: no set_config before the read"
+    finally:
+        await uow.close()
+    assert pool.checkedout() == 0
+
+
+async def test_for_a_request_a_non_member_is_refused_as_otherwise_and_holds_no_connection(
+    authenticated: Callable[..., Any], runtime: Runtime, account: Account, other_account: Account
+) -> None:
+    # A valid signature, the account's own session, but an organization the user is not a member of.
+    token, _ = runtime.tokens.issue(uuid_of(account.user_id), uuid_of(other_account.organization_id))
+    alone = await authenticated(token)
+    pool = await idle_pool(runtime)
+    for_request = await authenticate(runtime, token, for_request=True)
+    assert pool.checkedout() == 0, "refused: the unit of work the look-up opened is closed"
+    assert for_request.viewer is None
+    assert for_request.unit_of_work is None
+    assert alone.error is not None
+    assert for_request.error is not None
+    assert (for_request.error.code, for_request.error.message) == (alone.error.code, alone.error.message)
+
+
+async def test_a_request_whose_rate_limit_check_fails_gives_its_connection_back_outside_a_transaction(
+    settings: Settings, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Authentication opens the request's transaction before the rate limits are checked: every way out closes it."""
+    import httpx
+    from asgi_lifespan import LifespanManager
+
+    from prism.app import build_app
+    from prism.ratelimit import RateLimiter
+
+    async def broken(self: RateLimiter, viewer: Any, ip: str | None) -> None:
+        raise RuntimeError("the rate limiter broke")
+
+    monkeypatch.setattr(RateLimiter, "check_request", broken)
+    application = build_app(settings.model_copy(update={"rate_limit_enabled": True}))
+    async with LifespanManager(application):
+        runtime: Runtime = application.state.runtime()
+        pool = await idle_pool(runtime)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application, raise_app_exceptions=False), base_url="http://prism.test"
+        ) as http:
+            response = await http.post(
+                "/graphql",
+                json={"query": "{ viewer { user { id } } }"},
+                headers={"Authorization": f"Bearer {account.token}"},
+            )
+        assert response.status_code == 500
+        assert [e["extensions"]["code"] for e in response.json()["errors"]] == ["INTERNAL_SERVER_ERROR"]
+        assert pool.checkedout() == 0
+        # Every pooled connection (the request's among them) is outside a transaction and carries no tenant setting.
+        held = [await runtime.engine.connect() for _ in range(pool.checkedin())]  # type: ignore[attr-defined]
+        try:
+            for connection in held:
+                raw = await connection.get_raw_connection()
+                assert not raw.driver_connection.is_in_transaction()  # type: ignore[union-attr]
+                setting = await raw.driver_connection.fetchval(  # type: ignore[union-attr]
+                    "SELECT current_setting('prism.org_id', true)"
+                )
+                assert setting in (None, "")
+        finally:
+            for connection in held:
+                await connection.close()
 
 
 async def test_a_token_is_refused_with_503_not_500_while_the_shared_store_is_unreachable(

@@ -13,7 +13,7 @@ from datetime import datetime
 import pytest
 from pydantic import ValidationError as PydanticValidationError
 
-from prism.auth.tokens import SigningKey, TokenIssuer, issuer_from_settings, signing_keys
+from prism.auth.tokens import VERIFIED_TOKENS_KEPT, SigningKey, TokenIssuer, issuer_from_settings, signing_keys
 from prism.config import Settings
 from prism.errors import UnauthenticatedError
 from tests.helpers import (
@@ -291,6 +291,31 @@ def test_access_tokens_name_their_key_session_and_id() -> None:
     again, _ = issuer.issue(uuid.uuid4(), uuid.uuid4(), session_id)
     assert _unverified_parts(again)[1]["jti"] != claims["jti"], "every token has its own id"
     assert issuer.verify(token).session_id == session_id
+
+
+def test_a_token_verified_before_is_still_refused_once_it_has_expired(monkeypatch: pytest.MonkeyPatch) -> None:
+    issuer = TokenIssuer([NEW_KEY], ttl_seconds=60)
+    user, organization = uuid.uuid4(), uuid.uuid4()
+    token, expires = issuer.issue(user, organization)
+    assert issuer.verify(token).user_id == user
+    assert issuer.verify(token).expires_at == expires, "a token seen again answers the same claims"
+    # The signature's check is remembered; the expiry (5 seconds of leeway) is checked on every use.
+    monkeypatch.setattr(time, "time", lambda: expires + 6.0)
+    with pytest.raises(UnauthenticatedError):
+        issuer.verify(token)
+
+
+def test_an_issuer_remembers_a_bounded_number_of_verified_tokens_and_no_refused_one() -> None:
+    issuer = TokenIssuer([NEW_KEY], ttl_seconds=60)
+    token, _ = issuer.issue(uuid.uuid4(), uuid.uuid4())
+    for _ in range(3):
+        with pytest.raises(UnauthenticatedError):
+            issuer.verify(token + "x")
+    issuer.verify(token)
+    issuer.verify(token)
+    info = issuer._verified.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (1, 4, 1), "failures are checked again every time, never kept"
+    assert info.maxsize == VERIFIED_TOKENS_KEPT
 
 
 def test_a_token_signed_with_the_old_key_verifies_while_that_key_is_listed() -> None:

@@ -56,13 +56,14 @@ async def wire_statements(proxy: WireProxy, client: GraphQLClient, token: str, k
     return proxy.counts.statements - before
 
 
-async def test_a_token_request_authenticates_in_one_statement_without_a_transaction_of_its_own(
+async def test_a_token_request_reads_its_role_in_the_statement_that_scopes_its_transaction(
     account: Account, counted: GraphQLClient, proxy: WireProxy
 ) -> None:
     product = await create_product(account)
-    # Authentication: the viewer's role, alone (no BEGIN, no COMMIT). The request: BEGIN, set_config, the product,
-    # ROLLBACK. Before, authentication ran in a transaction of its own: 7 statements.
-    assert await wire_statements(proxy, counted, account.token, product["key"]) == 5
+    # BEGIN, then set_config and the viewer's role in one statement, the product, ROLLBACK. Before, the role was read
+    # alone on a connection of its own before the request's BEGIN and set_config (5 statements), and before that in
+    # a transaction of its own (7).
+    assert await wire_statements(proxy, counted, account.token, product["key"]) == 4
     assert proxy.counts.sessions >= 1
 
 
@@ -83,12 +84,14 @@ async def test_an_api_key_request_authenticates_in_two_statements_and_records_it
 ) -> None:
     product = await create_product(account)
     key = await create_api_key(account)
-    # The first use of the minute also writes lastUsedAt, in a short transaction: BEGIN, set_config, UPDATE, COMMIT.
+    # The first use of the minute also writes lastUsedAt, committed in the request's own transaction before its work:
+    # UPDATE, COMMIT, then BEGIN and set_config again.
     before = proxy.counts.statements
     await counted(SMALL, {"key": product["key"]}, token=key["secret"])
     first = proxy.counts.statements - before
-    # Later uses: the key and its creator's role, each alone (before, both in a transaction: 4), then the request's 4.
-    assert await wire_statements(proxy, counted, key["secret"], product["key"]) == 6
-    assert first == 6 + 4
+    # Later uses: the key alone, then BEGIN, set_config with the creator's role, the product, ROLLBACK (before: the
+    # key and the role each alone, then the request's 4: 6).
+    assert await wire_statements(proxy, counted, key["secret"], product["key"]) == 5
+    assert first == 5 + 4
     listing = await account("{ apiKeys(includeRevoked: false) { nodes { id lastUsedAt } } }")
     assert [node["lastUsedAt"] is not None for node in listing["apiKeys"]["nodes"] if node["id"] == key["id"]] == [True]

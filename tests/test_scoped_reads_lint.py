@@ -101,3 +101,20 @@ def test_no_select_in_the_tree_bypasses_the_seam(lint: ModuleType) -> None:
     problems = [problem for path in lint.checked_files() for problem in lint.violations(path)]
 
     assert problems == []
+
+
+def test_driver_sql_that_reads_is_checked_like_text(lint: ModuleType, tmp_path: Path) -> None:
+    path = _module(
+        tmp_path,
+        """
+        async def read(conn, statement):
+            await conn.exec_driver_sql("SELECT id FROM requirement")
+            await conn.exec_driver_sql(statement)
+            await conn.exec_driver_sql(statement)  # unscoped: sets the scope, reads no table
+            await conn.exec_driver_sql("UPDATE api_key SET last_used_at = now()")
+        """,
+    )
+
+    problems = lint.violations(path)
+
+    assert [problem.split(": ")[0] for problem in problems] == [f"{path}:3", f"{path}:4"]

@@ -3,6 +3,11 @@ session they belong to; and the opaque one-time secrets (refresh tokens, emailed
 
 Keys carry a `kid`: the first key signs, every listed key verifies, so a new key can be put first and the old one
 removed once the tokens it signed have expired (docs/security.md, "Sessions and tokens").
+
+A client sends the same token with every request, and each request checks it twice (the caller's concurrency slot,
+then authentication), so the issuer remembers the tokens whose signature it verified, a bounded number of them: a
+token seen again skips base64, JSON and HMAC, while its time claims (expiry above all) are checked on every use, and
+revocation (the session's sign-out, the membership) is checked by authentication as before.
 """
 
 import hashlib
@@ -11,6 +16,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -19,7 +25,7 @@ import authlib.deprecate
 with warnings.catch_warnings():
     # authlib announces joserfc as the successor of authlib.jose; the API used here stays until authlib 2.0.
     warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
-    from authlib.jose import JsonWebToken
+    from authlib.jose import JsonWebToken, JWTClaims
     from authlib.jose.errors import JoseError
 
 from prism.config import Settings
@@ -27,6 +33,7 @@ from prism.errors import UnauthenticatedError
 
 __all__ = [
     "DEFAULT_KID",
+    "VERIFIED_TOKENS_KEPT",
     "AccessClaims",
     "SigningKey",
     "TokenIssuer",
@@ -40,6 +47,9 @@ ISSUER = "prism"
 DEFAULT_KID = "default"
 _ALGORITHM = "HS256"
 _jwt = JsonWebToken([_ALGORITHM])  # an allow-list: tokens signed with any other algorithm (or none) are refused
+_LEEWAY_SECONDS = 5
+VERIFIED_TOKENS_KEPT = 4096
+"""How many verified tokens an issuer remembers (least recently used first out): a few MB at most."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,9 @@ class TokenIssuer:
         self._signing = listed[0]
         self._keys: Mapping[str, bytes] = {key.kid: key.secret for key in listed}
         self.ttl_seconds = ttl_seconds
+        # Only tokens whose signature verified are kept (a failure raises, and lru_cache keeps no exception), so
+        # invented tokens cannot fill it; the keys are this issuer's for its whole life.
+        self._verified = lru_cache(maxsize=VERIFIED_TOKENS_KEPT)(self._verify_signature)
 
     def issue(self, user_id: UUID, organization_id: UUID, session_id: UUID | None = None) -> tuple[str, int]:
         """A token for the user acting in the organization within a session, and its expiry (Unix seconds).
@@ -107,26 +120,33 @@ class TokenIssuer:
     def verify(self, token: str) -> AccessClaims:
         """The claims of a valid, unexpired token; anything else raises UnauthenticatedError."""
         try:
-            claims = _jwt.decode(
-                token,
-                self._key_for,
-                claims_options={
-                    "iss": {"essential": True, "value": ISSUER},
-                    "exp": {"essential": True},
-                    "sid": {"essential": True},
-                    "jti": {"essential": True},
-                },
-            )
-            claims.validate(leeway=5)
-            return AccessClaims(
-                user_id=UUID(str(claims["sub"])),
-                organization_id=UUID(str(claims["org"])),
-                session_id=UUID(str(claims["sid"])),
-                token_id=str(claims["jti"]),
-                expires_at=int(claims["exp"]),
-            )
+            claims, access = self._verified(token)
+            # Time passes between two uses of one token: expiry (and nbf, iat) are checked every time.
+            claims.validate(leeway=_LEEWAY_SECONDS)
+            return access
         except (JoseError, KeyError, ValueError, TypeError) as err:
             raise UnauthenticatedError("The access token is invalid or has expired.") from err
+
+    def _verify_signature(self, token: str) -> tuple[JWTClaims, AccessClaims]:
+        """The claims of a token whose signature (by a listed key) and claim shapes hold, time not yet checked."""
+        claims = _jwt.decode(
+            token,
+            self._key_for,
+            claims_options={
+                "iss": {"essential": True, "value": ISSUER},
+                "exp": {"essential": True},
+                "sid": {"essential": True},
+                "jti": {"essential": True},
+            },
+        )
+        access = AccessClaims(
+            user_id=UUID(str(claims["sub"])),
+            organization_id=UUID(str(claims["org"])),
+            session_id=UUID(str(claims["sid"])),
+            token_id=str(claims["jti"]),
+            expires_at=int(claims["exp"]),
+        )
+        return claims, access
 
 
 def signing_keys(settings: Settings, fallback_secret: bytes) -> list[SigningKey]:

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "claim_sign_up",
     "member_role",
     "member_role_outside_transaction",
+    "member_role_setting_scope",
     "outside_transaction",
     "refresh_token_owner",
     "request_sign_up",
@@ -60,6 +61,22 @@ async def member_role_outside_transaction(engine: AsyncEngine, organization_id: 
     statement = sa.select(sa.func.prism_member_role(organization_id, user_id))  # unscoped: a named look-up
     rows = await outside_transaction(engine, statement)
     role = rows[0][0] if rows else None
+    return str(role) if role is not None else None
+
+
+_SCOPE_AND_MEMBER_ROLE = (  # unscoped: sets the scope row-level security reads, then a named look-up
+    "SELECT set_config('prism.org_id', $1, true), set_config('prism.user_id', $2, true), "
+    "prism_member_role(CAST($1 AS uuid), CAST($2 AS uuid))"
+)
+
+
+async def member_role_setting_scope(connection: AsyncConnection, organization_id: UUID, user_id: UUID) -> str | None:
+    """`member_role`, asked by the statement that scopes the connection's open transaction to the organization and
+    user (what `prism.db.engine.set_tenant` does, and sent the same way): one round trip for both. The look-up reads
+    no tenant row, so a caller refused for not being a member has read nothing in the scope."""
+    scope = (str(organization_id), str(user_id))
+    result = await connection.exec_driver_sql(_SCOPE_AND_MEMBER_ROLE, scope)  # unscoped: a named look-up
+    role = result.scalars(2).one()  # the third column: the role
     return str(role) if role is not None else None
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from prism.db.engine import set_tenant
+from prism.db.lookups import member_role_setting_scope
 from prism.db.outbox import RECORDER, Actor, ChangeRecorder, mark_published, write_events
 from prism.domain.events import DomainEvent
 
@@ -120,6 +121,28 @@ class UnitOfWork:
                     return await run(await self._connection(self.scope))
                 finally:
                     await self._give_back_if_detached()
+
+        task = asyncio.ensure_future(locked())
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+    async def member_role(self) -> str | None:
+        """The role of the unit's user in its organization (None: not a member), asked by the statement that opens
+        the unit's scope: authentication of a request costs no connection and no round trip of its own.
+
+        The unit keeps its connection and open transaction, as after any read; whoever asked closes the unit (also
+        when the answer refuses the caller). The look-up reads no tenant row.
+        """
+        organization_id, user_id = self.scope
+        if organization_id is None or user_id is None:
+            raise ValueError("member_role() needs a unit scoped to an organization and a user")
+
+        async def locked() -> str | None:
+            async with self._exclusive():
+                conn = await self._connection(None)
+                role = await member_role_setting_scope(conn, organization_id, user_id)
+                self._applied = (organization_id, user_id)
+                return role
 
         task = asyncio.ensure_future(locked())
         task.add_done_callback(_retrieve)
@@ -314,7 +337,8 @@ class UnitOfWork:
             finally:
                 self._owner = None
 
-    async def _connection(self, scope: Scope) -> AsyncConnection:
+    async def _connection(self, scope: Scope | None) -> AsyncConnection:
+        """The unit's connection in an open transaction, scoped to `scope` (None: the caller scopes it itself)."""
         if self._closed:
             raise UnitOfWorkClosedError("This request has ended; its database work is over.")
         if self._conn is None:
@@ -323,7 +347,7 @@ class UnitOfWork:
             await self._conn.begin()
             # Settings made with set_config(..., true) end with their transaction: a new one is unscoped.
             self._applied = (None, None)
-        if self._applied != scope:
+        if scope is not None and self._applied != scope:
             await set_tenant(self._conn, *scope)
             self._applied = scope
         return self._conn

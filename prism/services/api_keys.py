@@ -141,8 +141,11 @@ async def find_api_key(engine: AsyncEngine, credential: str, *, now: datetime | 
 
 
 async def mark_used(uow: UnitOfWork, key: FoundApiKey) -> None:
-    """Record that a key was just used (the caller throttles this to once a minute per key)."""
-    async with uow.session(key.organization_id) as session:
+    """Record that a key was just used (the caller throttles this to once a minute per key).
+
+    In its creator's scope, the one the key's requests run in: in a request's unit of work it needs no new setting.
+    """
+    async with uow.session(key.organization_id, key.created_by_id) as session:
         connection = await session.connection()
         table = ApiKey.__table__  # type: ignore[attr-defined]
         await connection.execute(

@@ -5,15 +5,23 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from prism.auth.rbac import Viewer
 from prism.auth.revocation import session_revoked
 from prism.db.lookups import member_role_outside_transaction
+from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
 from prism.domain.events import DomainEvent
 from prism.errors import PrismError, UnauthenticatedError
 from prism.runtime import Runtime
-from prism.services.api_keys import LAST_USED_RESOLUTION_SECONDS, find_api_key, is_api_key, mark_used
+from prism.services.api_keys import (
+    LAST_USED_RESOLUTION_SECONDS,
+    FoundApiKey,
+    find_api_key,
+    is_api_key,
+    mark_used,
+)
 
 __all__ = [
     "Authentication",
@@ -36,6 +44,9 @@ class Authentication:
     error: PrismError | None
     expires_at: datetime | None = None
     """When the credential stops being valid by itself (the token's expiry, the key's), if it does."""
+    unit_of_work: UnitOfWork | None = None
+    """With `for_request`, the request's unit of work in the viewer's scope, its transaction opened by the role
+    look-up; the caller closes it."""
 
 
 @dataclass
@@ -105,33 +116,57 @@ def credentials_from_connection_params(payload: Any) -> str | None:
     return token.strip() if isinstance(token, str) and token.strip() else None
 
 
-async def authenticate(runtime: Runtime, credential: str | None) -> Authentication:
+async def authenticate(runtime: Runtime, credential: str | None, *, for_request: bool = False) -> Authentication:
     """Resolve a credential to a viewer; every failure is UNAUTHENTICATED with a reason, never an exception.
 
-    What it reads, it reads on a connection of its own that goes back to the pool before the request runs: a request
-    never holds two connections, and one refused here (or rate-limited next) holds none. Its look-ups are named ones
-    run outside any transaction, one statement each (an access token's role; an API key's key and role), plus, once a
-    minute per API key, a short unit of work that records the key's last use.
+    The member's role is read on every call, by a SECURITY DEFINER function that reads no tenant row, so a caller
+    refused for not being a member has read nothing. Where it is read:
+    - `for_request` (an HTTP request): by the first statement of the request's own unit of work, which sets the
+      viewer's scope in the same statement, and is handed back in `unit_of_work` for the request to run in (closed
+      here when the caller is refused): no connection and no round trip of its own.
+    - otherwise (a WebSocket's sign-in and rechecks, the usage endpoint): on a connection of its own that goes back
+      to the pool before the caller goes on, alone in autocommit, one statement.
+    An API key is first looked up that second way (one statement; its organization and creator are not known
+    before); once a minute per key its last use is recorded, in a short unit of work of its own, or with
+    `for_request` committed in the request's unit before the request's work.
     """
     if credential is None:
         return Authentication(None, None)
     if credential == "":
         return Authentication(None, UnauthenticatedError("Use `Authorization: Bearer <token or API key>`."))
     if not is_api_key(credential):
-        return await _authenticate_token(runtime, credential)
-    return await _authenticate_api_key(runtime, credential)
+        return await _authenticate_token(runtime, credential, for_request)
+    return await _authenticate_api_key(runtime, credential, for_request)
 
 
-async def _authenticate_token(runtime: Runtime, credential: str) -> Authentication:
+async def _member_role(
+    runtime: Runtime, organization_id: UUID, user_id: UUID, api_key_id: UUID | None, for_request: bool
+) -> tuple[Role | None, UnitOfWork | None]:
+    """The user's role in the organization, and the request's unit of work it was read in (`for_request`, member)."""
+    if not for_request:
+        found = await member_role_outside_transaction(runtime.engine, organization_id, user_id)
+        return (Role(found) if found is not None else None), None
+    uow = runtime.unit_of_work(organization_id, user_id, api_key_id=api_key_id)
+    try:
+        found = await uow.member_role()
+    except BaseException:
+        await uow.close()
+        raise
+    if found is None:
+        await uow.close()
+        return None, None
+    return Role(found), uow
+
+
+async def _authenticate_token(runtime: Runtime, credential: str, for_request: bool) -> Authentication:
     try:
         claims = runtime.tokens.verify(credential)
     except PrismError as error:
         return Authentication(None, error)
     if await session_revoked(runtime.kv, claims.session_id):
         return Authentication(None, UnauthenticatedError("This session was signed out; log in again."))
-    # The token's one database read, on every request: one statement on the wire, no transaction around it.
-    found = await member_role_outside_transaction(runtime.engine, claims.organization_id, claims.user_id)
-    role = Role(found) if found is not None else None
+    # The token's one database read, on every request.
+    role, uow = await _member_role(runtime, claims.organization_id, claims.user_id, None, for_request)
     if role is None:
         return Authentication(
             None, UnauthenticatedError("This token's user is no longer a member of its organization.")
@@ -139,10 +174,10 @@ async def _authenticate_token(runtime: Runtime, credential: str) -> Authenticati
     viewer = Viewer(
         user_id=claims.user_id, organization_id=claims.organization_id, role=role, session_id=claims.session_id
     )
-    return Authentication(viewer, None, expires_at=datetime.fromtimestamp(claims.expires_at, UTC))
+    return Authentication(viewer, None, expires_at=datetime.fromtimestamp(claims.expires_at, UTC), unit_of_work=uow)
 
 
-async def _authenticate_api_key(runtime: Runtime, credential: str) -> Authentication:
+async def _authenticate_api_key(runtime: Runtime, credential: str, for_request: bool) -> Authentication:
     """An integrator's key acts as its creator's current role in the key's organization, narrowed by its scopes."""
     try:
         key = await find_api_key(runtime.engine, credential)
@@ -150,20 +185,15 @@ async def _authenticate_api_key(runtime: Runtime, credential: str) -> Authentica
         return Authentication(None, error)
     if key.created_by_id is None:
         return Authentication(None, UnauthenticatedError(_CREATOR_LEFT))
-    found = await member_role_outside_transaction(runtime.engine, key.organization_id, key.created_by_id)
-    role = Role(found) if found is not None else None
+    role, uow = await _member_role(runtime, key.organization_id, key.created_by_id, key.id, for_request)
     if role is None:
         return Authentication(None, UnauthenticatedError(_CREATOR_LEFT))
-    # One write per key per minute at most: reads stay cheap, and lastUsedAt is accurate to the minute. The counter is
-    # bookkeeping: with Redis unreachable (a restart) the key still works and each use is written.
     try:
-        first_use_this_minute = await runtime.kv.incr(f"api_key:last_used:{key.id}", LAST_USED_RESOLUTION_SECONDS) == 1
-    except Exception as error:  # noqa: BLE001 - whatever the store raises, the request goes on
-        logger.warning("could not count an API key's use; recording it", extra={"error": type(error).__name__})
-        first_use_this_minute = True
-    if first_use_this_minute:
-        async with runtime.unit_of_work() as uow:
-            await mark_used(uow, key)
+        await _record_use(runtime, key, uow)
+    except BaseException:
+        if uow is not None:
+            await uow.close()
+        raise
     viewer = Viewer(
         user_id=key.created_by_id,
         organization_id=key.organization_id,
@@ -171,4 +201,26 @@ async def _authenticate_api_key(runtime: Runtime, credential: str) -> Authentica
         api_key_id=key.id,
         scopes=key.scopes,
     )
-    return Authentication(viewer, None, expires_at=key.expires_at)
+    return Authentication(viewer, None, expires_at=key.expires_at, unit_of_work=uow)
+
+
+async def _record_use(runtime: Runtime, key: FoundApiKey, request_uow: UnitOfWork | None) -> None:
+    """Record the key's use, once a minute at most: reads stay cheap, and lastUsedAt is accurate to the minute.
+
+    In a short unit of work of its own, or, when authentication opened the request's, committed in that one before
+    the request's work begins (a request never holds two connections). The counter is bookkeeping: with Redis
+    unreachable (a restart) the key still works and each use is written.
+    """
+    try:
+        first_use_this_minute = await runtime.kv.incr(f"api_key:last_used:{key.id}", LAST_USED_RESOLUTION_SECONDS) == 1
+    except Exception as error:  # noqa: BLE001 - whatever the store raises, the request goes on
+        logger.warning("could not count an API key's use; recording it", extra={"error": type(error).__name__})
+        first_use_this_minute = True
+    if not first_use_this_minute:
+        return
+    if request_uow is not None:
+        await mark_used(request_uow, key)
+        await request_uow.commit()
+        return
+    async with runtime.unit_of_work() as uow:
+        await mark_used(uow, key)

@@ -64,10 +64,14 @@ class ConcurrencyLimiter:
             slots = self._slots[key] = _Slots(asyncio.Semaphore(self._per_caller))
         slots.users += 1
         try:
-            try:
-                await asyncio.wait_for(slots.semaphore.acquire(), timeout=self._wait)
-            except TimeoutError:
-                raise CallerBusyError from None
+            if slots.semaphore.locked():
+                try:
+                    await asyncio.wait_for(slots.semaphore.acquire(), timeout=self._wait)
+                except TimeoutError:
+                    raise CallerBusyError from None
+            else:
+                # A free slot is taken at once: no timer and no task for wait_for (most requests, every request).
+                await slots.semaphore.acquire()
             slots.running += 1
             try:
                 yield

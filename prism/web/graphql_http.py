@@ -248,20 +248,21 @@ class GraphQLHTTP:
         except StoreUnavailableError as error:
             # Without the shared store a token's session cannot be checked against sign-outs: refuse, do not guess.
             raise _store_unavailable() from error
-        limit_headers: dict[str, str] = {}
-        if self._rate_limiter is not None:
-            refusal = await self._rate_limiter.check_request(context.viewer, context.meta.ip)
-            allowance = await self._rate_limiter.allowance(context.viewer, context.meta.ip)
-            limit_headers = allowance.headers() if allowance is not None else {}
-            if refusal is not None:
-                await context.uow.close()
-                raise RequestError(
-                    429,
-                    f"Too many requests ({refusal.limit}); retry in {refusal.retry_after} seconds.",
-                    code="RATE_LIMITED",
-                    headers={"Retry-After": str(refusal.retry_after), **limit_headers},
-                )
+        # From here the request may hold a connection (authentication opened its unit of work): every way out,
+        # a refusal or a failure of the rate limiter's store included, gives it back.
         try:
+            limit_headers: dict[str, str] = {}
+            if self._rate_limiter is not None:
+                refusal = await self._rate_limiter.check_request(context.viewer, context.meta.ip)
+                allowance = await self._rate_limiter.allowance(context.viewer, context.meta.ip)
+                limit_headers = allowance.headers() if allowance is not None else {}
+                if refusal is not None:
+                    raise RequestError(
+                        429,
+                        f"Too many requests ({refusal.limit}); retry in {refusal.retry_after} seconds.",
+                        code="RATE_LIMITED",
+                        headers={"Retry-After": str(refusal.retry_after), **limit_headers},
+                    )
             result = await self._schema.execute(
                 query,
                 variable_values=params.variables,
