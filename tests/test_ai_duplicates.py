@@ -92,3 +92,38 @@ def test_the_local_embedder_is_offline_unless_minilm_is_chosen_and_installed(mon
         chosen = build_embedder(None, local=local)
         assert isinstance(chosen, MiniLMEmbedder)  # built, not loaded: torch is imported on the first embedding
         assert (chosen.name, chosen.dimensions) == (MINILM_NAME, 384)
+
+
+class _WordBudget(HashedEmbedder):
+    """The offline embedder, refusing to embed more than `limit` words in all: a check that would go on to compare
+    thousands of words with thousands (pure Python, on the event loop) fails here at once instead of running on."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.embedded = 0
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        assert self.embedded <= self.limit, f"{self.embedded} words embedded for one duplicate check"
+        return await super().embed(texts)
+
+
+async def test_the_word_check_of_two_requirements_of_the_largest_size_stays_bounded() -> None:
+    """Review: a requirement may hold a 255-character title, a 50,000-character description and 20,000 characters of
+    acceptance criteria (prism/services/requirements.py), and `duplicate_warnings` hands the whole text to the word
+    check, although the first stage embeds only its first 8,000 characters. `coverage` embeds every distinct word
+    of both texts and compares each word of one with each word of the other in pure Python on the event loop:
+    1,000 distinct words each take about 18 s of CPU, a maximal requirement (about 12,000 words) some 40 minutes,
+    during which the process answers nothing. Any MEMBER (or a `write` API key) triggers it by creating two
+    requirements with the same long text (cosine 1.0 passes the first stage); with a LiteLLM embedder each word
+    is also a paid embedding input, outside the AI budget. The check must look at a bounded number of words."""
+    title = "Export the sprint report"
+    description = " ".join(f"w{n}x" for n in range(8_300))[:50_000]
+    criteria = " ".join(f"c{n}y" for n in range(3_400))[:20_000]
+    text = "\n".join((title, description, criteria))
+    embedder = _WordBudget(limit=512)
+    check = DuplicateCheck(embedder)
+    # The same text twice is a duplicate whatever its length; the check may decide that on a bounded sample.
+    assert await check.likely_duplicate(DOCUMENTED_POLICIES[HashedEmbedder.name], text, text, 1.0)
+    assert embedder.embedded <= 512
