@@ -127,3 +127,29 @@ async def test_the_word_check_of_two_requirements_of_the_largest_size_stays_boun
     # The same text twice is a duplicate whatever its length; the check may decide that on a bounded sample.
     assert await check.likely_duplicate(DOCUMENTED_POLICIES[HashedEmbedder.name], text, text, 1.0)
     assert embedder.embedded <= 512
+
+
+async def test_the_kept_word_vectors_take_little_memory_whatever_words_clients_send() -> None:
+    """Review: DuplicateCheck keeps up to 20,000 word vectors per process, each a list of Python floats (512 of them
+    for the offline embedder: about 16 KB a word), so requirements full of made-up words pin about 330 MB per
+    process (250 MB with MiniLM's 384), and nothing frees it. Words come from clients (titles, descriptions), so the
+    cache fills with whatever an attacker writes. Kept compactly (float32 arrays: 2 KB a word) or fewer, the cache
+    stays in the tens of megabytes."""
+    import gc
+    import tracemalloc
+
+    check = DuplicateCheck(HashedEmbedder())
+    words_sent = 2_000  # 10 checks of 200 new words each; the cache takes 10 times as many
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for batch in range(words_sent // 200):
+            await check.coverage("sprint", " ".join(f"m{batch}q{n}z" for n in range(200)))
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(check._vectors) > words_sent
+    full = kept / words_sent * check._cache_size  # what a cache filled to its bound keeps
+    assert full < 64_000_000, f"{full / 1e6:.0f} MB kept for word vectors at {check._cache_size} words"
+
