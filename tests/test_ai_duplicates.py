@@ -153,3 +153,22 @@ async def test_the_kept_word_vectors_take_little_memory_whatever_words_clients_s
     full = kept / words_sent * check._cache_size  # what a cache filled to its bound keeps
     assert full < 64_000_000, f"{full / 1e6:.0f} MB kept for word vectors at {check._cache_size} words"
 
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Экспортировать отчёт спринта",  # Russian, no ASCII word at all
+        "导出冲刺报告",  # Chinese
+        "スプリントのレポートをエクスポートする",  # Japanese
+        "As a user I want to",  # only stop words
+    ],
+)
+async def test_an_exact_duplicate_is_a_likely_duplicate_whatever_its_script(text: str) -> None:
+    """Review: the word check reads words as `[a-z0-9]+` of the lower-cased text, so a text in Cyrillic, Chinese or
+    Japanese (or one of stop words only) has no content word, `coverage` answers 0.0, and the second stage vetoes
+    every candidate, even the same text with a cosine of 1.0. Before issue 11 the cosine alone warned. MiniLM and
+    LiteLLM embedders do embed these scripts, so with MiniLM's documented policy (or PRISM_AI_DUPLICATE_COVERAGE set
+    for a LiteLLM model) a non-English backlog never gets LIKELY_DUPLICATE. A text without content words should
+    leave the decision to the cosine (or tokenise with \\w / the embedder's tokenizer)."""
+    check = DuplicateCheck(HashedEmbedder())
+    assert await check.likely_duplicate(DOCUMENTED_POLICIES[MINILM_NAME], text, text, 1.0)
