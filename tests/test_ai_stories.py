@@ -128,6 +128,22 @@ async def test_a_brief_within_the_limit_gets_stories_offline_whatever_its_punctu
     assert len(answer.data["generateStories"]["stories"]) == 1
 
 
+async def test_a_brief_is_measured_alike_by_generate_stories_and_generate_prd(account: Account) -> None:
+    """Review: the same brief, 34 characters of text and trailing whitespace (what a text area often sends) over
+    10,000 characters in all, is TOO_LONG for generateStories, which measures the brief as sent, and accepted by
+    generatePrd, which strips it first. One limit, documented alike ("1-10,000 characters"), should be measured
+    alike: strip (or not) in both."""
+    product = await create_product(account)
+    brief = "Export the sprint report as a PDF." + " " * 9_990
+    stories = await account.run(GENERATE, {"p": product["id"], "brief": brief, "count": 1})
+    prd = await account.run(
+        "mutation($i: GeneratePrdInput!) { generatePrd(input: $i) { runId userErrors { code } } }",
+        {"i": {"productId": product["id"], "brief": brief}},
+    )
+    prd_codes = [error["code"] for error in prd.data["generatePrd"]["userErrors"]]
+    assert stories.codes == prd_codes, (stories.body, prd.body)
+
+
 async def test_accepted_stories_are_created_under_the_epic_all_or_none(account: Account) -> None:
     product = await create_product(account)
     epic = await create_requirement(account, product["id"], "Sprint reporting", kind="EPIC")
