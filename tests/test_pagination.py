@@ -292,3 +292,43 @@ def test_a_page_statement_is_built_once_per_shape_and_binds_its_parents_as_one_a
     sql = str(first.compile(dialect=postgresql.dialect()))
     assert "= ANY (%(parents)s" in sql
     assert "IN (" not in sql
+
+
+def test_the_statements_kept_for_forged_cursors_take_little_memory() -> None:
+    """Review: a page statement is kept per shape, and the shape includes the window's `after`/`before` cursor,
+    whose decoded sort value is baked into the statement as a literal. Cursors come from clients and have no length
+    limit (the body may carry ~1 MB), and a forged one for a string sort (`products/NAME`) is valid: every such
+    request adds an entry keeping the cursor and its value until 1,024 others push it out, ~1.7 GB per process at
+    1 MB a cursor (and every page of an honest walk is a new shape too, so the cache rarely hits). Bind the
+    cursor's value and id as parameters (key without the cursor), or refuse an over-long cursor."""
+    import contextlib
+    import gc
+    import tracemalloc
+    from uuid import uuid4
+
+    from loaders.pagination import InvalidCursorError, Order, Window, _page_statement, encode_cursor, list_name
+    from loaders.sources import PRODUCTS_BY_ORGANIZATION, ProductListFilter
+    from prism.db import statements
+
+    organization = uuid4()
+    order = Order(field="NAME")
+    name = list_name(PRODUCTS_BY_ORGANIZATION, order)
+    forged = 32
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(forged):
+            cursor = encode_cursor(f"{n:08d}" + "x" * 200_000, uuid4(), name)
+            window = Window(first=20, after=cursor)
+            del cursor
+            with contextlib.suppress(InvalidCursorError):  # refusing an over-long cursor is a fix too
+                _page_statement(
+                    PRODUCTS_BY_ORGANIZATION, ProductListFilter(), order, window, ("key",), False, organization
+                )
+            del window
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    full = kept / forged * statements._LIMIT  # what a cache filled to its bound with such cursors keeps
+    assert full < 64_000_000, f"{full / 1e6:.0f} MB kept for {statements._LIMIT} forged cursors"
