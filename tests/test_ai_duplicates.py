@@ -4,6 +4,7 @@ import pytest
 
 from prism.ai import minilm
 from prism.ai.duplicates import (
+    CHECKED_WORDS,
     DEFAULT_POLICY,
     DOCUMENTED_POLICIES,
     DuplicateCheck,
@@ -47,7 +48,9 @@ async def test_every_word_of_the_shorter_text_must_have_a_counterpart() -> None:
     assert await check.coverage(
         "Single sign-on via SAML", "Single sign-on with SAML for every employee"
     ) == pytest.approx(1.0)
-    assert await check.coverage("", "Anything at all") == 0.0
+    # A text with no content word (empty, or stop words only) misses none: the cosine decides (issue 11 review).
+    assert await check.coverage("", "Anything at all") == 1.0
+    assert await check.coverage("As a user I want to", "Archive finished releases") == 1.0
 
 
 async def test_a_candidate_under_the_threshold_costs_no_embedding_and_word_vectors_are_kept() -> None:
@@ -172,3 +175,33 @@ async def test_an_exact_duplicate_is_a_likely_duplicate_whatever_its_script(text
     leave the decision to the cosine (or tokenise with \\w / the embedder's tokenizer)."""
     check = DuplicateCheck(HashedEmbedder())
     assert await check.likely_duplicate(DOCUMENTED_POLICIES[MINILM_NAME], text, text, 1.0)
+
+
+async def test_two_different_long_texts_are_compared_on_a_bounded_sample_and_words_found_as_written_count() -> None:
+    """Each text is read up to CHECKED_WORDS content words: a word of the shorter one beyond the other's first
+    CHECKED_WORDS still counts when the other has it as written, and one it does not have is still compared (with
+    hundreds of made-up words, the offline embedder's hashed buckets give it some partial match: under 1)."""
+    words = [f"w{n}x" for n in range(3 * CHECKED_WORDS)]
+    embedder = _WordBudget(limit=2 * CHECKED_WORDS)
+    check = DuplicateCheck(embedder)
+    shuffled = " ".join(reversed(words))  # the shorter text's first words come last in the longer one
+    assert await check.coverage("Export " + " ".join(words), "Export " + shuffled + " more") == 1.0
+    assert embedder.embedded <= 2 * CHECKED_WORDS
+    embedder = _WordBudget(limit=2 * CHECKED_WORDS)
+    check = DuplicateCheck(embedder)
+    assert await check.coverage("Archive " + " ".join(words), "Delete " + shuffled + " more") < 1.0
+    assert embedder.embedded <= 2 * CHECKED_WORDS
+
+
+async def test_word_vectors_are_kept_per_organization_as_float32() -> None:
+    from uuid import uuid4
+
+    embedder = CountingEmbedder()
+    check = DuplicateCheck(embedder)
+    first, second = uuid4(), uuid4()
+    await check.coverage("Archive releases", "Delete releases", organization_id=first)
+    await check.coverage("Archive releases", "Delete releases", organization_id=first)
+    assert sorted(embedder.embedded) == ["archive", "delete", "releases"]  # kept for the same organization
+    await check.coverage("Archive releases", "Delete releases", organization_id=second)
+    assert sorted(embedder.embedded[3:]) == ["archive", "delete", "releases"]  # never shared with another
+    assert {vector.dtype.name for vector in check._vectors.values()} == {"float32"}
