@@ -41,9 +41,9 @@ __all__ = [
 
 CHECKED_WORDS = 256
 """The most distinct content words of each text the word check embeds and compares: the first ones, so a title
-(255 characters, at most 128 words) is always among them, and a requirement of usual length is read whole. Beyond
-them a word still counts when the other text has it as written. Two maximal texts cost at most 512 word vectors and
-one 256 x 256 product, not 12,000 x 12,000 comparisons."""
+(255 characters, at most 128 words) is always among them, and a requirement of usual length is read whole. A checked
+word the other text has as written, anywhere in it, counts as found. Two maximal texts cost at most 512 word vectors
+and one 256 x 256 product, not 12,000 x 12,000 comparisons."""
 
 INLINE_WORK = 20_000
 """The most characters two texts may hold together for their check to run on the event loop (about a millisecond's
@@ -162,9 +162,6 @@ def _least_best(checked: list[Vector], candidates: list[Vector], written: list[b
     # A word found as written is covered whatever its vector (one the embedder cannot read is all zeros).
     best[np.array(written)] = 1.0
     return float(best.min())
-
-
-"""A word's vector, as the cache keeps it: float32 (2 KB for the offline embedder's 512 dimensions)."""
 
 
 class DuplicateCheck:
