@@ -160,6 +160,7 @@ async def duplicate_warnings(info: Info, requirement: Requirement) -> list[UserE
     The index is only as fresh as its jobs (a requirement created a moment ago may not be in it yet), and a
     failure warns of nothing: a warning never stands in the way of the change."""
     gateway = info.context.runtime.ai
+    organization_id = info.context.member.organization_id
     text = requirement_text(requirement.title, requirement.description, requirement.acceptance_criteria)
     warnings: list[UserError] = []
     try:
@@ -169,7 +170,9 @@ async def duplicate_warnings(info: Info, requirement: Requirement) -> list[UserE
         for match in found.matches:
             other = match.requirement
             other_text = requirement_text(other.title, other.description, other.acceptance_criteria)
-            if await gateway.duplicates.likely_duplicate(gateway.duplicate_policy, text, other_text, match.score):
+            if await gateway.duplicates.likely_duplicate(
+                gateway.duplicate_policy, text, other_text, match.score, organization_id=organization_id
+            ):
                 warnings.append(
                     UserError(
                         field=["input", "title"],

@@ -4,6 +4,7 @@ import pytest
 
 from prism.ai import minilm
 from prism.ai.duplicates import (
+    CHECKED_WORDS,
     DEFAULT_POLICY,
     DOCUMENTED_POLICIES,
     DuplicateCheck,
@@ -47,7 +48,9 @@ async def test_every_word_of_the_shorter_text_must_have_a_counterpart() -> None:
     assert await check.coverage(
         "Single sign-on via SAML", "Single sign-on with SAML for every employee"
     ) == pytest.approx(1.0)
-    assert await check.coverage("", "Anything at all") == 0.0
+    # A text with no content word (empty, or stop words only) misses none: the cosine decides (issue 11 review).
+    assert await check.coverage("", "Anything at all") == 1.0
+    assert await check.coverage("As a user I want to", "Archive finished releases") == 1.0
 
 
 async def test_a_candidate_under_the_threshold_costs_no_embedding_and_word_vectors_are_kept() -> None:
@@ -92,3 +95,113 @@ def test_the_local_embedder_is_offline_unless_minilm_is_chosen_and_installed(mon
         chosen = build_embedder(None, local=local)
         assert isinstance(chosen, MiniLMEmbedder)  # built, not loaded: torch is imported on the first embedding
         assert (chosen.name, chosen.dimensions) == (MINILM_NAME, 384)
+
+
+class _WordBudget(HashedEmbedder):
+    """The offline embedder, refusing to embed more than `limit` words in all: a check that would go on to compare
+    thousands of words with thousands (pure Python, on the event loop) fails here at once instead of running on."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.embedded = 0
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        self.embedded += len(texts)
+        assert self.embedded <= self.limit, f"{self.embedded} words embedded for one duplicate check"
+        return await super().embed(texts)
+
+
+async def test_the_word_check_of_two_requirements_of_the_largest_size_stays_bounded() -> None:
+    """Review: a requirement may hold a 255-character title, a 50,000-character description and 20,000 characters of
+    acceptance criteria (prism/services/requirements.py), and `duplicate_warnings` hands the whole text to the word
+    check, although the first stage embeds only its first 8,000 characters. `coverage` embeds every distinct word
+    of both texts and compares each word of one with each word of the other in pure Python on the event loop:
+    1,000 distinct words each take about 18 s of CPU, a maximal requirement (about 12,000 words) some 40 minutes,
+    during which the process answers nothing. Any MEMBER (or a `write` API key) triggers it by creating two
+    requirements with the same long text (cosine 1.0 passes the first stage); with a LiteLLM embedder each word
+    is also a paid embedding input, outside the AI budget. The check must look at a bounded number of words."""
+    title = "Export the sprint report"
+    description = " ".join(f"w{n}x" for n in range(8_300))[:50_000]
+    criteria = " ".join(f"c{n}y" for n in range(3_400))[:20_000]
+    text = "\n".join((title, description, criteria))
+    embedder = _WordBudget(limit=512)
+    check = DuplicateCheck(embedder)
+    # The same text twice is a duplicate whatever its length; the check may decide that on a bounded sample.
+    assert await check.likely_duplicate(DOCUMENTED_POLICIES[HashedEmbedder.name], text, text, 1.0)
+    assert embedder.embedded <= 512
+
+
+async def test_the_kept_word_vectors_take_little_memory_whatever_words_clients_send() -> None:
+    """Review: DuplicateCheck keeps up to 20,000 word vectors per process, each a list of Python floats (512 of them
+    for the offline embedder: about 16 KB a word), so requirements full of made-up words pin about 330 MB per
+    process (250 MB with MiniLM's 384), and nothing frees it. Words come from clients (titles, descriptions), so the
+    cache fills with whatever an attacker writes. Kept compactly (float32 arrays: 2 KB a word) or fewer, the cache
+    stays in the tens of megabytes."""
+    import gc
+    import tracemalloc
+
+    check = DuplicateCheck(HashedEmbedder())
+    words_sent = 2_000  # 10 checks of 200 new words each; the cache takes 10 times as many
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for batch in range(words_sent // 200):
+            await check.coverage("sprint", " ".join(f"m{batch}q{n}z" for n in range(200)))
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(check._vectors) > words_sent
+    full = kept / words_sent * check._cache_size  # what a cache filled to its bound keeps
+    assert full < 64_000_000, f"{full / 1e6:.0f} MB kept for word vectors at {check._cache_size} words"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Экспортировать отчёт спринта",  # Russian, no ASCII word at all
+        "导出冲刺报告",  # Chinese
+        "スプリントのレポートをエクスポートする",  # Japanese
+        "As a user I want to",  # only stop words
+    ],
+)
+async def test_an_exact_duplicate_is_a_likely_duplicate_whatever_its_script(text: str) -> None:
+    """Review: the word check reads words as `[a-z0-9]+` of the lower-cased text, so a text in Cyrillic, Chinese or
+    Japanese (or one of stop words only) has no content word, `coverage` answers 0.0, and the second stage vetoes
+    every candidate, even the same text with a cosine of 1.0. Before issue 11 the cosine alone warned. MiniLM and
+    LiteLLM embedders do embed these scripts, so with MiniLM's documented policy (or PRISM_AI_DUPLICATE_COVERAGE set
+    for a LiteLLM model) a non-English backlog never gets LIKELY_DUPLICATE. A text without content words should
+    leave the decision to the cosine (or tokenise with \\w / the embedder's tokenizer)."""
+    check = DuplicateCheck(HashedEmbedder())
+    assert await check.likely_duplicate(DOCUMENTED_POLICIES[MINILM_NAME], text, text, 1.0)
+
+
+async def test_two_different_long_texts_are_compared_on_a_bounded_sample_and_words_found_as_written_count() -> None:
+    """Each text is read up to CHECKED_WORDS content words: a word of the shorter one beyond the other's first
+    CHECKED_WORDS still counts when the other has it as written, and one it does not have is still compared (with
+    hundreds of made-up words, the offline embedder's hashed buckets give it some partial match: under 1)."""
+    words = [f"w{n}x" for n in range(3 * CHECKED_WORDS)]
+    embedder = _WordBudget(limit=2 * CHECKED_WORDS)
+    check = DuplicateCheck(embedder)
+    shuffled = " ".join(reversed(words))  # the shorter text's first words come last in the longer one
+    assert await check.coverage("Export " + " ".join(words), "Export " + shuffled + " more") == 1.0
+    assert embedder.embedded <= 2 * CHECKED_WORDS
+    embedder = _WordBudget(limit=2 * CHECKED_WORDS)
+    check = DuplicateCheck(embedder)
+    assert await check.coverage("Archive " + " ".join(words), "Delete " + shuffled + " more") < 1.0
+    assert embedder.embedded <= 2 * CHECKED_WORDS
+
+
+async def test_word_vectors_are_kept_per_organization_as_float32() -> None:
+    from uuid import uuid4
+
+    embedder = CountingEmbedder()
+    check = DuplicateCheck(embedder)
+    first, second = uuid4(), uuid4()
+    await check.coverage("Archive releases", "Delete releases", organization_id=first)
+    await check.coverage("Archive releases", "Delete releases", organization_id=first)
+    assert sorted(embedder.embedded) == ["archive", "delete", "releases"]  # kept for the same organization
+    await check.coverage("Archive releases", "Delete releases", organization_id=second)
+    assert sorted(embedder.embedded[3:]) == ["archive", "delete", "releases"]  # never shared with another
+    assert {vector.dtype.name for vector in check._vectors.values()} == {"float32"}

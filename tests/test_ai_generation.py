@@ -179,3 +179,26 @@ async def test_an_organization_past_its_budget_gets_a_coded_error(
 def test_litellm_is_not_imported_by_starting_prism() -> None:
     code = "import sys, prism.app, resolvers.schema; sys.exit(1 if 'litellm' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_offline_model_keeps_what_it_derives_within_the_schemas_limits() -> None:
+    """A run-on request (no full stop) gives sentences longer than a field allows: the offline answer is cut to
+    each string's maxLength (at a word, with an ellipsis) and each list's maxItems, at every depth, so it validates."""
+    from prism.ai.offline_provider import offline_reply
+
+    class Item(BaseModel):
+        label: str = Field(max_length=40)
+
+    class Answer(BaseModel):
+        summary: str = Field(max_length=120)
+        items: list[Item] = Field(max_length=2)
+        note: str | None = Field(default=None, max_length=30)
+
+    run_on = " ".join(["managers export the sprint report as a pdf for stakeholders"] * 60)
+    messages = [{"role": "user", "content": f"{run_on}\n{run_on} again\n{run_on} once more"}]
+    reply = offline_reply(messages, {"response_format": {"json_schema": {"schema": Answer.model_json_schema()}}})
+    answer = Answer.model_validate_json(reply)
+    assert answer.summary.startswith("[offline] managers export")
+    assert answer.summary.endswith("…")
+    assert len(answer.summary) <= 120
+    assert all(len(item.label) <= 40 for item in answer.items)

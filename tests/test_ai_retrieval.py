@@ -323,3 +323,47 @@ async def test_prism_ai_reindex_counts_and_indexes_documents(
     await index.close()
     assert [hit.kind for hit in documents] == ["document"]
     assert [hit.kind for hit in requirements] == ["requirement"]
+
+
+async def test_the_word_check_reveals_nothing_of_another_organizations_words(
+    app: Starlette, account: Account, other_account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: the duplicate warning's word check keeps word vectors in one cache per process, shared by every
+    organization (prism.ai.duplicates.DuplicateCheck). Whether a word is embedded on a check therefore depends on
+    whether another organization's check used it lately: with a remote embedding model that is an embedding call
+    or none (a latency an attacker measures), so an organization can probe whether a word (a codename, a
+    customer's name) appears in other tenants' requirements. Cached per organization (or not at all), one
+    organization's checks never change what another's cost."""
+    from uuid import uuid4
+
+    from prism.ai.duplicates import DuplicateCheck
+    from prism.ai.retrieval import index_requirements
+
+    class Counting(HashedEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embedded: list[str] = []
+
+        async def embed(self, texts: list[str]) -> list[list[float]]:
+            self.embedded += texts
+            return await super().embed(texts)
+
+    runtime = app.state.runtime()
+    embedder = Counting()
+    monkeypatch.setattr(runtime.ai, "duplicates", DuplicateCheck(embedder))
+    secret = f"zq{uuid4().hex[:10]}"
+    title = f"Launch {secret} for the enterprise plan"
+    embedded_by: dict[str, list[str]] = {}
+    for owner in (account, other_account):
+        product = await create_product(owner)
+        first = await create_requirement(owner, product["id"], title)
+        await index_requirements(
+            runtime.ai.index, runtime.engine, uuid_of(owner.organization_id), [uuid_of(first["id"])]
+        )
+        before = len(embedder.embedded)
+        copy = await owner(CREATE, {"i": {"productId": product["id"], "kind": "STORY", "title": title}})
+        assert [w["code"] for w in copy["createRequirement"]["warnings"]] == ["LIKELY_DUPLICATE"]
+        embedded_by[owner.organization_id] = embedder.embedded[before:]
+    assert secret in embedded_by[account.organization_id]
+    # The second organization's check must cost what it would have cost had the first never run.
+    assert secret in embedded_by[other_account.organization_id], embedded_by

@@ -8,18 +8,29 @@ shorter text have a close counterpart among the other's words ("archive" has non
 come from the same embedder, so a trained model matches synonyms ("cancel" and "cancellation", "PNG" and
 "image") and the offline one matches forms and its synonym table. Both thresholds are chosen per embedder on the
 development half of `make eval`'s pairs and documented in docs/ai.md.
+
+The check is bounded whatever the texts: it embeds and compares at most `CHECKED_WORDS` distinct content words of
+each text (the first ones: the title's come first), with one float32 matrix product, and keeps word vectors per
+organization in a bounded cache of float32 arrays.
 """
 
+import asyncio
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
+from uuid import UUID
+
+import numpy as np
+import numpy.typing as npt
 
 from prism.ai.embeddings import Embedder, HashedEmbedder
 from prism.ai.minilm import MINILM_NAME
 from prism.ai.offline_terms import STOP_WORDS
 
 __all__ = [
+    "CHECKED_WORDS",
     "DEFAULT_POLICY",
     "DOCUMENTED_POLICIES",
     "DuplicateCheck",
@@ -28,7 +39,19 @@ __all__ = [
     "duplicate_policy",
 ]
 
-_WORD = re.compile(r"[a-z0-9]+")
+CHECKED_WORDS = 256
+"""The most distinct content words of each text the word check embeds and compares: the first ones, so a title
+(255 characters, at most 128 words) is always among them, and a requirement of usual length is read whole. A checked
+word the other text has as written, anywhere in it, counts as found. Two maximal texts cost at most 512 word vectors
+and one 256 x 256 product, not 12,000 x 12,000 comparisons."""
+
+INLINE_WORK = 20_000
+"""The most characters two texts may hold together for their check to run on the event loop (about a millisecond's
+work); the check of longer texts reads their words, converts and compares their vectors in worker threads, so two
+long requirements never hold the loop."""
+
+_WORD = re.compile(r"\w+")
+_Result = TypeVar("_Result")
 _FUNCTION_WORDS = frozenset(
     [
         "about",
@@ -61,7 +84,9 @@ _FUNCTION_WORDS = frozenset(
 
 
 def content_words(text: str) -> list[str]:
-    """The words of a text that say what it asks for: lower-cased, without stop or function words, each once."""
+    """The words of a text that say what it asks for: lower-cased, without stop or function words, each once.
+    Words are runs of Unicode letters and digits (`\\w+`), so Cyrillic, Greek or accented words are words too (a text
+    in a script without spaces, Chinese or Japanese, reads as one word per run)."""
     seen: dict[str, None] = {}
     for word in _WORD.findall(text.lower()):
         if word not in STOP_WORDS and word not in _FUNCTION_WORDS:
@@ -98,45 +123,103 @@ def duplicate_policy(embedder: str, threshold: float | None = None, coverage: fl
     )
 
 
+async def _on_loop_unless(big: bool, work: Callable[..., _Result], *arguments: object) -> _Result:
+    """`work(*arguments)`, in a worker thread when `big`."""
+    return await asyncio.to_thread(work, *arguments) if big else work(*arguments)
+
+
+@dataclass(frozen=True)
+class _Compared:
+    """The words a coverage compares: the shorter text's checked words, the other's candidates, and which checked
+    words the other text has as written (anywhere in it, not only among the candidates)."""
+
+    checked: list[str]
+    candidates: list[str]
+    written: list[bool]
+
+
+def _compared(first: str, second: str) -> _Compared:
+    words_first, words_second = content_words(first), content_words(second)
+    shorter, longer = (
+        (words_first, words_second) if len(words_first) <= len(words_second) else (words_second, words_first)
+    )
+    checked, present = shorter[:CHECKED_WORDS], set(longer)
+    return _Compared(checked, longer[:CHECKED_WORDS], [word in present for word in checked])
+
+
+Vector = npt.NDArray[np.float32]
+"""A word's vector, as the cache keeps it: float32 (2 KB for the offline embedder's 512 dimensions)."""
+
+
+def _float32_rows(vectors: list[list[float]]) -> list[Vector]:
+    # One array per word, each owning its data: a row view would keep its whole batch alive in the cache.
+    return [np.array(vector, dtype=np.float32) for vector in vectors]
+
+
+def _least_best(checked: list[Vector], candidates: list[Vector], written: list[bool]) -> float:
+    """The least, over the checked words, of each one's best cosine with a candidate (1 when found as written)."""
+    best = (np.stack(checked) @ np.stack(candidates).T).max(axis=1)
+    # A word found as written is covered whatever its vector (one the embedder cannot read is all zeros).
+    best[np.array(written)] = 1.0
+    return float(best.min())
+
+
 class DuplicateCheck:
     """The second stage: word coverage between two texts, with the embedder's word vectors kept (a bounded cache:
-    a backlog's vocabulary is small, and the same words come back in every check)."""
+    a backlog's vocabulary is small, and the same words come back in every check).
 
-    def __init__(self, embedder: Embedder, *, cache_size: int = 20_000) -> None:
+    The cache is keyed by organization as well as word, so whether one organization's check embeds a word (with a
+    remote embedder, a call and its latency) never depends on the words another organization's checks used."""
+
+    def __init__(self, embedder: Embedder, *, cache_size: int = 10_000) -> None:
         self.embedder = embedder
         self._cache_size = cache_size
-        self._vectors: OrderedDict[str, list[float]] = OrderedDict()
+        self._vectors: OrderedDict[tuple[UUID | None, str], Vector] = OrderedDict()
 
-    async def _word_vectors(self, words: Sequence[str]) -> dict[str, list[float]]:
+    async def _word_vectors(
+        self, organization_id: UUID | None, words: Sequence[str], *, big: bool = False
+    ) -> dict[str, Vector]:
         # Taken from the cache before the await: another check may evict while this one embeds.
-        found = {word: self._vectors[word] for word in dict.fromkeys(words) if word in self._vectors}
-        missing = [word for word in dict.fromkeys(words) if word not in found]
+        wanted = list(dict.fromkeys(words))
+        found = {word: self._vectors[key] for word in wanted if (key := (organization_id, word)) in self._vectors}
+        missing = [word for word in wanted if word not in found]
         if missing:
-            found.update(zip(missing, await self.embedder.embed(missing), strict=True))
+            embedded = await self.embedder.embed(missing)
+            found.update(zip(missing, await _on_loop_unless(big, _float32_rows, embedded), strict=True))
         for word, vector in found.items():
-            self._vectors[word] = vector
-            self._vectors.move_to_end(word)
+            key = (organization_id, word)
+            self._vectors[key] = vector
+            self._vectors.move_to_end(key)
         while len(self._vectors) > self._cache_size:
             self._vectors.popitem(last=False)
         return found
 
-    async def coverage(self, first: str, second: str) -> float:
+    async def coverage(self, first: str, second: str, *, organization_id: UUID | None = None) -> float:
         """How well the shorter text's content words are found in the other's: the least, over its words, of the
-        best cosine with a word of the other (1: each found as written; 0 when either text has no content word)."""
-        words_first, words_second = content_words(first), content_words(second)
-        if not words_first or not words_second:
-            return 0.0
-        shorter, longer = (
-            (words_first, words_second) if len(words_first) <= len(words_second) else (words_second, words_first)
-        )
-        vectors = await self._word_vectors([*shorter, *longer])
-        return min(
-            max(sum(a * b for a, b in zip(vectors[word], vectors[other], strict=True)) for other in longer)
-            for word in shorter
+        best cosine with a word of the other (1 for a word the other has as written). 1 when the shorter text has
+        no content word (stop words only): nothing is missing, and the cosine decides. Each text is read up to its
+        first `CHECKED_WORDS` content words; `organization_id` scopes the cached word vectors."""
+        big = len(first) + len(second) > INLINE_WORK
+        compared = await _on_loop_unless(big, _compared, first, second)
+        if not compared.checked:
+            return 1.0
+        vectors = await self._word_vectors(organization_id, [*compared.checked, *compared.candidates], big=big)
+        return await _on_loop_unless(
+            big,
+            _least_best,
+            [vectors[word] for word in compared.checked],
+            [vectors[word] for word in compared.candidates],
+            compared.written,
         )
 
-    async def likely_duplicate(self, policy: DuplicatePolicy, first: str, second: str, score: float) -> bool:
-        """Whether two texts whose vectors are `score` similar are a likely duplicate under `policy`."""
+    async def likely_duplicate(
+        self, policy: DuplicatePolicy, first: str, second: str, score: float, *, organization_id: UUID | None = None
+    ) -> bool:
+        """Whether two texts whose vectors are `score` similar are a likely duplicate under `policy`, the word
+        vectors cached for `organization_id` (the organization whose texts these are)."""
         if score < policy.threshold:
             return False
-        return policy.coverage <= 0 or await self.coverage(first, second) >= policy.coverage
+        return (
+            policy.coverage <= 0
+            or await self.coverage(first, second, organization_id=organization_id) >= policy.coverage
+        )

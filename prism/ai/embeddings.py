@@ -1,16 +1,21 @@
 """Embedders: text to a unit vector. Offline (hashed stemmed words and character n-grams) by default;
 all-MiniLM-L6-v2 when installed and chosen (prism.ai.minilm); or any LiteLLM embedding model."""
 
+import asyncio
 import hashlib
 import itertools
 import math
-from typing import Protocol
+import threading
+from typing import Any, Protocol
 
 from prism.ai.offline_terms import english_stemmer, terms
 
-__all__ = ["OFFLINE_DIMENSIONS", "Embedder", "HashedEmbedder", "LiteLLMEmbedder", "build_embedder"]
+__all__ = ["INLINE_CHARACTERS", "OFFLINE_DIMENSIONS", "Embedder", "HashedEmbedder", "LiteLLMEmbedder", "build_embedder"]
 
 OFFLINE_DIMENSIONS = 512
+INLINE_CHARACTERS = 2_000
+"""The most characters the offline embedder embeds on the event loop (a few milliseconds); a bigger batch (a
+reindex page, the duplicate check's words of two long requirements) is embedded in a worker thread."""
 
 
 class Embedder(Protocol):
@@ -40,7 +45,15 @@ class HashedEmbedder:
 
     def __init__(self, dimensions: int = OFFLINE_DIMENSIONS) -> None:
         self.dimensions = dimensions
-        self._stemmer = english_stemmer()
+        self._local = threading.local()
+
+    @property
+    def _stemmer(self) -> Any:
+        # A stemmer keeps state while it works: one per thread, as batches may be embedded in worker threads.
+        stemmer = getattr(self._local, "stemmer", None)
+        if stemmer is None:
+            stemmer = self._local.stemmer = english_stemmer()
+        return stemmer
 
     def _features(self, text: str) -> list[tuple[str, float]]:
         found = terms(text, self._stemmer)
@@ -61,8 +74,14 @@ class HashedEmbedder:
             vector[bucket] += sign * weight
         return _normalized(vector)
 
-    async def embed(self, texts: list[str]) -> list[list[float]]:
+    def embed_all(self, texts: list[str]) -> list[list[float]]:
+        """The vectors of `texts`, in order."""
         return [self.embed_one(text) for text in texts]
+
+    async def embed(self, texts: list[str]) -> list[list[float]]:
+        if sum(len(text) for text in texts) <= INLINE_CHARACTERS:
+            return self.embed_all(texts)
+        return await asyncio.to_thread(self.embed_all, texts)
 
 
 class LiteLLMEmbedder:

@@ -2,8 +2,9 @@
 
 It answers deterministically from what it is given: a JSON schema's fields are filled from the sentences of the
 request and of the retrieved context (so two different requests get different answers, and the same request the
-same one), a markdown outline (`<outline>` of `## ` headings) is filled section by section with the request's
-sentences nearest each heading, and plain text is an extract of the request. It streams too, a line a chunk. It
+same one), each cut to the schema's limits (a run-on brief gives a goal no longer than its `maxLength`); a markdown
+outline (`<outline>` of `## ` headings) is filled section by section with the request's sentences nearest each
+heading, and plain text is an extract of the request. It streams too, a line a chunk. It
 cannot reason or invent; docs/ai.md says what that means for each feature. Every answer starts (text) or is marked
 (the gateway's `offline`) as offline.
 """
@@ -61,6 +62,35 @@ def _fill(schema: dict[str, Any], name: str, sentences: list[str], defs: dict[st
         return False
     text = _pick(sentences, name) if sentences else name.replace("_", " ")
     return f"{OFFLINE_PREFIX} {text}"
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` within `limit` characters: cut at a word boundary where one is near, marked with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    kept = text[: max(limit - 1, 0)]
+    space = kept.rfind(" ")
+    if space > limit // 2:
+        kept = kept[:space]
+    return (kept.rstrip(" ,;:") + "…")[:limit]
+
+
+def _fitted(value: Any, schema: dict[str, Any], defs: dict[str, Any]) -> Any:
+    """`value` cut to the schema's limits (strings to `maxLength`, lists to `maxItems`, at every depth): what the
+    offline model derives from a long request must still be an answer the schema accepts."""
+    if "$ref" in schema:
+        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if "anyOf" in schema:
+        schema = next((option for option in schema["anyOf"] if option.get("type") != "null"), {})
+    if isinstance(value, str) and "maxLength" in schema:
+        return _cut(value, int(schema["maxLength"]))
+    if isinstance(value, list):
+        items = value[: int(schema["maxItems"])] if "maxItems" in schema else value
+        return [_fitted(item, schema.get("items", {}), defs) for item in items]
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        return {key: _fitted(item, properties.get(key, {}), defs) for key, item in value.items()}
+    return value
 
 
 def _request_text(messages: list[dict[str, Any]]) -> str:
@@ -128,10 +158,10 @@ def offline_reply(messages: list[dict[str, Any]], optional_params: dict[str, Any
     sentences = _sentences(_request_text(messages))
     schema = _schema_of(messages, optional_params)
     if schema is not None:
+        defs = schema.get("$defs", {})
         shaped = shaped_answer(messages, schema, OFFLINE_PREFIX)
-        if shaped is not None:
-            return json.dumps(shaped)
-        return json.dumps(_fill(schema, "root", sentences, schema.get("$defs", {})))
+        answer = shaped if shaped is not None else _fill(schema, "root", sentences, defs)
+        return json.dumps(_fitted(answer, schema, defs))
     return f"{OFFLINE_PREFIX} " + " ".join(sentences[-3:])
 
 

@@ -32,17 +32,16 @@ from prism.db.tables import Document, Product, Requirement
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import DocumentKind, Role
-from prism.errors import Code, NotFoundError, PrismError, ValidationError
+from prism.errors import NotFoundError, PrismError, ValidationError
 from prism.events.broker import Broker
 from prism.events.publisher import EventPublisher
 from prism.runtime import Runtime
 from prism.services.ai_prompts import current_prompt
 from prism.services.audit import RequestMeta
 from prism.services.documents import DocumentChanges, DocumentService
-from prism.services.validation import get_owned
+from prism.services.validation import clean_brief, get_owned
 
 __all__ = [
-    "BRIEF_MAX",
     "GROUNDING",
     "PRD_SECTIONS",
     "PROMPT_KEY",
@@ -57,7 +56,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PROMPT_KEY = "generate_prd"
-BRIEF_MAX = 10_000
 PRD_SECTIONS = (
     "Problem",
     "Goals",
@@ -172,11 +170,7 @@ class PrdGenerationService:
         """Queue a PRD for the product from `brief`, to be saved to `document_id` (a PRD of the product) or to a new
         DRAFT PRD created now; refused up front when the organization's AI budget is spent."""
         require_ai(self._viewer, viewers_allowed=self._runtime.settings.ai_viewers_may_use_models)
-        brief = brief.strip()
-        if not brief:
-            raise ValidationError("brief is empty.", field="brief")
-        if len(brief) > BRIEF_MAX:
-            raise ValidationError(f"brief is longer than {BRIEF_MAX} characters.", field="brief", code=Code.TOO_LONG)
+        brief = clean_brief(brief)
         organization_id = self._viewer.organization_id
         generator = StreamingGenerator(self._runtime.settings, self._uow)
         await generator.check_budget(organization_id)

@@ -27,10 +27,10 @@ from prism.errors import Code, NotFoundError, PrismError, ValidationError
 from prism.runtime import Runtime
 from prism.services.ai_prompts import current_prompt
 from prism.services.requirements import RequirementDraft, RequirementService
+from prism.services.validation import clean_brief
 
 __all__ = [
     "MAX_ACCEPTED",
-    "MAX_BRIEF_CHARACTERS",
     "MAX_STORIES",
     "AcceptedStory",
     "EpicText",
@@ -46,7 +46,6 @@ MAX_STORIES = 10
 """The most stories one generation writes."""
 MAX_ACCEPTED = 20
 """The most stories one acceptance creates."""
-MAX_BRIEF_CHARACTERS = 10_000
 SOURCES = 5
 """How many of the product's nearest requirements and documents ground a generation."""
 _REQUIREMENTS = Requirement.__table__  # type: ignore[attr-defined]
@@ -216,12 +215,7 @@ class StoryGenerationService:
     ) -> GeneratedStories:
         """Up to `count` stories for `brief` in the product (under `epic`, when given)."""
         require_ai(self._viewer, viewers_allowed=self._runtime.settings.ai_viewers_may_use_models)
-        if not brief.strip():
-            raise ValidationError("brief is empty.", field="brief", code=Code.BAD_USER_INPUT)
-        if len(brief) > MAX_BRIEF_CHARACTERS:
-            raise ValidationError(
-                f"brief is longer than {MAX_BRIEF_CHARACTERS} characters.", field="brief", code=Code.TOO_LONG
-            )
+        brief = clean_brief(brief)
         if not 1 <= count <= MAX_STORIES:
             raise ValidationError(
                 f"count must be between 1 and {MAX_STORIES}.", field="count", code=Code.BAD_USER_INPUT

@@ -11,7 +11,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from prism.db.tenancy import tenant_select
 from prism.errors import Code, ConflictError, NotFoundError, ValidationError
 
-__all__ = ["UNSET", "check_dates", "check_number", "check_version", "clean_text", "get_for_update", "get_owned"]
+__all__ = [
+    "BRIEF_MAX_CHARACTERS",
+    "UNSET",
+    "check_dates",
+    "check_number",
+    "check_version",
+    "clean_brief",
+    "clean_text",
+    "get_for_update",
+    "get_owned",
+]
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -37,6 +47,23 @@ def clean_text(value: str, field: str, *, max_length: int, required: bool = True
     if len(cleaned) > max_length:
         raise ValidationError(
             f"{field} is {len(cleaned)} characters long; the limit is {max_length}.", field=field, code=Code.TOO_LONG
+        )
+    return cleaned
+
+
+BRIEF_MAX_CHARACTERS = 10_000
+"""The longest brief an AI generation (generateStories, generatePrd) takes, measured without surrounding space."""
+
+
+def clean_brief(brief: str) -> str:
+    """An AI generation's brief, stripped and checked alike by every feature: BAD_USER_INPUT when nothing is left,
+    TOO_LONG past BRIEF_MAX_CHARACTERS (what a text area adds around it is not counted)."""
+    cleaned = brief.strip()
+    if not cleaned:
+        raise ValidationError("brief is empty.", field="brief", code=Code.BAD_USER_INPUT)
+    if len(cleaned) > BRIEF_MAX_CHARACTERS:
+        raise ValidationError(
+            f"brief is longer than {BRIEF_MAX_CHARACTERS} characters.", field="brief", code=Code.TOO_LONG
         )
     return cleaned
 
