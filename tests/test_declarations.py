@@ -204,7 +204,7 @@ class _CapturingReader:
     def __init__(self) -> None:
         self.statements: list[Any] = []
 
-    async def all(self, statement: Any) -> list[Any]:
+    async def all(self, statement: Any, parameters: dict[str, Any] | None = None) -> list[Any]:
         self.statements.append(statement)
         return []
 
