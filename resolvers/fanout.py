@@ -57,10 +57,17 @@ def standing(viewer: Viewer) -> Hashable:
     return (viewer.organization_id, viewer.role, viewer.scopes)
 
 
-async def render_event(executor: MeteredExecutor, payload: Any, request_id: str | None) -> Rendering:
+async def render_event(
+    executor: MeteredExecutor, payload: Any, request_id: str | None, *, context: Any = None
+) -> Rendering:
     """Execute the subscription's selection for one event payload, as graphql-core does for each event, and encode
-    the result the way Strawberry's transports send it (`data`, then coded `errors`, then `extensions`)."""
+    the result the way Strawberry's transports send it (`data`, then coded `errors`, then `extensions`).
+
+    `executor` is the validated operation (its document and variables); `context`, when given, is the subscriber's
+    whose reads these are (one executor serves every subscription of the same selection)."""
     event_executor = executor.build_per_event_executor(payload)
+    if context is not None:
+        event_executor.context_value = context
     outcome = event_executor.execute_operation(False)
     result = await outcome if event_executor.is_awaitable(outcome) else outcome
     assert isinstance(result, ExecutionResult), "subscriptions have no incremental delivery"

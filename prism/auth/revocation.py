@@ -9,11 +9,12 @@ a thousand subscribers cost one round trip to Redis, not a thousand.
 """
 
 import asyncio
+from collections.abc import Sequence
 from uuid import UUID
 
 from prism.kv import KeyValueStore
 
-__all__ = ["mark_session_revoked", "session_revoked"]
+__all__ = ["mark_session_revoked", "session_revoked", "sessions_revoked"]
 
 _LEEWAY_SECONDS = 60  # tokens are accepted up to 5 s after `exp`; keep the mark a little longer than that
 
@@ -33,6 +34,13 @@ async def session_revoked(kv: KeyValueStore, session_id: UUID) -> bool:
     if batch is None:
         batch = _open[id(kv)] = _Batch(kv)
     return await batch.check(_key(session_id))
+
+
+async def sessions_revoked(kv: KeyValueStore, session_ids: Sequence[UUID]) -> set[UUID]:
+    """Which of these sessions were revoked, in one read of the store (the checks of one delivery round)."""
+    ids = list(dict.fromkeys(session_ids))
+    values = await kv.get_many([_key(session_id) for session_id in ids])
+    return {session_id for session_id, value in zip(ids, values, strict=True) if value is not None}
 
 
 class _Batch:

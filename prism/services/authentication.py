@@ -2,12 +2,13 @@
 `connection_init` payload, with an access token (people) or an API key (integrators)."""
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from prism.auth.rbac import Viewer
-from prism.auth.revocation import session_revoked
+from prism.auth.revocation import session_revoked, sessions_revoked
 from prism.db.lookups import member_role_outside_transaction
 from prism.domain.enums import Role
 from prism.domain.events import DomainEvent
@@ -19,6 +20,7 @@ __all__ = [
     "Authentication",
     "ConnectionAccess",
     "authenticate",
+    "recheck_all",
     "credentials_from_connection_params",
     "credentials_from_header",
 ]
@@ -76,11 +78,38 @@ class ConnectionAccess:
                 return UnauthenticatedError("The credential no longer names this organization.")
             self.viewer, self.expires_at, self.stale = auth.viewer, auth.expires_at, False
             return None
-        if self.expires_at is not None and datetime.now(UTC) >= self.expires_at:
-            return UnauthenticatedError("The credential expired; sign in again and reconnect.")
+        if (expired := self.expiry_error()) is not None:
+            return expired
         if self.viewer.session_id is not None and await session_revoked(runtime.kv, self.viewer.session_id):
             return UnauthenticatedError("This session was signed out; log in again.")
         return None
+
+    def expiry_error(self) -> PrismError | None:
+        """Why the credential no longer holds by itself (it expired), else None."""
+        if self.expires_at is not None and datetime.now(UTC) >= self.expires_at:
+            return UnauthenticatedError("The credential expired; sign in again and reconnect.")
+        return None
+
+
+async def recheck_all(runtime: Runtime, accesses: Sequence[ConnectionAccess]) -> list[PrismError | None]:
+    """`recheck` for many connections at once, in order: the stale ones in full, one by one; the others' sessions in
+    one read of the store. Raises StoreUnavailableError when that read fails."""
+    errors: list[PrismError | None] = [None] * len(accesses)
+    sessions: list[int] = []
+    for index, access in enumerate(accesses):
+        if access.stale:
+            errors[index] = await access.recheck(runtime)
+        elif (expired := access.expiry_error()) is not None:
+            errors[index] = expired
+        elif access.viewer.session_id is not None:
+            sessions.append(index)
+    if sessions:
+        ids = [accesses[index].viewer.session_id for index in sessions]
+        revoked = await sessions_revoked(runtime.kv, [session_id for session_id in ids if session_id is not None])
+        for index in sessions:
+            if accesses[index].viewer.session_id in revoked:
+                errors[index] = UnauthenticatedError("This session was signed out; log in again.")
+    return errors
 
 
 def credentials_from_header(authorization: str | None) -> str | None:
