@@ -10,9 +10,13 @@ Reported: the delay from sending the mutation to each delivery (p50, p99, max ov
 own round trip included, so an upper bound of commit-to-delivery), the delay from the mutation's response to each
 delivery (a lower bound: the commit happened before the response), the mutation's round trip alone, the server's CPU
 time per change and per delivery (mutation included; unlike the delays, not inflated by other work on the machine),
-and the server's resident memory per idle subscription (RSS after subscribing minus RSS before, divided by N). The
-client runs in one process on the same 2-core machine and competes with the server for CPU, so the figures are
-pessimistic.
+and the server's resident memory per idle subscription (RSS once every subscription is live minus RSS before the
+first connection, divided by N). The client runs in one process on the same 2-core machine and competes with the
+server for CPU, so the figures are pessimistic.
+
+`--per-connection K` multiplexes K subscriptions on each connection (N / K connections), which separates what a
+subscription costs from what a connection costs; `--ws` picks uvicorn's WebSocket implementation
+(`websockets-sansio`, the default where `websockets` is installed, `websockets` or `wsproto`).
 """
 
 import argparse
@@ -78,9 +82,10 @@ async def _subscriber(
     product: str,
     opening: asyncio.Semaphore,
     ready: asyncio.Event,
-    received: list[float],
+    received: list[list[float]],
     arrived: Arrivals,
 ) -> None:
+    """One connection with `len(received)` subscriptions (ids 1, 2, ...), each recording when its events arrive."""
     async with opening:  # a bounded number of handshakes at a time: the benchmark measures delivery, not a stampede
         socket = await websockets.connect(
             url,
@@ -93,16 +98,23 @@ async def _subscriber(
         ack = json.loads(await socket.recv())
         if ack["type"] != "connection_ack":
             raise RuntimeError(f"connection refused: {ack}")
-        await socket.send(
-            json.dumps(
-                {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {"p": product}}}
+        for operation in range(1, len(received) + 1):
+            await socket.send(
+                json.dumps(
+                    {
+                        "id": str(operation),
+                        "type": "subscribe",
+                        "payload": {"query": SUBSCRIPTION, "variables": {"p": product}},
+                    }
+                )
             )
-        )
     ready.set()
     async with socket:
         async for raw in socket:
             if '"next"' in raw:  # the one message type that matters here: timestamp it before parsing anything
-                received.append(time.perf_counter())
+                now = time.perf_counter()
+                # The server frames every result as {"id":"<id>",...}: the id without parsing the rest.
+                received[int(raw[7 : raw.index('"', 7)]) - 1].append(now)
                 arrived.record()
                 if '"errors"' in raw:
                     raise RuntimeError(f"an event came with errors: {raw[:500]}")
@@ -133,24 +145,29 @@ async def _change(http: httpx.AsyncClient, requirement: dict[str, Any], title: s
 
 
 async def _measure(
-    servers: list[ServerProcess], token: str, product: str, requirement: dict[str, Any], count: int, rounds: int
+    servers: list[ServerProcess],
+    token: str,
+    product: str,
+    requirement: dict[str, Any],
+    count: int,
+    rounds: int,
+    per_connection: int = 1,
 ) -> dict[str, Any]:
-    """Subscribers spread over the servers in turn; every change is made on the first."""
+    """Connections spread over the servers in turn, `per_connection` subscriptions each; every change is made on
+    the first server."""
     server = servers[0]
     urls = [f"ws://127.0.0.1:{each.port}/graphql" for each in servers]
     received: list[list[float]] = [[] for _ in range(count)]
-    readiness = [asyncio.Event() for _ in range(count)]
+    connections = [received[start : start + per_connection] for start in range(0, count, per_connection)]
+    readiness = [asyncio.Event() for _ in connections]
     rss_before = sum(each.rss_bytes() for each in servers)
     opening = asyncio.Semaphore(20)
     arrived = Arrivals()
     tasks = [
-        asyncio.create_task(
-            _subscriber(urls[i % len(urls)], token, product, opening, readiness[i], received[i], arrived)
-        )
-        for i in range(count)
+        asyncio.create_task(_subscriber(urls[i % len(urls)], token, product, opening, readiness[i], mine, arrived))
+        for i, mine in enumerate(connections)
     ]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readiness)), timeout=300)
-    rss_after = sum(each.rss_bytes() for each in servers)
     delays: list[float] = []
     after_response: list[float] = []
     round_trips: list[float] = []
@@ -167,6 +184,8 @@ async def _measure(
         else:
             missing = sum(1 for r in received if not r)
             raise RuntimeError(f"{missing} of {count} subscribers never received a change")
+        # Every subscription is live (and was idle before the first change): what the server holds for them.
+        rss_after = sum(each.rss_bytes() for each in servers)
         cpu_before = sum(each.cpu_seconds() for each in servers)
         for round_number in range(1, rounds + 1):
             counts = [len(r) for r in received]
@@ -188,6 +207,7 @@ async def _measure(
     return {
         "processes": len(servers),
         "subscribers": count,
+        "connections": len(connections),
         "rounds": rounds,
         "deliveries": len(delays),
         "delay_ms": {
@@ -207,7 +227,13 @@ async def _measure(
 
 
 async def run(
-    counts: tuple[int, ...], rounds: int, embedded_home: Path, output: Path, redis_url: str | None = None
+    counts: tuple[int, ...],
+    rounds: int,
+    embedded_home: Path,
+    output: Path,
+    redis_url: str | None = None,
+    per_connection: int = 1,
+    ws: str | None = None,
 ) -> int:
     home = Path(tempfile.mkdtemp(prefix="prism-fanout-"))
     postgres = await asyncio.to_thread(open_server, embedded_home)
@@ -219,8 +245,10 @@ async def run(
         await database.use_app_role()
         # One process with the in-process broker; with a Redis URL, two replicas that share events through it.
         environment = {} if redis_url is None else {"REDIS_URL": redis_url}
+        environment["PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION"] = str(max(20, per_connection))
+        options = () if ws is None else ("--ws", ws)
         servers = [
-            ServerProcess(database.server_url, home, environment=environment)
+            ServerProcess(database.server_url, home, environment=environment, uvicorn_options=options)
             for _ in range(1 if redis_url is None else 2)
         ]
         for each in servers:
@@ -243,8 +271,12 @@ async def run(
             product, requirement = product_node["id"], product_node["requirements"]["nodes"][0]
             results = []
             for count in counts:
-                _log(f"fan-out to {count} subscribers on {len(servers)} process(es), {rounds} changes")
-                result = await _measure(servers, token, product, requirement, count, rounds)
+                _log(
+                    f"fan-out to {count} subscribers ({per_connection} per connection) on {len(servers)} "
+                    f"process(es), {rounds} changes, WebSocket implementation {ws or 'uvicorn default'}"
+                )
+                result = await _measure(servers, token, product, requirement, count, rounds, per_connection)
+                result["ws"] = ws or "default"
                 results.append(result)
                 _log(
                     f"  delay p50 {result['delay_ms']['p50']:.1f} ms, p99 {result['delay_ms']['p99']:.1f} ms, "
@@ -287,9 +319,22 @@ def main(argv: list[str]) -> int:
         help="run two server processes sharing events through this Redis, subscribers spread over both, every change "
         "made on the first (default: one process, in-process broker)",
     )
+    parser.add_argument(
+        "--per-connection",
+        type=int,
+        default=1,
+        help="subscriptions multiplexed on each connection (default: 1, one connection per subscriber)",
+    )
+    parser.add_argument(
+        "--ws",
+        choices=("websockets-sansio", "websockets", "wsproto"),
+        help="uvicorn's WebSocket implementation (default: uvicorn's choice, websockets-sansio)",
+    )
     args = parser.parse_args(argv)
     counts = tuple(int(part) for part in args.subscribers.split(","))
-    return asyncio.run(run(counts, args.rounds, args.embedded_home, args.output, args.redis_url))
+    return asyncio.run(
+        run(counts, args.rounds, args.embedded_home, args.output, args.redis_url, args.per_connection, args.ws)
+    )
 
 
 if __name__ == "__main__":

@@ -65,6 +65,8 @@ class ServerProcess:
     baseline: bool = False
     environment: dict[str, str] = field(default_factory=dict)
     """Settings beyond the self-contained defaults (the fan-out benchmark's REDIS_URL for two replicas)."""
+    uvicorn_options: tuple[str, ...] = ()
+    """Options added to uvicorn's command line (the fan-out benchmark's `--ws` implementation)."""
     port: int = field(default_factory=free_port)
     readiness_checks: int = 0
     """How many /readyz requests reached the app (each one is a database transaction)."""
@@ -107,6 +109,7 @@ class ServerProcess:
                     # default 5 s keep-alive, or its next request races the server closing it.
                     "--timeout-keep-alive",
                     "300",
+                    *self.uvicorn_options,
                 ],
                 env=_environment(self.database_url, self.home, self.baseline, self.environment),
                 stdout=log,

@@ -236,7 +236,7 @@ class Deliverer:
         key = (registration.selection.key, standing(context.member), event.sequence)
         try:
             rendering = await self.renderings.get(key, lambda: self._render(registration, event))
-        except Exception as error:  # as an exception in the subscription's stream: its last result says so
+        except Exception as error:  # noqa: BLE001 - as a failing stream's: its last result says so (coded, masked)
             self._end(registration, error)
             self.drop(registration)
             return None

@@ -29,11 +29,11 @@ from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.context import Context, release_event_connection
 from resolvers.deleted_requirements import DeletedRequirementsQuery
+from resolvers.delivery import Deliverer
 from resolvers.document_caches import BoundedParserCache, BoundedValidationCache
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
 from resolvers.execution import metered_executor
-from resolvers.delivery import Deliverer
 from resolvers.fanout import Renderings
 from resolvers.features import FeaturesMutation
 from resolvers.identity import IdentityMutation, IdentityQuery

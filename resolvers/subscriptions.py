@@ -30,9 +30,9 @@ from prism.web.graphql_ws import SinkClosedError, current_sink
 from resolvers.ai_prd import AiPrdSubscription
 from resolvers.comments import Comment
 from resolvers.context import Context
+from resolvers.delivery import Deliverer
 from resolvers.documents import Document
 from resolvers.execution import subscription_executor
-from resolvers.delivery import Deliverer
 from resolvers.fanout import END, SKIP, render_event
 from resolvers.identity import User
 from resolvers.live import still_allowed
@@ -234,7 +234,8 @@ class _Delivery:
 
     async def send(self, make: Callable[[], Awaitable[Any]]) -> object | None:
         """Render and send one payload of this subscriber's own; returns `END` when the subscription should end."""
-        assert self.sink is not None and self.executor is not None
+        assert self.sink is not None
+        assert self.executor is not None
         # The reads run in a scope of their own, closed (its connection given back) before anything is sent.
         async with self.context.event_scope():
             payload = await make()
@@ -253,7 +254,8 @@ class _Delivery:
         make: Callable[[DomainEvent], Awaitable[Any]],
     ) -> None:
         """Hand the subscription to the deliverer: its events are served from there, with no task of its own."""
-        assert self.sink is not None and self.executor is not None
+        assert self.sink is not None
+        assert self.executor is not None
         deliverer: Deliverer = info.schema.deliverer  # type: ignore[attr-defined]
         deliverer.register(self.context.runtime.hub, self.context, subscription, self.sink, self.executor, wanted, make)
 

@@ -20,9 +20,9 @@ __all__ = [
     "Authentication",
     "ConnectionAccess",
     "authenticate",
-    "recheck_all",
     "credentials_from_connection_params",
     "credentials_from_header",
+    "recheck_all",
 ]
 
 logger = logging.getLogger("prism.auth")

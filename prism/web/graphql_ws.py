@@ -90,7 +90,9 @@ class ConnectionWriter:
 
     __slots__ = ("_after", "_backlog", "_close", "_closing", "_send_text", "_task", "gone")
 
-    def __init__(self, send_text: Callable[[str], Awaitable[None]], close: Callable[[int, str], Awaitable[None]]):
+    def __init__(
+        self, send_text: Callable[[str], Coroutine[Any, Any, None]], close: Callable[[int, str], Awaitable[None]]
+    ) -> None:
         self._send_text = send_text
         self._close = close
         self._backlog: list[str] = []
@@ -116,7 +118,7 @@ class ConnectionWriter:
         sending = self._send_text(text)
         try:
             # Run the send by hand up to its first wait: with room in the socket's buffer there is none.
-            waiting_for = sending.send(None)  # type: ignore[attr-defined]
+            waiting_for = sending.send(None)
         except StopIteration:
             return
         except _DISCONNECTED as error:
@@ -172,7 +174,7 @@ async def _resume(coroutine: Coroutine[Any, Any, None], waiting_for: Any) -> Non
                 await asyncio.sleep(0)
             else:
                 await asyncio.wait([waiting_for])
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - the coroutine's to handle, as it would be in its own task
             try:
                 waiting_for = coroutine.throw(error)
             except StopIteration:
@@ -305,7 +307,7 @@ class _Connection:
         operation_id: str,
         message_type: str,
         complete_message: str,
-        forget: Callable[[str], None],
+        forget: Callable[[str], object],
         query: str,
         operation_name: str | None,
         variables: Any,
@@ -382,7 +384,8 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
             if sink.registration is not None:
                 if self.operations.get(operation_id) is operation and self.prism.keep(operation_id, sink):
                     # Nothing of the subscribe message is needed any more; the operation is its id, counted.
-                    operation.task = operation.query = operation.variables = None
+                    held: Any = operation
+                    held.task = held.query = held.variables = None
                     return
                 sink.cancel()
                 return
