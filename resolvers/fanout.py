@@ -14,9 +14,10 @@ are the same, so the server computes that answer once and sends the same encoded
   are not reachable from a subscription's types. A rendering with errors is not shared: each subscriber renders its
   own, so error messages and request ids stay their own.
 - **What is not.** Each subscriber keeps its own place in the event log (prism/events/hub.py: order, `since`, the
-  bounded buffer), its own access check before each event (resolvers/live.py), and its own socket: the first
-  subscriber to need a rendering computes it in its own task and event scope, the others wait for it, and each
-  sends it framed with its own operation id (prism/web/graphql_ws.py `OperationSink`).
+  bounded buffer), its own access check before each event (resolvers/live.py), and its own socket: the deliverer
+  (resolvers/delivery.py) renders for the first subscriber that needs a rendering, in that subscriber's event
+  scope, and writes the same text to the others, each framed with its own operation id (prism/web/graphql_ws.py
+  `OperationSink`).
 - **Memory.** Only the last `size` renderings are kept; a subscriber catching up on older events renders them again.
 """
 

@@ -5,7 +5,8 @@ commit order, each event once, resumable with `since` (the `cursor` of the last 
 when the subscription starts and again before every event: the connection's credential is authenticated anew (an
 expired token, a revoked session or key, a member removed or demoted take effect at the next event: the socket is
 closed with 4403 and the reason), and each event is resolved in a fresh unit of work and loaders scoped to the
-viewer, so what it shows is what a query would show at that moment.
+viewer, so what it shows is what a query would show at that moment. Over WebSocket, once its place in the log is
+open, a subscription is handed to the process's deliverer (resolvers/delivery.py) and holds no task or generator.
 """
 
 import enum
@@ -281,10 +282,9 @@ async def _stream(
     make: Callable[[DomainEvent], Awaitable[Any]],
 ) -> AsyncGenerator[Any, None]:
     """The product's events that `keep` accepts, each after an access check, as `make(event)` (`SKIP` skips one,
-    `END` ends the stream). One generator from the hub's subscription to the delivery: a suspended subscription
-    holds one frame here, and an event passes through no generator in between. A resolver returns this generator
-    itself (an `async def` returning it, not an async generator iterating it), with a `target` to look up on its
-    first step (`_in(...)` or a `Locate` of its own): so a subscription is one suspended generator, not two."""
+    `END` ends the stream). Over WebSocket, its first step looks the target up (`_in(...)` or a `Locate` of its own:
+    NOT_FOUND then, as for a query), opens the hub's subscription and hands it to the deliverer, and the generator
+    ends there; called directly (no sink), it iterates the hub's subscription and yields each payload."""
     product_id, keep = target if isinstance(target, tuple) else await target()
     delivery = _Delivery(info)
     context = info.context

@@ -12,10 +12,11 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
 - **Limits.** At most `PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION` operations per connection; keep-alive pings every
   `PRISM_WS_KEEPALIVE_SECONDS`; the query-cost rules, which are schema extensions, apply to subscription documents as
   to any other.
-- **Direct delivery.** Each operation runs with an `OperationSink` in its context: where its results go (the socket,
-  the operation's id, the protocol's framing). A subscription that renders an event once for many subscribers
-  (resolvers/fanout.py) sends the rendered payload through the sink, framed per operation by string concatenation,
-  instead of through Strawberry's per-result pipeline.
+- **Subscriptions without a task each.** Each operation runs with an `OperationSink` in its context: where its
+  results go (the connection's `ConnectionWriter`, the operation's id, the protocol's framing). A subscription that
+  PRISM's deliverer serves (resolvers/delivery.py) `register`s itself on its sink; the operation's task then ends
+  without completing the operation, which stays open (counted against the limit, cancelled by `complete`/`stop` or
+  the connection's end) while the deliverer writes its events through the sink, rendered once for many subscribers.
 """
 
 import asyncio
