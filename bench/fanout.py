@@ -22,7 +22,9 @@ subscription costs from what a connection costs; `--ws` picks uvicorn's WebSocke
 import argparse
 import asyncio
 import json
+import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -152,6 +154,7 @@ async def _measure(
     count: int,
     rounds: int,
     per_connection: int = 1,
+    collect: bool = True,
 ) -> dict[str, Any]:
     """Connections spread over the servers in turn, `per_connection` subscriptions each; every change is made on
     the first server."""
@@ -160,7 +163,7 @@ async def _measure(
     received: list[list[float]] = [[] for _ in range(count)]
     connections = [received[start : start + per_connection] for start in range(0, count, per_connection)]
     readiness = [asyncio.Event() for _ in connections]
-    rss_before = sum(each.rss_bytes() for each in servers)
+    rss_before = await _resident(servers, collect)
     opening = asyncio.Semaphore(20)
     arrived = Arrivals()
     tasks = [
@@ -185,7 +188,7 @@ async def _measure(
             missing = sum(1 for r in received if not r)
             raise RuntimeError(f"{missing} of {count} subscribers never received a change")
         # Every subscription is live (and was idle before the first change): what the server holds for them.
-        rss_after = sum(each.rss_bytes() for each in servers)
+        rss_after = await _resident(servers, collect)
         cpu_before = sum(each.cpu_seconds() for each in servers)
         for round_number in range(1, rounds + 1):
             counts = [len(r) for r in received]
@@ -226,6 +229,15 @@ async def _measure(
     }
 
 
+async def _resident(servers: list[ServerProcess], collect: bool) -> int:
+    """The servers' resident memory, after a full garbage collection in each when `collect` (bench/collected_app.py)."""
+    if collect:
+        for each in servers:
+            os.kill(each.pid, signal.SIGUSR1)
+        await asyncio.sleep(1.0)
+    return sum(each.rss_bytes() for each in servers)
+
+
 async def run(
     counts: tuple[int, ...],
     rounds: int,
@@ -234,6 +246,7 @@ async def run(
     redis_url: str | None = None,
     per_connection: int = 1,
     ws: str | None = None,
+    collect: bool = True,
 ) -> int:
     home = Path(tempfile.mkdtemp(prefix="prism-fanout-"))
     postgres = await asyncio.to_thread(open_server, embedded_home)
@@ -248,7 +261,13 @@ async def run(
         environment["PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION"] = str(max(20, per_connection))
         options = () if ws is None else ("--ws", ws)
         servers = [
-            ServerProcess(database.server_url, home, environment=environment, uvicorn_options=options)
+            ServerProcess(
+                database.server_url,
+                home,
+                environment=environment,
+                uvicorn_options=options,
+                app="bench.collected_app:app" if collect else "prism.main:app",
+            )
             for _ in range(1 if redis_url is None else 2)
         ]
         for each in servers:
@@ -275,8 +294,9 @@ async def run(
                     f"fan-out to {count} subscribers ({per_connection} per connection) on {len(servers)} "
                     f"process(es), {rounds} changes, WebSocket implementation {ws or 'uvicorn default'}"
                 )
-                result = await _measure(servers, token, product, requirement, count, rounds, per_connection)
+                result = await _measure(servers, token, product, requirement, count, rounds, per_connection, collect)
                 result["ws"] = ws or "default"
+                result["collected_before_rss"] = collect
                 results.append(result)
                 _log(
                     f"  delay p50 {result['delay_ms']['p50']:.1f} ms, p99 {result['delay_ms']['p99']:.1f} ms, "
@@ -330,10 +350,24 @@ def main(argv: list[str]) -> int:
         choices=("websockets-sansio", "websockets", "wsproto"),
         help="uvicorn's WebSocket implementation (default: uvicorn's choice, websockets-sansio)",
     )
+    parser.add_argument(
+        "--no-collect",
+        action="store_true",
+        help="read the server's resident memory as it is, without a full garbage collection first",
+    )
     args = parser.parse_args(argv)
     counts = tuple(int(part) for part in args.subscribers.split(","))
     return asyncio.run(
-        run(counts, args.rounds, args.embedded_home, args.output, args.redis_url, args.per_connection, args.ws)
+        run(
+            counts,
+            args.rounds,
+            args.embedded_home,
+            args.output,
+            args.redis_url,
+            args.per_connection,
+            args.ws,
+            not args.no_collect,
+        )
     )
 
 

@@ -67,6 +67,8 @@ class ServerProcess:
     """Settings beyond the self-contained defaults (the fan-out benchmark's REDIS_URL for two replicas)."""
     uvicorn_options: tuple[str, ...] = ()
     """Options added to uvicorn's command line (the fan-out benchmark's `--ws` implementation)."""
+    app: str = "prism.main:app"
+    """The ASGI app uvicorn serves (the fan-out benchmark's `bench.collected_app:app`)."""
     port: int = field(default_factory=free_port)
     readiness_checks: int = 0
     """How many /readyz requests reached the app (each one is a database transaction)."""
@@ -92,7 +94,7 @@ class ServerProcess:
                     sys.executable,
                     "-m",
                     "uvicorn",
-                    "prism.main:app",
+                    self.app,
                     "--host",
                     "127.0.0.1",
                     "--port",
