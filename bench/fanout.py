@@ -10,9 +10,9 @@ Reported: the delay from sending the mutation to each delivery (p50, p99, max ov
 own round trip included, so an upper bound of commit-to-delivery), the delay from the mutation's response to each
 delivery (a lower bound: the commit happened before the response), the mutation's round trip alone, the server's CPU
 time per change and per delivery (mutation included; unlike the delays, not inflated by other work on the machine),
-and the server's resident memory per idle subscription (RSS once every subscription is live minus RSS before the
-first connection, divided by N). The client runs in one process on the same 2-core machine and competes with the
-server for CPU, so the figures are pessimistic.
+and the server's resident memory per idle subscription (RSS minus RSS before the first connection, divided by N:
+once every subscription is made, and again once each has received an event). The client runs in one process on the
+same 2-core machine and competes with the server for CPU, so the figures are pessimistic.
 
 `--per-connection K` multiplexes K subscriptions on each connection (N / K connections), which separates what a
 subscription costs from what a connection costs; `--ws` picks uvicorn's WebSocket implementation
@@ -110,6 +110,10 @@ async def _subscriber(
                     }
                 )
             )
+        if len(received) > 1:
+            # Multiplexed: a few milliseconds per subscription before the next connection subscribes, so the server
+            # is not asked for a thousand subscriptions (each a few database reads) in the same instant.
+            await asyncio.sleep(0.003 * len(received))
     ready.set()
     async with socket:
         async for raw in socket:
@@ -164,13 +168,15 @@ async def _measure(
     connections = [received[start : start + per_connection] for start in range(0, count, per_connection)]
     readiness = [asyncio.Event() for _ in connections]
     rss_before = await _resident(servers, collect)
-    opening = asyncio.Semaphore(20)
+    opening = asyncio.Semaphore(max(1, 20 // per_connection))
     arrived = Arrivals()
     tasks = [
         asyncio.create_task(_subscriber(urls[i % len(urls)], token, product, opening, readiness[i], mine, arrived))
         for i, mine in enumerate(connections)
     ]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readiness)), timeout=300)
+    await asyncio.sleep(2.0)  # the last subscribe messages handled
+    rss_subscribed = await _resident(servers, collect)
     delays: list[float] = []
     after_response: list[float] = []
     round_trips: list[float] = []
@@ -226,6 +232,7 @@ async def _measure(
         "server_cpu_ms_per_change": cpu / rounds * 1000,
         "server_cpu_us_per_delivery": cpu / (rounds * count) * 1_000_000,
         "rss_bytes_per_subscription": (rss_after - rss_before) / count,
+        "rss_bytes_per_subscription_before_any_event": (rss_subscribed - rss_before) / count,
     }
 
 
@@ -306,7 +313,8 @@ async def run(
                     f"mutation {result['mutation_round_trip_ms']['p50']:.1f} ms; "
                     f"server CPU {result['server_cpu_ms_per_change']:.1f} ms per change "
                     f"({result['server_cpu_us_per_delivery']:.0f} us per delivery); "
-                    f"{result['rss_bytes_per_subscription'] / 1024:.1f} KiB per subscription"
+                    f"{result['rss_bytes_per_subscription_before_any_event'] / 1024:.1f} KiB per subscription "
+                    f"subscribed, {result['rss_bytes_per_subscription'] / 1024:.1f} KiB once each received an event"
                 )
         finally:
             for each in servers:

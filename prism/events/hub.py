@@ -389,6 +389,10 @@ class EventHub:
                 await asyncio.shield(release)
             raise
         subscription.last = last if since is None else since
+        if since is None and stream.last is not None and stream.last <= last:
+            # Nothing was dispatched past its starting point: every event after it reaches it live, so it starts
+            # live, without a read of the log (no await between this check and the switch).
+            subscription._catching_up = False
         subscription.ready = True
         return subscription
 
