@@ -288,3 +288,33 @@ async def _settled(app: Starlette) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("the server never settled")
+
+
+async def test_a_client_that_reads_nothing_does_not_hold_up_the_others(
+    account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.websockets import WebSocket
+
+    gate = asyncio.Event()
+    original = WebSocket.send_text
+
+    async def stalled(self: WebSocket, text: str) -> None:
+        if '"id":"slow"' in text and not gate.is_set():
+            await gate.wait()  # this client's socket is full: its send waits
+        await original(self, text)
+
+    monkeypatch.setattr(WebSocket, "send_text", stalled)
+    product = await create_product(account)
+    async with connect(ws_url, account.token) as slow_socket, connect(ws_url, account.token) as fast_socket:
+        slow, fast = await acked(slow_socket), await acked(fast_socket)
+        await slow.subscribe(REQUIREMENTS, {"product": product["id"]}, id="slow")
+        await fast.subscribe(REQUIREMENTS, {"product": product["id"]}, id="fast")
+        await subscribed(account.organization_id, 2)
+        for number in range(3):
+            await create_requirement(account, product["id"], title=f"Change {number}")
+        # The other client gets every change while the first one's send still waits.
+        titles = [(await fast.next())["data"]["requirementChanged"]["requirement"]["title"] for _ in range(3)]
+        assert not gate.is_set()
+        gate.set()
+        late = [(await slow.next())["data"]["requirementChanged"]["requirement"]["title"] for _ in range(3)]
+    assert titles == late == ["Change 0", "Change 1", "Change 2"]

@@ -131,7 +131,7 @@ class ConnectionWriter:
         """Call `callback` once the waiting writes are done (at once when none waits)."""
         if self._task is None:
             callback()
-        else:
+        elif callback not in self._after:  # a subscription woken again while it waits is called once
             self._after.append(callback)
 
     def close_after_writes(self, code: int, reason: str) -> None:
@@ -156,7 +156,8 @@ class ConnectionWriter:
             self.gone = True
         finally:
             self._task = None
-            self._backlog.clear() if self.gone else None
+            if self.gone:
+                self._backlog.clear()
             after, self._after = self._after, []
             for callback in after:
                 callback()
