@@ -42,7 +42,7 @@ from resolvers.context import Context
 from resolvers.errors import coded_errors
 from resolvers.execution import MeteredExecutor
 from resolvers.fanout import END, SKIP, Rendering, Renderings, render_event, standing
-from resolvers.live import still_allowed_all
+from resolvers.live import TRY_AGAIN_LATER_CLOSE_CODE, still_allowed_all
 
 __all__ = ["Deliverer", "Registration", "Selection"]
 
@@ -193,7 +193,13 @@ class Deliverer:
         if not pulled:
             return
         contexts = list({id(registration.context): registration.context for registration, _ in pulled}.values())
-        verdicts = await still_allowed_all(contexts)
+        try:
+            verdicts = await still_allowed_all(contexts)
+        except Exception:  # a full check could not read the database: none of these may be served unchecked
+            logger.exception("the access of a delivery round's connections could not be checked")
+            verdicts = [
+                (TRY_AGAIN_LATER_CLOSE_CODE, "Try again later: the server cannot check your access now.")
+            ] * len(contexts)
         lost = {id(context): verdict for context, verdict in zip(contexts, verdicts, strict=True) if verdict}
         for registration, event in pulled:
             if registration not in self._registrations:

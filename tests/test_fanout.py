@@ -318,3 +318,24 @@ async def test_a_client_that_reads_nothing_does_not_hold_up_the_others(
         gate.set()
         late = [(await slow.next())["data"]["requirementChanged"]["requirement"]["title"] for _ in range(3)]
     assert titles == late == ["Change 0", "Change 1", "Change 2"]
+
+
+async def test_a_round_whose_access_check_fails_closes_its_connections_saying_try_again_later(
+    account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resolvers.delivery
+
+    async def failing(contexts: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    product = await create_product(account)
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await subscribed(account.organization_id)
+        monkeypatch.setattr(resolvers.delivery, "still_allowed_all", failing)
+        await create_requirement(account, product["id"], title="Unchecked")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await subscriber.receive()  # the event is not sent unchecked: the socket closes instead
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, "Try again later" in closed.value.rcvd.reason) == (1013, True)
