@@ -237,10 +237,13 @@ async def _measure(
 
 
 async def _resident(servers: list[ServerProcess], collect: bool) -> int:
-    """The servers' resident memory, after a full garbage collection in each when `collect` (bench/collected_app.py)."""
+    """The servers' resident memory, after a full garbage collection in each when `collect` (bench/collected_app.py),
+    which also records where the memory went when the server traces its allocations (`--tracemalloc`)."""
     if collect:
         for each in servers:
             os.kill(each.pid, signal.SIGUSR1)
+            if "PRISM_BENCH_TRACEMALLOC" in each.environment:
+                os.kill(each.pid, signal.SIGUSR2)
         await asyncio.sleep(1.0)
     return sum(each.rss_bytes() for each in servers)
 
@@ -254,6 +257,7 @@ async def run(
     per_connection: int = 1,
     ws: str | None = None,
     collect: bool = True,
+    tracemalloc_report: Path | None = None,
 ) -> int:
     home = Path(tempfile.mkdtemp(prefix="prism-fanout-"))
     postgres = await asyncio.to_thread(open_server, embedded_home)
@@ -266,6 +270,8 @@ async def run(
         # One process with the in-process broker; with a Redis URL, two replicas that share events through it.
         environment = {} if redis_url is None else {"REDIS_URL": redis_url}
         environment["PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION"] = str(max(20, per_connection))
+        if tracemalloc_report is not None:
+            environment["PRISM_BENCH_TRACEMALLOC"] = os.path.abspath(tracemalloc_report)  # noqa: ASYNC240
         options = () if ws is None else ("--ws", ws)
         servers = [
             ServerProcess(
@@ -295,6 +301,12 @@ async def run(
                 )
                 product_node = first.json()["data"]["products"]["nodes"][0]
             product, requirement = product_node["id"], product_node["requirements"]["nodes"][0]
+            async with httpx.AsyncClient(
+                base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            ) as http:
+                # One change before any memory reading: what the first mutation imports (lazily: its models, the
+                # tracing exporter's) belongs to the process, not to the subscriptions measured after it.
+                await _change(http, requirement, "Before measuring")
             results = []
             for count in counts:
                 _log(
@@ -359,6 +371,13 @@ def main(argv: list[str]) -> int:
         help="uvicorn's WebSocket implementation (default: uvicorn's choice, websockets-sansio)",
     )
     parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        metavar="FILE",
+        help="trace the server's allocations (slower) and append to FILE where its memory went, by source file, "
+        "between the first connection and each later memory reading",
+    )
+    parser.add_argument(
         "--no-collect",
         action="store_true",
         help="read the server's resident memory as it is, without a full garbage collection first",
@@ -375,6 +394,7 @@ def main(argv: list[str]) -> int:
             args.per_connection,
             args.ws,
             not args.no_collect,
+            args.tracemalloc,
         )
     )
 
