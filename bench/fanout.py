@@ -22,6 +22,7 @@ subscription costs from what a connection costs; `--ws` picks uvicorn's WebSocke
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -196,6 +197,7 @@ async def _measure(
         # Every subscription is live (and was idle before the first change): what the server holds for them.
         rss_after = await _resident(servers, collect)
         cpu_before = sum(each.cpu_seconds() for each in servers)
+        buckets_before = await _delivery_buckets(servers)
         for round_number in range(1, rounds + 1):
             counts = [len(r) for r in received]
             arrived.clear()
@@ -210,6 +212,11 @@ async def _measure(
             after_response += [max(0.0, r[c] - answered) for r, c in zip(received, counts, strict=True)]
             await asyncio.sleep(0.05)
     cpu = sum(each.cpu_seconds() for each in servers) - cpu_before
+    buckets_after = await _delivery_buckets(servers)
+    server_p50 = _bucket_quantile(buckets_before, buckets_after, 0.50)
+    server_p99 = _bucket_quantile(buckets_before, buckets_after, 0.99)
+    observed = buckets_after.get(math.inf, 0.0) - buckets_before.get(math.inf, 0.0)
+    within_40 = buckets_after.get(0.04, 0.0) - buckets_before.get(0.04, 0.0)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -229,11 +236,44 @@ async def _measure(
             "p99": percentile(after_response, 0.99) * 1000,
         },
         "mutation_round_trip_ms": {"p50": statistics.median(round_trips) * 1000},
+        # Measured by the server: from the hub queueing the event to the write (bucket bounds; None on servers
+        # without the histogram).
+        "server_delivery_delay_ms": {
+            "p50_at_most": None if server_p50 is None else server_p50 * 1000,
+            "p99_at_most": None if server_p99 is None else server_p99 * 1000,
+            "share_within_40_ms": None if observed <= 0 else within_40 / observed,
+        },
         "server_cpu_ms_per_change": cpu / rounds * 1000,
         "server_cpu_us_per_delivery": cpu / (rounds * count) * 1_000_000,
         "rss_bytes_per_subscription": (rss_after - rss_before) / count,
         "rss_bytes_per_subscription_before_any_event": (rss_subscribed - rss_before) / count,
     }
+
+
+async def _delivery_buckets(servers: list[ServerProcess]) -> dict[float, float]:
+    """The servers' `prism_subscription_delivery_seconds` histogram (hub to socket write, measured by the server):
+    the cumulative count at each bucket's upper bound, summed over the servers; empty where the server has none."""
+    totals: dict[float, float] = {}
+    async with httpx.AsyncClient(timeout=30) as client:
+        for each in servers:
+            text = (await client.get(f"{each.base_url}/metrics")).text
+            for line in text.splitlines():
+                if line.startswith("prism_subscription_delivery_seconds_bucket{"):
+                    bound_text = line.split('le="', 1)[1].split('"', 1)[0]
+                    bound = math.inf if bound_text == "+Inf" else float(bound_text)
+                    totals[bound] = totals.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def _bucket_quantile(before: dict[float, float], after: dict[float, float], fraction: float) -> float | None:
+    """The upper bound (seconds) of the bucket holding the quantile of what was observed between two readings."""
+    total = after.get(math.inf, 0.0) - before.get(math.inf, 0.0)
+    if total <= 0:
+        return None
+    for bound in sorted(after):
+        if after[bound] - before.get(bound, 0.0) >= fraction * total:
+            return bound
+    return math.inf
 
 
 async def _resident(servers: list[ServerProcess], collect: bool) -> int:
@@ -317,6 +357,13 @@ async def run(
                 result["ws"] = ws or "default"
                 result["collected_before_rss"] = collect
                 results.append(result)
+                server_delay = result["server_delivery_delay_ms"]
+                if server_delay["p99_at_most"] is not None:
+                    _log(
+                        f"  server-side, hub to socket write: p50 <= {server_delay['p50_at_most']:.1f} ms, "
+                        f"p99 <= {server_delay['p99_at_most']:.1f} ms, "
+                        f"{server_delay['share_within_40_ms']:.1%} within 40 ms"
+                    )
                 _log(
                     f"  delay p50 {result['delay_ms']['p50']:.1f} ms, p99 {result['delay_ms']['p99']:.1f} ms, "
                     f"max {result['delay_ms']['max']:.1f} ms; after the mutation's response p50 "

@@ -91,8 +91,9 @@ class Registration:
 
     def wake(self, _subscription: EventSubscription | None = None) -> None:
         """The hub queued an event for it (or ended it): serve it in the next round."""
-        self.deliverer._ready[self] = None
-        self.deliverer._start()
+        deliverer = self.deliverer
+        deliverer._ready.setdefault(self, asyncio.get_running_loop().time())
+        deliverer._start()
 
     def cancel(self) -> None:
         """The client completed the operation, or its connection ended."""
@@ -104,12 +105,15 @@ class Deliverer:
 
     def __init__(self, renderings: Renderings) -> None:
         self.renderings = renderings
-        self._ready: dict[Registration, None] = {}
+        self._ready: dict[Registration, float] = {}
+        """The registrations to serve, each with when it was first woken (the loop's clock)."""
         self._registrations: set[Registration] = set()
         self._selections: dict[Hashable, Selection] = {}
         self._task: asyncio.Task[None] | None = None
         self.rounds = 0
         """Rounds served (for tests and metrics)."""
+        self.observe: Callable[[float], None] | None = None
+        """Told each delivery's delay in seconds, from the hub queueing its event to the write (a metric's)."""
 
     @property
     def registrations(self) -> int:
@@ -169,7 +173,7 @@ class Deliverer:
     async def _serve(self) -> None:
         try:
             while self._ready:
-                batch = list(self._ready)
+                batch = list(self._ready.items())
                 self._ready.clear()
                 self.rounds += 1
                 try:
@@ -179,12 +183,14 @@ class Deliverer:
         finally:
             self._task = None
 
-    async def _round(self, batch: list[Registration]) -> None:
+    async def _round(self, batch: list[tuple[Registration, float]]) -> None:
         pulled: list[tuple[Registration, DomainEvent]] = []
-        for registration in batch:
+        woken: dict[Registration, float] = {}
+        for registration, since in batch:
             event = await self._next(registration)
             if event is None:
                 continue
+            woken[registration] = since
             access = registration.context.access
             if access is not None and access.concerns(event):
                 # The member's role, the key or the organization changed: check in full, now.
@@ -209,12 +215,12 @@ class Deliverer:
                 registration.sink.close(*verdict)
                 self.drop(registration)
                 continue
-            if registration.wanted(event) and await self._deliver(registration, event) is END:
+            if registration.wanted(event) and await self._deliver(registration, event, woken[registration]) is END:
                 registration.sink.end()
                 self.drop(registration)
                 continue
             if registration.subscription.pending and registration in self._registrations:
-                self._ready[registration] = None
+                self._ready.setdefault(registration, asyncio.get_running_loop().time())
 
     async def _next(self, registration: Registration) -> DomainEvent | None:
         """The registration's next event, None when it has none (or may not be served now)."""
@@ -236,7 +242,7 @@ class Deliverer:
         self.drop(registration)
         return None
 
-    async def _deliver(self, registration: Registration, event: DomainEvent) -> object | None:
+    async def _deliver(self, registration: Registration, event: DomainEvent, woken: float) -> object | None:
         """Render (or reuse) and write one event; returns `END` when the subscription should end."""
         context = registration.context
         key = (registration.selection.key, standing(context.member), event.sequence)
@@ -252,6 +258,8 @@ class Deliverer:
             except SinkClosedError:
                 self.drop(registration)
                 return None
+            if self.observe is not None:
+                self.observe(asyncio.get_running_loop().time() - woken)
         return rendering.outcome
 
     async def _render(self, registration: Registration, event: DomainEvent) -> Rendering:
