@@ -10,15 +10,22 @@ Reported: the delay from sending the mutation to each delivery (p50, p99, max ov
 own round trip included, so an upper bound of commit-to-delivery), the delay from the mutation's response to each
 delivery (a lower bound: the commit happened before the response), the mutation's round trip alone, the server's CPU
 time per change and per delivery (mutation included; unlike the delays, not inflated by other work on the machine),
-and the server's resident memory per idle subscription (RSS after subscribing minus RSS before, divided by N). The
-client runs in one process on the same 2-core machine and competes with the server for CPU, so the figures are
-pessimistic.
+and the server's resident memory per idle subscription (RSS minus RSS before the first connection, divided by N:
+once every subscription is made, and again once each has received an event). The client runs in one process on the
+same 2-core machine and competes with the server for CPU, so the figures are pessimistic.
+
+`--per-connection K` multiplexes K subscriptions on each connection (N / K connections), which separates what a
+subscription costs from what a connection costs; `--ws` picks uvicorn's WebSocket implementation
+(`websockets-sansio`, the default where `websockets` is installed, `websockets` or `wsproto`).
 """
 
 import argparse
 import asyncio
 import json
+import math
+import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -78,9 +85,10 @@ async def _subscriber(
     product: str,
     opening: asyncio.Semaphore,
     ready: asyncio.Event,
-    received: list[float],
+    received: list[list[float]],
     arrived: Arrivals,
 ) -> None:
+    """One connection with `len(received)` subscriptions (ids 1, 2, ...), each recording when its events arrive."""
     async with opening:  # a bounded number of handshakes at a time: the benchmark measures delivery, not a stampede
         socket = await websockets.connect(
             url,
@@ -93,16 +101,27 @@ async def _subscriber(
         ack = json.loads(await socket.recv())
         if ack["type"] != "connection_ack":
             raise RuntimeError(f"connection refused: {ack}")
-        await socket.send(
-            json.dumps(
-                {"id": "1", "type": "subscribe", "payload": {"query": SUBSCRIPTION, "variables": {"p": product}}}
+        for operation in range(1, len(received) + 1):
+            await socket.send(
+                json.dumps(
+                    {
+                        "id": str(operation),
+                        "type": "subscribe",
+                        "payload": {"query": SUBSCRIPTION, "variables": {"p": product}},
+                    }
+                )
             )
-        )
+        if len(received) > 1:
+            # Multiplexed: a few milliseconds per subscription before the next connection subscribes, so the server
+            # is not asked for a thousand subscriptions (each a few database reads) in the same instant.
+            await asyncio.sleep(0.003 * len(received))
     ready.set()
     async with socket:
         async for raw in socket:
             if '"next"' in raw:  # the one message type that matters here: timestamp it before parsing anything
-                received.append(time.perf_counter())
+                now = time.perf_counter()
+                # The server frames every result as {"id":"<id>",...}: the id without parsing the rest.
+                received[int(raw[7 : raw.index('"', 7)]) - 1].append(now)
                 arrived.record()
                 if '"errors"' in raw:
                     raise RuntimeError(f"an event came with errors: {raw[:500]}")
@@ -133,24 +152,32 @@ async def _change(http: httpx.AsyncClient, requirement: dict[str, Any], title: s
 
 
 async def _measure(
-    servers: list[ServerProcess], token: str, product: str, requirement: dict[str, Any], count: int, rounds: int
+    servers: list[ServerProcess],
+    token: str,
+    product: str,
+    requirement: dict[str, Any],
+    count: int,
+    rounds: int,
+    per_connection: int = 1,
+    collect: bool = True,
 ) -> dict[str, Any]:
-    """Subscribers spread over the servers in turn; every change is made on the first."""
+    """Connections spread over the servers in turn, `per_connection` subscriptions each; every change is made on
+    the first server."""
     server = servers[0]
     urls = [f"ws://127.0.0.1:{each.port}/graphql" for each in servers]
     received: list[list[float]] = [[] for _ in range(count)]
-    readiness = [asyncio.Event() for _ in range(count)]
-    rss_before = sum(each.rss_bytes() for each in servers)
-    opening = asyncio.Semaphore(20)
+    connections = [received[start : start + per_connection] for start in range(0, count, per_connection)]
+    readiness = [asyncio.Event() for _ in connections]
+    rss_before = await _resident(servers, collect)
+    opening = asyncio.Semaphore(max(1, 20 // per_connection))
     arrived = Arrivals()
     tasks = [
-        asyncio.create_task(
-            _subscriber(urls[i % len(urls)], token, product, opening, readiness[i], received[i], arrived)
-        )
-        for i in range(count)
+        asyncio.create_task(_subscriber(urls[i % len(urls)], token, product, opening, readiness[i], mine, arrived))
+        for i, mine in enumerate(connections)
     ]
     await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readiness)), timeout=300)
-    rss_after = sum(each.rss_bytes() for each in servers)
+    await asyncio.sleep(2.0)  # the last subscribe messages handled
+    rss_subscribed = await _resident(servers, collect)
     delays: list[float] = []
     after_response: list[float] = []
     round_trips: list[float] = []
@@ -167,7 +194,10 @@ async def _measure(
         else:
             missing = sum(1 for r in received if not r)
             raise RuntimeError(f"{missing} of {count} subscribers never received a change")
+        # Every subscription is live (and was idle before the first change): what the server holds for them.
+        rss_after = await _resident(servers, collect)
         cpu_before = sum(each.cpu_seconds() for each in servers)
+        buckets_before = await _delivery_buckets(servers)
         for round_number in range(1, rounds + 1):
             counts = [len(r) for r in received]
             arrived.clear()
@@ -182,12 +212,18 @@ async def _measure(
             after_response += [max(0.0, r[c] - answered) for r, c in zip(received, counts, strict=True)]
             await asyncio.sleep(0.05)
     cpu = sum(each.cpu_seconds() for each in servers) - cpu_before
+    buckets_after = await _delivery_buckets(servers)
+    server_p50 = _bucket_quantile(buckets_before, buckets_after, 0.50)
+    server_p99 = _bucket_quantile(buckets_before, buckets_after, 0.99)
+    observed = buckets_after.get(math.inf, 0.0) - buckets_before.get(math.inf, 0.0)
+    within_40 = buckets_after.get(0.04, 0.0) - buckets_before.get(0.04, 0.0)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return {
         "processes": len(servers),
         "subscribers": count,
+        "connections": len(connections),
         "rounds": rounds,
         "deliveries": len(delays),
         "delay_ms": {
@@ -200,14 +236,68 @@ async def _measure(
             "p99": percentile(after_response, 0.99) * 1000,
         },
         "mutation_round_trip_ms": {"p50": statistics.median(round_trips) * 1000},
+        # Measured by the server: from the hub queueing the event to the write (bucket bounds; None on servers
+        # without the histogram).
+        "server_delivery_delay_ms": {
+            "p50_at_most": None if server_p50 is None else server_p50 * 1000,
+            "p99_at_most": None if server_p99 is None else server_p99 * 1000,
+            "share_within_40_ms": None if observed <= 0 else within_40 / observed,
+        },
         "server_cpu_ms_per_change": cpu / rounds * 1000,
         "server_cpu_us_per_delivery": cpu / (rounds * count) * 1_000_000,
         "rss_bytes_per_subscription": (rss_after - rss_before) / count,
+        "rss_bytes_per_subscription_before_any_event": (rss_subscribed - rss_before) / count,
     }
 
 
+async def _delivery_buckets(servers: list[ServerProcess]) -> dict[float, float]:
+    """The servers' `prism_subscription_delivery_seconds` histogram (hub to socket write, measured by the server):
+    the cumulative count at each bucket's upper bound, summed over the servers; empty where the server has none."""
+    totals: dict[float, float] = {}
+    async with httpx.AsyncClient(timeout=30) as client:
+        for each in servers:
+            text = (await client.get(f"{each.base_url}/metrics")).text
+            for line in text.splitlines():
+                if line.startswith("prism_subscription_delivery_seconds_bucket{"):
+                    bound_text = line.split('le="', 1)[1].split('"', 1)[0]
+                    bound = math.inf if bound_text == "+Inf" else float(bound_text)
+                    totals[bound] = totals.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def _bucket_quantile(before: dict[float, float], after: dict[float, float], fraction: float) -> float | None:
+    """The upper bound (seconds) of the bucket holding the quantile of what was observed between two readings."""
+    total = after.get(math.inf, 0.0) - before.get(math.inf, 0.0)
+    if total <= 0:
+        return None
+    for bound in sorted(after):
+        if after[bound] - before.get(bound, 0.0) >= fraction * total:
+            return bound
+    return math.inf
+
+
+async def _resident(servers: list[ServerProcess], collect: bool) -> int:
+    """The servers' resident memory, after a full garbage collection in each when `collect` (bench/collected_app.py),
+    which also records where the memory went when the server traces its allocations (`--tracemalloc`)."""
+    if collect:
+        for each in servers:
+            os.kill(each.pid, signal.SIGUSR1)
+            if "PRISM_BENCH_TRACEMALLOC" in each.environment:
+                os.kill(each.pid, signal.SIGUSR2)
+        await asyncio.sleep(1.0)
+    return sum(each.rss_bytes() for each in servers)
+
+
 async def run(
-    counts: tuple[int, ...], rounds: int, embedded_home: Path, output: Path, redis_url: str | None = None
+    counts: tuple[int, ...],
+    rounds: int,
+    embedded_home: Path,
+    output: Path,
+    redis_url: str | None = None,
+    per_connection: int = 1,
+    ws: str | None = None,
+    collect: bool = True,
+    tracemalloc_report: Path | None = None,
 ) -> int:
     home = Path(tempfile.mkdtemp(prefix="prism-fanout-"))
     postgres = await asyncio.to_thread(open_server, embedded_home)
@@ -219,8 +309,18 @@ async def run(
         await database.use_app_role()
         # One process with the in-process broker; with a Redis URL, two replicas that share events through it.
         environment = {} if redis_url is None else {"REDIS_URL": redis_url}
+        environment["PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION"] = str(max(20, per_connection))
+        if tracemalloc_report is not None:
+            environment["PRISM_BENCH_TRACEMALLOC"] = os.path.abspath(tracemalloc_report)  # noqa: ASYNC240
+        options = () if ws is None else ("--ws", ws)
         servers = [
-            ServerProcess(database.server_url, home, environment=environment)
+            ServerProcess(
+                database.server_url,
+                home,
+                environment=environment,
+                uvicorn_options=options,
+                app="bench.collected_app:app" if collect else "prism.main:app",
+            )
             for _ in range(1 if redis_url is None else 2)
         ]
         for each in servers:
@@ -241,11 +341,29 @@ async def run(
                 )
                 product_node = first.json()["data"]["products"]["nodes"][0]
             product, requirement = product_node["id"], product_node["requirements"]["nodes"][0]
+            async with httpx.AsyncClient(
+                base_url=server.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+            ) as http:
+                # One change before any memory reading: what the first mutation imports (lazily: its models, the
+                # tracing exporter's) belongs to the process, not to the subscriptions measured after it.
+                await _change(http, requirement, "Before measuring")
             results = []
             for count in counts:
-                _log(f"fan-out to {count} subscribers on {len(servers)} process(es), {rounds} changes")
-                result = await _measure(servers, token, product, requirement, count, rounds)
+                _log(
+                    f"fan-out to {count} subscribers ({per_connection} per connection) on {len(servers)} "
+                    f"process(es), {rounds} changes, WebSocket implementation {ws or 'uvicorn default'}"
+                )
+                result = await _measure(servers, token, product, requirement, count, rounds, per_connection, collect)
+                result["ws"] = ws or "default"
+                result["collected_before_rss"] = collect
                 results.append(result)
+                server_delay = result["server_delivery_delay_ms"]
+                if server_delay["p99_at_most"] is not None:
+                    _log(
+                        f"  server-side, hub to socket write: p50 <= {server_delay['p50_at_most']:.1f} ms, "
+                        f"p99 <= {server_delay['p99_at_most']:.1f} ms, "
+                        f"{server_delay['share_within_40_ms']:.1%} within 40 ms"
+                    )
                 _log(
                     f"  delay p50 {result['delay_ms']['p50']:.1f} ms, p99 {result['delay_ms']['p99']:.1f} ms, "
                     f"max {result['delay_ms']['max']:.1f} ms; after the mutation's response p50 "
@@ -254,7 +372,8 @@ async def run(
                     f"mutation {result['mutation_round_trip_ms']['p50']:.1f} ms; "
                     f"server CPU {result['server_cpu_ms_per_change']:.1f} ms per change "
                     f"({result['server_cpu_us_per_delivery']:.0f} us per delivery); "
-                    f"{result['rss_bytes_per_subscription'] / 1024:.1f} KiB per subscription"
+                    f"{result['rss_bytes_per_subscription_before_any_event'] / 1024:.1f} KiB per subscription "
+                    f"subscribed, {result['rss_bytes_per_subscription'] / 1024:.1f} KiB once each received an event"
                 )
         finally:
             for each in servers:
@@ -287,9 +406,44 @@ def main(argv: list[str]) -> int:
         help="run two server processes sharing events through this Redis, subscribers spread over both, every change "
         "made on the first (default: one process, in-process broker)",
     )
+    parser.add_argument(
+        "--per-connection",
+        type=int,
+        default=1,
+        help="subscriptions multiplexed on each connection (default: 1, one connection per subscriber)",
+    )
+    parser.add_argument(
+        "--ws",
+        choices=("websockets-sansio", "websockets", "wsproto"),
+        help="uvicorn's WebSocket implementation (default: uvicorn's choice, websockets-sansio)",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        metavar="FILE",
+        help="trace the server's allocations (slower) and append to FILE where its memory went, by source file, "
+        "between the first connection and each later memory reading",
+    )
+    parser.add_argument(
+        "--no-collect",
+        action="store_true",
+        help="read the server's resident memory as it is, without a full garbage collection first",
+    )
     args = parser.parse_args(argv)
     counts = tuple(int(part) for part in args.subscribers.split(","))
-    return asyncio.run(run(counts, args.rounds, args.embedded_home, args.output, args.redis_url))
+    return asyncio.run(
+        run(
+            counts,
+            args.rounds,
+            args.embedded_home,
+            args.output,
+            args.redis_url,
+            args.per_connection,
+            args.ws,
+            not args.no_collect,
+            args.tracemalloc,
+        )
+    )
 
 
 if __name__ == "__main__":

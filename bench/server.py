@@ -65,6 +65,10 @@ class ServerProcess:
     baseline: bool = False
     environment: dict[str, str] = field(default_factory=dict)
     """Settings beyond the self-contained defaults (the fan-out benchmark's REDIS_URL for two replicas)."""
+    uvicorn_options: tuple[str, ...] = ()
+    """Options added to uvicorn's command line (the fan-out benchmark's `--ws` implementation)."""
+    app: str = "prism.main:app"
+    """The ASGI app uvicorn serves (the fan-out benchmark's `bench.collected_app:app`)."""
     port: int = field(default_factory=free_port)
     readiness_checks: int = 0
     """How many /readyz requests reached the app (each one is a database transaction)."""
@@ -90,7 +94,7 @@ class ServerProcess:
                     sys.executable,
                     "-m",
                     "uvicorn",
-                    "prism.main:app",
+                    self.app,
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -107,6 +111,7 @@ class ServerProcess:
                     # default 5 s keep-alive, or its next request races the server closing it.
                     "--timeout-keep-alive",
                     "300",
+                    *self.uvicorn_options,
                 ],
                 env=_environment(self.database_url, self.home, self.baseline, self.environment),
                 stdout=log,

@@ -183,6 +183,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         suggestions=settings.suggestions_enabled,
     )
     schema = build_schema(tracing=tracing, caches=not baseline, limits=limits, planner=settings.planner)
+    schema.deliverer.observe = metrics.subscription_delivery.observe  # type: ignore[attr-defined]
     cors_origins = parse_origins(settings.cors_origins)
     cors = cors_options(cors_origins, settings.cors_allow_credentials) if cors_origins else None
 

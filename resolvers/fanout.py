@@ -14,9 +14,10 @@ are the same, so the server computes that answer once and sends the same encoded
   are not reachable from a subscription's types. A rendering with errors is not shared: each subscriber renders its
   own, so error messages and request ids stay their own.
 - **What is not.** Each subscriber keeps its own place in the event log (prism/events/hub.py: order, `since`, the
-  bounded buffer), its own access check before each event (resolvers/live.py), and its own socket: the first
-  subscriber to need a rendering computes it in its own task and event scope, the others wait for it, and each
-  sends it framed with its own operation id (prism/web/graphql_ws.py `OperationSink`).
+  bounded buffer), its own access check before each event (resolvers/live.py), and its own socket: the deliverer
+  (resolvers/delivery.py) renders for the first subscriber that needs a rendering, in that subscriber's event
+  scope, and writes the same text to the others, each framed with its own operation id (prism/web/graphql_ws.py
+  `OperationSink`).
 - **Memory.** Only the last `size` renderings are kept; a subscriber catching up on older events renders them again.
 """
 
@@ -57,10 +58,17 @@ def standing(viewer: Viewer) -> Hashable:
     return (viewer.organization_id, viewer.role, viewer.scopes)
 
 
-async def render_event(executor: MeteredExecutor, payload: Any, request_id: str | None) -> Rendering:
+async def render_event(
+    executor: MeteredExecutor, payload: Any, request_id: str | None, *, context: Any = None
+) -> Rendering:
     """Execute the subscription's selection for one event payload, as graphql-core does for each event, and encode
-    the result the way Strawberry's transports send it (`data`, then coded `errors`, then `extensions`)."""
+    the result the way Strawberry's transports send it (`data`, then coded `errors`, then `extensions`).
+
+    `executor` is the validated operation (its document and variables); `context`, when given, is the subscriber's
+    whose reads these are (one executor serves every subscription of the same selection)."""
     event_executor = executor.build_per_event_executor(payload)
+    if context is not None:
+        event_executor.context_value = context
     outcome = event_executor.execute_operation(False)
     result = await outcome if event_executor.is_awaitable(outcome) else outcome
     assert isinstance(result, ExecutionResult), "subscriptions have no incremental delivery"

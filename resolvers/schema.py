@@ -29,6 +29,7 @@ from resolvers.boundary import add_use_case_boundaries
 from resolvers.comments import CommentsMutation, CommentsQuery
 from resolvers.context import Context, release_event_connection
 from resolvers.deleted_requirements import DeletedRequirementsQuery
+from resolvers.delivery import Deliverer
 from resolvers.document_caches import BoundedParserCache, BoundedValidationCache
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
@@ -175,6 +176,7 @@ class PrismSchema(strawberry.Schema):
     """The schema; errors are logged by the ErrorCodes extension, which knows which ones are bugs."""
 
     renderings: Renderings
+    deliverer: Deliverer
 
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         return None
@@ -272,6 +274,8 @@ def build_schema(
     _describe_mutation_inputs(schema)
     # Subscriptions over WebSocket share each event's rendering among the subscribers that see the same answer.
     schema.renderings = Renderings()
+    # ... and deliver them from one task of the process, each subscription a registration, not a task of its own.
+    schema.deliverer = Deliverer(schema.renderings)
     return schema
 
 

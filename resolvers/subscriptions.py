@@ -5,15 +5,14 @@ commit order, each event once, resumable with `since` (the `cursor` of the last 
 when the subscription starts and again before every event: the connection's credential is authenticated anew (an
 expired token, a revoked session or key, a member removed or demoted take effect at the next event: the socket is
 closed with 4403 and the reason), and each event is resolved in a fresh unit of work and loaders scoped to the
-viewer, so what it shows is what a query would show at that moment.
+viewer, so what it shows is what a query would show at that moment. Over WebSocket, once its place in the log is
+open, a subscription is handed to the process's deliverer (resolvers/delivery.py) and holds no task or generator.
 """
 
-import asyncio
 import enum
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import suppress
 from datetime import datetime
-from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -24,17 +23,18 @@ from prism.domain.events import Action, DomainEvent
 from prism.errors import Code, PrismError, ValidationError
 from prism.events.hub import (
     CursorExpiredError,
-    SlowConsumerError,
+    EventSubscription,
     SubscriptionClosedError,
     TooManySubscriptionsError,
 )
-from prism.web.graphql_ws import SLOW_CONSUMER_CLOSE_CODE, SinkClosedError, current_sink
+from prism.web.graphql_ws import SinkClosedError, current_sink
 from resolvers.ai_prd import AiPrdSubscription
 from resolvers.comments import Comment
 from resolvers.context import Context
+from resolvers.delivery import Deliverer
 from resolvers.documents import Document
 from resolvers.execution import subscription_executor
-from resolvers.fanout import END, SKIP, Rendering, Renderings, render_event, standing
+from resolvers.fanout import END, SKIP, render_event
 from resolvers.identity import User
 from resolvers.live import still_allowed
 from resolvers.node import NODE_TYPES, LoadedNode, find_node, load_node
@@ -215,58 +215,50 @@ async def _product_of(info: Info, node_type: type[LoadedNode], global_id: relay.
 class _Delivery:
     """How one subscription's payloads reach its client.
 
-    Over WebSocket (a sink and the operation's executor in this task), each event is rendered once for every
-    subscriber with the same selection and standing (resolvers/fanout.py) and sent straight to the socket; the
-    subscription's generator then never yields. Elsewhere (the schema called directly) payloads are yielded to
-    graphql-core, which executes the selection for each.
+    Over WebSocket (a sink and the operation's executor in this task), the subscription is handed to the process's
+    deliverer (resolvers/delivery.py) once its place in the event log is open: each event is then rendered once for
+    every subscriber with the same selection and standing and written straight to the socket, and the operation's
+    task and this generator end. Elsewhere (the schema called directly) payloads are yielded to graphql-core, which
+    executes the selection for each.
     """
 
-    __slots__ = ("context", "executor", "renderings", "sink")
+    __slots__ = ("context", "executor", "sink")
 
     def __init__(self, info: Info) -> None:
         self.context = info.context
         self.sink = current_sink()
         self.executor = subscription_executor()
-        self.renderings: Renderings = info.schema.renderings  # type: ignore[attr-defined]
 
     @property
     def direct(self) -> bool:
         return self.sink is not None and self.executor is not None
 
-    async def _render(self, make: Callable[[], Awaitable[Any]]) -> Rendering:
+    async def send(self, make: Callable[[], Awaitable[Any]]) -> object | None:
+        """Render and send one payload of this subscriber's own; returns `END` when the subscription should end."""
+        assert self.sink is not None
         assert self.executor is not None
-        # The event's reads run in a scope of their own, closed (its connection given back) before anything is sent.
+        # The reads run in a scope of their own, closed (its connection given back) before anything is sent.
         async with self.context.event_scope():
             payload = await make()
             if payload is SKIP or payload is END:
-                return Rendering(None, payload)
-            return await render_event(self.executor, payload, self.context.request_id)
-
-    async def send(self, make: Callable[[], Awaitable[Any]], *, event: DomainEvent | None = None) -> object | None:
-        """Render (or reuse) and send one payload; returns `END` when the subscription should end."""
-        assert self.sink is not None
-        if event is None:
-            rendering = await self._render(make)
-        else:
-            key = (self.sink.key, standing(self.context.member), event.sequence)
-            rendering = await self.renderings.get(key, lambda: self._render(make))
+                return payload
+            rendering = await render_event(self.executor, payload, self.context.request_id)
         if rendering.text is not None:
-            await self.sink.send(rendering.text)
+            self.sink.write(rendering.text)
         return rendering.outcome
 
-    async def closed(self, error: SubscriptionClosedError) -> None:
-        """The hub ended the subscription: a slow consumer loses its connection, saying why; anything else is told
-        in the subscription's last result."""
-        if isinstance(error, SlowConsumerError) and self.sink is not None:
-            with suppress(TimeoutError, SinkClosedError, RuntimeError, OSError):
-                async with asyncio.timeout(_CLOSE_WAIT_SECONDS):  # a client that reads nothing cannot stall us
-                    await self.sink.close(SLOW_CONSUMER_CLOSE_CODE, error.reason[:_CLOSE_REASON_BYTES])
-            return
-        raise PrismError(error.reason, code=Code.SUBSCRIPTION_CLOSED) from None
-
-
-_CLOSE_WAIT_SECONDS = 5.0
-_CLOSE_REASON_BYTES = 120  # a close frame's reason is at most 123 bytes
+    def register(
+        self,
+        info: Info,
+        subscription: EventSubscription,
+        wanted: Callable[[DomainEvent], bool],
+        make: Callable[[DomainEvent], Awaitable[Any]],
+    ) -> None:
+        """Hand the subscription to the deliverer: its events are served from there, with no task of its own."""
+        assert self.sink is not None
+        assert self.executor is not None
+        deliverer: Deliverer = info.schema.deliverer  # type: ignore[attr-defined]
+        deliverer.register(self.context.runtime.hub, self.context, subscription, self.sink, self.executor, wanted, make)
 
 
 Locate = Callable[[], Awaitable[tuple[UUID, Keep]]]
@@ -290,10 +282,9 @@ async def _stream(
     make: Callable[[DomainEvent], Awaitable[Any]],
 ) -> AsyncGenerator[Any, None]:
     """The product's events that `keep` accepts, each after an access check, as `make(event)` (`SKIP` skips one,
-    `END` ends the stream). One generator from the hub's subscription to the delivery: a suspended subscription
-    holds one frame here, and an event passes through no generator in between. A resolver returns this generator
-    itself (an `async def` returning it, not an async generator iterating it), with a `target` to look up on its
-    first step (`_in(...)` or a `Locate` of its own): so a subscription is one suspended generator, not two."""
+    `END` ends the stream). Over WebSocket, its first step looks the target up (`_in(...)` or a `Locate` of its own:
+    NOT_FOUND then, as for a query), opens the hub's subscription and hands it to the deliverer, and the generator
+    ends there; called directly (no sink), it iterates the hub's subscription and yields each payload."""
     product_id, keep = target if isinstance(target, tuple) else await target()
     delivery = _Delivery(info)
     context = info.context
@@ -307,15 +298,19 @@ async def _stream(
     def relevant(event: DomainEvent) -> bool:
         return wanted(event) or (access is not None and access.concerns(event))
 
+    hub = context.runtime.hub
+    options: dict[str, Any] = {
+        "since": cursor,
+        "predicate": relevant,
+        "product_id": product_id,
+        "owner": viewer.api_key_id or viewer.user_id,
+        "limit_per_owner": context.runtime.settings.ws_max_subscriptions_per_identity,
+    }
     try:
-        async with context.runtime.hub.subscribe(
-            viewer.organization_id,
-            since=cursor,
-            predicate=relevant,
-            product_id=product_id,
-            owner=viewer.api_key_id or viewer.user_id,
-            limit_per_owner=context.runtime.settings.ws_max_subscriptions_per_identity,
-        ) as subscription:
+        if delivery.direct:
+            delivery.register(info, await hub.open(viewer.organization_id, **options), wanted, make)
+            return
+        async with hub.subscribe(viewer.organization_id, **options) as subscription:
             async for event in subscription:
                 if access is not None and access.concerns(event):
                     # The member's role, the key or the organization changed: check in full, now.
@@ -323,10 +318,6 @@ async def _stream(
                 if not await still_allowed(info):
                     return
                 if not wanted(event):
-                    continue
-                if delivery.direct:
-                    if await delivery.send(partial(make, event), event=event) is END:
-                        return
                     continue
                 async with context.event_scope():
                     payload = await make(event)
@@ -339,9 +330,7 @@ async def _stream(
     except TooManySubscriptionsError as error:
         raise PrismError(str(error), code=Code.RATE_LIMITED) from None
     except SubscriptionClosedError as error:
-        await delivery.closed(error)
-    except SinkClosedError:
-        return
+        raise PrismError(error.reason, code=Code.SUBSCRIPTION_CLOSED) from None
 
 
 async def _first(info: Info, payload: Callable[[], Awaitable[Any]]) -> AsyncGenerator[Any, None]:

@@ -168,6 +168,7 @@ async def test_the_legacy_protocol_gets_shared_renderings_in_its_own_framing(
 
 
 IDLE = 20
+MULTIPLEXED = 10  # under the limit of subscriptions per connection (20)
 COMMENTS = "subscription($r: ID!) { commentAdded(requirementId: $r) { id body } }"
 """Idle subscriptions opened to count what each holds."""
 
@@ -190,10 +191,11 @@ def _subscription_generators() -> int:
     )
 
 
-async def test_an_idle_subscription_is_one_suspended_generator_and_its_connection_a_bounded_number_of_tasks(
-    account: Account, ws_url: str, subscribed: Subscribed
+async def test_an_idle_subscription_holds_no_task_and_no_generator_only_its_connection_does(
+    app: Starlette, account: Account, ws_url: str, subscribed: Subscribed
 ) -> None:
     product = await create_product(account)
+    deliverer = app.state.schema.deliverer
     async with AsyncExitStack() as stack:
         # One warm-up subscription first: what the first one sets up (the organization's stream) is shared.
         first = await acked(await stack.enter_async_context(connect(ws_url, account.token)))
@@ -201,6 +203,7 @@ async def test_an_idle_subscription_is_one_suspended_generator_and_its_connectio
         await subscribed(account.organization_id, 1)
         generators, tasks = _subscription_generators(), _server_tasks()
         requirement = await create_requirement(account, product["id"], title="Commented")
+        await first.next()
         for number in range(IDLE):
             subscriber = await acked(await stack.enter_async_context(connect(ws_url, account.token)))
             if number % 2:
@@ -208,12 +211,131 @@ async def test_an_idle_subscription_is_one_suspended_generator_and_its_connectio
             else:
                 await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
         await subscribed(account.organization_id, IDLE + 1)
+        await _settled(app)
         new_tasks = _server_tasks() - tasks
         per_subscription = _subscription_generators() - generators
+        registrations, selections = deliverer.registrations, deliverer.selections
+        # Many subscriptions on one connection add no task at all.
+        before = _server_tasks()
+        for number in range(MULTIPLEXED):
+            await first.subscribe(REQUIREMENTS, {"product": product["id"]}, id=f"more-{number}")
+        await subscribed(account.organization_id, IDLE + MULTIPLEXED + 1)
+        await _settled(app)
+        multiplexed_tasks = _server_tasks() - before
     names = sorted(getattr(task.get_coro(), "__qualname__", "?") for task in new_tasks)
-    # The resolver returns the stream itself: one suspended generator per subscription, not one iterating another.
-    assert per_subscription == IDLE
-    # Per connection with one subscription: uvicorn's ASGI task and Strawberry's operation task; no task per
-    # subscription in the hub or the fan-out (the client's closing handshakes may add one or two in passing).
-    assert names.count("_TransportWSHandler.run_operation") == IDLE
-    assert len(new_tasks) <= 2 * IDLE + 2, names
+    # The subscription is a registration in the deliverer: no generator, no operation task (the code before kept
+    # one suspended generator and Strawberry's operation task per subscription: this fails there).
+    assert per_subscription == 0
+    assert names.count("_TransportWSHandler.run_operation") == 0, names
+    # Per connection: uvicorn's ASGI task only (the client's closing handshakes may add one or two in passing).
+    assert len(new_tasks) <= IDLE + 2, names
+    assert multiplexed_tasks == set(), multiplexed_tasks
+    # Two selections (requirements, comments) for 21 registrations: one executor each, not one per subscription.
+    assert (registrations, selections) == (IDLE + 1, 2)
+
+
+async def test_an_event_to_many_subscribers_is_one_delivery_round_one_rendering_and_no_task_per_subscriber(
+    app: Starlette, account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product = await create_product(account)
+    deliverer = app.state.schema.deliverer
+    memo = renderings(app)
+    created: list[str] = []
+    loop = asyncio.get_running_loop()
+    original = loop.create_task
+
+    def counting(coro: Any, **kwargs: Any) -> "asyncio.Task[Any]":
+        code = getattr(coro, "cr_code", None)
+        created.append(f"{code.co_filename if code else '?'}:{getattr(coro, '__qualname__', '?')}")
+        return original(coro, **kwargs)
+
+    async with AsyncExitStack() as stack:
+        sockets = [await acked(await stack.enter_async_context(connect(ws_url, account.token))) for _ in range(IDLE)]
+        for number, subscriber in enumerate(sockets):
+            await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+            await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]}, id="again")  # multiplexed
+            del number
+        await subscribed(account.organization_id, 2 * IDLE)
+        await _settled(app)
+        rounds, computed, reused = deliverer.rounds, memo.computed, memo.reused
+        monkeypatch.setattr(loop, "create_task", counting)
+        await create_requirement(account, product["id"], title="To everyone")
+        received = [await subscriber.receive() for subscriber in sockets for _ in range(2)]
+        monkeypatch.setattr(loop, "create_task", original)
+    assert {message["payload"]["data"]["requirementChanged"]["requirement"]["title"] for message in received} == {
+        "To everyone"
+    }
+    assert sorted({message["id"] for message in received}) == ["1", "again"]
+    # One round of the deliverer for the event, one rendering for 40 subscriptions of one selection and standing.
+    assert deliverer.rounds - rounds == 1
+    assert (memo.computed - computed, memo.reused - reused) == (1, 2 * IDLE - 1)
+    # No task per subscriber or per connection: of the WebSocket side, only the deliverer's own started (the rest
+    # belong to the HTTP request that made the change); every socket took its message at once, with no writer task.
+    websocket_side = [
+        name.rpartition(":")[2]
+        for name in created
+        if any(part in name for part in ("resolvers/", "prism/web/graphql_ws", "prism/events", "strawberry/"))
+    ]
+    assert websocket_side == ["Deliverer._serve"], created
+
+
+async def _settled(app: Starlette) -> None:
+    """Let the tasks of subscribe messages just handled finish (each ends once its subscription is registered), and
+    the deliverer serve the new subscriptions' first reads (each reads the log once to join the live events)."""
+    for _ in range(250):
+        operations = any("run_operation" in getattr(task.get_coro(), "__qualname__", "") for task in _server_tasks())
+        if not operations and app.state.schema.deliverer.idle:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the server never settled")
+
+
+async def test_a_client_that_reads_nothing_does_not_hold_up_the_others(
+    account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.websockets import WebSocket
+
+    gate = asyncio.Event()
+    original = WebSocket.send_text
+
+    async def stalled(self: WebSocket, text: str) -> None:
+        if '"id":"slow"' in text and not gate.is_set():
+            await gate.wait()  # this client's socket is full: its send waits
+        await original(self, text)
+
+    monkeypatch.setattr(WebSocket, "send_text", stalled)
+    product = await create_product(account)
+    async with connect(ws_url, account.token) as slow_socket, connect(ws_url, account.token) as fast_socket:
+        slow, fast = await acked(slow_socket), await acked(fast_socket)
+        await slow.subscribe(REQUIREMENTS, {"product": product["id"]}, id="slow")
+        await fast.subscribe(REQUIREMENTS, {"product": product["id"]}, id="fast")
+        await subscribed(account.organization_id, 2)
+        for number in range(3):
+            await create_requirement(account, product["id"], title=f"Change {number}")
+        # The other client gets every change while the first one's send still waits.
+        titles = [(await fast.next())["data"]["requirementChanged"]["requirement"]["title"] for _ in range(3)]
+        assert not gate.is_set()
+        gate.set()
+        late = [(await slow.next())["data"]["requirementChanged"]["requirement"]["title"] for _ in range(3)]
+    assert titles == late == ["Change 0", "Change 1", "Change 2"]
+
+
+async def test_a_round_whose_access_check_fails_closes_its_connections_saying_try_again_later(
+    account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resolvers.delivery
+
+    async def failing(contexts: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    product = await create_product(account)
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        await subscribed(account.organization_id)
+        monkeypatch.setattr(resolvers.delivery, "still_allowed_all", failing)
+        await create_requirement(account, product["id"], title="Unchecked")
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await subscriber.receive()  # the event is not sent unchecked: the socket closes instead
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, "Try again later" in closed.value.rcvd.reason) == (1013, True)

@@ -9,17 +9,23 @@ a thousand subscribers cost one round trip to Redis, not a thousand.
 """
 
 import asyncio
+from collections.abc import Sequence
 from uuid import UUID
 
 from prism.kv import KeyValueStore
 
-__all__ = ["mark_session_revoked", "session_revoked"]
+__all__ = ["mark_session_revoked", "revocation_key", "revoked", "session_revoked"]
 
 _LEEWAY_SECONDS = 60  # tokens are accepted up to 5 s after `exp`; keep the mark a little longer than that
 
 
 def _key(session_id: UUID) -> str:
     return f"session-revoked:{session_id}"
+
+
+def revocation_key(session_id: UUID) -> str:
+    """Where a session's revocation is marked (for `revoked`, which checks many at once)."""
+    return _key(session_id)
 
 
 async def mark_session_revoked(kv: KeyValueStore, session_id: UUID, access_token_ttl_seconds: int) -> None:
@@ -33,6 +39,12 @@ async def session_revoked(kv: KeyValueStore, session_id: UUID) -> bool:
     if batch is None:
         batch = _open[id(kv)] = _Batch(kv)
     return await batch.check(_key(session_id))
+
+
+async def revoked(kv: KeyValueStore, keys: Sequence[str]) -> set[str]:
+    """Which of these sessions (by `revocation_key`) were revoked, in one read of the store (one delivery round's)."""
+    values = await kv.get_many(keys)
+    return {key for key, value in zip(keys, values, strict=True) if value is not None}
 
 
 class _Batch:

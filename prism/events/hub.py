@@ -93,6 +93,7 @@ class EventSubscription:
         "_buffer",
         "_catching_up",
         "_closed",
+        "_notify",
         "_predicate",
         "_queue",
         "_read",
@@ -100,6 +101,7 @@ class EventSubscription:
         "_waiter",
         "delivered",
         "last",
+        "lease",
         "organization_id",
         "read_from_log",
         "ready",
@@ -126,6 +128,19 @@ class EventSubscription:
         """Set once the subscription's starting point is fixed: every event committed from then on reaches it."""
         self.delivered = 0
         self.read_from_log = 0
+        self._notify: Callable[[EventSubscription], None] | None = None
+        self.lease: tuple[str, str] | None = None
+        """The owner's lease this subscription holds (given back when it ends)."""
+
+    def listen(self, notify: "Callable[[EventSubscription], None]") -> None:
+        """Be called (synchronously, by the hub) whenever an event is queued or the subscription closes, instead of
+        waking a consumer task: the subscription is then a registration that a deliverer drains with `poll`."""
+        self._notify = notify
+
+    @property
+    def pending(self) -> bool:
+        """Whether `poll` has something to do: an event queued, a catch-up read to make, or the end to report."""
+        return bool(self._queue) or self._catching_up or self._closed is not None
 
     def _offer(self, event: DomainEvent) -> None:
         if self._closed is not None or self._catching_up or event.sequence <= self.last:
@@ -145,6 +160,8 @@ class EventSubscription:
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        elif self._notify is not None:
+            self._notify(self)
 
     def close(self, reason: SubscriptionClosedError | None = None) -> None:
         """End the subscription; the consumer gets what is buffered (unless it was too slow), then `reason`."""
@@ -156,6 +173,18 @@ class EventSubscription:
 
     def __aiter__(self) -> "EventSubscription":
         return self
+
+    async def poll(self) -> DomainEvent | None:
+        """The next event without waiting for a live one: None when there is none yet (a catch-up read may run
+        first); raises the closing reason once the subscription ended and its buffered events were taken."""
+        while not self._queue:
+            if self._closed is not None:
+                raise self._closed
+            if not self._catching_up:
+                return None
+            await self._catch_up()
+        self.delivered += 1
+        return self._queue.pop(0)
 
     async def __anext__(self) -> DomainEvent:
         while not self._queue:
@@ -292,11 +321,41 @@ class EventHub:
         owner: Hashable | None = None,
         limit_per_owner: int | None = None,
     ) -> AsyncIterator[EventSubscription]:
-        """A subscription to the organization's events from now (or from after `since`), for the block's duration.
+        """A subscription to the organization's events from now (or from after `since`), for the block's duration
+        (`open` and `close` around it)."""
+        subscription = await self.open(
+            organization_id,
+            since=since,
+            predicate=predicate,
+            product_id=product_id,
+            owner=owner,
+            limit_per_owner=limit_per_owner,
+        )
+        try:
+            yield subscription
+        finally:
+            release = self.close(subscription)
+            if release is not None:
+                # Given back before the block ends (a client that ends one subscription to start another finds its
+                # place free); a cancellation meanwhile leaves the release to finish on its own.
+                await asyncio.shield(release)
+
+    async def open(
+        self,
+        organization_id: UUID,
+        *,
+        since: int | None = None,
+        predicate: Predicate | None = None,
+        product_id: UUID | None = None,
+        owner: Hashable | None = None,
+        limit_per_owner: int | None = None,
+    ) -> EventSubscription:
+        """Register a subscription to the organization's events from now (or from after `since`) until `close`.
 
         `product_id`, when the predicate keeps one product's events only, lets the catch-up read just those.
         `owner` (a user, an API key) with `limit_per_owner` caps the subscriptions one identity holds in this process:
-        one more raises `TooManySubscriptionsError`.
+        one more raises `TooManySubscriptionsError`. A subscription is a record the hub feeds, not a task: it is
+        consumed by iterating it, or drained with `poll` by whoever `listen`s to it.
         """
         lease = await self._lease(owner, limit_per_owner)
         stream = self._streams.get(organization_id)
@@ -309,6 +368,7 @@ class EventHub:
         subscription = EventSubscription(
             organization_id, predicate or (lambda event: True), self._buffer, read=read, stream=stream
         )
+        subscription.lease = lease
         stream.subscriptions.add(subscription)
         try:
             last, oldest = await self._bounds(organization_id)
@@ -323,22 +383,33 @@ class EventHub:
                         f"Events after {since} are no longer kept (the oldest kept is {oldest}): refetch, then "
                         "subscribe again."
                     )
-            subscription.last = last if since is None else since
-            subscription.ready = True
-            yield subscription
-        finally:
-            # Deregister first, without awaiting: a cancellation arriving while the lease goes back to Redis must not
-            # leave the subscription in the hub, still fed.
-            stream.subscriptions.discard(subscription)
-            subscription.close()
-            if not stream.subscriptions and self._streams.get(organization_id) is stream:
-                del self._streams[organization_id]
-                if stream.backfill is not None:
-                    stream.backfill.cancel()
-            if lease is not None:
-                # Given back before the block ends (a client that ends one subscription to start another finds its
-                # place free); a cancellation meanwhile leaves the release to finish on its own.
-                await asyncio.shield(self._give_back(*lease))
+        except BaseException:
+            release = self.close(subscription)
+            if release is not None:
+                await asyncio.shield(release)
+            raise
+        subscription.last = last if since is None else since
+        if since is None and stream.last is not None and stream.last <= last:
+            # Nothing was dispatched past its starting point: every event after it reaches it live, so it starts
+            # live, without a read of the log (no await between this check and the switch).
+            subscription._catching_up = False
+        subscription.ready = True
+        return subscription
+
+    def close(self, subscription: EventSubscription) -> "asyncio.Task[None] | None":
+        """Deregister a subscription (without awaiting: nothing feeds it from here on) and give its lease back in a
+        task of its own, returned for those who want to wait for it."""
+        stream = subscription._stream
+        stream.subscriptions.discard(subscription)
+        subscription._notify = None
+        subscription.close()
+        organization_id = subscription.organization_id
+        if not stream.subscriptions and self._streams.get(organization_id) is stream:
+            del self._streams[organization_id]
+            if stream.backfill is not None:
+                stream.backfill.cancel()
+        lease, subscription.lease = subscription.lease, None
+        return None if lease is None else self._give_back(*lease)
 
     async def _lease(self, owner: Hashable | None, limit: int | None) -> tuple[str, str] | None:
         """Take a lease for the owner, or raise TooManySubscriptionsError; None when unlimited or the store is down."""

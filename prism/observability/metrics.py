@@ -32,6 +32,12 @@ class Metrics:
             ["route"],
             registry=self.registry,
         )
+        self.subscription_delivery = Histogram(
+            "prism_subscription_delivery_seconds",
+            "Delay from the event hub queueing an event for a WebSocket subscription to its write to the socket.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
         self.executors = Counter(
             "prism_graphql_executor_total",
             "GraphQL operations answered over HTTP, by executor: planned or resolvers (docs/architecture.md).",

@@ -2,13 +2,14 @@
 `connection_init` payload, with an access token (people) or an API key (integrators)."""
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from prism.auth.rbac import Viewer
-from prism.auth.revocation import session_revoked
+from prism.auth.revocation import revocation_key, revoked, session_revoked
 from prism.db.lookups import member_role_outside_transaction
 from prism.db.unit_of_work import UnitOfWork
 from prism.domain.enums import Role
@@ -29,6 +30,7 @@ __all__ = [
     "authenticate",
     "credentials_from_connection_params",
     "credentials_from_header",
+    "recheck_all",
 ]
 
 logger = logging.getLogger("prism.auth")
@@ -64,6 +66,17 @@ class ConnectionAccess:
     expires_at: datetime | None = None
     stale: bool = False
     full_checks: int = 0
+    _revocation_key: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def revocation_key(self) -> str | None:
+        """Where the session's sign-out would be marked (None for an API key), computed once per viewer."""
+        session_id = self.viewer.session_id
+        if session_id is None:
+            return None
+        if self._revocation_key is None:
+            self._revocation_key = revocation_key(session_id)
+        return self._revocation_key
 
     def concerns(self, event: DomainEvent) -> bool:
         """Whether an event of the organization may change this access."""
@@ -86,12 +99,40 @@ class ConnectionAccess:
             if auth.viewer.organization_id != self.viewer.organization_id:
                 return UnauthenticatedError("The credential no longer names this organization.")
             self.viewer, self.expires_at, self.stale = auth.viewer, auth.expires_at, False
+            self._revocation_key = None
             return None
-        if self.expires_at is not None and datetime.now(UTC) >= self.expires_at:
-            return UnauthenticatedError("The credential expired; sign in again and reconnect.")
+        if (expired := self.expiry_error()) is not None:
+            return expired
         if self.viewer.session_id is not None and await session_revoked(runtime.kv, self.viewer.session_id):
             return UnauthenticatedError("This session was signed out; log in again.")
         return None
+
+    def expiry_error(self, now: datetime | None = None) -> PrismError | None:
+        """Why the credential no longer holds by itself (it expired at `now`, by default now), else None."""
+        if self.expires_at is not None and (now or datetime.now(UTC)) >= self.expires_at:
+            return UnauthenticatedError("The credential expired; sign in again and reconnect.")
+        return None
+
+
+async def recheck_all(runtime: Runtime, accesses: Sequence[ConnectionAccess]) -> list[PrismError | None]:
+    """`recheck` for many connections at once, in order: the stale ones in full, one by one; the others' sessions in
+    one read of the store. Raises StoreUnavailableError when that read fails."""
+    errors: list[PrismError | None] = [None] * len(accesses)
+    sessions: list[tuple[int, str]] = []
+    now = datetime.now(UTC)
+    for index, access in enumerate(accesses):
+        if access.stale:
+            errors[index] = await access.recheck(runtime)
+        elif (expired := access.expiry_error(now)) is not None:
+            errors[index] = expired
+        elif (key := access.revocation_key) is not None:
+            sessions.append((index, key))
+    if sessions:
+        signed_out = await revoked(runtime.kv, list(dict.fromkeys(key for _, key in sessions)))
+        for index, key in sessions:
+            if key in signed_out:
+                errors[index] = UnauthenticatedError("This session was signed out; log in again.")
+    return errors
 
 
 def credentials_from_header(authorization: str | None) -> str | None:

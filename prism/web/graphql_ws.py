@@ -12,18 +12,20 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
 - **Limits.** At most `PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION` operations per connection; keep-alive pings every
   `PRISM_WS_KEEPALIVE_SECONDS`; the query-cost rules, which are schema extensions, apply to subscription documents as
   to any other.
-- **Direct delivery.** Each operation runs with an `OperationSink` in its context: where its results go (the socket,
-  the operation's id, the protocol's framing). A subscription that renders an event once for many subscribers
-  (resolvers/fanout.py) sends the rendered payload through the sink, framed per operation by string concatenation,
-  instead of through Strawberry's per-result pipeline.
+- **Subscriptions without a task each.** Each operation runs with an `OperationSink` in its context: where its
+  results go (the connection's `ConnectionWriter`, the operation's id, the protocol's framing). A subscription that
+  PRISM's deliverer serves (resolvers/delivery.py) `register`s itself on its sink; the operation's task then ends
+  without completing the operation, which stays open (counted against the limit, cancelled by `complete`/`stop` or
+  the connection's end) while the deliverer writes its events through the sink, rendered once for many subscribers.
 """
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import orjson
 from graphql import OperationType
@@ -32,16 +34,23 @@ from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    _OperationStreamClosed,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UNSET
+from strawberry.utils.aio import aclosing
 
 from prism.web.graphql_http import operation_type
 
 __all__ = [
     "SLOW_CONSUMER_CLOSE_CODE",
+    "ConnectionWriter",
     "GraphQLWebSocket",
     "OperationSink",
+    "Registration",
     "SinkClosedError",
     "WebSocketRejectedError",
     "current_sink",
@@ -50,37 +59,163 @@ __all__ = [
 SLOW_CONSUMER_CLOSE_CODE = 1013
 """Close code for a connection whose client fell too far behind ("Try Again Later": reconnect and resume)."""
 
+_CLOSE_WAIT_SECONDS = 5.0
+"""How long a close after the pending writes may wait for them: a client that reads nothing cannot stall us."""
+
+_DISCONNECTED = (WebSocketDisconnect, RuntimeError, OSError)
+"""What a send raises once the socket is gone: Starlette raises RuntimeError once it is closed, uvicorn
+ClientDisconnected (an OSError)."""
+
 
 class SinkClosedError(Exception):
     """The operation was completed or its socket is gone: nothing more can be sent for it."""
 
 
-class OperationSink:
-    """Where one subscription operation's results go: its socket, under its id, in its protocol's framing.
+class Registration(Protocol):
+    """A subscription handed to the server's deliverer (resolvers/delivery.py) instead of running in a task."""
 
-    `send` takes a result already encoded as the JSON of a GraphQL response (`{"data": ...}`): one encoding serves
-    every operation that shows the same result, and each operation only wraps it in its own message.
+    def cancel(self) -> None:
+        """Stop delivering it (the client completed it, or the connection ended)."""
+
+
+class ConnectionWriter:
+    """One WebSocket connection's outgoing messages, in order, written without making the writer wait for the client.
+
+    The fan-out writes each event to many connections from one task: it must not wait for any one of them. A write
+    to a socket whose buffer has room finishes at once (the common case): `write` runs the send right there and is
+    done. A send that has to wait (the client reads slowly, its buffer is full) is finished in a task of this
+    connection's own, and what is written meanwhile queues behind it; the writer is `busy` until the queue is empty.
+    A subscription whose connection is busy is not served (its events wait, bounded, in the hub), so the queue holds
+    at most one message per subscription of the connection.
     """
 
-    __slots__ = ("_closed", "_prefix", "_send_text", "close", "key")
+    __slots__ = ("_after", "_backlog", "_close", "_closing", "_send_text", "_task", "gone")
+
+    def __init__(
+        self, send_text: Callable[[str], Coroutine[Any, Any, None]], close: Callable[[int, str], Awaitable[None]]
+    ) -> None:
+        self._send_text = send_text
+        self._close = close
+        self._backlog: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._after: list[Callable[[], None]] = []
+        self._closing: tuple[int, str] | None = None
+        self.gone = False
+        """The socket failed a send: nothing more is written."""
+
+    @property
+    def busy(self) -> bool:
+        """A send is waiting for the client; `when_free` tells when it is done."""
+        return self._task is not None
+
+    def write(self, text: str) -> None:
+        """Send `text` now if the socket takes it, else after what is already waiting; raises SinkClosedError once
+        the socket is gone."""
+        if self.gone or self._closing is not None:
+            raise SinkClosedError
+        if self._task is not None:
+            self._backlog.append(text)
+            return
+        sending = self._send_text(text)
+        try:
+            # Run the send by hand up to its first wait: with room in the socket's buffer there is none.
+            waiting_for = sending.send(None)
+        except StopIteration:
+            return
+        except _DISCONNECTED as error:
+            self.gone = True
+            raise SinkClosedError from error
+        self._task = asyncio.get_running_loop().create_task(self._finish(sending, waiting_for))
+
+    def when_free(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the waiting writes are done (at once when none waits)."""
+        if self._task is None:
+            callback()
+        elif callback not in self._after:  # a subscription woken again while it waits is called once
+            self._after.append(callback)
+
+    def close_after_writes(self, code: int, reason: str) -> None:
+        """Close the connection with a code and a reason once what was written before has been sent."""
+        if self._closing is not None or self.gone:
+            return
+        self._closing = (code, reason)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._finish(None, None))
+
+    async def _finish(self, sending: Coroutine[Any, Any, None] | None, waiting_for: Any) -> None:
+        try:
+            if sending is not None:
+                await _resume(sending, waiting_for)
+            while self._backlog:
+                await self._send_text(self._backlog.pop(0))
+            if self._closing is not None:
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(_CLOSE_WAIT_SECONDS):
+                        await self._close(*self._closing)
+        except _DISCONNECTED:
+            self.gone = True
+        finally:
+            self._task = None
+            if self.gone:
+                self._backlog.clear()
+            after, self._after = self._after, []
+            for callback in after:
+                callback()
+
+
+async def _resume(coroutine: Coroutine[Any, Any, None], waiting_for: Any) -> None:
+    """Run a coroutine started by hand (`send(None)`) to its end, from where it yielded `waiting_for`.
+
+    A coroutine yields to its task what it waits for: an asyncio future, or None to let the loop run once. This does
+    what the task would: wait until that is done (without taking its result: the coroutine takes it itself), then
+    resume the coroutine, until it returns; a cancellation of this task is thrown into the coroutine.
+    """
+    while True:
+        try:
+            if waiting_for is None:
+                await asyncio.sleep(0)
+            else:
+                await asyncio.wait([waiting_for])
+        except BaseException as error:  # noqa: BLE001 - the coroutine's to handle, as it would be in its own task
+            try:
+                waiting_for = coroutine.throw(error)
+            except StopIteration:
+                return
+            continue
+        try:
+            waiting_for = coroutine.send(None)
+        except StopIteration:
+            return
+
+
+class OperationSink:
+    """Where one subscription operation's results go: its connection, under its id, in its protocol's framing.
+
+    `send` takes a result already encoded as the JSON of a GraphQL response (`{"data": ...}`): one encoding serves
+    every operation that shows the same result, and each operation only wraps it in its own message. A subscription
+    handed to the deliverer is `register`ed here; the connection cancels it when the client completes it or leaves.
+    """
+
+    __slots__ = ("_complete", "_forget", "_prefix", "key", "registration", "writer")
 
     def __init__(
         self,
         *,
         operation_id: str,
         message_type: str,
-        send_text: Callable[[str], Awaitable[None]],
-        closed: Callable[[], bool],
-        close: Callable[[int, str], Awaitable[None]],
+        complete_message: str,
+        writer: ConnectionWriter,
+        forget: Callable[[], None],
         query: str,
         operation_name: str | None,
         variables: Any,
     ) -> None:
-        self._prefix = f'{{"id":{json.dumps(operation_id)},"type":"{message_type}","payload":'
-        self._send_text = send_text
-        self._closed = closed
-        self.close = close
-        """Close the whole connection with a code and a reason (a slow consumer, lost access)."""
+        quoted = json.dumps(operation_id)
+        self._prefix = f'{{"id":{quoted},"type":"{message_type}","payload":'
+        self._complete = complete_message
+        self._forget = forget
+        self.writer = writer
+        self.registration: Registration | None = None
         self.key: tuple[str, str | None, str] = (
             query,
             operation_name,
@@ -89,14 +224,35 @@ class OperationSink:
         )
         """What makes two operations show the same result for the same event and viewer: document, name, variables."""
 
+    def write(self, payload_json: str) -> None:
+        """Send one result (`{"data": ...}` as JSON) under this operation's id, without waiting for the client."""
+        self.writer.write(f"{self._prefix}{payload_json}}}")
+
     async def send(self, payload_json: str) -> None:
-        if self._closed():
-            raise SinkClosedError
-        try:
-            await self._send_text(f"{self._prefix}{payload_json}}}")
-        except (WebSocketDisconnect, RuntimeError, OSError) as error:
-            # Starlette raises RuntimeError once the socket is closed, uvicorn ClientDisconnected (an OSError).
-            raise SinkClosedError from error
+        self.write(payload_json)
+
+    def register(self, registration: Registration) -> None:
+        """The operation's subscription is delivered by `registration` from now on, not by its task."""
+        self.registration = registration
+
+    def end(self, payload_json: str | None = None) -> None:
+        """The server ended the subscription: send its last result (an error), then `complete`, and free its id."""
+        self.registration = None
+        self._forget()
+        with suppress(SinkClosedError):
+            if payload_json is not None:
+                self.write(payload_json)
+            self.writer.write(self._complete)
+
+    def close(self, code: int, reason: str) -> None:
+        """Close the whole connection with a code and a reason (a slow consumer), after what was sent before."""
+        self.writer.close_after_writes(code, reason)
+
+    def cancel(self) -> None:
+        """The client completed the operation or left: stop its deliveries."""
+        registration, self.registration = self.registration, None
+        if registration is not None:
+            registration.cancel()
 
 
 _SINK: ContextVar[OperationSink | None] = ContextVar("prism_operation_sink", default=None)
@@ -105,32 +261,6 @@ _SINK: ContextVar[OperationSink | None] = ContextVar("prism_operation_sink", def
 def current_sink() -> OperationSink | None:
     """The sink of the WebSocket operation running in this task, None elsewhere (HTTP, tests calling the schema)."""
     return _SINK.get()
-
-
-def _sink(
-    handler: Any,
-    operation_id: str,
-    message_type: str,
-    closed: Callable[[], bool],
-    query: str,
-    operation_name: str | None,
-    variables: Any,
-) -> OperationSink:
-    ws = handler.websocket.ws
-
-    async def close(code: int, reason: str) -> None:
-        await handler.websocket.close(code=code, reason=reason)
-
-    return OperationSink(
-        operation_id=operation_id,
-        message_type=message_type,
-        send_text=ws.send_text,
-        closed=closed,
-        close=close,
-        query=query,
-        operation_name=operation_name,
-        variables=variables,
-    )
 
 
 class WebSocketRejectedError(Exception):
@@ -162,7 +292,64 @@ def _refusal(payload: Any, max_bytes: int) -> dict[str, Any] | None:
     }
 
 
+class _Connection:
+    """What PRISM keeps of one connection besides Strawberry's handler: its writer and its registered operations."""
+
+    def __init__(self, handler: Any) -> None:
+        websocket = handler.websocket
+
+        async def close(code: int, reason: str) -> None:
+            await websocket.close(code=code, reason=reason)
+
+        self.writer = ConnectionWriter(websocket.ws.send_text, close)
+        self.registered: dict[str, OperationSink] = {}
+
+    def sink(
+        self,
+        operation_id: str,
+        message_type: str,
+        complete_message: str,
+        forget: Callable[[str], object],
+        query: str,
+        operation_name: str | None,
+        variables: Any,
+    ) -> OperationSink:
+        def forget_operation() -> None:
+            self.registered.pop(operation_id, None)
+            forget(operation_id)
+
+        return OperationSink(
+            operation_id=operation_id,
+            message_type=message_type,
+            complete_message=complete_message,
+            writer=self.writer,
+            forget=forget_operation,
+            query=query,
+            operation_name=operation_name,
+            variables=variables,
+        )
+
+    def keep(self, operation_id: str, sink: OperationSink) -> bool:
+        """Keep a registered operation for `cancel`; False (and the registration cancelled) when it is over already."""
+        if sink.registration is None:
+            return False
+        self.registered[operation_id] = sink
+        return True
+
+    def cancel(self, operation_id: str) -> bool:
+        """Stop a registered operation's deliveries; False when the operation is not a registered one."""
+        sink = self.registered.pop(operation_id, None)
+        if sink is None:
+            return False
+        sink.cancel()
+        return True
+
+
 class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prism = _Connection(self)
+
     async def handle_subscribe(self, message: Any) -> None:
         limit = self.view.max_document_bytes  # type: ignore[attr-defined]
         refusal = _refusal(message.get("payload"), limit) if self.connection_acknowledged else None
@@ -172,22 +359,63 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Any) -> None:
-        # In this operation's task; nothing of the subscribe message is kept beyond what the sink needs.
-        _SINK.set(
-            _sink(
-                self,
-                operation.id,
-                "next",
-                lambda: operation.completed,
-                operation.query,
-                operation.operation_name,
-                operation.variables,
-            )
+        """Strawberry's `run_operation`, except that a subscription handed to the deliverer ends this task without
+        completing the operation: it stays open (counted, cancellable by its id) with no task of its own."""
+        operation_id = operation.id
+        complete = orjson.dumps({"id": operation_id, "type": "complete"}).decode()
+        sink = self.prism.sink(
+            operation_id,
+            "next",
+            complete,
+            lambda id_: self.operations.pop(id_, None),
+            operation.query,
+            operation.operation_name,
+            operation.variables,
         )
-        await super().run_operation(operation)
+        _SINK.set(sink)
+        try:
+            result_source = await self.schema.stream(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=self.context,
+                root_value=self.root_value,
+                operation_name=operation.operation_name,
+            )
+            async with aclosing(result_source):
+                await self._send_result_stream(operation, result_source)
+            if sink.registration is not None:
+                if self.operations.get(operation_id) is operation and self.prism.keep(operation_id, sink):
+                    # Nothing of the subscribe message is needed any more; the operation is its id, counted.
+                    held: Any = operation
+                    held.task = held.query = held.variables = None
+                    return
+                sink.cancel()
+                return
+            await operation.send_operation_message({"id": operation_id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        except BaseException as error:
+            sink.cancel()
+            if not isinstance(error, Exception):
+                raise
+            await self.handle_task_exception(error)
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation_id, "type": "complete"})
+            self.operations.pop(operation_id, None)
+            raise
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        if self.prism.cancel(operation_id):
+            self.operations.pop(operation_id, None)
+            return
+        await super().cleanup_operation(operation_id)
 
 
 class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prism = _Connection(self)
+
     async def handle_start(self, message: Any) -> None:
         limit = self.view.max_document_bytes  # type: ignore[attr-defined]
         refusal = _refusal(message.get("payload"), limit) if self.connection_acknowledged else None
@@ -199,11 +427,56 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     async def handle_async_results(
         self, operation_id: str, query: str, operation_name: str | None, variables: dict[str, object] | None
     ) -> None:
-        tasks = self.tasks
+        """Strawberry's, except that a subscription handed to the deliverer ends this task and stays open: its
+        finished task stays in `tasks` (counted against the limit, cancellable by `stop`)."""
+        complete = orjson.dumps({"type": "complete", "id": operation_id}).decode()
+        sink = self.prism.sink(
+            operation_id, "data", complete, lambda id_: self.tasks.pop(id_, None), query, operation_name, variables
+        )
+        _SINK.set(sink)
         current = asyncio.current_task()
-        closed = lambda: tasks.get(operation_id) is not current  # noqa: E731
-        _SINK.set(_sink(self, operation_id, "data", closed, query, operation_name, variables))
-        await super().handle_async_results(operation_id, query, operation_name, variables)
+        registered = False
+        try:
+            result_source = await self.schema.subscribe(
+                query=query,
+                variable_values=variables,
+                operation_name=operation_name,
+                context_value=self.context,
+                root_value=self.root_value,
+            )
+            self.subscriptions[operation_id] = result_source
+            is_first_result = True
+            async for result in result_source:
+                if is_first_result and isinstance(result, PreExecutionError):
+                    assert result.errors
+                    await self.send_message(
+                        cast("Any", {"type": "error", "id": operation_id, "payload": result.errors[0].formatted})
+                    )
+                    return
+                await self.send_data_message(result, operation_id)
+                is_first_result = False
+            if sink.registration is not None:
+                registered = self.tasks.get(operation_id) is current and self.prism.keep(operation_id, sink)
+                if not registered:
+                    sink.cancel()
+                return
+            await self.send_message(cast("Any", {"type": "complete", "id": operation_id}))
+        except asyncio.CancelledError:
+            sink.cancel()
+            await self.send_message(cast("Any", {"type": "complete", "id": operation_id}))
+        except BaseException:
+            sink.cancel()
+            raise
+        finally:
+            self.subscriptions.pop(operation_id, None)
+            if not registered and self.tasks.get(operation_id) is current:
+                self.tasks.pop(operation_id, None)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        if self.prism.cancel(operation_id):
+            self.tasks.pop(operation_id, None)
+            return
+        await super().cleanup_operation(operation_id)
 
 
 class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
