@@ -5,8 +5,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prism.db.adoption_tables import UsageEvent
 from prism.db.tables import Organization, User
 from prism.db.unit_of_work import UnitOfWork
+from prism.db.usage_days import rebuild_usage_days
 from prism.seed.builder import WRITE_ORDER, DataBuilder
 
 __all__ = ["write_rows"]
@@ -42,3 +44,7 @@ async def write_rows(engine: AsyncEngine, builder: DataBuilder) -> None:
                 rows = [row.model_dump() for row in builder.all(model)]
                 for start in range(0, len(rows), BATCH):
                     await conn.execute(sa.insert(_table(model)), rows[start : start + BATCH])
+            if builder.all(UsageEvent):
+                # The daily rollup recording usage keeps, computed from the events as migration 0026 does.
+                for statement in rebuild_usage_days(organization_id):
+                    await conn.execute(statement)
