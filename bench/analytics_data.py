@@ -299,8 +299,7 @@ async def _store_usage_days(admin_url: str) -> None:
     engine = build_engine(admin_url, pool_size=1, max_overflow=0)
     try:
         async with engine.begin() as conn:
-            for statement in rebuild_usage_days(ORGANIZATION):
-                await conn.execute(statement)
+            await conn.execute(rebuild_usage_days(ORGANIZATION))
     finally:
         await engine.dispose()
 
@@ -425,6 +424,7 @@ async def seed_analytics(
         "occurred_at",
         "received_at",
         "properties",
+        "user_number",
     ], usage_columns
     conn = await asyncpg.connect(admin_url)
     try:
@@ -439,7 +439,19 @@ async def seed_analytics(
                 columns=["organization_id", "requirement_id", "sprint_id", "estimate", "created_at"],
             )
             await conn.copy_records_to_table("feature", records=feature_rows, columns=feature_columns)
-            await conn.copy_records_to_table("usage_event", records=usage_records, columns=usage_columns)
+            # Recording numbers each event's user (usage_user) before inserting it; COPY does the same in bulk.
+            numbered = await conn.fetch(
+                "INSERT INTO usage_user (organization_id, user_key) SELECT $1, unnest($2::text[]) "
+                "RETURNING user_key, number",
+                ORGANIZATION,
+                sorted({record[5] for record in usage_records}),
+            )
+            numbers = {row["user_key"]: row["number"] for row in numbered}
+            await conn.copy_records_to_table(
+                "usage_event",
+                records=[(*record, numbers[record[5]]) for record in usage_records],
+                columns=usage_columns,
+            )
             await conn.execute(
                 "UPDATE product SET next_number = $1 WHERE organization_id = $2", requirements + 1, ORGANIZATION
             )

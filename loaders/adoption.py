@@ -2,8 +2,8 @@
 
 Times are bucketed in UTC: a day is a UTC calendar day, a week an ISO week (Monday 00:00 to Sunday 24:00, UTC). A
 window's whole days come from the rollup (each a feature's events and its sorted user numbers); a day the window cuts
-(`since` or `until` not at midnight) comes from its events, numbered the same way. Distinct users of any span are
-the union of its days' users: exact, as counting the events would be.
+(`since` or `until` not at midnight) comes from its events, which carry the same user numbers. Distinct users of any
+span are the union of its days' users: exact, as counting the events would be.
 """
 
 from collections.abc import Sequence
@@ -12,12 +12,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
 
+import numpy as np
+import numpy.typing as npt
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
 from loaders.pagination import ListSource
 from loaders.rows import RowByIdLoader
-from prism.db.adoption_tables import Feature, UsageDay, UsageEvent, UsageUser
+from prism.db.adoption_tables import Feature, UsageDay, UsageEvent
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 
@@ -33,7 +35,6 @@ __all__ = [
 
 _FEATURE: sa.Table = Feature.__table__  # type: ignore[attr-defined]
 _USAGE: sa.Table = UsageEvent.__table__  # type: ignore[attr-defined]
-_USER: sa.Table = UsageUser.__table__  # type: ignore[attr-defined]
 _DAY: sa.Table = UsageDay.__table__  # type: ignore[attr-defined]
 
 
@@ -99,6 +100,38 @@ class Adoption:
     retention: Retention
 
 
+Numbers = npt.NDArray[np.int64]
+"""Sorted, distinct user numbers (`usage_user.number`)."""
+
+_ARRAY_HEADER = 20
+"""How a one-dimensional array without nulls begins as PostgreSQL sends it (`array_send`): its number of
+dimensions, a has-nulls flag, its element type, its length and its lower bound, 4 bytes each."""
+_ELEMENT = np.dtype([("length", ">i4"), ("number", ">i8")])
+"""Then each bigint element: its length (8), and its value, big-endian."""
+
+
+def _sent_numbers(column: Any) -> Any:
+    """A bigint[] column in PostgreSQL's binary form: read by numpy in place, no Python int per element."""
+    return sa.func.array_send(column, type_=sa.LargeBinary)
+
+
+def _numbers(sent: bytes) -> Numbers:
+    if len(sent) <= _ARRAY_HEADER:  # an empty array has no dimension
+        return np.empty(0, np.int64)
+    return np.frombuffer(sent, dtype=_ELEMENT, offset=_ARRAY_HEADER)["number"].astype(np.int64)
+
+
+def _distinct(parts: list[Numbers]) -> Numbers:
+    """The distinct numbers of several days (each already distinct)."""
+    if not parts:
+        return np.empty(0, np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    # Sort and drop repeats: faster here than np.unique's hash table on a few thousand to a hundred thousand numbers.
+    ordered = np.sort(np.concatenate(parts))
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
@@ -118,9 +151,9 @@ class _Window:
 class _Span:
     """How a window [since, until) splits into whole UTC days, read from the rollup, and cut days, read from events.
 
-    `cuts` are the time ranges read from events: the part of the first day from `since` on (when `since` is not at
-    midnight), and the last day from its midnight to `until` (when `until` is not at midnight), which retention reads
-    too, whatever `since` is.
+    `cuts` are the time ranges read from events, disjoint: the part of the first day from `since` on (when `since` is
+    not at midnight), and the last day from its midnight to `until` (when `until` is not at midnight), which retention
+    reads too, whatever `since` is; when both are the same day, the second holds the first.
     """
 
     since: datetime
@@ -139,6 +172,8 @@ class _Span:
             cuts.append((since, until if first_whole_day is None else min(_midnight(first_whole_day), until)))
         until_day = until.date()
         if until != _midnight(until_day):
+            if since.date() == until_day:
+                cuts = []
             cuts.append((_midnight(until_day), until))
         return cls(since, until, first_whole_day, until_day, tuple(cuts))
 
@@ -153,7 +188,7 @@ class _Day:
     product_id: UUID
     day: date
     events: int
-    users: Sequence[int]
+    users: Numbers
 
 
 class AdoptionByFeatureLoader(DataLoader[AdoptionKey, Adoption]):
@@ -184,37 +219,38 @@ class AdoptionByFeatureLoader(DataLoader[AdoptionKey, Adoption]):
         for feature_id, days in cut_retention.items():
             first_weeks.setdefault(feature_id, {}).update(days)
 
-        active: dict[UUID, set[int]] = {product: set() for product in products}
-        users: dict[UUID, set[int]] = {feature: set() for feature in features}
+        active: dict[UUID, list[Numbers]] = {product: [] for product in products}
+        users: dict[UUID, list[Numbers]] = {feature: [] for feature in features}
         events = dict.fromkeys(features, 0)
         daily: dict[UUID, dict[date, int]] = {feature: {} for feature in features}
-        weeks: dict[UUID, dict[date, set[int]]] = {feature: {} for feature in features}
+        weeks: dict[UUID, dict[date, list[Numbers]]] = {feature: {} for feature in features}
         for day in in_window:
-            active[day.product_id].update(day.users)
+            active[day.product_id].append(day.users)
             if day.feature_id in features:
-                users[day.feature_id].update(day.users)
+                users[day.feature_id].append(day.users)
                 events[day.feature_id] += day.events
                 daily[day.feature_id][day.day] = len(day.users)
-                weeks[day.feature_id].setdefault(_monday(day.day), set()).update(day.users)
+                weeks[day.feature_id].setdefault(_monday(day.day), []).append(day.users)
+        active_users = {product: len(_distinct(parts)) for product, parts in active.items()}
         found: dict[AdoptionKey, Adoption] = {}
         for key in keys:
             found[key] = Adoption(
-                feature_users=len(users[key.feature_id]),
-                active_users=len(active[key.product_id]),
+                feature_users=len(_distinct(users[key.feature_id])),
+                active_users=active_users[key.product_id],
                 events=events[key.feature_id],
                 daily=daily[key.feature_id],
-                weekly={monday: len(of_week) for monday, of_week in weeks[key.feature_id].items()},
+                weekly={monday: len(_distinct(parts)) for monday, parts in weeks[key.feature_id].items()},
                 retention=_retention(first_weeks.get(key.feature_id, {}), window.retention_weeks),
             )
         return found
 
     async def _rollup(
         self, span: _Span, retention_weeks: int, features: set[UUID], products: set[UUID]
-    ) -> tuple[list[_Day], dict[UUID, dict[date, Sequence[int]]]]:
+    ) -> tuple[list[_Day], dict[UUID, dict[date, Numbers]]]:
         """The window's whole days of the products' features, and each asked feature's whole days (before the window's
         last day) in the weeks retention counts: weeks 0 to N from its first day's week."""
         d = _DAY
-        columns = (d.c.feature_id, d.c.product_id, d.c.day, d.c.events, d.c.user_numbers)
+        columns = (d.c.feature_id, d.c.product_id, d.c.day, d.c.events, _sent_numbers(d.c.user_numbers).label("users"))
         first_days = (
             tenant_select(d, self._organization_id, d.c.feature_id, sa.func.min(d.c.day).label("first_day"))
             .where(d.c.feature_id.in_(features), d.c.day < span.until_day)
@@ -240,62 +276,67 @@ class AdoptionByFeatureLoader(DataLoader[AdoptionKey, Adoption]):
                 )
             )
         in_window: list[_Day] = []
-        first_weeks: dict[UUID, dict[date, Sequence[int]]] = {}
+        first_weeks: dict[UUID, dict[date, Numbers]] = {}
         for row in await self._reader.all(sa.union_all(*parts)):
             if row.for_retention:
-                first_weeks.setdefault(row.feature_id, {})[row.day] = row.user_numbers
+                first_weeks.setdefault(row.feature_id, {})[row.day] = _numbers(row.users)
             else:
-                in_window.append(_Day(row.feature_id, row.product_id, row.day, row.events, row.user_numbers))
+                in_window.append(_Day(row.feature_id, row.product_id, row.day, row.events, _numbers(row.users)))
         return in_window, first_weeks
 
     async def _cut_days(
         self, span: _Span, features: set[UUID], products: set[UUID]
-    ) -> tuple[list[_Day], dict[UUID, dict[date, Sequence[int]]]]:
+    ) -> tuple[list[_Day], dict[UUID, dict[date, Numbers]]]:
         """The days the window cuts, from their events: inside the window for the products' features, and the last
-        day up to `until` for the asked features' retention."""
+        day up to `until` for the asked features' retention. Grouped in SQL by feature, day and whether inside the
+        window (the last day may begin before `since`)."""
         if not span.cuts:
             return [], {}
-        u, who = _USAGE, _USER
-        statement = (
-            tenant_select(u, self._organization_id, u.c.feature_id, u.c.product_id, u.c.occurred_at, who.c.number)
-            .join(who, sa.and_(who.c.organization_id == self._organization_id, who.c.user_key == u.c.user_key))
-            .where(
-                u.c.product_id.in_(products),
-                sa.or_(*(sa.and_(u.c.occurred_at >= start, u.c.occurred_at < end) for start, end in span.cuts)),
+        u = _USAGE
+        # Each range an index-only scan: (organization_id, product_id, occurred_at) includes the feature and the user.
+        ranges = sa.union_all(
+            *(
+                tenant_select(
+                    u, self._organization_id, u.c.feature_id, u.c.product_id, u.c.occurred_at, u.c.user_number
+                ).where(u.c.product_id.in_(products), u.c.occurred_at >= start, u.c.occurred_at < end)
+                for start, end in span.cuts
             )
-        )
-        window_days: dict[tuple[UUID, UUID, date], tuple[list[int], set[int]]] = {}
-        last_day: dict[UUID, set[int]] = {}
-        last_day_start = _midnight(span.until_day)
+        ).subquery("cut_events")
+        day = sa.cast(sa.func.timezone("UTC", ranges.c.occurred_at), sa.Date).label("day")
+        in_window = (ranges.c.occurred_at >= span.since).label("in_window")
+        statement = sa.select(  # unscoped: reads the tenant-scoped selects above
+            ranges.c.feature_id,
+            ranges.c.product_id,
+            day,
+            in_window,
+            sa.func.count().label("events"),
+            _sent_numbers(sa.func.array_agg(sa.distinct(ranges.c.user_number))).label("users"),
+        ).group_by(ranges.c.feature_id, ranges.c.product_id, day, in_window)
+        window_days: list[_Day] = []
+        last_day: dict[UUID, list[Numbers]] = {}
         for row in await self._reader.all(statement):
-            if span.since <= row.occurred_at < span.until:
-                day = row.occurred_at.astimezone(UTC).date()
-                count, of_day = window_days.setdefault((row.feature_id, row.product_id, day), ([0], set()))
-                count[0] += 1
-                of_day.add(row.number)
-            if row.feature_id in features and last_day_start <= row.occurred_at < span.until:
-                last_day.setdefault(row.feature_id, set()).add(row.number)
-        in_window = [
-            _Day(feature_id, product_id, day, count[0], sorted(of_day))
-            for (feature_id, product_id, day), (count, of_day) in window_days.items()
-        ]
-        return in_window, {feature_id: {span.until_day: sorted(of_day)} for feature_id, of_day in last_day.items()}
+            numbers = _numbers(row.users)
+            if row.in_window:
+                window_days.append(_Day(row.feature_id, row.product_id, row.day, row.events, numbers))
+            if row.feature_id in features and row.day == span.until_day:
+                last_day.setdefault(row.feature_id, []).append(numbers)
+        return window_days, {feature: {span.until_day: _distinct(parts)} for feature, parts in last_day.items()}
 
 
-def _retention(days: dict[date, Sequence[int]], retention_weeks: int) -> Retention:
+def _retention(days: dict[date, Numbers], retention_weeks: int) -> Retention:
     """Week 0 is the week of the first day; the cohort its users; week k's figure how many of them came back then."""
     if not days:
         return Retention(week_zero=None, cohort_size=0, retained={})
     week_zero = _monday(min(days))
-    cohort: set[int] = set()
-    later: dict[int, set[int]] = {}
+    by_week: dict[int, list[Numbers]] = {}
     for day, numbers in days.items():
         week = (day - week_zero).days // 7
-        if week == 0:
-            cohort.update(numbers)
-        elif week <= retention_weeks:
-            later.setdefault(week, set()).update(numbers)
-    retained = {week: len(cohort.intersection(numbers)) for week, numbers in later.items()}
+        if week <= retention_weeks:
+            by_week.setdefault(week, []).append(numbers)
+    cohort = _distinct(by_week.pop(0))
+    retained = {
+        week: len(np.intersect1d(cohort, _distinct(parts), assume_unique=True)) for week, parts in by_week.items()
+    }
     return Retention(
         week_zero=week_zero,
         cohort_size=len(cohort),

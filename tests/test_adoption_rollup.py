@@ -147,8 +147,7 @@ async def test_recording_keeps_the_rollup_equal_to_one_rebuilt_from_the_events(
         async with uow.session(organization_id) as session:
             connection = await session.connection()
             await connection.execute(sa.delete(DAYS).where(DAYS.c.organization_id == organization_id))
-            for statement in rebuild_usage_days(organization_id):
-                await connection.execute(statement)
+            await connection.execute(rebuild_usage_days(organization_id))
         await uow.commit()
     rebuilt = await _rollup(app, organization_id)
     assert kept == rebuilt

@@ -1,9 +1,10 @@
 """The daily usage rollup (`usage_day`): per feature and UTC day, the events and the distinct users, kept exact.
 
-Recording usage adds the events it newly inserted (never a duplicate: `usage_event`'s insert skips known event ids
-and returns only what it wrote) to their days in the same transaction. A user is kept as a number (`usage_user`, one
-per pseudonymous key and organization), a day's users as a sorted array of numbers, so a window's distinct users
-are the union of its days' arrays: exact, whatever the window, without reading the events again.
+A user is a number (`usage_user`, one per pseudonymous key and organization, written on each event as
+`user_number`), a day's users a sorted array of numbers, so the distinct users of any span are the union of its
+days' arrays: exact, whatever the span, without reading the events again. Recording usage numbers the batch's users
+before inserting its events, then adds the events it newly inserted (never a duplicate: the insert skips known event
+ids and returns only what it wrote) to their days, all in one transaction.
 """
 
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from prism.db.adoption_tables import UsageDay, UsageUser
 from prism.db.tenancy import tenant_select
 
-__all__ = ["RecordedEvent", "add_to_usage_days", "rebuild_usage_days", "utc_day"]
+__all__ = ["RecordedEvent", "add_to_usage_days", "number_users", "rebuild_usage_days", "utc_day"]
 
 _USER: sa.Table = UsageUser.__table__  # type: ignore[attr-defined]
 _DAY: sa.Table = UsageDay.__table__  # type: ignore[attr-defined]
@@ -30,7 +31,7 @@ class RecordedEvent:
 
     feature_id: UUID
     product_id: UUID
-    user_key: str
+    user_number: int
     occurred_at: datetime
 
 
@@ -39,8 +40,10 @@ def utc_day(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
-async def _numbers(connection: AsyncConnection, organization_id: UUID, keys: set[str]) -> dict[str, int]:
+async def number_users(connection: AsyncConnection, organization_id: UUID, keys: set[str]) -> dict[str, int]:
     """The number of each user key, given one first if it has none (usually every key has one: one statement)."""
+    if not keys:
+        return {}
 
     async def known(of: list[str]) -> dict[str, int]:
         found = await connection.execute(
@@ -74,14 +77,13 @@ async def add_to_usage_days(
     """
     if not recorded:
         return
-    numbers = await _numbers(connection, organization_id, {event.user_key for event in recorded})
     days: dict[tuple[UUID, date], tuple[UUID, list[int], set[int]]] = {}
     for event in recorded:
         _, count, users = days.setdefault(
             (event.feature_id, utc_day(event.occurred_at)), (event.product_id, [0], set())
         )
         count[0] += 1
-        users.add(numbers[event.user_key])
+        users.add(event.user_number)
     rows = [
         {
             "organization_id": organization_id,
@@ -106,28 +108,19 @@ async def add_to_usage_days(
     )
 
 
-_NUMBER_USERS = sa.text(
-    """INSERT INTO usage_user (organization_id, user_key)
-    SELECT DISTINCT e.organization_id, e.user_key FROM usage_event e
-    WHERE CAST(:organization_id AS uuid) IS NULL OR e.organization_id = :organization_id
-    ORDER BY 1, 2
-    ON CONFLICT DO NOTHING"""
-)
 _ROLL_UP_DAYS = sa.text(
     """INSERT INTO usage_day (organization_id, feature_id, day, product_id, events, user_numbers)
-    SELECT e.organization_id, e.feature_id, (e.occurred_at AT TIME ZONE 'UTC')::date, e.product_id,
-           count(*), array_agg(DISTINCT u.number ORDER BY u.number)
-    FROM usage_event e
-    JOIN usage_user u ON u.organization_id = e.organization_id AND u.user_key = e.user_key
-    WHERE CAST(:organization_id AS uuid) IS NULL OR e.organization_id = :organization_id
+    SELECT organization_id, feature_id, (occurred_at AT TIME ZONE 'UTC')::date, product_id,
+           count(*), array_agg(DISTINCT user_number ORDER BY user_number)
+    FROM usage_event
+    WHERE CAST(:organization_id AS uuid) IS NULL OR organization_id = :organization_id
     GROUP BY 1, 2, 3, 4
     ON CONFLICT (organization_id, feature_id, day)
     DO UPDATE SET events = excluded.events, user_numbers = excluded.user_numbers"""
 )
 
 
-def rebuild_usage_days(organization_id: UUID | None = None) -> list[sa.TextClause]:
-    """Statements that number every user and rebuild every day from the events: the organization's, or all
-    organizations' (migration 0026, run by the tables' owner). Running them again changes nothing."""
-    bound = {"organization_id": organization_id}
-    return [_NUMBER_USERS.bindparams(**bound), _ROLL_UP_DAYS.bindparams(**bound)]
+def rebuild_usage_days(organization_id: UUID | None = None) -> sa.TextClause:
+    """The statement that rebuilds every day from the (numbered) events: the organization's, or all organizations'
+    (migration 0026, run by the tables' owner). Running it again changes nothing."""
+    return _ROLL_UP_DAYS.bindparams(organization_id=organization_id)
