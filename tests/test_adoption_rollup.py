@@ -24,7 +24,7 @@ from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
 from prism.db.usage_days import rebuild_usage_days
 from tests.helpers import Account, GraphQLClient, create_product, uuid_of
-from tests.test_feature_adoption import create_feature, event, record, usage_key
+from tests.test_feature_adoption import RECORD, create_feature, event, record, usage_key
 
 DAYS = UsageDay.__table__  # type: ignore[attr-defined]
 EVENTS = UsageEvent.__table__  # type: ignore[attr-defined]
@@ -183,3 +183,36 @@ async def test_concurrent_batches_on_the_same_days_lose_no_user_and_no_event(
         day: len(users) for day, users in by_day.items()
     }
     assert sum(count for (f, _), (count, _) in kept.items() if f == feature_id) == 240
+
+
+async def test_a_cut_day_costs_one_statement_and_known_users_one_fewer_when_recording(
+    gql: GraphQLClient, account: Account
+) -> None:
+    product = await create_product(account, key="COUNT")
+    feature = await create_feature(account, product["id"], "search")
+    key = await usage_key(account)
+    recorded = []
+    for batch in (
+        [("search", "c1", "2026-11-02T10:00:00Z"), ("search", "c2", "2026-11-03T10:00:00Z")],  # the key's first use
+        [("search", "c1", "2026-11-04T10:00:00Z"), ("search", "c2", "2026-11-05T10:00:00Z")],  # known users
+        [("search", "c3", "2026-11-06T10:00:00Z"), ("search", "c4", "2026-11-07T10:00:00Z")],  # new users
+    ):
+        result = await gql.run(RECORD, {"input": {"events": _events(batch, product="COUNT")}}, token=key)
+        assert result.data["recordUsageEvents"]["accepted"] == 2, result.body
+        recorded.append(result.sql_statements)
+    # Numbering new users is the one statement a batch of known users does without.
+    assert recorded[2] == recorded[1] + 1
+
+    query = """query($id: ID!, $since: DateTime, $until: DateTime) {
+      node(id: $id) { ... on Feature { adoption(since: $since, until: $until) { featureUsers } } }
+    }"""
+    whole = await account.run(
+        query, {"id": feature["id"], "since": "2026-11-02T00:00:00Z", "until": "2026-11-06T00:00:00Z"}
+    )
+    cut = await account.run(
+        query, {"id": feature["id"], "since": "2026-11-02T12:00:00Z", "until": "2026-11-05T12:00:00Z"}
+    )
+    assert whole.data["node"]["adoption"]["featureUsers"] == 2
+    assert cut.data["node"]["adoption"]["featureUsers"] == 2  # c1 on 4 November, c2 on 3 November
+    # The rollup's days in one statement; the days a window cuts, from their events, in one more.
+    assert cut.sql_statements == whole.sql_statements + 1
