@@ -24,9 +24,11 @@ import orjson
 from asgi_lifespan import LifespanManager
 from strawberry import relay
 
+from bench.adoption_reference import check_adoption, sample_windows
 from bench.analytics_data import ANALYTICS_PASSWORD, AnalyticsDataSet, check_sprint_figures, seed_analytics
 from bench.database import create_database, open_server
 from bench.results import machine
+from loaders.adoption import AdoptionKey
 from prism.app import build_app
 from prism.config import Settings
 from prism.db import migrate
@@ -136,6 +138,17 @@ async def run(options: argparse.Namespace) -> int:
         if differ:
             raise RuntimeError(f"stored figures differ from the replay of their history for: {', '.join(differ)}")
         _log(f"the stored figures of all {compared} closed sprints equal the replay of their history")
+        assert data.product_id is not None
+        adoption_keys = [
+            AdoptionKey(feature, data.product_id, since, until, weeks)
+            for since, until in sample_windows(data.now)
+            for weeks in (4, 52)
+            for feature in data.feature_ids
+        ]
+        differ_adoption = await check_adoption(database.url, data.organization_id, adoption_keys)
+        if differ_adoption:
+            raise RuntimeError(f"adoption from the rollup differs from the events' for {differ_adoption[:3]}")
+        _log(f"adoption from the daily rollup equals the events' for all {len(adoption_keys)} feature windows")
         _log(
             f"seeded {data.requirements} requirements, {data.events} events, {data.commitments} sprint commitments, "
             f"{data.sprints} sprints, {len(data.feature_ids)} features, {data.usage_events} usage events "

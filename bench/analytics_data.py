@@ -14,7 +14,8 @@ the requirements' lives (the analytics must skip them, as they would in producti
 
 Feature adoption: the product's 20 features are used as a product's are, a few a lot and most a little (feature k of
 20 gets a share of the usage events proportional to 1/k^2, so the busiest has about 60%), by users drawn from 10,000
-pseudonymous ids, at moments spread evenly over the last 90 days; written with COPY like the history.
+pseudonymous ids, at moments spread evenly over the last 90 days; written with COPY like the history, then rolled up
+by day as recording them would have (prism.db.usage_days).
 """
 
 import random
@@ -44,6 +45,7 @@ from prism.db.tables import (
     User,
 )
 from prism.db.unit_of_work import UnitOfWork
+from prism.db.usage_days import rebuild_usage_days
 from prism.domain.enums import ReleaseState, RequirementEventKind, RequirementKind, RequirementStatus, Role, SprintState
 from prism.domain.history import stored_value
 from prism.domain.sprint_figures import sprint_figures
@@ -82,6 +84,8 @@ class AnalyticsDataSet:
     feature_ids: list[UUID] = field(default_factory=list)
     """The product's features, the busiest first."""
     usage_events: int = 0
+    product_id: UUID | None = None
+    organization_id: UUID = ORGANIZATION
 
 
 @dataclass
@@ -289,6 +293,17 @@ async def _store_sprint_figures(admin_url: str) -> None:
         await engine.dispose()
 
 
+async def _store_usage_days(admin_url: str) -> None:
+    """The daily usage rollup recording the events through the service would have kept (migration 0026's backfill:
+    the events were written with COPY)."""
+    engine = build_engine(admin_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(rebuild_usage_days(ORGANIZATION))
+    finally:
+        await engine.dispose()
+
+
 async def check_sprint_figures(admin_url: str) -> tuple[int, list[str]]:
     """Compare the stored figures of every closed sprint with the replay of its history (prism.domain.sprint_figures
     over prism.db.sprint_history's reading): how many sprints were compared, and the names of those that differ."""
@@ -409,6 +424,7 @@ async def seed_analytics(
         "occurred_at",
         "received_at",
         "properties",
+        "user_number",
     ], usage_columns
     conn = await asyncpg.connect(admin_url)
     try:
@@ -423,13 +439,26 @@ async def seed_analytics(
                 columns=["organization_id", "requirement_id", "sprint_id", "estimate", "created_at"],
             )
             await conn.copy_records_to_table("feature", records=feature_rows, columns=feature_columns)
-            await conn.copy_records_to_table("usage_event", records=usage_records, columns=usage_columns)
+            # Recording numbers each event's user (usage_user) before inserting it; COPY does the same in bulk.
+            numbered = await conn.fetch(
+                "INSERT INTO usage_user (organization_id, user_key) SELECT $1, unnest($2::text[]) "
+                "RETURNING user_key, number",
+                ORGANIZATION,
+                sorted({record[5] for record in usage_records}),
+            )
+            numbers = {row["user_key"]: row["number"] for row in numbered}
+            await conn.copy_records_to_table(
+                "usage_event",
+                records=[(*record, numbers[record[5]]) for record in usage_records],
+                columns=usage_columns,
+            )
             await conn.execute(
                 "UPDATE product SET next_number = $1 WHERE organization_id = $2", requirements + 1, ORGANIZATION
             )
     finally:
         await conn.close()
     await _store_sprint_figures(admin_url)
+    await _store_usage_days(admin_url)
     return AnalyticsDataSet(
         email=owner.email,
         product_key="FLOW",
@@ -442,4 +471,5 @@ async def seed_analytics(
         now=now,
         feature_ids=[row[0] for row in feature_rows],
         usage_events=len(usage_records),
+        product_id=b.all(Product)[0].id,
     )

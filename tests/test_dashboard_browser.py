@@ -354,3 +354,97 @@ async def test_a_pasted_token_that_is_signed_out_signs_the_page_out_at_the_next_
         assert await attribute(page, "#live", "data-state") == "offline"
         assert await attribute(page, "#burndown-panel", "data-remaining-points") == "2"  # never drawn again
         await page.context.close()
+
+
+ACCESS_TOKEN_TTL_SECONDS = 20
+"""The page refreshes a minute before expiry, or after 5 s at the soonest: with tokens of 20 s it refreshes every 5 s,
+and the token it signed in with has expired well before the change below."""
+
+
+@pytest.fixture
+async def short_token_server(settings: Settings, tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    """A `prism serve` whose access tokens live 20 seconds."""
+    environment = server_environment(
+        settings, None, tmp_path / "home", PRISM_ACCESS_TOKEN_TTL_SECONDS=str(ACCESS_TOKEN_TTL_SECONDS)
+    )
+    async with running_servers(1, environment, tmp_path) as (process,):
+        yield process
+
+
+async def running_sprint(owner: Account, *points: float) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A product whose running sprint holds a story of each of `points`: the product and the stories."""
+    product = await create_product(owner)
+    sprint = await create_sprint(owner, product["id"])
+    stories = [
+        await create_requirement(owner, product["id"], title=f"Story {n}", sprintId=sprint["id"], estimate=estimate)
+        for n, estimate in enumerate(points)
+    ]
+    await start(owner, sprint)
+    return product, stories
+
+
+async def test_a_token_refreshed_before_it_expires_keeps_the_live_updates_going(
+    account: Account, short_token_server: ServerProcess, browser: Browser
+) -> None:
+    server = short_token_server
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        owner = replace(account, gql=GraphQLClient(http))  # the suite's token: it lives 15 minutes
+        product, [story] = await running_sprint(owner, 3)
+
+        page = await open_dashboard(browser, server, account, f"?product={product['key']}")
+        refreshes: list[str] = []
+        page.on(
+            "request",
+            lambda request: refreshes.append(request.url) if "refreshToken(" in (request.post_data or "") else None,
+        )
+        await page.wait_for_selector("#live[data-state=live]", timeout=WAIT_MS)
+        assert await attribute(page, "#burndown-panel", "data-remaining-points") == "3"
+        signed_in = datetime.now(UTC)
+
+        # Past the signed-in token's expiry: a socket still using it would be closed with 4403 at the next event,
+        # which signs the page out. The page must have exchanged its refresh token and subscribed again meanwhile.
+        await asyncio.sleep(ACCESS_TOKEN_TTL_SECONDS + 5)
+        assert len(refreshes) >= 2, refreshes
+        await finish(owner, story)
+
+        await page.wait_for_selector("#burndown-panel[data-remaining-points='0']", timeout=WAIT_MS)
+        assert datetime.now(UTC) - signed_in > timedelta(seconds=ACCESS_TOKEN_TTL_SECONDS)
+        assert await attribute(page, "#live", "data-state") == "live"
+        assert await page.is_hidden("#sign-in-panel")
+        assert page_errors(page) == []
+        await page.context.close()
+
+
+async def test_a_socket_the_server_closes_is_reopened_and_the_page_keeps_updating(
+    account: Account, settings: Settings, tmp_path: Path, browser: Browser
+) -> None:
+    environment = server_environment(settings, None, tmp_path / "home")
+    async with (
+        running_servers(1, environment, tmp_path) as (server,),
+        httpx.AsyncClient(base_url=server.url, timeout=60) as http,
+    ):
+        owner = replace(account, gql=GraphQLClient(http))
+        product, [first, second] = await running_sprint(owner, 5, 2)
+
+        page = await open_dashboard(browser, server, account, f"?product={product['key']}")
+        await page.wait_for_selector("#live[data-state=live]", timeout=WAIT_MS)
+        assert await attribute(page, "#burndown-panel", "data-remaining-points") == "7"
+
+        # The server goes away (its graceful shutdown closes every socket) and comes back on the same port.
+        await asyncio.to_thread(server.stop)
+        await expect(page.locator("#live")).to_have_attribute("data-state", "offline", timeout=WAIT_MS)
+        server.launch()
+        await server.wait_ready()
+
+        # Retried after 1, 2, 5, 10 s: live again within half a minute of the server's return, and it stays so.
+        await expect(page.locator("#live")).to_have_attribute("data-state", "live", timeout=2 * WAIT_MS)
+        await finish(owner, first)
+        await page.wait_for_selector("#burndown-panel[data-remaining-points='2']", timeout=WAIT_MS)
+        await finish(owner, second)
+        await page.wait_for_selector("#burndown-panel[data-remaining-points='0']", timeout=WAIT_MS)
+        assert await page.is_hidden("#sign-in-panel")
+        # While the server was down the page's requests and socket failed: those are the only errors it logged.
+        assert all(re.search(r"WebSocket|Failed to load|fetch|ERR_CONNECTION", e) for e in page_errors(page)), (
+            page_errors(page)
+        )
+        await page.context.close()

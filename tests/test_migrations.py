@@ -471,3 +471,78 @@ async def test_upgrading_stores_the_figures_of_sprints_closed_before_as_their_cl
         8,
     )
     assert (one["moved_to_sprint_id"], two["carried_in_points"], two["moved_to_backlog_points"]) == (second.id, 8, 8)
+
+
+async def test_upgrading_rolls_the_usage_recorded_before_up_by_feature_and_utc_day(
+    database_of_an_unprivileged_owner: str,
+) -> None:
+    from prism.db.adoption_tables import Feature
+    from prism.domain.enums import Role
+    from prism.seed import DataBuilder, write_rows
+
+    url = database_of_an_unprivileged_owner
+    await asyncio.to_thread(migrate.upgrade, url, "0025")
+    organization_id = uuid.uuid4()
+    b = DataBuilder(organization_id=organization_id)
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    b.organization("Used", f"used-{organization_id.hex[:8]}", at)
+    me = b.user("Pat", f"pat-{organization_id.hex[:8]}@example.com", None, at)
+    b.member(me.id, Role.OWNER, at)
+    product = b.product("USE", "Use", "", at)
+    features = [
+        Feature(id=uuid.uuid4(), organization_id=organization_id, product_id=product.id, key=key, name=key)
+        for key in ("board", "export")
+    ]
+    b.rows[Feature].extend(features)
+    engine = build_engine(url, pool_size=1, max_overflow=0)
+    try:
+        await write_rows(engine, b)
+    finally:
+        await engine.dispose()
+    board, export = (feature.id for feature in features)
+    # (feature, user, time): 2 November 23:30 UTC sent as 3 November +01:00 belongs to 2 November.
+    used = [
+        (board, "u1", "2026-11-02T00:00:00+00:00"),
+        (board, "u1", "2026-11-02T18:00:00+00:00"),
+        (board, "u2", "2026-11-03T00:30:00+01:00"),
+        (board, "u2", "2026-11-03T09:00:00+00:00"),
+        (export, "u3", "2026-11-02T09:00:00+00:00"),
+    ]
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            await conn.executemany(
+                "INSERT INTO usage_event (id, organization_id, product_id, feature_id, event_id, user_key, "
+                "occurred_at, received_at, properties) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, '{}')",
+                [
+                    (uuid.uuid4(), organization_id, product.id, feature, f"e{n}", user, datetime.fromisoformat(when))
+                    for n, (feature, user, when) in enumerate(used)
+                ],
+            )
+    finally:
+        await conn.close()
+    await asyncio.to_thread(migrate.upgrade, url, "head")
+    conn = await asyncpg.connect(url)
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('prism.org_id', $1, true)", str(organization_id))
+            numbers = dict(await conn.fetch("SELECT user_key, number FROM usage_user"))
+            days = {
+                (row["feature_id"], row["day"].isoformat()): (row["events"], row["user_numbers"])
+                for row in await conn.fetch("SELECT * FROM usage_day")
+            }
+        assert await conn.fetchval("SELECT count(*) FROM usage_day") == 0, "row-level security is forced"
+        forced = await conn.fetch(
+            "SELECT relname FROM pg_class WHERE relforcerowsecurity AND relname = ANY($1::text[])",
+            ["usage_event", "usage_user", "usage_day"],
+        )
+        assert len(forced) == 3
+    finally:
+        await conn.close()
+    u1, u2, u3 = (numbers[key] for key in ("u1", "u2", "u3"))
+    assert days == {
+        (board, "2026-11-02"): (3, sorted([u1, u2])),
+        (board, "2026-11-03"): (1, [u2]),
+        (export, "2026-11-02"): (1, [u3]),
+    }

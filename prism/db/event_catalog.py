@@ -31,7 +31,7 @@ from prism.db.access_tables import (
     SignUpRequest,
     UserToken,
 )
-from prism.db.adoption_tables import Feature, UsageEvent
+from prism.db.adoption_tables import Feature, UsageDay, UsageEvent, UsageUser
 from prism.db.event_tables import Event, EventCounter
 from prism.db.job_tables import JobError
 from prism.db.report_tables import Report
@@ -204,6 +204,8 @@ NOT_EVENTS: dict[type[SQLModel], str] = {
     AiRun: "metering of AI calls (tokens, cost, latency), written by the gateway; nobody edits it or follows it",
     Report: "a generated file's record, followed by polling `report(id:)`; its changes are a job's progress, no edit",
     UsageEvent: "reports of use from SDKs, many per second and never edited; adoption queries read them in bulk",
+    UsageUser: "a number for each user key SDKs report, given while recording usage: part of that, not an edit",
+    UsageDay: "the daily rollup recording usage keeps in its transaction: derived from the usage events, not an edit",
     SprintFigures: "figures a sprint's close computes from the history in its own transaction: the close is the event",
 }
 

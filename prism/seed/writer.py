@@ -5,8 +5,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from prism.db.adoption_tables import UsageEvent
 from prism.db.tables import Organization, User
 from prism.db.unit_of_work import UnitOfWork
+from prism.db.usage_days import number_users, rebuild_usage_days
 from prism.seed.builder import WRITE_ORDER, DataBuilder
 
 __all__ = ["write_rows"]
@@ -40,5 +42,12 @@ async def write_rows(engine: AsyncEngine, builder: DataBuilder) -> None:
                 if model in (Organization, User):
                     continue
                 rows = [row.model_dump() for row in builder.all(model)]
+                if model is UsageEvent and rows:
+                    # Recording numbers each event's user before inserting it: the daily rollup holds numbers.
+                    numbers = await number_users(conn, organization_id, {row["user_key"] for row in rows})
+                    rows = [{**row, "user_number": numbers[row["user_key"]]} for row in rows]
                 for start in range(0, len(rows), BATCH):
                     await conn.execute(sa.insert(_table(model)), rows[start : start + BATCH])
+            if builder.all(UsageEvent):
+                # The daily rollup recording usage keeps, computed from the events as migration 0026 does.
+                await conn.execute(rebuild_usage_days(organization_id))

@@ -6,7 +6,8 @@ jsonb cannot hold, a time without a zone, before 1970 or in the future) is rejec
 kept. Unknown feature keys are rejected, never created: features are curated (named, linked to the requirement that
 shipped them), and an SDK's typo must not become a feature. Events are idempotent by `event_id` within the
 organization: an id already recorded (or repeated in the batch) is counted as a duplicate and changes nothing, so a
-client may resend a batch it is unsure about.
+client may resend a batch it is unsure about. The events newly recorded are added to the daily rollup adoption reads
+(`usage_day`, prism.db.usage_days) in the same transaction.
 """
 
 import math
@@ -26,6 +27,7 @@ from prism.db.base import utcnow
 from prism.db.tables import Product
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
+from prism.db.usage_days import RecordedEvent, add_to_usage_days, number_users
 from prism.errors import Code, ValidationError
 
 __all__ = [
@@ -247,18 +249,34 @@ class UsageService:
         return {(row.product_key, row.key): (row.id, row.product_id) for row in found}
 
     async def _insert(self, rows: list[dict[str, Any]]) -> int:
-        """Insert the rows whose event id is new; how many were."""
+        """Number the rows' users, insert the rows whose event id is new and add those to the daily rollup; how many
+        were new."""
         if not rows:
             return 0
         received_at = utcnow()
-        values = [{**row, "id": uuid4(), "organization_id": self._org, "received_at": received_at} for row in rows]
-        statement = (
-            insert(_USAGE)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["organization_id", "event_id"])
-            .returning(_USAGE.c.id)
-        )
         async with self._uow.session(self._org) as session:
             connection = await session.connection()
-            inserted = (await connection.execute(statement)).all()
+            numbers = await number_users(connection, self._org, {row["user_key"] for row in rows})
+            values = [
+                {
+                    **row,
+                    "id": uuid4(),
+                    "organization_id": self._org,
+                    "user_number": numbers[row["user_key"]],
+                    "received_at": received_at,
+                }
+                for row in rows
+            ]
+            statement = (
+                insert(_USAGE)
+                .values(values)
+                .on_conflict_do_nothing(index_elements=["organization_id", "event_id"])
+                .returning(_USAGE.c.feature_id, _USAGE.c.product_id, _USAGE.c.user_number, _USAGE.c.occurred_at)
+            )
+            inserted = [
+                RecordedEvent(row.feature_id, row.product_id, row.user_number, row.occurred_at)
+                for row in (await connection.execute(statement)).all()
+            ]
+            # Only what this insert wrote: a duplicate (known id, or repeated in the batch) is never counted twice.
+            await add_to_usage_days(connection, self._org, inserted)
         return len(inserted)
