@@ -272,6 +272,7 @@ class GraphQLHTTP:
             )
         finally:
             await context.uow.close()
+            context.release()
         unavailable = [error for error in result.errors or () if _pool_timed_out(error)]
         if unavailable:
             # Wherever in the request the pool ran dry (or the shared store failed), the answer is the same: retry.
