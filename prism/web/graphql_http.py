@@ -58,6 +58,9 @@ class RequestContext(Protocol):
     @property
     def uow(self) -> UnitOfWork: ...
 
+    def release(self) -> None:
+        """Drop what the request read (its loaders), once its answer is made."""
+
 
 class RequestError(Exception):
     """A request that is not a well-formed GraphQL request; answered with `status` and a JSON error body."""
