@@ -3,14 +3,17 @@ unlucky client can make it do. Each test here failed on main when it was written
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import pytest
+import websockets
 from starlette.applications import Starlette
+from strawberry.relay import GlobalID
 
 from resolvers.delivery import Deliverer, Registration
 from resolvers.fanout import Rendering
-from tests.helpers import Account, create_product, create_requirement
+from tests.helpers import Account, GraphQLClient, create_product, create_requirement, join_organization
 from tests.test_fanout import _settled
 from tests.test_subscriptions import REQUIREMENTS, Subscribed, acked, connect, subscribed, ws_url
 
@@ -52,3 +55,65 @@ async def test_an_event_rendered_while_the_client_completes_the_operation_is_not
         answer = await subscriber.receive()
     # On main the completed operation's event comes first: {"id": "x", "type": "next", ...}.
     assert answer == {"type": "pong"}, answer
+
+
+async def test_a_member_removed_while_their_resumed_subscription_catches_up_receives_nothing_more(
+    app: Starlette,
+    account: Account,
+    gql: GraphQLClient,
+    database_url: str,
+    ws_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A subscription resumed with `since` catches up from the log, reading its product's events only; live events
+    are ignored meanwhile. The Member event that removes the subscriber has no product, so neither path gives it to
+    the subscription: its access is never marked stale, the cheap recheck (expiry, sign-out) passes, and the removed
+    member keeps receiving the organization's events until the token expires. A client that reads slowly stays in
+    catch-up as long as it likes (its batches are read only when its writer is free)."""
+    hub = app.state.runtime().hub
+    organization = uuid.UUID(GlobalID.from_id(account.organization_id).node_id)
+    product = await create_product(account)
+    await create_requirement(account, product["id"], title="Old")
+    member = await join_organization(gql, database_url, account, role="MEMBER")
+    reading, gate = asyncio.Event(), asyncio.Event()
+    original = hub._read_batch
+
+    async def gated(*args: Any, **kwargs: Any) -> Any:
+        if not gate.is_set():
+            reading.set()
+            await gate.wait()  # the catch-up read is on its way (a big backlog, a slow client)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(hub, "_read_batch", gated)
+    async with connect(ws_url, member.token) as raw:
+        subscriber = await acked(raw)
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"], "since": "0"})
+        await asyncio.wait_for(reading.wait(), timeout=10)
+        dispatched = hub._streams[organization].last
+        removed = await account(
+            "mutation($i: RemoveMemberInput!) { removeMember(input: $i) { userErrors { code } } }",
+            {"i": {"userId": member.user_id}},
+        )
+        assert removed["removeMember"]["userErrors"] == []
+        for _ in range(500):  # bounded: the hub dispatches the removal (ignored: the subscription catches up)
+            if hub._streams[organization].last > dispatched:
+                break
+            await asyncio.sleep(0.01)
+        gate.set()
+        await create_requirement(account, product["id"], title="Secret")
+        received: list[dict[str, Any]] = []
+        closed: websockets.ConnectionClosed | None = None
+        try:
+            while True:
+                message = await subscriber.receive()
+                received.append(message)
+                if message["type"] == "next" and "Secret" in json.dumps(message):
+                    break
+        except websockets.ConnectionClosed as error:
+            closed = error
+    titles = [
+        m["payload"]["data"]["requirementChanged"]["requirement"]["title"] for m in received if m["type"] == "next"
+    ]
+    # On main the removed member gets "Secret" (after the replayed "Old") and the socket stays open.
+    assert "Secret" not in titles, titles
+    assert closed is not None and closed.rcvd is not None and closed.rcvd.code == 4403
