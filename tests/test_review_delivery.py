@@ -116,4 +116,6 @@ async def test_a_member_removed_while_their_resumed_subscription_catches_up_rece
     ]
     # On main the removed member gets "Secret" (after the replayed "Old") and the socket stays open.
     assert "Secret" not in titles, titles
-    assert closed is not None and closed.rcvd is not None and closed.rcvd.code == 4403
+    assert closed is not None
+    assert closed.rcvd is not None
+    assert closed.rcvd.code == 4403
