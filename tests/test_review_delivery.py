@@ -119,3 +119,51 @@ async def test_a_member_removed_while_their_resumed_subscription_catches_up_rece
     assert closed is not None
     assert closed.rcvd is not None
     assert closed.rcvd.code == 4403
+
+
+async def test_one_subscription_whose_event_is_slow_to_render_does_not_hold_up_another_organizations(
+    app: Starlette,
+    account: Account,
+    other_account: Account,
+    ws_url: str,
+    subscribed: Subscribed,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The deliverer serves every subscription of the process in rounds of one task, and a round awaits each
+    rendering in turn (its reads wait for a pooled connection, then the database). One rendering that waits (an
+    exhausted pool, a heavy selection, a slow statement) holds up every other subscription of the process, other
+    tenants' included, until it is done: the next round starts only after the current one."""
+    deliverer: Deliverer = app.state.schema.deliverer
+    stuck, gate = asyncio.Event(), asyncio.Event()
+    original = deliverer._render
+    slow_organization = uuid.UUID(GlobalID.from_id(account.organization_id).node_id)
+
+    async def render(registration: Registration, event: Any) -> Rendering:
+        if event.organization_id == slow_organization and not gate.is_set():
+            stuck.set()
+            await gate.wait()  # this subscriber's reads wait (for the pool, for the database)
+        return await original(registration, event)
+
+    monkeypatch.setattr(deliverer, "_render", render)
+    slow_product, other_product = await create_product(account), await create_product(other_account)
+    async with connect(ws_url, account.token) as slow_raw, connect(ws_url, other_account.token) as other_raw:
+        slow, other = await acked(slow_raw), await acked(other_raw)
+        await slow.subscribe(REQUIREMENTS, {"product": slow_product["id"]})
+        await other.subscribe(REQUIREMENTS, {"product": other_product["id"]})
+        await subscribed(account.organization_id)
+        await subscribed(other_account.organization_id)
+        await create_requirement(account, slow_product["id"], title="Slow to render")
+        await asyncio.wait_for(stuck.wait(), timeout=10)
+        await create_requirement(other_account, other_product["id"], title="Elsewhere")
+        try:
+            # Another organization's event, with nothing slow about it, arrives while the first one still renders.
+            delivered = await asyncio.wait_for(other.next(), timeout=5)
+        except TimeoutError:
+            delivered = None
+        finally:
+            gate.set()
+        late = await slow.next()
+    assert late["data"]["requirementChanged"]["requirement"]["title"] == "Slow to render"
+    # On main nothing arrives within 5 s: the other organization's subscriber waits behind the stuck rendering.
+    assert delivered is not None
+    assert delivered["data"]["requirementChanged"]["requirement"]["title"] == "Elsewhere"
