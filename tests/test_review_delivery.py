@@ -206,3 +206,48 @@ async def test_a_subscription_that_fails_mid_round_costs_no_other_subscription_i
     # The failing subscription may lose the event it failed on; the other one must get both events.
     # On main both get only "Next": the other subscription's "For both" was taken in the failed round and dropped.
     assert ["For both", "Next"] in messages.values(), messages
+
+
+async def test_a_client_that_reads_nothing_at_all_is_disconnected_not_kept_forever(
+    app: Starlette, account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client whose socket never takes another byte: its first send waits for ever, so its writer stays busy, and
+    the deliverer never polls its subscription again (`_next` waits for the writer first). The hub closes the
+    subscription as a slow consumer when its buffer overflows, but nobody reads that: the registration, its hub
+    subscription's lease and the stuck send stay until the TCP connection dies, contrary to "a client that reads
+    nothing is disconnected as a slow consumer". (The existing slow-consumer test lets the stuck send finish.)"""
+    from starlette.websockets import WebSocket
+
+    hub = app.state.runtime().hub
+    deliverer: Deliverer = app.state.schema.deliverer
+    monkeypatch.setattr(hub, "_buffer", 3)
+    never, sending = asyncio.Event(), asyncio.Event()
+    original = WebSocket.send_text
+
+    async def stuck(self: WebSocket, text: str) -> None:
+        if '"type":"next"' in text:
+            sending.set()
+            await never.wait()  # the client's receive window stays shut
+        await original(self, text)
+
+    monkeypatch.setattr(WebSocket, "send_text", stuck)
+    product = await create_product(account)
+    try:
+        async with connect(ws_url, account.token) as raw:
+            subscriber = await acked(raw)
+            await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+            await subscribed(account.organization_id)
+            base = deliverer.registrations
+            await create_requirement(account, product["id"], title="Stuck")
+            await asyncio.wait_for(sending.wait(), timeout=10)
+            for number in range(5):  # more than the 3 the subscription may hold
+                await create_requirement(account, product["id"], title=f"Behind {number}")
+            for _ in range(300):  # bounded: the server gives the slow consumer up
+                if deliverer.registrations < base:
+                    break
+                await asyncio.sleep(0.01)
+            kept = deliverer.registrations
+    finally:
+        never.set()
+    # On main the registration is still there (and its lease held): nothing ever looks at the overflow.
+    assert kept == base - 1
