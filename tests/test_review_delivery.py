@@ -13,7 +13,14 @@ from strawberry.relay import GlobalID
 
 from resolvers.delivery import Deliverer, Registration
 from resolvers.fanout import Rendering
-from tests.helpers import Account, GraphQLClient, create_product, create_requirement, join_organization
+from tests.helpers import (
+    Account,
+    GraphQLClient,
+    create_api_key,
+    create_product,
+    create_requirement,
+    join_organization,
+)
 from tests.test_fanout import _settled
 from tests.test_subscriptions import REQUIREMENTS, Subscribed, acked, connect, subscribed, ws_url
 
@@ -251,3 +258,41 @@ async def test_a_client_that_reads_nothing_at_all_is_disconnected_not_kept_forev
         never.set()
     # On main the registration is still there (and its lease held): nothing ever looks at the overflow.
     assert kept == base - 1
+
+
+async def test_a_key_revoked_while_its_connection_is_idle_cannot_subscribe_afterwards(
+    account: Account, ws_url: str, subscribed: Subscribed
+) -> None:
+    """A connection's access is checked in full at `connection_init`, then only when an event that concerns it
+    (Member, ApiKey, Organization) reaches one of its subscriptions. A connection without subscriptions receives no
+    event, so a revocation meanwhile marks nothing stale, and a `subscribe` sent afterwards is not checked again: the
+    revoked key (or removed member) subscribes and receives the organization's events, each round's cheap recheck
+    (expiry, sign-out) passing. An API key may have no expiry: the revoked key reads for as long as the socket lives."""
+    product = await create_product(account)
+    key = await create_api_key(account, scopes=("READ",))
+    async with connect(ws_url, key["secret"]) as raw:
+        subscriber = await acked(raw)  # signed in, then idle
+        revoked = await account(
+            "mutation($i: RevokeApiKeyInput!) { revokeApiKey(input: $i) { userErrors { code } } }",
+            {"i": {"id": key["id"]}},
+        )
+        assert revoked["revokeApiKey"]["userErrors"] == []
+        await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+        received: list[dict[str, Any]] = []
+        closed: websockets.ConnectionClosed | None = None
+        try:
+            await subscribed(account.organization_id)
+            await create_requirement(account, product["id"], title="After the revocation")
+            while True:
+                message = await subscriber.receive()
+                received.append(message)
+                if message["type"] != "next" or "After the revocation" in json.dumps(message):
+                    break
+        except websockets.ConnectionClosed as error:
+            closed = error
+        except AssertionError:  # the subscription never started: refused, as it should be
+            pass
+    leaked = [m for m in received if m["type"] == "next" and "After the revocation" in json.dumps(m)]
+    # On main the revoked key receives the new requirement.
+    assert leaked == [], leaked
+    assert closed is not None or any(m["type"] == "error" for m in received), received
