@@ -6,7 +6,8 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
   API key>"}`, or `{"token": "..."}`), checked by the same `authenticate()` as HTTP; the upgrade request's own
   Authorization header is accepted too, for clients that can set one. A connection without a valid credential is
   closed with 4403 (`Forbidden`) before any subscription runs; one that never sends `connection_init` is closed
-  after `PRISM_WS_CONNECTION_INIT_TIMEOUT_SECONDS` (4408).
+  after `PRISM_WS_CONNECTION_INIT_TIMEOUT_SECONDS` (4408). Each `subscribe` (`start`) checks the credential again in
+  full first (`recheck`): a key revoked or a member removed while the connection sat idle closes it with 4403.
 - **Subscriptions only.** Queries and mutations go over HTTP, where rate limits, the concurrency limit and the
   mutation boundary apply; over WebSocket they are refused with BAD_REQUEST.
 - **Limits.** At most `PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION` operations per connection; keep-alive pings every
@@ -304,6 +305,15 @@ class _Connection:
         self.writer = ConnectionWriter(websocket.ws.send_text, close)
         self.registered: dict[str, OperationSink] = {}
 
+    async def admitted(self, handler: Any) -> bool:
+        """Check the connection's access in full before an operation starts (a key revoked or a member removed while
+        the connection had no subscription reached none of its events); on failure close it, saying why."""
+        verdict = await handler.view.recheck(handler.context)
+        if verdict is None:
+            return True
+        self.writer.close_after_writes(*verdict)
+        return False
+
     def sink(
         self,
         operation_id: str,
@@ -355,6 +365,8 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
         refusal = _refusal(message.get("payload"), limit) if self.connection_acknowledged else None
         if refusal is not None:
             await self.send_message(cast("Any", {"id": message["id"], "type": "error", "payload": [refusal]}))
+            return
+        if self.connection_acknowledged and not await self.prism.admitted(self):
             return
         await super().handle_subscribe(message)
 
@@ -421,6 +433,8 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         refusal = _refusal(message.get("payload"), limit) if self.connection_acknowledged else None
         if refusal is not None:
             await self.send_message(cast("Any", {"type": "error", "id": message["id"], "payload": refusal}))
+            return
+        if self.connection_acknowledged and not await self.prism.admitted(self):
             return
         await super().handle_start(message)
 
@@ -490,6 +504,7 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         schema: Schema,
         make_context: Callable[[Any], Awaitable[Any]],
         sign_in: Callable[[Any], Awaitable[None]],
+        recheck: Callable[[Any], Awaitable[tuple[int, str] | None]],
         *,
         max_subscriptions_per_connection: int,
         keep_alive_seconds: float,
@@ -507,6 +522,9 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         )
         self._make_context = make_context
         self._sign_in = sign_in
+        self.recheck = recheck
+        """Checks a signed-in connection's access in full before each subscription starts: None while it holds, else
+        the close code and reason."""
         self.max_document_bytes = max_document_bytes
 
     def encode_json(self, data: object) -> str:
