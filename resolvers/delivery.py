@@ -252,6 +252,8 @@ class Deliverer:
             self._end(registration, error)
             self.drop(registration)
             return None
+        if registration not in self._registrations:
+            return None  # completed (or its connection ended) while the event rendered: not the client's any more
         if rendering.text is not None:
             try:
                 registration.sink.write(rendering.text)

@@ -197,7 +197,7 @@ class OperationSink:
     handed to the deliverer is `register`ed here; the connection cancels it when the client completes it or leaves.
     """
 
-    __slots__ = ("_complete", "_forget", "_prefix", "key", "registration", "writer")
+    __slots__ = ("_complete", "_forget", "_prefix", "cancelled", "key", "registration", "writer")
 
     def __init__(
         self,
@@ -217,6 +217,8 @@ class OperationSink:
         self._forget = forget
         self.writer = writer
         self.registration: Registration | None = None
+        self.cancelled = False
+        """The client completed the operation (or left): nothing more is sent under its id."""
         self.key: tuple[str, str | None, str] = (
             query,
             operation_name,
@@ -226,7 +228,10 @@ class OperationSink:
         """What makes two operations show the same result for the same event and viewer: document, name, variables."""
 
     def write(self, payload_json: str) -> None:
-        """Send one result (`{"data": ...}` as JSON) under this operation's id, without waiting for the client."""
+        """Send one result (`{"data": ...}` as JSON) under this operation's id, without waiting for the client; raises
+        SinkClosedError once the operation was cancelled (a result rendered meanwhile is not the client's any more)."""
+        if self.cancelled:
+            raise SinkClosedError
         self.writer.write(f"{self._prefix}{payload_json}}}")
 
     async def send(self, payload_json: str) -> None:
@@ -251,6 +256,7 @@ class OperationSink:
 
     def cancel(self) -> None:
         """The client completed the operation or left: stop its deliveries."""
+        self.cancelled = True
         registration, self.registration = self.registration, None
         if registration is not None:
             registration.cancel()
