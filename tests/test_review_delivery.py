@@ -205,11 +205,19 @@ async def test_a_subscription_that_fails_mid_round_costs_no_other_subscription_i
         await create_requirement(account, product["id"], title="For both")
         await create_requirement(account, product["id"], title="Next")
         messages: dict[str, list[str]] = {"a": [], "b": []}
+        ended: list[str] = []
         for socket, key in ((first, "a"), (second, "b")):
-            while "Next" not in messages[key]:  # the later event reaches both: read up to it
-                message = await socket.next()
-                messages[key].append(message["data"]["requirementChanged"]["requirement"]["title"])
+            while "Next" not in messages[key]:  # the later event reaches the other one: read up to it
+                message = await socket.receive()
+                if message["type"] == "complete":  # the failing subscription ended, after saying why
+                    break
+                assert message["type"] == "next", message
+                if message["payload"]["data"] is None:  # its last result: the error it ended with
+                    ended.append(key)
+                    continue
+                messages[key].append(message["payload"]["data"]["requirementChanged"]["requirement"]["title"])
     assert len(failed) == 1
+    assert len(ended) == 1, ended  # the failing one is ended with an error, not left with a silent gap
     # The failing subscription may lose the event it failed on; the other one must get both events.
     # On main both get only "Next": the other subscription's "For both" was taken in the failed round and dropped.
     assert ["For both", "Next"] in messages.values(), messages
