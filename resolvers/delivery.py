@@ -243,6 +243,12 @@ class Deliverer:
             return None
         writer = registration.sink.writer
         if writer.busy:
+            if registration.subscription.overflowed:
+                # Its buffer overflowed while a send waits for the client: it ends now, and the connection closes
+                # as a slow consumer's after that send, which is given up if the client still takes nothing.
+                registration.sink.close(SLOW_CONSUMER_CLOSE_CODE, SlowConsumerError.reason[:_CLOSE_REASON_BYTES])
+                self.drop(registration)
+                return None
             writer.when_free(registration.wake)  # its events wait in the hub, within the hub's bound
             return None
         try:

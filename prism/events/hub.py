@@ -138,6 +138,11 @@ class EventSubscription:
         self._notify = notify
 
     @property
+    def overflowed(self) -> bool:
+        """Closed as a slow consumer: its buffer overflowed (what it held is dropped)."""
+        return isinstance(self._closed, SlowConsumerError)
+
+    @property
     def pending(self) -> bool:
         """Whether `poll` has something to do: an event queued, a catch-up read to make, or the end to report."""
         return bool(self._queue) or self._catching_up or self._closed is not None

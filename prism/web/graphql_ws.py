@@ -90,7 +90,7 @@ class ConnectionWriter:
     at most one message per subscription of the connection.
     """
 
-    __slots__ = ("_after", "_backlog", "_close", "_closing", "_send_text", "_task", "gone")
+    __slots__ = ("_aborting", "_after", "_backlog", "_close", "_closing", "_deadline", "_send_text", "_task", "gone")
 
     def __init__(
         self, send_text: Callable[[str], Coroutine[Any, Any, None]], close: Callable[[int, str], Awaitable[None]]
@@ -101,6 +101,8 @@ class ConnectionWriter:
         self._task: asyncio.Task[None] | None = None
         self._after: list[Callable[[], None]] = []
         self._closing: tuple[int, str] | None = None
+        self._aborting: asyncio.Task[None] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
         self.gone = False
         """The socket failed a send: nothing more is written."""
 
@@ -140,8 +142,39 @@ class ConnectionWriter:
         if self._closing is not None or self.gone:
             return
         self._closing = (code, reason)
+        loop = asyncio.get_running_loop()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._finish(None, None))
+            self._task = loop.create_task(self._finish(None, None))
+        else:
+            # A send waits for the client: a client that reads nothing at all would keep it waiting for ever. It
+            # gets as long as a close may take, then is given up (`abort`).
+            self._deadline = loop.call_later(_CLOSE_WAIT_SECONDS, self.abort, code, reason)
+
+    def abort(self, code: int, reason: str) -> None:
+        """Give up on a client that takes nothing: cancel the send waiting for it, drop what queues behind it, and
+        close the connection with a code and a reason (waiting at most `_CLOSE_WAIT_SECONDS` for that too)."""
+        if self.gone or self._aborting is not None:
+            return
+        self._closing = (code, reason)
+        self._cancel_deadline()
+        self._backlog.clear()
+        stuck, self._task = self._task, None
+        if stuck is not None:
+            stuck.cancel()
+        self._aborting = asyncio.get_running_loop().create_task(self._abort(stuck, code, reason))
+
+    async def _abort(self, stuck: "asyncio.Task[None] | None", code: int, reason: str) -> None:
+        if stuck is not None:
+            await asyncio.wait([stuck])
+        with suppress(TimeoutError, *_DISCONNECTED):
+            async with asyncio.timeout(_CLOSE_WAIT_SECONDS):
+                await self._close(code, reason)
+        self.gone = True
+
+    def _cancel_deadline(self) -> None:
+        deadline, self._deadline = self._deadline, None
+        if deadline is not None:
+            deadline.cancel()
 
     async def _finish(self, sending: Coroutine[Any, Any, None] | None, waiting_for: Any) -> None:
         try:
@@ -156,7 +189,10 @@ class ConnectionWriter:
         except _DISCONNECTED:
             self.gone = True
         finally:
-            self._task = None
+            if self._task is asyncio.current_task():
+                self._task = None
+                if self._closing is not None:
+                    self._cancel_deadline()  # the writes and the close were done in time
             if self.gone:
                 self._backlog.clear()
             after, self._after = self._after, []
