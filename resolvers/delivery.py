@@ -8,8 +8,9 @@ buffer, filter), the operation's sink (its id's framing, the connection's writer
 subscription shows of an event (`make`), and its `Selection`, shared by every subscription of the same document and
 variables. No task, generator or executor is kept per subscription.
 
-When the hub queues an event for a registration, the hub calls it (synchronously); the registration joins the
-deliverer's ready set and the deliverer's one task, started if it is not running, serves the set in *rounds*:
+When the hub queues an event for a registration, the hub calls it (synchronously); the registration joins its
+organization's ready set, and the organization's task in the deliverer (one per organization with something to
+deliver, started if it is not running: one tenant's slow rendering holds up no other tenant) serves it in *rounds*:
 
 1. it takes one event of each ready registration (a subscription catching up reads its next batch from the log);
 2. it checks the access of every connection in the round at once (resolvers/live.py `still_allowed_all`: one read
@@ -21,7 +22,9 @@ deliverer's ready set and the deliverer's one task, started if it is not running
    client (the writer finishes a send that has to wait in a task of the connection's own).
 
 A registration with more events queued joins the next round; one whose connection is still writing waits for it
-(its events stay in the hub's bounded buffer: a client that reads nothing is disconnected as a slow consumer).
+(its events stay in the hub's bounded buffer: a client that reads nothing is disconnected as a slow consumer, its
+waiting send given up after a bounded wait). A registration that fails in a round (a bug) is ended alone, with an
+error as its last result; a rendering finished after the client completed the operation is not written.
 Each event is thus rendered once per distinct selection and standing, and reaches each subscriber after an access
 check of its own, in the hub's order.
 """
