@@ -69,6 +69,7 @@ from prism.web.sso import sso_routes
 from prism.web.usage_api import usage_api_routes
 from resolvers.context import Context
 from resolvers.limits import QueryLimits
+from resolvers.live import TRY_AGAIN_LATER_CLOSE_CODE, still_allowed_all
 from resolvers.schema import build_schema
 
 __all__ = ["build_app"]
@@ -326,6 +327,19 @@ def build_app(settings: Settings | None = None) -> Starlette:
         context.viewer = auth.viewer
         context.access = ConnectionAccess(credential, auth.viewer, auth.expires_at)
 
+    async def recheck_ws(context: Context) -> tuple[int, str] | None:
+        """Before a subscription starts on a signed-in connection: its access checked in full (a revocation while
+        it had no subscription marked nothing stale). None while it holds, else the close code and reason."""
+        if context.access is None:
+            return None  # not signed in: the protocol handler refuses the operation itself
+        context.access.stale = True
+        try:
+            (verdict,) = await still_allowed_all([context])
+        except Exception:  # the database could not be read: the subscription may not start unchecked
+            logger.exception("a WebSocket connection's access could not be checked")
+            return TRY_AGAIN_LATER_CLOSE_CODE, "Try again later: the server cannot check your access now."
+        return verdict
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -397,6 +411,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         schema,
         make_ws_context,
         sign_in_ws,
+        recheck_ws,
         max_subscriptions_per_connection=settings.ws_max_subscriptions_per_connection,
         keep_alive_seconds=settings.ws_keepalive_seconds,
         connection_init_timeout_seconds=settings.ws_connection_init_timeout_seconds,

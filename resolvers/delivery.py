@@ -8,8 +8,9 @@ buffer, filter), the operation's sink (its id's framing, the connection's writer
 subscription shows of an event (`make`), and its `Selection`, shared by every subscription of the same document and
 variables. No task, generator or executor is kept per subscription.
 
-When the hub queues an event for a registration, the hub calls it (synchronously); the registration joins the
-deliverer's ready set and the deliverer's one task, started if it is not running, serves the set in *rounds*:
+When the hub queues an event for a registration, the hub calls it (synchronously); the registration joins its
+organization's ready set, and the organization's task in the deliverer (one per organization with something to
+deliver, started if it is not running: one tenant's slow rendering holds up no other tenant) serves it in *rounds*:
 
 1. it takes one event of each ready registration (a subscription catching up reads its next batch from the log);
 2. it checks the access of every connection in the round at once (resolvers/live.py `still_allowed_all`: one read
@@ -21,7 +22,9 @@ deliverer's ready set and the deliverer's one task, started if it is not running
    client (the writer finishes a send that has to wait in a task of the connection's own).
 
 A registration with more events queued joins the next round; one whose connection is still writing waits for it
-(its events stay in the hub's bounded buffer: a client that reads nothing is disconnected as a slow consumer).
+(its events stay in the hub's bounded buffer: a client that reads nothing is disconnected as a slow consumer, its
+waiting send given up after a bounded wait). A registration that fails in a round (a bug) is ended alone, with an
+error as its last result; a rendering finished after the client completed the operation is not written.
 Each event is thus rendered once per distinct selection and standing, and reaches each subscriber after an access
 check of its own, in the hub's order.
 """
@@ -30,6 +33,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
+from uuid import UUID
 
 import orjson
 from graphql import GraphQLError
@@ -90,10 +94,8 @@ class Registration:
         self.make = make
 
     def wake(self, _subscription: EventSubscription | None = None) -> None:
-        """The hub queued an event for it (or ended it): serve it in the next round."""
-        deliverer = self.deliverer
-        deliverer._ready.setdefault(self, asyncio.get_running_loop().time())
-        deliverer._start()
+        """The hub queued an event for it (or ended it): serve it in its organization's next round."""
+        self.deliverer._wake(self)
 
     def cancel(self) -> None:
         """The client completed the operation, or its connection ended."""
@@ -101,15 +103,16 @@ class Registration:
 
 
 class Deliverer:
-    """This process's subscriptions over WebSocket, served by one task while any has something to deliver."""
+    """This process's subscriptions over WebSocket, served by one task per organization while any of its
+    subscriptions has something to deliver (one organization's slow rendering holds up no other's)."""
 
     def __init__(self, renderings: Renderings) -> None:
         self.renderings = renderings
-        self._ready: dict[Registration, float] = {}
-        """The registrations to serve, each with when it was first woken (the loop's clock)."""
+        self._ready: dict[UUID, dict[Registration, float]] = {}
+        """The registrations to serve, by organization, each with when it was first woken (the loop's clock)."""
         self._registrations: set[Registration] = set()
         self._selections: dict[Hashable, Selection] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: dict[UUID, asyncio.Task[None]] = {}
         self.rounds = 0
         """Rounds served (for tests and metrics)."""
         self.observe: Callable[[float], None] | None = None
@@ -126,7 +129,7 @@ class Deliverer:
     @property
     def idle(self) -> bool:
         """No round is being served (no task of the deliverer exists)."""
-        return self._task is None
+        return not self._tasks
 
     def register(
         self,
@@ -157,7 +160,9 @@ class Deliverer:
         if registration not in self._registrations:
             return
         self._registrations.discard(registration)
-        self._ready.pop(registration, None)
+        ready = self._ready.get(registration.subscription.organization_id)
+        if ready is not None:
+            ready.pop(registration, None)
         selection = registration.selection
         selection.users -= 1
         if selection.users <= 0 and self._selections.get(selection.key) is selection:
@@ -166,35 +171,44 @@ class Deliverer:
 
     # Serving ----------------------------------------------------------------------------------------------------
 
-    def _start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._serve(), name="prism-subscription-delivery")
+    def _wake(self, registration: Registration) -> None:
+        """Serve `registration` in its organization's next round, starting the organization's task if none runs."""
+        organization = registration.subscription.organization_id
+        loop = asyncio.get_running_loop()
+        self._ready.setdefault(organization, {}).setdefault(registration, loop.time())
+        if organization not in self._tasks:
+            self._tasks[organization] = loop.create_task(
+                self._serve(organization), name=f"prism-subscription-delivery-{organization}"
+            )
 
-    async def _serve(self) -> None:
+    async def _serve(self, organization: UUID) -> None:
         try:
-            while self._ready:
-                batch = list(self._ready.items())
-                self._ready.clear()
+            while ready := self._ready.pop(organization, None):
                 self.rounds += 1
                 try:
-                    await self._round(batch)
-                except Exception:  # one bad round must not stop every subscription of the process
+                    await self._round(list(ready.items()))
+                except Exception:  # one bad round must not stop the organization's subscriptions
                     logger.exception("a subscription delivery round failed")
         finally:
-            self._task = None
+            if self._tasks.get(organization) is asyncio.current_task():
+                del self._tasks[organization]
 
     async def _round(self, batch: list[tuple[Registration, float]]) -> None:
         pulled: list[tuple[Registration, DomainEvent]] = []
         woken: dict[Registration, float] = {}
         for registration, since in batch:
-            event = await self._next(registration)
-            if event is None:
+            try:
+                event = await self._next(registration)
+                if event is None:
+                    continue
+                access = registration.context.access
+                if access is not None and access.concerns(event):
+                    # The member's role, the key or the organization changed: check in full, now.
+                    access.stale = True
+            except Exception as error:  # noqa: BLE001 - this subscription's failure, not the round's
+                self._fail(registration, error)
                 continue
             woken[registration] = since
-            access = registration.context.access
-            if access is not None and access.concerns(event):
-                # The member's role, the key or the organization changed: check in full, now.
-                access.stale = True
             pulled.append((registration, event))
         if not pulled:
             return
@@ -215,12 +229,16 @@ class Deliverer:
                 registration.sink.close(*verdict)
                 self.drop(registration)
                 continue
-            if registration.wanted(event) and await self._deliver(registration, event, woken[registration]) is END:
-                registration.sink.end()
-                self.drop(registration)
+            try:
+                if registration.wanted(event) and await self._deliver(registration, event, woken[registration]) is END:
+                    registration.sink.end()
+                    self.drop(registration)
+                    continue
+            except Exception as error:  # noqa: BLE001 - end this subscription only: the round's others are served
+                self._fail(registration, error)
                 continue
             if registration.subscription.pending and registration in self._registrations:
-                self._ready.setdefault(registration, asyncio.get_running_loop().time())
+                self._wake(registration)
 
     async def _next(self, registration: Registration) -> DomainEvent | None:
         """The registration's next event, None when it has none (or may not be served now)."""
@@ -228,6 +246,12 @@ class Deliverer:
             return None
         writer = registration.sink.writer
         if writer.busy:
+            if registration.subscription.overflowed:
+                # Its buffer overflowed while a send waits for the client: it ends now, and the connection closes
+                # as a slow consumer's after that send, which is given up if the client still takes nothing.
+                registration.sink.close(SLOW_CONSUMER_CLOSE_CODE, SlowConsumerError.reason[:_CLOSE_REASON_BYTES])
+                self.drop(registration)
+                return None
             writer.when_free(registration.wake)  # its events wait in the hub, within the hub's bound
             return None
         try:
@@ -252,6 +276,8 @@ class Deliverer:
             self._end(registration, error)
             self.drop(registration)
             return None
+        if registration not in self._registrations:
+            return None  # completed (or its connection ended) while the event rendered: not the client's any more
         if rendering.text is not None:
             try:
                 registration.sink.write(rendering.text)
@@ -270,6 +296,13 @@ class Deliverer:
             if payload is SKIP or payload is END:
                 return Rendering(None, payload)
             return await render_event(registration.selection.executor, payload, context.request_id, context=context)
+
+    def _fail(self, registration: Registration, error: Exception) -> None:
+        """A subscription failed where nothing expected it to (a bug): end it alone, saying so to its client."""
+        logger.error("a subscription failed; ending it", exc_info=error)
+        if registration in self._registrations:
+            self._end(registration, error)
+            self.drop(registration)
 
     def _end(self, registration: Registration, error: Exception) -> None:
         """End a subscription with an error as its last result, as a failing stream's would be, then `complete`."""

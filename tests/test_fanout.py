@@ -339,3 +339,44 @@ async def test_a_round_whose_access_check_fails_closes_its_connections_saying_tr
             await subscriber.receive()  # the event is not sent unchecked: the socket closes instead
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, "Try again later" in closed.value.rcvd.reason) == (1013, True)
+
+
+async def test_a_close_behind_a_send_the_client_never_takes_gives_the_send_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slow-consumer close waits for the send already waiting for the client, but not for ever: once a close may
+    take no longer, the send is cancelled, what queued behind it dropped, and the connection closed with the code."""
+    from prism.web import graphql_ws
+    from prism.web.graphql_ws import ConnectionWriter, SinkClosedError
+
+    monkeypatch.setattr(graphql_ws, "_CLOSE_WAIT_SECONDS", 0.05)
+    never = asyncio.Event()
+    sent: list[str] = []
+    closes: list[tuple[int, str]] = []
+    cancelled: list[str] = []
+
+    async def send_text(text: str) -> None:
+        try:
+            await never.wait()  # the client takes nothing
+        except asyncio.CancelledError:
+            cancelled.append(text)
+            raise
+        sent.append(text)
+
+    async def close(code: int, reason: str) -> None:
+        closes.append((code, reason))
+
+    writer = ConnectionWriter(send_text, close)
+    writer.write("first")
+    writer.write("queued")
+    assert writer.busy
+    writer.close_after_writes(1013, "too slow")
+    with pytest.raises(SinkClosedError):
+        writer.write("after the close")
+    for _ in range(200):  # bounded
+        if writer.gone:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.gone
+    assert not writer.busy
+    assert cancelled == ["first"]
+    assert sent == []
+    assert closes == [(1013, "too slow")]

@@ -497,6 +497,8 @@ async def test_events_cost_no_full_authentication_until_an_event_concerns_the_ac
         subscriber = await acked(raw)
         await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
         await subscribed(account.organization_id)
+        assert calls == [key["secret"]]  # one full check as the subscription starts
+        calls.clear()
         for i in range(5):
             await create_requirement(account, product["id"], title=f"Cheap {i}")
         for _ in range(5):

@@ -343,14 +343,19 @@ async def read_events(
     after: int = 0,
     limit: int = 100,
     product_id: UUID | None = None,
+    with_organization_wide: bool = False,
     unpublished_only: bool = False,
     lock: bool = False,
 ) -> list[DomainEvent]:
-    """The organization's events after a sequence number, oldest first, in a transaction scoped to it."""
+    """The organization's events after a sequence number, oldest first, in a transaction scoped to it.
+
+    With `product_id`, that product's events only; `with_organization_wide` adds the events of no product (members,
+    API keys, the organization itself: what may change a subscriber's access)."""
     log = Event.__table__  # type: ignore[attr-defined]
     statement = tenant_select(log, organization_id).where(log.c.sequence > after).order_by(log.c.sequence).limit(limit)
     if product_id is not None:
-        statement = statement.where(log.c.product_id == product_id)
+        product = log.c.product_id == product_id
+        statement = statement.where(sa.or_(product, log.c.product_id.is_(None)) if with_organization_wide else product)
     if unpublished_only:
         statement = statement.where(log.c.published_at.is_(None))
     if lock:

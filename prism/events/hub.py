@@ -138,6 +138,11 @@ class EventSubscription:
         self._notify = notify
 
     @property
+    def overflowed(self) -> bool:
+        """Closed as a slow consumer: its buffer overflowed (what it held is dropped)."""
+        return isinstance(self._closed, SlowConsumerError)
+
+    @property
     def pending(self) -> bool:
         """Whether `poll` has something to do: an event queued, a catch-up read to make, or the end to report."""
         return bool(self._queue) or self._catching_up or self._closed is not None
@@ -352,7 +357,9 @@ class EventHub:
     ) -> EventSubscription:
         """Register a subscription to the organization's events from now (or from after `since`) until `close`.
 
-        `product_id`, when the predicate keeps one product's events only, lets the catch-up read just those.
+        `product_id`, when the predicate keeps one product's events only, lets the catch-up read just those, and the
+        organization's events of no product (members, API keys, the organization: a removal or revocation during a
+        catch-up must reach the subscriber's access check as it would live).
         `owner` (a user, an API key) with `limit_per_owner` caps the subscriptions one identity holds in this process:
         one more raises `TooManySubscriptionsError`. A subscription is a record the hub feeds, not a task: it is
         consumed by iterating it, or drained with `poll` by whoever `listen`s to it.
@@ -526,7 +533,9 @@ class EventHub:
         async with self._engine.connect() as conn, conn.begin():
             await set_tenant(conn, organization_id)
             horizon, _ = await sequence_bounds(conn, organization_id)
-            events = await read_events(conn, organization_id, after=after, limit=limit, product_id=product_id)
+            events = await read_events(
+                conn, organization_id, after=after, limit=limit, product_id=product_id, with_organization_wide=True
+            )
             return events, horizon
 
     async def _read(self, organization_id: UUID, *, after: int, until: int | None) -> AsyncIterator[DomainEvent]:

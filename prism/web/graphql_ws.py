@@ -6,7 +6,8 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
   API key>"}`, or `{"token": "..."}`), checked by the same `authenticate()` as HTTP; the upgrade request's own
   Authorization header is accepted too, for clients that can set one. A connection without a valid credential is
   closed with 4403 (`Forbidden`) before any subscription runs; one that never sends `connection_init` is closed
-  after `PRISM_WS_CONNECTION_INIT_TIMEOUT_SECONDS` (4408).
+  after `PRISM_WS_CONNECTION_INIT_TIMEOUT_SECONDS` (4408). Each `subscribe` (`start`) checks the credential again in
+  full first (`recheck`): a key revoked or a member removed while the connection sat idle closes it with 4403.
 - **Subscriptions only.** Queries and mutations go over HTTP, where rate limits, the concurrency limit and the
   mutation boundary apply; over WebSocket they are refused with BAD_REQUEST.
 - **Limits.** At most `PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION` operations per connection; keep-alive pings every
@@ -89,7 +90,7 @@ class ConnectionWriter:
     at most one message per subscription of the connection.
     """
 
-    __slots__ = ("_after", "_backlog", "_close", "_closing", "_send_text", "_task", "gone")
+    __slots__ = ("_aborting", "_after", "_backlog", "_close", "_closing", "_deadline", "_send_text", "_task", "gone")
 
     def __init__(
         self, send_text: Callable[[str], Coroutine[Any, Any, None]], close: Callable[[int, str], Awaitable[None]]
@@ -100,6 +101,8 @@ class ConnectionWriter:
         self._task: asyncio.Task[None] | None = None
         self._after: list[Callable[[], None]] = []
         self._closing: tuple[int, str] | None = None
+        self._aborting: asyncio.Task[None] | None = None
+        self._deadline: asyncio.TimerHandle | None = None
         self.gone = False
         """The socket failed a send: nothing more is written."""
 
@@ -139,8 +142,39 @@ class ConnectionWriter:
         if self._closing is not None or self.gone:
             return
         self._closing = (code, reason)
+        loop = asyncio.get_running_loop()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._finish(None, None))
+            self._task = loop.create_task(self._finish(None, None))
+        else:
+            # A send waits for the client: a client that reads nothing at all would keep it waiting for ever. It
+            # gets as long as a close may take, then is given up (`abort`).
+            self._deadline = loop.call_later(_CLOSE_WAIT_SECONDS, self.abort, code, reason)
+
+    def abort(self, code: int, reason: str) -> None:
+        """Give up on a client that takes nothing: cancel the send waiting for it, drop what queues behind it, and
+        close the connection with a code and a reason (waiting at most `_CLOSE_WAIT_SECONDS` for that too)."""
+        if self.gone or self._aborting is not None:
+            return
+        self._closing = (code, reason)
+        self._cancel_deadline()
+        self._backlog.clear()
+        stuck, self._task = self._task, None
+        if stuck is not None:
+            stuck.cancel()
+        self._aborting = asyncio.get_running_loop().create_task(self._abort(stuck, code, reason))
+
+    async def _abort(self, stuck: "asyncio.Task[None] | None", code: int, reason: str) -> None:
+        if stuck is not None:
+            await asyncio.wait([stuck])
+        with suppress(TimeoutError, *_DISCONNECTED):
+            async with asyncio.timeout(_CLOSE_WAIT_SECONDS):
+                await self._close(code, reason)
+        self.gone = True
+
+    def _cancel_deadline(self) -> None:
+        deadline, self._deadline = self._deadline, None
+        if deadline is not None:
+            deadline.cancel()
 
     async def _finish(self, sending: Coroutine[Any, Any, None] | None, waiting_for: Any) -> None:
         try:
@@ -155,7 +189,10 @@ class ConnectionWriter:
         except _DISCONNECTED:
             self.gone = True
         finally:
-            self._task = None
+            if self._task is asyncio.current_task():
+                self._task = None
+                if self._closing is not None:
+                    self._cancel_deadline()  # the writes and the close were done in time
             if self.gone:
                 self._backlog.clear()
             after, self._after = self._after, []
@@ -196,7 +233,7 @@ class OperationSink:
     handed to the deliverer is `register`ed here; the connection cancels it when the client completes it or leaves.
     """
 
-    __slots__ = ("_complete", "_forget", "_prefix", "key", "registration", "writer")
+    __slots__ = ("_complete", "_forget", "_prefix", "cancelled", "key", "registration", "writer")
 
     def __init__(
         self,
@@ -216,6 +253,8 @@ class OperationSink:
         self._forget = forget
         self.writer = writer
         self.registration: Registration | None = None
+        self.cancelled = False
+        """The client completed the operation (or left): nothing more is sent under its id."""
         self.key: tuple[str, str | None, str] = (
             query,
             operation_name,
@@ -225,7 +264,10 @@ class OperationSink:
         """What makes two operations show the same result for the same event and viewer: document, name, variables."""
 
     def write(self, payload_json: str) -> None:
-        """Send one result (`{"data": ...}` as JSON) under this operation's id, without waiting for the client."""
+        """Send one result (`{"data": ...}` as JSON) under this operation's id, without waiting for the client; raises
+        SinkClosedError once the operation was cancelled (a result rendered meanwhile is not the client's any more)."""
+        if self.cancelled:
+            raise SinkClosedError
         self.writer.write(f"{self._prefix}{payload_json}}}")
 
     async def send(self, payload_json: str) -> None:
@@ -250,6 +292,7 @@ class OperationSink:
 
     def cancel(self) -> None:
         """The client completed the operation or left: stop its deliveries."""
+        self.cancelled = True
         registration, self.registration = self.registration, None
         if registration is not None:
             registration.cancel()
@@ -304,6 +347,15 @@ class _Connection:
         self.writer = ConnectionWriter(websocket.ws.send_text, close)
         self.registered: dict[str, OperationSink] = {}
 
+    async def admitted(self, handler: Any) -> bool:
+        """Check the connection's access in full before an operation starts (a key revoked or a member removed while
+        the connection had no subscription reached none of its events); on failure close it, saying why."""
+        verdict = await handler.view.recheck(handler.context)
+        if verdict is None:
+            return True
+        self.writer.close_after_writes(*verdict)
+        return False
+
     def sink(
         self,
         operation_id: str,
@@ -355,6 +407,8 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
         refusal = _refusal(message.get("payload"), limit) if self.connection_acknowledged else None
         if refusal is not None:
             await self.send_message(cast("Any", {"id": message["id"], "type": "error", "payload": [refusal]}))
+            return
+        if self.connection_acknowledged and not await self.prism.admitted(self):
             return
         await super().handle_subscribe(message)
 
@@ -421,6 +475,8 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         refusal = _refusal(message.get("payload"), limit) if self.connection_acknowledged else None
         if refusal is not None:
             await self.send_message(cast("Any", {"type": "error", "id": message["id"], "payload": refusal}))
+            return
+        if self.connection_acknowledged and not await self.prism.admitted(self):
             return
         await super().handle_start(message)
 
@@ -490,6 +546,7 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         schema: Schema,
         make_context: Callable[[Any], Awaitable[Any]],
         sign_in: Callable[[Any], Awaitable[None]],
+        recheck: Callable[[Any], Awaitable[tuple[int, str] | None]],
         *,
         max_subscriptions_per_connection: int,
         keep_alive_seconds: float,
@@ -507,6 +564,9 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         )
         self._make_context = make_context
         self._sign_in = sign_in
+        self.recheck = recheck
+        """Checks a signed-in connection's access in full before each subscription starts: None while it holds, else
+        the close code and reason."""
         self.max_document_bytes = max_document_bytes
 
     def encode_json(self, data: object) -> str:
