@@ -14,18 +14,7 @@ from prism.ai.duplicates import (
 )
 from prism.ai.embeddings import HashedEmbedder, LiteLLMEmbedder, build_embedder
 from prism.ai.minilm import MINILM_NAME, MiniLMEmbedder
-
-
-class CountingEmbedder(HashedEmbedder):
-    """The offline embedder, counting the texts it is asked to embed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.embedded: list[str] = []
-
-    async def embed(self, texts: list[str]) -> list[list[float]]:
-        self.embedded += texts
-        return await super().embed(texts)
+from tests.doubles import CountingEmbedder
 
 
 def test_content_words_keep_what_a_text_asks_for_once() -> None:

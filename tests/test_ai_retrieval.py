@@ -338,18 +338,10 @@ async def test_the_word_check_reveals_nothing_of_another_organizations_words(
 
     from prism.ai.duplicates import DuplicateCheck
     from prism.ai.retrieval import index_requirements
-
-    class Counting(HashedEmbedder):
-        def __init__(self) -> None:
-            super().__init__()
-            self.embedded: list[str] = []
-
-        async def embed(self, texts: list[str]) -> list[list[float]]:
-            self.embedded += texts
-            return await super().embed(texts)
+    from tests.doubles import CountingEmbedder
 
     runtime = app.state.runtime()
-    embedder = Counting()
+    embedder = CountingEmbedder()
     monkeypatch.setattr(runtime.ai, "duplicates", DuplicateCheck(embedder))
     secret = f"zq{uuid4().hex[:10]}"
     title = f"Launch {secret} for the enterprise plan"

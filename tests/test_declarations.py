@@ -15,6 +15,7 @@ from resolvers.common import node_class
 from resolvers.declarations import Declaration, Read, declaration, reads
 from resolvers.node import NODE_TYPES
 from resolvers.schema import build_schema
+from tests.doubles import CapturingReader
 
 DECLARED = [
     "Comment",
@@ -198,17 +199,6 @@ def test_the_to_one_relations_of_a_requirement_name_the_column_they_join_on() ->
         assert related.build(None) is None
 
 
-class _CapturingReader:
-    """A reader that records the statements a loader sends and answers no rows."""
-
-    def __init__(self) -> None:
-        self.statements: list[Any] = []
-
-    async def all(self, statement: Any, parameters: dict[str, Any] | None = None) -> list[Any]:
-        self.statements.append(statement)
-        return []
-
-
 @pytest.mark.parametrize("parents", [1, 2])
 async def test_a_page_of_a_declared_type_reads_only_the_columns_it_declares(parents: int) -> None:
     from loaders.pagination import ListKey, Order, PageLoader, Window
@@ -217,7 +207,7 @@ async def test_a_page_of_a_declared_type_reads_only_the_columns_it_declares(pare
 
     build_schema()
     declared = tuple(column.name for column in declaration(Sprint).columns)
-    reader = _CapturingReader()
+    reader = CapturingReader()
     loader = PageLoader(reader, uuid4())  # type: ignore[arg-type]
     keys = [
         ListKey(SPRINTS_BY_PRODUCT, uuid4(), StateListFilter(states=()), Order("STARTS_ON"), Window(), declared)

@@ -16,6 +16,7 @@ from loaders.rows import ProductByKeyLoader, RequirementByKeyLoader, RowLoader, 
 from resolvers.declarations import declaration
 from resolvers.node import NODE_TYPES, LoadedNode
 from resolvers.schema import build_schema
+from tests.doubles import CapturingReader
 from tests.helpers import Account, create_product, create_requirement, create_sprint
 
 UNDECLARED = {
@@ -24,17 +25,6 @@ UNDECLARED = {
     "product": ("next_number",),
 }
 """Columns of tables read by id that no GraphQL type declares: a by-id load must not select them."""
-
-
-class _CapturingReader:
-    """A reader that records the statements a loader sends and answers no rows."""
-
-    def __init__(self) -> None:
-        self.statements: list[Any] = []
-
-    async def all(self, statement: Any, parameters: dict[str, Any] | None = None) -> list[Any]:
-        self.statements.append(statement)
-        return []
 
 
 def _node_types() -> list[type[LoadedNode]]:
@@ -50,7 +40,7 @@ def _selected(statement: Any) -> set[str]:
 async def test_a_by_id_loader_reads_the_columns_its_type_declares_and_no_others(node_type: type[LoadedNode]) -> None:
     declared = declaration(node_type)
     organization_id = uuid4()
-    reader = _CapturingReader()
+    reader = CapturingReader()
     loader = node_type.loader(reader, organization_id, declared.column_names)  # type: ignore[arg-type]
     # Only the request's own organization is visible: any other id is answered without a statement.
     await loader.load_many([organization_id, uuid4()])
@@ -61,7 +51,7 @@ async def test_a_by_id_loader_reads_the_columns_its_type_declares_and_no_others(
 
 
 async def test_a_by_id_loader_given_no_columns_reads_the_whole_row() -> None:
-    reader = _CapturingReader()
+    reader = CapturingReader()
     await SprintByIdLoader(reader, uuid4()).load(uuid4())  # type: ignore[arg-type]
     (statement,) = reader.statements
     assert _selected(statement) == set(SprintByIdLoader.table.c.keys())
@@ -79,7 +69,7 @@ async def test_a_by_key_loader_reads_the_declared_columns_and_what_it_keys_on(
 ) -> None:
     build_schema()
     declared = declaration(NODE_TYPES[type_name]).column_names
-    reader = _CapturingReader()
+    reader = CapturingReader()
     await loader(reader, uuid4(), declared).load(key)  # type: ignore[arg-type]
     (statement,) = reader.statements
     assert _selected(statement) == {*declared, *keyed_on}
