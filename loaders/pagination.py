@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from operator import attrgetter
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +42,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "list_name",
+    "read_pages",
     "validate_cursor",
 ]
 
@@ -321,30 +323,67 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
     async def _load_group(self, keys: list[ListKey]) -> dict[ListKey, PageOfRows]:
         head = keys[0]
         source, window = head.source, head.window
-        name = list_name(source, head.order)
+        parents = [k.parent for k in keys]
         statement = _page_statement(
             source, head.filter, head.order, window, head.columns, len(keys) == 1, self._organization_id
         )
         parameters = _cursor_parameters(source, head.order, window)
-        parameters["parents"] = [k.parent for k in keys]
+        parameters["parents"] = parents
         rows = await self._reader.all(statement, parameters)
-        by_parent: dict[UUID, list[Any]] = defaultdict(list)
-        for parent, row in zip(map(attrgetter(source.parent_column), rows), rows, strict=True):
-            by_parent[parent].append(row)
-        result: dict[ListKey, PageOfRows] = {}
-        for key in keys:
-            found = by_parent.get(key.parent, [])
-            more = len(found) > window.size
-            page = found[: window.size]
-            if window.backwards:
-                page.reverse()
-            result[key] = PageOfRows(
+        parent_of = attrgetter(source.parent_column)
+        pages = _pages(rows, parents, parent_of, window, list_name(source, head.order))
+        return dict(zip(keys, pages, strict=True))
+
+
+async def read_pages(
+    reader: UnitOfWork,
+    organization_id: UUID,
+    source: ListSource,
+    list_filter: Hashable,
+    order: Order,
+    window: Window,
+    columns: tuple[str, ...],
+    parents: Sequence[UUID],
+) -> list[PageOfRows]:
+    """One page for each of `parents` (distinct), in one statement, as PageLoader reads them, the rows read by the
+    driver (`UnitOfWork.driver_rows`: by column name, `row["title"]`); InvalidCursorError for a cursor this list
+    did not issue. The planned executor's batch: one call per level, no loader key per parent."""
+    statement = _page_statement(source, list_filter, order, window, columns, len(parents) == 1, organization_id)
+    parameters = _cursor_parameters(source, order, window)
+    parameters["parents"] = list(parents)
+    rows = await reader.driver_rows(statement, parameters)
+    return _pages(rows, parents, itemgetter(source.parent_column), window, list_name(source, order))
+
+
+def _pages(
+    rows: Sequence[Any], parents: Sequence[UUID], parent_of: Callable[[Any], UUID], window: Window, name: str
+) -> list[PageOfRows]:
+    """The page of each of `parents` from the rows of a page statement (grouped by parent, in order)."""
+    by_parent: dict[UUID, list[Any]]
+    if len(parents) == 1:
+        by_parent = {parents[0]: list(rows)}
+    else:
+        # The statement orders the rows by parent: one group per parent, cut at C speed.
+        by_parent = {parent: list(group) for parent, group in groupby(rows, parent_of)}
+    size, backwards = window.size, window.backwards
+    has_next_default = window.before is not None
+    has_previous_default = window.after is not None
+    result = []
+    for parent in parents:
+        found = by_parent.get(parent, [])
+        more = len(found) > size
+        page = found[:size] if more else found
+        if backwards:
+            page.reverse()
+        result.append(
+            PageOfRows(
                 rows=page,
                 list_name=name,
-                has_next_page=more if not window.backwards else window.before is not None,
-                has_previous_page=more if window.backwards else window.after is not None,
+                has_next_page=has_next_default if backwards else more,
+                has_previous_page=more if backwards else has_previous_default,
             )
-        return result
+        )
+    return result
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,11 @@ class RowLoader(DataLoader[KeyT, Row | None]):
             return list(table.c)
         return [table.c[name] for name in dict.fromkeys((*always, *self.columns))]
 
+    def by_ids(self) -> sa.Select[Any] | None:
+        """The kept statement this loader reads rows by id with (the ids bound as the array `:ids`, each row's id as
+        `id`), for a batch of the planned executor's own (`UnitOfWork.driver_rows`); None when it has none."""
+        return None
+
 
 class RowByIdLoader(RowLoader[UUID]):
     """Rows of one tenant table (`table`, set by each subclass) by id."""
@@ -97,15 +102,12 @@ class RowByIdLoader(RowLoader[UUID]):
         statement: sa.Select[Any] = tenant_select(table, self._organization_id, *self._read(table, "id"))
         return statement.where(any_of(table.c.id, "ids"))
 
+    def by_ids(self) -> sa.Select[Any]:
+        statement: sa.Select[Any] = kept(("by id", self.table, self.columns, self._organization_id), self._statement)
+        return statement
+
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
-        table = self.table
-        statement = kept(
-            ("by id", table, self.columns, self._organization_id),
-            lambda: tenant_select(table, self._organization_id, *self._read(table, "id")).where(
-                any_of(table.c.id, "ids")
-            ),
-        )
-        by_id = {row.id: row for row in await self._reader.all(statement, {"ids": list(ids)})}
+        by_id = {row.id: row for row in await self._reader.all(self.by_ids(), {"ids": list(ids)})}
         return [by_id.get(i) for i in ids]
 
 
@@ -201,9 +203,12 @@ class UserByIdLoader(RowLoader[UUID]):
     """Users by id, limited to members of the request's organization (without `columns`: the user's id, email,
     name and creation time, and the role of their membership)."""
 
+    def by_ids(self) -> sa.Select[Any]:
+        statement: sa.Select[Any] = kept(("users by id", self.columns, self._organization_id), self._statement)
+        return statement
+
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
-        statement = kept(("users by id", self.columns, self._organization_id), self._statement)
-        by_id = {row.id: row for row in await self._reader.all(statement, {"ids": list(ids)})}
+        by_id = {row.id: row for row in await self._reader.all(self.by_ids(), {"ids": list(ids)})}
         return [by_id.get(i) for i in ids]
 
     def _statement(self) -> sa.Select[Any]:

@@ -23,7 +23,7 @@ and `@skip`/`@include` give the same keys in the same order as on the resolver p
 from collections.abc import Callable, Mapping, Sequence
 from enum import EnumMeta
 from math import isfinite
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 from graphql import (
@@ -392,7 +392,7 @@ def _origin(gql_type: GraphQLObjectType) -> type[Any]:
 
 def _global_id(type_name: str) -> Callable[[Any], str]:
     def global_id(row: Any) -> str:
-        return relay.to_base64(type_name, str(row.id))
+        return relay.to_base64(type_name, str(row["id"]))
 
     return global_id
 
@@ -408,7 +408,7 @@ def _leaf_column(read: Read, output: GraphQLOutputType) -> Callable[[Sequence[An
     convert = read.convert
     if len(read.columns) != 1:
         return None
-    fetch = attrgetter(read.column)
+    fetch = itemgetter(read.column)
     if convert is None and named in (GraphQLString, GraphQLID):
 
         def column(rows: Sequence[Any]) -> list[Any]:
@@ -483,7 +483,7 @@ def _leaf(read: Read, output: GraphQLOutputType) -> Callable[[Any], Any]:
     # Text read as text: graphql-core's String and ID serializers return a str as it is.
     serialize = None if named in (GraphQLString, GraphQLID) and convert is None else named.serialize  # type: ignore[attr-defined]
     if len(read.columns) == 1:
-        fetch = attrgetter(read.column)
+        fetch = itemgetter(read.column)
         if isinstance(convert, EnumMeta) and serialize is not None:
             # An enum column: each stored value's answer is known now, one dictionary lookup per row.
             names = {member.value: serialize(member) for member in convert}  # type: ignore[var-annotated]
@@ -518,7 +518,7 @@ def _leaf(read: Read, output: GraphQLOutputType) -> Callable[[Any], Any]:
             return value if serialize is None else serialize(value)
 
         return converted
-    fetch_all = attrgetter(*read.columns)
+    fetch_all = itemgetter(*read.columns)
 
     def combined(row: Any) -> Any:
         assert convert is not None, "a field reading several columns converts them"
