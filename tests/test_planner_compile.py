@@ -141,3 +141,20 @@ def test_a_null_in_a_non_null_number_column_is_left_to_the_resolvers() -> None:
     assert column([_row(1.0)]) == [1.0]
     with pytest.raises(FallbackError):
         column([_row(1.0), _row(None)])
+
+
+@pytest.mark.parametrize(
+    ("query", "constant"),
+    [
+        ("{ products(first: 2) { nodes { key } } }", True),
+        ('{ products(first: 2, filter: {search: "x"}) { nodes { key } } }', True),
+        ("query($first: Int) { products(first: $first) { nodes { key } } }", False),
+        ("query($search: String) { products(filter: {search: $search}) { nodes { key } } }", False),
+    ],
+)
+def test_a_connection_whose_arguments_read_no_variable_converts_them_once_per_plan(query: str, constant: bool) -> None:
+    plan = plan_of(Planner(), executor(query, {"first": 2, "search": "x"}))
+    assert plan is not None
+    products = plan.root.fields[0][1]
+    assert isinstance(products, Connection)
+    assert products.constant is constant

@@ -391,7 +391,10 @@ class UnitOfWork:
         form = driver_form(statement, self._engine.dialect)
 
         async def run(conn: AsyncConnection) -> list[Any]:
-            driver = (await conn.get_raw_connection()).driver_connection
+            sync = conn.sync_connection
+            # The pooled connection this unit holds (SQLAlchemy's own call for it costs a greenlet switch).
+            pooled = sync.connection if sync is not None and not sync.closed and not sync.invalidated else None
+            driver = (pooled or await conn.get_raw_connection()).driver_connection
             if form is None or not form.exact or driver is None or not driver.is_in_transaction():
                 result = await conn.execute(statement, parameters)
                 if form is not None and form.exact is None:

@@ -39,8 +39,12 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     GraphQLString,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
+    ValueNode,
+    VariableNode,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, collect_fields, collect_subfields
@@ -343,6 +347,7 @@ class Compiler:
             node=details[0].node,
             parts=parts,
             nullable=not isinstance(definition.type, GraphQLNonNull),
+            constant=not any(_uses_variables(argument.value) for argument in details[0].node.arguments or ()),
         )
 
     def _permissions(self, strawberry_field: StrawberryField) -> None:
@@ -356,6 +361,17 @@ class Compiler:
         if permission not in ROLE_PERMISSIONS:
             raise NotPlannableError(f"{permission.__name__} is not a role check")
         self.permissions[permission] = None
+
+
+def _uses_variables(value: ValueNode) -> bool:
+    """Whether an argument's value reads a variable, at any depth."""
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(map(_uses_variables, value.values))
+    if isinstance(value, ObjectValueNode):
+        return any(_uses_variables(field.value) for field in value.fields)
+    return False
 
 
 def connection_spec(strawberry_field: StrawberryField) -> ConnectionSpec | None:

@@ -134,6 +134,10 @@ class Connection:
     node: FieldNode
     parts: Sequence[tuple[str, ConnectionPart]]
     nullable: bool
+    constant: bool = False
+    """Whether its arguments read no variable: then they are converted once, for every request (`arguments`)."""
+    arguments: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """With `constant`, the filter, order and window its arguments gave the first request that had valid ones."""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from graphql.pyutils import Path
 from strawberry import relay
 from strawberry.types.arguments import convert_arguments
 
-from loaders.pagination import CountKey, CountLoader, InvalidCursorError, read_pages, validate_cursor
+from loaders.pagination import CountKey, CountLoader, InvalidCursorError, Order, Window, read_pages, validate_cursor
 from prism.db.statements import mapped
 from prism.errors import PrismError
 from resolvers.common import window
@@ -370,7 +370,12 @@ class PlanRun:
         """A root lookup's arguments for this request, as GraphQL values (ids and keys are strings)."""
         return get_argument_values(field.definition, field.node, self.variables)
 
-    async def _connection(self, field: Connection, rows: Sequence[Any]) -> list[Any]:
+    def _list_arguments(self, field: Connection) -> tuple[Any, Order, Window]:
+        """A connection's filter, order and window for this request (FallbackError for arguments its resolver would
+        refuse); converted once per plan when they read no variable."""
+        known = field.arguments.get("converted") if field.constant else None
+        if known is not None:
+            return known  # type: ignore[no-any-return]
         spec = field.spec
         try:
             arguments = self.arguments(field.definition, field.node, field.strawberry_field)
@@ -384,6 +389,13 @@ class PlanRun:
                     validate_cursor(spec.source, order, cursor)
         except (PrismError, InvalidCursorError, GraphQLError) as error:
             raise FallbackError("connection arguments") from error
+        if field.constant:
+            field.arguments["converted"] = (list_filter, order, page_window)
+        return list_filter, order, page_window
+
+    async def _connection(self, field: Connection, rows: Sequence[Any]) -> list[Any]:
+        spec = field.spec
+        list_filter, order, page_window = self._list_arguments(field)
         columns: dict[str, None] = {"id": None}
         for _, part in field.parts:
             if part.child is not None:
