@@ -246,19 +246,21 @@ def _page_statement(
     columns: tuple[str, ...],
     single: bool,
     organization_id: UUID,
+    cursors: bool = True,
 ) -> sa.Select[Any]:
     """The statement of one page of each of a group's parents, the parents bound as one array (`:parents`), and the
     cursors' positions as parameters too (`_cursor_parameters`), built once per shape (`prism.db.statements.kept`):
-    the shape has whether a cursor is given, never the cursor itself, which is client input of any length."""
+    the shape has whether a cursor is given, never the cursor itself, which is client input of any length. Without
+    `cursors` the rows lack their sort value (`_sort`), which only a cursor reads."""
     shape = Window(
         first=window.first,
         after="" if window.after is not None else None,
         last=window.last,
         before="" if window.before is not None else None,
     )
-    key = ("page", source, list_filter, order, shape, columns, single, organization_id)
+    key = ("page", source, list_filter, order, shape, columns, single, organization_id, cursors)
     built: sa.Select[Any] = kept(
-        key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, organization_id)
+        key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, organization_id, cursors)
     )
     return built
 
@@ -271,6 +273,7 @@ def _build_page_statement(
     columns: tuple[str, ...],
     single: bool,
     organization_id: UUID,
+    cursors: bool = True,
 ) -> sa.Select[Any]:
     table = source.table
     sort = source.order_fields[order.field](table)
@@ -284,19 +287,21 @@ def _build_page_statement(
         conditions.append(_after(sort, table.c.id, "before", not order.descending))
     ordering = [sort.desc(), table.c.id.desc()] if descending else [sort.asc(), table.c.id.asc()]
     limit = window.size + 1
-    sort_label = sort.label("_sort")
+    sort_label = [sort.label("_sort")] if cursors else []
     read = (
         [table.c[name] for name in dict.fromkeys(("id", source.parent_column, *columns))] if columns else list(table.c)
     )
     if single:
-        statement = tenant_select(table, organization_id, *read, sort_label).where(*conditions)
+        statement = tenant_select(table, organization_id, *read, *sort_label).where(*conditions)
         statement = statement.order_by(*ordering).limit(limit)
     else:
         position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
-        inner = tenant_select(table, organization_id, *read, sort_label, position).where(*conditions)
+        inner = tenant_select(table, organization_id, *read, *sort_label, position).where(*conditions)
         ranked = inner.subquery("ranked")
+        # Not the rank itself: nobody reads it once the statement has cut and ordered the pages.
+        wanted = [column for column in ranked.c if column.name != "_position"]
         statement = (
-            sa.select(ranked)  # unscoped: reads the scoped subquery above
+            sa.select(*wanted)  # unscoped: reads the scoped subquery above
             .where(ranked.c._position <= limit)
             .order_by(ranked.c[source.parent_column], ranked.c._position)
         )
@@ -344,11 +349,15 @@ async def read_pages(
     window: Window,
     columns: tuple[str, ...],
     parents: Sequence[UUID],
+    cursors: bool = True,
 ) -> list[PageOfRows]:
     """One page for each of `parents` (distinct), in one statement, as PageLoader reads them, the rows read by the
     driver (`UnitOfWork.driver_rows`: by column name, `row["title"]`); InvalidCursorError for a cursor this list
-    did not issue. The planned executor's batch: one call per level, no loader key per parent."""
-    statement = _page_statement(source, list_filter, order, window, columns, len(parents) == 1, organization_id)
+    did not issue. The planned executor's batch: one call per level, no loader key per parent. Without `cursors`
+    the rows cannot give cursors (they lack their sort value): for a page whose cursors nobody asks for."""
+    statement = _page_statement(
+        source, list_filter, order, window, columns, len(parents) == 1, organization_id, cursors
+    )
     parameters = _cursor_parameters(source, order, window)
     parameters["parents"] = list(parents)
     rows = await reader.driver_rows(statement, parameters)

@@ -128,7 +128,22 @@ async def test_pages_of_several_parents_are_one_statement_and_each_parent_gets_i
             ]
             assert [page.has_next_page for page in pages] == [False, False, True]
             assert pages[2].end_cursor == pages[2].cursor(1)
-    assert counter.count == 3  # the tenant setting and one statement per call
+        # A page whose cursors nobody asks for reads no sort value (and no rank).
+        (page,) = await read_pages(
+            uow,
+            organization_id,
+            REQUIREMENTS_BY_PRODUCT,
+            RequirementListFilter(),
+            Order("RANK"),
+            Window(first=2),
+            ("id", "title"),
+            parents[2:],
+            cursors=False,
+        )
+        assert [list(row.keys()) for row in page.rows] == [["id", "product_id", "title"]] * 2
+        with pytest.raises(AttributeError):
+            page.cursor(0)
+    assert counter.count == 4  # the tenant setting and one statement per call
 
 
 @pytest.fixture

@@ -158,3 +158,20 @@ def test_a_connection_whose_arguments_read_no_variable_converts_them_once_per_pl
     products = plan.root.fields[0][1]
     assert isinstance(products, Connection)
     assert products.constant is constant
+
+
+@pytest.mark.parametrize(
+    ("query", "cursors"),
+    [
+        ("{ products(first: 2) { nodes { key } totalCount pageInfo { hasNextPage } } }", False),
+        ("{ products(first: 2) { edges { node { key } } } }", False),
+        ("{ products(first: 2) { edges { cursor } } }", True),
+        ("{ products(first: 2) { nodes { key } pageInfo { endCursor } } }", True),
+    ],
+)
+def test_a_connection_reads_its_rows_sort_values_only_when_it_answers_a_cursor(query: str, cursors: bool) -> None:
+    plan = plan_of(Planner(), executor(query))
+    assert plan is not None
+    products = plan.root.fields[0][1]
+    assert isinstance(products, Connection)
+    assert products.cursors is cursors

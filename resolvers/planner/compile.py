@@ -348,6 +348,12 @@ class Compiler:
             parts=parts,
             nullable=not isinstance(definition.type, GraphQLNonNull),
             constant=not any(_uses_variables(argument.value) for argument in details[0].node.arguments or ()),
+            cursors=any(
+                field in ("cursor", "startCursor", "endCursor")
+                for _, part in parts
+                if part.kind in ("edges", "pageInfo")
+                for _, field in part.fields
+            ),
         )
 
     def _permissions(self, strawberry_field: StrawberryField) -> None:

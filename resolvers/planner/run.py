@@ -415,6 +415,7 @@ class PlanRun:
             page_window,
             tuple(columns),
             distinct,
+            field.cursors,
         )
         wants_count = any(part.kind == "totalCount" for _, part in field.parts)
         totals: list[int] | None = None
