@@ -42,6 +42,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "list_name",
+    "read_counts",
     "read_pages",
     "validate_cursor",
 ]
@@ -414,6 +415,25 @@ def _count_statement(source: ListSource, list_filter: Hashable, organization_id:
     )
 
 
+def _kept_count_statement(source: ListSource, list_filter: Hashable, organization_id: UUID) -> sa.Select[Any]:
+    statement: sa.Select[Any] = kept(
+        ("count", source, list_filter, organization_id),
+        lambda: _count_statement(source, list_filter, organization_id),
+    )
+    return statement
+
+
+async def read_counts(
+    reader: UnitOfWork, organization_id: UUID, source: ListSource, list_filter: Hashable, parents: Sequence[UUID]
+) -> list[int]:
+    """How many `source` rows lie under each of `parents` with `filter`, in one statement, as CountLoader counts
+    them, read by the driver (`UnitOfWork.driver_rows`): the planned executor's `totalCount` of a level."""
+    statement = _kept_count_statement(source, list_filter, organization_id)
+    rows = await reader.driver_rows(statement, {"parents": list(parents)})
+    found = dict(zip(map(itemgetter("parent"), rows), map(itemgetter("total"), rows), strict=True))
+    return [found.get(parent, 0) for parent in parents]
+
+
 class CountLoader(DataLoader[CountKey, int]):
     """Total counts for connections, one grouped statement per distinct (source, filter)."""
 
@@ -429,12 +449,7 @@ class CountLoader(DataLoader[CountKey, int]):
         counts: dict[CountKey, int] = {}
         for group in groups.values():
             source, list_filter = group[0].source, group[0].filter
-            statement = kept(
-                ("count", source, list_filter, self._organization_id),
-                lambda source=source, list_filter=list_filter: _count_statement(  # type: ignore[misc]
-                    source, list_filter, self._organization_id
-                ),
-            )
+            statement = _kept_count_statement(source, list_filter, self._organization_id)
             rows = await self._reader.all(statement, {"parents": [k.parent for k in group]})
             found = {row.parent: row.total for row in rows}
             counts.update({key: found.get(key.parent, 0) for key in group})

@@ -184,6 +184,15 @@ async def test_a_planned_query_reads_each_level_in_one_batch_without_a_loader_pe
     # No loader key per product, requirement or user; the assignees and reporters (both users) are one statement.
     assert loads == []
     assert sizes[0] == sizes[1]
+    # The dashboard: counts, labels and child counts are batches of the plan's own too.
+    nodes = "nodes { key title status assignee { name } sprint { name } labels { name } childCount }"
+    query = f"{{ products(first: 5) {{ nodes {{ key requirements(first: 5) {{ totalCount {nodes} }} }} }} }}"
+    response = await planned.post("/graphql", json={"query": query}, headers=headers)
+    assert response.headers["x-prism-executor"] == "planned", response.json()
+    products = response.json()["data"]["products"]["nodes"]
+    assert sum(product["requirements"]["totalCount"] for product in products) == 9
+    assert {r["childCount"] for p in products for r in p["requirements"]["nodes"]} == {0}
+    assert loads == []
 
 
 @pytest.fixture

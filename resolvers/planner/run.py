@@ -13,7 +13,7 @@ them on the resolver path.
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from itertools import accumulate, repeat
+from itertools import accumulate, groupby, repeat
 from operator import attrgetter, is_, itemgetter
 from typing import Any
 from uuid import UUID
@@ -24,7 +24,7 @@ from graphql.pyutils import Path
 from strawberry import relay
 from strawberry.types.arguments import convert_arguments
 
-from loaders.pagination import CountKey, CountLoader, InvalidCursorError, Order, Window, read_pages, validate_cursor
+from loaders.pagination import InvalidCursorError, Order, Window, read_counts, read_pages, validate_cursor
 from prism.db.statements import mapped
 from prism.errors import PrismError
 from resolvers.common import window
@@ -217,7 +217,15 @@ class PlanRun:
             keys = list(map(itemgetter(field.column), rows))
             tokens = _tokens(keys)
             distinct = dict(zip(tokens, keys, strict=True))
-            counts = await self.loaders.get(field.loader).load_many(list(distinct.values()))
+            loader = self.loaders.get(field.loader)
+            if hasattr(loader, "counts_by_ids") and tokens is not keys and None not in distinct:
+                # One statement, read by the driver: a row for each key with a count, 0 for the others.
+                wanted = {"ids": list(distinct.values())}
+                read = await self.loaders.reader.driver_rows(loader.counts_by_ids(), wanted)
+                counted = map(_BYTES, map(itemgetter("parent"), read))
+                found = dict(zip(counted, map(itemgetter("total"), read), strict=True))
+                return list(map(found.get, tokens, repeat(0)))
+            counts = await loader.load_many(list(distinct.values()))
             return list(map(dict(zip(distinct, counts, strict=True)).__getitem__, tokens))
         if isinstance(field, DerivedValue):
             targets = await self._targets(field.source, rows, parents)
@@ -278,12 +286,15 @@ class PlanRun:
         keys = self._keys(field.source, rows)
         tokens = _tokens(keys)
         distinct = dict(zip(tokens, keys, strict=True))
-        lists = [
-            mapped(items)
-            for items in await self.loaders.rows(field.source.loader, field.source.columns).load_many(
-                list(distinct.values())
-            )
-        ]
+        loader = self.loaders.rows(field.source.loader, field.source.columns)
+        if hasattr(loader, "lists_by_ids") and tokens is not keys and None not in distinct:
+            # One statement, read by the driver, its rows in order of their key: one group per key that has any.
+            read = await self.loaders.reader.driver_rows(loader.lists_by_ids(), {"ids": list(distinct.values())})
+            key = itemgetter(loader.list_key)
+            groups = {parent.bytes: list(group) for parent, group in groupby(read, key)}
+            lists = [groups.get(token, []) for token in distinct]
+        else:
+            lists = [mapped(items) for items in await loader.load_many(list(distinct.values()))]
         if field.maximum is not None and any(len(items) > field.maximum for items in lists):
             raise FallbackError("a list over its maximum")
         flat = [row for items in lists for row in items]
@@ -420,8 +431,10 @@ class PlanRun:
         wants_count = any(part.kind == "totalCount" for _, part in field.parts)
         totals: list[int] | None = None
         if wants_count:
-            count_keys = [CountKey(source=spec.source, parent=parent, filter=list_filter) for parent in distinct]
-            read, totals = await asyncio.gather(reading, self.loaders.get(CountLoader).load_many(count_keys))
+            read = await reading
+            totals = await read_counts(
+                self.loaders.reader, self.loaders.organization_id, spec.source, list_filter, distinct
+            )
         else:
             read = await reading
         if len(distinct) != len(parents):
