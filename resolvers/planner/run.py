@@ -13,8 +13,8 @@ them on the resolver path.
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from itertools import accumulate, groupby, repeat
-from operator import attrgetter, is_, itemgetter
+from itertools import accumulate, chain, groupby, repeat
+from operator import attrgetter, is_, itemgetter, sub
 from typing import Any
 from uuid import UUID
 
@@ -295,12 +295,17 @@ class PlanRun:
             lists = [groups.get(token, []) for token in distinct]
         else:
             lists = [mapped(items) for items in await loader.load_many(list(distinct.values()))]
-        if field.maximum is not None and any(len(items) > field.maximum for items in lists):
+        sizes = list(map(len, lists))
+        if field.maximum is not None and sizes and max(sizes) > field.maximum:
             raise FallbackError("a list over its maximum")
-        flat = [row for items in lists for row in items]
-        built_rows = iter(await self.objects(field.child, flat))
-        built_lists = {token: [next(built_rows) for _ in items] for token, items in zip(distinct, lists, strict=True)}
-        return [list(built_lists[token]) for token in tokens]
+        members: list[Any] = await self.objects(field.child, list(chain.from_iterable(lists)))
+        # Each key's objects are a slice of the level's, cut at C speed.
+        ends = list(accumulate(sizes))
+        built_lists = list(map(members.__getitem__, map(slice, map(sub, ends, sizes), ends)))  # type: ignore[arg-type]
+        if len(built_lists) == len(tokens):
+            return built_lists  # every row's key is its own (a list per row id)
+        by_token = dict(zip(distinct, built_lists, strict=True))
+        return [list(by_token[token]) for token in tokens]
 
     async def _lookup(self, field: Lookup, key: str) -> list[Any]:
         try:
