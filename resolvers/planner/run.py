@@ -6,9 +6,9 @@ resolver path. The batches are the plan's own, though: a level's pages or rows b
 (`loaders.pagination.read_pages`, `PlanRun.rows`), without a loader key and future per key, and their rows are read
 by asyncpg itself (`UnitOfWork.driver_rows`), without SQLAlchemy's result and row objects. Every row the plan reads
 is read by column name (`row["title"]`): a driver row, or a `MappedRow` for the few loads that still go through a
-loader (a lookup by key, a requirement's parent). A level's values are computed a column at a time (every row's value of
-one key), then zipped into one dict per row. Every object counts its keys as work, as the metered executor counts
-them on the resolver path.
+loader (a lookup by key, a requirement's parent). A level's values are computed a column at a time (every row's
+value of one key), then zipped into one dict per row. Every object counts its keys as work, as the metered executor
+counts them on the resolver path.
 """
 
 import asyncio
