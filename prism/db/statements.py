@@ -95,8 +95,14 @@ class DriverForm:
     def learn(self, result: Any) -> None:
         """Record from a SQLAlchemy result of this statement whether asyncpg's values can be used as they come."""
         keys = list(result.keys())
-        processors = result._metadata._processors
-        self.exact = len(set(keys)) == len(keys) and all(processor is None for processor in processors)
+        # SQLAlchemy's own list of the result processors it chose for the types PostgreSQL answered with; should a
+        # version keep them elsewhere, the statement stays on SQLAlchemy (the same rows, more slowly).
+        processors = getattr(getattr(result, "_metadata", None), "_processors", None)
+        self.exact = (
+            processors is not None
+            and len(processors) == len(keys) == len(set(keys))
+            and all(processor is None for processor in processors)
+        )
 
 
 _FORMS: dict[tuple[int, int], tuple[Any, Any, DriverForm | None]] = {}
