@@ -22,6 +22,7 @@ from strawberry.relay import GlobalID
 from websockets.asyncio.client import ClientConnection
 
 from prism.app import build_app
+from prism.cli import server_options
 from prism.config import Settings
 from tests.helpers import (
     TEST_REDIS_URL,
@@ -55,7 +56,14 @@ subscription($product: ID!) {
 @asynccontextmanager
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Serve an app whose lifespan already runs on a real socket; yields its ws:// URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning"))
+    # PRISM's WebSocket protocol class without compression, as `prism serve` runs it (the message size is left at
+    # uvicorn's default, so that the app's own limit on a document's size is reached).
+    ws = server_options(app.state.settings)["ws"]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws=ws, ws_per_message_deflate=False
+        )
+    )
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)

@@ -401,6 +401,32 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
+        self._init_timer: asyncio.TimerHandle | None = None
+
+    def on_request_accepted(self) -> None:
+        """Wait for `connection_init` with a timer, where Strawberry starts a task that the handler keeps (done) for
+        the connection's life; the timer goes once the message comes."""
+        delay = self.connection_init_wait_timeout.total_seconds()
+        self._init_timer = asyncio.get_running_loop().call_later(delay, self._init_timed_out)
+
+    def _init_timed_out(self) -> None:
+        self._init_timer = None
+        if not self.connection_init_received:
+            self.connection_timed_out = True
+            self.prism.writer.close_after_writes(4408, "Connection initialisation timeout")
+
+    def _stop_init_timer(self) -> None:
+        timer, self._init_timer = self._init_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        self._stop_init_timer()
+        await super().handle_connection_init(message)
+
+    async def shutdown(self) -> None:
+        self._stop_init_timer()
+        await super().shutdown()
 
     async def handle_subscribe(self, message: Any) -> None:
         limit = self.view.max_document_bytes  # type: ignore[attr-defined]
@@ -580,4 +606,7 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
             await self._sign_in(context)
         except WebSocketRejectedError as error:
             raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
+        finally:
+            # The credential, checked, is in the connection's access; the payload is not read again.
+            context.connection_params = None
         return UNSET
