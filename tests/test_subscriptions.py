@@ -24,6 +24,7 @@ from websockets.asyncio.client import ClientConnection
 from prism.app import build_app
 from prism.cli import server_options
 from prism.config import Settings
+from prism.web.ws_protocol import WebSocketProtocol
 from tests.helpers import (
     TEST_REDIS_URL,
     Account,
@@ -75,6 +76,13 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def no_direct_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a test that stands in for Starlette's `send_text` to stall a client's sends: PRISM's protocol class writes a
+    frame directly only while the socket's buffer has room; here it is taken as full, so every send goes through
+    `send_text` (which then stalls as the test has it)."""
+    monkeypatch.setattr(WebSocketProtocol, "write_frame", lambda self, frame: False)
 
 
 @pytest.fixture
@@ -451,6 +459,7 @@ async def test_no_pooled_connection_waits_while_an_event_is_sent_to_a_stalled_cl
         await original(self, text)
 
     monkeypatch.setattr(WebSocket, "send_text", stalled)
+    no_direct_frames(monkeypatch)
     pool = app.state.runtime().engine.pool
     product = await create_product(account)
     async with connect(ws_url, account.token) as raw:

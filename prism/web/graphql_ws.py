@@ -45,6 +45,7 @@ from strawberry.types.unset import UNSET
 from strawberry.utils.aio import aclosing
 
 from prism.web.graphql_http import operation_type
+from prism.web.ws_protocol import WebSocketProtocol, text_frame
 
 __all__ = [
     "SLOW_CONSUMER_CLOSE_CODE",
@@ -90,13 +91,29 @@ class ConnectionWriter:
     at most one message per subscription of the connection.
     """
 
-    __slots__ = ("_aborting", "_after", "_backlog", "_close", "_closing", "_deadline", "_send_text", "_task", "gone")
+    __slots__ = (
+        "_aborting",
+        "_after",
+        "_backlog",
+        "_close",
+        "_closing",
+        "_deadline",
+        "_send_text",
+        "_task",
+        "_write_frame",
+        "gone",
+    )
 
     def __init__(
-        self, send_text: Callable[[str], Coroutine[Any, Any, None]], close: Callable[[int, str], Awaitable[None]]
+        self,
+        send_text: Callable[[str], Coroutine[Any, Any, None]],
+        close: Callable[[int, str], Awaitable[None]],
+        write_frame: Callable[[bytes], bool] | None = None,
     ) -> None:
         self._send_text = send_text
         self._close = close
+        self._write_frame = write_frame
+        """Writes a whole text frame at once when the socket takes it (PRISM's protocol class: ws_protocol.py)."""
         self._backlog: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._after: list[Callable[[], None]] = []
@@ -129,6 +146,19 @@ class ConnectionWriter:
             self.gone = True
             raise SinkClosedError from error
         self._task = asyncio.get_running_loop().create_task(self._finish(sending, waiting_for))
+
+    def write_message(self, prefix: str, payload: str) -> None:
+        """`write(prefix + payload + "}")`, the frame of which is made once for every connection that is written
+        the same message (the same operation id and rendering) in a row, when the socket takes it at once."""
+        if (
+            self._write_frame is not None
+            and self._task is None
+            and not self.gone
+            and self._closing is None
+            and self._write_frame(_FRAMES.get(prefix, payload))
+        ):
+            return
+        self.write(f"{prefix}{payload}}}")
 
     def when_free(self, callback: Callable[[], None]) -> None:
         """Call `callback` once the waiting writes are done (at once when none waits)."""
@@ -200,6 +230,33 @@ class ConnectionWriter:
                 callback()
 
 
+class _RecentFrames:
+    """The text frames of the last few messages written through `write_message`: one event's rendering goes to many
+    connections, each under its operation id (most often the same, "1"), so its frame is made once."""
+
+    __slots__ = ("_made",)
+
+    _LIMIT = 16
+
+    def __init__(self) -> None:
+        # Keyed by the payload's identity: the payload is kept with its frame, so its id is not reused meanwhile.
+        self._made: dict[tuple[str, int], tuple[str, bytes]] = {}
+
+    def get(self, prefix: str, payload: str) -> bytes:
+        key = (prefix, id(payload))
+        made = self._made.get(key)
+        if made is not None and made[0] is payload:
+            return made[1]
+        frame = text_frame(f"{prefix}{payload}}}")
+        if len(self._made) >= self._LIMIT:
+            self._made.clear()
+        self._made[key] = (payload, frame)
+        return frame
+
+
+_FRAMES = _RecentFrames()
+
+
 async def _resume(coroutine: Coroutine[Any, Any, None], waiting_for: Any) -> None:
     """Run a coroutine started by hand (`send(None)`) to its end, from where it yielded `waiting_for`.
 
@@ -268,7 +325,7 @@ class OperationSink:
         SinkClosedError once the operation was cancelled (a result rendered meanwhile is not the client's any more)."""
         if self.cancelled:
             raise SinkClosedError
-        self.writer.write(f"{self._prefix}{payload_json}}}")
+        self.writer.write_message(self._prefix, payload_json)
 
     async def send(self, payload_json: str) -> None:
         self.write(payload_json)
@@ -344,7 +401,11 @@ class _Connection:
         async def close(code: int, reason: str) -> None:
             await websocket.close(code=code, reason=reason)
 
-        self.writer = ConnectionWriter(websocket.ws.send_text, close)
+        # Starlette's WebSocket sends through the ASGI `send`: with PRISM's protocol class (and no middleware in
+        # between), that is the protocol's own method, and a frame can be written to it directly.
+        protocol = getattr(getattr(websocket.ws, "_send", None), "__self__", None)
+        write_frame = protocol.write_frame if isinstance(protocol, WebSocketProtocol) else None
+        self.writer = ConnectionWriter(websocket.ws.send_text, close, write_frame)
         self.registered: dict[str, OperationSink] = {}
 
     async def admitted(self, handler: Any) -> bool:

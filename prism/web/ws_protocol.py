@@ -12,17 +12,35 @@ larger than what they do:
   the request's headers emptied (`websockets` keeps the request itself): the application has its own copy of the
   headers in the ASGI scope.
 
+For the fan-out of one event to many connections, `write_frame` writes a text frame made once for all of them, where
+`send` would run a coroutine and frame the message again for each (`websockets` frames it for every send).
+
 Everything else is uvicorn's (`websockets_sansio_impl`): framing, the protocol-level keepalive pings, closing,
 graceful shutdown (1012). Run it with `uvicorn --ws prism.web.ws_protocol:WebSocketProtocol` (`prism serve` does,
 prism/cli.py `server_options`).
 """
 
 import asyncio
+import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
-__all__ = ["Inbox", "WebSocketProtocol", "WritableFlag"]
+__all__ = ["Inbox", "WebSocketProtocol", "WritableFlag", "text_frame"]
+
+
+def text_frame(text: str) -> bytes:
+    """`text` as one whole, unmasked WebSocket text frame (RFC 6455 5.2), as a server sends it without extensions."""
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, size)
+    elif size < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, size)
+    return header + data
 
 
 class Inbox:
@@ -100,6 +118,22 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.queue: Any = Inbox()
         self.writable: Any = WritableFlag()
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write a whole text frame (`text_frame`) now, if the connection is open, no extension frames its messages
+        and the socket's buffer takes more: what `send` does for a text message, without its coroutine and without
+        framing the message again for each connection it goes to. False when it did not write: `send` it then (it
+        waits for the buffer, or raises once the connection is gone)."""
+        if (
+            self.writable.is_set()
+            and not self.close_sent
+            and self.conn.state is State.OPEN
+            and not self.conn.extensions
+            and not self.transport.is_closing()
+        ):
+            self.transport.write(frame)
+            return True
+        return False
 
     def start_keepalive(self) -> None:
         # Called once the handshake's response is written: the request and response are not read again. The request
