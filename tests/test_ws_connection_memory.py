@@ -1,5 +1,6 @@
 """What an idle WebSocket connection with one subscription keeps on the server, in bytes (issue 9: a browser tab's
-connection, one subscription each, below 20 KB), and the small parts of PRISM's WebSocket protocol class.
+connection, one subscription each, below 20 KB), the small parts of PRISM's WebSocket protocol class, and the
+`connection_init` timeout that is a timer rather than a task.
 
 The bytes are Python's own allocations (tracemalloc) that grow between before the connections open and after they
 are all idle, divided by their number, over real sockets to a real uvicorn server in this process. The client runs in
@@ -11,8 +12,10 @@ import asyncio
 import gc
 import tracemalloc
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 import pytest
+import websockets
 from starlette.applications import Starlette
 
 from prism.web.ws_protocol import Inbox, WritableFlag
@@ -103,3 +106,21 @@ async def test_the_writable_flag_holds_every_sender_until_the_socket_drains_and_
     flag.set()
     assert await second is True
     assert flag.is_set()
+
+
+async def test_a_connection_that_never_sends_connection_init_is_closed_with_4408_and_an_initialised_one_is_not(
+    app: Starlette, account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wait for `connection_init` is a timer of the connection's, not a task (issue 9's 4408 kept)."""
+    subscriptions = app._websocket_app  # type: ignore[attr-defined]  # WebSocketFirst's: the subscriptions app
+    monkeypatch.setattr(subscriptions, "connection_init_wait_timeout", timedelta(seconds=0.3))
+    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as silent:  # type: ignore[list-item]
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(silent.recv(), timeout=10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4408, "Connection initialisation timeout")
+    async with connect(ws_url, account.token) as raw:
+        subscriber = await acked(raw)
+        await asyncio.sleep(0.6)  # past the timeout: the timer went with connection_init
+        await subscriber.socket.send('{"type": "ping"}')
+        assert (await subscriber.receive())["type"] == "pong"
