@@ -10,6 +10,7 @@ the same process: an allocation is the client's when the task that made it runs 
 
 import asyncio
 import gc
+import json
 import tracemalloc
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -124,3 +125,32 @@ async def test_a_connection_that_never_sends_connection_init_is_closed_with_4408
         await asyncio.sleep(0.6)  # past the timeout: the timer went with connection_init
         await subscriber.socket.send('{"type": "ping"}')
         assert (await subscriber.receive())["type"] == "pong"
+
+
+async def test_legacy_keep_alive_messages_come_from_one_timer_not_a_task_per_connection(
+    app: Starlette, account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    subscriptions = app._websocket_app  # type: ignore[attr-defined]
+    monkeypatch.setattr(subscriptions.keep_alive_messages, "interval", 0.2)
+    received: list[list[str]] = []
+    async with AsyncExitStack() as stack:
+        sockets = []
+        for _ in range(3):
+            socket = await stack.enter_async_context(
+                websockets.connect(ws_url, subprotocols=["graphql-ws"])  # type: ignore[list-item]
+            )
+            await socket.send(json.dumps({"type": "connection_init", "payload": {"token": account.token}}))
+            sockets.append(socket)
+        for socket in sockets:
+            received.append([json.loads(await asyncio.wait_for(socket.recv(), timeout=10))["type"] for _ in range(4)])
+        keep_alive_tasks = [
+            task for task in asyncio.all_tasks() if "handle_keep_alive" in getattr(task.get_coro(), "__qualname__", "")
+        ]
+    # Acknowledged, a `ka` at once and then every interval (Strawberry's behaviour), with no task of its own.
+    assert received == [["connection_ack", "ka", "ka", "ka"]] * 3
+    assert keep_alive_tasks == []
+    for _ in range(500):  # bounded: each leaves as the server ends its connection
+        if not subscriptions.keep_alive_messages.writers:
+            break
+        await asyncio.sleep(0.01)
+    assert subscriptions.keep_alive_messages.writers == set()

@@ -11,7 +11,8 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
 - **Subscriptions only.** Queries and mutations go over HTTP, where rate limits, the concurrency limit and the
   mutation boundary apply; over WebSocket they are refused with BAD_REQUEST.
 - **Limits.** At most `PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION` operations per connection; keep-alive pings every
-  `PRISM_WS_KEEPALIVE_SECONDS`; the query-cost rules, which are schema extensions, apply to subscription documents as
+  `PRISM_WS_KEEPALIVE_SECONDS` (the legacy protocol's `ka`, from one timer for all its connections; uvicorn's
+  protocol-level pings for both); the query-cost rules, which are schema extensions, apply to subscription documents as
   to any other.
 - **Subscriptions without a task each.** Each operation runs with an `OperationSink` in its context: where its
   results go (the connection's `ConnectionWriter`, the operation's id, the protocol's framing). A subscription that
@@ -552,10 +553,68 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
         await super().cleanup_operation(operation_id)
 
 
+class _KeepAlive:
+    """The legacy protocol's keep-alive (`ka`) messages, every `interval` seconds, to every connection from one timer,
+    where Strawberry runs a task per connection for its life."""
+
+    __slots__ = ("_timer", "interval", "writers")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.writers: set[ConnectionWriter] = set()
+        self._timer: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
+
+    def add(self, writer: ConnectionWriter) -> None:
+        """Send `ka` now (as Strawberry does on `connection_init`), then every interval until `discard`."""
+        if writer in self.writers:
+            return
+        with suppress(SinkClosedError):
+            writer.write(_KEEP_ALIVE)
+            self.writers.add(writer)
+            self._schedule()
+
+    def discard(self, writer: ConnectionWriter) -> None:
+        self.writers.discard(writer)
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._timer is not None and self._timer[0] is loop:
+            return
+        self._timer = (loop, loop.call_later(self.interval, self._tick))
+
+    def _tick(self) -> None:
+        self._timer = None
+        for writer in list(self.writers):
+            try:
+                writer.write(_KEEP_ALIVE)  # behind whatever waits for a slow client, like any message
+            except SinkClosedError:
+                self.writers.discard(writer)
+        if self.writers:
+            self._schedule()
+
+
+_KEEP_ALIVE = '{"type":"ka"}'
+
+
 class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
+
+    async def handle_connection_init(self, message: Any) -> None:
+        """Strawberry's, except that the keep-alive messages come from the view's one timer, not a task of this
+        connection's."""
+        keep_alive, self.keep_alive = self.keep_alive, False
+        try:
+            await super().handle_connection_init(message)
+        finally:
+            self.keep_alive = keep_alive
+        if keep_alive and self.connection_acknowledged:
+            self.view.keep_alive_messages.add(self.prism.writer)  # type: ignore[attr-defined]
+
+    async def cleanup(self) -> None:
+        self.view.keep_alive_messages.discard(self.prism.writer)  # type: ignore[attr-defined]
+        await super().cleanup()
 
     async def handle_start(self, message: Any) -> None:
         limit = self.view.max_document_bytes  # type: ignore[attr-defined]
@@ -655,6 +714,8 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         """Checks a signed-in connection's access in full before each subscription starts: None while it holds, else
         the close code and reason."""
         self.max_document_bytes = max_document_bytes
+        self.keep_alive_messages = _KeepAlive(keep_alive_seconds)
+        """Sends the legacy protocol's `ka` to its connections (graphql-transport-ws has the client ping instead)."""
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
