@@ -319,13 +319,41 @@ async def load_connection(
             raise ValidationError(f"`{field}`: {error}", field=field, code=Code.BAD_USER_INPUT) from None
     key = ListKey(source=source, parent=parent, filter=filter, order=order, window=page_window, columns=tuple(columns))
     page = await info.context.loaders.get(PageLoader).load(key)
-    nodes = [build(row) for row in page.rows]
+    nodes = [build(row) for row in readable_rows(page.rows)]
     await prefetch(info, nodes)
     return Connection(
         nodes=nodes,
         _page=page,
         _count_key=CountKey(source=source, parent=parent, filter=filter),
     )
+
+
+def readable_rows(rows: Sequence[Any]) -> Sequence[Any]:
+    """A page's rows as tuples whose columns read as attributes at the cost of an index (`row.title`).
+
+    A Core row finds a column by name through `__getattr__`, after the attribute look-up on its class has failed: on a
+    thousand-row page built into nodes of twenty columns that is most of the building. The rows of one page come
+    from one statement, so their columns are found once for the page. Rows of any other kind, rows whose columns
+    are not all named once, and column names a Core row answers otherwise (`count`, `index`) are returned as they
+    are.
+    """
+    if len(rows) < 2 or type(rows[0]) is not sa.Row:
+        return rows
+    fields = rows[0]._fields
+    readable = _READABLE_ROWS.get(fields)
+    if readable is None:
+        if len(fields) != len(rows[0]) or len(set(fields)) != len(fields) or any(hasattr(sa.Row, f) for f in fields):
+            return rows
+        if len(_READABLE_ROWS) >= 1024:
+            _READABLE_ROWS.clear()
+        namespace: dict[str, Any] = {name: property(operator.itemgetter(i)) for i, name in enumerate(fields)}
+        readable = _READABLE_ROWS[fields] = type("ReadableRow", (tuple,), {"__slots__": (), **namespace})
+    make = tuple.__new__
+    return [make(readable, row) for row in rows]
+
+
+_READABLE_ROWS: dict[tuple[str, ...], type[tuple[Any, ...]]] = {}
+"""A tuple class per column layout, each column a property reading its index (see readable_rows)."""
 
 
 async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any], *, plain_list: bool = False) -> None:
