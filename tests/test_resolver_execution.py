@@ -16,8 +16,10 @@ import orjson
 import pytest
 import sqlalchemy as sa
 import strawberry
+from strawberry.extensions import ParserCache
+from strawberry.types.nodes import SelectedField
 
-from resolvers.common import readable_rows
+from resolvers.common import _list_fields, _node_fields, readable_rows
 from resolvers.declarations import _Members
 from resolvers.execution import metered_executor, resolve_directly
 from resolvers.list_bounds import max_items
@@ -89,7 +91,62 @@ def items() -> list[Item]:
 
 
 @strawberry.type
+class Edge:
+    node: Item
+    cursor: str
+
+
+@strawberry.type
+class Page:
+    nodes: list[Item]
+    edges: list[Edge]
+
+
+SEEN: list[tuple[list[str], list[str], list[str], list[str]]] = []
+"""What each `page` resolver saw: the names read from the syntax tree and from Strawberry's `selected_fields`."""
+
+
+def strawberry_names(info: strawberry.Info, *, plain_list: bool) -> list[str]:
+    """The names as `resolvers.common` computed them from `info.selected_fields` before it read the syntax tree."""
+
+    def fields(selections: list[Any]) -> list[Any]:
+        found = []
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                found.append(selection)
+            else:
+                found.extend(fields(selection.selections))
+        return found
+
+    names: dict[str, None] = {}
+    for field in info.selected_fields:
+        for sub in fields(field.selections):
+            if plain_list:
+                names[sub.name] = None
+            elif sub.name == "nodes":
+                names.update((f.name, None) for f in fields(sub.selections))
+            elif sub.name == "edges":
+                for edge_field in fields(sub.selections):
+                    if edge_field.name == "node":
+                        names.update((f.name, None) for f in fields(edge_field.selections))
+    return list(names)
+
+
+@strawberry.type
 class Query:
+    @strawberry.field
+    def page(self, info: strawberry.Info, tag: int = 0) -> Page:
+        SEEN.append(
+            (
+                _node_fields(info),
+                strawberry_names(info, plain_list=False),
+                _list_fields(info),
+                strawberry_names(info, plain_list=True),
+            )
+        )
+        found = items()[:2]
+        return Page(nodes=found, edges=[Edge(node=item, cursor=item.name) for item in found])
+
     @strawberry.field
     def items(self) -> list[Item]:
         return items()
@@ -199,3 +256,31 @@ def test_enum_columns_convert_as_the_enum_does() -> None:
     assert members[Colour.GREEN] is Colour(Colour.GREEN)
     with pytest.raises(ValueError, match="is not a valid Colour"):
         members["blue"]
+
+
+SELECTIONS = [
+    "{ page { nodes { name colour } } }",
+    "{ page { edges { cursor node { name twin { name } } } nodes { weight } } }",
+    "{ page { ...P } } fragment P on Page { nodes { ...I ... on Item { count } } } fragment I on Item { name label }",
+    "query Q($no: Boolean!) { page { nodes { name @skip(if: $no) weight @include(if: $no) } } }",
+    "{ a: page(tag: 1) { nodes { name } } b: page(tag: 2) { edges { node { colour } } } }",
+    "{ page { nodes { name } } again: page { nodes { name } } }",
+]
+
+
+@pytest.mark.parametrize("query", SELECTIONS)
+def test_selected_names_are_strawberrys(query: str) -> None:
+    # The parsed document is kept, so the second time answers from the names kept for the same nodes.
+    ours = strawberry.Schema(
+        query=Query, execution_context_class=metered_executor(100_000), extensions=[lambda: ParserCache(maxsize=10)]
+    )
+    SEEN.clear()
+    for _ in range(2):
+        result = asyncio.run(ours.execute(query, variable_values={"no": True}))
+        assert result.errors is None
+    assert SEEN
+    for from_tree, from_strawberry, list_from_tree, list_from_strawberry in SEEN:
+        assert from_tree == from_strawberry
+        assert list_from_tree == list_from_strawberry
+    assert len(SEEN) % 2 == 0
+    assert SEEN[: len(SEEN) // 2] == SEEN[len(SEEN) // 2 :]
