@@ -163,6 +163,9 @@ def output_coercion(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any]
     members = getattr(leaf, "wrapped_cls", None)
     if not isinstance(leaf, GraphQLEnumType) or not isinstance(members, EnumMeta):
         return coerce
+    known = _ENUM_COERCIONS.get(leaf)
+    if known is not None:
+        return known
     names: dict[Any, str] = {}
     member: Any
     for member in members:
@@ -175,7 +178,13 @@ def output_coercion(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any]
         name = names.get(value) if type(value) is members else None
         return coerce(value) if name is None else name
 
+    if len(_ENUM_COERCIONS) < 10_000:
+        _ENUM_COERCIONS[leaf] = coerce_member
     return coerce_member
+
+
+_ENUM_COERCIONS: dict[GraphQLEnumType, Callable[[Any], Any]] = {}
+"""`output_coercion` of each enum type of a schema, built once."""
 
 
 @dataclass
@@ -246,6 +255,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         assert isinstance(executor, MeteredExecutor)
         executor.meter = WorkMeter(budget=self.max_work)
         _METER.set(executor.meter)
+        executor.planned_fields = {}  # nor keep every event's selections for the subscription's lifetime
         return executor
 
     def execute_root_grouped_field_set(
