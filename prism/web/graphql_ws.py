@@ -600,10 +600,17 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
+        self.init_received = False
 
     async def handle_connection_init(self, message: Any) -> None:
         """Strawberry's, except that the keep-alive messages come from the view's one timer, not a task of this
-        connection's."""
+        connection's, and that a second `connection_init` closes the connection (4429, as graphql-transport-ws does):
+        Strawberry's legacy handler signs the connection in again, and the subscriptions already running would be
+        checked against the new credential's access, not the one they were started with."""
+        if self.init_received:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        self.init_received = True
         keep_alive, self.keep_alive = self.keep_alive, False
         try:
             await super().handle_connection_init(message)
