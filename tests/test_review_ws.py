@@ -61,3 +61,63 @@ async def test_a_legacy_connection_cannot_sign_in_again_as_someone_else_and_keep
         received, code = await _messages_until_closed(socket)
     assert [message for message in received if message["type"] == "data"] == [], received
     assert code is not None and code >= 4000, (code, received)
+
+
+
+# Finding (the raw write path's slow consumer, and before it): a client that reads nothing at all is told 1013 and
+# given up (`ConnectionWriter.abort`), but the close frame waits for room in the socket's buffer that never comes, so
+# the connection is never closed: the socket, its buffer, the protocol and the application's task stay for as long as
+# the client keeps its TCP window shut (uvicorn's keep-alive timeout only `close()`s, which waits for the buffer too).
+async def test_a_client_that_reads_nothing_at_all_has_its_connection_dropped_not_kept_open(
+    app: Starlette, account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket as socketlib
+    from urllib.parse import urlparse
+
+    import prism.web.graphql_ws as graphql_ws
+    from prism.web.ws_protocol import WebSocketProtocol
+
+    monkeypatch.setattr(app.state.runtime().hub, "_buffer", 3)
+    monkeypatch.setattr(graphql_ws, "_CLOSE_WAIT_SECONDS", 0.5)
+    protocols: list[WebSocketProtocol] = []
+    connection_made = WebSocketProtocol.connection_made
+
+    def with_small_buffers(self: WebSocketProtocol, transport: Any) -> None:
+        # Small socket buffers, so that a few events fill them (loopback's are megabytes).
+        transport.get_extra_info("socket").setsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF, 1024)
+        transport.set_write_buffer_limits(high=1024)
+        protocols.append(self)
+        connection_made(self, transport)
+
+    monkeypatch.setattr(WebSocketProtocol, "connection_made", with_small_buffers)
+    product = await create_product(account)
+    url = urlparse(ws_url)
+    sock = socketlib.socket()
+    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 1024)
+    sock.connect((url.hostname, url.port))
+    sock.setblocking(False)
+    # max_queue=1: the client stops reading its socket once one message waits unread, and nothing here reads.
+    async with websockets.connect(
+        ws_url,
+        sock=sock,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        max_queue=1,
+    ) as client:
+        await client.send(json.dumps({"type": "connection_init", "payload": {"token": account.token}}))
+        assert json.loads(await client.recv())["type"] == "connection_ack"
+        subscribe = {"query": REQUIREMENTS, "variables": {"product": product["id"]}}
+        await client.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+        await subscribed(account.organization_id)
+        (server,) = protocols
+        for number in range(60):
+            await create_requirement(account, product["id"], title=f"Unread {number} " + "x" * 240)
+            if not server.writable.is_set():
+                break
+        assert not server.writable.is_set()  # the client's window is shut: the server's buffer is full
+        for number in range(5):  # more than the 3 the subscription may hold behind the send that waits
+            await create_requirement(account, product["id"], title=f"Behind {number}")
+        for _ in range(1000):  # bounded: about 10 s
+            if server.disconnected:
+                break
+            await asyncio.sleep(0.01)
+    assert server.disconnected, "the connection of a client that reads nothing is still open"
