@@ -99,6 +99,7 @@ class ConnectionWriter:
         "_close",
         "_closing",
         "_deadline",
+        "_drop",
         "_send_text",
         "_task",
         "_write_frame",
@@ -110,11 +111,14 @@ class ConnectionWriter:
         send_text: Callable[[str], Coroutine[Any, Any, None]],
         close: Callable[[int, str], Awaitable[None]],
         write_frame: Callable[[bytes], bool] | None = None,
+        drop: Callable[[], None] | None = None,
     ) -> None:
         self._send_text = send_text
         self._close = close
         self._write_frame = write_frame
         """Writes a whole text frame at once when the socket takes it (PRISM's protocol class: ws_protocol.py)."""
+        self._drop = drop
+        """Drops the connection without its closing handshake, for a client that takes nothing (`abort`)."""
         self._backlog: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._after: list[Callable[[], None]] = []
@@ -197,10 +201,16 @@ class ConnectionWriter:
     async def _abort(self, stuck: "asyncio.Task[None] | None", code: int, reason: str) -> None:
         if stuck is not None:
             await asyncio.wait([stuck])
+        closed = False
         with suppress(TimeoutError, *_DISCONNECTED):
             async with asyncio.timeout(_CLOSE_WAIT_SECONDS):
                 await self._close(code, reason)
+                closed = True
         self.gone = True
+        if not closed and self._drop is not None:
+            # The close frame waits for room the client never makes: closing the socket would wait for its buffer
+            # too, keeping the connection (and the application's task) for as long as the client's window is shut.
+            self._drop()
 
     def _cancel_deadline(self) -> None:
         deadline, self._deadline = self._deadline, None
@@ -405,8 +415,13 @@ class _Connection:
         # Starlette's WebSocket sends through the ASGI `send`: with PRISM's protocol class (and no middleware in
         # between), that is the protocol's own method, and a frame can be written to it directly.
         protocol = getattr(getattr(websocket.ws, "_send", None), "__self__", None)
-        write_frame = protocol.write_frame if isinstance(protocol, WebSocketProtocol) else None
-        self.writer = ConnectionWriter(websocket.ws.send_text, close, write_frame)
+        ours = isinstance(protocol, WebSocketProtocol)
+        self.writer = ConnectionWriter(
+            websocket.ws.send_text,
+            close,
+            protocol.write_frame if ours else None,
+            protocol.drop if ours else None,
+        )
         self.registered: dict[str, OperationSink] = {}
 
     async def admitted(self, handler: Any) -> bool:

@@ -12,6 +12,8 @@ larger than what they do:
   the request's headers emptied (`websockets` keeps the request itself): the application has its own copy of the
   headers in the ASGI scope.
 
+`drop` ends a connection at once, for a client that takes nothing (not even its close frame).
+
 For the fan-out of one event to many connections, `write_frame` writes a text frame made once for all of them, where
 `send` would run a coroutine and frame the message again for each (`websockets` frames it for every send).
 
@@ -134,6 +136,12 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.write(frame)
             return True
         return False
+
+    def drop(self) -> None:
+        """End the connection at once, without a closing handshake and dropping what its buffer holds: for a client
+        that takes nothing (`transport.close()` would wait for the buffer to drain, for as long as the client's
+        window stays shut). The application is told as of any lost connection (1006)."""
+        self.transport.abort()
 
     def start_keepalive(self) -> None:
         # Called once the handshake's response is written: the request and response are not read again. The request
