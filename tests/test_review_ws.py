@@ -121,3 +121,29 @@ async def test_a_client_that_reads_nothing_at_all_has_its_connection_dropped_not
                 break
             await asyncio.sleep(0.01)
     assert server.disconnected, "the connection of a client that reads nothing is still open"
+
+
+# Finding (pre-existing, legacy graphql-ws): only graphql-transport-ws connections must send `connection_init` in
+# time (4408); a legacy one that never signs in is kept open for ever (uvicorn's pings are answered by any client
+# library), each an unauthenticated connection's memory and socket: thousands of them cost nothing to hold open.
+async def test_a_legacy_connection_that_never_sends_connection_init_is_closed_too(
+    app: Starlette, account: Account, ws_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    subscriptions = app._websocket_app  # type: ignore[attr-defined]  # WebSocketFirst's: the subscriptions app
+    monkeypatch.setattr(subscriptions, "connection_init_wait_timeout", timedelta(seconds=0.3))
+    async with websockets.connect(ws_url, subprotocols=["graphql-ws"]) as silent:  # type: ignore[list-item]
+        received, code = await _messages_until_closed(silent)
+    assert (received, code) == ([], 4408)
+    # One that signs in in time is not closed by the timer.
+    async with websockets.connect(ws_url, subprotocols=["graphql-ws"]) as socket:  # type: ignore[list-item]
+        await socket.send(json.dumps({"type": "connection_init", "payload": {"token": account.token}}))
+        assert json.loads(await socket.recv())["type"] == "connection_ack"
+        await asyncio.sleep(0.6)  # past the timeout
+        start = {"id": "1", "type": "start", "payload": {"query": "subscription { nope }"}}
+        await socket.send(json.dumps(start))
+        message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+        while message["type"] == "ka":
+            message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+        assert message["type"] == "error", message
