@@ -616,6 +616,27 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
         self.init_received = False
+        self._init_timer: asyncio.TimerHandle | None = None
+
+    async def handle(self) -> None:
+        """Strawberry's, with the wait for `connection_init` that graphql-transport-ws has (4408), which Strawberry's
+        legacy handler lacks: a connection that never signs in would be kept for ever."""
+        delay = self.view.connection_init_wait_timeout.total_seconds()  # type: ignore[attr-defined]
+        self._init_timer = asyncio.get_running_loop().call_later(delay, self._init_timed_out)
+        try:
+            await super().handle()
+        finally:
+            self._stop_init_timer()
+
+    def _init_timed_out(self) -> None:
+        self._init_timer = None
+        if not self.init_received:
+            self.prism.writer.close_after_writes(4408, "Connection initialisation timeout")
+
+    def _stop_init_timer(self) -> None:
+        timer, self._init_timer = self._init_timer, None
+        if timer is not None:
+            timer.cancel()
 
     async def handle_connection_init(self, message: Any) -> None:
         """Strawberry's, except that the keep-alive messages come from the view's one timer, not a task of this
@@ -626,6 +647,7 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
             await self.websocket.close(code=4429, reason="Too many initialisation requests")
             return
         self.init_received = True
+        self._stop_init_timer()
         keep_alive, self.keep_alive = self.keep_alive, False
         try:
             await super().handle_connection_init(message)
