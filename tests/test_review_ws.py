@@ -147,3 +147,57 @@ async def test_a_legacy_connection_that_never_sends_connection_init_is_closed_to
         while message["type"] == "ka":
             message = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
         assert message["type"] == "error", message
+
+
+# Finding (uvicorn's keep-alive timeout, under PRISM's protocol class): a client that stops reading and answering pings
+# while less is waiting for it than its subscriptions' bound is given up by the keep-alive timeout, which writes a
+# close frame and `close()`s the transport: that waits for the buffer to drain, which it never does, and the
+# application is not told before it has (no `websocket.disconnect`), so the connection and its task stay for ever.
+async def test_a_client_that_stops_reading_and_answering_pings_is_dropped_by_the_keep_alive_timeout(
+    app: Starlette, account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket as socketlib
+    from urllib.parse import urlparse
+
+    from prism.web.ws_protocol import WebSocketProtocol
+
+    protocols: list[WebSocketProtocol] = []
+    connection_made = WebSocketProtocol.connection_made
+
+    def with_small_buffers_and_quick_pings(self: WebSocketProtocol, transport: Any) -> None:
+        transport.get_extra_info("socket").setsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF, 1024)
+        transport.set_write_buffer_limits(high=1024)
+        self.ping_interval = self.ping_timeout = 0.5
+        protocols.append(self)
+        connection_made(self, transport)
+
+    monkeypatch.setattr(WebSocketProtocol, "connection_made", with_small_buffers_and_quick_pings)
+    product = await create_product(account)
+    url = urlparse(ws_url)
+    sock = socketlib.socket()
+    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 1024)
+    sock.connect((url.hostname, url.port))
+    sock.setblocking(False)
+    async with websockets.connect(
+        ws_url,
+        sock=sock,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        max_queue=1,
+        ping_interval=None,
+    ) as client:
+        await client.send(json.dumps({"type": "connection_init", "payload": {"token": account.token}}))
+        assert json.loads(await client.recv())["type"] == "connection_ack"
+        subscribe = {"query": REQUIREMENTS, "variables": {"product": product["id"]}}
+        await client.send(json.dumps({"id": "1", "type": "subscribe", "payload": subscribe}))
+        await subscribed(account.organization_id)
+        (server,) = protocols
+        for number in range(60):
+            await create_requirement(account, product["id"], title=f"Unread {number} " + "x" * 240)
+            if server.transport.get_write_buffer_size() > 0:
+                break
+        assert server.transport.get_write_buffer_size() > 0  # the client's window is shut
+        for _ in range(1000):  # bounded: about 10 s, many keep-alive timeouts
+            if server.disconnected:
+                break
+            await asyncio.sleep(0.01)
+    assert server.disconnected, "the connection of a client that neither reads nor answers pings is still open"
