@@ -415,13 +415,10 @@ class _Connection:
         # Starlette's WebSocket sends through the ASGI `send`: with PRISM's protocol class (and no middleware in
         # between), that is the protocol's own method, and a frame can be written to it directly.
         protocol = getattr(getattr(websocket.ws, "_send", None), "__self__", None)
-        ours = isinstance(protocol, WebSocketProtocol)
-        self.writer = ConnectionWriter(
-            websocket.ws.send_text,
-            close,
-            protocol.write_frame if ours else None,
-            protocol.drop if ours else None,
-        )
+        if isinstance(protocol, WebSocketProtocol):
+            self.writer = ConnectionWriter(websocket.ws.send_text, close, protocol.write_frame, protocol.drop)
+        else:
+            self.writer = ConnectionWriter(websocket.ws.send_text, close)
         self.registered: dict[str, OperationSink] = {}
 
     async def admitted(self, handler: Any) -> bool:
