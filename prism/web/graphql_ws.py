@@ -99,6 +99,7 @@ class ConnectionWriter:
         "_close",
         "_closing",
         "_deadline",
+        "_drop",
         "_send_text",
         "_task",
         "_write_frame",
@@ -110,11 +111,14 @@ class ConnectionWriter:
         send_text: Callable[[str], Coroutine[Any, Any, None]],
         close: Callable[[int, str], Awaitable[None]],
         write_frame: Callable[[bytes], bool] | None = None,
+        drop: Callable[[], None] | None = None,
     ) -> None:
         self._send_text = send_text
         self._close = close
         self._write_frame = write_frame
         """Writes a whole text frame at once when the socket takes it (PRISM's protocol class: ws_protocol.py)."""
+        self._drop = drop
+        """Drops the connection without its closing handshake, for a client that takes nothing (`abort`)."""
         self._backlog: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._after: list[Callable[[], None]] = []
@@ -197,10 +201,16 @@ class ConnectionWriter:
     async def _abort(self, stuck: "asyncio.Task[None] | None", code: int, reason: str) -> None:
         if stuck is not None:
             await asyncio.wait([stuck])
+        closed = False
         with suppress(TimeoutError, *_DISCONNECTED):
             async with asyncio.timeout(_CLOSE_WAIT_SECONDS):
                 await self._close(code, reason)
+                closed = True
         self.gone = True
+        if not closed and self._drop is not None:
+            # The close frame waits for room the client never makes: closing the socket would wait for its buffer
+            # too, keeping the connection (and the application's task) for as long as the client's window is shut.
+            self._drop()
 
     def _cancel_deadline(self) -> None:
         deadline, self._deadline = self._deadline, None
@@ -405,8 +415,10 @@ class _Connection:
         # Starlette's WebSocket sends through the ASGI `send`: with PRISM's protocol class (and no middleware in
         # between), that is the protocol's own method, and a frame can be written to it directly.
         protocol = getattr(getattr(websocket.ws, "_send", None), "__self__", None)
-        write_frame = protocol.write_frame if isinstance(protocol, WebSocketProtocol) else None
-        self.writer = ConnectionWriter(websocket.ws.send_text, close, write_frame)
+        if isinstance(protocol, WebSocketProtocol):
+            self.writer = ConnectionWriter(websocket.ws.send_text, close, protocol.write_frame, protocol.drop)
+        else:
+            self.writer = ConnectionWriter(websocket.ws.send_text, close)
         self.registered: dict[str, OperationSink] = {}
 
     async def admitted(self, handler: Any) -> bool:
@@ -600,10 +612,39 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
+        self.init_received = False
+        self._init_timer: asyncio.TimerHandle | None = None
+
+    async def handle(self) -> None:
+        """Strawberry's, with the wait for `connection_init` that graphql-transport-ws has (4408), which Strawberry's
+        legacy handler lacks: a connection that never signs in would be kept for ever."""
+        delay = self.view.connection_init_wait_timeout.total_seconds()  # type: ignore[attr-defined]
+        self._init_timer = asyncio.get_running_loop().call_later(delay, self._init_timed_out)
+        try:
+            await super().handle()
+        finally:
+            self._stop_init_timer()
+
+    def _init_timed_out(self) -> None:
+        self._init_timer = None
+        if not self.init_received:
+            self.prism.writer.close_after_writes(4408, "Connection initialisation timeout")
+
+    def _stop_init_timer(self) -> None:
+        timer, self._init_timer = self._init_timer, None
+        if timer is not None:
+            timer.cancel()
 
     async def handle_connection_init(self, message: Any) -> None:
         """Strawberry's, except that the keep-alive messages come from the view's one timer, not a task of this
-        connection's."""
+        connection's, and that a second `connection_init` closes the connection (4429, as graphql-transport-ws does):
+        Strawberry's legacy handler signs the connection in again, and the subscriptions already running would be
+        checked against the new credential's access, not the one they were started with."""
+        if self.init_received:
+            await self.websocket.close(code=4429, reason="Too many initialisation requests")
+            return
+        self.init_received = True
+        self._stop_init_timer()
         keep_alive, self.keep_alive = self.keep_alive, False
         try:
             await super().handle_connection_init(message)

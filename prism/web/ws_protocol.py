@@ -12,6 +12,10 @@ larger than what they do:
   the request's headers emptied (`websockets` keeps the request itself): the application has its own copy of the
   headers in the ASGI scope.
 
+`drop` ends a connection at once, for a client that takes nothing (not even its close frame): after the 1013 of a
+slow consumer that could not be written, and after the keep-alive timeout when the socket's buffer still holds data
+(uvicorn's `close()` would wait for it to drain, the application told nothing meanwhile).
+
 For the fan-out of one event to many connections, `write_frame` writes a text frame made once for all of them, where
 `send` would run a coroutine and frame the message again for each (`websockets` frames it for every send).
 
@@ -134,6 +138,20 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             self.transport.write(frame)
             return True
         return False
+
+    def drop(self) -> None:
+        """End the connection at once, without a closing handshake and dropping what its buffer holds: for a client
+        that takes nothing (`transport.close()` would wait for the buffer to drain, for as long as the client's
+        window stays shut). The application is told as of any lost connection (1006)."""
+        self.transport.abort()
+
+    def keepalive_timeout(self) -> None:
+        # uvicorn's writes a close frame and closes the transport, which waits for its buffer to drain, and tells the
+        # application only once it has: a client that answers no ping and reads nothing would keep its connection
+        # (and the application's task) for ever. What it has not taken by now it never will.
+        super().keepalive_timeout()
+        if self.transport.is_closing() and self.transport.get_write_buffer_size() > 0:
+            self.drop()
 
     def start_keepalive(self) -> None:
         # Called once the handshake's response is written: the request and response are not read again. The request
