@@ -94,6 +94,25 @@ async def test_the_inbox_hands_messages_over_in_order_to_its_one_reader() -> Non
     assert await inbox.get() == {"n": 4}
 
 
+async def test_a_flood_of_tiny_messages_is_handed_over_in_order_and_a_lagging_reader_keeps_the_inbox_bounded() -> None:
+    # review4, finding 5: one read of the socket can queue tens of thousands of tiny frames; the inbox reads them from
+    # a moving head (no shifting per message), and cuts off what was read so a reader that stays behind keeps it small.
+    inbox = Inbox()
+    for n in range(40_000):
+        inbox.put_nowait(n)
+    assert inbox.qsize() == 40_000
+    assert [await inbox.get() for _ in range(40_000)] == list(range(40_000))
+    assert inbox.empty() and len(inbox._items) == 0
+    inbox.put_nowait(-1)
+    largest = 0
+    for n in range(10_000):
+        inbox.put_nowait(n)
+        assert await inbox.get() == n - 1
+        largest = max(largest, len(inbox._items))
+    assert inbox.qsize() == 1 and await inbox.get() == 9_999
+    assert largest <= 64, largest
+
+
 async def test_the_writable_flag_holds_every_sender_until_the_socket_drains_and_survives_one_cancelled() -> None:
     flag = WritableFlag()
     assert await flag.wait() is True  # open: returns without suspending

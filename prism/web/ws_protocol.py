@@ -51,13 +51,16 @@ class Inbox:
     """The ASGI messages waiting for the application, in order (what uvicorn keeps in an `asyncio.Queue`).
 
     One reader at a time, as ASGI has it (the application's `receive`); the future it waits on exists only while it
-    waits.
+    waits. Read from a moving head, not with `pop(0)`: one read of the socket can queue tens of thousands of tiny
+    frames, and shifting the list for each would make handing them over quadratic. The read part is cut off once it
+    is at least half the list, so a reader that always lags a little keeps the list bounded too.
     """
 
-    __slots__ = ("_items", "_waiter")
+    __slots__ = ("_head", "_items", "_waiter")
 
     def __init__(self) -> None:
         self._items: list[Any] = []
+        self._head = 0
         self._waiter: asyncio.Future[None] | None = None
 
     def put_nowait(self, item: Any) -> None:
@@ -67,13 +70,13 @@ class Inbox:
             waiter.set_result(None)
 
     def empty(self) -> bool:
-        return not self._items
+        return self._head >= len(self._items)
 
     def qsize(self) -> int:
-        return len(self._items)
+        return len(self._items) - self._head
 
     async def get(self) -> Any:
-        while not self._items:
+        while self._head >= len(self._items):
             if self._waiter is not None:
                 raise RuntimeError("another task is already receiving from this WebSocket")
             self._waiter = asyncio.get_running_loop().create_future()
@@ -81,7 +84,17 @@ class Inbox:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._items.pop(0)
+        items, head = self._items, self._head
+        item, items[head] = items[head], None
+        head += 1
+        if head == len(items):
+            items.clear()
+            head = 0
+        elif head >= 32 and head * 2 >= len(items):
+            del items[:head]
+            head = 0
+        self._head = head
+        return item
 
 
 class WritableFlag:
