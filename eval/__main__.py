@@ -18,9 +18,10 @@ DESCRIPTION = """\
 Score labelled requirement pairs (eval/pairs.jsonl: duplicates phrased differently, near misses that share words,
 unrelated pairs) through PRISM's vector index (embed, Qdrant local mode in a temporary directory, a tenant- and
 product-filtered search) and the duplicate check's second stage (word coverage, prism.ai.duplicates), for the
-offline embedder, all-MiniLM-L6-v2 when installed and PRISM_EMBEDDING_MODEL when set. Reports precision and recall at
-each embedder's documented policy on all pairs and on each half; each stage (cosine alone, cosine and the word
-check) tuned on the development half and judged on the held-out test half; and the precision/recall curves.
+offline embedder, all-MiniLM-L6-v2 and all-mpnet-base-v2 when installed and PRISM_EMBEDDING_MODEL when set. Reports
+precision and recall at each embedder's documented policy on all pairs and on each half; each stage (cosine alone,
+cosine and the word check) tuned on the development half and judged on the held-out test half; and the
+precision/recall curves.
 """
 
 
@@ -57,7 +58,7 @@ def main(argv: list[str]) -> int:
         "--embedder",
         dest="embedders",
         action="append",
-        choices=["offline", "minilm", "litellm"],
+        choices=["offline", "minilm", "mpnet", "litellm"],
         help="measure only this embedder (repeatable; default: every one available)",
     )
     parser.add_argument(

@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from operator import attrgetter
+from itertools import groupby
+from operator import attrgetter, itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +42,8 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "list_name",
+    "read_counts",
+    "read_pages",
     "validate_cursor",
 ]
 
@@ -244,19 +247,21 @@ def _page_statement(
     columns: tuple[str, ...],
     single: bool,
     organization_id: UUID,
+    cursors: bool = True,
 ) -> sa.Select[Any]:
     """The statement of one page of each of a group's parents, the parents bound as one array (`:parents`), and the
     cursors' positions as parameters too (`_cursor_parameters`), built once per shape (`prism.db.statements.kept`):
-    the shape has whether a cursor is given, never the cursor itself, which is client input of any length."""
+    the shape has whether a cursor is given, never the cursor itself, which is client input of any length. Without
+    `cursors` the rows lack their sort value (`_sort`), which only a cursor reads."""
     shape = Window(
         first=window.first,
         after="" if window.after is not None else None,
         last=window.last,
         before="" if window.before is not None else None,
     )
-    key = ("page", source, list_filter, order, shape, columns, single, organization_id)
+    key = ("page", source, list_filter, order, shape, columns, single, organization_id, cursors)
     built: sa.Select[Any] = kept(
-        key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, organization_id)
+        key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, organization_id, cursors)
     )
     return built
 
@@ -269,6 +274,7 @@ def _build_page_statement(
     columns: tuple[str, ...],
     single: bool,
     organization_id: UUID,
+    cursors: bool = True,
 ) -> sa.Select[Any]:
     table = source.table
     sort = source.order_fields[order.field](table)
@@ -282,19 +288,21 @@ def _build_page_statement(
         conditions.append(_after(sort, table.c.id, "before", not order.descending))
     ordering = [sort.desc(), table.c.id.desc()] if descending else [sort.asc(), table.c.id.asc()]
     limit = window.size + 1
-    sort_label = sort.label("_sort")
+    sort_label = [sort.label("_sort")] if cursors else []
     read = (
         [table.c[name] for name in dict.fromkeys(("id", source.parent_column, *columns))] if columns else list(table.c)
     )
     if single:
-        statement = tenant_select(table, organization_id, *read, sort_label).where(*conditions)
+        statement = tenant_select(table, organization_id, *read, *sort_label).where(*conditions)
         statement = statement.order_by(*ordering).limit(limit)
     else:
         position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
-        inner = tenant_select(table, organization_id, *read, sort_label, position).where(*conditions)
+        inner = tenant_select(table, organization_id, *read, *sort_label, position).where(*conditions)
         ranked = inner.subquery("ranked")
+        # Not the rank itself: nobody reads it once the statement has cut and ordered the pages.
+        wanted = [column for column in ranked.c if column.name != "_position"]
         statement = (
-            sa.select(ranked)  # unscoped: reads the scoped subquery above
+            sa.select(*wanted)  # unscoped: reads the scoped subquery above
             .where(ranked.c._position <= limit)
             .order_by(ranked.c[source.parent_column], ranked.c._position)
         )
@@ -321,30 +329,71 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
     async def _load_group(self, keys: list[ListKey]) -> dict[ListKey, PageOfRows]:
         head = keys[0]
         source, window = head.source, head.window
-        name = list_name(source, head.order)
+        parents = [k.parent for k in keys]
         statement = _page_statement(
             source, head.filter, head.order, window, head.columns, len(keys) == 1, self._organization_id
         )
         parameters = _cursor_parameters(source, head.order, window)
-        parameters["parents"] = [k.parent for k in keys]
+        parameters["parents"] = parents
         rows = await self._reader.all(statement, parameters)
-        by_parent: dict[UUID, list[Any]] = defaultdict(list)
-        for parent, row in zip(map(attrgetter(source.parent_column), rows), rows, strict=True):
-            by_parent[parent].append(row)
-        result: dict[ListKey, PageOfRows] = {}
-        for key in keys:
-            found = by_parent.get(key.parent, [])
-            more = len(found) > window.size
-            page = found[: window.size]
-            if window.backwards:
-                page.reverse()
-            result[key] = PageOfRows(
+        parent_of = attrgetter(source.parent_column)
+        pages = _pages(rows, parents, parent_of, window, list_name(source, head.order))
+        return dict(zip(keys, pages, strict=True))
+
+
+async def read_pages(
+    reader: UnitOfWork,
+    organization_id: UUID,
+    source: ListSource,
+    list_filter: Hashable,
+    order: Order,
+    window: Window,
+    columns: tuple[str, ...],
+    parents: Sequence[UUID],
+    cursors: bool = True,
+) -> list[PageOfRows]:
+    """One page for each of `parents` (distinct), in one statement, as PageLoader reads them, the rows read by the
+    driver (`UnitOfWork.driver_rows`: by column name, `row["title"]`); InvalidCursorError for a cursor this list
+    did not issue. The planned executor's batch: one call per level, no loader key per parent. Without `cursors`
+    the rows cannot give cursors (they lack their sort value): for a page whose cursors nobody asks for."""
+    statement = _page_statement(
+        source, list_filter, order, window, columns, len(parents) == 1, organization_id, cursors
+    )
+    parameters = _cursor_parameters(source, order, window)
+    parameters["parents"] = list(parents)
+    rows = await reader.driver_rows(statement, parameters)
+    return _pages(rows, parents, itemgetter(source.parent_column), window, list_name(source, order))
+
+
+def _pages(
+    rows: Sequence[Any], parents: Sequence[UUID], parent_of: Callable[[Any], UUID], window: Window, name: str
+) -> list[PageOfRows]:
+    """The page of each of `parents` from the rows of a page statement (grouped by parent, in order)."""
+    by_parent: dict[UUID, list[Any]]
+    if len(parents) == 1:
+        by_parent = {parents[0]: list(rows)}
+    else:
+        # The statement orders the rows by parent: one group per parent, cut at C speed.
+        by_parent = {parent: list(group) for parent, group in groupby(rows, parent_of)}
+    size, backwards = window.size, window.backwards
+    has_next_default = window.before is not None
+    has_previous_default = window.after is not None
+    result = []
+    for parent in parents:
+        found = by_parent.get(parent, [])
+        more = len(found) > size
+        page = found[:size] if more else found
+        if backwards:
+            page.reverse()
+        result.append(
+            PageOfRows(
                 rows=page,
                 list_name=name,
-                has_next_page=more if not window.backwards else window.before is not None,
-                has_previous_page=more if window.backwards else window.after is not None,
+                has_next_page=has_next_default if backwards else more,
+                has_previous_page=more if backwards else has_previous_default,
             )
-        return result
+        )
+    return result
 
 
 @dataclass(frozen=True)
@@ -366,6 +415,25 @@ def _count_statement(source: ListSource, list_filter: Hashable, organization_id:
     )
 
 
+def _kept_count_statement(source: ListSource, list_filter: Hashable, organization_id: UUID) -> sa.Select[Any]:
+    statement: sa.Select[Any] = kept(
+        ("count", source, list_filter, organization_id),
+        lambda: _count_statement(source, list_filter, organization_id),
+    )
+    return statement
+
+
+async def read_counts(
+    reader: UnitOfWork, organization_id: UUID, source: ListSource, list_filter: Hashable, parents: Sequence[UUID]
+) -> list[int]:
+    """How many `source` rows lie under each of `parents` with `filter`, in one statement, as CountLoader counts
+    them, read by the driver (`UnitOfWork.driver_rows`): the planned executor's `totalCount` of a level."""
+    statement = _kept_count_statement(source, list_filter, organization_id)
+    rows = await reader.driver_rows(statement, {"parents": list(parents)})
+    found = dict(zip(map(itemgetter("parent"), rows), map(itemgetter("total"), rows), strict=True))
+    return [found.get(parent, 0) for parent in parents]
+
+
 class CountLoader(DataLoader[CountKey, int]):
     """Total counts for connections, one grouped statement per distinct (source, filter)."""
 
@@ -381,12 +449,7 @@ class CountLoader(DataLoader[CountKey, int]):
         counts: dict[CountKey, int] = {}
         for group in groups.values():
             source, list_filter = group[0].source, group[0].filter
-            statement = kept(
-                ("count", source, list_filter, self._organization_id),
-                lambda source=source, list_filter=list_filter: _count_statement(  # type: ignore[misc]
-                    source, list_filter, self._organization_id
-                ),
-            )
+            statement = _kept_count_statement(source, list_filter, self._organization_id)
             rows = await self._reader.all(statement, {"parents": [k.parent for k in group]})
             found = {row.parent: row.total for row in rows}
             counts.update({key: found.get(key.parent, 0) for key in group})

@@ -86,6 +86,11 @@ class RowLoader(DataLoader[KeyT, Row | None]):
             return list(table.c)
         return [table.c[name] for name in dict.fromkeys((*always, *self.columns))]
 
+    def by_ids(self) -> sa.Select[Any] | None:
+        """The kept statement this loader reads rows by id with (the ids bound as the array `:ids`, each row's id as
+        `id`), for a batch of the planned executor's own (`UnitOfWork.driver_rows`); None when it has none."""
+        return None
+
 
 class RowByIdLoader(RowLoader[UUID]):
     """Rows of one tenant table (`table`, set by each subclass) by id."""
@@ -97,15 +102,12 @@ class RowByIdLoader(RowLoader[UUID]):
         statement: sa.Select[Any] = tenant_select(table, self._organization_id, *self._read(table, "id"))
         return statement.where(any_of(table.c.id, "ids"))
 
+    def by_ids(self) -> sa.Select[Any]:
+        statement: sa.Select[Any] = kept(("by id", self.table, self.columns, self._organization_id), self._statement)
+        return statement
+
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
-        table = self.table
-        statement = kept(
-            ("by id", table, self.columns, self._organization_id),
-            lambda: tenant_select(table, self._organization_id, *self._read(table, "id")).where(
-                any_of(table.c.id, "ids")
-            ),
-        )
-        by_id = {row.id: row for row in await self._reader.all(statement, {"ids": list(ids)})}
+        by_id = {row.id: row for row in await self._reader.all(self.by_ids(), {"ids": list(ids)})}
         return [by_id.get(i) for i in ids]
 
 
@@ -201,9 +203,12 @@ class UserByIdLoader(RowLoader[UUID]):
     """Users by id, limited to members of the request's organization (without `columns`: the user's id, email,
     name and creation time, and the role of their membership)."""
 
+    def by_ids(self) -> sa.Select[Any]:
+        statement: sa.Select[Any] = kept(("users by id", self.columns, self._organization_id), self._statement)
+        return statement
+
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
-        statement = kept(("users by id", self.columns, self._organization_id), self._statement)
-        by_id = {row.id: row for row in await self._reader.all(statement, {"ids": list(ids)})}
+        by_id = {row.id: row for row in await self._reader.all(self.by_ids(), {"ids": list(ids)})}
         return [by_id.get(i) for i in ids]
 
     def _statement(self) -> sa.Select[Any]:
@@ -262,18 +267,31 @@ class LabelsByRequirementLoader(DataLoader[UUID, list[Row]]):
         self._organization_id = organization_id
         self.columns = tuple(columns)
 
-    async def batch_load_fn(self, requirement_ids: Sequence[UUID]) -> list[list[Row]]:
+    def _statement(self) -> sa.Select[Any]:
         link = RequirementLabel.__table__  # type: ignore[attr-defined]
         label = Label.__table__  # type: ignore[attr-defined]
         read = [label.c[name] for name in dict.fromkeys(("id", *self.columns))] if self.columns else list(label.c)
-        statement = (
+        statement: sa.Select[Any] = (
             tenant_select(link, self._organization_id, link.c.requirement_id, *read)
             .join(label, label.c.id == link.c.label_id)
-            .where(link.c.requirement_id.in_(requirement_ids))
-            .order_by(label.c.name)
+            .where(any_of(link.c.requirement_id, "ids"))
+            .order_by(link.c.requirement_id, label.c.name)
         )
+        return statement
+
+    list_key = "requirement_id"
+    """The column of `lists_by_ids`' rows that names the requirement each belongs to."""
+
+    def lists_by_ids(self) -> sa.Select[Any]:
+        """The kept statement of the labels of the requirements bound as `:ids`, each row with its `requirement_id`,
+        grouped by it and by name within each (for the planned executor's own batch)."""
+        key = ("labels by requirement", self.columns, self._organization_id)
+        statement: sa.Select[Any] = kept(key, self._statement)
+        return statement
+
+    async def batch_load_fn(self, requirement_ids: Sequence[UUID]) -> list[list[Row]]:
         grouped: dict[UUID, list[Row]] = defaultdict(list)
-        for row in await self._reader.all(statement):
+        for row in await self._reader.all(self.lists_by_ids(), {"ids": list(requirement_ids)}):
             grouped[row.requirement_id].append(row)
         return [grouped.get(i, []) for i in requirement_ids]
 
@@ -286,14 +304,25 @@ class ChildCountByRequirementLoader(DataLoader[UUID, int]):
         self._reader = reader
         self._organization_id = organization_id
 
-    async def batch_load_fn(self, requirement_ids: Sequence[UUID]) -> list[int]:
+    def _statement(self) -> sa.Select[Any]:
         table = Requirement.__table__  # type: ignore[attr-defined]
-        statement = (
-            tenant_select(table, self._organization_id, table.c.parent_id, sa.func.count().label("total"))
-            .where(table.c.parent_id.in_(requirement_ids))
+        parent, total = table.c.parent_id.label("parent"), sa.func.count().label("total")
+        statement: sa.Select[Any] = (
+            tenant_select(table, self._organization_id, parent, total)
+            .where(any_of(table.c.parent_id, "ids"))
             .group_by(table.c.parent_id)
         )
-        counts = {row.parent_id: row.total for row in await self._reader.all(statement)}
+        return statement
+
+    def counts_by_ids(self) -> sa.Select[Any]:
+        """The kept statement of the counts of the requirements bound as `:ids`: a row for each that has children,
+        `parent` and `total` (for the planned executor's own batch)."""
+        statement: sa.Select[Any] = kept(("child counts", self._organization_id), self._statement)
+        return statement
+
+    async def batch_load_fn(self, requirement_ids: Sequence[UUID]) -> list[int]:
+        rows = await self._reader.all(self.counts_by_ids(), {"ids": list(requirement_ids)})
+        counts = {row.parent: row.total for row in rows}
         return [counts.get(i, 0) for i in requirement_ids]
 
 

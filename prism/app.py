@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -62,7 +63,12 @@ from prism.web.graphql_http import GraphQLHTTP, stdlib_json
 from prism.web.graphql_ws import GraphQLWebSocket, WebSocketRejectedError
 from prism.web.home import home_endpoint
 from prism.web.metrics import metrics_endpoint, serves_metrics
-from prism.web.middleware import InternalErrorMiddleware, RequestContextMiddleware, internal_error_body
+from prism.web.middleware import (
+    InternalErrorMiddleware,
+    RequestContextMiddleware,
+    WebSocketFirst,
+    internal_error_body,
+)
 from prism.web.persisted_queries import PersistedQueries
 from prism.web.security import SecureHeadersMiddleware, cors_options, parse_origins
 from prism.web.sso import sso_routes
@@ -459,7 +465,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
             internal_error_body(request_id), status_code=500, headers={"X-Request-Id": request_id or ""}
         )
 
-    app = Starlette(
+    app = WebSocketFirst(
         exception_handlers={Exception: internal_error},
         routes=routes,
         lifespan=lifespan,
@@ -476,14 +482,19 @@ def build_app(settings: Settings | None = None) -> Starlette:
             Middleware(InternalErrorMiddleware),
         ],
     )
+    # Subscriptions skip the HTTP middleware (none of it acts on a WebSocket), keeping what does: tracing, proxies.
+    websocket_app: Any = subscriptions
     if tracing:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         app.add_middleware(OpenTelemetryMiddleware, excluded_urls="healthz,metrics")
+        websocket_app = OpenTelemetryMiddleware(websocket_app, excluded_urls="healthz,metrics")
     if settings.trusted_proxy_list:
         # Outermost, so everything inside (rate limits, sessions, audit) sees the client the proxy names; `prism serve`
         # turns uvicorn's own handling off, which would otherwise trust any proxy on 127.0.0.1.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxy_list)
+        websocket_app = ProxyHeadersMiddleware(websocket_app, trusted_hosts=settings.trusted_proxy_list)
+    app.route_websocket("/graphql", websocket_app)
     app.state.schema = schema
     app.state.settings = settings
     app.state.runtime = runtime

@@ -144,6 +144,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
         # No per-message compression (as the reference graphql-ws server): GraphQL results are small, and a zlib
         # context on each connection cost about 40 KiB of an idle subscription's 100 (bench/fanout.py).
         "ws_per_message_deflate": False,
+        # uvicorn's websockets-sansio protocol keeping less per connection (prism/web/ws_protocol.py).
+        "ws": "prism.web.ws_protocol:WebSocketProtocol",
     }
 
 

@@ -234,12 +234,12 @@ class Settings(BaseSettings):
             "documented value."
         ),
     )
-    embedder: Literal["offline", "minilm", "auto"] = Field(
+    embedder: Literal["offline", "minilm", "mpnet", "auto"] = Field(
         default="offline",
         description=(
             "The local embedder when PRISM_EMBEDDING_MODEL is unset: `offline` (hashed n-grams, nothing to "
-            "install), `minilm` (all-MiniLM-L6-v2 from the `[minilm]` extra; refused when not installed) or `auto` "
-            "(MiniLM when installed, else offline)."
+            "install), `minilm` (all-MiniLM-L6-v2 from the `[minilm]` extra), `mpnet` (all-mpnet-base-v2 from the "
+            "`[mpnet]` extra), each refused when not installed, or `auto` (MiniLM when installed, else offline)."
         ),
     )
     embedding_model: str | None = Field(

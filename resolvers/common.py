@@ -2,7 +2,7 @@
 
 import enum
 import operator
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, ForwardRef, Generic, TypeVar, get_args, get_origin
@@ -11,9 +11,9 @@ from uuid import UUID
 import sqlalchemy as sa
 import strawberry
 from aiodataloader import DataLoader
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, InlineFragmentNode, SelectionSetNode
 from strawberry import relay
 from strawberry.types.lazy_type import LazyType, StrawberryLazyReference
-from strawberry.types.nodes import SelectedField, Selection
 
 from loaders.pagination import (
     MAX_PAGE_SIZE,
@@ -319,13 +319,41 @@ async def load_connection(
             raise ValidationError(f"`{field}`: {error}", field=field, code=Code.BAD_USER_INPUT) from None
     key = ListKey(source=source, parent=parent, filter=filter, order=order, window=page_window, columns=tuple(columns))
     page = await info.context.loaders.get(PageLoader).load(key)
-    nodes = [build(row) for row in page.rows]
+    nodes = [build(row) for row in readable_rows(page.rows)]
     await prefetch(info, nodes)
     return Connection(
         nodes=nodes,
         _page=page,
         _count_key=CountKey(source=source, parent=parent, filter=filter),
     )
+
+
+def readable_rows(rows: Sequence[Any]) -> Sequence[Any]:
+    """A page's rows as tuples whose columns read as attributes at the cost of an index (`row.title`).
+
+    A Core row finds a column by name through `__getattr__`, after the attribute look-up on its class has failed: on a
+    thousand-row page built into nodes of twenty columns that is most of the building. The rows of one page come
+    from one statement, so their columns are found once for the page. Rows of any other kind, rows whose columns
+    are not all named once, and column names a Core row answers otherwise (`count`, `index`) are returned as they
+    are.
+    """
+    if len(rows) < 2 or type(rows[0]) is not sa.Row:
+        return rows
+    fields = rows[0]._fields
+    readable = _READABLE_ROWS.get(fields)
+    if readable is None:
+        if len(fields) != len(rows[0]) or len(set(fields)) != len(fields) or any(hasattr(sa.Row, f) for f in fields):
+            return rows
+        if len(_READABLE_ROWS) >= 1024:
+            _READABLE_ROWS.clear()
+        namespace: dict[str, Any] = {name: property(operator.itemgetter(i)) for i, name in enumerate(fields)}
+        readable = _READABLE_ROWS[fields] = type("ReadableRow", (tuple,), {"__slots__": (), **namespace})
+    make = tuple.__new__
+    return [make(readable, row) for row in rows]
+
+
+_READABLE_ROWS: dict[tuple[str, ...], type[tuple[Any, ...]]] = {}
+"""A tuple class per column layout, each column a property reading its index (see readable_rows)."""
 
 
 async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any], *, plain_list: bool = False) -> None:
@@ -361,30 +389,63 @@ async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any],
 
 def _node_fields(info: strawberry.Info["Context", None]) -> list[str]:
     """The names of the fields selected on a connection's nodes (`nodes { ... }`, `edges { node { ... } }`)."""
-    names: dict[str, None] = {}
-    for connection in info.selected_fields:
-        for field in _fields(connection.selections):
-            if field.name == "nodes":
-                names.update((f.name, None) for f in _fields(field.selections))
-            elif field.name == "edges":
-                for edge_field in _fields(field.selections):
-                    if edge_field.name == "node":
-                        names.update((f.name, None) for f in _fields(edge_field.selections))
-    return list(names)
+    return _selected_names(info, plain_list=False)
 
 
 def _list_fields(info: strawberry.Info["Context", None]) -> list[str]:
     """The names of the fields selected on the items of a plain list field."""
-    return list(dict.fromkeys(f.name for field in info.selected_fields for f in _fields(field.selections)))
+    return _selected_names(info, plain_list=True)
 
 
-def _fields(selections: Iterable[Selection]) -> Iterator[SelectedField]:
+def _selected_names(info: strawberry.Info["Context", None], *, plain_list: bool) -> list[str]:
+    """The names `_node_fields` or `_list_fields` answer, read from the operation's syntax tree once per field.
+
+    As Strawberry's `info.selected_fields` (which these read before), fragments count with their fields and
+    directives are not evaluated; unlike it, no argument is converted and no object built, and the answer is kept
+    by the field's nodes (a parsed document is cached and never changes): a dashboard asks it of every product's
+    page with the same nodes.
+    """
+    raw = info._raw_info
+    field_nodes = raw.field_nodes
+    key = (plain_list, *map(id, field_nodes))
+    cached = _SELECTED_NAMES.get(key)
+    if cached is not None and all(a is b for a, b in zip(cached[0], field_nodes, strict=True)):
+        return cached[1]
+    fragments = raw.fragments
+    names: dict[str, None] = {}
+    for node in field_nodes:
+        for field in _fields(node.selection_set, fragments):
+            if plain_list:
+                names[field.name.value] = None
+            elif field.name.value == "nodes":
+                names.update((f.name.value, None) for f in _fields(field.selection_set, fragments))
+            elif field.name.value == "edges":
+                for edge_field in _fields(field.selection_set, fragments):
+                    if edge_field.name.value == "node":
+                        names.update((f.name.value, None) for f in _fields(edge_field.selection_set, fragments))
+    if len(_SELECTED_NAMES) >= 4096:
+        _SELECTED_NAMES.clear()
+    _SELECTED_NAMES[key] = (tuple(field_nodes), list(names))
+    return list(names)
+
+
+_SELECTED_NAMES: dict[tuple[Any, ...], tuple[tuple[FieldNode, ...], list[str]]] = {}
+"""`_selected_names` by the field's nodes (their ids, the nodes kept so that an id is not reused meanwhile)."""
+
+
+def _fields(
+    selection_set: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode]
+) -> Iterator[FieldNode]:
     """The fields of a selection set, with the fields of its fragments in place of the fragments."""
-    for selection in selections:
-        if isinstance(selection, SelectedField):
+    if selection_set is None:
+        return
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
             yield selection
-        else:
-            yield from _fields(selection.selections)
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            yield from _fields(fragments[selection.name.value].selection_set, fragments)
 
 
 def node_class(node: Any) -> type[Any]:

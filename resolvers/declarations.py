@@ -21,6 +21,7 @@ Relations are declared next to the fields that answer them (`Related`, `connecti
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import EnumMeta
 from functools import cached_property
 from typing import Any, Self, TypeAlias, TypeVar
 
@@ -155,6 +156,17 @@ def declaration(cls: type) -> Declaration:
     return found
 
 
+class _Members(dict[Any, Any]):
+    """An enum's members by value; a value that is not one is converted by calling the enum, as without this."""
+
+    def __init__(self, enum: EnumMeta) -> None:
+        super().__init__((member.value, member) for member in enum)  # type: ignore[var-annotated]
+        self.enum = enum
+
+    def __missing__(self, value: Any) -> Any:
+        return self.enum(value)
+
+
 def _from_row(type_name: str, fields: Mapping[str, Read]) -> Callable[..., Any]:
     # One generated constructor call, as dataclasses generate __init__: a loop over the declaration per row would
     # cost several times the hand-written method on a page of a thousand rows.
@@ -162,7 +174,11 @@ def _from_row(type_name: str, fields: Mapping[str, Read]) -> Callable[..., Any]:
     arguments = []
     for index, (name, read) in enumerate(fields.items()):
         value = ", ".join(f"row.{column}" for column in read.columns)
-        if read.convert is not None:
+        if isinstance(read.convert, EnumMeta) and not read.using:
+            # A look-up of the member by value, calling the enum (its `_missing_`, its error) only for the others.
+            namespace[f"_convert_{index}"] = _Members(read.convert)
+            value = f"_convert_{index}[{value}]"
+        elif read.convert is not None:
             namespace[f"_convert_{index}"] = read.convert
             value = f"_convert_{index}({value})"
         arguments.append(f"{name}={value}")

@@ -6,19 +6,54 @@ keys of that object in the answer), so scalar fields get no hook of their own. A
 budget stops: every object and list completed after that point fails instead, and the QueryCost extension answers
 QUERY_TOO_COMPLEX. A list longer than its field's declared maximum (resolvers/list_bounds.py) is cut to that
 maximum before its items are completed, and the cut is reported in the answer's `extensions.truncated`.
+
+Most fields of a long list are plain columns: a Strawberry field without resolver, arguments or extensions, whose
+value is the attribute of the same name and whose type is a scalar or an enum. graphql-core gives each of them a path,
+a resolve info, Strawberry's default resolver and three steps of value completion (4,150 of a dashboard's 6,202
+fields, about a quarter of its CPU on the resolvers). `execute_fields` answers such a field inline instead: the
+attribute, coerced by the field's scalar or enum type, exactly as that path would. Whatever is not plain on the way
+(null on a non-null field, an exception, an awaitable, a value the type refuses) takes graphql-core's own path for
+that field, so errors, their paths and the answer's bytes are those graphql-core gives. The other fields without
+arguments are resolved and completed in the same loop as `execute_field` would (that method is the reference), and
+objects go straight to `complete_object_value`. What each field of a selection needs is worked out once per
+selection and operation (`plan_fields`). A resolve hook (tracing) or a deferred fragment turns `execute_fields`'s
+inline paths off: graphql-core's own runs, so the hook sees every field.
+
+A field whose resolver is a plain function of the object (`def key(self, info)`, a relation answered from what the
+page prefetched) goes through Strawberry's resolver wrapper: argument conversion, field extensions, a chain of
+partials, about as much again as the field itself. `resolve_directly` gives each such field, once when the schema is
+built, a resolver that calls the function as that wrapper would (the object, and Strawberry's `Info` for `info`),
+without the steps that have nothing to do for it: no arguments, no field extensions or permission classes, no
+exception handlers, not async.
 """
 
-from collections.abc import AsyncIterable, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from enum import EnumMeta
 from itertools import islice
+from types import CoroutineType, GeneratorType, MethodType
 from typing import Any, ClassVar, Protocol
 
-from graphql import GraphQLError, GraphQLList, GraphQLObjectType, GraphQLOutputType, GraphQLResolveInfo, OperationType
+from graphql import (
+    FieldNode,
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLScalarType,
+    OperationType,
+)
 from graphql.execution import ExecutionResult
 from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
 from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
-from graphql.pyutils import AwaitableOrValue, Path, is_iterable
+from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel, is_iterable
+from graphql.pyutils import is_awaitable as default_is_awaitable
+from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.list_bounds import list_maximum
@@ -30,10 +65,129 @@ __all__ = [
     "WorkMeter",
     "charge_work",
     "metered_executor",
+    "resolve_directly",
     "subscription_executor",
 ]
 
 OVER_BUDGET = "QUERY_TOO_COMPLEX"
+STRAWBERRY_FIELD = "strawberry-definition"
+"""Where Strawberry keeps a GraphQL field's StrawberryField (GraphQLCoreConverter.DEFINITION_BACKREF)."""
+_PLAIN_VALUES = frozenset({str, int, float, bool})
+"""Attribute values that are neither exceptions nor awaitable: no check needed before coercing them."""
+
+
+_NOT_AWAITABLE: set[type] = set()
+"""Classes whose instances graphql-core's check found not awaitable: no coroutine, generator or `__await__`."""
+_KNOWN_CHECKS = (optimized_is_awaitable, default_is_awaitable)
+
+
+def is_awaitable(value: Any) -> bool:
+    """graphql-core's (and Strawberry's) `is_awaitable`, remembering the classes whose instances are not.
+
+    The check is asked several times for every field; for an object of a GraphQL type it costs two `isinstance`
+    and a failed attribute look-up each time. Python's `await` reads `__await__` from the class, so a class without
+    it, and that is no coroutine or generator, makes no awaitable instance.
+    """
+    cls = type(value)
+    if cls in _NOT_AWAITABLE:
+        return False
+    if optimized_is_awaitable(value):
+        return True
+    if (
+        len(_NOT_AWAITABLE) < 10_000
+        and value.__class__ is cls
+        and not hasattr(cls, "__await__")
+        and not issubclass(cls, CoroutineType | GeneratorType)
+    ):
+        _NOT_AWAITABLE.add(cls)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class PlainLeaf:
+    """A field answered inline: the source's attribute `attribute`, coerced by the field's scalar or enum type."""
+
+    attribute: str
+    coerce: Callable[[Any], Any]
+    non_null: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedField:
+    """A field of a selection, with what executing it needs worked out once: a field without arguments is resolved
+    and completed in `execute_fields` as graphql-core's `execute_field` would (that method is the reference);
+    `leaf`, when it is a plain column (answered without its resolver); `coerce`, when its type is a scalar or an
+    enum (a plain value is coerced without the completion steps)."""
+
+    response_name: str
+    field_details_list: FieldDetailsList
+    leaf: PlainLeaf | None
+    field_def: GraphQLField | None
+    """None: the field takes arguments (or is unknown) and goes through `execute_field`."""
+    field_nodes: list[FieldNode]
+    resolve: Callable[..., Any] | None
+    coerce: Callable[[Any], Any] | None
+
+
+PlannedFields = list[PlannedField]
+"""A selection's fields in order."""
+
+
+def plain_leaf(parent_type: GraphQLObjectType, field_details_list: FieldDetailsList) -> PlainLeaf | None:
+    """How to answer this field inline, or None when it is not a plain column (see the module)."""
+    node = field_details_list[0].node
+    field_def = parent_type.fields.get(node.name.value)
+    if field_def is None or field_def.args or any(details.node.arguments for details in field_details_list):
+        return None
+    strawberry_field = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
+    if (
+        strawberry_field is None
+        or not getattr(field_def.resolve, "_is_default", False)
+        or not strawberry_field.is_basic_field
+        or strawberry_field.default_resolver is not getattr
+        or not strawberry_field.python_name
+    ):
+        return None
+    field_type = field_def.type
+    non_null = isinstance(field_type, GraphQLNonNull)
+    leaf = field_type.of_type if non_null else field_type
+    if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
+        return None
+    return PlainLeaf(attribute=strawberry_field.python_name, coerce=output_coercion(leaf), non_null=non_null)
+
+
+def output_coercion(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
+    """The leaf type's `coerce_output_value`; for an enum of Strawberry's, a look-up of its members' names first.
+
+    Strawberry's enum type compares the value with each of the type's values in turn (a property read for each):
+    the look-up answers the name the first equal value has, as that loop does, and leaves anything else to it.
+    """
+    coerce = leaf.coerce_output_value
+    members = getattr(leaf, "wrapped_cls", None)
+    if not isinstance(leaf, GraphQLEnumType) or not isinstance(members, EnumMeta):
+        return coerce
+    known = _ENUM_COERCIONS.get(leaf)
+    if known is not None:
+        return known
+    names: dict[Any, str] = {}
+    member: Any
+    for member in members:
+        for name, value in leaf.values.items():
+            if member.value == value.value:
+                names[member] = name
+                break
+
+    def coerce_member(value: Any) -> Any:
+        name = names.get(value) if type(value) is members else None
+        return coerce(value) if name is None else name
+
+    if len(_ENUM_COERCIONS) < 10_000:
+        _ENUM_COERCIONS[leaf] = coerce_member
+    return coerce_member
+
+
+_ENUM_COERCIONS: dict[GraphQLEnumType, Callable[[Any], Any]] = {}
+"""`output_coercion` of each enum type of a schema, built once."""
 
 
 @dataclass
@@ -89,6 +243,10 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         # Sub-executors are shallow copies, so they share this meter.
         self.meter = WorkMeter(budget=self.max_work)
         _METER.set(self.meter)
+        if self.is_awaitable in _KNOWN_CHECKS:
+            self.is_awaitable = is_awaitable  # type: ignore[method-assign,assignment]
+        # The fields of each selection set, planned once per operation (shared by sub-executors, shallow copies).
+        self.planned_fields: dict[int, tuple[GroupedFieldSet, GraphQLObjectType, PlannedFields]] = {}
         if self.operation.operation is OperationType.SUBSCRIPTION:
             # Built in the operation's own task just before its subscription resolver is called.
             _SUBSCRIPTION_EXECUTOR.set(self)
@@ -100,6 +258,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         assert isinstance(executor, MeteredExecutor)
         executor.meter = WorkMeter(budget=self.max_work)
         _METER.set(executor.meter)
+        executor.planned_fields = {}  # nor keep every event's selections for the subscription's lifetime
         return executor
 
     def execute_root_grouped_field_set(
@@ -162,6 +321,171 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
             parent_type, source_value, path, grouped_field_set, new_defer_usages, delivery_group_map
         )
 
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's `execute_fields`, with plain columns answered inline (see the module)."""
+        middleware = self.middleware_manager
+        if position_context is not None or (middleware is not None and middleware.middlewares):
+            # A resolve hook (tracing) must see every field; deferred fragments keep graphql-core's own path.
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        planned = self.planned_fields.get(id(grouped_field_set))
+        if planned is None or planned[0] is not grouped_field_set or planned[1] is not parent_type:
+            planned = (grouped_field_set, parent_type, self.plan_fields(parent_type, grouped_field_set))
+            self.planned_fields[id(grouped_field_set)] = planned
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        build_resolve_info = self.build_resolve_info
+        try:
+            for planned_field in planned[2]:
+                response_name = planned_field.response_name
+                leaf = planned_field.leaf
+                if leaf is not None:
+                    try:
+                        value = getattr(source_value, leaf.attribute)
+                        if value is None or value is Undefined:
+                            if not leaf.non_null:
+                                results[response_name] = None
+                                continue
+                        elif type(value) in _PLAIN_VALUES or not (isinstance(value, Exception) or is_awaitable(value)):
+                            coerced = leaf.coerce(value)
+                            if coerced is not None and coerced is not Undefined:
+                                results[response_name] = coerced
+                                continue
+                    except Exception:  # noqa: BLE001, S110 - graphql-core's path below raises it again, located
+                        pass
+                field_details_list = planned_field.field_details_list
+                field_path = Path(path, response_name, parent_type.name)
+                field_def = planned_field.field_def
+                if field_def is None:
+                    result = self.execute_field(
+                        parent_type, source_value, field_details_list, field_path, position_context
+                    )
+                    if result is Undefined:
+                        continue
+                    waiting = is_awaitable(result)
+                else:
+                    # graphql-core's execute_field for a field without arguments, no middleware.
+                    return_type = field_def.type
+                    info = build_resolve_info(field_def, planned_field.field_nodes, parent_type, field_path)
+                    try:
+                        result = planned_field.resolve(source_value, info)  # type: ignore[misc]
+                        waiting = is_awaitable(result)
+                        if waiting:
+                            result = self.complete_awaitable_value(
+                                return_type, field_details_list, info, field_path, result, position_context
+                            )
+                        else:
+                            coerce = planned_field.coerce
+                            coerced = coerce(result) if coerce is not None and type(result) in _PLAIN_VALUES else None
+                            if coerced is not None and coerced is not Undefined:
+                                result = coerced
+                            else:
+                                result = self.complete_value(
+                                    return_type, field_details_list, info, field_path, result, position_context
+                                )
+                                waiting = is_awaitable(result)
+                                if waiting:
+                                    result = _await_completed(self, result, return_type, field_details_list, field_path)
+                    except Exception as raw_error:  # noqa: BLE001 - as execute_field: a field error
+                        self.handle_field_error(raw_error, return_type, field_details_list, field_path)
+                        result, waiting = None, False
+                results[response_name] = result
+                if waiting:
+                    awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[name] for name in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                name = awaitable_fields[0]
+                results[name] = await results[name]
+            else:
+                awaited = await gather_with_cancel(*(results[name] for name in awaitable_fields))
+                results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
+
+    def plan_fields(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> PlannedFields:
+        """The selection's fields, each with what `execute_fields` needs to execute it."""
+        fields = []
+        for response_name, field_details_list in grouped_field_set.items():
+            node = field_details_list[0].node
+            found = self.schema.get_field(parent_type, node.name.value)
+            field_def = found if found is not None and not found.args and not node.arguments else None
+            leaf_type: Any = None
+            if field_def is not None:
+                leaf_type = field_def.type
+                leaf_type = leaf_type.of_type if isinstance(leaf_type, GraphQLNonNull) else leaf_type
+            fields.append(
+                PlannedField(
+                    response_name=response_name,
+                    field_details_list=field_details_list,
+                    leaf=plain_leaf(parent_type, field_details_list),
+                    field_def=field_def,
+                    field_nodes=[details.node for details in field_details_list],
+                    resolve=None if field_def is None else field_def.resolve or self.field_resolver,
+                    coerce=output_coercion(leaf_type)
+                    if isinstance(leaf_type, GraphQLScalarType | GraphQLEnumType)
+                    else None,
+                )
+            )
+        return fields
+
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[Any]:
+        """graphql-core's `complete_value`, going straight to `complete_object_value` for an object of an object
+        type (non-null or not), which is where that method's type tests end for it, one call and six tests later."""
+        object_type = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+        if (
+            isinstance(object_type, GraphQLObjectType)
+            and result is not None
+            and result is not Undefined
+            and not isinstance(result, Exception)
+        ):
+            # Never None (a dict or an awaitable of one), so a non-null type has nothing to check.
+            return self.complete_object_value(object_type, field_details_list, info, path, result, position_context)
+        return super().complete_value(return_type, field_details_list, info, path, result, position_context)
+
+    def collect_and_execute_subfields(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        result: Any,
+        position_context: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's, with the meter's charge (`execute_collected_subfields`) made here when nothing is
+        deferred: three calls fewer for each object of a list."""
+        grouped_field_set, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
+        if new_defer_usages or position_context is not None:
+            return self.execute_collected_subfields(
+                return_type, result, path, grouped_field_set, new_defer_usages, position_context
+            )
+        meter = self.meter
+        meter.charge(len(grouped_field_set))
+        if meter.exceeded:
+            raise meter.refuse()
+        return self.execute_fields(return_type, result, path, grouped_field_set, None)
+
     def complete_list_value(
         self,
         return_type: GraphQLList[GraphQLOutputType],
@@ -189,6 +513,21 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         return MeteredResult(response, self.meter) if isinstance(response, ExecutionResult) else response
 
 
+async def _await_completed(
+    executor: MeteredExecutor,
+    completed: Awaitable[Any],
+    return_type: GraphQLOutputType,
+    field_details_list: FieldDetailsList,
+    path: Path,
+) -> Any:
+    """graphql-core's `await_completed` (in `execute_field`): a field's completion that had to wait."""
+    try:
+        return await completed
+    except Exception as raw_error:  # noqa: BLE001 - as execute_field: a field error
+        executor.handle_field_error(raw_error, return_type, field_details_list, path)
+        return None
+
+
 _SUBSCRIPTION_EXECUTOR: ContextVar[MeteredExecutor | None] = ContextVar("prism_subscription_executor", default=None)
 _METER: ContextVar[WorkMeter | None] = ContextVar("prism_work_meter", default=None)
 
@@ -211,3 +550,73 @@ def metered_executor(max_work: int, planner: PlannedReads | None = None) -> type
     """The executor class for a schema whose operations may resolve at most `max_work` fields, answering the queries
     `planner` can plan with their plans."""
     return type("MeteredExecutor", (MeteredExecutor,), {"max_work": max_work, "planner": planner})
+
+
+def resolve_directly(schema: Any) -> int:
+    """Give every plain resolver of `schema` (a strawberry.Schema) a direct call (see the module); how many."""
+    graphql_schema = schema._schema
+    roots = {graphql_schema.query_type, graphql_schema.mutation_type, graphql_schema.subscription_type}
+    handlers = getattr(schema.schema_converter, "_get_field_exception_handlers", None)
+    count = 0
+    for graphql_type in graphql_schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType) or graphql_type in roots or graphql_type.name[:2] == "__":
+            continue
+        for field_def in graphql_type.fields.values():
+            strawberry_field = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
+            if strawberry_field is None or handlers is None or handlers(strawberry_field):
+                continue
+            direct = direct_resolver(strawberry_field, field_def, schema.config.info_class)
+            if direct is not None:
+                field_def.resolve = direct
+                count += 1
+    return count
+
+
+def direct_resolver(strawberry_field: Any, field_def: Any, info_class: type) -> Callable[..., Any] | None:
+    """The direct call of a plain resolver, or None when the field needs Strawberry's wrapper (see the module)."""
+    resolver = strawberry_field.base_resolver
+    if (
+        resolver is None
+        or strawberry_field.is_async
+        or strawberry_field.extensions
+        or strawberry_field.arguments
+        or field_def.args
+        or not callable(resolver.wrapped_func)
+    ):
+        return None
+    function = resolver.wrapped_func
+    parameters = list(resolver.signature.parameters.values())
+    if isinstance(function, MethodType):
+        parameters = parameters[1:]  # bound: `cls` of a classmethod (relay's Node.id)
+    self_parameter, info_parameter = resolver.self_parameter, resolver.info_parameter
+    to_source = {p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None}
+    known = {p.name for p in (self_parameter, info_parameter) if p is not None} | to_source
+    if {p.name for p in parameters} != known or (self_parameter is not None and parameters[0] is not self_parameter):
+        return None
+    info_name = info_parameter.name if info_parameter is not None else None
+
+    if self_parameter is not None and not to_source:
+        if info_name is None:
+
+            def resolve_self(source: Any, info: GraphQLResolveInfo) -> Any:
+                return function(source)
+
+            return _not_default(resolve_self)
+
+        def resolve_self_info(source: Any, info: GraphQLResolveInfo) -> Any:
+            return function(source, **{info_name: info_class(_raw_info=info, _field=strawberry_field)})
+
+        return _not_default(resolve_self_info)
+
+    def resolve(source: Any, info: GraphQLResolveInfo) -> Any:
+        kwargs = dict.fromkeys(to_source, source)
+        if info_name is not None:
+            kwargs[info_name] = info_class(_raw_info=info, _field=strawberry_field)
+        return function(source, **kwargs) if self_parameter is not None else function(**kwargs)
+
+    return _not_default(resolve)
+
+
+def _not_default(resolve: Callable[..., Any]) -> Callable[..., Any]:
+    resolve._is_default = False  # type: ignore[attr-defined] # as Strawberry marks the resolvers of its fields
+    return resolve

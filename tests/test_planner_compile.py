@@ -9,6 +9,7 @@ import pytest
 from graphql import GraphQLBoolean, GraphQLError, GraphQLFloat, GraphQLInt, GraphQLNonNull, parse
 from graphql.execution.executor import Executor
 
+from prism.db.statements import MappedRow
 from resolvers.declarations import Read
 from resolvers.permissions import CanRead, IsAuthenticated
 from resolvers.planner import Planner
@@ -92,9 +93,9 @@ def test_a_plan_carries_the_role_checks_of_its_root_fields_and_reads_only_the_co
     assert isinstance(child.fields[0][1], Leaf)
 
 
-class _Row:
-    def __init__(self, value: Any) -> None:
-        self.value = value
+def _row(value: Any) -> MappedRow:
+    """A row as the planner reads it: by column name."""
+    return MappedRow(value=value)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +114,7 @@ def test_a_number_or_boolean_column_answers_as_graphql_cores_serializer_would(ou
     speed, the others (an int for a Float, a Decimal, a float for an Int) go through the serializer."""
     column = _leaf_column(Read("value"), output)
     assert column is not None
-    answer = column([_Row(value) for value in values])
+    answer = column([_row(value) for value in values])
     assert answer == [None if value is None else output.serialize(value) for value in values]
     assert [type(item) for item in answer] == [
         type(None) if value is None else type(output.serialize(value)) for value in values
@@ -131,12 +132,46 @@ def test_a_number_graphql_cannot_represent_is_left_to_the_resolvers(output: Any,
     with pytest.raises(GraphQLError):
         output.serialize(value)
     with pytest.raises(FallbackError):
-        column([_Row(1), _Row(value)])
+        column([_row(1), _row(value)])
 
 
 def test_a_null_in_a_non_null_number_column_is_left_to_the_resolvers() -> None:
     column = _leaf_column(Read("value"), GraphQLNonNull(GraphQLFloat))
     assert column is not None
-    assert column([_Row(1.0)]) == [1.0]
+    assert column([_row(1.0)]) == [1.0]
     with pytest.raises(FallbackError):
-        column([_Row(1.0), _Row(None)])
+        column([_row(1.0), _row(None)])
+
+
+@pytest.mark.parametrize(
+    ("query", "constant"),
+    [
+        ("{ products(first: 2) { nodes { key } } }", True),
+        ('{ products(first: 2, filter: {search: "x"}) { nodes { key } } }', True),
+        ("query($first: Int) { products(first: $first) { nodes { key } } }", False),
+        ("query($search: String) { products(filter: {search: $search}) { nodes { key } } }", False),
+    ],
+)
+def test_a_connection_whose_arguments_read_no_variable_converts_them_once_per_plan(query: str, constant: bool) -> None:
+    plan = plan_of(Planner(), executor(query, {"first": 2, "search": "x"}))
+    assert plan is not None
+    products = plan.root.fields[0][1]
+    assert isinstance(products, Connection)
+    assert products.constant is constant
+
+
+@pytest.mark.parametrize(
+    ("query", "cursors"),
+    [
+        ("{ products(first: 2) { nodes { key } totalCount pageInfo { hasNextPage } } }", False),
+        ("{ products(first: 2) { edges { node { key } } } }", False),
+        ("{ products(first: 2) { edges { cursor } } }", True),
+        ("{ products(first: 2) { nodes { key } pageInfo { endCursor } } }", True),
+    ],
+)
+def test_a_connection_reads_its_rows_sort_values_only_when_it_answers_a_cursor(query: str, cursors: bool) -> None:
+    plan = plan_of(Planner(), executor(query))
+    assert plan is not None
+    products = plan.root.fields[0][1]
+    assert isinstance(products, Connection)
+    assert products.cursors is cursors

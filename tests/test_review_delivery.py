@@ -22,7 +22,15 @@ from tests.helpers import (
     join_organization,
 )
 from tests.test_fanout import _settled
-from tests.test_subscriptions import REQUIREMENTS, Subscribed, acked, connect, subscribed, ws_url
+from tests.test_subscriptions import (
+    REQUIREMENTS,
+    Subscribed,
+    acked,
+    connect,
+    no_direct_frames,
+    subscribed,
+    ws_url,
+)
 
 __all__ = ["subscribed", "ws_url"]  # fixtures
 
@@ -246,6 +254,7 @@ async def test_a_client_that_reads_nothing_at_all_is_disconnected_not_kept_forev
         await original(self, text)
 
     monkeypatch.setattr(WebSocket, "send_text", stuck)
+    no_direct_frames(monkeypatch)
     product = await create_product(account)
     try:
         async with connect(ws_url, account.token) as raw:

@@ -22,7 +22,9 @@ from strawberry.relay import GlobalID
 from websockets.asyncio.client import ClientConnection
 
 from prism.app import build_app
+from prism.cli import server_options
 from prism.config import Settings
+from prism.web.ws_protocol import WebSocketProtocol
 from tests.helpers import (
     TEST_REDIS_URL,
     Account,
@@ -55,7 +57,14 @@ subscription($product: ID!) {
 @asynccontextmanager
 async def serve(app: Starlette) -> AsyncIterator[str]:
     """Serve an app whose lifespan already runs on a real socket; yields its ws:// URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning"))
+    # PRISM's WebSocket protocol class without compression, as `prism serve` runs it (the message size is left at
+    # uvicorn's default, so that the app's own limit on a document's size is reached).
+    ws = server_options(app.state.settings)["ws"]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws=ws, ws_per_message_deflate=False
+        )
+    )
     task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
@@ -67,6 +76,13 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def no_direct_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For a test that stands in for Starlette's `send_text` to stall a client's sends: PRISM's protocol class writes a
+    frame directly only while the socket's buffer has room; here it is taken as full, so every send goes through
+    `send_text` (which then stalls as the test has it)."""
+    monkeypatch.setattr(WebSocketProtocol, "write_frame", lambda self, frame: False)
 
 
 @pytest.fixture
@@ -443,6 +459,7 @@ async def test_no_pooled_connection_waits_while_an_event_is_sent_to_a_stalled_cl
         await original(self, text)
 
     monkeypatch.setattr(WebSocket, "send_text", stalled)
+    no_direct_frames(monkeypatch)
     pool = app.state.runtime().engine.pool
     product = await create_product(account)
     async with connect(ws_url, account.token) as raw:

@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from prism.ai.embeddings import Embedder, HashedEmbedder
 from prism.ai.minilm import MINILM_NAME
+from prism.ai.mpnet import MPNET_NAME
 from prism.ai.offline_terms import STOP_WORDS
 
 __all__ = [
@@ -106,6 +107,7 @@ class DuplicatePolicy:
 DOCUMENTED_POLICIES: dict[str, DuplicatePolicy] = {
     HashedEmbedder.name: DuplicatePolicy(threshold=0.52, coverage=0.21),
     MINILM_NAME: DuplicatePolicy(threshold=0.517, coverage=0.407),
+    MPNET_NAME: DuplicatePolicy(threshold=0.706, coverage=0.302),
 }
 """Each embedder's documented policy, chosen on the development half of eval/pairs.jsonl (docs/ai.md)."""
 

@@ -1,5 +1,6 @@
 """Embedders: text to a unit vector. Offline (hashed stemmed words and character n-grams) by default;
-all-MiniLM-L6-v2 when installed and chosen (prism.ai.minilm); or any LiteLLM embedding model."""
+all-MiniLM-L6-v2 or all-mpnet-base-v2 when installed and chosen (prism.ai.minilm, prism.ai.mpnet); or any LiteLLM
+embedding model."""
 
 import asyncio
 import hashlib
@@ -102,12 +103,21 @@ class LiteLLMEmbedder:
 
 def build_embedder(model: str | None, dimensions: int | None = None, *, local: str = "offline") -> Embedder:
     """LiteLLM's embedder when `model` names one (its vector size given or probed); else the local one `local`
-    names (PRISM_EMBEDDER): `offline`, `minilm` (all-MiniLM-L6-v2, refused when not installed) or `auto` (MiniLM
-    when installed, else offline)."""
+    names (PRISM_EMBEDDER): `offline`, `minilm` (all-MiniLM-L6-v2), `mpnet` (all-mpnet-base-v2), each refused when
+    not installed, or `auto` (MiniLM when installed, else offline)."""
     if model is not None:
         return LiteLLMEmbedder(model, dimensions or 0)
     if local == "offline":
         return HashedEmbedder()
+    if local == "mpnet":
+        from prism.ai.mpnet import MPNET_INSTALL_HINT, MPNetEmbedder, mpnet_missing
+
+        absent = mpnet_missing()
+        if absent:
+            raise ValueError(
+                f"PRISM_EMBEDDER=mpnet needs {', '.join(absent)}, which are not installed: {MPNET_INSTALL_HINT}"
+            )
+        return MPNetEmbedder()
     from prism.ai.minilm import MINILM_INSTALL_HINT, MiniLMEmbedder, minilm_missing
 
     missing = minilm_missing()

@@ -2,13 +2,15 @@
 small batched selects the loaders send, so a loader builds each shape of statement once and binds what changes
 (a batch's keys, as one array) at execution."""
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["any_of", "kept"]
+__all__ = ["DriverForm", "DriverRow", "MappedRow", "any_of", "driver_form", "kept", "mapped"]
 
 _KEPT: dict[Hashable, Any] = {}
 _LIMIT = 1024
@@ -32,3 +34,102 @@ def any_of(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
     """`column = ANY(:name)`, the values bound as one array: the SQL text stays the same whatever their number, so
     asyncpg prepares it once per connection (an `IN` list is a new statement for each length)."""
     return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
+
+
+class DriverRow(asyncpg.Record):
+    """A row read straight from asyncpg (`UnitOfWork.driver_rows`): a tuple by position, a mapping by column name
+    (`row["title"]`, at C speed: what hot loops use) and, for code written against SQLAlchemy's rows, an object
+    with the columns as attributes (`row.title`, slower: a Python call per access)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class MappedRow(dict[str, Any]):
+    """A row the driver did not read (a loader's SQLAlchemy row, an object made from the request's context) with
+    the access `DriverRow` gives by name: `row["title"]` and `row.title`."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def mapped(rows: Sequence[Any]) -> list[Any]:
+    """SQLAlchemy rows (or None) as `MappedRow`s, for code that reads rows by column name."""
+    return [None if row is None else MappedRow(row._mapping) for row in rows]
+
+
+@dataclass(eq=False)
+class DriverForm:
+    """A kept select compiled once for asyncpg: its text with `$n` placeholders, and how its arguments are made.
+
+    `exact` says whether asyncpg's own values are those SQLAlchemy would return (no column has a result processor
+    for the types PostgreSQL answered with); None until a first run through SQLAlchemy has shown it.
+    """
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: dict[str, Any]
+    processors: dict[str, Callable[[Any], Any]]
+    exact: bool | None = None
+
+    def arguments(self, parameters: Mapping[str, Any] | None) -> list[Any]:
+        """The positional arguments for these bound `parameters` (the statement's own values for the others)."""
+        values = []
+        processors = self.processors
+        for name in self.names:
+            value = parameters[name] if parameters is not None and name in parameters else self.defaults[name]
+            processor = processors.get(name)
+            values.append(value if processor is None else processor(value))
+        return values
+
+    def learn(self, result: Any) -> None:
+        """Record from a SQLAlchemy result of this statement whether asyncpg's values can be used as they come."""
+        keys = list(result.keys())
+        # SQLAlchemy's own list of the result processors it chose for the types PostgreSQL answered with; should a
+        # version keep them elsewhere, the statement stays on SQLAlchemy (the same rows, more slowly).
+        processors = getattr(getattr(result, "_metadata", None), "_processors", None)
+        self.exact = (
+            processors is not None
+            and len(processors) == len(keys) == len(set(keys))
+            and all(processor is None for processor in processors)
+        )
+
+
+_FORMS: dict[tuple[int, int], tuple[Any, Any, DriverForm | None]] = {}
+
+
+def driver_form(statement: Any, dialect: Any) -> DriverForm | None:
+    """The asyncpg form of a kept `statement` under `dialect` (compiled once), or None when it has none: a
+    statement whose text depends on its values (an expanding `IN`, literal values) runs through SQLAlchemy."""
+    key = (id(statement), id(dialect))
+    entry = _FORMS.get(key)
+    if entry is not None and entry[0] is statement and entry[1] is dialect:
+        return entry[2]
+    compiled = statement.compile(dialect=dialect)
+    form: DriverForm | None = None
+    if (
+        compiled.positional
+        and dialect.paramstyle == "numeric_dollar"
+        and not compiled.post_compile_params
+        and not compiled.literal_execute_params
+        and compiled.positiontup is not None
+    ):
+        names = tuple(compiled.positiontup)
+        binds = compiled.binds
+        defaults = {name: binds[name].effective_value for name in names if not binds[name].required}
+        processors = {name: p for name, p in compiled._bind_processors.items() if name in names}
+        form = DriverForm(sql=compiled.string, names=names, defaults=defaults, processors=processors)
+    if len(_FORMS) >= _LIMIT:
+        del _FORMS[next(iter(_FORMS))]
+    _FORMS[key] = (statement, dialect, form)
+    return form

@@ -389,6 +389,38 @@ class UnitOfWork:
             self._conn = None
             await conn.close()
 
+    # Reads straight from the driver (the planned executor) ----------------------------------------------------
+
+    async def driver_rows(self, statement: sa.Select[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
+        """`all(statement, parameters)`, read by asyncpg itself: `DriverRow`s (by position, by column name and, slower,
+        by attribute), without SQLAlchemy's result and row objects. Same connection, transaction and scope as
+        `all`, counted as it counts. A `kept` statement only (compiled once for the driver); one asyncpg cannot run
+        as is, or whose values SQLAlchemy would convert, runs through SQLAlchemy and comes back as `MappedRow`s.
+        """
+        # Imported here: this method is the planned executor's alone, and keeps its change to this file in one place.
+        from prism.db.engine import statement_counter
+        from prism.db.statements import DriverRow, driver_form, mapped
+
+        form = driver_form(statement, self._engine.dialect)
+
+        async def run(conn: AsyncConnection) -> list[Any]:
+            sync = conn.sync_connection
+            # The pooled connection this unit holds (SQLAlchemy's own call for it costs a greenlet switch).
+            pooled = sync.connection if sync is not None and not sync.closed and not sync.invalidated else None
+            driver = (pooled or await conn.get_raw_connection()).driver_connection
+            if form is None or not form.exact or driver is None or not driver.is_in_transaction():
+                result = await conn.execute(statement, parameters)
+                if form is not None and form.exact is None:
+                    form.learn(result)
+                return mapped(result.all())
+            counter = statement_counter.get()
+            if counter is not None:
+                counter.count += 1
+                counter.statements.append(form.sql)
+            return await driver.fetch(form.sql, *form.arguments(parameters), record_class=DriverRow)  # type: ignore[no-any-return]
+
+        return await self._read(run)
+
 
 def _retrieve(task: "asyncio.Future[Any]") -> None:
     """Mark a shielded read's outcome as seen: its awaiter may have been cancelled and gone."""

@@ -11,7 +11,8 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
 - **Subscriptions only.** Queries and mutations go over HTTP, where rate limits, the concurrency limit and the
   mutation boundary apply; over WebSocket they are refused with BAD_REQUEST.
 - **Limits.** At most `PRISM_WS_MAX_SUBSCRIPTIONS_PER_CONNECTION` operations per connection; keep-alive pings every
-  `PRISM_WS_KEEPALIVE_SECONDS`; the query-cost rules, which are schema extensions, apply to subscription documents as
+  `PRISM_WS_KEEPALIVE_SECONDS` (the legacy protocol's `ka`, from one timer for all its connections; uvicorn's
+  protocol-level pings for both); the query-cost rules, which are schema extensions, apply to subscription documents as
   to any other.
 - **Subscriptions without a task each.** Each operation runs with an `OperationSink` in its context: where its
   results go (the connection's `ConnectionWriter`, the operation's id, the protocol's framing). A subscription that
@@ -45,6 +46,7 @@ from strawberry.types.unset import UNSET
 from strawberry.utils.aio import aclosing
 
 from prism.web.graphql_http import operation_type
+from prism.web.ws_protocol import WebSocketProtocol, text_frame
 
 __all__ = [
     "SLOW_CONSUMER_CLOSE_CODE",
@@ -90,13 +92,29 @@ class ConnectionWriter:
     at most one message per subscription of the connection.
     """
 
-    __slots__ = ("_aborting", "_after", "_backlog", "_close", "_closing", "_deadline", "_send_text", "_task", "gone")
+    __slots__ = (
+        "_aborting",
+        "_after",
+        "_backlog",
+        "_close",
+        "_closing",
+        "_deadline",
+        "_send_text",
+        "_task",
+        "_write_frame",
+        "gone",
+    )
 
     def __init__(
-        self, send_text: Callable[[str], Coroutine[Any, Any, None]], close: Callable[[int, str], Awaitable[None]]
+        self,
+        send_text: Callable[[str], Coroutine[Any, Any, None]],
+        close: Callable[[int, str], Awaitable[None]],
+        write_frame: Callable[[bytes], bool] | None = None,
     ) -> None:
         self._send_text = send_text
         self._close = close
+        self._write_frame = write_frame
+        """Writes a whole text frame at once when the socket takes it (PRISM's protocol class: ws_protocol.py)."""
         self._backlog: list[str] = []
         self._task: asyncio.Task[None] | None = None
         self._after: list[Callable[[], None]] = []
@@ -129,6 +147,19 @@ class ConnectionWriter:
             self.gone = True
             raise SinkClosedError from error
         self._task = asyncio.get_running_loop().create_task(self._finish(sending, waiting_for))
+
+    def write_message(self, prefix: str, payload: str) -> None:
+        """`write(prefix + payload + "}")`, the frame of which is made once for every connection that is written
+        the same message (the same operation id and rendering) in a row, when the socket takes it at once."""
+        if (
+            self._write_frame is not None
+            and self._task is None
+            and not self.gone
+            and self._closing is None
+            and self._write_frame(_FRAMES.get(prefix, payload))
+        ):
+            return
+        self.write(f"{prefix}{payload}}}")
 
     def when_free(self, callback: Callable[[], None]) -> None:
         """Call `callback` once the waiting writes are done (at once when none waits)."""
@@ -200,6 +231,33 @@ class ConnectionWriter:
                 callback()
 
 
+class _RecentFrames:
+    """The text frames of the last few messages written through `write_message`: one event's rendering goes to many
+    connections, each under its operation id (most often the same, "1"), so its frame is made once."""
+
+    __slots__ = ("_made",)
+
+    _LIMIT = 16
+
+    def __init__(self) -> None:
+        # Keyed by the payload's identity: the payload is kept with its frame, so its id is not reused meanwhile.
+        self._made: dict[tuple[str, int], tuple[str, bytes]] = {}
+
+    def get(self, prefix: str, payload: str) -> bytes:
+        key = (prefix, id(payload))
+        made = self._made.get(key)
+        if made is not None and made[0] is payload:
+            return made[1]
+        frame = text_frame(f"{prefix}{payload}}}")
+        if len(self._made) >= self._LIMIT:
+            self._made.clear()
+        self._made[key] = (payload, frame)
+        return frame
+
+
+_FRAMES = _RecentFrames()
+
+
 async def _resume(coroutine: Coroutine[Any, Any, None], waiting_for: Any) -> None:
     """Run a coroutine started by hand (`send(None)`) to its end, from where it yielded `waiting_for`.
 
@@ -268,7 +326,7 @@ class OperationSink:
         SinkClosedError once the operation was cancelled (a result rendered meanwhile is not the client's any more)."""
         if self.cancelled:
             raise SinkClosedError
-        self.writer.write(f"{self._prefix}{payload_json}}}")
+        self.writer.write_message(self._prefix, payload_json)
 
     async def send(self, payload_json: str) -> None:
         self.write(payload_json)
@@ -344,7 +402,11 @@ class _Connection:
         async def close(code: int, reason: str) -> None:
             await websocket.close(code=code, reason=reason)
 
-        self.writer = ConnectionWriter(websocket.ws.send_text, close)
+        # Starlette's WebSocket sends through the ASGI `send`: with PRISM's protocol class (and no middleware in
+        # between), that is the protocol's own method, and a frame can be written to it directly.
+        protocol = getattr(getattr(websocket.ws, "_send", None), "__self__", None)
+        write_frame = protocol.write_frame if isinstance(protocol, WebSocketProtocol) else None
+        self.writer = ConnectionWriter(websocket.ws.send_text, close, write_frame)
         self.registered: dict[str, OperationSink] = {}
 
     async def admitted(self, handler: Any) -> bool:
@@ -401,6 +463,32 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
+        self._init_timer: asyncio.TimerHandle | None = None
+
+    def on_request_accepted(self) -> None:
+        """Wait for `connection_init` with a timer, where Strawberry starts a task that the handler keeps (done) for
+        the connection's life; the timer goes once the message comes."""
+        delay = self.connection_init_wait_timeout.total_seconds()
+        self._init_timer = asyncio.get_running_loop().call_later(delay, self._init_timed_out)
+
+    def _init_timed_out(self) -> None:
+        self._init_timer = None
+        if not self.connection_init_received:
+            self.connection_timed_out = True
+            self.prism.writer.close_after_writes(4408, "Connection initialisation timeout")
+
+    def _stop_init_timer(self) -> None:
+        timer, self._init_timer = self._init_timer, None
+        if timer is not None:
+            timer.cancel()
+
+    async def handle_connection_init(self, message: Any) -> None:
+        self._stop_init_timer()
+        await super().handle_connection_init(message)
+
+    async def shutdown(self) -> None:
+        self._stop_init_timer()
+        await super().shutdown()
 
     async def handle_subscribe(self, message: Any) -> None:
         limit = self.view.max_document_bytes  # type: ignore[attr-defined]
@@ -465,10 +553,68 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
         await super().cleanup_operation(operation_id)
 
 
+class _KeepAlive:
+    """The legacy protocol's keep-alive (`ka`) messages, every `interval` seconds, to every connection from one timer,
+    where Strawberry runs a task per connection for its life."""
+
+    __slots__ = ("_timer", "interval", "writers")
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.writers: set[ConnectionWriter] = set()
+        self._timer: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
+
+    def add(self, writer: ConnectionWriter) -> None:
+        """Send `ka` now (as Strawberry does on `connection_init`), then every interval until `discard`."""
+        if writer in self.writers:
+            return
+        with suppress(SinkClosedError):
+            writer.write(_KEEP_ALIVE)
+            self.writers.add(writer)
+            self._schedule()
+
+    def discard(self, writer: ConnectionWriter) -> None:
+        self.writers.discard(writer)
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._timer is not None and self._timer[0] is loop:
+            return
+        self._timer = (loop, loop.call_later(self.interval, self._tick))
+
+    def _tick(self) -> None:
+        self._timer = None
+        for writer in list(self.writers):
+            try:
+                writer.write(_KEEP_ALIVE)  # behind whatever waits for a slow client, like any message
+            except SinkClosedError:
+                self.writers.discard(writer)
+        if self.writers:
+            self._schedule()
+
+
+_KEEP_ALIVE = '{"type":"ka"}'
+
+
 class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
+
+    async def handle_connection_init(self, message: Any) -> None:
+        """Strawberry's, except that the keep-alive messages come from the view's one timer, not a task of this
+        connection's."""
+        keep_alive, self.keep_alive = self.keep_alive, False
+        try:
+            await super().handle_connection_init(message)
+        finally:
+            self.keep_alive = keep_alive
+        if keep_alive and self.connection_acknowledged:
+            self.view.keep_alive_messages.add(self.prism.writer)  # type: ignore[attr-defined]
+
+    async def cleanup(self) -> None:
+        self.view.keep_alive_messages.discard(self.prism.writer)  # type: ignore[attr-defined]
+        await super().cleanup()
 
     async def handle_start(self, message: Any) -> None:
         limit = self.view.max_document_bytes  # type: ignore[attr-defined]
@@ -568,6 +714,8 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         """Checks a signed-in connection's access in full before each subscription starts: None while it holds, else
         the close code and reason."""
         self.max_document_bytes = max_document_bytes
+        self.keep_alive_messages = _KeepAlive(keep_alive_seconds)
+        """Sends the legacy protocol's `ka` to its connections (graphql-transport-ws has the client ping instead)."""
 
     def encode_json(self, data: object) -> str:
         return orjson.dumps(data).decode()
@@ -580,4 +728,7 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
             await self._sign_in(context)
         except WebSocketRejectedError as error:
             raise ConnectionRejectionError({"code": error.code, "message": error.message}) from None
+        finally:
+            # The credential, checked, is in the connection's access; the payload is not read again.
+            context.connection_params = None
         return UNSET

@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, SQL statement counts, access logs and HTTP metrics; unexpected errors as JSON."""
+"""ASGI middleware: request ids, SQL statement counts, access logs and HTTP metrics; unexpected errors as JSON; and the
+app class that sends WebSocket connections past all of it (`WebSocketFirst`)."""
 
 import logging
 import re
@@ -7,6 +8,8 @@ import uuid
 from typing import Any
 
 import orjson
+from starlette._utils import get_route_path
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prism.db.engine import StatementCounter, statement_counter
@@ -14,7 +17,7 @@ from prism.db.errors import loggable
 from prism.observability.logging import request_id_var
 from prism.observability.metrics import Metrics
 
-__all__ = ["InternalErrorMiddleware", "RequestContextMiddleware", "internal_error_body"]
+__all__ = ["InternalErrorMiddleware", "RequestContextMiddleware", "WebSocketFirst", "internal_error_body"]
 
 logger = logging.getLogger("prism.access")
 errors_logger = logging.getLogger("prism")
@@ -146,3 +149,33 @@ class InternalErrorMiddleware:
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 500, "headers": headers})
             await send({"type": "http.response.body", "body": body})
+
+
+class WebSocketFirst(Starlette):
+    """Starlette, except that a WebSocket connection to the path given to `route_websocket` goes straight to its app.
+
+    A WebSocket connection's task lives as long as the connection, suspended inside every ASGI layer it went through:
+    Starlette's error and exception middleware, PRISM's request context, secure headers, CORS and error middleware,
+    the router and its route, each a coroutine frame (and some a closure) kept for the connection's life, for
+    middleware that does nothing for WebSockets (they all pass a `websocket` scope on untouched). Routed here, before
+    all of them, the connection's task holds the subscription app's frames only. What does apply to WebSockets is
+    wrapped around that app by the caller (the trusted proxy headers, tracing).
+    """
+
+    _websocket_path: str | None = None
+    _websocket_app: ASGIApp | None = None
+
+    def route_websocket(self, path: str, app: ASGIApp) -> None:
+        """Serve WebSocket connections to `path` (as the router matches it, under any root path) with `app`."""
+        self._websocket_path, self._websocket_app = path, app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            self._websocket_app is not None
+            and scope["type"] == "websocket"
+            and get_route_path(scope) == self._websocket_path
+        ):
+            scope["app"] = self
+            await self._websocket_app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)

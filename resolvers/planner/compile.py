@@ -23,7 +23,7 @@ and `@skip`/`@include` give the same keys in the same order as on the resolver p
 from collections.abc import Callable, Mapping, Sequence
 from enum import EnumMeta
 from math import isfinite
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 
 from graphql import (
@@ -39,8 +39,12 @@ from graphql import (
     GraphQLOutputType,
     GraphQLSchema,
     GraphQLString,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
+    ValueNode,
+    VariableNode,
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, collect_fields, collect_subfields
@@ -343,6 +347,13 @@ class Compiler:
             node=details[0].node,
             parts=parts,
             nullable=not isinstance(definition.type, GraphQLNonNull),
+            constant=not any(_uses_variables(argument.value) for argument in details[0].node.arguments or ()),
+            cursors=any(
+                field in ("cursor", "startCursor", "endCursor")
+                for _, part in parts
+                if part.kind in ("edges", "pageInfo")
+                for _, field in part.fields
+            ),
         )
 
     def _permissions(self, strawberry_field: StrawberryField) -> None:
@@ -356,6 +367,17 @@ class Compiler:
         if permission not in ROLE_PERMISSIONS:
             raise NotPlannableError(f"{permission.__name__} is not a role check")
         self.permissions[permission] = None
+
+
+def _uses_variables(value: ValueNode) -> bool:
+    """Whether an argument's value reads a variable, at any depth."""
+    if isinstance(value, VariableNode):
+        return True
+    if isinstance(value, ListValueNode):
+        return any(map(_uses_variables, value.values))
+    if isinstance(value, ObjectValueNode):
+        return any(_uses_variables(field.value) for field in value.fields)
+    return False
 
 
 def connection_spec(strawberry_field: StrawberryField) -> ConnectionSpec | None:
@@ -392,7 +414,7 @@ def _origin(gql_type: GraphQLObjectType) -> type[Any]:
 
 def _global_id(type_name: str) -> Callable[[Any], str]:
     def global_id(row: Any) -> str:
-        return relay.to_base64(type_name, str(row.id))
+        return relay.to_base64(type_name, str(row["id"]))
 
     return global_id
 
@@ -408,7 +430,7 @@ def _leaf_column(read: Read, output: GraphQLOutputType) -> Callable[[Sequence[An
     convert = read.convert
     if len(read.columns) != 1:
         return None
-    fetch = attrgetter(read.column)
+    fetch = itemgetter(read.column)
     if convert is None and named in (GraphQLString, GraphQLID):
 
         def column(rows: Sequence[Any]) -> list[Any]:
@@ -483,7 +505,7 @@ def _leaf(read: Read, output: GraphQLOutputType) -> Callable[[Any], Any]:
     # Text read as text: graphql-core's String and ID serializers return a str as it is.
     serialize = None if named in (GraphQLString, GraphQLID) and convert is None else named.serialize  # type: ignore[attr-defined]
     if len(read.columns) == 1:
-        fetch = attrgetter(read.column)
+        fetch = itemgetter(read.column)
         if isinstance(convert, EnumMeta) and serialize is not None:
             # An enum column: each stored value's answer is known now, one dictionary lookup per row.
             names = {member.value: serialize(member) for member in convert}  # type: ignore[var-annotated]
@@ -518,7 +540,7 @@ def _leaf(read: Read, output: GraphQLOutputType) -> Callable[[Any], Any]:
             return value if serialize is None else serialize(value)
 
         return converted
-    fetch_all = attrgetter(*read.columns)
+    fetch_all = itemgetter(*read.columns)
 
     def combined(row: Any) -> Any:
         assert convert is not None, "a field reading several columns converts them"

@@ -134,6 +134,12 @@ class Connection:
     node: FieldNode
     parts: Sequence[tuple[str, ConnectionPart]]
     nullable: bool
+    constant: bool = False
+    cursors: bool = True
+    """Whether it answers a cursor (an edge's, the page's start or end): only then do its rows need their sort value."""
+    """Whether its arguments read no variable: then they are converted once, for every request (`arguments`)."""
+    arguments: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """With `constant`, the filter, order and window its arguments gave the first request that had valid ones."""
 
 
 @dataclass(frozen=True)

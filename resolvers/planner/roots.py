@@ -7,9 +7,7 @@ reference: tests/test_planner_differential.py runs both on the same data.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from graphql import GraphQLField, GraphQLInterfaceType, GraphQLList, GraphQLNonNull, GraphQLObjectType
 from graphql.execution.collect_fields import FieldDetailsList
@@ -23,6 +21,7 @@ from loaders.rows import (
     RequirementByKeyLoader,
     UserByIdLoader,
 )
+from prism.db.statements import MappedRow
 from resolvers.common import Related, decode_id
 from resolvers.enums import Role
 from resolvers.identity import Organization, User
@@ -58,9 +57,9 @@ def _product(
         if (given_id is None) == (key is None):
             raise FallbackError("pass exactly one of id and key")
         if given_id is not None:
-            return await run.loaders.rows(ProductByIdLoader, columns).load(decode_id(given_id, "Product"))
+            return await run.row(ProductByIdLoader, columns, decode_id(given_id, "Product"))
         wanted = str(key).strip().upper()
-        return await run.loaders.rows(ProductByKeyLoader, columns).load(wanted) if len(wanted) <= 10 else None
+        return await run.row(ProductByKeyLoader, columns, wanted) if len(wanted) <= 10 else None
 
     return Lookup(
         definition=definition,
@@ -83,8 +82,8 @@ def _requirement(
         if (key is None) == (given_id is None):
             raise FallbackError("pass exactly one of key and id")
         if key is not None:
-            return await run.loaders.rows(RequirementByKeyLoader, columns).load(parse_key(key))
-        return await run.loaders.rows(RequirementByIdLoader, columns).load(decode_id(str(given_id), "Requirement"))
+            return await run.row(RequirementByKeyLoader, columns, parse_key(key))
+        return await run.row(RequirementByIdLoader, columns, decode_id(str(given_id), "Requirement"))
 
     return Lookup(
         definition=definition,
@@ -103,7 +102,7 @@ def _organization(
     columns = tuple(child.columns)
 
     async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
-        return await run.loaders.rows(OrganizationByIdLoader, columns).load(run.context.member.organization_id)
+        return await run.row(OrganizationByIdLoader, columns, run.context.member.organization_id)
 
     return Lookup(
         definition=definition,
@@ -114,13 +113,11 @@ def _organization(
     )
 
 
-@dataclass(frozen=True)
-class _ViewerRow:
-    """What `viewer` is made of: the signed-in user, their organization and their role there."""
+class _ViewerRow(MappedRow):
+    """What `viewer` is made of: the signed-in user (`user_id`), their organization (`organization_id`) and their
+    role there (`role`), read by name as the planner reads every row."""
 
-    user_id: UUID
-    organization_id: UUID
-    role: str
+    __slots__ = ()
 
 
 def _viewer(
@@ -148,7 +145,7 @@ def _viewer(
 
     def make(context: Any) -> _ViewerRow:
         member = context.member
-        return _ViewerRow(member.user_id, member.organization_id, member.role.value)
+        return _ViewerRow(user_id=member.user_id, organization_id=member.organization_id, role=member.role.value)
 
     return ContextObject(make=make, child=plan)
 
@@ -183,7 +180,7 @@ def _node_lookup(compiler: Compiler, definition: GraphQLField, details: FieldDet
 
 
 def _role(row: _ViewerRow) -> str:
-    return Role(row.role).name
+    return Role(row["role"]).name
 
 
 ROOTS: Mapping[str, RootCompiler] = {

@@ -1,15 +1,20 @@
-"""Running a plan: one batched loader call per relation and list of each level, rows assembled straight into dicts.
+"""Running a plan: one batch per relation and list of each level, rows assembled straight into dicts.
 
-The loaders are the request's own (the same classes, keys and columns the resolvers use), so the SQL is the same
-tenant-scoped batch SQL, row-level security applies as on the resolver path, and what one path loaded the other
-finds cached. A level's values are computed a column at a time (every row's value of one key), then zipped into
-one dict per row. Every object counts its keys as work, as the metered executor counts them on the resolver path.
+The statements are the loaders' own (the same classes, keys, columns and kept statements the resolvers use), so
+the SQL is the same tenant-scoped batch SQL on the request's unit of work, and row-level security applies as on the
+resolver path. The batches are the plan's own, though: a level's pages or rows by id are one call for all its keys
+(`loaders.pagination.read_pages`, `PlanRun.rows`), without a loader key and future per key, and their rows are read
+by asyncpg itself (`UnitOfWork.driver_rows`), without SQLAlchemy's result and row objects. Every row the plan reads
+is read by column name (`row["title"]`): a driver row, or a `MappedRow` for the few loads that still go through a
+loader (a lookup by key, a requirement's parent). A level's values are computed a column at a time (every row's
+value of one key), then zipped into one dict per row. Every object counts its keys as work, as the metered executor
+counts them on the resolver path.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from itertools import accumulate, repeat
-from operator import attrgetter, is_
+from itertools import accumulate, chain, groupby, repeat
+from operator import attrgetter, is_, itemgetter, sub
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +24,8 @@ from graphql.pyutils import Path
 from strawberry import relay
 from strawberry.types.arguments import convert_arguments
 
-from loaders.pagination import CountKey, CountLoader, InvalidCursorError, ListKey, PageLoader, validate_cursor
+from loaders.pagination import InvalidCursorError, Order, Window, read_counts, read_pages, validate_cursor
+from prism.db.statements import mapped
 from prism.errors import PrismError
 from resolvers.common import window
 from resolvers.node import MAX_NODES
@@ -43,6 +49,37 @@ from resolvers.planner.plans import (
 __all__ = ["PlanRun"]
 
 
+def _tokens(keys: list[Any]) -> list[Any]:
+    """A key for each of `keys` that hashes fast and is equal where they are: the 16 bytes of a UUID (a UUID hashes
+    in Python the first time, about half a microsecond: a thousand rows' foreign keys would cost half a
+    millisecond), the keys themselves when they are not all UUIDs or null; None stays None."""
+    kinds = set(map(type, keys))
+    nulls = _NONE in kinds
+    kinds.discard(_NONE)
+    if len(kinds) != 1 or not issubclass(next(iter(kinds)), UUID):
+        return keys
+    if nulls:
+        return [None if key is None else key.bytes for key in keys]
+    return list(map(_BYTES, keys))
+
+
+def _derived(field: DerivedValue, targets: Sequence[Any], rows: Sequence[Any]) -> list[Any]:
+    """A derived field's value for each row, from its related row in `targets` and its own columns."""
+    derived = field.derived
+    value = derived.value
+    if len(derived.columns) == 1:
+        many = getattr(value, "many", None)
+        if many is not None:
+            return many(targets, list(map(itemgetter(derived.columns[0]), rows)))  # type: ignore[no-any-return]
+        return list(map(value, targets, map(itemgetter(derived.columns[0]), rows)))
+    fetch = itemgetter(*derived.columns)
+    return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
+
+
+_BYTES = attrgetter("bytes")
+_NONE = type(None)
+
+
 class _Info:
     """What a permission class or an argument conversion reads of `info`: the context."""
 
@@ -60,11 +97,63 @@ class PlanRun:
         self.work = 0
         self.errors: list[tuple[GraphQLError, Path]] = []
         """Field errors to report (a root lookup's NOT_FOUND), with where they are."""
+        self._found: dict[tuple[Any, tuple[str, ...]], dict[Any, Any]] = {}
+        """The rows read by id so far, per loader and columns (None: no visible row), as a loader caches them."""
+        self._pending: dict[tuple[Any, tuple[str, ...]], tuple[dict[Any, None], asyncio.Future[None]]] = {}
+        """The batch of rows by id each loader and columns is about to read, which sibling fields may join."""
 
     @property
     def loaders(self) -> Any:
         """The request's loaders (only once the permission checks have let a signed-in viewer through)."""
         return self.context.loaders
+
+    async def rows(self, loader: Any, columns: tuple[str, ...], keys: Sequence[Any]) -> list[Any]:
+        """The row of each of `keys` (distinct, none null) that `loader` reads with `columns`, None for a key that
+        names no visible row: one statement for the keys not read before in this request, by the driver when the
+        loader reads by id with a kept statement (`RowLoader.by_ids`), through the loader otherwise."""
+        built = self.loaders.rows(loader, columns)
+        statement = built.by_ids() if hasattr(built, "by_ids") else None
+        if statement is None:
+            return mapped(await built.load_many(keys))
+        found = self._found.get((loader, columns))
+        if found is None:
+            found = self._found[(loader, columns)] = {}
+        wanted = [key for key in keys if key not in found] if found else keys
+        if wanted:
+            pending = self._pending.get((loader, columns))
+            if pending is not None:
+                # A sibling field's batch of the same rows, not sent yet: these keys go with it.
+                pending[0].update(dict.fromkeys(wanted))
+                await pending[1]
+            else:
+                await self._read_batch(statement, (loader, columns), found, wanted)
+            if not all(map(found.__contains__, wanted)):
+                raise FallbackError("a batch of rows was not read")
+        return list(map(found.__getitem__, keys))
+
+    async def _read_batch(
+        self, statement: Any, batch: tuple[Any, tuple[str, ...]], found: dict[Any, Any], wanted: Sequence[Any]
+    ) -> None:
+        """Read the rows of `wanted` and of the keys sibling fields add in the meantime (one step of the event
+        loop, as a DataLoader waits), in one statement, into `found`."""
+        keys = dict.fromkeys(wanted)
+        done = asyncio.get_running_loop().create_future()
+        self._pending[batch] = (keys, done)
+        try:
+            await asyncio.sleep(0)
+            del self._pending[batch]
+            read = await self.loaders.reader.driver_rows(statement, {"ids": list(keys)})
+            found.update(zip(map(itemgetter("id"), read), read, strict=True))
+            for key in keys:
+                found.setdefault(key, None)
+        finally:
+            self._pending.pop(batch, None)
+            done.set_result(None)
+
+    async def row(self, loader: Any, columns: tuple[str, ...], key: Any) -> Any:
+        """The row of one key (`rows`)."""
+        (found,) = await self.rows(loader, columns, [key])
+        return found
 
     def check_permissions(self, plan: RootPlan) -> None:
         """The role checks of the plan's fields, once; a refusal is answered by the resolvers (FallbackError)."""
@@ -105,6 +194,9 @@ class PlanRun:
                 columns[index] = field.values(rows)
             elif isinstance(field, Constant):
                 columns[index] = [field.value] * len(rows)
+            elif isinstance(field, DerivedValue) and field.source.from_parent and parents is not None:
+                # From the rows of the objects whose lists these are: nothing to read, nothing to wait for.
+                columns[index] = _derived(field, parents, rows)
             elif isinstance(field, Lookup):
                 pending.append((index, self._lookup(field, keys[index])))
             else:
@@ -122,21 +214,25 @@ class PlanRun:
         if isinstance(field, Relation):
             return await self._relation(field, rows, parents)
         if isinstance(field, Count):
-            keys = list(map(attrgetter(field.column), rows))
-            counts = await self.loaders.get(field.loader).load_many(list(dict.fromkeys(keys)))
-            found = dict(zip(dict.fromkeys(keys), counts, strict=True))
-            return [found[key] for key in keys]
+            keys = list(map(itemgetter(field.column), rows))
+            tokens = _tokens(keys)
+            distinct = dict(zip(tokens, keys, strict=True))
+            loader = self.loaders.get(field.loader)
+            if hasattr(loader, "counts_by_ids") and tokens is not keys and None not in distinct:
+                # One statement, read by the driver: a row for each key with a count, 0 for the others.
+                wanted = {"ids": list(distinct.values())}
+                read = await self.loaders.reader.driver_rows(loader.counts_by_ids(), wanted)
+                counted = map(_BYTES, map(itemgetter("parent"), read))
+                found = dict(zip(counted, map(itemgetter("total"), read), strict=True))
+                return list(map(found.get, tokens, repeat(0)))
+            counts = await loader.load_many(list(distinct.values()))
+            return list(map(dict(zip(distinct, counts, strict=True)).__getitem__, tokens))
         if isinstance(field, DerivedValue):
             targets = await self._targets(field.source, rows, parents)
-            derived = field.derived
             # Not `None in targets`: that compares every row with None through the row's __eq__.
-            if not (field.source.from_parent and parents is not None) and any(map(is_, targets, repeat(None))):
-                raise FallbackError(derived.relation)
-            value = derived.value
-            if len(derived.columns) == 1:
-                return list(map(value, targets, map(attrgetter(derived.columns[0]), rows)))
-            fetch = attrgetter(*derived.columns)
-            return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
+            if any(map(is_, targets, repeat(None))):
+                raise FallbackError(field.derived.relation)
+            return _derived(field, targets, rows)
         if isinstance(field, Connection):
             return await self._connection(field, rows)
         if isinstance(field, NodeLookup):
@@ -147,7 +243,7 @@ class PlanRun:
 
     def _keys(self, source: RelationSource, rows: Sequence[Any]) -> list[Any]:
         if source.column is not None:
-            return list(map(attrgetter(source.column), rows))
+            return list(map(itemgetter(source.column), rows))
         assert source.build_node is not None
         build, key = source.build_node, source.key
         return [key(build(row)) for row in rows]
@@ -157,41 +253,59 @@ class PlanRun:
         if source.from_parent and parents is not None:
             return list(parents)
         keys = self._keys(source, rows)
-        distinct = [key for key in dict.fromkeys(keys) if key is not None]
-        loaded = await self.loaders.rows(source.loader, source.columns).load_many(distinct)
+        tokens = _tokens(keys)
+        distinct = dict(zip(tokens, keys, strict=True))
+        distinct.pop(None, None)
+        loaded = await self.rows(source.loader, source.columns, list(distinct.values()))
         # A null key is in no batch, so `found.get` answers it None as it does a row that is not visible.
-        return list(map(dict(zip(distinct, loaded, strict=True)).get, keys))
+        return list(map(dict(zip(distinct, loaded, strict=True)).get, tokens))
 
     async def _relation(self, field: Relation, rows: Sequence[Any], parents: Sequence[Any] | None) -> list[Any]:
         if field.kind == "one":
             source = field.source
             if source.from_parent and parents is not None:
-                distinct = {id(parent): parent for parent in parents}
+                places = list(map(id, parents))
+                distinct = dict(zip(places, parents, strict=True))
                 built = dict(zip(distinct, await self.objects(field.child, list(distinct.values())), strict=True))
-                values = [built[id(parent)] for parent in parents]
+                values = list(map(built.__getitem__, places))
             else:
                 # One object per distinct key; a key that is null or names no visible row answers null.
                 keys = self._keys(source, rows)
-                wanted = [key for key in dict.fromkeys(keys) if key is not None]
-                loaded = await self.loaders.rows(source.loader, source.columns).load_many(wanted)
-                found = [(key, row) for key, row in zip(wanted, loaded, strict=True) if row is not None]
+                tokens = _tokens(keys)
+                wanted = dict(zip(tokens, keys, strict=True))
+                wanted.pop(None, None)
+                loaded = await self.rows(source.loader, source.columns, list(wanted.values()))
+                found = [(token, row) for token, row in zip(wanted, loaded, strict=True) if row is not None]
                 objects = await self.objects(field.child, [row for _, row in found])
-                by_key = dict(zip([key for key, _ in found], objects, strict=True))
-                answer: Callable[[Any], Any] = by_key.get
-                values = list(map(answer, keys))
+                by_token = dict(zip([token for token, _ in found], objects, strict=True))
+                answer: Callable[[Any], Any] = by_token.get
+                values = list(map(answer, tokens))
             if not field.nullable and None in values:
                 raise FallbackError("a null in a non-null relation")
             return values
         keys = self._keys(field.source, rows)
-        wanted = list(dict.fromkeys(keys))
-        lists = await self.loaders.rows(field.source.loader, field.source.columns).load_many(wanted)
-        by_key = dict(zip(wanted, lists, strict=True))
-        if field.maximum is not None and any(len(items) > field.maximum for items in lists):
+        tokens = _tokens(keys)
+        distinct = dict(zip(tokens, keys, strict=True))
+        loader = self.loaders.rows(field.source.loader, field.source.columns)
+        if hasattr(loader, "lists_by_ids") and tokens is not keys and None not in distinct:
+            # One statement, read by the driver, its rows in order of their key: one group per key that has any.
+            read = await self.loaders.reader.driver_rows(loader.lists_by_ids(), {"ids": list(distinct.values())})
+            key = itemgetter(loader.list_key)
+            groups = {parent.bytes: list(group) for parent, group in groupby(read, key)}
+            lists = [groups.get(token, []) for token in distinct]
+        else:
+            lists = [mapped(items) for items in await loader.load_many(list(distinct.values()))]
+        sizes = list(map(len, lists))
+        if field.maximum is not None and sizes and max(sizes) > field.maximum:
             raise FallbackError("a list over its maximum")
-        flat = [row for key in wanted for row in by_key[key]]
-        built_rows = iter(await self.objects(field.child, flat))
-        built_lists = {key: [next(built_rows) for _ in by_key[key]] for key in wanted}
-        return [list(built_lists[key]) for key in keys]
+        members: list[Any] = await self.objects(field.child, list(chain.from_iterable(lists)))
+        # Each key's objects are a slice of the level's, cut at C speed.
+        ends = list(accumulate(sizes))
+        built_lists = list(map(members.__getitem__, map(slice, map(sub, ends, sizes), ends)))  # type: ignore[arg-type]
+        if len(built_lists) == len(tokens):
+            return built_lists  # every row's key is its own (a list per row id)
+        by_token = dict(zip(distinct, built_lists, strict=True))
+        return [list(by_token[token]) for token in tokens]
 
     async def _lookup(self, field: Lookup, key: str) -> list[Any]:
         try:
@@ -217,7 +331,7 @@ class PlanRun:
         cls, plan = field.types.get(global_id.type_name, (None, None))
         if cls is None or plan is None or not self.context.member.can(cls.read_permission):
             raise FallbackError("node type")
-        row = await self.loaders.rows(cls.loader, tuple(plan.columns)).load(row_id)
+        row = await self.row(cls.loader, tuple(plan.columns), row_id)
         if row is None:
             raise FallbackError("node not found")
         return await self.objects(plan, [row])
@@ -252,7 +366,7 @@ class PlanRun:
         for type_name, row_ids in by_type.items():
             cls, plan = field.types[type_name]
             assert plan is not None
-            rows = await self.loaders.rows(cls.loader, tuple(plan.columns)).load_many(list(row_ids))
+            rows = await self.rows(cls.loader, tuple(plan.columns), list(row_ids))
             found.update(((type_name, row_id), row) for row_id, row in zip(row_ids, rows, strict=True))
         # One object per id, repeats included, as the resolvers complete each item of the list (and count its work).
         answer: list[Any] = [None] * len(wanted)
@@ -272,7 +386,12 @@ class PlanRun:
         """A root lookup's arguments for this request, as GraphQL values (ids and keys are strings)."""
         return get_argument_values(field.definition, field.node, self.variables)
 
-    async def _connection(self, field: Connection, rows: Sequence[Any]) -> list[Any]:
+    def _list_arguments(self, field: Connection) -> tuple[Any, Order, Window]:
+        """A connection's filter, order and window for this request (FallbackError for arguments its resolver would
+        refuse); converted once per plan when they read no variable."""
+        known = field.arguments.get("converted") if field.constant else None
+        if known is not None:
+            return known  # type: ignore[no-any-return]
         spec = field.spec
         try:
             arguments = self.arguments(field.definition, field.node, field.strawberry_field)
@@ -286,6 +405,13 @@ class PlanRun:
                     validate_cursor(spec.source, order, cursor)
         except (PrismError, InvalidCursorError, GraphQLError) as error:
             raise FallbackError("connection arguments") from error
+        if field.constant:
+            field.arguments["converted"] = (list_filter, order, page_window)
+        return list_filter, order, page_window
+
+    async def _connection(self, field: Connection, rows: Sequence[Any]) -> list[Any]:
+        spec = field.spec
+        list_filter, order, page_window = self._list_arguments(field)
         columns: dict[str, None] = {"id": None}
         for _, part in field.parts:
             if part.child is not None:
@@ -293,28 +419,37 @@ class PlanRun:
         parents: list[UUID] = (
             [self.context.member.organization_id] * len(rows)
             if spec.parent_kind == "organization"
-            else [row.id for row in rows]
+            else list(map(itemgetter("id"), rows))
         )
-        list_keys = [
-            ListKey(
-                source=spec.source,
-                parent=parent,
-                filter=list_filter,
-                order=order,
-                window=page_window,
-                columns=tuple(columns),
-            )
-            for parent in parents
-        ]
+        distinct = list(dict.fromkeys(parents))
+        reading = read_pages(
+            self.loaders.reader,
+            self.loaders.organization_id,
+            spec.source,
+            list_filter,
+            order,
+            page_window,
+            tuple(columns),
+            distinct,
+            field.cursors,
+        )
         wants_count = any(part.kind == "totalCount" for _, part in field.parts)
+        totals: list[int] | None = None
         if wants_count:
-            count_keys = [CountKey(source=spec.source, parent=parent, filter=list_filter) for parent in parents]
-            pages, totals = await asyncio.gather(
-                self.loaders.get(PageLoader).load_many(list_keys),
-                self.loaders.get(CountLoader).load_many(count_keys),
+            read = await reading
+            totals = await read_counts(
+                self.loaders.reader, self.loaders.organization_id, spec.source, list_filter, distinct
             )
         else:
-            pages, totals = await self.loaders.get(PageLoader).load_many(list_keys), None
+            read = await reading
+        if len(distinct) != len(parents):
+            by_parent = dict(zip(distinct, read, strict=True))
+            pages = list(map(by_parent.__getitem__, parents))
+            if totals is not None:
+                by_parent_total = dict(zip(distinct, totals, strict=True))
+                totals = list(map(by_parent_total.__getitem__, parents))
+        else:
+            pages = read
         flat = [row for page in pages for row in page.rows]
         flat_parents = [row for page, row in zip(pages, rows, strict=True) for _ in page.rows]
         built_parts: dict[int, list[list[dict[str, Any]]]] = {}
