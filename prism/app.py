@@ -389,6 +389,12 @@ def build_app(settings: Settings | None = None) -> Starlette:
         except PrismError:
             return None
 
+    executor_series = {name: metrics.executors.labels(name) for name in ("planned", "resolvers")}
+
+    def count_executor(executor: str) -> None:
+        series = executor_series.get(executor)
+        (series if series is not None else metrics.executors.labels(executor)).inc()
+
     from prism.web.graphiql import graphiql_page, graphiql_routes
 
     # One limiter for /graphql and the usage endpoint: a caller's requests in progress count across both.
@@ -404,7 +410,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         concurrency=concurrency,
         token_user=token_user,
         executor_header=settings.environment != "production",
-        count_executor=lambda executor: metrics.executors.labels(executor).inc(),
+        count_executor=count_executor,
         persisted_queries=PersistedQueries(
             lambda: runtime().kv,
             settings.persisted_query_ttl_seconds,

@@ -39,6 +39,7 @@ from resolvers.features import FeaturesMutation
 from resolvers.identity import IdentityMutation, IdentityQuery
 from resolvers.invitations import InvitationsMutation, InvitationsQuery
 from resolvers.jobs import JobsMutation, JobsQuery
+from resolvers.known_queries import KnownQueries
 from resolvers.labels import LabelMutation, LabelQuery
 from resolvers.limits import QueryLimits, limit_extensions
 from resolvers.list_bounds import max_items
@@ -177,6 +178,7 @@ class PrismSchema(strawberry.Schema):
 
     renderings: Renderings
     deliverer: Deliverer
+    known_queries: KnownQueries | None = None
 
     def process_errors(self, errors: list[Any], execution_context: Any = None) -> None:
         return None
@@ -191,6 +193,19 @@ class PrismSchema(strawberry.Schema):
         allowed_operation_types: Any = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
+        known = self.known_queries
+        if known is not None and root_value is None and allowed_operation_types is None:
+            # A query text already parsed and validated without error: answered without repeating that work.
+            document = known.document(query, operation_name)
+            if document is not None:
+                assert query is not None
+                answer = await known.execute(
+                    document, query, variable_values, context_value, operation_name, operation_extensions
+                )
+                if answer is not None:
+                    if answer.errors:
+                        answer.errors = coded_errors(answer.errors, getattr(context_value, "request_id", None))
+                    return answer
         try:
             result = await super().execute(
                 query,
@@ -212,6 +227,8 @@ class PrismSchema(strawberry.Schema):
         # cache, an exception in an extension): give those their codes too.
         if result.errors:
             result.errors = coded_errors(result.errors, getattr(context_value, "request_id", None))
+        elif known is not None and root_value is None and allowed_operation_types is None:
+            known.learn(query, operation_name, result)
         return result
 
     async def stream(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
@@ -274,6 +291,8 @@ def build_schema(
     _describe_mutation_inputs(schema)
     # Plain resolvers (no arguments, extensions or permissions) are called without Strawberry's wrapper.
     resolve_directly(schema)
+    if caches and not tracing:
+        schema.known_queries = KnownQueries(schema)
     # Subscriptions over WebSocket share each event's rendering among the subscribers that see the same answer.
     schema.renderings = Renderings()
     # ... and deliver them from one task of the process, each subscription a registration, not a task of its own.

@@ -9,8 +9,10 @@ import logging
 import time
 import uuid
 from datetime import datetime
+from typing import Any
 
 import pytest
+from authlib.jose import JWTClaims
 from pydantic import ValidationError as PydanticValidationError
 
 from prism.auth.tokens import VERIFIED_TOKENS_KEPT, SigningKey, TokenIssuer, issuer_from_settings, signing_keys
@@ -303,6 +305,49 @@ def test_a_token_verified_before_is_still_refused_once_it_has_expired(monkeypatc
     monkeypatch.setattr(time, "time", lambda: expires + 6.0)
     with pytest.raises(UnauthenticatedError):
         issuer.verify(token)
+
+
+def test_a_token_seen_again_is_compared_with_the_clock_without_validating_its_claims_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    validations = 0
+    validate = JWTClaims.validate
+
+    def counted(self: JWTClaims, *args: Any, **kwargs: Any) -> None:
+        nonlocal validations
+        validations += 1
+        validate(self, *args, **kwargs)
+
+    monkeypatch.setattr(JWTClaims, "validate", counted)
+    issuer = TokenIssuer([NEW_KEY], ttl_seconds=60)
+    token, expires = issuer.issue(uuid.uuid4(), uuid.uuid4())
+    for _ in range(3):
+        issuer.verify(token)
+    assert validations == 1, "authlib's claim checks run once per token, with its signature's"
+    monkeypatch.setattr(time, "time", lambda: expires + 5.9)
+    issuer.verify(token)  # within the 5 seconds of leeway, as authlib counts them (whole seconds)
+    monkeypatch.setattr(time, "time", lambda: expires + 6.0)
+    with pytest.raises(UnauthenticatedError):
+        issuer.verify(token)
+
+
+def test_a_token_not_yet_valid_or_issued_in_the_future_is_refused_until_its_time_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = int(time.time())
+    header: dict[str, object] = {"alg": "HS256", "typ": "JWT", "kid": NEW_KEY.kid}
+    base = {"iss": "prism", "sub": str(uuid.uuid4()), "org": str(uuid.uuid4()), "sid": str(uuid.uuid4())}
+    for later in ({"nbf": now + 60}, {"iat": now + 60}):
+        issuer = TokenIssuer([NEW_KEY], ttl_seconds=600)
+        token = _forge(header, {**base, "jti": uuid.uuid4().hex, "exp": now + 600, **later}, NEW_KEY.secret, "HS256")
+        with pytest.raises(UnauthenticatedError):
+            issuer.verify(token)
+        monkeypatch.setattr(time, "time", lambda: now + 56.0)
+        assert issuer.verify(token).token_id, later  # 4 seconds early: within the leeway
+        monkeypatch.setattr(time, "time", lambda: now + 30.0)
+        with pytest.raises(UnauthenticatedError):
+            issuer.verify(token)  # remembered, and still compared with the clock
+        monkeypatch.undo()
 
 
 def test_an_issuer_remembers_a_bounded_number_of_verified_tokens_and_no_refused_one() -> None:

@@ -429,3 +429,33 @@ async def test_without_connection_is_refused_while_writes_are_uncommitted(app: S
             assert not uow.holds_connection
     finally:
         await uow.close()
+
+
+async def test_a_unit_whose_connection_died_in_its_transaction_closes_quietly_and_pools_nothing_broken(
+    app: Starlette, account: Account
+) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.exc import DBAPIError
+
+    from prism.db.unit_of_work import UnitOfWork
+
+    engine = app.state.runtime().engine
+    uow = UnitOfWork(engine, uuid_of(account.organization_id))
+    await uow.scalar(sa.text("SELECT 1"))
+    assert uow.holds_connection
+    # The server ends the session inside the unit's open transaction: its ROLLBACK cannot be sent.
+    with pytest.raises(DBAPIError):
+        await uow.scalar(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+    await uow.close()
+    assert not uow.holds_connection
+    # Every connection the pool hands out afterwards works, outside any transaction.
+    units = [UnitOfWork(engine, uuid_of(account.organization_id)) for _ in range(3)]
+    try:
+        for unit in units:
+            assert await unit.scalar(sa.text("SELECT 1")) == 1
+    finally:
+        for unit in units:
+            await unit.close()
+    async with engine.connect() as conn:
+        assert not conn.in_transaction()
+        assert (await conn.execute(sa.text("SELECT 1"))).scalar() == 1

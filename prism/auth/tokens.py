@@ -5,9 +5,10 @@ Keys carry a `kid`: the first key signs, every listed key verifies, so a new key
 removed once the tokens it signed have expired (docs/security.md, "Sessions and tokens").
 
 A client sends the same token with every request, and each request checks it twice (the caller's concurrency slot,
-then authentication), so the issuer remembers the tokens whose signature it verified, a bounded number of them: a
-token seen again skips base64, JSON and HMAC, while its time claims (expiry above all) are checked on every use, and
-revocation (the session's sign-out, the membership) is checked by authentication as before.
+then authentication), so the issuer remembers the tokens whose signature and claims it verified, a bounded number of
+them: a token seen again skips base64, JSON, HMAC and authlib's claim checks, while its time claims (expiry above all)
+are compared with the clock on every use, and revocation (the session's sign-out, the membership) is checked by
+authentication as before.
 """
 
 import hashlib
@@ -25,7 +26,7 @@ import authlib.deprecate
 with warnings.catch_warnings():
     # authlib announces joserfc as the successor of authlib.jose; the API used here stays until authlib 2.0.
     warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
-    from authlib.jose import JsonWebToken, JWTClaims
+    from authlib.jose import JsonWebToken
     from authlib.jose.errors import JoseError
 
 from prism.config import Settings
@@ -120,15 +121,18 @@ class TokenIssuer:
     def verify(self, token: str) -> AccessClaims:
         """The claims of a valid, unexpired token; anything else raises UnauthenticatedError."""
         try:
-            claims, access = self._verified(token)
-            # Time passes between two uses of one token: expiry (and nbf, iat) are checked every time.
-            claims.validate(leeway=_LEEWAY_SECONDS)
-            return access
+            verified = self._verified(token)
         except (JoseError, KeyError, ValueError, TypeError) as err:
             raise UnauthenticatedError("The access token is invalid or has expired.") from err
+        # Time passes between two uses of one token: expiry (and nbf, iat) are checked every time. What else the
+        # claims must satisfy cannot change, and was checked with the signature.
+        if not verified.in_time(time.time()):
+            raise UnauthenticatedError("The access token is invalid or has expired.")
+        return verified.access
 
-    def _verify_signature(self, token: str) -> tuple[JWTClaims, AccessClaims]:
-        """The claims of a token whose signature (by a listed key) and claim shapes hold, time not yet checked."""
+    def _verify_signature(self, token: str) -> "_Verified":
+        """A token whose signature (by a listed key) and claims hold, its time claims checked now and kept for later
+        uses; raises for any other token."""
         claims = _jwt.decode(
             token,
             self._key_for,
@@ -139,6 +143,8 @@ class TokenIssuer:
                 "jti": {"essential": True},
             },
         )
+        # Everything authlib checks, time claims included: a token refused now is not kept.
+        claims.validate(leeway=_LEEWAY_SECONDS)
         access = AccessClaims(
             user_id=UUID(str(claims["sub"])),
             organization_id=UUID(str(claims["org"])),
@@ -146,7 +152,31 @@ class TokenIssuer:
             token_id=str(claims["jti"]),
             expires_at=int(claims["exp"]),
         )
-        return claims, access
+        return _Verified(
+            access=access,
+            expires=claims["exp"],
+            not_before=claims.get("nbf"),
+            issued=claims.get("iat"),
+        )
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A verified token's claims and its time claims (numbers, as authlib checked), to check at each use."""
+
+    access: AccessClaims
+    expires: float
+    not_before: float | None
+    issued: float | None
+
+    def in_time(self, now: float) -> bool:
+        """authlib's time checks (`JWTClaims.validate_exp`, `_nbf`, `_iat`) with the same leeway, at `now`."""
+        moment = int(now)
+        if self.expires < moment - _LEEWAY_SECONDS:
+            return False
+        if self.not_before is not None and self.not_before > moment + _LEEWAY_SECONDS:
+            return False
+        return not (self.issued is not None and self.issued > moment + _LEEWAY_SECONDS)
 
 
 def signing_keys(settings: Settings, fallback_secret: bytes) -> list[SigningKey]:

@@ -139,7 +139,7 @@ class UnitOfWork:
 
         async def locked() -> str | None:
             async with self._exclusive():
-                conn = await self._connection(None)
+                conn = await self._connection(None, begin=False)  # the look-up below begins the transaction
                 role = await member_role_setting_scope(conn, organization_id, user_id)
                 self._applied = (organization_id, user_id)
                 return role
@@ -306,9 +306,17 @@ class UnitOfWork:
             conn = self._conn
             if conn is None:
                 return
-            await self._end_transaction()
             self._conn = None
-            await conn.close()
+            self._applied = None
+            self._wrote = False
+            try:
+                # One call: SQLAlchemy rolls back the open transaction, then returns the connection to the pool.
+                await conn.close()
+            except Exception:
+                # A connection that cannot end its transaction must never serve another request.
+                logger.warning("discarding a connection that could not roll back", exc_info=True)
+                await conn.invalidate()
+                await conn.close()
 
     async def __aenter__(self) -> "UnitOfWork":
         return self
@@ -337,14 +345,19 @@ class UnitOfWork:
             finally:
                 self._owner = None
 
-    async def _connection(self, scope: Scope | None) -> AsyncConnection:
-        """The unit's connection in an open transaction, scoped to `scope` (None: the caller scopes it itself)."""
+    async def _connection(self, scope: Scope | None, *, begin: bool = True) -> AsyncConnection:
+        """The unit's connection in an open transaction, scoped to `scope` (None: the caller scopes it itself).
+
+        `begin=False`: the caller's next statement begins the transaction (SQLAlchemy's autobegin: the same `BEGIN`,
+        one call into SQLAlchemy fewer); only for a caller that runs a statement on the connection at once.
+        """
         if self._closed:
             raise UnitOfWorkClosedError("This request has ended; its database work is over.")
         if self._conn is None:
             self._conn = await self._engine.connect()
         if not self._conn.in_transaction():
-            await self._conn.begin()
+            if begin:
+                await self._conn.begin()
             # Settings made with set_config(..., true) end with their transaction: a new one is unscoped.
             self._applied = (None, None)
         if scope is not None and self._applied != scope:

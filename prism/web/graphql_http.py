@@ -212,17 +212,15 @@ class GraphQLHTTP:
             raise RequestError(status, error.message, code=error.code) from None
         query = persisted.query if persisted else params.query
         assert query is not None
-        if request.method == "GET" and operation_type(query, params.operation_name) not in (
-            OperationType.QUERY,
-            None,
-        ):
+        kind = operation_type(query, params.operation_name)
+        if request.method == "GET" and kind not in (OperationType.QUERY, None):
             raise RequestError(
                 405,
                 "Mutations and subscriptions must be sent with POST.",
                 code="METHOD_NOT_ALLOWED",
                 headers={"Allow": "POST"},
             )
-        if operation_type(query, params.operation_name) is OperationType.SUBSCRIPTION:
+        if kind is OperationType.SUBSCRIPTION:
             raise RequestError(
                 400, "Subscriptions run over WebSocket at /graphql (graphql-transport-ws or graphql-ws), not over HTTP."
             )

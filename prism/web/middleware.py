@@ -31,6 +31,9 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.expose_sql_count = expose_sql_count
+        # The metrics' children per (method, route, status): prometheus keeps one per label set anyway, and looking
+        # it up through `labels()` checks and joins the labels on every request.
+        self._series: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,9 +64,10 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = _route(scope)
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(elapsed)
-            self.metrics.sql_statements.labels(route).inc(counter.count)
+            requests, latency, statements = self._children(scope["method"], route, status)
+            requests.inc()
+            latency.observe(elapsed)
+            statements.inc(counter.count)
             if route not in ("/healthz", "/metrics"):
                 logger.info(
                     "request",
@@ -77,6 +81,19 @@ class RequestContextMiddleware:
                 )
             statement_counter.reset(counter_token)
             request_id_var.reset(id_token)
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Any, Any, Any]:
+        key = (method, route, str(status))
+        series = self._series.get(key)
+        if series is None:
+            metrics = self.metrics
+            series = (
+                metrics.requests.labels(*key),
+                metrics.latency.labels(route),
+                metrics.sql_statements.labels(route),
+            )
+            self._series[key] = series
+        return series
 
 
 def _route(scope: Scope) -> str:
