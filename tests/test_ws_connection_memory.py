@@ -102,14 +102,16 @@ async def test_a_flood_of_tiny_messages_is_handed_over_in_order_and_a_lagging_re
         inbox.put_nowait(n)
     assert inbox.qsize() == 40_000
     assert [await inbox.get() for _ in range(40_000)] == list(range(40_000))
-    assert inbox.empty() and len(inbox._items) == 0
+    assert inbox.empty()
+    assert len(inbox._items) == 0
     inbox.put_nowait(-1)
     largest = 0
     for n in range(10_000):
         inbox.put_nowait(n)
         assert await inbox.get() == n - 1
         largest = max(largest, len(inbox._items))
-    assert inbox.qsize() == 1 and await inbox.get() == 9_999
+    assert inbox.qsize() == 1
+    assert await inbox.get() == 9_999
     assert largest <= 64, largest
 
 
