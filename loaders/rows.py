@@ -362,10 +362,15 @@ class RequirementByKeyLoader(RowLoader[tuple[str, int]]):
 class ProductByKeyLoader(RowLoader[str]):
     """Products by key (like PRISM)."""
 
-    async def batch_load_fn(self, keys: Sequence[str]) -> list[Row | None]:
+    def _statement(self) -> sa.Select[Any]:
         table = Product.__table__  # type: ignore[attr-defined]
-        statement = tenant_select(table, self._organization_id, *self._read(table, "id", "key")).where(
-            table.c.key.in_(keys)
-        )
-        by_key = {row.key: row for row in await self._reader.all(statement)}
+        statement: sa.Select[Any] = tenant_select(table, self._organization_id, *self._read(table, "id", "key"))
+        # An expanding IN, not `= ANY(array)`: a varchar array would cost asyncpg a type introspection per connection.
+        return statement.where(table.c.key.in_(sa.bindparam("keys", expanding=True)))
+
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[Row | None]:
+        # Built once per column set and organization, the keys bound as one array (what a one-product query costs
+        # is mostly fixed: building this statement again for each request was a third of it).
+        statement: sa.Select[Any] = kept(("products by key", self.columns, self._organization_id), self._statement)
+        by_key = {row.key: row for row in await self._reader.all(statement, {"keys": list(keys)})}
         return [by_key.get(k) for k in keys]
