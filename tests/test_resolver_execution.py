@@ -284,3 +284,60 @@ def test_selected_names_are_strawberrys(query: str) -> None:
         assert list_from_tree == list_from_strawberry
     assert len(SEEN) % 2 == 0
     assert SEEN[: len(SEEN) // 2] == SEEN[len(SEEN) // 2 :]
+
+
+
+READS: Counter[str] = Counter()
+"""How often each attribute of a `ReadingRow` was read."""
+
+
+@strawberry.type
+class Reading:
+    first_read_fails: int
+    missing: str
+    refused: int
+
+
+class ReadingRow:
+    """What a `Reading` is read from (as a node from a row): attributes whose reads are counted."""
+
+    @property
+    def first_read_fails(self) -> int:
+        READS["first_read_fails"] += 1
+        if READS["first_read_fails"] == 1:
+            raise RuntimeError("the first read fails")
+        return 1
+
+    @property
+    def missing(self) -> None:
+        READS["missing"] += 1
+        return None  # null on a non-null field
+
+    @property
+    def refused(self) -> str:
+        READS["refused"] += 1
+        return "not a number"  # a value Int refuses
+
+
+@strawberry.type
+class ReadingQuery:
+    @strawberry.field
+    def readings(self) -> list[Reading | None]:
+        return [ReadingRow()]  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("column", ["firstReadFails", "missing", "refused"])
+def test_a_column_is_read_once_as_graphql_core_reads_it(column: str) -> None:
+    # Review finding: a plain column whose inline read was not plain (an exception, null on a non-null field, a value
+    # the type refuses) was read a second time on graphql-core's path: every such read twice (a lazy load, a
+    # property's work), and a read that fails once answered the second read's value without graphql-core's error.
+    reference = strawberry.Schema(query=ReadingQuery)
+    ours = strawberry.Schema(query=ReadingQuery, execution_context_class=metered_executor(100_000))
+    resolve_directly(ours)
+    answers, reads = [], []
+    for schema in (reference, ours):
+        READS.clear()
+        answers.append(answer(schema, f"{{ readings {{ {column} }} }}"))
+        reads.append(sum(READS.values()))
+    assert answers[1] == answers[0]
+    assert reads == [1, 1]
