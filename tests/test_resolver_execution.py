@@ -286,7 +286,6 @@ def test_selected_names_are_strawberrys(query: str) -> None:
     assert SEEN[: len(SEEN) // 2] == SEEN[len(SEEN) // 2 :]
 
 
-
 READS: Counter[str] = Counter()
 """How often each attribute of a `ReadingRow` was read."""
 
