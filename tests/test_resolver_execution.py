@@ -340,3 +340,28 @@ def test_a_column_is_read_once_as_graphql_core_reads_it(column: str) -> None:
         reads.append(sum(READS.values()))
     assert answers[1] == answers[0]
     assert reads == [1, 1]
+
+
+def test_no_guarded_field_of_prisms_schema_is_answered_without_its_guard() -> None:
+    # Review (no finding): a field with permission classes or field extensions keeps Strawberry's wrapper, which runs
+    # them, and is never a plain column; this keeps it so as fields are added.
+    from graphql import FieldNode, GraphQLObjectType, NameNode
+    from graphql.execution.collect_fields import FieldDetails
+
+    from resolvers.execution import STRAWBERRY_FIELD, plain_leaf
+    from resolvers.schema import build_schema
+
+    guarded = []
+    for graphql_type in build_schema()._schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for name, field_def in graphql_type.fields.items():
+            strawberry_field = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
+            if strawberry_field is None or not (strawberry_field.permission_classes or strawberry_field.extensions):
+                continue
+            guarded.append(f"{graphql_type.name}.{name}")
+            assert field_def.resolve.__module__ != "resolvers.execution", guarded[-1]
+            node = FieldNode(name=NameNode(value=name), arguments=(), directives=())
+            assert plain_leaf(graphql_type, [FieldDetails(node, None)]) is None, guarded[-1]
+    assert "Organization.members" in guarded
+    assert len(guarded) > 50
