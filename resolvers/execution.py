@@ -8,16 +8,18 @@ QUERY_TOO_COMPLEX. A list longer than its field's declared maximum (resolvers/li
 maximum before its items are completed, and the cut is reported in the answer's `extensions.truncated`.
 
 Most fields of a long list are plain columns: a Strawberry field without resolver, arguments or extensions, whose
-value is the attribute of the same name and whose type is a scalar or an enum. graphql-core gives each of them a path,
-a resolve info, Strawberry's default resolver and three steps of value completion (4,150 of a dashboard's 6,202
-fields, about a quarter of its CPU on the resolvers). `execute_fields` answers such a field inline instead: the
-attribute, coerced by the field's scalar or enum type, exactly as that path would. Whatever is not plain on the way
-(null on a non-null field, an exception, an awaitable, a value the type refuses) takes graphql-core's own path for
-that field, so errors, their paths and the answer's bytes are those graphql-core gives. The other fields without
-arguments are resolved and completed in the same loop as `execute_field` would (that method is the reference), and
-objects go straight to `complete_object_value`. What each field of a selection needs is worked out once per
-selection and operation (`plan_fields`). A resolve hook (tracing) or a deferred fragment turns `execute_fields`'s
-inline paths off: graphql-core's own runs, so the hook sees every field.
+value is the attribute of the same name and whose type is a scalar or an enum. graphql-core gives each of them a
+path, a resolve info, Strawberry's default resolver and three steps of value completion (4,150 of a dashboard's
+6,202 fields, about a quarter of its CPU on the resolvers). `execute_fields` answers such a field inline instead:
+the attribute, coerced by the field's scalar or enum type, exactly as that path would. Whatever is not plain on the
+way (null on a non-null field, an exception, an awaitable, a value the type refuses) is completed from that one read
+(the value, or the exception as the resolver's error) as graphql-core's `execute_field` completes a resolver's
+result, so errors, their paths and the answer's bytes are those graphql-core gives, and the attribute is read once,
+as graphql-core's default resolver reads it. The other fields without arguments are resolved and completed in the
+same loop as `execute_field` would (that method is the reference), and objects go straight to
+`complete_object_value`. What each field of a selection needs is worked out once per selection and operation
+(`plan_fields`). A resolve hook (tracing) or a deferred fragment turns `execute_fields`'s inline paths off:
+graphql-core's own runs, so the hook sees every field.
 
 A field whose resolver is a plain function of the object (`def key(self, info)`, a relation answered from what the
 page prefetched) goes through Strawberry's resolver wrapper: argument conversion, field extensions, a chain of
@@ -101,6 +103,17 @@ def is_awaitable(value: Any) -> bool:
     ):
         _NOT_AWAITABLE.add(cls)
     return False
+
+
+_UNREAD: Any = object()
+"""`execute_fields`: the field's attribute was not read inline (its resolver is called)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    """`execute_fields`: reading the field's attribute inline raised this (the field's error, as its resolver's)."""
+
+    error: Exception
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,24 +359,35 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
             for planned_field in planned[2]:
                 response_name = planned_field.response_name
                 leaf = planned_field.leaf
+                read: Any = _UNREAD
                 if leaf is not None:
+                    # The attribute is read once, as graphql-core calls a resolver once: whatever is not plain (an
+                    # exception raised, null on a non-null field, an awaitable, a value the type refuses) is
+                    # completed below from what this read gave, never read again.
                     try:
-                        value = getattr(source_value, leaf.attribute)
-                        if value is None or value is Undefined:
-                            if not leaf.non_null:
-                                results[response_name] = None
-                                continue
-                        elif type(value) in _PLAIN_VALUES or not (isinstance(value, Exception) or is_awaitable(value)):
-                            coerced = leaf.coerce(value)
-                            if coerced is not None and coerced is not Undefined:
-                                results[response_name] = coerced
-                                continue
-                    except Exception:  # noqa: BLE001, S110 - graphql-core's path below raises it again, located
-                        pass
+                        read = value = getattr(source_value, leaf.attribute)
+                    except Exception as raw_error:  # noqa: BLE001 - completed below as the resolver's error
+                        read = _Raised(raw_error)
+                    else:
+                        try:
+                            if value is None or value is Undefined:
+                                if not leaf.non_null:
+                                    results[response_name] = None
+                                    continue
+                            elif type(value) in _PLAIN_VALUES or not (
+                                isinstance(value, Exception) or is_awaitable(value)
+                            ):
+                                coerced = leaf.coerce(value)
+                                if coerced is not None and coerced is not Undefined:
+                                    results[response_name] = coerced
+                                    continue
+                        except Exception:  # noqa: BLE001, S110 - the completion below coerces it again, located
+                            pass
                 field_details_list = planned_field.field_details_list
                 field_path = Path(path, response_name, parent_type.name)
                 field_def = planned_field.field_def
                 if field_def is None:
+                    # Never a plain column (its definition is the one `plain_leaf` found): nothing was read.
                     result = self.execute_field(
                         parent_type, source_value, field_details_list, field_path, position_context
                     )
@@ -375,7 +399,12 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                     return_type = field_def.type
                     info = build_resolve_info(field_def, planned_field.field_nodes, parent_type, field_path)
                     try:
-                        result = planned_field.resolve(source_value, info)  # type: ignore[misc]
+                        if read is _UNREAD:
+                            result = planned_field.resolve(source_value, info)  # type: ignore[misc]
+                        elif type(read) is _Raised:
+                            raise read.error
+                        else:
+                            result = read
                         waiting = is_awaitable(result)
                         if waiting:
                             result = self.complete_awaitable_value(

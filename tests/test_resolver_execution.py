@@ -284,3 +284,84 @@ def test_selected_names_are_strawberrys(query: str) -> None:
         assert list_from_tree == list_from_strawberry
     assert len(SEEN) % 2 == 0
     assert SEEN[: len(SEEN) // 2] == SEEN[len(SEEN) // 2 :]
+
+
+READS: Counter[str] = Counter()
+"""How often each attribute of a `ReadingRow` was read."""
+
+
+@strawberry.type
+class Reading:
+    first_read_fails: int
+    missing: str
+    refused: int
+
+
+class ReadingRow:
+    """What a `Reading` is read from (as a node from a row): attributes whose reads are counted."""
+
+    @property
+    def first_read_fails(self) -> int:
+        READS["first_read_fails"] += 1
+        if READS["first_read_fails"] == 1:
+            raise RuntimeError("the first read fails")
+        return 1
+
+    @property
+    def missing(self) -> None:
+        READS["missing"] += 1
+        return None  # null on a non-null field
+
+    @property
+    def refused(self) -> str:
+        READS["refused"] += 1
+        return "not a number"  # a value Int refuses
+
+
+@strawberry.type
+class ReadingQuery:
+    @strawberry.field
+    def readings(self) -> list[Reading | None]:
+        return [ReadingRow()]  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("column", ["firstReadFails", "missing", "refused"])
+def test_a_column_is_read_once_as_graphql_core_reads_it(column: str) -> None:
+    # Review finding: a plain column whose inline read was not plain (an exception, null on a non-null field, a value
+    # the type refuses) was read a second time on graphql-core's path: every such read twice (a lazy load, a
+    # property's work), and a read that fails once answered the second read's value without graphql-core's error.
+    reference = strawberry.Schema(query=ReadingQuery)
+    ours = strawberry.Schema(query=ReadingQuery, execution_context_class=metered_executor(100_000))
+    resolve_directly(ours)
+    answers, reads = [], []
+    for schema in (reference, ours):
+        READS.clear()
+        answers.append(answer(schema, f"{{ readings {{ {column} }} }}"))
+        reads.append(sum(READS.values()))
+    assert answers[1] == answers[0]
+    assert reads == [1, 1]
+
+
+def test_no_guarded_field_of_prisms_schema_is_answered_without_its_guard() -> None:
+    # Review (no finding): a field with permission classes or field extensions keeps Strawberry's wrapper, which runs
+    # them, and is never a plain column; this keeps it so as fields are added.
+    from graphql import FieldNode, GraphQLObjectType, NameNode
+    from graphql.execution.collect_fields import FieldDetails
+
+    from resolvers.execution import STRAWBERRY_FIELD, plain_leaf
+    from resolvers.schema import build_schema
+
+    guarded = []
+    for graphql_type in build_schema()._schema.type_map.values():
+        if not isinstance(graphql_type, GraphQLObjectType):
+            continue
+        for name, field_def in graphql_type.fields.items():
+            strawberry_field = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
+            if strawberry_field is None or not (strawberry_field.permission_classes or strawberry_field.extensions):
+                continue
+            guarded.append(f"{graphql_type.name}.{name}")
+            assert field_def.resolve.__module__ != "resolvers.execution", guarded[-1]
+            node = FieldNode(name=NameNode(value=name), arguments=(), directives=())
+            assert plain_leaf(graphql_type, [FieldDetails(node, None)]) is None, guarded[-1]
+    assert "Organization.members" in guarded
+    assert len(guarded) > 50
