@@ -9,14 +9,12 @@ Findings of the review, each a test that failed on the code as merged (06e99f2):
 """
 
 import asyncio
-import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from prism.config import Settings
