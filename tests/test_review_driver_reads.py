@@ -6,6 +6,9 @@ Findings of the review, each a test that failed on the code as merged (06e99f2):
   at the root field, so the answer differed from the resolver path's own (the error moved from the field that
   failed to `products`, its siblings' data lost), the work was done twice, and the first failure was logged as
   asyncpg's own exception, past the parameter-free stand-in (`prism.db.errors.loggable`).
+- F2: `DriverForm.learn` took asyncpg's rows as SQLAlchemy's without comparing their column names: a label longer
+  than PostgreSQL's 63-byte identifiers is truncated in the SQL, SQLAlchemy still answers it by its full name, asyncpg
+  only by the truncated one, so the second run of such a statement (the first through the driver) lost the column.
 """
 
 import asyncio
@@ -16,9 +19,15 @@ from typing import Any
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
 
 from prism.config import Settings
-from tests.helpers import Account, app_with, create_product, create_requirement
+from prism.db.statements import driver_form, kept
+from prism.db.tables import Product
+from prism.db.tenancy import tenant_select
+from prism.db.unit_of_work import UnitOfWork
+from tests.helpers import Account, app_with, create_product, create_requirement, uuid_of
 
 QUERY = "{ products(first: 5) { nodes { key requirements(first: 5) { nodes { key title } } } } }"
 
@@ -114,3 +123,24 @@ async def test_f1_a_connection_killed_in_a_planned_read_leaves_no_root_error_and
     finally:
         await admin.close()
     assert "asyncpg.exceptions" not in caplog.text
+
+
+async def test_f2_a_column_whose_name_postgresql_truncates_is_read_by_its_full_name_on_every_run(
+    app: Starlette, account: Account
+) -> None:
+    product = await create_product(account)
+    organization_id = uuid_of(account.organization_id)
+    long = "a_label_longer_than_the_63_bytes_postgresql_keeps_of_an_identifier_name"
+    table = Product.__table__  # type: ignore[attr-defined]
+    statement = kept(
+        ("review: a long label", organization_id),
+        lambda: tenant_select(table, organization_id, table.c.key.label(long)).where(table.c.id == sa.bindparam("id")),
+    )
+    engine = app.state.runtime().engine
+    async with UnitOfWork(engine, organization_id, uuid_of(account.user_id)) as uow:
+        for _ in range(3):
+            (row,) = await uow.driver_rows(statement, {"id": uuid_of(product["id"])})
+            assert row[long] == product["key"]
+    form = driver_form(statement, engine.dialect)
+    assert form is not None
+    assert form.exact is False
