@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from starlette.applications import Starlette
 
 from prism.config import Settings
@@ -144,3 +145,47 @@ async def test_f2_a_column_whose_name_postgresql_truncates_is_read_by_its_full_n
     form = driver_form(statement, engine.dialect)
     assert form is not None
     assert form.exact is False
+
+
+async def test_two_organizations_interleaved_on_one_pooled_connection_each_read_only_their_own(
+    settings: Settings, account: Account, other_account: Account
+) -> None:
+    """Not a finding: the review's attack on scope, kept as a guard. Two organizations' planned requests, concurrent
+    on a pool of one connection, each answered from its own rows only; their kept statements are two (the
+    organization is baked into each, and in its key), with one SQL text, the organization a bound value."""
+    expected: dict[str, set[str]] = {}
+    for owner in (account, other_account):
+        keys = set()
+        for _ in range(2):
+            product = await create_product(owner)
+            await create_requirement(owner, product["id"], assigneeId=owner.user_id)
+            keys.add(product["key"])
+        expected[owner.token] = keys
+    query = (
+        "{ products(first: 5) { nodes { key requirements(first: 5) { totalCount nodes { key assignee { name } "
+        "labels { name } childCount } } } } }"
+    )
+    async with app_with(settings, planner=True, database_pool_size=1) as client:
+
+        async def read(owner: Account) -> None:
+            headers = {"Authorization": f"Bearer {owner.token}"}
+            response = await client.post("/graphql", json={"query": query}, headers=headers)
+            assert response.headers["x-prism-executor"] == "planned", response.text
+            products = response.json()["data"]["products"]["nodes"]
+            assert {product["key"] for product in products} == expected[owner.token]
+            for product in products:
+                assert all(r["key"].startswith(product["key"] + "-") for r in product["requirements"]["nodes"])
+
+        await asyncio.gather(*(read(owner) for _ in range(10) for owner in (account, other_account)))
+    table = Product.__table__  # type: ignore[attr-defined]
+    statements = [
+        kept(("review: by organization", organization), lambda o=organization: tenant_select(table, o, table.c.key))
+        for organization in (uuid_of(account.organization_id), uuid_of(other_account.organization_id))
+    ]
+    first, second = (driver_form(statement, asyncpg_dialect()) for statement in statements)
+    assert first is not None
+    assert second is not None
+    assert first is not second
+    assert first.sql == second.sql
+    assert set(first.defaults.values()) == {uuid_of(account.organization_id)}
+    assert set(second.defaults.values()) == {uuid_of(other_account.organization_id)}
