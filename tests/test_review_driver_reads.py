@@ -9,6 +9,8 @@ Findings of the review, each a test that failed on the code as merged (06e99f2):
 - F2: `DriverForm.learn` took asyncpg's rows as SQLAlchemy's without comparing their column names: a label longer
   than PostgreSQL's 63-byte identifiers is truncated in the SQL, SQLAlchemy still answers it by its full name, asyncpg
   only by the truncated one, so the second run of such a statement (the first through the driver) lost the column.
+- F3: sibling fields of a plan ran under `asyncio.gather`, which does not stop the others when one fails: the
+  abandoned plan's batches went on reading on the request's connection while the resolvers answered the request.
 """
 
 import asyncio
@@ -20,6 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from graphql import FieldNode, GraphQLField, GraphQLString, NameNode
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from starlette.applications import Starlette
 
@@ -28,6 +31,8 @@ from prism.db.statements import driver_form, kept
 from prism.db.tables import Product
 from prism.db.tenancy import tenant_select
 from prism.db.unit_of_work import UnitOfWork
+from resolvers.planner.plans import Lookup, ObjectPlan
+from resolvers.planner.run import PlanRun
 from tests.helpers import Account, app_with, create_product, create_requirement, uuid_of
 
 QUERY = "{ products(first: 5) { nodes { key requirements(first: 5) { nodes { key title } } } } }"
@@ -189,3 +194,32 @@ async def test_two_organizations_interleaved_on_one_pooled_connection_each_read_
     assert first.sql == second.sql
     assert set(first.defaults.values()) == {uuid_of(account.organization_id)}
     assert set(second.defaults.values()) == {uuid_of(other_account.organization_id)}
+
+
+async def test_f3_when_a_planned_field_fails_its_siblings_stop_before_the_resolvers_take_over() -> None:
+    went_on: list[str] = []
+    gate = asyncio.Event()
+
+    async def failing(run: Any, arguments: Any) -> Any:
+        await asyncio.sleep(0)
+        raise ConnectionResetError("the connection was lost mid-read")
+
+    async def waiting(run: Any, arguments: Any) -> Any:
+        await gate.wait()
+        went_on.append("a sibling read after the plan was abandoned")
+        return None
+
+    definition = GraphQLField(GraphQLString)
+    node = FieldNode(name=NameNode(value="field"), arguments=())
+    child = ObjectPlan("Product")
+    plan = ObjectPlan(
+        "Query",
+        [("a", Lookup(definition, node, failing, child)), ("b", Lookup(definition, node, waiting, child))],
+    )
+    run = PlanRun(context=None, variable_values={}, strawberry_schema=None)
+    with pytest.raises(ConnectionResetError):
+        await run.objects(plan, [None])
+    gate.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert went_on == []
