@@ -223,3 +223,23 @@ async def test_f3_when_a_planned_field_fails_its_siblings_stop_before_the_resolv
     for _ in range(5):
         await asyncio.sleep(0)
     assert went_on == []
+
+
+async def test_a_first_run_without_rows_still_learns_the_conversion_the_next_rows_need(
+    app: Starlette, account: Account
+) -> None:
+    """Not a finding: `learn` reads SQLAlchemy's processors per column type, not per value, so a first run that read
+    no row, or a NULL, keeps a later run's numeric (SQLAlchemy's Float) converted as the resolvers get it."""
+    organization_id = uuid_of(account.organization_id)
+    value = sa.type_coerce(sa.cast(sa.bindparam("value", type_=sa.Numeric(10, 2)), sa.Numeric(10, 2)), sa.Float)
+    statement = kept(
+        ("review: learn from no rows",),
+        lambda: sa.select(value.label("n")).where(sa.bindparam("show", type_=sa.Boolean)),  # unscoped: no table
+    )
+    async with UnitOfWork(app.state.runtime().engine, organization_id, uuid_of(account.user_id)) as uow:
+        assert await uow.driver_rows(statement, {"value": None, "show": False}) == []
+        (null,) = await uow.driver_rows(statement, {"value": None, "show": True})
+        (row,) = await uow.driver_rows(statement, {"value": 1.5, "show": True})
+    assert null["n"] is None
+    assert row["n"] == 1.5
+    assert type(row["n"]) is float
