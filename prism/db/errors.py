@@ -7,6 +7,7 @@ wrong field. A logged database error is therefore replaced by a stand-in naming 
 and the statement (placeholders only), with the original frames.
 """
 
+import asyncpg
 import sqlalchemy.exc
 
 __all__ = ["LoggedDatabaseError", "loggable"]
@@ -17,10 +18,17 @@ class LoggedDatabaseError(Exception):
 
 
 def loggable(error: BaseException) -> BaseException:
-    """The error itself, or a parameter-free stand-in when it is (or was caused by) a database statement's error."""
+    """The error itself, or a parameter-free stand-in when it is (or was caused by) a database statement's error,
+    SQLAlchemy's or one asyncpg raised itself (the planned executor's driver reads, `UnitOfWork.driver_rows`)."""
     statement_error = _statement_error(error)
     if statement_error is None:
-        return error
+        driver_error = _driver_error(error)
+        if driver_error is None:
+            return error
+        sqlstate = getattr(driver_error, "sqlstate", None)
+        where = f" (SQLSTATE {sqlstate})" if sqlstate else ""
+        stand_in = LoggedDatabaseError(f"{type(driver_error).__name__}{where} in a statement read by the driver")
+        return stand_in.with_traceback(error.__traceback__)
     original = statement_error.orig
     sqlstate = getattr(original, "sqlstate", None)
     # The driver's own exception (asyncpg's), which SQLAlchemy's adapter wraps, says best what went wrong.
@@ -37,6 +45,19 @@ def _statement_error(error: BaseException) -> sqlalchemy.exc.StatementError | No
     while current is not None and id(current) not in seen:
         if isinstance(current, sqlalchemy.exc.StatementError):
             return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _driver_error(error: BaseException) -> BaseException | None:
+    """The asyncpg error `error` is or was caused by, whose message may quote a statement's values."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, asyncpg.PostgresError | asyncpg.InterfaceError):
+            found: BaseException = current
+            return found
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None

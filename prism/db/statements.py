@@ -98,8 +98,13 @@ class DriverForm:
         # SQLAlchemy's own list of the result processors it chose for the types PostgreSQL answered with; should a
         # version keep them elsewhere, the statement stays on SQLAlchemy (the same rows, more slowly).
         processors = getattr(getattr(result, "_metadata", None), "_processors", None)
+        # The names asyncpg's records answer to: PostgreSQL's (a label over 63 bytes comes back truncated, which
+        # SQLAlchemy maps back to its full name and asyncpg does not).
+        description = getattr(getattr(result, "cursor", None), "description", None)
+        names = [column[0] for column in description] if description is not None else None
         self.exact = (
             processors is not None
+            and names == keys
             and len(processors) == len(keys) == len(set(keys))
             and all(processor is None for processor in processors)
         )

@@ -20,6 +20,8 @@ Why it exists (docs/architecture.md, "One unit of work per request"):
 - `without_connection()` holds no connection for a while (a call to a model, which may take seconds): the read
   transaction open so far ends and the connection goes back to the pool; a statement during the block checks one
   out for its own short transaction and gives it back. A unit with uncommitted writes refuses it.
+- `end_failed_read()` ends a read transaction a failed statement aborted (the planned executor's, before the
+  resolvers answer the request in a new one, in the same scope); a unit with uncommitted writes keeps it.
 """
 
 import asyncio
@@ -296,6 +298,16 @@ class UnitOfWork:
         self._changes.clear()
         async with self._exclusive():
             await self._end_transaction()
+
+    async def end_failed_read(self) -> bool:
+        """End the open transaction after a read failed in the database (a statement timeout, a lost connection), so
+        the next statement starts a new one in the unit's scope, on a sound connection (one that cannot roll back is
+        discarded). Only a unit that wrote nothing: False, and nothing done, with uncommitted writes."""
+        async with self._exclusive():
+            if self._wrote or self._session is not None or self._closed:
+                return False
+            await self._end_transaction()
+            return True
 
     async def close(self) -> None:
         """Roll back what is open and give the connection back; later statements are refused."""

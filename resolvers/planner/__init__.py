@@ -14,9 +14,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Hashable
 from typing import Any
 
+import asyncpg
 from graphql import OperationDefinitionNode
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from prism.db.errors import loggable
 from prism.kv import StoreUnavailableError
 from resolvers.planner.compile import Compiler, NotPlannableError
 from resolvers.planner.plans import FallbackError, RootPlan
@@ -26,6 +29,11 @@ from resolvers.planner.run import PlanRun
 __all__ = ["FallbackError", "PlanRun", "Planner", "RootPlan"]
 
 logger = logging.getLogger("prism.graphql")
+
+
+def _in_the_database(error: BaseException) -> bool:
+    """Whether a statement failed in the database or on its connection (not a bug of the planner's own)."""
+    return isinstance(error, DBAPIError | asyncpg.PostgresError | asyncpg.InterfaceError | OSError)
 
 
 class Planner:
@@ -58,9 +66,17 @@ class Planner:
             return None
         except (PoolTimeout, StoreUnavailableError):
             raise
-        except Exception:
+        except Exception as failure:
+            if _in_the_database(failure):
+                # The transaction is aborted (or its connection lost): the resolvers would fail at once in it, at the
+                # root, not where the read failed. They answer from a new transaction, as on their own path.
+                logger.warning(
+                    "a planned read failed in the database; the resolvers answer", exc_info=loggable(failure)
+                )
+                await context.uow.end_failed_read()
+                return None
             # A bug of the planner must not cost the client its answer: the resolvers are the reference.
-            logger.exception("the planned executor failed; the resolvers answer instead")
+            logger.error("the planned executor failed; the resolvers answer instead", exc_info=loggable(failure))
             return None
         meter = executor.meter
         if meter.work + run.work > meter.budget:

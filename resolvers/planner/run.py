@@ -12,7 +12,7 @@ counts them on the resolver path.
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from itertools import accumulate, chain, groupby, repeat
 from operator import attrgetter, is_, itemgetter, sub
 from typing import Any
@@ -74,6 +74,20 @@ def _derived(field: DerivedValue, targets: Sequence[Any], rows: Sequence[Any]) -
         return list(map(value, targets, map(itemgetter(derived.columns[0]), rows)))
     fetch = itemgetter(*derived.columns)
     return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
+
+
+async def _all_or_none(awaitables: Iterable[Awaitable[list[Any]]]) -> list[list[Any]]:
+    """`asyncio.gather` of sibling fields, which stops the others when one fails: the request goes on without the
+    plan (the resolvers answer it), and no batch of the abandoned plan may still read on the request's connection
+    while they do (a unit's reads are shielded: a statement already sent finishes before the next one starts)."""
+    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 _BYTES = attrgetter("bytes")
@@ -205,7 +219,7 @@ class PlanRun:
             index, awaitable = pending[0]
             columns[index] = await awaitable
         elif pending:
-            for (index, _), column in zip(pending, await asyncio.gather(*(a for _, a in pending)), strict=True):
+            for (index, _), column in zip(pending, await _all_or_none(a for _, a in pending), strict=True):
                 columns[index] = column
         self.work += len(keys) * len(rows)
         return plan.assemble(columns)  # type: ignore[arg-type]
