@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from aiodataloader import DataLoader
 
 from prism.db.statements import any_of, kept
-from prism.db.tenancy import tenant_select
+from prism.db.tenancy import tenant_select, unit_organization
 from prism.db.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -246,7 +246,6 @@ def _page_statement(
     window: Window,
     columns: tuple[str, ...],
     single: bool,
-    organization_id: UUID,
     cursors: bool = True,
 ) -> sa.Select[Any]:
     """The statement of one page of each of a group's parents, the parents bound as one array (`:parents`), and the
@@ -259,9 +258,9 @@ def _page_statement(
         last=window.last,
         before="" if window.before is not None else None,
     )
-    key = ("page", source, list_filter, order, shape, columns, single, organization_id, cursors)
+    key = ("page", source, list_filter, order, shape, columns, single, cursors)
     built: sa.Select[Any] = kept(
-        key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, organization_id, cursors)
+        key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, cursors)
     )
     return built
 
@@ -273,7 +272,6 @@ def _build_page_statement(
     window: Window,
     columns: tuple[str, ...],
     single: bool,
-    organization_id: UUID,
     cursors: bool = True,
 ) -> sa.Select[Any]:
     table = source.table
@@ -293,11 +291,11 @@ def _build_page_statement(
         [table.c[name] for name in dict.fromkeys(("id", source.parent_column, *columns))] if columns else list(table.c)
     )
     if single:
-        statement = tenant_select(table, organization_id, *read, *sort_label).where(*conditions)
+        statement = tenant_select(table, unit_organization(), *read, *sort_label).where(*conditions)
         statement = statement.order_by(*ordering).limit(limit)
     else:
         position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
-        inner = tenant_select(table, organization_id, *read, *sort_label, position).where(*conditions)
+        inner = tenant_select(table, unit_organization(), *read, *sort_label, position).where(*conditions)
         ranked = inner.subquery("ranked")
         # Not the rank itself: nobody reads it once the statement has cut and ordered the pages.
         wanted = [column for column in ranked.c if column.name != "_position"]
@@ -330,9 +328,7 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
         head = keys[0]
         source, window = head.source, head.window
         parents = [k.parent for k in keys]
-        statement = _page_statement(
-            source, head.filter, head.order, window, head.columns, len(keys) == 1, self._organization_id
-        )
+        statement = _page_statement(source, head.filter, head.order, window, head.columns, len(keys) == 1)
         parameters = _cursor_parameters(source, head.order, window)
         parameters["parents"] = parents
         rows = await self._reader.all(statement, parameters)
@@ -343,7 +339,6 @@ class PageLoader(DataLoader[ListKey, PageOfRows]):
 
 async def read_pages(
     reader: UnitOfWork,
-    organization_id: UUID,
     source: ListSource,
     list_filter: Hashable,
     order: Order,
@@ -356,9 +351,7 @@ async def read_pages(
     driver (`UnitOfWork.driver_rows`: by column name, `row["title"]`); InvalidCursorError for a cursor this list
     did not issue. The planned executor's batch: one call per level, no loader key per parent. Without `cursors`
     the rows cannot give cursors (they lack their sort value): for a page whose cursors nobody asks for."""
-    statement = _page_statement(
-        source, list_filter, order, window, columns, len(parents) == 1, organization_id, cursors
-    )
+    statement = _page_statement(source, list_filter, order, window, columns, len(parents) == 1, cursors)
     parameters = _cursor_parameters(source, order, window)
     parameters["parents"] = list(parents)
     rows = await reader.driver_rows(statement, parameters)
@@ -405,30 +398,27 @@ class CountKey:
     filter: Hashable
 
 
-def _count_statement(source: ListSource, list_filter: Hashable, organization_id: UUID) -> sa.Select[Any]:
+def _count_statement(source: ListSource, list_filter: Hashable) -> sa.Select[Any]:
     table = source.table
     parent = table.c[source.parent_column]
     return (
-        tenant_select(table, organization_id, parent.label("parent"), sa.func.count().label("total"))
+        tenant_select(table, unit_organization(), parent.label("parent"), sa.func.count().label("total"))
         .where(any_of(parent, "parents"), *source.where(table, list_filter))
         .group_by(parent)
     )
 
 
-def _kept_count_statement(source: ListSource, list_filter: Hashable, organization_id: UUID) -> sa.Select[Any]:
-    statement: sa.Select[Any] = kept(
-        ("count", source, list_filter, organization_id),
-        lambda: _count_statement(source, list_filter, organization_id),
-    )
+def _kept_count_statement(source: ListSource, list_filter: Hashable) -> sa.Select[Any]:
+    statement: sa.Select[Any] = kept(("count", source, list_filter), lambda: _count_statement(source, list_filter))
     return statement
 
 
 async def read_counts(
-    reader: UnitOfWork, organization_id: UUID, source: ListSource, list_filter: Hashable, parents: Sequence[UUID]
+    reader: UnitOfWork, source: ListSource, list_filter: Hashable, parents: Sequence[UUID]
 ) -> list[int]:
     """How many `source` rows lie under each of `parents` with `filter`, in one statement, as CountLoader counts
     them, read by the driver (`UnitOfWork.driver_rows`): the planned executor's `totalCount` of a level."""
-    statement = _kept_count_statement(source, list_filter, organization_id)
+    statement = _kept_count_statement(source, list_filter)
     rows = await reader.driver_rows(statement, {"parents": list(parents)})
     found = dict(zip(map(itemgetter("parent"), rows), map(itemgetter("total"), rows), strict=True))
     return [found.get(parent, 0) for parent in parents]
@@ -449,7 +439,7 @@ class CountLoader(DataLoader[CountKey, int]):
         counts: dict[CountKey, int] = {}
         for group in groups.values():
             source, list_filter = group[0].source, group[0].filter
-            statement = _kept_count_statement(source, list_filter, self._organization_id)
+            statement = _kept_count_statement(source, list_filter)
             rows = await self._reader.all(statement, {"parents": [k.parent for k in group]})
             found = {row.parent: row.total for row in rows}
             counts.update({key: found.get(key.parent, 0) for key in group})

@@ -30,7 +30,7 @@ from prism.db.tables import (
     Team,
     User,
 )
-from prism.db.tenancy import tenant_select
+from prism.db.tenancy import tenant_select, unit_organization
 from prism.db.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -99,11 +99,11 @@ class RowByIdLoader(RowLoader[UUID]):
 
     def _statement(self) -> sa.Select[Any]:
         table = self.table
-        statement: sa.Select[Any] = tenant_select(table, self._organization_id, *self._read(table, "id"))
+        statement: sa.Select[Any] = tenant_select(table, unit_organization(), *self._read(table, "id"))
         return statement.where(any_of(table.c.id, "ids"))
 
     def by_ids(self) -> sa.Select[Any]:
-        statement: sa.Select[Any] = kept(("by id", self.table, self.columns, self._organization_id), self._statement)
+        statement: sa.Select[Any] = kept(("by id", self.table, self.columns), self._statement)
         return statement
 
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
@@ -204,7 +204,7 @@ class UserByIdLoader(RowLoader[UUID]):
     name and creation time, and the role of their membership)."""
 
     def by_ids(self) -> sa.Select[Any]:
-        statement: sa.Select[Any] = kept(("users by id", self.columns, self._organization_id), self._statement)
+        statement: sa.Select[Any] = kept(("users by id", self.columns), self._statement)
         return statement
 
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
@@ -219,7 +219,7 @@ class UserByIdLoader(RowLoader[UUID]):
             if self.columns
             else [user.c.id, user.c.email, user.c.name, user.c.created_at, membership.c.role]
         )
-        statement: sa.Select[Any] = tenant_select(membership, self._organization_id, *read)
+        statement: sa.Select[Any] = tenant_select(membership, unit_organization(), *read)
         return statement.join(user, user.c.id == membership.c.user_id).where(any_of(user.c.id, "ids"))
 
 
@@ -272,7 +272,7 @@ class LabelsByRequirementLoader(DataLoader[UUID, list[Row]]):
         label = Label.__table__  # type: ignore[attr-defined]
         read = [label.c[name] for name in dict.fromkeys(("id", *self.columns))] if self.columns else list(label.c)
         statement: sa.Select[Any] = (
-            tenant_select(link, self._organization_id, link.c.requirement_id, *read)
+            tenant_select(link, unit_organization(), link.c.requirement_id, *read)
             .join(label, label.c.id == link.c.label_id)
             .where(any_of(link.c.requirement_id, "ids"))
             .order_by(link.c.requirement_id, label.c.name)
@@ -285,7 +285,7 @@ class LabelsByRequirementLoader(DataLoader[UUID, list[Row]]):
     def lists_by_ids(self) -> sa.Select[Any]:
         """The kept statement of the labels of the requirements bound as `:ids`, each row with its `requirement_id`,
         grouped by it and by name within each (for the planned executor's own batch)."""
-        key = ("labels by requirement", self.columns, self._organization_id)
+        key = ("labels by requirement", self.columns)
         statement: sa.Select[Any] = kept(key, self._statement)
         return statement
 
@@ -308,7 +308,7 @@ class ChildCountByRequirementLoader(DataLoader[UUID, int]):
         table = Requirement.__table__  # type: ignore[attr-defined]
         parent, total = table.c.parent_id.label("parent"), sa.func.count().label("total")
         statement: sa.Select[Any] = (
-            tenant_select(table, self._organization_id, parent, total)
+            tenant_select(table, unit_organization(), parent, total)
             .where(any_of(table.c.parent_id, "ids"))
             .group_by(table.c.parent_id)
         )
@@ -317,7 +317,7 @@ class ChildCountByRequirementLoader(DataLoader[UUID, int]):
     def counts_by_ids(self) -> sa.Select[Any]:
         """The kept statement of the counts of the requirements bound as `:ids`: a row for each that has children,
         `parent` and `total` (for the planned executor's own batch)."""
-        statement: sa.Select[Any] = kept(("child counts", self._organization_id), self._statement)
+        statement: sa.Select[Any] = kept(("child counts",), self._statement)
         return statement
 
     async def batch_load_fn(self, requirement_ids: Sequence[UUID]) -> list[int]:
@@ -364,13 +364,13 @@ class ProductByKeyLoader(RowLoader[str]):
 
     def _statement(self) -> sa.Select[Any]:
         table = Product.__table__  # type: ignore[attr-defined]
-        statement: sa.Select[Any] = tenant_select(table, self._organization_id, *self._read(table, "id", "key"))
+        statement: sa.Select[Any] = tenant_select(table, unit_organization(), *self._read(table, "id", "key"))
         # An expanding IN, not `= ANY(array)`: a varchar array would cost asyncpg a type introspection per connection.
         return statement.where(table.c.key.in_(sa.bindparam("keys", expanding=True)))
 
     async def batch_load_fn(self, keys: Sequence[str]) -> list[Row | None]:
-        # Built once per column set and organization, the keys bound as one array (what a one-product query costs
-        # is mostly fixed: building this statement again for each request was a third of it).
-        statement: sa.Select[Any] = kept(("products by key", self.columns, self._organization_id), self._statement)
+        # Built once per column set, for every organization (what a one-product query costs is mostly fixed:
+        # building this statement again for each request was a third of it).
+        statement: sa.Select[Any] = kept(("products by key", self.columns), self._statement)
         by_key = {row.key: row for row in await self._reader.all(statement, {"keys": list(keys)})}
         return [by_key.get(k) for k in keys]

@@ -113,7 +113,6 @@ async def test_pages_of_several_parents_are_one_statement_and_each_parent_gets_i
         for _ in range(2):  # through SQLAlchemy, then through the driver: the same pages
             pages = await read_pages(
                 uow,
-                organization_id,
                 REQUIREMENTS_BY_PRODUCT,
                 RequirementListFilter(),
                 Order("RANK"),
@@ -131,7 +130,6 @@ async def test_pages_of_several_parents_are_one_statement_and_each_parent_gets_i
         # A page whose cursors nobody asks for reads no sort value (and no rank).
         (page,) = await read_pages(
             uow,
-            organization_id,
             REQUIREMENTS_BY_PRODUCT,
             RequirementListFilter(),
             Order("RANK"),

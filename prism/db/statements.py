@@ -19,7 +19,9 @@ _LIMIT = 1024
 def kept(key: Hashable, build: Callable[[], Any]) -> Any:
     """The statement kept for `key`, built by `build` the first time (at most a bounded number; oldest out first).
 
-    `key` must name everything the statement bakes in, the organization of a tenant select included.
+    `key` must name everything the statement bakes in. A tenant select in a kept statement reads the organization
+    of the unit of work that runs it (`prism.db.tenancy.unit_organization()`): one statement serves every
+    organization, and the bound keeps the statements of every shape, however many organizations a process serves.
     """
     statement = _KEPT.get(key)
     if statement is None:

@@ -26,7 +26,7 @@ from sqlalchemy.sql.roles import TypedColumnsClauseRole
 from sqlmodel import SQLModel, select
 from sqlmodel.sql.expression import Select, SelectOfScalar
 
-__all__ = ["tenant_select", "user_select"]
+__all__ = ["UNIT_ORGANIZATION", "tenant_select", "unit_organization", "user_select"]
 
 Model = TypeVar("Model", bound=SQLModel)
 T0 = TypeVar("T0")
@@ -36,7 +36,17 @@ Scalar = TypeVar("Scalar", sa.Column, Sequence, Mapping, UUID, datetime, float, 
 Typed = TypedColumnsClauseRole[T0] | SQLCoreOperations[T0] | type[T0]
 
 ORGANIZATION_TABLE = "organization"
+UNIT_ORGANIZATION = "unit_organization"
+"""The bound parameter of `unit_organization()`, which the unit of work fills in when it runs a statement."""
 USER_TABLE = "app_user"
+
+
+def unit_organization() -> Any:
+    """The organization of the unit of work that runs the statement, as a bound parameter: for `tenant_select` in a
+    statement built once and kept for every organization (`prism.db.statements.kept`). `UnitOfWork.all` and
+    `UnitOfWork.driver_rows` bind it to the organization of the scope they run the statement in, the one row-level
+    security reads; any other way of running it fails for want of a value (none applied: it matches no row)."""
+    return sa.bindparam(UNIT_ORGANIZATION)
 
 
 def _organization_column(table: sa.Table) -> sa.ColumnElement[Any]:

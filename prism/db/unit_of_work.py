@@ -39,6 +39,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from prism.db.engine import set_tenant
 from prism.db.lookups import member_role_setting_scope
 from prism.db.outbox import RECORDER, Actor, ChangeRecorder, mark_published, write_events
+from prism.db.tenancy import UNIT_ORGANIZATION
 from prism.domain.events import DomainEvent
 
 __all__ = ["AfterCommit", "UnitOfWork", "UnitOfWorkClosedError"]
@@ -99,7 +100,7 @@ class UnitOfWork:
         """Run a select in the unit's scope (with the values of its bound `parameters`) and return every row."""
 
         async def run(conn: AsyncConnection) -> Sequence[sa.Row[Any]]:
-            return (await conn.execute(statement, parameters)).all()
+            return (await conn.execute(statement, self._bound(parameters))).all()
 
         return await self._read(run)
 
@@ -107,9 +108,16 @@ class UnitOfWork:
         """Run a select in the unit's scope and return the first column of the first row."""
 
         async def run(conn: AsyncConnection) -> Any:
-            return (await conn.execute(statement)).scalar()
+            return (await conn.execute(statement, self._bound(None))).scalar()
 
         return await self._read(run)
+
+    def _bound(self, parameters: dict[str, Any] | None) -> dict[str, Any]:
+        """`parameters` and the value of `prism.db.tenancy.unit_organization()`: the organization of the scope the
+        statement runs in (the one row-level security reads), none when no organization is applied (no row then)."""
+        applied = self._applied
+        organization = applied[0] if applied is not None else None
+        return {**parameters, UNIT_ORGANIZATION: organization} if parameters else {UNIT_ORGANIZATION: organization}
 
     async def _read(self, run: Callable[[AsyncConnection], Coroutine[Any, Any, T]]) -> T:
         if self._owner is not None and self._owner is asyncio.current_task():
@@ -421,7 +429,7 @@ class UnitOfWork:
             pooled = sync.connection if sync is not None and not sync.closed and not sync.invalidated else None
             driver = (pooled or await conn.get_raw_connection()).driver_connection
             if form is None or not form.exact or driver is None or not driver.is_in_transaction():
-                result = await conn.execute(statement, parameters)
+                result = await conn.execute(statement, self._bound(parameters))
                 if form is not None and form.exact is None:
                     form.learn(result)
                 return mapped(result.all())
@@ -429,7 +437,7 @@ class UnitOfWork:
             if counter is not None:
                 counter.count += 1
                 counter.statements.append(form.sql)
-            return await driver.fetch(form.sql, *form.arguments(parameters), record_class=DriverRow)  # type: ignore[no-any-return]
+            return await driver.fetch(form.sql, *form.arguments(self._bound(parameters)), record_class=DriverRow)  # type: ignore[no-any-return]
 
         return await self._read(run)
 

@@ -438,7 +438,6 @@ class PlanRun:
         distinct = list(dict.fromkeys(parents))
         reading = read_pages(
             self.loaders.reader,
-            self.loaders.organization_id,
             spec.source,
             list_filter,
             order,
@@ -451,9 +450,7 @@ class PlanRun:
         totals: list[int] | None = None
         if wants_count:
             read = await reading
-            totals = await read_counts(
-                self.loaders.reader, self.loaders.organization_id, spec.source, list_filter, distinct
-            )
+            totals = await read_counts(self.loaders.reader, spec.source, list_filter, distinct)
         else:
             read = await reading
         if len(distinct) != len(parents):
