@@ -48,12 +48,15 @@ _ALLOWED_OPERATIONS = (StrawberryOperationType.QUERY,)
 
 
 class KnownQueries:
-    """The query texts a schema has validated without error, at most `maxsize`, and their fast answer."""
+    """The query texts a schema has validated without error, at most `maxsize` (each parsed once, whatever operations
+    of it were asked for), and their fast answer."""
 
     def __init__(self, schema: Any, maxsize: int = 512) -> None:
         self._schema = schema
         self._maxsize = maxsize
-        self._known: OrderedDict[tuple[str, str | None], DocumentNode] = OrderedDict()
+        # Text -> its one parsed document and the operation names (None: the only operation) learned with it: a text
+        # of many operations is held once, whichever of them ran (at most `maxsize` texts, like the parser cache).
+        self._known: OrderedDict[str, tuple[DocumentNode, set[str | None]]] = OrderedDict()
         # Factories of the per-request extensions, in the schema's order (their hooks nest in that order).
         self._per_request: list[ExtensionFactory] = []
         self.enabled = not getattr(schema, "directives", None)
@@ -71,27 +74,32 @@ class KnownQueries:
         """The parsed document of a known query text (and operation name), or None."""
         if query is None or not self.enabled:
             return None
-        document = self._known.get((query, operation_name))
-        if document is not None:
-            self._known.move_to_end((query, operation_name))
-        return document
+        entry = self._known.get(query)
+        if entry is None or operation_name not in entry[1]:
+            return None
+        self._known.move_to_end(query)
+        return entry[0]
 
     def learn(self, query: str | None, operation_name: str | None, result: ExecutionResult) -> None:
         """Remember `query` if the full path answered it without any error and it names a query operation."""
         if not self.enabled or query is None or result.errors or len(query) > CACHED_DOCUMENT_MAX_BYTES:
             return
-        if (query, operation_name) in self._known:
+        entry = self._known.get(query)
+        if entry is not None and operation_name in entry[1]:
             return
         try:
-            document = parse(query)
+            document = parse(query) if entry is None else entry[0]
             operation = select_operation(document, operation_name)
         except GraphQLError:
             return
         if operation.operation is not OperationType.QUERY:
             return
+        if entry is not None:
+            entry[1].add(operation_name)  # bounded by the operations the text holds
+            return
         if len(self._known) >= self._maxsize:
             self._known.popitem(last=False)
-        self._known[(query, operation_name)] = document
+        self._known[query] = (document, {operation_name})
 
     async def execute(
         self,
