@@ -21,9 +21,8 @@ async def test_the_role_look_up_opens_the_scope_and_close_ends_it_before_the_poo
     unit = UnitOfWork(engine, organization, user)
     try:
         assert await unit.member_role() == "OWNER"
-        row = (await unit.all(SETTINGS))[0]
-        assert (row[0], row[1]) == (str(organization), str(user))
-        pid = row[2]
+        org_setting, user_setting, pid = tuple((await unit.all(SETTINGS))[0])
+        assert (org_setting, user_setting) == (str(organization), str(user))
     finally:
         await unit.close()
     # The same pooled connection (a pool hands back the last one returned), now unscoped and outside a transaction.
