@@ -59,12 +59,20 @@ class KnownQueries:
         self._known: OrderedDict[str, tuple[DocumentNode, set[str | None]]] = OrderedDict()
         # Factories of the per-request extensions, in the schema's order (their hooks nest in that order).
         self._per_request: list[ExtensionFactory] = []
+        # The parser cache's own parse (shared by its instances) and options: a learned text is held as the document
+        # that cache already holds for it, not as a second one.
+        self._parse: Callable[..., DocumentNode] = parse
+        self._parse_options: dict[str, Any] = {}
         self.enabled = not getattr(schema, "directives", None)
         for factory in schema.extensions:
             if isinstance(factory, SchemaExtension):  # a shared instance: keep Strawberry's own path
                 self.enabled = False
                 continue
             sample = factory()
+            if isinstance(sample, BoundedParserCache):
+                self._parse = sample.cached_parse_document
+            elif isinstance(sample, MaxTokensLimiter):
+                self._parse_options["max_tokens"] = sample.max_token_count
             if isinstance(sample, _PER_REQUEST):
                 self._per_request.append(factory)
             elif not isinstance(sample, _DOCUMENT_ONLY):
@@ -88,7 +96,7 @@ class KnownQueries:
         if entry is not None and operation_name in entry[1]:
             return
         try:
-            document = parse(query) if entry is None else entry[0]
+            document = self._parse(query, **self._parse_options) if entry is None else entry[0]
             operation = select_operation(document, operation_name)
         except GraphQLError:
             return
