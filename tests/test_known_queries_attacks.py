@@ -186,10 +186,13 @@ def test_the_513th_text_evicts_the_least_recently_used(app: Starlette) -> None:
     known = KnownQueries(app.state.schema)
     assert known.enabled
     texts = [f"query {{ viewer {{ user {{ id }} }} }} # {i}" for i in range(513)]
+    held = []  # the documents stay alive here, whatever the parser cache keeps
     for text in texts[:512]:
         known.learn(text, None, ExecutionResult(data={}, errors=None))
+        held.append(known.document(text, None))
     assert known.document(texts[0], None) is not None  # used: now the most recent
     known.learn(texts[512], None, ExecutionResult(data={}, errors=None))
+    held.append(known.document(texts[512], None))
     assert known.document(texts[1], None) is None
     assert known.document(texts[0], None) is not None
     assert known.document(texts[512], None) is not None
@@ -259,8 +262,36 @@ async def test_a_known_text_is_held_as_the_document_the_parser_cache_holds(
 
     text = _unique(PRODUCTS)
     await _learned(app, http, account.token, {"query": text})
-    parse = BoundedParserCache(maxsize=512).cached_parse_document
+    parse: Any = BoundedParserCache(maxsize=512).cached_parse_document
     hits = parse.cache_info().hits
     cached = parse(text, max_tokens=5000)
     assert parse.cache_info().hits == hits + 1, "the full path's own entry, not a new parse"
     assert app.state.schema.known_queries.document(text, None) is cached
+
+
+async def test_a_known_text_pins_no_document_the_parser_cache_has_dropped(
+    app: Starlette, http: httpx.AsyncClient, account: Account
+) -> None:
+    """Finding (low, memory; the rest of finding 2): known texts outlive the parser cache's entries (only texts
+    answered without error are learned, every parsed text enters the parser cache), so 512 learned texts of 16 KB
+    followed by 512 other texts kept up to 512 documents the parser cache had let go. A known text holds its document
+    only while the parser cache (or a request) does; after that it is answered by the full path and learned again."""
+    import gc
+
+    from resolvers.document_caches import BoundedParserCache
+
+    known = app.state.schema.known_queries
+    text = _unique(PRODUCTS)
+    await _learned(app, http, account.token, {"query": text})
+    parse: Any = BoundedParserCache(maxsize=512).cached_parse_document
+    for i in range(513):  # other texts, refused by validation (never learned): the text leaves both caches
+        status, _ = await _send(http, None, {"query": f"{{ nope{i} }} # {uuid.uuid4().hex}"})
+        assert status == 200
+    hits = parse.cache_info().hits
+    parse(text, max_tokens=5000)
+    assert parse.cache_info().hits == hits, "the parser cache has let the text go"
+    gc.collect()
+    assert known.document(text, None) is None
+    fast, full = await _fast_and_full(app, http, account.token, {"query": text})
+    assert fast == full
+    assert known.document(text, None) is not None
