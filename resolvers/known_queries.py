@@ -19,6 +19,7 @@ So the answer is the same, byte for byte, as the full path's (tests/test_known_q
 uses it only when its extensions are exactly the ones above (no tracing, no custom directives).
 """
 
+import weakref
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Callable, Generator
 from typing import Any, cast
@@ -48,50 +49,78 @@ _ALLOWED_OPERATIONS = (StrawberryOperationType.QUERY,)
 
 
 class KnownQueries:
-    """The query texts a schema has validated without error, at most `maxsize`, and their fast answer."""
+    """The query texts a schema has validated without error, at most `maxsize` (each parsed once, whatever operations
+    of it were asked for), and their fast answer."""
 
     def __init__(self, schema: Any, maxsize: int = 512) -> None:
         self._schema = schema
         self._maxsize = maxsize
-        self._known: OrderedDict[tuple[str, str | None], DocumentNode] = OrderedDict()
+        # Text -> its parsed document, held weakly, and the operation names (None: the only operation) learned with
+        # it: a text of many operations is held once, whichever of them ran (at most `maxsize` texts). The document is
+        # the parser cache's: once that cache (and the validation cache, and every request) has let it go, the text
+        # is answered by the full path and learned again, so known texts never keep documents alive themselves.
+        self._known: OrderedDict[str, tuple[weakref.ref[DocumentNode], set[str | None]]] = OrderedDict()
         # Factories of the per-request extensions, in the schema's order (their hooks nest in that order).
         self._per_request: list[ExtensionFactory] = []
+        # The parser cache's own parse (shared by its instances) and options: a learned text is held as the document
+        # that cache already holds for it, not as a second one.
+        self._parse: Callable[..., DocumentNode] = parse
+        self._parse_options: dict[str, Any] = {}
         self.enabled = not getattr(schema, "directives", None)
         for factory in schema.extensions:
             if isinstance(factory, SchemaExtension):  # a shared instance: keep Strawberry's own path
                 self.enabled = False
                 continue
             sample = factory()
+            if isinstance(sample, BoundedParserCache):
+                self._parse = sample.cached_parse_document
+            elif isinstance(sample, MaxTokensLimiter):
+                self._parse_options["max_tokens"] = sample.max_token_count
             if isinstance(sample, _PER_REQUEST):
                 self._per_request.append(factory)
             elif not isinstance(sample, _DOCUMENT_ONLY):
                 self.enabled = False
+        if self._parse is parse:  # no parser cache: nothing would keep a learned document
+            self.enabled = False
 
     def document(self, query: str | None, operation_name: str | None) -> DocumentNode | None:
         """The parsed document of a known query text (and operation name), or None."""
         if query is None or not self.enabled:
             return None
-        document = self._known.get((query, operation_name))
-        if document is not None:
-            self._known.move_to_end((query, operation_name))
+        entry = self._known.get(query)
+        if entry is None or operation_name not in entry[1]:
+            return None
+        document = entry[0]()
+        if document is None:  # the caches have let it go
+            del self._known[query]
+            return None
+        self._known.move_to_end(query)
         return document
 
     def learn(self, query: str | None, operation_name: str | None, result: ExecutionResult) -> None:
         """Remember `query` if the full path answered it without any error and it names a query operation."""
         if not self.enabled or query is None or result.errors or len(query) > CACHED_DOCUMENT_MAX_BYTES:
             return
-        if (query, operation_name) in self._known:
+        entry = self._known.get(query)
+        known = entry[0]() if entry is not None else None
+        if known is None:
+            entry = None
+        elif entry is not None and operation_name in entry[1]:
             return
         try:
-            document = parse(query)
+            document = self._parse(query, **self._parse_options) if known is None else known
             operation = select_operation(document, operation_name)
         except GraphQLError:
             return
         if operation.operation is not OperationType.QUERY:
             return
+        if entry is not None:
+            entry[1].add(operation_name)  # bounded by the operations the text holds
+            return
+        self._known.pop(query, None)  # a text whose document was let go
         if len(self._known) >= self._maxsize:
             self._known.popitem(last=False)
-        self._known[(query, operation_name)] = document
+        self._known[query] = (weakref.ref(document), {operation_name})
 
     async def execute(
         self,

@@ -14,6 +14,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 
 from prism.errors import NotFoundError, ValidationError
+from prism.web.graphql_http import MAX_QUERY_TOKENS
 from resolvers.accounts import AccountsMutation, AccountsQuery
 from resolvers.ai import AiQuery
 from resolvers.ai_analysis import AiAnalysisQuery
@@ -281,7 +282,7 @@ def build_schema(
         extensions=[
             *caching,
             RequestChecks,
-            lambda: MaxTokensLimiter(max_token_count=5000),
+            lambda: MaxTokensLimiter(max_token_count=MAX_QUERY_TOKENS),  # the endpoint's operation-type read's too
             *limit_extensions(limits),
             ErrorCodes,
             *extensions,

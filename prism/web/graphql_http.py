@@ -37,7 +37,7 @@ from prism.web.concurrency import CallerBusyError, ConcurrencyLimiter, caller_ke
 from prism.web.multipart import MultipartError, read_multipart
 from prism.web.persisted_queries import PersistedQueries, PersistedQueryError, PersistedQueryRequest, requested
 
-__all__ = ["GraphQLHTTP", "RequestContext", "RequestError", "stdlib_json"]
+__all__ = ["MAX_QUERY_TOKENS", "GraphQLHTTP", "RequestContext", "RequestError", "stdlib_json"]
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -112,15 +112,26 @@ def negotiate(accept: str | None) -> str:
     return best[2]
 
 
-@lru_cache(maxsize=256)
-def _parse(query: str) -> DocumentNode:
-    return parse(query)
+MAX_QUERY_TOKENS = 5000
+"""The most tokens a document may hold: the schema refuses longer ones (MaxTokensLimiter, resolvers/schema.py), and
+this endpoint reads no further to learn a request's operation type."""
+_CACHED_TEXT_MAX_CHARACTERS = 16_384  # as the schema's parser cache (resolvers/document_caches.py)
+
+
+def _parse_types(query: str) -> DocumentNode:
+    # No locations (no token chain kept: a document of operation types and names is all this needs), and no further
+    # than the token limit: a longer text is the schema's to refuse, and costs here what 5,000 tokens cost.
+    return parse(query, no_location=True, max_tokens=MAX_QUERY_TOKENS)
+
+
+_parse = lru_cache(maxsize=256)(_parse_types)
 
 
 def operation_type(query: str, operation_name: str | None) -> OperationType | None:
-    """The type of the operation a request would run, or None when the document does not parse."""
+    """The type of the operation a request would run, or None when the document does not parse (a syntax error, or
+    more tokens than the schema accepts: the schema answers either before anything runs)."""
     try:
-        document = _parse(query)
+        document = _parse(query) if len(query) <= _CACHED_TEXT_MAX_CHARACTERS else _parse_types(query)
     except GraphQLError:
         return None
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
