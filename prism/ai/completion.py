@@ -31,7 +31,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from prism.ai.litellm_setup import litellm_module
+from prism.ai.litellm_setup import litellm_loaded, litellm_module
 from prism.ai.offline_provider import OFFLINE_PROVIDER
 from prism.config import Settings
 from prism.db.tables import AiRun
@@ -96,8 +96,9 @@ async def call_model(
     **options: Any,
 ) -> Any:
     """One LiteLLM completion under PRISM's endpoint settings and retry policy (429, 5xx and timeouts retried with
-    exponential backoff); `options` go to every model, `remote_options` only to a model that is not the offline one."""
-    litellm = litellm_module()
+    exponential backoff); `options` go to every model, `remote_options` only to a model that is not the offline one.
+    LiteLLM's first import runs in a thread of its own: the event loop serves other requests meanwhile."""
+    litellm = await litellm_loaded()
     endpoint: dict[str, Any] = {}
     if not model.startswith(f"{OFFLINE_PROVIDER}/"):
         if settings.llm_api_base:

@@ -94,9 +94,9 @@ class LiteLLMEmbedder:
         self._timeout = timeout
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        from prism.ai.litellm_setup import litellm_module
+        from prism.ai.litellm_setup import litellm_loaded
 
-        litellm = litellm_module()
+        litellm = await litellm_loaded()
         response = await litellm.aembedding(model=self.name, input=texts, timeout=self._timeout, num_retries=2)
         return [_normalized([float(value) for value in item["embedding"]]) for item in response.data]
 

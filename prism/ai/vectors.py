@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from prism.ai.embeddings import Embedder
+from prism.ai.slow_imports import imported
 from prism.errors import AiUnavailableError
 
 if TYPE_CHECKING:
@@ -58,6 +59,9 @@ class VectorIndex:
         self._lock = asyncio.Lock()
 
     async def _ready(self) -> tuple["AsyncQdrantClient", str]:
+        # qdrant_client's first import takes about a second of CPU: in a thread of its own, never on the event loop.
+        # Every method calls this before it imports anything of qdrant_client, which is then in sys.modules.
+        await imported("qdrant_client")
         async with self._lock:
             if self._client is None or self._collection is None:
                 from qdrant_client import AsyncQdrantClient, models
@@ -103,9 +107,9 @@ class VectorIndex:
         """Index (or index again) these sources."""
         if not items:
             return
+        client, name = await self._ready()
         from qdrant_client import models
 
-        client, name = await self._ready()
         vectors = await self.embedder.embed([item.text[:MAX_EMBEDDED_CHARACTERS] for item in items])
         await client.upsert(
             name,
@@ -127,9 +131,9 @@ class VectorIndex:
         """Remove these sources of one organization (ids of another organization are left alone)."""
         if not ids:
             return
+        client, name = await self._ready()
         from qdrant_client import models
 
-        client, name = await self._ready()
         await client.delete(
             name,
             points_selector=models.FilterSelector(
@@ -144,9 +148,9 @@ class VectorIndex:
 
     async def delete_organization(self, organization_id: UUID) -> None:
         """Remove every vector of an organization (before a reindex)."""
+        client, name = await self._ready()
         from qdrant_client import models
 
-        client, name = await self._ready()
         await client.delete(
             name, points_selector=models.FilterSelector(filter=models.Filter(must=[self._tenant(organization_id)]))
         )
@@ -163,9 +167,9 @@ class VectorIndex:
     ) -> list[Hit]:
         """The sources of `organization_id` (of one `kind`, when given) nearest to `text`, best first. There is no
         search without a tenant."""
+        client, name = await self._ready()
         from qdrant_client import models
 
-        client, name = await self._ready()
         vector = (await self.embedder.embed([text[:MAX_EMBEDDED_CHARACTERS]]))[0]
         must: list[Any] = [self._tenant(organization_id)]
         if product_id is not None:
