@@ -1,12 +1,11 @@
 """AI retrieval: requirements and documents near a requirement or a text, found in the organization's vector index."""
 
 import logging
-from contextlib import AbstractAsyncContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 from uuid import UUID
 
 import strawberry
-from graphql import OperationType
 
 from prism.ai.retrieval import DOCUMENT, REQUIREMENT, requirement_text
 from prism.errors import Code, NotFoundError, ValidationError
@@ -33,9 +32,8 @@ MAX_MATCHES = 50
 
 def _while_embedding(info: Info) -> AbstractAsyncContextManager[None]:
     """Where a text is embedded (a model call with a remote embedding model): without holding the request's
-    connection, except beside a mutation's uncommitted writes (duplicate warnings), which must keep it."""
-    if info.operation.operation is OperationType.MUTATION:
-        return nullcontext()
+    connection. A mutation's duplicate warnings are resolved after its use case committed (`RequirementPayload`),
+    so no uncommitted write, transaction or lock waits on the model either."""
     return info.context.uow.without_connection()
 
 

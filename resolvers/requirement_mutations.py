@@ -90,8 +90,10 @@ class TransitionRequirementInput:
 class RequirementPayload:
     requirement: Requirement | None = strawberry.field(description="The requirement after the change; null on failure.")
     user_errors: list[UserError] = user_errors_field()
-    warnings: list[UserError] = strawberry.field(
-        default_factory=list,
+    check_duplicates: strawberry.Private[bool] = False
+    """Whether `warnings` looks for likely duplicates (a creation, or an update of the title, that succeeded)."""
+
+    @strawberry.field(
         description=(
             "What the client may want to show though the change succeeded: LIKELY_DUPLICATE when createRequirement, "
             "or updateRequirement changing the title, finds a requirement of the same product that reads almost the "
@@ -99,6 +101,13 @@ class RequirementPayload:
         ),
         metadata=max_items(DUPLICATES_WARNED),
     )
+    async def warnings(self, info: Info) -> list[UserError]:
+        # Resolved after the mutation's use-case boundary has committed (resolvers/boundary.py): the duplicate check
+        # (an embedding, a model call with a remote embedding model) holds no connection, no transaction and no
+        # lock of the change, and runs only for a client that asks for the warnings.
+        if not self.check_duplicates or self.requirement is None:
+            return []
+        return await duplicate_warnings(info, self.requirement)
 
 
 @strawberry.type(description="The result of deleting a requirement.")
@@ -141,8 +150,7 @@ class RequirementMutation:
             return await info.context.services.requirements.create(draft)
 
         result = await payload(RequirementPayload, create, requirement=Requirement.from_row)
-        if result.requirement is not None:
-            result.warnings = await duplicate_warnings(info, result.requirement)
+        result.check_duplicates = result.requirement is not None
         return result
 
     @strawberry.mutation(description="Edit a requirement's fields.", permission_classes=[CanWrite])
@@ -171,8 +179,7 @@ class RequirementMutation:
             )
 
         result = await payload(RequirementPayload, update, requirement=Requirement.from_row)
-        if result.requirement is not None and input.title is not strawberry.UNSET:
-            result.warnings = await duplicate_warnings(info, result.requirement)
+        result.check_duplicates = result.requirement is not None and input.title is not strawberry.UNSET
         return result
 
     @strawberry.mutation(

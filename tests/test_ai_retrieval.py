@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -359,3 +360,55 @@ async def test_the_word_check_reveals_nothing_of_another_organizations_words(
     assert secret in embedded_by[account.organization_id]
     # The second organization's check must cost what it would have cost had the first never run.
     assert secret in embedded_by[other_account.organization_id], embedded_by
+
+
+async def test_the_duplicate_check_runs_after_the_change_is_committed_and_holds_no_lock_of_it(
+    app: Starlette, job_app: App, settings: Settings, account: Account, database_url: str, monkeypatch: Any
+) -> None:
+    """Review (stall): createRequirement's duplicate check ran inside the mutation's transaction, with the product's
+    row locked FOR UPDATE (its next requirement number), so with a remote embedding model every creation in the
+    product waited on a model call. The warnings are now resolved after the use case commits: while the check
+    embeds, the new requirement is visible to another session and the product row is free to lock."""
+    import asyncpg
+
+    from prism.ai.duplicates import DuplicateCheck
+
+    product = await create_product(account)
+    title = "Archive a finished sprint with its burndown"
+    await create_requirement(account, product["id"], title)
+    await index_pending(app, job_app, settings)
+    seen: list[tuple[int, bool]] = []
+
+    class Probing(HashedEmbedder):
+        async def embed(self, texts: list[str]) -> list[list[float]]:
+            side = await asyncpg.connect(database_url)
+            try:
+                visible = await side.fetchval("SELECT count(*) FROM requirement WHERE title = $1", title)
+                async with side.transaction():
+                    try:
+                        await side.execute(
+                            "SELECT 1 FROM product WHERE id = $1 FOR UPDATE NOWAIT", uuid_of(product["id"])
+                        )
+                        free = True
+                    except asyncpg.LockNotAvailableError:
+                        free = False
+                seen.append((visible, free))
+            finally:
+                await side.close()
+            return await super().embed(texts)
+
+    monkeypatch.setattr(app.state.runtime().ai, "duplicates", DuplicateCheck(Probing()))
+    copy = await account(CREATE, {"i": {"productId": product["id"], "kind": "STORY", "title": title}})
+    assert [w["code"] for w in copy["createRequirement"]["warnings"]] == ["LIKELY_DUPLICATE"]
+    assert seen, "the word check never embedded"
+    # Both requirements committed, the product row unlocked, whenever the check embedded.
+    assert set(seen) == {(2, True)}, seen
+
+    # A client that does not ask for the warnings does not pay for the check.
+    seen.clear()
+    quiet = await account(
+        "mutation($i: CreateRequirementInput!) { createRequirement(input: $i) { requirement { id } } }",
+        {"i": {"productId": product["id"], "kind": "STORY", "title": title}},
+    )
+    assert quiet["createRequirement"]["requirement"]["id"]
+    assert seen == []
