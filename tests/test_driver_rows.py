@@ -216,3 +216,35 @@ async def test_another_organizations_id_answers_on_the_planned_path_as_on_the_re
         assert answer.content == reference.content
     assert b"NOT_FOUND" in answer.content
     assert b'"nodes":[null]' in answer.content
+
+
+async def test_driver_reads_go_through_sqlalchemy_while_something_watches_the_engines_statements(
+    app: Starlette, account: Account
+) -> None:
+    """Tracing instruments SQLAlchemy's statement events (prism/observability/tracing.py), which the driver's own
+    reads never fire: while anything besides PRISM's statement counter listens, every read goes through SQLAlchemy,
+    so a traced request has a span for each of its statements."""
+    product = await create_product(account)
+    organization_id, user_id = uuid_of(account.organization_id), uuid_of(account.user_id)
+    engine = app.state.runtime().engine
+    statement = _unscoped_products("observed")
+    seen: list[str] = []
+
+    def watch(conn: Any, cursor: Any, sql: str, parameters: Any, context: Any, many: bool) -> None:
+        seen.append(sql)
+
+    async with UnitOfWork(engine, organization_id, user_id) as uow:
+        await uow.driver_rows(statement, {"ids": [uuid_of(product["id"])]})  # learnt: the driver may run it
+        assert [type(row) for row in await uow.driver_rows(statement, {"ids": []})] == []
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", watch)
+        try:
+            rows = await uow.driver_rows(statement, {"ids": [uuid_of(product["id"])]})
+        finally:
+            sa.event.remove(engine.sync_engine, "before_cursor_execute", watch)
+        again = await uow.driver_rows(statement, {"ids": [uuid_of(product["id"])]})
+    assert [type(row) for row in rows] == [MappedRow]
+    assert [row["key"] for row in rows] == [product["key"]]
+    form = driver_form(statement, engine.dialect)
+    assert form is not None
+    assert seen == [form.sql]
+    assert [type(row) for row in again] == [DriverRow]

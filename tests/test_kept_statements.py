@@ -7,6 +7,7 @@ without it would answer the next organization with the first one's rows (row-lev
 would answer nothing: a product "not found"), which is what this test looks for, on both executors.
 """
 
+from collections.abc import Hashable
 from typing import Any
 
 from prism.db import statements
@@ -30,7 +31,13 @@ query Shapes($key: String!) {
 
 
 def _baked(statement: Any) -> set[Any]:
-    return {value for value in statement.compile().params.values() if value is not None}
+    """Every value bound in the statement itself (those in a list one by one)."""
+    values: set[Any] = set()
+    for value in statement.compile().params.values():
+        for each in value if isinstance(value, list | tuple | set | frozenset) else [value]:
+            if isinstance(each, Hashable) and each is not None:
+                values.add(each)
+    return values
 
 
 async def _ask(account: Account) -> None:

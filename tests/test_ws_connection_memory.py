@@ -27,8 +27,9 @@ from tests.test_subscriptions import REQUIREMENTS, Subscribed, acked, connect, s
 __all__ = ["subscribed", "ws_url"]  # fixtures, shared with tests/test_subscriptions.py
 
 CONNECTIONS = 20
-BYTES_PER_CONNECTION = 30 * 1024
-"""About 25 KiB measured (40 KiB before the connection was slimmed down: this fails there)."""
+BYTES_PER_CONNECTION = 36 * 1024
+"""About 25 KiB measured alone, up to 32 KiB inside the whole suite's process (whose other caches grow meanwhile);
+44.6 KiB before the connection was slimmed down: this fails there."""
 
 _CLIENT = ("websockets/asyncio/", "/tests/")
 
@@ -40,7 +41,7 @@ def _is_client(traceback: tracemalloc.Traceback) -> bool:
     return any(marker in frame.filename for frame in task_frames for marker in _CLIENT)
 
 
-async def test_an_idle_connection_with_one_subscription_keeps_under_30_kib_on_the_server(
+async def test_an_idle_connection_with_one_subscription_keeps_under_36_kib_on_the_server(
     app: Starlette, account: Account, ws_url: str, subscribed: Subscribed
 ) -> None:
     product = await create_product(account)

@@ -17,6 +17,7 @@ __all__ = [
     "count_statements",
     "set_tenant",
     "statement_counter",
+    "statements_observed",
 ]
 
 
@@ -79,6 +80,14 @@ def build_engine(
     )
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     return engine
+
+
+def statements_observed(engine: AsyncEngine) -> bool:
+    """Whether anything besides PRISM's own statement counter (the one listener `build_engine` registers) watches
+    the engine's statements: tracing's SQLAlchemy instrumentation, a test capturing SQL. Reads that asyncpg could
+    run itself (`UnitOfWork.driver_rows`) then go through SQLAlchemy, so every statement still has its span."""
+    dispatch = engine.sync_engine.dispatch
+    return len(dispatch.before_cursor_execute) > 1 or len(dispatch.after_cursor_execute) > 0
 
 
 def _count_statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:

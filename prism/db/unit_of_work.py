@@ -418,7 +418,7 @@ class UnitOfWork:
         as is, or whose values SQLAlchemy would convert, runs through SQLAlchemy and comes back as `MappedRow`s.
         """
         # Imported here: this method is the planned executor's alone, and keeps its change to this file in one place.
-        from prism.db.engine import statement_counter
+        from prism.db.engine import statement_counter, statements_observed
         from prism.db.statements import DriverRow, driver_form, mapped
 
         form = driver_form(statement, self._engine.dialect)
@@ -428,7 +428,13 @@ class UnitOfWork:
             # The pooled connection this unit holds (SQLAlchemy's own call for it costs a greenlet switch).
             pooled = sync.connection if sync is not None and not sync.closed and not sync.invalidated else None
             driver = (pooled or await conn.get_raw_connection()).driver_connection
-            if form is None or not form.exact or driver is None or not driver.is_in_transaction():
+            if (
+                form is None
+                or not form.exact
+                or driver is None
+                or not driver.is_in_transaction()
+                or statements_observed(self._engine)
+            ):
                 result = await conn.execute(statement, self._bound(parameters))
                 if form is not None and form.exact is None:
                     form.learn(result)
