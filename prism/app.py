@@ -428,6 +428,7 @@ def build_app(settings: Settings | None = None) -> Starlette:
         keep_alive_seconds=settings.ws_keepalive_seconds,
         connection_init_timeout_seconds=settings.ws_connection_init_timeout_seconds,
         max_document_bytes=settings.max_body_bytes,
+        allowed_origins=cors_origins,
     )
     routes = [
         Route("/", home_endpoint(graphiql=settings.graphiql_enabled), methods=["GET"]),

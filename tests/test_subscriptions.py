@@ -758,3 +758,40 @@ async def test_comment_added_with_neither_or_both_ids_is_refused_in_the_stream_t
             assert (message["id"], message["type"]) == (operation_id, "next"), message
             assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["BAD_USER_INPUT"], message
             assert (await subscriber.receive())["type"] == "complete"
+
+
+async def test_a_page_on_an_allowed_cors_origin_may_subscribe_and_a_page_on_another_may_not(settings: Settings) -> None:
+    """review4: PRISM_CORS_ORIGINS lets a frontend on another origin call the HTTP API, but the WebSocket's own
+    origin check did not know it, so that frontend could not subscribe. The socket now allows the same origins (it
+    signs in with a credential in connection_init, never a cookie); a page on any other origin is still refused."""
+    import httpx
+
+    allowed = "https://app.example.com"
+    overrides = settings.model_dump() | {"cors_origins": allowed}
+    app = build_app(Settings(**{k: v for k, v in overrides.items() if k in Settings.model_fields}))
+    async with LifespanManager(app):
+        from prism.auth.mailer import RecordingMailer
+
+        app.state.runtime().mailer = RecordingMailer()
+        async with (
+            serve(app) as url,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://prism.test") as http,
+        ):
+            owner = await sign_up(GraphQLClient(http))
+            async with websockets.connect(
+                url,
+                subprotocols=["graphql-transport-ws"],
+                origin=allowed,  # type: ignore[list-item, arg-type]
+            ) as socket:
+                await socket.send(
+                    json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {owner.token}"}})
+                )
+                assert json.loads(await socket.recv())["type"] == "connection_ack"
+            with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+                async with websockets.connect(
+                    url,
+                    subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                    origin="https://evil.example.net",  # type: ignore[arg-type]
+                ):
+                    pass
+            assert refused.value.response.status_code == 403

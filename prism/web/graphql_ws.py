@@ -23,7 +23,7 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
@@ -739,6 +739,7 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         keep_alive_seconds: float,
         connection_init_timeout_seconds: float,
         max_document_bytes: int = 1_000_000,
+        allowed_origins: Sequence[str] = (),
     ) -> None:
         super().__init__(
             schema,
@@ -748,6 +749,10 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
             connection_init_wait_timeout=timedelta(seconds=connection_init_timeout_seconds),
             max_subscriptions_per_connection=max_subscriptions_per_connection,
+            # Pages on these origins may open the socket, as they may call the HTTP API (PRISM_CORS_ORIGINS); any other
+            # page's handshake is refused (403). The socket signs in with a credential in `connection_init`, never a
+            # cookie, so an allowed page acts only with a credential it holds.
+            allowed_origins=tuple(allowed_origins),
         )
         self._make_context = make_context
         self._sign_in = sign_in
