@@ -3,12 +3,14 @@
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,12 +22,59 @@ import pytest
 
 from prism.config import Settings
 
-__all__ = ["RedisProcess", "ServerProcess", "free_port", "running_redis", "running_servers", "server_environment"]
+__all__ = [
+    "RedisProcess",
+    "ServerProcess",
+    "free_port",
+    "npm_installed",
+    "running_redis",
+    "running_servers",
+    "server_environment",
+    "unavailable",
+]
 
 STOP_GRACE_SECONDS = 10.0
 START_TIMEOUT_SECONDS = 60.0
 UNLIMITED = "1000000000/minute"
 REQUIRE_SERVICES = os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(message: str) -> None:
+    """Skip a test whose outside tool is missing, or fail it where every service is required (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (PRISM_TEST_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+def npm_installed(directory: Path, files: tuple[str, ...], name: str) -> Path:
+    """A copy of `files` from `directory` with the node_modules `npm ci` installed from its lockfile, once per content
+    (kept in the temporary directory, keyed by the files' digest); `unavailable` without Node.js or npm."""
+    npm = shutil.which("npm")
+    if shutil.which("node") is None or npm is None:
+        unavailable(f"Node.js and npm are needed for {directory.name}'s {name}")
+    assert npm is not None
+    digest = hashlib.sha256(b"".join((directory / file).read_bytes() for file in files)).hexdigest()
+    installed = Path(tempfile.gettempdir()) / f"prism-{name}-{digest[:16]}"
+    if not (installed / "node_modules" / ".package-lock.json").exists():
+        staging = Path(tempfile.mkdtemp(prefix=f"prism-{name}-"))
+        for file in files:
+            shutil.copy(directory / file, staging / file)
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=staging,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            unavailable(f"npm ci could not install tests/{directory.name}'s dependencies:\n{done.stderr[-2000:]}")
+        try:
+            staging.rename(installed)
+        except OSError:  # another run installed it meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+    return installed
 
 
 def free_port() -> int:

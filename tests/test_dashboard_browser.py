@@ -34,19 +34,13 @@ from tests.helpers import (
     sign_up,
     uuid_of,
 )
-from tests.processes import REQUIRE_SERVICES, ServerProcess, running_servers, server_environment
+from tests.processes import ServerProcess, running_servers, server_environment, unavailable
 from tests.test_sprints import CLOSE, finish, start
 
 pytestmark = pytest.mark.slow
 
 WAIT_MS = 30_000
 LOG_IN = "mutation($input: LogInInput!) { logIn(input: $input) { accessToken } }"
-
-
-def unavailable(message: str) -> None:
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} (PRISM_TEST_REQUIRE_SERVICES=1)")
-    pytest.skip(message)
 
 
 def chromium_path() -> str:

@@ -9,19 +9,16 @@ then it fails.
 """
 
 import asyncio
-import hashlib
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from prism.config import Settings
-from tests.processes import REQUIRE_SERVICES, ServerProcess, running_servers, server_environment
+from tests.processes import ServerProcess, npm_installed, running_servers, server_environment
 
 pytestmark = pytest.mark.slow
 
@@ -31,41 +28,10 @@ AUDIT_FILES = ("package.json", "package-lock.json", "audit.mjs")
 AUDITS = 61
 
 
-def unavailable(message: str) -> None:
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} (PRISM_TEST_REQUIRE_SERVICES=1)")
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def audit_script() -> Path:
     """The audit script, next to the node_modules `npm ci` installed from tests/js_http's lockfile."""
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        unavailable("Node.js and npm are needed to run the graphql-http audit")
-    assert npm is not None
-    digest = hashlib.sha256(b"".join((AUDIT_DIRECTORY / name).read_bytes() for name in AUDIT_FILES)).hexdigest()
-    installed = Path(tempfile.gettempdir()) / f"prism-graphql-http-audit-{digest[:16]}"
-    if not (installed / "node_modules" / ".package-lock.json").exists():
-        staging = Path(tempfile.mkdtemp(prefix="prism-graphql-http-audit-"))
-        for name in AUDIT_FILES:
-            shutil.copy(AUDIT_DIRECTORY / name, staging / name)
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=staging,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            shutil.rmtree(staging, ignore_errors=True)
-            unavailable(f"npm ci could not install tests/js_http's dependencies:\n{done.stderr[-2000:]}")
-        try:
-            staging.rename(installed)
-        except OSError:  # another run installed it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    return installed / "audit.mjs"
+    return npm_installed(AUDIT_DIRECTORY, AUDIT_FILES, "graphql-http-audit") / "audit.mjs"
 
 
 @pytest.fixture(scope="module")

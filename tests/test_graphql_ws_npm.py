@@ -6,12 +6,9 @@ and npm the tests skip, unless services are required (PRISM_TEST_REQUIRE_SERVICE
 """
 
 import asyncio
-import hashlib
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +20,7 @@ from starlette.applications import Starlette
 
 from prism.config import Settings
 from tests.helpers import Account, GraphQLClient, create_product, create_requirement, uuid_of
-from tests.processes import REQUIRE_SERVICES, ServerProcess, running_servers, server_environment
+from tests.processes import ServerProcess, npm_installed, running_servers, server_environment
 from tests.test_subscriptions import REQUIREMENTS, update_title
 
 pytestmark = pytest.mark.slow
@@ -32,41 +29,10 @@ CLIENT_DIRECTORY = Path(__file__).parent / "js"
 CLIENT_FILES = ("package.json", "package-lock.json", "subscribe.mjs")
 
 
-def unavailable(message: str) -> None:
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} (PRISM_TEST_REQUIRE_SERVICES=1)")
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def graphql_ws_client() -> Path:
     """The client script, next to the node_modules `npm ci` installed from tests/js's lockfile."""
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        unavailable("Node.js and npm are needed to run the reference graphql-ws client")
-    assert npm is not None
-    digest = hashlib.sha256(b"".join((CLIENT_DIRECTORY / name).read_bytes() for name in CLIENT_FILES)).hexdigest()
-    installed = Path(tempfile.gettempdir()) / f"prism-graphql-ws-client-{digest[:16]}"
-    if not (installed / "node_modules" / ".package-lock.json").exists():
-        staging = Path(tempfile.mkdtemp(prefix="prism-graphql-ws-client-"))
-        for name in CLIENT_FILES:
-            shutil.copy(CLIENT_DIRECTORY / name, staging / name)
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=staging,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            shutil.rmtree(staging, ignore_errors=True)
-            unavailable(f"npm ci could not install tests/js's dependencies:\n{done.stderr[-2000:]}")
-        try:
-            staging.rename(installed)
-        except OSError:  # another run installed it meanwhile
-            shutil.rmtree(staging, ignore_errors=True)
-    return installed / "subscribe.mjs"
+    return npm_installed(CLIENT_DIRECTORY, CLIENT_FILES, "graphql-ws-client") / "subscribe.mjs"
 
 
 @pytest.fixture(scope="module")
