@@ -5,12 +5,15 @@ Over real sockets against a real uvicorn running PRISM's protocol class (tests/t
 
 import asyncio
 import json
+import socket as socketlib
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import websockets
 from starlette.applications import Starlette
 
+from prism.web.ws_protocol import WebSocketProtocol
 from tests.helpers import Account, GraphQLClient, create_product, create_requirement, join_organization
 from tests.test_subscriptions import REQUIREMENTS, Subscribed, subscribed, ws_url
 
@@ -28,6 +31,36 @@ async def _messages_until_closed(socket: Any, limit: int = 50) -> tuple[list[dic
         if message["type"] != "ka":
             received.append(message)
     raise AssertionError(f"the connection was never closed: {received}")
+
+
+def _small_server_buffers(
+    monkeypatch: pytest.MonkeyPatch, ping_seconds: float | None = None
+) -> list[WebSocketProtocol]:
+    """Give the server's connections small socket buffers, so that a few events fill them (loopback's are
+    megabytes), and, with `ping_seconds`, quick pings; returns the list the connections' protocols are added to."""
+    protocols: list[WebSocketProtocol] = []
+    connection_made = WebSocketProtocol.connection_made
+
+    def with_small_buffers(self: WebSocketProtocol, transport: Any) -> None:
+        transport.get_extra_info("socket").setsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF, 1024)
+        transport.set_write_buffer_limits(high=1024)
+        if ping_seconds is not None:
+            self.ping_interval = self.ping_timeout = ping_seconds
+        protocols.append(self)
+        connection_made(self, transport)
+
+    monkeypatch.setattr(WebSocketProtocol, "connection_made", with_small_buffers)
+    return protocols
+
+
+def _small_client_socket(ws_url: str) -> socketlib.socket:
+    """A client socket to the server with a small receive buffer, connected, for a client that stops reading."""
+    url = urlparse(ws_url)
+    sock = socketlib.socket()
+    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 1024)
+    sock.connect((url.hostname, url.port))
+    sock.setblocking(False)
+    return sock
 
 
 # Finding (pre-existing, legacy graphql-ws): a second `connection_init` on the same socket signs the connection in
@@ -70,31 +103,14 @@ async def test_a_legacy_connection_cannot_sign_in_again_as_someone_else_and_keep
 async def test_a_client_that_reads_nothing_at_all_has_its_connection_dropped_not_kept_open(
     app: Starlette, account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import socket as socketlib
-    from urllib.parse import urlparse
 
     import prism.web.graphql_ws as graphql_ws
-    from prism.web.ws_protocol import WebSocketProtocol
 
     monkeypatch.setattr(app.state.runtime().hub, "_buffer", 3)
     monkeypatch.setattr(graphql_ws, "_CLOSE_WAIT_SECONDS", 0.5)
-    protocols: list[WebSocketProtocol] = []
-    connection_made = WebSocketProtocol.connection_made
-
-    def with_small_buffers(self: WebSocketProtocol, transport: Any) -> None:
-        # Small socket buffers, so that a few events fill them (loopback's are megabytes).
-        transport.get_extra_info("socket").setsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF, 1024)
-        transport.set_write_buffer_limits(high=1024)
-        protocols.append(self)
-        connection_made(self, transport)
-
-    monkeypatch.setattr(WebSocketProtocol, "connection_made", with_small_buffers)
+    protocols = _small_server_buffers(monkeypatch)
     product = await create_product(account)
-    url = urlparse(ws_url)
-    sock = socketlib.socket()
-    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 1024)
-    sock.connect((url.hostname, url.port))
-    sock.setblocking(False)
+    sock = _small_client_socket(ws_url)
     # max_queue=1: the client stops reading its socket once one message waits unread, and nothing here reads.
     async with websockets.connect(
         ws_url,
@@ -155,28 +171,10 @@ async def test_a_legacy_connection_that_never_sends_connection_init_is_closed_to
 async def test_a_client_that_stops_reading_and_answering_pings_is_dropped_by_the_keep_alive_timeout(
     app: Starlette, account: Account, ws_url: str, subscribed: Subscribed, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import socket as socketlib
-    from urllib.parse import urlparse
 
-    from prism.web.ws_protocol import WebSocketProtocol
-
-    protocols: list[WebSocketProtocol] = []
-    connection_made = WebSocketProtocol.connection_made
-
-    def with_small_buffers_and_quick_pings(self: WebSocketProtocol, transport: Any) -> None:
-        transport.get_extra_info("socket").setsockopt(socketlib.SOL_SOCKET, socketlib.SO_SNDBUF, 1024)
-        transport.set_write_buffer_limits(high=1024)
-        self.ping_interval = self.ping_timeout = 0.5
-        protocols.append(self)
-        connection_made(self, transport)
-
-    monkeypatch.setattr(WebSocketProtocol, "connection_made", with_small_buffers_and_quick_pings)
+    protocols = _small_server_buffers(monkeypatch, ping_seconds=0.5)
     product = await create_product(account)
-    url = urlparse(ws_url)
-    sock = socketlib.socket()
-    sock.setsockopt(socketlib.SOL_SOCKET, socketlib.SO_RCVBUF, 1024)
-    sock.connect((url.hostname, url.port))
-    sock.setblocking(False)
+    sock = _small_client_socket(ws_url)
     async with websockets.connect(
         ws_url,
         sock=sock,
