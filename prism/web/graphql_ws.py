@@ -420,6 +420,25 @@ class _Connection:
         else:
             self.writer = ConnectionWriter(websocket.ws.send_text, close)
         self.registered: dict[str, OperationSink] = {}
+        self._init_timer: asyncio.TimerHandle | None = None
+
+    def await_init(self, seconds: float, timed_out: Callable[[], bool]) -> None:
+        """Close the connection (4408) unless `connection_init` comes within `seconds`: a timer, where Strawberry
+        starts a task that the handler keeps for the connection's life (and its legacy handler nothing at all).
+        `timed_out` says, when the time is up, whether the connection still has not signed in."""
+
+        def expire() -> None:
+            self._init_timer = None
+            if timed_out():
+                self.writer.close_after_writes(4408, "Connection initialisation timeout")
+
+        self._init_timer = asyncio.get_running_loop().call_later(seconds, expire)
+
+    def init_done(self) -> None:
+        """`connection_init` came, or the connection ends: the timer goes."""
+        timer, self._init_timer = self._init_timer, None
+        if timer is not None:
+            timer.cancel()
 
     async def admitted(self, handler: Any) -> bool:
         """Check the connection's access in full before an operation starts (a key revoked or a member removed while
@@ -475,31 +494,23 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
-        self._init_timer: asyncio.TimerHandle | None = None
 
     def on_request_accepted(self) -> None:
-        """Wait for `connection_init` with a timer, where Strawberry starts a task that the handler keeps (done) for
-        the connection's life; the timer goes once the message comes."""
-        delay = self.connection_init_wait_timeout.total_seconds()
-        self._init_timer = asyncio.get_running_loop().call_later(delay, self._init_timed_out)
+        """Wait for `connection_init` with the connection's timer (`_Connection.await_init`)."""
+        self.prism.await_init(self.connection_init_wait_timeout.total_seconds(), self._init_timed_out)
 
-    def _init_timed_out(self) -> None:
-        self._init_timer = None
-        if not self.connection_init_received:
-            self.connection_timed_out = True
-            self.prism.writer.close_after_writes(4408, "Connection initialisation timeout")
-
-    def _stop_init_timer(self) -> None:
-        timer, self._init_timer = self._init_timer, None
-        if timer is not None:
-            timer.cancel()
+    def _init_timed_out(self) -> bool:
+        if self.connection_init_received:
+            return False
+        self.connection_timed_out = True
+        return True
 
     async def handle_connection_init(self, message: Any) -> None:
-        self._stop_init_timer()
+        self.prism.init_done()
         await super().handle_connection_init(message)
 
     async def shutdown(self) -> None:
-        self._stop_init_timer()
+        self.prism.init_done()
         await super().shutdown()
 
     async def handle_subscribe(self, message: Any) -> None:
@@ -613,27 +624,16 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
         self.init_received = False
-        self._init_timer: asyncio.TimerHandle | None = None
 
     async def handle(self) -> None:
         """Strawberry's, with the wait for `connection_init` that graphql-transport-ws has (4408), which Strawberry's
         legacy handler lacks: a connection that never signs in would be kept for ever."""
         delay = self.view.connection_init_wait_timeout.total_seconds()  # type: ignore[attr-defined]
-        self._init_timer = asyncio.get_running_loop().call_later(delay, self._init_timed_out)
+        self.prism.await_init(delay, lambda: not self.init_received)
         try:
             await super().handle()
         finally:
-            self._stop_init_timer()
-
-    def _init_timed_out(self) -> None:
-        self._init_timer = None
-        if not self.init_received:
-            self.prism.writer.close_after_writes(4408, "Connection initialisation timeout")
-
-    def _stop_init_timer(self) -> None:
-        timer, self._init_timer = self._init_timer, None
-        if timer is not None:
-            timer.cancel()
+            self.prism.init_done()
 
     async def handle_connection_init(self, message: Any) -> None:
         """Strawberry's, except that the keep-alive messages come from the view's one timer, not a task of this
@@ -644,7 +644,7 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
             await self.websocket.close(code=4429, reason="Too many initialisation requests")
             return
         self.init_received = True
-        self._stop_init_timer()
+        self.prism.init_done()
         keep_alive, self.keep_alive = self.keep_alive, False
         try:
             await super().handle_connection_init(message)
