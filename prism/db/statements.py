@@ -38,31 +38,31 @@ def any_of(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[bool]:
     return column == sa.any_(sa.bindparam(name, type_=postgresql.ARRAY(column.type)))
 
 
-class DriverRow(asyncpg.Record):
+class _ColumnsAsAttributes:
+    """`row.title` for a row read by name (`row["title"]`), as SQLAlchemy's rows answer it."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]  # type: ignore[index]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class DriverRow(_ColumnsAsAttributes, asyncpg.Record):
     """A row read straight from asyncpg (`UnitOfWork.driver_rows`): a tuple by position, a mapping by column name
     (`row["title"]`, at C speed: what hot loops use) and, for code written against SQLAlchemy's rows, an object
     with the columns as attributes (`row.title`, slower: a Python call per access)."""
 
     __slots__ = ()
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
-
-class MappedRow(dict[str, Any]):
+class MappedRow(_ColumnsAsAttributes, dict[str, Any]):
     """A row the driver did not read (a loader's SQLAlchemy row, an object made from the request's context) with
     the access `DriverRow` gives by name: `row["title"]` and `row.title`."""
 
     __slots__ = ()
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 def mapped(rows: Sequence[Any]) -> list[Any]:
