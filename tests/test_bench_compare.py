@@ -1,6 +1,7 @@
 """The parts of `make bench-compare` (bench/compare, bench/wire.py), checked without timing anything."""
 
 import asyncio
+import hashlib
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from bench.compare.queries import compared_queries
 from bench.compare.report import POSTGRAPHILE, POSTGRAPHILE_RLS, comparison_table, summary_table
 from bench.compare.results import Measurement, summarize
 from bench.compare.servers import backend_cpu_times
+from bench.load import Phase
 from bench.wire import SSL_REQUEST, MessageCounter, WireCounts, WireProxy
 from resolvers.schema import build_schema
 
@@ -216,6 +218,11 @@ async def test_the_proxy_counts_what_a_real_client_sends_postgresql(server_url: 
             assert await first.fetchval("SELECT $1::int + 1", value) == value + 1
         async with second.transaction():  # BEGIN and COMMIT, each a simple query
             assert await second.fetch("SELECT 1 AS one") == [(1,)]
+        # An answer far larger than a socket's buffers crosses whole, while the other session goes on.
+        large, small = await asyncio.gather(
+            second.fetchval("SELECT repeat('x', 20000000)"), first.fetchval("SELECT $1::int", 7)
+        )
+        assert (len(large), set(large), small) == (20_000_000, {"x"}, 7)
         # Each session's backend is found by the port the proxy connected from.
         admin = await asyncpg.connect(
             make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -227,11 +234,24 @@ async def test_the_proxy_counts_what_a_real_client_sends_postgresql(server_url: 
         assert times is not None
         assert set(times) == {first.get_server_pid(), second.get_server_pid()}
         await asyncio.gather(first.close(), second.close())
-        assert proxy.counts.statements - before == 3 + 3
+        assert proxy.counts.statements - before == 3 + 3 + 2
         assert proxy.counts.sessions == 2
-        assert proxy.counts.bytes_to_client > 0
+        assert proxy.counts.bytes_to_client > 20_000_000
     finally:
         await proxy.stop()
+
+
+def test_identical_answers_are_checked_once_and_every_failed_one_still_counts() -> None:
+    phase = Phase()
+    good = orjson.dumps({"data": {"viewer": {"user": {"name": "Ann"}}}})
+    bad = orjson.dumps({"data": None, "errors": [{"message": "boom"}]})
+    for body in (good, bad, good, bad, bad):
+        phase.check(200, body, hashlib.sha256(body).hexdigest())
+    phase.check(503, good, hashlib.sha256(good).hexdigest())  # the same bytes with another status: checked anew
+    assert phase.failed == 4
+    assert len(phase.verdicts) == 3
+    assert phase.failures[0].startswith("errors:")
+    assert phase.failures[-1].startswith("HTTP 503")
 
 
 def _measurement(target: str, query: str, rounds: list[tuple[int, float, float]]) -> list[Measurement]:

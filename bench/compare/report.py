@@ -15,6 +15,8 @@ LEGEND = [
     "CPU ms/req: the server process's user+system CPU per measured request (/proc/<pid>/stat, its children included).",
     "PG CPU ms/req: CPU of the PostgreSQL backends serving that server (found by its proxy's ports), per request;",
     "  n/a when PostgreSQL's processes cannot be read from here.",
+    "client CPU, proxy CPU: ms per request of the load generator (the same client for every server) and of the",
+    "  server's statement-counting proxy; both run on the same cores as the servers and PostgreSQL.",
     "SQL/req: statements the server sent PostgreSQL per request, counted on the wire by a proxy in front of",
     "  PostgreSQL (bench/wire.py): each simple query and each Execute, BEGIN/COMMIT/ROLLBACK and set_config included.",
     "sessions: the most PostgreSQL sessions the server opened during one measured phase (0: none opened under load).",
@@ -29,7 +31,7 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 def summary_table(summaries: list[Summary]) -> str:
     """One row per query, concurrency and server."""
     header = ["query", "conc", "server", "rounds", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "PG CPU ms/req"]
-    header += ["SQL/req", "sessions", "failed"]
+    header += ["client CPU", "proxy CPU", "SQL/req", "sessions", "failed"]
     rows = [
         [
             s.query,
@@ -41,6 +43,8 @@ def summary_table(summaries: list[Summary]) -> str:
             _fmt(s.p99_ms),
             _fmt(s.cpu_ms_per_request, 2),
             _fmt(s.database_cpu_ms_per_request, 2),
+            _fmt(s.client_cpu_ms_per_request, 2),
+            _fmt(s.proxy_cpu_ms_per_request, 2),
             _fmt(s.statements_per_request, 2),
             "n/a" if s.sessions_opened is None else str(s.sessions_opened),
             str(s.failed),

@@ -27,6 +27,10 @@ class Measurement:
     """PostgreSQL sessions the server opened while measured."""
     database_cpu_seconds: float | None = None
     """CPU time of the PostgreSQL backends serving the server while measured; None when they cannot be read."""
+    client_cpu_seconds: float | None = None
+    """CPU time of the load generator (this process) while measured: the same client for every server."""
+    proxy_cpu_seconds: float | None = None
+    """CPU time of the server's statement-counting proxy while measured; None without a proxy."""
     failed: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -47,6 +51,16 @@ class Measurement:
         cpu = self.database_cpu_seconds
         return None if cpu is None else 1000 * cpu / max(self.requests, 1)
 
+    @property
+    def client_cpu_ms_per_request(self) -> float | None:
+        cpu = self.client_cpu_seconds
+        return None if cpu is None else 1000 * cpu / max(self.requests, 1)
+
+    @property
+    def proxy_cpu_ms_per_request(self) -> float | None:
+        cpu = self.proxy_cpu_seconds
+        return None if cpu is None else 1000 * cpu / max(self.requests, 1)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
@@ -65,6 +79,8 @@ class Measurement:
             "database_cpu_ms_per_request": None
             if self.database_cpu_ms_per_request is None
             else round(self.database_cpu_ms_per_request, 3),
+            "client_cpu_ms_per_request": _rounded(self.client_cpu_ms_per_request),
+            "proxy_cpu_ms_per_request": _rounded(self.proxy_cpu_ms_per_request),
             "statements": self.statements,
             "statements_per_request": None
             if self.statements_per_request is None
@@ -88,6 +104,8 @@ class Summary:
     p99_ms: float
     cpu_ms_per_request: float
     database_cpu_ms_per_request: float | None
+    client_cpu_ms_per_request: float | None
+    proxy_cpu_ms_per_request: float | None
     statements_per_request: float | None
     sessions_opened: int | None
     """The most sessions the server opened in one measured phase (0: no churn)."""
@@ -95,6 +113,10 @@ class Summary:
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _median(values: list[float]) -> float:
@@ -121,6 +143,8 @@ def summarize(measurements: list[Measurement], targets: list[str] | None = None)
         statements = [m.statements_per_request for m in group if m.statements_per_request is not None]
         sessions = [m.sessions for m in group if m.sessions is not None]
         database = [m.database_cpu_ms_per_request for m in group if m.database_cpu_ms_per_request is not None]
+        client = [m.client_cpu_ms_per_request for m in group if m.client_cpu_ms_per_request is not None]
+        proxy = [m.proxy_cpu_ms_per_request for m in group if m.proxy_cpu_ms_per_request is not None]
         summaries.append(
             Summary(
                 target=target,
@@ -132,6 +156,8 @@ def summarize(measurements: list[Measurement], targets: list[str] | None = None)
                 p99_ms=_median([1000 * percentile(m.latencies, 0.99) for m in group]),
                 cpu_ms_per_request=_median([m.cpu_ms_per_request for m in group]),
                 database_cpu_ms_per_request=_median(database) if database else None,
+                client_cpu_ms_per_request=_median(client) if client else None,
+                proxy_cpu_ms_per_request=_median(proxy) if proxy else None,
                 statements_per_request=_median(statements) if statements else None,
                 sessions_opened=max(sessions) if sessions else None,
                 failed=sum(m.failed for m in group),

@@ -133,8 +133,12 @@ async def _measure(
         wire_before = target.wire_counts()
         backends_before = await _backends(admin, wire_before)
         cpu_before = target.cpu_seconds()
+        proxy_before = target.proxy_cpu_seconds()
+        client_before = time.process_time()
         measured = await run_phase(clients, operation, max_requests=options.requests, max_seconds=options.duration)
+        client_after = time.process_time()
         cpu_after = target.cpu_seconds()
+        proxy_after = target.proxy_cpu_seconds()
         wire_after = target.wire_counts()
         backends_after = await _backends(admin, wire_after)
     result = Measurement(
@@ -153,6 +157,8 @@ async def _measure(
         if wire_before is None or wire_after is None
         else wire_after["sessions"] - wire_before["sessions"],
         database_cpu_seconds=_database_cpu(backends_before, backends_after),
+        client_cpu_seconds=client_after - client_before,
+        proxy_cpu_seconds=None if proxy_before is None or proxy_after is None else proxy_after - proxy_before,
         failed=warmup.failed + measured.failed,
     )
     for phase_name, phase in (("warm-up", warmup), ("measured", measured)):

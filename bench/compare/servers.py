@@ -249,5 +249,9 @@ class Target:
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.server.pid)
 
+    def proxy_cpu_seconds(self) -> float | None:
+        """The statement-counting proxy's CPU so far (it runs on the same cores as everything else)."""
+        return None if self.proxy is None else process_cpu_seconds(self.proxy.pid)
+
     def wire_counts(self) -> dict[str, Any] | None:
         return None if self.proxy is None else self.proxy.counts()
