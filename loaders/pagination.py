@@ -12,7 +12,7 @@ import binascii
 import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from itertools import groupby
 from operator import attrgetter, itemgetter
@@ -33,6 +33,7 @@ __all__ = [
     "CountKey",
     "CountLoader",
     "InvalidCursorError",
+    "JoinedRows",
     "ListKey",
     "ListSource",
     "Order",
@@ -142,6 +143,19 @@ class PageOfRows:
         return self.cursor(-1) if self.rows else None
 
 
+@dataclass(frozen=True)
+class JoinedRows:
+    """Rows of another table a page's statement reads with each of its rows (`LEFT JOIN LATERAL`): the row whose id
+    is in the page row's `foreign_key`, as `select(key)` reads it (`RowLoader.for_key`: the loader's own select,
+    scope and columns), its columns labelled `<prefix><column>`. `identity` names the select (loader and columns):
+    with the foreign key and prefix it is what the kept statement's key holds."""
+
+    foreign_key: str
+    prefix: str
+    identity: Hashable
+    select: Callable[[sa.ColumnElement[Any]], sa.Select[Any]] = field(compare=False, hash=False)
+
+
 def list_name(source: ListSource, order: Order) -> str:
     """What a cursor names as its list: the source and the sort field (the direction may change between pages)."""
     return f"{source.name}/{order.field}"
@@ -247,20 +261,22 @@ def _page_statement(
     columns: tuple[str, ...],
     single: bool,
     cursors: bool = True,
+    joins: tuple[JoinedRows, ...] = (),
 ) -> sa.Select[Any]:
     """The statement of one page of each of a group's parents, the parents bound as one array (`:parents`), and the
     cursors' positions as parameters too (`_cursor_parameters`), built once per shape (`prism.db.statements.kept`):
     the shape has whether a cursor is given, never the cursor itself, which is client input of any length. Without
-    `cursors` the rows lack their sort value (`_sort`), which only a cursor reads."""
+    `cursors` the rows lack their sort value (`_sort`), which only a cursor reads. Each of `joins` adds the columns
+    of a related row to every row of the page (null when there is none, or none visible)."""
     shape = Window(
         first=window.first,
         after="" if window.after is not None else None,
         last=window.last,
         before="" if window.before is not None else None,
     )
-    key = ("page", source, list_filter, order, shape, columns, single, cursors)
+    key = ("page", source, list_filter, order, shape, columns, single, cursors, joins)
     built: sa.Select[Any] = kept(
-        key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, cursors)
+        key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, cursors, joins)
     )
     return built
 
@@ -273,6 +289,7 @@ def _build_page_statement(
     columns: tuple[str, ...],
     single: bool,
     cursors: bool = True,
+    joins: tuple[JoinedRows, ...] = (),
 ) -> sa.Select[Any]:
     table = source.table
     sort = source.order_fields[order.field](table)
@@ -292,17 +309,31 @@ def _build_page_statement(
     )
     if single:
         statement = tenant_select(table, unit_organization(), *read, *sort_label).where(*conditions)
-        statement = statement.order_by(*ordering).limit(limit)
+        statement = _joined(statement, table, joins).order_by(*ordering).limit(limit)
     else:
         position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
         inner = tenant_select(table, unit_organization(), *read, *sort_label, position).where(*conditions)
         ranked = inner.subquery("ranked")
         # Not the rank itself: nobody reads it once the statement has cut and ordered the pages.
         wanted = [column for column in ranked.c if column.name != "_position"]
-        statement = (
-            sa.select(*wanted)  # unscoped: reads the scoped subquery above
-            .where(ranked.c._position <= limit)
-            .order_by(ranked.c[source.parent_column], ranked.c._position)
+        statement = _joined(
+            sa.select(*wanted).select_from(ranked),  # unscoped: reads the scoped subquery above
+            ranked,
+            joins,
+        )
+        statement = statement.where(ranked.c._position <= limit).order_by(
+            ranked.c[source.parent_column], ranked.c._position
+        )
+    return statement
+
+
+def _joined(statement: sa.Select[Any], rows: Any, joins: tuple[JoinedRows, ...]) -> sa.Select[Any]:
+    """`statement` (whose rows come from `rows`, a table or a subquery) with each join's row beside each row: a
+    lateral select of at most one row (by id), so the page keeps its rows, its order and its limit."""
+    for join in joins:
+        related = join.select(rows.c[join.foreign_key]).lateral()  # unscoped: the loader's tenant select (for_key)
+        statement = statement.outerjoin(related, sa.true()).add_columns(
+            *(column.label(f"{join.prefix}{column.name}") for column in related.c)
         )
     return statement
 
@@ -346,12 +377,13 @@ async def read_pages(
     columns: tuple[str, ...],
     parents: Sequence[UUID],
     cursors: bool = True,
+    joins: tuple[JoinedRows, ...] = (),
 ) -> list[PageOfRows]:
     """One page for each of `parents` (distinct), in one statement, as PageLoader reads them, the rows read by the
     driver (`UnitOfWork.driver_rows`: by column name, `row["title"]`); InvalidCursorError for a cursor this list
     did not issue. The planned executor's batch: one call per level, no loader key per parent. Without `cursors`
     the rows cannot give cursors (they lack their sort value): for a page whose cursors nobody asks for."""
-    statement = _page_statement(source, list_filter, order, window, columns, len(parents) == 1, cursors)
+    statement = _page_statement(source, list_filter, order, window, columns, len(parents) == 1, cursors, joins)
     parameters = _cursor_parameters(source, order, window)
     parameters["parents"] = list(parents)
     rows = await reader.driver_rows(statement, parameters)

@@ -82,13 +82,20 @@ class RowLoader(DataLoader[KeyT, Row | None]):
 
     def _read(self, table: sa.Table, *always: str) -> list[sa.Column[Any]]:
         """The columns of `table` to select: `always` and the ones asked for, or all of them."""
-        if not self.columns:
-            return list(table.c)
-        return [table.c[name] for name in dict.fromkeys((*always, *self.columns))]
+        return _columns(table, self.columns, always)
 
     def by_ids(self) -> sa.Select[Any] | None:
         """The kept statement this loader reads rows by id with (the ids bound as the array `:ids`, each row's id as
         `id`), for a batch of the planned executor's own (`UnitOfWork.driver_rows`); None when it has none."""
+        return None
+
+    @classmethod
+    def for_key(cls, columns: tuple[str, ...], key: sa.ColumnElement[Any]) -> sa.Select[Any] | None:
+        """The select of `by_ids` (for a loader of these `columns`) for the one id in `key`, a column of another
+        statement's rows, instead of the array `:ids`: what the planned executor joins into a list's statement
+        (`LEFT JOIN LATERAL`), so the rows a page's to-one relation needs come with the page, the same rows in the
+        same scope. A class method: a kept statement's key may hold it, and must hold no request's loader. None
+        when the loader has none."""
         return None
 
 
@@ -98,9 +105,17 @@ class RowByIdLoader(RowLoader[UUID]):
     table: ClassVar[sa.Table]
 
     def _statement(self) -> sa.Select[Any]:
-        table = self.table
-        statement: sa.Select[Any] = tenant_select(table, unit_organization(), *self._read(table, "id"))
-        return statement.where(any_of(table.c.id, "ids"))
+        return self._select(self.columns).where(any_of(self.table.c.id, "ids"))
+
+    @classmethod
+    def _select(cls, columns: tuple[str, ...]) -> sa.Select[Any]:
+        read = _columns(cls.table, columns, ("id",))
+        statement: sa.Select[Any] = tenant_select(cls.table, unit_organization(), *read)
+        return statement
+
+    @classmethod
+    def for_key(cls, columns: tuple[str, ...], key: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        return cls._select(columns).where(cls.table.c.id == key)
 
     def by_ids(self) -> sa.Select[Any]:
         statement: sa.Select[Any] = kept(("by id", self.table, self.columns), self._statement)
@@ -109,6 +124,13 @@ class RowByIdLoader(RowLoader[UUID]):
     async def batch_load_fn(self, ids: Sequence[UUID]) -> list[Row | None]:
         by_id = {row.id: row for row in await self._reader.all(self.by_ids(), {"ids": list(ids)})}
         return [by_id.get(i) for i in ids]
+
+
+def _columns(table: sa.Table, columns: tuple[str, ...], always: tuple[str, ...]) -> list[sa.Column[Any]]:
+    """The columns of `table` to select: `always` and `columns`, or all of them when `columns` is empty."""
+    if not columns:
+        return list(table.c)
+    return [table.c[name] for name in dict.fromkeys((*always, *columns))]
 
 
 def _table(model: type) -> sa.Table:
@@ -213,14 +235,24 @@ class UserByIdLoader(RowLoader[UUID]):
 
     def _statement(self) -> sa.Select[Any]:
         user = User.__table__  # type: ignore[attr-defined]
+        return self._select(self.columns).where(any_of(user.c.id, "ids"))
+
+    @staticmethod
+    def _select(columns: tuple[str, ...]) -> sa.Select[Any]:
+        user = User.__table__  # type: ignore[attr-defined]
         membership = Membership.__table__  # type: ignore[attr-defined]
         read = (
-            [user.c[name] for name in dict.fromkeys(("id", *self.columns))]
-            if self.columns
+            [user.c[name] for name in dict.fromkeys(("id", *columns))]
+            if columns
             else [user.c.id, user.c.email, user.c.name, user.c.created_at, membership.c.role]
         )
         statement: sa.Select[Any] = tenant_select(membership, unit_organization(), *read)
-        return statement.join(user, user.c.id == membership.c.user_id).where(any_of(user.c.id, "ids"))
+        return statement.join(user, user.c.id == membership.c.user_id)
+
+    @classmethod
+    def for_key(cls, columns: tuple[str, ...], key: sa.ColumnElement[Any]) -> sa.Select[Any]:
+        user = User.__table__  # type: ignore[attr-defined]
+        return cls._select(columns).where(user.c.id == key)
 
 
 class OrganizationByIdLoader(RowLoader[UUID]):

@@ -8,6 +8,7 @@ data, and the two answers must be the same bytes. A fixed list adds the errors (
 UNAUTHENTICATED, the depth and cost limits) and the cost report (`extensions: {"cost": true}`).
 """
 
+import itertools
 import os
 import random
 import re
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -466,3 +468,62 @@ async def test_nodes_by_ids_answer_alike_on_both_paths_and_are_planned(
         "{ nodes(ids: [" + ", ".join(f'"{s.product_ids[0]}"' for _ in range(101)) + "]) { id } }",
     ):
         await both(resolvers, planned, s.owner.token, case)
+
+
+async def test_a_pages_to_one_relations_come_with_its_rows_and_answer_alike_even_for_a_member_who_left(
+    resolvers: httpx.AsyncClient,
+    planned: httpx.AsyncClient,
+    seeded: Seeded,
+    http: httpx.AsyncClient,
+    app: Starlette,
+    database_url: str,
+) -> None:
+    """A page's to-one relations (assignee, reporter, sprint) are read by the page's own statement (`LEFT JOIN
+    LATERAL`): the same rows as the batch by id the resolvers read, in the same scope, so an assignee who has left
+    the organization is null on both paths, and the planned request sends one statement fewer per relation's rows.
+    Runs last in this module: it adds a product and takes a member out of the organization."""
+    s = seeded
+    gql = GraphQLClient(http)
+    leaver = await join_organization(gql, database_url, s.owner, name="Leaver")
+    stayer = await join_organization(gql, database_url, s.owner, name="Stayer")
+    start = datetime.now(UTC) - timedelta(days=1)
+    # Ids after the seeded ones (the builder's ids follow its organization and the order of its calls).
+    b = DataBuilder(organization_id=uuid_of(s.owner.organization_id), _ids=itertools.count(10**6))
+    product = b.product("L00", "Product L", "", start)
+    sprint = b.sprint(product, "Sprint L", at=start)
+    members = [uuid_of(leaver.user_id), uuid_of(stayer.user_id), None]
+    for n in range(6):
+        requirement = b.requirement(
+            product,
+            RequirementKind.FEATURE,
+            f"Requirement {n} of L",
+            at=start + timedelta(minutes=n),
+            reporter_id=members[n % 3],
+            assignee_id=members[(n + 1) % 3],
+        )
+        if n % 2:
+            b.change(requirement, RequirementEventKind.SPRINT, sprint.id, start + timedelta(hours=1), members[1])
+    await write_rows(app.state.runtime().engine, b)
+    key = product.key
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("DELETE FROM membership WHERE user_id = $1", uuid_of(leaver.user_id))
+    finally:
+        await conn.close()
+    query = (
+        f'{{ product(key: "{key}") {{ key requirements(first: 10) {{ nodes {{ key assignee {{ id name }} '
+        "reporter { name } sprint { name } } } } }"
+    )
+    _, answer = await both(resolvers, planned, s.owner.token, query)
+    assert answer.executor == "planned"
+    nodes = orjson.loads(answer.body)["data"]["product"]["requirements"]["nodes"]
+    assignees = {None if node["assignee"] is None else node["assignee"]["name"] for node in nodes}
+    reporters = {None if node["reporter"] is None else node["reporter"]["name"] for node in nodes}
+    assert assignees == {None, "Stayer"}  # the leaver's requirements show no assignee
+    assert reporters == {None, "Stayer"}
+    assert {node["sprint"] is None for node in nodes} == {True, False}
+    counted = await planned.post(
+        "/graphql", json={"query": query}, headers={"Authorization": f"Bearer {s.owner.token}"}
+    )
+    # The viewer's role and scope, the product by key, one page with its users and sprints: nothing per relation.
+    assert counted.headers["x-sql-statements"] == "3"

@@ -13,19 +13,30 @@ counts them on the resolver path.
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from itertools import accumulate, chain, groupby, repeat
 from operator import attrgetter, is_, itemgetter, sub
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
 from graphql import GraphQLError, GraphQLNonNull, located_error
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
 from strawberry import relay
 from strawberry.types.arguments import convert_arguments
 
-from loaders.pagination import InvalidCursorError, Order, Window, read_counts, read_pages, validate_cursor
-from prism.db.statements import mapped
+from loaders.pagination import (
+    InvalidCursorError,
+    JoinedRows,
+    Order,
+    Window,
+    read_counts,
+    read_pages,
+    validate_cursor,
+)
+from prism.db.statements import MappedRow, mapped
 from prism.errors import PrismError
 from resolvers.common import window
 from resolvers.node import MAX_NODES
@@ -94,6 +105,53 @@ _BYTES = attrgetter("bytes")
 _NONE = type(None)
 
 
+@dataclass(frozen=True)
+class _Join:
+    """A to-one relation of a connection's nodes read with the page (`JoinedRows`), and the batch of `PlanRun.rows`
+    whose rows it gives: the loader and columns, the related row's column names and their labels in the page."""
+
+    rows: JoinedRows
+    batch: tuple[Any, tuple[str, ...]]
+    names: tuple[str, ...]
+    labels: tuple[str, ...]
+
+
+def _joins(field: Connection) -> tuple[_Join, ...]:
+    """The to-one relations (and derived values) of the connection's nodes whose rows its page statement can read
+    with each row (a loader with `for_key`: rows by id, as `PlanRun.rows` would read them), once per plan."""
+    known = field.arguments.get("joins")
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    joins: dict[tuple[Any, ...], _Join] = {}
+    for _, part in field.parts:
+        for _, child in part.child.fields if part.child is not None else ():
+            source = getattr(child, "source", None)
+            if not isinstance(child, Relation | DerivedValue) or (isinstance(child, Relation) and child.kind != "one"):
+                continue
+            if source is None or source.from_parent or source.column is None:
+                continue
+            for_key = getattr(source.loader, "for_key", None)
+            identity = (source.loader, source.columns, source.column)
+            if for_key is None or identity in joins:
+                continue
+            probe = for_key(source.columns, sa.column(source.column))
+            if probe is None:
+                continue
+            names = tuple(column.name for column in probe.selected_columns)
+            prefix = f"_j{len(joins)}_"
+            joins[identity] = _Join(
+                rows=JoinedRows(
+                    source.column, prefix, (source.loader, source.columns), partial(for_key, source.columns)
+                ),
+                batch=(source.loader, source.columns),
+                names=names,
+                labels=tuple(prefix + name for name in names),
+            )
+    found = tuple(joins.values())
+    field.arguments["joins"] = found
+    return found
+
+
 class _Info:
     """What a permission class or an argument conversion reads of `info`: the context."""
 
@@ -144,6 +202,21 @@ class PlanRun:
             if not all(map(found.__contains__, wanted)):
                 raise FallbackError("a batch of rows was not read")
         return list(map(found.__getitem__, keys))
+
+    def _keep_joined(self, join: "_Join", rows: Sequence[Any]) -> None:
+        """The related rows a page's statement read beside its rows (`_joins`), kept as `rows` would have read them
+        by id: the relation's batch then finds every key it needs and sends no statement."""
+        found = self._found.get(join.batch)
+        if found is None:
+            found = self._found[join.batch] = {}
+        names, labels = join.names, join.labels
+        identity = labels[names.index("id")]
+        for row in rows:
+            key = row[join.rows.foreign_key]
+            if key is None or key in found:
+                continue
+            related = None if row[identity] is None else zip(names, map(row.__getitem__, labels), strict=True)
+            found[key] = None if related is None else MappedRow(related)
 
     async def _read_batch(
         self, statement: Any, batch: tuple[Any, tuple[str, ...]], found: dict[Any, Any], wanted: Sequence[Any]
@@ -436,6 +509,7 @@ class PlanRun:
             else list(map(itemgetter("id"), rows))
         )
         distinct = list(dict.fromkeys(parents))
+        joins = _joins(field)
         reading = read_pages(
             self.loaders.reader,
             spec.source,
@@ -445,6 +519,7 @@ class PlanRun:
             tuple(columns),
             distinct,
             field.cursors,
+            tuple(join.rows for join in joins),
         )
         wants_count = any(part.kind == "totalCount" for _, part in field.parts)
         totals: list[int] | None = None
@@ -462,6 +537,8 @@ class PlanRun:
         else:
             pages = read
         flat = [row for page in pages for row in page.rows]
+        for join in joins:
+            self._keep_joined(join, flat)
         flat_parents = [row for page, row in zip(pages, rows, strict=True) for _ in page.rows]
         built_parts: dict[int, list[list[dict[str, Any]]]] = {}
         for number, (_, part) in enumerate(field.parts):
