@@ -24,7 +24,9 @@ class Measurement:
     statements: int | None
     """Statements the server sent PostgreSQL while measured (its proxy's count); None without a proxy."""
     sessions: int | None
-    """PostgreSQL sessions the server opened while measured."""
+    """PostgreSQL sessions the server opened while counted."""
+    counted_requests: int | None = None
+    """Requests of the counting phase (the twin behind the proxy) that `statements` and `sessions` are over."""
     database_cpu_seconds: float | None = None
     """CPU time of the PostgreSQL backends serving the server while measured; None when they cannot be read."""
     client_cpu_seconds: float | None = None
@@ -44,7 +46,9 @@ class Measurement:
 
     @property
     def statements_per_request(self) -> float | None:
-        return None if self.statements is None else self.statements / max(self.requests, 1)
+        if self.statements is None:
+            return None
+        return self.statements / max(self.requests if self.counted_requests is None else self.counted_requests, 1)
 
     @property
     def database_cpu_ms_per_request(self) -> float | None:
@@ -59,7 +63,8 @@ class Measurement:
     @property
     def proxy_cpu_ms_per_request(self) -> float | None:
         cpu = self.proxy_cpu_seconds
-        return None if cpu is None else 1000 * cpu / max(self.requests, 1)
+        requests = self.requests if self.counted_requests is None else self.counted_requests
+        return None if cpu is None else 1000 * cpu / max(requests, 1)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +91,7 @@ class Measurement:
             if self.statements_per_request is None
             else round(self.statements_per_request, 3),
             "sessions_opened": self.sessions,
+            "counted_requests": self.counted_requests,
             "failed": self.failed,
             "problems": self.problems,
         }

@@ -16,20 +16,22 @@ import asyncpg
 import orjson
 from sqlalchemy.engine import make_url
 
-from bench.compare.equivalence import check_equivalence
+from bench.compare.equivalence import Answer, check_equivalence, compare_answers
 from bench.compare.queries import ComparedQuery, compared_queries
 from bench.compare.report import POSTGRAPHILE, POSTGRAPHILE_RLS, comparison_table, summary_table
 from bench.compare.results import Measurement, summarize
 from bench.compare.servers import (
     PostGraphileProcess,
+    Server,
     Target,
     WireProxyProcess,
     backend_cpu_times,
     install_postgraphile,
+    process_cpu_seconds,
     through_proxy,
 )
 from bench.database import APP_ROLE, BenchDatabase, create_database, open_server
-from bench.load import make_client, make_clients, run_phase
+from bench.load import Phase, make_client, make_clients, run_phase
 from bench.results import code_version, machine, software
 from bench.runner import LOG_IN
 from bench.seed import BENCH_PASSWORD, DataSet, seed
@@ -105,17 +107,94 @@ async def _sign_in(target: Target, data: DataSet) -> str:
     return str(payload["accessToken"])
 
 
-async def _backends(admin: asyncpg.Connection | None, wire: dict[str, Any] | None) -> dict[int, float] | None:
-    if admin is None or wire is None:
-        return None
-    return await backend_cpu_times(admin, list(wire["upstream_ports"]))
-
-
 def _database_cpu(before: dict[int, float] | None, after: dict[int, float] | None) -> float | None:
     # A backend that started during the phase counts whole; one that ended during it is lost (sessions shows it).
     if before is None or after is None:
         return None
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+COUNTED_REQUESTS = 300
+"""Requests of each counting phase (at least two per client): statements and sessions are counts, not timings."""
+
+
+@dataclass
+class Counted:
+    """What a server's twin sent PostgreSQL through the counting proxy for one query at one concurrency."""
+
+    requests: int
+    statements: int
+    sessions: int
+    proxy_cpu_seconds: float
+    phase: Phase
+
+
+async def _count(
+    server: Server, proxy: WireProxyProcess, target: Target, operation: Any, concurrency: int, options: CompareOptions
+) -> Counted:
+    async with make_clients(server.base_url, target.token, concurrency, target.headers) as clients:
+        await run_phase(clients, operation, max_requests=max(options.warmup, concurrency), max_seconds=None)
+        wire_before, proxy_before = proxy.counts(), process_cpu_seconds(proxy.pid)
+        phase = await run_phase(
+            clients,
+            operation,
+            max_requests=max(min(COUNTED_REQUESTS, options.requests), 2 * concurrency),
+            max_seconds=options.duration,
+        )
+        wire_after, proxy_after = proxy.counts(), process_cpu_seconds(proxy.pid)
+    return Counted(
+        requests=phase.requests,
+        statements=wire_after["statements"] - wire_before["statements"],
+        sessions=wire_after["sessions"] - wire_before["sessions"],
+        proxy_cpu_seconds=proxy_after - proxy_before,
+        phase=phase,
+    )
+
+
+async def _count_all(
+    targets: list[Target], queries: dict[str, ComparedQuery], options: CompareOptions, upstream: tuple[str, int]
+) -> tuple[dict[tuple[str, str, int], Counted], list[str]]:
+    """The counting pass, before the timed rounds: each server's twin (the same program, settings and database)
+    behind a proxy that counts its statements and new sessions, one twin at a time, at each query and concurrency.
+
+    A twin, because the proxy must not be in the timed server's way: relaying wakes two more processes for each
+    round trip, which would cost a server in proportion to its round trips rather than to its work. One at a time,
+    and stopped before the timing starts, so the twins take neither PostgreSQL connections nor CPU from it.
+    """
+    counted: dict[tuple[str, str, int], Counted] = {}
+    problems: list[str] = []
+    for target in targets:
+        if target.twin is None:
+            continue
+        proxy = WireProxyProcess(*upstream)
+        try:
+            twin = target.twin(through_proxy(target.database_url, proxy))
+            _log(f"counting {target.name}'s statements through a proxy (a twin on port {twin.port})")
+            await asyncio.to_thread(twin.start)
+            try:
+                for query in queries.values():
+                    answers = []
+                    for name, server in ((target.name, target.server), (f"{target.name} (counted)", twin)):
+                        async with make_client(server.base_url, target.token, target.headers) as client:
+                            response = await client.post("/graphql", content=query.operation(target.schema).body())
+                        answers.append(Answer(name, target.schema, response.status_code, response.content))
+                    problems += compare_answers(query, answers)[1]
+                    for concurrency in options.concurrency:
+                        count = await _count(twin, proxy, target, query.operation(target.schema), concurrency, options)
+                        counted[(target.name, query.name, concurrency)] = count
+                        problems += [
+                            f"{target.name} {query.name} c={concurrency}: counted: {p}" for p in count.phase.failures
+                        ]
+                        _log(
+                            f"counted: {query.name} c={concurrency} {target.name}: "
+                            f"{count.statements / max(count.requests, 1):.2f} SQL/request, "
+                            f"{count.sessions} sessions opened"
+                        )
+            finally:
+                await asyncio.to_thread(twin.stop)
+        finally:
+            await asyncio.to_thread(proxy.stop)
+    return counted, problems
 
 
 async def _measure(
@@ -125,22 +204,20 @@ async def _measure(
     round_number: int,
     options: CompareOptions,
     admin: asyncpg.Connection | None,
+    counted: Counted | None,
 ) -> Measurement:
-    """Warm up, then measure one server on one query at one concurrency."""
+    """Warm up, then time one server (straight on PostgreSQL) on one query at one concurrency; `counted` gives its
+    statements and sessions, from the counting pass."""
     operation = query.operation(target.schema)
     async with make_clients(target.server.base_url, target.token, concurrency, target.headers) as clients:
         warmup = await run_phase(clients, operation, max_requests=max(options.warmup, concurrency), max_seconds=None)
-        wire_before = target.wire_counts()
-        backends_before = await _backends(admin, wire_before)
+        backends_before = None if admin is None else await backend_cpu_times(admin, target.database_ports())
         cpu_before = target.cpu_seconds()
-        proxy_before = target.proxy_cpu_seconds()
         client_before = time.process_time()
         measured = await run_phase(clients, operation, max_requests=options.requests, max_seconds=options.duration)
         client_after = time.process_time()
         cpu_after = target.cpu_seconds()
-        proxy_after = target.proxy_cpu_seconds()
-        wire_after = target.wire_counts()
-        backends_after = await _backends(admin, wire_after)
+        backends_after = None if admin is None else await backend_cpu_times(admin, target.database_ports())
     result = Measurement(
         target=target.name,
         query=query.name,
@@ -150,15 +227,12 @@ async def _measure(
         elapsed_seconds=measured.elapsed_seconds,
         latencies=measured.latencies,
         cpu_seconds=cpu_after - cpu_before,
-        statements=None
-        if wire_before is None or wire_after is None
-        else wire_after["statements"] - wire_before["statements"],
-        sessions=None
-        if wire_before is None or wire_after is None
-        else wire_after["sessions"] - wire_before["sessions"],
+        statements=None if counted is None else counted.statements,
+        sessions=None if counted is None else counted.sessions,
+        counted_requests=None if counted is None else counted.requests,
         database_cpu_seconds=_database_cpu(backends_before, backends_after),
         client_cpu_seconds=client_after - client_before,
-        proxy_cpu_seconds=None if proxy_before is None or proxy_after is None else proxy_after - proxy_before,
+        proxy_cpu_seconds=None if counted is None else counted.proxy_cpu_seconds,
         failed=warmup.failed + measured.failed,
     )
     for phase_name, phase in (("warm-up", warmup), ("measured", measured)):
@@ -202,30 +276,33 @@ class _Stack:
 async def _start_targets(
     options: CompareOptions, database: BenchDatabase, data: DataSet, home: Path, stack: _Stack, *, with_rls: bool
 ) -> list[Target]:
-    host, port = _upstream(database.url)
+    """Each server, connected straight to PostgreSQL, with how to start its twin for the counting pass."""
+    _, port = _upstream(database.url)
     targets: list[Target] = []
-
-    def proxy() -> WireProxyProcess | None:
-        if not options.proxy:
-            return None
-        started = WireProxyProcess(host, port)
-        stack.push(started.stop)
-        return started
-
-    def url(base: str, wire: WireProxyProcess | None) -> str:
-        return base if wire is None else through_proxy(base, wire)
-
     setting = planner_setting()
     for path in _prism_paths(options):
-        wire = proxy()
         environment = {**PRISM_ENVIRONMENT, **options.prism_environment}
         if setting is not None:
             environment[PLANNER_VARIABLE] = "on" if path == "planned" else "off"
-        server = ServerProcess(url(database.server_url, wire), home, environment=environment)
-        stack.push(server.stop)
+
+        def prism(url: str, environment: dict[str, str] = environment) -> ServerProcess:
+            server = ServerProcess(url, home, environment=environment)
+            stack.push(server.stop)
+            return server
+
+        server = prism(database.server_url)
         _log(f"starting PRISM ({path}) on port {server.port}")
         await asyncio.to_thread(server.start)
-        targets.append(Target(name=f"PRISM {path}", schema="prism", server=server, proxy=wire))
+        targets.append(
+            Target(
+                name=f"PRISM {path}",
+                schema="prism",
+                server=server,
+                twin=prism if options.proxy else None,
+                database_url=database.server_url,
+                database_port=port,
+            )
+        )
     token = await _sign_in(targets[0], data)
     for target in targets:
         target.token = token
@@ -238,13 +315,27 @@ async def _start_targets(
             variants.append((POSTGRAPHILE_RLS, database.server_url, scope))
         else:
             _log(f"warning: {POSTGRAPHILE_RLS} left out: {APP_ROLE} cannot log in, so nothing binds it")
+
+        def postgraphile(url: str) -> PostGraphileProcess:
+            server = PostGraphileProcess(node, url, home)
+            stack.push(server.stop)
+            return server
+
         for name, base, headers in variants:
-            wire = proxy()
-            pgl = PostGraphileProcess(node, url(base, wire), home)
-            stack.push(pgl.stop)
+            pgl = postgraphile(base)
             _log(f"starting {name} on port {pgl.port} as {make_url(base).username}")
             await asyncio.to_thread(pgl.start)
-            targets.append(Target(name=name, schema="postgraphile", server=pgl, proxy=wire, headers=headers))
+            targets.append(
+                Target(
+                    name=name,
+                    schema="postgraphile",
+                    server=pgl,
+                    headers=headers,
+                    twin=postgraphile if options.proxy else None,
+                    database_url=base,
+                    database_port=port,
+                )
+            )
     return targets
 
 
@@ -280,7 +371,7 @@ async def run(options: CompareOptions) -> int:
         }
         targets = await _start_targets(options, database, data, home, stack, with_rls=role == APP_ROLE)
         # Reads pg_stat_activity to find each server's backends; one more session, idle while measuring.
-        admin = await asyncpg.connect(postgres.admin_url) if options.proxy else None
+        admin = await asyncpg.connect(postgres.admin_url)
         equivalence = await check_equivalence(targets, queries)
         for name, sizes in equivalence.sizes.items():
             _log(f"{name}: answers of {', '.join(f'{t} {n:,} B' for t, n in sizes.items())}")
@@ -292,6 +383,12 @@ async def run(options: CompareOptions) -> int:
                 _log(f"FAILED CHECK: {problem}")
             return 1
         _log("every server answered every query with the same data")
+        counts, count_problems = await _count_all(targets, queries, options, _upstream(database.url))
+        if count_problems:
+            problems += count_problems
+            for problem in count_problems:
+                _log(f"FAILED CHECK: {problem}")
+            return 1
         shuffle = random.Random(started.timestamp())
         for round_number in range(1, options.rounds + 1):
             for query in queries.values():
@@ -299,7 +396,15 @@ async def run(options: CompareOptions) -> int:
                     order = list(targets)
                     shuffle.shuffle(order)
                     for target in order:
-                        result = await _measure(target, query, concurrency, round_number, options, admin)
+                        result = await _measure(
+                            target,
+                            query,
+                            concurrency,
+                            round_number,
+                            options,
+                            admin,
+                            counts.get((target.name, query.name, concurrency)),
+                        )
                         measurements.append(result)
                         problems += [f"{target.name} {query.name} c={concurrency}: {p}" for p in result.problems]
                         _log(

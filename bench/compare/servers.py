@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ __all__ = [
     "Target",
     "WireProxyProcess",
     "backend_cpu_times",
+    "database_ports",
     "install_postgraphile",
     "process_cpu_seconds",
     "through_proxy",
@@ -102,6 +104,20 @@ async def backend_cpu_times(admin: asyncpg.Connection, ports: list[int]) -> dict
             return None
         times[int(row["pid"])] = cpu.user + cpu.system
     return times if times or not rows else None
+
+
+def database_ports(pid: int, database_port: int) -> list[int]:
+    """The local ports of a process's (and its children's) TCP connections to PostgreSQL on `database_port`: the
+    `pg_stat_activity.client_port`s of the backends serving it, found without a proxy in the way."""
+    process = psutil.Process(pid)
+    ports = []
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            connections = member.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        ports += [c.laddr.port for c in connections if c.raddr and c.raddr.port == database_port]
+    return ports
 
 
 class WireProxyProcess:
@@ -230,28 +246,38 @@ class Server(Protocol):
     def pid(self) -> int: ...
 
     @property
+    def port(self) -> int: ...
+
+    @property
     def base_url(self) -> str: ...
+
+    def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
 
 @dataclass
 class Target:
-    """One server as the benchmark sees it: how to ask it, and where its costs are counted."""
+    """One server as the benchmark sees it: how to ask it, and where its costs are counted.
+
+    `server` is the one timed, connected straight to PostgreSQL (`database_url`). `twin`, unless the run has no
+    proxy, makes another (unstarted) server of the same program and settings on the URL it is given: the counting
+    pass (bench/compare/runner.py) puts it behind the statement-counting proxy.
+    """
 
     name: str
     schema: Schema
     server: Server
-    proxy: WireProxyProcess | None
     token: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    twin: Callable[[str], Server] | None = None
+    database_url: str = ""
+    database_port: int = 5432
+    """PostgreSQL's port, where the timed server's connections go (to find their backends)."""
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.server.pid)
 
-    def proxy_cpu_seconds(self) -> float | None:
-        """The statement-counting proxy's CPU so far (it runs on the same cores as everything else)."""
-        return None if self.proxy is None else process_cpu_seconds(self.proxy.pid)
-
-    def wire_counts(self) -> dict[str, Any] | None:
-        return None if self.proxy is None else self.proxy.counts()
+    def database_ports(self) -> list[int]:
+        """The local ports of the timed server's connections to PostgreSQL (its backends' client ports)."""
+        return database_ports(self.server.pid, self.database_port)
