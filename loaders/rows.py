@@ -7,6 +7,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from aiodataloader import DataLoader
+from sqlalchemy.dialects import postgresql
 
 from prism.db.access_tables import Invitation
 from prism.db.report_tables import Report
@@ -84,9 +85,13 @@ class RowLoader(DataLoader[KeyT, Row | None]):
         """The columns of `table` to select: `always` and the ones asked for, or all of them."""
         return _columns(table, self.columns, always)
 
+    key_column: ClassVar[str] = "id"
+    """The column of a row that holds the loader's key (`by_ids` reads rows by it)."""
+
     def by_ids(self) -> sa.Select[Any] | None:
-        """The kept statement this loader reads rows by id with (the ids bound as the array `:ids`, each row's id as
-        `id`), for a batch of the planned executor's own (`UnitOfWork.driver_rows`); None when it has none."""
+        """The kept statement this loader reads rows by key with (the keys bound as the array `:ids`, each row's key
+        in `key_column`), for a batch of the planned executor's own (`UnitOfWork.driver_rows`); None when it has
+        none."""
         return None
 
     @classmethod
@@ -394,15 +399,22 @@ class RequirementByKeyLoader(RowLoader[tuple[str, int]]):
 class ProductByKeyLoader(RowLoader[str]):
     """Products by key (like PRISM)."""
 
+    key_column = "key"
+
     def _statement(self) -> sa.Select[Any]:
         table = Product.__table__  # type: ignore[attr-defined]
         statement: sa.Select[Any] = tenant_select(table, unit_organization(), *self._read(table, "id", "key"))
-        # An expanding IN, not `= ANY(array)`: a varchar array would cost asyncpg a type introspection per connection.
-        return statement.where(table.c.key.in_(sa.bindparam("keys", expanding=True)))
+        # The keys bound as one text array, not varchar: asyncpg knows text[] without asking PostgreSQL (a varchar
+        # array would cost a type introspection per connection), and `key = ANY(text[])` uses the key's index. One
+        # text whatever the number of keys, so the planned executor's driver reads it too (`by_ids`).
+        return statement.where(table.c.key == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text))))
 
-    async def batch_load_fn(self, keys: Sequence[str]) -> list[Row | None]:
+    def by_ids(self) -> sa.Select[Any]:
         # Built once per column set, for every organization (what a one-product query costs is mostly fixed:
         # building this statement again for each request was a third of it).
         statement: sa.Select[Any] = kept(("products by key", self.columns), self._statement)
-        by_key = {row.key: row for row in await self._reader.all(statement, {"keys": list(keys)})}
+        return statement
+
+    async def batch_load_fn(self, keys: Sequence[str]) -> list[Row | None]:
+        by_key = {row.key: row for row in await self._reader.all(self.by_ids(), {"ids": list(keys)})}
         return [by_key.get(k) for k in keys]

@@ -7,12 +7,15 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiodataloader
+import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from starlette.applications import Starlette
 
 from loaders.pagination import Order, Window, read_pages
+from loaders.rows import ProductByKeyLoader
 from loaders.sources import REQUIREMENTS_BY_PRODUCT, RequirementListFilter
 from prism.config import Settings
 from prism.db.engine import count_statements
@@ -248,3 +251,41 @@ async def test_driver_reads_go_through_sqlalchemy_while_something_watches_the_en
     assert form is not None
     assert seen == [form.sql]
     assert [type(row) for row in again] == [DriverRow]
+
+
+async def test_a_product_by_key_is_a_batch_of_the_plans_own_read_by_the_driver_with_keys_asyncpg_knows(
+    planned: httpx.AsyncClient, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`product(key:)` on the planned path: no loader key, and its keys bound as a text array, which asyncpg decodes
+    without asking PostgreSQL for the type (a varchar array cost a type introspection on every new connection)."""
+    product = await create_product(account)
+    loads: list[Any] = []
+    load = aiodataloader.DataLoader.load
+
+    def counted(self: Any, key: Any) -> Any:
+        loads.append(key)
+        return load(self, key)
+
+    introspected: list[Any] = []
+    introspect = asyncpg.Connection._introspect_types
+
+    async def watched(self: Any, *arguments: Any, **options: Any) -> Any:
+        introspected.append(arguments)
+        return await introspect(self, *arguments, **options)
+
+    monkeypatch.setattr(aiodataloader.DataLoader, "load", counted)
+    monkeypatch.setattr(asyncpg.Connection, "_introspect_types", watched)
+    headers = {"Authorization": f"Bearer {account.token}"}
+    for key in (product["key"], product["key"].lower(), "NOPE"):
+        response = await planned.post(
+            "/graphql", json={"query": f'{{ product(key: "{key}") {{ key name }} }}'}, headers=headers
+        )
+        assert response.headers["x-prism-executor"] == "planned", response.text
+        found = response.json()["data"]["product"]
+        assert (found and found["key"]) == (None if key == "NOPE" else product["key"])
+    assert loads == []
+    assert introspected == []
+    statement = ProductByKeyLoader(None, None, ("key", "name")).by_ids()  # type: ignore[arg-type]
+    form = driver_form(statement, postgresql_asyncpg.dialect())
+    assert form is not None
+    assert "product.key = ANY ($2::TEXT[])" in form.sql, form.sql

@@ -198,7 +198,7 @@ class PlanRun:
                 pending[0].update(dict.fromkeys(wanted))
                 await pending[1]
             else:
-                await self._read_batch(statement, (loader, columns), found, wanted)
+                await self._read_batch(statement, (loader, columns), found, wanted, built.key_column)
             if not all(map(found.__contains__, wanted)):
                 raise FallbackError("a batch of rows was not read")
         return list(map(found.__getitem__, keys))
@@ -219,7 +219,12 @@ class PlanRun:
             found[key] = None if related is None else MappedRow(related)
 
     async def _read_batch(
-        self, statement: Any, batch: tuple[Any, tuple[str, ...]], found: dict[Any, Any], wanted: Sequence[Any]
+        self,
+        statement: Any,
+        batch: tuple[Any, tuple[str, ...]],
+        found: dict[Any, Any],
+        wanted: Sequence[Any],
+        key_column: str = "id",
     ) -> None:
         """Read the rows of `wanted` and of the keys sibling fields add in the meantime (one step of the event
         loop, as a DataLoader waits), in one statement, into `found`."""
@@ -230,7 +235,7 @@ class PlanRun:
             await asyncio.sleep(0)
             del self._pending[batch]
             read = await self.loaders.reader.driver_rows(statement, {"ids": list(keys)})
-            found.update(zip(map(itemgetter("id"), read), read, strict=True))
+            found.update(zip(map(itemgetter(key_column), read), read, strict=True))
             for key in keys:
                 found.setdefault(key, None)
         finally:
