@@ -289,3 +289,28 @@ async def test_a_product_by_key_is_a_batch_of_the_plans_own_read_by_the_driver_w
     form = driver_form(statement, postgresql_asyncpg.dialect())
     assert form is not None
     assert "product.key = ANY ($2::TEXT[])" in form.sql, form.sql
+
+
+async def test_the_viewers_role_and_scope_are_asked_by_the_driver_in_the_transaction_sqlalchemy_began(
+    planned: httpx.AsyncClient, account: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request's first statement (its scope and the viewer's role, `member_role_setting_scope`) is sent by
+    asyncpg itself, inside the transaction, and counted: SQLAlchemy's execution machinery for one row cost about as
+    much CPU as the round trip. Here it must be the driver's, or a change of SQLAlchemy has quietly undone it."""
+    sent: list[tuple[str, bool]] = []
+    fetchrow = asyncpg.Connection.fetchrow
+
+    async def watched(self: Any, query: str, *arguments: Any, **options: Any) -> Any:
+        sent.append((query, self.is_in_transaction()))
+        return await fetchrow(self, query, *arguments, **options)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchrow", watched)
+    response = await planned.post(
+        "/graphql", json={"query": "{ viewer { user { id } } }"}, headers={"Authorization": f"Bearer {account.token}"}
+    )
+    assert response.json()["data"]["viewer"]["user"]["id"] == account.user_id
+    assert [(query[:40], in_transaction) for query, in_transaction in sent] == [
+        ("SELECT set_config('prism.org_id', $1, tr", True)
+    ]
+    # The scope and the user: two statements, as before.
+    assert response.headers["x-sql-statements"] == "2"

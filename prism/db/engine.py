@@ -15,9 +15,11 @@ __all__ = [
     "async_url",
     "build_engine",
     "count_statements",
+    "counted",
     "set_tenant",
     "statement_counter",
     "statements_observed",
+    "transaction_driver",
 ]
 
 
@@ -88,6 +90,45 @@ def statements_observed(engine: AsyncEngine) -> bool:
     run itself (`UnitOfWork.driver_rows`) then go through SQLAlchemy, so every statement still has its span."""
     dispatch = engine.sync_engine.dispatch
     return len(dispatch.before_cursor_execute) > 1 or len(dispatch.after_cursor_execute) > 0
+
+
+async def transaction_driver(conn: AsyncConnection) -> Any | None:
+    """The asyncpg connection under `conn`, in the transaction `conn` has begun (begun now if none is open), for a
+    statement sent by the driver itself, without SQLAlchemy's execution machinery (an execution context, a cursor,
+    a result: about twice the client's CPU of the round trip for a one-row statement); None when the statement must
+    go through SQLAlchemy: something besides PRISM's counter watches the engine's statements (tracing, a test), or
+    there is no usable driver connection. The caller counts what it sends (`counted`)."""
+    if statements_observed(conn.engine):
+        return None
+    if not conn.in_transaction():
+        await conn.begin()
+    sync = conn.sync_connection
+    # The pooled connection the AsyncConnection holds (SQLAlchemy's own call for it costs a greenlet switch).
+    pooled = sync.connection if sync is not None and not sync.closed and not sync.invalidated else None
+    raw = pooled or await conn.get_raw_connection()
+    adapter = raw.dbapi_connection
+    if getattr(adapter, "_transaction", False) is None:
+        # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement; this statement is the
+        # driver's, so the adapter sends it now (what its own first statement would do). A private method of
+        # SQLAlchemy 2.1's adapter: without it, the statement goes through SQLAlchemy as before
+        # (tests/test_driver_rows.py notices).
+        start = getattr(adapter, "_start_transaction", None)
+        if start is None:
+            return None
+        await start()
+    driver = raw.driver_connection
+    if driver is None or not driver.is_in_transaction():
+        return None
+    return driver
+
+
+def counted(sql: str) -> str:
+    """`sql`, counted as a statement of the current request (as SQLAlchemy's statements are, by the listener)."""
+    counter = statement_counter.get()
+    if counter is not None:
+        counter.count += 1
+        counter.statements.append(sql)
+    return sql
 
 
 def _count_statement(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:

@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from prism.db.engine import counted, transaction_driver
+
 __all__ = [
     "ClaimedSignUp",
     "claim_sign_up",
@@ -75,8 +77,14 @@ async def member_role_setting_scope(connection: AsyncConnection, organization_id
     user (what `prism.db.engine.set_tenant` does, and sent the same way): one round trip for both. The look-up reads
     no tenant row, so a caller refused for not being a member has read nothing in the scope."""
     scope = (str(organization_id), str(user_id))
-    result = await connection.exec_driver_sql(_SCOPE_AND_MEMBER_ROLE, scope)  # unscoped: a named look-up
-    role = result.scalars(2).one()  # the third column: the role
+    driver = await transaction_driver(connection)
+    if driver is not None:
+        # Every request sends it: by asyncpg itself, in the transaction SQLAlchemy began (`transaction_driver`).
+        row = await driver.fetchrow(counted(_SCOPE_AND_MEMBER_ROLE), *scope)  # unscoped: a named look-up
+        role = row[2]
+    else:
+        result = await connection.exec_driver_sql(_SCOPE_AND_MEMBER_ROLE, scope)  # unscoped: a named look-up
+        role = result.scalars(2).one()  # the third column: the role
     return str(role) if role is not None else None
 
 

@@ -418,32 +418,20 @@ class UnitOfWork:
         as is, or whose values SQLAlchemy would convert, runs through SQLAlchemy and comes back as `MappedRow`s.
         """
         # Imported here: this method is the planned executor's alone, and keeps its change to this file in one place.
-        from prism.db.engine import statement_counter, statements_observed
+        from prism.db.engine import counted, transaction_driver
         from prism.db.statements import DriverRow, driver_form, mapped
 
         form = driver_form(statement, self._engine.dialect)
 
         async def run(conn: AsyncConnection) -> list[Any]:
-            sync = conn.sync_connection
-            # The pooled connection this unit holds (SQLAlchemy's own call for it costs a greenlet switch).
-            pooled = sync.connection if sync is not None and not sync.closed and not sync.invalidated else None
-            driver = (pooled or await conn.get_raw_connection()).driver_connection
-            if (
-                form is None
-                or not form.exact
-                or driver is None
-                or not driver.is_in_transaction()
-                or statements_observed(self._engine)
-            ):
+            driver = await transaction_driver(conn) if form is not None and form.exact else None
+            if driver is None or form is None:
                 result = await conn.execute(statement, self._bound(parameters))
                 if form is not None and form.exact is None:
                     form.learn(result)
                 return mapped(result.all())
-            counter = statement_counter.get()
-            if counter is not None:
-                counter.count += 1
-                counter.statements.append(form.sql)
-            return await driver.fetch(form.sql, *form.arguments(self._bound(parameters)), record_class=DriverRow)  # type: ignore[no-any-return]
+            arguments = form.arguments(self._bound(parameters))
+            return await driver.fetch(counted(form.sql), *arguments, record_class=DriverRow)  # type: ignore[no-any-return]
 
         return await self._read(run)
 
