@@ -53,10 +53,12 @@ from graphql import (
 from graphql.execution import ExecutionResult
 from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
 from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
+from graphql.execution.executor import invalid_return_type_error
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel, is_iterable
 from graphql.pyutils import is_awaitable as default_is_awaitable
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as _StrawberryResolveInfo
 
 from resolvers.list_bounds import list_maximum
 
@@ -105,6 +107,9 @@ def is_awaitable(value: Any) -> bool:
     return False
 
 
+_new_tuple = tuple.__new__
+"""A named tuple (a resolve info) from its items, without its class's `__new__` (a Python function)."""
+
 _UNREAD: Any = object()
 """`execute_fields`: the field's attribute was not read inline (its resolver is called)."""
 
@@ -140,6 +145,12 @@ class PlannedField:
     field_nodes: list[FieldNode]
     resolve: Callable[..., Any] | None
     coerce: Callable[[Any], Any] | None
+    object_type: GraphQLObjectType | None = None
+    """The field's type, or the type under its non-null, when that is an object type: completed by
+    `complete_object_value` directly (graphql-core's `complete_value` ends there for it, after six tests)."""
+    info_head: tuple[Any, ...] = ()
+    """The first four items of the field's resolve info (name, nodes, return type, parent type): the same for
+    every object of the selection."""
 
 
 PlannedFields = list[PlannedField]
@@ -260,6 +271,9 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
             self.is_awaitable = is_awaitable  # type: ignore[method-assign,assignment]
         # The fields of each selection set, planned once per operation (shared by sub-executors, shallow copies).
         self.planned_fields: dict[int, tuple[GroupedFieldSet, GraphQLObjectType, PlannedFields]] = {}
+        # What every resolve info of this executor ends with (`remember_info_tail`); a copy finds another owner.
+        self.info_owner: MeteredExecutor | None = None
+        self.info_tail: tuple[type, tuple[Any, ...]] | None = None
         if self.operation.operation is OperationType.SUBSCRIPTION:
             # Built in the operation's own task just before its subscription resolver is called.
             _SUBSCRIPTION_EXECUTOR.set(self)
@@ -355,6 +369,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         build_resolve_info = self.build_resolve_info
+        info_tail = self.info_tail if self.info_owner is self else None
         try:
             for planned_field in planned[2]:
                 response_name = planned_field.response_name
@@ -397,7 +412,11 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                 else:
                     # graphql-core's execute_field for a field without arguments, no middleware.
                     return_type = field_def.type
-                    info = build_resolve_info(field_def, planned_field.field_nodes, parent_type, field_path)
+                    if info_tail is not None:
+                        info = _new_tuple(info_tail[0], (*planned_field.info_head, field_path, *info_tail[1]))
+                    else:
+                        info = build_resolve_info(field_def, planned_field.field_nodes, parent_type, field_path)
+                        info_tail = self.remember_info_tail(info)
                     try:
                         if read is _UNREAD:
                             result = planned_field.resolve(source_value, info)  # type: ignore[misc]
@@ -413,8 +432,19 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                         else:
                             coerce = planned_field.coerce
                             coerced = coerce(result) if coerce is not None and type(result) in _PLAIN_VALUES else None
+                            object_type = planned_field.object_type
                             if coerced is not None and coerced is not Undefined:
                                 result = coerced
+                            elif object_type is not None and result is not None and result is not Undefined and not (
+                                isinstance(result, Exception)
+                            ):
+                                # Where graphql-core's `complete_value` ends for an object, six tests later.
+                                result = self.complete_object_value(
+                                    object_type, field_details_list, info, field_path, result, position_context
+                                )
+                                waiting = is_awaitable(result)
+                                if waiting:
+                                    result = _await_completed(self, result, return_type, field_details_list, field_path)
                             else:
                                 result = self.complete_value(
                                     return_type, field_details_list, info, field_path, result, position_context
@@ -446,6 +476,21 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
 
         return get_results()
 
+    def remember_info_tail(self, info: GraphQLResolveInfo) -> tuple[type, tuple[Any, ...]] | None:
+        """The class of Strawberry's resolve info and the items after its path, which are this executor's own
+        (schema, fragments, root value, operation, variables, context, ...) and so the same in every info it builds:
+        `execute_fields` then builds an info as one tuple of the field's four items, the path and these, which is
+        what `build_resolve_info` returns, for two Python calls fewer. None when a subclass builds infos its own way.
+        """
+        if self.info_owner is not self:
+            self.info_owner = self
+            built_by_strawberry = (
+                type(self).build_resolve_info is StrawberryGraphQLCoreExecutionContext.build_resolve_info
+                and type(info) is _StrawberryResolveInfo
+            )
+            self.info_tail = (type(info), tuple(info[5:])) if built_by_strawberry else None
+        return self.info_tail
+
     def plan_fields(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> PlannedFields:
         """The selection's fields, each with what `execute_fields` needs to execute it."""
         fields = []
@@ -457,17 +502,22 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
             if field_def is not None:
                 leaf_type = field_def.type
                 leaf_type = leaf_type.of_type if isinstance(leaf_type, GraphQLNonNull) else leaf_type
+            field_nodes = [details.node for details in field_details_list]
             fields.append(
                 PlannedField(
                     response_name=response_name,
                     field_details_list=field_details_list,
                     leaf=plain_leaf(parent_type, field_details_list),
                     field_def=field_def,
-                    field_nodes=[details.node for details in field_details_list],
+                    field_nodes=field_nodes,
                     resolve=None if field_def is None else field_def.resolve or self.field_resolver,
                     coerce=output_coercion(leaf_type)
                     if isinstance(leaf_type, GraphQLScalarType | GraphQLEnumType)
                     else None,
+                    object_type=leaf_type if isinstance(leaf_type, GraphQLObjectType) else None,
+                    info_head=()
+                    if field_def is None
+                    else (field_nodes[0].name.value, field_nodes, field_def.type, parent_type),
                 )
             )
         return fields
@@ -493,6 +543,35 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
             # Never None (a dict or an awaitable of one), so a non-null type has nothing to check.
             return self.complete_object_value(object_type, field_details_list, info, path, result, position_context)
         return super().complete_value(return_type, field_details_list, info, path, result, position_context)
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's, with `collect_and_execute_subfields` (below) in the same call: one call fewer per object.
+        """
+        is_type_of = return_type.is_type_of
+        if is_type_of:
+            checked = is_type_of(result, info)
+            if self.is_awaitable(checked):
+                return _checked_object(self, checked, return_type, field_details_list, path, result, position_context)
+            if not checked:
+                raise invalid_return_type_error(return_type, result, field_details_list)
+        grouped_field_set, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
+        if new_defer_usages or position_context is not None:
+            return self.execute_collected_subfields(
+                return_type, result, path, grouped_field_set, new_defer_usages, position_context
+            )
+        meter = self.meter
+        meter.charge(len(grouped_field_set))
+        if meter.exceeded:
+            raise meter.refuse()
+        return self.execute_fields(return_type, result, path, grouped_field_set, None)
 
     def collect_and_execute_subfields(
         self,
@@ -535,7 +614,113 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                 meter.truncated.append({"path": path.as_list(), "maximum": maximum})
                 items = items[:maximum]
             result = items
+        item_type = return_type.of_type
+        object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if (
+            isinstance(object_type, GraphQLObjectType)
+            and isinstance(result, list | tuple)
+            and position_context is None
+            and self.get_stream_usage(field_details_list, path) is None
+        ):
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
+            if not new_defer_usages:
+                return self.complete_object_list(
+                    item_type, object_type, field_details_list, info, path, result, grouped_field_set
+                )
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
+
+    def complete_object_list(
+        self,
+        item_type: GraphQLOutputType,
+        object_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        items: list[Any] | tuple[Any, ...],
+        grouped_field_set: GroupedFieldSet,
+    ) -> AwaitableOrValue[list[Any]]:
+        """graphql-core's `complete_iterable_value` for a list of objects of one object type, nothing streamed or
+        deferred: each item's `complete_list_item_value`, `complete_value` and `complete_object_value` in one loop,
+        the subfields collected once for the list (graphql-core memoizes the same collection per item), the meter
+        charged per object as `collect_and_execute_subfields` charges it. Errors are handled at the same points
+        with the same paths: a null item of a non-null type, an exception as item, a refused `is_type_of`, an
+        awaitable item (completed by graphql-core's `complete_awaitable_list_item_value`)."""
+        is_awaitable = self.is_awaitable
+        is_type_of = object_type.is_type_of
+        non_null = item_type is not object_type
+        meter = self.meter
+        charge = len(grouped_field_set)
+        execute_fields = self.execute_fields
+        completed_results: list[Any] = []
+        append_completed = completed_results.append
+        awaitable_indices: list[int] = []
+        index = 0
+        try:
+            for index, item in enumerate(items):  # noqa: B007 - read by the handler below
+                item_path = Path(path, index, None)
+                if is_awaitable(item):
+                    append_completed(
+                        self.complete_awaitable_list_item_value(
+                            item, item_type, field_details_list, info, item_path, None
+                        )
+                    )
+                    awaitable_indices.append(index)
+                    continue
+                try:
+                    if isinstance(item, Exception):
+                        raise item
+                    if item is None or item is Undefined:
+                        if non_null:
+                            msg = f"Cannot return null for non-nullable field {info.parent_type}.{info.field_name}."
+                            raise TypeError(msg)
+                        append_completed(None)
+                        continue
+                    if is_type_of:
+                        checked = is_type_of(item, info)
+                        if is_awaitable(checked):
+                            completed: Any = _checked_object(
+                                self, checked, object_type, field_details_list, item_path, item, None
+                            )
+                        elif not checked:
+                            raise invalid_return_type_error(object_type, item, field_details_list)
+                        else:
+                            completed = _UNREAD
+                    else:
+                        completed = _UNREAD
+                    if completed is _UNREAD:
+                        meter.charge(charge)
+                        if meter.exceeded:
+                            raise meter.refuse()
+                        completed = execute_fields(object_type, item, item_path, grouped_field_set, None)
+                    if is_awaitable(completed):
+                        append_completed(_await_completed(self, completed, item_type, field_details_list, item_path))
+                        awaitable_indices.append(index)
+                    else:
+                        append_completed(completed)
+                except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value: the item's error
+                    self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                    append_completed(None)
+        except Exception:
+            # As graphql-core: whatever was started, and awaitable items not reached, settle in the background.
+            maybe_awaitables = [completed_results[i] for i in awaitable_indices]
+            maybe_awaitables.extend(item for item in items[index + 1 :] if is_awaitable(item))
+            if maybe_awaitables:
+                self.settle_in_background(maybe_awaitables)
+            raise
+        if not awaitable_indices:
+            return completed_results
+
+        async def get_completed_results() -> list[Any]:
+            if len(awaitable_indices) == 1:
+                position = awaitable_indices[0]
+                completed_results[position] = await completed_results[position]
+            else:
+                awaited = await gather_with_cancel(*(completed_results[i] for i in awaitable_indices))
+                for position, value in zip(awaitable_indices, awaited, strict=True):
+                    completed_results[position] = value
+            return completed_results
+
+        return get_completed_results()
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
         response = super().build_response(data)
@@ -555,6 +740,26 @@ async def _await_completed(
     except Exception as raw_error:  # noqa: BLE001 - as execute_field: a field error
         executor.handle_field_error(raw_error, return_type, field_details_list, path)
         return None
+
+
+async def _checked_object(
+    executor: MeteredExecutor,
+    checked: Awaitable[Any],
+    return_type: GraphQLObjectType,
+    field_details_list: FieldDetailsList,
+    path: Path,
+    result: Any,
+    position_context: DeliveryGroupMap | None,
+) -> dict[str, Any]:
+    """graphql-core's `execute_subfields_async` (in `complete_object_value`): an `is_type_of` that had to wait."""
+    if not await executor.with_abort_signal(checked):
+        raise invalid_return_type_error(return_type, result, field_details_list)
+    sub_fields = executor.collect_and_execute_subfields(
+        return_type, field_details_list, path, result, position_context
+    )
+    if executor.is_awaitable(sub_fields):
+        return await sub_fields  # type: ignore[no-any-return]
+    return sub_fields  # type: ignore[return-value]
 
 
 _SUBSCRIPTION_EXECUTOR: ContextVar[MeteredExecutor | None] = ContextVar("prism_subscription_executor", default=None)
