@@ -34,6 +34,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import EnumMeta
 from itertools import islice
+from inspect import Parameter
 from types import CoroutineType, GeneratorType, MethodType
 from typing import Any, ClassVar, Protocol
 
@@ -54,9 +55,11 @@ from graphql.execution import ExecutionResult
 from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
 from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
 from graphql.execution.executor import invalid_return_type_error
+from graphql.type.scalars import serialize_id, serialize_string
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel, is_iterable
 from graphql.pyutils import is_awaitable as default_is_awaitable
 from strawberry.execution.is_awaitable import optimized_is_awaitable
+from strawberry.types.info import Info
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as _StrawberryResolveInfo
 
@@ -77,6 +80,8 @@ OVER_BUDGET = "QUERY_TOO_COMPLEX"
 STRAWBERRY_FIELD = "strawberry-definition"
 """Where Strawberry keeps a GraphQL field's StrawberryField (GraphQLCoreConverter.DEFINITION_BACKREF)."""
 _PLAIN_VALUES = frozenset({str, int, float, bool})
+_STR_AS_IS = frozenset({serialize_string, serialize_id})
+"""Output coercions that return a str as it is (String's and ID's): a str field's value needs no call of them."""
 """Attribute values that are neither exceptions nor awaitable: no check needed before coercing them."""
 
 
@@ -385,6 +390,10 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                         read = _Raised(raw_error)
                     else:
                         try:
+                            if type(value) is str and leaf.coerce in _STR_AS_IS:
+                                # What String's and ID's coercion returns for a str, without the call.
+                                results[response_name] = value
+                                continue
                             if value is None or value is Undefined:
                                 if not leaf.non_null:
                                     results[response_name] = None
@@ -431,7 +440,12 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                             )
                         else:
                             coerce = planned_field.coerce
-                            coerced = coerce(result) if coerce is not None and type(result) in _PLAIN_VALUES else None
+                            if coerce is None or type(result) not in _PLAIN_VALUES:
+                                coerced = None
+                            elif type(result) is str and coerce in _STR_AS_IS:
+                                coerced = result
+                            else:
+                                coerced = coerce(result)
                             object_type = planned_field.object_type
                             if coerced is not None and coerced is not Undefined:
                                 result = coerced
@@ -558,17 +572,25 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         is_type_of = return_type.is_type_of
         if is_type_of:
             checked = is_type_of(result, info)
-            if self.is_awaitable(checked):
-                return _checked_object(self, checked, return_type, field_details_list, path, result, position_context)
-            if not checked:
-                raise invalid_return_type_error(return_type, result, field_details_list)
-        grouped_field_set, new_defer_usages, _ = self.collect_subfields(return_type, field_details_list)
+            if checked is not True:
+                if self.is_awaitable(checked):
+                    return _checked_object(
+                        self, checked, return_type, field_details_list, path, result, position_context
+                    )
+                if not checked:
+                    raise invalid_return_type_error(return_type, result, field_details_list)
+        # graphql-core's memo of `collect_subfields` (the same key), read without the call when it holds the set.
+        memo = self._relevant_sub_fields.get((return_type, id(field_details_list)))
+        collected = memo[1] if memo is not None else self.collect_subfields(return_type, field_details_list)
+        grouped_field_set, new_defer_usages, _ = collected
         if new_defer_usages or position_context is not None:
             return self.execute_collected_subfields(
                 return_type, result, path, grouped_field_set, new_defer_usages, position_context
             )
         meter = self.meter
-        meter.charge(len(grouped_field_set))
+        meter.work += len(grouped_field_set)  # WorkMeter.charge, inline
+        if meter.work > meter.budget:
+            meter.exceeded = True
         if meter.exceeded:
             raise meter.refuse()
         return self.execute_fields(return_type, result, path, grouped_field_set, None)
@@ -677,7 +699,9 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                         continue
                     if is_type_of:
                         checked = is_type_of(item, info)
-                        if is_awaitable(checked):
+                        if checked is True:
+                            completed = _UNREAD
+                        elif is_awaitable(checked):
                             completed: Any = _checked_object(
                                 self, checked, object_type, field_details_list, item_path, item, None
                             )
@@ -688,10 +712,15 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                     else:
                         completed = _UNREAD
                     if completed is _UNREAD:
-                        meter.charge(charge)
+                        meter.work += charge  # WorkMeter.charge, inline
+                        if meter.work > meter.budget:
+                            meter.exceeded = True
                         if meter.exceeded:
                             raise meter.refuse()
                         completed = execute_fields(object_type, item, item_path, grouped_field_set, None)
+                        if type(completed) is dict:
+                            append_completed(completed)
+                            continue
                     if is_awaitable(completed):
                         append_completed(_await_completed(self, completed, item_type, field_details_list, item_path))
                         awaitable_indices.append(index)
@@ -836,6 +865,25 @@ def direct_resolver(strawberry_field: Any, field_def: Any, info_class: type) -> 
                 return function(source)
 
             return _not_default(resolve_self)
+
+        if (
+            len(parameters) == 2
+            and parameters[1] is info_parameter
+            and info_parameter.kind in (Parameter.POSITIONAL_ONLY, Parameter.POSITIONAL_OR_KEYWORD)
+            and info_class.__init__ is Info.__init__
+            and info_class.__new__ is object.__new__
+        ):
+            # `def key(self, info)`: the info passed by position, and built as Info's own __init__ (generated by
+            # dataclasses: two attributes set, no __post_init__) builds it, without the call.
+            new = object.__new__
+
+            def resolve_self_positional_info(source: Any, info: GraphQLResolveInfo) -> Any:
+                wrapped = new(info_class)
+                wrapped._raw_info = info
+                wrapped._field = strawberry_field
+                return function(source, wrapped)
+
+            return _not_default(resolve_self_positional_info)
 
         def resolve_self_info(source: Any, info: GraphQLResolveInfo) -> Any:
             return function(source, **{info_name: info_class(_raw_info=info, _field=strawberry_field)})
