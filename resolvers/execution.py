@@ -34,6 +34,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import EnumMeta
 from itertools import islice
+from math import isfinite
 from inspect import Parameter
 from types import CoroutineType, GeneratorType, MethodType
 from typing import Any, ClassVar, Protocol
@@ -55,7 +56,7 @@ from graphql.execution import ExecutionResult
 from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
 from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
 from graphql.execution.executor import invalid_return_type_error
-from graphql.type.scalars import serialize_id, serialize_string
+from graphql.type.scalars import serialize_float, serialize_id, serialize_int, serialize_string
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel, is_iterable
 from graphql.pyutils import is_awaitable as default_is_awaitable
 from strawberry.execution.is_awaitable import optimized_is_awaitable
@@ -133,6 +134,12 @@ class PlainLeaf:
     attribute: str
     coerce: Callable[[Any], Any]
     non_null: bool
+    as_is: type | None = None
+    """The class whose values `coerce` returns as they are (see `_AS_IS`): str for String and ID, float (finite)
+    for Float, int (32-bit) for Int."""
+    members: type | None = None
+    """For a Strawberry enum: its Python enum, whose members' GraphQL names `names` holds by their id."""
+    names: dict[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +189,22 @@ def plain_leaf(parent_type: GraphQLObjectType, field_details_list: FieldDetailsL
     leaf = field_type.of_type if non_null else field_type
     if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         return None
-    return PlainLeaf(attribute=strawberry_field.python_name, coerce=output_coercion(leaf), non_null=non_null)
+    coerce = output_coercion(leaf)
+    members, names = _ENUM_NAMES.get(leaf, (None, None))
+    return PlainLeaf(
+        attribute=strawberry_field.python_name,
+        coerce=coerce,
+        non_null=non_null,
+        as_is=_AS_IS.get(getattr(leaf, "coerce_output_value", None)),
+        members=members,
+        names=names,
+    )
+
+
+_AS_IS: dict[Any, type] = {serialize_string: str, serialize_id: str, serialize_float: float, serialize_int: int}
+"""graphql-core's output coercions of the built-in scalars, and the class of values each returns unchanged: any str
+(String, ID), a finite float (Float), an int of 32 bits (Int)."""
+_MIN_INT, _MAX_INT = -(2**31), 2**31 - 1
 
 
 def output_coercion(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
@@ -198,25 +220,31 @@ def output_coercion(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any]
     known = _ENUM_COERCIONS.get(leaf)
     if known is not None:
         return known
-    names: dict[Any, str] = {}
+    # By the member's id: an enum's members live as long as it does, and Enum's __hash__ is a Python function.
+    names: dict[int, str] = {}
     member: Any
     for member in members:
         for name, value in leaf.values.items():
             if member.value == value.value:
-                names[member] = name
+                names[id(member)] = name
                 break
 
     def coerce_member(value: Any) -> Any:
-        name = names.get(value) if type(value) is members else None
+        name = names.get(id(value)) if type(value) is members else None
         return coerce(value) if name is None else name
 
     if len(_ENUM_COERCIONS) < 10_000:
         _ENUM_COERCIONS[leaf] = coerce_member
+        if not issubclass(members, Exception) and not hasattr(members, "__await__"):
+            # Its members are neither exceptions nor awaitable: `execute_fields` may answer them by name at once.
+            _ENUM_NAMES[leaf] = (members, names)
     return coerce_member
 
 
 _ENUM_COERCIONS: dict[GraphQLEnumType, Callable[[Any], Any]] = {}
 """`output_coercion` of each enum type of a schema, built once."""
+_ENUM_NAMES: dict[GraphQLEnumType, tuple[type, dict[int, str]]] = {}
+"""For each Strawberry enum type: its Python enum and its members' names by id (see `output_coercion`)."""
 
 
 @dataclass
@@ -390,10 +418,20 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                         read = _Raised(raw_error)
                     else:
                         try:
-                            if type(value) is str and leaf.coerce in _STR_AS_IS:
-                                # What String's and ID's coercion returns for a str, without the call.
+                            cls = type(value)
+                            if cls is leaf.as_is and (
+                                cls is str
+                                or (cls is float and isfinite(value))
+                                or (cls is int and _MIN_INT <= value <= _MAX_INT)
+                            ):
+                                # What the scalar's coercion returns for this value, without the call.
                                 results[response_name] = value
                                 continue
+                            if cls is leaf.members:
+                                name = leaf.names.get(id(value))  # type: ignore[union-attr]
+                                if name is not None:
+                                    results[response_name] = name  # what `output_coercion` answers
+                                    continue
                             if value is None or value is Undefined:
                                 if not leaf.non_null:
                                     results[response_name] = None
