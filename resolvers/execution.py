@@ -17,9 +17,13 @@ way (null on a non-null field, an exception, an awaitable, a value the type refu
 result, so errors, their paths and the answer's bytes are those graphql-core gives, and the attribute is read once,
 as graphql-core's default resolver reads it. The other fields without arguments are resolved and completed in the
 same loop as `execute_field` would (that method is the reference), and objects go straight to
-`complete_object_value`. What each field of a selection needs is worked out once per selection and operation
-(`plan_fields`). A resolve hook (tracing) or a deferred fragment turns `execute_fields`'s inline paths off:
-graphql-core's own runs, so the hook sees every field.
+`complete_object_value`, which checks the type, charges the meter and executes the subfields in one call. A list of
+objects of one object type is completed in one loop (`complete_object_list`) with the steps graphql-core takes for
+each item, its subfields collected once. A resolve info is one tuple built from what the field and the executor
+hold; a built-in scalar's value that its coercion returns unchanged, and an enum member's name, need no call. What
+each field of a selection needs is worked out once per selection and operation (`plan_fields`). A resolve hook
+(tracing) or a deferred fragment turns `execute_fields`'s inline paths off: graphql-core's own runs, so the hook sees
+every field (a list of objects is still completed in one loop; the hook wraps resolvers, not completion).
 
 A field whose resolver is a plain function of the object (`def key(self, info)`, a relation answered from what the
 page prefetched) goes through Strawberry's resolver wrapper: argument conversion, field extensions, a chain of
@@ -33,9 +37,9 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequen
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import EnumMeta
+from inspect import Parameter
 from itertools import islice
 from math import isfinite
-from inspect import Parameter
 from types import CoroutineType, GeneratorType, MethodType
 from typing import Any, ClassVar, Protocol
 
@@ -54,15 +58,15 @@ from graphql import (
 )
 from graphql.execution import ExecutionResult
 from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
-from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
 from graphql.execution.executor import invalid_return_type_error
-from graphql.type.scalars import serialize_float, serialize_id, serialize_int, serialize_string
+from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel, is_iterable
 from graphql.pyutils import is_awaitable as default_is_awaitable
+from graphql.type.scalars import serialize_float, serialize_id, serialize_int, serialize_string
 from strawberry.execution.is_awaitable import optimized_is_awaitable
-from strawberry.types.info import Info
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as _StrawberryResolveInfo
+from strawberry.types.info import Info
 
 from resolvers.list_bounds import list_maximum
 
@@ -190,7 +194,7 @@ def plain_leaf(parent_type: GraphQLObjectType, field_details_list: FieldDetailsL
     if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         return None
     coerce = output_coercion(leaf)
-    members, names = _ENUM_NAMES.get(leaf, (None, None))
+    members, names = _ENUM_NAMES.get(leaf, (None, None))  # type: ignore[arg-type]
     return PlainLeaf(
         attribute=strawberry_field.python_name,
         coerce=coerce,
@@ -459,6 +463,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                 else:
                     # graphql-core's execute_field for a field without arguments, no middleware.
                     return_type = field_def.type
+                    info: GraphQLResolveInfo
                     if info_tail is not None:
                         info = _new_tuple(info_tail[0], (*planned_field.info_head, field_path, *info_tail[1]))
                     else:
@@ -487,8 +492,11 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                             object_type = planned_field.object_type
                             if coerced is not None and coerced is not Undefined:
                                 result = coerced
-                            elif object_type is not None and result is not None and result is not Undefined and not (
-                                isinstance(result, Exception)
+                            elif (
+                                object_type is not None
+                                and result is not None
+                                and result is not Undefined
+                                and not (isinstance(result, Exception))
                             ):
                                 # Where graphql-core's `complete_value` ends for an object, six tests later.
                                 result = self.complete_object_value(
@@ -496,7 +504,13 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                                 )
                                 waiting = is_awaitable(result)
                                 if waiting:
-                                    result = _await_completed(self, result, return_type, field_details_list, field_path)
+                                    result = _await_completed(
+                                        self,
+                                        result,  # type: ignore[arg-type]
+                                        return_type,
+                                        field_details_list,
+                                        field_path,
+                                    )
                             else:
                                 result = self.complete_value(
                                     return_type, field_details_list, info, field_path, result, position_context
@@ -538,7 +552,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
             self.info_owner = self
             built_by_strawberry = (
                 type(self).build_resolve_info is StrawberryGraphQLCoreExecutionContext.build_resolve_info
-                and type(info) is _StrawberryResolveInfo
+                and type(info) is _StrawberryResolveInfo  # type: ignore[comparison-overlap]
             )
             self.info_tail = (type(info), tuple(info[5:])) if built_by_strawberry else None
         return self.info_tail
@@ -605,8 +619,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: DeliveryGroupMap | None,
     ) -> AwaitableOrValue[dict[str, Any]]:
-        """graphql-core's, with `collect_and_execute_subfields` (below) in the same call: one call fewer per object.
-        """
+        """graphql-core's, with `collect_and_execute_subfields` (below) in the same call: one call fewer per object."""
         is_type_of = return_type.is_type_of
         if is_type_of:
             checked = is_type_of(result, info)
@@ -716,7 +729,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         awaitable_indices: list[int] = []
         index = 0
         try:
-            for index, item in enumerate(items):  # noqa: B007 - read by the handler below
+            for index, item in enumerate(items):
                 item_path = Path(path, index, None)
                 if is_awaitable(item):
                     append_completed(
@@ -735,12 +748,13 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                             raise TypeError(msg)
                         append_completed(None)
                         continue
+                    completed: Any
                     if is_type_of:
                         checked = is_type_of(item, info)
                         if checked is True:
                             completed = _UNREAD
                         elif is_awaitable(checked):
-                            completed: Any = _checked_object(
+                            completed = _checked_object(
                                 self, checked, object_type, field_details_list, item_path, item, None
                             )
                         elif not checked:
@@ -821,9 +835,7 @@ async def _checked_object(
     """graphql-core's `execute_subfields_async` (in `complete_object_value`): an `is_type_of` that had to wait."""
     if not await executor.with_abort_signal(checked):
         raise invalid_return_type_error(return_type, result, field_details_list)
-    sub_fields = executor.collect_and_execute_subfields(
-        return_type, field_details_list, path, result, position_context
-    )
+    sub_fields = executor.collect_and_execute_subfields(return_type, field_details_list, path, result, position_context)
     if executor.is_awaitable(sub_fields):
         return await sub_fields  # type: ignore[no-any-return]
     return sub_fields  # type: ignore[return-value]
@@ -908,15 +920,15 @@ def direct_resolver(strawberry_field: Any, field_def: Any, info_class: type) -> 
             len(parameters) == 2
             and parameters[1] is info_parameter
             and info_parameter.kind in (Parameter.POSITIONAL_ONLY, Parameter.POSITIONAL_OR_KEYWORD)
-            and info_class.__init__ is Info.__init__
-            and info_class.__new__ is object.__new__
+            and info_class.__init__ is Info.__init__  # type: ignore[misc]
+            and info_class.__new__ is object.__new__  # type: ignore[comparison-overlap]
         ):
             # `def key(self, info)`: the info passed by position, and built as Info's own __init__ (generated by
             # dataclasses: two attributes set, no __post_init__) builds it, without the call.
             new = object.__new__
 
             def resolve_self_positional_info(source: Any, info: GraphQLResolveInfo) -> Any:
-                wrapped = new(info_class)
+                wrapped: Any = new(info_class)
                 wrapped._raw_info = info
                 wrapped._field = strawberry_field
                 return function(source, wrapped)
