@@ -405,8 +405,8 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
-        build_resolve_info = self.build_resolve_info
         info_tail = self.info_tail if self.info_owner is self else None
+        type_name = parent_type.name
         try:
             for planned_field in planned[2]:
                 response_name = planned_field.response_name
@@ -450,7 +450,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                         except Exception:  # noqa: BLE001, S110 - the completion below coerces it again, located
                             pass
                 field_details_list = planned_field.field_details_list
-                field_path = Path(path, response_name, parent_type.name)
+                field_path = _new_tuple(Path, (path, response_name, type_name))  # Path(...) without its __new__
                 field_def = planned_field.field_def
                 if field_def is None:
                     # Never a plain column (its definition is the one `plain_leaf` found): nothing was read.
@@ -467,7 +467,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                     if info_tail is not None:
                         info = _new_tuple(info_tail[0], (*planned_field.info_head, field_path, *info_tail[1]))
                     else:
-                        info = build_resolve_info(field_def, planned_field.field_nodes, parent_type, field_path)
+                        info = self.build_resolve_info(field_def, planned_field.field_nodes, parent_type, field_path)
                         info_tail = self.remember_info_tail(info)
                     try:
                         if read is _UNREAD:
@@ -730,7 +730,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         index = 0
         try:
             for index, item in enumerate(items):
-                item_path = Path(path, index, None)
+                item_path = _new_tuple(Path, (path, index, None))  # Path(...) without its __new__
                 if is_awaitable(item):
                     append_completed(
                         self.complete_awaitable_list_item_value(
