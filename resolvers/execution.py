@@ -496,7 +496,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                                 object_type is not None
                                 and result is not None
                                 and result is not Undefined
-                                and not (isinstance(result, Exception))
+                                and not isinstance(result, Exception)
                             ):
                                 # Where graphql-core's `complete_value` ends for an object, six tests later.
                                 result = self.complete_object_value(
