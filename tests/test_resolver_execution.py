@@ -542,3 +542,42 @@ def test_a_list_of_objects_is_completed_without_graphql_cores_steps_per_item_and
         "charge",
     ]
     assert {step: counted[step] for step in steps if counted[step] > 5} == {}
+
+
+INCREMENTAL_QUERIES = [
+    "{ things { name ... @defer { size other { name } } } }",
+    "{ things @stream(initialCount: 2) { name colour } }",
+    "{ nullableItems @stream(initialCount: 1) { name } withError { ... @defer { name } } }",
+    '{ awaited { name ... @defer(label: "o") { other { name } } } }',
+]
+
+
+async def _incremental(schema: strawberry.Schema, query: str) -> list[Any]:
+    result: Any = await schema.execute(query)
+    if not hasattr(result, "initial_result"):
+        return [orjson.loads(answer_of(result))]
+    parts = [result.initial_result.formatted]
+    async for part in result.subsequent_results:
+        parts.append(part.formatted)
+    return parts
+
+
+def answer_of(result: Any) -> bytes:
+    return orjson.dumps({"data": result.data, "errors": [error.formatted for error in result.errors or []]})
+
+
+@pytest.mark.parametrize("query", INCREMENTAL_QUERIES)
+def test_deferred_and_streamed_lists_keep_graphql_cores_path(query: str) -> None:
+    # A deferred fragment or a streamed list must not take the one-loop completion: graphql-core's incremental
+    # delivery answers them, the same payloads in the same order.
+    from strawberry.schema.config import StrawberryConfig
+
+    config = StrawberryConfig(enable_experimental_incremental_execution=True)
+    reference = strawberry.Schema(query=ListQuery, types=[Thing], config=config)
+    ours = strawberry.Schema(
+        query=ListQuery, types=[Thing], config=config, execution_context_class=metered_executor(100_000)
+    )
+    resolve_directly(ours)
+    expected = asyncio.run(_incremental(reference, query))
+    assert len(expected) > 1
+    assert orjson.dumps(asyncio.run(_incremental(ours, query))) == orjson.dumps(expected)
