@@ -407,6 +407,10 @@ async def later_thing(name: str) -> Thing:
     return thing(name)
 
 
+class SubThing(Thing):
+    """Not a Strawberry type of its own: a Thing by its class."""
+
+
 @strawberry.type
 class ListQuery:
     @strawberry.field
@@ -446,6 +450,18 @@ class ListQuery:
         return [thing("a"), thing("b")]
 
     @strawberry.field
+    def cast(self) -> list[Thing | None]:
+        # The same class accepted, then refused by a cast the object carries, then accepted through a subclass and
+        # through a cast to the interface; graphql-core asks `is_type_of` of each.
+        return [
+            thing("a"),
+            strawberry.cast(Item, thing("cast to Item")),
+            SubThing(name="sub", size=2, ratio=1.0, tag="s", colour=Colour.RED),
+            strawberry.cast(Named, thing("cast to Named")),
+            thing("b"),
+        ]
+
+    @strawberry.field
     def odd_values(self) -> list[Thing | None]:
         return [
             thing("big", size=2**31),
@@ -470,6 +486,8 @@ LIST_QUERIES = [
     "{ wrongType { name } }",
     "{ awaited { name other { name } } }",
     "{ named { name ... on Thing { size } __typename } }",
+    "{ cast { name other { name } } }",
+    "{ things { other { name } } cast { name } things2: things { name } }",
     "{ oddValues { name size } }",
     "{ oddValues { name ratio } }",
     "{ oddValues { name tag colour } }",
