@@ -17,9 +17,13 @@ way (null on a non-null field, an exception, an awaitable, a value the type refu
 result, so errors, their paths and the answer's bytes are those graphql-core gives, and the attribute is read once,
 as graphql-core's default resolver reads it. The other fields without arguments are resolved and completed in the
 same loop as `execute_field` would (that method is the reference), and objects go straight to
-`complete_object_value`. What each field of a selection needs is worked out once per selection and operation
-(`plan_fields`). A resolve hook (tracing) or a deferred fragment turns `execute_fields`'s inline paths off:
-graphql-core's own runs, so the hook sees every field.
+`complete_object_value`, which checks the type, charges the meter and executes the subfields in one call. A list of
+objects of one object type is completed in one loop (`complete_object_list`) with the steps graphql-core takes for
+each item, its subfields collected once. A resolve info is one tuple built from what the field and the executor
+hold; a built-in scalar's value that its coercion returns unchanged, and an enum member's name, need no call. What
+each field of a selection needs is worked out once per selection and operation (`plan_fields`). A resolve hook
+(tracing) or a deferred fragment turns `execute_fields`'s inline paths off: graphql-core's own runs, so the hook sees
+every field (a list of objects is still completed in one loop; the hook wraps resolvers, not completion).
 
 A field whose resolver is a plain function of the object (`def key(self, info)`, a relation answered from what the
 page prefetched) goes through Strawberry's resolver wrapper: argument conversion, field extensions, a chain of
@@ -33,7 +37,9 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequen
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import EnumMeta
+from inspect import Parameter
 from itertools import islice
+from math import isfinite
 from types import CoroutineType, GeneratorType, MethodType
 from typing import Any, ClassVar, Protocol
 
@@ -52,11 +58,15 @@ from graphql import (
 )
 from graphql.execution import ExecutionResult
 from graphql.execution.collect_fields import DeferUsage, FieldDetailsList, GroupedFieldSet
+from graphql.execution.executor import invalid_return_type_error
 from graphql.execution.incremental.incremental_executor import DeliveryGroupMap
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, gather_with_cancel, is_iterable
 from graphql.pyutils import is_awaitable as default_is_awaitable
+from graphql.type.scalars import serialize_float, serialize_id, serialize_int, serialize_string
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import _OperationContextAwareGraphQLResolveInfo as _StrawberryResolveInfo
+from strawberry.types.info import Info
 
 from resolvers.list_bounds import list_maximum
 
@@ -75,6 +85,8 @@ OVER_BUDGET = "QUERY_TOO_COMPLEX"
 STRAWBERRY_FIELD = "strawberry-definition"
 """Where Strawberry keeps a GraphQL field's StrawberryField (GraphQLCoreConverter.DEFINITION_BACKREF)."""
 _PLAIN_VALUES = frozenset({str, int, float, bool})
+_STR_AS_IS = frozenset({serialize_string, serialize_id})
+"""Output coercions that return a str as it is (String's and ID's): a str field's value needs no call of them."""
 """Attribute values that are neither exceptions nor awaitable: no check needed before coercing them."""
 
 
@@ -105,6 +117,9 @@ def is_awaitable(value: Any) -> bool:
     return False
 
 
+_new_tuple = tuple.__new__
+"""A named tuple (a resolve info) from its items, without its class's `__new__` (a Python function)."""
+
 _UNREAD: Any = object()
 """`execute_fields`: the field's attribute was not read inline (its resolver is called)."""
 
@@ -123,6 +138,12 @@ class PlainLeaf:
     attribute: str
     coerce: Callable[[Any], Any]
     non_null: bool
+    as_is: type | None = None
+    """The class whose values `coerce` returns as they are (see `_AS_IS`): str for String and ID, float (finite)
+    for Float, int (32-bit) for Int."""
+    members: type | None = None
+    """For a Strawberry enum: its Python enum, whose members' GraphQL names `names` holds by their id."""
+    names: dict[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +161,12 @@ class PlannedField:
     field_nodes: list[FieldNode]
     resolve: Callable[..., Any] | None
     coerce: Callable[[Any], Any] | None
+    object_type: GraphQLObjectType | None = None
+    """The field's type, or the type under its non-null, when that is an object type: completed by
+    `complete_object_value` directly (graphql-core's `complete_value` ends there for it, after six tests)."""
+    info_head: tuple[Any, ...] = ()
+    """The first four items of the field's resolve info (name, nodes, return type, parent type): the same for
+    every object of the selection."""
 
 
 PlannedFields = list[PlannedField]
@@ -166,7 +193,22 @@ def plain_leaf(parent_type: GraphQLObjectType, field_details_list: FieldDetailsL
     leaf = field_type.of_type if non_null else field_type
     if not isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
         return None
-    return PlainLeaf(attribute=strawberry_field.python_name, coerce=output_coercion(leaf), non_null=non_null)
+    coerce = output_coercion(leaf)
+    members, names = _ENUM_NAMES.get(leaf, (None, None))  # type: ignore[arg-type]
+    return PlainLeaf(
+        attribute=strawberry_field.python_name,
+        coerce=coerce,
+        non_null=non_null,
+        as_is=_AS_IS.get(getattr(leaf, "coerce_output_value", None)),
+        members=members,
+        names=names,
+    )
+
+
+_AS_IS: dict[Any, type] = {serialize_string: str, serialize_id: str, serialize_float: float, serialize_int: int}
+"""graphql-core's output coercions of the built-in scalars, and the class of values each returns unchanged: any str
+(String, ID), a finite float (Float), an int of 32 bits (Int)."""
+_MIN_INT, _MAX_INT = -(2**31), 2**31 - 1
 
 
 def output_coercion(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any], Any]:
@@ -182,25 +224,31 @@ def output_coercion(leaf: GraphQLScalarType | GraphQLEnumType) -> Callable[[Any]
     known = _ENUM_COERCIONS.get(leaf)
     if known is not None:
         return known
-    names: dict[Any, str] = {}
+    # By the member's id: an enum's members live as long as it does, and Enum's __hash__ is a Python function.
+    names: dict[int, str] = {}
     member: Any
     for member in members:
         for name, value in leaf.values.items():
             if member.value == value.value:
-                names[member] = name
+                names[id(member)] = name
                 break
 
     def coerce_member(value: Any) -> Any:
-        name = names.get(value) if type(value) is members else None
+        name = names.get(id(value)) if type(value) is members else None
         return coerce(value) if name is None else name
 
     if len(_ENUM_COERCIONS) < 10_000:
         _ENUM_COERCIONS[leaf] = coerce_member
+        if not issubclass(members, Exception) and not hasattr(members, "__await__"):
+            # Its members are neither exceptions nor awaitable: `execute_fields` may answer them by name at once.
+            _ENUM_NAMES[leaf] = (members, names)
     return coerce_member
 
 
 _ENUM_COERCIONS: dict[GraphQLEnumType, Callable[[Any], Any]] = {}
 """`output_coercion` of each enum type of a schema, built once."""
+_ENUM_NAMES: dict[GraphQLEnumType, tuple[type, dict[int, str]]] = {}
+"""For each Strawberry enum type: its Python enum and its members' names by id (see `output_coercion`)."""
 
 
 @dataclass
@@ -260,6 +308,9 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
             self.is_awaitable = is_awaitable  # type: ignore[method-assign,assignment]
         # The fields of each selection set, planned once per operation (shared by sub-executors, shallow copies).
         self.planned_fields: dict[int, tuple[GroupedFieldSet, GraphQLObjectType, PlannedFields]] = {}
+        # What every resolve info of this executor ends with (`remember_info_tail`); a copy finds another owner.
+        self.info_owner: MeteredExecutor | None = None
+        self.info_tail: tuple[type, tuple[Any, ...]] | None = None
         if self.operation.operation is OperationType.SUBSCRIPTION:
             # Built in the operation's own task just before its subscription resolver is called.
             _SUBSCRIPTION_EXECUTOR.set(self)
@@ -354,7 +405,8 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
-        build_resolve_info = self.build_resolve_info
+        info_tail = self.info_tail if self.info_owner is self else None
+        type_name = parent_type.name
         try:
             for planned_field in planned[2]:
                 response_name = planned_field.response_name
@@ -370,6 +422,20 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                         read = _Raised(raw_error)
                     else:
                         try:
+                            cls = type(value)
+                            if cls is leaf.as_is and (
+                                cls is str
+                                or (cls is float and isfinite(value))
+                                or (cls is int and _MIN_INT <= value <= _MAX_INT)
+                            ):
+                                # What the scalar's coercion returns for this value, without the call.
+                                results[response_name] = value
+                                continue
+                            if cls is leaf.members:
+                                name = leaf.names.get(id(value))  # type: ignore[union-attr]
+                                if name is not None:
+                                    results[response_name] = name  # what `output_coercion` answers
+                                    continue
                             if value is None or value is Undefined:
                                 if not leaf.non_null:
                                     results[response_name] = None
@@ -384,7 +450,7 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                         except Exception:  # noqa: BLE001, S110 - the completion below coerces it again, located
                             pass
                 field_details_list = planned_field.field_details_list
-                field_path = Path(path, response_name, parent_type.name)
+                field_path = _new_tuple(Path, (path, response_name, type_name))  # Path(...) without its __new__
                 field_def = planned_field.field_def
                 if field_def is None:
                     # Never a plain column (its definition is the one `plain_leaf` found): nothing was read.
@@ -397,7 +463,12 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                 else:
                     # graphql-core's execute_field for a field without arguments, no middleware.
                     return_type = field_def.type
-                    info = build_resolve_info(field_def, planned_field.field_nodes, parent_type, field_path)
+                    info: GraphQLResolveInfo
+                    if info_tail is not None:
+                        info = _new_tuple(info_tail[0], (*planned_field.info_head, field_path, *info_tail[1]))
+                    else:
+                        info = self.build_resolve_info(field_def, planned_field.field_nodes, parent_type, field_path)
+                        info_tail = self.remember_info_tail(info)
                     try:
                         if read is _UNREAD:
                             result = planned_field.resolve(source_value, info)  # type: ignore[misc]
@@ -412,9 +483,34 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                             )
                         else:
                             coerce = planned_field.coerce
-                            coerced = coerce(result) if coerce is not None and type(result) in _PLAIN_VALUES else None
+                            if coerce is None or type(result) not in _PLAIN_VALUES:
+                                coerced = None
+                            elif type(result) is str and coerce in _STR_AS_IS:
+                                coerced = result
+                            else:
+                                coerced = coerce(result)
+                            object_type = planned_field.object_type
                             if coerced is not None and coerced is not Undefined:
                                 result = coerced
+                            elif (
+                                object_type is not None
+                                and result is not None
+                                and result is not Undefined
+                                and not isinstance(result, Exception)
+                            ):
+                                # Where graphql-core's `complete_value` ends for an object, six tests later.
+                                result = self.complete_object_value(
+                                    object_type, field_details_list, info, field_path, result, position_context
+                                )
+                                waiting = is_awaitable(result)
+                                if waiting:
+                                    result = _await_completed(
+                                        self,
+                                        result,  # type: ignore[arg-type]
+                                        return_type,
+                                        field_details_list,
+                                        field_path,
+                                    )
                             else:
                                 result = self.complete_value(
                                     return_type, field_details_list, info, field_path, result, position_context
@@ -446,6 +542,21 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
 
         return get_results()
 
+    def remember_info_tail(self, info: GraphQLResolveInfo) -> tuple[type, tuple[Any, ...]] | None:
+        """The class of Strawberry's resolve info and the items after its path, which are this executor's own
+        (schema, fragments, root value, operation, variables, context, ...) and so the same in every info it builds:
+        `execute_fields` then builds an info as one tuple of the field's four items, the path and these, which is
+        what `build_resolve_info` returns, for two Python calls fewer. None when a subclass builds infos its own way.
+        """
+        if self.info_owner is not self:
+            self.info_owner = self
+            built_by_strawberry = (
+                type(self).build_resolve_info is StrawberryGraphQLCoreExecutionContext.build_resolve_info
+                and type(info) is _StrawberryResolveInfo  # type: ignore[comparison-overlap]
+            )
+            self.info_tail = (type(info), tuple(info[5:])) if built_by_strawberry else None
+        return self.info_tail
+
     def plan_fields(self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> PlannedFields:
         """The selection's fields, each with what `execute_fields` needs to execute it."""
         fields = []
@@ -457,17 +568,22 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
             if field_def is not None:
                 leaf_type = field_def.type
                 leaf_type = leaf_type.of_type if isinstance(leaf_type, GraphQLNonNull) else leaf_type
+            field_nodes = [details.node for details in field_details_list]
             fields.append(
                 PlannedField(
                     response_name=response_name,
                     field_details_list=field_details_list,
                     leaf=plain_leaf(parent_type, field_details_list),
                     field_def=field_def,
-                    field_nodes=[details.node for details in field_details_list],
+                    field_nodes=field_nodes,
                     resolve=None if field_def is None else field_def.resolve or self.field_resolver,
                     coerce=output_coercion(leaf_type)
                     if isinstance(leaf_type, GraphQLScalarType | GraphQLEnumType)
                     else None,
+                    object_type=leaf_type if isinstance(leaf_type, GraphQLObjectType) else None,
+                    info_head=()
+                    if field_def is None
+                    else (field_nodes[0].name.value, field_nodes, field_def.type, parent_type),
                 )
             )
         return fields
@@ -493,6 +609,42 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
             # Never None (a dict or an awaitable of one), so a non-null type has nothing to check.
             return self.complete_object_value(object_type, field_details_list, info, path, result, position_context)
         return super().complete_value(return_type, field_details_list, info, path, result, position_context)
+
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        result: Any,
+        position_context: DeliveryGroupMap | None,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's, with `collect_and_execute_subfields` (below) in the same call: one call fewer per object."""
+        is_type_of = return_type.is_type_of
+        if is_type_of:
+            checked = is_type_of(result, info)
+            if checked is not True:
+                if self.is_awaitable(checked):
+                    return _checked_object(
+                        self, checked, return_type, field_details_list, path, result, position_context
+                    )
+                if not checked:
+                    raise invalid_return_type_error(return_type, result, field_details_list)
+        # graphql-core's memo of `collect_subfields` (the same key), read without the call when it holds the set.
+        memo = self._relevant_sub_fields.get((return_type, id(field_details_list)))
+        collected = memo[1] if memo is not None else self.collect_subfields(return_type, field_details_list)
+        grouped_field_set, new_defer_usages, _ = collected
+        if new_defer_usages or position_context is not None:
+            return self.execute_collected_subfields(
+                return_type, result, path, grouped_field_set, new_defer_usages, position_context
+            )
+        meter = self.meter
+        meter.work += len(grouped_field_set)  # WorkMeter.charge, inline
+        if meter.work > meter.budget:
+            meter.exceeded = True
+        if meter.exceeded:
+            raise meter.refuse()
+        return self.execute_fields(return_type, result, path, grouped_field_set, None)
 
     def collect_and_execute_subfields(
         self,
@@ -535,7 +687,121 @@ class MeteredExecutor(StrawberryGraphQLCoreExecutionContext):
                 meter.truncated.append({"path": path.as_list(), "maximum": maximum})
                 items = items[:maximum]
             result = items
+        item_type = return_type.of_type
+        object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
+        if (
+            isinstance(object_type, GraphQLObjectType)
+            and isinstance(result, list | tuple)
+            and position_context is None
+            and self.get_stream_usage(field_details_list, path) is None
+        ):
+            grouped_field_set, new_defer_usages, _ = self.collect_subfields(object_type, field_details_list)
+            if not new_defer_usages:
+                return self.complete_object_list(
+                    item_type, object_type, field_details_list, info, path, result, grouped_field_set
+                )
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)
+
+    def complete_object_list(
+        self,
+        item_type: GraphQLOutputType,
+        object_type: GraphQLObjectType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo,
+        path: Path,
+        items: list[Any] | tuple[Any, ...],
+        grouped_field_set: GroupedFieldSet,
+    ) -> AwaitableOrValue[list[Any]]:
+        """graphql-core's `complete_iterable_value` for a list of objects of one object type, nothing streamed or
+        deferred: each item's `complete_list_item_value`, `complete_value` and `complete_object_value` in one loop,
+        the subfields collected once for the list (graphql-core memoizes the same collection per item), the meter
+        charged per object as `collect_and_execute_subfields` charges it. Errors are handled at the same points
+        with the same paths: a null item of a non-null type, an exception as item, a refused `is_type_of`, an
+        awaitable item (completed by graphql-core's `complete_awaitable_list_item_value`)."""
+        is_awaitable = self.is_awaitable
+        is_type_of = object_type.is_type_of
+        non_null = item_type is not object_type
+        meter = self.meter
+        charge = len(grouped_field_set)
+        execute_fields = self.execute_fields
+        completed_results: list[Any] = []
+        append_completed = completed_results.append
+        awaitable_indices: list[int] = []
+        index = 0
+        try:
+            for index, item in enumerate(items):
+                item_path = _new_tuple(Path, (path, index, None))  # Path(...) without its __new__
+                if is_awaitable(item):
+                    append_completed(
+                        self.complete_awaitable_list_item_value(
+                            item, item_type, field_details_list, info, item_path, None
+                        )
+                    )
+                    awaitable_indices.append(index)
+                    continue
+                try:
+                    if isinstance(item, Exception):
+                        raise item
+                    if item is None or item is Undefined:
+                        if non_null:
+                            msg = f"Cannot return null for non-nullable field {info.parent_type}.{info.field_name}."
+                            raise TypeError(msg)
+                        append_completed(None)
+                        continue
+                    completed: Any
+                    if is_type_of:
+                        checked = is_type_of(item, info)
+                        if checked is True:
+                            completed = _UNREAD
+                        elif is_awaitable(checked):
+                            completed = _checked_object(
+                                self, checked, object_type, field_details_list, item_path, item, None
+                            )
+                        elif not checked:
+                            raise invalid_return_type_error(object_type, item, field_details_list)
+                        else:
+                            completed = _UNREAD
+                    else:
+                        completed = _UNREAD
+                    if completed is _UNREAD:
+                        meter.work += charge  # WorkMeter.charge, inline
+                        if meter.work > meter.budget:
+                            meter.exceeded = True
+                        if meter.exceeded:
+                            raise meter.refuse()
+                        completed = execute_fields(object_type, item, item_path, grouped_field_set, None)
+                        if type(completed) is dict:
+                            append_completed(completed)
+                            continue
+                    if is_awaitable(completed):
+                        append_completed(_await_completed(self, completed, item_type, field_details_list, item_path))
+                        awaitable_indices.append(index)
+                    else:
+                        append_completed(completed)
+                except Exception as raw_error:  # noqa: BLE001 - as complete_list_item_value: the item's error
+                    self.handle_field_error(raw_error, item_type, field_details_list, item_path)
+                    append_completed(None)
+        except Exception:
+            # As graphql-core: whatever was started, and awaitable items not reached, settle in the background.
+            maybe_awaitables = [completed_results[i] for i in awaitable_indices]
+            maybe_awaitables.extend(item for item in items[index + 1 :] if is_awaitable(item))
+            if maybe_awaitables:
+                self.settle_in_background(maybe_awaitables)
+            raise
+        if not awaitable_indices:
+            return completed_results
+
+        async def get_completed_results() -> list[Any]:
+            if len(awaitable_indices) == 1:
+                position = awaitable_indices[0]
+                completed_results[position] = await completed_results[position]
+            else:
+                awaited = await gather_with_cancel(*(completed_results[i] for i in awaitable_indices))
+                for position, value in zip(awaitable_indices, awaited, strict=True):
+                    completed_results[position] = value
+            return completed_results
+
+        return get_completed_results()
 
     def build_response(self, data: dict[str, Any] | None) -> Any:
         response = super().build_response(data)
@@ -555,6 +821,24 @@ async def _await_completed(
     except Exception as raw_error:  # noqa: BLE001 - as execute_field: a field error
         executor.handle_field_error(raw_error, return_type, field_details_list, path)
         return None
+
+
+async def _checked_object(
+    executor: MeteredExecutor,
+    checked: Awaitable[Any],
+    return_type: GraphQLObjectType,
+    field_details_list: FieldDetailsList,
+    path: Path,
+    result: Any,
+    position_context: DeliveryGroupMap | None,
+) -> dict[str, Any]:
+    """graphql-core's `execute_subfields_async` (in `complete_object_value`): an `is_type_of` that had to wait."""
+    if not await executor.with_abort_signal(checked):
+        raise invalid_return_type_error(return_type, result, field_details_list)
+    sub_fields = executor.collect_and_execute_subfields(return_type, field_details_list, path, result, position_context)
+    if executor.is_awaitable(sub_fields):
+        return await sub_fields  # type: ignore[no-any-return]
+    return sub_fields  # type: ignore[return-value]
 
 
 _SUBSCRIPTION_EXECUTOR: ContextVar[MeteredExecutor | None] = ContextVar("prism_subscription_executor", default=None)
@@ -631,6 +915,25 @@ def direct_resolver(strawberry_field: Any, field_def: Any, info_class: type) -> 
                 return function(source)
 
             return _not_default(resolve_self)
+
+        if (
+            len(parameters) == 2
+            and parameters[1] is info_parameter
+            and info_parameter.kind in (Parameter.POSITIONAL_ONLY, Parameter.POSITIONAL_OR_KEYWORD)
+            and info_class.__init__ is Info.__init__  # type: ignore[misc]
+            and info_class.__new__ is object.__new__  # type: ignore[comparison-overlap]
+        ):
+            # `def key(self, info)`: the info passed by position, and built as Info's own __init__ (generated by
+            # dataclasses: two attributes set, no __post_init__) builds it, without the call.
+            new = object.__new__
+
+            def resolve_self_positional_info(source: Any, info: GraphQLResolveInfo) -> Any:
+                wrapped: Any = new(info_class)
+                wrapped._raw_info = info
+                wrapped._field = strawberry_field
+                return function(source, wrapped)
+
+            return _not_default(resolve_self_positional_info)
 
         def resolve_self_info(source: Any, info: GraphQLResolveInfo) -> Any:
             return function(source, **{info_name: info_class(_raw_info=info, _field=strawberry_field)})
