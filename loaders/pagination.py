@@ -23,7 +23,7 @@ import orjson
 import sqlalchemy as sa
 from aiodataloader import DataLoader
 
-from prism.db.statements import any_of, kept
+from prism.db.statements import MappedRow, any_of, kept
 from prism.db.tenancy import tenant_select, unit_organization
 from prism.db.unit_of_work import UnitOfWork
 
@@ -36,6 +36,7 @@ __all__ = [
     "JoinedRows",
     "ListKey",
     "ListSource",
+    "NestedList",
     "Order",
     "PageLoader",
     "PageOfRows",
@@ -45,6 +46,7 @@ __all__ = [
     "list_name",
     "read_counts",
     "read_pages",
+    "read_pages_with_lists",
     "validate_cursor",
 ]
 
@@ -290,13 +292,19 @@ def _build_page_statement(
     single: bool,
     cursors: bool = True,
     joins: tuple[JoinedRows, ...] = (),
+    parent_key: sa.ColumnElement[Any] | None = None,
+    numbered: bool = False,
 ) -> sa.Select[Any]:
+    """The page statement (see `_page_statement`). With `parent_key` (a column of another statement's rows, for a
+    lateral select), the page of that one parent instead of the array `:parents`. With `parent_key` or `numbered`
+    (a single parent), each row is numbered in the page's order (`_position`)."""
     table = source.table
     sort = source.order_fields[order.field](table)
     parent = table.c[source.parent_column]
     # Walking backwards reads the list in reverse and flips the page afterwards.
     descending = order.descending != window.backwards
-    conditions = [any_of(parent, "parents"), *source.where(table, list_filter)]
+    parents = any_of(parent, "parents") if parent_key is None else parent == parent_key
+    conditions = [parents, *source.where(table, list_filter)]
     if window.after is not None:
         conditions.append(_after(sort, table.c.id, "after", order.descending))
     if window.before is not None:
@@ -308,7 +316,9 @@ def _build_page_statement(
         [table.c[name] for name in dict.fromkeys(("id", source.parent_column, *columns))] if columns else list(table.c)
     )
     if single:
-        statement = tenant_select(table, unit_organization(), *read, *sort_label).where(*conditions)
+        number = [sa.func.row_number().over(order_by=ordering).label("_position")]
+        numbers = number if numbered or parent_key is not None else []
+        statement = tenant_select(table, unit_organization(), *read, *sort_label, *numbers).where(*conditions)
         statement = _joined(statement, table, joins).order_by(*ordering).limit(limit)
     else:
         position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
@@ -390,12 +400,126 @@ async def read_pages(
     return _pages(rows, parents, itemgetter(source.parent_column), window, list_name(source, order))
 
 
+@dataclass(frozen=True)
+class NestedList:
+    """A list of each row of a page (a product's requirements in a page of products) that the page's statement reads
+    too, as a `LEFT JOIN LATERAL` of the list's own page statement for the row's id: its source, filter, order,
+    window (forward, from the start: no cursor given), columns, whether its rows give cursors, and its joins."""
+
+    source: ListSource
+    list_filter: Hashable
+    order: Order
+    window: Window
+    columns: tuple[str, ...]
+    cursors: bool
+    joins: tuple[JoinedRows, ...] = ()
+
+
+OUTER = "_o_"
+"""The prefix of the page's own columns in a statement that reads a nested list with it (the list's rows keep
+their names: they are the level with many rows, read by name as they come)."""
+
+
+def _nested_statement(
+    source: ListSource,
+    list_filter: Hashable,
+    order: Order,
+    window: Window,
+    columns: tuple[str, ...],
+    cursors: bool,
+    joins: tuple[JoinedRows, ...],
+    nested: NestedList,
+) -> sa.Select[Any]:
+    """One parent's page (`:parents`, one id) and, beside each of its rows, the page of its nested list: one row per
+    (row, list row), or one with a null list row for a row whose list is empty; ordered by the page, then the list."""
+    shape = Window(
+        first=window.first,
+        after="" if window.after is not None else None,
+        last=window.last,
+        before="" if window.before is not None else None,
+    )
+    key = ("page with lists", source, list_filter, order, shape, columns, cursors, joins, nested)
+
+    def build() -> sa.Select[Any]:
+        page = _build_page_statement(source, list_filter, order, shape, columns, True, cursors, joins, None, True)
+        outer = page.subquery("page")
+        inner = _build_page_statement(
+            nested.source,
+            nested.list_filter,
+            nested.order,
+            nested.window,
+            nested.columns,
+            True,
+            nested.cursors,
+            nested.joins,
+            outer.c.id,
+        ).lateral("list")
+        return (
+            sa.select(  # unscoped: reads the two scoped page statements above
+                *(column.label(OUTER + column.name) for column in outer.c), *inner.c
+            )
+            .select_from(outer.outerjoin(inner, sa.true()))
+            .order_by(outer.c._position, inner.c._position)
+        )
+
+    built: sa.Select[Any] = kept(key, build)
+    return built
+
+
+async def read_pages_with_lists(
+    reader: UnitOfWork,
+    source: ListSource,
+    list_filter: Hashable,
+    order: Order,
+    window: Window,
+    columns: tuple[str, ...],
+    parent: UUID,
+    cursors: bool,
+    joins: tuple[JoinedRows, ...],
+    nested: NestedList,
+) -> tuple[PageOfRows, list[PageOfRows]]:
+    """`read_pages` for one parent, and the nested list's page of each row of that page, in one statement: the
+    page (its rows `MappedRow`s of its own columns), and a page per row of it, in order (the list's rows as read)."""
+    statement = _nested_statement(source, list_filter, order, window, columns, cursors, joins, nested)
+    parameters = _cursor_parameters(source, order, window)
+    parameters["parents"] = [parent]
+    rows = await reader.driver_rows(statement, parameters)
+    # `keys()`: an asyncpg record iterates over its values.
+    outer_labels = [label for label in rows[0].keys() if label.startswith(OUTER)] if rows else []  # noqa: SIM118
+    names = [label[len(OUTER) :] for label in outer_labels]
+    page_rows = []
+    list_rows = []
+    for _, group in groupby(rows, itemgetter(OUTER + "_position")):
+        members = list(group)
+        page_rows.append(MappedRow(zip(names, map(members[0].__getitem__, outer_labels), strict=True)))
+        list_rows += [row for row in members if row["id"] is not None]
+    (page,) = _pages(page_rows, [parent], itemgetter(source.parent_column), window, list_name(source, order))
+    ids: list[UUID] = list(map(itemgetter("id"), page.rows))
+    kept_ids = set(ids)
+    parent_of = itemgetter(nested.source.parent_column)
+    lists = _pages(
+        [row for row in list_rows if parent_of(row) in kept_ids],
+        ids,
+        parent_of,
+        nested.window,
+        list_name(nested.source, nested.order),
+        grouped=True,
+    )
+    return page, lists
+
+
 def _pages(
-    rows: Sequence[Any], parents: Sequence[UUID], parent_of: Callable[[Any], UUID], window: Window, name: str
+    rows: Sequence[Any],
+    parents: Sequence[UUID],
+    parent_of: Callable[[Any], UUID],
+    window: Window,
+    name: str,
+    grouped: bool = False,
 ) -> list[PageOfRows]:
-    """The page of each of `parents` from the rows of a page statement (grouped by parent, in order)."""
+    """The page of each of `parents` from the rows of a page statement (grouped by parent, in order; `grouped`: even
+    for one parent, whose rows may then be none of the statement's)."""
     by_parent: dict[UUID, list[Any]]
-    if len(parents) == 1:
+    if len(parents) == 1 and not grouped:
         by_parent = {parents[0]: list(rows)}
     else:
         # The statement orders the rows by parent: one group per parent, cut at C speed.

@@ -31,7 +31,16 @@ from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, 
 from prism.seed import DataBuilder, write_rows
 from resolvers.connections import ConnectionSpec
 from resolvers.schema import build_schema
-from tests.helpers import Account, GraphQLClient, app_with, global_id, join_organization, sign_up, uuid_of
+from tests.helpers import (
+    Account,
+    GraphQLClient,
+    app_with,
+    create_product,
+    global_id,
+    join_organization,
+    sign_up,
+    uuid_of,
+)
 
 QUERIES = 200
 """Generated queries per run: each runs on both paths (a few seconds in all; bounded for CI)."""
@@ -527,3 +536,38 @@ async def test_a_pages_to_one_relations_come_with_its_rows_and_answer_alike_even
     )
     # The viewer's role and scope, the product by key, one page with its users and sprints: nothing per relation.
     assert counted.headers["x-sql-statements"] == "3"
+
+
+async def test_a_page_and_the_lists_of_its_rows_are_one_statement_and_answer_alike(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded
+) -> None:
+    """A page of one parent (the products) and a list of each of its rows read forwards from its start (their
+    requirements) are one statement (`read_pages_with_lists`): the same bytes as the resolvers' separate pages, an
+    empty list where a row has none, no list rows of the row one past the page, cursors and page info included;
+    a list read from a cursor or backwards is read on its own, as before."""
+    s = seeded
+    headers = {"Authorization": f"Bearer {s.owner.token}"}
+    bare = await create_product(s.owner)  # a product without requirements: a page row with an empty list
+    nodes = "key requirements(first: 2) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { key } } }"
+    cases = [
+        f"{{ products(first: 3) {{ pageInfo {{ hasNextPage endCursor }} edges {{ cursor node {{ {nodes} }} }} }} }}",
+        f"{{ products(first: 2, orderBy: {{field: KEY, direction: DESC}}) {{ nodes {{ {nodes} }} }} }}",
+        f"{{ products(last: 2) {{ pageInfo {{ hasPreviousPage }} nodes {{ {nodes} }} }} }}",
+        "{ products(first: 100) { nodes { key requirements(first: 1) { nodes { key assignee { name } } } } } }",
+        "{ products(first: 3) { nodes { key requirements(first: 2, filter: {statuses: [DONE]}) { nodes { key } } } } }",
+        "{ products(first: 3) { edges { node { key requirements(last: 1) { nodes { key } } } } } }",
+    ]
+    for query in cases:
+        _, answer = await both(resolvers, planned, s.owner.token, query)
+        assert answer.executor == "planned", answer.body[:300]
+    counted = await planned.post("/graphql", json={"query": cases[3]}, headers=headers)
+    # The viewer's role and scope, then the products with their first requirement and its assignee: one statement.
+    assert counted.headers["x-sql-statements"] == "2"
+    empty = await planned.post(
+        "/graphql",
+        json={"query": "{ products(first: 100) { nodes { key requirements(first: 5) { nodes { key } } } } }"},
+        headers=headers,
+    )
+    listed = {product["key"]: product["requirements"]["nodes"] for product in empty.json()["data"]["products"]["nodes"]}
+    assert listed[bare["key"]] == []
+    assert len(listed["L00"]) == 5

@@ -30,10 +30,13 @@ from strawberry.types.arguments import convert_arguments
 from loaders.pagination import (
     InvalidCursorError,
     JoinedRows,
+    NestedList,
     Order,
+    PageOfRows,
     Window,
     read_counts,
     read_pages,
+    read_pages_with_lists,
     validate_cursor,
 )
 from prism.db.statements import MappedRow, mapped
@@ -116,6 +119,23 @@ class _Join:
     labels: tuple[str, ...]
 
 
+def _nested_connection(field: Connection) -> Connection | None:
+    """The connection among the fields of `field`'s nodes (or edges' nodes) when there is exactly one, of nodes
+    (a product's requirements in a page of products), once per plan; None otherwise."""
+    if "nested" in field.arguments:
+        return field.arguments["nested"]  # type: ignore[no-any-return]
+    found = [
+        child
+        for _, part in field.parts
+        if part.child is not None
+        for _, child in part.child.fields
+        if isinstance(child, Connection)
+    ]
+    nested = found[0] if len(found) == 1 and found[0].spec.parent_kind == "node" else None
+    field.arguments["nested"] = nested
+    return nested
+
+
 def _joins(field: Connection) -> tuple[_Join, ...]:
     """The to-one relations (and derived values) of the connection's nodes whose rows its page statement can read
     with each row (a loader with `for_key`: rows by id, as `PlanRun.rows` would read them), once per plan."""
@@ -173,6 +193,9 @@ class PlanRun:
         """The rows read by id so far, per loader and columns (None: no visible row), as a loader caches them."""
         self._pending: dict[tuple[Any, tuple[str, ...]], tuple[dict[Any, None], asyncio.Future[None]]] = {}
         """The batch of rows by id each loader and columns is about to read, which sibling fields may join."""
+        self._lists: dict[int, tuple[list[Any], list[PageOfRows]]] = {}
+        """Pages a level's statement read for the connection of the level below (by the plan's id), with the ids of
+        the rows they belong to, in order (`_nested`)."""
 
     @property
     def loaders(self) -> Any:
@@ -202,6 +225,24 @@ class PlanRun:
             if not all(map(found.__contains__, wanted)):
                 raise FallbackError("a batch of rows was not read")
         return list(map(found.__getitem__, keys))
+
+    def _nested(self, field: Connection, distinct: Sequence[Any]) -> tuple[Connection, NestedList] | None:
+        """The one list of the connection's nodes that its page statement can read with its rows (`NestedList`): for a
+        page of one parent, a list of each node read forwards from its start (no cursor given); None otherwise."""
+        if len(distinct) != 1:
+            return None
+        inner = _nested_connection(field)
+        if inner is None:
+            return None
+        list_filter, order, window = self._list_arguments(inner)
+        if window.after is not None or window.before is not None or window.backwards:
+            return None
+        columns: dict[str, None] = {"id": None}
+        for _, part in inner.parts:
+            if part.child is not None:
+                columns.update(part.child.columns)
+        joins = tuple(join.rows for join in _joins(inner))
+        return inner, NestedList(inner.spec.source, list_filter, order, window, tuple(columns), inner.cursors, joins)
 
     def _keep_joined(self, join: "_Join", rows: Sequence[Any]) -> None:
         """The related rows a page's statement read beside its rows (`_joins`), kept as `rows` would have read them
@@ -515,24 +556,45 @@ class PlanRun:
         )
         distinct = list(dict.fromkeys(parents))
         joins = _joins(field)
-        reading = read_pages(
-            self.loaders.reader,
-            spec.source,
-            list_filter,
-            order,
-            page_window,
-            tuple(columns),
-            distinct,
-            field.cursors,
-            tuple(join.rows for join in joins),
-        )
+        joined = tuple(join.rows for join in joins)
+        read: list[PageOfRows]
+        known = self._lists.pop(id(field), None)
+        nested = self._nested(field, distinct) if known is None else None
+        if known is not None and known[0] == distinct:
+            # The page statement of the level above read these pages with its own rows.
+            read = known[1]
+        elif nested is not None:
+            inner, nested_list = nested
+            page, lists = await read_pages_with_lists(
+                self.loaders.reader,
+                spec.source,
+                list_filter,
+                order,
+                page_window,
+                tuple(columns),
+                distinct[0],
+                field.cursors,
+                joined,
+                nested_list,
+            )
+            read = [page]
+            self._lists[id(inner)] = (list(map(itemgetter("id"), page.rows)), lists)
+        else:
+            read = await read_pages(
+                self.loaders.reader,
+                spec.source,
+                list_filter,
+                order,
+                page_window,
+                tuple(columns),
+                distinct,
+                field.cursors,
+                joined,
+            )
         wants_count = any(part.kind == "totalCount" for _, part in field.parts)
         totals: list[int] | None = None
         if wants_count:
-            read = await reading
             totals = await read_counts(self.loaders.reader, spec.source, list_filter, distinct)
-        else:
-            read = await reading
         if len(distinct) != len(parents):
             by_parent = dict(zip(distinct, read, strict=True))
             pages = list(map(by_parent.__getitem__, parents))
