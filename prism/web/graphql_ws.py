@@ -31,10 +31,13 @@ from typing import Any, Protocol, cast
 
 import orjson
 from graphql import OperationType
-from starlette.websockets import WebSocketDisconnect
+from json import JSONDecodeError
+
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -403,6 +406,53 @@ def _refusal(payload: Any, max_bytes: int) -> dict[str, Any] | None:
     }
 
 
+async def _receive_messages(handler: Any, *, ignore_parsing_errors: bool) -> None:
+    """Hand each message of the connection to `handler.handle_message`, until the client leaves or the server closes
+    the socket: Strawberry's `async for message in websocket.iter_json()`, receiving straight from the ASGI `receive`.
+
+    Strawberry's loop receives through an async generator and Starlette's `receive_text` and `receive`, three frames
+    kept suspended for the connection's life, and keeps the last message (the subscribe message, its document and
+    variables: about 1.4 KiB as text and parsed) in their locals until the next one. Here one frame waits, and keeps
+    nothing of a message once it is handled. Raises as `iter_json` does: NonTextMessageReceived for a binary message,
+    NonJsonMessageReceived for text that is not JSON (unless `ignore_parsing_errors`, which skips it).
+    """
+    websocket = handler.websocket.ws  # Starlette's, accepted: its state says whether the server closed it
+    receive = websocket._receive  # noqa: SLF001 - the ASGI `receive`, which Starlette's methods wrap
+    decode = handler.view.decode_json
+    while websocket.application_state != WebSocketState.DISCONNECTED:
+        event = await receive()
+        if event["type"] != "websocket.receive":
+            return  # websocket.disconnect: the client left, or the server's close went out
+        text = event.get("text")
+        event = None
+        if text is None:
+            raise NonTextMessageReceived
+        try:
+            message = decode(text)
+        except JSONDecodeError as error:
+            if not ignore_parsing_errors:
+                raise NonJsonMessageReceived from error
+            continue
+        finally:
+            text = None
+        await handler.handle_message(message)
+        message = None
+
+
+_HEADERS_READ_LATER = frozenset({b"user-agent"})
+"""The upgrade request's headers read after sign-in: the user agent, for the request's metadata (resolvers/context.py
+`meta`). The origin, the subprotocols, the proxy's headers and the Authorization header are read before."""
+
+
+def _keep_headers_read_later(request: Any) -> None:
+    """Drop the upgrade request's headers that nothing reads after sign-in (a browser sends a dozen, about 1.2 KiB
+    kept for the connection's life in the ASGI scope). In place: Starlette's `headers`, once read, share the list."""
+    scope = getattr(request, "scope", None)
+    headers = scope.get("headers") if isinstance(scope, dict) else None
+    if isinstance(headers, list):
+        headers[:] = [header for header in headers if header[0].lower() in _HEADERS_READ_LATER]
+
+
 class _Connection:
     """What PRISM keeps of one connection besides Strawberry's handler: its writer and its registered operations."""
 
@@ -494,6 +544,21 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
+
+    async def handle(self) -> None:
+        """Strawberry's, receiving through `_receive_messages`."""
+        self.on_request_accepted()
+        try:
+            try:
+                await _receive_messages(self, ignore_parsing_errors=False)
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            await self.shutdown()
 
     def on_request_accepted(self) -> None:
         """Wait for `connection_init` with the connection's timer (`_Connection.await_init`)."""
@@ -631,9 +696,25 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         delay = self.view.connection_init_wait_timeout.total_seconds()  # type: ignore[attr-defined]
         self.prism.await_init(delay, lambda: not self.init_received)
         try:
-            await super().handle()
+            await self._handle()
         finally:
             self.prism.init_done()
+
+    async def _handle(self) -> None:
+        """Strawberry's `handle`, receiving through `_receive_messages`."""
+        try:
+            try:
+                await _receive_messages(self, ignore_parsing_errors=True)
+            except NonTextMessageReceived:
+                await self.websocket.close(code=1002, reason="WebSocket message type must be text")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            if self.keep_alive_task:  # none: the view's timer sends `ka` (handle_connection_init)
+                self.keep_alive_task.cancel()
+                with suppress(BaseException):
+                    await self.keep_alive_task
+            await self.cleanup()
 
     async def handle_connection_init(self, message: Any) -> None:
         """Strawberry's, except that the keep-alive messages come from the view's one timer, not a task of this
@@ -777,4 +858,5 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         finally:
             # The credential, checked, is in the connection's access; the payload is not read again.
             context.connection_params = None
+            _keep_headers_read_later(context.request)
         return UNSET
