@@ -22,6 +22,7 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
 """
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import suppress
@@ -456,11 +457,11 @@ def _keep_headers_read_later(request: Any) -> None:
 class _Connection:
     """What PRISM keeps of one connection besides Strawberry's handler: its writer and its registered operations."""
 
+    __slots__ = ("_init_timer", "registered", "writer")
+
     def __init__(self, handler: Any) -> None:
         websocket = handler.websocket
-
-        async def close(code: int, reason: str) -> None:
-            await websocket.close(code=code, reason=reason)
+        close = websocket.close  # Strawberry's adapter: Starlette's `close(code=..., reason=...)`
 
         # Starlette's WebSocket sends through the ASGI `send`: with PRISM's protocol class (and no middleware in
         # between), that is the protocol's own method, and a frame can be written to it directly.
@@ -504,25 +505,27 @@ class _Connection:
         operation_id: str,
         message_type: str,
         complete_message: str,
-        forget: Callable[[str], object],
+        operations: dict[str, Any],
         query: str,
         operation_name: str | None,
         variables: Any,
     ) -> OperationSink:
-        def forget_operation() -> None:
-            self.registered.pop(operation_id, None)
-            forget(operation_id)
-
+        """The sink of one operation, whose id `end` frees here and in the handler's `operations` (a partial, kept
+        for the operation's life: smaller than a closure)."""
         return OperationSink(
             operation_id=operation_id,
             message_type=message_type,
             complete_message=complete_message,
             writer=self.writer,
-            forget=forget_operation,
+            forget=functools.partial(self._forget, operations, operation_id),
             query=query,
             operation_name=operation_name,
             variables=variables,
         )
+
+    def _forget(self, operations: dict[str, Any], operation_id: str) -> None:
+        self.registered.pop(operation_id, None)
+        operations.pop(operation_id, None)
 
     def keep(self, operation_id: str, sink: OperationSink) -> bool:
         """Keep a registered operation for `cancel`; False (and the registration cancelled) when it is over already."""
@@ -597,7 +600,7 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
             operation_id,
             "next",
             complete,
-            lambda id_: self.operations.pop(id_, None),
+            self.operations,
             operation.query,
             operation.operation_name,
             operation.variables,
@@ -755,7 +758,7 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         finished task stays in `tasks` (counted against the limit, cancellable by `stop`)."""
         complete = orjson.dumps({"type": "complete", "id": operation_id}).decode()
         sink = self.prism.sink(
-            operation_id, "data", complete, lambda id_: self.tasks.pop(id_, None), query, operation_name, variables
+            operation_id, "data", complete, self.tasks, query, operation_name, variables
         )
         _SINK.set(sink)
         current = asyncio.current_task()
