@@ -146,6 +146,10 @@ class Deliverer:
         selection = self._selections.get(sink.key)
         if selection is None:
             selection = self._selections[sink.key] = Selection(sink.key, executor)
+        else:
+            # The same document, name and variables: the sink keeps the selection's copy, and its own (the document's
+            # text, hundreds of bytes, from its subscribe message) goes.
+            sink.key = selection.key
         selection.users += 1
         registration = Registration(self, hub, context, subscription, sink, selection, wanted, make)
         self._registrations.add(registration)

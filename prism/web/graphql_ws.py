@@ -444,14 +444,24 @@ _HEADERS_READ_LATER = frozenset({b"user-agent"})
 """The upgrade request's headers read after sign-in: the user agent, for the request's metadata (resolvers/context.py
 `meta`). The origin, the subprotocols, the proxy's headers and the Authorization header are read before."""
 
+_SCOPE_READ_BEFORE = ("asgi", "extensions", "subprotocols")
+"""Entries of a WebSocket's ASGI scope read only during the handshake (the ASGI version, the server's extensions, the
+subprotocols the client offered), each a dictionary or list of its own."""
 
-def _keep_headers_read_later(request: Any) -> None:
-    """Drop the upgrade request's headers that nothing reads after sign-in (a browser sends a dozen, about 1.2 KiB
-    kept for the connection's life in the ASGI scope). In place: Starlette's `headers`, once read, share the list."""
+
+def _trim_scope(request: Any) -> None:
+    """Drop what of the connection's ASGI scope nothing reads after sign-in: the upgrade request's headers but those
+    in `_HEADERS_READ_LATER` (a browser sends a dozen, about 1.2 KiB kept for the connection's life) and the entries
+    in `_SCOPE_READ_BEFORE`. In place: uvicorn and Starlette share the scope, and Starlette's `headers`, once read,
+    the list."""
     scope = getattr(request, "scope", None)
-    headers = scope.get("headers") if isinstance(scope, dict) else None
+    if not isinstance(scope, dict):
+        return
+    headers = scope.get("headers")
     if isinstance(headers, list):
         headers[:] = [header for header in headers if header[0].lower() in _HEADERS_READ_LATER]
+    for key in _SCOPE_READ_BEFORE:
+        scope.pop(key, None)
 
 
 class _Connection:
@@ -861,5 +871,5 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         finally:
             # The credential, checked, is in the connection's access; the payload is not read again.
             context.connection_params = None
-            _keep_headers_read_later(context.request)
+            _trim_scope(context.request)
         return UNSET

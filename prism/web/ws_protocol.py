@@ -33,8 +33,9 @@ from uvicorn.config import Config
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 from websockets.server import ServerProtocol
+from websockets.streams import StreamReader
 
 __all__ = ["Inbox", "WebSocketProtocol", "WritableFlag", "text_frame"]
 
@@ -131,6 +132,34 @@ class WritableFlag:
             # Shielded: a sender cancelled while it waits must not cancel the others' wait.
             await asyncio.shield(self._waiter)
         return True
+
+
+_PARSERS = (Protocol.parse.__code__, ServerProtocol.parse.__code__)
+_AT_EOF = StreamReader.at_eof.__code__
+
+
+def _renew_parser(conn: ServerProtocol) -> None:
+    """Give the `websockets` state machine a fresh frame parser when its parser waits, between frames, for more data.
+
+    The parser is a generator that keeps, until the next frame comes in, the last frame it parsed (for an idle
+    subscription, its subscribe message, document and all) and, until the connection ends, the handshake request it
+    parsed first. Between frames (waiting in `at_eof` at the top of its loop, with nothing read of the next one) a new
+    `Protocol.parse` is the same state machine in the same state, holding neither. The `discard` that replaces the
+    parser once the connection closes, and a parser in the middle of a frame, are left alone.
+    """
+    parser: Any = conn.parser
+    waiting: Any = parser.gi_yieldfrom
+    if parser.gi_code not in _PARSERS or waiting is None:
+        return
+    if waiting.gi_code is not _AT_EOF:  # ServerProtocol.parse delegates to Protocol.parse, which waits in at_eof
+        waiting = waiting.gi_yieldfrom
+        if waiting is None or waiting.gi_code is not _AT_EOF:
+            return
+    if conn.reader.buffer or conn.reader.eof:
+        return
+    fresh = Protocol.parse(conn)
+    next(fresh)
+    conn.parser = fresh
 
 
 class _Server:
@@ -283,6 +312,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     @property  # type: ignore[override]
     def default_headers(self) -> list[tuple[bytes, bytes]]:
         return self._server.server_state.default_headers
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        _renew_parser(self.conn)
 
     def write_frame(self, frame: bytes) -> bool:
         """Write a whole text frame (`text_frame`) now, if the connection is open, no extension frames its messages
