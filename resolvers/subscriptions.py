@@ -409,9 +409,7 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def requirement_changed(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[RequirementChange, None]:
-        return _stream(
-            info, _in(info, Product, product_id, _requirement_change), since, _of(RequirementChange.of)
-        )
+        return _stream(info, _in(info, Product, product_id, _requirement_change), since, _of(RequirementChange.of))
 
     @strawberry.subscription(
         description="Sprints of a product created, changed (started, closed, renamed, ...) or deleted.",

@@ -565,6 +565,4 @@ class _LogReader:
         self._product_id = product_id
 
     async def __call__(self, after: int, limit: int) -> tuple[list[DomainEvent], int]:
-        return await self._hub._read_batch(  # noqa: SLF001 - the hub's own reader
-            self._organization_id, after=after, limit=limit, product_id=self._product_id
-        )
+        return await self._hub._read_batch(self._organization_id, after=after, limit=limit, product_id=self._product_id)

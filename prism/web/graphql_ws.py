@@ -28,12 +28,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
+from json import JSONDecodeError
 from typing import Any, Protocol, cast
 
 import orjson
 from graphql import OperationType
-from json import JSONDecodeError
-
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry import Schema
 from strawberry.asgi import GraphQL
@@ -418,7 +417,7 @@ async def _receive_messages(handler: Any, *, ignore_parsing_errors: bool) -> Non
     NonJsonMessageReceived for text that is not JSON (unless `ignore_parsing_errors`, which skips it).
     """
     websocket = handler.websocket.ws  # Starlette's, accepted: its state says whether the server closed it
-    receive = websocket._receive  # noqa: SLF001 - the ASGI `receive`, which Starlette's methods wrap
+    receive = websocket._receive
     decode = handler.view.decode_json
     while websocket.application_state != WebSocketState.DISCONNECTED:
         event = await receive()
@@ -767,9 +766,7 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         """Strawberry's, except that a subscription handed to the deliverer ends this task and stays open: its
         finished task stays in `tasks` (counted against the limit, cancellable by `stop`)."""
         complete = orjson.dumps({"type": "complete", "id": operation_id}).decode()
-        sink = self.prism.sink(
-            operation_id, "data", complete, self.tasks, query, operation_name, variables
-        )
+        sink = self.prism.sink(operation_id, "data", complete, self.tasks, query, operation_name, variables)
         _SINK.set(sink)
         current = asyncio.current_task()
         registered = False

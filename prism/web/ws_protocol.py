@@ -218,7 +218,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     close_timeout = 10.0
 
-    def __init__(  # noqa: PLR0915 - uvicorn's attributes, one by one
+    def __init__(
         self,
         config: Config,
         server_state: ServerState,
@@ -273,44 +273,44 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
 
     # What uvicorn's `__init__` copies onto every connection, read from the server's `_Server`.
 
-    @property  # type: ignore[override]
-    def config(self) -> Config:
+    @property
+    def config(self) -> Config:  # type: ignore[override]
         return self._server.config
 
-    @property  # type: ignore[override]
-    def app(self) -> Any:
+    @property
+    def app(self) -> Any:  # type: ignore[override]
         return self._server.app
 
-    @property  # type: ignore[override]
-    def loop(self) -> asyncio.AbstractEventLoop:
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:  # type: ignore[override]
         return self._server.loop
 
-    @property  # type: ignore[override]
-    def logger(self) -> logging.Logger:
+    @property
+    def logger(self) -> logging.Logger:  # type: ignore[override]
         return self._server.logger
 
-    @property  # type: ignore[override]
-    def root_path(self) -> str:
+    @property
+    def root_path(self) -> str:  # type: ignore[override]
         return self._server.root_path
 
-    @property  # type: ignore[override]
-    def asgi_version(self) -> Any:
+    @property
+    def asgi_version(self) -> Any:  # type: ignore[override]
         return self._server.asgi_version
 
-    @property  # type: ignore[override]
-    def app_state(self) -> dict[str, Any]:
+    @property
+    def app_state(self) -> dict[str, Any]:  # type: ignore[override]
         return self._server.app_state
 
-    @property  # type: ignore[override]
-    def connections(self) -> set[Any]:
+    @property
+    def connections(self) -> set[Any]:  # type: ignore[override]
         return self._server.server_state.connections
 
-    @property  # type: ignore[override]
-    def tasks(self) -> set[asyncio.Task[None]]:
+    @property
+    def tasks(self) -> set[asyncio.Task[None]]:  # type: ignore[override]
         return self._server.server_state.tasks
 
-    @property  # type: ignore[override]
-    def default_headers(self) -> list[tuple[bytes, bytes]]:
+    @property
+    def default_headers(self) -> list[tuple[bytes, bytes]]:  # type: ignore[override]
         return self._server.server_state.default_headers
 
     def data_received(self, data: bytes) -> None:
