@@ -4,9 +4,9 @@ connection, one subscription each, below 20 KB), the small parts of PRISM's WebS
 
 The bytes are Python's own allocations (tracemalloc) that grow between before the connections open and after they
 are all idle, divided by their number, over real sockets to a real uvicorn server in this process; a few connections
-opened first warm what belongs to the process (the database connections' prepared statements, among others). The client runs in
-the same process: an allocation is the client's when the task that made it runs the `websockets` client or this test
-(its frames above the event loop's), the server's otherwise.
+opened first warm what belongs to the process (the database connections' prepared statements, among others). The
+client runs in the same process: an allocation is the client's when the task that made it runs the `websockets`
+client or this test (its frames above the event loop's), the server's otherwise.
 """
 
 import asyncio
