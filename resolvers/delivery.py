@@ -32,7 +32,7 @@ check of its own, in the hub's order.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import orjson
@@ -146,6 +146,10 @@ class Deliverer:
         selection = self._selections.get(sink.key)
         if selection is None:
             selection = self._selections[sink.key] = Selection(sink.key, executor)
+        else:
+            # The same document, name and variables: the sink keeps the selection's copy, and its own (the document's
+            # text, hundreds of bytes, from its subscribe message) goes.
+            sink.key = cast("Any", selection.key)
         selection.users += 1
         registration = Registration(self, hub, context, subscription, sink, selection, wanted, make)
         self._registrations.add(registration)

@@ -10,6 +10,7 @@ open, a subscription is handed to the process's deliverer (resolvers/delivery.py
 """
 
 import enum
+import functools
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import suppress
 from datetime import datetime
@@ -187,8 +188,10 @@ class DocumentChange:
 Keep = Callable[[DomainEvent], bool]
 
 
+@functools.cache
 def _of(build: Callable[[DomainEvent], Any]) -> Callable[[DomainEvent], Awaitable[Any]]:
-    """A payload function for changes built from the event alone."""
+    """A payload function for changes built from the event alone (one per payload type, shared by its subscriptions:
+    each keeps it for its life)."""
 
     async def make(event: DomainEvent) -> Any:
         return build(event)
@@ -261,6 +264,37 @@ class _Delivery:
         deliverer.register(self.context.runtime.hub, self.context, subscription, self.sink, self.executor, wanted, make)
 
 
+class _Interest:
+    """Which events a subscription wants (`wanted`: its product's that `keep` accepts) and which its hub subscription
+    passes on (`relevant`: those, and the changes that concern its access). An object of three slots, kept for the
+    subscription's life, where two closures kept two functions, four cells and two tuples."""
+
+    __slots__ = ("access", "keep", "product_id")
+
+    def __init__(self, product_id: UUID, keep: Keep, access: Any) -> None:
+        self.product_id = product_id
+        self.keep = keep
+        self.access = access
+
+    def wanted(self, event: DomainEvent) -> bool:
+        return event.product_id == self.product_id and self.keep(event)
+
+    def relevant(self, event: DomainEvent) -> bool:
+        return self.wanted(event) or (self.access is not None and self.access.concerns(event))
+
+
+def _any_change(event: DomainEvent) -> bool:
+    return True
+
+
+def _requirement_change(event: DomainEvent) -> bool:
+    return event.type == "Requirement"
+
+
+def _sprint_change(event: DomainEvent) -> bool:
+    return event.type == "Sprint"
+
+
 Locate = Callable[[], Awaitable[tuple[UUID, Keep]]]
 """What a stream follows, found on its first step: the product, and which of its events to keep."""
 
@@ -292,12 +326,8 @@ async def _stream(
     access = context.access
     cursor = _cursor(since)
 
-    def wanted(event: DomainEvent) -> bool:
-        return event.product_id == product_id and keep(event)
-
-    def relevant(event: DomainEvent) -> bool:
-        return wanted(event) or (access is not None and access.concerns(event))
-
+    interest = _Interest(product_id, keep, access)
+    wanted, relevant = interest.wanted, interest.relevant
     hub = context.runtime.hub
     options: dict[str, Any] = {
         "since": cursor,
@@ -370,7 +400,7 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def product_activity(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[ActivityEvent, None]:
-        return _stream(info, _in(info, Product, product_id, lambda e: True), since, _of(ActivityEvent.of))
+        return _stream(info, _in(info, Product, product_id, _any_change), since, _of(ActivityEvent.of))
 
     @strawberry.subscription(
         description="Requirements of a product created, changed or deleted, in commit order.",
@@ -379,9 +409,7 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def requirement_changed(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[RequirementChange, None]:
-        return _stream(
-            info, _in(info, Product, product_id, lambda e: e.type == "Requirement"), since, _of(RequirementChange.of)
-        )
+        return _stream(info, _in(info, Product, product_id, _requirement_change), since, _of(RequirementChange.of))
 
     @strawberry.subscription(
         description="Sprints of a product created, changed (started, closed, renamed, ...) or deleted.",
@@ -390,7 +418,7 @@ class Subscription(PresenceSubscription, AiPrdSubscription):
     async def sprint_changed(
         self, info: Info, product_id: ProductId, since: Since = None
     ) -> AsyncGenerator[SprintChange, None]:
-        return _stream(info, _in(info, Product, product_id, lambda e: e.type == "Sprint"), since, _of(SprintChange.of))
+        return _stream(info, _in(info, Product, product_id, _sprint_change), since, _of(SprintChange.of))
 
     @strawberry.subscription(
         description=(

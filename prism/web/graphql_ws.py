@@ -22,19 +22,22 @@ Strawberry speaks both protocols; this view adds PRISM's rules around them:
 """
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import timedelta
+from json import JSONDecodeError
 from typing import Any, Protocol, cast
 
 import orjson
 from graphql import OperationType
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived, WebSocketDisconnected
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -403,14 +406,71 @@ def _refusal(payload: Any, max_bytes: int) -> dict[str, Any] | None:
     }
 
 
+async def _receive_messages(handler: Any, *, ignore_parsing_errors: bool) -> None:
+    """Hand each message of the connection to `handler.handle_message`, until the client leaves or the server closes
+    the socket: Strawberry's `async for message in websocket.iter_json()`, receiving straight from the ASGI `receive`.
+
+    Strawberry's loop receives through an async generator and Starlette's `receive_text` and `receive`, three frames
+    kept suspended for the connection's life, and keeps the last message (the subscribe message, its document and
+    variables: about 1.4 KiB as text and parsed) in their locals until the next one. Here one frame waits, and keeps
+    nothing of a message once it is handled. Raises as `iter_json` does: NonTextMessageReceived for a binary message,
+    NonJsonMessageReceived for text that is not JSON (unless `ignore_parsing_errors`, which skips it).
+    """
+    websocket = handler.websocket.ws  # Starlette's, accepted: its state says whether the server closed it
+    receive = websocket._receive
+    decode = handler.view.decode_json
+    while websocket.application_state != WebSocketState.DISCONNECTED:
+        event = await receive()
+        if event["type"] != "websocket.receive":
+            return  # websocket.disconnect: the client left, or the server's close went out
+        text = event.get("text")
+        event = None
+        if text is None:
+            raise NonTextMessageReceived
+        try:
+            message = decode(text)
+        except JSONDecodeError as error:
+            if not ignore_parsing_errors:
+                raise NonJsonMessageReceived from error
+            continue
+        finally:
+            text = None
+        await handler.handle_message(message)
+        message = None
+
+
+_HEADERS_READ_LATER = frozenset({b"user-agent"})
+"""The upgrade request's headers read after sign-in: the user agent, for the request's metadata (resolvers/context.py
+`meta`). The origin, the subprotocols, the proxy's headers and the Authorization header are read before."""
+
+_SCOPE_READ_BEFORE = ("asgi", "extensions", "subprotocols")
+"""Entries of a WebSocket's ASGI scope read only during the handshake (the ASGI version, the server's extensions, the
+subprotocols the client offered), each a dictionary or list of its own."""
+
+
+def _trim_scope(request: Any) -> None:
+    """Drop what of the connection's ASGI scope nothing reads after sign-in: the upgrade request's headers but those
+    in `_HEADERS_READ_LATER` (a browser sends a dozen, about 1.2 KiB kept for the connection's life) and the entries
+    in `_SCOPE_READ_BEFORE`. In place: uvicorn and Starlette share the scope, and Starlette's `headers`, once read,
+    the list."""
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return
+    headers = scope.get("headers")
+    if isinstance(headers, list):
+        headers[:] = [header for header in headers if header[0].lower() in _HEADERS_READ_LATER]
+    for key in _SCOPE_READ_BEFORE:
+        scope.pop(key, None)
+
+
 class _Connection:
     """What PRISM keeps of one connection besides Strawberry's handler: its writer and its registered operations."""
 
+    __slots__ = ("_init_timer", "registered", "writer")
+
     def __init__(self, handler: Any) -> None:
         websocket = handler.websocket
-
-        async def close(code: int, reason: str) -> None:
-            await websocket.close(code=code, reason=reason)
+        close = websocket.close  # Strawberry's adapter: Starlette's `close(code=..., reason=...)`
 
         # Starlette's WebSocket sends through the ASGI `send`: with PRISM's protocol class (and no middleware in
         # between), that is the protocol's own method, and a frame can be written to it directly.
@@ -454,25 +514,27 @@ class _Connection:
         operation_id: str,
         message_type: str,
         complete_message: str,
-        forget: Callable[[str], object],
+        operations: dict[str, Any],
         query: str,
         operation_name: str | None,
         variables: Any,
     ) -> OperationSink:
-        def forget_operation() -> None:
-            self.registered.pop(operation_id, None)
-            forget(operation_id)
-
+        """The sink of one operation, whose id `end` frees here and in the handler's `operations` (a partial, kept
+        for the operation's life: smaller than a closure)."""
         return OperationSink(
             operation_id=operation_id,
             message_type=message_type,
             complete_message=complete_message,
             writer=self.writer,
-            forget=forget_operation,
+            forget=functools.partial(self._forget, operations, operation_id),
             query=query,
             operation_name=operation_name,
             variables=variables,
         )
+
+    def _forget(self, operations: dict[str, Any], operation_id: str) -> None:
+        self.registered.pop(operation_id, None)
+        operations.pop(operation_id, None)
 
     def keep(self, operation_id: str, sink: OperationSink) -> bool:
         """Keep a registered operation for `cancel`; False (and the registration cancelled) when it is over already."""
@@ -494,6 +556,21 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prism = _Connection(self)
+
+    async def handle(self) -> None:
+        """Strawberry's, receiving through `_receive_messages`."""
+        self.on_request_accepted()
+        try:
+            try:
+                await _receive_messages(self, ignore_parsing_errors=False)
+            except NonTextMessageReceived:
+                await self.handle_invalid_message("WebSocket message type must be text")
+            except NonJsonMessageReceived:
+                await self.handle_invalid_message("WebSocket message must be valid JSON")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            await self.shutdown()
 
     def on_request_accepted(self) -> None:
         """Wait for `connection_init` with the connection's timer (`_Connection.await_init`)."""
@@ -532,7 +609,7 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler):  # type: ignore[type-a
             operation_id,
             "next",
             complete,
-            lambda id_: self.operations.pop(id_, None),
+            self.operations,
             operation.query,
             operation.operation_name,
             operation.variables,
@@ -631,9 +708,25 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         delay = self.view.connection_init_wait_timeout.total_seconds()  # type: ignore[attr-defined]
         self.prism.await_init(delay, lambda: not self.init_received)
         try:
-            await super().handle()
+            await self._handle()
         finally:
             self.prism.init_done()
+
+    async def _handle(self) -> None:
+        """Strawberry's `handle`, receiving through `_receive_messages`."""
+        try:
+            try:
+                await _receive_messages(self, ignore_parsing_errors=True)
+            except NonTextMessageReceived:
+                await self.websocket.close(code=1002, reason="WebSocket message type must be text")
+        except WebSocketDisconnected:
+            pass
+        finally:
+            if self.keep_alive_task:  # none: the view's timer sends `ka` (handle_connection_init)
+                self.keep_alive_task.cancel()
+                with suppress(BaseException):
+                    await self.keep_alive_task
+            await self.cleanup()
 
     async def handle_connection_init(self, message: Any) -> None:
         """Strawberry's, except that the keep-alive messages come from the view's one timer, not a task of this
@@ -673,9 +766,7 @@ class _LegacyWSHandler(BaseGraphQLWSHandler):  # type: ignore[type-arg]
         """Strawberry's, except that a subscription handed to the deliverer ends this task and stays open: its
         finished task stays in `tasks` (counted against the limit, cancellable by `stop`)."""
         complete = orjson.dumps({"type": "complete", "id": operation_id}).decode()
-        sink = self.prism.sink(
-            operation_id, "data", complete, lambda id_: self.tasks.pop(id_, None), query, operation_name, variables
-        )
+        sink = self.prism.sink(operation_id, "data", complete, self.tasks, query, operation_name, variables)
         _SINK.set(sink)
         current = asyncio.current_task()
         registered = False
@@ -777,4 +868,5 @@ class GraphQLWebSocket(GraphQL):  # type: ignore[type-arg]
         finally:
             # The credential, checked, is in the connection's access; the payload is not read again.
             context.connection_params = None
+            _trim_scope(context.request)
         return UNSET
