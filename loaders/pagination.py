@@ -454,10 +454,17 @@ def _nested_statement(
             nested.joins,
             outer.c.id,
         ).lateral("list")
-        return (
-            sa.select(  # unscoped: reads the two scoped page statements above
-                *(column.label(OUTER + column.name) for column in outer.c), *inner.c
+        # The page's columns on the first row of each of its rows' groups only (null on the others, which decode
+        # for nothing): a thousand list rows would otherwise carry fifty rows' values twenty times over.
+        first = sa.or_(inner.c._position == 1, inner.c._position.is_(None))
+        page_columns = [
+            (outer.c._position if column.name == "_position" else sa.case((first, column), else_=None)).label(
+                OUTER + column.name
             )
+            for column in outer.c
+        ]
+        return (
+            sa.select(*page_columns, *inner.c)  # unscoped: reads the two scoped page statements above
             .select_from(outer.outerjoin(inner, sa.true()))
             .order_by(outer.c._position, inner.c._position)
         )
@@ -487,24 +494,21 @@ async def read_pages_with_lists(
     # `keys()`: an asyncpg record iterates over its values.
     outer_labels = [label for label in rows[0].keys() if label.startswith(OUTER)] if rows else []  # noqa: SIM118
     names = [label[len(OUTER) :] for label in outer_labels]
-    page_rows = []
-    list_rows = []
-    for _, group in groupby(rows, itemgetter(OUTER + "_position")):
-        members = list(group)
-        page_rows.append(MappedRow(zip(names, map(members[0].__getitem__, outer_labels), strict=True)))
-        list_rows += [row for row in members if row["id"] is not None]
+    # One group per row of the page, in the order read; a row whose list is empty is one row with a null list row.
+    groups = [list(group) for _, group in groupby(rows, itemgetter(OUTER + "_position"))]
+    page_rows = [MappedRow(zip(names, map(group[0].__getitem__, outer_labels), strict=True)) for group in groups]
     (page,) = _pages(page_rows, [parent], itemgetter(source.parent_column), window, list_name(source, order))
-    ids: list[UUID] = list(map(itemgetter("id"), page.rows))
-    kept_ids = set(ids)
-    parent_of = itemgetter(nested.source.parent_column)
-    lists = _pages(
-        [row for row in list_rows if parent_of(row) in kept_ids],
-        ids,
-        parent_of,
-        nested.window,
-        list_name(nested.source, nested.order),
-        grouped=True,
-    )
+    # The page's rows are the first of those read (reversed for a backwards page), as `_pages` cut them: no row's
+    # key is hashed to find its list (an asyncpg UUID hashes in Python).
+    kept = groups[: len(page.rows)]
+    if window.backwards:
+        kept.reverse()
+    size, name = nested.window.size, list_name(nested.source, nested.order)
+    lists = []
+    for group in kept:
+        found = group if group[0]["id"] is not None else []
+        more = len(found) > size
+        lists.append(PageOfRows(found[:size] if more else found, name, more, False))
     return page, lists
 
 

@@ -252,9 +252,13 @@ class PlanRun:
             found = self._found[join.batch] = {}
         names, labels = join.names, join.labels
         identity = labels[names.index("id")]
-        for row in rows:
-            key = row[join.rows.foreign_key]
-            if key is None or key in found:
+        keys = list(map(itemgetter(join.rows.foreign_key), rows))
+        # The first row of each distinct key, found by its UUID's 16 bytes (an asyncpg UUID hashes in Python).
+        first = dict(zip(reversed(_tokens(keys)), reversed(range(len(keys))), strict=True))
+        first.pop(None, None)
+        for index in first.values():
+            key, row = keys[index], rows[index]
+            if key in found:
                 continue
             related = None if row[identity] is None else zip(names, map(row.__getitem__, labels), strict=True)
             found[key] = None if related is None else MappedRow(related)
