@@ -1,7 +1,7 @@
 """Hostile review of the day's performance changes (issue 10, review 8): to-one relations joined into a page, the
 product by key read by the driver, the first statement of a request sent by asyncpg in SQLAlchemy's transaction.
 
-Findings, each a test that failed on the code as merged (611b66a):
+Findings, each a test that failed on the code as merged (b299727, 611b66a):
 - R8-1: a connection killed while the first statement of a request (its scope and the viewer's role,
   `member_role_setting_scope`) waited was not invalidated by SQLAlchemy, as it is when the statement goes through
   SQLAlchemy: asyncpg raised its own error. The unit's close then failed to roll back, and its handler for that
