@@ -7,6 +7,11 @@ Findings, each a test that failed on the code as merged (b299727, 611b66a):
   SQLAlchemy: asyncpg raised its own error. The unit's close then failed to roll back, and its handler for that
   (`conn.invalidate()` on the connection `close()` had already closed) raised `ResourceClosedError` out of
   `UnitOfWork.close()`, in place of the database's error.
+- R8-2: a pooled connection the server had closed while idle (a restart, a terminated backend, an idle session
+  timeout) failed every request that got it, for ever: the request's first statement is the driver's, whose BEGIN
+  (the adapter's `_start_transaction`) raised asyncpg's error outside SQLAlchemy, which never saw the connection lost
+  and never invalidated it, so each unit gave it back to the pool as sound. Through SQLAlchemy (tracing on) the one
+  request that finds it fails and the pool recovers.
 
 Guards (attacks that found nothing, kept so a change that breaks them fails):
 - a page's joined to-one relations whose foreign keys name another organization's user, sprint and release answer
@@ -91,6 +96,39 @@ async def test_r8_1_a_connection_killed_in_the_first_statement_of_a_request_clos
         if locked:
             await transaction.rollback()
         await locker.close()
+        await admin.close()
+
+
+async def test_r8_2_a_pooled_connection_the_server_closed_fails_one_request_not_every_one(
+    settings: Settings, database_url: str, account: Account
+) -> None:
+    await create_product(account)
+    query = "{ products(first: 5) { nodes { key } } }"
+    headers = {"Authorization": f"Bearer {account.token}"}
+    admin = await asyncpg.connect(database_url)
+    try:
+        async with app_with(settings, database_pool_size=1) as client:
+            assert (await client.post("/graphql", json={"query": query}, headers=headers)).status_code == 200
+            sessions = (
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'prism' "
+                "AND pid <> pg_backend_pid()"
+            )
+            pids = [row["pid"] for row in await admin.fetch(sessions)]
+            assert pids
+            for pid in pids:
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            for _ in range(500):
+                if not await admin.fetch(sessions):
+                    break
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)  # the app's event loop reads the end of its (idle) connection
+            statuses = []
+            for _ in range(4):
+                response = await client.post("/graphql", json={"query": query}, headers=headers)
+                statuses.append(response.status_code)
+            # One request may meet the lost connection (as through SQLAlchemy); the pool then has a new one.
+            assert statuses[1:] == [200, 200, 200], statuses  # [500, 500, 500, 500] before the fix
+    finally:
         await admin.close()
 
 
