@@ -107,6 +107,12 @@ async def transaction_driver(conn: AsyncConnection) -> Any | None:
     pooled = sync.connection if sync is not None and not sync.closed and not sync.invalidated else None
     raw = pooled or await conn.get_raw_connection()
     adapter = raw.dbapi_connection
+    driver = raw.driver_connection
+    if driver is None or driver.is_closed():
+        # A pooled connection the server has closed (a restart, a terminated backend, an idle session timeout):
+        # SQLAlchemy's path finds it lost and invalidates it. asyncpg's own error here would leave it in the pool,
+        # where it failed every request that got it (review 8).
+        return None
     if getattr(adapter, "_transaction", False) is None:
         # SQLAlchemy's asyncpg adapter sends BEGIN with the transaction's first statement; this statement is the
         # driver's, so the adapter sends it now (what its own first statement would do). A private method of
@@ -115,9 +121,13 @@ async def transaction_driver(conn: AsyncConnection) -> Any | None:
         start = getattr(adapter, "_start_transaction", None)
         if start is None:
             return None
-        await start()
-    driver = raw.driver_connection
-    if driver is None or not driver.is_in_transaction():
+        try:
+            await start()
+        except Exception:
+            if driver.is_closed():
+                await conn.invalidate()  # lost on the way: as SQLAlchemy does when its own BEGIN finds it so
+            raise
+    if not driver.is_in_transaction():
         return None
     return driver
 

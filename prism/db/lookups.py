@@ -80,7 +80,14 @@ async def member_role_setting_scope(connection: AsyncConnection, organization_id
     driver = await transaction_driver(connection)
     if driver is not None:
         # Every request sends it: by asyncpg itself, in the transaction SQLAlchemy began (`transaction_driver`).
-        row = await driver.fetchrow(counted(_SCOPE_AND_MEMBER_ROLE), *scope)  # unscoped: a named look-up
+        try:
+            row = await driver.fetchrow(counted(_SCOPE_AND_MEMBER_ROLE), *scope)  # unscoped: a named look-up
+        except Exception:
+            if driver.is_closed():
+                # A lost connection, invalidated at once as SQLAlchemy does for a statement it sent: the unit's close
+                # then has no ROLLBACK to try on it (which failed, and its handler raised out of `close()`).
+                await connection.invalidate()
+            raise
         role = row[2]
     else:
         result = await connection.exec_driver_sql(_SCOPE_AND_MEMBER_ROLE, scope)  # unscoped: a named look-up
