@@ -13,10 +13,12 @@ Compare PRISM with PostGraphile v5 on the same PostgreSQL database and data. Cre
 BENCH_DATABASE_URL, else DATABASE_URL, else an embedded PostgreSQL), migrates it and seeds `make bench`'s data, then
 starts on 127.0.0.1: PRISM (one uvicorn process per path: planned and resolvers when PRISM has PRISM_PLANNER, else
 resolvers), PostGraphile as a superuser (row-level security bypassed) and PostGraphile as PRISM's login role with the
-organization set per request (row-level security applies), each behind a proxy that counts its SQL statements and
-PostgreSQL sessions. Checks that every server returns the same data for each query, then measures the dashboard and
-a one-product query at each concurrency, servers interleaved in a fresh order each round. Reports medians of the
-rounds: requests/s, p50/p99 latency, server CPU per request, SQL statements per request, sessions opened. PostGraphile
+organization set per request (row-level security applies), each connected straight to PostgreSQL. Checks that every
+server returns the same data for each query; counts each server's SQL statements and new PostgreSQL sessions on a
+twin of it behind a counting proxy (one twin at a time, before the timing, unless --no-proxy); then measures the
+dashboard and a one-product query at each concurrency, servers interleaved in a fresh order each round. Reports
+medians of the rounds: requests/s, p50/p99 latency, server CPU per request, PostgreSQL's and the load generator's
+CPU per request, SQL statements per request, sessions opened. PostGraphile
 is installed with `npm ci` into <home>/postgraphile (npm must be on PATH). Writes JSON to --output.
 """
 
@@ -55,7 +57,7 @@ def parse_options(argv: list[str]) -> CompareOptions:
     )
     parser.add_argument("--no-postgraphile", action="store_true", help="measure PRISM only (no npm needed)")
     parser.add_argument(
-        "--no-proxy", action="store_true", help="connect straight to PostgreSQL (SQL/req and sessions become n/a)"
+        "--no-proxy", action="store_true", help="no counting pass (SQL/req and sessions become n/a)"
     )
     parser.add_argument(
         "--output", type=Path, default=Path(".prism/bench/compare"), help="directory for the JSON results"
