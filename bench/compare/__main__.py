@@ -56,9 +56,7 @@ def parse_options(argv: list[str]) -> CompareOptions:
         help="a setting for PRISM's servers, repeatable (PRISM_DATABASE_POOL_SIZE=10)",
     )
     parser.add_argument("--no-postgraphile", action="store_true", help="measure PRISM only (no npm needed)")
-    parser.add_argument(
-        "--no-proxy", action="store_true", help="no counting pass (SQL/req and sessions become n/a)"
-    )
+    parser.add_argument("--no-proxy", action="store_true", help="no counting pass (SQL/req and sessions become n/a)")
     parser.add_argument(
         "--output", type=Path, default=Path(".prism/bench/compare"), help="directory for the JSON results"
     )
