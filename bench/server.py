@@ -107,6 +107,8 @@ class ServerProcess:
                     "--no-proxy-headers",
                     "--ws-per-message-deflate",
                     "false",
+                    "--http",
+                    "prism.web.http_protocol:HttpProtocol",
                     # A client that finished its warm-up waits for the others; its connection must outlive uvicorn's
                     # default 5 s keep-alive, or its next request races the server closing it.
                     "--timeout-keep-alive",

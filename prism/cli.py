@@ -146,6 +146,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "ws_per_message_deflate": False,
         # uvicorn's websockets-sansio protocol keeping less per connection (prism/web/ws_protocol.py).
         "ws": "prism.web.ws_protocol:WebSocketProtocol",
+        # uvicorn's httptools protocol writing each response's head with its body (prism/web/http_protocol.py).
+        "http": "prism.web.http_protocol:HttpProtocol",
     }
 
 

@@ -59,10 +59,17 @@ async def serve(app: Starlette) -> AsyncIterator[str]:
     """Serve an app whose lifespan already runs on a real socket; yields its ws:// URL."""
     # PRISM's WebSocket protocol class without compression, as `prism serve` runs it (the message size is left at
     # uvicorn's default, so that the app's own limit on a document's size is reached).
-    ws = server_options(app.state.settings)["ws"]
+    options = server_options(app.state.settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws=ws, ws_per_message_deflate=False
+            app,
+            host="127.0.0.1",
+            port=0,
+            lifespan="off",
+            log_level="warning",
+            ws=options["ws"],
+            http=options["http"],
+            ws_per_message_deflate=False,
         )
     )
     task = asyncio.get_running_loop().create_task(server.serve())
