@@ -255,6 +255,17 @@ def _cursor_parameters(source: ListSource, order: Order, window: Window) -> dict
     return parameters
 
 
+def _shape(window: Window) -> Window:
+    """What a kept page statement's text depends on in `window`: its sizes, and whether a cursor is given (never the
+    cursor itself, which is client input of any length)."""
+    return Window(
+        first=window.first,
+        after="" if window.after is not None else None,
+        last=window.last,
+        before="" if window.before is not None else None,
+    )
+
+
 def _page_statement(
     source: ListSource,
     list_filter: Hashable,
@@ -270,12 +281,7 @@ def _page_statement(
     the shape has whether a cursor is given, never the cursor itself, which is client input of any length. Without
     `cursors` the rows lack their sort value (`_sort`), which only a cursor reads. Each of `joins` adds the columns
     of a related row to every row of the page (null when there is none, or none visible)."""
-    shape = Window(
-        first=window.first,
-        after="" if window.after is not None else None,
-        last=window.last,
-        before="" if window.before is not None else None,
-    )
+    shape = _shape(window)
     key = ("page", source, list_filter, order, shape, columns, single, cursors, joins)
     built: sa.Select[Any] = kept(
         key, lambda: _build_page_statement(source, list_filter, order, shape, columns, single, cursors, joins)
@@ -432,12 +438,7 @@ def _nested_statement(
 ) -> sa.Select[Any]:
     """One parent's page (`:parents`, one id) and, beside each of its rows, the page of its nested list: one row per
     (row, list row), or one with a null list row for a row whose list is empty; ordered by the page, then the list."""
-    shape = Window(
-        first=window.first,
-        after="" if window.after is not None else None,
-        last=window.last,
-        before="" if window.before is not None else None,
-    )
+    shape = _shape(window)
     key = ("page with lists", source, list_filter, order, shape, columns, cursors, joins, nested)
 
     def build() -> sa.Select[Any]:

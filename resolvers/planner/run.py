@@ -119,6 +119,15 @@ class _Join:
     labels: tuple[str, ...]
 
 
+def _node_columns(field: Connection) -> tuple[str, ...]:
+    """The columns a connection's page reads: the id, and what the plans of its nodes (and edges' nodes) need."""
+    columns: dict[str, None] = {"id": None}
+    for _, part in field.parts:
+        if part.child is not None:
+            columns.update(part.child.columns)
+    return tuple(columns)
+
+
 def _nested_connection(field: Connection) -> Connection | None:
     """The connection among the fields of `field`'s nodes (or edges' nodes) when there is exactly one, of nodes
     (a product's requirements in a page of products), once per plan; None otherwise."""
@@ -237,12 +246,10 @@ class PlanRun:
         list_filter, order, window = self._list_arguments(inner)
         if window.after is not None or window.before is not None or window.backwards:
             return None
-        columns: dict[str, None] = {"id": None}
-        for _, part in inner.parts:
-            if part.child is not None:
-                columns.update(part.child.columns)
         joins = tuple(join.rows for join in _joins(inner))
-        return inner, NestedList(inner.spec.source, list_filter, order, window, tuple(columns), inner.cursors, joins)
+        return inner, NestedList(
+            inner.spec.source, list_filter, order, window, _node_columns(inner), inner.cursors, joins
+        )
 
     def _keep_joined(self, join: "_Join", rows: Sequence[Any]) -> None:
         """The related rows a page's statement read beside its rows (`_joins`), kept as `rows` would have read them
@@ -549,10 +556,7 @@ class PlanRun:
     async def _connection(self, field: Connection, rows: Sequence[Any]) -> list[Any]:
         spec = field.spec
         list_filter, order, page_window = self._list_arguments(field)
-        columns: dict[str, None] = {"id": None}
-        for _, part in field.parts:
-            if part.child is not None:
-                columns.update(part.child.columns)
+        columns = _node_columns(field)
         parents: list[UUID] = (
             [self.context.member.organization_id] * len(rows)
             if spec.parent_kind == "organization"
@@ -575,7 +579,7 @@ class PlanRun:
                 list_filter,
                 order,
                 page_window,
-                tuple(columns),
+                columns,
                 distinct[0],
                 field.cursors,
                 joined,
@@ -590,7 +594,7 @@ class PlanRun:
                 list_filter,
                 order,
                 page_window,
-                tuple(columns),
+                columns,
                 distinct,
                 field.cursors,
                 joined,
