@@ -149,13 +149,19 @@ class PageOfRows:
 class JoinedRows:
     """Rows of another table a page's statement reads with each of its rows (`LEFT JOIN LATERAL`): the row whose id
     is in the page row's `foreign_key`, as `select(key)` reads it (`RowLoader.for_key`: the loader's own select,
-    scope and columns), its columns labelled `<prefix><column>`. `identity` names the select (loader and columns):
-    with the foreign key and prefix it is what the kept statement's key holds."""
+    scope and columns), its columns labelled `<prefix><column>` (but its id, which is the foreign key: `_joined`).
+    `identity` names the select (loader and columns): with the foreign key and prefix it is what the kept
+    statement's key holds."""
 
     foreign_key: str
     prefix: str
     identity: Hashable
     select: Callable[[sa.ColumnElement[Any]], sa.Select[Any]] = field(compare=False, hash=False)
+
+    @property
+    def found(self) -> str:
+        """The label of the column that says whether the row was found (its id is the foreign key: `_joined`)."""
+        return f"{self.prefix}_found"  # no column's name starts with an underscore
 
 
 def list_name(source: ListSource, order: Order) -> str:
@@ -318,9 +324,10 @@ def _build_page_statement(
     ordering = [sort.desc(), table.c.id.desc()] if descending else [sort.asc(), table.c.id.asc()]
     limit = window.size + 1
     sort_label = [sort.label("_sort")] if cursors else []
-    read = (
-        [table.c[name] for name in dict.fromkeys(("id", source.parent_column, *columns))] if columns else list(table.c)
-    )
+    # A lateral list's rows come grouped under their parent's row, in order: they need neither the parent's key nor
+    # their own id unless the caller reads them (or their cursors are wanted). Each is a UUID per row to decode.
+    always = (("id",) if cursors else ()) if parent_key is not None else ("id", source.parent_column)
+    read = [table.c[name] for name in dict.fromkeys((*always, *columns))] if columns else list(table.c)
     if single:
         number = [sa.func.row_number().over(order_by=ordering).label("_position")]
         numbers = number if numbered or parent_key is not None else []
@@ -345,11 +352,14 @@ def _build_page_statement(
 
 def _joined(statement: sa.Select[Any], rows: Any, joins: tuple[JoinedRows, ...]) -> sa.Select[Any]:
     """`statement` (whose rows come from `rows`, a table or a subquery) with each join's row beside each row: a
-    lateral select of at most one row (by id), so the page keeps its rows, its order and its limit."""
+    lateral select of at most one row (by id), so the page keeps its rows, its order and its limit. The related
+    row's id is the foreign key itself, so it is not read again: `<prefix>_found` says whether a row was found
+    (a boolean decodes for nothing; a UUID per row does not)."""
     for join in joins:
         related = join.select(rows.c[join.foreign_key]).lateral()  # unscoped: the loader's tenant select (for_key)
         statement = statement.outerjoin(related, sa.true()).add_columns(
-            *(column.label(f"{join.prefix}{column.name}") for column in related.c)
+            *(column.label(f"{join.prefix}{column.name}") for column in related.c if column.name != "id"),
+            related.c.id.is_not(None).label(join.found),
         )
     return statement
 
@@ -507,7 +517,8 @@ async def read_pages_with_lists(
     size, name = nested.window.size, list_name(nested.source, nested.order)
     lists = []
     for group in kept:
-        found = group if group[0]["id"] is not None else []
+        # The list's `_position` is null only on the one row of a page row whose list is empty.
+        found = group if group[0]["_position"] is not None else []
         more = len(found) > size
         lists.append(PageOfRows(found[:size] if more else found, name, more, False))
     return page, lists

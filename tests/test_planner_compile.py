@@ -89,8 +89,22 @@ def test_a_plan_carries_the_role_checks_of_its_root_fields_and_reads_only_the_co
     assert isinstance(products, Connection)
     child = products.parts[0][1].child
     assert child is not None
-    assert list(child.columns) == ["id", "key"]
+    # The id only when something reads it: a thousand rows of a nested list would each decode a UUID for nothing.
+    assert list(child.columns) == ["key"]
     assert isinstance(child.fields[0][1], Leaf)
+    wanted = {
+        "{ products(first: 1) { nodes { id key } } }": ["id", "key"],
+        "{ products(first: 1) { nodes { key requirements(first: 2) { nodes { title } } } } }": ["key", "id"],
+        "{ products(first: 1) { nodes { __typename } } }": [],
+    }
+    for document, columns in wanted.items():
+        found = plan_of(Planner(), executor(document))
+        assert found is not None
+        connection = found.root.fields[0][1]
+        assert isinstance(connection, Connection)
+        assert connection.parts[0][1].child is not None
+        assert list(connection.parts[0][1].child.columns) == columns, document
+        assert connection.parts[0][1].child.row_columns() == (tuple(columns) or ("id",))
 
 
 def _row(value: Any) -> MappedRow:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -571,3 +572,45 @@ async def test_a_page_and_the_lists_of_its_rows_are_one_statement_and_answer_ali
     listed = {product["key"]: product["requirements"]["nodes"] for product in empty.json()["data"]["products"]["nodes"]}
     assert listed[bare["key"]] == []
     assert len(listed["L00"]) == 5
+
+
+async def test_a_nested_list_decodes_no_uuid_it_does_not_answer(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard's shape (a page of products, each with its requirements and their assignees): the list rows
+    read neither their own id nor their product's (they come grouped under their product's row), and an assignee's
+    id is the requirement's foreign key, not read again. asyncpg makes an object per UUID it decodes, about a
+    quarter of a microsecond each: three per requirement were most of the client's cost of the rows. The answer is
+    the same bytes as the resolvers'; a list whose ids are asked for (or its cursors) still reads them."""
+    from prism.db.unit_of_work import UnitOfWork
+
+    decoded: list[Any] = []
+    read = UnitOfWork.driver_rows
+
+    async def counting(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
+        rows = await read(self, statement, parameters)
+        decoded.extend(value for row in rows for value in row.values())
+        return rows
+
+    monkeypatch.setattr(UnitOfWork, "driver_rows", counting)
+    lean = (
+        "{ products(first: 100) { nodes { key name "
+        "requirements(first: 20) { nodes { key title assignee { name } } } } } }"
+    )
+    _, answer = await both(resolvers, planned, seeded.owner.token, lean)
+    assert answer.executor == "planned"
+    products = orjson.loads(answer.body)["data"]["products"]["nodes"]
+    listed = sum(len(product["requirements"]["nodes"]) for product in products)
+    assigned = sum(1 for p in products for node in p["requirements"]["nodes"] if node["assignee"] is not None)
+    assert listed > len(products) > 1
+    assert assigned > 0
+    uuids = sum(1 for value in decoded if isinstance(value, UUID))
+    # Per product row: its id and organization (on the first row of its group only); per list row: the assignee key.
+    assert uuids <= 2 * (len(products) + 1) + listed, uuids
+    assert uuids >= assigned
+    decoded.clear()
+    wanted = "{ products(first: 100) { nodes { requirements(first: 20) { nodes { id assignee { id } } } } } }"
+    _, answer = await both(resolvers, planned, seeded.owner.token, wanted)
+    assert answer.executor == "planned"
+    # Each row's own id now: it is answered (the assignee's is still its foreign key).
+    assert sum(1 for value in decoded if isinstance(value, UUID)) >= 2 * listed

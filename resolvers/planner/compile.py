@@ -183,6 +183,7 @@ class Compiler:
             raise NotPlannableError(f"{gql_type.name}.{name}")
         python_name = strawberry_field.python_name
         if name == "id" and python_name in ("id", "_id") and issubclass(cls, relay.Node):
+            plan.columns["id"] = None
             return Leaf(_global_id(gql_type.name))
         if definition.args and connection_spec(strawberry_field) is None:
             raise NotPlannableError(f"{gql_type.name}.{name} takes arguments")
@@ -222,11 +223,11 @@ class Compiler:
             return Count(loader=related.loader, column=related.column)
         if related.kind == "one":
             child = self.object(definition.type, details, None)
-            source = self.relation_source(related, cls, parent, plan, tuple(child.columns))
+            source = self.relation_source(related, cls, parent, plan, child.row_columns())
             return Relation("one", source, child, nullable=not isinstance(definition.type, GraphQLNonNull))
         if related.kind == "many" and related.column is not None:
             child = self.object(definition.type, details, None)
-            source = self.relation_source(related, cls, parent, plan, tuple(child.columns))
+            source = self.relation_source(related, cls, parent, plan, child.row_columns())
             return Relation("many", source, child, maximum=list_maximum(gql_type, definition))
         raise NotPlannableError(f"{gql_type.name}.{definition.ast_node}")
 
@@ -264,7 +265,9 @@ class Compiler:
             assert parent is not None
             parent.plan.columns.update(dict.fromkeys(columns))
         if related.column is not None:
-            plan.columns[related.column] = None
+            if not from_parent:
+                # A key the run reads; the object whose list the node is in comes with the node instead.
+                plan.columns[related.column] = None
             build_node = None
         else:
             # The key comes from the node the resolvers would build (a history event's sides): build it the same way.
@@ -296,6 +299,8 @@ class Compiler:
         connection_type = _object_type(definition.type)
         node_cls, _ = spec.node_type()
         nodes_parent = Parent(cls, plan, spec.source.parent_column) if cls is not None and plan is not None else None
+        if plan is not None:
+            plan.columns["id"] = None  # each row's list is the list of its id
         parts: list[tuple[str, ConnectionPart]] = []
         for key, part_details in self.subfields(connection_type, details).items():
             name = part_details[0].node.name.value

@@ -188,10 +188,17 @@ class ObjectPlan:
 
     type_name: str
     fields: list[tuple[str, FieldPlan]] = field(default_factory=list)
-    columns: dict[str, None] = field(default_factory=lambda: {"id": None})
+    columns: dict[str, None] = field(default_factory=dict)
     """The columns its rows need (an ordered set): what its fields read, and what its children's keys are in. Rows
-    are read with these and no others, as PostgreSQL-side projection would."""
+    are read with these and no others, as PostgreSQL-side projection would. The id is one of them only when
+    something reads it (a global id, a list of the row, a key, a cursor): a row read by id has it anyway, and a
+    thousand rows of a nested list would each decode a UUID for nothing (docs/performance.md)."""
     _assemble: Callable[[list[list[Any]]], list[dict[str, Any]]] | None = None
+
+    def row_columns(self) -> tuple[str, ...]:
+        """The columns to read its rows with: `columns`, or the id alone when it needs none (a loader reads every
+        column of a row when it is given none)."""
+        return tuple(self.columns) or ("id",)
 
     def assemble(self, columns: list[list[Any]]) -> list[dict[str, Any]]:
         """One dict per row from the values of each key for every row (`columns[i]` holds the i-th key's)."""

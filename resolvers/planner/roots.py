@@ -50,7 +50,7 @@ def _product(
     compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
 ) -> FieldPlan:
     child = compiler.object(definition.type, details)
-    columns = tuple(child.columns)
+    columns = child.row_columns()
 
     async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
         given_id, key = arguments.get("id"), arguments.get("key")
@@ -75,7 +75,7 @@ def _requirement(
     compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
 ) -> FieldPlan:
     child = compiler.object(definition.type, details)
-    columns = tuple(child.columns)
+    columns = child.row_columns()
 
     async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
         key, given_id = arguments.get("key"), arguments.get("id")
@@ -99,7 +99,7 @@ def _organization(
     compiler: Compiler, definition: GraphQLField, field: StrawberryField, details: FieldDetailsList
 ) -> FieldPlan:
     child = compiler.object(definition.type, details)
-    columns = tuple(child.columns)
+    columns = child.row_columns()
 
     async def find(run: PlanRun, arguments: dict[str, Any]) -> Any:
         return await run.row(OrganizationByIdLoader, columns, run.context.member.organization_id)
@@ -138,7 +138,7 @@ def _viewer(
             plan.fields.append((key, Leaf(_role)))
         elif name in relations:
             child = compiler.object(viewer_type.fields[name].type, field_details)
-            source = compiler.relation_source(relations[name], _ViewerRow, None, plan, tuple(child.columns))
+            source = compiler.relation_source(relations[name], _ViewerRow, None, plan, child.row_columns())
             plan.fields.append((key, Relation("one", source, child, nullable=False)))
         else:
             raise NotPlannableError(f"{viewer_type.name}.{name}")

@@ -90,6 +90,14 @@ def _derived(field: DerivedValue, targets: Sequence[Any], rows: Sequence[Any]) -
     return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
 
 
+def _parents(parents: Sequence[Any] | None) -> Sequence[Any]:
+    """The rows of the objects whose lists the nodes are in, for a relation to that object (`from_parent`): its key
+    is not read with the nodes, so without them the resolvers answer (never the case: a list's nodes come with them)."""
+    if parents is None:
+        raise FallbackError("a relation to the list's object, without it")
+    return parents
+
+
 async def _all_or_none(awaitables: Iterable[Awaitable[list[Any]]]) -> list[list[Any]]:
     """`asyncio.gather` of sibling fields, which stops the others when one fails: the request goes on without the
     plan (the resolvers answer it), and no batch of the abandoned plan may still read on the request's connection
@@ -111,7 +119,8 @@ _NONE = type(None)
 @dataclass(frozen=True)
 class _Join:
     """A to-one relation of a connection's nodes read with the page (`JoinedRows`), and the batch of `PlanRun.rows`
-    whose rows it gives: the loader and columns, the related row's column names and their labels in the page."""
+    whose rows it gives: the loader and columns, the related row's column names (but its id, the foreign key) and
+    their labels in the page."""
 
     rows: JoinedRows
     batch: tuple[Any, tuple[str, ...]]
@@ -120,12 +129,13 @@ class _Join:
 
 
 def _node_columns(field: Connection) -> tuple[str, ...]:
-    """The columns a connection's page reads: the id, and what the plans of its nodes (and edges' nodes) need."""
-    columns: dict[str, None] = {"id": None}
+    """The columns a connection's page reads: what the plans of its nodes (and edges' nodes) need, and the id when
+    its rows give cursors (the id alone when nothing else)."""
+    columns: dict[str, None] = {"id": None} if field.cursors else {}
     for _, part in field.parts:
         if part.child is not None:
             columns.update(part.child.columns)
-    return tuple(columns)
+    return tuple(columns) or ("id",)
 
 
 def _nested_connection(field: Connection) -> Connection | None:
@@ -166,7 +176,8 @@ def _joins(field: Connection) -> tuple[_Join, ...]:
             probe = for_key(source.columns, sa.column(source.column))
             if probe is None:
                 continue
-            names = tuple(column.name for column in probe.selected_columns)
+            # The related row's id is the foreign key, not read again (`loaders.pagination._joined`).
+            names = tuple(column.name for column in probe.selected_columns if column.name != "id")
             prefix = f"_j{len(joins)}_"
             joins[identity] = _Join(
                 rows=JoinedRows(
@@ -257,8 +268,7 @@ class PlanRun:
         found = self._found.get(join.batch)
         if found is None:
             found = self._found[join.batch] = {}
-        names, labels = join.names, join.labels
-        identity = labels[names.index("id")]
+        names, labels, found_label = ("id", *join.names), join.labels, join.rows.found
         keys = list(map(itemgetter(join.rows.foreign_key), rows))
         # The first row of each distinct key, found by its UUID's 16 bytes (an asyncpg UUID hashes in Python).
         first = dict(zip(reversed(_tokens(keys)), reversed(range(len(keys))), strict=True))
@@ -267,8 +277,10 @@ class PlanRun:
             key, row = keys[index], rows[index]
             if key in found:
                 continue
-            related = None if row[identity] is None else zip(names, map(row.__getitem__, labels), strict=True)
-            found[key] = None if related is None else MappedRow(related)
+            if row[found_label]:
+                found[key] = MappedRow(zip(names, (key, *map(row.__getitem__, labels)), strict=True))
+            else:
+                found[key] = None
 
     async def _read_batch(
         self,
@@ -394,8 +406,8 @@ class PlanRun:
 
     async def _targets(self, source: RelationSource, rows: Sequence[Any], parents: Sequence[Any] | None) -> list[Any]:
         """The related row of each row (None when the key is null or the row is not visible)."""
-        if source.from_parent and parents is not None:
-            return list(parents)
+        if source.from_parent:
+            return list(_parents(parents))
         keys = self._keys(source, rows)
         tokens = _tokens(keys)
         distinct = dict(zip(tokens, keys, strict=True))
@@ -407,9 +419,10 @@ class PlanRun:
     async def _relation(self, field: Relation, rows: Sequence[Any], parents: Sequence[Any] | None) -> list[Any]:
         if field.kind == "one":
             source = field.source
-            if source.from_parent and parents is not None:
-                places = list(map(id, parents))
-                distinct = dict(zip(places, parents, strict=True))
+            if source.from_parent:
+                of_list = _parents(parents)
+                places = list(map(id, of_list))
+                distinct = dict(zip(places, of_list, strict=True))
                 built = dict(zip(distinct, await self.objects(field.child, list(distinct.values())), strict=True))
                 values = list(map(built.__getitem__, places))
             else:
@@ -475,7 +488,7 @@ class PlanRun:
         cls, plan = field.types.get(global_id.type_name, (None, None))
         if cls is None or plan is None or not self.context.member.can(cls.read_permission):
             raise FallbackError("node type")
-        row = await self.row(cls.loader, tuple(plan.columns), row_id)
+        row = await self.row(cls.loader, plan.row_columns(), row_id)
         if row is None:
             raise FallbackError("node not found")
         return await self.objects(plan, [row])
@@ -510,7 +523,7 @@ class PlanRun:
         for type_name, row_ids in by_type.items():
             cls, plan = field.types[type_name]
             assert plan is not None
-            rows = await self.rows(cls.loader, tuple(plan.columns), list(row_ids))
+            rows = await self.rows(cls.loader, plan.row_columns(), list(row_ids))
             found.update(((type_name, row_id), row) for row_id, row in zip(row_ids, rows, strict=True))
         # One object per id, repeats included, as the resolvers complete each item of the list (and count its work).
         answer: list[Any] = [None] * len(wanted)
