@@ -213,6 +213,8 @@ class PlanRun:
         """The rows read by id so far, per loader and columns (None: no visible row), as a loader caches them."""
         self._pending: dict[tuple[Any, tuple[str, ...]], tuple[dict[Any, None], asyncio.Future[None]]] = {}
         """The batch of rows by id each loader and columns is about to read, which sibling fields may join."""
+        self._keys_read: dict[str, tuple[Sequence[Any], list[Any], list[Any]]] = {}
+        """The last list of rows whose keys in a column were read, with those keys and their tokens (`keys_of`)."""
         self._lists: dict[int, tuple[list[Any], list[PageOfRows]]] = {}
         """Pages a level's statement read for the connection of the level below (by the plan's id), with the ids of
         the rows they belong to, in order (`_nested`)."""
@@ -262,6 +264,17 @@ class PlanRun:
             inner.spec.source, list_filter, order, window, _node_columns(inner), inner.cursors, joins
         )
 
+    def _keys_of(self, rows: Sequence[Any], column: str) -> tuple[list[Any], list[Any]]:
+        """The key in `column` of each of `rows`, and its token (`_tokens`), read once per list of rows: a page's
+        joined relation (`_keep_joined`) and the relation's own field read the same thousand foreign keys."""
+        known = self._keys_read.get(column)
+        if known is not None and known[0] is rows:
+            return known[1], known[2]
+        keys = list(map(itemgetter(column), rows))
+        tokens = _tokens(keys)
+        self._keys_read[column] = (rows, keys, tokens)
+        return keys, tokens
+
     def _keep_joined(self, join: "_Join", rows: Sequence[Any]) -> None:
         """The related rows a page's statement read beside its rows (`_joins`), kept as `rows` would have read them
         by id: the relation's batch then finds every key it needs and sends no statement."""
@@ -269,9 +282,9 @@ class PlanRun:
         if found is None:
             found = self._found[join.batch] = {}
         names, labels, found_label = ("id", *join.names), join.labels, join.rows.found
-        keys = list(map(itemgetter(join.rows.foreign_key), rows))
+        keys, tokens = self._keys_of(rows, join.rows.foreign_key)
         # The first row of each distinct key, found by its UUID's 16 bytes (an asyncpg UUID hashes in Python).
-        first = dict(zip(reversed(_tokens(keys)), reversed(range(len(keys))), strict=True))
+        first = dict(zip(reversed(tokens), reversed(range(len(keys))), strict=True))
         first.pop(None, None)
         for index in first.values():
             key, row = keys[index], rows[index]
@@ -427,8 +440,11 @@ class PlanRun:
                 values = list(map(built.__getitem__, places))
             else:
                 # One object per distinct key; a key that is null or names no visible row answers null.
-                keys = self._keys(source, rows)
-                tokens = _tokens(keys)
+                if source.column is not None:
+                    keys, tokens = self._keys_of(rows, source.column)
+                else:
+                    keys = self._keys(source, rows)
+                    tokens = _tokens(keys)
                 wanted = dict(zip(tokens, keys, strict=True))
                 wanted.pop(None, None)
                 loaded = await self.rows(source.loader, source.columns, list(wanted.values()))
