@@ -2,7 +2,7 @@
 starts empty, a lateral list reads neither its own id nor its parent's key unless asked, a relation to the list's
 object takes the parent's row, a joined row's id is its foreign key and `<prefix>_found` says whether it was found).
 
-Finding, a test that failed on the code as merged (14c8274):
+Findings, each a test that failed on the code as merged (14c8274):
 - R9-1: the columns a to-one relation's rows are read with (`ObjectPlan.row_columns`) no longer began with the id,
   while a derived value's relation still reads `("id", *reads)` and a node looked up by id reads its plan's
   columns: `product { key }` was read as `("key",)` and a requirement's `key` as `("id", "key")`, the same rows by
@@ -11,6 +11,10 @@ Finding, a test that failed on the code as merged (14c8274):
   requirements, and a page of requirements whose children ask for their parent's key. Selecting the `id` as well
   brought the statement back. Fixed: `row_columns` is the id, then the columns (no UUID more is decoded: a row read
   by id has it, a joined row's id is still not read, a lateral list's rows still read only their columns).
+- R9-2 (older than 14c8274, found attacking it): an object whose every field is skipped (`product { id
+  @include(if: false) }`, an empty root) has a plan without fields, whose generated assembler was `, = columns`: a
+  SyntaxError on every such request, logged with its traceback, and the resolvers answered instead. Fixed: such a
+  plan answers an empty object per row, as graphql-core does.
 
 Guards (attacks that found nothing, kept so a change that breaks them fails), each the same bytes on both paths and
 answered by the planned executor, with no planner failure logged:
@@ -446,4 +450,27 @@ async def test_random_nested_selections_answer_alike_and_are_planned(
         _, answer = await both(resolvers, planned, s.owner.token, query)
         assert answer.executor == "planned", query
         assert b"errors" not in answer.body, (query, answer.body)
+    assert _planner_failures(caplog) == []
+
+
+async def test_r9_2_an_object_whose_every_field_is_skipped_is_planned_as_an_empty_object(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = seeded
+    queries = [
+        # A relation to the list's object, a joined relation, a relation read by id, a lookup, a list's nodes.
+        "query($x: Boolean!) { products(first: 3) { nodes { requirements(first: 5) { nodes { key "
+        "product { id @include(if: $x) } assignee { name @include(if: $x) } } } } } }",
+        "query($x: Boolean!) { requirements(first: 9) { nodes { parent { key @include(if: $x) } "
+        "sprint { ... on Sprint @include(if: $x) { name } } } } }",
+        f'query($x: Boolean!) {{ product(key: "{s.product_keys[2]}") {{ key @include(if: $x) }} }}',
+        "query($x: Boolean!) { products(first: 2) { nodes { id @include(if: $x) } } }",
+        "query($x: Boolean!) { products(first: 2) @include(if: $x) { nodes { id } } }",
+    ]
+    for query in queries:
+        for x in (False, True):
+            _, answer = await both(resolvers, planned, s.owner.token, query, variables={"x": x})
+            # The resolvers answered (and a SyntaxError of the generated assembler was logged) before the fix.
+            assert answer.executor == "planned", (query, x)
+            assert b"errors" not in answer.body, answer.body
     assert _planner_failures(caplog) == []
