@@ -466,6 +466,12 @@ async def test_r9_2_an_object_whose_every_field_is_skipped_is_planned_as_an_empt
         f'query($x: Boolean!) {{ product(key: "{s.product_keys[2]}") {{ key @include(if: $x) }} }}',
         "query($x: Boolean!) { products(first: 2) { nodes { id @include(if: $x) } } }",
         "query($x: Boolean!) { products(first: 2) @include(if: $x) { nodes { id } } }",
+        f'query($x: Boolean!) {{ node(id: "{s.product_ids[0]}") {{ ... on Product {{ id @include(if: $x) }} }} }}',
+        f'query($x: Boolean!) {{ nodes(ids: ["{s.product_ids[0]}", "{s.requirement_ids[0]}"]) {{ '
+        "... on Product { id @include(if: $x) } ... on Requirement { key } } }",
+        "query($x: Boolean!) { viewer { user { id @include(if: $x) } } organization { id @include(if: $x) } }",
+        "query($x: Boolean!) { requirements(first: 5) { edges { node { id @include(if: $x) } } "
+        "nodes { labels { id @include(if: $x) } } } }",
     ]
     for query in queries:
         for x in (False, True):
