@@ -104,7 +104,7 @@ def test_a_plan_carries_the_role_checks_of_its_root_fields_and_reads_only_the_co
         assert isinstance(connection, Connection)
         assert connection.parts[0][1].child is not None
         assert list(connection.parts[0][1].child.columns) == columns, document
-        assert connection.parts[0][1].child.row_columns() == (tuple(columns) or ("id",))
+        assert connection.parts[0][1].child.row_columns() == tuple(dict.fromkeys(("id", *columns)))
 
 
 def _row(value: Any) -> MappedRow:

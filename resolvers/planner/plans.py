@@ -196,9 +196,12 @@ class ObjectPlan:
     _assemble: Callable[[list[list[Any]]], list[dict[str, Any]]] | None = None
 
     def row_columns(self) -> tuple[str, ...]:
-        """The columns to read its rows with: `columns`, or the id alone when it needs none (a loader reads every
-        column of a row when it is given none)."""
-        return tuple(self.columns) or ("id",)
+        """The columns to read its rows by id (or key) with: the id, then `columns`. Every such loader reads the id
+        anyway (and a joined row's id is its foreign key, not read again), so naming it costs no UUID; leaving it out
+        would make `("key",)` and `("id", "key")` two batches of the same rows (a derived value reads
+        `("id", *reads)`), a statement more for the same rows. Never empty: a loader reads every column of a row when
+        it is given none."""
+        return tuple(dict.fromkeys(("id", *self.columns)))
 
     def assemble(self, columns: list[list[Any]]) -> list[dict[str, Any]]:
         """One dict per row from the values of each key for every row (`columns[i]` holds the i-th key's)."""

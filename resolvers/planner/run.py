@@ -355,6 +355,9 @@ class PlanRun:
         """One dict per row; `parents`: for nodes of a list, the row of the object each one's list belongs to."""
         if not rows:
             return []
+        if not plan.fields:
+            # Every field skipped (`@include(if: false)`): an empty object per row, as graphql-core completes it.
+            return [{} for _ in rows]
         keys = [key for key, _ in plan.fields]
         columns: list[list[Any] | None] = [None] * len(keys)
         pending: list[tuple[int, Awaitable[list[Any]]]] = []
