@@ -214,7 +214,7 @@ class PlanRun:
         self._pending: dict[tuple[Any, tuple[str, ...]], tuple[dict[Any, None], asyncio.Future[None]]] = {}
         """The batch of rows by id each loader and columns is about to read, which sibling fields may join."""
         self._keys_read: dict[str, tuple[Sequence[Any], list[Any], list[Any]]] = {}
-        """The last list of rows whose keys in a column were read, with those keys and their tokens (`keys_of`)."""
+        """The last list of rows whose keys in a column were read, with those keys and their tokens (`_keys_of`)."""
         self._lists: dict[int, tuple[list[Any], list[PageOfRows]]] = {}
         """Pages a level's statement read for the connection of the level below (by the plan's id), with the ids of
         the rows they belong to, in order (`_nested`)."""
