@@ -31,6 +31,7 @@ from prism.db.tables import Requirement
 from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from prism.seed import DataBuilder, write_rows
 from resolvers.connections import ConnectionSpec
+from resolvers.planner import PlanRun
 from resolvers.schema import build_schema
 from tests.helpers import (
     Account,
@@ -487,6 +488,7 @@ async def test_a_pages_to_one_relations_come_with_its_rows_and_answer_alike_even
     http: httpx.AsyncClient,
     app: Starlette,
     database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A page's to-one relations (assignee, reporter, sprint) are read by the page's own statement (`LEFT JOIN
     LATERAL`): the same rows as the batch by id the resolvers read, in the same scope, so an assignee who has left
@@ -537,6 +539,35 @@ async def test_a_pages_to_one_relations_come_with_its_rows_and_answer_alike_even
     )
     # The viewer's role and scope, the product by key, one page with its users and sprints: nothing per relation.
     assert counted.headers["x-sql-statements"] == "3"
+
+    # Objects made of the joined row's columns alone (no id) are built from each page row, as the resolvers complete
+    # one per row: no row is kept for a batch by id, and one that is not visible (the leaver) is null all the same.
+    kept: list[Any] = []
+    keep_joined = PlanRun._keep_joined
+
+    def keeping(run: PlanRun, join: Any, rows: Any) -> None:
+        kept.append(join)
+        keep_joined(run, join, rows)
+
+    monkeypatch.setattr(PlanRun, "_keep_joined", keeping)
+    direct = [
+        f'{{ product(key: "{key}") {{ requirements(first: 10) {{ nodes {{ key assignee {{ name __typename }} '
+        "reporter { name } sprint { __typename } } } } }",
+        f'{{ product(key: "{key}") {{ requirements(first: 10) {{ nodes {{ assignee {{ name @include(if: false) }} '
+        "} } } }",
+        "{ requirements(first: 30) { nodes { key product { key name } assignee { name } } } }",
+    ]
+    for query in direct:
+        _, answer = await both(resolvers, planned, s.owner.token, query)
+        assert answer.executor == "planned", query
+        assert b'"errors"' not in answer.body
+    nodes = orjson.loads(answer.body)["data"]["requirements"]["nodes"]
+    assert {node["product"] is None for node in nodes} == {False}
+    # Only the product rows of the requirements' keys (a derived value, which reads its rows by id) were kept.
+    assert {join.rows.foreign_key for join in kept} == {"product_id"}
+    await both(resolvers, planned, s.owner.token, query.replace("assignee { name }", "assignee { id name }"))
+    # With its id, the relation reads rows by id: the page's are kept for that batch.
+    assert {join.rows.foreign_key for join in kept} == {"product_id", "assignee_id"}
 
 
 async def test_a_page_and_the_lists_of_its_rows_are_one_statement_and_answer_alike(

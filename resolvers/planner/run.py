@@ -13,9 +13,9 @@ counts them on the resolver path.
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
-from itertools import accumulate, chain, groupby, repeat
+from itertools import accumulate, chain, compress, groupby, repeat
 from operator import attrgetter, is_, itemgetter, sub
 from typing import Any
 from uuid import UUID
@@ -120,12 +120,41 @@ _NONE = type(None)
 class _Join:
     """A to-one relation of a connection's nodes read with the page (`JoinedRows`), and the batch of `PlanRun.rows`
     whose rows it gives: the loader and columns, the related row's column names (but its id, the foreign key) and
-    their labels in the page."""
+    their labels in the page. `direct`: every field that reads the relation is answered from those labelled columns
+    alone (`_Direct`), so its rows are not kept for a batch by id."""
 
     rows: JoinedRows
     batch: tuple[Any, tuple[str, ...]]
     names: tuple[str, ...]
     labels: tuple[str, ...]
+    direct: bool = False
+
+
+@dataclass(frozen=True)
+class _Direct:
+    """A to-one relation whose object is made of the joined row's columns alone (an assignee's name): each node's
+    object is built from its own page row, where `found` says whether there is one, each value by a leaf over the
+    labelled columns (`Leaf.relabel`). No foreign key is read in Python, no key hashed, no row kept."""
+
+    found: str
+    values: tuple[Leaf | Constant, ...]
+
+
+def _direct(relation: Any, names: tuple[str, ...], prefix: str, found: str) -> _Direct | None:
+    """How `relation` is answered from its join's columns, or None when its object needs anything else (its id, a
+    column not read, a relation or list of its own)."""
+    if not isinstance(relation, Relation) or relation.kind != "one":
+        return None
+    labels = {name: prefix + name for name in names}
+    values: list[Leaf | Constant] = []
+    for _, child in relation.child.fields:
+        if isinstance(child, Constant):
+            values.append(child)
+        elif isinstance(child, Leaf) and child.relabel is not None and child.reads and set(child.reads) <= set(labels):
+            values.append(child.relabel(labels))
+        else:
+            return None
+    return _Direct(found, tuple(values))
 
 
 def _node_columns(field: Connection) -> tuple[str, ...]:
@@ -162,6 +191,7 @@ def _joins(field: Connection) -> tuple[_Join, ...]:
     if known is not None:
         return known  # type: ignore[no-any-return]
     joins: dict[tuple[Any, ...], _Join] = {}
+    readers: dict[tuple[Any, ...], list[Any]] = {}
     for _, part in field.parts:
         for _, child in part.child.fields if part.child is not None else ():
             source = getattr(child, "source", None)
@@ -171,6 +201,7 @@ def _joins(field: Connection) -> tuple[_Join, ...]:
                 continue
             for_key = getattr(source.loader, "for_key", None)
             identity = (source.loader, source.columns, source.column)
+            readers.setdefault(identity, []).append(child)
             if for_key is None or identity in joins:
                 continue
             probe = for_key(source.columns, sa.column(source.column))
@@ -187,7 +218,16 @@ def _joins(field: Connection) -> tuple[_Join, ...]:
                 names=names,
                 labels=tuple(prefix + name for name in names),
             )
+    directs: dict[int, _Direct] = {}
+    for identity, join in joins.items():
+        answered = [
+            (reader, _direct(reader, join.names, join.rows.prefix, join.rows.found)) for reader in readers[identity]
+        ]
+        if all(direct is not None for _, direct in answered):
+            joins[identity] = replace(join, direct=True)
+            directs.update((id(reader), direct) for reader, direct in answered if direct is not None)
     found = tuple(joins.values())
+    field.arguments["directs"] = directs
     field.arguments["joins"] = found
     return found
 
@@ -215,6 +255,11 @@ class PlanRun:
         """The batch of rows by id each loader and columns is about to read, which sibling fields may join."""
         self._keys_read: dict[str, tuple[Sequence[Any], list[Any], list[Any]]] = {}
         """The last list of rows whose keys in a column were read, with those keys and their tokens (`_keys_of`)."""
+        self._unkept: dict[tuple[Any, tuple[str, ...]], list[tuple[_Join, Sequence[Any]]]] = {}
+        """Rows pages read beside their own (`_joins`) that no batch by id has needed yet, per batch (`rows`)."""
+        self._directs: dict[int, tuple[_Direct, Sequence[Any]]] = {}
+        """The to-one relations answered from their page's joined columns (`_Direct`), by the plan's id, with the
+        page rows they are answered for."""
         self._lists: dict[int, tuple[list[Any], list[PageOfRows]]] = {}
         """Pages a level's statement read for the connection of the level below (by the plan's id), with the ids of
         the rows they belong to, in order (`_nested`)."""
@@ -232,6 +277,9 @@ class PlanRun:
         statement = built.by_ids() if hasattr(built, "by_ids") else None
         if statement is None:
             return mapped(await built.load_many(keys))
+        unkept = self._unkept.pop((loader, columns), None)
+        for join, page_rows in unkept or ():
+            self._keep_joined(join, page_rows)
         found = self._found.get((loader, columns))
         if found is None:
             found = self._found[(loader, columns)] = {}
@@ -432,7 +480,33 @@ class PlanRun:
         # A null key is in no batch, so `found.get` answers it None as it does a row that is not visible.
         return list(map(dict(zip(distinct, loaded, strict=True)).get, tokens))
 
+    def _direct_relation(self, field: Relation, direct: _Direct, rows: Sequence[Any]) -> list[Any]:
+        """A to-one relation's object for each row from the row's joined columns (`_Direct`), null where no row was
+        joined (a null key, a row not visible); an object per row, as the resolvers complete one per row."""
+        flags = list(map(itemgetter(direct.found), rows))
+        present = rows if all(flags) else list(compress(rows, flags))
+        if len(present) != len(rows) and not field.nullable:
+            raise FallbackError("a null in a non-null relation")
+        plan = field.child
+        if not plan.fields:
+            objects: list[Any] = [{} for _ in present]
+        else:
+            objects = plan.assemble(
+                [
+                    value.values(present) if isinstance(value, Leaf) else [value.value] * len(present)
+                    for value in direct.values
+                ]
+            )
+            self.work += len(plan.fields) * len(present)
+        if len(present) == len(rows):
+            return objects
+        built = iter(objects)
+        return [next(built) if flag else None for flag in flags]
+
     async def _relation(self, field: Relation, rows: Sequence[Any], parents: Sequence[Any] | None) -> list[Any]:
+        direct = self._directs.get(id(field))
+        if direct is not None and direct[1] is rows:
+            return self._direct_relation(field, direct[0], rows)
         if field.kind == "one":
             source = field.source
             if source.from_parent:
@@ -645,7 +719,13 @@ class PlanRun:
             pages = read
         flat = [row for page in pages for row in page.rows]
         for join in joins:
-            self._keep_joined(join, flat)
+            if join.direct:
+                # Kept only if a batch by id asks for these rows after all (a level below: `rows`).
+                self._unkept.setdefault(join.batch, []).append((join, flat))
+            else:
+                self._keep_joined(join, flat)
+        for relation, direct in field.arguments["directs"].items():
+            self._directs[relation] = (direct, flat)
         flat_parents = [row for page, row in zip(pages, rows, strict=True) for _ in page.rows]
         built_parts: dict[int, list[list[dict[str, Any]]]] = {}
         for number, (_, part) in enumerate(field.parts):
