@@ -335,10 +335,14 @@ def _build_page_statement(
         statement = _joined(statement, table, joins).order_by(*ordering).limit(limit)
     else:
         position = sa.func.row_number().over(partition_by=parent, order_by=ordering).label("_position")
-        inner = tenant_select(table, unit_organization(), *read, *sort_label, position).where(*conditions)
+        # The joins' foreign keys, which the caller may not read (`columns`), are the subquery's for the joins.
+        named = {column.name for column in read}
+        keys = [table.c[name] for name in dict.fromkeys(join.foreign_key for join in joins) if name not in named]
+        inner = tenant_select(table, unit_organization(), *read, *keys, *sort_label, position).where(*conditions)
         ranked = inner.subquery("ranked")
         # Not the rank itself: nobody reads it once the statement has cut and ordered the pages.
-        wanted = [column for column in ranked.c if column.name != "_position"]
+        hidden = {"_position", *(key.name for key in keys)}
+        wanted = [column for column in ranked.c if column.name not in hidden]
         statement = _joined(
             sa.select(*wanted).select_from(ranked),  # unscoped: reads the scoped subquery above
             ranked,

@@ -185,7 +185,7 @@ class Compiler:
         python_name = strawberry_field.python_name
         if name == "id" and python_name in ("id", "_id") and issubclass(cls, relay.Node):
             plan.columns["id"] = None
-            return Leaf(_global_id(gql_type.name))
+            return Leaf(_global_id(gql_type.name), reads=("id",))
         if definition.args and connection_spec(strawberry_field) is None:
             raise NotPlannableError(f"{gql_type.name}.{name} takes arguments")
         if strawberry_field.base_resolver is None and not strawberry_field.extensions:

@@ -238,3 +238,5 @@ class RootPlan:
 
     root: ObjectPlan
     permissions: tuple[type[Any], ...]
+    by_id: dict[tuple[str, ...], int] | None = None
+    """How many of its fields read rows by id (or key) with each set of columns, worked out by its first run."""

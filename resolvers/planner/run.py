@@ -128,6 +128,56 @@ class _Join:
     names: tuple[str, ...]
     labels: tuple[str, ...]
     direct: bool = False
+    keyed: bool = True
+    """Whether the page's rows have the foreign key: a direct join's is not read when nothing else needs it."""
+
+
+def _rows_by_id(plan: ObjectPlan, counts: dict[tuple[str, ...], int]) -> dict[tuple[str, ...], int]:
+    """How many fields of `plan` and of the plans below it read rows by id (or key) with each set of columns: the
+    batches of `PlanRun.rows` that rows a page read beside its own could serve (whatever the loader: an upper bound)."""
+    for _, field in plan.fields:
+        if isinstance(field, Relation | DerivedValue):
+            counts[field.source.columns] = counts.get(field.source.columns, 0) + 1
+        if isinstance(field, Lookup):
+            columns = field.child.row_columns()
+            counts[columns] = counts.get(columns, 0) + 1
+        if isinstance(field, Relation | Lookup | ContextObject):
+            _rows_by_id(field.child, counts)
+        elif isinstance(field, Connection):
+            for _, part in field.parts:
+                if part.child is not None:
+                    _rows_by_id(part.child, counts)
+        elif isinstance(field, NodeLookup):
+            for _, child in field.types.values():
+                if child is not None:
+                    columns = child.row_columns()
+                    counts[columns] = counts.get(columns, 0) + 1
+                    _rows_by_id(child, counts)
+    return counts
+
+
+def _columns_read(field: Connection, directs: dict[int, Any]) -> set[str] | None:
+    """The columns of its rows that the fields of a connection's nodes read in Python, but the keys of its direct
+    relations (`_Direct`); None when a field may read any of them."""
+    read: set[str] = set()
+    for _, part in field.parts:
+        for _, child in part.child.fields if part.child is not None else ():
+            if id(child) in directs or isinstance(child, Constant):
+                continue
+            if isinstance(child, Leaf) and child.reads:
+                read.update(child.reads)
+            elif isinstance(child, Relation | DerivedValue) and child.source.column is not None:
+                if not child.source.from_parent:
+                    read.add(child.source.column)
+                if isinstance(child, DerivedValue):
+                    read.update(child.derived.columns)
+            elif isinstance(child, Count):
+                read.add(child.column)
+            elif isinstance(child, Connection):
+                read.add("id")
+            else:
+                return None
+    return read
 
 
 @dataclass(frozen=True)
@@ -159,11 +209,14 @@ def _direct(relation: Any, names: tuple[str, ...], prefix: str, found: str) -> _
 
 def _node_columns(field: Connection) -> tuple[str, ...]:
     """The columns a connection's page reads: what the plans of its nodes (and edges' nodes) need, and the id when
-    its rows give cursors (the id alone when nothing else)."""
+    its rows give cursors (the id alone when nothing else); not the keys only its direct joins read (`_joins`)."""
     columns: dict[str, None] = {"id": None} if field.cursors else {}
     for _, part in field.parts:
         if part.child is not None:
             columns.update(part.child.columns)
+    for join in field.arguments["joins"]:
+        if not join.keyed:
+            columns.pop(join.rows.foreign_key, None)
     return tuple(columns) or ("id",)
 
 
@@ -184,9 +237,12 @@ def _nested_connection(field: Connection) -> Connection | None:
     return nested
 
 
-def _joins(field: Connection) -> tuple[_Join, ...]:
+def _joins(field: Connection, by_id: dict[tuple[str, ...], int]) -> tuple[_Join, ...]:
     """The to-one relations (and derived values) of the connection's nodes whose rows its page statement can read
-    with each row (a loader with `for_key`: rows by id, as `PlanRun.rows` would read them), once per plan."""
+    with each row (a loader with `for_key`: rows by id, as `PlanRun.rows` would read them), once per plan. A direct
+    join's foreign key is not read when no other field of the nodes reads it and no field of the plan (`by_id`, the
+    root plan's `_rows_by_id`) reads rows by id with the same columns, which the joined rows would otherwise serve:
+    a UUID per row decoded for nothing."""
     known = field.arguments.get("joins")
     if known is not None:
         return known  # type: ignore[no-any-return]
@@ -226,6 +282,11 @@ def _joins(field: Connection) -> tuple[_Join, ...]:
         if all(direct is not None for _, direct in answered):
             joins[identity] = replace(join, direct=True)
             directs.update((id(reader), direct) for reader, direct in answered if direct is not None)
+    read = _columns_read(field, directs)
+    for identity, join in joins.items():
+        only_joined = read is not None and join.rows.foreign_key not in read
+        if join.direct and only_joined and by_id.get(join.batch[1], 0) == len(readers[identity]):
+            joins[identity] = replace(join, keyed=False)
     found = tuple(joins.values())
     field.arguments["directs"] = directs
     field.arguments["joins"] = found
@@ -255,6 +316,8 @@ class PlanRun:
         """The batch of rows by id each loader and columns is about to read, which sibling fields may join."""
         self._keys_read: dict[str, tuple[Sequence[Any], list[Any], list[Any]]] = {}
         """The last list of rows whose keys in a column were read, with those keys and their tokens (`_keys_of`)."""
+        self._by_id: dict[tuple[str, ...], int] = {}
+        """The root plan's `_rows_by_id`."""
         self._unkept: dict[tuple[Any, tuple[str, ...]], list[tuple[_Join, Sequence[Any]]]] = {}
         """Rows pages read beside their own (`_joins`) that no batch by id has needed yet, per batch (`rows`)."""
         self._directs: dict[int, tuple[_Direct, Sequence[Any]]] = {}
@@ -307,7 +370,7 @@ class PlanRun:
         list_filter, order, window = self._list_arguments(inner)
         if window.after is not None or window.before is not None or window.backwards:
             return None
-        joins = tuple(join.rows for join in _joins(inner))
+        joins = tuple(join.rows for join in _joins(inner, self._by_id))
         return inner, NestedList(
             inner.spec.source, list_filter, order, window, _node_columns(inner), inner.cursors, joins
         )
@@ -384,6 +447,9 @@ class PlanRun:
     async def root(self, plan: RootPlan) -> dict[str, Any]:
         """The answer's `data`."""
         self.check_permissions(plan)
+        if plan.by_id is None:
+            plan.by_id = _rows_by_id(plan.root, {})
+        self._by_id = plan.by_id
         (data,) = await self.objects(plan.root, [None])
         return data
 
@@ -662,6 +728,7 @@ class PlanRun:
     async def _connection(self, field: Connection, rows: Sequence[Any]) -> list[Any]:
         spec = field.spec
         list_filter, order, page_window = self._list_arguments(field)
+        joins = _joins(field, self._by_id)
         columns = _node_columns(field)
         parents: list[UUID] = (
             [self.context.member.organization_id] * len(rows)
@@ -669,7 +736,6 @@ class PlanRun:
             else list(map(itemgetter("id"), rows))
         )
         distinct = list(dict.fromkeys(parents))
-        joins = _joins(field)
         joined = tuple(join.rows for join in joins)
         read: list[PageOfRows]
         known = self._lists.pop(id(field), None)
@@ -721,7 +787,8 @@ class PlanRun:
         for join in joins:
             if join.direct:
                 # Kept only if a batch by id asks for these rows after all (a level below: `rows`).
-                self._unkept.setdefault(join.batch, []).append((join, flat))
+                if join.keyed:
+                    self._unkept.setdefault(join.batch, []).append((join, flat))
             else:
                 self._keep_joined(join, flat)
         for relation, direct in field.arguments["directs"].items():
