@@ -151,7 +151,8 @@ async def test_the_named_look_ups_answer_one_question_each_and_open_nothing_else
             """
             SELECT p.proname, pg_get_userbyid(p.proowner) = t.tableowner AS owned_like_the_tables, p.prosecdef,
                    p.proconfig, has_function_privilege('public', p.oid, 'EXECUTE') AS public_may_call,
-                   has_function_privilege(prism_app_role(), p.oid, 'EXECUTE') AS server_may_call
+                   has_function_privilege(prism_app_role(), p.oid, 'EXECUTE') AS server_may_call,
+                   (SELECT lanname FROM pg_language WHERE oid = p.prolang) AS language
             FROM pg_proc p, pg_tables t
             WHERE p.proname LIKE 'prism\\_%' AND p.proname <> 'prism_app_role'
               AND t.schemaname = 'public' AND t.tablename = 'app_user'
@@ -183,6 +184,9 @@ async def test_the_named_look_ups_answer_one_question_each_and_open_nothing_else
         for row in functions
     ), [dict(row) for row in functions]
     assert server_is_owner is False
+    # Every request's first statement calls it: PL/pgSQL keeps the plan of its body for the session, where a SQL
+    # function with a SET clause (not inlined) was parsed and planned again at each call (migration 0027).
+    assert {row["proname"]: row["language"] for row in functions}["prism_member_role"] == "plpgsql"
 
 
 async def test_sign_ups_awaiting_confirmation_are_closed_to_the_servers_role(
