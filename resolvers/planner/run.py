@@ -283,9 +283,19 @@ def _joins(field: Connection, by_id: dict[tuple[str, ...], int]) -> tuple[_Join,
             joins[identity] = replace(join, direct=True)
             directs.update((id(reader), direct) for reader, direct in answered if direct is not None)
     read = _columns_read(field, directs)
+    unkeyed = {
+        identity
+        for identity, join in joins.items()
+        if join.direct
+        and read is not None
+        and join.rows.foreign_key not in read
+        and by_id.get(join.batch[1], 0) == len(readers[identity])
+    }
     for identity, join in joins.items():
-        only_joined = read is not None and join.rows.foreign_key not in read
-        if join.direct and only_joined and by_id.get(join.batch[1], 0) == len(readers[identity]):
+        # The page's rows have a column or not: every join on the same key (`a: assignee { name } b: assignee {
+        # email }`) must do without it, or the one whose rows a batch by id keeps would find no key to keep them by.
+        same_key = [other for other, joined in joins.items() if joined.rows.foreign_key == join.rows.foreign_key]
+        if all(other in unkeyed for other in same_key):
             joins[identity] = replace(join, keyed=False)
     found = tuple(joins.values())
     field.arguments["directs"] = directs

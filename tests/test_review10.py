@@ -1,0 +1,90 @@
+"""Hostile review of 3879445 and 535bcd4 (review 10)."""
+
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from prism.config import Settings
+from tests.helpers import GraphQLClient, app_with, global_id, join_organization, sign_up
+from tests.test_planner_differential import Seeded, _populate, both
+
+
+@pytest.fixture(scope="module")
+async def seeded(http: httpx.AsyncClient, app: Starlette, database_url: str) -> Seeded:
+    gql = GraphQLClient(http)
+    owner = await sign_up(gql, name="Owner")
+    mate = await join_organization(gql, database_url, owner, name="Mate")
+    viewer = await join_organization(gql, database_url, owner, role="VIEWER", name="Watcher")
+    products, requirements = await _populate(app, owner, mate, "V", 4)
+    stranger = await sign_up(gql, name="Stranger")
+    stranger_mate = await join_organization(gql, database_url, stranger, name="Other")
+    foreign_products, foreign_requirements = await _populate(app, stranger, stranger_mate, "W", 2)
+    return Seeded(
+        owner=owner,
+        viewer=viewer,
+        product_keys=[p.key for p in products],
+        requirement_keys=[f"{p.key}-{r.number}" for p, r in requirements],
+        product_ids=[global_id("Product", p.id) for p in products],
+        requirement_ids=[global_id("Requirement", r.id) for _, r in requirements],
+        foreign_product_keys=[p.key for p in foreign_products],
+        foreign_product_ids=[global_id("Product", p.id) for p in foreign_products],
+        foreign_requirement_keys=[f"{p.key}-{r.number}" for p, r in foreign_requirements],
+        foreign_requirement_ids=[global_id("Requirement", r.id) for _, r in foreign_requirements],
+    )
+
+
+@pytest.fixture(scope="module")
+async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_with(settings, planner=True) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def resolvers(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_with(settings, planner=False) as client:
+        yield client
+
+
+def _planner_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.levelname in ("ERROR", "WARNING")]
+
+
+async def _statements(client: httpx.AsyncClient, token: str, query: str) -> tuple[str | None, str | None]:
+    response = await client.post("/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    assert b"errors" not in response.content, response.text
+    return response.headers.get("x-prism-executor"), response.headers.get("x-sql-statements")
+
+
+async def test_r10_1_two_direct_joins_on_one_key_of_which_one_is_kept_read_the_key(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`a: assignee { name } b: assignee { email }`: two direct joins on `assignee_id`; the first needs no key (no
+    batch by id reads users with `("id", "name")`), the second keeps its rows for a batch by id below (a child's
+    `assignee { id email }`). The page's rows lacked `assignee_id` for both, and keeping the second's rows read it:
+    KeyError, logged, and the resolvers answered (5 and 10 statements instead of 2 and 5 before 535bcd4)."""
+    caplog.set_level(logging.WARNING)
+    shapes = [
+        # A page of one parent (and its lists in the same statement).
+        (
+            "{ requirements(first: 10) { nodes { a: assignee { name } b: assignee { email } "
+            "children(first: 3) { nodes { assignee { id email } } } } } }",
+            "2",
+        ),
+        # A ranked page (a page of each of several products), then the children's ranked page.
+        (
+            "{ products(first: 2) { nodes { sprints(first: 1) { nodes { name } } requirements(first: 5) { nodes { "
+            "a: assignee { name } b: assignee { email } children(first: 2) { nodes { assignee { id email } } } "
+            "} } } } }",
+            "5",
+        ),
+    ]
+    for query, statements in shapes:
+        for token in (seeded.owner.token, seeded.viewer.token):
+            _, answer = await both(resolvers, planned, token, query)
+            assert answer.executor == "planned", query
+        assert await _statements(planned, seeded.owner.token, query) == ("planned", statements)
+    assert _planner_failures(caplog) == []
