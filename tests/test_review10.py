@@ -88,3 +88,30 @@ async def test_r10_1_two_direct_joins_on_one_key_of_which_one_is_kept_read_the_k
             assert answer.executor == "planned", query
         assert await _statements(planned, seeded.owner.token, query) == ("planned", statements)
     assert _planner_failures(caplog) == []
+
+
+async def test_r10_2_an_object_shared_by_several_rows_counts_its_work_once_per_row_as_the_resolvers_do(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Older than 3879445, found attacking it (whose direct relations count an object per row): a to-one relation
+    read by id builds one object per distinct key, and a relation to the list's object one per parent, but counted
+    the work of that object once, where the resolvers complete (and count) one per row. The cost report's `actual`
+    differed (24 against 42 for thirty requirements' `assignee { id name }`), and so did the work checked against
+    the budget."""
+    caplog.set_level(logging.WARNING)
+    queries = [
+        "{ requirements(first: 30) { nodes { assignee { id name } } } }",
+        "{ requirements(first: 10) { nodes { a: assignee { name } b: assignee { id } } } }",
+        "{ requirements(first: 10) { nodes { product { key } children(first: 2) { nodes { parent { key } } } } } }",
+        "{ requirements(first: 10) { nodes { parent { title } } } }",
+        "{ products(first: 3) { nodes { requirements(first: 5) { nodes { product { key name } } } } } }",
+        "{ requirements(first: 20) { nodes { assignee { id email } children(first: 3) { nodes { "
+        "reporter { id name } parent { key product { id requirements(first: 2) { totalCount nodes { key } } } } "
+        "} } } } }",
+    ]
+    for query in queries:
+        for token in (seeded.owner.token, seeded.viewer.token):
+            _, answer = await both(resolvers, planned, token, query, extensions={"cost": True})
+            assert answer.executor == "planned", query
+            assert b'"actual"' in answer.body
+    assert _planner_failures(caplog) == []

@@ -12,6 +12,7 @@ counts them on the resolver path.
 """
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -88,6 +89,26 @@ def _derived(field: DerivedValue, targets: Sequence[Any], rows: Sequence[Any]) -
         return list(map(value, targets, map(itemgetter(derived.columns[0]), rows)))
     fetch = itemgetter(*derived.columns)
     return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
+
+
+def _keys_in(value: Any) -> int:
+    """The keys of the objects in an answer's value (an object, a list, a leaf): the work completing it counts."""
+    if type(value) is dict:
+        return len(value) + sum(map(_keys_in, value.values()))
+    if type(value) is list:
+        return sum(map(_keys_in, value))
+    return 0
+
+
+def _repeated_work(values: list[Any]) -> int:
+    """The work of completing again each object of `values` that is the same as an earlier one (rows sharing a
+    related row share its object): the resolvers complete one object per row, its keys and its objects' keys."""
+    places = list(map(id, values))
+    if len(set(places)) == len(places):
+        return 0
+    objects = dict(zip(places, values, strict=True))
+    counts = Counter(places)
+    return sum(_keys_in(objects[place]) * (count - 1) for place, count in counts.items() if count > 1)
 
 
 def _parents(parents: Sequence[Any] | None) -> Sequence[Any]:
@@ -608,6 +629,7 @@ class PlanRun:
                 values = list(map(answer, tokens))
             if not field.nullable and None in values:
                 raise FallbackError("a null in a non-null relation")
+            self.work += _repeated_work(values)
             return values
         keys = self._keys(field.source, rows)
         tokens = _tokens(keys)
