@@ -115,3 +115,59 @@ async def test_r10_2_an_object_shared_by_several_rows_counts_its_work_once_per_r
             assert answer.executor == "planned", query
             assert b'"actual"' in answer.body
     assert _planner_failures(caplog) == []
+
+
+async def test_guards_direct_relations_answer_alike_with_the_statements_of_7bb0b2d(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Attacks on 3879445 and 535bcd4 that held: the same bytes (cost report included), planned, no failure
+    logged, and as many statements as before the two commits (7bb0b2d)."""
+    caplog.set_level(logging.WARNING)
+    pid = seeded.product_ids[1]
+    shapes = [
+        # nodes and edges' node with the same direct relation; direct beside non-direct on the same key
+        ("{ requirements(first: 10) { nodes { assignee { name } } edges { node { assignee { name } } } } }", "2"),
+        ("{ requirements(first: 10) { nodes { assignee { name } } edges { cursor node { assignee { id } } } } }", "2"),
+        ("{ requirements(first: 10) { nodes { a: assignee { name } b: assignee { name } } } }", "2"),
+        # ranked pages (several products; requirements' children under a page of products)
+        (
+            "{ products(first: 3) { nodes { sprints(first: 2) { nodes { name } } requirements(first: 5) { nodes { "
+            "assignee { name } } } } } }",
+            "4",
+        ),
+        (
+            "{ products(first: 2) { nodes { requirements(first: 5) { nodes { children(first: 3) { nodes { key "
+            "assignee { name } } } } } } } }",
+            "3",
+        ),
+        # a batch by id of the same columns elsewhere: the page's joined rows serve it
+        ("{ viewer { user { name } } requirements(first: 10) { nodes { assignee { name } } } }", "3"),
+        (
+            "{ requirements(first: 10) { nodes { product { key } children(first: 2) { nodes { parent { key } } } } } }",
+            "2",
+        ),
+        (
+            "{ requirements(first: 10) { nodes { assignee { name } children(first: 2) { nodes { assignee { id name } "
+            "} } } } }",
+            "2",
+        ),
+        # enums, __typename only, every subfield skipped, a lookup's lists, nodes(ids:) with another organization's
+        ("{ requirements(first: 10) { nodes { sprint { name state __typename } release { name } } } }", "2"),
+        ("{ requirements(first: 10) { nodes { assignee { __typename } reporter { name @skip(if: true) } } } }", "2"),
+        (
+            f'{{ nodes(ids: ["{pid}", "{seeded.foreign_product_ids[0]}"]) {{ ... on Product {{ requirements(first: 5) '
+            "{ nodes { assignee { name } reporter { email } } } } } }",
+            "3",
+        ),
+        (
+            f'{{ product(key: "{seeded.product_keys[2]}") {{ requirements(first: 5) {{ nodes {{ children(first: 2) '
+            "{ nodes { assignee { name } reporter { email } } } } } } }",
+            "3",
+        ),
+    ]
+    for query, statements in shapes:
+        for token in (seeded.owner.token, seeded.viewer.token):
+            _, answer = await both(resolvers, planned, token, query, extensions={"cost": True})
+            assert answer.executor == "planned", query
+        assert await _statements(planned, seeded.owner.token, query) == ("planned", statements), query
+    assert _planner_failures(caplog) == []
