@@ -12,6 +12,7 @@ counts them on the resolver path.
 """
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -88,6 +89,26 @@ def _derived(field: DerivedValue, targets: Sequence[Any], rows: Sequence[Any]) -
         return list(map(value, targets, map(itemgetter(derived.columns[0]), rows)))
     fetch = itemgetter(*derived.columns)
     return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
+
+
+def _keys_in(value: Any) -> int:
+    """The keys of the objects in an answer's value (an object, a list, a leaf): the work completing it counts."""
+    if type(value) is dict:
+        return len(value) + sum(map(_keys_in, value.values()))
+    if type(value) is list:
+        return sum(map(_keys_in, value))
+    return 0
+
+
+def _repeated_work(values: list[Any]) -> int:
+    """The work of completing again each object of `values` that is the same as an earlier one (rows sharing a
+    related row share its object): the resolvers complete one object per row, its keys and its objects' keys."""
+    places = list(map(id, values))
+    if len(set(places)) == len(places):
+        return 0
+    objects = dict(zip(places, values, strict=True))
+    counts = Counter(places)
+    return sum(_keys_in(objects[place]) * (count - 1) for place, count in counts.items() if count > 1)
 
 
 def _parents(parents: Sequence[Any] | None) -> Sequence[Any]:
@@ -283,9 +304,19 @@ def _joins(field: Connection, by_id: dict[tuple[str, ...], int]) -> tuple[_Join,
             joins[identity] = replace(join, direct=True)
             directs.update((id(reader), direct) for reader, direct in answered if direct is not None)
     read = _columns_read(field, directs)
+    unkeyed = {
+        identity
+        for identity, join in joins.items()
+        if join.direct
+        and read is not None
+        and join.rows.foreign_key not in read
+        and by_id.get(join.batch[1], 0) == len(readers[identity])
+    }
     for identity, join in joins.items():
-        only_joined = read is not None and join.rows.foreign_key not in read
-        if join.direct and only_joined and by_id.get(join.batch[1], 0) == len(readers[identity]):
+        # The page's rows have a column or not: every join on the same key (`a: assignee { name } b: assignee {
+        # email }`) must do without it, or the one whose rows a batch by id keeps would find no key to keep them by.
+        same_key = [other for other, joined in joins.items() if joined.rows.foreign_key == join.rows.foreign_key]
+        if all(other in unkeyed for other in same_key):
             joins[identity] = replace(join, keyed=False)
     found = tuple(joins.values())
     field.arguments["directs"] = directs
@@ -598,6 +629,7 @@ class PlanRun:
                 values = list(map(answer, tokens))
             if not field.nullable and None in values:
                 raise FallbackError("a null in a non-null relation")
+            self.work += _repeated_work(values)
             return values
         keys = self._keys(field.source, rows)
         tokens = _tokens(keys)
