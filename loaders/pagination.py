@@ -22,6 +22,8 @@ from uuid import UUID
 import orjson
 import sqlalchemy as sa
 from aiodataloader import DataLoader
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import Grouping
 
 from prism.db.statements import MappedRow, any_of, kept
 from prism.db.tenancy import tenant_select, unit_organization
@@ -315,7 +317,16 @@ def _build_page_statement(
     parent = table.c[source.parent_column]
     # Walking backwards reads the list in reverse and flips the page afterwards.
     descending = order.descending != window.backwards
-    parents = any_of(parent, "parents") if parent_key is None else parent == parent_key
+    if parent_key is not None:
+        parents = parent == parent_key
+    elif single:
+        # The one parent as `= (:parents)[1]`, not `= ANY(:parents)`: an equality, so an index that starts with the
+        # parent column and goes on in the page's order (a product's requirements: rank, then id) reads the page's
+        # rows in order and stops at its end; PostgreSQL 15 sorts every row of an `= ANY` scan. Same array bound.
+        bound = Grouping(sa.cast(sa.bindparam("parents"), postgresql.ARRAY(parent.type)))
+        parents = parent == bound[sa.literal_column("1")]
+    else:
+        parents = any_of(parent, "parents")
     conditions = [parents, *source.where(table, list_filter)]
     if window.after is not None:
         conditions.append(_after(sort, table.c.id, "after", order.descending))

@@ -657,3 +657,66 @@ async def test_a_nested_list_decodes_no_uuid_it_does_not_answer(
     assert answer.executor == "planned"
     # Each row's own id now: it is answered (the assignee's is still its foreign key).
     assert sum(1 for value in decoded if isinstance(value, UUID)) >= 2 * listed
+
+
+async def test_a_page_of_a_products_requirements_reads_its_rows_in_page_order_and_stops_at_its_end(
+    planned: httpx.AsyncClient, seeded: Seeded, app: Starlette, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A product's requirements are paged by rank, then id: the index on (organization, product, rank, id) gives
+    that order, so PostgreSQL reads a page's rows in order and stops at its end (`first` + 1 rows), with no sort of
+    every requirement of the product (migration 0028). Sorting is priced out of the planner's reach here, so a
+    missing index shows as a sort that is still there."""
+    from prism.db.statements import driver_form
+    from prism.db.unit_of_work import UnitOfWork
+
+    s = seeded
+    start = datetime.now(UTC) - timedelta(days=2)
+    b = DataBuilder(organization_id=uuid_of(s.owner.organization_id), _ids=itertools.count(2 * 10**6))
+    product = b.product("IDX", "Product IDX", "", start)
+    for n in range(40):
+        b.requirement(product, RequirementKind.TASK, f"Task {n}", at=start + timedelta(minutes=n), reporter_id=None)
+    await write_rows(app.state.runtime().engine, b)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("ANALYZE requirement")  # the planner's statistics, as autovacuum would keep them
+    finally:
+        await conn.close()
+
+    plans: list[Any] = []
+    read = UnitOfWork.driver_rows
+
+    async def explaining(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
+        rows = await read(self, statement, parameters)
+        form = driver_form(statement, self._engine.dialect)
+        if form is not None and "ORDER BY requirement.rank" in form.sql:
+
+            async def explain(conn: Any) -> Any:
+                await conn.exec_driver_sql("SET LOCAL enable_sort = off")
+                arguments = tuple(form.arguments(self._bound(parameters)))
+                result = await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + form.sql, arguments)
+                return result.scalar()
+
+            plans.append(await self._read(explain))
+        return rows
+
+    monkeypatch.setattr(UnitOfWork, "driver_rows", explaining)
+    query = '{ product(key: "IDX") { requirements(first: 5) { nodes { key title assignee { name } } } } }'
+    headers = {"Authorization": f"Bearer {s.owner.token}"}
+    response = await planned.post("/graphql", json={"query": query}, headers=headers)
+    assert response.headers["x-prism-executor"] == "planned"
+    nodes = response.json()["data"]["product"]["requirements"]["nodes"]
+    assert [node["key"] for node in nodes] == [f"IDX-{n}" for n in range(1, 6)]
+
+    def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield node
+        for child in node.get("Plans", ()):
+            yield from walk(child)
+
+    (plan,) = plans
+    nodes_of_plan = list(walk((orjson.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]))
+    scans = [node for node in nodes_of_plan if node.get("Relation Name") == "requirement"]
+    assert scans
+    assert all(node["Actual Rows"] * node["Actual Loops"] <= 6 for node in scans), [
+        (node["Node Type"], node.get("Index Name"), node["Actual Rows"], node.get("Filter")) for node in nodes_of_plan
+    ]
+    assert not [node for node in nodes_of_plan if node["Node Type"] in ("Sort", "Incremental Sort")], nodes_of_plan

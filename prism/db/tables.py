@@ -305,7 +305,8 @@ class Requirement(SQLModel, table=True):
 
     __table_args__ = (
         sa.UniqueConstraint("organization_id", "product_id", "number"),
-        sa.Index("ix_requirement_organization_id_product_id_rank", "organization_id", "product_id", "rank"),
+        # Page order (rank, then id): a page of a product's requirements reads its rows in order and stops there.
+        sa.Index("ix_requirement_organization_id_product_id_rank_id", "organization_id", "product_id", "rank", "id"),
         sa.Index("ix_requirement_organization_id_parent_id", "organization_id", "parent_id"),
         sa.Index("ix_requirement_organization_id_sprint_id", "organization_id", "sprint_id"),
         sa.Index("ix_requirement_organization_id_assignee_id", "organization_id", "assignee_id"),
