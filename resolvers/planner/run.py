@@ -815,7 +815,9 @@ class PlanRun:
                 totals = list(map(by_parent_total.__getitem__, parents))
         else:
             pages = read
-        flat = [row for page in pages for row in page.rows]
+        sizes = [len(page.rows) for page in pages]
+        # The pages' rows in one list, and each one's parent row, at C speed (a thousand rows on the dashboard).
+        flat = list(chain.from_iterable(page.rows for page in pages))
         for join in joins:
             if join.direct:
                 # Kept only if a batch by id asks for these rows after all (a level below: `rows`).
@@ -825,13 +827,15 @@ class PlanRun:
                 self._keep_joined(join, flat)
         for relation, direct in field.arguments["directs"].items():
             self._directs[relation] = (direct, flat)
-        flat_parents = [row for page, row in zip(pages, rows, strict=True) for _ in page.rows]
+        if len(pages) != len(rows):
+            raise AssertionError("a page for each row")
+        flat_parents = list(chain.from_iterable(map(repeat, rows, sizes)))
         built_parts: dict[int, list[list[dict[str, Any]]]] = {}
         for number, (_, part) in enumerate(field.parts):
             if part.child is not None:
                 built = await self.objects(part.child, flat, flat_parents)
-                ends = list(accumulate(len(page.rows) for page in pages))
-                built_parts[number] = [built[end - len(page.rows) : end] for page, end in zip(pages, ends, strict=True)]
+                ends = list(accumulate(sizes))
+                built_parts[number] = list(map(built.__getitem__, map(slice, map(sub, ends, sizes), ends)))  # type: ignore[arg-type]
         answers = []
         for index, page in enumerate(pages):
             answer: dict[str, Any] = {}
