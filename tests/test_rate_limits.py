@@ -245,3 +245,31 @@ async def test_requests_are_let_through_when_the_rate_limit_store_is_down() -> N
         assert budget.remaining == 10
     finally:
         await limiter.close()
+
+
+async def test_a_charge_reads_the_budget_once_and_answers_what_is_left() -> None:
+    """Charging the query-cost budget reads the window once (every request charges it: with Redis, each read is a
+    round trip), and answers what was left less the charge; a charge over what is left takes what is left."""
+    limiter = RateLimiter(
+        per_identity="100/minute", per_ip="100/minute", anonymous_per_ip="100/minute", cost_budget_per_minute=100
+    )
+    limiter.start()
+    reads = 0
+    strategy = limiter._limiter
+    read_window = strategy.get_window_stats
+
+    async def counting(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read_window(*args)
+
+    strategy.get_window_stats = counting  # type: ignore[method-assign]
+    try:
+        after = await limiter.charge("user:one", 30)
+        assert (after.limit, after.remaining, reads) == (100, 70, 1)
+        after = await limiter.charge("user:one", 90)
+        assert (after.remaining, reads) == (0, 2)
+        assert (await limiter.budget("user:one")).remaining == 0
+        assert (await limiter.charge("user:one", 5)).remaining == 0  # nothing left: nothing charged
+    finally:
+        await limiter.close()
