@@ -60,7 +60,7 @@ class Leaf:
     get: Callable[[Row], Any]
     many: Callable[[Sequence[Row]], list[Any]] | None = None
     reads: tuple[str, ...] = ()
-    """The columns of the row it reads (none known: a global id, which reads the id)."""
+    """The columns of the row it reads (a global id: the id); empty when not known (the viewer's role)."""
     relabel: "Callable[[Mapping[str, str]], Leaf] | None" = field(default=None, compare=False)
     """The same leaf over rows whose columns are named `labels[column]`: a joined row's columns in its page's row."""
 
