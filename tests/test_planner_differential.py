@@ -107,14 +107,26 @@ async def _populate(app: Starlette, owner: Account, mate: Account, prefix: str, 
 
 @pytest.fixture(scope="module")
 async def seeded(http: httpx.AsyncClient, app: Starlette, database_url: str) -> Seeded:
+    return await seed_two_organizations(http, app, database_url, ("D", 6), ("F", 2))
+
+
+async def seed_two_organizations(
+    http: httpx.AsyncClient,
+    app: Starlette,
+    database_url: str,
+    own: tuple[str, int],
+    foreign: tuple[str, int],
+) -> Seeded:
+    """An organization (an owner, a member, a viewer) and another one, each with products of its own: `own` and
+    `foreign` give their products' key prefix and number (a module of its own uses prefixes of its own)."""
     gql = GraphQLClient(http)
     owner = await sign_up(gql, name="Owner")
     mate = await join_organization(gql, database_url, owner, name="Mate")
     viewer = await join_organization(gql, database_url, owner, role="VIEWER", name="Watcher")
-    products, requirements = await _populate(app, owner, mate, "D", 6)
+    products, requirements = await _populate(app, owner, mate, *own)
     stranger = await sign_up(gql, name="Stranger")
     stranger_mate = await join_organization(gql, database_url, stranger, name="Other")
-    foreign_products, foreign_requirements = await _populate(app, stranger, stranger_mate, "F", 2)
+    foreign_products, foreign_requirements = await _populate(app, stranger, stranger_mate, *foreign)
     return Seeded(
         owner=owner,
         viewer=viewer,

@@ -8,32 +8,14 @@ import pytest
 from starlette.applications import Starlette
 
 from prism.config import Settings
-from tests.helpers import GraphQLClient, app_with, global_id, join_organization, sign_up
-from tests.test_planner_differential import Seeded, _populate, both
+from tests.helpers import app_with
+from tests.test_planner_differential import Seeded, both, seed_two_organizations
+from tests.test_review9 import _planner_failures, _statements
 
 
 @pytest.fixture(scope="module")
 async def seeded(http: httpx.AsyncClient, app: Starlette, database_url: str) -> Seeded:
-    gql = GraphQLClient(http)
-    owner = await sign_up(gql, name="Owner")
-    mate = await join_organization(gql, database_url, owner, name="Mate")
-    viewer = await join_organization(gql, database_url, owner, role="VIEWER", name="Watcher")
-    products, requirements = await _populate(app, owner, mate, "V", 4)
-    stranger = await sign_up(gql, name="Stranger")
-    stranger_mate = await join_organization(gql, database_url, stranger, name="Other")
-    foreign_products, foreign_requirements = await _populate(app, stranger, stranger_mate, "W", 2)
-    return Seeded(
-        owner=owner,
-        viewer=viewer,
-        product_keys=[p.key for p in products],
-        requirement_keys=[f"{p.key}-{r.number}" for p, r in requirements],
-        product_ids=[global_id("Product", p.id) for p in products],
-        requirement_ids=[global_id("Requirement", r.id) for _, r in requirements],
-        foreign_product_keys=[p.key for p in foreign_products],
-        foreign_product_ids=[global_id("Product", p.id) for p in foreign_products],
-        foreign_requirement_keys=[f"{p.key}-{r.number}" for p, r in foreign_requirements],
-        foreign_requirement_ids=[global_id("Requirement", r.id) for _, r in foreign_requirements],
-    )
+    return await seed_two_organizations(http, app, database_url, ("V", 4), ("W", 2))
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +28,6 @@ async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 async def resolvers(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     async with app_with(settings, planner=False) as client:
         yield client
-
-
-def _planner_failures(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [record.getMessage() for record in caplog.records if record.levelname in ("ERROR", "WARNING")]
-
-
-async def _statements(client: httpx.AsyncClient, token: str, query: str) -> tuple[str | None, str | None]:
-    response = await client.post("/graphql", json={"query": query}, headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 200, response.text
-    assert b"errors" not in response.content, response.text
-    return response.headers.get("x-prism-executor"), response.headers.get("x-sql-statements")
 
 
 async def test_r10_1_two_direct_joins_on_one_key_of_which_one_is_kept_read_the_key(

@@ -54,36 +54,15 @@ from tests.helpers import (
     create_requirement,
     create_roadmap,
     create_sprint,
-    global_id,
     join_organization,
-    sign_up,
     uuid_of,
 )
-from tests.test_planner_differential import Answer, Seeded, _populate, both
+from tests.test_planner_differential import Answer, Seeded, both, seed_two_organizations
 
 
 @pytest.fixture(scope="module")
 async def seeded(http: httpx.AsyncClient, app: Starlette, database_url: str) -> Seeded:
-    gql = GraphQLClient(http)
-    owner = await sign_up(gql, name="Owner")
-    mate = await join_organization(gql, database_url, owner, name="Mate")
-    viewer = await join_organization(gql, database_url, owner, role="VIEWER", name="Watcher")
-    products, requirements = await _populate(app, owner, mate, "R", 4)
-    stranger = await sign_up(gql, name="Stranger")
-    stranger_mate = await join_organization(gql, database_url, stranger, name="Other")
-    foreign_products, foreign_requirements = await _populate(app, stranger, stranger_mate, "G", 2)
-    return Seeded(
-        owner=owner,
-        viewer=viewer,
-        product_keys=[p.key for p in products],
-        requirement_keys=[f"{p.key}-{r.number}" for p, r in requirements],
-        product_ids=[global_id("Product", p.id) for p in products],
-        requirement_ids=[global_id("Requirement", r.id) for _, r in requirements],
-        foreign_product_keys=[p.key for p in foreign_products],
-        foreign_product_ids=[global_id("Product", p.id) for p in foreign_products],
-        foreign_requirement_keys=[f"{p.key}-{r.number}" for p, r in foreign_requirements],
-        foreign_requirement_ids=[global_id("Requirement", r.id) for _, r in foreign_requirements],
-    )
+    return await seed_two_organizations(http, app, database_url, ("R", 4), ("G", 2))
 
 
 @pytest.fixture(scope="module")
