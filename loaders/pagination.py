@@ -24,8 +24,9 @@ import sqlalchemy as sa
 from aiodataloader import DataLoader
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import Grouping
+from sqlalchemy.types import TypeDecorator
 
-from prism.db.statements import MappedRow, any_of, kept
+from prism.db.statements import ColumnRows, MappedRow, any_of, kept
 from prism.db.tenancy import tenant_select, unit_organization
 from prism.db.unit_of_work import UnitOfWork
 
@@ -40,6 +41,7 @@ __all__ = [
     "ListSource",
     "NestedList",
     "Order",
+    "OutOfOrderError",
     "PageLoader",
     "PageOfRows",
     "Window",
@@ -128,7 +130,8 @@ class PageOfRows:
     most (`pageInfo`), not a cursor per row.
     """
 
-    rows: Sequence[sa.Row[Any]]
+    rows: Sequence[Any]
+    """`sa.Row`s, `DriverRow`s or `MappedRow`s (read by name), or `ColumnRows` (a nested list read as arrays)."""
     list_name: str
     has_next_page: bool
     has_previous_page: bool
@@ -447,8 +450,24 @@ class NestedList:
 
 
 OUTER = "_o_"
-"""The prefix of the page's own columns in a statement that reads a nested list with it (the list's rows keep
-their names: they are the level with many rows, read by name as they come)."""
+"""The prefix of the page's own columns in a statement that reads a nested list with it (the list's columns keep
+their names: they are arrays, one per column, of the list's rows)."""
+
+
+class _Aggregated(TypeDecorator[list[Any]]):
+    """The type of `array_agg(column)`: a list of the column's values, each as the column's own type decodes it.
+    No result processor when the column's type has none (asyncpg's list is the value, and the statement can be
+    read by the driver: `prism.db.statements.DriverForm.exact`); the array's otherwise, which applies the item's."""
+
+    impl = postgresql.ARRAY
+    cache_ok = True
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        array: postgresql.ARRAY[Any] = self.impl_instance  # type: ignore[assignment]
+        item = array.item_type.dialect_impl(dialect).result_processor(dialect, coltype)
+        if item is None:
+            return None
+        return super().result_processor(dialect, coltype)
 
 
 def _nested_statement(
@@ -461,38 +480,45 @@ def _nested_statement(
     joins: tuple[JoinedRows, ...],
     nested: NestedList,
 ) -> sa.Select[Any]:
-    """One parent's page (`:parents`, one id) and, beside each of its rows, the page of its nested list: one row per
-    (row, list row), or one with a null list row for a row whose list is empty; ordered by the page, then the list."""
+    """One parent's page (`:parents`, one id) and, beside each of its rows, the page of its nested list aggregated
+    into arrays, one per column of the list's rows (`array_agg` over the list's own page statement, a `LATERAL`
+    select for the row's id): one row per page row, in the page's order. A thousand list rows are twenty arrays'
+    elements on fifty rows, where one row each cost PostgreSQL a row to form, send and sort, and the client a
+    record to decode and a lookup by name per column (docs/performance.md, "Nested lists as arrays")."""
     shape = _shape(window)
     key = ("page with lists", source, list_filter, order, shape, columns, cursors, joins, nested)
 
     def build() -> sa.Select[Any]:
         page = _build_page_statement(source, list_filter, order, shape, columns, True, cursors, joins, None, True)
         outer = page.subquery("page")
-        inner = _build_page_statement(
-            nested.source,
-            nested.list_filter,
-            nested.order,
-            nested.window,
-            nested.columns,
-            True,
-            nested.cursors,
-            nested.joins,
-            outer.c.id,
-        ).lateral("list")
-        # The page's columns on the first row of each of its rows' groups only (null on the others, which decode
-        # for nothing): a thousand list rows would otherwise carry fifty rows' values twenty times over.
-        first = sa.or_(inner.c._position == 1, inner.c._position.is_(None))
-        page_columns = [
-            (outer.c._position if column.name == "_position" else sa.case((first, column), else_=None)).label(
-                OUTER + column.name
+        rows = (
+            _build_page_statement(
+                nested.source,
+                nested.list_filter,
+                nested.order,
+                nested.window,
+                nested.columns,
+                True,
+                nested.cursors,
+                nested.joins,
+                outer.c.id,
             )
-            for column in outer.c
-        ]
+            .correlate(outer)
+            .subquery("items")
+        )
+        # Aggregated as read: the subquery's rows come in its order (its ORDER BY and LIMIT, nothing joined above
+        # them), and each list's `_position`s are checked to be 1, 2, ... (`read_pages_with_lists`).
+        lists = (
+            sa.select(  # unscoped: aggregates the scoped page statement above
+                *(sa.func.array_agg(column, type_=_Aggregated(column.type)).label(column.name) for column in rows.c)
+            )
+            .select_from(rows)
+            .lateral("list")
+        )
         return (
-            sa.select(*page_columns, *inner.c)  # unscoped: reads the two scoped page statements above
-            .select_from(outer.outerjoin(inner, sa.true()))
-            .order_by(outer.c._position, inner.c._position)
+            sa.select(*(column.label(OUTER + column.name) for column in outer.c), *lists.c)  # unscoped: as above
+            .select_from(outer.join(lists, sa.true()))
+            .order_by(outer.c._position)
         )
 
     built: sa.Select[Any] = kept(key, build)
@@ -512,31 +538,41 @@ async def read_pages_with_lists(
     nested: NestedList,
 ) -> tuple[PageOfRows, list[PageOfRows]]:
     """`read_pages` for one parent, and the nested list's page of each row of that page, in one statement: the
-    page (its rows `MappedRow`s of its own columns), and a page per row of it, in order (the list's rows as read)."""
+    page (its rows `MappedRow`s of its own columns), and a page per row of it, in order, its rows `ColumnRows`.
+    OutOfOrderError when a list's rows did not come in their order (its `_position`s are not 1, 2, ...)."""
     statement = _nested_statement(source, list_filter, order, window, columns, cursors, joins, nested)
     parameters = _cursor_parameters(source, order, window)
     parameters["parents"] = [parent]
     rows = await reader.driver_rows(statement, parameters)
-    # `keys()`: an asyncpg record iterates over its values.
-    outer_labels = [label for label in rows[0].keys() if label.startswith(OUTER)] if rows else []  # noqa: SIM118
+    labels = list(rows[0].keys()) if rows else []  # `keys()`: an asyncpg record iterates over its values
+    outer_labels = [label for label in labels if label.startswith(OUTER)]
     names = [label[len(OUTER) :] for label in outer_labels]
-    # One group per row of the page, in the order read; a row whose list is empty is one row with a null list row.
-    groups = [list(group) for _, group in groupby(rows, itemgetter(OUTER + "_position"))]
-    page_rows = [MappedRow(zip(names, map(group[0].__getitem__, outer_labels), strict=True)) for group in groups]
+    page_rows = [MappedRow(zip(names, map(row.__getitem__, outer_labels), strict=True)) for row in rows]
     (page,) = _pages(page_rows, [parent], itemgetter(source.parent_column), window, list_name(source, order))
-    # The page's rows are the first of those read (reversed for a backwards page), as `_pages` cut them: no row's
-    # key is hashed to find its list (an asyncpg UUID hashes in Python).
-    kept = groups[: len(page.rows)]
+    # The page's rows are the first of those read (reversed for a backwards page), as `_pages` cut them.
+    kept = rows[: len(page.rows)]
     if window.backwards:
         kept.reverse()
+    list_labels = [label for label in labels if not label.startswith(OUTER)]
     size, name = nested.window.size, list_name(nested.source, nested.order)
     lists = []
-    for group in kept:
-        # The list's `_position` is null only on the one row of a page row whose list is empty.
-        found = group if group[0]["_position"] is not None else []
-        more = len(found) > size
+    for row in kept:
+        positions = row["_position"]
+        if positions is None:  # no list row: every aggregate of no rows is null
+            lists.append(PageOfRows(ColumnRows({label: [] for label in list_labels}, 0), name, False, False))
+            continue
+        count = len(positions)
+        if positions != list(range(1, count + 1)):
+            raise OutOfOrderError("a nested list's rows came out of their order")
+        found = ColumnRows({label: row[label] for label in list_labels}, count)
+        more = count > size
         lists.append(PageOfRows(found[:size] if more else found, name, more, False))
     return page, lists
+
+
+class OutOfOrderError(RuntimeError):
+    """The rows of a nested list came aggregated in another order than theirs (PostgreSQL does not promise to
+    aggregate a subquery's rows in its order; `read_pages_with_lists` checks that it did)."""
 
 
 def _pages(

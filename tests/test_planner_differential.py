@@ -27,6 +27,7 @@ from starlette.applications import Starlette
 from strawberry.types.field import StrawberryField
 
 from prism.config import Settings
+from prism.db.statements import MappedRow
 from prism.db.tables import Requirement
 from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
 from prism.seed import DataBuilder, write_rows
@@ -632,7 +633,10 @@ async def test_a_nested_list_decodes_no_uuid_it_does_not_answer(
 
     async def counting(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
         rows = await read(self, statement, parameters)
-        decoded.extend(value for row in rows for value in row.values())
+        for row in rows:
+            for value in row.values():
+                # A nested list comes as arrays, one per column: each element is a value decoded.
+                decoded.extend(value if isinstance(value, list) else (value,))
         return rows
 
     monkeypatch.setattr(UnitOfWork, "driver_rows", counting)
@@ -648,7 +652,7 @@ async def test_a_nested_list_decodes_no_uuid_it_does_not_answer(
     assert listed > len(products) > 1
     assert assigned > 0
     uuids = sum(1 for value in decoded if isinstance(value, UUID))
-    # Per product row: its id and organization (on the first row of its group only); per list row none: the
+    # Per product row: its id and organization (one row per product, its list as arrays); per list row none: the
     # assignee's key is only joined on (its object is made of the joined row's name, `_Direct`), not read.
     assert uuids <= 2 * (len(products) + 1), uuids
     decoded.clear()
@@ -732,3 +736,64 @@ async def test_a_page_of_a_products_requirements_reads_its_rows_in_page_order_an
         (node["Node Type"], node.get("Index Name"), node["Actual Rows"], node.get("Filter")) for node in nodes_of_plan
     ]
     assert not [node for node in nodes_of_plan if node["Node Type"] in ("Sort", "Incremental Sort")], nodes_of_plan
+
+
+async def test_a_nested_list_is_read_as_arrays_one_row_per_page_row_and_answers_alike(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lists of a page's rows come aggregated into arrays, one per column (`read_pages_with_lists`): the
+    statement returns one row per product, however many requirements they have, and the answer is the resolvers'
+    bytes, for columns of every kind a requirement has (text, enums, a float with nulls, timestamps, a nullable
+    UUID, cursors) and a joined relation's."""
+    from prism.db.unit_of_work import UnitOfWork
+
+    returned: list[int] = []
+    read = UnitOfWork.driver_rows
+
+    async def counting(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
+        rows = await read(self, statement, parameters)
+        returned.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(UnitOfWork, "driver_rows", counting)
+    query = (
+        "{ products(first: 100) { nodes { key requirements(first: 20) { pageInfo { hasNextPage endCursor } "
+        "edges { cursor node { id key title kind status priority estimate rank createdAt startedAt completedAt "
+        "version assignee { name email } } } } } } }"
+    )
+    _, answer = await both(resolvers, planned, seeded.owner.token, query)
+    assert answer.executor == "planned"
+    products = orjson.loads(answer.body)["data"]["products"]["nodes"]
+    listed = sum(len(product["requirements"]["edges"]) for product in products)
+    assert listed > len(products) > 1
+    # The viewer's scope and role, then the products with their lists: one row each, not one per requirement.
+    assert returned == [len(products)]
+
+
+async def test_a_nested_list_aggregated_out_of_its_order_is_answered_by_the_resolvers(
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL does not promise to aggregate a subquery's rows in its order: a list whose positions do not come
+    1, 2, ... is never answered as read. The planned request falls back to the resolvers, whose answer it is."""
+    from prism.db.unit_of_work import UnitOfWork
+
+    read = UnitOfWork.driver_rows
+    shuffled: list[int] = []
+
+    async def reversing(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
+        rows = await read(self, statement, parameters)
+        if any(isinstance(row.get("_position"), list) for row in rows):
+            # Every array of a row reversed together: the same rows, aggregated in the opposite order.
+            reversed_rows = []
+            for row in rows:
+                values = {name: (value[::-1] if isinstance(value, list) else value) for name, value in row.items()}
+                shuffled.append(len(values["_position"] or ()))
+                reversed_rows.append(MappedRow(values))
+            return reversed_rows
+        return rows
+
+    monkeypatch.setattr(UnitOfWork, "driver_rows", reversing)
+    query = "{ products(first: 100) { nodes { key requirements(first: 5) { nodes { key title } } } } }"
+    _, answer = await both(resolvers, planned, seeded.owner.token, query)
+    assert any(size > 1 for size in shuffled)
+    assert answer.executor == "resolvers"

@@ -2,15 +2,27 @@
 small batched selects the loaders send, so a loader builds each shape of statement once and binds what changes
 (a batch's keys, as one array) at execution."""
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import chain, compress
+from operator import itemgetter
+from typing import Any, overload
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-__all__ = ["DriverForm", "DriverRow", "MappedRow", "any_of", "driver_form", "kept", "mapped"]
+__all__ = [
+    "ColumnRows",
+    "DriverForm",
+    "DriverRow",
+    "MappedRow",
+    "any_of",
+    "column_values",
+    "driver_form",
+    "kept",
+    "mapped",
+]
 
 _KEPT: dict[Hashable, Any] = {}
 _LIMIT = 1024
@@ -63,6 +75,65 @@ class MappedRow(_ColumnsAsAttributes, dict[str, Any]):
     the access `DriverRow` gives by name: `row["title"]` and `row.title`."""
 
     __slots__ = ()
+
+
+class ColumnRows(Sequence[MappedRow]):
+    """Rows held as one list per column (`columns[name][i]` is row i's value): what a statement that aggregates a
+    nested list into arrays reads (`loaders.pagination.read_pages_with_lists`), a few arrays per parent row where
+    there were a thousand records. `column_values` reads a column as the list it is; a row (`rows[i]`, iterating)
+    is made as a `MappedRow` on demand, for code that reads one row at a time (a cursor, a kept joined row).
+    The lists are shared, never changed: a slice or a concatenation makes new ones."""
+
+    __slots__ = ("_size", "columns")
+
+    def __init__(self, columns: Mapping[str, list[Any]], size: int) -> None:
+        self.columns = dict(columns)
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    @overload
+    def __getitem__(self, index: int) -> MappedRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> "ColumnRows": ...
+
+    def __getitem__(self, index: int | slice) -> "MappedRow | ColumnRows":
+        if isinstance(index, slice):
+            columns = {name: values[index] for name, values in self.columns.items()}
+            return ColumnRows(columns, len(range(*index.indices(self._size))))
+        if not -self._size <= index < self._size:
+            raise IndexError(index)
+        return MappedRow(zip(self.columns, map(itemgetter(index), self.columns.values()), strict=True))
+
+    def __iter__(self) -> Iterator[MappedRow]:
+        names = tuple(self.columns)
+        for values in zip(*self.columns.values(), strict=True):
+            yield MappedRow(zip(names, values, strict=True))
+
+    def column(self, name: str) -> list[Any]:
+        """Every row's value of `name` (KeyError for a column it does not have, as a row's `row[name]`)."""
+        return self.columns[name]
+
+    def compress(self, selectors: Sequence[Any]) -> "ColumnRows":
+        """The rows whose selector is true, as `itertools.compress` would keep them."""
+        kept = sum(map(bool, selectors))
+        return ColumnRows({name: list(compress(values, selectors)) for name, values in self.columns.items()}, kept)
+
+    @staticmethod
+    def concat(parts: Sequence["ColumnRows"], names: Sequence[str]) -> "ColumnRows":
+        """The rows of `parts` one after the other (each has every column of `names`)."""
+        columns = {name: list(chain.from_iterable(part.columns[name] for part in parts)) for name in names}
+        return ColumnRows(columns, sum(map(len, parts)))
+
+
+def column_values(rows: Sequence[Any], name: str) -> list[Any]:
+    """Every row's value of the column `name`: the list itself for `ColumnRows` (not to be changed), one pass at C
+    speed over rows read by name (`DriverRow`, `MappedRow`) otherwise."""
+    if type(rows) is ColumnRows:
+        return rows.columns[name]
+    return list(map(itemgetter(name), rows))
 
 
 def mapped(rows: Sequence[Any]) -> list[Any]:

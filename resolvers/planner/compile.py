@@ -53,6 +53,7 @@ from strawberry import relay
 from strawberry.permission import PermissionExtension
 from strawberry.types.field import StrawberryField
 
+from prism.db.statements import column_values
 from resolvers.common import Related, node_class
 from resolvers.connections import ConnectionSpec
 from resolvers.declarations import Declaration, Derived, Read
@@ -436,11 +437,11 @@ def _leaf_column(read: Read, output: GraphQLOutputType) -> Callable[[Sequence[An
     convert = read.convert
     if len(read.columns) != 1:
         return None
-    fetch = itemgetter(read.column)
+    column_name = read.column
     if convert is None and named in (GraphQLString, GraphQLID):
 
         def column(rows: Sequence[Any]) -> list[Any]:
-            values = list(map(fetch, rows))
+            values = column_values(rows, column_name)
             # `all` first: a truth test per value is several times cheaper than `None in` (an equality test per
             # value), and only an empty string (or a null) sends it on to the exact test.
             if not nullable and not all(values) and None in values:
@@ -476,7 +477,7 @@ def _leaf_column(read: Read, output: GraphQLOutputType) -> Callable[[Sequence[An
                 return set(map(type, values)) <= _BOOLEAN_TYPES
 
         def scalar_column(rows: Sequence[Any]) -> list[Any]:
-            values = list(map(fetch, rows))
+            values = column_values(rows, column_name)
             if not all_pass(values):
                 try:
                     values = [value if passes(value) else serialize(value) for value in values]
@@ -495,7 +496,7 @@ def _leaf_column(read: Read, output: GraphQLOutputType) -> Callable[[Sequence[An
 
         def enum_column(rows: Sequence[Any]) -> list[Any]:
             try:
-                return list(map(answer, map(fetch, rows)))
+                return list(map(answer, column_values(rows, column_name)))
             except KeyError:
                 raise FallbackError(read.column) from None
 

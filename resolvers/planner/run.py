@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from itertools import accumulate, chain, compress, groupby, repeat
 from operator import attrgetter, is_, itemgetter, sub
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ from loaders.pagination import (
     JoinedRows,
     NestedList,
     Order,
+    OutOfOrderError,
     PageOfRows,
     Window,
     read_counts,
@@ -40,7 +41,7 @@ from loaders.pagination import (
     read_pages_with_lists,
     validate_cursor,
 )
-from prism.db.statements import MappedRow, mapped
+from prism.db.statements import ColumnRows, MappedRow, column_values, mapped
 from prism.errors import PrismError
 from resolvers.common import window
 from resolvers.node import MAX_NODES
@@ -85,8 +86,8 @@ def _derived(field: DerivedValue, targets: Sequence[Any], rows: Sequence[Any]) -
     if len(derived.columns) == 1:
         many = getattr(value, "many", None)
         if many is not None:
-            return many(targets, list(map(itemgetter(derived.columns[0]), rows)))  # type: ignore[no-any-return]
-        return list(map(value, targets, map(itemgetter(derived.columns[0]), rows)))
+            return many(targets, column_values(rows, derived.columns[0]))  # type: ignore[no-any-return]
+        return list(map(value, targets, column_values(rows, derived.columns[0])))
     fetch = itemgetter(*derived.columns)
     return [value(target, *fetch(row)) for target, row in zip(targets, rows, strict=True)]
 
@@ -412,7 +413,7 @@ class PlanRun:
         known = self._keys_read.get(column)
         if known is not None and known[0] is rows:
             return known[1], known[2]
-        keys = list(map(itemgetter(column), rows))
+        keys = column_values(rows, column)
         tokens = _tokens(keys)
         self._keys_read[column] = (rows, keys, tokens)
         return keys, tokens
@@ -531,7 +532,7 @@ class PlanRun:
         if isinstance(field, Relation):
             return await self._relation(field, rows, parents)
         if isinstance(field, Count):
-            keys = list(map(itemgetter(field.column), rows))
+            keys = column_values(rows, field.column)
             tokens = _tokens(keys)
             distinct = dict(zip(tokens, keys, strict=True))
             loader = self.loaders.get(field.loader)
@@ -560,7 +561,7 @@ class PlanRun:
 
     def _keys(self, source: RelationSource, rows: Sequence[Any]) -> list[Any]:
         if source.column is not None:
-            return list(map(itemgetter(source.column), rows))
+            return column_values(rows, source.column)
         assert source.build_node is not None
         build, key = source.build_node, source.key
         return [key(build(row)) for row in rows]
@@ -580,8 +581,11 @@ class PlanRun:
     def _direct_relation(self, field: Relation, direct: _Direct, rows: Sequence[Any]) -> list[Any]:
         """A to-one relation's object for each row from the row's joined columns (`_Direct`), null where no row was
         joined (a null key, a row not visible); an object per row, as the resolvers complete one per row."""
-        flags = list(map(itemgetter(direct.found), rows))
-        present = rows if all(flags) else list(compress(rows, flags))
+        flags = column_values(rows, direct.found)
+        if all(flags):
+            present = rows
+        else:
+            present = rows.compress(flags) if type(rows) is ColumnRows else list(compress(rows, flags))
         if len(present) != len(rows) and not field.nullable:
             raise FallbackError("a null in a non-null relation")
         plan = field.child
@@ -765,7 +769,7 @@ class PlanRun:
         parents: list[UUID] = (
             [self.context.member.organization_id] * len(rows)
             if spec.parent_kind == "organization"
-            else list(map(itemgetter("id"), rows))
+            else column_values(rows, "id")
         )
         distinct = list(dict.fromkeys(parents))
         joined = tuple(join.rows for join in joins)
@@ -777,18 +781,21 @@ class PlanRun:
             read = known[1]
         elif nested is not None:
             inner, nested_list = nested
-            page, lists = await read_pages_with_lists(
-                self.loaders.reader,
-                spec.source,
-                list_filter,
-                order,
-                page_window,
-                columns,
-                distinct[0],
-                field.cursors,
-                joined,
-                nested_list,
-            )
+            try:
+                page, lists = await read_pages_with_lists(
+                    self.loaders.reader,
+                    spec.source,
+                    list_filter,
+                    order,
+                    page_window,
+                    columns,
+                    distinct[0],
+                    field.cursors,
+                    joined,
+                    nested_list,
+                )
+            except OutOfOrderError as error:
+                raise FallbackError("a nested list out of order") from error
             read = [page]
             self._lists[id(inner)] = (list(map(itemgetter("id"), page.rows)), lists)
         else:
@@ -816,8 +823,14 @@ class PlanRun:
         else:
             pages = read
         sizes = [len(page.rows) for page in pages]
-        # The pages' rows in one list, and each one's parent row, at C speed (a thousand rows on the dashboard).
-        flat = list(chain.from_iterable(page.rows for page in pages))
+        # The pages' rows in one list, and each one's parent row, at C speed (a thousand rows on the dashboard);
+        # the lists a level above read as arrays stay arrays, one list per column (`ColumnRows`).
+        flat: Sequence[Any]
+        first = pages[0].rows if pages else None
+        if isinstance(first, ColumnRows):
+            flat = ColumnRows.concat([cast(ColumnRows, page.rows) for page in pages], list(first.columns))
+        else:
+            flat = list(chain.from_iterable(page.rows for page in pages))
         for join in joins:
             if join.direct:
                 # Kept only if a batch by id asks for these rows after all (a level below: `rows`).
