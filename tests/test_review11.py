@@ -214,6 +214,21 @@ def _nested_queries(s: Seeded) -> list[tuple[str, dict[str, Any]]]:
             "{ requirements(first: 30) { nodes { key features(first: 2) { nodes { key name product { key } } } } } }",
             {},
         ),
+        # Two pages of one parent with lists of their own, side by side in one request (their reads one after the
+        # other on the request's connection), and the same product's lists through two roots.
+        (
+            "{ a: products(first: 2) { nodes { requirements(first: 2) { nodes { key assignee { name } } } } } "
+            "b: products(first: 3) { edges { cursor node { requirements(first: 3) { edges { cursor node { title "
+            "assignee { id name } } } } } } } }",
+            {},
+        ),
+        (
+            f'{{ product(key: "{pk}") {{ requirements(first: 3) {{ nodes {{ key children(first: 2) {{ nodes {{ '
+            f'key }} }} }} }} }} node(id: "{s.product_ids[4]}") {{ ... on Product {{ requirements(first: 4) {{ '
+            "nodes { key "
+            "children(first: 3) { nodes { title assignee { name } } } } } } } }",
+            {},
+        ),
         # Backwards and from a cursor: the outer page (the nested list is always read forwards from its start).
         (
             "{ products(last: 3) { pageInfo { hasPreviousPage startCursor } nodes { key requirements(first: 2) { "
