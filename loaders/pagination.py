@@ -45,6 +45,7 @@ __all__ = [
     "PageLoader",
     "PageOfRows",
     "Window",
+    "aggregatable",
     "decode_cursor",
     "encode_cursor",
     "list_name",
@@ -447,6 +448,28 @@ class NestedList:
     columns: tuple[str, ...]
     cursors: bool
     joins: tuple[JoinedRows, ...] = ()
+
+
+_AGGREGATABLE: dict[Hashable, bool] = {}
+
+
+def aggregatable(nested: NestedList) -> bool:
+    """Whether `read_pages_with_lists` can read the list as arrays: none of the columns its rows have is an array
+    itself (SQLAlchemy has no array of arrays, and PostgreSQL's `array_agg` of arrays needs them all one size).
+    Worked out once per source, columns, order and joins."""
+    key = (nested.source, nested.columns, nested.order, nested.joins)
+    known = _AGGREGATABLE.get(key)
+    if known is None:
+        table = nested.source.table
+        columns: list[sa.ColumnElement[Any]] = [table.c[name] for name in nested.columns or table.c.keys()]
+        columns.append(nested.source.order_fields[nested.order.field](table))
+        for join in nested.joins:
+            columns.extend(join.select(table.c[join.foreign_key]).selected_columns)
+        known = not any(isinstance(column.type, sa.ARRAY) for column in columns)
+        if len(_AGGREGATABLE) >= 1024:
+            del _AGGREGATABLE[next(iter(_AGGREGATABLE))]
+        _AGGREGATABLE[key] = known
+    return known
 
 
 OUTER = "_o_"

@@ -57,3 +57,31 @@ def test_its_lists_are_never_changed_by_what_is_made_of_them() -> None:
     ColumnRows.concat([rows, rows], list(rows.columns))
     list(rows)
     assert rows.columns == before
+
+
+def test_a_list_with_an_array_column_is_not_read_as_arrays_and_others_are() -> None:
+    """SQLAlchemy has no array of arrays (and PostgreSQL's `array_agg` of arrays needs them all one size): a list
+    whose rows have an array column is read on its own level (`aggregatable` is False), the others as arrays."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    from loaders.pagination import ListSource, NestedList, Order, Window, aggregatable
+    from loaders.sources import REQUIREMENTS_BY_PRODUCT, RequirementListFilter
+
+    tagged = sa.Table(
+        "tagged",
+        sa.MetaData(),
+        sa.Column("id", sa.Uuid),
+        sa.Column("parent_id", sa.Uuid),
+        sa.Column("name", sa.String),
+        sa.Column("tags", postgresql.ARRAY(sa.String)),
+    )
+    source = ListSource("tagged", tagged, "parent_id", {"NAME": lambda table: table.c.name}, lambda table, _: [])
+    window = Window(first=5)
+    assert not aggregatable(NestedList(source, None, Order("NAME"), window, ("name", "tags"), False))
+    assert not aggregatable(NestedList(source, None, Order("NAME"), window, (), False))  # every column
+    assert aggregatable(NestedList(source, None, Order("NAME"), window, ("name",), False))
+    requirements = NestedList(
+        REQUIREMENTS_BY_PRODUCT, RequirementListFilter(), Order("RANK"), window, ("title", "status"), True
+    )
+    assert aggregatable(requirements)

@@ -36,6 +36,7 @@ from loaders.pagination import (
     OutOfOrderError,
     PageOfRows,
     Window,
+    aggregatable,
     read_counts,
     read_pages,
     read_pages_with_lists,
@@ -403,9 +404,9 @@ class PlanRun:
         if window.after is not None or window.before is not None or window.backwards:
             return None
         joins = tuple(join.rows for join in _joins(inner, self._by_id))
-        return inner, NestedList(
-            inner.spec.source, list_filter, order, window, _node_columns(inner), inner.cursors, joins
-        )
+        nested = NestedList(inner.spec.source, list_filter, order, window, _node_columns(inner), inner.cursors, joins)
+        # A list with a column that is an array cannot come as arrays: each level reads its own (`read_pages`).
+        return (inner, nested) if aggregatable(nested) else None
 
     def _keys_of(self, rows: Sequence[Any], column: str) -> tuple[list[Any], list[Any]]:
         """The key in `column` of each of `rows`, and its token (`_tokens`), read once per list of rows: a page's
