@@ -464,7 +464,7 @@ def aggregatable(nested: NestedList) -> bool:
         columns: list[sa.ColumnElement[Any]] = [table.c[name] for name in nested.columns or table.c.keys()]
         columns.append(nested.source.order_fields[nested.order.field](table))
         for join in nested.joins:
-            columns.extend(join.select(table.c[join.foreign_key]).selected_columns)
+            columns.extend(join.select(table.c[join.foreign_key]).selected_columns)  # unscoped: only its columns
         known = not any(isinstance(column.type, sa.ARRAY) for column in columns)
         if len(_AGGREGATABLE) >= 1024:
             del _AGGREGATABLE[next(iter(_AGGREGATABLE))]
