@@ -23,7 +23,7 @@ from prism.auth.mailer import RecordingMailer
 from prism.config import Settings
 from prism.db import migrate
 from prism.db.roles import drop_database, ensure_login_role, url_for_role
-from tests.helpers import Account, GraphQLClient, sign_up
+from tests.helpers import Account, GraphQLClient, app_with, sign_up
 from tests.object_stores import S3Server, running_seaweedfs
 
 REQUIRE_SERVICES = os.environ.get("PRISM_TEST_REQUIRE_SERVICES") == "1"
@@ -143,6 +143,20 @@ async def app(settings: Settings) -> AsyncIterator[Starlette]:
 async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://prism.test") as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app on the test database with the planned executor, one per test module (the planner's tests)."""
+    async with app_with(settings, planner=True) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def resolvers(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An app on the same database without it: the resolvers, the planner's reference. One per test module."""
+    async with app_with(settings, planner=False) as client:
         yield client
 
 

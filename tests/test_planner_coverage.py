@@ -10,7 +10,6 @@ here, naming the query.
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,11 +18,10 @@ import pytest
 from starlette.applications import Starlette
 
 from bench.operations import OPERATIONS
-from prism.config import Settings
 from prism.db.tables import Requirement
 from prism.domain.enums import RequirementEventKind, RequirementKind, RequirementStatus
 from prism.seed import DataBuilder, write_rows
-from tests.helpers import Account, GraphQLClient, app_with, join_organization, sign_up, uuid_of
+from tests.helpers import Account, GraphQLClient, join_organization, sign_up, uuid_of
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXED_STATEMENTS = 3
@@ -112,12 +110,6 @@ async def organizations(http: httpx.AsyncClient, app: Starlette, database_url: s
         await _populate(app, owner, mate, products)
         made.append(owner)
     return made
-
-
-@pytest.fixture(scope="module")
-async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_with(settings, planner=True) as client:
-        yield client
 
 
 @pytest.mark.parametrize(("name", "query"), planned_queries(), ids=[name for name, _ in planned_queries()])

@@ -12,7 +12,7 @@ import itertools
 import os
 import random
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,7 +26,6 @@ from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema, get_named
 from starlette.applications import Starlette
 from strawberry.types.field import StrawberryField
 
-from prism.config import Settings
 from prism.db.statements import MappedRow
 from prism.db.tables import Requirement
 from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
@@ -37,7 +36,6 @@ from resolvers.schema import build_schema
 from tests.helpers import (
     Account,
     GraphQLClient,
-    app_with,
     create_product,
     global_id,
     join_organization,
@@ -140,20 +138,6 @@ async def seed_two_organizations(
         foreign_requirement_keys=[f"{p.key}-{r.number}" for p, r in foreign_requirements],
         foreign_requirement_ids=[global_id("Requirement", r.id) for _, r in foreign_requirements],
     )
-
-
-@pytest.fixture(scope="module")
-async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An app on the test database with the planned executor."""
-    async with app_with(settings, planner=True) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-async def resolvers(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An app on the same database without it: the resolvers, the reference."""
-    async with app_with(settings, planner=False) as client:
-        yield client
 
 
 _BUDGET_LEFT = re.compile(rb'"remaining":\d+')
@@ -618,6 +602,19 @@ async def test_a_page_and_the_lists_of_its_rows_are_one_statement_and_answer_ali
     assert len(listed["L00"]) == 5
 
 
+def _after_driver_rows(monkeypatch: pytest.MonkeyPatch, seen: Callable[[list[Any]], list[Any]]) -> None:
+    """`UnitOfWork.driver_rows` answering `seen(rows)` for the rows each statement read: to count them, or to
+    answer other rows in their place."""
+    from prism.db.unit_of_work import UnitOfWork
+
+    read = UnitOfWork.driver_rows
+
+    async def wrapped(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
+        return seen(await read(self, statement, parameters))
+
+    monkeypatch.setattr(UnitOfWork, "driver_rows", wrapped)
+
+
 async def test_a_nested_list_decodes_no_uuid_it_does_not_answer(
     resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -626,20 +623,16 @@ async def test_a_nested_list_decodes_no_uuid_it_does_not_answer(
     id is the requirement's foreign key, not read again. asyncpg makes an object per UUID it decodes, about a
     quarter of a microsecond each: three per requirement were most of the client's cost of the rows. The answer is
     the same bytes as the resolvers'; a list whose ids are asked for (or its cursors) still reads them."""
-    from prism.db.unit_of_work import UnitOfWork
-
     decoded: list[Any] = []
-    read = UnitOfWork.driver_rows
 
-    async def counting(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
-        rows = await read(self, statement, parameters)
+    def counting(rows: list[Any]) -> list[Any]:
         for row in rows:
             for value in row.values():
                 # A nested list comes as arrays, one per column: each element is a value decoded.
                 decoded.extend(value if isinstance(value, list) else (value,))
         return rows
 
-    monkeypatch.setattr(UnitOfWork, "driver_rows", counting)
+    _after_driver_rows(monkeypatch, counting)
     lean = (
         "{ products(first: 100) { nodes { key name "
         "requirements(first: 20) { nodes { key title assignee { name } } } } } }"
@@ -745,17 +738,13 @@ async def test_a_nested_list_is_read_as_arrays_one_row_per_page_row_and_answers_
     statement returns one row per product, however many requirements they have, and the answer is the resolvers'
     bytes, for columns of every kind a requirement has (text, enums, a float with nulls, timestamps, a nullable
     UUID, cursors) and a joined relation's."""
-    from prism.db.unit_of_work import UnitOfWork
-
     returned: list[int] = []
-    read = UnitOfWork.driver_rows
 
-    async def counting(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
-        rows = await read(self, statement, parameters)
+    def counting(rows: list[Any]) -> list[Any]:
         returned.append(len(rows))
         return rows
 
-    monkeypatch.setattr(UnitOfWork, "driver_rows", counting)
+    _after_driver_rows(monkeypatch, counting)
     query = (
         "{ products(first: 100) { nodes { key requirements(first: 20) { pageInfo { hasNextPage endCursor } "
         "edges { cursor node { id key title kind status priority estimate rank createdAt startedAt completedAt "
@@ -775,13 +764,9 @@ async def test_a_nested_list_aggregated_out_of_its_order_is_answered_by_the_reso
 ) -> None:
     """PostgreSQL does not promise to aggregate a subquery's rows in its order: a list whose positions do not come
     1, 2, ... is never answered as read. The planned request falls back to the resolvers, whose answer it is."""
-    from prism.db.unit_of_work import UnitOfWork
-
-    read = UnitOfWork.driver_rows
     shuffled: list[int] = []
 
-    async def reversing(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
-        rows = await read(self, statement, parameters)
+    def reversing(rows: list[Any]) -> list[Any]:
         if any(isinstance(row.get("_position"), list) for row in rows):
             # Every array of a row reversed together: the same rows, aggregated in the opposite order.
             reversed_rows = []
@@ -792,7 +777,7 @@ async def test_a_nested_list_aggregated_out_of_its_order_is_answered_by_the_reso
             return reversed_rows
         return rows
 
-    monkeypatch.setattr(UnitOfWork, "driver_rows", reversing)
+    _after_driver_rows(monkeypatch, reversing)
     query = "{ products(first: 100) { nodes { key requirements(first: 5) { nodes { key title } } } } }"
     _, answer = await both(resolvers, planned, seeded.owner.token, query)
     assert any(size > 1 for size in shuffled)

@@ -1,14 +1,11 @@
 """Hostile review of 3879445 and 535bcd4 (review 10)."""
 
 import logging
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
-from prism.config import Settings
-from tests.helpers import app_with
 from tests.test_planner_differential import Seeded, both, seed_two_organizations
 from tests.test_review9 import _planner_failures, _statements
 
@@ -16,18 +13,6 @@ from tests.test_review9 import _planner_failures, _statements
 @pytest.fixture(scope="module")
 async def seeded(http: httpx.AsyncClient, app: Starlette, database_url: str) -> Seeded:
     return await seed_two_organizations(http, app, database_url, ("V", 4), ("W", 2))
-
-
-@pytest.fixture(scope="module")
-async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_with(settings, planner=True) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-async def resolvers(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_with(settings, planner=False) as client:
-        yield client
 
 
 async def test_r10_1_two_direct_joins_on_one_key_of_which_one_is_kept_read_the_key(

@@ -30,7 +30,7 @@ that passes on 140d8e3. Noted, not changed:
 
 import logging
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -61,18 +61,6 @@ from tests.test_review9 import _planner_failures, _statements
 @pytest.fixture(scope="module")
 async def seeded(http: httpx.AsyncClient, app: Starlette, database_url: str) -> Seeded:
     return await seed_two_organizations(http, app, database_url, ("K", 5), ("Q", 2))
-
-
-@pytest.fixture(scope="module")
-async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_with(settings, planner=True) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-async def resolvers(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_with(settings, planner=False) as client:
-        yield client
 
 
 @contextmanager

@@ -32,7 +32,6 @@ answered by the planned executor, with no planner failure logged:
 """
 
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -41,13 +40,11 @@ import orjson
 import pytest
 from starlette.applications import Starlette
 
-from prism.config import Settings
 from tests.helpers import (
     Account,
     GraphQLClient,
     add_comment,
     add_roadmap_item,
-    app_with,
     create_document,
     create_product,
     create_release,
@@ -63,18 +60,6 @@ from tests.test_planner_differential import Answer, Seeded, both, seed_two_organ
 @pytest.fixture(scope="module")
 async def seeded(http: httpx.AsyncClient, app: Starlette, database_url: str) -> Seeded:
     return await seed_two_organizations(http, app, database_url, ("R", 4), ("G", 2))
-
-
-@pytest.fixture(scope="module")
-async def planned(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_with(settings, planner=True) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-async def resolvers(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_with(settings, planner=False) as client:
-        yield client
 
 
 def _queries(s: Seeded) -> list[tuple[str, dict[str, Any]]]:
