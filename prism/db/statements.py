@@ -86,8 +86,8 @@ class ColumnRows(Sequence[MappedRow]):
 
     __slots__ = ("_size", "columns")
 
-    def __init__(self, columns: Mapping[str, list[Any]], size: int) -> None:
-        self.columns = dict(columns)
+    def __init__(self, columns: dict[str, list[Any]], size: int) -> None:
+        self.columns = columns  # taken as it is: every caller makes a new one
         self._size = size
 
     def __len__(self) -> int:
