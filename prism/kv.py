@@ -219,11 +219,21 @@ def open_store(redis_url: str | None) -> KeyValueStore:
     return RedisStore(redis_url) if redis_url else MemoryStore()
 
 
-def open_limits_storage(redis_url: str | None, key_prefix: str, *, wrap_exceptions: bool = False) -> "Storage":
-    """The `limits` library's storage for PRISM's counters: Redis when a URL is configured, else in process."""
+def open_limits_storage(
+    redis_url: str | None, key_prefix: str, *, wrap_exceptions: bool = False, sliding_counters_only: bool = False
+) -> "Storage":
+    """The `limits` library's storage for PRISM's counters: Redis when a URL is configured, else in process.
+
+    `sliding_counters_only`: the caller uses the sliding-window-counter strategy alone, which in process gets the
+    lean counters of prism.window_counters instead of the library's storage for every strategy.
+    """
     from limits.aio.storage import MemoryStorage, RedisStorage
 
     if not redis_url:
+        if sliding_counters_only:
+            from prism.window_counters import LocalWindowCounters
+
+            return LocalWindowCounters(wrap_exceptions=wrap_exceptions)
         return MemoryStorage()
     uri = redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
     return RedisStorage(uri, implementation="redispy", key_prefix=key_prefix, wrap_exceptions=wrap_exceptions)

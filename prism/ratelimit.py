@@ -1,7 +1,8 @@
 """Rate limits per identity and per IP, and the per-identity query-cost budget, kept in Redis or in process.
 
 Built on the `limits` library (sliding-window counters): with `REDIS_URL` every replica shares the counters, else
-they live in this process. Refusals carry the seconds until the window frees up, for the `Retry-After` header.
+they live in this process (prism.window_counters). Refusals carry the seconds until the window frees up, for the
+`Retry-After` header.
 """
 
 import logging
@@ -94,7 +95,9 @@ class RateLimiter:
 
     def start(self) -> None:
         """Open the storage (Redis when configured)."""
-        self._storage = open_limits_storage(self._redis_url, self._key_prefix, wrap_exceptions=True)
+        self._storage = open_limits_storage(
+            self._redis_url, self._key_prefix, wrap_exceptions=True, sliding_counters_only=True
+        )
         self._strategy = SlidingWindowCounterRateLimiter(self._storage)
 
     async def close(self) -> None:
@@ -147,13 +150,17 @@ class RateLimiter:
             return Budget(self._budget.amount, self._budget.amount, 60)
         return Budget(self._budget.amount, stats.remaining, _seconds_until(stats.reset_time))
 
-    async def charge(self, identity: str, cost: int) -> Budget:
+    async def charge(self, identity: str, cost: int, left: Budget | None = None) -> Budget:
         """Take `cost` from the identity's budget (all that is left when it does not cover it); what remains.
 
-        Charged, what remains is what was left less the charge (the window's counters are read once, not again
-        after the charge: one call to the store fewer per request, a round trip with Redis), with the wait read
-        before it; read again only when the charge did not go through (others spent what was left meanwhile)."""
-        left = await self.budget(identity)
+        `left`: the budget as the caller read it before the operation ran (QueryCost does, to decide whether it may
+        start), so the window is not read again; else it is read here. Charged, what remains is what was left less
+        the charge (the window's counters are not read again after the charge: every call to the store is a round
+        trip with Redis), with the wait read before it; read again only when the charge did not go through (others
+        spent what was left meanwhile). What another request spent between the read and the charge is counted all
+        the same (the charge itself is atomic in the store); only the `remaining` reported may be that much high."""
+        if left is None:
+            left = await self.budget(identity)
         spend = min(cost, left.remaining)
         if spend <= 0:
             return left

@@ -73,7 +73,7 @@ class QueryCost(SchemaExtension):
             )
             yield
             return
-        limiter, identity = self._limiter, ""
+        limiter, identity, budget = self._limiter, "", None
         if limiter is not None:
             viewer = getattr(context.context, "viewer", None)
             meta = getattr(context.context, "meta", None)
@@ -104,7 +104,7 @@ class QueryCost(SchemaExtension):
         report["actual"] = meter.work
         if limiter is not None:
             # The budget pays for what was resolved (the bound above only decides whether the operation may start).
-            after = await limiter.charge(identity, max(1, meter.work))
+            after = await limiter.charge(identity, max(1, meter.work), left=budget)
             report["remaining"] = after.remaining
 
     def get_results(self) -> dict[str, Any]:

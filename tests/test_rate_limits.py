@@ -143,6 +143,37 @@ async def test_every_answer_says_how_many_requests_are_left_and_when_the_window_
     assert math.floor(started) <= reset <= time.time() + 120
 
 
+async def test_a_signed_in_request_costs_five_calls_to_the_counters(
+    settings: Settings, store: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each call is a round trip when the counters are in Redis: its address's and its identity's limits are hit,
+    the identity's window is read for the headers, the cost budget is read before the operation runs and charged
+    after, without being read again (it was, before: six calls)."""
+    from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+    calls: list[str] = []
+    for name in ("hit", "get_window_stats", "test", "clear"):
+        method = getattr(SlidingWindowCounterRateLimiter, name)
+
+        def counting(method: Any = method, name: str = name) -> Any:
+            async def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+                calls.append(name)
+                return await method(self, *args, **kwargs)
+
+            return call
+
+        monkeypatch.setattr(SlidingWindowCounterRateLimiter, name, counting())
+    async with limited_app(settings, store) as app:
+        async with client_from(app, fresh_ip()) as signup:
+            account = await sign_up(signup)
+        async with client_from(app, fresh_ip()) as gql:
+            calls.clear()
+            answer = await gql.run(VIEWER, token=account.token)
+
+    assert answer.data == {"viewer": {"user": {"email": account.email}}}
+    assert sorted(calls) == ["get_window_stats", "get_window_stats", "hit", "hit", "hit"]
+
+
 async def test_many_identities_from_one_address_hit_the_per_ip_ceiling(settings: Settings, store: str | None) -> None:
     async with limited_app(settings, store, rate_limit_per_ip="4/minute") as app:
         async with client_from(app, fresh_ip()) as signup:
