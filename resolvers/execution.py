@@ -878,7 +878,11 @@ def resolve_directly(schema: Any) -> int:
             strawberry_field = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
             if strawberry_field is None or handlers is None or handlers(strawberry_field):
                 continue
-            direct = direct_resolver(strawberry_field, field_def, schema.config.info_class)
+            direct = direct_resolver(
+                strawberry_field, field_def, schema.config.info_class
+            ) or direct_resolver_with_arguments(
+                strawberry_field, schema.config, schema.schema_converter.scalar_registry
+            )
             if direct is not None:
                 field_def.resolve = direct
                 count += 1
@@ -945,6 +949,87 @@ def direct_resolver(strawberry_field: Any, field_def: Any, info_class: type) -> 
         if info_name is not None:
             kwargs[info_name] = info_class(_raw_info=info, _field=strawberry_field)
         return function(source, **kwargs) if self_parameter is not None else function(**kwargs)
+
+    return _not_default(resolve)
+
+
+_PLAIN_ARGUMENT_TYPES = (int, str, float, bool)
+"""Argument types whose values Strawberry's conversion returns as graphql-core coerced them: built-in scalars, which
+are leaf types to it (overridden by a custom scalar or not)."""
+
+
+def direct_resolver_with_arguments(
+    strawberry_field: Any, config: Any, scalar_registry: Any
+) -> Callable[..., Any] | None:
+    """The direct call of a resolver with arguments (a connection's `first`, `after`, `filter`...), or None when the
+    field needs Strawberry's wrapper: a resolver of the object, its arguments and perhaps `info`, nothing else, and no
+    field extensions (permission classes are one). The arguments are converted as Strawberry's `convert_arguments`
+    converts them, by its own `convert_argument`, except that each argument's GraphQL name is worked out once here
+    (Strawberry converts the Python name on every call) and a value that conversion returns unchanged (null for an
+    optional argument, a built-in scalar's value) is passed without the call. An async resolver is awaited inside a
+    coroutine of this function, as Strawberry's wrapper does: a conversion error surfaces where it did."""
+    resolver = strawberry_field.base_resolver
+    if (
+        resolver is None
+        or strawberry_field.extensions
+        or not strawberry_field.arguments
+        or not callable(resolver.wrapped_func)
+        or isinstance(resolver.wrapped_func, MethodType)
+        or resolver.parent_parameter is not None
+        or resolver.root_parameter is not None
+        or resolver.self_parameter is None
+    ):
+        return None
+    function = resolver.wrapped_func
+    parameters = list(resolver.signature.parameters.values())
+    self_parameter, info_parameter = resolver.self_parameter, resolver.info_parameter
+    arguments = {argument.python_name: argument for argument in strawberry_field.arguments}
+    if (
+        parameters[0] is not self_parameter
+        or {p.name for p in parameters[1:]} != {*(() if info_parameter is None else (info_parameter.name,)), *arguments}
+        or any(p.kind in (Parameter.POSITIONAL_ONLY, Parameter.VAR_POSITIONAL) for p in parameters[1:])
+    ):
+        return None
+    from strawberry.types.arguments import convert_argument
+    from strawberry.types.base import StrawberryMaybe, StrawberryOptional
+
+    # (GraphQL name, Python name, type, whether null converts to null, whether a value converts to itself)
+    converted: list[tuple[str, str, Any, bool, bool]] = []
+    for python_name, argument in arguments.items():
+        type_ = argument.type
+        optional = isinstance(type_, StrawberryOptional) and not isinstance(type_, StrawberryMaybe)
+        inner = type_.of_type if optional else type_
+        plain = inner in _PLAIN_ARGUMENT_TYPES
+        converted.append((config.name_converter.from_argument(argument), python_name, type_, optional, plain))
+    info_name = None if info_parameter is None else info_parameter.name
+    info_class = config.info_class
+
+    def arguments_of(info: Any, given: dict[str, Any]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        for graphql_name, python_name, type_, optional, plain in converted:
+            if graphql_name in given:
+                value = given[graphql_name]
+                if (value is None and optional) or (plain and value is not None):
+                    kwargs[python_name] = value
+                else:
+                    kwargs[python_name] = convert_argument(
+                        value, type_, scalar_registry, config, info, path=(graphql_name,)
+                    )
+        if info_name is not None:
+            kwargs[info_name] = info
+        return kwargs
+
+    if strawberry_field.is_async:
+
+        async def resolve_async(source: Any, info: GraphQLResolveInfo, **given: Any) -> Any:
+            wrapped = info_class(_raw_info=info, _field=strawberry_field)
+            return await function(source, **arguments_of(wrapped, given))
+
+        return _not_default(resolve_async)
+
+    def resolve(source: Any, info: GraphQLResolveInfo, **given: Any) -> Any:
+        wrapped = info_class(_raw_info=info, _field=strawberry_field)
+        return function(source, **arguments_of(wrapped, given))
 
     return _not_default(resolve)
 

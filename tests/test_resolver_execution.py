@@ -10,7 +10,7 @@ import asyncio
 import enum
 import sys
 from collections import Counter
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import pytest
@@ -38,6 +38,13 @@ class Broken:
         if instance is None:
             return self
         raise ValueError("cannot read this column")
+
+
+@strawberry.input
+class Range:
+    low: int = 0
+    high: int | None = None
+    colours: list[Colour] | None = None
 
 
 @strawberry.type
@@ -74,6 +81,24 @@ class Item:
     @strawberry.field
     def failing(self) -> str:
         raise RuntimeError("resolver failed")
+
+    @strawberry.field
+    async def window(
+        self,
+        range_: Annotated[Range | None, strawberry.argument(name="range")] = None,
+        order_by: Colour | None = None,
+        tags: list[str] | None = None,
+        maybe: strawberry.Maybe[int | None] = None,
+        id: strawberry.relay.GlobalID | None = None,
+    ) -> str:
+        await asyncio.sleep(0)
+        return f"{self.name}:{range_}:{order_by}:{tags}:{maybe}:{id}"
+
+    @strawberry.field
+    def picky(self, info: strawberry.Info, at_least: int) -> int:
+        if at_least > self.count:
+            raise ValueError(f"{info.field_name}: fewer than {at_least}")
+        return self.count
 
 
 class BrokenItem(Item):
@@ -185,6 +210,10 @@ QUERIES = [
     "{ broken { name colour } }",
     "{ item { a: name b: name ...F } } fragment F on Item { colour weight __typename }",
     "{ items { twin { twin { name } label } } }",
+    "{ items { sized(size: 3) s: sized window picky(atLeast: 1) } }",
+    '{ items { window(range: {low: 1, colours: [RED, GREEN]}, orderBy: GREEN, tags: ["a", "b"], maybe: null) } }',
+    '{ items { w: window(maybe: 3, range: {high: 2}) v: window(id: "SXRlbToy") } }',
+    '{ items { name window(id: "not a global id") } }',
 ]
 
 
@@ -229,8 +258,17 @@ def test_only_plain_resolvers_are_called_directly() -> None:
     _, ours = schemas()
     item = ours._schema.type_map["Item"].fields  # type: ignore[attr-defined]
     direct = {name for name, field in item.items() if field.resolve.__module__ == "resolvers.execution"}
-    # Not `later` (async), `sized` (arguments), nor the plain columns (no resolver to call).
-    assert direct == {"label", "twin", "failing"}
+    # Not `later` (async, no arguments), nor the plain columns (no resolver to call).
+    assert direct == {"label", "twin", "failing", "sized", "window", "picky"}
+
+
+def test_arguments_are_converted_without_strawberrys_wrapper() -> None:
+    reference, ours = schemas()
+    query = "{ many { sized(size: 2) picky(atLeast: 0) } }"
+    assert answer(ours, query) == answer(reference, query)
+    # 600 fields with arguments: Strawberry's wrapper converts each argument's name and value on every call, in a
+    # chain of calls (about 29 per field more than here). With the wrapper, ours made 91% of the reference's calls.
+    assert _calls(ours, query) * 5 < _calls(reference, query) * 3
 
 
 def test_readable_rows_read_as_core_rows() -> None:
