@@ -140,7 +140,7 @@ def reads(source: type[SQLModel] | sa.Table, **columns: str | Read) -> Callable[
         if unknown:
             raise TypeError(f"{cls.__name__}: {sorted(unknown)} are not fields")
         cls.__declaration__ = Declaration(table=table, fields=declared)  # type: ignore[attr-defined]
-        derived = _from_row(cls.__name__, declared)
+        derived = _from_row(cls.__name__, declared, _plain_fields(cls, declared), cls)
         name = "from_columns" if "from_row" in vars(cls) else "from_row"
         setattr(cls, name, classmethod(derived))
         return cls
@@ -167,11 +167,63 @@ class _Members(dict[Any, Any]):
         return self.enum(value)
 
 
-def _from_row(type_name: str, fields: Mapping[str, Read]) -> Callable[..., Any]:
+def _plain_fields(cls: type, declared: Mapping[str, Read]) -> tuple[dict[str, Any], frozenset[str]] | None:
+    """What the dataclass `__init__` of `cls` sets besides the declared columns (each field's default, in field
+    order, None for a declared one), and the fields a caller may give it (its arguments no column backs), when that
+    is all it does; else None.
+
+    All it does: `__init__` is the one dataclasses generated (not frozen, no `__post_init__`, no `__setattr__` of the
+    class's own), every field it sets is a declared column or has a plain default (no default factory), and
+    instances keep their attributes in a `__dict__`. Then a row's object can be made with its `__dict__` given at
+    once, which builds the same object in about half the time (measured for a requirement: 3.6 us, 1.9 us).
+    """
+    init = vars(cls).get("__init__")
+    params = getattr(cls, "__dataclass_params__", None)
+    if (
+        init is None
+        or getattr(getattr(init, "__code__", None), "co_filename", None) != "<string>"  # dataclasses' own source
+        or params is None
+        or not params.init
+        or params.frozen
+        or hasattr(cls, "__post_init__")
+        or cls.__setattr__ is not object.__setattr__  # type: ignore[comparison-overlap]
+    ):
+        return None
+    probe: Any = object.__new__(cls)
+    try:
+        probe.__dict__ = {}
+    except (AttributeError, TypeError):
+        return None
+    values: dict[str, Any] = {}
+    givable: set[str] = set()
+    for field in dataclasses.fields(cls):
+        if field.default_factory is not dataclasses.MISSING:
+            return None
+        if field.init and field.name in declared:
+            values[field.name] = None
+        elif field.default is not dataclasses.MISSING:
+            values[field.name] = field.default  # what __init__ sets: the argument's default, or init=False's value
+            if field.init:
+                givable.add(field.name)
+        elif field.init:
+            return None  # a required argument no column gives: only `cls(...)` says what is missing
+    return values, frozenset(givable)
+
+
+def _from_row(
+    type_name: str,
+    fields: Mapping[str, Read],
+    plain: tuple[Mapping[str, Any], frozenset[str]] | None = None,
+    owner: type | None = None,
+) -> Callable[..., Any]:
     # One generated constructor call, as dataclasses generate __init__: a loop over the declaration per row would
-    # cost several times the hand-written method on a page of a thousand rows.
+    # cost several times the hand-written method on a page of a thousand rows. With `plain` (see `_plain_fields`)
+    # the object is made with its `__dict__` at once instead of by `__init__`, unless `given` names a field that
+    # is not a default one (`__init__` then raises, as it did), or the class is a subclass of `owner`, the class
+    # `plain` describes.
     namespace: dict[str, Any] = {}
     arguments = []
+    values: dict[str, str] = {}
     for index, (name, read) in enumerate(fields.items()):
         value = ", ".join(f"row.{column}" for column in read.columns)
         if isinstance(read.convert, EnumMeta) and not read.using:
@@ -182,9 +234,32 @@ def _from_row(type_name: str, fields: Mapping[str, Read]) -> Callable[..., Any]:
             namespace[f"_convert_{index}"] = read.convert
             value = f"_convert_{index}({value})"
         arguments.append(f"{name}={value}")
+        values[name] = value
     # `given`: the fields no column backs, when the caller knows them (they keep their defaults otherwise).
     arguments.append("**given")
-    source = f"def from_row(cls, row, /, **given):\n    return cls({', '.join(arguments)})\n"
+    call = f"cls({', '.join(arguments)})"
+    if plain is None or owner is None:
+        source = f"def from_row(cls, row, /, **given):\n    return {call}\n"
+    else:
+        defaults, givable = plain
+        entries = []
+        for index, name in enumerate(defaults):
+            if name in values:
+                entries.append(f"{name!r}: {values[name]}")
+            else:
+                namespace[f"_default_{index}"] = defaults[name]
+                entries.append(f"{name!r}: _default_{index}")
+        namespace["_given"] = givable
+        namespace["_new"] = object.__new__
+        namespace["_owner"] = owner
+        source = (
+            "def from_row(cls, row, /, **given):\n"
+            "    if cls is not _owner or (given and not given.keys() <= _given):\n"
+            f"        return {call}\n"
+            "    node = _new(cls)\n"
+            f"    node.__dict__ = {{{', '.join(entries)}, **given}}\n"
+            "    return node\n"
+        )
     exec(compile(source, f"<from_row of {type_name}>", "exec"), namespace)  # noqa: S102 - generated from the declaration
     function: Callable[..., Any] = namespace["from_row"]
     function.__qualname__ = f"{type_name}.from_row"

@@ -1,5 +1,6 @@
 """GraphQL types declared against their tables: every field is backed, every column exists, from_row follows."""
 
+import dataclasses
 import enum
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -235,3 +236,79 @@ def test_sprints_releases_documents_and_roadmaps_join_their_product_on_product_i
         assert related.column == "product_id", node_type.__name__
         assert node_class(related.target) is Product
         assert declaration(node_type).fields["product_id"].column == "product_id"
+
+
+def _rows_for(node_type: type) -> list[Any]:
+    found: Declaration = declaration(node_type)
+    if any(read.using for read in found.fields.values()):
+        return [
+            SimpleNamespace(
+                id=uuid4(), kind=kind, from_value=before, to_value=after, actor_id=None, created_at=datetime.now(UTC)
+            )
+            for kind, before, after in (("STATUS", "TODO", "DONE"), ("SPRINT", None, str(uuid4())), ("TITLE", "a", "b"))
+        ]
+    values = {column.name: _sample(column) for column in found.table.c}
+    for read in found.fields.values():
+        if read.convert is not None and isinstance(read.convert, type) and issubclass(read.convert, enum.Enum):
+            values[read.column] = next(iter(read.convert)).value
+    return [
+        SimpleNamespace(**values),
+        SimpleNamespace(**{k: None if k.endswith("_id") else v for k, v in values.items()}),
+    ]
+
+
+def test_objects_from_rows_are_the_objects_their_dataclass_init_makes() -> None:
+    """A declared type's `from_row` gives its object its attributes at once (`_plain_fields`): every field its
+    `__init__` would set, with the same values, in the same order, defaults and given fields included."""
+    from resolvers.declarations import _from_row
+
+    for name, node_type in _declared_types().items():
+        found = declaration(node_type)
+        derived = vars(node_type).get("from_columns") or vars(node_type)["from_row"]
+        assert "_owner" in derived.__func__.__globals__, f"{name} is made by its __init__"
+        by_init = classmethod(_from_row(name, found.fields)).__get__(None, node_type)
+        for row in _rows_for(node_type):
+            fast, slow = derived.__get__(None, node_type)(row), by_init(row)
+            assert fast == slow, name
+            assert list(vars(fast).items()) == list(vars(slow).items()), name
+            assert type(fast) is node_type
+
+
+def test_from_row_refuses_what_init_refuses_and_leaves_subclasses_and_factories_to_init() -> None:
+    @reads(LabelTable)
+    @strawberry.type
+    class Tag:
+        name: str
+        note: strawberry.Private[str | None] = None
+        seen: strawberry.Private[int] = dataclasses.field(default=3, init=False)
+
+    row = SimpleNamespace(name="urgent")
+    tag = Tag.from_row(row, note="n")  # type: ignore[attr-defined]
+    assert list(vars(tag).items()) == [("name", "urgent"), ("note", "n"), ("seen", 3)]
+    for wrong in ({"name": "twice"}, {"colour": "red"}, {"seen": 4}):
+        with pytest.raises(TypeError) as ours:
+            Tag.from_row(row, **wrong)  # type: ignore[attr-defined]
+        with pytest.raises(TypeError) as theirs:
+            Tag(name="urgent", **wrong)  # type: ignore[arg-type]
+        assert str(ours.value).split("(")[-1] == str(theirs.value).split("(")[-1]
+
+    @strawberry.type
+    class Loud(Tag):
+        volume: strawberry.Private[int] = 11
+
+        def __post_init__(self) -> None:
+            self.name = self.name.upper()
+
+    loud = Loud.from_row(row)  # type: ignore[attr-defined]
+    assert (type(loud), loud.name, loud.volume) == (Loud, "URGENT", 11)
+
+    @reads(LabelTable)
+    @strawberry.type
+    class Listed:
+        name: str
+        notes: strawberry.Private[list[str]] = dataclasses.field(default_factory=list)
+
+    first, second = Listed.from_row(row), Listed.from_row(row)  # type: ignore[attr-defined]
+    assert first.notes == []
+    assert first.notes is not second.notes
+    assert "_owner" not in vars(Listed)["from_row"].__func__.__globals__
