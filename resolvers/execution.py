@@ -37,7 +37,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Sequen
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import EnumMeta
-from inspect import Parameter
+from inspect import Parameter, iscoroutinefunction
 from itertools import islice
 from math import isfinite
 from types import CoroutineType, GeneratorType, MethodType
@@ -978,6 +978,9 @@ def direct_resolver_with_arguments(
         or resolver.parent_parameter is not None
         or resolver.root_parameter is not None
         or resolver.self_parameter is None
+        # Strawberry's async wrapper awaits the result only when it is awaitable: an async generator's (a list
+        # completed from it) is returned as it is. Awaited here only what a coroutine function returns.
+        or (strawberry_field.is_async and not iscoroutinefunction(resolver.wrapped_func))
     ):
         return None
     function = resolver.wrapped_func

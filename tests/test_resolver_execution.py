@@ -10,6 +10,7 @@ import asyncio
 import enum
 import sys
 from collections import Counter
+from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
 import orjson
@@ -637,3 +638,31 @@ def test_deferred_and_streamed_lists_keep_graphql_cores_path(query: str) -> None
     expected = asyncio.run(_incremental(reference, query))
     assert len(expected) > 1
     assert orjson.dumps(asyncio.run(_incremental(ours, query))) == orjson.dumps(expected)
+
+
+@strawberry.type
+class Spelled:
+    word: str
+
+    @strawberry.field
+    async def letters(self, limit: int = 2) -> AsyncGenerator[list[str], None]:
+        # An async generator: Strawberry's wrapper returns it unawaited (`await_maybe`), graphql-core completes the
+        # list from it; the direct call must not `await` it.
+        for letter in self.word[:limit]:
+            yield letter
+
+
+@strawberry.type
+class SpelledQuery:
+    @strawberry.field
+    def spelled(self) -> Spelled:
+        return Spelled(word="abc")
+
+
+def test_an_async_generator_resolver_with_arguments_answers_as_strawberrys_wrapper() -> None:
+    reference = strawberry.Schema(query=SpelledQuery)
+    ours = strawberry.Schema(query=SpelledQuery, execution_context_class=metered_executor(100_000))
+    resolve_directly(ours)
+    query = "{ spelled { letters(limit: 3) } }"
+    assert orjson.loads(answer(reference, query)) == {"data": {"spelled": {"letters": ["a", "b", "c"]}}, "errors": []}
+    assert answer(ours, query) == answer(reference, query)
