@@ -173,8 +173,10 @@ def _plain_fields(cls: type, declared: Mapping[str, Read]) -> tuple[dict[str, An
     is all it does; else None.
 
     All it does: `__init__` is the one dataclasses generated (not frozen, no `__post_init__`, no `__setattr__` of the
-    class's own), every field it sets is a declared column or has a plain default (no default factory), and
-    instances keep their attributes in a `__dict__`. Then a row's object can be made with its `__dict__` given at
+    class's own), every field it sets is a declared column or has a plain default (no default factory) and is no
+    data descriptor of the class (which `__init__` would set through it), and instances keep their attributes in a
+    `__dict__`. Fields with init=False and a plain default are not set: as with `__init__`, the class attribute
+    answers them. Then a row's object can be made with its `__dict__` given at
     once, which builds the same object in about half the time (measured for a requirement: 3.6 us, 1.9 us).
     """
     init = vars(cls).get("__init__")
@@ -199,13 +201,17 @@ def _plain_fields(cls: type, declared: Mapping[str, Read]) -> tuple[dict[str, An
     for field in dataclasses.fields(cls):
         if field.default_factory is not dataclasses.MISSING:
             return None
-        if field.init and field.name in declared:
+        if not field.init:
+            continue  # __init__ leaves it to the class attribute (its default, if any)
+        attribute = next((vars(base)[field.name] for base in cls.__mro__ if field.name in vars(base)), None)
+        if hasattr(type(attribute), "__set__") or hasattr(type(attribute), "__delete__"):
+            return None  # a data descriptor (a property, a descriptor-typed field): __init__ sets it through it
+        if field.name in declared:
             values[field.name] = None
         elif field.default is not dataclasses.MISSING:
-            values[field.name] = field.default  # what __init__ sets: the argument's default, or init=False's value
-            if field.init:
-                givable.add(field.name)
-        elif field.init:
+            values[field.name] = field.default  # what __init__ sets: the argument's default
+            givable.add(field.name)
+        else:
             return None  # a required argument no column gives: only `cls(...)` says what is missing
     return values, frozenset(givable)
 

@@ -284,7 +284,7 @@ def test_from_row_refuses_what_init_refuses_and_leaves_subclasses_and_factories_
 
     row = SimpleNamespace(name="urgent")
     tag = Tag.from_row(row, note="n")  # type: ignore[attr-defined]
-    assert list(vars(tag).items()) == [("name", "urgent"), ("note", "n"), ("seen", 3)]
+    assert list(vars(tag).items()) == list(vars(Tag(name="urgent", note="n")).items())
     for wrong in ({"name": "twice"}, {"colour": "red"}, {"seen": 4}):
         with pytest.raises(TypeError) as ours:
             Tag.from_row(row, **wrong)  # type: ignore[attr-defined]
@@ -312,3 +312,45 @@ def test_from_row_refuses_what_init_refuses_and_leaves_subclasses_and_factories_
     assert first.notes == []
     assert first.notes is not second.notes
     assert "_owner" not in vars(Listed)["from_row"].__func__.__globals__
+
+
+def test_an_init_false_default_is_read_from_the_class_as_init_leaves_it() -> None:
+    # dataclasses' __init__ does not set a field with init=False and a plain default: the object reads the class
+    # attribute (so a class attribute given later is what every object reads), and its __dict__ has no such key.
+    @reads(LabelTable)
+    @strawberry.type
+    class Tag:
+        name: str
+        seen: strawberry.Private[int] = dataclasses.field(default=3, init=False)
+
+    row = SimpleNamespace(name="urgent")
+    fast, slow = Tag.from_row(row), Tag(name="urgent")  # type: ignore[attr-defined]
+    assert list(vars(fast).items()) == list(vars(slow).items()) == [("name", "urgent")]
+    Tag.seen = 4  # type: ignore[misc]
+    assert (fast.seen, slow.seen) == (4, 4)
+
+
+class _Trimmed:
+    """A data descriptor as a field's default: dataclasses' __init__ sets the field through its __set__."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = f"_{name}"
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        return "" if instance is None else getattr(instance, self.attribute)
+
+    def __set__(self, instance: Any, value: str) -> None:
+        setattr(instance, self.attribute, value.strip())
+
+
+def test_a_field_behind_a_data_descriptor_is_set_through_it_as_init_sets_it() -> None:
+    @reads(LabelTable)
+    @strawberry.type
+    class Tag:
+        name: str = _Trimmed()  # type: ignore[assignment]
+
+    row = SimpleNamespace(name="  urgent ")
+    fast, slow = Tag.from_row(row), Tag(name="  urgent ")  # type: ignore[attr-defined]
+    assert slow.name == "urgent"
+    assert fast.name == slow.name
+    assert vars(fast) == vars(slow)
