@@ -354,3 +354,31 @@ def test_a_field_behind_a_data_descriptor_is_set_through_it_as_init_sets_it() ->
     assert slow.name == "urgent"
     assert fast.name == slow.name
     assert vars(fast) == vars(slow)
+
+
+def test_a_class_that_makes_its_objects_itself_keeps_init() -> None:
+    # `cls(...)` runs the class's `__new__` and its metaclass's `__call__`; the one-dict object skips both.
+    made: list[str] = []
+
+    @reads(LabelTable)
+    @strawberry.type
+    class Counted:
+        name: str
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            made.append("new")
+            return super().__new__(cls)
+
+    class Registering(type):
+        def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+            made.append("call")
+            return super().__call__(*args, **kwargs)
+
+    @reads(LabelTable)
+    @strawberry.type
+    class Registered(metaclass=Registering):
+        name: str
+
+    row = SimpleNamespace(name="urgent")
+    assert (Counted.from_row(row).name, Registered.from_row(row).name) == ("urgent", "urgent")  # type: ignore[attr-defined]
+    assert made == ["new", "call"]
