@@ -876,7 +876,12 @@ def resolve_directly(schema: Any) -> int:
             continue
         for field_def in graphql_type.fields.values():
             strawberry_field = (field_def.extensions or {}).get(STRAWBERRY_FIELD)
-            if strawberry_field is None or handlers is None or handlers(strawberry_field):
+            if (
+                strawberry_field is None
+                or handlers is None
+                or handlers(strawberry_field)
+                or not _calls_its_resolver(strawberry_field)
+            ):
                 continue
             direct = direct_resolver(
                 strawberry_field, field_def, schema.config.info_class
@@ -887,6 +892,18 @@ def resolve_directly(schema: Any) -> int:
                 field_def.resolve = direct
                 count += 1
     return count
+
+
+def _calls_its_resolver(strawberry_field: Any) -> bool:
+    """Whether Strawberry's wrapper ends in the resolver's function: its field's `get_result` and its resolver's
+    `__call__` are Strawberry's own (a subclass of either may change the answer)."""
+    from strawberry.types.field import StrawberryField
+    from strawberry.types.fields.resolver import StrawberryResolver
+
+    resolver = strawberry_field.base_resolver
+    return type(strawberry_field).get_result is StrawberryField.get_result and (
+        resolver is None or type(resolver).__call__ is StrawberryResolver.__call__
+    )
 
 
 def direct_resolver(strawberry_field: Any, field_def: Any, info_class: type) -> Callable[..., Any] | None:

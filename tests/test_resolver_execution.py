@@ -18,6 +18,8 @@ import pytest
 import sqlalchemy as sa
 import strawberry
 from strawberry.extensions import ParserCache
+from strawberry.types.field import StrawberryField
+from strawberry.types.fields.resolver import StrawberryResolver
 from strawberry.types.nodes import SelectedField
 
 from resolvers.common import _list_fields, _node_fields, readable_rows
@@ -665,4 +667,51 @@ def test_an_async_generator_resolver_with_arguments_answers_as_strawberrys_wrapp
     resolve_directly(ours)
     query = "{ spelled { letters(limit: 3) } }"
     assert orjson.loads(answer(reference, query)) == {"data": {"spelled": {"letters": ["a", "b", "c"]}}, "errors": []}
+    assert answer(ours, query) == answer(reference, query)
+
+
+class Doubled(StrawberryField):
+    """A field class of its own: Strawberry's wrapper calls its `get_result`."""
+
+    def get_result(self, source: Any, info: Any, args: list[Any], kwargs: Any) -> Any:
+        return 2 * super().get_result(source, info, args, kwargs)
+
+
+class Halved(StrawberryResolver[int]):
+    """A resolver class of its own: `get_result` calls it, not the function it wraps."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return super().__call__(*args, **kwargs) // 2
+
+
+def scaled(self: Any, by: int = 1) -> int:
+    return 10 * by
+
+
+def unscaled(self: Any) -> int:
+    return 10
+
+
+@strawberry.type
+class Gauge:
+    doubled: int = Doubled(base_resolver=StrawberryResolver(scaled))
+    halved: int = strawberry.field(resolver=Halved(scaled))
+    plain_doubled: int = Doubled(base_resolver=StrawberryResolver(unscaled))
+    plain_halved: int = strawberry.field(resolver=Halved(unscaled))
+
+
+@strawberry.type
+class GaugeQuery:
+    @strawberry.field
+    def gauge(self) -> Gauge:
+        return Gauge()
+
+
+def test_a_field_or_resolver_class_of_its_own_keeps_strawberrys_wrapper() -> None:
+    reference = strawberry.Schema(query=GaugeQuery)
+    ours = strawberry.Schema(query=GaugeQuery, execution_context_class=metered_executor(100_000))
+    resolve_directly(ours)
+    query = "{ gauge { doubled(by: 2) halved(by: 2) plainDoubled plainHalved } }"
+    expected = {"gauge": {"doubled": 40, "halved": 10, "plainDoubled": 20, "plainHalved": 5}}
+    assert orjson.loads(answer(reference, query)) == {"data": expected, "errors": []}
     assert answer(ours, query) == answer(reference, query)
