@@ -189,7 +189,7 @@ def _plain_fields(cls: type, declared: Mapping[str, Read]) -> tuple[dict[str, An
         or params.frozen
         or hasattr(cls, "__post_init__")
         or cls.__setattr__ is not object.__setattr__  # type: ignore[comparison-overlap]
-        or cls.__new__ is not object.__new__  # `cls(...)` calls it, the one-dict object does not
+        or cls.__new__ is not object.__new__  # type: ignore[comparison-overlap] # `cls(...)` calls it, not this
         or type(cls).__call__ is not type.__call__  # type: ignore[comparison-overlap] # a metaclass's, likewise
     ):
         return None
