@@ -262,13 +262,20 @@ async def objects_for(account: Account, query: str) -> Counter[str]:
 
     Each answer type's `__init__` is wrapped while the request runs and counts the instances whose class resolves
     `__init__` to it (so a subclass's call to its base is not counted twice, and a subclass without an `__init__`
-    of its own is counted under its own name). Every way of building one goes through `__init__`: the
-    declarations' generated `from_row` calls the class, and edges, connections and page infos are made by calling
-    theirs. Counting calls rather than live instances does not depend on when the garbage collector runs, and
-    counts objects that are built and thrown away before the answer is serialised.
+    of its own is counted under its own name). Every way of building one goes through `__init__` but one: edges,
+    connections and page infos are made by calling their class, and so is a declared type whose `__init__` does
+    more than set attributes, while the others' generated `from_row` makes the object with its `__dict__` at once
+    (resolvers/declarations.py); that function's `_new` is wrapped to count them. Counting calls rather than live
+    instances does not depend on when the garbage collector runs, and counts objects that are built and thrown away
+    before the answer is serialised.
     """
     built: Counter[str] = Counter()
     originals: dict[type, Any] = {}
+    made_at_once: list[dict[str, Any]] = []
+
+    def counting_new(cls: type) -> Any:
+        built[cls.__name__] += 1
+        return object.__new__(cls)
 
     def counting(init: Any) -> Any:
         @functools.wraps(init)
@@ -283,11 +290,19 @@ async def objects_for(account: Account, query: str) -> Counter[str]:
         if "__init__" in vars(cls):
             originals[cls] = vars(cls)["__init__"]
             cls.__init__ = counting(originals[cls])  # type: ignore[misc]
+        derived = vars(cls).get("from_columns") or vars(cls).get("from_row")
+        namespace = getattr(getattr(derived, "__func__", None), "__globals__", {})
+        if namespace.get("_new") is object.__new__:
+            namespace["_new"] = counting_new
+            made_at_once.append(namespace)
     try:
         result = await account.run(query)
     finally:
         for cls, init in originals.items():
             cls.__init__ = init  # type: ignore[misc]
+        for namespace in made_at_once:
+            namespace["_new"] = object.__new__
+    assert made_at_once, "no declared type makes its objects at once: count them by __init__ alone"
     assert result.errors == [], result.errors
     return built
 
