@@ -156,22 +156,25 @@ class RateLimiter:
         `left`: the budget as the caller read it before the operation ran (QueryCost does, to decide whether it may
         start), so the window is not read again; else it is read here. Charged, what remains is what was left less
         the charge (the window's counters are not read again after the charge: every call to the store is a round
-        trip with Redis), with the wait read before it; read again only when the charge did not go through (others
-        spent what was left meanwhile). What another request spent between the read and the charge is counted all
-        the same (the charge itself is atomic in the store); only the `remaining` reported may be that much high."""
+        trip with Redis), with the wait read before it. Other requests of the same identity may have spent part of
+        what was left since it was read: the store then refuses the charge (it is atomic there), and the window is
+        read again and what is left of it charged, so an operation that ran is never left uncharged because a
+        concurrent one spent first. Only that case costs the extra round trips."""
         if left is None:
             left = await self.budget(identity)
-        spend = min(cost, left.remaining)
-        if spend <= 0:
-            return left
-        try:
-            charged = await self._limiter.hit(self._budget, "cost", identity, cost=spend)
-        except (StorageError, OSError) as error:
-            logger.warning("rate-limit store unavailable; cost not charged", extra={"error": type(error).__name__})
-            return left
-        if not charged:
-            return await self.budget(identity)
-        return Budget(left.limit, left.remaining - spend, left.retry_after)
+        for _ in range(2):
+            spend = min(cost, left.remaining)
+            if spend <= 0:
+                return left
+            try:
+                charged = await self._limiter.hit(self._budget, "cost", identity, cost=spend)
+            except (StorageError, OSError) as error:
+                logger.warning("rate-limit store unavailable; cost not charged", extra={"error": type(error).__name__})
+                return left
+            if charged:
+                return Budget(left.limit, left.remaining - spend, left.retry_after)
+            left = await self.budget(identity)
+        return left
 
     async def _hit(self, item: RateLimitItem, kind: str, key: str) -> Refusal | None:
         if await self._limiter.hit(item, kind, key):

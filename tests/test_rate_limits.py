@@ -304,3 +304,22 @@ async def test_a_charge_reads_the_budget_once_and_answers_what_is_left() -> None
         assert (await limiter.charge("user:one", 5)).remaining == 0  # nothing left: nothing charged
     finally:
         await limiter.close()
+
+
+async def test_a_charge_over_a_budget_spent_meanwhile_takes_what_is_left() -> None:
+    """The budget is read before the operation runs and charged after it; a concurrent request of the same identity
+    may spend in between. The charge then no longer fits what was read and the store refuses it: the operation is
+    charged what is left instead of nothing (review: the stale read let a burst of concurrent requests go uncharged)."""
+    limiter = RateLimiter(
+        per_identity="100/minute", per_ip="100/minute", anonymous_per_ip="100/minute", cost_budget_per_minute=100
+    )
+    limiter.start()
+    try:
+        before = await limiter.budget("user:one")  # this operation's read, before it runs
+        assert before.remaining == 100
+        await limiter.charge("user:one", 80)  # a concurrent operation finishes first
+        after = await limiter.charge("user:one", 50, left=before)
+        assert after.remaining == 0
+        assert (await limiter.budget("user:one")).remaining == 0
+    finally:
+        await limiter.close()
