@@ -180,14 +180,18 @@ async def test_a_subscriber_sees_requirements_created_changed_and_deleted_in_ord
         subscriber = await acked(raw)
         await subscriber.subscribe(REQUIREMENTS, {"product": product["id"]})
         await subscribed(account.organization_id)
+        # An event shows the requirement as it is when it is delivered ("the object now"): each change waits for
+        # the previous one's event, else a later change could already show in it.
         requirement = await create_requirement(account, product["id"], title="First")
+        created = (await subscriber.next())["data"]["requirementChanged"]
         updated = await update_title(account, requirement, "Renamed")
+        changed = (await subscriber.next())["data"]["requirementChanged"]
         deleted = await account(
             "mutation($i: DeleteRequirementInput!) { deleteRequirement(input: $i) { userErrors { code } } }",
             {"i": {"id": requirement["id"], "version": updated["version"]}},
         )
         assert deleted["deleteRequirement"]["userErrors"] == []
-        created, changed, removed = [(await subscriber.next())["data"]["requirementChanged"] for _ in range(3)]
+        removed = (await subscriber.next())["data"]["requirementChanged"]
     assert (created["action"], created["requirementId"], created["requirement"]) == (
         "CREATED",
         requirement["id"],
