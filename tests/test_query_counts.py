@@ -7,6 +7,7 @@ the change is intended, rewrite the baseline with
 `PRISM_UPDATE_QUERY_COUNTS=1 make test PYTEST_ARGS=tests/test_query_counts.py` and commit it.
 """
 
+import contextvars
 import functools
 import json
 import os
@@ -209,8 +210,15 @@ async def test_a_single_requirement_by_key_costs_a_fixed_handful(organizations: 
     check_against_baseline("requirement_by_key_assignee_labels", count)
 
 
+_IN_REQUEST: contextvars.ContextVar[bool] = contextvars.ContextVar("in_request", default=False)
+
+
 async def tasks_for(account: Account, query: str) -> int:
-    """asyncio tasks started while the request runs (each async field of each object costs one)."""
+    """asyncio tasks the request starts (each async field of each object costs one).
+
+    Only tasks started in the request's context count (a task inherits the context of the code that starts it): the
+    app's own background work (the outbox relay publishing the events of earlier writes, closing its connection in
+    a task of SQLAlchemy's) may start tasks while the request runs, and used to make this count flaky."""
     import asyncio
 
     loop = asyncio.get_running_loop()
@@ -219,13 +227,17 @@ async def tasks_for(account: Account, query: str) -> int:
 
     def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> "asyncio.Task[Any]":
         nonlocal started
-        started += 1
+        context = kwargs.get("context")
+        if (context.get(_IN_REQUEST, False) if context is not None else _IN_REQUEST.get()) is True:
+            started += 1
         return asyncio.Task(coro, loop=loop, **kwargs)
 
     loop.set_task_factory(counting)
+    token = _IN_REQUEST.set(True)
     try:
         result = await account.run(query)
     finally:
+        _IN_REQUEST.reset(token)
         loop.set_task_factory(previous)
     assert result.errors == [], result.errors
     return started
