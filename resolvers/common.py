@@ -31,7 +31,7 @@ from loaders.pagination import (
 from loaders.rows import LabelsByRequirementLoader, RowLoader
 from loaders.sources import TimeFilter
 from prism.errors import Code, NotFoundError, PrismError, ValidationError
-from resolvers.declarations import Row
+from resolvers.declarations import PartialRows, Row
 from resolvers.list_bounds import max_items
 
 if TYPE_CHECKING:
@@ -304,10 +304,14 @@ async def load_connection(
     before: str | None,
     build: Callable[[sa.Row[Any]], NodeType],
     columns: Sequence[str] = (),
+    partial: PartialRows | None = None,
 ) -> Connection[NodeType]:
     """Load one page of a list through the request's page loader and wrap it as a connection.
 
     `columns`: the columns `build` reads (a declared type's, see resolvers/declarations.py); all when empty.
+    `partial`: given when `columns` are some of the node type's only (those of the fields the query selects): the
+    type's builders from such rows (`build` ends in its generated `from_row`, which builds nodes with the fields
+    those columns give).
     """
     page_window = window(first, after, last, before)
     for field, cursor in (("after", after), ("before", before)):
@@ -319,7 +323,14 @@ async def load_connection(
             raise ValidationError(f"`{field}`: {error}", field=field, code=Code.BAD_USER_INPUT) from None
     key = ListKey(source=source, parent=parent, filter=filter, order=order, window=page_window, columns=tuple(columns))
     page = await info.context.loaders.get(PageLoader).load(key)
-    nodes = [build(row) for row in readable_rows(page.rows)]
+    rows = page.rows
+    if partial is not None and rows:
+        rows = readable_rows(rows, always=True)
+        row_class = type(rows[0])
+        partial.register(row_class, row_class.__row_columns__)  # type: ignore[attr-defined]
+    else:
+        rows = readable_rows(rows)
+    nodes = [build(row) for row in rows]
     await prefetch(info, nodes)
     return Connection(
         nodes=nodes,
@@ -328,26 +339,33 @@ async def load_connection(
     )
 
 
-def readable_rows(rows: Sequence[Any]) -> Sequence[Any]:
+def readable_rows(rows: Sequence[Any], *, always: bool = False) -> Sequence[Any]:
     """A page's rows as tuples whose columns read as attributes at the cost of an index (`row.title`).
 
     A Core row finds a column by name through `__getattr__`, after the attribute look-up on its class has failed: on a
     thousand-row page built into nodes of twenty columns that is most of the building. The rows of one page come
     from one statement, so their columns are found once for the page. Rows of any other kind, rows whose columns
     are not all named once, and column names a Core row answers otherwise (`count`, `index`) are returned as they
-    are.
+    are. `always`: a single row too (a page of some columns only must be; AssertionError when it cannot be). Each
+    such class knows its columns (`__row_columns__`).
     """
-    if len(rows) < 2 or type(rows[0]) is not sa.Row:
+    if not rows or (len(rows) < 2 and not always) or type(rows[0]) is not sa.Row:
+        if always and rows and not hasattr(type(rows[0]), "__row_columns__"):
+            raise AssertionError("rows of some columns only that are not Core rows")
         return rows
     fields = rows[0]._fields
     readable = _READABLE_ROWS.get(fields)
     if readable is None:
         if len(fields) != len(rows[0]) or len(set(fields)) != len(fields) or any(hasattr(sa.Row, f) for f in fields):
+            if always:
+                raise AssertionError(f"rows of some columns only whose columns cannot be attributes: {fields}")
             return rows
         if len(_READABLE_ROWS) >= 1024:
             _READABLE_ROWS.clear()
         namespace: dict[str, Any] = {name: property(operator.itemgetter(i)) for i, name in enumerate(fields)}
-        readable = _READABLE_ROWS[fields] = type("ReadableRow", (tuple,), {"__slots__": (), **namespace})
+        readable = _READABLE_ROWS[fields] = type(
+            "ReadableRow", (tuple,), {"__slots__": (), "__row_columns__": fields, **namespace}
+        )
     make = tuple.__new__
     return [make(readable, row) for row in rows]
 
@@ -367,7 +385,7 @@ async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any],
     if not nodes:
         return
     related: Mapping[str, Related] = getattr(type(nodes[0]), "related", {})
-    selected = _list_fields(info) if plain_list else _node_fields(info)
+    selected = _list_fields(info) if plain_list else node_fields(info)
     wanted = [name for name in selected if name in related] if related else []
     if not wanted:
         return
@@ -387,7 +405,7 @@ async def prefetch(info: strawberry.Info["Context", None], nodes: Sequence[Any],
             node.prefetched[name] = None if key is None else built[key]
 
 
-def _node_fields(info: strawberry.Info["Context", None]) -> list[str]:
+def node_fields(info: strawberry.Info["Context", None]) -> list[str]:
     """The names of the fields selected on a connection's nodes (`nodes { ... }`, `edges { node { ... } }`)."""
     return _selected_names(info, plain_list=False)
 
@@ -398,7 +416,7 @@ def _list_fields(info: strawberry.Info["Context", None]) -> list[str]:
 
 
 def _selected_names(info: strawberry.Info["Context", None], *, plain_list: bool) -> list[str]:
-    """The names `_node_fields` or `_list_fields` answer, read from the operation's syntax tree once per field.
+    """The names `node_fields` or `_list_fields` answer, read from the operation's syntax tree once per field.
 
     As Strawberry's `info.selected_fields` (which these read before), fragments count with their fields and
     directives are not evaluated; unlike it, no argument is converted and no object built, and the answer is kept

@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
+import sqlalchemy as sa
 import strawberry
+from graphql import GraphQLObjectType, GraphQLSchema
+from strawberry import relay
+from strawberry.permission import PermissionExtension
+from strawberry.types.field import StrawberryField
 
 from loaders.pagination import ListSource, Order
 from loaders.sources import NoFilter, TimeFilter
@@ -29,12 +34,16 @@ from resolvers.common import (
     Connection,
     First,
     Last,
+    Related,
     UserError,
     load_connection,
     node_class,
+    node_fields,
     time_filter,
     user_errors,
 )
+from resolvers.declarations import Derived, partial_rows
+from resolvers.permissions import ROLE_PERMISSIONS
 
 __all__ = [
     "ConnectionSpec",
@@ -123,6 +132,7 @@ class ConnectionSpec:
         else:
             list_filter, order = self.arguments.convert(kwargs.get("filter"), kwargs.get("order_by"))
         node_type, columns = self.node_type()
+        selected = _selected_columns(info, node_type) if columns and self.build_gives_only else None
         return await load_connection(
             info,
             source=self.source,
@@ -134,8 +144,88 @@ class ConnectionSpec:
             last=kwargs["last"],
             before=kwargs["before"],
             build=node_type.from_row if self.build is None else self.build(root, node_type),
-            columns=columns,
+            columns=columns if selected is None else selected,
+            partial=None if selected is None else partial_rows(node_type),
         )
+
+    @property
+    def build_gives_only(self) -> bool:
+        """Whether the nodes are built by their type's `from_row` alone, or by a `build` that only gives it the
+        fields `build_gives` names (a product's requirements their product's key): then a node built from a row
+        with some columns only has the fields those give, and the page may read only the selected fields' columns."""
+        return self.build is None or bool(self.build_gives)
+
+
+def _selected_columns(info: strawberry.Info, node_type: type[Any]) -> tuple[str, ...] | None:
+    """The columns the resolvers read for the fields the query selects on the connection's nodes (fragments
+    included, directives not evaluated: a superset), in the type's declaration order; None when that is every
+    column, or when a selected field is not declared (a resolver that may read any attribute of its node)."""
+    names = node_fields(info)
+    key = (node_type, tuple(names))
+    if key in _SELECTED_COLUMNS:
+        return _SELECTED_COLUMNS[key]
+    found = _columns_read(info._raw_info.schema, node_type, names)
+    if len(_SELECTED_COLUMNS) >= 1024:
+        _SELECTED_COLUMNS.clear()
+    _SELECTED_COLUMNS[key] = found
+    return found
+
+
+_SELECTED_COLUMNS: dict[tuple[type[Any], tuple[str, ...]], tuple[str, ...] | None] = {}
+"""`_selected_columns` by node type and selected field names."""
+
+
+def _columns_read(schema: GraphQLSchema, node_type: type[Any], names: Sequence[str]) -> tuple[str, ...] | None:
+    declared = getattr(node_type, "__declaration__", None)
+    definition = getattr(node_type, "__strawberry_definition__", None)
+    if declared is None or definition is None or partial_rows(node_type) is None:
+        return None
+    gql_type = schema.get_type(definition.name)
+    if not isinstance(gql_type, GraphQLObjectType):
+        return None
+    related: Mapping[str, Related] = getattr(node_type, "related", {})
+    derived: Mapping[str, Derived] = getattr(node_type, "derived", {})
+    wanted: dict[str, None] = {"id": None}
+    for name in names:
+        if name == "__typename":
+            continue
+        gql_field = gql_type.fields.get(name)
+        strawberry_field = gql_field.extensions.get("strawberry-definition") if gql_field is not None else None
+        if name == "id" and issubclass(node_type, relay.Node):
+            continue  # the global id, from the id column
+        if not isinstance(strawberry_field, StrawberryField) or not _role_checks_only(strawberry_field):
+            return None
+        read = declared.fields.get(strawberry_field.python_name)
+        spec = _spec_of(strawberry_field)
+        if strawberry_field.base_resolver is None and read is not None:
+            wanted.update(dict.fromkeys(read.columns))
+        elif name in related and related[name].column is not None:
+            wanted[related[name].column] = None  # type: ignore[index]
+        elif name in derived and related.get(derived[name].relation) and related[derived[name].relation].column:
+            wanted.update(dict.fromkeys(derived[name].columns))
+            wanted[related[derived[name].relation].column] = None  # type: ignore[index]
+        elif spec is not None and spec.parent is _root_uuid and spec.build is None:
+            continue  # the node's own list: its id (a list that builds its nodes itself may read any of the node's)
+        else:
+            return None
+    if any(hasattr(sa.Row, column) for column in wanted):
+        return None  # read by name through the row's own attribute, not as a column (`readable_rows`)
+    selected = tuple(column for column in declared.column_names if column in wanted)
+    return None if len(selected) == len(declared.column_names) else selected
+
+
+def _role_checks_only(strawberry_field: StrawberryField) -> bool:
+    return all(
+        isinstance(extension, PermissionExtension)
+        and all(type(permission) in ROLE_PERMISSIONS for permission in extension.permissions)
+        for extension in strawberry_field.extensions
+    )
+
+
+def _spec_of(strawberry_field: StrawberryField) -> "ConnectionSpec | None":
+    resolver = strawberry_field.base_resolver
+    spec = getattr(resolver.wrapped_func, "connection", None) if resolver is not None else None
+    return spec if isinstance(spec, ConnectionSpec) else None
 
 
 def connection_field(

@@ -233,14 +233,12 @@ def _from_row(
     arguments = []
     values: dict[str, str] = {}
     for index, (name, read) in enumerate(fields.items()):
-        value = ", ".join(f"row.{column}" for column in read.columns)
         if isinstance(read.convert, EnumMeta) and not read.using:
             # A look-up of the member by value, calling the enum (its `_missing_`, its error) only for the others.
             namespace[f"_convert_{index}"] = _Members(read.convert)
-            value = f"_convert_{index}[{value}]"
         elif read.convert is not None:
             namespace[f"_convert_{index}"] = read.convert
-            value = f"_convert_{index}({value})"
+        value = _value(read, index)
         arguments.append(f"{name}={value}")
         values[name] = value
     # `given`: the fields no column backs, when the caller knows them (they keep their defaults otherwise).
@@ -260,8 +258,13 @@ def _from_row(
         namespace["_given"] = givable
         namespace["_new"] = object.__new__
         namespace["_owner"] = owner
+        namespace["_partial"] = {}
         source = (
             "def from_row(cls, row, /, **given):\n"
+            "    if _partial:\n"
+            "        build = _partial.get(type(row))\n"
+            "        if build is not None:\n"
+            "            return build(cls, row, given)\n"
             "    if cls is not _owner or (given and not given.keys() <= _given):\n"
             f"        return {call}\n"
             "    node = _new(cls)\n"
@@ -271,4 +274,71 @@ def _from_row(
     exec(compile(source, f"<from_row of {type_name}>", "exec"), namespace)  # noqa: S102 - generated from the declaration
     function: Callable[..., Any] = namespace["from_row"]
     function.__qualname__ = f"{type_name}.from_row"
+    if plain is not None and owner is not None:
+        function.partial_rows = PartialRows(type_name, fields, plain[0], namespace)  # type: ignore[attr-defined]
     return function
+
+
+class PartialRows:
+    """Builders of a declared type's objects from rows that hold only some of its columns (a page read for the
+    fields a query selects: `register`), by the rows' class, which the type's generated `from_row` looks up first.
+
+    Such an object has the fields whose columns the row holds and the fields no column backs (their defaults, or
+    what is given); the others are not set at all, so reading one raises AttributeError instead of answering a
+    value the row did not have. Only for types whose `__init__` only sets attributes (`_plain_fields`), and only
+    for the type itself (a subclass's `__init__` may do more)."""
+
+    def __init__(
+        self, type_name: str, fields: Mapping[str, Read], defaults: Mapping[str, Any], namespace: dict[str, Any]
+    ):
+        self._type_name = type_name
+        self._fields = fields
+        self._defaults = defaults
+        self._namespace = namespace
+        self._builders: dict[type, Callable[..., Any]] = namespace["_partial"]
+
+    def register(self, row_class: type, columns: tuple[str, ...]) -> None:
+        """Build objects from rows of `row_class`, which hold exactly `columns`, with the fields those give."""
+        if row_class in self._builders:
+            return
+        present = set(columns)
+        field_index = {name: index for index, name in enumerate(self._fields)}
+        entries = []
+        for index, name in enumerate(self._defaults):
+            read = self._fields.get(name)
+            if read is None:
+                entries.append(f"{name!r}: _default_{index}")
+            elif present.issuperset(read.columns):
+                entries.append(f"{name!r}: {_value(read, field_index[name])}")
+        source = (
+            "def build(cls, row, given):\n"
+            "    if cls is not _owner or (given and not given.keys() <= _given):\n"
+            f"        raise TypeError('{self._type_name}: a row without all its columns builds its own objects only')\n"
+            "    node = _new(cls)\n"
+            f"    node.__dict__ = {{{', '.join([*entries, '**given'])}}}\n"
+            "    return node\n"
+        )
+        # In the generated `from_row`'s globals (its converters, defaults, `_new`), defined into a dict of its own.
+        made: dict[str, Any] = {}
+        exec(compile(source, f"<partial from_row of {self._type_name}>", "exec"), self._namespace, made)  # noqa: S102
+        if len(self._builders) >= 256:
+            self._builders.clear()
+        self._builders[row_class] = made["build"]
+
+
+def _value(read: Read, index: int) -> str:
+    # The expression generated for the `index`-th declared field (its converter, if any, is `_convert_{index}`).
+    value = ", ".join(f"row.{column}" for column in read.columns)
+    if isinstance(read.convert, EnumMeta) and not read.using:
+        return f"_convert_{index}[{value}]"
+    if read.convert is not None:
+        return f"_convert_{index}({value})"
+    return value
+
+
+def partial_rows(cls: type) -> "PartialRows | None":
+    """The builders of `cls`'s objects from rows with only some of its columns; None when it cannot have them."""
+    declared = vars(cls).get("from_columns") or vars(cls).get("from_row")
+    function = getattr(declared, "__func__", None)
+    found = getattr(function, "partial_rows", None)
+    return found if isinstance(found, PartialRows) else None

@@ -114,3 +114,8 @@ class CanRecordUsage(_RolePermission):
     """Callers who may report usage events: members and up, and API keys with the `usage:write` (or `admin`) scope."""
 
     required = Permission.RECORD_USAGE
+
+
+ROLE_PERMISSIONS: tuple[type[Any], ...] = (IsAuthenticated, CanRead)
+"""Permission classes whose answer depends on the viewer's role only, never on the object: the planner checks them
+once per request, and a field behind one of them reads no more of its object than without it."""

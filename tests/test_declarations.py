@@ -10,6 +10,7 @@ from uuid import uuid4
 import pytest
 import sqlalchemy as sa
 import strawberry
+from sqlalchemy.engine.result import result_tuple
 
 from prism.db.tables import Label as LabelTable
 from resolvers.common import node_class
@@ -382,3 +383,45 @@ def test_a_class_that_makes_its_objects_itself_keeps_init() -> None:
     row = SimpleNamespace(name="urgent")
     assert (Counted.from_row(row).name, Registered.from_row(row).name) == ("urgent", "urgent")  # type: ignore[attr-defined]
     assert made == ["new", "call"]
+
+
+def test_objects_from_rows_of_some_columns_have_those_fields_and_no_others() -> None:
+    """A page read for the fields a query selects holds some of a type's columns: its rows build objects with the
+    fields those columns give, the defaults and what is given, and no other field, so that reading one raises
+    instead of answering a value the row did not have; rows of every column still build whole objects."""
+    from resolvers.common import readable_rows
+    from resolvers.declarations import partial_rows
+
+    requirement = NODE_TYPES["Requirement"]
+    builders = partial_rows(requirement)
+    assert builders is not None
+    columns = ("id", "product_id", "number", "title", "status", "estimate", "assignee_id", "_sort")
+    values = (uuid4(), uuid4(), 7, "Ship it", "TODO", 3.0, None, "a0")
+    row_type = type(readable_rows([result_tuple(columns)(values)], always=True)[0])
+    builders.register(row_type, columns)
+    (row,) = readable_rows([result_tuple(columns)(values)], always=True)
+    node = requirement.from_row(row, product_key="PRISM")  # type: ignore[attr-defined]
+    assert type(node) is requirement
+    assert vars(node) == {
+        "id": str(values[0]),
+        "number": 7,
+        "title": "Ship it",
+        "status": declaration(requirement).fields["status"].convert("TODO"),  # type: ignore[misc]
+        "estimate": 3.0,
+        "product_id": values[1],
+        "assignee_id": None,
+        "product_key": "PRISM",
+        "prefetched": None,
+    }
+    for unread in ("description", "created_at", "kind", "sprint_id"):
+        with pytest.raises(AttributeError):
+            getattr(node, unread)
+    # A whole row of the same type is unaffected: its class is not the partial one.
+    whole = _rows_for(requirement)[0]
+    assert requirement.from_row(whole).description == whole.description  # type: ignore[attr-defined]
+
+    # Another class (a subclass's __init__ may do more) is not built from such a row. Called with a plain class:
+    # a subclass of a Node type would join the schema's registry of node types.
+    from_columns = vars(requirement)["from_columns"].__func__
+    with pytest.raises(TypeError, match="its own objects only"):
+        from_columns(type("Special", (), {}), row)

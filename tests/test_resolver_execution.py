@@ -22,7 +22,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.fields.resolver import StrawberryResolver
 from strawberry.types.nodes import SelectedField
 
-from resolvers.common import _list_fields, _node_fields, readable_rows
+from resolvers.common import _list_fields, node_fields, readable_rows
 from resolvers.declarations import _Members
 from resolvers.execution import metered_executor, resolve_directly
 from resolvers.list_bounds import max_items
@@ -166,7 +166,7 @@ class Query:
     def page(self, info: strawberry.Info, tag: int = 0) -> Page:
         SEEN.append(
             (
-                _node_fields(info),
+                node_fields(info),
                 strawberry_names(info, plain_list=False),
                 _list_fields(info),
                 strawberry_names(info, plain_list=True),

@@ -58,7 +58,7 @@ from resolvers.common import Related, node_class
 from resolvers.connections import ConnectionSpec
 from resolvers.declarations import Declaration, Derived, Read
 from resolvers.list_bounds import list_maximum
-from resolvers.permissions import CanRead, IsAuthenticated
+from resolvers.permissions import ROLE_PERMISSIONS
 from resolvers.planner.plans import (
     Connection,
     ConnectionPart,
@@ -76,8 +76,6 @@ from resolvers.planner.plans import (
 
 __all__ = ["ROLE_PERMISSIONS", "Compiler", "NotPlannableError", "Parent"]
 
-ROLE_PERMISSIONS: tuple[type[Any], ...] = (IsAuthenticated, CanRead)
-"""Permission classes whose answer depends on the viewer's role only, never on the row: checked once per request."""
 
 _EDGE_FIELDS = frozenset({"cursor", "node"})
 _PAGE_INFO_FIELDS = frozenset({"hasNextPage", "hasPreviousPage", "startCursor", "endCursor"})
