@@ -211,7 +211,8 @@ def _columns_read(schema: GraphQLSchema, node_type: type[Any], names: Sequence[s
     if any(hasattr(sa.Row, column) for column in wanted):
         return None  # read by name through the row's own attribute, not as a column (`readable_rows`)
     selected = tuple(column for column in declared.column_names if column in wanted)
-    return None if len(selected) == len(declared.column_names) else selected
+    # None, not (): a page given no columns reads every column of its table, declared or not (review 13).
+    return None if not selected or len(selected) == len(declared.column_names) else selected
 
 
 def _role_checks_only(strawberry_field: StrawberryField) -> bool:

@@ -804,9 +804,10 @@ PAGE_QUERIES = [
     "} } } } }",
     # A field no declaration covers (a sprint's report): the page reads every column.
     "{ products(first: 2) { nodes { sprints(first: 2) { nodes { name report { committed { count points } } } } } } }",
-    # Only the id, or nothing but __typename.
+    # Only the id, or nothing but __typename (a type whose id is no column of its own: no column at all).
     "{ products(first: 2) { nodes { requirements(first: 3) { nodes { id } } } } }",
     "{ products(first: 2) { nodes { requirements(first: 3) { nodes { __typename } } } } }",
+    "{ members(first: 3) { nodes { __typename } } organization { members(first: 2) { nodes { __typename } } } }",
 ]
 
 
@@ -833,6 +834,8 @@ async def test_the_resolvers_answer_alike_reading_only_the_columns_a_page_select
         answers.append(answer.body)
     dashboard = {frozenset(columns) for table, columns, partial in seen if table == "requirement" and partial}
     assert {"id", "product_id", "number", "title", "status", "estimate", "assignee_id"} in dashboard
+    # No page is read with no columns: that reads every column of the table, declared or not (review 13).
+    assert all(columns for _, columns, _ in seen), seen
     sprints = {(columns, partial) for table, columns, partial in seen if table == "sprint"}
     assert sprints
     assert all(not partial and len(columns) > 10 for columns, partial in sprints), sprints
