@@ -50,6 +50,7 @@ __all__ = [
     "ListArguments",
     "answer",
     "connection_field",
+    "connection_spec",
     "node_class",
     "payload",
     "public_user_errors",
@@ -196,7 +197,7 @@ def _columns_read(schema: GraphQLSchema, node_type: type[Any], names: Sequence[s
         if not isinstance(strawberry_field, StrawberryField) or not _role_checks_only(strawberry_field):
             return None
         read = declared.fields.get(strawberry_field.python_name)
-        spec = _spec_of(strawberry_field)
+        spec = connection_spec(strawberry_field)
         if strawberry_field.base_resolver is None and read is not None:
             wanted.update(dict.fromkeys(read.columns))
         elif name in related and related[name].column is not None:
@@ -223,7 +224,8 @@ def _role_checks_only(strawberry_field: StrawberryField) -> bool:
     )
 
 
-def _spec_of(strawberry_field: StrawberryField) -> "ConnectionSpec | None":
+def connection_spec(strawberry_field: StrawberryField) -> ConnectionSpec | None:
+    """The declaration of a field made by `connection_field`, or None (the planner reads it too)."""
     resolver = strawberry_field.base_resolver
     spec = getattr(resolver.wrapped_func, "connection", None) if resolver is not None else None
     return spec if isinstance(spec, ConnectionSpec) else None

@@ -55,7 +55,7 @@ from strawberry.types.field import StrawberryField
 
 from prism.db.statements import column_values
 from resolvers.common import Related, node_class
-from resolvers.connections import ConnectionSpec
+from resolvers.connections import ConnectionSpec, connection_spec
 from resolvers.declarations import Declaration, Derived, Read
 from resolvers.list_bounds import list_maximum
 from resolvers.permissions import ROLE_PERMISSIONS
@@ -383,13 +383,6 @@ def _uses_variables(value: ValueNode) -> bool:
     if isinstance(value, ObjectValueNode):
         return any(_uses_variables(field.value) for field in value.fields)
     return False
-
-
-def connection_spec(strawberry_field: StrawberryField) -> ConnectionSpec | None:
-    """The declaration of a field made by `connection_field`, or None."""
-    resolver = strawberry_field.base_resolver
-    spec = getattr(resolver.wrapped_func, "connection", None) if resolver is not None else None
-    return spec if isinstance(spec, ConnectionSpec) else None
 
 
 def _strawberry_field(definition: GraphQLField | None) -> StrawberryField | None:
