@@ -314,8 +314,9 @@ def _build_page_statement(
     numbered: bool = False,
 ) -> sa.Select[Any]:
     """The page statement (see `_page_statement`). With `parent_key` (a column of another statement's rows, for a
-    lateral select), the page of that one parent instead of the array `:parents`. With `parent_key` or `numbered`
-    (a single parent), each row is numbered in the page's order (`_position`)."""
+    lateral select), the page of that one parent instead of the array `:parents`, each row with its sort value and
+    id as ORDER_VALUE and ORDER_ID (for `_in_order`). With `numbered` (a single parent), each row is numbered in the
+    page's order (`_position`)."""
     table = source.table
     sort = source.order_fields[order.field](table)
     parent = table.c[source.parent_column]
@@ -344,8 +345,11 @@ def _build_page_statement(
     always = (("id",) if cursors else ()) if parent_key is not None else ("id", source.parent_column)
     read = [table.c[name] for name in dict.fromkeys((*always, *columns))] if columns else list(table.c)
     if single:
-        number = [sa.func.row_number().over(order_by=ordering).label("_position")]
-        numbers = number if numbered or parent_key is not None else []
+        numbers: list[sa.ColumnElement[Any]] = []
+        if parent_key is not None:
+            numbers = [sort.label(ORDER_VALUE), table.c.id.label(ORDER_ID)]
+        elif numbered:
+            numbers = [sa.func.row_number().over(order_by=ordering).label("_position")]
         statement = tenant_select(table, unit_organization(), *read, *sort_label, *numbers).where(*conditions)
         statement = _joined(statement, table, joins).order_by(*ordering).limit(limit)
     else:
@@ -472,6 +476,28 @@ def aggregatable(nested: NestedList) -> bool:
     return known
 
 
+ORDER_VALUE, ORDER_ID = "_order_value", "_order_id"
+"""The sort value and id of each row of a nested list's page statement, which `_in_order` reads and nobody else."""
+
+IN_ORDER = "_in_order"
+"""The column of a nested list's `_in_order` check in `_nested_statement`'s rows."""
+
+
+def _in_order(rows: Any, descending: bool) -> sa.ColumnElement[Any]:
+    """Whether `array_agg` received `rows` (a subquery with ORDER_VALUE and ORDER_ID) in their order, sort value then
+    id (both descending or both ascending, as the page statement orders them): their ids aggregated in that order,
+    which an aggregate's own ORDER BY guarantees, equal to their ids aggregated as they came. Null for no row.
+
+    PostgreSQL does not promise the second order, though it gives it for a subquery whose ORDER BY and LIMIT nothing
+    joined above reorders. This check costs one sort of each list's rows inside the aggregate; `row_number()` in the
+    page statement, which it replaced, cost PostgreSQL a window set up again for each list (about 0.8 ms per
+    dashboard, docs/performance.md)."""
+    value, key = rows.c[ORDER_VALUE], rows.c[ORDER_ID]
+    ordering = (value.desc(), key.desc()) if descending else (value.asc(), key.asc())
+    ordered = sa.func.array_agg(postgresql.aggregate_order_by(key, *ordering))
+    return (ordered == sa.func.array_agg(key)).label(IN_ORDER)
+
+
 OUTER = "_o_"
 """The prefix of the page's own columns in a statement that reads a nested list with it (the list's columns keep
 their names: they are arrays, one per column, of the list's rows)."""
@@ -530,10 +556,13 @@ def _nested_statement(
             .subquery("items")
         )
         # Aggregated as read: the subquery's rows come in its order (its ORDER BY and LIMIT, nothing joined above
-        # them), and each list's `_position`s are checked to be 1, 2, ... (`read_pages_with_lists`).
+        # them), which `_in_order` checks for each list (`read_pages_with_lists`).
+        aggregated = (column for column in rows.c if column.name not in (ORDER_VALUE, ORDER_ID))
+        descending = nested.order.descending != nested.window.backwards
         lists = (
             sa.select(  # unscoped: aggregates the scoped page statement above
-                *(sa.func.array_agg(column, type_=_Aggregated(column.type)).label(column.name) for column in rows.c)
+                *(sa.func.array_agg(c, type_=_Aggregated(c.type)).label(c.name) for c in aggregated),
+                _in_order(rows, descending),
             )
             .select_from(rows)
             .lateral("list")
@@ -562,7 +591,7 @@ async def read_pages_with_lists(
 ) -> tuple[PageOfRows, list[PageOfRows]]:
     """`read_pages` for one parent, and the nested list's page of each row of that page, in one statement: the
     page (its rows `MappedRow`s of its own columns), and a page per row of it, in order, its rows `ColumnRows`.
-    OutOfOrderError when a list's rows did not come in their order (its `_position`s are not 1, 2, ...)."""
+    OutOfOrderError when a list's rows were not aggregated in their order (`_in_order`)."""
     statement = _nested_statement(source, list_filter, order, window, columns, cursors, joins, nested)
     parameters = _cursor_parameters(source, order, window)
     parameters["parents"] = [parent]
@@ -576,17 +605,17 @@ async def read_pages_with_lists(
     kept = rows[: len(page.rows)]
     if window.backwards:
         kept.reverse()
-    list_labels = [label for label in labels if not label.startswith(OUTER)]
+    list_labels = [label for label in labels if not label.startswith(OUTER) and label != IN_ORDER]
     size, name = nested.window.size, list_name(nested.source, nested.order)
     lists = []
     for row in kept:
-        positions = row["_position"]
-        if positions is None:  # no list row: every aggregate of no rows is null
+        in_order = row[IN_ORDER]
+        if in_order is None:  # no list row: every aggregate of no rows is null
             lists.append(PageOfRows(ColumnRows({label: [] for label in list_labels}, 0), name, False, False))
             continue
-        count = len(positions)
-        if positions != list(range(1, count + 1)):
+        if not in_order:
             raise OutOfOrderError("a nested list's rows came out of their order")
+        count = len(row[list_labels[0]])  # a list's rows have a column at least: its page reads some or every one
         found = ColumnRows({label: row[label] for label in list_labels}, count)
         more = count > size
         lists.append(PageOfRows(found[:size] if more else found, name, more, False))

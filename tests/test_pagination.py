@@ -2,6 +2,7 @@
 
 import base64
 from typing import Any
+from uuid import UUID
 
 import httpx
 import orjson
@@ -330,3 +331,46 @@ def test_the_statements_kept_for_forged_cursors_take_little_memory() -> None:
         tracemalloc.stop()
     full = kept / forged * statements._LIMIT  # what a cache filled to its bound with such cursors keeps
     assert full < 64_000_000, f"{full / 1e6:.0f} MB kept for {statements._LIMIT} forged cursors"
+
+
+@pytest.mark.parametrize("descending", [False, True])
+async def test_a_nested_lists_order_check_holds_for_rows_aggregated_in_order_only(
+    database_url: str, descending: bool
+) -> None:
+    """`_in_order`, PostgreSQL's own answer to whether `array_agg` received a list's rows in their order (sort value,
+    then id, as the page statement orders them): true for rows in that order, ties broken by id, false for any
+    other, null for no rows. The rows are a VALUES list, which PostgreSQL aggregates in the order written."""
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from loaders.pagination import IN_ORDER, ORDER_ID, ORDER_VALUE, _in_order
+
+    ids = [UUID(int=n) for n in range(1, 5)]
+    ordered = [("a", ids[0]), ("b", ids[1]), ("b", ids[2]), ("c", ids[3])]
+    if descending:
+        ordered.reverse()
+    swapped_tie = [ordered[0], ordered[2], ordered[1], ordered[3]]
+    swapped_values = [ordered[1], ordered[0], ordered[2], ordered[3]]
+
+    def check(rows: list[tuple[str, UUID]]) -> sa.Select[Any]:
+        values = sa.values(sa.column(ORDER_VALUE, sa.Text), sa.column(ORDER_ID, sa.Uuid), name="items").data(
+            [(value, key) for value, key in rows]
+        )
+        return sa.select(_in_order(values, descending)).select_from(values)
+
+    engine = create_async_engine(database_url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with engine.connect() as conn:
+            answers = [
+                (await conn.execute(check(rows))).scalar_one()
+                for rows in (ordered, swapped_tie, swapped_values, ordered[:1])
+            ]
+            empty = sa.select(sa.literal("a").label(ORDER_VALUE), sa.literal(ids[0], sa.Uuid).label(ORDER_ID)).where(
+                sa.false()
+            )
+            nothing = empty.subquery("items")
+            answers.append((await conn.execute(sa.select(_in_order(nothing, descending)))).scalar_one())
+    finally:
+        await engine.dispose()
+    assert answers == [True, False, False, True, None]
+    assert check(ordered).selected_columns[0].name == IN_ORDER

@@ -26,6 +26,7 @@ from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema, get_named
 from starlette.applications import Starlette
 from strawberry.types.field import StrawberryField
 
+from loaders.pagination import IN_ORDER
 from prism.db.statements import MappedRow
 from prism.db.tables import Requirement
 from prism.domain.enums import Priority, RequirementEventKind, RequirementKind, RequirementStatus
@@ -762,17 +763,20 @@ async def test_a_nested_list_is_read_as_arrays_one_row_per_page_row_and_answers_
 async def test_a_nested_list_aggregated_out_of_its_order_is_answered_by_the_resolvers(
     resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL does not promise to aggregate a subquery's rows in its order: a list whose positions do not come
-    1, 2, ... is never answered as read. The planned request falls back to the resolvers, whose answer it is."""
+    """PostgreSQL does not promise to aggregate a subquery's rows in its order: a list it says it aggregated out of
+    order (`_in_order` false; tests/test_pagination.py checks that PostgreSQL says so) is never answered as read.
+    The planned request falls back to the resolvers, whose answer it is."""
     shuffled: list[int] = []
 
     def reversing(rows: list[Any]) -> list[Any]:
-        if any(isinstance(row.get("_position"), list) for row in rows):
-            # Every array of a row reversed together: the same rows, aggregated in the opposite order.
+        if any(row.get(IN_ORDER) is not None for row in rows):
+            # Every array of a row reversed together: the same rows, aggregated in the opposite order, as said.
             reversed_rows = []
             for row in rows:
                 values = {name: (value[::-1] if isinstance(value, list) else value) for name, value in row.items()}
-                shuffled.append(len(values["_position"] or ()))
+                if values[IN_ORDER] is not None:
+                    values[IN_ORDER] = False
+                    shuffled.append(len(values["title"]))
                 reversed_rows.append(MappedRow(values))
             return reversed_rows
         return rows
