@@ -483,19 +483,35 @@ IN_ORDER = "_in_order"
 """The column of a nested list's `_in_order` check in `_nested_statement`'s rows."""
 
 
+def _list_order(rows: Any, descending: bool) -> tuple[sa.ColumnElement[Any], ...]:
+    """The order of a nested list's rows in `rows` (a subquery with ORDER_VALUE and ORDER_ID), as its page statement
+    orders them: sort value then id, both descending or both ascending."""
+    value, key = rows.c[ORDER_VALUE], rows.c[ORDER_ID]
+    return (value.desc(), key.desc()) if descending else (value.asc(), key.asc())
+
+
 def _in_order(rows: Any, descending: bool) -> sa.ColumnElement[Any]:
-    """Whether `array_agg` received `rows` (a subquery with ORDER_VALUE and ORDER_ID) in their order, sort value then
-    id (both descending or both ascending, as the page statement orders them): their ids aggregated in that order,
-    which an aggregate's own ORDER BY guarantees, equal to their ids aggregated as they came. Null for no row.
+    """Whether `array_agg` received `rows` (a subquery with ORDER_VALUE and ORDER_ID) in their order (`_list_order`):
+    their ids aggregated in that order, which an aggregate's own ORDER BY guarantees, equal to their ids aggregated
+    as they came. Null for no row.
 
     PostgreSQL does not promise the second order, though it gives it for a subquery whose ORDER BY and LIMIT nothing
     joined above reorders. This check costs one sort of each list's rows inside the aggregate; `row_number()` in the
     page statement, which it replaced, cost PostgreSQL a window set up again for each list (about 0.8 ms per
     dashboard, docs/performance.md)."""
-    value, key = rows.c[ORDER_VALUE], rows.c[ORDER_ID]
-    ordering = (value.desc(), key.desc()) if descending else (value.asc(), key.asc())
-    ordered = sa.func.array_agg(postgresql.aggregate_order_by(key, *ordering))
+    key = rows.c[ORDER_ID]
+    ordered = sa.func.array_agg(postgresql.aggregate_order_by(key, *_list_order(rows, descending)))
     return (ordered == sa.func.array_agg(key)).label(IN_ORDER)
+
+
+def aggregates_ordered(reader: UnitOfWork) -> bool:
+    """Whether a nested list's arrays are aggregated each with the list's order (`array_agg(title ORDER BY rank, id)`),
+    which PostgreSQL guarantees, instead of as they come and checked (`_in_order`): from PostgreSQL 16 on, whose
+    planner sees that the list's page statement already gives its rows in that order and sorts nothing for it. An
+    older server sorts each array's values again for each list (seven sorts a list for the dashboard), which costs
+    more than the check; a server not connected to yet is taken for an older one."""
+    version = reader.server_major_version
+    return version is not None and version >= 16
 
 
 OUTER = "_o_"
@@ -528,14 +544,17 @@ def _nested_statement(
     cursors: bool,
     joins: tuple[JoinedRows, ...],
     nested: NestedList,
+    ordered: bool = False,
 ) -> sa.Select[Any]:
     """One parent's page (`:parents`, one id) and, beside each of its rows, the page of its nested list aggregated
     into arrays, one per column of the list's rows (`array_agg` over the list's own page statement, a `LATERAL`
     select for the row's id): one row per page row, in the page's order. A thousand list rows are twenty arrays'
     elements on fifty rows, where one row each cost PostgreSQL a row to form, send and sort, and the client a
-    record to decode and a lookup by name per column (docs/performance.md, "Nested lists as arrays")."""
+    record to decode and a lookup by name per column (docs/performance.md, "Nested lists as arrays"). With
+    `ordered` (`aggregates_ordered`), each array is aggregated in the list's order; without, as the rows come, and
+    `_in_order` says whether that was their order."""
     shape = _shape(window)
-    key = ("page with lists", source, list_filter, order, shape, columns, cursors, joins, nested)
+    key = ("page with lists", source, list_filter, order, shape, columns, cursors, joins, nested, ordered)
 
     def build() -> sa.Select[Any]:
         page = _build_page_statement(source, list_filter, order, shape, columns, True, cursors, joins, None, True)
@@ -555,15 +574,22 @@ def _nested_statement(
             .correlate(outer)
             .subquery("items")
         )
-        # Aggregated as read: the subquery's rows come in its order (its ORDER BY and LIMIT, nothing joined above
-        # them), which `_in_order` checks for each list (`read_pages_with_lists`).
-        aggregated = (column for column in rows.c if column.name not in (ORDER_VALUE, ORDER_ID))
+        aggregated = [column for column in rows.c if column.name not in (ORDER_VALUE, ORDER_ID)]
         descending = nested.order.descending != nested.window.backwards
+        arrays: list[sa.ColumnElement[Any]]
+        if ordered:
+            ordering = _list_order(rows, descending)
+            arrays = [
+                sa.func.array_agg(postgresql.aggregate_order_by(c, *ordering), type_=_Aggregated(c.type)).label(c.name)
+                for c in aggregated
+            ]
+        else:
+            # Aggregated as read: the subquery's rows come in its order (its ORDER BY and LIMIT, nothing joined above
+            # them), which `_in_order` checks for each list (`read_pages_with_lists`).
+            arrays = [sa.func.array_agg(c, type_=_Aggregated(c.type)).label(c.name) for c in aggregated]
+            arrays.append(_in_order(rows, descending))
         lists = (
-            sa.select(  # unscoped: aggregates the scoped page statement above
-                *(sa.func.array_agg(c, type_=_Aggregated(c.type)).label(c.name) for c in aggregated),
-                _in_order(rows, descending),
-            )
+            sa.select(*arrays)  # unscoped: aggregates the scoped page statement above
             .select_from(rows)
             .lateral("list")
         )
@@ -592,7 +618,8 @@ async def read_pages_with_lists(
     """`read_pages` for one parent, and the nested list's page of each row of that page, in one statement: the
     page (its rows `MappedRow`s of its own columns), and a page per row of it, in order, its rows `ColumnRows`.
     OutOfOrderError when a list's rows were not aggregated in their order (`_in_order`)."""
-    statement = _nested_statement(source, list_filter, order, window, columns, cursors, joins, nested)
+    ordered = aggregates_ordered(reader)
+    statement = _nested_statement(source, list_filter, order, window, columns, cursors, joins, nested, ordered)
     parameters = _cursor_parameters(source, order, window)
     parameters["parents"] = [parent]
     rows = await reader.driver_rows(statement, parameters)
@@ -608,14 +635,16 @@ async def read_pages_with_lists(
     list_labels = [label for label in labels if not label.startswith(OUTER) and label != IN_ORDER]
     size, name = nested.window.size, list_name(nested.source, nested.order)
     lists = []
+    # A list's rows have a column at least: its page statement reads some of the columns or every one.
+    first, checked = list_labels[0] if list_labels else "", IN_ORDER in labels
     for row in kept:
-        in_order = row[IN_ORDER]
-        if in_order is None:  # no list row: every aggregate of no rows is null
+        values = row[first]
+        if values is None:  # no list row: every aggregate of no rows is null
             lists.append(PageOfRows(ColumnRows({label: [] for label in list_labels}, 0), name, False, False))
             continue
-        if not in_order:
+        if checked and not row[IN_ORDER]:
             raise OutOfOrderError("a nested list's rows came out of their order")
-        count = len(row[list_labels[0]])  # a list's rows have a column at least: its page reads some or every one
+        count = len(values)
         found = ColumnRows({label: row[label] for label in list_labels}, count)
         more = count > size
         lists.append(PageOfRows(found[:size] if more else found, name, more, False))

@@ -374,3 +374,15 @@ async def test_a_nested_lists_order_check_holds_for_rows_aggregated_in_order_onl
         await engine.dispose()
     assert answers == [True, False, False, True, None]
     assert check(ordered).selected_columns[0].name == IN_ORDER
+
+
+def test_a_nested_lists_arrays_are_aggregated_in_order_from_postgresql_16_on() -> None:
+    """`aggregates_ordered`: PostgreSQL 16's planner sees a list's rows come in the order its arrays' `ORDER BY`
+    asks for, and sorts nothing; an older one would sort each array again, and a server not connected to yet is
+    taken for an older one."""
+    from types import SimpleNamespace
+
+    from loaders.pagination import aggregates_ordered
+
+    answers = [aggregates_ordered(SimpleNamespace(server_major_version=v)) for v in (None, 15, 16, 18)]  # type: ignore[arg-type]
+    assert answers == [False, False, True, True]

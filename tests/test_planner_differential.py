@@ -23,9 +23,11 @@ import httpx
 import orjson
 import pytest
 from graphql import GraphQLEnumType, GraphQLObjectType, GraphQLSchema, get_named_type
+from sqlalchemy.dialects import postgresql
 from starlette.applications import Starlette
 from strawberry.types.field import StrawberryField
 
+from loaders import pagination
 from loaders.pagination import IN_ORDER
 from prism.db.statements import MappedRow
 from prism.db.tables import Requirement
@@ -786,6 +788,66 @@ async def test_a_nested_list_aggregated_out_of_its_order_is_answered_by_the_reso
     _, answer = await both(resolvers, planned, seeded.owner.token, query)
     assert any(size > 1 for size in shuffled)
     assert answer.executor == "resolvers"
+
+
+@pytest.mark.parametrize("ordered", [False, True])
+async def test_a_nested_lists_arrays_are_aggregated_in_its_order_or_checked_and_answer_as_the_resolvers_do(
+    resolvers: httpx.AsyncClient,
+    planned: httpx.AsyncClient,
+    seeded: Seeded,
+    monkeypatch: pytest.MonkeyPatch,
+    ordered: bool,
+) -> None:
+    """From PostgreSQL 16 on (`aggregates_ordered`), each array of a nested list is aggregated in the list's order
+    (`array_agg(title ORDER BY rank, id)`), which PostgreSQL guarantees, and nothing is checked; before, the arrays
+    are aggregated as the rows come and `_in_order` checks each list. Both statements run here, on whichever
+    PostgreSQL this is, and answer as the resolvers do: lists in either direction, of every sort field, empty, and
+    one row longer than the page."""
+    from prism.db.unit_of_work import UnitOfWork
+
+    products = orjson.loads(
+        (
+            await _post(
+                planned,
+                seeded.owner.token,
+                "{ products(first: 100) { nodes { requirements(first: 1) { nodes { key } } } } }",
+            )
+        ).body
+    )
+    if all(product["requirements"]["nodes"] for product in products["data"]["products"]["nodes"]):
+        await create_product(seeded.owner)  # a page row with an empty list
+    monkeypatch.setattr(pagination, "aggregates_ordered", lambda reader: ordered)
+    read = UnitOfWork.driver_rows
+    aggregated: list[str] = []
+
+    async def recording(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
+        sql = str(statement.compile(dialect=postgresql.dialect()))
+        if "array_agg" in sql:
+            aggregated.append(sql)
+        return await read(self, statement, parameters)
+
+    monkeypatch.setattr(UnitOfWork, "driver_rows", recording)
+    lists = [
+        "requirements(first: 5)",
+        "requirements(first: 3, orderBy: {field: RANK, direction: DESC})",
+        "requirements(first: 4, orderBy: {field: CREATED_AT, direction: DESC})",
+        "requirements(first: 2, orderBy: {field: NUMBER, direction: ASC})",
+        "requirements(first: 2, orderBy: {field: UPDATED_AT, direction: DESC})",
+    ]
+    for listed in lists:
+        query = (
+            f"{{ products(first: 100) {{ nodes {{ key {listed} {{ pageInfo {{ hasNextPage }} "
+            "nodes { key title status estimate assignee { name } } } } } }"
+        )
+        _, answer = await both(resolvers, planned, seeded.owner.token, query)
+        assert answer.executor == "planned", query
+        products = orjson.loads(answer.body)["data"]["products"]["nodes"]
+        assert any(product["requirements"]["pageInfo"]["hasNextPage"] for product in products), query
+        assert any(not product["requirements"]["nodes"] for product in products), query
+    assert len(aggregated) == len(lists)
+    for sql in aggregated:
+        assert ("_in_order" in sql) is not ordered
+        assert ("array_agg(items.title ORDER BY items._order_value" in sql) is ordered
 
 
 # --- The resolvers' pages read the selected fields' columns ---------------------------------------------------------

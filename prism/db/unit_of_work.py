@@ -411,6 +411,13 @@ class UnitOfWork:
 
     # Reads straight from the driver (the planned executor) ----------------------------------------------------
 
+    @property
+    def server_major_version(self) -> int | None:
+        """The PostgreSQL server's major version (16), as the engine learned it when it first connected (None before
+        that)."""
+        version = self._engine.dialect.server_version_info
+        return int(version[0]) if version else None
+
     async def driver_rows(self, statement: sa.Select[Any], parameters: dict[str, Any] | None = None) -> list[Any]:
         """`all(statement, parameters)`, read by asyncpg itself: `DriverRow`s (by position, by column name and, slower,
         by attribute), without SQLAlchemy's result and row objects. Same connection, transaction and scope as
