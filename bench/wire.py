@@ -109,6 +109,10 @@ class WireProxy:
 
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
+        self.socket_path: str | None = (
+            f"{upstream_host}/.s.PGSQL.{upstream_port}" if upstream_host.startswith("/") else None
+        )
+        """A host that is a directory is PostgreSQL's Unix socket's (the embedded server listens on one only)."""
         self.counts = WireCounts()
         self.upstream_ports: set[int] = set()
         """The local ports of the connections to PostgreSQL open now: its `pg_stat_activity.client_port`s."""
@@ -170,7 +174,10 @@ class _ClientSide(asyncio.Protocol):
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            upstream, _ = await loop.create_connection(lambda: _UpstreamSide(self), *self._proxy.upstream)
+            if self._proxy.socket_path is not None:
+                upstream, _ = await loop.create_unix_connection(lambda: _UpstreamSide(self), self._proxy.socket_path)
+            else:
+                upstream, _ = await loop.create_connection(lambda: _UpstreamSide(self), *self._proxy.upstream)
         except OSError:
             self.close()
             return
@@ -179,8 +186,9 @@ class _ClientSide(asyncio.Protocol):
             return
         assert self._received is not None
         self._upstream = cast(asyncio.Transport, upstream)
-        self._upstream_port = int(upstream.get_extra_info("sockname")[1])
-        self._proxy.upstream_ports.add(self._upstream_port)
+        if self._proxy.socket_path is None:
+            self._upstream_port = int(upstream.get_extra_info("sockname")[1])
+            self._proxy.upstream_ports.add(self._upstream_port)
         forwarded = _without_refused_requests(bytes(self._received))
         self._received = None
         self._proxy.counts.bytes_to_server += len(forwarded)
@@ -283,7 +291,9 @@ async def _main(upstream: str, port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.wire", description=__doc__.splitlines()[0])
-    parser.add_argument("--upstream", default="127.0.0.1:5432", help="PostgreSQL's host:port")
+    parser.add_argument(
+        "--upstream", default="127.0.0.1:5432", help="PostgreSQL's host:port (a host that is a directory: its socket's)"
+    )
     parser.add_argument("--port", type=int, default=0, help="port to listen on, on 127.0.0.1 (default: any free)")
     args = parser.parse_args(argv)
     try:

@@ -2,11 +2,16 @@
 
 import asyncio
 import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
+import pytest
 from graphql import parse, validate
 from sqlalchemy.engine import make_url
 
@@ -315,3 +320,50 @@ def test_a_prism_server_answering_on_another_path_than_its_label_is_a_problem() 
     assert "small on the resolvers path" in fallen_back
     assert executor_problem("PRISM resolvers", "dashboard", "planned") is not None
     assert executor_problem(POSTGRAPHILE, "dashboard", "anything") is None
+
+
+@pytest.mark.slow
+async def test_the_proxy_reaches_a_postgresql_listening_on_a_unix_socket_only_as_the_embedded_one_does() -> None:
+    """`make bench-compare` on a machine without a database URL runs on the embedded PostgreSQL, which listens on a
+    Unix socket only (`?host=<directory>`): the counting proxy relays to that socket, a twin's URL reaches the same
+    database through the proxy over TCP, and a timed server's backends, which have no client port there, are found
+    by their database."""
+    from bench.compare.runner import _upstream
+    from bench.compare.servers import through_proxy
+    from prism.db.embedded import start_embedded_postgres
+
+    home = Path(tempfile.mkdtemp(prefix="prism-embedded-"))
+    embedded = await asyncio.to_thread(start_embedded_postgres, home)
+    proxy: WireProxy | None = None
+    try:
+        url = make_url(embedded.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        host, port = _upstream(url)
+        assert host.startswith("/")
+        assert (Path(host) / f".s.PGSQL.{port}").exists()
+        proxy = WireProxy(host, port)
+        await proxy.start()
+        twin_url = through_proxy(url, SimpleNamespace(port=proxy.port))  # type: ignore[arg-type]
+        assert make_url(twin_url).query.get("host") is None
+        through = await asyncpg.connect(twin_url)
+        direct = await asyncpg.connect(url)
+        try:
+            async with through.transaction():
+                assert await through.fetchval("SELECT $1::int * 2", 21) == 42
+            assert proxy.counts.statements == 3
+            assert proxy.counts.sessions == 1
+            assert proxy.upstream_ports == set()  # a Unix socket's connection has no port
+            admin = await asyncpg.connect(make_url(url).set(database="postgres").render_as_string(hide_password=False))
+            try:
+                database = make_url(url).database
+                times = await backend_cpu_times(admin, [], database)
+            finally:
+                await admin.close()
+            assert times is not None
+            assert set(times) == {through.get_server_pid(), direct.get_server_pid()}
+        finally:
+            await asyncio.gather(through.close(), direct.close())
+    finally:
+        if proxy is not None:
+            await proxy.stop()
+        await asyncio.to_thread(embedded.stop)
+        shutil.rmtree(home, ignore_errors=True)

@@ -197,6 +197,10 @@ async def _count_all(
     return counted, problems
 
 
+async def _backends(admin: asyncpg.Connection, target: Target) -> dict[int, float] | None:
+    return await backend_cpu_times(admin, target.database_ports(), target.database_name)
+
+
 async def _measure(
     target: Target,
     query: ComparedQuery,
@@ -211,13 +215,13 @@ async def _measure(
     operation = query.operation(target.schema)
     async with make_clients(target.server.base_url, target.token, concurrency, target.headers) as clients:
         warmup = await run_phase(clients, operation, max_requests=max(options.warmup, concurrency), max_seconds=None)
-        backends_before = None if admin is None else await backend_cpu_times(admin, target.database_ports())
+        backends_before = None if admin is None else await _backends(admin, target)
         cpu_before = target.cpu_seconds()
         client_before = time.process_time()
         measured = await run_phase(clients, operation, max_requests=options.requests, max_seconds=options.duration)
         client_after = time.process_time()
         cpu_after = target.cpu_seconds()
-        backends_after = None if admin is None else await backend_cpu_times(admin, target.database_ports())
+        backends_after = None if admin is None else await _backends(admin, target)
     result = Measurement(
         target=target.name,
         query=query.name,
@@ -251,8 +255,11 @@ def _prism_paths(options: CompareOptions) -> tuple[str, ...]:
 
 
 def _upstream(url: str) -> tuple[str, int]:
+    """PostgreSQL's host (or, for a Unix socket, as the embedded server is reached, its directory) and port."""
     parsed = make_url(url)
-    return parsed.host or "127.0.0.1", parsed.port or 5432
+    socket_directory = parsed.query.get("host")
+    host = parsed.host or (socket_directory if isinstance(socket_directory, str) else None)
+    return host or "127.0.0.1", parsed.port or 5432
 
 
 class _Stack:
@@ -277,7 +284,9 @@ async def _start_targets(
     options: CompareOptions, database: BenchDatabase, data: DataSet, home: Path, stack: _Stack, *, with_rls: bool
 ) -> list[Target]:
     """Each server, connected straight to PostgreSQL, with how to start its twin for the counting pass."""
-    _, port = _upstream(database.url)
+    host, port = _upstream(database.url)
+    # Over a Unix socket a server's connections have no client port: its backends are found by database instead.
+    by_database = database.name if host.startswith("/") else None
     targets: list[Target] = []
     setting = planner_setting()
     for path in _prism_paths(options):
@@ -301,6 +310,7 @@ async def _start_targets(
                 twin=prism if options.proxy else None,
                 database_url=database.server_url,
                 database_port=port,
+                database_name=by_database,
             )
         )
     token = await _sign_in(targets[0], data)
@@ -334,6 +344,7 @@ async def _start_targets(
                     twin=postgraphile if options.proxy else None,
                     database_url=base,
                     database_port=port,
+                    database_name=by_database,
                 )
             )
     return targets

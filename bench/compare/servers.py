@@ -85,15 +85,25 @@ def process_cpu_seconds(pid: int) -> float:
     return total
 
 
-async def backend_cpu_times(admin: asyncpg.Connection, ports: list[int]) -> dict[int, float] | None:
-    """CPU time so far of each PostgreSQL backend serving a connection from one of these local ports, by pid.
+async def backend_cpu_times(
+    admin: asyncpg.Connection, ports: list[int], database: str | None = None
+) -> dict[int, float] | None:
+    """CPU time so far of each PostgreSQL backend serving a connection from one of these local ports, by pid; with
+    `database` (a server reaching PostgreSQL over a Unix socket, whose connections have no port), of every client
+    backend connected to that database instead: the timed server's, and the idle pools of the servers not being
+    timed, which cost next to nothing (the administrator's session is on another database).
 
     None when the backends' processes cannot be read (PostgreSQL on another machine, or another user's processes
     hidden): the database's CPU per request is then not reported.
     """
-    if not ports:
+    if database is not None:
+        rows = await admin.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'", database
+        )
+    elif not ports:
         return {}
-    rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", ports)
+    else:
+        rows = await admin.fetch("SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[])", ports)
     times: dict[int, float] = {}
     for row in rows:
         try:
@@ -164,8 +174,10 @@ class WireProxyProcess:
 
 
 def through_proxy(url: str, proxy: WireProxyProcess) -> str:
-    """A PostgreSQL URL that reaches the same database through the proxy."""
-    return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    """A PostgreSQL URL that reaches the same database through the proxy (over TCP, whether PostgreSQL itself is
+    reached over TCP or over a Unix socket: `?host=<directory>`)."""
+    parsed = make_url(url).difference_update_query(["host"])
+    return parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
 
 
 @dataclass
@@ -274,6 +286,8 @@ class Target:
     database_url: str = ""
     database_port: int = 5432
     """PostgreSQL's port, where the timed server's connections go (to find their backends)."""
+    database_name: str | None = None
+    """The database, when PostgreSQL is reached over a Unix socket: its backends are then found by database."""
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.server.pid)
