@@ -635,10 +635,11 @@ async def read_pages_with_lists(
     list_labels = [label for label in labels if not label.startswith(OUTER) and label != IN_ORDER]
     size, name = nested.window.size, list_name(nested.source, nested.order)
     lists = []
-    # A list's rows have a column at least: its page statement reads some of the columns or every one.
-    first, checked = list_labels[0] if list_labels else "", IN_ORDER in labels
+    checked = IN_ORDER in labels
     for row in kept:
-        values = row[first]
+        # A list's rows have a column at least (its page statement reads some of the columns or every one), and
+        # there are labels when there are rows.
+        values = row[list_labels[0]]
         if values is None:  # no list row: every aggregate of no rows is null
             lists.append(PageOfRows(ColumnRows({label: [] for label in list_labels}, 0), name, False, False))
             continue

@@ -1,6 +1,12 @@
 """Cursor pagination of connections: every item once, both directions, honest pageInfo, and clear errors."""
 
+import asyncio
 import base64
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -386,3 +392,76 @@ def test_a_nested_lists_arrays_are_aggregated_in_order_from_postgresql_16_on() -
 
     answers = [aggregates_ordered(SimpleNamespace(server_major_version=v)) for v in (None, 15, 16, 18)]  # type: ignore[arg-type]
     assert answers == [False, False, True, True]
+
+
+@pytest.mark.slow
+async def test_from_postgresql_16_on_a_nested_lists_ordered_arrays_are_aggregated_without_a_sort() -> None:
+    """`aggregates_ordered`'s premise, on the embedded PostgreSQL (18): each array aggregated `ORDER BY` the list's
+    order needs no sort, because the list's page statement gives its rows in that order: in the generic plan of the
+    dashboard's statement, nothing but a subquery scan stands between each Aggregate and its list's Limit. CI's own
+    PostgreSQL is 15, where the arrays are aggregated as read and checked instead."""
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+    from sqlalchemy.engine import make_url
+
+    from loaders.pagination import NestedList, Order, Window, _nested_statement
+    from loaders.sources import (
+        PRODUCTS_BY_ORGANIZATION,
+        REQUIREMENTS_BY_PRODUCT,
+        ProductListFilter,
+        RequirementListFilter,
+    )
+    from prism.db import migrate
+    from prism.db.embedded import start_embedded_postgres
+    from prism.db.statements import driver_form
+
+    nested = NestedList(
+        REQUIREMENTS_BY_PRODUCT, RequirementListFilter(), Order("RANK"), Window(first=20), ("number", "title"), False
+    )
+    statement = _nested_statement(
+        PRODUCTS_BY_ORGANIZATION,
+        ProductListFilter(),
+        Order("NAME"),
+        Window(first=50),
+        ("key", "name"),
+        False,
+        (),
+        nested,
+        ordered=True,
+    )
+    form = driver_form(statement, asyncpg_dialect())
+    assert form is not None
+    assert "array_agg(items.title ORDER BY items._order_value ASC, items._order_id ASC)" in form.sql
+
+    home = Path(tempfile.mkdtemp(prefix="prism-embedded-"))
+    embedded = await asyncio.to_thread(start_embedded_postgres, home)
+    try:
+        url = make_url(embedded.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        await asyncio.to_thread(migrate.upgrade, url)
+        conn = await asyncpg.connect(url)
+        try:
+            assert int(await conn.fetchval("SHOW server_version_num")) >= 160000
+            # The generic plan, as a prepared statement of the driver's gets after its first executions.
+            await conn.execute("PREPARE dashboard AS " + form.sql)
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            count = max(int(number) for number in re.findall(r"\$(\d+)", form.sql))
+            nulls = ", ".join(["NULL"] * count)
+            (plan,) = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE dashboard({nulls})"))
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(embedded.stop)
+        shutil.rmtree(home, ignore_errors=True)
+
+    def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield node
+        for child in node.get("Plans", ()):
+            yield from nodes(child)
+
+    aggregates = [node for node in nodes(plan["Plan"]) if node["Node Type"] == "Aggregate"]
+    assert aggregates
+    for aggregate in aggregates:
+        below = aggregate["Plans"][0]
+        while below["Node Type"] == "Subquery Scan":
+            below = below["Plans"][0]
+        assert below["Node Type"] == "Limit", [node["Node Type"] for node in nodes(aggregate)]

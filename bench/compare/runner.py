@@ -255,11 +255,14 @@ def _prism_paths(options: CompareOptions) -> tuple[str, ...]:
 
 
 def _upstream(url: str) -> tuple[str, int]:
-    """PostgreSQL's host (or, for a Unix socket, as the embedded server is reached, its directory) and port."""
+    """PostgreSQL's host (or, for a Unix socket, as the embedded server is reached, its directory) and port, from
+    the URL's own or, libpq-style, from its query (`?host=<directory>&port=5433`)."""
     parsed = make_url(url)
-    socket_directory = parsed.query.get("host")
-    host = parsed.host or (socket_directory if isinstance(socket_directory, str) else None)
-    return host or "127.0.0.1", parsed.port or 5432
+    host, port = parsed.query.get("host"), parsed.query.get("port")
+    return (
+        parsed.host or (host if isinstance(host, str) else None) or "127.0.0.1",
+        parsed.port or (int(port) if isinstance(port, str) else 5432),
+    )
 
 
 class _Stack:

@@ -175,8 +175,9 @@ class WireProxyProcess:
 
 def through_proxy(url: str, proxy: WireProxyProcess) -> str:
     """A PostgreSQL URL that reaches the same database through the proxy (over TCP, whether PostgreSQL itself is
-    reached over TCP or over a Unix socket: `?host=<directory>`)."""
-    parsed = make_url(url).difference_update_query(["host"])
+    reached over TCP or over a Unix socket: `?host=<directory>`, and libpq-style `&port=`, which node-postgres would
+    prefer to the URL's own port)."""
+    parsed = make_url(url).difference_update_query(["host", "port"])
     return parsed.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
 
 
@@ -293,5 +294,6 @@ class Target:
         return process_cpu_seconds(self.server.pid)
 
     def database_ports(self) -> list[int]:
-        """The local ports of the timed server's connections to PostgreSQL (its backends' client ports)."""
-        return database_ports(self.server.pid, self.database_port)
+        """The local ports of the timed server's connections to PostgreSQL (its backends' client ports); none over a
+        Unix socket (`database_name`)."""
+        return [] if self.database_name is not None else database_ports(self.server.pid, self.database_port)
