@@ -790,6 +790,25 @@ async def test_a_nested_list_aggregated_out_of_its_order_is_answered_by_the_reso
     assert answer.executor == "resolvers"
 
 
+def record_nested_list_statements(monkeypatch: pytest.MonkeyPatch, ordered: bool) -> list[str]:
+    """Forces a nested list's statement form (`ordered`: PostgreSQL 16's arrays aggregated in order; else checked by
+    `_in_order`) and records the SQL of each statement that aggregates a nested list, in the list returned."""
+    from prism.db.unit_of_work import UnitOfWork
+
+    monkeypatch.setattr(pagination, "aggregates_ordered", lambda reader: ordered)
+    read = UnitOfWork.driver_rows
+    aggregated: list[str] = []
+
+    async def recording(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
+        sql = str(statement.compile(dialect=postgresql.dialect()))
+        if "array_agg" in sql:
+            aggregated.append(sql)
+        return await read(self, statement, parameters)
+
+    monkeypatch.setattr(UnitOfWork, "driver_rows", recording)
+    return aggregated
+
+
 @pytest.mark.parametrize("ordered", [False, True])
 async def test_a_nested_lists_arrays_are_aggregated_in_its_order_or_checked_and_answer_as_the_resolvers_do(
     resolvers: httpx.AsyncClient,
@@ -803,8 +822,6 @@ async def test_a_nested_lists_arrays_are_aggregated_in_its_order_or_checked_and_
     are aggregated as the rows come and `_in_order` checks each list. Both statements run here, on whichever
     PostgreSQL this is, and answer as the resolvers do: lists in either direction, of every sort field, empty, and
     one row longer than the page."""
-    from prism.db.unit_of_work import UnitOfWork
-
     products = orjson.loads(
         (
             await _post(
@@ -816,17 +833,7 @@ async def test_a_nested_lists_arrays_are_aggregated_in_its_order_or_checked_and_
     )
     if all(product["requirements"]["nodes"] for product in products["data"]["products"]["nodes"]):
         await create_product(seeded.owner)  # a page row with an empty list
-    monkeypatch.setattr(pagination, "aggregates_ordered", lambda reader: ordered)
-    read = UnitOfWork.driver_rows
-    aggregated: list[str] = []
-
-    async def recording(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
-        sql = str(statement.compile(dialect=postgresql.dialect()))
-        if "array_agg" in sql:
-            aggregated.append(sql)
-        return await read(self, statement, parameters)
-
-    monkeypatch.setattr(UnitOfWork, "driver_rows", recording)
+    aggregated = record_nested_list_statements(monkeypatch, ordered)
     lists = [
         "requirements(first: 5)",
         "requirements(first: 3, orderBy: {field: RANK, direction: DESC})",

@@ -24,6 +24,7 @@ to the URL's own port (PostGraphile's twin would bypass the proxy).
 """
 
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -71,22 +72,18 @@ async def tied(app: Starlette, seeded: Seeded) -> str:
     return "TIE"
 
 
-def _record(monkeypatch: pytest.MonkeyPatch, ordered: bool) -> list[str]:
-    """Forces the statement form and records each statement that aggregates a nested list."""
-    from prism.db.unit_of_work import UnitOfWork
+@dataclass
+class Form:
+    """The nested list's statement form a test runs with (`ordered`: PostgreSQL 16's), and the SQL of each statement
+    that aggregated a nested list."""
 
-    monkeypatch.setattr(pagination, "aggregates_ordered", lambda reader: ordered)
-    read = UnitOfWork.driver_rows
-    aggregated: list[str] = []
+    ordered: bool
+    aggregated: list[str]
 
-    async def recording(self: UnitOfWork, statement: Any, parameters: Any = None) -> list[Any]:
-        sql = str(statement.compile(dialect=postgresql.dialect()))
-        if "array_agg" in sql:
-            aggregated.append(sql)
-        return await read(self, statement, parameters)
 
-    monkeypatch.setattr(UnitOfWork, "driver_rows", recording)
-    return aggregated
+@pytest.fixture(params=[False, True], ids=["checked", "ordered"])
+def form(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Form:
+    return Form(request.param, differential.record_nested_list_statements(monkeypatch, request.param))
 
 
 async def _alike(
@@ -103,16 +100,10 @@ async def _alike(
     return unnested
 
 
-@pytest.mark.parametrize("ordered", [False, True])
 async def test_every_order_field_and_direction_with_cursors_answers_alike_in_both_forms(
-    resolvers: httpx.AsyncClient,
-    planned: httpx.AsyncClient,
-    seeded: Seeded,
-    tied: str,
-    monkeypatch: pytest.MonkeyPatch,
-    ordered: bool,
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, tied: str, form: Form
 ) -> None:
-    aggregated = _record(monkeypatch, ordered)
+    aggregated = form.aggregated
     queries = [
         f"{{ products(first: 100) {{ nodes {{ key requirements(first: 3, orderBy: {{field: {field}, direction: "
         f"{direction}}}) {{ pageInfo {{ hasNextPage hasPreviousPage startCursor endCursor }} "
@@ -122,19 +113,13 @@ async def test_every_order_field_and_direction_with_cursors_answers_alike_in_bot
     ]
     assert await _alike(resolvers, planned, seeded, queries, aggregated) == []
     for sql in aggregated:
-        assert ("_in_order" in sql) is not ordered
+        assert ("_in_order" in sql) is not form.ordered
 
 
-@pytest.mark.parametrize("ordered", [False, True])
 async def test_ties_on_one_timestamp_are_broken_by_id_alike_in_both_forms(
-    resolvers: httpx.AsyncClient,
-    planned: httpx.AsyncClient,
-    seeded: Seeded,
-    tied: str,
-    monkeypatch: pytest.MonkeyPatch,
-    ordered: bool,
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, tied: str, form: Form
 ) -> None:
-    aggregated = _record(monkeypatch, ordered)
+    aggregated = form.aggregated
     queries = [
         f'{{ product(key: "{tied}") {{ requirements(first: 9) {{ nodes {{ key children(first: 6) '
         "{ edges { cursor node { key title } } } } } } }",
@@ -148,19 +133,13 @@ async def test_ties_on_one_timestamp_are_broken_by_id_alike_in_both_forms(
     assert await _alike(resolvers, planned, seeded, queries, aggregated) == []
 
 
-@pytest.mark.parametrize("ordered", [False, True])
 async def test_edge_shapes_of_a_nested_list_answer_alike_in_both_forms(
-    resolvers: httpx.AsyncClient,
-    planned: httpx.AsyncClient,
-    seeded: Seeded,
-    tied: str,
-    monkeypatch: pytest.MonkeyPatch,
-    ordered: bool,
+    resolvers: httpx.AsyncClient, planned: httpx.AsyncClient, seeded: Seeded, tied: str, form: Form
 ) -> None:
     """`first: 0`; only a joined relation selected (the list's first column a nullable foreign key, which an empty
     list's NULL array must still be told from); only pageInfo or totalCount; a backwards outer page; other
     sources."""
-    aggregated = _record(monkeypatch, ordered)
+    aggregated = form.aggregated
     key = seeded.product_keys[-1]
     queries = [
         "{ products(first: 100) { nodes { key requirements(first: 0) { pageInfo { hasNextPage endCursor } "

@@ -90,8 +90,8 @@ async def backend_cpu_times(
 ) -> dict[int, float] | None:
     """CPU time so far of each PostgreSQL backend serving a connection from one of these local ports, by pid; with
     `database` (a server reaching PostgreSQL over a Unix socket, whose connections have no port), of every client
-    backend connected to that database instead: the timed server's, and the idle pools of the servers not being
-    timed, which cost next to nothing (the administrator's session is on another database).
+    backend connected to that database instead: the timed server's, and the pools of the servers not being timed,
+    idle meanwhile (an upper bound; the administrator's session is on another database).
 
     None when the backends' processes cannot be read (PostgreSQL on another machine, or another user's processes
     hidden): the database's CPU per request is then not reported.
